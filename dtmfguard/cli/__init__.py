@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The ``dtmfguard`` command: a thin layer over the library.
+
+Each sub-command lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func``; ``func``
+returns the exit code.  Exit codes: 0 success, 1 the command ran and found a
+failure (e.g. verification failed), 2 usage or input error, 3 internal error.
+Errors are printed as one line, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+__all__ = ["main", "CliError", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERNAL"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMANDS = ["info", "detect"]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as ``dtmfguard: <message>`` with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="dtmfguard",
+        description="Keep card numbers typed on a phone keypad away from agents, recordings and logs.",
+        epilog="Exit codes: 0 ok, 1 failure found, 2 usage/input error, 3 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"dtmfguard {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"dtmfguard: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dtmfguard: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # one line, no traceback, and no message text: it could carry card data
+        logging.getLogger("dtmfguard").debug("internal error", exc_info=args.verbose >= 2)
+        print(f"dtmfguard: internal error ({type(exc).__name__}); run with -vv for details", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

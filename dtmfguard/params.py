@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Detector parameters: one frozen object, each figure next to its source.
+
+Times are in milliseconds and converted to samples for the stream's rate, so
+the same parameters serve 8 kHz and 16 kHz (wideband) calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DetectorParams", "ROW_HZ", "COL_HZ", "DTMF_HZ", "DEFAULT_PARAMS"]
+
+#: ITU-T Q.23 §2: low (row) group and high (column) group frequencies.
+ROW_HZ = (697.0, 770.0, 852.0, 941.0)
+COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
+DTMF_HZ = ROW_HZ + COL_HZ
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """Thresholds of the in-band detector.
+
+    Analysis runs on half-blocks of ``half_block_ms``; every window is two
+    consecutive half-blocks (12.75 ms = 102 samples at 8 kHz, the block length
+    of spandsp and Asterisk), so windows overlap by half and every sample is
+    seen by exactly two windows.  That overlap gives the frequency check
+    (phase advance between windows) and sub-window onset/offset estimates.
+    """
+
+    # 12.75 ms windows (102 samples at 8 kHz): bin spacing ~78 Hz separates the 73 Hz-spaced rows with
+    # acceptable leakage while 3 windows fit in a 40 ms tone (Q.24 minimum accepted duration).
+    half_block_ms: float = 6.375
+
+    # Q.24 (North American column): accept ±1.5 %, reject beyond ±3.5 %. The limit sits between the two.
+    freq_tolerance: float = 0.025
+
+    # Q.24: accept normal twist (high group weaker) up to 8 dB and reverse twist up to 4 dB.
+    # One dB of margin each for estimation error in noise.
+    normal_twist_db: float = 9.0
+    reverse_twist_db: float = 5.0
+
+    # Q.24 / REFERENCES.md: operate down to about -26 dBm0 per tone; we must detect -30 dBm0 per tone
+    # (issue 3). spandsp's default threshold is -42 dBm0; -38 keeps 8 dB of margin below -30.
+    min_tone_dbm0: float = -38.0
+
+    # In each group the strongest bin must beat every other bin of that group by this much
+    # (spandsp and Asterisk use ~8 dB relative-peak tests); a tone 1.5 % off leaks ~-13 dB into its
+    # neighbour at 78 Hz spacing, so 8 dB still accepts it.
+    relative_peak_db: float = 8.0
+
+    # Share of the window's total energy that the two tones must carry. 15 dB S/N white noise keeps it
+    # above 0.95; speech at the digit's own level (0 dB) about 0.5. Low enough for talk-down at -6 dB.
+    min_tone_fraction: float = 0.18
+
+    # Duration: Q.24 accepts >= 40 ms and rejects <= 23 ms (ETSI ES 201 235: reject < 20 ms).
+    # A tone is confirmed once its estimated duration reaches this value, centred between the two.
+    min_tone_ms: float = 30.0
+
+    # Q.24: a break of <= 10 ms must not split a digit; a pause of >= 40 ms separates two digits.
+    # A digit ends after this many consecutive windows without it (4 x 6.375 = 25.5 ms of window hops:
+    # no window lies wholly inside a 10 ms break, at least 4 lie wholly inside a 40 ms pause).
+    end_miss_windows: int = 4
+
+    # A window's own tone amplitude relative to the digit's steady amplitude below which it does not
+    # count as covering the tone (used for onset/offset estimates).
+    edge_coverage_min: float = 0.08
+
+    def half_block_samples(self, rate: int) -> int:
+        return max(8, int(round(rate * self.half_block_ms / 1000.0)))
+
+
+DEFAULT_PARAMS = DetectorParams()

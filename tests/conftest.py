@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shared fixtures: every backend-dependent test runs once per kernel backend."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dtmfguard import goertzel
+
+_BACKENDS = ["numpy", "native"]
+
+
+@pytest.fixture(params=_BACKENDS)
+def backend(request):
+    """Select a kernel backend for the test; restore the previous one after it.
+
+    With DTMFGUARD_REQUIRE_NATIVE=1 (set by CI) a missing C kernel fails the
+    test instead of skipping it, which proves CI built and used it.
+    """
+    name = request.param
+    if name not in goertzel.available_backends():
+        if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
+            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but the C kernel dtmfguard._native was not built")
+        pytest.skip("C kernel not built")
+    previous = goertzel.backend()
+    goertzel.set_backend(name)
+    try:
+        yield name
+    finally:
+        goertzel.set_backend(previous)
