@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Audio input: validation, scaling to the 16-bit float convention, WAV reading.
+"""Audio input: validation, the one sample convention, WAV reading.
 
-Every DSP module takes float64 samples on the int16 scale (see :mod:`levels`).
+One convention everywhere: samples are int16 arrays or float arrays **on the
+int16 scale** (full scale = 32768, see :mod:`levels`); no module rescales
+floats.  :func:`read_audio` converts files to that scale.
 Bad input raises :class:`AudioError` with a message a user can act on; it
 never names sample values (they could encode digits).
 """
@@ -37,7 +39,8 @@ def as_samples(x, *, allow_empty: bool = True) -> np.ndarray:
     """Return a 1-D float64 array on the int16 scale.
 
     int16 (and other integer types) are taken as they are; floats are taken as
-    [-1, 1] full scale and multiplied by 32768.  NaN/inf are rejected.
+    already on the int16 scale (multiply [-1, 1] audio by 32768 first, as
+    :func:`read_audio` does).  NaN/inf are rejected.
     """
     a = np.asarray(x)
     if a.ndim != 1:
@@ -51,13 +54,13 @@ def as_samples(x, *, allow_empty: bool = True) -> np.ndarray:
         elif a.dtype.itemsize > 2:
             # 24/32-bit integer PCM on its own scale: only int16 is unambiguous; refuse the rest
             if np.max(np.abs(out), initial=0) > 32768:
-                raise AudioError("integer samples exceed the 16-bit range; pass int16 or float in [-1, 1]")
+                raise AudioError("integer samples exceed the 16-bit range; pass int16 or float on the int16 scale")
         return out
     if a.dtype.kind == "f":
         out = a.astype(np.float64)
         if not np.all(np.isfinite(out)):
             raise AudioError("samples contain NaN or infinity")
-        return out * 32768.0
+        return out
     if a.dtype.kind == "b":
         raise AudioError("boolean array is not audio")
     raise AudioError(f"unsupported sample type {a.dtype}")
