@@ -194,50 +194,47 @@ is_native_double(const Py_buffer *view)
     return f[0] == 'd' && f[1] == '\0';
 }
 
+/*
+ * Take the buffer with strides and format so every problem can be named:
+ * not a buffer / wrong item type / read-only -> TypeError; wrong dimensions /
+ * not C-contiguous -> ValueError.
+ */
 static int
 get_view(PyObject *obj, Py_buffer *view, const char *name, int ndim, int writable)
 {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) != 0) {
-        /* Say which argument and what is expected; keep the original cause chained. */
-        PyObject *type, *value, *tb;
+    if (PyObject_GetBuffer(obj, view, PyBUF_RECORDS_RO) != 0) {
+        PyObject *type, *value, *tb, *t2, *v2, *tb2;
         PyErr_Fetch(&type, &value, &tb);
         PyErr_NormalizeException(&type, &value, &tb);
-        if (PyErr_GivenExceptionMatches(type, PyExc_BufferError) ||
-            PyErr_GivenExceptionMatches(type, PyExc_TypeError) ||
-            PyErr_GivenExceptionMatches(type, PyExc_ValueError)) {
-            /* numpy reports non-contiguity as ValueError; keep that class, everything else is a TypeError */
-            PyErr_Format(PyErr_GivenExceptionMatches(type, PyExc_ValueError) ? PyExc_ValueError : PyExc_TypeError,
-                         "halfblock_dft: %s must be a C-contiguous%s float64 buffer (got %.100s)", name,
-                         writable ? ", writable" : "", Py_TYPE(obj)->tp_name);
-            PyObject *t2, *v2, *tb2;
-            PyErr_Fetch(&t2, &v2, &tb2);
-            PyErr_NormalizeException(&t2, &v2, &tb2);
-            if (value != NULL)
-                PyException_SetCause(v2, value); /* steals value */
-            else
-                Py_XDECREF(value);
-            Py_XDECREF(type);
-            Py_XDECREF(tb);
-            PyErr_Restore(t2, v2, tb2);
-        }
-        else {
-            PyErr_Restore(type, value, tb);
-        }
+        PyErr_Format(PyExc_TypeError, "halfblock_dft: %s must be a float64 buffer (got %.100s)", name,
+                     Py_TYPE(obj)->tp_name);
+        PyErr_Fetch(&t2, &v2, &tb2);
+        PyErr_NormalizeException(&t2, &v2, &tb2);
+        if (value != NULL)
+            PyException_SetCause(v2, value); /* steals the reference */
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        PyErr_Restore(t2, v2, tb2);
         return -1;
     }
     if (!is_native_double(view)) {
         PyErr_Format(PyExc_TypeError, "halfblock_dft: %s must hold float64 ('d'), got format '%s'", name,
                      view->format ? view->format : "B");
-        PyBuffer_Release(view);
-        return -1;
     }
-    if (view->ndim != ndim) {
+    else if (writable && view->readonly) {
+        PyErr_Format(PyExc_TypeError, "halfblock_dft: %s must be writable", name);
+    }
+    else if (view->ndim != ndim) {
         PyErr_Format(PyExc_ValueError, "halfblock_dft: %s must be %d-D, got %d-D", name, ndim, view->ndim);
-        PyBuffer_Release(view);
-        return -1;
     }
-    return 0;
+    else if (!PyBuffer_IsContiguous(view, 'C')) {
+        PyErr_Format(PyExc_ValueError, "halfblock_dft: %s must be C-contiguous", name);
+    }
+    else {
+        return 0;
+    }
+    PyBuffer_Release(view);
+    return -1;
 }
 
 static int
