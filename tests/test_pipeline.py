@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The per-call media pipeline: digits from three paths, masking, and failing closed."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from dtmfguard.events import DigitEvent
+from dtmfguard.pipeline import CallPipeline, SilenceMasker
+from dtmfguard.rfc4733 import PJ_DTMF_IS_END, PJ_DTMF_IS_UPDATE
+from dtmfguard.synth import keypresses
+
+PAN = "4111111111111111"
+FRAME = 160
+
+
+class CoverMasker:
+    """Test double with the masker's interface: passes audio through, except covered input spans (zeroed).
+
+    It lets these tests check the pipeline's wiring (which spans get covered, when) independently of the
+    masker engineer's DSP; tests against the real masker live with it and in tests/test_sip_call.py.
+    """
+
+    delay_samples = 0
+
+    def __init__(self):
+        self.samples_in = 0
+        self.spans = []  # [start, end) ; end None = open
+        self.errors = 0
+
+    def cover(self, start, end=None):
+        self.spans.append([start, end])
+
+    def uncover(self, end):
+        for s in self.spans:
+            if s[1] is None:
+                s[1] = end
+
+    def process(self, chunk):
+        out = chunk.copy()
+        idx = np.arange(self.samples_in, self.samples_in + len(chunk))
+        for s, e in self.spans:
+            out[(idx >= s) & ((idx < e) if e is not None else True)] = 0
+        self.samples_in += len(chunk)
+        return out
+
+    def flush(self):
+        return np.zeros(0, np.int16)
+
+
+class Session:
+    def __init__(self):
+        self.events = []
+
+    def feed(self, ev):
+        self.events.append(ev)
+
+    @property
+    def digits(self):
+        return "".join(e.digit for e in self.events)
+
+
+def run(p, x):
+    out = [p.process_customer_frame(x[i:i + FRAME]) for i in range(0, len(x) - len(x) % FRAME, FRAME)]
+    return np.concatenate(out)
+
+
+def test_inband_card_number_reaches_the_session_once():
+    x, _ = keypresses(PAN, rng=np.random.default_rng(1))
+    s = Session()
+    p = CallPipeline(masker=CoverMasker(), session=s)
+    y = run(p, x.astype(np.int16))
+    assert y.dtype == np.int16 and y.size == x.size - x.size % FRAME
+    p.flush()
+    assert s.digits == PAN
+    assert {e.source for e in s.events} == {"inband"} and all(e.complete for e in s.events)
+    assert p.stats["digits_inband"] == 16
+
+
+def _rfc_press(p, digit, ts, frames=5):
+    """What pjsua2 reports for one RFC 2833 press, spread over frames, while silence flows."""
+    out = []
+    p.on_rfc4733(digit, ts, 0, 0)
+    out.append(p.process_customer_frame(np.full(FRAME, 1000, np.int16)))
+    for i in range(1, frames):
+        p.on_rfc4733(digit, ts, 20 * i, PJ_DTMF_IS_UPDATE)
+        out.append(p.process_customer_frame(np.full(FRAME, 1000, np.int16)))
+    for _ in range(3):
+        p.on_rfc4733(digit, ts, 20 * frames, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END)
+    out.append(p.process_customer_frame(np.full(FRAME, 1000, np.int16)))
+    return np.concatenate(out)
+
+
+def test_rfc4733_digits_are_covered_for_their_duration_and_counted_once():
+    m = CoverMasker()
+    s = Session()
+    p = CallPipeline(masker=m, session=s)
+    p.process_customer_frame(np.full(FRAME, 1000, np.int16))
+    y = _rfc_press(p, "7", 100)
+    assert s.digits == "7" and s.events[0].source == "rfc4733"
+    # the whole press (frames 1..5) is covered toward the agent, then audio is back
+    assert np.all(y[:5 * FRAME] == 0)
+    after = p.process_customer_frame(np.full(FRAME, 1000, np.int16))
+    assert np.all(after == 1000)
+    ev = s.events[0]
+    assert ev.start == FRAME and ev.end == FRAME + 5 * FRAME
+
+
+def test_lost_rfc4733_end_still_uncovers_and_counts():
+    m = CoverMasker()
+    s = Session()
+    p = CallPipeline(masker=m, session=s, lost_end_ms=100)
+    p.on_rfc4733("3", 10, 0, 0)
+    p.process_customer_frame(np.full(FRAME, 500, np.int16))
+    frames = [p.process_customer_frame(np.full(FRAME, 500, np.int16)) for _ in range(8)]
+    assert s.digits == "3"
+    assert np.all(frames[-1] == 500)  # the cover was closed after the lost end
+
+
+def test_sip_info_covered_and_counted():
+    m = CoverMasker()
+    s = Session()
+    p = CallPipeline(masker=m, session=s)
+    p.on_sip_info("application/dtmf-relay", "Signal=9\r\nDuration=100\r\n")
+    frames = [p.process_customer_frame(np.full(FRAME, 800, np.int16)) for _ in range(6)]
+    assert s.digits == "9" and s.events[0].source == "sip-info"
+    assert all(np.all(f == 0) for f in frames[:5]) and np.all(frames[5] == 800)
+
+
+def test_sip_info_garbage_raises_clearly_and_changes_nothing():
+    from dtmfguard.sipinfo import SipInfoError
+
+    p = CallPipeline(masker=CoverMasker(), session=Session())
+    with pytest.raises(SipInfoError, match="no Signal field"):
+        p.on_sip_info("application/dtmf-relay", "Duration=100")
+    assert np.all(p.process_customer_frame(np.full(FRAME, 7, np.int16)) == 7)
+
+
+def test_key_sent_inband_and_as_event_counts_once():
+    x, spans = keypresses("5", lead_ms=200, rng=np.random.default_rng(3))
+    x = x.astype(np.int16)
+    s = Session()
+    p = CallPipeline(masker=CoverMasker(), session=s)
+    tone_frame = spans[0].start // FRAME
+    for i in range(len(x) // FRAME):
+        if i == tone_frame:
+            p.on_rfc4733("5", 777, 0, 0)
+        if i == tone_frame + 4:
+            p.on_rfc4733("5", 777, 70, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END)
+        p.process_customer_frame(x[i * FRAME:(i + 1) * FRAME])
+    p.flush()
+    assert s.digits == "5" and p.stats["merged"] == 1
+
+
+class Boom(Exception):
+    pass
+
+
+class ExplodingDetector:
+    def process(self, chunk):
+        raise Boom(PAN)  # a message that would leak card data if it were ever logged
+
+    def flush(self):
+        return []
+
+
+def test_detector_fault_fails_closed_silence_and_no_digits_logged(caplog):
+    x, _ = keypresses(PAN)
+    p = CallPipeline(masker=CoverMasker(), detector=ExplodingDetector(), session=Session())
+    with caplog.at_level(logging.DEBUG):
+        y = run(p, x.astype(np.int16))
+    assert np.all(y == 0)  # the agent hears silence, never raw tones
+    assert p.stats["errors"] == len(y) // FRAME
+    assert "Boom" in caplog.text and PAN not in caplog.text and "4111" not in caplog.text
+    assert len(caplog.records) <= 2  # rate-limited, not one line per frame
+
+
+class ExplodingMasker(CoverMasker):
+    def process(self, chunk):
+        raise RuntimeError("masker broke")
+
+
+class ShortMasker(CoverMasker):
+    def process(self, chunk):
+        super().process(chunk)
+        return chunk[:-1]
+
+
+@pytest.mark.parametrize("masker", [ExplodingMasker(), ShortMasker()])
+def test_masker_fault_fails_closed(masker):
+    x, _ = keypresses("123")
+    p = CallPipeline(masker=masker)
+    y = run(p, x.astype(np.int16))
+    assert np.all(y == 0) and p.stats["errors"] == len(y) // FRAME
+
+
+def test_session_fault_does_not_touch_audio():
+    class BadSession:
+        def feed(self, ev):
+            raise RuntimeError("gateway down")
+
+    x, _ = keypresses("12", rng=np.random.default_rng(2))
+    speechlike = (np.sin(np.arange(1600) * 0.05) * 3000).astype(np.int16)
+    p = CallPipeline(masker=CoverMasker(), session=BadSession())
+    run(p, x.astype(np.int16))
+    y = run(p, speechlike)
+    assert np.array_equal(y, speechlike[: y.size])
+    assert p.stats["session_errors"] >= 1 and p.stats["errors"] == 0
+
+
+def test_missing_masker_placeholder_is_silence():
+    m = SilenceMasker()
+    p = CallPipeline(masker=m)
+    y = p.process_customer_frame(np.full(FRAME, 12345, np.int16))
+    assert np.all(y == 0)
+
+
+def test_payment_mode_passes_audio_until_a_session_is_attached():
+    x, _ = keypresses("1", lead_ms=0, rng=np.random.default_rng(5))
+    x = x.astype(np.int16)[: 4 * FRAME]
+    m = CoverMasker()
+    p = CallPipeline(masker=m, mask_mode="payment")
+    p.on_sip_info("application/dtmf", "1")
+    y = run(p, x)
+    assert np.array_equal(y, x)  # no payment in progress: unmasked
+    p.attach_session(Session())
+    p.on_sip_info("application/dtmf", "1")
+    assert np.all(run(p, x) == 0)
+    with pytest.raises(ValueError, match="mask_mode"):
+        CallPipeline(masker=m, mask_mode="never")
+
+
+def test_events_repr_in_stats_never_holds_digits():
+    s = Session()
+    p = CallPipeline(masker=CoverMasker(), session=s)
+    p.on_sip_info("application/dtmf", "8")
+    p.process_customer_frame(np.zeros(FRAME, np.int16))
+    assert isinstance(s.events[0], DigitEvent)
+    assert "8" not in repr(p.snapshot()) and "8" not in repr(s.events[0]).replace("0.0", "")
