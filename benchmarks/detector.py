@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""How many real-time 8 kHz channels one CPU core carries: dtmfguard vs spandsp.
+
+Issue 3's goal is the C kernel ahead of spandsp per core.  Every figure here
+comes from the same run, on the same input (Asterisk speech prompts with key
+presses mixed in), single-threaded (BLAS threads pinned to 1 before numpy is
+imported), timed with ``time.process_time``:
+
+* dtmfguard, numpy backend, one ``DtmfDetector`` fed 20 ms frames (RTP packets);
+* dtmfguard, C backend, the same;
+* dtmfguard, C backend, one ``DetectorBank`` of N channels fed [N, 160] frames
+  (one kernel call per frame for all channels);
+* the Goertzel kernel alone (both backends, all channels in one call) for scale;
+* spandsp 0.0.6 (``dtmf_rx`` through ctypes) fed the whole signal in one call,
+  i.e. its pure C cost, and fed 20 ms frames (its cost as called from Python).
+
+Channels per core = seconds of audio processed / CPU seconds spent.  Ratios
+are against spandsp's pure-C figure.
+
+Run:  python benchmarks/detector.py [--seconds 20] [--channels 64] [--json out.json]
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # single-threaded, before numpy
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Callable, Dict, List  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _corpus  # noqa: E402
+import spandsp_ref  # noqa: E402
+
+from dtmfguard import goertzel  # noqa: E402
+from dtmfguard.params import DEFAULT_PARAMS, DTMF_HZ  # noqa: E402
+from dtmfguard.synth import keypresses  # noqa: E402
+
+RATE = 8000
+FRAME = 160  # 20 ms, the usual RTP packet
+
+
+def make_input(seconds: float, seed: int = 1) -> np.ndarray:
+    """Speech with a burst of key presses every ~4 s (about 10 % of the time is DTMF)."""
+    rng = np.random.default_rng(seed)
+    x = _corpus.speech_signal(seconds, rng)
+    step = 4 * RATE
+    for pos in range(RATE, x.size - step // 2, step):
+        digits = "".join(rng.choice(list("0123456789*#"), 6))
+        tones, _ = keypresses(digits, RATE, tone_ms=70, gap_ms=70, lead_ms=0, tail_ms=0, level_dbm0=-12, rng=rng)
+        end = min(pos + tones.size, x.size)
+        x[pos:end] += tones[: end - pos]
+    return np.clip(np.round(x), -32768, 32767)
+
+
+def timed(fn: Callable[[], object], min_cpu_s: float) -> float:
+    """CPU seconds per call of ``fn`` (repeated until ``min_cpu_s`` of CPU time has been spent)."""
+    fn()  # warm-up: tables, caches, page faults
+    runs, start = 0, time.process_time()
+    while True:
+        fn()
+        runs += 1
+        spent = time.process_time() - start
+        if spent >= min_cpu_s:
+            return spent / runs
+
+
+def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
+    from dtmfguard.detector import DetectorBank, DtmfDetector
+
+    x = make_input(seconds)
+    audio_s = x.size / RATE
+    n_frames = x.size // FRAME
+    frames = [x[i * FRAME:(i + 1) * FRAME] for i in range(n_frames)]
+    # every channel its own signal: the same speech, shifted
+    multi = np.stack([np.roll(x, 997 * c) for c in range(channels)])[:, : n_frames * FRAME]
+    multi_frames = [np.ascontiguousarray(multi[:, i * FRAME:(i + 1) * FRAME]) for i in range(n_frames)]
+    half = DEFAULT_PARAMS.half_block_samples(RATE)
+    omegas = 2 * np.pi * np.asarray(DTMF_HZ) / RATE
+    rows: List[Dict] = []
+    digits_seen: Dict[str, str] = {}
+
+    def single_channel(backend: str):
+        goertzel.set_backend(backend)
+
+        def run():
+            det = DtmfDetector(RATE)
+            events = []
+            for f in frames:
+                events += det.process(f)
+            events += det.flush()
+            digits_seen[backend] = "".join(e.digit for e in events if e.complete)
+
+        return run
+
+    for backend, label in (("numpy", "dtmfguard numpy backend, 1 channel, 20 ms frames"),
+                           ("native", "dtmfguard C backend, 1 channel, 20 ms frames")):
+        if backend not in goertzel.available_backends():
+            rows.append({"name": label, "channels_per_core": None, "note": "C kernel not built"})
+            continue
+        cpu = timed(single_channel(backend), min_cpu_s)
+        rows.append({"name": label, "channels_per_core": audio_s / cpu})
+
+    if "native" in goertzel.available_backends():
+        goertzel.set_backend("native")
+
+        def batched():
+            bank = DetectorBank(channels, RATE)
+            for f in multi_frames:
+                bank.process(f)
+            bank.flush()
+
+        cpu = timed(batched, min_cpu_s)
+        rows.append({"name": f"dtmfguard C backend, bank of {channels} channels, 20 ms frames",
+                     "channels_per_core": channels * audio_s / cpu})
+
+    usable = multi[:, : (multi.shape[1] // half) * half]
+    for backend in goertzel.available_backends():
+        goertzel.set_backend(backend)
+        cpu = timed(lambda: goertzel.halfblock_dft(usable, half, omegas), min_cpu_s)
+        rows.append({"name": f"kernel only ({backend}), {channels} channels in one call",
+                     "channels_per_core": channels * audio_s / cpu})
+    goertzel.set_backend("auto")
+
+    x16 = x.astype(np.int16)
+
+    def span_whole():
+        det = spandsp_ref.SpanDtmf(realtime=True)
+        det.rx(x16, block=0)
+        digits_seen["spandsp"] = "".join(d.digit for d in det.finish())
+        det.close()
+
+    def span_frames():
+        det = spandsp_ref.SpanDtmf(realtime=True)
+        det.rx(x16, block=FRAME)
+        det.close()
+
+    cpu = timed(span_whole, min_cpu_s)
+    rows.append({"name": "spandsp 0.0.6 (C), whole signal per dtmf_rx call", "channels_per_core": audio_s / cpu,
+                 "reference": True})
+    cpu = timed(span_frames, min_cpu_s)
+    rows.append({"name": "spandsp 0.0.6 via ctypes, 20 ms frames", "channels_per_core": audio_s / cpu})
+
+    ref = next(r["channels_per_core"] for r in rows if r.get("reference"))
+    for r in rows:
+        r["ratio_to_spandsp"] = r["channels_per_core"] / ref if r.get("channels_per_core") else None
+    meta = {"audio_seconds": audio_s, "channels": channels, "digits": digits_seen}
+    return rows, meta
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 epilog="Example: python benchmarks/detector.py --seconds 20 --channels 64")
+    ap.add_argument("--seconds", type=float, default=20.0, help="seconds of audio per channel (default 20)")
+    ap.add_argument("--channels", type=int, default=64, help="channels in the batched run (default 64)")
+    ap.add_argument("--min-cpu", type=float, default=1.0, help="CPU seconds per measurement (default 1)")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = ap.parse_args(argv)
+
+    rows, meta = bench(args.seconds, args.channels, args.min_cpu)
+    print(f"real-time 8 kHz channels per CPU core ({meta['audio_seconds']:.0f} s of speech with key presses, "
+          f"single-threaded, process_time)")
+    print(f"{'configuration':62s} {'channels/core':>14s} {'vs spandsp':>11s}")
+    for r in rows:
+        cpc = f"{r['channels_per_core']:14,.0f}" if r.get("channels_per_core") else f"{'n/a':>14s}"
+        ratio = f"{r['ratio_to_spandsp']:10.2f}x" if r.get("ratio_to_spandsp") else f"{'':>11s}"
+        print(f"{r['name']:62s} {cpc} {ratio}")
+    d = meta["digits"]
+    same = d.get("numpy") == d.get("native") if "native" in d else None
+    print(f"digits found: dtmfguard {len(d.get('numpy', ''))} (numpy and C backends identical: {same}), "
+          f"spandsp {len(d.get('spandsp', ''))}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": rows, **meta, "digits": {k: len(v) for k, v in d.items()}}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
