@@ -35,7 +35,7 @@ from typing import List, Optional
 import numpy as np
 
 from . import goertzel
-from .audio import as_samples, check_rate
+from .audio import AudioError, as_samples, check_rate
 from .events import KEYPAD, DigitEvent
 from .levels import DBM0_PEAK
 from .params import DEFAULT_PARAMS, DTMF_HZ, DetectorParams
@@ -100,8 +100,11 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
 
     ``win``: complex [C, nw, 8] window DFTs; ``prev_first``: complex [C, 8], the
     window before the first one (for the phase test); ``energy``: [C, nw].
-    Returns (digit index or -1 [C, nw], pair amplitude per bin [C, nw, 8],
-    row level dBm0, col level dBm0).
+    Returns (digit index or -1 [C, nw], frequency-checked [C, nw], amplitude per
+    bin [C, nw, 8], row level dBm0 [C, nw], col level dBm0 [C, nw]).
+
+    The cheap tests (level, energy share) run on every window; the rest only on
+    the few windows that pass them, which keeps a bank of channels fast.
     """
     n = tab.window
     amp = np.abs(win) * (2.0 / n)  # peak amplitude of an on-bin sine
@@ -110,59 +113,62 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     c = np.argmax(cols, axis=-1)
     ar = np.take_along_axis(rows, r[..., None], -1)[..., 0]
     ac = np.take_along_axis(cols, c[..., None], -1)[..., 0]
+    fraction = (ar * ar + ac * ac) * (n / 2.0) / np.maximum(energy, 1e-9)
+    digit = np.full(r.shape, _NO_DIGIT)
+    checked_out = np.zeros(r.shape, dtype=bool)
+    lr_out = np.full(r.shape, -np.inf)
+    lc_out = np.full(r.shape, -np.inf)
+    ci, wi = np.nonzero((ar >= tab.min_amp) & (ac >= tab.min_amp) & (fraction >= tab.min_fraction))
+    if ci.size == 0:
+        return digit, checked_out, amp, lr_out, lc_out
+    r, c, ar, ac, fraction = r[ci, wi], c[ci, wi], ar[ci, wi], ac[ci, wi], fraction[ci, wi]
+    rows_sq, cols_sq = rows[ci, wi] ** 2, cols[ci, wi] ** 2
 
     # purity: every other bin of the group at least relative_peak_db below the peak
-    rows_sq, cols_sq = rows**2, cols**2
-    second_row = np.sort(rows_sq, axis=-1)[..., -2]
-    second_col = np.sort(cols_sq, axis=-1)[..., -2]
+    second_row = np.sort(rows_sq, axis=-1)[:, -2]
+    second_col = np.sort(cols_sq, axis=-1)[:, -2]
 
     # frequency from the phase advance between this window and the previous one (overlap H)
-    prev = np.concatenate([prev_first[:, None, :], win[:, :-1, :]], axis=1)
-    kr, kc = r, c + 4
-    w_r = np.take_along_axis(win, kr[..., None], -1)[..., 0]
-    w_c = np.take_along_axis(win, kc[..., None], -1)[..., 0]
-    p_r = np.take_along_axis(prev, kr[..., None], -1)[..., 0]
-    p_c = np.take_along_axis(prev, kc[..., None], -1)[..., 0]
-    d_r = np.angle(w_r * np.conj(p_r)) - tab.advance[kr]
+    kc = c + 4
+    w_r, w_c = win[ci, wi, r], win[ci, wi, kc]
+    prev_w = wi - 1
+    p_r = np.where(prev_w >= 0, win[ci, np.maximum(prev_w, 0), r], prev_first[ci, r])
+    p_c = np.where(prev_w >= 0, win[ci, np.maximum(prev_w, 0), kc], prev_first[ci, kc])
+    d_r = np.angle(w_r * np.conj(p_r)) - tab.advance[r]
     d_c = np.angle(w_c * np.conj(p_c)) - tab.advance[kc]
     d_r = (d_r + np.pi) % (2 * np.pi) - np.pi  # radians per H samples
     d_c = (d_c + np.pi) % (2 * np.pi) - np.pi
-    # relative frequency error: (delta omega) / omega_k
-    rel_r = d_r / tab.half / tab.omegas[kr]
+    rel_r = d_r / tab.half / tab.omegas[r]  # relative frequency error
     rel_c = d_c / tab.half / tab.omegas[kc]
     # the phase test is only meaningful when the previous window already held the tone
     checked = (np.abs(p_r) >= 0.5 * np.abs(w_r)) & (np.abs(p_c) >= 0.5 * np.abs(w_c))
-    fraction = (ar**2 + ac**2) * (n / 2.0) / np.maximum(energy, 1e-9)
     tol = np.where(fraction >= tab.clean_fraction, tab.freq_tol, tab.freq_tol_mixed)
     freq_ok = ~checked | ((np.abs(rel_r) <= tol) & (np.abs(rel_c) <= tol))
 
-    # amplitude of an off-bin tone is attenuated by the window's Dirichlet kernel: undo it for the twist
-    # test and the level, using the measured offset (only where it was measured and plausible)
+    # an off-bin tone is attenuated by the window's Dirichlet kernel: undo it for the twist test and the
+    # level, using the measured offset (only where it was measured and plausible)
     def dirichlet(dw):
         x = dw / tab.half  # radians per sample
-        half_n = n * x / 2
         with np.errstate(invalid="ignore", divide="ignore"):
-            g = np.abs(np.sin(half_n) / (n * np.sin(x / 2)))
+            g = np.abs(np.sin(n * x / 2) / (n * np.sin(x / 2)))
         return np.where(np.abs(x) < 1e-9, 1.0, np.clip(g, 0.5, 1.0))
 
-    corr_r = np.where(checked & freq_ok, dirichlet(d_r), 1.0)
-    corr_c = np.where(checked & freq_ok, dirichlet(d_c), 1.0)
-    lr = 20 * np.log10(np.maximum(ar / corr_r, 1e-9) / DBM0_PEAK)
-    lc = 20 * np.log10(np.maximum(ac / corr_c, 1e-9) / DBM0_PEAK)
+    measured = checked & freq_ok
+    lr = 20 * np.log10(np.maximum(ar / np.where(measured, dirichlet(d_r), 1.0), 1e-9) / DBM0_PEAK)
+    lc = 20 * np.log10(np.maximum(ac / np.where(measured, dirichlet(d_c), 1.0), 1e-9) / DBM0_PEAK)
     twist = lr - lc
-
     ok = (
-        (ar >= tab.min_amp)
-        & (ac >= tab.min_amp)
-        & (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
+        (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
         & (cols_sq.max(-1) >= tab.rel_peak_pow * second_col)
         & (twist <= tab.normal_twist_db)
         & (twist >= -tab.reverse_twist_db)
-        & (fraction >= tab.min_fraction)
         & freq_ok
     )
-    digit = np.where(ok, r * 4 + c, _NO_DIGIT)
-    return digit, checked & ok, amp, lr, lc
+    digit[ci, wi] = np.where(ok, r * 4 + c, _NO_DIGIT)
+    checked_out[ci, wi] = checked & ok
+    lr_out[ci, wi] = lr
+    lc_out[ci, wi] = lc
+    return digit, checked_out, amp, lr_out, lc_out
 
 
 class _Run:
@@ -187,25 +193,14 @@ class _Run:
         self.level = level
 
 
-class _Channel:
-    """Per-channel stream state: buffered samples, last half-block, last window, the current run."""
-
-    def __init__(self, nbins: int = 8):
-        self.pending = np.zeros(0)
-        self.half_index = 0  # index of the next half-block to be completed
-        self.last_half: Optional[np.ndarray] = None  # complex [8] of the previous half-block
-        self.last_half_energy = 0.0
-        self.last_win = np.zeros(nbins, dtype=complex)  # window before the next one
-        self.last_amp = np.zeros(nbins)
-        self.run: Optional[_Run] = None
-
-
 class DetectorBank:
     """In-band DTMF detectors for ``channels`` synchronous streams of one rate.
 
-    ``process(block)`` takes ``[channels, n]`` samples and runs the kernel over
-    all channels in one call (the C kernel releases the GIL), then advances each
-    channel's state machine.  Returns one list of :class:`DigitEvent` per channel.
+    ``process(block)`` takes ``[channels, n]`` samples: one kernel call covers
+    every channel (the C kernel releases the GIL), the window tests run
+    vectorised over all channels, and only channels with a candidate digit or a
+    digit in progress enter the per-window state machine.  Returns one list of
+    :class:`DigitEvent` per channel.
     """
 
     def __init__(self, channels: int, rate: int = 8000, params: Optional[DetectorParams] = None):
@@ -215,114 +210,91 @@ class DetectorBank:
         self.params = params or DEFAULT_PARAMS
         self._tab = _Tables.build(self.params, self.rate)
         self.channels = int(channels)
-        self._ch = [_Channel() for _ in range(self.channels)]
-
-    @property
-    def latency_samples(self) -> int:
-        """Upper bound of the buffering delay before a window can be evaluated (one window)."""
-        return self._tab.window
+        self.reset()
 
     def reset(self) -> None:
-        self._ch = [_Channel() for _ in range(self.channels)]
+        c = self.channels
+        self._pending = np.zeros((c, 0))  # samples that do not fill a half-block yet
+        self._half_index = 0  # index of the next half-block to complete (same on every channel)
+        self._last_half: Optional[np.ndarray] = None  # complex [C, 8]: previous half-block
+        self._last_half_energy = np.zeros(c)
+        self._last_win = np.zeros((c, 8), dtype=complex)  # window before the next one
+        self._last_amp = np.zeros((c, 8))
+        self._runs: List[Optional[_Run]] = [None] * c
 
     def process(self, block) -> List[List[DigitEvent]]:
         block = np.asarray(block)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be [channels={self.channels}, samples]")
-        rows = [as_samples(block[i]) for i in range(self.channels)]
-        return self._advance(rows)
+        if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
+            raise AudioError("samples contain NaN or infinity")
+        return self._advance(block.astype(np.float64, copy=False) if block.dtype.kind in "fiu"
+                             else np.stack([as_samples(r) for r in block]))
 
     def flush(self) -> List[List[DigitEvent]]:
         """End the streams: pad with silence to close any digit still sounding, then reset."""
         tab = self._tab
-        pad_halves = tab.end_misses + 3
-        out = []
-        for i, ch in enumerate(self._ch):
-            need = (tab.half - ch.pending.size % tab.half) % tab.half + pad_halves * tab.half
-            out.append(self._advance_channel(i, np.zeros(need)))
+        need = (tab.half - self._pending.shape[1] % tab.half) % tab.half + (tab.end_misses + 3) * tab.half
+        out = self._advance(np.zeros((self.channels, need)))
         self.reset()
         return out
 
     # -- internals -------------------------------------------------------------------------------
-    def _advance(self, rows: List[np.ndarray]) -> List[List[DigitEvent]]:
+    def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
         tab = self._tab
-        # stitch each channel's pending tail; if all channels are in step (they are in a bank), one kernel call
-        joined = [np.concatenate([ch.pending, x]) if ch.pending.size else x for ch, x in zip(self._ch, rows)]
-        lengths = {j.size for j in joined}
-        if len(lengths) == 1:
-            n = joined[0].size
-            nh = n // tab.half
-            spec, energy = goertzel.halfblock_dft(np.stack(joined)[:, : nh * tab.half], tab.half, tab.omegas)
-            out = []
-            for i, ch in enumerate(self._ch):
-                ch.pending = joined[i][nh * tab.half:].copy()
-                out.append(self._windows(i, spec[i], energy[i]))
+        data = np.concatenate([self._pending, x], axis=1) if self._pending.shape[1] else x
+        nh = data.shape[1] // tab.half
+        self._pending = data[:, nh * tab.half:].copy()
+        out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
+        if nh == 0:
             return out
-        return [self._advance_channel(i, x) for i, x in enumerate(rows)]
-
-    def _advance_channel(self, i: int, x: np.ndarray) -> List[DigitEvent]:
-        tab = self._tab
-        ch = self._ch[i]
-        data = np.concatenate([ch.pending, x]) if ch.pending.size else x
-        nh = data.size // tab.half
-        ch.pending = data[nh * tab.half:].copy()
-        if nh == 0:
-            return []
-        spec, energy = goertzel.halfblock_dft(data[: nh * tab.half], tab.half, tab.omegas)
-        return self._windows(i, spec, energy)
-
-    def _windows(self, i: int, spec: np.ndarray, energy: np.ndarray) -> List[DigitEvent]:
-        """Form windows from new half-blocks and run the state machine over them."""
-        tab = self._tab
-        ch = self._ch[i]
-        nh = spec.shape[0]
-        if nh == 0:
-            return []
-        if ch.last_half is None:
-            halves, henergy = spec, energy
-            first_w = ch.half_index  # window w spans half-blocks w and w+1
+        spec, energy = goertzel.halfblock_dft(data[:, : nh * tab.half], tab.half, tab.omegas)
+        # window w spans half-blocks w and w+1
+        if self._last_half is None:
+            halves, henergy, first_w = spec, energy, self._half_index
         else:
-            halves = np.concatenate([ch.last_half[None, :], spec])
-            henergy = np.concatenate([[ch.last_half_energy], energy])
-            first_w = ch.half_index - 1
-        ch.half_index += nh
-        ch.last_half = spec[-1].copy()
-        ch.last_half_energy = float(energy[-1])
-        if halves.shape[0] < 2:
-            return []
-        win = halves[:-1] + tab.rot * halves[1:]
-        wenergy = henergy[:-1] + henergy[1:]
-        digit, checked, amp, lr, lc = _classify(tab, win[None], ch.last_win[None], wenergy[None])
-        digit, checked, amp, lr, lc = digit[0], checked[0], amp[0], lr[0], lc[0]
-        prev_amp_first = ch.last_amp
-        ch.last_win = win[-1].copy()
-        ch.last_amp = amp[-1].copy()
+            halves = np.concatenate([self._last_half[:, None, :], spec], axis=1)
+            henergy = np.concatenate([self._last_half_energy[:, None], energy], axis=1)
+            first_w = self._half_index - 1
+        self._half_index += nh
+        self._last_half = spec[:, -1].copy()
+        self._last_half_energy = energy[:, -1].copy()
+        if halves.shape[1] < 2:
+            return out
+        win = halves[:, :-1] + tab.rot * halves[:, 1:]
+        wenergy = henergy[:, :-1] + henergy[:, 1:]
+        digit, checked, amp, lr, lc = _classify(tab, win, self._last_win, wenergy)
+        prev_amp_first = self._last_amp
+        self._last_win = win[:, -1].copy()
+        self._last_amp = amp[:, -1].copy()
 
-        events: List[DigitEvent] = []
-        if ch.run is None:
-            interesting = np.flatnonzero(digit >= 0)
-            if interesting.size == 0:
-                return events
-            start = int(interesting[0])
+        busy = np.flatnonzero((digit >= 0).any(axis=1) | np.array([r is not None for r in self._runs]))
+        for ch in busy:
+            self._channel_windows(int(ch), first_w, digit[ch], checked[ch], amp[ch], prev_amp_first[ch],
+                                  lr[ch], lc[ch], out[ch])
+        return out
+
+    def _channel_windows(self, ch: int, first_w: int, digit, checked, amp, prev_amp_first, lr, lc,
+                         events: List[DigitEvent]) -> None:
+        if self._runs[ch] is None:  # skip straight to the first candidate window
+            start = int(np.argmax(digit >= 0))
         else:
             start = 0
         for k in range(start, digit.size):
             d = int(digit[k])
-            run = ch.run
-            if run is None and d < 0:
+            if d < 0 and self._runs[ch] is None:
                 continue
             a_prev_bins = amp[k - 1] if k > 0 else prev_amp_first
             self._step(ch, first_w + k, d, bool(checked[k]), amp[k], a_prev_bins, float(lr[k]), float(lc[k]),
                        events)
-        return events
 
     def _pair_amp(self, digit: int, amp8: np.ndarray) -> float:
         return 0.5 * (float(amp8[digit // 4]) + float(amp8[4 + digit % 4]))
 
-    def _step(self, ch: _Channel, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
+    def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
               events: List[DigitEvent]) -> None:
         tab = self._tab
-        run = ch.run
+        run = self._runs[ch]
         if run is not None:
             if d == run.digit:
                 a = self._pair_amp(d, amp8)
@@ -341,10 +313,10 @@ class DetectorBank:
                 run.a_after = self._pair_amp(run.digit, amp8)
             if run.misses >= tab.end_misses or d >= 0:
                 self._finish(ch, events)
-            run = ch.run
+            run = self._runs[ch]
         if run is None and d >= 0:
             a = self._pair_amp(d, amp8)
-            ch.run = _Run(d, w, self._pair_amp(d, prev_amp8), a, checked, 0.5 * (lr + lc))
+            self._runs[ch] = _Run(d, w, self._pair_amp(d, prev_amp8), a, checked, 0.5 * (lr + lc))
 
     def _onset(self, run: _Run) -> int:
         tab = self._tab
@@ -376,9 +348,9 @@ class DetectorBank:
             run.onset = onset
             events.append(DigitEvent(_DIGIT_OF[run.digit], onset, None, self.rate, run.level, "inband"))
 
-    def _finish(self, ch: _Channel, events: List[DigitEvent]) -> None:
-        run = ch.run
-        ch.run = None
+    def _finish(self, ch: int, events: List[DigitEvent]) -> None:
+        run = self._runs[ch]
+        self._runs[ch] = None
         if run is None or not run.confirmed:
             return
         end = self._end(run, run.onset, run.last_w, run.a_last, run.a_after)
@@ -404,7 +376,7 @@ class DtmfDetector:
         x = as_samples(chunk)
         if x.size == 0:
             return []
-        return self._bank._advance_channel(0, x)
+        return self._bank._advance(x[None, :])[0]
 
     def flush(self) -> List[DigitEvent]:
         return self._bank.flush()[0]
