@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Guard configuration: a TOML file, overridden by command-line flags; pure Python (no pjsua2).
+
+Why TOML (``tomllib``, Python 3.11+): one readable file per deployment, no
+third-party parser.  Every field has a default, so ``--listen`` and ``--agent``
+alone make a working guard.  A bad file gives one line naming the key and what
+was expected, never a traceback.
+
+Example ``guard.toml``::
+
+    [sip]
+    listen = "0.0.0.0:5070"        # host:port for UDP and TCP
+    transports = ["udp", "tcp"]    # add "tls" with tls_cert/tls_key (TLS 1.2, the wheel's OpenSSL)
+    rtp_port = 40000               # this process's RTP port range: rtp_port .. rtp_port + rtp_range
+    rtp_range = 100
+
+    [agent]
+    uri = "sip:agent@10.0.0.5:5060" # static target ...
+    from = "static"                # ... or "request-uri" (template with {user}) or "header"
+    template = "sip:{user}@10.0.0.5:5060"
+    header = "X-Agent-URI"
+    answer_timeout_s = 30
+
+    [media]
+    mask = "tone"                  # tone | silence | noise (the masker's fill)
+    mask_mode = "always"           # always | payment (mask only while a payment session runs)
+
+    [control]
+    listen = "127.0.0.1:8070"
+    token_env = "DTMFGUARD_API_TOKEN"
+
+    [payment]
+    gateway = "vault"
+
+    [workers]
+    count = 1
+    sip_port_step = 10             # worker i listens on port + i*step
+    rtp_port_step = 100
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["GuardConfig", "ConfigError", "load_config", "parse_hostport", "agent_target", "TARGET_MODES"]
+
+TARGET_MODES = ("static", "request-uri", "header")
+_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line a user can act on."""
+
+
+@dataclass
+class GuardConfig:
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5070
+    transports: tuple = ("udp", "tcp")
+    tls_port: int = 0
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    rtp_port: int = 40000
+    rtp_range: int = 100
+    agent_uri: str = ""
+    agent_from: str = "static"
+    agent_template: str = ""
+    agent_header: str = "X-Agent-URI"
+    answer_timeout_s: float = 30.0
+    mask: str = "tone"
+    mask_mode: str = "always"
+    control_host: str = "127.0.0.1"
+    control_port: int = 0  # 0: no control API
+    token_env: str = "DTMFGUARD_API_TOKEN"
+    gateway: str = "vault"
+    gateway_options: dict = field(default_factory=dict)
+    workers: int = 1
+    sip_port_step: int = 10
+    rtp_port_step: int = 100
+    log_level: int = 0  # pjsua2's own log level (0 = silent)
+
+    def check(self) -> GuardConfig:
+        if not 1 <= self.sip_port <= 65535:
+            raise ConfigError(f"sip.listen port must be 1..65535, got {self.sip_port}")
+        bad = [t for t in self.transports if t not in _TRANSPORTS]
+        if bad or not self.transports:
+            raise ConfigError(f"sip.transports must be a non-empty list of {', '.join(_TRANSPORTS)}")
+        if "tls" in self.transports and not (self.tls_cert and self.tls_key):
+            raise ConfigError("sip.transports has 'tls' but sip.tls_cert and sip.tls_key are not both set")
+        if not (1024 <= self.rtp_port <= 65000 and 2 <= self.rtp_range <= 10000):
+            raise ConfigError("sip.rtp_port must be 1024..65000 and sip.rtp_range 2..10000")
+        if self.agent_from not in TARGET_MODES:
+            raise ConfigError(f"agent.from must be one of {', '.join(TARGET_MODES)}, got {self.agent_from!r}")
+        if self.agent_from == "static" and not _is_sip_uri(self.agent_uri):
+            raise ConfigError("no agent target: set agent.uri (or --agent) to a sip: or sips: URI")
+        if self.agent_from == "request-uri" and "{user}" not in self.agent_template:
+            raise ConfigError("agent.from = 'request-uri' needs agent.template containing {user}")
+        if self.mask_mode not in ("always", "payment"):
+            raise ConfigError(f"media.mask_mode must be 'always' or 'payment', got {self.mask_mode!r}")
+        if self.mask not in ("tone", "silence", "noise"):
+            raise ConfigError(f"media.mask must be tone, silence or noise, got {self.mask!r}")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError(f"workers.count must be 1..64, got {self.workers}")
+        if self.answer_timeout_s <= 0:
+            raise ConfigError("agent.answer_timeout_s must be positive")
+        return self
+
+    def for_worker(self, index: int) -> GuardConfig:
+        """Worker ``index``'s own SIP port and RTP range (the wheel allows 2 bridged calls per process)."""
+        return dataclasses.replace(self, sip_port=self.sip_port + index * self.sip_port_step,
+                                   tls_port=(self.tls_port + index * self.sip_port_step) if self.tls_port else 0,
+                                   rtp_port=self.rtp_port + index * self.rtp_port_step,
+                                   control_port=0, workers=1)
+
+
+def _is_sip_uri(uri: str) -> bool:
+    return isinstance(uri, str) and re.match(r"^sips?:[^\s<>]+$", uri) is not None
+
+
+def parse_hostport(text: str, what: str = "listen") -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) -> (host, port); ConfigError on anything else."""
+    m = re.match(r"^\[([0-9a-fA-F:.]+)\]:(\d+)$", text or "") or re.match(r"^([^:\s]+):(\d+)$", text or "")
+    if not m:
+        raise ConfigError(f"{what} must be host:port (e.g. 127.0.0.1:5070), got {text!r}")
+    port = int(m.group(2))
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{what} port must be 0..65535, got {port}")
+    return m.group(1), port
+
+
+_SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
+    "sip": {"listen": ("", str), "transports": ("transports", list), "tls_port": ("tls_port", int),
+            "tls_cert": ("tls_cert", str), "tls_key": ("tls_key", str), "tls_ca": ("tls_ca", str),
+            "rtp_port": ("rtp_port", int), "rtp_range": ("rtp_range", int), "log_level": ("log_level", int)},
+    "agent": {"uri": ("agent_uri", str), "from": ("agent_from", str), "template": ("agent_template", str),
+              "header": ("agent_header", str), "answer_timeout_s": ("answer_timeout_s", float)},
+    "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str)},
+    "control": {"listen": ("", str), "token_env": ("token_env", str)},
+    "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict)},
+    "workers": {"count": ("workers", int), "sip_port_step": ("sip_port_step", int),
+                "rtp_port_step": ("rtp_port_step", int)},
+}
+
+
+def _apply(cfg: GuardConfig, data: dict[str, Any]) -> None:
+    for section, values in data.items():
+        if section not in _SCHEMA:
+            raise ConfigError(f"unknown section [{section}]; known: {', '.join(_SCHEMA)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for key, value in values.items():
+            if key not in _SCHEMA[section]:
+                raise ConfigError(f"unknown key {section}.{key}; known: {', '.join(_SCHEMA[section])}")
+            attr, typ = _SCHEMA[section][key]
+            if typ is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
+                raise ConfigError(f"{section}.{key} must be a {typ.__name__}, got {type(value).__name__}")
+            if section == "sip" and key == "listen":
+                cfg.sip_host, cfg.sip_port = parse_hostport(value, "sip.listen")
+            elif section == "control" and key == "listen":
+                cfg.control_host, cfg.control_port = parse_hostport(value, "control.listen")
+            elif key == "transports":
+                cfg.transports = tuple(str(t).lower() for t in value)
+            else:
+                setattr(cfg, attr, value)
+
+
+def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> GuardConfig:
+    """Read ``path`` (TOML) if given, then apply ``overrides`` (attribute -> value, from flags), check, return."""
+    import tomllib
+
+    cfg = GuardConfig()
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        _apply(cfg, data)
+    for attr, value in (overrides or {}).items():
+        if value is not None:
+            setattr(cfg, attr, value)
+    return cfg.check()
+
+
+def _request_uri(msg: str) -> str:
+    first = (msg or "").split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = first.split()
+    return parts[1] if len(parts) == 3 and parts[2].startswith("SIP/") else ""
+
+
+def _header(msg: str, name: str) -> str:
+    head = (msg or "").split("\r\n\r\n", 1)[0]
+    lname = name.lower()
+    for line in head.splitlines()[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == lname:
+            return value.strip().strip("<>").strip()
+    return ""
+
+
+def agent_target(cfg: GuardConfig, invite: str = "") -> str:
+    """The agent leg's URI for an incoming INVITE (its whole text); ConfigError if it cannot be derived."""
+    if cfg.agent_from == "static":
+        return cfg.agent_uri
+    if cfg.agent_from == "header":
+        uri = _header(invite, cfg.agent_header)
+        if not _is_sip_uri(uri):
+            raise ConfigError(f"INVITE has no usable {cfg.agent_header} header (a sip: URI)")
+        return uri
+    ruri = _request_uri(invite)
+    m = re.match(r"^sips?:([^@;>\s]+)@", ruri)
+    if not m or not re.match(r"^[A-Za-z0-9_.+\-]+$", m.group(1)):
+        raise ConfigError("INVITE Request-URI has no usable user part for agent.template")
+    return cfg.agent_template.format(user=m.group(1))

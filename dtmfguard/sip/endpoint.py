@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pjsua2 Endpoint set-up and tear-down shared by the guard and the test peers.
+
+Why each setting (measured, see the pjsua2 notes):
+
+* the wheel has no sound device: ``setNullDev()`` makes the null device's clock
+  thread drive the conference bridge;
+* bridge clock 8000 Hz and frame 20 ms = ptime: a bridge frame that differs from
+  ptime adds ~40 ms; G.722 legs (16 kHz) are resampled by the bridge, so the
+  detector and masker always see 8 kHz;
+* no VAD (silence suppression would starve the detector), echo canceller off
+  (it would alter the customer's audio, and tones);
+* codec priorities set explicitly: the wheel's default puts speex/16000 first;
+* ``threadCnt = 0``: SIP callbacks run on the Python main loop in
+  :func:`handle_events`, so pjsua2 calls happen on one registered thread;
+* tear-down order that exits 0: hang up, wait, drop media objects, collect,
+  then ``libDestroy`` (destroying a port after ``libDestroy`` aborts).
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pjsua2 as pj
+
+__all__ = ["EndpointSettings", "create_endpoint", "destroy_endpoint", "CODEC_PRIORITIES"]
+
+log = logging.getLogger(__name__)
+
+#: Codec priorities (pjsua2: 0 disables, 255 highest).  Speex, GSM, iLBC, L16 are disabled on purpose:
+#: lossy low-bit-rate codecs distort DTMF and the masker's tone.
+CODEC_PRIORITIES = {"PCMU/8000": 255, "PCMA/8000": 254, "G722/16000": 253}
+
+
+@dataclass
+class EndpointSettings:
+    host: str = "127.0.0.1"
+    port: int = 5070
+    transports: tuple = ("udp", "tcp")
+    tls_port: int = 0
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    rtp_port: int = 40000
+    rtp_range: int = 100
+    log_level: int = 0
+    user_agent: str = "dtmfguard"
+    codecs: dict = field(default_factory=lambda: dict(CODEC_PRIORITIES))
+    media_ports: int = 16
+
+
+def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
+    """Create, configure and start the Endpoint; return it.  Raises pj.Error on failure."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.maxCalls = 4
+    cfg.uaConfig.userAgent = s.user_agent
+    cfg.logConfig.level = s.log_level
+    cfg.logConfig.consoleLevel = s.log_level
+    m = cfg.medConfig
+    m.clockRate = 8000
+    m.sndClockRate = 8000
+    m.audioFramePtime = 20
+    m.ptime = 20
+    m.noVad = True
+    m.ecTailLen = 0
+    m.maxMediaPorts = s.media_ports
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+    # a transport must exist before any account (else pjsua asserts)
+    if "udp" in s.transports:
+        t = pj.TransportConfig()
+        t.boundAddress = s.host
+        t.port = s.port
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, t)
+    if "tcp" in s.transports:
+        t = pj.TransportConfig()
+        t.boundAddress = s.host
+        t.port = s.port
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, t)
+    if "tls" in s.transports:
+        t = pj.TransportConfig()
+        t.boundAddress = s.host
+        t.port = s.tls_port or s.port + 1
+        t.tlsConfig.certFile = s.tls_cert
+        t.tlsConfig.privKeyFile = s.tls_key
+        if s.tls_ca:
+            t.tlsConfig.CaListFile = s.tls_ca
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, t)
+    ep.libStart()
+    for info in ep.codecEnum2():
+        ep.codecSetPriority(info.codecId, 0)
+    for cid, prio in s.codecs.items():
+        try:
+            ep.codecSetPriority(cid, int(prio))
+        except pj.Error:
+            log.warning("codec %s not available in this pjsua2 build", cid)
+    return ep
+
+
+def account_config(s: EndpointSettings, user: str = "guard") -> pj.AccountConfig:
+    """An account without registrar, with this process's own RTP port range."""
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:{user}@{s.host}:{s.port}"
+    tc = acfg.mediaConfig.transportConfig
+    tc.port = s.rtp_port
+    tc.portRange = s.rtp_range
+    tc.boundAddress = s.host
+    return acfg
+
+
+def handle_events(ep: pj.Endpoint, ms: int = 20) -> None:
+    ep.libHandleEvents(ms)
+
+
+def destroy_endpoint(ep: pj.Endpoint, release=lambda: None, wait_s: float = 1.0) -> None:
+    """Hang up everything, let BYEs go out, drop media objects (``release``), then destroy the library."""
+    try:
+        ep.hangupAllCalls()
+    except pj.Error:
+        pass
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        ep.libHandleEvents(20)
+    try:
+        release()
+    finally:
+        gc.collect()
+        ep.libDestroy()

@@ -1,0 +1,286 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Small pjsua2 customer and agent peers for tests, benchmarks and demos.
+
+Why in the package: the real-peer tests, ``benchmarks/calls.py`` and a
+first-try demo all need a caller that plays speech and key presses (in-band,
+RFC 4733, SIP INFO) and an agent that answers and records what it hears.
+pjsua is a per-process singleton, so each peer is its own process::
+
+    python -m dtmfguard.sip.peers agent --port 5072 --rtp 42000 --record-dir /tmp/agent
+    python -m dtmfguard.sip.peers customer --port 5080 --rtp 43000 --to sip:guard@127.0.0.1:5070 \\
+        --play speech_and_keys.wav --rfc2833 123 --info 45 --info-dtmf 6
+
+Each prints JSON lines on stdout: ``{"event": "ready"}`` once listening, and a
+final ``{"event": "done", ...}`` summary.  Timing is driven from the main loop
+(``threadCnt = 0``), so all pjsua2 calls happen on one thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+import pjsua2 as pj
+
+from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint
+
+__all__ = ["main"]
+
+
+def say(**kw) -> None:
+    print(json.dumps(kw), flush=True)
+
+
+class _Call(pj.Call):
+    def __init__(self, peer, acc, call_id=pj.PJSUA_INVALID_ID):
+        super().__init__(acc, call_id)
+        self.peer = peer
+        self.state = None
+        self.status = 0
+        self.media_active = False
+        self.dtmf_events = 0
+        self.dtmf_digits = 0
+        self.confirmed_at = None
+        self.disconnected_at = None
+        self.index = 0
+
+    def onCallState(self, prm):
+        try:
+            info = self.getInfo()
+            self.state = info.state
+            self.status = info.lastStatusCode
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
+                self.confirmed_at = time.time()
+            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.disconnected_at = time.time()
+            say(event="state", call=self.index, state=info.stateText, status=info.lastStatusCode)
+        except Exception as exc:  # noqa: BLE001 - never into pjsua2
+            say(event="error", where="onCallState", error=type(exc).__name__)
+
+    def onCallMediaState(self, prm):
+        try:
+            info = self.getInfo()
+            self.media_active = any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                                    for m in info.media)
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallMediaState", error=type(exc).__name__)
+
+    def onDtmfEvent(self, prm):  # an agent must never receive any
+        self.dtmf_events += 1
+
+    def onDtmfDigit(self, prm):
+        self.dtmf_digits += 1
+
+
+class _Account(pj.Account):
+    def __init__(self, peer):
+        super().__init__()
+        self.peer = peer
+
+    def onIncomingCall(self, prm):
+        try:
+            self.peer.incoming(prm)
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onIncomingCall", error=type(exc).__name__)
+
+
+def _settings(a) -> EndpointSettings:
+    return EndpointSettings(host="127.0.0.1", port=a.port, transports=("udp",), rtp_port=a.rtp,
+                            rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
+
+
+def _run_loop(ep, until, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ep.libHandleEvents(10)
+        if until():
+            return True
+    return False
+
+
+class Agent:
+    """Answers calls (or rejects them), records each call's audio to a WAV file, optionally echoes it."""
+
+    def __init__(self, a):
+        self.a = a
+        self.calls: list[_Call] = []
+        self.recorders = []
+        self.pending = []
+
+    def incoming(self, prm):
+        call = _Call(self, self.acc, prm.callId)
+        call.index = len(self.calls)
+        self.calls.append(call)
+        self.pending.append(call)
+
+    def run(self, ep) -> int:
+        a = self.a
+        self.acc = _Account(self)
+        self.acc.create(account_config(_settings(a), "agent"))
+        say(event="ready", port=a.port)
+        stop = {"flag": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+        deadline = time.monotonic() + a.timeout
+        wired = set()
+        answered = set()
+        while not stop["flag"] and time.monotonic() < deadline:
+            ep.libHandleEvents(10)
+            while self.pending:
+                call = self.pending.pop(0)
+                op = pj.CallOpParam()
+                op.statusCode = a.reject or 180
+                call.answer(op)
+                if not a.reject and not a.no_answer:
+                    call.answer_due = time.monotonic() + a.answer_delay
+            for call in self.calls:
+                due = getattr(call, "answer_due", None)
+                if due is not None and call.index not in answered and time.monotonic() >= due:
+                    answered.add(call.index)
+                    op = pj.CallOpParam()
+                    op.statusCode = 200
+                    try:
+                        call.answer(op)
+                    except pj.Error:
+                        pass
+                if call.media_active and call.index not in wired and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                    wired.add(call.index)
+                    am = call.getAudioMedia(-1)
+                    if a.record_dir:
+                        rec = pj.AudioMediaRecorder()
+                        rec.createRecorder(os.path.join(a.record_dir, f"call-{call.index}.wav"))
+                        am.startTransmit(rec)
+                        self.recorders.append(rec)
+                    if a.echo:
+                        am.startTransmit(am)
+                    say(event="media", call=call.index, t=time.time())
+            if a.calls and sum(1 for c in self.calls if c.disconnected_at) >= a.calls:
+                break
+        summary = [{"call": c.index, "status": c.status, "dtmf_events": c.dtmf_events,
+                    "dtmf_digits": c.dtmf_digits, "confirmed": c.confirmed_at is not None} for c in self.calls]
+        say(event="done", calls=summary)
+
+        def release():
+            for rec in self.recorders:
+                del rec
+            self.recorders.clear()
+            self.calls.clear()
+            self.acc = None
+
+        destroy_endpoint(ep, release, wait_s=0.5)
+        return 0
+
+
+class Customer:
+    """Calls ``--to``, plays ``--play``, then sends RFC 2833 and SIP INFO digits, then hangs up."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def incoming(self, prm):  # a customer peer takes no calls
+        c = pj.Call(self.acc, prm.callId)
+        op = pj.CallOpParam()
+        op.statusCode = 486
+        c.answer(op)
+
+    def run(self, ep) -> int:
+        a = self.a
+        self.acc = _Account(self)
+        self.acc.create(account_config(_settings(a), "customer"))
+        say(event="ready", port=a.port)
+        call = self.call = _Call(self, self.acc)
+        op = pj.CallOpParam(True)
+        call.makeCall(a.to, op)
+        ok = _run_loop(ep, lambda: call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED
+                       or call.state == pj.PJSIP_INV_STATE_DISCONNECTED, a.timeout)
+        result = {"event": "done", "status": call.status, "connected": bool(ok and call.media_active)}
+        player = recorder = None
+        if result["connected"] and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            am = call.getAudioMedia(-1)
+            if a.record:
+                recorder = pj.AudioMediaRecorder()
+                recorder.createRecorder(a.record)
+                am.startTransmit(recorder)
+            if a.play:
+                player = pj.AudioMediaPlayer()
+                player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
+                player.startTransmit(am)
+            result["media_t"] = time.time()
+            alive = lambda: call.state != pj.PJSIP_INV_STATE_DISCONNECTED  # noqa: E731
+            _run_loop(ep, lambda: not alive(), a.play_s)
+            if a.rfc2833 and alive():
+                prm = pj.CallSendDtmfParam()
+                prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+                prm.digits = a.rfc2833
+                prm.duration = a.digit_ms
+                call.sendDtmf(prm)
+                _run_loop(ep, lambda: not alive(), len(a.rfc2833) * (a.digit_ms + 120) / 1000 + 0.5)
+            for d in a.info or "":
+                if not alive():
+                    break
+                prm = pj.CallSendDtmfParam()
+                prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+                prm.digits = d
+                prm.duration = a.digit_ms
+                call.sendDtmf(prm)
+                _run_loop(ep, lambda: not alive(), 0.3)
+            for d in a.info_dtmf or "":
+                if not alive():
+                    break
+                req = pj.CallSendRequestParam()
+                req.method = "INFO"
+                req.txOption.contentType = "application/dtmf"
+                req.txOption.msgBody = d
+                call.sendRequest(req)
+                _run_loop(ep, lambda: not alive(), 0.3)
+            _run_loop(ep, lambda: not alive(), a.tail_s)
+            if alive():
+                call.hangup(pj.CallOpParam())
+                _run_loop(ep, lambda: not alive(), 3)
+        result["status"] = call.status
+        say(**result)
+
+        def release():
+            nonlocal player, recorder, call
+            player = recorder = call = None
+            self.call = None
+            self.acc = None
+
+        destroy_endpoint(ep, release, wait_s=0.5)
+        return 0 if result["connected"] else 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dtmfguard.sip.peers",
+                                description="pjsua2 test peers: a customer that calls, an agent that answers.")
+    p.add_argument("role", choices=("customer", "agent"))
+    p.add_argument("--port", type=int, required=True, help="local SIP port (UDP, 127.0.0.1)")
+    p.add_argument("--rtp", type=int, required=True, help="first local RTP port (40 ports are used)")
+    p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    # customer
+    p.add_argument("--to", help="URI to call (customer)")
+    p.add_argument("--play", help="16-bit mono WAV to play once connected (customer)")
+    p.add_argument("--play-s", type=float, default=0.0, help="seconds to let --play run before the signalled digits")
+    p.add_argument("--record", help="WAV file for the audio the customer hears")
+    p.add_argument("--rfc2833", default="", help="digits sent as RFC 4733 events after --play")
+    p.add_argument("--info", default="", help="digits sent as SIP INFO application/dtmf-relay")
+    p.add_argument("--info-dtmf", default="", help="digits sent as SIP INFO application/dtmf")
+    p.add_argument("--digit-ms", type=int, default=100)
+    p.add_argument("--tail-s", type=float, default=0.5)
+    # agent
+    p.add_argument("--record-dir", help="agent: write call-N.wav here")
+    p.add_argument("--echo", action="store_true", help="agent: send each call's audio back (latency)")
+    p.add_argument("--calls", type=int, default=1, help="agent: exit after this many calls ended (0: never)")
+    p.add_argument("--reject", type=int, default=0, help="agent: answer every call with this code (e.g. 486)")
+    p.add_argument("--no-answer", action="store_true", help="agent: ring forever")
+    p.add_argument("--answer-delay", type=float, default=0.1)
+    a = p.parse_args(argv)
+    ep = create_endpoint(_settings(a))
+    peer = Customer(a) if a.role == "customer" else Agent(a)
+    return peer.run(ep)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
