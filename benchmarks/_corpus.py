@@ -62,7 +62,8 @@ def speech_signal(seconds: float, rng: np.random.Generator, gap_ms: float = 200.
     """About ``seconds`` of prompts picked at random (fixed by ``rng``), separated by short pauses."""
     files = speech_files()
     if not files:
-        raise FileNotFoundError(f"no 8 kHz wav files from {SPEECH_PACKAGE} (apt-get install {SPEECH_PACKAGE})")
+        raise FileNotFoundError(f"no 8 kHz wav files from {SPEECH_PACKAGE} "
+                                f"(apt-get install {SPEECH_PACKAGE})")
     parts, total = [], 0
     gap = np.zeros(int(gap_ms * 8))
     while total < seconds * 8000:

@@ -178,8 +178,10 @@ def m_frequency(det, quick):
     out = {}
     for sign, label in ((1, "+"), (-1, "-")):
         rng = np.random.default_rng(11)
-        per = sweep(det, lambda d, v, sign=sign, rng=rng: dtmf_tone(d, 100, RATE, -10, 0, (sign * v, sign * v),
-                                                                    _phase(rng)), values)
+        def make(d, v, sign=sign, rng=rng):
+            return dtmf_tone(d, 100, RATE, -10, 0, (sign * v, sign * v), _phase(rng))
+
+        per = sweep(det, make, values)
         out[f"accept{label}"] = worst(per, 0, min)
         out[f"reject{label}"] = worst(per, 1, max)
         out[f"per_key{label}"] = per  # {key: (accept edge, reject edge)}
@@ -377,7 +379,8 @@ def m_latency(name, quick):
                 missed += 1
                 continue
             lat.append((starts[0] - lead) / MS)
-    res = {"median_ms": float(np.median(lat)) if lat else None, "worst_ms": float(np.max(lat)) if lat else None,
+    res = {"median_ms": float(np.median(lat)) if lat else None,
+           "worst_ms": float(np.max(lat)) if lat else None,
            "best_ms": float(np.min(lat)) if lat else None, "missed": missed, "trials": n}
     if onset_err:
         res["onset_estimate_error_ms_median_abs"] = float(np.median(np.abs(onset_err)))
@@ -511,18 +514,19 @@ def main(argv=None) -> int:
         results[name] = r
     rows = build_rows(results)
     lat = results["dtmfguard"]["latency"]
+    ours_to, ours_td, span_td = results["dtmfguard"]["talkoff"], results["dtmfguard"]["talkdown"], \
+        results["spandsp"]["talkdown"]
     notes = [
-        f"dtmfguard {dtmfguard.__version__}, kernel backend {goertzel.backend()}; spandsp 0.0.6 (libspandsp.so.2) "
-        "with its default parameters.",
-        f"talk-off corpora: {len(speech_paths)} speech prompts ({results['dtmfguard']['talkoff']['speech']['hours']:.2f}"
-        f" h) and {len(music_paths)} music files ({results['dtmfguard']['talkoff']['music']['hours']:.2f} h), "
-        "all files, none sampled.",
+        f"dtmfguard {dtmfguard.__version__}, kernel backend {goertzel.backend()}; "
+        "spandsp 0.0.6 (libspandsp.so.2) with its default parameters.",
+        f"talk-off corpora: {len(speech_paths)} speech prompts ({ours_to['speech']['hours']:.2f} h) and "
+        f"{len(music_paths)} music files ({ours_to['music']['hours']:.2f} h), all files, none sampled.",
         f"dtmfguard onset estimate (event.start - true onset): median |error| "
         f"{lat.get('onset_estimate_error_ms_median_abs', float('nan')):.2f} ms, worst "
         f"{lat.get('onset_estimate_error_ms_worst_abs', float('nan')):.2f} ms.",
-        f"talk-down extra digits (dtmfguard / spandsp): 0 dB {results['dtmfguard']['talkdown']['0dB_extra']} / "
-        f"{results['spandsp']['talkdown']['0dB_extra']}, -6 dB {results['dtmfguard']['talkdown']['-6dB_extra']} / "
-        f"{results['spandsp']['talkdown']['-6dB_extra']}.",
+        f"talk-down extra digits (dtmfguard / spandsp): 0 dB {ours_td['0dB_extra']} / "
+        f"{span_td['0dB_extra']}, "
+        f"-6 dB {ours_td['-6dB_extra']} / {span_td['-6dB_extra']}.",
         f"{'quick mode (coarser sweeps); ' if args.quick else ''}wall time {time.monotonic() - t0:.0f} s.",
     ]
     meta = {"notes": notes, "quick": args.quick}

@@ -54,7 +54,8 @@ def make_input(seconds: float, seed: int = 1) -> np.ndarray:
     step = 4 * RATE
     for pos in range(RATE, x.size - step // 2, step):
         digits = "".join(rng.choice(list("0123456789*#"), 6))
-        tones, _ = keypresses(digits, RATE, tone_ms=70, gap_ms=70, lead_ms=0, tail_ms=0, level_dbm0=-12, rng=rng)
+        tones, _ = keypresses(digits, RATE, tone_ms=70, gap_ms=70, lead_ms=0, tail_ms=0, level_dbm0=-12,
+                              rng=rng)
         end = min(pos + tones.size, x.size)
         x[pos:end] += tones[: end - pos]
     return np.clip(np.round(x), -32768, 32767)
@@ -143,7 +144,8 @@ def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
         det.close()
 
     cpu = timed(span_whole, min_cpu_s)
-    rows.append({"name": "spandsp 0.0.6 (C), whole signal per dtmf_rx call", "channels_per_core": audio_s / cpu,
+    rows.append({"name": "spandsp 0.0.6 (C), whole signal per dtmf_rx call",
+                 "channels_per_core": audio_s / cpu,
                  "reference": True})
     cpu = timed(span_frames, min_cpu_s)
     rows.append({"name": "spandsp 0.0.6 via ctypes, 20 ms frames", "channels_per_core": audio_s / cpu})

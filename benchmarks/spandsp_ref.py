@@ -57,7 +57,8 @@ def load():
         except OSError as exc:
             errors.append(f"{name}: {exc}")
     else:
-        raise SpanDspUnavailable("cannot load libspandsp (apt-get install libspandsp-dev): " + "; ".join(errors))
+        raise SpanDspUnavailable("cannot load libspandsp (apt-get install libspandsp-dev): "
+                                 + "; ".join(errors))
     lib.dtmf_rx_init.restype = ctypes.c_void_p
     lib.dtmf_rx_init.argtypes = [ctypes.c_void_p, _DIGITS_CB, ctypes.c_void_p]
     lib.dtmf_rx.restype = ctypes.c_int

@@ -284,7 +284,8 @@ halfblock_dft(PyObject *self, PyObject *args)
         Py_ssize_t nh;
         if (n % H != 0) {
             PyErr_Format(PyExc_ValueError,
-                         "halfblock_dft: x has %zd samples per channel, not a multiple of half_block=%zd", n, H);
+                         "halfblock_dft: x has %zd samples per channel, not a multiple of half_block=%zd",
+                         n, H);
             goto release_all;
         }
         nh = n / H;
