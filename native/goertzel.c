@@ -204,6 +204,9 @@ get_view(PyObject *obj, Py_buffer *view, const char *name, int ndim, int writabl
 {
     if (PyObject_GetBuffer(obj, view, PyBUF_RECORDS_RO) != 0) {
         PyObject *type, *value, *tb, *t2, *v2, *tb2;
+        if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_BufferError) &&
+            !PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1; /* e.g. MemoryError: pass it on unchanged */
         PyErr_Fetch(&type, &value, &tb);
         PyErr_NormalizeException(&type, &value, &tb);
         PyErr_Format(PyExc_TypeError, "halfblock_dft: %s must be a float64 buffer (got %.100s)", name,
