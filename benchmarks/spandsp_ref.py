@@ -93,8 +93,8 @@ class SpanDtmf:
     """One spandsp DTMF receiver (one channel).
 
     ``twist_db``/``reverse_twist_db``/``threshold_dbm0``/``filter_dialtone`` map to
-    ``dtmf_rx_parms`` (None leaves spandsp's default: 8 dB / 4 dB (spandsp's own figures),
-    -42 dBm0, no dial-tone filter).
+    ``dtmf_rx_parms``; None leaves spandsp's defaults (nominally 8 dB normal and 4 dB reverse
+    twist, -42 dBm0, no dial-tone filter; what it really accepts is measured by conformance.py).
     """
 
     def __init__(self, realtime: bool = True, filter_dialtone: Optional[bool] = None,
