@@ -162,6 +162,9 @@ class Masker:
         self._short = 2 * self._hop  # 2 ms onset windows ...
         self._short_step = max(1, self._hop // 2)  # ... every 0.5 ms
         self._close_misses = 4  # 4 ms without a hit ends a press
+        # how long after a tone's end the detector closes its span: covers add it so that a signalled
+        # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band
+        self._tail = self._close_misses * self._hop + 4 * self._hop
         self._min_amp = dbm0_to_peak(min_tone_dbm0)
         self._max_twist = float(max_twist_db)
         self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
@@ -243,13 +246,13 @@ class Masker:
         span = _Span(a, None, "cover")
         self._spans.append(span)
         if end is not None:
-            self._close(span, int(end) + self._guard)
+            self._close(span, int(end) + self._guard + self._tail)
 
     def uncover(self, end: int) -> None:
         """Close every open cover at input position ``end`` (plus guard, rounded up to the quantum)."""
         for span in self._spans:
             if span.source == "cover" and span.end is None:
-                self._close(span, int(end) + self._guard)
+                self._close(span, int(end) + self._guard + self._tail)
 
     # ------------------------------------------------------------------ internals
     def _convert(self, chunk) -> Tuple[np.ndarray, np.dtype]:
@@ -484,7 +487,8 @@ class Masker:
         b0, b1 = start // _NOISE_BLOCK, (start + n - 1) // _NOISE_BLOCK
         pos = 0
         for b in range(b0, b1 + 1):
-            g = np.random.Generator(np.random.Philox(key=self._seed, counter=[b & (2**64 - 1), 0, 0, 0]))
+            counter = np.array([b % 2**63, 0, 0, 0], dtype=np.uint64)
+            g = np.random.Generator(np.random.Philox(key=self._seed, counter=counter))
             block = g.standard_normal(_NOISE_BLOCK) * rms
             lo = max(start, b * _NOISE_BLOCK) - b * _NOISE_BLOCK
             hi = min(start + n, (b + 1) * _NOISE_BLOCK) - b * _NOISE_BLOCK

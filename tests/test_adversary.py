@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The adversarial decoder must be strong, or the masker's zero-leak proof proves nothing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dtmfguard import adversary as A
+from dtmfguard import g711, levels, synth
+
+SPEECH = A.load_speech(60.0, seed=1)
+
+
+@pytest.mark.parametrize("level", [0.0, -15.0, -30.0])
+def test_names_every_key(level):
+    x, spans = synth.keypresses(A.PAIR_KEYS, tone_ms=45, gap_ms=45, level_dbm0=level,
+                                rng=np.random.default_rng(3))
+    found = A.recover_digits(x)
+    assert "".join(d for d, _ in found) == A.PAIR_KEYS
+    for (_, start), span in zip(found, spans):
+        # a 16 ms window over silence and the onset already names the key
+        assert span.start - 128 <= start <= span.start + 8
+
+
+def test_recovers_nearly_all_unmasked_presses_in_every_condition():
+    rng = np.random.default_rng(11)
+    total = recovered = 0
+    for name, cond in A.CONDITIONS.items():
+        x, spans = A.press_scenario(rng, 30, speech=SPEECH, **cond)
+        got = A.count_recovered(x, spans)
+        print(f"{name:22s} unmasked: {got}/{len(spans)} recovered")
+        assert got >= 0.95 * len(spans), name
+        total += len(spans)
+        recovered += got
+    assert recovered >= 0.98 * total
+
+
+def test_few_ms_of_leaked_tone_are_enough():
+    """Why the masker must start at the first sample: a 4 ms leak already names most digits."""
+    rng = np.random.default_rng(5)
+    x, spans = A.press_scenario(rng, 60, level_dbm0=-10.0, ulaw=True)
+    cover = levels.tone(400.0, x.size / 8000.0, level_dbm0=-20.0)
+    for leak_ms, low, high in [(1, 0.0, 0.05), (4, 0.5, 1.0), (10, 0.9, 1.0)]:
+        y = cover.copy()
+        for s in spans:
+            n = leak_ms * 8
+            y[s.start: s.start + n] = x[s.start: s.start + n]
+        y = g711.ulaw_decode(g711.ulaw_encode(y))
+        share = A.count_recovered(y, spans) / len(spans)
+        print(f"leak {leak_ms} ms: {share:.0%} recovered")
+        assert low <= share <= high
+
+
+@pytest.mark.parametrize("hz", [350.0, 400.0, 500.0, 2000.0])
+def test_single_tone_is_not_a_key(hz):
+    assert A.recover_digits(levels.tone(hz, 2.0, level_dbm0=-10.0)) == []
+
+
+def test_silence_and_noise_name_nothing_useful():
+    assert A.recover_digits(np.zeros(8000)) == []
+    noise = synth.white_noise(80000, 300.0, np.random.default_rng(1))
+    assert len(A.recover_digits(noise)) < 5
+
+
+def test_score_one_answer_per_press_and_offset():
+    spans = [("1", 100, 500), ("2", 900, 1300), ("3", 1700, 2100)]
+    dets = [A.Detection("1", 120, 480, 50), A.Detection("5", 920, 1000, 3), A.Detection("2", 1000, 1290, 40),
+            A.Detection("9", 1710, 2000, 30)]
+    assert A.answers(dets, spans) == ["1", "2", "9"]
+    assert A.score(dets, spans) == 2
+    shifted = [A.Detection(d.digit, d.start + 128, d.end + 128, d.support) for d in dets]
+    assert A.score(shifted, spans, offset=128) == 2
+    assert A.score([], spans) == 0
+
+
+def test_detection_repr_hides_digit():
+    d = A.Detection("7", 0, 10, 1)
+    assert "7" not in repr(d).replace("start=0", "").replace("end=10", "")
+    assert "hidden" in str(d)
+
+
+def test_chance_bound():
+    assert A.chance_bound(16) <= 7
+    assert 25 <= A.chance_bound(400) <= 45
+    assert A.chance_bound(400) >= 400 * A.CHANCE

@@ -1,0 +1,285 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Masker: zero leakage against the adversarial decoder, bit-exact speech, key-independent mask,
+chunking invariance, fail closed (issue 4)."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from dtmfguard import adversary as A
+from dtmfguard import g711, levels, synth
+from dtmfguard import masker as masker_mod
+from dtmfguard.masker import Masker, mask_samples
+from dtmfguard.params import DTMF_HZ
+
+SPEECH = A.load_speech(120.0, seed=2)
+needs_speech = pytest.mark.skipif(SPEECH is None, reason="asterisk-core-sounds-en-wav not installed")
+
+# Residual DTMF level allowed inside masked spans (per frequency, 16 ms windows, fitted jointly with the
+# mask tone so the mask's own spectral skirt is not counted), after a µ-law round trip of the output.
+RESIDUAL_FLOOR_DBM0 = -55.0
+
+
+def run(x, chunk=None, **opts):
+    """Mask ``x`` in chunks; return the output aligned with the input and the masker."""
+    m = Masker(**opts)
+    if chunk is None:
+        parts = [m.process(x)]
+    else:
+        parts = [m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)]
+    out = np.concatenate(parts + [m.flush()])[m.delay_samples:]
+    return out, m
+
+
+def mask_reference(m, n):
+    return np.clip(np.round(m._mask_signal(0, n)), -32768, 32767)
+
+
+def leaked_samples(out, m, spans):
+    """Tone samples that are not exactly the mask (any partial fade counts as a leak)."""
+    ref = mask_reference(m, out.size)
+    return [int(np.sum(np.abs(out[s.start: s.end].astype(float) - ref[s.start: s.end]) > 1.01)) for s in spans]
+
+
+@needs_speech
+@pytest.mark.parametrize("name", list(A.CONDITIONS))
+def test_zero_leak_against_adversary(name):
+    rng = np.random.default_rng(list(A.CONDITIONS).index(name) + 100)
+    x, spans = A.press_scenario(rng, 40, speech=SPEECH, **A.CONDITIONS[name])
+    out, m = run(x, chunk=160)
+    assert m.errors == 0
+    leaks = leaked_samples(out, m, spans)
+    unmasked = A.count_recovered(x, spans)
+    masked = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
+    print(f"{name}: unmasked {unmasked}/{len(spans)}, masked {masked}/{len(spans)}, leaked samples {sum(leaks)}")
+    assert unmasked >= 0.95 * len(spans)  # the decoder works on this audio ...
+    assert sum(leaks) == 0  # ... every tone sample became the mask ...
+    assert masked <= A.chance_bound(len(spans))  # ... and it names no more than chance
+    assert masked == 0
+
+
+def test_residual_dtmf_energy_below_floor():
+    rng = np.random.default_rng(8)
+    x, spans = A.press_scenario(rng, 30, level_dbm0=0.0)  # loudest tones: hardest to hide
+    out, m = run(x)
+    out = g711.ulaw_decode(g711.ulaw_encode(out)).astype(float)
+    n = 128
+    t = np.arange(n)[:, None] / 8000.0
+    freqs = np.array(list(DTMF_HZ) + [m.mask_hz])
+    pinv = np.linalg.pinv(np.concatenate([np.cos(2 * np.pi * freqs * t), np.sin(2 * np.pi * freqs * t)], 1))
+    worst = -np.inf
+    for s in spans:
+        for i in range(s.start, s.end - n + 1, 32):
+            c = pinv @ out[i: i + n]
+            amp = np.hypot(c[:8], c[9:17]).max()
+            worst = max(worst, levels.peak_to_dbm0(max(amp, 1e-9)))
+    print(f"worst residual DTMF level in masked spans: {worst:.1f} dBm0 (floor {RESIDUAL_FLOOR_DBM0})")
+    assert worst < RESIDUAL_FLOOR_DBM0
+
+
+@needs_speech
+def test_speech_outside_digits_is_bit_exact():
+    rng = np.random.default_rng(21)
+    x, spans = A.press_scenario(rng, 30, speech=SPEECH, speech_around=True)
+    out, m = run(x, chunk=160)
+    # structural: outside masked spans and their fades, the output IS the input (delayed)
+    fade = m._fade
+    covered = np.zeros(x.size, dtype=bool)
+    for s in m.masked_spans:
+        covered[max(s.start - fade, 0): max(s.end + fade, 0)] = True
+    assert np.array_equal(out[~covered], x[~covered])
+    # and the masked spans are (nearly all) the digits: speech masked by mistake stays rare
+    near_tone = np.zeros(x.size, dtype=bool)
+    for s in spans:
+        near_tone[max(s.start - 160, 0): s.end + 480] = True
+    speech_samples = int(np.sum(~near_tone))
+    wrongly = int(np.sum(covered & ~near_tone))
+    print(f"speech masked by mistake: {wrongly / speech_samples:.2%}")
+    assert wrongly <= 0.06 * speech_samples
+
+
+@needs_speech
+def test_talk_off_on_real_speech_is_rare():
+    x = np.clip(np.round(SPEECH), -32768, 32767).astype(np.int16)
+    out, m = run(x, chunk=160)
+    share = float(np.mean(out != x))
+    minutes = x.size / 8000 / 60
+    print(f"speech only: {len(m.masked_spans) / minutes:.1f} masked spans/min, {share:.2%} of samples")
+    assert share < 0.03
+
+
+def test_mask_does_not_depend_on_key():
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        onset = int(rng.integers(400, 480))
+        dur_ms = float(rng.uniform(45, 300))
+        durations, rms = set(), []
+        for key in A.PAIR_KEYS:
+            x = np.zeros(6000)
+            tone = synth.dtmf_tone(key, dur_ms, level_dbm0=-10.0, phase=tuple(rng.uniform(0, 2 * np.pi, 2)))
+            x[onset: onset + tone.size] = tone
+            out, m = run(x.astype(np.int16))
+            (span,) = m.masked_spans
+            durations.add(span.end - span.start)
+            assert abs(span.start - (onset - m._guard)) <= 2 * m._hop + m._guard  # starts just before onset
+            assert (span.end - span.start) % m._quantum == 0
+            core = out[span.start + 8: span.end - 8].astype(float)
+            rms.append(np.sqrt(np.mean(core ** 2)))
+        assert len(durations) == 1, "masked duration must not depend on the key"
+        assert max(rms) - min(rms) < 0.01 * max(rms)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 160, 4096])
+def test_same_output_for_any_chunking(chunk):
+    rng = np.random.default_rng(9)
+    x, _ = A.press_scenario(rng, 8, speech=SPEECH, speech_around=SPEECH is not None, fast=True)
+    x = x[:9000]
+    whole, _ = run(x)
+    parts, _ = run(x, chunk=chunk)
+    assert np.array_equal(whole, parts)
+
+
+def test_same_output_for_random_splits():
+    rng = np.random.default_rng(10)
+    x, _ = A.press_scenario(rng, 10, noise_snr_db=20.0)
+    whole, _ = run(x)
+    for _ in range(3):
+        m = Masker()
+        cuts = np.sort(rng.integers(0, x.size, 40))
+        parts = [m.process(p) for p in np.split(x, cuts)] + [m.flush()]
+        assert np.array_equal(np.concatenate(parts)[m.delay_samples:], whole)
+
+
+def test_delay_dtypes_and_lengths():
+    m = Masker(lookahead_ms=16)
+    assert m.delay_samples == 128
+    x = (np.arange(300) % 50).astype(np.int16)
+    y = m.process(x)
+    assert y.dtype == np.int16 and y.size == 300
+    assert np.array_equal(y[:128], np.zeros(128)) and np.array_equal(y[128:], x[:172])
+    assert m.samples_in == 300
+    f = m.process(x.astype(np.float64) / 32768.0)
+    assert f.dtype == np.float64 and np.array_equal(f[:128] * 32768.0, x[172:])
+    assert m.flush().size == 128
+
+
+@pytest.mark.parametrize("kind", ["tone", "silence", "noise"])
+def test_masks_and_fades(kind):
+    x, spans = synth.keypresses("5", tone_ms=100, level_dbm0=-5.0, rng=np.random.default_rng(1))
+    out, m = run(np.round(x).astype(np.int16), mask=kind)
+    (span,) = m.masked_spans
+    core = out[span.start: span.end].astype(float)
+    if kind == "silence":
+        assert not core.any()
+    elif kind == "tone":
+        assert abs(levels.peak_to_dbm0(np.abs(core).max()) - m.mask_dbm0) < 0.1
+    else:
+        assert abs(20 * np.log10(np.sqrt(np.mean(core ** 2)) * np.sqrt(2) / levels.DBM0_PEAK) - m.noise_dbm0) < 1
+        again, _ = run(np.round(x).astype(np.int16), chunk=37, mask=kind)
+        assert np.array_equal(out, again)  # comfort noise is a function of position: deterministic
+    # no clicks: no step larger than the mask tone's own steepest slope (plus rounding)
+    if kind != "noise":
+        slope = 2 * np.pi * m.mask_hz / 8000 * levels.dbm0_to_peak(m.mask_dbm0)
+        assert np.abs(np.diff(out.astype(float))).max() <= slope * 1.05 + 2
+    assert A.recover_digits(out) == []
+
+
+def test_cover_masks_signalled_digits_like_inband():
+    rate = 8000
+    silence = np.zeros(8000, dtype=np.int16)
+    m = Masker()
+    m.cover(2000, 2800)
+    out = np.concatenate([m.process(silence), m.flush()])[m.delay_samples:]
+    (cov,) = m.masked_spans
+    assert cov.source == "cover" and cov.start <= 2000 - m._guard and cov.end >= 2800
+    assert not out[: cov.start - m._fade].any() and not out[cov.end + m._fade:].any()
+    # the same key sent in-band for the same 100 ms: same masked duration
+    x = np.zeros(8000)
+    x[2000:2800] = synth.dtmf_tone("3", 100, rate, -10.0)
+    _, m2 = run(x.astype(np.int16))
+    (inb,) = m2.masked_spans
+    assert inb.end - inb.start == cov.end - cov.start
+    ref = mask_reference(m, 8000)
+    assert np.array_equal(out[cov.start: cov.end], ref[cov.start: cov.end])
+
+
+def test_open_cover_until_uncover():
+    m = Masker()
+    x = np.full(8000, 1000, dtype=np.int16)
+    m.cover(1000)
+    a = m.process(x[:2000])
+    assert m.masking
+    m.uncover(3000)  # before the output reaches 3000: the cover ends there
+    out = np.concatenate([a, m.process(x[2000:]), m.flush()])[m.delay_samples:]
+    (span,) = m.masked_spans
+    assert span.start <= 1000 and 3000 <= span.end <= 3000 + 2 * m._quantum
+    assert np.array_equal(out[: span.start - m._fade], x[: span.start - m._fade])
+    assert np.array_equal(out[span.end + m._fade:], x[span.end + m._fade:])
+    assert not m.masking
+
+
+def test_hide_timing_makes_one_span():
+    x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=300, rng=np.random.default_rng(2))
+    out, m = run(np.round(x).astype(np.int16), hide_timing=True)
+    (span,) = m.masked_spans
+    assert span.start < spans[0].start and span.end >= spans[-1].end + int(1.9 * 8000)
+    _, plain = run(np.round(x).astype(np.int16))
+    assert len(plain.masked_spans) == 4
+
+
+def test_fail_closed_when_detector_raises(monkeypatch, caplog):
+    x, spans = synth.keypresses("4111111111111111", tone_ms=60, gap_ms=60, rng=np.random.default_rng(6))
+    x = np.round(x).astype(np.int16)
+    m = Masker()
+    good = m.process(x[:1000])
+
+    def boom(*a, **k):
+        raise RuntimeError("4111111111111111 injected")
+
+    monkeypatch.setattr(masker_mod, "pair_fit", boom)
+    caplog.set_level(logging.DEBUG)
+    bad = [m.process(x[i: i + 160]) for i in range(1000, x.size, 160)]
+    assert m.errors == len(bad)
+    out = np.concatenate([good] + bad)
+    ref = mask_reference(m, x.size + 1000)
+    # from the failure on, every output sample is the mask: no raw tone reaches the agent
+    start = 1000 - m.delay_samples
+    assert np.array_equal(out[1000:], ref[start: start + out.size - 1000])
+    assert A.recover_digits(out) == []
+    assert "4111" not in caplog.text and "injected" not in caplog.text
+
+
+def test_fail_closed_even_if_mask_fails(monkeypatch):
+    m = Masker()
+    monkeypatch.setattr(masker_mod, "pair_fit", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(Masker, "_mask_signal", lambda *a, **k: 1 / 0)
+    x = np.round(synth.dtmf_tone("9", 200)).astype(np.int16)
+    y = m.process(x)
+    assert y.dtype == np.int16 and y.size == x.size and not y.any()
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 10)), np.array([np.nan, 1.0]), "text", np.array([], dtype=np.int16)])
+def test_bad_input_never_raises(bad):
+    m = Masker()
+    y = m.process(bad)
+    assert isinstance(y, np.ndarray) and y.size == np.size(bad)
+
+
+def test_recording_helper_and_pan_not_leaked(caplog):
+    caplog.set_level(logging.DEBUG)
+    x, spans = synth.keypresses("4111111111111111", tone_ms=70, gap_ms=70, rng=np.random.default_rng(12))
+    out, masked = mask_samples(np.round(x).astype(np.int16))
+    assert out.size == x.size and len(masked) == 16
+    assert A.count_recovered(out, spans) == 0
+    assert "4111" not in caplog.text and "4111" not in repr(masked)
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError):
+        Masker(mask="beep")
+    with pytest.raises(ValueError):
+        Masker(mask_hz=700.0)  # next to 697 Hz: would sound like half a key
+    with pytest.raises(ValueError):
+        Masker(lookahead_ms=-1)
