@@ -126,6 +126,7 @@ class Agent:
         deadline = time.monotonic() + a.timeout
         wired = set()
         answered = set()
+        rec = am = None
         while not stop["flag"] and time.monotonic() < deadline:
             ep.libHandleEvents(10)
             while self.pending:
@@ -158,13 +159,12 @@ class Agent:
                     say(event="media", call=call.index, t=time.time())
             if a.calls and sum(1 for c in self.calls if c.disconnected_at) >= a.calls:
                 break
+        call = rec = am = None  # noqa: F841 - no pjsua2 object may outlive libDestroy (it aborts the process)
         summary = [{"call": c.index, "status": c.status, "dtmf_events": c.dtmf_events,
                     "dtmf_digits": c.dtmf_digits, "confirmed": c.confirmed_at is not None} for c in self.calls]
         say(event="done", calls=summary)
 
         def release():
-            for rec in self.recorders:
-                del rec
             self.recorders.clear()
             self.calls.clear()
             self.acc = None

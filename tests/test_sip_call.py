@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""One call through the guard with real pjsua2 peers on 127.0.0.1 (separate processes).
+
+The customer plays Asterisk speech, then a test card number as in-band key
+presses, then RFC 4733 digits, then SIP INFO digits (application/dtmf-relay and
+application/dtmf).  The agent answers and records what it hears.  Checked: the
+agent hears the customer's speech (cross-correlation), neither the adversarial
+decoder nor a detector recovers any digit from the agent's recording, the
+payment side received exactly the typed digits (compared by hash: no process
+prints them), the agent received no DTMF events, and no output holds the PAN.
+Faults injected into the media path must leave the agent with silence.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dtmfguard.audio import read_audio
+from dtmfguard.synth import keypresses
+
+from sip_peers import HERE, Proc, free_port, rtp_base
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+PAN = "4111111111111111"
+SPEECH = "/usr/share/asterisk/sounds/en/agent-pass.wav"
+
+
+def _customer_audio(path, digits=PAN, speech_after=True):
+    speech, rate = read_audio(SPEECH)
+    assert rate == 8000
+    keys, spans = keypresses(digits, level_dbm0=-10, rng=np.random.default_rng(7))
+    parts = [speech, np.zeros(1600), keys, np.zeros(1600)] + ([speech] if speech_after else [])
+    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    base = speech.size + 1600
+    return x, speech.astype(np.int16), [(sp.digit, sp.start + base, sp.end + base) for sp in spans]
+
+
+def run_call(tmp_path, *, rfc="123", info="45", info_dtmf="6", fault="none", fault_after=0,
+             digits=PAN, speech_after=True):
+    wav = tmp_path / "customer.wav"
+    x, speech, spans = _customer_audio(wav, digits, speech_after)
+    gport, aport, cport = free_port(), free_port(), free_port()
+    rec_dir = tmp_path / "agent"
+    rec_dir.mkdir()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(rec_dir), "--timeout", "60"], "agent", tmp_path)
+    guard = Proc([str(HERE / "guard_probe.py"), "--listen", f"127.0.0.1:{gport}",
+                  "--agent", f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()),
+                  "--fault", fault, "--fault-after", str(fault_after), "--timeout", "60"], "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
+                         "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(wav),
+                         "--play-s", f"{len(x) / 8000 + 0.3:.2f}", "--rfc2833", rfc, "--info", info,
+                         "--info-dtmf", info_dtmf, "--timeout", "60"], "customer", tmp_path)
+        rc_customer = customer.wait(60)
+        rc_agent = agent.wait(15)
+    finally:
+        rc_guard = guard.stop()
+        for p in (customer, agent):
+            if p is not None:
+                p.stop()
+    done = [e for e in guard.events() if e.get("event") == "done"]
+    rec, rate = sf.read(rec_dir / "call-0.wav", dtype="int16")
+    assert rate == 8000
+    return {"customer": customer, "agent": agent, "guard": guard, "rc": (rc_customer, rc_agent, rc_guard),
+            "probe": done[0] if done else None, "recording": rec, "sent": x, "speech": speech,
+            "spans": spans}
+
+
+def _best_correlation(recording, ref):
+    y = recording.astype(np.float64)
+    r = ref.astype(np.float64)
+    if y.size < r.size:
+        return 0.0, 0
+    n = 1 << int(np.ceil(np.log2(y.size + r.size)))
+    c = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(r, n)), n)[: y.size - r.size + 1]
+    lag = int(np.argmax(c))
+    seg = y[lag: lag + r.size]
+    return float(np.dot(seg, r) / np.sqrt(np.dot(seg, seg) * np.dot(r, r) + 1e-9)), lag
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory):
+    return run_call(tmp_path_factory.mktemp("call"))
+
+
+def test_processes_exit_cleanly(call):
+    assert call["rc"] == (0, 0, 0), call["guard"].err_path.read_text()[-3000:]
+
+
+def test_agent_hears_the_customer_speech(call):
+    corr, lag = _best_correlation(call["recording"], call["speech"])
+    # two G.711 codings and the masker's delay: measured ~0.84
+    assert corr > 0.6, (corr, lag)
+
+
+def _recovered_in_keys(r):
+    """Key presses the adversarial decoder names correctly in the agent's recording (aligned by speech)."""
+    from dtmfguard.adversary import count_recovered
+
+    _, lag = _best_correlation(r["recording"], r["speech"])
+    return count_recovered(r["recording"].astype(np.float64), r["spans"], 8000, offset=lag)
+
+
+def test_no_digit_recoverable_from_agent_audio(call):
+    from dtmfguard.adversary import recover_digits
+    from dtmfguard.detector import detect
+
+    rec = call["recording"]
+    assert detect(rec) == []
+    assert _recovered_in_keys(call) == 0
+    # the decoder's only hits are the speech false alarms it also makes on the raw prompt (a '1' per copy)
+    assert len(recover_digits(rec.astype(np.float64), 8000)) <= 2
+
+
+def test_payment_side_got_every_digit_once_from_all_three_paths(call):
+    probe = call["probe"]
+    expected = PAN + "123" + "45" + "6"
+    assert probe["digits_sha256"] == hashlib.sha256(expected.encode()).hexdigest(), probe
+    assert probe["sources"] == {"inband": 16, "rfc4733": 3, "sip-info": 3}
+    assert probe["pipelines"][0]["errors"] == 0
+
+
+def test_agent_received_no_dtmf_events(call):
+    done = [e for e in call["agent"].events() if e.get("event") == "done"][0]
+    assert done["calls"][0]["dtmf_events"] == 0 and done["calls"][0]["dtmf_digits"] == 0
+
+
+def test_no_output_holds_the_card_number(call):
+    for proc in (call["guard"], call["agent"]):
+        text = proc.output()
+        assert PAN not in text and PAN[-8:] not in text and "Signal=" not in text
+
+
+def test_signalled_digits_are_masked_not_silenced_out_of_band(call):
+    """While RFC 4733 / INFO digits are pressed the agent hears the mask (energy), not the tones."""
+    rec = call["recording"].astype(np.float64)
+    tail = rec[-3 * 8000:]  # the signalled digits come after the played audio
+    assert np.max(np.abs(tail)) > 500  # mask audible (a flat tone), cf. silence between
+    from dtmfguard.adversary import recover_digits
+
+    assert recover_digits(tail, 8000) == []
+
+
+@pytest.mark.parametrize("fault", ["detector", "masker"])
+def test_media_fault_fails_closed(tmp_path, fault):
+    r = run_call(tmp_path, rfc="", info="", info_dtmf="", fault=fault, fault_after=50, speech_after=False)
+    rec = r["recording"].astype(np.float64)
+    assert _recovered_in_keys(r) == 0
+    # after the fault (1 s into the call) the agent hears silence; keys came 3.3 s in
+    start = int(1.5 * 8000)
+    assert np.max(np.abs(rec[start:])) < 64, np.max(np.abs(rec[start:]))
+    assert r["probe"]["pipelines"][0]["errors"] > 100
+    assert r["rc"][2] == 0  # the worker survived
+    text = r["guard"].output()
+    assert "RuntimeError" in text and "injected fault" not in text and PAN not in text
+
+
+def test_overloaded_pipeline_never_leaks_tones(tmp_path):
+    r = run_call(tmp_path, rfc="", info="", info_dtmf="", fault="slow", speech_after=False)
+    assert _recovered_in_keys(r) == 0
+    assert r["rc"][2] == 0
