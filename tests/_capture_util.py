@@ -110,7 +110,7 @@ class Receiver:
         def default_charge(payment):
             with outer._lock:
                 outer.charges += 1
-                outer.payments.append(payment)
+                outer.payments.append(json.loads(json.dumps(payment)))
                 delay, outer.charge_delay_s = outer.charge_delay_s, 0.0
             if delay:
                 threading.Event().wait(delay)
@@ -147,7 +147,7 @@ class Receiver:
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}/payments"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def close(self):
