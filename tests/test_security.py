@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Log redaction, process hardening, secret files."""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from dtmfguard.security import (REDACTED, RedactingFilter, SecretFileError, install_log_redaction,
+                                read_secret_file, redact)
+
+PAN = "4111111111111111"
+
+
+@pytest.mark.parametrize("text", [
+    f"card {PAN} ok", "card 4111 1111 1111 1111 ok", "card 4111-1111-1111-1111", f"x{PAN}y",
+    "expiry+cvv 1230123", "Call 0: received DTMF digit 4", "Signal=5", "dtmf '#'", "digits=4111", "event 11",
+])
+def test_redact_removes_card_digits_and_named_keys(text):
+    out = redact(text)
+    assert REDACTED in out
+    for secret in (PAN, "4111", "1230123"):
+        assert secret not in out
+    assert "digit 4" not in out and "Signal=5" not in out
+
+
+@pytest.mark.parametrize("text", ["port 5070", "call 12 ended after 35.2 s", "2026-11-23 10:00:01",
+                                  "RTP 127.0.0.1:40000"])
+def test_redact_keeps_ordinary_numbers(text):
+    assert redact(text) == text
+
+
+def test_filter_redacts_args_and_exception_text():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("dtmfguard.test.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    install_log_redaction(logger)
+    try:
+        logger.warning("pan %s digit %s", PAN, "7")
+        try:
+            raise ValueError(f"bad card {PAN}")
+        except ValueError:
+            logger.exception("gateway said no")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert PAN not in text and "digit 7" not in text
+    assert "ValueError" in text and "gateway said no" in text
+    assert any(isinstance(f, RedactingFilter) for f in handler.filters)
+
+
+def test_harden_process_disables_core_dumps_in_a_child():
+    code = ("from dtmfguard.security import harden_process; import resource, os; a = harden_process(); "
+            "print(resource.getrlimit(resource.RLIMIT_CORE), oct(os.umask(0)), a['core_dumps'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip() == "(0, 0) 0o77 disabled"
+    assert resource.getrlimit(resource.RLIMIT_CORE) is not None  # this process untouched
+
+
+def test_secret_file_must_be_private(tmp_path):
+    key = tmp_path / "vault.key"
+    key.write_bytes(b"k" * 32)
+    os.chmod(key, 0o644)
+    with pytest.raises(SecretFileError, match="chmod 600"):
+        read_secret_file(key)
+    os.chmod(key, 0o600)
+    assert read_secret_file(key) == b"k" * 32
+    link = tmp_path / "link.key"
+    link.symlink_to(key)
+    with pytest.raises(SecretFileError, match="symlink"):
+        read_secret_file(link)
+    with pytest.raises(SecretFileError, match="does not exist"):
+        read_secret_file(tmp_path / "missing")
+    with pytest.raises(SecretFileError, match="regular"):
+        read_secret_file(tmp_path)
