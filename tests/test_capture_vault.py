@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The vault gateway: token -> card only with the key, a wrong key fails clearly, nothing readable on
+disk, idempotent, the security code never stored."""
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from dtmfguard.capture import CardDetails
+from dtmfguard.capture.gateways import (
+    GatewayConfigError, GatewayError, PaymentRequest, load_gateway, new_idempotency_key,
+)
+from dtmfguard.capture.gateways.vault import (
+    TokenNotFound, VaultGateway, VaultKeyError, generate_key, load_key, write_key_file,
+)
+
+PAN = "4111111111111111"
+KEY = bytes(range(32))
+
+
+def store(vault, pan=PAN, key=None, amount=500):
+    request = PaymentRequest(key or new_idempotency_key(), CardDetails(pan, "1139", "847"), amount, "GBP", "R1")
+    return vault.submit(request)
+
+
+def test_round_trip_only_with_the_key(tmp_path):
+    path = tmp_path / "vault.db"
+    vault = VaultGateway(path, key=KEY)
+    result = store(vault)
+    assert result.status == "tokenised" and result.token.startswith("tok_")
+    assert not any(ch.isdigit() for ch in result.token)  # never mistakable for a PAN
+    card = VaultGateway(path, key=KEY).detokenise(result.token)
+    assert (card.pan, card.expiry, card.security_code) == (PAN, "1139", None)
+    raw = path.read_bytes()
+    assert PAN.encode() not in raw and b"411111" not in raw and b"1139" not in raw and b"847" not in raw
+    assert b"1111" in raw  # last 4 in clear, for display and search
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_wrong_key_fails_clearly_at_open(tmp_path):
+    path = tmp_path / "vault.db"
+    store(VaultGateway(path, key=KEY))
+    with pytest.raises(VaultKeyError, match="does not match the key .* was created with"):
+        VaultGateway(path, key=bytes(32))
+
+
+def test_wrong_key_cannot_decrypt_even_without_the_key_check(tmp_path):
+    path = tmp_path / "vault.db"
+    token = store(VaultGateway(path, key=KEY)).token
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM meta")
+    conn.close()
+    with pytest.raises(VaultKeyError, match="wrong vault key or the record was altered"):
+        VaultGateway(path, key=bytes(32)).detokenise(token)
+
+
+def test_swapped_ciphertexts_are_detected(tmp_path):
+    path = tmp_path / "vault.db"
+    vault = VaultGateway(path, key=KEY)
+    a, b = store(vault).token, store(vault, pan="5555555555554444").token
+    with sqlite3.connect(path) as conn:
+        rows = dict(conn.execute("SELECT token, ciphertext FROM cards").fetchall())
+        nonces = dict(conn.execute("SELECT token, nonce FROM cards").fetchall())
+        conn.execute("UPDATE cards SET ciphertext = ?, nonce = ? WHERE token = ?", (rows[b], nonces[b], a))
+    conn.close()
+    with pytest.raises(VaultKeyError):
+        vault.detokenise(a)
+    assert vault.detokenise(b).pan == "5555555555554444"
+
+
+def test_idempotent_submit(tmp_path):
+    vault = VaultGateway(tmp_path / "v.db", key=KEY)
+    key = new_idempotency_key()
+    first, second = store(vault, key=key), store(vault, key=key)
+    assert first.token == second.token and vault.count() == 1
+
+
+def test_delete_and_unknown_token(tmp_path):
+    vault = VaultGateway(tmp_path / "v.db", key=KEY)
+    token = store(vault).token
+    assert vault.delete(token) and not vault.delete(token)
+    with pytest.raises(TokenNotFound, match="no card stored"):
+        vault.detokenise(token)
+
+
+@pytest.mark.parametrize("encode", [lambda k: k, lambda k: k.hex().encode() + b"\n", base64.b64encode])
+def test_key_file_formats(tmp_path, encode):
+    key_file = tmp_path / "vault.key"
+    key_file.write_bytes(encode(KEY))
+    key_file.chmod(0o600)
+    assert load_key(key_file=key_file) == KEY
+
+
+def test_key_from_environment_and_generated_key_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DTMFGUARD_VAULT_KEY", KEY.hex())
+    path = tmp_path / "v.db"
+    token = store(load_gateway("vault", path=path)).token
+    key_file = tmp_path / "new.key"
+    new_key = write_key_file(key_file)
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and load_key(key_file=key_file) == new_key
+    with pytest.raises(FileExistsError):
+        write_key_file(key_file)
+    assert VaultGateway(path, key_file=None).detokenise(token).pan == PAN
+    assert len(generate_key()) == 32
+
+
+def test_missing_or_malformed_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("DTMFGUARD_VAULT_KEY", raising=False)
+    with pytest.raises(VaultKeyError, match="no vault key: set DTMFGUARD_VAULT_KEY"):
+        VaultGateway(tmp_path / "v.db")
+    with pytest.raises(VaultKeyError, match="32 bytes"):
+        VaultGateway(tmp_path / "v.db", key=b"short")
+    with pytest.raises(VaultKeyError, match="cannot read vault key file"):
+        VaultGateway(tmp_path / "v.db", key_file=tmp_path / "missing.key")
+    assert not (tmp_path / "v.db").exists()
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "v.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(GatewayConfigError, match="cannot open vault"):
+        VaultGateway(path, key=KEY)
+
+
+def test_card_is_required(tmp_path):
+    vault = VaultGateway(tmp_path / "v.db", key=KEY)
+    with pytest.raises(GatewayError, match="needs a card number"):
+        vault.submit(PaymentRequest(new_idempotency_key(), None))
