@@ -371,7 +371,7 @@ class Guard:
             b.state = "ending"
 
     def _finish(self, b: Bridge) -> None:
-        if b.session is not None and getattr(b.session, "state", "") not in ("done", "cancelled", "failed"):
+        if b.session is not None and not getattr(b.session, "finished", True):
             try:
                 b.session.cancel()
             except Exception:  # noqa: BLE001

@@ -1,0 +1,263 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Control API for the agent's desktop and the CRM: local HTTP + JSON, Server-Sent Events for the feed.
+
+Why HTTP on 127.0.0.1 with a bearer token: the desktop and CRM integrations
+run next to the guard (or behind a reverse proxy that adds TLS); a token from
+the environment keeps secrets out of config files and process lists, and it
+is compared in constant time (``hmac.compare_digest``) so response timing does
+not reveal it.  Pure Python (``http.server``), no pjsua2 calls: starting a
+payment only attaches a :class:`~dtmfguard.capture.PaymentSession` to the
+call's pipeline, an atomic reference the clock thread reads.
+
+Endpoints (all JSON; all but ``/health`` need ``Authorization: Bearer <token>``):
+
+====== ============================== =====================================================
+GET    /health                        worker health (no card data, no call details)
+GET    /calls                         calls on this worker and their state
+POST   /calls/<id>/payment            start a payment: {"amount": 1999, "currency": "GBP",
+                                      "reference": "INV-1", "agent_id": "a7"} (amount in minor units)
+POST   /calls/<id>/payment/cancel     cancel it (also DELETE /calls/<id>/payment)
+GET    /calls/<id>/feed               text/event-stream: the masked agent feed (field progress as
+                                      counts, brand and last 4 only; never digits)
+====== ============================== =====================================================
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["ControlServer"]
+
+log = logging.getLogger(__name__)
+
+_CALL_RE = re.compile(r"^/calls/([A-Za-z0-9_-]{1,32})(/payment(/cancel)?|/feed)?/?$")
+_MAX_BODY = 16 * 1024
+_FINISHED = ("completed", "declined", "abandoned", "timed_out", "failed_validation", "refused",
+             "gateway_unavailable", "gateway_error", "error")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "dtmfguard-control"
+    protocol_version = "HTTP/1.1"
+
+    # quiet: the default handler prints every request to stderr
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("control: " + fmt, *args)
+
+    @property
+    def guard(self):
+        return self.server.guard  # type: ignore[attr-defined]
+
+    def _send(self, code: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _authorised(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, supplied = header.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(),
+                                                                self.server.token.encode())  # type: ignore
+        if not ok:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="dtmfguard"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        return ok
+
+    def _json_body(self) -> dict | None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > _MAX_BODY:
+            self._send(400, {"error": f"body must be JSON of at most {_MAX_BODY} bytes"})
+            return None
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            self._send(400, {"error": "body is not valid JSON"})
+            return None
+        if not isinstance(data, dict):
+            self._send(400, {"error": "body must be a JSON object"})
+            return None
+        return data
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        try:
+            if self.path == "/health":
+                self._send(200, self.guard.health())
+                return
+            if not self._authorised():
+                return
+            if self.path.rstrip("/") == "/calls":
+                self._send(200, {"calls": self.guard.list_calls()})
+                return
+            m = _CALL_RE.match(self.path)
+            if m and m.group(2) == "/feed":
+                self._feed(m.group(1))
+                return
+            self._send(404, {"error": "no such resource"})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - never kill the worker; say nothing specific
+            log.error("control API error (%s)", type(exc).__name__)
+            self._safe_500()
+
+    def do_POST(self) -> None:  # noqa: N802
+        try:
+            if not self._authorised():
+                return
+            m = _CALL_RE.match(self.path)
+            if not m or not m.group(2) or not m.group(2).startswith("/payment"):
+                self._send(404, {"error": "no such resource"})
+                return
+            if m.group(3):
+                self._cancel(m.group(1))
+            else:
+                self._start_payment(m.group(1))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:  # noqa: BLE001
+            log.error("control API error (%s)", type(exc).__name__)
+            self._safe_500()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        try:
+            if not self._authorised():
+                return
+            m = _CALL_RE.match(self.path)
+            if not m or m.group(2) != "/payment":
+                self._send(404, {"error": "no such resource"})
+                return
+            self._cancel(m.group(1))
+        except Exception as exc:  # noqa: BLE001
+            log.error("control API error (%s)", type(exc).__name__)
+            self._safe_500()
+
+    def _safe_500(self) -> None:
+        try:
+            self._send(500, {"error": "internal error"})
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _bridge(self, call_id: str):
+        b = self.guard.get_bridge(call_id)
+        if b is None:
+            self._send(404, {"error": f"no call {call_id} on this worker"})
+        return b
+
+    def _start_payment(self, call_id: str) -> None:
+        data = self._json_body()
+        if data is None:
+            return
+        b = self._bridge(call_id)
+        if b is None:
+            return
+        if b.state != "connected" or b.pipeline is None:
+            self._send(409, {"error": f"call {call_id} is not connected (state {b.state})"})
+            return
+        if b.session is not None and getattr(b.session, "state", "") not in _FINISHED:
+            self._send(409, {"error": f"call {call_id} already has a payment in progress"})
+            return
+        allowed = {"amount", "currency", "reference", "agent_id", "fields"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            self._send(400, {"error": f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"})
+            return
+        factory = self.guard.session_factory
+        if factory is None:
+            self._send(503, {"error": "no payment gateway configured"})
+            return
+        try:
+            session = factory(call_id=call_id, **data)
+        except (TypeError, ValueError) as exc:
+            self._send(400, {"error": str(exc).split("\n")[0][:200]})
+            return
+        b.session = session
+        b.pipeline.attach_session(session)
+        log.info("%s: payment session started (%s)", call_id, getattr(session, "session_id", "?"))
+        self._send(201, {"call": call_id, "session": getattr(session, "session_id", None),
+                         "state": getattr(session, "state", None)})
+
+    def _cancel(self, call_id: str) -> None:
+        b = self._bridge(call_id)
+        if b is None:
+            return
+        if b.session is None:
+            self._send(409, {"error": f"call {call_id} has no payment session"})
+            return
+        b.session.cancel()
+        log.info("%s: payment session cancelled by the control API", call_id)
+        self._send(200, {"call": call_id, "state": getattr(b.session, "state", None)})
+
+    def _feed(self, call_id: str) -> None:
+        """SSE: every masked feed event of the call's payment session(s), then ``call_ended``."""
+        b = self._bridge(call_id)
+        if b is None:
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        sent: dict[int, int] = {}
+        last_beat = 0.0
+        stop = self.server.stopping  # type: ignore[attr-defined]
+        while not stop.is_set():
+            session = b.session
+            if session is not None:
+                events = list(getattr(session, "events", []))
+                start = sent.get(id(session), 0)
+                for ev in events[start:]:
+                    self._sse(ev.get("type", "feed"), ev)
+                sent[id(session)] = len(events)
+            if b.state == "ended":
+                self._sse("call_ended", {"call": call_id, "reason": b.reason})
+                return
+            now = time.monotonic()
+            if now - last_beat > 5:
+                self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+                last_beat = now
+            time.sleep(0.1)
+
+    def _sse(self, kind: str, payload: dict) -> None:
+        self.wfile.write(f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode())
+        self.wfile.flush()
+
+
+class ControlServer:
+    """The control API on its own daemon thread; :meth:`stop` shuts it down."""
+
+    def __init__(self, guard, host: str = "127.0.0.1", port: int = 8070, token: str = ""):
+        if not token:
+            raise ValueError("the control API needs a bearer token")
+        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.guard = guard  # type: ignore[attr-defined]
+        self.httpd.token = token  # type: ignore[attr-defined]
+        self.httpd.stopping = threading.Event()  # type: ignore[attr-defined]
+        self.address = self.httpd.server_address
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="control-api", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("control API on http://%s:%d", *self.address[:2])
+
+    def stop(self) -> None:
+        self.httpd.stopping.set()  # type: ignore[attr-defined]
+        self.httpd.shutdown()
+        self.httpd.server_close()
