@@ -47,7 +47,7 @@ from typing import Deque, List, Optional, Tuple
 
 import numpy as np
 
-from .adversary import pair_fit
+from .adversary import _pair_tables, pair_fit
 from .audio import check_rate
 from .levels import dbm0_to_peak
 
@@ -166,11 +166,12 @@ class Masker:
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band
         self._tail = self._close_misses * self._hop + 4 * self._hop
         self._min_amp = dbm0_to_peak(min_tone_dbm0)
-        self._max_twist = float(max_twist_db)
+        self._twist2 = 10.0 ** (float(max_twist_db) / 10.0)  # amplitude ratio, squared
         self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
         self._hold_ratio = 0.25  # a press lasts while its pair keeps a quarter of its energy (half amplitude)
         self._seed = int(seed)
         self._keep = self.delay_samples + max(w for w, _ in self._windows) + 4 * self._hop
+        self._qr: dict = {}
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
 
@@ -324,52 +325,78 @@ class Masker:
         self._expire(out_start + n)
         return out
 
+    def _fit(self, frames: np.ndarray):
+        """Least-squares fit of the 16 key pairs to each frame via orthonormal bases (one matrix product).
+
+        Returns (explained energy per pair [nw, 16], projections [nw, 16, 4], window energy [nw]).
+        """
+        q = self._qr_tables(frames.shape[1])[0]
+        proj = (frames @ q).reshape(frames.shape[0], 16, 4)
+        explained = np.einsum("wpi,wpi->wp", proj, proj)
+        energy = np.einsum("wn,wn->w", frames, frames)
+        return explained, proj, energy
+
+    def _qr_tables(self, length: int):
+        tab = self._qr.get(length)
+        if tab is None:
+            basis, cols, _ = _pair_tables(length, self.rate)
+            qs, rinvs = [], []
+            for idx in cols:
+                q, r = np.linalg.qr(basis[:, idx])
+                qs.append(q)
+                rinvs.append(np.linalg.inv(r))
+            tab = (np.concatenate(qs, axis=1), np.stack(rinvs))
+            self._qr[length] = tab
+        return tab
+
+    def _rule(self, frames: np.ndarray, fractions: Tuple[float, ...]):
+        """Per frame and threshold: best pair (or -1 when the window does not look like a key); the best
+        pair's 4 coefficients and every pair's explained energy."""
+        explained, proj, energy = self._fit(frames)
+        best = np.argmax(explained, axis=1)
+        rows = np.arange(frames.shape[0])
+        top = explained[rows, best]
+        coef = np.einsum("wij,wj->wi", self._qr_tables(frames.shape[1])[1][best], proj[rows, best])
+        amp_r2 = coef[:, 0] ** 2 + coef[:, 1] ** 2
+        amp_c2 = coef[:, 2] ** 2 + coef[:, 3] ** 2
+        ok = (
+            (energy > 0)
+            & (np.minimum(amp_r2, amp_c2) >= self._min_amp ** 2)
+            & (amp_r2 <= self._twist2 * amp_c2)
+            & (amp_c2 <= self._twist2 * amp_r2)
+        )
+        return [np.where(ok & (top >= f * energy), best, -1) for f in fractions], coef, explained
+
     def _decide(self, hops: np.ndarray, buf_start: int) -> None:
+        long_w = self._windows[-1][0]
+        frames = np.lib.stride_tricks.sliding_window_view(
+            self._buf[hops[0] - long_w - buf_start: hops[-1] - buf_start], long_w)[:: self._hop]
         hit = np.zeros(hops.size, dtype=bool)
         best_pair = np.full(hops.size, -1)
         coef = np.zeros((hops.size, 4))
-        for w, fraction in self._windows:
-            frames = np.lib.stride_tricks.sliding_window_view(
-                self._buf[hops[0] - w - buf_start: hops[-1] - buf_start], w)[:: self._hop]
-            resid, beta, energy = pair_fit(frames, self.rate)
-            best = np.argmin(resid, axis=1)
-            rows = np.arange(hops.size)
-            c = beta[rows, best]
-            amp_r, amp_c = np.hypot(c[:, 0], c[:, 1]), np.hypot(c[:, 2], c[:, 3])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                twist = np.abs(20 * np.log10(np.maximum(amp_r, 1e-9) / np.maximum(amp_c, 1e-9)))
-            ok = (
-                (energy > 0)
-                & (resid[rows, best] <= (1 - fraction) * energy)
-                & (amp_r >= self._min_amp)
-                & (amp_c >= self._min_amp)
-                & (twist <= self._max_twist)
-                & ~hit
-            )
-            best_pair[ok] = best[ok]
+        for w, fraction in self._windows:  # each window ends at the hop: the short one is the long one's tail
+            last = w == long_w
+            pairs, c, explained = self._rule(frames[:, long_w - w:],
+                                             (fraction, self._persist_fraction) if last else (fraction,))
+            ok = (pairs[0] >= 0) & ~hit
+            best_pair[ok] = pairs[0][ok]
             coef[ok] = c[ok]
             hit |= ok
-        # persistence rule on the longest window (the loop left its values in resid/best/...)
-        weak = (
-            (energy > 0)
-            & (resid[rows, best] <= (1 - self._persist_fraction) * energy)
-            & (amp_r >= self._min_amp)
-            & (amp_c >= self._min_amp)
-            & (twist <= self._max_twist)
-        )
-        weak_pair = np.where(weak, best, -1)
+        # persistence rule on the longest window (its explained energies stay in ``explained``)
+        weak_pair = pairs[1]
         hist = np.concatenate([self._recent, weak_pair])
         k = self._persist
-        same = np.ones(hops.size, dtype=bool)
+        same = weak_pair >= 0
         for j in range(1, k):
             same &= hist[k - 1 - j: k - 1 - j + hops.size] == weak_pair
-        persistent = weak & same & ~hit
-        best_pair[persistent] = best[persistent]
+        persistent = same & ~hit
+        best_pair[persistent] = weak_pair[persistent]
         coef[persistent] = c[persistent]
         hit |= persistent
         self._recent = hist[-(k - 1):].copy()
+        if self._active is None and not hit.any():
+            return  # the common case (speech, silence): nothing to track
         # energy each pair explains in the longest window: keeps a press alive while speech covers it
-        explained = energy[:, None] - resid
         for i, e in enumerate(hops):
             e = int(e)
             if hit[i]:
