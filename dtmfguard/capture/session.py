@@ -42,7 +42,7 @@ from .gateways.base import (
     Gateway, GatewayError, GatewayResult, GatewayUnavailable, PaymentRequest, _letters, new_idempotency_key,
 )
 from .limits import AgentLimits, DailyLedger, LimitDecision
-from .worker import SerialRunner, gateway_pool
+from .worker import SerialRunner, event_pool, gateway_pool
 
 __all__ = ["PaymentSession", "TERMINAL_STATES", "COLLECTING", "AWAITING_APPROVAL", "SUBMITTING"]
 
@@ -110,8 +110,9 @@ class PaymentSession:
         self._clock, self._today = clock, today
         self._feed = as_feed(on_event, jsonl)
         self._audit = AuditTrail(audit) if isinstance(audit, (str, os.PathLike)) else audit
-        self._runner = SerialRunner(executor, name=f"payment session {self.session_id}")
-        self._gateway_executor = gateway_executor
+        # Start the shared worker threads here, on the control thread, not in feed() on the media thread.
+        self._runner = SerialRunner(executor or event_pool(), name=f"payment session {self.session_id}")
+        self._gateway_executor = gateway_executor or gateway_pool()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._events: List[Dict[str, Any]] = []
@@ -433,7 +434,7 @@ class PaymentSession:
             self.ledger.add(*self._reserved)
         self._emit("submitting", gateway=self.gateway_name)
         try:
-            (self._gateway_executor or gateway_pool()).submit(self._hand_off, request)
+            self._gateway_executor.submit(self._hand_off, request)
         except RuntimeError:
             if card is not None:
                 card.wipe()
