@@ -279,8 +279,11 @@ class Masker:
 
     def _fail(self, pos_before: int, n: int, exc: BaseException) -> np.ndarray:
         self.errors += 1
-        # Never log the message or the samples: they could carry digits.
-        log.error("masker internal error (%s); masking this chunk and the delay line", type(exc).__name__)
+        # Never log the message or the samples: they could carry digits.  A persistent fault would fail
+        # every 20 ms frame: log the first and then every 500th, not a flood.
+        if self.errors == 1 or self.errors % 500 == 0:
+            log.error("masker internal error (%s, %d so far); masking this chunk and the delay line",
+                      type(exc).__name__, self.errors)
         try:
             start = pos_before - self.delay_samples
             self._pos = pos_before + n
