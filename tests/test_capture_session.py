@@ -342,3 +342,29 @@ def test_digit_event_repr_in_logs_never_shows_the_key(caplog):
         logging.getLogger("test").debug("fed %r", event)
         session.feed(event)
     assert "4111" not in caplog.text
+
+
+def test_audit_failure_is_reported_on_the_feed(tmp_path, caplog):
+    gateway = plugin.TestCardGateway()
+    session = new_session(gateway, audit=tmp_path / "no-such-dir" / "audit.jsonl")
+    type_keys(session, PAN + "#1139847")
+    assert session.wait(5) and session.state == "completed" and gateway.charges == 1
+    errors = of_type(session, "audit_error")
+    assert len(errors) == 2 and "cannot open audit trail" in errors[0]["reason"]
+    assert "cannot open audit trail" in caplog.text
+
+
+def test_card_details_that_cannot_be_built_fail_closed():
+    gateway = plugin.TestCardGateway()
+    short = FieldSpec("card_number", "card", 4, 6)  # a misconfigured field: too short for a PAN
+    session = new_session(gateway, fields=[short])
+    type_keys(session, "4111#")
+    assert session.wait(5) and session.state == "error" and gateway.charges == 0
+    assert "12-19 digits" in of_type(session, "session_ended")[0]["reason"]
+
+
+def test_session_closes_the_json_lines_file_it_opened(tmp_path):
+    session = new_session(jsonl=tmp_path / "feed.jsonl")
+    type_keys(session, PAN + "#1139847")
+    assert session.wait(5)
+    assert session._feed._stream is None

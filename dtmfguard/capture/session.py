@@ -133,6 +133,8 @@ class PaymentSession:
         self._result: Optional[GatewayResult] = None
         self._reason = ""
         self._ignored_keys = 0
+        self._handed_off = False
+        self._owns_feed = not isinstance(on_event, AgentFeed)
         self._t0 = self._now()
         self._timings: Dict[str, float] = {}
         self._state = COLLECTING
@@ -286,10 +288,11 @@ class PaymentSession:
     def _write_audit(self, record: Dict[str, Any]) -> None:  # worker thread
         try:
             self._audit.append(record)
-        except AuditError as exc:
-            logger.error("session %s: %s", self.session_id, exc)
+        except Exception as exc:  # AuditError text is ours; anything else: type only
+            reason = str(exc) if isinstance(exc, AuditError) else f"audit write failed ({type(exc).__name__})"
+            logger.error("session %s: %s", self.session_id, reason)
             with self._lock:
-                self._emit("audit_error", reason=str(exc))
+                self._emit("audit_error", reason=reason)
 
     def _start_field(self, now: float) -> None:
         spec = self.fields[self._field_index]
@@ -413,8 +416,6 @@ class PaymentSession:
         self._submit()
 
     def _submit(self) -> None:
-        self._state = SUBMITTING
-        self._timings["_submit_start"] = self._now()
         card = None
         values = self._values
         try:
@@ -422,10 +423,15 @@ class PaymentSession:
                 card = CardDetails(values["card_number"], values.get("expiry"), values.get("security_code"))
             others = {name: buf.decode("ascii") for name, buf in values.items()
                       if name not in CARD_FIELDS and name != "amount"}
+        except ValueError as exc:  # e.g. a custom card field shorter than a PAN: fail closed, send nothing
+            self._finish("error", f"cannot build the card details ({exc})")
+            return
         finally:
             for buffer in values.values():
                 wipe(buffer)
             values.clear()
+        self._state = SUBMITTING
+        self._timings["_submit_start"] = self._now()
         amount = self._final_amount()
         request = PaymentRequest(self.idempotency_key, card, amount, self.currency, self.reference,
                                  self.call_id, self.agent_id, self.session_id, others)
@@ -434,6 +440,7 @@ class PaymentSession:
             self.ledger.add(*self._reserved)
         self._emit("submitting", gateway=self.gateway_name)
         try:
+            self._handed_off = True
             self._gateway_executor.submit(self._hand_off, request)
         except RuntimeError:
             if card is not None:
@@ -492,6 +499,8 @@ class PaymentSession:
         logger.info("session %s ended: %s", self.session_id, outcome)
         self._emit("session_ended", outcome=outcome, reason=reason)
         self._audit_append(self._summary())
+        if self._owns_feed:
+            self._runner.submit(self._feed.close)
         self._runner.submit(self._done.set)
 
     def _summary(self) -> Dict[str, Any]:
@@ -521,7 +530,7 @@ class PaymentSession:
                      type(exc).__name__)
         try:
             with self._lock:
-                if self._state in (COLLECTING, AWAITING_APPROVAL):
+                if not self.finished and not self._handed_off:
                     self._finish("error", f"internal error ({type(exc).__name__})")
         except Exception:  # pragma: no cover - last resort: at least the buffers are gone
             wipe(self._buf)
