@@ -42,26 +42,29 @@ def _overrides(args) -> dict:
     return o
 
 
-def load(args):
+def load(args, require_agent: bool = True):
     from ..sip.config import ConfigError, load_config
 
     try:
-        return load_config(args.config, _overrides(args))
+        return load_config(args.config, _overrides(args), require_agent)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
 
 
 def run(args) -> int:
-    cfg = load(args)
+    if args.worker_index is not None:  # a supervised worker: the supervisor hands over its exact config
+        from ..sip.supervisor import config_from_env
+
+        cfg = config_from_env() or load(args).for_worker(args.worker_index)
+    else:
+        cfg = load(args)
     if not args.quiet:
         logging.getLogger("dtmfguard").setLevel(min(logging.getLogger().level, logging.INFO))
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     if cfg.workers > 1 and args.worker_index is None:
         from ..sip.supervisor import Supervisor
 
-        return Supervisor(cfg, config_path=args.config, argv_overrides=_overrides(args)).run()
-    if args.worker_index is not None:
-        cfg = cfg.for_worker(args.worker_index)
+        return Supervisor(cfg).run()
     return serve_one(cfg)
 
 

@@ -201,7 +201,7 @@ class Guard:
                              rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level)
         self.ep = create_endpoint(s)
         self.acc = _Account(self)
-        self.acc.create(account_config(s, "guard"))
+        self.acc.create(account_config(s, "guard", session_expires_s=90))
         log.info("guard listening on %s:%d (%s), RTP %d-%d", c.sip_host, c.sip_port, "/".join(c.transports),
                  c.rtp_port, c.rtp_port + c.rtp_range)
 

@@ -82,7 +82,7 @@ class GuardConfig:
     rtp_port_step: int = 100
     log_level: int = 0  # pjsua2's own log level (0 = silent)
 
-    def check(self) -> GuardConfig:
+    def check(self, require_agent: bool = True) -> GuardConfig:
         if not 1 <= self.sip_port <= 65535:
             raise ConfigError(f"sip.listen port must be 1..65535, got {self.sip_port}")
         bad = [t for t in self.transports if t not in _TRANSPORTS]
@@ -94,7 +94,7 @@ class GuardConfig:
             raise ConfigError("sip.rtp_port must be 1024..65000 and sip.rtp_range 2..10000")
         if self.agent_from not in TARGET_MODES:
             raise ConfigError(f"agent.from must be one of {', '.join(TARGET_MODES)}, got {self.agent_from!r}")
-        if self.agent_from == "static" and not _is_sip_uri(self.agent_uri):
+        if require_agent and self.agent_from == "static" and not _is_sip_uri(self.agent_uri):
             raise ConfigError("no agent target: set agent.uri (or --agent) to a sip: or sips: URI")
         if self.agent_from == "request-uri" and "{user}" not in self.agent_template:
             raise ConfigError("agent.from = 'request-uri' needs agent.template containing {user}")
@@ -169,7 +169,8 @@ def _apply(cfg: GuardConfig, data: dict[str, Any]) -> None:
                 setattr(cfg, attr, value)
 
 
-def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> GuardConfig:
+def load_config(path: str | None = None, overrides: dict[str, Any] | None = None,
+                require_agent: bool = True) -> GuardConfig:
     """Read ``path`` (TOML) if given, then apply ``overrides`` (attribute -> value, from flags), check, return."""
     import tomllib
 
@@ -188,7 +189,7 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
     for attr, value in (overrides or {}).items():
         if value is not None:
             setattr(cfg, attr, value)
-    return cfg.check()
+    return cfg.check(require_agent)
 
 
 def _request_uri(msg: str) -> str:

@@ -102,10 +102,18 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
     return ep
 
 
-def account_config(s: EndpointSettings, user: str = "guard") -> pj.AccountConfig:
-    """An account without registrar, with this process's own RTP port range."""
+def account_config(s: EndpointSettings, user: str = "guard", session_expires_s: int = 0) -> pj.AccountConfig:
+    """An account without registrar, with this process's own RTP port range.
+
+    ``session_expires_s`` > 0 offers RFC 4028 session timers: if a worker dies mid-call, peers that
+    support them end the orphaned legs within that time instead of keeping them up forever.
+    """
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{user}@{s.host}:{s.port}"
+    if session_expires_s:
+        acfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL
+        acfg.callConfig.timerMinSESec = min(90, session_expires_s)
+        acfg.callConfig.timerSessExpiresSec = max(90, session_expires_s)
     tc = acfg.mediaConfig.transportConfig
     tc.port = s.rtp_port
     tc.portRange = s.rtp_range

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A non-PJSIP peer (sipp with its bundled RFC 2833 pcap), and calls through a real Kamailio to two
+supervised workers, one of which is killed mid-call."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sip_peers import HERE, Proc, free_port, rtp_base
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+PCAP_DIR = "/usr/share/sip-tester"
+
+
+@pytest.mark.skipif(not shutil.which("sipp") or not os.path.exists(f"{PCAP_DIR}/dtmf_2833_1.pcap"),
+                    reason="sipp (Debian sip-tester) not installed")
+def test_sipp_rfc2833_pcap_call(tmp_path):
+    gport, aport, sport = free_port(), free_port(), free_port()
+    (tmp_path / "agent").mkdir()
+    os.symlink(PCAP_DIR, tmp_path / "pcap")
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
+    guard = Proc([str(HERE / "guard_probe.py"), "--listen", f"127.0.0.1:{gport}",
+                  "--agent", f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--timeout", "60"],
+                 "guard", tmp_path)
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        import subprocess
+
+        r = subprocess.run(["sipp", "-sn", "uac_pcap", "-m", "1", "-p", str(sport), "-i", "127.0.0.1",
+                            "-mp", str(rtp_base()), "-timeout", "40s", "-nostdin",
+                            f"127.0.0.1:{gport}"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        agent.wait(15)
+    finally:
+        rc_guard = guard.stop()
+        agent.stop()
+    probe = [e for e in guard.events() if e.get("event") == "done"][0]
+    assert rc_guard == 0
+    assert probe["digits_sha256"] == hashlib.sha256(b"1").hexdigest(), probe
+    assert probe["sources"] == {"rfc4733": 1}
+    done = [e for e in agent.events() if e.get("event") == "done"][0]
+    assert done["calls"][0]["confirmed"] and done["calls"][0]["dtmf_events"] == 0
+    rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+    assert np.abs(rec).max() > 1000  # sipp's PCMA audio reached the agent
+
+
+@pytest.mark.skipif(not shutil.which("kamailio"), reason="kamailio not installed")
+def test_kamailio_two_workers_one_killed(tmp_path):
+    from dtmfguard.adversary import recover_digits
+
+    front, base, ctl, aport = free_port(), free_port(), free_port(), free_port()
+    env = {"DTMFGUARD_API_TOKEN": "test-token"}
+    import subprocess
+
+    from sip_peers import PYTHON
+
+    out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--listen", f"127.0.0.1:{base}",
+                          "--workers", "2", "--front", f"127.0.0.1:{front}", "--output", str(tmp_path / "kam"),
+                          "--json"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    paths = json.loads(out.stdout)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "agent").mkdir()
+    kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", paths["kamailio_cfg"], "-Y", str(tmp_path / "run")],
+                           stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
+                           start_new_session=True)
+    sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
+                f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
+                "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env=env)
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "agent"), "--timeout", "90", "--calls", "0"], "agent", tmp_path)
+    wav = tmp_path / "keys.wav"
+    from dtmfguard.synth import keypresses
+
+    keys, _ = keypresses("4111111111111111", lead_ms=3000, rng=np.random.default_rng(3))
+    sf.write(wav, keys.astype(np.int16), 8000, subtype="PCM_16")
+    customers = []
+    try:
+        sup.wait_ready()
+        agent.wait_ready()
+
+        def health():
+            c = http.client.HTTPConnection("127.0.0.1", ctl, timeout=5)
+            c.request("GET", "/health")
+            h = json.loads(c.getresponse().read())
+            c.close()
+            return h
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            h = health()
+            if all(w.get("health", {}).get("ok") for w in h["workers"]):
+                break
+            time.sleep(0.3)
+        time.sleep(2.5)  # let Kamailio's OPTIONS probing see both workers
+        for i in range(2):
+            customers.append(Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()),
+                                   "--rtp", str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}",
+                                   "--play", str(wav), "--play-s", "6", "--timeout", "60"], f"customer{i}", tmp_path))
+            time.sleep(0.5)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            h = health()
+            if [w.get("health", {}).get("active_calls") for w in h["workers"]] == [1, 1]:
+                break
+            time.sleep(0.2)
+        assert [w["health"]["active_calls"] for w in h["workers"]] == [1, 1], h  # round-robin: one call each
+        victim = h["workers"][0]["pid"]
+        time.sleep(1.0)  # mid-call, before the key presses (3 s in)
+        os.kill(victim, signal.SIGKILL)
+        rcs = [c.wait(60) for c in customers]
+        # the supervisor restarts the killed worker
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            h = health()
+            if h["workers"][0]["alive"] and h["workers"][0]["restarts"] >= 1 and h["workers"][0]["pid"] != victim:
+                break
+            time.sleep(0.3)
+        assert h["workers"][0]["restarts"] >= 1 and h["workers"][0]["last_exit"] == -9, h
+        assert h["workers"][1]["restarts"] == 0
+        # a new call through Kamailio still works after the restart
+        time.sleep(2.5)
+        late = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
+                     "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "1", "--timeout", "30"], "late", tmp_path)
+        customers.append(late)
+        assert late.wait(40) == 0
+    finally:
+        for c in customers:
+            c.stop()
+        rc_sup = sup.stop()
+        agent.stop()
+        kam.send_signal(signal.SIGTERM)
+        try:
+            kam.wait(10)
+        except Exception:  # noqa: BLE001
+            kam.kill()
+    assert rcs == [0, 0]  # both customers' calls were set up and ended without a crash on their side
+    assert rc_sup == 0
+    recordings = sorted((tmp_path / "agent").glob("call-*.wav"))
+    assert len(recordings) >= 2
+    for path in recordings:  # neither the surviving nor the killed worker let a key through
+        rec, _ = sf.read(path, dtype="int16")
+        assert recover_digits(rec.astype(np.float64), 8000) == [], path.name
+    assert "4111111111111111" not in sup.output()
