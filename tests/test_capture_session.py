@@ -368,3 +368,19 @@ def test_session_closes_the_json_lines_file_it_opened(tmp_path):
     type_keys(session, PAN + "#1139847")
     assert session.wait(5)
     assert session._feed._stream is None
+
+
+def test_retrying_a_payment_with_the_earlier_key_charges_once():
+    gateway = plugin.TestCardGateway()
+    first = new_session(gateway, amount=500)
+    type_keys(first, PAN + "#1139847")
+    again = new_session(gateway, amount=500, idempotency_key=first.idempotency_key)
+    type_keys(again, PAN + "#1139847")
+    assert first.wait(5) and again.wait(5)
+    assert gateway.charges == 1 and first.result == again.result
+
+
+def test_reference_that_looks_like_a_card_is_refused():
+    with pytest.raises(ValueError, match="looks like a card number") as info:
+        new_session(reference=f"order {PAN}")
+    assert PAN not in str(info.value)

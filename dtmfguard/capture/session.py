@@ -34,7 +34,7 @@ import time
 from concurrent.futures import Executor
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
-from .audit import AuditError, AuditTrail
+from .audit import AuditError, AuditTrail, find_card_data
 from .card import CardDetails, card_brand, wipe
 from .feed import AgentFeed, FeedCallback, as_feed
 from .fields import CARD_FIELDS, FieldContext, FieldSpec, resolve_fields
@@ -75,7 +75,8 @@ class PaymentSession:
     keyed in).  ``on_event`` is a callable, a list of callables or an :class:`AgentFeed`; ``jsonl`` a
     path or text stream for the same events as JSON lines.  ``audit`` is an :class:`AuditTrail` or a
     path.  ``limits``/``ledger`` enforce per-agent authority.  ``clock`` (monotonic seconds) drives
-    timeouts; ``today`` (a callable returning a date) drives the expiry check.
+    timeouts; ``today`` (a callable returning a date) drives the expiry check.  ``idempotency_key``
+    reuses an earlier session's key to retry the same payment (e.g. after ``gateway_unavailable``).
     """
 
     def __init__(self, gateway: Gateway, *, amount: Optional[int] = None, currency: str = "GBP",
@@ -88,13 +89,17 @@ class PaymentSession:
                  today: Callable[[], _dt.date] = _utc_today, interdigit_timeout_s: float = 6.0,
                  field_timeout_s: float = 60.0, max_attempts: int = 3, approval_timeout_s: float = 180.0,
                  session_id: Optional[str] = None, executor: Optional[Executor] = None,
-                 gateway_executor: Optional[Executor] = None):
+                 gateway_executor: Optional[Executor] = None, idempotency_key: Optional[str] = None):
         if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0):
             raise ValueError("amount must be a positive whole number of minor units (pence, cents)")
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
             raise ValueError("currency must be a three-letter code such as GBP")
         if max_attempts < 1 or interdigit_timeout_s <= 0 or field_timeout_s <= 0 or approval_timeout_s <= 0:
             raise ValueError("need max_attempts >= 1 and positive timeouts")
+        if reference is not None and find_card_data(str(reference)):
+            raise ValueError("reference looks like a card number; card data belongs in the keyed fields only")
+        if idempotency_key is not None and not (isinstance(idempotency_key, str) and 8 <= len(idempotency_key) <= 128):
+            raise ValueError("idempotency_key must be a string of 8-128 characters")
         if not callable(getattr(gateway, "submit", None)):
             raise TypeError("gateway must have a submit(request) method")
         self.gateway = gateway
@@ -102,7 +107,9 @@ class PaymentSession:
         self.amount, self.currency, self.reference = amount, currency.upper(), reference
         self.call_id, self.agent_id = call_id, agent_id
         self.session_id = session_id or "sess_" + _letters(16)
-        self.idempotency_key = new_idempotency_key()
+        # One key per payment, reused by every retry.  Pass the key of an earlier session to retry the
+        # same payment after an outage without risking a second charge.
+        self.idempotency_key = idempotency_key or new_idempotency_key()
         self.fields: Sequence[FieldSpec] = resolve_fields(fields)
         self.interdigit_timeout_s, self.field_timeout_s = float(interdigit_timeout_s), float(field_timeout_s)
         self.approval_timeout_s, self.max_attempts = float(approval_timeout_s), int(max_attempts)
