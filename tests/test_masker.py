@@ -287,6 +287,21 @@ def test_fail_closed_when_onset_search_raises(monkeypatch):
     assert A.count_recovered(out[m.delay_samples:], spans) == 0
 
 
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_wideband_rates_leak_nothing(rate):
+    x, spans = synth.keypresses(A.PAIR_KEYS, rate=rate, tone_ms=45, gap_ms=45, level_dbm0=-20.0,
+                                rng=np.random.default_rng(2))
+    x = np.round(x).astype(np.int16)
+    m = Masker(rate)
+    frame = rate // 50
+    out = np.concatenate([m.process(x[i: i + frame]) for i in range(0, x.size, frame)] + [m.flush()])
+    out = out[m.delay_samples:]
+    assert m.delay_samples == round(rate * m.lookahead_ms / 1000)
+    assert A.count_recovered(x, spans, rate) == 16
+    assert sum(leaked_samples(out, m, spans)) == 0
+    assert A.count_recovered(out, spans, rate) == 0
+
+
 def test_bad_options_are_rejected():
     with pytest.raises(ValueError):
         Masker(mask="beep")
