@@ -23,7 +23,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .audio import AudioError, check_rate
+from .audio import AudioError, _short, check_rate
 from .masker import Masker
 
 __all__ = ["mask_file", "mask_channels", "check_wav_complete", "RECORDING_LOOKAHEAD_MS"]
@@ -99,7 +99,7 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
     except IsADirectoryError:
         raise AudioError(f"{in_path}: is a directory") from None
     except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as exc:
-        raise AudioError(f"{in_path}: not a readable audio file ({_first_line(exc)})") from None
+        raise AudioError(f"{in_path}: not a readable audio file ({_short(exc)})") from None
     if info.frames <= 0:
         raise AudioError(f"{in_path}: contains no samples")
     try:
@@ -116,7 +116,7 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
     try:
         data, rate = sf.read(in_path, dtype=dtype, always_2d=True)
     except (RuntimeError, sf.LibsndfileError, ValueError, MemoryError) as exc:
-        raise AudioError(f"{in_path}: cannot decode audio ({_first_line(exc)})") from None
+        raise AudioError(f"{in_path}: cannot decode audio ({_short(exc)})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{in_path}: contains no samples")
     if dtype == "float64" and not np.all(np.isfinite(data)):
@@ -155,11 +155,6 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
             for ch, sp in enumerate(spans)
         ],
     }
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
 
 
 def default_output(in_path: str, out_dir: Optional[str]) -> str:
