@@ -114,6 +114,8 @@ def _session_factory(cfg):
         from ..capture.gateways import load_gateway
 
         gateway = load_gateway(cfg.gateway, **cfg.gateway_options)
+        if cfg.audit_path:
+            kwargs.setdefault("audit", cfg.audit_path)
         return PaymentSession(gateway, **kwargs)
 
     return make

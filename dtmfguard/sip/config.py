@@ -31,6 +31,7 @@ Example ``guard.toml``::
 
     [payment]
     gateway = "vault"
+    audit = "/var/lib/dtmfguard/audit.jsonl"   # every session's outcome, hash-chained (dtmfguard audit verify)
 
     [workers]
     count = 1
@@ -77,6 +78,7 @@ class GuardConfig:
     token_env: str = "DTMFGUARD_API_TOKEN"
     gateway: str = "vault"
     gateway_options: dict = field(default_factory=dict)
+    audit_path: str = ""  # payment audit trail (hash-chained JSON lines); "" = none
     workers: int = 1
     sip_port_step: int = 10
     rtp_port_step: int = 100
@@ -139,7 +141,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
               "header": ("agent_header", str), "answer_timeout_s": ("answer_timeout_s", float)},
     "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str)},
     "control": {"listen": ("", str), "token_env": ("token_env", str)},
-    "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict)},
+    "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict), "audit": ("audit_path", str)},
     "workers": {"count": ("workers", int), "sip_port_step": ("sip_port_step", int),
                 "rtp_port_step": ("rtp_port_step", int)},
 }
