@@ -157,6 +157,14 @@ class Agent:
                     if a.echo:
                         am.startTransmit(am)
                     say(event="media", call=call.index, t=time.time())
+                    call.media_t = time.monotonic()
+                if a.hangup_after and getattr(call, "media_t", None) and not getattr(call, "hung", False) \
+                        and time.monotonic() - call.media_t > a.hangup_after:
+                    call.hung = True
+                    try:
+                        call.hangup(pj.CallOpParam())
+                    except pj.Error:
+                        pass
             if a.calls and sum(1 for c in self.calls if c.disconnected_at) >= a.calls:
                 break
         call = rec = am = None  # noqa: F841 - no pjsua2 object may outlive libDestroy (it aborts the process)
@@ -194,7 +202,11 @@ class Customer:
         op = pj.CallOpParam(True)
         call.makeCall(a.to, op)
         ok = _run_loop(ep, lambda: call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED
-                       or call.state == pj.PJSIP_INV_STATE_DISCONNECTED, a.timeout)
+                       or call.state == pj.PJSIP_INV_STATE_DISCONNECTED, a.cancel_after or a.timeout)
+        if a.cancel_after and call.state not in (pj.PJSIP_INV_STATE_CONFIRMED, pj.PJSIP_INV_STATE_DISCONNECTED):
+            call.hangup(pj.CallOpParam())  # CANCEL while ringing
+            _run_loop(ep, lambda: call.state == pj.PJSIP_INV_STATE_DISCONNECTED, 5)
+            ok = False
         result = {"event": "done", "status": call.status, "connected": bool(ok and call.media_active)}
         player = recorder = None
         if result["connected"] and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
@@ -268,6 +280,7 @@ def main(argv=None) -> int:
     p.add_argument("--info", default="", help="digits sent as SIP INFO application/dtmf-relay")
     p.add_argument("--info-dtmf", default="", help="digits sent as SIP INFO application/dtmf")
     p.add_argument("--digit-ms", type=int, default=100)
+    p.add_argument("--cancel-after", type=float, default=0.0, help="customer: hang up (CANCEL) if not answered by then")
     p.add_argument("--tail-s", type=float, default=0.5)
     # agent
     p.add_argument("--record-dir", help="agent: write call-N.wav here")
@@ -276,6 +289,7 @@ def main(argv=None) -> int:
     p.add_argument("--reject", type=int, default=0, help="agent: answer every call with this code (e.g. 486)")
     p.add_argument("--no-answer", action="store_true", help="agent: ring forever")
     p.add_argument("--answer-delay", type=float, default=0.1)
+    p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
     a = p.parse_args(argv)
     ep = create_endpoint(_settings(a))
     peer = Customer(a) if a.role == "customer" else Agent(a)

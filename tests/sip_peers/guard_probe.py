@@ -45,13 +45,15 @@ def main() -> int:
     p.add_argument("--fault", choices=("none", "detector", "masker", "slow"), default="none")
     p.add_argument("--fault-after", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--answer-timeout", type=float, default=30)
     a = p.parse_args()
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = a.listen.rsplit(":", 1)
     cfg = load_config(None, {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
-                             "rtp_port": a.rtp_port, "transports": ("udp", "tcp")})
+                             "rtp_port": a.rtp_port, "transports": ("udp", "tcp"),
+                             "answer_timeout_s": a.answer_timeout})
     digits: list = []
     pipelines: list = []
 
