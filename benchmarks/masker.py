@@ -128,6 +128,15 @@ def main() -> int:
             print(f"hard ({', '.join(hx)}), look-ahead {la:.0f} ms: unmasked recovered {hu}/{r['presses']}, "
                   f"leaking presses {r['presses_leaking']}, leaked ms max {r['leaked_ms_max']:.1f}, "
                   f"recovered after masking {r['recovered']}")
+    talk_off = None
+    if speech is not None:
+        sp16 = np.clip(np.round(speech), -32768, 32767).astype(np.int16)
+        out, m = mask_stream(sp16)
+        minutes = sp16.size / 8000 / 60
+        talk_off = {"minutes": minutes, "spans_per_min": len(m.masked_spans) / minutes,
+                    "share_masked": float(np.mean(out != sp16))}
+        print(f"talk-off: {minutes:.1f} min of real speech, no keys: {talk_off['spans_per_min']:.1f} masked "
+              f"spans/min, {talk_off['share_masked']:.2%} of speech samples masked (costs little; a leak fails)")
     print()
     x, _ = corpus[next(iter(corpus))]
     quiet = speech[: 8000 * 20].copy() if speech is not None else np.zeros(8000 * 20)
@@ -137,7 +146,7 @@ def main() -> int:
           f"{cpc_presses:.0f} with key presses, {cpc_speech:.0f} on speech")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"unmasked_recovered": unmasked, "presses": total, "leak_table": rows, "hard": hard_rows,
+            json.dump({"unmasked_recovered": unmasked, "presses": total, "leak_table": rows, "hard": hard_rows, "talk_off": talk_off,
                        "channels_per_core": {"presses": cpc_presses, "speech": cpc_speech},
                        "default_lookahead_ms": DEFAULT_LOOKAHEAD_MS}, f, indent=2)
     return 0
