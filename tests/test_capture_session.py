@@ -344,14 +344,36 @@ def test_digit_event_repr_in_logs_never_shows_the_key(caplog):
     assert "4111" not in caplog.text
 
 
-def test_audit_failure_is_reported_on_the_feed(tmp_path, caplog):
+def test_unwritable_audit_trail_refuses_the_payment(tmp_path, caplog):
+    """No audit, no payment (issue 8): the card is never sent when its audit record cannot be written."""
     gateway = plugin.TestCardGateway()
     session = new_session(gateway, audit=tmp_path / "no-such-dir" / "audit.jsonl")
     type_keys(session, PAN + "#1139847")
-    assert session.wait(5) and session.state == "completed" and gateway.charges == 1
-    errors = of_type(session, "audit_error")
-    assert len(errors) == 2 and "cannot open audit trail" in errors[0]["reason"]
+    assert session.wait(5) and session.state == "refused" and gateway.charges == 0
+    reasons = [e["reason"] for e in of_type(session, "audit_error")]
+    assert "cannot open audit trail" in reasons[0]
+    assert any("payment refused, nothing was sent" in r for r in reasons)
     assert "cannot open audit trail" in caplog.text
+
+
+def test_audit_trail_failing_mid_session_refuses_the_payment(tmp_path, monkeypatch):
+    """The disk fills up (or turns read-only) after the session started: still refused, nothing sent."""
+    from dtmfguard.capture.audit import AuditTrail
+
+    gateway = plugin.TestCardGateway()
+    trail = AuditTrail(tmp_path / "audit.jsonl")
+    session = new_session(gateway, audit=trail)
+    original = AuditTrail.append
+
+    def append(self, record):
+        if record.get("event") == "payment_submitting":
+            raise OSError(28, "No space left on device")
+        return original(self, record)
+
+    monkeypatch.setattr(AuditTrail, "append", append)
+    type_keys(session, PAN + "#1139847")
+    assert session.wait(5) and session.state == "refused" and gateway.charges == 0
+    assert PAN not in (tmp_path / "audit.jsonl").read_text()
 
 
 def test_card_details_that_cannot_be_built_fail_closed():

@@ -446,14 +446,51 @@ class PaymentSession:
             self._reserved = (self.agent_id, self._today(), self.currency, amount)
             self.ledger.add(*self._reserved)
         self._emit("submitting", gateway=self.gateway_name)
+        self._handed_off = True
+        # Through the serial runner: the audit records queued before this one are written first, and the
+        # card goes to the gateway only once this payment's own audit record is on disk.
+        self._runner.submit(self._audited_hand_off, request)
+
+    def _audited_hand_off(self, request: PaymentRequest) -> None:  # serial runner thread
+        """Write the 'submitting' audit record, then start the gateway hand-off.
+
+        No audit, no payment: if the trail cannot be written (disk full, read-only, removed), the card is
+        wiped, nothing is sent, and the session ends ``refused`` (PCI DSS v4.0 req. 10.2: every access to
+        cardholder data is logged).
+        """
+        card = request.card
+        if self._audit is not None:
+            try:
+                self._audit.append({"event": "payment_submitting", **self._audit_ids(),
+                                    "gateway": self.gateway_name, "amount": request.amount,
+                                    "currency": request.currency,
+                                    "brand": card.brand if card is not None else None,
+                                    "last4": card.last4 if card is not None else None})
+            except Exception as exc:  # AuditError, OSError, anything: refuse rather than pay unaudited
+                if card is not None:
+                    card.wipe()
+                reason = "audit trail cannot be written: payment refused, nothing was sent"
+                logger.error("session %s: %s (%s)", self.session_id, reason, type(exc).__name__)
+                with self._lock:
+                    self._release_reservation()
+                    self._emit("audit_error", reason=reason)
+                    self._finish("refused", reason)
+                return
         try:
-            self._handed_off = True
             self._gateway_executor.submit(self._hand_off, request)
         except RuntimeError:
             if card is not None:
                 card.wipe()
-            self._on_result(GatewayResult("error", message="could not start the gateway hand-off",
-                                          gateway=self.gateway_name))
+            with self._lock:
+                self._on_result(GatewayResult("error", message="could not start the gateway hand-off",
+                                              gateway=self.gateway_name))
+
+    def _release_reservation(self) -> None:
+        """Take a reserved amount back out of the agent's daily total (the payment was not approved)."""
+        if self._reserved is not None:
+            agent, day, currency, amount = self._reserved
+            self.ledger.add(agent, day, currency, -amount)
+            self._reserved = None
 
     def _hand_off(self, request: PaymentRequest) -> None:  # gateway pool thread: may block for seconds
         card = request.card
@@ -488,9 +525,8 @@ class PaymentSession:
         self._timings["gateway_ms"] = self._ms(self._now() - self._timings.pop("_submit_start", self._now()))
         self._emit("gateway_result", status=result.status, token=result.token,
                    authorisation=result.authorisation, message=result.message, attempts=result.attempts)
-        if self._reserved is not None and result.status != "approved":
-            agent, day, currency, amount = self._reserved
-            self.ledger.add(agent, day, currency, -amount)  # only approved payments count toward the day
+        if result.status != "approved":
+            self._release_reservation()  # only approved payments count toward the day
         self._finish(_RESULT_OUTCOME[result.status], result.message or result.status)
 
     def _finish(self, outcome: str, reason: str) -> None:
