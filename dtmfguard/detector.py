@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _DIGIT_OF = [KEYPAD[r][c] for r in range(4) for c in range(4)]  # index r*4+c
 _NO_DIGIT = -1
+_WEAK = 16  # offset of weak-hit codes, see _classify
 
 
 @dataclass
@@ -157,14 +158,17 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     lr = 20 * np.log10(np.maximum(ar / np.where(measured, dirichlet(d_r), 1.0), 1e-9) / DBM0_PEAK)
     lc = 20 * np.log10(np.maximum(ac / np.where(measured, dirichlet(d_c), 1.0), 1e-9) / DBM0_PEAK)
     twist = lr - lc
-    ok = (
+    shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
         & (cols_sq.max(-1) >= tab.rel_peak_pow * second_col)
         & (twist <= tab.normal_twist_db)
         & (twist >= -tab.reverse_twist_db)
-        & freq_ok
     )
-    digit[ci, wi] = np.where(ok, r * 4 + c, _NO_DIGIT)
+    ok = shape_ok & freq_ok
+    # A window that passes everything but the phase test is a *weak* hit (code 16 + digit): it cannot start
+    # or confirm a digit, but it keeps a confirmed one going. A short break in which the tone restarts with
+    # a new phase spoils the phase test of the windows around it, and must not split the digit (Q.24).
+    digit[ci, wi] = np.where(ok, r * 4 + c, np.where(shape_ok, _WEAK + r * 4 + c, _NO_DIGIT))
     checked_out[ci, wi] = checked & ok
     lr_out[ci, wi] = lr
     lc_out[ci, wi] = lc
@@ -277,12 +281,12 @@ class DetectorBank:
     def _channel_windows(self, ch: int, first_w: int, digit, checked, amp, prev_amp_first, lr, lc,
                          events: List[DigitEvent]) -> None:
         if self._runs[ch] is None:  # skip straight to the first candidate window
-            start = int(np.argmax(digit >= 0))
+            start = int(np.argmax((digit >= 0) & (digit < _WEAK)))
         else:
             start = 0
         for k in range(start, digit.size):
             d = int(digit[k])
-            if d < 0 and self._runs[ch] is None:
+            if not 0 <= d < _WEAK and self._runs[ch] is None:
                 continue
             a_prev_bins = amp[k - 1] if k > 0 else prev_amp_first
             self._step(ch, first_w + k, d, bool(checked[k]), amp[k], a_prev_bins, float(lr[k]), float(lc[k]),
@@ -296,6 +300,11 @@ class DetectorBank:
         tab = self._tab
         run = self._runs[ch]
         if run is not None:
+            if d == _WEAK + run.digit and run.confirmed:  # keeps the digit alive; not a frequency check
+                run.misses = 0
+                run.last_w = w
+                run.a_last = self._pair_amp(run.digit, amp8)
+                return
             if d == run.digit:
                 a = self._pair_amp(d, amp8)
                 run.misses = 0
@@ -311,10 +320,10 @@ class DetectorBank:
             run.misses += 1
             if run.misses == 1:
                 run.a_after = self._pair_amp(run.digit, amp8)
-            if run.misses >= tab.end_misses or d >= 0:
+            if run.misses >= tab.end_misses or 0 <= d < _WEAK:
                 self._finish(ch, events)
             run = self._runs[ch]
-        if run is None and d >= 0:
+        if run is None and 0 <= d < _WEAK:
             a = self._pair_amp(d, amp8)
             self._runs[ch] = _Run(d, w, self._pair_amp(d, prev_amp8), a, checked, 0.5 * (lr + lc))
 
