@@ -239,3 +239,19 @@ def test_events_repr_in_stats_never_holds_digits():
     p.process_customer_frame(np.zeros(FRAME, np.int16))
     assert isinstance(s.events[0], DigitEvent)
     assert "8" not in repr(p.snapshot()) and "8" not in repr(s.events[0]).replace("0.0", "")
+
+
+def test_detector_idles_without_a_consumer_and_restarts_in_step():
+    """Without a session the detector is skipped; attached mid-call it names digits at stream positions."""
+    x, spans = keypresses("58", lead_ms=1000, rng=np.random.default_rng(9))
+    x = x.astype(np.int16)
+    s = Session()
+    p = CallPipeline(masker=CoverMasker())
+    half = (spans[0].start // FRAME - 20) * FRAME  # attach the session 400 ms before the first key
+    run(p, x[:half])
+    assert p.stats["digits"] == 0
+    p.attach_session(s)
+    run(p, x[half:])
+    p.flush()
+    assert s.digits == "58"
+    assert abs(s.events[0].start - spans[0].start) < 400 and abs(s.events[1].start - spans[1].start) < 400

@@ -180,8 +180,11 @@ class Guard:
     """Owns the Endpoint, the account and the bridges of one worker process."""
 
     def __init__(self, cfg: GuardConfig, *, pipeline_factory: Callable[[str], CallPipeline] | None = None,
-                 session_factory: Callable[..., Any] | None = None):
+                 session_factory: Callable[..., Any] | None = None, _direct_bridge_for_benchmark: bool = False):
         self.cfg = cfg
+        # Baseline for benchmarks/calls.py only (customer -> agent without the pipeline, i.e. UNMASKED);
+        # deliberately not reachable from the CLI or the configuration.
+        self._direct = _direct_bridge_for_benchmark
         self.pipeline_factory = pipeline_factory or self._default_pipeline
         self.session_factory = session_factory
         self.ep: pj.Endpoint | None = None
@@ -412,7 +415,7 @@ class Guard:
 
     def _rewire(self, b: Bridge | None) -> None:
         """customer -> port(pipeline) -> agent; agent -> customer.  Idempotent; runs on media changes."""
-        if b is None or b.state in ("ended", "ending") or b.pipeline is None:
+        if b is None or b.state in ("ended", "ending") or (b.pipeline is None and not self._direct):
             return
         if not (self._media_active(b.customer) and self._media_active(b.agent)):
             return
@@ -420,6 +423,11 @@ class Guard:
         agent = b.agent.getAudioMedia(-1)
         key = (cust.getPortId(), agent.getPortId())
         if b.wired == key:
+            return
+        if self._direct:
+            cust.startTransmit(agent)
+            agent.startTransmit(cust)
+            b.wired = key
             return
         if b.port is None:
             try:

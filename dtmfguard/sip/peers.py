@@ -193,11 +193,58 @@ class Customer:
         op.statusCode = 486
         c.answer(op)
 
+    def run_many(self, ep) -> int:
+        """``--count K`` calls at once (benchmarks): play ``--play`` looped on all, record each, hang up."""
+        a = self.a
+        self.calls = []
+        for i in range(a.count):
+            c = _Call(self, self.acc)
+            c.index = i
+            c.makeCall(a.to, pj.CallOpParam(True))
+            self.calls.append(c)
+            _run_loop(ep, lambda: False, 0.05)
+        done = lambda c: c.state == pj.PJSIP_INV_STATE_DISCONNECTED or (  # noqa: E731
+            c.media_active and c.state == pj.PJSIP_INV_STATE_CONFIRMED)
+        _run_loop(ep, lambda: all(done(c) for c in self.calls), a.timeout)
+        live = [c for c in self.calls if c.state == pj.PJSIP_INV_STATE_CONFIRMED and c.media_active]
+        self.media = []
+        for c in live:  # recorders and players all start within one loop iteration
+            am = c.getAudioMedia(-1)
+            rec = pj.AudioMediaRecorder()
+            rec.createRecorder(os.path.join(a.record_dir, f"{a.port}-{c.index}.wav"))
+            am.startTransmit(rec)
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(a.play, 0)
+            player.startTransmit(am)
+            self.media += [rec, player]
+        am = rec = player = None
+        say(event="connected", calls=len(live), t=time.time())
+        _run_loop(ep, lambda: False, a.play_s)
+        for c in live:
+            if c.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                try:
+                    c.hangup(pj.CallOpParam())
+                except pj.Error:
+                    pass
+        _run_loop(ep, lambda: all(c.state == pj.PJSIP_INV_STATE_DISCONNECTED for c in self.calls), 5)
+        say(event="done", connected=len(live), statuses=[c.status for c in self.calls])
+        c = live = None
+
+        def release():
+            self.media.clear()
+            self.calls.clear()
+            self.acc = None
+
+        destroy_endpoint(ep, release, wait_s=0.5)
+        return 0
+
     def run(self, ep) -> int:
         a = self.a
         self.acc = _Account(self)
         self.acc.create(account_config(_settings(a), "customer"))
         say(event="ready", port=a.port)
+        if a.count > 1 or a.record_dir:
+            return self.run_many(ep)
         call = self.call = _Call(self, self.acc)
         op = pj.CallOpParam(True)
         call.makeCall(a.to, op)
@@ -280,10 +327,11 @@ def main(argv=None) -> int:
     p.add_argument("--info", default="", help="digits sent as SIP INFO application/dtmf-relay")
     p.add_argument("--info-dtmf", default="", help="digits sent as SIP INFO application/dtmf")
     p.add_argument("--digit-ms", type=int, default=100)
+    p.add_argument("--count", type=int, default=1, help="customer: this many simultaneous calls (max 4)")
     p.add_argument("--cancel-after", type=float, default=0.0, help="customer: hang up (CANCEL) if not answered by then")
     p.add_argument("--tail-s", type=float, default=0.5)
     # agent
-    p.add_argument("--record-dir", help="agent: write call-N.wav here")
+    p.add_argument("--record-dir", help="agent: write call-N.wav here; customer with --count: <port>-N.wav")
     p.add_argument("--echo", action="store_true", help="agent: send each call's audio back (latency)")
     p.add_argument("--calls", type=int, default=1, help="agent: exit after this many calls ended (0: never)")
     p.add_argument("--reject", type=int, default=0, help="agent: answer every call with this code (e.g. 486)")

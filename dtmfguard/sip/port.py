@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import time
 
 import numpy as np
 import pjsua2 as pj
@@ -78,13 +79,24 @@ class PipelinePort(pj.AudioMediaPort):
         self._silence_bv = pj.ByteVector(self._silence)
         self._ready = None  # bytes for the next request
         #: counters: frames in/out, requests with no processed frame (silence sent), overwritten frames, errors
-        self.stats = {"received": 0, "requested": 0, "missing": 0, "overrun": 0, "errors": 0}
+        self.stats = {"received": 0, "requested": 0, "missing": 0, "overrun": 0, "errors": 0, "late": 0,
+                      "max_interval_ms": 0.0}
+        self._late_s = 1.5 * ptime_ms / 1000  # a tick this much after the previous one is late
+        self._last_tick = 0.0
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, rate, 1, ptime_ms * 1000, 16)
         self.createPort(name, fmt)
 
     def onFrameRequested(self, frame) -> None:  # clock thread
         try:
+            now = time.perf_counter()
+            if self._last_tick:
+                interval = now - self._last_tick
+                if interval > self._late_s:
+                    self.stats["late"] += 1
+                if interval * 1000 > self.stats["max_interval_ms"]:
+                    self.stats["max_interval_ms"] = round(interval * 1000, 2)
+            self._last_tick = now
             self.stats["requested"] += 1
             data, self._ready = self._ready, None
             frame.type = _AUDIO
