@@ -38,7 +38,7 @@ from . import goertzel
 from .audio import AudioError, as_samples, check_rate
 from .events import KEYPAD, DigitEvent
 from .levels import DBM0_PEAK
-from .params import DEFAULT_PARAMS, DTMF_HZ, DetectorParams
+from .params import DEFAULT_PARAMS, DTMF_HZ, GUARD_HZ, DetectorParams
 
 __all__ = ["DtmfDetector", "DetectorBank", "detect"]
 
@@ -64,6 +64,7 @@ class _Tables:
     reverse_twist_db: float
     freq_tol: float
     freq_tol_mixed: float
+    harmonic_guard: float
     clean_fraction: float
     min_fraction: float
     min_tone: int
@@ -74,7 +75,7 @@ class _Tables:
     @classmethod
     def build(cls, params: DetectorParams, rate: int) -> "_Tables":
         half = params.half_block_samples(rate)
-        omegas = 2 * np.pi * np.asarray(DTMF_HZ) / rate
+        omegas = 2 * np.pi * np.asarray(DTMF_HZ + GUARD_HZ) / rate
         return cls(
             half=half,
             window=2 * half,
@@ -87,6 +88,7 @@ class _Tables:
             reverse_twist_db=params.reverse_twist_db,
             freq_tol=params.freq_tolerance,
             freq_tol_mixed=params.freq_tolerance_mixed,
+            harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
@@ -109,7 +111,7 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     """
     n = tab.window
     amp = np.abs(win) * (2.0 / n)  # peak amplitude of an on-bin sine
-    rows, cols = amp[..., :4], amp[..., 4:]
+    rows, cols = amp[..., :4], amp[..., 4:8]
     r = np.argmax(rows, axis=-1)
     c = np.argmax(cols, axis=-1)
     ar = np.take_along_axis(rows, r[..., None], -1)[..., 0]
@@ -158,16 +160,24 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     lr = 20 * np.log10(np.maximum(ar / np.where(measured, dirichlet(d_r), 1.0), 1e-9) / DBM0_PEAK)
     lc = 20 * np.log10(np.maximum(ac / np.where(measured, dirichlet(d_c), 1.0), 1e-9) / DBM0_PEAK)
     twist = lr - lc
+    # harmonic guard: amplitude at row/2 against the row tone, at 2*col against the column tone
+    sub = amp[ci, wi, 8 + r]
+    over = amp[ci, wi, 12 + c]
+    # (only where the tones dominate the window: under speech, the speech's own energy sits in these bins,
+    # and the tighter mixed-signal frequency tolerance guards those windows instead)
+    guard_ok = (fraction < tab.clean_fraction) | ((sub < ar * tab.harmonic_guard) & (over < ac * tab.harmonic_guard))
+
     shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
         & (cols_sq.max(-1) >= tab.rel_peak_pow * second_col)
         & (twist <= tab.normal_twist_db)
         & (twist >= -tab.reverse_twist_db)
     )
-    ok = shape_ok & freq_ok
-    # A window that passes everything but the phase test is a *weak* hit (code 16 + digit): it cannot start
-    # or confirm a digit, but it keeps a confirmed one going. A short break in which the tone restarts with
-    # a new phase spoils the phase test of the windows around it, and must not split the digit (Q.24).
+    ok = shape_ok & freq_ok & guard_ok
+    # A window with the digit's shape that fails only the phase test or the harmonic guard is a *weak* hit
+    # (code 16 + digit): it cannot start or confirm a digit, but it keeps a confirmed one going. A short
+    # break (with or without a phase restart) spoils those tests in the windows around it, and must not
+    # split the digit (Q.24).
     digit[ci, wi] = np.where(ok, r * 4 + c, np.where(shape_ok, _WEAK + r * 4 + c, _NO_DIGIT))
     checked_out[ci, wi] = checked & ok
     lr_out[ci, wi] = lr
@@ -179,7 +189,7 @@ class _Run:
     """The digit currently being tracked on one channel."""
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
-                 "misses", "checked", "confirmed", "onset", "level")
+                 "misses", "checked", "confirmed", "onset", "level", "rival")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float):
         self.digit = digit
@@ -195,6 +205,7 @@ class _Run:
         self.confirmed = False
         self.onset = 0
         self.level = level
+        self.rival: Optional[tuple] = None  # (window, _Run) of another digit seen in the last window
 
 
 class DetectorBank:
@@ -222,8 +233,9 @@ class DetectorBank:
         self._half_index = 0  # index of the next half-block to complete (same on every channel)
         self._last_half: Optional[np.ndarray] = None  # complex [C, 8]: previous half-block
         self._last_half_energy = np.zeros(c)
-        self._last_win = np.zeros((c, 8), dtype=complex)  # window before the next one
-        self._last_amp = np.zeros((c, 8))
+        k = self._tab.omegas.size
+        self._last_win = np.zeros((c, k), dtype=complex)  # window before the next one
+        self._last_amp = np.zeros((c, k))
         self._runs: List[Optional[_Run]] = [None] * c
 
     def process(self, block) -> List[List[DigitEvent]]:
@@ -320,12 +332,24 @@ class DetectorBank:
             run.misses += 1
             if run.misses == 1:
                 run.a_after = self._pair_amp(run.digit, amp8)
-            if run.misses >= tab.end_misses or 0 <= d < _WEAK:
+            if 0 <= d < _WEAK:
+                # another digit takes over only if it holds for two windows in a row: one stray window (a
+                # tone's own bins cancelling across a short break) is just a miss
+                rival = run.rival
+                if rival is not None and rival[1].digit == d and rival[0] == w - 1:
+                    self._finish(ch, events)
+                    self._runs[ch] = rival[1]
+                    self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, events)
+                    return
+                run.rival = (w, self._new_run(d, w, checked, amp8, prev_amp8, lr, lc))
+            if run.misses >= tab.end_misses:
                 self._finish(ch, events)
             run = self._runs[ch]
         if run is None and 0 <= d < _WEAK:
-            a = self._pair_amp(d, amp8)
-            self._runs[ch] = _Run(d, w, self._pair_amp(d, prev_amp8), a, checked, 0.5 * (lr + lc))
+            self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc)
+
+    def _new_run(self, d: int, w: int, checked: bool, amp8, prev_amp8, lr: float, lc: float) -> _Run:
+        return _Run(d, w, self._pair_amp(d, prev_amp8), self._pair_amp(d, amp8), checked, 0.5 * (lr + lc))
 
     def _onset(self, run: _Run) -> int:
         tab = self._tab

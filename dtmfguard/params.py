@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DetectorParams", "ROW_HZ", "COL_HZ", "DTMF_HZ", "DEFAULT_PARAMS"]
+__all__ = ["DetectorParams", "ROW_HZ", "COL_HZ", "DTMF_HZ", "GUARD_HZ", "DEFAULT_PARAMS"]
 
 #: ITU-T Q.23 §2: low (row) group and high (column) group frequencies.
 ROW_HZ = (697.0, 770.0, 852.0, 941.0)
 COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
 DTMF_HZ = ROW_HZ + COL_HZ
+#: Talk-off guard bins: half of each row frequency (a musical note whose 2nd harmonic lands on a row tone
+#: has its fundamental here) and twice each column frequency (harmonics of a voiced or musical sound).
+#: A DTMF generator puts no energy at either.
+GUARD_HZ = tuple(f / 2 for f in ROW_HZ) + tuple(2 * f for f in COL_HZ)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,12 @@ class DetectorParams:
     # Share of the window's total energy that the two tones must carry. 15 dB S/N white noise keeps it
     # above 0.95; speech at the digit's own level (0 dB) about 0.5. Low enough for talk-down at -6 dB.
     min_tone_fraction: float = 0.18
+
+    # Talk-off guard (music): a component at half the row frequency, or at twice the column frequency,
+    # stronger than the tone minus this many dB marks the "tone" as a harmonic of a musical or voiced sound.
+    # Real DTMF measured here stays below -33 dB at these bins, even clipped at 0 dBm0 and G.711 coded,
+    # and the window's own leakage into them is about -23 dB. Music that fooled the detector: -5 to -19 dB.
+    harmonic_guard_db: float = 18.0
 
     # Duration: Q.24 accepts >= 40 ms and rejects <= 23 ms (ETSI ES 201 235: reject < 20 ms).
     # A tone is confirmed once its estimated duration reaches this value, centred between the two.
