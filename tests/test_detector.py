@@ -350,3 +350,35 @@ def test_talk_down_digits_under_speech(snr_db, minimum):
     report(f"talk-down at {snr_db} dB digit-to-speech", round(found / total, 3),
            f">= {minimum} (spandsp 0.0.6 at 0 dB: 0.38)")
     assert found / total >= minimum
+
+
+def test_talk_off_guard_rejects_harmonics_of_musical_notes():
+    """Two notes whose 2nd harmonics land on a DTMF pair: not a key. The same pair alone: a key."""
+    from dtmfguard.synth import digit_freqs
+    from dtmfguard.levels import tone
+
+    rng = np.random.default_rng(31)
+    fooled = detected = 0
+    for d in DIGITS:
+        fr, fc = digit_freqs(d)
+        phases = rng.uniform(0, 2 * np.pi, 4)
+        pair = tone([fr, fc], 0.1, RATE, -12, phases[:2])
+        notes = pair + tone([fr / 2, fc / 2], 0.1, RATE, -9, phases[2:])  # fundamentals 3 dB above
+        fooled += len(detect(np.concatenate([ms(50), notes, ms(50)])))
+        detected += digits_of(np.concatenate([ms(50), pair, ms(50)])) == d
+    report("note pairs with harmonics on a DTMF pair detected as keys", fooled, 0)
+    assert fooled == 0 and detected == 16
+
+
+@pytest.mark.parametrize("break_ms", [1, 3])
+def test_short_breaks_at_every_window_alignment(break_ms):
+    rng = np.random.default_rng(32 + break_ms)
+    split = 0
+    for d in DIGITS:
+        phases = rng.uniform(0, 2 * np.pi, 4)
+        sig = np.concatenate([dtmf_tone(d, 50, phase=tuple(phases[:2])), ms(break_ms),
+                              dtmf_tone(d, 50, phase=tuple(phases[2:]))])
+        for offset in range(0, 51, 5):  # every position of the tone against the 51-sample hop
+            split += digits_of(np.concatenate([np.zeros(400 + offset), sig, ms(50)])) != d
+    report(f"{break_ms} ms phase-restart break split, over 16 keys x 11 alignments", split, 0)
+    assert split == 0
