@@ -65,6 +65,7 @@ class _Tables:
     freq_tol: float
     freq_tol_mixed: float
     harmonic_guard: float
+    harmonic_guard_mixed: float
     clean_fraction: float
     min_fraction: float
     min_tone: int
@@ -89,6 +90,7 @@ class _Tables:
             freq_tol=params.freq_tolerance,
             freq_tol_mixed=params.freq_tolerance_mixed,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
+            harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
@@ -163,9 +165,10 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     # harmonic guard: amplitude at row/2 against the row tone, at 2*col against the column tone
     sub = amp[ci, wi, 8 + r]
     over = amp[ci, wi, 12 + c]
-    # (only where the tones dominate the window: under speech, the speech's own energy sits in these bins,
-    # and the tighter mixed-signal frequency tolerance guards those windows instead)
-    guard_ok = (fraction < tab.clean_fraction) | ((sub < ar * tab.harmonic_guard) & (over < ac * tab.harmonic_guard))
+    # (strict where the tones dominate the window; under speech, whose own energy sits in these bins, only
+    # a component stronger than the tone itself counts — a musical note's fundamental usually is)
+    guard = np.where(fraction >= tab.clean_fraction, tab.harmonic_guard, tab.harmonic_guard_mixed)
+    guard_ok = (sub < ar * guard) & (over < ac * guard)
 
     shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)

@@ -353,7 +353,8 @@ def test_talk_down_digits_under_speech(snr_db, minimum):
 
 
 def test_talk_off_guard_rejects_harmonics_of_musical_notes():
-    """Two notes whose 2nd harmonics land on a DTMF pair: not a key. The same pair alone: a key."""
+    """Two notes whose 2nd harmonics land on a DTMF pair (fundamentals 6 dB above them): not a key.
+    The same pair alone: a key."""
     from dtmfguard.synth import digit_freqs
     from dtmfguard.levels import tone
 
@@ -363,7 +364,7 @@ def test_talk_off_guard_rejects_harmonics_of_musical_notes():
         fr, fc = digit_freqs(d)
         phases = rng.uniform(0, 2 * np.pi, 4)
         pair = tone([fr, fc], 0.1, RATE, -12, phases[:2])
-        notes = pair + tone([fr / 2, fc / 2], 0.1, RATE, -9, phases[2:])  # fundamentals 3 dB above
+        notes = pair + tone([fr / 2, fc / 2], 0.1, RATE, -6, phases[2:])
         fooled += len(detect(np.concatenate([ms(50), notes, ms(50)])))
         detected += digits_of(np.concatenate([ms(50), pair, ms(50)])) == d
     report("note pairs with harmonics on a DTMF pair detected as keys", fooled, 0)
