@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``dtmfguard demo``: the whole call on 127.0.0.1 (real pjsua2 processes), and its parts.
+
+The call runs are slow (~15-20 s each): a customer, the guard (``dtmfguard serve``) and an agent as
+separate processes.  Each run is checked from the outside, not from the demo's own summary alone: the
+agent's recording is decoded again here, the token is opened in the vault and must hold exactly the
+typed card, the audit trail is verified by the CLI, and every byte the demo wrote or printed is searched
+for the card number (only the last 4 may appear).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dtmfguard import demo
+from dtmfguard.adversary import count_recovered, recover_digits
+from dtmfguard.capture.audit import find_card_data
+from dtmfguard.detector import detect
+from dtmfguard.masker import mask_samples
+
+CALLS = [("mixed", "4111111111111111", "123"), ("inband", "4012888888881881", "123"),
+         ("rfc4733", "378282246310005", "1234")]
+
+
+def dtmfguard(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "dtmfguard", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module", params=CALLS, ids=[c[0] for c in CALLS])
+def call(request, tmp_path_factory):
+    mode, card, cvv = request.param
+    out = tmp_path_factory.mktemp(f"demo-{mode}") / "out"
+    proc = dtmfguard("demo", "--dtmf", mode, "--card", card, "--out", str(out), "--play")
+    return {"mode": mode, "card": card, "cvv": cvv, "out": out, "proc": proc,
+            "summary": json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None}
+
+
+@pytest.mark.slow
+@pytest.mark.sip
+class TestDemoCall:
+    def test_exits_0_and_says_nothing_is_recoverable(self, call):
+        p = call["proc"]
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        assert "digits recoverable by the agent: 0" in p.stdout
+        assert "Traceback" not in p.stdout + p.stderr
+
+    def test_agent_screen_shows_dots_brand_last4_and_the_token(self, call):
+        out, s = call["proc"].stdout, call["summary"]
+        n = len(call["card"])
+        assert f"last 4: {call['card'][-4:]}" in out
+        assert "\u2022" * n in out  # one dot per digit of the card number
+        assert s["payment"]["outcome"] == "completed" and s["payment"]["status"] == "tokenised"
+        assert s["payment"]["token"].startswith("tok_") and s["payment"]["token"] in out
+        assert s["fields"]["card_number"]["digits"] == n
+        assert s["fields"]["security_code"]["digits"] == len(call["cvv"])
+        assert all(f["status"] == "valid" for f in s["fields"].values())
+
+    def test_vault_holds_exactly_the_typed_card(self, call):
+        from dtmfguard.capture.gateways.vault import VaultGateway
+
+        out = call["out"]
+        vault = VaultGateway(out / "vault.sqlite3", key_file=out / "vault.key")
+        card = vault.detokenise(call["summary"]["payment"]["token"])
+        assert card.pan == call["card"] and card.expiry == "1230"
+
+    def test_agent_recording_holds_speech_and_masks_but_no_digit(self, call):
+        rec, rate = sf.read(call["out"] / "agent.wav", dtype="int16")
+        assert rate == 8000
+        assert recover_digits(rec.astype(np.float64), rate) == []
+        assert detect(rec, rate) == []
+        keys = len(call["card"]) + 1 + 4 + len(call["cvv"])
+        heard = demo.find_mask_spans(rec, rate)
+        assert keys - 1 <= len(heard) <= keys  # every press heard as the flat mask (one may merge under load)
+        assert call["summary"]["agent"]["speech_correlation"] > 0.6
+
+    def test_customer_line_carried_the_keys_the_decoder_names(self, call):
+        x, rate = sf.read(call["out"] / "customer.wav", dtype="int16")
+        plan = demo.key_plan(call["card"], "1230", call["cvv"], call["mode"])
+        _, spans, _ = demo.customer_audio(plan)
+        assert count_recovered(x.astype(np.float64), spans, rate) == len(plan["inband"])
+        assert call["summary"]["keys"] == {k: len(v) for k, v in plan.items()}
+
+    def test_audit_trail_verifies(self, call):
+        p = dtmfguard("audit", "verify", "--json", str(call["out"] / "audit.jsonl"), timeout=30)
+        assert p.returncode == 0, p.stdout
+        assert json.loads(p.stdout)["records"] >= 2
+
+    def test_card_number_appears_nowhere_but_last4(self, call):
+        card, cvv = call["card"], call["cvv"]
+        secrets = [card, card[:-4], card[4:], "1230" + cvv]
+        files = [f for f in call["out"].rglob("*") if f.is_file()]
+        assert {f.name for f in files} >= {"agent.wav", "customer.wav", "audit.jsonl", "guard.toml",
+                                           "summary.json", "guard.log", "agent.log", "customer.log"}
+        for f in files:
+            data = f.read_bytes()
+            for s in secrets:
+                assert s.encode() not in data, (f.name, "holds card data")
+            if f.suffix in (".json", ".jsonl", ".log", ".toml"):  # hashes are hex: their digit runs are not PANs
+                text = re.sub(r"[0-9a-f]{64}", "<hash>", data.decode("utf-8", "replace"))
+                assert find_card_data(text) == [], f.name
+        printed = call["proc"].stdout + call["proc"].stderr
+        for s in secrets:
+            assert s not in printed
+        assert find_card_data(printed) == []
+
+    def test_spectrogram_written_when_matplotlib_is_there(self, call):
+        pytest.importorskip("matplotlib")
+        png = call["out"] / "spectrogram.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"spectrogram           {png}" in call["proc"].stdout
+
+    def test_play_says_whether_it_can(self, call):
+        out = call["proc"].stdout
+        assert "played with" in out or "cannot play" in out
+
+
+# ---------------------------------------------------------------------------------------- fast parts
+
+@pytest.mark.parametrize("mode", demo.DTMF_MODES)
+def test_key_plan_sends_every_key_exactly_once(mode):
+    plan = demo.key_plan("4111111111111111", "1230", "123", mode)
+    assert plan["inband"] + plan["rfc4733"] + plan["sip_info"] == "4111111111111111#1230123"
+    if mode == "mixed":
+        assert plan == {"inband": "4111111111111111#", "rfc4733": "1230", "sip_info": "123"}
+
+
+def test_customer_audio_is_speech_then_keys_the_decoder_names():
+    x, spans, first = demo.customer_audio(demo.key_plan("4111111111111111", "1230", "123", "inband"))
+    assert x.dtype == np.int16 and len(spans) == 24 and spans[0].start == first
+    assert count_recovered(x.astype(np.float64), spans) == 24
+    assert recover_digits(x[:first].astype(np.float64)) == []  # the speech alone names nothing
+
+
+def test_find_mask_spans_counts_masked_presses_not_speech():
+    x, spans, first = demo.customer_audio(demo.key_plan("5555555555554444", "1230", "123", "inband"))
+    masked, _ = mask_samples(x)
+    assert len(demo.find_mask_spans(masked)) == len(spans)
+    assert demo.find_mask_spans(x) == []  # neither speech nor DTMF is a single 400 Hz tone
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--card", "4000000000000002"], "published test card"),
+    (["--expiry", "1330"], "MMYY"),
+    (["--card", "378282246310005", "--cvv", "123"], "4 digits"),
+])
+def test_bad_options_one_line_exit_2(args, message, tmp_path):
+    p = dtmfguard("demo", "--out", str(tmp_path / "o"), *args, timeout=60)
+    assert p.returncode == 2
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert "4000000000000002" not in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_no_matplotlib_no_picture_and_the_report_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    x = np.zeros(8000, dtype=np.int16)
+    assert demo.write_spectrogram(tmp_path / "s.png", x, x, [], [], 0) is False
+    assert not (tmp_path / "s.png").exists()
+    from dtmfguard.cli.demo import _report
+
+    summary = {"agent": {"duration_s": 1, "masked_spans_heard": 0, "speech_correlation": 1.0,
+                         "q24_receiver_digits": 0, "digits_recoverable": 0},
+               "files": {k: "x" for k in ("agent_recording", "customer_recording", "audit_trail", "guard_config",
+                                          "vault", "logs")} | {"spectrogram": None},
+               "payment": {}, "card": {}, "keys": {"inband": 0, "rfc4733": 0, "sip_info": 0},
+               "customer": {"inband_presses": 0}, "ok": True, "elapsed_s": 1}
+    _report(summary, sys.stdout)
+    assert "not drawn: matplotlib is not installed (pip install 'dtmfguard[plot]')" in capsys.readouterr().out
+
+
+def test_play_without_player_or_pyaudio_says_it_cannot(monkeypatch, tmp_path):
+    monkeypatch.setattr(demo.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "pyaudio", None)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(80, dtype=np.int16), 8000)
+    message = demo.play_files([wav])
+    assert message.startswith("cannot play:") and "pyaudio" in message
+
+
+def test_help_has_examples_and_exit_codes():
+    p = dtmfguard("demo", "--help", timeout=60)
+    assert p.returncode == 0 and "Examples:" in p.stdout and "Exit codes:" in p.stdout
+    assert "--dtmf" in p.stdout and "--play" in p.stdout and "--json" in p.stdout
