@@ -112,7 +112,7 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     the few windows that pass them, which keeps a bank of channels fast.
     """
     n = tab.window
-    amp = np.abs(win) * (2.0 / n)  # peak amplitude of an on-bin sine
+    amp = np.abs(win[..., :8]) * (2.0 / n)  # peak amplitude of an on-bin sine (guard bins: candidates only)
     rows, cols = amp[..., :4], amp[..., 4:8]
     r = np.argmax(rows, axis=-1)
     c = np.argmax(cols, axis=-1)
@@ -163,8 +163,8 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     lc = 20 * np.log10(np.maximum(ac / np.where(measured, dirichlet(d_c), 1.0), 1e-9) / DBM0_PEAK)
     twist = lr - lc
     # harmonic guard: amplitude at row/2 against the row tone, at 2*col against the column tone
-    sub = amp[ci, wi, 8 + r]
-    over = amp[ci, wi, 12 + c]
+    sub = np.abs(win[ci, wi, 8 + r]) * (2.0 / n)
+    over = np.abs(win[ci, wi, 12 + c]) * (2.0 / n)
     # (strict where the tones dominate the window; under speech, whose own energy sits in these bins, only
     # a component stronger than the tone itself counts — a musical note's fundamental usually is)
     guard = np.where(fraction >= tab.clean_fraction, tab.harmonic_guard, tab.harmonic_guard_mixed)
@@ -236,10 +236,10 @@ class DetectorBank:
         self._half_index = 0  # index of the next half-block to complete (same on every channel)
         self._last_half: Optional[np.ndarray] = None  # complex [C, 8]: previous half-block
         self._last_half_energy = np.zeros(c)
-        k = self._tab.omegas.size
-        self._last_win = np.zeros((c, k), dtype=complex)  # window before the next one
-        self._last_amp = np.zeros((c, k))
+        self._last_win = np.zeros((c, self._tab.omegas.size), dtype=complex)  # window before the next one
+        self._last_amp = np.zeros((c, 8))
         self._runs: List[Optional[_Run]] = [None] * c
+        self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
 
     def process(self, block) -> List[List[DigitEvent]]:
         block = np.asarray(block)
@@ -287,28 +287,29 @@ class DetectorBank:
         self._last_win = win[:, -1].copy()
         self._last_amp = amp[:, -1].copy()
 
-        busy = np.flatnonzero((digit >= 0).any(axis=1) | np.array([r is not None for r in self._runs]))
-        for ch in busy:
-            self._channel_windows(int(ch), first_w, digit[ch], checked[ch], amp[ch], prev_amp_first[ch],
-                                  lr[ch], lc[ch], out[ch])
+        # Only channels with a candidate window or a digit in progress need the state machine. Their rows
+        # become Python lists once: the per-window loop then touches no numpy scalars.
+        strong = (digit >= 0) & (digit < _WEAK)
+        busy = np.flatnonzero(strong.any(axis=1) | self._active)
+        if busy.size:
+            rows = zip(busy.tolist(), digit[busy].tolist(), checked[busy].tolist(), amp[busy].tolist(),
+                       prev_amp_first[busy].tolist(), lr[busy].tolist(), lc[busy].tolist())
+            for ch, d_row, c_row, a_rows, a_prev, lr_row, lc_row in rows:
+                self._channel_windows(ch, first_w, d_row, c_row, a_rows, a_prev, lr_row, lc_row, out[ch])
+            self._active[busy] = [self._runs[ch] is not None for ch in busy.tolist()]
         return out
 
-    def _channel_windows(self, ch: int, first_w: int, digit, checked, amp, prev_amp_first, lr, lc,
-                         events: List[DigitEvent]) -> None:
-        if self._runs[ch] is None:  # skip straight to the first candidate window
-            start = int(np.argmax((digit >= 0) & (digit < _WEAK)))
-        else:
-            start = 0
-        for k in range(start, digit.size):
-            d = int(digit[k])
-            if not 0 <= d < _WEAK and self._runs[ch] is None:
+    def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list,
+                         prev_amp_first: list, lr: list, lc: list, events: List[DigitEvent]) -> None:
+        for k, d in enumerate(digit):
+            if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
-            a_prev_bins = amp[k - 1] if k > 0 else prev_amp_first
-            self._step(ch, first_w + k, d, bool(checked[k]), amp[k], a_prev_bins, float(lr[k]), float(lc[k]),
+            self._step(ch, first_w + k, d, checked[k], amp[k], amp[k - 1] if k else prev_amp_first, lr[k], lc[k],
                        events)
 
-    def _pair_amp(self, digit: int, amp8: np.ndarray) -> float:
-        return 0.5 * (float(amp8[digit // 4]) + float(amp8[4 + digit % 4]))
+    @staticmethod
+    def _pair_amp(digit: int, amp8) -> float:
+        return 0.5 * (amp8[digit // 4] + amp8[4 + digit % 4])
 
     def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
               events: List[DigitEvent]) -> None:
