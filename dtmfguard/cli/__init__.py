@@ -31,10 +31,20 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``dtmfguard demo: argument --dtmf: invalid choice ...``).
+
+    Sub-command parsers inherit the class (``add_subparsers`` uses ``type(self)``).
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dtmfguard",
         description="Keep card numbers typed on a phone keypad away from agents, recordings and logs.",
         epilog="Exit codes: 0 ok, 1 failure found, 2 usage/input error, 3 internal error.",

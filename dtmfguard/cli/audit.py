@@ -34,7 +34,10 @@ def _verify(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("audit", help="verify the payment audit trail",
-                       description="Work with the hash-chained payment audit trail (JSON lines).")
+                       description="Work with the hash-chained payment audit trail (JSON lines).",
+                       epilog="Example:\n  dtmfguard audit verify payments.audit.jsonl\n"
+                              "Exit codes: see dtmfguard audit verify --help; 2 without an action.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="audit_command", metavar="ACTION")
     verify = actions.add_parser(
         "verify", help="check every record's hash and the chain",

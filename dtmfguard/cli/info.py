@@ -49,6 +49,7 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("info", help="show version, DSP backend and pjsua2 version",
                        description="Show the version, the active DSP backend (DTMFGUARD_BACKEND) and pjsua2's version.",
-                       epilog="Example: dtmfguard info --json")
+                       epilog="Example: dtmfguard info --json\nExit codes: 0 ok.",
+                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

@@ -36,7 +36,8 @@ def register(sub) -> None:
         description="Write kamailio.cfg and dispatcher.list that spread calls round-robin over the workers "
                     "of `dtmfguard serve --workers N` (same --config and flags).",
         epilog="Example:\n  dtmfguard kamailio-config --config guard.toml --workers 4 --front 0.0.0.0:5060 "
-               "--output /etc/kamailio/dtmfguard",
+               "--output /etc/kamailio/dtmfguard\n"
+               "Exit codes: 0 written, 1 output not writable, 2 bad configuration or flag.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="the guard's TOML configuration")
     p.add_argument("--listen", help="first worker's SIP host:port (as for serve)")
@@ -44,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, help="number of workers")
     p.add_argument("--front", default="127.0.0.1:5060", help="Kamailio's own listen host:port")
     p.add_argument("--output", default=".", help="directory for kamailio.cfg and dispatcher.list")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON")
     for name in ("transports", "tls_cert", "tls_key", "tls_port", "rtp_port", "rtp_range", "mask", "mask_mode",
                  "control"):
         p.set_defaults(**{name: None})

@@ -128,7 +128,10 @@ def register(sub) -> None:
                     "the agent. Flags override the --config file.",
         epilog="Examples:\n  dtmfguard serve --listen 127.0.0.1:5070 --agent sip:agent@127.0.0.1:5072\n"
                "  DTMFGUARD_API_TOKEN=secret dtmfguard serve --config guard.toml --control 127.0.0.1:8070\n"
-               "  dtmfguard serve --config guard.toml --workers 4",
+               "  dtmfguard serve --config guard.toml --workers 4\n"
+               "Prints 'ready sip=HOST:PORT ...' once listening; logs call states (never digits) to stderr.\n"
+               "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 SIP could not start (e.g. port in use), "
+               "2 bad configuration or flag.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--listen", help="SIP host:port for UDP and TCP (default 127.0.0.1:5070)")
