@@ -65,9 +65,10 @@ class DetectorParams:
 
     # Talk-off guard (music): a component at half the row frequency, or at twice the column frequency,
     # stronger than the tone minus this many dB marks the "tone" as a harmonic of a musical or voiced sound.
-    # Real DTMF measured here stays below -33 dB at these bins, even clipped at 0 dBm0 and G.711 coded,
-    # and the window's own leakage into them is about -23 dB. Music that fooled the detector: -5 to -19 dB.
-    harmonic_guard_db: float = 18.0
+    # Real DTMF measured here stays below -33 dB at these bins, even clipped at 0 dBm0 and G.711 coded.
+    # Measured trade-off (benchmarks/detector.py input, 30 keys at -12 dBm0 over speech; Asterisk music
+    # at 8 playback speeds): 18 dB -> 23/30 keys, 3 false; 12 dB -> 26/30, 4 false; no guard -> 28/30, 7.
+    harmonic_guard_db: float = 12.0
     # In windows shared with other sound (speech under a digit), only a guard component more than 3 dB above
     # the tone (a note's fundamental over its own 2nd harmonic) rejects the window: speech energy there is
     # common. Measured trade-off: 0 dB here costs ~3 % more talk-down at 0 dB digit-to-speech.
