@@ -174,6 +174,8 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
             rtts.append(r)
     port = {k: sum(c["port"].get(k, 0) for c in calls) for k in ("requested", "missing", "overrun", "late", "errors")}
     port["max_interval_ms"] = max([c["port"].get("max_interval_ms", 0) for c in calls], default=0)
+    busy = sum(c["port"].get("busy_s", 0.0) for c in calls)
+    port["pipeline_us_per_frame"] = round(1e6 * busy / max(1, sum(c["port"]["received"] for c in calls)), 1)
     return {"mode": mode, "calls": n_calls, "guards": n_guards, "setup_s": round(setup_s, 2),
             "cpu_pct_per_call": round(100 * guard_cpu / window / n_calls, 3),
             "peer_cpu_pct_total": round(100 * (peers1 - peers0) / window, 1),
@@ -209,6 +211,9 @@ def main(argv=None) -> int:
             print(f"{r['mode']:8s} {r['cpu_pct_per_call']:10.3f} {r['peer_cpu_pct_total']:10.1f} "
                   f"{(r['rtt_ms_median'] or float('nan')):8.1f} {p['late']:6d} {p['missing']:8d} {p['overrun']:8d} "
                   f"{p['max_interval_ms']:11.1f} {r['latency_measured_calls']:10d}")
+        if "guard" in by:
+            print(f"guard: Python time per frame in onFrameReceived (pipeline): "
+                  f"{by['guard']['port']['pipeline_us_per_frame']} us")
         if "direct" in by and "guard" in by and by["direct"]["rtt_ms_median"] and by["guard"]["rtt_ms_median"]:
             added = by["guard"]["rtt_ms_median"] - by["direct"]["rtt_ms_median"]
             print(f"added one-way latency customer->agent: {added:.1f} ms (goal <= 20 ms + masker look-ahead "

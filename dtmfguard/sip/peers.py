@@ -88,8 +88,11 @@ class _Account(pj.Account):
 
 
 def _settings(a) -> EndpointSettings:
-    return EndpointSettings(host="127.0.0.1", port=a.port, transports=("udp",), rtp_port=a.rtp,
-                            rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
+    s = EndpointSettings(host="127.0.0.1", port=a.port, transports=("udp",), rtp_port=a.rtp,
+                         rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
+    if a.codec:
+        s.codecs = {a.codec: 255}
+    return s
 
 
 def _run_loop(ep, until, timeout_s: float) -> bool:
@@ -268,7 +271,25 @@ class Customer:
                 player.startTransmit(am)
             result["media_t"] = time.time()
             alive = lambda: call.state != pj.PJSIP_INV_STATE_DISCONNECTED  # noqa: E731
-            _run_loop(ep, lambda: not alive(), a.play_s)
+            if a.hold_at and a.hold_at < a.play_s:
+                _run_loop(ep, lambda: not alive(), a.hold_at)
+                call.setHold(pj.CallOpParam(True))
+                _run_loop(ep, lambda: not alive(), a.hold_s)
+                unhold = pj.CallOpParam(True)
+                unhold.opt.flag = pj.PJSUA_CALL_UNHOLD
+                call.reinvite(unhold)
+                _run_loop(ep, lambda: not alive(), 0.3)
+                if call.media_active:  # the player's connection survives a re-INVITE; re-attach to be sure
+                    am = call.getAudioMedia(-1)
+                    if player is not None:
+                        player.startTransmit(am)
+                    if recorder is not None:
+                        am.startTransmit(recorder)
+                    am = None
+                say(event="resumed", media=call.media_active)
+                _run_loop(ep, lambda: not alive(), a.play_s - a.hold_at - a.hold_s - 0.3)
+            else:
+                _run_loop(ep, lambda: not alive(), a.play_s)
             if a.rfc2833 and alive():
                 prm = pj.CallSendDtmfParam()
                 prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
@@ -318,6 +339,9 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, required=True, help="local SIP port (UDP, 127.0.0.1)")
     p.add_argument("--rtp", type=int, required=True, help="first local RTP port (40 ports are used)")
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    p.add_argument("--codec", help="offer/accept only this codec, e.g. G722/16000 or PCMA/8000")
+    p.add_argument("--hold-at", type=float, default=0.0, help="customer: put the call on hold this far into --play")
+    p.add_argument("--hold-s", type=float, default=1.0, help="customer: hold this long, then resume")
     # customer
     p.add_argument("--to", help="URI to call (customer)")
     p.add_argument("--play", help="16-bit mono WAV to play once connected (customer)")

@@ -80,7 +80,7 @@ class PipelinePort(pj.AudioMediaPort):
         self._ready = None  # bytes for the next request
         #: counters: frames in/out, requests with no processed frame (silence sent), overwritten frames, errors
         self.stats = {"received": 0, "requested": 0, "missing": 0, "overrun": 0, "errors": 0, "late": 0,
-                      "max_interval_ms": 0.0}
+                      "max_interval_ms": 0.0, "busy_s": 0.0}
         self._late_s = 1.5 * ptime_ms / 1000  # a tick this much after the previous one is late
         self._last_tick = 0.0
         fmt = pj.MediaFormatAudio()
@@ -111,6 +111,7 @@ class PipelinePort(pj.AudioMediaPort):
             self.stats["errors"] += 1
 
     def onFrameReceived(self, frame) -> None:  # clock thread
+        t0 = time.thread_time()
         try:
             self.stats["received"] += 1
             if frame.type == _AUDIO and frame.size:
@@ -124,3 +125,4 @@ class PipelinePort(pj.AudioMediaPort):
         except BaseException:  # noqa: BLE001 - fail closed: the next request gets silence
             self.stats["errors"] += 1
             self._ready = None
+        self.stats["busy_s"] += time.thread_time() - t0  # CPU of this thread (not wall: preemption excluded)
