@@ -37,8 +37,10 @@ def dtmfguard(*args, timeout=180):
 def call(request, tmp_path_factory):
     mode, card, cvv = request.param
     out = tmp_path_factory.mktemp(f"demo-{mode}") / "out"
-    proc = dtmfguard("demo", "--dtmf", mode, "--card", card, "--out", str(out), "--play")
-    return {"mode": mode, "card": card, "cvv": cvv, "out": out, "proc": proc,
+    as_json = mode == "rfc4733"  # one run checks the machine-readable summary instead of the live view
+    proc = dtmfguard("demo", "--dtmf", mode, "--card", card, "--out", str(out), "--play",
+                     *(["--json"] if as_json else []))
+    return {"mode": mode, "card": card, "cvv": cvv, "out": out, "proc": proc, "json": as_json,
             "summary": json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None}
 
 
@@ -48,14 +50,20 @@ class TestDemoCall:
     def test_exits_0_and_says_nothing_is_recoverable(self, call):
         p = call["proc"]
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-        assert "digits recoverable by the agent: 0" in p.stdout
         assert "Traceback" not in p.stdout + p.stderr
+        if call["json"]:
+            assert json.loads(p.stdout) == call["summary"]
+            assert call["summary"]["ok"] is True and call["summary"]["agent"]["digits_recoverable"] == 0
+        else:
+            assert "digits recoverable by the agent: 0" in p.stdout
 
     def test_agent_screen_shows_dots_brand_last4_and_the_token(self, call):
         out, s = call["proc"].stdout, call["summary"]
         n = len(call["card"])
-        assert f"last 4: {call['card'][-4:]}" in out
-        assert "\u2022" * n in out  # one dot per digit of the card number
+        if not call["json"]:
+            assert f"last 4: {call['card'][-4:]}" in out
+            assert "\u2022" * n in out  # one dot per digit of the card number
+        assert s["card"]["last4"] == call["card"][-4:]
         assert s["payment"]["outcome"] == "completed" and s["payment"]["status"] == "tokenised"
         assert s["payment"]["token"].startswith("tok_") and s["payment"]["token"] in out
         assert s["fields"]["card_number"]["digits"] == n
@@ -114,10 +122,10 @@ class TestDemoCall:
         pytest.importorskip("matplotlib")
         png = call["out"] / "spectrogram.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"spectrogram           {png}" in call["proc"].stdout
+        assert call["summary"]["files"]["spectrogram"] == str(png.resolve())
 
     def test_play_says_whether_it_can(self, call):
-        out = call["proc"].stdout
+        out = call["proc"].stderr if call["json"] else call["proc"].stdout
         assert "played with" in out or "cannot play" in out
 
 
