@@ -162,3 +162,20 @@ def test_cancel(api):
 def test_token_required_to_start():
     with pytest.raises(ValueError, match="bearer token"):
         ControlServer(FakeGuard(None), "127.0.0.1", 0, "")
+
+
+def test_missing_gateway_key_is_a_clear_503(tmp_path, monkeypatch):
+    monkeypatch.delenv("DTMFGUARD_VAULT_KEY", raising=False)
+    from dtmfguard.capture import PaymentSession
+    from dtmfguard.capture.gateways import load_gateway
+
+    def factory(**kw):
+        return PaymentSession(load_gateway("vault", path=tmp_path / "v.sqlite"), **kw)
+
+    server = ControlServer(FakeGuard(factory), "127.0.0.1", 0, TOKEN)
+    server.start()
+    try:
+        status, body = req(server.address[1], "POST", "/calls/c1/payment", {"amount": 100})
+    finally:
+        server.stop()
+    assert status == 503 and "no vault key" in body["error"]

@@ -183,7 +183,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             session = factory(call_id=call_id, **data)
         except (TypeError, ValueError) as exc:
-            self._send(400, {"error": str(exc).split("\n")[0][:200]})
+            if type(exc).__module__.startswith("dtmfguard.capture.gateways"):  # e.g. no vault key
+                self._send(503, {"error": f"payment gateway unavailable: {str(exc).splitlines()[0][:200]}"})
+            else:
+                self._send(400, {"error": str(exc).split("\n")[0][:200]})
+            return
+        except Exception as exc:  # noqa: BLE001 - no card data exists yet; say which kind of failure
+            log.error("%s: payment gateway could not be loaded (%s)", call_id, type(exc).__name__)
+            self._send(503, {"error": f"payment gateway unavailable ({type(exc).__name__})"})
             return
         b.session = session
         b.pipeline.attach_session(session)
