@@ -10,6 +10,7 @@ for the card number (only the last 4 may appear).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,9 +29,9 @@ CALLS = [("mixed", "4111111111111111", "123"), ("inband", "4012888888881881", "1
          ("rfc4733", "378282246310005", "1234")]
 
 
-def dtmfguard(*args, timeout=180):
+def dtmfguard(*args, timeout=180, env=None):
     return subprocess.run([sys.executable, "-m", "dtmfguard", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module", params=CALLS, ids=[c[0] for c in CALLS])
@@ -38,8 +39,10 @@ def call(request, tmp_path_factory):
     mode, card, cvv = request.param
     out = tmp_path_factory.mktemp(f"demo-{mode}") / "out"
     as_json = mode == "rfc4733"  # one run checks the machine-readable summary instead of the live view
+    # --play without audio players on PATH: the tests must not make noise on a developer's machine
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
     proc = dtmfguard("demo", "--dtmf", mode, "--card", card, "--out", str(out), "--play",
-                     *(["--json"] if as_json else []))
+                     *(["--json"] if as_json else []), env=env)
     return {"mode": mode, "card": card, "cvv": cvv, "out": out, "proc": proc, "json": as_json,
             "summary": json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None}
 
