@@ -49,3 +49,17 @@ def test_usage_error_is_one_line_exit_2(name):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
     assert lines[0].startswith("dtmfguard") and lines[0].endswith("--help)")
+
+
+def test_inspect_json_lists_masked_spans(tmp_path):
+    pytest.importorskip("matplotlib")
+    import json
+    from pathlib import Path
+
+    wav = Path(__file__).resolve().parent.parent / "samples" / "customer-card.wav"
+    p = subprocess.run([sys.executable, "-m", "dtmfguard", "inspect", str(wav), "--png", str(tmp_path / "i.png"),
+                        "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["masked_spans"] == len(report["spans"]) >= 26  # 26 key presses in the sample
+    assert (tmp_path / "i.png").read_bytes()[:4] == b"\x89PNG"

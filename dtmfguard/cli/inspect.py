@@ -9,6 +9,7 @@ panel shows what the agent (or the archive) keeps.  Needs matplotlib (the
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..audio import AudioError, read_audio
 from . import EXIT_OK, EXIT_USAGE, CliError
@@ -55,7 +56,12 @@ def run(args) -> int:
         raise CliError(f"{args.png}: cannot write ({exc.strerror or type(exc).__name__})", EXIT_USAGE) from None
     finally:
         plt.close(fig)
-    print(f"{args.png}: {len(spans)} masked span(s)")
+    if args.json:
+        print(json.dumps({"file": str(args.file), "png": str(args.png), "masked_spans": len(spans),
+                          "spans": [{"start_s": round(max(s.start, 0) / rate, 4),
+                                     "end_s": round(min(s.end, x.size) / rate, 4)} for s in spans]}))
+    else:
+        print(f"{args.png}: {len(spans)} masked span(s)")
     return EXIT_OK
 
 
@@ -77,4 +83,5 @@ def register(sub) -> None:
     p.add_argument("--lookahead-ms", type=float, default=None, help="detector look-ahead (default 40)")
     p.add_argument("--width", type=float, default=12.0, help="figure width in inches")
     p.add_argument("--dpi", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="print the masked spans as JSON (times only, no digits)")
     p.set_defaults(func=run)
