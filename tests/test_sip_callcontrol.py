@@ -70,3 +70,9 @@ def test_agent_hangup_ends_the_customer_leg(tmp_path):
 def test_customer_hangup_ends_the_agent_leg(tmp_path):
     r = scenario(tmp_path, customer_args=["--play-s", "1"])
     assert r["agent"]["calls"][0]["confirmed"] and "ended (customer-hangup)" in r["guard_log"]
+
+
+def test_no_agent_target_gives_404_and_the_worker_goes_on(tmp_path):
+    r = scenario(tmp_path, agent_args=["--timeout", "5"], guard_args=["--agent-header", "X-Agent-URI"])
+    assert r["customer"]["status"] == 404 and not r["customer"]["connected"]
+    assert r["rc_guard"] == 0 and "no agent target" in r["guard_log"] and "ended (no-target)" in r["guard_log"]

@@ -264,26 +264,27 @@ class Guard:
         call.bridge = b
         active = sum(1 for x in self.bridges.values() if x.state != "ended")
         if active >= MAX_BRIDGES:
-            self.counters["refused"] += 1
             log.warning("%s: refused, this worker already bridges %d calls", bid, active)
-            self._queue(self._answer, b, 503)
-            b.state = "ended"
-            b.reason = "busy-worker"
-            self._ended.append(b)
+            self._refuse(b, 503, "busy-worker")
             return
         try:
             b.target = agent_target(self.cfg, prm.rdata.wholeMsg)
         except ConfigError as exc:
             log.warning("%s: no agent target (%s)", bid, exc)
-            self._queue(self._answer, b, 404)
-            b.state = "ended"
-            b.reason = "no-target"
-            self._ended.append(b)
+            self._refuse(b, 404, "no-target")
             return
         with self._lock:
             self.bridges[bid] = b
         log.info("%s: incoming call, calling agent %s", bid, b.target)
         self._queue(self._call_agent, b)
+
+    def _refuse(self, b: Bridge, code: int, reason: str) -> None:
+        """Final answer without an agent leg; the bridge ends when the customer leg is DISCONNECTED (the
+        Call object must outlive that callback, so it is not dropped here)."""
+        self.counters["refused"] += 1
+        b.state = "refusing"
+        b.reason = reason
+        self._queue(self._answer, b, code)
 
     def _answer(self, b: Bridge, code: int) -> None:
         if b.customer is None or b.customer_gone:

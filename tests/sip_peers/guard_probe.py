@@ -46,6 +46,7 @@ def main() -> int:
     p.add_argument("--fault-after", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--answer-timeout", type=float, default=30)
+    p.add_argument("--agent-header", help="take the agent URI from this INVITE header instead of --agent")
     a = p.parse_args()
     import logging
 
@@ -53,7 +54,9 @@ def main() -> int:
     host, port = a.listen.rsplit(":", 1)
     cfg = load_config(None, {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
                              "rtp_port": a.rtp_port, "transports": ("udp", "tcp"),
-                             "answer_timeout_s": a.answer_timeout})
+                             "answer_timeout_s": a.answer_timeout,
+                             "agent_from": "header" if a.agent_header else "static",
+                             "agent_header": a.agent_header or "X-Agent-URI"})
     digits: list = []
     pipelines: list = []
 
