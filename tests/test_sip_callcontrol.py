@@ -76,3 +76,58 @@ def test_no_agent_target_gives_404_and_the_worker_goes_on(tmp_path):
     r = scenario(tmp_path, agent_args=["--timeout", "5"], guard_args=["--agent-header", "X-Agent-URI"])
     assert r["customer"]["status"] == 404 and not r["customer"]["connected"]
     assert r["rc_guard"] == 0 and "no agent target" in r["guard_log"] and "ended (no-target)" in r["guard_log"]
+
+
+def _self_signed(tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.TraditionalOpenSSL,
+                                                         serialization.NoEncryption()))
+    return str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+
+
+def test_tls_customer_leg_through_serve(tmp_path):
+    """`dtmfguard serve` with a TLS transport (certificate paths): a customer calling over TLS is bridged."""
+    cert, key = _self_signed(tmp_path)
+    gport, aport, cport = free_port(), free_port(), free_port()
+    tls_port = free_port()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--timeout", "30"], "agent", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--transports", "udp,tcp,tls",
+                  "--tls-cert", cert, "--tls-key", key, "--tls-port", str(tls_port)], "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
+                         "--tls-cert", cert, "--tls-key", key, "--to", f"sip:guard@127.0.0.1:{tls_port};transport=tls",
+                         "--play-s", "1", "--timeout", "30"], "customer", tmp_path)
+        assert customer.wait(40) == 0
+        agent.wait(10)
+    finally:
+        rc_guard = guard.stop()
+        agent.stop()
+        if customer is not None:
+            customer.stop()
+    assert rc_guard == 0
+    log = guard.err_path.read_text()
+    assert "(udp/tcp/tls)" in log and "ended (customer-hangup)" in log
+    done = [e for e in agent.events() if e.get("event") == "done"][0]
+    assert done["calls"][0]["confirmed"]

@@ -92,6 +92,9 @@ def _settings(a) -> EndpointSettings:
                          rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
     if a.codec:
         s.codecs = {a.codec: 255}
+    if a.tls_cert:
+        s.transports = ("udp", "tls")
+        s.tls_port, s.tls_cert, s.tls_key = a.port + 1, a.tls_cert, a.tls_key
     return s
 
 
@@ -339,6 +342,8 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, required=True, help="local SIP port (UDP, 127.0.0.1)")
     p.add_argument("--rtp", type=int, required=True, help="first local RTP port (40 ports are used)")
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    p.add_argument("--tls-cert", help="also open a TLS transport on --port + 1 with this certificate (PEM)")
+    p.add_argument("--tls-key", help="its private key (PEM)")
     p.add_argument("--codec", help="offer/accept only this codec, e.g. G722/16000 or PCMA/8000")
     p.add_argument("--hold-at", type=float, default=0.0, help="customer: put the call on hold this far into --play")
     p.add_argument("--hold-s", type=float, default=1.0, help="customer: hold this long, then resume")
