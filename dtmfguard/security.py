@@ -46,8 +46,23 @@ _KEY_MENTION = re.compile(
 )
 
 
+# Hash chain heads, SHA-256 digests and similar hex identifiers (32+ hex characters with at least one letter)
+# are kept whole: their digit runs are not card data, and operators need them intact to anchor the audit trail.
+_HEX_ID = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+
+
 def redact(text: str) -> str:
-    """``text`` with digit runs and named keys replaced by ``[redacted]``."""
+    """``text`` with digit runs and named keys replaced by ``[redacted]`` (hex digests left whole)."""
+    parts, last = [], 0
+    for m in _HEX_ID.finditer(text):
+        parts.append(_redact_plain(text[last:m.start()]))
+        parts.append(m.group(0))
+        last = m.end()
+    parts.append(_redact_plain(text[last:]))
+    return "".join(parts)
+
+
+def _redact_plain(text: str) -> str:
     text = _DIGIT_RUN.sub(_redact_run, text)
     return _KEY_MENTION.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
 

@@ -30,9 +30,16 @@ def test_redact_removes_card_digits_and_named_keys(text):
 
 
 @pytest.mark.parametrize("text", ["port 5070", "call 12 ended after 35.2 s", "2026-11-23 10:00:01",
-                                  "RTP 127.0.0.1:40000"])
+                                  "RTP 127.0.0.1:40000",
+                                  "audit head 896bfdab3c3fd2db984042630380d95efee8a41a76381b6dd1d66df1aff71489"])
 def test_redact_keeps_ordinary_numbers(text):
     assert redact(text) == text
+
+
+def test_digits_next_to_a_hex_digest_are_still_redacted():
+    digest = "896bfdab3c3fd2db984042630380d95efee8a41a76381b6dd1d66df1aff71489"
+    out = redact(f"head {digest} card {PAN} and {PAN}{digest[:8]}")
+    assert digest in out and PAN not in out
 
 
 def test_filter_redacts_args_and_exception_text():
