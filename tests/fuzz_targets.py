@@ -165,7 +165,114 @@ def sip_info_body(rng) -> str:
     return "ok"
 
 
+_TOML_KEYS = ["listen", "agent", "sip_host", "sip_port", "transport", "workers", "rtp_port", "mask", "mode",
+              "lookahead_ms", "token", "gateway", "audit", "codecs", "tls_cert", "[sip]", "[payment]", "[control]",
+              "[masker]", "[[x]]"]
+_TOML_VALUES = ['"127.0.0.1:5070"', '"sip:agent@127.0.0.1:5072"', "5070", "-1", "99999999", "1e309", "nan",
+                "true", '"', "[1, 2", "{a = 1}", '"\\u0000"', "'''", '"' + "x" * 5000 + '"', "0x10", "[]", '"udp"']
+
+
+def config_file(rng) -> str:
+    """Garbage and half-valid TOML: load_config returns a checked config or raises ConfigError."""
+    from dtmfguard.sip.config import ConfigError, load_config
+
+    lines = []
+    for _ in range(int(rng.integers(0, 12))):
+        key, value = str(rng.choice(_TOML_KEYS)), str(rng.choice(_TOML_VALUES))
+        lines.append(key if key.startswith("[") else f"{key} = {value}")
+    raw = "\n".join(lines).encode()
+    if rng.random() < 0.2:
+        raw = bytes(rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes())
+    path = _TMP / f"c{int(rng.integers(1 << 30))}.toml"
+    path.write_bytes(raw)
+    try:
+        load_config(str(path), require_agent=bool(rng.random() < 0.5))
+        return "ok"
+    except ConfigError:
+        return "rejected:ConfigError"
+    finally:
+        path.unlink()
+
+
+class _FakeGuard:
+    """What the control API needs of a worker, with no calls on it."""
+
+    def health(self):
+        return {"ok": True, "calls": 0}
+
+    def list_calls(self):
+        return []
+
+    def get_bridge(self, call_id):
+        return None
+
+
+_CONTROL: dict = {}
+_TOKEN = "fuzz-token-0123456789abcdef"
+
+
+def _control_server():
+    if "server" not in _CONTROL:
+        from dtmfguard.sip.control import ControlServer
+
+        server = ControlServer(_FakeGuard(), "127.0.0.1", 0, _TOKEN)
+        server.start()
+        _CONTROL["server"] = server
+    return _CONTROL["server"]
+
+
+def _http(port: int, raw: bytes, timeout: float = 3.0) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(raw)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        chunks = []
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return b"".join(chunks)
+
+
+def control_api_request(rng) -> str:
+    """Bad JSON, missing or wrong auth, oversized or lying bodies, garbage request lines: every request is
+    answered with an HTTP status (or the connection closed), no request without the token is served, and
+    the server keeps serving."""
+    server = _control_server()
+    port = server.address[1]
+    method = str(rng.choice(["GET", "POST", "DELETE", "PUT", "BREW", "GET /../../etc/passwd"]))
+    path = str(rng.choice(["/calls", "/calls/c1/payment", "/calls/c1/payment/cancel", "/calls/c1/feed",
+                           "/health", "/calls/" + "x" * 300, "/%00", "*", ""]))
+    auth = str(rng.choice(["", f"Authorization: Bearer {_TOKEN}\r\n", "Authorization: Bearer wrong\r\n",
+                           "Authorization: Basic Zm9vOmJhcg==\r\n", "Authorization: Bearer\r\n"]))
+    body = bytes(rng.choice([b"{}", b'{"amount": 1999, "reference": "R1"}', b"{not json", b"[]", b"null",
+                             b'{"amount": "1e309"}', b"x" * 20000, b""]))
+    length = str(rng.choice([str(len(body)), "-5", "abc", "99999999", "0"]))
+    raw = f"{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {length}\r\n\r\n".encode() + body
+    if rng.random() < 0.1:
+        raw = bytes(rng.integers(0, 256, int(rng.integers(1, 600)), dtype=np.uint8).tobytes())
+    reply = _http(port, raw)
+    status = reply.split(b" ", 2)[1] if reply.startswith(b"HTTP/1.") else b""
+    authorised = f"Bearer {_TOKEN}\r\n".encode() in raw
+    if path.startswith("/calls") and not authorised:
+        assert not status.startswith(b"2"), "a request without the token was served"
+    assert b"Traceback" not in reply
+    health = _http(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert health.startswith(b"HTTP/1.1 200"), "the control API stopped serving"
+    return f"status:{status.decode(errors='replace')}" if status else "closed"
+
+
 TARGETS = {
+    "config_file": config_file,
+    "control_api_request": control_api_request,
     "wav_file": wav_file,
     "detector_stream": detector_stream,
     "rfc4733_sequence": rfc4733_sequence,

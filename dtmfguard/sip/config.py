@@ -187,6 +187,8 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text (TOML files must be UTF-8)") from None
         _apply(cfg, data)
     for attr, value in (overrides or {}).items():
         if value is not None:
