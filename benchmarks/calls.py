@@ -16,6 +16,9 @@ peers playing speech with key presses and recording what comes back.  It prints:
   customer is found by cross-correlating each customer's recording with what it played; the agent ->
   customer half is the same direct connection in both modes, so guard RTT - direct RTT = added one-way delay.
 
+``--modes direct,passthrough,guard`` adds a third baseline: the port with an identity pipeline, which
+separates the port's own delay and CPU from the detector's and masker's.
+
 Usage: ``python benchmarks/calls.py --calls 50 --seconds 20`` (2 cores: other processes on the machine skew it).
 """
 from __future__ import annotations
@@ -105,7 +108,8 @@ def rtt_ms(recording: np.ndarray, sent: np.ndarray, max_ms: float = 400.0) -> fl
     return lag / 8.0 if corr > 0.3 else None
 
 
-def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarray, work: Path) -> dict:
+def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarray, work: Path,
+             jitter_ms: int = -1) -> dict:
     n_guards = math.ceil(n_calls / 2)
     n_agents = math.ceil(n_calls / 4)
     n_customers = math.ceil(n_calls / 4)
@@ -116,12 +120,15 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
     try:
         for i in range(n_agents):
             p = spawn(["-m", "dtmfguard.sip.peers", "agent", "--port", str(17000 + i), "--rtp", str(34000 + 40 * i),
-                       "--echo", "--calls", "0", "--timeout", str(seconds + 120)], work / f"{mode}-agent{i}.err")
+                       "--echo", "--calls", "0", "--timeout", str(seconds + 120), "--jitter-ms", str(jitter_ms)],
+                      work / f"{mode}-agent{i}.err")
             agents.append(p)
         for i in range(n_guards):
             args = [str(HERE / "_guard_worker.py"), "--listen", f"127.0.0.1:{15000 + i}",
-                    "--agent", f"sip:agent@127.0.0.1:{17000 + i // 2}", "--rtp-port", str(30000 + 20 * i)]
-            guards.append(spawn(args + (["--direct"] if mode == "direct" else []), work / f"{mode}-guard{i}.err"))
+                    "--agent", f"sip:agent@127.0.0.1:{17000 + i // 2}", "--rtp-port", str(30000 + 20 * i),
+                    "--jitter-ms", str(jitter_ms)]
+            extra = {"direct": ["--direct"], "passthrough": ["--passthrough"]}.get(mode, [])
+            guards.append(spawn(args + extra, work / f"{mode}-guard{i}.err"))
         procs = agents + guards
         for p in procs:
             wait_line(p, "ready", 60)
@@ -137,7 +144,8 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
                 p = spawn(["-m", "dtmfguard.sip.peers", "customer", "--port", str(16000 + 2 * i + half),
                            "--rtp", str(32000 + 40 * (2 * i + half)), "--to", f"sip:guard@127.0.0.1:{15000 + g}",
                            "--count", str(k), "--play", str(wav), "--play-s", str(seconds), "--record-dir",
-                           str(rec_dir), "--timeout", "60"], work / f"{mode}-customer{i}-{half}.err")
+                           str(rec_dir), "--timeout", "60", "--jitter-ms", str(jitter_ms)],
+                          work / f"{mode}-customer{i}-{half}.err")
                 customers.append(p)
         for p in customers:
             wait_line(p, '"connected"', 90)
@@ -180,7 +188,8 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
             "cpu_pct_per_call": round(100 * guard_cpu / window / n_calls, 3),
             "peer_cpu_pct_total": round(100 * (peers1 - peers0) / window, 1),
             "rtt_ms_median": float(np.median(rtts)) if rtts else None,
-            "rtt_ms_max": float(np.max(rtts)) if rtts else None, "latency_measured_calls": len(rtts),
+            "rtt_ms_max": float(np.max(rtts)) if rtts else None, "rtt_ms_min": float(np.min(rtts)) if rtts else None,
+            "latency_measured_calls": len(rtts),
             "port": port, "pipeline_errors": sum(c["pipeline"]["errors"] for c in calls)}
 
 
@@ -190,6 +199,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--modes", default="direct,guard")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--jitter-ms", type=int, default=-1,
+                    help="fixed jitter-buffer prefetch in every process (-1: pjsua's adaptive default, whose "
+                         "20 ms steps make the latency figure vary by a frame from run to run)")
     a = ap.parse_args(argv)
     from dtmfguard.masker import DEFAULT_LOOKAHEAD_MS
 
@@ -197,7 +209,7 @@ def main(argv=None) -> int:
         work = Path(tmp)
         wav = work / "customer.wav"
         sent = customer_audio(wav)
-        results = [run_mode(m, a.calls, a.seconds, wav, sent, work) for m in a.modes.split(",")]
+        results = [run_mode(m, a.calls, a.seconds, wav, sent, work, a.jitter_ms) for m in a.modes.split(",")]
     by = {r["mode"]: r for r in results}
     if a.json:
         print(json.dumps(results, indent=2))
@@ -214,12 +226,19 @@ def main(argv=None) -> int:
         if "guard" in by:
             print(f"guard: Python time per frame in onFrameReceived (pipeline): "
                   f"{by['guard']['port']['pipeline_us_per_frame']} us")
+        if "direct" in by and "passthrough" in by and by["passthrough"]["rtt_ms_median"]:
+            print(f"port alone (identity pipeline) adds: "
+                  f"{by['passthrough']['rtt_ms_median'] - by['direct']['rtt_ms_median']:.1f} ms one way")
         if "direct" in by and "guard" in by and by["direct"]["rtt_ms_median"] and by["guard"]["rtt_ms_median"]:
             added = by["guard"]["rtt_ms_median"] - by["direct"]["rtt_ms_median"]
             print(f"added one-way latency customer->agent: {added:.1f} ms (goal <= 20 ms + masker look-ahead "
                   f"{DEFAULT_LOOKAHEAD_MS:.0f} ms); CPU ratio guard/direct: "
                   f"{by['guard']['cpu_pct_per_call'] / max(by['direct']['cpu_pct_per_call'], 1e-9):.1f}x")
             req = by["guard"]["port"]["requested"]
+            print("per-call RTT min/median/max (ms): " + "; ".join(
+                f"{r['mode']} {r['rtt_ms_min']}/{r['rtt_ms_median']}/{r['rtt_ms_max']}" for r in results if r["rtt_ms_min"]))
+            print("(each receiver's adaptive jitter buffer settles in 20 ms steps per call, so single runs vary by a "
+                  "frame; by construction the guard adds one bridge frame (20 ms) + the masker look-ahead)")
             print(f"late frames: {by['guard']['port']['late']} of {req} ticks "
                   f"({100 * by['guard']['port']['late'] / max(req, 1):.2f} %)")
     return 0

@@ -180,11 +180,13 @@ class Guard:
     """Owns the Endpoint, the account and the bridges of one worker process."""
 
     def __init__(self, cfg: GuardConfig, *, pipeline_factory: Callable[[str], CallPipeline] | None = None,
-                 session_factory: Callable[..., Any] | None = None, _direct_bridge_for_benchmark: bool = False):
+                 session_factory: Callable[..., Any] | None = None, _direct_bridge_for_benchmark: bool = False,
+                 _jitter_ms_for_benchmark: int = -1):
         self.cfg = cfg
         # Baseline for benchmarks/calls.py only (customer -> agent without the pipeline, i.e. UNMASKED);
         # deliberately not reachable from the CLI or the configuration.
         self._direct = _direct_bridge_for_benchmark
+        self._jitter_ms = _jitter_ms_for_benchmark
         self.pipeline_factory = pipeline_factory or self._default_pipeline
         self.session_factory = session_factory
         self.ep: pj.Endpoint | None = None
@@ -201,7 +203,8 @@ class Guard:
         c = self.cfg
         s = EndpointSettings(host=c.sip_host, port=c.sip_port, transports=tuple(c.transports),
                              tls_port=c.tls_port, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_ca=c.tls_ca,
-                             rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level)
+                             rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level,
+                             jitter_ms=self._jitter_ms)
         self.ep = create_endpoint(s)
         self.acc = _Account(self)
         self.acc.create(account_config(s, "guard", session_expires_s=90))

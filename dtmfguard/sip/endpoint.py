@@ -49,6 +49,9 @@ class EndpointSettings:
     user_agent: str = "dtmfguard"
     codecs: dict = field(default_factory=lambda: dict(CODEC_PRIORITIES))
     media_ports: int = 16
+    #: > 0: a fixed jitter-buffer prefetch in ms (benchmarks: makes delays comparable run to run);
+    #: -1: pjsua's adaptive default
+    jitter_ms: int = -1
 
 
 def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
@@ -69,6 +72,9 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
     m.noVad = True
     m.ecTailLen = 0
     m.maxMediaPorts = s.media_ports
+    if s.jitter_ms > 0:
+        m.jbInit = m.jbMinPre = m.jbMaxPre = s.jitter_ms
+        m.jbMax = max(4 * s.jitter_ms, 200)
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
     # a transport must exist before any account (else pjsua asserts)

@@ -92,6 +92,7 @@ def _settings(a) -> EndpointSettings:
                          rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
     if a.codec:
         s.codecs = {a.codec: 255}
+    s.jitter_ms = a.jitter_ms
     if a.tls_cert:
         s.transports = ("udp", "tls")
         s.tls_port, s.tls_cert, s.tls_key = a.port + 1, a.tls_cert, a.tls_key
@@ -344,6 +345,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     p.add_argument("--tls-cert", help="also open a TLS transport on --port + 1 with this certificate (PEM)")
     p.add_argument("--tls-key", help="its private key (PEM)")
+    p.add_argument("--jitter-ms", type=int, default=-1, help="fixed jitter-buffer prefetch (benchmarks)")
     p.add_argument("--codec", help="offer/accept only this codec, e.g. G722/16000 or PCMA/8000")
     p.add_argument("--hold-at", type=float, default=0.0, help="customer: put the call on hold this far into --play")
     p.add_argument("--hold-s", type=float, default=1.0, help="customer: hold this long, then resume")
