@@ -42,7 +42,7 @@ def _redact_run(m: re.Match) -> str:
     return run
 # A single key named by a telephony log line: "digit 5", "digits=12", "DTMF '4'", "Signal=5", "event 7".
 _KEY_MENTION = re.compile(
-    r"(?i)\b(digits?|dtmf|signal|key|event|tone)(\s*[:=]?\s*['\"]?)([0-9A-D*#]+)(['\"]?)"
+    r"\b((?i:digits?|dtmf|signal|key|event|tone))([ \t]*[:=]?[ \t]*['\"]?)([0-9A-D*#]+)(?![A-Za-z0-9])(['\"]?)"
 )
 
 

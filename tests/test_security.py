@@ -30,7 +30,8 @@ def test_redact_removes_card_digits_and_named_keys(text):
 
 
 @pytest.mark.parametrize("text", ["port 5070", "call 12 ended after 35.2 s", "2026-11-23 10:00:01",
-                                  "RTP 127.0.0.1:40000",
+                                  "RTP 127.0.0.1:40000", "Content-Type: application/dtmf\nContent-Length: 1",
+                                  "Event pkg \"presence\" registered", "key Counter",
                                   "audit head 896bfdab3c3fd2db984042630380d95efee8a41a76381b6dd1d66df1aff71489"])
 def test_redact_keeps_ordinary_numbers(text):
     assert redact(text) == text
@@ -40,6 +41,24 @@ def test_digits_next_to_a_hex_digest_are_still_redacted():
     digest = "896bfdab3c3fd2db984042630380d95efee8a41a76381b6dd1d66df1aff71489"
     out = redact(f"head {digest} card {PAN} and {PAN}{digest[:8]}")
     assert digest in out and PAN not in out
+
+
+def test_pjsip_log_bridge_redacts_and_never_raises(caplog):
+    pytest.importorskip("pjsua2")
+    from dtmfguard.sip.endpoint import PjLogBridge
+
+    class Entry:
+        def __init__(self, level, msg):
+            self.level, self.msg = level, msg
+
+    bridge = PjLogBridge()
+    with caplog.at_level(logging.DEBUG, logger="dtmfguard.pjsip"):
+        bridge.write(Entry(3, f"Call 0: received DTMF digit 7, body Signal=4 card {PAN}\n"))
+        bridge.write(Entry(1, "transport error"))
+        bridge.write(object())  # a broken entry: swallowed, nothing raised into pjsua2
+    text = caplog.text
+    assert "digit 7" not in text and "Signal=4" not in text and PAN not in text
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.ERROR]
 
 
 def test_filter_redacts_args_and_exception_text():

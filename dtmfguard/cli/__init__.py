@@ -64,6 +64,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ..security import install_log_redaction
+
+    install_log_redaction()  # last line of defence: no digit run or named key reaches a log handler
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -69,7 +69,11 @@ def run(args) -> int:
 
 
 def serve_one(cfg) -> int:
+    from ..security import harden_process
     from ..sip.b2bua import Guard
+
+    # this process will hold card digits: no core dumps, not ptrace-dumpable, private files (issue 8)
+    log.info("process hardening: %s", harden_process())
 
     stop = threading.Event()
 

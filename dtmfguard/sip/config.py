@@ -51,6 +51,10 @@ TARGET_MODES = ("static", "request-uri", "header")
 _TRANSPORTS = ("udp", "tcp", "tls")
 
 
+#: Highest pjsip log level a guard may run with (see GuardConfig.check).
+MAX_PJSIP_LOG_LEVEL = 3
+
+
 class ConfigError(ValueError):
     """A configuration problem, phrased as one line a user can act on."""
 
@@ -85,6 +89,11 @@ class GuardConfig:
     log_level: int = 0  # pjsua2's own log level (0 = silent)
 
     def check(self, require_agent: bool = True) -> GuardConfig:
+        if not isinstance(self.log_level, int) or not 0 <= self.log_level <= MAX_PJSIP_LOG_LEVEL:
+            # pjsip levels >= 4 dump whole SIP messages: an application/dtmf INFO body is a bare key on its
+            # own line, which no redaction can tell from any other number (measured, issue 8)
+            raise ConfigError(f"sip.log_level must be 0..{MAX_PJSIP_LOG_LEVEL} (higher pjsip levels log SIP "
+                              f"message bodies, which carry DTMF keys), got {self.log_level!r}")
         if not 1 <= self.sip_port <= 65535:
             raise ConfigError(f"sip.listen port must be 1..65535, got {self.sip_port}")
         bad = [t for t in self.transports if t not in _TRANSPORTS]

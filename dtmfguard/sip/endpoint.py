@@ -25,13 +25,37 @@ from dataclasses import dataclass, field
 
 import pjsua2 as pj
 
-__all__ = ["EndpointSettings", "create_endpoint", "destroy_endpoint", "CODEC_PRIORITIES"]
+__all__ = ["EndpointSettings", "PjLogBridge", "create_endpoint", "destroy_endpoint", "CODEC_PRIORITIES"]
 
 log = logging.getLogger(__name__)
 
 #: Codec priorities (pjsua2: 0 disables, 255 highest).  Speex, GSM, iLBC, L16 are disabled on purpose:
 #: lossy low-bit-rate codecs distort DTMF and the masker's tone.
 CODEC_PRIORITIES = {"PCMU/8000": 255, "PCMA/8000": 254, "G722/16000": 253}
+
+
+#: pjsip log levels (1 error .. 6 trace) -> Python logging levels
+_PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+_pj_log = logging.getLogger("dtmfguard.pjsip")
+
+
+class PjLogBridge(pj.LogWriter):
+    """pjsua2's own log lines -> Python logging (logger ``dtmfguard.pjsip``), redacted.
+
+    pjsip logs SIP messages, DTMF events and INFO bodies at its higher levels; every line goes through
+    :func:`dtmfguard.security.redact` here and again through the handlers' RedactingFilter, so a key named
+    by pjsip never reaches a log file (issue 8).  Called on pjsua2's threads: it must never raise.
+    """
+
+    def write(self, entry) -> None:  # pjsua2 callback
+        try:
+            from ..security import redact
+
+            level = _PJ_LEVELS.get(int(entry.level), logging.DEBUG)
+            if _pj_log.isEnabledFor(level):
+                _pj_log.log(level, "%s", redact(str(entry.msg).rstrip()))
+        except Exception:  # noqa: BLE001 - never into C++
+            pass
 
 
 @dataclass
@@ -62,6 +86,9 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
     cfg.uaConfig.threadCnt = 0
     cfg.uaConfig.maxCalls = 4
     cfg.uaConfig.userAgent = s.user_agent
+    # pjsip's log goes only through PjLogBridge (redacted, Python logging); nothing straight to the console
+    ep._dtmfguard_log_bridge = writer = PjLogBridge()  # keep it alive as long as the endpoint
+    cfg.logConfig.writer = writer
     cfg.logConfig.level = s.log_level
     cfg.logConfig.consoleLevel = s.log_level
     m = cfg.medConfig

@@ -47,16 +47,21 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--answer-timeout", type=float, default=30)
     p.add_argument("--agent-header", help="take the agent URI from this INVITE header instead of --agent")
+    p.add_argument("--pj-log-level", type=int, default=0, help="pjsip's own log level (through the redacting bridge)")
     a = p.parse_args()
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dtmfguard.security import install_log_redaction
+
+    logging.basicConfig(level=logging.DEBUG if a.pj_log_level else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # as dtmfguard's CLI does for every command
     host, port = a.listen.rsplit(":", 1)
     cfg = load_config(None, {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
                              "rtp_port": a.rtp_port, "transports": ("udp", "tcp"),
                              "answer_timeout_s": a.answer_timeout,
                              "agent_from": "header" if a.agent_header else "static",
-                             "agent_header": a.agent_header or "X-Agent-URI"})
+                             "agent_header": a.agent_header or "X-Agent-URI", "log_level": a.pj_log_level})
     digits: list = []
     pipelines: list = []
 
