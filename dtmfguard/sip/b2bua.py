@@ -88,7 +88,9 @@ class Bridge:
     pipeline: CallPipeline | None = None
     port: Any = None
     state: str = "incoming"  # incoming -> calling-agent -> ringing -> connected -> ended
-    created: float = field(default_factory=time.time)
+    created: float = field(default_factory=time.time)  # wall clock, for display only
+    #: monotonic: timeouts must not jump with the wall clock (NTP steps, manual changes)
+    created_mono: float = field(default_factory=time.monotonic)
     connected_at: float | None = None
     ended_at: float | None = None
     reason: str = ""
@@ -196,7 +198,7 @@ class Guard:
         self._actions: deque = deque()
         self._ended: list[Bridge] = []
         self.counters = {"calls": 0, "refused": 0, "connected": 0, "failed": 0, "media_errors": 0}
-        self.started = time.time()
+        self.started = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -220,9 +222,9 @@ class Guard:
                 fn(*args)
             except Exception as exc:  # noqa: BLE001 - one call's failure must not stop the worker
                 log.error("action %s failed (%s)", getattr(fn, "__name__", fn), type(exc).__name__)
-        now = time.time()
+        now = time.monotonic()
         for b in list(self.bridges.values()):
-            if b.state in ("calling-agent", "ringing") and now - b.created > self.cfg.answer_timeout_s:
+            if b.state in ("calling-agent", "ringing") and now - b.created_mono > self.cfg.answer_timeout_s:
                 b.timed_out = True
                 self._hangup(b.agent)
             if b.session is not None and hasattr(b.session, "poll"):
@@ -464,7 +466,7 @@ class Guard:
             media_errors = self.counters["media_errors"] + sum(
                 b.pipeline.stats["errors"] for b in self.bridges.values() if b.pipeline is not None)
         return {"ok": self.ep is not None, "active_calls": active, "capacity": MAX_BRIDGES,
-                "uptime_s": round(time.time() - self.started, 1), **self.counters, "media_errors": media_errors}
+                "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors}
 
 
 def _header(name: str, value: str):

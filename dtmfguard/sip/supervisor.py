@@ -67,7 +67,7 @@ class _Worker:
         return {"index": self.index, "pid": self.proc.pid if alive else None, "alive": alive,
                 "sip": f"{self.cfg.sip_host}:{self.cfg.sip_port}", "rtp_port": self.cfg.rtp_port,
                 "control_port": self.cfg.control_port or None, "restarts": self.restarts,
-                "last_exit": self.last_exit, "uptime_s": round(time.time() - self.started, 1) if alive else 0}
+                "last_exit": self.last_exit, "uptime_s": round(time.monotonic() - self.started, 1) if alive else 0}
 
 
 def worker_configs(cfg: GuardConfig) -> list[GuardConfig]:
@@ -91,7 +91,7 @@ class Supervisor:
         env = {**os.environ, WORKER_CONFIG_ENV: config_to_json(w.cfg)}
         cmd = [sys.executable, "-m", "dtmfguard.cli", "serve", "--worker-index", str(w.index)]
         w.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-        w.started = time.time()
+        w.started = time.monotonic()
         log.info("worker %d started (pid %d, sip %s:%d)", w.index, w.proc.pid, w.cfg.sip_host, w.cfg.sip_port)
 
     def health(self) -> dict:
@@ -140,7 +140,7 @@ class Supervisor:
         print(f"ready workers={len(self.workers)} sip=" + ",".join(f"{w.cfg.sip_host}:{w.cfg.sip_port}"
                                                                 for w in self.workers), flush=True)
         while not self.stop.wait(0.2):
-            now = time.time()
+            now = time.monotonic()
             for w in self.workers:
                 if w.proc is not None and w.proc.poll() is not None:
                     w.last_exit = w.proc.returncode
@@ -160,12 +160,12 @@ class Supervisor:
         for w in self.workers:
             if w.proc is not None and w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGTERM)
-        deadline = time.time() + 15
+        deadline = time.monotonic() + 15
         for w in self.workers:
             if w.proc is None:
                 continue
             try:
-                w.proc.wait(max(0.1, deadline - time.time()))
+                w.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait(5)
