@@ -52,6 +52,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .procs import stop_process
+
 __all__ = ["DTMF_MODES", "TEST_CARDS", "DemoError", "DemoOptions", "run_demo", "key_plan", "customer_audio",
            "find_mask_spans", "write_spectrogram", "speech_prompts"]
 
@@ -237,15 +239,9 @@ class _Child:
         return self.proc.poll() is None
 
     def stop(self, grace_s: float = 10.0) -> Optional[int]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = stop_process(self.proc, grace_s)
         self._log.close()
-        return self.proc.returncode
+        return code
 
     def last_error(self) -> str:
         lines = [ln for ln in self.text().splitlines() if ln.strip()]

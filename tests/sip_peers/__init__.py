@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from dtmfguard.procs import stop_process
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -83,16 +84,10 @@ class Proc:
             return None
 
     def stop(self, grace=15.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
+        code = stop_process(self.p, grace)
         self._out.close()
         self._err.close()
-        return self.p.returncode
+        return code
 
     def kill(self):
         if self.p.poll() is None:
