@@ -107,3 +107,34 @@ def test_secret_file_must_be_private(tmp_path):
         read_secret_file(tmp_path / "missing")
     with pytest.raises(SecretFileError, match="regular"):
         read_secret_file(tmp_path)
+
+
+@pytest.mark.sip
+def test_serve_worker_runs_hardened(tmp_path):
+    """A live `dtmfguard serve` process: no core dumps (RLIMIT_CORE 0) while it may hold card digits."""
+    pytest.importorskip("pjsua2")
+    import socket
+
+    def free_port():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dtmfguard.cli", "serve", "--listen", f"127.0.0.1:{port}",
+                             "--agent", f"sip:agent@127.0.0.1:{free_port()}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        ready = ""
+        for _ in range(200):
+            ready = proc.stdout.readline()
+            if ready.startswith("ready") or not ready:
+                break
+        assert ready.startswith("ready"), ready
+        limits = open(f"/proc/{proc.pid}/limits").read()
+        core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+        assert core.split()[4:6] == ["0", "0"], core
+    finally:
+        from dtmfguard.procs import stop_process
+
+        assert stop_process(proc, 15) == 0
