@@ -13,6 +13,12 @@ setup(
             sources=["native/goertzel.c"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
-        )
+        ),
+        Extension(
+            "dtmfguard._masker_native",
+            sources=["native/masker.c"],
+            extra_compile_args=["-O3", "-std=c99"],
+            optional=True,
+        ),
     ]
 )

@@ -47,9 +47,15 @@ from typing import Deque, List, Optional, Tuple
 
 import numpy as np
 
+from . import goertzel
 from .adversary import _pair_tables, pair_fit
 from .audio import check_rate
 from .levels import dbm0_to_peak
+
+try:  # optional C screen (native/masker.c); the numpy path below gives the same output
+    from . import _masker_native  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _masker_native = None
 
 __all__ = ["Masker", "MaskedSpan", "mask_samples", "MASKS", "DEFAULT_LOOKAHEAD_MS"]
 
@@ -172,6 +178,7 @@ class Masker:
         self._seed = int(seed)
         self._keep = self.delay_samples + max(w for w, _ in self._windows) + 4 * self._hop
         self._qr: dict = {}
+        self._native_bufs: dict = {}  # per hop count: the C screen's output arrays (reused every frame)
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
 
@@ -186,11 +193,13 @@ class Masker:
         self._spans: List[_Span] = []
         self._active: Optional[_Span] = None  # in-band span of the press being heard
         self._misses = 0
-        self._recent = np.full(self._persist - 1, -1)  # weak-rule pair of the last hops (persistence rule)
+        self._recent = np.full(self._persist - 1, -1, dtype=np.int64)  # weak-rule pair of the last hops (persistence rule)
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._out_dtype = np.dtype(np.int16)
+        self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
+        self._exact_out = False  # the last _run returned untouched samples from int16 input
 
     @property
     def masked_spans(self) -> List[MaskedSpan]:
@@ -222,7 +231,7 @@ class Masker:
             x, dtype = self._convert(chunk)
             out = self._run(x)
             self.samples_in += x.size
-            return self._to_dtype(out, dtype)
+            return self._emit(out, dtype)
         except Exception as exc:  # fail closed: the agent hears the mask, never raw audio
             self.samples_in += n
             return self._fail(pos_before, n, exc)
@@ -231,7 +240,7 @@ class Masker:
         """Return the last ``delay_samples`` samples still in the delay line (end of stream)."""
         pos_before = self._pos
         try:
-            return self._to_dtype(self._run(np.zeros(self.delay_samples)), self._out_dtype)
+            return self._emit(self._run(np.zeros(self.delay_samples)), self._out_dtype)
         except Exception as exc:
             return self._fail(pos_before, self.delay_samples, exc)
 
@@ -260,6 +269,8 @@ class Masker:
         a = np.asarray(chunk)
         if a.ndim != 1:
             raise ValueError("chunk must be 1-D")
+        if a.dtype != np.int16:
+            self._inexact_until = self._pos + a.size
         if a.dtype.kind in "iu":
             self._out_dtype = np.dtype(np.int16)
             return a.astype(np.float64), self._out_dtype
@@ -270,6 +281,13 @@ class Masker:
             self._out_dtype = np.dtype(np.float64)
             return x, self._out_dtype
         raise TypeError("unsupported sample type")
+
+    def _emit(self, out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        # Unmasked output that came in as int16 is already whole int16 values: rounding and clipping would
+        # change nothing, so skip those two passes (the common case on a live call).
+        if self._exact_out and dtype == np.int16:
+            return out.astype(np.int16)
+        return self._to_dtype(out, dtype)
 
     @staticmethod
     def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -323,12 +341,69 @@ class Masker:
             self._next_hop = last_hop + self._hop
         out_start = pos0 - self.delay_samples
         raw = self._buf[out_start - buf_start: out_start - buf_start + n]
+        self._exact_out = False
         out = self._apply(raw, out_start)
-        self._buf = self._buf[-self._keep:].copy()
+        self._exact_out = out is raw and out_start >= self._inexact_until
+        self._buf = self._buf[-self._keep:]  # a view: the next concatenate copies it
         self._expire(out_start + n)
         return out
 
-    def _fit(self, frames: np.ndarray):
+    def _fit(self, seg: np.ndarray, nh: int):
+        """The onset detector's core: fit the 16 key pairs to the windows ending at ``nh`` hops.
+
+        ``seg`` holds the long window of the first hop followed by ``(nh - 1) * hop`` samples.  Returns
+        ``(best_pair [nh] (-1: no key), coef [nh, 4], explained [nh, 16] (long window), any hit)``.
+        The C screen does it in one call when built and selected (``DTMFGUARD_BACKEND``, as for the
+        detector's kernel): a live call runs this once per 20 ms frame with cold caches, where the
+        numpy path's few dozen calls cost ~3x what a tight loop shows (benchmarks/pipeline_frame.py).
+        """
+        if _masker_native is not None and goertzel.backend() == "native":
+            return self._fit_native(seg, nh)
+        return self._fit_numpy(seg, nh)
+
+    def _fit_native(self, seg: np.ndarray, nh: int):
+        bufs = self._native_bufs.get(nh)
+        if bufs is None:
+            bufs = (np.empty(nh, dtype=np.int64), np.empty((nh, 4)), np.empty((nh, 16)))
+            self._native_bufs[nh] = bufs
+        best_pair, coef, explained = bufs
+        (w_short, f_short), (w_long, f_long) = self._windows
+        q_short, r_short = self._qr_tables(w_short)
+        q_long, r_long = self._qr_tables(w_long)
+        any_hit = _masker_native.screen(seg, q_short, r_short, q_long, r_long, self._recent,
+                              best_pair, coef, explained, self._hop, f_short, f_long, self._persist_fraction,
+                              self._min_amp ** 2, self._twist2)
+        return best_pair, coef, explained, bool(any_hit)
+
+    def _fit_numpy(self, seg: np.ndarray, nh: int):
+        long_w = self._windows[-1][0]
+        frames = np.lib.stride_tricks.sliding_window_view(seg, long_w)[:: self._hop]
+        hit = np.zeros(nh, dtype=bool)
+        best_pair = np.full(nh, -1)
+        coef = np.zeros((nh, 4))
+        for w, fraction in self._windows:  # each window ends at the hop: the short one is the long one's tail
+            last = w == long_w
+            pairs, c, explained = self._rule(frames[:, long_w - w:],
+                                             (fraction, self._persist_fraction) if last else (fraction,))
+            ok = (pairs[0] >= 0) & ~hit
+            best_pair[ok] = pairs[0][ok]
+            coef[ok] = c[ok]
+            hit |= ok
+        # persistence rule on the longest window (its explained energies stay in ``explained``)
+        weak_pair = pairs[1]
+        hist = np.concatenate([self._recent, weak_pair])
+        k = self._persist
+        same = weak_pair >= 0
+        for j in range(1, k):
+            same &= hist[k - 1 - j: k - 1 - j + nh] == weak_pair
+        persistent = same & ~hit
+        best_pair[persistent] = weak_pair[persistent]
+        coef[persistent] = c[persistent]
+        hit |= persistent
+        self._recent = hist[-(k - 1):].copy()
+        return best_pair, coef, explained, bool(hit.any())
+
+    def _project(self, frames: np.ndarray):
         """Least-squares fit of the 16 key pairs to each frame via orthonormal bases (one matrix product).
 
         Returns (explained energy per pair [nw, 16], projections [nw, 16, 4], window energy [nw]).
@@ -348,14 +423,14 @@ class Masker:
                 q, r = np.linalg.qr(basis[:, idx])
                 qs.append(q)
                 rinvs.append(np.linalg.inv(r))
-            tab = (np.concatenate(qs, axis=1), np.stack(rinvs))
+            tab = (np.ascontiguousarray(np.concatenate(qs, axis=1)), np.ascontiguousarray(np.stack(rinvs)))
             self._qr[length] = tab
         return tab
 
     def _rule(self, frames: np.ndarray, fractions: Tuple[float, ...]):
         """Per frame and threshold: best pair (or -1 when the window does not look like a key); the best
         pair's 4 coefficients and every pair's explained energy."""
-        explained, proj, energy = self._fit(frames)
+        explained, proj, energy = self._project(frames)
         best = np.argmax(explained, axis=1)
         rows = np.arange(frames.shape[0])
         top = explained[rows, best]
@@ -372,37 +447,14 @@ class Masker:
 
     def _decide(self, hops: np.ndarray, buf_start: int) -> None:
         long_w = self._windows[-1][0]
-        frames = np.lib.stride_tricks.sliding_window_view(
-            self._buf[hops[0] - long_w - buf_start: hops[-1] - buf_start], long_w)[:: self._hop]
-        hit = np.zeros(hops.size, dtype=bool)
-        best_pair = np.full(hops.size, -1)
-        coef = np.zeros((hops.size, 4))
-        for w, fraction in self._windows:  # each window ends at the hop: the short one is the long one's tail
-            last = w == long_w
-            pairs, c, explained = self._rule(frames[:, long_w - w:],
-                                             (fraction, self._persist_fraction) if last else (fraction,))
-            ok = (pairs[0] >= 0) & ~hit
-            best_pair[ok] = pairs[0][ok]
-            coef[ok] = c[ok]
-            hit |= ok
-        # persistence rule on the longest window (its explained energies stay in ``explained``)
-        weak_pair = pairs[1]
-        hist = np.concatenate([self._recent, weak_pair])
-        k = self._persist
-        same = weak_pair >= 0
-        for j in range(1, k):
-            same &= hist[k - 1 - j: k - 1 - j + hops.size] == weak_pair
-        persistent = same & ~hit
-        best_pair[persistent] = weak_pair[persistent]
-        coef[persistent] = c[persistent]
-        hit |= persistent
-        self._recent = hist[-(k - 1):].copy()
-        if self._active is None and not hit.any():
+        seg = self._buf[hops[0] - long_w - buf_start: hops[-1] - buf_start]
+        best_pair, coef, explained, any_hit = self._fit(seg, hops.size)
+        if self._active is None and not any_hit:
             return  # the common case (speech, silence): nothing to track
         # energy each pair explains in the longest window: keeps a press alive while speech covers it
         for i, e in enumerate(hops):
             e = int(e)
-            if hit[i]:
+            if best_pair[i] >= 0:
                 self._on_hit(e, int(best_pair[i]), coef[i], buf_start)
                 if self._pair == best_pair[i]:
                     self._steady = max(self._steady, float(explained[i, self._pair]))
@@ -494,9 +546,12 @@ class Masker:
         return w
 
     def _apply(self, raw: np.ndarray, start: int) -> np.ndarray:
+        """``raw`` itself (not a copy: callers convert it) where nothing is masked, else a new array."""
+        if not self._spans:
+            return raw
         w = self._weights(start, raw.size)
         if not w.any():
-            return raw.copy()
+            return raw
         m = self._mask_signal(start, raw.size)
         out = raw.copy()
         sel = w > 0

@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The masker's optional C screen (native/masker.c) gives the same agent audio as the numpy path, and the
+int16 fast exit (no rounding pass for untouched samples) changes nothing; both fail closed."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from dtmfguard import adversary as A
+from dtmfguard import goertzel, synth
+from dtmfguard import masker as masker_mod
+from dtmfguard.masker import Masker
+
+SPEECH = A.load_speech(20.0, seed=4)
+
+
+def _corpus():
+    rng = np.random.default_rng(21)
+    out = {name: A.press_scenario(rng, 6, speech=SPEECH, **cond)[0]
+           for name, cond in A.CONDITIONS.items()
+           if SPEECH is not None or not (cond.get("speech_around") or cond.get("speech_under_db") is not None)}
+    out["noise"] = synth.white_noise(8000 * 4, 400.0, rng)
+    if SPEECH is not None:
+        out["speech"] = SPEECH
+    return {k: np.clip(np.round(v), -32768, 32767).astype(np.int16) for k, v in out.items()}
+
+
+CORPUS = _corpus()
+
+
+def _mask(x, chunk, **opts):
+    m = Masker(**opts)
+    parts = [m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()]
+    return np.concatenate(parts), m.masked_spans, m.errors
+
+
+def _with_backend(name, fn):
+    previous = goertzel.backend()
+    goertzel.set_backend(name)
+    try:
+        return fn()
+    finally:
+        goertzel.set_backend(previous)
+
+
+@pytest.fixture
+def native():
+    if masker_mod._masker_native is None or "native" not in goertzel.available_backends():
+        if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
+            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but dtmfguard._masker_native was not built")
+        pytest.skip("C masker screen not built")
+    return masker_mod._masker_native
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+@pytest.mark.parametrize("opts", [{}, {"hide_timing": True}, {"lookahead_ms": 4.0, "mask": "noise"}])
+def test_native_screen_gives_the_numpy_output(native, name, opts):
+    x = CORPUS[name]
+    ref = _with_backend("numpy", lambda: _mask(x, 160, **opts))
+    for chunk in (160, 33):
+        got = _with_backend("native", lambda c=chunk: _mask(x, c, **opts))
+        assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and got[2] == ref[2] == 0
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_native_screen_wideband(native, rate):
+    x, _ = synth.keypresses("4111", rate=rate, tone_ms=45, gap_ms=45, rng=np.random.default_rng(5))
+    x = np.round(x).astype(np.int16)
+    ref = _with_backend("numpy", lambda: _mask(x, rate // 50, rate=rate))
+    got = _with_backend("native", lambda: _mask(x, rate // 50, rate=rate))
+    assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and len(ref[1]) == 4
+
+
+def test_native_screen_rejects_bad_sizes(native):
+    m = Masker()
+    q, r = m._qr_tables(32)
+    ql, rl = m._qr_tables(64)
+    best, coef, expl = np.empty(20, np.int64), np.empty((20, 4)), np.empty((20, 16))
+    recent = np.full(2, -1, dtype=np.int64)
+    good = (np.zeros(19 * 8 + 64), q, r, ql, rl, recent, best, coef, expl, 8, 0.9, 0.7, 0.5, 1.0, 30.0)
+    assert native.screen(*good) == 0 and (best == -1).all()
+    for i, bad in [(0, np.zeros(19 * 8 + 63)), (2, r[:8]), (7, np.empty((19, 4))), (9, 0), (3, q)]:
+        args = list(good)
+        args[i] = bad
+        with pytest.raises(ValueError):
+            native.screen(*args)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.screen(np.zeros(400)[::2], *good[1:])  # not contiguous
+
+
+def test_native_screen_fault_fails_closed(native, monkeypatch):
+    x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=80, rng=np.random.default_rng(8))
+    x = np.round(x).astype(np.int16)
+
+    class Broken:
+        @staticmethod
+        def screen(*a):
+            raise ValueError("injected")
+
+    monkeypatch.setattr(masker_mod, "_masker_native", Broken)
+    out, _, errors = _with_backend("native", lambda: _mask(x, 160))
+    assert errors == -(-x.size // 160) + 1
+    assert A.count_recovered(out[128:], spans) == 0 and not np.array_equal(out[128:], x)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "native"])
+def test_fast_int16_exit_matches_rounding(backend_name, native):
+    """Mixed input types on one stream: the fast exit for untouched int16 samples gives what rounding and
+    clipping give, and float and out-of-range int32 samples are still rounded and clipped."""
+    rng = np.random.default_rng(9)
+    keys, _ = synth.keypresses("5", rng=rng)
+    x = np.concatenate([synth.white_noise(6000, 300.0, rng), keys])
+    x = np.round(x).astype(np.int16)
+    loud = x.astype(np.int32) * 200  # beyond int16: must come out clipped
+    f = x / 32768.0
+    cuts = [0, 800, 1600, 2400, 3200, 4000, 4800, x.size]
+    sources = [x, loud, x, f, x, x, x]
+
+    def run(always_round):
+        m = Masker()
+        if always_round:
+            m._emit = lambda out, dtype: Masker._to_dtype(out, dtype)
+        outs, fast = [], []
+        for src, a, b in zip(sources, cuts, cuts[1:]):
+            outs.append(m.process(src[a:b]))
+            fast.append(m._exact_out)
+        return outs, fast
+
+    got, fast = _with_backend(backend_name, lambda: run(False))
+    ref, _ = _with_backend(backend_name, lambda: run(True))
+    for g, r in zip(got, ref):
+        assert g.dtype == r.dtype and np.array_equal(g, r)
+    # the exit is taken where it may be, not where int32 or float samples or a masked key come out
+    assert fast == [True, False, False, False, False, True, False]
+    assert got[2].max() == 32767 and got[2].min() == -32768
