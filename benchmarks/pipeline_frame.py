@@ -10,8 +10,8 @@ with a 20 ms sleep between frames.  Issue 6 (50 calls on 2 cores, no late
 frames) depends on the second figure, so this script prints both side by side.
 
 For each scenario (masker alone on speech; masker on key presses; the whole
-:class:`~dtmfguard.pipeline.CallPipeline` with a payment session attached, so
-the detector runs too) it feeds 160-sample int16 frames and times each call
+:class:`~dtmfguard.pipeline.CallPipeline` on speech without a payment, as for
+most of a call; and with a payment session attached, so the detector runs too) it feeds 160-sample int16 frames and times each call
 with ``perf_counter`` (wall) and ``thread_time`` (CPU), in two regimes:
 
 * ``tight``: frames back to back;
@@ -86,13 +86,16 @@ def _make(scenario: str):
     if scenario == "masker-keys":
         m = Masker()
         return m.process, _presses
+    if scenario == "pipeline":
+        p = CallPipeline()
+        return p.process_customer_frame, _speech
     if scenario == "pipeline-payment":
         p = CallPipeline(session=_Session())
         return p.process_customer_frame, _presses
     raise ValueError(scenario)
 
 
-SCENARIOS = ("masker-speech", "masker-keys", "pipeline-payment")
+SCENARIOS = ("masker-speech", "masker-keys", "pipeline", "pipeline-payment")
 
 
 def measure(scenario: str, frames: int, sleep_ms: float) -> dict:

@@ -223,7 +223,7 @@ class Masker:
         any internal failure yields the mask for this chunk (fail closed).
         """
         try:
-            n = int(np.size(chunk))
+            n = chunk.size if type(chunk) is np.ndarray else int(np.size(chunk))
         except Exception:  # pragma: no cover - np.size accepts nearly anything
             n = 0
         pos_before = self._pos
@@ -336,7 +336,7 @@ class Masker:
         # Decisions on the 1 ms grid of absolute positions, whatever the chunking.
         last_hop = (self._pos // self._hop) * self._hop
         if last_hop >= self._next_hop:
-            hops = np.arange(self._next_hop, last_hop + 1, self._hop)
+            hops = range(self._next_hop, last_hop + 1, self._hop)
             self._decide(hops, buf_start)
             self._next_hop = last_hop + self._hop
         out_start = pos0 - self.delay_samples
@@ -364,15 +364,13 @@ class Masker:
     def _fit_native(self, seg: np.ndarray, nh: int):
         bufs = self._native_bufs.get(nh)
         if bufs is None:
-            bufs = (np.empty(nh, dtype=np.int64), np.empty((nh, 4)), np.empty((nh, 16)))
+            (w_short, f_short), (w_long, f_long) = self._windows
+            bufs = (np.empty(nh, dtype=np.int64), np.empty((nh, 4)), np.empty((nh, 16)),
+                    (*self._qr_tables(w_short), *self._qr_tables(w_long)),
+                    (self._hop, f_short, f_long, self._persist_fraction, self._min_amp ** 2, self._twist2))
             self._native_bufs[nh] = bufs
-        best_pair, coef, explained = bufs
-        (w_short, f_short), (w_long, f_long) = self._windows
-        q_short, r_short = self._qr_tables(w_short)
-        q_long, r_long = self._qr_tables(w_long)
-        any_hit = _masker_native.screen(seg, q_short, r_short, q_long, r_long, self._recent,
-                              best_pair, coef, explained, self._hop, f_short, f_long, self._persist_fraction,
-                              self._min_amp ** 2, self._twist2)
+        best_pair, coef, explained, tables, params = bufs
+        any_hit = _masker_native.screen(seg, *tables, self._recent, best_pair, coef, explained, *params)
         return best_pair, coef, explained, bool(any_hit)
 
     def _fit_numpy(self, seg: np.ndarray, nh: int):
@@ -445,10 +443,10 @@ class Masker:
         )
         return [np.where(ok & (top >= f * energy), best, -1) for f in fractions], coef, explained
 
-    def _decide(self, hops: np.ndarray, buf_start: int) -> None:
+    def _decide(self, hops: range, buf_start: int) -> None:
         long_w = self._windows[-1][0]
         seg = self._buf[hops[0] - long_w - buf_start: hops[-1] - buf_start]
-        best_pair, coef, explained, any_hit = self._fit(seg, hops.size)
+        best_pair, coef, explained, any_hit = self._fit(seg, len(hops))
         if self._active is None and not any_hit:
             return  # the common case (speech, silence): nothing to track
         # energy each pair explains in the longest window: keeps a press alive while speech covers it
