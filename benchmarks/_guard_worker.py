@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""One guard worker for benchmarks/calls.py: the production Guard, masked or (baseline) direct.
+"""One guard worker for benchmarks/calls.py and soak.py: the production Guard, masked or (baseline) direct.
 
 Prints ``ready`` and, on SIGTERM, one JSON line with its port and pipeline counters and CPU time.
+With ``--control`` it also runs the control API with serve's payment-session factory (``--gateway-url``:
+the webhook gateway), so benchmarks/soak.py takes payments through the same code as ``dtmfguard serve``;
+``--totals`` sums the per-call counters instead of keeping one entry per call (long runs: no growth).
 """
 from __future__ import annotations
 
@@ -27,10 +30,17 @@ def main() -> int:
     p.add_argument("--jitter-ms", type=int, default=-1)
     p.add_argument("--passthrough", action="store_true",
                    help="baseline: the port with an identity pipeline (unmasked): isolates the port's own cost")
+    p.add_argument("--control", help="host:port of the control API (token from $DTMFGUARD_API_TOKEN)")
+    p.add_argument("--gateway-url", help="webhook gateway URL (http only to 127.0.0.1; secret from the env)")
+    p.add_argument("--totals", action="store_true", help="sum per-call counters (long runs)")
     a = p.parse_args()
     host, port = a.listen.rsplit(":", 1)
-    cfg = load_config(None, {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
-                             "rtp_port": a.rtp_port, "rtp_range": 20, "transports": ("udp",)})
+    over = {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
+            "rtp_port": a.rtp_port, "rtp_range": 20, "transports": ("udp",)}
+    if a.gateway_url:
+        over.update(gateway="webhook", gateway_options={"url": a.gateway_url, "allow_insecure_loopback": True,
+                                                        "timeout_s": 5.0, "backoff_s": 0.2})
+    cfg = load_config(None, over)
     factory = None
     if a.passthrough:
         from dtmfguard.pipeline import CallPipeline
@@ -55,28 +65,58 @@ def main() -> int:
         def factory(name):
             return CallPipeline(8000, masker=_Identity(), name=name)
 
-    guard = Guard(cfg, pipeline_factory=factory, _direct_bridge_for_benchmark=a.direct,
-                  _jitter_ms_for_benchmark=a.jitter_ms)
+    session_factory = None
+    if a.gateway_url:
+        from dtmfguard.cli.serve import _session_factory
+
+        session_factory = _session_factory(cfg)
+    guard = Guard(cfg, pipeline_factory=factory, session_factory=session_factory,
+                  _direct_bridge_for_benchmark=a.direct, _jitter_ms_for_benchmark=a.jitter_ms)
     stats = []
+    totals: dict = {"calls": 0, "port": {}, "pipeline_errors": 0}
     orig_finish = guard._finish
+
+    def keep(b):
+        entry = {"port": dict(b.port.stats), "pipeline": b.pipeline.snapshot()}
+        if not a.totals:
+            stats.append(entry)
+            return
+        totals["calls"] += 1
+        totals["pipeline_errors"] += entry["pipeline"].get("errors", 0)
+        for k, v in entry["port"].items():
+            if isinstance(v, (int, float)):
+                op = max if k.startswith("max") else (lambda x, y: x + y)
+                totals["port"][k] = op(totals["port"].get(k, 0), v)
 
     def finish(b):  # keep each call's counters before the bridge is dropped
         if b.port is not None:
-            stats.append({"port": dict(b.port.stats), "pipeline": b.pipeline.snapshot()})
+            keep(b)
         orig_finish(b)
 
     guard._finish = finish
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     guard.start()
+    api = None
+    if a.control:
+        import os
+
+        from dtmfguard.sip.control import ControlServer
+
+        chost, cport = a.control.rsplit(":", 1)
+        api = ControlServer(guard, chost, int(cport), os.environ["DTMFGUARD_API_TOKEN"])
+        api.start()
     print("ready", flush=True)
     guard.run(stop)
+    if api is not None:
+        api.stop()
     for b in list(guard.bridges.values()):
         if b.port is not None:
-            stats.append({"port": dict(b.port.stats), "pipeline": b.pipeline.snapshot()})
+            keep(b)
     guard.shutdown()
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"event": "done", "calls": stats, "cpu_s": ru.ru_utime + ru.ru_stime}), flush=True)
+    print(json.dumps({"event": "done", "calls": stats, "totals": totals, "cpu_s": ru.ru_utime + ru.ru_stime}),
+          flush=True)
     return 0
 
 

@@ -161,6 +161,7 @@ class Agent:
                         rec.createRecorder(os.path.join(a.record_dir, f"call-{call.index}.wav"))
                         am.startTransmit(rec)
                         self.recorders.append(rec)
+                        call.recorder = rec
                     if a.echo:
                         am.startTransmit(am)
                     say(event="media", call=call.index, t=time.time())
@@ -172,6 +173,11 @@ class Agent:
                         call.hangup(pj.CallOpParam())
                     except pj.Error:
                         pass
+                if call.disconnected_at and getattr(call, "recorder", None) is not None:
+                    # close the WAV and free its conference slot (media_ports is small): long runs
+                    # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
+                    self.recorders.remove(call.recorder)
+                    call.recorder = None
             if a.calls and sum(1 for c in self.calls if c.disconnected_at) >= a.calls:
                 break
         call = rec = am = None  # noqa: F841 - no pjsua2 object may outlive libDestroy (it aborts the process)
