@@ -9,7 +9,7 @@ cold.  The SIP engineer measured ~100 µs per frame in a tight loop but 500-700 
 with a 20 ms sleep between frames.  Issue 6 (50 calls on 2 cores, no late
 frames) depends on the second figure, so this script prints both side by side.
 
-For each scenario (masker alone on speech; masker on key presses; the whole
+For each scenario (masker alone on speech, on a quiet line and on key presses; the whole
 :class:`~dtmfguard.pipeline.CallPipeline` on speech without a payment, as for
 most of a call; and with a payment session attached, so the detector runs too) it feeds 160-sample int16 frames and times each call
 with ``perf_counter`` (wall) and ``thread_time`` (CPU), in two regimes:
@@ -64,6 +64,13 @@ def _speech(seconds: float) -> np.ndarray:
     return np.clip(np.round(np.tile(x, reps)[: int(seconds * 8000)]), -32768, 32767).astype(np.int16)
 
 
+def _quiet(seconds: float) -> np.ndarray:
+    """A customer listening: line noise at about -60 dBm0."""
+    from dtmfguard.synth import white_noise
+
+    return np.round(white_noise(int(seconds * 8000), 16.0, rng=np.random.default_rng(2))).astype(np.int16)
+
+
 def _presses(seconds: float) -> np.ndarray:
     from dtmfguard.synth import keypresses
 
@@ -83,6 +90,9 @@ def _make(scenario: str):
     if scenario == "masker-speech":
         m = Masker()
         return m.process, _speech
+    if scenario == "masker-quiet":
+        m = Masker()
+        return m.process, _quiet
     if scenario == "masker-keys":
         m = Masker()
         return m.process, _presses
@@ -95,7 +105,7 @@ def _make(scenario: str):
     raise ValueError(scenario)
 
 
-SCENARIOS = ("masker-speech", "masker-keys", "pipeline", "pipeline-payment")
+SCENARIOS = ("masker-speech", "masker-quiet", "masker-keys", "pipeline", "pipeline-payment")
 
 
 def measure(scenario: str, frames: int, sleep_ms: float) -> dict:

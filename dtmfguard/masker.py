@@ -367,11 +367,26 @@ class Masker:
             (w_short, f_short), (w_long, f_long) = self._windows
             bufs = (np.empty(nh, dtype=np.int64), np.empty((nh, 4)), np.empty((nh, 16)),
                     (*self._qr_tables(w_short), *self._qr_tables(w_long)),
-                    (self._hop, f_short, f_long, self._persist_fraction, self._min_amp ** 2, self._twist2))
+                    (self._hop, f_short, f_long, self._persist_fraction, self._min_amp ** 2, self._twist2),
+                    self._skip_energy())
             self._native_bufs[nh] = bufs
-        best_pair, coef, explained, tables, params = bufs
-        any_hit = _masker_native.screen(seg, *tables, self._recent, best_pair, coef, explained, *params)
+        best_pair, coef, explained, tables, params, skip = bufs
+        # a quiet frame is skipped only while no press is active (then ``explained`` is not read)
+        any_hit = _masker_native.screen(seg, *tables, self._recent, best_pair, coef, explained, *params,
+                                        skip if self._active is None else 0.0)
         return best_pair, coef, explained, bool(any_hit)
+
+    def _skip_energy(self) -> float:
+        """Energy below which no window in a frame can pass the amplitude test (the C screen skips it).
+
+        A window passes only if both fitted tones reach ``min_amp``, so ``|coef|^2 >= 2 min_amp^2``;
+        ``coef = R^-1 Q^T x`` with orthonormal ``Q`` gives ``|coef|^2 <= s^2 |x|^2`` (``s``: largest
+        singular value of ``R^-1``), and a window's ``|x|^2`` is at most the whole frame's energy.
+        Half that bound leaves room for rounding: a skipped frame can never hide a tone.
+        """
+        s2 = max(float(np.linalg.norm(r, 2)) ** 2
+                 for w, _ in self._windows for r in self._qr_tables(w)[1])
+        return 0.5 * 2.0 * self._min_amp ** 2 / s2
 
     def _fit_numpy(self, seg: np.ndarray, nh: int):
         long_w = self._windows[-1][0]

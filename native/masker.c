@@ -14,7 +14,7 @@
  *
  *   screen(seg, q_short, rinv_short, q_long, rinv_long, recent,
  *          best_out, coef_out, expl_out, hop,
- *          f_short, f_long, f_persist, min_amp2, twist2) -> int (1 if any hop hit)
+ *          f_short, f_long, f_persist, min_amp2, twist2, skip_energy) -> int (1 if any hop hit)
  *
  *   seg        float64 [(nh - 1) * hop + L_long]  hop i's long window is seg[i*hop : i*hop + L_long],
  *                                                  its short window the last L_short samples of that
@@ -30,6 +30,18 @@
  * window's fraction of the energy.  Rules, in order: short window (f_short),
  * long window (f_long), and the same pair explaining f_persist of the long
  * window in k consecutive hops.
+ *
+ * Quiet frames: if the energy of all of seg is below skip_energy, no window can
+ * pass the amplitude test, so the fits are skipped (best -1, coef 0, expl 0,
+ * weak-rule pairs -1: what the fits would give, except expl, which the caller
+ * reads only while a press is active and then passes skip_energy = 0).  The
+ * caller derives skip_energy from a bound (see Masker._skip_energy), so this
+ * never hides a tone the fits would find.  The ~50 kB of basis tables are not
+ * even touched then, which matters when every frame starts with cold caches.
+ *
+ * The GIL is kept: the call takes ~10-20 us, and releasing it would let another
+ * Python thread take it for up to the switch interval (5 ms) while pjsua2's
+ * clock thread, which calls this, waits for it back.
  *
  * Results equal the numpy path's up to float rounding (the dot products are
  * summed in a different order than BLAS does); tests/test_masker_native.py
@@ -117,7 +129,7 @@ check_itemsize(Py_buffer *b, Py_ssize_t itemsize, const char *name)
 
 PyDoc_STRVAR(screen_doc,
 "screen(seg, q_short, rinv_short, q_long, rinv_long, recent, best_out, coef_out, expl_out, hop,\n"
-"       f_short, f_long, f_persist, min_amp2, twist2) -> int\n\n"
+"       f_short, f_long, f_persist, min_amp2, twist2, skip_energy) -> int\n\n"
 "The masker's onset screen for every hop of a frame (see native/masker.c).");
 
 static PyObject *
@@ -126,10 +138,10 @@ screen(PyObject *self, PyObject *args)
     buffers b;
     memset(&b, 0, sizeof(b));
     Py_ssize_t hop;
-    double f_short, f_long, f_persist, min_amp2, twist2;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*w*w*nddddd", &b.seg, &b.q_short, &b.rinv_short, &b.q_long,
+    double f_short, f_long, f_persist, min_amp2, twist2, skip_energy;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*w*w*ndddddd", &b.seg, &b.q_short, &b.rinv_short, &b.q_long,
                           &b.rinv_long, &b.recent, &b.best, &b.coef, &b.expl, &hop,
-                          &f_short, &f_long, &f_persist, &min_amp2, &twist2))
+                          &f_short, &f_long, &f_persist, &min_amp2, &twist2, &skip_energy))
         return NULL;
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), I = (Py_ssize_t)sizeof(int64_t);
     if (check_itemsize(&b.seg, D, "seg") || check_itemsize(&b.q_short, D * NCOLS, "q_short")
@@ -158,7 +170,21 @@ screen(PyObject *self, PyObject *args)
     int64_t *recent = (int64_t *)b.recent.buf, *best = (int64_t *)b.best.buf;
     double *coef = (double *)b.coef.buf, *expl = (double *)b.expl.buf;
     int any = 0;
-    Py_BEGIN_ALLOW_THREADS
+    const Py_ssize_t seg_n = b.seg.len / D;
+    double seg_energy = 0.0;
+    for (Py_ssize_t n = 0; n < seg_n; n++)
+        seg_energy += seg[n] * seg[n];
+    if (seg_energy < skip_energy) {
+        for (Py_ssize_t i = 0; i < nh; i++)
+            best[i] = -1;
+        memset(coef, 0, (size_t)(nh * 4) * sizeof(double));
+        memset(expl, 0, (size_t)(nh * NPAIRS) * sizeof(double));
+        /* the weak-rule history moves on by nh hops of -1 */
+        for (Py_ssize_t j = 0; j < k1; j++)
+            recent[j] = j + nh < k1 ? recent[j + nh] : -1;
+        release_all(&b);
+        return PyLong_FromLong(0);
+    }
     int64_t hist[MAX_PERSIST];  /* the last k1 weak-rule pairs, oldest first */
     for (Py_ssize_t j = 0; j < k1; j++)
         hist[j] = recent[j];
@@ -193,7 +219,6 @@ screen(PyObject *self, PyObject *args)
     }
     for (Py_ssize_t j = 0; j < k1; j++)
         recent[j] = hist[j];
-    Py_END_ALLOW_THREADS
     release_all(&b);
     return PyLong_FromLong(any);
 fail:

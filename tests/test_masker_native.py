@@ -22,6 +22,11 @@ def _corpus():
            for name, cond in A.CONDITIONS.items()
            if SPEECH is not None or not (cond.get("speech_around") or cond.get("speech_under_db") is not None)}
     out["noise"] = synth.white_noise(8000 * 4, 400.0, rng)
+    # quiet line with keys around the weakest masked level (-42 dBm0 per tone): the C screen skips quiet
+    # frames, and must not skip one the fits would have masked
+    for level in (-46.0, -43.0, -42.0, -41.0, -36.0):
+        keys, _ = synth.keypresses("1590", level_dbm0=level, tone_ms=45, gap_ms=200, rng=rng)
+        out[f"quiet{level:.0f}"] = keys + synth.white_noise(keys.size, 3.0, rng)
     if SPEECH is not None:
         out["speech"] = SPEECH
     return {k: np.clip(np.round(v), -32768, 32767).astype(np.int16) for k, v in out.items()}
@@ -79,7 +84,7 @@ def test_native_screen_rejects_bad_sizes(native):
     ql, rl = m._qr_tables(64)
     best, coef, expl = np.empty(20, np.int64), np.empty((20, 4)), np.empty((20, 16))
     recent = np.full(2, -1, dtype=np.int64)
-    good = (np.zeros(19 * 8 + 64), q, r, ql, rl, recent, best, coef, expl, 8, 0.9, 0.7, 0.5, 1.0, 30.0)
+    good = (np.zeros(19 * 8 + 64), q, r, ql, rl, recent, best, coef, expl, 8, 0.9, 0.7, 0.5, 1.0, 30.0, 0.0)
     assert native.screen(*good) == 0 and (best == -1).all()
     for i, bad in [(0, np.zeros(19 * 8 + 63)), (2, r[:8]), (7, np.empty((19, 4))), (9, 0), (3, q)]:
         args = list(good)
@@ -88,6 +93,25 @@ def test_native_screen_rejects_bad_sizes(native):
             native.screen(*args)
     with pytest.raises((TypeError, ValueError, BufferError)):
         native.screen(np.zeros(400)[::2], *good[1:])  # not contiguous
+
+
+def test_quiet_frame_skip_is_what_the_fits_give(native):
+    """The skip gives the fits' answer (no key, weak-rule history moved on) and is taken only when asked."""
+    m = Masker()
+    rng = np.random.default_rng(3)
+    tone = synth.dtmf_tone("8", 40, level_dbm0=-20.0)[: 19 * 8 + 64]
+    for seg, skip, hits in [(tone, 0.0, True), (tone, np.inf, False), (rng.standard_normal(216) * 5, 1e12, False)]:
+        for nh, recent0 in [(20, [3, 3]), (1, [3, 5])]:
+            seg_n = seg[: (nh - 1) * 8 + 64]
+            best, coef, expl = np.full(nh, 7, np.int64), np.ones((nh, 4)), np.ones((nh, 16))
+            recent = np.array(recent0, dtype=np.int64)
+            tabs, params = m._qr_tables(32) + m._qr_tables(64), (8, 0.9, 0.7, 0.5, m._min_amp ** 2, m._twist2)
+            got = native.screen(np.ascontiguousarray(seg_n), *tabs, recent, best, coef, expl, *params, skip)
+            assert bool(got) == hits == bool((best >= 0).any())
+            if not hits:
+                assert (best == -1).all() and not coef.any()
+                assert recent.tolist() == ([-1, -1] if nh == 20 else [recent0[1], -1])
+    assert m._skip_energy() > 0
 
 
 def test_native_screen_fault_fails_closed(native, monkeypatch):
