@@ -33,6 +33,8 @@ def main() -> int:
     p.add_argument("--control", help="host:port of the control API (token from $DTMFGUARD_API_TOKEN)")
     p.add_argument("--gateway-url", help="webhook gateway URL (http only to 127.0.0.1; secret from the env)")
     p.add_argument("--totals", action="store_true", help="sum per-call counters (long runs)")
+    p.add_argument("--tracemalloc", type=int, default=0, metavar="N",
+                   help="diagnosis: snapshot Python allocations after N calls; at exit print the top growth")
     a = p.parse_args()
     host, port = a.listen.rsplit(":", 1)
     over = {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
@@ -88,10 +90,19 @@ def main() -> int:
                 op = max if k.startswith("max") else (lambda x, y: x + y)
                 totals["port"][k] = op(totals["port"].get(k, 0), v)
 
+    snap = {}
+    if a.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(8)
+
     def finish(b):  # keep each call's counters before the bridge is dropped
         if b.port is not None:
             keep(b)
         orig_finish(b)
+        if a.tracemalloc and "first" not in snap and totals["calls"] + len(stats) >= a.tracemalloc:
+            snap["first"] = tracemalloc.take_snapshot()
+            snap["calls"] = totals["calls"] + len(stats)
 
     guard._finish = finish
     stop = threading.Event()
@@ -113,6 +124,17 @@ def main() -> int:
     for b in list(guard.bridges.values()):
         if b.port is not None:
             keep(b)
+    if "first" in snap:  # diagnosis only: top Python allocation growth per call since the snapshot
+        import gc
+
+        gc.collect()
+        n = totals["calls"] + len(stats) - snap["calls"]
+        diff = tracemalloc.take_snapshot().compare_to(snap["first"], "traceback")
+        print(f"tracemalloc: {n} calls since the snapshot", file=sys.stderr)
+        for st in diff[:12]:
+            print(f"{st.size_diff / max(n, 1):9.0f} B/call {st.count_diff:+6d} blocks", file=sys.stderr)
+            for line in st.traceback.format()[-8:]:
+                print("    " + line, file=sys.stderr)
     guard.shutdown()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"event": "done", "calls": stats, "totals": totals, "cpu_s": ru.ru_utime + ru.ru_stime}),

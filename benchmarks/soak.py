@@ -212,7 +212,7 @@ class PaymentDriver(threading.Thread):
 
 
 def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, base_port: int = 18000,
-             rtp_base: int = 44000) -> dict:
+             rtp_base: int = 44000, tracemalloc_after: int = 0) -> dict:
     n_guards = math.ceil(n_calls / 2)
     n_agents = math.ceil(n_calls / 4)
     receiver = CardReceiver()
@@ -233,7 +233,9 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
             guards.append(Drained([str(HERE / "_guard_worker.py"), "--listen", f"127.0.0.1:{base_port + i}",
                                    "--agent", f"sip:agent@127.0.0.1:{base_port + 400 + i // 2}",
                                    "--rtp-port", str(rtp_base + 20 * i), "--control", f"127.0.0.1:{ctl_ports[i]}",
-                                   "--gateway-url", receiver.url, "--totals"], work / f"guard{i}.err"))
+                                   "--gateway-url", receiver.url, "--totals",
+                                   *(["--tracemalloc", str(tracemalloc_after)] if tracemalloc_after else [])],
+                                  work / f"guard{i}.err"))
         for p in agents + guards:
             p.wait_for("ready", 60)
         driver.start()
@@ -278,6 +280,7 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
     # -- figures ---------------------------------------------------------------------------------------
     warmup = min(60.0, 0.2 * seconds)
     slopes = [slope_kb_per_min(rss[i], warmup) for i in range(n_guards)]
+    late_slopes = [slope_kb_per_min(rss[i], elapsed / 2) for i in range(n_guards)]
     totals = [next((e["totals"] for e in g.events() if e.get("event") == "done"), None) for g in guards]
     port = collections.Counter()
     max_tick = 0.0
@@ -312,6 +315,8 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
         "rss_kb_start": [s[0][1] if s else None for s in rss.values()],
         "rss_kb_end": [s[-1][1] if s else None for s in rss.values()],
         "rss_slope_kb_per_min": [None if s is None else round(s, 1) for s in slopes],
+        # the same fit over the last half only: a leak keeps its slope, warm-up and bounded caches flatten
+        "rss_slope_last_half_kb_per_min": [None if s is None else round(s, 1) for s in late_slopes],
         "rss_samples": sum(len(s) for s in rss.values()), "rss_warmup_s": warmup,
         "ticks": port.get("requested", 0), "late": port.get("late", 0), "missing": port.get("missing", 0),
         # the first tick of every call has no processed frame yet (silence, by design): counted apart
@@ -363,6 +368,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-late-pct", type=float, default=0.5, help="late and missing frames allowed (%% of ticks)")
     ap.add_argument("--base-port", type=int, default=18000, help="SIP/control ports from here (+0..+700)")
     ap.add_argument("--rtp-base", type=int, default=44000, help="RTP ports from here (+0..+4000+40*workers)")
+    ap.add_argument("--tracemalloc", type=int, default=0, metavar="N",
+                    help="diagnosis: each worker reports its Python allocation growth after its N-th call "
+                         "(in guardI.err; use with --keep)")
     ap.add_argument("--keep", help="keep logs and recordings in this directory")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -371,7 +379,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="dtmfguard-soak-") as tmp:
         work = Path(tmp)
         try:
-            r = run_soak(a.calls, a.seconds, work, a.sample_s, a.base_port, a.rtp_base)
+            r = run_soak(a.calls, a.seconds, work, a.sample_s, a.base_port, a.rtp_base, a.tracemalloc)
         finally:
             if a.keep:
                 shutil.copytree(work, a.keep, dirs_exist_ok=True)
@@ -385,7 +393,8 @@ def main(argv=None) -> int:
               f"({r['guards']} guard workers); {r['calls_total']} calls ({r['calls_ok']} complete, "
               f"{r['calls_failed']} failed), modes {r['modes']}")
         print(f"memory: RSS KB start {r['rss_kb_start']} end {r['rss_kb_end']}; slope after {r['rss_warmup_s']:.0f} s "
-              f"warm-up {r['rss_slope_kb_per_min']} KB/min (limit {a.max_slope_kb_min})")
+              f"warm-up {r['rss_slope_kb_per_min']} KB/min (limit {a.max_slope_kb_min}), over the last half "
+              f"{r['rss_slope_last_half_kb_per_min']} KB/min")
         print(f"clock: {r['ticks']} ticks, late {r['late']} ({100 * r['late'] / ticks:.3f} %), missing {r['missing']} "
               f"({100 * r['missing'] / ticks:.3f} %; {r['missing_after_first_tick']} after each call's first tick), overrun {r['overrun']}, max tick {r['max_tick_ms']} ms "
               f"(limit {a.max_late_pct} %); guard CPU {r['guard_cpu_pct_per_call']} % of a core per call")
