@@ -32,6 +32,12 @@ masked spans and their fades.  Every decision is taken on a fixed 1 ms grid of
 absolute sample positions and may only touch samples that even a 1-sample
 chunking has not yet emitted, so any chunking gives bit-identical output.
 
+Speed (issue 6): a live call runs this once per 20 ms frame with cold caches, where every numpy call
+costs several µs, so the per-hop screen of a frame (both windows' fits and the three rules) is one call
+of the optional C routine ``native/masker.c`` when it was built and ``DTMFGUARD_BACKEND`` is not
+``numpy``; quiet frames skip the fits, and unmasked int16 samples skip rounding.  The numpy path gives
+the same output (``tests/test_masker_native.py``; ``benchmarks/pipeline_frame.py`` measures both).
+
 Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
 anything inside fails, that chunk's output is the mask (or silence if even the
 mask cannot be made), everything still buffered is covered, and ``errors`` is
