@@ -178,6 +178,7 @@ class PaymentDriver(threading.Thread):
         self.ports = control_ports
         self.halt = threading.Event()
         self.sessions: dict[tuple, str] = {}
+        self.digits: dict[tuple, int] = {}  # key presses the call's pipeline reported (last seen)
         self.start_errors: collections.Counter = collections.Counter()
         self.lateness_s: list[float] = []
 
@@ -193,6 +194,7 @@ class PaymentDriver(threading.Thread):
                     if key in self.sessions:
                         if c.get("payment"):
                             self.sessions[key] = c["payment"]
+                        self.digits[key] = c.get("media", {}).get("digits", 0)
                         continue
                     if c["state"] != "connected":
                         continue
@@ -306,6 +308,11 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
         if y.size and recover_digits(y.astype(np.float64), 8000):
             leaked.append(f.relative_to(work).as_posix())
     outcomes = collections.Counter(driver.sessions.values())
+    # where an entry got lost: the pipeline's key count on calls whose session did not complete
+    # (each call types 25 keys: PAN 16, '#', MMYY 4, CVV 3, '#')
+    unfinished = {f"w{w}/{cid}": driver.digits.get((w, cid)) for (w, cid), st in driver.sessions.items()
+                  if st != "completed"}
+    (work / "rss.json").write_text(json.dumps({str(i): rss[i] for i in rss}))
     return {
         "calls_concurrent": n_calls, "seconds": round(elapsed, 1), "guards": n_guards,
         "calls_total": len(calls), "calls_ok": sum(1 for e in calls if e["ok"]),
@@ -323,12 +330,13 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
         "missing_after_first_tick": max(0, port.get("missing", 0) - worker_calls),
         "overrun": port.get("overrun", 0), "port_errors": port.get("errors", 0), "max_tick_ms": max_tick,
         "payments_started": len(driver.sessions), "payment_start_errors": dict(driver.start_errors),
-        "payment_outcomes_seen": dict(outcomes),
+        "payment_outcomes_seen": dict(outcomes), "unfinished_sessions_keys_seen": unfinished,
         "payment_start_after_connect_s_max": round(max(driver.lateness_s, default=0.0), 2),
         "entries_typed": sum(sent.values()), "entries_charged": sum(got.values()),
         "entries_missing": sum((sent - got).values()), "entries_extra": sum((got - sent).values()),
         "gateway_requests": sum(receiver.keys.values()), "gateway_keys": len(receiver.keys),
         "recordings": len(recordings), "recordings_with_digits": leaked,
+        "load_avg_at_end": open("/proc/loadavg").read().split()[:3],
     }
 
 
@@ -399,7 +407,9 @@ def main(argv=None) -> int:
               f"({100 * r['missing'] / ticks:.3f} %; {r['missing_after_first_tick']} after each call's first tick), overrun {r['overrun']}, max tick {r['max_tick_ms']} ms "
               f"(limit {a.max_late_pct} %); guard CPU {r['guard_cpu_pct_per_call']} % of a core per call")
         print(f"payments: {r['payments_started']} started (start errors {r['payment_start_errors']}, latest "
-              f"{r['payment_start_after_connect_s_max']} s after connect), outcomes seen {r['payment_outcomes_seen']}")
+              f"{r['payment_start_after_connect_s_max']} s after connect), outcomes seen {r['payment_outcomes_seen']}"
+              + (f"; unfinished (keys seen by the pipeline) {r['unfinished_sessions_keys_seen']}"
+                 if r["unfinished_sessions_keys_seen"] else ""))
         print(f"card entries: typed {r['entries_typed']}, charged {r['entries_charged']}, missing "
               f"{r['entries_missing']}, extra/duplicate {r['entries_extra']}; gateway requests "
               f"{r['gateway_requests']} for {r['gateway_keys']} idempotency keys")
