@@ -52,7 +52,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .procs import stop_process
+from .procs import json_events, stop_process
 
 __all__ = ["DTMF_MODES", "TEST_CARDS", "DemoError", "DemoOptions", "run_demo", "key_plan", "customer_audio",
            "find_mask_spans", "write_spectrogram", "speech_prompts"]
@@ -216,14 +216,7 @@ class _Child:
             return ""
 
     def events(self) -> List[dict]:
-        out = []
-        for line in self.text().splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return json_events(self.text().splitlines())
 
     def wait_for(self, predicate: Callable[[str], bool], timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

@@ -2,11 +2,12 @@
 """Child-process helpers shared by the demo and the real-peer tests."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from typing import Optional
 
-__all__ = ["stop_process"]
+__all__ = ["json_events", "stop_process"]
 
 
 def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> Optional[int]:
@@ -20,3 +21,16 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> Optional[int]
             proc.kill()
             proc.wait(5)
     return proc.returncode
+
+
+def json_events(lines) -> list:
+    """The JSON objects among a child's output lines (peers and workers print one event per line);
+    other lines (logs) are skipped."""
+    out = []
+    for line in lines:
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out

@@ -2,7 +2,6 @@
 """Helpers for tests with real SIP peers: processes with ready lines, ports, clean termination."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import socket
@@ -11,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from dtmfguard.procs import stop_process
+from dtmfguard.procs import json_events, stop_process
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -52,14 +51,7 @@ class Proc:
         return self.out_path.read_text().splitlines()
 
     def events(self):
-        out = []
-        for line in self.lines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return json_events(self.lines())
 
     def wait_for(self, predicate, timeout=20.0):
         deadline = time.monotonic() + timeout
