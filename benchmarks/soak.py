@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calls import cpu_seconds, spawn  # noqa: E402 - the call benchmark's process helpers
 
-from dtmfguard.procs import stop_process  # noqa: E402
+from dtmfguard.procs import json_events, stop_process  # noqa: E402
 
 TOKEN = "soak-control-token"
 SECRET = "soak-webhook-secret-0123456789"
@@ -86,14 +86,7 @@ class Drained:
         raise RuntimeError(f"timeout waiting for {token}")
 
     def events(self) -> list[dict]:
-        out = []
-        for line in self.lines:
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return json_events(self.lines)
 
     def stop(self, grace=20.0) -> None:
         stop_process(self.p, grace)
