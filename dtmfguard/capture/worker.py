@@ -57,6 +57,9 @@ class WorkerPool:
             except Exception as exc:  # type only: an arbitrary exception's text could carry card data
                 logger.error("worker %s: task %s failed (%s)", self.name, getattr(fn, "__name__", "?"),
                              type(exc).__name__)
+            finally:
+                # an idle thread must not keep its last task alive (a session and its payment request)
+                del item, fn, args
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         self._closed = True
