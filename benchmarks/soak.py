@@ -54,6 +54,7 @@ sys.path.insert(0, str(HERE))
 from calls import cpu_seconds, spawn  # noqa: E402 - the call benchmark's process helpers
 
 from dtmfguard.procs import json_events, stop_process  # noqa: E402
+from dtmfguard.sip.control import request as control_request  # noqa: E402
 
 TOKEN = "soak-control-token"
 SECRET = "soak-webhook-secret-0123456789"
@@ -153,14 +154,7 @@ class CardReceiver:
 
 
 def _api(port: int, method: str, path: str, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                  headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-        r = c.getresponse()
-        return r.status, json.loads(r.read() or b"null")
-    finally:
-        c.close()
+    return control_request(port, method, path, TOKEN, body, timeout=5)
 
 
 class PaymentDriver(threading.Thread):

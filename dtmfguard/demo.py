@@ -250,19 +250,10 @@ class _Control:
         self.host, self.port, self.token = host, port, token
 
     def _request(self, method: str, path: str, body: Optional[dict] = None, timeout: float = 5.0):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            headers = {"Authorization": f"Bearer {self.token}"}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            payload = resp.read()
-            return resp.status, (json.loads(payload) if payload else {})
-        finally:
-            conn.close()
+        from .sip.control import request
+
+        status, data = request(self.port, method, path, self.token, body, host=self.host, timeout=timeout)
+        return status, (data if data is not None else {})
 
     def calls(self) -> List[dict]:
         status, data = self._request("GET", "/calls")

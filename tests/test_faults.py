@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dtmfguard.sip.control import request as control_request
 from dtmfguard.synth import keypresses
 
 from _capture_util import SECRET, Receiver, make_tls_cert
@@ -37,14 +38,7 @@ CARDS = {"A": ("4111111111111111", "123"), "B": ("5555555555554444", "456")}
 
 
 def _api(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                  headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-        r = c.getresponse()
-        return r.status, json.loads(r.read() or b"null")
-    finally:
-        c.close()
+    return control_request(port, method, path, TOKEN, body, timeout=10)
 
 
 class FeedReader(threading.Thread):

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from dtmfguard.audio import read_audio
+from dtmfguard.sip.control import request as control_request
 from dtmfguard.synth import keypresses
 
 from sip_peers import Proc, free_port, rtp_base
@@ -24,14 +25,7 @@ TOKEN = "e2e-token"
 
 
 def _api(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    data = json.dumps(body).encode() if body is not None else None
-    c.request(method, path, body=data, headers={"Authorization": f"Bearer {TOKEN}",
-                                                "Content-Type": "application/json"})
-    r = c.getresponse()
-    out = r.status, json.loads(r.read() or b"null")
-    c.close()
-    return out
+    return control_request(port, method, path, TOKEN, body, timeout=10)
 
 
 def test_payment_over_a_live_call(tmp_path):

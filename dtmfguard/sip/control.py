@@ -24,6 +24,7 @@ GET    /calls/<id>/feed               text/event-stream: the masked agent feed (
 from __future__ import annotations
 
 import hmac
+import http.client
 import json
 import logging
 import re
@@ -268,3 +269,22 @@ class ControlServer:
         self.httpd.stopping.set()  # type: ignore[attr-defined]
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def request(port: int, method: str, path: str, token: str, body: dict | None = None, *,
+            host: str = "127.0.0.1", timeout: float = 10.0) -> tuple[int, Any]:
+    """One control-API call, as an agent desktop or a script makes it: ``(HTTP status, decoded JSON or
+    None)``.  Raises ``OSError`` when the worker cannot be reached."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        return resp.status, (json.loads(payload) if payload else None)
+    finally:
+        conn.close()
