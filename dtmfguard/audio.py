@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["AudioError", "as_samples", "check_rate", "read_audio", "MIN_RATE", "MAX_RATE"]
+__all__ = ["AudioError", "as_samples", "audio_info", "check_rate", "read_audio", "MIN_RATE", "MAX_RATE"]
 
 MIN_RATE, MAX_RATE = 8000, 48000
 
@@ -66,13 +66,15 @@ def as_samples(x, *, allow_empty: bool = True) -> np.ndarray:
     raise AudioError(f"unsupported sample type {a.dtype}")
 
 
-def read_audio(path, channel: Optional[int] = None) -> Tuple[np.ndarray, int]:
-    """Read a sound file (anything libsndfile reads) as one channel, int16 scale.
+def audio_info(path):
+    """soundfile's description of ``path`` once it is known to be readable audio with samples at a supported
+    rate; otherwise :class:`AudioError` with a one-line reason.  The file is only read."""
+    import os
 
-    A multi-channel file needs ``channel`` (0-based); the file is never modified.
-    """
     import soundfile as sf
 
+    if not os.path.lexists(path):  # libsndfile reports a missing file only as "System error"
+        raise AudioError(f"{path}: no such file")
     try:
         info = sf.info(str(path))
     except FileNotFoundError:
@@ -83,14 +85,25 @@ def read_audio(path, channel: Optional[int] = None) -> Tuple[np.ndarray, int]:
         raise AudioError(f"{path}: not a readable audio file ({_short(exc)})") from None
     if info.frames <= 0:
         raise AudioError(f"{path}: contains no samples")
-    if info.channels > 1 and channel is None:
-        raise AudioError(f"{path}: has {info.channels} channels; choose one with --channel N (0-based)")
-    if channel is not None and not 0 <= channel < info.channels:
-        raise AudioError(f"{path}: channel {channel} does not exist (file has {info.channels})")
     try:
         check_rate(info.samplerate)
     except AudioError as exc:
         raise AudioError(f"{path}: {exc}") from None
+    return info
+
+
+def read_audio(path, channel: Optional[int] = None) -> Tuple[np.ndarray, int]:
+    """Read a sound file (anything libsndfile reads) as one channel, int16 scale.
+
+    A multi-channel file needs ``channel`` (0-based); the file is never modified.
+    """
+    import soundfile as sf
+
+    info = audio_info(path)
+    if info.channels > 1 and channel is None:
+        raise AudioError(f"{path}: has {info.channels} channels; choose one with --channel N (0-based)")
+    if channel is not None and not 0 <= channel < info.channels:
+        raise AudioError(f"{path}: channel {channel} does not exist (file has {info.channels})")
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (RuntimeError, sf.LibsndfileError, ValueError, MemoryError) as exc:

@@ -23,7 +23,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .audio import AudioError, _short, check_rate
+from .audio import AudioError, _short, audio_info
 from .masker import Masker
 
 __all__ = ["mask_file", "mask_channels", "check_wav_complete", "RECORDING_LOOKAHEAD_MS"]
@@ -90,22 +90,7 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
     import soundfile as sf
 
     in_path, out_path = str(in_path), str(out_path)
-    if not os.path.exists(in_path):
-        raise AudioError(f"{in_path}: no such file")
-    try:
-        info = sf.info(in_path)
-    except FileNotFoundError:
-        raise AudioError(f"{in_path}: no such file") from None
-    except IsADirectoryError:
-        raise AudioError(f"{in_path}: is a directory") from None
-    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as exc:
-        raise AudioError(f"{in_path}: not a readable audio file ({_short(exc)})") from None
-    if info.frames <= 0:
-        raise AudioError(f"{in_path}: contains no samples")
-    try:
-        check_rate(info.samplerate)
-    except AudioError as exc:
-        raise AudioError(f"{in_path}: {exc}") from None
+    info = audio_info(in_path)
     check_wav_complete(in_path)
     same = os.path.exists(out_path) and os.path.samefile(in_path, out_path)
     if same and not overwrite_input:
