@@ -32,7 +32,6 @@ the customer's phone).  Results carry counts, brand, last 4 and the token.
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import logging
 import os
@@ -267,34 +266,9 @@ class _Control:
 
     def follow_feed(self, call_id: str, on_event: Callable[[str, dict], None], stop: threading.Event) -> None:
         """Read the call's SSE feed until ``call_ended`` or the connection closes."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            conn.request("GET", f"/calls/{call_id}/feed", headers={"Authorization": f"Bearer {self.token}"})
-            resp = conn.getresponse()
-            if resp.status != 200:
-                return
-            kind, data = "message", []
-            while not stop.is_set():
-                raw = resp.fp.readline()
-                if not raw:
-                    return
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif not line and data:
-                    try:
-                        on_event(kind, json.loads("\n".join(data)))
-                    except ValueError:
-                        pass
-                    if kind == "call_ended":
-                        return
-                    kind, data = "message", []
-        except OSError as exc:
-            log.warning("agent feed connection ended (%s)", type(exc).__name__)
-        finally:
-            conn.close()
+        from .sip.control import follow_feed
+
+        follow_feed(self.port, call_id, self.token, on_event, stop, host=self.host)
 
 
 # ---------------------------------------------------------------------------------------- analysis

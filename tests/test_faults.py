@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.sip.control import request as control_request
+from dtmfguard.sip.control import follow_feed, request as control_request
 from dtmfguard.synth import keypresses
 
 from _capture_util import SECRET, Receiver, make_tls_cert
@@ -46,26 +46,18 @@ class FeedReader(threading.Thread):
 
     def __init__(self, port, call_id):
         super().__init__(daemon=True)
-        self.port, self.call_id, self.raw = port, call_id, []
+        self.port, self.call_id, self._events = port, call_id, []
 
     def run(self):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            c.request("GET", f"/calls/{self.call_id}/feed", headers={"Authorization": f"Bearer {TOKEN}"})
-            r = c.getresponse()
-            while True:
-                line = r.fp.readline()
-                if not line:
-                    break
-                self.raw.append(line.decode())
-                if line.startswith(b"event: call_ended"):
-                    self.raw.append(r.fp.readline().decode())
-                    break
-        except OSError:
-            pass
+        follow_feed(self.port, self.call_id, TOKEN, lambda kind, data: self._events.append(data))
 
     def events(self):
-        return [json.loads(line[6:]) for line in self.raw if line.startswith("data: ")]
+        return list(self._events)
+
+    @property
+    def raw(self):
+        """Everything the feed carried, as text (searched for card data)."""
+        return [json.dumps(e) + "\n" for e in self._events]
 
 
 def card_wav(path, card, lead_s=2.0, tail_s=4.0):

@@ -3,7 +3,6 @@
 typed in-band by the customer, the masked agent feed read over SSE, the card tokenised by the vault."""
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from dtmfguard.audio import read_audio
-from dtmfguard.sip.control import request as control_request
+from dtmfguard.sip.control import follow_feed, request as control_request
 from dtmfguard.synth import keypresses
 
 from sip_peers import Proc, free_port, rtp_base
@@ -63,17 +62,7 @@ def test_payment_over_a_live_call(tmp_path):
         assert status == 201, body
 
         def read_feed():
-            c = http.client.HTTPConnection("127.0.0.1", ctl, timeout=60)
-            c.request("GET", f"/calls/{call_id}/feed", headers={"Authorization": f"Bearer {TOKEN}"})
-            r = c.getresponse()
-            while True:
-                line = r.fp.readline()
-                if not line:
-                    break
-                feed.append(line.decode())
-                if line.startswith(b"event: call_ended"):
-                    feed.append(r.fp.readline().decode())
-                    break
+            follow_feed(ctl, call_id, TOKEN, lambda kind, data: feed.append(data))
 
         reader = threading.Thread(target=read_feed, daemon=True)
         reader.start()
@@ -85,12 +74,12 @@ def test_payment_over_a_live_call(tmp_path):
         if customer is not None:
             customer.stop()
     assert rc_guard == 0
-    events = [json.loads(line[6:]) for line in feed if line.startswith("data: ")]
+    events = list(feed)
     kinds = [e.get("type") for e in events]
     assert "session_started" in kinds and kinds.count("field_complete") == 3, kinds
     ended = [e for e in events if e.get("type") == "session_ended"]
     assert ended and ended[0].get("outcome", ended[0].get("state")) == "completed", ended
-    text = "".join(feed) + guard.output() + agent.output()
+    text = "".join(json.dumps(e) for e in feed) + guard.output() + agent.output()
     assert PAN not in text and "411111" not in text
     from dtmfguard.adversary import recover_digits
 

@@ -288,3 +288,38 @@ def request(port: int, method: str, path: str, token: str, body: dict | None = N
         return resp.status, (json.loads(payload) if payload else None)
     finally:
         conn.close()
+
+
+def follow_feed(port: int, call_id: str, token: str, on_event, stop=None, *, host: str = "127.0.0.1",
+                timeout: float = 60.0) -> None:
+    """Read a call's masked agent feed (Server-Sent Events) until ``call_ended``, the connection closing, or
+    ``stop`` (a ``threading.Event``) being set; call ``on_event(kind, data)`` for each event.  Connection
+    errors end the feed quietly (a worker that died takes its feed with it)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", f"/calls/{call_id}/feed", headers={"Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return
+        kind, data = "message", []
+        while stop is None or not stop.is_set():
+            raw = resp.fp.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif not line and data:
+                try:
+                    on_event(kind, json.loads("\n".join(data)))
+                except ValueError:
+                    pass
+                if kind == "call_ended":
+                    return
+                kind, data = "message", []
+    except OSError as exc:
+        log.info("agent feed connection ended (%s)", type(exc).__name__)
+    finally:
+        conn.close()
