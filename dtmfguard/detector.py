@@ -208,7 +208,7 @@ class _Run:
         self.confirmed = False
         self.onset = 0
         self.level = level
-        self.rival: Optional[tuple] = None  # (window, _Run) of another digit seen in the last window
+        self.rival: Optional[_Run] = None  # another digit's run, started in the latest window
 
 
 class DetectorBank:
@@ -245,10 +245,11 @@ class DetectorBank:
         block = np.asarray(block)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"block must be [channels={self.channels}, samples]")
-        if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
-            raise AudioError("samples contain NaN or infinity")
-        return self._advance(block.astype(np.float64, copy=False) if block.dtype.kind in "fiu"
-                             else np.stack([as_samples(r) for r in block]))
+        if block.dtype == np.int16 or block.dtype.kind == "f":  # the common cases, without a per-row copy
+            if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
+                raise AudioError("samples contain NaN or infinity")
+            return self._advance(block.astype(np.float64, copy=False))
+        return self._advance(np.stack([as_samples(row) for row in block]))  # as_samples' rules for the rest
 
     def flush(self) -> List[List[DigitEvent]]:
         """End the streams: pad with silence to close any digit still sounding, then reset."""
@@ -340,12 +341,12 @@ class DetectorBank:
                 # another digit takes over only if it holds for two windows in a row: one stray window (a
                 # tone's own bins cancelling across a short break) is just a miss
                 rival = run.rival
-                if rival is not None and rival[1].digit == d and rival[0] == w - 1:
+                if rival is not None and rival.digit == d and rival.first_w == w - 1:
                     self._finish(ch, events)
-                    self._runs[ch] = rival[1]
+                    self._runs[ch] = rival
                     self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, events)
                     return
-                run.rival = (w, self._new_run(d, w, checked, amp8, prev_amp8, lr, lc))
+                run.rival = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc)
             if run.misses >= tab.end_misses:
                 self._finish(ch, events)
             run = self._runs[ch]

@@ -383,3 +383,18 @@ def test_short_breaks_at_every_window_alignment(break_ms):
             split += digits_of(np.concatenate([np.zeros(400 + offset), sig, ms(50)])) != d
     report(f"{break_ms} ms phase-restart break split, over 16 keys x 11 alignments", split, 0)
     assert split == 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.float32])
+def test_detector_bank_reads_samples_as_the_single_detector_does(dtype):
+    x, _ = keypresses("159", rng=np.random.default_rng(33))
+    if dtype is np.uint8:
+        block = np.clip(np.round(x / 256) + 128, 0, 255).astype(np.uint8)  # 8-bit unsigned PCM
+    else:
+        block = x.astype(dtype)
+    bank = DetectorBank(1)
+    got = bank.process(block[None])[0] + bank.flush()[0]
+    det = DtmfDetector()
+    want = det.process(block) + det.flush()
+    assert [(e.digit, e.start, e.end) for e in got] == [(e.digit, e.start, e.end) for e in want]
+    assert "".join(e.digit for e in want if e.complete) == "159"
