@@ -7,8 +7,11 @@
   idempotency key, and the agent's feed says what happened.  The capture tests prove the session logic
   without SIP (test_capture_webhook.py); these prove it with the media path, control API and worker.
 * A worker is killed (SIGKILL) mid-payment under ``serve --workers 2``: its call and partial card die
-  with it (nothing is sent), the other worker's call and payment complete, the supervisor restarts the
-  worker, and no card digit appears in any output or on any agent recording.  test_sip_cluster.py covers
+  with it (nothing is sent), the supervisor ends the dead call's legs with a BYE to the customer and to
+  the agent within a few seconds (from the dialogs the worker recorded in its run directory, 0600, no
+  card data), the agent desktop's feed ends with ``stream_lost``, ``/health`` counts the lost call, the
+  other worker's call and payment complete, the supervisor restarts the worker, and no card digit
+  appears in any output or on any agent recording.  test_sip_cluster.py covers
   the kill through Kamailio without a payment; this one needs no Kamailio.
 """
 from __future__ import annotations
@@ -184,7 +187,10 @@ def test_worker_killed_mid_payment(tmp_path, tls):
     for name, card in CARDS.items():
         wavs[name] = (tmp_path / f"{name}.wav", card_wav(tmp_path / f"{name}.wav", card))
     base, aport, ctl = free_port(), free_port(), free_port()
-    env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_WEBHOOK_SECRET": SECRET.decode()}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_WEBHOOK_SECRET": SECRET.decode(),
+           "RUNTIME_DIRECTORY": str(run_dir)}
     (tmp_path / "agent").mkdir()
     agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "90", "--calls", "0"], "agent", tmp_path)
@@ -214,7 +220,27 @@ def test_worker_killed_mid_payment(tmp_path, tls):
         while time.monotonic() < deadline and "field_complete" not in [e.get("type") for e in feeds["A"].events()]:
             time.sleep(0.05)
         assert "field_complete" in [e.get("type") for e in feeds["A"].events()], feeds["A"].raw
+        # worker 0's dialogs are on disk for the supervisor: private, identifiers only, no card data
+        states = list(run_dir.glob("*/worker-0.dialogs.json"))
+        assert len(states) == 1 and states[0].stat().st_mode & 0o777 == 0o600, states
+        legs = json.loads(states[0].read_text())["legs"]
+        assert sorted(leg["role"] for leg in legs) == ["agent", "customer"] and all(leg["confirmed"] for leg in legs)
+        state_text = states[0].read_text()
         os.kill(pids[0], signal.SIGKILL)
+        killed = time.monotonic()
+        hung_up = {}  # the dead call's customer and agent peers see the supervisor's BYE
+        while time.monotonic() - killed < 30 and len(hung_up) < 2:
+            if "A" not in hung_up and _disconnected(customers["A"], 0):
+                hung_up["A"] = time.monotonic() - killed
+            if "agent" not in hung_up and _disconnected(agent, 0):
+                hung_up["agent"] = time.monotonic() - killed
+            time.sleep(0.02)
+        print(f"SIGKILL -> BYE seen by the customer {hung_up.get('A', -1):.2f} s, "
+              f"by the agent {hung_up.get('agent', -1):.2f} s (limit 5 s; session timers: 90 s)")
+        assert hung_up.get("A", 99) < 5 and hung_up.get("agent", 99) < 5, hung_up
+        assert not _disconnected(customers["B"], 0) and not _disconnected(agent, 1)  # worker 1's call goes on
+        feeds["A"].join(10)
+        assert feeds["A"].events()[-1]["type"] == "stream_lost", feeds["A"].raw  # the desktop shows "lost"
         rc = {name: c.wait(60) for name, c in customers.items()}
         feeds["B"].join(20)
         deadline = time.monotonic() + 20
@@ -227,6 +253,11 @@ def test_worker_killed_mid_payment(tmp_path, tls):
         assert h["workers"][0]["restarts"] >= 1 and h["workers"][0]["last_exit"] == -signal.SIGKILL, h
         assert h["workers"][0]["pid"] != pids[0] and h["workers"][0]["health"]["active_calls"] == 0, h
         assert h["workers"][1]["restarts"] == 0 and h["workers"][1]["pid"] == pids[1], h
+        loss = h["workers"][0]["last_loss"]
+        assert h["workers"][0]["calls_lost"] == 1 and loss["calls"] == 1 and loss["legs"] == 2, h
+        assert sorted((r["action"], r["result"], r["code"]) for r in loss["results"]) == [
+            ("bye", "answered", 200)] * 2, loss
+        assert h["workers"][1]["calls_lost"] == 0 and h["workers"][1]["last_loss"] is None, h
         # the restarted worker takes a new call
         late = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
                      "--to", f"sip:guard@127.0.0.1:{base}", "--play-s", "1", "--timeout", "30"], "late", tmp_path)
@@ -239,7 +270,8 @@ def test_worker_killed_mid_payment(tmp_path, tls):
         agent.stop()
         receiver.close()
     assert rc_sup == 0
-    assert rc == {"A": 0, "B": 0}  # both calls were set up; A's far end vanished, B's completed
+    assert rc == {"A": 0, "B": 0}  # both calls were set up; A's was ended by the supervisor, B's completed
+    assert list(run_dir.iterdir()) == []  # the supervisor's run directory is gone, no state file left
     assert not os.path.exists(f"/proc/{pids[0]}") and not os.path.exists(f"/proc/{pids[1]}")  # no leftovers
     # the surviving worker's payment went through once, with its own card; nothing of A's card was sent
     b = feeds["B"].events()
@@ -247,7 +279,7 @@ def test_worker_killed_mid_payment(tmp_path, tls):
     assert receiver.charges == 1 and [card_sha(p) for p in receiver.payments] == [expected_sha(CARDS["B"])]
     # A's feed stops where the worker died (no false "completed"); the agent desktop sees the stream end
     assert "session_ended" not in [e.get("type") for e in feeds["A"].events()]
-    text = "".join(feeds["A"].raw + feeds["B"].raw) + sup.output() + agent.output()
+    text = "".join(feeds["A"].raw + feeds["B"].raw) + sup.output() + agent.output() + state_text
     text += "".join(c.output() for c in customers.values())
     for pan, _ in CARDS.values():
         assert pan not in text and pan[:6] not in text
@@ -258,6 +290,11 @@ def test_worker_killed_mid_payment(tmp_path, tls):
     for path in recordings:  # neither the killed nor the surviving worker let a key through
         rec, _ = sf.read(path, dtype="int16")
         assert recover_digits(rec.astype(np.float64), 8000) == [], path.name
+
+
+def _disconnected(proc, call_index):
+    return any(e.get("event") == "state" and e.get("call") == call_index and e.get("state") == "DISCONNECTED"
+               for e in proc.events())
 
 
 def _health(ctl):

@@ -40,6 +40,7 @@ import pjsua2 as pj
 
 from ..pipeline import CallPipeline
 from .config import ConfigError, GuardConfig, agent_target
+from .dialogs import DialogBook
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint
 from .port import PipelinePort
 
@@ -134,6 +135,8 @@ class _Leg(pj.Call):
     @guarded
     def onCallState(self, prm) -> None:
         info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and self.bridge is not None:
+            self.guard.dialogs.ended(self.bridge.id, self.role)  # nothing left for the supervisor to end
         self.guard._leg_state(self, info.state, info.lastStatusCode, info.stateText)
 
     @guarded
@@ -152,6 +155,8 @@ class _Leg(pj.Call):
 
     @guarded
     def onCallTsxState(self, prm) -> None:
+        if self.bridge is not None:  # dialog identifiers for the supervisor (never raises, no bodies kept)
+            self.guard.dialogs.tsx_event(self.bridge.id, self.role, prm.e)
         # application/dtmf INFO bodies: pjsua parses only application/dtmf-relay itself
         if self.role != "customer" or self.bridge is None or self.bridge.pipeline is None:
             return
@@ -198,6 +203,8 @@ class Guard:
         self._actions: deque = deque()
         self._ended: list[Bridge] = []
         self.counters = {"calls": 0, "refused": 0, "connected": 0, "failed": 0, "media_errors": 0}
+        # supervised workers record their dialogs so the supervisor can end them if this process dies
+        self.dialogs = DialogBook.from_env(cfg.sip_host, cfg.sip_port)
         self.started = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -253,6 +260,7 @@ class Guard:
 
         destroy_endpoint(self.ep, release)
         self.ep = None
+        self.dialogs.clear()
 
     # -- call control (main thread) --------------------------------------------------------------------
     def _queue(self, fn: Callable, *args) -> None:
@@ -267,6 +275,7 @@ class Guard:
         bid = f"c{next(_ids)}"
         b = Bridge(bid, call)
         call.bridge = b
+        self.dialogs.incoming(bid, prm.rdata.wholeMsg, prm.rdata.srcAddress)
         active = sum(1 for x in self.bridges.values() if x.state != "ended")
         if active >= MAX_BRIDGES:
             log.warning("%s: refused, this worker already bridges %d calls", bid, active)

@@ -241,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 last_beat = now
             time.sleep(0.1)
+        # the worker is stopping: it hangs up every call next; say so (a closed stream would read as lost)
+        self._sse("call_ended", {"call": call_id, "reason": "worker-stopping"})
 
     def _sse(self, kind: str, payload: dict) -> None:
         self.wfile.write(f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode())
@@ -293,18 +295,32 @@ def request(port: int, method: str, path: str, token: str, body: dict | None = N
 def follow_feed(port: int, call_id: str, token: str, on_event, stop=None, *, host: str = "127.0.0.1",
                 timeout: float = 60.0) -> None:
     """Read a call's masked agent feed (Server-Sent Events) until ``call_ended``, the connection closing, or
-    ``stop`` (a ``threading.Event``) being set; call ``on_event(kind, data)`` for each event.  Connection
-    errors end the feed quietly (a worker that died takes its feed with it)."""
+    ``stop`` (a ``threading.Event``) being set; call ``on_event(kind, data)`` for each event.
+
+    A stream that breaks without ``call_ended`` (the worker died, or sent nothing for ``timeout`` seconds
+    although it sends a keep-alive every 5 s) ends with one last event, ``stream_lost``
+    (``{"type": "stream_lost", "call": id, "reason": ...}``), so a desktop can show "worker lost" instead of
+    a feed that just stops.  A worker that cannot be reached at all, or answers other than 200, gives no
+    events (the call was never followed)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    following = False
+
+    def lost(reason: str) -> None:
+        if following and (stop is None or not stop.is_set()):
+            log.info("agent feed of %s lost (%s)", call_id, reason)
+            on_event("stream_lost", {"type": "stream_lost", "call": call_id, "reason": reason})
+
     try:
         conn.request("GET", f"/calls/{call_id}/feed", headers={"Authorization": f"Bearer {token}"})
         resp = conn.getresponse()
         if resp.status != 200:
             return
+        following = True
         kind, data = "message", []
         while stop is None or not stop.is_set():
             raw = resp.fp.readline()
             if not raw:
+                lost("closed")
                 return
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("event:"):
@@ -321,5 +337,6 @@ def follow_feed(port: int, call_id: str, token: str, on_event, stop=None, *, hos
                 kind, data = "message", []
     except OSError as exc:
         log.info("agent feed connection ended (%s)", type(exc).__name__)
+        lost(type(exc).__name__)
     finally:
         conn.close()

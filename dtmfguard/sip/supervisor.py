@@ -13,6 +13,15 @@ Worker ``i`` gets its own SIP port (``sip_port + i*sip_port_step``), RTP range
 (all workers, restarts) and ``/workers``.  A Kamailio dispatcher in front
 (``dtmfguard kamailio-config``) spreads calls over the workers.  Restarts back
 off from 1 s to 30 s while a worker keeps failing.  Pure Python: no pjsua2 here.
+
+A worker that dies mid-call (SIGKILL, a crash) cannot hang up; its peers would
+stay connected to nothing until their session timers expire (90 s).  Each
+worker therefore records its live dialogs in a 0600 file in the supervisor's
+run directory (``$RUNTIME_DIRECTORY`` under systemd, else a private temporary
+directory; :mod:`dtmfguard.sip.dialogs`), and when a worker exits the
+supervisor ends every leg still recorded (BYE, CANCEL or a final response,
+:mod:`dtmfguard.sip.orphans`) before restarting it.  ``/health`` shows how
+many calls each worker lost and how their legs were ended.
 """
 from __future__ import annotations
 
@@ -20,15 +29,19 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .config import GuardConfig
+from .dialogs import STATE_ENV, load_records
+from .orphans import end_legs
 
 __all__ = ["Supervisor", "WORKER_CONFIG_ENV", "config_from_env"]
 
@@ -61,13 +74,18 @@ class _Worker:
     backoff_s: float = 1.0
     next_start: float = 0.0
     last_exit: int | None = None
+    state_path: str = ""  # the worker's dialog state file (dtmfguard.sip.dialogs)
+    ending: threading.Thread | None = None  # ending a dead worker's calls; the restart waits for it
+    calls_lost: int = 0
+    last_loss: dict | None = None
 
     def info(self) -> dict:
         alive = self.proc is not None and self.proc.poll() is None
         return {"index": self.index, "pid": self.proc.pid if alive else None, "alive": alive,
                 "sip": f"{self.cfg.sip_host}:{self.cfg.sip_port}", "rtp_port": self.cfg.rtp_port,
                 "control_port": self.cfg.control_port or None, "restarts": self.restarts,
-                "last_exit": self.last_exit, "uptime_s": round(time.monotonic() - self.started, 1) if alive else 0}
+                "last_exit": self.last_exit, "uptime_s": round(time.monotonic() - self.started, 1) if alive else 0,
+                "calls_lost": self.calls_lost, "last_loss": self.last_loss}
 
 
 def worker_configs(cfg: GuardConfig) -> list[GuardConfig]:
@@ -86,9 +104,12 @@ class Supervisor:
         self.workers = [_Worker(i, w) for i, w in enumerate(worker_configs(cfg))]
         self.stop = threading.Event()
         self._httpd = None
+        self.run_dir = tempfile.mkdtemp(prefix="dtmfguard-run-", dir=os.environ.get("RUNTIME_DIRECTORY") or None)
+        for w in self.workers:
+            w.state_path = os.path.join(self.run_dir, f"worker-{w.index}.dialogs.json")
 
     def _spawn(self, w: _Worker) -> None:
-        env = {**os.environ, WORKER_CONFIG_ENV: config_to_json(w.cfg)}
+        env = {**os.environ, WORKER_CONFIG_ENV: config_to_json(w.cfg), STATE_ENV: w.state_path}
         cmd = [sys.executable, "-m", "dtmfguard.cli", "serve", "--worker-index", str(w.index)]
         w.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
         w.started = time.monotonic()
@@ -150,11 +171,30 @@ class Supervisor:
                     log.warning("worker %d exited with %s after %.1f s; restarting in %.1f s",
                                 w.index, w.last_exit, lived, w.next_start - now)
                     w.proc = None
-                if w.proc is None and now >= w.next_start:
+                    w.ending = threading.Thread(target=self.end_lost_calls, args=(w,), daemon=True,
+                                                name=f"end-calls-{w.index}")
+                    w.ending.start()
+                if w.proc is None and now >= w.next_start and not (w.ending and w.ending.is_alive()):
                     w.restarts += 1
                     self._spawn(w)
         self._shutdown()
         return 0
+
+    def end_lost_calls(self, w: _Worker) -> None:
+        """End the calls a dead worker left behind (its recorded dialogs); count them for /health."""
+        legs = load_records(w.state_path)
+        try:
+            os.unlink(w.state_path)
+        except FileNotFoundError:
+            pass
+        if not legs:
+            return
+        calls = len({leg.bridge for leg in legs})
+        w.calls_lost += calls
+        w.last_loss = {"at": time.time(), "exit": w.last_exit, "calls": calls, "legs": len(legs), "ending": True}
+        log.warning("worker %d left %d call(s) (%d legs): ending them", w.index, calls, len(legs))
+        reports = end_legs(legs)
+        w.last_loss = {**w.last_loss, "ending": False, "results": reports}
 
     def _shutdown(self) -> None:
         for w in self.workers:
@@ -169,6 +209,11 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait(5)
+        for w in self.workers:  # a worker that had to be killed (or died meanwhile) may have left calls
+            if w.ending is not None:
+                w.ending.join(10)
+            self.end_lost_calls(w)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
