@@ -20,5 +20,11 @@ setup(
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),
+        Extension(
+            "dtmfguard._detector_native",
+            sources=["native/detector.c"],
+            extra_compile_args=["-O3", "-std=c99"],
+            optional=True,
+        ),
     ]
 )

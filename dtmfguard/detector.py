@@ -25,6 +25,18 @@ windows without it (complete event).
 
 State is explicit and small (spandsp's habit), and the output does not depend
 on how the stream is cut into chunks.
+
+Per-frame cost in a live call
+-----------------------------
+A call runs the detector once per 20 ms frame with cold caches, where the
+numpy window tests (~60 calls on arrays of 3-4 windows) cost ~0.3 ms per frame
+although the arithmetic needs a few µs.  With the native backend
+(``DTMFGUARD_BACKEND``, as for the kernel) one C call (``native/detector.c``)
+buffers the partial half-block, runs the kernel and every window test; the
+Python state machine below then runs only for channels with a candidate window
+or a digit in progress.  Both paths share the state arrays and give the same
+events (``tests/test_detector_native.py``; ``benchmarks/pipeline_frame.py``
+prints both costs).
 """
 from __future__ import annotations
 
@@ -40,6 +52,11 @@ from .events import KEYPAD, DigitEvent
 from .levels import DBM0_PEAK
 from .params import DEFAULT_PARAMS, DTMF_HZ, GUARD_HZ, DetectorParams
 
+try:  # optional C window tests (native/detector.c); the numpy path below gives the same events
+    from . import _detector_native  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _detector_native = None
+
 __all__ = ["DtmfDetector", "DetectorBank", "detect"]
 
 log = logging.getLogger(__name__)
@@ -47,6 +64,7 @@ log = logging.getLogger(__name__)
 _DIGIT_OF = [KEYPAD[r][c] for r in range(4) for c in range(4)]  # index r*4+c
 _NO_DIGIT = -1
 _WEAK = 16  # offset of weak-hit codes, see _classify
+_INT16 = np.dtype(np.int16)
 
 
 @dataclass
@@ -72,12 +90,13 @@ class _Tables:
     confirm_checked: int
     end_misses: int
     edge_min: float
+    native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
 
     @classmethod
     def build(cls, params: DetectorParams, rate: int) -> "_Tables":
         half = params.half_block_samples(rate)
         omegas = 2 * np.pi * np.asarray(DTMF_HZ + GUARD_HZ) / rate
-        return cls(
+        tab = cls(
             half=half,
             window=2 * half,
             omegas=omegas,
@@ -97,7 +116,24 @@ class _Tables:
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
+            native_consts=None,
         )
+        if _detector_native is not None and half <= _detector_native.MAX_HALF:
+            tab.native_consts = tab._pack()
+        return tab
+
+    def _pack(self) -> np.ndarray:
+        """The constants in native/detector.c's ``consts`` layout (the values the numpy path uses)."""
+        bins = np.empty(5 * self.omegas.size)
+        _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
+        scalars = [self.half, self.window, self.min_amp, self.min_fraction, self.rel_peak_pow,
+                   self.normal_twist_db, self.reverse_twist_db, self.freq_tol, self.freq_tol_mixed,
+                   self.clean_fraction, self.harmonic_guard, self.harmonic_guard_mixed, DBM0_PEAK]
+        consts = np.concatenate([bins, self.omegas, self.rot.view(np.float64), self.advance,
+                                 np.asarray(scalars, dtype=np.float64)])
+        if consts.size != _detector_native.CONSTS:
+            raise RuntimeError("native/detector.c's constants layout does not match detector._Tables")
+        return consts
 
 
 def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.ndarray):
@@ -231,15 +267,23 @@ class DetectorBank:
         self.reset()
 
     def reset(self) -> None:
-        c = self.channels
-        self._pending = np.zeros((c, 0))  # samples that do not fill a half-block yet
+        c, h, k = self.channels, self._tab.half, self._tab.omegas.size
+        # One float64 row per channel holds the stream state both paths read and update, in
+        # native/detector.c's layout; the names below are views into it.
+        self._state = np.zeros((c, h + 4 * k + 1 + 8))
+        self._pending = self._state[:, :h]  # samples that do not fill a half-block yet (first _n_pending)
+        self._n_pending = 0
         self._half_index = 0  # index of the next half-block to complete (same on every channel)
-        self._last_half: Optional[np.ndarray] = None  # complex [C, 8]: previous half-block
-        self._last_half_energy = np.zeros(c)
-        self._last_win = np.zeros((c, self._tab.omegas.size), dtype=complex)  # window before the next one
-        self._last_amp = np.zeros((c, 8))
+        self._have_half = False  # a previous half-block exists (it starts the next window)
+        self._last_half = self._state[:, h: h + 2 * k].view(complex)  # [C, K]: previous half-block
+        self._last_half_energy = self._state[:, h + 2 * k]
+        self._last_win = self._state[:, h + 2 * k + 1: h + 4 * k + 1].view(complex)  # window before the next
+        self._last_amp = self._state[:, h + 4 * k + 1:]  # [C, 8]: that window's amplitudes
         self._runs: List[Optional[_Run]] = [None] * c
         self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
+        consts = self._tab.native_consts
+        # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
+        self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active)
 
     def process(self, block) -> List[List[DigitEvent]]:
         block = np.asarray(block)
@@ -248,65 +292,80 @@ class DetectorBank:
         if block.dtype == np.int16 or block.dtype.kind == "f":  # the common cases, without a per-row copy
             if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
                 raise AudioError("samples contain NaN or infinity")
-            return self._advance(block.astype(np.float64, copy=False))
+            return self._advance(block if block.dtype is _INT16 else block.astype(np.float64, copy=False))
         return self._advance(np.stack([as_samples(row) for row in block]))  # as_samples' rules for the rest
 
     def flush(self) -> List[List[DigitEvent]]:
         """End the streams: pad with silence to close any digit still sounding, then reset."""
         tab = self._tab
-        need = (tab.half - self._pending.shape[1] % tab.half) % tab.half + (tab.end_misses + 3) * tab.half
+        need = (tab.half - self._n_pending) % tab.half + (tab.end_misses + 3) * tab.half
         out = self._advance(np.zeros((self.channels, need)))
         self.reset()
         return out
 
     # -- internals -------------------------------------------------------------------------------
     def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
+        """``x``: float64 or int16 samples ``[channels, m]`` (``[m]`` for one channel), already validated."""
         tab = self._tab
-        data = np.concatenate([self._pending, x], axis=1) if self._pending.shape[1] else x
-        nh = data.shape[1] // tab.half
-        self._pending = data[:, nh * tab.half:].copy()
         out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
-        if nh == 0:
-            return out
-        spec, energy = goertzel.halfblock_dft(data[:, : nh * tab.half], tab.half, tab.omegas)
-        # window w spans half-blocks w and w+1
-        if self._last_half is None:
-            halves, henergy, first_w = spec, energy, self._half_index
+        m = x.shape[-1]
+        nh = (self._n_pending + m) // tab.half
+        first_w = self._half_index - int(self._have_half)  # window w spans half-blocks w and w+1
+        if self._native is not None and goertzel.backend() == "native":
+            busy = self._native.run(x, self._n_pending, self._have_half)
         else:
+            busy = self._windows_numpy(x, nh)
+        self._half_index += nh
+        self._n_pending = (self._n_pending + m) % tab.half
+        self._have_half = self._have_half or nh > 0
+        # Only channels with a candidate window or a digit in progress reach the state machine, their
+        # window results as Python lists: the per-window loop then touches no numpy scalars.
+        for ch, d_row, c_row, a_rows, lr_row, lc_row in busy or ():
+            self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, out[ch])
+            self._active[ch] = self._runs[ch] is not None
+        return out
+
+    def _windows_numpy(self, x: np.ndarray, nh: int) -> Optional[list]:
+        """The numpy path of ``_native.run`` (native/detector.c): the same state updates and results."""
+        tab = self._tab
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        n_pending = self._n_pending
+        data = np.concatenate([self._pending[:, :n_pending], x], axis=1) if n_pending else x
+        self._pending[:, : data.shape[1] - nh * tab.half] = data[:, nh * tab.half:]
+        if nh == 0:
+            return None
+        spec, energy = goertzel.halfblock_dft(data[:, : nh * tab.half], tab.half, tab.omegas)
+        if self._have_half:
             halves = np.concatenate([self._last_half[:, None, :], spec], axis=1)
             henergy = np.concatenate([self._last_half_energy[:, None], energy], axis=1)
-            first_w = self._half_index - 1
-        self._half_index += nh
-        self._last_half = spec[:, -1].copy()
-        self._last_half_energy = energy[:, -1].copy()
+        else:
+            halves, henergy = spec, energy
+        self._last_half[:] = spec[:, -1]
+        self._last_half_energy[:] = energy[:, -1]
         if halves.shape[1] < 2:
-            return out
+            return None
         win = halves[:, :-1] + tab.rot * halves[:, 1:]
         wenergy = henergy[:, :-1] + henergy[:, 1:]
         digit, checked, amp, lr, lc = _classify(tab, win, self._last_win, wenergy)
-        prev_amp_first = self._last_amp
-        self._last_win = win[:, -1].copy()
-        self._last_amp = amp[:, -1].copy()
+        amp = np.concatenate([self._last_amp[:, None], amp], axis=1)  # row 0: the window before the first
+        self._last_win[:] = win[:, -1]
+        self._last_amp[:] = amp[:, -1]
+        strong = ((digit >= 0) & (digit < _WEAK)).any(axis=1)
+        busy = np.flatnonzero(strong | self._active)
+        if busy.size == 0:
+            return None
+        return list(zip(busy.tolist(), digit[busy].tolist(), checked[busy].tolist(), amp[busy].tolist(),
+                        lr[busy].tolist(), lc[busy].tolist()))
 
-        # Only channels with a candidate window or a digit in progress need the state machine. Their rows
-        # become Python lists once: the per-window loop then touches no numpy scalars.
-        strong = (digit >= 0) & (digit < _WEAK)
-        busy = np.flatnonzero(strong.any(axis=1) | self._active)
-        if busy.size:
-            rows = zip(busy.tolist(), digit[busy].tolist(), checked[busy].tolist(), amp[busy].tolist(),
-                       prev_amp_first[busy].tolist(), lr[busy].tolist(), lc[busy].tolist())
-            for ch, d_row, c_row, a_rows, a_prev, lr_row, lc_row in rows:
-                self._channel_windows(ch, first_w, d_row, c_row, a_rows, a_prev, lr_row, lc_row, out[ch])
-            self._active[busy] = [self._runs[ch] is not None for ch in busy.tolist()]
-        return out
-
-    def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list,
-                         prev_amp_first: list, lr: list, lc: list, events: List[DigitEvent]) -> None:
+    def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list, lr: list,
+                         lc: list, events: List[DigitEvent]) -> None:
+        # amp[k + 1] is window k's amplitudes, amp[k] the window before it
         for k, d in enumerate(digit):
             if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
-            self._step(ch, first_w + k, d, checked[k], amp[k], amp[k - 1] if k else prev_amp_first, lr[k], lc[k],
-                       events)
+            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], events)
 
     @staticmethod
     def _pair_amp(digit: int, amp8) -> float:
@@ -411,10 +470,13 @@ class DtmfDetector:
         self.params = self._bank.params
 
     def process(self, chunk) -> List[DigitEvent]:
-        x = as_samples(chunk)
+        if type(chunk) is np.ndarray and chunk.dtype is _INT16 and chunk.ndim == 1:
+            x = chunk  # a call's frames: int16 is taken as it is (as_samples' rule), without a float copy
+        else:
+            x = as_samples(chunk)
         if x.size == 0:
             return []
-        return self._bank._advance(x[None, :])[0]
+        return self._bank._advance(x)[0]
 
     def flush(self) -> List[DigitEvent]:
         return self._bank.flush()[0]

@@ -35,7 +35,8 @@ def _overrides(args) -> dict:
         o["agent_from"] = "static"
     if args.transports:
         o["transports"] = tuple(t.strip().lower() for t in args.transports.split(",") if t.strip())
-    for attr in ("rtp_port", "rtp_range", "workers", "mask_mode", "mask", "tls_cert", "tls_key", "tls_port"):
+    for attr in ("rtp_port", "rtp_range", "workers", "mask_mode", "mask", "tls_cert", "tls_key", "tls_port", "tls_ca",
+                 "customer_srtp", "agent_srtp"):
         value = getattr(args, attr, None)
         if value is not None:
             o[attr] = value
@@ -144,6 +145,11 @@ def register(sub) -> None:
     p.add_argument("--tls-cert", dest="tls_cert")
     p.add_argument("--tls-key", dest="tls_key")
     p.add_argument("--tls-port", dest="tls_port", type=int)
+    p.add_argument("--tls-ca", dest="tls_ca", help="CA file (PEM) that verifies the agent side's TLS certificate")
+    p.add_argument("--customer-srtp", dest="customer_srtp", choices=("off", "optional", "mandatory"),
+                   help="SRTP (SDES) on the customer leg; mandatory needs TLS signalling (media.srtp_signaling)")
+    p.add_argument("--agent-srtp", dest="agent_srtp", choices=("off", "optional", "mandatory"),
+                   help="SRTP (SDES) on the agent leg")
     p.add_argument("--rtp-port", dest="rtp_port", type=int, help="first RTP port of this process")
     p.add_argument("--rtp-range", dest="rtp_range", type=int)
     p.add_argument("--mask", choices=("tone", "silence", "noise"), help="what the agent hears instead of a key")

@@ -39,9 +39,9 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from ..pipeline import CallPipeline
-from .config import ConfigError, GuardConfig, agent_target
+from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
-from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint
+from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
 
 __all__ = ["Guard", "Bridge", "MAX_BRIDGES"]
@@ -103,13 +103,15 @@ class Bridge:
     wired: tuple = ()
     session: Any = None
     payment: dict = field(default_factory=dict)
+    #: per leg: the audio stream is SRTP (True), plain RTP (False), not known yet (None)
+    srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
         port = dict(self.port.stats) if self.port is not None else {}
         return {"id": self.id, "state": self.state, "agent": self.target, "created": self.created,
                 "connected_at": self.connected_at, "ended_at": self.ended_at, "reason": self.reason,
-                "masking": self.pipeline.mask_mode if self.pipeline else None,
+                "masking": self.pipeline.mask_mode if self.pipeline else None, "srtp": dict(self.srtp),
                 "payment": getattr(self.session, "state", None) if self.session is not None else None,
                 "media": {"frames": stats.get("frames", 0), "errors": stats.get("errors", 0) + port.get("errors", 0),
                           "digits": stats.get("digits", 0), "missing_frames": port.get("missing", 0)}}
@@ -122,7 +124,7 @@ class _Account(pj.Account):
 
     @guarded
     def onIncomingCall(self, prm) -> None:
-        self.guard._incoming(prm)
+        self.guard._incoming(prm, self)
 
 
 class _Leg(pj.Call):
@@ -197,7 +199,9 @@ class Guard:
         self.pipeline_factory = pipeline_factory or self._default_pipeline
         self.session_factory = session_factory
         self.ep: pj.Endpoint | None = None
-        self.acc: _Account | None = None
+        self.acc: _Account | None = None  # customer leg (incoming calls)
+        self.agent_acc: _Account | None = None  # agent leg
+        self.agent_tls_acc: _Account | None = None  # agent leg over the verifying TLS transport
         self.bridges: dict[str, Bridge] = {}
         self._lock = threading.Lock()  # bridges dict: main loop vs control API thread
         self._actions: deque = deque()
@@ -214,11 +218,40 @@ class Guard:
                              tls_port=c.tls_port, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_ca=c.tls_ca,
                              rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level,
                              jitter_ms=self._jitter_ms)
+        known = c.agent_known_target()
+        s.verify_tls_transport = "tls" in c.transports and c.agent_tls_verify and (not known or uses_tls(known))
         self.ep = create_endpoint(s)
-        self.acc = _Account(self)
-        self.acc.create(account_config(s, "guard", session_expires_s=90))
+        self._create_accounts(s)
         log.info("guard listening on %s:%d (%s), RTP %d-%d", c.sip_host, c.sip_port, "/".join(c.transports),
                  c.rtp_port, c.rtp_port + c.rtp_range)
+
+    def _create_accounts(self, s: EndpointSettings) -> None:
+        """One account per leg, because SRTP policy is an account setting in pjsua (endpoint.set_srtp).
+
+        Same identity on both; the customer account comes first and ranks higher, so pjsua's matching of
+        incoming INVITEs (ties go to the first account) always picks it.  Agent TLS goes through the
+        verifying TLS transport when there is one (agent.tls_verify).
+        """
+        c = self.cfg
+        require_tls = c.srtp_signaling == "tls"
+
+        def make(srtp: str, priority: int, transport_id=None) -> _Account:
+            acfg = set_srtp(account_config(s, "guard", session_expires_s=90), srtp, require_tls)
+            acfg.priority = priority
+            if transport_id is not None:
+                acfg.sipConfig.transportId = transport_id
+            acc = _Account(self)
+            acc.create(acfg)
+            return acc
+
+        self.acc = make(c.customer_srtp, 10)
+        self.acc.setDefault()
+        self.agent_acc = make(c.agent_srtp, 0)
+        self.agent_tls_acc = None
+        if self.ep.dtmfguard_verify_tls_id is not None:
+            self.agent_tls_acc = make(c.agent_srtp, 0, self.ep.dtmfguard_verify_tls_id)
+        log.info("media encryption: customer leg SRTP %s, agent leg SRTP %s; agent TLS certificate %s",
+                 c.customer_srtp, c.agent_srtp, "verified" if self.agent_tls_acc is not None else "not verified")
 
     def poll(self, ms: int = 20) -> None:
         """One main-loop step: SIP events, queued actions, timeouts, clean-up."""
@@ -256,7 +289,7 @@ class Guard:
                     b.customer = b.agent = None
                 self.bridges.clear()
                 self._ended.clear()
-            self.acc = None
+            self.acc = self.agent_acc = self.agent_tls_acc = None
 
         destroy_endpoint(self.ep, release)
         self.ep = None
@@ -269,12 +302,18 @@ class Guard:
     def _default_pipeline(self, name: str) -> CallPipeline:
         return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name)
 
-    def _incoming(self, prm) -> None:
+    def _incoming(self, prm, acc=None) -> None:
         self.counters["calls"] += 1
-        call = _Leg(self, self.acc, "customer", prm.callId)
+        call = _Leg(self, acc or self.acc, "customer", prm.callId)
         bid = f"c{next(_ids)}"
         b = Bridge(bid, call)
         call.bridge = b
+        if acc is not None and acc is not self.acc:
+            # only pjsua's account matching could bring a call here (it never should: see _create_accounts);
+            # an agent-side account has the agent leg's SRTP policy, not the customer's
+            log.warning("%s: refused, incoming call matched an agent-side account", bid)
+            self._refuse(b, 403, "wrong-account")
+            return
         self.dialogs.incoming(bid, prm.rdata.wholeMsg, prm.rdata.srcAddress)
         active = sum(1 for x in self.bridges.values() if x.state != "ended")
         if active >= MAX_BRIDGES:
@@ -319,7 +358,8 @@ class Guard:
             self._answer(b, 503)
             b.reason = "pipeline-failed"
             return
-        agent = _Leg(self, self.acc, "agent")
+        tls = self.agent_tls_acc is not None and uses_tls(b.target)
+        agent = _Leg(self, self.agent_tls_acc if tls else self.agent_acc, "agent")
         agent.bridge = b
         b.agent = agent
         b.state = "calling-agent"
@@ -362,6 +402,8 @@ class Guard:
                         self._queue(self._hangup, b.customer)
                     else:
                         code = _final_code_for_customer(status, b.timed_out)
+                        # e.g. 488 (SRTP policy), 503 with a TLS certificate reason; never a digit in it
+                        log.warning("%s: agent leg failed: %d %s", b.id, status, _last_reason(leg))
                         b.reason = b.reason or f"agent-{code}"
                         self.counters["failed"] += 1
                         self._queue(self._answer, b, code)
@@ -454,8 +496,10 @@ class Guard:
         cust.startTransmit(b.port)
         b.port.startTransmit(agent)
         agent.startTransmit(cust)
+        b.srtp = {"customer": media_is_srtp(b.customer), "agent": media_is_srtp(b.agent)}
         if b.wired != key:
-            log.info("%s: media bridged (customer -> guard port -> agent; agent -> customer)", b.id)
+            log.info("%s: media bridged (customer -> guard port -> agent; agent -> customer); SRTP customer %s, "
+                     "agent %s", b.id, b.srtp["customer"], b.srtp["agent"])
         else:
             log.info("%s: media re-bridged after a media update", b.id)
         b.wired = key
@@ -476,6 +520,13 @@ class Guard:
                 b.pipeline.stats["errors"] for b in self.bridges.values() if b.pipeline is not None)
         return {"ok": self.ep is not None, "active_calls": active, "capacity": MAX_BRIDGES,
                 "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors}
+
+
+def _last_reason(call) -> str:
+    try:
+        return str(call.getInfo().lastReason)[:120]
+    except pj.Error:
+        return ""
 
 
 def _header(name: str, value: str):

@@ -20,10 +20,14 @@ Example ``guard.toml``::
     template = "sip:{user}@10.0.0.5:5060"
     header = "X-Agent-URI"
     answer_timeout_s = 30
+    tls_verify = true              # verify the agent side's TLS certificate against sip.tls_ca (SECURITY.md)
 
     [media]
     mask = "tone"                  # tone | silence | noise (the masker's fill)
     mask_mode = "always"           # always | payment (mask only while a payment session runs)
+    customer_srtp = "off"          # off | optional | mandatory: SRTP (RFC 3711, SDES keys RFC 4568) per leg
+    agent_srtp = "off"
+    srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
 
     [control]
     listen = "127.0.0.1:8070"
@@ -45,10 +49,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GuardConfig", "ConfigError", "load_config", "parse_hostport", "agent_target", "TARGET_MODES"]
+__all__ = ["GuardConfig", "ConfigError", "load_config", "parse_hostport", "agent_target", "TARGET_MODES",
+           "SRTP_MODES", "uses_tls"]
 
 TARGET_MODES = ("static", "request-uri", "header")
 _TRANSPORTS = ("udp", "tcp", "tls")
+#: media encryption per leg: RTP only, SRTP if the peer offers/accepts it, SRTP or no call
+SRTP_MODES = ("off", "optional", "mandatory")
+#: signalling a mandatory-SRTP leg needs: "tls" (SDES keys travel in the SDP, RFC 4568 §8.3), or "any"
+SRTP_SIGNALING = ("tls", "any")
 
 
 #: Highest pjsip log level a guard may run with (see GuardConfig.check).
@@ -75,8 +84,13 @@ class GuardConfig:
     agent_template: str = ""
     agent_header: str = "X-Agent-URI"
     answer_timeout_s: float = 30.0
+    #: verify the agent side's certificate (and its name) when the guard opens a TLS connection to it
+    agent_tls_verify: bool = True
     mask: str = "tone"
     mask_mode: str = "always"
+    customer_srtp: str = "off"
+    agent_srtp: str = "off"
+    srtp_signaling: str = "tls"
     control_host: str = "127.0.0.1"
     control_port: int = 0  # 0: no control API
     token_env: str = "DTMFGUARD_API_TOKEN"
@@ -115,9 +129,41 @@ class GuardConfig:
             raise ConfigError(f"media.mask must be tone, silence or noise, got {self.mask!r}")
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"workers.count must be 1..64, got {self.workers}")
+        self._check_media_security()
         if self.answer_timeout_s <= 0:
             raise ConfigError("agent.answer_timeout_s must be positive")
         return self
+
+    def agent_known_target(self) -> str:
+        """The agent URI (static) or template (request-uri) whose transport is known before any call; ""."""
+        return {"static": self.agent_uri, "request-uri": self.agent_template}.get(self.agent_from, "")
+
+    def _check_media_security(self) -> None:
+        """Combinations that could never give a call, or a false sense of security, are refused here."""
+        for leg in ("customer", "agent"):
+            mode = getattr(self, f"{leg}_srtp")
+            if mode not in SRTP_MODES:
+                raise ConfigError(f"media.{leg}_srtp must be off, optional or mandatory, got {mode!r}")
+        if self.srtp_signaling not in SRTP_SIGNALING:
+            raise ConfigError(f"media.srtp_signaling must be 'tls' or 'any', got {self.srtp_signaling!r}")
+        if not isinstance(self.agent_tls_verify, bool):
+            raise ConfigError("agent.tls_verify must be true or false")
+        target = self.agent_known_target()
+        agent_tls = uses_tls(target)
+        if agent_tls and "tls" not in self.transports:
+            raise ConfigError("the agent target uses TLS (sips: or ;transport=tls) but sip.transports has no "
+                              "'tls' (add it with sip.tls_cert and sip.tls_key)")
+        if agent_tls and self.agent_tls_verify and not self.tls_ca:
+            raise ConfigError("agent.tls_verify is on but sip.tls_ca is not set (pjsip loads no system CA "
+                              "store): set sip.tls_ca to the CA file of the agent side, or agent.tls_verify = false")
+        if self.srtp_signaling == "tls":
+            if self.customer_srtp == "mandatory" and "tls" not in self.transports:
+                raise ConfigError("media.customer_srtp = 'mandatory' needs TLS signalling: add 'tls' to "
+                                  "sip.transports, or set media.srtp_signaling = 'any' to accept SRTP keys "
+                                  "sent in clear SIP")
+            if self.agent_srtp == "mandatory" and target and not agent_tls:
+                raise ConfigError("media.agent_srtp = 'mandatory' needs TLS signalling to the agent: use a sips: "
+                                  "or ;transport=tls agent target, or set media.srtp_signaling = 'any'")
 
     def for_worker(self, index: int) -> GuardConfig:
         """Worker ``index``'s own SIP port and RTP range (the wheel allows 2 bridged calls per process)."""
@@ -125,6 +171,12 @@ class GuardConfig:
                                    tls_port=(self.tls_port + index * self.sip_port_step) if self.tls_port else 0,
                                    rtp_port=self.rtp_port + index * self.rtp_port_step,
                                    control_port=0, workers=1)
+
+
+def uses_tls(uri: str) -> bool:
+    """True for a ``sips:`` URI or one with ``;transport=tls`` (RFC 3261 §19.1: how a target asks for TLS)."""
+    uri = (uri or "").strip().lower()
+    return uri.startswith("sips:") or re.search(r";transport=tls(?:[;?>]|$)", uri) is not None
 
 
 def _is_sip_uri(uri: str) -> bool:
@@ -147,8 +199,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
             "tls_cert": ("tls_cert", str), "tls_key": ("tls_key", str), "tls_ca": ("tls_ca", str),
             "rtp_port": ("rtp_port", int), "rtp_range": ("rtp_range", int), "log_level": ("log_level", int)},
     "agent": {"uri": ("agent_uri", str), "from": ("agent_from", str), "template": ("agent_template", str),
-              "header": ("agent_header", str), "answer_timeout_s": ("answer_timeout_s", float)},
-    "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str)},
+              "header": ("agent_header", str), "answer_timeout_s": ("answer_timeout_s", float),
+              "tls_verify": ("agent_tls_verify", bool)},
+    "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str),
+              "customer_srtp": ("customer_srtp", str), "agent_srtp": ("agent_srtp", str),
+              "srtp_signaling": ("srtp_signaling", str)},
     "control": {"listen": ("", str), "token_env": ("token_env", str)},
     "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict), "audit": ("audit_path", str)},
     "workers": {"count": ("workers", int), "sip_port_step": ("sip_port_step", int),

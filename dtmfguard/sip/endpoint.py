@@ -14,7 +14,15 @@ Why each setting (measured, see the pjsua2 notes):
 * ``threadCnt = 0``: SIP callbacks run on the Python main loop in
   :func:`handle_events`, so pjsua2 calls happen on one registered thread;
 * tear-down order that exits 0: hang up, wait, drop media objects, collect,
-  then ``libDestroy`` (destroying a port after ``libDestroy`` aborts).
+  then ``libDestroy`` (destroying a port after ``libDestroy`` aborts);
+* SRTP (RFC 3711) is an account setting in pjsua (``srtpUse``, keys by SDES,
+  RFC 4568): one account per leg gives each leg its own policy
+  (:func:`set_srtp`).  pjsua itself refuses a mandatory-SRTP call whose
+  signalling is not TLS when ``srtpSecureSignaling`` is 1: SDES keys travel in
+  the SDP, so clear SIP would hand them to anyone who sees the signalling;
+* TLS certificate verification is a transport setting: a second TLS transport
+  that verifies the server (``verify_tls_transport``) carries the outgoing
+  agent leg, so the customer-facing listener keeps its own behaviour.
 """
 from __future__ import annotations
 
@@ -25,7 +33,8 @@ from dataclasses import dataclass, field
 
 import pjsua2 as pj
 
-__all__ = ["EndpointSettings", "PjLogBridge", "create_endpoint", "destroy_endpoint", "CODEC_PRIORITIES"]
+__all__ = ["EndpointSettings", "PjLogBridge", "create_endpoint", "destroy_endpoint", "CODEC_PRIORITIES",
+           "set_srtp", "media_is_srtp", "SRTP_USE"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,10 @@ log = logging.getLogger(__name__)
 #: lossy low-bit-rate codecs distort DTMF and the masker's tone.
 CODEC_PRIORITIES = {"PCMU/8000": 255, "PCMA/8000": 254, "G722/16000": 253}
 
+
+#: GuardConfig's SRTP modes -> pjmedia_srtp_use
+SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+            "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
 
 #: pjsip log levels (1 error .. 6 trace) -> Python logging levels
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
@@ -76,6 +89,11 @@ class EndpointSettings:
     #: > 0: a fixed jitter-buffer prefetch in ms (benchmarks: makes delays comparable run to run);
     #: -1: pjsua's adaptive default
     jitter_ms: int = -1
+    #: also open a TLS transport (ephemeral port, same certificate) that verifies the servers it connects to
+    #: against ``tls_ca``, name included (RFC 5922 §7); its id lands in ``ep.dtmfguard_verify_tls_id``
+    verify_tls_transport: bool = False
+    #: the main TLS listener's own verifyServer (peers' --tls-verify; the guard keeps it off, see above)
+    tls_verify_server: bool = False
 
 
 def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
@@ -115,15 +133,11 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
         t.boundAddress = s.host
         t.port = s.port
         ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, t)
+    ep.dtmfguard_verify_tls_id = None
     if "tls" in s.transports:
-        t = pj.TransportConfig()
-        t.boundAddress = s.host
-        t.port = s.tls_port or s.port + 1
-        t.tlsConfig.certFile = s.tls_cert
-        t.tlsConfig.privKeyFile = s.tls_key
-        if s.tls_ca:
-            t.tlsConfig.CaListFile = s.tls_ca
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, t)
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, _tls_transport(s, s.tls_port or s.port + 1, s.tls_verify_server))
+        if s.verify_tls_transport:
+            ep.dtmfguard_verify_tls_id = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, _tls_transport(s, 0, True))
     ep.libStart()
     for info in ep.codecEnum2():
         ep.codecSetPriority(info.codecId, 0)
@@ -133,6 +147,45 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
         except pj.Error:
             log.warning("codec %s not available in this pjsua2 build", cid)
     return ep
+
+
+def _tls_transport(s: EndpointSettings, port: int, verify_server: bool) -> pj.TransportConfig:
+    t = pj.TransportConfig()
+    t.boundAddress = s.host
+    t.port = port
+    t.tlsConfig.certFile = s.tls_cert
+    t.tlsConfig.privKeyFile = s.tls_key
+    if s.tls_ca:
+        t.tlsConfig.CaListFile = s.tls_ca
+    # on failure pjsip closes the connection and the INVITE fails (PJSIP_TLS_ECERTVERIF): nothing is sent
+    t.tlsConfig.verifyServer = verify_server
+    return t
+
+
+def set_srtp(acfg: pj.AccountConfig, mode: str, require_tls: bool) -> pj.AccountConfig:
+    """Media encryption of the calls of ``acfg``: ``mode`` off | optional | mandatory, keys by SDES.
+
+    ``require_tls`` (mandatory only) sets ``srtpSecureSignaling = 1``: pjsua then answers a call whose
+    signalling is not TLS with 488 and refuses to place one.  Optional SRTP never requires it (it would
+    refuse the plain-SIP calls optional is meant to let through).
+    """
+    m = acfg.mediaConfig
+    m.srtpUse = SRTP_USE[mode]
+    m.srtpSecureSignaling = 1 if (require_tls and mode == "mandatory") else 0
+    m.srtpOpt.keyings = pj.IntVector([pj.PJMEDIA_SRTP_KEYING_SDES])  # no DTLS-SRTP: OpenSSL 1.0.2 here
+    return acfg
+
+
+def media_is_srtp(call: pj.Call) -> bool | None:
+    """Whether ``call``'s active audio stream is SRTP (RTP/SAVP); None without an active audio stream."""
+    try:
+        info = call.getInfo()  # keep it: iterating getInfo().media directly reads freed memory (SWIG)
+        for i, m in enumerate(info.media):
+            if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                return call.getStreamInfo(i).proto in (pj.PJMEDIA_TP_PROTO_RTP_SAVP, pj.PJMEDIA_TP_PROTO_RTP_SAVPF)
+    except pj.Error:
+        pass
+    return None
 
 
 def account_config(s: EndpointSettings, user: str = "guard", session_expires_s: int = 0) -> pj.AccountConfig:

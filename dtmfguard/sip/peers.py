@@ -25,7 +25,7 @@ import time
 
 import pjsua2 as pj
 
-from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint
+from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 
 __all__ = ["main"]
 
@@ -46,6 +46,7 @@ class _Call(pj.Call):
         self.confirmed_at = None
         self.disconnected_at = None
         self.index = 0
+        self.srtp = None  # the audio stream was SRTP (RTP/SAVP), read when media started
 
     def onCallState(self, prm):
         try:
@@ -96,7 +97,12 @@ def _settings(a) -> EndpointSettings:
     if a.tls_cert:
         s.transports = ("udp", "tls")
         s.tls_port, s.tls_cert, s.tls_key = a.port + 1, a.tls_cert, a.tls_key
+        s.tls_ca, s.tls_verify_server = a.tls_ca or "", a.tls_verify
     return s
+
+
+def _account(a, user: str):
+    return set_srtp(account_config(_settings(a), user), a.srtp, a.srtp_require_tls)
 
 
 def _run_loop(ep, until, timeout_s: float) -> bool:
@@ -126,7 +132,7 @@ class Agent:
     def run(self, ep) -> int:
         a = self.a
         self.acc = _Account(self)
-        self.acc.create(account_config(_settings(a), "agent"))
+        self.acc.create(_account(a, "agent"))
         say(event="ready", port=a.port)
         stop = {"flag": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
@@ -164,7 +170,8 @@ class Agent:
                         call.recorder = rec
                     if a.echo:
                         am.startTransmit(am)
-                    say(event="media", call=call.index, t=time.time())
+                    call.srtp = media_is_srtp(call)
+                    say(event="media", call=call.index, t=time.time(), srtp=call.srtp)
                     call.media_t = time.monotonic()
                 if a.hangup_after and getattr(call, "media_t", None) and not getattr(call, "hung", False) \
                         and time.monotonic() - call.media_t > a.hangup_after:
@@ -182,7 +189,8 @@ class Agent:
                 break
         call = rec = am = None  # noqa: F841 - no pjsua2 object may outlive libDestroy (it aborts the process)
         summary = [{"call": c.index, "status": c.status, "dtmf_events": c.dtmf_events,
-                    "dtmf_digits": c.dtmf_digits, "confirmed": c.confirmed_at is not None} for c in self.calls]
+                    "dtmf_digits": c.dtmf_digits, "confirmed": c.confirmed_at is not None, "srtp": c.srtp}
+                   for c in self.calls]
         say(event="done", calls=summary)
 
         def release():
@@ -254,7 +262,7 @@ class Customer:
     def run(self, ep) -> int:
         a = self.a
         self.acc = _Account(self)
-        self.acc.create(account_config(_settings(a), "customer"))
+        self.acc.create(_account(a, "customer"))
         say(event="ready", port=a.port)
         if a.count > 1 or a.record_dir:
             return self.run_many(ep)
@@ -280,6 +288,7 @@ class Customer:
                 player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
                 player.startTransmit(am)
             result["media_t"] = time.time()
+            result["srtp"] = media_is_srtp(call)
             alive = lambda: call.state != pj.PJSIP_INV_STATE_DISCONNECTED  # noqa: E731
             if a.hold_at and a.hold_at < a.play_s:
                 _run_loop(ep, lambda: not alive(), a.hold_at)
@@ -351,6 +360,11 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     p.add_argument("--tls-cert", help="also open a TLS transport on --port + 1 with this certificate (PEM)")
     p.add_argument("--tls-key", help="its private key (PEM)")
+    p.add_argument("--tls-ca", help="CA file (PEM) for verifying TLS peers (with --tls-verify)")
+    p.add_argument("--tls-verify", action="store_true", help="verify the server certificate of outgoing TLS")
+    p.add_argument("--srtp", choices=("off", "optional", "mandatory"), default="off", help="SRTP (SDES) use")
+    p.add_argument("--srtp-require-tls", action="store_true",
+                   help="mandatory SRTP only over TLS signalling (pjsua srtpSecureSignaling = 1)")
     p.add_argument("--jitter-ms", type=int, default=-1, help="fixed jitter-buffer prefetch (benchmarks)")
     p.add_argument("--codec", help="offer/accept only this codec, e.g. G722/16000 or PCMA/8000")
     p.add_argument("--hold-at", type=float, default=0.0, help="customer: put the call on hold this far into --play")

@@ -48,6 +48,8 @@ def main() -> int:
     p.add_argument("--answer-timeout", type=float, default=30)
     p.add_argument("--agent-header", help="take the agent URI from this INVITE header instead of --agent")
     p.add_argument("--pj-log-level", type=int, default=0, help="pjsip's own log level (through the redacting bridge)")
+    p.add_argument("--config", help="TOML file (SRTP, TLS ...); the flags above override it")
+    p.add_argument("--transports", default="udp,tcp")
     a = p.parse_args()
     import logging
 
@@ -57,8 +59,8 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_redaction()  # as dtmfguard's CLI does for every command
     host, port = a.listen.rsplit(":", 1)
-    cfg = load_config(None, {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
-                             "rtp_port": a.rtp_port, "transports": ("udp", "tcp"),
+    cfg = load_config(a.config, {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
+                             "rtp_port": a.rtp_port, "transports": tuple(a.transports.split(",")),
                              "answer_timeout_s": a.answer_timeout,
                              "agent_from": "header" if a.agent_header else "static",
                              "agent_header": a.agent_header or "X-Agent-URI", "log_level": a.pj_log_level})

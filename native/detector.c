@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dtmfguard._detector_native: the in-band detector's per-frame work in C.
+ *
+ * Why C: during a payment a live call runs the detector once every 20 ms on
+ * pjsua2's clock thread.  The numpy path (dtmfguard/detector.py, _classify)
+ * spends ~60 numpy calls per frame on arrays of 3-4 windows x 8 bins; each is
+ * cheap in a tight loop, but with 20 ms of other processes' work in between
+ * their dispatch code and data are cold, and the detector cost 290-380 us per
+ * frame (benchmarks/pipeline_frame.py) where the arithmetic needs ~2 us.  Here
+ * one call does, for every channel, what DetectorBank._advance does before
+ * its state machine: buffer the partial half-block, run the Goertzel kernel
+ * over the new half-blocks, form the overlapping 12.75 ms windows and apply
+ * every window test (level, energy share, purity, phase-advance frequency
+ * check, Dirichlet-corrected twist, harmonic guard).  The Python state
+ * machine then runs only on channels with a candidate window or a digit in
+ * progress.
+ *
+ * Contract (the numpy path of DetectorBank._advance computes the same thing):
+ *
+ *   bin_table(omegas, half_block, out) -> None
+ *     out[5k .. 5k+4] = 2cos(w), cos(w), sin(w), cos(w(H-1)), sin(w(H-1)) for w = omegas[k]
+ *     (the Goertzel constants, computed as native/goertzel.c computes them)
+ *
+ *   Frames(state, consts, active)       bound to one DetectorBank (holds the three buffers)
+ *     state   float64 [C, H + STATE_EXTRA]  per channel, read and updated by both paths:
+ *                                          [0, H)        samples of the partial half-block
+ *                                          [H, H+32)     last half-block's DFT (16 x re, im)
+ *                                          [H+32]        its energy
+ *                                          [H+33, H+65)  last window's DFT (16 x re, im)
+ *                                          [H+65, H+73)  last window's amplitudes (8 fundamentals)
+ *     consts  float64 [CONSTS]             see the CONST_* offsets below (built by detector._Tables)
+ *     active  1 byte per channel            non-zero while the channel has a digit in progress
+ *
+ *   Frames.run(x, n_pending, have_half) -> None or [(channel, digits, checked, amps, lr, lc), ...]
+ *     x          int16 or float64 [C, m] (or [m] when C == 1), any strides: the new samples
+ *     n_pending  samples of the partial half-block in state (0 <= n_pending < H)
+ *     have_half  a half-block has been seen (it starts the next window)
+ *     With nh = (n_pending + m) / H new half-blocks there are nw = max(0, nh + have_half - 1) new
+ *     windows.  None when no channel has a candidate window or is active; else, for each channel that
+ *     has, Python lists: digit per window (r*4+c, 16 + that for a weak hit, -1 for none), passed the
+ *     phase check per window, nw + 1 rows of 8 amplitudes (row 0: the window before the first),
+ *     row and column level in dBm0 per window (-inf when not a candidate).
+ *
+ * Floating point: the kernel repeats native/goertzel.c's operations in the
+ * same order, so its values are bit-identical to the native backend's kernel.
+ * The window tests repeat _classify's operations in the same order, with the
+ * C library's atan2/hypot/log10/sin where numpy may use its own SIMD versions
+ * (within an ulp or so).  That is far below the numpy and C kernels' own
+ * difference (BLAS sums in another order), which the detector already had to
+ * tolerate; tests/test_detector_native.py compares events on both paths and
+ * the window tests on identical kernel output.
+ *
+ * The GIL is kept for one frame (a few us; releasing it would let another
+ * Python thread hold it for up to the 5 ms switch interval while the clock
+ * thread waits) and released for large banks of channels.
+ *
+ * Only the buffer protocol is used (no numpy headers).  Every size is
+ * validated before any memory is touched; bad arguments raise TypeError or
+ * ValueError.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define NBINS 16  /* 8 DTMF fundamentals, then 4 sub-row and 4 twice-column guard bins */
+#define NFUND 8
+#define STATE_EXTRA (2 * NBINS + 1 + 2 * NBINS + NFUND)
+
+/* consts layout */
+#define CONST_BINS 0                         /* NBINS x 5 Goertzel constants (bin_table) */
+#define CONST_OMEGA (CONST_BINS + 5 * NBINS) /* NBINS: radians per sample */
+#define CONST_ROT (CONST_OMEGA + NBINS)      /* NBINS x (re, im): exp(-j w H) */
+#define CONST_ADVANCE (CONST_ROT + 2 * NBINS) /* NBINS: w H, nominal phase advance between windows */
+#define CONST_SCALARS (CONST_ADVANCE + NBINS)
+enum {
+    S_HALF, S_WINDOW, S_MIN_AMP, S_MIN_FRACTION, S_REL_PEAK_POW, S_NORMAL_TWIST_DB, S_REVERSE_TWIST_DB,
+    S_FREQ_TOL, S_FREQ_TOL_MIXED, S_CLEAN_FRACTION, S_HARMONIC_GUARD, S_HARMONIC_GUARD_MIXED, S_DBM0_PEAK,
+    N_SCALARS
+};
+#define CONSTS (CONST_SCALARS + N_SCALARS)
+
+#define MAX_HALF 512 /* half-block samples (51 at 8 kHz, 306 at 48 kHz) */
+#define NO_DIGIT (-1)
+#define WEAK 16
+static const double PI = 3.141592653589793;
+
+/* ---- kernel: one half-block, as native/goertzel.c (quad_kernel + finish_bin) per lane ---------- */
+
+static void
+half_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double *energy)
+{
+    double s1[NBINS], s2[NBINS], coef[NBINS];
+    double e = 0.0;
+    int k;
+    for (k = 0; k < NBINS; k++) {
+        s1[k] = s2[k] = 0.0;
+        coef[k] = bins[5 * k];
+    }
+    for (Py_ssize_t n = 0; n < H; n++) {
+        const double v = x[n];
+        e += v * v;
+        for (k = 0; k < NBINS; k++) {
+            const double t = (v - s2[k]) + coef[k] * s1[k];
+            s2[k] = s1[k];
+            s1[k] = t;
+        }
+    }
+    for (k = 0; k < NBINS; k++) {
+        const double *b = bins + 5 * k;
+        const double yr = s1[k] - b[1] * s2[k];
+        const double yi = b[2] * s2[k];
+        out[2 * k] = yr * b[3] + yi * b[4];
+        out[2 * k + 1] = yi * b[3] - yr * b[4];
+    }
+    *energy = e;
+}
+
+/* ---- window tests: detector._classify for one window ---------------------------------------------- */
+
+/* numpy's float remainder (npy_divmod): the result takes the divisor's sign */
+static double
+py_mod(double a, double b)
+{
+    double m = fmod(a, b);
+    if (m != 0.0) {
+        if ((b < 0) != (m < 0))
+            m += b;
+    }
+    else {
+        m = copysign(0.0, b);
+    }
+    return m;
+}
+
+/* an off-bin tone's attenuation by the window's Dirichlet kernel, for an offset of dw radians per H */
+static double
+dirichlet(double dw, double half, double n)
+{
+    const double x = dw / half;
+    double g;
+    if (fabs(x) < 1e-9)
+        return 1.0;
+    g = fabs(sin(n * x / 2) / (n * sin(x / 2)));
+    return g < 0.5 ? 0.5 : (g > 1.0 ? 1.0 : g);
+}
+
+static double
+second_largest(const double *v4)
+{
+    double a[4];
+    int i, j;
+    memcpy(a, v4, sizeof(a));
+    for (i = 1; i < 4; i++) /* insertion sort, ascending */
+        for (j = i; j > 0 && a[j - 1] > a[j]; j--) {
+            const double t = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = t;
+        }
+    return a[2];
+}
+
+static int
+argmax4(const double *v)
+{
+    int i, best = 0;
+    for (i = 1; i < 4; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/*
+ * One window: win (16 complex), prev (the window before it, 16 complex), energy.
+ * Writes the 8 amplitudes; returns the digit code and sets *checked, *lr, *lc.
+ */
+static int
+classify(const double *c, const double *win, const double *prev, double energy, double *amp,
+         int *checked_out, double *lr_out, double *lc_out)
+{
+    const double *sc = c + CONST_SCALARS;
+    const double half = sc[S_HALF], n = sc[S_WINDOW];
+    const double *omega = c + CONST_OMEGA, *advance = c + CONST_ADVANCE;
+    int k;
+    for (k = 0; k < NFUND; k++)
+        amp[k] = hypot(win[2 * k], win[2 * k + 1]) * (2.0 / n);
+    const int r = argmax4(amp), cc = argmax4(amp + 4), kc = cc + 4;
+    const double ar = amp[r], ac = amp[kc];
+    const double fraction = (ar * ar + ac * ac) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
+    *checked_out = 0;
+    *lr_out = *lc_out = -INFINITY;
+    if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_MIN_FRACTION]))
+        return NO_DIGIT;
+
+    double rows_sq[4], cols_sq[4];
+    for (k = 0; k < 4; k++) {
+        rows_sq[k] = amp[k] * amp[k];
+        cols_sq[k] = amp[4 + k] * amp[4 + k];
+    }
+    const double second_row = second_largest(rows_sq), second_col = second_largest(cols_sq);
+    const double max_row = rows_sq[r], max_col = cols_sq[cc];
+
+    /* frequency from the phase advance between this window and the previous one */
+    const double wr_re = win[2 * r], wr_im = win[2 * r + 1], wc_re = win[2 * kc], wc_im = win[2 * kc + 1];
+    const double pr_re = prev[2 * r], pr_im = -prev[2 * r + 1]; /* conj */
+    const double pc_re = prev[2 * kc], pc_im = -prev[2 * kc + 1];
+    double d_r = atan2(wr_re * pr_im + wr_im * pr_re, wr_re * pr_re - wr_im * pr_im) - advance[r];
+    double d_c = atan2(wc_re * pc_im + wc_im * pc_re, wc_re * pc_re - wc_im * pc_im) - advance[kc];
+    d_r = py_mod(d_r + PI, 2 * PI) - PI;
+    d_c = py_mod(d_c + PI, 2 * PI) - PI;
+    const double rel_r = d_r / half / omega[r], rel_c = d_c / half / omega[kc];
+    const int checked = hypot(pr_re, pr_im) >= 0.5 * hypot(wr_re, wr_im)
+                        && hypot(pc_re, pc_im) >= 0.5 * hypot(wc_re, wc_im);
+    const int clean = fraction >= sc[S_CLEAN_FRACTION];
+    const double tol = clean ? sc[S_FREQ_TOL] : sc[S_FREQ_TOL_MIXED];
+    const int freq_ok = !checked || (fabs(rel_r) <= tol && fabs(rel_c) <= tol);
+
+    const int measured = checked && freq_ok;
+    const double gr = ar / (measured ? dirichlet(d_r, half, n) : 1.0);
+    const double gc = ac / (measured ? dirichlet(d_c, half, n) : 1.0);
+    const double lr = 20 * log10((gr > 1e-9 ? gr : 1e-9) / sc[S_DBM0_PEAK]);
+    const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
+    const double twist = lr - lc;
+
+    const double sub = hypot(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
+    const double over = hypot(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+    const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
+    const int guard_ok = sub < ar * guard && over < ac * guard;
+
+    const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && max_col >= sc[S_REL_PEAK_POW] * second_col
+                         && twist <= sc[S_NORMAL_TWIST_DB] && twist >= -sc[S_REVERSE_TWIST_DB];
+    const int ok = shape_ok && freq_ok && guard_ok;
+    *checked_out = checked && ok;
+    *lr_out = lr;
+    *lc_out = lc;
+    return ok ? r * 4 + cc : (shape_ok ? WEAK + r * 4 + cc : NO_DIGIT);
+}
+
+/* ---- one channel's new samples ---------------------------------------------------------------- */
+
+typedef struct {
+    Py_ssize_t H, m, n_pending, nh, nw;
+    int have_half;
+} frame_shape;
+
+static int
+channel_frames(const frame_shape *f, const double *consts, const double *x, double *state, int64_t *digit,
+               int8_t *checked, double *amp, double *lr, double *lc)
+{
+    const Py_ssize_t H = f->H;
+    double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
+    double *last_win = last_energy + 1, *last_amp = last_win + 2 * NBINS;
+    const double *rot = consts + CONST_ROT;
+    double block[MAX_HALF], cur[2 * NBINS], win[2 * NBINS], cur_energy;
+    int strong = 0, have_half = f->have_half;
+    Py_ssize_t h, w = 0, i, k;
+
+    memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
+    for (h = 0; h < f->nh; h++) {
+        const double *src;
+        if (h == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
+            memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
+            memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
+            src = block;
+        }
+        else {
+            src = x + h * H - f->n_pending;
+        }
+        half_dft(src, H, consts + CONST_BINS, cur, &cur_energy);
+        if (have_half) { /* window = previous half + exp(-jwH) * this half, as numpy's complex ops */
+            for (k = 0; k < NBINS; k++) {
+                const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
+                win[2 * k] = last_half[2 * k] + (ar * br - ai * bi);
+                win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
+            }
+            int chk;
+            const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
+                                   &chk, lr + w, lc + w);
+            digit[w] = d;
+            checked[w] = (int8_t)chk;
+            strong |= d >= 0 && d < WEAK;
+            memcpy(last_win, win, sizeof(win));
+            w++;
+        }
+        memcpy(last_half, cur, sizeof(cur));
+        *last_energy = cur_energy;
+        have_half = 1;
+    }
+    if (w > 0)
+        memcpy(last_amp, amp + NFUND * w, NFUND * sizeof(double));
+    /* keep the samples after the last whole half-block */
+    {
+        const Py_ssize_t total = f->n_pending + f->m, start = f->nh * H;
+        for (i = start; i < total; i++)
+            pending[i - start] = i < f->n_pending ? pending[i] : x[i - f->n_pending];
+    }
+    return strong;
+}
+
+/* ---- Python interface ------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(bin_table_doc,
+"bin_table(omegas, half_block, out) -> None\n\n"
+"Goertzel constants of each frequency (5 per frequency, see native/detector.c).");
+
+static PyObject *
+bin_table(PyObject *self, PyObject *args)
+{
+    Py_buffer om, out;
+    Py_ssize_t H;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nw*:bin_table", &om, &H, &out))
+        return NULL;
+    const Py_ssize_t K = om.len / (Py_ssize_t)sizeof(double);
+    if (H < 1 || om.len % (Py_ssize_t)sizeof(double) != 0 || out.len != 5 * K * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "bin_table: need float64 omegas [K], half_block >= 1, out [5K]");
+        PyBuffer_Release(&om);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    const double *w = (const double *)om.buf;
+    double *o = (double *)out.buf;
+    for (Py_ssize_t k = 0; k < K; k++) { /* the same expressions as native/goertzel.c's compute() */
+        o[5 * k] = 2.0 * cos(w[k]);
+        o[5 * k + 1] = cos(w[k]);
+        o[5 * k + 2] = sin(w[k]);
+        o[5 * k + 3] = cos(w[k] * (double)(H - 1));
+        o[5 * k + 4] = sin(w[k] * (double)(H - 1));
+    }
+    PyBuffer_Release(&om);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+/*
+ * Frames(state, consts, active): bound to one DetectorBank's state arrays, whose buffers it holds
+ * for its lifetime (so a frame costs no buffer exports but the samples').
+ */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer state, consts, active;
+    Py_ssize_t channels, H;
+} FramesObject;
+
+static void
+Frames_dealloc(FramesObject *self)
+{
+    Py_buffer *all[] = {&self->state, &self->consts, &self->active};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (all[i]->obj != NULL)
+            PyBuffer_Release(all[i]);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"state", "consts", "active", NULL};
+    Py_buffer state, consts, active;
+    if (self->state.obj != NULL) {
+        PyErr_SetString(PyExc_TypeError, "Frames: already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*y*y*:Frames", kwlist, &state, &consts, &active))
+        return -1;
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double), C = active.len;
+    const double H = consts.len == CONSTS * D ? ((const double *)consts.buf)[CONST_SCALARS + S_HALF] : 0.0;
+    if (consts.len != CONSTS * D || !(H >= 1.0 && H <= MAX_HALF) || H != (double)(Py_ssize_t)H || C < 1
+        || state.len != C * ((Py_ssize_t)H + STATE_EXTRA) * D) {
+        PyErr_Format(PyExc_ValueError,
+                     "Frames: need float64 consts [%d] with 1 <= half <= %d, active [C] (1 byte each) and "
+                     "float64 state [C, half + %d]", CONSTS, MAX_HALF, STATE_EXTRA);
+        PyBuffer_Release(&state);
+        PyBuffer_Release(&consts);
+        PyBuffer_Release(&active);
+        return -1;
+    }
+    self->state = state;
+    self->consts = consts;
+    self->active = active;
+    self->channels = C;
+    self->H = (Py_ssize_t)H;
+    return 0;
+}
+
+/* the format of a 16-bit or 64-bit float native-order buffer: 'h', 'd' (or 0 if neither) */
+static char
+sample_format(const Py_buffer *b)
+{
+    const char *f = b->format ? b->format : "B";
+    if (f[0] == '@' || f[0] == '=' || f[0] == (PY_LITTLE_ENDIAN ? '<' : '>'))
+        f++;
+    if (f[0] == 'h' && f[1] == '\0' && b->itemsize == 2)
+        return 'h';
+    if (f[0] == 'd' && f[1] == '\0' && b->itemsize == 8)
+        return 'd';
+    return 0;
+}
+
+/* [digits], [checked], [[8 amplitudes] x (nw + 1)], [lr], [lc] of one channel */
+static PyObject *
+channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *checked, const double *amp,
+             const double *lr, const double *lc)
+{
+    PyObject *d = PyList_New(nw), *c = PyList_New(nw), *a = PyList_New(nw + 1), *l1 = PyList_New(nw),
+             *l2 = PyList_New(nw);
+    Py_ssize_t w;
+    int k;
+    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL)
+        goto fail;
+    for (w = 0; w <= nw; w++) {
+        PyObject *row = PyList_New(NFUND);
+        if (row == NULL)
+            goto fail;
+        PyList_SET_ITEM(a, w, row);
+        for (k = 0; k < NFUND; k++) {
+            PyObject *v = PyFloat_FromDouble(amp[w * NFUND + k]);
+            if (v == NULL)
+                goto fail;
+            PyList_SET_ITEM(row, k, v);
+        }
+    }
+    for (w = 0; w < nw; w++) {
+        PyObject *dv = PyLong_FromLongLong(digit[w]), *v1 = PyFloat_FromDouble(lr[w]),
+                 *v2 = PyFloat_FromDouble(lc[w]);
+        PyList_SET_ITEM(d, w, dv);
+        PyList_SET_ITEM(l1, w, v1);
+        PyList_SET_ITEM(l2, w, v2);
+        PyList_SET_ITEM(c, w, PyBool_FromLong(checked[w]));
+        if (dv == NULL || v1 == NULL || v2 == NULL)
+            goto fail;
+    }
+    {
+        PyObject *t = PyTuple_New(6), *chv = PyLong_FromSsize_t(ch);
+        if (t == NULL || chv == NULL) {
+            Py_XDECREF(t);
+            Py_XDECREF(chv);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(t, 0, chv);
+        PyTuple_SET_ITEM(t, 1, d);
+        PyTuple_SET_ITEM(t, 2, c);
+        PyTuple_SET_ITEM(t, 3, a);
+        PyTuple_SET_ITEM(t, 4, l1);
+        PyTuple_SET_ITEM(t, 5, l2);
+        return t;
+    }
+fail:
+    Py_XDECREF(d);
+    Py_XDECREF(c);
+    Py_XDECREF(a);
+    Py_XDECREF(l1);
+    Py_XDECREF(l2);
+    return NULL;
+}
+
+PyDoc_STRVAR(run_doc,
+"run(x, n_pending, have_half) -> None or list\n\n"
+"Kernel and window tests on every channel's new samples x (int16 or float64, [C, m], or [m] for one\n"
+"channel; any strides); updates the state in place.  Returns None when no channel has a candidate\n"
+"window or an active digit (active[ch] != 0), else one tuple per such channel:\n"
+"(channel, digits, checked, amplitudes [nw + 1 rows of 8], row levels, column levels).");
+
+static PyObject *
+Frames_run(FramesObject *self, PyObject *args)
+{
+    PyObject *x_obj, *result = NULL;
+    Py_ssize_t n_pending;
+    int have_half;
+    Py_buffer xb;
+    frame_shape f;
+    char fmt;
+    void *mem = NULL;
+    if (self->state.obj == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Frames: not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "Onp:run", &x_obj, &n_pending, &have_half))
+        return NULL;
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+        return NULL;
+    const Py_ssize_t C = self->channels, H = self->H;
+    fmt = sample_format(&xb);
+    if (fmt == 0) {
+        PyErr_SetString(PyExc_TypeError, "run: x must hold native-order int16 or float64 samples");
+        goto done;
+    }
+    if (!((xb.ndim == 1 && C == 1) || (xb.ndim == 2 && xb.shape[0] == C)) || n_pending < 0 || n_pending >= H) {
+        PyErr_Format(PyExc_ValueError, "run: x must be [%zd, samples]%s and 0 <= n_pending < %zd", C,
+                     C == 1 ? " or [samples]" : "", H);
+        goto done;
+    }
+    f.H = H;
+    f.m = xb.shape[xb.ndim - 1];
+    f.n_pending = n_pending;
+    f.have_half = have_half != 0;
+    f.nh = (n_pending + f.m) / H;
+    f.nw = f.nh + f.have_half - 1 > 0 ? f.nh + f.have_half - 1 : 0;
+    {
+        const Py_ssize_t nw = f.nw, m = f.m;
+        const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step = xb.strides[xb.ndim - 1];
+        /* one allocation: samples of one channel as float64, then every channel's window results */
+        const size_t bytes = (size_t)m * sizeof(double)
+                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 2 * sizeof(double))
+                                            + (size_t)(nw + 1) * NFUND * sizeof(double) + 1) + 64;
+        mem = PyMem_RawMalloc(bytes);
+        if (mem == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        double *xd = (double *)mem, *amp = xd + m, *lr = amp + C * (nw + 1) * NFUND, *lc = lr + C * nw;
+        int64_t *digit = (int64_t *)(lc + C * nw);
+        int8_t *checked = (int8_t *)(digit + C * nw), *strong = checked + C * nw;
+        const double *consts = (const double *)self->consts.buf;
+        double *state = (double *)self->state.buf;
+        const char *active = (const char *)self->active.buf;
+        Py_ssize_t ch, i, busy = 0;
+        /* a bank's batch or a whole file: let other threads run meanwhile */
+        PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
+        for (ch = 0; ch < C; ch++) {
+            const char *src = (const char *)xb.buf + ch * row_stride;
+            if (fmt == 'h')
+                for (i = 0; i < m; i++)
+                    xd[i] = (double)*(const int16_t *)(src + i * step);
+            else
+                for (i = 0; i < m; i++)
+                    xd[i] = *(const double *)(src + i * step);
+            strong[ch] = (int8_t)channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit + ch * nw,
+                                                checked + ch * nw, amp + ch * (nw + 1) * NFUND, lr + ch * nw,
+                                                lc + ch * nw);
+            busy += nw > 0 && (strong[ch] || active[ch]);
+        }
+        if (ts != NULL)
+            PyEval_RestoreThread(ts);
+        if (busy == 0) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+            goto done;
+        }
+        result = PyList_New(0);
+        for (ch = 0; result != NULL && ch < C; ch++) {
+            if (!(strong[ch] || active[ch]))
+                continue;
+            PyObject *rows = channel_rows(ch, nw, digit + ch * nw, checked + ch * nw, amp + ch * (nw + 1) * NFUND,
+                                          lr + ch * nw, lc + ch * nw);
+            if (rows == NULL || PyList_Append(result, rows) < 0)
+                Py_CLEAR(result);
+            Py_XDECREF(rows);
+        }
+    }
+done:
+    PyMem_RawFree(mem);
+    PyBuffer_Release(&xb);
+    return result;
+}
+
+static PyMethodDef Frames_methods[] = {
+    {"run", (PyCFunction)Frames_run, METH_VARARGS, run_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FramesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dtmfguard._detector_native.Frames",
+    .tp_basicsize = sizeof(FramesObject),
+    .tp_dealloc = (destructor)Frames_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Frames(state, consts, active): the C window tests bound to one DetectorBank's state.",
+    .tp_methods = Frames_methods,
+    .tp_init = (initproc)Frames_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyMethodDef methods[] = {
+    {"bin_table", bin_table, METH_VARARGS, bin_table_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "dtmfguard._detector_native",
+    "The in-band detector's kernel and window tests in C (optional speed-up of dtmfguard.detector).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__detector_native(void)
+{
+    PyObject *m;
+    if (PyType_Ready(&FramesType) < 0)
+        return NULL;
+    m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    /* the layouts have one home (here); detector.py checks its arrays against these */
+    Py_INCREF(&FramesType);
+    if (PyModule_AddObject(m, "Frames", (PyObject *)&FramesType) < 0) {
+        Py_DECREF(&FramesType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "NBINS", NBINS) < 0 || PyModule_AddIntConstant(m, "STATE_EXTRA", STATE_EXTRA) < 0
+        || PyModule_AddIntConstant(m, "CONSTS", CONSTS) < 0 || PyModule_AddIntConstant(m, "MAX_HALF", MAX_HALF) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
