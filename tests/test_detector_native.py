@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The detector's optional C window tests (native/detector.c) give the numpy path's events.
+
+Two levels:
+
+* events: every conformance-style signal (all 16 keys, Q.24 frequency offsets up to and across the
+  2.5 % limit, twist across both limits, levels around the -38 dBm0 threshold, white noise, real speech
+  with keys over and between it, short breaks, wideband) gives the same digits, starts and ends and the
+  same level (to 1e-6 dB) on the numpy backend (BLAS kernel + numpy tests) and the native one (C kernel +
+  C tests), for frames of 160 samples and for random chunkings;
+* windows: fed the same kernel values (the C kernel here is bit-identical to dtmfguard._native), the C
+  tests give the same digit code and phase-check flag for every window as ``detector._classify``, and
+  amplitudes and levels equal to float rounding.  The C library's atan2/hypot/log10/sin may differ from
+  numpy's SIMD versions in the last bit, so a window exactly on a threshold could in principle flip; the
+  figures below show how far every compared value stays from that.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+from dtmfguard import adversary as A
+from dtmfguard import detector as detector_mod
+from dtmfguard import goertzel
+from dtmfguard.detector import DetectorBank, DtmfDetector
+from dtmfguard.events import DIGITS
+from dtmfguard.pipeline import CallPipeline
+from dtmfguard.synth import dtmf_tone, keypresses, white_noise
+
+SPEECH = A.load_speech(30.0, seed=7)
+MOH = sorted(glob.glob("/usr/share/asterisk/moh/**/*.wav", recursive=True))
+
+
+def _keys_with(rng, **tone_kw):
+    """All 16 keys, 45 ms tones and gaps, random phases, each with ``tone_kw``."""
+    parts = [np.zeros(400)]
+    for d in DIGITS:
+        parts += [dtmf_tone(d, 45, phase=tuple(rng.uniform(0, 2 * np.pi, 2)), **tone_kw), np.zeros(360)]
+    return np.concatenate(parts)
+
+
+def _corpus():
+    rng = np.random.default_rng(61)
+    out = {"keys": _keys_with(rng)}
+    for off in (-0.035, -0.025, -0.02, -0.015, 0.015, 0.02, 0.025, 0.03, 0.035):  # Q.24: accept 1.5, reject 3.5
+        out[f"offset{off:+.3f}"] = _keys_with(rng, freq_offset=(off, -off))
+    for twist in (-6.0, -5.0, -4.0, 4.0, 8.0, 9.0, 10.0):  # Q.24: reverse 4 dB, normal 8 dB
+        out[f"twist{twist:+.0f}"] = _keys_with(rng, twist_db=twist)
+    for level in (-40.0, -38.0, -36.0):  # around min_tone_dbm0
+        out[f"level{level:.0f}"] = _keys_with(rng, level_dbm0=level)
+    keys = _keys_with(rng, level_dbm0=-20.0)
+    for snr in (15.0, 10.0, 5.0):
+        out[f"noise{snr:.0f}dB"] = keys + white_noise(keys.size, np.sqrt(np.mean(keys**2)) / 10 ** (snr / 20), rng)
+    tone = dtmf_tone("5", 120, phase=(0.3, 1.1))
+    out["breaks"] = np.concatenate([np.zeros(300)] + [np.concatenate([tone[:480], np.zeros(b), tone[480:]])
+                                                      for b in (16, 40, 80, 120)] + [np.zeros(300)])
+    for name, cond in A.CONDITIONS.items():
+        if SPEECH is None and (cond.get("speech_around") or cond.get("speech_under_db") is not None):
+            continue
+        out[f"press-{name}"] = A.press_scenario(rng, 10, speech=SPEECH, **cond)[0]
+    if SPEECH is not None:
+        out["speech"] = SPEECH
+    for path in MOH[:2]:
+        from dtmfguard.audio import read_audio
+
+        music, rate = read_audio(path)
+        if rate == 8000:
+            out[os.path.basename(path)] = music[: 8000 * 15]
+    return {k: np.clip(np.round(v), -32768, 32767).astype(np.int16) for k, v in out.items()}
+
+
+CORPUS = _corpus()
+
+
+def _with_backend(name, fn):
+    previous = goertzel.backend()
+    goertzel.set_backend(name)
+    try:
+        return fn()
+    finally:
+        goertzel.set_backend(previous)
+
+
+@pytest.fixture
+def native():
+    if detector_mod._detector_native is None or "native" not in goertzel.available_backends():
+        if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
+            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but dtmfguard._detector_native was not built")
+        pytest.skip("C window tests not built")
+    return detector_mod._detector_native
+
+
+def _events(x, sizes, rate=8000):
+    det = DtmfDetector(rate)
+    out, pos, i = [], 0, 0
+    while pos < x.size:
+        n = sizes[i % len(sizes)]
+        out += det.process(x[pos:pos + n])
+        pos, i = pos + n, i + 1
+    out += det.flush()
+    return [(e.digit, e.start, e.end) for e in out], [e.level_dbm0 for e in out]
+
+
+def _same_events(ref, got):
+    assert got[0] == ref[0]
+    assert np.allclose(got[1], ref[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_native_window_tests_give_the_numpy_events(native, name):
+    x = CORPUS[name]
+    ref = _with_backend("numpy", lambda: _events(x, [160]))
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    for sizes in ([160], [1], list(rng.integers(1, 700, 50))):
+        if sizes == [1] and x.size > 40_000:
+            continue  # sample by sample over long audio is slow and adds nothing to the other chunkings
+        _same_events(ref, _with_backend("native", lambda s=sizes: _events(x, s)))
+        _same_events(ref, _with_backend("native", lambda s=sizes: _events(x.astype(np.float64), s)))
+    if name == "keys":
+        assert "".join(d for d, _, e in ref[0] if e is not None) == DIGITS
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_native_window_tests_wideband(native, rate):
+    x, _ = keypresses("4111*#D0", rate=rate, tone_ms=45, gap_ms=45, rng=np.random.default_rng(5))
+    x = np.round(x + white_noise(x.size, 30.0, np.random.default_rng(6))).astype(np.int16)
+    ref = _with_backend("numpy", lambda: _events(x, [rate // 50], rate))
+    got = _with_backend("native", lambda: _events(x, [rate // 50, 333], rate))
+    _same_events(ref, got)
+    assert "".join(d for d, _, e in ref[0] if e is not None) == "4111*#D0"
+
+
+def test_native_bank_gives_the_numpy_events(native):
+    names = [n for n in CORPUS if not n.startswith("press-")][:12]
+    n = max(CORPUS[k].size for k in names)
+    block = np.stack([np.pad(CORPUS[k], (0, n - CORPUS[k].size)) for k in names])
+
+    def run():
+        bank = DetectorBank(len(names))
+        got = [[] for _ in names]
+        for pos in range(0, n, 160):
+            for ch, evs in enumerate(bank.process(block[:, pos:pos + 160])):
+                got[ch] += evs
+        for ch, evs in enumerate(bank.flush()):
+            got[ch] += evs
+        return [[(e.digit, e.start, e.end, round(e.level_dbm0, 6)) for e in evs] for evs in got]
+
+    ref = _with_backend("numpy", run)
+    assert _with_backend("native", run) == ref
+    assert sum(map(len, ref)) > 50
+
+
+def test_native_window_results_equal_numpy_on_the_same_kernel_values(native):
+    """Window by window, on identical kernel output: digit codes and phase flags equal, floats to rounding."""
+    names = list(CORPUS)
+    n = max(CORPUS[k].size for k in names)
+    block = np.stack([np.pad(CORPUS[k], (0, n - CORPUS[k].size)) for k in names]).astype(np.float64)
+    c_bank, np_bank = DetectorBank(len(names)), DetectorBank(len(names))
+    c_bank._active[:] = np_bank._active[:] = True  # every channel's windows are returned
+    candidates = windows = 0
+    max_db = max_amp = 0.0
+    margin = np.inf  # smallest |level - threshold| seen (dB), for the report
+    tab = c_bank._tab
+    rng = np.random.default_rng(9)
+    pos = 0
+
+    def advance(bank, rows, m, nh):
+        bank._half_index += nh
+        bank._n_pending = (bank._n_pending + m) % tab.half
+        bank._have_half = bank._have_half or nh > 0
+        return rows
+
+    while pos < n:
+        m = int(rng.integers(1, 500))
+        x = block[:, pos:pos + m]
+        m = x.shape[1]
+        pos += m
+        nh = (c_bank._n_pending + m) // tab.half
+        got = advance(c_bank, c_bank._native.run(x, c_bank._n_pending, c_bank._have_half), m, nh)
+        want = advance(np_bank, _with_backend("native", lambda x=x, nh=nh: np_bank._windows_numpy(x, nh)), m, nh)
+        assert (got is None) == (want is None)
+        for g, w in zip(got or (), want or ()):
+            assert g[0] == w[0] and g[1] == w[1] and g[2] == w[2]
+            amp_g, amp_w = np.asarray(g[3]), np.asarray(w[3])
+            assert np.allclose(amp_g, amp_w, rtol=1e-12, atol=1e-9)
+            max_amp = max(max_amp, float(np.max(np.abs(amp_g - amp_w), initial=0.0)))
+            for lv_g, lv_w in ((np.asarray(g[4]), np.asarray(w[4])), (np.asarray(g[5]), np.asarray(w[5]))):
+                cand = np.isfinite(lv_w)
+                assert np.array_equal(cand, np.isfinite(lv_g))
+                assert np.allclose(lv_g[cand], lv_w[cand], rtol=0, atol=1e-9)
+                max_db = max(max_db, float(np.max(np.abs(lv_g[cand] - lv_w[cand]), initial=0.0)))
+                if cand.any():
+                    margin = min(margin, float(np.min(np.abs(lv_w[cand] + 38.0))))
+            candidates += int(np.count_nonzero(np.asarray(w[1]) >= 0))
+            windows += len(w[1])
+    print(f"\n[C vs numpy window tests] {windows} windows, {candidates} with a digit code; largest difference: "
+          f"amplitude {max_amp:.2e}, level {max_db:.2e} dB (closest candidate level to the -38 dBm0 "
+          f"threshold: {margin:.2e} dB)")
+    assert candidates > 1000 and windows > 20_000
+
+
+@pytest.mark.parametrize("bad,error", [
+    (np.zeros(160, dtype=np.int32), TypeError),
+    (np.zeros(160, dtype=np.float32), TypeError),
+    (np.zeros(160, dtype=">i2"), TypeError),
+    (np.zeros((2, 160), dtype=np.int16), ValueError),
+    ("not audio", TypeError),
+])
+def test_native_run_rejects_what_it_cannot_read(native, bad, error):
+    """The Python layer converts first; the C side still never misreads a buffer it was not built for."""
+    bank = DetectorBank(1)
+    with pytest.raises(error):
+        bank._native.run(bad, 0, False)
+    with pytest.raises(ValueError):
+        bank._native.run(np.zeros(160, np.int16), bank._tab.half, False)  # n_pending out of range
+    with pytest.raises(ValueError):
+        native.Frames(np.zeros((1, 3)), bank._tab.native_consts, bank._active)  # state of the wrong size
+    with pytest.raises(ValueError):
+        native.Frames(bank._state, bank._tab.native_consts[:-1], bank._active)
+
+
+@pytest.mark.parametrize("chunk", [np.arange(160, dtype=">i2"), np.arange(320, dtype=np.int16)[::2],
+                                   np.arange(160, dtype=np.int32), np.arange(160, dtype=np.uint8)])
+def test_uncommon_sample_types_read_as_as_samples_reads_them(native, chunk):
+    """Only native-order int16 skips as_samples; strided, big-endian and other integer frames go through it
+    (the event positions prove the samples were read the same way)."""
+    x, _ = keypresses("7", tone_ms=60, rng=np.random.default_rng(3))
+    x = np.round(x).astype(np.int16)
+    from dtmfguard.audio import as_samples
+
+    def run(first):
+        det = DtmfDetector()
+        evs = det.process(first) + det.process(x) + det.flush()
+        return [(e.digit, e.start, e.end) for e in evs]
+
+    want = _with_backend("numpy", lambda: run(as_samples(chunk)))
+    assert _with_backend("native", lambda: run(chunk)) == want and len(want) == 2
+
+
+def test_native_failure_fails_closed_in_the_pipeline(native):
+    """A fault inside the C window tests: the agent hears silence for that frame, the call goes on."""
+    class Broken:
+        def run(self, *args):
+            raise MemoryError("injected")
+
+    x, _ = keypresses("4111111111111111", tone_ms=60, gap_ms=60, rng=np.random.default_rng(4))
+    x = np.round(x).astype(np.int16)
+
+    class Session:
+        def feed(self, ev):
+            pass
+
+    def run():
+        p = CallPipeline(session=Session())
+        frames = [x[i:i + 160] for i in range(0, x.size - 159, 160)]
+        outs = [p.process_customer_frame(f) for f in frames[:10]]
+        p.detector._bank._native = Broken()
+        outs += [p.process_customer_frame(f) for f in frames[10:]]
+        return outs, p.stats["errors"]
+
+    outs, errors = _with_backend("native", run)
+    assert errors == len(outs) - 10
+    assert all(not np.any(o) for o in outs[10:])
