@@ -101,6 +101,9 @@ def test_worker_records_dialogs_from_its_messages(tmp_path):
                  .replace("12581", "12582"))
     assert {r.key: r for r in load_records(book.path)}["c1/agent"].local_cseq == 12582
     book.ended("c1", "agent")
+    # the guard's own BYE and its answer come after DISCONNECTED: they must not bring the leg back
+    book.message("c1", "agent", "BYE", True, lambda: AGENT_INVITE.replace("INVITE", "BYE").replace("12581", "12583"))
+    book.message("c1", "agent", "INVITE", False, lambda: AGENT_OK)
     assert [r.key for r in load_records(book.path)] == ["c1/customer"]
     book.ended("c1", "customer")
     assert not os.path.exists(book.path) and os.listdir(tmp_path) == []  # no temp file left either

@@ -227,12 +227,14 @@ class DialogBook:
         """One message of one of the leg's transactions (``onCallTsxState``).  ``message_text`` is a
         callable returning the message, so non-INVITE messages (SIP INFO carries keys) are only read for
         our own requests' CSeq."""
-        if not self.path or f"{bridge}/{role}" not in self.legs and role == "customer":
+        key = f"{bridge}/{role}"
+        opens = role == "agent" and method == "INVITE" and outgoing  # only the agent INVITE opens a record
+        if not self.path or (method != "INVITE" and not outgoing) or (key not in self.legs and not opens):
             return
         try:
-            if method != "INVITE" and not outgoing:
-                return
             start, h = parse_head(message_text())
+            if key not in self.legs and start.startswith("SIP/"):
+                return
             if self._apply(self._leg(bridge, role), method, outgoing, start, h):
                 self._save()
         except Exception as exc:  # noqa: BLE001
