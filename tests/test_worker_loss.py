@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dtmfguard.procs import stop_process
 from dtmfguard.sip.control import follow_feed
 from dtmfguard.sip.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
 from dtmfguard.sip.orphans import build_bye, build_cancel, build_reject, end_legs, hop_of
 
-from sip_peers import Proc, free_port, rtp_base
+from sip_peers import PYTHON, Proc, free_port, rtp_base
 
 CUSTOMER_INVITE = (
     "INVITE sip:guard@127.0.0.1:5070 SIP/2.0\r\n"
@@ -301,9 +305,7 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
         deadline = time.monotonic() + 5  # the agent's 180 reaches the worker a moment later
         while time.monotonic() < deadline and len(load_records(str(state))) < 2:
             time.sleep(0.02)
-        workers = json.loads(__import__("urllib.request").request.urlopen(
-            f"http://127.0.0.1:{ctl}/health", timeout=5).read())["workers"]
-        os.kill(workers[0]["pid"], signal.SIGKILL)
+        os.kill(_health(ctl)[0]["pid"], signal.SIGKILL)
         killed = time.monotonic()
         done = {}
         while time.monotonic() - killed < 20 and len(done) < 2:
@@ -317,8 +319,7 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
         assert done.get("agent", (99,))[0] < 5 and done["agent"][1] == 487, done  # CANCELled
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            loss = json.loads(__import__("urllib.request").request.urlopen(
-                f"http://127.0.0.1:{ctl}/health", timeout=5).read())["workers"][0]["last_loss"]
+            loss = _health(ctl)[0]["last_loss"]
             if loss and not loss["ending"]:
                 break
             time.sleep(0.1)
@@ -329,3 +330,57 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
             customer.stop()
         sup.stop()
         agent.stop()
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("kamailio"), reason="kamailio not installed")
+def test_ringing_call_fails_over_through_kamailio(tmp_path):
+    """Kamailio in front: a worker killed while the agent rings answers 503 through the supervisor, Kamailio
+    tries the other worker, and the customer's call is answered there (the agent's first call is CANCELled)."""
+    front, base, ctl, aport = free_port(), free_port(), free_port(), free_port()
+    out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--listen", f"127.0.0.1:{base}",
+                          "--workers", "2", "--front", f"127.0.0.1:{front}", "--output", str(tmp_path / "kam"),
+                          "--json"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "kamrun").mkdir()
+    kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", json.loads(out.stdout)["kamailio_cfg"], "-Y",
+                            str(tmp_path / "kamrun")], stdout=open(tmp_path / "kam.out", "w"),
+                           stderr=open(tmp_path / "kam.err", "w"), start_new_session=True)
+    sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
+                f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
+                "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env={"DTMFGUARD_API_TOKEN": "t"})
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--answer-delay", "3", "--timeout", "60", "--calls", "0"], "agent", tmp_path)
+    customer = None
+    try:
+        sup.wait_ready()
+        agent.wait_ready()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(w.get("health", {}).get("ok") for w in _health(ctl)):
+            time.sleep(0.2)
+        time.sleep(2.5)  # let Kamailio's OPTIONS probing see both workers
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "1",
+                         "--timeout", "40"], "customer", tmp_path)
+        assert agent.wait_for(lambda s: '"EARLY"' in s, 20), agent.output()
+        time.sleep(0.3)
+        (ringing,) = [w for w in _health(ctl) if w.get("health", {}).get("active_calls") == 1]
+        os.kill(ringing["pid"], signal.SIGKILL)
+        assert customer.wait(40) == 0, customer.output()  # answered after all, by the other worker
+        states = [(e["call"], e["state"], e["status"]) for e in agent.events() if e.get("event") == "state"]
+        assert (0, "DISCONNECTED", 487) in states and (1, "CONFIRMED", 200) in states, states
+        loss = next(w for w in _health(ctl) if w["index"] == ringing["index"])["last_loss"]
+        assert sorted((r["action"], r["result"]) for r in loss["results"]) == [("cancel", "cancelled"),
+                                                                               ("reject", "acked")], loss
+    finally:
+        if customer is not None:
+            customer.stop()
+        sup.stop()
+        agent.stop()
+        stop_process(kam, 10)
+
+
+def _health(ctl):
+    with urllib.request.urlopen(f"http://127.0.0.1:{ctl}/health", timeout=5) as r:
+        return json.loads(r.read())["workers"]
