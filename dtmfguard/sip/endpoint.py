@@ -177,15 +177,19 @@ def set_srtp(acfg: pj.AccountConfig, mode: str, require_tls: bool) -> pj.Account
 
 
 def media_is_srtp(call: pj.Call) -> bool | None:
-    """Whether ``call``'s active audio stream is SRTP (RTP/SAVP); None without an active audio stream."""
+    """Whether ``call``'s active audio stream is encrypted (SRTP active); None without active audio.
+
+    The SDP profile is not enough: optional SRTP runs over an RTP/AVP m-line carrying a=crypto, so the
+    answer comes from the SRTP transport itself, as pjsua's call dump reports it ("SRTP status: Active").
+    The dump holds stream statistics and the crypto-suite name, never keys or DTMF.
+    """
     try:
         info = call.getInfo()  # keep it: iterating getInfo().media directly reads freed memory (SWIG)
-        for i, m in enumerate(info.media):
-            if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                return call.getStreamInfo(i).proto in (pj.PJMEDIA_TP_PROTO_RTP_SAVP, pj.PJMEDIA_TP_PROTO_RTP_SAVPF)
+        if not any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE for m in info.media):
+            return None
+        return "SRTP status: Active" in call.dump(True, "")
     except pj.Error:
-        pass
-    return None
+        return None
 
 
 def account_config(s: EndpointSettings, user: str = "guard", session_expires_s: int = 0) -> pj.AccountConfig:
