@@ -75,6 +75,13 @@ def test_header_helpers():
         hop_of("tel:+441234")
 
 
+def test_supervisor_side_never_loads_pjsua2():
+    code = ("import sys, dtmfguard.sip.supervisor, dtmfguard.sip.orphans, dtmfguard.sip.dialogs; "
+            "print('pjsua2' in sys.modules)")
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def _book(tmp_path):
     return DialogBook(str(tmp_path / "w.json"), "127.0.0.1", 5070)
 
