@@ -288,6 +288,31 @@ def test_feed_reports_a_lost_stream(feed_server):
     assert got == []  # never connected: nothing was followed, nothing lost
 
 
+def test_feed_of_a_stopping_worker_ends_with_call_ended():
+    """A worker shutting down (SIGTERM) hangs up its calls: its feeds say so instead of breaking off."""
+    from dtmfguard.sip.b2bua import Bridge
+    from dtmfguard.sip.control import ControlServer
+
+    bridge = Bridge("c1", customer=None, state="connected")
+
+    class Guard:
+        session_factory = None
+
+        def get_bridge(self, call_id):
+            return bridge if call_id == "c1" else None
+
+    server = ControlServer(Guard(), "127.0.0.1", 0, "tok")
+    server.start()
+    got = []
+    reader = threading.Thread(target=follow_feed, args=(server.address[1], "c1", "tok",
+                                                        lambda kind, data: got.append((kind, data))), daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    server.stop()
+    reader.join(5)
+    assert got == [("call_ended", {"call": "c1", "reason": "worker-stopping"})]
+
+
 @pytest.mark.sip
 @pytest.mark.slow
 def test_worker_killed_while_both_legs_ring(tmp_path):
