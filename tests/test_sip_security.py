@@ -309,4 +309,4 @@ def test_agent_with_an_untrusted_certificate_is_not_called(tmp_path):
     r = call_through_guard(tmp_path, guard_media={}, agent_tls=True, ca=other_ca, agent_args=["--timeout", "8"])
     assert r["customer"]["status"] == 503 and not r["customer"]["connected"]
     assert r["agent"]["calls"] == []
-    assert "agent leg failed" in r["guard_log"] and r["rc"][2] == 0
+    assert "agent leg failed: 503 SSL certificate verification error" in r["guard_log"] and r["rc"][2] == 0

@@ -355,8 +355,8 @@ class Guard:
             b.pipeline = self.pipeline_factory(b.id)
         except Exception as exc:  # noqa: BLE001 - no pipeline, no call: never bridge unmasked
             log.error("%s: media pipeline could not be created (%s); refusing the call", b.id, type(exc).__name__)
+            b.reason = "pipeline-failed"  # before the answer: its DISCONNECTED callback runs inside it
             self._answer(b, 503)
-            b.reason = "pipeline-failed"
             return
         tls = self.agent_tls_acc is not None and uses_tls(b.target)
         agent = _Leg(self, self.agent_tls_acc if tls else self.agent_acc, "agent")
@@ -370,6 +370,7 @@ class Guard:
         except pj.Error as exc:
             log.warning("%s: agent call failed to start (%s)", b.id, exc.reason)
             b.agent_gone = True
+            b.reason = "agent-start-failed"
             self._answer(b, 503)
 
     def _hangup(self, call) -> None:

@@ -6,7 +6,8 @@ counts per path, so the tests can check the digits without any process ever
 printing them.  ``--fault`` injects failures into the media path to prove it
 fails closed: ``detector`` (raises on every frame after ``--fault-after``
 frames), ``masker`` (same in the masker), ``slow`` (a pipeline that overruns
-the 20 ms clock: the port must send silence, never raw audio).
+the 20 ms clock: the port must send silence, never raw audio), ``pipeline`` (no media
+pipeline can be created: the worker answers every call 503, as a broken worker would).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def main() -> int:
     p.add_argument("--listen", required=True)
     p.add_argument("--agent", required=True)
     p.add_argument("--rtp-port", type=int, required=True)
-    p.add_argument("--fault", choices=("none", "detector", "masker", "slow"), default="none")
+    p.add_argument("--fault", choices=("none", "detector", "masker", "slow", "pipeline"), default="none")
     p.add_argument("--fault-after", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--answer-timeout", type=float, default=30)
@@ -68,6 +69,8 @@ def main() -> int:
     pipelines: list = []
 
     def factory(name):
+        if a.fault == "pipeline":
+            raise RuntimeError("injected fault")
         from dtmfguard.detector import DtmfDetector
 
         det = DtmfDetector(8000)
