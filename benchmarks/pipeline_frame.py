@@ -9,10 +9,11 @@ cold.  The SIP engineer measured ~100 µs per frame in a tight loop but 500-700 
 with a 20 ms sleep between frames.  Issue 6 (50 calls on 2 cores, no late
 frames) depends on the second figure, so this script prints both side by side.
 
-For each scenario (masker alone on speech, on a quiet line and on key presses; the whole
-:class:`~dtmfguard.pipeline.CallPipeline` on speech without a payment, as for
-most of a call; and with a payment session attached, so the detector runs too) it feeds 160-sample int16 frames and times each call
-with ``perf_counter`` (wall) and ``thread_time`` (CPU), in two regimes:
+For each scenario (masker alone on speech, on a quiet line and on key presses; the in-band
+detector alone on the same three; the whole :class:`~dtmfguard.pipeline.CallPipeline` on speech
+without a payment, as for most of a call; and with a payment session attached, so the detector runs
+too) it feeds 160-sample int16 frames and times each call with ``perf_counter`` (wall) and
+``thread_time`` (CPU), in two regimes:
 
 * ``tight``: frames back to back;
 * ``sleep``: ``--frame-sleep-ms`` (default 20) of sleep between frames, as on the clock thread.
@@ -20,7 +21,11 @@ with ``perf_counter`` (wall) and ``thread_time`` (CPU), in two regimes:
 ``--procs N`` runs the sleep regime in N processes at once (each with its own
 pipeline), which adds the cache pressure of other calls on the same cores.
 
-Run: ``python benchmarks/pipeline_frame.py [--frames 400] [--frame-sleep-ms 20] [--procs 1] [--json]``
+Every scenario runs on each kernel backend (``--backends``, default: all built), numpy and
+native side by side, with the native/numpy ratio of the sleep regime's median.
+
+Run: ``python benchmarks/pipeline_frame.py [--frames 400] [--frame-sleep-ms 20] [--procs 1]
+[--backends numpy,native] [--scenarios detector-keys,pipeline-payment] [--json]``
 """
 from __future__ import annotations
 
@@ -84,6 +89,7 @@ def _presses(seconds: float) -> np.ndarray:
 
 
 def _make(scenario: str):
+    from dtmfguard.detector import DtmfDetector
     from dtmfguard.masker import Masker
     from dtmfguard.pipeline import CallPipeline
 
@@ -96,6 +102,9 @@ def _make(scenario: str):
     if scenario == "masker-keys":
         m = Masker()
         return m.process, _presses
+    if scenario.startswith("detector-"):
+        d = DtmfDetector()
+        return d.process, {"speech": _speech, "quiet": _quiet, "keys": _presses}[scenario[len("detector-"):]]
     if scenario == "pipeline":
         p = CallPipeline()
         return p.process_customer_frame, _speech
@@ -105,10 +114,15 @@ def _make(scenario: str):
     raise ValueError(scenario)
 
 
-SCENARIOS = ("masker-speech", "masker-quiet", "masker-keys", "pipeline", "pipeline-payment")
+SCENARIOS = ("masker-speech", "masker-quiet", "masker-keys", "detector-speech", "detector-quiet", "detector-keys",
+             "pipeline", "pipeline-payment")
 
 
-def measure(scenario: str, frames: int, sleep_ms: float) -> dict:
+def measure(scenario: str, frames: int, sleep_ms: float, backend: str = "") -> dict:
+    from dtmfguard import goertzel
+
+    if backend:
+        goertzel.set_backend(backend)
     step, source = _make(scenario)
     x = source(frames * FRAME / 8000 + 1)
     for i in range(25):  # warm-up: first-call table building is not what a call pays per frame
@@ -127,7 +141,7 @@ def measure(scenario: str, frames: int, sleep_ms: float) -> dict:
         wall[i] = t1 - t0
         cpu[i] = c1 - c0
     us = 1e6
-    return {"scenario": scenario, "sleep_ms": sleep_ms, "frames": frames,
+    return {"scenario": scenario, "backend": goertzel.backend(), "sleep_ms": sleep_ms, "frames": frames,
             "wall_us_median": round(float(np.median(wall)) * us, 1),
             "wall_us_mean": round(float(np.mean(wall)) * us, 1),
             "wall_us_p99": round(float(np.percentile(wall, 99)) * us, 1),
@@ -144,33 +158,41 @@ def main(argv=None) -> int:
     ap.add_argument("--frame-sleep-ms", type=float, default=20.0, help="sleep between frames (sleep regime)")
     ap.add_argument("--procs", type=int, default=1, help="processes running the sleep regime at once")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--backends", default="", help="comma-separated kernel backends (default: all built)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     from dtmfguard import goertzel
 
+    backends = a.backends.split(",") if a.backends else list(goertzel.available_backends())
     rows = []
     for sc in a.scenarios.split(","):
-        tight = measure(sc, a.frames, 0.0)
-        if a.procs <= 1:
-            sleep = [measure(sc, a.frames, a.frame_sleep_ms)]
-        else:
-            with mp.get_context("spawn").Pool(a.procs) as pool:
-                sleep = pool.map(_child, [(sc, a.frames, a.frame_sleep_ms)] * a.procs)
-        agg = {k: round(float(np.mean([r[k] for r in sleep])), 1)
-               for k in ("wall_us_median", "wall_us_mean", "wall_us_p99", "cpu_us_mean")}
-        rows.append({"scenario": sc, "tight": tight, "sleep": agg, "procs": a.procs})
+        for be in backends:  # interleaved per scenario, so a change in machine load hits both alike
+            tight = measure(sc, a.frames, 0.0, be)
+            if a.procs <= 1:
+                sleep = [measure(sc, a.frames, a.frame_sleep_ms, be)]
+            else:
+                with mp.get_context("spawn").Pool(a.procs) as pool:
+                    sleep = pool.map(_child, [(sc, a.frames, a.frame_sleep_ms, be)] * a.procs)
+            agg = {k: round(float(np.mean([r[k] for r in sleep])), 1)
+                   for k in ("wall_us_median", "wall_us_mean", "wall_us_p99", "cpu_us_mean")}
+            rows.append({"scenario": sc, "backend": be, "tight": tight, "sleep": agg, "procs": a.procs})
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"µs per 160-sample frame (wall median / mean / p99, CPU mean); backend {goertzel.backend()}; "
-          f"{a.frames} frames; sleep regime: {a.frame_sleep_ms:g} ms between frames x {a.procs} process(es); "
+    print(f"µs per 160-sample frame (wall median / mean / p99, CPU mean); {a.frames} frames; sleep regime: "
+          f"{a.frame_sleep_ms:g} ms between frames x {a.procs} process(es); "
           f"load before: {open('/proc/loadavg').read().split()[0]}")
-    print(f"{'scenario':18s} | {'tight loop':>28s} | {'with sleep':>28s} | sleep/tight")
+    print(f"{'scenario':18s} {'backend':7s} | {'tight loop':>27s} | {'with sleep':>27s} | sleep/tight | "
+          f"vs {backends[0]}")
+    base = {}
     for r in rows:
         t, s = r["tight"], r["sleep"]
-        print(f"{r['scenario']:18s} | {t['wall_us_median']:6.0f} {t['wall_us_mean']:6.0f} {t['wall_us_p99']:6.0f} "
-              f"{t['cpu_us_mean']:6.0f} | {s['wall_us_median']:6.0f} {s['wall_us_mean']:6.0f} "
-              f"{s['wall_us_p99']:6.0f} {s['cpu_us_mean']:6.0f} | {s['wall_us_median'] / t['wall_us_median']:5.1f}x")
+        base.setdefault(r["scenario"], s["wall_us_median"])
+        print(f"{r['scenario']:18s} {r['backend']:7s} | {t['wall_us_median']:6.0f} {t['wall_us_mean']:6.0f} "
+              f"{t['wall_us_p99']:6.0f} {t['cpu_us_mean']:6.0f} | {s['wall_us_median']:6.0f} "
+              f"{s['wall_us_mean']:6.0f} {s['wall_us_p99']:6.0f} {s['cpu_us_mean']:6.0f} | "
+              f"{s['wall_us_median'] / t['wall_us_median']:10.1f}x | "
+              f"{s['wall_us_median'] / base[r['scenario']]:5.2f}x")
     return 0
 
 

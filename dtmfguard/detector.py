@@ -263,6 +263,7 @@ class DetectorBank:
         self.rate = check_rate(rate)
         self.params = params or DEFAULT_PARAMS
         self._tab = _Tables.build(self.params, self.rate)
+        self._half = self._tab.half
         self.channels = int(channels)
         self.reset()
 
@@ -305,25 +306,39 @@ class DetectorBank:
 
     # -- internals -------------------------------------------------------------------------------
     def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
-        """``x``: float64 or int16 samples ``[channels, m]`` (``[m]`` for one channel), already validated."""
-        tab = self._tab
+        """``x``: float64 or int16 samples ``[channels, m]``, already validated."""
         out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
-        m = x.shape[-1]
-        nh = (self._n_pending + m) // tab.half
-        first_w = self._half_index - int(self._have_half)  # window w spans half-blocks w and w+1
+        first_w, busy = self._windows(x, x.shape[-1])
+        if busy is not None:
+            self._state_machine(first_w, busy, out)
+        return out
+
+    def _windows(self, x: np.ndarray, m: int):
+        """Kernel and window tests on ``m`` new samples per channel (``x`` may be 1-D for one channel).
+
+        Returns the index of the first new window and, for the channels with a candidate window or a digit
+        in progress, their window results as Python lists (``None`` if there are none: most frames).
+        Kept short: it runs on every frame of every call (see the module docstring).
+        """
+        n_pending, have_half = self._n_pending, self._have_half
+        total = n_pending + m
+        nh = total // self._half
         if self._native is not None and goertzel.backend() == "native":
-            busy = self._native.run(x, self._n_pending, self._have_half)
+            busy = self._native.run(x, n_pending, have_half)
         else:
             busy = self._windows_numpy(x, nh)
+        first_w = self._half_index - have_half  # window w spans half-blocks w and w+1
         self._half_index += nh
-        self._n_pending = (self._n_pending + m) % tab.half
-        self._have_half = self._have_half or nh > 0
-        # Only channels with a candidate window or a digit in progress reach the state machine, their
-        # window results as Python lists: the per-window loop then touches no numpy scalars.
-        for ch, d_row, c_row, a_rows, lr_row, lc_row in busy or ():
+        self._n_pending = total % self._half
+        if nh:
+            self._have_half = True
+        return first_w, busy
+
+    def _state_machine(self, first_w: int, busy: list, out: List[List[DigitEvent]]) -> None:
+        # The per-window loop touches no numpy scalars: the rows are Python lists.
+        for ch, d_row, c_row, a_rows, lr_row, lc_row in busy:
             self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, out[ch])
             self._active[ch] = self._runs[ch] is not None
-        return out
 
     def _windows_numpy(self, x: np.ndarray, nh: int) -> Optional[list]:
         """The numpy path of ``_native.run`` (native/detector.c): the same state updates and results."""
@@ -474,9 +489,12 @@ class DtmfDetector:
             x = chunk  # a call's frames: int16 is taken as it is (as_samples' rule), without a float copy
         else:
             x = as_samples(chunk)
-        if x.size == 0:
+        first_w, busy = self._bank._windows(x, x.size)
+        if busy is None:  # no candidate and no digit in progress: most frames
             return []
-        return self._bank._advance(x)[0]
+        out: List[List[DigitEvent]] = [[]]
+        self._bank._state_machine(first_w, busy, out)
+        return out[0]
 
     def flush(self) -> List[DigitEvent]:
         return self._bank.flush()[0]

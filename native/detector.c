@@ -474,6 +474,7 @@ Frames_run(FramesObject *self, PyObject *args)
     frame_shape f;
     char fmt;
     void *mem = NULL;
+    double stack_mem[1024];
     if (self->state.obj == NULL) {
         PyErr_SetString(PyExc_TypeError, "Frames: not initialised");
         return NULL;
@@ -506,7 +507,7 @@ Frames_run(FramesObject *self, PyObject *args)
         const size_t bytes = (size_t)m * sizeof(double)
                              + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 2 * sizeof(double))
                                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 1) + 64;
-        mem = PyMem_RawMalloc(bytes);
+        mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes); /* a frame: stack */
         if (mem == NULL) {
             PyErr_NoMemory();
             goto done;
@@ -552,7 +553,8 @@ Frames_run(FramesObject *self, PyObject *args)
         }
     }
 done:
-    PyMem_RawFree(mem);
+    if (mem != (void *)stack_mem)
+        PyMem_RawFree(mem);
     PyBuffer_Release(&xb);
     return result;
 }
