@@ -255,7 +255,7 @@ def test_rtp_on_the_wire_is_encrypted(srtp_call):
     if r["capture"] is None:
         pytest.skip("raw packet capture needs CAP_NET_RAW (run as root, as .ci/run does)")
     g_rtp, a_rtp = r["rtp"]
-    for name, (lo, hi) in (("customer -> guard", (g_rtp, g_rtp + 100)), ("guard -> agent", (a_rtp, a_rtp + 40))):
+    for name, (lo, hi) in (("to the guard (both legs)", (g_rtp, g_rtp + 100)), ("to the agent", (a_rtp, a_rtp + 40))):
         payloads = [p for port, ps in r["capture"].items() if lo <= port < hi for p in ps]
         n, lengths, entropy = _rtp_stats(payloads)
         assert n > 100, (name, n)
