@@ -310,3 +310,15 @@ def test_agent_with_an_untrusted_certificate_is_not_called(tmp_path):
     assert r["customer"]["status"] == 503 and not r["customer"]["connected"]
     assert r["agent"]["calls"] == []
     assert "agent leg failed: 503 SSL certificate verification error" in r["guard_log"] and r["rc"][2] == 0
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+def test_legs_are_independent_and_a_tls_agent_can_hang_up(tmp_path):
+    """SRTP on the agent leg only (customer in clear RTP over UDP), agent over verified TLS: the agent's
+    BYE (sent to the guard's verifying TLS transport) ends the customer leg long before its 20 s of play."""
+    r = call_through_guard(tmp_path, guard_media={"agent_srtp": "mandatory"}, agent_tls=True, play_s=20,
+                           agent_args=["--hangup-after", "1", "--srtp", "mandatory", "--srtp-require-tls"])
+    assert r["rc"] == (0, 0, 0) and r["customer"]["connected"]
+    assert r["customer"]["srtp"] is False and r["agent"]["calls"][0]["srtp"] is True
+    assert "SRTP customer False, agent True" in r["guard_log"] and "ended (agent-hangup)" in r["guard_log"]
