@@ -45,8 +45,8 @@
  * Floating point: the kernel repeats native/goertzel.c's operations in the
  * same order, so its values are bit-identical to the native backend's kernel.
  * The window tests repeat _classify's operations in the same order, with the
- * C library's atan2/hypot/log10/sin where numpy may use its own SIMD versions
- * (within an ulp or so).  That is far below the numpy and C kernels' own
+ * C library's atan2/log10/sin and sqrt(re^2 + im^2) for |z|, where numpy uses its
+ * own SIMD versions (all within an ulp or so).  That is far below the numpy and C kernels' own
  * difference (BLAS sums in another order), which the detector already had to
  * tolerate; tests/test_detector_native.py compares events on both paths and
  * the window tests on identical kernel output.
@@ -90,29 +90,51 @@ static const double PI = 3.141592653589793;
 
 /* ---- kernel: one half-block, as native/goertzel.c (quad_kernel + finish_bin) per lane ---------- */
 
-static void
+/*
+ * The 16 recursions run as 4 vectors of 4 frequencies (goertzel.c runs 4 half-blocks per vector
+ * instead; a frame of one call has only 3-4).  Each lane does goertzel.c's operations in its order
+ * (no fused multiply-add: the AVX2 clone does not enable FMA), so the values are bit-identical.
+ */
+typedef double v4d __attribute__((vector_size(32)));
+#define NVEC (NBINS / 4)
+
+/* ifunc-based clones need glibc (musl has no ifunc); elsewhere the baseline build is used. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define DTMFGUARD_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef DTMFGUARD_CLONES
+#define DTMFGUARD_CLONES
+#endif
+
+DTMFGUARD_CLONES static void
 half_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double *energy)
 {
-    double s1[NBINS], s2[NBINS], coef[NBINS];
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d s1[NVEC], s2[NVEC], coef[NVEC];
     double e = 0.0;
-    int k;
-    for (k = 0; k < NBINS; k++) {
-        s1[k] = s2[k] = 0.0;
-        coef[k] = bins[5 * k];
+    int j, k;
+    for (j = 0; j < NVEC; j++) {
+        for (k = 0; k < 4; k++)
+            coef[j][k] = bins[5 * (4 * j + k)];
+        s1[j] = s2[j] = zero;
     }
     for (Py_ssize_t n = 0; n < H; n++) {
         const double v = x[n];
+        const v4d xv = {v, v, v, v};
         e += v * v;
-        for (k = 0; k < NBINS; k++) {
-            const double t = (v - s2[k]) + coef[k] * s1[k];
-            s2[k] = s1[k];
-            s1[k] = t;
+        for (j = 0; j < NVEC; j++) {
+            const v4d t = (xv - s2[j]) + coef[j] * s1[j];
+            s2[j] = s1[j];
+            s1[j] = t;
         }
     }
     for (k = 0; k < NBINS; k++) {
         const double *b = bins + 5 * k;
-        const double yr = s1[k] - b[1] * s2[k];
-        const double yi = b[2] * s2[k];
+        const double r1 = s1[k / 4][k % 4], r2 = s2[k / 4][k % 4];
+        const double yr = r1 - b[1] * r2;
+        const double yi = b[2] * r2;
         out[2 * k] = yr * b[3] + yi * b[4];
         out[2 * k + 1] = yi * b[3] - yr * b[4];
     }
@@ -146,6 +168,19 @@ dirichlet(double dw, double half, double n)
         return 1.0;
     g = fabs(sin(n * x / 2) / (n * sin(x / 2)));
     return g < 0.5 ? 0.5 : (g > 1.0 ? 1.0 : g);
+}
+
+/*
+ * |re + j im|.  Not hypot() alone: 8 per window made it the frame's largest cost.  Samples on the
+ * int16 scale keep |re|, |im| below 1e7, where the squares cannot overflow; absurd float input
+ * still gets hypot's answer.  Either differs from numpy's abs by an ulp at most.
+ */
+static inline double
+cabs2(double re, double im)
+{
+    if (fabs(re) > 1e150 || fabs(im) > 1e150)
+        return hypot(re, im);
+    return sqrt(re * re + im * im);
 }
 
 static double
@@ -186,7 +221,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double *omega = c + CONST_OMEGA, *advance = c + CONST_ADVANCE;
     int k;
     for (k = 0; k < NFUND; k++)
-        amp[k] = hypot(win[2 * k], win[2 * k + 1]) * (2.0 / n);
+        amp[k] = cabs2(win[2 * k], win[2 * k + 1]) * (2.0 / n);
     const int r = argmax4(amp), cc = argmax4(amp + 4), kc = cc + 4;
     const double ar = amp[r], ac = amp[kc];
     const double fraction = (ar * ar + ac * ac) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
@@ -212,8 +247,8 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     d_r = py_mod(d_r + PI, 2 * PI) - PI;
     d_c = py_mod(d_c + PI, 2 * PI) - PI;
     const double rel_r = d_r / half / omega[r], rel_c = d_c / half / omega[kc];
-    const int checked = hypot(pr_re, pr_im) >= 0.5 * hypot(wr_re, wr_im)
-                        && hypot(pc_re, pc_im) >= 0.5 * hypot(wc_re, wc_im);
+    const int checked = cabs2(pr_re, pr_im) >= 0.5 * cabs2(wr_re, wr_im)
+                        && cabs2(pc_re, pc_im) >= 0.5 * cabs2(wc_re, wc_im);
     const int clean = fraction >= sc[S_CLEAN_FRACTION];
     const double tol = clean ? sc[S_FREQ_TOL] : sc[S_FREQ_TOL_MIXED];
     const int freq_ok = !checked || (fabs(rel_r) <= tol && fabs(rel_c) <= tol);
@@ -225,8 +260,8 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
     const double twist = lr - lc;
 
-    const double sub = hypot(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
-    const double over = hypot(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+    const double sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
+    const double over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
     const int guard_ok = sub < ar * guard && over < ac * guard;
 

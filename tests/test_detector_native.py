@@ -265,3 +265,15 @@ def test_native_failure_fails_closed_in_the_pipeline(native):
     outs, errors = _with_backend("native", run)
     assert errors == len(outs) - 10
     assert all(not np.any(o) for o in outs[10:])
+
+
+@pytest.mark.parametrize("huge", [1e20, 1e200, 1e300])
+def test_absurd_finite_floats_give_the_numpy_events(native, huge):
+    """Float input is on the int16 scale but not bounded: samples whose squares overflow change nothing
+    on either path around them (the C side's |z| falls back to hypot there)."""
+    x, _ = keypresses("12", rng=np.random.default_rng(1))
+    y = np.concatenate([x, np.full(300, huge), -np.full(7, huge), x])
+    with np.errstate(all="ignore"):
+        ref = _with_backend("numpy", lambda: _events(y, [160]))
+    _same_events(ref, _with_backend("native", lambda: _events(y, [160])))
+    assert "".join(d for d, _, e in ref[0] if e is not None) == "1212"
