@@ -277,3 +277,17 @@ def test_absurd_finite_floats_give_the_numpy_events(native, huge):
         ref = _with_backend("numpy", lambda: _events(y, [160]))
     _same_events(ref, _with_backend("native", lambda: _events(y, [160])))
     assert "".join(d for d, _, e in ref[0] if e is not None) == "1212"
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 48000])
+def test_native_kernel_values_are_the_c_kernel_values_bit_for_bit(native, rate):
+    """The window tests' kernel repeats native/goertzel.c's operations: the half-block DFT and energy it
+    leaves in the state are exactly what goertzel.halfblock_dft (native) gives, for every channel."""
+    rng = np.random.default_rng(rate)
+    bank = DetectorBank(5, rate)
+    half = bank._tab.half
+    for nh in (1, 3, 7):
+        x = np.round(rng.normal(0, 3000, (5, nh * half)))
+        bank._native.run(x, 0, False)
+        spec, energy = _with_backend("native", lambda x=x: goertzel.halfblock_dft(x, half, bank._tab.omegas))
+        assert np.array_equal(bank._last_half, spec[:, -1]) and np.array_equal(bank._last_half_energy, energy[:, -1])
