@@ -337,8 +337,10 @@ class DetectorBank:
     def _state_machine(self, first_w: int, busy: list, out: List[List[DigitEvent]]) -> None:
         # The per-window loop touches no numpy scalars: the rows are Python lists.
         for ch, d_row, c_row, a_rows, lr_row, lc_row in busy:
+            was_active = self._runs[ch] is not None
             self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, out[ch])
-            self._active[ch] = self._runs[ch] is not None
+            if (self._runs[ch] is not None) != was_active:  # a numpy store only when a digit starts or ends
+                self._active[ch] = not was_active
 
     def _windows_numpy(self, x: np.ndarray, nh: int) -> Optional[list]:
         """The numpy path of ``_native.run`` (native/detector.c): the same state updates and results."""
