@@ -109,7 +109,7 @@ def rtt_ms(recording: np.ndarray, sent: np.ndarray, max_ms: float = 400.0) -> fl
 
 
 def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarray, work: Path,
-             jitter_ms: int = -1) -> dict:
+             jitter_ms: int = -1, guard_jitter_ms: int | None = None) -> dict:
     n_guards = math.ceil(n_calls / 2)
     n_agents = math.ceil(n_calls / 4)
     n_customers = math.ceil(n_calls / 4)
@@ -126,7 +126,7 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
         for i in range(n_guards):
             args = [str(HERE / "_guard_worker.py"), "--listen", f"127.0.0.1:{15000 + i}",
                     "--agent", f"sip:agent@127.0.0.1:{17000 + i // 2}", "--rtp-port", str(30000 + 20 * i),
-                    "--jitter-ms", str(jitter_ms)]
+                    "--jitter-ms", str(jitter_ms if guard_jitter_ms is None else guard_jitter_ms)]
             extra = {"direct": ["--direct"], "passthrough": ["--passthrough"]}.get(mode, [])
             guards.append(spawn(args + extra, work / f"{mode}-guard{i}.err"))
         procs = agents + guards
@@ -202,6 +202,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jitter-ms", type=int, default=-1,
                     help="fixed jitter-buffer prefetch in every process (-1: pjsua's adaptive default, whose "
                          "20 ms steps make the latency figure vary by a frame from run to run)")
+    ap.add_argument("--guard-jitter-ms", type=int, default=None,
+                    help="the guard workers' own jitter-buffer prefetch, if different from --jitter-ms")
     a = ap.parse_args(argv)
     from dtmfguard.masker import DEFAULT_LOOKAHEAD_MS
 
@@ -209,7 +211,7 @@ def main(argv=None) -> int:
         work = Path(tmp)
         wav = work / "customer.wav"
         sent = customer_audio(wav)
-        results = [run_mode(m, a.calls, a.seconds, wav, sent, work, a.jitter_ms) for m in a.modes.split(",")]
+        results = [run_mode(m, a.calls, a.seconds, wav, sent, work, a.jitter_ms, a.guard_jitter_ms) for m in a.modes.split(",")]
     by = {r["mode"]: r for r in results}
     if a.json:
         print(json.dumps(results, indent=2))

@@ -142,6 +142,16 @@ def test_no_output_holds_the_card_number(call):
         assert PAN not in text and PAN[-8:] not in text and "Signal=" not in text
 
 
+def test_media_clock_thread_scheduling_is_reported(call):
+    from dtmfguard.sip import sched
+
+    text = call["guard"].output()
+    if sched.can_realtime():  # same permissions as the guard process
+        assert "media clock thread" in text and "runs under SCHED_RR" in text
+    else:
+        assert "stays under the normal scheduler" in text
+
+
 def test_signalled_digits_are_masked_not_silenced_out_of_band(call):
     """While RFC 4733 / INFO digits are pressed the agent hears the mask (energy), not the tones."""
     rec = call["recording"].astype(np.float64)

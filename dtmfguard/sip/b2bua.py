@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from ..pipeline import CallPipeline
+from . import sched
 from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
@@ -214,6 +216,13 @@ class Guard:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
         c = self.cfg
+        try:
+            if sched.configure(c.media_priority):
+                # the clock thread needs the GIL for its callbacks: a thread holding it is asked to let go
+                # after the switch interval (5 ms by default: a quarter of a frame)
+                sys.setswitchinterval(0.001)
+        except RuntimeError as exc:
+            raise ConfigError(str(exc)) from None
         s = EndpointSettings(host=c.sip_host, port=c.sip_port, transports=tuple(c.transports),
                              tls_port=c.tls_port, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_ca=c.tls_ca,
                              rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level,

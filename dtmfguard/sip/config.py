@@ -28,6 +28,7 @@ Example ``guard.toml``::
     customer_srtp = "off"          # off | optional | mandatory: SRTP (RFC 3711, SDES keys RFC 4568) per leg
     agent_srtp = "off"
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
+    priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
 
     [control]
     listen = "127.0.0.1:8070"
@@ -88,6 +89,7 @@ class GuardConfig:
     agent_tls_verify: bool = True
     mask: str = "tone"
     mask_mode: str = "always"
+    media_priority: str = "auto"  # auto | realtime | off (dtmfguard.sip.sched)
     customer_srtp: str = "off"
     agent_srtp: str = "off"
     srtp_signaling: str = "tls"
@@ -125,6 +127,8 @@ class GuardConfig:
             raise ConfigError("agent.from = 'request-uri' needs agent.template containing {user}")
         if self.mask_mode not in ("always", "payment"):
             raise ConfigError(f"media.mask_mode must be 'always' or 'payment', got {self.mask_mode!r}")
+        if self.media_priority not in ("auto", "realtime", "off"):
+            raise ConfigError(f"media.priority must be auto, realtime or off, got {self.media_priority!r}")
         if self.mask not in ("tone", "silence", "noise"):
             raise ConfigError(f"media.mask must be tone, silence or noise, got {self.mask!r}")
         if not 1 <= self.workers <= 64:
@@ -201,7 +205,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
     "agent": {"uri": ("agent_uri", str), "from": ("agent_from", str), "template": ("agent_template", str),
               "header": ("agent_header", str), "answer_timeout_s": ("answer_timeout_s", float),
               "tls_verify": ("agent_tls_verify", bool)},
-    "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str),
+    "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str), "priority": ("media_priority", str),
               "customer_srtp": ("customer_srtp", str), "agent_srtp": ("agent_srtp", str),
               "srtp_signaling": ("srtp_signaling", str)},
     "control": {"listen": ("", str), "token_env": ("token_env", str)},

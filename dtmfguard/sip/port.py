@@ -26,6 +26,8 @@ import time
 import numpy as np
 import pjsua2 as pj
 
+from . import sched
+
 __all__ = ["PipelinePort", "fast_read_ok"]
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class PipelinePort(pj.AudioMediaPort):
 
     def onFrameRequested(self, frame) -> None:  # clock thread
         try:
+            sched.on_clock_tick()
             now = time.perf_counter()
             if self._last_tick:
                 interval = now - self._last_tick

@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Real-time scheduling for the media clock thread (``[media] priority``).
+
+Why: pjsua2's clock thread must run every 20 ms.  On a loaded machine the
+kernel's fair scheduler can leave it waiting behind other processes (other
+workers, the SIP peers of a benchmark, anything else), and a tick that comes
+late is a frame the agent hears late or not at all.  Telephony servers give
+their media threads a real-time policy for this reason (Asterisk ``-p``,
+FreeSWITCH ``-rp``; pjmedia's own clock asks for its policy's highest
+priority, which is 0 under ``SCHED_OTHER``).  Only the clock thread is raised,
+at a low real-time priority: the SIP thread, the control API and the capture
+threads stay ordinary, so a payment's slow work never competes with media.
+
+Safety nets: the kernel's RT throttling (``sched_rt_runtime_us``, 95 % by
+default) and ``RLIMIT_RTTIME``, set here to ``RTTIME_LIMIT_US`` of CPU without
+a blocking call: a clock thread that ever spins that long gets SIGXCPU and the
+worker dies (its media with it: failing closed), and the supervisor restarts it.
+
+Modes: ``auto`` (default) tries ``SCHED_RR`` and logs once if the process may
+not (no ``CAP_SYS_NICE`` / ``RLIMIT_RTPRIO``); ``realtime`` makes that a
+start-up error instead; ``off`` leaves scheduling alone.  Linux only; elsewhere
+``auto`` is a no-op.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import threading
+
+__all__ = ["PRIORITY_MODES", "RT_PRIORITY", "RTTIME_LIMIT_US", "can_realtime", "raise_current_thread",
+           "configure", "on_clock_tick"]
+
+log = logging.getLogger(__name__)
+
+PRIORITY_MODES = ("auto", "realtime", "off")
+#: SCHED_RR priority of the clock thread: low on the 1..99 scale, below kernel threads such as IRQ handlers (50).
+RT_PRIORITY = 10
+#: CPU µs a real-time thread may use without blocking before SIGXCPU (the clock thread blocks every 20 ms).
+RTTIME_LIMIT_US = 2_000_000
+
+#: pjmedia's RTP/RTCP receive thread(s) (Linux thread name): packets read late look like network jitter and
+#: grow every adaptive jitter buffer downstream
+MEDIA_THREAD_NAMES = ("media",)
+
+_mode = "off"
+_done: set[int] = set()
+_lock = threading.Lock()
+
+
+def raise_current_thread(priority: int = RT_PRIORITY) -> bool:
+    """Put the calling thread (only it: Linux applies the policy per thread) under SCHED_RR; False if refused."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(priority))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def can_realtime() -> bool:
+    """True if this process may give a thread SCHED_RR (tried on a throw-away thread)."""
+    result = []
+    t = threading.Thread(target=lambda: result.append(raise_current_thread()), name="dtmfguard-rt-probe")
+    t.start()
+    t.join()
+    return bool(result and result[0])
+
+
+def configure(mode: str) -> bool:
+    """Set the mode for clock threads of this process; True if real time will be used.
+
+    ``realtime`` raises RuntimeError when the process may not use it (a start-up error, not a media one).
+    """
+    global _mode
+    if mode not in PRIORITY_MODES:
+        raise ValueError(f"media priority must be one of {', '.join(PRIORITY_MODES)}, got {mode!r}")
+    if mode == "off":
+        _mode = "off"
+        return False
+    ok = can_realtime()
+    if not ok:
+        if mode == "realtime":
+            raise RuntimeError("media.priority = 'realtime' but this process may not use SCHED_RR "
+                               "(needs CAP_SYS_NICE or an RLIMIT_RTPRIO, e.g. LimitRTPRIO= in the systemd unit)")
+        log.info("media clock thread stays under the normal scheduler (no permission for SCHED_RR)")
+        _mode = "off"
+        return False
+    try:  # safety net first, then allow real time
+        soft, hard = resource.getrlimit(resource.RLIMIT_RTTIME)
+        limit = RTTIME_LIMIT_US if hard == resource.RLIM_INFINITY else min(RTTIME_LIMIT_US, hard)
+        resource.setrlimit(resource.RLIMIT_RTTIME, (limit, hard))
+    except (OSError, ValueError, AttributeError):
+        if mode == "realtime":
+            raise RuntimeError("cannot set RLIMIT_RTTIME; refusing real-time scheduling without it") from None
+        log.info("media clock thread stays under the normal scheduler (RLIMIT_RTTIME unavailable)")
+        _mode = "off"
+        return False
+    _mode = mode
+    return True
+
+
+def _raise_named(names: tuple[str, ...], priority: int = RT_PRIORITY) -> None:
+    """SCHED_RR for this process's threads whose name is in ``names`` (pjmedia names its threads)."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    for t in tids:
+        try:
+            with open(f"/proc/self/task/{t}/comm") as fh:
+                name = fh.read().strip()
+            if name in names and int(t) not in _done:
+                os.sched_setscheduler(int(t), os.SCHED_RR, os.sched_param(priority))
+                _done.add(int(t))
+                log.info("pjmedia thread %s (%s) runs under SCHED_RR priority %d", t, name, priority)
+        except (OSError, ValueError):
+            continue
+
+
+def on_clock_tick() -> None:
+    """Called from a media callback on the clock thread: raise it once (cheap set lookup afterwards)."""
+    if _mode == "off":
+        return
+    tid = threading.get_native_id()
+    if tid in _done:
+        return
+    with _lock:
+        if tid in _done:
+            return
+        _done.add(tid)
+    if raise_current_thread():
+        log.info("media clock thread %d runs under SCHED_RR priority %d", tid, RT_PRIORITY)
+        _raise_named(MEDIA_THREAD_NAMES)
+    else:
+        log.warning("media clock thread %d: SCHED_RR refused; it stays under the normal scheduler", tid)
