@@ -12,6 +12,10 @@ each tone's frequency from the phase advance between overlapping windows.
 
 Backend: ``DTMFGUARD_BACKEND=auto|numpy|native`` (default ``auto``: native
 when it was built).  Both give the same values to within float rounding.
+The same switch selects the other optional C parts, each with a numpy path of
+identical output: the detector's per-frame window tests (``native/detector.c``,
+whose kernel repeats this one's operations bit for bit) and the masker's
+onset screen (``native/masker.c``).
 """
 from __future__ import annotations
 

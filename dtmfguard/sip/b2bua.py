@@ -12,7 +12,20 @@ Call flow (one *bridge* = one customer call + one agent call)::
 Either leg's end ends the other (BYE, CANCEL); an agent that is busy, does not
 answer within ``answer_timeout_s`` or fails gives the customer 486 / 480 / 503.
 Re-INVITEs (hold, codec change) on either leg re-wire the bridge when media
-becomes active again; hold is not relayed to the other leg.
+becomes active again.  Hold is relayed (RFC 3264 §8.4): an offer that puts a leg
+on hold (a=sendonly / a=inactive, or the old c=0.0.0.0) makes the guard re-INVITE
+the other leg with hold, and the resume with a resume.  Relays follow the *level*
+(is the other side holding us?), never the event, so a session refresh is not
+relayed and a relayed hold that comes back (a peer that mirrors it) changes no
+level and stops there: no ping-pong.  Masking is unaffected: the customer's
+audio reaches the agent only through the pipeline's port, re-wired after resume.
+
+SIP INFO application/dtmf (a bare key): pjsua answers only application/dtmf-relay
+INFOs; sip_dialog.c answers any other in-dialog request left unanswered by the
+transaction callbacks with 500 (pjproject 2.15.1), and pjsua2 has no call to answer
+a server transaction.  The guard answers it from ``onCallTsxState`` (which runs
+before that check) with pjsip's own C calls, exported by the wheel's extension
+module: 200 for a key, 400 for a malformed body (see :func:`_answer_request`).
 
 Threads: ``threadCnt = 0``, so SIP callbacks run inside :meth:`Guard.poll` on the
 main thread; every pjsua2 action they trigger is queued and run right after
@@ -27,6 +40,7 @@ only, and the guard never sends DTMF toward the agent).
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import logging
@@ -80,6 +94,103 @@ def _final_code_for_customer(agent_status: int, timed_out: bool) -> int:
     return 503
 
 
+#: tries per hold relay: pjsip takes one INVITE transaction at a time per dialog (RFC 3261 §14.1), so a
+#: relay waits while the other leg has one in progress, and a 491 (both sides re-INVITEd at once) is retried
+_HOLD_ATTEMPTS = 5
+_HOLD_RETRY_S = 0.2  # pending transaction on the leg: try again soon
+_HOLD_GLARE_S = 1.0  # refused (e.g. 491): RFC 3261 §14.1 asks for a wait of up to 2-4 s; 1 s keeps it short
+
+
+def sdp_offers_hold(sdp: str) -> bool:
+    """True when an SDP offer puts its sender's audio on hold (RFC 3264 §8.4).
+
+    Hold: the first audio stream is a=sendonly or a=inactive (a media-level attribute overrides the
+    session level), or its connection address is 0.0.0.0 (RFC 2543 style, still sent by some phones).
+    A disabled audio stream (port 0) or no audio stream is not hold.
+    """
+    section = "session"
+    direction = {"session": "", "audio": ""}
+    address = {"session": "", "audio": ""}
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            if section == "audio":
+                break  # only the first audio stream counts
+            fields = line[2:].split()
+            section = "audio" if fields and fields[0] == "audio" else "other"
+            if section == "audio" and len(fields) > 1 and fields[1] == "0":
+                return False
+        elif section != "other":
+            if line in ("a=sendonly", "a=inactive", "a=sendrecv", "a=recvonly"):
+                direction[section] = line[2:]
+            elif line.startswith("c=") and line.split():
+                address[section] = line.split()[-1]
+    if section != "audio":
+        return False
+    held_direction = (direction["audio"] or direction["session"]) in ("sendonly", "inactive")
+    return held_direction or (address["audio"] or address["session"]) == "0.0.0.0"
+
+
+@dataclass
+class _HoldRelay:
+    """A hold (``want``) or resume to send on one leg because the other leg's remote asked for it."""
+
+    want: bool
+    since: float  # monotonic: when the other leg's offer arrived (relay time is measured from here)
+    sent: float = 0.0  # monotonic: when the re-INVITE went out; 0 = not (yet) sent
+    attempts: int = 0
+    retry_at: float = 0.0
+
+
+_pjsip_calls: Any = None  # None: not loaded yet; False: not available; else (endpt, create, send, dec_ref)
+
+
+def _pjsip() -> tuple | None:
+    """pjsip's C calls that answer a server transaction, from pjsua2's extension module (which exports
+    them).  ``None`` when they cannot be found: such requests then keep pjsip's 500, which loses nothing
+    (the key was taken before the answer)."""
+    global _pjsip_calls
+    if _pjsip_calls is None:
+        try:
+            lib = ctypes.CDLL(pj._pjsua2.__file__)  # already loaded: dlopen returns that same library
+            endpt = lib.pjsua_get_pjsip_endpt
+            endpt.restype, endpt.argtypes = ctypes.c_void_p, []
+            create = lib.pjsip_endpt_create_response
+            create.restype = ctypes.c_int
+            create.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                               ctypes.POINTER(ctypes.c_void_p)]
+            send = lib.pjsip_tsx_send_msg
+            send.restype, send.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]
+            dec_ref = lib.pjsip_tx_data_dec_ref
+            dec_ref.restype, dec_ref.argtypes = ctypes.c_int, [ctypes.c_void_p]
+            _pjsip_calls = (endpt, create, send, dec_ref)
+        except (OSError, AttributeError) as exc:
+            log.warning("pjsip's response calls are not available (%s): SIP INFO application/dtmf will be "
+                        "answered 500 by pjsip", type(exc).__name__)
+            _pjsip_calls = False
+    return _pjsip_calls or None
+
+
+def _answer_request(tsx, rdata, code: int) -> bool:
+    """Final response ``code`` (no body) on the server transaction of a pjsua2 ``onCallTsxState`` event.
+
+    Only on the SIP thread, inside that callback, while the transaction is TRYING: pjsua does the same
+    for the INFO bodies it knows (pjsua_call.c), then sip_dialog.c sends 500 if nothing answered.
+    Returns False if no response could be sent.
+    """
+    calls = _pjsip()
+    if calls is None or tsx.pjTransaction is None or rdata.pjRxData is None:
+        return False
+    endpt, create, send, dec_ref = calls
+    tdata = ctypes.c_void_p()
+    if create(endpt(), int(rdata.pjRxData), int(code), None, ctypes.byref(tdata)) != 0 or not tdata.value:
+        return False
+    if send(int(tsx.pjTransaction), tdata) != 0:
+        dec_ref(tdata)  # pjsip_tsx_send_msg keeps the reference when it fails
+        return False
+    return True
+
+
 @dataclass
 class Bridge:
     """One customer <-> agent pair and its media pipeline.  Fields are read by the control API."""
@@ -102,6 +213,9 @@ class Bridge:
     customer_answered: bool = False
     customer_gone: bool = False
     agent_gone: bool = False
+    #: per leg: its remote has put us on hold (from its last offer); relays still to send, by leg
+    remote_hold: dict = field(default_factory=lambda: {"customer": False, "agent": False})
+    hold_relay: dict = field(default_factory=dict)
     wired: tuple = ()
     session: Any = None
     payment: dict = field(default_factory=dict)
@@ -162,29 +276,52 @@ class _Leg(pj.Call):
         if self.bridge is not None:  # dialog identifiers for the supervisor (never raises, no bodies kept)
             self.guard.dialogs.tsx_event(self.bridge.id, self.role, prm.e)
         # application/dtmf INFO bodies: pjsua parses only application/dtmf-relay itself
-        if self.role != "customer" or self.bridge is None or self.bridge.pipeline is None:
-            return
         ev = prm.e
-        if ev.type != pj.PJSIP_EVENT_TSX_STATE:
+        if self.bridge is None or ev.type != pj.PJSIP_EVENT_TSX_STATE:
             return
         tsx = ev.body.tsxState.tsx
-        if tsx.method != "INFO" or tsx.role != pj.PJSIP_ROLE_UAS or tsx.state != pj.PJSIP_TSX_STATE_TRYING:
-            return
-        msg = ev.body.tsxState.src.rdata.wholeMsg
-        head, _, body = msg.partition("\r\n\r\n")
+        if tsx.method == "INFO" and tsx.role == pj.PJSIP_ROLE_UAS and tsx.state == pj.PJSIP_TSX_STATE_TRYING:
+            self._rx_info(tsx, ev.body.tsxState.src.rdata)
+        elif tsx.method == "INVITE" and tsx.role == pj.PJSIP_ROLE_UAC and tsx.state in (
+                pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED):
+            self.guard._reinvite_done(self.bridge, self.role, tsx.statusCode)
+
+    def _rx_info(self, tsx, rdata) -> None:
+        """An INFO arrived.  application/dtmf (a bare key): the key goes to the pipeline (customer leg) and
+        the INFO is answered here, 200 or 400; everything else is left to pjsua.  Never logs the body."""
+        head, _, body = rdata.wholeMsg.partition("\r\n\r\n")
         ctype = ""
         for line in head.split("\r\n")[1:]:
             key, _, value = line.partition(":")
             if key.strip().lower() in ("content-type", "c"):
                 ctype = value.strip()
         if ctype.split(";")[0].strip().lower() != "application/dtmf":
-            return
-        from ..sipinfo import SipInfoError
+            return  # dtmf-relay: pjsua answers it (200, or 400 if malformed); other bodies: pjsip's 500
+        from ..sipinfo import SipInfoError, parse_info
 
-        try:  # the response is pjsua's own (the pjsua2 API gives no handle on a UAS INFO transaction)
-            self.bridge.pipeline.on_sip_info(ctype, body)
-        except SipInfoError as exc:
-            log.warning("%s: ignored a SIP INFO body (%s)", self.bridge.id, exc)
+        b = self.bridge
+        code = 200
+        try:
+            if self.role == "customer" and b.pipeline is not None:
+                b.pipeline.on_sip_info(ctype, body)  # masked for the agent and delivered like any key
+            else:
+                parse_info(ctype, body)  # agent-side keys are checked and answered, never relayed
+        except SipInfoError as exc:  # its message never repeats the body
+            code = 400
+            log.warning("%s: ignored a SIP INFO body on the %s leg (%s)", b.id, self.role, exc)
+        if not _answer_request(tsx, rdata, code):
+            log.warning("%s: could not answer a SIP INFO on the %s leg (pjsip answers 500)", b.id, self.role)
+
+    @guarded
+    def onCallRxOffer(self, prm) -> None:
+        """A re-INVITE or UPDATE offer from this leg's remote: note hold / resume for relaying.
+
+        pjsua answers the offer itself (``prm`` unchanged); the relay runs from the main loop.  Answers
+        to the guard's own relayed offers never come here, which keeps relays from echoing.
+        """
+        if self.bridge is not None:
+            self.guard._queue(self.guard._remote_hold, self.bridge, self.role, sdp_offers_hold(prm.offer.wholeSdp),
+                              time.monotonic())
 
 
 class Guard:
@@ -281,6 +418,10 @@ class Guard:
                     b.session.poll()
                 except Exception as exc:  # noqa: BLE001
                     log.error("%s: payment session poll failed (%s)", b.id, type(exc).__name__)
+            if b.hold_relay:
+                self._sync_hold(b)
+            if b.pipeline is not None and b.pipeline.session is not None:
+                self._end_payment_masking(b)
         self._reap()
 
     def run(self, stop: threading.Event) -> None:
@@ -513,6 +654,88 @@ class Guard:
         else:
             log.info("%s: media re-bridged after a media update", b.id)
         b.wired = key
+
+    # -- hold relay (main thread) ----------------------------------------------------------------------
+    def _remote_hold(self, b: Bridge, role: str, held: bool, t_offer: float) -> None:
+        """The remote of leg ``role`` offered hold (or resume): relay it to the other leg.
+
+        Level-triggered: nothing happens unless the hold level of this remote changed, so session
+        refreshes and codec changes are not relayed, and a relayed hold mirrored back by a peer stops here.
+        """
+        if b.state in ("ended", "ending") or b.remote_hold.get(role) == held:
+            return
+        b.remote_hold[role] = held
+        other = "agent" if role == "customer" else "customer"
+        b.hold_relay[other] = _HoldRelay(want=held, since=t_offer)
+        log.info("%s: %s leg %s; relaying to the %s leg", b.id, role, "put on hold" if held else "resumed", other)
+        self._sync_hold(b)
+
+    def _sync_hold(self, b: Bridge) -> None:
+        """Send the pending hold / resume re-INVITEs; retried from :meth:`poll` while a leg cannot take one."""
+        if b.state != "connected":
+            if b.state in ("ended", "ending"):
+                b.hold_relay.clear()
+            return  # the relay waits until both legs are up (it is kept, and sent then)
+        now = time.monotonic()
+        for role, relay in list(b.hold_relay.items()):
+            if relay.sent or now < relay.retry_at:
+                continue
+            leg = b.customer if role == "customer" else b.agent
+            op = pj.CallOpParam(True)
+            try:
+                if relay.want:
+                    leg.setHold(op)
+                else:
+                    op.opt.flag |= pj.PJSUA_CALL_UNHOLD  # keeps pjsua's default flags
+                    leg.reinvite(op)
+            except pj.Error as exc:  # e.g. another INVITE transaction still in progress on that leg
+                self._hold_retry(b, role, relay, now + _HOLD_RETRY_S, exc.reason)
+                continue
+            relay.sent = now
+
+    def _hold_retry(self, b: Bridge, role: str, relay: _HoldRelay, at: float, why: str) -> None:
+        relay.attempts += 1
+        relay.sent = 0.0
+        relay.retry_at = at
+        if relay.attempts >= _HOLD_ATTEMPTS:
+            b.hold_relay.pop(role, None)
+            log.warning("%s: could not relay %s to the %s leg after %d tries (%s)", b.id,
+                        "hold" if relay.want else "resume", role, relay.attempts, why)
+
+    def _reinvite_done(self, b: Bridge, role: str, status: int) -> None:
+        """A re-INVITE the guard sent on leg ``role`` got its final answer (SIP thread, in a callback)."""
+        relay = b.hold_relay.get(role)
+        if relay is None or not relay.sent:
+            return  # not a relay (e.g. the first INVITE to the agent), or a superseded one
+        now = time.monotonic()
+        if 200 <= status < 300:
+            del b.hold_relay[role]
+            log.info("%s: %s relayed to the %s leg in %.1f ms", b.id, "hold" if relay.want else "resume", role,
+                     (now - relay.since) * 1000)
+        else:  # 491 glare, 488 ...: pjsua has reverted its own hold state; try again a little later
+            self._hold_retry(b, role, relay, now + _HOLD_GLARE_S, f"answered {status}")
+
+    # -- mask_mode "payment" (main thread) ---------------------------------------------------------------
+    def _end_payment_masking(self, b: Bridge) -> None:
+        """mask_mode "payment": once the payment session has finished, masking stops (the session leaves
+        the pipeline; the agent hears the customer's keys unmasked again, the documented choice of this
+        mode).  Not while the masker is still masking a key or has a mask span ahead of its output: the
+        switch would cut the mask short and could let the tail of the last card key through."""
+        pl = b.pipeline
+        if pl.mask_mode != "payment" or not getattr(pl.session, "finished", False):
+            return
+        m = pl.masker
+        try:
+            out_pos = int(m.samples_in) - int(getattr(m, "delay_samples", 0))
+            spans = getattr(m, "masked_spans", [])[-4:]  # masked spans are sorted by start: the latest last
+            if getattr(m, "masking", False) or any(span.end > out_pos for span in spans):
+                return
+        except Exception as exc:  # noqa: BLE001 - read while the clock thread runs: try at the next poll
+            log.debug("%s: masker state not readable yet (%s)", b.id, type(exc).__name__)
+            return
+        pl.detach_session()
+        log.info("%s: payment %s: masking off until the next payment (mask_mode payment)", b.id,
+                 getattr(b.session, "state", "finished"))
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:

@@ -25,6 +25,7 @@ import time
 
 import pjsua2 as pj
 
+from .b2bua import sdp_offers_hold  # imported up front: a first import inside a callback delays the answer
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 
 __all__ = ["main"]
@@ -43,6 +44,13 @@ class _Call(pj.Call):
         self.media_active = False
         self.dtmf_events = 0
         self.dtmf_digits = 0
+        self.media_status = None  # audio status name: active, local-hold, remote-hold, none, error
+        self.media_changes = 0  # onCallMediaState count (a re-INVITE recreates the stream)
+        self.offers = []  # re-INVITE/UPDATE offers received: True for a hold offer
+        # players feeding the call, recorders fed by it: connected again after each media update (a hold
+        # or resume from the far end recreates the stream, as pjsua2's samples do in onCallMediaState)
+        self.sources: list = []
+        self.sinks: list = []
         self.confirmed_at = None
         self.disconnected_at = None
         self.index = 0
@@ -66,14 +74,51 @@ class _Call(pj.Call):
             info = self.getInfo()
             self.media_active = any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE
                                     for m in info.media)
+            self.media_changes += 1
+            status = next((_MEDIA_STATUS.get(m.status, "?") for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO),
+                          "none")
+            if status != self.media_status:  # hold / resume as this peer sees it, with the time
+                self.media_status = status
+                say(event="media_state", call=self.index, status=status, t=time.time())
+            if self.media_active and (self.sources or self.sinks):
+                am = self.getAudioMedia(-1)
+                for source in self.sources:
+                    source.startTransmit(am)
+                for sink in self.sinks:
+                    am.startTransmit(sink)
         except Exception as exc:  # noqa: BLE001
             say(event="error", where="onCallMediaState", error=type(exc).__name__)
+
+    def onCallRxOffer(self, prm):
+        try:
+            self.offers.append(sdp_offers_hold(prm.offer.wholeSdp))
+            say(event="offer", call=self.index, hold=self.offers[-1], t=time.time())
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallRxOffer", error=type(exc).__name__)
+
+    def onCallTsxState(self, prm):  # the final answer to each INFO this peer sent (code only, no body)
+        try:
+            e = prm.e
+            if e.type != pj.PJSIP_EVENT_TSX_STATE:
+                return
+            tsx = e.body.tsxState.tsx
+            if tsx.method == "INFO" and tsx.role == pj.PJSIP_ROLE_UAC and tsx.state in (
+                    pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED) and tsx.statusCode >= 200 \
+                    and e.body.tsxState.prevState < pj.PJSIP_TSX_STATE_COMPLETED:
+                say(event="info_response", call=self.index, status=tsx.statusCode)
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallTsxState", error=type(exc).__name__)
 
     def onDtmfEvent(self, prm):  # an agent must never receive any
         self.dtmf_events += 1
 
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
+
+
+_MEDIA_STATUS = {pj.PJSUA_CALL_MEDIA_ACTIVE: "active", pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local-hold",
+                 pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote-hold", pj.PJSUA_CALL_MEDIA_NONE: "none",
+                 pj.PJSUA_CALL_MEDIA_ERROR: "error"}
 
 
 class _Account(pj.Account):
@@ -129,6 +174,33 @@ class Agent:
         self.calls.append(call)
         self.pending.append(call)
 
+    def _hold_and_record(self, call) -> None:
+        """``--hold-at``: hold the call that long after its media started, resume ``--hold-s`` later.
+        After any media change (a re-INVITE recreates the stream) the recorder is connected again."""
+        a = self.a
+        media_t = getattr(call, "media_t", None)
+        if a.hold_at and media_t and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            since = time.monotonic() - media_t
+            held = getattr(call, "held", False)
+            try:
+                if not held and since >= a.hold_at:
+                    call.held = True
+                    call.setHold(pj.CallOpParam(True))
+                    say(event="hold", call=call.index, t=time.time())
+                elif held and not getattr(call, "resumed", False) and since >= a.hold_at + a.hold_s:
+                    call.resumed = True
+                    op = pj.CallOpParam(True)
+                    op.opt.flag = pj.PJSUA_CALL_UNHOLD
+                    call.reinvite(op)
+                    say(event="resume", call=call.index, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="hold", error=exc.reason)
+        rec = getattr(call, "recorder", None)
+        if rec is not None and call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            if getattr(call, "recorded_gen", None) not in (None, call.media_changes):
+                call.getAudioMedia(-1).startTransmit(rec)  # connecting twice is harmless
+            call.recorded_gen = call.media_changes
+
     def run(self, ep) -> int:
         a = self.a
         self.acc = _Account(self)
@@ -180,6 +252,7 @@ class Agent:
                         call.hangup(pj.CallOpParam())
                     except pj.Error:
                         pass
+                self._hold_and_record(call)
                 if call.disconnected_at and getattr(call, "recorder", None) is not None:
                     # close the WAV and free its conference slot (media_ports is small): long runs
                     # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
@@ -283,20 +356,24 @@ class Customer:
                 recorder = pj.AudioMediaRecorder()
                 recorder.createRecorder(a.record)
                 am.startTransmit(recorder)
+                call.sinks.append(recorder)
             if a.play:
                 player = pj.AudioMediaPlayer()
                 player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
                 player.startTransmit(am)
+                call.sources.append(player)
             result["media_t"] = time.time()
             result["srtp"] = media_is_srtp(call)
             alive = lambda: call.state != pj.PJSIP_INV_STATE_DISCONNECTED  # noqa: E731
             if a.hold_at and a.hold_at < a.play_s:
                 _run_loop(ep, lambda: not alive(), a.hold_at)
                 call.setHold(pj.CallOpParam(True))
+                say(event="hold", call=0, t=time.time())
                 _run_loop(ep, lambda: not alive(), a.hold_s)
                 unhold = pj.CallOpParam(True)
                 unhold.opt.flag = pj.PJSUA_CALL_UNHOLD
                 call.reinvite(unhold)
+                say(event="resume", call=0, t=time.time())
                 _run_loop(ep, lambda: not alive(), 0.3)
                 if call.media_active:  # the player's connection survives a re-INVITE; re-attach to be sure
                     am = call.getAudioMedia(-1)
@@ -325,13 +402,14 @@ class Customer:
                 prm.duration = a.digit_ms
                 call.sendDtmf(prm)
                 _run_loop(ep, lambda: not alive(), 0.3)
-            for d in a.info_dtmf or "":
+            bodies = [("application/dtmf", d) for d in a.info_dtmf or ""]
+            for ctype, body in bodies + [tuple(x.split("|", 1)) for x in a.info_body or ()]:
                 if not alive():
                     break
                 req = pj.CallSendRequestParam()
                 req.method = "INFO"
-                req.txOption.contentType = "application/dtmf"
-                req.txOption.msgBody = d
+                req.txOption.contentType = ctype
+                req.txOption.msgBody = body
                 call.sendRequest(req)
                 _run_loop(ep, lambda: not alive(), 0.3)
             _run_loop(ep, lambda: not alive(), a.tail_s)
@@ -339,10 +417,13 @@ class Customer:
                 call.hangup(pj.CallOpParam())
                 _run_loop(ep, lambda: not alive(), 3)
         result["status"] = call.status
+        result["offers"] = list(call.offers)
         say(**result)
 
         def release():
             nonlocal player, recorder, call
+            call.sources.clear()
+            call.sinks.clear()
             player = recorder = call = None
             self.call = None
             self.acc = None
@@ -367,8 +448,9 @@ def main(argv=None) -> int:
                    help="mandatory SRTP only over TLS signalling (pjsua srtpSecureSignaling = 1)")
     p.add_argument("--jitter-ms", type=int, default=-1, help="fixed jitter-buffer prefetch (benchmarks)")
     p.add_argument("--codec", help="offer/accept only this codec, e.g. G722/16000 or PCMA/8000")
-    p.add_argument("--hold-at", type=float, default=0.0, help="customer: put the call on hold this far into --play")
-    p.add_argument("--hold-s", type=float, default=1.0, help="customer: hold this long, then resume")
+    p.add_argument("--hold-at", type=float, default=0.0,
+                   help="put the call on hold this far into --play (customer) or after media starts (agent)")
+    p.add_argument("--hold-s", type=float, default=1.0, help="hold this long, then resume")
     # customer
     p.add_argument("--to", help="URI to call (customer)")
     p.add_argument("--play", help="16-bit mono WAV to play once connected (customer)")
@@ -377,6 +459,8 @@ def main(argv=None) -> int:
     p.add_argument("--rfc2833", default="", help="digits sent as RFC 4733 events after --play")
     p.add_argument("--info", default="", help="digits sent as SIP INFO application/dtmf-relay")
     p.add_argument("--info-dtmf", default="", help="digits sent as SIP INFO application/dtmf")
+    p.add_argument("--info-body", action="append", metavar="CTYPE|BODY",
+                   help="customer: also send a SIP INFO with this Content-Type and body (repeatable)")
     p.add_argument("--digit-ms", type=int, default=100)
     p.add_argument("--count", type=int, default=1, help="customer: this many simultaneous calls (max 4)")
     p.add_argument("--cancel-after", type=float, default=0.0, help="customer: hang up (CANCEL) if not answered by then")

@@ -1,0 +1,265 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Hold relayed across the guard (RFC 3264 §8.4), with real pjsua2 peers on 127.0.0.1.
+
+When one side puts the call on hold, the guard re-INVITEs the other leg with hold, and resumes it when
+that side resumes.  Checked from both sides: the other peer receives exactly one hold and one resume
+offer, the side that held receives none (no ping-pong: the answers to the guard's relayed offers are not
+relayed back), the guard logs each relay once with its time, and a card number typed in-band after the
+resume is still masked (the adversarial decoder names none of its keys on the agent's recording, which
+does hold the audio after the resume) and still reaches the payment side.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+
+import numpy as np
+import pjsua2 as pj
+import pytest
+import soundfile as sf
+
+from dtmfguard.adversary import count_recovered, recover_digits
+from dtmfguard.audio import read_audio
+from dtmfguard.detector import detect
+from dtmfguard.sip.b2bua import Bridge, Guard, sdp_offers_hold
+from dtmfguard.sip.config import load_config
+from dtmfguard.synth import keypresses
+
+from sip_peers import HERE, Proc, free_port, rtp_base
+from test_sip_call import PAN, SPEECH, _best_correlation
+
+#: a second prompt after the keys: aligning the agent's recording on it is unambiguous
+AFTER = "/usr/share/asterisk/sounds/en/auth-thankyou.wav"
+
+
+def _offer(direction_lines: str, c_addr: str = "127.0.0.1", extra_media: str = "") -> str:
+    return ("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 " + c_addr + "\r\nt=0 0\r\n" + extra_media
+            + "m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n" + direction_lines)
+
+
+@pytest.mark.parametrize("sdp, held", [
+    (_offer("a=sendrecv\r\n"), False),
+    (_offer(""), False),
+    (_offer("a=sendonly\r\n"), True),
+    (_offer("a=inactive\r\n"), True),
+    (_offer("a=recvonly\r\n"), False),
+    (_offer("", c_addr="0.0.0.0"), True),  # RFC 2543 hold
+    (_offer("a=sendonly\r\n").replace("m=audio 4000", "m=audio 0"), False),  # stream disabled
+    (_offer("").replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n"), True),  # session-level attribute
+    (_offer("a=sendrecv\r\n").replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n"), False),  # media level wins
+    (_offer("a=sendrecv\r\n", extra_media="m=video 5000 RTP/AVP 96\r\na=inactive\r\n"), False),
+    ("v=0\r\ns=-\r\nm=video 5000 RTP/AVP 96\r\na=sendonly\r\n", False),  # no audio
+])
+def test_sdp_offers_hold(sdp, held):
+    assert sdp_offers_hold(sdp) is held
+    assert sdp_offers_hold(sdp.replace("\r\n", "\n")) is held
+
+
+def _customer_audio(path):
+    """Prompt (3.3 s; the hold falls in it), card number in-band from ~3.6 s, another prompt."""
+    (first, _), (after, _) = read_audio(SPEECH), read_audio(AFTER)
+    keys, spans = keypresses(PAN, level_dbm0=-10, rng=np.random.default_rng(7))
+    x = np.clip(np.concatenate([first, np.zeros(1600), keys, np.zeros(1600), after]), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    base = first.size + 1600
+    return x, after.astype(np.int16), [(sp.digit, sp.start + base, sp.end + base) for sp in spans]
+
+
+class _FakeLeg:
+    """Stands in for a pjsua2 Call in the relay logic: records re-INVITEs, can refuse them like pjsua does
+    while another INVITE transaction is in progress, can mirror a hold back like some PBXs do."""
+
+    def __init__(self, busy: int = 0, mirror=None):
+        self.sent: list[str] = []
+        self.busy = busy
+        self.mirror = mirror
+
+    def setHold(self, op):
+        self._send("hold")
+
+    def reinvite(self, op):
+        assert op.opt.flag & pj.PJSUA_CALL_UNHOLD
+        self._send("resume")
+
+    def _send(self, what):
+        if self.busy:
+            self.busy -= 1
+            err = pj.Error()
+            err.reason = "Another INVITE transaction in progress"
+            raise err
+        self.sent.append(what)
+        if self.mirror:
+            self.mirror(what == "hold")
+
+
+def _guard():
+    return Guard(load_config(None, {"agent_uri": "sip:agent@127.0.0.1:5072"}))
+
+
+def _bridge(**legs):
+    return Bridge("c9", customer=legs.get("customer", _FakeLeg()), agent=legs.get("agent", _FakeLeg()),
+                  state="connected")
+
+
+def test_hold_relay_is_level_triggered():
+    g, b = _guard(), _bridge()
+    g._remote_hold(b, "customer", True, time.monotonic())
+    assert b.agent.sent == ["hold"] and b.customer.sent == []
+    g._remote_hold(b, "customer", True, time.monotonic())  # a session refresh that still says sendonly
+    g._reinvite_done(b, "agent", 200)
+    g._reinvite_done(b, "agent", 200)  # a second final answer event changes nothing
+    assert b.agent.sent == ["hold"] and b.hold_relay == {}
+    g._remote_hold(b, "customer", False, time.monotonic())
+    g._reinvite_done(b, "agent", 200)
+    assert b.agent.sent == ["hold", "resume"] and b.customer.sent == [] and b.hold_relay == {}
+
+
+def test_a_mirrored_hold_stops_after_one_round():
+    """Both far ends echo every hold offer they receive as an offer of their own: the relays stop."""
+    g = _guard()
+    b = _bridge()
+    pending = []
+    b.agent.mirror = lambda held: pending.append(("agent", held))
+    b.customer.mirror = lambda held: pending.append(("customer", held))
+    g._remote_hold(b, "customer", True, time.monotonic())
+    rounds = 0
+    while pending and rounds < 20:
+        rounds += 1
+        for role in ("customer", "agent"):
+            g._reinvite_done(b, role, 200)
+        role, held = pending.pop(0)
+        g._remote_hold(b, role, held, time.monotonic())
+    assert not pending and rounds <= 2, rounds
+    assert b.agent.sent == ["hold"] and b.customer.sent == ["hold"]
+
+
+def test_hold_relay_waits_for_a_busy_leg_and_for_the_call():
+    g, b = _guard(), _bridge(agent=_FakeLeg(busy=2))
+    b.state = "answering-customer"
+    g._remote_hold(b, "customer", True, time.monotonic())
+    assert b.agent.sent == [] and b.hold_relay["agent"].attempts == 0  # kept until both legs are up
+    b.state = "connected"
+    g._sync_hold(b)
+    g._sync_hold(b)  # too early for the retry
+    assert b.agent.sent == [] and b.hold_relay["agent"].attempts == 1
+    for _ in range(2):
+        b.hold_relay["agent"].retry_at = 0.0  # the retry interval has passed
+        g._sync_hold(b)
+    assert b.agent.sent == ["hold"]
+    g._reinvite_done(b, "agent", 491)  # glare: pjsua reverted its hold; sent again after the glare wait
+    assert b.hold_relay["agent"].retry_at > time.monotonic() + 0.5
+    b.hold_relay["agent"].retry_at = 0.0
+    g._sync_hold(b)
+    g._reinvite_done(b, "agent", 200)
+    assert b.agent.sent == ["hold", "hold"] and b.hold_relay == {}
+
+
+def test_hold_relay_gives_up_and_says_so(caplog):
+    g, b = _guard(), _bridge(agent=_FakeLeg(busy=99))
+    g._remote_hold(b, "customer", True, time.monotonic())
+    for _ in range(10):
+        for relay in b.hold_relay.values():
+            relay.retry_at = 0.0
+        g._sync_hold(b)
+    assert b.hold_relay == {} and b.agent.sent == []
+    assert "could not relay hold to the agent leg after 5 tries" in caplog.text
+
+
+def test_a_new_level_supersedes_a_relay_in_flight():
+    g, b = _guard(), _bridge()
+    g._remote_hold(b, "customer", True, time.monotonic())
+    b.agent.busy = 1  # the hold re-INVITE is still in progress when the customer resumes
+    g._remote_hold(b, "customer", False, time.monotonic())
+    g._reinvite_done(b, "agent", 200)  # the hold's answer: not the resume's
+    assert b.hold_relay["agent"].want is False
+    b.hold_relay["agent"].retry_at = 0.0
+    g._sync_hold(b)
+    g._reinvite_done(b, "agent", 200)
+    assert b.agent.sent == ["hold", "resume"] and b.hold_relay == {}
+
+
+def _call(tmp_path, customer_extra=(), agent_extra=()):
+    wav = tmp_path / "customer.wav"
+    x, after, spans = _customer_audio(wav)
+    gport, aport = free_port(), free_port()
+    rec_dir = tmp_path / "agent"
+    rec_dir.mkdir()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(rec_dir), "--timeout", "60", *agent_extra], "agent", tmp_path)
+    guard = Proc([str(HERE / "guard_probe.py"), "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--timeout", "60"], "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(wav),
+                         "--play-s", f"{x.size / 8000 + 0.3:.2f}", "--tail-s", "1.5", "--timeout", "60", *customer_extra],
+                        "customer", tmp_path)
+        rc = (customer.wait(60), agent.wait(15))
+    finally:
+        rc += (guard.stop(),)
+        for p in (customer, agent):
+            if p is not None:
+                p.stop()
+    rec, rate = sf.read(rec_dir / "call-0.wav", dtype="int16")
+    assert rate == 8000
+    probe = [e for e in guard.events() if e.get("event") == "done"]
+    return {"rc": rc, "customer": customer, "agent": agent, "guard": guard, "probe": probe[0] if probe else None,
+            "recording": rec.astype(np.float64), "sent": x, "after": after, "spans": spans}
+
+
+def _events(proc, name):
+    return [e for e in proc.events() if e.get("event") == name]
+
+
+def _relays(guard_log: str, what: str, leg: str) -> list[float]:
+    return [float(ms) for ms in re.findall(rf"{what} relayed to the {leg} leg in ([0-9.]+) ms", guard_log)]
+
+
+def _check_masked_after_resume(r):
+    """Keys typed after the resume: masked for the agent, delivered to the payment side."""
+    rec = r["recording"]
+    corr, lag = _best_correlation(rec, r["after"])  # the prompt after the keys
+    assert corr > 0.6, corr  # the agent did hear the call after the resume
+    offset = lag - (r["sent"].size - r["after"].size)
+    assert count_recovered(rec, r["spans"], 8000, offset=offset) == 0
+    raw = count_recovered(r["sent"].astype(np.float64), r["spans"], 8000)
+    assert raw == len(PAN), raw  # the same decoder names every key of the audio the customer sent
+    assert detect(rec.astype(np.int16)) == []
+    assert len(recover_digits(rec, 8000)) <= 2  # at most the speech false alarms it makes on the raw prompt
+    assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), r["probe"]
+    text = r["guard"].output() + r["agent"].output() + r["customer"].output()
+    assert PAN not in text and PAN[-8:] not in text
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+def test_customer_hold_is_relayed_to_the_agent(tmp_path):
+    r = _call(tmp_path, customer_extra=["--hold-at", "0.8", "--hold-s", "1.0"])
+    assert r["rc"] == (0, 0, 0), r["guard"].err_path.read_text()[-3000:]
+    log = r["guard"].err_path.read_text()
+    assert len(_relays(log, "hold", "agent")) == 1 and len(_relays(log, "resume", "agent")) == 1, log[-3000:]
+    assert _relays(log, "hold", "customer") == [] and _relays(log, "resume", "customer") == []
+    # the agent got exactly hold then resume; the customer got no offer from the guard (no ping-pong)
+    assert [e["hold"] for e in _events(r["agent"], "offer")] == [True, False]
+    assert _events(r["customer"], "done")[0]["offers"] == []
+    states = [e["status"] for e in _events(r["agent"], "media_state")]
+    assert states == ["active", "remote-hold", "active"], states
+    _check_masked_after_resume(r)
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+def test_agent_hold_is_relayed_to_the_customer(tmp_path):
+    r = _call(tmp_path, agent_extra=["--hold-at", "0.8", "--hold-s", "1.0"])
+    assert r["rc"] == (0, 0, 0), r["guard"].err_path.read_text()[-3000:]
+    log = r["guard"].err_path.read_text()
+    assert len(_relays(log, "hold", "customer")) == 1 and len(_relays(log, "resume", "customer")) == 1, log[-3000:]
+    assert _relays(log, "hold", "agent") == [] and _relays(log, "resume", "agent") == []
+    assert _events(r["customer"], "done")[0]["offers"] == [True, False]
+    assert _events(r["agent"], "offer") == []
+    states = [e["status"] for e in _events(r["customer"], "media_state")]
+    assert states == ["active", "remote-hold", "active"], states
+    _check_masked_after_resume(r)

@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``mask_mode = "payment"`` on a live call through ``dtmfguard serve`` (real pjsua2 peers on 127.0.0.1).
+
+The documented choice of this mode: outside a payment the agent hears the customer's keys as they are
+(an IVR menu choice, an extension); while a payment session is attached they are masked and captured;
+when the payment ends, masking stops until the next payment.  The customer types a menu choice, then
+(while the test starts a payment over the control API) a card, then another menu choice.  Checked on the
+agent's recording with the adversarial decoder: both menu choices are named key by key (unmasked), no
+key of the card is; the card was captured (three fields, payment completed); no output holds the PAN.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dtmfguard.adversary import count_recovered
+from dtmfguard.audio import read_audio
+from dtmfguard.sip.b2bua import Bridge, Guard
+from dtmfguard.sip.config import load_config
+from dtmfguard.sip.control import follow_feed
+from dtmfguard.synth import keypresses
+
+from sip_peers import Proc, free_port, rtp_base
+from test_sip_call import PAN, SPEECH, _best_correlation
+from test_sip_hold import AFTER
+from test_sip_payment import TOKEN, _api
+
+BEFORE, CARD, AFTER_KEYS = "2580", PAN + "#" + "1230" + "123", "1397"
+PAYMENT_GAP_S = 3.0  # silence after the first menu keys: the test starts the payment in it
+
+
+def _audio(path):
+    prompt, _ = read_audio(SPEECH)
+    thanks, _ = read_audio(AFTER)
+    rng = np.random.default_rng(3)
+    parts, spans, pos = [prompt], {}, prompt.size
+    for name, keys, gap_s in (("before", BEFORE, PAYMENT_GAP_S), ("card", CARD, 2.0), ("after", AFTER_KEYS, 0.5)):
+        x, sp = keypresses(keys, level_dbm0=-10, rng=rng)
+        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
+        parts += [x, np.zeros(int(gap_s * 8000))]
+        pos += x.size + int(gap_s * 8000)
+    parts.append(thanks)
+    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    return x, thanks.astype(np.int16), spans
+
+
+class _Payment:
+    """A payment session as the pipeline sees it: takes keys; ``finished`` once it is over."""
+
+    def __init__(self):
+        self.finished = False
+        self.state = "collecting"
+        self.keys = 0
+
+    def feed(self, event):
+        self.keys += event.end is not None
+
+
+@pytest.mark.parametrize("wait_for_masker", [True, False])
+def test_masking_stops_only_after_the_last_key_is_covered(wait_for_masker):
+    """The payment ends while its last key still sounds (a gateway that answers at once): the guard keeps
+    the session attached until the masker has covered that key; switching at once would let the rest of
+    the tone through, and the decoder would name the key."""
+    g = Guard(load_config(None, {"agent_uri": "sip:agent@127.0.0.1:5072", "mask_mode": "payment"}))
+    pipeline = g._default_pipeline("c9")
+    b = Bridge("c9", customer=None, pipeline=pipeline, state="connected", session=_Payment())
+    pipeline.attach_session(b.session)
+    keys, spans = keypresses("7", tone_ms=120, lead_ms=200, tail_ms=400, rng=np.random.default_rng(5))
+    x = keys.astype(np.int16)
+    out, detached_at = [], None
+    for i in range(0, x.size - 159, 160):
+        out.append(pipeline.process_customer_frame(x[i:i + 160]))
+        if i >= spans[0].start + 480:  # 60 ms into the tone, long after its onset was masked
+            b.session.finished, b.session.state = True, "completed"
+            if wait_for_masker:
+                g._end_payment_masking(b)
+            elif pipeline.session is not None:
+                pipeline.detach_session()
+            if pipeline.session is None and detached_at is None:
+                detached_at = i + 160
+    y = np.concatenate(out).astype(np.float64)
+    assert detached_at is not None and pipeline.session is None
+    recovered = count_recovered(y, [(sp.digit, sp.start, sp.end) for sp in spans], 8000)
+    if wait_for_masker:
+        assert detached_at >= spans[0].end  # not while the key sounded
+        assert recovered == 0
+    else:
+        assert recovered == 1  # the control: an eager switch leaks the key
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+def test_payment_mode_masks_only_during_the_payment(tmp_path):
+    x, thanks, spans = _audio(tmp_path / "c.wav")
+    gport, aport, ctl = free_port(), free_port(), free_port()
+    env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "33" * 32,
+           "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
+    (tmp_path / "agent").mkdir()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}",
+                  "--mask-mode", "payment"], "guard", tmp_path, env=env)
+    feed: list = []
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--tail-s", "1.0", "--timeout", "60"],
+                        "customer", tmp_path)
+        call = None
+        deadline = time.monotonic() + 15
+        while call is None and time.monotonic() < deadline:
+            live = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["state"] == "connected"]
+            call = live[0] if live else None
+            time.sleep(0.05)
+        assert call and call["masking"] == "payment", call
+        # the first menu keys end ~1.5 s before the card starts: start the payment half-way through the gap
+        before_end_s = spans["before"][-1][2] / 8000
+        time.sleep(max(0.0, call["connected_at"] + before_end_s + PAYMENT_GAP_S / 2 - time.time()))
+        status, body = _api(ctl, "POST", f"/calls/{call['id']}/payment", {"amount": 1250, "reference": "INV-7"})
+        assert status == 201, body
+        reader = threading.Thread(target=follow_feed, args=(ctl, call["id"], TOKEN, lambda k, d: feed.append(d)),
+                                  daemon=True)
+        reader.start()
+        assert customer.wait(60) == 0
+        reader.join(20)
+    finally:
+        rc_guard = guard.stop()
+        agent.stop()
+        if customer is not None:
+            customer.stop()
+    assert rc_guard == 0
+    kinds = [e.get("type") for e in feed]
+    assert kinds.count("field_complete") == 3, kinds  # the card was captured, the menu keys were not
+    ended = [e for e in feed if e.get("type") == "session_ended"]
+    assert ended and ended[0].get("outcome") == "completed", ended
+    rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+    rec = rec.astype(np.float64)
+    corr, lag = _best_correlation(rec, thanks)  # the prompt at the very end
+    assert corr > 0.6, corr
+    offset = lag - (x.size - thanks.size)
+    heard = {name: count_recovered(rec, sp, 8000, offset=offset) for name, sp in spans.items()}
+    # outside the payment every key is named from the agent's audio; during it, none
+    assert heard == {"before": len(BEFORE), "card": 0, "after": len(AFTER_KEYS)}, heard
+    log = guard.err_path.read_text()
+    assert len(re.findall(r"payment completed: masking off until the next payment", log)) == 1, log[-2000:]
+
+    text = "".join(json.dumps(e) for e in feed) + guard.output() + agent.output() + customer.output()
+    assert PAN not in text and PAN[:6] not in text and PAN[-8:] not in text
