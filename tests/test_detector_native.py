@@ -291,3 +291,16 @@ def test_native_kernel_values_are_the_c_kernel_values_bit_for_bit(native, rate):
         bank._native.run(x, 0, False)
         spec, energy = _with_backend("native", lambda x=x: goertzel.halfblock_dft(x, half, bank._tab.omegas))
         assert np.array_equal(bank._last_half, spec[:, -1]) and np.array_equal(bank._last_half_energy, energy[:, -1])
+
+
+def test_without_the_c_window_tests_the_numpy_path_runs(native, monkeypatch):
+    """A build without dtmfguard._detector_native (e.g. an old wheel next to a new _native): the detector
+    uses the numpy window tests on whichever kernel is selected, and gives the same events."""
+    x = CORPUS["noise10dB"]
+    ref = _with_backend("native", lambda: _events(x, [160]))
+    monkeypatch.setattr(detector_mod, "_detector_native", None)
+    det = DtmfDetector()
+    assert det._bank._native is None and det._bank._tab.native_consts is None
+    for backend in goertzel.available_backends():
+        _same_events(ref, _with_backend(backend, lambda: _events(x, [160])))
+    assert len(ref[0]) == 32
