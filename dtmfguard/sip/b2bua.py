@@ -396,6 +396,9 @@ class Guard:
         self.agent_tls_acc = None
         if self.ep.dtmfguard_verify_tls_id is not None:
             self.agent_tls_acc = make(c.agent_srtp, 0, self.ep.dtmfguard_verify_tls_id)
+            if not c.tls_ca:  # targets named per call (agent.from = header): check() could not refuse this
+                log.warning("agent.tls_verify is on but sip.tls_ca is not set: every TLS agent target will fail "
+                            "certificate verification")
         log.info("media encryption: customer leg SRTP %s, agent leg SRTP %s; agent TLS certificate %s",
                  c.customer_srtp, c.agent_srtp, "verified" if self.agent_tls_acc is not None else "not verified")
 
