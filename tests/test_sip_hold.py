@@ -236,30 +236,17 @@ def _check_masked_after_resume(r):
 
 @pytest.mark.sip
 @pytest.mark.slow
-def test_customer_hold_is_relayed_to_the_agent(tmp_path):
-    r = _call(tmp_path, customer_extra=["--hold-at", "0.8", "--hold-s", "1.0"])
+@pytest.mark.parametrize("side", ["customer", "agent"])
+def test_hold_is_relayed_to_the_other_leg(tmp_path, side):
+    other = "agent" if side == "customer" else "customer"
+    r = _call(tmp_path, **{f"{side}_extra": ["--hold-at", "0.8", "--hold-s", "1.0"]})
     assert r["rc"] == (0, 0, 0), r["guard"].err_path.read_text()[-3000:]
     log = r["guard"].err_path.read_text()
-    assert len(_relays(log, "hold", "agent")) == 1 and len(_relays(log, "resume", "agent")) == 1, log[-3000:]
-    assert _relays(log, "hold", "customer") == [] and _relays(log, "resume", "customer") == []
-    # the agent got exactly hold then resume; the customer got no offer from the guard (no ping-pong)
-    assert [e["hold"] for e in _events(r["agent"], "offer")] == [True, False]
-    assert _events(r["customer"], "done")[0]["offers"] == []
-    states = [e["status"] for e in _events(r["agent"], "media_state")]
-    assert states == ["active", "remote-hold", "active"], states
-    _check_masked_after_resume(r)
-
-
-@pytest.mark.sip
-@pytest.mark.slow
-def test_agent_hold_is_relayed_to_the_customer(tmp_path):
-    r = _call(tmp_path, agent_extra=["--hold-at", "0.8", "--hold-s", "1.0"])
-    assert r["rc"] == (0, 0, 0), r["guard"].err_path.read_text()[-3000:]
-    log = r["guard"].err_path.read_text()
-    assert len(_relays(log, "hold", "customer")) == 1 and len(_relays(log, "resume", "customer")) == 1, log[-3000:]
-    assert _relays(log, "hold", "agent") == [] and _relays(log, "resume", "agent") == []
-    assert _events(r["customer"], "done")[0]["offers"] == [True, False]
-    assert _events(r["agent"], "offer") == []
-    states = [e["status"] for e in _events(r["customer"], "media_state")]
+    assert len(_relays(log, "hold", other)) == 1 and len(_relays(log, "resume", other)) == 1, log[-3000:]
+    assert _relays(log, "hold", side) == [] and _relays(log, "resume", side) == []
+    # the other peer got exactly hold then resume; the side that held got no offer back (no ping-pong)
+    assert [e["hold"] for e in _events(r[other], "offer")] == [True, False]
+    assert _events(r[side], "offer") == []
+    states = [e["status"] for e in _events(r[other], "media_state")]
     assert states == ["active", "remote-hold", "active"], states
     _check_masked_after_resume(r)
