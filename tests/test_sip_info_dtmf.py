@@ -14,7 +14,34 @@ import pytest
 
 from test_sip_call import PAN, _recovered_in_keys, run_call
 
-pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+
+def test_pjsip_response_calls_are_found_in_this_wheel():
+    from dtmfguard.sip import b2bua
+
+    calls = b2bua._pjsip()
+    assert calls is not None and len(calls) == 4
+
+
+def test_without_the_pjsip_calls_nothing_is_sent_and_nothing_breaks(monkeypatch):
+    """If a pjsua2 build does not export pjsip's symbols the INFO keeps pjsip's 500 (the key was taken)."""
+    import pjsua2 as pj
+
+    from dtmfguard.sip import b2bua
+
+    monkeypatch.setattr(b2bua, "_pjsip_calls", False)
+    assert b2bua._answer_request(pj.SipTransaction(), pj.SipRxData(), 200) is False
+    monkeypatch.setattr(b2bua, "_pjsip_calls", None)
+    monkeypatch.setattr(b2bua.pj._pjsua2, "__file__", "/nonexistent/_pjsua2.so")
+    assert b2bua._pjsip() is None and b2bua._pjsip_calls is False
+
+
+def test_null_transaction_pointers_are_not_used():
+    import pjsua2 as pj
+
+    from dtmfguard.sip import b2bua
+
+    assert b2bua._answer_request(pj.SipTransaction(), pj.SipRxData(), 200) is False  # pointers are None
 
 #: (Content-Type, body, expected final answer), sent after --info "9" (dtmf-relay) and --info-dtmf "47".
 #: The last is pjsua's own answer: its dtmf-relay parser takes the CR after "Signal=" as the key and
@@ -32,6 +59,8 @@ def call(tmp_path_factory):
                     pj_log_level=3)
 
 
+@pytest.mark.sip
+@pytest.mark.slow
 def test_every_info_gets_its_final_answer(call):
     assert call["rc"] == (0, 0, 0), call["guard"].err_path.read_text()[-3000:]
     codes = [e["status"] for e in call["customer"].events() if e.get("event") == "info_response"]
@@ -40,6 +69,8 @@ def test_every_info_gets_its_final_answer(call):
     assert "could not answer" not in call["guard"].output()
 
 
+@pytest.mark.sip
+@pytest.mark.slow
 def test_keys_reach_the_payment_side_once(call):
     probe = call["probe"]
     assert probe["digits_sha256"] == hashlib.sha256((PAN + "9" + "47#").encode()).hexdigest(), probe
@@ -47,6 +78,8 @@ def test_keys_reach_the_payment_side_once(call):
     assert probe["pipelines"][0]["bad_events"] == 1  # pjsua's CR "key"
 
 
+@pytest.mark.sip
+@pytest.mark.slow
 def test_info_keys_are_masked_and_never_logged(call):
     assert _recovered_in_keys(call) == 0
     text = call["guard"].output() + call["customer"].output() + call["agent"].output()
