@@ -250,10 +250,11 @@ class _Run:
 class DetectorBank:
     """In-band DTMF detectors for ``channels`` synchronous streams of one rate.
 
-    ``process(block)`` takes ``[channels, n]`` samples: one kernel call covers
-    every channel (the C kernel releases the GIL), the window tests run
-    vectorised over all channels, and only channels with a candidate digit or a
-    digit in progress enter the per-window state machine.  Returns one list of
+    ``process(block)`` takes ``[channels, n]`` samples: one call covers every
+    channel's kernel and window tests (in C with the native backend, which
+    releases the GIL for large batches; vectorised numpy otherwise), and only
+    channels with a candidate digit or a digit in progress enter the per-window
+    state machine.  Returns one list of
     :class:`DigitEvent` per channel.
     """
 
