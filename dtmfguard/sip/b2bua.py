@@ -599,9 +599,12 @@ class Guard:
             for leg in (b.customer, b.agent):
                 try:
                     if leg is not None and leg.hasMedia():
-                        leg.getAudioMedia(-1).stopTransmit(b.port)
+                        media = leg.getAudioMedia(-1)
+                        media.stopTransmit(b.port)
+                        b.port.stopTransmit(media)
                 except pj.Error:
                     pass
+            # dropping the last reference destroys the port; its callbacks tolerate a half-destroyed object
             b.port = None
         if b.pipeline is not None:
             self.counters["media_errors"] += b.pipeline.stats["errors"]

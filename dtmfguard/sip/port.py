@@ -111,11 +111,20 @@ class PipelinePort(pj.AudioMediaPort):
                 frame.buf = pj.ByteVector(data)
                 frame.size = len(data)
         except BaseException:  # noqa: BLE001 - never let an exception into pjsua2; the frame stays silent
+            self._count_error()
+
+    def _count_error(self) -> None:
+        # Must not raise either: while pjsua2 destroys a port (its destructor releases the GIL), the clock
+        # thread can still call into the Python object whose attributes are already cleared.  Then the
+        # callback does nothing: an untouched MediaFrame is a NONE frame, silence (fail closed).
+        try:
             self.stats["errors"] += 1
+        except BaseException:  # noqa: BLE001
+            pass
 
     def onFrameReceived(self, frame) -> None:  # clock thread
-        t0 = time.thread_time()
         try:
+            t0 = time.thread_time()
             self.stats["received"] += 1
             if frame.type == _AUDIO and frame.size:
                 pcm = np.frombuffer(_read(frame.buf), dtype="<i2")
@@ -125,7 +134,10 @@ class PipelinePort(pj.AudioMediaPort):
             if self._ready is not None:
                 self.stats["overrun"] += 1
             self._ready = np.asarray(out, dtype="<i2").tobytes()
+            self.stats["busy_s"] += time.thread_time() - t0  # CPU of this thread (not wall: preemption excluded)
         except BaseException:  # noqa: BLE001 - fail closed: the next request gets silence
-            self.stats["errors"] += 1
-            self._ready = None
-        self.stats["busy_s"] += time.thread_time() - t0  # CPU of this thread (not wall: preemption excluded)
+            self._count_error()
+            try:
+                self._ready = None
+            except BaseException:  # noqa: BLE001 - see _count_error
+                pass
