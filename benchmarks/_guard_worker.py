@@ -35,6 +35,10 @@ def main() -> int:
     p.add_argument("--totals", action="store_true", help="sum per-call counters (long runs)")
     p.add_argument("--tracemalloc", type=int, default=0, metavar="N",
                    help="diagnosis: snapshot Python allocations after N calls; at exit print the top growth")
+    p.add_argument("--memstats", type=int, default=0, metavar="N",
+                   help="diagnosis: every N finished calls print one JSON line of RSS, mallinfo2 and live object "
+                        "counts (benchmarks/_memstats.py, used by memleak.py)")
+    p.add_argument("--memstats-trim", action="store_true", help="with --memstats: also RSS after malloc_trim(0)")
     a = p.parse_args()
     host, port = a.listen.rsplit(":", 1)
     over = {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
@@ -100,6 +104,11 @@ def main() -> int:
         if b.port is not None:
             keep(b)
         orig_finish(b)
+        snap["finished"] = snap.get("finished", 0) + 1  # every bridge, with or without a port (--direct)
+        if a.memstats and snap["finished"] % a.memstats == 0:
+            from _memstats import snapshot as mem_snapshot
+
+            print(json.dumps(mem_snapshot(snap["finished"], trim=a.memstats_trim)), flush=True)
         if a.tracemalloc and "first" not in snap and totals["calls"] + len(stats) >= a.tracemalloc:
             snap["first"] = tracemalloc.take_snapshot()
             snap["calls"] = totals["calls"] + len(stats)
