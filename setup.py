@@ -11,6 +11,7 @@ setup(
         Extension(
             "dtmfguard._native",
             sources=["native/goertzel.c"],
+            depends=["native/clones.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),
@@ -23,6 +24,7 @@ setup(
         Extension(
             "dtmfguard._detector_native",
             sources=["native/detector.c"],
+            depends=["native/clones.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),

@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import tempfile
 from typing import List, Optional
 
 import numpy as np
 
 from .audio import AudioError, _short, audio_info
 from .masker import Masker
+from .security import replacing
 
 __all__ = ["mask_file", "mask_channels", "check_wav_complete", "RECORDING_LOOKAHEAD_MS"]
 
@@ -108,19 +108,8 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
         raise AudioError(f"{in_path}: samples contain NaN or infinity")
     masked, spans = mask_channels(data, rate, lookahead_ms=lookahead_ms, mask=mask, hide_timing=hide_timing,
                                   **options)
-    directory = os.path.dirname(os.path.abspath(out_path))
-    fd, tmp = tempfile.mkstemp(prefix=".dtmfguard-", suffix=os.path.splitext(out_path)[1] or ".wav",
-                               dir=directory)
-    os.close(fd)
-    try:
+    with replacing(out_path, suffix=os.path.splitext(out_path)[1] or ".wav") as tmp:
         sf.write(tmp, masked, rate, subtype=info.subtype, format=info.format, endian=info.endian)
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return {
         "input": in_path,
         "output": out_path,

@@ -20,9 +20,13 @@ import os
 import re
 import resource
 import stat
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 __all__ = ["redact", "RedactingFilter", "install_log_redaction", "harden_process", "read_secret_file",
+           "replacing",
            "SecretFileError", "REDACTED"]
 
 REDACTED = "[redacted]"
@@ -151,3 +155,22 @@ def read_secret_file(path: str | os.PathLike, *, max_bytes: int = 65536) -> byte
     if st.st_size > max_bytes:
         raise SecretFileError(f"secret file {p} is larger than {max_bytes} bytes")
     return p.read_bytes()
+
+
+@contextmanager
+def replacing(path: str | os.PathLike, *, prefix: str = ".dtmfguard-", suffix: str = "") -> Iterator[str]:
+    """Yield a temporary file name beside ``path`` (mode 0600: ``mkstemp``); on success it replaces ``path``
+    atomically, on any failure it is removed.  Readers never see a half-written file, and no partial copy
+    is left behind (a temp file is one of the places card data must never linger)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -98,15 +98,7 @@ static const double PI = 3.141592653589793;
 typedef double v4d __attribute__((vector_size(32)));
 #define NVEC (NBINS / 4)
 
-/* ifunc-based clones need glibc (musl has no ifunc); elsewhere the baseline build is used. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define DTMFGUARD_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef DTMFGUARD_CLONES
-#define DTMFGUARD_CLONES
-#endif
+#include "clones.h"
 
 DTMFGUARD_CLONES static void
 half_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double *energy)

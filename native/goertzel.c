@@ -141,15 +141,7 @@ run_blocks(const double *x, Py_ssize_t blocks, Py_ssize_t H, Py_ssize_t K, const
     }
 }
 
-/* ifunc-based clones need glibc (musl has no ifunc); elsewhere the baseline build is used. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define DTMFGUARD_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef DTMFGUARD_CLONES
-#define DTMFGUARD_CLONES
-#endif
+#include "clones.h"
 
 /* The flat layout: [channels, nh, ...] is channels * nh consecutive half-blocks. */
 DTMFGUARD_CLONES static void

@@ -25,6 +25,7 @@ import pytest
 
 from dtmfguard import adversary as A
 from dtmfguard import detector as detector_mod
+from _native_util import require_native, with_backend
 from dtmfguard import goertzel
 from dtmfguard.detector import DetectorBank, DtmfDetector
 from dtmfguard.events import DIGITS
@@ -76,22 +77,11 @@ def _corpus():
 CORPUS = _corpus()
 
 
-def _with_backend(name, fn):
-    previous = goertzel.backend()
-    goertzel.set_backend(name)
-    try:
-        return fn()
-    finally:
-        goertzel.set_backend(previous)
 
 
 @pytest.fixture
 def native():
-    if detector_mod._detector_native is None or "native" not in goertzel.available_backends():
-        if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
-            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but dtmfguard._detector_native was not built")
-        pytest.skip("C window tests not built")
-    return detector_mod._detector_native
+    return require_native(detector_mod._detector_native, "dtmfguard._detector_native (C window tests)")
 
 
 def _events(x, sizes, rate=8000):
@@ -113,13 +103,13 @@ def _same_events(ref, got):
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_native_window_tests_give_the_numpy_events(native, name):
     x = CORPUS[name]
-    ref = _with_backend("numpy", lambda: _events(x, [160]))
+    ref = with_backend("numpy", lambda: _events(x, [160]))
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     for sizes in ([160], [1], list(rng.integers(1, 700, 50))):
         if sizes == [1] and x.size > 40_000:
             continue  # sample by sample over long audio is slow and adds nothing to the other chunkings
-        _same_events(ref, _with_backend("native", lambda s=sizes: _events(x, s)))
-        _same_events(ref, _with_backend("native", lambda s=sizes: _events(x.astype(np.float64), s)))
+        _same_events(ref, with_backend("native", lambda s=sizes: _events(x, s)))
+        _same_events(ref, with_backend("native", lambda s=sizes: _events(x.astype(np.float64), s)))
     if name == "keys":
         assert "".join(d for d, _, e in ref[0] if e is not None) == DIGITS
 
@@ -128,8 +118,8 @@ def test_native_window_tests_give_the_numpy_events(native, name):
 def test_native_window_tests_wideband(native, rate):
     x, _ = keypresses("4111*#D0", rate=rate, tone_ms=45, gap_ms=45, rng=np.random.default_rng(5))
     x = np.round(x + white_noise(x.size, 30.0, np.random.default_rng(6))).astype(np.int16)
-    ref = _with_backend("numpy", lambda: _events(x, [rate // 50], rate))
-    got = _with_backend("native", lambda: _events(x, [rate // 50, 333], rate))
+    ref = with_backend("numpy", lambda: _events(x, [rate // 50], rate))
+    got = with_backend("native", lambda: _events(x, [rate // 50, 333], rate))
     _same_events(ref, got)
     assert "".join(d for d, _, e in ref[0] if e is not None) == "4111*#D0"
 
@@ -149,8 +139,8 @@ def test_native_bank_gives_the_numpy_events(native):
             got[ch] += evs
         return [[(e.digit, e.start, e.end, round(e.level_dbm0, 6)) for e in evs] for evs in got]
 
-    ref = _with_backend("numpy", run)
-    assert _with_backend("native", run) == ref
+    ref = with_backend("numpy", run)
+    assert with_backend("native", run) == ref
     assert sum(map(len, ref)) > 50
 
 
@@ -181,7 +171,7 @@ def test_native_window_results_equal_numpy_on_the_same_kernel_values(native):
         pos += m
         nh = (c_bank._n_pending + m) // tab.half
         got = advance(c_bank, c_bank._native.run(x, c_bank._n_pending, c_bank._have_half), m, nh)
-        want = advance(np_bank, _with_backend("native", lambda x=x, nh=nh: np_bank._windows_numpy(x, nh)), m, nh)
+        want = advance(np_bank, with_backend("native", lambda x=x, nh=nh: np_bank._windows_numpy(x, nh)), m, nh)
         assert (got is None) == (want is None)
         for g, w in zip(got or (), want or ()):
             assert g[0] == w[0] and g[1] == w[1] and g[2] == w[2]
@@ -237,8 +227,8 @@ def test_uncommon_sample_types_read_as_as_samples_reads_them(native, chunk):
         evs = det.process(first) + det.process(x) + det.flush()
         return [(e.digit, e.start, e.end) for e in evs]
 
-    want = _with_backend("numpy", lambda: run(as_samples(chunk)))
-    assert _with_backend("native", lambda: run(chunk)) == want and len(want) == 2
+    want = with_backend("numpy", lambda: run(as_samples(chunk)))
+    assert with_backend("native", lambda: run(chunk)) == want and len(want) == 2
 
 
 def test_native_failure_fails_closed_in_the_pipeline(native):
@@ -262,7 +252,7 @@ def test_native_failure_fails_closed_in_the_pipeline(native):
         outs += [p.process_customer_frame(f) for f in frames[10:]]
         return outs, p.stats["errors"]
 
-    outs, errors = _with_backend("native", run)
+    outs, errors = with_backend("native", run)
     assert errors == len(outs) - 10
     assert all(not np.any(o) for o in outs[10:])
 
@@ -274,8 +264,8 @@ def test_absurd_finite_floats_give_the_numpy_events(native, huge):
     x, _ = keypresses("12", rng=np.random.default_rng(1))
     y = np.concatenate([x, np.full(300, huge), -np.full(7, huge), x])
     with np.errstate(all="ignore"):
-        ref = _with_backend("numpy", lambda: _events(y, [160]))
-    _same_events(ref, _with_backend("native", lambda: _events(y, [160])))
+        ref = with_backend("numpy", lambda: _events(y, [160]))
+    _same_events(ref, with_backend("native", lambda: _events(y, [160])))
     assert "".join(d for d, _, e in ref[0] if e is not None) == "1212"
 
 
@@ -289,7 +279,7 @@ def test_native_kernel_values_are_the_c_kernel_values_bit_for_bit(native, rate):
     for nh in (1, 3, 7):
         x = np.round(rng.normal(0, 3000, (5, nh * half)))
         bank._native.run(x, 0, False)
-        spec, energy = _with_backend("native", lambda x=x: goertzel.halfblock_dft(x, half, bank._tab.omegas))
+        spec, energy = with_backend("native", lambda x=x: goertzel.halfblock_dft(x, half, bank._tab.omegas))
         assert np.array_equal(bank._last_half, spec[:, -1]) and np.array_equal(bank._last_half_energy, energy[:, -1])
 
 
@@ -297,10 +287,10 @@ def test_without_the_c_window_tests_the_numpy_path_runs(native, monkeypatch):
     """A build without dtmfguard._detector_native (e.g. an old wheel next to a new _native): the detector
     uses the numpy window tests on whichever kernel is selected, and gives the same events."""
     x = CORPUS["noise10dB"]
-    ref = _with_backend("native", lambda: _events(x, [160]))
+    ref = with_backend("native", lambda: _events(x, [160]))
     monkeypatch.setattr(detector_mod, "_detector_native", None)
     det = DtmfDetector()
     assert det._bank._native is None and det._bank._tab.native_consts is None
     for backend in goertzel.available_backends():
-        _same_events(ref, _with_backend(backend, lambda: _events(x, [160])))
+        _same_events(ref, with_backend(backend, lambda: _events(x, [160])))
     assert len(ref[0]) == 32

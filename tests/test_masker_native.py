@@ -3,13 +3,13 @@
 int16 fast exit (no rounding pass for untouched samples) changes nothing; both fail closed."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from dtmfguard import adversary as A
-from dtmfguard import goertzel, synth
+from _native_util import require_native, with_backend
+from dtmfguard import synth
 from dtmfguard import masker as masker_mod
 from dtmfguard.masker import Masker
 
@@ -41,31 +41,20 @@ def _mask(x, chunk, **opts):
     return np.concatenate(parts), m.masked_spans, m.errors
 
 
-def _with_backend(name, fn):
-    previous = goertzel.backend()
-    goertzel.set_backend(name)
-    try:
-        return fn()
-    finally:
-        goertzel.set_backend(previous)
 
 
 @pytest.fixture
 def native():
-    if masker_mod._masker_native is None or "native" not in goertzel.available_backends():
-        if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
-            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but dtmfguard._masker_native was not built")
-        pytest.skip("C masker screen not built")
-    return masker_mod._masker_native
+    return require_native(masker_mod._masker_native, "dtmfguard._masker_native (C masker screen)")
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
 @pytest.mark.parametrize("opts", [{}, {"hide_timing": True}, {"lookahead_ms": 4.0, "mask": "noise"}])
 def test_native_screen_gives_the_numpy_output(native, name, opts):
     x = CORPUS[name]
-    ref = _with_backend("numpy", lambda: _mask(x, 160, **opts))
+    ref = with_backend("numpy", lambda: _mask(x, 160, **opts))
     for chunk in (160, 33):
-        got = _with_backend("native", lambda c=chunk: _mask(x, c, **opts))
+        got = with_backend("native", lambda c=chunk: _mask(x, c, **opts))
         assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and got[2] == ref[2] == 0
 
 
@@ -73,8 +62,8 @@ def test_native_screen_gives_the_numpy_output(native, name, opts):
 def test_native_screen_wideband(native, rate):
     x, _ = synth.keypresses("4111", rate=rate, tone_ms=45, gap_ms=45, rng=np.random.default_rng(5))
     x = np.round(x).astype(np.int16)
-    ref = _with_backend("numpy", lambda: _mask(x, rate // 50, rate=rate))
-    got = _with_backend("native", lambda: _mask(x, rate // 50, rate=rate))
+    ref = with_backend("numpy", lambda: _mask(x, rate // 50, rate=rate))
+    got = with_backend("native", lambda: _mask(x, rate // 50, rate=rate))
     assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and len(ref[1]) == 4
 
 
@@ -124,7 +113,7 @@ def test_native_screen_fault_fails_closed(native, monkeypatch):
             raise ValueError("injected")
 
     monkeypatch.setattr(masker_mod, "_masker_native", Broken)
-    out, _, errors = _with_backend("native", lambda: _mask(x, 160))
+    out, _, errors = with_backend("native", lambda: _mask(x, 160))
     assert errors == -(-x.size // 160) + 1
     assert A.count_recovered(out[128:], spans) == 0 and not np.array_equal(out[128:], x)
 
@@ -152,8 +141,8 @@ def test_fast_int16_exit_matches_rounding(backend_name, native):
             fast.append(m._exact_out)
         return outs, fast
 
-    got, fast = _with_backend(backend_name, lambda: run(False))
-    ref, _ = _with_backend(backend_name, lambda: run(True))
+    got, fast = with_backend(backend_name, lambda: run(False))
+    ref, _ = with_backend(backend_name, lambda: run(True))
     for g, r in zip(got, ref):
         assert g.dtype == r.dtype and np.array_equal(g, r)
     # the exit is taken where it may be, not where int32 or float samples or a masked key come out

@@ -138,3 +138,23 @@ def test_serve_worker_runs_hardened(tmp_path):
         from dtmfguard.procs import stop_process
 
         assert stop_process(proc, 15) == 0
+
+
+def test_replacing_is_atomic_private_and_leaves_nothing_on_failure(tmp_path):
+    from dtmfguard.security import replacing
+
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    with replacing(target) as tmp:
+        assert os.stat(tmp).st_mode & 0o777 == 0o600
+        with open(tmp, "w") as f:
+            f.write("new")
+        assert target.read_text() == "old"  # readers see the old file until the end
+    assert target.read_text() == "new"
+    with pytest.raises(RuntimeError):
+        with replacing(target) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]

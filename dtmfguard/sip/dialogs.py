@@ -37,8 +37,9 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
+
+from ..security import replacing
 
 __all__ = ["LegRecord", "DialogBook", "STATE_ENV", "load_records", "parse_head", "split_header_list",
            "tag_of", "uri_of"]
@@ -308,18 +309,9 @@ class DialogBook:
             return
         payload = json.dumps({"version": 1, "pid": os.getpid(),
                               "legs": [dataclasses.asdict(r) for r in self.legs.values()]})
-        directory = os.path.dirname(self.path) or "."
-        fd, tmp = tempfile.mkstemp(prefix=".dialogs-", dir=directory)  # mkstemp: mode 0600
-        try:
-            with os.fdopen(fd, "w") as f:
+        with replacing(self.path, prefix=".dialogs-") as tmp:  # mode 0600, atomic
+            with open(tmp, "w") as f:
                 f.write(payload)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
 
 
 def load_records(path: str) -> list[LegRecord]:
