@@ -346,6 +346,7 @@ class Guard:
         self._actions: deque = deque()
         self._ended: list[Bridge] = []
         self.counters = {"calls": 0, "refused": 0, "connected": 0, "failed": 0, "media_errors": 0}
+        self._ports: list[PipelinePort] = []  # detached ports for reuse (main thread only)
         # supervised workers record their dialogs so the supervisor can end them if this process dies
         self.dialogs = DialogBook.from_env(cfg.sip_host, cfg.sip_port)
         self.started = time.monotonic()
@@ -442,6 +443,7 @@ class Guard:
                     b.customer = b.agent = None
                 self.bridges.clear()
                 self._ended.clear()
+                self._ports.clear()  # the clock still runs, but every port is detached (silent) by now
             self.acc = self.agent_acc = self.agent_tls_acc = None
 
         destroy_endpoint(self.ep, release)
@@ -604,7 +606,9 @@ class Guard:
                         b.port.stopTransmit(media)
                 except pj.Error:
                     pass
-            # dropping the last reference destroys the port; its callbacks tolerate a half-destroyed object
+            # back to the pool, never destroyed mid-run (see port.py: destroying races the clock thread)
+            b.port.detach()
+            self._ports.append(b.port)
             b.port = None
         if b.pipeline is not None:
             self.counters["media_errors"] += b.pipeline.stats["errors"]
@@ -645,7 +649,8 @@ class Guard:
             return
         if b.port is None:
             try:
-                b.port = PipelinePort(b.pipeline, name=b.id)
+                b.port = self._ports.pop() if self._ports else PipelinePort(name=f"guard-port-{b.id}")
+                b.port.attach(b.pipeline)
             except Exception as exc:  # noqa: BLE001 - fail closed: no port, the agent hears nothing of the customer
                 log.error("%s: media port failed (%s); customer audio is not bridged", b.id, type(exc).__name__)
                 agent.startTransmit(cust)
