@@ -12,8 +12,9 @@ Two modes bisect the worker:
 * ``sip``: one guard worker per *variant* (``benchmarks/_guard_worker.py --memstats N``), each with its
   own agent and a customer (``_soak_customer.py`` with a short script) calling back to back on 2 slots.
   Variants: ``direct`` (pjsua2 bridge only, no port), ``passthrough`` (our AudioMediaPort, identity
-  pipeline), ``full`` (the production pipeline), ``pay`` (full + control API + webhook gateway, a payment
-  started on every call by soak.py's driver, full card entries: test numbers only).
+  pipeline), ``full`` (the production pipeline), ``ctl`` (full + the control API, polled every 0.2 s as
+  soak.py's driver does, no payment), ``pay`` (full + control API + webhook gateway, a payment started on
+  every call by soak.py's driver, full card entries: test numbers only).
 * ``pipeline``: no SIP at all; ``CallPipeline`` (+ a ``PaymentSession`` with ``--session``) created, fed a
   call's frames (keys in-band or as RFC 4733 callbacks) and dropped, in a loop.
 
@@ -33,6 +34,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +46,7 @@ sys.path.insert(0, str(HERE))
 from _memstats import snapshot  # noqa: E402
 
 #: SIP variants -> extra _guard_worker.py flags (pay also gets the control API and the gateway URL)
-VARIANTS = {"direct": ["--direct"], "passthrough": ["--passthrough"], "full": [], "pay": []}
+VARIANTS = {"direct": ["--direct"], "passthrough": ["--passthrough"], "full": [], "ctl": [], "pay": []}
 SHORT_KEYS = "4111#"  # the first keys of a test card number: exercises the detector and masker per call
 
 
@@ -290,6 +292,30 @@ def run_customer(argv: list[str]) -> int:
     return sc.SoakCustomer(a).run(ep)
 
 
+class _Poller(threading.Thread):
+    """GET /calls on each control port every 0.2 s, as soak.py's payment driver does, starting nothing."""
+
+    def __init__(self, ports: list[int]):
+        super().__init__(daemon=True)
+        self.ports = ports
+        self.halt = threading.Event()
+        self.requests = 0
+
+    def run(self):
+        import http.client
+
+        from dtmfguard.sip.control import request
+
+        while self.ports and not self.halt.is_set():
+            for port in self.ports:
+                try:
+                    request(port, "GET", "/calls", os.environ["DTMFGUARD_API_TOKEN"], None, timeout=5)
+                    self.requests += 1
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+            self.halt.wait(0.2)
+
+
 def run_sip(variants: list[str], seconds: float, every: int, trim: bool, work: Path, base_port: int,
             rtp_base: int) -> dict[str, list[dict]]:
     import soak
@@ -304,8 +330,8 @@ def run_sip(variants: list[str], seconds: float, every: int, trim: bool, work: P
     try:
         if "pay" in variants:
             receiver = soak.CardReceiver()
-            os.environ.update({"DTMFGUARD_API_TOKEN": soak.TOKEN, "DTMFGUARD_WEBHOOK_SECRET": soak.SECRET})
-        ctl_ports = []
+        os.environ.update({"DTMFGUARD_API_TOKEN": soak.TOKEN, "DTMFGUARD_WEBHOOK_SECRET": soak.SECRET})
+        ctl_ports, poll_ports = [], []
         for i, v in enumerate(variants):
             agent_port, guard_port = base_port + 400 + i, base_port + i
             agent = soak.Drained([me, "agent", "--port", str(agent_port), "--rtp", str(rtp_base + 2000 + 40 * i),
@@ -315,6 +341,10 @@ def run_sip(variants: list[str], seconds: float, every: int, trim: bool, work: P
                 ctl = base_port + 600 + i
                 ctl_ports.append(ctl)
                 extra += ["--control", f"127.0.0.1:{ctl}", "--gateway-url", receiver.url]
+            elif v == "ctl":
+                ctl = base_port + 600 + i
+                poll_ports.append(ctl)
+                extra += ["--control", f"127.0.0.1:{ctl}"]
             guard = soak.Drained([str(HERE / "_guard_worker.py"), "--listen", f"127.0.0.1:{guard_port}",
                                   "--agent", f"sip:agent@127.0.0.1:{agent_port}", "--rtp-port",
                                   str(rtp_base + 20 * i), "--totals", "--memstats", str(every),
@@ -326,6 +356,8 @@ def run_sip(variants: list[str], seconds: float, every: int, trim: bool, work: P
         if ctl_ports:
             driver = soak.PaymentDriver(ctl_ports)
             driver.start()
+        poller = _Poller(poll_ports)
+        poller.start()
         customers = []
         for i, v in enumerate(variants):
             (work / f"cust-{v}").mkdir()
@@ -344,6 +376,8 @@ def run_sip(variants: list[str], seconds: float, every: int, trim: bool, work: P
         if driver is not None:
             driver.halt.set()
             driver.join(10)
+        poller.halt.set()
+        poller.join(10)
         for p in procs:
             p.stop()
     finally:
