@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Shared fixtures: every backend-dependent test runs once per kernel backend."""
+"""Shared fixtures: every backend-dependent test runs once per kernel backend; a test marked
+``needs_program(name, package)`` skips naming the package when the program is missing (or fails under
+``DTMFGUARD_REQUIRE_CORPORA=1`` when CI installs it: see _corpus_util.py)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +9,8 @@ import os
 import pytest
 
 from dtmfguard import goertzel
+
+import _corpus_util
 
 _BACKENDS = ["numpy", "native"]
 
@@ -29,3 +33,8 @@ def backend(request):
         yield name
     finally:
         goertzel.set_backend(previous)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_program"):
+        _corpus_util.program(*mark.args, **mark.kwargs)

@@ -364,6 +364,12 @@ class Customer:
                 call.sources.append(player)
             result["media_t"] = time.time()
             result["srtp"] = media_is_srtp(call)
+            try:  # the negotiated codec, e.g. "G722/16000": tests check that a codec choice took effect
+                info = call.getStreamInfo(0)
+                result["codec"] = f"{info.codecName}/{info.codecClockRate}"
+            except pj.Error:
+                result["codec"] = None
+            info = None
             alive = lambda: call.state != pj.PJSIP_INV_STATE_DISCONNECTED  # noqa: E731
             if a.hold_at and a.hold_at < a.play_s:
                 _run_loop(ep, lambda: not alive(), a.hold_at)

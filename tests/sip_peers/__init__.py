@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Helpers for tests with real SIP peers: processes with ready lines, ports, clean termination."""
+"""Helpers for tests with real SIP peers: processes with ready lines, ports, clean termination, and
+:class:`SipCall`, the one set-up of a call through the guard (agent peer, guard, customer peer)."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 from dtmfguard.procs import json_events, stop_process
+
+PEERS = ("-m", "dtmfguard.sip.peers")
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -89,3 +92,124 @@ class Proc:
 
     def output(self) -> str:
         return self.out_path.read_text() + self.err_path.read_text()
+
+
+class SipCall:
+    """The three processes of a call through the guard, on 127.0.0.1 with free ports: the agent peer
+    (``dtmfguard.sip.peers agent``, recording what it hears), the guard (``guard_probe.py``, the production
+    Guard with test hooks, or ``dtmfguard serve`` with ``serve=True``) and one or more customer peers::
+
+        with SipCall(tmp_path, guard_args=[...]) as call:  # agent and guard started; both printed "ready"
+            call.customer("--play", wav, "--play-s", "3")  # a customer peer calling the guard
+            call.wait()                                     # the customer, then the agent, exit
+        call.rc                                             # (customer, agent, guard) exit codes
+
+    Leaving the block stops every process (the guard first, with SIGTERM, then SIGKILL after a grace).
+    """
+
+    def __init__(self, tmp_path, *, serve=False, guard_args=(), agent_args=(), env=None, record=True,
+                 control=False, timeout=60, agent_timeout=None, gport=None, aport=None, agent_uri=None,
+                 guard_rtp=None, agent_rtp=None):
+        self.tmp = Path(tmp_path)
+        self.serve = serve
+        self.gport = gport or free_port()
+        self.aport = aport or free_port()
+        self.ctl = free_port() if control else None
+        self.guard_rtp = guard_rtp or rtp_base()
+        self.agent_rtp = agent_rtp or rtp_base()
+        self.rec_dir = self.tmp / "agent" if record else None
+        self.agent_uri = agent_uri or f"sip:agent@127.0.0.1:{self.aport}"
+        self.timeout = timeout
+        self.agent_timeout = agent_timeout or timeout
+        self._guard_args, self._agent_args, self._env = list(guard_args), list(agent_args), env
+        self.agent = self.guard = None
+        self.customers: list = []
+        self.rc_customer = self.rc_agent = self.rc_guard = None
+
+    @property
+    def guard_uri(self) -> str:
+        return f"sip:guard@127.0.0.1:{self.gport}"
+
+    @property
+    def rc(self) -> tuple:
+        return self.rc_customer, self.rc_agent, self.rc_guard
+
+    def __enter__(self):
+        if self.rec_dir is not None:
+            self.rec_dir.mkdir(exist_ok=True)
+        record = ["--record-dir", str(self.rec_dir)] if self.rec_dir is not None else []
+        self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(self.agent_rtp), *record,
+                           "--timeout", str(self.agent_timeout), *self._agent_args], "agent", self.tmp)
+        common = ["--listen", f"127.0.0.1:{self.gport}", "--agent", self.agent_uri,
+                  "--rtp-port", str(self.guard_rtp)]
+        if self.serve:
+            control = ["--control", f"127.0.0.1:{self.ctl}"] if self.ctl else []
+            args = ["-m", "dtmfguard", "serve", *common, *control, *self._guard_args]
+        else:
+            args = [str(HERE / "guard_probe.py"), *common, "--timeout", str(self.timeout), *self._guard_args]
+        self.guard = Proc(args, "guard", self.tmp, env=self._env)
+        try:
+            self.agent.wait_ready()
+            self.guard.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def customer(self, *args, to=None, port=None, rtp=None, timeout=None, name="customer", env=None) -> Proc:
+        """Start a customer peer calling the guard (``to`` overrides the target URI)."""
+        proc = Proc([*PEERS, "customer", "--port", str(port or free_port()), "--rtp", str(rtp or rtp_base()),
+                     "--to", to or self.guard_uri, "--timeout", str(timeout or self.timeout), *args],
+                    name, self.tmp, env=env)
+        self.customers.append(proc)
+        return proc
+
+    def wait(self, customer_s=60.0, agent_s=15.0):
+        """Wait for the first customer to exit, then for the agent; returns the customer's exit code."""
+        self.rc_customer = self.customers[0].wait(customer_s)
+        self.rc_agent = self.agent.wait(agent_s)
+        return self.rc_customer
+
+    def stop(self):
+        if self.guard is not None:
+            self.rc_guard = self.guard.stop()
+        for proc in (*self.customers, self.agent):
+            if proc is not None:
+                proc.stop()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def recording(self, index: int = 0):
+        """What the agent heard on its ``index``-th call (int16 at 8 kHz)."""
+        import soundfile as sf
+
+        rec, rate = sf.read(self.rec_dir / f"call-{index}.wav", dtype="int16")
+        assert rate == 8000, rate
+        return rec
+
+    def output(self) -> str:
+        """Everything every process wrote (searched for card data)."""
+        return "".join(p.output() for p in (self.guard, self.agent, *self.customers) if p is not None)
+
+
+def done_event(proc: Proc):
+    """A peer's or guard_probe's final ``{"event": "done"}`` summary, or None if it never printed one."""
+    done = [e for e in proc.events() if e.get("event") == "done"]
+    return done[-1] if done else None
+
+
+def connected_call(ctl: int, token: str, timeout: float = 15.0) -> dict:
+    """The first call the guard's control API lists as connected (waits for it)."""
+    from dtmfguard.sip.control import request
+
+    body: dict = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, body = request(ctl, "GET", "/calls", token, None, timeout=10)
+        live = [c for c in body.get("calls", []) if c["state"] == "connected"]
+        if live:
+            return live[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no connected call within {timeout} s: {body}")

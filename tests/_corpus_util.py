@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What the tests need from the host beyond Python, in one place: real-audio corpora and programs.
+
+Corpora come only from :mod:`dtmfguard.corpora` (``dpkg -L`` of the Debian packages, so a host with
+more or fewer packages than CI sees exactly what is installed).  A test whose package is missing is
+skipped with the package's name (``pytest -rs`` lists them), never dropped silently and never an error.
+
+``DTMFGUARD_REQUIRE_CORPORA=1`` (set by ``.ci/run``, like ``DTMFGUARD_REQUIRE_NATIVE``) turns those
+skips into failures for every package that ``.ci/run`` installs: CI must not pass without its audio.
+Packages CI does not install (more Asterisk languages, game music) stay optional even then.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import pytest
+
+from dtmfguard import corpora
+
+ROOT = Path(__file__).resolve().parent.parent
+CI_SCRIPT = ROOT / ".ci" / "run"
+REQUIRE_ENV = "DTMFGUARD_REQUIRE_CORPORA"
+#: the English prompts: real recorded speech, installed by CI
+SPEECH_SOURCE = "en"
+SPEECH_PACKAGE = corpora.SOURCES[SPEECH_SOURCE].package
+#: music on hold, installed by CI
+MUSIC_SOURCE = "moh"
+MUSIC_PACKAGE = corpora.SOURCES[MUSIC_SOURCE].package
+
+
+@lru_cache(maxsize=None)
+def ci_packages() -> frozenset:
+    """The Debian packages ``.ci/run`` installs (its ``apt-get install`` command, continuation lines joined)."""
+    try:
+        text = CI_SCRIPT.read_text()
+    except OSError:
+        return frozenset()
+    text = re.sub(r"\\\n", " ", text)
+    out = set()
+    for line in text.splitlines():
+        words = line.split()
+        if "apt-get" in words and "install" in words:
+            out.update(w for w in words[words.index("install") + 1:]
+                       if not w.startswith("-") and re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", w))
+    return frozenset(out)
+
+
+def required(package: str) -> bool:
+    """A missing ``package`` fails instead of skipping (``DTMFGUARD_REQUIRE_CORPORA=1`` and CI installs it)."""
+    return os.environ.get(REQUIRE_ENV) == "1" and package in ci_packages()
+
+
+def missing(package: str, what: str = "") -> None:
+    """Skip the calling test, naming ``package``; or fail it when the package is required (see above)."""
+    need = f"{what} needs" if what else "needs"
+    if required(package):
+        pytest.fail(f"{REQUIRE_ENV}=1 but the Debian package {package} is not installed ({need} it)",
+                    pytrace=False)
+    pytest.skip(f"{need} the Debian package {package} (apt-get install {package})")
+
+
+def source_files(name: str, split: str = "all") -> List[str]:
+    """The usable files of a :data:`dtmfguard.corpora.SOURCES` entry, or skip/fail naming its package."""
+    try:
+        out = corpora.files(name, split)
+    except corpora.CorpusMissing:
+        out = []
+    if not out:
+        missing(corpora.SOURCES[name].package, f"corpus {name!r}")
+    return out
+
+
+def program(name: str, package: Optional[str] = None) -> str:
+    """The path of program ``name``, or skip/fail naming the Debian package that provides it."""
+    path = shutil.which(name)
+    if path is None:
+        missing(package or name, f"the program {name}")
+    return path
+
+
+def file_of(package: str, path: str) -> str:
+    """A data file another package ships (e.g. sipp's pcap samples), or skip/fail naming the package."""
+    if not os.path.isfile(path):
+        missing(package, path)
+    return path
+
+
+# --- speech -----------------------------------------------------------------------------------------
+def prompt(basename: str) -> str:
+    """The path of one English prompt by file name (e.g. ``agent-pass.wav``), wherever the package put it
+    (Debian has no ``sounds/en`` link without the recommended ``asterisk-core-sounds-en``)."""
+    matches = [p for p in source_files(SPEECH_SOURCE) if os.path.basename(p) == basename]
+    if not matches:
+        raise AssertionError(f"{SPEECH_PACKAGE} is installed but has no prompt {basename!r}")
+    return min(matches, key=len)  # the voice's top-level prompt, not a same-named one in a subfolder
+
+
+@lru_cache(maxsize=None)
+def _speech(seconds: float, seed: int) -> Optional[np.ndarray]:
+    try:
+        files = corpora.files(SPEECH_SOURCE)
+    except corpora.CorpusMissing:
+        return None
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(files))
+    parts, total = [], 0
+    for i in order:
+        x = corpora.read_8k(files[i])
+        parts.append(x)
+        total += x.size
+        if total >= seconds * corpora.RATE:
+            break
+    x = np.concatenate(parts) if parts else None
+    if x is not None:
+        x.setflags(write=False)  # shared between tests through the cache
+    return x
+
+
+def speech(seconds: float, seed: int = 0) -> Optional[np.ndarray]:
+    """About ``seconds`` of real English speech (8 kHz, float64 on the int16 scale, prompts picked at random
+    by ``seed``), or ``None`` when the package is missing: call :func:`need_speech` in the test that uses it."""
+    return _speech(float(seconds), int(seed))
+
+
+def need_speech(x: Optional[np.ndarray], what: str = "") -> np.ndarray:
+    """``x`` (from :func:`speech`), or skip/fail naming the speech package."""
+    if x is None:
+        missing(SPEECH_PACKAGE, what)
+    return x
+
+
+def condition_needs_speech(cond: dict) -> bool:
+    """An adversary condition (``adversary.CONDITIONS``) that mixes real speech in."""
+    return bool(cond.get("speech_around")) or cond.get("speech_under_db") is not None
