@@ -26,11 +26,12 @@ from dtmfguard.sip.b2bua import Bridge, Guard, sdp_offers_hold
 from dtmfguard.sip.config import load_config
 from dtmfguard.synth import keypresses
 
-from sip_peers import HERE, Proc, free_port, rtp_base
+from _corpus_util import prompt
+from sip_peers import SipCall, done_event
 from test_sip_call import PAN, SPEECH, _best_correlation
 
 #: a second prompt after the keys: aligning the agent's recording on it is unambiguous
-AFTER = "/usr/share/asterisk/sounds/en/auth-thankyou.wav"
+AFTER = "auth-thankyou.wav"  # an English prompt, like SPEECH
 
 
 def _offer(direction_lines: str, c_addr: str = "127.0.0.1", extra_media: str = "") -> str:
@@ -58,7 +59,7 @@ def test_sdp_offers_hold(sdp, held):
 
 def _customer_audio(path):
     """Prompt (3.3 s; the hold falls in it), card number in-band from ~3.6 s, another prompt."""
-    (first, _), (after, _) = read_audio(SPEECH), read_audio(AFTER)
+    (first, _), (after, _) = read_audio(prompt(SPEECH)), read_audio(prompt(AFTER))
     keys, spans = keypresses(PAN, level_dbm0=-10, rng=np.random.default_rng(7))
     x = np.clip(np.concatenate([first, np.zeros(1600), keys, np.zeros(1600), after]), -32768, 32767).astype(np.int16)
     sf.write(path, x, 8000, subtype="PCM_16")
@@ -182,32 +183,13 @@ def test_a_new_level_supersedes_a_relay_in_flight():
 def _call(tmp_path, customer_extra=(), agent_extra=()):
     wav = tmp_path / "customer.wav"
     x, after, spans = _customer_audio(wav)
-    gport, aport = free_port(), free_port()
-    rec_dir = tmp_path / "agent"
-    rec_dir.mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--record-dir", str(rec_dir), "--timeout", "60", *agent_extra], "agent", tmp_path)
-    guard = Proc([str(HERE / "guard_probe.py"), "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--timeout", "60"], "guard", tmp_path)
-    customer = None
-    try:
-        agent.wait_ready()
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(wav),
-                         "--play-s", f"{x.size / 8000 + 0.3:.2f}", "--tail-s", "1.5", "--timeout", "60", *customer_extra],
-                        "customer", tmp_path)
-        rc = (customer.wait(60), agent.wait(15))
-    finally:
-        rc += (guard.stop(),)
-        for p in (customer, agent):
-            if p is not None:
-                p.stop()
-    rec, rate = sf.read(rec_dir / "call-0.wav", dtype="int16")
-    assert rate == 8000
-    probe = [e for e in guard.events() if e.get("event") == "done"]
-    return {"rc": rc, "customer": customer, "agent": agent, "guard": guard, "probe": probe[0] if probe else None,
-            "recording": rec.astype(np.float64), "sent": x, "after": after, "spans": spans}
+    with SipCall(tmp_path, agent_args=agent_extra) as sip:
+        sip.customer("--play", str(wav), "--play-s", f"{x.size / 8000 + 0.3:.2f}", "--tail-s", "1.5",
+                     *customer_extra)
+        sip.wait(60, 15)
+    return {"rc": sip.rc, "customer": sip.customers[0], "agent": sip.agent, "guard": sip.guard,
+            "probe": done_event(sip.guard), "recording": sip.recording().astype(np.float64), "sent": x,
+            "after": after, "spans": spans}
 
 
 def _events(proc, name):

@@ -26,7 +26,8 @@ from dtmfguard.sip.config import load_config
 from dtmfguard.sip.control import follow_feed
 from dtmfguard.synth import keypresses
 
-from sip_peers import Proc, free_port, rtp_base
+from _corpus_util import prompt
+from sip_peers import SipCall, connected_call
 from test_sip_call import PAN, SPEECH, _best_correlation
 from test_sip_hold import AFTER
 from test_sip_payment import TOKEN, _api
@@ -36,10 +37,10 @@ PAYMENT_GAP_S = 3.0  # silence after the first menu keys: the test starts the pa
 
 
 def _audio(path):
-    prompt, _ = read_audio(SPEECH)
-    thanks, _ = read_audio(AFTER)
+    first, _ = read_audio(prompt(SPEECH))
+    thanks, _ = read_audio(prompt(AFTER))
     rng = np.random.default_rng(3)
-    parts, spans, pos = [prompt], {}, prompt.size
+    parts, spans, pos = [first], {}, first.size
     for name, keys, gap_s in (("before", BEFORE, PAYMENT_GAP_S), ("card", CARD, 2.0), ("after", AFTER_KEYS, 0.5)):
         x, sp = keypresses(keys, level_dbm0=-10, rng=rng)
         spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
@@ -95,50 +96,50 @@ def test_masking_stops_only_after_the_last_key_is_covered(wait_for_masker):
         assert recovered == 1  # the control: an eager switch leaks the key
 
 
+def _media(ctl, call_id):
+    (c,) = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["id"] == call_id]
+    return c["media"]
+
+
+def _frames_when(ctl, call_id, seconds, timeout=30.0):
+    """Wait until the guard has processed ``seconds`` of the call's customer audio (20 ms frames)."""
+    want, frames = int(seconds * 50), 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frames = _media(ctl, call_id)["frames"]
+        if frames >= want:
+            return frames
+        time.sleep(0.02)
+    raise AssertionError(f"the guard processed {frames} frames in {timeout} s, not {want}")
+
+
 @pytest.mark.sip
 @pytest.mark.slow
 def test_payment_mode_masks_only_during_the_payment(tmp_path):
     x, thanks, spans = _audio(tmp_path / "c.wav")
-    gport, aport, ctl = free_port(), free_port(), free_port()
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "33" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
-    (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
-    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}",
-                  "--mask-mode", "payment"], "guard", tmp_path, env=env)
     feed: list = []
-    customer = None
-    try:
-        agent.wait_ready()
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
-                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--tail-s", "1.0", "--timeout", "60"],
-                        "customer", tmp_path)
-        call = None
-        deadline = time.monotonic() + 15
-        while call is None and time.monotonic() < deadline:
-            live = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["state"] == "connected"]
-            call = live[0] if live else None
-            time.sleep(0.05)
-        assert call and call["masking"] == "payment", call
-        # the first menu keys end ~1.5 s before the card starts: start the payment half-way through the gap
+    with SipCall(tmp_path, serve=True, control=True, env=env, guard_args=["--mask-mode", "payment"]) as sip:
+        ctl = sip.ctl
+        customer = sip.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.3:.1f}",
+                                "--tail-s", "1.0")
+        call = connected_call(ctl, TOKEN)
+        assert call["masking"] == "payment", call
+        # the first menu keys end ~1.5 s before the card starts: start the payment half-way through the gap,
+        # counted in the customer frames the guard has processed (its media clock), not on the test's clock
         before_end_s = spans["before"][-1][2] / 8000
-        time.sleep(max(0.0, call["connected_at"] + before_end_s + PAYMENT_GAP_S / 2 - time.time()))
+        _frames_when(ctl, call["id"], before_end_s + PAYMENT_GAP_S / 2)
         status, body = _api(ctl, "POST", f"/calls/{call['id']}/payment", {"amount": 1250, "reference": "INV-7"})
         assert status == 201, body
+        late = _media(ctl, call["id"])["frames"] - (before_end_s + PAYMENT_GAP_S) * 50
+        assert late < 0, f"the payment started {late * 20:.0f} ms after the card's first key reached the guard"
         reader = threading.Thread(target=follow_feed, args=(ctl, call["id"], TOKEN, lambda k, d: feed.append(d)),
                                   daemon=True)
         reader.start()
         assert customer.wait(60) == 0
         reader.join(20)
-    finally:
-        rc_guard = guard.stop()
-        agent.stop()
-        if customer is not None:
-            customer.stop()
+    guard, agent, rc_guard = sip.guard, sip.agent, sip.rc_guard
     assert rc_guard == 0
     kinds = [e.get("type") for e in feed]
     assert kinds.count("field_complete") == 3, kinds  # the card was captured, the menu keys were not

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,7 +14,8 @@ from dtmfguard.audio import read_audio
 from dtmfguard.sip.control import follow_feed, request as control_request
 from dtmfguard.synth import keypresses
 
-from sip_peers import Proc, free_port, rtp_base
+from _corpus_util import prompt
+from sip_peers import SipCall, connected_call
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -28,35 +28,17 @@ def _api(port, method, path, body=None):
 
 
 def test_payment_over_a_live_call(tmp_path):
-    speech, _ = read_audio("/usr/share/asterisk/sounds/en/agent-pass.wav")
+    speech, _ = read_audio(prompt("agent-pass.wav"))
     keys, _ = keypresses(PAN + "#" + "1230" + "123", rng=np.random.default_rng(11))
     x = np.clip(np.concatenate([speech, np.zeros(4000), keys, np.zeros(8000)]), -32768, 32767).astype(np.int16)
     sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
-    gport, aport, ctl = free_port(), free_port(), free_port()
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "22" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
-    (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
-    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}"],
-                 "guard", tmp_path, env=env)
     feed: list = []
-    customer = None
-    try:
-        agent.wait_ready()
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
-                         "--play-s", f"{x.size / 8000 + 0.5:.1f}", "--timeout", "60"], "customer", tmp_path)
-        call_id = None
-        deadline = time.monotonic() + 15
-        while call_id is None and time.monotonic() < deadline:
-            status, body = _api(ctl, "GET", "/calls")
-            live = [c for c in body["calls"] if c["state"] == "connected"]
-            call_id = live[0]["id"] if live else None
-            time.sleep(0.1)
-        assert call_id, body
+    with SipCall(tmp_path, serve=True, control=True, env=env) as sip:
+        ctl = sip.ctl
+        customer = sip.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.5:.1f}")
+        call_id = connected_call(ctl, TOKEN)["id"]
         status, body = _api(ctl, "POST", f"/calls/{call_id}/payment",
                             {"amount": 1999, "reference": "INV-42", "agent_id": "agent-7"})
         assert status == 201, body
@@ -68,17 +50,13 @@ def test_payment_over_a_live_call(tmp_path):
         reader.start()
         assert customer.wait(60) == 0
         reader.join(20)
-    finally:
-        rc_guard = guard.stop()
-        agent.stop()
-        if customer is not None:
-            customer.stop()
+    guard, agent, rc_guard = sip.guard, sip.agent, sip.rc_guard
     assert rc_guard == 0
     events = list(feed)
     kinds = [e.get("type") for e in events]
     assert "session_started" in kinds and kinds.count("field_complete") == 3, kinds
     ended = [e for e in events if e.get("type") == "session_ended"]
-    assert ended and ended[0].get("outcome", ended[0].get("state")) == "completed", ended
+    assert ended and ended[0]["outcome"] == "completed", ended
     text = "".join(json.dumps(e) for e in feed) + guard.output() + agent.output()
     assert PAN not in text and "411111" not in text
     from dtmfguard.adversary import recover_digits
