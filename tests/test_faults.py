@@ -32,7 +32,7 @@ from dtmfguard.sip.control import follow_feed, request as control_request
 from dtmfguard.synth import keypresses
 
 from _capture_util import SECRET, Receiver, make_tls_cert
-from sip_peers import Proc, free_port, rtp_base
+from sip_peers import Proc, SipCall, connected_call as sip_connected_call, free_port, rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -80,14 +80,7 @@ def write_config(path, url, ca_file, **options):
 
 
 def connected_call(ctl, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = _api(ctl, "GET", "/calls")
-        live = [c for c in body["calls"] if c["state"] == "connected"]
-        if live:
-            return live[0]["id"]
-        time.sleep(0.05)
-    raise AssertionError(f"no connected call: {body}")
+    return sip_connected_call(ctl, TOKEN, timeout)["id"]
 
 
 def start_payment(ctl, call_id):
@@ -124,31 +117,18 @@ def test_gateway_fault_during_a_live_payment(tmp_path, tls, fault):
         receiver.close()  # nothing listens on the port any more
     write_config(tmp_path / "guard.toml", url, tls[0])
     play_s = card_wav(tmp_path / "c.wav", CARDS["A"], tail_s=6.0)
-    gport, aport, ctl = free_port(), free_port(), free_port()
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_WEBHOOK_SECRET": SECRET.decode()}
-    (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
-    guard = Proc(["-m", "dtmfguard", "serve", "--config", str(tmp_path / "guard.toml"), "--listen",
-                  f"127.0.0.1:{gport}", "--agent", f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()),
-                  "--control", f"127.0.0.1:{ctl}"], "guard", tmp_path, env=env)
-    customer = feed = None
     try:
-        agent.wait_ready()
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
-                         "--play-s", f"{play_s:.1f}", "--timeout", "60"], "customer", tmp_path)
-        feed = start_payment(ctl, connected_call(ctl))
-        assert customer.wait(60) == 0  # the call stayed up for the whole script while the gateway failed
-        feed.join(20)
+        with SipCall(tmp_path, serve=True, control=True, env=env,
+                     guard_args=["--config", str(tmp_path / "guard.toml")]) as sip:
+            customer = sip.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{play_s:.1f}")
+            feed = start_payment(sip.ctl, connected_call(sip.ctl))
+            assert customer.wait(60) == 0  # the call stayed up for the whole script while the gateway failed
+            feed.join(20)
     finally:
-        rc_guard = guard.stop()
-        agent.stop()
-        if customer is not None:
-            customer.stop()
         if fault != "down":
             receiver.close()
+    guard, agent, rc_guard = sip.guard, sip.agent, sip.rc_guard
     assert rc_guard == 0
     events = feed.events()
     kinds = [e.get("type") for e in events]
