@@ -30,7 +30,7 @@ import soundfile as sf
 from dtmfguard.sip.config import ConfigError, GuardConfig, load_config, uses_tls
 
 from _capture_util import make_tls_cert
-from sip_peers import HERE, Proc, free_port, rtp_base
+from sip_peers import SipCall, free_port, rtp_base
 
 PAN = "4111111111111111"
 RTP_HEADER = 12
@@ -153,43 +153,33 @@ def call_through_guard(tmp_path, *, guard_media, agent_args=(), customer_args=()
                        customer_tls=False, ca=None, play=None, play_s=1.0, rfc="", capture=False):
     """One call customer -> guard_probe -> agent; returns the processes' results (see test_sip_call)."""
     cert, key = make_tls_cert(tmp_path)
-    gport, aport, cport = free_port(), free_port(), free_port()
-    g_rtp, a_rtp, c_rtp = rtp_base(), rtp_base(), rtp_base()
+    gport, aport = free_port(), free_port()
+    g_rtp, a_rtp = rtp_base(), rtp_base()
     toml = _guard_toml(tmp_path / "guard.toml", cert, key, ca or cert, **guard_media)
-    rec_dir = tmp_path / "agent"
-    rec_dir.mkdir()
     tls_peer = ["--tls-cert", str(cert), "--tls-key", str(key)]
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(a_rtp),
-                  "--record-dir", str(rec_dir), "--timeout", "40", *(tls_peer if agent_tls else ()), *agent_args],
-                 "agent", tmp_path)
     target = f"sip:agent@127.0.0.1:{aport + 1};transport=tls" if agent_tls else f"sip:agent@127.0.0.1:{aport}"
-    guard = Proc([str(HERE / "guard_probe.py"), "--listen", f"127.0.0.1:{gport}", "--config", str(toml),
-                  "--transports", "udp,tcp,tls", "--agent", target, "--rtp-port", str(g_rtp), "--timeout", "40"],
-                 "guard", tmp_path)
     to = f"sip:guard@127.0.0.1:{gport + 1};transport=tls" if customer_tls else f"sip:guard@127.0.0.1:{gport}"
     sniffer = None
-    customer = None
-    try:
-        agent.wait_ready()
-        guard.wait_ready()
-        if capture:
-            try:
-                sniffer = LoopbackCapture([(g_rtp, g_rtp + 100), (a_rtp, a_rtp + 40)])
-            except PermissionError:
-                sniffer = None
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(c_rtp),
-                         "--to", to, "--play-s", f"{play_s:.2f}", "--timeout", "40",
-                         *(tls_peer if customer_tls else ()), *(["--play", str(play)] if play else ()),
-                         *(["--rfc2833", rfc] if rfc else ()), *customer_args], "customer", tmp_path)
-        rc_customer = customer.wait(60)
-        rc_agent = agent.wait(10)
-    finally:
-        if sniffer is not None:
-            sniffer.stop()
-        rc_guard = guard.stop()
-        agent.stop()
-        if customer is not None:
-            customer.stop()
+    sip = SipCall(tmp_path, timeout=40, gport=gport, aport=aport, agent_uri=target, guard_rtp=g_rtp, agent_rtp=a_rtp,
+                  agent_args=[*(tls_peer if agent_tls else ()), *agent_args],
+                  guard_args=["--config", str(toml), "--transports", "udp,tcp,tls"])
+    with sip:
+        try:
+            if capture:
+                try:
+                    sniffer = LoopbackCapture([(g_rtp, g_rtp + 100), (a_rtp, a_rtp + 40)])
+                except PermissionError:
+                    sniffer = None
+            sip.customer("--play-s", f"{play_s:.2f}", *(tls_peer if customer_tls else ()),
+                         *(["--play", str(play)] if play else ()), *(["--rfc2833", rfc] if rfc else ()),
+                         *customer_args, to=to)
+            sip.wait(60, 10)
+        finally:
+            if sniffer is not None:
+                sniffer.stop()
+    customer, agent, guard = sip.customers[0], sip.agent, sip.guard
+    rc_customer, rc_agent, rc_guard = sip.rc
+    rec_dir = sip.rec_dir
     last = lambda p: ([e for e in p.events() if e.get("event") == "done"] or [None])[-1]  # noqa: E731
     recording = rec_dir / "call-0.wav"
     return {"rc": (rc_customer, rc_agent, rc_guard), "customer": last(customer), "agent": last(agent),
