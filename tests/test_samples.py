@@ -53,7 +53,7 @@ def test_sample_kamailio_matches_what_the_generator_makes_for_guard_toml(tmp_pat
     assert body((tmp_path / "kamailio.cfg").read_text()) == body((SAMPLES / "kamailio" / "kamailio.cfg").read_text())
 
 
-@pytest.mark.skipif(shutil.which("kamailio") is None, reason="kamailio not installed")
+@pytest.mark.needs_program("kamailio")
 def test_sample_kamailio_cfg_passes_kamailio_check(tmp_path):
     cfg = (SAMPLES / "kamailio" / "kamailio.cfg").read_text()
     cfg = cfg.replace("/etc/kamailio/dtmfguard/dispatcher.list", str(SAMPLES / "kamailio" / "dispatcher.list"))
@@ -63,7 +63,7 @@ def test_sample_kamailio_cfg_passes_kamailio_check(tmp_path):
     assert p.returncode == 0 and "config file ok" in p.stdout + p.stderr, p.stdout + p.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+@pytest.mark.needs_program("systemd-analyze", "systemd")
 def test_systemd_unit_verifies(tmp_path):
     unit = (SAMPLES / "dtmfguard.service").read_text()
     assert "ExecStart=/opt/dtmfguard/bin/dtmfguard serve --config /etc/dtmfguard/guard.toml" in unit

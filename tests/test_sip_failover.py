@@ -10,7 +10,6 @@ Every call placed through Kamailio must end up bridged by worker 1.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -20,7 +19,7 @@ import pytest
 from sip_peers import HERE, PYTHON, Proc, free_port, rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow,
-              pytest.mark.skipif(not shutil.which("kamailio"), reason="kamailio not installed")]
+              pytest.mark.needs_program("kamailio")]
 
 PAN = "4111111111111111"
 

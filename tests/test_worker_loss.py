@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -366,7 +365,7 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
 
 @pytest.mark.sip
 @pytest.mark.slow
-@pytest.mark.skipif(not shutil.which("kamailio"), reason="kamailio not installed")
+@pytest.mark.needs_program("kamailio")
 def test_ringing_call_fails_over_through_kamailio(tmp_path):
     """Kamailio in front: a worker killed while the agent rings answers 503 through the supervisor, Kamailio
     tries the other worker, and the customer's call is answered there (the agent's first call is CANCELled)."""
