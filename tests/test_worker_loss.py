@@ -26,7 +26,7 @@ from dtmfguard.sip.control import follow_feed
 from dtmfguard.sip.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
 from dtmfguard.sip.orphans import build_bye, build_cancel, build_reject, end_legs, hop_of
 
-from sip_peers import PYTHON, Proc, free_port, rtp_base
+from sip_peers import PYTHON, Proc, free_port, rtp_base, sip_options_ok
 
 CUSTOMER_INVITE = (
     "INVITE sip:guard@127.0.0.1:5070 SIP/2.0\r\n"
@@ -293,11 +293,13 @@ def test_feed_of_a_stopping_worker_ends_with_call_ended():
     from dtmfguard.sip.control import ControlServer
 
     bridge = Bridge("c1", customer=None, state="connected")
+    following = threading.Event()
 
     class Guard:
         session_factory = None
 
         def get_bridge(self, call_id):
+            following.set()  # the feed request reached the call: the stream is open
             return bridge if call_id == "c1" else None
 
     server = ControlServer(Guard(), "127.0.0.1", 0, "tok")
@@ -306,7 +308,7 @@ def test_feed_of_a_stopping_worker_ends_with_call_ended():
     reader = threading.Thread(target=follow_feed, args=(server.address[1], "c1", "tok",
                                                         lambda kind, data: got.append((kind, data))), daemon=True)
     reader.start()
-    time.sleep(0.5)
+    assert following.wait(10)
     server.stop()
     reader.join(5)
     assert got == [("call_ended", {"call": "c1", "reason": "worker-stopping"})]
@@ -327,7 +329,7 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
     try:
         sup.wait_ready()
         agent.wait_ready()
-        time.sleep(1.5)  # the workers start listening after the supervisor's ready line
+        _wait_healthy(ctl)  # the workers start listening after the supervisor's ready line
         customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{base}", "--timeout", "40"],
                         "customer", tmp_path)
@@ -375,9 +377,7 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
                           "--json"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     (tmp_path / "kamrun").mkdir()
-    kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", json.loads(out.stdout)["kamailio_cfg"], "-Y",
-                            str(tmp_path / "kamrun")], stdout=open(tmp_path / "kam.out", "w"),
-                           stderr=open(tmp_path / "kam.err", "w"), start_new_session=True)
+    kam_cfg, kam = json.loads(out.stdout)["kamailio_cfg"], None
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
                 "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env={"DTMFGUARD_API_TOKEN": "t"})
@@ -387,15 +387,20 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
     try:
         sup.wait_ready()
         agent.wait_ready()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(w.get("health", {}).get("ok") for w in _health(ctl)):
-            time.sleep(0.2)
-        time.sleep(2.5)  # let Kamailio's OPTIONS probing see both workers
+        _wait_healthy(ctl)
+        # Kamailio starts once both workers listen: its first OPTIONS probes find them up (a probe that
+        # finds a worker down marks it inactive until the next one); ready when it answers OPTIONS itself
+        kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", kam_cfg, "-Y", str(tmp_path / "kamrun")],
+                               stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
+                               start_new_session=True)
+        assert sip_options_ok(front), (tmp_path / "kam.err").read_text()[-2000:]
         customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "1",
                          "--timeout", "40"], "customer", tmp_path)
         assert agent.wait_for(lambda s: '"EARLY"' in s, 20), agent.output()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 5  # the worker's health counts the call a moment later
+        while time.monotonic() < deadline and not any(w.get("health", {}).get("active_calls") for w in _health(ctl)):
+            time.sleep(0.05)
         (ringing,) = [w for w in _health(ctl) if w.get("health", {}).get("active_calls") == 1]
         os.kill(ringing["pid"], signal.SIGKILL)
         assert customer.wait(40) == 0, customer.output()  # answered after all, by the other worker
@@ -409,9 +414,21 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
             customer.stop()
         sup.stop()
         agent.stop()
-        stop_process(kam, 10)
+        if kam is not None:
+            stop_process(kam, 10)
 
 
 def _health(ctl):
     with urllib.request.urlopen(f"http://127.0.0.1:{ctl}/health", timeout=5) as r:
         return json.loads(r.read())["workers"]
+
+
+def _wait_healthy(ctl, timeout=20.0):
+    """Until every worker of the supervisor on ``ctl`` reports healthy (listening)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = _health(ctl)
+        if workers and all(w.get("health", {}).get("ok") for w in workers):
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"workers not healthy within {timeout} s: {workers}")
