@@ -128,11 +128,28 @@ def speech(seconds: float, seed: int = 0) -> Optional[np.ndarray]:
     return _speech(float(seconds), int(seed))
 
 
+def need(x, package: str, what: str = ""):
+    """``x``, a test case built from ``package``'s audio, or skip/fail naming the package when it is None
+    (the case exists on every host, so a missing package shows as a skip, not as a case that vanished)."""
+    if x is None:
+        missing(package, what)
+    return x
+
+
 def need_speech(x: Optional[np.ndarray], what: str = "") -> np.ndarray:
     """``x`` (from :func:`speech`), or skip/fail naming the speech package."""
-    if x is None:
-        missing(SPEECH_PACKAGE, what)
-    return x
+    return need(x, SPEECH_PACKAGE, what)
+
+
+def music(count: int, seconds: float) -> List[Optional[np.ndarray]]:
+    """The first ``seconds`` of the first ``count`` music-on-hold files (8 kHz, float64 on the int16 scale);
+    ``None`` in each place when the package is missing (use :func:`need` with :data:`MUSIC_PACKAGE`)."""
+    try:
+        files = corpora.files(MUSIC_SOURCE)[:count]
+    except corpora.CorpusMissing:
+        files = []
+    out: List[Optional[np.ndarray]] = [corpora.read_8k(p)[: int(seconds * corpora.RATE)] for p in files]
+    return out + [None] * (count - len(out))
 
 
 def condition_needs_speech(cond: dict) -> bool:

@@ -35,6 +35,12 @@ def backend(request):
         goertzel.set_backend(previous)
 
 
+@pytest.fixture
+def en_speech():
+    """Real English speech is installed (asterisk-core-sounds-en-wav); else skip naming the package."""
+    return _corpus_util.need_speech(_corpus_util.speech(1.0))
+
+
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("needs_program"):
         _corpus_util.program(*mark.args, **mark.kwargs)
