@@ -58,21 +58,20 @@ def required(package: str) -> bool:
 
 def missing(package: str, what: str = "") -> None:
     """Skip the calling test, naming ``package``; or fail it when the package is required (see above)."""
-    need = f"{what} needs" if what else "needs"
     if required(package):
-        pytest.fail(f"{REQUIRE_ENV}=1 but the Debian package {package} is not installed ({need} it)",
-                    pytrace=False)
-    pytest.skip(f"{need} the Debian package {package} (apt-get install {package})")
+        pytest.fail(f"{REQUIRE_ENV}=1 but the Debian package {package} is not installed"
+                    + (f" ({what} needs it)" if what else ""), pytrace=False)
+    pytest.skip((f"{what}: " if what else "") + f"needs the Debian package {package} (apt-get install {package})")
 
 
-def source_files(name: str, split: str = "all") -> List[str]:
+def source_files(name: str, split: str = "all", what: str = "") -> List[str]:
     """The usable files of a :data:`dtmfguard.corpora.SOURCES` entry, or skip/fail naming its package."""
     try:
         out = corpora.files(name, split)
     except corpora.CorpusMissing:
         out = []
     if not out:
-        missing(corpora.SOURCES[name].package, f"corpus {name!r}")
+        missing(corpora.SOURCES[name].package, what or f"corpus {name!r}")
     return out
 
 
@@ -95,7 +94,8 @@ def file_of(package: str, path: str) -> str:
 def prompt(basename: str) -> str:
     """The path of one English prompt by file name (e.g. ``agent-pass.wav``), wherever the package put it
     (Debian has no ``sounds/en`` link without the recommended ``asterisk-core-sounds-en``)."""
-    matches = [p for p in source_files(SPEECH_SOURCE) if os.path.basename(p) == basename]
+    matches = [p for p in source_files(SPEECH_SOURCE, what=f"the prompt {basename}")
+               if os.path.basename(p) == basename]
     if not matches:
         raise AssertionError(f"{SPEECH_PACKAGE} is installed but has no prompt {basename!r}")
     return min(matches, key=len)  # the voice's top-level prompt, not a same-named one in a subfolder

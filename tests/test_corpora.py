@@ -7,6 +7,8 @@ import pytest
 
 from dtmfguard import corpora
 
+from _corpus_util import missing
+
 
 def test_split_depends_on_the_file_name_only():
     assert corpora.split_of("/usr/share/a/b/hello.wav") == corpora.split_of("/elsewhere/hello.wav")
@@ -45,7 +47,7 @@ def test_unknown_source_is_a_clear_error():
 def test_package_sources_split_into_disjoint_halves():
     name = next((n for n in ("en", "moh") if corpora.available(n)), None)
     if name is None:
-        pytest.skip("needs asterisk-core-sounds-en-wav or asterisk-moh-opsound-wav")
+        missing(corpora.SOURCES["en"].package, "a package source (English prompts or music on hold)")
     tune, report = set(corpora.files(name, "tune")), set(corpora.files(name, "report"))
     assert tune and report and not tune & report
     assert tune | report == set(corpora.files(name))
