@@ -25,9 +25,11 @@ def test_idle_worker_releases_its_last_task():
         while not task.ran and time.monotonic() < deadline:
             time.sleep(0.01)
         assert task.ran
-        time.sleep(0.05)  # the worker is back in queue.get()
         del task
-        gc.collect()
+        deadline = time.monotonic() + 5  # until the worker is back in queue.get(), holding nothing
+        while ref() is not None and time.monotonic() < deadline:
+            gc.collect()
+            time.sleep(0.01)
         assert ref() is None
     finally:
         pool.shutdown()

@@ -137,10 +137,11 @@ def test_payment_and_masked_feed(api):
     t = threading.Thread(target=read_feed)
     t.start()
     _type_pan(guard.bridge.pipeline)
-    deadline = time.monotonic() + 10
-    while not guard.bridge.session.finished and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10  # until the session has ended and said so in its feed
+    while time.monotonic() < deadline and not (
+            guard.bridge.session.finished
+            and any(e.get("type") == "session_ended" for e in list(guard.bridge.session.events))):
         time.sleep(0.05)
-    time.sleep(0.5)
     guard.bridge.state = "ended"
     t.join(15)
     text = "".join(lines)
