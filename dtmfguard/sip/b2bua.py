@@ -444,6 +444,9 @@ class Guard:
                 self.bridges.clear()
                 self._ended.clear()
                 self._ports.clear()  # the clock still runs, but every port is detached (silent) by now
+            # queued actions hold Call objects (e.g. _hangup(agent leg)); one left for the interpreter to
+            # collect after libDestroy aborts in ~Call (pjsua_call_set_user_data asserts: issue 18)
+            self._actions.clear()
             self.acc = self.agent_acc = self.agent_tls_acc = None
 
         destroy_endpoint(self.ep, release)
