@@ -85,9 +85,11 @@ def preflight(cfg) -> None:
     """Everything a live call would need later, checked now: gateway, key, audit trail, addresses, files."""
     from ..sip.preflight import check_resources
 
+    from ..sip.config import ConfigError
+
     problems = check_resources(cfg)
     if problems:
-        raise CliError("configuration problems:\n  " + "\n  ".join(problems), 2)
+        raise CliError(str(ConfigError.of(problems)), 2)
 
 
 def serve_one(cfg) -> int:
@@ -125,7 +127,9 @@ def serve_one(cfg) -> int:
             guard.start()
     except Exception as exc:  # noqa: BLE001 - pjsua2 errors: one line (e.g. port in use)
         reason = getattr(exc, "reason", "") or type(exc).__name__
-        log.debug("SIP start-up failed", exc_info=True)
+        from ..security import log_debug_traceback
+
+        log_debug_traceback(log, exc)
         _cleanup_state(state_dir)
         raise CliError(f"cannot start SIP on {cfg.sip_host}:{cfg.sip_port}: {reason}", 1) from None
     api = None
