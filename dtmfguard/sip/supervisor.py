@@ -235,15 +235,18 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         env.update({WORKER_CONFIG_ENV: config_to_json(w.cfg), STATE_ENV: w.state_path,
                     PARENT_PID_ENV: str(os.getpid())})
-        cmd = [sys.executable, "-m", "dtmfguard.cli", *self.worker_args, "serve", "--worker-index", str(w.index),
-               *self.serve_args]
         w.ready_at = 0.0
-        w.proc = proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        w.proc = proc = subprocess.Popen(self.worker_command(w), env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                          text=True, errors="replace")
         w.started = time.monotonic()
         threading.Thread(target=self._read_worker, args=(w, proc), name=f"worker-{w.index}-out",
                          daemon=True).start()
         log.info("worker %d started (pid %d, sip %s:%d)", w.index, proc.pid, w.cfg.sip_host, w.cfg.sip_port)
+
+    def worker_command(self, w: _Worker) -> list[str]:
+        """The command line of worker ``w``: it prints ``ready ...`` on stdout once it listens."""
+        return [sys.executable, "-m", "dtmfguard.cli", *self.worker_args, "serve", "--worker-index", str(w.index),
+                *self.serve_args]
 
     def _read_worker(self, w: _Worker, proc: subprocess.Popen) -> None:
         """A worker's stdout: its ready line; anything else is logged (redacted), never echoed."""
@@ -328,7 +331,9 @@ class Supervisor:
         self.run_dir = tempfile.mkdtemp(prefix="dtmfguard-run-", dir=os.environ.get("RUNTIME_DIRECTORY") or None)
         for w in self.workers:
             w.state_path = os.path.join(self.run_dir, f"worker-{w.index}.dialogs.json")
-        previous = {sig: signal.signal(sig, lambda *_: self.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # (tests run it in a thread: set .stop)
+            previous = {sig: signal.signal(sig, lambda *_: self.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             if self._httpd is not None:
                 threading.Thread(target=self._httpd.serve_forever, name="supervisor-health", daemon=True).start()
@@ -421,8 +426,11 @@ class Supervisor:
             try:
                 w.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.warning("worker %d did not stop within 15 s: killing it", w.index)
                 w.proc.kill()
                 w.proc.wait(5)
+            w.last_exit = w.proc.returncode
+            (log.info if w.last_exit == 0 else log.warning)("worker %d stopped (exit %s)", w.index, w.last_exit)
         for w in self.workers:  # a worker that had to be killed (or died meanwhile) may have left calls
             if w.ending is not None:
                 w.ending.join(10)
