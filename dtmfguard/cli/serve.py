@@ -205,9 +205,9 @@ def register(sub) -> None:
                "WATCHDOG=1 (WatchdogSec=) and STOPPING=1.  The whole configuration is checked before anything\n"
                "starts (gateway, key, audit trail, addresses; see dtmfguard config check).  SIGTERM/SIGINT end\n"
                "every call (503 while ringing, BYE once answered) and stop.\n"
-               "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 could not start (a port in use, an address this\n"
-               "host does not have, a worker that failed to start 3 times in a row), 2 bad configuration or\n"
-               "flag, 3 internal error.",
+               "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 could not start (a port in use, a worker that\n"
+               "failed to start 3 times in a row), 2 bad configuration or flag (every problem listed, e.g. an\n"
+               "address this host does not have, a payment gateway that cannot be built), 3 internal error.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--listen", help="SIP host:port for UDP and TCP (default 127.0.0.1:5070)")

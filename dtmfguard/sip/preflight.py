@@ -17,6 +17,7 @@ Every problem is returned, one line each, with no secret and no card data in it 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import socket
@@ -25,6 +26,8 @@ from ..security import redact
 from .config import GuardConfig
 
 __all__ = ["check_resources", "check_gateway", "check_audit", "check_addresses"]
+
+log = logging.getLogger(__name__)
 
 
 def _host_of_uri(uri: str) -> str:
@@ -90,6 +93,8 @@ def _is_local(host: str) -> str:
         infos = socket.getaddrinfo(host, 0, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
         return f"does not resolve ({exc.strerror})"
+    except UnicodeError:
+        return "is not a valid host name"
     family, stype, _, _, addr = infos[0]
     with socket.socket(family, stype) as sock:
         try:
@@ -116,7 +121,12 @@ def check_addresses(cfg: GuardConfig) -> list[str]:
         try:
             socket.getaddrinfo(host, None)
         except socket.gaierror as exc:
-            problems.append(f"agent target host {host} does not resolve ({exc.strerror})")
+            if exc.errno == socket.EAI_AGAIN:  # DNS unreachable right now: calls may work once it is back
+                log.warning("agent target host %s cannot be resolved now (%s)", host, exc.strerror)
+            else:
+                problems.append(f"agent target host {host} does not resolve ({exc.strerror})")
+        except UnicodeError:
+            problems.append(f"agent target host {host!r} is not a valid host name")
     return problems
 
 

@@ -116,6 +116,8 @@ def probe_listen(host: str, port: int, kind: str) -> str:
         infos = socket.getaddrinfo(host, port, type=stype)
     except socket.gaierror as exc:
         return f"{host} does not resolve ({exc.strerror})"
+    except UnicodeError:
+        return f"{host!r} is not a valid host name"
     family, _, _, _, addr = infos[0]
     with socket.socket(family, stype) as sock:
         if kind != "udp":
