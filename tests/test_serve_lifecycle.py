@@ -140,8 +140,12 @@ def test_stop_with_a_raw_customer_call(tmp_path, state):
     agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--timeout", "60", "--calls", "0"] + (["--no-answer"] if state == "ringing" else []),
                  "agent", tmp_path)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's side of sd_notify
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(0.1)
     guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path,
+                 env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "500000"})
     cust = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         agent.wait_ready()
@@ -170,12 +174,21 @@ def test_stop_with_a_raw_customer_call(tmp_path, state):
             if msg.startswith(b"BYE "):
                 cust.sendto(_ok_for(msg), ("127.0.0.1", gport))
         rc = guard.p.wait(20)
+        notes = []
+        while True:
+            try:
+                notes.append(notify.recv(4096).decode())
+            except OSError:
+                break
     finally:
+        notify.close()
         cust.close()
         rc_guard = guard.stop()
         agent.stop()
     assert rc == 0 and rc_guard == 0, guard.err_path.read_text()[-3000:]
     assert "Assertion" not in guard.output()
+    assert notes[0] == f"READY=1\nSTATUS=sip=127.0.0.1:{gport} rtp={guard.lines()[0].split('rtp=')[1]}", notes
+    assert notes.count("WATCHDOG=1") >= 1 and notes[-1] == "STOPPING=1\nSTATUS=stopping", notes
     if state == "unacknowledged":
         assert any(g.startswith("BYE ") for g in got), got
         assert "1 unacknowledged (BYE after stop)" in guard.err_path.read_text()
