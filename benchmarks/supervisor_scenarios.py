@@ -277,6 +277,70 @@ def s_stop_with_call(state: str, workers: int):
         exit=rc, pjsua_aborts=aborts, secs=secs, customer_got_after=final, orphans=orphans_after())
 
 
+def s_stop_agent_silent():
+    """The agent never answers the guard's INVITE at all (no 100/180): stop while its leg is CALLING."""
+    base = ports()
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", base + 90))
+    p = serve(["--listen", f"127.0.0.1:{base}", "--agent", f"sip:agent@127.0.0.1:{base + 90}"])
+    read_ready(p, 30)
+    time.sleep(2.5)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", base + 150))
+    s.settimeout(0.2)
+    s.sendto(_raw_invite(base, base + 150), ("127.0.0.1", base))
+    _collect(s, 1.5)
+    rc, secs = stop(p)
+    after = sorted({x for x in _collect(s, 2.0) if not x.startswith("SIP/2.0 1")})
+    p.err.seek(0)
+    row("stop, agent leg CALLING (silent agent)", exit=rc, pjsua_aborts=p.err.read().count("Assertion"), secs=secs,
+        customer_got_after=after, orphans=orphans_after())
+    hole.close()
+
+
+def s_stop_reinvite_pending():
+    """The agent holds; the guard relays the hold to a customer that ignores re-INVITEs: stop meanwhile."""
+    import re as _re
+
+    base = ports()
+    a = subprocess.Popen([PY, "-m", "dtmfguard.sip.peers", "agent", "--port", str(base + 90), "--rtp", str(base + 190),
+                          "--timeout", "90", "--calls", "0", "--hold-at", "1", "--hold-s", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
+    a.stdout.readline()
+    p = serve(["--listen", f"127.0.0.1:{base}", "--agent", f"sip:agent@127.0.0.1:{base + 90}", "--rtp-port",
+               str(base * 2 % 50000 + 10000)])
+    read_ready(p, 30)
+    time.sleep(2.5)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", base + 150))
+    s.settimeout(0.2)
+    invite = _raw_invite(base, base + 150).decode()
+    s.sendto(invite.encode(), ("127.0.0.1", base))
+    callid = _re.search(r"Call-ID: (\S+)", invite).group(1)
+    reinvites, t0, acked = 0, time.monotonic(), False
+    while time.monotonic() - t0 < 5:
+        try:
+            m = s.recv(65535).decode()
+        except socket.timeout:
+            continue
+        if m.startswith("SIP/2.0 200") and not acked:
+            to = _re.search(r"(?im)^To: (.*)$", m).group(1).strip()
+            contact = _re.search(r"(?im)^Contact: <([^>]*)>", m).group(1)
+            s.sendto((f"ACK {contact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{base + 150};branch=z9hG4bK{uuid.uuid4().hex}"
+                      f"\r\nMax-Forwards: 70\r\nFrom: <sip:cust@127.0.0.1>;tag=ct1\r\nTo: {to}\r\nCall-ID: {callid}\r\n"
+                      "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", base))
+            acked = True
+        elif m.startswith("INVITE "):
+            reinvites += 1
+    rc, secs = stop(p)
+    after = sorted({x for x in _collect(s, 2.0) if x.startswith(("BYE", "SIP/2.0 5"))})
+    a.send_signal(signal.SIGTERM)
+    a.wait(15)
+    p.err.seek(0)
+    row("stop, hold re-INVITE unanswered", reinvites_seen=reinvites, exit=rc,
+        pjsua_aborts=p.err.read().count("Assertion"), secs=secs, customer_got_after=after, orphans=orphans_after())
+
+
 def s_health_503():
     base = ports()
     p = serve(["--listen", f"127.0.0.1:{base}", "--agent", "sip:a@127.0.0.1:5999", "--workers", "2", "--control",
@@ -337,7 +401,8 @@ def s_sd_notify():
 
 SCENARIOS = [s_control_taken, s_address_not_on_host, s_sigkill_supervisor, s_ready_timing, s_single_stdout,
              s_payment_typo, lambda: s_stop_with_call("unacknowledged", 1), lambda: s_stop_with_call("unacknowledged", 2),
-             lambda: s_stop_with_call("ringing", 2), s_health_503, s_sd_notify]
+             lambda: s_stop_with_call("ringing", 2), s_stop_agent_silent, s_stop_reinvite_pending, s_health_503,
+             s_sd_notify]
 
 if __name__ == "__main__":
     import dtmfguard

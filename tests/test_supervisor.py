@@ -19,7 +19,6 @@ import urllib.request
 
 import pytest
 
-from dtmfguard.procs import die_with_parent, stdout_captured
 from dtmfguard.sdnotify import Notifier
 from dtmfguard.sip.config import GuardConfig
 from dtmfguard.sip.supervisor import EXIT_START_FAILED, StartError, Supervisor, probe_listen
