@@ -83,9 +83,8 @@ def run(args) -> int:
 
 def preflight(cfg) -> None:
     """Everything a live call would need later, checked now: gateway, key, audit trail, addresses, files."""
-    from ..sip.preflight import check_resources
-
     from ..sip.config import ConfigError
+    from ..sip.preflight import check_resources
 
     problems = check_resources(cfg)
     if problems:
@@ -161,10 +160,18 @@ def serve_one(cfg) -> int:
         n = len(guard.list_calls())
         log.info("shutting down: ending %d call(s)", n)
         if guard.ep is not None:
-            summary = end_all_calls(guard)
-            if summary["calls"]:
-                log.info("ended %(calls)d call(s): %(unanswered)d unanswered (503), %(confirmed)d confirmed (BYE), "
-                         "%(unacknowledged)d unacknowledged (BYE after stop)", summary)
+            try:
+                summary = end_all_calls(guard)
+                if summary["calls"]:
+                    log.info("ended %(calls)d call(s): %(unanswered)d unanswered (503), %(confirmed)d confirmed "
+                             "(BYE), %(unacknowledged)d unacknowledged (BYE after stop)", summary)
+            except Exception as exc:  # noqa: BLE001 - the endpoint must still go before the interpreter does
+                from ..security import log_debug_traceback
+
+                log.error("ending calls failed (%s); hanging up what is left", type(exc).__name__)
+                log_debug_traceback(log, exc)
+                if guard.ep is not None:
+                    guard.shutdown()
         _cleanup_state(state_dir)
         notifier.close()
     return 0
