@@ -191,7 +191,8 @@ def test_stop_with_a_raw_customer_call(tmp_path, state):
     assert notes.count("WATCHDOG=1") >= 1 and notes[-1] == "STOPPING=1\nSTATUS=stopping", notes
     if state == "unacknowledged":
         assert any(g.startswith("BYE ") for g in got), got
-        assert "1 unacknowledged (BYE after stop)" in guard.err_path.read_text()
+        err = guard.err_path.read_text()
+        assert "1 unacknowledged (BYE after stop)" in err and "c1/customer: bye -> answered 200" in err, err
     else:
         assert "SIP/2.0 503 Service Unavailable" in got, got
         calls = [e for e in agent.events() if e.get("event") == "state" and e.get("state") == "DISCONNECTED"]
