@@ -71,6 +71,23 @@ def _redact_plain(text: str) -> str:
     return _KEY_MENTION.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
 
 
+def redacted_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback (chained ones too) with every line through :func:`redact`: where it failed, for
+    ``-vv`` and debug logs, never the card data an exception message or a source line might hold."""
+    import traceback
+
+    return "".join(redact(line) for line in traceback.format_exception(exc))
+
+
+def log_debug_traceback(logger: logging.Logger, exc: BaseException) -> None:
+    """At DEBUG (``-vv``), log ``exc``'s redacted traceback (:class:`RedactingFilter` drops ``exc_info``)."""
+    try:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("traceback (redacted):\n%s", redacted_traceback(exc).rstrip())
+    except Exception:  # noqa: BLE001 - called from error paths (pjsua2 callbacks): never raise
+        pass
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites each record's message (and exception text) through :func:`redact`.
 

@@ -51,7 +51,8 @@ def test_kamailio_two_workers_one_killed(tmp_path):
     from dtmfguard.adversary import recover_digits
 
     front, base, ctl, aport = free_port(), free_port(), free_port(), free_port()
-    env = {"DTMFGUARD_API_TOKEN": "test-token"}
+    env = {"DTMFGUARD_API_TOKEN": "test-token", "DTMFGUARD_VAULT_KEY": "55" * 32,
+           "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite3")}
     import subprocess
 
     from sip_peers import PYTHON

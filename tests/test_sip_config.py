@@ -96,7 +96,10 @@ def test_serve_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[sip]\nlisten = 1\n")
     r = _cli("serve", "--config", str(bad))
-    assert r.returncode == 2 and r.stderr.strip() == "dtmfguard: sip.listen must be a str, got int"
+    # every problem at once, on one line (issue 18)
+    assert r.returncode == 2 and r.stderr.strip() == ("dtmfguard: 2 configuration problems: sip.listen must be a str, "
+                                                      "got int; no agent target: set agent.uri (or --agent) to a "
+                                                      "sip: or sips: URI")
     r = _cli("serve", "--listen", "127.0.0.1:5070")
     assert r.returncode == 2 and "no agent target" in r.stderr and r.stderr.count("\n") == 1
     r = _cli("serve", "--listen", "nonsense", "--agent", "sip:a@b")

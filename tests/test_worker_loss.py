@@ -28,6 +28,11 @@ from dtmfguard.sip.orphans import build_bye, build_cancel, build_reject, end_leg
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base, sip_options_ok
 
+def _vault(tmp_path) -> dict:
+    """serve builds its payment gateway (the default vault) at start: it needs a key and a place."""
+    return {"DTMFGUARD_VAULT_KEY": "44" * 32, "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite3")}
+
+
 CUSTOMER_INVITE = (
     "INVITE sip:guard@127.0.0.1:5070 SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKproxy1,SIP/2.0/UDP 127.0.0.1:26388;rport;branch=z9hG4bKc1\r\n"
@@ -324,7 +329,7 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
                 "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path,
-               env={"DTMFGUARD_API_TOKEN": "t", "RUNTIME_DIRECTORY": str(tmp_path)})
+               env={"DTMFGUARD_API_TOKEN": "t", "RUNTIME_DIRECTORY": str(tmp_path), **_vault(tmp_path)})
     customer = None
     try:
         sup.wait_ready()
@@ -380,7 +385,7 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
     kam_cfg, kam = json.loads(out.stdout)["kamailio_cfg"], None
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
-                "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env={"DTMFGUARD_API_TOKEN": "t"})
+                "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env={"DTMFGUARD_API_TOKEN": "t", **_vault(tmp_path)})
     agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--answer-delay", "3", "--timeout", "60", "--calls", "0"], "agent", tmp_path)
     customer = None
@@ -419,7 +424,7 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
 
 
 def _health(ctl):
-    with urllib.request.urlopen(f"http://127.0.0.1:{ctl}/health", timeout=5) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ctl}/workers", timeout=5) as r:  # 200 even while not OK
         return json.loads(r.read())["workers"]
 
 

@@ -20,7 +20,7 @@ __all__ = ["main", "CliError", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_IN
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["info", "detect", "serve", "kamailio_config", "audit", "mask", "inspect", "demo", "live"]
+COMMANDS = ["info", "detect", "serve", "config", "kamailio_config", "audit", "mask", "inspect", "demo", "live"]
 
 
 class CliError(Exception):
@@ -81,10 +81,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # one line, no traceback, and no message text: it could carry card data
-        logging.getLogger("dtmfguard").debug("internal error", exc_info=args.verbose >= 2)
-        print(f"dtmfguard: internal error ({type(exc).__name__}); run with -vv for details", file=sys.stderr)
+        if args.verbose >= 2:
+            from ..security import redacted_traceback
+
+            print(redacted_traceback(exc), file=sys.stderr, end="")
+        print(f"dtmfguard: internal error ({type(exc).__name__}); "
+              + ("traceback above (redacted)" if args.verbose >= 2 else "run with -vv for details"), file=sys.stderr)
         return EXIT_INTERNAL
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -16,6 +16,9 @@ import threading
 
 from . import CliError
 
+#: could not start: a port in use, an address the host does not have, workers failing at start
+EXIT_START_FAILED = 1
+
 log = logging.getLogger("dtmfguard.serve")
 
 
@@ -54,27 +57,56 @@ def load(args, require_agent: bool = True):
 
 def run(args) -> int:
     if args.worker_index is not None:  # a supervised worker: the supervisor hands over its exact config
+        from ..procs import die_with_parent
         from ..sip.supervisor import config_from_env
 
+        die_with_parent()  # SIGTERM when the supervisor dies, even by SIGKILL: no orphan keeps the SIP ports
         cfg = config_from_env() or load(args).for_worker(args.worker_index)
     else:
         cfg = load(args)
+        preflight(cfg)  # the supervisor checked it for its workers
     if not args.quiet:
         logging.getLogger("dtmfguard").setLevel(min(logging.getLogger().level, logging.INFO))
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     if cfg.workers > 1 and args.worker_index is None:
-        from ..sip.supervisor import Supervisor
+        from ..sip.supervisor import StartError, Supervisor
 
-        return Supervisor(cfg).run()
+        verbose = min(getattr(args, "verbose", 0) or 0, 2)
+        sup = Supervisor(cfg, worker_args=(f"-{'v' * verbose}",) if verbose else (),
+                         serve_args=("--quiet",) if args.quiet else ())
+        try:
+            return sup.run()
+        except StartError as exc:
+            raise CliError("cannot start: " + "; ".join(exc.problems), EXIT_START_FAILED) from None
     return serve_one(cfg)
 
 
+def preflight(cfg) -> None:
+    """Everything a live call would need later, checked now: gateway, key, audit trail, addresses, files."""
+    from ..sip.config import ConfigError
+    from ..sip.preflight import check_resources
+
+    problems = check_resources(cfg)
+    if problems:
+        raise CliError(str(ConfigError.of(problems)), 2)
+
+
 def serve_one(cfg) -> int:
-    from ..security import harden_process
-    from ..sip.b2bua import Guard
+    from ..procs import stdout_captured
+    from ..sdnotify import Notifier
+    from ..security import harden_process, redact
+    from ..sip.dialogs import STATE_ENV
 
     # this process will hold card digits: no core dumps, not ptrace-dumpable, private files (issue 8)
     log.info("process hardening: %s", harden_process())
+    supervised = bool(os.environ.get(STATE_ENV))
+    notifier = Notifier() if not supervised else Notifier({})  # only the supervisor talks to systemd
+    state_dir = None
+    if not supervised:  # record dialogs even unsupervised: a stop must be able to BYE an unacknowledged leg
+        import tempfile
+
+        state_dir = tempfile.mkdtemp(prefix="dtmfguard-", dir=os.environ.get("RUNTIME_DIRECTORY") or None)
+        os.environ[STATE_ENV] = os.path.join(state_dir, "dialogs.json")
 
     stop = threading.Event()
 
@@ -83,32 +115,73 @@ def serve_one(cfg) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    from ..sip.b2bua import Guard
+    from ..sip.shutdown import end_all_calls
+
+    pjlog = logging.getLogger("dtmfguard.pjsip")
     guard = Guard(cfg, session_factory=_session_factory(cfg))
     try:
-        guard.start()
+        # pjlib prints its first lines before the log configuration applies: stdout carries only "ready"
+        with stdout_captured(lambda line: pjlog.debug("%s", redact(line))):
+            guard.start()
     except Exception as exc:  # noqa: BLE001 - pjsua2 errors: one line (e.g. port in use)
         reason = getattr(exc, "reason", "") or type(exc).__name__
+        from ..security import log_debug_traceback
+
+        log_debug_traceback(log, exc)
+        _cleanup_state(state_dir)
         raise CliError(f"cannot start SIP on {cfg.sip_host}:{cfg.sip_port}: {reason}", 1) from None
     api = None
-    if cfg.control_port:
-        from ..sip.control import ControlServer
-
-        token = os.environ.get(cfg.token_env, "")
-        if not token:
-            guard.shutdown()
-            raise CliError(f"control API needs a bearer token in the environment variable {cfg.token_env}")
-        api = ControlServer(guard, cfg.control_host, cfg.control_port, token)
-        api.start()
-    print(f"ready sip={cfg.sip_host}:{cfg.sip_port} rtp={cfg.rtp_port}"
-          + (f" control=http://{api.address[0]}:{api.address[1]}" if api else ""), flush=True)
     try:
-        guard.run(stop)
+        if cfg.control_port:
+            from ..sip.control import ControlServer
+
+            token = os.environ.get(cfg.token_env, "")
+            if not token:  # preflight refuses this already; a supervised worker's env could still lack it
+                raise CliError(f"control API needs a bearer token in the environment variable {cfg.token_env}")
+            api = ControlServer(guard, cfg.control_host, cfg.control_port, token)
+            try:
+                api.start()
+            except OSError as exc:
+                api = None
+                raise CliError(f"cannot start the control API on {cfg.control_host}:{cfg.control_port}: "
+                               f"{exc.strerror or type(exc).__name__}", 1) from None
+        ready = (f"ready sip={cfg.sip_host}:{cfg.sip_port} rtp={cfg.rtp_port}"
+                 + (f" control=http://{api.address[0]}:{api.address[1]}" if api else ""))
+        print(ready, flush=True)
+        notifier.ready(ready[6:])
+        while not stop.is_set():
+            guard.poll(20)
+            notifier.watchdog()
     finally:
+        notifier.stopping()
         if api is not None:
             api.stop()
-        log.info("shutting down: hanging up %d call(s)", len(guard.list_calls()))
-        guard.shutdown()
+        n = len(guard.list_calls())
+        log.info("shutting down: ending %d call(s)", n)
+        if guard.ep is not None:
+            try:
+                summary = end_all_calls(guard)
+                if summary["calls"]:
+                    log.info("ended %(calls)d call(s): %(unanswered)d unanswered (503), %(confirmed)d confirmed "
+                             "(BYE), %(unacknowledged)d unacknowledged (BYE after stop)", summary)
+            except Exception as exc:  # noqa: BLE001 - the endpoint must still go before the interpreter does
+                from ..security import log_debug_traceback
+
+                log.error("ending calls failed (%s); hanging up what is left", type(exc).__name__)
+                log_debug_traceback(log, exc)
+                if guard.ep is not None:
+                    guard.shutdown()
+        _cleanup_state(state_dir)
+        notifier.close()
     return 0
+
+
+def _cleanup_state(state_dir) -> None:
+    if state_dir:
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _session_factory(cfg):
@@ -134,9 +207,14 @@ def register(sub) -> None:
         epilog="Examples:\n  dtmfguard serve --listen 127.0.0.1:5070 --agent sip:agent@127.0.0.1:5072\n"
                "  DTMFGUARD_API_TOKEN=secret dtmfguard serve --config guard.toml --control 127.0.0.1:8070\n"
                "  dtmfguard serve --config guard.toml --workers 4\n"
-               "Prints 'ready sip=HOST:PORT ...' once listening; logs call states (never digits) to stderr.\n"
-               "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 SIP could not start (e.g. port in use), "
-               "2 bad configuration or flag.",
+               "Prints 'ready sip=HOST:PORT ...' once listening (with --workers: once every worker listens);\n"
+               "logs call states (never digits) to stderr; under systemd (Type=notify) also READY=1, STATUS=,\n"
+               "WATCHDOG=1 (WatchdogSec=) and STOPPING=1.  The whole configuration is checked before anything\n"
+               "starts (gateway, key, audit trail, addresses; see dtmfguard config check).  SIGTERM/SIGINT end\n"
+               "every call (503 while ringing, BYE once answered) and stop.\n"
+               "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 could not start (a port in use, a worker that\n"
+               "failed to start 3 times in a row), 2 bad configuration or flag (every problem listed, e.g. an\n"
+               "address this host does not have, a payment gateway that cannot be built), 3 internal error.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--listen", help="SIP host:port for UDP and TCP (default 127.0.0.1:5070)")

@@ -54,6 +54,7 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from ..pipeline import CallPipeline
+from ..security import log_debug_traceback
 from . import sched
 from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
@@ -79,6 +80,7 @@ def guarded(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - see docstring
             log.error("callback %s failed (%s)", fn.__name__, type(exc).__name__)
+            log_debug_traceback(log, exc)  # -vv: where (redacted)
             return None
 
     return wrapper
@@ -412,6 +414,7 @@ class Guard:
                 fn(*args)
             except Exception as exc:  # noqa: BLE001 - one call's failure must not stop the worker
                 log.error("action %s failed (%s)", getattr(fn, "__name__", fn), type(exc).__name__)
+                log_debug_traceback(log, exc)
         now = time.monotonic()
         for b in list(self.bridges.values()):
             if b.state in ("calling-agent", "ringing") and now - b.created_mono > self.cfg.answer_timeout_s:
@@ -444,6 +447,9 @@ class Guard:
                 self.bridges.clear()
                 self._ended.clear()
                 self._ports.clear()  # the clock still runs, but every port is detached (silent) by now
+            # queued actions hold Call objects (e.g. _hangup(agent leg)); one left for the interpreter to
+            # collect after libDestroy aborts in ~Call (pjsua_call_set_user_data asserts: issue 18)
+            self._actions.clear()
             self.acc = self.agent_acc = self.agent_tls_acc = None
 
         destroy_endpoint(self.ep, release)

@@ -66,7 +66,18 @@ MAX_PJSIP_LOG_LEVEL = 3
 
 
 class ConfigError(ValueError):
-    """A configuration problem, phrased as one line a user can act on."""
+    """Configuration problems, each phrased as one line a user can act on (``problems``; ``str()`` joins
+    them)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+    @classmethod
+    def of(cls, problems: list[str]) -> ConfigError:
+        if len(problems) == 1:
+            return cls(problems[0])
+        return cls(f"{len(problems)} configuration problems: " + "; ".join(problems), problems)
 
 
 @dataclass
@@ -105,68 +116,87 @@ class GuardConfig:
     log_level: int = 0  # pjsua2's own log level (0 = silent)
 
     def check(self, require_agent: bool = True) -> GuardConfig:
+        """Self, or ConfigError listing every problem at once (``.problems``)."""
+        problems = self.problems(require_agent)
+        if problems:
+            raise ConfigError.of(problems)
+        return self
+
+    def problems(self, require_agent: bool = True) -> list[str]:
+        """Every problem of this configuration, one line each ([] = valid); static checks only (see
+        :mod:`dtmfguard.sip.preflight` for what needs the host: files, keys, addresses)."""
+        out: list[str] = []
+        bad = out.append
         if not isinstance(self.log_level, int) or not 0 <= self.log_level <= MAX_PJSIP_LOG_LEVEL:
             # pjsip levels >= 4 dump whole SIP messages: an application/dtmf INFO body is a bare key on its
             # own line, which no redaction can tell from any other number (measured, issue 8)
-            raise ConfigError(f"sip.log_level must be 0..{MAX_PJSIP_LOG_LEVEL} (higher pjsip levels log SIP "
-                              f"message bodies, which carry DTMF keys), got {self.log_level!r}")
+            bad(f"sip.log_level must be 0..{MAX_PJSIP_LOG_LEVEL} (higher pjsip levels log SIP "
+                f"message bodies, which carry DTMF keys), got {self.log_level!r}")
         if not 1 <= self.sip_port <= 65535:
-            raise ConfigError(f"sip.listen port must be 1..65535, got {self.sip_port}")
-        bad = [t for t in self.transports if t not in _TRANSPORTS]
-        if bad or not self.transports:
-            raise ConfigError(f"sip.transports must be a non-empty list of {', '.join(_TRANSPORTS)}")
+            bad(f"sip.listen port must be 1..65535, got {self.sip_port}")
+        unknown = [t for t in self.transports if t not in _TRANSPORTS]
+        if unknown or not self.transports:
+            bad(f"sip.transports must be a non-empty list of {', '.join(_TRANSPORTS)}")
         if "tls" in self.transports and not (self.tls_cert and self.tls_key):
-            raise ConfigError("sip.transports has 'tls' but sip.tls_cert and sip.tls_key are not both set")
+            bad("sip.transports has 'tls' but sip.tls_cert and sip.tls_key are not both set")
         if not (1024 <= self.rtp_port <= 65000 and 2 <= self.rtp_range <= 10000):
-            raise ConfigError("sip.rtp_port must be 1024..65000 and sip.rtp_range 2..10000")
+            bad("sip.rtp_port must be 1024..65000 and sip.rtp_range 2..10000")
         if self.agent_from not in TARGET_MODES:
-            raise ConfigError(f"agent.from must be one of {', '.join(TARGET_MODES)}, got {self.agent_from!r}")
+            bad(f"agent.from must be one of {', '.join(TARGET_MODES)}, got {self.agent_from!r}")
         if require_agent and self.agent_from == "static" and not _is_sip_uri(self.agent_uri):
-            raise ConfigError("no agent target: set agent.uri (or --agent) to a sip: or sips: URI")
+            bad("no agent target: set agent.uri (or --agent) to a sip: or sips: URI")
         if self.agent_from == "request-uri" and "{user}" not in self.agent_template:
-            raise ConfigError("agent.from = 'request-uri' needs agent.template containing {user}")
+            bad("agent.from = 'request-uri' needs agent.template containing {user}")
         if self.mask_mode not in ("always", "payment"):
-            raise ConfigError(f"media.mask_mode must be 'always' or 'payment', got {self.mask_mode!r}")
+            bad(f"media.mask_mode must be 'always' or 'payment', got {self.mask_mode!r}")
         if self.media_priority not in ("auto", "realtime", "off"):
-            raise ConfigError(f"media.priority must be auto, realtime or off, got {self.media_priority!r}")
+            bad(f"media.priority must be auto, realtime or off, got {self.media_priority!r}")
         if self.mask not in ("tone", "silence", "noise"):
-            raise ConfigError(f"media.mask must be tone, silence or noise, got {self.mask!r}")
+            bad(f"media.mask must be tone, silence or noise, got {self.mask!r}")
         if not 1 <= self.workers <= 64:
-            raise ConfigError(f"workers.count must be 1..64, got {self.workers}")
-        self._check_media_security()
-        if self.answer_timeout_s <= 0:
-            raise ConfigError("agent.answer_timeout_s must be positive")
-        return self
+            bad(f"workers.count must be 1..64, got {self.workers}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000
+                   for v in (self.sip_port_step, self.rtp_port_step)):
+            bad("workers.sip_port_step and workers.rtp_port_step must be 1..1000")
+        elif self.workers > 1 and (self.sip_port + (self.workers - 1) * self.sip_port_step > 65535
+                                   or self.rtp_port + (self.workers - 1) * self.rtp_port_step + self.rtp_range > 65535):
+            bad(f"{self.workers} workers do not fit below port 65535 (sip.listen / sip.rtp_port + "
+                "workers × step)")
+        self._check_media_security(bad)
+        if not self.answer_timeout_s > 0:
+            bad("agent.answer_timeout_s must be positive")
+        return out
 
     def agent_known_target(self) -> str:
         """The agent URI (static) or template (request-uri) whose transport is known before any call; ""."""
         return {"static": self.agent_uri, "request-uri": self.agent_template}.get(self.agent_from, "")
 
-    def _check_media_security(self) -> None:
+    def _check_media_security(self, bad) -> None:
         """Combinations that could never give a call, or a false sense of security, are refused here."""
         for leg in ("customer", "agent"):
             mode = getattr(self, f"{leg}_srtp")
             if mode not in SRTP_MODES:
-                raise ConfigError(f"media.{leg}_srtp must be off, optional or mandatory, got {mode!r}")
+                bad(f"media.{leg}_srtp must be off, optional or mandatory, got {mode!r}")
+                return
         if self.srtp_signaling not in SRTP_SIGNALING:
-            raise ConfigError(f"media.srtp_signaling must be 'tls' or 'any', got {self.srtp_signaling!r}")
+            bad(f"media.srtp_signaling must be 'tls' or 'any', got {self.srtp_signaling!r}")
         if not isinstance(self.agent_tls_verify, bool):
-            raise ConfigError("agent.tls_verify must be true or false")
+            bad("agent.tls_verify must be true or false")
         target = self.agent_known_target()
         agent_tls = uses_tls(target)
         if agent_tls and "tls" not in self.transports:
-            raise ConfigError("the agent target uses TLS (sips: or ;transport=tls) but sip.transports has no "
+            bad("the agent target uses TLS (sips: or ;transport=tls) but sip.transports has no "
                               "'tls' (add it with sip.tls_cert and sip.tls_key)")
         if agent_tls and self.agent_tls_verify and not self.tls_ca:
-            raise ConfigError("agent.tls_verify is on but sip.tls_ca is not set (pjsip loads no system CA "
+            bad("agent.tls_verify is on but sip.tls_ca is not set (pjsip loads no system CA "
                               "store): set sip.tls_ca to the CA file of the agent side, or agent.tls_verify = false")
         if self.srtp_signaling == "tls":
             if self.customer_srtp == "mandatory" and "tls" not in self.transports:
-                raise ConfigError("media.customer_srtp = 'mandatory' needs TLS signalling: add 'tls' to "
+                bad("media.customer_srtp = 'mandatory' needs TLS signalling: add 'tls' to "
                                   "sip.transports, or set media.srtp_signaling = 'any' to accept SRTP keys "
                                   "sent in clear SIP")
             if self.agent_srtp == "mandatory" and target and not agent_tls:
-                raise ConfigError("media.agent_srtp = 'mandatory' needs TLS signalling to the agent: use a sips: "
+                bad("media.agent_srtp = 'mandatory' needs TLS signalling to the agent: use a sips: "
                                   "or ;transport=tls agent target, or set media.srtp_signaling = 'any'")
 
     def for_worker(self, index: int) -> GuardConfig:
@@ -215,28 +245,38 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
 }
 
 
-def _apply(cfg: GuardConfig, data: dict[str, Any]) -> None:
+def _apply(cfg: GuardConfig, data: dict[str, Any]) -> list[str]:
+    """Set ``cfg`` from the parsed file; return every problem (a bad value keeps its default)."""
+    problems: list[str] = []
     for section, values in data.items():
         if section not in _SCHEMA:
-            raise ConfigError(f"unknown section [{section}]; known: {', '.join(_SCHEMA)}")
+            problems.append(f"unknown section [{section}]; known: {', '.join(_SCHEMA)}")
+            continue
         if not isinstance(values, dict):
-            raise ConfigError(f"[{section}] must be a table")
+            problems.append(f"[{section}] must be a table")
+            continue
         for key, value in values.items():
             if key not in _SCHEMA[section]:
-                raise ConfigError(f"unknown key {section}.{key}; known: {', '.join(_SCHEMA[section])}")
+                problems.append(f"unknown key {section}.{key}; known: {', '.join(_SCHEMA[section])}")
+                continue
             attr, typ = _SCHEMA[section][key]
             if typ is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
-                raise ConfigError(f"{section}.{key} must be a {typ.__name__}, got {type(value).__name__}")
-            if section == "sip" and key == "listen":
-                cfg.sip_host, cfg.sip_port = parse_hostport(value, "sip.listen")
-            elif section == "control" and key == "listen":
-                cfg.control_host, cfg.control_port = parse_hostport(value, "control.listen")
-            elif key == "transports":
-                cfg.transports = tuple(str(t).lower() for t in value)
-            else:
-                setattr(cfg, attr, value)
+                problems.append(f"{section}.{key} must be a {typ.__name__}, got {type(value).__name__}")
+                continue
+            try:
+                if section == "sip" and key == "listen":
+                    cfg.sip_host, cfg.sip_port = parse_hostport(value, "sip.listen")
+                elif section == "control" and key == "listen":
+                    cfg.control_host, cfg.control_port = parse_hostport(value, "control.listen")
+                elif key == "transports":
+                    cfg.transports = tuple(str(t).lower() for t in value)
+                else:
+                    setattr(cfg, attr, value)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    return problems
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None,
@@ -257,11 +297,16 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not UTF-8 text (TOML files must be UTF-8)") from None
-        _apply(cfg, data)
+        problems = _apply(cfg, data)
+    else:
+        problems = []
     for attr, value in (overrides or {}).items():
         if value is not None:
             setattr(cfg, attr, value)
-    return cfg.check(require_agent)
+    problems += cfg.problems(require_agent)
+    if problems:
+        raise ConfigError.of(problems)
+    return cfg
 
 
 def _request_uri(msg: str) -> str:

@@ -98,7 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         try:
             if self.path == "/health":
-                self._send(200, self.guard.health())
+                health = self.guard.health()
+                self._send(200 if health.get("ok") else 503, health)  # monitors read the status code
                 return
             if not self._authorised():
                 return
