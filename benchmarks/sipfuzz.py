@@ -40,14 +40,15 @@ import sip_fuzz  # noqa: E402
 from sip_peers import HERE, Proc, free_port, rtp_base  # noqa: E402
 
 PAN = "4111111111111111"
-SPEECH = "/usr/share/asterisk/sounds/en/agent-pass.wav"
 
 
 def _customer_wav(path: Path, seconds: float) -> int:
-    from dtmfguard.audio import read_audio
+    from dtmfguard.adversary import load_speech
     from dtmfguard.synth import keypresses
 
-    speech, rate = read_audio(SPEECH)
+    speech = load_speech(8.0, seed=3)
+    if speech is None:
+        speech = np.zeros(8 * 8000)
     keys, _ = keypresses(PAN, level_dbm0=-10, rng=np.random.default_rng(7))
     parts, n, rounds = [], 0, 0
     while n < seconds * 8000:
@@ -84,7 +85,7 @@ class Watch:
 
 def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sipfuzz-"))
-    gport, aport, cport = 5070, 5080, 5090
+    gport, aport, cport = 5170, 5180, 5190  # not 5050, 5060, 5070: RFC 4475 Via ports
     for p in (gport, aport, cport):
         assert free_port  # ports are fixed: the run owns its network namespace
     rec_dir = tmp / "agent"
@@ -167,10 +168,11 @@ def run(args) -> dict:
         codes = collections.Counter(r.final for r in res)
         must = [r for r in res if r.name not in sip_fuzz.RFC4475_RESPONSES]
         unanswered = sorted(r.name for r in must if r.final in ("none", "closed"))
-        server_err = sorted(f"{r.name}:{r.final}" for r in res if r.final.startswith("5") and r.final != "503")
+        server_err = sorted(f"{r.name}:{r.final}" for r in res
+                            if r.final.startswith("5") and r.final not in ("501", "503", "505"))
         out["sets"][name] = {"messages": len(res), "seconds": round(s["seconds"], 1),
                              "answers": dict(sorted(codes.items())), "unanswered": len(unanswered),
-                             "unanswered_names": unanswered[:60], "5xx_not_503": server_err[:60],
+                             "unanswered_names": unanswered[:60], "server_errors": server_err[:60],
                              "per_message": {r.name: r.final for r in res} if name.startswith("rfc4475") else None}
     return out
 
@@ -199,8 +201,8 @@ def main() -> int:
         for name, s in out["sets"].items():
             if s["unanswered_names"]:
                 print(f"  {name} unanswered: {' '.join(s['unanswered_names'][:40])}")
-            if s["5xx_not_503"]:
-                print(f"  {name} 5xx: {' '.join(s['5xx_not_503'][:40])}")
+            if s["server_errors"]:
+                print(f"  {name} 5xx: {' '.join(s['server_errors'][:40])}")
         print(f"worker deaths: {len(out['deaths'])}")
         for d in out["deaths"]:
             print(f"  exit {d['exit']}; last messages: {d['in_flight'][-6:]}")

@@ -33,7 +33,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Refusal", "check_request", "check_sdp", "ALLOWED_METHODS", "SUPPORTED_OPTIONS", "split_message"]
+__all__ = ["Refusal", "check_request", "check_sdp", "answer_unparsed", "is_initial_invite", "ALLOWED_METHODS", "SUPPORTED_OPTIONS", "split_message"]
 
 #: methods the guard's SIP stack handles (pjsua answers OPTIONS; INFO carries DTMF; UPDATE, PRACK for
 #: sessions and reliable provisional responses; NOTIFY/REFER are answered in dialogs by pjsua)
@@ -187,7 +187,7 @@ def _check_common(start, fields, headers, body, datagram) -> Refusal | None:
         body = body[:n]
     for n, v in headers:
         if len(v) > 4 * MAX_LINE and n not in ("via", "route", "record-route"):
-            return _bad(f"{n or 'header'} too long")
+            return _bad("Header too long")
     if uri.startswith("<"):
         return _bad("Request-URI in <>")
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
@@ -220,11 +220,24 @@ def _check_common(start, fields, headers, body, datagram) -> Refusal | None:
     ctype = _header(headers, "content-type")
     if method in _SDP_METHODS and body.strip():
         kind = ctype[0].split(";")[0].strip().lower() if ctype else ""
+        if not kind:
+            return _bad("Body without Content-Type")
         if kind == "application/sdp":
             return check_sdp(body)
-        if kind.startswith("multipart/"):
+        if method != "ACK":
             return Refusal(415, "Unsupported Media Type", (("Accept", "application/sdp"),))
     return None
+
+
+def is_initial_invite(raw: bytes) -> bool:
+    """An INVITE outside any dialog (no To tag): a new call."""
+    if not raw.startswith(b"INVITE "):
+        return False
+    parts = split_message(raw)
+    if parts is None:
+        return False
+    to = _header(parts[1], "to")
+    return bool(to) and ";tag=" not in to[0].replace(" ", "").lower()
 
 
 _SDP_LINE = re.compile(r"^[a-z]=")
@@ -388,3 +401,64 @@ def _check_crypto(rest: str) -> Refusal | None:
             if len(extra) > 32 or not re.match(r"^(2\^\d{1,2}|\d{1,20}|\d{1,10}:\d{1,3})$", extra):
                 return Refusal(488, "Malformed a=crypto lifetime or MKI")
     return None
+
+
+_ECHO = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"}
+
+
+def answer_unparsed(raw: bytes, received_ip: str = "", refusal: Refusal | None = None
+                    ) -> tuple[bytes, int, int | None] | None:
+    """A stateless answer to a request the SIP stack could not parse: (response bytes, status, port).
+
+    ``port`` is where RFC 3261 §18.2.2 sends a UDP answer (the top Via's sent-by port, 5060 by default;
+    None when the Via asks for ``rport``: the source port).  None when no answer is possible or due: a
+    response, an ACK, no Via at all (RFC 3261 §8.1.1.7: the answer has nowhere to go).
+    The Via, From, To, Call-ID and CSeq lines are echoed as received (§8.2.6.2), the top Via gets
+    ``received``; To gets a tag if it has none.
+    """
+    parts = split_message(raw)
+    if parts is None:
+        return None
+    start = parts[0]
+    if start.startswith("SIP/") or start.split(" ", 1)[0] == "ACK":
+        return None
+    refusal = refusal or check_request(raw) or _bad("Bad Request")
+    if refusal.code == 0:
+        return None
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    lines = [ln.rstrip(b"\r") for ln in head.split(b"\n")][1:]
+    echoed: list[bytes] = []
+    keep = False
+    top_via = None
+    for ln in lines:
+        if ln[:1] in (b" ", b"\t"):
+            if keep:
+                echoed[-1] += b" " + ln.strip()
+            continue
+        name = ln.split(b":", 1)[0].strip().lower().decode("latin-1")
+        keep = name in _ECHO and b":" in ln
+        if keep:
+            echoed.append(ln)
+            if name in ("via", "v") and top_via is None:
+                top_via = len(echoed) - 1
+    if top_via is None:
+        return None
+    via = echoed[top_via]
+    value = via.split(b":", 1)[1]
+    m = re.match(rb"\s*SIP\s*/\s*[\d.]+\s*/\s*[A-Za-z]+\s+(\[[^\]]+\]|[^\s:;,]+)(?:\s*:\s*(\d+))?", value)
+    if not m:
+        return None
+    port = int(m.group(2)) if m.group(2) and int(m.group(2)) <= 65535 else 5060
+    if re.search(rb";\s*rport(?![=\w])", value):
+        port = None
+    if received_ip:
+        echoed[top_via] = via.split(b",", 1)[0] + b";received=" + received_ip.encode("ascii") + (
+            b"," + via.split(b",", 1)[1] if b"," in via else b"")
+    for i, ln in enumerate(echoed):
+        name = ln.split(b":", 1)[0].strip().lower()
+        if name in (b"to", b"t") and b";tag=" not in ln.replace(b" ", b"").lower():
+            echoed[i] = ln + b";tag=edge400"
+    extra = b"".join(f"{n}: {v}\r\n".encode("ascii", "replace") for n, v in refusal.headers)
+    resp = (f"SIP/2.0 {refusal.code} {refusal.reason}\r\n".encode("ascii") + b"\r\n".join(echoed) + b"\r\n"
+            + extra + b"Content-Length: 0\r\n\r\n")
+    return resp, refusal.code, port

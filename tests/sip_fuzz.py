@@ -290,8 +290,11 @@ class _Conn:
             self.port = self.sock.getsockname()[1]
         self.buf = b""
 
-    def open(self):
-        if self.transport == "tcp":
+    def open(self, fresh: bool = False):
+        """TCP: keep one connection per sender, as a proxy would (pjsip keeps an accepted connection for
+        minutes, so one connection per message would exhaust its socket table: see the module notes);
+        a fresh one after a message that can desync the stream, or when the guard closed it."""
+        if self.transport == "tcp" and (fresh or self.sock is None):
             self.close()
             self.sock = socket.create_connection(self.target, timeout=2)
             self.port = self.sock.getsockname()[1]
@@ -328,7 +331,7 @@ def exchange(conn: _Conn, msg: Message, params: dict, answer_wait: float, ring_w
     """Send one message; wait for its final answer; clean up what it started."""
     res = Result(msg.name, conn.transport)
     try:
-        conn.open()
+        conn.open(fresh=bool(msg.fixed) or "clen" in msg.name or "crlf" in msg.name)
     except OSError:
         res.final = "connect-failed"
         return res
@@ -353,7 +356,7 @@ def exchange(conn: _Conn, msg: Message, params: dict, answer_wait: float, ring_w
                     final_resp = resp
             if res.final != "none":
                 break
-        if msg.is_invite and not msg.fixed:
+        if msg.is_invite:
             if res.final != "none":
                 conn.send(_follow_up(data, final_resp, "ACK", same_branch=not res.final.startswith("2")))
                 if res.final.startswith("2"):
@@ -368,7 +371,8 @@ def exchange(conn: _Conn, msg: Message, params: dict, answer_wait: float, ring_w
     except (OSError, ConnectionError):
         if res.final == "none":
             res.final = "closed"
-    finally:
+        conn.close()
+    if msg.fixed or "clen" in msg.name or "crlf" in msg.name or res.final == "none":
         conn.close()
     return res
 
@@ -411,7 +415,7 @@ def send_all(messages: list[Message], transport: str, target: tuple, params: dic
                 if on_result is not None:
                     on_result(r)
         finally:
-            if conn.sock is not None and transport == "udp":
+            if conn.sock is not None:
                 conn.sock.close()
 
     fixed = [m for m in messages if m.fixed]

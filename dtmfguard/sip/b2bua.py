@@ -762,8 +762,10 @@ class Guard:
             active = sum(1 for b in self.bridges.values() if b.state != "ended")
             media_errors = self.counters["media_errors"] + sum(
                 b.pipeline.stats["errors"] for b in self.bridges.values() if b.pipeline is not None)
+        edge = getattr(self.ep, "dtmfguard_edge", None) if self.ep is not None else None
         return {"ok": self.ep is not None, "active_calls": active, "capacity": MAX_BRIDGES,
-                "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors}
+                "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors,
+                "edge": edge.snapshot() if edge is not None else None}
 
 
 def _last_reason(call) -> str:

@@ -34,7 +34,7 @@ from typing import Callable
 
 import pjsua2 as pj
 
-from ..sipcheck import Refusal, check_request, check_sdp, split_message
+from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
 
 __all__ = ["EdgeGuard", "install"]
 
@@ -73,8 +73,29 @@ class _PjsipModule(ctypes.Structure):
                 ("on_tx_request", _VOIDP), ("on_tx_response", _VOIDP), ("on_tsx_state", _VOIDP)]
 
 
+class _DroppedData(ctypes.Structure):  # pjsip_tp_dropped_data
+    _fields_ = [("tp", _VOIDP), ("data", _VOIDP), ("len", ctypes.c_size_t), ("status", ctypes.c_int)]
+
+
+class _TpSelector(ctypes.Structure):  # pjsip_tpselector with u.transport
+    _fields_ = [("type", ctypes.c_int), ("disable_connection_reuse", ctypes.c_int), ("transport", _VOIDP)]
+
+
+_DROP_CB = ctypes.CFUNCTYPE(None, ctypes.POINTER(_DroppedData))
+_PJSIP_TPSELECTOR_TRANSPORT = 1
+_TRANSPORT_TYPES = (1, 2, 3)  # PJSIP_TRANSPORT_UDP, TCP, TLS: the selector's transport must match its type
+
+
 class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_MEMBER first)
     _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("pad", ctypes.c_char * 64)]
+
+
+#: pjsua's call table cannot take another bridge (customer leg + agent leg): the guard's own capacity.
+#: pjsua itself would answer 486 Busy Here, which a front door does not fail over on (RFC 3261 §21.5.4:
+#: 503 with Retry-After says "try another server").
+_FULL = Refusal(503, "Service Unavailable", (("Retry-After", "2"),))
+_ERXOVERFLOW = 171062
+_TOO_LARGE = Refusal(513, "Message Too Large")
 
 
 class EdgeGuard:
@@ -93,7 +114,9 @@ class EdgeGuard:
         self._lib = None
         self._mod = None
         self._offset = None
+        self._max_pkt = 0
         self._warned = False
+        self.answered_unparsed = 0
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
@@ -112,6 +135,10 @@ class EdgeGuard:
             lib.pjsip_endpt_release_pool.argtypes = [_VOIDP, _VOIDP]
             lib.pjsip_generic_string_hdr_create.restype = _VOIDP
             lib.pjsip_generic_string_hdr_create.argtypes = [_VOIDP, _VOIDP, _VOIDP]
+            lib.pjsua_call_get_count.restype = ctypes.c_uint
+            lib.pjsua_call_get_count.argtypes = []
+            lib.pjsua_call_get_max_count.restype = ctypes.c_uint
+            lib.pjsua_call_get_max_count.argtypes = []
         except (OSError, AttributeError) as exc:
             log.warning("SIP edge checks unavailable (%s): requests reach pjsua unchecked", type(exc).__name__)
             return False
@@ -131,19 +158,32 @@ class EdgeGuard:
             log.warning("SIP edge checks unavailable (pjsip status %d): requests reach pjsua unchecked", status)
             self._mod = None
             return False
+        try:
+            lib.pjsip_endpt_get_tpmgr.restype = _VOIDP
+            lib.pjsip_endpt_get_tpmgr.argtypes = [_VOIDP]
+            lib.pjsip_tpmgr_set_drop_data_cb.restype = ctypes.c_int
+            lib.pjsip_tpmgr_set_drop_data_cb.argtypes = [_VOIDP, _DROP_CB]
+            lib.pjsip_endpt_send_raw.restype = ctypes.c_int
+            lib.pjsip_endpt_send_raw.argtypes = [_VOIDP, ctypes.c_int, _VOIDP, ctypes.c_char_p, ctypes.c_size_t,
+                                                 _VOIDP, ctypes.c_int, _VOIDP, _VOIDP]
+            self._cb_drop = _DROP_CB(self._on_dropped)
+            lib.pjsip_tpmgr_set_drop_data_cb(lib.pjsip_endpt_get_tpmgr(lib.pjsua_get_pjsip_endpt()), self._cb_drop)
+        except AttributeError:
+            log.warning("SIP edge: requests pjsip cannot parse stay unanswered (no drop callback)")
         log.info("SIP edge checks on (pjsip module priority %d)", _PRIORITY)
         return True
 
     # -- raw request access ---------------------------------------------------------------------------
     def _raw(self, rdata: int) -> bytes | None:
         """The bytes of the message ``rdata`` holds, or None if the layout check fails."""
-        offsets = (self._offset,) if self._offset else tuple(_msg_buf_offset(n) for n in _MAX_PKT_LENS)
+        sizes = (self._max_pkt,) if self._offset else _MAX_PKT_LENS
         lo = rdata + _PKT_OFFSET
-        for off in offsets:
+        for size in sizes:
+            off = _msg_buf_offset(size)
             buf = _VOIDP.from_address(rdata + off).value or 0
             length = ctypes.c_int.from_address(rdata + off + 8).value
             if lo <= buf < rdata + off and 0 < length <= rdata + off - buf:
-                self._offset = off
+                self._offset, self._max_pkt = off, size
                 return ctypes.string_at(buf, length)
         if not self._warned:
             self._warned = True
@@ -159,10 +199,13 @@ class EdgeGuard:
                 return 0
             self.checked += 1
             refusal = check_request(raw)
+            if refusal is None and is_initial_invite(raw) and self._calls_full():
+                refusal = _FULL
             if refusal is None:
                 return 0
             method = raw.split(b" ", 1)[0][:32].decode("ascii", "replace")
-            self.refused[refusal.code] += 1
+            with self._lock:
+                self.refused[refusal.code] += 1
             if refusal.code:
                 self._respond(rdata, refusal)
             if self.on_refused is not None:
@@ -190,12 +233,62 @@ class EdgeGuard:
                     body = body[:int(clen[0])]
                 refusal = check_sdp(body)
                 if refusal is not None:
-                    self.refused["response-dropped"] += 1
+                    with self._lock:
+                        self.refused["response-dropped"] += 1
                     log.warning("dropped a response whose SDP would be refused (%s)", refusal.reason)
                     return 1
             return 0
         except BaseException:  # noqa: BLE001 - never into C
             return 0
+
+    def _calls_full(self) -> bool:
+        lib = self._lib
+        return lib.pjsua_call_get_count() + 2 > lib.pjsua_call_get_max_count()
+
+    def _on_dropped(self, dd_ptr) -> None:
+        """pjsip could not parse a message (or it lacks a mandatory header) and drops it: answer a request
+        that can be answered (400, or 505/416/405/501 ... as :func:`check_request` says), statelessly,
+        through the transport it came on.  Only when the data sits at the start of an ``rdata`` packet
+        buffer whose transport is the one reported (checked), which is every UDP datagram and most TCP
+        messages; otherwise nothing is sent, as before."""
+        try:
+            if not self._offset:
+                return  # layout not confirmed by a parsed request yet
+            dd = dd_ptr.contents
+            if not dd.tp or not dd.data or not 0 < dd.len <= self._max_pkt:
+                return
+            rdata = dd.data - _PKT_OFFSET
+            if _VOIDP.from_address(rdata + 8).value != dd.tp:  # rdata->tp_info.transport
+                return
+            raw = ctypes.string_at(dd.data, dd.len)
+            addr_off = ((_PKT_OFFSET + self._max_pkt + 4 + 7) & ~7) + 8  # pkt_info.src_addr
+            sockaddr = ctypes.string_at(rdata + addr_off, 28)
+            family = int.from_bytes(sockaddr[:2], "little")
+            if family != 2:  # AF_INET only
+                return
+            ip = ".".join(str(b) for b in sockaddr[4:8])
+            made = answer_unparsed(raw, ip, _TOO_LARGE if dd.status == _ERXOVERFLOW else None)
+            if made is None:
+                return
+            resp, code, port = made
+            dest = bytearray(sockaddr[:16])
+            if port is not None:
+                dest[2:4] = port.to_bytes(2, "big")
+            dest_buf = ctypes.create_string_buffer(bytes(dest), 28)
+            sel = _TpSelector(_PJSIP_TPSELECTOR_TRANSPORT, 0, dd.tp)
+            lib = self._lib
+            endpt = lib.pjsua_get_pjsip_endpt()
+            for tp_type in _TRANSPORT_TYPES:
+                if lib.pjsip_endpt_send_raw(endpt, tp_type, ctypes.byref(sel), resp, len(resp), dest_buf, 16,
+                                            None, None) in (0, 70002):  # PJ_SUCCESS, PJ_EPENDING
+                    with self._lock:
+                        self.refused[code] += 1
+                        self.answered_unparsed += 1
+                    if self.on_refused is not None:
+                        self.on_refused(Refusal(code, "unparsable request"), "request")
+                    return
+        except BaseException:  # noqa: BLE001 - never into C
+            return
 
     def _respond(self, rdata: int, refusal: Refusal) -> None:
         lib = self._lib
@@ -235,8 +328,10 @@ class EdgeGuard:
                 lib.pjsip_endpt_release_pool(endpt, pool)
 
     def snapshot(self) -> dict:
-        return {"checked": self.checked, "unchecked": self.unchecked,
-                "refused": {str(k): v for k, v in sorted(self.refused.items(), key=str)}}
+        with self._lock:
+            refused = dict(self.refused)
+        return {"checked": self.checked, "unchecked": self.unchecked, "answered_unparsed": self.answered_unparsed,
+                "refused": {str(k): v for k, v in sorted(refused.items(), key=str)}}
 
 
 def install(on_refused=None) -> EdgeGuard | None:
