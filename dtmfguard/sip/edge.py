@@ -70,7 +70,7 @@ class _PjsipModule(ctypes.Structure):
     _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("name", _PjStr), ("id", ctypes.c_int),
                 ("priority", ctypes.c_int), ("load", _VOIDP), ("start", _VOIDP), ("stop", _VOIDP),
                 ("unload", _VOIDP), ("on_rx_request", _RX_CB), ("on_rx_response", _RX_CB),
-                ("on_tx_request", _VOIDP), ("on_tx_response", _VOIDP), ("on_tsx_state", _VOIDP)]
+                ("on_tx_request", _VOIDP), ("on_tx_response", _RX_CB), ("on_tsx_state", _VOIDP)]
 
 
 class _DroppedData(ctypes.Structure):  # pjsip_tp_dropped_data
@@ -95,6 +95,11 @@ class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_ME
 #: 503 with Retry-After says "try another server").
 _FULL = Refusal(503, "Service Unavailable", (("Retry-After", "2"),))
 _ERXOVERFLOW = 171062
+# pjsip_tx_data.msg (x86-64: list 16, pool 8, obj_name[32], info 8, rx_timestamp 16, mgr 8, op_key 296, lock 8),
+# pjsip_msg.hdr (type 4 + pad, line union 32), pjsip_hdr.type at 16, pjsip_cseq_hdr.method.id at 72
+_TDATA_MSG = 392
+_MSG_HDR = 40
+_PJSIP_H_CSEQ = 15
 _TOO_LARGE = Refusal(513, "Message Too Large")
 
 
@@ -117,6 +122,7 @@ class EdgeGuard:
         self._max_pkt = 0
         self._warned = False
         self.answered_unparsed = 0
+        self.invite_failures: Counter = Counter()
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
@@ -150,8 +156,10 @@ class EdgeGuard:
         mod.priority = _PRIORITY
         self._cb_req = _RX_CB(self._on_rx_request)  # keep the thunks alive as long as the module
         self._cb_res = _RX_CB(self._on_rx_response)
+        self._cb_tx = _RX_CB(self._on_tx_response)
         mod.on_rx_request = self._cb_req
         mod.on_rx_response = self._cb_res
+        mod.on_tx_response = self._cb_tx
         self._mod = mod
         status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(mod))
         if status != 0:
@@ -237,6 +245,33 @@ class EdgeGuard:
                         self.refused["response-dropped"] += 1
                     log.warning("dropped a response whose SDP would be refused (%s)", refusal.reason)
                     return 1
+            return 0
+        except BaseException:  # noqa: BLE001 - never into C
+            return 0
+
+    def _on_tx_response(self, tdata) -> int:
+        """Every final failure answer to an INVITE leaves through here, whoever made it (the guard, or
+        pjsua before any guard code ran: 488 codec/SRTP mismatch, 406 insecure SRTP signalling, 486 call
+        table full): counted in ``invite_failures`` and logged with its status (never its content)."""
+        try:
+            msg = _VOIDP.from_address(tdata + _TDATA_MSG).value
+            if not msg or ctypes.c_int.from_address(msg).value != 1:  # PJSIP_RESPONSE_MSG
+                return 0
+            code = ctypes.c_int.from_address(msg + 8).value
+            if not 300 <= code < 700:
+                return 0
+            head = msg + _MSG_HDR
+            hdr = _VOIDP.from_address(head + 8).value
+            for _ in range(128):
+                if not hdr or hdr == head:
+                    return 0
+                if ctypes.c_int.from_address(hdr + 16).value == _PJSIP_H_CSEQ:
+                    if ctypes.c_int.from_address(hdr + 72).value == 0:  # PJSIP_INVITE_METHOD
+                        with self._lock:
+                            self.invite_failures[code] += 1
+                        log.info("INVITE answered %d", code)
+                    return 0
+                hdr = _VOIDP.from_address(hdr + 8).value
             return 0
         except BaseException:  # noqa: BLE001 - never into C
             return 0
@@ -330,7 +365,8 @@ class EdgeGuard:
     def snapshot(self) -> dict:
         with self._lock:
             refused = dict(self.refused)
-        return {"checked": self.checked, "unchecked": self.unchecked, "answered_unparsed": self.answered_unparsed,
+            failures = dict(self.invite_failures)
+        return {"invite_failures_sent": {str(k): v for k, v in sorted(failures.items())},"checked": self.checked, "unchecked": self.unchecked, "answered_unparsed": self.answered_unparsed,
                 "refused": {str(k): v for k, v in sorted(refused.items(), key=str)}}
 
 
