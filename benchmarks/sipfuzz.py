@@ -85,9 +85,7 @@ class Watch:
 
 def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sipfuzz-"))
-    gport, aport, cport = 5170, 5180, 5190  # not 5050, 5060, 5070: RFC 4475 Via ports
-    for p in (gport, aport, cport):
-        assert free_port  # ports are fixed: the run owns its network namespace
+    gport, aport, cport = args.ports  # never 5050, 5060, 5070: RFC 4475's Via ports
     rec_dir = tmp / "agent"
     rec_dir.mkdir()
     grtp = rtp_base()
@@ -188,6 +186,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.transports = args.transports.split(",")
+    args.ports = (5170, 5180, 5190)
     n = len(sip_fuzz.mutated_invites()[:: args.stride]) + 49
     if not args.call_s:
         args.call_s = max(30.0, n * len(args.transports) * 0.12 / args.concurrency * 2 + 20)
