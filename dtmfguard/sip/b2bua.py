@@ -60,6 +60,7 @@ from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
+from .rtplock import lock_call_media
 
 __all__ = ["Guard", "Bridge", "MAX_BRIDGES"]
 
@@ -267,6 +268,7 @@ class _Leg(pj.Call):
 
     @guarded
     def onCallMediaState(self, prm) -> None:
+        self.guard._queue(_lock_media, self)  # RTP only from the negotiated peer (rtplock.py, issue 18)
         self.guard._queue(self.guard._rewire, self.bridge)
 
     @guarded
@@ -774,6 +776,17 @@ class Guard:
         return {"ok": self.ep is not None, "active_calls": active, "capacity": MAX_BRIDGES,
                 "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors,
                 "edge": edge.snapshot() if edge is not None else None}
+
+
+def _lock_media(leg) -> None:
+    """Lock the leg's RTP/RTCP sockets to the SDP peer (main thread, from the action queue)."""
+    try:
+        if leg.isActive():
+            n = lock_call_media(leg, pj)
+            b = leg.bridge
+            log.debug("%s: %s leg RTP locked to its SDP peer (%d sockets)", b.id if b else "-", leg.role, n)
+    except Exception as exc:  # noqa: BLE001 - the lock is a hardening; the call goes on without it
+        log.warning("RTP source lock failed (%s)", type(exc).__name__)
 
 
 def _last_reason(call) -> str:
