@@ -54,6 +54,7 @@ from typing import Any, Callable
 
 import pjsua2 as pj
 
+from ..eventlimit import KeyRateLimit
 from ..pipeline import CallPipeline
 from . import sched
 from .config import ConfigError, GuardConfig, agent_target, uses_tls
@@ -230,6 +231,8 @@ class Bridge:
     payment: dict = field(default_factory=dict)
     #: per leg: the audio stream is SRTP (True), plain RTP (False), not known yet (None)
     srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
+    #: RFC 4733 key rate limit of the customer leg (media thread only; eventlimit.py)
+    key_limit: Any = None
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -279,6 +282,13 @@ class _Leg(pj.Call):
         if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO:
             b.pipeline.on_sip_info_digit(prm.digit, prm.duration)
         else:
+            limit = b.key_limit
+            if limit is None:
+                limit = b.key_limit = KeyRateLimit()
+            if not limit.allow(prm.timestamp):  # a telephone-event flood is not typing (eventlimit.py)
+                if limit.dropped == 1 or limit.dropped % 1000 == 0:
+                    log.warning("%s: RFC 4733 events dropped by the key rate limit (%d so far)", b.id, limit.dropped)
+                return
             b.pipeline.on_rfc4733(prm.digit, prm.timestamp, prm.duration, prm.flags)
 
     @guarded
