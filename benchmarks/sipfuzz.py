@@ -165,11 +165,15 @@ def run(args) -> dict:
         res = s["results"]
         codes = collections.Counter(r.final for r in res)
         must = [r for r in res if r.name not in sip_fuzz.RFC4475_RESPONSES]
-        unanswered = sorted(r.name for r in must if r.final in ("none", "closed"))
+        transport = name.split("/")[1]
+        silent = [r for r in must if r.final in ("none", "closed")]
+        unanswered = sorted(r.name for r in silent if not sip_fuzz.silence_allowed(r.name, transport))
+        excused = sorted(r.name for r in silent if sip_fuzz.silence_allowed(r.name, transport))
         server_err = sorted(f"{r.name}:{r.final}" for r in res
-                            if r.final.startswith("5") and r.final not in ("501", "503", "505"))
+                            if r.final.startswith("5") and r.final not in ("501", "503", "505", "513"))
         out["sets"][name] = {"messages": len(res), "seconds": round(s["seconds"], 1),
                              "answers": dict(sorted(codes.items())), "unanswered": len(unanswered),
+                             "silent_by_rule": len(excused),
                              "unanswered_names": unanswered[:60], "server_errors": server_err[:60],
                              "per_message": {r.name: r.final for r in res} if name.startswith("rfc4475") else None}
     return out
@@ -194,9 +198,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     else:
-        print(f"{'set':18s} {'msgs':>5s} {'secs':>6s} {'no answer':>9s}  answers by status code")
+        print(f"{'set':14s} {'msgs':>5s} {'secs':>6s} {'no answer':>9s} {'(by rule)':>9s} {'5xx':>4s}  answers by status")
         for name, s in out["sets"].items():
-            print(f"{name:18s} {s['messages']:5d} {s['seconds']:6.1f} {s['unanswered']:9d}  {s['answers']}")
+            print(f"{name:14s} {s['messages']:5d} {s['seconds']:6.1f} {s['unanswered']:9d} {s['silent_by_rule']:9d} "
+                  f"{len(s['server_errors']):4d}  {s['answers']}")
         for name, s in out["sets"].items():
             if s["unanswered_names"]:
                 print(f"  {name} unanswered: {' '.join(s['unanswered_names'][:40])}")

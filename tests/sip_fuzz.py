@@ -259,10 +259,13 @@ def _follow_up(req: bytes, resp: bytes, method: str, same_branch: bool) -> bytes
     text = req.split(b"\r\n\r\n", 1)[0].decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
     ruri = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "sip:x@127.0.0.1"
+    compact = {"via": "v", "from": "f", "to": "t", "call-id": "i"}
+
     def hdr(name):
         for ln in lines[1:]:
-            if ln.lower().startswith(name.lower() + ":"):
-                return ln
+            key = ln.split(":", 1)[0].strip().lower()
+            if key in (name.lower(), compact.get(name.lower(), "")) and ":" in ln:
+                return f"{name}: " + ln.split(":", 1)[1].strip()
         return f"{name}: x"
     via = hdr("Via")
     if not same_branch:
@@ -427,6 +430,31 @@ def send_all(messages: list[Message], transport: str, target: tuple, params: dic
     for t in threads:
         t.join()
     return results
+
+
+def silence_allowed(name: str, transport: str) -> str | None:
+    """Why no answer is right for this message (None: an answer is due).
+
+    * a Via that cannot be parsed (hostile host, port or transport) leaves nowhere to send an answer
+      (RFC 3261 §18.2.2); CR/LF inside the start line or the Via makes what follows another message;
+    * over TCP a Content-Length larger than what was sent makes the stream wait for the rest (§18.3), and
+      RFC 4475's clerr / mpart01 declare more body than a stream carries;
+    * a UDP datagram larger than pjsip's 4000-byte receive buffer arrives cut (no Via-intact request).
+    """
+    field_, _, value = name.partition("=")
+    if field_ in ("via_host", "via_port", "via_transport", "via_branch") or (field_ in ("method", "version", "ruri_user", "ruri_host",
+                                                                          "ruri_port") and "crlf" in value):
+        return "no usable Via / no request line"
+    if transport == "tcp" and name in ("clen-larger", "clen-huge", "clerr", "mpart01"):
+        return "the stream waits for the declared body"
+    if value == "overflow-4096" or name in ("hdr:header-1000",) or (transport == "udp" and field_ == "via_branch"
+                                                                     and value.startswith("overflow-")):
+        return "larger than pjsip's receive buffer"
+    if transport == "tcp" and name == "sdp:crypto-many":
+        return "larger than pjsip's receive buffer"
+    if value == "nul-inside" and field_.startswith("ruri"):
+        return "NUL ends pjsip's request line: not a request"
+    return None
 
 
 def rfc4475_as_messages() -> list[Message]:

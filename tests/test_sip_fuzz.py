@@ -21,13 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
-#: no answer is right: a Via that cannot be parsed has nowhere to send one (RFC 3261 §18.2.2); over TCP, a
-#: Content-Length larger than what was sent makes the stream wait for the rest (§18.3)
-ALLOWED_SILENT = {
-    "udp": {"via_transport=scheme", "via_transport=colon", "via_transport=at", "via_host=space"},
-    "tcp": {"clen-larger", "clen-huge", "clerr", "via_transport=scheme", "via_transport=colon", "via_transport=at"},
-}
-
 
 def _bindable(port: int) -> bool:
     try:
@@ -51,9 +44,8 @@ def test_short_fuzz_run_kills_nothing_and_answers_everything():
     print(out["call"])
     assert out["deaths"] == [], out["deaths"]
     for name, s in out["sets"].items():
-        transport = name.split("/")[1]
-        silent = set(s["unanswered_names"]) - ALLOWED_SILENT[transport]
-        assert not silent, (name, sorted(silent))
+        # unanswered_names excludes what sip_fuzz.silence_allowed explains (no usable Via, stream framing)
+        assert not s["unanswered_names"], (name, s["unanswered_names"])
         assert s["server_errors"] == [], (name, s["server_errors"])
         assert sum(v for k, v in s["answers"].items() if k.startswith("2")) > 0  # valid calls still go through
     rfc = out["sets"]["rfc4475/udp"]["per_message"]
