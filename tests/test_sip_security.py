@@ -308,7 +308,7 @@ def test_agent_with_an_untrusted_certificate_is_not_called(tmp_path):
     (tmp_path / "other").mkdir()
     other_ca, _ = make_tls_cert(tmp_path / "other")
     r = call_through_guard(tmp_path, guard_media={}, agent_tls=True, ca=other_ca, agent_args=["--timeout", "8"])
-    assert r["customer"]["status"] == 503 and not r["customer"]["connected"]
+    assert r["customer"]["status"] == 500 and not r["customer"]["connected"]
     assert r["agent"]["calls"] == []
     assert "agent leg failed: 503 SSL certificate verification error" in r["guard_log"] and r["rc"][2] == 0
 

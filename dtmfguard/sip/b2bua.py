@@ -11,7 +11,7 @@ Call flow (one *bridge* = one customer call + one agent call)::
 
 Either leg's end ends the other (BYE, CANCEL); an agent that is busy, does not
 answer within ``answer_timeout_s`` or fails gives the customer the agent side's answer (486, 488, 603 ...),
-480 for no answer or an agent-side 5xx; 503 only for the guard's own capacity.
+480 for no answer, 500 for an agent-side 5xx; 503 only for the guard's own capacity.
 Re-INVITEs (hold, codec change) on either leg re-wire the bridge when media
 becomes active again.  Hold is relayed (RFC 3264 §8.4): an offer that puts a leg
 on hold (a=sendonly / a=inactive, or the old c=0.0.0.0) makes the guard re-INVITE
@@ -90,10 +90,11 @@ def guarded(fn: Callable) -> Callable:
 def _final_code_for_customer(agent_status: int, timed_out: bool) -> int:
     """The customer's answer when the agent leg failed: the agent side's meaning, kept (issue 18).
 
-    503 is the guard's own capacity answer only (a front door fails over on it, RFC 3261 §21.5.4, and
-    another worker would call the same agent): an agent side that fails with 5xx or no answer is
-    "temporarily unavailable" (480).  4xx and 6xx pass through (488 stays 488, 603 stays 603), except
-    those about the guard-agent hop itself: 401/407 (credentials the customer cannot give) become 403.
+    503 is the guard's own capacity answer only: a front door fails over on it (RFC 3261 §21.5.4), and
+    every worker would call the same agent side, so an agent side that fails with 5xx (its own, or pjsip's
+    for a transport or TLS failure on the way to it) gives 500, as §21.5.4 asks of a proxy that gets a 503;
+    no answer gives 480.  4xx and 6xx pass through (488 stays 488, 603 stays 603), except those about the
+    guard-agent hop itself: 401/407 (credentials the customer cannot give) become 403.
     """
     if timed_out or agent_status in (408, 480, 487) or not agent_status:
         return 480  # Temporarily Unavailable: no answer
@@ -101,7 +102,7 @@ def _final_code_for_customer(agent_status: int, timed_out: bool) -> int:
         return 403
     if 400 <= agent_status < 500 or 600 <= agent_status < 700:
         return agent_status
-    return 480
+    return 500
 
 
 #: tries per hold relay: pjsip takes one INVITE transaction at a time per dialog (RFC 3261 §14.1), so a
