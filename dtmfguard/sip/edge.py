@@ -95,11 +95,7 @@ class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_ME
 #: 503 with Retry-After says "try another server").
 _FULL = Refusal(503, "Service Unavailable", (("Retry-After", "2"),))
 _ERXOVERFLOW = 171062
-# pjsip_tx_data.msg (x86-64: list 16, pool 8, obj_name[32], info 8, rx_timestamp 16, mgr 8, op_key 296, lock 8),
-# pjsip_msg.hdr (type 4 + pad, line union 32), pjsip_hdr.type at 16, pjsip_cseq_hdr.method.id at 72
-_TDATA_MSG = 392
-_MSG_HDR = 40
-_PJSIP_H_CSEQ = 15
+
 _TOO_LARGE = Refusal(513, "Message Too Large")
 
 
@@ -141,6 +137,8 @@ class EdgeGuard:
             lib.pjsip_endpt_release_pool.argtypes = [_VOIDP, _VOIDP]
             lib.pjsip_generic_string_hdr_create.restype = _VOIDP
             lib.pjsip_generic_string_hdr_create.argtypes = [_VOIDP, _VOIDP, _VOIDP]
+            lib.pjsip_tx_data_get_info.restype = ctypes.c_char_p
+            lib.pjsip_tx_data_get_info.argtypes = [_VOIDP]
             lib.pjsua_call_get_count.restype = ctypes.c_uint
             lib.pjsua_call_get_count.argtypes = []
             lib.pjsua_call_get_max_count.restype = ctypes.c_uint
@@ -254,24 +252,16 @@ class EdgeGuard:
         pjsua before any guard code ran: 488 codec/SRTP mismatch, 406 insecure SRTP signalling, 486 call
         table full): counted in ``invite_failures`` and logged with its status (never its content)."""
         try:
-            msg = _VOIDP.from_address(tdata + _TDATA_MSG).value
-            if not msg or ctypes.c_int.from_address(msg).value != 1:  # PJSIP_RESPONSE_MSG
+            # pjsip's own summary ("Response msg 488/INVITE/cseq=1 (tdta0x..)"): no struct offsets needed
+            info = self._lib.pjsip_tx_data_get_info(tdata) or b""
+            if not info.startswith(b"Response msg "):
                 return 0
-            code = ctypes.c_int.from_address(msg + 8).value
-            if not 300 <= code < 700:
-                return 0
-            head = msg + _MSG_HDR
-            hdr = _VOIDP.from_address(head + 8).value
-            for _ in range(128):
-                if not hdr or hdr == head:
-                    return 0
-                if ctypes.c_int.from_address(hdr + 16).value == _PJSIP_H_CSEQ:
-                    if ctypes.c_int.from_address(hdr + 72).value == 0:  # PJSIP_INVITE_METHOD
-                        with self._lock:
-                            self.invite_failures[code] += 1
-                        log.info("INVITE answered %d", code)
-                    return 0
-                hdr = _VOIDP.from_address(hdr + 8).value
+            code_s, _, rest = info[13:].partition(b"/")
+            if rest.startswith(b"INVITE/") and code_s.isdigit() and 300 <= int(code_s) < 700:
+                code = int(code_s)
+                with self._lock:
+                    self.invite_failures[code] += 1
+                log.info("INVITE answered %d", code)
             return 0
         except BaseException:  # noqa: BLE001 - never into C
             return 0
