@@ -439,7 +439,8 @@ def silence_allowed(name: str, transport: str) -> str | None:
       (RFC 3261 §18.2.2); CR/LF inside the start line or the Via makes what follows another message;
     * over TCP a Content-Length larger than what was sent makes the stream wait for the rest (§18.3), and
       RFC 4475's clerr / mpart01 declare more body than a stream carries;
-    * a UDP datagram larger than pjsip's 4000-byte receive buffer arrives cut (no Via-intact request).
+    * a UDP datagram larger than pjsip's 4000-byte receive buffer arrives cut (no Via-intact request);
+    * over TCP a NUL in the headers keeps pjsip from finding the end of the message (it waits for more).
     """
     field_, _, value = name.partition("=")
     if field_ in ("via_host", "via_port", "via_transport", "via_branch") or (field_ in ("method", "version", "ruri_user", "ruri_host",
@@ -454,6 +455,8 @@ def silence_allowed(name: str, transport: str) -> str | None:
         return "larger than pjsip's receive buffer"
     if value == "nul-inside" and field_.startswith("ruri"):
         return "NUL ends pjsip's request line: not a request"
+    if transport == "tcp" and value.startswith("nul"):
+        return "pjsip frames a stream with C strings: a NUL hides the end of the headers"
     return None
 
 

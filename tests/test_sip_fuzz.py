@@ -36,7 +36,7 @@ def test_short_fuzz_run_kills_nothing_and_answers_everything():
         pytest.skip("RFC 4475's messages are answered on 127.0.0.1:5060/5050, which are taken on this host")
     import sipfuzz
 
-    args = argparse.Namespace(stride=12, transports=["udp", "tcp"], concurrency=4, answer_wait=1.0, call_s=60.0,
+    args = argparse.Namespace(stride=12, transports=["udp", "tcp"], concurrency=4, answer_wait=1.0, call_s=35.0,
                               guard_config=None, ports=(free_port(), free_port(), free_port()))
     out = sipfuzz.run(args)
     for name, s in out["sets"].items():
@@ -47,7 +47,8 @@ def test_short_fuzz_run_kills_nothing_and_answers_everything():
         # unanswered_names excludes what sip_fuzz.silence_allowed explains (no usable Via, stream framing)
         assert not s["unanswered_names"], (name, s["unanswered_names"])
         assert s["server_errors"] == [], (name, s["server_errors"])
-        assert sum(v for k, v in s["answers"].items() if k.startswith("2")) > 0  # valid calls still go through
+    for name in ("rfc4475/udp", "rfc4475/tcp"):  # valid calls still go through
+        assert out["sets"][name]["answers"].get("200", 0) >= 5, out["sets"][name]["answers"]
     rfc = out["sets"]["rfc4475/udp"]["per_message"]
     for name, code in {"badvers": "505", "unkscm": "416", "bext01": "420", "mismatch01": "400", "clerr": "400",
                        "intmeth": "501", "regaut01": "405", "ncl": "400", "invut": "415"}.items():

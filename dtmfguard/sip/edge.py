@@ -119,6 +119,7 @@ class EdgeGuard:
         self._warned = False
         self.answered_unparsed = 0
         self.invite_failures: Counter = Counter()
+        self._tp_rdata: dict = {}  # transport -> its rdata (TCP/TLS keep one per connection), SIP thread only
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
@@ -204,6 +205,11 @@ class EdgeGuard:
                 self.unchecked += 1
                 return 0
             self.checked += 1
+            tp = _VOIDP.from_address(rdata + 8).value  # rdata->tp_info.transport
+            if tp and tp not in self._tp_rdata:  # a stream transport keeps one rdata: see _on_dropped
+                if len(self._tp_rdata) >= 256:
+                    self._tp_rdata.pop(next(iter(self._tp_rdata)))
+                self._tp_rdata[tp] = rdata
             refusal = check_request(raw)
             if refusal is None and is_initial_invite(raw) and self._calls_full():
                 refusal = _FULL
@@ -283,6 +289,9 @@ class EdgeGuard:
             if not dd.tp or not dd.data or not 0 < dd.len <= self._max_pkt:
                 return
             rdata = dd.data - _PKT_OFFSET
+            known = self._tp_rdata.get(dd.tp)
+            if known is not None and known + _PKT_OFFSET <= dd.data < known + _PKT_OFFSET + self._max_pkt:
+                rdata = known  # a later message in a stream transport's buffer
             if _VOIDP.from_address(rdata + 8).value != dd.tp:  # rdata->tp_info.transport
                 return
             raw = ctypes.string_at(dd.data, dd.len)
