@@ -159,3 +159,20 @@ def test_workers_still_bridge_a_call_and_count_what_they_refused(workers, tmp_pa
         assert edge["invite_failures_sent"].get("488", 0) >= 10
         log = g.err_path.read_text()
         assert "refused INVITE at the edge: 488" in log
+
+
+def test_refusals_pjsua_makes_itself_are_counted_and_logged(tmp_path):
+    """A plain-RTP offer to a mandatory-SRTP customer leg passes the edge and is refused by pjsua (488)
+    before any guard code runs: it still shows in the worker's health and log."""
+    aport, gport = free_port(), free_port()
+    guard = _guard(tmp_path, aport, gport, '[media]\ncustomer_srtp = "mandatory"\nsrtp_signaling = "any"\n')
+    try:
+        guard.wait_ready()
+        r = _send(gport, _msg("plain-offer"))
+        assert r.final == "488", r
+    finally:
+        assert guard.stop() == 0
+    edge = [e for e in guard.events() if e.get("event") == "done"][0]["health"]["edge"]
+    assert edge["refused"].get("488", 0) == 0  # not the edge's doing
+    assert edge["invite_failures_sent"] == {"488": 1}
+    assert "INVITE answered 488" in guard.err_path.read_text()
