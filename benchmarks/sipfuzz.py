@@ -24,7 +24,6 @@ import argparse
 import collections
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -37,7 +36,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import sip_fuzz  # noqa: E402
-from sip_peers import HERE, Proc, free_port, rtp_base  # noqa: E402
+from sip_peers import HERE, Proc, rtp_base  # noqa: E402
 
 PAN = "4111111111111111"
 
@@ -126,7 +125,7 @@ def run(args) -> dict:
     wt.start()
     for transport in args.transports:
         for set_name, msgs in (("rfc4475", torture), ("mutated", mutated)):
-            def on_result(r):
+            def on_result(r, transport=transport):
                 watch.in_flight.append(f"{transport}:{r.name}")
             t0 = time.monotonic()
             results = sip_fuzz.send_all(msgs, transport, ("127.0.0.1", gport), params,

@@ -88,7 +88,7 @@ def test_front_door_sanitises(tmp_path):
         assert [g for g, _ in got] == [w for _, w in got], got
         # a flood from one allowed source: pike cuts it (no answers for most of it)
         answered = 0
-        for i in range(200):
+        for _ in range(200):
             flooder.sendto(_msg(flooder, front, opts).replace(b"sip:x@", b"sip:", 1), ("127.0.0.1", front))
         deadline = time.monotonic() + 2.0
         flooder.settimeout(0.2)

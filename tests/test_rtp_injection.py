@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import socket
 import struct
 import threading

@@ -12,7 +12,6 @@ that must survive and still bridge a normal call afterwards.
 """
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -150,7 +149,7 @@ def test_workers_still_bridge_a_call_and_count_what_they_refused(workers, tmp_pa
         assert customer.wait(30) == 0, customer.output()[-2000:]
         done = [e for e in customer.events() if e.get("event") == "done"]
         assert done and done[0]["connected"], done
-    for srtp, g in workers["guards"].items():
+    for g in workers["guards"].values():
         assert g.stop() == 0
         health = [e for e in g.events() if e.get("event") == "done"][0]["health"]
         edge = health["edge"]

@@ -10,7 +10,7 @@ import pytest
 
 from dtmfguard.sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite
 
-from sip_fuzz import FIELDS, RFC4475_RESPONSES, mutated_invites, rfc4475_messages
+from sip_fuzz import FIELDS, RFC4475_RESPONSES, rfc4475_messages
 
 PARAMS = {"ghost": "127.0.0.1", "gport": 5170, "lhost": "127.0.0.1", "lport": 5555, "TP": "UDP", "uid": "u1",
           "rtp": 7000, "rtcp": 7001}
