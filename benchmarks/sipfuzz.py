@@ -155,8 +155,11 @@ def run(args) -> dict:
         call["detector_digits_in_agent_audio"] = len(detect(rec))
         call["adversary_digits"] = len(recover_digits(rec.astype(np.float64), 8000))
     if done and not watch.deaths:
-        call["payment_digits_ok"] = done[0]["digits_sha256"] == hashlib.sha256((PAN * rounds).encode()).hexdigest() \
-            or done[0]["count"] // 16 in (rounds - 1, rounds)
+        # every key the customer played, in order, nothing else (the customer's player may fall behind its
+        # schedule on a loaded machine: it hangs up at call_s, so the last rounds can be cut)
+        n = done[0]["count"]
+        call["payment_digits_ok"] = (n >= 16 * (rounds - 3) and set(done[0]["sources"]) <= {"inband"}
+                                     and done[0]["digits_sha256"] == hashlib.sha256((PAN * rounds)[:n].encode()).hexdigest())
         call["payment_digit_count"] = done[0]["count"]
         call["guard_health"] = done[0].get("health")
     out = {"sets": {}, "deaths": watch.deaths, "call": call, "guard_exit": rc_guard, "tmp": str(tmp)}
