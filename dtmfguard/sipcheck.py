@@ -358,7 +358,8 @@ def _check_attribute(value: str, m: dict | None, active: bool) -> Refusal | None
         if not pt.isdigit() or int(pt) > 127 or len(params) > 512 or params.count(";") >= MAX_FMTP_PARAMS:
             return Refusal(488, "Malformed a=fmtp")
     elif name in ("ptime", "maxptime"):
-        if not rest.isdigit() or not 10 <= int(rest) <= 200:
+        # pjmedia keeps frames per packet in 8 bits: a ptime is bounded; maxptime only caps what we send
+        if not rest.isdigit() or not 10 <= int(rest) <= (300 if name == "ptime" else 2000):
             return Refusal(488, f"Malformed a={name}")
     elif name == "rtcp":
         r = rest.split()
