@@ -224,8 +224,26 @@ def _check_common(start, fields, headers, body, datagram) -> Refusal | None:
             return _bad("Body without Content-Type")
         if kind == "application/sdp":
             return check_sdp(body)
+        if kind.startswith("multipart/"):  # e.g. SIP-I/SIP-T: SDP plus ISUP; pjsua takes the SDP part
+            sdp = _multipart_sdp(ctype[0], body)
+            if sdp is not None:
+                return check_sdp(sdp)
         if method != "ACK":
             return Refusal(415, "Unsupported Media Type", (("Accept", "application/sdp"),))
+    return None
+
+
+def _multipart_sdp(ctype: str, body: bytes) -> bytes | None:
+    """The application/sdp part of a multipart body (RFC 2046 §5.1), or None."""
+    m = re.search(r';\s*boundary\s*=\s*"?([^";]+)"?', ctype, re.I)
+    if not m:
+        return None
+    for part in body.split(b"--" + m.group(1).strip().encode("latin-1"))[1:]:
+        head, sep, content = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, content = part.lstrip(b"\n").partition(b"\n\n")
+        if re.search(rb"^content-type\s*:\s*application/sdp", head, re.I | re.M):
+            return content.rstrip(b"\r\n")
     return None
 
 
@@ -355,7 +373,9 @@ def _check_attribute(value: str, m: dict | None, active: bool) -> Refusal | None
             return Refusal(488, "Malformed a=rtpmap")
     elif name == "fmtp":
         pt, _, params = rest.partition(" ")
-        if not pt.isdigit() or int(pt) > 127 or len(params) > 512 or params.count(";") >= MAX_FMTP_PARAMS:
+        if not pt.isdigit() or int(pt) > 127:
+            return Refusal(488, "Malformed a=fmtp")
+        if active and (len(params) > 512 or params.count(";") >= MAX_FMTP_PARAMS):
             return Refusal(488, "Malformed a=fmtp")
     elif name in ("ptime", "maxptime"):
         # pjmedia keeps frames per packet in 8 bits: a ptime is bounded; maxptime only caps what we send

@@ -149,3 +149,19 @@ def test_refusal_reasons_never_echo_the_request():
             assert pan not in r.reason
     r = check_request(_render_valid(head_extra=pan + ": " + "x" * 5000 + "\r\n"))
     assert r is not None and pan not in r.reason
+
+
+def test_multipart_sdp_is_checked_not_refused():
+    """SIP-I/SIP-T carriers send SDP with ISUP in multipart/mixed: pjsua takes the SDP part."""
+    def mp(sdp_addr):
+        raw = _render_valid(sdp_c_addr=sdp_addr)
+        head, body = raw.split(b"\r\n\r\n", 1)
+        head = head.replace(b"Content-Type: application/sdp", b"Content-Type: multipart/mixed;boundary=unique-b")
+        multi = (b"--unique-b\r\nContent-Type: application/sdp\r\n\r\n" + body + b"\r\n--unique-b\r\n"
+                 b"Content-Type: application/isup;version=itu-t92+\r\n\r\n\x01\x00\x49\r\n--unique-b--\r\n")
+        import re
+        head = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % len(multi), head)
+        return head + b"\r\n\r\n" + multi
+
+    assert check_request(mp("192.0.2.1")) is None
+    assert check_request(mp("A" * 300)).code == 488
