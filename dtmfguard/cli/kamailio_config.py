@@ -17,8 +17,16 @@ def run(args) -> int:
         listen = parse_hostport(args.front, "--front")
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    import ipaddress
+
+    allow = tuple(a for item in (args.allow or ()) for a in item.split(",") if a.strip())
+    for a in allow:
+        try:
+            ipaddress.ip_network(a.strip(), strict=False)
+        except ValueError:
+            raise CliError(f"--allow: {a!r} is not an IP address or network") from None
     try:
-        main, lst = write_config(cfg, args.output, listen)
+        main, lst = write_config(cfg, args.output, listen, allow=tuple(a.strip() for a in allow))
     except OSError as exc:
         raise CliError(f"cannot write to {args.output}: {exc.strerror}", 1) from None
     if args.json:
@@ -45,6 +53,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, help="number of workers")
     p.add_argument("--front", default="127.0.0.1:5060", help="Kamailio's own listen host:port")
     p.add_argument("--output", default=".", help="directory for kamailio.cfg and dispatcher.list")
+    p.add_argument("--allow", action="append", metavar="CIDR[,CIDR...]",
+                   help="peers allowed to send requests (the carrier's SBCs; repeatable); default: any. "
+                        "The workers' own addresses are always allowed")
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
     for name in ("transports", "tls_cert", "tls_key", "tls_port", "rtp_port", "rtp_range", "mask", "mask_mode",
                  "control"):

@@ -10,7 +10,8 @@ Call flow (one *bridge* = one customer call + one agent call)::
     customer audio -> PipelinePort(detector + masker) -> agent;  agent audio -> customer, untouched
 
 Either leg's end ends the other (BYE, CANCEL); an agent that is busy, does not
-answer within ``answer_timeout_s`` or fails gives the customer 486 / 480 / 503.
+answer within ``answer_timeout_s`` or fails gives the customer the agent side's answer (486, 488, 603 ...),
+480 for no answer, 500 for an agent-side 5xx; 503 only for the guard's own capacity.
 Re-INVITEs (hold, codec change) on either leg re-wire the bridge when media
 becomes active again.  Hold is relayed (RFC 3264 §8.4): an offer that puts a leg
 on hold (a=sendonly / a=inactive, or the old c=0.0.0.0) makes the guard re-INVITE
@@ -53,6 +54,7 @@ from typing import Any, Callable
 
 import pjsua2 as pj
 
+from ..eventlimit import KeyRateLimit
 from ..pipeline import CallPipeline
 from ..security import log_debug_traceback
 from . import sched
@@ -60,6 +62,7 @@ from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
+from .rtplock import lock_call_media
 
 __all__ = ["Guard", "Bridge", "MAX_BRIDGES"]
 
@@ -87,13 +90,21 @@ def guarded(fn: Callable) -> Callable:
 
 
 def _final_code_for_customer(agent_status: int, timed_out: bool) -> int:
-    if timed_out or agent_status in (408, 480, 487):
+    """The customer's answer when the agent leg failed: the agent side's meaning, kept (issue 18).
+
+    503 is the guard's own capacity answer only: a front door fails over on it (RFC 3261 §21.5.4), and
+    every worker would call the same agent side, so an agent side that fails with 5xx (its own, or pjsip's
+    for a transport or TLS failure on the way to it) gives 500, as §21.5.4 asks of a proxy that gets a 503;
+    no answer gives 480.  4xx and 6xx pass through (488 stays 488, 603 stays 603), except those about the
+    guard-agent hop itself: 401/407 (credentials the customer cannot give) become 403.
+    """
+    if timed_out or agent_status in (408, 480, 487) or not agent_status:
         return 480  # Temporarily Unavailable: no answer
-    if agent_status in (486, 600, 603):
-        return 486  # Busy Here
-    if agent_status in (404, 484, 604):
-        return 404
-    return 503
+    if agent_status in (401, 407):
+        return 403
+    if 400 <= agent_status < 500 or 600 <= agent_status < 700:
+        return agent_status
+    return 500
 
 
 #: tries per hold relay: pjsip takes one INVITE transaction at a time per dialog (RFC 3261 §14.1), so a
@@ -223,6 +234,8 @@ class Bridge:
     payment: dict = field(default_factory=dict)
     #: per leg: the audio stream is SRTP (True), plain RTP (False), not known yet (None)
     srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
+    #: RFC 4733 key rate limit of the customer leg (media thread only; eventlimit.py)
+    key_limit: Any = None
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -261,6 +274,7 @@ class _Leg(pj.Call):
 
     @guarded
     def onCallMediaState(self, prm) -> None:
+        self.guard._queue(_lock_media, self)  # RTP only from the negotiated peer (rtplock.py, issue 18)
         self.guard._queue(self.guard._rewire, self.bridge)
 
     @guarded
@@ -271,6 +285,13 @@ class _Leg(pj.Call):
         if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO:
             b.pipeline.on_sip_info_digit(prm.digit, prm.duration)
         else:
+            limit = b.key_limit
+            if limit is None:
+                limit = b.key_limit = KeyRateLimit()
+            if not limit.allow(prm.timestamp):  # a telephone-event flood is not typing (eventlimit.py)
+                if limit.dropped == 1 or limit.dropped % 1000 == 0:
+                    log.warning("%s: RFC 4733 events dropped by the key rate limit (%d so far)", b.id, limit.dropped)
+                return
             b.pipeline.on_rfc4733(prm.digit, prm.timestamp, prm.duration, prm.flags)
 
     @guarded
@@ -768,8 +789,21 @@ class Guard:
             active = sum(1 for b in self.bridges.values() if b.state != "ended")
             media_errors = self.counters["media_errors"] + sum(
                 b.pipeline.stats["errors"] for b in self.bridges.values() if b.pipeline is not None)
+        edge = getattr(self.ep, "dtmfguard_edge", None) if self.ep is not None else None
         return {"ok": self.ep is not None, "active_calls": active, "capacity": MAX_BRIDGES,
-                "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors}
+                "uptime_s": round(time.monotonic() - self.started, 1), **self.counters, "media_errors": media_errors,
+                "edge": edge.snapshot() if edge is not None else None}
+
+
+def _lock_media(leg) -> None:
+    """Lock the leg's RTP/RTCP sockets to the SDP peer (main thread, from the action queue)."""
+    try:
+        if leg.isActive():
+            n = lock_call_media(leg, pj)
+            b = leg.bridge
+            log.debug("%s: %s leg RTP locked to its SDP peer (%d sockets)", b.id if b else "-", leg.role, n)
+    except Exception as exc:  # noqa: BLE001 - the lock is a hardening; the call goes on without it
+        log.warning("RTP source lock failed (%s)", type(exc).__name__)
 
 
 def _last_reason(call) -> str:

@@ -94,6 +94,9 @@ class EndpointSettings:
     verify_tls_transport: bool = False
     #: the main TLS listener's own verifyServer (peers' --tls-verify; the guard keeps it off, see above)
     tls_verify_server: bool = False
+    #: check every request before pjsua acts on it (:mod:`dtmfguard.sip.edge`); its EdgeGuard lands in
+    #: ``ep.dtmfguard_edge`` (None when off or unavailable)
+    edge_checks: bool = True
 
 
 def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
@@ -139,6 +142,11 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
         if s.verify_tls_transport:
             ep.dtmfguard_verify_tls_id = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, _tls_transport(s, 0, True))
     ep.libStart()
+    ep.dtmfguard_edge = None
+    if s.edge_checks:
+        from .edge import install
+
+        ep.dtmfguard_edge = install(_log_refusal)
     for info in ep.codecEnum2():
         ep.codecSetPriority(info.codecId, 0)
     for cid, prio in s.codecs.items():
@@ -147,6 +155,15 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
         except pj.Error:
             log.warning("codec %s not available in this pjsua2 build", cid)
     return ep
+
+
+def _log_refusal(refusal, method: str) -> None:
+    """One line per request refused at the edge (SIP thread): status, method, reason; never the request."""
+    if refusal.code:
+        log.info("refused %s at the edge: %d %s", method if method.isalpha() else "request", refusal.code,
+                 refusal.reason)
+    else:
+        log.info("dropped a malformed ACK at the edge (%s)", refusal.reason)
 
 
 def _tls_transport(s: EndpointSettings, port: int, verify_server: bool) -> pj.TransportConfig:

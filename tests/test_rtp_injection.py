@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""RTP injection during a real call (issue 18): the network's RTP is not trusted.
+
+A customer calls through a guard worker to an agent that echoes; the customer plays speech and types a
+test card number in-band.  Mid-call an injector on another address (127.0.0.2) floods the guard's customer-side
+RTP and RTCP ports for a few seconds at ~10k packets/s: random bytes, RTP versions 0/1/3, valid-looking
+PCMU with chaotic SSRC/sequence/timestamps, and forged RFC 4733 telephone-events (PT 96 and 101) for keys
+0-9.  Measured on lo with a raw socket (needs CAP_NET_RAW):
+
+* nothing the guard sends goes to the injector (before: pjmedia latched onto it and sent it the agent's
+  voice);
+* the real customer keeps receiving the guard's stream, with no gap over 200 ms (before: ~10 s lost);
+* the payment side gets exactly the card number, nothing forged (before: thousands of digits).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sip_peers import HERE, Proc, free_port, rtp_base
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+PAN = "4111111111111111"
+
+
+class Capture(threading.Thread):
+    """(time, src port, dst port, dst addr) of every UDP datagram on lo."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.packets: list = []
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if addr[2] == socket.PACKET_OUTGOING:
+                continue  # lo shows each packet twice
+            ip = frame[14:]
+            if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
+                continue
+            ihl = (ip[0] & 15) * 4
+            sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
+            self.packets.append((time.monotonic(), sport, dport, socket.inet_ntoa(ip[16:20]),
+                                 socket.inet_ntoa(ip[12:16])))
+
+
+def _packets(rng) -> list[bytes]:
+    out = []
+    for _ in range(400):
+        kind = rng.integers(0, 5)
+        ssrc = int(rng.integers(0, 2**32))
+        seq = int(rng.integers(0, 2**16))
+        ts = int(rng.integers(0, 2**32))
+        if kind == 0:
+            out.append(rng.integers(0, 256, int(rng.integers(1, 400)), dtype=np.uint8).tobytes())
+        elif kind == 1:
+            v = int(rng.choice([0, 1, 3]))
+            out.append(struct.pack("!BBHII", v << 6, 0, seq, ts, ssrc) + bytes(160))
+        elif kind == 2:
+            out.append(struct.pack("!BBHII", 0x80, 0, seq, ts, ssrc) + rng.integers(0, 256, 160, dtype=np.uint8).tobytes())
+        else:
+            pt = int(rng.choice([96, 101]))
+            key = int(rng.integers(0, 10))
+            end = 0x80 if rng.integers(0, 2) else 0
+            out.append(struct.pack("!BBHII", 0x80, 0x80 | pt, seq, ts, ssrc)
+                       + struct.pack("!BBH", key, end | 10, int(rng.integers(0, 2**16))))
+    return out
+
+
+def _inject(ports, seconds, rate, stats):
+    rng = np.random.default_rng(5)
+    pkts = _packets(rng)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.2", 0))
+    stats["injector_port"] = s.getsockname()[1]
+    s.setblocking(False)
+    sent = 0
+    t_end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < t_end:
+        t0 = time.monotonic()
+        for _ in range(rate // 100):
+            if i % 3 == 0:  # a consistent forged key stream: one SSRC, running sequence, new event every 40
+                n = i // 3
+                pkt = struct.pack("!BBHII", 0x80, (0x80 if n % 40 == 0 else 0) | (101 if n % 2 else 96),
+                                  n & 0xFFFF, (n // 40) * 800 & 0xFFFFFFFF, 0x5EED5EED) \
+                    + struct.pack("!BBH", (n // 40) % 10, (0x80 if n % 40 >= 36 else 0) | 10, (n % 40) * 80)
+            else:
+                pkt = pkts[i % len(pkts)]
+            try:
+                s.sendto(pkt, ("127.0.0.1", ports[i % len(ports)]))
+                sent += 1
+            except BlockingIOError:
+                pass
+            i += 1
+        time.sleep(max(0.0, 0.01 - (time.monotonic() - t0)))
+    stats["sent"] = sent
+    stats["received"] = 0
+    try:
+        while True:
+            s.recv(2048)
+            stats["received"] += 1
+    except BlockingIOError:
+        pass
+    s.close()
+
+
+def test_rtp_injection_moves_nothing_and_forges_no_key(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("raw packet capture needs CAP_NET_RAW (run as root, as .ci/run does)")
+    from dtmfguard.adversary import load_speech
+    from dtmfguard.synth import keypresses
+
+    speech = load_speech(6.0, seed=4)
+    speech = np.zeros(48000) if speech is None else speech
+    keys, _ = keypresses(PAN, level_dbm0=-10, rng=np.random.default_rng(7))
+    x = np.concatenate([speech, np.zeros(1600), keys, np.zeros(1600), speech])
+    wav = tmp_path / "customer.wav"
+    sf.write(wav, np.clip(x, -32768, 32767).astype(np.int16), 8000, subtype="PCM_16")
+    play_s = len(x) / 8000
+    gport, aport, cport = free_port(), free_port(), free_port()
+    grtp, crtp = rtp_base(), rtp_base()
+    while abs(crtp - grtp) < 200:
+        crtp = rtp_base()
+    cap = Capture()
+    cap.start()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()), "--echo",
+                  "--timeout", "60"], "agent", tmp_path)
+    guard = Proc([str(HERE / "guard_probe.py"), "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(grtp), "--timeout", "60"], "guard", tmp_path)
+    stats: dict = {}
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(crtp),
+                         "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(wav), "--play-s", f"{play_s:.1f}",
+                         "--timeout", "60"], "customer", tmp_path)
+        # the guard's customer-side RTP port: where its stream to the customer comes from
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            sources = [p[1] for p in list(cap.packets) if grtp <= p[1] < grtp + 100 and p[2] == crtp]
+            if len(sources) > 50:
+                break
+        assert sources, "no media from the guard to the customer"
+        port = max(set(sources), key=sources.count)
+        t_inj = time.monotonic()
+        _inject([port, port, port, port + 1], 4.0, 10000, stats)
+        t_inj_end = time.monotonic()
+        assert customer.wait(60) == 0, customer.output()[-2000:]
+        agent.wait(15)
+    finally:
+        rc_guard = guard.stop()
+        agent.stop()
+        cap.stop.set()
+        cap.join()
+    done = [e for e in guard.events() if e.get("event") == "done"][0]
+    pk = cap.packets
+    to_injector = [p for p in pk if p[3] == "127.0.0.2" and p[4] == "127.0.0.1" and p[2] == stats["injector_port"]]
+    # the guard's stream to the customer: from the guard's RTP range to the customer's RTP port
+    to_customer = sorted(p[0] for p in pk if grtp <= p[1] < grtp + 100 and p[2] == crtp and p[3] == "127.0.0.1")
+    during = [t for t in to_customer if t_inj - 0.5 <= t <= t_inj_end + 1.0]
+    gaps = np.diff(during) if len(during) > 1 else np.array([99.0])
+    print({"injected": stats["sent"], "to_injector": len(to_injector), "to_customer": len(to_customer),
+           "during": len(during), "max_gap_s": float(gaps.max()), "digits": done["count"], "sources": done["sources"]})
+    assert stats["sent"] > 20000
+    assert to_injector == [] and stats["received"] == 0
+    assert len(during) >= 0.9 * 50 * (t_inj_end - t_inj + 1.5) and gaps.max() < 0.2
+    assert done["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), done["sources"]
+    assert set(done["sources"]) == {"inband"}
+    assert rc_guard == 0
