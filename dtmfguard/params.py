@@ -44,6 +44,27 @@ class DetectorParams:
     # Q.24's +-1.5 % acceptance is a clean-signal requirement and stays met.
     freq_tolerance_mixed: float = 0.005
     clean_fraction: float = 0.6
+    # Talk-off guard (issue 17): the full ``freq_tolerance`` only where the two tones carry at least this
+    # share of the window's energy; between ``clean_fraction`` and this share the tolerance grows linearly
+    # from ``freq_tolerance_mixed``. A keypad's tones alone, in 15 dB S/N noise or through G.711 keep
+    # > 0.95 (so Q.24's clean-signal frequency figures are unchanged); the music that produced false digits
+    # held 0.55-0.8 with both tones 1.5-2.5 % off (benchmarks/talkoff.py, tune split).
+    full_tolerance_fraction: float = 0.9
+
+    # Talk-off guard: both tones of a keypad come from one oscillator, so their relative errors, averaged
+    # over the press up to its confirmation, differ by at most Q.24's accepted corner (row -1.5 % and
+    # column +1.5 %, or the reverse: 3 %); per window the estimate scatters 2.3-3.55 % at that corner
+    # (clean tones, 16 keys), the mean of >= 3 windows by ~0.2 %. Two notes a consonant interval apart
+    # land on a DTMF pair only with errors pulling apart further: a fifth on key 4 needs 4.5 %.
+    pair_spread_max: float = 0.036
+    # Keys 2, 6 and C: column / row = 1.917, 4.3 % below an octave. A flat row note and a sharp column
+    # note an octave apart pull (column error - row error) up to 3.3-4.3 % (music false digits of the tune
+    # split: 3.3-4.2 %); Q.24's corner is 3.0 %.
+    octave_spread_max: float = 0.033
+    # Talk-off guard: over the windows of a press that passed the phase test, each tone's frequency
+    # error may vary by at most this much before the digit is confirmed (a keypad's tones are steady;
+    # a voice's glide, vibrato or two beating partials are not).
+    steady_spread_max: float = 0.02
 
     # Q.24: accept normal twist (high group weaker) up to 8 dB and reverse twist up to 4 dB.
     # One dB of margin each for estimation error in noise.

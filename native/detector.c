@@ -79,6 +79,9 @@
 enum {
     S_HALF, S_WINDOW, S_MIN_AMP, S_MIN_FRACTION, S_REL_PEAK_POW, S_NORMAL_TWIST_DB, S_REVERSE_TWIST_DB,
     S_FREQ_TOL, S_FREQ_TOL_MIXED, S_CLEAN_FRACTION, S_HARMONIC_GUARD, S_HARMONIC_GUARD_MIXED, S_DBM0_PEAK,
+    S_FULL_FRACTION, S_PAIR_SPREAD, S_OCTAVE_SPREAD,
+    /* the state machine's (DetectorBank._step and what it calls) */
+    S_MIN_TONE, S_CONFIRM_CHECKED, S_END_MISSES, S_EDGE_MIN, S_STEADY_SPREAD,
     N_SCALARS
 };
 #define CONSTS (CONST_SCALARS + N_SCALARS)
@@ -204,9 +207,15 @@ argmax4(const double *v)
  * One window: win (16 complex), prev (the window before it, 16 complex), energy.
  * Writes the 8 amplitudes; returns the digit code and sets *checked, *lr, *lc.
  */
+static inline double
+clip01(double v)
+{
+    return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+}
+
 static int
 classify(const double *c, const double *win, const double *prev, double energy, double *amp,
-         int *checked_out, double *lr_out, double *lc_out)
+         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out)
 {
     const double *sc = c + CONST_SCALARS;
     const double half = sc[S_HALF], n = sc[S_WINDOW];
@@ -219,6 +228,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double fraction = (ar * ar + ac * ac) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
     *checked_out = 0;
     *lr_out = *lc_out = -INFINITY;
+    *relr_out = *relc_out = 0.0;
     if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_MIN_FRACTION]))
         return NO_DIGIT;
 
@@ -242,7 +252,8 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const int checked = cabs2(pr_re, pr_im) >= 0.5 * cabs2(wr_re, wr_im)
                         && cabs2(pc_re, pc_im) >= 0.5 * cabs2(wc_re, wc_im);
     const int clean = fraction >= sc[S_CLEAN_FRACTION];
-    const double tol = clean ? sc[S_FREQ_TOL] : sc[S_FREQ_TOL_MIXED];
+    const double ramp = clip01((fraction - sc[S_CLEAN_FRACTION]) / (sc[S_FULL_FRACTION] - sc[S_CLEAN_FRACTION]));
+    const double tol = sc[S_FREQ_TOL_MIXED] + (sc[S_FREQ_TOL] - sc[S_FREQ_TOL_MIXED]) * ramp;
     const int freq_ok = !checked || (fabs(rel_r) <= tol && fabs(rel_c) <= tol);
 
     const int measured = checked && freq_ok;
@@ -263,6 +274,8 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *checked_out = checked && ok;
     *lr_out = lr;
     *lc_out = lc;
+    *relr_out = checked ? rel_r : 0.0;
+    *relc_out = checked ? rel_c : 0.0;
     return ok ? r * 4 + cc : (shape_ok ? WEAK + r * 4 + cc : NO_DIGIT);
 }
 
@@ -275,7 +288,7 @@ typedef struct {
 
 static int
 channel_frames(const frame_shape *f, const double *consts, const double *x, double *state, int64_t *digit,
-               int8_t *checked, double *amp, double *lr, double *lc)
+               int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc)
 {
     const Py_ssize_t H = f->H;
     double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
@@ -305,7 +318,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             }
             int chk;
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w);
+                                   &chk, lr + w, lc + w, relr + w, relc + w);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
@@ -325,6 +338,216 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             pending[i - start] = i < f->n_pending ? pending[i] : x[i - f->n_pending];
     }
     return strong;
+}
+
+
+/* ---- the per-window state machine: DetectorBank._step, _maybe_confirm, _onset, _end, _finish ------- */
+
+/*
+ * The same decisions and the same arithmetic, in the same order, as the Python state machine (which
+ * the numpy backend runs); Python's round() is round-half-even, as nearbyint() in the default mode.
+ */
+typedef struct {
+    int digit; /* NO_DIGIT: none */
+    int misses, checked, confirmed;
+    int64_t first_w, last_w, onset;
+    double a_prev, a_first, a_ref, a_last, a_after, level;
+    double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
+} run_t;
+
+typedef struct {
+    run_t run, rival; /* rival: another digit's run started during a miss (digit NO_DIGIT: none) */
+} chan_t;
+
+typedef struct {
+    Py_ssize_t ch;
+    int digit;
+    int64_t start, end; /* end -1: start event */
+    double level;
+} event_t;
+
+typedef struct {
+    event_t *ev;
+    Py_ssize_t n, cap;
+    int failed;
+} event_buf;
+
+static void
+emit(event_buf *b, Py_ssize_t ch, int digit, int64_t start, int64_t end, double level)
+{
+    if (b->n == b->cap) {
+        const Py_ssize_t cap = b->cap ? 2 * b->cap : 16;
+        event_t *ev = (event_t *)PyMem_RawRealloc(b->ev, (size_t)cap * sizeof(event_t));
+        if (ev == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->ev = ev;
+        b->cap = cap;
+    }
+    b->ev[b->n].ch = ch;
+    b->ev[b->n].digit = digit;
+    b->ev[b->n].start = start;
+    b->ev[b->n].end = end;
+    b->ev[b->n].level = level;
+    b->n++;
+}
+
+static inline double
+pair_amp(int digit, const double *amp8)
+{
+    return 0.5 * (amp8[digit / 4] + amp8[4 + digit % 4]);
+}
+
+static inline double
+min1(double v)
+{
+    return v < 1.0 ? v : 1.0;
+}
+
+static void
+new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const double *prev_amp8, double lr, double lc,
+        double rel_r, double rel_c)
+{
+    r->digit = d;
+    r->first_w = r->last_w = w;
+    r->a_prev = pair_amp(d, prev_amp8);
+    r->a_first = r->a_ref = r->a_last = pair_amp(d, amp8);
+    r->a_after = 0.0;
+    r->misses = 0;
+    r->checked = checked != 0;
+    r->confirmed = 0;
+    r->onset = 0;
+    r->level = 0.5 * (lr + lc);
+    if (checked) {
+        r->r_lo = r->r_hi = r->s_r = rel_r;
+        r->c_lo = r->c_hi = r->s_c = rel_c;
+    }
+    else {
+        r->r_lo = r->c_lo = INFINITY;
+        r->r_hi = r->c_hi = -INFINITY;
+        r->s_r = r->s_c = 0.0;
+    }
+}
+
+static int64_t
+run_onset(const double *sc, const run_t *r)
+{
+    const double half = sc[S_HALF], window = sc[S_WINDOW];
+    const double c_prev = min1(r->a_prev / r->a_ref);
+    if (c_prev >= sc[S_EDGE_MIN])
+        return (int64_t)nearbyint((double)((r->first_w - 1) * (int64_t)half) + (1.0 - c_prev) * window);
+    const double c_first = min1(r->a_first / r->a_ref);
+    return (int64_t)nearbyint((double)(r->first_w * (int64_t)half) + (1.0 - c_first) * window);
+}
+
+static int64_t
+run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, double a_after)
+{
+    const int64_t half = (int64_t)sc[S_HALF], window = (int64_t)sc[S_WINDOW];
+    const int64_t start_w = w * half;
+    double end;
+    if (onset > start_w)
+        end = (double)(start_w + window);
+    else
+        end = (double)start_w + min1(a / r->a_ref) * (double)window;
+    const double c_after = min1(a_after / r->a_ref);
+    if (c_after >= sc[S_EDGE_MIN]) {
+        const double e2 = (double)((w + 1) * half) + c_after * (double)window;
+        if (e2 > end)
+            end = e2;
+    }
+    return (int64_t)nearbyint(end);
+}
+
+static void
+maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev)
+{
+    if (r->checked < (int)sc[S_CONFIRM_CHECKED])
+        return;
+    if (r->r_hi - r->r_lo > sc[S_STEADY_SPREAD] || r->c_hi - r->c_lo > sc[S_STEADY_SPREAD])
+        return;
+    const double spread = (r->s_c - r->s_r) / (double)r->checked; /* see DetectorBank._maybe_confirm */
+    if (fabs(spread) > sc[S_PAIR_SPREAD] || (r->digit % 4 == r->digit / 4 + 1 && spread > sc[S_OCTAVE_SPREAD]))
+        return;
+    const int64_t onset = run_onset(sc, r);
+    if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= sc[S_MIN_TONE]) {
+        r->confirmed = 1;
+        r->onset = onset;
+        emit(ev, ch, r->digit, onset, -1, r->level);
+    }
+}
+
+static void
+finish(const double *sc, chan_t *c, Py_ssize_t ch, event_buf *ev)
+{
+    run_t *r = &c->run;
+    const int was = r->digit;
+    r->digit = NO_DIGIT;
+    if (was == NO_DIGIT || !r->confirmed)
+        return;
+    int64_t end = run_end(sc, r, r->onset, r->last_w, r->a_last, r->a_after);
+    emit(ev, ch, was, r->onset, end > r->onset ? end : r->onset, r->level);
+}
+
+static void
+step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
+     const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, event_buf *ev)
+{
+    run_t *r = &c->run;
+    if (r->digit != NO_DIGIT) {
+        if (d == WEAK + r->digit && r->confirmed) { /* keeps the digit alive; not a frequency check */
+            r->misses = 0;
+            r->last_w = w;
+            r->a_last = pair_amp(r->digit, amp8);
+            return;
+        }
+        if (d == r->digit) {
+            const double a = pair_amp(d, amp8);
+            r->misses = 0;
+            r->last_w = w;
+            r->a_last = a;
+            if (checked) {
+                r->checked++;
+                r->s_r += rel_r;
+                r->s_c += rel_c;
+                if (rel_r < r->r_lo)
+                    r->r_lo = rel_r;
+                if (rel_r > r->r_hi)
+                    r->r_hi = rel_r;
+                if (rel_c < r->c_lo)
+                    r->c_lo = rel_c;
+                if (rel_c > r->c_hi)
+                    r->c_hi = rel_c;
+            }
+            if (a > r->a_ref) {
+                r->a_ref = a;
+                r->level = 0.5 * (lr + lc);
+            }
+            if (!r->confirmed)
+                maybe_confirm(sc, r, w, a, ch, ev);
+            return;
+        }
+        r->misses++;
+        if (r->misses == 1)
+            r->a_after = pair_amp(r->digit, amp8);
+        if (d >= 0 && d < WEAK) {
+            if (c->rival.digit == d && c->rival.first_w == w - 1) { /* another digit takes over */
+                finish(sc, c, ch, ev);
+                c->run = c->rival;
+                c->rival.digit = NO_DIGIT;
+                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, ev);
+                return;
+            }
+            new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+        }
+        if (r->misses >= (int)sc[S_END_MISSES])
+            finish(sc, c, ch, ev);
+    }
+    if (r->digit == NO_DIGIT && d >= 0 && d < WEAK) {
+        new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+        c->rival.digit = NO_DIGIT;
+    }
 }
 
 /* ---- Python interface ------------------------------------------------------------------------- */
@@ -370,6 +593,11 @@ typedef struct {
     PyObject_HEAD
     Py_buffer state, consts, active;
     Py_ssize_t channels, H;
+    /* process(): the stream position and every channel's runs live here */
+    Py_ssize_t n_pending; /* samples of the partial half-block */
+    long long half_index; /* index of the next half-block to complete */
+    int have_half;
+    chan_t *chans;
 } FramesObject;
 
 static void
@@ -379,6 +607,7 @@ Frames_dealloc(FramesObject *self)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i]->obj != NULL)
             PyBuffer_Release(all[i]);
+    PyMem_Free(self->chans);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -410,6 +639,16 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     self->active = active;
     self->channels = C;
     self->H = (Py_ssize_t)H;
+    self->chans = (chan_t *)PyMem_Calloc((size_t)C, sizeof(chan_t));
+    if (self->chans == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t ch = 0; ch < C; ch++)
+        self->chans[ch].run.digit = self->chans[ch].rival.digit = NO_DIGIT;
+    self->n_pending = 0;
+    self->half_index = 0;
+    self->have_half = 0;
     return 0;
 }
 
@@ -430,13 +669,13 @@ sample_format(const Py_buffer *b)
 /* [digits], [checked], [[8 amplitudes] x (nw + 1)], [lr], [lc] of one channel */
 static PyObject *
 channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *checked, const double *amp,
-             const double *lr, const double *lc)
+             const double *lr, const double *lc, const double *relr, const double *relc)
 {
     PyObject *d = PyList_New(nw), *c = PyList_New(nw), *a = PyList_New(nw + 1), *l1 = PyList_New(nw),
-             *l2 = PyList_New(nw);
+             *l2 = PyList_New(nw), *r1 = PyList_New(nw), *r2 = PyList_New(nw);
     Py_ssize_t w;
     int k;
-    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL)
+    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL || r1 == NULL || r2 == NULL)
         goto fail;
     for (w = 0; w <= nw; w++) {
         PyObject *row = PyList_New(NFUND);
@@ -452,16 +691,18 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
     }
     for (w = 0; w < nw; w++) {
         PyObject *dv = PyLong_FromLongLong(digit[w]), *v1 = PyFloat_FromDouble(lr[w]),
-                 *v2 = PyFloat_FromDouble(lc[w]);
+                 *v2 = PyFloat_FromDouble(lc[w]), *v3 = PyFloat_FromDouble(relr[w]), *v4 = PyFloat_FromDouble(relc[w]);
         PyList_SET_ITEM(d, w, dv);
         PyList_SET_ITEM(l1, w, v1);
         PyList_SET_ITEM(l2, w, v2);
+        PyList_SET_ITEM(r1, w, v3);
+        PyList_SET_ITEM(r2, w, v4);
         PyList_SET_ITEM(c, w, PyBool_FromLong(checked[w]));
-        if (dv == NULL || v1 == NULL || v2 == NULL)
+        if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL)
             goto fail;
     }
     {
-        PyObject *t = PyTuple_New(6), *chv = PyLong_FromSsize_t(ch);
+        PyObject *t = PyTuple_New(8), *chv = PyLong_FromSsize_t(ch);
         if (t == NULL || chv == NULL) {
             Py_XDECREF(t);
             Py_XDECREF(chv);
@@ -473,6 +714,8 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
         PyTuple_SET_ITEM(t, 3, a);
         PyTuple_SET_ITEM(t, 4, l1);
         PyTuple_SET_ITEM(t, 5, l2);
+        PyTuple_SET_ITEM(t, 6, r1);
+        PyTuple_SET_ITEM(t, 7, r2);
         return t;
     }
 fail:
@@ -481,6 +724,8 @@ fail:
     Py_XDECREF(a);
     Py_XDECREF(l1);
     Py_XDECREF(l2);
+    Py_XDECREF(r1);
+    Py_XDECREF(r2);
     return NULL;
 }
 
@@ -532,7 +777,7 @@ Frames_run(FramesObject *self, PyObject *args)
         const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step = xb.strides[xb.ndim - 1];
         /* one allocation: samples of one channel as float64, then every channel's window results */
         const size_t bytes = (size_t)m * sizeof(double)
-                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 2 * sizeof(double))
+                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
                                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 1) + 64;
         mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes); /* a frame: stack */
         if (mem == NULL) {
@@ -540,7 +785,8 @@ Frames_run(FramesObject *self, PyObject *args)
             goto done;
         }
         double *xd = (double *)mem, *amp = xd + m, *lr = amp + C * (nw + 1) * NFUND, *lc = lr + C * nw;
-        int64_t *digit = (int64_t *)(lc + C * nw);
+        double *relr = lc + C * nw, *relc = relr + C * nw;
+        int64_t *digit = (int64_t *)(relc + C * nw);
         int8_t *checked = (int8_t *)(digit + C * nw), *strong = checked + C * nw;
         const double *consts = (const double *)self->consts.buf;
         double *state = (double *)self->state.buf;
@@ -558,7 +804,7 @@ Frames_run(FramesObject *self, PyObject *args)
                     xd[i] = *(const double *)(src + i * step);
             strong[ch] = (int8_t)channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit + ch * nw,
                                                 checked + ch * nw, amp + ch * (nw + 1) * NFUND, lr + ch * nw,
-                                                lc + ch * nw);
+                                                lc + ch * nw, relr + ch * nw, relc + ch * nw);
             busy += nw > 0 && (strong[ch] || active[ch]);
         }
         if (ts != NULL)
@@ -573,7 +819,7 @@ Frames_run(FramesObject *self, PyObject *args)
             if (!(strong[ch] || active[ch]))
                 continue;
             PyObject *rows = channel_rows(ch, nw, digit + ch * nw, checked + ch * nw, amp + ch * (nw + 1) * NFUND,
-                                          lr + ch * nw, lc + ch * nw);
+                                          lr + ch * nw, lc + ch * nw, relr + ch * nw, relc + ch * nw);
             if (rows == NULL || PyList_Append(result, rows) < 0)
                 Py_CLEAR(result);
             Py_XDECREF(rows);
@@ -586,8 +832,140 @@ done:
     return result;
 }
 
+
+PyDoc_STRVAR(process_doc,
+"process(x) -> None or [(channel, digit index, start, end or None, level dBm0), ...]\n\n"
+"Everything DetectorBank does for a frame, in C: buffer, kernel, window tests and the per-window state\n"
+"machine, for every channel's new samples x (int16 or float64, [C, m], or [m] for one channel; any\n"
+"strides).  The stream position and the runs are kept here (not in the state array's Python mirror).\n"
+"None when no channel started or ended a digit; digit index = row * 4 + column.");
+
+static PyObject *
+Frames_process(FramesObject *self, PyObject *x_obj)
+{
+    PyObject *result = NULL;
+    Py_buffer xb;
+    event_buf ev = {NULL, 0, 0, 0};
+    char fmt;
+    void *mem = NULL;
+    double stack_mem[1536];
+    if (self->state.obj == NULL || self->chans == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Frames: not initialised");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+        return NULL;
+    const Py_ssize_t C = self->channels, H = self->H;
+    fmt = sample_format(&xb);
+    if (fmt == 0) {
+        PyErr_SetString(PyExc_TypeError, "process: x must hold native-order int16 or float64 samples");
+        goto done;
+    }
+    if (!((xb.ndim == 1 && C == 1) || (xb.ndim == 2 && xb.shape[0] == C))) {
+        PyErr_Format(PyExc_ValueError, "process: x must be [%zd, samples]%s", C, C == 1 ? " or [samples]" : "");
+        goto done;
+    }
+    {
+        frame_shape f;
+        f.H = H;
+        f.m = xb.shape[xb.ndim - 1];
+        f.n_pending = self->n_pending;
+        f.have_half = self->have_half;
+        f.nh = (f.n_pending + f.m) / H;
+        f.nw = f.nh + f.have_half - 1 > 0 ? f.nh + f.have_half - 1 : 0;
+        const Py_ssize_t nw = f.nw, m = f.m;
+        const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step_b = xb.strides[xb.ndim - 1];
+        /* one channel at a time: its samples as float64, then its window results */
+        const size_t bytes = (size_t)m * sizeof(double)
+                             + (size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
+                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 64;
+        mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes);
+        if (mem == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        double *xd = (double *)mem, *amp = xd + m, *lr = amp + (nw + 1) * NFUND, *lc = lr + nw;
+        double *relr = lc + nw, *relc = relr + nw;
+        int64_t *digit = (int64_t *)(relc + nw);
+        int8_t *checked = (int8_t *)(digit + nw);
+        const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
+        double *state = (double *)self->state.buf;
+        const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
+        Py_ssize_t ch, i, k;
+        PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
+        for (ch = 0; ch < C; ch++) {
+            const char *src = (const char *)xb.buf + ch * row_stride;
+            chan_t *c = self->chans + ch;
+            if (fmt == 'h')
+                for (i = 0; i < m; i++)
+                    xd[i] = (double)*(const int16_t *)(src + i * step_b);
+            else
+                for (i = 0; i < m; i++)
+                    xd[i] = *(const double *)(src + i * step_b);
+            const int strong = channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit, checked, amp,
+                                              lr, lc, relr, relc);
+            if (!strong && c->run.digit == NO_DIGIT)
+                continue;
+            for (k = 0; k < nw; k++) {
+                const int d = (int)digit[k];
+                if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
+                    continue;
+                step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
+                     relr[k], relc[k], &ev);
+            }
+        }
+        if (ts != NULL)
+            PyEval_RestoreThread(ts);
+        self->half_index += f.nh;
+        self->n_pending = (f.n_pending + m) % H;
+        if (f.nh)
+            self->have_half = 1;
+        if (ev.failed) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (ev.n == 0) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+            goto done;
+        }
+        result = PyList_New(ev.n);
+        for (i = 0; result != NULL && i < ev.n; i++) {
+            const event_t *e = ev.ev + i;
+            PyObject *t;
+            if (e->end < 0)
+                t = Py_BuildValue("(niLOd)", e->ch, e->digit, (long long)e->start, Py_None, e->level);
+            else
+                t = Py_BuildValue("(niLLd)", e->ch, e->digit, (long long)e->start, (long long)e->end, e->level);
+            if (t == NULL)
+                Py_CLEAR(result);
+            else
+                PyList_SET_ITEM(result, i, t);
+        }
+    }
+done:
+    if (mem != (void *)stack_mem)
+        PyMem_RawFree(mem);
+    PyMem_RawFree(ev.ev);
+    PyBuffer_Release(&xb);
+    return result;
+}
+
+static PyObject *
+Frames_get_n_pending(FramesObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->n_pending);
+}
+
+static PyGetSetDef Frames_getset[] = {
+    {"n_pending", (getter)Frames_get_n_pending, NULL, "samples of the partial half-block (process())", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMethodDef Frames_methods[] = {
     {"run", (PyCFunction)Frames_run, METH_VARARGS, run_doc},
+    {"process", (PyCFunction)Frames_process, METH_O, process_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -599,6 +977,7 @@ static PyTypeObject FramesType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Frames(state, consts, active): the C window tests bound to one DetectorBank's state.",
     .tp_methods = Frames_methods,
+    .tp_getset = Frames_getset,
     .tp_init = (initproc)Frames_init,
     .tp_new = PyType_GenericNew,
 };
