@@ -187,6 +187,7 @@ half_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, 
 
 /* ---- window tests: detector._classify for one window ---------------------------------------------- */
 
+
 /* numpy's float remainder (npy_divmod): the result takes the divisor's sign */
 static double
 py_mod(double a, double b)
@@ -227,6 +228,123 @@ cabs2(double re, double im)
     return sqrt(re * re + im * im);
 }
 
+/*
+ * process()'s kernel: the 8 fundamentals only (2 vectors), two half-blocks at a time, so the state of
+ * both recursions stays in registers.  The 8 guard bins are needed only by the few windows that pass
+ * the level and energy-share tests: guard_pair() computes the two a window needs from its samples.
+ */
+DTMFGUARD_CLONES static void
+fund_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double *energy)
+{
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d a1 = zero, a2 = zero, b1 = zero, b2 = zero, ca, cb;
+    double e = 0.0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        ca[k] = bins[5 * k];
+        cb[k] = bins[5 * (4 + k)];
+    }
+    for (Py_ssize_t n = 0; n < H; n++) {
+        const double v = x[n];
+        const v4d xv = {v, v, v, v};
+        e += v * v;
+        const v4d ta = (xv - a2) + ca * a1;
+        const v4d tb = (xv - b2) + cb * b1;
+        a2 = a1;
+        a1 = ta;
+        b2 = b1;
+        b1 = tb;
+    }
+    for (k = 0; k < NFUND; k++) {
+        const double *b = bins + 5 * k;
+        const double r1 = k < 4 ? a1[k] : b1[k - 4], r2 = k < 4 ? a2[k] : b2[k - 4];
+        const double yr = r1 - b[1] * r2;
+        const double yi = b[2] * r2;
+        out[2 * k] = yr * b[3] + yi * b[4];
+        out[2 * k + 1] = yi * b[3] - yr * b[4];
+    }
+    *energy = e;
+}
+
+DTMFGUARD_CLONES static void
+fund_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, double *out_a, double *energy_a,
+          double *out_b, double *energy_b)
+{
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d p1 = zero, p2 = zero, q1 = zero, q2 = zero; /* half-block a: rows (p), columns (q) */
+    v4d u1 = zero, u2 = zero, w1 = zero, w2 = zero; /* half-block b */
+    v4d ca, cb;
+    double ea = 0.0, eb = 0.0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        ca[k] = bins[5 * k];
+        cb[k] = bins[5 * (4 + k)];
+    }
+    for (Py_ssize_t n = 0; n < H; n++) {
+        const double va = xa[n], vb = xb[n];
+        const v4d xva = {va, va, va, va}, xvb = {vb, vb, vb, vb};
+        ea += va * va;
+        eb += vb * vb;
+        const v4d tp = (xva - p2) + ca * p1;
+        const v4d tq = (xva - q2) + cb * q1;
+        const v4d tu = (xvb - u2) + ca * u1;
+        const v4d tw = (xvb - w2) + cb * w1;
+        p2 = p1;
+        p1 = tp;
+        q2 = q1;
+        q1 = tq;
+        u2 = u1;
+        u1 = tu;
+        w2 = w1;
+        w1 = tw;
+    }
+    for (k = 0; k < NFUND; k++) {
+        const double *b = bins + 5 * k;
+        double r1 = k < 4 ? p1[k] : q1[k - 4], r2 = k < 4 ? p2[k] : q2[k - 4];
+        double yr = r1 - b[1] * r2, yi = b[2] * r2;
+        out_a[2 * k] = yr * b[3] + yi * b[4];
+        out_a[2 * k + 1] = yi * b[3] - yr * b[4];
+        r1 = k < 4 ? u1[k] : w1[k - 4];
+        r2 = k < 4 ? u2[k] : w2[k - 4];
+        yr = r1 - b[1] * r2;
+        yi = b[2] * r2;
+        out_b[2 * k] = yr * b[3] + yi * b[4];
+        out_b[2 * k + 1] = yi * b[3] - yr * b[4];
+    }
+    *energy_a = ea;
+    *energy_b = eb;
+}
+
+/* A window's samples (two half-blocks) and the guard bins' twiddles, for guard_pair(). */
+typedef struct {
+    const double *xa, *xb;
+    Py_ssize_t H;
+    const double *cosw, *sinw; /* [8][2H]: cos(w n), sin(w n) of the guard frequencies */
+} guard_src;
+
+/* |DFT| of the window at guard bins ks and ko (0..7), by direct sums (4 lanes of partial sums) */
+DTMFGUARD_CLONES static void
+guard_pair(const guard_src *g, int ks, int ko, double *abs_s, double *abs_o)
+{
+    const Py_ssize_t H = g->H, N = 2 * H;
+    const double *cs = g->cosw + ks * N, *ss = g->sinw + ks * N, *co = g->cosw + ko * N, *so = g->sinw + ko * N;
+    double sr = 0.0, si = 0.0, orr = 0.0, oi = 0.0;
+    Py_ssize_t n;
+    for (int half = 0; half < 2; half++) {
+        const double *x = half ? g->xb : g->xa;
+        const Py_ssize_t off = half ? H : 0;
+        for (n = 0; n < H; n++) {
+            const double v = x[n];
+            sr += v * cs[off + n];
+            si += v * ss[off + n];
+            orr += v * co[off + n];
+            oi += v * so[off + n];
+        }
+    }
+    *abs_s = cabs2(sr, si);
+    *abs_o = cabs2(orr, oi);
+}
+
 static double
 second_largest(const double *v4)
 {
@@ -264,7 +382,7 @@ clip01(double v)
 
 static int
 classify(const double *c, const double *win, const double *prev, double energy, double *amp,
-         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out)
+         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out, const guard_src *g)
 {
     const double *sc = c + CONST_SCALARS;
     const double half = sc[S_HALF], n = sc[S_WINDOW];
@@ -312,8 +430,16 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
     const double twist = lr - lc;
 
-    const double sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
-    const double over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+    double sub, over;
+    if (g == NULL) {
+        sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
+        over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+    }
+    else {
+        guard_pair(g, r, 4 + cc, &sub, &over);
+        sub *= 2.0 / n;
+        over *= 2.0 / n;
+    }
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
     const int guard_ok = sub < ar * guard && over < ac * guard;
 
@@ -378,7 +504,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             }
             int chk;
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w);
+                                   &chk, lr + w, lc + w, relr + w, relc + w, NULL);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
@@ -400,6 +526,85 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
     return strong;
 }
 
+
+/*
+ * process()'s version of channel_frames: the same windows and results, with the 8-bin kernel and the
+ * guard bins computed only for candidate windows (from the samples: prev_x holds the previous call's
+ * last half-block).  The guard slots of the state's DFTs are left as they were (unused on this path).
+ */
+static int
+channel_frames_fast(const frame_shape *f, const double *consts, const double *x, double *state, double *prev_x,
+                    const double *cosw, const double *sinw, int64_t *digit, int8_t *checked, double *amp,
+                    double *lr, double *lc, double *relr, double *relc)
+{
+    const Py_ssize_t H = f->H;
+    double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
+    double *last_win = last_energy + 1, *last_amp = last_win + 2 * NBINS;
+    const double *rot = consts + CONST_ROT;
+    double block[MAX_HALF], pair[2][2 * NBINS], win[2 * NBINS], pair_energy[2], cur_energy;
+    const double *cur, *src[2] = {NULL, NULL}, *prev_src = prev_x;
+    int strong = 0, have_half = f->have_half;
+    Py_ssize_t h, w = 0, i, k;
+    guard_src g;
+    g.H = H;
+    g.cosw = cosw;
+    g.sinw = sinw;
+
+    memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
+    for (h = 0; h < f->nh; h++) {
+        if (h % 2 == 0) { /* the kernel, two half-blocks at a time */
+            int q;
+            for (q = 0; q < 2 && h + q < f->nh; q++) {
+                if (h + q == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
+                    memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
+                    memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
+                    src[q] = block;
+                }
+                else {
+                    src[q] = x + (h + q) * H - f->n_pending;
+                }
+            }
+            if (q == 2)
+                fund_dft2(src[0], src[1], H, consts + CONST_BINS, pair[0], pair_energy, pair[1], pair_energy + 1);
+            else
+                fund_dft(src[0], H, consts + CONST_BINS, pair[0], pair_energy);
+        }
+        cur = pair[h % 2];
+        cur_energy = pair_energy[h % 2];
+        if (have_half) { /* window = previous half + exp(-jwH) * this half, as numpy's complex ops */
+            for (k = 0; k < NFUND; k++) {
+                const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
+                win[2 * k] = last_half[2 * k] + (ar * br - ai * bi);
+                win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
+            }
+            int chk;
+            g.xa = prev_src;
+            g.xb = src[h % 2];
+            const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
+                                   &chk, lr + w, lc + w, relr + w, relc + w, &g);
+            digit[w] = d;
+            checked[w] = (int8_t)chk;
+            strong |= d >= 0 && d < WEAK;
+            memcpy(last_win, win, 2 * NFUND * sizeof(double));
+            w++;
+        }
+        memcpy(last_half, cur, 2 * NFUND * sizeof(double));
+        *last_energy = cur_energy;
+        have_half = 1;
+        prev_src = src[h % 2];
+    }
+    if (f->nh > 0 && prev_src != prev_x)
+        memcpy(prev_x, prev_src, (size_t)H * sizeof(double));
+    if (w > 0)
+        memcpy(last_amp, amp + NFUND * w, NFUND * sizeof(double));
+    /* keep the samples after the last whole half-block */
+    {
+        const Py_ssize_t total = f->n_pending + f->m, start = f->nh * H;
+        for (i = start; i < total; i++)
+            pending[i - start] = i < f->n_pending ? pending[i] : x[i - f->n_pending];
+    }
+    return strong;
+}
 
 /* ---- the per-window state machine: DetectorBank._step, _maybe_confirm, _onset, _end, _finish ------- */
 
@@ -658,6 +863,8 @@ typedef struct {
     long long half_index; /* index of the next half-block to complete */
     int have_half;
     chan_t *chans;
+    double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
+    double *twiddles;   /* cos then sin [8][2H] of the guard frequencies */
 } FramesObject;
 
 static void
@@ -668,6 +875,8 @@ Frames_dealloc(FramesObject *self)
         if (all[i]->obj != NULL)
             PyBuffer_Release(all[i]);
     PyMem_Free(self->chans);
+    PyMem_Free(self->prev_x);
+    PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -706,6 +915,21 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     }
     for (Py_ssize_t ch = 0; ch < C; ch++)
         self->chans[ch].run.digit = self->chans[ch].rival.digit = NO_DIGIT;
+    {
+        const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
+        const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
+        self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+        self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NFUND * N), sizeof(double));
+        if (self->prev_x == NULL || self->twiddles == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (int k = 0; k < NFUND; k++)
+            for (Py_ssize_t n = 0; n < N; n++) {
+                self->twiddles[k * N + n] = cos(omega[k] * (double)n);
+                self->twiddles[NFUND * N + k * N + n] = sin(omega[k] * (double)n);
+            }
+    }
     self->n_pending = 0;
     self->half_index = 0;
     self->have_half = 0;
@@ -962,8 +1186,9 @@ Frames_process(FramesObject *self, PyObject *x_obj)
             else
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
-            const int strong = channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit, checked, amp,
-                                              lr, lc, relr, relc);
+            const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
+                                                   self->twiddles, self->twiddles + NFUND * 2 * H, digit, checked,
+                                                   amp, lr, lc, relr, relc);
             if (!strong && c->run.digit == NO_DIGIT)
                 continue;
             for (k = 0; k < nw; k++) {
