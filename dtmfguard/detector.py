@@ -83,11 +83,14 @@ class _Tables:
     freq_tol: float
     freq_tol_mixed: float
     full_fraction: float
+    mixed_fraction: float
     pair_spread: float
     octave_spread: float
     steady_spread: float
     harmonic_guard: float
     harmonic_guard_mixed: float
+    third_guard: float
+    third_guard_mixed: float
     clean_fraction: float
     min_fraction: float
     min_tone: int
@@ -113,11 +116,14 @@ class _Tables:
             freq_tol=params.freq_tolerance,
             freq_tol_mixed=params.freq_tolerance_mixed,
             full_fraction=params.full_tolerance_fraction,
+            mixed_fraction=params.mixed_tolerance_fraction,
             pair_spread=params.pair_spread_max,
             octave_spread=params.octave_spread_max,
             steady_spread=params.steady_spread_max,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
+            third_guard=10 ** (-params.third_guard_db / 20.0),
+            third_guard_mixed=10 ** (-params.third_guard_mixed_db / 20.0),
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
@@ -138,7 +144,8 @@ class _Tables:
                    self.normal_twist_db, self.reverse_twist_db, self.freq_tol, self.freq_tol_mixed,
                    self.clean_fraction, self.harmonic_guard, self.harmonic_guard_mixed, DBM0_PEAK,
                    self.full_fraction, self.pair_spread, self.octave_spread,
-                   self.min_tone, self.confirm_checked, self.end_misses, self.edge_min, self.steady_spread]
+                   self.min_tone, self.confirm_checked, self.end_misses, self.edge_min, self.steady_spread,
+                   self.third_guard, self.third_guard_mixed, self.mixed_fraction]
         consts = np.concatenate([bins, self.omegas, self.rot.view(np.float64), self.advance,
                                  np.asarray(scalars, dtype=np.float64)])
         if consts.size != _detector_native.CONSTS:
@@ -196,12 +203,6 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     rel_c = d_c / tab.half / tab.omegas[kc]
     # the phase test is only meaningful when the previous window already held the tone
     checked = (np.abs(p_r) >= 0.5 * np.abs(w_r)) & (np.abs(p_c) >= 0.5 * np.abs(w_c))
-    # Frequency tolerance by context: the full Q.24 tolerance only where the two tones carry nearly all
-    # of the window's energy, the narrow one where other sound shares the window, linear in between.
-    ramp = np.clip((fraction - tab.clean_fraction) / (tab.full_fraction - tab.clean_fraction), 0.0, 1.0)
-    tol = tab.freq_tol_mixed + (tab.freq_tol - tab.freq_tol_mixed) * ramp
-    freq_ok = ~checked | ((np.abs(rel_r) <= tol) & (np.abs(rel_c) <= tol))
-
     # an off-bin tone is attenuated by the window's Dirichlet kernel: undo it for the twist test and the
     # level, using the measured offset (only where it was measured and plausible)
     def dirichlet(dw):
@@ -210,17 +211,30 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
             g = np.abs(np.sin(n * x / 2) / (n * np.sin(x / 2)))
         return np.where(np.abs(x) < 1e-9, 1.0, np.clip(g, 0.5, 1.0))
 
+    g_r, g_c = dirichlet(d_r), dirichlet(d_c)
+    # Frequency tolerance by context: the full Q.24 tolerance only where the two tones carry nearly all
+    # of the window's energy, the narrow one where other sound shares the window, linear in between.
+    # The share counts each tone at its measured frequency (an off-bin tone loses up to ~2.5 dB in its
+    # bin: a clean tone 2 % off must not look like a tone sharing its window).
+    share = ((ar / g_r) ** 2 + (ac / g_c) ** 2) * (n / 2.0) / np.maximum(energy[ci, wi], 1e-9)
+    ramp = np.clip((share - tab.mixed_fraction) / (tab.full_fraction - tab.mixed_fraction), 0.0, 1.0)
+    tol = tab.freq_tol_mixed + (tab.freq_tol - tab.freq_tol_mixed) * ramp
+    freq_ok = ~checked | ((np.abs(rel_r) <= tol) & (np.abs(rel_c) <= tol))
+
     measured = checked & freq_ok
-    lr = 20 * np.log10(np.maximum(ar / np.where(measured, dirichlet(d_r), 1.0), 1e-9) / DBM0_PEAK)
-    lc = 20 * np.log10(np.maximum(ac / np.where(measured, dirichlet(d_c), 1.0), 1e-9) / DBM0_PEAK)
+    lr = 20 * np.log10(np.maximum(ar / np.where(measured, g_r, 1.0), 1e-9) / DBM0_PEAK)
+    lc = 20 * np.log10(np.maximum(ac / np.where(measured, g_c, 1.0), 1e-9) / DBM0_PEAK)
     twist = lr - lc
     # harmonic guard: amplitude at row/2 against the row tone, at 2*col against the column tone
     sub = np.abs(win[ci, wi, 8 + r]) * (2.0 / n)
     over = np.abs(win[ci, wi, 12 + c]) * (2.0 / n)
     # (strict where the tones dominate the window; under speech, whose own energy sits in these bins, only
     # a component stronger than the tone itself counts — a musical note's fundamental usually is)
-    guard = np.where(fraction >= tab.clean_fraction, tab.harmonic_guard, tab.harmonic_guard_mixed)
-    guard_ok = (sub < ar * guard) & (over < ac * guard)
+    clean = fraction >= tab.clean_fraction
+    guard = np.where(clean, tab.harmonic_guard, tab.harmonic_guard_mixed)
+    third = np.abs(win[ci, wi, 16 + r]) * (2.0 / n)  # a note's 3rd partial (issue 17)
+    guard_ok = (sub < ar * guard) & (over < ac * guard) & (third < ar * np.where(clean, tab.third_guard,
+                                                                                  tab.third_guard_mixed))
 
     shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
@@ -273,6 +287,9 @@ class _Run:
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
         self.s_c += rel_c
+        self.wobble(rel_r, rel_c)
+
+    def wobble(self, rel_r: float, rel_c: float) -> None:
         if rel_r < self.r_lo:
             self.r_lo = rel_r
         if rel_r > self.r_hi:
@@ -462,6 +479,8 @@ class DetectorBank:
                     self._maybe_confirm(run, w, a, events)
                 return
             run.misses += 1
+            if d == _WEAK + run.digit and not run.confirmed and (rel_r != 0.0 or rel_c != 0.0):
+                run.wobble(rel_r, rel_c)  # a measured window that failed: its frequencies count for steadiness
             if run.misses == 1:
                 run.a_after = self._pair_amp(run.digit, amp8)
             if 0 <= d < _WEAK:

@@ -66,8 +66,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define NBINS 16  /* 8 DTMF fundamentals, then 4 sub-row and 4 twice-column guard bins */
+#define NBINS 20  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column and 4 three-times-row guard bins */
 #define NFUND 8
+#define NGUARD (NBINS - NFUND)
 #define STATE_EXTRA (2 * NBINS + 1 + 2 * NBINS + NFUND)
 
 /* consts layout */
@@ -81,7 +82,8 @@ enum {
     S_FREQ_TOL, S_FREQ_TOL_MIXED, S_CLEAN_FRACTION, S_HARMONIC_GUARD, S_HARMONIC_GUARD_MIXED, S_DBM0_PEAK,
     S_FULL_FRACTION, S_PAIR_SPREAD, S_OCTAVE_SPREAD,
     /* the state machine's (DetectorBank._step and what it calls) */
-    S_MIN_TONE, S_CONFIRM_CHECKED, S_END_MISSES, S_EDGE_MIN, S_STEADY_SPREAD,
+    S_MIN_TONE, S_CONFIRM_CHECKED, S_END_MISSES, S_EDGE_MIN, S_STEADY_SPREAD, S_THIRD_GUARD, S_THIRD_GUARD_MIXED,
+    S_MIXED_FRACTION,
     N_SCALARS
 };
 #define CONSTS (CONST_SCALARS + N_SCALARS)
@@ -319,16 +321,17 @@ fund_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, 
 typedef struct {
     const double *xa, *xb;
     Py_ssize_t H;
-    const double *cosw, *sinw; /* [8][2H]: cos(w n), sin(w n) of the guard frequencies */
+    const double *cosw, *sinw; /* [NGUARD][2H]: cos(w n), sin(w n) of the guard frequencies */
 } guard_src;
 
-/* |DFT| of the window at guard bins ks and ko (0..7), by direct sums (4 lanes of partial sums) */
+/* |DFT| of the window at guard bins ks, ko and kt (0..NGUARD-1), by direct sums over its samples */
 DTMFGUARD_CLONES static void
-guard_pair(const guard_src *g, int ks, int ko, double *abs_s, double *abs_o)
+guard_three(const guard_src *g, int ks, int ko, int kt, double *abs_s, double *abs_o, double *abs_t)
 {
     const Py_ssize_t H = g->H, N = 2 * H;
     const double *cs = g->cosw + ks * N, *ss = g->sinw + ks * N, *co = g->cosw + ko * N, *so = g->sinw + ko * N;
-    double sr = 0.0, si = 0.0, orr = 0.0, oi = 0.0;
+    const double *ct = g->cosw + kt * N, *st = g->sinw + kt * N;
+    double sr = 0.0, si = 0.0, orr = 0.0, oi = 0.0, tr = 0.0, ti = 0.0;
     Py_ssize_t n;
     for (int half = 0; half < 2; half++) {
         const double *x = half ? g->xb : g->xa;
@@ -339,10 +342,13 @@ guard_pair(const guard_src *g, int ks, int ko, double *abs_s, double *abs_o)
             si += v * ss[off + n];
             orr += v * co[off + n];
             oi += v * so[off + n];
+            tr += v * ct[off + n];
+            ti += v * st[off + n];
         }
     }
     *abs_s = cabs2(sr, si);
     *abs_o = cabs2(orr, oi);
+    *abs_t = cabs2(tr, ti);
 }
 
 static double
@@ -419,29 +425,35 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const int checked = cabs2(pr_re, pr_im) >= 0.5 * cabs2(wr_re, wr_im)
                         && cabs2(pc_re, pc_im) >= 0.5 * cabs2(wc_re, wc_im);
     const int clean = fraction >= sc[S_CLEAN_FRACTION];
-    const double ramp = clip01((fraction - sc[S_CLEAN_FRACTION]) / (sc[S_FULL_FRACTION] - sc[S_CLEAN_FRACTION]));
+    const double g_r = dirichlet(d_r, half, n), g_c = dirichlet(d_c, half, n);
+    const double q_r = ar / g_r, q_c = ac / g_c;
+    const double share = (q_r * q_r + q_c * q_c) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
+    const double ramp = clip01((share - sc[S_MIXED_FRACTION]) / (sc[S_FULL_FRACTION] - sc[S_MIXED_FRACTION]));
     const double tol = sc[S_FREQ_TOL_MIXED] + (sc[S_FREQ_TOL] - sc[S_FREQ_TOL_MIXED]) * ramp;
     const int freq_ok = !checked || (fabs(rel_r) <= tol && fabs(rel_c) <= tol);
 
     const int measured = checked && freq_ok;
-    const double gr = ar / (measured ? dirichlet(d_r, half, n) : 1.0);
-    const double gc = ac / (measured ? dirichlet(d_c, half, n) : 1.0);
+    const double gr = ar / (measured ? g_r : 1.0);
+    const double gc = ac / (measured ? g_c : 1.0);
     const double lr = 20 * log10((gr > 1e-9 ? gr : 1e-9) / sc[S_DBM0_PEAK]);
     const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
     const double twist = lr - lc;
 
-    double sub, over;
+    double sub, over, third;
     if (g == NULL) {
         sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
         over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+        third = cabs2(win[2 * (16 + r)], win[2 * (16 + r) + 1]) * (2.0 / n);
     }
     else {
-        guard_pair(g, r, 4 + cc, &sub, &over);
+        guard_three(g, r, 4 + cc, 8 + r, &sub, &over, &third);
         sub *= 2.0 / n;
         over *= 2.0 / n;
+        third *= 2.0 / n;
     }
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
-    const int guard_ok = sub < ar * guard && over < ac * guard;
+    const int guard_ok = sub < ar * guard && over < ac * guard
+                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED]);
 
     const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && max_col >= sc[S_REL_PEAK_POW] * second_col
                          && twist <= sc[S_NORMAL_TWIST_DB] && twist >= -sc[S_REVERSE_TWIST_DB];
@@ -755,6 +767,19 @@ finish(const double *sc, chan_t *c, Py_ssize_t ch, event_buf *ev)
     emit(ev, ch, was, r->onset, end > r->onset ? end : r->onset, r->level);
 }
 
+static inline void
+wobble(run_t *r, double rel_r, double rel_c)
+{
+    if (rel_r < r->r_lo)
+        r->r_lo = rel_r;
+    if (rel_r > r->r_hi)
+        r->r_hi = rel_r;
+    if (rel_c < r->c_lo)
+        r->c_lo = rel_c;
+    if (rel_c > r->c_hi)
+        r->c_hi = rel_c;
+}
+
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
      const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, event_buf *ev)
@@ -776,14 +801,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->checked++;
                 r->s_r += rel_r;
                 r->s_c += rel_c;
-                if (rel_r < r->r_lo)
-                    r->r_lo = rel_r;
-                if (rel_r > r->r_hi)
-                    r->r_hi = rel_r;
-                if (rel_c < r->c_lo)
-                    r->c_lo = rel_c;
-                if (rel_c > r->c_hi)
-                    r->c_hi = rel_c;
+                wobble(r, rel_r, rel_c);
             }
             if (a > r->a_ref) {
                 r->a_ref = a;
@@ -794,6 +812,8 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             return;
         }
         r->misses++;
+        if (d == WEAK + r->digit && !r->confirmed && (rel_r != 0.0 || rel_c != 0.0))
+            wobble(r, rel_r, rel_c); /* a measured window that failed: see DetectorBank._step */
         if (r->misses == 1)
             r->a_after = pair_amp(r->digit, amp8);
         if (d >= 0 && d < WEAK) {
@@ -864,7 +884,7 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
-    double *twiddles;   /* cos then sin [8][2H] of the guard frequencies */
+    double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
 } FramesObject;
 
 static void
@@ -919,15 +939,15 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
         const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
         self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
-        self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NFUND * N), sizeof(double));
+        self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
         if (self->prev_x == NULL || self->twiddles == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        for (int k = 0; k < NFUND; k++)
+        for (int k = 0; k < NGUARD; k++)
             for (Py_ssize_t n = 0; n < N; n++) {
                 self->twiddles[k * N + n] = cos(omega[k] * (double)n);
-                self->twiddles[NFUND * N + k * N + n] = sin(omega[k] * (double)n);
+                self->twiddles[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
             }
     }
     self->n_pending = 0;
@@ -1187,7 +1207,7 @@ Frames_process(FramesObject *self, PyObject *x_obj)
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
-                                                   self->twiddles, self->twiddles + NFUND * 2 * H, digit, checked,
+                                                   self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
                                                    amp, lr, lc, relr, relc);
             if (!strong && c->run.digit == NO_DIGIT)
                 continue;
