@@ -85,7 +85,16 @@ def _package_files(package: str) -> List[str]:
         out = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=False).stdout
     except OSError:
         return []
-    return sorted(p for p in out.splitlines() if p.lower().endswith(_AUDIO_EXT) and os.path.isfile(p))
+    paths = sorted(p for p in out.splitlines() if p.lower().endswith(_AUDIO_EXT) and os.path.isfile(p))
+    # one copy of each file: a package may link the same audio into several folders (drascula-music
+    # links every track into audio/ and five language folders)
+    seen, unique = set(), []
+    for p in paths:
+        real = os.path.realpath(p)
+        if real not in seen:
+            seen.add(real)
+            unique.append(p)
+    return unique
 
 
 def split_of(path: str) -> str:

@@ -82,8 +82,15 @@ class _Tables:
     reverse_twist_db: float
     freq_tol: float
     freq_tol_mixed: float
+    full_fraction: float
+    mixed_fraction: float
+    pair_spread: float
+    octave_spread: float
+    steady_spread: float
     harmonic_guard: float
     harmonic_guard_mixed: float
+    third_guard: float
+    third_guard_mixed: float
     clean_fraction: float
     min_fraction: float
     min_tone: int
@@ -108,8 +115,15 @@ class _Tables:
             reverse_twist_db=params.reverse_twist_db,
             freq_tol=params.freq_tolerance,
             freq_tol_mixed=params.freq_tolerance_mixed,
+            full_fraction=params.full_tolerance_fraction,
+            mixed_fraction=params.mixed_tolerance_fraction,
+            pair_spread=params.pair_spread_max,
+            octave_spread=params.octave_spread_max,
+            steady_spread=params.steady_spread_max,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
+            third_guard=10 ** (-params.third_guard_db / 20.0),
+            third_guard_mixed=10 ** (-params.third_guard_mixed_db / 20.0),
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
@@ -128,7 +142,10 @@ class _Tables:
         _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
         scalars = [self.half, self.window, self.min_amp, self.min_fraction, self.rel_peak_pow,
                    self.normal_twist_db, self.reverse_twist_db, self.freq_tol, self.freq_tol_mixed,
-                   self.clean_fraction, self.harmonic_guard, self.harmonic_guard_mixed, DBM0_PEAK]
+                   self.clean_fraction, self.harmonic_guard, self.harmonic_guard_mixed, DBM0_PEAK,
+                   self.full_fraction, self.pair_spread, self.octave_spread,
+                   self.min_tone, self.confirm_checked, self.end_misses, self.edge_min, self.steady_spread,
+                   self.third_guard, self.third_guard_mixed, self.mixed_fraction]
         consts = np.concatenate([bins, self.omegas, self.rot.view(np.float64), self.advance,
                                  np.asarray(scalars, dtype=np.float64)])
         if consts.size != _detector_native.CONSTS:
@@ -142,7 +159,8 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     ``win``: complex [C, nw, 8] window DFTs; ``prev_first``: complex [C, 8], the
     window before the first one (for the phase test); ``energy``: [C, nw].
     Returns (digit index or -1 [C, nw], frequency-checked [C, nw], amplitude per
-    bin [C, nw, 8], row level dBm0 [C, nw], col level dBm0 [C, nw]).
+    bin [C, nw, 8], row level dBm0 [C, nw], col level dBm0 [C, nw], relative frequency
+    error of the row tone [C, nw] and of the column tone [C, nw] (0 where not measured)).
 
     The cheap tests (level, energy share) run on every window; the rest only on
     the few windows that pass them, which keeps a bank of channels fast.
@@ -159,9 +177,11 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     checked_out = np.zeros(r.shape, dtype=bool)
     lr_out = np.full(r.shape, -np.inf)
     lc_out = np.full(r.shape, -np.inf)
+    relr_out = np.zeros(r.shape)
+    relc_out = np.zeros(r.shape)
     ci, wi = np.nonzero((ar >= tab.min_amp) & (ac >= tab.min_amp) & (fraction >= tab.min_fraction))
     if ci.size == 0:
-        return digit, checked_out, amp, lr_out, lc_out
+        return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
     r, c, ar, ac, fraction = r[ci, wi], c[ci, wi], ar[ci, wi], ac[ci, wi], fraction[ci, wi]
     rows_sq, cols_sq = rows[ci, wi] ** 2, cols[ci, wi] ** 2
 
@@ -183,9 +203,6 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     rel_c = d_c / tab.half / tab.omegas[kc]
     # the phase test is only meaningful when the previous window already held the tone
     checked = (np.abs(p_r) >= 0.5 * np.abs(w_r)) & (np.abs(p_c) >= 0.5 * np.abs(w_c))
-    tol = np.where(fraction >= tab.clean_fraction, tab.freq_tol, tab.freq_tol_mixed)
-    freq_ok = ~checked | ((np.abs(rel_r) <= tol) & (np.abs(rel_c) <= tol))
-
     # an off-bin tone is attenuated by the window's Dirichlet kernel: undo it for the twist test and the
     # level, using the measured offset (only where it was measured and plausible)
     def dirichlet(dw):
@@ -194,17 +211,30 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
             g = np.abs(np.sin(n * x / 2) / (n * np.sin(x / 2)))
         return np.where(np.abs(x) < 1e-9, 1.0, np.clip(g, 0.5, 1.0))
 
+    g_r, g_c = dirichlet(d_r), dirichlet(d_c)
+    # Frequency tolerance by context: the full Q.24 tolerance only where the two tones carry nearly all
+    # of the window's energy, the narrow one where other sound shares the window, linear in between.
+    # The share counts each tone at its measured frequency (an off-bin tone loses up to ~2.5 dB in its
+    # bin: a clean tone 2 % off must not look like a tone sharing its window).
+    share = ((ar / g_r) ** 2 + (ac / g_c) ** 2) * (n / 2.0) / np.maximum(energy[ci, wi], 1e-9)
+    ramp = np.clip((share - tab.mixed_fraction) / (tab.full_fraction - tab.mixed_fraction), 0.0, 1.0)
+    tol = tab.freq_tol_mixed + (tab.freq_tol - tab.freq_tol_mixed) * ramp
+    freq_ok = ~checked | ((np.abs(rel_r) <= tol) & (np.abs(rel_c) <= tol))
+
     measured = checked & freq_ok
-    lr = 20 * np.log10(np.maximum(ar / np.where(measured, dirichlet(d_r), 1.0), 1e-9) / DBM0_PEAK)
-    lc = 20 * np.log10(np.maximum(ac / np.where(measured, dirichlet(d_c), 1.0), 1e-9) / DBM0_PEAK)
+    lr = 20 * np.log10(np.maximum(ar / np.where(measured, g_r, 1.0), 1e-9) / DBM0_PEAK)
+    lc = 20 * np.log10(np.maximum(ac / np.where(measured, g_c, 1.0), 1e-9) / DBM0_PEAK)
     twist = lr - lc
     # harmonic guard: amplitude at row/2 against the row tone, at 2*col against the column tone
     sub = np.abs(win[ci, wi, 8 + r]) * (2.0 / n)
     over = np.abs(win[ci, wi, 12 + c]) * (2.0 / n)
     # (strict where the tones dominate the window; under speech, whose own energy sits in these bins, only
     # a component stronger than the tone itself counts — a musical note's fundamental usually is)
-    guard = np.where(fraction >= tab.clean_fraction, tab.harmonic_guard, tab.harmonic_guard_mixed)
-    guard_ok = (sub < ar * guard) & (over < ac * guard)
+    clean = fraction >= tab.clean_fraction
+    guard = np.where(clean, tab.harmonic_guard, tab.harmonic_guard_mixed)
+    third = np.abs(win[ci, wi, 16 + r]) * (2.0 / n)  # a note's 3rd partial (issue 17)
+    guard_ok = (sub < ar * guard) & (over < ac * guard) & (third < ar * np.where(clean, tab.third_guard,
+                                                                                  tab.third_guard_mixed))
 
     shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
@@ -221,16 +251,20 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     checked_out[ci, wi] = checked & ok
     lr_out[ci, wi] = lr
     lc_out[ci, wi] = lc
-    return digit, checked_out, amp, lr_out, lc_out
+    relr_out[ci, wi] = np.where(checked, rel_r, 0.0)
+    relc_out[ci, wi] = np.where(checked, rel_c, 0.0)
+    return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
 
 
 class _Run:
     """The digit currently being tracked on one channel."""
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
-                 "misses", "checked", "confirmed", "onset", "level", "rival")
+                 "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
+                 "s_r", "s_c")
 
-    def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float):
+    def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
+                 rel_r: float, rel_c: float):
         self.digit = digit
         self.first_w = w
         self.a_prev = a_prev  # amplitude at this digit's bins in the window before the first hit
@@ -245,6 +279,25 @@ class _Run:
         self.onset = 0
         self.level = level
         self.rival: Optional[_Run] = None  # another digit's run, started in the latest window
+        # range of the frequency errors measured over the press (windows that passed the phase test)
+        inf = float("inf")
+        self.r_lo, self.r_hi, self.c_lo, self.c_hi = (rel_r, rel_r, rel_c, rel_c) if checked else (inf, -inf, inf, -inf)
+        self.s_r, self.s_c = (rel_r, rel_c) if checked else (0.0, 0.0)  # their sums
+
+    def measured(self, rel_r: float, rel_c: float) -> None:
+        self.s_r += rel_r
+        self.s_c += rel_c
+        self.wobble(rel_r, rel_c)
+
+    def wobble(self, rel_r: float, rel_c: float) -> None:
+        if rel_r < self.r_lo:
+            self.r_lo = rel_r
+        if rel_r > self.r_hi:
+            self.r_hi = rel_r
+        if rel_c < self.c_lo:
+            self.c_lo = rel_c
+        if rel_c > self.c_hi:
+            self.c_hi = rel_c
 
 
 class DetectorBank:
@@ -286,6 +339,9 @@ class DetectorBank:
         consts = self._tab.native_consts
         # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
         self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active)
+        # With the native backend (chosen when the bank is created or reset) one C call per frame does
+        # everything, state machine included (Frames.process); the numpy path below gives the same events.
+        self._use_native = self._native is not None and goertzel.backend() == "native"
 
     def process(self, block) -> List[List[DigitEvent]]:
         block = np.asarray(block)
@@ -300,7 +356,8 @@ class DetectorBank:
     def flush(self) -> List[List[DigitEvent]]:
         """End the streams: pad with silence to close any digit still sounding, then reset."""
         tab = self._tab
-        need = (tab.half - self._n_pending) % tab.half + (tab.end_misses + 3) * tab.half
+        n_pending = self._native.n_pending if self._use_native else self._n_pending
+        need = (tab.half - n_pending) % tab.half + (tab.end_misses + 3) * tab.half
         out = self._advance(np.zeros((self.channels, need)))
         self.reset()
         return out
@@ -309,6 +366,13 @@ class DetectorBank:
     def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
         """``x``: float64 or int16 samples ``[channels, m]``, already validated."""
         out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
+        if self._use_native:
+            events = self._native.process(x)
+            if events is not None:
+                rate = self.rate
+                for ch, d, start, end, level in events:
+                    out[ch].append(DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband"))
+            return out
         first_w, busy = self._windows(x, x.shape[-1])
         if busy is not None:
             self._state_machine(first_w, busy, out)
@@ -337,9 +401,9 @@ class DetectorBank:
 
     def _state_machine(self, first_w: int, busy: list, out: List[List[DigitEvent]]) -> None:
         # The per-window loop touches no numpy scalars: the rows are Python lists.
-        for ch, d_row, c_row, a_rows, lr_row, lc_row in busy:
+        for ch, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row in busy:
             was_active = self._runs[ch] is not None
-            self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, out[ch])
+            self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row, out[ch])
             if (self._runs[ch] is not None) != was_active:  # a numpy store only when a digit starts or ends
                 self._active[ch] = not was_active
 
@@ -366,7 +430,7 @@ class DetectorBank:
             return None
         win = halves[:, :-1] + tab.rot * halves[:, 1:]
         wenergy = henergy[:, :-1] + henergy[:, 1:]
-        digit, checked, amp, lr, lc = _classify(tab, win, self._last_win, wenergy)
+        digit, checked, amp, lr, lc, relr, relc = _classify(tab, win, self._last_win, wenergy)
         amp = np.concatenate([self._last_amp[:, None], amp], axis=1)  # row 0: the window before the first
         self._last_win[:] = win[:, -1]
         self._last_amp[:] = amp[:, -1]
@@ -375,22 +439,23 @@ class DetectorBank:
         if busy.size == 0:
             return None
         return list(zip(busy.tolist(), digit[busy].tolist(), checked[busy].tolist(), amp[busy].tolist(),
-                        lr[busy].tolist(), lc[busy].tolist()))
+                        lr[busy].tolist(), lc[busy].tolist(), relr[busy].tolist(), relc[busy].tolist()))
 
     def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list, lr: list,
-                         lc: list, events: List[DigitEvent]) -> None:
+                         lc: list, rel_r: list, rel_c: list, events: List[DigitEvent]) -> None:
         # amp[k + 1] is window k's amplitudes, amp[k] the window before it
         for k, d in enumerate(digit):
             if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
-            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], events)
+            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
+                       events)
 
     @staticmethod
     def _pair_amp(digit: int, amp8) -> float:
         return 0.5 * (amp8[digit // 4] + amp8[4 + digit % 4])
 
     def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
-              events: List[DigitEvent]) -> None:
+              rel_r: float, rel_c: float, events: List[DigitEvent]) -> None:
         tab = self._tab
         run = self._runs[ch]
         if run is not None:
@@ -404,7 +469,9 @@ class DetectorBank:
                 run.misses = 0
                 run.last_w = w
                 run.a_last = a
-                run.checked += int(checked)
+                if checked:
+                    run.checked += 1
+                    run.measured(rel_r, rel_c)
                 if a > run.a_ref:
                     run.a_ref = a
                     run.level = 0.5 * (lr + lc)
@@ -412,6 +479,8 @@ class DetectorBank:
                     self._maybe_confirm(run, w, a, events)
                 return
             run.misses += 1
+            if d == _WEAK + run.digit and not run.confirmed and (rel_r != 0.0 or rel_c != 0.0):
+                run.wobble(rel_r, rel_c)  # a measured window that failed: its frequencies count for steadiness
             if run.misses == 1:
                 run.a_after = self._pair_amp(run.digit, amp8)
             if 0 <= d < _WEAK:
@@ -421,17 +490,19 @@ class DetectorBank:
                 if rival is not None and rival.digit == d and rival.first_w == w - 1:
                     self._finish(ch, events)
                     self._runs[ch] = rival
-                    self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, events)
+                    self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, events)
                     return
-                run.rival = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc)
+                run.rival = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c)
             if run.misses >= tab.end_misses:
                 self._finish(ch, events)
             run = self._runs[ch]
         if run is None and 0 <= d < _WEAK:
-            self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc)
+            self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c)
 
-    def _new_run(self, d: int, w: int, checked: bool, amp8, prev_amp8, lr: float, lc: float) -> _Run:
-        return _Run(d, w, self._pair_amp(d, prev_amp8), self._pair_amp(d, amp8), checked, 0.5 * (lr + lc))
+    def _new_run(self, d: int, w: int, checked: bool, amp8, prev_amp8, lr: float, lc: float, rel_r: float,
+                 rel_c: float) -> _Run:
+        return _Run(d, w, self._pair_amp(d, prev_amp8), self._pair_amp(d, amp8), checked, 0.5 * (lr + lc), rel_r,
+                    rel_c)
 
     def _onset(self, run: _Run) -> int:
         tab = self._tab
@@ -456,6 +527,16 @@ class DetectorBank:
     def _maybe_confirm(self, run: _Run, w: int, a: float, events: List[DigitEvent]) -> None:
         tab = self._tab
         if run.checked < tab.confirm_checked:
+            return
+        # the pair's frequencies steady over the press so far (a keypad's are; a voice's or an
+        # instrument's glide, vibrato or beat)
+        if run.r_hi - run.r_lo > tab.steady_spread or run.c_hi - run.c_lo > tab.steady_spread:
+            return
+        # Both tones of a keypad come from one oscillator: their mean errors over the press do not pull
+        # apart by more than Q.24's corner (-1.5 % / +1.5 %). Two musical notes a consonant interval apart
+        # do: keys 2, 6 and C sit 4.3 % below an octave, so a flat row note and a sharp column note make one.
+        spread = (run.s_c - run.s_r) / run.checked
+        if abs(spread) > tab.pair_spread or (run.digit % 4 == run.digit // 4 + 1 and spread > tab.octave_spread):
             return
         onset = self._onset(run)
         if self._end(run, onset, w, a) - onset >= tab.min_tone:
@@ -486,12 +567,20 @@ class DtmfDetector:
         self._bank = DetectorBank(1, rate, params)
         self.rate = self._bank.rate
         self.params = self._bank.params
+        self._fast = self._bank._native.process if self._bank._use_native else None
 
     def process(self, chunk) -> List[DigitEvent]:
         if type(chunk) is np.ndarray and chunk.dtype is _INT16 and chunk.ndim == 1:
             x = chunk  # a call's frames: int16 is taken as it is (as_samples' rule), without a float copy
         else:
             x = as_samples(chunk)
+        fast = self._fast
+        if fast is not None:  # the native backend: one C call (see DetectorBank._advance)
+            events = fast(x)
+            if events is None:
+                return []
+            rate = self.rate
+            return [DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband") for _ch, d, start, end, level in events]
         first_w, busy = self._bank._windows(x, x.size)
         if busy is None:  # no candidate and no digit in progress: most frames
             return []
@@ -504,6 +593,7 @@ class DtmfDetector:
 
     def reset(self) -> None:
         self._bank.reset()
+        self._fast = self._bank._native.process if self._bank._use_native else None
 
 
 def detect(samples, rate: int = 8000, params: Optional[DetectorParams] = None) -> List[DigitEvent]:

@@ -66,8 +66,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define NBINS 16  /* 8 DTMF fundamentals, then 4 sub-row and 4 twice-column guard bins */
+#define NBINS 20  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column and 4 three-times-row guard bins */
 #define NFUND 8
+#define NGUARD (NBINS - NFUND)
 #define STATE_EXTRA (2 * NBINS + 1 + 2 * NBINS + NFUND)
 
 /* consts layout */
@@ -79,6 +80,10 @@
 enum {
     S_HALF, S_WINDOW, S_MIN_AMP, S_MIN_FRACTION, S_REL_PEAK_POW, S_NORMAL_TWIST_DB, S_REVERSE_TWIST_DB,
     S_FREQ_TOL, S_FREQ_TOL_MIXED, S_CLEAN_FRACTION, S_HARMONIC_GUARD, S_HARMONIC_GUARD_MIXED, S_DBM0_PEAK,
+    S_FULL_FRACTION, S_PAIR_SPREAD, S_OCTAVE_SPREAD,
+    /* the state machine's (DetectorBank._step and what it calls) */
+    S_MIN_TONE, S_CONFIRM_CHECKED, S_END_MISSES, S_EDGE_MIN, S_STEADY_SPREAD, S_THIRD_GUARD, S_THIRD_GUARD_MIXED,
+    S_MIXED_FRACTION,
     N_SCALARS
 };
 #define CONSTS (CONST_SCALARS + N_SCALARS)
@@ -133,7 +138,57 @@ half_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double 
     *energy = e;
 }
 
+/*
+ * Two half-blocks at once (each lane's operations exactly as half_dft's): a single recursion chain per
+ * vector waits on its own multiply-add latency; two independent half-blocks fill the gaps (a 20 ms frame
+ * holds three).
+ */
+DTMFGUARD_CLONES static void
+half_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, double *out_a, double *energy_a,
+          double *out_b, double *energy_b)
+{
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d a1[NVEC], a2[NVEC], b1[NVEC], b2[NVEC], coef[NVEC];
+    double ea = 0.0, eb = 0.0;
+    int j, k;
+    for (j = 0; j < NVEC; j++) {
+        for (k = 0; k < 4; k++)
+            coef[j][k] = bins[5 * (4 * j + k)];
+        a1[j] = a2[j] = b1[j] = b2[j] = zero;
+    }
+    for (Py_ssize_t n = 0; n < H; n++) {
+        const double va = xa[n], vb = xb[n];
+        const v4d xva = {va, va, va, va}, xvb = {vb, vb, vb, vb};
+        ea += va * va;
+        eb += vb * vb;
+        for (j = 0; j < NVEC; j++) {
+            const v4d ta = (xva - a2[j]) + coef[j] * a1[j];
+            const v4d tb = (xvb - b2[j]) + coef[j] * b1[j];
+            a2[j] = a1[j];
+            a1[j] = ta;
+            b2[j] = b1[j];
+            b1[j] = tb;
+        }
+    }
+    for (k = 0; k < NBINS; k++) {
+        const double *b = bins + 5 * k;
+        double r1 = a1[k / 4][k % 4], r2 = a2[k / 4][k % 4];
+        double yr = r1 - b[1] * r2, yi = b[2] * r2;
+        out_a[2 * k] = yr * b[3] + yi * b[4];
+        out_a[2 * k + 1] = yi * b[3] - yr * b[4];
+        r1 = b1[k / 4][k % 4];
+        r2 = b2[k / 4][k % 4];
+        yr = r1 - b[1] * r2;
+        yi = b[2] * r2;
+        out_b[2 * k] = yr * b[3] + yi * b[4];
+        out_b[2 * k + 1] = yi * b[3] - yr * b[4];
+    }
+    *energy_a = ea;
+    *energy_b = eb;
+}
+
 /* ---- window tests: detector._classify for one window ---------------------------------------------- */
+
 
 /* numpy's float remainder (npy_divmod): the result takes the divisor's sign */
 static double
@@ -175,6 +230,127 @@ cabs2(double re, double im)
     return sqrt(re * re + im * im);
 }
 
+/*
+ * process()'s kernel: the 8 fundamentals only (2 vectors), two half-blocks at a time, so the state of
+ * both recursions stays in registers.  The 8 guard bins are needed only by the few windows that pass
+ * the level and energy-share tests: guard_pair() computes the two a window needs from its samples.
+ */
+DTMFGUARD_CLONES static void
+fund_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double *energy)
+{
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d a1 = zero, a2 = zero, b1 = zero, b2 = zero, ca, cb;
+    double e = 0.0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        ca[k] = bins[5 * k];
+        cb[k] = bins[5 * (4 + k)];
+    }
+    for (Py_ssize_t n = 0; n < H; n++) {
+        const double v = x[n];
+        const v4d xv = {v, v, v, v};
+        e += v * v;
+        const v4d ta = (xv - a2) + ca * a1;
+        const v4d tb = (xv - b2) + cb * b1;
+        a2 = a1;
+        a1 = ta;
+        b2 = b1;
+        b1 = tb;
+    }
+    for (k = 0; k < NFUND; k++) {
+        const double *b = bins + 5 * k;
+        const double r1 = k < 4 ? a1[k] : b1[k - 4], r2 = k < 4 ? a2[k] : b2[k - 4];
+        const double yr = r1 - b[1] * r2;
+        const double yi = b[2] * r2;
+        out[2 * k] = yr * b[3] + yi * b[4];
+        out[2 * k + 1] = yi * b[3] - yr * b[4];
+    }
+    *energy = e;
+}
+
+DTMFGUARD_CLONES static void
+fund_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, double *out_a, double *energy_a,
+          double *out_b, double *energy_b)
+{
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d p1 = zero, p2 = zero, q1 = zero, q2 = zero; /* half-block a: rows (p), columns (q) */
+    v4d u1 = zero, u2 = zero, w1 = zero, w2 = zero; /* half-block b */
+    v4d ca, cb;
+    double ea = 0.0, eb = 0.0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        ca[k] = bins[5 * k];
+        cb[k] = bins[5 * (4 + k)];
+    }
+    for (Py_ssize_t n = 0; n < H; n++) {
+        const double va = xa[n], vb = xb[n];
+        const v4d xva = {va, va, va, va}, xvb = {vb, vb, vb, vb};
+        ea += va * va;
+        eb += vb * vb;
+        const v4d tp = (xva - p2) + ca * p1;
+        const v4d tq = (xva - q2) + cb * q1;
+        const v4d tu = (xvb - u2) + ca * u1;
+        const v4d tw = (xvb - w2) + cb * w1;
+        p2 = p1;
+        p1 = tp;
+        q2 = q1;
+        q1 = tq;
+        u2 = u1;
+        u1 = tu;
+        w2 = w1;
+        w1 = tw;
+    }
+    for (k = 0; k < NFUND; k++) {
+        const double *b = bins + 5 * k;
+        double r1 = k < 4 ? p1[k] : q1[k - 4], r2 = k < 4 ? p2[k] : q2[k - 4];
+        double yr = r1 - b[1] * r2, yi = b[2] * r2;
+        out_a[2 * k] = yr * b[3] + yi * b[4];
+        out_a[2 * k + 1] = yi * b[3] - yr * b[4];
+        r1 = k < 4 ? u1[k] : w1[k - 4];
+        r2 = k < 4 ? u2[k] : w2[k - 4];
+        yr = r1 - b[1] * r2;
+        yi = b[2] * r2;
+        out_b[2 * k] = yr * b[3] + yi * b[4];
+        out_b[2 * k + 1] = yi * b[3] - yr * b[4];
+    }
+    *energy_a = ea;
+    *energy_b = eb;
+}
+
+/* A window's samples (two half-blocks) and the guard bins' twiddles, for guard_pair(). */
+typedef struct {
+    const double *xa, *xb;
+    Py_ssize_t H;
+    const double *cosw, *sinw; /* [NGUARD][2H]: cos(w n), sin(w n) of the guard frequencies */
+} guard_src;
+
+/* |DFT| of the window at guard bins ks, ko and kt (0..NGUARD-1), by direct sums over its samples */
+DTMFGUARD_CLONES static void
+guard_three(const guard_src *g, int ks, int ko, int kt, double *abs_s, double *abs_o, double *abs_t)
+{
+    const Py_ssize_t H = g->H, N = 2 * H;
+    const double *cs = g->cosw + ks * N, *ss = g->sinw + ks * N, *co = g->cosw + ko * N, *so = g->sinw + ko * N;
+    const double *ct = g->cosw + kt * N, *st = g->sinw + kt * N;
+    double sr = 0.0, si = 0.0, orr = 0.0, oi = 0.0, tr = 0.0, ti = 0.0;
+    Py_ssize_t n;
+    for (int half = 0; half < 2; half++) {
+        const double *x = half ? g->xb : g->xa;
+        const Py_ssize_t off = half ? H : 0;
+        for (n = 0; n < H; n++) {
+            const double v = x[n];
+            sr += v * cs[off + n];
+            si += v * ss[off + n];
+            orr += v * co[off + n];
+            oi += v * so[off + n];
+            tr += v * ct[off + n];
+            ti += v * st[off + n];
+        }
+    }
+    *abs_s = cabs2(sr, si);
+    *abs_o = cabs2(orr, oi);
+    *abs_t = cabs2(tr, ti);
+}
+
 static double
 second_largest(const double *v4)
 {
@@ -204,9 +380,15 @@ argmax4(const double *v)
  * One window: win (16 complex), prev (the window before it, 16 complex), energy.
  * Writes the 8 amplitudes; returns the digit code and sets *checked, *lr, *lc.
  */
+static inline double
+clip01(double v)
+{
+    return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+}
+
 static int
 classify(const double *c, const double *win, const double *prev, double energy, double *amp,
-         int *checked_out, double *lr_out, double *lc_out)
+         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out, const guard_src *g)
 {
     const double *sc = c + CONST_SCALARS;
     const double half = sc[S_HALF], n = sc[S_WINDOW];
@@ -219,6 +401,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double fraction = (ar * ar + ac * ac) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
     *checked_out = 0;
     *lr_out = *lc_out = -INFINITY;
+    *relr_out = *relc_out = 0.0;
     if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_MIN_FRACTION]))
         return NO_DIGIT;
 
@@ -242,20 +425,35 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const int checked = cabs2(pr_re, pr_im) >= 0.5 * cabs2(wr_re, wr_im)
                         && cabs2(pc_re, pc_im) >= 0.5 * cabs2(wc_re, wc_im);
     const int clean = fraction >= sc[S_CLEAN_FRACTION];
-    const double tol = clean ? sc[S_FREQ_TOL] : sc[S_FREQ_TOL_MIXED];
+    const double g_r = dirichlet(d_r, half, n), g_c = dirichlet(d_c, half, n);
+    const double q_r = ar / g_r, q_c = ac / g_c;
+    const double share = (q_r * q_r + q_c * q_c) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
+    const double ramp = clip01((share - sc[S_MIXED_FRACTION]) / (sc[S_FULL_FRACTION] - sc[S_MIXED_FRACTION]));
+    const double tol = sc[S_FREQ_TOL_MIXED] + (sc[S_FREQ_TOL] - sc[S_FREQ_TOL_MIXED]) * ramp;
     const int freq_ok = !checked || (fabs(rel_r) <= tol && fabs(rel_c) <= tol);
 
     const int measured = checked && freq_ok;
-    const double gr = ar / (measured ? dirichlet(d_r, half, n) : 1.0);
-    const double gc = ac / (measured ? dirichlet(d_c, half, n) : 1.0);
+    const double gr = ar / (measured ? g_r : 1.0);
+    const double gc = ac / (measured ? g_c : 1.0);
     const double lr = 20 * log10((gr > 1e-9 ? gr : 1e-9) / sc[S_DBM0_PEAK]);
     const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
     const double twist = lr - lc;
 
-    const double sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
-    const double over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+    double sub, over, third;
+    if (g == NULL) {
+        sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
+        over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
+        third = cabs2(win[2 * (16 + r)], win[2 * (16 + r) + 1]) * (2.0 / n);
+    }
+    else {
+        guard_three(g, r, 4 + cc, 8 + r, &sub, &over, &third);
+        sub *= 2.0 / n;
+        over *= 2.0 / n;
+        third *= 2.0 / n;
+    }
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
-    const int guard_ok = sub < ar * guard && over < ac * guard;
+    const int guard_ok = sub < ar * guard && over < ac * guard
+                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED]);
 
     const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && max_col >= sc[S_REL_PEAK_POW] * second_col
                          && twist <= sc[S_NORMAL_TWIST_DB] && twist >= -sc[S_REVERSE_TWIST_DB];
@@ -263,6 +461,8 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *checked_out = checked && ok;
     *lr_out = lr;
     *lc_out = lc;
+    *relr_out = checked ? rel_r : 0.0;
+    *relc_out = checked ? rel_c : 0.0;
     return ok ? r * 4 + cc : (shape_ok ? WEAK + r * 4 + cc : NO_DIGIT);
 }
 
@@ -275,28 +475,39 @@ typedef struct {
 
 static int
 channel_frames(const frame_shape *f, const double *consts, const double *x, double *state, int64_t *digit,
-               int8_t *checked, double *amp, double *lr, double *lc)
+               int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc)
 {
     const Py_ssize_t H = f->H;
     double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
     double *last_win = last_energy + 1, *last_amp = last_win + 2 * NBINS;
     const double *rot = consts + CONST_ROT;
-    double block[MAX_HALF], cur[2 * NBINS], win[2 * NBINS], cur_energy;
+    double block[MAX_HALF], pair[2][2 * NBINS], win[2 * NBINS], pair_energy[2], cur_energy;
+    const double *cur;
     int strong = 0, have_half = f->have_half;
     Py_ssize_t h, w = 0, i, k;
 
     memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
     for (h = 0; h < f->nh; h++) {
-        const double *src;
-        if (h == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
-            memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
-            memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
-            src = block;
+        if (h % 2 == 0) { /* the kernel, two half-blocks at a time */
+            const double *src[2];
+            int q;
+            for (q = 0; q < 2 && h + q < f->nh; q++) {
+                if (h + q == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
+                    memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
+                    memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
+                    src[q] = block;
+                }
+                else {
+                    src[q] = x + (h + q) * H - f->n_pending;
+                }
+            }
+            if (q == 2)
+                half_dft2(src[0], src[1], H, consts + CONST_BINS, pair[0], pair_energy, pair[1], pair_energy + 1);
+            else
+                half_dft(src[0], H, consts + CONST_BINS, pair[0], pair_energy);
         }
-        else {
-            src = x + h * H - f->n_pending;
-        }
-        half_dft(src, H, consts + CONST_BINS, cur, &cur_energy);
+        cur = pair[h % 2];
+        cur_energy = pair_energy[h % 2];
         if (have_half) { /* window = previous half + exp(-jwH) * this half, as numpy's complex ops */
             for (k = 0; k < NBINS; k++) {
                 const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
@@ -305,14 +516,14 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             }
             int chk;
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w);
+                                   &chk, lr + w, lc + w, relr + w, relc + w, NULL);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
             memcpy(last_win, win, sizeof(win));
             w++;
         }
-        memcpy(last_half, cur, sizeof(cur));
+        memcpy(last_half, cur, sizeof(pair[0]));
         *last_energy = cur_energy;
         have_half = 1;
     }
@@ -325,6 +536,303 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             pending[i - start] = i < f->n_pending ? pending[i] : x[i - f->n_pending];
     }
     return strong;
+}
+
+
+/*
+ * process()'s version of channel_frames: the same windows and results, with the 8-bin kernel and the
+ * guard bins computed only for candidate windows (from the samples: prev_x holds the previous call's
+ * last half-block).  The guard slots of the state's DFTs are left as they were (unused on this path).
+ */
+static int
+channel_frames_fast(const frame_shape *f, const double *consts, const double *x, double *state, double *prev_x,
+                    const double *cosw, const double *sinw, int64_t *digit, int8_t *checked, double *amp,
+                    double *lr, double *lc, double *relr, double *relc)
+{
+    const Py_ssize_t H = f->H;
+    double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
+    double *last_win = last_energy + 1, *last_amp = last_win + 2 * NBINS;
+    const double *rot = consts + CONST_ROT;
+    double block[MAX_HALF], pair[2][2 * NBINS], win[2 * NBINS], pair_energy[2], cur_energy;
+    const double *cur, *src[2] = {NULL, NULL}, *prev_src = prev_x;
+    int strong = 0, have_half = f->have_half;
+    Py_ssize_t h, w = 0, i, k;
+    guard_src g;
+    g.H = H;
+    g.cosw = cosw;
+    g.sinw = sinw;
+
+    memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
+    for (h = 0; h < f->nh; h++) {
+        if (h % 2 == 0) { /* the kernel, two half-blocks at a time */
+            int q;
+            for (q = 0; q < 2 && h + q < f->nh; q++) {
+                if (h + q == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
+                    memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
+                    memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
+                    src[q] = block;
+                }
+                else {
+                    src[q] = x + (h + q) * H - f->n_pending;
+                }
+            }
+            if (q == 2)
+                fund_dft2(src[0], src[1], H, consts + CONST_BINS, pair[0], pair_energy, pair[1], pair_energy + 1);
+            else
+                fund_dft(src[0], H, consts + CONST_BINS, pair[0], pair_energy);
+        }
+        cur = pair[h % 2];
+        cur_energy = pair_energy[h % 2];
+        if (have_half) { /* window = previous half + exp(-jwH) * this half, as numpy's complex ops */
+            for (k = 0; k < NFUND; k++) {
+                const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
+                win[2 * k] = last_half[2 * k] + (ar * br - ai * bi);
+                win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
+            }
+            int chk;
+            g.xa = prev_src;
+            g.xb = src[h % 2];
+            const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
+                                   &chk, lr + w, lc + w, relr + w, relc + w, &g);
+            digit[w] = d;
+            checked[w] = (int8_t)chk;
+            strong |= d >= 0 && d < WEAK;
+            memcpy(last_win, win, 2 * NFUND * sizeof(double));
+            w++;
+        }
+        memcpy(last_half, cur, 2 * NFUND * sizeof(double));
+        *last_energy = cur_energy;
+        have_half = 1;
+        prev_src = src[h % 2];
+    }
+    if (f->nh > 0 && prev_src != prev_x)
+        memcpy(prev_x, prev_src, (size_t)H * sizeof(double));
+    if (w > 0)
+        memcpy(last_amp, amp + NFUND * w, NFUND * sizeof(double));
+    /* keep the samples after the last whole half-block */
+    {
+        const Py_ssize_t total = f->n_pending + f->m, start = f->nh * H;
+        for (i = start; i < total; i++)
+            pending[i - start] = i < f->n_pending ? pending[i] : x[i - f->n_pending];
+    }
+    return strong;
+}
+
+/* ---- the per-window state machine: DetectorBank._step, _maybe_confirm, _onset, _end, _finish ------- */
+
+/*
+ * The same decisions and the same arithmetic, in the same order, as the Python state machine (which
+ * the numpy backend runs); Python's round() is round-half-even, as nearbyint() in the default mode.
+ */
+typedef struct {
+    int digit; /* NO_DIGIT: none */
+    int misses, checked, confirmed;
+    int64_t first_w, last_w, onset;
+    double a_prev, a_first, a_ref, a_last, a_after, level;
+    double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
+} run_t;
+
+typedef struct {
+    run_t run, rival; /* rival: another digit's run started during a miss (digit NO_DIGIT: none) */
+} chan_t;
+
+typedef struct {
+    Py_ssize_t ch;
+    int digit;
+    int64_t start, end; /* end -1: start event */
+    double level;
+} event_t;
+
+typedef struct {
+    event_t *ev;
+    Py_ssize_t n, cap;
+    int failed;
+} event_buf;
+
+static void
+emit(event_buf *b, Py_ssize_t ch, int digit, int64_t start, int64_t end, double level)
+{
+    if (b->n == b->cap) {
+        const Py_ssize_t cap = b->cap ? 2 * b->cap : 16;
+        event_t *ev = (event_t *)PyMem_RawRealloc(b->ev, (size_t)cap * sizeof(event_t));
+        if (ev == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->ev = ev;
+        b->cap = cap;
+    }
+    b->ev[b->n].ch = ch;
+    b->ev[b->n].digit = digit;
+    b->ev[b->n].start = start;
+    b->ev[b->n].end = end;
+    b->ev[b->n].level = level;
+    b->n++;
+}
+
+static inline double
+pair_amp(int digit, const double *amp8)
+{
+    return 0.5 * (amp8[digit / 4] + amp8[4 + digit % 4]);
+}
+
+static inline double
+min1(double v)
+{
+    return v < 1.0 ? v : 1.0;
+}
+
+static void
+new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const double *prev_amp8, double lr, double lc,
+        double rel_r, double rel_c)
+{
+    r->digit = d;
+    r->first_w = r->last_w = w;
+    r->a_prev = pair_amp(d, prev_amp8);
+    r->a_first = r->a_ref = r->a_last = pair_amp(d, amp8);
+    r->a_after = 0.0;
+    r->misses = 0;
+    r->checked = checked != 0;
+    r->confirmed = 0;
+    r->onset = 0;
+    r->level = 0.5 * (lr + lc);
+    if (checked) {
+        r->r_lo = r->r_hi = r->s_r = rel_r;
+        r->c_lo = r->c_hi = r->s_c = rel_c;
+    }
+    else {
+        r->r_lo = r->c_lo = INFINITY;
+        r->r_hi = r->c_hi = -INFINITY;
+        r->s_r = r->s_c = 0.0;
+    }
+}
+
+static int64_t
+run_onset(const double *sc, const run_t *r)
+{
+    const double half = sc[S_HALF], window = sc[S_WINDOW];
+    const double c_prev = min1(r->a_prev / r->a_ref);
+    if (c_prev >= sc[S_EDGE_MIN])
+        return (int64_t)nearbyint((double)((r->first_w - 1) * (int64_t)half) + (1.0 - c_prev) * window);
+    const double c_first = min1(r->a_first / r->a_ref);
+    return (int64_t)nearbyint((double)(r->first_w * (int64_t)half) + (1.0 - c_first) * window);
+}
+
+static int64_t
+run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, double a_after)
+{
+    const int64_t half = (int64_t)sc[S_HALF], window = (int64_t)sc[S_WINDOW];
+    const int64_t start_w = w * half;
+    double end;
+    if (onset > start_w)
+        end = (double)(start_w + window);
+    else
+        end = (double)start_w + min1(a / r->a_ref) * (double)window;
+    const double c_after = min1(a_after / r->a_ref);
+    if (c_after >= sc[S_EDGE_MIN]) {
+        const double e2 = (double)((w + 1) * half) + c_after * (double)window;
+        if (e2 > end)
+            end = e2;
+    }
+    return (int64_t)nearbyint(end);
+}
+
+static void
+maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev)
+{
+    if (r->checked < (int)sc[S_CONFIRM_CHECKED])
+        return;
+    if (r->r_hi - r->r_lo > sc[S_STEADY_SPREAD] || r->c_hi - r->c_lo > sc[S_STEADY_SPREAD])
+        return;
+    const double spread = (r->s_c - r->s_r) / (double)r->checked; /* see DetectorBank._maybe_confirm */
+    if (fabs(spread) > sc[S_PAIR_SPREAD] || (r->digit % 4 == r->digit / 4 + 1 && spread > sc[S_OCTAVE_SPREAD]))
+        return;
+    const int64_t onset = run_onset(sc, r);
+    if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= sc[S_MIN_TONE]) {
+        r->confirmed = 1;
+        r->onset = onset;
+        emit(ev, ch, r->digit, onset, -1, r->level);
+    }
+}
+
+static void
+finish(const double *sc, chan_t *c, Py_ssize_t ch, event_buf *ev)
+{
+    run_t *r = &c->run;
+    const int was = r->digit;
+    r->digit = NO_DIGIT;
+    if (was == NO_DIGIT || !r->confirmed)
+        return;
+    int64_t end = run_end(sc, r, r->onset, r->last_w, r->a_last, r->a_after);
+    emit(ev, ch, was, r->onset, end > r->onset ? end : r->onset, r->level);
+}
+
+static inline void
+wobble(run_t *r, double rel_r, double rel_c)
+{
+    if (rel_r < r->r_lo)
+        r->r_lo = rel_r;
+    if (rel_r > r->r_hi)
+        r->r_hi = rel_r;
+    if (rel_c < r->c_lo)
+        r->c_lo = rel_c;
+    if (rel_c > r->c_hi)
+        r->c_hi = rel_c;
+}
+
+static void
+step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
+     const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, event_buf *ev)
+{
+    run_t *r = &c->run;
+    if (r->digit != NO_DIGIT) {
+        if (d == WEAK + r->digit && r->confirmed) { /* keeps the digit alive; not a frequency check */
+            r->misses = 0;
+            r->last_w = w;
+            r->a_last = pair_amp(r->digit, amp8);
+            return;
+        }
+        if (d == r->digit) {
+            const double a = pair_amp(d, amp8);
+            r->misses = 0;
+            r->last_w = w;
+            r->a_last = a;
+            if (checked) {
+                r->checked++;
+                r->s_r += rel_r;
+                r->s_c += rel_c;
+                wobble(r, rel_r, rel_c);
+            }
+            if (a > r->a_ref) {
+                r->a_ref = a;
+                r->level = 0.5 * (lr + lc);
+            }
+            if (!r->confirmed)
+                maybe_confirm(sc, r, w, a, ch, ev);
+            return;
+        }
+        r->misses++;
+        if (d == WEAK + r->digit && !r->confirmed && (rel_r != 0.0 || rel_c != 0.0))
+            wobble(r, rel_r, rel_c); /* a measured window that failed: see DetectorBank._step */
+        if (r->misses == 1)
+            r->a_after = pair_amp(r->digit, amp8);
+        if (d >= 0 && d < WEAK) {
+            if (c->rival.digit == d && c->rival.first_w == w - 1) { /* another digit takes over */
+                finish(sc, c, ch, ev);
+                c->run = c->rival;
+                c->rival.digit = NO_DIGIT;
+                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, ev);
+                return;
+            }
+            new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+        }
+        if (r->misses >= (int)sc[S_END_MISSES])
+            finish(sc, c, ch, ev);
+    }
+    if (r->digit == NO_DIGIT && d >= 0 && d < WEAK) {
+        new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+        c->rival.digit = NO_DIGIT;
+    }
 }
 
 /* ---- Python interface ------------------------------------------------------------------------- */
@@ -370,6 +878,13 @@ typedef struct {
     PyObject_HEAD
     Py_buffer state, consts, active;
     Py_ssize_t channels, H;
+    /* process(): the stream position and every channel's runs live here */
+    Py_ssize_t n_pending; /* samples of the partial half-block */
+    long long half_index; /* index of the next half-block to complete */
+    int have_half;
+    chan_t *chans;
+    double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
+    double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
 } FramesObject;
 
 static void
@@ -379,6 +894,9 @@ Frames_dealloc(FramesObject *self)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i]->obj != NULL)
             PyBuffer_Release(all[i]);
+    PyMem_Free(self->chans);
+    PyMem_Free(self->prev_x);
+    PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -410,6 +928,31 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     self->active = active;
     self->channels = C;
     self->H = (Py_ssize_t)H;
+    self->chans = (chan_t *)PyMem_Calloc((size_t)C, sizeof(chan_t));
+    if (self->chans == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t ch = 0; ch < C; ch++)
+        self->chans[ch].run.digit = self->chans[ch].rival.digit = NO_DIGIT;
+    {
+        const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
+        const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
+        self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+        self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
+        if (self->prev_x == NULL || self->twiddles == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (int k = 0; k < NGUARD; k++)
+            for (Py_ssize_t n = 0; n < N; n++) {
+                self->twiddles[k * N + n] = cos(omega[k] * (double)n);
+                self->twiddles[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
+            }
+    }
+    self->n_pending = 0;
+    self->half_index = 0;
+    self->have_half = 0;
     return 0;
 }
 
@@ -430,13 +973,13 @@ sample_format(const Py_buffer *b)
 /* [digits], [checked], [[8 amplitudes] x (nw + 1)], [lr], [lc] of one channel */
 static PyObject *
 channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *checked, const double *amp,
-             const double *lr, const double *lc)
+             const double *lr, const double *lc, const double *relr, const double *relc)
 {
     PyObject *d = PyList_New(nw), *c = PyList_New(nw), *a = PyList_New(nw + 1), *l1 = PyList_New(nw),
-             *l2 = PyList_New(nw);
+             *l2 = PyList_New(nw), *r1 = PyList_New(nw), *r2 = PyList_New(nw);
     Py_ssize_t w;
     int k;
-    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL)
+    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL || r1 == NULL || r2 == NULL)
         goto fail;
     for (w = 0; w <= nw; w++) {
         PyObject *row = PyList_New(NFUND);
@@ -452,16 +995,18 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
     }
     for (w = 0; w < nw; w++) {
         PyObject *dv = PyLong_FromLongLong(digit[w]), *v1 = PyFloat_FromDouble(lr[w]),
-                 *v2 = PyFloat_FromDouble(lc[w]);
+                 *v2 = PyFloat_FromDouble(lc[w]), *v3 = PyFloat_FromDouble(relr[w]), *v4 = PyFloat_FromDouble(relc[w]);
         PyList_SET_ITEM(d, w, dv);
         PyList_SET_ITEM(l1, w, v1);
         PyList_SET_ITEM(l2, w, v2);
+        PyList_SET_ITEM(r1, w, v3);
+        PyList_SET_ITEM(r2, w, v4);
         PyList_SET_ITEM(c, w, PyBool_FromLong(checked[w]));
-        if (dv == NULL || v1 == NULL || v2 == NULL)
+        if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL)
             goto fail;
     }
     {
-        PyObject *t = PyTuple_New(6), *chv = PyLong_FromSsize_t(ch);
+        PyObject *t = PyTuple_New(8), *chv = PyLong_FromSsize_t(ch);
         if (t == NULL || chv == NULL) {
             Py_XDECREF(t);
             Py_XDECREF(chv);
@@ -473,6 +1018,8 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
         PyTuple_SET_ITEM(t, 3, a);
         PyTuple_SET_ITEM(t, 4, l1);
         PyTuple_SET_ITEM(t, 5, l2);
+        PyTuple_SET_ITEM(t, 6, r1);
+        PyTuple_SET_ITEM(t, 7, r2);
         return t;
     }
 fail:
@@ -481,6 +1028,8 @@ fail:
     Py_XDECREF(a);
     Py_XDECREF(l1);
     Py_XDECREF(l2);
+    Py_XDECREF(r1);
+    Py_XDECREF(r2);
     return NULL;
 }
 
@@ -532,7 +1081,7 @@ Frames_run(FramesObject *self, PyObject *args)
         const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step = xb.strides[xb.ndim - 1];
         /* one allocation: samples of one channel as float64, then every channel's window results */
         const size_t bytes = (size_t)m * sizeof(double)
-                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 2 * sizeof(double))
+                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
                                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 1) + 64;
         mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes); /* a frame: stack */
         if (mem == NULL) {
@@ -540,7 +1089,8 @@ Frames_run(FramesObject *self, PyObject *args)
             goto done;
         }
         double *xd = (double *)mem, *amp = xd + m, *lr = amp + C * (nw + 1) * NFUND, *lc = lr + C * nw;
-        int64_t *digit = (int64_t *)(lc + C * nw);
+        double *relr = lc + C * nw, *relc = relr + C * nw;
+        int64_t *digit = (int64_t *)(relc + C * nw);
         int8_t *checked = (int8_t *)(digit + C * nw), *strong = checked + C * nw;
         const double *consts = (const double *)self->consts.buf;
         double *state = (double *)self->state.buf;
@@ -558,7 +1108,7 @@ Frames_run(FramesObject *self, PyObject *args)
                     xd[i] = *(const double *)(src + i * step);
             strong[ch] = (int8_t)channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit + ch * nw,
                                                 checked + ch * nw, amp + ch * (nw + 1) * NFUND, lr + ch * nw,
-                                                lc + ch * nw);
+                                                lc + ch * nw, relr + ch * nw, relc + ch * nw);
             busy += nw > 0 && (strong[ch] || active[ch]);
         }
         if (ts != NULL)
@@ -573,7 +1123,7 @@ Frames_run(FramesObject *self, PyObject *args)
             if (!(strong[ch] || active[ch]))
                 continue;
             PyObject *rows = channel_rows(ch, nw, digit + ch * nw, checked + ch * nw, amp + ch * (nw + 1) * NFUND,
-                                          lr + ch * nw, lc + ch * nw);
+                                          lr + ch * nw, lc + ch * nw, relr + ch * nw, relc + ch * nw);
             if (rows == NULL || PyList_Append(result, rows) < 0)
                 Py_CLEAR(result);
             Py_XDECREF(rows);
@@ -586,8 +1136,141 @@ done:
     return result;
 }
 
+
+PyDoc_STRVAR(process_doc,
+"process(x) -> None or [(channel, digit index, start, end or None, level dBm0), ...]\n\n"
+"Everything DetectorBank does for a frame, in C: buffer, kernel, window tests and the per-window state\n"
+"machine, for every channel's new samples x (int16 or float64, [C, m], or [m] for one channel; any\n"
+"strides).  The stream position and the runs are kept here (not in the state array's Python mirror).\n"
+"None when no channel started or ended a digit; digit index = row * 4 + column.");
+
+static PyObject *
+Frames_process(FramesObject *self, PyObject *x_obj)
+{
+    PyObject *result = NULL;
+    Py_buffer xb;
+    event_buf ev = {NULL, 0, 0, 0};
+    char fmt;
+    void *mem = NULL;
+    double stack_mem[1536];
+    if (self->state.obj == NULL || self->chans == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Frames: not initialised");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+        return NULL;
+    const Py_ssize_t C = self->channels, H = self->H;
+    fmt = sample_format(&xb);
+    if (fmt == 0) {
+        PyErr_SetString(PyExc_TypeError, "process: x must hold native-order int16 or float64 samples");
+        goto done;
+    }
+    if (!((xb.ndim == 1 && C == 1) || (xb.ndim == 2 && xb.shape[0] == C))) {
+        PyErr_Format(PyExc_ValueError, "process: x must be [%zd, samples]%s", C, C == 1 ? " or [samples]" : "");
+        goto done;
+    }
+    {
+        frame_shape f;
+        f.H = H;
+        f.m = xb.shape[xb.ndim - 1];
+        f.n_pending = self->n_pending;
+        f.have_half = self->have_half;
+        f.nh = (f.n_pending + f.m) / H;
+        f.nw = f.nh + f.have_half - 1 > 0 ? f.nh + f.have_half - 1 : 0;
+        const Py_ssize_t nw = f.nw, m = f.m;
+        const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step_b = xb.strides[xb.ndim - 1];
+        /* one channel at a time: its samples as float64, then its window results */
+        const size_t bytes = (size_t)m * sizeof(double)
+                             + (size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
+                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 64;
+        mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes);
+        if (mem == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        double *xd = (double *)mem, *amp = xd + m, *lr = amp + (nw + 1) * NFUND, *lc = lr + nw;
+        double *relr = lc + nw, *relc = relr + nw;
+        int64_t *digit = (int64_t *)(relc + nw);
+        int8_t *checked = (int8_t *)(digit + nw);
+        const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
+        double *state = (double *)self->state.buf;
+        const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
+        Py_ssize_t ch, i, k;
+        PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
+        for (ch = 0; ch < C; ch++) {
+            const char *src = (const char *)xb.buf + ch * row_stride;
+            chan_t *c = self->chans + ch;
+            if (fmt == 'h')
+                for (i = 0; i < m; i++)
+                    xd[i] = (double)*(const int16_t *)(src + i * step_b);
+            else
+                for (i = 0; i < m; i++)
+                    xd[i] = *(const double *)(src + i * step_b);
+            const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
+                                                   self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
+                                                   amp, lr, lc, relr, relc);
+            if (!strong && c->run.digit == NO_DIGIT)
+                continue;
+            for (k = 0; k < nw; k++) {
+                const int d = (int)digit[k];
+                if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
+                    continue;
+                step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
+                     relr[k], relc[k], &ev);
+            }
+        }
+        if (ts != NULL)
+            PyEval_RestoreThread(ts);
+        self->half_index += f.nh;
+        self->n_pending = (f.n_pending + m) % H;
+        if (f.nh)
+            self->have_half = 1;
+        if (ev.failed) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (ev.n == 0) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+            goto done;
+        }
+        result = PyList_New(ev.n);
+        for (i = 0; result != NULL && i < ev.n; i++) {
+            const event_t *e = ev.ev + i;
+            PyObject *t;
+            if (e->end < 0)
+                t = Py_BuildValue("(niLOd)", e->ch, e->digit, (long long)e->start, Py_None, e->level);
+            else
+                t = Py_BuildValue("(niLLd)", e->ch, e->digit, (long long)e->start, (long long)e->end, e->level);
+            if (t == NULL)
+                Py_CLEAR(result);
+            else
+                PyList_SET_ITEM(result, i, t);
+        }
+    }
+done:
+    if (mem != (void *)stack_mem)
+        PyMem_RawFree(mem);
+    PyMem_RawFree(ev.ev);
+    PyBuffer_Release(&xb);
+    return result;
+}
+
+static PyObject *
+Frames_get_n_pending(FramesObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->n_pending);
+}
+
+static PyGetSetDef Frames_getset[] = {
+    {"n_pending", (getter)Frames_get_n_pending, NULL, "samples of the partial half-block (process())", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMethodDef Frames_methods[] = {
     {"run", (PyCFunction)Frames_run, METH_VARARGS, run_doc},
+    {"process", (PyCFunction)Frames_process, METH_O, process_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -599,6 +1282,7 @@ static PyTypeObject FramesType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Frames(state, consts, active): the C window tests bound to one DetectorBank's state.",
     .tp_methods = Frames_methods,
+    .tp_getset = Frames_getset,
     .tp_init = (initproc)Frames_init,
     .tp_new = PyType_GenericNew,
 };

@@ -230,8 +230,12 @@ def test_uncommon_sample_types_read_as_as_samples_reads_them(native, chunk):
 def test_native_failure_fails_closed_in_the_pipeline(native):
     """A fault inside the C window tests: the agent hears silence for that frame, the call goes on."""
     class Broken:
+        n_pending = 0
+
         def run(self, *args):
             raise MemoryError("injected")
+
+        process = run
 
     x, _ = keypresses("4111111111111111", tone_ms=60, gap_ms=60, rng=np.random.default_rng(4))
     x = np.round(x).astype(np.int16)
@@ -245,6 +249,7 @@ def test_native_failure_fails_closed_in_the_pipeline(native):
         frames = [x[i:i + 160] for i in range(0, x.size - 159, 160)]
         outs = [p.process_customer_frame(f) for f in frames[:10]]
         p.detector._bank._native = Broken()
+        p.detector._fast = Broken().process
         outs += [p.process_customer_frame(f) for f in frames[10:]]
         return outs, p.stats["errors"]
 
