@@ -269,6 +269,10 @@ def load_speech(seconds: float = 60.0, seed: int = 0, directory: str = SPEECH_DI
     import soundfile as sf
 
     files = sorted(glob.glob(os.path.join(directory, "*.wav")))
+    if not files and directory == SPEECH_DIR:  # newer packages install under sounds/en_US_f_Allison
+        from . import corpora
+
+        files = corpora.files("en") if corpora.available("en") else []
     if not files:
         return None
     rng = np.random.default_rng(seed)

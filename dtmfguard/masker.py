@@ -75,6 +75,7 @@ MASKS = ("tone", "silence", "noise")
 DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
+_BATCH = 500  # hops screened per call
 
 
 @dataclass(frozen=True)
@@ -500,6 +501,10 @@ class Masker:
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, hops: range, buf_start: int) -> None:
+        for i in range(0, len(hops), _BATCH):  # bounded memory when a whole file comes in one chunk
+            self._decide_batch(hops[i: i + _BATCH], buf_start)
+
+    def _decide_batch(self, hops: range, buf_start: int) -> None:
         nh = len(hops)
         first = hops[0] - self._kmax * self._hop
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
