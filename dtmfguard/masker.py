@@ -175,9 +175,12 @@ class Masker:
         self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
         self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
         self._seed = int(seed)
-        self._notch_len = max(8, int(round(params.notch_block_ms * ms)))
-        self._notch_proj = pairfit.band_projector(self._notch_len, self.rate)
-        self._keep = self.delay_samples + (self._kmax + 4) * self._hop + self._notch_len
+        # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
+        # too short for a 2 ms block, suspects get the flat mask instead
+        nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop)
+        self._notch_len = nl if nl >= 2 * self._hop else 0
+        self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
+        self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 8 * self._hop
         self._screen_bufs: dict = {}
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
@@ -571,6 +574,10 @@ class Masker:
         self._active = span
 
     def _open_notch(self, start: int) -> _Span:
+        if not self._notch_len:  # look-ahead too short to notch: the flat mask
+            span = _Span(start, None, "inband")
+            self._spans.append(span)
+            return span
         for span in reversed(self._notches):  # touching the previous notch: one span
             if span.end is not None and start <= span.end:
                 span.end = None
@@ -582,7 +589,11 @@ class Masker:
     def _end_suspect(self, end: int) -> None:
         sp = self._suspect
         if sp is not None:
-            sp[3].end = max(end, sp[3].start + 1)
+            if sp[3].source == "inband":
+                if sp[3].end is None:
+                    self._close(sp[3], end)
+            else:
+                sp[3].end = max(end, sp[3].start + 1)
             self._suspect = None
 
     def _writable(self, e: int) -> int:

@@ -238,7 +238,7 @@ def test_fail_closed_when_detector_raises(monkeypatch, caplog):
     def boom(*a, **k):
         raise RuntimeError("4111111111111111 injected")
 
-    monkeypatch.setattr(Masker, "_fit", boom)  # the onset detector's core
+    monkeypatch.setattr(Masker, "_screen", boom)  # the screen's core
     caplog.set_level(logging.DEBUG)
     bad = [m.process(x[i: i + 160]) for i in range(1000, x.size, 160)]
     assert m.errors == len(bad)
@@ -253,7 +253,7 @@ def test_fail_closed_when_detector_raises(monkeypatch, caplog):
 
 def test_fail_closed_even_if_mask_fails(monkeypatch):
     m = Masker()
-    monkeypatch.setattr(Masker, "_fit", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(Masker, "_screen", lambda *a, **k: 1 / 0)
     monkeypatch.setattr(Masker, "_mask_signal", lambda *a, **k: 1 / 0)
     x = np.round(synth.dtmf_tone("9", 200)).astype(np.int16)
     y = m.process(x)
@@ -280,7 +280,7 @@ def test_fail_closed_when_onset_search_raises(monkeypatch):
     """A fault on the path taken only when a tone starts: the tone must still not reach the agent."""
     x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=80, rng=np.random.default_rng(7))
     x = np.round(x).astype(np.int16)
-    monkeypatch.setattr(masker_mod, "pair_fit", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(masker_mod.pairfit, "pair_fit", lambda *a, **k: 1 / 0)
     m = Masker()
     out = np.concatenate([m.process(x[i: i + 160]) for i in range(0, x.size, 160)] + [m.flush()])
     assert m.errors >= 1
