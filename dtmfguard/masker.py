@@ -169,6 +169,9 @@ class Masker:
         self._suspect_close = int(round(params.suspect_close_ms * ms))
         self._persist = int(round(params.persist_ms * ms))
         self._hold_ratio = float(params.hold_ratio)
+        self._verify_len = int(round(params.verify_window_ms * ms))
+        self._verify_after = int(round(params.verify_after_ms * ms))
+        self._verify_fraction = float(params.verify_fraction)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -198,6 +201,7 @@ class Masker:
         self._misses = 0
         self._notches: List[_Span] = []  # band-notched spans (suspect, not confirmed)
         self._suspect: Optional[list] = None  # [pair, first hop, last hop, notch span]
+        self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -321,6 +325,7 @@ class Masker:
             self._next_hop = (self._pos // self._hop + 1) * self._hop
             self._active = None
             self._suspect = None
+            self._pending = []
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -512,7 +517,7 @@ class Masker:
         first = hops[0] - self._kmax * self._hop
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
         (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
-        if not any_hit and self._active is None and self._suspect is None:
+        if not any_hit and self._active is None and self._suspect is None and not self._pending:
             return  # the common case (speech, silence): nothing to track
         for i, e in enumerate(hops):
             self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
@@ -542,10 +547,21 @@ class Masker:
                     self._active = None
             return
         sp = self._suspect
+        verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
+        if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
+            sus = verified
+        else:
+            at = e
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
+            if sp is None and length <= self._verify_len and verified < 0:
+                # a short window alone is weak evidence (speech gives a few a minute): keep it pending
+                # until the 16 ms window centred on it has been seen, then notch only if that window
+                # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
+                self._pending.append((e + self._verify_after, e, sus, length))
+                return
             if sp is None:
-                start = max(self._align_down(e - length - self._guard), lim)
+                start = max(self._align_down(at - length - self._guard), lim)
                 self._suspect = sp = [sus, e, e, self._open_notch(start)]
             elif sp[0] != sus:
                 sp[0], sp[1] = sus, e
@@ -559,6 +575,23 @@ class Masker:
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
+
+    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int]:
+        """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
+        window index, and the hop that named it) or (-1, e)."""
+        keep = []
+        verified, at = -1, e
+        for item in self._pending:
+            due, _, pair, length = item
+            if due > e:
+                keep.append(item)
+                continue
+            seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
+            energy = float(seg @ seg)
+            if verified < 0 and energy > 0 and expl[pair] >= self._verify_fraction * energy:
+                verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
+        self._pending = keep
+        return verified, at
 
     def _open_press(self, start: int) -> None:
         lim = start
@@ -667,7 +700,7 @@ class Masker:
             return raw
         n = raw.size
         w = self._weights(start, n) if self._spans else None
-        notched = self._notched(start, n, w) if self._notches else None
+        notched = self._notched(start, n, w) if self._notches or w is not None else None
         if notched is None and (w is None or not w.any()):
             return raw
         out = raw.copy()
@@ -684,6 +717,8 @@ class Masker:
         """Band-notched samples of [start, start + n) inside notch spans (not under the full mask):
         ``(positions relative to start, values)`` or None.  Each aligned block of ``notch_len`` samples
         loses its projection on the 8 DTMF frequencies; the rest of the spectrum passes."""
+        if not self._notch_len:
+            return None
         sel = np.zeros(n, dtype=bool)
         for span in self._notches:
             e = span.end if span.end is not None else start + n
@@ -691,6 +726,7 @@ class Masker:
             if hi > lo:
                 sel[lo - start: hi - start] = True
         if w is not None:
+            sel |= w > 0  # a fade mixes the mask with the notched signal, never with raw tones
             sel &= w < 1.0
         if not sel.any():
             return None

@@ -136,6 +136,13 @@ class MaskerParams:
     suspect_close_ms: float = 8.0
     close_ms: float = 4.0
     hold_ratio: float = 0.25
+    # A suspect named only by a window of <= ``verify_window_ms`` waits ``verify_after_ms`` (within the
+    # look-ahead) for the 16 ms window centred on it, and is notched only if its pair explains
+    # ``verify_fraction`` of that window: a tone under speech keeps its pair there, a syllable's chance
+    # fit does not.
+    verify_window_ms: float = 4.0
+    verify_after_ms: float = 8.0
+    verify_fraction: float = 0.2
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
