@@ -169,6 +169,7 @@ class Masker:
         self._suspect_close = int(round(params.suspect_close_ms * ms))
         self._persist = int(round(params.persist_ms * ms))
         self._hold_ratio = float(params.hold_ratio)
+        self._weak_hops = max(1, int(round(params.weak_run_ms)))
         self._verify_len = int(round(params.verify_window_ms * ms))
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
@@ -180,11 +181,13 @@ class Masker:
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
-        nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop)
+        nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop) // 2 * 2
         self._notch_len = nl if nl >= 2 * self._hop else 0
+        self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
         self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
-        self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 8 * self._hop
+        self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
         self._screen_bufs: dict = {}
+        self._tone_table: Optional[np.ndarray] = None
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
 
@@ -202,6 +205,7 @@ class Masker:
         self._notches: List[_Span] = []  # band-notched spans (suspect, not confirmed)
         self._suspect: Optional[list] = None  # [pair, first hop, last hop, notch span]
         self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
+        self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -518,17 +522,55 @@ class Masker:
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
         (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
         if not any_hit and self._active is None and self._suspect is None and not self._pending:
+            self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair
             return  # the common case (speech, silence): nothing to track
+        if self._active is not None and self._steady_press(conf, suspect, weak, expl_long):
+            self._track_weak(weak)
+            return  # a press held through the whole frame: what the per-hop steps would conclude
         for i, e in enumerate(hops):
             self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
                        buf_start)
 
+    def _track_weak(self, weak: np.ndarray) -> None:
+        """The weak-run state the per-hop steps would leave after ``weak``."""
+        last = int(weak[-1])
+        if last < 0:
+            self._weak_pair, self._weak_run = -1, 0
+            return
+        differ = np.flatnonzero(weak != last)
+        run = weak.size if differ.size == 0 else weak.size - 1 - int(differ[-1])
+        if differ.size == 0 and last == self._weak_pair:
+            run += self._weak_run
+        self._weak_pair, self._weak_run = last, run
+
+    def _steady_press(self, conf, suspect, weak, expl_long) -> bool:
+        """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
+        steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
+        p = self._pair
+        same = conf == p
+        if not ((conf < 0) | same).all():
+            return False
+        e = expl_long[:, p]
+        # steady as the steps would have it at each hop: the running maximum over confirming hops so far
+        running = np.maximum.accumulate(np.where(same, e, self._steady))
+        running = np.maximum(running, self._steady)
+        hold = same | (e >= self._hold_ratio * running) | (weak == p) | ((suspect >= 0) & (suspect % 16 == p))
+        if not hold.all():
+            return False
+        self._steady = float(running[-1])
+        self._misses = 0
+        return True
+
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
         lim = self._writable(e)
+        if weak >= 0 and weak == self._weak_pair:
+            self._weak_run += 1
+        else:
+            self._weak_pair, self._weak_run = weak, int(weak >= 0)
         if conf >= 0:
             if self._active is None:
-                onset = self._onset(e, conf, coef, buf_start, lim)
+                onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
                 self._open_press(max(self._align_down(onset - self._guard), lim))
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
@@ -547,6 +589,19 @@ class Masker:
                     self._active = None
             return
         sp = self._suspect
+        # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
+        # steady note); notched from its walked-back onset, masked flat if it persists
+        if sp is not None and weak == sp[0]:
+            sp[2] = e
+        elif self._weak_run >= self._weak_hops and (sp is None or sp[0] != weak):
+            steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
+            # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
+            onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
+            start = max(self._align_down(onset - self._guard), lim - self._fade)
+            if sp is None:
+                self._suspect = sp = [weak, e, e, self._open_notch(start)]
+            else:
+                sp[0], sp[1], sp[2] = weak, e, e
         verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
             sus = verified
@@ -561,7 +616,7 @@ class Masker:
                 self._pending.append((e + self._verify_after, e, sus, length))
                 return
             if sp is None:
-                start = max(self._align_down(at - length - self._guard), lim)
+                start = max(self._align_down(at - length - self._guard), lim - self._fade)
                 self._suspect = sp = [sus, e, e, self._open_notch(start)]
             elif sp[0] != sus:
                 sp[0], sp[1] = sus, e
@@ -634,7 +689,7 @@ class Masker:
         # when hop e is decided: keeps the output independent of chunk sizes.
         return e - self.delay_samples + self._fade
 
-    def _onset(self, e: int, pair: int, coef: np.ndarray, buf_start: int, lim: int) -> int:
+    def _onset(self, e: int, pair: int, steady: float, buf_start: int, lim: int) -> int:
         """Walk back from the confirmation to the first 2 ms window still carrying this pair's energy."""
         lo = max(lim - self._short, buf_start)
         seg = self._buf[lo - buf_start: e - buf_start]
@@ -644,7 +699,6 @@ class Masker:
         starts = lo + np.arange(frames.shape[0]) * self._short_step
         resid, _, energy = pairfit.pair_fit(frames, self.rate)
         explained = energy - resid[:, pair]
-        steady = 0.5 * float(coef @ coef) * self._short
         carrying = explained >= self._onset_ratio * max(steady, 1e-9)
         i = carrying.size - 1
         while i >= 0 and not carrying[i]:
@@ -714,42 +768,65 @@ class Masker:
         return out
 
     def _notched(self, start: int, n: int, w: Optional[np.ndarray]):
-        """Band-notched samples of [start, start + n) inside notch spans (not under the full mask):
-        ``(positions relative to start, values)`` or None.  Each aligned block of ``notch_len`` samples
-        loses its projection on the 8 DTMF frequencies; the rest of the spectrum passes."""
+        """Band-notched samples of [start, start + n) inside notch spans and mask fades (not under the
+        full mask): ``(positions relative to start, values)`` or None.
+
+        Blocks of ``notch_len`` samples at half-block steps lose their projection on the 8 DTMF
+        frequencies and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
+        removed exactly, block edges leave no steps).  The removal ramps in over the first ``guard`` of a
+        notch span and out over its last (no click; a span starts a guard before its evidence), and
+        follows the mask's weight in a fade, so the output is continuous everywhere."""
         if not self._notch_len:
             return None
-        sel = np.zeros(n, dtype=bool)
+        gain = np.zeros(n)
+        r = self._guard + 1
         for span in self._notches:
-            e = span.end if span.end is not None else start + n
+            e = span.end if span.end is not None else start + n + r
             lo, hi = max(span.start, start), min(e, start + n)
             if hi > lo:
-                sel[lo - start: hi - start] = True
+                p = np.arange(lo, hi)
+                g = np.minimum(np.minimum((p - span.start + 1) / r, (e - p) / r), 1.0)
+                gain[lo - start: hi - start] = np.maximum(gain[lo - start: hi - start], g)
         if w is not None:
-            sel |= w > 0  # a fade mixes the mask with the notched signal, never with raw tones
-            sel &= w < 1.0
-        if not sel.any():
+            fading = (w > 0) & (w < 1.0)
+            gain[fading] = np.maximum(gain[fading], w[fading])  # a fade mixes the mask with notched audio
+            gain[w >= 1.0] = 0.0
+        idx = np.flatnonzero(gain > 0)
+        if not idx.size:
             return None
-        idx = np.flatnonzero(sel)
         nl = self._notch_len
+        h = nl // 2
         buf_start = self._pos - self._buf.size
-        values = np.empty(idx.size)
-        blocks = (start + idx) // nl
-        for blk in np.unique(blocks):
-            a = int(blk) * nl - buf_start
-            x = self._buf[a: a + nl]
-            y = x - self._notch_proj @ x
-            here = blocks == blk
-            values[here] = y[start + idx[here] - int(blk) * nl]
-        return idx, values
+        pos = start + idx
+        first = int(pos[0]) // h - 1
+        last = int(pos[-1]) // h
+        proj = np.empty((last - first + 1, nl))
+        for k in range(proj.shape[0]):
+            a = (first + k) * h - buf_start
+            proj[k] = self._notch_proj @ self._buf[a: a + nl]  # one block at a time: same bits any chunking
+        blk = pos // h
+        u1 = pos - blk * h  # offset in the block starting at this half-block ...
+        u0 = u1 + h  # ... and in the one before
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        raw = self._buf[pos - buf_start]
+        return idx, raw - gain[idx] * band
 
     def _mask_signal(self, start: int, n: int) -> np.ndarray:
         """The mask at absolute output positions [start, start + n): independent of keys and chunking."""
         if self.mask == "silence" or n == 0:
             return np.zeros(n)
         if self.mask == "tone":
-            # phase from the absolute position, reduced exactly so long calls lose no precision
+            # phase from the absolute position, reduced exactly so long calls lose no precision; the
+            # values repeat with the period of k, so they come from a table of one period when it is short
             period_num = int(round(self.mask_hz * 1000))
+            period = self.rate * 1000 // math.gcd(period_num, self.rate * 1000)
+            if period <= 1 << 16:
+                table = self._tone_table
+                if table is None:
+                    k = (np.arange(period, dtype=np.int64) * period_num) % (self.rate * 1000)
+                    table = self._tone_table = dbm0_to_peak(self.mask_dbm0) * np.sin(
+                        2 * np.pi * k / (self.rate * 1000.0))
+                return table[np.arange(start, start + n, dtype=np.int64) % period]
             k = (np.arange(start, start + n, dtype=np.int64) * period_num) % (self.rate * 1000)
             return dbm0_to_peak(self.mask_dbm0) * np.sin(2 * np.pi * k / (self.rate * 1000.0))
         out = np.empty(n)

@@ -126,10 +126,13 @@ class MaskerParams:
     confirm_fraction: float = 0.8
     confirm_unique: float = 3.0
     confirm_min_tone_dbm0: float = -45.0
-    # Weak presence (16 ms window): a suspect pair stays suspect while it is the best pair there, explains
-    # this share of the window and both tones reach the screen floor (a tone under louder speech).
-    weak_fraction: float = 0.2
-    # A suspect pair present (weakly) this long is a press under speech: flat mask from then on.
+    # Weak presence (16 ms window): the best pair there explains this share of the window and both tones
+    # reach the screen floor.  ``weak_run_ms`` of hops in a row with the same weak pair make it a suspect
+    # (a tone under speech: found within ~15 ms at 10 dB under, the onset walked back to); a suspect
+    # weakly present ``persist_ms`` after it was first named is a press: flat mask from then on.
+    # Tune half: weak runs of 4 ms at 0.5 occur 0-15 times a minute on key-free audio.
+    weak_fraction: float = 0.5
+    weak_run_ms: float = 4.0
     persist_ms: float = 40.0
     # A suspect ends after this long without the pair; a confirmed press after ``close_ms`` below
     # ``hold_ratio`` of its steady energy (16 ms window, which bridges Q.24's 10 ms breaks).

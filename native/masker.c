@@ -137,19 +137,28 @@ screen(PyObject *self, PyObject *args)
         release_all(b);
         return PyLong_FromLong(0);
     }
+    /* table index (f * n) mod rate, advanced by f per sample instead of a division per sample */
+    int64_t idx0[NF];
+    for (int f = 0; f < NF; f++)
+        idx0[f] = ((freq[f] * (((int64_t)b0 * hop) % rate)) % rate + rate) % rate;
     for (Py_ssize_t j = 0; j < nb; j++) {
         const double *xb = x + j * hop;
-        const int64_t n0 = ((int64_t)b0 + j) * hop;
         for (int f = 0; f < NF; f++) {
             const int64_t fr = freq[f];
-            int64_t idx = ((fr * n0) % rate + rate) % rate;
+            int64_t idx = idx0[f];
             double c = xb[0] * ctab[idx];
             double s = xb[0] * stab[idx];
             for (Py_ssize_t k = 1; k < hop; k++) {
-                idx = ((fr * (n0 + k)) % rate + rate) % rate;
+                idx += fr;
+                if (idx >= rate)
+                    idx -= rate;
                 c = c + xb[k] * ctab[idx];
                 s = s + xb[k] * stab[idx];
             }
+            idx += fr;
+            if (idx >= rate)
+                idx -= rate;
+            idx0[f] = idx;
             cc[j * NF + f] = c;
             ss[j * NF + f] = s;
         }
