@@ -170,6 +170,7 @@ class Masker:
         self._persist = int(round(params.persist_ms * ms))
         self._hold_ratio = float(params.hold_ratio)
         self._weak_hops = max(1, int(round(params.weak_run_ms)))
+        self._hit_hops = max(1, int(round(params.hit_run_ms)))
         self._verify_len = int(round(params.verify_window_ms * ms))
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
@@ -206,6 +207,7 @@ class Masker:
         self._suspect: Optional[list] = None  # [pair, first hop, last hop, notch span]
         self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
         self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
+        self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -330,6 +332,8 @@ class Masker:
             self._active = None
             self._suspect = None
             self._pending = []
+            self._weak_pair, self._weak_run = -1, 0
+            self._hit_pair, self._hit_run = -1, 0
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -522,26 +526,29 @@ class Masker:
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
         (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
         if not any_hit and self._active is None and self._suspect is None and not self._pending:
-            self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair
+            self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
+            self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
             return  # the common case (speech, silence): nothing to track
         if self._active is not None and self._steady_press(conf, suspect, weak, expl_long):
-            self._track_weak(weak)
+            self._weak_pair, self._weak_run = self._track_run(weak, self._weak_pair, self._weak_run)
+            hits = np.where(suspect >= 0, suspect % 16, -1)
+            self._hit_pair, self._hit_run = self._track_run(hits, self._hit_pair, self._hit_run)
             return  # a press held through the whole frame: what the per-hop steps would conclude
         for i, e in enumerate(hops):
             self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
                        buf_start)
 
-    def _track_weak(self, weak: np.ndarray) -> None:
-        """The weak-run state the per-hop steps would leave after ``weak``."""
-        last = int(weak[-1])
+    @staticmethod
+    def _track_run(values: np.ndarray, pair: int, run: int) -> Tuple[int, int]:
+        """The (pair, run length) state the per-hop steps would leave after ``values`` (-1: none)."""
+        last = int(values[-1])
         if last < 0:
-            self._weak_pair, self._weak_run = -1, 0
-            return
-        differ = np.flatnonzero(weak != last)
-        run = weak.size if differ.size == 0 else weak.size - 1 - int(differ[-1])
-        if differ.size == 0 and last == self._weak_pair:
-            run += self._weak_run
-        self._weak_pair, self._weak_run = last, run
+            return -1, 0
+        differ = np.flatnonzero(values != last)
+        n = values.size if differ.size == 0 else values.size - 1 - int(differ[-1])
+        if differ.size == 0 and last == pair:
+            n += run
+        return last, n
 
     def _steady_press(self, conf, suspect, weak, expl_long) -> bool:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
@@ -568,6 +575,20 @@ class Masker:
             self._weak_run += 1
         else:
             self._weak_pair, self._weak_run = weak, int(weak >= 0)
+        hit = sus % 16 if sus >= 0 else -1
+        if hit >= 0 and hit == self._hit_pair:
+            self._hit_run += 1
+        else:
+            self._hit_pair, self._hit_run = hit, int(hit >= 0)
+        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
+            # the attacker's rule names the same pair at every hop for a while (a clean tone whose
+            # frequency error keeps single windows under the confirmation thresholds): a press
+            steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
+            onset = self._onset(e, hit, steady, buf_start, lim)
+            self._open_press(max(self._align_down(onset - self._guard), lim))
+            self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
+            self._end_suspect(e)
+            return
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
@@ -616,7 +637,9 @@ class Masker:
                 self._pending.append((e + self._verify_after, e, sus, length))
                 return
             if sp is None:
-                start = max(self._align_down(at - length - self._guard), lim - self._fade)
+                # a short window may name a tone a few ms after its onset: twice the guard before it
+                first = at - length - (self._guard if verified >= 0 else 0)
+                start = max(self._align_down(first - self._guard), lim - self._fade)
                 self._suspect = sp = [sus, e, e, self._open_notch(start)]
             elif sp[0] != sus:
                 sp[0], sp[1] = sus, e

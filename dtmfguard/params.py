@@ -126,6 +126,9 @@ class MaskerParams:
     confirm_fraction: float = 0.8
     confirm_unique: float = 3.0
     confirm_min_tone_dbm0: float = -45.0
+    # The screen naming the same pair at every hop for this long is a press too (a tone 2 % off keeps
+    # single 8/16 ms windows just under the confirmation thresholds).
+    hit_run_ms: float = 8.0
     # Weak presence (16 ms window): the best pair there explains this share of the window and both tones
     # reach the screen floor.  ``weak_run_ms`` of hops in a row with the same weak pair make it a suspect
     # (a tone under speech: found within ~15 ms at 10 dB under, the onset walked back to); a suspect
