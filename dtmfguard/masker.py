@@ -56,7 +56,7 @@ import numpy as np
 from . import goertzel, pairfit
 from .audio import check_rate
 from .levels import dbm0_to_peak
-from .params import DEFAULT_MASKER_PARAMS, DTMF_HZ, MaskerParams
+from .params import COL_HZ, DEFAULT_MASKER_PARAMS, DTMF_HZ, ROW_HZ, MaskerParams
 
 try:  # optional C screen (native/masker.c); the numpy path below gives the same output
     from . import _masker_native  # type: ignore[attr-defined]
@@ -170,10 +170,13 @@ class Masker:
         self._persist = int(round(params.persist_ms * ms))
         self._hold_ratio = float(params.hold_ratio)
         self._weak_hops = max(1, int(round(params.weak_run_ms)))
+        self._guard_db = params.harmonic_guard_db
+        self._guard_pinv: dict = {}  # per pair: least squares on the pair and its guard frequencies
         self._hit_hops = max(1, int(round(params.hit_run_ms)))
         self._verify_len = int(round(params.verify_window_ms * ms))
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
+        self._verify_support = int(params.verify_support)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -614,7 +617,8 @@ class Masker:
         # steady note); notched from its walked-back onset, masked flat if it persists
         if sp is not None and weak == sp[0]:
             sp[2] = e
-        elif self._weak_run >= self._weak_hops and (sp is None or sp[0] != weak):
+        elif self._weak_run == self._weak_hops and (sp is None or sp[0] != weak) \
+                and not self._harmonic(e, weak, buf_start):
             steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
             # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
             onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
@@ -654,6 +658,26 @@ class Masker:
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
 
+    def _harmonic(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the 16 ms window ending at ``e`` has a component at half the row frequency or twice
+        the column frequency within ``harmonic_guard_db`` of the weaker tone: the pair is then a note's
+        or a voice's harmonics (a DTMF generator puts nothing there)."""
+        if self._guard_db is None:
+            return False
+        pinv = self._guard_pinv.get(pair)
+        if pinv is None:
+            r, c, _ = pairfit.PAIRS[pair]
+            freqs = [ROW_HZ[r], COL_HZ[c], ROW_HZ[r] / 2] + ([2 * COL_HZ[c]] if 2 * COL_HZ[c] < self.rate / 2 else [])
+            t = np.arange(self._kmax * self._hop)[:, None] / self.rate
+            f = np.asarray(freqs)[None, :]
+            pinv = np.linalg.pinv(np.concatenate([np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], 1))
+            self._guard_pinv[pair] = pinv
+        n = self._kmax * self._hop
+        coef = pinv @ self._buf[e - n - buf_start: e - buf_start]
+        k = pinv.shape[0] // 2
+        amp2 = coef[:k] ** 2 + coef[k:] ** 2
+        return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
+
     def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int]:
         """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
         window index, and the hop that named it) or (-1, e)."""
@@ -664,9 +688,13 @@ class Masker:
             if due > e:
                 keep.append(item)
                 continue
+            if verified >= 0:
+                continue
+            # named again and again within the wait (the attacker's detections merge such runs): a key
+            support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
             seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
             energy = float(seg @ seg)
-            if verified < 0 and energy > 0 and expl[pair] >= self._verify_fraction * energy:
+            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
         self._pending = keep
         return verified, at
@@ -777,9 +805,13 @@ class Masker:
             return raw
         n = raw.size
         w = self._weights(start, n) if self._spans else None
-        notched = self._notched(start, n, w) if self._notches or w is not None else None
+        fading = w is not None and bool(((w > 0) & (w < 1.0)).any())
+        overlap = any(sp.start < start + n and (sp.end is None or sp.end > start) for sp in self._notches)
+        notched = self._notched(start, n, w) if fading or overlap else None
         if notched is None and (w is None or not w.any()):
             return raw
+        if notched is None and w is not None and bool((w >= 1.0).all()):
+            return self._mask_signal(start, n)  # wholly under the mask
         out = raw.copy()
         if notched is not None:
             sel, values = notched

@@ -137,6 +137,10 @@ class MaskerParams:
     weak_fraction: float = 0.5
     weak_run_ms: float = 4.0
     persist_ms: float = 40.0
+    # ... unless the window has a component at half the row or twice the column frequency this close to
+    # the weaker tone (dB): harmonics of a note or a voice (as DetectorParams.harmonic_guard_db).
+    # None: no harmonic test.
+    harmonic_guard_db: float = 12.0
     # A suspect ends after this long without the pair; a confirmed press after ``close_ms`` below
     # ``hold_ratio`` of its steady energy (16 ms window, which bridges Q.24's 10 ms breaks).
     suspect_close_ms: float = 8.0
@@ -149,6 +153,8 @@ class MaskerParams:
     verify_window_ms: float = 4.0
     verify_after_ms: float = 8.0
     verify_fraction: float = 0.2
+    # ... or if short windows named the same pair at this many hops during the wait
+    verify_support: int = 3
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
