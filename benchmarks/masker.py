@@ -1,27 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Masker: the leak table (look-ahead -> leaked ms -> digits recovered) and real-time channels per core.
+"""Masker: today's masker and the previous one side by side, in one run (issue 12).
 
-Issue 4 asks for the smallest look-ahead that leaks nothing, measured, not
-claimed.  For each look-ahead the same generated presses (the conditions of
-``dtmfguard.adversary.CONDITIONS``: durations 40 ms-1 s, fast typing 45/45 ms,
--30..0 dBm0, twist, noise, real speech around and under the digits, µ-law)
-go through a default :class:`~dtmfguard.masker.Masker` in 20 ms frames, and we
-report side by side:
+(a) talk-off: key-free real audio from :mod:`dtmfguard.corpora` (``report`` half only; thresholds were
+    tuned on the ``tune`` half), per source: flat masks per minute, band notches per minute, share of
+    samples changed;
+(b) card entry with talk-over: per condition, digits the attacker of :mod:`dtmfguard.adversary` names
+    blind from the agent's audio (after a G.711 round trip), digits the oracle-timed attacker names
+    (it knows each press's span), leaked ms per press (tone samples neither under the full mask nor
+    band-notched), unmasked vs masked;
+(c) the boundary: recovered digits vs tone-to-speech ratio, beside unmasked recovery;
+(d) speed: real-time channels per core (one masker, 20 ms frames) on speech with keys, old vs new.
 
-* leaked ms per press: tone samples not replaced by the full-level mask
-  (a partial fade counts as leaked), mean and worst, and the share of presses
-  with any leak;
-* digits recovered: the adversarial least-squares decoder on the agent's audio
-  after a µ-law round trip, one answer per press (chance = 1/16);
-* the same decoder on the unmasked audio (proof that it works).
+The previous masker is loaded from git (``--legacy-rev``, its C screen compiled into a temporary
+directory), so nothing of it stays in the runtime.
 
-The hard condition (speech only 6 dB under the tone) is reported on its own
-line: it is beyond what the default promises.
-
-Channels per core: seconds of audio masked per CPU second (one masker, 20 ms
-frames, single-threaded), with and without key presses.
-
-Run:  python benchmarks/masker.py [--presses 40] [--lookaheads 0,2,4,...] [--json out.json]
+Run:  python benchmarks/masker.py [--minutes 12] [--presses 24] [--json out.json]
 """
 from __future__ import annotations
 
@@ -31,129 +24,232 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # s
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import importlib.machinery  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import sysconfig  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
-from typing import Dict, List  # noqa: E402
+import types  # noqa: E402
+from typing import Dict, List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from dtmfguard import adversary as A  # noqa: E402
-from dtmfguard import g711  # noqa: E402
-from dtmfguard.masker import DEFAULT_LOOKAHEAD_MS, Masker  # noqa: E402
+from dtmfguard import corpora, g711  # noqa: E402
+from dtmfguard import masker as new_masker  # noqa: E402
 
-FRAME = 160
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LEGACY_REV = "7d25821"  # main before issue 12
+
+#: (name, press_scenario keyword arguments); the issue's talk-over conditions
+CONDITIONS: Dict[str, dict] = {
+    "-30dBm0, speech around": {"level_dbm0": -30.0, "speech_around": True},
+    "tones 3 dB under speech": {"speech_under_db": -3.0},
+    "2nd voice from mid-press (0 dB)": {"voice_mid_press_db": 0.0},
+    "2nd voice from mid-press (+6 dB)": {"voice_mid_press_db": -6.0},
+    "1 s presses under speech (-10 dB)": {"duration_ms": 1000.0, "speech_under_db": 10.0},
+    "1 s presses under speech (0 dB)": {"duration_ms": 1000.0, "speech_under_db": 0.0},
+    "25-35 ms presses": {"duration_ms": (25.0, 35.0), "speech_around": True},
+    "40 ms gaps": {"duration_ms": 45.0, "gap_ms": 40.0, "speech_around": True},
+    "µ-law, speech around": {"speech_around": True, "codec": "ulaw"},
+    "A-law, speech around": {"speech_around": True, "codec": "alaw"},
+    "twist +6 dB": {"twist_db": 6.0, "speech_around": True},
+    "twist -6 dB": {"twist_db": -6.0, "speech_around": True},
+    "freq +2 %": {"freq_error": 0.02, "speech_around": True},
+    "freq -2 %": {"freq_error": -0.02, "speech_around": True},
+    "16 kHz, speech around": {"rate": 16000, "speech_around": True},
+}
+TALK_OFF_SOURCES = ("en", "fr", "es", "ru", "it", "espeak-de", "espeak-cmn", "moh", "drascula", "hyperrogue")
+FRAME_MS = 20
 
 
-def mask_stream(x: np.ndarray, **opts):
-    m = Masker(**opts)
-    parts = [m.process(x[i: i + FRAME]) for i in range(0, x.size, FRAME)] + [m.flush()]
+def load_legacy(rev: str):
+    """The masker of git revision ``rev`` as a module (its C screen compiled to a temp dir when possible)."""
+    src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:dtmfguard/masker.py"], capture_output=True,
+                         text=True, check=True).stdout
+    mod = types.ModuleType("dtmfguard._legacy_masker")
+    mod.__package__ = "dtmfguard"
+    sys.modules[mod.__name__] = mod
+    exec(compile(src, f"{rev}:dtmfguard/masker.py", "exec"), mod.__dict__)
+    mod._masker_native = None
+    try:
+        csrc = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:native/masker.c"], capture_output=True,
+                              text=True, check=True).stdout
+        tmp = tempfile.mkdtemp(prefix="legacy-masker-")
+        c_path, so_path = os.path.join(tmp, "masker.c"), os.path.join(tmp, "_masker_native.so")
+        with open(c_path, "w") as f:
+            f.write(csrc)
+        subprocess.run(["cc", "-O3", "-std=c99", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+                        c_path, "-o", so_path], check=True, capture_output=True)
+        loader = importlib.machinery.ExtensionFileLoader("legacy._masker_native", so_path)
+        spec = importlib.util.spec_from_file_location("legacy._masker_native", so_path, loader=loader)
+        native = importlib.util.module_from_spec(spec)
+        loader.exec_module(native)
+        mod._masker_native = native
+    except (subprocess.CalledProcessError, OSError, ImportError) as exc:
+        print(f"note: legacy C screen not built ({type(exc).__name__}); legacy runs its numpy path")
+    return mod
+
+
+def mask_stream(cls, x: np.ndarray, rate: int = 8000, **opts):
+    m = cls(rate=rate, **opts)
+    f = rate * FRAME_MS // 1000
+    parts = [m.process(x[i: i + f]) for i in range(0, x.size, f)] + [m.flush()]
     return np.concatenate(parts)[m.delay_samples:], m
 
 
-def leaked_ms(out: np.ndarray, m: Masker, spans) -> List[float]:
+def _notched(m, n: int) -> np.ndarray:
+    sel = np.zeros(n, dtype=bool)
+    for s in getattr(m, "notched_spans", []):
+        sel[max(s.start, 0): max(min(s.end, n), 0)] = True
+    return sel
+
+
+def talk_off(models, minutes: float) -> List[dict]:
+    rows = []
+    for name in TALK_OFF_SOURCES:
+        try:
+            x = corpora.signal(name, "report", max_seconds=minutes * 60).astype(np.int16)
+        except corpora.CorpusMissing as exc:
+            print(f"  {name}: skipped ({exc})")
+            continue
+        mins = x.size / 8000 / 60
+        row = {"source": name, "minutes": round(mins, 1)}
+        for label, cls in models:
+            out, m = mask_stream(cls, x)
+            changed = out != x
+            notched = _notched(m, x.size)
+            row[label] = {"masks_per_min": len(m.masked_spans) / mins,
+                          "notches_per_min": len(getattr(m, "notched_spans", [])) / mins,
+                          "changed": float(np.mean(changed)),
+                          "changed_by_mask": float(np.mean(changed & ~notched))}
+        rows.append(row)
+        o, n = row["old"], row["new"]
+        print(f"  {name:11s} {mins:5.1f} min | old {o['masks_per_min']:5.1f}/min {o['changed']:7.3%} | new "
+              f"{n['masks_per_min']:4.1f}/min flat + {n['notches_per_min']:5.1f}/min notch, {n['changed']:7.3%} "
+              f"changed ({n['changed_by_mask']:.3%} by the flat mask)", flush=True)
+    return rows
+
+
+def _codec(out: np.ndarray, cond: dict) -> np.ndarray:
+    if cond.get("rate", 8000) != 8000:
+        return np.asarray(out, dtype=np.float64)
+    if cond.get("codec") == "alaw":
+        return g711.alaw_decode(g711.alaw_encode(out))
+    return g711.ulaw_decode(g711.ulaw_encode(out))
+
+
+def leak_ms(out, m, spans, rate) -> List[float]:
     ref = np.clip(np.round(m._mask_signal(0, out.size)), -32768, 32767)
-    return [float(np.sum(np.abs(out[s.start: s.end].astype(float) - ref[s.start: s.end]) > 1.01)) / 8.0
-            for s in spans]
+    notched = _notched(m, out.size)
+    return [float(np.sum((np.abs(out[s.start: s.end].astype(float) - ref[s.start: s.end]) > 1.01)
+                         & ~notched[s.start: s.end])) * 1000.0 / rate for s in spans]
 
 
-def build_corpus(presses: int, seed: int, conditions: Dict[str, dict], speech):
-    rng = np.random.default_rng(seed)
-    return {name: A.press_scenario(rng, presses, speech=speech, **cond) for name, cond in conditions.items()}
+def condition_row(models, x, spans, cond) -> dict:
+    rate = cond.get("rate", 8000)
+    row = {"presses": len(spans), "unmasked_blind": A.count_recovered(x, spans, rate),
+           "unmasked_oracle": A.oracle_score(x, spans, rate), "chance_bound": A.chance_bound(len(spans))}
+    for label, cls in models:
+        out, m = mask_stream(cls, x, rate)
+        heard = _codec(out, cond)
+        lk = leak_ms(out, m, spans, rate)
+        row[label] = {"blind": A.count_recovered(heard, spans, rate), "oracle": A.oracle_score(heard, spans, rate),
+                      "leaked_ms_mean": float(np.mean(lk)), "leaked_ms_max": float(np.max(lk)),
+                      "presses_leaking": int(np.sum(np.array(lk) > 0)), "errors": m.errors}
+    return row
 
 
-def leak_row(corpus, lookahead_ms: float) -> dict:
-    leaks: List[float] = []
-    recovered = total = 0
-    for x, spans in corpus.values():
-        out, m = mask_stream(x, lookahead_ms=lookahead_ms)
-        leaks += leaked_ms(out, m, spans)
-        recovered += A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
-        total += len(spans)
-    arr = np.array(leaks)
-    return {"lookahead_ms": lookahead_ms, "presses": total, "leaked_ms_mean": float(arr.mean()),
-            "leaked_ms_max": float(arr.max()), "presses_leaking": int(np.sum(arr > 0)),
-            "recovered": recovered, "chance_bound": A.chance_bound(total)}
-
-
-def channels_per_core(x: np.ndarray, seconds_min: float = 2.0) -> float:
-    m = Masker()
+def channels_per_core(cls, x: np.ndarray, seconds: float) -> float:
+    m = cls()
     done = 0
     t0 = time.process_time()
-    while time.process_time() - t0 < seconds_min:
-        for i in range(0, x.size, FRAME):
-            m.process(x[i: i + FRAME])
+    while time.process_time() - t0 < seconds:
+        for i in range(0, x.size, 160):
+            m.process(x[i: i + 160])
         done += x.size
     return done / 8000.0 / (time.process_time() - t0)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presses", type=int, default=40, help="presses per condition (default 40)")
-    ap.add_argument("--lookaheads", default="0,2,4,6,8,10,12,14,16,20,30",
-                    help="look-ahead values in ms, comma separated")
+    ap.add_argument("--minutes", type=float, default=12.0, help="minutes of key-free audio per source (report half)")
+    ap.add_argument("--presses", type=int, default=24, help="presses per talk-over condition")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--legacy-rev", default=LEGACY_REV, help="git revision of the previous masker")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c,d")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
-    speech = A.load_speech(180.0, seed=args.seed)
+    skip = set(args.skip.split(","))
+    legacy = load_legacy(args.legacy_rev)
+    models = [("old", legacy.Masker), ("new", new_masker.Masker)]
+    la_old = legacy.DEFAULT_LOOKAHEAD_MS
+    print(f"old: {args.legacy_rev} (default look-ahead {la_old} ms); new: working tree (default look-ahead "
+          f"{new_masker.DEFAULT_LOOKAHEAD_MS} ms); both at their defaults, 20 ms frames")
+    result: dict = {"legacy_rev": args.legacy_rev, "lookahead_ms": {"old": la_old,
+                                                                     "new": new_masker.DEFAULT_LOOKAHEAD_MS}}
+    if "a" not in skip:
+        print(f"\n(a) key-free real audio, report half, <= {args.minutes:.0f} min per source")
+        result["talk_off"] = talk_off(models, args.minutes)
+    speech = A.load_speech(240.0, seed=args.seed)
     if speech is None:
-        print("note: no speech prompts installed (asterisk-core-sounds-en-wav); speech conditions skipped")
-    conds = {k: v for k, v in A.CONDITIONS.items() if speech is not None or not _needs_speech(v)}
-    corpus = build_corpus(args.presses, args.seed, conds, speech)
-    hard = build_corpus(args.presses, args.seed + 1, A.HARD_CONDITIONS, speech) if speech is not None else {}
-    total = sum(len(s) for _, s in corpus.values())
-    unmasked = sum(A.count_recovered(x, s) for x, s in corpus.values())
-    print(f"corpus: {len(corpus)} conditions x {args.presses} presses = {total} presses; "
-          f"decoder on UNMASKED audio recovers {unmasked}/{total} ({unmasked / total:.1%})")
-    print()
-    print("look-ahead | leaked ms mean | leaked ms max | presses leaking | digits recovered (masked, µ-law)"
-          " | chance bound")
-    rows = []
-    for la in [float(v) for v in args.lookaheads.split(",")]:
-        r = leak_row(corpus, la)
-        rows.append(r)
-        print(f"{la:7.0f} ms | {r['leaked_ms_mean']:14.2f} | {r['leaked_ms_max']:13.1f} | "
-              f"{r['presses_leaking']:7d}/{r['presses']:<7d} | {r['recovered']:16d}/{r['presses']:<15d} | "
-              f"{r['chance_bound']}")
-    zero = [r["lookahead_ms"] for r in rows if r["presses_leaking"] == 0 and r["recovered"] == 0]
-    print()
-    print(f"smallest look-ahead with zero leak here: {min(zero) if zero else 'none'} ms; "
-          f"default DEFAULT_LOOKAHEAD_MS = {DEFAULT_LOOKAHEAD_MS} ms")
-    hard_rows = []
-    if hard:
-        hx = {k: v for k, v in hard.items()}
-        hu = sum(A.count_recovered(x, s) for x, s in hx.values())
-        for la in (DEFAULT_LOOKAHEAD_MS, 30.0, 50.0):
-            r = leak_row(hx, la)
-            hard_rows.append(r)
-            print(f"hard ({', '.join(hx)}), look-ahead {la:.0f} ms: unmasked recovered {hu}/{r['presses']}, "
-                  f"leaking presses {r['presses_leaking']}, leaked ms max {r['leaked_ms_max']:.1f}, "
-                  f"recovered after masking {r['recovered']}")
-    talk_off = None
-    if speech is not None:
-        sp16 = np.clip(np.round(speech), -32768, 32767).astype(np.int16)
-        out, m = mask_stream(sp16)
-        minutes = sp16.size / 8000 / 60
-        talk_off = {"minutes": minutes, "spans_per_min": len(m.masked_spans) / minutes,
-                    "share_masked": float(np.mean(out != sp16))}
-        print(f"talk-off: {minutes:.1f} min of real speech, no keys: {talk_off['spans_per_min']:.1f} masked "
-              f"spans/min, {talk_off['share_masked']:.2%} of speech samples masked (costs little; a leak fails)")
-    print()
-    x, _ = corpus[next(iter(corpus))]
-    quiet = speech[: 8000 * 20].copy() if speech is not None else np.zeros(8000 * 20)
-    cpc_presses = channels_per_core(x)
-    cpc_speech = channels_per_core(np.clip(np.round(quiet), -32768, 32767).astype(np.int16))
-    print(f"real-time channels per core (20 ms frames, default look-ahead {DEFAULT_LOOKAHEAD_MS} ms): "
-          f"{cpc_presses:.0f} with key presses, {cpc_speech:.0f} on speech")
+        print("note: asterisk-core-sounds-en-wav not installed: talk-over sections skipped")
+        skip |= {"b", "c"}
+    if "b" not in skip:
+        print(f"\n(b) card entry with talk-over, {args.presses} presses per condition; blind = the attacker's "
+              f"decoder on the agent's audio (G.711 round trip), oracle = it knows each press's span")
+        print(f"  {'condition':36s} | unmasked blind/oracle | old blind/oracle, leaked ms mean/max | "
+              f"new blind/oracle, leaked ms mean/max | chance bound")
+        rows = {}
+        for i, (name, cond) in enumerate(CONDITIONS.items()):
+            rng = np.random.default_rng(args.seed + i)
+            x, spans = A.press_scenario(rng, args.presses, speech=speech, **cond)
+            r = condition_row(models, x, spans, cond)
+            rows[name] = r
+            o, n = r["old"], r["new"]
+            print(f"  {name:36s} | {r['unmasked_blind']:3d} / {r['unmasked_oracle']:3d} of {r['presses']:3d} | "
+                  f"{o['blind']:3d} / {o['oracle']:3d}, {o['leaked_ms_mean']:6.1f} / {o['leaked_ms_max']:6.1f} | "
+                  f"{n['blind']:3d} / {n['oracle']:3d}, {n['leaked_ms_mean']:6.1f} / {n['leaked_ms_max']:6.1f} | "
+                  f"{r['chance_bound']}", flush=True)
+        result["talk_over"] = rows
+    if "c" not in skip:
+        print("\n(c) boundary: tone-to-speech ratio (speech under every tone), digits recovered")
+        print(f"  {'tone/speech':>11s} | unmasked blind/oracle | old blind/oracle | new blind/oracle | chance bound")
+        rows = []
+        for i, tsr in enumerate((-12.0, -9.0, -6.0, -3.0, 0.0, 3.0, 6.0, 10.0)):
+            rng = np.random.default_rng(args.seed + 100 + i)
+            cond = {"speech_under_db": tsr}
+            x, spans = A.press_scenario(rng, args.presses, speech=speech, **cond)
+            r = condition_row(models, x, spans, cond)
+            r["tone_to_speech_db"] = tsr
+            rows.append(r)
+            print(f"  {tsr:+8.0f} dB | {r['unmasked_blind']:3d} / {r['unmasked_oracle']:3d} of {r['presses']:3d} | "
+                  f"{r['old']['blind']:3d} / {r['old']['oracle']:3d}      | {r['new']['blind']:3d} / "
+                  f"{r['new']['oracle']:3d}      | {r['chance_bound']}", flush=True)
+        result["boundary"] = rows
+    if "d" not in skip:
+        rng = np.random.default_rng(args.seed)
+        keys, _ = A.press_scenario(rng, 30, speech=speech, speech_around=speech is not None)
+        only = np.clip(np.round(speech[: 8000 * 20]), -32768, 32767).astype(np.int16) if speech is not None \
+            else np.zeros(8000 * 20, dtype=np.int16)
+        print("\n(d) real-time channels per core (one masker, 20 ms frames; runs interleaved old/new)")
+        cpc: dict = {"old": {"keys": [], "speech": []}, "new": {"keys": [], "speech": []}}
+        for _ in range(3):
+            for label, cls in models:
+                cpc[label]["keys"].append(channels_per_core(cls, keys, 1.0))
+                cpc[label]["speech"].append(channels_per_core(cls, only, 1.0))
+        med = {k: {s: float(np.median(v)) for s, v in d.items()} for k, d in cpc.items()}
+        for s in ("keys", "speech"):
+            print(f"  {'speech with keys' if s == 'keys' else 'speech only':16s}: old {med['old'][s]:6.0f}, new "
+                  f"{med['new'][s]:6.0f}  (new/old {med['new'][s] / med['old'][s]:.2f})")
+        result["channels_per_core"] = med
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"unmasked_recovered": unmasked, "presses": total, "leak_table": rows, "hard": hard_rows, "talk_off": talk_off,
-                       "channels_per_core": {"presses": cpc_presses, "speech": cpc_speech},
-                       "default_lookahead_ms": DEFAULT_LOOKAHEAD_MS}, f, indent=2)
+            json.dump(result, f, indent=2, default=float)
     return 0
-
-
-def _needs_speech(cond: dict) -> bool:
-    return bool(cond.get("speech_around") or cond.get("speech_under_db") is not None)
 
 
 if __name__ == "__main__":

@@ -36,9 +36,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .events import KEYPAD
 from .levels import dbm0_to_peak
-from .params import COL_HZ, ROW_HZ
+from .pairfit import PAIR_KEYS, PAIRS, pair_fit, pair_tables
 
 __all__ = [
     "Detection",
@@ -50,6 +49,8 @@ __all__ = [
     "count_recovered",
     "CHANCE",
     "chance_bound",
+    "oracle_answers",
+    "oracle_score",
     "WINDOWS_MS",
     "load_speech",
     "press_scenario",
@@ -76,11 +77,7 @@ _MAX_TWIST_DB = 15.0
 # Hits of one digit closer than this merge into one detection.
 _MERGE_MS = 10.0
 
-_PAIRS: Tuple[Tuple[int, int, str], ...] = tuple(
-    (r, c, KEYPAD[r][c]) for r in range(4) for c in range(4)
-)
-#: Key of each pair index used by :func:`pair_fit`.
-PAIR_KEYS = "".join(k for _, _, k in _PAIRS)
+_PAIRS = PAIRS
 
 
 @dataclass(frozen=True)
@@ -101,49 +98,8 @@ class Detection:
     __str__ = __repr__
 
 
-def _basis(length: int, rate: int) -> np.ndarray:
-    n = np.arange(length)[:, None]
-    freqs = np.asarray(ROW_HZ + COL_HZ)[None, :]
-    w = 2 * np.pi * freqs / rate
-    # columns: cos f0..f7, then sin f0..f7
-    return np.concatenate([np.cos(w * n), np.sin(w * n)], axis=1)
-
-
-_PAIR_CACHE: dict = {}
-
-
-def _pair_tables(length: int, rate: int):
-    """Per pair: the regressor columns of the basis and the inverse Gram matrix (4x4)."""
-    key = (length, rate)
-    tab = _PAIR_CACHE.get(key)
-    if tab is None:
-        basis = _basis(length, rate)
-        cols = np.array([[r, 8 + r, 4 + c, 12 + c] for r, c, _ in _PAIRS])  # [16 pairs, 4]
-        ginv = np.empty((len(_PAIRS), 4, 4))
-        for p, idx in enumerate(cols):
-            g = basis[:, idx].T @ basis[:, idx]
-            ginv[p] = np.linalg.pinv(g)
-        tab = (basis, cols, ginv)
-        _PAIR_CACHE[key] = tab
-    return tab
-
-
-def pair_fit(frames: np.ndarray, rate: int):
-    """Least-squares fit of every key's tone pair (unknown phases) to each row of ``frames``.
-
-    Returns ``(residual [nw, 16], coefficients [nw, 16, 4], energy [nw])``; the
-    coefficients are (row cos, row sin, column cos, column sin) amplitudes and
-    pair ``p`` is key ``PAIR_KEYS[p]``.  Also used by the masker's onset detector.
-    """
-    length = frames.shape[-1]
-    basis, cols, ginv = _pair_tables(length, rate)
-    proj = frames @ basis  # [nw, 16]
-    energy = np.einsum("wn,wn->w", frames, frames)
-    b = proj[:, cols]  # [nw, 16 pairs, 4]
-    beta = np.einsum("pij,wpj->wpi", ginv, b)
-    explained = np.einsum("wpi,wpi->wp", b, beta)
-    resid = np.maximum(energy[:, None] - explained, 0.0)
-    return resid, beta, energy
+# the pair-fit maths lives in dtmfguard.pairfit (the masker uses it too)
+_pair_tables = pair_tables
 
 
 def _window_hits(x: np.ndarray, rate: int, length: int, hop: int):
@@ -259,6 +215,36 @@ def count_recovered(samples, spans: Sequence, rate: int = 8000, *, offset: int =
     return score(decode(samples, rate), spans, rate, offset=offset)
 
 
+def oracle_answers(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0) -> List[str]:
+    """The attacker who knows exactly when each press is (e.g. from the mask's timing): for each span, the
+    key whose tone pair explains most energy over the whole span (one least-squares fit per key), or
+    over its 16 ms sub-windows summed when the span is long (so frequency errors cost little)."""
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    out = []
+    w = int(round(rate * 0.016))
+    for span in spans:
+        _, start, end = _span_fields(span)
+        seg = x[max(start + offset, 0): max(end + offset, 0)]
+        if seg.size < 8:
+            out.append(PAIR_KEYS[0])
+            continue
+        if seg.size < 2 * w:
+            resid, _, energy = pair_fit(seg[None, :], rate)
+            expl = energy[:, None] - resid
+        else:
+            frames = np.lib.stride_tricks.sliding_window_view(seg, w)[:: w // 2]
+            resid, _, energy = pair_fit(frames, rate)
+            expl = energy[:, None] - resid
+        out.append(PAIR_KEYS[int(np.argmax(expl.sum(axis=0)))])
+    return out
+
+
+def oracle_score(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0) -> int:
+    """How many presses the oracle-timed attacker (:func:`oracle_answers`) names correctly (chance 1/16)."""
+    got = oracle_answers(samples, spans, rate, offset=offset)
+    return sum(1 for span, a in zip(spans, got) if a == _span_fields(span)[0])
+
+
 def chance_bound(n_presses: int, p_false: float = 1e-4) -> int:
     """Largest count a key-independent guesser reaches with probability >= 1 - ``p_false``.
 
@@ -283,6 +269,10 @@ def load_speech(seconds: float = 60.0, seed: int = 0, directory: str = SPEECH_DI
     import soundfile as sf
 
     files = sorted(glob.glob(os.path.join(directory, "*.wav")))
+    if not files and directory == SPEECH_DIR:  # newer packages install under sounds/en_US_f_Allison
+        from . import corpora
+
+        files = corpora.files("en") if corpora.available("en") else []
     if not files:
         return None
     rng = np.random.default_rng(seed)
@@ -314,6 +304,12 @@ def press_scenario(
     speech_around: bool = False,
     speech_under_db: Optional[float] = None,
     ulaw: bool = False,
+    duration_ms=None,
+    gap_ms=None,
+    freq_error: float = 0.0,
+    voice_mid_press_db: Optional[float] = None,
+    codec: Optional[str] = None,
+    rate: int = 8000,
 ):
     """Random key presses as a phone sends them, with ground truth: ``(int16 samples, [ToneSpan])`` at 8 kHz.
 
@@ -321,29 +317,56 @@ def press_scenario(
     levels -30..0 dBm0 and twist -4..+8 dB (Q.24's accepted range) unless fixed; random start phases.
     ``speech_around``: real speech in the gaps at -22..-12 dBm0; ``speech_under_db``: speech also under
     each tone, that many dB below it.  ``noise_snr_db``: white noise relative to the weakest tone.
-    ``ulaw``: a G.711 µ-law round trip at the end, as on a PSTN leg.
+    ``ulaw``: a G.711 µ-law round trip at the end, as on a PSTN leg (``codec``: ``"ulaw"`` or ``"alaw"``).
+    ``duration_ms`` / ``gap_ms``: fixed, or ``(low, high)`` uniform; ``freq_error``: relative error of both
+    tones (e.g. 0.02); ``voice_mid_press_db``: a second voice starts in the middle of each press, that many
+    dB below the tone (negative: louder); ``rate``: 16000 makes wideband audio (speech resampled).
     """
     from . import g711
     from .synth import ToneSpan, dtmf_tone
 
-    rate = 8000
     keys = PAIR_KEYS
-    parts: List[np.ndarray] = [np.zeros(int(rng.integers(80, 800)))]
+    ms = rate / 1000.0
+    if speech is not None and rate != 8000:
+        from scipy.signal import resample_poly
+
+        speech = resample_poly(speech, rate // 1000, 8)
+
+    def pick(v, default):
+        if v is None:
+            return default()
+        if isinstance(v, tuple):
+            return float(rng.uniform(*v))
+        return float(v)
+
+    parts: List[np.ndarray] = [np.zeros(int(rng.integers(10 * ms, 100 * ms)))]
     pos = parts[0].size
     spans = []
     for _ in range(presses):
         digit = keys[int(rng.integers(16))]
-        dur = 45.0 if fast else float(np.exp(rng.uniform(np.log(40.0), np.log(1000.0))))
-        gap = 45.0 if fast else float(rng.uniform(45.0, 400.0))
+        dur = pick(duration_ms, lambda: 45.0 if fast else float(np.exp(rng.uniform(np.log(40.0), np.log(1000.0)))))
+        gap = pick(gap_ms, lambda: 45.0 if fast else float(rng.uniform(45.0, 400.0)))
         level = float(rng.uniform(-30.0, 0.0)) if level_dbm0 is None else level_dbm0
         twist = float(rng.uniform(-4.0, 8.0)) if twist_db is None else twist_db
-        tone = dtmf_tone(digit, dur, rate, level, twist, phase=tuple(rng.uniform(0, 2 * np.pi, 2)))
+        tone = dtmf_tone(digit, dur, rate, level, twist, freq_offset=(freq_error, freq_error),
+                         phase=tuple(rng.uniform(0, 2 * np.pi, 2)))
         spans.append(ToneSpan(digit, pos, pos + tone.size))
         gap_n = int(round(gap * rate / 1000))
         parts += [tone, np.zeros(gap_n)]
         pos += tone.size + gap_n
-    parts.append(np.zeros(800))
+    parts.append(np.zeros(int(100 * ms)))
     x = np.concatenate(parts)
+    if speech is not None and voice_mid_press_db is not None:
+        sp = np.zeros(x.size)
+        off = int(rng.integers(0, max(speech.size - x.size, 1)))
+        src = np.resize(speech[off:], x.size)
+        for s in spans:
+            mid = (s.start + s.end) // 2
+            seg = src[mid: s.end]
+            tone_rms = float(np.sqrt(np.mean(x[s.start: s.end] ** 2)))
+            seg_rms = float(np.sqrt(np.mean(seg ** 2))) + 1e-9
+            sp[mid: s.end] = seg * tone_rms / seg_rms * 10 ** (-voice_mid_press_db / 20)
+        x = x + sp
     if speech is not None and (speech_around or speech_under_db is not None):
         if speech.size <= x.size + 1:
             speech = np.tile(speech, x.size // max(speech.size, 1) + 2)
@@ -363,8 +386,10 @@ def press_scenario(
     if noise_snr_db is not None:
         p = min(float(np.mean(x[s.start: s.end] ** 2)) for s in spans)
         x = x + rng.standard_normal(x.size) * np.sqrt(p / 10 ** (noise_snr_db / 10))
-    if ulaw:
+    if ulaw or codec == "ulaw":
         return g711.ulaw_decode(g711.ulaw_encode(x)), spans
+    if codec == "alaw":
+        return g711.alaw_decode(g711.alaw_encode(x)), spans
     return np.clip(np.round(x), -32768, 32767).astype(np.int16), spans
 
 

@@ -53,10 +53,10 @@ from typing import Deque, List, Optional, Tuple
 
 import numpy as np
 
-from . import goertzel
-from .adversary import _pair_tables, pair_fit
+from . import goertzel, pairfit
 from .audio import check_rate
 from .levels import dbm0_to_peak
+from .params import COL_HZ, DEFAULT_MASKER_PARAMS, DTMF_HZ, ROW_HZ, MaskerParams
 
 try:  # optional C screen (native/masker.c); the numpy path below gives the same output
     from . import _masker_native  # type: ignore[attr-defined]
@@ -72,9 +72,10 @@ MASKS = ("tone", "silence", "noise")
 
 #: Default look-ahead, chosen by ``benchmarks/masker.py`` (smallest value with zero leaked samples and
 #: zero digits recovered on the adversarial corpus, plus margin).
-DEFAULT_LOOKAHEAD_MS = 16.0
+DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
+_BATCH = 500  # hops screened per call
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Masker:
     ``guard_ms``       extra margin before the estimated onset and after the detected end.
     ``quantum_ms``     masked spans last a whole number of quanta (duration hides detector jitter).
     ``hide_timing``    hold the mask ``hold_ms`` (default 2000 with ``hide_timing``) after each press.
-    ``min_tone_dbm0``  weakest tone masked (per tone); Q.24 receivers work to about -26 dBm0.
+    ``params``         screening thresholds (:class:`dtmfguard.params.MaskerParams`).
     """
 
     def __init__(
@@ -125,11 +126,7 @@ class Masker:
         quantum_ms: float = 20.0,
         hide_timing: bool = False,
         hold_ms: Optional[float] = None,
-        min_tone_dbm0: float = -42.0,
-        detect_fraction: float = 0.9,
-        detect_fraction_long: float = 0.7,
-        detect_fraction_persist: float = 0.5,
-        max_twist_db: float = 15.0,
+        params: MaskerParams = DEFAULT_MASKER_PARAMS,
         seed: int = 0,
     ):
         self.rate = check_rate(rate)
@@ -146,8 +143,8 @@ class Masker:
                 raise ValueError(f"{name} must be between 0 and 100")
         if not 1 <= quantum_ms <= 1000:
             raise ValueError("quantum_ms must be between 1 and 1000")
-        if not (0 < detect_fraction < 1 and 0 < detect_fraction_long < 1):
-            raise ValueError("detect_fraction and detect_fraction_long must be between 0 and 1")
+        if not isinstance(params, MaskerParams):
+            raise TypeError("params must be a MaskerParams")
         self.mask = mask
         self.mask_hz = float(mask_hz)
         self.mask_dbm0 = float(mask_dbm0)
@@ -164,27 +161,37 @@ class Masker:
         if not 0 <= hold <= 60000:
             raise ValueError("hold_ms must be between 0 and 60000")
         self._hold = int(round(hold * ms))
-        # (window, share of its energy the best pair must explain): a fast 4 ms window and an 8 ms one
-        # that still sees a tone under speech; thresholds chosen on speech talk-off (benchmarks/masker.py).
-        self._windows = ((4 * self._hop, detect_fraction), (8 * self._hop, detect_fraction_long))
-        # A third rule finds tones under speech: the same pair explaining half of the 8 ms window in
-        # ``persist`` consecutive hops (speech formants move; a key's pair does not).
-        self._persist_fraction = float(detect_fraction_persist)
-        self._persist = 3
+        self.params = params
+        self._setup_screen(params)
         self._short = 2 * self._hop  # 2 ms onset windows ...
         self._short_step = max(1, self._hop // 2)  # ... every 0.5 ms
-        self._close_misses = 4  # 4 ms without a hit ends a press
+        self._close_hops = max(1, int(round(params.close_ms)))
+        self._suspect_close = int(round(params.suspect_close_ms * ms))
+        self._persist = int(round(params.persist_ms * ms))
+        self._hold_ratio = float(params.hold_ratio)
+        self._weak_hops = max(1, int(round(params.weak_run_ms)))
+        self._guard_db = params.harmonic_guard_db
+        self._guard_pinv: dict = {}  # per pair: least squares on the pair and its guard frequencies
+        self._hit_hops = max(1, int(round(params.hit_run_ms)))
+        self._verify_len = int(round(params.verify_window_ms * ms))
+        self._verify_after = int(round(params.verify_after_ms * ms))
+        self._verify_fraction = float(params.verify_fraction)
+        self._verify_support = int(params.verify_support)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
-        # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band
-        self._tail = self._close_misses * self._hop + 4 * self._hop
-        self._min_amp = dbm0_to_peak(min_tone_dbm0)
-        self._twist2 = 10.0 ** (float(max_twist_db) / 10.0)  # amplitude ratio, squared
+        # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
+        # a quarter of the tone 12 ms after its end, then ``close_ms``)
+        self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
         self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
-        self._hold_ratio = 0.25  # a press lasts while its pair keeps a quarter of its energy (half amplitude)
         self._seed = int(seed)
-        self._keep = self.delay_samples + max(w for w, _ in self._windows) + 4 * self._hop
-        self._qr: dict = {}
-        self._native_bufs: dict = {}  # per hop count: the C screen's output arrays (reused every frame)
+        # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
+        # too short for a 2 ms block, suspects get the flat mask instead
+        nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop) // 2 * 2
+        self._notch_len = nl if nl >= 2 * self._hop else 0
+        self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
+        self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
+        self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
+        self._screen_bufs: dict = {}
+        self._tone_table: Optional[np.ndarray] = None
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
 
@@ -199,10 +206,15 @@ class Masker:
         self._spans: List[_Span] = []
         self._active: Optional[_Span] = None  # in-band span of the press being heard
         self._misses = 0
-        self._recent = np.full(self._persist - 1, -1, dtype=np.int64)  # weak-rule pair of the last hops (persistence rule)
+        self._notches: List[_Span] = []  # band-notched spans (suspect, not confirmed)
+        self._suspect: Optional[list] = None  # [pair, first hop, last hop, notch span]
+        self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
+        self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
+        self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
+        self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._out_dtype = np.dtype(np.int16)
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
@@ -215,6 +227,13 @@ class Masker:
         """
         done = list(self._history) + [MaskedSpan(s.start, s.end, s.source) for s in self._spans
                                       if s.end is not None]
+        return sorted(done, key=lambda s: (s.start, s.end))
+
+    @property
+    def notched_spans(self) -> List[MaskedSpan]:
+        """Spans (input positions) where only the DTMF bands were removed: suspect, never confirmed."""
+        done = list(self._notch_history) + [MaskedSpan(s.start, s.end, s.source) for s in self._notches
+                                            if s.end is not None]
         return sorted(done, key=lambda s: (s.start, s.end))
 
     @property
@@ -314,6 +333,10 @@ class Masker:
             self._buf = np.zeros(self._keep)
             self._next_hop = (self._pos // self._hop + 1) * self._hop
             self._active = None
+            self._suspect = None
+            self._pending = []
+            self._weak_pair, self._weak_run = -1, 0
+            self._hit_pair, self._hit_run = -1, 0
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -348,158 +371,336 @@ class Masker:
         out_start = pos0 - self.delay_samples
         raw = self._buf[out_start - buf_start: out_start - buf_start + n]
         self._exact_out = False
-        out = self._apply(raw, out_start)
+        out = self._apply(raw, out_start, buf_start)
         self._exact_out = out is raw and out_start >= self._inexact_until
         self._buf = self._buf[-self._keep:]  # a view: the next concatenate copies it
         self._expire(out_start + n)
         return out
 
-    def _fit(self, seg: np.ndarray, nh: int):
-        """The onset detector's core: fit the 16 key pairs to the windows ending at ``nh`` hops.
+    def _setup_screen(self, p: MaskerParams) -> None:
+        ks = tuple(int(round(w)) for w in p.screen_windows_ms)
+        if not ks or any(k < 2 for k in ks) or list(ks) != sorted(set(ks)) \
+                or not set(int(round(w)) for w in p.confirm_windows_ms) <= set(ks):
+            raise ValueError("screen windows: whole ms >= 2, increasing; confirm windows among them")
+        for name in ("screen_fraction", "confirm_fraction", "weak_fraction", "hold_ratio"):
+            if not 0 < getattr(p, name) < 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        self._ks = ks
+        self._kmax = ks[-1]
+        self._is_confirm = tuple(k in {int(round(w)) for w in p.confirm_windows_ms} for k in ks)
+        self._ginv = tuple(np.ascontiguousarray(pairfit.pair_tables(k * self._hop, self.rate)[2]) for k in ks)
+        self._pair_rows = np.array([[r, 4 + c] for r, c, _ in pairfit.PAIRS])
+        self._freq_int = np.array([int(f) for f in DTMF_HZ], dtype=np.int64)
+        k = np.arange(self.rate)
+        self._cos = np.cos(2 * np.pi * k / self.rate)
+        self._sin = np.sin(2 * np.pi * k / self.rate)
+        self._screen_amp2 = dbm0_to_peak(p.screen_min_tone_dbm0) ** 2
+        self._confirm_amp2 = dbm0_to_peak(p.confirm_min_tone_dbm0) ** 2
+        self._twist2 = 10.0 ** (p.max_twist_db / 10.0)
+        self._screen_resid = 1.0 - p.screen_fraction
+        self._confirm_resid = 1.0 - p.confirm_fraction
+        self._weak_resid = 1.0 - p.weak_fraction
+        self._screen_unique = float(p.screen_unique)
+        self._confirm_unique = float(p.confirm_unique)
+        self._skip_energy = self._quiet_bound()
+        self._native_args = (self._hop, self._cos, self._sin, self._freq_int,
+                             np.ascontiguousarray(np.concatenate([g.ravel() for g in self._ginv])),
+                             np.array(ks, dtype=np.int64), np.array(self._is_confirm, dtype=np.int64),
+                             self._screen_amp2, self._confirm_amp2, self._twist2, self._screen_resid,
+                             self._confirm_resid, self._weak_resid, self._screen_unique, self._confirm_unique,
+                             self._skip_energy)
 
-        ``seg`` holds the long window of the first hop followed by ``(nh - 1) * hop`` samples.  Returns
-        ``(best_pair [nh] (-1: no key), coef [nh, 4], explained [nh, 16] (long window), any hit)``.
-        The C screen does it in one call when built and selected (``DTMFGUARD_BACKEND``, as for the
-        detector's kernel): a live call runs this once per 20 ms frame with cold caches, where the
-        numpy path's few dozen calls cost ~3x what a tight loop shows (benchmarks/pipeline_frame.py).
+    def _quiet_bound(self) -> float:
+        """Energy below which no window of a frame can pass any amplitude floor (the screen skips it).
+
+        A window passes only if both fitted tones reach the screen floor, so ``|coef|^2 >= 2 floor^2``;
+        ``coef = G^-1 B^T x`` gives ``|coef|^2 <= |x|^2 / s_min(B)^2``, and a window's ``|x|^2`` is at
+        most the frame's.  Half that bound leaves room for rounding: a skipped frame never hides a tone.
         """
+        worst = min(float(np.linalg.svd(pairfit.pair_tables(k * self._hop, self.rate)[0][:, idx],
+                                        compute_uv=False)[-1]) ** 2
+                    for k in self._ks for idx in pairfit.PAIR_COLS)
+        return 0.5 * 2.0 * self._screen_amp2 * worst
+
+    # ------------------------------------------------------------------ the screen
+    def _screen(self, seg: np.ndarray, b0: int, nh: int):
+        """Fit the 16 key pairs to every screen window ending at each of ``nh`` hops.
+
+        ``seg`` holds whole hop-long blocks starting at absolute block ``b0``: the longest window of the
+        first hop, then one block per further hop.  Returns per hop ``(suspect pair, confirmed pair,
+        the confirmed pair's 4 coefficients, weakly present pair, energy each pair explains in the
+        longest window [nh, 16])`` (-1: none) and whether any hop has a suspect, confirmed or weak pair.
+        The C screen (native/masker.c) computes the same numbers bit for bit: every sum is taken in the
+        same order (``tests/test_masker_native.py``).
+        """
+        out = self._screen_bufs.get(nh)
+        if out is None:
+            out = (np.empty(nh, dtype=np.int64), np.empty(nh, dtype=np.int64), np.empty((nh, 4)),
+                   np.empty(nh, dtype=np.int64), np.empty((nh, 16)))
+            self._screen_bufs[nh] = out
         if _masker_native is not None and goertzel.backend() == "native":
-            return self._fit_native(seg, nh)
-        return self._fit_numpy(seg, nh)
+            any_hit = _masker_native.screen(seg, b0, *self._native_args, *out)
+        else:
+            any_hit = self._screen_numpy(seg, b0, nh, *out)
+        return out, bool(any_hit)
 
-    def _fit_native(self, seg: np.ndarray, nh: int):
-        bufs = self._native_bufs.get(nh)
-        if bufs is None:
-            (w_short, f_short), (w_long, f_long) = self._windows
-            bufs = (np.empty(nh, dtype=np.int64), np.empty((nh, 4)), np.empty((nh, 16)),
-                    (*self._qr_tables(w_short), *self._qr_tables(w_long)),
-                    (self._hop, f_short, f_long, self._persist_fraction, self._min_amp ** 2, self._twist2),
-                    self._skip_energy())
-            self._native_bufs[nh] = bufs
-        best_pair, coef, explained, tables, params, skip = bufs
-        # a quiet frame is skipped only while no press is active (then ``explained`` is not read)
-        any_hit = _masker_native.screen(seg, *tables, self._recent, best_pair, coef, explained, *params,
-                                        skip if self._active is None else 0.0)
-        return best_pair, coef, explained, bool(any_hit)
+    def _screen_numpy(self, seg, b0, nh, suspect, conf, conf_coef, weak, expl_long) -> int:
+        hop, rate = self._hop, self.rate
+        nb = seg.size // hop
+        xb = seg.reshape(nb, hop)
+        # per block: energy and correlations with cos/sin of the 8 frequencies at absolute positions
+        energy = xb[:, 0] * xb[:, 0]
+        for k in range(1, hop):
+            energy = energy + xb[:, k] * xb[:, k]
+        total = float(np.cumsum(energy)[-1])
+        if not total >= self._skip_energy:  # no window can reach the amplitude floors: nothing to fit
+            suspect.fill(-1)
+            conf.fill(-1)
+            conf_coef.fill(0.0)
+            weak.fill(-1)
+            expl_long.fill(0.0)
+            return 0
+        n = (b0 * hop + np.arange(nb * hop, dtype=np.int64)).reshape(nb, hop)
+        idx = (self._freq_int[:, None, None] * n[None]) % rate  # [8, nb, hop]
+        ct, st = self._cos[idx], self._sin[idx]
+        cc = xb[None, :, 0] * ct[:, :, 0]
+        ss = xb[None, :, 0] * st[:, :, 0]
+        for k in range(1, hop):
+            cc = cc + xb[None, :, k] * ct[:, :, k]
+            ss = ss + xb[None, :, k] * st[:, :, k]
+        kmax = self._kmax
+        suspect.fill(-1)
+        conf.fill(-1)
+        conf_coef.fill(0.0)
+        weak.fill(-1)
+        pr = self._pair_rows
+        for wi, (k, ginv) in enumerate(zip(self._ks, self._ginv)):
+            lo = kmax - k
+            e = energy[lo: lo + nh]
+            c = cc[:, lo: lo + nh]
+            s = ss[:, lo: lo + nh]
+            for j in range(1, k):
+                e = e + energy[lo + j: lo + j + nh]
+                c = c + cc[:, lo + j: lo + j + nh]
+                s = s + ss[:, lo + j: lo + j + nh]
+            start = (b0 + lo + np.arange(nh, dtype=np.int64)) * hop
+            ri = (self._freq_int[:, None] * start[None, :]) % rate
+            cs, sn = self._cos[ri], self._sin[ri]
+            cr = c * cs + s * sn  # [8, nh]: window-relative cos and sin correlations
+            sr = s * cs - c * sn
+            b = (cr[pr[:, 0]], sr[pr[:, 0]], cr[pr[:, 1]], sr[pr[:, 1]])  # each [16 pairs, nh]
+            beta = [((ginv[:, i, 0, None] * b[0] + ginv[:, i, 1, None] * b[1]) + ginv[:, i, 2, None] * b[2])
+                    + ginv[:, i, 3, None] * b[3] for i in range(4)]
+            ex = ((b[0] * beta[0] + b[1] * beta[1]) + b[2] * beta[2]) + b[3] * beta[3]  # [16, nh]
+            resid = np.maximum(e[None, :] - ex, 0.0)
+            best = np.argmin(resid, axis=0)
+            cols = np.arange(nh)
+            r1 = resid[best, cols]
+            r2 = np.partition(resid, 1, axis=0)[1]
+            coef = np.stack([beta[i][best, cols] for i in range(4)], axis=1)  # [nh, 4]
+            ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
+            ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+            shape = (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0)
+            amp = np.minimum(ar2, ac2)
+            free = suspect < 0
+            hit = free & shape & (amp >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
+                & (r2 >= self._screen_unique * r1)
+            suspect[hit] = best[hit] + 16 * wi  # the pair and which window named it
+            if self._is_confirm[wi]:
+                free = conf < 0
+                ok = free & shape & (amp >= self._confirm_amp2) & (r1 <= self._confirm_resid * e) \
+                    & (r2 >= self._confirm_unique * r1)
+                conf[ok] = best[ok]
+                conf_coef[ok] = coef[ok]
+            if wi == len(self._ks) - 1:
+                ok = shape & (amp >= self._screen_amp2) & (r1 <= self._weak_resid * e)
+                weak[ok] = best[ok]
+                expl_long[...] = ex.T
+        return int(bool((suspect >= 0).any() or (weak >= 0).any()))
 
-    def _skip_energy(self) -> float:
-        """Energy below which no window in a frame can pass the amplitude test (the C screen skips it).
-
-        A window passes only if both fitted tones reach ``min_amp``, so ``|coef|^2 >= 2 min_amp^2``;
-        ``coef = R^-1 Q^T x`` with orthonormal ``Q`` gives ``|coef|^2 <= s^2 |x|^2`` (``s``: largest
-        singular value of ``R^-1``), and a window's ``|x|^2`` is at most the whole frame's energy.
-        Half that bound leaves room for rounding: a skipped frame can never hide a tone.
-        """
-        s2 = max(float(np.linalg.norm(r, 2)) ** 2
-                 for w, _ in self._windows for r in self._qr_tables(w)[1])
-        return 0.5 * 2.0 * self._min_amp ** 2 / s2
-
-    def _fit_numpy(self, seg: np.ndarray, nh: int):
-        long_w = self._windows[-1][0]
-        frames = np.lib.stride_tricks.sliding_window_view(seg, long_w)[:: self._hop]
-        hit = np.zeros(nh, dtype=bool)
-        best_pair = np.full(nh, -1)
-        coef = np.zeros((nh, 4))
-        for w, fraction in self._windows:  # each window ends at the hop: the short one is the long one's tail
-            last = w == long_w
-            pairs, c, explained = self._rule(frames[:, long_w - w:],
-                                             (fraction, self._persist_fraction) if last else (fraction,))
-            ok = (pairs[0] >= 0) & ~hit
-            best_pair[ok] = pairs[0][ok]
-            coef[ok] = c[ok]
-            hit |= ok
-        # persistence rule on the longest window (its explained energies stay in ``explained``)
-        weak_pair = pairs[1]
-        hist = np.concatenate([self._recent, weak_pair])
-        k = self._persist
-        same = weak_pair >= 0
-        for j in range(1, k):
-            same &= hist[k - 1 - j: k - 1 - j + nh] == weak_pair
-        persistent = same & ~hit
-        best_pair[persistent] = weak_pair[persistent]
-        coef[persistent] = c[persistent]
-        hit |= persistent
-        self._recent = hist[-(k - 1):].copy()
-        return best_pair, coef, explained, bool(hit.any())
-
-    def _project(self, frames: np.ndarray):
-        """Least-squares fit of the 16 key pairs to each frame via orthonormal bases (one matrix product).
-
-        Returns (explained energy per pair [nw, 16], projections [nw, 16, 4], window energy [nw]).
-        """
-        q = self._qr_tables(frames.shape[1])[0]
-        proj = (frames @ q).reshape(frames.shape[0], 16, 4)
-        explained = np.einsum("wpi,wpi->wp", proj, proj)
-        energy = np.einsum("wn,wn->w", frames, frames)
-        return explained, proj, energy
-
-    def _qr_tables(self, length: int):
-        tab = self._qr.get(length)
-        if tab is None:
-            basis, cols, _ = _pair_tables(length, self.rate)
-            qs, rinvs = [], []
-            for idx in cols:
-                q, r = np.linalg.qr(basis[:, idx])
-                qs.append(q)
-                rinvs.append(np.linalg.inv(r))
-            tab = (np.ascontiguousarray(np.concatenate(qs, axis=1)), np.ascontiguousarray(np.stack(rinvs)))
-            self._qr[length] = tab
-        return tab
-
-    def _rule(self, frames: np.ndarray, fractions: Tuple[float, ...]):
-        """Per frame and threshold: best pair (or -1 when the window does not look like a key); the best
-        pair's 4 coefficients and every pair's explained energy."""
-        explained, proj, energy = self._project(frames)
-        best = np.argmax(explained, axis=1)
-        rows = np.arange(frames.shape[0])
-        top = explained[rows, best]
-        coef = np.einsum("wij,wj->wi", self._qr_tables(frames.shape[1])[1][best], proj[rows, best])
-        amp_r2 = coef[:, 0] ** 2 + coef[:, 1] ** 2
-        amp_c2 = coef[:, 2] ** 2 + coef[:, 3] ** 2
-        ok = (
-            (energy > 0)
-            & (np.minimum(amp_r2, amp_c2) >= self._min_amp ** 2)
-            & (amp_r2 <= self._twist2 * amp_c2)
-            & (amp_c2 <= self._twist2 * amp_r2)
-        )
-        return [np.where(ok & (top >= f * energy), best, -1) for f in fractions], coef, explained
-
+    # ------------------------------------------------------------------ decisions
     def _decide(self, hops: range, buf_start: int) -> None:
-        long_w = self._windows[-1][0]
-        seg = self._buf[hops[0] - long_w - buf_start: hops[-1] - buf_start]
-        best_pair, coef, explained, any_hit = self._fit(seg, len(hops))
-        if self._active is None and not any_hit:
+        for i in range(0, len(hops), _BATCH):  # bounded memory when a whole file comes in one chunk
+            self._decide_batch(hops[i: i + _BATCH], buf_start)
+
+    def _decide_batch(self, hops: range, buf_start: int) -> None:
+        nh = len(hops)
+        first = hops[0] - self._kmax * self._hop
+        seg = self._buf[first - buf_start: hops[-1] - buf_start]
+        (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
+        if not any_hit and self._active is None and self._suspect is None and not self._pending:
+            self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
+            self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
             return  # the common case (speech, silence): nothing to track
-        # energy each pair explains in the longest window: keeps a press alive while speech covers it
+        if self._active is not None and self._steady_press(conf, suspect, weak, expl_long):
+            self._weak_pair, self._weak_run = self._track_run(weak, self._weak_pair, self._weak_run)
+            hits = np.where(suspect >= 0, suspect % 16, -1)
+            self._hit_pair, self._hit_run = self._track_run(hits, self._hit_pair, self._hit_run)
+            return  # a press held through the whole frame: what the per-hop steps would conclude
         for i, e in enumerate(hops):
-            e = int(e)
-            if best_pair[i] >= 0:
-                self._on_hit(e, int(best_pair[i]), coef[i], buf_start)
-                if self._pair == best_pair[i]:
-                    self._steady = max(self._steady, float(explained[i, self._pair]))
-            elif self._active is not None:
-                if explained[i, self._pair] >= self._hold_ratio * self._steady:
-                    self._misses = 0
-                    continue
+            self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
+                       buf_start)
+
+    @staticmethod
+    def _track_run(values: np.ndarray, pair: int, run: int) -> Tuple[int, int]:
+        """The (pair, run length) state the per-hop steps would leave after ``values`` (-1: none)."""
+        last = int(values[-1])
+        if last < 0:
+            return -1, 0
+        differ = np.flatnonzero(values != last)
+        n = values.size if differ.size == 0 else values.size - 1 - int(differ[-1])
+        if differ.size == 0 and last == pair:
+            n += run
+        return last, n
+
+    def _steady_press(self, conf, suspect, weak, expl_long) -> bool:
+        """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
+        steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
+        p = self._pair
+        same = conf == p
+        if not ((conf < 0) | same).all():
+            return False
+        e = expl_long[:, p]
+        # steady as the steps would have it at each hop: the running maximum over confirming hops so far
+        running = np.maximum.accumulate(np.where(same, e, self._steady))
+        running = np.maximum(running, self._steady)
+        hold = same | (e >= self._hold_ratio * running) | (weak == p) | ((suspect >= 0) & (suspect % 16 == p))
+        if not hold.all():
+            return False
+        self._steady = float(running[-1])
+        self._misses = 0
+        return True
+
+    def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
+              buf_start: int) -> None:
+        lim = self._writable(e)
+        if weak >= 0 and weak == self._weak_pair:
+            self._weak_run += 1
+        else:
+            self._weak_pair, self._weak_run = weak, int(weak >= 0)
+        hit = sus % 16 if sus >= 0 else -1
+        if hit >= 0 and hit == self._hit_pair:
+            self._hit_run += 1
+        else:
+            self._hit_pair, self._hit_run = hit, int(hit >= 0)
+        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
+            # the attacker's rule names the same pair at every hop for a while (a clean tone whose
+            # frequency error keeps single windows under the confirmation thresholds): a press
+            steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
+            onset = self._onset(e, hit, steady, buf_start, lim)
+            self._open_press(max(self._align_down(onset - self._guard), lim))
+            self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
+            self._end_suspect(e)
+            return
+        if conf >= 0:
+            if self._active is None:
+                onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
+                self._open_press(max(self._align_down(onset - self._guard), lim))
+            if self._pair != conf:
+                self._pair, self._steady = conf, 0.0
+            self._steady = max(self._steady, float(expl[conf]))
+            self._misses = 0
+            self._end_suspect(e)
+            return
+        if self._active is not None:
+            p = self._pair
+            if expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p:
+                self._misses = 0
+            else:
                 self._misses += 1
-                if self._misses >= self._close_misses:
+                if self._misses >= self._close_hops:
                     self._close(self._active, e + self._guard)
                     self._active = None
-
-    def _writable(self, e: int) -> int:
-        # First input position whose output (incl. its fade-in) has not been emitted by a 1-sample chunking
-        # when hop e is decided: keeps the output independent of chunk sizes.
-        return e - self.delay_samples + self._fade
-
-    def _on_hit(self, e: int, pair: int, coef: np.ndarray, buf_start: int) -> None:
-        self._misses = 0
-        if self._pair != pair:
-            self._pair, self._steady = pair, 0.0
-        if self._active is not None:
             return
-        lim = self._writable(e)
-        onset = self._onset(e, pair, coef, buf_start, lim)
-        start = max(self._align_down(onset - self._guard), lim)
+        sp = self._suspect
+        # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
+        # steady note); notched from its walked-back onset, masked flat if it persists
+        if sp is not None and weak == sp[0]:
+            sp[2] = e
+        elif self._weak_run == self._weak_hops and (sp is None or sp[0] != weak) \
+                and not self._harmonic(e, weak, buf_start):
+            steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
+            # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
+            onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
+            start = max(self._align_down(onset - self._guard), lim - self._fade)
+            if sp is None:
+                self._suspect = sp = [weak, e, e, self._open_notch(start)]
+            else:
+                sp[0], sp[1], sp[2] = weak, e, e
+        verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
+        if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
+            sus = verified
+        else:
+            at = e
+        if sus >= 0:
+            sus, length = sus % 16, self._ks[sus // 16] * self._hop
+            if sp is None and length <= self._verify_len and verified < 0:
+                # a short window alone is weak evidence (speech gives a few a minute): keep it pending
+                # until the 16 ms window centred on it has been seen, then notch only if that window
+                # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
+                self._pending.append((e + self._verify_after, e, sus, length))
+                return
+            if sp is None:
+                # a short window may name a tone a few ms after its onset: twice the guard before it
+                first = at - length - (self._guard if verified >= 0 else 0)
+                start = max(self._align_down(first - self._guard), lim - self._fade)
+                self._suspect = sp = [sus, e, e, self._open_notch(start)]
+            elif sp[0] != sus:
+                sp[0], sp[1] = sus, e
+            sp[2] = e
+        if sp is None:
+            return
+        if sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
+            self._open_press(-(-lim // self._hop) * self._hop)
+            self._pair, self._steady = sp[0], float(expl[sp[0]])
+            self._misses = 0
+            self._end_suspect(e)
+        elif e - sp[2] >= self._suspect_close:
+            self._end_suspect(sp[2] + self._guard)
+
+    def _harmonic(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the 16 ms window ending at ``e`` has a component at half the row frequency or twice
+        the column frequency within ``harmonic_guard_db`` of the weaker tone: the pair is then a note's
+        or a voice's harmonics (a DTMF generator puts nothing there)."""
+        if self._guard_db is None:
+            return False
+        pinv = self._guard_pinv.get(pair)
+        if pinv is None:
+            r, c, _ = pairfit.PAIRS[pair]
+            freqs = [ROW_HZ[r], COL_HZ[c], ROW_HZ[r] / 2] + ([2 * COL_HZ[c]] if 2 * COL_HZ[c] < self.rate / 2 else [])
+            t = np.arange(self._kmax * self._hop)[:, None] / self.rate
+            f = np.asarray(freqs)[None, :]
+            pinv = np.linalg.pinv(np.concatenate([np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], 1))
+            self._guard_pinv[pair] = pinv
+        n = self._kmax * self._hop
+        coef = pinv @ self._buf[e - n - buf_start: e - buf_start]
+        k = pinv.shape[0] // 2
+        amp2 = coef[:k] ** 2 + coef[k:] ** 2
+        return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
+
+    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int]:
+        """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
+        window index, and the hop that named it) or (-1, e)."""
+        keep = []
+        verified, at = -1, e
+        for item in self._pending:
+            due, _, pair, length = item
+            if due > e:
+                keep.append(item)
+                continue
+            if verified >= 0:
+                continue
+            # named again and again within the wait (the attacker's detections merge such runs): a key
+            support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
+            seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
+            energy = float(seg @ seg)
+            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy):
+                verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
+        self._pending = keep
+        return verified, at
+
+    def _open_press(self, start: int) -> None:
+        lim = start
         # A new press inside (or within two fades of) the previous span's tail continues it: no dip.
         for span in reversed(self._spans):
             if span.source == "inband" and span.end is not None and span.end >= lim \
@@ -511,30 +712,64 @@ class Masker:
         self._spans.append(span)
         self._active = span
 
-    def _onset(self, e: int, pair: int, coef: np.ndarray, buf_start: int, lim: int) -> int:
-        """Walk back from the detection to the first 2 ms window still carrying this pair's energy."""
+    def _open_notch(self, start: int) -> _Span:
+        if not self._notch_len:  # look-ahead too short to notch: the flat mask
+            span = _Span(start, None, "inband")
+            self._spans.append(span)
+            return span
+        for span in reversed(self._notches):  # touching the previous notch: one span
+            if span.end is not None and start <= span.end:
+                span.end = None
+                return span
+        span = _Span(start, None, "notch")
+        self._notches.append(span)
+        return span
+
+    def _end_suspect(self, end: int) -> None:
+        sp = self._suspect
+        if sp is not None:
+            if sp[3].source == "inband":
+                if sp[3].end is None:
+                    self._close(sp[3], end)
+            else:
+                sp[3].end = max(end, sp[3].start + 1)
+            self._suspect = None
+
+    def _writable(self, e: int) -> int:
+        # First input position whose output (incl. its fade-in) has not been emitted by a 1-sample chunking
+        # when hop e is decided: keeps the output independent of chunk sizes.
+        return e - self.delay_samples + self._fade
+
+    def _onset(self, e: int, pair: int, steady: float, buf_start: int, lim: int) -> int:
+        """Walk back from the confirmation to the first 2 ms window still carrying this pair's energy."""
         lo = max(lim - self._short, buf_start)
         seg = self._buf[lo - buf_start: e - buf_start]
         if seg.size < self._short:
             return lim
         frames = np.lib.stride_tricks.sliding_window_view(seg, self._short)[:: self._short_step]
         starts = lo + np.arange(frames.shape[0]) * self._short_step
-        resid, _, energy = pair_fit(frames, self.rate)
+        resid, _, energy = pairfit.pair_fit(frames, self.rate)
         explained = energy - resid[:, pair]
-        steady = 0.5 * float(coef @ coef) * self._short
         carrying = explained >= self._onset_ratio * max(steady, 1e-9)
-        # the last window is inside the detection window; walk back while windows carry the pair
         i = carrying.size - 1
         while i >= 0 and not carrying[i]:
             i -= 1
         if i < 0:
-            return max(e - max(w for w, _ in self._windows), lim)
+            return lim
         while i > 0 and carrying[i - 1]:
             i -= 1
         return int(starts[i])
 
     def _expire(self, emitted: int) -> None:
         """Retire spans whose fade-out lies wholly before ``emitted`` (the next output position)."""
+        if self._notches:
+            keep_n = []
+            for span in self._notches:
+                if span.end is not None and span.end < emitted:
+                    self._notch_history.append(MaskedSpan(span.start, span.end, span.source))
+                else:
+                    keep_n.append(span)
+            self._notches = keep_n
         keep = []
         for span in self._spans:
             if span.end is not None and span.end + self._fade < emitted - self._fade:
@@ -564,26 +799,89 @@ class Masker:
                     w[idx - start] = np.maximum(w[idx - start], self._fade_ramp[idx - e])
         return w
 
-    def _apply(self, raw: np.ndarray, start: int) -> np.ndarray:
-        """``raw`` itself (not a copy: callers convert it) where nothing is masked, else a new array."""
-        if not self._spans:
+    def _apply(self, raw: np.ndarray, start: int, buf_start: int) -> np.ndarray:
+        """``raw`` itself (not a copy: callers convert it) where nothing is treated, else a new array."""
+        if not self._spans and not self._notches:
             return raw
-        w = self._weights(start, raw.size)
-        if not w.any():
+        n = raw.size
+        w = self._weights(start, n) if self._spans else None
+        fading = w is not None and bool(((w > 0) & (w < 1.0)).any())
+        overlap = any(sp.start < start + n and (sp.end is None or sp.end > start) for sp in self._notches)
+        notched = self._notched(start, n, w) if fading or overlap else None
+        if notched is None and (w is None or not w.any()):
             return raw
-        m = self._mask_signal(start, raw.size)
+        if notched is None and w is not None and bool((w >= 1.0).all()):
+            return self._mask_signal(start, n)  # wholly under the mask
         out = raw.copy()
-        sel = w > 0
-        out[sel] = (1.0 - w[sel]) * raw[sel] + w[sel] * m[sel]
+        if notched is not None:
+            sel, values = notched
+            out[sel] = values
+        if w is not None and w.any():
+            m = self._mask_signal(start, n)
+            sel = w > 0
+            out[sel] = (1.0 - w[sel]) * out[sel] + w[sel] * m[sel]
         return out
+
+    def _notched(self, start: int, n: int, w: Optional[np.ndarray]):
+        """Band-notched samples of [start, start + n) inside notch spans and mask fades (not under the
+        full mask): ``(positions relative to start, values)`` or None.
+
+        Blocks of ``notch_len`` samples at half-block steps lose their projection on the 8 DTMF
+        frequencies and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
+        removed exactly, block edges leave no steps).  The removal ramps in over the first ``guard`` of a
+        notch span and out over its last (no click; a span starts a guard before its evidence), and
+        follows the mask's weight in a fade, so the output is continuous everywhere."""
+        if not self._notch_len:
+            return None
+        gain = np.zeros(n)
+        r = self._guard + 1
+        for span in self._notches:
+            e = span.end if span.end is not None else start + n + r
+            lo, hi = max(span.start, start), min(e, start + n)
+            if hi > lo:
+                p = np.arange(lo, hi)
+                g = np.minimum(np.minimum((p - span.start + 1) / r, (e - p) / r), 1.0)
+                gain[lo - start: hi - start] = np.maximum(gain[lo - start: hi - start], g)
+        if w is not None:
+            fading = (w > 0) & (w < 1.0)
+            gain[fading] = np.maximum(gain[fading], w[fading])  # a fade mixes the mask with notched audio
+            gain[w >= 1.0] = 0.0
+        idx = np.flatnonzero(gain > 0)
+        if not idx.size:
+            return None
+        nl = self._notch_len
+        h = nl // 2
+        buf_start = self._pos - self._buf.size
+        pos = start + idx
+        first = int(pos[0]) // h - 1
+        last = int(pos[-1]) // h
+        proj = np.empty((last - first + 1, nl))
+        for k in range(proj.shape[0]):
+            a = (first + k) * h - buf_start
+            proj[k] = self._notch_proj @ self._buf[a: a + nl]  # one block at a time: same bits any chunking
+        blk = pos // h
+        u1 = pos - blk * h  # offset in the block starting at this half-block ...
+        u0 = u1 + h  # ... and in the one before
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        raw = self._buf[pos - buf_start]
+        return idx, raw - gain[idx] * band
 
     def _mask_signal(self, start: int, n: int) -> np.ndarray:
         """The mask at absolute output positions [start, start + n): independent of keys and chunking."""
         if self.mask == "silence" or n == 0:
             return np.zeros(n)
         if self.mask == "tone":
-            # phase from the absolute position, reduced exactly so long calls lose no precision
+            # phase from the absolute position, reduced exactly so long calls lose no precision; the
+            # values repeat with the period of k, so they come from a table of one period when it is short
             period_num = int(round(self.mask_hz * 1000))
+            period = self.rate * 1000 // math.gcd(period_num, self.rate * 1000)
+            if period <= 1 << 16:
+                table = self._tone_table
+                if table is None:
+                    k = (np.arange(period, dtype=np.int64) * period_num) % (self.rate * 1000)
+                    table = self._tone_table = dbm0_to_peak(self.mask_dbm0) * np.sin(
+                        2 * np.pi * k / (self.rate * 1000.0))
+                return table[np.arange(start, start + n, dtype=np.int64) % period]
             k = (np.arange(start, start + n, dtype=np.int64) * period_num) % (self.rate * 1000)
             return dbm0_to_peak(self.mask_dbm0) * np.sin(2 * np.pi * k / (self.rate * 1000.0))
         out = np.empty(n)

@@ -138,3 +138,68 @@ class DetectorParams:
 
 
 DEFAULT_PARAMS = DetectorParams()
+
+
+@dataclass(frozen=True)
+class MaskerParams:
+    """Screening thresholds of the masker (:mod:`dtmfguard.masker`); the numpy path and the C screen
+    (native/masker.c) read the same object.  Tuned on the ``tune`` half of :mod:`dtmfguard.corpora`
+    only (``benchmarks/masker.py`` reports the ``report`` half).
+
+    Every 1 ms the masker fits the 16 key pairs to the windows of ``screen_windows_ms`` that end there
+    (the attacker of :mod:`dtmfguard.adversary` uses 2, 4, 8 and 16 ms windows, hop 1 ms).
+    """
+
+    # Windows (ms) of the screen: the attacker's own lengths, so whatever it could name in the output is
+    # seen here first.  The longest must fit in the look-ahead (with the fade), see Masker.
+    screen_windows_ms: tuple = (2.0, 4.0, 8.0, 16.0)
+    # Screen (more liberal than the attacker: best pair explains >= 0.8, residual 3x below the second
+    # best, tones >= -45 dBm0, twist <= 15 dB): a window passing it is *suspect*.  A suspect window that
+    # is not confirmed gets the band notch (below), never the flat mask.
+    screen_fraction: float = 0.8
+    screen_unique: float = 3.0
+    screen_min_tone_dbm0: float = -45.0
+    max_twist_db: float = 15.0
+    # Confirmation (flat mask): the attacker's rule on an 8 or 16 ms window.  On the tune half of the
+    # corpora no key-free window of that length passes it (speech harmonics move and come in families;
+    # a 16 ms window resolves them), while every real press of >= 23 ms has such windows.
+    confirm_windows_ms: tuple = (8.0, 16.0)
+    confirm_fraction: float = 0.8
+    confirm_unique: float = 3.0
+    confirm_min_tone_dbm0: float = -45.0
+    # The screen naming the same pair at every hop for this long is a press too (a tone 2 % off keeps
+    # single 8/16 ms windows just under the confirmation thresholds).
+    hit_run_ms: float = 8.0
+    # Weak presence (16 ms window): the best pair there explains this share of the window and both tones
+    # reach the screen floor.  ``weak_run_ms`` of hops in a row with the same weak pair make it a suspect
+    # (a tone under speech: found within ~15 ms at 10 dB under, the onset walked back to); a suspect
+    # weakly present ``persist_ms`` after it was first named is a press: flat mask from then on.
+    # Tune half: weak runs of 4 ms at 0.5 occur 0-15 times a minute on key-free audio.
+    weak_fraction: float = 0.5
+    weak_run_ms: float = 4.0
+    persist_ms: float = 40.0
+    # ... unless the window has a component at half the row or twice the column frequency this close to
+    # the weaker tone (dB): harmonics of a note or a voice (as DetectorParams.harmonic_guard_db).
+    # None: no harmonic test.
+    harmonic_guard_db: float = 12.0
+    # A suspect ends after this long without the pair; a confirmed press after ``close_ms`` below
+    # ``hold_ratio`` of its steady energy (16 ms window, which bridges Q.24's 10 ms breaks).
+    suspect_close_ms: float = 8.0
+    close_ms: float = 4.0
+    hold_ratio: float = 0.25
+    # A suspect named only by a window of <= ``verify_window_ms`` waits ``verify_after_ms`` (within the
+    # look-ahead) for the 16 ms window centred on it, and is notched only if its pair explains
+    # ``verify_fraction`` of that window: a tone under speech keeps its pair there, a syllable's chance
+    # fit does not.
+    verify_window_ms: float = 4.0
+    verify_after_ms: float = 8.0
+    verify_fraction: float = 0.2
+    # ... or if short windows named the same pair at this many hops during the wait
+    verify_support: int = 3
+    # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
+    # aligned blocks of this length.
+    notch_block_ms: float = 8.0
+
+
+DEFAULT_MASKER_PARAMS = MaskerParams()
+__all__ += ["MaskerParams", "DEFAULT_MASKER_PARAMS"]

@@ -30,7 +30,7 @@ __all__ = ["mask_file", "mask_channels", "check_wav_complete", "RECORDING_LOOKAH
 
 #: Look-ahead for files: no caller waits, so take more than live calls can afford (benchmarks/masker.py:
 #: 30 ms already covers tones with speech only 6 dB under them).
-RECORDING_LOOKAHEAD_MS = 40.0
+RECORDING_LOOKAHEAD_MS = 20.0  # the live default (masker.DEFAULT_LOOKAHEAD_MS): one behaviour, issue 12
 
 log = logging.getLogger(__name__)
 

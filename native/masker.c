@@ -1,228 +1,242 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard._masker_native: the masker's per-hop onset screen in C.
+ * dtmfguard._masker_native: the masker's per-hop screen in C.
  *
  * Why C: a live call runs the masker once every 20 ms on pjsua2's clock
- * thread.  The numpy path (dtmfguard/masker.py, Masker._fit) spends a few
- * dozen numpy calls per 20 ms frame; each is cheap in a tight loop, but with
- * 20 ms of other processes' work in between, every call's dispatch code and
- * data are cold again, and the frame costs 3x what a benchmark loop shows
- * (benchmarks/pipeline_frame.py).  Here one call does the whole screen for a
- * frame's hops with a few kB of code and data.
+ * thread; the numpy path (Masker._screen_numpy in dtmfguard/masker.py) spends
+ * dozens of numpy calls per frame, each cheap in a loop but cold again 20 ms
+ * later.  Here one call screens all hops of a frame.
  *
- * Contract (the numpy path of Masker._fit computes the same thing):
+ * Contract: the numbers equal the numpy path's BIT FOR BIT.  Every sum is
+ * taken in the order the numpy path takes it (block sums sample by sample,
+ * window sums block by block from the oldest, the 4x4 products left to
+ * right), and no fused multiply-add is used (x86-64 baseline has none; the
+ * build passes no -march), so both paths take the same decisions and give the
+ * same audio (tests/test_masker_native.py).
  *
- *   screen(seg, q_short, rinv_short, q_long, rinv_long, recent,
- *          best_out, coef_out, expl_out, hop,
- *          f_short, f_long, f_persist, min_amp2, twist2, skip_energy) -> int (1 if any hop hit)
+ *   screen(seg, b0, hop, cos, sin, freq, ginv, ks, is_confirm,
+ *          screen_amp2, confirm_amp2, twist2, screen_resid, confirm_resid, weak_resid,
+ *          screen_unique, confirm_unique, skip_energy,
+ *          suspect_out, conf_out, conf_coef_out, weak_out, expl_out) -> int
  *
- *   seg        float64 [(nh - 1) * hop + L_long]  hop i's long window is seg[i*hop : i*hop + L_long],
- *                                                  its short window the last L_short samples of that
- *   q_*        float64 [L, 64]   orthonormal bases of the 16 key pairs (4 columns each)
- *   rinv_*     float64 [16, 4, 4] R^-1 of each pair's QR: coefficients from projections
- *   recent     int64  [k - 1]    weak-rule pair of the previous hops (persistence rule), updated in place
- *   best_out   int64  [nh]       pair detected at each hop, or -1
- *   coef_out   float64 [nh, 4]   that pair's (row cos, row sin, col cos, col sin) amplitudes, else 0
- *   expl_out   float64 [nh, 16]  energy each pair explains in the long window
+ *   seg      float64 [nb * hop]   whole blocks; block j starts at absolute sample (b0 + j) * hop;
+ *                                 nb = kmax + nh - 1 (hop i's windows end at block kmax + i)
+ *   cos/sin  float64 [rate]       cos/sin(2 pi k / rate); freq: int64 [8] DTMF frequencies (Hz)
+ *   ginv     float64 [nw*16*4*4]  per window length and pair: inverse Gram matrix (window-relative basis)
+ *   ks       int64 [nw]           window lengths in blocks, increasing; is_confirm int64 [nw]
+ *   *_resid  1 - the share of energy the best pair must explain; *_unique second-best residual ratio
+ *   outputs  suspect int64 [nh] (pair + 16 * window index, or -1), conf int64 [nh] (pair or -1),
+ *            conf_coef float64 [nh*4], weak int64 [nh], expl float64 [nh*16] (longest window)
  *
- * A window "looks like a key" when it has energy, both fitted tones reach
- * min_amp, the twist is within bounds and the best pair explains at least the
- * window's fraction of the energy.  Rules, in order: short window (f_short),
- * long window (f_long), and the same pair explaining f_persist of the long
- * window in k consecutive hops.
- *
- * Quiet frames: if the energy of all of seg is below skip_energy, no window can
- * pass the amplitude test, so the fits are skipped (best -1, coef 0, expl 0,
- * weak-rule pairs -1: what the fits would give, except expl, which the caller
- * reads only while a press is active and then passes skip_energy = 0).  The
- * caller derives skip_energy from a bound (see Masker._skip_energy), so this
- * never hides a tone the fits would find.  The ~50 kB of basis tables are not
- * even touched then, which matters when every frame starts with cold caches.
- *
- * The GIL is kept: the call takes ~10-20 us, and releasing it would let another
- * Python thread take it for up to the switch interval (5 ms) while pjsua2's
- * clock thread, which calls this, waits for it back.
- *
- * Results equal the numpy path's up to float rounding (the dot products are
- * summed in a different order than BLAS does); tests/test_masker_native.py
- * checks the output audio is identical on presses, speech and noise.
- *
- * Only the buffer protocol is used (no numpy headers).  Every size is
- * validated before any memory is touched; bad arguments raise ValueError.
+ * The GIL is kept (a call takes microseconds).  Only the buffer protocol is
+ * used; every size is validated before memory is touched (ValueError).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define NPAIRS 16
-#define NCOLS (4 * NPAIRS)
-#define MAX_PERSIST 16
+#define NF 8
+#define NP 16
+#define MAXW 8
 
-typedef struct {
-    int best;          /* argmax of explained (first on ties) */
-    double top;        /* explained[best] */
-    double energy;
-    double coef[4];
-    int ok;            /* energy, amplitude and twist tests passed */
-} fit_result;
-
-/* Fit the 16 pairs to one window x[0..len) (projections on orthonormal bases). */
-static void
-fit_window(const double *x, Py_ssize_t len, const double *q, const double *rinv,
-           double min_amp2, double twist2, double *explained, fit_result *r)
-{
-    double proj[NCOLS];
-    double energy = 0.0;
-    memset(proj, 0, sizeof(proj));
-    for (Py_ssize_t n = 0; n < len; n++) {
-        const double v = x[n];
-        const double *row = q + n * NCOLS;
-        energy += v * v;
-        for (int c = 0; c < NCOLS; c++)
-            proj[c] += v * row[c];
-    }
-    int best = 0;
-    for (int p = 0; p < NPAIRS; p++) {
-        const double *a = proj + 4 * p;
-        explained[p] = a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + a[3] * a[3];
-        if (explained[p] > explained[best])
-            best = p;
-    }
-    const double *b = proj + 4 * best;
-    const double *m = rinv + 16 * best;
-    for (int i = 0; i < 4; i++)
-        r->coef[i] = m[4 * i] * b[0] + m[4 * i + 1] * b[1] + m[4 * i + 2] * b[2] + m[4 * i + 3] * b[3];
-    const double amp_r2 = r->coef[0] * r->coef[0] + r->coef[1] * r->coef[1];
-    const double amp_c2 = r->coef[2] * r->coef[2] + r->coef[3] * r->coef[3];
-    r->best = best;
-    r->top = explained[best];
-    r->energy = energy;
-    r->ok = energy > 0.0 && (amp_r2 < amp_c2 ? amp_r2 : amp_c2) >= min_amp2
-            && amp_r2 <= twist2 * amp_c2 && amp_c2 <= twist2 * amp_r2;
-}
-
-typedef struct {
-    Py_buffer seg, q_short, rinv_short, q_long, rinv_long, recent, best, coef, expl;
-} buffers;
+enum { B_SEG, B_COS, B_SIN, B_FREQ, B_GINV, B_KS, B_ISC, B_SUS, B_CONF, B_CCOEF, B_WEAK, B_EXPL, NBUF };
 
 static void
-release_all(buffers *b)
+release_all(Py_buffer *b)
 {
-    Py_buffer *all[] = {&b->seg, &b->q_short, &b->rinv_short, &b->q_long, &b->rinv_long, &b->recent,
-                        &b->best, &b->coef, &b->expl};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (all[i]->obj != NULL)
-            PyBuffer_Release(all[i]);
-}
-
-static int
-check_itemsize(Py_buffer *b, Py_ssize_t itemsize, const char *name)
-{
-    if (b->len % itemsize != 0) {
-        PyErr_Format(PyExc_ValueError, "%s: length is not a whole number of %zd-byte items", name, itemsize);
-        return -1;
-    }
-    return 0;
+    for (int i = 0; i < NBUF; i++)
+        if (b[i].obj != NULL)
+            PyBuffer_Release(&b[i]);
 }
 
 PyDoc_STRVAR(screen_doc,
-"screen(seg, q_short, rinv_short, q_long, rinv_long, recent, best_out, coef_out, expl_out, hop,\n"
-"       f_short, f_long, f_persist, min_amp2, twist2, skip_energy) -> int\n\n"
-"The masker's onset screen for every hop of a frame (see native/masker.c).");
+"screen(seg, b0, hop, cos, sin, freq, ginv, ks, is_confirm, screen_amp2, confirm_amp2, twist2,\n"
+"       screen_resid, confirm_resid, weak_resid, screen_unique, confirm_unique, skip_energy,\n"
+"       suspect_out, conf_out, conf_coef_out, weak_out, expl_out) -> int\n\n"
+"The masker's screen for every hop of a frame (see native/masker.c).");
 
 static PyObject *
 screen(PyObject *self, PyObject *args)
 {
-    buffers b;
-    memset(&b, 0, sizeof(b));
+    Py_buffer b[NBUF];
+    memset(b, 0, sizeof(b));
+    long long b0;
     Py_ssize_t hop;
-    double f_short, f_long, f_persist, min_amp2, twist2, skip_energy;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*w*w*ndddddd", &b.seg, &b.q_short, &b.rinv_short, &b.q_long,
-                          &b.rinv_long, &b.recent, &b.best, &b.coef, &b.expl, &hop,
-                          &f_short, &f_long, &f_persist, &min_amp2, &twist2, &skip_energy))
+    double screen_amp2, confirm_amp2, twist2, screen_resid, confirm_resid, weak_resid, screen_unique,
+        confirm_unique, skip_energy;
+    if (!PyArg_ParseTuple(args, "y*Lny*y*y*y*y*y*dddddddddw*w*w*w*w*", &b[B_SEG], &b0, &hop, &b[B_COS],
+                          &b[B_SIN], &b[B_FREQ], &b[B_GINV], &b[B_KS], &b[B_ISC], &screen_amp2, &confirm_amp2,
+                          &twist2, &screen_resid, &confirm_resid, &weak_resid, &screen_unique, &confirm_unique,
+                          &skip_energy, &b[B_SUS], &b[B_CONF], &b[B_CCOEF], &b[B_WEAK], &b[B_EXPL]))
         return NULL;
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), I = (Py_ssize_t)sizeof(int64_t);
-    if (check_itemsize(&b.seg, D, "seg") || check_itemsize(&b.q_short, D * NCOLS, "q_short")
-        || check_itemsize(&b.q_long, D * NCOLS, "q_long") || check_itemsize(&b.recent, I, "recent")
-        || check_itemsize(&b.best, I, "best_out") || check_itemsize(&b.coef, D * 4, "coef_out")
-        || check_itemsize(&b.expl, D * NPAIRS, "expl_out"))
-        goto fail;
-    const Py_ssize_t L_short = b.q_short.len / (D * NCOLS), L_long = b.q_long.len / (D * NCOLS);
-    const Py_ssize_t nh = b.best.len / I, k1 = b.recent.len / I;
-    if (b.rinv_short.len != D * 16 * NPAIRS || b.rinv_long.len != D * 16 * NPAIRS) {
-        PyErr_SetString(PyExc_ValueError, "rinv: expected 16 x 4 x 4 float64");
-        goto fail;
-    }
-    if (hop < 1 || L_short < 1 || L_long < L_short || nh < 1 || k1 >= MAX_PERSIST) {
-        PyErr_SetString(PyExc_ValueError, "bad hop, window lengths, hop count or persistence length");
+    double *cc = NULL, *ss = NULL, *en = NULL;
+    const Py_ssize_t rate = b[B_COS].len / D;
+    const Py_ssize_t nw = b[B_KS].len / I;
+    const Py_ssize_t nh = b[B_SUS].len / I;
+    if (hop < 1 || rate < 1 || b[B_COS].len % D || b[B_SIN].len != b[B_COS].len
+        || b[B_FREQ].len != NF * I || nw < 1 || nw > MAXW || b[B_KS].len % I || b[B_ISC].len != nw * I
+        || b[B_GINV].len != nw * NP * 16 * D || nh < 1 || b[B_SUS].len % I || b[B_CONF].len != nh * I
+        || b[B_WEAK].len != nh * I || b[B_CCOEF].len != nh * 4 * D || b[B_EXPL].len != nh * NP * D) {
+        PyErr_SetString(PyExc_ValueError, "screen: bad table, window or output sizes");
         goto fail;
     }
-    if (b.coef.len != nh * 4 * D || b.expl.len != nh * NPAIRS * D
-        || b.seg.len != ((nh - 1) * hop + L_long) * D) {
-        PyErr_SetString(PyExc_ValueError, "output or segment sizes do not match the hop count");
+    const int64_t *ks = (const int64_t *)b[B_KS].buf, *isc = (const int64_t *)b[B_ISC].buf;
+    const int64_t *freq = (const int64_t *)b[B_FREQ].buf;
+    for (Py_ssize_t w = 0; w < nw; w++)
+        if (ks[w] < 1 || (w > 0 && ks[w] <= ks[w - 1])) {
+            PyErr_SetString(PyExc_ValueError, "screen: window lengths must increase");
+            goto fail;
+        }
+    for (int f = 0; f < NF; f++)
+        if (freq[f] < 0 || freq[f] >= rate) {
+            PyErr_SetString(PyExc_ValueError, "screen: frequency out of range");
+            goto fail;
+        }
+    const Py_ssize_t kmax = (Py_ssize_t)ks[nw - 1];
+    const Py_ssize_t nb = kmax + nh - 1;
+    if (b[B_SEG].len != nb * hop * D) {
+        PyErr_SetString(PyExc_ValueError, "screen: segment size does not match the hop count");
         goto fail;
     }
-    const double *seg = (const double *)b.seg.buf;
-    const double *qs = (const double *)b.q_short.buf, *rs = (const double *)b.rinv_short.buf;
-    const double *ql = (const double *)b.q_long.buf, *rl = (const double *)b.rinv_long.buf;
-    int64_t *recent = (int64_t *)b.recent.buf, *best = (int64_t *)b.best.buf;
-    double *coef = (double *)b.coef.buf, *expl = (double *)b.expl.buf;
-    int any = 0;
-    const Py_ssize_t seg_n = b.seg.len / D;
-    double seg_energy = 0.0;
-    for (Py_ssize_t n = 0; n < seg_n; n++)
-        seg_energy += seg[n] * seg[n];
-    if (seg_energy < skip_energy) {
-        for (Py_ssize_t i = 0; i < nh; i++)
-            best[i] = -1;
-        memset(coef, 0, (size_t)(nh * 4) * sizeof(double));
-        memset(expl, 0, (size_t)(nh * NPAIRS) * sizeof(double));
-        /* the weak-rule history moves on by nh hops of -1 */
-        for (Py_ssize_t j = 0; j < k1; j++)
-            recent[j] = j + nh < k1 ? recent[j + nh] : -1;
-        release_all(&b);
+    const double *x = (const double *)b[B_SEG].buf;
+    const double *ctab = (const double *)b[B_COS].buf, *stab = (const double *)b[B_SIN].buf;
+    const double *ginv_all = (const double *)b[B_GINV].buf;
+    int64_t *sus = (int64_t *)b[B_SUS].buf, *conf = (int64_t *)b[B_CONF].buf, *weak = (int64_t *)b[B_WEAK].buf;
+    double *ccoef = (double *)b[B_CCOEF].buf, *expl = (double *)b[B_EXPL].buf;
+
+    en = (double *)malloc((size_t)nb * sizeof(double));
+    cc = (double *)malloc((size_t)(nb * NF) * sizeof(double));
+    ss = (double *)malloc((size_t)(nb * NF) * sizeof(double));
+    if (en == NULL || cc == NULL || ss == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t j = 0; j < nb; j++) {
+        const double *xb = x + j * hop;
+        double e = xb[0] * xb[0];
+        for (Py_ssize_t k = 1; k < hop; k++)
+            e = e + xb[k] * xb[k];
+        en[j] = e;
+    }
+    double total = en[0];
+    for (Py_ssize_t j = 1; j < nb; j++)
+        total = total + en[j];
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        sus[i] = -1;
+        conf[i] = -1;
+        weak[i] = -1;
+    }
+    memset(ccoef, 0, (size_t)(nh * 4) * sizeof(double));
+    if (!(total >= skip_energy)) {
+        memset(expl, 0, (size_t)(nh * NP) * sizeof(double));
+        free(en); free(cc); free(ss);
+        release_all(b);
         return PyLong_FromLong(0);
     }
-    int64_t hist[MAX_PERSIST];  /* the last k1 weak-rule pairs, oldest first */
-    for (Py_ssize_t j = 0; j < k1; j++)
-        hist[j] = recent[j];
-    double expl_short[NPAIRS];
-    for (Py_ssize_t i = 0; i < nh; i++) {
-        const double *xl = seg + i * hop;
-        fit_result s, l;
-        fit_window(xl + (L_long - L_short), L_short, qs, rs, min_amp2, twist2, expl_short, &s);
-        fit_window(xl, L_long, ql, rl, min_amp2, twist2, expl + i * NPAIRS, &l);
-        double *c = coef + 4 * i;
-        int64_t weak = (l.ok && l.top >= f_persist * l.energy) ? l.best : -1;
-        int persistent = weak >= 0;
-        for (Py_ssize_t j = 0; j < k1; j++)
-            persistent = persistent && hist[j] == weak;
-        const fit_result *pick = NULL;
-        if (s.ok && s.top >= f_short * s.energy)
-            pick = &s;
-        else if ((l.ok && l.top >= f_long * l.energy) || persistent)
-            pick = &l;  /* the persistence rule's pair is the long window's best pair too */
-        if (pick != NULL) {
-            best[i] = pick->best;
-            memcpy(c, pick->coef, sizeof(pick->coef));
-            any = 1;
-        } else {
-            best[i] = -1;
-            c[0] = c[1] = c[2] = c[3] = 0.0;
+    /* table index (f * n) mod rate, advanced by f per sample instead of a division per sample */
+    int64_t idx0[NF];
+    for (int f = 0; f < NF; f++)
+        idx0[f] = ((freq[f] * (((int64_t)b0 * hop) % rate)) % rate + rate) % rate;
+    for (Py_ssize_t j = 0; j < nb; j++) {
+        const double *xb = x + j * hop;
+        for (int f = 0; f < NF; f++) {
+            const int64_t fr = freq[f];
+            int64_t idx = idx0[f];
+            double c = xb[0] * ctab[idx];
+            double s = xb[0] * stab[idx];
+            for (Py_ssize_t k = 1; k < hop; k++) {
+                idx += fr;
+                if (idx >= rate)
+                    idx -= rate;
+                c = c + xb[k] * ctab[idx];
+                s = s + xb[k] * stab[idx];
+            }
+            idx += fr;
+            if (idx >= rate)
+                idx -= rate;
+            idx0[f] = idx;
+            cc[j * NF + f] = c;
+            ss[j * NF + f] = s;
         }
-        for (Py_ssize_t j = 0; j + 1 < k1; j++)
-            hist[j] = hist[j + 1];
-        if (k1 > 0)
-            hist[k1 - 1] = weak;
     }
-    for (Py_ssize_t j = 0; j < k1; j++)
-        recent[j] = hist[j];
-    release_all(&b);
+    int any = 0;
+    for (Py_ssize_t w = 0; w < nw; w++) {
+        const Py_ssize_t k = (Py_ssize_t)ks[w], lo = kmax - k;
+        const double *ginv = ginv_all + w * NP * 16;
+        const int last = w == nw - 1;
+        for (Py_ssize_t i = 0; i < nh; i++) {
+            const Py_ssize_t j0 = lo + i;
+            double e = en[j0], c[NF], s[NF], cr[NF], sr[NF];
+            for (int f = 0; f < NF; f++) {
+                c[f] = cc[j0 * NF + f];
+                s[f] = ss[j0 * NF + f];
+            }
+            for (Py_ssize_t j = 1; j < k; j++) {
+                e = e + en[j0 + j];
+                for (int f = 0; f < NF; f++) {
+                    c[f] = c[f] + cc[(j0 + j) * NF + f];
+                    s[f] = s[f] + ss[(j0 + j) * NF + f];
+                }
+            }
+            const int64_t start = ((int64_t)b0 + j0) * hop;
+            for (int f = 0; f < NF; f++) {
+                const int64_t ri = ((freq[f] * start) % rate + rate) % rate;
+                const double cs = ctab[ri], sn = stab[ri];
+                cr[f] = c[f] * cs + s[f] * sn;
+                sr[f] = s[f] * cs - c[f] * sn;
+            }
+            double resid[NP], ex[NP], beta[NP][4];
+            int best = 0;
+            for (int p = 0; p < NP; p++) {
+                const int r = p / 4, col = 4 + p % 4;
+                const double v[4] = {cr[r], sr[r], cr[col], sr[col]};
+                const double *g = ginv + p * 16;
+                for (int a = 0; a < 4; a++)
+                    beta[p][a] = ((g[4 * a] * v[0] + g[4 * a + 1] * v[1]) + g[4 * a + 2] * v[2]) + g[4 * a + 3] * v[3];
+                ex[p] = ((v[0] * beta[p][0] + v[1] * beta[p][1]) + v[2] * beta[p][2]) + v[3] * beta[p][3];
+                double rr = e - ex[p];
+                resid[p] = rr > 0.0 ? rr : 0.0;
+                if (resid[p] < resid[best])
+                    best = p;
+            }
+            double r2 = -1.0;
+            for (int p = 0; p < NP; p++)
+                if (p != best && (r2 < 0.0 || resid[p] < r2))
+                    r2 = resid[p];
+            const double r1 = resid[best];
+            const double *cf = beta[best];
+            const double ar2 = cf[0] * cf[0] + cf[1] * cf[1];
+            const double ac2 = cf[2] * cf[2] + cf[3] * cf[3];
+            const int shape = ar2 <= twist2 * ac2 && ac2 <= twist2 * ar2 && e > 0.0;
+            const double amp = ar2 < ac2 ? ar2 : ac2;
+            if (sus[i] < 0 && shape && amp >= screen_amp2 && r1 <= screen_resid * e && r2 >= screen_unique * r1) {
+                sus[i] = best + 16 * (int64_t)w;
+                any = 1;
+            }
+            if (isc[w] && conf[i] < 0 && shape && amp >= confirm_amp2 && r1 <= confirm_resid * e
+                && r2 >= confirm_unique * r1) {
+                conf[i] = best;
+                memcpy(ccoef + 4 * i, cf, 4 * sizeof(double));
+            }
+            if (last) {
+                if (shape && amp >= screen_amp2 && r1 <= weak_resid * e) {
+                    weak[i] = best;
+                    any = 1;
+                }
+                memcpy(expl + i * NP, ex, NP * sizeof(double));
+            }
+        }
+    }
+    free(en); free(cc); free(ss);
+    release_all(b);
     return PyLong_FromLong(any);
 fail:
-    release_all(&b);
+    free(en); free(cc); free(ss);
+    release_all(b);
     return NULL;
 }
 
@@ -234,7 +248,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "dtmfguard._masker_native",
-    "The masker's onset screen in C (optional speed-up of dtmfguard.masker).",
+    "The masker's screen in C (optional speed-up of dtmfguard.masker).",
     -1,
     methods,
 };

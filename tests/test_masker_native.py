@@ -68,40 +68,62 @@ def test_native_screen_wideband(native, rate):
     assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and len(ref[1]) == 4
 
 
+def _screen_args(m, seg, b0, nh):
+    outs = (np.empty(nh, np.int64), np.empty(nh, np.int64), np.empty((nh, 4)), np.empty(nh, np.int64),
+            np.empty((nh, 16)))
+    return (np.ascontiguousarray(seg), b0, *m._native_args, *outs), outs
+
+
 def test_native_screen_rejects_bad_sizes(native):
     m = Masker()
-    q, r = m._qr_tables(32)
-    ql, rl = m._qr_tables(64)
-    best, coef, expl = np.empty(20, np.int64), np.empty((20, 4)), np.empty((20, 16))
-    recent = np.full(2, -1, dtype=np.int64)
-    good = (np.zeros(19 * 8 + 64), q, r, ql, rl, recent, best, coef, expl, 8, 0.9, 0.7, 0.5, 1.0, 30.0, 0.0)
-    assert native.screen(*good) == 0 and (best == -1).all()
-    for i, bad in [(0, np.zeros(19 * 8 + 63)), (2, r[:8]), (7, np.empty((19, 4))), (9, 0), (3, q)]:
-        args = list(good)
-        args[i] = bad
+    nh = 20
+    args, outs = _screen_args(m, np.zeros((m._kmax + nh - 1) * 8), 5, nh)
+    assert native.screen(*args) == 0 and (outs[0] == -1).all()
+    # segment one sample short, wrong table, no windows, output of the wrong length, bad Gram tables
+    for i, bad in [(0, np.zeros((m._kmax + nh - 1) * 8 - 1)), (3, np.zeros(10)), (7, np.zeros(0, np.int64)),
+                   (19, np.empty(nh + 1, np.int64)), (6, np.zeros(3))]:
+        bad_args = list(args)
+        bad_args[i] = bad
         with pytest.raises(ValueError):
-            native.screen(*args)
+            native.screen(*bad_args)
     with pytest.raises((TypeError, ValueError, BufferError)):
-        native.screen(np.zeros(400)[::2], *good[1:])  # not contiguous
+        native.screen(np.zeros(2 * args[0].size)[::2], *args[1:])  # not contiguous
 
 
-def test_quiet_frame_skip_is_what_the_fits_give(native):
-    """The skip gives the fits' answer (no key, weak-rule history moved on) and is taken only when asked."""
+@pytest.mark.parametrize("b0", [-30, 0, 7, 123456789])
+def test_native_screen_equals_numpy_bit_for_bit(native, b0):
+    """Every output of the C screen equals the numpy screen's exactly (also before the stream's start)."""
     m = Masker()
-    rng = np.random.default_rng(3)
-    tone = synth.dtmf_tone("8", 40, level_dbm0=-20.0)[: 19 * 8 + 64]
-    for seg, skip, hits in [(tone, 0.0, True), (tone, np.inf, False), (rng.standard_normal(216) * 5, 1e12, False)]:
-        for nh, recent0 in [(20, [3, 3]), (1, [3, 5])]:
-            seg_n = seg[: (nh - 1) * 8 + 64]
-            best, coef, expl = np.full(nh, 7, np.int64), np.ones((nh, 4)), np.ones((nh, 16))
-            recent = np.array(recent0, dtype=np.int64)
-            tabs, params = m._qr_tables(32) + m._qr_tables(64), (8, 0.9, 0.7, 0.5, m._min_amp ** 2, m._twist2)
-            got = native.screen(np.ascontiguousarray(seg_n), *tabs, recent, best, coef, expl, *params, skip)
-            assert bool(got) == hits == bool((best >= 0).any())
-            if not hits:
-                assert (best == -1).all() and not coef.any()
-                assert recent.tolist() == ([-1, -1] if nh == 20 else [recent0[1], -1])
-    assert m._skip_energy() > 0
+    rng = np.random.default_rng(abs(b0) % 1000)
+    nh = 37
+    tone = synth.dtmf_tone("8", 30, level_dbm0=-25.0, phase=(0.3, 1.1))
+    seg = synth.white_noise((m._kmax + nh - 1) * 8, 200.0, rng)
+    seg[100: 100 + tone.size] += tone
+    seg = np.round(seg)
+    args, got = _screen_args(m, seg, b0, nh)
+    hit_c = native.screen(*args)
+    ref = tuple(np.empty_like(a) for a in got)
+    hit_np = m._screen_numpy(seg, b0, nh, *ref)
+    assert hit_c == hit_np == 1
+    for g, r in zip(got, ref):
+        assert np.array_equal(g, r)
+    assert (got[1] == A.PAIR_KEYS.index("8")).any()
+
+
+def test_quiet_frame_skip_never_hides_a_flagged_tone():
+    """Frames below the skip bound give no suspect; a tone at the screen's floor is never skipped."""
+    m = Masker()
+    nh = 20
+    n = (m._kmax + nh - 1) * 8
+    for over_db in (0.5, 1.0, 3.0):  # just above the screen's per-tone floor, even 2 ms of it
+        tone = synth.dtmf_tone("1", 2.0, level_dbm0=m.params.screen_min_tone_dbm0 + over_db)
+        assert float(tone @ tone) > m._skip_energy
+    outs = (np.empty(nh, np.int64), np.empty(nh, np.int64), np.empty((nh, 4)), np.empty(nh, np.int64),
+            np.empty((nh, 16)))
+    quiet = np.zeros(n)
+    quiet[::97] = 1.0
+    assert float(quiet @ quiet) < m._skip_energy
+    assert m._screen_numpy(quiet, 0, nh, *outs) == 0 and (outs[0] == -1).all() and not outs[4].any()
 
 
 def test_native_screen_fault_fails_closed(native, monkeypatch):
@@ -116,7 +138,8 @@ def test_native_screen_fault_fails_closed(native, monkeypatch):
     monkeypatch.setattr(masker_mod, "_masker_native", Broken)
     out, _, errors = with_backend("native", lambda: _mask(x, 160))
     assert errors == -(-x.size // 160) + 1
-    assert A.count_recovered(out[128:], spans) == 0 and not np.array_equal(out[128:], x)
+    d = Masker().delay_samples
+    assert A.count_recovered(out[d:], spans) == 0 and not np.array_equal(out[d:d + x.size], x)
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "native"])
