@@ -34,9 +34,15 @@ callbacks).  RFC 4733 callbacks run on the media thread and only append to the
 pipeline's queue.  Frame callbacks (clock thread) never call pjsua2.  Every
 callback is wrapped: no Python exception reaches pjsua2.
 
-Logging: call state changes, counts and reasons; never digits.  RFC 4733 and
-SIP INFO digits are not forwarded to the agent leg (the bridge carries PCM
-only, and the guard never sends DTMF toward the agent).
+Logging: call state changes, counts and reasons; never digits.
+
+Secure mode (``mask_mode = "secure"``, the default): the masker runs all call
+long; outside a payment session (and outside secure mode switched on by the
+control API or by the agent side's SIP INFO) each key the customer pressed is
+regenerated once on the agent leg (RFC 4733, see :mod:`.relay_dtmf`), so an
+IVR behind the guard works.  The clock thread decides (:mod:`dtmfguard.relay`),
+the main loop sends.  In ``always`` and ``payment`` modes no key is ever sent
+toward the agent.
 """
 from __future__ import annotations
 
@@ -59,6 +65,7 @@ from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
+from .relay_dtmf import AlertAudit, alert_record, send_key
 
 __all__ = ["Guard", "Bridge", "MAX_BRIDGES"]
 
@@ -221,6 +228,15 @@ class Bridge:
     payment: dict = field(default_factory=dict)
     #: per leg: the audio stream is SRTP (True), plain RTP (False), not known yet (None)
     srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
+    # -- secure mode (mask_mode "secure"): switch requests, their measured switch times, relay counters
+    secure_requested: float = 0.0  # monotonic time of the last on-request not yet seen by the clock thread
+    secure_source: str = ""  # "api", "sip-info", "payment"
+    secure_manual_since: float = 0.0  # monotonic: secure mode without a payment started (for its timeout)
+    secure_switch_ms: list = field(default_factory=list)  # request -> first frame processed in secure mode
+    secure_effective_at: list = field(default_factory=list)  # wall clock of those first frames
+    relay: dict = field(default_factory=lambda: {"sent": 0, "rfc4733": 0, "sip-info": 0, "errors": 0,
+                                                 "max_latency_ms": 0.0})
+    alerts: list = field(default_factory=list)  # card-run alerts (no digits), read by the control feed
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -229,6 +245,10 @@ class Bridge:
                 "connected_at": self.connected_at, "ended_at": self.ended_at, "reason": self.reason,
                 "masking": self.pipeline.mask_mode if self.pipeline else None, "srtp": dict(self.srtp),
                 "payment": getattr(self.session, "state", None) if self.session is not None else None,
+                "secure": self.pipeline.secure if self.pipeline is not None else None,
+                "secure_switch_ms": list(self.secure_switch_ms[-8:]),
+                "secure_effective_at": list(self.secure_effective_at[-8:]), "relay": dict(self.relay),
+                "alerts": len(self.alerts),
                 "media": {"frames": stats.get("frames", 0), "errors": stats.get("errors", 0) + port.get("errors", 0),
                           "digits": stats.get("digits", 0), "missing_frames": port.get("missing", 0)}}
 
@@ -290,11 +310,15 @@ class _Leg(pj.Call):
         """An INFO arrived.  application/dtmf (a bare key): the key goes to the pipeline (customer leg) and
         the INFO is answered here, 200 or 400; everything else is left to pjsua.  Never logs the body."""
         head, _, body = rdata.wholeMsg.partition("\r\n\r\n")
-        ctype = ""
+        ctype = secure_hdr = ""
         for line in head.split("\r\n")[1:]:
             key, _, value = line.partition(":")
             if key.strip().lower() in ("content-type", "c"):
                 ctype = value.strip()
+            elif key.strip().lower() == "x-dtmfguard-secure":
+                secure_hdr = value.strip()
+        if self.role == "agent" and self._rx_secure_switch(tsx, rdata, ctype, body, secure_hdr):
+            return
         if ctype.split(";")[0].strip().lower() != "application/dtmf":
             return  # dtmf-relay: pjsua answers it (200, or 400 if malformed); other bodies: pjsip's 500
         from ..sipinfo import SipInfoError, parse_info
@@ -311,6 +335,25 @@ class _Leg(pj.Call):
             log.warning("%s: ignored a SIP INFO body on the %s leg (%s)", b.id, self.role, exc)
         if not _answer_request(tsx, rdata, code):
             log.warning("%s: could not answer a SIP INFO on the %s leg (pjsip answers 500)", b.id, self.role)
+
+    def _rx_secure_switch(self, tsx, rdata, ctype: str, body: str, header: str) -> bool:
+        """The agent side switches secure mode with a SIP INFO (see :mod:`.relay_dtmf`).  True if this INFO
+        was such a switch (answered here: 200, 400 malformed, 409 when the call is not in secure mode)."""
+        from ..sipinfo import SipInfoError, parse_secure_request
+
+        b = self.bridge
+        try:
+            on = parse_secure_request(ctype, body, header)
+        except SipInfoError as exc:
+            log.warning("%s: ignored a secure-mode INFO from the agent side (%s)", b.id, exc)
+            _answer_request(tsx, rdata, 400)
+            return True
+        if on is None:
+            return False
+        code = 200 if self.guard.set_secure(b, on, "sip-info") else 409
+        if not _answer_request(tsx, rdata, code):
+            log.warning("%s: could not answer the secure-mode INFO (pjsip answers 500)", b.id)
+        return True
 
     @guarded
     def onCallRxOffer(self, prm) -> None:
@@ -350,6 +393,7 @@ class Guard:
         # supervised workers record their dialogs so the supervisor can end them if this process dies
         self.dialogs = DialogBook.from_env(cfg.sip_host, cfg.sip_port)
         self.started = time.monotonic()
+        self.alert_audit = AlertAudit(cfg.audit_path) if cfg.mask_mode == "secure" else None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -426,6 +470,8 @@ class Guard:
                 self._sync_hold(b)
             if b.pipeline is not None and b.pipeline.session is not None:
                 self._end_payment_masking(b)
+            if b.pipeline is not None and b.pipeline.relay is not None:
+                self._secure_step(b, now)
         self._reap()
 
     def run(self, stop: threading.Event) -> None:
@@ -449,13 +495,26 @@ class Guard:
         destroy_endpoint(self.ep, release)
         self.ep = None
         self.dialogs.clear()
+        if self.alert_audit is not None:
+            self.alert_audit.close()
 
     # -- call control (main thread) --------------------------------------------------------------------
     def _queue(self, fn: Callable, *args) -> None:
         self._actions.append((fn, args))
 
     def _default_pipeline(self, name: str) -> CallPipeline:
-        return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name)
+        return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name,
+                            relay=self._make_relay())
+
+    def _make_relay(self):
+        """mask_mode "secure": the per-call key relay and card-run watch from [secure]; else None."""
+        c = self.cfg
+        if c.mask_mode != "secure":
+            return None
+        from ..relay import CardRunWatch, KeyRelay
+
+        watch = CardRunWatch(8000, run_gap_ms=c.card_run_gap_s * 1000, pattern=c.card_run_pattern)
+        return KeyRelay(8000, watch=watch, action=c.card_run_action, hold_after=c.card_run_hold_after)
 
     def _incoming(self, prm, acc=None) -> None:
         self.counters["calls"] += 1
@@ -733,7 +792,7 @@ class Guard:
         mode).  Not while the masker is still masking a key or has a mask span ahead of its output: the
         switch would cut the mask short and could let the tail of the last card key through."""
         pl = b.pipeline
-        if pl.mask_mode != "payment" or not getattr(pl.session, "finished", False):
+        if pl.mask_mode not in ("payment", "secure") or not getattr(pl.session, "finished", False):
             return
         m = pl.masker
         try:
@@ -745,8 +804,83 @@ class Guard:
             log.debug("%s: masker state not readable yet (%s)", b.id, type(exc).__name__)
             return
         pl.detach_session()
+        if pl.mask_mode == "secure":
+            log.info("%s: payment %s: secure mode %s", b.id, getattr(b.session, "state", "finished"),
+                     "stays on (switched on before the payment)" if pl.secure_manual else "off, keys relayed again")
+            return
         log.info("%s: payment %s: masking off until the next payment (mask_mode payment)", b.id,
                  getattr(b.session, "state", "finished"))
+
+    # -- secure mode (mask_mode "secure") ----------------------------------------------------------------
+    def set_secure(self, b: Bridge, on: bool, source: str) -> bool:
+        """Switch secure mode without a payment on or off (any thread: attribute writes only).
+
+        False when the call is not in mask_mode "secure" or has no media pipeline.  Switching off leaves a
+        running payment session in charge: secure mode lasts until it has finished.
+        """
+        pl = b.pipeline
+        if pl is None or pl.relay is None or b.state in ("ended", "ending"):
+            return False
+        if on:
+            if not pl.secure_manual:
+                if not pl.secure:  # already secure (a payment runs): nothing to measure
+                    b.secure_requested = time.monotonic()
+                    b.secure_source = source
+                b.secure_manual_since = time.monotonic()
+                pl.secure_manual = True
+            log.info("%s: secure mode on (%s)", b.id, source)
+        else:
+            pl.secure_manual = False
+            b.secure_manual_since = 0.0
+            log.info("%s: secure mode switched off (%s)%s", b.id, source,
+                     "; the payment session keeps it on until it ends" if pl.session is not None else "")
+        return True
+
+    def attach_payment(self, b: Bridge, session) -> None:
+        """A payment session starts on the call: secure mode (and capture) from the next frame."""
+        if b.pipeline is not None and not b.pipeline.secure:
+            b.secure_requested = time.monotonic()
+            b.secure_source = "payment"
+        b.session = session
+        b.pipeline.attach_session(session)
+
+    def _secure_step(self, b: Bridge, now: float) -> None:
+        """Main loop, mask_mode "secure": send relayed keys, report alerts, measure switches, time out."""
+        pl = b.pipeline
+        relay = pl.relay
+        if b.secure_requested and pl.secure_since:
+            ms = round((pl.secure_since - b.secure_requested) * 1000, 1)
+            b.secure_switch_ms.append(ms)
+            # wall clock of the first secure frame: lets a test measure from the far end's request (same host)
+            b.secure_effective_at.append(round(time.time() - (time.monotonic() - pl.secure_since), 4))
+            b.secure_requested = 0.0
+            log.info("%s: secure mode effective %.1f ms after the %s request", b.id, ms, b.secure_source)
+        if pl.secure_manual and b.secure_manual_since and now - b.secure_manual_since > self.cfg.secure_timeout_s:
+            pl.secure_manual = False
+            b.secure_manual_since = 0.0
+            log.warning("%s: secure mode timed out after %.0f s (secure.timeout_s)", b.id, self.cfg.secure_timeout_s)
+        while relay.alerts:
+            alert = relay.alerts.popleft()
+            record = alert_record(b.id, b.target, alert)
+            b.alerts.append({"type": "card_outside_secure_mode", **record})
+            log.warning("%s: ALERT a card number may have been keyed outside secure mode (agent %s); relaying %s",
+                        b.id, b.target, "stopped for that run" if record["action"] == "stopped" else "continued")
+            if self.alert_audit is not None:
+                self.alert_audit.record(record)
+        while relay.outbox:
+            key = relay.outbox.popleft()
+            if b.state != "connected" or b.agent is None or b.agent_gone:
+                continue  # the agent leg is not (or no longer) there: nothing to relay to
+            try:
+                method = send_key(b.agent, key, self.cfg.relay_method)
+            except pj.Error as exc:
+                b.relay["errors"] += 1
+                log.warning("%s: a key could not be relayed to the agent leg (%s)", b.id, exc.reason[:80])
+                continue
+            b.relay["sent"] += 1
+            b.relay[method] += 1
+            latency = round((time.monotonic() - key.decided_mono) * 1000, 1)
+            b.relay["max_latency_ms"] = max(b.relay["max_latency_ms"], latency)
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:

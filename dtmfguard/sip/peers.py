@@ -55,6 +55,8 @@ class _Call(pj.Call):
         self.disconnected_at = None
         self.index = 0
         self.srtp = None  # the audio stream was SRTP (RTP/SAVP), read when media started
+        self.keys: list[dict] = []  # DTMF keys received (onDtmfEvent), see there
+        self.open_keys: dict = {}
 
     def onCallState(self, prm):
         try:
@@ -109,8 +111,30 @@ class _Call(pj.Call):
         except Exception as exc:  # noqa: BLE001
             say(event="error", where="onCallTsxState", error=type(exc).__name__)
 
-    def onDtmfEvent(self, prm):  # an agent must never receive any
-        self.dtmf_events += 1
+    def onDtmfEvent(self, prm):
+        """Every RFC 4733 packet callback / SIP INFO key: one entry per key press with its final duration.
+
+        pjsua2 calls this with flags 0 at an event's start, 1 (IS_UPDATE) for updates and 3 (END) at its
+        end; a SIP INFO key comes once with flags 2.  The agent peer is a test tool: it reports the keys it
+        received (tests check that none arrive in secure mode, and that relayed ones arrive exactly once).
+        """
+        try:
+            self.dtmf_events += 1
+            method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+            key = (method, int(prm.timestamp), str(prm.digit))
+            cur = self.open_keys.get(key)
+            if cur is None:
+                cur = {"digit": str(prm.digit), "method": method, "t": time.time(), "duration_ms": 0, "end": False}
+                self.open_keys[key] = cur
+                self.keys.append(cur)
+            cur["duration_ms"] = max(cur["duration_ms"], int(prm.duration) & 0xFFFFFFFF)
+            if int(prm.flags) & 2 or method == "info":
+                cur["end"] = True
+                cur["t_end"] = time.time()
+                self.open_keys.pop(key, None)
+                say(event="dtmf", call=self.index, **cur)
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onDtmfEvent", error=type(exc).__name__)
 
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
@@ -131,6 +155,27 @@ class _Account(pj.Account):
             self.peer.incoming(prm)
         except Exception as exc:  # noqa: BLE001
             say(event="error", where="onIncomingCall", error=type(exc).__name__)
+
+
+_SHOWN = ("from", "p-asserted-identity", "privacy", "diversion", "history-info", "user-to-user")
+
+
+def _identity_headers(msg: str) -> dict:
+    """Identity-related headers of a request: name (lower case) -> list of values."""
+    out: dict = {}
+    for line in msg.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        name = {"f": "from"}.get(name.strip().lower(), name.strip().lower())
+        if sep and (name in _SHOWN or name.startswith("x-")):
+            out.setdefault(name, []).append(value.strip())
+    return out
+
+
+def _sip_header(name: str, value: str):
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h
 
 
 def _settings(a) -> EndpointSettings:
@@ -171,6 +216,8 @@ class Agent:
     def incoming(self, prm):
         call = _Call(self, self.acc, prm.callId)
         call.index = len(self.calls)
+        # what an agent phone would show: the identity headers of the INVITE (tests check them)
+        say(event="invite", call=call.index, headers=_identity_headers(prm.rdata.wholeMsg))
         self.calls.append(call)
         self.pending.append(call)
 
@@ -200,6 +247,33 @@ class Agent:
             if getattr(call, "recorded_gen", None) not in (None, call.media_changes):
                 call.getAudioMedia(-1).startTransmit(rec)  # connecting twice is harmless
             call.recorded_gen = call.media_changes
+
+    def _secure_infos(self, call) -> None:
+        """``--secure-info on@3,off@6``: the agent side (a PBX/CTI) switches the guard's secure mode with
+        SIP INFO application/x-dtmfguard-secure that long after media started; prints when each went out."""
+        media_t = getattr(call, "media_t", None)
+        if not self.a.secure_info or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        done = call.__dict__.setdefault("secure_sent", set())
+        for i, item in enumerate(self.a.secure_info.split(",")):
+            word, _, at = item.partition("@")
+            if i in done or time.monotonic() - media_t < float(at):
+                continue
+            done.add(i)
+            req = pj.CallSendRequestParam()
+            req.method = "INFO"
+            if self.a.secure_header:
+                req.txOption.headers.append(_sip_header("X-Dtmfguard-Secure", word))
+                req.txOption.contentType = "text/plain"
+                req.txOption.msgBody = "secure switch"
+            else:
+                req.txOption.contentType = "application/x-dtmfguard-secure"
+                req.txOption.msgBody = word
+            try:
+                call.sendRequest(req)
+                say(event="secure_info", call=call.index, value=word, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="secure_info", error=exc.reason)
 
     def run(self, ep) -> int:
         a = self.a
@@ -253,6 +327,7 @@ class Agent:
                     except pj.Error:
                         pass
                 self._hold_and_record(call)
+                self._secure_infos(call)
                 if call.disconnected_at and getattr(call, "recorder", None) is not None:
                     # close the WAV and free its conference slot (media_ports is small): long runs
                     # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
@@ -262,7 +337,7 @@ class Agent:
                 break
         call = rec = am = None  # noqa: F841 - no pjsua2 object may outlive libDestroy (it aborts the process)
         summary = [{"call": c.index, "status": c.status, "dtmf_events": c.dtmf_events,
-                    "dtmf_digits": c.dtmf_digits, "confirmed": c.confirmed_at is not None, "srtp": c.srtp}
+                    "dtmf_digits": c.dtmf_digits, "keys": c.keys, "confirmed": c.confirmed_at is not None, "srtp": c.srtp}
                    for c in self.calls]
         say(event="done", calls=summary)
 
@@ -473,6 +548,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-answer", action="store_true", help="agent: ring forever")
     p.add_argument("--answer-delay", type=float, default=0.1)
     p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
+    p.add_argument("--secure-info", default="",
+                   help="agent: switch the guard's secure mode by SIP INFO, e.g. on@3,off@6 (seconds after media)")
+    p.add_argument("--secure-header", action="store_true",
+                   help="agent: send --secure-info as an X-Dtmfguard-Secure header instead of the body")
     a = p.parse_args(argv)
     ep = create_endpoint(_settings(a))
     peer = Customer(a) if a.role == "customer" else Agent(a)

@@ -1,0 +1,230 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Secure mode (``mask_mode = "secure"``, the default) on live calls through ``dtmfguard serve``.
+
+Real pjsua2 peers on 127.0.0.1.  The customer keys an IVR menu choice in-band, then (while the test starts a
+payment or the agent side switches secure mode on) a card, then more menu keys in-band, then keys by RFC 4733
+and SIP INFO (both bodies).  What the agent leg received is checked key by key: every key outside secure mode
+exactly once, right digit, duration within 20 ms of what the customer sent; no key of the card in any form
+(events, INFO, audio: the adversarial decoder names nothing from the agent's recording); the time from the
+request to secure mode taking effect is measured and must come before the next key.  ``always`` is measured
+on the same call: the agent leg gets nothing.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dtmfguard.adversary import count_recovered
+from dtmfguard.audio import read_audio
+from dtmfguard.sip.control import follow_feed
+from dtmfguard.synth import keypresses
+
+from sip_peers import Proc, free_port, rtp_base
+from test_sip_call import PAN, SPEECH as _SPEECH
+from test_sip_payment import TOKEN, _api
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+MENU, MENU_MS = "2580", 120
+CARD = PAN + "#" + "1230" + "123"
+AFTER, AFTER_MS = "1397", 200
+RFC, RFC_MS = "123", 150  # the customer peer sends RFC 4733 and dtmf-relay INFO with --digit-ms
+INFO = "4"
+INFO_DTMF = "6"  # application/dtmf: no duration in the body, 250 ms assumed (sipinfo.DEFAULT_DURATION_MS)
+# the Debian package's "en" directory is a link some hosts lack; the voice it points to is the same file
+SPEECH = next((p for p in (_SPEECH, _SPEECH.replace("/en/", "/en_US_f_Allison/")) if Path(p).exists()), _SPEECH)
+GAP_S = 3.0  # silence after the menu keys: the switch happens in it
+TOLERANCE_MS = 20
+
+
+def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0):
+    """speech, MENU, gap, ``middle`` (the card), gap, AFTER, speech; and the key spans by part."""
+    speech, _ = read_audio(SPEECH)
+    rng = np.random.default_rng(13)
+    parts, spans, pos = [speech], {}, speech.size
+    for name, keys, tone_ms, gap_s in (("menu", MENU, MENU_MS, GAP_S), ("card", middle, middle_ms, 2.5),
+                                       ("after", AFTER, AFTER_MS, 0.5)):
+        x, sp = keypresses(keys, tone_ms=tone_ms, gap_ms=120, level_dbm0=-10, rng=rng)
+        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
+        parts += [x, np.zeros(int(gap_s * 8000))]
+        pos += x.size + int(gap_s * 8000)
+    parts.append(speech)
+    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    return x, spans
+
+
+def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_extra=(), guard_extra=(),
+        middle: str = CARD, rfc: str = RFC, info: str = INFO, info_dtmf: str = INFO_DTMF, config: str = ""):
+    """One call; returns a dict of what each side saw.  ``switch``: payment | api | info | none."""
+    x, spans = customer_audio(tmp_path / "c.wav", middle)
+    gport, aport, ctl = free_port(), free_port(), free_port()
+    env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "44" * 32,
+           "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
+    (tmp_path / "agent").mkdir()
+    menu_end_s = spans["menu"][-1][2] / 8000
+    card_end_s = spans["card"][-1][2] / 8000
+    extra = list(agent_extra)
+    if switch == "info":  # the agent side switches: on in the gap before the card, off in the gap after it
+        extra += ["--secure-info", f"on@{menu_end_s + GAP_S / 2:.2f},off@{card_end_s + 1.2:.2f}"]
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60", *extra], "agent", tmp_path)
+    args = ["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent", f"sip:agent@127.0.0.1:{aport}",
+            "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}", "--mask-mode", mode, *guard_extra]
+    if config:
+        (tmp_path / "guard.toml").write_text(config)
+        args += ["--config", str(tmp_path / "guard.toml")]
+    guard = Proc(args, "guard", tmp_path, env=env)
+    feed: list = []
+    customer = None
+    summary = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--rfc2833", rfc, "--info", info,
+                         "--info-dtmf", info_dtmf, "--digit-ms", str(RFC_MS), "--tail-s", "1.0", "--timeout", "60"],
+                        "customer", tmp_path)
+        call = None
+        deadline = time.monotonic() + 15
+        while call is None and time.monotonic() < deadline:
+            live = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["state"] == "connected"]
+            call = live[0] if live else None
+            time.sleep(0.05)
+        assert call and call["masking"] == mode, call
+        reader = threading.Thread(target=follow_feed, args=(ctl, call["id"], TOKEN, lambda k, d: feed.append(d)),
+                                  daemon=True)
+        reader.start()
+        if switch in ("payment", "api"):
+            time.sleep(max(0.0, call["connected_at"] + menu_end_s + GAP_S / 2 - time.time()))
+            t_request = time.time()
+            if switch == "payment":
+                status, body = _api(ctl, "POST", f"/calls/{call['id']}/payment", {"amount": 990, "reference": "R-1"})
+                assert status == 201, body
+            else:
+                status, body = _api(ctl, "POST", f"/calls/{call['id']}/secure")
+                assert status == 200 and body["secure"] is True, body
+                time.sleep(max(0.0, call["connected_at"] + card_end_s + 1.2 - time.time()))
+                status, body = _api(ctl, "DELETE", f"/calls/{call['id']}/secure")
+                assert status == 200, body
+        # the summary just before the call ends (switch times, relay counters)
+        alerts = None
+        while customer.p.poll() is None:
+            got = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["id"] == call["id"]]
+            summary = got[0] if got else summary
+            status, body = _api(ctl, "GET", f"/calls/{call['id']}/alerts")
+            alerts = body["alerts"] if status == 200 else alerts
+            time.sleep(0.2)
+        assert customer.wait(60) == 0
+        reader.join(10)
+    finally:
+        rc_guard = guard.stop()
+        agent.stop()
+        if customer is not None:
+            customer.stop()
+    agent_events = agent.events()
+    done = [e for e in agent_events if e.get("event") == "done"][0]
+    rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+    if switch == "info":
+        t_request = [e["t"] for e in agent_events if e.get("event") == "secure_info"][0]
+    end_to_end = [round((t - t_request) * 1000, 1) for t in (summary or {}).get("secure_effective_at", [])[:1]] \
+        if switch != "none" else []
+    return {"rc_guard": rc_guard, "end_to_end_ms": end_to_end, "keys": done["calls"][0]["keys"], "done": done, "summary": summary, "feed": feed,
+            "spans": spans, "x": x, "rec": rec.astype(np.float64), "agent_events": agent_events, "alerts": alerts,
+            "output": guard.output() + agent.output() + customer.output() + "".join(json.dumps(e) for e in feed),
+            "guard_log": guard.err_path.read_text()}
+
+
+def expected_keys():
+    return ([(d, MENU_MS) for d in MENU] + [(d, AFTER_MS) for d in AFTER] + [(d, RFC_MS) for d in RFC]
+            + [(d, RFC_MS) for d in INFO] + [(d, 250) for d in INFO_DTMF])
+
+
+def check_relayed(r):
+    got = [(k["digit"], k["duration_ms"]) for k in r["keys"]]
+    want = expected_keys()
+    assert "".join(d for d, _ in got) == "".join(d for d, _ in want), "keys differ from the expected sequence"
+    errors = [g[1] - w[1] for g, w in zip(got, want)]
+    assert all(abs(e) <= TOLERANCE_MS for e in errors), errors
+    assert all(k["method"] == "rfc4733" and k["end"] for k in r["keys"])
+    return errors
+
+
+def check_nothing_of_the_card(r, pan=PAN):
+    digits = "".join(k["digit"] for k in r["keys"])
+    assert pan not in digits and pan[:8] not in digits
+    # the agent's audio: every key of every part is masked (secure mode masks all call long)
+    assert all(count_recovered(r["rec"], sp, 8000, offset=o) == 0 for sp in r["spans"].values()
+               for o in range(-1600, 4001, 160)), "a key is recoverable from the agent's audio"
+    assert pan not in r["output"] and pan[:6] + pan[6:12] not in r["output"] and pan[-8:] not in r["output"]
+
+
+@pytest.fixture(scope="module")
+def payment_call(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("secure-payment"), switch="payment")
+
+
+def test_outside_secure_mode_every_key_reaches_the_agent_leg_once(payment_call):
+    r = payment_call
+    assert r["rc_guard"] == 0
+    errors = check_relayed(r)
+    print(f"relayed {len(errors)} keys; duration errors (ms): {errors}")
+
+
+def test_inside_the_payment_nothing_of_a_key_reaches_the_agent_leg(payment_call):
+    r = payment_call
+    kinds = [e.get("type") for e in r["feed"]]
+    assert kinds.count("field_complete") == 3, kinds  # the card was captured
+    check_nothing_of_the_card(r)
+    assert r["done"]["calls"][0]["dtmf_events"] > 0
+
+
+def test_secure_mode_took_effect_before_the_next_key(payment_call):
+    switch = r = payment_call["summary"]["secure_switch_ms"]
+    assert len(switch) == 1, r
+    # the card's first key starts GAP_S / 2 = 1.5 s after the request: measured switch times are one frame
+    print(f"payment start -> secure mode: {switch[0]} ms in the guard, {payment_call['end_to_end_ms']} ms "
+          "from the HTTP request")
+    assert 0 <= switch[0] < 100
+
+
+@pytest.fixture(scope="module")
+def info_call(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("secure-info"), switch="info")
+
+
+def test_agent_side_info_switches_secure_mode(info_call):
+    r = info_call
+    assert r["rc_guard"] == 0
+    sent = [e for e in r["agent_events"] if e.get("event") == "secure_info"]
+    answers = [e["status"] for e in r["agent_events"] if e.get("event") == "info_response"]
+    assert [e["value"] for e in sent] == ["on", "off"] and answers == [200, 200], (sent, answers)
+    check_relayed(r)
+    check_nothing_of_the_card(r)
+    switch = r["summary"]["secure_switch_ms"]
+    print(f"agent-side INFO -> secure mode: {switch} ms in the guard, {r['end_to_end_ms']} ms from the INFO")
+    assert len(switch) == 1 and 0 <= switch[0] < 100
+
+
+def test_api_switches_secure_mode(tmp_path):
+    r = run(tmp_path, switch="api")
+    assert r["rc_guard"] == 0
+    check_relayed(r)
+    check_nothing_of_the_card(r)
+    switch = r["summary"]["secure_switch_ms"]
+    print(f"control API -> secure mode: {switch} ms in the guard, {r['end_to_end_ms']} ms from the HTTP request")
+    assert len(switch) == 1 and 0 <= switch[0] < 100
+
+
+def test_always_mode_relays_nothing(tmp_path):
+    r = run(tmp_path, mode="always", switch="payment")
+    assert r["rc_guard"] == 0
+    assert r["keys"] == [] and r["done"]["calls"][0]["dtmf_events"] == 0
+    check_nothing_of_the_card(r)
