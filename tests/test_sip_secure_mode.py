@@ -228,3 +228,46 @@ def test_always_mode_relays_nothing(tmp_path):
     assert r["rc_guard"] == 0
     assert r["keys"] == [] and r["done"]["calls"][0]["dtmf_events"] == 0
     check_nothing_of_the_card(r)
+
+
+# -- insider fraud: the card keyed outside secure mode ---------------------------------------------------------
+def _card_run_call(tmp_path, action):
+    audit = tmp_path / "audit.jsonl"
+    # a 1.5 s pause ends a run: the menu keys 2.5 s after the card are a new run (relayed)
+    cfg = f'[payment]\naudit = "{audit}"\n[secure]\ncard_run_action = "{action}"\ncard_run_gap_s = 1.5\n'
+    # no switch at all: the "card" part is keyed while the call is outside secure mode
+    r = run(tmp_path, switch="none", middle=PAN, config=cfg)
+    r["audit"] = audit.read_text() if audit.exists() else ""
+    return r
+
+
+@pytest.mark.parametrize("action", ["alert", "stop"])
+def test_card_keyed_outside_secure_mode_raises_an_alert(tmp_path, action):
+    r = _card_run_call(tmp_path, action)
+    assert r["rc_guard"] == 0
+    # control plane: the feed and the alerts endpoint, each with the fact, the call, the agent, the time
+    fed = [e for e in r["feed"] if e.get("type") == "card_outside_secure_mode"]
+    assert len(fed) == 1 and fed[0]["agent"].startswith("sip:agent@") and fed[0]["action"] in ("alerted", "stopped")
+    assert r["alerts"] and len(r["alerts"]) == 1
+    assert set(r["alerts"][0]) == {"type", "event", "call", "agent", "action", "detected_at"}
+    # the audit trail: one chained record, no digits
+    records = [json.loads(line) for line in r["audit"].splitlines()]
+    alerts = [rec for rec in records if rec.get("event") == "card_outside_secure_mode"]
+    assert len(alerts) == 1 and alerts[0]["agent"] == fed[0]["agent"]
+    assert "ALERT a card number may have been keyed outside secure mode" in r["guard_log"]
+    digits = "".join(k["digit"] for k in r["keys"])
+    if action == "alert":  # relayed as it was keyed (the IVR may have asked for it): the alert is the defence
+        assert digits == MENU + PAN + AFTER + RFC + INFO + INFO_DTMF
+    else:  # at most the first 6 digits (the IIN) reached the agent leg; the menu keys after the pause did
+        assert digits == MENU + PAN[:6] + AFTER + RFC + INFO + INFO_DTMF
+    # no output of any process, the feed or the audit trail holds the card number (PAN in 'alert' mode went
+    # to the agent leg as events, which the agent peer prints key by key: look for it as a string only)
+    text = r["output"] + r["audit"]
+    assert PAN not in text and PAN[-8:] not in text
+
+
+def test_card_keyed_outside_secure_mode_and_the_agent_audio(tmp_path):
+    """Whatever the relay does, the agent's audio never carries a key tone in secure mode."""
+    r = _card_run_call(tmp_path, "stop")
+    assert all(count_recovered(r["rec"], sp, 8000, offset=o) == 0 for sp in r["spans"].values()
+               for o in range(-1600, 4001, 160))

@@ -63,6 +63,7 @@ from ..pipeline import CallPipeline
 from . import sched
 from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
+from .identity import agent_leg_identity
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
 from .relay_dtmf import AlertAudit, alert_record, send_key
@@ -237,6 +238,8 @@ class Bridge:
     relay: dict = field(default_factory=lambda: {"sent": 0, "rfc4733": 0, "sip-info": 0, "errors": 0,
                                                  "max_latency_ms": 0.0})
     alerts: list = field(default_factory=list)  # card-run alerts (no digits), read by the control feed
+    #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
+    identity: tuple = ("", ())
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -540,6 +543,7 @@ class Guard:
             log.warning("%s: no agent target (%s)", bid, exc)
             self._refuse(b, 404, "no-target")
             return
+        b.identity = self._agent_identity(prm.rdata.wholeMsg)
         with self._lock:
             self.bridges[bid] = b
         log.info("%s: incoming call, calling agent %s", bid, b.target)
@@ -577,15 +581,53 @@ class Guard:
         agent.bridge = b
         b.agent = agent
         b.state = "calling-agent"
-        op = pj.CallOpParam(True)
-        op.txOption.headers.append(_header("X-Dtmfguard-Call", b.id))
         try:
-            agent.makeCall(b.target, op)
+            try:
+                agent.makeCall(b.target, self._agent_call_op(b, with_identity=True))
+            except pj.Error as exc:
+                if not (b.identity[0] or b.identity[1]):
+                    raise
+                # pjsip refused what the caller's INVITE gave us: call the agent as the guard instead
+                log.warning("%s: caller identity refused by the SIP stack (%s); calling the agent as the guard",
+                            b.id, exc.reason[:80])
+                agent = self._retry_leg(b, tls)
+                agent.makeCall(b.target, self._agent_call_op(b, with_identity=False))
         except pj.Error as exc:
             log.warning("%s: agent call failed to start (%s)", b.id, exc.reason)
             b.agent_gone = True
             b.reason = "agent-start-failed"
             self._answer(b, 503)
+
+    # -- caller identity on the agent leg ------------------------------------------------------------------
+    def _agent_identity(self, invite: str) -> tuple:
+        c = self.cfg
+        host = c.sip_host if c.sip_host not in ("", "0.0.0.0", "::") else "dtmfguard.invalid"
+        host = f"[{host}]" if ":" in host else host
+        try:
+            local, headers = agent_leg_identity(invite, mode=c.identity, guard_host=f"{host}:{c.sip_port}",
+                                                user=c.identity_user, display=c.identity_display,
+                                                copy=c.copy_headers, copy_x=c.copy_x_headers)
+        except Exception as exc:  # noqa: BLE001 - never fail a call over its caller id
+            log.warning("caller identity not taken over (%s)", type(exc).__name__)
+            return "", ()
+        return local, tuple(headers)
+
+    def _agent_call_op(self, b: Bridge, with_identity: bool):
+        op = pj.CallOpParam(True)
+        if with_identity:
+            local, headers = b.identity
+            if local:
+                op.txOption.localUri = local
+            for name, value in headers:
+                op.txOption.headers.append(_header(name, value))
+        op.txOption.headers.append(_header("X-Dtmfguard-Call", b.id))  # the guard's correlation header stays
+        return op
+
+    def _retry_leg(self, b: Bridge, tls: bool) -> _Leg:
+        agent = _Leg(self, self.agent_tls_acc if tls else self.agent_acc, "agent")
+        agent.bridge = b
+        b.agent = agent
+        return agent
 
     def _hangup(self, call) -> None:
         if call is None:

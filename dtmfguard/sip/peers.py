@@ -416,6 +416,12 @@ class Customer:
             return self.run_many(ep)
         call = self.call = _Call(self, self.acc)
         op = pj.CallOpParam(True)
+        if a.from_user or a.from_display:  # a carrier's caller id: who the agent's phone should show
+            uri = f"sip:{a.from_user or 'customer'}@127.0.0.1:{a.port}"
+            op.txOption.localUri = f'"{a.from_display}" <{uri}>' if a.from_display else f"<{uri}>"
+        for item in a.header or ():
+            name, _, value = item.partition(":")
+            op.txOption.headers.append(_sip_header(name.strip(), value.strip()))
         call.makeCall(a.to, op)
         ok = _run_loop(ep, lambda: call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED
                        or call.state == pj.PJSIP_INV_STATE_DISCONNECTED, a.cancel_after or a.timeout)
@@ -537,6 +543,10 @@ def main(argv=None) -> int:
     p.add_argument("--info-body", action="append", metavar="CTYPE|BODY",
                    help="customer: also send a SIP INFO with this Content-Type and body (repeatable)")
     p.add_argument("--digit-ms", type=int, default=100)
+    p.add_argument("--from-user", default="", help="customer: From user part (the caller's number)")
+    p.add_argument("--from-display", default="", help="customer: From display name")
+    p.add_argument("--header", action="append", metavar="NAME: VALUE",
+                   help="customer: an extra INVITE header, e.g. 'P-Asserted-Identity: <sip:+4420@carrier>'")
     p.add_argument("--count", type=int, default=1, help="customer: this many simultaneous calls (max 4)")
     p.add_argument("--cancel-after", type=float, default=0.0, help="customer: hang up (CANCEL) if not answered by then")
     p.add_argument("--tail-s", type=float, default=0.5)
