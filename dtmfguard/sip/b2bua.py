@@ -238,6 +238,7 @@ class Bridge:
     relay: dict = field(default_factory=lambda: {"sent": 0, "rfc4733": 0, "sip-info": 0, "errors": 0,
                                                  "max_latency_ms": 0.0})
     alerts: list = field(default_factory=list)  # card-run alerts (no digits), read by the control feed
+    early_media: bool = False  # the agent side answered 183: early media bridged to the customer
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
     identity: tuple = ("", ())
 
@@ -644,7 +645,13 @@ class Guard:
             return
         log.info("%s: %s leg %s (%d)", b.id, leg.role, text, status)
         if leg.role == "agent":
-            if state == pj.PJSIP_INV_STATE_EARLY and b.state == "calling-agent":
+            if state == pj.PJSIP_INV_STATE_EARLY and status == 183 and not b.early_media:
+                # early media (an IVR prompt before the answer): 183 with SDP to the customer as well; both
+                # streams then start and _rewire bridges them through the pipeline (masked, as after 200)
+                b.early_media = True
+                b.state = "ringing"
+                self._queue(self._answer, b, 183)
+            elif state == pj.PJSIP_INV_STATE_EARLY and b.state == "calling-agent":
                 b.state = "ringing"
                 self._queue(self._answer, b, 180)
             elif state == pj.PJSIP_INV_STATE_CONFIRMED:
@@ -911,7 +918,8 @@ class Guard:
                 self.alert_audit.record(record)
         while relay.outbox:
             key = relay.outbox.popleft()
-            if b.state != "connected" or b.agent is None or b.agent_gone:
+            if not (b.state == "connected" or b.state == "ringing" and b.early_media) or b.agent is None \
+                    or b.agent_gone:
                 continue  # the agent leg is not (or no longer) there: nothing to relay to
             try:
                 method = send_key(b.agent, key, self.cfg.relay_method)

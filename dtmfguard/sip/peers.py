@@ -67,7 +67,7 @@ class _Call(pj.Call):
                 self.confirmed_at = time.time()
             if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.disconnected_at = time.time()
-            say(event="state", call=self.index, state=info.stateText, status=info.lastStatusCode)
+            say(event="state", call=self.index, state=info.stateText, status=info.lastStatusCode, t=time.time())
         except Exception as exc:  # noqa: BLE001 - never into pjsua2
             say(event="error", where="onCallState", error=type(exc).__name__)
 
@@ -291,10 +291,10 @@ class Agent:
             while self.pending:
                 call = self.pending.pop(0)
                 op = pj.CallOpParam()
-                op.statusCode = a.reject or 180
+                op.statusCode = a.reject or (183 if a.early_media else 180)  # 183: with SDP, early media
                 call.answer(op)
                 if not a.reject and not a.no_answer:
-                    call.answer_due = time.monotonic() + a.answer_delay
+                    call.answer_due = time.monotonic() + (a.early_media or a.answer_delay)
             for call in self.calls:
                 due = getattr(call, "answer_due", None)
                 if due is not None and call.index not in answered and time.monotonic() >= due:
@@ -305,7 +305,8 @@ class Agent:
                         call.answer(op)
                     except pj.Error:
                         pass
-                if call.media_active and call.index not in wired and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                if call.media_active and call.index not in wired and (call.state == pj.PJSIP_INV_STATE_CONFIRMED or (
+                        a.early_media and call.state == pj.PJSIP_INV_STATE_EARLY)):
                     wired.add(call.index)
                     am = call.getAudioMedia(-1)
                     if a.record_dir:
@@ -316,6 +317,13 @@ class Agent:
                         call.recorder = rec
                     if a.echo:
                         am.startTransmit(am)
+                    if a.play:  # an IVR prompt (during early media with --early-media)
+                        player = pj.AudioMediaPlayer()
+                        player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
+                        player.startTransmit(am)
+                        self.recorders.append(player)
+                        call.sources.append(player)
+                        player = None
                     call.srtp = media_is_srtp(call)
                     say(event="media", call=call.index, t=time.time(), srtp=call.srtp)
                     call.media_t = time.monotonic()
@@ -423,8 +431,30 @@ class Customer:
             name, _, value = item.partition(":")
             op.txOption.headers.append(_sip_header(name.strip(), value.strip()))
         call.makeCall(a.to, op)
-        ok = _run_loop(ep, lambda: call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED
-                       or call.state == pj.PJSIP_INV_STATE_DISCONNECTED, a.cancel_after or a.timeout)
+        early = {}
+
+        def record_early() -> None:  # --early: record and play from the first media (183 early media) on
+            if a.early and call.media_active and not early:
+                am = call.getAudioMedia(-1)
+                early["on"] = True
+                if a.record:
+                    early["rec"] = pj.AudioMediaRecorder()
+                    early["rec"].createRecorder(a.record)
+                    am.startTransmit(early["rec"])
+                    call.sinks.append(early["rec"])
+                if a.play:
+                    early["player"] = pj.AudioMediaPlayer()
+                    early["player"].createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
+                    early["player"].startTransmit(am)
+                    call.sources.append(early["player"])
+                say(event="recording", early=call.state != pj.PJSIP_INV_STATE_CONFIRMED, t=time.time())
+
+        def connected_or_gone() -> bool:
+            record_early()
+            return call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED \
+                or call.state == pj.PJSIP_INV_STATE_DISCONNECTED
+
+        ok = _run_loop(ep, connected_or_gone, a.cancel_after or a.timeout)
         if a.cancel_after and call.state not in (pj.PJSIP_INV_STATE_CONFIRMED, pj.PJSIP_INV_STATE_DISCONNECTED):
             call.hangup(pj.CallOpParam())  # CANCEL while ringing
             _run_loop(ep, lambda: call.state == pj.PJSIP_INV_STATE_DISCONNECTED, 5)
@@ -433,12 +463,12 @@ class Customer:
         player = recorder = None
         if result["connected"] and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
             am = call.getAudioMedia(-1)
-            if a.record:
+            if a.record and not early:
                 recorder = pj.AudioMediaRecorder()
                 recorder.createRecorder(a.record)
                 am.startTransmit(recorder)
                 call.sinks.append(recorder)
-            if a.play:
+            if a.play and not early:
                 player = pj.AudioMediaPlayer()
                 player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
                 player.startTransmit(am)
@@ -503,6 +533,7 @@ class Customer:
 
         def release():
             nonlocal player, recorder, call
+            early.clear()
             call.sources.clear()
             call.sinks.clear()
             player = recorder = call = None
@@ -534,9 +565,11 @@ def main(argv=None) -> int:
     p.add_argument("--hold-s", type=float, default=1.0, help="hold this long, then resume")
     # customer
     p.add_argument("--to", help="URI to call (customer)")
-    p.add_argument("--play", help="16-bit mono WAV to play once connected (customer)")
+    p.add_argument("--play", help="16-bit mono WAV to play once connected (customer), or once media starts (agent)")
     p.add_argument("--play-s", type=float, default=0.0, help="seconds to let --play run before the signalled digits")
     p.add_argument("--record", help="WAV file for the audio the customer hears")
+    p.add_argument("--early", action="store_true",
+                   help="customer: start --record and --play with the first media (early media), not at the answer")
     p.add_argument("--rfc2833", default="", help="digits sent as RFC 4733 events after --play")
     p.add_argument("--info", default="", help="digits sent as SIP INFO application/dtmf-relay")
     p.add_argument("--info-dtmf", default="", help="digits sent as SIP INFO application/dtmf")
@@ -558,6 +591,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-answer", action="store_true", help="agent: ring forever")
     p.add_argument("--answer-delay", type=float, default=0.1)
     p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
+    p.add_argument("--early-media", type=float, default=0.0,
+                   help="agent: answer 183 with SDP (early media: --play is heard before the answer), 200 after this")
     p.add_argument("--secure-info", default="",
                    help="agent: switch the guard's secure mode by SIP INFO, e.g. on@3,off@6 (seconds after media)")
     p.add_argument("--secure-header", action="store_true",

@@ -88,14 +88,20 @@ class Baresip:
         body = json.dumps({"command": command, "params": params, "token": "t"}).encode()
         self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
 
+    #: baresip reports a key's start when the first event packet arrives, and that packet already counts one
+    #: packet interval of the event (RFC 4733 §2.5.1.2; pjmedia sends duration 160 at 8 kHz in it)
+    FIRST_PACKET_MS = 20
+
     def keys(self) -> list[dict]:
-        """Keys received, each with its duration as baresip reported start and end (ms)."""
+        """Keys received, each with its duration from baresip's start and end events (ms; event times are
+        taken as they arrive on the control socket, so a few ms of scheduling jitter is included)."""
         out, start = [], None
         for t, ev in self.events:
             if ev.get("type") == "CALL_DTMF_START":
                 start = (t, ev.get("param", ""))
             elif ev.get("type") == "CALL_DTMF_END" and start is not None:
-                out.append({"digit": start[1], "duration_ms": round((t - start[0]) * 1000), "t": start[0]})
+                ms = round((t - start[0]) * 1000) + self.FIRST_PACKET_MS
+                out.append({"digit": start[1], "duration_ms": ms, "t": start[0]})
                 start = None
         return out
 
