@@ -171,6 +171,23 @@ def _identity_headers(msg: str) -> dict:
     return out
 
 
+def _silence_source(media):
+    """A looped player of 1 s of silence transmitting to ``media`` (its WAV lives in a private temp dir)."""
+    import tempfile
+    import wave
+
+    path = os.path.join(tempfile.mkdtemp(prefix="dtmfguard-peer-"), "silence.wav")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(16000))
+    player = pj.AudioMediaPlayer()
+    player.createPlayer(path, 0)
+    player.startTransmit(media)
+    return player
+
+
 def _sip_header(name: str, value: str):
     h = pj.SipHeader()
     h.hName = name
@@ -497,6 +514,11 @@ class Customer:
                 _run_loop(ep, lambda: not alive(), a.play_s - a.hold_at - a.hold_s - 0.3)
             else:
                 _run_loop(ep, lambda: not alive(), a.play_s)
+            if (a.rfc2833 or a.info) and alive():
+                # pjmedia sends RFC 4733 packets from the stream's put_frame, which the conference bridge calls
+                # with audio only while a source feeds the call: after --play ended, keys came out late or
+                # not at all (measured).  A looped silent source keeps the stream clocked.
+                call.sources.append(_silence_source(call.getAudioMedia(-1)))
             if a.rfc2833 and alive():
                 prm = pj.CallSendDtmfParam()
                 prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
