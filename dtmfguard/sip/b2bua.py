@@ -239,6 +239,9 @@ class Bridge:
                                                  "max_latency_ms": 0.0})
     alerts: list = field(default_factory=list)  # card-run alerts (no digits), read by the control feed
     early_media: bool = False  # the agent side answered 183: early media bridged to the customer
+    transfer: Any = None  # the new agent leg while a REFER from the agent side is being carried out
+    transfer_started: float = 0.0  # monotonic: when that REFER arrived
+    transfers: list = field(default_factory=list)  # completed transfers: ms from REFER to the new agent's answer
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
     identity: tuple = ("", ())
 
@@ -272,6 +275,7 @@ class _Leg(pj.Call):
         super().__init__(acc, call_id)
         self.guard = guard
         self.role = role
+        self.account_for_transfer = acc  # a transfer target is called from the same account (SRTP policy)
         self.bridge: Bridge | None = None
 
     @guarded
@@ -358,6 +362,18 @@ class _Leg(pj.Call):
         if not _answer_request(tsx, rdata, code):
             log.warning("%s: could not answer the secure-mode INFO (pjsip answers 500)", b.id)
         return True
+
+    @guarded
+    def onCallTransferRequest(self, prm) -> None:
+        """REFER on the agent leg (blind transfer; attended ones carry Replaces in the target and go the same
+        way): the guard is the transferee, so it calls the new target itself and the customer's audio keeps
+        flowing through the pipeline (masking continues for the new agent).  See Guard._transfer_leg_state."""
+        b = self.bridge
+        new = self.guard._accept_transfer(b, self, prm.dstUri) if b is not None and self.role == "agent" else None
+        if new is None:
+            prm.statusCode = 603  # a customer-side REFER, a second transfer at once, a target that is no SIP URI
+            return
+        prm.newCall = new
 
     @guarded
     def onCallRxOffer(self, prm) -> None:
@@ -490,7 +506,7 @@ class Guard:
             with self._lock:
                 for b in list(self.bridges.values()) + self._ended:
                     self._drop_media(b)
-                    b.customer = b.agent = None
+                    b.customer = b.agent = b.transfer = None
                 self.bridges.clear()
                 self._ended.clear()
                 self._ports.clear()  # the clock still runs, but every port is detached (silent) by now
@@ -599,6 +615,53 @@ class Guard:
             b.reason = "agent-start-failed"
             self._answer(b, 503)
 
+    # -- transfers (REFER from the agent side) ---------------------------------------------------------
+    def _accept_transfer(self, b: Bridge, leg: _Leg, target: str):
+        """SIP thread, inside onCallTransferRequest: the new agent leg for pjsua to call, or None to refuse.
+        Only object creation here (no pjsua2 call: pjsua makes the call when the callback returns)."""
+        import re as _re
+
+        uri = str(target or "").strip()
+        inner = uri[1:uri.index(">")] if uri.startswith("<") and ">" in uri else uri
+        if leg is not b.agent or b.transfer is not None or b.state != "connected" or \
+                not _re.match(r"^sips?:[^\s<>]+$", inner):
+            log.warning("%s: REFER refused (%s)", b.id, "not a SIP URI" if b.state == "connected" and
+                        leg is b.agent and b.transfer is None else "no transfer possible now")
+            return None
+        new = _Leg(self, leg.account_for_transfer, "agent")
+        new.bridge = b
+        new.target = inner.split("?", 1)[0]
+        b.transfer = new
+        b.transfer_started = time.monotonic()
+        log.info("%s: agent side transfers the call to %s", b.id, new.target)
+        return new
+
+    def _transfer_leg_state(self, b: Bridge, leg: _Leg, state: int, status: int) -> None:
+        """States of agent legs during and after a transfer: the new leg replaces the old one when it answers;
+        the old leg ending meanwhile does not end the customer's call."""
+        if leg is b.transfer:
+            if state == pj.PJSIP_INV_STATE_CONFIRMED:
+                old, b.agent, b.transfer = b.agent, leg, None
+                b.target = getattr(leg, "target", b.target)
+                b.agent_gone = False
+                ms = round((time.monotonic() - b.transfer_started) * 1000, 1)
+                b.transfers.append(ms)
+                log.info("%s: transfer answered %.1f ms after the REFER; masking continues for the new agent",
+                         b.id, ms)
+                self._queue(self._rewire, b)
+                self._queue(self._hangup, old)
+            elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                b.transfer = None
+                log.warning("%s: transfer failed (%d)%s", b.id, status,
+                            "; the first agent is gone: ending the call" if b.agent_gone else "")
+                if b.agent_gone and not b.customer_gone:
+                    b.reason = b.reason or "transfer-failed"
+                    self._queue(self._hangup, b.customer)
+                self._maybe_end(b)
+        elif leg is b.agent and state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            b.agent_gone = True  # the referring agent hung up first: the customer waits for the new agent
+            log.info("%s: the transferring agent left; waiting for the transfer target", b.id)
+
     # -- caller identity on the agent leg ------------------------------------------------------------------
     def _agent_identity(self, invite: str) -> tuple:
         c = self.cfg
@@ -644,6 +707,9 @@ class Guard:
         if b is None:
             return
         log.info("%s: %s leg %s (%d)", b.id, leg.role, text, status)
+        if leg.role == "agent" and (leg is not b.agent or b.transfer is not None):
+            self._transfer_leg_state(b, leg, state, status)
+            return
         if leg.role == "agent":
             if state == pj.PJSIP_INV_STATE_EARLY and status == 183 and not b.early_media:
                 # early media (an IVR prompt before the answer): 183 with SDP to the customer as well; both
@@ -682,10 +748,12 @@ class Guard:
                 b.reason = b.reason or ("customer-hangup" if b.customer_answered else "customer-cancel")
                 if not b.agent_gone:
                     self._queue(self._hangup, b.agent)
+                if b.transfer is not None:  # a transfer target still being called
+                    self._queue(self._hangup, b.transfer)
                 self._maybe_end(b)
 
     def _maybe_end(self, b: Bridge) -> None:
-        if b.customer_gone and (b.agent_gone or b.agent is None):
+        if b.customer_gone and (b.agent_gone or b.agent is None) and b.transfer is None:
             if b.state != "ended":
                 b.state = "ended"
                 b.ended_at = time.time()
@@ -731,7 +799,7 @@ class Guard:
             for b in done:
                 self.bridges.pop(b.id, None)
         for b in done:
-            b.customer = b.agent = None
+            b.customer = b.agent = b.transfer = None
 
     def _media_active(self, leg) -> bool:
         if leg is None:

@@ -139,6 +139,16 @@ class _Call(pj.Call):
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
 
+    def onCallTransferStatus(self, prm):  # --refer-to: the far end's progress on the transfer (NOTIFY)
+        try:
+            say(event="xfer_status", call=self.index, status=prm.statusCode, final=bool(prm.finalNotify),
+                t=time.time())
+            if prm.finalNotify:
+                self.xfer_done = True  # the main loop hangs up (never inside a callback)
+                prm.cont = False
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallTransferStatus", error=type(exc).__name__)
+
 
 _MEDIA_STATUS = {pj.PJSUA_CALL_MEDIA_ACTIVE: "active", pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local-hold",
                  pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote-hold", pj.PJSUA_CALL_MEDIA_NONE: "none",
@@ -265,6 +275,27 @@ class Agent:
                 call.getAudioMedia(-1).startTransmit(rec)  # connecting twice is harmless
             call.recorded_gen = call.media_changes
 
+    def _transfer(self, call) -> None:
+        """``--refer-to URI --refer-at S``: blind transfer (REFER) S seconds after media started; hang up once
+        the transfer's final NOTIFY arrived."""
+        a = self.a
+        media_t = getattr(call, "media_t", None)
+        if not a.refer_to or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        if not getattr(call, "referred", False) and time.monotonic() - media_t >= a.refer_at:
+            call.referred = True
+            try:
+                call.xfer(a.refer_to, pj.CallOpParam(True))
+                say(event="refer", call=call.index, to=a.refer_to, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="refer", error=exc.reason)
+        if getattr(call, "xfer_done", False) and not getattr(call, "hung", False):
+            call.hung = True
+            try:
+                call.hangup(pj.CallOpParam())
+            except pj.Error:
+                pass
+
     def _secure_infos(self, call) -> None:
         """``--secure-info on@3,off@6``: the agent side (a PBX/CTI) switches the guard's secure mode with
         SIP INFO application/x-dtmfguard-secure that long after media started; prints when each went out."""
@@ -353,6 +384,7 @@ class Agent:
                         pass
                 self._hold_and_record(call)
                 self._secure_infos(call)
+                self._transfer(call)
                 if call.disconnected_at and getattr(call, "recorder", None) is not None:
                     # close the WAV and free its conference slot (media_ports is small): long runs
                     # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
@@ -615,6 +647,8 @@ def main(argv=None) -> int:
     p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
     p.add_argument("--early-media", type=float, default=0.0,
                    help="agent: answer 183 with SDP (early media: --play is heard before the answer), 200 after this")
+    p.add_argument("--refer-to", default="", help="agent: transfer the call (REFER) to this URI")
+    p.add_argument("--refer-at", type=float, default=2.0, help="agent: ... this long after media started")
     p.add_argument("--secure-info", default="",
                    help="agent: switch the guard's secure mode by SIP INFO, e.g. on@3,off@6 (seconds after media)")
     p.add_argument("--secure-header", action="store_true",
