@@ -322,3 +322,56 @@ def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_pa
     shown = [e for e in r["agent_events"] if e.get("type") == "CALL_ESTABLISHED"]
     assert shown and shown[0]["peerdisplayname"] == "Alice Smith", shown
     assert shown[0]["peeruri"].startswith("sip:+442071234567@"), shown
+
+
+@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
+                    reason="baresip (Debian package baresip-core) not installed")
+@pytest.mark.parametrize("mode", ["secure", "always"])
+def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode):
+    """baresip as the customer (its own RFC 4733 sender, its own SDP): in secure mode each key reaches the
+    pjsua2 agent once, with the duration the guard received; in always mode none does.  The agent's phone
+    shows baresip's display name and user."""
+    from sip_peers.baresip import Baresip
+
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(8000 * 30, np.int16), 8000, subtype="PCM_16")
+    gport, aport = free_port(), free_port()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--timeout", "30"], "agent", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--mask-mode", mode],
+                 "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Baresip(tmp_path, "baresip-customer", free_port(), free_port(), rtp_base(), str(silence),
+                           user="+441632960001", auto_answer=False, display="Bob Baresip")
+        customer.command("dial", f"sip:guard@127.0.0.1:{gport}")
+        assert customer.wait_for("CALL_ESTABLISHED", 15), customer.output()[-2000:]
+        time.sleep(1.0)
+        for key in "1590":
+            customer.command("sndcode", key)
+            time.sleep(0.5)
+        time.sleep(1.0)
+        customer.command("hangup")
+        assert agent.wait(15) == 0
+    finally:
+        if customer is not None:
+            customer.stop()
+        rc = guard.stop()
+        agent.stop()
+    assert rc == 0
+    done = [e for e in agent.events() if e.get("event") == "done"][0]
+    keys = done["calls"][0]["keys"]
+    invite = [e for e in agent.events() if e.get("event") == "invite"][0]["headers"]
+    assert invite["from"][0].startswith('"Bob Baresip" <sip:+441632960001@'), invite
+    sent = [line for line in customer.output().splitlines() if "send DTMF digit:" in line]
+    assert len(sent) == 4, sent  # baresip sent the four keys
+    if mode == "always":
+        assert keys == [] and done["calls"][0]["dtmf_events"] == 0
+        return
+    assert "".join(k["digit"] for k in keys) == "1590", keys
+    durations = [k["duration_ms"] for k in keys]
+    print(f"baresip customer -> pjsua2 agent: durations {durations} ms")
+    assert all(40 <= d <= 1000 for d in durations) and max(durations) - min(durations) <= 20, durations

@@ -26,7 +26,7 @@ def available() -> bool:
 
 class Baresip:
     def __init__(self, tmp: Path, name: str, sip_port: int, ctrl_port: int, rtp_port: int, play: str,
-                 user: str = "agent", auto_answer: bool = True):
+                 user: str = "agent", auto_answer: bool = True, display: str = ""):
         self.dir = tmp / name
         self.rec = self.dir / "rec"
         self.rec.mkdir(parents=True)
@@ -43,7 +43,8 @@ class Baresip:
             "module_app account.so\nmodule_app menu.so\n"
             f"snd_path {self.rec}\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\n")
         answer = ";answermode=auto" if auto_answer else ""
-        (self.dir / "accounts").write_text(f"<sip:{user}@127.0.0.1:{sip_port}>;regint=0{answer}\n")
+        name = f'"{display}" ' if display else ""
+        (self.dir / "accounts").write_text(f"{name}<sip:{user}@127.0.0.1:{sip_port}>;regint=0{answer}\n")
         self.out = open(self.dir / "baresip.out", "w")
         self.p = subprocess.Popen(["baresip", "-f", str(self.dir), "-v"], stdout=self.out, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
