@@ -94,3 +94,52 @@ def test_blind_transfer_keeps_the_guard_in_the_path(tmp_path):
     assert corr > 0.5, corr
     offset = lag - (x.size - speech.size)
     assert count_recovered(rec, after_spans, 8000, offset=offset) == 0
+
+
+@pytest.mark.skipif(not __import__("shutil").which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+def test_refer_from_sipp_reaches_the_new_agent(tmp_path):
+    """sipp (a non-PJSIP agent side) answers and sends REFER; the guard calls the pjsua2 agent 2, which then
+    gets the customer's keys (relayed, once) and masked audio; sipp gets its NOTIFYs and the BYE."""
+    import subprocess
+    from pathlib import Path
+
+    x, speech, after_spans = _audio(tmp_path / "c.wav")
+    gport, sport, a2port = free_port(), free_port(), free_port()
+    (tmp_path / "a2").mkdir()
+    agent2 = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(a2port), "--rtp", str(rtp_base()),
+                   "--record-dir", str(tmp_path / "a2"), "--timeout", "40"], "agent2", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent1@127.0.0.1:{sport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+    sipp = subprocess.Popen(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uas_refer.xml"), "-m", "1",
+                             "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "30s",
+                             "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}", "-nostdin", "-trace_err"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    customer = None
+    try:
+        agent2.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--timeout", "40"], "customer", tmp_path)
+        assert customer.wait(40) == 0
+        out, _ = sipp.communicate(timeout=20)
+        agent2.wait(10)
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+        rc = guard.stop()
+        agent2.stop()
+        if customer is not None:
+            customer.stop()
+    assert rc == 0
+    assert sipp.returncode == 0, out[-3000:]
+    keys2 = [e for e in agent2.events() if e.get("event") == "done"][0]["calls"][0]["keys"]
+    assert "".join(k["digit"] for k in keys2) == AFTER, keys2
+    m = re.search(r"transfer answered ([0-9.]+) ms after the REFER", guard.err_path.read_text())
+    assert m
+    print(f"sipp REFER -> agent 2 answered (guard): {m.group(1)} ms")
+    rec, _ = sf.read(tmp_path / "a2" / "call-0.wav", dtype="int16")
+    rec = rec.astype(np.float64)
+    corr, lag = _best_correlation(rec, speech)
+    assert corr > 0.5, corr
+    assert count_recovered(rec, after_spans, 8000, offset=lag - (x.size - speech.size)) == 0
