@@ -143,3 +143,44 @@ def test_refer_from_sipp_reaches_the_new_agent(tmp_path):
     corr, lag = _best_correlation(rec, speech)
     assert corr > 0.5, corr
     assert count_recovered(rec, after_spans, 8000, offset=lag - (x.size - speech.size)) == 0
+
+
+def test_codec_change_by_reinvite_keeps_masking_and_relaying(tmp_path):
+    """The agent side re-INVITEs mid-call to change codec (PCMU -> PCMA): the guard re-bridges the new
+    stream through the same pipeline; keys after the change are masked in the audio and relayed once."""
+    x, speech, after_spans = _audio(tmp_path / "c.wav")
+    gport, aport = free_port(), free_port()
+    (tmp_path / "a").mkdir()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "a"), "--reinvite-codec", "PCMA/8000", "--reinvite-at", "2.5",
+                  "--timeout", "40"], "agent", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--timeout", "40"], "customer", tmp_path)
+        assert customer.wait(40) == 0
+        agent.wait(10)
+    finally:
+        rc = guard.stop()
+        agent.stop()
+        if customer is not None:
+            customer.stop()
+    assert rc == 0
+    ev = agent.events()
+    change = [e for e in ev if e.get("event") == "reinvite"]
+    codec = [e for e in ev if e.get("event") == "codec"]
+    assert change and change[0]["before"].startswith("PCMU") and codec and codec[0]["codec"].startswith("PCMA"), ev
+    keys = [e for e in ev if e.get("event") == "done"][0]["calls"][0]["keys"]
+    assert "".join(k["digit"] for k in keys) == BEFORE + AFTER, keys
+    log = guard.err_path.read_text()
+    assert log.count("media bridged") + log.count("media re-bridged") >= 2, log[-2000:]  # the new stream too
+    rec, _ = sf.read(tmp_path / "a" / "call-0.wav", dtype="int16")
+    rec = rec.astype(np.float64)
+    corr, lag = _best_correlation(rec, speech)
+    assert corr > 0.5, corr
+    assert count_recovered(rec, after_spans, 8000, offset=lag - (x.size - speech.size)) == 0

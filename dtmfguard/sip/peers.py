@@ -275,6 +275,28 @@ class Agent:
                 call.getAudioMedia(-1).startTransmit(rec)  # connecting twice is harmless
             call.recorded_gen = call.media_changes
 
+    def _codec_change(self, call) -> None:
+        """``--reinvite-codec PCMA/8000 --reinvite-at S``: S seconds after media started, prefer only that codec
+        and re-INVITE (a mid-call codec change); prints the codec before and after."""
+        a = self.a
+        media_t = getattr(call, "media_t", None)
+        if not a.reinvite_codec or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        if not getattr(call, "codec_changed", False) and time.monotonic() - media_t >= a.reinvite_at:
+            call.codec_changed = True
+            try:
+                before = call.getStreamInfo(0).codecName
+                for c in self.ep.codecEnum2():
+                    self.ep.codecSetPriority(c.codecId, 255 if c.codecId.startswith(a.reinvite_codec) else 0)
+                call.reinvite(pj.CallOpParam(True))
+                say(event="reinvite", call=call.index, before=before, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="reinvite", error=exc.reason)
+        if getattr(call, "codec_changed", False) and not getattr(call, "codec_reported", False) \
+                and call.media_changes >= 2 and call.media_active:
+            call.codec_reported = True
+            say(event="codec", call=call.index, codec=call.getStreamInfo(0).codecName, t=time.time())
+
     def _transfer(self, call) -> None:
         """``--refer-to URI --refer-at S``: blind transfer (REFER) S seconds after media started; hang up once
         the transfer's final NOTIFY arrived."""
@@ -325,6 +347,7 @@ class Agent:
 
     def run(self, ep) -> int:
         a = self.a
+        self.ep = ep
         self.acc = _Account(self)
         self.acc.create(_account(a, "agent"))
         say(event="ready", port=a.port)
@@ -385,6 +408,7 @@ class Agent:
                 self._hold_and_record(call)
                 self._secure_infos(call)
                 self._transfer(call)
+                self._codec_change(call)
                 if call.disconnected_at and getattr(call, "recorder", None) is not None:
                     # close the WAV and free its conference slot (media_ports is small): long runs
                     # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
@@ -647,6 +671,8 @@ def main(argv=None) -> int:
     p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
     p.add_argument("--early-media", type=float, default=0.0,
                    help="agent: answer 183 with SDP (early media: --play is heard before the answer), 200 after this")
+    p.add_argument("--reinvite-codec", default="", help="agent: change to this codec mid-call (re-INVITE)")
+    p.add_argument("--reinvite-at", type=float, default=2.0, help="agent: ... this long after media started")
     p.add_argument("--refer-to", default="", help="agent: transfer the call (REFER) to this URI")
     p.add_argument("--refer-at", type=float, default=2.0, help="agent: ... this long after media started")
     p.add_argument("--secure-info", default="",
