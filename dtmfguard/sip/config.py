@@ -30,6 +30,17 @@ Example ``guard.toml``::
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
     priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
 
+    [secure]                       # mask_mode "secure": keys outside a payment go on to the agent leg (IVR)
+    relay_method = "rfc4733"       # rfc4733 | sip-info
+    card_run_action = "alert"      # alert | stop: a card keyed outside secure mode (13-19 digits, Luhn)
+    card_run_gap_s = 4.0
+    timeout_s = 900                # secure mode switched on without a payment ends after this
+
+    [identity]
+    mode = "pass"                  # pass | rewrite | anonymise: who the agent's phone shows
+    headers = ["Diversion", "History-Info", "User-to-User"]
+    x_headers = ["X-Queue"]
+
     [control]
     listen = "127.0.0.1:8070"
     token_env = "DTMFGUARD_API_TOKEN"
