@@ -368,12 +368,14 @@ class _Leg(pj.Call):
         """REFER on the agent leg (blind transfer; attended ones carry Replaces in the target and go the same
         way): the guard is the transferee, so it calls the new target itself and the customer's audio keeps
         flowing through the pipeline (masking continues for the new agent).  See Guard._transfer_leg_state."""
+        # refused unless everything below succeeds: with a 2xx and no newCall pjsua would call the target on a
+        # Call object of its own, outside any bridge (an orphan leg)
+        prm.statusCode = 603  # also for a customer-side REFER, a second transfer at once, a target that is no SIP URI
         b = self.bridge
         new = self.guard._accept_transfer(b, self, prm.dstUri) if b is not None and self.role == "agent" else None
-        if new is None:
-            prm.statusCode = 603  # a customer-side REFER, a second transfer at once, a target that is no SIP URI
-            return
-        prm.newCall = new
+        if new is not None:
+            prm.newCall = new
+            prm.statusCode = 202
 
     @guarded
     def onCallRxOffer(self, prm) -> None:
