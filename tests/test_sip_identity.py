@@ -143,3 +143,34 @@ def test_agent_phone_sees_an_anonymised_caller(tmp_path):
     assert h["from"][0].startswith('"Anonymous" <sip:anonymous@anonymous.invalid>'), h
     assert h["privacy"] == ["id"] and "p-asserted-identity" not in h
     assert "+442071234567" not in repr(h)
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+def test_the_customer_sees_the_agent_sides_identity(tmp_path):
+    """Reverse direction: the agent side's P-Asserted-Identity (a PBX naming the agent) reaches the customer in
+    the guard's 180 and 200."""
+    from sip_peers import Proc, free_port, rtp_base
+
+    gport, aport = free_port(), free_port()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--pai", '"Billing Team" <sip:4001@pbx.example>', "--answer-delay", "0.3",
+                  "--hangup-after", "0.5", "--timeout", "30"], "agent", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play-s", "2", "--timeout", "30"],
+                        "customer", tmp_path)
+        customer.wait(30)
+    finally:
+        assert guard.stop() == 0
+        agent.stop()
+        if customer is not None:
+            customer.stop()
+    seen = {e["status"]: e["headers"] for e in customer.events() if e.get("event") == "response"}
+    assert seen[180].get("p-asserted-identity") == ['"Billing Team" <sip:4001@pbx.example>'], seen
+    assert seen[200].get("p-asserted-identity") == ['"Billing Team" <sip:4001@pbx.example>'], seen

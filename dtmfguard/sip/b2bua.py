@@ -242,6 +242,8 @@ class Bridge:
     transfer: Any = None  # the new agent leg while a REFER from the agent side is being carried out
     transfer_started: float = 0.0  # monotonic: when that REFER arrived
     transfers: list = field(default_factory=list)  # completed transfers: ms from REFER to the new agent's answer
+    agent_pai: list = field(default_factory=list)  # the agent side's P-Asserted-Identity, passed back
+    agent_pai_sent: bool = False
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
     identity: tuple = ("", ())
 
@@ -283,6 +285,8 @@ class _Leg(pj.Call):
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and self.bridge is not None:
             self.guard.dialogs.ended(self.bridge.id, self.role)  # nothing left for the supervisor to end
+        if self.role == "agent" and self.bridge is not None and self is self.bridge.agent:
+            self.guard._agent_identity_back(self.bridge, prm.e)
         self.guard._leg_state(self, info.state, info.lastStatusCode, info.stateText)
 
     @guarded
@@ -581,6 +585,11 @@ class Guard:
             return
         op = pj.CallOpParam()
         op.statusCode = code
+        # the agent side's identity, back; once: pjsua builds each answer of a call on the previous one
+        # (inv->last_answer), so a header given to the 180 stays in the 200
+        for value in b.agent_pai if code in (180, 183, 200) and not b.agent_pai_sent else ():
+            op.txOption.headers.append(_header("P-Asserted-Identity", value))
+            b.agent_pai_sent = True
         b.customer.answer(op)
         if code == 200:
             b.customer_answered = True
@@ -677,6 +686,25 @@ class Guard:
             log.warning("caller identity not taken over (%s)", type(exc).__name__)
             return "", ()
         return local, tuple(headers)
+
+    def _agent_identity_back(self, b: Bridge, event) -> None:
+        """SIP thread: a response on the agent leg; its P-Asserted-Identity (the agent side's, RFC 3325) is
+        kept for the customer's 180/183/200 (identity mode "pass" only: the other modes hide identities)."""
+        if self.cfg.identity != "pass":
+            return
+        try:  # never in the way of the state change that follows (same callback)
+            if event.type != pj.PJSIP_EVENT_TSX_STATE or event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+                return
+            msg = event.body.tsxState.src.rdata.wholeMsg
+            if not msg.startswith("SIP/2.0"):
+                return
+            from .identity import parse_identity
+
+            values = parse_identity(msg).values("P-Asserted-Identity")[:2]
+            if values:
+                b.agent_pai = values
+        except Exception as exc:  # noqa: BLE001
+            log.debug("%s: agent identity not read (%s)", b.id, type(exc).__name__)
 
     def _agent_call_op(self, b: Bridge, with_identity: bool):
         op = pj.CallOpParam(True)

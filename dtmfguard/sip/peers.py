@@ -60,6 +60,10 @@ class _Call(pj.Call):
 
     def onCallState(self, prm):
         try:
+            self._response_identity(prm.e)
+        except Exception as exc:  # noqa: BLE001 - never into pjsua2, never in the way of the state below
+            say(event="error", where="response_identity", error=type(exc).__name__)
+        try:
             info = self.getInfo()
             self.state = info.state
             self.status = info.lastStatusCode
@@ -70,6 +74,15 @@ class _Call(pj.Call):
             say(event="state", call=self.index, state=info.stateText, status=info.lastStatusCode, t=time.time())
         except Exception as exc:  # noqa: BLE001 - never into pjsua2
             say(event="error", where="onCallState", error=type(exc).__name__)
+
+    def _response_identity(self, e) -> None:
+        """Print the identity headers of each response this peer receives (what a phone would display)."""
+        if e.type != pj.PJSIP_EVENT_TSX_STATE or e.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+            return
+        msg = e.body.tsxState.src.rdata.wholeMsg
+        if msg.startswith("SIP/2.0"):
+            code = int(msg.split(None, 2)[1])
+            say(event="response", call=self.index, status=code, headers=_identity_headers(msg))
 
     def onCallMediaState(self, prm):
         try:
@@ -363,6 +376,8 @@ class Agent:
                 call = self.pending.pop(0)
                 op = pj.CallOpParam()
                 op.statusCode = a.reject or (183 if a.early_media else 180)  # 183: with SDP, early media
+                if a.pai:
+                    op.txOption.headers.append(_sip_header("P-Asserted-Identity", a.pai))
                 call.answer(op)
                 if not a.reject and not a.no_answer:
                     call.answer_due = time.monotonic() + (a.early_media or a.answer_delay)
@@ -372,6 +387,8 @@ class Agent:
                     answered.add(call.index)
                     op = pj.CallOpParam()
                     op.statusCode = 200
+                    if a.pai:
+                        op.txOption.headers.append(_sip_header("P-Asserted-Identity", a.pai))
                     try:
                         call.answer(op)
                     except pj.Error:
@@ -669,6 +686,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-answer", action="store_true", help="agent: ring forever")
     p.add_argument("--answer-delay", type=float, default=0.1)
     p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
+    p.add_argument("--pai", default="", help="agent: P-Asserted-Identity in its answers (the agent's identity)")
     p.add_argument("--early-media", type=float, default=0.0,
                    help="agent: answer 183 with SDP (early media: --play is heard before the answer), 200 after this")
     p.add_argument("--reinvite-codec", default="", help="agent: change to this codec mid-call (re-INVITE)")
