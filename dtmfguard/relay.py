@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 from .events import DigitEvent
 
-__all__ = ["RelayKey", "CardRunWatch", "KeyRelay", "luhn_ok", "RELAY_METHODS", "CARD_RUN_ACTIONS"]
+__all__ = ["RelayKey", "CardRunWatch", "KeyRelay", "KeySequence", "luhn_ok", "RELAY_METHODS", "CARD_RUN_ACTIONS"]
 
 #: how relayed keys are sent on the agent leg: RFC 4733 (SIP INFO when the agent side did not negotiate
 #: telephone-event), or always SIP INFO application/dtmf-relay
@@ -236,3 +236,39 @@ class KeyRelay:
     def _send(self, key: RelayKey) -> None:
         self.outbox.append(key)
         self.stats["relayed"] += 1
+
+
+class KeySequence:
+    """Watches the agent side's keys for the secure-mode switch sequences (``on`` / ``off``, e.g. "*#1").
+
+    The agent's phone sends them as RFC 4733 events or SIP INFO, which the guard never passes to the customer
+    (only audio goes agent -> customer), so the customer does not hear them.  Keys further apart than
+    ``gap_ms`` start over.  :meth:`feed` returns True (on), False (off) or None.
+    """
+
+    def __init__(self, on: str = "", off: str = "", gap_ms: float = 3000.0):
+        for seq in (on, off):
+            if seq and (len(seq) > 8 or any(c not in "0123456789*#ABCD" for c in seq)):
+                raise ValueError("a secure-mode key sequence is 1-8 of 0-9, *, #, A-D")
+        if on and off and (on.endswith(off) or off.endswith(on)):
+            raise ValueError("the on and off key sequences must not end with each other")
+        self.on, self.off, self.gap_s = on, off, gap_ms / 1000
+        self._keys = ""
+        self._last = 0.0
+
+    def __repr__(self) -> str:
+        return f"KeySequence(on={'set' if self.on else 'none'}, off={'set' if self.off else 'none'})"
+
+    def feed(self, digit: str, now: float | None = None) -> bool | None:
+        now = time.monotonic() if now is None else now
+        if now - self._last > self.gap_s:
+            self._keys = ""
+        self._last = now
+        self._keys = (self._keys + str(digit)[:1])[-8:]
+        if self.on and self._keys.endswith(self.on):
+            self._keys = ""
+            return True
+        if self.off and self._keys.endswith(self.off):
+            self._keys = ""
+            return False
+        return None

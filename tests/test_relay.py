@@ -160,3 +160,17 @@ def test_pipeline_in_secure_mode_relays_nothing_and_still_masks():
 
 def test_always_mode_has_no_relay():
     assert CallPipeline(8000, mask_mode="always").relay is None
+
+
+def test_key_sequence_switches_on_and_off_and_forgets_after_a_pause():
+    from dtmfguard.relay import KeySequence
+
+    k = KeySequence("*#1", "*#0", gap_ms=1000)
+    assert [k.feed(d, t) for d, t in zip("5*#1", (0, 0.1, 0.2, 0.3))] == [None, None, None, True]
+    assert [k.feed(d, t) for d, t in zip("*#0", (1.0, 1.1, 1.2))] == [None, None, False]
+    assert [k.feed(d, t) for d, t in zip("*#1", (2.0, 3.5, 3.6))] == [None, None, None]  # paused after '*'
+    with pytest.raises(ValueError):
+        KeySequence("*#1", "#1")
+    with pytest.raises(ValueError):
+        KeySequence("*x")
+    assert "*#1" not in repr(KeySequence("*#1"))

@@ -75,6 +75,10 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
     extra = list(agent_extra)
     if switch == "info":  # the agent side switches: on in the gap before the card, off in the gap after it
         extra += ["--secure-info", f"on@{menu_end_s + GAP_S / 2:.2f},off@{card_end_s + 1.2:.2f}"]
+    if switch == "keys":  # ... with its phone's keys (RFC 4733), which the customer must not hear
+        extra += ["--keys", f"*#1@{menu_end_s + GAP_S / 2 - 0.3:.2f},*#0@{card_end_s + 1.0:.2f}"]
+        config = config + '[secure]\nkeys_on = "*#1"\nkeys_off = "*#0"\n'
+        customer_extra = [*customer_extra, "--record", str(tmp_path / "customer-heard.wav")]
     if agent_kind == "baresip":
         from sip_peers.baresip import Baresip
 
@@ -152,6 +156,8 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
         agent_output = agent.output()
     if switch == "info":
         t_request = [e["t"] for e in agent_events if e.get("event") == "secure_info"][0]
+    if switch == "keys":
+        t_request = [e["t"] for e in agent_events if e.get("event") == "keys_sent"][0]
     end_to_end = [round((t - t_request) * 1000, 1) for t in (summary or {}).get("secure_effective_at", [])[:1]] \
         if switch != "none" else []
     return {"rc_guard": rc_guard, "end_to_end_ms": end_to_end, "keys": done["calls"][0]["keys"], "done": done, "summary": summary, "feed": feed,
@@ -375,3 +381,20 @@ def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode)
     durations = [k["duration_ms"] for k in keys]
     print(f"baresip customer -> pjsua2 agent: durations {durations} ms")
     assert all(40 <= d <= 1000 for d in durations) and max(durations) - min(durations) <= 20, durations
+
+
+def test_agent_phone_keys_switch_secure_mode_and_the_customer_never_hears_them(tmp_path):
+    r = run(tmp_path, switch="keys")
+    assert r["rc_guard"] == 0
+    assert len([e for e in r["agent_events"] if e.get("event") == "keys_sent"]) == 2
+    check_relayed(r)
+    check_nothing_of_the_card(r)
+    switch = r["summary"]["secure_switch_ms"]
+    print(f"agent phone keys -> secure mode: {switch} ms in the guard, {r['end_to_end_ms']} ms from sending the "
+          "sequence (its 3 keys of 80 ms take ~300 ms)")
+    assert len(switch) == 1 and 0 <= switch[0] < 100
+    # the customer heard no key of the agent's sequence: nothing a decoder names in what it heard
+    from dtmfguard.adversary import decode
+
+    heard, _ = sf.read(tmp_path / "customer-heard.wav", dtype="int16")
+    assert decode(heard.astype(np.float64), 8000) == []

@@ -242,6 +242,7 @@ class Bridge:
     transfer: Any = None  # the new agent leg while a REFER from the agent side is being carried out
     transfer_started: float = 0.0  # monotonic: when that REFER arrived
     transfers: list = field(default_factory=list)  # completed transfers: ms from REFER to the new agent's answer
+    secure_keys: Any = None  # relay.KeySequence: the agent's phone switches secure mode (secure.keys_on/off)
     agent_pai: list = field(default_factory=list)  # the agent side's P-Asserted-Identity, passed back
     agent_pai_sent: bool = False
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
@@ -292,6 +293,14 @@ class _Leg(pj.Call):
     @guarded
     def onCallMediaState(self, prm) -> None:
         self.guard._queue(self.guard._rewire, self.bridge)
+
+    @guarded
+    def onDtmfDigit(self, prm) -> None:  # once per key (its start); media or SIP thread
+        b = self.bridge
+        if self.role == "agent" and b is not None and b.secure_keys is not None:
+            on = b.secure_keys.feed(str(prm.digit))  # the agent's phone switching secure mode; never relayed
+            if on is not None:
+                self.guard.set_secure(b, on, "agent-keys")  # attribute writes only: fine off the main thread
 
     @guarded
     def onDtmfEvent(self, prm) -> None:  # media thread (RFC 4733) or SIP thread (INFO): only enqueue
@@ -567,6 +576,10 @@ class Guard:
             self._refuse(b, 404, "no-target")
             return
         b.identity = self._agent_identity(prm.rdata.wholeMsg)
+        if self.cfg.mask_mode == "secure" and (self.cfg.secure_keys_on or self.cfg.secure_keys_off):
+            from ..relay import KeySequence
+
+            b.secure_keys = KeySequence(self.cfg.secure_keys_on, self.cfg.secure_keys_off)
         with self._lock:
             self.bridges[bid] = b
         log.info("%s: incoming call, calling agent %s", bid, b.target)

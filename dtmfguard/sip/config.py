@@ -131,6 +131,9 @@ class GuardConfig:
     card_run_pattern: str = ""  # extra regular expression (searched in a run's digits) that counts as a card
     card_run_hold_after: int = 6  # "stop": digits of a run relayed before holding starts
     secure_timeout_s: float = 900.0  # secure mode switched on without a payment ends after this
+    #: the agent's phone switches secure mode with these key sequences (RFC 4733 / SIP INFO), e.g. "*#1"; ""=off
+    secure_keys_on: str = ""
+    secure_keys_off: str = ""
     #: agent leg identity: "pass" the caller's From user/display name and P-Asserted-Identity, "rewrite"
     #: them to identity_user / identity_display, or "anonymise" (RFC 3323 anonymous From, Privacy: id)
     identity: str = "pass"
@@ -190,6 +193,12 @@ class GuardConfig:
                 re.compile(self.card_run_pattern)
             except re.error as exc:
                 raise ConfigError(f"secure.card_run_pattern is not a valid regular expression ({exc.msg})") from None
+        try:
+            from ..relay import KeySequence
+
+            KeySequence(self.secure_keys_on, self.secure_keys_off)
+        except ValueError as exc:
+            raise ConfigError(f"secure.keys_on / secure.keys_off: {exc}") from None
         if not 1 <= self.secure_timeout_s <= 86400:
             raise ConfigError(f"secure.timeout_s must be 1..86400, got {self.secure_timeout_s!r}")
         if self.identity not in ("pass", "rewrite", "anonymise"):
@@ -283,7 +292,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
     "control": {"listen": ("", str), "token_env": ("token_env", str)},
     "secure": {"relay_method": ("relay_method", str), "card_run_action": ("card_run_action", str),
                "card_run_gap_s": ("card_run_gap_s", float), "card_run_pattern": ("card_run_pattern", str),
-               "card_run_hold_after": ("card_run_hold_after", int), "timeout_s": ("secure_timeout_s", float)},
+               "card_run_hold_after": ("card_run_hold_after", int), "timeout_s": ("secure_timeout_s", float),
+               "keys_on": ("secure_keys_on", str), "keys_off": ("secure_keys_off", str)},
     "identity": {"mode": ("identity", str), "user": ("identity_user", str), "display": ("identity_display", str),
                  "headers": ("copy_headers", list), "x_headers": ("copy_x_headers", list)},
     "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict), "audit": ("audit_path", str)},

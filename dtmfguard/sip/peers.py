@@ -288,6 +288,31 @@ class Agent:
                 call.getAudioMedia(-1).startTransmit(rec)  # connecting twice is harmless
             call.recorded_gen = call.media_changes
 
+    def _agent_keys(self, call) -> None:
+        """``--keys '*#1@3,*#0@6'``: the agent's phone sends these keys (RFC 4733) that long after media
+        started (a secure-mode switch sequence; the customer must never hear them)."""
+        media_t = getattr(call, "media_t", None)
+        if not self.a.keys or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        done = call.__dict__.setdefault("keys_sent", set())
+        for i, item in enumerate(self.a.keys.split(",")):
+            keys, _, at = item.rpartition("@")
+            if i in done or time.monotonic() - media_t < float(at):
+                continue
+            done.add(i)
+            if not getattr(call, "silence", None):  # pjmedia sends RFC 4733 only while a source feeds the call
+                call.silence = _silence_source(call.getAudioMedia(-1))
+                call.sources.append(call.silence)
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+            prm.digits = keys
+            prm.duration = 80
+            try:
+                call.sendDtmf(prm)
+                say(event="keys_sent", call=call.index, n=len(keys), t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="keys", error=exc.reason)
+
     def _codec_change(self, call) -> None:
         """``--reinvite-codec PCMA/8000 --reinvite-at S``: S seconds after media started, prefer only that codec
         and re-INVITE (a mid-call codec change); prints the codec before and after."""
@@ -426,6 +451,7 @@ class Agent:
                 self._secure_infos(call)
                 self._transfer(call)
                 self._codec_change(call)
+                self._agent_keys(call)
                 if call.disconnected_at and getattr(call, "recorder", None) is not None:
                     # close the WAV and free its conference slot (media_ports is small): long runs
                     # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
@@ -689,6 +715,7 @@ def main(argv=None) -> int:
     p.add_argument("--pai", default="", help="agent: P-Asserted-Identity in its answers (the agent's identity)")
     p.add_argument("--early-media", type=float, default=0.0,
                    help="agent: answer 183 with SDP (early media: --play is heard before the answer), 200 after this")
+    p.add_argument("--keys", default="", help="agent: send RFC 4733 keys, e.g. '*#1@3,*#0@6' (seconds after media)")
     p.add_argument("--reinvite-codec", default="", help="agent: change to this codec mid-call (re-INVITE)")
     p.add_argument("--reinvite-at", type=float, default=2.0, help="agent: ... this long after media started")
     p.add_argument("--refer-to", default="", help="agent: transfer the call (REFER) to this URI")
