@@ -184,3 +184,54 @@ def test_codec_change_by_reinvite_keeps_masking_and_relaying(tmp_path):
     corr, lag = _best_correlation(rec, speech)
     assert corr > 0.5, corr
     assert count_recovered(rec, after_spans, 8000, offset=lag - (x.size - speech.size)) == 0
+
+
+def test_attended_transfer_with_replaces(tmp_path):
+    """Attended transfer: agent 1 consults agent 2 (a call of its own), then sends REFER with Replaces on the
+    customer's call; the guard calls agent 2 with Replaces, agent 2 swaps its consultation call for it, and
+    the customer's keys after the transfer reach agent 2 (relayed once, masked in the audio)."""
+    x, speech, after_spans = _audio(tmp_path / "c.wav")
+    gport, a1port, a2port = free_port(), free_port(), free_port()
+    for d in ("a1", "a2"):
+        (tmp_path / d).mkdir()
+    agent2 = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(a2port), "--rtp", str(rtp_base()),
+                   "--record-dir", str(tmp_path / "a2"), "--calls", "2", "--timeout", "40"], "agent2", tmp_path)
+    agent1 = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(a1port), "--rtp", str(rtp_base()),
+                   "--record-dir", str(tmp_path / "a1"), "--consult", f"sip:agent2@127.0.0.1:{a2port}",
+                   "--consult-at", "1.0", "--refer-at", "2.5", "--calls", "2", "--timeout", "40"], "agent1", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{a1port}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+    customer = None
+    try:
+        agent1.wait_ready()
+        agent2.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--timeout", "40"], "customer", tmp_path)
+        assert customer.wait(40) == 0
+        agent1.wait(10)
+        agent2.wait(10)
+    finally:
+        rc = guard.stop()
+        agent1.stop()
+        agent2.stop()
+        if customer is not None:
+            customer.stop()
+    assert rc == 0
+    ev1, ev2 = agent1.events(), agent2.events()
+    assert [e for e in ev1 if e.get("event") == "refer" and e.get("replaces")], ev1[-10:]
+    assert [e for e in ev2 if e.get("event") == "replaced"], ev2[-10:]
+    calls2 = [e for e in ev2 if e.get("event") == "done"][0]["calls"]
+    keys2 = "".join(k["digit"] for c in calls2 for k in c["keys"])
+    assert keys2 == AFTER, calls2
+    keys1 = "".join(k["digit"] for c in [e for e in ev1 if e.get("event") == "done"][0]["calls"] for k in c["keys"])
+    assert keys1 == BEFORE
+    m = re.search(r"transfer answered ([0-9.]+) ms after the REFER", guard.err_path.read_text())
+    assert m
+    print(f"attended transfer: REFER -> agent 2 answered (guard): {m.group(1)} ms")
+    rec, _ = sf.read(tmp_path / "a2" / "call-1.wav", dtype="int16")
+    rec = rec.astype(np.float64)
+    corr, lag = _best_correlation(rec, speech)
+    assert corr > 0.5, corr
+    assert count_recovered(rec, after_spans, 8000, offset=lag - (x.size - speech.size)) == 0

@@ -152,6 +152,16 @@ class _Call(pj.Call):
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
 
+    def onCallReplaced(self, prm):  # an attended transfer replaced this call: the new one is tracked like any
+        try:
+            new = _Call(self.peer, self.peer.acc, prm.newCallId)
+            new.index = len(self.peer.calls)
+            self.peer.calls.append(new)
+            prm.newCall = new
+            say(event="replaced", call=self.index, by=new.index, t=time.time())
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallReplaced", error=type(exc).__name__)
+
     def onCallTransferStatus(self, prm):  # --refer-to: the far end's progress on the transfer (NOTIFY)
         try:
             say(event="xfer_status", call=self.index, status=prm.statusCode, final=bool(prm.finalNotify),
@@ -335,12 +345,41 @@ class Agent:
             call.codec_reported = True
             say(event="codec", call=call.index, codec=call.getStreamInfo(0).codecName, t=time.time())
 
+    def _attended(self, call, since: float) -> None:
+        """``--consult URI --consult-at S --refer-at S2``: attended transfer.  The agent calls URI (a colleague)
+        at S, then at S2 sends REFER with Replaces on the customer's call (``xferReplaces``)."""
+        a = self.a
+        consult = getattr(self, "consult_call", None)
+        if consult is None and since >= a.consult_at:
+            consult = self.consult_call = _Call(self, self.acc)
+            consult.index = len(self.calls)
+            self.calls.append(consult)
+            consult.makeCall(a.consult, pj.CallOpParam(True))
+            say(event="consult", call=consult.index, t=time.time())
+        elif consult is not None and not getattr(call, "referred", False) and since >= a.refer_at \
+                and consult.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            call.referred = True
+            try:
+                call.xferReplaces(consult, pj.CallOpParam(True))
+                say(event="refer", call=call.index, replaces=True, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="xferReplaces", error=exc.reason)
+
     def _transfer(self, call) -> None:
         """``--refer-to URI --refer-at S``: blind transfer (REFER) S seconds after media started; hang up once
         the transfer's final NOTIFY arrived."""
         a = self.a
         media_t = getattr(call, "media_t", None)
+        if a.consult and call.index == 0 and media_t and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self._attended(call, time.monotonic() - media_t)
         if not a.refer_to or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            if getattr(call, "xfer_done", False) and not getattr(call, "hung", False) and \
+                    call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                call.hung = True
+                try:
+                    call.hangup(pj.CallOpParam())
+                except pj.Error:
+                    pass
             return
         if not getattr(call, "referred", False) and time.monotonic() - media_t >= a.refer_at:
             call.referred = True
@@ -468,6 +507,7 @@ class Agent:
         def release():
             self.recorders.clear()
             self.calls.clear()
+            self.consult_call = None
             self.acc = None
 
         destroy_endpoint(ep, release, wait_s=0.5)
@@ -718,6 +758,8 @@ def main(argv=None) -> int:
     p.add_argument("--keys", default="", help="agent: send RFC 4733 keys, e.g. '*#1@3,*#0@6' (seconds after media)")
     p.add_argument("--reinvite-codec", default="", help="agent: change to this codec mid-call (re-INVITE)")
     p.add_argument("--reinvite-at", type=float, default=2.0, help="agent: ... this long after media started")
+    p.add_argument("--consult", default="", help="agent: attended transfer: consult this URI first (see --refer-at)")
+    p.add_argument("--consult-at", type=float, default=1.0, help="agent: ... this long after media started")
     p.add_argument("--refer-to", default="", help="agent: transfer the call (REFER) to this URI")
     p.add_argument("--refer-at", type=float, default=2.0, help="agent: ... this long after media started")
     p.add_argument("--secure-info", default="",
