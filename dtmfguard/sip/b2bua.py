@@ -38,11 +38,19 @@ Logging: call state changes, counts and reasons; never digits.
 
 Secure mode (``mask_mode = "secure"``, the default): the masker runs all call
 long; outside a payment session (and outside secure mode switched on by the
-control API or by the agent side's SIP INFO) each key the customer pressed is
-regenerated once on the agent leg (RFC 4733, see :mod:`.relay_dtmf`), so an
-IVR behind the guard works.  The clock thread decides (:mod:`dtmfguard.relay`),
-the main loop sends.  In ``always`` and ``payment`` modes no key is ever sent
-toward the agent.
+control API, the agent side's SIP INFO or the agent phone's key sequence) each
+key the customer pressed is regenerated once on the agent leg (RFC 4733, see
+:mod:`.relay_dtmf`), so an IVR behind the guard works.  The clock thread decides
+(:mod:`dtmfguard.relay`), the main loop sends.  In ``always`` and ``payment``
+modes no key is ever sent toward the agent.
+
+Contact-centre call path (issue 13): the agent leg carries the caller's identity
+and the configured headers (:mod:`.identity`, as ``localUri`` and extra headers),
+and the agent side's P-Asserted-Identity goes back in the customer's answers; a
+183 from the agent side is answered 183 to the customer (early media, bridged and
+masked like the call); a REFER from the agent side (blind, or attended with
+Replaces) is carried out by the guard itself, so the customer's leg and the
+pipeline stay and the new agent leg replaces the old one when it answers.
 """
 from __future__ import annotations
 
