@@ -111,11 +111,14 @@ def _make(scenario: str):
     if scenario == "pipeline-payment":
         p = CallPipeline(session=_Session())
         return p.process_customer_frame, _presses
+    if scenario == "pipeline-secure":  # mask_mode "secure" outside a payment: detector + key relay all call long
+        p = CallPipeline(mask_mode="secure")
+        return p.process_customer_frame, _speech
     raise ValueError(scenario)
 
 
 SCENARIOS = ("masker-speech", "masker-quiet", "masker-keys", "detector-speech", "detector-quiet", "detector-keys",
-             "pipeline", "pipeline-payment")
+             "pipeline", "pipeline-payment", "pipeline-secure")
 
 
 def measure(scenario: str, frames: int, sleep_ms: float, backend: str = "") -> dict:

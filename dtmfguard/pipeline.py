@@ -45,8 +45,11 @@ __all__ = ["MASK_MODES", "CallPipeline", "SilenceMasker", "make_masker"]
 
 log = logging.getLogger(__name__)
 
-#: "always": every call is masked (default); "payment": only while a payment session is attached.
-MASK_MODES = ("always", "payment")
+#: "always": every call is masked, no key goes on to the agent leg (the pipeline's default);
+#: "payment": masked only while a payment session is attached;
+#: "secure": masked always, and outside secure mode (no payment session, no manual secure) every key is
+#: relayed to the agent leg as a regenerated event (see :mod:`dtmfguard.keyrelay`): the contact-centre setting.
+MASK_MODES = ("always", "payment", "secure")
 
 
 class SilenceMasker:
@@ -104,7 +107,7 @@ class CallPipeline:
     def __init__(self, rate: int = 8000, *, masker: Any = None, detector: Any = None, session: Any = None,
                  mask_mode: str = "always", on_digit: Callable[[DigitEvent], None] | None = None,
                  masker_options: dict[str, Any] | None = None, name: str = "call",
-                 lost_end_ms: float = 200.0, detect_always: bool = False):
+                 lost_end_ms: float = 200.0, detect_always: bool = False, relay: Any = None):
         if mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
         self.rate = int(rate)
@@ -120,6 +123,18 @@ class CallPipeline:
         self._own_detector = detector is None
         self._det_running = False
         self._det_offset = 0  # stream position of the detector's sample 0 (it restarts after idling)
+        # -- secure mode (mask_mode "secure"): the relay decides which keys go on to the agent leg
+        if mask_mode == "secure" and relay is None:
+            from .keyrelay import KeyRelay
+
+            relay = KeyRelay(self.rate)
+        self.relay = relay if mask_mode == "secure" else None
+        if self.relay is not None:
+            self.detect_always = True  # in-band keys must be named to be relayed
+        #: secure mode without a payment session (control API / agent-side SIP INFO); set from any thread
+        self.secure_manual = False
+        #: monotonic time at which the clock thread first processed a frame in secure mode (0: not secure)
+        self.secure_since = 0.0
         self.tracker = Rfc4733Tracker(self.rate, lost_end_ms=lost_end_ms)
         self.merger = DigitMerger(self.rate)
         # Signalled digits arrive on the SIP and media threads; deque append/popleft are atomic, so the
@@ -131,7 +146,7 @@ class CallPipeline:
         #: counters only, never digits
         self.stats: dict[str, int] = {"frames": 0, "errors": 0, "digits": 0, "digits_inband": 0,
                                       "digits_rfc4733": 0, "digits_sip_info": 0, "merged": 0,
-                                      "bad_events": 0, "session_errors": 0}
+                                      "bad_events": 0, "session_errors": 0, "relay_errors": 0}
 
     # -- inputs from other threads ---------------------------------------------------------------------
     def on_rfc4733(self, digit: str, timestamp: int, duration_ms: int, flags: int) -> None:
@@ -167,6 +182,11 @@ class CallPipeline:
     def detach_session(self) -> None:
         self.session = None
 
+    @property
+    def secure(self) -> bool:
+        """Secure mode: a payment session is attached, or secure mode was switched on without one."""
+        return self.session is not None or self.secure_manual
+
     # -- the clock thread ------------------------------------------------------------------------------
     def process_customer_frame(self, frame: np.ndarray) -> np.ndarray:
         """One frame of customer audio (int16) -> the frame the agent hears (int16, same length).
@@ -177,6 +197,8 @@ class CallPipeline:
         self.stats["frames"] += 1
         try:
             pcm = np.asarray(frame, dtype=np.int16)
+            if self.relay is not None:
+                self._secure_tick(n)
             self._apply_pending()
             masked = self.masker.process(pcm)
             if len(masked) != n:
@@ -203,6 +225,17 @@ class CallPipeline:
             self.stats["errors"] += 1
             self._log_error(exc)
             return np.zeros(n, dtype=np.int16)
+
+    def _secure_tick(self, n: int) -> None:
+        """Before the frame's keys are delivered: note that this frame is processed in secure mode."""
+        end = int(self.masker.samples_in) + n
+        if self.secure:
+            if not self.secure_since:
+                self.secure_since = time.monotonic()
+            self.relay.secure_frame(end)
+        else:
+            self.secure_since = 0.0
+            self.relay.tick(end)
 
     def _shift(self, ev: DigitEvent) -> DigitEvent:
         if not self._det_offset:
@@ -259,6 +292,14 @@ class CallPipeline:
                     session.feed(merged)
                 except Exception as exc:  # noqa: BLE001 - a broken session must not break the audio
                     self.stats["session_errors"] += 1
+                    self._log_error(exc)
+            if self.relay is not None:
+                try:
+                    # the session read once above: a key the session did not get may still not be relayed
+                    # (secure_manual, or the guard after a switch), never the other way round
+                    self.relay.offer(merged, session is not None or self.secure_manual)
+                except Exception as exc:  # noqa: BLE001 - a relay failure relays nothing
+                    self.stats["relay_errors"] += 1
                     self._log_error(exc)
             if self.on_digit is not None:
                 try:

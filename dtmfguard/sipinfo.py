@@ -139,3 +139,30 @@ def parse_info(content_type: str, body: str | bytes) -> SipInfoDigit:
 def dtmf_relay_body(digit: str, duration_ms: int = DEFAULT_DURATION_MS) -> str:
     """The ``application/dtmf-relay`` body for one key (test peers, gateways toward other systems)."""
     return f"Signal={_key(digit, 'digit')}\r\nDuration={int(duration_ms)}\r\n"
+
+
+#: Content type of the agent side's secure-mode switch (a PBX or CTI without the control API): an
+#: in-dialog SIP INFO on the agent leg whose body is ``on`` or ``off`` (also ``start`` / ``stop``).
+SECURE_CONTENT_TYPE = "application/x-dtmfguard-secure"
+#: Header alternative, on an INFO of any other content type: ``X-Dtmfguard-Secure: on`` / ``off``.
+SECURE_HEADER = "X-Dtmfguard-Secure"
+_SECURE_WORDS = {"on": True, "start": True, "1": True, "off": False, "stop": False, "0": False}
+
+
+def parse_secure_request(content_type: str, body: str | bytes, header: str = "") -> bool | None:
+    """The agent side's secure-mode switch in a SIP INFO: True (on), False (off) or None (not a switch).
+
+    ``header`` is the value of the :data:`SECURE_HEADER` header ("" if absent); it wins over the body.
+    Raises :class:`SipInfoError` for a switch with an unknown value (answer 400).
+    """
+    if header.strip():
+        value = header.strip().lower()
+        if value not in _SECURE_WORDS:
+            raise SipInfoError(f"{SECURE_HEADER} must be on or off")
+        return _SECURE_WORDS[value]
+    if (content_type or "").split(";")[0].strip().lower() != SECURE_CONTENT_TYPE:
+        return None
+    value = _text(body).strip().lower()
+    if value not in _SECURE_WORDS:
+        raise SipInfoError(f"{SECURE_CONTENT_TYPE} body must be on or off")
+    return _SECURE_WORDS[value]

@@ -231,8 +231,9 @@ def register(sub) -> None:
     p.add_argument("--rtp-port", dest="rtp_port", type=int, help="first RTP port of this process")
     p.add_argument("--rtp-range", dest="rtp_range", type=int)
     p.add_argument("--mask", choices=("tone", "silence", "noise"), help="what the agent hears instead of a key")
-    p.add_argument("--mask-mode", dest="mask_mode", choices=("always", "payment"),
-                   help="mask every call (default) or only during payment sessions")
+    p.add_argument("--mask-mode", dest="mask_mode", choices=("secure", "always", "payment"),
+                   help="secure (default): mask every key, relay keys to the agent leg (IVR) outside secure mode; "
+                        "always: mask, never relay; payment: mask only during payment sessions")
     p.add_argument("--control", help="control API host:port (token from $DTMFGUARD_API_TOKEN)")
     p.add_argument("--workers", type=int, help="supervise N worker processes (2 calls each)")
     p.add_argument("--worker-index", dest="worker_index", type=int, help=__import__("argparse").SUPPRESS)

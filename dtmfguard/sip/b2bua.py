@@ -35,9 +35,23 @@ callbacks).  RFC 4733 callbacks run on the media thread and only append to the
 pipeline's queue.  Frame callbacks (clock thread) never call pjsua2.  Every
 callback is wrapped: no Python exception reaches pjsua2.
 
-Logging: call state changes, counts and reasons; never digits.  RFC 4733 and
-SIP INFO digits are not forwarded to the agent leg (the bridge carries PCM
-only, and the guard never sends DTMF toward the agent).
+Logging: call state changes, counts and reasons; never digits.
+
+Secure mode (``mask_mode = "secure"``, the default): the masker runs all call
+long; outside a payment session (and outside secure mode switched on by the
+control API, the agent side's SIP INFO or the agent phone's key sequence) each
+key the customer pressed is regenerated once on the agent leg (RFC 4733, see
+:mod:`.relay_dtmf`), so an IVR behind the guard works.  The clock thread decides
+(:mod:`dtmfguard.keyrelay`), the main loop sends.  In ``always`` and ``payment``
+modes no key is ever sent toward the agent.
+
+Contact-centre call path (issue 13): the agent leg carries the caller's identity
+and the configured headers (:mod:`.identity`, as ``localUri`` and extra headers),
+and the agent side's P-Asserted-Identity goes back in the customer's answers; a
+183 from the agent side is answered 183 to the customer (early media, bridged and
+masked like the call); a REFER from the agent side (blind, or attended with
+Replaces) is carried out by the guard itself, so the customer's leg and the
+pipeline stay and the new agent leg replaces the old one when it answers.
 """
 from __future__ import annotations
 
@@ -60,9 +74,11 @@ from ..security import log_debug_traceback
 from . import sched
 from .config import ConfigError, GuardConfig, agent_target, uses_tls
 from .dialogs import DialogBook
+from .identity import agent_leg_identity
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
 from .rtplock import lock_call_media
+from .relay_dtmf import AlertAudit, alert_record, send_key
 
 __all__ = ["Guard", "Bridge", "MAX_BRIDGES"]
 
@@ -236,6 +252,24 @@ class Bridge:
     srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
     #: RFC 4733 key rate limit of the customer leg (media thread only; eventlimit.py)
     key_limit: Any = None
+    # -- secure mode (mask_mode "secure"): switch requests, their measured switch times, relay counters
+    secure_requested: float = 0.0  # monotonic time of the last on-request not yet seen by the clock thread
+    secure_source: str = ""  # "api", "sip-info", "payment"
+    secure_manual_since: float = 0.0  # monotonic: secure mode without a payment started (for its timeout)
+    secure_switch_ms: list = field(default_factory=list)  # request -> first frame processed in secure mode
+    secure_effective_at: list = field(default_factory=list)  # wall clock of those first frames
+    relay: dict = field(default_factory=lambda: {"sent": 0, "rfc4733": 0, "sip-info": 0, "errors": 0,
+                                                 "max_latency_ms": 0.0})
+    alerts: list = field(default_factory=list)  # card-run alerts (no digits), read by the control feed
+    early_media: bool = False  # the agent side answered 183: early media bridged to the customer
+    transfer: Any = None  # the new agent leg while a REFER from the agent side is being carried out
+    transfer_started: float = 0.0  # monotonic: when that REFER arrived
+    transfers: list = field(default_factory=list)  # completed transfers: ms from REFER to the new agent's answer
+    secure_keys: Any = None  # relay.KeySequence: the agent's phone switches secure mode (secure.keys_on/off)
+    agent_pai: list = field(default_factory=list)  # the agent side's P-Asserted-Identity, passed back
+    agent_pai_sent: bool = False
+    #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
+    identity: tuple = ("", ())
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -244,6 +278,10 @@ class Bridge:
                 "connected_at": self.connected_at, "ended_at": self.ended_at, "reason": self.reason,
                 "masking": self.pipeline.mask_mode if self.pipeline else None, "srtp": dict(self.srtp),
                 "payment": getattr(self.session, "state", None) if self.session is not None else None,
+                "secure": self.pipeline.secure if self.pipeline is not None else None,
+                "secure_switch_ms": list(self.secure_switch_ms[-8:]),
+                "secure_effective_at": list(self.secure_effective_at[-8:]), "relay": dict(self.relay),
+                "alerts": len(self.alerts),
                 "media": {"frames": stats.get("frames", 0), "errors": stats.get("errors", 0) + port.get("errors", 0),
                           "digits": stats.get("digits", 0), "missing_frames": port.get("missing", 0)}}
 
@@ -263,6 +301,7 @@ class _Leg(pj.Call):
         super().__init__(acc, call_id)
         self.guard = guard
         self.role = role
+        self.account_for_transfer = acc  # a transfer target is called from the same account (SRTP policy)
         self.bridge: Bridge | None = None
 
     @guarded
@@ -270,12 +309,22 @@ class _Leg(pj.Call):
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and self.bridge is not None:
             self.guard.dialogs.ended(self.bridge.id, self.role)  # nothing left for the supervisor to end
+        if self.role == "agent" and self.bridge is not None and self is self.bridge.agent:
+            self.guard._agent_identity_back(self.bridge, prm.e)
         self.guard._leg_state(self, info.state, info.lastStatusCode, info.stateText)
 
     @guarded
     def onCallMediaState(self, prm) -> None:
         self.guard._queue(_lock_media, self)  # RTP only from the negotiated peer (rtplock.py, issue 18)
         self.guard._queue(self.guard._rewire, self.bridge)
+
+    @guarded
+    def onDtmfDigit(self, prm) -> None:  # once per key (its start); media or SIP thread
+        b = self.bridge
+        if self.role == "agent" and b is not None and b.secure_keys is not None:
+            on = b.secure_keys.feed(str(prm.digit))  # the agent's phone switching secure mode; never relayed
+            if on is not None:
+                self.guard.set_secure(b, on, "agent-keys")  # attribute writes only: fine off the main thread
 
     @guarded
     def onDtmfEvent(self, prm) -> None:  # media thread (RFC 4733) or SIP thread (INFO): only enqueue
@@ -313,11 +362,15 @@ class _Leg(pj.Call):
         """An INFO arrived.  application/dtmf (a bare key): the key goes to the pipeline (customer leg) and
         the INFO is answered here, 200 or 400; everything else is left to pjsua.  Never logs the body."""
         head, _, body = rdata.wholeMsg.partition("\r\n\r\n")
-        ctype = ""
+        ctype = secure_hdr = ""
         for line in head.split("\r\n")[1:]:
             key, _, value = line.partition(":")
             if key.strip().lower() in ("content-type", "c"):
                 ctype = value.strip()
+            elif key.strip().lower() == "x-dtmfguard-secure":
+                secure_hdr = value.strip()
+        if self.role == "agent" and self._rx_secure_switch(tsx, rdata, ctype, body, secure_hdr):
+            return
         if ctype.split(";")[0].strip().lower() != "application/dtmf":
             return  # dtmf-relay: pjsua answers it (200, or 400 if malformed); other bodies: pjsip's 500
         from ..sipinfo import SipInfoError, parse_info
@@ -334,6 +387,39 @@ class _Leg(pj.Call):
             log.warning("%s: ignored a SIP INFO body on the %s leg (%s)", b.id, self.role, exc)
         if not _answer_request(tsx, rdata, code):
             log.warning("%s: could not answer a SIP INFO on the %s leg (pjsip answers 500)", b.id, self.role)
+
+    def _rx_secure_switch(self, tsx, rdata, ctype: str, body: str, header: str) -> bool:
+        """The agent side switches secure mode with a SIP INFO (see :mod:`.relay_dtmf`).  True if this INFO
+        was such a switch (answered here: 200, 400 malformed, 409 when the call is not in secure mode)."""
+        from ..sipinfo import SipInfoError, parse_secure_request
+
+        b = self.bridge
+        try:
+            on = parse_secure_request(ctype, body, header)
+        except SipInfoError as exc:
+            log.warning("%s: ignored a secure-mode INFO from the agent side (%s)", b.id, exc)
+            _answer_request(tsx, rdata, 400)
+            return True
+        if on is None:
+            return False
+        code = 200 if self.guard.set_secure(b, on, "sip-info") else 409
+        if not _answer_request(tsx, rdata, code):
+            log.warning("%s: could not answer the secure-mode INFO (pjsip answers 500)", b.id)
+        return True
+
+    @guarded
+    def onCallTransferRequest(self, prm) -> None:
+        """REFER on the agent leg (blind transfer; attended ones carry Replaces in the target and go the same
+        way): the guard is the transferee, so it calls the new target itself and the customer's audio keeps
+        flowing through the pipeline (masking continues for the new agent).  See Guard._transfer_leg_state."""
+        # refused unless everything below succeeds: with a 2xx and no newCall pjsua would call the target on a
+        # Call object of its own, outside any bridge (an orphan leg)
+        prm.statusCode = 603  # also for a customer-side REFER, a second transfer at once, a target that is no SIP URI
+        b = self.bridge
+        new = self.guard._accept_transfer(b, self, prm.dstUri) if b is not None and self.role == "agent" else None
+        if new is not None:
+            prm.newCall = new
+            prm.statusCode = 202
 
     @guarded
     def onCallRxOffer(self, prm) -> None:
@@ -373,6 +459,7 @@ class Guard:
         # supervised workers record their dialogs so the supervisor can end them if this process dies
         self.dialogs = DialogBook.from_env(cfg.sip_host, cfg.sip_port)
         self.started = time.monotonic()
+        self.alert_audit = AlertAudit(cfg.audit_path) if cfg.mask_mode == "secure" else None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -450,6 +537,8 @@ class Guard:
                 self._sync_hold(b)
             if b.pipeline is not None and b.pipeline.session is not None:
                 self._end_payment_masking(b)
+            if b.pipeline is not None and b.pipeline.relay is not None:
+                self._secure_step(b, now)
         self._reap()
 
     def run(self, stop: threading.Event) -> None:
@@ -464,7 +553,7 @@ class Guard:
             with self._lock:
                 for b in list(self.bridges.values()) + self._ended:
                     self._drop_media(b)
-                    b.customer = b.agent = None
+                    b.customer = b.agent = b.transfer = None
                 self.bridges.clear()
                 self._ended.clear()
                 self._ports.clear()  # the clock still runs, but every port is detached (silent) by now
@@ -476,13 +565,26 @@ class Guard:
         destroy_endpoint(self.ep, release)
         self.ep = None
         self.dialogs.clear()
+        if self.alert_audit is not None:
+            self.alert_audit.close()
 
     # -- call control (main thread) --------------------------------------------------------------------
     def _queue(self, fn: Callable, *args) -> None:
         self._actions.append((fn, args))
 
     def _default_pipeline(self, name: str) -> CallPipeline:
-        return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name)
+        return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name,
+                            relay=self._make_relay())
+
+    def _make_relay(self):
+        """mask_mode "secure": the per-call key relay and card-run watch from [secure]; else None."""
+        c = self.cfg
+        if c.mask_mode != "secure":
+            return None
+        from ..keyrelay import CardRunWatch, KeyRelay
+
+        watch = CardRunWatch(8000, run_gap_ms=c.card_run_gap_s * 1000, pattern=c.card_run_pattern)
+        return KeyRelay(8000, watch=watch, action=c.card_run_action, hold_after=c.card_run_hold_after)
 
     def _incoming(self, prm, acc=None) -> None:
         self.counters["calls"] += 1
@@ -508,6 +610,11 @@ class Guard:
             log.warning("%s: no agent target (%s)", bid, exc)
             self._refuse(b, 404, "no-target")
             return
+        b.identity = self._agent_identity(prm.rdata.wholeMsg)
+        if self.cfg.mask_mode == "secure" and (self.cfg.secure_keys_on or self.cfg.secure_keys_off):
+            from ..keyrelay import KeySequence
+
+            b.secure_keys = KeySequence(self.cfg.secure_keys_on, self.cfg.secure_keys_off)
         with self._lock:
             self.bridges[bid] = b
         log.info("%s: incoming call, calling agent %s", bid, b.target)
@@ -526,6 +633,11 @@ class Guard:
             return
         op = pj.CallOpParam()
         op.statusCode = code
+        # the agent side's identity, back; once: pjsua builds each answer of a call on the previous one
+        # (inv->last_answer), so a header given to the 180 stays in the 200
+        for value in b.agent_pai if code in (180, 183, 200) and not b.agent_pai_sent else ():
+            op.txOption.headers.append(_header("P-Asserted-Identity", value))
+            b.agent_pai_sent = True
         b.customer.answer(op)
         if code == 200:
             b.customer_answered = True
@@ -545,15 +657,119 @@ class Guard:
         agent.bridge = b
         b.agent = agent
         b.state = "calling-agent"
-        op = pj.CallOpParam(True)
-        op.txOption.headers.append(_header("X-Dtmfguard-Call", b.id))
         try:
-            agent.makeCall(b.target, op)
+            try:
+                agent.makeCall(b.target, self._agent_call_op(b, with_identity=True))
+            except pj.Error as exc:
+                if not (b.identity[0] or b.identity[1]):
+                    raise
+                # pjsip refused what the caller's INVITE gave us: call the agent as the guard instead
+                log.warning("%s: caller identity refused by the SIP stack (%s); calling the agent as the guard",
+                            b.id, exc.reason[:80])
+                agent = self._retry_leg(b, tls)
+                agent.makeCall(b.target, self._agent_call_op(b, with_identity=False))
         except pj.Error as exc:
             log.warning("%s: agent call failed to start (%s)", b.id, exc.reason)
             b.agent_gone = True
             b.reason = "agent-start-failed"
             self._answer(b, 503)
+
+    # -- transfers (REFER from the agent side) ---------------------------------------------------------
+    def _accept_transfer(self, b: Bridge, leg: _Leg, target: str):
+        """SIP thread, inside onCallTransferRequest: the new agent leg for pjsua to call, or None to refuse.
+        Only object creation here (no pjsua2 call: pjsua makes the call when the callback returns)."""
+        import re as _re
+
+        uri = str(target or "").strip()
+        inner = uri[1:uri.index(">")] if uri.startswith("<") and ">" in uri else uri
+        if leg is not b.agent or b.transfer is not None or b.state != "connected" or \
+                not _re.match(r"^sips?:[^\s<>]+$", inner):
+            log.warning("%s: REFER refused (%s)", b.id, "not a SIP URI" if b.state == "connected" and
+                        leg is b.agent and b.transfer is None else "no transfer possible now")
+            return None
+        new = _Leg(self, leg.account_for_transfer, "agent")
+        new.bridge = b
+        new.target = inner.split("?", 1)[0]
+        b.transfer = new
+        b.transfer_started = time.monotonic()
+        log.info("%s: agent side transfers the call to %s", b.id, new.target)
+        return new
+
+    def _transfer_leg_state(self, b: Bridge, leg: _Leg, state: int, status: int) -> None:
+        """States of agent legs during and after a transfer: the new leg replaces the old one when it answers;
+        the old leg ending meanwhile does not end the customer's call."""
+        if leg is b.transfer:
+            if state == pj.PJSIP_INV_STATE_CONFIRMED:
+                old, b.agent, b.transfer = b.agent, leg, None
+                b.target = getattr(leg, "target", b.target)
+                b.agent_gone = False
+                ms = round((time.monotonic() - b.transfer_started) * 1000, 1)
+                b.transfers.append(ms)
+                log.info("%s: transfer answered %.1f ms after the REFER; masking continues for the new agent",
+                         b.id, ms)
+                self._queue(self._rewire, b)
+                self._queue(self._hangup, old)
+            elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                b.transfer = None
+                log.warning("%s: transfer failed (%d)%s", b.id, status,
+                            "; the first agent is gone: ending the call" if b.agent_gone else "")
+                if b.agent_gone and not b.customer_gone:
+                    b.reason = b.reason or "transfer-failed"
+                    self._queue(self._hangup, b.customer)
+                self._maybe_end(b)
+        elif leg is b.agent and state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            b.agent_gone = True  # the referring agent hung up first: the customer waits for the new agent
+            log.info("%s: the transferring agent left; waiting for the transfer target", b.id)
+
+    # -- caller identity on the agent leg ------------------------------------------------------------------
+    def _agent_identity(self, invite: str) -> tuple:
+        c = self.cfg
+        host = c.sip_host if c.sip_host not in ("", "0.0.0.0", "::") else "dtmfguard.invalid"
+        host = f"[{host}]" if ":" in host else host
+        try:
+            local, headers = agent_leg_identity(invite, mode=c.identity, guard_host=f"{host}:{c.sip_port}",
+                                                user=c.identity_user, display=c.identity_display,
+                                                copy=c.copy_headers, copy_x=c.copy_x_headers)
+        except Exception as exc:  # noqa: BLE001 - never fail a call over its caller id
+            log.warning("caller identity not taken over (%s)", type(exc).__name__)
+            return "", ()
+        return local, tuple(headers)
+
+    def _agent_identity_back(self, b: Bridge, event) -> None:
+        """SIP thread: a response on the agent leg; its P-Asserted-Identity (the agent side's, RFC 3325) is
+        kept for the customer's 180/183/200 (identity mode "pass" only: the other modes hide identities)."""
+        if self.cfg.identity != "pass":
+            return
+        try:  # never in the way of the state change that follows (same callback)
+            if event.type != pj.PJSIP_EVENT_TSX_STATE or event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+                return
+            msg = event.body.tsxState.src.rdata.wholeMsg
+            if not msg.startswith("SIP/2.0"):
+                return
+            from .identity import parse_identity
+
+            values = parse_identity(msg).values("P-Asserted-Identity")[:2]
+            if values:
+                b.agent_pai = values
+        except Exception as exc:  # noqa: BLE001
+            log.debug("%s: agent identity not read (%s)", b.id, type(exc).__name__)
+
+    def _agent_call_op(self, b: Bridge, with_identity: bool):
+        op = pj.CallOpParam(True)
+        if with_identity:
+            local, headers = b.identity
+            if local:
+                op.txOption.localUri = local
+            for name, value in headers:
+                op.txOption.headers.append(_header(name, value))
+        op.txOption.headers.append(_header("X-Dtmfguard-Call", b.id))  # the guard's correlation header stays
+        return op
+
+    def _retry_leg(self, b: Bridge, tls: bool) -> _Leg:
+        agent = _Leg(self, self.agent_tls_acc if tls else self.agent_acc, "agent")
+        agent.bridge = b
+        b.agent = agent
+        return agent
 
     def _hangup(self, call) -> None:
         if call is None:
@@ -569,8 +785,17 @@ class Guard:
         if b is None:
             return
         log.info("%s: %s leg %s (%d)", b.id, leg.role, text, status)
+        if leg.role == "agent" and (leg is not b.agent or b.transfer is not None):
+            self._transfer_leg_state(b, leg, state, status)
+            return
         if leg.role == "agent":
-            if state == pj.PJSIP_INV_STATE_EARLY and b.state == "calling-agent":
+            if state == pj.PJSIP_INV_STATE_EARLY and status == 183 and not b.early_media:
+                # early media (an IVR prompt before the answer): 183 with SDP to the customer as well; both
+                # streams then start and _rewire bridges them through the pipeline (masked, as after 200)
+                b.early_media = True
+                b.state = "ringing"
+                self._queue(self._answer, b, 183)
+            elif state == pj.PJSIP_INV_STATE_EARLY and b.state == "calling-agent":
                 b.state = "ringing"
                 self._queue(self._answer, b, 180)
             elif state == pj.PJSIP_INV_STATE_CONFIRMED:
@@ -601,10 +826,12 @@ class Guard:
                 b.reason = b.reason or ("customer-hangup" if b.customer_answered else "customer-cancel")
                 if not b.agent_gone:
                     self._queue(self._hangup, b.agent)
+                if b.transfer is not None:  # a transfer target still being called
+                    self._queue(self._hangup, b.transfer)
                 self._maybe_end(b)
 
     def _maybe_end(self, b: Bridge) -> None:
-        if b.customer_gone and (b.agent_gone or b.agent is None):
+        if b.customer_gone and (b.agent_gone or b.agent is None) and b.transfer is None:
             if b.state != "ended":
                 b.state = "ended"
                 b.ended_at = time.time()
@@ -650,7 +877,7 @@ class Guard:
             for b in done:
                 self.bridges.pop(b.id, None)
         for b in done:
-            b.customer = b.agent = None
+            b.customer = b.agent = b.transfer = None
 
     def _media_active(self, leg) -> bool:
         if leg is None:
@@ -760,7 +987,7 @@ class Guard:
         mode).  Not while the masker is still masking a key or has a mask span ahead of its output: the
         switch would cut the mask short and could let the tail of the last card key through."""
         pl = b.pipeline
-        if pl.mask_mode != "payment" or not getattr(pl.session, "finished", False):
+        if pl.mask_mode not in ("payment", "secure") or not getattr(pl.session, "finished", False):
             return
         m = pl.masker
         try:
@@ -772,8 +999,84 @@ class Guard:
             log.debug("%s: masker state not readable yet (%s)", b.id, type(exc).__name__)
             return
         pl.detach_session()
+        if pl.mask_mode == "secure":
+            log.info("%s: payment %s: secure mode %s", b.id, getattr(b.session, "state", "finished"),
+                     "stays on (switched on before the payment)" if pl.secure_manual else "off, keys relayed again")
+            return
         log.info("%s: payment %s: masking off until the next payment (mask_mode payment)", b.id,
                  getattr(b.session, "state", "finished"))
+
+    # -- secure mode (mask_mode "secure") ----------------------------------------------------------------
+    def set_secure(self, b: Bridge, on: bool, source: str) -> bool:
+        """Switch secure mode without a payment on or off (any thread: attribute writes only).
+
+        False when the call is not in mask_mode "secure" or has no media pipeline.  Switching off leaves a
+        running payment session in charge: secure mode lasts until it has finished.
+        """
+        pl = b.pipeline
+        if pl is None or pl.relay is None or b.state in ("ended", "ending"):
+            return False
+        if on:
+            if not pl.secure_manual:
+                if not pl.secure:  # already secure (a payment runs): nothing to measure
+                    b.secure_requested = time.monotonic()
+                    b.secure_source = source
+                b.secure_manual_since = time.monotonic()
+                pl.secure_manual = True
+            log.info("%s: secure mode on (%s)", b.id, source)
+        else:
+            pl.secure_manual = False
+            b.secure_manual_since = 0.0
+            log.info("%s: secure mode switched off (%s)%s", b.id, source,
+                     "; the payment session keeps it on until it ends" if pl.session is not None else "")
+        return True
+
+    def attach_payment(self, b: Bridge, session) -> None:
+        """A payment session starts on the call: secure mode (and capture) from the next frame."""
+        if b.pipeline is not None and not b.pipeline.secure:
+            b.secure_requested = time.monotonic()
+            b.secure_source = "payment"
+        b.session = session
+        b.pipeline.attach_session(session)
+
+    def _secure_step(self, b: Bridge, now: float) -> None:
+        """Main loop, mask_mode "secure": send relayed keys, report alerts, measure switches, time out."""
+        pl = b.pipeline
+        relay = pl.relay
+        if b.secure_requested and pl.secure_since:
+            ms = round((pl.secure_since - b.secure_requested) * 1000, 1)
+            b.secure_switch_ms.append(ms)
+            # wall clock of the first secure frame: lets a test measure from the far end's request (same host)
+            b.secure_effective_at.append(round(time.time() - (time.monotonic() - pl.secure_since), 4))
+            b.secure_requested = 0.0
+            log.info("%s: secure mode effective %.1f ms after the %s request", b.id, ms, b.secure_source)
+        if pl.secure_manual and b.secure_manual_since and now - b.secure_manual_since > self.cfg.secure_timeout_s:
+            pl.secure_manual = False
+            b.secure_manual_since = 0.0
+            log.warning("%s: secure mode timed out after %.0f s (secure.timeout_s)", b.id, self.cfg.secure_timeout_s)
+        while relay.alerts:
+            alert = relay.alerts.popleft()
+            record = alert_record(b.id, b.target, alert)
+            b.alerts.append({"type": "card_outside_secure_mode", **record})
+            log.warning("%s: ALERT a card number may have been keyed outside secure mode (agent %s); relaying %s",
+                        b.id, b.target, "stopped for that run" if record["action"] == "stopped" else "continued")
+            if self.alert_audit is not None:
+                self.alert_audit.record(record)
+        while relay.outbox:
+            key = relay.outbox.popleft()
+            if not (b.state == "connected" or b.state == "ringing" and b.early_media) or b.agent is None \
+                    or b.agent_gone:
+                continue  # the agent leg is not (or no longer) there: nothing to relay to
+            try:
+                method = send_key(b.agent, key, self.cfg.relay_method)
+            except pj.Error as exc:
+                b.relay["errors"] += 1
+                log.warning("%s: a key could not be relayed to the agent leg (%s)", b.id, exc.reason[:80])
+                continue
+            b.relay["sent"] += 1
+            b.relay[method] += 1
+            latency = round((time.monotonic() - key.decided_mono) * 1000, 1)
+            b.relay["max_latency_ms"] = max(b.relay["max_latency_ms"], latency)
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:

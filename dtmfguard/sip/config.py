@@ -24,11 +24,22 @@ Example ``guard.toml``::
 
     [media]
     mask = "tone"                  # tone | silence | noise (the masker's fill)
-    mask_mode = "always"           # always | payment (mask only while a payment session runs)
+    mask_mode = "secure"           # secure | always | payment (see [secure] and SECURITY.md)
     customer_srtp = "off"          # off | optional | mandatory: SRTP (RFC 3711, SDES keys RFC 4568) per leg
     agent_srtp = "off"
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
     priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
+
+    [secure]                       # mask_mode "secure": keys outside a payment go on to the agent leg (IVR)
+    relay_method = "rfc4733"       # rfc4733 | sip-info
+    card_run_action = "alert"      # alert | stop: a card keyed outside secure mode (13-19 digits, Luhn)
+    card_run_gap_s = 4.0
+    timeout_s = 900                # secure mode switched on without a payment ends after this
+
+    [identity]
+    mode = "pass"                  # pass | rewrite | anonymise: who the agent's phone shows
+    headers = ["Diversion", "History-Info", "User-to-User"]
+    x_headers = ["X-Queue"]
 
     [control]
     listen = "127.0.0.1:8070"
@@ -60,6 +71,12 @@ SRTP_MODES = ("off", "optional", "mandatory")
 #: signalling a mandatory-SRTP leg needs: "tls" (SDES keys travel in the SDP, RFC 4568 §8.3), or "any"
 SRTP_SIGNALING = ("tls", "any")
 
+
+#: headers the SIP stack writes itself (RFC 3261 §8.1.1, §20): copying them would break the dialog
+_NEVER_COPIED = frozenset(("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact", "m", "max-forwards",
+                           "content-length", "l", "content-type", "c", "route", "record-route", "authorization",
+                           "proxy-authorization", "session-expires", "x", "min-se", "supported", "k", "require",
+                           "allow", "p-asserted-identity", "privacy", "x-dtmfguard-call"))
 
 #: Highest pjsip log level a guard may run with (see GuardConfig.check).
 MAX_PJSIP_LOG_LEVEL = 3
@@ -99,7 +116,9 @@ class GuardConfig:
     #: verify the agent side's certificate (and its name) when the guard opens a TLS connection to it
     agent_tls_verify: bool = True
     mask: str = "tone"
-    mask_mode: str = "always"
+    #: secure (contact centre: masked always, keys relayed to the agent leg outside secure mode) | always |
+    #: payment (see SECURITY.md, "What each mode protects")
+    mask_mode: str = "secure"
     media_priority: str = "auto"  # auto | realtime | off (dtmfguard.sip.sched)
     customer_srtp: str = "off"
     agent_srtp: str = "off"
@@ -114,6 +133,26 @@ class GuardConfig:
     sip_port_step: int = 10
     rtp_port_step: int = 100
     log_level: int = 0  # pjsua2's own log level (0 = silent)
+    # -- [secure] and [identity]: secure mode's key relay, the card-run alarm, the agent leg's caller identity
+    #: relayed keys go to the agent leg as RFC 4733 events (SIP INFO if it has no telephone-event) or SIP INFO
+    relay_method: str = "rfc4733"
+    #: a card-like run of keys outside secure mode: "alert", or "stop" (alert, and hold back / drop the run)
+    card_run_action: str = "alert"
+    card_run_gap_s: float = 4.0  # a pause longer than this ends a run of keys
+    card_run_pattern: str = ""  # extra regular expression (searched in a run's digits) that counts as a card
+    card_run_hold_after: int = 6  # "stop": digits of a run relayed before holding starts
+    secure_timeout_s: float = 900.0  # secure mode switched on without a payment ends after this
+    #: the agent's phone switches secure mode with these key sequences (RFC 4733 / SIP INFO), e.g. "*#1"; ""=off
+    secure_keys_on: str = ""
+    secure_keys_off: str = ""
+    #: agent leg identity: "pass" the caller's From user/display name and P-Asserted-Identity, "rewrite"
+    #: them to identity_user / identity_display, or "anonymise" (RFC 3323 anonymous From, Privacy: id)
+    identity: str = "pass"
+    identity_user: str = ""
+    identity_display: str = ""
+    #: INVITE headers copied to the agent leg (besides P-Asserted-Identity, which follows ``identity``)
+    copy_headers: tuple = ("Diversion", "History-Info", "User-to-User")
+    copy_x_headers: tuple = ()  # e.g. ("X-Queue", "X-CRM-Id"): X- headers copied as they are
 
     def check(self, require_agent: bool = True) -> GuardConfig:
         """Self, or ConfigError listing every problem at once (``.problems``)."""
@@ -147,8 +186,9 @@ class GuardConfig:
             bad("no agent target: set agent.uri (or --agent) to a sip: or sips: URI")
         if self.agent_from == "request-uri" and "{user}" not in self.agent_template:
             bad("agent.from = 'request-uri' needs agent.template containing {user}")
-        if self.mask_mode not in ("always", "payment"):
-            bad(f"media.mask_mode must be 'always' or 'payment', got {self.mask_mode!r}")
+        if self.mask_mode not in ("secure", "always", "payment"):
+            bad(f"media.mask_mode must be 'secure', 'always' or 'payment', got {self.mask_mode!r}")
+        self._check_secure_and_identity(bad)
         if self.media_priority not in ("auto", "realtime", "off"):
             bad(f"media.priority must be auto, realtime or off, got {self.media_priority!r}")
         if self.mask not in ("tone", "silence", "noise"):
@@ -166,6 +206,46 @@ class GuardConfig:
         if not self.answer_timeout_s > 0:
             bad("agent.answer_timeout_s must be positive")
         return out
+
+    def _check_secure_and_identity(self, bad) -> None:
+        """[secure] and [identity]: values that would relay wrongly or send a malformed header are refused."""
+        if self.relay_method not in ("rfc4733", "sip-info"):
+            bad(f"secure.relay_method must be 'rfc4733' or 'sip-info', got {self.relay_method!r}")
+        if self.card_run_action not in ("alert", "stop"):
+            bad(f"secure.card_run_action must be 'alert' or 'stop', got {self.card_run_action!r}")
+        if not 0.5 <= self.card_run_gap_s <= 60:
+            bad(f"secure.card_run_gap_s must be 0.5..60, got {self.card_run_gap_s!r}")
+        if not isinstance(self.card_run_hold_after, int) or not 0 <= self.card_run_hold_after <= 12:
+            bad(f"secure.card_run_hold_after must be 0..12, got {self.card_run_hold_after!r}")
+        if self.card_run_pattern:
+            try:
+                re.compile(self.card_run_pattern)
+            except re.error as exc:
+                bad(f"secure.card_run_pattern is not a valid regular expression ({exc.msg})")
+        try:
+            from ..keyrelay import KeySequence
+
+            KeySequence(self.secure_keys_on, self.secure_keys_off)
+        except ValueError as exc:
+            bad(f"secure.keys_on / secure.keys_off: {exc}")
+        if not 1 <= self.secure_timeout_s <= 86400:
+            bad(f"secure.timeout_s must be 1..86400, got {self.secure_timeout_s!r}")
+        if self.identity not in ("pass", "rewrite", "anonymise"):
+            bad(f"identity.mode must be pass, rewrite or anonymise, got {self.identity!r}")
+        if self.identity == "rewrite" and not re.match(r"^[A-Za-z0-9_.+\-*#]{1,64}$", self.identity_user or ""):
+            bad("identity.mode = 'rewrite' needs identity.user (a SIP user part: letters, digits, "
+                "+ - . _ * #)")
+        if any(c in (self.identity_display or "") for c in '"\\\r\n<>') or len(self.identity_display or "") > 64:
+            bad("identity.display must be at most 64 characters without quotes, backslashes, <, > "
+                "or line breaks")
+        for name in tuple(self.copy_headers) + tuple(self.copy_x_headers):
+            if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9!%*_+`'~.-]{0,63}$", name):
+                bad(f"identity headers must be SIP header names, got {name!r}")
+            elif name.lower() in _NEVER_COPIED:
+                bad(f"identity: the {name} header is set by the guard's own SIP stack and cannot be copied")
+        for name in self.copy_x_headers:
+            if isinstance(name, str) and not name.lower().startswith("x-"):
+                bad(f"identity.x_headers takes X- headers only, got {name!r}")
 
     def agent_known_target(self) -> str:
         """The agent URI (static) or template (request-uri) whose transport is known before any call; ""."""
@@ -239,6 +319,12 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
               "customer_srtp": ("customer_srtp", str), "agent_srtp": ("agent_srtp", str),
               "srtp_signaling": ("srtp_signaling", str)},
     "control": {"listen": ("", str), "token_env": ("token_env", str)},
+    "secure": {"relay_method": ("relay_method", str), "card_run_action": ("card_run_action", str),
+               "card_run_gap_s": ("card_run_gap_s", float), "card_run_pattern": ("card_run_pattern", str),
+               "card_run_hold_after": ("card_run_hold_after", int), "timeout_s": ("secure_timeout_s", float),
+               "keys_on": ("secure_keys_on", str), "keys_off": ("secure_keys_off", str)},
+    "identity": {"mode": ("identity", str), "user": ("identity_user", str), "display": ("identity_display", str),
+                 "headers": ("copy_headers", list), "x_headers": ("copy_x_headers", list)},
     "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict), "audit": ("audit_path", str)},
     "workers": {"count": ("workers", int), "sip_port_step": ("sip_port_step", int),
                 "rtp_port_step": ("rtp_port_step", int)},
@@ -272,6 +358,8 @@ def _apply(cfg: GuardConfig, data: dict[str, Any]) -> list[str]:
                     cfg.control_host, cfg.control_port = parse_hostport(value, "control.listen")
                 elif key == "transports":
                     cfg.transports = tuple(str(t).lower() for t in value)
+                elif section == "identity" and key in ("headers", "x_headers"):
+                    setattr(cfg, attr, tuple(value))
                 else:
                     setattr(cfg, attr, value)
             except ConfigError as exc:

@@ -18,7 +18,11 @@ POST   /calls/<id>/payment            start a payment: {"amount": 1999, "currenc
                                       "reference": "INV-1", "agent_id": "a7"} (amount in minor units)
 POST   /calls/<id>/payment/cancel     cancel it (also DELETE /calls/<id>/payment)
 GET    /calls/<id>/feed               text/event-stream: the masked agent feed (field progress as
-                                      counts, brand and last 4 only; never digits)
+                                      counts, brand and last 4 only; never digits), and card-run
+                                      alerts (``card_outside_secure_mode``: call, agent, time)
+POST   /calls/<id>/secure             secure mode on without a payment (mask_mode "secure": keys are
+                                      no longer relayed to the agent leg); DELETE: off again
+GET    /calls/<id>/alerts             the call's card-run alerts (no digits)
 ====== ============================== =====================================================
 """
 from __future__ import annotations
@@ -37,7 +41,7 @@ __all__ = ["ControlServer"]
 
 log = logging.getLogger(__name__)
 
-_CALL_RE = re.compile(r"^/calls/([A-Za-z0-9_-]{1,32})(/payment(/cancel)?|/feed)?/?$")
+_CALL_RE = re.compile(r"^/calls/([A-Za-z0-9_-]{1,32})(/payment(/cancel)?|/feed|/secure|/alerts)?/?$")
 _MAX_BODY = 16 * 1024
 _FINISHED = ("completed", "declined", "abandoned", "timed_out", "failed_validation", "refused",
              "gateway_unavailable", "gateway_error", "error")
@@ -110,6 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
             if m and m.group(2) == "/feed":
                 self._feed(m.group(1))
                 return
+            if m and m.group(2) == "/alerts":
+                b = self._bridge(m.group(1))
+                if b is not None:
+                    self._send(200, {"call": b.id, "alerts": list(getattr(b, "alerts", []))})
+                return
             self._send(404, {"error": "no such resource"})
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -122,6 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._authorised():
                 return
             m = _CALL_RE.match(self.path)
+            if m and m.group(2) == "/secure":
+                self._secure(m.group(1), True)
+                return
             if not m or not m.group(2) or not m.group(2).startswith("/payment"):
                 self._send(404, {"error": "no such resource"})
                 return
@@ -140,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._authorised():
                 return
             m = _CALL_RE.match(self.path)
+            if m and m.group(2) == "/secure":
+                self._secure(m.group(1), False)
+                return
             if not m or m.group(2) != "/payment":
                 self._send(404, {"error": "no such resource"})
                 return
@@ -194,11 +209,24 @@ class _Handler(BaseHTTPRequestHandler):
             log.error("%s: payment gateway could not be loaded (%s)", call_id, type(exc).__name__)
             self._send(503, {"error": f"payment gateway unavailable ({type(exc).__name__})"})
             return
-        b.session = session
-        b.pipeline.attach_session(session)
+        attach = getattr(self.guard, "attach_payment", None)  # the Guard measures the secure-mode switch
+        if attach is not None:
+            attach(b, session)
+        else:
+            b.session = session
+            b.pipeline.attach_session(session)
         log.info("%s: payment session started (%s)", call_id, getattr(session, "session_id", "?"))
         self._send(201, {"call": call_id, "session": getattr(session, "session_id", None),
                          "state": getattr(session, "state", None)})
+
+    def _secure(self, call_id: str, on: bool) -> None:
+        b = self._bridge(call_id)
+        if b is None:
+            return
+        if not self.guard.set_secure(b, on, "api"):
+            self._send(409, {"error": f"call {call_id} is not in mask_mode 'secure' or has no media yet"})
+            return
+        self._send(200, {"call": call_id, "secure": bool(b.pipeline.secure)})
 
     def _cancel(self, call_id: str) -> None:
         b = self._bridge(call_id)
@@ -223,6 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         sent: dict[int, int] = {}
+        alerts_sent = 0
         last_beat = 0.0
         stop = self.server.stopping  # type: ignore[attr-defined]
         while not stop.is_set():
@@ -233,6 +262,10 @@ class _Handler(BaseHTTPRequestHandler):
                 for ev in events[start:]:
                     self._sse(ev.get("type", "feed"), ev)
                 sent[id(session)] = len(events)
+            alerts = list(getattr(b, "alerts", []))
+            for ev in alerts[alerts_sent:]:
+                self._sse("card_outside_secure_mode", ev)
+            alerts_sent = len(alerts)
             if b.state == "ended":
                 self._sse("call_ended", {"call": call_id, "reason": b.reason})
                 return

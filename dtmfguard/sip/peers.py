@@ -55,8 +55,14 @@ class _Call(pj.Call):
         self.disconnected_at = None
         self.index = 0
         self.srtp = None  # the audio stream was SRTP (RTP/SAVP), read when media started
+        self.keys: list[dict] = []  # DTMF keys received (onDtmfEvent), see there
+        self.open_keys: dict = {}
 
     def onCallState(self, prm):
+        try:
+            self._response_identity(prm.e)
+        except Exception as exc:  # noqa: BLE001 - never into pjsua2, never in the way of the state below
+            say(event="error", where="response_identity", error=type(exc).__name__)
         try:
             info = self.getInfo()
             self.state = info.state
@@ -65,9 +71,18 @@ class _Call(pj.Call):
                 self.confirmed_at = time.time()
             if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.disconnected_at = time.time()
-            say(event="state", call=self.index, state=info.stateText, status=info.lastStatusCode)
+            say(event="state", call=self.index, state=info.stateText, status=info.lastStatusCode, t=time.time())
         except Exception as exc:  # noqa: BLE001 - never into pjsua2
             say(event="error", where="onCallState", error=type(exc).__name__)
+
+    def _response_identity(self, e) -> None:
+        """Print the identity headers of each response this peer receives (what a phone would display)."""
+        if e.type != pj.PJSIP_EVENT_TSX_STATE or e.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+            return
+        msg = e.body.tsxState.src.rdata.wholeMsg
+        if msg.startswith("SIP/2.0"):
+            code = int(msg.split(None, 2)[1])
+            say(event="response", call=self.index, status=code, headers=_identity_headers(msg))
 
     def onCallMediaState(self, prm):
         try:
@@ -109,11 +124,53 @@ class _Call(pj.Call):
         except Exception as exc:  # noqa: BLE001
             say(event="error", where="onCallTsxState", error=type(exc).__name__)
 
-    def onDtmfEvent(self, prm):  # an agent must never receive any
-        self.dtmf_events += 1
+    def onDtmfEvent(self, prm):
+        """Every RFC 4733 packet callback / SIP INFO key: one entry per key press with its final duration.
+
+        pjsua2 calls this with flags 0 at an event's start, 1 (IS_UPDATE) for updates and 3 (END) at its
+        end; a SIP INFO key comes once with flags 2.  The agent peer is a test tool: it reports the keys it
+        received (tests check that none arrive in secure mode, and that relayed ones arrive exactly once).
+        """
+        try:
+            self.dtmf_events += 1
+            method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+            key = (method, int(prm.timestamp), str(prm.digit))
+            cur = self.open_keys.get(key)
+            if cur is None:
+                cur = {"digit": str(prm.digit), "method": method, "t": time.time(), "duration_ms": 0, "end": False}
+                self.open_keys[key] = cur
+                self.keys.append(cur)
+            cur["duration_ms"] = max(cur["duration_ms"], int(prm.duration) & 0xFFFFFFFF)
+            if int(prm.flags) & 2 or method == "info":
+                cur["end"] = True
+                cur["t_end"] = time.time()
+                self.open_keys.pop(key, None)
+                say(event="dtmf", call=self.index, **cur)
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onDtmfEvent", error=type(exc).__name__)
 
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
+
+    def onCallReplaced(self, prm):  # an attended transfer replaced this call: the new one is tracked like any
+        try:
+            new = _Call(self.peer, self.peer.acc, prm.newCallId)
+            new.index = len(self.peer.calls)
+            self.peer.calls.append(new)
+            prm.newCall = new
+            say(event="replaced", call=self.index, by=new.index, t=time.time())
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallReplaced", error=type(exc).__name__)
+
+    def onCallTransferStatus(self, prm):  # --refer-to: the far end's progress on the transfer (NOTIFY)
+        try:
+            say(event="xfer_status", call=self.index, status=prm.statusCode, final=bool(prm.finalNotify),
+                t=time.time())
+            if prm.finalNotify:
+                self.xfer_done = True  # the main loop hangs up (never inside a callback)
+                prm.cont = False
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallTransferStatus", error=type(exc).__name__)
 
 
 _MEDIA_STATUS = {pj.PJSUA_CALL_MEDIA_ACTIVE: "active", pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local-hold",
@@ -131,6 +188,44 @@ class _Account(pj.Account):
             self.peer.incoming(prm)
         except Exception as exc:  # noqa: BLE001
             say(event="error", where="onIncomingCall", error=type(exc).__name__)
+
+
+_SHOWN = ("from", "p-asserted-identity", "privacy", "diversion", "history-info", "user-to-user")
+
+
+def _identity_headers(msg: str) -> dict:
+    """Identity-related headers of a request: name (lower case) -> list of values."""
+    out: dict = {}
+    for line in msg.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        name = {"f": "from"}.get(name.strip().lower(), name.strip().lower())
+        if sep and (name in _SHOWN or name.startswith("x-")):
+            out.setdefault(name, []).append(value.strip())
+    return out
+
+
+def _silence_source(media):
+    """A looped player of 1 s of silence transmitting to ``media`` (its WAV lives in a private temp dir)."""
+    import tempfile
+    import wave
+
+    path = os.path.join(tempfile.mkdtemp(prefix="dtmfguard-peer-"), "silence.wav")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(16000))
+    player = pj.AudioMediaPlayer()
+    player.createPlayer(path, 0)
+    player.startTransmit(media)
+    return player
+
+
+def _sip_header(name: str, value: str):
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h
 
 
 def _settings(a) -> EndpointSettings:
@@ -171,6 +266,8 @@ class Agent:
     def incoming(self, prm):
         call = _Call(self, self.acc, prm.callId)
         call.index = len(self.calls)
+        # what an agent phone would show: the identity headers of the INVITE (tests check them)
+        say(event="invite", call=call.index, headers=_identity_headers(prm.rdata.wholeMsg))
         self.calls.append(call)
         self.pending.append(call)
 
@@ -201,8 +298,133 @@ class Agent:
                 call.getAudioMedia(-1).startTransmit(rec)  # connecting twice is harmless
             call.recorded_gen = call.media_changes
 
+    def _agent_keys(self, call) -> None:
+        """``--keys '*#1@3,*#0@6'``: the agent's phone sends these keys (RFC 4733) that long after media
+        started (a secure-mode switch sequence; the customer must never hear them)."""
+        media_t = getattr(call, "media_t", None)
+        if not self.a.keys or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        done = call.__dict__.setdefault("keys_sent", set())
+        for i, item in enumerate(self.a.keys.split(",")):
+            keys, _, at = item.rpartition("@")
+            if i in done or time.monotonic() - media_t < float(at):
+                continue
+            done.add(i)
+            if not getattr(call, "silence", None):  # pjmedia sends RFC 4733 only while a source feeds the call
+                call.silence = _silence_source(call.getAudioMedia(-1))
+                call.sources.append(call.silence)
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+            prm.digits = keys
+            prm.duration = 80
+            try:
+                call.sendDtmf(prm)
+                say(event="keys_sent", call=call.index, n=len(keys), t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="keys", error=exc.reason)
+
+    def _codec_change(self, call) -> None:
+        """``--reinvite-codec PCMA/8000 --reinvite-at S``: S seconds after media started, prefer only that codec
+        and re-INVITE (a mid-call codec change); prints the codec before and after."""
+        a = self.a
+        media_t = getattr(call, "media_t", None)
+        if not a.reinvite_codec or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        if not getattr(call, "codec_changed", False) and time.monotonic() - media_t >= a.reinvite_at:
+            call.codec_changed = True
+            try:
+                before = call.getStreamInfo(0).codecName
+                for c in self.ep.codecEnum2():
+                    self.ep.codecSetPriority(c.codecId, 255 if c.codecId.startswith(a.reinvite_codec) else 0)
+                call.reinvite(pj.CallOpParam(True))
+                say(event="reinvite", call=call.index, before=before, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="reinvite", error=exc.reason)
+        if getattr(call, "codec_changed", False) and not getattr(call, "codec_reported", False) \
+                and call.media_changes >= 2 and call.media_active:
+            call.codec_reported = True
+            say(event="codec", call=call.index, codec=call.getStreamInfo(0).codecName, t=time.time())
+
+    def _attended(self, call, since: float) -> None:
+        """``--consult URI --consult-at S --refer-at S2``: attended transfer.  The agent calls URI (a colleague)
+        at S, then at S2 sends REFER with Replaces on the customer's call (``xferReplaces``)."""
+        a = self.a
+        consult = getattr(self, "consult_call", None)
+        if consult is None and since >= a.consult_at:
+            consult = self.consult_call = _Call(self, self.acc)
+            consult.index = len(self.calls)
+            self.calls.append(consult)
+            consult.makeCall(a.consult, pj.CallOpParam(True))
+            say(event="consult", call=consult.index, t=time.time())
+        elif consult is not None and not getattr(call, "referred", False) and since >= a.refer_at \
+                and consult.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            call.referred = True
+            try:
+                call.xferReplaces(consult, pj.CallOpParam(True))
+                say(event="refer", call=call.index, replaces=True, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="xferReplaces", error=exc.reason)
+
+    def _transfer(self, call) -> None:
+        """``--refer-to URI --refer-at S``: blind transfer (REFER) S seconds after media started; hang up once
+        the transfer's final NOTIFY arrived."""
+        a = self.a
+        media_t = getattr(call, "media_t", None)
+        if a.consult and call.index == 0 and media_t and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self._attended(call, time.monotonic() - media_t)
+        if not a.refer_to or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            if getattr(call, "xfer_done", False) and not getattr(call, "hung", False) and \
+                    call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                call.hung = True
+                try:
+                    call.hangup(pj.CallOpParam())
+                except pj.Error:
+                    pass
+            return
+        if not getattr(call, "referred", False) and time.monotonic() - media_t >= a.refer_at:
+            call.referred = True
+            try:
+                call.xfer(a.refer_to, pj.CallOpParam(True))
+                say(event="refer", call=call.index, to=a.refer_to, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="refer", error=exc.reason)
+        if getattr(call, "xfer_done", False) and not getattr(call, "hung", False):
+            call.hung = True
+            try:
+                call.hangup(pj.CallOpParam())
+            except pj.Error:
+                pass
+
+    def _secure_infos(self, call) -> None:
+        """``--secure-info on@3,off@6``: the agent side (a PBX/CTI) switches the guard's secure mode with
+        SIP INFO application/x-dtmfguard-secure that long after media started; prints when each went out."""
+        media_t = getattr(call, "media_t", None)
+        if not self.a.secure_info or not media_t or call.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        done = call.__dict__.setdefault("secure_sent", set())
+        for i, item in enumerate(self.a.secure_info.split(",")):
+            word, _, at = item.partition("@")
+            if i in done or time.monotonic() - media_t < float(at):
+                continue
+            done.add(i)
+            req = pj.CallSendRequestParam()
+            req.method = "INFO"
+            if self.a.secure_header:
+                req.txOption.headers.append(_sip_header("X-Dtmfguard-Secure", word))
+                req.txOption.contentType = "text/plain"
+                req.txOption.msgBody = "secure switch"
+            else:
+                req.txOption.contentType = "application/x-dtmfguard-secure"
+                req.txOption.msgBody = word
+            try:
+                call.sendRequest(req)
+                say(event="secure_info", call=call.index, value=word, t=time.time())
+            except pj.Error as exc:
+                say(event="error", where="secure_info", error=exc.reason)
+
     def run(self, ep) -> int:
         a = self.a
+        self.ep = ep
         self.acc = _Account(self)
         self.acc.create(_account(a, "agent"))
         say(event="ready", port=a.port)
@@ -217,21 +439,26 @@ class Agent:
             while self.pending:
                 call = self.pending.pop(0)
                 op = pj.CallOpParam()
-                op.statusCode = a.reject or 180
+                op.statusCode = a.reject or (183 if a.early_media else 180)  # 183: with SDP, early media
+                if a.pai:
+                    op.txOption.headers.append(_sip_header("P-Asserted-Identity", a.pai))
                 call.answer(op)
                 if not a.reject and not a.no_answer:
-                    call.answer_due = time.monotonic() + a.answer_delay
+                    call.answer_due = time.monotonic() + (a.early_media or a.answer_delay)
             for call in self.calls:
                 due = getattr(call, "answer_due", None)
                 if due is not None and call.index not in answered and time.monotonic() >= due:
                     answered.add(call.index)
                     op = pj.CallOpParam()
                     op.statusCode = 200
+                    if a.pai:
+                        op.txOption.headers.append(_sip_header("P-Asserted-Identity", a.pai))
                     try:
                         call.answer(op)
                     except pj.Error:
                         pass
-                if call.media_active and call.index not in wired and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                if call.media_active and call.index not in wired and (call.state == pj.PJSIP_INV_STATE_CONFIRMED or (
+                        a.early_media and call.state == pj.PJSIP_INV_STATE_EARLY)):
                     wired.add(call.index)
                     am = call.getAudioMedia(-1)
                     if a.record_dir:
@@ -242,6 +469,13 @@ class Agent:
                         call.recorder = rec
                     if a.echo:
                         am.startTransmit(am)
+                    if a.play:  # an IVR prompt (during early media with --early-media)
+                        player = pj.AudioMediaPlayer()
+                        player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
+                        player.startTransmit(am)
+                        self.recorders.append(player)
+                        call.sources.append(player)
+                        player = None
                     call.srtp = media_is_srtp(call)
                     say(event="media", call=call.index, t=time.time(), srtp=call.srtp)
                     call.media_t = time.monotonic()
@@ -253,6 +487,10 @@ class Agent:
                     except pj.Error:
                         pass
                 self._hold_and_record(call)
+                self._secure_infos(call)
+                self._transfer(call)
+                self._codec_change(call)
+                self._agent_keys(call)
                 if call.disconnected_at and getattr(call, "recorder", None) is not None:
                     # close the WAV and free its conference slot (media_ports is small): long runs
                     # (benchmarks/soak.py) take hundreds of calls; in the main loop, not in a callback
@@ -262,13 +500,14 @@ class Agent:
                 break
         call = rec = am = None  # noqa: F841 - no pjsua2 object may outlive libDestroy (it aborts the process)
         summary = [{"call": c.index, "status": c.status, "dtmf_events": c.dtmf_events,
-                    "dtmf_digits": c.dtmf_digits, "confirmed": c.confirmed_at is not None, "srtp": c.srtp}
+                    "dtmf_digits": c.dtmf_digits, "keys": c.keys, "confirmed": c.confirmed_at is not None, "srtp": c.srtp}
                    for c in self.calls]
         say(event="done", calls=summary)
 
         def release():
             self.recorders.clear()
             self.calls.clear()
+            self.consult_call = None
             self.acc = None
 
         destroy_endpoint(ep, release, wait_s=0.5)
@@ -341,9 +580,37 @@ class Customer:
             return self.run_many(ep)
         call = self.call = _Call(self, self.acc)
         op = pj.CallOpParam(True)
+        if a.from_user or a.from_display:  # a carrier's caller id: who the agent's phone should show
+            uri = f"sip:{a.from_user or 'customer'}@127.0.0.1:{a.port}"
+            op.txOption.localUri = f'"{a.from_display}" <{uri}>' if a.from_display else f"<{uri}>"
+        for item in a.header or ():
+            name, _, value = item.partition(":")
+            op.txOption.headers.append(_sip_header(name.strip(), value.strip()))
         call.makeCall(a.to, op)
-        ok = _run_loop(ep, lambda: call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED
-                       or call.state == pj.PJSIP_INV_STATE_DISCONNECTED, a.cancel_after or a.timeout)
+        early = {}
+
+        def record_early() -> None:  # --early: record and play from the first media (183 early media) on
+            if a.early and call.media_active and not early:
+                am = call.getAudioMedia(-1)
+                early["on"] = True
+                if a.record:
+                    early["rec"] = pj.AudioMediaRecorder()
+                    early["rec"].createRecorder(a.record)
+                    am.startTransmit(early["rec"])
+                    call.sinks.append(early["rec"])
+                if a.play:
+                    early["player"] = pj.AudioMediaPlayer()
+                    early["player"].createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
+                    early["player"].startTransmit(am)
+                    call.sources.append(early["player"])
+                say(event="recording", early=call.state != pj.PJSIP_INV_STATE_CONFIRMED, t=time.time())
+
+        def connected_or_gone() -> bool:
+            record_early()
+            return call.media_active and call.state == pj.PJSIP_INV_STATE_CONFIRMED \
+                or call.state == pj.PJSIP_INV_STATE_DISCONNECTED
+
+        ok = _run_loop(ep, connected_or_gone, a.cancel_after or a.timeout)
         if a.cancel_after and call.state not in (pj.PJSIP_INV_STATE_CONFIRMED, pj.PJSIP_INV_STATE_DISCONNECTED):
             call.hangup(pj.CallOpParam())  # CANCEL while ringing
             _run_loop(ep, lambda: call.state == pj.PJSIP_INV_STATE_DISCONNECTED, 5)
@@ -352,12 +619,12 @@ class Customer:
         player = recorder = None
         if result["connected"] and call.state == pj.PJSIP_INV_STATE_CONFIRMED:
             am = call.getAudioMedia(-1)
-            if a.record:
+            if a.record and not early:
                 recorder = pj.AudioMediaRecorder()
                 recorder.createRecorder(a.record)
                 am.startTransmit(recorder)
                 call.sinks.append(recorder)
-            if a.play:
+            if a.play and not early:
                 player = pj.AudioMediaPlayer()
                 player.createPlayer(a.play, pj.PJMEDIA_FILE_NO_LOOP)
                 player.startTransmit(am)
@@ -392,6 +659,11 @@ class Customer:
                 _run_loop(ep, lambda: not alive(), a.play_s - a.hold_at - a.hold_s - 0.3)
             else:
                 _run_loop(ep, lambda: not alive(), a.play_s)
+            if (a.rfc2833 or a.info) and alive():
+                # pjmedia sends RFC 4733 packets from the stream's put_frame, which the conference bridge calls
+                # with audio only while a source feeds the call: after --play ended, keys came out late or
+                # not at all (measured).  A looped silent source keeps the stream clocked.
+                call.sources.append(_silence_source(call.getAudioMedia(-1)))
             if a.rfc2833 and alive():
                 prm = pj.CallSendDtmfParam()
                 prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
@@ -428,6 +700,7 @@ class Customer:
 
         def release():
             nonlocal player, recorder, call
+            early.clear()
             call.sources.clear()
             call.sinks.clear()
             player = recorder = call = None
@@ -459,15 +732,21 @@ def main(argv=None) -> int:
     p.add_argument("--hold-s", type=float, default=1.0, help="hold this long, then resume")
     # customer
     p.add_argument("--to", help="URI to call (customer)")
-    p.add_argument("--play", help="16-bit mono WAV to play once connected (customer)")
+    p.add_argument("--play", help="16-bit mono WAV to play once connected (customer), or once media starts (agent)")
     p.add_argument("--play-s", type=float, default=0.0, help="seconds to let --play run before the signalled digits")
     p.add_argument("--record", help="WAV file for the audio the customer hears")
+    p.add_argument("--early", action="store_true",
+                   help="customer: start --record and --play with the first media (early media), not at the answer")
     p.add_argument("--rfc2833", default="", help="digits sent as RFC 4733 events after --play")
     p.add_argument("--info", default="", help="digits sent as SIP INFO application/dtmf-relay")
     p.add_argument("--info-dtmf", default="", help="digits sent as SIP INFO application/dtmf")
     p.add_argument("--info-body", action="append", metavar="CTYPE|BODY",
                    help="customer: also send a SIP INFO with this Content-Type and body (repeatable)")
     p.add_argument("--digit-ms", type=int, default=100)
+    p.add_argument("--from-user", default="", help="customer: From user part (the caller's number)")
+    p.add_argument("--from-display", default="", help="customer: From display name")
+    p.add_argument("--header", action="append", metavar="NAME: VALUE",
+                   help="customer: an extra INVITE header, e.g. 'P-Asserted-Identity: <sip:+4420@carrier>'")
     p.add_argument("--count", type=int, default=1, help="customer: this many simultaneous calls (max 4)")
     p.add_argument("--cancel-after", type=float, default=0.0, help="customer: hang up (CANCEL) if not answered by then")
     p.add_argument("--tail-s", type=float, default=0.5)
@@ -479,6 +758,20 @@ def main(argv=None) -> int:
     p.add_argument("--no-answer", action="store_true", help="agent: ring forever")
     p.add_argument("--answer-delay", type=float, default=0.1)
     p.add_argument("--hangup-after", type=float, default=0.0, help="agent: hang up this long after media starts")
+    p.add_argument("--pai", default="", help="agent: P-Asserted-Identity in its answers (the agent's identity)")
+    p.add_argument("--early-media", type=float, default=0.0,
+                   help="agent: answer 183 with SDP (early media: --play is heard before the answer), 200 after this")
+    p.add_argument("--keys", default="", help="agent: send RFC 4733 keys, e.g. '*#1@3,*#0@6' (seconds after media)")
+    p.add_argument("--reinvite-codec", default="", help="agent: change to this codec mid-call (re-INVITE)")
+    p.add_argument("--reinvite-at", type=float, default=2.0, help="agent: ... this long after media started")
+    p.add_argument("--consult", default="", help="agent: attended transfer: consult this URI first (see --refer-at)")
+    p.add_argument("--consult-at", type=float, default=1.0, help="agent: ... this long after media started")
+    p.add_argument("--refer-to", default="", help="agent: transfer the call (REFER) to this URI")
+    p.add_argument("--refer-at", type=float, default=2.0, help="agent: ... this long after media started")
+    p.add_argument("--secure-info", default="",
+                   help="agent: switch the guard's secure mode by SIP INFO, e.g. on@3,off@6 (seconds after media)")
+    p.add_argument("--secure-header", action="store_true",
+                   help="agent: send --secure-info as an X-Dtmfguard-Secure header instead of the body")
     a = p.parse_args(argv)
     ep = create_endpoint(_settings(a))
     peer = Customer(a) if a.role == "customer" else Agent(a)

@@ -1,0 +1,410 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Secure mode (``mask_mode = "secure"``, the default) on live calls through ``dtmfguard serve``.
+
+Real pjsua2 peers on 127.0.0.1.  The customer keys an IVR menu choice in-band, then (while the test starts a
+payment or the agent side switches secure mode on) a card, then more menu keys in-band, then keys by RFC 4733
+and SIP INFO (both bodies).  What the agent leg received is checked key by key: every key outside secure mode
+exactly once, right digit, duration within 20 ms of what the customer sent; no key of the card in any form
+(events, INFO, audio: the adversarial decoder names nothing from the agent's recording); the time from the
+request to secure mode taking effect is measured and must come before the next key.  ``always`` is measured
+on the same call: the agent leg gets nothing.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dtmfguard.adversary import count_recovered
+from dtmfguard.audio import read_audio
+from dtmfguard.sip.control import follow_feed
+from dtmfguard.synth import keypresses
+
+from sip_peers import Proc, free_port, rtp_base
+from test_sip_call import PAN, SPEECH as _SPEECH
+from test_sip_payment import TOKEN, _api
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+MENU, MENU_MS = "2580", 120
+CARD = PAN + "#" + "1230" + "123"
+AFTER, AFTER_MS = "1397", 200
+RFC, RFC_MS = "123", 150  # the customer peer sends RFC 4733 and dtmf-relay INFO with --digit-ms
+INFO = "4"
+INFO_DTMF = "6"  # application/dtmf: no duration in the body, 250 ms assumed (sipinfo.DEFAULT_DURATION_MS)
+# the Debian package's "en" directory is a link some hosts lack; the voice it points to is the same file
+SPEECH = next((p for p in (_SPEECH, _SPEECH.replace("/en/", "/en_US_f_Allison/")) if Path(p).exists()), _SPEECH)
+GAP_S = 3.0  # silence after the menu keys: the switch happens in it
+TOLERANCE_MS = 20
+
+
+def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0):
+    """speech, MENU, gap, ``middle`` (the card), gap, AFTER, speech; and the key spans by part."""
+    speech, _ = read_audio(SPEECH)
+    rng = np.random.default_rng(13)
+    parts, spans, pos = [speech], {}, speech.size
+    for name, keys, tone_ms, gap_s in (("menu", MENU, MENU_MS, GAP_S), ("card", middle, middle_ms, 2.5),
+                                       ("after", AFTER, AFTER_MS, 0.5)):
+        x, sp = keypresses(keys, tone_ms=tone_ms, gap_ms=120, level_dbm0=-10, rng=rng)
+        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
+        parts += [x, np.zeros(int(gap_s * 8000))]
+        pos += x.size + int(gap_s * 8000)
+    parts.append(speech)
+    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    return x, spans
+
+
+def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_extra=(), guard_extra=(),
+        middle: str = CARD, rfc: str = RFC, info: str = INFO, info_dtmf: str = INFO_DTMF, config: str = "",
+        agent_kind: str = "pjsua2", customer_extra=()):
+    """One call; returns a dict of what each side saw.  ``switch``: payment | api | info | none.
+    ``agent_kind``: the repository's pjsua2 agent peer, or baresip (Debian)."""
+    x, spans = customer_audio(tmp_path / "c.wav", middle)
+    gport, aport, ctl = free_port(), free_port(), free_port()
+    env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "44" * 32,
+           "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
+    (tmp_path / "agent").mkdir()
+    menu_end_s = spans["menu"][-1][2] / 8000
+    card_end_s = spans["card"][-1][2] / 8000
+    extra = list(agent_extra)
+    if switch == "info":  # the agent side switches: on in the gap before the card, off in the gap after it
+        extra += ["--secure-info", f"on@{menu_end_s + GAP_S / 2:.2f},off@{card_end_s + 1.2:.2f}"]
+    if switch == "keys":  # ... with its phone's keys (RFC 4733), which the customer must not hear
+        extra += ["--keys", f"*#1@{menu_end_s + GAP_S / 2 - 0.3:.2f},*#0@{card_end_s + 1.0:.2f}"]
+        config = config + '[secure]\nkeys_on = "*#1"\nkeys_off = "*#0"\n'
+        customer_extra = [*customer_extra, "--record", str(tmp_path / "customer-heard.wav")]
+    if agent_kind == "baresip":
+        from sip_peers.baresip import Baresip
+
+        silence = tmp_path / "agent-silence.wav"
+        sf.write(silence, np.zeros(8000 * 60, np.int16), 8000, subtype="PCM_16")
+        agent = Baresip(tmp_path, "baresip-agent", aport, free_port(), rtp_base(), str(silence))
+    else:
+        agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                      "--record-dir", str(tmp_path / "agent"), "--timeout", "60", *extra], "agent", tmp_path)
+    args = ["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent", f"sip:agent@127.0.0.1:{aport}",
+            "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}", "--mask-mode", mode, *guard_extra]
+    if config:
+        (tmp_path / "guard.toml").write_text(config)
+        args += ["--config", str(tmp_path / "guard.toml")]
+    guard = Proc(args, "guard", tmp_path, env=env)
+    feed: list = []
+    customer = None
+    summary = None
+    try:
+        if agent_kind != "baresip":
+            agent.wait_ready()
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--rfc2833", rfc, "--info", info,
+                         "--info-dtmf", info_dtmf, "--digit-ms", str(RFC_MS), "--tail-s", "1.0", "--timeout", "60",
+                         *customer_extra], "customer", tmp_path)
+        call = None
+        deadline = time.monotonic() + 15
+        while call is None and time.monotonic() < deadline:
+            live = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["state"] == "connected"]
+            call = live[0] if live else None
+            time.sleep(0.05)
+        assert call and call["masking"] == mode, call
+        reader = threading.Thread(target=follow_feed, args=(ctl, call["id"], TOKEN, lambda k, d: feed.append(d)),
+                                  daemon=True)
+        reader.start()
+        if switch in ("payment", "api"):
+            time.sleep(max(0.0, call["connected_at"] + menu_end_s + GAP_S / 2 - time.time()))
+            t_request = time.time()
+            if switch == "payment":
+                status, body = _api(ctl, "POST", f"/calls/{call['id']}/payment", {"amount": 990, "reference": "R-1"})
+                assert status == 201, body
+            else:
+                status, body = _api(ctl, "POST", f"/calls/{call['id']}/secure")
+                assert status == 200 and body["secure"] is True, body
+                time.sleep(max(0.0, call["connected_at"] + card_end_s + 1.2 - time.time()))
+                status, body = _api(ctl, "DELETE", f"/calls/{call['id']}/secure")
+                assert status == 200, body
+        # the summary just before the call ends (switch times, relay counters)
+        alerts = None
+        while customer.p.poll() is None:
+            got = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["id"] == call["id"]]
+            summary = got[0] if got else summary
+            status, body = _api(ctl, "GET", f"/calls/{call['id']}/alerts")
+            alerts = body["alerts"] if status == 200 else alerts
+            time.sleep(0.2)
+        assert customer.wait(60) == 0
+        reader.join(10)
+    finally:
+        rc_guard = guard.stop()
+        agent.stop()
+        if customer is not None:
+            customer.stop()
+    if agent_kind == "baresip":
+        keys = [dict(k, method="rfc4733", end=True) for k in agent.keys()]
+        agent_events = [{"event": "baresip", **ev} for _, ev in agent.events]
+        done = {"calls": [{"keys": keys, "dtmf_events": len(keys) * 2, "dtmf_digits": len(keys)}]}
+        rec, _ = sf.read(agent.recording(), dtype="int16")
+        agent_output = agent.output() + json.dumps(agent_events)
+    else:
+        agent_events = agent.events()
+        done = [e for e in agent_events if e.get("event") == "done"][0]
+        rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+        agent_output = agent.output()
+    if switch == "info":
+        t_request = [e["t"] for e in agent_events if e.get("event") == "secure_info"][0]
+    if switch == "keys":
+        t_request = [e["t"] for e in agent_events if e.get("event") == "keys_sent"][0]
+    end_to_end = [round((t - t_request) * 1000, 1) for t in (summary or {}).get("secure_effective_at", [])[:1]] \
+        if switch != "none" else []
+    return {"rc_guard": rc_guard, "end_to_end_ms": end_to_end, "keys": done["calls"][0]["keys"], "done": done, "summary": summary, "feed": feed,
+            "spans": spans, "x": x, "rec": rec.astype(np.float64), "agent_events": agent_events, "alerts": alerts,
+            "output": guard.output() + agent_output + customer.output() + "".join(json.dumps(e) for e in feed),
+            "guard_log": guard.err_path.read_text()}
+
+
+def expected_keys():
+    return ([(d, MENU_MS) for d in MENU] + [(d, AFTER_MS) for d in AFTER] + [(d, RFC_MS) for d in RFC]
+            + [(d, RFC_MS) for d in INFO] + [(d, 250) for d in INFO_DTMF])
+
+
+def check_relayed(r, tolerance_ms=TOLERANCE_MS):
+    got = [(k["digit"], k["duration_ms"]) for k in r["keys"]]
+    want = expected_keys()
+    assert "".join(d for d, _ in got) == "".join(d for d, _ in want), "keys differ from the expected sequence"
+    errors = [g[1] - w[1] for g, w in zip(got, want)]
+    assert all(abs(e) <= tolerance_ms for e in errors), errors
+    assert all(k["method"] == "rfc4733" and k["end"] for k in r["keys"])
+    return errors
+
+
+def align(rec, x, start: int, chunk: int = 8000) -> int:
+    """Offset of the customer's signal ``x`` in a recording, from the speech in ``x[start:]``: the best of
+    its 1 s chunks (an adaptive jitter buffer on a loaded host stretches a recording by a frame here and
+    there, which blurs a correlation over several seconds).  Asserts that the agent heard the speech."""
+    from test_sip_call import _best_correlation
+
+    best = (0.0, 0, 0)
+    for at in range(start, x.size - chunk + 1, chunk):
+        corr, lag = _best_correlation(rec, x[at:at + chunk])
+        if corr > best[0]:
+            best = (corr, lag, at)
+    assert best[0] > 0.6, best  # the agent heard the customer's speech
+    return best[1] - best[2]
+
+
+def alignment(r) -> int:
+    # the speech after the last key (the start of the call is where the jitter buffers still settle)
+    return align(r["rec"], r["x"], r["spans"]["after"][-1][2] + 4000)
+
+
+def check_nothing_of_the_card(r, pan=PAN):
+    digits = "".join(k["digit"] for k in r["keys"])
+    assert pan not in digits and pan[:8] not in digits
+    # the agent's audio: every key of every part is masked (secure mode masks all call long); the decoder
+    # answers at the recording's true alignment (found on the speech before the first key), as an attacker
+    # with the recording and the call's timing would
+    offset = alignment(r)
+    recovered = {name: count_recovered(r["rec"], sp, 8000, offset=offset) for name, sp in r["spans"].items()}
+    assert recovered == {name: 0 for name in r["spans"]}, recovered
+    assert pan not in r["output"] and pan[:6] + pan[6:12] not in r["output"] and pan[-8:] not in r["output"]
+
+
+@pytest.fixture(scope="module")
+def payment_call(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("secure-payment"), switch="payment")
+
+
+def test_outside_secure_mode_every_key_reaches_the_agent_leg_once(payment_call):
+    r = payment_call
+    assert r["rc_guard"] == 0
+    errors = check_relayed(r)
+    print(f"relayed {len(errors)} keys; duration errors (ms): {errors}")
+
+
+def test_inside_the_payment_nothing_of_a_key_reaches_the_agent_leg(payment_call):
+    r = payment_call
+    kinds = [e.get("type") for e in r["feed"]]
+    assert kinds.count("field_complete") == 3, kinds  # the card was captured
+    check_nothing_of_the_card(r)
+    assert r["done"]["calls"][0]["dtmf_events"] > 0
+
+
+def test_secure_mode_took_effect_before_the_next_key(payment_call):
+    switch = r = payment_call["summary"]["secure_switch_ms"]
+    assert len(switch) == 1, r
+    # the card's first key starts GAP_S / 2 = 1.5 s after the request: measured switch times are one frame
+    print(f"payment start -> secure mode: {switch[0]} ms in the guard, {payment_call['end_to_end_ms']} ms "
+          "from the HTTP request")
+    assert 0 <= switch[0] < 100
+
+
+@pytest.fixture(scope="module")
+def info_call(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("secure-info"), switch="info")
+
+
+def test_agent_side_info_switches_secure_mode(info_call):
+    r = info_call
+    assert r["rc_guard"] == 0
+    sent = [e for e in r["agent_events"] if e.get("event") == "secure_info"]
+    answers = [e["status"] for e in r["agent_events"] if e.get("event") == "info_response"]
+    assert [e["value"] for e in sent] == ["on", "off"] and answers == [200, 200], (sent, answers)
+    check_relayed(r)
+    check_nothing_of_the_card(r)
+    switch = r["summary"]["secure_switch_ms"]
+    print(f"agent-side INFO -> secure mode: {switch} ms in the guard, {r['end_to_end_ms']} ms from the INFO")
+    assert len(switch) == 1 and 0 <= switch[0] < 100
+
+
+def test_api_switches_secure_mode(tmp_path):
+    r = run(tmp_path, switch="api")
+    assert r["rc_guard"] == 0
+    check_relayed(r)
+    check_nothing_of_the_card(r)
+    switch = r["summary"]["secure_switch_ms"]
+    print(f"control API -> secure mode: {switch} ms in the guard, {r['end_to_end_ms']} ms from the HTTP request")
+    assert len(switch) == 1 and 0 <= switch[0] < 100
+
+
+def test_always_mode_relays_nothing(tmp_path):
+    r = run(tmp_path, mode="always", switch="payment")
+    assert r["rc_guard"] == 0
+    assert r["keys"] == [] and r["done"]["calls"][0]["dtmf_events"] == 0
+    check_nothing_of_the_card(r)
+
+
+# -- insider fraud: the card keyed outside secure mode ---------------------------------------------------------
+def _card_run_call(tmp_path, action):
+    audit = tmp_path / "audit.jsonl"
+    # a 1.5 s pause ends a run: the menu keys 2.5 s after the card are a new run (relayed)
+    cfg = f'[payment]\naudit = "{audit}"\n[secure]\ncard_run_action = "{action}"\ncard_run_gap_s = 1.5\n'
+    # no switch at all: the "card" part is keyed while the call is outside secure mode
+    r = run(tmp_path, switch="none", middle=PAN, config=cfg)
+    r["audit"] = audit.read_text() if audit.exists() else ""
+    return r
+
+
+@pytest.mark.parametrize("action", ["alert", "stop"])
+def test_card_keyed_outside_secure_mode_raises_an_alert(tmp_path, action):
+    r = _card_run_call(tmp_path, action)
+    assert r["rc_guard"] == 0
+    # control plane: the feed and the alerts endpoint, each with the fact, the call, the agent, the time
+    fed = [e for e in r["feed"] if e.get("type") == "card_outside_secure_mode"]
+    assert len(fed) == 1 and fed[0]["agent"].startswith("sip:agent@") and fed[0]["action"] in ("alerted", "stopped")
+    assert r["alerts"] and len(r["alerts"]) == 1
+    assert set(r["alerts"][0]) == {"type", "event", "call", "agent", "action", "detected_at"}
+    # the audit trail: one chained record, no digits
+    records = [json.loads(line) for line in r["audit"].splitlines()]
+    alerts = [rec for rec in records if rec.get("event") == "card_outside_secure_mode"]
+    assert len(alerts) == 1 and alerts[0]["agent"] == fed[0]["agent"]
+    assert "ALERT a card number may have been keyed outside secure mode" in r["guard_log"]
+    digits = "".join(k["digit"] for k in r["keys"])
+    if action == "alert":  # relayed as it was keyed (the IVR may have asked for it): the alert is the defence
+        assert digits == MENU + PAN + AFTER + RFC + INFO + INFO_DTMF
+    else:  # at most the first 6 digits (the IIN) reached the agent leg; the menu keys after the pause did
+        assert digits == MENU + PAN[:6] + AFTER + RFC + INFO + INFO_DTMF
+    # no output of any process, the feed or the audit trail holds the card number (PAN in 'alert' mode went
+    # to the agent leg as events, which the agent peer prints key by key: look for it as a string only)
+    text = r["output"] + r["audit"]
+    assert PAN not in text and PAN[-8:] not in text
+
+
+def test_card_keyed_outside_secure_mode_and_the_agent_audio(tmp_path):
+    """Whatever the relay does, the agent's audio never carries a key tone in secure mode."""
+    r = _card_run_call(tmp_path, "stop")
+    offset = alignment(r)
+    assert all(count_recovered(r["rec"], sp, 8000, offset=offset) == 0 for sp in r["spans"].values())
+
+
+# -- baresip (Debian) as the agent: an independent user agent receiving the relayed keys ---------------------
+@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
+                    reason="baresip (Debian package baresip-core) not installed")
+def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_path):
+    r = run(tmp_path, switch="payment", agent_kind="baresip",
+            customer_extra=["--from-user", "+442071234567", "--from-display", "Alice Smith"])
+    assert r["rc_guard"] == 0
+    # baresip reports no duration, only when each key's first and end packets arrived (its control socket,
+    # read by a Python thread on a shared 2-core host): its times scatter more than the RTP duration field
+    # the pjsua2 agent reads, so the bound here is 30 ms
+    errors = check_relayed(r, tolerance_ms=30)
+    print(f"baresip agent: {len(errors)} keys relayed, duration errors (ms, from its event times): {errors}")
+    kinds = [e.get("type") for e in r["feed"]]
+    assert kinds.count("field_complete") == 3, kinds
+    check_nothing_of_the_card(r)
+    shown = [e for e in r["agent_events"] if e.get("type") == "CALL_ESTABLISHED"]
+    assert shown and shown[0]["peerdisplayname"] == "Alice Smith", shown
+    assert shown[0]["peeruri"].startswith("sip:+442071234567@"), shown
+
+
+@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
+                    reason="baresip (Debian package baresip-core) not installed")
+@pytest.mark.parametrize("mode", ["secure", "always"])
+def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode):
+    """baresip as the customer (its own RFC 4733 sender, its own SDP): in secure mode each key reaches the
+    pjsua2 agent once, with the duration the guard received; in always mode none does.  The agent's phone
+    shows baresip's display name and user."""
+    from sip_peers.baresip import Baresip
+
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(8000 * 30, np.int16), 8000, subtype="PCM_16")
+    gport, aport = free_port(), free_port()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--timeout", "30"], "agent", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--mask-mode", mode],
+                 "guard", tmp_path)
+    customer = None
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        customer = Baresip(tmp_path, "baresip-customer", free_port(), free_port(), rtp_base(), str(silence),
+                           user="+441632960001", auto_answer=False, display="Bob Baresip")
+        customer.command("dial", f"sip:guard@127.0.0.1:{gport}")
+        assert customer.wait_for("CALL_ESTABLISHED", 15), customer.output()[-2000:]
+        time.sleep(1.0)
+        for key in "1590":
+            customer.command("sndcode", key)
+            time.sleep(0.5)
+        time.sleep(1.0)
+        customer.command("hangup")
+        assert agent.wait(15) == 0
+    finally:
+        if customer is not None:
+            customer.stop()
+        rc = guard.stop()
+        agent.stop()
+    assert rc == 0
+    done = [e for e in agent.events() if e.get("event") == "done"][0]
+    keys = done["calls"][0]["keys"]
+    invite = [e for e in agent.events() if e.get("event") == "invite"][0]["headers"]
+    assert invite["from"][0].startswith('"Bob Baresip" <sip:+441632960001@'), invite
+    sent = [line for line in customer.output().splitlines() if "send DTMF digit:" in line]
+    assert len(sent) == 4, sent  # baresip sent the four keys
+    if mode == "always":
+        assert keys == [] and done["calls"][0]["dtmf_events"] == 0
+        return
+    assert "".join(k["digit"] for k in keys) == "1590", keys
+    durations = [k["duration_ms"] for k in keys]
+    print(f"baresip customer -> pjsua2 agent: durations {durations} ms")
+    assert all(40 <= d <= 1000 for d in durations) and max(durations) - min(durations) <= 20, durations
+
+
+def test_agent_phone_keys_switch_secure_mode_and_the_customer_never_hears_them(tmp_path):
+    r = run(tmp_path, switch="keys")
+    assert r["rc_guard"] == 0
+    assert len([e for e in r["agent_events"] if e.get("event") == "keys_sent"]) == 2
+    check_relayed(r)
+    check_nothing_of_the_card(r)
+    switch = r["summary"]["secure_switch_ms"]
+    print(f"agent phone keys -> secure mode: {switch} ms in the guard, {r['end_to_end_ms']} ms from sending the "
+          "sequence (its 3 keys of 80 ms take ~300 ms)")
+    assert len(switch) == 1 and 0 <= switch[0] < 100
+    # the customer heard no key of the agent's sequence: nothing a decoder names in what it heard
+    from dtmfguard.adversary import decode
+
+    heard, _ = sf.read(tmp_path / "customer-heard.wav", dtype="int16")
+    assert decode(heard.astype(np.float64), 8000) == []
