@@ -62,10 +62,15 @@ def run(args) -> int:
     if not args.quiet:
         logging.getLogger("dtmfguard").setLevel(min(logging.getLogger().level, logging.INFO))
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    if cfg.workers > 1 and args.worker_index is None:
-        from ..sip.supervisor import Supervisor
+    if args.worker_index is None:
+        from ..sip.config import ConfigError
+        from ..sip.supervisor import Supervisor, uses_box_endpoint
 
-        return Supervisor(cfg).run()
+        if cfg.workers > 1 or uses_box_endpoint(cfg):
+            try:
+                return Supervisor(cfg).run()
+            except ConfigError as exc:
+                raise CliError(str(exc)) from None
     return serve_one(cfg)
 
 

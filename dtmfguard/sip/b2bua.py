@@ -221,6 +221,8 @@ class Bridge:
     payment: dict = field(default_factory=dict)
     #: per leg: the audio stream is SRTP (True), plain RTP (False), not known yet (None)
     srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
+    #: what the PBX/CTI knows the call by (customer leg's Call-ID, a configured header): control API lookups
+    correlation: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -470,6 +472,9 @@ class Guard:
             self._refuse(b, 403, "wrong-account")
             return
         self.dialogs.incoming(bid, prm.rdata.wholeMsg, prm.rdata.srcAddress)
+        from .control import correlation_ids  # pure Python; the control API finds calls by these
+
+        b.correlation = correlation_ids(prm.rdata.wholeMsg, self.cfg.control_correlation_header)
         active = sum(1 for x in self.bridges.values() if x.state != "ended")
         if active >= MAX_BRIDGES:
             log.warning("%s: refused, this worker already bridges %d calls", bid, active)

@@ -94,8 +94,16 @@ def worker_configs(cfg: GuardConfig) -> list[GuardConfig]:
         w = cfg.for_worker(i)
         if cfg.control_port:
             w = dataclasses.replace(w, control_port=cfg.control_port + 1 + i)
+            if uses_box_endpoint(cfg):  # the workers' own APIs stay on loopback behind the box endpoint
+                w = dataclasses.replace(w, control_host="127.0.0.1")
         out.append(w)
     return out
+
+
+def uses_box_endpoint(cfg: GuardConfig) -> bool:
+    """The box endpoint (dtmfguard.control) serves the control port: with several workers, or asked for."""
+    return bool(cfg.control_port) and (cfg.control_endpoint == "box" or
+                                       (cfg.control_endpoint == "auto" and cfg.workers > 1))
 
 
 class Supervisor:
@@ -104,6 +112,7 @@ class Supervisor:
         self.workers = [_Worker(i, w) for i, w in enumerate(worker_configs(cfg))]
         self.stop = threading.Event()
         self._httpd = None
+        self._box = None  # the box control endpoint (dtmfguard.control.server.BoxEndpoint)
         self.run_dir = tempfile.mkdtemp(prefix="dtmfguard-run-", dir=os.environ.get("RUNTIME_DIRECTORY") or None)
         for w in self.workers:
             w.state_path = os.path.join(self.run_dir, f"worker-{w.index}.dialogs.json")
@@ -147,19 +156,40 @@ class Supervisor:
                 self.end_headers()
                 self.wfile.write(body)
 
+        if uses_box_endpoint(self.cfg):
+            self._serve_box_endpoint()
+            return
         self._httpd = ThreadingHTTPServer((self.cfg.control_host, self.cfg.control_port), H)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, name="supervisor-health", daemon=True).start()
 
+    def _serve_box_endpoint(self) -> None:
+        """The box control endpoint (issue 14), bound before any worker starts; raises ConfigError."""
+        from ..control.server import BoxEndpoint, EndpointError
+        from .config import ConfigError
+
+        c = self.cfg
+        try:
+            self._box = BoxEndpoint(
+                c.control_host, c.control_port, os.environ.get(c.token_env, ""),
+                [f"http://127.0.0.1:{w.cfg.control_port}" for w in self.workers], box=c.control_box,
+                origins=c.control_cors_origins, peers=c.control_peers, tls_cert=c.control_tls_cert,
+                tls_key=c.control_tls_key, plain_http=c.control_plain_http, health=self.health,
+                workers_info=lambda: [w.info() for w in self.workers])
+            self._box.start()
+        except EndpointError as exc:
+            raise ConfigError(str(exc)) from None
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        if self.cfg.control_port:
+            self._serve_health()  # bind first: a taken port must not leave workers behind
         for w in self.workers:
             self._spawn(w)
-        if self.cfg.control_port:
-            self._serve_health()
         print(f"ready workers={len(self.workers)} sip=" + ",".join(f"{w.cfg.sip_host}:{w.cfg.sip_port}"
-                                                                for w in self.workers), flush=True)
+                                                                for w in self.workers)
+              + (f" control={self._box.url}" if self._box is not None else ""), flush=True)
         while not self.stop.wait(0.2):
             now = time.monotonic()
             for w in self.workers:
@@ -214,6 +244,8 @@ class Supervisor:
                 w.ending.join(10)
             self.end_lost_calls(w)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self._box is not None:
+            self._box.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
