@@ -130,12 +130,14 @@ count = {workers}
             time.sleep(0.2)
         raise AssertionError(f"workers not healthy: {body}")
 
-    def call(self, name: str, play_s: float = 2.0, rfc2833: str = "", timeout: float = 60, count: int = 1) -> Proc:
+    def call(self, name: str, play_s: float = 2.0, rfc2833: str = "", timeout: float = 60, count: int = 1,
+             worker: int = 0) -> Proc:
         wav = self.tmp / f"{name}.wav"
         customer_wav(wav, play_s)
         p = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
-                  "--to", f"sip:guard@127.0.0.1:{self.gport}", "--play", str(wav), "--play-s", f"{play_s:.1f}",
-                  "--rfc2833", rfc2833, "--count", str(count), "--timeout", str(timeout)], name, self.tmp)
+                  "--to", f"sip:guard@127.0.0.1:{self.gport + 10 * worker}", "--play", str(wav), "--play-s", f"{play_s:.1f}",
+                  "--rfc2833", rfc2833, "--count", str(count), "--timeout", str(timeout)]
+                 + (["--record-dir", str(self.tmp / "agent")] if count > 1 else []), name, self.tmp)
         self.customers.append(p)
         return p
 

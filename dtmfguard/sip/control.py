@@ -117,6 +117,11 @@ def correlation_ids(invite: str, header: str = "") -> dict:
 _TERMINAL_CALL = ("ended",)
 
 
+def _session_done(b) -> bool:
+    s = b.session
+    return s is None or bool(getattr(s, "finished", True))
+
+
 class FeedBook:
     """Every masked feed and call-state event of this worker, in order: a worker-wide sequence number
     (for the box endpoint's long poll) and a per-call event id (for SSE ``id:`` and ``Last-Event-ID``).
@@ -150,25 +155,32 @@ class FeedBook:
                 self._collect_one(b)
             for cid in [c for c in self._calls if c not in present]:
                 c = self._calls[cid]
-                self._collect_one(c["bridge"])  # reaped since the last pass: its last events, then gone
+                b = c["bridge"]
+                self._collect_one(b)  # reaped since the last pass: its last events, then gone
+                if not _session_done(b):
+                    continue  # e.g. the card is with the gateway: its answer is still to come
                 if c["state"] != "ended":
-                    self._emit(cid, "call_state", {"call": cid, "state": "ended", "reason": c["bridge"].reason,
-                                                   "agent": c["bridge"].target})
+                    self._emit(cid, "call_state", {"call": cid, "state": "ended", "reason": b.reason,
+                                                   "agent": b.target})
                 self._account_media(c, final=True)
                 del self._calls[cid]
             if self.seq != before:
                 self.cond.notify_all()
         return self.seq - before
 
+    def collect_bridge(self, b) -> None:
+        """Collect one call now (before its session is replaced)."""
+        with self.cond:
+            before = self.seq
+            self._collect_one(b)
+            if self.seq != before:
+                self.cond.notify_all()
+
     def _collect_one(self, b) -> None:
         c = self._calls.get(b.id)
         if c is None:
             c = self._calls[b.id] = {"n": 0, "state": None, "sessions": {}, "bridge": b, "media": {}}
             self.totals["calls_seen"] += 1
-        if b.state != c["state"]:
-            c["state"] = b.state
-            self._emit(b.id, "call_state", {"call": b.id, "state": b.state, "reason": b.reason,
-                                            "agent": b.target})
         s = b.session
         if s is not None:
             sid = getattr(s, "session_id", "?")
@@ -178,6 +190,11 @@ class FeedBook:
                 self._emit(b.id, ev.get("type", "feed"), ev)
                 self._account_event(c, ev)
             c["sessions"][sid] = len(events)
+        # "ended" is the feed's last word: only once the payment session has said its own
+        if b.state != c["state"] and (b.state != "ended" or _session_done(b)):
+            c["state"] = b.state
+            self._emit(b.id, "call_state", {"call": b.id, "state": b.state, "reason": b.reason,
+                                            "agent": b.target})
         self._account_media(c)
 
     def _account_event(self, c: dict, ev: dict) -> None:
@@ -426,7 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
         if unknown:
             self._send(400, {"error": f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"})
             return
-        code, payload = on_owner(self.guard, lambda: _start_on_owner(self.guard, call_id, data))
+        book = self.server.book  # type: ignore[attr-defined]
+        code, payload = on_owner(self.guard, lambda: _start_on_owner(self.guard, call_id, data, book))
         self._send(code, payload)
 
     def _cancel(self, call_id: str) -> None:
@@ -472,8 +490,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _start_on_owner(guard, call_id: str, data: dict) -> tuple[int, dict]:
-    """Main loop: check the call and its payment, create the session and attach it, in one step."""
+def _start_on_owner(guard, call_id: str, data: dict, book: FeedBook | None = None) -> tuple[int, dict]:
+    """Main loop: check the call and its payment, create the session and attach it, in one step.  The
+    previous (finished) session's last events are collected first: the feed must not lose them."""
     b = guard.get_bridge(call_id)
     if b is None:
         return 404, {"error": f"no call {call_id} on this worker"}
@@ -493,6 +512,8 @@ def _start_on_owner(guard, call_id: str, data: dict) -> tuple[int, dict]:
     except Exception as exc:  # noqa: BLE001 - no card data exists yet; say which kind of failure
         log.error("%s: payment gateway could not be loaded (%s)", call_id, type(exc).__name__)
         return 503, {"error": f"payment gateway unavailable ({type(exc).__name__})"}
+    if book is not None:
+        book.collect_bridge(b)
     b.session = session
     b.pipeline.attach_session(session)
     log.info("%s: payment session started (%s)", call_id, getattr(session, "session_id", "?"))
