@@ -130,7 +130,9 @@ class FeedBook:
     the condition's lock.  Bounded: the oldest events go first (``maxlen``)."""
 
     def __init__(self, maxlen: int = 50_000):
-        self.boot = secrets.token_hex(4)  # a restarted worker has new call ids: the box must tell them apart
+        # a restarted worker has new call ids: the box must tell them apart.  Letters only, so a handle never
+        # holds a digit run that a card-data scanner or the log redaction could mistake for card data
+        self.boot = "".join(secrets.choice("bcdfghjkmnpqrstvwxz") for _ in range(8))
         self.cond = threading.Condition()
         self.seq = 0
         self.log: collections.deque = collections.deque(maxlen=maxlen)
