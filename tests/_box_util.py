@@ -84,7 +84,7 @@ class Box:
     """``dtmfguard serve --workers N`` with the box endpoint, and one agent peer answering every call."""
 
     def __init__(self, tmp: Path, workers: int = 2, agent_user: str = "agent7", extra_control: str = "",
-                 calls: int = 0):
+                 calls: int = 0, log_json: bool = False):
         self.tmp = tmp
         self.gport, self.aport, self.ctl = free_port(), free_port(), free_port()
         while self.ctl + workers + 1 > 65535 or any(self.ctl + 1 + i in (self.gport, self.aport)
@@ -114,7 +114,8 @@ count = {workers}
                     "DTMFGUARD_VAULT_PATH": str(tmp / "vault.sqlite")}
         self.agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(self.aport), "--rtp", str(rtp_base()),
                            "--calls", str(calls), "--timeout", "300"], "agent", tmp)
-        self.guard = Proc(["-m", "dtmfguard", "serve", "--config", str(tmp / "guard.toml")], "guard", tmp,
+        self.guard = Proc(["-m", "dtmfguard", *(["--log-format", "json"] if log_json else []), "serve",
+                           "--config", str(tmp / "guard.toml")], "guard", tmp,
                           env=self.env)
         self.customers: list = []
         self.agent.wait_ready()

@@ -6,21 +6,21 @@ nothing, /metrics, and no card data anywhere."""
 from __future__ import annotations
 
 import json
+import re
 import threading
-import time
 
 import pytest
 
 pytest.importorskip("aiohttp", reason="the box endpoint needs aiohttp")
 pytest.importorskip("prometheus_client", reason="/metrics needs prometheus_client")
 
-from _box_util import ADMIN, PAN, Box, req, sse  # noqa: E402
+from _box_util import PAN, Box, req, sse  # noqa: E402
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 
 def test_box_endpoint_end_to_end(tmp_path):
-    box = Box(tmp_path, workers=2, agent_user="agent7")
+    box = Box(tmp_path, workers=2, agent_user="agent7", log_json=True)
     try:
         # per-agent tokens, issued by the admin token only
         status, body, _ = req(box.ctl, "POST", "/v1/tokens", {"agent": "agent7", "ttl_s": 600})
@@ -122,4 +122,11 @@ def test_box_endpoint_end_to_end(tmp_path):
         rc = box.stop()
     assert rc == 0
     all_text += box.output()
+    # --log-format json: the supervisor's and both workers' log lines are JSON objects
+    log_lines = [json.loads(line) for line in (tmp_path / "guard.err").read_text().splitlines()
+                 if line.startswith("{")]
+    assert {rec["pid"] for rec in log_lines} and len({rec["pid"] for rec in log_lines}) >= 3
+    assert any(rec["logger"] == "dtmfguard.control.server" for rec in log_lines)
+    assert not [line for line in (tmp_path / "guard.err").read_text().splitlines()
+                if re.match(r"^\d{4}-\d\d-\d\d .* (INFO|WARNING|ERROR) ", line)]
     assert PAN not in all_text and "411111" not in all_text and "41111111" not in all_text.replace(" ", "")
