@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Worker links and per-call feed logs of the box endpoint (asyncio, one event loop thread).
 
-Each worker's local control API is long-polled (``GET /events?after=N&wait=20``): the worker returns its
+Each worker's local control API is long-polled (``GET /events?after=N&wait=2``: at least every 2 s, so /metrics is at most 2 s behind): the worker returns its
 events after sequence number ``N`` and the box moves its cursor only past what it received, so nothing
 is lost or repeated between the two, whatever breaks.  Each call's events are kept in order with the
 worker's per-call id, which becomes the SSE ``id:``; a follower resuming with ``Last-Event-ID: k`` gets
@@ -31,6 +31,11 @@ ENDED_RETENTION_S = 600.0
 MAX_EVENTS_PER_CALL = 5000
 
 
+#: feed event -> the payment state it means (None: the event's outcome)
+_PAYMENT_STATES = {"session_started": "collecting", "approval_required": "awaiting_approval",
+                   "submitting": "submitting", "session_ended": None}
+
+
 class CallLog:
     """One call's events ``(id, type, data)`` in order; followers wait on :meth:`wait_after`."""
 
@@ -39,8 +44,18 @@ class CallLog:
         self.events: list[tuple[int, str, dict]] = []
         self.agent = ""
         self.state = ""
+        self.correlation: dict = {}
+        self.payment: Optional[str] = None  # the payment session's state, as the feed tells it
+        self.created = time.time()
         self.ended_at: Optional[float] = None
         self._changed = asyncio.Event()
+
+    def summary(self) -> dict:
+        """What lists and lookups show of the call (no worker round trip)."""
+        h = self.handle
+        return {"handle": str(h), "box": h.box, "worker": h.worker, "id": h.call, "state": self.state,
+                "agent": self.agent, "correlation": dict(self.correlation), "payment": self.payment,
+                "created": self.created}
 
     @property
     def last_id(self) -> int:
@@ -52,9 +67,12 @@ class CallLog:
         if kind == "call_state":
             self.agent = data.get("agent") or self.agent
             self.state = data.get("state", self.state)
+            self.correlation = data.get("correlation") or self.correlation
             if self.state == "ended":
                 kind = "call_ended"
                 self.ended_at = time.monotonic()
+        elif kind in _PAYMENT_STATES:
+            self.payment = _PAYMENT_STATES[kind] or data.get("outcome")
         self.events.append((eid, kind, data))
         if len(self.events) > MAX_EVENTS_PER_CALL:
             del self.events[: len(self.events) - MAX_EVENTS_PER_CALL]
@@ -147,7 +165,7 @@ class WorkerLink:
         """Long-poll the worker's events until ``stop``; its calls end as ``worker-lost`` when it goes."""
         while not stop.is_set():
             try:
-                status, data = await self.request("GET", f"/events?after={self.cursor}&wait=20", timeout=30)
+                status, data = await self.request("GET", f"/events?after={self.cursor}&wait=2", timeout=30)
                 if status != 200 or not isinstance(data, dict):
                     raise aiohttp.ClientError(f"status {status}")
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:

@@ -30,6 +30,7 @@ _TOTALS = {
     "pl_digits_rfc4733": ("keys", {"path": "rfc4733"}),
     "pl_digits_sip_info": ("keys", {"path": "sip_info"}),
     "port_late": ("late_ticks", {}),
+    "pl_frames": ("media_frames", {}),
     "pl_errors": ("frames_silenced", {"cause": "pipeline_fault"}),
     "port_errors": ("frames_silenced", {"cause": "port_fault"}),
     "port_missing": ("frames_silenced", {"cause": "no_frame_ready"}),
@@ -70,6 +71,8 @@ class BoxMetrics:
                                   registry=r)
         self.keys = Counter("dtmfguard_keys", "Keys detected, by the path they came on", ["path"], registry=r)
         self.late_ticks = Counter("dtmfguard_late_ticks", "Media clock ticks later than 1.5 frames", registry=r)
+        self.media_frames = Counter("dtmfguard_media_frames", "Customer frames through the masking pipeline",
+                                    registry=r)
         self.frames_silenced = Counter("dtmfguard_frames_silenced",
                                        "Agent frames replaced by silence (fail closed), by cause", ["cause"],
                                        registry=r)

@@ -104,16 +104,17 @@ class _Box:
             out.append({"handle": str(handle), "box": self.box, "worker": link.index, **c})
         return out
 
-    async def all_calls(self) -> list[dict]:
-        results = await asyncio.gather(*(self.worker_calls(link) for link in self.links))
-        return [c for calls in results for c in calls]
+    def all_calls(self) -> list[dict]:
+        """The live calls, from the box's own logs (fed by the workers' event polls): a list or a lookup
+        costs the media processes nothing, however many desktops ask."""
+        return [c.summary() for c in self.store.calls.values() if c.ended_at is None]
 
     async def call_agent(self, handle: Handle, link: WorkerLink) -> Optional[str]:
         """The call's agent target, or None when the worker has no such call (and never had)."""
         c = self.store.get(handle)
         if c is not None and c.agent:
             return c.agent
-        for item in await self.worker_calls(link):
+        for item in await self.worker_calls(link):  # newer than the last poll: ask the worker
             if item["id"] == handle.call:
                 return item.get("agent") or ""
         return None
@@ -204,7 +205,7 @@ async def issue_token(request: web.Request) -> web.Response:
 async def list_calls(request: web.Request) -> web.Response:
     box: _Box = request.app["box"]
     who = box.principal(request)
-    calls = [c for c in await box.all_calls() if who.may_see(c["handle"], c.get("agent", ""))]
+    calls = [c for c in box.all_calls() if who.may_see(c["handle"], c.get("agent", ""))]
     want = request.query.get("correlation")
     if want is not None:
         calls = [c for c in calls if want == c["handle"] or want in (c.get("correlation") or {}).values()
@@ -246,13 +247,14 @@ async def _call_context(request: web.Request, principal: Optional[Principal] = N
 
 async def get_call(request: web.Request) -> web.Response:
     box, handle, link, _ = await _call_context(request)
-    if link is not None:
-        for c in await box.worker_calls(link):
-            if c["id"] == handle.call:
-                return _json(200, c)
     c = box.store.get(handle)
-    return _json(200, {"handle": str(handle), "box": box.box, "worker": handle.worker, "id": handle.call,
-                       "state": c.state if c else "ended", "agent": c.agent if c else ""})
+    if c is not None:
+        return _json(200, c.summary())
+    for item in await box.worker_calls(link) if link is not None else []:
+        if item["id"] == handle.call:
+            return _json(200, item)
+    raise web.HTTPNotFound(text=json.dumps({"error": f"no call {handle} on this box"}),
+                           content_type="application/json")
 
 
 async def start_payment(request: web.Request) -> web.Response:

@@ -196,7 +196,7 @@ class FeedBook:
         if b.state != c["state"] and (b.state != "ended" or _session_done(b)):
             c["state"] = b.state
             self._emit(b.id, "call_state", {"call": b.id, "state": b.state, "reason": b.reason,
-                                            "agent": b.target})
+                                            "agent": b.target, "correlation": dict(b.correlation or {})})
         self._account_media(c)
 
     def _account_event(self, c: dict, ev: dict) -> None:
