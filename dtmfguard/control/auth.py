@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import threading
@@ -29,6 +30,8 @@ import time
 from typing import Optional
 
 __all__ = ["Principal", "Authority", "AuthError", "agent_of_target"]
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "dgt1"
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
@@ -81,8 +84,12 @@ class Authority:
     """Checks credentials and issues agent tokens and tickets (thread-safe)."""
 
     def __init__(self, admin_token: str, ticket_ttl_s: float = TICKET_TTL_S, clock=time.time):
-        if not admin_token or len(admin_token) < 8:
-            raise ValueError("the control endpoint needs an admin token of at least 8 characters")
+        if not admin_token:
+            raise ValueError("the control endpoint needs an admin token (the environment variable named by "
+                             "control.token_env)")
+        if len(admin_token) < 16:
+            log.warning("the control endpoint's admin token is short (%d characters): use 32 random characters "
+                        "or more (it also keys every agent token)", len(admin_token))
         self._admin = admin_token.encode()
         self._key = hmac.new(self._admin, b"dtmfguard agent token key v1", hashlib.sha256).digest()
         self.ticket_ttl_s = float(ticket_ttl_s)

@@ -48,9 +48,7 @@ def document(version: str) -> dict:
                                                                      "POST /v1/tokens"}},
                        "schemas": {"Call": call, "Payment": payment, "Error": _ERR}},
         "paths": {
-            "/health": {"get": _op("supervisor and worker health", auth=False,
-                                   responses={"200": {"description": "all workers alive"},
-                                              "503": {"description": "a worker is down"}})},
+            "/health": {"get": _op("supervisor and worker health ({ok, workers: [...]})", auth=False)},
             "/metrics": {"get": _op("Prometheus metrics (text format)", auth=False)},
             "/v1/openapi.json": {"get": _op("this document", auth=False)},
             "/v1/tokens": {"post": _op("issue an agent token (admin only)", body={

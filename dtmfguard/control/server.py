@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BODY = 16 * 1024
 _KEEPALIVE_S = 15.0
+BOX = web.AppKey("box", object)
 _PANEL_FILES = {"": ("panel.html", "text/html"), "index.html": ("panel.html", "text/html"),
                 "panel.js": ("panel.js", "text/javascript"), "panel.css": ("panel.css", "text/css"),
                 "embed.js": ("embed.js", "text/javascript")}
@@ -123,7 +124,7 @@ class _Box:
 # -- middleware --------------------------------------------------------------------------------------
 @web.middleware
 async def _middleware(request: web.Request, handler):
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     origin = request.headers.get("Origin")
     allowed = origin is not None and origin in box.origins
     if request.method == "OPTIONS":
@@ -141,8 +142,8 @@ async def _middleware(request: web.Request, handler):
             box.metrics.auth_failures.labels(reason=exc.reason).inc()
             headers = {"WWW-Authenticate": 'Bearer realm="dtmfguard"'} if exc.status == 401 else {}
             resp = _json(exc.status, {"error": "not authorised" if exc.status == 401 else "forbidden"}, headers)
-        except web.HTTPException as exc:
-            resp = exc
+        except web.HTTPException as exc:  # raised by handlers and the router (404, 405, 413, redirects)
+            resp = web.Response(status=exc.status, body=exc.body, headers=exc.headers)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             resp = _json(503, {"error": "the worker holding this call did not answer"})
         except Exception as exc:  # noqa: BLE001 - say nothing specific; never stop serving
@@ -173,25 +174,25 @@ async def _body(request: web.Request) -> dict:
 
 # -- handlers ----------------------------------------------------------------------------------------
 async def health(request: web.Request) -> web.Response:
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     if box.health is None:
         return _json(200, {"ok": True, "box": box.box})
     data = await asyncio.get_running_loop().run_in_executor(None, box.health)
-    return _json(200 if data.get("ok") else 503, {"box": box.box, **data})
+    return _json(200, {"box": box.box, **data})  # as the supervisor's /health always answered ("ok" says it)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     box.metrics.calls_active.set(box.store.active())
     return web.Response(body=box.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(200, document(request.app["box"].version))
+    return _json(200, document(request.app[BOX].version))
 
 
 async def issue_token(request: web.Request) -> web.Response:
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     if not box.principal(request).is_admin:
         raise AuthError("not-admin", 403)
     data = await _body(request)
@@ -203,7 +204,7 @@ async def issue_token(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     who = box.principal(request)
     calls = [c for c in box.all_calls() if who.may_see(c["handle"], c.get("agent", ""))]
     want = request.query.get("correlation")
@@ -218,7 +219,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 async def _call_context(request: web.Request, principal: Optional[Principal] = None):
     """(box, handle, link, principal) for a call route; redirects to the owner box; 404s; 403s."""
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     raw = request.match_info["handle"]
     handle = parse_handle(raw)
     if handle is None:
@@ -296,7 +297,7 @@ def _sse(eid: Optional[int], kind: str, data: dict) -> bytes:
 
 
 async def feed(request: web.Request) -> web.StreamResponse:
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     ticket = request.query.get("ticket")
     principal = None
     if ticket is not None:
@@ -349,7 +350,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
 
 
 async def panel(request: web.Request) -> web.Response:
-    box: _Box = request.app["box"]
+    box: _Box = request.app[BOX]
     name = request.match_info.get("name", "")
     if name not in _PANEL_FILES:
         raise web.HTTPNotFound()
@@ -367,7 +368,7 @@ async def panel_redirect(request: web.Request) -> web.Response:
 
 def build_app(box: _Box) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=_MAX_BODY)
-    app["box"] = box
+    app[BOX] = box
     r = app.router
     r.add_get("/health", health)
     r.add_get("/workers", health)

@@ -283,6 +283,13 @@ class _Handler(BaseHTTPRequestHandler):
     def guard(self):
         return self.server.guard  # type: ignore[attr-defined]
 
+    def handle_one_request(self) -> None:
+        # a stopping server also stops answering on kept-alive connections (shutdown() only stops accepting)
+        if self.server.stopping.is_set():  # type: ignore[attr-defined]
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
     def _send(self, code: int, payload: dict) -> None:
         body = json.dumps(payload).encode()
         self.send_response(code)
