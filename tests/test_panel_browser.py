@@ -5,6 +5,7 @@ the gateway's answer over EventSource and shows field, dots, brand, last 4, vali
 never a digit beyond the last 4.  Screenshot: docs/panel.png."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -15,12 +16,14 @@ import pytest
 pytest.importorskip("aiohttp", reason="the box endpoint needs aiohttp")
 selenium = pytest.importorskip("selenium", reason="the panel test drives Chromium with selenium (pip install selenium)")
 
-from _box_util import PAN, Box, req  # noqa: E402
+from _box_util import PAN, Box, req, sse  # noqa: E402
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
+#: the README's screenshot is refreshed only when asked (DTMFGUARD_UPDATE_SCREENSHOTS=1): a test run must not
+#: change the source tree
 SHOT = Path(__file__).resolve().parent.parent / "docs" / "panel.png"
 
 
@@ -46,7 +49,9 @@ def test_panel_follows_a_payment_in_chromium(tmp_path):
     driver = _browser()
     box = None
     try:
-        box = Box(tmp_path, workers=1, agent_user="agent7")
+        # feed streams end every 2 s: the panel must reconnect several times during the payment, each time
+        # with the fresh ticket the last stream gave it and the id of the last event it applied
+        box = Box(tmp_path, workers=1, agent_user="agent7", extra_control="feed_max_s = 2.0")
         tok7 = req(box.ctl, "POST", "/v1/tokens", {"agent": "agent7"})[1]["token"]
         customer = box.call("cust", play_s=5.0, rfc2833=PAN + "#" + "1230" + "123")
         handle = box.wait_calls(1, token=tok7)[0]["handle"]
@@ -76,8 +81,9 @@ def test_panel_follows_a_payment_in_chromium(tmp_path):
         assert len(seen_dots) > 2, seen_dots  # it showed the dots growing, live
         for name in ("expiry", "security_code"):
             assert driver.find_element("css selector", f".field[data-field='{name}']").get_attribute("data-valid") == "true"
-        SHOT.parent.mkdir(exist_ok=True)
-        driver.save_screenshot(str(SHOT))
+        shot = SHOT if os.environ.get("DTMFGUARD_UPDATE_SCREENSHOTS") == "1" else tmp_path / "panel.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 5000
         page = driver.page_source + driver.find_element("tag name", "body").text
         digits = re.findall(r"\d{5,}", re.sub(r"<[^>]+>", " ", driver.find_element("id", "panel").text))
         assert PAN not in page
@@ -88,6 +94,14 @@ def test_panel_follows_a_payment_in_chromium(tmp_path):
         while time.monotonic() < deadline and driver.find_element("tag name", "body").get_attribute(
                 "data-last-event-id") in (None, ""):
             time.sleep(0.1)
+        body = driver.find_element("tag name", "body")
+        last_id, applied = int(body.get_attribute("data-last-event-id")), int(body.get_attribute("data-applied"))
+        connects = int(body.get_attribute("data-connects"))
+        feed = sse(box.ctl, f"/v1/calls/{handle}/feed", token=tok7)[1]
+        ids = [e[0] for e in feed if e[0] is not None]
+        print(f"panel: {connects} connections, {applied} events applied, last id {last_id}, feed ids 1..{ids[-1]}")
+        assert connects >= 4, connects
+        assert applied == last_id == ids[-1] == len(ids)  # every event applied exactly once across reconnects
         logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
         assert not [entry for entry in logs if "panel.js" in entry.get("message", "")], logs
     finally:

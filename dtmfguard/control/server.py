@@ -74,10 +74,13 @@ class _Box:
 
     def __init__(self, *, box: str, links: list[WorkerLink], store: FeedStore, authority: Authority,
                  metrics: BoxMetrics, origins: list, peers: dict, health: Callable[[], dict] | None,
-                 version: str):
+                 version: str, feed_max_s: float = 300.0):
         self.box, self.links, self.store, self.authority = box, links, store, authority
         self.metrics, self.origins, self.peers, self.health = metrics, set(origins), dict(peers), health
         self.version = version
+        #: a feed stream ends after this long and the client resumes with Last-Event-ID: proxies that cut
+        #: long responses do no harm, and a ticket-opened page proves it still holds a fresh ticket
+        self.feed_max_s = float(feed_max_s)
         self.stop = asyncio.Event()
 
     # -- credentials -----------------------------------------------------------------------------------
@@ -322,15 +325,18 @@ async def feed(request: web.Request) -> web.StreamResponse:
     box.metrics.requests.labels("GET", "200").inc()
     box.metrics.followers.inc()
     renew_at = 0.0
+    until = time.monotonic() + box.feed_max_s
     try:
         await resp.write(b"retry: 1000\n\n")
-        while not box.stop.is_set():
+        while not box.stop.is_set() and time.monotonic() < until:
             if ticket is not None and time.monotonic() >= renew_at:  # the page's reconnect credential
                 fresh, ttl = box.authority.issue_ticket(who, str(handle))
                 await resp.write(_sse(None, "ticket", {"ticket": fresh, "expires_in": ttl}))
                 renew_at = time.monotonic() + ttl / 2
-            events = await log_.wait_after(last, _KEEPALIVE_S if ticket is None else
-                                           min(_KEEPALIVE_S, max(1.0, renew_at - time.monotonic())))
+            wait = min(_KEEPALIVE_S, max(0.05, until - time.monotonic()))
+            if ticket is not None:
+                wait = min(wait, max(1.0, renew_at - time.monotonic()))
+            events = await log_.wait_after(last, wait)
             if not events:
                 if log_.ended_at is not None:
                     break
@@ -395,7 +401,8 @@ class BoxEndpoint:
     def __init__(self, host: str, port: int, admin_token: str, worker_urls: list[str], *, box: str = "",
                  origins: list | None = None, peers: dict | None = None, tls_cert: str = "", tls_key: str = "",
                  plain_http: bool = False, health: Callable[[], dict] | None = None,
-                 workers_info: Callable[[], list] | None = None, worker_token: str | None = None):
+                 workers_info: Callable[[], list] | None = None, worker_token: str | None = None,
+                 feed_max_s: float = 300.0):
         from .. import __version__
 
         if not _is_loopback(host) and not tls_cert and not plain_http:
@@ -421,6 +428,7 @@ class BoxEndpoint:
         self.origins, self.peers = list(origins or []), dict(peers or {})
         self.health, self.metrics = health, BoxMetrics(workers_info)
         self.version = __version__
+        self.feed_max_s = feed_max_s
         self.address: tuple = ()
         self.box: Optional[_Box] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -463,7 +471,8 @@ class BoxEndpoint:
                             on_poll=lambda link, data: m.worker_poll(link.index, link.boot or "", data))
                  for i, url in enumerate(self.worker_urls)]
         box = self.box = _Box(box=self.box_name, links=links, store=store, authority=self.authority, metrics=m,
-                              origins=self.origins, peers=self.peers, health=self.health, version=self.version)
+                              origins=self.origins, peers=self.peers, health=self.health, version=self.version,
+                              feed_max_s=self.feed_max_s)
         app = build_app(box)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()

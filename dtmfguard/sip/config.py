@@ -105,6 +105,7 @@ class GuardConfig:
     control_tls_key: str = ""
     control_peers: dict = field(default_factory=dict)  # other boxes: name -> base URL (redirects)
     control_plain_http: bool = False  # allow plain HTTP on an address beyond loopback (behind a TLS proxy)
+    control_feed_max_s: float = 300.0  # a feed stream ends after this long; clients resume (Last-Event-ID)
     gateway: str = "vault"
     gateway_options: dict = field(default_factory=dict)
     audit_path: str = ""  # payment audit trail (hash-chained JSON lines); "" = none
@@ -153,6 +154,8 @@ class GuardConfig:
             raise ConfigError(f"control.endpoint must be auto, box or worker, got {self.control_endpoint!r}")
         if self.control_box and not re.match(r"^[A-Za-z0-9_-]{1,32}$", self.control_box):
             raise ConfigError("control.box must be 1-32 letters, digits, '-' or '_' (it is part of call handles)")
+        if not 1.0 <= self.control_feed_max_s <= 86400:
+            raise ConfigError("control.feed_max_s must be 1..86400 seconds")
         if bool(self.control_tls_cert) != bool(self.control_tls_key):
             raise ConfigError("control.tls_cert and control.tls_key must be set together")
         if self.control_correlation_header and not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$",
@@ -240,7 +243,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
                 "box": ("control_box", str), "correlation_header": ("control_correlation_header", str),
                 "cors_origins": ("control_cors_origins", list), "tls_cert": ("control_tls_cert", str),
                 "tls_key": ("control_tls_key", str), "peers": ("control_peers", dict),
-                "plain_http": ("control_plain_http", bool)},
+                "plain_http": ("control_plain_http", bool), "feed_max_s": ("control_feed_max_s", float)},
     "payment": {"gateway": ("gateway", str), "options": ("gateway_options", dict), "audit": ("audit_path", str)},
     "workers": {"count": ("workers", int), "sip_port_step": ("sip_port_step", int),
                 "rtp_port_step": ("rtp_port_step", int)},

@@ -175,7 +175,7 @@ class Supervisor:
                 [f"http://127.0.0.1:{w.cfg.control_port}" for w in self.workers], box=c.control_box,
                 origins=c.control_cors_origins, peers=c.control_peers, tls_cert=c.control_tls_cert,
                 tls_key=c.control_tls_key, plain_http=c.control_plain_http, health=self.health,
-                workers_info=lambda: [w.info() for w in self.workers])
+                workers_info=lambda: [w.info() for w in self.workers], feed_max_s=c.control_feed_max_s)
             self._box.start()
         except EndpointError as exc:
             raise ConfigError(str(exc)) from None

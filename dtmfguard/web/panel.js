@@ -14,7 +14,8 @@
   var base = params.get("base") || "";
   if (history.replaceState) { history.replaceState(null, "", location.pathname + "#call=" + encodeURIComponent(call)); }
   var $ = function (id) { return document.getElementById(id); };
-  var state = { fields: {}, order: [], active: null, lastId: 0, ended: false, source: null, retries: 0 };
+  var state = { fields: {}, order: [], active: null, lastId: 0, ended: false, source: null, retries: 0,
+                applied: 0, connects: 0 };
   $("call-handle").textContent = call || "-";
 
   function setStatus(text, kind) { var s = $("status"); s.textContent = text; s.dataset.state = kind || text; }
@@ -91,19 +92,25 @@
     ticket = "";  // single use
     var es = new EventSource(url);
     state.source = es;
+    state.connects += 1;
+    document.body.dataset.connects = String(state.connects);
     Object.keys(handlers).forEach(function (kind) {
       es.addEventListener(kind, function (ev) {
         var id = parseInt(ev.lastEventId, 10);
         if (id && id <= state.lastId) { return; }  // never apply an event twice
         if (id) { state.lastId = id; }
         state.retries = 0;
+        state.applied += 1;
         try { handlers[kind](JSON.parse(ev.data)); } catch (e) { showError("bad feed event"); }
         document.body.dataset.lastEventId = String(state.lastId);
+        document.body.dataset.applied = String(state.applied);
         if (kind === "call_ended") { es.close(); }
       });
     });
     es.addEventListener("ticket", function (ev) { ticket = JSON.parse(ev.data).ticket; });
     es.onerror = function () {
+      // the stream ended or broke: reconnect with the fresh ticket and the last id seen (the browser's own
+      // retry would reuse the spent ticket in the URL)
       es.close();
       if (state.ended) { return; }
       if (!ticket || state.retries > 20) { setStatus("disconnected", "lost"); showError("feed lost: reopen the panel"); return; }
