@@ -111,7 +111,9 @@ def test_box_endpoint_end_to_end(tmp_path):
 
         status, text, headers = req(box.ctl, "GET", "/metrics", token=None)
         assert status == 200 and headers["Content-Type"].startswith("text/plain")
-        assert 'dtmfguard_keys_total{path="rfc4733"}' in text
+        assert 'dtmfguard_keys_total{path="rfc4733"} 24.0' in text
+        assert re.search(r"^dtmfguard_masked_spans_total (\d+)", text, re.M)
+        assert int(float(re.search(r"^dtmfguard_masked_spans_total (\S+)", text, re.M).group(1))) >= 23
         assert 'dtmfguard_payment_sessions_total{outcome="completed"} 1.0' in text
         assert 'dtmfguard_api_auth_failures_total{reason="other-agent"}' in text
         assert "dtmfguard_gateway_latency_seconds_count 1.0" in text

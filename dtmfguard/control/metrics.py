@@ -31,6 +31,7 @@ _TOTALS = {
     "pl_digits_sip_info": ("keys", {"path": "sip_info"}),
     "port_late": ("late_ticks", {}),
     "pl_frames": ("media_frames", {}),
+    "pl_masked_spans": ("masked_spans", {}),
     "pl_errors": ("frames_silenced", {"cause": "pipeline_fault"}),
     "port_errors": ("frames_silenced", {"cause": "port_fault"}),
     "port_missing": ("frames_silenced", {"cause": "no_frame_ready"}),
@@ -71,6 +72,8 @@ class BoxMetrics:
                                   registry=r)
         self.keys = Counter("dtmfguard_keys", "Keys detected, by the path they came on", ["path"], registry=r)
         self.late_ticks = Counter("dtmfguard_late_ticks", "Media clock ticks later than 1.5 frames", registry=r)
+        self.masked_spans = Counter("dtmfguard_masked_spans", "Key presses masked in the agent's audio (spans)",
+                                    registry=r)
         self.media_frames = Counter("dtmfguard_media_frames", "Customer frames through the masking pipeline",
                                     registry=r)
         self.frames_silenced = Counter("dtmfguard_frames_silenced",

@@ -222,6 +222,11 @@ class FeedBook:
             st = pl.snapshot()
             for k in ("digits_inband", "digits_rfc4733", "digits_sip_info", "errors", "frames"):
                 now["pl_" + k] = st.get(k, 0)
+            # masked spans the masker has finished: the length of its history deque (one atomic read, no
+            # iteration over state the clock thread is changing)
+            history = getattr(getattr(pl, "masker", None), "_history", None)
+            if history is not None:
+                now["pl_masked_spans"] = len(history)
         if port is not None:
             st = dict(port.stats)
             for k in ("late", "missing", "errors"):
