@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -15,12 +19,22 @@ pytest.importorskip("aiohttp", reason="the box endpoint needs aiohttp")
 pytest.importorskip("prometheus_client", reason="/metrics needs prometheus_client")
 
 from _box_util import PAN, Box, req, sse  # noqa: E402
+from sip_peers import free_port, rtp_base  # noqa: E402
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 
+def _sipp_call_with_correlation_header(box, tmp_path, worker: int):
+    """sipp (an independent SIP peer) calls worker ``worker`` with ``X-Correlation-ID: CRM-CASE-AB77``."""
+    scenario = Path(__file__).resolve().parent / "data" / "uac_correlation.xml"
+    return subprocess.Popen(["sipp", "-sf", str(scenario), "-m", "1", "-p", str(free_port()), "-mp",
+                             str(rtp_base()), "-i", "127.0.0.1", "-nostdin", f"127.0.0.1:{box.gport + 10 * worker}", "-timeout", "30", "-trace_err",
+                             "-error_file", str(tmp_path / "sipp.err")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+
+
 def test_box_endpoint_end_to_end(tmp_path):
-    box = Box(tmp_path, workers=2, agent_user="agent7", log_json=True)
+    box = Box(tmp_path, workers=4, agent_user="agent7", log_json=True)
     try:
         # per-agent tokens, issued by the admin token only
         status, body, _ = req(box.ctl, "POST", "/v1/tokens", {"agent": "agent7", "ttl_s": 600})
@@ -32,7 +46,19 @@ def test_box_endpoint_end_to_end(tmp_path):
         assert req(box.ctl, "GET", "/v1/calls", token="wrong-token-xyz")[0] == 401
         assert req(box.ctl, "GET", "/v1/calls", token=tok7[:-3] + "AAA")[0] == 401  # forged signature
 
-        customer = box.call("cust", play_s=4.0, rfc2833=PAN + "#" + "1230" + "123")
+        if shutil.which("sipp"):  # the configured correlation header, sent by a peer nobody here wrote
+            sipp = _sipp_call_with_correlation_header(box, tmp_path, worker=3)
+            try:
+                calls = box.wait_calls(1, token=tok7, query="?correlation=CRM-CASE-AB77")
+                assert len(calls) == 1 and calls[0]["worker"] == 3, calls
+                assert calls[0]["correlation"]["header"] == "CRM-CASE-AB77"
+                assert req(box.ctl, "GET", "/v1/calls?correlation=CRM-CASE-AB77", token=tok8)[1]["calls"] == []
+            finally:
+                assert sipp.wait(30) == 0, (tmp_path / "sipp.err").read_text()[-2000:]
+            deadline = time.monotonic() + 10
+            while req(box.ctl, "GET", "/v1/calls")[1]["calls"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+        customer = box.call("cust", play_s=4.0, rfc2833=PAN + "#" + "1230" + "123", worker=1)
         calls = box.wait_calls(1, token=tok7)
         handle = calls[0]["handle"]
         assert handle.startswith("boxa.") and len(handle.split(".")) == 4, handle
