@@ -84,7 +84,7 @@ class Box:
     """``dtmfguard serve --workers N`` with the box endpoint, and one agent peer answering every call."""
 
     def __init__(self, tmp: Path, workers: int = 2, agent_user: str = "agent7", extra_control: str = "",
-                 calls: int = 0, log_json: bool = False):
+                 calls: int = 0, log_json: bool = False, origins: tuple = ("http://crm.example",)):
         self.tmp = tmp
         self.gport, self.aport, self.ctl = free_port(), free_port(), free_port()
         while self.ctl + workers + 1 > 65535 or any(self.ctl + 1 + i in (self.gport, self.aport)
@@ -102,7 +102,7 @@ listen = "127.0.0.1:{self.ctl}"
 endpoint = "box"
 box = "boxa"
 correlation_header = "X-Correlation-ID"
-cors_origins = ["http://crm.example"]
+cors_origins = {json.dumps(list(origins))}
 {extra_control}
 [payment]
 gateway = "vault"
