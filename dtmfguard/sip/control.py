@@ -438,8 +438,10 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 book.cond.wait(min(left, 0.5))
         events, cursor = book.after(after)
-        lat, book.gateway_ms = list(book.gateway_ms), []
-        self._send(200, {"boot": book.boot, "next": cursor, "events": events, "totals": dict(book.totals),
+        with book.cond:
+            lat, book.gateway_ms = book.gateway_ms, []
+            totals = dict(book.totals)
+        self._send(200, {"boot": book.boot, "next": cursor, "events": events, "totals": totals,
                          "counters": dict(getattr(self.guard, "counters", {}) or {}), "gateway_ms": lat})
 
     def _bridge(self, call_id: str):
