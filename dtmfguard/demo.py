@@ -92,6 +92,7 @@ class DemoOptions:
     currency: str = "GBP"
     timeout_s: float = 90.0
     host: str = "127.0.0.1"
+    open_panel: bool = False  # open the agent payment panel in a browser once the call is up
 
     def check(self) -> "DemoOptions":
         if self.card not in TEST_CARDS:
@@ -192,6 +193,19 @@ def _free_port(host: str) -> int:
     raise DemoError("no free port on 127.0.0.1")
 
 
+def _free_port_pair(host: str) -> int:
+    """A TCP port whose next port is free too (the box endpoint and its worker's local API)."""
+    for _ in range(200):
+        port = _free_port(host)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+    raise DemoError("no free pair of ports on 127.0.0.1")
+
+
 def _rtp_bases(count: int) -> List[int]:
     bases = random.sample(range(30000, 60000, 200), count)
     return bases
@@ -255,8 +269,25 @@ class _Control:
         return status, (data if data is not None else {})
 
     def calls(self) -> List[dict]:
-        status, data = self._request("GET", "/calls")
+        try:
+            status, data = self._request("GET", "/calls")
+        except OSError:  # the worker is still starting
+            return []
         return data.get("calls", []) if status == 200 else []
+
+    def panel_url(self, box_port: int, call_id: str) -> Optional[str]:
+        """The box endpoint's agent panel for the call, with a single-use ticket (None if not available)."""
+        from .sip.control import request
+
+        try:
+            status, data = request(box_port, "GET", "/v1/calls", self.token, host=self.host)
+            handle = [c["handle"] for c in (data or {}).get("calls", []) if c.get("id") == call_id]
+            if status != 200 or not handle:
+                return None
+            status, data = request(box_port, "POST", f"/v1/calls/{handle[0]}/tickets", self.token, host=self.host)
+        except OSError:
+            return None
+        return f"http://{self.host}:{box_port}{data['panel_url']}" if status == 201 else None
 
     def start_payment(self, call_id: str, **body: Any) -> dict:
         status, data = self._request("POST", f"/calls/{call_id}/payment", body)
@@ -371,6 +402,7 @@ class DemoState:
     gateway: Optional[dict] = None
     outcome: Optional[str] = None
     call_id: Optional[str] = None
+    panel_url: Optional[str] = None  # the agent payment panel of this call (single-use ticket inside)
 
 
 def _guard_toml(opts: DemoOptions, ports: dict, out: Path) -> str:
@@ -397,6 +429,7 @@ mask_mode = "always"
 [control]
 listen = "{opts.host}:{ports['control']}"
 token_env = "DTMFGUARD_API_TOKEN"
+endpoint = "box"                 # the box endpoint and its agent payment panel (/panel/)
 
 [payment]
 gateway = "vault"
@@ -448,7 +481,7 @@ def run_demo(opts: DemoOptions, on_update: Optional[Callable[[DemoState, Optiona
     if not key_file.exists():
         write_key_file(key_file)
     ports = {"guard": _free_port(opts.host), "agent": _free_port(opts.host), "customer": _free_port(opts.host),
-             "control": _free_port(opts.host)}
+             "control": _free_port_pair(opts.host)}  # the box endpoint, and its worker's API on the next port
     ports["guard_rtp"], ports["agent_rtp"], ports["customer_rtp"] = _rtp_bases(3)
     (out / "guard.toml").write_text(_guard_toml(opts, ports, out))
     rec_dir = out / ".agent-recording"
@@ -471,7 +504,7 @@ def run_demo(opts: DemoOptions, on_update: Optional[Callable[[DemoState, Optiona
         for child, ready in ((guard, lambda s: s.startswith("ready ")), (agent, lambda s: '"ready"' in s)):
             if not child.wait_for(ready, 30):
                 raise DemoError(f"the {child.name} did not start: {child.last_error()} (see {child.log_path})")
-        control = _Control(opts.host, ports["control"], token)
+        control = _Control(opts.host, ports["control"] + 1, token)  # worker 0's local API
         state.stage = "customer calling"
         update()
         customer = _Child("customer", [
@@ -493,10 +526,16 @@ def run_demo(opts: DemoOptions, on_update: Optional[Callable[[DemoState, Optiona
                 connected = [c for c in control.calls() if c.get("state") == "connected"]
                 if connected:
                     state.call_id = connected[0]["id"]
+                    state.panel_url = control.panel_url(ports["control"], state.call_id)
+                    if state.panel_url and opts.open_panel:
+                        import webbrowser
+
+                        threading.Thread(target=webbrowser.open, args=(state.panel_url,), daemon=True).start()
                     control.start_payment(state.call_id, amount=opts.amount, currency=opts.currency,
                                           reference="DEMO-1", agent_id="demo-agent")
                     state.stage = "call connected: customer speaking, payment started"
                     result["call_setup_s"] = round(time.monotonic() - t_start, 2)
+                    result["panel_url"] = state.panel_url
                     feed_thread = threading.Thread(target=control.follow_feed, name="demo-feed", daemon=True,
                                                    args=(state.call_id, on_feed, feed_stop))
                     feed_thread.start()

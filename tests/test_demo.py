@@ -68,6 +68,9 @@ class TestDemoCall:
             assert "\u2022" * n in out  # one dot per digit of the card number
         assert s["card"]["last4"] == call["card"][-4:]
         assert s["payment"]["outcome"] == "completed" and s["payment"]["status"] == "tokenised"
+        assert s["panel_url"].startswith("http://127.0.0.1:") and "/panel/#call=" in s["panel_url"]
+        if not call["json"]:
+            assert "agent payment panel" in out and s["panel_url"] in out
         assert s["payment"]["token"].startswith("tok_") and s["payment"]["token"] in out
         assert s["fields"]["card_number"]["digits"] == n
         assert s["fields"]["security_code"]["digits"] == len(call["cvv"])

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dtmfguard {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    parser.add_argument("--log-format", dest="log_format", choices=("text", "json"),
+                        help="log lines as text (default) or one JSON object per line (no card data either way)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub)
@@ -64,8 +66,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ..logjson import configure as configure_log_format
     from ..security import install_log_redaction
 
+    configure_log_format(getattr(args, "log_format", None))
     install_log_redaction()  # last line of defence: no digit run or named key reaches a log handler
     if not getattr(args, "func", None):
         parser.print_help()

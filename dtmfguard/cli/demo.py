@@ -70,7 +70,8 @@ class View:
             self._log(state, event)
 
     def _redraw(self, state) -> None:
-        lines = ["", "  Agent's screen (masked feed)"]
+        lines = ["", "  Agent's screen (masked feed)"
+                 + (f"; in a browser: {state.panel_url}" if getattr(state, "panel_url", None) else "")]
         lines += [self.field_line(state.fields[n]) for n in state.order] or ["  (waiting for the payment)"]
         lines += [self.gateway_line(state.gateway), "", self.bar(state)]
         if self._drawn:
@@ -81,6 +82,10 @@ class View:
         self.out.flush()
 
     def _log(self, state, event) -> None:
+        if getattr(state, "panel_url", None) and "panel" not in self._said:
+            self._said.add("panel")
+            self.out.write(f"[{state.elapsed_s:5.1f} s] agent payment panel (open within a minute, once): "
+                           f"{state.panel_url}\n")
         if state.stage != self._last_stage and state.stage not in ("done",):
             self._last_stage = state.stage
             self.out.write(f"[{state.elapsed_s:5.1f} s] {state.stage}\n")
@@ -138,7 +143,7 @@ def run(args) -> int:
     from ..demo import DemoError, DemoOptions, play_files, run_demo
 
     opts = DemoOptions(card=args.card, expiry=args.expiry, security_code=args.cvv, dtmf=args.dtmf,
-                       out=Path(args.out), timeout_s=args.timeout)
+                       out=Path(args.out), timeout_s=args.timeout, open_panel=args.open_panel)
     try:
         opts.check()
     except DemoError as exc:
@@ -198,6 +203,8 @@ def register(sub) -> None:
     p.add_argument("--play", action="store_true", help="play the customer's and the agent's recordings afterwards")
     p.add_argument("--timeout", type=float, default=90.0, help="give up after this many seconds (default 90)")
     p.add_argument("--json", action="store_true", help="print only a JSON summary (no live view)")
+    p.add_argument("--open", dest="open_panel", action="store_true",
+                   help="open the agent payment panel in a web browser during the call (its URL is printed anyway)")
     p.set_defaults(func=run)
 
 

@@ -68,16 +68,17 @@ def run(args) -> int:
     if not args.quiet:
         logging.getLogger("dtmfguard").setLevel(min(logging.getLogger().level, logging.INFO))
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    if cfg.workers > 1 and args.worker_index is None:
-        from ..sip.supervisor import StartError, Supervisor
+    if args.worker_index is None:
+        from ..sip.supervisor import StartError, Supervisor, uses_box_endpoint
 
-        verbose = min(getattr(args, "verbose", 0) or 0, 2)
-        sup = Supervisor(cfg, worker_args=(f"-{'v' * verbose}",) if verbose else (),
-                         serve_args=("--quiet",) if args.quiet else ())
-        try:
-            return sup.run()
-        except StartError as exc:
-            raise CliError("cannot start: " + "; ".join(exc.problems), EXIT_START_FAILED) from None
+        if cfg.workers > 1 or uses_box_endpoint(cfg):
+            verbose = min(getattr(args, "verbose", 0) or 0, 2)
+            sup = Supervisor(cfg, worker_args=(f"-{'v' * verbose}",) if verbose else (),
+                             serve_args=("--quiet",) if args.quiet else ())
+            try:
+                return sup.run()
+            except StartError as exc:
+                raise CliError("cannot start: " + "; ".join(exc.problems), EXIT_START_FAILED) from None
     return serve_one(cfg)
 
 

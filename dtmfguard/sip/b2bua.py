@@ -270,6 +270,8 @@ class Bridge:
     agent_pai_sent: bool = False
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
     identity: tuple = ("", ())
+    #: what the PBX/CTI knows the call by (customer leg's Call-ID, a configured header): control API lookups
+    correlation: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         stats = self.pipeline.snapshot() if self.pipeline is not None else {}
@@ -599,6 +601,9 @@ class Guard:
             self._refuse(b, 403, "wrong-account")
             return
         self.dialogs.incoming(bid, prm.rdata.wholeMsg, prm.rdata.srcAddress)
+        from .control import correlation_ids  # pure Python; the control API finds calls by these
+
+        b.correlation = correlation_ids(prm.rdata.wholeMsg, self.cfg.control_correlation_header)
         active = sum(1 for x in self.bridges.values() if x.state != "ended")
         if active >= MAX_BRIDGES:
             log.warning("%s: refused, this worker already bridges %d calls", bid, active)

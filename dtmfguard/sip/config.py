@@ -126,6 +126,16 @@ class GuardConfig:
     control_host: str = "127.0.0.1"
     control_port: int = 0  # 0: no control API
     token_env: str = "DTMFGUARD_API_TOKEN"
+    #: the box endpoint (dtmfguard.control): "auto" = served by the supervisor when workers > 1
+    control_endpoint: str = "auto"  # auto | box | worker
+    control_box: str = ""  # this box's name in call handles; "" = the host name
+    control_correlation_header: str = ""  # e.g. X-Correlation-ID: a desktop finds its call by it
+    control_cors_origins: list = field(default_factory=list)  # browser origins allowed (CORS)
+    control_tls_cert: str = ""
+    control_tls_key: str = ""
+    control_peers: dict = field(default_factory=dict)  # other boxes: name -> base URL (redirects)
+    control_plain_http: bool = False  # allow plain HTTP on an address beyond loopback (behind a TLS proxy)
+    control_feed_max_s: float = 300.0  # a feed stream ends after this long; clients resume (Last-Event-ID)
     gateway: str = "vault"
     gateway_options: dict = field(default_factory=dict)
     audit_path: str = ""  # payment audit trail (hash-chained JSON lines); "" = none
@@ -205,6 +215,7 @@ class GuardConfig:
         self._check_media_security(bad)
         if not self.answer_timeout_s > 0:
             bad("agent.answer_timeout_s must be positive")
+        self._check_control(bad)
         return out
 
     def _check_secure_and_identity(self, bad) -> None:
@@ -246,6 +257,26 @@ class GuardConfig:
         for name in self.copy_x_headers:
             if isinstance(name, str) and not name.lower().startswith("x-"):
                 bad(f"identity.x_headers takes X- headers only, got {name!r}")
+
+    def _check_control(self, bad) -> None:
+        if self.control_endpoint not in ("auto", "box", "worker"):
+            bad(f"control.endpoint must be auto, box or worker, got {self.control_endpoint!r}")
+        if self.control_box and not re.match(r"^[A-Za-z0-9_-]{1,32}$", self.control_box):
+            bad("control.box must be 1-32 letters, digits, '-' or '_' (it is part of call handles)")
+        if not 1.0 <= self.control_feed_max_s <= 86400:
+            bad("control.feed_max_s must be 1..86400 seconds")
+        if bool(self.control_tls_cert) != bool(self.control_tls_key):
+            bad("control.tls_cert and control.tls_key must be set together")
+        if self.control_correlation_header and not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$",
+                                                             self.control_correlation_header):
+            bad("control.correlation_header must be a SIP header name, e.g. X-Correlation-ID")
+        for origin in self.control_cors_origins:
+            if not isinstance(origin, str) or not re.match(r"^https?://[^/\s]+$", origin):
+                bad(f"control.cors_origins entries must be origins such as https://crm.example.com, "
+                    f"got {origin!r}")
+        for name, url in self.control_peers.items():
+            if not re.match(r"^[A-Za-z0-9_-]{1,32}$", str(name)) or not re.match(r"^https?://[^/\s]+$", str(url)):
+                bad("control.peers maps box names to base URLs, e.g. box2 = \"https://10.0.0.2:8070\"")
 
     def agent_known_target(self) -> str:
         """The agent URI (static) or template (request-uri) whose transport is known before any call; ""."""
@@ -318,7 +349,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
     "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str), "priority": ("media_priority", str),
               "customer_srtp": ("customer_srtp", str), "agent_srtp": ("agent_srtp", str),
               "srtp_signaling": ("srtp_signaling", str)},
-    "control": {"listen": ("", str), "token_env": ("token_env", str)},
+    "control": {"listen": ("", str), "token_env": ("token_env", str), "endpoint": ("control_endpoint", str),
+                "box": ("control_box", str), "correlation_header": ("control_correlation_header", str),
+                "cors_origins": ("control_cors_origins", list), "tls_cert": ("control_tls_cert", str),
+                "tls_key": ("control_tls_key", str), "peers": ("control_peers", dict),
+                "plain_http": ("control_plain_http", bool), "feed_max_s": ("control_feed_max_s", float)},
     "secure": {"relay_method": ("relay_method", str), "card_run_action": ("card_run_action", str),
                "card_run_gap_s": ("card_run_gap_s", float), "card_run_pattern": ("card_run_pattern", str),
                "card_run_hold_after": ("card_run_hold_after", int), "timeout_s": ("secure_timeout_s", float),

@@ -166,8 +166,16 @@ def worker_configs(cfg: GuardConfig) -> list[GuardConfig]:
         w = cfg.for_worker(i)
         if cfg.control_port:
             w = dataclasses.replace(w, control_port=cfg.control_port + 1 + i)
+            if uses_box_endpoint(cfg):  # the workers' own APIs stay on loopback behind the box endpoint
+                w = dataclasses.replace(w, control_host="127.0.0.1")
         out.append(w)
     return out
+
+
+def uses_box_endpoint(cfg: GuardConfig) -> bool:
+    """The box endpoint (dtmfguard.control) serves the control port: with several workers, or asked for."""
+    return bool(cfg.control_port) and (cfg.control_endpoint == "box" or
+                                       (cfg.control_endpoint == "auto" and cfg.workers > 1))
 
 
 class Supervisor:
@@ -194,6 +202,7 @@ class Supervisor:
         self.gave_up = ""
         self._httpd = None
         self._status = ""
+        self._box = None  # the box control endpoint (dtmfguard.control.server.BoxEndpoint)
         self.run_dir = ""
 
     # -- listeners: everything is bound here, before the first worker starts ----------------------------
@@ -204,7 +213,9 @@ class Supervisor:
         use stops ``serve`` before any worker runs.
         """
         problems = []
-        if self.cfg.control_port:
+        if self.cfg.control_port and uses_box_endpoint(self.cfg):
+            problems += self._start_box_endpoint()
+        elif self.cfg.control_port:
             try:
                 self._httpd = self._make_health_server()
             except OSError as exc:
@@ -225,7 +236,28 @@ class Supervisor:
                     problems.append(f"worker {w.index} control API {c.control_host}:{c.control_port}: {reason}")
         return problems
 
+    def _start_box_endpoint(self) -> list[str]:
+        """The box control endpoint (issue 14) on the control port, bound before any worker starts."""
+        from ..control.server import BoxEndpoint, EndpointError
+
+        c = self.cfg
+        try:
+            self._box = BoxEndpoint(
+                c.control_host, c.control_port, os.environ.get(c.token_env, ""),
+                [f"http://127.0.0.1:{w.cfg.control_port}" for w in self.workers], box=c.control_box,
+                origins=c.control_cors_origins, peers=c.control_peers, tls_cert=c.control_tls_cert,
+                tls_key=c.control_tls_key, plain_http=c.control_plain_http, health=self.health,
+                workers_info=lambda: [w.info() for w in self.workers], feed_max_s=c.control_feed_max_s)
+            self._box.start()
+        except EndpointError as exc:
+            self._box = None
+            return [str(exc)]
+        return []
+
     def close_listeners(self) -> None:
+        if self._box is not None:
+            self._box.stop()
+            self._box = None
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -304,7 +336,9 @@ class Supervisor:
             self.ready_at = now
             line = f"ready workers={len(self.workers)} sip=" + ",".join(
                 f"{w.cfg.sip_host}:{w.cfg.sip_port}" for w in self.workers)
-            if self.cfg.control_port:
+            if self._box is not None:
+                line += f" control={self._box.url}"
+            elif self.cfg.control_port:
                 line += f" control=http://{self.cfg.control_host}:{self.cfg.control_port}"
             print(line, file=self.out, flush=True)
             self.notifier.ready(self._status_text())
