@@ -24,7 +24,7 @@ PAN = "4111111111111111"
 
 
 def _env(tmp_path) -> dict:
-    return {"DTMFGUARD_API_TOKEN": "t", "DTMFGUARD_VAULT_KEY": "77" * 32,
+    return {"DTMFGUARD_API_TOKEN": "t" * 32, "DTMFGUARD_VAULT_KEY": "77" * 32,
             "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite3"), "RUNTIME_DIRECTORY": str(tmp_path)}
 
 
@@ -105,7 +105,9 @@ def test_refuses_to_start_on_what_it_cannot_bind(tmp_path):
                             "sip:a@127.0.0.1:5999", "--workers", "2", "--control", f"127.0.0.1:{ctl}"],
                            capture_output=True, text=True, timeout=60, env={**os.environ, **_env(tmp_path)})
     assert r.returncode == 1 and r.stdout == "", r
-    assert r.stderr.strip() == (f"dtmfguard: cannot start: control API 127.0.0.1:{ctl}: Address already in use")
+    assert r.stderr.strip() == (f"dtmfguard: cannot start: cannot serve the control endpoint on 127.0.0.1:{ctl} "
+                                f"(error while attempting to bind on address ('127.0.0.1', {ctl}): address already "
+                                "in use)")
     assert time.monotonic() - t0 < 10
     assert not list(tmp_path.glob("dtmfguard-run-*"))  # no run directory, no worker ever started
     # an address this host does not have: a configuration problem, found before anything starts

@@ -43,8 +43,10 @@ class FakeSupervisor(Supervisor):
 
 def _cfg(workers=2, control=True):
     base = free_port()
+    # control_endpoint "worker": the supervisor's own /health listener (the box endpoint, which binds at the
+    # same step, has its own tests: test_control_box.py, test_serve_lifecycle.py)
     return GuardConfig(sip_port=base, agent_uri="sip:a@127.0.0.1:5999", workers=workers,
-                       control_port=free_port() if control else 0)
+                       control_port=free_port() if control else 0, control_endpoint="worker")
 
 
 #: a stand-in worker: after ``delay`` s it serves /health on its control port (if any) and prints its ready line
@@ -222,7 +224,9 @@ def test_supervisor_notifies_ready_status_watchdog_and_stopping(tmp_path):
     finally:
         sup.stop.set()
         thread.join(30)
-    msgs.append(sock.recv(1024).decode())
+    sock.settimeout(5)
+    while not msgs[-1].startswith("STOPPING"):  # watchdog pings sent before the stop may still be queued
+        msgs.append(sock.recv(1024).decode())
     assert msgs[0] == "STATUS=starting 2 workers"
     assert [m for m in msgs if m.startswith("READY")] == ["READY=1\nSTATUS=2/2 workers ready, 0 restarts, 0 calls lost"]
     assert msgs[-1] == "STOPPING=1\nSTATUS=stopping"
