@@ -9,6 +9,10 @@ from .serve import load
 
 
 def run(args) -> int:
+    if getattr(args, "mode", "dispatcher") == "relay":
+        from ..relay.kamailio_cfg import run_cli
+
+        return run_cli(args)
     from ..sip.config import ConfigError, parse_hostport
     from ..sip.kamailio import write_config
 
@@ -46,6 +50,11 @@ def register(sub) -> None:
     p.add_argument("--front", default="127.0.0.1:5060", help="Kamailio's own listen host:port")
     p.add_argument("--output", default=".", help="directory for kamailio.cfg and dispatcher.list")
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+    p.add_argument("--mode", choices=("dispatcher", "relay"), default="dispatcher",
+                   help="dispatcher: spread calls over `serve` workers; relay: proxy + rtpengine set of "
+                        "`dtmfguard relay` processes")
+    p.add_argument("--relay", action="append", metavar="HOST:PORT[=WEIGHT]",
+                   help="relay mode: a relay's ng address (repeat for each; default 127.0.0.1:22222)")
     for name in ("transports", "tls_cert", "tls_key", "tls_port", "rtp_port", "rtp_range", "mask", "mask_mode",
                  "control"):
         p.set_defaults(**{name: None})
