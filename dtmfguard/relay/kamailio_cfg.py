@@ -69,6 +69,7 @@ modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
 modparam("dialog", "dlg_flag", 4)
 modparam("rtpengine", "rtpengine_sock", "1 == {socks}")
+modparam("rtpengine", "setid_default", 1)
 modparam("rtpengine", "rtpengine_tout_ms", {tout_ms})
 modparam("rtpengine", "rtpengine_retr", {retries})
 modparam("rtpengine", "rtpengine_disable_tout", {disable_s})
@@ -78,7 +79,7 @@ request_route {{
         sl_send_reply("483", "Too Many Hops");
         exit;
     }}
-    if (is_method("INFO") && ($ct =~ "application/dtmf")) {{
+    if (is_method("INFO") && ($cT =~ "application/dtmf")) {{
         # key presses by SIP INFO never reach the agent
         sl_send_reply("200", "OK");
         exit;
