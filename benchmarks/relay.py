@@ -112,9 +112,10 @@ def ng_stats(port: int) -> dict:
     return bencode.decode(data.split(b" ", 1)[1])["statistics"]
 
 
-def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 22299) -> dict:
+def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 22299, jitter_ms: float = 0.0) -> dict:
     relay = spawn(["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport}", "--rtp-range", "20000-59999",
-                   "--max-calls", str(n + 10), "--call-timeout", "30"], work / f"relay-{n}.err")
+                   "--max-calls", str(n + 10), "--call-timeout", "30", "--jitter-ms", str(jitter_ms)],
+                  work / f"relay-{n}.err")
     gens = []
     try:
         line = relay.stdout.readline()
@@ -193,9 +194,12 @@ def run_serve(n: int, seconds: float, x: np.ndarray, work: Path) -> dict:
     stop = threading.Event()
 
     def sampler():
-        stop.wait(min(seconds * 0.6, 20.0) + 15.0)  # mid-run: workers up, calls connected
-        workers = [p for a, p in spawned if "_guard_worker.py" in " ".join(a)]
-        samples.append([mem_kb(p.pid) for p in workers if p.poll() is None])
+        # the largest total over the run (calls connected, workers at their working size)
+        while not stop.wait(1.0):
+            workers = [p for a, p in spawned if "_guard_worker.py" in " ".join(a)]
+            cur = [mem_kb(p.pid) for p in workers if p.poll() is None]
+            if cur and (not samples or sum(x for x, _ in cur) > sum(x for x, _ in samples[0])):
+                samples[:] = [cur]
 
     calls.spawn = spy
     th = threading.Thread(target=sampler, daemon=True)
@@ -220,6 +224,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calls", default="50,100,200", help="comma-separated call counts for the relay")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--serve-calls", type=int, default=20, help="calls for the serve comparison (0: skip)")
+    ap.add_argument("--jitter-ms", type=float, default=0.0, help="the relay's initial playout delay")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     x = customer_audio()
@@ -230,7 +235,7 @@ def main(argv=None) -> int:
         audio = work / "customer.raw"
         x.tofile(audio)
         for n in [int(v) for v in a.calls.split(",")]:
-            results.append(run_relay(n, a.seconds, audio, work))
+            results.append(run_relay(n, a.seconds, audio, work, jitter_ms=a.jitter_ms))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if a.serve_calls:
             serve = run_serve(a.serve_calls, a.seconds, x, work)

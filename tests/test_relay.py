@@ -171,6 +171,7 @@ def _mport(sdp):
 
 class Harness:
     def __init__(self, **kw):
+        kw.setdefault("jitter_ms", 20.0)
         base = 20000 + (os.getpid() * 7 % 20000) // 4 * 4
         self.relay = Relay(ng=("127.0.0.1", 0), rtp_range=(base, base + 399), **kw)
         self.stop = threading.Event()
@@ -421,3 +422,27 @@ def test_delete_and_idle_timeout_free_the_ports():
         assert len(h.relay.ports._free) == free
     finally:
         h.close()
+
+
+def test_jitter_buffer_gives_back_delay_that_a_late_burst_added():
+    jb = JitterBuffer(depth_ms=0)
+    quiet = np.zeros(160, dtype=np.int16)
+    jb.put_audio(1, 0, quiet)
+    jb.put_audio(1, 160, quiet)
+    jb.put_audio(1, 320, quiet)  # three frames at once: two frames more delay than asked for
+    ts = 480
+    for _ in range(600):  # then one packet per tick, for 12 s
+        jb.pop()
+        jb.put_audio(1, ts, quiet)
+        ts += 160
+    assert jb.stats["shrunk"] == 2 and len(jb._audio) == 1  # back to one frame waiting: no added delay
+    loud = np.full(160, 3000, dtype=np.int16)
+    jb2 = JitterBuffer(depth_ms=0)
+    for k in range(3):
+        jb2.put_audio(1, 160 * k, loud)
+    ts = 480
+    for _ in range(600):  # never skips a frame with sound in it
+        jb2.pop()
+        jb2.put_audio(1, ts, loud)
+        ts += 160
+    assert jb2.stats["shrunk"] == 0

@@ -122,7 +122,9 @@ def register(sub) -> None:
     p.add_argument("--media-address", help="address written into SDP (default: the --ng host)")
     p.add_argument("--media-bind", help="address RTP sockets bind to (default: --media-address)")
     p.add_argument("--rtp-range", default="30000-39999", help="RTP/RTCP port range LOW-HIGH (4 ports per call)")
-    p.add_argument("--jitter-ms", type=float, default=20.0, help="playout delay of the customer stream (ms)")
+    p.add_argument("--jitter-ms", type=float, default=0.0,
+                   help="initial playout delay of the customer stream (ms); it grows by itself when packets "
+                        "come late (default 0: lowest latency; 20-40 for lossy WAN legs)")
     p.add_argument("--customer", choices=("caller", "callee"), default="caller",
                    help="which party is the customer: the first offer's sender (caller) or the answerer")
     p.add_argument("--mask-mode", choices=("always", "payment"), help="as for serve")

@@ -181,7 +181,7 @@ class Relay:
 
     def __init__(self, *, ng: tuple[str, int] = ("127.0.0.1", 22222), media_address: str = "127.0.0.1",
                  media_bind: str | None = None, rtp_range: tuple[int, int] = (30000, 39999),
-                 jitter_ms: float = 20.0, customer: str = "caller",
+                 jitter_ms: float = 0.0, customer: str = "caller",
                  pipeline_factory: Callable[[str], Any] | None = None, max_calls: int = 1000,
                  session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0):
         if customer not in CUSTOMER_RULES:

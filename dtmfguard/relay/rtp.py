@@ -88,8 +88,11 @@ class JitterBuffer:
         self._events: list[tuple[int, int, bytes]] = []
         self._last: np.ndarray | None = None
         self._missing_run = 0
+        self._pops = 0
+        self._min_ahead = 1 << 30
+        self._shrink_tries = 0
         self.stats = {"packets": 0, "late": 0, "duplicate": 0, "concealed": 0, "resync": 0, "overflow": 0,
-                      "events": 0}
+                      "events": 0, "shrunk": 0}
 
     @property
     def started(self) -> bool:
@@ -161,6 +164,7 @@ class JitterBuffer:
         if pcm is not None and len(pcm) == n:
             self._last = pcm
             self._missing_run = 0
+            self._adapt()
             return pcm
         if pcm is not None:
             self._audio[ts] = pcm  # other ptime: assemble below
@@ -176,6 +180,28 @@ class JitterBuffer:
         if self._missing_run == 1 and self._last is not None:
             return (self._last >> 1).astype(np.int16)
         return np.zeros(n, dtype=np.int16)
+
+    def _adapt(self) -> None:
+        """Shrink a delay that late packets grew once the network calmed down: if for 5 s every tick found
+        more frames waiting than ``depth`` asks for, skip one quiet frame (never one with a tone or speech
+        in it: RMS below ~-40 dBm0), so the playout delay comes back down by 20 ms."""
+        ahead = len(self._audio)
+        if ahead < self._min_ahead:
+            self._min_ahead = ahead
+        self._pops += 1
+        if self._shrink_tries:
+            nxt = self._audio.get(self.play_ts)
+            if nxt is not None and len(nxt) == self.frame and float(np.mean(np.abs(nxt))) < 100.0:
+                del self._audio[self.play_ts]
+                self.play_ts = (self.play_ts + self.frame) % _TS_MOD
+                self.stats["shrunk"] += 1
+                self._shrink_tries = 0
+            else:
+                self._shrink_tries -= 1
+        if self._pops >= 250:
+            if self._min_ahead > self.depth // self.frame:
+                self._shrink_tries = 250
+            self._pops, self._min_ahead = 0, 1 << 30
 
     def _assemble(self, ts: int, n: int) -> np.ndarray | None:
         """Frames from packets of another size (10, 30 ms ...): copy the overlapping parts."""
