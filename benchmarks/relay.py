@@ -21,14 +21,13 @@ direct bridge's), and the workers' PSS sampled mid-run.
 The machine is shared: the busy share of all CPUs from /proc/stat over each window and the load average
 are printed, so figures from a loaded run can be read as such.
 
-Usage: ``python benchmarks/relay.py --calls 50,100,200,300 --seconds 20 --serve-calls 20``
+Usage: ``python benchmarks/relay.py --calls 50,100,200 --relays 1,2 --seconds 20 --serve-calls 20``
 (run it in its own network namespace: ``unshare -n`` + ``ip link set lo up``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -112,67 +111,84 @@ def ng_stats(port: int) -> dict:
     return bencode.decode(data.split(b" ", 1)[1])["statistics"]
 
 
-def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 22299, jitter_ms: float = 0.0) -> dict:
-    relay = spawn(["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport}", "--rtp-range", "20000-59999",
-                   "--max-calls", str(n + 10), "--call-timeout", "30", "--jitter-ms", str(jitter_ms)],
-                  work / f"relay-{n}.err")
+def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 22290, jitter_ms: float = 0.0,
+              relays: int = 1) -> dict:
+    """``n`` calls spread evenly over ``relays`` relay processes (as Kamailio's set spreads them)."""
+    procs = []
     gens = []
     try:
-        line = relay.stdout.readline()
-        if not line.startswith("ready"):
-            raise RuntimeError("relay did not start: " + (work / f"relay-{n}.err").read_text()[-500:])
+        for r in range(relays):
+            low = 20000 + r * (40000 // relays)
+            procs.append(spawn(["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport + r}", "--rtp-range",
+                                f"{low}-{low + 40000 // relays - 1}", "--max-calls", str(n + 10), "--call-timeout",
+                                "30", "--jitter-ms", str(jitter_ms)], work / f"relay-{n}-{r}.err"))
+        for r, p in enumerate(procs):
+            line = p.stdout.readline()
+            if not line.startswith("ready"):
+                raise RuntimeError("relay did not start: " + (work / f"relay-{n}-{r}.err").read_text()[-500:])
         time.sleep(1.0)
-        idle_pss, idle_rss = mem_kb(relay.pid)
+        idle = [mem_kb(p.pid) for p in procs]
         per = 100
         t_setup = time.monotonic()
-        for g in range(math.ceil(n / per)):
-            k = min(per, n - g * per)
-            gens.append(spawn([str(HERE / "_relay_load.py"), "--ng", f"127.0.0.1:{ngport}", "--calls", str(k),
-                               "--first", str(g * per), "--seconds", str(seconds), "--audio", str(audio)],
-                              work / f"gen-{n}-{g}.err"))
+        first = 0
+        for r in range(relays):
+            share = n // relays + (1 if r < n % relays else 0)
+            while share > 0:
+                k = min(per, share)
+                gens.append(spawn([str(HERE / "_relay_load.py"), "--ng", f"127.0.0.1:{ngport + r}", "--calls", str(k),
+                                   "--first", str(first), "--seconds", str(seconds), "--audio", str(audio)],
+                                  work / f"gen-{n}-{first}.err"))
+                first += k
+                share -= k
         for p in gens:
             line = p.stdout.readline()
             if '"ready"' not in line:
-                raise RuntimeError("generator failed: " + line + (work / f"gen-{n}-0.err").read_text()[-800:])
+                raise RuntimeError("generator failed: " + line)
         setup_s = time.monotonic() - t_setup
         time.sleep(2.0)
-        s0, c0, m0 = ng_stats(ngport), cpu_seconds(relay.pid), machine_busy()
+        s0 = [ng_stats(ngport + r) for r in range(relays)]
+        c0, m0 = sum(cpu_seconds(p.pid) for p in procs), machine_busy()
         g0 = sum(cpu_seconds(p.pid) for p in gens)
         t0 = time.monotonic()
         time.sleep(max(2.0, seconds - setup_s - 4.0))
         window = time.monotonic() - t0
-        s1, c1, m1 = ng_stats(ngport), cpu_seconds(relay.pid), machine_busy()
+        s1 = [ng_stats(ngport + r) for r in range(relays)]
+        c1, m1 = sum(cpu_seconds(p.pid) for p in procs), machine_busy()
         g1 = sum(cpu_seconds(p.pid) for p in gens)
-        pss, rss = mem_kb(relay.pid)
+        mem = [mem_kb(p.pid) for p in procs]
         outs = [json.loads(p.communicate(timeout=seconds + 60)[0].strip().splitlines()[-1]) for p in gens]
     finally:
         for p in gens:
             if p.poll() is None:
                 p.kill()
-        relay.terminate()
-        try:
-            relay.wait(10)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-    ticks = s1["ticks"] - s0["ticks"]
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    ticks = sum(b["ticks"] - a["ticks"] for a, b in zip(s0, s1))
     lat = [v for o in outs for v in o["latencies_ms"]]
     sent = sum(o["sent_per_side"] for o in outs)
     relay_cpu = 100 * (c1 - c0) / window
-    return {"calls": n, "window_s": round(window, 1), "setup_s": round(setup_s, 1), "ticks": ticks,
-            "late_ticks": s1["late_ticks"] - s0["late_ticks"], "max_tick_interval_ms": s1["max_tick_interval_us"] / 1000,
+    pss, rss = sum(m[0] for m in mem), sum(m[1] for m in mem)
+    idle_pss, idle_rss = sum(m[0] for m in idle), sum(m[1] for m in idle)
+    return {"calls": n, "relays": relays, "window_s": round(window, 1), "setup_s": round(setup_s, 1), "ticks": ticks,
+            "late_ticks": sum(b["late_ticks"] - a["late_ticks"] for a, b in zip(s0, s1)),
+            "max_tick_interval_ms": max(b["max_tick_interval_us"] for b in s1) / 1000,
             "cpu_pct_total": round(relay_cpu, 1), "cpu_pct_per_call": round(relay_cpu / n, 3),
-            "tick_cpu_pct": round(100 * (s1["tick_busy_ms"] - s0["tick_busy_ms"]) / 1000 / window, 1),
+            "tick_cpu_pct": round(100 * sum(b["tick_busy_ms"] - a["tick_busy_ms"] for a, b in zip(s0, s1)) / 1000
+                                  / window, 1),
             "generator_cpu_pct": round(100 * (g1 - g0) / window, 1),
             "machine_busy_pct": round(busy_pct(m0, m1), 1),
-            "pss_mb": round(pss / 1024, 1), "rss_mb": round(rss / 1024, 1),
-            "idle_pss_mb": round(idle_pss / 1024, 1),
+            "pss_mb": round(pss / 1024, 1), "rss_mb": round(rss / 1024, 1), "idle_pss_mb": round(idle_pss / 1024, 1),
             "pss_kb_per_call": round((pss - idle_pss) / n, 1), "rss_kb_per_call": round((rss - idle_rss) / n, 1),
             "latency_ms_median": round(float(np.median(lat)), 1) if lat else None,
             "latency_ms_max": round(float(np.max(lat)), 1) if lat else None, "latency_probes": len(lat),
             "delivered_to_agent_pct": round(100 * sum(o["rx_agent"] for o in outs) / max(sent, 1), 1),
             "delivered_to_customer_pct": round(100 * sum(o["rx_customer"] for o in outs) / max(sent, 1), 1),
             "recovered_digits": sum((o["recovered_digits_call1"] or 0) for o in outs),
-            "relay_errors": s1["tick_errors"]}
+            "relay_errors": sum(b["tick_errors"] for b in s1)}
 
 
 def run_serve(n: int, seconds: float, x: np.ndarray, work: Path) -> dict:
@@ -225,6 +241,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--serve-calls", type=int, default=20, help="calls for the serve comparison (0: skip)")
     ap.add_argument("--jitter-ms", type=float, default=0.0, help="the relay's initial playout delay")
+    ap.add_argument("--relays", default="1", help="relay processes to spread the calls over (e.g. 1,2: both)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     x = customer_audio()
@@ -234,9 +251,10 @@ def main(argv=None) -> int:
         work = Path(tmp)
         audio = work / "customer.raw"
         x.tofile(audio)
-        for n in [int(v) for v in a.calls.split(",")]:
-            results.append(run_relay(n, a.seconds, audio, work, jitter_ms=a.jitter_ms))
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        for relays in [int(v) for v in a.relays.split(",")]:
+            for n in [int(v) for v in a.calls.split(",")]:
+                results.append(run_relay(n, a.seconds, audio, work, jitter_ms=a.jitter_ms, relays=relays))
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if a.serve_calls:
             serve = run_serve(a.serve_calls, a.seconds, x, work)
             print(json.dumps(serve), file=sys.stderr, flush=True)
@@ -246,11 +264,11 @@ def main(argv=None) -> int:
     from dtmfguard.masker import DEFAULT_LOOKAHEAD_MS
 
     print(f"{os.cpu_count()} cores, load average before: {load_before}; masker look-ahead {DEFAULT_LOOKAHEAD_MS:.0f} ms")
-    print(f"{'mode':6s} {'calls':>5s} {'late':>12s} {'max tick':>8s} {'CPU%/call':>9s} {'CPU% tot':>8s} "
+    print(f"{'mode':8s} {'calls':>5s} {'late':>12s} {'max tick':>8s} {'CPU%/call':>9s} {'CPU% tot':>8s} "
           f"{'PSS kB/call':>11s} {'RSS kB/call':>11s} {'lat. ms':>8s} {'agent rx%':>9s} {'leaked':>6s} "
           f"{'peers CPU%':>10s} {'box busy%':>9s}")
     for r in results:
-        print(f"{'relay':6s} {r['calls']:5d} {r['late_ticks']:5d}/{r['ticks']:<6d} {r['max_tick_interval_ms']:8.1f} "
+        print(f"{'relay x' + str(r['relays']):8s} {r['calls']:5d} {r['late_ticks']:5d}/{r['ticks']:<6d} {r['max_tick_interval_ms']:8.1f} "
               f"{r['cpu_pct_per_call']:9.3f} {r['cpu_pct_total']:8.1f} {r['pss_kb_per_call']:11.1f} "
               f"{r['rss_kb_per_call']:11.1f} {(r['latency_ms_median'] or float('nan')):8.1f} "
               f"{r['delivered_to_agent_pct']:9.1f} {r['recovered_digits']:6d} {r['generator_cpu_pct']:10.1f} "
@@ -258,7 +276,7 @@ def main(argv=None) -> int:
     if serve:
         p = serve["port"]
         added = None
-        print(f"{'serve':6s} {serve['calls']:5d} {p['late']:5d}/{p['requested']:<6d} {p['max_interval_ms']:8.1f} "
+        print(f"{'serve':8s} {serve['calls']:5d} {p['late']:5d}/{p['requested']:<6d} {p['max_interval_ms']:8.1f} "
               f"{serve['cpu_pct_per_call']:9.3f} {serve['cpu_pct_per_call'] * serve['calls']:8.1f} "
               f"{(serve['pss_kb_per_call'] or float('nan')):11.1f} {(serve['rss_kb_per_call'] or float('nan')):11.1f} "
               f"{'(RTT)':>8s} {'':>9s} {'':>6s} {serve['peer_cpu_pct_total']:10.1f} {serve['machine_busy_pct']:9.1f}")
@@ -272,7 +290,8 @@ def main(argv=None) -> int:
             print(f"ratios at {serve['calls']} (serve) vs {r['calls']} (relay) calls: CPU per call serve/relay "
                   f"{serve['cpu_pct_per_call'] / max(r['cpu_pct_per_call'], 1e-9):.1f}x; memory per call (PSS) "
                   f"serve/relay {(serve['pss_kb_per_call'] or 0) / max(r['pss_kb_per_call'], 1e-9):.0f}x")
-    print("late = ticks > 30 ms after the previous one (relay: one tick for all calls; serve: per call frame); "
+    print("relay xR = calls spread over R relay processes; "
+          "late = ticks > 30 ms after the previous one (relay: one tick for all calls; serve: per call frame); "
           "lat. = one-way customer->agent through the relay on loopback (burst onset); leaked = digits the "
           "adversarial decoder names in call 1's agent audio; peers CPU% = load generators (relay) or pjsua2 "
           "peers (serve); box busy% = all CPUs, every process on the machine")

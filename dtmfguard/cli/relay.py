@@ -91,9 +91,22 @@ def run(args) -> int:
             raise CliError(f"control API needs a bearer token in the environment variable {token_env}")
         api = ControlServer(relay, control[0], control[1], token)
         api.start()
+    rt = False
+    if args.priority != "off":
+        from ..sip import sched  # pure Python: the same real-time policy as serve's media clock thread
+
+        try:
+            if sched.configure(args.priority):
+                rt = sched.raise_current_thread()  # this thread runs the media loop; the API thread stays normal
+        except RuntimeError as exc:
+            relay.close()
+            if api is not None:
+                api.stop()
+            raise CliError(str(exc), 1) from None
+        log.info("media loop %s", "runs under SCHED_RR" if rt else "stays under the normal scheduler")
     print(f"ready ng={ng[0]}:{relay.ng_address[1]} media={args.media_address or ng[0]} "
           f"rtp={rtp_range[0]}-{rtp_range[1]} customer={args.customer} g722={'yes' if relay.g722 else 'no'}"
-          + (f" control=http://{api.address[0]}:{api.address[1]}" if api else ""), flush=True)
+          f" realtime={'yes' if rt else 'no'}" + (f" control=http://{api.address[0]}:{api.address[1]}" if api else ""), flush=True)
     try:
         relay.run(stop)
     finally:
@@ -132,4 +145,6 @@ def register(sub) -> None:
     p.add_argument("--control", help="control API host:port (token from $DTMFGUARD_API_TOKEN)")
     p.add_argument("--max-calls", type=int, default=1000, help="refuse offers beyond this many calls")
     p.add_argument("--call-timeout", type=float, default=60.0, help="end a call after this long without RTP (s)")
+    p.add_argument("--priority", choices=("auto", "realtime", "off"), default="auto",
+                   help="run the media loop under SCHED_RR like serve's media.priority (auto: if permitted)")
     p.set_defaults(func=run)

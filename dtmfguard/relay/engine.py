@@ -318,94 +318,91 @@ class Relay:
             agent.rx_errors += 1
 
     # -- sockets --------------------------------------------------------------------------------------
+    # One datagram per readiness event: epoll is level-triggered, so a socket with more queued is reported
+    # again by the next select; reading until EAGAIN would cost a raised exception per packet.
     def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
-        for _ in range(32):
-            try:
-                data, addr = sock.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            if not leg.latched:
-                leg.remote, leg.latched = addr, True
-            leg.rx_packets += 1
-            leg.rx_bytes += len(data)
-            try:
-                pkt = parse(data)
-            except RtpError:
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return
+        if not leg.latched:
+            leg.remote, leg.latched = addr, True
+        leg.rx_packets += 1
+        leg.rx_bytes += len(data)
+        try:
+            pkt = parse(data)
+        except RtpError:
+            leg.rx_errors += 1
+            return
+        offer = leg.offer
+        if offer is None:
+            return
+        if pkt.pt in offer.event_pts or (call.agent and call.agent.offer and pkt.pt in call.agent.offer.event_pts):
+            if len(pkt.payload) >= 4:
+                call.stats["events_in"] += 1
+                call.last_rx = time.monotonic()
+                for ev in call.jitter.put_event(pkt.ssrc, pkt.ts, pkt.payload[:4]):
+                    call.pipeline.on_rfc4733_packet(*ev)
+            else:
                 leg.rx_errors += 1
-                continue
-            offer = leg.offer
-            if offer is None:
-                continue
-            if pkt.pt in offer.event_pts or (call.agent and call.agent.offer and pkt.pt in call.agent.offer.event_pts):
-                if len(pkt.payload) >= 4:
-                    call.stats["events_in"] += 1
-                    call.last_rx = time.monotonic()
-                    for ev in call.jitter.put_event(pkt.ssrc, pkt.ts, pkt.payload[:4]):
-                        call.pipeline.on_rfc4733_packet(*ev)
-                else:
-                    leg.rx_errors += 1
-                continue
-            enc = offer.codecs.get(pkt.pt)
-            if enc is None and call.agent is not None and call.agent.offer is not None:
-                enc = call.agent.offer.codecs.get(pkt.pt)
-            if enc is None or enc[0] == "TELEPHONE-EVENT" or not pkt.payload:
-                call.stats["dropped_pt"] += 1  # comfort noise, unknown formats: never passed raw
-                continue
-            if pkt.pt != call.codec_pt:
-                try:
-                    call.codec = make_codec(enc[0])
-                except (ValueError, RuntimeError):
-                    call.stats["dropped_pt"] += 1
-                    continue
-                call.codec_pt = call.out_pt = pkt.pt
-            call.last_rx = time.monotonic()
+            return
+        enc = offer.codecs.get(pkt.pt)
+        if enc is None and call.agent is not None and call.agent.offer is not None:
+            enc = call.agent.offer.codecs.get(pkt.pt)
+        if enc is None or enc[0] == "TELEPHONE-EVENT" or not pkt.payload:
+            call.stats["dropped_pt"] += 1  # comfort noise, unknown formats: never passed raw
+            return
+        if pkt.pt != call.codec_pt:
             try:
-                pcm = call.codec.decode(pkt.payload)
-            except Exception:  # noqa: BLE001
-                leg.rx_errors += 1
-                continue
-            call.jitter.put_audio(pkt.ssrc, pkt.ts, pcm)
-            if call.state == "offered":
-                call.state = "connected"
+                call.codec = make_codec(enc[0])
+            except (ValueError, RuntimeError):
+                call.stats["dropped_pt"] += 1
+                return
+            call.codec_pt = call.out_pt = pkt.pt
+        call.last_rx = time.monotonic()
+        try:
+            pcm = call.codec.decode(pkt.payload)
+        except Exception:  # noqa: BLE001
+            leg.rx_errors += 1
+            return
+        call.jitter.put_audio(pkt.ssrc, pkt.ts, pcm)
+        if call.state == "offered":
+            call.state = "connected"
 
     def _on_agent_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
         cust = call.customer
-        for _ in range(32):
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return
+        if not leg.latched:
+            leg.remote, leg.latched = addr, True
+        leg.rx_packets += 1
+        leg.rx_bytes += len(data)
+        if cust is not None and cust.remote is not None and len(data) >= 12 and data[0] >> 6 == 2:
             try:
-                data, addr = sock.recvfrom(2048)
+                cust.rtp.sendto(data, cust.remote)
+                cust.tx_packets += 1
+                cust.tx_bytes += len(data)
             except OSError:
-                return
-            if not leg.latched:
-                leg.remote, leg.latched = addr, True
-            leg.rx_packets += 1
-            leg.rx_bytes += len(data)
-            if cust is not None and cust.remote is not None and len(data) >= 12 and data[0] >> 6 == 2:
-                try:
-                    cust.rtp.sendto(data, cust.remote)
-                    cust.tx_packets += 1
-                    cust.tx_bytes += len(data)
-                except OSError:
-                    cust.rx_errors += 1
-            else:
-                leg.rx_errors += 1
+                cust.rx_errors += 1
+        else:
+            leg.rx_errors += 1
 
     def _on_rtcp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
         other = call.agent if leg is call.customer else call.customer
-        for _ in range(8):
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return
+        if not leg.latched_rtcp:
+            leg.remote_rtcp, leg.latched_rtcp = addr, True
+        leg.rtcp_packets += 1
+        if other is not None and other.remote_rtcp is not None and len(data) >= 8 and data[0] >> 6 == 2:
             try:
-                data, addr = sock.recvfrom(2048)
+                other.rtcp.sendto(data, other.remote_rtcp)
             except OSError:
-                return
-            if not leg.latched_rtcp:
-                leg.remote_rtcp, leg.latched_rtcp = addr, True
-            leg.rtcp_packets += 1
-            if other is not None and other.remote_rtcp is not None and len(data) >= 8 and data[0] >> 6 == 2:
-                try:
-                    other.rtcp.sendto(data, other.remote_rtcp)
-                except OSError:
-                    pass
+                pass
 
     # -- ng protocol ----------------------------------------------------------------------------------
     def _on_ng(self, sock: socket.socket, _call, _leg) -> None:

@@ -90,7 +90,7 @@ class JitterBuffer:
         self._missing_run = 0
         self._pops = 0
         self._min_ahead = 1 << 30
-        self._shrink_tries = 0
+        self._surplus = 0
         self.stats = {"packets": 0, "late": 0, "duplicate": 0, "concealed": 0, "resync": 0, "overflow": 0,
                       "events": 0, "shrunk": 0}
 
@@ -182,25 +182,22 @@ class JitterBuffer:
         return np.zeros(n, dtype=np.int16)
 
     def _adapt(self) -> None:
-        """Shrink a delay that late packets grew once the network calmed down: if for 5 s every tick found
-        more frames waiting than ``depth`` asks for, skip one quiet frame (never one with a tone or speech
-        in it: RMS below ~-40 dBm0), so the playout delay comes back down by 20 ms."""
+        """Give back delay that late packets added once the network calmed down: when for a whole second
+        every tick found more frames waiting than ``depth`` asks for, skip that surplus, one quiet frame at
+        a time (never a frame with a tone or speech in it: mean level below ~-50 dBm0)."""
         ahead = len(self._audio)
         if ahead < self._min_ahead:
             self._min_ahead = ahead
         self._pops += 1
-        if self._shrink_tries:
+        if self._surplus:
             nxt = self._audio.get(self.play_ts)
             if nxt is not None and len(nxt) == self.frame and float(np.mean(np.abs(nxt))) < 100.0:
                 del self._audio[self.play_ts]
                 self.play_ts = (self.play_ts + self.frame) % _TS_MOD
                 self.stats["shrunk"] += 1
-                self._shrink_tries = 0
-            else:
-                self._shrink_tries -= 1
-        if self._pops >= 250:
-            if self._min_ahead > self.depth // self.frame:
-                self._shrink_tries = 250
+                self._surplus -= 1
+        if self._pops >= 50:
+            self._surplus = max(0, self._min_ahead - self.depth // self.frame)
             self._pops, self._min_ahead = 0, 1 << 30
 
     def _assemble(self, ts: int, n: int) -> np.ndarray | None:
