@@ -55,6 +55,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--audio", required=True, help="int16 raw 8 kHz customer audio")
     a = ap.parse_args()
+    try:  # the load must be on time for the figures to mean anything: real time, below the relay's priority
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_RTTIME, (2_000_000, resource.getrlimit(resource.RLIMIT_RTTIME)[1]))
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(5))
+    except (OSError, ValueError, AttributeError):
+        pass
     host, port = a.ng.rsplit(":", 1)
     ngaddr = (host, int(port))
     x = np.fromfile(a.audio, dtype=np.int16)

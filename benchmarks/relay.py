@@ -188,7 +188,13 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
             "delivered_to_agent_pct": round(100 * sum(o["rx_agent"] for o in outs) / max(sent, 1), 1),
             "delivered_to_customer_pct": round(100 * sum(o["rx_customer"] for o in outs) / max(sent, 1), 1),
             "recovered_digits": sum((o["recovered_digits_call1"] or 0) for o in outs),
-            "relay_errors": sum(b["tick_errors"] for b in s1)}
+            "generator_late_sends_pct": round(100 * sum(o["late_sends"] for o in outs)
+                                              / max(1, sum(o["ticks"] for o in outs)), 1),
+            "relay_errors": sum(b["tick_errors"] for b in s1),
+            "pipeline_us_per_frame": round(sum(b["pipeline_us"] - a["pipeline_us"] for a, b in zip(s0, s1))
+                                           / max(1, sum(b["frames"] - a["frames"] for a, b in zip(s0, s1))), 1),
+            "relay_us_per_frame": round(1e6 * (c1 - c0) / max(1, sum(b["frames"] - a["frames"] for a, b in zip(s0, s1)))
+                                        , 1)}
 
 
 def run_serve(n: int, seconds: float, x: np.ndarray, work: Path) -> dict:
@@ -266,14 +272,18 @@ def main(argv=None) -> int:
     print(f"{os.cpu_count()} cores, load average before: {load_before}; masker look-ahead {DEFAULT_LOOKAHEAD_MS:.0f} ms")
     print(f"{'mode':8s} {'calls':>5s} {'late':>12s} {'max tick':>8s} {'CPU%/call':>9s} {'CPU% tot':>8s} "
           f"{'PSS kB/call':>11s} {'RSS kB/call':>11s} {'lat. ms':>8s} {'agent rx%':>9s} {'leaked':>6s} "
-          f"{'peers CPU%':>10s} {'box busy%':>9s}")
+          f"{'peers CPU%':>10s} {'box busy%':>9s} {'gen late%':>9s}")
     for r in results:
         print(f"{'relay x' + str(r['relays']):8s} {r['calls']:5d} {r['late_ticks']:5d}/{r['ticks']:<6d} {r['max_tick_interval_ms']:8.1f} "
               f"{r['cpu_pct_per_call']:9.3f} {r['cpu_pct_total']:8.1f} {r['pss_kb_per_call']:11.1f} "
               f"{r['rss_kb_per_call']:11.1f} {(r['latency_ms_median'] or float('nan')):8.1f} "
               f"{r['delivered_to_agent_pct']:9.1f} {r['recovered_digits']:6d} {r['generator_cpu_pct']:10.1f} "
-              f"{r['machine_busy_pct']:9.1f}")
+              f"{r['machine_busy_pct']:9.1f} {r['generator_late_sends_pct']:9.1f}")
+    for r in results:
+        print(f"relay x{r['relays']} {r['calls']} calls: CPU per customer frame {r['relay_us_per_frame']} us, of which the "
+              f"shared pipeline (masker, detector) {r['pipeline_us_per_frame']} us")
     if serve:
+        print(f"serve {serve['calls']} calls: pipeline time per frame in the port {serve['port']['pipeline_us_per_frame']} us")
         p = serve["port"]
         added = None
         print(f"{'serve':8s} {serve['calls']:5d} {p['late']:5d}/{p['requested']:<6d} {p['max_interval_ms']:8.1f} "
@@ -294,7 +304,8 @@ def main(argv=None) -> int:
           "late = ticks > 30 ms after the previous one (relay: one tick for all calls; serve: per call frame); "
           "lat. = one-way customer->agent through the relay on loopback (burst onset); leaked = digits the "
           "adversarial decoder names in call 1's agent audio; peers CPU% = load generators (relay) or pjsua2 "
-          "peers (serve); box busy% = all CPUs, every process on the machine")
+          "peers (serve); box busy% = all CPUs, every process on the machine; gen late% = load-generator ticks sent > 10 ms late "
+          "(their packets then reach the relay late: latency and delivery figures of that row are the generator's)")
     return 0
 
 

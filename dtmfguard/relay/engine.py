@@ -211,7 +211,8 @@ class Relay:
         #: counters (never digits): ticks, late ticks (> 1.5 frames after the previous), ng traffic
         self.counters = {"ticks": 0, "late_ticks": 0, "max_tick_interval_ms": 0.0, "tick_busy_s": 0.0,
                          "ng_requests": 0, "ng_errors": 0, "ng_retransmits": 0, "calls_total": 0,
-                         "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0}
+                         "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
+                         "pipeline_s": 0.0, "frames": 0}
 
     # -- pipeline -------------------------------------------------------------------------------------
     @staticmethod
@@ -295,7 +296,10 @@ class Relay:
             frame = call.jitter.pop()
             if frame is None:
                 return
+            t0 = time.thread_time()
             out = pl.process_customer_frame(frame)
+            self.counters["pipeline_s"] += time.thread_time() - t0
+            self.counters["frames"] += 1
             payload = codec.encode(out)
             if len(payload) != FRAME:
                 raise ValueError("encoded frame of the wrong size")
@@ -621,7 +625,8 @@ class Relay:
                 "tick_busy_ms": int(c["tick_busy_s"] * 1000), "ng_requests": c["ng_requests"],
                 "ng_errors": c["ng_errors"], "ng_retransmits": c["ng_retransmits"], "calls_total": c["calls_total"],
                 "active_calls": len(self.calls), "rtp_garbage": c["rtp_garbage"], "tick_errors": c["tick_errors"],
-                "timed_out_calls": c["timed_out_calls"], "uptime_ms": int((time.monotonic() - self.started) * 1000)}
+                "timed_out_calls": c["timed_out_calls"], "frames": c["frames"],
+                "pipeline_us": int(c["pipeline_s"] * 1e6), "uptime_ms": int((time.monotonic() - self.started) * 1000)}
 
     # -- control API (the guard interface of dtmfguard.sip.control; called from its thread) -------------
     def list_calls(self) -> list[dict]:
