@@ -446,3 +446,29 @@ def test_jitter_buffer_gives_back_delay_that_a_late_burst_added():
         jb2.put_audio(1, ts, loud)
         ts += 160
     assert jb2.stats["shrunk"] == 0
+
+
+def _info(call_id, from_tag, body=b"Signal=5\r\nDuration=160\r\n", ctype="application/dtmf-relay", method="INFO"):
+    head = (f"{method} sip:dtmf@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport\r\n"
+            f"v: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK0\r\nf: <sip:c@x>;tag={from_tag}\r\nTo: <sip:a@y>;tag=t\r\n"
+            f"i: {call_id}\r\nCSeq: 3 {method}\r\nc: {ctype}\r\nl: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+def test_sip_info_keys_reach_the_customers_pipeline_only(harness):
+    harness.call("i@x")
+    relay = harness.relay
+    ok = relay.handle_sip(_info("i@x", "caller-tag")).decode()
+    assert ok.startswith("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport\r\n"
+                         "Via: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK0\r\n")
+    assert "Call-ID: i@x\r\n" in ok and "CSeq: 3 INFO\r\n" in ok and "To: <sip:a@y>;tag=t\r\n" in ok
+    assert relay.calls["i@x"].stats["info_keys"] == 1
+    assert relay.calls["i@x"].pipeline._pending  # queued for the media loop (the mask covers it there)
+    assert relay.handle_sip(_info("i@x", "callee-tag")).startswith(b"SIP/2.0 200")  # agent's key: not counted
+    assert relay.calls["i@x"].stats["info_keys"] == 1
+    assert relay.handle_sip(_info("other@x", "caller-tag")).startswith(b"SIP/2.0 481 ")
+    bad = relay.handle_sip(_info("i@x", "caller-tag", body=b"Signal=Z\r\n"))
+    assert bad.startswith(b"SIP/2.0 400 Bad DTMF Body") and b"Z" not in bad.split(b"\r\n\r\n")[0].split(b"\r\n")[0]
+    assert relay.handle_sip(_info("i@x", "caller-tag", method="BYE")).startswith(b"SIP/2.0 405")
+    assert relay.handle_sip(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n") is None  # responses are ignored
+    assert relay.handle_sip(b"garbage") is None

@@ -3,7 +3,7 @@
 media element over rtpengine's ng protocol, pjsua2 peers as customer and agent.
 
 One call carries speech, a card number, an expiry and '#' typed in-band, a CVV sent as RFC 4733 events and
-two SIP INFO keys; a payment session is started over the control API.  Checked: the payment completes
+two SIP INFO keys (forked by Kamailio to the relay); a payment session is started over the control API.  Checked: the payment completes
 (three fields, from both digit paths), the agent's recording gives the adversarial decoder nothing and
 still carries the customer's speech, the agent never sees a DTMF event or an INFO key, no output holds
 the card number.  Failover: with two relays in the set, the relay carrying a call is killed mid-call (the
@@ -178,6 +178,8 @@ def test_agent_audio_gives_the_adversary_nothing(payment_call):
 
 
 def test_agent_sees_no_dtmf_event_nor_info_key(payment_call):
+    # the two INFO keys were forked by Kamailio to the relay, which took them for the call
+    assert payment_call["stats"]["info_keys"] == 2 and payment_call["stats"]["sip_info_bad"] == 0
     agent = payment_call["procs"][1]
     done = [e for e in agent.events() if e.get("event") == "done"][0]
     assert done["calls"][0]["dtmf_events"] == 0 and done["calls"][0]["dtmf_digits"] == 0

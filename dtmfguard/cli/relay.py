@@ -68,7 +68,8 @@ def run(args) -> int:
         relay = Relay(ng=ng, media_address=args.media_address or ng[0], media_bind=args.media_bind,
                       rtp_range=rtp_range, jitter_ms=args.jitter_ms, customer=args.customer,
                       pipeline_factory=pipeline, max_calls=max_calls, session_factory=session_factory,
-                      call_timeout_s=args.call_timeout)
+                      call_timeout_s=args.call_timeout,
+                      info_port=None if args.no_info else (args.info_port or (ng[1] + 1 if ng[1] else 0)))
     except OSError as exc:
         raise CliError(f"cannot bind the control socket {ng[0]}:{ng[1]}: {exc.strerror}", 1) from None
     except ValueError as exc:
@@ -106,7 +107,9 @@ def run(args) -> int:
         log.info("media loop %s", "runs under SCHED_RR" if rt else "stays under the normal scheduler")
     print(f"ready ng={ng[0]}:{relay.ng_address[1]} media={args.media_address or ng[0]} "
           f"rtp={rtp_range[0]}-{rtp_range[1]} customer={args.customer} g722={'yes' if relay.g722 else 'no'}"
-          f" realtime={'yes' if rt else 'no'}" + (f" control=http://{api.address[0]}:{api.address[1]}" if api else ""), flush=True)
+          f" realtime={'yes' if rt else 'no'}"
+          + (f" info={relay.info_address[0]}:{relay.info_address[1]}" if relay.info_address else "")
+          + (f" control=http://{api.address[0]}:{api.address[1]}" if api else ""), flush=True)
     try:
         relay.run(stop)
     finally:
@@ -145,6 +148,9 @@ def register(sub) -> None:
     p.add_argument("--control", help="control API host:port (token from $DTMFGUARD_API_TOKEN)")
     p.add_argument("--max-calls", type=int, default=1000, help="refuse offers beyond this many calls")
     p.add_argument("--call-timeout", type=float, default=60.0, help="end a call after this long without RTP (s)")
+    p.add_argument("--info-port", type=int, help="UDP port for the SIP INFO keys Kamailio forks to the relays "
+                                                  "(default: the --ng port + 1, as kamailio-config assumes)")
+    p.add_argument("--no-info", action="store_true", help="do not take SIP INFO keys")
     p.add_argument("--priority", choices=("auto", "realtime", "off"), default="auto",
                    help="run the media loop under SCHED_RR like serve's media.priority (auto: if permitted)")
     p.set_defaults(func=run)

@@ -121,7 +121,8 @@ class RelayCall:
         self.out_marker = True
         self.last_rx = 0.0
         self.seen_packets, self.seen_at, self.seen_at_wall = 0, time.monotonic(), self.created
-        self.stats = {"frames_sent": 0, "silence_sent": 0, "tick_errors": 0, "dropped_pt": 0, "events_in": 0}
+        self.stats = {"frames_sent": 0, "silence_sent": 0, "tick_errors": 0, "dropped_pt": 0, "events_in": 0,
+                      "info_keys": 0}
 
     @property
     def customer(self) -> Leg | None:
@@ -183,7 +184,8 @@ class Relay:
                  media_bind: str | None = None, rtp_range: tuple[int, int] = (30000, 39999),
                  jitter_ms: float = 0.0, customer: str = "caller",
                  pipeline_factory: Callable[[str], Any] | None = None, max_calls: int = 1000,
-                 session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0):
+                 session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0,
+                 info_port: int | None = None):
         if customer not in CUSTOMER_RULES:
             raise ValueError(f"customer must be one of {CUSTOMER_RULES}")
         self.media_address = media_address
@@ -202,6 +204,15 @@ class Relay:
         self.ng_sock.setblocking(False)
         self.ng_address = self.ng_sock.getsockname()
         self.sel.register(self.ng_sock, selectors.EVENT_READ, (self._on_ng, None, None))
+        # SIP INFO keys forked to us by Kamailio (see .sipinfo_rx); port 0 = any free port, None = off
+        self.info_sock = None
+        self.info_address = None
+        if info_port is not None:
+            self.info_sock = socket.socket(fam, socket.SOCK_DGRAM)
+            self.info_sock.bind((ng[0], info_port))
+            self.info_sock.setblocking(False)
+            self.info_address = self.info_sock.getsockname()
+            self.sel.register(self.info_sock, selectors.EVENT_READ, (self._on_sip, None, None))
         self.calls: dict[str, RelayCall] = {}
         self._by_short: dict[str, RelayCall] = {}
         self._ids = itertools.count(1)
@@ -212,7 +223,8 @@ class Relay:
         self.counters = {"ticks": 0, "late_ticks": 0, "max_tick_interval_ms": 0.0, "tick_busy_s": 0.0,
                          "ng_requests": 0, "ng_errors": 0, "ng_retransmits": 0, "calls_total": 0,
                          "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
-                         "pipeline_s": 0.0, "frames": 0}
+                         "pipeline_s": 0.0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
+                         "info_keys": 0}
 
     # -- pipeline -------------------------------------------------------------------------------------
     @staticmethod
@@ -422,6 +434,48 @@ class Relay:
                 except OSError:
                     pass
 
+    def _on_sip(self, sock: socket.socket, _call, _leg) -> None:
+        try:
+            data, addr = sock.recvfrom(65535)
+        except OSError:
+            return
+        reply = self.handle_sip(data)
+        if reply is not None:
+            try:
+                sock.sendto(reply, addr)
+            except OSError:
+                pass
+
+    def handle_sip(self, data: bytes) -> bytes | None:
+        """One SIP datagram (an INFO forked by Kamailio) -> the response datagram, or None."""
+        from ..sipinfo import SipInfoError
+        from .sipinfo_rx import SipParseError, parse_request, response, tag_of
+
+        self.counters["sip_info"] += 1
+        try:
+            parsed = parse_request(data)
+        except SipParseError as exc:
+            log.info("SIP datagram ignored (%s)", exc)
+            return None
+        if parsed is None:
+            return None
+        method, headers, body = parsed
+        if method != "INFO":
+            return response(405, "Method Not Allowed", headers)
+        call = self.calls.get(headers["call-id"][0])
+        if call is None:
+            return response(481, "Call Does Not Exist", headers)
+        leg = call.legs.get(tag_of(headers["from"][0]))
+        if leg is not None and leg is call.customer:
+            try:
+                call.pipeline.on_sip_info(headers.get("content-type", [""])[0], body)
+            except SipInfoError:
+                self.counters["sip_info_bad"] += 1
+                return response(400, "Bad DTMF Body", headers)  # the reason never quotes the body
+            call.stats["info_keys"] += 1
+            self.counters["info_keys"] += 1
+        return response(200, "OK", headers)
+
     def handle_datagram(self, data: bytes) -> bytes | None:
         """One ng request datagram -> the reply datagram (None if it has no cookie to answer to)."""
         cookie, sep, body = data.partition(b" ")
@@ -626,7 +680,8 @@ class Relay:
                 "ng_errors": c["ng_errors"], "ng_retransmits": c["ng_retransmits"], "calls_total": c["calls_total"],
                 "active_calls": len(self.calls), "rtp_garbage": c["rtp_garbage"], "tick_errors": c["tick_errors"],
                 "timed_out_calls": c["timed_out_calls"], "frames": c["frames"],
-                "pipeline_us": int(c["pipeline_s"] * 1e6), "uptime_ms": int((time.monotonic() - self.started) * 1000)}
+                "pipeline_us": int(c["pipeline_s"] * 1e6), "sip_info": c["sip_info"], "sip_info_bad": c["sip_info_bad"],
+                "info_keys": c["info_keys"], "uptime_ms": int((time.monotonic() - self.started) * 1000)}
 
     # -- control API (the guard interface of dtmfguard.sip.control; called from its thread) -------------
     def list_calls(self) -> list[dict]:
@@ -658,6 +713,8 @@ class Relay:
         except (KeyError, ValueError):
             pass
         self.ng_sock.close()
+        if self.info_sock is not None:
+            self.info_sock.close()
         self.sel.close()
 
 

@@ -9,8 +9,9 @@ answer within ``tout_ms`` x ``retries`` is disabled for ``disable_s`` seconds an
 next relay of the set (weights spread new calls).  A relay lost mid-call stops forwarding that call's
 audio (fail closed: the agent hears nothing); new calls go to the survivors with no manual step.
 
-SIP INFO key presses (``application/dtmf-relay``, ``application/dtmf``) are answered 200 by Kamailio
-and never forwarded, so an INFO digit cannot reach the agent's phone.
+SIP INFO key presses (``application/dtmf-relay``, ``application/dtmf``) are never forwarded to the
+agent: Kamailio forks them to every relay of the set (each relay's ng port + 1); the one carrying the
+call answers 200 and feeds the key to that call's pipeline (mask + payment session), the others 481.
 
 The generated script is checked by ``kamailio -c`` in the tests.
 """
@@ -44,6 +45,10 @@ def relay_cfg(listen_host: str, listen_port: int, relays: list[tuple[str, int]] 
     if customer not in ("caller", "callee"):
         raise ValueError("customer must be caller or callee")
     socks = " ".join(f"udp:{r[0]}:{r[1]}={r[2] if len(r) > 2 else 1}" for r in relays)
+    # each relay takes SIP INFO keys on its ng port + 1 (`dtmfguard relay --info-port` default)
+    info_uris = [f"sip:dtmf@{r[0]}:{r[1] + 1};transport=udp" for r in relays]
+    info_fork = f'        $ru = "{info_uris[0]}";\n' + "".join(
+        f'        append_branch("{u}");\n' for u in info_uris[1:])
     flags = OFFER_FLAGS + (" customer-callee" if customer == "callee" else "")
     mods = ["kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "dialog",
             "rtpengine"]
@@ -80,8 +85,9 @@ request_route {{
         exit;
     }}
     if (is_method("INFO") && ($cT =~ "application/dtmf")) {{
-        # key presses by SIP INFO never reach the agent
-        sl_send_reply("200", "OK");
+        # key presses by SIP INFO never reach the agent: forked to every relay, the one carrying the call
+        # (by Call-ID) answers 200 and masks/captures the key, the others 481
+{info_fork}        t_relay();
         exit;
     }}
     if (has_totag()) {{
