@@ -213,6 +213,9 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
                    "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"), "--play-s", "7",
                    "--timeout", "40"], "customer1", tmp_path)
         customers.append(c1)
+        t_start = time.monotonic()
+        assert c1.wait_for(lambda s: "CONFIRMED" in s, 20)
+        setup_before = time.monotonic() - t_start  # process start to 200 OK
         carrier = None
         deadline = time.monotonic() + 15
         while carrier is None and time.monotonic() < deadline:
@@ -228,8 +231,9 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
                    "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"), "--play-s", "2",
                    "--timeout", "40"], "customer2", tmp_path)
         customers.append(c2)
+        assert c2.wait_for(lambda s: "CONFIRMED" in s, 20), c2.output()[-2000:]
+        setup_after = time.monotonic() - t_kill
         assert c2.wait(40) == 0, c2.output()[-2000:]
-        t_second = time.monotonic() - t_kill
         c1.wait(40)
         agent.wait(20)
         survivor = 1 - carrier
@@ -257,4 +261,5 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
     assert killed_at <= 12, energy
     assert _best_correlation(second, speech[:8000])[0] > 0.6  # the survivor carries the new call's speech
     print(f"failover: relay {carrier} killed; agent audio of call 1 silent from {killed_at * 0.5:.1f} s "
-          f"(kill at ~2.5 s); next call done in {t_second:.1f} s (process start to hang-up, 2 s of media)")
+          f"(kill at ~2.5 s); call setup (peer start to 200 OK) before the kill {setup_before:.2f} s, "
+          f"first call after it {setup_after:.2f} s")
