@@ -73,7 +73,8 @@ def hosts():
                         ["-n", names["k"], "link", "set", a, "up"], ["-n", names[r], "link", "set", b, "up"],
                         ["-n", names[r], "route", "add", "default", "via", f"10.201.{i}.1"]):
                 res = _ip(*cmd)
-                assert res.returncode == 0, (cmd, res.stderr)
+                if res.returncode != 0:
+                    pytest.skip(f"cannot build the test network ({' '.join(cmd[:3])}): {res.stderr.strip()}")
         yield names
     finally:
         for ns in made:
