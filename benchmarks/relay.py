@@ -106,9 +106,15 @@ def ng_stats(port: int) -> dict:
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(2)
-        s.sendto(b"%d " % time.monotonic_ns() + bencode.encode({"command": "statistics"}), ("127.0.0.1", port))
-        data, _ = s.recvfrom(65535)
-    return bencode.decode(data.split(b" ", 1)[1])["statistics"]
+        cookie = b"%d" % time.monotonic_ns()
+        for _ in range(5):  # an overloaded relay answers late: retransmit as Kamailio does (same cookie)
+            s.sendto(cookie + b" " + bencode.encode({"command": "statistics"}), ("127.0.0.1", port))
+            try:
+                data, _ = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            return bencode.decode(data.split(b" ", 1)[1])["statistics"]
+    raise RuntimeError(f"relay on ng port {port} did not answer")
 
 
 def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 22290, jitter_ms: float = 0.0,

@@ -238,17 +238,18 @@ class Relay:
         next_tick = time.monotonic() + TICK_S
         last_tick = 0.0
         while not stop.is_set():
-            timeout = next_tick - time.monotonic()
-            if timeout > 0:
-                for key, _ in self.sel.select(timeout):
-                    fn, call, leg = key.data
-                    try:
-                        fn(key.fileobj, call, leg)
-                    except Exception as exc:  # noqa: BLE001 - nothing on a socket stops the loop
-                        self.counters["rtp_garbage"] += 1
-                        log.debug("socket handler failed (%s)", type(exc).__name__)
-                continue
+            # sockets are served on every pass, also when ticks run late (an overloaded relay still answers
+            # Kamailio and keeps reading packets: it degrades into late ticks, not into silence)
+            for key, _ in self.sel.select(max(0.0, next_tick - time.monotonic())):
+                fn, call, leg = key.data
+                try:
+                    fn(key.fileobj, call, leg)
+                except Exception as exc:  # noqa: BLE001 - nothing on a socket stops the loop
+                    self.counters["rtp_garbage"] += 1
+                    log.debug("socket handler failed (%s)", type(exc).__name__)
             now = time.monotonic()
+            if now < next_tick:
+                continue
             if last_tick:
                 interval = now - last_tick
                 if interval > 1.5 * TICK_S:
