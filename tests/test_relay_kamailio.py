@@ -53,7 +53,7 @@ def ng(port: int, msg: dict, timeout: float = 2.0) -> dict:
 
 def _relay(tmp_path, name, ngport, control=None, env=None):
     base = rtp_base()
-    args = ["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport}", "--rtp-range", f"{base}-{base + 199}"]
+    args = ["-m", "dtmfguard", "-v", "relay", "--ng", f"127.0.0.1:{ngport}", "--rtp-range", f"{base}-{base + 199}"]
     if control:
         args += ["--control", f"127.0.0.1:{control}"]
     return Proc(args, name, tmp_path, env=env)
@@ -263,3 +263,48 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
     print(f"failover: relay {carrier} killed; agent audio of call 1 silent from {killed_at * 0.5:.1f} s "
           f"(kill at ~2.5 s); call setup (peer start to 200 OK) before the kill {setup_before:.2f} s, "
           f"first call after it {setup_after:.2f} s")
+
+
+def test_g722_customer_through_the_relay(tmp_path):
+    """A wideband customer (G.722, decoded and re-encoded by the relay in spandsp's 8 kHz mode): keys masked,
+    speech kept."""
+    from dtmfguard.adversary import count_recovered
+    from dtmfguard.relay.codecs import g722_available
+
+    if not g722_available():
+        pytest.skip("libspandsp (libspandsp-dev) not installed: the relay does not offer G.722")
+    speech, _ = read_audio(SPEECH)
+    keys, spans = keypresses(PAN, rng=np.random.default_rng(12))
+    x = np.clip(np.concatenate([speech, np.zeros(2000), keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
+    base = speech.size + 2000
+    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
+    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    front, aport, ngport = free_port(), free_port(), free_port()
+    (tmp_path / "agent").mkdir()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
+    relay = _relay(tmp_path, "relay", ngport)
+    kam = customer = None
+    try:
+        agent.wait_ready()
+        relay.wait_ready()
+        kam = _kamailio(tmp_path, front, [ngport], aport)
+        time.sleep(0.5)
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--codec", "G722/16000", "--timeout", "60"],
+                        "customer", tmp_path)
+        assert customer.wait(60) == 0
+        assert agent.wait(15) == 0
+    finally:
+        relay.stop()
+        if kam is not None:
+            _stop_kamailio(kam)
+        for p in (customer, agent):
+            if p is not None:
+                p.stop()
+    assert "customer codec G722" in relay.output()
+    rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+    corr, lag = _best_correlation(rec, speech)
+    assert corr > 0.5, corr
+    assert count_recovered(rec.astype(np.float64), spans, 8000, offset=lag) == 0

@@ -376,6 +376,7 @@ class Relay:
                 call.stats["dropped_pt"] += 1
                 return
             call.codec_pt = call.out_pt = pkt.pt
+            log.info("%s: customer codec %s (payload type %d)", call.id, call.codec.name, pkt.pt)
         call.last_rx = time.monotonic()
         try:
             pcm = call.codec.decode(pkt.payload)
@@ -662,6 +663,7 @@ class Relay:
     def _totals(self, call: RelayCall) -> dict:
         st = call.pipeline.snapshot() if call.pipeline is not None else {}
         return {"legs": [lg.totals() for lg in call.legs.values()],
+                "codec": call.codec.name if call.codec is not None else "",
                 "dtmfguard": {**{k: v for k, v in st.items()}, **call.stats, "jitter": dict(call.jitter.stats)}}
 
     def _query(self, msg: dict) -> dict:
