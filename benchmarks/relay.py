@@ -173,6 +173,7 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(10)
     ticks = sum(b["ticks"] - a["ticks"] for a, b in zip(s0, s1))
     lat = [v for o in outs for v in o["latencies_ms"]]
     sent = sum(o["sent_per_side"] for o in outs)
@@ -270,7 +271,9 @@ def main(argv=None) -> int:
         for relays in [int(v) for v in a.relays.split(",")]:
             for n in [int(v) for v in a.calls.split(",")]:
                 try:
-                    results.append(run_relay(n, a.seconds, audio, work, jitter_ms=a.jitter_ms, relays=relays))
+                    run = len(results) + len(overloaded)
+                    results.append(run_relay(n, a.seconds, audio, work, jitter_ms=a.jitter_ms, relays=relays,
+                                             ngport=22290 + 8 * run))
                 except RuntimeError as exc:  # an overloaded relay stops answering: that is the row's result
                     overloaded.append((relays, n, str(exc)))
                     continue

@@ -472,3 +472,49 @@ def test_sip_info_keys_reach_the_customers_pipeline_only(harness):
     assert relay.handle_sip(_info("i@x", "caller-tag", method="BYE")).startswith(b"SIP/2.0 405")
     assert relay.handle_sip(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n") is None  # responses are ignored
     assert relay.handle_sip(b"garbage") is None
+
+
+def test_relay_mode_never_loads_pjsua2():
+    import subprocess
+    import sys
+
+    code = ("import sys, dtmfguard.relay.engine, dtmfguard.relay.kamailio_cfg, dtmfguard.cli.relay\n"
+            "from dtmfguard.relay.kamailio_cfg import relay_cfg\n"
+            "relay_cfg('127.0.0.1', 5060, [('127.0.0.1', 22222)], 'sip:a@b')\n"
+            "print('pjsua2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_kamailio_relay_config_lists_every_relay_and_forks_info(tmp_path):
+    from dtmfguard.relay.kamailio_cfg import relay_cfg
+
+    cfg = relay_cfg("10.0.0.10", 5060, [("10.0.0.5", 22222, 2), ("10.0.0.6", 22222)], "sip:agents@10.0.0.9:5060",
+                    customer="callee")
+    assert 'modparam("rtpengine", "rtpengine_sock", "1 == udp:10.0.0.5:22222=2 udp:10.0.0.6:22222=1")' in cfg
+    assert '$ru = "sip:dtmf@10.0.0.5:22223;transport=udp";' in cfg
+    assert 'append_branch("sip:dtmf@10.0.0.6:22223;transport=udp");' in cfg
+    assert 'rtpengine_offer("replace-origin replace-session-connection ICE=remove RTP/AVP customer-callee")' in cfg
+    assert '$du = "sip:agents@10.0.0.9:5060";' in cfg
+    for bad in ('sip:a"b@x', "http://x", "sip:a b@x"):
+        with pytest.raises(ValueError):
+            relay_cfg("10.0.0.10", 5060, [("10.0.0.5", 22222)], bad)
+    with pytest.raises(ValueError):
+        relay_cfg("10.0.0.10", 5060, [], "sip:a@b")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("kamailio"), reason="kamailio not installed")
+def test_kamailio_accepts_the_relay_config(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dtmfguard", "kamailio-config", "--mode", "relay", "--relay",
+                          "127.0.0.1:22222", "--relay", "127.0.0.1:22224=3", "--agent", "sip:agents@127.0.0.1:5090",
+                          "--output", str(tmp_path), "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    check = subprocess.run(["kamailio", "-c", "-f", str(tmp_path / "kamailio.cfg")], capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stderr[-2000:]
+    bad = subprocess.run([sys.executable, "-m", "dtmfguard", "kamailio-config", "--mode", "relay", "--output",
+                          str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "relay mode needs --agent" in bad.stderr
