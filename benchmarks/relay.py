@@ -125,7 +125,7 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
     try:
         for r in range(relays):
             low = 20000 + r * (40000 // relays)
-            procs.append(spawn(["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport + r}", "--rtp-range",
+            procs.append(spawn(["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport + 2 * r}", "--rtp-range",
                                 f"{low}-{low + 40000 // relays - 1}", "--max-calls", str(n + 10), "--call-timeout",
                                 "30", "--jitter-ms", str(jitter_ms)], work / f"relay-{n}-{r}.err"))
         for r, p in enumerate(procs):
@@ -141,7 +141,7 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
             share = n // relays + (1 if r < n % relays else 0)
             while share > 0:
                 k = min(per, share)
-                gens.append(spawn([str(HERE / "_relay_load.py"), "--ng", f"127.0.0.1:{ngport + r}", "--calls", str(k),
+                gens.append(spawn([str(HERE / "_relay_load.py"), "--ng", f"127.0.0.1:{ngport + 2 * r}", "--calls", str(k),
                                    "--first", str(first), "--seconds", str(seconds), "--audio", str(audio)],
                                   work / f"gen-{n}-{first}.err"))
                 first += k
@@ -152,13 +152,13 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
                 raise RuntimeError("generator failed: " + line)
         setup_s = time.monotonic() - t_setup
         time.sleep(2.0)
-        s0 = [ng_stats(ngport + r) for r in range(relays)]
+        s0 = [ng_stats(ngport + 2 * r) for r in range(relays)]
         c0, m0 = sum(cpu_seconds(p.pid) for p in procs), machine_busy()
         g0 = sum(cpu_seconds(p.pid) for p in gens)
         t0 = time.monotonic()
         time.sleep(max(2.0, seconds - setup_s - 4.0))
         window = time.monotonic() - t0
-        s1 = [ng_stats(ngport + r) for r in range(relays)]
+        s1 = [ng_stats(ngport + 2 * r) for r in range(relays)]
         c1, m1 = sum(cpu_seconds(p.pid) for p in procs), machine_busy()
         g1 = sum(cpu_seconds(p.pid) for p in gens)
         mem = [mem_kb(p.pid) for p in procs]

@@ -71,7 +71,7 @@ def run(args) -> int:
                       call_timeout_s=args.call_timeout,
                       info_port=None if args.no_info else (args.info_port or (ng[1] + 1 if ng[1] else 0)))
     except OSError as exc:
-        raise CliError(f"cannot bind the control socket {ng[0]}:{ng[1]}: {exc.strerror}", 1) from None
+        raise CliError(exc.strerror or str(exc), 1) from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
     stop = threading.Event()

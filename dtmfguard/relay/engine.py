@@ -200,7 +200,11 @@ class Relay:
         self.sel = selectors.DefaultSelector()
         fam = socket.AF_INET6 if ":" in ng[0] else socket.AF_INET
         self.ng_sock = socket.socket(fam, socket.SOCK_DGRAM)
-        self.ng_sock.bind(ng)
+        try:
+            self.ng_sock.bind(ng)
+        except OSError as exc:
+            self.ng_sock.close()
+            raise OSError(exc.errno, f"cannot bind the ng control socket {ng[0]}:{ng[1]}: {exc.strerror}") from None
         self.ng_sock.setblocking(False)
         self.ng_address = self.ng_sock.getsockname()
         self.sel.register(self.ng_sock, selectors.EVENT_READ, (self._on_ng, None, None))
@@ -209,7 +213,13 @@ class Relay:
         self.info_address = None
         if info_port is not None:
             self.info_sock = socket.socket(fam, socket.SOCK_DGRAM)
-            self.info_sock.bind((ng[0], info_port))
+            try:
+                self.info_sock.bind((ng[0], info_port))
+            except OSError as exc:
+                self.info_sock.close()
+                self.ng_sock.close()
+                raise OSError(exc.errno, f"cannot bind the SIP INFO socket {ng[0]}:{info_port} (--info-port): "
+                                         f"{exc.strerror}") from None
             self.info_sock.setblocking(False)
             self.info_address = self.info_sock.getsockname()
             self.sel.register(self.info_sock, selectors.EVENT_READ, (self._on_sip, None, None))
