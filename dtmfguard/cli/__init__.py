@@ -20,7 +20,8 @@ __all__ = ["main", "CliError", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_IN
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["info", "detect", "serve", "config", "kamailio_config", "audit", "mask", "inspect", "demo", "live"]
+COMMANDS = ["info", "detect", "serve", "relay", "config", "kamailio_config", "audit", "mask", "inspect", "demo",
+            "live"]
 
 
 class CliError(Exception):

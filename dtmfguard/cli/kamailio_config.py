@@ -9,6 +9,10 @@ from .serve import load
 
 
 def run(args) -> int:
+    if getattr(args, "mode", "dispatcher") == "relay":
+        from ..relay.kamailio_cfg import run_cli
+
+        return run_cli(args)
     from ..sip.config import ConfigError, parse_hostport
     from ..sip.kamailio import write_config
 
@@ -57,6 +61,11 @@ def register(sub) -> None:
                    help="peers allowed to send requests (the carrier's SBCs; repeatable); default: any. "
                         "The workers' own addresses are always allowed")
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+    p.add_argument("--mode", choices=("dispatcher", "relay"), default="dispatcher",
+                   help="dispatcher: spread calls over `serve` workers; relay: proxy + rtpengine set of "
+                        "`dtmfguard relay` processes")
+    p.add_argument("--relay", action="append", metavar="HOST:PORT[=WEIGHT]",
+                   help="relay mode: a relay's ng address (repeat for each; default 127.0.0.1:22222)")
     for name in ("transports", "tls_cert", "tls_key", "tls_port", "rtp_port", "rtp_range", "mask", "mask_mode",
                  "control"):
         p.set_defaults(**{name: None})

@@ -229,7 +229,7 @@ def _sip_header(name: str, value: str):
 
 
 def _settings(a) -> EndpointSettings:
-    s = EndpointSettings(host="127.0.0.1", port=a.port, transports=("udp",), rtp_port=a.rtp,
+    s = EndpointSettings(host=a.host, port=a.port, transports=("udp",), rtp_port=a.rtp,
                          rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
     if a.codec:
         s.codecs = {a.codec: 255}
@@ -715,7 +715,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m dtmfguard.sip.peers",
                                 description="pjsua2 test peers: a customer that calls, an agent that answers.")
     p.add_argument("role", choices=("customer", "agent"))
-    p.add_argument("--port", type=int, required=True, help="local SIP port (UDP, 127.0.0.1)")
+    p.add_argument("--port", type=int, required=True, help="local SIP port (UDP, on --host)")
+    p.add_argument("--host", default="127.0.0.1", help="local address for SIP and RTP (default 127.0.0.1)")
     p.add_argument("--rtp", type=int, required=True, help="first local RTP port (40 ports are used)")
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     p.add_argument("--tls-cert", help="also open a TLS transport on --port + 1 with this certificate (PEM)")

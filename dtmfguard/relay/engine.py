@@ -1,0 +1,769 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The relay: an "ng" control server and an RTP relay for many calls on one selector loop.
+
+Control (rtpengine's ng protocol, the subset Kamailio's ``rtpengine`` module uses): each UDP datagram
+is ``<cookie> <bencoded dictionary>``; the reply is ``<cookie> <bencoded dictionary>`` with
+``result`` = ``ok`` / ``pong`` / ``error`` (+ ``error-reason``).  Commands: ``ping``, ``offer``,
+``answer``, ``delete``, ``query``, ``list``, ``statistics``.  A retransmitted request (same cookie)
+gets the cached reply, so an offer is never applied twice.
+
+Which leg is the customer (the rule): the party whose SDP arrives in the call's **first offer** (the
+``from-tag`` of the initial INVITE, the caller) is the customer; the answerer (``to-tag``) is the
+agent.  That is the inbound contact-centre flow (carrier -> Kamailio -> agents).  For outbound
+campaigns (the agent calls the customer) start the relay with ``customer="callee"``, or pass the flag
+``customer-callee`` in that call's offer (``rtpengine_offer("... customer-callee")``); ``customer-caller``
+forces the default per call.  Legs are then tracked by tag, so a re-INVITE from either side (its
+from-tag) updates the right leg.
+
+Media: each leg gets an even RTP port and the next odd RTCP port on the relay, facing that party.
+Agent -> customer RTP and both RTCP directions are passed through byte for byte (RTCP is not
+rewritten: its sender report describes the customer's stream, not the relay's re-timed one).
+Customer -> agent: audio packets go into the call's :class:`~.rtp.JitterBuffer` (decoded to 8 kHz),
+telephone-event packets into the same timeline and then into
+:meth:`CallPipeline.on_rfc4733_packet <dtmfguard.pipeline.CallPipeline.on_rfc4733_packet>` (never
+forwarded to the agent); one 20 ms tick for all calls takes one frame per call from its buffer, runs
+:meth:`~dtmfguard.pipeline.CallPipeline.process_customer_frame` and sends the result to the agent as
+the relay's own RTP stream (own SSRC, continuous sequence and timestamps).  Addresses latch to the
+first packet received on a port (symmetric RTP, for NAT).
+
+Failing closed: the pipeline turns its own errors into silence; an error anywhere else in a call's tick
+sends an encoded silence frame instead, counted; a relay that dies sends nothing at all.  Nothing on a
+socket (garbage ng requests, RTP garbage, a flood) can raise out of the loop.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import random
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import bencode
+from .codecs import Codec, g722_available, make_codec
+from .rtp import JitterBuffer, RtpError, build_header, parse
+from .sdp import AudioOffer, SdpError, parse_audio, rewrite
+
+__all__ = ["Relay", "RelayCall", "RelayError", "CUSTOMER_RULES"]
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_RULES = ("caller", "callee")
+TICK_S = 0.020
+FRAME = 160  # samples (and RTP timestamp units) per 20 ms at 8 kHz
+_MAX_NG = 65535
+_COOKIE_TTL_S = 30.0
+_IDLE_PAUSE_S = 1.0  # customer stream silent this long: the relay pauses its stream to the agent
+
+
+class RelayError(Exception):
+    """A request the relay refuses; the message goes back as ``error-reason``."""
+
+
+class Leg:
+    """One party of a call, seen from the relay: its sockets on the relay and its address."""
+
+    __slots__ = ("tag", "role", "rtp", "rtcp", "port", "remote", "remote_rtcp", "offer", "latched", "latched_rtcp",
+                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_errors", "rtcp_packets")
+
+    def __init__(self, tag: str, rtp: socket.socket, rtcp: socket.socket, port: int):
+        self.tag = tag
+        self.role = "?"
+        self.rtp, self.rtcp, self.port = rtp, rtcp, port
+        self.remote: tuple[str, int] | None = None
+        self.remote_rtcp: tuple[str, int] | None = None
+        self.offer: AudioOffer | None = None
+        self.latched = self.latched_rtcp = False
+        self.rx_packets = self.rx_bytes = self.tx_packets = self.tx_bytes = self.rx_errors = self.rtcp_packets = 0
+
+    def set_sdp(self, offer: AudioOffer) -> None:
+        self.offer = offer
+        self.remote = (offer.address, offer.port)
+        self.remote_rtcp = (offer.address, offer.rtcp_port)
+        self.latched = self.latched_rtcp = False
+
+    def totals(self) -> dict:
+        return {"tag": self.tag, "role": self.role, "local port": self.port,
+                "remote": f"{self.remote[0]}:{self.remote[1]}" if self.remote else "",
+                "RTP": {"packets received": self.rx_packets, "bytes received": self.rx_bytes,
+                        "packets sent": self.tx_packets, "bytes sent": self.tx_bytes, "errors": self.rx_errors},
+                "RTCP": {"packets": self.rtcp_packets}}
+
+
+class RelayCall:
+    """One call: two legs, the customer stream's buffer, codec and pipeline (all owned by the loop thread)."""
+
+    def __init__(self, relay: "Relay", call_id: str, short_id: str, customer_rule: str):
+        self.relay = relay
+        self.call_id = call_id
+        self.id = short_id
+        self.customer_rule = customer_rule
+        self.created = time.time()
+        self.last_signal = self.created
+        self.legs: dict[str, Leg] = {}
+        self.caller: Leg | None = None
+        self.callee: Leg | None = None
+        self.pipeline: Any = None
+        self.session: Any = None
+        self.state = "offered"  # offered -> connected -> ended (the control API's words)
+        self.reason = ""
+        self.jitter = JitterBuffer(FRAME, relay.jitter_ms)
+        self.codec: Codec | None = None
+        self.codec_pt = -1
+        self.out_pt = -1
+        self.out_ssrc = random.getrandbits(32)
+        self.out_seq = random.getrandbits(16)
+        self.out_ts = random.getrandbits(32)
+        self.out_marker = True
+        self.last_rx = 0.0
+        self.seen_packets, self.seen_at, self.seen_at_wall = 0, time.monotonic(), self.created
+        self.stats = {"frames_sent": 0, "silence_sent": 0, "tick_errors": 0, "dropped_pt": 0, "events_in": 0,
+                      "info_keys": 0}
+
+    @property
+    def customer(self) -> Leg | None:
+        return self.caller if self.customer_rule == "caller" else self.callee
+
+    @property
+    def agent(self) -> Leg | None:
+        return self.callee if self.customer_rule == "caller" else self.caller
+
+    def summary(self) -> dict:
+        st = self.pipeline.snapshot() if self.pipeline is not None else {}
+        return {"id": self.id, "sip_call_id": self.call_id, "state": self.state, "created": self.created,
+                "customer": self.customer_rule, "reason": self.reason,
+                "payment": getattr(self.session, "state", None) if self.session is not None else None,
+                "media": {"frames": st.get("frames", 0), "errors": st.get("errors", 0) + self.stats["tick_errors"],
+                          "digits": st.get("digits", 0), "concealed": self.jitter.stats["concealed"],
+                          "late_packets": self.jitter.stats["late"]}}
+
+
+class _PortPool:
+    """Even RTP ports (RTCP = port + 1) in ``[low, high]``, bound on demand, handed out round-robin."""
+
+    def __init__(self, host: str, low: int, high: int):
+        if low < 1024 or high > 65535 or high - low < 3:
+            raise ValueError("RTP port range must lie within 1024-65535 and hold at least two port pairs")
+        self.host = host
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._free = collections.deque(range(low + (low & 1), high, 2))
+
+    def take(self) -> tuple[socket.socket, socket.socket, int]:
+        for _ in range(len(self._free)):
+            port = self._free.popleft()
+            rtp = socket.socket(self.family, socket.SOCK_DGRAM)
+            rtcp = socket.socket(self.family, socket.SOCK_DGRAM)
+            try:
+                rtp.bind((self.host, port))
+                rtcp.bind((self.host, port + 1))
+            except OSError:
+                rtp.close()
+                rtcp.close()
+                self._free.append(port)
+                continue
+            for s in (rtp, rtcp):
+                s.setblocking(False)
+            return rtp, rtcp, port
+        raise RelayError("no free RTP port")
+
+    def give(self, port: int) -> None:
+        self._free.append(port)
+
+
+class Relay:
+    """The media element.  ``run(stop)`` serves until ``stop`` (a ``threading.Event``) is set.
+
+    ``pipeline_factory(name)`` builds each call's :class:`~dtmfguard.pipeline.CallPipeline`.
+    """
+
+    def __init__(self, *, ng: tuple[str, int] = ("127.0.0.1", 22222), media_address: str = "127.0.0.1",
+                 media_bind: str | None = None, rtp_range: tuple[int, int] = (30000, 39999),
+                 jitter_ms: float = 0.0, customer: str = "caller",
+                 pipeline_factory: Callable[[str], Any] | None = None, max_calls: int = 1000,
+                 session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0,
+                 info_port: int | None = None):
+        if customer not in CUSTOMER_RULES:
+            raise ValueError(f"customer must be one of {CUSTOMER_RULES}")
+        self.media_address = media_address
+        self.customer = customer
+        self.jitter_ms = float(jitter_ms)
+        self.max_calls = int(max_calls)
+        self.call_timeout_s = float(call_timeout_s)
+        self.session_factory = session_factory
+        self.pipeline_factory = pipeline_factory or self._default_pipeline
+        self.g722 = g722_available()
+        self.ports = _PortPool(media_bind or media_address, *rtp_range)
+        self.sel = selectors.DefaultSelector()
+        fam = socket.AF_INET6 if ":" in ng[0] else socket.AF_INET
+        self.ng_sock = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            self.ng_sock.bind(ng)
+        except OSError as exc:
+            self.ng_sock.close()
+            raise OSError(exc.errno, f"cannot bind the ng control socket {ng[0]}:{ng[1]}: {exc.strerror}") from None
+        self.ng_sock.setblocking(False)
+        self.ng_address = self.ng_sock.getsockname()
+        self.sel.register(self.ng_sock, selectors.EVENT_READ, (self._on_ng, None, None))
+        # SIP INFO keys forked to us by Kamailio (see .sipinfo_rx); port 0 = any free port, None = off
+        self.info_sock = None
+        self.info_address = None
+        if info_port is not None:
+            self.info_sock = socket.socket(fam, socket.SOCK_DGRAM)
+            try:
+                self.info_sock.bind((ng[0], info_port))
+            except OSError as exc:
+                self.info_sock.close()
+                self.ng_sock.close()
+                raise OSError(exc.errno, f"cannot bind the SIP INFO socket {ng[0]}:{info_port} (--info-port): "
+                                         f"{exc.strerror}") from None
+            self.info_sock.setblocking(False)
+            self.info_address = self.info_sock.getsockname()
+            self.sel.register(self.info_sock, selectors.EVENT_READ, (self._on_sip, None, None))
+        self.calls: dict[str, RelayCall] = {}
+        self._by_short: dict[str, RelayCall] = {}
+        self._ids = itertools.count(1)
+        self._replies: collections.OrderedDict[bytes, tuple[float, bytes]] = collections.OrderedDict()
+        self._lock = threading.Lock()  # guards the call tables against the control API thread
+        self.started = time.monotonic()
+        #: counters (never digits): ticks, late ticks (> 1.5 frames after the previous), ng traffic
+        self.counters = {"ticks": 0, "late_ticks": 0, "max_tick_interval_ms": 0.0, "tick_busy_s": 0.0,
+                         "ng_requests": 0, "ng_errors": 0, "ng_retransmits": 0, "calls_total": 0,
+                         "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
+                         "pipeline_s": 0.0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
+                         "info_keys": 0}
+
+    # -- pipeline -------------------------------------------------------------------------------------
+    @staticmethod
+    def _default_pipeline(name: str):
+        from ..pipeline import CallPipeline
+
+        return CallPipeline(8000, name=name)
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        next_tick = time.monotonic() + TICK_S
+        last_tick = 0.0
+        while not stop.is_set():
+            # sockets are served on every pass, also when ticks run late (an overloaded relay still answers
+            # Kamailio and keeps reading packets: it degrades into late ticks, not into silence)
+            for key, _ in self.sel.select(max(0.0, next_tick - time.monotonic())):
+                fn, call, leg = key.data
+                try:
+                    fn(key.fileobj, call, leg)
+                except Exception as exc:  # noqa: BLE001 - nothing on a socket stops the loop
+                    self.counters["rtp_garbage"] += 1
+                    log.debug("socket handler failed (%s)", type(exc).__name__)
+            now = time.monotonic()
+            if now < next_tick:
+                continue
+            if last_tick:
+                interval = now - last_tick
+                if interval > 1.5 * TICK_S:
+                    self.counters["late_ticks"] += 1
+                if interval * 1000 > self.counters["max_tick_interval_ms"]:
+                    self.counters["max_tick_interval_ms"] = round(interval * 1000, 2)
+            last_tick = now
+            t0 = time.thread_time()
+            self.tick()
+            self.counters["tick_busy_s"] += time.thread_time() - t0
+            next_tick += TICK_S
+            if now - next_tick > 5 * TICK_S:  # far behind (a stall): do not burst to catch up
+                next_tick = now + TICK_S
+            if time.monotonic() >= next_tick:
+                # overloaded: the next select would not block.  Sleep a moment anyway, so that under SCHED_RR
+                # this thread blocks once per tick (RLIMIT_RTTIME kills a real-time thread that never does)
+                # and ordinary processes are not starved; the relay degrades into late ticks
+                time.sleep(0.0005)
+
+    def tick(self) -> None:
+        self.counters["ticks"] += 1
+        poll = self.counters["ticks"] % 10 == 0
+        now = time.monotonic()
+        if self.counters["ticks"] % 50 == 0:
+            self._expire_idle(now)
+        for call in list(self.calls.values()):
+            if call.pipeline is None or not call.jitter.started:
+                continue
+            if now - call.last_rx > _IDLE_PAUSE_S:
+                call.jitter.reset()  # pause the agent's stream; the next packet re-anchors playout
+                call.out_marker = True
+                continue
+            self._tick_call(call)
+            if poll and call.session is not None and hasattr(call.session, "poll"):
+                try:
+                    call.session.poll()
+                except Exception as exc:  # noqa: BLE001
+                    log.error("%s: payment session poll failed (%s)", call.id, type(exc).__name__)
+
+    def _expire_idle(self, now: float) -> None:
+        """End calls with no RTP in either direction and no signalling for ``call_timeout_s`` (Kamailio
+        never sent the delete: a lost BYE, a Kamailio restart)."""
+        for call in list(self.calls.values()):
+            seen = sum(lg.rx_packets for lg in call.legs.values())
+            if seen != call.seen_packets or call.last_signal > call.seen_at_wall:
+                call.seen_packets, call.seen_at, call.seen_at_wall = seen, now, time.time()
+            elif now - call.seen_at > self.call_timeout_s:
+                with self._lock:
+                    self.calls.pop(call.call_id, None)
+                    self._by_short.pop(call.id, None)
+                self.counters["timed_out_calls"] += 1
+                self._end_call(call, "timeout")
+
+    def _tick_call(self, call: RelayCall) -> None:
+        agent, codec = call.agent, call.codec
+        if agent is None or agent.remote is None or codec is None:
+            return
+        try:
+            pl = call.pipeline
+            for ssrc, ts, payload in call.jitter.due_events():
+                pl.on_rfc4733_packet(ssrc, ts, payload)
+            frame = call.jitter.pop()
+            if frame is None:
+                return
+            t0 = time.thread_time()
+            out = pl.process_customer_frame(frame)
+            self.counters["pipeline_s"] += time.thread_time() - t0
+            self.counters["frames"] += 1
+            payload = codec.encode(out)
+            if len(payload) != FRAME:
+                raise ValueError("encoded frame of the wrong size")
+        except Exception as exc:  # noqa: BLE001 - fail closed: the agent hears silence for this frame
+            call.stats["tick_errors"] += 1
+            self.counters["tick_errors"] += 1
+            log.error("%s: relay tick error (%s); silence sent", call.id, type(exc).__name__)
+            payload = bytes([codec.silence_byte]) * FRAME if codec.name != "G722" else b"\xfa" * FRAME
+            call.stats["silence_sent"] += 1
+        hdr = build_header(call.out_pt, call.out_marker, call.out_seq, call.out_ts, call.out_ssrc)
+        call.out_marker = False
+        call.out_seq = (call.out_seq + 1) & 0xFFFF
+        call.out_ts = (call.out_ts + FRAME) & 0xFFFFFFFF
+        try:
+            agent.rtp.sendto(hdr + payload, agent.remote)
+            agent.tx_packets += 1
+            agent.tx_bytes += len(payload) + 12
+            call.stats["frames_sent"] += 1
+        except OSError:
+            agent.rx_errors += 1
+
+    # -- sockets --------------------------------------------------------------------------------------
+    # One datagram per readiness event: epoll is level-triggered, so a socket with more queued is reported
+    # again by the next select; reading until EAGAIN would cost a raised exception per packet.
+    def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return
+        if not leg.latched:
+            leg.remote, leg.latched = addr, True
+        leg.rx_packets += 1
+        leg.rx_bytes += len(data)
+        try:
+            pkt = parse(data)
+        except RtpError:
+            leg.rx_errors += 1
+            return
+        offer = leg.offer
+        if offer is None:
+            return
+        if pkt.pt in offer.event_pts or (call.agent and call.agent.offer and pkt.pt in call.agent.offer.event_pts):
+            if len(pkt.payload) >= 4:
+                call.stats["events_in"] += 1
+                call.last_rx = time.monotonic()
+                for ev in call.jitter.put_event(pkt.ssrc, pkt.ts, pkt.payload[:4]):
+                    call.pipeline.on_rfc4733_packet(*ev)
+            else:
+                leg.rx_errors += 1
+            return
+        enc = offer.codecs.get(pkt.pt)
+        if enc is None and call.agent is not None and call.agent.offer is not None:
+            enc = call.agent.offer.codecs.get(pkt.pt)
+        if enc is None or enc[0] == "TELEPHONE-EVENT" or not pkt.payload:
+            call.stats["dropped_pt"] += 1  # comfort noise, unknown formats: never passed raw
+            return
+        if pkt.pt != call.codec_pt:
+            try:
+                call.codec = make_codec(enc[0])
+            except (ValueError, RuntimeError):
+                call.stats["dropped_pt"] += 1
+                return
+            call.codec_pt = call.out_pt = pkt.pt
+            log.info("%s: customer codec %s (payload type %d)", call.id, call.codec.name, pkt.pt)
+        call.last_rx = time.monotonic()
+        try:
+            pcm = call.codec.decode(pkt.payload)
+        except Exception:  # noqa: BLE001
+            leg.rx_errors += 1
+            return
+        call.jitter.put_audio(pkt.ssrc, pkt.ts, pcm)
+        if call.state == "offered":
+            call.state = "connected"
+
+    def _on_agent_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
+        cust = call.customer
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return
+        if not leg.latched:
+            leg.remote, leg.latched = addr, True
+        leg.rx_packets += 1
+        leg.rx_bytes += len(data)
+        if cust is not None and cust.remote is not None and len(data) >= 12 and data[0] >> 6 == 2:
+            try:
+                cust.rtp.sendto(data, cust.remote)
+                cust.tx_packets += 1
+                cust.tx_bytes += len(data)
+            except OSError:
+                cust.rx_errors += 1
+        else:
+            leg.rx_errors += 1
+
+    def _on_rtcp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
+        other = call.agent if leg is call.customer else call.customer
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return
+        if not leg.latched_rtcp:
+            leg.remote_rtcp, leg.latched_rtcp = addr, True
+        leg.rtcp_packets += 1
+        if other is not None and other.remote_rtcp is not None and len(data) >= 8 and data[0] >> 6 == 2:
+            try:
+                other.rtcp.sendto(data, other.remote_rtcp)
+            except OSError:
+                pass
+
+    # -- ng protocol ----------------------------------------------------------------------------------
+    def _on_ng(self, sock: socket.socket, _call, _leg) -> None:
+        for _ in range(64):
+            try:
+                data, addr = sock.recvfrom(_MAX_NG)
+            except OSError:
+                return
+            reply = self.handle_datagram(data)
+            if reply is not None:
+                try:
+                    sock.sendto(reply, addr)
+                except OSError:
+                    pass
+
+    def _on_sip(self, sock: socket.socket, _call, _leg) -> None:
+        try:
+            data, addr = sock.recvfrom(65535)
+        except OSError:
+            return
+        reply = self.handle_sip(data)
+        if reply is not None:
+            try:
+                sock.sendto(reply, addr)
+            except OSError:
+                pass
+
+    def handle_sip(self, data: bytes) -> bytes | None:
+        """One SIP datagram (an INFO forked by Kamailio) -> the response datagram, or None."""
+        from ..sipinfo import SipInfoError
+        from .sipinfo_rx import SipParseError, parse_request, response, tag_of
+
+        self.counters["sip_info"] += 1
+        try:
+            parsed = parse_request(data)
+        except SipParseError as exc:
+            log.info("SIP datagram ignored (%s)", exc)
+            return None
+        if parsed is None:
+            return None
+        method, headers, body = parsed
+        if method != "INFO":
+            return response(405, "Method Not Allowed", headers)
+        call = self.calls.get(headers["call-id"][0])
+        if call is None:
+            return response(481, "Call Does Not Exist", headers)
+        leg = call.legs.get(tag_of(headers["from"][0]))
+        if leg is not None and leg is call.customer:
+            try:
+                call.pipeline.on_sip_info(headers.get("content-type", [""])[0], body)
+            except SipInfoError:
+                self.counters["sip_info_bad"] += 1
+                return response(400, "Bad DTMF Body", headers)  # the reason never quotes the body
+            call.stats["info_keys"] += 1
+            self.counters["info_keys"] += 1
+        return response(200, "OK", headers)
+
+    def handle_datagram(self, data: bytes) -> bytes | None:
+        """One ng request datagram -> the reply datagram (None if it has no cookie to answer to)."""
+        cookie, sep, body = data.partition(b" ")
+        if not sep or not cookie or len(cookie) > 64:
+            self.counters["ng_errors"] += 1
+            return None
+        now = time.monotonic()
+        cached = self._replies.get(cookie)
+        if cached is not None and now - cached[0] < _COOKIE_TTL_S:
+            self.counters["ng_retransmits"] += 1
+            return cached[1]
+        self.counters["ng_requests"] += 1
+        try:
+            msg = bencode.decode(body)
+            if not isinstance(msg, dict):
+                raise RelayError("request is not a dictionary")
+            result = self.handle(msg)
+        except bencode.BencodeError as exc:
+            result = {"result": "error", "error-reason": f"malformed request: {exc}"}
+        except RelayError as exc:
+            result = {"result": "error", "error-reason": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a bad request must not take the relay down
+            log.error("ng request failed (%s)", type(exc).__name__)
+            result = {"result": "error", "error-reason": f"internal error ({type(exc).__name__})"}
+        if result.get("result") == "error":
+            self.counters["ng_errors"] += 1
+        reply = cookie + b" " + bencode.encode(result)
+        self._replies[cookie] = (now, reply)
+        while self._replies and (len(self._replies) > 10000 or now - next(iter(self._replies.values()))[0] > _COOKIE_TTL_S):
+            self._replies.popitem(last=False)
+        return reply
+
+    def handle(self, msg: dict) -> dict:
+        """One decoded ng request -> the reply dictionary (raises :class:`RelayError`)."""
+        cmd = msg.get("command")
+        if not isinstance(cmd, str):
+            raise RelayError("no command")
+        cmd = cmd.lower()
+        if cmd == "ping":
+            return {"result": "pong"}
+        if cmd in ("offer", "answer"):
+            return self._offer_answer(cmd, msg)
+        if cmd == "delete":
+            return self._delete(msg)
+        if cmd == "query":
+            return self._query(msg)
+        if cmd == "list":
+            return {"result": "ok", "calls": list(self.calls)[:int(_int(msg.get("limit", 32)))]}
+        if cmd == "statistics":
+            return {"result": "ok", "statistics": self.statistics()}
+        raise RelayError(f"unrecognised command {cmd[:32]!r}")
+
+    def _offer_answer(self, cmd: str, msg: dict) -> dict:
+        call_id, from_tag = _str(msg, "call-id"), _str(msg, "from-tag")
+        sdp = msg.get("sdp")
+        if isinstance(sdp, bytes):
+            sdp = sdp.decode("utf-8", "replace")
+        if not isinstance(sdp, str) or not sdp:
+            raise RelayError("no SDP")
+        to_tag = msg.get("to-tag") if isinstance(msg.get("to-tag"), str) else ""
+        flags = [f.lower() for f in msg.get("flags", []) if isinstance(f, str)] if isinstance(msg.get("flags"), list) else []
+        try:
+            parsed = parse_audio(sdp, g722=self.g722)
+        except SdpError as exc:
+            raise RelayError(str(exc)) from None
+        if parsed.has_crypto or "SAVP" in parsed.proto.upper():
+            raise RelayError("SRTP (RTP/SAVP) is not supported by this relay; offer RTP/AVP")
+        proto = msg.get("transport-protocol") if isinstance(msg.get("transport-protocol"), str) else None
+        if proto and "SAVP" in proto.upper():
+            raise RelayError("SRTP (RTP/SAVP) is not supported by this relay")
+        with self._lock:
+            call = self.calls.get(call_id)
+            if cmd == "answer":
+                if call is None:
+                    raise RelayError("Unknown call-id")
+                # the answer comes from the callee (to-tag) and goes to the from-tag's party
+                sender_tag = to_tag or "callee"
+                target = call.legs.get(from_tag)
+                if target is None:
+                    raise RelayError("Unknown from-tag")
+                sender = call.legs.get(sender_tag)
+                if sender is None:
+                    sender = next((lg for t, lg in call.legs.items() if lg is not target), None)
+                    if sender is None:
+                        raise RelayError("no second leg for this answer")
+                    del call.legs[sender.tag]
+                    sender.tag = sender_tag
+                    call.legs[sender_tag] = sender
+            else:
+                if call is None:
+                    if len(self.calls) >= self.max_calls:
+                        raise RelayError("relay full")
+                    rule = self.customer
+                    if "customer-callee" in flags:
+                        rule = "callee"
+                    elif "customer-caller" in flags:
+                        rule = "caller"
+                    call = self._new_call(call_id, from_tag, rule)
+                sender = call.legs.get(from_tag)
+                if sender is None:
+                    raise RelayError("Unknown from-tag for this call")  # a third party in a known call
+                target = next((lg for lg in call.legs.values() if lg is not sender), None)
+                if target is None:
+                    raise RelayError("call has no second leg")
+                if to_tag and target.tag != to_tag and to_tag not in call.legs:
+                    del call.legs[target.tag]
+                    target.tag = to_tag
+                    call.legs[to_tag] = target
+            sender.set_sdp(parsed)
+            call.last_signal = time.time()
+            out = rewrite(sdp, self.media_address, target.port, g722=self.g722,
+                          replace_origin=True)
+        return {"result": "ok", "sdp": out}
+
+    def _new_call(self, call_id: str, from_tag: str, rule: str) -> RelayCall:
+        short = f"r{next(self._ids)}"
+        call = RelayCall(self, call_id, short, rule)
+        legs = []
+        try:
+            for tag in (from_tag, "\x00callee"):
+                rtp, rtcp, port = self.ports.take()
+                legs.append(Leg(tag, rtp, rtcp, port))
+        except RelayError:
+            for lg in legs:
+                self._close_leg(lg)
+            raise
+        call.caller, call.callee = legs
+        call.legs = {lg.tag: lg for lg in legs}
+        call.customer.role, call.agent.role = "customer", "agent"
+        try:
+            call.pipeline = self.pipeline_factory(short)
+        except Exception as exc:  # noqa: BLE001 - no pipeline, no call (never relay unmasked audio)
+            for lg in legs:
+                self._close_leg(lg)
+            raise RelayError(f"media pipeline unavailable ({type(exc).__name__})") from None
+        cust, agent = call.customer, call.agent
+        self.sel.register(cust.rtp, selectors.EVENT_READ, (self._on_customer_rtp, call, cust))
+        self.sel.register(agent.rtp, selectors.EVENT_READ, (self._on_agent_rtp, call, agent))
+        for lg in legs:
+            self.sel.register(lg.rtcp, selectors.EVENT_READ, (self._on_rtcp, call, lg))
+        self.calls[call_id] = call
+        self._by_short[short] = call
+        self.counters["calls_total"] += 1
+        log.info("%s: new call (customer = %s)", short, rule)
+        return call
+
+    def _close_leg(self, leg: Leg) -> None:
+        for s in (leg.rtp, leg.rtcp):
+            try:
+                self.sel.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            s.close()
+        self.ports.give(leg.port)
+
+    def _delete(self, msg: dict) -> dict:
+        call_id = _str(msg, "call-id")
+        with self._lock:
+            call = self.calls.pop(call_id, None)
+            if call is None:
+                raise RelayError("Call-ID not found")
+            self._by_short.pop(call.id, None)
+        totals = self._end_call(call, "deleted")
+        return {"result": "ok", "created": int(call.created), "last signal": int(call.last_signal), "totals": totals}
+
+    def _end_call(self, call: RelayCall, reason: str) -> dict:
+        call.state, call.reason = "ended", reason
+        try:
+            call.pipeline.flush()
+        except Exception:  # noqa: BLE001
+            pass
+        if call.session is not None and not getattr(call.session, "finished", True):
+            try:
+                call.session.cancel("call_ended")
+            except Exception:  # noqa: BLE001
+                pass
+        totals = self._totals(call)
+        for lg in {id(lg): lg for lg in call.legs.values()}.values():
+            self._close_leg(lg)
+        log.info("%s: call ended (%s)", call.id, reason)
+        return totals
+
+    def _totals(self, call: RelayCall) -> dict:
+        st = call.pipeline.snapshot() if call.pipeline is not None else {}
+        return {"legs": [lg.totals() for lg in call.legs.values()],
+                "codec": call.codec.name if call.codec is not None else "",
+                "dtmfguard": {**{k: v for k, v in st.items()}, **call.stats, "jitter": dict(call.jitter.stats)}}
+
+    def _query(self, msg: dict) -> dict:
+        call = self.calls.get(_str(msg, "call-id"))
+        if call is None:
+            raise RelayError("Call-ID not found")
+        return {"result": "ok", "created": int(call.created), "last signal": int(call.last_signal),
+                "totals": self._totals(call),
+                "tags": {lg.tag: {"tag": lg.tag, "role": lg.role} for lg in call.legs.values()}}
+
+    def statistics(self) -> dict:
+        """Process counters (integers; bencode has no floats): ticks, late ticks, CPU of the ticks in ms."""
+        c = self.counters
+        return {"ticks": c["ticks"], "late_ticks": c["late_ticks"],
+                "max_tick_interval_us": int(c["max_tick_interval_ms"] * 1000),
+                "tick_busy_ms": int(c["tick_busy_s"] * 1000), "ng_requests": c["ng_requests"],
+                "ng_errors": c["ng_errors"], "ng_retransmits": c["ng_retransmits"], "calls_total": c["calls_total"],
+                "active_calls": len(self.calls), "rtp_garbage": c["rtp_garbage"], "tick_errors": c["tick_errors"],
+                "timed_out_calls": c["timed_out_calls"], "frames": c["frames"],
+                "pipeline_us": int(c["pipeline_s"] * 1e6), "sip_info": c["sip_info"], "sip_info_bad": c["sip_info_bad"],
+                "info_keys": c["info_keys"], "uptime_ms": int((time.monotonic() - self.started) * 1000)}
+
+    # -- control API (the guard interface of dtmfguard.sip.control; called from its thread) -------------
+    def list_calls(self) -> list[dict]:
+        with self._lock:
+            calls = list(self.calls.values())
+        return [c.summary() for c in calls]
+
+    def get_bridge(self, short_id: str) -> RelayCall | None:
+        with self._lock:
+            return self._by_short.get(short_id)
+
+    def health(self) -> dict:
+        return {"ok": True, "mode": "relay", "active_calls": len(self.calls), "capacity": self.max_calls,
+                "uptime_s": round(time.monotonic() - self.started, 1), "late_ticks": self.counters["late_ticks"],
+                "media_errors": self.counters["tick_errors"]}
+
+    def close(self) -> None:
+        with self._lock:
+            calls = list(self.calls.values())
+            self.calls.clear()
+            self._by_short.clear()
+        for call in calls:
+            try:
+                self._end_call(call, "relay-stopping")
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            self.sel.unregister(self.ng_sock)
+        except (KeyError, ValueError):
+            pass
+        self.ng_sock.close()
+        if self.info_sock is not None:
+            self.info_sock.close()
+        self.sel.close()
+
+
+def _str(msg: dict, key: str) -> str:
+    v = msg.get(key)
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if not isinstance(v, str) or not v:
+        raise RelayError(f"missing {key}")
+    if len(v) > 256:
+        raise RelayError(f"{key} too long")
+    return v
+
+
+def _int(v: Any) -> int:
+    try:
+        return max(0, min(int(v), 10000))
+    except (TypeError, ValueError):
+        return 32
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Four sockets per call: lift the soft descriptor limit towards the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, max(soft, needed))
+        if want > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
