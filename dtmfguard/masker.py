@@ -187,6 +187,8 @@ class Masker:
         # too short for a 2 ms block, suspects get the flat mask instead
         nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop) // 2 * 2
         self._notch_len = nl if nl >= 2 * self._hop else 0
+        if self.delay_samples < self._suspect_close + 2 * self._guard + self._hop:
+            self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
         self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
         self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
@@ -617,14 +619,15 @@ class Masker:
         # steady note); notched from its walked-back onset, masked flat if it persists
         if sp is not None and weak == sp[0]:
             sp[2] = e
-        elif self._weak_run == self._weak_hops and (sp is None or sp[0] != weak) \
-                and not self._harmonic(e, weak, buf_start):
+        elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
+                and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
+            # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
             steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
             # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
             onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
             start = max(self._align_down(onset - self._guard), lim - self._fade)
             if sp is None:
-                self._suspect = sp = [weak, e, e, self._open_notch(start)]
+                self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
             else:
                 sp[0], sp[1], sp[2] = weak, e, e
         verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
@@ -644,7 +647,7 @@ class Masker:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
-                self._suspect = sp = [sus, e, e, self._open_notch(start)]
+                self._suspect = sp = [sus, e, e, self._open_notch(start, lim)]
             elif sp[0] != sus:
                 sp[0], sp[1] = sus, e
             sp[2] = e
@@ -712,9 +715,9 @@ class Masker:
         self._spans.append(span)
         self._active = span
 
-    def _open_notch(self, start: int) -> _Span:
-        if not self._notch_len:  # look-ahead too short to notch: the flat mask
-            span = _Span(start, None, "inband")
+    def _open_notch(self, start: int, lim: int) -> _Span:
+        if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
+            span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span
