@@ -395,7 +395,7 @@ def test_no_per_key_side_channel_in_masked_spans():
     key's pair explains there) names the key no better than chance."""
     rng = np.random.default_rng(41)
     feats, keys = [], []
-    for rep in range(3):
+    for _ in range(3):
         x, spans = A.press_scenario(rng, 48, speech=SPEECH, speech_around=True)
         out, m = run(x, chunk=160)
         from dtmfguard import pairfit
