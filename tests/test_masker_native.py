@@ -29,6 +29,8 @@ def _corpus():
         out[f"quiet{level:.0f}"] = keys + synth.white_noise(keys.size, 3.0, rng)
     if SPEECH is not None:
         out["speech"] = SPEECH
+        # tones 3 dB under speech: notches, pending suspects and weak runs (issue 12)
+        out["under-speech"] = A.press_scenario(rng, 6, speech=SPEECH, speech_under_db=-3.0)[0]
     return {k: np.clip(np.round(v), -32768, 32767).astype(np.int16) for k, v in out.items()}
 
 
