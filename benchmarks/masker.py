@@ -33,7 +33,7 @@ import sysconfig  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
-from typing import Dict, List, Optional  # noqa: E402
+from typing import Dict, List  # noqa: E402
 
 import numpy as np  # noqa: E402
 

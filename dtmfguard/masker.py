@@ -8,19 +8,25 @@ in recordings.  Maskers driven by a Q.24 receiver react 25-40 ms after a tone
 starts (two 12.75 ms Goertzel blocks) and leak its onset; an attacker names a
 digit from 2-5 ms of tone (REFERENCES.md "Measured here", :mod:`adversary`).
 
-How this one leaks nothing:
+How this one leaks nothing, and leaves speech alone (issue 12):
 
-* a **delay line** of ``lookahead_ms`` sits between customer and agent, so the
-  decision for an output sample is taken after hearing ``lookahead_ms`` of what
-  follows it;
-* an **early, liberal onset detector** (not the strict Q.24 receiver of
-  :mod:`dtmfguard.detector`, which decides which digits are *captured*): every
-  1 ms it fits all 16 key pairs by least squares to the last 4 ms and 8 ms and
-  reacts when any pair explains half the energy.  It does not care which key it
-  is; masking speech by mistake costs little, a leaked tone is a failure;
-* on detection it **walks back** through the look-ahead in 2 ms windows to the
-  first sample carrying that pair's energy, and masks from there minus a guard
-  margin, with a raised-cosine cross-fade that completes *before* that point;
+* a **delay line** of ``lookahead_ms`` (default 20) sits between customer and agent, and every decision
+  is taken before the samples it touches leave it: a sample is emitted only after the ``lookahead_ms``
+  that follow it have been examined;
+* a **screen** (not the strict Q.24 receiver of :mod:`dtmfguard.detector`, which decides which digits are
+  *captured*): every 1 ms it fits all 16 key pairs by least squares to the windows the attacker of
+  :mod:`dtmfguard.adversary` uses (2, 4, 8, 16 ms; per-1 ms-block correlations summed into windows) and
+  applies the attacker's own rule, so whatever it could name in the output is seen here first;
+* a **confirmed press** (that rule on an 8 or 16 ms window, or on every hop for 8 ms) gets the flat mask,
+  from the first sample carrying its pair (a walk back in 2 ms windows, minus a guard, the cross-fade
+  completing before it) until its pair has lost three quarters of its energy in the 16 ms window: one
+  span per press, no holes when a voice starts over it;
+* a **suspect** (a short window the attacker would name, kept only if the 16 ms window centred on it
+  still carries the pair or it is named 3 times within 8 ms; or the same pair carrying half the 16 ms
+  window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
+  the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
+  while speech passes (-0.6 dB).  It is key-independent.  A suspect held for ``persist_ms`` becomes a
+  press.  Thresholds: :class:`dtmfguard.params.MaskerParams`;
 * masked spans start on a 1 ms grid and last a whole number of
   ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
   position, so its level, spectrum and duration do not depend on the key.
@@ -28,15 +34,15 @@ How this one leaks nothing:
   number and rhythm of presses is hidden too.
 
 Output is exactly the input delayed by :attr:`Masker.delay_samples`, except in
-masked spans and their fades.  Every decision is taken on a fixed 1 ms grid of
+masked spans, their fades and notched spans.  Every decision is taken on a fixed 1 ms grid of
 absolute sample positions and may only touch samples that even a 1-sample
 chunking has not yet emitted, so any chunking gives bit-identical output.
 
 Speed (issue 6): a live call runs this once per 20 ms frame with cold caches, where every numpy call
-costs several µs, so the per-hop screen of a frame (both windows' fits and the three rules) is one call
-of the optional C routine ``native/masker.c`` when it was built and ``DTMFGUARD_BACKEND`` is not
-``numpy``; quiet frames skip the fits, and unmasked int16 samples skip rounding.  The numpy path gives
-the same output (``tests/test_masker_native.py``; ``benchmarks/pipeline_frame.py`` measures both).
+costs several µs, so the screen of a frame is one call of the optional C routine ``native/masker.c``
+when it was built and ``DTMFGUARD_BACKEND`` is not ``numpy``; it gives the numpy path's numbers bit for
+bit (``tests/test_masker_native.py``).  Quiet frames skip the fits, frames with nothing to track and
+frames inside a steady press skip the per-hop bookkeeping, and unmasked int16 samples skip rounding.
 
 Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
 anything inside fails, that chunk's output is the mask (or silence if even the
@@ -70,8 +76,9 @@ log = logging.getLogger(__name__)
 #: Mask signals.
 MASKS = ("tone", "silence", "noise")
 
-#: Default look-ahead, chosen by ``benchmarks/masker.py`` (smallest value with zero leaked samples and
-#: zero digits recovered on the adversarial corpus, plus margin).
+#: Default look-ahead, live and for files (issue 12 allows <= 20 ms): the longest screen window (16 ms)
+#: plus the 4 ms fade fits in it, so a press confirmed on its first whole 16 ms window is masked from
+#: its first sample, and a short-window suspect can wait 8 ms for the 16 ms window centred on it.
 DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
@@ -187,6 +194,8 @@ class Masker:
         # too short for a 2 ms block, suspects get the flat mask instead
         nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop) // 2 * 2
         self._notch_len = nl if nl >= 2 * self._hop else 0
+        if self.delay_samples < self._suspect_close + 2 * self._guard + self._hop:
+            self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
         self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
         self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
@@ -617,14 +626,15 @@ class Masker:
         # steady note); notched from its walked-back onset, masked flat if it persists
         if sp is not None and weak == sp[0]:
             sp[2] = e
-        elif self._weak_run == self._weak_hops and (sp is None or sp[0] != weak) \
-                and not self._harmonic(e, weak, buf_start):
+        elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
+                and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
+            # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
             steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
             # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
             onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
             start = max(self._align_down(onset - self._guard), lim - self._fade)
             if sp is None:
-                self._suspect = sp = [weak, e, e, self._open_notch(start)]
+                self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
             else:
                 sp[0], sp[1], sp[2] = weak, e, e
         verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
@@ -644,7 +654,7 @@ class Masker:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
-                self._suspect = sp = [sus, e, e, self._open_notch(start)]
+                self._suspect = sp = [sus, e, e, self._open_notch(start, lim)]
             elif sp[0] != sus:
                 sp[0], sp[1] = sus, e
             sp[2] = e
@@ -712,9 +722,9 @@ class Masker:
         self._spans.append(span)
         self._active = span
 
-    def _open_notch(self, start: int) -> _Span:
-        if not self._notch_len:  # look-ahead too short to notch: the flat mask
-            span = _Span(start, None, "inband")
+    def _open_notch(self, start: int, lim: int) -> _Span:
+        if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
+            span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span

@@ -181,7 +181,7 @@ class MaskerParams:
     # ... unless the window has a component at half the row or twice the column frequency this close to
     # the weaker tone (dB): harmonics of a note or a voice (as DetectorParams.harmonic_guard_db).
     # None: no harmonic test.
-    harmonic_guard_db: float = 12.0
+    harmonic_guard_db: float = 0.0
     # A suspect ends after this long without the pair; a confirmed press after ``close_ms`` below
     # ``hold_ratio`` of its steady energy (16 ms window, which bridges Q.24's 10 ms breaks).
     suspect_close_ms: float = 8.0

@@ -398,7 +398,7 @@ def test_no_per_key_side_channel_in_masked_spans():
     key's pair explains there) names the key no better than chance."""
     rng = np.random.default_rng(41)
     feats, keys = [], []
-    for rep in range(3):
+    for _ in range(3):
         x, spans = A.press_scenario(rng, 48, speech=SPEECH, speech_around=True)
         out, m = run(x, chunk=160)
         from dtmfguard import pairfit
@@ -444,3 +444,20 @@ def test_key_free_real_audio_is_left_alone(source):
           f"{len(m.notched_spans) / minutes:.1f} notches/min, {changed:.3%} changed")
     assert len(m.masked_spans) <= 1 * minutes
     assert changed <= 0.005
+
+
+@needs_speech
+def test_same_output_for_any_chunking_under_talk_over():
+    """Notches, pending suspects, weak runs and presses held through frames: still chunking-invariant."""
+    rng = np.random.default_rng(12)
+    x, _ = A.press_scenario(rng, 10, speech=SPEECH, speech_under_db=-3.0)
+    x = x[:40000]
+    whole, m = run(x)
+    assert m.notched_spans and m.masked_spans  # the paths under test were taken
+    for chunk in (1, 37, 160):
+        parts, _ = run(x, chunk=chunk)
+        assert np.array_equal(whole, parts), chunk
+    cuts = np.sort(rng.integers(0, x.size, 60))
+    m2 = Masker()
+    got = np.concatenate([m2.process(p) for p in np.split(x, cuts)] + [m2.flush()])[m2.delay_samples:]
+    assert np.array_equal(got, whole)

@@ -30,6 +30,9 @@ def _corpus():
         keys, _ = synth.keypresses("1590", level_dbm0=level, tone_ms=45, gap_ms=200, rng=rng)
         out[f"quiet{level:.0f}"] = keys + synth.white_noise(keys.size, 3.0, rng)
     out["speech"] = SPEECH
+    # tones 3 dB under speech: notches, pending suspects and weak runs (issue 12)
+    out["under-speech"] = (A.press_scenario(rng, 6, speech=SPEECH, speech_under_db=-3.0)[0]
+                           if SPEECH is not None else None)
     return {k: None if v is None else np.clip(np.round(v), -32768, 32767).astype(np.int16) for k, v in out.items()}
 
 
