@@ -235,7 +235,9 @@ def register(sub) -> None:
     p.add_argument("--mask-mode", dest="mask_mode", choices=("secure", "always", "payment"),
                    help="secure (default): mask every key, relay keys to the agent leg (IVR) outside secure mode; "
                         "always: mask, never relay; payment: mask only during payment sessions")
-    p.add_argument("--control", help="control API host:port (token from $DTMFGUARD_API_TOKEN)")
+    p.add_argument("--control", help="control endpoint host:port (admin token from $DTMFGUARD_API_TOKEN); with "
+                                     "--workers > 1 (or control.endpoint = \"box\") one endpoint for the box: "
+                                     "calls, payments, feeds, /panel/, /metrics")
     p.add_argument("--workers", type=int, help="supervise N worker processes (2 calls each)")
     p.add_argument("--worker-index", dest="worker_index", type=int, help=__import__("argparse").SUPPRESS)
     p.add_argument("-q", "--quiet", action="store_true", help="warnings only (default logs call states)")

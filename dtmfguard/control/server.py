@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 _MAX_BODY = 16 * 1024
 _KEEPALIVE_S = 15.0
+#: open feed streams per box; more get 503 (each costs a coroutine and a socket, not a thread)
+MAX_FOLLOWERS = 10_000
 BOX = web.AppKey("box", object)
 _PANEL_FILES = {"": ("panel.html", "text/html"), "index.html": ("panel.html", "text/html"),
                 "panel.js": ("panel.js", "text/javascript"), "panel.css": ("panel.css", "text/css"),
@@ -81,6 +83,7 @@ class _Box:
         #: a feed stream ends after this long and the client resumes with Last-Event-ID: proxies that cut
         #: long responses do no harm, and a ticket-opened page proves it still holds a fresh ticket
         self.feed_max_s = float(feed_max_s)
+        self.followers = 0
         self.stop = asyncio.Event()
 
     # -- credentials -----------------------------------------------------------------------------------
@@ -312,6 +315,8 @@ async def feed(request: web.Request) -> web.StreamResponse:
         last = max(0, int(raw_last))
     except ValueError:
         return _json(400, {"error": "Last-Event-ID must be an event id (an integer)"})
+    if box.followers >= MAX_FOLLOWERS:
+        return _json(503, {"error": "too many open feeds on this box; retry later"}, {"Retry-After": "5"})
     log_ = box.store.get(handle) or box.store.ensure(handle)
     if log_.ended_at is not None and last >= log_.last_id:
         return web.Response(status=204)  # an EventSource stops reconnecting on 204
@@ -324,6 +329,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     box.metrics.requests.labels("GET", "200").inc()
     box.metrics.followers.inc()
+    box.followers += 1
     renew_at = 0.0
     until = time.monotonic() + box.feed_max_s
     try:
@@ -352,6 +358,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         box.metrics.followers.dec()
+        box.followers -= 1
     return resp
 
 
