@@ -308,3 +308,48 @@ def test_g722_customer_through_the_relay(tmp_path):
     corr, lag = _best_correlation(rec, speech)
     assert corr > 0.5, corr
     assert count_recovered(rec.astype(np.float64), spans, 8000, offset=lag) == 0
+
+
+def test_hold_and_resume_through_kamailio_keeps_masking(tmp_path):
+    """The customer holds and resumes (re-INVITEs through Kamailio: rtpengine_offer/answer on a known call);
+    the keys typed after the resume are still masked, and the relay accepted every re-offer."""
+    from dtmfguard.adversary import count_recovered
+
+    speech, _ = read_audio(SPEECH)
+    keys, spans = keypresses(PAN, rng=np.random.default_rng(13))
+    lead = np.zeros(3 * 8000)  # the hold (at 1.0 s, for 1.0 s) happens in here
+    x = np.clip(np.concatenate([speech, lead, keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
+    base = speech.size + lead.size
+    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
+    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    front, aport, ngport = free_port(), free_port(), free_port()
+    (tmp_path / "agent").mkdir()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
+    relay = _relay(tmp_path, "relay", ngport)
+    kam = customer = None
+    try:
+        agent.wait_ready()
+        relay.wait_ready()
+        kam = _kamailio(tmp_path, front, [ngport], aport)
+        time.sleep(0.5)
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"),
+                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--hold-at", "1.0", "--hold-s", "1.0",
+                         "--timeout", "60"], "customer", tmp_path)
+        assert customer.wait(60) == 0
+        assert agent.wait(15) == 0
+        stats = ng(ngport, {"command": "statistics"})["statistics"]
+    finally:
+        relay.stop()
+        if kam is not None:
+            _stop_kamailio(kam)
+        for p in (customer, agent):
+            if p is not None:
+                p.stop()
+    assert any(e.get("event") == "resumed" for e in customer.events()), customer.output()[-1500:]
+    assert stats["ng_errors"] == 0 and stats["ng_requests"] >= 6  # offer+answer, 2 re-offers+answers, delete
+    rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+    corr, lag = _best_correlation(rec, speech)
+    assert corr > 0.6, corr
+    assert count_recovered(rec.astype(np.float64), spans, 8000, offset=lag) == 0
