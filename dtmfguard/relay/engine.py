@@ -24,7 +24,8 @@ telephone-event packets into the same timeline and then into
 forwarded to the agent); one 20 ms tick for all calls takes one frame per call from its buffer, runs
 :meth:`~dtmfguard.pipeline.CallPipeline.process_customer_frame` and sends the result to the agent as
 the relay's own RTP stream (own SSRC, continuous sequence and timestamps).  Addresses latch to the
-first packet received on a port (symmetric RTP, for NAT).
+first packet received on a port (symmetric RTP, for NAT).  A leg whose SDP is RTP/SAVP with an SDES key
+is decrypted with that key and encrypted towards that party with the relay's own key (:mod:`.srtp`).
 
 Failing closed: the pipeline turns its own errors into silence; an error anywhere else in a call's tick
 sends an encoded silence frame instead, counted; a relay that dies sends nothing at all.  Nothing on a
