@@ -273,9 +273,15 @@ def test_ping_cookie_retransmission_and_garbage(harness):
     again = harness.cmd(msg, cookie=b"same")  # Kamailio retransmits with the same cookie
     assert first == again and harness.relay.counters["ng_retransmits"] == 1
     assert harness.cmd({"command": "list"})["calls"] == ["r@x"]  # one call, not two
-    savp = _sdp(4000).replace("RTP/AVP", "RTP/SAVP") + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + "A" * 40 + "\r\n"
+    savp = _sdp(4000).replace("RTP/AVP", "RTP/SAVP") + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + "A" * 20 + "\r\n"
     reply = harness.cmd({"command": "offer", "call-id": "s@x", "from-tag": "a", "sdp": savp})
-    assert reply["result"] == "error" and "SRTP" in reply["error-reason"]
+    assert reply == {"result": "error", "error-reason": "crypto key must be 30 octets of key and salt"}
+    dtls = _sdp(4000).replace("RTP/AVP", "UDP/TLS/RTP/SAVPF") + "a=fingerprint:sha-256 AB:CD\r\n"
+    reply = harness.cmd({"command": "offer", "call-id": "d@x", "from-tag": "a", "sdp": dtls})
+    assert reply["error-reason"] == "media protocol UDP/TLS/RTP/SAVPF not supported (RTP/AVP or RTP/SAVP with SDES)"
+    nokey = _sdp(4000).replace("RTP/AVP", "RTP/SAVP")
+    reply = harness.cmd({"command": "offer", "call-id": "k@x", "from-tag": "a", "sdp": nokey})
+    assert reply["error-reason"] == "RTP/SAVP without a=crypto: only SDES keying is supported (no DTLS)"
     assert harness.cmd({"command": "answer", "call-id": "zz", "from-tag": "a", "to-tag": "b",
                         "sdp": _sdp(4000)})["error-reason"] == "Unknown call-id"
     assert harness.thread.is_alive()
@@ -494,7 +500,7 @@ def test_kamailio_relay_config_lists_every_relay_and_forks_info(tmp_path):
     assert 'modparam("rtpengine", "rtpengine_sock", "1 == udp:10.0.0.5:22222=2 udp:10.0.0.6:22222=1")' in cfg
     assert '$ru = "sip:dtmf@10.0.0.5:22223;transport=udp";' in cfg
     assert 'append_branch("sip:dtmf@10.0.0.6:22223;transport=udp");' in cfg
-    assert 'rtpengine_offer("replace-origin replace-session-connection ICE=remove RTP/AVP customer-callee")' in cfg
+    assert 'rtpengine_offer("replace-origin replace-session-connection ICE=remove customer-callee")' in cfg
     assert '$du = "sip:agents@10.0.0.9:5060";' in cfg
     for bad in ('sip:a"b@x', "http://x", "sip:a b@x"):
         with pytest.raises(ValueError):
@@ -518,3 +524,66 @@ def test_kamailio_accepts_the_relay_config(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dtmfguard", "kamailio-config", "--mode", "relay", "--output",
                           str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "relay mode needs --agent" in bad.stderr
+
+
+def test_srtp_sdes_both_legs_with_the_relays_own_keys(harness):
+    """RFC 4568: each party encrypts with the key in its own SDP; the relay decrypts with it and encrypts
+    towards each party with a fresh key it put in the SDP that party received."""
+    pytest.importorskip("pylibsrtp")
+    import base64
+
+    from dtmfguard.relay.srtp import LegCrypto, parse_crypto
+
+    def crypto_of(sdp):
+        line = next(ln for ln in sdp.split("\r\n") if ln.startswith("a=crypto:"))
+        return parse_crypto(line[9:])
+
+    cust_ctx, agent_ctx = LegCrypto("AES_CM_128_HMAC_SHA1_80"), LegCrypto("AES_CM_128_HMAC_SHA1_80")
+    cust = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    agent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for sk in (cust, agent):
+        sk.bind(("127.0.0.1", 0))
+        sk.settimeout(0.5)
+
+    def sdp(port, ctx, tag=1):
+        return _sdp(port).replace("RTP/AVP", "RTP/SAVP") + (
+            f"a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(ctx.tx_key).decode()}\r\n")
+
+    offer = harness.cmd({"command": "offer", "call-id": "s@x", "from-tag": "c", "sdp": sdp(cust.getsockname()[1], cust_ctx, 7)})
+    assert "m=audio" in offer["sdp"] and "RTP/SAVP" in offer["sdp"]
+    tag, _, relay_to_agent_key = crypto_of(offer["sdp"])
+    assert relay_to_agent_key != cust_ctx.tx_key and tag == 1  # the relay's own key, never the customer's
+    answer = harness.cmd({"command": "answer", "call-id": "s@x", "from-tag": "c", "to-tag": "a",
+                          "sdp": sdp(agent.getsockname()[1], agent_ctx, 1)})
+    tag, _, relay_to_cust_key = crypto_of(answer["sdp"])
+    assert tag == 7 and relay_to_cust_key not in (cust_ctx.tx_key, agent_ctx.tx_key, relay_to_agent_key)
+    agent_ctx.set_remote(relay_to_agent_key)
+    cust_ctx.set_remote(relay_to_cust_key)
+    to_c, to_a = ("127.0.0.1", _mport(answer["sdp"])), ("127.0.0.1", _mport(offer["sdp"]))
+    # agent -> customer: re-encrypted, same RTP inside
+    plain = build_header(0, False, 5, 800, 99) + bytes(range(160))
+    agent.sendto(agent_ctx.protect(plain), to_a)
+    got = cust.recvfrom(2048)[0]
+    assert got != plain and cust_ctx.unprotect(got) == plain
+    # customer -> agent: keys typed, masked, in SRTP both ways
+    keys, _ = keypresses("4111", rng=np.random.default_rng(6))
+    frames = [keys[i:i + 160].astype(np.int16) for i in range(0, len(keys) - 159, 160)]
+    rx, stop = [], threading.Event()
+    th = threading.Thread(target=_collect, args=(agent, rx, stop))
+    th.start()
+    t0 = time.monotonic()
+    for i, f in enumerate(frames):
+        cust.sendto(cust_ctx.protect(build_header(0, False, i, 160 * i, 4242) + ulaw_encode(f)), to_c)
+        time.sleep(max(0.0, t0 + (i + 1) * 0.02 - time.monotonic()))
+    time.sleep(0.2)
+    stop.set()
+    th.join()
+    assert len(rx) >= len(frames)
+    pcm = np.concatenate([ulaw_decode(parse(agent_ctx.unprotect(p)).payload) for p in rx]).astype(np.float64)
+    from dtmfguard.adversary import recover_digits
+
+    assert recover_digits(pcm) == [] and len(recover_digits(keys.astype(np.float64))) == 4
+    cust.sendto(b"\x80" + os.urandom(60), to_c)  # forged SRTP: dropped and counted, nothing reaches the agent
+    time.sleep(0.1)
+    legs = harness.cmd({"command": "query", "call-id": "s@x"})["totals"]["legs"]
+    assert {lg["role"]: lg["RTP"]["SRTP errors"] for lg in legs}["customer"] == 1

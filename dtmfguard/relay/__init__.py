@@ -9,10 +9,10 @@ every call's customer -> agent audio goes through the same :class:`~dtmfguard.pi
 as ``serve`` (masker, detector, RFC 4733 events consumed and masked, digit merge, payment session).
 
 Modules: :mod:`.bencode` (wire format), :mod:`.sdp` (offer/answer rewriting), :mod:`.rtp` (RTP header,
-jitter/reorder buffer with concealment), :mod:`.codecs` (G.711, G.722), :mod:`.engine` (the ng server,
+jitter/reorder buffer with concealment), :mod:`.codecs` (G.711, G.722), :mod:`.srtp` (SDES-keyed SRTP via pylibsrtp), :mod:`.engine` (the ng server,
 calls, the media loop), :mod:`.sipinfo_rx` (SIP INFO keys forked by Kamailio), :mod:`.kamailio_cfg` (the Kamailio configuration for relay mode).
 Nothing here imports pjsua2.
 """
 from __future__ import annotations
 
-__all__ = ["bencode", "sdp", "rtp", "codecs", "engine", "sipinfo_rx", "kamailio_cfg"]
+__all__ = ["bencode", "sdp", "rtp", "codecs", "srtp", "engine", "sipinfo_rx", "kamailio_cfg"]

@@ -24,7 +24,8 @@ telephone-event packets into the same timeline and then into
 forwarded to the agent); one 20 ms tick for all calls takes one frame per call from its buffer, runs
 :meth:`~dtmfguard.pipeline.CallPipeline.process_customer_frame` and sends the result to the agent as
 the relay's own RTP stream (own SSRC, continuous sequence and timestamps).  Addresses latch to the
-first packet received on a port (symmetric RTP, for NAT).
+first packet received on a port (symmetric RTP, for NAT).  A leg whose SDP is RTP/SAVP with an SDES key
+is decrypted with that key and encrypted towards that party with the relay's own key (:mod:`.srtp`).
 
 Failing closed: the pipeline turns its own errors into silence; an error anywhere else in a call's tick
 sends an encoded silence frame instead, counted; a relay that dies sends nothing at all.  Nothing on a
@@ -47,6 +48,8 @@ from . import bencode
 from .codecs import Codec, g722_available, make_codec
 from .rtp import JitterBuffer, RtpError, build_header, parse
 from .sdp import AudioOffer, SdpError, parse_audio, rewrite
+from .srtp import LegCrypto, SrtpError, crypto_attribute, parse_crypto
+from .srtp import available as srtp_available
 
 __all__ = ["Relay", "RelayCall", "RelayError", "CUSTOMER_RULES"]
 
@@ -68,7 +71,8 @@ class Leg:
     """One party of a call, seen from the relay: its sockets on the relay and its address."""
 
     __slots__ = ("tag", "role", "rtp", "rtcp", "port", "remote", "remote_rtcp", "offer", "latched", "latched_rtcp",
-                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_errors", "rtcp_packets")
+                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_errors", "rtcp_packets", "crypto",
+                 "srtp_in", "srtp_out", "crypto_tag", "srtp_errors")
 
     def __init__(self, tag: str, rtp: socket.socket, rtcp: socket.socket, port: int):
         self.tag = tag
@@ -79,6 +83,10 @@ class Leg:
         self.offer: AudioOffer | None = None
         self.latched = self.latched_rtcp = False
         self.rx_packets = self.rx_bytes = self.tx_packets = self.tx_bytes = self.rx_errors = self.rtcp_packets = 0
+        self.crypto = None  # .srtp.LegCrypto when this party speaks SRTP
+        self.srtp_in = self.srtp_out = False  # its packets to us are SRTP / ours to it must be
+        self.crypto_tag = 1
+        self.srtp_errors = 0
 
     def set_sdp(self, offer: AudioOffer) -> None:
         self.offer = offer
@@ -90,7 +98,8 @@ class Leg:
         return {"tag": self.tag, "role": self.role, "local port": self.port,
                 "remote": f"{self.remote[0]}:{self.remote[1]}" if self.remote else "",
                 "RTP": {"packets received": self.rx_packets, "bytes received": self.rx_bytes,
-                        "packets sent": self.tx_packets, "bytes sent": self.tx_bytes, "errors": self.rx_errors},
+                        "packets sent": self.tx_packets, "bytes sent": self.tx_bytes, "errors": self.rx_errors,
+                        "SRTP": int(self.srtp_in), "SRTP errors": self.srtp_errors},
                 "RTCP": {"packets": self.rtcp_packets}}
 
 
@@ -342,7 +351,10 @@ class Relay:
         call.out_seq = (call.out_seq + 1) & 0xFFFF
         call.out_ts = (call.out_ts + FRAME) & 0xFFFFFFFF
         try:
-            agent.rtp.sendto(hdr + payload, agent.remote)
+            pkt = hdr + payload
+            if agent.srtp_out:
+                pkt = agent.crypto.protect(pkt)
+            agent.rtp.sendto(pkt, agent.remote)
             agent.tx_packets += 1
             agent.tx_bytes += len(payload) + 12
             call.stats["frames_sent"] += 1
@@ -357,6 +369,12 @@ class Relay:
             data, addr = sock.recvfrom(2048)
         except OSError:
             return
+        if leg.srtp_in:
+            try:
+                data = leg.crypto.unprotect(data)
+            except Exception:  # noqa: BLE001 - wrong key, replay, garbage: dropped, never passed on
+                leg.srtp_errors += 1
+                return
         if not leg.latched:
             leg.remote, leg.latched = addr, True
         leg.rx_packets += 1
@@ -408,12 +426,20 @@ class Relay:
             data, addr = sock.recvfrom(2048)
         except OSError:
             return
+        if leg.srtp_in:
+            try:
+                data = leg.crypto.unprotect(data)
+            except Exception:  # noqa: BLE001
+                leg.srtp_errors += 1
+                return
         if not leg.latched:
             leg.remote, leg.latched = addr, True
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
         if cust is not None and cust.remote is not None and len(data) >= 12 and data[0] >> 6 == 2:
             try:
+                if cust.srtp_out:
+                    data = cust.crypto.protect(data)
                 cust.rtp.sendto(data, cust.remote)
                 cust.tx_packets += 1
                 cust.tx_bytes += len(data)
@@ -428,13 +454,21 @@ class Relay:
             data, addr = sock.recvfrom(2048)
         except OSError:
             return
+        if leg.srtp_in:
+            try:
+                data = leg.crypto.unprotect_rtcp(data)
+            except Exception:  # noqa: BLE001
+                leg.srtp_errors += 1
+                return
         if not leg.latched_rtcp:
             leg.remote_rtcp, leg.latched_rtcp = addr, True
         leg.rtcp_packets += 1
         if other is not None and other.remote_rtcp is not None and len(data) >= 8 and data[0] >> 6 == 2:
             try:
+                if other.srtp_out:
+                    data = other.crypto.protect_rtcp(data)
                 other.rtcp.sendto(data, other.remote_rtcp)
-            except OSError:
+            except Exception:  # noqa: BLE001 - OSError, or an SRTP error: the packet is dropped
                 pass
 
     # -- ng protocol ----------------------------------------------------------------------------------
@@ -558,11 +592,12 @@ class Relay:
             parsed = parse_audio(sdp, g722=self.g722)
         except SdpError as exc:
             raise RelayError(str(exc)) from None
-        if parsed.has_crypto or "SAVP" in parsed.proto.upper():
-            raise RelayError("SRTP (RTP/SAVP) is not supported by this relay; offer RTP/AVP")
-        proto = msg.get("transport-protocol") if isinstance(msg.get("transport-protocol"), str) else None
-        if proto and "SAVP" in proto.upper():
-            raise RelayError("SRTP (RTP/SAVP) is not supported by this relay")
+        forced = msg.get("transport-protocol") if isinstance(msg.get("transport-protocol"), str) else None
+        if forced and forced.upper() not in ("RTP/AVP", "RTP/SAVP"):
+            raise RelayError(f"transport-protocol {forced[:20]} not supported (RTP/AVP or RTP/SAVP)")
+        if parsed.proto.upper() not in ("RTP/AVP", "RTP/SAVP"):
+            raise RelayError(f"media protocol {parsed.proto[:20]} not supported (RTP/AVP or RTP/SAVP with SDES)")
+        sdes = self._sdes(parsed) if parsed.secure else None
         with self._lock:
             call = self.calls.get(call_id)
             if cmd == "answer":
@@ -601,11 +636,49 @@ class Relay:
                     del call.legs[target.tag]
                     target.tag = to_tag
                     call.legs[to_tag] = target
+            # what the target gets: an answer must keep the protocol its offer had (RFC 3264 §6); an offer
+            # keeps the sender's unless Kamailio asks for another (transport-protocol)
+            if cmd == "answer":
+                proto = target.offer.proto if target.offer is not None else parsed.proto
+            else:
+                proto = forced or (target.offer.proto if target.offer is not None and call.state != "offered"
+                                   else parsed.proto)
+            secure_out = "SAVP" in proto.upper()
+            if secure_out and not srtp_available():
+                raise RelayError("SRTP needs the pylibsrtp package on the relay host")
             sender.set_sdp(parsed)
+            sender.srtp_in = parsed.secure
+            if sdes is not None:
+                tag, suite, key = sdes
+                if sender.crypto is None or sender.crypto.suite != suite:
+                    sender.crypto = LegCrypto(suite)
+                sender.crypto.set_remote(key)
+                sender.crypto_tag = tag
+            crypto_line = None
+            if secure_out:
+                if target.crypto is None:
+                    target.crypto = LegCrypto(sdes[1] if sdes else "AES_CM_128_HMAC_SHA1_80")
+                tag = target.crypto_tag if cmd == "answer" else 1
+                crypto_line = crypto_attribute(tag, target.crypto.suite, target.crypto.tx_key)
+            target.srtp_out = secure_out
             call.last_signal = time.time()
-            out = rewrite(sdp, self.media_address, target.port, g722=self.g722,
-                          replace_origin=True)
+            out = rewrite(sdp, self.media_address, target.port, g722=self.g722, replace_origin=True, proto=proto,
+                          crypto_line=crypto_line)
         return {"result": "ok", "sdp": out}
+
+    def _sdes(self, parsed: AudioOffer) -> tuple[int, str, bytes]:
+        """The first usable SDES key of an RTP/SAVP stream (RelayError if none)."""
+        if not srtp_available():
+            raise RelayError("SRTP (RTP/SAVP) needs the pylibsrtp package on the relay host; offer RTP/AVP")
+        if not parsed.crypto:
+            raise RelayError("RTP/SAVP without a=crypto: only SDES keying is supported (no DTLS)")
+        why = ""
+        for value in parsed.crypto:
+            try:
+                return parse_crypto(value)
+            except SrtpError as exc:
+                why = str(exc)
+        raise RelayError(why)
 
     def _new_call(self, call_id: str, from_tag: str, rule: str) -> RelayCall:
         short = f"r{next(self._ids)}"

@@ -21,8 +21,10 @@ import os
 
 __all__ = ["relay_cfg", "write_relay_config", "OFFER_FLAGS"]
 
-#: Flags of every rtpengine_offer/answer: the relay's address in c=/o=, ICE stripped, plain RTP/AVP.
-OFFER_FLAGS = "replace-origin replace-session-connection ICE=remove RTP/AVP"
+#: Flags of every rtpengine_offer/answer: the relay's address in c=/o=, ICE stripped.  The media protocol
+#: passes through (RTP/AVP stays RTP/AVP, RTP/SAVP with SDES stays SRTP with the relay's own keys); add
+#: RTP/AVP or RTP/SAVP to an offer's flags to convert the agent side.
+OFFER_FLAGS = "replace-origin replace-session-connection ICE=remove"
 
 
 def _module_dir() -> str:

@@ -3,7 +3,8 @@
 
 The relay puts itself in the media path by rewriting each SDP it is handed: the connection address
 (``c=``) and the audio port (``m=``) become the relay's, ``a=rtcp`` points at the relay's RTCP port,
-and everything the relay cannot honour is removed: ICE (candidates, ufrag/pwd: the relay is the
+an SDES key (``a=crypto``) is replaced by the relay's own (see :mod:`.srtp`), and everything the relay
+cannot honour is removed: ICE (candidates, ufrag/pwd: the relay is the
 endpoint now), DTLS fingerprints, ``a=rtcp-mux``, SSRC attributes (the agent sees the relay's own
 stream), and every codec but PCMU, PCMA, G.722 (if the codec is available) and telephone-event.
 Further audio streams and non-audio streams are refused with port 0, as RFC 3264 §6 prescribes.
@@ -46,6 +47,11 @@ class AudioOffer:
     direction: str  # sendrecv / sendonly / recvonly / inactive
     has_crypto: bool
     ptime_ms: int
+    crypto: tuple[str, ...] = ()  # the a=crypto values (SDES, RFC 4568), in order
+
+    @property
+    def secure(self) -> bool:
+        return "SAVP" in self.proto.upper()
 
     @property
     def audio_pts(self) -> tuple[int, ...]:
@@ -162,12 +168,13 @@ def parse_audio(sdp: str | bytes, *, g722: bool = True) -> AudioOffer:
                     raise SdpError("bad a=ptime line") from None
         return AudioOffer(addr, port, rtcp, m[2], codecs,
                           tuple(pt for pt, (e, _) in codecs.items() if e == "TELEPHONE-EVENT"),
-                          _direction(sec[1:], sess_dir), any(ln.startswith("a=crypto:") for ln in sec[1:]), ptime)
+                          _direction(sec[1:], sess_dir), any(ln.startswith("a=crypto:") for ln in sec[1:]), ptime,
+                          tuple(ln[9:] for ln in sec[1:] if ln.startswith("a=crypto:")))
     raise SdpError("no audio stream in the SDP")
 
 
 def rewrite(sdp: str | bytes, address: str, port: int, *, g722: bool = True, replace_origin: bool = True,
-            proto: str | None = None) -> str:
+            proto: str | None = None, crypto_line: str | None = None) -> str:
     """``sdp`` with the relay's ``address``/``port`` for its first audio stream (see module doc)."""
     offer = parse_audio(sdp, g722=g722)
     session, media = _sections(_lines(sdp))
@@ -218,4 +225,6 @@ def rewrite(sdp: str | bytes, address: str, port: int, *, g722: bool = True, rep
                 continue
             out.append(ln)
         out.append(f"a=rtcp:{port + 1}")
+        if crypto_line:
+            out.append(crypto_line)
     return "\r\n".join(out) + "\r\n"
