@@ -253,7 +253,7 @@ def test_native_failure_fails_closed_in_the_pipeline(native):
         frames = [x[i:i + 160] for i in range(0, x.size - 159, 160)]
         outs = [p.process_customer_frame(f) for f in frames[:10]]
         p.detector._bank._native = Broken()
-        p.detector._fast = Broken().process
+        p.detector._fast = p.detector.process = Broken().process
         outs += [p.process_customer_frame(f) for f in frames[10:]]
         return outs, p.stats["errors"]
 
