@@ -42,6 +42,16 @@
  *     phase check per window, nw + 1 rows of 8 amplitudes (row 0: the window before the first),
  *     row and column level in dBm0 per window (-inf when not a candidate).
  *
+ *   Frames.process(x) -> None or [(channel, digit index, start, end or None, level), ...]
+ *     Everything DetectorBank does for a frame (issue 17): the buffer, an 8-bin kernel (two half-blocks
+ *     at a time, in registers), the window tests (the guard bins only for windows that pass the level
+ *     and energy-share tests, by direct sums over the window's samples) and the per-window state
+ *     machine (DetectorBank._step and what it calls, same decisions and arithmetic).  The stream
+ *     position and the runs live in the Frames object.
+ *   Frames.events(chunk) -> [DigitEvent, ...]   (after bind(factory, fallback, ndarray))
+ *     DtmfDetector.process for one channel: int16 frames go straight to process(); other input to the
+ *     fallback (the validating Python path).
+ *
  * Floating point: the kernel repeats native/goertzel.c's operations in the
  * same order, so its values are bit-identical to the native backend's kernel.
  * The window tests repeat _classify's operations in the same order, with the
