@@ -13,30 +13,41 @@ sample is seen by exactly two of them.  Per window we test:
 * twist: row minus column level within the Q.24 limits;
 * energy share: the two tones carry a minimum share of the window's energy;
 * frequency: the phase advance of each tone between two overlapping windows
-  measures its frequency; it must lie within ``freq_tolerance`` of nominal.
-  This is what lets us accept ±1.5 % and reject ±3.5 % (Q.24), which bin
-  energies of a 12.75 ms window alone cannot separate.
+  measures its frequency; it must lie within a tolerance of nominal that
+  depends on context: ``freq_tolerance`` where the two tones (counted at
+  their measured frequencies) carry nearly all of the window's energy,
+  ``freq_tolerance_mixed`` where other sound shares the window, linear in
+  between. This is what lets us accept ±1.5 % and reject ±3.5 % (Q.24),
+  which bin energies of a 12.75 ms window alone cannot separate;
+* harmonic guards: no strong component at half the row frequency, twice the
+  column frequency or three times the row frequency (partials of a note).
 
 Timing uses the windows' amplitudes: a window that holds a fraction ``c`` of
 a tone shows about ``c`` times the tone's steady amplitude, which places the
 tone's onset and end to within a few samples.  A digit is confirmed (start
-event) once it has lasted ``min_tone_ms`` and ends after ``end_miss_windows``
-windows without it (complete event).
+event) once it has lasted ``min_tone_ms``, passed the phase test in
+``confirm_checked_windows`` windows, kept its frequencies steady over the
+press so far and its row and column errors together (one oscillator: a
+musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart); it
+ends after ``end_miss_windows`` windows without it (complete event).  Every
+threshold, its source and its measured trade-off are in
+:class:`~dtmfguard.params.DetectorParams` (talk-off measured by
+``benchmarks/talkoff.py`` on the tune half of the real-audio corpora).
 
 State is explicit and small (spandsp's habit), and the output does not depend
 on how the stream is cut into chunks.
 
-Per-frame cost in a live call
------------------------------
-A call runs the detector once per 20 ms frame with cold caches, where the
-numpy window tests (~60 calls on arrays of 3-4 windows) cost ~0.3 ms per frame
-although the arithmetic needs a few µs.  With the native backend
-(``DTMFGUARD_BACKEND``, as for the kernel) one C call (``native/detector.c``)
-buffers the partial half-block, runs the kernel and every window test; the
-Python state machine below then runs only for channels with a candidate window
-or a digit in progress.  Both paths share the state arrays and give the same
-events (``tests/test_detector_native.py``; ``benchmarks/pipeline_frame.py``
-prints both costs).
+Two paths, the same events
+--------------------------
+With the native backend (``DTMFGUARD_BACKEND``, chosen when a detector is
+created or reset) one C call per frame (``native/detector.c``,
+``Frames.process``; ``Frames.events`` is ``DtmfDetector.process`` itself for
+int16 frames) buffers the partial half-block, runs the kernel, every window
+test and the state machine.  Otherwise the numpy kernel and window tests and
+the Python state machine below run (only for channels with a candidate window
+or a digit in progress).  Both give the same events
+(``tests/test_detector_native.py``; ``benchmarks/detector.py`` and
+``benchmarks/talkoff.py`` compare them).
 """
 from __future__ import annotations
 
@@ -304,10 +315,10 @@ class DetectorBank:
     """In-band DTMF detectors for ``channels`` synchronous streams of one rate.
 
     ``process(block)`` takes ``[channels, n]`` samples: one call covers every
-    channel's kernel and window tests (in C with the native backend, which
-    releases the GIL for large batches; vectorised numpy otherwise), and only
-    channels with a candidate digit or a digit in progress enter the per-window
-    state machine.  Returns one list of
+    channel (with the native backend one C call does the kernel, the window
+    tests and the state machine, releasing the GIL for large batches; otherwise
+    vectorised numpy, and only channels with a candidate digit or a digit in
+    progress enter the Python state machine).  Returns one list of
     :class:`DigitEvent` per channel.
     """
 
@@ -567,9 +578,29 @@ class DtmfDetector:
         self._bank = DetectorBank(1, rate, params)
         self.rate = self._bank.rate
         self.params = self._bank.params
-        self._fast = self._bank._native.process if self._bank._use_native else None
+        self._bind()
+
+    def _bind(self) -> None:
+        """With the native backend ``process`` is the C ``Frames.events`` itself (no Python frame per call:
+        a live call's 20 ms int16 frame costs one C call); other input goes through ``_process``."""
+        bank = self._bank
+        self._fast = bank._native.process if bank._use_native else None
+        if self._fast is not None:
+            rate = self.rate
+
+            def factory(d, start, end, level):
+                return DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband")
+
+            bank._native.bind(factory, self._process, np.ndarray)
+            self.process = bank._native.events
+        else:
+            self.__dict__.pop("process", None)
 
     def process(self, chunk) -> List[DigitEvent]:
+        """The events started or completed in ``chunk`` (see the class docstring)."""
+        return self._process(chunk)
+
+    def _process(self, chunk) -> List[DigitEvent]:
         if type(chunk) is np.ndarray and chunk.dtype is _INT16 and chunk.ndim == 1:
             x = chunk  # a call's frames: int16 is taken as it is (as_samples' rule), without a float copy
         else:
@@ -589,11 +620,13 @@ class DtmfDetector:
         return out[0]
 
     def flush(self) -> List[DigitEvent]:
-        return self._bank.flush()[0]
+        out = self._bank.flush()[0]  # ends with a reset: a new C state object
+        self._bind()
+        return out
 
     def reset(self) -> None:
         self._bank.reset()
-        self._fast = self._bank._native.process if self._bank._use_native else None
+        self._bind()
 
 
 def detect(samples, rate: int = 8000, params: Optional[DetectorParams] = None) -> List[DigitEvent]:

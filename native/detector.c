@@ -42,6 +42,16 @@
  *     phase check per window, nw + 1 rows of 8 amplitudes (row 0: the window before the first),
  *     row and column level in dBm0 per window (-inf when not a candidate).
  *
+ *   Frames.process(x) -> None or [(channel, digit index, start, end or None, level), ...]
+ *     Everything DetectorBank does for a frame (issue 17): the buffer, an 8-bin kernel (two half-blocks
+ *     at a time, in registers), the window tests (the guard bins only for windows that pass the level
+ *     and energy-share tests, by direct sums over the window's samples) and the per-window state
+ *     machine (DetectorBank._step and what it calls, same decisions and arithmetic).  The stream
+ *     position and the runs live in the Frames object.
+ *   Frames.events(chunk) -> [DigitEvent, ...]   (after bind(factory, fallback, ndarray))
+ *     DtmfDetector.process for one channel: int16 frames go straight to process(); other input to the
+ *     fallback (the validating Python path).
+ *
  * Floating point: the kernel repeats native/goertzel.c's operations in the
  * same order, so its values are bit-identical to the native backend's kernel.
  * The window tests repeat _classify's operations in the same order, with the
@@ -324,31 +334,57 @@ typedef struct {
     const double *cosw, *sinw; /* [NGUARD][2H]: cos(w n), sin(w n) of the guard frequencies */
 } guard_src;
 
-/* |DFT| of the window at guard bins ks, ko and kt (0..NGUARD-1), by direct sums over its samples */
+/* |DFT| of the window at guard bins ks, ko and kt (0..NGUARD-1), by direct sums over its samples
+ * (four partial sums per value, one vector lane each, then added) */
+#define LOAD4(dst, p) memcpy(&(dst), (p), sizeof(v4d))
+
 DTMFGUARD_CLONES static void
 guard_three(const guard_src *g, int ks, int ko, int kt, double *abs_s, double *abs_o, double *abs_t)
 {
     const Py_ssize_t H = g->H, N = 2 * H;
     const double *cs = g->cosw + ks * N, *ss = g->sinw + ks * N, *co = g->cosw + ko * N, *so = g->sinw + ko * N;
     const double *ct = g->cosw + kt * N, *st = g->sinw + kt * N;
-    double sr = 0.0, si = 0.0, orr = 0.0, oi = 0.0, tr = 0.0, ti = 0.0;
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d sr = zero, si = zero, orr = zero, oi = zero, tr = zero, ti = zero;
+    double sum[6];
     Py_ssize_t n;
     for (int half = 0; half < 2; half++) {
         const double *x = half ? g->xb : g->xa;
         const Py_ssize_t off = half ? H : 0;
-        for (n = 0; n < H; n++) {
+        for (n = 0; n + 4 <= H; n += 4) {
+            v4d v, c1, c2, c3, c4, c5, c6;
+            LOAD4(v, x + n);
+            LOAD4(c1, cs + off + n);
+            LOAD4(c2, ss + off + n);
+            LOAD4(c3, co + off + n);
+            LOAD4(c4, so + off + n);
+            LOAD4(c5, ct + off + n);
+            LOAD4(c6, st + off + n);
+            sr += v * c1;
+            si += v * c2;
+            orr += v * c3;
+            oi += v * c4;
+            tr += v * c5;
+            ti += v * c6;
+        }
+        for (; n < H; n++) { /* the tail in lane 0 */
             const double v = x[n];
-            sr += v * cs[off + n];
-            si += v * ss[off + n];
-            orr += v * co[off + n];
-            oi += v * so[off + n];
-            tr += v * ct[off + n];
-            ti += v * st[off + n];
+            sr[0] += v * cs[off + n];
+            si[0] += v * ss[off + n];
+            orr[0] += v * co[off + n];
+            oi[0] += v * so[off + n];
+            tr[0] += v * ct[off + n];
+            ti[0] += v * st[off + n];
         }
     }
-    *abs_s = cabs2(sr, si);
-    *abs_o = cabs2(orr, oi);
-    *abs_t = cabs2(tr, ti);
+    {
+        const v4d *acc[6] = {&sr, &si, &orr, &oi, &tr, &ti};
+        for (int j = 0; j < 6; j++)
+            sum[j] = ((*acc[j])[0] + (*acc[j])[1]) + ((*acc[j])[2] + (*acc[j])[3]);
+    }
+    *abs_s = cabs2(sum[0], sum[1]);
+    *abs_o = cabs2(sum[2], sum[3]);
+    *abs_t = cabs2(sum[4], sum[5]);
 }
 
 static double
@@ -885,15 +921,39 @@ typedef struct {
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
+    PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
 } FramesObject;
+
+/* events()'s callables may refer back to the detector that owns this object: a cycle the GC must see */
+static int
+Frames_traverse(FramesObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->factory);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->ndarray);
+    return 0;
+}
+
+static int
+Frames_clear(FramesObject *self)
+{
+    Py_CLEAR(self->factory);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->ndarray);
+    return 0;
+}
 
 static void
 Frames_dealloc(FramesObject *self)
 {
+    PyObject_GC_UnTrack(self);
     Py_buffer *all[] = {&self->state, &self->consts, &self->active};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i]->obj != NULL)
             PyBuffer_Release(all[i]);
+    Py_CLEAR(self->factory);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->ndarray);
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
     PyMem_Free(self->twiddles);
@@ -1144,8 +1204,10 @@ PyDoc_STRVAR(process_doc,
 "strides).  The stream position and the runs are kept here (not in the state array's Python mirror).\n"
 "None when no channel started or ended a digit; digit index = row * 4 + column.");
 
+/* process()'s work; mode 0: tuples (channel, digit, start, end or None, level); mode 1: one channel's
+ * DigitEvents made by self->factory(digit index, start, end or None, level), [] when none */
 static PyObject *
-Frames_process(FramesObject *self, PyObject *x_obj)
+frames_process(FramesObject *self, PyObject *x_obj, int mode)
 {
     PyObject *result = NULL;
     Py_buffer xb;
@@ -1229,7 +1291,7 @@ Frames_process(FramesObject *self, PyObject *x_obj)
             PyErr_NoMemory();
             goto done;
         }
-        if (ev.n == 0) {
+        if (ev.n == 0 && mode == 0) {
             Py_INCREF(Py_None);
             result = Py_None;
             goto done;
@@ -1238,7 +1300,14 @@ Frames_process(FramesObject *self, PyObject *x_obj)
         for (i = 0; result != NULL && i < ev.n; i++) {
             const event_t *e = ev.ev + i;
             PyObject *t;
-            if (e->end < 0)
+            if (mode == 1) {
+                if (e->end < 0)
+                    t = PyObject_CallFunction(self->factory, "iLOd", e->digit, (long long)e->start, Py_None, e->level);
+                else
+                    t = PyObject_CallFunction(self->factory, "iLLd", e->digit, (long long)e->start, (long long)e->end,
+                                              e->level);
+            }
+            else if (e->end < 0)
                 t = Py_BuildValue("(niLOd)", e->ch, e->digit, (long long)e->start, Py_None, e->level);
             else
                 t = Py_BuildValue("(niLLd)", e->ch, e->digit, (long long)e->start, (long long)e->end, e->level);
@@ -1257,6 +1326,65 @@ done:
 }
 
 static PyObject *
+Frames_process(FramesObject *self, PyObject *x_obj)
+{
+    return frames_process(self, x_obj, 0);
+}
+
+PyDoc_STRVAR(events_doc,
+"events(chunk) -> [DigitEvent, ...]\n\n"
+"DtmfDetector.process for one channel in one call: a 1-D native-order int16 numpy array goes straight to\n"
+"process(); anything else to the fallback given to bind() (which validates and converts it).  Events\n"
+"are made by the factory given to bind().");
+
+static PyObject *
+Frames_events(FramesObject *self, PyObject *x_obj)
+{
+    if (self->factory == NULL || self->channels != 1) {
+        PyErr_SetString(PyExc_TypeError, "Frames.events: bind() a one-channel Frames first");
+        return NULL;
+    }
+    if (Py_TYPE(x_obj) == (PyTypeObject *)self->ndarray) {
+        /* the common case: a call's frame; a dtype other than native int16 goes to the fallback */
+        Py_buffer b;
+        if (PyObject_GetBuffer(x_obj, &b, PyBUF_RECORDS_RO) == 0) {
+            const int direct = b.ndim == 1 && sample_format(&b) == 'h';
+            PyBuffer_Release(&b);
+            if (direct)
+                return frames_process(self, x_obj, 1);
+        }
+        else {
+            PyErr_Clear();
+        }
+    }
+    return PyObject_CallOneArg(self->fallback, x_obj);
+}
+
+PyDoc_STRVAR(bind_doc,
+"bind(factory, fallback, ndarray) -> None\n\n"
+"Set what events() uses: factory(digit index, start, end or None, level) -> event; fallback(chunk) -> list\n"
+"for input that is not a 1-D native int16 array; the ndarray type.");
+
+static PyObject *
+Frames_bind(FramesObject *self, PyObject *args)
+{
+    PyObject *factory, *fallback, *ndarray;
+    if (!PyArg_ParseTuple(args, "OOO:bind", &factory, &fallback, &ndarray))
+        return NULL;
+    if (!PyCallable_Check(factory) || !PyCallable_Check(fallback) || !PyType_Check(ndarray)) {
+        PyErr_SetString(PyExc_TypeError, "bind: factory and fallback must be callable, ndarray a type");
+        return NULL;
+    }
+    Py_INCREF(factory);
+    Py_INCREF(fallback);
+    Py_INCREF(ndarray);
+    Py_XSETREF(self->factory, factory);
+    Py_XSETREF(self->fallback, fallback);
+    Py_XSETREF(self->ndarray, ndarray);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 Frames_get_n_pending(FramesObject *self, void *closure)
 {
     (void)closure;
@@ -1271,6 +1399,8 @@ static PyGetSetDef Frames_getset[] = {
 static PyMethodDef Frames_methods[] = {
     {"run", (PyCFunction)Frames_run, METH_VARARGS, run_doc},
     {"process", (PyCFunction)Frames_process, METH_O, process_doc},
+    {"events", (PyCFunction)Frames_events, METH_O, events_doc},
+    {"bind", (PyCFunction)Frames_bind, METH_VARARGS, bind_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1279,7 +1409,9 @@ static PyTypeObject FramesType = {
     .tp_name = "dtmfguard._detector_native.Frames",
     .tp_basicsize = sizeof(FramesObject),
     .tp_dealloc = (destructor)Frames_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Frames_traverse,
+    .tp_clear = (inquiry)Frames_clear,
     .tp_doc = "Frames(state, consts, active): the C window tests bound to one DetectorBank's state.",
     .tp_methods = Frames_methods,
     .tp_getset = Frames_getset,

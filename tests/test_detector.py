@@ -396,3 +396,71 @@ def test_detector_bank_reads_samples_as_the_single_detector_does(dtype):
     want = det.process(block) + det.flush()
     assert [(e.digit, e.start, e.end) for e in got] == [(e.digit, e.start, e.end) for e in want]
     assert "".join(e.digit for e in want if e.complete) == "159"
+
+
+# --- talk-off guards of issue 17 (each next to the Q.24 case it must not cost) -------------------------
+
+
+def test_octave_pair_guard_rejects_a_flat_row_and_sharp_column_note():
+    """Keys 2, 6 and C: column / row = 1.917. Two notes an octave apart (row 2 % flat, column 2 % sharp:
+    each within the per-window tolerance) are not a key; Q.24's corner (row -1.5 %, column +1.5 %) is."""
+    from dtmfguard.synth import digit_freqs
+    from dtmfguard.levels import tone
+
+    rng = np.random.default_rng(40)
+    fooled = kept = 0
+    for d in "26C":
+        fr, fc = digit_freqs(d)
+        ratio = (fc * 1.02) / (fr * 0.98)
+        notes = tone([fr * 0.98, fc * 1.02], 0.12, RATE, -12, rng.uniform(0, 2 * np.pi, 2))
+        fooled += len(detect(np.concatenate([ms(50), notes, ms(50)])))
+        kept += digits_of(isolated(d, rng, duration_ms=60, freq_offset=(-0.015, 0.015))) == d
+        assert 1.98 < ratio < 2.0
+    report("octave note pairs (row -2 %, column +2 %) on keys 2, 6, C detected", fooled, 0)
+    assert fooled == 0 and kept == 3
+
+
+def test_third_partial_guard_rejects_a_note_and_keeps_clipped_dtmf():
+    """A strong component at 3x the row frequency marks a musical note's partials; a keypad clipped in
+    16 bits at 0 dBm0 per tone (the loudest Q.24 level) still passes."""
+    from dtmfguard.synth import digit_freqs
+    from dtmfguard.levels import tone
+
+    rng = np.random.default_rng(41)
+    fooled = 0
+    for d in DIGITS:
+        fr, fc = digit_freqs(d)
+        x = tone([fr, fc, 3 * fr], 0.1, RATE, [-12, -12, -18], rng.uniform(0, 2 * np.pi, 3))
+        fooled += len(detect(np.concatenate([ms(50), x, ms(50)])))
+    loud = rate_over_keys(rng, 2, duration_ms=60, level_dbm0=0)
+    report("pairs with a 3rd row partial at -6 dB detected / clipped 0 dBm0 keys detected", (fooled, loud),
+           "0 / 1.0")
+    assert fooled == 0 and loud == 1.0
+
+
+def test_steadiness_guard_rejects_a_wobbling_pair():
+    """A pair whose frequencies wobble by +-2 % at 20 Hz (a trill, or two beating partials): most windows
+    taken alone are within tolerance. The guard rejects most such presses (only its share of the
+    issue-17 guards: slower glides pass it; Q.24's steady tones never fail it)."""
+    from dataclasses import replace
+
+    from dtmfguard.params import DEFAULT_PARAMS
+    from dtmfguard.synth import digit_freqs
+
+    rng = np.random.default_rng(42)
+    t = np.arange(int(0.12 * RATE)) / RATE
+    fooled = unguarded = 0
+    loose = replace(DEFAULT_PARAMS, steady_spread_max=1.0)
+    for d in DIGITS:
+        fr, fc = digit_freqs(d)
+        wobble = 1 + 0.02 * np.sin(2 * np.pi * 20 * t + rng.uniform(0, 2 * np.pi))
+        ph = rng.uniform(0, 2 * np.pi, 2)
+        amp = dbm0_to_peak(-10)
+        x = amp * (np.sin(2 * np.pi * np.cumsum(fr * wobble) / RATE + ph[0])
+                   + np.sin(2 * np.pi * np.cumsum(fc * wobble) / RATE + ph[1]))
+        x = np.concatenate([ms(50), x, ms(50)])
+        fooled += len(detect(x))
+        unguarded += len(detect(x, RATE, loose))
+    report("pairs wobbling +-2 % at 20 Hz detected (16 keys): with / without the guard", (fooled, unguarded),
+           "fewer than half")
+    assert unguarded == 16 and fooled < unguarded // 2

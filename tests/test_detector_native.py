@@ -249,7 +249,7 @@ def test_native_failure_fails_closed_in_the_pipeline(native):
         frames = [x[i:i + 160] for i in range(0, x.size - 159, 160)]
         outs = [p.process_customer_frame(f) for f in frames[:10]]
         p.detector._bank._native = Broken()
-        p.detector._fast = Broken().process
+        p.detector._fast = p.detector.process = Broken().process
         outs += [p.process_customer_frame(f) for f in frames[10:]]
         return outs, p.stats["errors"]
 
@@ -295,3 +295,110 @@ def test_without_the_c_window_tests_the_numpy_path_runs(native, monkeypatch):
     for backend in goertzel.available_backends():
         _same_events(ref, with_backend(backend, lambda: _events(x, [160])))
     assert len(ref[0]) == 32
+
+
+# --- issue 17: the state machine in C (Frames.process / Frames.events) ---------------------------------
+
+
+def _guard_cases():
+    """Signals that exercise each talk-off guard near its threshold, on both sides."""
+    from dtmfguard.levels import tone
+    from dtmfguard.synth import digit_freqs
+
+    rng = np.random.default_rng(71)
+    parts = [np.zeros(400)]
+    t = np.arange(960) / 8000
+    for d in DIGITS:
+        fr, fc = digit_freqs(d)
+        for dr, dc in ((-0.02, 0.02), (-0.015, 0.015), (0.016, -0.016), (0.019, 0.019)):  # spread / tolerance
+            parts += [tone([fr * (1 + dr), fc * (1 + dc)], 0.08, 8000, -12, rng.uniform(0, 6.3, 2)), np.zeros(480)]
+        for third_db in (-20.0, -14.0, -8.0):  # around third_guard_db
+            parts += [tone([fr, fc, 3 * fr], 0.08, 8000, [-12, -12, -12 + third_db], rng.uniform(0, 6.3, 3)),
+                      np.zeros(480)]
+        w = 1 + 0.02 * np.sin(2 * np.pi * 20 * t + rng.uniform(0, 6.3))  # wobble
+        parts += [1500 * (np.sin(2 * np.pi * np.cumsum(fr * w) / 8000) + np.sin(2 * np.pi * np.cumsum(fc * w) / 8000)),
+                  np.zeros(480)]
+        # the pair under other sound at the ramp's shares (tolerance by context)
+        for extra_db in (-3.0, 0.0, 3.0):
+            parts += [tone([fr * 1.008, fc * 0.994, 450.0, 1900.0], 0.08, 8000, [-12, -12, -12 + extra_db,
+                                                                                   -12 + extra_db],
+                           rng.uniform(0, 6.3, 4)), np.zeros(480)]
+    return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
+
+
+GUARD_CASES = _guard_cases()
+
+
+def test_guard_cases_give_the_same_events_on_both_paths(native):
+    """Every guard decided the same way by the numpy path and by C (frames of 160, of 1, and whole)."""
+    ref = with_backend("numpy", lambda: _events(GUARD_CASES, [160]))
+    for sizes in ([160], [1], [GUARD_CASES.size], [37, 511, 3]):
+        _same_events(ref, with_backend("native", lambda s=sizes: _events(GUARD_CASES, s)))
+    starts = [e for e in ref[0] if e[2] is None]
+    assert 40 < len(starts) < 16 * 14  # some cases pass, some are rejected
+
+
+@pytest.mark.parametrize("source,variant", [("drascula", "1.1x"), ("moh", "1.0x"), ("hyperrogue", "1.1x")])
+def test_real_music_gives_the_same_events_on_both_paths(native, source, variant):
+    """Music that comes near the guards' thresholds (issue 17's talk-off corpus), 2 minutes of it at a
+    speed variant, in 160-sample int16 frames: the same events (false digits included) on both paths."""
+    from dtmfguard import corpora
+
+    if not corpora.available(source):
+        pytest.skip(f"{corpora.SOURCES[source].package} not installed")
+    label = {v[0]: v for v in corpora.VARIANTS}[variant]
+    x = corpora.variant(corpora.signal(source, "tune", max_seconds=120), label[1], label[2]).astype(np.int16)
+    ref = with_backend("numpy", lambda: _events(x, [160]))
+    _same_events(ref, with_backend("native", lambda: _events(x, [160])))
+
+
+def test_events_path_takes_every_input_and_keeps_working_after_flush(native):
+    """DtmfDetector.process is the C Frames.events for int16 frames: float, list and big-endian input go
+    through the validating path with the same events; flush() starts a new stream on a new C state."""
+    x, _ = keypresses("4111*#", tone_ms=60, gap_ms=60, rng=np.random.default_rng(72))
+    x16 = np.round(x).astype(np.int16)
+
+    def run(convert):
+        det = DtmfDetector()
+        out = []
+        for _ in range(2):  # two streams: the second after flush()
+            for pos in range(0, x16.size, 160):
+                out += det.process(convert(x16[pos:pos + 160]))
+            out += det.flush()
+        return [(e.digit, e.start, e.end) for e in out]
+
+    want = with_backend("numpy", lambda: run(lambda f: f))
+    assert "".join(d for d, _, e in want if e is not None) == "4111*#" * 2
+    for convert in (lambda f: f, lambda f: f.astype(np.float64), lambda f: f.tolist(), lambda f: f.astype(">i2")):
+        assert with_backend("native", lambda c=convert: run(c)) == want
+    with pytest.raises(Exception):
+        with_backend("native", lambda: DtmfDetector().process(np.array([np.nan] * 160)))
+
+
+def test_detectors_with_the_c_events_path_are_collected(native):
+    """The C state object holds callables that refer back to its detector: the cycle is collected."""
+    import gc
+    import weakref
+
+    def make():
+        det = DtmfDetector()
+        det.process(np.zeros(160, np.int16))
+        return weakref.ref(det)
+
+    refs = with_backend("native", lambda: [make() for _ in range(50)])
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
+
+
+def test_backend_is_fixed_per_stream(native):
+    """The path is chosen when the detector is created (or reset): switching the backend mid-stream does
+    not mix the two state machines."""
+    x, _ = keypresses("5", tone_ms=80, rng=np.random.default_rng(73))
+    x16 = np.round(x).astype(np.int16)
+    want = with_backend("numpy", lambda: _events(x16, [160]))
+    det = with_backend("native", DtmfDetector)
+    out = []
+    for pos in range(0, x16.size, 160):
+        out += with_backend("numpy" if pos % 320 else "native", lambda p=pos: det.process(x16[p:p + 160]))
+    out += det.flush()
+    assert [(e.digit, e.start, e.end) for e in out] == want[0]
