@@ -75,12 +75,9 @@ def run(args) -> int:
         sup = Supervisor(cfg, worker_args=(f"-{'v' * verbose}",) if verbose else (),
                          serve_args=("--quiet",) if args.quiet else ())
         try:
-            rc = sup.run()
+            return sup.run()
         except StartError as exc:
             raise CliError("cannot start: " + "; ".join(exc.problems), EXIT_START_FAILED) from None
-        if sup.gave_up:
-            raise CliError(f"cannot start: {sup.gave_up}", EXIT_START_FAILED)
-        return rc
     return serve_one(cfg)
 
 
