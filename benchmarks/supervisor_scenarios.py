@@ -230,6 +230,20 @@ def s_payment_typo():
         problems_reported=(msg[0].count(";") + 1) if msg else 0)
 
 
+def s_garbage_tls_certificate():
+    base = ports()
+    junk = os.path.join(TMP, "junk.pem")
+    with open(junk, "w") as f:
+        f.write("not a certificate\n")
+    p = serve(["--listen", f"127.0.0.1:{base}", "--agent", "sip:a@127.0.0.1:5999", "--workers", "2", "--transports",
+               "udp,tcp,tls", "--tls-cert", junk, "--tls-key", junk])
+    t0 = time.monotonic()
+    t, line, _ = read_ready(p, 20)
+    rc, _ = stop(p) if p.poll() is None else (p.returncode, 0)
+    row("garbage TLS certificate, --workers 2", exit=rc, ready=bool(line), secs=round(time.monotonic() - t0, 1),
+        orphans=orphans_after())
+
+
 def _raw_invite(gport, cport, hold=False):
     sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
            f"m=audio {cport + 2} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
@@ -402,7 +416,7 @@ def s_sd_notify():
 SCENARIOS = [s_control_taken, s_address_not_on_host, s_sigkill_supervisor, s_ready_timing, s_single_stdout,
              s_payment_typo, lambda: s_stop_with_call("unacknowledged", 1), lambda: s_stop_with_call("unacknowledged", 2),
              lambda: s_stop_with_call("ringing", 2), s_stop_agent_silent, s_stop_reinvite_pending, s_health_503,
-             s_sd_notify]
+             s_sd_notify, s_garbage_tls_certificate]
 
 if __name__ == "__main__":
     import dtmfguard

@@ -255,3 +255,23 @@ def test_worker_health_is_503_when_not_ok():
         assert urllib.request.urlopen(url, timeout=5).status == 200
     finally:
         server.stop()
+
+
+def test_tls_material_must_load(tmp_path):
+    """pjsip starts with a garbage certificate (measured: ready, then every TLS handshake fails); the
+    check loads certificate, key and CA the way a TLS stack would."""
+    from _capture_util import make_tls_cert
+
+    cert, key = make_tls_cert(tmp_path)
+    base = dict(transports=("udp", "tls"), tls_cert=str(cert), tls_key=str(key), control_port=0)
+    assert check_resources(_cfg(tmp_path, **base)) == []
+    assert check_resources(_cfg(tmp_path, **base, tls_ca=str(cert))) == []
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    [problem] = check_resources(_cfg(tmp_path, **{**base, "tls_cert": str(junk)}))
+    assert problem.startswith("sip.tls_cert/sip.tls_key: not a matching PEM certificate and private key")
+    other_cert, _ = make_tls_cert(tmp_path / "other") if (tmp_path / "other").mkdir() is None else None
+    [problem] = check_resources(_cfg(tmp_path, **{**base, "tls_cert": str(other_cert)}))  # key of another cert
+    assert "not a matching PEM certificate and private key" in problem
+    [problem] = check_resources(_cfg(tmp_path, **base, tls_ca=str(junk)))
+    assert problem.startswith("sip.tls_ca: no usable PEM certificates")

@@ -4,6 +4,7 @@
 :meth:`GuardConfig.problems` checks values; this module checks what only the host can say, so a typo
 fails ``serve`` at start instead of on a live call when an agent starts a payment:
 
+* TLS certificate and key load as a pair, the CA file holds certificates (pjsip accepts garbage);
 * the payment gateway is built exactly as a payment would build it (name, options, its key: the vault
   opens its database and checks the key against it, the webhook needs its signing secret);
 * the audit trail's directory is writable and an existing trail ends with a whole record;
@@ -138,8 +139,30 @@ def _check_files(cfg: GuardConfig) -> list[str]:
                 problems.append(f"{key}: {path} does not exist")
             elif path and not os.access(path, os.R_OK):
                 problems.append(f"{key}: {path} is not readable")
+    if not problems and "tls" in cfg.transports:
+        problems += _check_tls_material(cfg)
     if cfg.control_port and not os.environ.get(cfg.token_env):
         problems.append(f"control API needs a bearer token in the environment variable {cfg.token_env}")
+    return problems
+
+
+def _check_tls_material(cfg: GuardConfig) -> list[str]:
+    """The certificate and key load as a pair, the CA file holds certificates (pjsip itself accepts garbage
+    here at start, measured: the guard says ready and every TLS handshake then fails)."""
+    import ssl
+
+    problems = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        problems.append(f"sip.tls_cert/sip.tls_key: not a matching PEM certificate and private key "
+                        f"({getattr(exc, 'reason', None) or type(exc).__name__})")
+    if cfg.tls_ca:
+        try:
+            ssl.create_default_context(cafile=cfg.tls_ca)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            problems.append(f"sip.tls_ca: no usable PEM certificates ({getattr(exc, 'reason', None) or type(exc).__name__})")
     return problems
 
 

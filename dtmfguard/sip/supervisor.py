@@ -147,11 +147,13 @@ class _Worker:
     last_loss: dict | None = None
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        proc = self.proc  # read once: the main loop replaces it while /health (another thread) reads
+        return proc is not None and proc.poll() is None
 
     def info(self) -> dict:
-        alive = self.alive()
-        return {"index": self.index, "pid": self.proc.pid if alive else None, "alive": alive,
+        proc = self.proc
+        alive = proc is not None and proc.poll() is None
+        return {"index": self.index, "pid": proc.pid if alive else None, "alive": alive,
                 "ready": alive and bool(self.ready_at),
                 "sip": f"{self.cfg.sip_host}:{self.cfg.sip_port}", "rtp_port": self.cfg.rtp_port,
                 "control_port": self.cfg.control_port or None, "restarts": self.restarts,
@@ -270,8 +272,8 @@ class Supervisor:
         env.update({WORKER_CONFIG_ENV: config_to_json(w.cfg), STATE_ENV: w.state_path,
                     PARENT_PID_ENV: str(os.getpid())})
         w.ready_at = 0.0
-        w.proc = proc = subprocess.Popen(self.worker_command(w), env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                         text=True, errors="replace")
+        w.proc = proc = subprocess.Popen(self.worker_command(w), env=env, stdout=subprocess.PIPE,
+                                         stdin=subprocess.DEVNULL, text=True, errors="replace")
         w.started = time.monotonic()
         threading.Thread(target=self._read_worker, args=(w, proc), name=f"worker-{w.index}-out",
                          daemon=True).start()
