@@ -408,3 +408,18 @@ def test_agent_phone_keys_switch_secure_mode_and_the_customer_never_hears_them(t
 
     heard, _ = sf.read(tmp_path / "customer-heard.wav", dtype="int16")
     assert decode(heard.astype(np.float64), 8000) == []
+
+
+def test_relay_as_sip_info_when_the_agent_side_asks_for_it(tmp_path):
+    """``secure.relay_method = "sip-info"``: the same keys reach the agent leg as SIP INFO dtmf-relay, once
+    each, with their durations; nothing of the card."""
+    r = run(tmp_path, switch="payment", config='[secure]\nrelay_method = "sip-info"\n')
+    assert r["rc_guard"] == 0
+    got = [(k["digit"], k["duration_ms"], k["method"]) for k in r["keys"]]
+    want = expected_keys()
+    assert "".join(d for d, _, _ in got) == "".join(d for d, _ in want)
+    assert {m for _, _, m in got} == {"info"}
+    errors = [g[1] - w[1] for g, w in zip(got, want)]
+    print(f"relayed as SIP INFO: duration errors (ms): {errors}")
+    assert all(abs(e) <= TOLERANCE_MS for e in errors), errors
+    check_nothing_of_the_card(r)
