@@ -134,6 +134,8 @@ def test_agent_phone_sees_the_caller(tmp_path):
     assert h["user-to-user"] == ["56a390f3d2b7310023a2;encoding=hex"]
     assert h["x-queue"] == ["billing"] and "x-internal" not in h
     assert len(h["x-dtmfguard-call"]) == 1  # the guard's correlation header stays
+    # session timers (RFC 4028) are offered on the agent leg, as on every guard leg
+    assert (h.get("session-expires") or h.get("x")) and int((h.get("session-expires") or h["x"])[0].split(";")[0]) >= 90
 
 
 @pytest.mark.sip

@@ -229,3 +229,38 @@ def test_attended_transfer_with_replaces(tmp_path):
     rec = rec.astype(np.float64)
     offset = align(rec, x, x.size - speech.size)
     assert count_recovered(rec, after_spans, 8000, offset=offset) == 0
+
+
+@pytest.mark.skipif(not __import__("shutil").which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+def test_a_customer_side_refer_is_refused_and_the_call_stays(tmp_path):
+    """Only the agent side may transfer: a REFER on the customer leg gets 603, no call goes to its target,
+    and the call with the agent goes on until the customer hangs up."""
+    import subprocess
+    from pathlib import Path
+
+    gport, aport, sport, elsewhere = free_port(), free_port(), free_port(), free_port()
+    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--timeout", "30"], "agent", tmp_path)
+    other = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(elsewhere), "--rtp", str(rtp_base()),
+                  "--timeout", "30", "--calls", "0"], "elsewhere", tmp_path)
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+    try:
+        agent.wait_ready()
+        other.wait_ready()
+        guard.wait_ready()
+        r = subprocess.run(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uac_refer.xml"), "-m", "1",
+                            "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "20s",
+                            "-key", "refer_to", f"sip:mallory@127.0.0.1:{elsewhere}", "-nostdin", "-trace_err",
+                            f"127.0.0.1:{gport}"], cwd=tmp_path, capture_output=True, text=True, timeout=40)
+        agent.wait(10)
+    finally:
+        rc = guard.stop()
+        agent.stop()
+        other.stop()
+    assert rc == 0
+    assert r.returncode == 0, r.stdout[-2000:] + "".join(p.read_text() for p in tmp_path.glob("*errors*"))
+    assert not [e for e in other.events() if e.get("event") == "invite"]  # nobody called the REFER target
+    done = [e for e in agent.events() if e.get("event") == "done"][0]
+    assert done["calls"][0]["confirmed"]
+    assert "REFER refused" in guard.err_path.read_text()

@@ -419,6 +419,8 @@ class _Leg(pj.Call):
         prm.statusCode = 603  # also for a customer-side REFER, a second transfer at once, a target that is no SIP URI
         b = self.bridge
         new = self.guard._accept_transfer(b, self, prm.dstUri) if b is not None and self.role == "agent" else None
+        if b is not None and self.role != "agent":
+            log.warning("%s: REFER refused (only the agent side may transfer the call)", b.id)
         if new is not None:
             prm.newCall = new
             prm.statusCode = 202

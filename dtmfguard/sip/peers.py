@@ -190,7 +190,8 @@ class _Account(pj.Account):
             say(event="error", where="onIncomingCall", error=type(exc).__name__)
 
 
-_SHOWN = ("from", "p-asserted-identity", "privacy", "diversion", "history-info", "user-to-user")
+_SHOWN = ("from", "p-asserted-identity", "privacy", "diversion", "history-info", "user-to-user", "session-expires",
+          "x", "min-se")
 
 
 def _identity_headers(msg: str) -> dict:
