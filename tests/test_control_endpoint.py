@@ -260,3 +260,19 @@ def test_binding_rules_and_tls(tmp_path):
                 raise http.client.HTTPException(resp.status)
     finally:
         box.stop()
+
+
+def test_box_health_status_code_follows_ok():
+    """Monitors read /health's status: 503 while a worker is not OK; /workers keeps 200 with the details."""
+    state = {"ok": False, "workers": [{"index": 0, "alive": False}]}
+    box = BoxEndpoint("127.0.0.1", 0, ADMIN, [], health=lambda: dict(state))
+    box.start()
+    try:
+        port = box.address[1]
+        status, body, _ = _req(port, "GET", "/health", token=None)
+        assert status == 503 and body["ok"] is False
+        assert _req(port, "GET", "/workers", token=None)[0] == 200
+        state["ok"] = True
+        assert _req(port, "GET", "/health", token=None)[0] == 200
+    finally:
+        box.stop()

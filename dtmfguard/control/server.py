@@ -184,7 +184,10 @@ async def health(request: web.Request) -> web.Response:
     if box.health is None:
         return _json(200, {"ok": True, "box": box.box})
     data = await asyncio.get_running_loop().run_in_executor(None, box.health)
-    return _json(200, {"box": box.box, **data})  # as the supervisor's /health always answered ("ok" says it)
+    # /health: monitors and load balancers read the status code (503 when not every worker is OK);
+    # /workers: the same body, always 200, for dashboards that want the details of a degraded box
+    code = 200 if data.get("ok") or request.path == "/workers" else 503
+    return _json(code, {"box": box.box, **data})
 
 
 async def metrics(request: web.Request) -> web.Response:
