@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import signal
 import sys
 import time
@@ -32,7 +31,7 @@ from dtmfguard.sip.peers import _Account, _Call, _settings, say
 TEST_PANS = ("4111111111111111", "5555555555554444", "4012888888881881", "5105105105105100")
 EXPIRY = ("12", "2030")  # keyed as 1230
 #: prompts on which the adversarial decoder finds no digit even unmasked (agent-pass.wav gives one)
-PROMPTS = ("/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav", "/usr/share/asterisk/sounds/en/auth-thankyou.wav")
+PROMPTS = ("all-circuits-busy-now.wav", "auth-thankyou.wav")  # by name: dtmfguard.corpora.prompt finds them
 LEAD_SILENCE_S = 1.0
 DIGIT_MS = 100
 TAIL_S = 1.5
@@ -48,12 +47,15 @@ def card_for(customer: int, seq: int) -> tuple[str, str, str]:
 
 
 def lead_audio() -> np.ndarray:
+    from dtmfguard import corpora
     from dtmfguard.audio import read_audio
 
     parts = [np.zeros(int(LEAD_SILENCE_S * 8000))]
-    for f in PROMPTS:
-        if os.path.exists(f):
-            parts.append(read_audio(f)[0])
+    for name in PROMPTS:
+        try:
+            parts.append(read_audio(corpora.prompt(name))[0])
+        except corpora.CorpusMissing:
+            pass
     if len(parts) == 1:  # no Asterisk prompts installed: a quiet noise floor instead
         parts.append(np.random.default_rng(0).normal(0, 300, 16000))
     return np.concatenate(parts)

@@ -38,8 +38,7 @@ import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
-SPEECH = ["/usr/share/asterisk/sounds/en/agent-pass.wav", "/usr/share/asterisk/sounds/en/agent-user.wav",
-          "/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav"]
+SPEECH = ["agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav"]  # found by dtmfguard.corpora.prompt
 
 
 def cpu_seconds(pid: int) -> float:
@@ -55,9 +54,11 @@ def customer_audio(path: Path) -> np.ndarray:
     from dtmfguard.synth import keypresses
 
     parts = []
-    for i, f in enumerate(SPEECH):
-        if os.path.exists(f):
-            parts.append(read_audio(f)[0])
+    from dtmfguard import corpora
+
+    for i, name in enumerate(SPEECH):
+        if corpora.available("en"):
+            parts.append(read_audio(corpora.prompt(name))[0])
             keys, _ = keypresses("4111111111111111"[i * 4:i * 4 + 4], rng=np.random.default_rng(i))
             parts.append(keys)
     x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)

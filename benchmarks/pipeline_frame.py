@@ -43,7 +43,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 FRAME = 160
-SPEECH = "/usr/share/asterisk/sounds/en/agent-pass.wav"
+SPEECH = "agent-pass.wav"  # an English prompt, found by dtmfguard.corpora.prompt
 
 
 class _Session:
@@ -60,9 +60,10 @@ def _speech(seconds: float) -> np.ndarray:
     from dtmfguard.synth import white_noise
 
     try:
+        from dtmfguard import corpora
         from dtmfguard.audio import read_audio
 
-        x = read_audio(SPEECH)[0]
+        x = read_audio(corpora.prompt(SPEECH))[0]
     except Exception:  # no speech prompts installed: low noise stands in
         x = white_noise(int(seconds * 8000), 100.0, rng=np.random.default_rng(1))
     reps = int(np.ceil(seconds * 8000 / x.size))

@@ -42,8 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-PROMPTS = [("/usr/share/asterisk/sounds/en/" + n, "/usr/share/asterisk/sounds/en_US_f_Allison/" + n)
-           for n in ("agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav")]
+PROMPTS = ("agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav")  # found by dtmfguard.corpora.prompt
 
 
 def cpu_seconds(pid: int) -> float:
@@ -84,11 +83,12 @@ def customer_audio() -> np.ndarray:
     from dtmfguard.synth import keypresses
 
     parts = []
-    for i, choices in enumerate(PROMPTS):
-        path = next((p for p in choices if os.path.exists(p)), None)
-        if path:
-            parts.append(read_audio(path)[0])
-        else:
+    from dtmfguard import corpora
+
+    for i, name in enumerate(PROMPTS):
+        try:
+            parts.append(read_audio(corpora.prompt(name))[0])
+        except corpora.CorpusMissing:
             parts.append(np.random.default_rng(i).normal(0, 1500, 16000))
         parts.append(keypresses("4111111111111111"[i * 4:i * 4 + 4], rng=np.random.default_rng(i))[0])
     return np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)

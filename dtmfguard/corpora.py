@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 __all__ = ["Source", "SOURCES", "CorpusMissing", "available", "files", "signal", "variant", "split_of",
-           "read_8k", "speech_files", "music_files", "speech_signal", "ESPEAK_LANGUAGES", "VARIANTS"]
+           "read_8k", "prompt", "speech_files", "music_files", "speech_signal", "ESPEAK_LANGUAGES", "VARIANTS"]
 
 RATE = 8000
 _AUDIO_EXT = (".wav", ".gsm", ".ogg", ".mp3", ".flac")
@@ -256,6 +256,15 @@ def signal(name: str, split: str = "all", max_seconds: Optional[float] = None, s
 # --- the older API (English prompts and music on hold), kept for callers --------------------------
 SPEECH_PACKAGE = SOURCES["en"].package
 MUSIC_PACKAGE = SOURCES["moh"].package
+
+
+def prompt(basename: str, source: str = "en") -> str:
+    """The path of one prompt by file name (e.g. ``agent-pass.wav``) wherever its package put it: Debian has
+    the ``sounds/en`` link only with the recommended ``asterisk-core-sounds-en``, so never hard-code it."""
+    matches = [p for p in files(source) if os.path.basename(p) == basename]
+    if not matches:
+        raise CorpusMissing(f"{SOURCES[source].package} has no prompt {basename!r}")
+    return min(matches, key=len)  # the voice's top-level prompt, not a same-named one in a subfolder
 
 
 def speech_files() -> List[str]:

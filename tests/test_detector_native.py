@@ -20,17 +20,17 @@ import zlib
 
 import numpy as np
 import pytest
+from _corpus_util import MUSIC_PACKAGE, SPEECH_PACKAGE, condition_needs_speech, music, need, speech
+from _native_util import require_native, with_backend
 
 from dtmfguard import adversary as A
 from dtmfguard import detector as detector_mod
-from _native_util import require_native, with_backend
 from dtmfguard import goertzel
+from dtmfguard.audio import AudioError
 from dtmfguard.detector import DetectorBank, DtmfDetector
 from dtmfguard.events import DIGITS
 from dtmfguard.pipeline import CallPipeline
 from dtmfguard.synth import dtmf_tone, keypresses, white_noise
-
-from _corpus_util import MUSIC_PACKAGE, SPEECH_PACKAGE, condition_needs_speech, music, need, speech
 
 SPEECH = speech(30.0, seed=7)  # None without asterisk-core-sounds-en-wav: its cases skip naming it
 MUSIC = music(2, 15.0)  # two pieces of music on hold (asterisk-moh-opsound-wav), None if missing
@@ -371,7 +371,7 @@ def test_events_path_takes_every_input_and_keeps_working_after_flush(native):
     assert "".join(d for d, _, e in want if e is not None) == "4111*#" * 2
     for convert in (lambda f: f, lambda f: f.astype(np.float64), lambda f: f.tolist(), lambda f: f.astype(">i2")):
         assert with_backend("native", lambda c=convert: run(c)) == want
-    with pytest.raises(Exception):
+    with pytest.raises(AudioError, match="NaN or infinity"):
         with_backend("native", lambda: DtmfDetector().process(np.array([np.nan] * 160)))
 
 

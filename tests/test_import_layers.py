@@ -30,10 +30,7 @@ TOOLING = ("dtmfguard.adversary", "dtmfguard.synth", "dtmfguard.corpora", "dtmfg
 #: apps made to show the tooling at work (they synthesise key presses and run the decoder on purpose)
 TOOLING_USERS = ("dtmfguard.demo", "dtmfguard.cli.demo")
 #: runtime modules that import tooling today: (importer, tooling module) -> why, and who removes it
-KNOWN_TOOLING_IMPORTS = {
-    ("dtmfguard.masker", "dtmfguard.adversary"):
-        "the masker's screen uses the attacker's private _pair_tables/pair_fit (helper i12 is removing it)",
-}
+KNOWN_TOOLING_IMPORTS: dict = {}  # (module, tooling module) -> why; empty since the pair fit moved to pairfit.py
 
 
 def _module_name(path: Path) -> str:

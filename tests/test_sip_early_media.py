@@ -23,12 +23,11 @@ from dtmfguard.synth import keypresses
 
 from sip_peers import Proc, free_port, rtp_base
 from test_sip_call import _best_correlation
-from test_sip_secure_mode import SPEECH
+from test_sip_secure_mode import speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
-PROMPT = SPEECH
 EARLY_S = 3.0
 
 
@@ -45,14 +44,15 @@ def _first_times(proc):
 
 
 def test_early_media_with_the_pjsua2_agent(tmp_path):
-    prompt, _ = read_audio(PROMPT)
+    prompt_path = speech_prompt()
+    prompt, _ = read_audio(prompt_path)
     keys, spans = keypresses("73", tone_ms=150, lead_ms=300, rng=np.random.default_rng(4))
     cust = np.concatenate([keys, np.zeros(8000)]).astype(np.int16)  # played from the 183 on: keys before 200
     sf.write(tmp_path / "cust.wav", cust, 8000, subtype="PCM_16")
     gport, aport = free_port(), free_port()
     (tmp_path / "agent").mkdir()
     agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--early-media", str(EARLY_S), "--play", PROMPT, "--record-dir", str(tmp_path / "agent"),
+                  "--early-media", str(EARLY_S), "--play", prompt_path, "--record-dir", str(tmp_path / "agent"),
                   "--hangup-after", str(EARLY_S + 1.5), "--timeout", "30"], "agent", tmp_path)
     guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
                   f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
@@ -93,7 +93,7 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (Debian package sip-tester) not installed")
 def test_early_media_with_sipp_as_the_agent_side(tmp_path):
-    speech, _ = read_audio(SPEECH)
+    speech, _ = read_audio(speech_prompt())
     sf.write(tmp_path / "cust.wav", speech.astype(np.int16), 8000, subtype="PCM_16")
     gport, sport = free_port(), free_port()
     guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",

@@ -26,6 +26,7 @@ from dtmfguard.sip.control import follow_feed
 from dtmfguard.synth import keypresses
 
 from sip_peers import Proc, free_port, rtp_base
+from _corpus_util import prompt
 from test_sip_call import PAN, SPEECH as _SPEECH
 from test_sip_payment import TOKEN, _api
 
@@ -37,8 +38,13 @@ AFTER, AFTER_MS = "1397", 200
 RFC, RFC_MS = "123", 150  # the customer peer sends RFC 4733 and dtmf-relay INFO with --digit-ms
 INFO = "4"
 INFO_DTMF = "6"  # application/dtmf: no duration in the body, 250 ms assumed (sipinfo.DEFAULT_DURATION_MS)
-# the Debian package's "en" directory is a link some hosts lack; the voice it points to is the same file
-SPEECH = next((p for p in (_SPEECH, _SPEECH.replace("/en/", "/en_US_f_Allison/")) if Path(p).exists()), _SPEECH)
+
+
+def speech_prompt() -> str:
+    """The English prompt the calls play, wherever its package put it (skips naming the package if absent)."""
+    return prompt(_SPEECH)
+
+
 GAP_S = 3.0  # silence after the menu keys: the switch happens in it
 TOLERANCE_MS = 20  # the goal (issue 13), for keys that reach the guard as RFC 4733 or SIP INFO: exact durations
 #: in-band keys are measured on the audio the guard's adaptive jitter buffer hands over: on a loaded host it
@@ -49,7 +55,7 @@ INBAND_TOLERANCE_MS = 40
 
 def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0):
     """speech, MENU, gap, ``middle`` (the card), gap, AFTER, speech; and the key spans by part."""
-    speech, _ = read_audio(SPEECH)
+    speech, _ = read_audio(speech_prompt())
     rng = np.random.default_rng(13)
     parts, spans, pos = [speech], {}, speech.size
     for name, keys, tone_ms, gap_s in (("menu", MENU, MENU_MS, GAP_S), ("card", middle, middle_ms, 2.5),

@@ -20,7 +20,7 @@ from dtmfguard.audio import read_audio
 from dtmfguard.synth import keypresses
 
 from sip_peers import Proc, free_port, rtp_base
-from test_sip_secure_mode import SPEECH, align
+from test_sip_secure_mode import align, speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -28,7 +28,7 @@ BEFORE, AFTER = "12", "4711"
 
 
 def _audio(path):
-    speech, _ = read_audio(SPEECH)
+    speech, _ = read_audio(speech_prompt())
     rng = np.random.default_rng(21)
     k1, s1 = keypresses(BEFORE, tone_ms=120, gap_ms=150, lead_ms=500, rng=rng)
     k2, s2 = keypresses(AFTER, tone_ms=100, gap_ms=150, lead_ms=0, rng=rng)
