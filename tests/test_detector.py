@@ -303,12 +303,9 @@ def test_detector_bank_matches_single_channel_detectors():
 #: Asterisk's recorded speech in every language pack we know of, and music on hold; each is listed by
 #: dtmfguard.corpora (dpkg -L) and a missing one skips naming its package
 TALK_OFF_SOURCES = ("en", "fr", "es", "it", "ru", "it-menardi", "moh")
-#: known talk-off on packs CI does not install (found when this test first read them; spandsp: 0 there)
-TALK_OFF_KNOWN = {"it": "1 false digit (-13.7 dBm0, 34 ms) in it_IT_m_Carlo/vm-Cust1.wav"}
 
 
-@pytest.mark.parametrize("source", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=TALK_OFF_KNOWN[s]))
-                                    if s in TALK_OFF_KNOWN else s for s in TALK_OFF_SOURCES])
+@pytest.mark.parametrize("source", TALK_OFF_SOURCES)
 def test_talk_off_on_real_speech_and_music(source):
     """False digits per hour on audio no one here recorded (Bellcore limit: <= 470 over 6 tapes)."""
     seconds = 0.0
