@@ -141,6 +141,14 @@ class RelayCall:
     def agent(self) -> Leg | None:
         return self.callee if self.customer_rule == "caller" else self.caller
 
+    #: the control API's call record (dtmfguard.sip.control.FeedBook) names the agent and what the PBX knows
+    #: the call by; in relay mode Kamailio does the SIP: the agent is not known here, the Call-ID is
+    target = ""
+
+    @property
+    def correlation(self) -> dict:
+        return {"call_id": self.call_id}
+
     def summary(self) -> dict:
         st = self.pipeline.snapshot() if self.pipeline is not None else {}
         return {"id": self.id, "sip_call_id": self.call_id, "state": self.state, "created": self.created,

@@ -221,7 +221,7 @@ class FeedBook:
         """Media counters of a call (its pipeline and port: integers the clock thread increments)."""
         b = c["bridge"]
         now = {}
-        pl, port = b.pipeline, b.port
+        pl, port = b.pipeline, getattr(b, "port", None)  # relay mode has no pjsua2 port
         if pl is not None:
             st = pl.snapshot()
             for k in ("digits_inband", "digits_rfc4733", "digits_sip_info", "errors", "frames"):
