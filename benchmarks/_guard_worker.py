@@ -9,6 +9,8 @@ the webhook gateway), so benchmarks/soak.py takes payments through the same code
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 
 import numpy as np
 import json
@@ -40,6 +42,9 @@ def main() -> int:
                         "counts (benchmarks/_memstats.py, used by memleak.py)")
     p.add_argument("--memstats-trim", action="store_true", help="with --memstats: also RSS after malloc_trim(0)")
     a = p.parse_args()
+
+    logging.basicConfig(level=logging.INFO if os.environ.get("DTMFGUARD_BENCH_VERBOSE") else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # to the .err file soak keeps
     host, port = a.listen.rsplit(":", 1)
     over = {"sip_host": host, "sip_port": int(port), "agent_uri": a.agent,
             "rtp_port": a.rtp_port, "rtp_range": 20, "transports": ("udp",)}
@@ -119,7 +124,6 @@ def main() -> int:
     guard.start()
     api = None
     if a.control:
-        import os
 
         from dtmfguard.sip.control import ControlServer
 

@@ -209,6 +209,7 @@ class SoakCustomer:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1", help="local address for SIP and RTP")
     p.add_argument("--rtp", type=int, required=True)
     p.add_argument("--to", required=True)
     p.add_argument("--count", type=int, default=2, help="concurrent call slots (a guard worker bridges 2)")

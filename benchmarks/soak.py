@@ -300,10 +300,14 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
     unfinished = {f"w{w}/{cid}": driver.digits.get((w, cid)) for (w, cid), st in driver.sessions.items()
                   if st != "completed"}
     (work / "rss.json").write_text(json.dumps({str(i): rss[i] for i in rss}))
+    for i, c in enumerate(customers):  # their event lines (test card numbers only): why a call failed
+        (work / f"customer{i}.events").write_text("".join(c.lines))
     return {
         "calls_concurrent": n_calls, "seconds": round(elapsed, 1), "guards": n_guards,
         "calls_total": len(calls), "calls_ok": sum(1 for e in calls if e["ok"]),
-        "calls_failed": sum(1 for e in calls if not e["ok"]), "modes": dict(modes), "worker_calls": worker_calls,
+        "calls_failed": sum(1 for e in calls if not e["ok"]),
+        "failed_statuses": dict(collections.Counter(e.get("status") for e in calls if not e["ok"])),
+        "modes": dict(modes), "worker_calls": worker_calls,
         "workers_alive_at_end": sum(alive),
         "guard_cpu_pct_per_call": round(100 * (cpu1 - cpu0) / max(elapsed, 1e-9) / n_calls, 2),
         "rss_kb_start": [s[0][1] if s else None for s in rss.values()],

@@ -106,8 +106,9 @@ class EdgeGuard:
     and counting by the owner; it must not raise (it is wrapped anyway).
     """
 
-    def __init__(self, on_refused: Callable[[Refusal, str], None] | None = None):
+    def __init__(self, on_refused: Callable[[Refusal, str], None] | None = None, legs_per_call: int = 2):
         self.on_refused = on_refused
+        self.legs_per_call = legs_per_call  # pjsua calls one incoming INVITE needs: a B2BUA's 2, a phone's 1
         self.refused: Counter = Counter()  # status code -> count (SIP thread writes; readers copy)
         self.checked = 0
         self.unchecked = 0
@@ -277,7 +278,7 @@ class EdgeGuard:
         leg in with one slot free (pjsua's own limit) made the agent leg fail and, under the fuzz run's
         load, ran the worker out of ioqueue handles (17 aborts in one run, none in three runs with this)."""
         lib = self._lib
-        return lib.pjsua_call_get_count() + 2 > lib.pjsua_call_get_max_count()
+        return lib.pjsua_call_get_count() + self.legs_per_call > lib.pjsua_call_get_max_count()
 
     def _on_dropped(self, dd_ptr) -> None:
         """pjsip could not parse a message (or it lacks a mandatory header) and drops it: answer a request
@@ -372,7 +373,7 @@ class EdgeGuard:
                 "refused": {str(k): v for k, v in sorted(refused.items(), key=str)}}
 
 
-def install(on_refused=None) -> EdgeGuard | None:
+def install(on_refused=None, legs_per_call: int = 2) -> EdgeGuard | None:
     """Create and register the edge module (after ``libStart``); None when it could not be registered."""
-    edge = EdgeGuard(on_refused)
+    edge = EdgeGuard(on_refused, legs_per_call)
     return edge if edge.install() else None

@@ -97,6 +97,9 @@ class EndpointSettings:
     #: check every request before pjsua acts on it (:mod:`dtmfguard.sip.edge`); its EdgeGuard lands in
     #: ``ep.dtmfguard_edge`` (None when off or unavailable)
     edge_checks: bool = True
+    #: pjsua calls an incoming INVITE needs (the guard: customer + agent leg; a test phone: 1); the edge
+    #: answers 503 when the call table cannot take that many more
+    edge_legs_per_call: int = 2
 
 
 def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
@@ -146,7 +149,7 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
     if s.edge_checks:
         from .edge import install
 
-        ep.dtmfguard_edge = install(_log_refusal)
+        ep.dtmfguard_edge = install(_log_refusal, s.edge_legs_per_call)
     for info in ep.codecEnum2():
         ep.codecSetPriority(info.codecId, 0)
     for cid, prio in s.codecs.items():

@@ -231,7 +231,7 @@ def _sip_header(name: str, value: str):
 
 def _settings(a) -> EndpointSettings:
     s = EndpointSettings(host=a.host, port=a.port, transports=("udp",), rtp_port=a.rtp,
-                         rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer")
+                         rtp_range=40, user_agent=f"dtmfguard-{a.role}-peer", edge_legs_per_call=1)
     if a.codec:
         s.codecs = {a.codec: 255}
     s.jitter_ms = a.jitter_ms
