@@ -33,15 +33,10 @@ import aiohttp
 import numpy as np
 import soundfile as sf
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calls import cpu_seconds  # noqa: E402  (one /proc reader for every benchmark)
+
 TOKEN = "api-load-admin-token"
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def spawn(args, log: Path, env=None) -> subprocess.Popen:

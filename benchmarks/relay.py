@@ -42,15 +42,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from calls import cpu_seconds  # noqa: E402  (one /proc reader for every benchmark)
+
 PROMPTS = ("agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav")  # found by dtmfguard.corpora.prompt
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def mem_kb(pid: int) -> tuple[int, int]:

@@ -40,6 +40,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from .capture.card import luhn_valid
 from .events import DigitEvent
 
 __all__ = ["RelayKey", "CardRunWatch", "KeyRelay", "KeySequence", "luhn_ok", "RELAY_METHODS", "CARD_RUN_ACTIONS"]
@@ -57,17 +58,8 @@ MIN_RELAY_MS = 40
 MAX_RELAY_MS = 8000
 
 
-def luhn_ok(digits: str) -> bool:
-    """The Luhn (mod 10) check of ISO/IEC 7812-1 Annex B."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+#: the Luhn (mod 10) check of ISO/IEC 7812-1, the one the payment capture uses
+luhn_ok = luhn_valid
 
 
 @dataclass(frozen=True)
