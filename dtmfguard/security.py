@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["redact", "RedactingFilter", "install_log_redaction", "harden_process", "read_secret_file",
+__all__ = ["is_loopback_host", "redact", "RedactingFilter", "install_log_redaction", "harden_process", "read_secret_file",
            "replacing",
            "SecretFileError", "REDACTED"]
 
@@ -191,3 +192,13 @@ def replacing(path: str | os.PathLike, *, prefix: str = ".dtmfguard-", suffix: s
         except OSError:
             pass
         raise
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` or a loopback IP literal (no name lookup): traffic that never leaves this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

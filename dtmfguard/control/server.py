@@ -21,7 +21,6 @@ loopback without TLS is refused unless ``[control] plain_http = true`` (behind a
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import ssl
@@ -33,6 +32,7 @@ from typing import Any, Callable, Optional
 import aiohttp
 from aiohttp import web
 
+from ..security import is_loopback_host
 from .auth import AuthError, Authority, Principal, agent_of_target
 from .feeds import FeedStore, WorkerLink
 from .handles import Handle, default_box_name, parse_handle
@@ -55,15 +55,6 @@ _PANEL_FILES = {"": ("panel.html", "text/html"), "index.html": ("panel.html", "t
 
 class EndpointError(RuntimeError):
     """The endpoint cannot start (bad TLS files, address in use, plain HTTP beyond loopback)."""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _json(status: int, payload: Any, headers: dict | None = None) -> web.Response:
@@ -415,7 +406,7 @@ class BoxEndpoint:
                  feed_max_s: float = 300.0):
         from .. import __version__
 
-        if not _is_loopback(host) and not tls_cert and not plain_http:
+        if not is_loopback_host(host) and not tls_cert and not plain_http:
             raise EndpointError(f"the control endpoint on {host} (beyond loopback) needs TLS: set control.tls_cert "
                                 "and control.tls_key, or control.plain_http = true behind a TLS proxy")
         try:

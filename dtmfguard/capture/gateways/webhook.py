@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
 import os
@@ -37,8 +36,14 @@ import urllib.parse
 from typing import Callable, Mapping, Optional, Tuple
 
 from ... import __version__
+from ...security import is_loopback_host
 from .base import (
-    Gateway, GatewayConfigError, GatewayError, GatewayResult, GatewayUnavailable, PaymentRequest,
+    Gateway,
+    GatewayConfigError,
+    GatewayError,
+    GatewayResult,
+    GatewayUnavailable,
+    PaymentRequest,
 )
 
 __all__ = ["WebhookGateway", "sign", "SECRET_ENV", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
@@ -72,15 +77,6 @@ class _Retry(Exception):
         self.retry_after_s = retry_after_s
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class WebhookGateway(Gateway):
     """POST signed JSON to ``url``; see the module docstring for the wire contract."""
 
@@ -95,7 +91,7 @@ class WebhookGateway(Gateway):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("https", "http") or not parsed.hostname:
             raise GatewayConfigError("webhook url must be https://host[:port]/path")
-        if parsed.scheme == "http" and not (allow_insecure_loopback and _is_loopback(parsed.hostname)):
+        if parsed.scheme == "http" and not (allow_insecure_loopback and is_loopback_host(parsed.hostname)):
             raise GatewayConfigError("webhook url must use https (plain http only to loopback with "
                                      "allow_insecure_loopback=True)")
         if parsed.username or parsed.password:
