@@ -73,8 +73,7 @@ __all__ = ["Masker", "MaskedSpan", "mask_samples", "MASKS", "DEFAULT_LOOKAHEAD_M
 
 log = logging.getLogger(__name__)
 
-#: Mask signals.
-MASKS = ("tone", "silence", "noise")
+from .masks import MASKS  # noqa: E402  (the mask names, one home: dtmfguard.masks)
 
 #: Default look-ahead, live and for files (issue 12 allows <= 20 ms): the longest screen window (16 ms)
 #: plus the 4 ms fade fits in it, so a press confirmed on its first whole 16 ms window is masked from

@@ -45,11 +45,7 @@ __all__ = ["MASK_MODES", "CallPipeline", "SilenceMasker", "make_masker"]
 
 log = logging.getLogger(__name__)
 
-#: "always": every call is masked, no key goes on to the agent leg (the pipeline's default);
-#: "payment": masked only while a payment session is attached;
-#: "secure": masked always, and outside secure mode (no payment session, no manual secure) every key is
-#: relayed to the agent leg as a regenerated event (see :mod:`dtmfguard.keyrelay`): the contact-centre setting.
-MASK_MODES = ("always", "payment", "secure")
+from .masks import MASK_MODES  # noqa: E402  (the mask modes, one home: dtmfguard.masks)
 
 
 class SilenceMasker:

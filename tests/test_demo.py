@@ -190,7 +190,7 @@ def test_no_matplotlib_no_picture_and_the_report_says_so(monkeypatch, tmp_path, 
 
 
 def test_play_without_player_or_pyaudio_says_it_cannot(monkeypatch, tmp_path):
-    monkeypatch.setattr(demo.shutil, "which", lambda name: None)
+    monkeypatch.setattr(demo.play.shutil, "which", lambda name: None)
     monkeypatch.setitem(sys.modules, "pyaudio", None)
     wav = tmp_path / "a.wav"
     sf.write(wav, np.zeros(80, dtype=np.int16), 8000)

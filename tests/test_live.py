@@ -91,7 +91,7 @@ def test_no_device_is_named():
     with pytest.raises(LiveUnavailable, match="no audio output device"):
         run_live(seconds=1, pyaudio_pair=(FAKE_MODULE, _PyAudio([{"maxInputChannels": 1}])))
     with pytest.raises(LiveUnavailable, match="no audio output device"):
-        play_with_pyaudio(demo.resources.files("dtmfguard") / "data" / "speech-hello.wav",
+        play_with_pyaudio(demo.customer.resources.files("dtmfguard") / "data" / "speech-hello.wav",
                           pyaudio_pair=(FAKE_MODULE, _PyAudio([])))
 
 

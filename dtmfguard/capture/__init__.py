@@ -8,6 +8,8 @@ scope).  Modules, one concern each:
 * :mod:`.card` — Luhn, IIN brands, expiry, security code; :class:`CardDetails` (repr: brand + last 4).
 * :mod:`.fields` — the field sequence (card number, expiry, security code, optional amount, postcode …).
 * :mod:`.session` — :class:`PaymentSession`, the state machine fed DigitEvents from the media path.
+* :mod:`.policy` — :class:`PaymentPolicy`: fields, timeouts and attempts, frozen, shared by sessions.
+* :mod:`.states` — the session states by name (:data:`TERMINAL_STATES`), importable at no cost.
 * :mod:`.feed` — masked agent-feed events (callbacks, JSON lines).
 * :mod:`.gateways` — the Gateway interface, built-in ``vault`` and ``webhook``, plugin loading.
 * :mod:`.limits` — per-agent authority limits and supervisor approval.
@@ -24,10 +26,12 @@ from .gateways import (
     available_gateways, load_gateway,
 )
 from .limits import AgentLimit, AgentLimits, DailyLedger, LimitDecision, LimitsError
-from .session import TERMINAL_STATES, PaymentSession
+from .policy import DEFAULT_POLICY, PaymentPolicy
+from .session import PaymentSession
+from .states import TERMINAL_STATES, is_terminal
 
 __all__ = [
-    "AgentFeed", "AgentLimit", "AgentLimits", "AuditError", "AuditReport", "AuditTrail", "CardDetails",
+    "AgentFeed", "AgentLimit", "DEFAULT_POLICY", "PaymentPolicy", "is_terminal", "AgentLimits", "AuditError", "AuditReport", "AuditTrail", "CardDetails",
     "DailyLedger", "DEFAULT_FIELDS", "EVENT_TYPES", "FIELDS", "FieldSpec", "Gateway", "GatewayConfigError",
     "GatewayError", "GatewayResult", "GatewayUnavailable", "LimitDecision", "LimitsError", "PaymentRequest",
     "PaymentSession", "TERMINAL_STATES", "available_gateways", "card_brand", "check_card_number",

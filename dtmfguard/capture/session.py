@@ -37,22 +37,26 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Unio
 from .audit import AuditError, AuditTrail, find_card_data
 from .card import CardDetails, card_brand, wipe
 from .feed import AgentFeed, FeedCallback, as_feed
-from .fields import CARD_FIELDS, FieldContext, FieldSpec, resolve_fields
+from .fields import CARD_FIELDS, FieldContext, FieldSpec
 from .gateways.base import (
     Gateway, GatewayError, GatewayResult, GatewayUnavailable, PaymentRequest, _letters, new_idempotency_key,
 )
 from .limits import AgentLimits, DailyLedger, LimitDecision
+from .policy import DEFAULT_POLICY, PaymentPolicy
+from .states import (
+    ABANDONED, AWAITING_APPROVAL, COLLECTING, COMPLETED, DECLINED, ERROR, GATEWAY_ERROR, GATEWAY_UNAVAILABLE,
+    FAILED_VALIDATION, REFUSED, SUBMITTING, TERMINAL_STATES, TIMED_OUT,
+)
 from .worker import SerialRunner, event_pool, gateway_pool
 
-__all__ = ["PaymentSession", "TERMINAL_STATES", "COLLECTING", "AWAITING_APPROVAL", "SUBMITTING"]
+__all__ = ["PaymentSession", "PaymentPolicy", "DEFAULT_POLICY", "TERMINAL_STATES", "COLLECTING",
+           "AWAITING_APPROVAL", "SUBMITTING"]
 
 logger = logging.getLogger(__name__)
 
-COLLECTING, AWAITING_APPROVAL, SUBMITTING = "collecting", "awaiting_approval", "submitting"
-TERMINAL_STATES = ("completed", "declined", "abandoned", "timed_out", "failed_validation", "refused",
-                   "gateway_unavailable", "gateway_error", "error")
-_RESULT_OUTCOME = {"approved": "completed", "tokenised": "completed", "declined": "declined",
-                   "unavailable": "gateway_unavailable", "error": "gateway_error"}
+_RESULT_OUTCOME = {"approved": COMPLETED, "tokenised": COMPLETED, "declined": DECLINED,
+                   "unavailable": GATEWAY_UNAVAILABLE, "error": GATEWAY_ERROR}
+_POLICY_SETTINGS = frozenset(f for f in PaymentPolicy.__dataclass_fields__)
 _LONG_DIGITS_RE = re.compile(r"\d{6,}")
 
 
@@ -77,25 +81,31 @@ class PaymentSession:
     path.  ``limits``/``ledger`` enforce per-agent authority.  ``clock`` (monotonic seconds) drives
     timeouts; ``today`` (a callable returning a date) drives the expiry check.  ``idempotency_key``
     reuses an earlier session's key to retry the same payment (e.g. after ``gateway_unavailable``).
+    ``policy`` (a frozen :class:`~.policy.PaymentPolicy`: fields, timeouts, attempts) is shared by every
+    session a box runs; ``fields=``, ``max_attempts=`` and the ``*_timeout_s=`` settings given on their
+    own replace those of ``policy`` for this session.
     """
 
-    def __init__(self, gateway: Gateway, *, amount: Optional[int] = None, currency: str = "GBP",
-                 reference: Optional[str] = None, call_id: Optional[str] = None, agent_id: Optional[str] = None,
-                 fields: Optional[Iterable[Union[str, FieldSpec]]] = None,
-                 on_event: Union[None, FeedCallback, Iterable[FeedCallback], AgentFeed] = None,
-                 clock: Callable[[], float] = time.monotonic,
+    def __init__(self, gateway: Gateway, *, policy: Optional[PaymentPolicy] = None, amount: Optional[int] = None,
+                 currency: str = "GBP", reference: Optional[str] = None, call_id: Optional[str] = None,
+                 agent_id: Optional[str] = None,
+                 on_event: Union[None, FeedCallback, Iterable[FeedCallback], AgentFeed] = None, jsonl=None,
                  audit: Union[None, AuditTrail, str, "os.PathLike[str]"] = None,
-                 jsonl=None, limits: Optional[AgentLimits] = None, ledger: Optional[DailyLedger] = None,
-                 today: Callable[[], _dt.date] = _utc_today, interdigit_timeout_s: float = 6.0,
-                 field_timeout_s: float = 60.0, max_attempts: int = 3, approval_timeout_s: float = 180.0,
-                 session_id: Optional[str] = None, executor: Optional[Executor] = None,
-                 gateway_executor: Optional[Executor] = None, idempotency_key: Optional[str] = None):
+                 limits: Optional[AgentLimits] = None, ledger: Optional[DailyLedger] = None,
+                 clock: Callable[[], float] = time.monotonic, today: Callable[[], _dt.date] = _utc_today,
+                 session_id: Optional[str] = None, idempotency_key: Optional[str] = None,
+                 executor: Optional[Executor] = None, gateway_executor: Optional[Executor] = None,
+                 **policy_settings: Any):
+        # ``fields=``, ``max_attempts=`` and the timeouts may still be given one by one (the control API
+        # passes ``fields`` from a request body): they replace those settings of ``policy``.
+        unknown = sorted(set(policy_settings) - _POLICY_SETTINGS)
+        if unknown:
+            raise TypeError(f"PaymentSession() got an unexpected keyword argument {unknown[0]!r}")
+        policy = PaymentPolicy.build(policy, **policy_settings)
         if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0):
             raise ValueError("amount must be a positive whole number of minor units (pence, cents)")
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
             raise ValueError("currency must be a three-letter code such as GBP")
-        if max_attempts < 1 or interdigit_timeout_s <= 0 or field_timeout_s <= 0 or approval_timeout_s <= 0:
-            raise ValueError("need max_attempts >= 1 and positive timeouts")
         if reference is not None and find_card_data(str(reference)):
             raise ValueError("reference looks like a card number; card data belongs in the keyed fields only")
         if idempotency_key is not None and not (isinstance(idempotency_key, str) and 8 <= len(idempotency_key) <= 128):
@@ -110,9 +120,7 @@ class PaymentSession:
         # One key per payment, reused by every retry.  Pass the key of an earlier session to retry the
         # same payment after an outage without risking a second charge.
         self.idempotency_key = idempotency_key or new_idempotency_key()
-        self.fields: Sequence[FieldSpec] = resolve_fields(fields)
-        self.interdigit_timeout_s, self.field_timeout_s = float(interdigit_timeout_s), float(field_timeout_s)
-        self.approval_timeout_s, self.max_attempts = float(approval_timeout_s), int(max_attempts)
+        self.policy = policy
         self.limits, self.ledger = limits, ledger
         self._clock, self._today = clock, today
         self._feed = as_feed(on_event, jsonl)
@@ -128,9 +136,14 @@ class PaymentSession:
         self._values: Dict[str, bytearray] = {}
         self._field_index = 0
         self._attempt = 1
+        # what the audit summary says about each field; the session's own bookkeeping (when a field was
+        # first started, when approval and submission began) lives in private attributes, not in here
         self._field_log: Dict[str, Dict[str, Any]] = {
             spec.name: {"field": spec.name, "outcome": "not_reached", "attempts": 0, "clears": 0}
             for spec in self.fields}
+        self._field_first_started: Dict[str, float] = {}
+        self._approval_started_at: Optional[float] = None
+        self._submit_started_at: Optional[float] = None
         self._brand: Optional[str] = None
         self._last4: Optional[str] = None
         self._typed_amount: Optional[int] = None
@@ -163,6 +176,26 @@ class PaymentSession:
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def fields(self) -> Sequence[FieldSpec]:
+        return self.policy.fields
+
+    @property
+    def interdigit_timeout_s(self) -> float:
+        return self.policy.interdigit_timeout_s
+
+    @property
+    def field_timeout_s(self) -> float:
+        return self.policy.field_timeout_s
+
+    @property
+    def max_attempts(self) -> int:
+        return self.policy.max_attempts
+
+    @property
+    def approval_timeout_s(self) -> float:
+        return self.policy.approval_timeout_s
 
     @property
     def finished(self) -> bool:
@@ -228,7 +261,7 @@ class PaymentSession:
         with self._lock:
             if self.finished or self._state == SUBMITTING:
                 return False
-            self._finish("abandoned", reason)
+            self._finish(ABANDONED, reason)
             return True
 
     def approve(self, supervisor_id: str) -> bool:
@@ -237,7 +270,8 @@ class PaymentSession:
             if self._state != AWAITING_APPROVAL:
                 return False
             self._approver = str(supervisor_id)
-            self._timings["approval_ms"] = self._ms(self._now() - self._timings.pop("_approval_start"))
+            self._timings["approval_ms"] = self._ms(self._now() - self._approval_started_at)
+            self._approval_started_at = None
             self._emit("approval_granted", supervisor=self._approver)
             self._submit()
             return True
@@ -248,7 +282,7 @@ class PaymentSession:
             if self._state != AWAITING_APPROVAL:
                 return False
             self._approver = str(supervisor_id)
-            self._finish("refused", "a supervisor declined the payment over the agent's limit")
+            self._finish(REFUSED, "a supervisor declined the payment over the agent's limit")
             return True
 
     def wait(self, timeout: Optional[float] = None) -> bool:
@@ -308,7 +342,7 @@ class PaymentSession:
         self._last_digit_at: Optional[float] = None
         entry = self._field_log[spec.name]
         entry["attempts"] = self._attempt
-        entry.setdefault("_started", now)
+        self._field_first_started.setdefault(spec.name, now)
         logger.debug("session %s: field %s started (attempt %d of %d)", self.session_id, spec.name,
                      self._attempt, self.max_attempts)
         self._emit("field_started", field=spec.name, label=spec.label, attempt=self._attempt,
@@ -351,7 +385,7 @@ class PaymentSession:
             entry["outcome"] = "invalid"
             entry["reason"] = problem
             self._emit("field_complete", field=spec.name, valid=False, reason=problem, finished_by=finished_by)
-            self._retry_or_end(now, "failed_validation", f"{spec.label}: {problem}")
+            self._retry_or_end(now, FAILED_VALIDATION, f"{spec.label}: {problem}")
             return
         extra: Dict[str, Any] = {}
         if spec.name == "card_number":
@@ -362,7 +396,7 @@ class PaymentSession:
             extra = {"amount": self._typed_amount}
         del digits
         self._values[spec.name], self._buf = self._buf, bytearray()
-        entry.update(outcome="valid", duration_ms=self._ms(now - entry.pop("_started", now)))
+        entry.update(outcome="valid", duration_ms=self._ms(now - self._field_first_started.get(spec.name, now)))
         entry.pop("reason", None)
         self._emit("field_complete", field=spec.name, valid=True, finished_by=finished_by, **extra)
         self._next_field(now)
@@ -392,10 +426,10 @@ class PaymentSession:
                 wipe(self._buf)
                 self._field_log[spec.name]["outcome"] = "timeout"
                 self._emit("field_timeout", field=spec.name, attempt=self._attempt)
-                self._retry_or_end(now, "timed_out", f"{spec.label}: nothing keyed in time")
+                self._retry_or_end(now, TIMED_OUT, f"{spec.label}: nothing keyed in time")
         elif self._state == AWAITING_APPROVAL:
-            if now - self._timings["_approval_start"] >= self.approval_timeout_s:
-                self._finish("timed_out", "no supervisor approval in time")
+            if now - self._approval_started_at >= self.approval_timeout_s:
+                self._finish(TIMED_OUT, "no supervisor approval in time")
 
     def _final_amount(self) -> Optional[int]:
         return self.amount if self.amount is not None else self._typed_amount
@@ -406,7 +440,7 @@ class PaymentSession:
 
     def _refuse(self, decision: LimitDecision) -> None:
         self._emit("limit_refused", amount=self._final_amount(), limit=decision.limit, reason=decision.reason)
-        self._finish("refused", decision.reason)
+        self._finish(REFUSED, decision.reason)
 
     def _begin_submission(self, now: float) -> None:
         amount = self._final_amount()
@@ -417,7 +451,7 @@ class PaymentSession:
                 return
             if decision.action == "approval":
                 self._state = AWAITING_APPROVAL
-                self._timings["_approval_start"] = now
+                self._approval_started_at = now
                 self._emit("approval_required", amount=amount, limit=decision.limit, reason=decision.reason)
                 return
         self._submit()
@@ -431,14 +465,14 @@ class PaymentSession:
             others = {name: buf.decode("ascii") for name, buf in values.items()
                       if name not in CARD_FIELDS and name != "amount"}
         except ValueError as exc:  # e.g. a custom card field shorter than a PAN: fail closed, send nothing
-            self._finish("error", f"cannot build the card details ({exc})")
+            self._finish(ERROR, f"cannot build the card details ({exc})")
             return
         finally:
             for buffer in values.values():
                 wipe(buffer)
             values.clear()
         self._state = SUBMITTING
-        self._timings["_submit_start"] = self._now()
+        self._submit_started_at = self._now()
         amount = self._final_amount()
         request = PaymentRequest(self.idempotency_key, card, amount, self.currency, self.reference,
                                  self.call_id, self.agent_id, self.session_id, others)
@@ -474,7 +508,7 @@ class PaymentSession:
                 with self._lock:
                     self._release_reservation()
                     self._emit("audit_error", reason=reason)
-                    self._finish("refused", reason)
+                    self._finish(REFUSED, reason)
                 return
         try:
             self._gateway_executor.submit(self._hand_off, request)
@@ -522,7 +556,9 @@ class PaymentSession:
 
     def _on_result(self, result: GatewayResult) -> None:
         self._result = result
-        self._timings["gateway_ms"] = self._ms(self._now() - self._timings.pop("_submit_start", self._now()))
+        started = self._submit_started_at if self._submit_started_at is not None else self._now()
+        self._submit_started_at = None
+        self._timings["gateway_ms"] = self._ms(self._now() - started)
         self._emit("gateway_result", status=result.status, token=result.token,
                    authorisation=result.authorisation, message=result.message, attempts=result.attempts)
         if result.status != "approved":
@@ -537,7 +573,7 @@ class PaymentSession:
         for buffer in self._values.values():
             wipe(buffer)
         self._values.clear()
-        self._timings.pop("_approval_start", None)
+        self._approval_started_at = None
         self._timings["total_ms"] = self._ms(self._now() - self._t0)
         logger.info("session %s ended: %s", self.session_id, outcome)
         self._emit("session_ended", outcome=outcome, reason=reason)
@@ -550,8 +586,7 @@ class PaymentSession:
         result = self._result
         fields = []
         for spec in self.fields:
-            entry = {k: v for k, v in self._field_log[spec.name].items() if not k.startswith("_")}
-            fields.append(entry)
+            fields.append(dict(self._field_log[spec.name]))
         decision = self._decision
         return {
             "event": "session_ended", **self._audit_ids(), "outcome": self._state, "reason": self._reason,
@@ -565,7 +600,7 @@ class PaymentSession:
             "limit": None if decision is None else {"action": decision.action, "reason": decision.reason,
                                                     "limit": decision.limit},
             "approver": self._approver,
-            "timings_ms": {k: v for k, v in self._timings.items() if not k.startswith("_")},
+            "timings_ms": dict(self._timings),
         }
 
     def _internal_error(self, exc: BaseException) -> None:
@@ -574,6 +609,6 @@ class PaymentSession:
         try:
             with self._lock:
                 if not self.finished and not self._handed_off:
-                    self._finish("error", f"internal error ({type(exc).__name__})")
+                    self._finish(ERROR, f"internal error ({type(exc).__name__})")
         except Exception:  # pragma: no cover - last resort: at least the buffers are gone
             wipe(self._buf)

@@ -12,6 +12,7 @@ import argparse
 import json
 
 from ..audio import AudioError, read_audio
+from ..masks import DEFAULT_MASK, MASKS
 from . import EXIT_OK, EXIT_USAGE, CliError
 
 
@@ -79,7 +80,7 @@ def register(sub) -> None:
     p.add_argument("file", metavar="FILE", help="audio file")
     p.add_argument("--png", required=True, metavar="OUT.png", help="where to write the picture")
     p.add_argument("--channel", type=int, default=None, help="channel of a multi-channel file (0-based)")
-    p.add_argument("--mask", choices=("tone", "silence", "noise"), default="tone", help="mask signal")
+    p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="mask signal")
     p.add_argument("--lookahead-ms", type=float, default=None, help="detector look-ahead (default 40)")
     p.add_argument("--width", type=float, default=12.0, help="figure width in inches")
     p.add_argument("--dpi", type=int, default=100)

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from ..masks import DEFAULT_MASK, MASKS
 from . import EXIT_OK, EXIT_USAGE, CliError
 
 
@@ -61,7 +62,7 @@ def register(sub) -> None:
                "Exit codes: 0 ok, 2 no pyaudio/PortAudio, no audio device or a bad option.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=int, default=8000, help="sample rate in Hz (default 8000)")
-    p.add_argument("--mask", choices=("tone", "silence", "noise"), default="tone", help="what replaces a key")
+    p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="what replaces a key")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--input-device", type=int, default=None, help="PortAudio input device index")
     p.add_argument("--output-device", type=int, default=None, help="PortAudio output device index")

@@ -15,6 +15,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from ..audio import AudioError
+from ..masks import DEFAULT_MASK, MASKS
 from . import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CliError
 
 
@@ -117,7 +118,7 @@ def register(sub) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="IN OUT, or the inputs with --out-dir")
     p.add_argument("--out-dir", metavar="DIR", help="write each masked file to DIR under its own name")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs (even the input)")
-    p.add_argument("--mask", choices=("tone", "silence", "noise"), default="tone", help="mask signal")
+    p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="mask signal")
     p.add_argument("--hide-timing", action="store_true",
                    help="hold the mask 2 s after each press so the number and rhythm of presses is hidden")
     p.add_argument("--lookahead-ms", type=float, default=None,

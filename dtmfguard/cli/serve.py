@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from ..masks import MASK_MODES, MASKS
 from . import CliError
 
 #: could not start: a port in use, an address the host does not have, workers failing at start
@@ -231,8 +232,8 @@ def register(sub) -> None:
                    help="SRTP (SDES) on the agent leg")
     p.add_argument("--rtp-port", dest="rtp_port", type=int, help="first RTP port of this process")
     p.add_argument("--rtp-range", dest="rtp_range", type=int)
-    p.add_argument("--mask", choices=("tone", "silence", "noise"), help="what the agent hears instead of a key")
-    p.add_argument("--mask-mode", dest="mask_mode", choices=("secure", "always", "payment"),
+    p.add_argument("--mask", choices=MASKS, help="what the agent hears instead of a key")
+    p.add_argument("--mask-mode", dest="mask_mode", choices=MASK_MODES,
                    help="secure (default): mask every key, relay keys to the agent leg (IVR) outside secure mode; "
                         "always: mask, never relay; payment: mask only during payment sessions")
     p.add_argument("--control", help="control endpoint host:port (admin token from $DTMFGUARD_API_TOKEN); with "

@@ -61,6 +61,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..masks import MASK_MODES, MASKS
+
 __all__ = ["GuardConfig", "ConfigError", "load_config", "parse_hostport", "agent_target", "TARGET_MODES",
            "SRTP_MODES", "uses_tls"]
 
@@ -196,12 +198,12 @@ class GuardConfig:
             bad("no agent target: set agent.uri (or --agent) to a sip: or sips: URI")
         if self.agent_from == "request-uri" and "{user}" not in self.agent_template:
             bad("agent.from = 'request-uri' needs agent.template containing {user}")
-        if self.mask_mode not in ("secure", "always", "payment"):
+        if self.mask_mode not in MASK_MODES:
             bad(f"media.mask_mode must be 'secure', 'always' or 'payment', got {self.mask_mode!r}")
         self._check_secure_and_identity(bad)
         if self.media_priority not in ("auto", "realtime", "off"):
             bad(f"media.priority must be auto, realtime or off, got {self.media_priority!r}")
-        if self.mask not in ("tone", "silence", "noise"):
+        if self.mask not in MASKS:
             bad(f"media.mask must be tone, silence or noise, got {self.mask!r}")
         if not 1 <= self.workers <= 64:
             bad(f"workers.count must be 1..64, got {self.workers}")

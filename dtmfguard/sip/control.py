@@ -52,14 +52,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from ..capture.states import is_terminal
+
 __all__ = ["ControlServer", "FeedBook", "on_owner", "correlation_ids"]
 
 log = logging.getLogger(__name__)
 
 _CALL_RE = re.compile(r"^/calls/([A-Za-z0-9_-]{1,32})(/payment(/cancel)?|/feed|/secure|/alerts)?/?$")
 _MAX_BODY = 16 * 1024
-_FINISHED = ("completed", "declined", "abandoned", "timed_out", "failed_validation", "refused",
-             "gateway_unavailable", "gateway_error", "error")
 
 
 #: how long an HTTP thread waits for the main loop to run its action (it polls every 20 ms)
@@ -545,7 +545,7 @@ def _start_on_owner(guard, call_id: str, data: dict, book: FeedBook | None = Non
         return 404, {"error": f"no call {call_id} on this worker"}
     if b.state != "connected" or b.pipeline is None:
         return 409, {"error": f"call {call_id} is not connected (state {b.state})"}
-    if b.session is not None and getattr(b.session, "state", "") not in _FINISHED:
+    if b.session is not None and not is_terminal(getattr(b.session, "state", "")):
         return 409, {"error": f"call {call_id} already has a payment in progress"}
     factory = guard.session_factory
     if factory is None:
