@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .events import DigitEvent
+from .masks import DEFAULT_MASK
 
 __all__ = ["LiveUnavailable", "open_pyaudio", "run_live", "play_with_pyaudio", "INSTALL_HINT"]
 
@@ -99,7 +100,7 @@ def _device(pa, index: Optional[int], kind: str) -> int:
                           f"connect a {'microphone' if kind == 'input' else 'speaker or headset'}")
 
 
-def run_live(*, rate: int = 8000, frame_ms: int = 20, mask: str = "tone", seconds: Optional[float] = None,
+def run_live(*, rate: int = 8000, frame_ms: int = 20, mask: str = DEFAULT_MASK, seconds: Optional[float] = None,
              input_device: Optional[int] = None, output_device: Optional[int] = None,
              on_digit: Optional[Callable[[DigitEvent], None]] = None,
              stop: Optional[Callable[[], bool]] = None, on_start: Optional[Callable[[], None]] = None,

@@ -24,6 +24,7 @@ import numpy as np
 
 from .audio import AudioError, _short, audio_info
 from .masker import Masker
+from .masks import DEFAULT_MASK
 from .security import replacing
 
 __all__ = ["mask_file", "mask_channels", "check_wav_complete", "RECORDING_LOOKAHEAD_MS"]
@@ -84,7 +85,7 @@ def mask_channels(data: np.ndarray, rate: int, **options):
 
 
 def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite_input: bool = False,
-              lookahead_ms: float = RECORDING_LOOKAHEAD_MS, mask: str = "tone", hide_timing: bool = False,
+              lookahead_ms: float = RECORDING_LOOKAHEAD_MS, mask: str = DEFAULT_MASK, hide_timing: bool = False,
               **options) -> dict:
     """Mask ``in_path`` into ``out_path``; return the JSON-ready report (spans, counts; no digits)."""
     import soundfile as sf

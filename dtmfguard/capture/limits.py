@@ -25,6 +25,8 @@ import threading
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple, Union
 
+from .states import COMPLETED
+
 __all__ = ["AgentLimit", "AgentLimits", "DailyLedger", "LimitDecision", "LimitsError"]
 
 OVER_LIMIT_ACTIONS = ("refuse", "approval")
@@ -98,7 +100,7 @@ class DailyLedger:
                     record = json.loads(line)
                 except ValueError:
                     continue
-                if record.get("event") != "session_ended" or record.get("outcome") != "completed":
+                if record.get("event") != "session_ended" or record.get("outcome") != COMPLETED:
                     continue
                 amount, agent = record.get("amount"), record.get("agent_id")
                 if isinstance(amount, int) and agent:

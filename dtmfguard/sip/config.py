@@ -61,7 +61,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..masks import MASK_MODES, MASKS
+from ..masks import DEFAULT_MASK, MASK_MODES, MASKS
 
 __all__ = ["GuardConfig", "ConfigError", "load_config", "parse_hostport", "agent_target", "TARGET_MODES",
            "SRTP_MODES", "uses_tls"]
@@ -117,7 +117,7 @@ class GuardConfig:
     answer_timeout_s: float = 30.0
     #: verify the agent side's certificate (and its name) when the guard opens a TLS connection to it
     agent_tls_verify: bool = True
-    mask: str = "tone"
+    mask: str = DEFAULT_MASK
     #: secure (contact centre: masked always, keys relayed to the agent leg outside secure mode) | always |
     #: payment (see SECURITY.md, "What each mode protects")
     mask_mode: str = "secure"
