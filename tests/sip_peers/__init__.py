@@ -109,7 +109,7 @@ class SipCall:
 
     def __init__(self, tmp_path, *, serve=False, guard_args=(), agent_args=(), env=None, record=True,
                  control=False, timeout=60, agent_timeout=None, gport=None, aport=None, agent_uri=None,
-                 guard_rtp=None, agent_rtp=None):
+                 guard_rtp=None, agent_rtp=None, agent=True):
         self.tmp = Path(tmp_path)
         self.serve = serve
         self.gport = gport or free_port()
@@ -122,7 +122,9 @@ class SipCall:
         self.timeout = timeout
         self.agent_timeout = agent_timeout or timeout
         self._guard_args, self._agent_args, self._env = list(guard_args), list(agent_args), env
+        self._start_agent = agent  # False: the test runs its own agent side (sipp, baresip) at agent_uri
         self.agent = self.guard = None
+        self.agents: list = []  # further agent peers (add_agent)
         self.customers: list = []
         self.rc_customer = self.rc_agent = self.rc_guard = None
 
@@ -135,11 +137,12 @@ class SipCall:
         return self.rc_customer, self.rc_agent, self.rc_guard
 
     def __enter__(self):
-        if self.rec_dir is not None:
+        if self.rec_dir is not None and self._start_agent:
             self.rec_dir.mkdir(exist_ok=True)
         record = ["--record-dir", str(self.rec_dir)] if self.rec_dir is not None else []
-        self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(self.agent_rtp), *record,
-                           "--timeout", str(self.agent_timeout), *self._agent_args], "agent", self.tmp)
+        if self._start_agent:
+            self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(self.agent_rtp), *record,
+                               "--timeout", str(self.agent_timeout), *self._agent_args], "agent", self.tmp)
         common = ["--listen", f"127.0.0.1:{self.gport}", "--agent", self.agent_uri,
                   "--rtp-port", str(self.guard_rtp)]
         if self.serve:
@@ -149,12 +152,26 @@ class SipCall:
             args = [str(HERE / "guard_probe.py"), *common, "--timeout", str(self.timeout), *self._guard_args]
         self.guard = Proc(args, "guard", self.tmp, env=self._env)
         try:
-            self.agent.wait_ready()
+            if self.agent is not None:
+                self.agent.wait_ready()
             self.guard.wait_ready()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def add_agent(self, name: str, *args, port=None, record=True) -> Proc:
+        """Start a further agent peer (a transfer target; ``port`` from :func:`free_port` when its URI is
+        needed before it starts), recording into ``tmp/name``; returns once it printed "ready"."""
+        record_args = []
+        if record:
+            (self.tmp / name).mkdir(exist_ok=True)
+            record_args = ["--record-dir", str(self.tmp / name)]
+        proc = Proc([*PEERS, "agent", "--port", str(port or free_port()), "--rtp", str(rtp_base()), *record_args,
+                     "--timeout", str(self.agent_timeout), *args], name, self.tmp)
+        self.agents.append(proc)
+        proc.wait_ready()
+        return proc
 
     def customer(self, *args, to=None, port=None, rtp=None, timeout=None, name="customer", env=None) -> Proc:
         """Start a customer peer calling the guard (``to`` overrides the target URI)."""
@@ -165,15 +182,18 @@ class SipCall:
         return proc
 
     def wait(self, customer_s=60.0, agent_s=15.0):
-        """Wait for the first customer to exit, then for the agent; returns the customer's exit code."""
+        """Wait for the first customer to exit, then for the agents; returns the customer's exit code."""
         self.rc_customer = self.customers[0].wait(customer_s)
-        self.rc_agent = self.agent.wait(agent_s)
+        if self.agent is not None:
+            self.rc_agent = self.agent.wait(agent_s)
+        for proc in self.agents:
+            proc.wait(agent_s)
         return self.rc_customer
 
     def stop(self):
         if self.guard is not None:
             self.rc_guard = self.guard.stop()
-        for proc in (*self.customers, self.agent):
+        for proc in (*self.customers, self.agent, *self.agents):
             if proc is not None:
                 proc.stop()
 
@@ -181,17 +201,27 @@ class SipCall:
         self.stop()
         return False
 
-    def recording(self, index: int = 0):
-        """What the agent heard on its ``index``-th call (int16 at 8 kHz)."""
+    def recording(self, index: int = 0, agent: str | None = None):
+        """What the agent (or the further agent ``agent``) heard on its ``index``-th call (int16 at 8 kHz)."""
         import soundfile as sf
 
-        rec, rate = sf.read(self.rec_dir / f"call-{index}.wav", dtype="int16")
+        folder = self.tmp / agent if agent else self.rec_dir
+        rec, rate = sf.read(folder / f"call-{index}.wav", dtype="int16")
         assert rate == 8000, rate
         return rec
 
     def output(self) -> str:
         """Everything every process wrote (searched for card data)."""
-        return "".join(p.output() for p in (self.guard, self.agent, *self.customers) if p is not None)
+        return "".join(p.output() for p in (self.guard, self.agent, *self.agents, *self.customers) if p is not None)
+
+    def guard_log(self) -> str:
+        return self.guard.err_path.read_text()
+
+
+def keys_of(proc: Proc, call: int | None = 0) -> str:
+    """The digits a peer got on its ``call``-th call (all its calls with ``call=None``), from its summary."""
+    calls = done_event(proc)["calls"]
+    return "".join(k["digit"] for c in (calls if call is None else calls[call:call + 1]) for k in c["keys"])
 
 
 def done_event(proc: Proc):
