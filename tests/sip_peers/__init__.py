@@ -271,3 +271,75 @@ def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1") ->
             except (socket.timeout, ConnectionRefusedError):
                 continue
     return False
+
+
+def keyed_audio(path, head, parts, tail, seed: int, **keypress_kw):
+    """The customer's WAV: speech ``head``, then for each ``(name, keys, gap_s)`` of ``parts`` the keys
+    (``dtmfguard.synth.keypresses`` at -10 dBm0 with ``keypress_kw``) and ``gap_s`` of silence, then speech
+    ``tail``; written to ``path`` (16-bit, 8 kHz).  Returns the signal (int16) and each part's key spans
+    ``[(digit, start, end)]`` in samples."""
+    import numpy as np
+    import soundfile as sf
+
+    from dtmfguard.synth import keypresses
+
+    rng = np.random.default_rng(seed)
+    out, spans, pos = [head], {}, head.size
+    for name, keys, gap_s in parts:
+        x, sp = keypresses(keys, level_dbm0=-10, rng=rng, **keypress_kw.get(name, {}))
+        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
+        out += [x, np.zeros(int(gap_s * 8000))]
+        pos += x.size + int(gap_s * 8000)
+    out.append(tail)
+    x = np.clip(np.concatenate(out), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    return x, spans
+
+
+class LoopbackUdp:
+    """Every IPv4 UDP datagram on ``lo`` whose destination port ``keep`` accepts (all by default), read with an
+    AF_PACKET socket (needs CAP_NET_RAW: PermissionError otherwise; no tcpdump), in ``datagrams`` as
+    ``(time.monotonic(), src port, dst port, dst address, src address, payload)``.  Stop it with :meth:`stop`."""
+
+    def __init__(self, keep=None):
+        import struct
+        import threading
+
+        self._unpack = struct.unpack
+        self.keep = keep or (lambda dport: True)
+        self.datagrams: list = []
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if addr[2] == socket.PACKET_OUTGOING or len(frame) < 42 or frame[12:14] != b"\x08\x00":
+                continue  # each loopback packet is seen twice: keep the incoming copy; IPv4 only
+            ip = frame[14:]
+            if ip[9] != 17:
+                continue
+            ihl = (ip[0] & 0x0F) * 4
+            sport, dport = self._unpack("!HH", ip[ihl:ihl + 4])
+            if self.keep(dport):
+                self.datagrams.append((time.monotonic(), sport, dport, socket.inet_ntoa(ip[16:20]),
+                                       socket.inet_ntoa(ip[12:16]), bytes(ip[ihl + 8:])))
+
+    def by_port(self) -> dict:
+        """The payloads by destination port."""
+        out: dict = {}
+        for d in list(self.datagrams):
+            out.setdefault(d[2], []).append(d[5])
+        return out
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
