@@ -328,8 +328,7 @@ def test_card_keyed_outside_secure_mode_and_the_agent_audio(card_run_call):
 
 
 # -- baresip (Debian) as the agent: an independent user agent receiving the relayed keys ---------------------
-@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
-                    reason="baresip (Debian package baresip-core) not installed")
+@pytest.mark.needs_program("baresip", "baresip-core")
 def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_path):
     r = run(tmp_path, switch="payment", agent_kind="baresip",
             customer_extra=["--from-user", "+442071234567", "--from-display", "Alice Smith"])
@@ -361,8 +360,7 @@ def _send_keys_over_the_call(customer, agent, keys: str, mode: str, window_s: fl
         assert agent.wait_for(lambda s: '"event": "dtmf"' in s and f'"digit": "{keys[-1]}"' in s, 10), agent.output()[-2000:]
 
 
-@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
-                    reason="baresip (Debian package baresip-core) not installed")
+@pytest.mark.needs_program("baresip", "baresip-core")
 @pytest.mark.parametrize("mode", ["secure", "always"])
 def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode):
     """baresip as the customer (its own RFC 4733 sender, its own SDP): in secure mode each key reaches the

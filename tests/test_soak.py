@@ -27,9 +27,9 @@ SOAK = Path(__file__).resolve().parent.parent / "benchmarks" / "soak.py"
 
 def test_quick_soak(tmp_path):
     base = free_port() // 10 * 10
-    base = min(base, 29000)
+    base = min(base, 29000)  # (RTP from 55000: the block sip_peers.rtp_base leaves free for this test)
     r = subprocess.run([sys.executable, str(SOAK), "--calls", "4", "--seconds", "20", "--json", "--sample-s", "1",
-                        "--max-slope-kb-min", "1e9", "--max-late-pct", "100", "--base-port", str(base), "--rtp-base", "50000",
+                        "--max-slope-kb-min", "1e9", "--max-late-pct", "100", "--base-port", str(base), "--rtp-base", "55000",
                         "--keep", str(tmp_path / "soak")],
                        capture_output=True, text=True, timeout=240)
     report = json.loads(r.stdout)

@@ -19,10 +19,22 @@ HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 
 
+def _share(lo: int, hi: int) -> tuple:
+    """This test process's share of the port range [lo, hi): the whole range, or under pytest-xdist
+    (``-n N``) the worker's own 1/N of it, so that parallel workers never pick the same ports."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    span = (hi - lo) // max(count, 1)
+    return lo + index * span, lo + (index + 1) * span
+
+
 def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both)."""
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both); the tests' SIP and control ports
+    come from 20000-29989 (a guard with workers also takes ``port + 10 * k``)."""
+    lo, hi = _share(20000, 29990)
     for _ in range(200):
-        port = random.randint(20000, 29999)
+        port = random.randint(lo, hi - 1)
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
                     socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
@@ -35,7 +47,10 @@ def free_port() -> int:
 
 
 def rtp_base() -> int:
-    return random.randrange(30000, 60000, 200)
+    """The first of 200 RTP ports (30000-54999, in steps of 200; split between pytest-xdist workers).  55000 and
+    up are left to tests that need a larger block (the quick soak)."""
+    lo, hi = _share(30000, 55000)
+    return random.randrange(lo + (-lo) % 200, hi - 199, 200)
 
 
 class Proc:
