@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from _control_util import http_json
 from sip_peers import Proc, free_port, rtp_base
 
 PAN = "4111111111111111"
@@ -18,22 +19,7 @@ ADMIN = "admin-token-for-tests-0123"
 
 
 def req(port, method, path, body=None, token=ADMIN, headers=None, timeout=20):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    if data is not None:
-        h["Content-Type"] = "application/json"
-    c.request(method, path, body=data, headers=h)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    try:
-        payload = json.loads(raw) if raw else None
-    except ValueError:
-        payload = raw.decode("utf-8", "replace")
-    return r.status, payload, dict(r.getheaders())
+    return http_json(port, method, path, body, token, headers, timeout=timeout)
 
 
 def sse(port, path, token=ADMIN, last_event_id=None, stop_after=None, timeout=60):

@@ -10,47 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from dtmfguard.pipeline import CallPipeline
-from dtmfguard.sip.b2bua import Bridge
 from dtmfguard.sip.control import ControlServer
+
+from _control_util import FakeGuard, http_json
 
 PAN = "4111111111111111"
 TOKEN = "t0ken-for-tests"
-
-
-class CoverMasker:
-    delay_samples = 0
-
-    def __init__(self):
-        self.samples_in = 0
-
-    def cover(self, start, end=None):
-        pass
-
-    def uncover(self, end):
-        pass
-
-    def process(self, chunk):
-        self.samples_in += len(chunk)
-        return np.zeros_like(chunk)
-
-
-class FakeGuard:
-    """The three things the control API reads from a Guard, around one real pipeline."""
-
-    def __init__(self, session_factory):
-        self.session_factory = session_factory
-        self.bridge = Bridge("c1", customer=None, target="sip:agent@x", state="connected",
-                             pipeline=CallPipeline(masker=CoverMasker()))
-
-    def list_calls(self):
-        return [self.bridge.summary()]
-
-    def get_bridge(self, call_id):
-        return self.bridge if call_id == "c1" else None
-
-    def health(self):
-        return {"ok": True, "active_calls": 1}
 
 
 @pytest.fixture
@@ -72,16 +37,7 @@ def api(tmp_path, monkeypatch):
 
 
 def req(port, method, path, body=None, token=TOKEN):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    data = json.dumps(body).encode() if body is not None else None
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, body=data, headers=headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    return r.status, (json.loads(raw) if raw else None)
+    return http_json(port, method, path, body, token)[:2]
 
 
 def test_auth_required_except_health(api):

@@ -17,62 +17,16 @@ import pytest
 pytest.importorskip("aiohttp", reason="the box endpoint needs aiohttp")
 
 from dtmfguard.control.server import BoxEndpoint, EndpointError  # noqa: E402
-from dtmfguard.pipeline import CallPipeline  # noqa: E402
-from dtmfguard.sip.b2bua import Bridge  # noqa: E402
 from dtmfguard.sip.control import ControlServer  # noqa: E402
+
+from _control_util import FakeGuard, http_json  # noqa: E402
 
 PAN = "4111111111111111"
 ADMIN = "admin-token-0123456789"
 
 
-class CoverMasker:
-    delay_samples = 0
-
-    def __init__(self):
-        self.samples_in = 0
-
-    def cover(self, start, end=None):
-        pass
-
-    def uncover(self, end):
-        pass
-
-    def process(self, chunk):
-        self.samples_in += len(chunk)
-        return np.zeros_like(chunk)
-
-
-class FakeGuard:
-    def __init__(self, session_factory):
-        self.session_factory = session_factory
-        self.bridge = Bridge("c1", customer=None, target="sip:agent7@pbx", state="connected",
-                             pipeline=CallPipeline(masker=CoverMasker()),
-                             correlation={"call_id": "abc@host", "header": "CRM-42"})
-
-    def list_calls(self):
-        return [self.bridge.summary()]
-
-    def get_bridge(self, call_id):
-        return self.bridge if call_id == "c1" else None
-
-    def health(self):
-        return {"ok": True, "active_calls": 1}
-
-
 def _req(port, method, path, body=None, token=ADMIN, headers=None, raw=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    c.request(method, path, body=data, headers=h)
-    r = c.getresponse()
-    payload = r.read()
-    c.close()
-    try:
-        return r.status, json.loads(payload) if payload else None, dict(r.getheaders())
-    except ValueError:
-        return r.status, payload.decode(errors="replace"), dict(r.getheaders())
+    return http_json(port, method, path, body, token, headers, raw)
 
 
 def _sse(port, path, last=None, max_events=None, token=ADMIN):
@@ -110,7 +64,8 @@ def stack(tmp_path, monkeypatch):
     from dtmfguard.capture.gateways import load_gateway
 
     gateway = load_gateway("vault", path=tmp_path / "vault.sqlite")
-    guard = FakeGuard(lambda **kw: PaymentSession(gateway, audit=str(tmp_path / "audit.jsonl"), **kw))
+    guard = FakeGuard(lambda **kw: PaymentSession(gateway, audit=str(tmp_path / "audit.jsonl"), **kw),
+                      target="sip:agent7@pbx", correlation={"call_id": "abc@host", "header": "CRM-42"})
     worker = ControlServer(guard, "127.0.0.1", 0, ADMIN)
     worker.start()
     box = BoxEndpoint("127.0.0.1", 0, ADMIN, [f"http://127.0.0.1:{worker.address[1]}"], box="boxa",

@@ -6,7 +6,6 @@ forwarded (the workers' addresses receive nothing)."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 import sip_fuzz
 from sip_peers import free_port
 
-pytestmark = [pytest.mark.sip, pytest.mark.skipif(shutil.which("kamailio") is None, reason="kamailio not installed")]
+pytestmark = [pytest.mark.sip, pytest.mark.needs_program("kamailio")]
 
 
 def _bind(host):

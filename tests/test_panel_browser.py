@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import _corpus_util
+
 pytest.importorskip("aiohttp", reason="the box endpoint needs aiohttp")
 selenium = pytest.importorskip("selenium", reason="the panel test drives Chromium with selenium (pip install selenium)")
 
@@ -33,8 +35,10 @@ UPDATE_SHOTS = os.environ.get("DTMFGUARD_UPDATE_SCREENSHOTS") == "1"
 
 
 def _browser():
-    if not CHROMIUM or not DRIVER:
-        pytest.skip("needs Debian's chromium and chromium-driver packages")
+    if not CHROMIUM:
+        _corpus_util.missing("chromium", "the agent panel in a real browser")
+    if not DRIVER:
+        _corpus_util.missing("chromium-driver", "the agent panel in a real browser")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -9,7 +9,6 @@ repository's pjsua2 agent (prompt + recording) and sipp (a non-PJSIP UAS echoing
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
     assert "".join(k["digit"] for k in done["calls"][0]["keys"]) == "73", done
 
 
-@pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+@pytest.mark.needs_program("sipp", "sip-tester")
 def test_early_media_with_sipp_as_the_agent_side(tmp_path):
     speech, _ = read_audio(speech_prompt())
     sf.write(tmp_path / "cust.wav", speech.astype(np.int16), 8000, subtype="PCM_16")

@@ -27,7 +27,7 @@ from dtmfguard.sip.control import follow_feed
 from dtmfguard.synth import keypresses
 
 from _corpus_util import prompt
-from sip_peers import SipCall, connected_call
+from sip_peers import SipCall, connected_call, keyed_audio
 from test_sip_call import PAN, SPEECH, _best_correlation
 from test_sip_hold import AFTER
 from test_sip_payment import TOKEN, _api
@@ -39,16 +39,8 @@ PAYMENT_GAP_S = 3.0  # silence after the first menu keys: the test starts the pa
 def _audio(path):
     first, _ = read_audio(prompt(SPEECH))
     thanks, _ = read_audio(prompt(AFTER))
-    rng = np.random.default_rng(3)
-    parts, spans, pos = [first], {}, first.size
-    for name, keys, gap_s in (("before", BEFORE, PAYMENT_GAP_S), ("card", CARD, 2.0), ("after", AFTER_KEYS, 0.5)):
-        x, sp = keypresses(keys, level_dbm0=-10, rng=rng)
-        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
-        parts += [x, np.zeros(int(gap_s * 8000))]
-        pos += x.size + int(gap_s * 8000)
-    parts.append(thanks)
-    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
-    sf.write(path, x, 8000, subtype="PCM_16")
+    x, spans = keyed_audio(path, first, [("before", BEFORE, PAYMENT_GAP_S), ("card", CARD, 2.0),
+                                         ("after", AFTER_KEYS, 0.5)], thanks, seed=3)
     return x, thanks.astype(np.int16), spans
 
 

@@ -23,9 +23,8 @@ import soundfile as sf
 from dtmfguard.adversary import count_recovered
 from dtmfguard.audio import read_audio
 from dtmfguard.sip.control import follow_feed
-from dtmfguard.synth import keypresses
 
-from sip_peers import Proc, free_port, rtp_base
+from sip_peers import SipCall, connected_call, free_port, keyed_audio, rtp_base
 from _corpus_util import prompt
 from test_sip_call import PAN, SPEECH as _SPEECH
 from test_sip_payment import TOKEN, _api
@@ -56,17 +55,10 @@ INBAND_TOLERANCE_MS = 40
 def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0):
     """speech, MENU, gap, ``middle`` (the card), gap, AFTER, speech; and the key spans by part."""
     speech, _ = read_audio(speech_prompt())
-    rng = np.random.default_rng(13)
-    parts, spans, pos = [speech], {}, speech.size
-    for name, keys, tone_ms, gap_s in (("menu", MENU, MENU_MS, GAP_S), ("card", middle, middle_ms, 2.5),
-                                       ("after", AFTER, AFTER_MS, 0.5)):
-        x, sp = keypresses(keys, tone_ms=tone_ms, gap_ms=120, level_dbm0=-10, rng=rng)
-        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
-        parts += [x, np.zeros(int(gap_s * 8000))]
-        pos += x.size + int(gap_s * 8000)
-    parts.append(speech)
-    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
-    sf.write(path, x, 8000, subtype="PCM_16")
+    per_part = {"menu": {"tone_ms": MENU_MS, "gap_ms": 120}, "card": {"tone_ms": middle_ms, "gap_ms": 120},
+                "after": {"tone_ms": AFTER_MS, "gap_ms": 120}}
+    x, spans = keyed_audio(path, speech, [("menu", MENU, GAP_S), ("card", middle, 2.5), ("after", AFTER, 0.5)],
+                           speech, seed=13, **per_part)
     return x, spans
 
 
@@ -76,10 +68,9 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
     """One call; returns a dict of what each side saw.  ``switch``: payment | api | info | none.
     ``agent_kind``: the repository's pjsua2 agent peer, or baresip (Debian)."""
     x, spans = customer_audio(tmp_path / "c.wav", middle)
-    gport, aport, ctl = free_port(), free_port(), free_port()
+    aport = free_port()
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "44" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
-    (tmp_path / "agent").mkdir()
     menu_end_s = spans["menu"][-1][2] / 8000
     card_end_s = spans["card"][-1][2] / 8000
     extra = list(agent_extra)
@@ -89,70 +80,30 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
         extra += ["--keys", f"*#1@{menu_end_s + GAP_S / 2 - 0.3:.2f},*#0@{card_end_s + 1.0:.2f}"]
         config = config + '[secure]\nkeys_on = "*#1"\nkeys_off = "*#0"\n'
         customer_extra = [*customer_extra, "--record", str(tmp_path / "customer-heard.wav")]
+    baresip = None
     if agent_kind == "baresip":
         from sip_peers.baresip import Baresip
 
         silence = tmp_path / "agent-silence.wav"
         sf.write(silence, np.zeros(8000 * 60, np.int16), 8000, subtype="PCM_16")
-        agent = Baresip(tmp_path, "baresip-agent", aport, free_port(), rtp_base(), str(silence))
-    else:
-        agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                      "--record-dir", str(tmp_path / "agent"), "--timeout", "60", *extra], "agent", tmp_path)
-    args = ["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent", f"sip:agent@127.0.0.1:{aport}",
-            "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}", "--mask-mode", mode, *guard_extra]
+        baresip = Baresip(tmp_path, "baresip-agent", aport, free_port(), rtp_base(), str(silence))
+    guard_args = ["--mask-mode", mode, *guard_extra]
     if config:
         (tmp_path / "guard.toml").write_text(config)
-        args += ["--config", str(tmp_path / "guard.toml")]
-    guard = Proc(args, "guard", tmp_path, env=env)
+        guard_args += ["--config", str(tmp_path / "guard.toml")]
     feed: list = []
-    customer = None
-    summary = None
     try:
-        if agent_kind != "baresip":
-            agent.wait_ready()
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(tmp_path / "c.wav"),
-                         "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--rfc2833", rfc, "--info", info,
-                         "--info-dtmf", info_dtmf, "--digit-ms", str(RFC_MS), "--tail-s", "1.0", "--timeout", "60",
-                         *customer_extra], "customer", tmp_path)
-        call = None
-        deadline = time.monotonic() + 15
-        while call is None and time.monotonic() < deadline:
-            live = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["state"] == "connected"]
-            call = live[0] if live else None
-            time.sleep(0.05)
-        assert call and call["masking"] == mode, call
-        reader = threading.Thread(target=follow_feed, args=(ctl, call["id"], TOKEN, lambda k, d: feed.append(d)),
-                                  daemon=True)
-        reader.start()
-        if switch in ("payment", "api"):
-            time.sleep(max(0.0, call["connected_at"] + menu_end_s + GAP_S / 2 - time.time()))
-            t_request = time.time()
-            if switch == "payment":
-                status, body = _api(ctl, "POST", f"/calls/{call['id']}/payment", {"amount": 990, "reference": "R-1"})
-                assert status == 201, body
-            else:
-                status, body = _api(ctl, "POST", f"/calls/{call['id']}/secure")
-                assert status == 200 and body["secure"] is True, body
-                time.sleep(max(0.0, call["connected_at"] + card_end_s + 1.2 - time.time()))
-                status, body = _api(ctl, "DELETE", f"/calls/{call['id']}/secure")
-                assert status == 200, body
-        # the summary just before the call ends (switch times, relay counters)
-        alerts = None
-        while customer.p.poll() is None:
-            got = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["id"] == call["id"]]
-            summary = got[0] if got else summary
-            status, body = _api(ctl, "GET", f"/calls/{call['id']}/alerts")
-            alerts = body["alerts"] if status == 200 else alerts
-            time.sleep(0.2)
-        assert customer.wait(60) == 0
-        reader.join(10)
+        with SipCall(tmp_path, serve=True, control=True, env=env, timeout=60, guard_args=guard_args,
+                     agent_args=extra, agent=baresip is None, aport=aport) as sip:
+            customer = sip.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.3:.1f}",
+                                    "--rfc2833", rfc, "--info", info, "--info-dtmf", info_dtmf,
+                                    "--digit-ms", str(RFC_MS), "--tail-s", "1.0", *customer_extra)
+            summary, alerts, t_request = _drive(sip.ctl, customer, switch, mode, menu_end_s, card_end_s, feed)
     finally:
-        rc_guard = guard.stop()
-        agent.stop()
-        if customer is not None:
-            customer.stop()
+        if baresip is not None:
+            baresip.stop()
+    agent = baresip if baresip is not None else sip.agent
+    rc_guard, guard = sip.rc_guard, sip.guard
     if agent_kind == "baresip":
         keys = [dict(k, method="rfc4733", end=True) for k in agent.keys()]
         agent_events = [{"event": "baresip", **ev} for _, ev in agent.events]
@@ -162,7 +113,7 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
     else:
         agent_events = agent.events()
         done = [e for e in agent_events if e.get("event") == "done"][0]
-        rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+        rec = sip.recording()
         agent_output = agent.output()
     if switch == "info":
         t_request = [e["t"] for e in agent_events if e.get("event") == "secure_info"][0]
@@ -174,6 +125,40 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
             "spans": spans, "x": x, "rec": rec.astype(np.float64), "agent_events": agent_events, "alerts": alerts,
             "output": guard.output() + agent_output + customer.output() + "".join(json.dumps(e) for e in feed),
             "guard_log": guard.err_path.read_text()}
+
+
+def _drive(ctl, customer, switch, mode, menu_end_s, card_end_s, feed):
+    """Follow the call's feed, switch secure mode as ``switch`` says, and poll the call's summary and alerts
+    until the customer hangs up; returns the last summary, the last alerts and when the test asked for the switch."""
+    summary = t_request = None
+    call = connected_call(ctl, TOKEN)
+    assert call["masking"] == mode, call
+    reader = threading.Thread(target=follow_feed, args=(ctl, call["id"], TOKEN, lambda k, d: feed.append(d)),
+                              daemon=True)
+    reader.start()
+    if switch in ("payment", "api"):
+        time.sleep(max(0.0, call["connected_at"] + menu_end_s + GAP_S / 2 - time.time()))
+        t_request = time.time()
+        if switch == "payment":
+            status, body = _api(ctl, "POST", f"/calls/{call['id']}/payment", {"amount": 990, "reference": "R-1"})
+            assert status == 201, body
+        else:
+            status, body = _api(ctl, "POST", f"/calls/{call['id']}/secure")
+            assert status == 200 and body["secure"] is True, body
+            time.sleep(max(0.0, call["connected_at"] + card_end_s + 1.2 - time.time()))
+            status, body = _api(ctl, "DELETE", f"/calls/{call['id']}/secure")
+            assert status == 200, body
+    # the summary just before the call ends (switch times, relay counters)
+    alerts = None
+    while customer.p.poll() is None:
+        got = [c for c in _api(ctl, "GET", "/calls")[1]["calls"] if c["id"] == call["id"]]
+        summary = got[0] if got else summary
+        status, body = _api(ctl, "GET", f"/calls/{call['id']}/alerts")
+        alerts = body["alerts"] if status == 200 else alerts
+        time.sleep(0.2)
+    assert customer.wait(60) == 0
+    reader.join(10)
+    return summary, alerts, t_request
 
 
 def expected_keys():
@@ -299,12 +284,19 @@ def _card_run_call(tmp_path, action):
     # no switch at all: the "card" part is keyed while the call is outside secure mode
     r = run(tmp_path, switch="none", middle=PAN, config=cfg)
     r["audit"] = audit.read_text() if audit.exists() else ""
+    r["action"] = action
     return r
 
 
-@pytest.mark.parametrize("action", ["alert", "stop"])
-def test_card_keyed_outside_secure_mode_raises_an_alert(tmp_path, action):
-    r = _card_run_call(tmp_path, action)
+@pytest.fixture(scope="module", params=["alert", "stop"])
+def card_run_call(request, tmp_path_factory):
+    """One call per action (module-scoped: the alert checks and the audio check read the same call)."""
+    return _card_run_call(tmp_path_factory.mktemp(f"card-run-{request.param}"), request.param)
+
+
+def test_card_keyed_outside_secure_mode_raises_an_alert(card_run_call):
+    r = card_run_call
+    action = r["action"]
     assert r["rc_guard"] == 0
     # control plane: the feed and the alerts endpoint, each with the fact, the call, the agent, the time
     fed = [e for e in r["feed"] if e.get("type") == "card_outside_secure_mode"]
@@ -327,16 +319,16 @@ def test_card_keyed_outside_secure_mode_raises_an_alert(tmp_path, action):
     assert PAN not in text and PAN[-8:] not in text
 
 
-def test_card_keyed_outside_secure_mode_and_the_agent_audio(tmp_path):
-    """Whatever the relay does, the agent's audio never carries a key tone in secure mode."""
-    r = _card_run_call(tmp_path, "stop")
+def test_card_keyed_outside_secure_mode_and_the_agent_audio(card_run_call):
+    """Whatever the relay does (alert: relayed as keyed; stop: cut after the IIN), the agent's audio never
+    carries a key tone in secure mode."""
+    r = card_run_call
     offset = alignment(r)
     assert all(count_recovered(r["rec"], sp, 8000, offset=offset) == 0 for sp in r["spans"].values())
 
 
 # -- baresip (Debian) as the agent: an independent user agent receiving the relayed keys ---------------------
-@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
-                    reason="baresip (Debian package baresip-core) not installed")
+@pytest.mark.needs_program("baresip", "baresip-core")
 def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_path):
     r = run(tmp_path, switch="payment", agent_kind="baresip",
             customer_extra=["--from-user", "+442071234567", "--from-display", "Alice Smith"])
@@ -354,8 +346,21 @@ def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_pa
     assert shown[0]["peeruri"].startswith("sip:+442071234567@"), shown
 
 
-@pytest.mark.skipif(not __import__("sip_peers.baresip", fromlist=["available"]).available(),
-                    reason="baresip (Debian package baresip-core) not installed")
+def _send_keys_over_the_call(customer, agent, keys: str, mode: str, window_s: float = 1.0):
+    """baresip (the customer) sends ``keys`` 0.5 s apart once the agent has media, then the test waits for
+    what the agent must get: every key (secure mode), or an observation window after the last key was sent
+    in which nothing may arrive (always mode: there is no event to wait for)."""
+    assert agent.wait_for(lambda s: '"event": "media"' in s, 15), agent.output()[-2000:]
+    for key in keys:
+        customer.command("sndcode", key)
+        time.sleep(0.5)  # the customer's pace between keys (the stimulus, not a synchronisation)
+    if mode == "always":
+        time.sleep(window_s)
+    else:
+        assert agent.wait_for(lambda s: '"event": "dtmf"' in s and f'"digit": "{keys[-1]}"' in s, 10), agent.output()[-2000:]
+
+
+@pytest.mark.needs_program("baresip", "baresip-core")
 @pytest.mark.parametrize("mode", ["secure", "always"])
 def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode):
     """baresip as the customer (its own RFC 4733 sender, its own SDP): in secure mode each key reaches the
@@ -365,33 +370,21 @@ def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode)
 
     silence = tmp_path / "silence.wav"
     sf.write(silence, np.zeros(8000 * 30, np.int16), 8000, subtype="PCM_16")
-    gport, aport = free_port(), free_port()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--timeout", "30"], "agent", tmp_path)
-    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base()), "--mask-mode", mode],
-                 "guard", tmp_path)
     customer = None
-    try:
-        agent.wait_ready()
-        guard.wait_ready()
-        customer = Baresip(tmp_path, "baresip-customer", free_port(), free_port(), rtp_base(), str(silence),
-                           user="+441632960001", auto_answer=False, display="Bob Baresip")
-        customer.command("dial", f"sip:guard@127.0.0.1:{gport}")
-        assert customer.wait_for("CALL_ESTABLISHED", 15), customer.output()[-2000:]
-        time.sleep(1.0)
-        for key in "1590":
-            customer.command("sndcode", key)
-            time.sleep(0.5)
-        time.sleep(1.0)
-        customer.command("hangup")
-        assert agent.wait(15) == 0
-    finally:
-        if customer is not None:
-            customer.stop()
-        rc = guard.stop()
-        agent.stop()
-    assert rc == 0
+    with SipCall(tmp_path, serve=True, timeout=30, record=False, guard_args=["--mask-mode", mode]) as sip:
+        try:
+            customer = Baresip(tmp_path, "baresip-customer", free_port(), free_port(), rtp_base(), str(silence),
+                               user="+441632960001", auto_answer=False, display="Bob Baresip")
+            customer.command("dial", sip.guard_uri)
+            assert customer.wait_for("CALL_ESTABLISHED", 15), customer.output()[-2000:]
+            _send_keys_over_the_call(customer, sip.agent, "1590", mode)
+            customer.command("hangup")
+            assert sip.agent.wait(15) == 0
+        finally:
+            if customer is not None:
+                customer.stop()
+    assert sip.rc_guard == 0
+    agent = sip.agent
     done = [e for e in agent.events() if e.get("event") == "done"][0]
     keys = done["calls"][0]["keys"]
     invite = [e for e in agent.events() if e.get("event") == "invite"][0]["headers"]

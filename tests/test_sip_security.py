@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import socket
-import struct
 import subprocess
 import sys
-import threading
 from collections import Counter
 
 import numpy as np
@@ -30,7 +27,7 @@ import soundfile as sf
 from dtmfguard.sip.config import ConfigError, GuardConfig, load_config, uses_tls
 
 from _capture_util import make_tls_cert
-from sip_peers import SipCall, free_port, rtp_base
+from sip_peers import LoopbackUdp, SipCall, free_port, rtp_base
 
 PAN = "4111111111111111"
 RTP_HEADER = 12
@@ -98,41 +95,6 @@ def test_toml_keys_and_cli_flags(tmp_path):
 
 # -- real peers ----------------------------------------------------------------------------------------
 
-class LoopbackCapture:
-    """UDP payloads sent to given port ranges on ``lo`` (AF_PACKET, needs CAP_NET_RAW; no tcpdump)."""
-
-    def __init__(self, ranges):
-        self.ranges = ranges
-        self.payloads: dict[int, list[bytes]] = {}
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
-        self.sock.bind(("lo", 0))
-        self.sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                frame, addr = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            if addr[2] == socket.PACKET_OUTGOING or len(frame) < 42 or frame[12:14] != b"\x08\x00":
-                continue  # each loopback packet is seen twice: keep the incoming copy; IPv4 only
-            ihl = (frame[14] & 0x0F) * 4
-            if frame[23] != 17:
-                continue
-            udp = frame[14 + ihl:]
-            dport = struct.unpack("!H", udp[2:4])[0]
-            if any(lo <= dport < hi for lo, hi in self.ranges):
-                self.payloads.setdefault(dport, []).append(bytes(udp[8:]))
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
 def _rtp_stats(payloads):
     """(packets, their UDP payload lengths, Shannon entropy of the RTP payload bytes in bits/byte)."""
     rtp = [p for p in payloads if len(p) > RTP_HEADER and p[0] >> 6 == 2 and (p[1] & 0x7F) < 72]  # not RTCP
@@ -167,7 +129,7 @@ def call_through_guard(tmp_path, *, guard_media, agent_args=(), customer_args=()
         try:
             if capture:
                 try:
-                    sniffer = LoopbackCapture([(g_rtp, g_rtp + 100), (a_rtp, a_rtp + 40)])
+                    sniffer = LoopbackUdp(lambda port: g_rtp <= port < g_rtp + 100 or a_rtp <= port < a_rtp + 40)
                 except PermissionError:
                     sniffer = None
             sip.customer("--play-s", f"{play_s:.2f}", *(tls_peer if customer_tls else ()),
@@ -185,7 +147,7 @@ def call_through_guard(tmp_path, *, guard_media, agent_args=(), customer_args=()
     return {"rc": (rc_customer, rc_agent, rc_guard), "customer": last(customer), "agent": last(agent),
             "probe": last(guard), "guard_log": guard.err_path.read_text(), "procs": (customer, agent, guard),
             "recording": sf.read(recording, dtype="int16")[0] if recording.exists() else None,
-            "capture": sniffer.payloads if sniffer is not None else None, "rtp": (g_rtp, a_rtp)}
+            "capture": sniffer.by_port() if sniffer is not None else None, "rtp": (g_rtp, a_rtp)}
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The quick soak: benchmarks/soak.py with 4 concurrent payment calls for 20 s, so CI runs the path.
+"""The quick soak: benchmarks/soak.py with 2 concurrent payment calls for 20 s, so CI runs the path.
 
-The long run (10 calls, 10 minutes) is the benchmark; here the same script and checks run briefly:
+The long run (10 calls, 10 minutes) is the benchmark; here the same script and checks run briefly, with
+two calls (one per guard worker; the suite runs other files on three more xdist workers meanwhile, so more
+concurrent calls here would be a load test, which is the benchmark's job):
 calls come and go through two guard workers, every call types a card (in-band or RFC 4733) into a
 payment session, and the soak compares the card hashes the gateway received with those typed and
 runs the adversarial decoder on every agent recording.  Twenty seconds cannot show a memory slope
@@ -27,20 +29,20 @@ SOAK = Path(__file__).resolve().parent.parent / "benchmarks" / "soak.py"
 
 def test_quick_soak(tmp_path):
     base = free_port() // 10 * 10
-    base = min(base, 29000)
-    r = subprocess.run([sys.executable, str(SOAK), "--calls", "4", "--seconds", "20", "--json", "--sample-s", "1",
-                        "--max-slope-kb-min", "1e9", "--max-late-pct", "100", "--base-port", str(base), "--rtp-base", "50000",
+    base = min(base, 29000)  # (RTP from 55000: the block sip_peers.rtp_base leaves free for this test)
+    r = subprocess.run([sys.executable, str(SOAK), "--calls", "2", "--seconds", "20", "--json", "--sample-s", "1",
+                        "--max-slope-kb-min", "1e9", "--max-late-pct", "100", "--base-port", str(base), "--rtp-base", "55000",
                         "--keep", str(tmp_path / "soak")],
                        capture_output=True, text=True, timeout=240)
     report = json.loads(r.stdout)
     assert r.returncode == 0, report["failures"]
     assert report["failures"] == []
-    assert report["calls_ok"] >= 4 and report["calls_failed"] == 0
+    assert report["calls_ok"] >= 2 and report["calls_failed"] == 0
     assert set(report["modes"]) == {"inband", "rfc4733"}, report["modes"]  # both signalling paths exercised
     assert report["entries_typed"] == report["calls_ok"] == report["entries_charged"]
     assert report["entries_missing"] == 0 and report["entries_extra"] == 0
     assert report["recordings"] >= report["calls_ok"] and report["recordings_with_digits"] == []
-    assert report["ticks"] > 4 * 15 * 50  # ~50 ticks a second per call, counted by the guard's own port
+    assert report["ticks"] > 2 * 15 * 50  # ~50 ticks a second per call, counted by the guard's own port
     assert report["rss_samples"] >= 2 * 10 and all(k > 10_000 for k in report["rss_kb_end"])
     # nothing the soak printed or logged holds a card digit string
     text = r.stdout + r.stderr + "".join(p.read_text(errors="replace") for p in (tmp_path / "soak").glob("*.err"))

@@ -248,11 +248,14 @@ def test_bye_is_retransmitted_over_udp_and_gives_up(tmp_path):
     (report,) = end_legs([rec], timeout_s=3)
     times = [t for t, _, _ in peer.got]
     assert report["result"] == "answered" and report["sent"] == 3 and len(times) == 3
-    assert 0.4 < times[1] - times[0] < 0.8 and 0.8 < times[2] - times[1] < 1.4  # Timer E: T1, then 2*T1
+    # Timer E: T1, then 2*T1 (a timer never fires early; the upper bounds only tell "doubled, not 32 s", so a
+    # loaded host cannot fail them)
+    assert 0.45 < times[1] - times[0] < 2.0 and 0.9 < times[2] - times[1] < 4.0, times
     dead = LegRecord(**{**rec.__dict__, "remote_target": f"sip:agent@127.0.0.1:{free_port()}"})
     t0 = time.monotonic()
     (report,) = end_legs([dead], timeout_s=1.2)
-    assert report["result"] == "timeout" and time.monotonic() - t0 < 2.0
+    # it gives up at its own deadline (1.2 s), not after Timer B's 32 s of retransmissions
+    assert report["result"] == "timeout" and time.monotonic() - t0 < 10.0
 
 
 class _Feed(BaseHTTPRequestHandler):

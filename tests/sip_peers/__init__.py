@@ -19,10 +19,22 @@ HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 
 
+def _share(lo: int, hi: int) -> tuple:
+    """This test process's share of the port range [lo, hi): the whole range, or under pytest-xdist
+    (``-n N``) the worker's own 1/N of it, so that parallel workers never pick the same ports."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    span = (hi - lo) // max(count, 1)
+    return lo + index * span, lo + (index + 1) * span
+
+
 def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both)."""
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both); the tests' SIP and control ports
+    come from 20000-29989 (a guard with workers also takes ``port + 10 * k``)."""
+    lo, hi = _share(20000, 29990)
     for _ in range(200):
-        port = random.randint(20000, 29999)
+        port = random.randint(lo, hi - 1)
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
                     socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
@@ -35,7 +47,10 @@ def free_port() -> int:
 
 
 def rtp_base() -> int:
-    return random.randrange(30000, 60000, 200)
+    """The first of 200 RTP ports (30000-54999, in steps of 200; split between pytest-xdist workers).  55000 and
+    up are left to tests that need a larger block (the quick soak)."""
+    lo, hi = _share(30000, 55000)
+    return random.randrange(lo + (-lo) % 200, hi - 199, 200)
 
 
 class Proc:
@@ -109,7 +124,7 @@ class SipCall:
 
     def __init__(self, tmp_path, *, serve=False, guard_args=(), agent_args=(), env=None, record=True,
                  control=False, timeout=60, agent_timeout=None, gport=None, aport=None, agent_uri=None,
-                 guard_rtp=None, agent_rtp=None):
+                 guard_rtp=None, agent_rtp=None, agent=True):
         self.tmp = Path(tmp_path)
         self.serve = serve
         self.gport = gport or free_port()
@@ -122,7 +137,9 @@ class SipCall:
         self.timeout = timeout
         self.agent_timeout = agent_timeout or timeout
         self._guard_args, self._agent_args, self._env = list(guard_args), list(agent_args), env
+        self._start_agent = agent  # False: the test runs its own agent side (sipp, baresip) at agent_uri
         self.agent = self.guard = None
+        self.agents: list = []  # further agent peers (add_agent)
         self.customers: list = []
         self.rc_customer = self.rc_agent = self.rc_guard = None
 
@@ -135,11 +152,12 @@ class SipCall:
         return self.rc_customer, self.rc_agent, self.rc_guard
 
     def __enter__(self):
-        if self.rec_dir is not None:
+        if self.rec_dir is not None and self._start_agent:
             self.rec_dir.mkdir(exist_ok=True)
         record = ["--record-dir", str(self.rec_dir)] if self.rec_dir is not None else []
-        self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(self.agent_rtp), *record,
-                           "--timeout", str(self.agent_timeout), *self._agent_args], "agent", self.tmp)
+        if self._start_agent:
+            self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(self.agent_rtp), *record,
+                               "--timeout", str(self.agent_timeout), *self._agent_args], "agent", self.tmp)
         common = ["--listen", f"127.0.0.1:{self.gport}", "--agent", self.agent_uri,
                   "--rtp-port", str(self.guard_rtp)]
         if self.serve:
@@ -149,12 +167,26 @@ class SipCall:
             args = [str(HERE / "guard_probe.py"), *common, "--timeout", str(self.timeout), *self._guard_args]
         self.guard = Proc(args, "guard", self.tmp, env=self._env)
         try:
-            self.agent.wait_ready()
+            if self.agent is not None:
+                self.agent.wait_ready()
             self.guard.wait_ready()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def add_agent(self, name: str, *args, port=None, record=True) -> Proc:
+        """Start a further agent peer (a transfer target; ``port`` from :func:`free_port` when its URI is
+        needed before it starts), recording into ``tmp/name``; returns once it printed "ready"."""
+        record_args = []
+        if record:
+            (self.tmp / name).mkdir(exist_ok=True)
+            record_args = ["--record-dir", str(self.tmp / name)]
+        proc = Proc([*PEERS, "agent", "--port", str(port or free_port()), "--rtp", str(rtp_base()), *record_args,
+                     "--timeout", str(self.agent_timeout), *args], name, self.tmp)
+        self.agents.append(proc)
+        proc.wait_ready()
+        return proc
 
     def customer(self, *args, to=None, port=None, rtp=None, timeout=None, name="customer", env=None) -> Proc:
         """Start a customer peer calling the guard (``to`` overrides the target URI)."""
@@ -165,15 +197,18 @@ class SipCall:
         return proc
 
     def wait(self, customer_s=60.0, agent_s=15.0):
-        """Wait for the first customer to exit, then for the agent; returns the customer's exit code."""
+        """Wait for the first customer to exit, then for the agents; returns the customer's exit code."""
         self.rc_customer = self.customers[0].wait(customer_s)
-        self.rc_agent = self.agent.wait(agent_s)
+        if self.agent is not None:
+            self.rc_agent = self.agent.wait(agent_s)
+        for proc in self.agents:
+            proc.wait(agent_s)
         return self.rc_customer
 
     def stop(self):
         if self.guard is not None:
             self.rc_guard = self.guard.stop()
-        for proc in (*self.customers, self.agent):
+        for proc in (*self.customers, self.agent, *self.agents):
             if proc is not None:
                 proc.stop()
 
@@ -181,17 +216,27 @@ class SipCall:
         self.stop()
         return False
 
-    def recording(self, index: int = 0):
-        """What the agent heard on its ``index``-th call (int16 at 8 kHz)."""
+    def recording(self, index: int = 0, agent: str | None = None):
+        """What the agent (or the further agent ``agent``) heard on its ``index``-th call (int16 at 8 kHz)."""
         import soundfile as sf
 
-        rec, rate = sf.read(self.rec_dir / f"call-{index}.wav", dtype="int16")
+        folder = self.tmp / agent if agent else self.rec_dir
+        rec, rate = sf.read(folder / f"call-{index}.wav", dtype="int16")
         assert rate == 8000, rate
         return rec
 
     def output(self) -> str:
         """Everything every process wrote (searched for card data)."""
-        return "".join(p.output() for p in (self.guard, self.agent, *self.customers) if p is not None)
+        return "".join(p.output() for p in (self.guard, self.agent, *self.agents, *self.customers) if p is not None)
+
+    def guard_log(self) -> str:
+        return self.guard.err_path.read_text()
+
+
+def keys_of(proc: Proc, call: int | None = 0) -> str:
+    """The digits a peer got on its ``call``-th call (all its calls with ``call=None``), from its summary."""
+    calls = done_event(proc)["calls"]
+    return "".join(k["digit"] for c in (calls if call is None else calls[call:call + 1]) for k in c["keys"])
 
 
 def done_event(proc: Proc):
@@ -241,3 +286,75 @@ def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1") ->
             except (socket.timeout, ConnectionRefusedError):
                 continue
     return False
+
+
+def keyed_audio(path, head, parts, tail, seed: int, **keypress_kw):
+    """The customer's WAV: speech ``head``, then for each ``(name, keys, gap_s)`` of ``parts`` the keys
+    (``dtmfguard.synth.keypresses`` at -10 dBm0 with ``keypress_kw``) and ``gap_s`` of silence, then speech
+    ``tail``; written to ``path`` (16-bit, 8 kHz).  Returns the signal (int16) and each part's key spans
+    ``[(digit, start, end)]`` in samples."""
+    import numpy as np
+    import soundfile as sf
+
+    from dtmfguard.synth import keypresses
+
+    rng = np.random.default_rng(seed)
+    out, spans, pos = [head], {}, head.size
+    for name, keys, gap_s in parts:
+        x, sp = keypresses(keys, level_dbm0=-10, rng=rng, **keypress_kw.get(name, {}))
+        spans[name] = [(s.digit, s.start + pos, s.end + pos) for s in sp]
+        out += [x, np.zeros(int(gap_s * 8000))]
+        pos += x.size + int(gap_s * 8000)
+    out.append(tail)
+    x = np.clip(np.concatenate(out), -32768, 32767).astype(np.int16)
+    sf.write(path, x, 8000, subtype="PCM_16")
+    return x, spans
+
+
+class LoopbackUdp:
+    """Every IPv4 UDP datagram on ``lo`` whose destination port ``keep`` accepts (all by default), read with an
+    AF_PACKET socket (needs CAP_NET_RAW: PermissionError otherwise; no tcpdump), in ``datagrams`` as
+    ``(time.monotonic(), src port, dst port, dst address, src address, payload)``.  Stop it with :meth:`stop`."""
+
+    def __init__(self, keep=None):
+        import struct
+        import threading
+
+        self._unpack = struct.unpack
+        self.keep = keep or (lambda dport: True)
+        self.datagrams: list = []
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if addr[2] == socket.PACKET_OUTGOING or len(frame) < 42 or frame[12:14] != b"\x08\x00":
+                continue  # each loopback packet is seen twice: keep the incoming copy; IPv4 only
+            ip = frame[14:]
+            if ip[9] != 17:
+                continue
+            ihl = (ip[0] & 0x0F) * 4
+            sport, dport = self._unpack("!HH", ip[ihl:ihl + 4])
+            if self.keep(dport):
+                self.datagrams.append((time.monotonic(), sport, dport, socket.inet_ntoa(ip[16:20]),
+                                       socket.inet_ntoa(ip[12:16]), bytes(ip[ihl + 8:])))
+
+    def by_port(self) -> dict:
+        """The payloads by destination port."""
+        out: dict = {}
+        for d in list(self.datagrams):
+            out.setdefault(d[2], []).append(d[5])
+        return out
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
