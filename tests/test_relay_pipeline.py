@@ -151,6 +151,7 @@ def test_relay_ends_payment_masking_when_the_session_finishes():
         off = relay.handle({"command": "offer", "call-id": "pay@t", "from-tag": "c", "sdp": _sdp(cust.getsockname()[1])})
         ans = relay.handle({"command": "answer", "call-id": "pay@t", "from-tag": "c", "to-tag": "a",
                             "sdp": _sdp(agent.getsockname()[1])})
+        assert off["result"] == ans["result"] == "ok"
         mport = lambda sdp: int(next(ln for ln in sdp.split("\r\n") if ln.startswith("m=")).split()[1])  # noqa: E731
         to_relay = ("127.0.0.1", mport(ans["sdp"]))
         card, _ = keypresses("4111", rng=np.random.default_rng(7))
