@@ -34,6 +34,25 @@ def sdp(port: int) -> str:
             f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
 
 
+class _PassThrough:
+    """A pipeline that returns the frame: what is left is the relay's own cost (``--pipeline none``)."""
+
+    session = None
+    mask_mode = "always"
+
+    def process_customer_frame(self, frame):
+        return frame
+
+    def on_rfc4733_packet(self, *a):
+        pass
+
+    def snapshot(self):
+        return {}
+
+    def flush(self):
+        return None
+
+
 def child(n: int, ticks: int, profile: bool, mask_mode: str) -> dict:
     import numpy as np
 
@@ -49,7 +68,8 @@ def child(n: int, ticks: int, profile: bool, mask_mode: str) -> dict:
     frames = [ulaw_encode(x[i:i + 160]) for i in range(0, len(x), 160)]
     agent_frame = ulaw_encode(np.random.default_rng(1).normal(0, 200, 160).astype(np.int16))
     relay = Relay(ng=("127.0.0.1", 0), rtp_range=(20000, 39999), max_calls=n + 10,
-                  pipeline_factory=lambda name: CallPipeline(8000, mask_mode=mask_mode, name=name))
+                  pipeline_factory=(lambda name: _PassThrough()) if mask_mode == "none" else
+                  (lambda name: CallPipeline(8000, mask_mode=mask_mode, name=name)))
     calls = []
     mport = lambda s: int(next(ln for ln in s.split("\r\n") if ln.startswith("m=")).split()[1])  # noqa: E731
     for k in range(n):
@@ -131,7 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ticks", type=int, default=500)
     ap.add_argument("--tree", action="append", help="checkout to measure (repeatable; default: this one)")
     ap.add_argument("--rounds", type=int, default=3, help="alternate the trees this many times (noise)")
-    ap.add_argument("--mask-mode", default="always", choices=("always", "payment", "secure"))
+    ap.add_argument("--mask-mode", default="always", choices=("always", "payment", "secure", "none"),
+                    help="the calls' pipelines; none: a pass-through, to see the relay's own cost")
     ap.add_argument("--profile", action="store_true", help="print the last tree's top functions (CPU time)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
