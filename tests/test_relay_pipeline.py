@@ -198,3 +198,17 @@ def test_relay_ends_payment_masking_when_the_session_finishes():
     cut = split * FRAME
     assert recover_digits(pcm[:cut]) == []  # the card keys: masked
     assert "".join(d for d, *_ in recover_digits(pcm[cut:])) == "9876"  # after the payment: unmasked
+
+
+def test_relay_g711_encoding_is_exact_over_the_whole_range_and_its_tables_are_shared():
+    """The relay encodes through one table per law indexed by the sample's bit pattern: identical to
+    dtmfguard.g711 for every int16 value, and one copy per process (not 64 kB per call)."""
+    from dtmfguard.g711 import alaw_encode, ulaw_encode
+    from dtmfguard.relay.codecs import make_codec
+
+    x = np.arange(-32768, 32768).astype(np.int16)
+    for name, ref in (("PCMU", ulaw_encode), ("PCMA", alaw_encode)):
+        a, b = make_codec(name), make_codec(name)
+        assert a.encode(x) == ref(x) and a.encode(x.astype(np.float64)) == ref(x)
+        assert np.shares_memory(a._enc16, b._enc16)
+        assert a.silence == bytes([a.silence_byte]) * FRAME

@@ -25,8 +25,10 @@ _ULAW_DEC = ulaw_decode(bytes(range(256)))
 _ALAW_DEC = alaw_decode(bytes(range(256)))
 # encoding tables over the whole int16 range (64 Ki entries each): one take per frame
 _ALL = np.arange(-32768, 32768, dtype=np.int32)
-_ULAW_ENC = np.frombuffer(ulaw_encode(_ALL), dtype=np.uint8)
-_ALAW_ENC = np.frombuffer(alaw_encode(_ALL), dtype=np.uint8)
+# indexed by the sample's bit pattern (int16 viewed as uint16: no widening copy per frame); shared by every
+# call (64 kB each: one copy per process, not per call)
+_ULAW_ENC = np.roll(np.frombuffer(ulaw_encode(_ALL), dtype=np.uint8), 32768)
+_ALAW_ENC = np.roll(np.frombuffer(alaw_encode(_ALL), dtype=np.uint8), 32768)
 del _ALL
 
 
@@ -48,9 +50,7 @@ class _G711(Codec):
         self.name = name
         self.silence_byte = silence_byte
         self.silence = bytes([silence_byte]) * 160
-        self._dec = dec
-        # indexed by the sample's bit pattern (int16 viewed as uint16): no widening copy per frame
-        self._enc16 = np.roll(enc, 32768)
+        self._dec, self._enc16 = dec, enc
 
     def decode(self, payload: bytes) -> np.ndarray:
         return self._dec[np.frombuffer(payload, dtype=np.uint8)]
