@@ -192,8 +192,11 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
             "generator_late_sends_pct": round(100 * sum(o["late_sends"] for o in outs)
                                               / max(1, sum(o["ticks"] for o in outs)), 1),
             "relay_errors": sum(b["tick_errors"] for b in s1),
+            # the relay times the pipeline on a sample of its ticks (pipeline_timed_frames); older relays on all
             "pipeline_us_per_frame": round(sum(b["pipeline_us"] - a["pipeline_us"] for a, b in zip(s0, s1))
-                                           / max(1, sum(b["frames"] - a["frames"] for a, b in zip(s0, s1))), 1),
+                                           / max(1, sum(b.get("pipeline_timed_frames", b["frames"])
+                                                        - a.get("pipeline_timed_frames", a["frames"])
+                                                        for a, b in zip(s0, s1))), 1),
             "relay_us_per_frame": round(1e6 * (c1 - c0) / max(1, sum(b["frames"] - a["frames"] for a, b in zip(s0, s1)))
                                         , 1)}
 

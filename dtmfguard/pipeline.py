@@ -179,6 +179,45 @@ class CallPipeline:
         self.session = None
 
     @property
+    def mask_pending(self) -> bool:
+        """The agent's audio still owes a mask: the masker is masking a key, has a mask span ahead of its
+        output, an RFC 4733 press is sounding, or a signalled key waits for the next frame.  Read from
+        another thread it may be stale by a frame; :meth:`end_payment_masking` then simply says no."""
+        if self._pending or self._open_cover:
+            return True
+        m = self.masker
+        out_pos = int(m.samples_in) - int(getattr(m, "delay_samples", 0))
+        spans = getattr(m, "masked_spans", [])[-4:]  # sorted by start: the latest last
+        return bool(getattr(m, "masking", False)) or any(span.end is None or span.end > out_pos for span in spans)
+
+    def end_payment_masking(self) -> bool:
+        """End of a payment (mask_mode "payment" or "secure"): detach the payment session once it has
+        finished and nothing is left to mask, so masking stops (mode "payment": the agent hears the
+        customer unmasked again until the next payment) or secure mode ends unless it was switched on by
+        hand (mode "secure": keys are relayed to the agent leg again).
+
+        Returns True when the session was detached.  False, changing nothing, when the mode always
+        masks, no session is attached, the session has not finished, or the mask is still owed
+        (:attr:`mask_pending`: switching then would cut the mask short and could let the tail of the last
+        card key through); call it again later (the relay tries every 200 ms).  Meant for the thread that
+        owns the call; from another thread a session attached at the same moment is never detached (it
+        has not finished), and a stale masker read only postpones the switch.
+        """
+        session = self.session
+        if self.mask_mode == "always" or session is None or not getattr(session, "finished", False):
+            return False
+        try:
+            if self.mask_pending:
+                return False
+        except Exception as exc:  # noqa: BLE001 - masker read mid-frame from another thread: try later
+            log.debug("%s: masker state not readable yet (%s)", self.name, type(exc).__name__)
+            return False
+        if self.session is not session:  # replaced meanwhile: the new session is not finished
+            return False
+        self.session = None
+        return True
+
+    @property
     def secure(self) -> bool:
         """Secure mode: a payment session is attached, or secure mode was switched on without one."""
         return self.session is not None or self.secure_manual
@@ -195,7 +234,8 @@ class CallPipeline:
             pcm = np.asarray(frame, dtype=np.int16)
             if self.relay is not None:
                 self._secure_tick(n)
-            self._apply_pending()
+            if self._pending:
+                self._apply_pending()
             masked = self.masker.process(pcm)
             if len(masked) != n:
                 raise RuntimeError("masker returned a frame of the wrong length")
@@ -210,13 +250,17 @@ class CallPipeline:
                         self._deliver(self._shift(ev))
             else:
                 self._det_running = False
-            now = int(self.masker.samples_in)
-            for ev in self.tracker.poll(now):
-                self._signalled(ev)
-            raw = self._delayed_raw(pcm)  # kept in step even when unused, so switching modes is seamless
-            if self.mask_mode == "payment" and self.session is None:
-                return raw
-            return np.asarray(masked, dtype=np.int16)
+            if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet
+                for ev in self.tracker.poll(int(self.masker.samples_in)):
+                    self._signalled(ev)
+            if self.mask_mode == "payment":
+                # the raw stream is delayed like the masked one, in step on every frame, so that a
+                # payment's start and end switch between them without a jump
+                raw = self._delayed_raw(pcm)
+                if self.session is None:
+                    return raw
+            return masked if type(masked) is np.ndarray and masked.dtype == np.int16 else \
+                np.asarray(masked, dtype=np.int16)
         except Exception as exc:  # noqa: BLE001 - fail closed: silence, count, log the type only
             self.stats["errors"] += 1
             self._log_error(exc)

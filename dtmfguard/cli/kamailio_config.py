@@ -59,7 +59,7 @@ def register(sub) -> None:
     p.add_argument("--output", default=".", help="directory for kamailio.cfg and dispatcher.list")
     p.add_argument("--allow", action="append", metavar="CIDR[,CIDR...]",
                    help="peers allowed to send requests (the carrier's SBCs; repeatable); default: any. "
-                        "The workers' own addresses are always allowed")
+                        "The workers' own addresses (relay mode: the --agent PBX's) are always allowed")
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
     p.add_argument("--mode", choices=("dispatcher", "relay"), default="dispatcher",
                    help="dispatcher: spread calls over `serve` workers; relay: proxy + rtpengine set of "

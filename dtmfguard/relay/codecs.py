@@ -25,14 +25,18 @@ _ULAW_DEC = ulaw_decode(bytes(range(256)))
 _ALAW_DEC = alaw_decode(bytes(range(256)))
 # encoding tables over the whole int16 range (64 Ki entries each): one take per frame
 _ALL = np.arange(-32768, 32768, dtype=np.int32)
-_ULAW_ENC = np.frombuffer(ulaw_encode(_ALL), dtype=np.uint8)
-_ALAW_ENC = np.frombuffer(alaw_encode(_ALL), dtype=np.uint8)
+# indexed by the sample's bit pattern (int16 viewed as uint16: no widening copy per frame); shared by every
+# call (64 kB each: one copy per process, not per call)
+_ULAW_ENC = np.roll(np.frombuffer(ulaw_encode(_ALL), dtype=np.uint8), 32768)
+_ALAW_ENC = np.roll(np.frombuffer(alaw_encode(_ALL), dtype=np.uint8), 32768)
 del _ALL
 
 
 class Codec:
     name = "?"
     silence_byte = 0
+    #: one encoded 20 ms frame of silence (what a failed tick sends: fail closed)
+    silence = b"\x00" * 160
 
     def decode(self, payload: bytes) -> np.ndarray:
         raise NotImplementedError
@@ -42,15 +46,19 @@ class Codec:
 
 
 class _G711(Codec):
-    def __init__(self, name: str, dec: np.ndarray, enc: np.ndarray):
+    def __init__(self, name: str, dec: np.ndarray, enc: np.ndarray, silence_byte: int):
         self.name = name
-        self._dec, self._enc = dec, enc
+        self.silence_byte = silence_byte
+        self.silence = bytes([silence_byte]) * 160
+        self._dec, self._enc16 = dec, enc
 
     def decode(self, payload: bytes) -> np.ndarray:
         return self._dec[np.frombuffer(payload, dtype=np.uint8)]
 
     def encode(self, pcm: np.ndarray) -> bytes:
-        return self._enc[pcm.astype(np.int32) + 32768].tobytes()
+        if pcm.dtype != np.int16:
+            pcm = np.clip(pcm, -32768, 32767).astype(np.int16)
+        return self._enc16[pcm.view(np.uint16)].tobytes()
 
 
 _LIB = None
@@ -93,6 +101,7 @@ _G722_SAMPLE_RATE_8000 = 0x0001  # spandsp g722.h option: 8 kHz PCM in and out
 
 class _G722(Codec):
     name = "G722"
+    silence = b"\xfa" * 160
 
     def __init__(self):
         lib = _spandsp()
@@ -127,13 +136,9 @@ def make_codec(name: str) -> Codec:
     """A fresh codec state for ``name`` (PCMU, PCMA, G722)."""
     name = name.upper()
     if name == "PCMU":
-        c = _G711("PCMU", _ULAW_DEC, _ULAW_ENC)
-        c.silence_byte = 0xFF
-        return c
+        return _G711("PCMU", _ULAW_DEC, _ULAW_ENC, 0xFF)
     if name == "PCMA":
-        c = _G711("PCMA", _ALAW_DEC, _ALAW_ENC)
-        c.silence_byte = 0xD5
-        return c
+        return _G711("PCMA", _ALAW_DEC, _ALAW_ENC, 0xD5)
     if name == "G722":
         return _G722()
     raise ValueError(f"unsupported codec {name}")

@@ -37,7 +37,7 @@ import collections
 import itertools
 import logging
 import random
-import selectors
+import select
 import socket
 import threading
 import time
@@ -46,7 +46,7 @@ from typing import Any
 
 from . import bencode
 from .codecs import Codec, g722_available, make_codec
-from .rtp import JitterBuffer, RtpError, build_header, parse
+from .rtp import HEADER, JitterBuffer, RtpError, parse_fields
 from .sdp import AudioOffer, SdpError, parse_audio, rewrite
 from .srtp import LegCrypto, SrtpError, crypto_attribute, parse_crypto
 from .srtp import available as srtp_available
@@ -61,6 +61,7 @@ FRAME = 160  # samples (and RTP timestamp units) per 20 ms at 8 kHz
 _MAX_NG = 65535
 _COOKIE_TTL_S = 30.0
 _IDLE_PAUSE_S = 1.0  # customer stream silent this long: the relay pauses its stream to the agent
+_pack_header = HEADER.pack
 
 
 class RelayError(Exception):
@@ -123,6 +124,12 @@ class RelayCall:
         self.jitter = JitterBuffer(FRAME, relay.jitter_ms)
         self.codec: Codec | None = None
         self.codec_pt = -1
+        #: the payload type that takes the fast path (the customer's audio codec, checked against both
+        #: SDPs); -1 after every offer/answer, until the next audio packet has been checked again
+        self.audio_pt = -1
+        #: the customer and agent legs (fixed at creation: the rule does not change during a call)
+        self.customer_leg: Leg | None = None
+        self.agent_leg: Leg | None = None
         self.out_pt = -1
         self.out_ssrc = random.getrandbits(32)
         self.out_seq = random.getrandbits(16)
@@ -157,6 +164,25 @@ class RelayCall:
                 "media": {"frames": st.get("frames", 0), "errors": st.get("errors", 0) + self.stats["tick_errors"],
                           "digits": st.get("digits", 0), "concealed": self.jitter.stats["concealed"],
                           "late_packets": self.jitter.stats["late"]}}
+
+
+class _PollAdapter:
+    """``select.poll`` with epoll's interface (seconds, ``close``), for hosts without epoll."""
+
+    def __init__(self):
+        self._p = select.poll()
+
+    def register(self, fd: int, mask: int) -> None:
+        self._p.register(fd, mask)
+
+    def unregister(self, fd: int) -> None:
+        self._p.unregister(fd)
+
+    def poll(self, timeout: float):
+        return self._p.poll(max(0, int(timeout * 1000 + 0.999)))
+
+    def close(self) -> None:
+        pass
 
 
 class _PortPool:
@@ -214,7 +240,12 @@ class Relay:
         self.pipeline_factory = pipeline_factory or self._default_pipeline
         self.g722 = g722_available()
         self.ports = _PortPool(media_bind or media_address, *rtp_range)
-        self.sel = selectors.DefaultSelector()
+        # one epoll set for every socket; fd -> (handler, socket, call, leg).  Raw epoll, not the selectors
+        # module: its per-event key objects cost ~1 us per packet, and a relay reads two packets per call
+        # per tick
+        self._poller = select.epoll() if hasattr(select, "epoll") else _PollAdapter()
+        self._handlers: dict[int, tuple] = {}
+        self._now = time.monotonic()  # the loop's clock, read once per batch of socket events
         fam = socket.AF_INET6 if ":" in ng[0] else socket.AF_INET
         self.ng_sock = socket.socket(fam, socket.SOCK_DGRAM)
         try:
@@ -224,7 +255,7 @@ class Relay:
             raise OSError(exc.errno, f"cannot bind the ng control socket {ng[0]}:{ng[1]}: {exc.strerror}") from None
         self.ng_sock.setblocking(False)
         self.ng_address = self.ng_sock.getsockname()
-        self.sel.register(self.ng_sock, selectors.EVENT_READ, (self._on_ng, None, None))
+        self._watch(self.ng_sock, self._on_ng, None, None)
         # SIP INFO keys forked to us by Kamailio (see .sipinfo_rx); port 0 = any free port, None = off
         self.info_sock = None
         self.info_address = None
@@ -239,18 +270,22 @@ class Relay:
                                          f"{exc.strerror}") from None
             self.info_sock.setblocking(False)
             self.info_address = self.info_sock.getsockname()
-            self.sel.register(self.info_sock, selectors.EVENT_READ, (self._on_sip, None, None))
+            self._watch(self.info_sock, self._on_sip, None, None)
         self.calls: dict[str, RelayCall] = {}
         self._by_short: dict[str, RelayCall] = {}
         self._ids = itertools.count(1)
         self._replies: collections.OrderedDict[bytes, tuple[float, bytes]] = collections.OrderedDict()
         self._lock = threading.Lock()  # guards the call tables against the control API thread
+        # actions of the control API (dtmfguard.sip.control.on_owner: start/cancel a payment, snapshots)
+        # run on the loop thread, the owner of every call's state, between two batches of socket events
+        self._actions: collections.deque[Callable[[], None]] = collections.deque()
+        self._running = False
         self.started = time.monotonic()
         #: counters (never digits): ticks, late ticks (> 1.5 frames after the previous), ng traffic
         self.counters = {"ticks": 0, "late_ticks": 0, "max_tick_interval_ms": 0.0, "tick_busy_s": 0.0,
                          "ng_requests": 0, "ng_errors": 0, "ng_retransmits": 0, "calls_total": 0,
                          "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
-                         "pipeline_s": 0.0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
+                         "pipeline_s": 0.0, "timed_frames": 0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
                          "info_keys": 0}
 
     # -- pipeline -------------------------------------------------------------------------------------
@@ -261,20 +296,41 @@ class Relay:
         return CallPipeline(8000, name=name)
 
     # -- the loop -------------------------------------------------------------------------------------
+    def _queue(self, fn: Callable[[], None]) -> None:
+        """Hand ``fn`` to the loop thread (any thread; it runs within one tick).  Used by the control API
+        (``on_owner``) so that payments start and end on the thread that owns the call."""
+        if not self._running:
+            fn()  # no loop (a test driving the relay by hand, or stopping): run it here
+            return
+        self._actions.append(fn)
+
+    def run_actions(self) -> None:
+        actions = self._actions
+        while actions:
+            fn = actions.popleft()
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - on_owner hands exceptions back itself; anything else
+                log.error("control action failed (%s)", type(exc).__name__)
+
     def run(self, stop: threading.Event) -> None:
         next_tick = time.monotonic() + TICK_S
         last_tick = 0.0
+        self._running = True
+        try:
+            self._loop(stop, next_tick, last_tick)
+        finally:
+            self._running = False
+            self.run_actions()
+
+    def _loop(self, stop: threading.Event, next_tick: float, last_tick: float) -> None:
         while not stop.is_set():
             # sockets are served on every pass, also when ticks run late (an overloaded relay still answers
             # Kamailio and keeps reading packets: it degrades into late ticks, not into silence)
-            for key, _ in self.sel.select(max(0.0, next_tick - time.monotonic())):
-                fn, call, leg = key.data
-                try:
-                    fn(key.fileobj, call, leg)
-                except Exception as exc:  # noqa: BLE001 - nothing on a socket stops the loop
-                    self.counters["rtp_garbage"] += 1
-                    log.debug("socket handler failed (%s)", type(exc).__name__)
-            now = time.monotonic()
+            self.serve_sockets(max(0.0, next_tick - time.monotonic()))
+            if self._actions:
+                self.run_actions()
+            now = self._now
             if now < next_tick:
                 continue
             if last_tick:
@@ -296,12 +352,54 @@ class Relay:
                 # and ordinary processes are not starved; the relay degrades into late ticks
                 time.sleep(0.0005)
 
+    def _watch(self, sock: socket.socket, fn: Callable, call: "RelayCall | None", leg: "Leg | None") -> None:
+        fd = sock.fileno()
+        self._handlers[fd] = (fn, sock, call, leg)
+        self._poller.register(fd, select.POLLIN)
+
+    def _unwatch(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if fd < 0 or self._handlers.pop(fd, None) is None:
+            return
+        try:
+            self._poller.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def serve_sockets(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for socket events, then serve each ready socket once (one
+        datagram: epoll is level-triggered, so a socket with more queued is reported again by the next
+        wait; reading until EAGAIN would cost a raised exception per socket).  Returns the events served."""
+        try:
+            events = self._poller.poll(timeout)
+        except InterruptedError:
+            events = []
+        self._now = time.monotonic()
+        handlers = self._handlers
+        for fd, _ev in events:
+            h = handlers.get(fd)
+            if h is None:  # closed by an earlier event of this batch (a delete)
+                continue
+            try:
+                h[0](h[1], h[2], h[3])
+            except Exception as exc:  # noqa: BLE001 - nothing on a socket stops the loop
+                self.counters["rtp_garbage"] += 1
+                log.debug("socket handler failed (%s)", type(exc).__name__)
+        return len(events)
+
     def tick(self) -> None:
-        self.counters["ticks"] += 1
-        poll = self.counters["ticks"] % 10 == 0
+        counters = self.counters
+        counters["ticks"] += 1
+        ticks = counters["ticks"]
+        poll = ticks % 10 == 0
+        # the shared pipeline's share of the tick is timed on one tick in 16 (a clock read per call and
+        # frame costs more than the figure is worth); frames counts every frame
+        timed = ticks % 16 == 0
         now = time.monotonic()
-        if self.counters["ticks"] % 50 == 0:
+        if ticks % 50 == 0:
             self._expire_idle(now)
+        tick_call = self._tick_call
+        frames = 0
         for call in list(self.calls.values()):
             if call.pipeline is None or not call.jitter.started:
                 continue
@@ -309,12 +407,23 @@ class Relay:
                 call.jitter.reset()  # pause the agent's stream; the next packet re-anchors playout
                 call.out_marker = True
                 continue
-            self._tick_call(call)
-            if poll and call.session is not None and hasattr(call.session, "poll"):
-                try:
-                    call.session.poll()
-                except Exception as exc:  # noqa: BLE001
-                    log.error("%s: payment session poll failed (%s)", call.id, type(exc).__name__)
+            frames += tick_call(call, timed)
+            if poll and call.session is not None:
+                self._poll_session(call)
+        counters["frames"] += frames
+
+    def _poll_session(self, call: RelayCall) -> None:
+        """Every 200 ms: the payment session's own timers, then (mask_mode "payment") the end of masking
+        once the session has finished (:meth:`CallPipeline.end_payment_masking`)."""
+        try:
+            if hasattr(call.session, "poll"):
+                call.session.poll()
+        except Exception as exc:  # noqa: BLE001
+            log.error("%s: payment session poll failed (%s)", call.id, type(exc).__name__)
+        pl = call.pipeline
+        if pl.session is not None and getattr(pl.session, "finished", False) and pl.end_payment_masking():
+            log.info("%s: payment %s: masking off until the next payment (mask_mode %s)", call.id,
+                     getattr(call.session, "state", "finished"), pl.mask_mode)
 
     def _expire_idle(self, now: float) -> None:
         """End calls with no RTP in either direction and no signalling for ``call_timeout_s`` (Kamailio
@@ -330,21 +439,29 @@ class Relay:
                 self.counters["timed_out_calls"] += 1
                 self._end_call(call, "timeout")
 
-    def _tick_call(self, call: RelayCall) -> None:
-        agent, codec = call.agent, call.codec
+    def _tick_call(self, call: RelayCall, timed: bool = False) -> int:
+        """One frame of one call to its agent; returns 1 if the pipeline ran (a frame was processed)."""
+        agent, codec = call.agent_leg, call.codec
         if agent is None or agent.remote is None or codec is None:
-            return
+            return 0
+        ran = 0
         try:
             pl = call.pipeline
-            for ssrc, ts, payload in call.jitter.due_events():
-                pl.on_rfc4733_packet(ssrc, ts, payload)
-            frame = call.jitter.pop()
+            jitter = call.jitter
+            if jitter.has_events:
+                for ssrc, ts, payload in jitter.due_events():
+                    pl.on_rfc4733_packet(ssrc, ts, payload)
+            frame = jitter.pop()
             if frame is None:
-                return
-            t0 = time.thread_time()
-            out = pl.process_customer_frame(frame)
-            self.counters["pipeline_s"] += time.thread_time() - t0
-            self.counters["frames"] += 1
+                return 0
+            if timed:
+                t0 = time.thread_time()
+                out = pl.process_customer_frame(frame)
+                self.counters["pipeline_s"] += time.thread_time() - t0
+                self.counters["timed_frames"] += 1
+            else:
+                out = pl.process_customer_frame(frame)
+            ran = 1
             payload = codec.encode(out)
             if len(payload) != FRAME:
                 raise ValueError("encoded frame of the wrong size")
@@ -352,14 +469,14 @@ class Relay:
             call.stats["tick_errors"] += 1
             self.counters["tick_errors"] += 1
             log.error("%s: relay tick error (%s); silence sent", call.id, type(exc).__name__)
-            payload = bytes([codec.silence_byte]) * FRAME if codec.name != "G722" else b"\xfa" * FRAME
+            payload = codec.silence
             call.stats["silence_sent"] += 1
-        hdr = build_header(call.out_pt, call.out_marker, call.out_seq, call.out_ts, call.out_ssrc)
+        pkt = _pack_header(0x80, (0x80 | call.out_pt) if call.out_marker else call.out_pt, call.out_seq,
+                           call.out_ts, call.out_ssrc) + payload
         call.out_marker = False
         call.out_seq = (call.out_seq + 1) & 0xFFFF
         call.out_ts = (call.out_ts + FRAME) & 0xFFFFFFFF
         try:
-            pkt = hdr + payload
             if agent.srtp_out:
                 pkt = agent.crypto.protect(pkt)
             agent.rtp.sendto(pkt, agent.remote)
@@ -368,13 +485,17 @@ class Relay:
             call.stats["frames_sent"] += 1
         except OSError:
             agent.rx_errors += 1
+        return ran
 
     # -- sockets --------------------------------------------------------------------------------------
-    # One datagram per readiness event: epoll is level-triggered, so a socket with more queued is reported
-    # again by the next select; reading until EAGAIN would cost a raised exception per packet.
+    # One datagram per readiness event (see serve_sockets).  Once a leg's address is latched, recv() (no
+    # address object per packet) replaces recvfrom(); what is accepted is the same as before the latch.
     def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
         try:
-            data, addr = sock.recvfrom(2048)
+            if leg.latched:
+                data = sock.recv(2048)
+            else:
+                data, addr = sock.recvfrom(2048)
         except OSError:
             return
         if leg.srtp_in:
@@ -388,50 +509,70 @@ class Relay:
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
         try:
-            pkt = parse(data)
+            pt, ts, ssrc, payload = parse_fields(data)
         except RtpError:
             leg.rx_errors += 1
             return
+        if pt == call.audio_pt and payload:
+            # the common case: the customer's codec, already checked against both SDPs (reset by every
+            # offer/answer)
+            call.last_rx = self._now
+            try:
+                pcm = call.codec.decode(payload)
+            except Exception:  # noqa: BLE001
+                leg.rx_errors += 1
+                return
+            call.jitter.put_audio(ssrc, ts, pcm)
+            return
+        self._customer_rtp_slow(call, leg, pt, ts, ssrc, payload)
+
+    def _customer_rtp_slow(self, call: RelayCall, leg: Leg, pt: int, ts: int, ssrc: int, payload: bytes) -> None:
+        """A packet whose payload type is not the customer's current audio codec: telephone-event, a codec
+        change, or something never passed on."""
         offer = leg.offer
         if offer is None:
             return
-        if pkt.pt in offer.event_pts or (call.agent and call.agent.offer and pkt.pt in call.agent.offer.event_pts):
-            if len(pkt.payload) >= 4:
+        agent = call.agent_leg
+        if pt in offer.event_pts or (agent is not None and agent.offer is not None and pt in agent.offer.event_pts):
+            if len(payload) >= 4:
                 call.stats["events_in"] += 1
-                call.last_rx = time.monotonic()
-                for ev in call.jitter.put_event(pkt.ssrc, pkt.ts, pkt.payload[:4]):
+                call.last_rx = self._now
+                for ev in call.jitter.put_event(ssrc, ts, payload[:4]):
                     call.pipeline.on_rfc4733_packet(*ev)
             else:
                 leg.rx_errors += 1
             return
-        enc = offer.codecs.get(pkt.pt)
-        if enc is None and call.agent is not None and call.agent.offer is not None:
-            enc = call.agent.offer.codecs.get(pkt.pt)
-        if enc is None or enc[0] == "TELEPHONE-EVENT" or not pkt.payload:
+        enc = offer.codecs.get(pt)
+        if enc is None and agent is not None and agent.offer is not None:
+            enc = agent.offer.codecs.get(pt)
+        if enc is None or enc[0] == "TELEPHONE-EVENT" or not payload:
             call.stats["dropped_pt"] += 1  # comfort noise, unknown formats: never passed raw
             return
-        if pkt.pt != call.codec_pt:
+        if pt != call.codec_pt:
             try:
                 call.codec = make_codec(enc[0])
             except (ValueError, RuntimeError):
                 call.stats["dropped_pt"] += 1
                 return
-            call.codec_pt = call.out_pt = pkt.pt
-            log.info("%s: customer codec %s (payload type %d)", call.id, call.codec.name, pkt.pt)
-        call.last_rx = time.monotonic()
+            call.codec_pt = call.out_pt = pt
+            log.info("%s: customer codec %s (payload type %d)", call.id, call.codec.name, pt)
+        call.audio_pt = pt
+        call.last_rx = self._now
         try:
-            pcm = call.codec.decode(pkt.payload)
+            pcm = call.codec.decode(payload)
         except Exception:  # noqa: BLE001
             leg.rx_errors += 1
             return
-        call.jitter.put_audio(pkt.ssrc, pkt.ts, pcm)
+        call.jitter.put_audio(ssrc, ts, pcm)
         if call.state == "offered":
             call.state = "connected"
 
     def _on_agent_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
-        cust = call.customer
         try:
-            data, addr = sock.recvfrom(2048)
+            if leg.latched:
+                data = sock.recv(2048)
+            else:
+                data, addr = sock.recvfrom(2048)
         except OSError:
             return
         if leg.srtp_in:
@@ -444,6 +585,7 @@ class Relay:
             leg.remote, leg.latched = addr, True
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
+        cust = call.customer_leg
         if cust is not None and cust.remote is not None and len(data) >= 12 and data[0] >> 6 == 2:
             try:
                 if cust.srtp_out:
@@ -655,6 +797,7 @@ class Relay:
             if secure_out and not srtp_available():
                 raise RelayError("SRTP needs the pylibsrtp package on the relay host")
             sender.set_sdp(parsed)
+            call.audio_pt = -1  # payload types may mean something else now: check the next packet again
             sender.srtp_in = parsed.secure
             if sdes is not None:
                 tag, suite, key = sdes
@@ -703,6 +846,7 @@ class Relay:
         call.caller, call.callee = legs
         call.legs = {lg.tag: lg for lg in legs}
         call.customer.role, call.agent.role = "customer", "agent"
+        call.customer_leg, call.agent_leg = call.customer, call.agent
         try:
             call.pipeline = self.pipeline_factory(short)
         except Exception as exc:  # noqa: BLE001 - no pipeline, no call (never relay unmasked audio)
@@ -710,10 +854,10 @@ class Relay:
                 self._close_leg(lg)
             raise RelayError(f"media pipeline unavailable ({type(exc).__name__})") from None
         cust, agent = call.customer, call.agent
-        self.sel.register(cust.rtp, selectors.EVENT_READ, (self._on_customer_rtp, call, cust))
-        self.sel.register(agent.rtp, selectors.EVENT_READ, (self._on_agent_rtp, call, agent))
+        self._watch(cust.rtp, self._on_customer_rtp, call, cust)
+        self._watch(agent.rtp, self._on_agent_rtp, call, agent)
         for lg in legs:
-            self.sel.register(lg.rtcp, selectors.EVENT_READ, (self._on_rtcp, call, lg))
+            self._watch(lg.rtcp, self._on_rtcp, call, lg)
         self.calls[call_id] = call
         self._by_short[short] = call
         self.counters["calls_total"] += 1
@@ -722,10 +866,7 @@ class Relay:
 
     def _close_leg(self, leg: Leg) -> None:
         for s in (leg.rtp, leg.rtcp):
-            try:
-                self.sel.unregister(s)
-            except (KeyError, ValueError):
-                pass
+            self._unwatch(s)
             s.close()
         self.ports.give(leg.port)
 
@@ -779,7 +920,8 @@ class Relay:
                 "ng_errors": c["ng_errors"], "ng_retransmits": c["ng_retransmits"], "calls_total": c["calls_total"],
                 "active_calls": len(self.calls), "rtp_garbage": c["rtp_garbage"], "tick_errors": c["tick_errors"],
                 "timed_out_calls": c["timed_out_calls"], "frames": c["frames"],
-                "pipeline_us": int(c["pipeline_s"] * 1e6), "sip_info": c["sip_info"], "sip_info_bad": c["sip_info_bad"],
+                "pipeline_us": int(c["pipeline_s"] * 1e6),
+                "pipeline_timed_frames": c["timed_frames"], "sip_info": c["sip_info"], "sip_info_bad": c["sip_info_bad"],
                 "info_keys": c["info_keys"], "uptime_ms": int((time.monotonic() - self.started) * 1000)}
 
     # -- control API (the guard interface of dtmfguard.sip.control; called from its thread) -------------
@@ -807,14 +949,12 @@ class Relay:
                 self._end_call(call, "relay-stopping")
             except Exception:  # noqa: BLE001
                 pass
-        try:
-            self.sel.unregister(self.ng_sock)
-        except (KeyError, ValueError):
-            pass
+        self._unwatch(self.ng_sock)
         self.ng_sock.close()
         if self.info_sock is not None:
+            self._unwatch(self.info_sock)
             self.info_sock.close()
-        self.sel.close()
+        self._poller.close()
 
 
 def _str(msg: dict, key: str) -> str:

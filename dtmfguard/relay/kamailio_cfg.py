@@ -13,7 +13,16 @@ SIP INFO key presses (``application/dtmf-relay``, ``application/dtmf``) are neve
 agent: Kamailio forks them to every relay of the set (each relay's ng port + 1); the one carrying the
 call answers 200 and feeds the key to that call's pipeline (mask + payment session), the others 481.
 
-The generated script is checked by ``kamailio -c`` in the tests.
+It is the carrier-facing front door, so it rejects garbage before anything reaches the PBX or a relay,
+as serve mode's script does (:mod:`dtmfguard.sip.kamailio`): an allow-list of peers (403; the agents'
+PBX is always allowed), ``pike`` flood detection per source IP (dropped silently; the PBX is exempt),
+TCP connection limits, a size limit (``$ml`` over ``max_message`` bytes: 513), ``sanity`` (RFC 3261
+checks, answered 400/416/505 by the module), Max-Forwards (483), methods a proxy for calls does not take
+(REGISTER 405, unknown 501, both with Allow), a Call-ID or tag too long for the relay's ng commands (400),
+and SDP the relays refuse anyway (``c=`` lines of 200+ characters, DTLS ``UDP/TLS`` profiles: 488).
+
+The generated script is checked by ``kamailio -c`` in the tests, and by hostile requests sent through a
+running Kamailio to a relay (tests/test_relay_kamailio.py).
 """
 from __future__ import annotations
 
@@ -27,16 +36,59 @@ __all__ = ["relay_cfg", "write_relay_config", "OFFER_FLAGS"]
 OFFER_FLAGS = "replace-origin replace-session-connection ICE=remove"
 
 
+#: the relay refuses a Call-ID or tag longer than this in an ng command (engine._str); Kamailio answers 400
+MAX_ID_LEN = 256
+
+
+def _pbx_host(agent_uri: str) -> str | None:
+    """The host of the agents' PBX URI if it is an IP address (always allowed, exempt from pike)."""
+    import ipaddress
+
+    host = agent_uri.split(":", 1)[1].split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0]
+    if host.startswith("[") and "]" in host:
+        host = host[1:host.index("]")]  # [IPv6]:port
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]  # host:port
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 def relay_cfg(listen_host: str, listen_port: int, relays: list[tuple[str, int]] | list[tuple[str, int, int]],
               agent_uri: str, *, tout_ms: int = 500, retries: int = 1, disable_s: int = 10,
-              module_dir: str | None = None, children: int = 4, customer: str = "caller") -> str:
-    """The kamailio.cfg text.  ``relays``: (host, ng port[, weight]) of every relay process/box."""
+              module_dir: str | None = None, children: int = 4, customer: str = "caller", allow: tuple = (),
+              trusted: tuple = (), pike_requests: int = 30, max_message: int = 4000,
+              max_tcp_connections: int = 512) -> str:
+    """The kamailio.cfg text.  ``relays``: (host, ng port[, weight]) of every relay process/box.
+
+    ``allow``: peer IPs/CIDRs allowed to send requests (the carrier's SBCs; empty: any); ``trusted``: hosts
+    always allowed and exempt from flood limits (the agents' PBX when ``agent_uri`` names it by IP is added
+    by itself: its BYEs and re-INVITEs come back through this proxy).
+    """
+    from ..sip.kamailio import ALLOWED_METHODS, _allow_condition
+
     if not relays:
         raise ValueError("at least one relay is needed")
     if not agent_uri.startswith(("sip:", "sips:")) or any(c in agent_uri for c in '"\n\r '):
         raise ValueError("agent URI must be a sip: URI without quotes or spaces")
     if customer not in ("caller", "callee"):
         raise ValueError("customer must be caller or callee")
+    if not 1000 <= int(max_message) <= 65535:
+        raise ValueError("max_message must be between 1000 and 65535 bytes")
+    if not 1 <= int(pike_requests) <= 100000:
+        raise ValueError("pike_requests must be between 1 and 100000")
+    pbx = _pbx_host(agent_uri)
+    trusted = tuple(dict.fromkeys(tuple(trusted) + ((pbx,) if pbx else ())))
+    cond = _allow_condition(tuple(allow), trusted)  # ValueError for garbage
+    trusted_cond = " || ".join(f"src_ip=={t}" for t in trusted) or "0"
+    allow_block = (f"""    if (!({cond})) {{
+        xlog("L_WARN", "dtmfguard: $rm from $si not in the allow-list\\n");
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
+""" if cond else "")
+    allow_header = "Allow: " + ALLOWED_METHODS.replace("|", ", ") + "\\r\\n"
     socks = " ".join(f"udp:{r[0]}:{r[1]}={r[2] if len(r) > 2 else 1}" for r in relays)
     # each relay takes SIP INFO keys on its ng port + 1 (`dtmfguard relay --info-port` default)
     info_uris = [f"sip:dtmf@{r[0]}:{r[1] + 1};transport=udp" for r in relays]
@@ -44,13 +96,15 @@ def relay_cfg(listen_host: str, listen_port: int, relays: list[tuple[str, int]] 
         f'        append_branch("{u}");\n' for u in info_uris[1:])
     flags = OFFER_FLAGS + (" customer-callee" if customer == "callee" else "")
     mods = ["kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "dialog",
-            "rtpengine"]
+            "sanity", "pike", "rtpengine"]
     from ..sip.kamailio import cfg_head, find_module_dir  # pure Python (no pjsua2)
 
     head = cfg_head("# Generated by `dtmfguard kamailio-config --mode relay`: record-routing proxy to the agents' "
                     f"PBX; media\n# through the dtmfguard relays of rtpengine set 1 ({len(relays)} relay(s)); a dead "
                     "relay is skipped.", mods, children=children, listen_host=listen_host, listen_port=listen_port,
-                    module_dir=module_dir or find_module_dir("rtpengine.so"))
+                    module_dir=module_dir or find_module_dir("rtpengine.so"),
+                    extra_globals=f"tcp_max_connections={max_tcp_connections}\ntcp_connection_lifetime=120\n"
+                                  "tcp_accept_no_cl=no\n")
     return head + f"""
 modparam("tm", "fr_timer", 5000)
 modparam("tm", "fr_inv_timer", 60000)
@@ -62,8 +116,43 @@ modparam("rtpengine", "setid_default", 1)
 modparam("rtpengine", "rtpengine_tout_ms", {tout_ms})
 modparam("rtpengine", "rtpengine_retr", {retries})
 modparam("rtpengine", "rtpengine_disable_tout", {disable_s})
+modparam("pike", "sampling_time_unit", 2)
+modparam("pike", "reqs_density_per_unit", {pike_requests})
+modparam("pike", "remove_latency", 4)
+modparam("sanity", "autodrop", 1)
 
 request_route {{
+{allow_block}    if (!({trusted_cond}) && !pike_check_req()) {{
+        xlog("L_WARN", "dtmfguard: flood from $si, dropped\\n");
+        exit;
+    }}
+    if ($ml > {int(max_message)}) {{
+        sl_send_reply("513", "Message Too Large");
+        exit;
+    }}
+    if (!sanity_check("1535", "7")) {{
+        exit;
+    }}
+    if (is_method("REGISTER")) {{
+        append_to_reply("{allow_header}");
+        sl_send_reply("405", "Method Not Allowed");
+        exit;
+    }}
+    if (!is_method("{ALLOWED_METHODS}")) {{
+        append_to_reply("{allow_header}");
+        sl_send_reply("501", "Not Implemented");
+        exit;
+    }}
+    if ($(ci{{s.len}}) > {MAX_ID_LEN} || $(ft{{s.len}}) > {MAX_ID_LEN} || $(tt{{s.len}}) > {MAX_ID_LEN}) {{
+        sl_send_reply("400", "Call-ID or Tag Too Long");
+        exit;
+    }}
+    if (has_body("application/sdp")) {{
+        if (search_body("^c=[^\\r\\n]{{200,}}") || search_body("^m=[a-z]+ [0-9/]+ UDP/TLS/")) {{
+            sl_send_reply("488", "Not Acceptable Here");
+            exit;
+        }}
+    }}
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
         exit;
@@ -184,8 +273,16 @@ def run_cli(args) -> int:
             raise CliError(str(exc)) from None
     if not agent:
         raise CliError("relay mode needs --agent (the agents' PBX, e.g. sip:agents@10.0.0.9:5060)")
+    import ipaddress
+
+    allow = tuple(a.strip() for item in (getattr(args, "allow", None) or ()) for a in item.split(",") if a.strip())
+    for a in allow:
+        try:
+            ipaddress.ip_network(a, strict=False)
+        except ValueError:
+            raise CliError(f"--allow: {a!r} is not an IP address or network") from None
     try:
-        path = write_relay_config(args.output, hostport(args.front, "--front"), relays, agent)
+        path = write_relay_config(args.output, hostport(args.front, "--front"), relays, agent, allow=allow)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

@@ -20,9 +20,11 @@ import struct
 
 import numpy as np
 
-__all__ = ["RtpError", "RtpPacket", "parse", "build_header", "JitterBuffer"]
+__all__ = ["RtpError", "RtpPacket", "parse", "parse_fields", "build_header", "JitterBuffer", "HEADER"]
 
 _HDR = struct.Struct("!BBHII")
+#: the fixed 12-byte RTP header (V/P/X/CC, M/PT, sequence, timestamp, SSRC)
+HEADER = _HDR
 _TS_MOD = 1 << 32
 _HALF = 1 << 31
 
@@ -60,6 +62,16 @@ def parse(data: bytes) -> RtpPacket:
     if off > end:
         raise RtpError("truncated packet")
     return RtpPacket(b1 & 0x7F, bool(b1 & 0x80), seq, ts, ssrc, bytes(data[off:end]))
+
+
+def parse_fields(data: bytes) -> tuple[int, int, int, bytes]:
+    """``(payload type, timestamp, SSRC, payload)`` of one RTP packet: :func:`parse` without the packet
+    object, with a fast path for the common header (version 2, no padding, extension or CSRCs)."""
+    if len(data) > 12 and data[0] == 0x80:
+        _b0, b1, _seq, ts, ssrc = _HDR.unpack_from(data, 0)
+        return b1 & 0x7F, ts, ssrc, data[12:]
+    p = parse(data)
+    return p.pt, p.ts, p.ssrc, p.payload
 
 
 def build_header(pt: int, marker: bool, seq: int, ts: int, ssrc: int) -> bytes:
@@ -144,6 +156,11 @@ class JitterBuffer:
             return [(ssrc, ts, payload)]
         self._events.append((ssrc, ts, payload))
         return []
+
+    @property
+    def has_events(self) -> bool:
+        """Telephone-event packets are waiting for playout to reach them."""
+        return bool(self._events)
 
     def due_events(self) -> list[tuple[int, int, bytes]]:
         if not self._events or self.play_ts is None:
