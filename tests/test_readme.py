@@ -19,7 +19,7 @@ def _blocks_after(heading: str) -> list:
 def test_two_commands_first_runs_the_demo_second_is_what_ci_runs():
     first, second = [b.strip() for b in _blocks_after("## Two commands")[:2]]
     assert first == "pip install -e . && dtmfguard demo"
-    assert second == "pip install -e '.[test]' && python -m pytest -q"
+    assert second == "pip install -e '.[test]' && python -m pytest -q -n 4 --dist loadfile"
     assert second.replace("pip install", "pip install -q") in (ROOT / ".ci" / "run").read_text()
 
 
