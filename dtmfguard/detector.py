@@ -148,19 +148,27 @@ class _Tables:
         return tab
 
     def _pack(self) -> np.ndarray:
-        """The constants in native/detector.c's ``consts`` layout (the values the numpy path uses)."""
+        """The constants in native/detector.c's ``consts`` table, placed by name (the module's
+        ``CONST_LAYOUT``: name -> (offset, length)); every name must be filled exactly once."""
         bins = np.empty(5 * self.omegas.size)
         _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
-        scalars = [self.half, self.window, self.min_amp, self.min_fraction, self.rel_peak_pow,
-                   self.normal_twist_db, self.reverse_twist_db, self.freq_tol, self.freq_tol_mixed,
-                   self.clean_fraction, self.harmonic_guard, self.harmonic_guard_mixed, DBM0_PEAK,
-                   self.full_fraction, self.pair_spread, self.octave_spread,
-                   self.min_tone, self.confirm_checked, self.end_misses, self.edge_min, self.steady_spread,
-                   self.third_guard, self.third_guard_mixed, self.mixed_fraction]
-        consts = np.concatenate([bins, self.omegas, self.rot.view(np.float64), self.advance,
-                                 np.asarray(scalars, dtype=np.float64)])
-        if consts.size != _detector_native.CONSTS:
-            raise RuntimeError("native/detector.c's constants layout does not match detector._Tables")
+        blocks = {"bins": bins, "omegas": self.omegas, "rot": self.rot.view(np.float64), "advance": self.advance,
+                  "dbm0_peak": DBM0_PEAK}
+        layout = _detector_native.CONST_LAYOUT
+        consts = np.full(_detector_native.CONSTS, np.nan)
+        filled = np.zeros(consts.size, dtype=int)
+        for name, (offset, length) in layout.items():
+            value = blocks[name] if name in blocks else getattr(self, name, None)
+            if value is None:
+                raise RuntimeError(f"native/detector.c wants constant {name!r}, which detector._Tables lacks")
+            value = np.asarray(value, dtype=np.float64).ravel()
+            if value.size != length:
+                raise RuntimeError(f"native/detector.c's constant {name!r} has {length} values, "
+                                   f"detector._Tables {value.size}")
+            consts[offset:offset + length] = value
+            filled[offset:offset + length] += 1
+        if not np.all(filled == 1):
+            raise RuntimeError("native/detector.c's CONST_LAYOUT does not cover its constants exactly once")
         return consts
 
 
