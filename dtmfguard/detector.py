@@ -97,11 +97,14 @@ class _Tables:
     mixed_fraction: float
     pair_spread: float
     octave_spread: float
+    octave_tone: float
     steady_spread: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
     third_guard_mixed: float
+    double_guard: float
+    double_skip: np.ndarray  # [16] 1.0 where the key's column is too near twice its row for that guard
     clean_fraction: float
     min_fraction: float
     min_tone: int
@@ -130,11 +133,15 @@ class _Tables:
             mixed_fraction=params.mixed_tolerance_fraction,
             pair_spread=params.pair_spread_max,
             octave_spread=params.octave_spread_max,
+            octave_tone=params.octave_tone_max,
             steady_spread=params.steady_spread_max,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
             third_guard_mixed=10 ** (-params.third_guard_mixed_db / 20.0),
+            double_guard=10 ** (-params.double_guard_db / 20.0),
+            double_skip=np.array([float(abs(2 * DTMF_HZ[d // 4] - DTMF_HZ[4 + d % 4])
+                                        < params.double_guard_skip_bins * rate / (2 * half)) for d in range(16)]),
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
@@ -152,7 +159,7 @@ class _Tables:
         ``CONST_LAYOUT``: name -> (offset, length)); every name must be filled exactly once."""
         bins = np.empty(5 * self.omegas.size)
         _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
-        blocks = {"bins": bins, "omegas": self.omegas, "rot": self.rot.view(np.float64), "advance": self.advance,
+        blocks = {"bins": bins, "omegas": self.omegas, "double_skip": self.double_skip, "rot": self.rot.view(np.float64), "advance": self.advance,
                   "dbm0_peak": DBM0_PEAK}
         layout = _detector_native.CONST_LAYOUT
         consts = np.full(_detector_native.CONSTS, np.nan)
@@ -254,6 +261,9 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     third = np.abs(win[ci, wi, 16 + r]) * (2.0 / n)  # a note's 3rd partial (issue 17)
     guard_ok = (sub < ar * guard) & (over < ac * guard) & (third < ar * np.where(clean, tab.third_guard,
                                                                                   tab.third_guard_mixed))
+    # a note's 2nd partial at twice the row frequency (not where the key's column tone leaks into that bin)
+    double = np.abs(win[ci, wi, 20 + r]) * (2.0 / n)
+    guard_ok &= (tab.double_skip[r * 4 + c] > 0) | (double < ar * tab.double_guard)
 
     shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
@@ -556,6 +566,9 @@ class DetectorBank:
         # do: keys 2, 6 and C sit 4.3 % below an octave, so a flat row note and a sharp column note make one.
         spread = (run.s_c - run.s_r) / run.checked
         if abs(spread) > tab.pair_spread or (run.digit % 4 == run.digit // 4 + 1 and spread > tab.octave_spread):
+            return
+        if run.digit % 4 == run.digit // 4 + 1 and spread > 0 and (-run.s_r / run.checked > tab.octave_tone
+                                                                   or run.s_c / run.checked > tab.octave_tone):
             return
         onset = self._onset(run)
         if self._end(run, onset, w, a) - onset >= tab.min_tone:

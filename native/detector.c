@@ -25,10 +25,10 @@
  *   Frames(state, consts, active)       bound to one DetectorBank (holds the three buffers)
  *     state   float64 [C, H + STATE_EXTRA]  per channel, read and updated by both paths:
  *                                          [0, H)        samples of the partial half-block
- *                                          [H, H+32)     last half-block's DFT (16 x re, im)
- *                                          [H+32]        its energy
- *                                          [H+33, H+65)  last window's DFT (16 x re, im)
- *                                          [H+65, H+73)  last window's amplitudes (8 fundamentals)
+ *                                          [H, H+2B)     last half-block's DFT (B = NBINS x re, im)
+ *                                          [H+2B]        its energy
+ *                                          [H+2B+1, H+4B+1)  last window's DFT (NBINS x re, im)
+ *                                          [H+4B+1, H+4B+9)  last window's amplitudes (8 fundamentals)
  *     consts  float64 [CONSTS]             see the CONST_* offsets below (built by detector._Tables)
  *     active  1 byte per channel            non-zero while the channel has a digit in progress
  *
@@ -78,7 +78,8 @@
 
 #include "goertzel_kernel.h"
 
-#define NBINS 20  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column and 4 three-times-row guard bins */
+#define NBINS 24  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column, 4 three-times-row and 4 twice-row guard
+                    bins */
 #define NFUND 8
 #define NGUARD (NBINS - NFUND)
 #define STATE_EXTRA (2 * NBINS + 1 + 2 * NBINS + NFUND)
@@ -88,7 +89,8 @@
 #define CONST_OMEGA (CONST_BINS + DG_BIN_CONSTS * NBINS) /* NBINS: radians per sample */
 #define CONST_ROT (CONST_OMEGA + NBINS)      /* NBINS x (re, im): exp(-j w H) */
 #define CONST_ADVANCE (CONST_ROT + 2 * NBINS) /* NBINS: w H, nominal phase advance between windows */
-#define CONST_SCALARS (CONST_ADVANCE + NBINS)
+#define CONST_DOUBLE_SKIP (CONST_ADVANCE + NBINS) /* 16: non-zero where a key skips the twice-row guard */
+#define CONST_SCALARS (CONST_DOUBLE_SKIP + 16)
 /*
  * The scalars, by the name detector._Tables packs them under (the module exports every name's offset in
  * CONST_LAYOUT, so the Python side fills the table by name and a renamed, added or removed constant
@@ -104,7 +106,8 @@
     /* the state machine's (DetectorBank._step and what it calls) */                                    \
     X(MIN_TONE, "min_tone") X(CONFIRM_CHECKED, "confirm_checked") X(END_MISSES, "end_misses")            \
     X(EDGE_MIN, "edge_min") X(STEADY_SPREAD, "steady_spread") X(THIRD_GUARD, "third_guard")              \
-    X(THIRD_GUARD_MIXED, "third_guard_mixed") X(MIXED_FRACTION, "mixed_fraction")
+    X(THIRD_GUARD_MIXED, "third_guard_mixed") X(MIXED_FRACTION, "mixed_fraction")                        \
+    X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -303,57 +306,46 @@ typedef struct {
     const double *cosw, *sinw; /* [NGUARD][2H]: cos(w n), sin(w n) of the guard frequencies */
 } guard_src;
 
-/* |DFT| of the window at guard bins ks, ko and kt (0..NGUARD-1), by direct sums over its samples
+/* |DFT| of the window at guard bins ks, ko, kt and kd (0..NGUARD-1), by direct sums over its samples
  * (four partial sums per value, one vector lane each, then added) */
 #define LOAD4(dst, p) memcpy(&(dst), (p), sizeof(v4d))
 
 DTMFGUARD_CLONES static void
-guard_three(const guard_src *g, int ks, int ko, int kt, double *abs_s, double *abs_o, double *abs_t)
+guard_four(const guard_src *g, const int *ks, double *abs_out)
 {
     const Py_ssize_t H = g->H, N = 2 * H;
-    const double *cs = g->cosw + ks * N, *ss = g->sinw + ks * N, *co = g->cosw + ko * N, *so = g->sinw + ko * N;
-    const double *ct = g->cosw + kt * N, *st = g->sinw + kt * N;
+    const double *cw[4], *sw[4];
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
-    v4d sr = zero, si = zero, orr = zero, oi = zero, tr = zero, ti = zero;
-    double sum[6];
+    v4d re[4] = {zero, zero, zero, zero}, im[4] = {zero, zero, zero, zero};
     Py_ssize_t n;
+    int j;
+    for (j = 0; j < 4; j++) {
+        cw[j] = g->cosw + ks[j] * N;
+        sw[j] = g->sinw + ks[j] * N;
+    }
     for (int half = 0; half < 2; half++) {
         const double *x = half ? g->xb : g->xa;
         const Py_ssize_t off = half ? H : 0;
         for (n = 0; n + 4 <= H; n += 4) {
-            v4d v, c1, c2, c3, c4, c5, c6;
+            v4d v, c, s;
             LOAD4(v, x + n);
-            LOAD4(c1, cs + off + n);
-            LOAD4(c2, ss + off + n);
-            LOAD4(c3, co + off + n);
-            LOAD4(c4, so + off + n);
-            LOAD4(c5, ct + off + n);
-            LOAD4(c6, st + off + n);
-            sr += v * c1;
-            si += v * c2;
-            orr += v * c3;
-            oi += v * c4;
-            tr += v * c5;
-            ti += v * c6;
+            for (j = 0; j < 4; j++) {
+                LOAD4(c, cw[j] + off + n);
+                LOAD4(s, sw[j] + off + n);
+                re[j] += v * c;
+                im[j] += v * s;
+            }
         }
         for (; n < H; n++) { /* the tail in lane 0 */
             const double v = x[n];
-            sr[0] += v * cs[off + n];
-            si[0] += v * ss[off + n];
-            orr[0] += v * co[off + n];
-            oi[0] += v * so[off + n];
-            tr[0] += v * ct[off + n];
-            ti[0] += v * st[off + n];
+            for (j = 0; j < 4; j++) {
+                re[j][0] += v * cw[j][off + n];
+                im[j][0] += v * sw[j][off + n];
+            }
         }
     }
-    {
-        const v4d *acc[6] = {&sr, &si, &orr, &oi, &tr, &ti};
-        for (int j = 0; j < 6; j++)
-            sum[j] = ((*acc[j])[0] + (*acc[j])[1]) + ((*acc[j])[2] + (*acc[j])[3]);
-    }
-    *abs_s = cabs2(sum[0], sum[1]);
-    *abs_o = cabs2(sum[2], sum[3]);
-    *abs_t = cabs2(sum[4], sum[5]);
+    for (j = 0; j < 4; j++)
+        abs_out[j] = cabs2((re[j][0] + re[j][1]) + (re[j][2] + re[j][3]), (im[j][0] + im[j][1]) + (im[j][2] + im[j][3]));
 }
 
 static double
@@ -444,21 +436,27 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
     const double twist = lr - lc;
 
-    double sub, over, third;
+    double sub, over, third, dbl;
     if (g == NULL) {
         sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
         over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
         third = cabs2(win[2 * (16 + r)], win[2 * (16 + r) + 1]) * (2.0 / n);
+        dbl = cabs2(win[2 * (20 + r)], win[2 * (20 + r) + 1]) * (2.0 / n);
     }
     else {
-        guard_three(g, r, 4 + cc, 8 + r, &sub, &over, &third);
-        sub *= 2.0 / n;
-        over *= 2.0 / n;
-        third *= 2.0 / n;
+        const int ks[4] = {r, 4 + cc, 8 + r, 12 + r};
+        double a4[4];
+        guard_four(g, ks, a4);
+        sub = a4[0] * (2.0 / n);
+        over = a4[1] * (2.0 / n);
+        third = a4[2] * (2.0 / n);
+        dbl = a4[3] * (2.0 / n);
     }
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
     const int guard_ok = sub < ar * guard && over < ac * guard
-                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED]);
+                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
+                         /* a note's 2nd partial (not where the key's column tone leaks into that bin) */
+                         && (c[CONST_DOUBLE_SKIP + r * 4 + cc] != 0.0 || dbl < ar * sc[S_DOUBLE_GUARD]);
 
     const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && max_col >= sc[S_REL_PEAK_POW] * second_col
                          && twist <= sc[S_NORMAL_TWIST_DB] && twist >= -sc[S_REVERSE_TWIST_DB];
@@ -751,6 +749,9 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         return;
     const double spread = (r->s_c - r->s_r) / (double)r->checked; /* see DetectorBank._maybe_confirm */
     if (fabs(spread) > sc[S_PAIR_SPREAD] || (r->digit % 4 == r->digit / 4 + 1 && spread > sc[S_OCTAVE_SPREAD]))
+        return;
+    if (r->digit % 4 == r->digit / 4 + 1 && spread > 0
+        && (-r->s_r / (double)r->checked > sc[S_OCTAVE_TONE] || r->s_c / (double)r->checked > sc[S_OCTAVE_TONE]))
         return;
     const int64_t onset = run_onset(sc, r);
     if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= sc[S_MIN_TONE]) {
@@ -1444,6 +1445,12 @@ PyInit__detector_native(void)
         PyObject *layout = Py_BuildValue("{s(ii)s(ii)s(ii)s(ii)}", "bins", CONST_BINS, DG_BIN_CONSTS * NBINS,
                                          "omegas", CONST_OMEGA, NBINS, "rot", CONST_ROT, 2 * NBINS, "advance",
                                          CONST_ADVANCE, NBINS);
+        if (layout != NULL) {
+            PyObject *v = Py_BuildValue("(ii)", CONST_DOUBLE_SKIP, 16);
+            if (v == NULL || PyDict_SetItemString(layout, "double_skip", v) < 0)
+                Py_CLEAR(layout);
+            Py_XDECREF(v);
+        }
         int bad = layout == NULL;
 #define DG_ADD(id, name)                                                                                 \
         if (!bad) {                                                                                      \
