@@ -52,6 +52,7 @@ or a digit in progress).  Both give the same events
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -285,6 +286,23 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
 
 
+class _Busy:
+    """A non-blocking hold of a bank's lock: the state has one owner thread at a time (fails loudly)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock):
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("detector in use by another thread (a DetectorBank or DtmfDetector has one owner "
+                               "thread; give each thread its own)")
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
 class _Run:
     """The digit currently being tracked on one channel."""
 
@@ -364,6 +382,7 @@ class DetectorBank:
         self._last_win = self._state[:, h + 2 * k + 1: h + 4 * k + 1].view(complex)  # window before the next
         self._last_amp = self._state[:, h + 4 * k + 1:]  # [C, 8]: that window's amplitudes
         self._runs: List[Optional[_Run]] = [None] * c
+        self._busy = threading.Lock()
         self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
         consts = self._tab.native_consts
         # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
@@ -392,6 +411,11 @@ class DetectorBank:
         return out
 
     # -- internals -------------------------------------------------------------------------------
+    def _owner(self) -> "_Busy":
+        """Held while the numpy path works on the stream state (the C path has its own flag): a second
+        thread using the same bank meanwhile gets a RuntimeError, never interleaved state."""
+        return _Busy(self._busy)
+
     def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
         """``x``: float64 or int16 samples ``[channels, m]``, already validated."""
         out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
@@ -402,9 +426,10 @@ class DetectorBank:
                 for ch, d, start, end, level in events:
                     out[ch].append(DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband"))
             return out
-        first_w, busy = self._windows(x, x.shape[-1])
-        if busy is not None:
-            self._state_machine(first_w, busy, out)
+        with self._owner():
+            first_w, busy = self._windows(x, x.shape[-1])
+            if busy is not None:
+                self._state_machine(first_w, busy, out)
         return out
 
     def _windows(self, x: np.ndarray, m: int):
@@ -633,11 +658,12 @@ class DtmfDetector:
                 return []
             rate = self.rate
             return [DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband") for _ch, d, start, end, level in events]
-        first_w, busy = self._bank._windows(x, x.size)
-        if busy is None:  # no candidate and no digit in progress: most frames
-            return []
-        out: List[List[DigitEvent]] = [[]]
-        self._bank._state_machine(first_w, busy, out)
+        with self._bank._owner():
+            first_w, busy = self._bank._windows(x, x.size)
+            if busy is None:  # no candidate and no digit in progress: most frames
+                return []
+            out: List[List[DigitEvent]] = [[]]
+            self._bank._state_machine(first_w, busy, out)
         return out[0]
 
     def flush(self) -> List[DigitEvent]:
