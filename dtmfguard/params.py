@@ -133,7 +133,7 @@ class DetectorParams:
     # the other guards (tune split) showed -0.5 to -16 dB there; speech under detected digits (talk-down,
     # 30 ms Hann window at the onset) -22 dB (0 dB) / -18 dB (-6 dB) at the 95th percentile. Measured
     # (tune split at 4 block-grid offsets, 116 h / benchmarks/conformance.py talk-down 0 dB / -6 dB, with
-    # octave_tone_max): 13 dB -> 16 false digits, 84.4 / 60.9 %; 11 dB -> see issue 17's note,
+    # octave_tone_max): 13 dB -> 16 false digits, 84.4 / 60.9 %; 11 dB -> 19,
     # 84.4 / 61.3 %; 10 dB (without octave_tone_max) -> 22, 84.4 / 61.3 %; none -> 41, 84.4 / 61.3 %.
     double_guard_db: float = 11.0
     double_guard_skip_bins: float = 1.5
