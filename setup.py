@@ -11,7 +11,7 @@ setup(
         Extension(
             "dtmfguard._native",
             sources=["native/goertzel.c"],
-            depends=["native/clones.h"],
+            depends=["native/clones.h", "native/goertzel_kernel.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),
@@ -24,7 +24,7 @@ setup(
         Extension(
             "dtmfguard._detector_native",
             sources=["native/detector.c"],
-            depends=["native/clones.h"],
+            depends=["native/clones.h", "native/goertzel_kernel.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),

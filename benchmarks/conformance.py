@@ -90,8 +90,11 @@ class Report:
     pos: int  # dtmfguard: estimated onset; spandsp: sample position of its start report
 
 
+_PARAMS = None  # DetectorParams overrides (--set), None: the defaults
+
+
 def ours(x16: np.ndarray) -> List[Report]:
-    return [Report(e.digit, e.start) for e in dtmfguard.detect(x16, RATE)]
+    return [Report(e.digit, e.start) for e in dtmfguard.detect(x16, RATE, _PARAMS)]
 
 
 def spandsp(x16: np.ndarray) -> List[Report]:
@@ -530,7 +533,14 @@ def main(argv=None) -> int:
                                  epilog="Example: python benchmarks/conformance.py --json conformance.json")
     ap.add_argument("--json", metavar="PATH", help="also write all figures as JSON")
     ap.add_argument("--quick", action="store_true", help="coarser sweeps and fewer trials (about 4x faster)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a DetectorParams field (as benchmarks/talkoff.py --set)")
     args = ap.parse_args(argv)
+    global _PARAMS
+    if args.set:
+        from talkoff import _parse_set
+
+        _PARAMS = _parse_set(args.set)
 
     t0 = time.monotonic()
     speech_paths, music_paths = _corpus.speech_files(), _corpus.music_files()
@@ -559,7 +569,8 @@ def main(argv=None) -> int:
     ours_to, ours_td, span_td = results["dtmfguard"]["talkoff"], results["dtmfguard"]["talkdown"], \
         results["spandsp"]["talkdown"]
     notes = [
-        f"dtmfguard {dtmfguard.__version__}, kernel backend {goertzel.backend()}; "
+        f"dtmfguard {dtmfguard.__version__}, kernel backend {goertzel.backend()}"
+        + (f", parameter overrides {args.set}" if args.set else "") + "; "
         "spandsp 0.0.6 (libspandsp.so.2) with its default parameters.",
         f"talk-off corpora: {len(speech_paths)} speech prompts ({ours_to['speech']['hours']:.2f} h) and "
         f"{len(music_paths)} music files ({ours_to['music']['hours']:.2f} h), all files, none sampled; "

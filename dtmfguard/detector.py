@@ -52,6 +52,7 @@ or a digit in progress).  Both give the same events
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -97,11 +98,14 @@ class _Tables:
     mixed_fraction: float
     pair_spread: float
     octave_spread: float
+    octave_tone: float
     steady_spread: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
     third_guard_mixed: float
+    double_guard: float
+    double_skip: np.ndarray  # [16] 1.0 where the key's column is too near twice its row for that guard
     clean_fraction: float
     min_fraction: float
     min_tone: int
@@ -130,11 +134,15 @@ class _Tables:
             mixed_fraction=params.mixed_tolerance_fraction,
             pair_spread=params.pair_spread_max,
             octave_spread=params.octave_spread_max,
+            octave_tone=params.octave_tone_max,
             steady_spread=params.steady_spread_max,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
             third_guard_mixed=10 ** (-params.third_guard_mixed_db / 20.0),
+            double_guard=10 ** (-params.double_guard_db / 20.0),
+            double_skip=np.array([float(abs(2 * DTMF_HZ[d // 4] - DTMF_HZ[4 + d % 4])
+                                        < params.double_guard_skip_bins * rate / (2 * half)) for d in range(16)]),
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
@@ -148,19 +156,27 @@ class _Tables:
         return tab
 
     def _pack(self) -> np.ndarray:
-        """The constants in native/detector.c's ``consts`` layout (the values the numpy path uses)."""
+        """The constants in native/detector.c's ``consts`` table, placed by name (the module's
+        ``CONST_LAYOUT``: name -> (offset, length)); every name must be filled exactly once."""
         bins = np.empty(5 * self.omegas.size)
         _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
-        scalars = [self.half, self.window, self.min_amp, self.min_fraction, self.rel_peak_pow,
-                   self.normal_twist_db, self.reverse_twist_db, self.freq_tol, self.freq_tol_mixed,
-                   self.clean_fraction, self.harmonic_guard, self.harmonic_guard_mixed, DBM0_PEAK,
-                   self.full_fraction, self.pair_spread, self.octave_spread,
-                   self.min_tone, self.confirm_checked, self.end_misses, self.edge_min, self.steady_spread,
-                   self.third_guard, self.third_guard_mixed, self.mixed_fraction]
-        consts = np.concatenate([bins, self.omegas, self.rot.view(np.float64), self.advance,
-                                 np.asarray(scalars, dtype=np.float64)])
-        if consts.size != _detector_native.CONSTS:
-            raise RuntimeError("native/detector.c's constants layout does not match detector._Tables")
+        blocks = {"bins": bins, "omegas": self.omegas, "double_skip": self.double_skip, "rot": self.rot.view(np.float64), "advance": self.advance,
+                  "dbm0_peak": DBM0_PEAK}
+        layout = _detector_native.CONST_LAYOUT
+        consts = np.full(_detector_native.CONSTS, np.nan)
+        filled = np.zeros(consts.size, dtype=int)
+        for name, (offset, length) in layout.items():
+            value = blocks[name] if name in blocks else getattr(self, name, None)
+            if value is None:
+                raise RuntimeError(f"native/detector.c wants constant {name!r}, which detector._Tables lacks")
+            value = np.asarray(value, dtype=np.float64).ravel()
+            if value.size != length:
+                raise RuntimeError(f"native/detector.c's constant {name!r} has {length} values, "
+                                   f"detector._Tables {value.size}")
+            consts[offset:offset + length] = value
+            filled[offset:offset + length] += 1
+        if not np.all(filled == 1):
+            raise RuntimeError("native/detector.c's CONST_LAYOUT does not cover its constants exactly once")
         return consts
 
 
@@ -246,6 +262,9 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     third = np.abs(win[ci, wi, 16 + r]) * (2.0 / n)  # a note's 3rd partial (issue 17)
     guard_ok = (sub < ar * guard) & (over < ac * guard) & (third < ar * np.where(clean, tab.third_guard,
                                                                                   tab.third_guard_mixed))
+    # a note's 2nd partial at twice the row frequency (not where the key's column tone leaks into that bin)
+    double = np.abs(win[ci, wi, 20 + r]) * (2.0 / n)
+    guard_ok &= (tab.double_skip[r * 4 + c] > 0) | (double < ar * tab.double_guard)
 
     shape_ok = (
         (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
@@ -265,6 +284,23 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     relr_out[ci, wi] = np.where(checked, rel_r, 0.0)
     relc_out[ci, wi] = np.where(checked, rel_c, 0.0)
     return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
+
+
+class _Busy:
+    """A non-blocking hold of a bank's lock: the state has one owner thread at a time (fails loudly)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock):
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("detector in use by another thread (a DetectorBank or DtmfDetector has one owner "
+                               "thread; give each thread its own)")
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
 
 
 class _Run:
@@ -346,6 +382,7 @@ class DetectorBank:
         self._last_win = self._state[:, h + 2 * k + 1: h + 4 * k + 1].view(complex)  # window before the next
         self._last_amp = self._state[:, h + 4 * k + 1:]  # [C, 8]: that window's amplitudes
         self._runs: List[Optional[_Run]] = [None] * c
+        self._busy = threading.Lock()
         self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
         consts = self._tab.native_consts
         # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
@@ -374,6 +411,11 @@ class DetectorBank:
         return out
 
     # -- internals -------------------------------------------------------------------------------
+    def _owner(self) -> "_Busy":
+        """Held while the numpy path works on the stream state (the C path has its own flag): a second
+        thread using the same bank meanwhile gets a RuntimeError, never interleaved state."""
+        return _Busy(self._busy)
+
     def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
         """``x``: float64 or int16 samples ``[channels, m]``, already validated."""
         out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
@@ -384,9 +426,10 @@ class DetectorBank:
                 for ch, d, start, end, level in events:
                     out[ch].append(DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband"))
             return out
-        first_w, busy = self._windows(x, x.shape[-1])
-        if busy is not None:
-            self._state_machine(first_w, busy, out)
+        with self._owner():
+            first_w, busy = self._windows(x, x.shape[-1])
+            if busy is not None:
+                self._state_machine(first_w, busy, out)
         return out
 
     def _windows(self, x: np.ndarray, m: int):
@@ -549,6 +592,9 @@ class DetectorBank:
         spread = (run.s_c - run.s_r) / run.checked
         if abs(spread) > tab.pair_spread or (run.digit % 4 == run.digit // 4 + 1 and spread > tab.octave_spread):
             return
+        if run.digit % 4 == run.digit // 4 + 1 and spread > 0 and (-run.s_r / run.checked > tab.octave_tone
+                                                                   or run.s_c / run.checked > tab.octave_tone):
+            return
         onset = self._onset(run)
         if self._end(run, onset, w, a) - onset >= tab.min_tone:
             run.confirmed = True
@@ -612,11 +658,12 @@ class DtmfDetector:
                 return []
             rate = self.rate
             return [DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband") for _ch, d, start, end, level in events]
-        first_w, busy = self._bank._windows(x, x.size)
-        if busy is None:  # no candidate and no digit in progress: most frames
-            return []
-        out: List[List[DigitEvent]] = [[]]
-        self._bank._state_machine(first_w, busy, out)
+        with self._bank._owner():
+            first_w, busy = self._bank._windows(x, x.size)
+            if busy is None:  # no candidate and no digit in progress: most frames
+                return []
+            out: List[List[DigitEvent]] = [[]]
+            self._bank._state_machine(first_w, busy, out)
         return out[0]
 
     def flush(self) -> List[DigitEvent]:

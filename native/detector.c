@@ -25,10 +25,10 @@
  *   Frames(state, consts, active)       bound to one DetectorBank (holds the three buffers)
  *     state   float64 [C, H + STATE_EXTRA]  per channel, read and updated by both paths:
  *                                          [0, H)        samples of the partial half-block
- *                                          [H, H+32)     last half-block's DFT (16 x re, im)
- *                                          [H+32]        its energy
- *                                          [H+33, H+65)  last window's DFT (16 x re, im)
- *                                          [H+65, H+73)  last window's amplitudes (8 fundamentals)
+ *                                          [H, H+2B)     last half-block's DFT (B = NBINS x re, im)
+ *                                          [H+2B]        its energy
+ *                                          [H+2B+1, H+4B+1)  last window's DFT (NBINS x re, im)
+ *                                          [H+4B+1, H+4B+9)  last window's amplitudes (8 fundamentals)
  *     consts  float64 [CONSTS]             see the CONST_* offsets below (built by detector._Tables)
  *     active  1 byte per channel            non-zero while the channel has a digit in progress
  *
@@ -76,24 +76,42 @@
 #include <stdint.h>
 #include <string.h>
 
-#define NBINS 20  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column and 4 three-times-row guard bins */
+#include "goertzel_kernel.h"
+
+#define NBINS 24  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column, 4 three-times-row and 4 twice-row guard
+                    bins */
 #define NFUND 8
 #define NGUARD (NBINS - NFUND)
 #define STATE_EXTRA (2 * NBINS + 1 + 2 * NBINS + NFUND)
 
 /* consts layout */
-#define CONST_BINS 0                         /* NBINS x 5 Goertzel constants (bin_table) */
-#define CONST_OMEGA (CONST_BINS + 5 * NBINS) /* NBINS: radians per sample */
+#define CONST_BINS 0                         /* NBINS x DG_BIN_CONSTS Goertzel constants (bin_table) */
+#define CONST_OMEGA (CONST_BINS + DG_BIN_CONSTS * NBINS) /* NBINS: radians per sample */
 #define CONST_ROT (CONST_OMEGA + NBINS)      /* NBINS x (re, im): exp(-j w H) */
 #define CONST_ADVANCE (CONST_ROT + 2 * NBINS) /* NBINS: w H, nominal phase advance between windows */
-#define CONST_SCALARS (CONST_ADVANCE + NBINS)
+#define CONST_DOUBLE_SKIP (CONST_ADVANCE + NBINS) /* 16: non-zero where a key skips the twice-row guard */
+#define CONST_SCALARS (CONST_DOUBLE_SKIP + 16)
+/*
+ * The scalars, by the name detector._Tables packs them under (the module exports every name's offset in
+ * CONST_LAYOUT, so the Python side fills the table by name and a renamed, added or removed constant
+ * fails loudly instead of shifting the others).
+ */
+#define DG_SCALARS(X)                                                                                    \
+    X(HALF, "half") X(WINDOW, "window") X(MIN_AMP, "min_amp") X(MIN_FRACTION, "min_fraction")            \
+    X(REL_PEAK_POW, "rel_peak_pow") X(NORMAL_TWIST_DB, "normal_twist_db")                                \
+    X(REVERSE_TWIST_DB, "reverse_twist_db") X(FREQ_TOL, "freq_tol") X(FREQ_TOL_MIXED, "freq_tol_mixed")   \
+    X(CLEAN_FRACTION, "clean_fraction") X(HARMONIC_GUARD, "harmonic_guard")                              \
+    X(HARMONIC_GUARD_MIXED, "harmonic_guard_mixed") X(DBM0_PEAK, "dbm0_peak")                            \
+    X(FULL_FRACTION, "full_fraction") X(PAIR_SPREAD, "pair_spread") X(OCTAVE_SPREAD, "octave_spread")    \
+    /* the state machine's (DetectorBank._step and what it calls) */                                    \
+    X(MIN_TONE, "min_tone") X(CONFIRM_CHECKED, "confirm_checked") X(END_MISSES, "end_misses")            \
+    X(EDGE_MIN, "edge_min") X(STEADY_SPREAD, "steady_spread") X(THIRD_GUARD, "third_guard")              \
+    X(THIRD_GUARD_MIXED, "third_guard_mixed") X(MIXED_FRACTION, "mixed_fraction")                        \
+    X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone")
 enum {
-    S_HALF, S_WINDOW, S_MIN_AMP, S_MIN_FRACTION, S_REL_PEAK_POW, S_NORMAL_TWIST_DB, S_REVERSE_TWIST_DB,
-    S_FREQ_TOL, S_FREQ_TOL_MIXED, S_CLEAN_FRACTION, S_HARMONIC_GUARD, S_HARMONIC_GUARD_MIXED, S_DBM0_PEAK,
-    S_FULL_FRACTION, S_PAIR_SPREAD, S_OCTAVE_SPREAD,
-    /* the state machine's (DetectorBank._step and what it calls) */
-    S_MIN_TONE, S_CONFIRM_CHECKED, S_END_MISSES, S_EDGE_MIN, S_STEADY_SPREAD, S_THIRD_GUARD, S_THIRD_GUARD_MIXED,
-    S_MIXED_FRACTION,
+#define DG_ENUM(id, name) S_##id,
+    DG_SCALARS(DG_ENUM)
+#undef DG_ENUM
     N_SCALARS
 };
 #define CONSTS (CONST_SCALARS + N_SCALARS)
@@ -110,7 +128,7 @@ static const double PI = 3.141592653589793;
  * instead; a frame of one call has only 3-4).  Each lane does goertzel.c's operations in its order
  * (no fused multiply-add: the AVX2 clone does not enable FMA), so the values are bit-identical.
  */
-typedef double v4d __attribute__((vector_size(32)));
+typedef dg_v4d v4d;
 #define NVEC (NBINS / 4)
 
 #include "clones.h"
@@ -124,7 +142,7 @@ half_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double 
     int j, k;
     for (j = 0; j < NVEC; j++) {
         for (k = 0; k < 4; k++)
-            coef[j][k] = bins[5 * (4 * j + k)];
+            coef[j][k] = bins[DG_BIN_CONSTS * (4 * j + k) + DG_COEF];
         s1[j] = s2[j] = zero;
     }
     for (Py_ssize_t n = 0; n < H; n++) {
@@ -132,18 +150,11 @@ half_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double 
         const v4d xv = {v, v, v, v};
         e += v * v;
         for (j = 0; j < NVEC; j++) {
-            const v4d t = (xv - s2[j]) + coef[j] * s1[j];
-            s2[j] = s1[j];
-            s1[j] = t;
+            DG_STEP(xv, coef[j], s1[j], s2[j]);
         }
     }
     for (k = 0; k < NBINS; k++) {
-        const double *b = bins + 5 * k;
-        const double r1 = s1[k / 4][k % 4], r2 = s2[k / 4][k % 4];
-        const double yr = r1 - b[1] * r2;
-        const double yi = b[2] * r2;
-        out[2 * k] = yr * b[3] + yi * b[4];
-        out[2 * k + 1] = yi * b[3] - yr * b[4];
+        dg_finish(bins + DG_BIN_CONSTS * k, s1[k / 4][k % 4], s2[k / 4][k % 4], out + 2 * k);
     }
     *energy = e;
 }
@@ -163,7 +174,7 @@ half_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, 
     int j, k;
     for (j = 0; j < NVEC; j++) {
         for (k = 0; k < 4; k++)
-            coef[j][k] = bins[5 * (4 * j + k)];
+            coef[j][k] = bins[DG_BIN_CONSTS * (4 * j + k) + DG_COEF];
         a1[j] = a2[j] = b1[j] = b2[j] = zero;
     }
     for (Py_ssize_t n = 0; n < H; n++) {
@@ -172,26 +183,13 @@ half_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, 
         ea += va * va;
         eb += vb * vb;
         for (j = 0; j < NVEC; j++) {
-            const v4d ta = (xva - a2[j]) + coef[j] * a1[j];
-            const v4d tb = (xvb - b2[j]) + coef[j] * b1[j];
-            a2[j] = a1[j];
-            a1[j] = ta;
-            b2[j] = b1[j];
-            b1[j] = tb;
+            DG_STEP(xva, coef[j], a1[j], a2[j]);
+            DG_STEP(xvb, coef[j], b1[j], b2[j]);
         }
     }
     for (k = 0; k < NBINS; k++) {
-        const double *b = bins + 5 * k;
-        double r1 = a1[k / 4][k % 4], r2 = a2[k / 4][k % 4];
-        double yr = r1 - b[1] * r2, yi = b[2] * r2;
-        out_a[2 * k] = yr * b[3] + yi * b[4];
-        out_a[2 * k + 1] = yi * b[3] - yr * b[4];
-        r1 = b1[k / 4][k % 4];
-        r2 = b2[k / 4][k % 4];
-        yr = r1 - b[1] * r2;
-        yi = b[2] * r2;
-        out_b[2 * k] = yr * b[3] + yi * b[4];
-        out_b[2 * k + 1] = yi * b[3] - yr * b[4];
+        dg_finish(bins + DG_BIN_CONSTS * k, a1[k / 4][k % 4], a2[k / 4][k % 4], out_a + 2 * k);
+        dg_finish(bins + DG_BIN_CONSTS * k, b1[k / 4][k % 4], b2[k / 4][k % 4], out_b + 2 * k);
     }
     *energy_a = ea;
     *energy_b = eb;
@@ -253,27 +251,18 @@ fund_dft(const double *x, Py_ssize_t H, const double *bins, double *out, double 
     double e = 0.0;
     int k;
     for (k = 0; k < 4; k++) {
-        ca[k] = bins[5 * k];
-        cb[k] = bins[5 * (4 + k)];
+        ca[k] = bins[DG_BIN_CONSTS * k + DG_COEF];
+        cb[k] = bins[DG_BIN_CONSTS * (4 + k) + DG_COEF];
     }
     for (Py_ssize_t n = 0; n < H; n++) {
         const double v = x[n];
         const v4d xv = {v, v, v, v};
         e += v * v;
-        const v4d ta = (xv - a2) + ca * a1;
-        const v4d tb = (xv - b2) + cb * b1;
-        a2 = a1;
-        a1 = ta;
-        b2 = b1;
-        b1 = tb;
+        DG_STEP(xv, ca, a1, a2);
+        DG_STEP(xv, cb, b1, b2);
     }
     for (k = 0; k < NFUND; k++) {
-        const double *b = bins + 5 * k;
-        const double r1 = k < 4 ? a1[k] : b1[k - 4], r2 = k < 4 ? a2[k] : b2[k - 4];
-        const double yr = r1 - b[1] * r2;
-        const double yi = b[2] * r2;
-        out[2 * k] = yr * b[3] + yi * b[4];
-        out[2 * k + 1] = yi * b[3] - yr * b[4];
+        dg_finish(bins + DG_BIN_CONSTS * k, k < 4 ? a1[k] : b1[k - 4], k < 4 ? a2[k] : b2[k - 4], out + 2 * k);
     }
     *energy = e;
 }
@@ -289,39 +278,22 @@ fund_dft2(const double *xa, const double *xb, Py_ssize_t H, const double *bins, 
     double ea = 0.0, eb = 0.0;
     int k;
     for (k = 0; k < 4; k++) {
-        ca[k] = bins[5 * k];
-        cb[k] = bins[5 * (4 + k)];
+        ca[k] = bins[DG_BIN_CONSTS * k + DG_COEF];
+        cb[k] = bins[DG_BIN_CONSTS * (4 + k) + DG_COEF];
     }
     for (Py_ssize_t n = 0; n < H; n++) {
         const double va = xa[n], vb = xb[n];
         const v4d xva = {va, va, va, va}, xvb = {vb, vb, vb, vb};
         ea += va * va;
         eb += vb * vb;
-        const v4d tp = (xva - p2) + ca * p1;
-        const v4d tq = (xva - q2) + cb * q1;
-        const v4d tu = (xvb - u2) + ca * u1;
-        const v4d tw = (xvb - w2) + cb * w1;
-        p2 = p1;
-        p1 = tp;
-        q2 = q1;
-        q1 = tq;
-        u2 = u1;
-        u1 = tu;
-        w2 = w1;
-        w1 = tw;
+        DG_STEP(xva, ca, p1, p2);
+        DG_STEP(xva, cb, q1, q2);
+        DG_STEP(xvb, ca, u1, u2);
+        DG_STEP(xvb, cb, w1, w2);
     }
     for (k = 0; k < NFUND; k++) {
-        const double *b = bins + 5 * k;
-        double r1 = k < 4 ? p1[k] : q1[k - 4], r2 = k < 4 ? p2[k] : q2[k - 4];
-        double yr = r1 - b[1] * r2, yi = b[2] * r2;
-        out_a[2 * k] = yr * b[3] + yi * b[4];
-        out_a[2 * k + 1] = yi * b[3] - yr * b[4];
-        r1 = k < 4 ? u1[k] : w1[k - 4];
-        r2 = k < 4 ? u2[k] : w2[k - 4];
-        yr = r1 - b[1] * r2;
-        yi = b[2] * r2;
-        out_b[2 * k] = yr * b[3] + yi * b[4];
-        out_b[2 * k + 1] = yi * b[3] - yr * b[4];
+        dg_finish(bins + DG_BIN_CONSTS * k, k < 4 ? p1[k] : q1[k - 4], k < 4 ? p2[k] : q2[k - 4], out_a + 2 * k);
+        dg_finish(bins + DG_BIN_CONSTS * k, k < 4 ? u1[k] : w1[k - 4], k < 4 ? u2[k] : w2[k - 4], out_b + 2 * k);
     }
     *energy_a = ea;
     *energy_b = eb;
@@ -334,57 +306,46 @@ typedef struct {
     const double *cosw, *sinw; /* [NGUARD][2H]: cos(w n), sin(w n) of the guard frequencies */
 } guard_src;
 
-/* |DFT| of the window at guard bins ks, ko and kt (0..NGUARD-1), by direct sums over its samples
+/* |DFT| of the window at guard bins ks, ko, kt and kd (0..NGUARD-1), by direct sums over its samples
  * (four partial sums per value, one vector lane each, then added) */
 #define LOAD4(dst, p) memcpy(&(dst), (p), sizeof(v4d))
 
 DTMFGUARD_CLONES static void
-guard_three(const guard_src *g, int ks, int ko, int kt, double *abs_s, double *abs_o, double *abs_t)
+guard_four(const guard_src *g, const int *ks, double *abs_out)
 {
     const Py_ssize_t H = g->H, N = 2 * H;
-    const double *cs = g->cosw + ks * N, *ss = g->sinw + ks * N, *co = g->cosw + ko * N, *so = g->sinw + ko * N;
-    const double *ct = g->cosw + kt * N, *st = g->sinw + kt * N;
+    const double *cw[4], *sw[4];
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
-    v4d sr = zero, si = zero, orr = zero, oi = zero, tr = zero, ti = zero;
-    double sum[6];
+    v4d re[4] = {zero, zero, zero, zero}, im[4] = {zero, zero, zero, zero};
     Py_ssize_t n;
+    int j;
+    for (j = 0; j < 4; j++) {
+        cw[j] = g->cosw + ks[j] * N;
+        sw[j] = g->sinw + ks[j] * N;
+    }
     for (int half = 0; half < 2; half++) {
         const double *x = half ? g->xb : g->xa;
         const Py_ssize_t off = half ? H : 0;
         for (n = 0; n + 4 <= H; n += 4) {
-            v4d v, c1, c2, c3, c4, c5, c6;
+            v4d v, c, s;
             LOAD4(v, x + n);
-            LOAD4(c1, cs + off + n);
-            LOAD4(c2, ss + off + n);
-            LOAD4(c3, co + off + n);
-            LOAD4(c4, so + off + n);
-            LOAD4(c5, ct + off + n);
-            LOAD4(c6, st + off + n);
-            sr += v * c1;
-            si += v * c2;
-            orr += v * c3;
-            oi += v * c4;
-            tr += v * c5;
-            ti += v * c6;
+            for (j = 0; j < 4; j++) {
+                LOAD4(c, cw[j] + off + n);
+                LOAD4(s, sw[j] + off + n);
+                re[j] += v * c;
+                im[j] += v * s;
+            }
         }
         for (; n < H; n++) { /* the tail in lane 0 */
             const double v = x[n];
-            sr[0] += v * cs[off + n];
-            si[0] += v * ss[off + n];
-            orr[0] += v * co[off + n];
-            oi[0] += v * so[off + n];
-            tr[0] += v * ct[off + n];
-            ti[0] += v * st[off + n];
+            for (j = 0; j < 4; j++) {
+                re[j][0] += v * cw[j][off + n];
+                im[j][0] += v * sw[j][off + n];
+            }
         }
     }
-    {
-        const v4d *acc[6] = {&sr, &si, &orr, &oi, &tr, &ti};
-        for (int j = 0; j < 6; j++)
-            sum[j] = ((*acc[j])[0] + (*acc[j])[1]) + ((*acc[j])[2] + (*acc[j])[3]);
-    }
-    *abs_s = cabs2(sum[0], sum[1]);
-    *abs_o = cabs2(sum[2], sum[3]);
-    *abs_t = cabs2(sum[4], sum[5]);
+    for (j = 0; j < 4; j++)
+        abs_out[j] = cabs2((re[j][0] + re[j][1]) + (re[j][2] + re[j][3]), (im[j][0] + im[j][1]) + (im[j][2] + im[j][3]));
 }
 
 static double
@@ -475,21 +436,27 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double lc = 20 * log10((gc > 1e-9 ? gc : 1e-9) / sc[S_DBM0_PEAK]);
     const double twist = lr - lc;
 
-    double sub, over, third;
+    double sub, over, third, dbl;
     if (g == NULL) {
         sub = cabs2(win[2 * (8 + r)], win[2 * (8 + r) + 1]) * (2.0 / n);
         over = cabs2(win[2 * (12 + cc)], win[2 * (12 + cc) + 1]) * (2.0 / n);
         third = cabs2(win[2 * (16 + r)], win[2 * (16 + r) + 1]) * (2.0 / n);
+        dbl = cabs2(win[2 * (20 + r)], win[2 * (20 + r) + 1]) * (2.0 / n);
     }
     else {
-        guard_three(g, r, 4 + cc, 8 + r, &sub, &over, &third);
-        sub *= 2.0 / n;
-        over *= 2.0 / n;
-        third *= 2.0 / n;
+        const int ks[4] = {r, 4 + cc, 8 + r, 12 + r};
+        double a4[4];
+        guard_four(g, ks, a4);
+        sub = a4[0] * (2.0 / n);
+        over = a4[1] * (2.0 / n);
+        third = a4[2] * (2.0 / n);
+        dbl = a4[3] * (2.0 / n);
     }
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
     const int guard_ok = sub < ar * guard && over < ac * guard
-                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED]);
+                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
+                         /* a note's 2nd partial (not where the key's column tone leaks into that bin) */
+                         && (c[CONST_DOUBLE_SKIP + r * 4 + cc] != 0.0 || dbl < ar * sc[S_DOUBLE_GUARD]);
 
     const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && max_col >= sc[S_REL_PEAK_POW] * second_col
                          && twist <= sc[S_NORMAL_TWIST_DB] && twist >= -sc[S_REVERSE_TWIST_DB];
@@ -783,6 +750,9 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
     const double spread = (r->s_c - r->s_r) / (double)r->checked; /* see DetectorBank._maybe_confirm */
     if (fabs(spread) > sc[S_PAIR_SPREAD] || (r->digit % 4 == r->digit / 4 + 1 && spread > sc[S_OCTAVE_SPREAD]))
         return;
+    if (r->digit % 4 == r->digit / 4 + 1 && spread > 0
+        && (-r->s_r / (double)r->checked > sc[S_OCTAVE_TONE] || r->s_c / (double)r->checked > sc[S_OCTAVE_TONE]))
+        return;
     const int64_t onset = run_onset(sc, r);
     if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= sc[S_MIN_TONE]) {
         r->confirmed = 1;
@@ -886,7 +856,7 @@ bin_table(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*nw*:bin_table", &om, &H, &out))
         return NULL;
     const Py_ssize_t K = om.len / (Py_ssize_t)sizeof(double);
-    if (H < 1 || om.len % (Py_ssize_t)sizeof(double) != 0 || out.len != 5 * K * (Py_ssize_t)sizeof(double)) {
+    if (H < 1 || om.len % (Py_ssize_t)sizeof(double) != 0 || out.len != DG_BIN_CONSTS * K * (Py_ssize_t)sizeof(double)) {
         PyErr_SetString(PyExc_ValueError, "bin_table: need float64 omegas [K], half_block >= 1, out [5K]");
         PyBuffer_Release(&om);
         PyBuffer_Release(&out);
@@ -894,13 +864,8 @@ bin_table(PyObject *self, PyObject *args)
     }
     const double *w = (const double *)om.buf;
     double *o = (double *)out.buf;
-    for (Py_ssize_t k = 0; k < K; k++) { /* the same expressions as native/goertzel.c's compute() */
-        o[5 * k] = 2.0 * cos(w[k]);
-        o[5 * k + 1] = cos(w[k]);
-        o[5 * k + 2] = sin(w[k]);
-        o[5 * k + 3] = cos(w[k] * (double)(H - 1));
-        o[5 * k + 4] = sin(w[k] * (double)(H - 1));
-    }
+    for (Py_ssize_t k = 0; k < K; k++) /* goertzel_kernel.h's constants, as native/goertzel.c's */
+        dg_bin_consts(w[k], (long)H, o + DG_BIN_CONSTS * k);
     PyBuffer_Release(&om);
     PyBuffer_Release(&out);
     Py_RETURN_NONE;
@@ -922,7 +887,24 @@ typedef struct {
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
+    /* set while run() or process() works on this object: the GIL is released for large batches and the
+     * event factory is Python code, so a second caller (another thread sharing the bank, or a re-entrant
+     * call) would interleave with the state; it gets a RuntimeError instead */
+    int busy;
 } FramesObject;
+
+static int
+frames_enter(FramesObject *self)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "detector in use by another thread (a DetectorBank or DtmfDetector has one owner thread; "
+                        "give each thread its own)");
+        return -1;
+    }
+    self->busy = 1;
+    return 0;
+}
 
 /* events()'s callables may refer back to the detector that owns this object: a cycle the GC must see */
 static int
@@ -1117,8 +1099,12 @@ Frames_run(FramesObject *self, PyObject *args)
     }
     if (!PyArg_ParseTuple(args, "Onp:run", &x_obj, &n_pending, &have_half))
         return NULL;
-    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+    if (frames_enter(self) < 0)
         return NULL;
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0) {
+        self->busy = 0;
+        return NULL;
+    }
     const Py_ssize_t C = self->channels, H = self->H;
     fmt = sample_format(&xb);
     if (fmt == 0) {
@@ -1193,6 +1179,7 @@ done:
     if (mem != (void *)stack_mem)
         PyMem_RawFree(mem);
     PyBuffer_Release(&xb);
+    self->busy = 0;
     return result;
 }
 
@@ -1219,8 +1206,12 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
         PyErr_SetString(PyExc_TypeError, "Frames: not initialised");
         return NULL;
     }
-    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+    if (frames_enter(self) < 0)
         return NULL;
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0) {
+        self->busy = 0;
+        return NULL;
+    }
     const Py_ssize_t C = self->channels, H = self->H;
     fmt = sample_format(&xb);
     if (fmt == 0) {
@@ -1322,6 +1313,7 @@ done:
         PyMem_RawFree(mem);
     PyMem_RawFree(ev.ev);
     PyBuffer_Release(&xb);
+    self->busy = 0;
     return result;
 }
 
@@ -1447,6 +1439,32 @@ PyInit__detector_native(void)
         Py_DECREF(&FramesType);
         Py_DECREF(m);
         return NULL;
+    }
+    {
+        /* CONST_LAYOUT: name -> (offset, length) of every entry of consts */
+        PyObject *layout = Py_BuildValue("{s(ii)s(ii)s(ii)s(ii)}", "bins", CONST_BINS, DG_BIN_CONSTS * NBINS,
+                                         "omegas", CONST_OMEGA, NBINS, "rot", CONST_ROT, 2 * NBINS, "advance",
+                                         CONST_ADVANCE, NBINS);
+        if (layout != NULL) {
+            PyObject *v = Py_BuildValue("(ii)", CONST_DOUBLE_SKIP, 16);
+            if (v == NULL || PyDict_SetItemString(layout, "double_skip", v) < 0)
+                Py_CLEAR(layout);
+            Py_XDECREF(v);
+        }
+        int bad = layout == NULL;
+#define DG_ADD(id, name)                                                                                 \
+        if (!bad) {                                                                                      \
+            PyObject *v = Py_BuildValue("(ii)", CONST_SCALARS + S_##id, 1);                             \
+            bad = v == NULL || PyDict_SetItemString(layout, name, v) < 0;                                \
+            Py_XDECREF(v);                                                                               \
+        }
+        DG_SCALARS(DG_ADD)
+#undef DG_ADD
+        if (bad || PyModule_AddObject(m, "CONST_LAYOUT", layout) < 0) {
+            Py_XDECREF(layout);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     if (PyModule_AddIntConstant(m, "NBINS", NBINS) < 0 || PyModule_AddIntConstant(m, "STATE_EXTRA", STATE_EXTRA) < 0
         || PyModule_AddIntConstant(m, "CONSTS", CONSTS) < 0 || PyModule_AddIntConstant(m, "MAX_HALF", MAX_HALF) < 0) {

@@ -20,10 +20,9 @@
  *   out[c, h, k] = sum_{n=0}^{H-1} x[c, h*H + n] * exp(-j * omega_k * n)
  *   energy[c, h] = sum_{n=0}^{H-1} x[c, h*H + n]^2
  *
- * The phase is referenced to each half-block's first sample.  The Goertzel
- * recursion s[n] = x[n] + 2 cos(w) s[n-1] - s[n-2] gives
- *   y = s[H-1] - exp(-jw) s[H-2] = sum_n x[n] exp(jw (H-1-n)),
- * so the wanted value is exp(-jw (H-1)) * y.
+ * The phase is referenced to each half-block's first sample; the recursion
+ * and its finishing rotation are native/goertzel_kernel.h's (shared with
+ * native/detector.c).
  *
  * Only the buffer protocol is used (no numpy headers): building needs no
  * numpy.  Every argument is validated before any memory is touched, so bad
@@ -37,24 +36,12 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Per-frequency constants, computed once per call. */
-typedef struct {
-    double coef;      /* 2 cos(w): the recursion's feedback */
-    double cos_w;     /* cos(w), sin(w): exp(-jw) */
-    double sin_w;
-    double cos_last;  /* cos(w (H-1)), sin(w (H-1)): phase back to the first sample */
-    double sin_last;
-} bin_consts;
+#include "goertzel_kernel.h"
 
-static inline void
-finish_bin(const bin_consts *b, double s1, double s2, double *out_re_im)
-{
-    /* y = s1 - exp(-jw) s2 ;  X = exp(-jw(H-1)) y */
-    double yr = s1 - b->cos_w * s2;
-    double yi = b->sin_w * s2;
-    out_re_im[0] = yr * b->cos_last + yi * b->sin_last;
-    out_re_im[1] = yi * b->cos_last - yr * b->sin_last;
-}
+/* Per-frequency constants (goertzel_kernel.h's order), computed once per call. */
+typedef struct {
+    double c[DG_BIN_CONSTS];
+} bin_consts;
 
 /*
  * Four half-blocks at a time, one per vector lane: their recursions are
@@ -70,7 +57,7 @@ finish_bin(const bin_consts *b, double s1, double s2, double *out_re_im)
  * the loops unroll and the state lives in registers/stack; KF == 0 is the
  * generic path with the state in `work`.
  */
-typedef double v4d __attribute__((vector_size(32)));
+typedef dg_v4d v4d;
 
 #define KFIX_MAX 16
 #define LANES 4
@@ -95,15 +82,12 @@ quad_kernel(const double *const xs[LANES], Py_ssize_t H, Py_ssize_t K, const int
     for (n = 0; n < H; n++) {
         const v4d xv = {x0[n], x1[n], x2[n], x3[n]};
         energy += xv * xv;
-        for (k = 0; k < KK; k++) {
-            const v4d t = (xv - s2[k]) + coefv[k] * s1[k];
-            s2[k] = s1[k];
-            s1[k] = t;
-        }
+        for (k = 0; k < KK; k++)
+            DG_STEP(xv, coefv[k], s1[k], s2[k]);
     }
     for (k = 0; k < KK; k++)
         for (j = 0; j < LANES; j++)
-            finish_bin(&bins[k], s1[k][j], s2[k][j], outs[j] + 2 * k);
+            dg_finish(bins[k].c, s1[k][j], s2[k][j], outs[j] + 2 * k);
     for (j = 0; j < LANES; j++)
         *es[j] = energy[j];
 }
@@ -150,13 +134,9 @@ compute(const double *x, Py_ssize_t blocks, Py_ssize_t H, const double *omegas, 
 {
     Py_ssize_t k;
     for (k = 0; k < K; k++) {
-        const double w = omegas[k];
-        const v4d c = {2.0 * cos(w), 2.0 * cos(w), 2.0 * cos(w), 2.0 * cos(w)};
-        bins[k].coef = 2.0 * cos(w);
-        bins[k].cos_w = cos(w);
-        bins[k].sin_w = sin(w);
-        bins[k].cos_last = cos(w * (double)(H - 1));
-        bins[k].sin_last = sin(w * (double)(H - 1));
+        dg_bin_consts(omegas[k], (long)H, bins[k].c);
+        const double coef = bins[k].c[DG_COEF];
+        const v4d c = {coef, coef, coef, coef};
         work[k] = c;
     }
     if (K == 8)
