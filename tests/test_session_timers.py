@@ -11,7 +11,7 @@ payment: secure mode relays them as RFC 4733); after the refreshes they must sti
 events only, and the agent's audio must still carry no recoverable key.  Measured here: both peers refresh
 with UPDATE without SDP (pjsip prefers UPDATE when the peer allows it) at 45.0 s, so the media are untouched;
 a refresh by re-INVITE with SDP re-creates the streams and the guard re-wires the bridge as after a codec
-change (test_sip_callcontrol).
+change (test_sip_transfer).
 """
 from __future__ import annotations
 

@@ -161,6 +161,12 @@ class _Call(pj.Call):
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
 
+    def onCallReplaceRequest(self, prm):  # the INVITE with Replaces (attended transfer): what the phone shows
+        try:
+            say(event="invite", call=self.index, replaces=True, headers=_identity_headers(prm.rdata.wholeMsg))
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallReplaceRequest", error=type(exc).__name__)
+
     def onCallReplaced(self, prm):  # an attended transfer replaced this call: the new one is tracked like any
         try:
             new = _Call(self.peer, self.peer.acc, prm.newCallId)
