@@ -94,3 +94,36 @@ def test_attended_transfer_target_sees_the_caller_and_the_customer_sees_the_targ
     assert len(inv2) == 2  # agent 1's consultation call, then the guard's INVITE with Replaces
     # pjsua answers an INVITE with Replaces itself (pjsua_call.c), without the agent peer's P-Asserted-Identity
     _check(call, customer, agent2, target_pai=None)
+
+
+@pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+def test_an_identity_that_changes_from_ringing_to_answer_replaces_the_earlier_one(tmp_path):
+    """sipp as the agent side: its 180 names a queue, its 200 the agent who answered.  The customer's 180 and
+    200 carry each in turn, the 200 only the new one (pjsua reuses the 180 for the 200: the guard removes the
+    queue's identity from it first)."""
+    gport, sport = free_port(), free_port()
+    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
+                  f"sip:queue@127.0.0.1:{sport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
+    sipp = subprocess.Popen(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uas_pai_change.xml"), "-m", "1",
+                             "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "30s",
+                             "-nostdin", "-trace_err"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    customer = None
+    try:
+        guard.wait_ready()
+        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play-s", "1.0",
+                         "--timeout", "30"], "customer", tmp_path)
+        assert customer.wait(30) == 0, customer.output()[-2000:]
+        out, _ = sipp.communicate(timeout=20)
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+        rc = guard.stop()
+        if customer is not None:
+            customer.stop()
+    assert rc == 0
+    assert sipp.returncode == 0, out[-2000:]
+    seen = {e["status"]: e["headers"] for e in customer.events() if e.get("event") == "response"}
+    assert seen[180].get("p-asserted-identity") == ['"Billing Queue" <sip:4000@pbx.example>'], seen
+    assert seen[200].get("p-asserted-identity") == ['"Carol Lee" <sip:4003@pbx.example>'], seen
