@@ -56,6 +56,7 @@ pipeline stay and the new agent leg replaces the old one when it answers.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import itertools
 import logging
@@ -69,6 +70,7 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from ..eventlimit import KeyRateLimit
+from ..keyrelay import MAX_RELAY_MS, MIN_RELAY_MS
 from ..pipeline import CallPipeline
 from ..security import log_debug_traceback
 from . import sched
@@ -412,6 +414,8 @@ class Bridge:
     pai_sent: list = field(default_factory=list)  # the agent-side identity the customer was last given
     answer_tdata: int = 0  # the customer's INVITE answer (pjsip_tx_data*), reused by pjsua for each answer
     answer_code: int = 0  # its status code as last sent
+    jitter: Any = None  # keyrelay.JitterLog of the customer stream (secure mode; main thread)
+    jitter_polled: float = 0.0
     refer_buffers: list = field(default_factory=list)  # Refer-To values rewritten for pjsua (kept alive)
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
     identity: tuple = ("", ())
@@ -1298,8 +1302,17 @@ class Guard:
                         b.id, b.target, "stopped for that run" if record["action"] == "stopped" else "continued")
             if self.alert_audit is not None:
                 self.alert_audit.record(record)
+        if relay.outbox or now - b.jitter_polled >= 0.02:
+            self._poll_jitter(b, now)
         while relay.outbox:
             key = relay.outbox.popleft()
+            if key.source == "inband" and b.jitter is not None:
+                # on the sender's timeline again: frames the jitter buffer inserted or concealed (keyrelay.JitterLog)
+                fix = b.jitter.correction_ms(key.start, key.end)
+                if fix:
+                    key = dataclasses.replace(key, duration_ms=max(MIN_RELAY_MS, min(MAX_RELAY_MS,
+                                                                                      key.duration_ms + fix)))
+                    b.relay["jitter_corrected"] = b.relay.get("jitter_corrected", 0) + 1
             if not (b.state == "connected" or b.state == "ringing" and b.early_media) or b.agent is None \
                     or b.agent_gone:
                 continue  # the agent leg is not (or no longer) there: nothing to relay to
@@ -1313,6 +1326,21 @@ class Guard:
             b.relay[method] += 1
             latency = round((time.monotonic() - key.decided_mono) * 1000, 1)
             b.relay["max_latency_ms"] = max(b.relay["max_latency_ms"], latency)
+
+    def _poll_jitter(self, b: Bridge, now: float) -> None:
+        """Main thread: the customer stream's jitter-buffer counters, noted with the pipeline's frame count."""
+        b.jitter_polled = now
+        if b.state != "connected" or b.customer is None or b.pipeline is None:
+            return
+        try:
+            jb = b.customer.getStreamStat(0).jbuf
+        except pj.Error:
+            return  # no stream (yet, or any more)
+        if b.jitter is None:
+            from ..keyrelay import JitterLog
+
+            b.jitter = JitterLog(8000)
+        b.jitter.note(int(b.pipeline.stats["frames"]), int(jb.empty), int(jb.lost))
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:
