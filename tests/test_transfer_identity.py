@@ -78,6 +78,9 @@ def _check(call, customer, agent2, target_pai=AGENT2_PAI):
     updates = [e for e in cev if e.get("event") == "request" and e.get("method") == "UPDATE"]
     if target_pai:
         assert updates and updates[-1]["headers"].get("p-asserted-identity") == [target_pai], cev[-12:]
+        answered = [e["t"] for e in agent2.events() if e.get("event") == "state" and e.get("state") == "CONFIRMED"]
+        print(f"\ntransfer target answered -> the customer got its identity: "
+              f"{(updates[-1]['t'] - answered[-1]) * 1000:.0f} ms")
     else:  # the target named nobody: the customer is not told anything new
         assert not updates, updates
     states = [e["state"] for e in cev if e.get("event") == "state"]
