@@ -32,6 +32,24 @@ AGENT2_PAI = '"Bob Jones" <sip:4002@pbx.example>'
 SHOWN = ("p-asserted-identity", "diversion", "history-info", "user-to-user", "x-queue", "x-dtmfguard-call")
 
 
+def test_refer_target_gets_the_headers_escaped_and_keeps_its_own():
+    from urllib.parse import unquote
+
+    from dtmfguard.sip.b2bua import refer_target_with_headers
+
+    got = refer_target_with_headers('<sip:b@pbx.example?Replaces=abc%40h%3Bto-tag%3D1&X-Queue=vip>;x=1',
+                                    [("P-Asserted-Identity", '"Alice Smith" <sip:+4420@carrier.example>'),
+                                     ("X-Queue", "billing"), ("User-to-User", "56a3;encoding=hex")])
+    assert got.startswith("<sip:b@pbx.example?Replaces=abc%40h%3Bto-tag%3D1&X-Queue=vip&") and got.endswith(">;x=1")
+    extra = got[got.index("vip&") + 4:got.index(">")].split("&")
+    assert [p.split("=", 1)[0] for p in extra] == ["P-Asserted-Identity", "User-to-User"]  # X-Queue: theirs
+    assert unquote(extra[0].split("=", 1)[1]) == '"Alice Smith" <sip:+4420@carrier.example>'
+    # every character outside RFC 3261's hvalue set is escaped: nothing can end the URI or add a parameter
+    assert not any(c in extra[0].split("=", 1)[1] for c in ' "<>;@&=,')
+    assert refer_target_with_headers("sip:c@pbx.example", [("X-Dtmfguard-Call", "c7")]) == \
+        "<sip:c@pbx.example?X-Dtmfguard-Call=c7>"
+
+
 def _caller_view(headers: dict) -> dict:
     """What the agent's phone and CTI get: display name and user of From, and the copied headers."""
     frm = headers["from"][0]

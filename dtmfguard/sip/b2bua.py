@@ -237,14 +237,23 @@ def _rx_message(rdata_ptr: int, whole: bytes) -> int:
     """``rdata->msg_info.msg`` of a pjsip_rx_data, or 0.  pjsip_rx_data's layout depends on compile-time
     sizes, so the field is found, not assumed: msg_info starts with ``char *msg_buf; int len; pjsip_msg *msg``,
     where msg_buf points into the same structure's packet buffer (which comes first) and holds exactly the
-    text pjsua2 gave us as ``wholeMsg``.  Only addresses inside the structure are ever read."""
+    text pjsua2 gave us as ``wholeMsg``.  Memory is read through /proc/self/mem (:func:`_readable`), so a
+    layout that does not match ends the search instead of the process."""
+    import struct
+
     n = len(whole)
-    for off in range(0, _RDATA_SCAN_BYTES, 8):
-        value = ctypes.c_uint64.from_address(rdata_ptr + off).value
-        if rdata_ptr <= value < rdata_ptr + off and value + n <= rdata_ptr + off \
-                and ctypes.c_int.from_address(rdata_ptr + off + 8).value == n \
-                and ctypes.string_at(value, n) == whole:
-            return ctypes.c_uint64.from_address(rdata_ptr + off + 16).value or 0
+    data = b""
+    chunk = 4096
+    while len(data) < _RDATA_SCAN_BYTES:
+        more = _readable(rdata_ptr + len(data), chunk)
+        if more is None:
+            return 0
+        data += more
+        for off in range(max(0, len(data) - chunk - 32), len(data) - 24, 8):
+            value, length = struct.unpack_from("<Qi", data, off)
+            rel = value - rdata_ptr
+            if length == n and 0 <= rel and rel + n <= off and data[rel:rel + n] == whole:
+                return struct.unpack_from("<Q", data, off + 16)[0]
     return 0
 
 
