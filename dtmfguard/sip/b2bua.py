@@ -51,7 +51,12 @@ and the agent side's P-Asserted-Identity goes back in the customer's answers; a
 183 from the agent side is answered 183 to the customer (early media, bridged and
 masked like the call); a REFER from the agent side (blind, or attended with
 Replaces) is carried out by the guard itself, so the customer's leg and the
-pipeline stay and the new agent leg replaces the old one when it answers.
+pipeline stay and the new agent leg replaces the old one when it answers.  The
+transfer target gets the caller's identity and headers like the first agent leg
+(:meth:`Guard._transfer_identity`), and the customer gets the agent side's latest
+identity in each answer and, after a transfer, the target's in an UPDATE.  In-band
+keys relayed in secure mode get back the frames the customer stream's jitter buffer
+inserted or concealed inside them (:class:`dtmfguard.keyrelay.JitterLog`).
 """
 from __future__ import annotations
 
