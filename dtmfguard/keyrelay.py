@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from .capture.card import luhn_valid
 from .events import DigitEvent
 
-__all__ = ["RelayKey", "CardRunWatch", "KeyRelay", "KeySequence", "luhn_ok", "RELAY_METHODS", "CARD_RUN_ACTIONS"]
+__all__ = ["RelayKey", "CardRunWatch", "KeyRelay", "KeySequence", "JitterLog", "luhn_ok", "RELAY_METHODS",
+           "CARD_RUN_ACTIONS"]
 
 #: how relayed keys are sent on the agent leg: RFC 4733 (SIP INFO when the agent side did not negotiate
 #: telephone-event), or always SIP INFO application/dtmf-relay
@@ -70,6 +71,9 @@ class RelayKey:
     duration_ms: int
     source: str
     decided_mono: float = field(default_factory=time.monotonic)
+    #: the key's span in the customer stream (samples; -1 unknown), for :class:`JitterLog` corrections
+    start: int = -1
+    end: int = -1
 
     def __repr__(self) -> str:
         return f"RelayKey(duration_ms={self.duration_ms}, source={self.source!r})"
@@ -197,7 +201,8 @@ class KeyRelay:
             self.alerts.append({"type": "card_outside_secure_mode", "t": time.time(),
                                 "action": "stopped" if self.action == "stop" else "alerted"})
         ms = round((ev.end - ev.start) * 1000 / ev.rate)
-        key = RelayKey(ev.digit, max(MIN_RELAY_MS, min(MAX_RELAY_MS, ms)), ev.source)
+        key = RelayKey(ev.digit, max(MIN_RELAY_MS, min(MAX_RELAY_MS, ms)), ev.source, start=int(ev.start),
+                       end=int(ev.end))
         if self.action == "stop":
             if not ev.digit.isdigit():  # '*' / '#' ends the digits of a run: release or drop what is held
                 card = self.watch.alerted
@@ -264,3 +269,48 @@ class KeySequence:
             self._keys = ""
             return False
         return None
+
+
+class JitterLog:
+    """Where the customer stream's jitter buffer bent the audio timeline, so in-band key durations can be
+    given back on the sender's timeline.
+
+    Why: an in-band key's duration is measured on the audio the guard's jitter buffer hands over, and on a
+    loaded host that audio is not the sender's timeline.  Measured on live calls (load average 9-14): every
+    in-band duration error beyond 2 ms lay on a frame where the jitter buffer counted an *empty* read (no
+    packet: a concealment frame is inserted, the key grows by one frame, +20 ms each) or a *lost* packet (a
+    concealment frame replaces the real one; the detector does not take the concealed frame for the tone:
+    -10 to -22 ms).  The SIP layer polls the counters on its own thread and notes each change with the
+    number of frames the pipeline had processed then (:meth:`note`); a key gets one frame back per lost
+    packet and one frame less per empty read noted entirely inside its span (:meth:`correction_ms`).  A change
+    whose frame window reaches outside the key is not counted (its frame is uncertain), so a correction is
+    never made on a guess about the key's edges.
+    """
+
+    def __init__(self, rate: int = 8000, frame_samples: int = 160, keep: int = 512):
+        self.rate, self.frame = int(rate), int(frame_samples)
+        self.windows: collections.deque = collections.deque(maxlen=keep)  # (first_frame, last_frame, empty, lost)
+        self._last: tuple | None = None  # (frames, empty, lost) at the previous poll
+
+    def note(self, frames: int, empty: int, lost: int) -> None:
+        """Counters read at a poll, with the pipeline's processed-frame count at that moment."""
+        last = self._last
+        self._last = (int(frames), int(empty), int(lost))
+        if last is None or empty < last[1] or lost < last[2] or frames < last[0]:
+            return  # first reading, or a new stream (re-INVITE): counters restarted
+        d_empty, d_lost = empty - last[1], lost - last[2]
+        if d_empty or d_lost:
+            # the event's frame is one of those processed since the previous poll (+1: the stream is read
+            # in the tick before the port gets the frame)
+            self.windows.append((last[0], int(frames) + 1, d_empty, d_lost))
+
+    def correction_ms(self, start: int, end: int) -> int:
+        """Milliseconds to add to a key spanning samples [start, end) of the customer stream."""
+        if start < 0 or end <= start:
+            return 0
+        first, last = start // self.frame, (end - 1) // self.frame
+        frames = 0
+        for w_first, w_last, d_empty, d_lost in self.windows:
+            if first <= w_first and w_last <= last:
+                frames += d_lost - d_empty
+        return round(frames * self.frame * 1000 / self.rate)

@@ -46,10 +46,9 @@ def speech_prompt() -> str:
 
 GAP_S = 3.0  # silence after the menu keys: the switch happens in it
 TOLERANCE_MS = 20  # the goal (issue 13), for keys that reach the guard as RFC 4733 or SIP INFO: exact durations
-#: in-band keys are measured on the audio the guard's adaptive jitter buffer hands over: on a loaded host it
-#: stretches or shortens a tone by a 20 ms frame now and then (measured: up to +30 ms at load average 6;
-#: 0-2 ms on a quiet host), and the relay reproduces what the guard heard
-INBAND_TOLERANCE_MS = 40
+#: in-band keys too: the frames the guard's jitter buffer inserts or conceals inside a key are given back
+#: (keyrelay.JitterLog); before that, up to +39 ms at load average 9-14
+INBAND_TOLERANCE_MS = TOLERANCE_MS
 
 
 def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0):

@@ -51,11 +51,17 @@ and the agent side's P-Asserted-Identity goes back in the customer's answers; a
 183 from the agent side is answered 183 to the customer (early media, bridged and
 masked like the call); a REFER from the agent side (blind, or attended with
 Replaces) is carried out by the guard itself, so the customer's leg and the
-pipeline stay and the new agent leg replaces the old one when it answers.
+pipeline stay and the new agent leg replaces the old one when it answers.  The
+transfer target gets the caller's identity and headers like the first agent leg
+(:meth:`Guard._transfer_identity`), and the customer gets the agent side's latest
+identity in each answer and, after a transfer, the target's in an UPDATE.  In-band
+keys relayed in secure mode get back the frames the customer stream's jitter buffer
+inserted or concealed inside them (:class:`dtmfguard.keyrelay.JitterLog`).
 """
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import itertools
 import logging
@@ -69,6 +75,7 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from ..eventlimit import KeyRateLimit
+from ..keyrelay import MAX_RELAY_MS, MIN_RELAY_MS
 from ..pipeline import CallPipeline
 from ..security import log_debug_traceback
 from . import sched
@@ -220,6 +227,157 @@ def _answer_request(tsx, rdata, code: int) -> bool:
     return True
 
 
+class _PjStr(ctypes.Structure):
+    _fields_ = [("ptr", ctypes.c_void_p), ("slen", ctypes.c_ssize_t)]
+
+
+#: pjsip_generic_string_hdr (sip_msg.h): PJSIP_DECL_HDR_MEMBER = prev, next, type (+4 padding), name, sname,
+#: vptr; then hvalue.  Checked against the message text before anything is written (see _rewrite_refer_to).
+_HDR_NAME_OFFSET = 24
+_HDR_HVALUE_OFFSET = 64
+_RDATA_SCAN_BYTES = 1 << 17  # pjsip_rx_data holds the packet buffer (PJSIP_MAX_PKT_LEN) before msg_info
+
+
+def _rx_message(rdata_ptr: int, whole: bytes) -> int:
+    """``rdata->msg_info.msg`` of a pjsip_rx_data, or 0.  pjsip_rx_data's layout depends on compile-time
+    sizes, so the field is found, not assumed: msg_info starts with ``char *msg_buf; int len; pjsip_msg *msg``,
+    where msg_buf points into the same structure's packet buffer (which comes first) and holds exactly the
+    text pjsua2 gave us as ``wholeMsg``.  Memory is read through /proc/self/mem (:func:`_readable`), so a
+    layout that does not match ends the search instead of the process."""
+    import struct
+
+    n = len(whole)
+    data = b""
+    chunk = 4096
+    while len(data) < _RDATA_SCAN_BYTES:
+        more = _readable(rdata_ptr + len(data), chunk)
+        if more is None:
+            return 0
+        data += more
+        for off in range(max(0, len(data) - chunk - 32), len(data) - 24, 8):
+            value, length = struct.unpack_from("<Qi", data, off)
+            rel = value - rdata_ptr
+            if length == n and 0 <= rel and rel + n <= off and data[rel:rel + n] == whole:
+                return struct.unpack_from("<Q", data, off + 16)[0]
+    return 0
+
+
+def _rewrite_refer_to(rdata, headers, keep: list) -> str:
+    """Replace the Refer-To value of an incoming REFER's parsed message with ``new_value`` (SIP thread, in
+    onCallTsxState, before pjsua reads it in on_call_transferred: pjsua_call.c 2.15.1 calls the application's
+    tsx callback first) with the same target plus ``headers`` as URI header parameters.  pjsua calls the
+    target with that value, and pjsip turns the target URI's header parameters into headers of the new INVITE
+    (sip_dialog.c pjsip_dlg_create_uac; how Replaces travels in an attended transfer).  The buffer is appended
+    to ``keep`` (it must outlive the REFER's processing; pjsua writes a NUL after the value).  Returns the new
+    value, or "" with nothing written when any layout check fails."""
+    calls = _pjsip()
+    if calls is None or rdata.pjRxData is None:
+        return ""
+    try:
+        lib = ctypes.CDLL(pj._pjsua2.__file__)
+        find = lib.pjsip_msg_find_hdr_by_name
+        find.restype, find.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return ""
+    whole = rdata.wholeMsg
+    old = ""
+    for line in whole.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() == "refer-to":
+            old = value.strip()
+            break
+    raw = whole.encode("utf-8", "surrogateescape")
+    msg = _rx_message(int(rdata.pjRxData), raw)
+    if not old or not msg or ctypes.c_int.from_address(msg).value != 0:  # PJSIP_REQUEST_MSG
+        return ""
+    name = ctypes.create_string_buffer(b"Refer-To")
+    hdr = find(msg, ctypes.byref(_PjStr(ctypes.cast(name, ctypes.c_void_p), 8)), None)
+    if not hdr:
+        return ""
+    hname = _PjStr.from_address(hdr + _HDR_NAME_OFFSET)
+    hvalue = _PjStr.from_address(hdr + _HDR_HVALUE_OFFSET)
+    if hname.slen != 8 or ctypes.string_at(hname.ptr, 8).lower() != b"refer-to" or \
+            ctypes.string_at(hvalue.ptr, hvalue.slen) != old.encode("utf-8", "surrogateescape"):
+        return ""
+    new_value = refer_target_with_headers(old, headers)
+    data = new_value.encode()
+    buf = ctypes.create_string_buffer(data, len(data) + 1)
+    keep.append(buf)
+    hvalue.ptr = ctypes.cast(buf, ctypes.c_void_p).value
+    hvalue.slen = len(data)
+    return new_value
+
+
+#: pjsip_tx_data (sip_transport.h 2.15.1): list links 16, pool 8, obj_name 32, info 8, rx_timestamp 16, mgr 8,
+#: op_key (pj_ioqueue_op_key_t: 34 pointers = 272; tdata, token, callback: 24), lock 8, then msg
+_TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
+
+
+def _readable(addr: int, size: int) -> bytes | None:
+    """``size`` bytes at ``addr`` of this process, or None if unmapped (read through /proc/self/mem, which
+    fails with an error where a ctypes read would crash the process)."""
+    if addr <= 0:
+        return None
+    try:
+        with open("/proc/self/mem", "rb", buffering=0) as mem:
+            mem.seek(addr)
+            data = mem.read(size)
+        return data if len(data) == size else None
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+def _drop_answer_headers(tdata_ptr: int, name: str, code: int) -> bool:
+    """Remove every ``name`` header from the response the customer leg answers with (pjsua builds each
+    answer of a call on the previous one, inv->last_answer, so a header given to the 180 stays in the 200:
+    to send a changed identity, the old one must go).  The message is found at its pjsip_tx_data offset and
+    checked before use (a response, with the status code last sent).  False, with nothing changed, when the
+    checks fail."""
+    import struct
+
+    raw = _readable(tdata_ptr + _TDATA_MSG_OFFSET, 8)
+    msg = struct.unpack("<Q", raw)[0] if raw else 0
+    head = _readable(msg, 12)
+    if not head or struct.unpack("<i", head[:4])[0] != 1 or struct.unpack("<i", head[8:12])[0] != code:
+        return False  # PJSIP_RESPONSE_MSG, status line code
+    try:
+        lib = ctypes.CDLL(pj._pjsua2.__file__)
+        find = lib.pjsip_msg_find_hdr_by_name
+        find.restype, find.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        erase = lib.pj_list_erase
+        erase.restype, erase.argtypes = None, [ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return False
+    text = name.encode()
+    buf = ctypes.create_string_buffer(text)
+    key = _PjStr(ctypes.cast(buf, ctypes.c_void_p), len(text))
+    for _ in range(8):
+        hdr = find(msg, ctypes.byref(key), None)
+        if not hdr:
+            break
+        erase(hdr)
+    return True
+
+
+_URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
+
+
+def refer_target_with_headers(target: str, headers) -> str:
+    """A Refer-To value with ``headers`` [(name, value)] added as URI header parameters (RFC 3261 §19.1.1),
+    after the ones the target already has (Replaces); a header the target already names is not added twice."""
+    from urllib.parse import quote
+
+    value = target.strip()
+    inner = value[1:value.index(">")] if value.startswith("<") and ">" in value else value
+    params = value[len(inner) + 2:] if value.startswith("<") and ">" in value else ""
+    present = {p.split("=", 1)[0].lower() for p in inner.partition("?")[2].split("&") if p}
+    extra = [f"{quote(n, safe='-_.!~*')}={quote(v, safe=_URI_HEADER_SAFE)}" for n, v in headers
+             if n.lower() not in present]
+    if extra:
+        inner += ("&" if "?" in inner else "?") + "&".join(extra)
+    return f"<{inner}>{params}"
+
+
 @dataclass
 class Bridge:
     """One customer <-> agent pair and its media pipeline.  Fields are read by the control API."""
@@ -267,7 +425,12 @@ class Bridge:
     transfers: list = field(default_factory=list)  # completed transfers: ms from REFER to the new agent's answer
     secure_keys: Any = None  # relay.KeySequence: the agent's phone switches secure mode (secure.keys_on/off)
     agent_pai: list = field(default_factory=list)  # the agent side's P-Asserted-Identity, passed back
-    agent_pai_sent: bool = False
+    pai_sent: list = field(default_factory=list)  # the agent-side identity the customer was last given
+    answer_tdata: int = 0  # the customer's INVITE answer (pjsip_tx_data*), reused by pjsua for each answer
+    answer_code: int = 0  # its status code as last sent
+    jitter: Any = None  # keyrelay.JitterLog of the customer stream (secure mode; main thread)
+    jitter_polled: float = 0.0
+    refer_buffers: list = field(default_factory=list)  # Refer-To values rewritten for pjsua (kept alive)
     #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
     identity: tuple = ("", ())
     #: what the PBX/CTI knows the call by (customer leg's Call-ID, a configured header): control API lookups
@@ -304,6 +467,7 @@ class _Leg(pj.Call):
         self.guard = guard
         self.role = role
         self.account_for_transfer = acc  # a transfer target is called from the same account (SRTP policy)
+        self.pai: list = []  # this agent leg's remote identity (P-Asserted-Identity of its responses)
         self.bridge: Bridge | None = None
 
     @guarded
@@ -311,8 +475,8 @@ class _Leg(pj.Call):
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and self.bridge is not None:
             self.guard.dialogs.ended(self.bridge.id, self.role)  # nothing left for the supervisor to end
-        if self.role == "agent" and self.bridge is not None and self is self.bridge.agent:
-            self.guard._agent_identity_back(self.bridge, prm.e)
+        if self.role == "agent" and self.bridge is not None:
+            self.guard._agent_identity_back(self.bridge, self, prm.e)
         self.guard._leg_state(self, info.state, info.lastStatusCode, info.stateText)
 
     @guarded
@@ -356,6 +520,12 @@ class _Leg(pj.Call):
         tsx = ev.body.tsxState.tsx
         if tsx.method == "INFO" and tsx.role == pj.PJSIP_ROLE_UAS and tsx.state == pj.PJSIP_TSX_STATE_TRYING:
             self._rx_info(tsx, ev.body.tsxState.src.rdata)
+        elif tsx.method == "INVITE" and tsx.role == pj.PJSIP_ROLE_UAS and self.role == "customer" and \
+                ev.body.tsxState.type == pj.PJSIP_EVENT_TX_MSG and not self.bridge.customer_answered:
+            self.bridge.answer_tdata = int(ev.body.tsxState.src.tdata.pjTxData or 0)  # inv->last_answer
+        elif tsx.method == "REFER" and tsx.role == pj.PJSIP_ROLE_UAS and tsx.state == pj.PJSIP_TSX_STATE_TRYING \
+                and self.role == "agent":
+            self.guard._transfer_identity(self.bridge, self, ev.body.tsxState.src.rdata)
         elif tsx.method == "INVITE" and tsx.role == pj.PJSIP_ROLE_UAC and tsx.state in (
                 pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED):
             self.guard._reinvite_done(self.bridge, self.role, tsx.statusCode)
@@ -460,6 +630,7 @@ class Guard:
         self._ended: list[Bridge] = []
         self.counters = {"calls": 0, "refused": 0, "connected": 0, "failed": 0, "media_errors": 0}
         self._ports: list[PipelinePort] = []  # detached ports for reuse (main thread only)
+        self._acc_cfg: dict = {}  # id(account) -> its AccountConfig
         # supervised workers record their dialogs so the supervisor can end them if this process dies
         self.dialogs = DialogBook.from_env(cfg.sip_host, cfg.sip_port)
         self.started = time.monotonic()
@@ -503,6 +674,7 @@ class Guard:
                 acfg.sipConfig.transportId = transport_id
             acc = _Account(self)
             acc.create(acfg)
+            self._acc_cfg[id(acc)] = acfg  # kept: a transfer sets the From for one call (_transfer_identity)
             return acc
 
         self.acc = make(c.customer_srtp, 10)
@@ -565,6 +737,7 @@ class Guard:
             # collect after libDestroy aborts in ~Call (pjsua_call_set_user_data asserts: issue 18)
             self._actions.clear()
             self.acc = self.agent_acc = self.agent_tls_acc = None
+            self._acc_cfg.clear()
 
         destroy_endpoint(self.ep, release)
         self.ep = None
@@ -640,12 +813,20 @@ class Guard:
             return
         op = pj.CallOpParam()
         op.statusCode = code
-        # the agent side's identity, back; once: pjsua builds each answer of a call on the previous one
-        # (inv->last_answer), so a header given to the 180 stays in the 200
-        for value in b.agent_pai if code in (180, 183, 200) and not b.agent_pai_sent else ():
-            op.txOption.headers.append(_header("P-Asserted-Identity", value))
-            b.agent_pai_sent = True
+        # the agent side's identity, back, as of the agent side's latest response: pjsua builds each answer of
+        # a call on the previous one (inv->last_answer), so an identity that changed (a queue's in the 180, the
+        # answering agent's in the 200) replaces the one already there; unchanged, it is there already
+        values = list(b.agent_pai) if code in (180, 183, 200) else []
+        if values and values != b.pai_sent:
+            if b.pai_sent and not _drop_answer_headers(b.answer_tdata, "P-Asserted-Identity", b.answer_code):
+                log.warning("%s: the agent side's changed identity could not replace the earlier one", b.id)
+                values = []
+            for value in values:
+                op.txOption.headers.append(_header("P-Asserted-Identity", value))
+            if values:
+                b.pai_sent = values
         b.customer.answer(op)
+        b.answer_code = code
         if code == 200:
             b.customer_answered = True
 
@@ -716,6 +897,7 @@ class Guard:
                          b.id, ms)
                 self._queue(self._rewire, b)
                 self._queue(self._hangup, old)
+                self._queue(self._identity_update, b, leg)
             elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 b.transfer = None
                 log.warning("%s: transfer failed (%d)%s", b.id, status,
@@ -727,6 +909,66 @@ class Guard:
         elif leg is b.agent and state == pj.PJSIP_INV_STATE_DISCONNECTED:
             b.agent_gone = True  # the referring agent hung up first: the customer waits for the new agent
             log.info("%s: the transferring agent left; waiting for the transfer target", b.id)
+
+    def _transfer_identity(self, b: Bridge, leg: _Leg, rdata) -> None:
+        """SIP thread, a REFER on the agent leg that pjsua is about to carry out (onCallTsxState runs first):
+        the transfer target gets the same caller identity as the first agent leg.  Headers (P-Asserted-
+        Identity per policy, Diversion/History-Info, UUI, X- headers, the correlation header) go in as URI
+        headers of the Refer-To value pjsua will call; the From (display name and user) through the account
+        pjsua calls from (pjsua_call_make_call takes its From from the account when no local_uri is given),
+        set for this one call and set back by the next main-loop step."""
+        if b is None or leg is not b.agent or b.transfer is not None or b.state != "connected":
+            return  # refused in onCallTransferRequest
+        local, headers = b.identity
+        try:
+            new = _rewrite_refer_to(rdata, [*headers, ("X-Dtmfguard-Call", b.id)], b.refer_buffers)
+        except Exception as exc:  # noqa: BLE001 - the transfer goes on, without the headers
+            log.warning("%s: caller headers not passed to the transfer target (%s)", b.id, type(exc).__name__)
+            new = ""
+        if not new:
+            log.warning("%s: caller headers not passed to the transfer target (REFER not rewritable)", b.id)
+        acc = leg.account_for_transfer
+        cfg = self._acc_cfg.get(id(acc))
+        if not local or cfg is None:
+            return
+        own = cfg.idUri
+        try:
+            cfg.idUri = local
+            acc.modify(cfg)
+        except pj.Error as exc:
+            log.warning("%s: caller identity not set for the transfer target (%s)", b.id, exc.reason[:80])
+            return
+        finally:
+            cfg.idUri = own
+        self._queue(self._restore_account, acc)
+
+    def _identity_update(self, b: Bridge, leg: _Leg) -> None:
+        """After a transfer: the new agent side's identity to the customer, in an UPDATE without SDP (RFC 3311;
+        the media stay as they are), as a phone shows who took over the call (the connected identity of
+        RFC 4916, here by P-Asserted-Identity as in the answers)."""
+        values = list(getattr(leg, "pai", []) or [])
+        if leg is not b.agent or not values or values == b.pai_sent or b.customer is None or b.customer_gone:
+            return
+        b.agent_pai = values
+        op = pj.CallOpParam(True)
+        op.opt.flag |= pj.PJSUA_CALL_NO_SDP_OFFER
+        for value in values:
+            op.txOption.headers.append(_header("P-Asserted-Identity", value))
+        try:
+            b.customer.update(op)
+        except pj.Error as exc:  # e.g. an INVITE transaction in progress on the customer leg
+            log.warning("%s: the transfer target's identity was not sent to the customer (%s)", b.id,
+                        exc.reason[:80])
+            return
+        b.pai_sent = values
+        log.info("%s: the transfer target's identity sent to the customer (UPDATE)", b.id)
+
+    def _restore_account(self, acc) -> None:
+        cfg = self._acc_cfg.get(id(acc))
+        try:
+            acc.modify(cfg)
+        except pj.Error as exc:  # the next agent call would show the last caller: say so loudly
+            log.error("agent account identity not restored (%s)", exc.reason[:80])
 
     # -- caller identity on the agent leg ------------------------------------------------------------------
     def _agent_identity(self, invite: str) -> tuple:
@@ -742,9 +984,10 @@ class Guard:
             return "", ()
         return local, tuple(headers)
 
-    def _agent_identity_back(self, b: Bridge, event) -> None:
-        """SIP thread: a response on the agent leg; its P-Asserted-Identity (the agent side's, RFC 3325) is
-        kept for the customer's 180/183/200 (identity mode "pass" only: the other modes hide identities)."""
+    def _agent_identity_back(self, b: Bridge, leg: _Leg, event) -> None:
+        """SIP thread: a response on an agent leg (the first one or a transfer target); its P-Asserted-Identity
+        (the agent side's, RFC 3325) is kept for the customer's 180/183/200, and for the UPDATE that tells the
+        customer who answered a transfer (identity mode "pass" only: the other modes hide identities)."""
         if self.cfg.identity != "pass":
             return
         try:  # never in the way of the state change that follows (same callback)
@@ -755,9 +998,13 @@ class Guard:
                 return
             from .identity import parse_identity
 
-            values = parse_identity(msg).values("P-Asserted-Identity")[:2]
+            # at most two (RFC 3325 §9.1: one sip/sips and one tel URI), each once (a pjsua agent side repeats
+            # the 180's header in its 200, as the guard would without _drop_answer_headers)
+            values = list(dict.fromkeys(parse_identity(msg).values("P-Asserted-Identity")))[:2]
             if values:
-                b.agent_pai = values
+                leg.pai = values
+                if leg is b.agent:
+                    b.agent_pai = values
         except Exception as exc:  # noqa: BLE001
             log.debug("%s: agent identity not read (%s)", b.id, type(exc).__name__)
 
@@ -1069,8 +1316,17 @@ class Guard:
                         b.id, b.target, "stopped for that run" if record["action"] == "stopped" else "continued")
             if self.alert_audit is not None:
                 self.alert_audit.record(record)
+        if relay.outbox or now - b.jitter_polled >= 0.02:
+            self._poll_jitter(b, now)
         while relay.outbox:
             key = relay.outbox.popleft()
+            if key.source == "inband" and b.jitter is not None:
+                # on the sender's timeline again: frames the jitter buffer inserted or concealed (keyrelay.JitterLog)
+                fix = b.jitter.correction_ms(key.start, key.end)
+                if fix:
+                    key = dataclasses.replace(key, duration_ms=max(MIN_RELAY_MS, min(MAX_RELAY_MS,
+                                                                                      key.duration_ms + fix)))
+                    b.relay["jitter_corrected"] = b.relay.get("jitter_corrected", 0) + 1
             if not (b.state == "connected" or b.state == "ringing" and b.early_media) or b.agent is None \
                     or b.agent_gone:
                 continue  # the agent leg is not (or no longer) there: nothing to relay to
@@ -1084,6 +1340,21 @@ class Guard:
             b.relay[method] += 1
             latency = round((time.monotonic() - key.decided_mono) * 1000, 1)
             b.relay["max_latency_ms"] = max(b.relay["max_latency_ms"], latency)
+
+    def _poll_jitter(self, b: Bridge, now: float) -> None:
+        """Main thread: the customer stream's jitter-buffer counters, noted with the pipeline's frame count."""
+        b.jitter_polled = now
+        if b.state != "connected" or b.customer is None or b.pipeline is None:
+            return
+        try:
+            jb = b.customer.getStreamStat(0).jbuf
+        except pj.Error:
+            return  # no stream (yet, or any more)
+        if b.jitter is None:
+            from ..keyrelay import JitterLog
+
+            b.jitter = JitterLog(8000)
+        b.jitter.note(int(b.pipeline.stats["frames"]), int(jb.empty), int(jb.lost))
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:

@@ -117,6 +117,15 @@ class _Call(pj.Call):
             if e.type != pj.PJSIP_EVENT_TSX_STATE:
                 return
             tsx = e.body.tsxState.tsx
+            if tsx.role == pj.PJSIP_ROLE_UAS and tsx.state == pj.PJSIP_TSX_STATE_TRYING and tsx.method in (
+                    "INVITE", "UPDATE") and e.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG:
+                # an in-dialog INVITE/UPDATE (session refresh, identity update): its identity headers
+                say(event="request", call=self.index, method=tsx.method, t=time.time(),
+                    headers=_identity_headers(e.body.tsxState.src.rdata.wholeMsg))
+            if tsx.method in ("INVITE", "UPDATE") and tsx.role == pj.PJSIP_ROLE_UAC and tsx.state in (
+                    pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED) and tsx.statusCode >= 200 \
+                    and e.body.tsxState.prevState < pj.PJSIP_TSX_STATE_COMPLETED:
+                say(event="answered", call=self.index, method=tsx.method, status=tsx.statusCode, t=time.time())
             if tsx.method == "INFO" and tsx.role == pj.PJSIP_ROLE_UAC and tsx.state in (
                     pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED) and tsx.statusCode >= 200 \
                     and e.body.tsxState.prevState < pj.PJSIP_TSX_STATE_COMPLETED:
@@ -151,6 +160,12 @@ class _Call(pj.Call):
 
     def onDtmfDigit(self, prm):
         self.dtmf_digits += 1
+
+    def onCallReplaceRequest(self, prm):  # the INVITE with Replaces (attended transfer): what the phone shows
+        try:
+            say(event="invite", call=self.index, replaces=True, headers=_identity_headers(prm.rdata.wholeMsg))
+        except Exception as exc:  # noqa: BLE001
+            say(event="error", where="onCallReplaceRequest", error=type(exc).__name__)
 
     def onCallReplaced(self, prm):  # an attended transfer replaced this call: the new one is tracked like any
         try:
@@ -243,7 +258,8 @@ def _settings(a) -> EndpointSettings:
 
 
 def _account(a, user: str):
-    return set_srtp(account_config(_settings(a), user), a.srtp, a.srtp_require_tls)
+    return set_srtp(account_config(_settings(a), user, session_expires_s=a.session_expires), a.srtp,
+                    a.srtp_require_tls)
 
 
 def _run_loop(ep, until, timeout_s: float) -> bool:
@@ -752,6 +768,8 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=1, help="customer: this many simultaneous calls (max 4)")
     p.add_argument("--cancel-after", type=float, default=0.0, help="customer: hang up (CANCEL) if not answered by then")
     p.add_argument("--tail-s", type=float, default=0.5)
+    p.add_argument("--session-expires", type=int, default=0,
+                   help="offer RFC 4028 session timers with this interval (s, >= 90; 0: pjsua's defaults)")
     # agent
     p.add_argument("--record-dir", help="agent: write call-N.wav here; customer with --count: <port>-N.wav")
     p.add_argument("--echo", action="store_true", help="agent: send each call's audio back (latency)")
