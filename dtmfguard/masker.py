@@ -158,10 +158,10 @@ class Masker:
         if not isinstance(params, MaskerParams):
             raise TypeError("params must be a MaskerParams")
         try:
-            out_dtype = np.dtype(dtype)
+            out_dtype = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64
         except TypeError:
             out_dtype = None
-        if out_dtype not in (np.dtype(np.int16), np.dtype(np.float64)):
+        if out_dtype is None or out_dtype not in (np.dtype(np.int16), np.dtype(np.float64)):
             raise ValueError("dtype must be int16 or float64")
         #: output sample type, fixed for the stream: int16, or float64 in [-1, 1]
         self._out_dtype = out_dtype
@@ -218,6 +218,7 @@ class Masker:
         # the mask as a table of one period by absolute position (the C frame writes wholly masked frames
         # from it); None: a noise mask (generated here)
         self._mask_table = np.zeros(0) if mask == "silence" else self._make_tone_table() if mask == "tone" else None
+        self._frame_table = self._mask_table if self._mask_table is not None else np.zeros(0)  # (mode 1 only)
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
 
@@ -441,7 +442,7 @@ class Masker:
         self._pack_state()
         out = np.empty(n, dtype=np.int16)
         code = self._native_screen.frame(self._store, self._keep, self.delay_samples, chunk, pos0, self._next_hop,
-                                         st, self._native_steady, mode, self._mask_table, out, *self._frame_outs)
+                                         st, self._native_steady, mode, self._frame_table, out, *self._frame_outs)
         self._pos = pos0 + n
         last_hop = (self._pos // self._hop) * self._hop
         hops = range(self._next_hop, last_hop + 1, self._hop)
@@ -1080,8 +1081,9 @@ def mask_samples(samples, rate: int = 8000, **options) -> Tuple[np.ndarray, List
 
     ``samples`` as for :meth:`Masker.process` (int16 or float [-1, 1]); same dtype out.
     """
-    m = Masker(rate, **options)
     x = np.asarray(samples)
+    options.setdefault("dtype", "float64" if x.dtype.kind == "f" else "int16")
+    m = Masker(rate, **options)
     out = np.concatenate([m.process(x), m.flush()])[m.delay_samples:]
     if m.errors:
         raise RuntimeError("masker failed on this input; output withheld")
