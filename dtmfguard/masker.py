@@ -51,6 +51,7 @@ incremented.  Digits never appear in logs or exceptions here.
 """
 from __future__ import annotations
 
+import array
 import logging
 import math
 from collections import deque
@@ -232,8 +233,9 @@ class Masker:
         # chunk behind them (``_buf`` is the view of both during the call) and moves the last keep forward
         self._store = np.zeros(self._keep + self._frame_cap)
         self._buf = self._store[: self._keep]
-        self._native_state = np.zeros(_NSTATE, dtype=np.int64)
-        self._native_steady = np.zeros(1)
+        # Screen.frame's state (array.array: item access from Python costs far less than numpy's)
+        self._native_state = array.array("q", bytes(8 * _NSTATE))
+        self._native_steady = array.array("d", [0.0])
         self._next_hop = self._hop
         self._spans: List[_Span] = []
         self._active: Optional[_Span] = None  # in-band span of the press being heard
@@ -473,14 +475,22 @@ class Masker:
         return out
 
     def _pack_state(self) -> None:
-        self._native_state[:] = (self._active is not None, self._pair, self._misses, self._weak_pair, self._weak_run,
-                                 self._hit_pair, self._hit_run, self._suspect is not None, bool(self._pending), 0)
+        st = self._native_state
+        st[0] = self._active is not None
+        st[1] = self._pair
+        st[2] = self._misses
+        st[3] = self._weak_pair
+        st[4] = self._weak_run
+        st[5] = self._hit_pair
+        st[6] = self._hit_run
+        st[7] = self._suspect is not None
+        st[8] = len(self._pending) > 0
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
         _, self._pair, self._misses, self._weak_pair, self._weak_run, self._hit_pair, self._hit_run, _, _, _ = \
-            self._native_state.tolist()
-        self._steady = float(self._native_steady[0])
+            self._native_state
+        self._steady = self._native_steady[0]
 
     def _output_mode(self, start: int, n: int) -> int:
         """How the C frame may write output [start, start + n): 0 the delayed input (no span or notch
@@ -521,6 +531,8 @@ class Masker:
         k = np.arange(self.rate)
         self._cos = np.cos(2 * np.pi * k / self.rate)
         self._sin = np.sin(2 * np.pi * k / self.rate)
+        rel = (self._freq_int[:, None] * np.arange(self._hop)[None, :]) % self.rate
+        self._rel_cos, self._rel_sin = self._cos[rel], self._sin[rel]
         self._screen_amp2 = dbm0_to_peak(p.screen_min_tone_dbm0) ** 2
         self._confirm_amp2 = dbm0_to_peak(p.confirm_min_tone_dbm0) ** 2
         self._twist2 = 10.0 ** (p.max_twist_db / 10.0)
@@ -617,14 +629,17 @@ class Masker:
             weak.fill(-1)
             expl_long.fill(0.0)
             return 0
-        n = (b0 * hop + np.arange(nb * hop, dtype=np.int64)).reshape(nb, hop)
-        idx = (self._freq_int[:, None, None] * n[None]) % rate  # [8, nb, hop]
-        ct, st = self._cos[idx], self._sin[idx]
-        cc = xb[None, :, 0] * ct[:, :, 0]
-        ss = xb[None, :, 0] * st[:, :, 0]
+        # correlations with the block-relative basis, then turned to each block's absolute phase
+        ct, st = self._rel_cos, self._rel_sin  # [8, hop]
+        rc = ct[:, 0, None] * xb[None, :, 0]
+        rs = st[:, 0, None] * xb[None, :, 0]
         for k in range(1, hop):
-            cc = cc + xb[None, :, k] * ct[:, :, k]
-            ss = ss + xb[None, :, k] * st[:, :, k]
+            rc = rc + xb[None, :, k] * ct[:, k, None]
+            rs = rs + xb[None, :, k] * st[:, k, None]
+        pi = (self._freq_int[:, None] * ((b0 + np.arange(nb, dtype=np.int64)) * hop)[None, :]) % rate
+        cs, sn = self._cos[pi], self._sin[pi]
+        cc = cs * rc - sn * rs  # [8, nb]
+        ss = sn * rc + cs * rs
         # window sums as a binary tree of block sums: level l holds sums of 2^l blocks
         levels = [np.concatenate([energy[None, :], cc, ss], axis=0)]  # [17, nb]
         for lv in range(1, self._levels[-1] + 1):

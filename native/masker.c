@@ -65,6 +65,7 @@ typedef struct {
     Py_ssize_t hop, rate, nw, kmax;
     int64_t freq[NF], ks[MAXW], isc[MAXW], lev[MAXW];
     double *ctab, *stab;           /* [rate] */
+    double *rcos, *rsin;           /* [hop][NF] cos/sin of each frequency at block-relative sample k */
     double *quad;                  /* [nw][NT][NP] */
     double *ginv;                  /* [nw][NP][16] */
     double screen_amp2, confirm_amp2, twist2, screen_resid, confirm_resid, weak_resid, screen_unique,
@@ -82,7 +83,7 @@ typedef struct {
 static void
 Screen_dealloc(ScreenObject *self)
 {
-    free(self->ctab); free(self->stab); free(self->quad); free(self->ginv);
+    free(self->ctab); free(self->stab); free(self->rcos); free(self->rsin); free(self->quad); free(self->ginv);
     free(self->tag); free(self->csamp); free(self->cfeat); free(self->scratch);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -207,33 +208,48 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
         return -1;
     }
     self->kmax = (Py_ssize_t)self->ks[nw - 1];
+    self->rcos = (double *)malloc((size_t)(hop * NF) * sizeof(double));
+    self->rsin = (double *)malloc((size_t)(hop * NF) * sizeof(double));
+    if (!self->rcos || !self->rsin) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < hop; k++)
+        for (int f = 0; f < NF; f++) {
+            const int64_t idx = (self->freq[f] * (int64_t)k) % self->rate;
+            self->rcos[k * NF + f] = self->ctab[idx];
+            self->rsin[k * NF + f] = self->stab[idx];
+        }
     return 0;
 }
 
 /* energy and correlations of one block starting at absolute sample ``start`` */
 static void
-block_features(const ScreenObject *o, const double *xb, int64_t start, double *feat)
+block_features(const ScreenObject *o, const double *restrict xb, int64_t start, double *restrict feat)
 {
     const Py_ssize_t hop = o->hop, rate = o->rate;
     double e = xb[0] * xb[0];
     for (Py_ssize_t k = 1; k < hop; k++)
         e = e + xb[k] * xb[k];
     feat[0] = e;
+    /* correlations with the block-relative basis (sample by sample, all 8 frequencies at once) ... */
+    double c[NF], s[NF];
+    for (int f = 0; f < NF; f++) {
+        c[f] = xb[0] * o->rcos[f];
+        s[f] = xb[0] * o->rsin[f];
+    }
+    for (Py_ssize_t k = 1; k < hop; k++)
+        for (int f = 0; f < NF; f++) {
+            c[f] = c[f] + xb[k] * o->rcos[k * NF + f];
+            s[f] = s[f] + xb[k] * o->rsin[k * NF + f];
+        }
+    /* ... turned to the absolute phase of the block's first sample */
     const int64_t sm = ((start % rate) + rate) % rate;
     for (int f = 0; f < NF; f++) {
-        const int64_t fr = o->freq[f];
-        int64_t idx = (fr * sm) % rate;
-        double c = xb[0] * o->ctab[idx];
-        double s = xb[0] * o->stab[idx];
-        for (Py_ssize_t k = 1; k < hop; k++) {
-            idx += fr;
-            if (idx >= rate)
-                idx -= rate;
-            c = c + xb[k] * o->ctab[idx];
-            s = s + xb[k] * o->stab[idx];
-        }
-        feat[1 + f] = c;
-        feat[1 + NF + f] = s;
+        const int64_t idx = (o->freq[f] * sm) % rate;
+        const double cs = o->ctab[idx], sn = o->stab[idx];
+        feat[1 + f] = cs * c[f] - sn * s[f];
+        feat[1 + NF + f] = sn * c[f] + cs * s[f];
     }
 }
 
@@ -268,6 +284,20 @@ pair_explained(const double *restrict quad, const double *restrict cr, const dou
 PyDoc_STRVAR(screen_doc,
 "screen(seg, b0, suspect_out, conf_out, conf_coef_out, weak_out, expl_out) -> int\n\n"
 "The masker's screen for every hop of a frame (see native/masker.c).");
+
+/* window-relative cos and sin correlations (and their squares and product) from absolute ones */
+static inline void
+rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, double *sr, double t2[3][NF])
+{
+    for (int q = 0; q < NF; q++) {
+        const double cs = o->ctab[ri[q]], sn = o->stab[ri[q]];
+        cr[q] = f[1 + q] * cs + f[1 + NF + q] * sn;
+        sr[q] = f[1 + NF + q] * cs - f[1 + q] * sn;
+        t2[0][q] = cr[q] * cr[q];
+        t2[1][q] = sr[q] * sr[q];
+        t2[2][q] = cr[q] * sr[q];
+    }
+}
 
 /* the screen of nh hops on x (nb = kmax + nh - 1 whole blocks from absolute block b0): 1 if any hop has a
  * suspect or weak pair, 0 if none, -1 on a memory error (exception set) */
@@ -352,37 +382,41 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             const Py_ssize_t j0 = lo + i;
             const double *f = lev + j0 * NFEAT;
             const double e = f[0];
-            double cr[NF], sr[NF], t2[3][NF];
+            int64_t rh[NF]; /* this hop's table indices */
             for (int q = 0; q < NF; q++) {
-                const double cs = o->ctab[ri[q]], sn = o->stab[ri[q]];
+                rh[q] = ri[q];
                 ri[q] += step[q];
                 if (ri[q] >= rate)
                     ri[q] -= rate;
-                cr[q] = f[1 + q] * cs + f[1 + NF + q] * sn;
-                sr[q] = f[1 + NF + q] * cs - f[1 + q] * sn;
-                t2[0][q] = cr[q] * cr[q];
-                t2[1][q] = sr[q] * sr[q];
-                t2[2][q] = cr[q] * sr[q];
             }
-            double ex[NP];
-            /* No pair explains more than gain * (strongest row power + strongest column power); when even
-             * that is below the share every test of this window needs, no test can pass: skip the fits
-             * (the longest window's explained energies are still produced when they are needed) */
+            double cr[NF], sr[NF], t2[3][NF], ex[NP];
+            /* a shorter window already named this hop's suspect (and its confirmation, where this window
+             * could confirm): nothing this window finds would be kept */
+            if (!last && sus[i] >= 0 && (!isc || conf[i] >= 0))
+                continue;
+            /* No pair explains more than gain * (strongest row power + strongest column power) (powers do
+             * not depend on the phase reference, so they are taken before the rotation); when even that is
+             * below the share every test of this window needs, no test can pass: skip the fits (the
+             * longest window's explained energies are still produced when they are needed) */
             double prow = 0.0, pcol = 0.0;
             for (int q = 0; q < 4; q++) {
-                const double pr = t2[0][q] + t2[1][q], pc = t2[0][4 + q] + t2[1][4 + q];
+                const double pr = f[1 + q] * f[1 + q] + f[1 + NF + q] * f[1 + NF + q];
+                const double pc = f[5 + q] * f[5 + q] + f[5 + NF + q] * f[5 + NF + q];
                 prow = pr > prow ? pr : prow;
                 pcol = pc > pcol ? pc : pcol;
             }
             if (o->gain[w] * (prow + pcol) < o->need[w] * e) {
                 if (last) {
-                    if (need_expl)
+                    if (need_expl) {
+                        rotate(o, f, rh, cr, sr, t2);
                         pair_explained(quad, cr, sr, t2, expl + i * NP);
-                    else
+                    } else {
                         skipped[i] = 1;
+                    }
                 }
                 continue;
             }
+            rotate(o, f, rh, cr, sr, t2);
             pair_explained(quad, cr, sr, t2, ex);
             /* the smallest residual (first of equals) and the second smallest value, as numpy's argmin and
              * partition give them */
@@ -436,15 +470,10 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             const double *f = lev + (lo + i) * NFEAT;
             const int64_t start = ((int64_t)b0 + lo + i) * hop;
             double cr[NF], sr[NF], t2[3][NF];
-            for (int q = 0; q < NF; q++) {
-                const int64_t ri = ((o->freq[q] * start) % rate + rate) % rate;
-                const double cs = o->ctab[ri], sn = o->stab[ri];
-                cr[q] = f[1 + q] * cs + f[1 + NF + q] * sn;
-                sr[q] = f[1 + NF + q] * cs - f[1 + q] * sn;
-                t2[0][q] = cr[q] * cr[q];
-                t2[1][q] = sr[q] * sr[q];
-                t2[2][q] = cr[q] * sr[q];
-            }
+            int64_t rh[NF];
+            for (int q = 0; q < NF; q++)
+                rh[q] = ((o->freq[q] * start) % rate + rate) % rate;
+            rotate(o, f, rh, cr, sr, t2);
             pair_explained(o->quad + w * NT * NP, cr, sr, t2, expl + i * NP);
         }
     }
