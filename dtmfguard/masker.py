@@ -38,11 +38,16 @@ masked spans, their fades and notched spans.  Every decision is taken on a fixed
 absolute sample positions and may only touch samples that even a 1-sample
 chunking has not yet emitted, so any chunking gives bit-identical output.
 
-Speed (issue 6): a live call runs this once per 20 ms frame with cold caches, where every numpy call
-costs several µs, so the screen of a frame is one call of the optional C routine ``native/masker.c``
-when it was built and ``DTMFGUARD_BACKEND`` is not ``numpy``; it gives the numpy path's numbers bit for
-bit (``tests/test_masker_native.py``).  Quiet frames skip the fits, frames with nothing to track and
-frames inside a steady press skip the per-hop bookkeeping, and unmasked int16 samples skip rounding.
+Speed (issues 6 and 12): a live call runs this once per 20 ms frame with cold caches, where every numpy
+call costs several µs, so when the optional C module ``native/masker.c`` was built and
+``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.frame``: it appends the
+frame to the delay line, screens its hops (block correlations cached between frames, windows summed as a
+binary tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only
+updates counters (nothing to track, a steady press, a miss inside a press), and writes the output when it
+is the delayed input or wholly the mask.  The rest (a press opening or closing, suspects, notches, fades)
+continues here from what the C frame computed.  It gives the numpy path's samples bit for bit
+(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` by name
+(:meth:`Masker.native_constants`).
 
 Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
 anything inside fails, that chunk's output is the mask (or silence if even the

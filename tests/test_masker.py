@@ -479,3 +479,14 @@ def test_same_output_for_any_chunking_under_talk_over():
     m2 = Masker()
     got = np.concatenate([m2.process(p) for p in np.split(x, cuts)] + [m2.flush()])[m2.delay_samples:]
     assert np.array_equal(got, whole)
+
+
+def test_masker_uses_the_shared_pair_fit_not_the_attacker():
+    """The masker and the attacker share dtmfguard.pairfit; the masker imports nothing of the attacker."""
+    import ast
+
+    tree = ast.parse(open(masker_mod.__file__, encoding="utf-8").read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names} | {node.module or "" for node in ast.walk(tree)
+                                            if isinstance(node, ast.ImportFrom)}
+    assert "pairfit" in imported and not any("adversary" in name for name in imported)
