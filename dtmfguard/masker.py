@@ -89,7 +89,8 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 10  # Screen.frame's state vector (native/masker.c)
+_NSTATE = 15  # Screen.frame's state vector (native/masker.c)
+_NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 
 
@@ -191,8 +192,6 @@ class Masker:
         self._setup_screen(params)
         self._short = 2 * self._hop  # 2 ms onset windows ...
         self._short_step = max(1, self._hop // 2)  # ... every 0.5 ms
-        self._suspect_close = int(round(params.suspect_close_ms * ms))
-        self._persist = int(round(params.persist_ms * ms))
         self._hold_ratio = float(params.hold_ratio)
         self._guard_db = params.harmonic_guard_db
         self._guard_pinv: dict = {}  # per pair: least squares on the pair and its guard frequencies
@@ -427,7 +426,10 @@ class Masker:
         out_start = pos0 - self.delay_samples
         raw = self._buf[out_start - buf_start: out_start - buf_start + n]
         self._exact_out = False
-        out = self._apply(raw, out_start, buf_start)
+        mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
+        # (what _apply gives in those two cases, without weighing every span and notch)
+        out = raw if mode == 0 else self._mask_signal(out_start, n) if mode == 1 else \
+            self._apply(raw, out_start, buf_start)
         self._exact_out = out is raw and out_start >= self._inexact_until
         out = self._emit(out, self._out_dtype)  # a new array: the delay line moves below
         keep = self._keep
@@ -443,8 +445,8 @@ class Masker:
         pos0 = self._pos
         out_start = pos0 - self.delay_samples
         mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
-        if mode < 0:
-            return None
+        if mode == 1 and self._mask_table is None:
+            return None  # a noise mask: its generator lives here
         st = self._native_state
         self._pack_state()
         out = np.empty(n, dtype=np.int16)
@@ -461,13 +463,14 @@ class Masker:
             self._buf = self._store[: self._keep + n]
             nh = len(hops)
             sus, conf, coef, weak, expl = (a[:nh] for a in self._frame_outs)
-            i = int(st[-1])
+            i = int(st[9])
             steps = self._native_screen.steps
             while i < nh:
                 self._step(int(hops[i]), int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
                 i += 1
                 if i < nh:
                     self._pack_state()
+                    st[14] = hops[0]
                     i = steps(i, st, self._native_steady, sus, conf, weak, expl)
                     self._unpack_state()
             return self._finish(pos0, n, buf_start)
@@ -488,26 +491,32 @@ class Masker:
         st[4] = self._weak_run
         st[5] = self._hit_pair
         st[6] = self._hit_run
-        st[7] = self._suspect is not None
-        st[8] = len(self._pending) > 0
+        sp = self._suspect
+        st[7] = sp is not None
+        if sp is not None:
+            st[10], st[11], st[12] = sp[0], sp[1], sp[2]
+        pending = self._pending
+        st[8] = len(pending) > 0
+        st[13] = min(item[0] for item in pending) if pending else _NO_DUE
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
-        _, self._pair, self._misses, self._weak_pair, self._weak_run, self._hit_pair, self._hit_run, _, _, _ = \
-            self._native_state
+        st = self._native_state
+        _, self._pair, self._misses, self._weak_pair, self._weak_run, self._hit_pair, self._hit_run = st[:7]
+        if self._suspect is not None:
+            self._suspect[2] = st[12]
         self._steady = self._native_steady[0]
 
     def _output_mode(self, start: int, n: int) -> int:
-        """How the C frame may write output [start, start + n): 0 the delayed input (no span or notch
-        touches it), 1 wholly under one span's mask (a tone table or silence), 2 mixed (done here),
-        -1 not at all (a noise mask: its generator lives here)."""
+        """How output [start, start + n) is made: 0 the delayed input (no span or notch touches it),
+        1 wholly under one span's mask, 2 mixed (fades, notches: :meth:`_apply`)."""
         f = self._fade
         end = start + n
         touched = False
         for span in self._spans:
             e = span.end
             if span.start <= start and (e is None or e >= end):
-                return 1 if self._mask_table is not None else -1
+                return 1
             if (e is None or e + f > start) and span.start - f < end:
                 touched = True
         if not touched:
@@ -550,6 +559,8 @@ class Masker:
         self._close_hops = max(1, int(round(p.close_ms)))
         self._weak_hops = max(1, int(round(p.weak_run_ms)))
         self._hit_hops = max(1, int(round(p.hit_run_ms)))
+        self._suspect_close = int(round(p.suspect_close_ms * self.rate / 1000.0))
+        self._persist = int(round(p.persist_ms * self.rate / 1000.0))
         self._native_screen = self._make_native_screen() if _masker_native is not None else None
 
     def native_constants(self) -> dict:
@@ -562,7 +573,8 @@ class Masker:
                     weak_resid=self._weak_resid, screen_unique=self._screen_unique,
                     confirm_unique=self._confirm_unique, skip_energy=self._skip_energy,
                     hold_ratio=float(self.params.hold_ratio), bound_gain=self._bound_gain(),
-                    hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops)
+                    hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops,
+                    persist_samples=self._persist, suspect_close_samples=self._suspect_close)
 
     def _bound_gain(self) -> np.ndarray:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for

@@ -70,7 +70,7 @@ typedef struct {
     double *ginv;                  /* [nw][NP][16] */
     double screen_amp2, confirm_amp2, twist2, screen_resid, confirm_resid, weak_resid, screen_unique,
         confirm_unique, skip_energy, hold_ratio;
-    int64_t hit_hops, weak_hops, close_hops;
+    int64_t hit_hops, weak_hops, close_hops, persist, suspect_close;
     double gain[MAXW], need[MAXW]; /* per window: bound on explained energy per unit row+column power, and
                                      the least share of the window's energy any of its tests needs */
     int64_t *tag;                  /* [CACHE] absolute block held by each slot (or INT64_MIN) */
@@ -121,19 +121,20 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"hop", "cos", "sin", "freq", "ks", "is_confirm", "quad", "ginv",
                             "screen_amp2", "confirm_amp2", "twist2", "screen_resid", "confirm_resid",
-                            "weak_resid", "screen_unique", "confirm_unique", "skip_energy", "hold_ratio", "bound_gain", "hit_hops", "weak_hops", "close_hops", NULL};
+                            "weak_resid", "screen_unique", "confirm_unique", "skip_energy", "hold_ratio", "bound_gain", "hit_hops", "weak_hops", "close_hops", "persist_samples",
+                            "suspect_close_samples", NULL};
     Py_ssize_t hop;
     PyObject *cos_o, *sin_o, *freq_o, *ks_o, *isc_o, *quad_o, *ginv_o, *gain_o;
     if (self->ctab != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Screen: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nOOOOOOOddddddddddOLLL", names, &hop, &cos_o, &sin_o, &freq_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nOOOOOOOddddddddddOLLLLL", names, &hop, &cos_o, &sin_o, &freq_o,
                                      &ks_o, &isc_o, &quad_o, &ginv_o, &self->screen_amp2, &self->confirm_amp2,
                                      &self->twist2, &self->screen_resid, &self->confirm_resid, &self->weak_resid,
                                      &self->screen_unique, &self->confirm_unique, &self->skip_energy,
                                      &self->hold_ratio, &gain_o, &self->hit_hops, &self->weak_hops,
-                                     &self->close_hops))
+                                     &self->close_hops, &self->persist, &self->suspect_close))
         return -1;
     /* every name is required: "|$" only makes them keyword-only */
     if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
@@ -520,7 +521,7 @@ done:
 
 /* state vector of Screen.frame (Masker._run keeps the same values in attributes) */
 enum { S_ACTIVE, S_PAIR, S_MISSES, S_WEAK_PAIR, S_WEAK_RUN, S_HIT_PAIR, S_HIT_RUN, S_SUSPECT, S_PENDING, S_NEXT,
-       NSTATE };
+       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, NSTATE };
 
 /* (pair, run) the per-hop steps leave after values[0..n) (Masker._track_run) */
 static void
@@ -552,9 +553,10 @@ to_int16(double v)
 /* Masker._step for hop i when it only updates counters (nothing to open, close, notch, verify or
  * test for harmonics): returns 1 after updating the state, 0 (state untouched) when Python must take it */
 static int
-simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t sus, int64_t conf, int64_t weak,
+simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t e, int64_t sus, int64_t conf, int64_t weak,
             const double *ex)
 {
+    int64_t sp_last = st[S_SP_LAST];
     int64_t weak_pair = st[S_WEAK_PAIR], weak_run = st[S_WEAK_RUN], hit_pair = st[S_HIT_PAIR],
             hit_run = st[S_HIT_RUN];
     if (weak >= 0 && weak == weak_pair)
@@ -585,11 +587,18 @@ simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t sus, int
             misses++;
         }
     } else {
-        if (conf >= 0 || sus >= 0 || st[S_SUSPECT] || st[S_PENDING] || hit_run >= o->hit_hops)
-            return 0;
-        if (weak_run >= o->weak_hops && (weak_run - o->weak_hops) % o->weak_hops == 0)
+        if (conf >= 0 || sus >= 0 || hit_run >= o->hit_hops)
+            return 0; /* a press or a suspect to open */
+        if (st[S_SUSPECT] && weak == st[S_SP_PAIR])
+            sp_last = e; /* the suspect's pair is still there */
+        else if (weak_run >= o->weak_hops && (weak_run - o->weak_hops) % o->weak_hops == 0)
             return 0; /* a weak run to test */
+        if (st[S_PENDING] && st[S_PENDING_DUE] <= e)
+            return 0; /* a pending suspect to verify */
+        if (st[S_SUSPECT] && (sp_last - st[S_SP_FIRST] >= o->persist || e - sp_last >= o->suspect_close))
+            return 0; /* the suspect becomes a press, or ends */
     }
+    st[S_SP_LAST] = sp_last;
     st[S_WEAK_PAIR] = weak_pair, st[S_WEAK_RUN] = weak_run, st[S_HIT_PAIR] = hit_pair, st[S_HIT_RUN] = hit_run;
     st[S_MISSES] = misses, st[S_PAIR] = pair;
     *steady = stdy;
@@ -602,7 +611,8 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
              const int64_t *conf, const int64_t *weak, const double *expl)
 {
     Py_ssize_t i = i0;
-    while (i < nh && simple_step(o, st, steady, sus[i], conf[i], weak[i], expl + i * NP))
+    while (i < nh && simple_step(o, st, steady, st[S_E0] + (int64_t)i * o->hop, sus[i], conf[i], weak[i],
+                                 expl + i * NP))
         i++;
     return i;
 }
@@ -711,6 +721,7 @@ Screen_frame(ScreenObject *o, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "frame: bad pair");
         goto done;
     }
+    st[S_E0] = next_hop;
     for (Py_ssize_t i = 0; i < n; i++)
         store[keep + i] = (double)chunk[i];
     if (nh > 0) {
