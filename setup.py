@@ -18,6 +18,7 @@ setup(
         Extension(
             "dtmfguard._masker_native",
             sources=["native/masker.c"],
+            depends=["native/clones.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),

@@ -66,11 +66,11 @@ TALK_OFF_SOURCES = ("en", "fr", "es", "ru", "it", "espeak-de", "espeak-cmn", "mo
 FRAME_MS = 20
 
 
-def load_legacy(rev: str):
+def load_legacy(rev: str, name: str = "legacy"):
     """The masker of git revision ``rev`` as a module (its C screen compiled to a temp dir when possible)."""
     src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:dtmfguard/masker.py"], capture_output=True,
                          text=True, check=True).stdout
-    mod = types.ModuleType("dtmfguard._legacy_masker")
+    mod = types.ModuleType(f"dtmfguard._{name}_masker")
     mod.__package__ = "dtmfguard"
     sys.modules[mod.__name__] = mod
     exec(compile(src, f"{rev}:dtmfguard/masker.py", "exec"), mod.__dict__)
@@ -84,8 +84,8 @@ def load_legacy(rev: str):
             f.write(csrc)
         subprocess.run(["cc", "-O3", "-std=c99", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
                         c_path, "-o", so_path], check=True, capture_output=True)
-        loader = importlib.machinery.ExtensionFileLoader("legacy._masker_native", so_path)
-        spec = importlib.util.spec_from_file_location("legacy._masker_native", so_path, loader=loader)
+        loader = importlib.machinery.ExtensionFileLoader(f"{name}._masker_native", so_path)
+        spec = importlib.util.spec_from_file_location(f"{name}._masker_native", so_path, loader=loader)
         native = importlib.util.module_from_spec(spec)
         loader.exec_module(native)
         mod._masker_native = native
@@ -179,7 +179,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=12.0, help="minutes of key-free audio per source (report half)")
     ap.add_argument("--presses", type=int, default=24, help="presses per talk-over condition")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--legacy-rev", default=LEGACY_REV, help="git revision of the previous masker")
+    ap.add_argument("--legacy-rev", default=LEGACY_REV, help="git revision of the masker before issue 12")
+    ap.add_argument("--main-rev", default="",
+                    help="also run this git revision (e.g. main: today's masker) in section (d)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c,d")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
@@ -236,15 +238,21 @@ def main() -> int:
         only = np.clip(np.round(speech[: 8000 * 20]), -32768, 32767).astype(np.int16) if speech is not None \
             else np.zeros(8000 * 20, dtype=np.int16)
         print("\n(d) real-time channels per core (one masker, 20 ms frames; runs interleaved old/new)")
-        cpc: dict = {"old": {"keys": [], "speech": []}, "new": {"keys": [], "speech": []}}
+        speed_models = list(models)
+        if args.main_rev:
+            speed_models.insert(1, ("main", load_legacy(args.main_rev, "main").Masker))
+        cpc: dict = {label: {"keys": [], "speech": []} for label, _ in speed_models}
         for _ in range(3):
-            for label, cls in models:
+            for label, cls in speed_models:
                 cpc[label]["keys"].append(channels_per_core(cls, keys, 1.0))
                 cpc[label]["speech"].append(channels_per_core(cls, only, 1.0))
         med = {k: {s: float(np.median(v)) for s, v in d.items()} for k, d in cpc.items()}
         for s in ("keys", "speech"):
-            print(f"  {'speech with keys' if s == 'keys' else 'speech only':16s}: old {med['old'][s]:6.0f}, new "
-                  f"{med['new'][s]:6.0f}  (new/old {med['new'][s] / med['old'][s]:.2f})")
+            others = "".join(f", {label} {med[label][s]:6.0f}" for label, _ in speed_models if label != "new")
+            ratios = "".join(f", new/{label} {med['new'][s] / med[label][s]:.2f}" for label, _ in speed_models
+                             if label != "new")
+            print(f"  {'speech with keys' if s == 'keys' else 'speech only':16s}: new {med['new'][s]:6.0f}{others}"
+                  f"  ({ratios[2:]})")
         result["channels_per_core"] = med
     if args.json:
         with open(args.json, "w") as f:

@@ -38,11 +38,16 @@ masked spans, their fades and notched spans.  Every decision is taken on a fixed
 absolute sample positions and may only touch samples that even a 1-sample
 chunking has not yet emitted, so any chunking gives bit-identical output.
 
-Speed (issue 6): a live call runs this once per 20 ms frame with cold caches, where every numpy call
-costs several µs, so the screen of a frame is one call of the optional C routine ``native/masker.c``
-when it was built and ``DTMFGUARD_BACKEND`` is not ``numpy``; it gives the numpy path's numbers bit for
-bit (``tests/test_masker_native.py``).  Quiet frames skip the fits, frames with nothing to track and
-frames inside a steady press skip the per-hop bookkeeping, and unmasked int16 samples skip rounding.
+Speed (issues 6 and 12): a live call runs this once per 20 ms frame with cold caches, where every numpy
+call costs several µs, so when the optional C module ``native/masker.c`` was built and
+``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.frame``: it appends the
+frame to the delay line, screens its hops (block correlations cached between frames, windows summed as a
+binary tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only
+updates counters (nothing to track, a steady press, a miss inside a press), and writes the output when it
+is the delayed input or wholly the mask.  The rest (a press opening or closing, suspects, notches, fades)
+continues here from what the C frame computed.  It gives the numpy path's samples bit for bit
+(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` by name
+(:meth:`Masker.native_constants`).
 
 Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
 anything inside fails, that chunk's output is the mask (or silence if even the
@@ -51,6 +56,7 @@ incremented.  Digits never appear in logs or exceptions here.
 """
 from __future__ import annotations
 
+import array
 import logging
 import math
 from collections import deque
@@ -81,6 +87,9 @@ from .masks import MASKS  # noqa: E402  (the mask names, one home: dtmfguard.mas
 DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
+_INT16 = np.dtype(np.int16)
+_NSTATE = 15  # Screen.frame's state vector (native/masker.c)
+_NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 
 
@@ -116,6 +125,8 @@ class Masker:
     ``quantum_ms``     masked spans last a whole number of quanta (duration hides detector jitter).
     ``hide_timing``    hold the mask ``hold_ms`` (default 2000 with ``hide_timing``) after each press.
     ``params``         screening thresholds (:class:`dtmfguard.params.MaskerParams`).
+    ``dtype``          output samples: ``"int16"`` (default) or ``"float64"`` (in [-1, 1]), fixed for the
+                       stream whatever each chunk's type (a call's audio never changes type mid-stream).
     """
 
     def __init__(
@@ -134,6 +145,7 @@ class Masker:
         hold_ms: Optional[float] = None,
         params: MaskerParams = DEFAULT_MASKER_PARAMS,
         seed: int = 0,
+        dtype="int16",
     ):
         self.rate = check_rate(rate)
         if mask not in MASKS:
@@ -151,6 +163,14 @@ class Masker:
             raise ValueError("quantum_ms must be between 1 and 1000")
         if not isinstance(params, MaskerParams):
             raise TypeError("params must be a MaskerParams")
+        try:
+            out_dtype = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64
+        except TypeError:
+            out_dtype = None
+        if out_dtype is None or out_dtype not in (np.dtype(np.int16), np.dtype(np.float64)):
+            raise ValueError("dtype must be int16 or float64")
+        #: output sample type, fixed for the stream: int16, or float64 in [-1, 1]
+        self._out_dtype = out_dtype
         self.mask = mask
         self.mask_hz = float(mask_hz)
         self.mask_dbm0 = float(mask_dbm0)
@@ -171,14 +191,9 @@ class Masker:
         self._setup_screen(params)
         self._short = 2 * self._hop  # 2 ms onset windows ...
         self._short_step = max(1, self._hop // 2)  # ... every 0.5 ms
-        self._close_hops = max(1, int(round(params.close_ms)))
-        self._suspect_close = int(round(params.suspect_close_ms * ms))
-        self._persist = int(round(params.persist_ms * ms))
         self._hold_ratio = float(params.hold_ratio)
-        self._weak_hops = max(1, int(round(params.weak_run_ms)))
         self._guard_db = params.harmonic_guard_db
         self._guard_pinv: dict = {}  # per pair: least squares on the pair and its guard frequencies
-        self._hit_hops = max(1, int(round(params.hit_run_ms)))
         self._verify_len = int(round(params.verify_window_ms * ms))
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
@@ -199,7 +214,15 @@ class Masker:
         self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
         self._screen_bufs: dict = {}
-        self._tone_table: Optional[np.ndarray] = None
+        # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
+        self._frame_cap = 400 * self._hop
+        hops_cap = self._frame_cap // self._hop + 1
+        self._frame_outs = (np.empty(hops_cap, dtype=np.int64), np.empty(hops_cap, dtype=np.int64),
+                            np.empty((hops_cap, 4)), np.empty(hops_cap, dtype=np.int64), np.empty((hops_cap, 16)))
+        # the mask as a table of one period by absolute position (the C frame writes wholly masked frames
+        # from it); None: a noise mask (generated here)
+        self._mask_table = np.zeros(0) if mask == "silence" else self._make_tone_table() if mask == "tone" else None
+        self._frame_table = self._mask_table if self._mask_table is not None else np.zeros(0)  # (mode 1 only)
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
         self.reset()
 
@@ -209,7 +232,13 @@ class Masker:
         self.samples_in = 0
         self.errors = 0
         self._pos = 0  # input samples taken in (including flush padding)
-        self._buf = np.zeros(self._keep)  # samples [pos - len(buf), pos)
+        # the delay line: ``_store[:keep]`` holds samples [pos - keep, pos) between calls; a call appends its
+        # chunk behind them (``_buf`` is the view of both during the call) and moves the last keep forward
+        self._store = np.zeros(self._keep + self._frame_cap)
+        self._buf = self._store[: self._keep]
+        # Screen.frame's state (array.array: item access from Python costs far less than numpy's)
+        self._native_state = array.array("q", bytes(8 * _NSTATE))
+        self._native_steady = array.array("d", [0.0])
         self._next_hop = self._hop
         self._spans: List[_Span] = []
         self._active: Optional[_Span] = None  # in-band span of the press being heard
@@ -223,7 +252,6 @@ class Masker:
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
-        self._out_dtype = np.dtype(np.int16)
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
 
@@ -252,7 +280,8 @@ class Masker:
     def process(self, chunk) -> np.ndarray:
         """Take customer samples, return as many agent samples (delayed by ``delay_samples``).
 
-        int16 in gives int16 out; float in ([-1, 1]) gives float64 out.  Never raises:
+        Integer (int16 range) or float ([-1, 1]) samples in; the output dtype was fixed at construction
+        (``dtype``), whatever the chunk's.  Never raises:
         any internal failure yields the mask for this chunk (fail closed).
         """
         try:
@@ -261,10 +290,17 @@ class Masker:
             n = 0
         pos_before = self._pos
         try:
-            x, dtype = self._convert(chunk)
+            if type(chunk) is np.ndarray and chunk.dtype == _INT16 and n <= self._frame_cap \
+                    and self._native_screen is not None and self._out_dtype == _INT16 \
+                    and chunk.ndim == 1 and chunk.flags.c_contiguous and goertzel.backend() == "native":
+                out = self._run_native(chunk, n)
+                if out is not None:
+                    self.samples_in += n
+                    return out
+            x = self._convert(chunk)
             out = self._run(x)
             self.samples_in += x.size
-            return self._emit(out, dtype)
+            return out
         except Exception as exc:  # fail closed: the agent hears the mask, never raw audio
             self.samples_in += n
             return self._fail(pos_before, n, exc)
@@ -273,7 +309,7 @@ class Masker:
         """Return the last ``delay_samples`` samples still in the delay line (end of stream)."""
         pos_before = self._pos
         try:
-            return self._emit(self._run(np.zeros(self.delay_samples)), self._out_dtype)
+            return self._run(np.zeros(self.delay_samples))
         except Exception as exc:
             return self._fail(pos_before, self.delay_samples, exc)
 
@@ -298,21 +334,19 @@ class Masker:
                 self._close(span, int(end) + self._guard + self._tail)
 
     # ------------------------------------------------------------------ internals
-    def _convert(self, chunk) -> Tuple[np.ndarray, np.dtype]:
+    def _convert(self, chunk) -> np.ndarray:
         a = np.asarray(chunk)
         if a.ndim != 1:
             raise ValueError("chunk must be 1-D")
         if a.dtype != np.int16:
             self._inexact_until = self._pos + a.size
         if a.dtype.kind in "iu":
-            self._out_dtype = np.dtype(np.int16)
-            return a.astype(np.float64), self._out_dtype
+            return a.astype(np.float64)
         if a.dtype.kind == "f":
             x = a.astype(np.float64) * 32768.0
             if not np.all(np.isfinite(x)):
                 raise ValueError("non-finite samples")
-            self._out_dtype = np.dtype(np.float64)
-            return x, self._out_dtype
+            return x
         raise TypeError("unsupported sample type")
 
     def _emit(self, out: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -338,7 +372,8 @@ class Masker:
         try:
             start = pos_before - self.delay_samples
             self._pos = pos_before + n
-            self._buf = np.zeros(self._keep)
+            self._store[: self._keep] = 0.0
+            self._buf = self._store[: self._keep]
             self._next_hop = (self._pos // self._hop + 1) * self._hop
             self._active = None
             self._suspect = None
@@ -365,9 +400,16 @@ class Masker:
         span.end = span.start + length + self._hold
 
     def _run(self, x: np.ndarray) -> np.ndarray:
+        """Append ``x`` (float64) to the delay line, decide its hops, return as many output samples in the
+        output dtype."""
         n = x.size
         pos0 = self._pos
-        self._buf = np.concatenate([self._buf, x])
+        keep = self._keep
+        if n <= self._frame_cap:
+            self._store[keep: keep + n] = x
+            self._buf = self._store[: keep + n]
+        else:
+            self._buf = np.concatenate([self._store[:keep], x])
         self._pos += n
         buf_start = self._pos - self._buf.size
         # Decisions on the 1 ms grid of absolute positions, whatever the chunking.
@@ -376,32 +418,134 @@ class Masker:
             hops = range(self._next_hop, last_hop + 1, self._hop)
             self._decide(hops, buf_start)
             self._next_hop = last_hop + self._hop
+        return self._finish(pos0, n, buf_start)
+
+    def _finish(self, pos0: int, n: int, buf_start: int) -> np.ndarray:
+        """Output of the samples [pos0 - delay, + n) once their decisions are taken; trims the delay line."""
         out_start = pos0 - self.delay_samples
         raw = self._buf[out_start - buf_start: out_start - buf_start + n]
         self._exact_out = False
-        out = self._apply(raw, out_start, buf_start)
+        mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
+        # (what _apply gives in those two cases, without weighing every span and notch)
+        out = raw if mode == 0 else self._mask_signal(out_start, n) if mode == 1 else \
+            self._apply(raw, out_start, buf_start)
         self._exact_out = out is raw and out_start >= self._inexact_until
-        self._buf = self._buf[-self._keep:]  # a view: the next concatenate copies it
+        out = self._emit(out, self._out_dtype)  # a new array: the delay line moves below
+        keep = self._keep
+        self._store[:keep] = self._buf[self._buf.size - keep:]
+        self._buf = self._store[:keep]
         self._expire(out_start + n)
         return out
 
+    def _run_native(self, chunk: np.ndarray, n: int) -> Optional[np.ndarray]:
+        """The C frame (native/masker.c ``Screen.frame``): the same decisions and samples as the numpy
+        path, in one call when the frame is settled without the per-hop steps; else the steps and the
+        output continue here from what it computed.  None: the frame is not for it."""
+        pos0 = self._pos
+        out_start = pos0 - self.delay_samples
+        mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
+        if mode == 1 and self._mask_table is None:
+            return None  # a noise mask: its generator lives here
+        st = self._native_state
+        self._pack_state()
+        out = np.empty(n, dtype=np.int16)
+        code = self._native_screen.frame(self._store, self._keep, self.delay_samples, chunk, pos0, self._next_hop,
+                                         st, self._native_steady, mode, self._frame_table, out, *self._frame_outs)
+        self._pos = pos0 + n
+        last_hop = (self._pos // self._hop) * self._hop
+        hops = range(self._next_hop, last_hop + 1, self._hop)
+        if hops:
+            self._next_hop = last_hop + self._hop
+        buf_start = pos0 - self._keep
+        self._unpack_state()
+        if code == 1:  # hops from st[-1] on need the Python steps (between them, C takes the simple ones)
+            self._buf = self._store[: self._keep + n]
+            nh = len(hops)
+            sus, conf, coef, weak, expl = (a[:nh] for a in self._frame_outs)
+            i = int(st[9])
+            steps = self._native_screen.steps
+            while i < nh:
+                self._step(int(hops[i]), int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
+                i += 1
+                if i < nh:
+                    self._pack_state()
+                    st[14] = hops[0]
+                    i = steps(i, st, self._native_steady, sus, conf, weak, expl)
+                    self._unpack_state()
+            return self._finish(pos0, n, buf_start)
+        if code == 2:
+            self._buf = self._store[: self._keep + n]
+            return self._finish(pos0, n, buf_start)
+        self._exact_out = mode == 0 and out_start >= self._inexact_until
+        if self._spans or self._notches:
+            self._expire(out_start + n)
+        return out
+
+    def _pack_state(self) -> None:
+        st = self._native_state
+        st[0] = self._active is not None
+        st[1] = self._pair
+        st[2] = self._misses
+        st[3] = self._weak_pair
+        st[4] = self._weak_run
+        st[5] = self._hit_pair
+        st[6] = self._hit_run
+        sp = self._suspect
+        st[7] = sp is not None
+        if sp is not None:
+            st[10], st[11], st[12] = sp[0], sp[1], sp[2]
+        pending = self._pending
+        st[8] = len(pending) > 0
+        st[13] = min(item[0] for item in pending) if pending else _NO_DUE
+        self._native_steady[0] = self._steady
+
+    def _unpack_state(self) -> None:
+        st = self._native_state
+        _, self._pair, self._misses, self._weak_pair, self._weak_run, self._hit_pair, self._hit_run = st[:7]
+        if self._suspect is not None:
+            self._suspect[2] = st[12]
+        self._steady = self._native_steady[0]
+
+    def _output_mode(self, start: int, n: int) -> int:
+        """How output [start, start + n) is made: 0 the delayed input (no span or notch touches it),
+        1 wholly under one span's mask, 2 mixed (fades, notches: :meth:`_apply`)."""
+        f = self._fade
+        end = start + n
+        touched = False
+        for span in self._spans:
+            e = span.end
+            if span.start <= start and (e is None or e >= end):
+                return 1
+            if (e is None or e + f > start) and span.start - f < end:
+                touched = True
+        if not touched:
+            for sp in self._notches:
+                if sp.start < end and (sp.end is None or sp.end > start):
+                    return 2
+            return 0
+        return 2
+
     def _setup_screen(self, p: MaskerParams) -> None:
         ks = tuple(int(round(w)) for w in p.screen_windows_ms)
-        if not ks or any(k < 2 for k in ks) or list(ks) != sorted(set(ks)) \
+        if not ks or any(k < 2 or k & (k - 1) for k in ks) or list(ks) != sorted(set(ks)) \
                 or not set(int(round(w)) for w in p.confirm_windows_ms) <= set(ks):
-            raise ValueError("screen windows: whole ms >= 2, increasing; confirm windows among them")
+            raise ValueError("screen windows: whole ms, powers of two >= 2, increasing; confirm windows among them")
         for name in ("screen_fraction", "confirm_fraction", "weak_fraction", "hold_ratio"):
             if not 0 < getattr(p, name) < 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         self._ks = ks
         self._kmax = ks[-1]
+        self._levels = tuple(k.bit_length() - 1 for k in ks)  # window k sums 2^level blocks (a binary tree)
         self._is_confirm = tuple(k in {int(round(w)) for w in p.confirm_windows_ms} for k in ks)
         self._ginv = tuple(np.ascontiguousarray(pairfit.pair_tables(k * self._hop, self.rate)[2]) for k in ks)
+        self._quad = tuple(self._quad_terms(g) for g in self._ginv)
         self._pair_rows = np.array([[r, 4 + c] for r, c, _ in pairfit.PAIRS])
         self._freq_int = np.array([int(f) for f in DTMF_HZ], dtype=np.int64)
         k = np.arange(self.rate)
         self._cos = np.cos(2 * np.pi * k / self.rate)
         self._sin = np.sin(2 * np.pi * k / self.rate)
+        rel = (self._freq_int[:, None] * np.arange(self._hop)[None, :]) % self.rate
+        self._rel_cos, self._rel_sin = self._cos[rel], self._sin[rel]
         self._screen_amp2 = dbm0_to_peak(p.screen_min_tone_dbm0) ** 2
         self._confirm_amp2 = dbm0_to_peak(p.confirm_min_tone_dbm0) ** 2
         self._twist2 = 10.0 ** (p.max_twist_db / 10.0)
@@ -411,12 +555,45 @@ class Masker:
         self._screen_unique = float(p.screen_unique)
         self._confirm_unique = float(p.confirm_unique)
         self._skip_energy = self._quiet_bound()
-        self._native_args = (self._hop, self._cos, self._sin, self._freq_int,
-                             np.ascontiguousarray(np.concatenate([g.ravel() for g in self._ginv])),
-                             np.array(ks, dtype=np.int64), np.array(self._is_confirm, dtype=np.int64),
-                             self._screen_amp2, self._confirm_amp2, self._twist2, self._screen_resid,
-                             self._confirm_resid, self._weak_resid, self._screen_unique, self._confirm_unique,
-                             self._skip_energy)
+        self._close_hops = max(1, int(round(p.close_ms)))
+        self._weak_hops = max(1, int(round(p.weak_run_ms)))
+        self._hit_hops = max(1, int(round(p.hit_run_ms)))
+        self._suspect_close = int(round(p.suspect_close_ms * self.rate / 1000.0))
+        self._persist = int(round(p.persist_ms * self.rate / 1000.0))
+        self._native_screen = self._make_native_screen() if _masker_native is not None else None
+
+    def native_constants(self) -> dict:
+        """The C screen's constants by name (derived from :attr:`params`): what ``Screen(**...)`` takes."""
+        return dict(hop=self._hop, cos=self._cos, sin=self._sin, freq=self._freq_int,
+                    ks=np.array(self._ks, dtype=np.int64), is_confirm=np.array(self._is_confirm, dtype=np.int64),
+                    quad=np.ascontiguousarray(np.stack(self._quad)), ginv=np.ascontiguousarray(np.stack(self._ginv)),
+                    screen_amp2=self._screen_amp2, confirm_amp2=self._confirm_amp2, twist2=self._twist2,
+                    screen_resid=self._screen_resid, confirm_resid=self._confirm_resid,
+                    weak_resid=self._weak_resid, screen_unique=self._screen_unique,
+                    confirm_unique=self._confirm_unique, skip_energy=self._skip_energy,
+                    hold_ratio=float(self.params.hold_ratio), bound_gain=self._bound_gain(),
+                    hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops,
+                    persist_samples=self._persist, suspect_close_samples=self._suspect_close)
+
+    def _bound_gain(self) -> np.ndarray:
+        """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
+        rounding: no pair explains more than it times (strongest row power + strongest column power), so
+        the C screen may skip fitting windows where even that is below what its tests need."""
+        lam = [max(float(np.linalg.eigvalsh(0.5 * (g + g.T)).max()) for g in ginv) for ginv in self._ginv]
+        return np.array(lam) * (1.0 + 1e-6)
+
+    def _make_native_screen(self):
+        return _masker_native.Screen(**self.native_constants())
+
+    @staticmethod
+    def _quad_terms(ginv: np.ndarray) -> np.ndarray:
+        """``[10, 16]``: per pair, the coefficients of ``v^T G^-1 v`` on the terms v0², v1², v2², v3², v0v1,
+        v2v3, v0v2, v0v3, v1v2, v1v3 (v: row cos, row sin, column cos, column sin correlations), the order
+        both screens sum them in."""
+        g = ginv
+        return np.ascontiguousarray(np.stack([
+            g[:, 0, 0], g[:, 1, 1], g[:, 2, 2], g[:, 3, 3], g[:, 0, 1] + g[:, 1, 0], g[:, 2, 3] + g[:, 3, 2],
+            g[:, 0, 2] + g[:, 2, 0], g[:, 0, 3] + g[:, 3, 0], g[:, 1, 2] + g[:, 2, 1], g[:, 1, 3] + g[:, 3, 1]]))
 
     def _quiet_bound(self) -> float:
         """Energy below which no window of a frame can pass any amplitude floor (the screen skips it).
@@ -446,8 +623,8 @@ class Masker:
             out = (np.empty(nh, dtype=np.int64), np.empty(nh, dtype=np.int64), np.empty((nh, 4)),
                    np.empty(nh, dtype=np.int64), np.empty((nh, 16)))
             self._screen_bufs[nh] = out
-        if _masker_native is not None and goertzel.backend() == "native":
-            any_hit = _masker_native.screen(seg, b0, *self._native_args, *out)
+        if self._native_screen is not None and goertzel.backend() == "native":
+            any_hit = self._native_screen.screen(seg, b0, *out)
         else:
             any_hit = self._screen_numpy(seg, b0, nh, *out)
         return out, bool(any_hit)
@@ -468,44 +645,53 @@ class Masker:
             weak.fill(-1)
             expl_long.fill(0.0)
             return 0
-        n = (b0 * hop + np.arange(nb * hop, dtype=np.int64)).reshape(nb, hop)
-        idx = (self._freq_int[:, None, None] * n[None]) % rate  # [8, nb, hop]
-        ct, st = self._cos[idx], self._sin[idx]
-        cc = xb[None, :, 0] * ct[:, :, 0]
-        ss = xb[None, :, 0] * st[:, :, 0]
+        # correlations with the block-relative basis, then turned to each block's absolute phase
+        ct, st = self._rel_cos, self._rel_sin  # [8, hop]
+        rc = ct[:, 0, None] * xb[None, :, 0]
+        rs = st[:, 0, None] * xb[None, :, 0]
         for k in range(1, hop):
-            cc = cc + xb[None, :, k] * ct[:, :, k]
-            ss = ss + xb[None, :, k] * st[:, :, k]
+            rc = rc + xb[None, :, k] * ct[:, k, None]
+            rs = rs + xb[None, :, k] * st[:, k, None]
+        pi = (self._freq_int[:, None] * ((b0 + np.arange(nb, dtype=np.int64)) * hop)[None, :]) % rate
+        cs, sn = self._cos[pi], self._sin[pi]
+        cc = cs * rc - sn * rs  # [8, nb]
+        ss = sn * rc + cs * rs
+        # window sums as a binary tree of block sums: level l holds sums of 2^l blocks
+        levels = [np.concatenate([energy[None, :], cc, ss], axis=0)]  # [17, nb]
+        for lv in range(1, self._levels[-1] + 1):
+            half = 1 << (lv - 1)
+            prev = levels[-1]
+            levels.append(prev[:, : prev.shape[1] - half] + prev[:, half:])
         kmax = self._kmax
         suspect.fill(-1)
         conf.fill(-1)
         conf_coef.fill(0.0)
         weak.fill(-1)
-        pr = self._pair_rows
-        for wi, (k, ginv) in enumerate(zip(self._ks, self._ginv)):
+        rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
+        hs = np.arange(nh)
+        for wi, (k, lv, quad, ginv) in enumerate(zip(self._ks, self._levels, self._quad, self._ginv)):
             lo = kmax - k
-            e = energy[lo: lo + nh]
-            c = cc[:, lo: lo + nh]
-            s = ss[:, lo: lo + nh]
-            for j in range(1, k):
-                e = e + energy[lo + j: lo + j + nh]
-                c = c + cc[:, lo + j: lo + j + nh]
-                s = s + ss[:, lo + j: lo + j + nh]
+            f = levels[lv][:, lo: lo + nh]
+            e, c, s = f[0], f[1:9], f[9:17]
             start = (b0 + lo + np.arange(nh, dtype=np.int64)) * hop
             ri = (self._freq_int[:, None] * start[None, :]) % rate
             cs, sn = self._cos[ri], self._sin[ri]
             cr = c * cs + s * sn  # [8, nh]: window-relative cos and sin correlations
             sr = s * cs - c * sn
-            b = (cr[pr[:, 0]], sr[pr[:, 0]], cr[pr[:, 1]], sr[pr[:, 1]])  # each [16 pairs, nh]
-            beta = [((ginv[:, i, 0, None] * b[0] + ginv[:, i, 1, None] * b[1]) + ginv[:, i, 2, None] * b[2])
-                    + ginv[:, i, 3, None] * b[3] for i in range(4)]
-            ex = ((b[0] * beta[0] + b[1] * beta[1]) + b[2] * beta[2]) + b[3] * beta[3]  # [16, nh]
+            t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
+            terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
+                     cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
+            ex = quad[0][:, None] * terms[0]  # [16, nh]: energy each pair explains, v^T G^-1 v
+            for t in range(1, len(terms)):
+                ex = ex + quad[t][:, None] * terms[t]
             resid = np.maximum(e[None, :] - ex, 0.0)
             best = np.argmin(resid, axis=0)
-            cols = np.arange(nh)
-            r1 = resid[best, cols]
+            r1 = resid[best, hs]
             r2 = np.partition(resid, 1, axis=0)[1]
-            coef = np.stack([beta[i][best, cols] for i in range(4)], axis=1)  # [nh, 4]
+            v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
+            g = ginv[best]  # [nh, 4, 4]
+            coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
+                             for i in range(4)], axis=1)  # [nh, 4]: the best pair's amplitudes
             ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
             ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
             shape = (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0)
@@ -545,6 +731,9 @@ class Masker:
             hits = np.where(suspect >= 0, suspect % 16, -1)
             self._hit_pair, self._hit_run = self._track_run(hits, self._hit_pair, self._hit_run)
             return  # a press held through the whole frame: what the per-hop steps would conclude
+        self._steps(hops, buf_start, suspect, conf, conf_coef, weak, expl_long)
+
+    def _steps(self, hops: range, buf_start: int, suspect, conf, conf_coef, weak, expl_long) -> None:
         for i, e in enumerate(hops):
             self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
                        buf_start)
@@ -875,22 +1064,26 @@ class Masker:
         raw = self._buf[pos - buf_start]
         return idx, raw - gain[idx] * band
 
+    def _make_tone_table(self) -> Optional[np.ndarray]:
+        """The tone mask over one period of absolute positions, when the period is short (None else).
+
+        Phase comes from the absolute position, reduced exactly, so long calls lose no precision."""
+        period_num = int(round(self.mask_hz * 1000))
+        period = self.rate * 1000 // math.gcd(period_num, self.rate * 1000)
+        if period > 1 << 16:
+            return None
+        k = (np.arange(period, dtype=np.int64) * period_num) % (self.rate * 1000)
+        return dbm0_to_peak(self.mask_dbm0) * np.sin(2 * np.pi * k / (self.rate * 1000.0))
+
     def _mask_signal(self, start: int, n: int) -> np.ndarray:
         """The mask at absolute output positions [start, start + n): independent of keys and chunking."""
         if self.mask == "silence" or n == 0:
             return np.zeros(n)
         if self.mask == "tone":
-            # phase from the absolute position, reduced exactly so long calls lose no precision; the
-            # values repeat with the period of k, so they come from a table of one period when it is short
+            table = self._mask_table
+            if table is not None:
+                return table[np.arange(start, start + n, dtype=np.int64) % table.size]
             period_num = int(round(self.mask_hz * 1000))
-            period = self.rate * 1000 // math.gcd(period_num, self.rate * 1000)
-            if period <= 1 << 16:
-                table = self._tone_table
-                if table is None:
-                    k = (np.arange(period, dtype=np.int64) * period_num) % (self.rate * 1000)
-                    table = self._tone_table = dbm0_to_peak(self.mask_dbm0) * np.sin(
-                        2 * np.pi * k / (self.rate * 1000.0))
-                return table[np.arange(start, start + n, dtype=np.int64) % period]
             k = (np.arange(start, start + n, dtype=np.int64) * period_num) % (self.rate * 1000)
             return dbm0_to_peak(self.mask_dbm0) * np.sin(2 * np.pi * k / (self.rate * 1000.0))
         out = np.empty(n)
@@ -919,8 +1112,9 @@ def mask_samples(samples, rate: int = 8000, **options) -> Tuple[np.ndarray, List
 
     ``samples`` as for :meth:`Masker.process` (int16 or float [-1, 1]); same dtype out.
     """
-    m = Masker(rate, **options)
     x = np.asarray(samples)
+    options.setdefault("dtype", "float64" if x.dtype.kind == "f" else "int16")
+    m = Masker(rate, **options)
     out = np.concatenate([m.process(x), m.flush()])[m.delay_samples:]
     if m.errors:
         raise RuntimeError("masker failed on this input; output withheld")

@@ -74,7 +74,7 @@ def mask_channels(data: np.ndarray, rate: int, **options):
     out = np.empty_like(data)
     spans: List[list] = []
     for ch in range(data.shape[1]):
-        m = Masker(rate, **options)
+        m = Masker(rate, dtype="int16" if data.dtype == np.int16 else "float64", **options)
         col = np.ascontiguousarray(data[:, ch])
         res = np.concatenate([m.process(col), m.flush()])[m.delay_samples:]
         if m.errors:

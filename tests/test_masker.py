@@ -170,9 +170,15 @@ def test_delay_dtypes_and_lengths():
     assert y.dtype == np.int16 and y.size == 300
     assert np.array_equal(y[:128], np.zeros(128)) and np.array_equal(y[128:], x[:172])
     assert m.samples_in == 300
-    f = m.process(x.astype(np.float64) / 32768.0)
-    assert f.dtype == np.float64 and np.array_equal(f[:128] * 32768.0, x[172:])
+    f = m.process(x.astype(np.float64) / 32768.0)  # float in: still int16 out (fixed at construction)
+    assert f.dtype == np.int16 and np.array_equal(f[:128], x[172:])
     assert m.flush().size == 128
+    m = Masker(lookahead_ms=16, dtype="float64")
+    y = np.concatenate([m.process(x), m.process(x.astype(np.float64) / 32768.0), m.flush()])
+    assert y.dtype == np.float64 and np.array_equal(y[128:428] * 32768.0, x) and np.array_equal(y[428:] * 32768.0, x)
+    for bad in ("int32", "float32", "text", None):
+        with pytest.raises(ValueError, match="dtype"):
+            Masker(dtype=bad)
 
 
 @pytest.mark.parametrize("kind", ["tone", "silence", "noise"])
@@ -239,6 +245,15 @@ def test_hide_timing_makes_one_span():
     assert len(plain.masked_spans) == 4
 
 
+class _Raising:
+    """Stands in for the C Screen of one masker: every call fails."""
+
+    def __getattr__(self, name):
+        def boom(*a, **k):
+            raise RuntimeError("4111111111111111 injected")
+        return boom
+
+
 def test_fail_closed_when_detector_raises(monkeypatch, caplog):
     x, spans = synth.keypresses("4111111111111111", tone_ms=60, gap_ms=60, rng=np.random.default_rng(6))
     x = np.round(x).astype(np.int16)
@@ -248,7 +263,8 @@ def test_fail_closed_when_detector_raises(monkeypatch, caplog):
     def boom(*a, **k):
         raise RuntimeError("4111111111111111 injected")
 
-    monkeypatch.setattr(Masker, "_screen", boom)  # the screen's core
+    monkeypatch.setattr(Masker, "_screen", boom)  # the screen's core (numpy path) ...
+    m._native_screen = _Raising()  # ... and the C frame
     caplog.set_level(logging.DEBUG)
     bad = [m.process(x[i: i + 160]) for i in range(1000, x.size, 160)]
     assert m.errors == len(bad)
@@ -263,6 +279,7 @@ def test_fail_closed_when_detector_raises(monkeypatch, caplog):
 
 def test_fail_closed_even_if_mask_fails(monkeypatch):
     m = Masker()
+    m._native_screen = _Raising()
     monkeypatch.setattr(Masker, "_screen", lambda *a, **k: 1 / 0)
     monkeypatch.setattr(Masker, "_mask_signal", lambda *a, **k: 1 / 0)
     x = np.round(synth.dtmf_tone("9", 200)).astype(np.int16)
@@ -363,6 +380,7 @@ def _notch_only(x, **opts):
 
     m = Masker(**opts)
     m._decide = lambda *a, **k: None
+    m._native_screen = None  # (the C frame decides too)
     m._notches.append(_Span(-10 ** 6, None, "notch"))
     return np.concatenate([m.process(x[i: i + 160]) for i in range(0, x.size, 160)] + [m.flush()])[m.delay_samples:]
 
@@ -373,7 +391,7 @@ def test_notch_removes_tone_energy(error):
     at the nominal frequencies, >= 16 dB of it 2 % off: 17.3 dB measured), whatever the key."""
     for key in "159D":
         tone = synth.dtmf_tone(key, 500, level_dbm0=-10.0, freq_offset=(error, error), phase=(0.4, 1.3))
-        out = _notch_only(tone)[200:-200]
+        out = _notch_only(np.round(tone).astype(np.int16))[200:-200].astype(float)
         ref = tone[200:-200]
         residual_db = 10 * np.log10(max(float(out @ out), 1e-9) / float(ref @ ref))
         assert residual_db <= (-40.0 if error == 0 else -16.0), (key, residual_db)
@@ -381,9 +399,9 @@ def test_notch_removes_tone_energy(error):
 
 @needs_speech
 def test_notch_leaves_speech_and_reaches_tones_under_speech():
-    x = SPEECH[: 8000 * 20]
-    out = _notch_only(x)
-    kept_db = 10 * np.log10(float(out @ out) / float(x @ x))
+    x = np.clip(np.round(SPEECH[: 8000 * 20]), -32768, 32767).astype(np.int16)
+    out = _notch_only(x).astype(float)
+    kept_db = 10 * np.log10(float(out @ out) / float(x.astype(float) @ x))
     print(f"speech energy after the notch: {kept_db:.2f} dB")
     assert kept_db > -1.5  # the bands are narrow: most of the speech passes
     rng = np.random.default_rng(31)
@@ -461,3 +479,14 @@ def test_same_output_for_any_chunking_under_talk_over():
     m2 = Masker()
     got = np.concatenate([m2.process(p) for p in np.split(x, cuts)] + [m2.flush()])[m2.delay_samples:]
     assert np.array_equal(got, whole)
+
+
+def test_masker_uses_the_shared_pair_fit_not_the_attacker():
+    """The masker and the attacker share dtmfguard.pairfit; the masker imports nothing of the attacker."""
+    import ast
+
+    tree = ast.parse(open(masker_mod.__file__, encoding="utf-8").read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names} | {node.module or "" for node in ast.walk(tree)
+                                            if isinstance(node, ast.ImportFrom)}
+    assert "pairfit" in imported and not any("adversary" in name for name in imported)

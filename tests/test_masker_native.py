@@ -71,26 +71,61 @@ def test_native_screen_wideband(native, rate):
     assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and len(ref[1]) == 4
 
 
-def _screen_args(m, seg, b0, nh):
-    outs = (np.empty(nh, np.int64), np.empty(nh, np.int64), np.empty((nh, 4)), np.empty(nh, np.int64),
+def _outs(nh):
+    return (np.empty(nh, np.int64), np.empty(nh, np.int64), np.empty((nh, 4)), np.empty(nh, np.int64),
             np.empty((nh, 16)))
-    return (np.ascontiguousarray(seg), b0, *m._native_args, *outs), outs
 
 
 def test_native_screen_rejects_bad_sizes(native):
     m = Masker()
     nh = 20
-    args, outs = _screen_args(m, np.zeros((m._kmax + nh - 1) * 8), 5, nh)
-    assert native.screen(*args) == 0 and (outs[0] == -1).all()
-    # segment one sample short, wrong table, no windows, output of the wrong length, bad Gram tables
-    for i, bad in [(0, np.zeros((m._kmax + nh - 1) * 8 - 1)), (3, np.zeros(10)), (7, np.zeros(0, np.int64)),
-                   (19, np.empty(nh + 1, np.int64)), (6, np.zeros(3))]:
-        bad_args = list(args)
-        bad_args[i] = bad
-        with pytest.raises(ValueError):
-            native.screen(*bad_args)
+    scr = native.Screen(**m.native_constants())
+    outs = _outs(nh)
+    assert scr.screen(np.zeros((m._kmax + nh - 1) * 8), 5, *outs) == 0 and (outs[0] == -1).all()
+    # segment one sample short, an output of the wrong length
+    with pytest.raises(ValueError):
+        scr.screen(np.zeros((m._kmax + nh - 1) * 8 - 1), 5, *outs)
+    with pytest.raises(ValueError):
+        scr.screen(np.zeros((m._kmax + nh - 1) * 8), 5, *outs[:3], np.empty(nh + 1, np.int64), outs[4])
     with pytest.raises((TypeError, ValueError, BufferError)):
-        native.screen(np.zeros(2 * args[0].size)[::2], *args[1:])  # not contiguous
+        scr.screen(np.zeros(2 * (m._kmax + nh - 1) * 8)[::2], 5, *outs)  # not contiguous
+    # the constants: every one by name, each checked (wrong table sizes, windows not powers of two)
+    good = m.native_constants()
+    with pytest.raises(TypeError):
+        native.Screen(*good.values())  # positional: refused
+    for name in good:
+        partial = dict(good)
+        del partial[name]
+        with pytest.raises(TypeError, match="by name"):
+            native.Screen(**partial)
+    with pytest.raises(TypeError):
+        native.Screen(**good, extra=1)
+    for name, bad in [("cos", np.zeros(10)), ("ks", np.array([2, 3, 8, 16])), ("ginv", np.zeros(3)),
+                      ("quad", np.zeros(5)), ("bound_gain", np.zeros(4)), ("freq", np.zeros(7, np.int64)),
+                      ("close_hops", 0)]:
+        with pytest.raises(ValueError):
+            native.Screen(**{**good, name: bad})
+
+
+def test_every_masker_param_reaches_both_backends(native):
+    """Changing any screening threshold of MaskerParams changes what both backends do, identically: the C
+    screen reads the same frozen object (through Masker.native_constants), not copies of its defaults."""
+    from dataclasses import fields, replace
+
+    from dtmfguard.params import DEFAULT_MASKER_PARAMS as P
+
+    x = need_speech(CORPUS["under-speech"], "case 'under-speech'")[:8000 * 2]  # every threshold matters there
+    changed = {"screen_fraction": 0.99, "screen_unique": 1.5, "screen_min_tone_dbm0": -20.0, "max_twist_db": 1.0,
+               "confirm_fraction": 0.95, "confirm_unique": 1.2, "confirm_min_tone_dbm0": -20.0, "weak_fraction": 0.3,
+               "weak_run_ms": 1.0, "hit_run_ms": 1.0, "close_ms": 1.0, "hold_ratio": 0.9}
+    assert set(changed) <= {f.name for f in fields(P)}
+    base = with_backend("numpy", lambda: _mask(x, 160))
+    for name, value in changed.items():
+        params = replace(P, **{name: value})
+        ref = with_backend("numpy", lambda p=params: _mask(x, 160, params=p))
+        got = with_backend("native", lambda p=params: _mask(x, 160, params=p))
+        assert np.array_equal(got[0], ref[0]) and got[1] == ref[1], name
+        assert not (np.array_equal(ref[0], base[0]) and ref[1] == base[1]), f"{name} changed nothing"
 
 
 @pytest.mark.parametrize("b0", [-30, 0, 7, 123456789])
@@ -103,8 +138,8 @@ def test_native_screen_equals_numpy_bit_for_bit(native, b0):
     seg = synth.white_noise((m._kmax + nh - 1) * 8, 200.0, rng)
     seg[100: 100 + tone.size] += tone
     seg = np.round(seg)
-    args, got = _screen_args(m, seg, b0, nh)
-    hit_c = native.screen(*args)
+    got = _outs(nh)
+    hit_c = native.Screen(**m.native_constants()).screen(seg, b0, *got)
     ref = tuple(np.empty_like(a) for a in got)
     hit_np = m._screen_numpy(seg, b0, nh, *ref)
     assert hit_c == hit_np == 1
@@ -121,8 +156,7 @@ def test_quiet_frame_skip_never_hides_a_flagged_tone():
     for over_db in (0.5, 1.0, 3.0):  # just above the screen's per-tone floor, even 2 ms of it
         tone = synth.dtmf_tone("1", 2.0, level_dbm0=m.params.screen_min_tone_dbm0 + over_db)
         assert float(tone @ tone) > m._skip_energy
-    outs = (np.empty(nh, np.int64), np.empty(nh, np.int64), np.empty((nh, 4)), np.empty(nh, np.int64),
-            np.empty((nh, 16)))
+    outs = _outs(nh)
     quiet = np.zeros(n)
     quiet[::97] = 1.0
     assert float(quiet @ quiet) < m._skip_energy
@@ -134,9 +168,14 @@ def test_native_screen_fault_fails_closed(native, monkeypatch):
     x = np.round(x).astype(np.int16)
 
     class Broken:
-        @staticmethod
-        def screen(*a):
-            raise ValueError("injected")
+        class Screen:
+            def __init__(self, **constants):
+                pass
+
+            def __getattr__(self, name):
+                def boom(*a):
+                    raise ValueError("injected")
+                return boom
 
     monkeypatch.setattr(masker_mod, "_masker_native", Broken)
     out, _, errors = with_backend("native", lambda: _mask(x, 160))
