@@ -9,21 +9,21 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "dtmfguard._native",
+            "dtmfguard.dsp._native",
             sources=["native/goertzel.c"],
             depends=["native/clones.h", "native/goertzel_kernel.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),
         Extension(
-            "dtmfguard._masker_native",
+            "dtmfguard.dsp._masker_native",
             sources=["native/masker.c"],
             depends=["native/clones.h"],
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),
         Extension(
-            "dtmfguard._detector_native",
+            "dtmfguard.dsp._detector_native",
             sources=["native/detector.c"],
             depends=["native/clones.h", "native/goertzel_kernel.h"],
             extra_compile_args=["-O3", "-std=c99"],

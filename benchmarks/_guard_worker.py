@@ -19,8 +19,8 @@ import signal
 import sys
 import threading
 
-from dtmfguard.sip.b2bua import Guard
-from dtmfguard.sip.config import load_config
+from dtmfguard.sip.pj.b2bua import Guard
+from dtmfguard.server.config import load_config
 
 
 def main() -> int:
@@ -54,7 +54,7 @@ def main() -> int:
     cfg = load_config(None, over)
     factory = None
     if a.passthrough:
-        from dtmfguard.pipeline import CallPipeline
+        from dtmfguard.media.pipeline import CallPipeline
 
         class _Identity:  # benchmark only: no masking at all
             delay_samples = 0
@@ -125,7 +125,7 @@ def main() -> int:
     api = None
     if a.control:
 
-        from dtmfguard.sip.control import ControlServer
+        from dtmfguard.server.control import ControlServer
 
         chost, cport = a.control.rsplit(":", 1)
         api = ControlServer(guard, chost, int(cport), os.environ["DTMFGUARD_API_TOKEN"])

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dtmfguard.g711 import ulaw_decode, ulaw_encode  # noqa: E402
+from dtmfguard.dsp.g711 import ulaw_decode, ulaw_encode  # noqa: E402
 from dtmfguard.relay import bencode  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def main() -> int:
     cust_frames = [ulaw_encode(x[i:i + 160]) for i in range(0, len(x), 160)]
     agent_frame = ulaw_encode((np.random.default_rng(1).normal(0, 200, 160)).astype(np.int16))
     silence = b"\xff" * 160
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.synth import keypresses
 
     keys = keypresses("4111111111111111", rng=np.random.default_rng(3))[0].astype(np.int16)
     keys = keys[: len(keys) // 160 * 160]
@@ -160,7 +160,7 @@ def main() -> int:
                     call["rx_cust"] += 1
     recovered = None
     if kept:
-        from dtmfguard.adversary import recover_digits
+        from dtmfguard.testkit.adversary import recover_digits
 
         recovered = len(recover_digits(np.concatenate([ulaw_decode(p) for p in kept]).astype(np.float64)))
     for call in calls:

@@ -4,7 +4,7 @@
 Why a separate peer: the soak needs calls that come and go for minutes (leaks show up per call), each
 one a payment typed by the caller, half in-band (tones in the audio) and half as RFC 4733 events, with
 a different card entry per call so a digit lost or captured twice changes the comparison.  It reuses
-the package peers' call, account and endpoint code (``dtmfguard.sip.peers``).
+the package peers' call, account and endpoint code (``dtmfguard.sip.pj.peers``).
 
 Each call: speech (the agent is "asking"), then the keys ``PAN # MMYY CVV #`` with test card numbers
 only, then a short tail; the customer hangs up.  For each call it prints one JSON line with the mode
@@ -24,14 +24,14 @@ import numpy as np
 import pjsua2 as pj
 import soundfile as sf
 
-from dtmfguard.sip.endpoint import account_config, create_endpoint, destroy_endpoint
-from dtmfguard.sip.peers import _Account, _Call, _settings, say
+from dtmfguard.sip.pj.endpoint import account_config, create_endpoint, destroy_endpoint
+from dtmfguard.sip.pj.peers import _Account, _Call, _settings, say
 
 #: Luhn-valid test card numbers published by the card schemes for testing; no real card.
 TEST_PANS = ("4111111111111111", "5555555555554444", "4012888888881881", "5105105105105100")
 EXPIRY = ("12", "2030")  # keyed as 1230
 #: prompts on which the adversarial decoder finds no digit even unmasked (agent-pass.wav gives one)
-PROMPTS = ("all-circuits-busy-now.wav", "auth-thankyou.wav")  # by name: dtmfguard.corpora.prompt finds them
+PROMPTS = ("all-circuits-busy-now.wav", "auth-thankyou.wav")  # by name: dtmfguard.testkit.corpora.prompt finds them
 LEAD_SILENCE_S = 1.0
 DIGIT_MS = 100
 TAIL_S = 1.5
@@ -47,8 +47,8 @@ def card_for(customer: int, seq: int) -> tuple[str, str, str]:
 
 
 def lead_audio() -> np.ndarray:
-    from dtmfguard import corpora
-    from dtmfguard.audio import read_audio
+    from dtmfguard.testkit import corpora
+    from dtmfguard.dsp.audio import read_audio
 
     parts = [np.zeros(int(LEAD_SILENCE_S * 8000))]
     for name in PROMPTS:
@@ -105,7 +105,7 @@ class SoakCustomer:
         s.start_t = time.monotonic()
 
     def _connected(self, s: Slot) -> None:
-        from dtmfguard.synth import keypresses
+        from dtmfguard.testkit.synth import keypresses
 
         if s.mode == "inband":
             keys, _ = keypresses(s.keys, tone_ms=DIGIT_MS, gap_ms=DIGIT_MS, lead_ms=0, tail_ms=0,

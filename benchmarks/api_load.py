@@ -206,7 +206,7 @@ sip_port_step = 2
            "DTMFGUARD_VAULT_PATH": str(work / "vault.sqlite")}
     procs = []
     try:
-        agents = [spawn(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport + 2 * i), "--rtp",
+        agents = [spawn(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport + 2 * i), "--rtp",
                          str(36000 + 100 * i), "--calls", "0", "--timeout", str(call_s + 120)], work / f"agent{i}.err")
                   for i in range(n_agents)]
         procs += agents
@@ -225,7 +225,7 @@ sip_port_step = 2
         for i in range(workers):
             count = min(2, a.calls - 2 * i)
             agent_port = aport + 2 * (2 * i // 4)
-            procs.append(spawn(["-m", "dtmfguard.sip.peers", "customer", "--port", str(base_port + 250 + 2 * i),
+            procs.append(spawn(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(base_port + 250 + 2 * i),
                                 "--rtp", str(32000 + 100 * i), "--to", f"sip:{agent_port}@127.0.0.1:{gport + 2 * i}",
                                 "--count", str(count), "--play", str(wav), "--play-s", str(call_s),
                                 "--record-dir", str(work), "--timeout", str(call_s + 60)], work / f"customer{i}.err"))

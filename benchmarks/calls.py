@@ -38,7 +38,7 @@ import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
-SPEECH = ["agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav"]  # found by dtmfguard.corpora.prompt
+SPEECH = ["agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav"]  # found by dtmfguard.testkit.corpora.prompt
 
 
 def cpu_seconds(pid: int) -> float:
@@ -50,11 +50,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def customer_audio(path: Path) -> np.ndarray:
-    from dtmfguard.audio import read_audio
-    from dtmfguard.synth import keypresses
+    from dtmfguard.dsp.audio import read_audio
+    from dtmfguard.testkit.synth import keypresses
 
     parts = []
-    from dtmfguard import corpora
+    from dtmfguard.testkit import corpora
 
     for i, name in enumerate(SPEECH):
         if corpora.available("en"):
@@ -120,7 +120,7 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
     agents, guards, customers = [], [], []
     try:
         for i in range(n_agents):
-            p = spawn(["-m", "dtmfguard.sip.peers", "agent", "--port", str(17000 + i), "--rtp", str(34000 + 40 * i),
+            p = spawn(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(17000 + i), "--rtp", str(34000 + 40 * i),
                        "--echo", "--calls", "0", "--timeout", str(seconds + 120), "--jitter-ms", str(jitter_ms)],
                       work / f"{mode}-agent{i}.err")
             agents.append(p)
@@ -142,7 +142,7 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
                 if k <= 0:
                     continue
                 g = 2 * i + half
-                p = spawn(["-m", "dtmfguard.sip.peers", "customer", "--port", str(16000 + 2 * i + half),
+                p = spawn(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(16000 + 2 * i + half),
                            "--rtp", str(32000 + 40 * (2 * i + half)), "--to", f"sip:guard@127.0.0.1:{15000 + g}",
                            "--count", str(k), "--play", str(wav), "--play-s", str(seconds), "--record-dir",
                            str(rec_dir), "--timeout", "60", "--jitter-ms", str(jitter_ms)],
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument("--guard-jitter-ms", type=int, default=None,
                     help="the guard workers' own jitter-buffer prefetch, if different from --jitter-ms")
     a = ap.parse_args(argv)
-    from dtmfguard.masker import DEFAULT_LOOKAHEAD_MS
+    from dtmfguard.dsp.masker import DEFAULT_LOOKAHEAD_MS
 
     with tempfile.TemporaryDirectory(prefix="dtmfguard-bench-") as tmp:
         work = Path(tmp)

@@ -29,7 +29,7 @@ How each figure is measured (all 16 keys, fixed seeds):
 * S/N 15 dB: 10 digits/s (70 ms tones, 70 ms pauses) at -10 dBm0 per tone in
   white noise, S/N measured over the tone spans.
 * G.711: key presses at -3, -10, -20 and -30 dBm0 through µ-law and A-law
-  encode/decode (dtmfguard.g711).
+  encode/decode (dtmfguard.dsp.g711).
 * talk-off: every 8 kHz wav of asterisk-core-sounds-en-wav and
   asterisk-moh-opsound-wav (paths from ``dpkg -L``), a fresh detector per
   file; false digits per hour of audio.
@@ -69,9 +69,9 @@ import _corpus  # noqa: E402
 import spandsp_ref  # noqa: E402
 
 import dtmfguard  # noqa: E402
-from dtmfguard import g711, goertzel  # noqa: E402
+from dtmfguard.dsp import g711, goertzel  # noqa: E402
 from dtmfguard.events import DIGITS  # noqa: E402
-from dtmfguard.synth import dtmf_tone, keypresses, mix_at_snr, white_noise  # noqa: E402
+from dtmfguard.testkit.synth import dtmf_tone, keypresses, mix_at_snr, white_noise  # noqa: E402
 
 RATE = 8000
 MS = RATE // 1000

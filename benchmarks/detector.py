@@ -40,9 +40,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _corpus  # noqa: E402
 import spandsp_ref  # noqa: E402
 
-from dtmfguard import goertzel  # noqa: E402
-from dtmfguard.params import DEFAULT_PARAMS, DTMF_HZ  # noqa: E402
-from dtmfguard.synth import keypresses  # noqa: E402
+from dtmfguard.dsp import goertzel  # noqa: E402
+from dtmfguard.dsp.params import DEFAULT_PARAMS, DTMF_HZ  # noqa: E402
+from dtmfguard.testkit.synth import keypresses  # noqa: E402
 
 RATE = 8000
 FRAME = 160  # 20 ms, the usual RTP packet
@@ -78,7 +78,7 @@ def timed(fn: Callable[[], object], min_cpu_s: float) -> float:
 
 
 def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
-    from dtmfguard.detector import DetectorBank, DtmfDetector
+    from dtmfguard.dsp.detector import DetectorBank, DtmfDetector
 
     x, keys = make_input(seconds)
     audio_s = x.size / RATE

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Masker: today's masker and the previous one side by side, in one run (issue 12).
 
-(a) talk-off: key-free real audio from :mod:`dtmfguard.corpora` (``report`` half only; thresholds were
+(a) talk-off: key-free real audio from :mod:`dtmfguard.testkit.corpora` (``report`` half only; thresholds were
     tuned on the ``tune`` half), per source: flat masks per minute, band notches per minute, share of
     samples changed;
-(b) card entry with talk-over: per condition, digits the attacker of :mod:`dtmfguard.adversary` names
+(b) card entry with talk-over: per condition, digits the attacker of :mod:`dtmfguard.testkit.adversary` names
     blind from the agent's audio (after a G.711 round trip), digits the oracle-timed attacker names
     (it knows each press's span), leaked ms per press (tone samples neither under the full mask nor
     band-notched), unmasked vs masked;
@@ -37,9 +37,10 @@ from typing import Dict, List  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dtmfguard import adversary as A  # noqa: E402
-from dtmfguard import corpora, g711  # noqa: E402
-from dtmfguard import masker as new_masker  # noqa: E402
+from dtmfguard.testkit import adversary as A  # noqa: E402
+from dtmfguard.testkit import corpora  # noqa: E402
+from dtmfguard.dsp import g711  # noqa: E402
+from dtmfguard.dsp import masker as new_masker  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGACY_REV = "7d25821"  # main before issue 12
@@ -68,12 +69,12 @@ FRAME_MS = 20
 
 def load_legacy(rev: str, name: str = "legacy"):
     """The masker of git revision ``rev`` as a module (its C screen compiled to a temp dir when possible)."""
-    src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:dtmfguard/masker.py"], capture_output=True,
+    src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:dtmfguard/dsp/masker.py"], capture_output=True,
                          text=True, check=True).stdout
     mod = types.ModuleType(f"dtmfguard._{name}_masker")
     mod.__package__ = "dtmfguard"
     sys.modules[mod.__name__] = mod
-    exec(compile(src, f"{rev}:dtmfguard/masker.py", "exec"), mod.__dict__)
+    exec(compile(src, f"{rev}:dtmfguard/dsp/masker.py", "exec"), mod.__dict__)
     mod._masker_native = None
     try:
         csrc = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:native/masker.c"], capture_output=True,

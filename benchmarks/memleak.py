@@ -111,7 +111,7 @@ def table(name: str, points: list[dict]) -> str:
 
 # -- pipeline mode (no SIP) ----------------------------------------------------------------------------------
 def _call_audio(keys: str, digit_ms: int, seed: int) -> tuple[np.ndarray, list]:
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.synth import keypresses
 
     rng = np.random.default_rng(seed)
     lead = rng.normal(0, 300, 2400)
@@ -125,8 +125,8 @@ def run_pipeline(n_calls: int, every: int, session: bool, trim: bool, digit_ms: 
     """CallPipeline (and a PaymentSession) per call, fed one call's frames, dropped.  Even calls type
     their keys in-band, odd ones as RFC 4733 callbacks (silence in the audio meanwhile)."""
     import _soak_customer as sc
-    from dtmfguard.pipeline import CallPipeline
-    from dtmfguard.sip.config import load_config
+    from dtmfguard.media.pipeline import CallPipeline
+    from dtmfguard.server.config import load_config
 
     receiver = None
     over: dict = {"agent_uri": "sip:agent@127.0.0.1:5072"}  # required by the config; no call is made
@@ -195,8 +195,8 @@ def run_agent(argv: list[str]) -> int:
 
     import pjsua2 as pj
 
-    from dtmfguard.sip.endpoint import account_config, create_endpoint, destroy_endpoint
-    from dtmfguard.sip.peers import _settings, say
+    from dtmfguard.sip.pj.endpoint import account_config, create_endpoint, destroy_endpoint
+    from dtmfguard.sip.pj.peers import _settings, say
 
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -268,8 +268,8 @@ def run_customer(argv: list[str]) -> int:
     a 0.3 s tail; ``--card`` types a whole test card entry (for payments), else the first keys only."""
     import _soak_customer as sc
 
-    from dtmfguard.sip.endpoint import create_endpoint
-    from dtmfguard.sip.peers import _settings
+    from dtmfguard.sip.pj.endpoint import create_endpoint
+    from dtmfguard.sip.pj.peers import _settings
 
     p = argparse.ArgumentParser()
     for name in ("--port", "--rtp"):
@@ -304,7 +304,7 @@ class _Poller(threading.Thread):
     def run(self):
         import http.client
 
-        from dtmfguard.sip.control import request
+        from dtmfguard.server.control import request
 
         while self.ports and not self.halt.is_set():
             for port in self.ports:
@@ -321,7 +321,7 @@ def run_sip(variants: list[str], seconds: float, every: int, trim: bool, work: P
     import soak
     from calls import spawn
 
-    from dtmfguard.procs import json_events
+    from dtmfguard.server.procs import json_events
 
     me = str(Path(__file__).resolve())
     receiver = driver = None

@@ -10,7 +10,7 @@ with a 20 ms sleep between frames.  Issue 6 (50 calls on 2 cores, no late
 frames) depends on the second figure, so this script prints both side by side.
 
 For each scenario (masker alone on speech, on a quiet line and on key presses; the in-band
-detector alone on the same three; the whole :class:`~dtmfguard.pipeline.CallPipeline` on speech
+detector alone on the same three; the whole :class:`~dtmfguard.media.pipeline.CallPipeline` on speech
 without a payment, as for most of a call; and with a payment session attached, so the detector runs
 too) it feeds 160-sample int16 frames and times each call with ``perf_counter`` (wall) and
 ``thread_time`` (CPU), in two regimes:
@@ -43,7 +43,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 FRAME = 160
-SPEECH = "agent-pass.wav"  # an English prompt, found by dtmfguard.corpora.prompt
+SPEECH = "agent-pass.wav"  # an English prompt, found by dtmfguard.testkit.corpora.prompt
 
 
 class _Session:
@@ -57,11 +57,11 @@ class _Session:
 
 
 def _speech(seconds: float) -> np.ndarray:
-    from dtmfguard.synth import white_noise
+    from dtmfguard.testkit.synth import white_noise
 
     try:
-        from dtmfguard import corpora
-        from dtmfguard.audio import read_audio
+        from dtmfguard.testkit import corpora
+        from dtmfguard.dsp.audio import read_audio
 
         x = read_audio(corpora.prompt(SPEECH))[0]
     except Exception:  # no speech prompts installed: low noise stands in
@@ -72,13 +72,13 @@ def _speech(seconds: float) -> np.ndarray:
 
 def _quiet(seconds: float) -> np.ndarray:
     """A customer listening: line noise at about -60 dBm0."""
-    from dtmfguard.synth import white_noise
+    from dtmfguard.testkit.synth import white_noise
 
     return np.round(white_noise(int(seconds * 8000), 16.0, rng=np.random.default_rng(2))).astype(np.int16)
 
 
 def _presses(seconds: float) -> np.ndarray:
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.synth import keypresses
 
     keys, _ = keypresses("4111111111111111", rng=np.random.default_rng(3))
     sp = _speech(seconds).astype(np.float64)
@@ -90,9 +90,9 @@ def _presses(seconds: float) -> np.ndarray:
 
 
 def _make(scenario: str):
-    from dtmfguard.detector import DtmfDetector
-    from dtmfguard.masker import Masker
-    from dtmfguard.pipeline import CallPipeline
+    from dtmfguard.dsp.detector import DtmfDetector
+    from dtmfguard.dsp.masker import Masker
+    from dtmfguard.media.pipeline import CallPipeline
 
     if scenario == "masker-speech":
         m = Masker()
@@ -123,7 +123,7 @@ SCENARIOS = ("masker-speech", "masker-quiet", "masker-keys", "detector-speech", 
 
 
 def measure(scenario: str, frames: int, sleep_ms: float, backend: str = "") -> dict:
-    from dtmfguard import goertzel
+    from dtmfguard.dsp import goertzel
 
     if backend:
         goertzel.set_backend(backend)
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default="", help="comma-separated kernel backends (default: all built)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    from dtmfguard import goertzel
+    from dtmfguard.dsp import goertzel
 
     backends = a.backends.split(",") if a.backends else list(goertzel.available_backends())
     rows = []

@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 
 from calls import cpu_seconds  # noqa: E402  (one /proc reader for every benchmark)
 
-PROMPTS = ("agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav")  # found by dtmfguard.corpora.prompt
+PROMPTS = ("agent-pass.wav", "agent-user.wav", "all-circuits-busy-now.wav")  # found by dtmfguard.testkit.corpora.prompt
 
 
 def mem_kb(pid: int) -> tuple[int, int]:
@@ -73,11 +73,11 @@ def busy_pct(a, b) -> float:
 
 
 def customer_audio() -> np.ndarray:
-    from dtmfguard.audio import read_audio
-    from dtmfguard.synth import keypresses
+    from dtmfguard.dsp.audio import read_audio
+    from dtmfguard.testkit.synth import keypresses
 
     parts = []
-    from dtmfguard import corpora
+    from dtmfguard.testkit import corpora
 
     for i, name in enumerate(PROMPTS):
         try:
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
     if a.json:
         print(json.dumps({"relay": results, "serve": serve}, indent=2))
         return 0
-    from dtmfguard.masker import DEFAULT_LOOKAHEAD_MS
+    from dtmfguard.dsp.masker import DEFAULT_LOOKAHEAD_MS
 
     print(f"{os.cpu_count()} cores, load average before: {load_before}; masker look-ahead {DEFAULT_LOOKAHEAD_MS:.0f} ms")
     print(f"{'mode':8s} {'calls':>5s} {'late':>12s} {'max tick':>8s} {'CPU%/call':>9s} {'CPU% tot':>8s} "

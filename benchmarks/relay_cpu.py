@@ -56,8 +56,8 @@ class _PassThrough:
 def child(n: int, ticks: int, profile: bool, mask_mode: str) -> dict:
     import numpy as np
 
-    from dtmfguard.g711 import ulaw_encode
-    from dtmfguard.pipeline import CallPipeline
+    from dtmfguard.dsp.g711 import ulaw_encode
+    from dtmfguard.media.pipeline import CallPipeline
     from dtmfguard.relay.engine import Relay
 
     sys.path.insert(0, str(HERE))

@@ -42,8 +42,8 @@ PAN = "4111111111111111"
 
 
 def _customer_wav(path: Path, seconds: float) -> int:
-    from dtmfguard.adversary import load_speech
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.adversary import load_speech
+    from dtmfguard.testkit.synth import keypresses
 
     speech = load_speech(8.0, seed=3)
     if speech is None:
@@ -88,7 +88,7 @@ def run(args) -> dict:
     rec_dir = tmp / "agent"
     rec_dir.mkdir()
     grtp = rtp_base()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(rec_dir), "--calls", "0", "--timeout", str(args.call_s + 600),
                   "--answer-delay", "0.05"], "agent", tmp)
 
@@ -104,7 +104,7 @@ def run(args) -> dict:
     watch = Watch(start_guard)
     wav = tmp / "customer.wav"
     rounds = _customer_wav(wav, args.call_s)
-    customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
+    customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
                      "--to", f"sip:guard@127.0.0.1:{gport}", "--play", str(wav), "--play-s", str(args.call_s),
                      "--timeout", str(args.call_s + 60), "--tail-s", "0.2"], "customer", tmp)
     t_call = time.monotonic()
@@ -147,8 +147,8 @@ def run(args) -> dict:
     call = {"customer_exit": rc_customer, "customer": customer_done[0] if customer_done else None,
             "fuzz_s": round(fuzz_s, 1), "call_s": args.call_s}
     if rec_path.exists():
-        from dtmfguard.adversary import recover_digits
-        from dtmfguard.detector import detect
+        from dtmfguard.testkit.adversary import recover_digits
+        from dtmfguard.dsp.detector import detect
 
         rec, rate = sf.read(rec_path, dtype="int16")
         call["agent_recording_s"] = round(rec.size / rate, 1)

@@ -20,7 +20,7 @@ worker's RSS.  Then it checks, and exits 1 if any check fails:
 * every card entry captured exactly once: the multiset of card hashes the gateway received equals the
   multiset the customers typed on calls that completed (no digit lost, no payment sent twice), and
   every call connected;
-* nothing recoverable: the adversarial decoder (``dtmfguard.adversary``) finds no digit on any agent
+* nothing recoverable: the adversarial decoder (``dtmfguard.testkit.adversary``) finds no digit on any agent
   recording.
 
 No digit is ever printed: both sides are compared as hashes.  Usage::
@@ -53,8 +53,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calls import cpu_seconds, spawn  # noqa: E402 - the call benchmark's process helpers
 
-from dtmfguard.procs import json_events, stop_process  # noqa: E402
-from dtmfguard.sip.control import request as control_request  # noqa: E402
+from dtmfguard.server.procs import json_events, stop_process  # noqa: E402
+from dtmfguard.server.control import request as control_request  # noqa: E402
 
 TOKEN = "soak-control-token"
 SECRET = "soak-webhook-secret-0123456789"
@@ -214,7 +214,7 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
     try:
         for i in range(n_agents):
             (work / f"agent{i}").mkdir()
-            agents.append(Drained(["-m", "dtmfguard.sip.peers", "agent", "--port", str(base_port + 400 + i),
+            agents.append(Drained(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(base_port + 400 + i),
                                    "--rtp", str(rtp_base + 2000 + 40 * i), "--calls", "0",
                                    "--timeout", str(seconds + 300), "--record-dir", str(work / f"agent{i}")],
                                   work / f"agent{i}.err"))
@@ -288,7 +288,7 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
     modes = collections.Counter(e["mode"] for e in calls if e["ok"])
     recordings = sorted(work.glob("agent*/call-*.wav"))
     leaked = []
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     for f in recordings:
         y, _ = sf.read(f, dtype="int16")

@@ -62,7 +62,7 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
     agents, guards, customers = [], [], []
     try:
         for i in range(n_guards):
-            agents.append(spawn(["-m", "dtmfguard.sip.peers", "agent", "--port", str(a_sip + 2 * i), "--rtp",
+            agents.append(spawn(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(a_sip + 2 * i), "--rtp",
                                  str(rtp + 40 * i), "--echo", "--calls", "0", "--timeout", str(seconds + 90),
                                  *peer_srtp], work / f"{mode}-agent{i}.err"))
             guards.append(spawn(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{g_sip + 2 * i}", "--agent",
@@ -72,7 +72,7 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
         for p in agents + guards:
             wait_line(p, "ready", 60)
         for i in range(n_guards):
-            customers.append(spawn(["-m", "dtmfguard.sip.peers", "customer", "--port", str(c_sip + 2 * i),
+            customers.append(spawn(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(c_sip + 2 * i),
                                     "--rtp", str(rtp + 1000 + 40 * i), "--to", f"sip:guard@127.0.0.1:{g_sip + 2 * i}",
                                     "--count", str(min(2, n_calls - 2 * i)), "--play", str(wav), "--play-s",
                                     str(seconds), "--record-dir", str(rec_dir), "--timeout", "60", *peer_srtp],

@@ -133,7 +133,7 @@ def stop(p, sig=signal.SIGTERM, timeout_s: float = 30):
 
 
 def agent(port, no_answer=False):
-    args = [PY, "-m", "dtmfguard.sip.peers", "agent", "--port", str(port), "--rtp", str(port + 100), "--timeout",
+    args = [PY, "-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(port), "--rtp", str(port + 100), "--timeout",
             "90", "--calls", "0"] + (["--no-answer"] if no_answer else [])
     a = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
     a.stdout.readline()
@@ -317,7 +317,7 @@ def s_stop_reinvite_pending():
     import re as _re
 
     base = ports()
-    a = subprocess.Popen([PY, "-m", "dtmfguard.sip.peers", "agent", "--port", str(base + 90), "--rtp", str(base + 190),
+    a = subprocess.Popen([PY, "-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(base + 90), "--rtp", str(base + 190),
                           "--timeout", "90", "--calls", "0", "--hold-at", "1", "--hold-s", "60"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
     a.stdout.readline()

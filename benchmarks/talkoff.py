@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Talk-off on real audio: false digits per source and per hour, dtmfguard next to spandsp.
 
-Every installed source of :mod:`dtmfguard.corpora` (Asterisk prompts in several languages and voices,
+Every installed source of :mod:`dtmfguard.testkit.corpora` (Asterisk prompts in several languages and voices,
 espeak-ng in 12 languages, music on hold and game soundtracks packaged in Debian), each file at every
 ``corpora.VARIANTS`` entry (playback speed 0.9x-1.1x, +6 dB), goes through
 
@@ -14,7 +14,7 @@ false. ``--split tune`` is the half the detector's thresholds may be tuned on, `
 half they must be reported on (the split is by file, see ``corpora.split_of``).
 
 Work is spread over ``--jobs`` processes (one file, all its variants and all detectors per task).
-Decoded music is cached by dtmfguard.corpora, so a second run is faster.
+Decoded music is cached by dtmfguard.testkit.corpora, so a second run is faster.
 
 Run:  python benchmarks/talkoff.py --split report [--jobs 2] [--json out.json]
       python benchmarks/talkoff.py --split tune --sources en,moh --max-seconds 300   (a quick subset)
@@ -41,9 +41,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import spandsp_ref  # noqa: E402
 
-from dtmfguard import corpora, goertzel  # noqa: E402
-from dtmfguard.detector import DtmfDetector  # noqa: E402
-from dtmfguard.params import DEFAULT_PARAMS, DetectorParams  # noqa: E402
+from dtmfguard.testkit import corpora  # noqa: E402
+from dtmfguard.dsp import goertzel  # noqa: E402
+from dtmfguard.dsp.detector import DtmfDetector  # noqa: E402
+from dtmfguard.dsp.params import DEFAULT_PARAMS, DetectorParams  # noqa: E402
 
 RATE = corpora.RATE
 DETECTORS = ("native", "numpy", "spandsp")

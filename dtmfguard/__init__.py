@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from .events import DigitEvent
-from .params import DEFAULT_PARAMS, DetectorParams
+from .dsp.params import DEFAULT_PARAMS, DetectorParams
 
 __version__ = "0.1.0"
 __all__ = ["DigitEvent", "DetectorParams", "DEFAULT_PARAMS", "DtmfDetector", "detect", "__version__"]
@@ -15,7 +15,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 def __getattr__(name):  # lazy: importing the package stays cheap
     if name in ("DtmfDetector", "detect"):
-        from . import detector
+        from .dsp import detector
 
         return getattr(detector, name)
     raise AttributeError(name)

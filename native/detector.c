@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard._detector_native: the in-band detector's per-frame work in C.
+ * dtmfguard.dsp._detector_native: the in-band detector's per-frame work in C.
  *
  * Why C: during a payment a live call runs the detector once every 20 ms on
- * pjsua2's clock thread.  The numpy path (dtmfguard/detector.py, _classify)
+ * pjsua2's clock thread.  The numpy path (dtmfguard/dsp/detector.py, _classify)
  * spends ~60 numpy calls per frame on arrays of 3-4 windows x 8 bins; each is
  * cheap in a tight loop, but with 20 ms of other processes' work in between
  * their dispatch code and data are cold, and the detector cost 290-380 us per
@@ -1398,7 +1398,7 @@ static PyMethodDef Frames_methods[] = {
 
 static PyTypeObject FramesType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dtmfguard._detector_native.Frames",
+    .tp_name = "dtmfguard.dsp._detector_native.Frames",
     .tp_basicsize = sizeof(FramesObject),
     .tp_dealloc = (destructor)Frames_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -1418,8 +1418,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    "dtmfguard._detector_native",
-    "The in-band detector's kernel and window tests in C (optional speed-up of dtmfguard.detector).",
+    "dtmfguard.dsp._detector_native",
+    "The in-band detector's kernel and window tests in C (optional speed-up of dtmfguard.dsp.detector).",
     -1,
     methods,
 };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard._native: the Goertzel half-block kernel in C.
+ * dtmfguard.dsp._native: the Goertzel half-block kernel in C.
  *
  * Why C: one media server carries thousands of calls; the detector's
  * per-sample work is this filter bank, so it must cost a few cycles per
@@ -8,7 +8,7 @@
  * threads (the SIP stack, other calls) run meanwhile (the GIL is released
  * around the loop).
  *
- * Contract (identical to the numpy path of dtmfguard/goertzel.py):
+ * Contract (identical to the numpy path of dtmfguard/dsp/goertzel.py):
  *
  *   halfblock_dft(x, half_block, omegas, out, energy) -> None
  *
@@ -333,8 +333,8 @@ static PyMethodDef native_methods[] = {
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
-    "dtmfguard._native",
-    "Goertzel half-block kernel in C (optional speed-up of dtmfguard.goertzel).",
+    "dtmfguard.dsp._native",
+    "Goertzel half-block kernel in C (optional speed-up of dtmfguard.dsp.goertzel).",
     -1,
     native_methods,
     NULL, NULL, NULL, NULL,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The one Goertzel kernel of dtmfguard's C code: per-frequency constants, the recursion step and the
- * finishing rotation.  native/goertzel.c (the filter bank behind dtmfguard.goertzel) and
+ * finishing rotation.  native/goertzel.c (the filter bank behind dtmfguard.dsp.goertzel) and
  * native/detector.c (the detector's per-frame path) both build their loops from these, so their values
  * are bit-identical by construction (the detector's equivalence tests compare the two).
  *

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard._masker_native: the masker's per-hop screen in C.
+ * dtmfguard.dsp._masker_native: the masker's per-hop screen in C.
  *
  * Why C: a live call runs the masker once every 20 ms on pjsua2's clock
- * thread; the numpy path (Masker._screen_numpy in dtmfguard/masker.py) spends
+ * thread; the numpy path (Masker._screen_numpy in dtmfguard/dsp/masker.py) spends
  * dozens of numpy calls per frame, each cheap in a loop but cold again 20 ms
  * later.  Here one call screens all hops of a frame.
  *
@@ -803,7 +803,7 @@ static PyMethodDef Screen_methods[] = {
 
 static PyTypeObject ScreenType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dtmfguard._masker_native.Screen",
+    .tp_name = "dtmfguard.dsp._masker_native.Screen",
     .tp_doc = PyDoc_STR("The masker's screen constants (by name) and its block cache; see native/masker.c."),
     .tp_basicsize = sizeof(ScreenObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -815,8 +815,8 @@ static PyTypeObject ScreenType = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    "dtmfguard._masker_native",
-    "The masker's screen in C (optional speed-up of dtmfguard.masker).",
+    "dtmfguard.dsp._masker_native",
+    "The masker's screen in C (optional speed-up of dtmfguard.dsp.masker).",
     -1,
     NULL,
 };

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dtmfguard.audio import read_audio
-from dtmfguard.synth import keypresses
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.testkit.synth import keypresses
 
 HERE = Path(__file__).resolve().parent
 PROMPTS = Path("/usr/share/asterisk/sounds/en")

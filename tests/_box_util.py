@@ -98,7 +98,7 @@ count = {workers}
 """)
         self.env = {"DTMFGUARD_API_TOKEN": ADMIN, "DTMFGUARD_VAULT_KEY": "22" * 32,
                     "DTMFGUARD_VAULT_PATH": str(tmp / "vault.sqlite")}
-        self.agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(self.aport), "--rtp", str(rtp_base()),
+        self.agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(self.aport), "--rtp", str(rtp_base()),
                            "--calls", str(calls), "--timeout", "300"], "agent", tmp)
         self.guard = Proc(["-m", "dtmfguard", *(["--log-format", "json"] if log_json else []), "serve",
                            "--config", str(tmp / "guard.toml")], "guard", tmp,
@@ -121,7 +121,7 @@ count = {workers}
              worker: int = 0) -> Proc:
         wav = self.tmp / f"{name}.wav"
         customer_wav(wav, play_s)
-        p = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
+        p = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
                   "--to", f"sip:guard@127.0.0.1:{self.gport + 10 * worker}", "--play", str(wav), "--play-s", f"{play_s:.1f}",
                   "--rfc2833", rfc2833, "--count", str(count), "--timeout", str(timeout)]
                  + (["--record-dir", str(self.tmp / "agent")] if count > 1 else []), name, self.tmp)

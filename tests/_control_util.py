@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from dtmfguard.pipeline import CallPipeline
-from dtmfguard.sip.b2bua import Bridge
+from dtmfguard.media.pipeline import CallPipeline
+from dtmfguard.sip.pj.b2bua import Bridge
 
 
 class CoverMasker:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """What the tests need from the host beyond Python, in one place: real-audio corpora and programs.
 
-Corpora come only from :mod:`dtmfguard.corpora` (``dpkg -L`` of the Debian packages, so a host with
+Corpora come only from :mod:`dtmfguard.testkit.corpora` (``dpkg -L`` of the Debian packages, so a host with
 more or fewer packages than CI sees exactly what is installed).  A test whose package is missing is
 skipped with the package's name (``pytest -rs`` lists them), never dropped silently and never an error.
 
@@ -21,7 +21,7 @@ from typing import List, Optional
 import numpy as np
 import pytest
 
-from dtmfguard import corpora
+from dtmfguard.testkit import corpora
 
 ROOT = Path(__file__).resolve().parent.parent
 CI_SCRIPT = ROOT / ".ci" / "run"
@@ -65,7 +65,7 @@ def missing(package: str, what: str = "") -> None:
 
 
 def source_files(name: str, split: str = "all", what: str = "") -> List[str]:
-    """The usable files of a :data:`dtmfguard.corpora.SOURCES` entry, or skip/fail naming its package."""
+    """The usable files of a :data:`dtmfguard.testkit.corpora.SOURCES` entry, or skip/fail naming its package."""
     try:
         out = corpora.files(name, split)
     except corpora.CorpusMissing:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from dtmfguard import goertzel
+from dtmfguard.dsp import goertzel
 
 
 def with_backend(name, fn):

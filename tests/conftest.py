@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from dtmfguard import goertzel
+from dtmfguard.dsp import goertzel
 
 import _corpus_util
 
@@ -34,7 +34,7 @@ def backend(request):
     name = request.param
     if name not in goertzel.available_backends():
         if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
-            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but the C kernel dtmfguard._native was not built")
+            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but the C kernel dtmfguard.dsp._native was not built")
         pytest.skip("C kernel not built")
     previous = goertzel.backend()
     goertzel.set_backend(name)

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dtmfguard.audio import AudioError, read_audio
-from dtmfguard.detector import DtmfDetector
+from dtmfguard.dsp.audio import AudioError, read_audio
+from dtmfguard.dsp.detector import DtmfDetector
 from dtmfguard.events import DIGITS
-from dtmfguard.rfc4733 import Rfc4733Error, Rfc4733Tracker
-from dtmfguard.sipinfo import SipInfoError, parse_info
-from dtmfguard.synth import keypresses
+from dtmfguard.signalling.rfc4733 import Rfc4733Error, Rfc4733Tracker
+from dtmfguard.signalling.sipinfo import SipInfoError, parse_info
+from dtmfguard.testkit.synth import keypresses
 
 _TMP = Path(tempfile.mkdtemp(prefix="dtmfguard-fuzz-"))
 
@@ -174,7 +174,7 @@ _TOML_VALUES = ['"127.0.0.1:5070"', '"sip:agent@127.0.0.1:5072"', "5070", "-1", 
 
 def config_file(rng) -> str:
     """Garbage and half-valid TOML: load_config returns a checked config or raises ConfigError."""
-    from dtmfguard.sip.config import ConfigError, load_config
+    from dtmfguard.server.config import ConfigError, load_config
 
     lines = []
     for _ in range(int(rng.integers(0, 12))):
@@ -213,7 +213,7 @@ _TOKEN = "fuzz-token-0123456789abcdef"
 
 def _control_server():
     if "server" not in _CONTROL:
-        from dtmfguard.sip.control import ControlServer
+        from dtmfguard.server.control import ControlServer
 
         server = ControlServer(_FakeGuard(), "127.0.0.1", 0, _TOKEN)
         server.start()

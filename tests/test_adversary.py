@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dtmfguard import adversary as A
-from dtmfguard import g711, levels, synth
+from dtmfguard.testkit import adversary as A
+from dtmfguard.dsp import g711, levels
+from dtmfguard.testkit import synth
 
 from _corpus_util import condition_needs_speech, need_speech, speech
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from dtmfguard.cli import main
-from dtmfguard.synth import keypresses
+from dtmfguard.testkit.synth import keypresses
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard import adversary as A
-from dtmfguard import synth
+from dtmfguard.testkit import adversary as A
+from dtmfguard.testkit import synth
 from dtmfguard.cli import main
 
 PAN = "4111111111111111"

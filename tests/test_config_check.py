@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from dtmfguard.sip.config import ConfigError, GuardConfig, load_config
-from dtmfguard.sip.preflight import check_addresses, check_audit, check_gateway, check_resources
+from dtmfguard.server.config import ConfigError, GuardConfig, load_config
+from dtmfguard.server.preflight import check_addresses, check_audit, check_gateway, check_resources
 
 PAN = "4111111111111111"
 KEY = "88" * 32
@@ -235,7 +235,7 @@ def test_worker_health_is_503_when_not_ok():
     import urllib.error
     import urllib.request
 
-    from dtmfguard.sip.control import ControlServer
+    from dtmfguard.server.control import ControlServer
 
     class G:
         ok = False

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from dtmfguard.sip.control import ControlServer
+from dtmfguard.server.control import ControlServer
 
 from _control_util import FakeGuard, http_json
 

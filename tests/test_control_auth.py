@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.control.auth import AuthError, Authority, Principal, agent_of_target
-from dtmfguard.control.handles import Handle, parse_handle
+from dtmfguard.server.endpoint.auth import AuthError, Authority, Principal, agent_of_target
+from dtmfguard.server.endpoint.handles import Handle, parse_handle
 
 ADMIN = "admin-token-0123456789"
 

@@ -157,7 +157,7 @@ def test_box_endpoint_end_to_end(tmp_path):
     log_lines = [json.loads(line) for line in (tmp_path / "guard.err").read_text().splitlines()
                  if line.startswith("{")]
     assert {rec["pid"] for rec in log_lines} and len({rec["pid"] for rec in log_lines}) >= 3
-    assert any(rec["logger"] == "dtmfguard.control.server" for rec in log_lines)
+    assert any(rec["logger"] == "dtmfguard.server.endpoint.server" for rec in log_lines)
     assert not [line for line in (tmp_path / "guard.err").read_text().splitlines()
                 if re.match(r"^\d{4}-\d\d-\d\d .* (INFO|WARNING|ERROR) ", line)]
     assert PAN not in all_text and "411111" not in all_text and "41111111" not in all_text.replace(" ", "")

@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("aiohttp", reason="the box endpoint needs aiohttp")
 
-from dtmfguard.control.server import BoxEndpoint, EndpointError  # noqa: E402
-from dtmfguard.sip.control import ControlServer  # noqa: E402
+from dtmfguard.server.endpoint.server import BoxEndpoint, EndpointError  # noqa: E402
+from dtmfguard.server.control import ControlServer  # noqa: E402
 
 from _control_util import FakeGuard, http_json  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dtmfguard import corpora
+from dtmfguard.testkit import corpora
 
 from _corpus_util import missing
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard import demo
-from dtmfguard.adversary import count_recovered, recover_digits
+from dtmfguard.apps import demo
+from dtmfguard.testkit.adversary import count_recovered, recover_digits
 from dtmfguard.capture.audit import find_card_data
-from dtmfguard.detector import detect
-from dtmfguard.masker import mask_samples
+from dtmfguard.dsp.detector import detect
+from dtmfguard.dsp.masker import mask_samples
 
 CALLS = [("mixed", "4111111111111111", "123"), ("inband", "4012888888881881", "123"),
          ("rfc4733", "378282246310005", "1234")]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dtmfguard import DtmfDetector, corpora, detect
-from dtmfguard.audio import AudioError, read_audio
-from dtmfguard.detector import DetectorBank
+from dtmfguard import DtmfDetector, detect
+from dtmfguard.testkit import corpora
+from dtmfguard.dsp.audio import AudioError, read_audio
+from dtmfguard.dsp.detector import DetectorBank
 from dtmfguard.events import DIGITS
-from dtmfguard.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from dtmfguard.levels import dbm0_to_peak
-from dtmfguard.synth import dtmf_tone, keypresses, white_noise
+from dtmfguard.dsp.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from dtmfguard.dsp.levels import dbm0_to_peak
+from dtmfguard.testkit.synth import dtmf_tone, keypresses, white_noise
 
 from _corpus_util import source_files
 
@@ -301,7 +302,7 @@ def test_detector_bank_matches_single_channel_detectors():
 
 
 #: Asterisk's recorded speech in every language pack we know of, and music on hold; each is listed by
-#: dtmfguard.corpora (dpkg -L) and a missing one skips naming its package
+#: dtmfguard.testkit.corpora (dpkg -L) and a missing one skips naming its package
 TALK_OFF_SOURCES = ("en", "fr", "es", "it", "ru", "it-menardi", "moh")
 
 
@@ -350,8 +351,8 @@ def test_talk_down_digits_under_speech(snr_db, minimum):
 def test_talk_off_guard_rejects_harmonics_of_musical_notes():
     """Two notes whose 2nd harmonics land on a DTMF pair (fundamentals 6 dB above them): not a key.
     The same pair alone: a key."""
-    from dtmfguard.synth import digit_freqs
-    from dtmfguard.levels import tone
+    from dtmfguard.testkit.synth import digit_freqs
+    from dtmfguard.dsp.levels import tone
 
     rng = np.random.default_rng(31)
     fooled = detected = 0
@@ -401,8 +402,8 @@ def test_detector_bank_reads_samples_as_the_single_detector_does(dtype):
 def test_octave_pair_guard_rejects_a_flat_row_and_sharp_column_note():
     """Keys 2, 6 and C: column / row = 1.917. Two notes an octave apart (row 2 % flat, column 2 % sharp:
     each within the per-window tolerance) are not a key; Q.24's corner (row -1.5 %, column +1.5 %) is."""
-    from dtmfguard.synth import digit_freqs
-    from dtmfguard.levels import tone
+    from dtmfguard.testkit.synth import digit_freqs
+    from dtmfguard.dsp.levels import tone
 
     rng = np.random.default_rng(40)
     fooled = kept = 0
@@ -420,8 +421,8 @@ def test_octave_pair_guard_rejects_a_flat_row_and_sharp_column_note():
 def test_third_partial_guard_rejects_a_note_and_keeps_clipped_dtmf():
     """A strong component at 3x the row frequency marks a musical note's partials; a keypad clipped in
     16 bits at 0 dBm0 per tone (the loudest Q.24 level) still passes."""
-    from dtmfguard.synth import digit_freqs
-    from dtmfguard.levels import tone
+    from dtmfguard.testkit.synth import digit_freqs
+    from dtmfguard.dsp.levels import tone
 
     rng = np.random.default_rng(41)
     fooled = 0
@@ -441,8 +442,8 @@ def test_steadiness_guard_rejects_a_wobbling_pair():
     issue-17 guards: slower glides pass it; Q.24's steady tones never fail it)."""
     from dataclasses import replace
 
-    from dtmfguard.params import DEFAULT_PARAMS
-    from dtmfguard.synth import digit_freqs
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+    from dtmfguard.testkit.synth import digit_freqs
 
     rng = np.random.default_rng(42)
     t = np.arange(int(0.12 * RATE)) / RATE

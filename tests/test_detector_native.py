@@ -8,7 +8,7 @@ Two levels:
   with keys over and between it, short breaks, wideband) gives the same digits, starts and ends and the
   same level (to 1e-6 dB) on the numpy backend (BLAS kernel + numpy tests) and the native one (C kernel +
   C tests), for frames of 160 samples and for random chunkings;
-* windows: fed the same kernel values (the C kernel here is bit-identical to dtmfguard._native), the C
+* windows: fed the same kernel values (the C kernel here is bit-identical to dtmfguard.dsp._native), the C
   tests give the same digit code and phase-check flag for every window as ``detector._classify``, and
   amplitudes and levels equal to float rounding.  The C library's atan2/hypot/log10/sin may differ from
   numpy's SIMD versions in the last bit, so a window exactly on a threshold could in principle flip; the
@@ -23,14 +23,14 @@ import pytest
 from _corpus_util import MUSIC_PACKAGE, SPEECH_PACKAGE, condition_needs_speech, music, need, speech
 from _native_util import require_native, with_backend
 
-from dtmfguard import adversary as A
-from dtmfguard import detector as detector_mod
-from dtmfguard import goertzel
-from dtmfguard.audio import AudioError
-from dtmfguard.detector import DetectorBank, DtmfDetector
+from dtmfguard.testkit import adversary as A
+from dtmfguard.dsp import detector as detector_mod
+from dtmfguard.dsp import goertzel
+from dtmfguard.dsp.audio import AudioError
+from dtmfguard.dsp.detector import DetectorBank, DtmfDetector
 from dtmfguard.events import DIGITS
-from dtmfguard.pipeline import CallPipeline
-from dtmfguard.synth import dtmf_tone, keypresses, white_noise
+from dtmfguard.media.pipeline import CallPipeline
+from dtmfguard.testkit.synth import dtmf_tone, keypresses, white_noise
 
 SPEECH = speech(30.0, seed=7)  # None without asterisk-core-sounds-en-wav: its cases skip naming it
 MUSIC = music(2, 15.0)  # two pieces of music on hold (asterisk-moh-opsound-wav), None if missing
@@ -77,7 +77,7 @@ PRESENT = [k for k, v in CORPUS.items() if v is not None]
 
 @pytest.fixture
 def native():
-    return require_native(detector_mod._detector_native, "dtmfguard._detector_native (C window tests)")
+    return require_native(detector_mod._detector_native, "dtmfguard.dsp._detector_native (C window tests)")
 
 
 def _events(x, sizes, rate=8000):
@@ -216,7 +216,7 @@ def test_uncommon_sample_types_read_as_as_samples_reads_them(native, chunk):
     (the event positions prove the samples were read the same way)."""
     x, _ = keypresses("7", tone_ms=60, rng=np.random.default_rng(3))
     x = np.round(x).astype(np.int16)
-    from dtmfguard.audio import as_samples
+    from dtmfguard.dsp.audio import as_samples
 
     def run(first):
         det = DtmfDetector()
@@ -285,7 +285,7 @@ def test_native_kernel_values_are_the_c_kernel_values_bit_for_bit(native, rate):
 
 
 def test_without_the_c_window_tests_the_numpy_path_runs(native, monkeypatch):
-    """A build without dtmfguard._detector_native (e.g. an old wheel next to a new _native): the detector
+    """A build without dtmfguard.dsp._detector_native (e.g. an old wheel next to a new _native): the detector
     uses the numpy window tests on whichever kernel is selected, and gives the same events."""
     x = CORPUS["noise10dB"]
     ref = with_backend("native", lambda: _events(x, [160]))
@@ -302,8 +302,8 @@ def test_without_the_c_window_tests_the_numpy_path_runs(native, monkeypatch):
 
 def _guard_cases():
     """Signals that exercise each talk-off guard near its threshold, on both sides."""
-    from dtmfguard.levels import tone
-    from dtmfguard.synth import digit_freqs
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.testkit.synth import digit_freqs
 
     rng = np.random.default_rng(71)
     parts = [np.zeros(400)]
@@ -349,7 +349,7 @@ def test_guard_cases_give_the_same_events_on_both_paths(native):
 def test_real_music_gives_the_same_events_on_both_paths(native, source, variant):
     """Music that comes near the guards' thresholds (issue 17's talk-off corpus), 2 minutes of it at a
     speed variant, in 160-sample int16 frames: the same events (false digits included) on both paths."""
-    from dtmfguard import corpora
+    from dtmfguard.testkit import corpora
 
     if not corpora.available(source):
         pytest.skip(f"{corpora.SOURCES[source].package} not installed")

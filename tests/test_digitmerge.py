@@ -2,7 +2,7 @@
 """One digit stream: a key sent in-band and as an event counts once."""
 from __future__ import annotations
 
-from dtmfguard.digitmerge import DigitMerger
+from dtmfguard.signalling.digitmerge import DigitMerger
 from dtmfguard.events import DigitEvent
 
 

@@ -2,7 +2,7 @@
 """KeyRateLimit: a person typing a card number passes, a telephone-event flood does not become digits."""
 from __future__ import annotations
 
-from dtmfguard.eventlimit import KeyRateLimit
+from dtmfguard.signalling.eventlimit import KeyRateLimit
 
 
 class Clock:

@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.sip.control import follow_feed, request as control_request
-from dtmfguard.synth import keypresses
+from dtmfguard.server.control import follow_feed, request as control_request
+from dtmfguard.testkit.synth import keypresses
 
 from _capture_util import SECRET, Receiver, make_tls_cert
 from sip_peers import Proc, SipCall, connected_call as sip_connected_call, free_port, rtp_base
@@ -153,7 +153,7 @@ def test_gateway_fault_during_a_live_payment(tmp_path, tls, fault):
             assert len(receiver.requests) >= 2 and result[0]["attempts"] >= 2, result
     text = "".join(feed.raw) + guard.output() + agent.output() + customer.output()
     assert CARDS["A"][0] not in text and "411111" not in text
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
     assert recover_digits(rec.astype(np.float64), 8000) == []
@@ -172,7 +172,7 @@ def test_worker_killed_mid_payment(tmp_path, tls):
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_WEBHOOK_SECRET": SECRET.decode(),
            "RUNTIME_DIRECTORY": str(run_dir)}
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "90", "--calls", "0"], "agent", tmp_path)
     sup = Proc(["-m", "dtmfguard", "serve", "--config", str(tmp_path / "guard.toml"), "--listen",
                 f"127.0.0.1:{base}", "--agent", f"sip:agent@127.0.0.1:{aport}", "--workers", "2",
@@ -190,7 +190,7 @@ def test_worker_killed_mid_payment(tmp_path, tls):
         pids = [w["pid"] for w in h["workers"]]
         for i, name in enumerate(CARDS):  # customer A -> worker 0, B -> worker 1 (port + i * 10)
             path, seconds = wavs[name]
-            customers[name] = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+            customers[name] = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                                     str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{base + 10 * i}",
                                     "--play", str(path), "--play-s", f"{seconds:.1f}", "--timeout", "60"],
                                    f"customer{name}", tmp_path)
@@ -239,7 +239,7 @@ def test_worker_killed_mid_payment(tmp_path, tls):
             ("bye", "answered", 200)] * 2, loss
         assert h["workers"][1]["calls_lost"] == 0 and h["workers"][1]["last_loss"] is None, h
         # the restarted worker takes a new call
-        late = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
+        late = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
                      "--to", f"sip:guard@127.0.0.1:{base}", "--play-s", "1", "--timeout", "30"], "late", tmp_path)
         customers["late"] = late
         assert late.wait(40) == 0
@@ -263,7 +263,7 @@ def test_worker_killed_mid_payment(tmp_path, tls):
     text += "".join(c.output() for c in customers.values())
     for pan, _ in CARDS.values():
         assert pan not in text and pan[:6] not in text
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     recordings = sorted((tmp_path / "agent").glob("call-*.wav"))
     assert len(recordings) >= 3

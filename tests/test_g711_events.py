@@ -9,8 +9,8 @@ import pytest
 
 from dtmfguard import detect
 from dtmfguard.events import DIGITS, DigitEvent, digit_to_event_code, event_code_to_digit
-from dtmfguard.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from dtmfguard.synth import keypresses
+from dtmfguard.dsp.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from dtmfguard.testkit.synth import keypresses
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

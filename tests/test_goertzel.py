@@ -17,8 +17,8 @@ import zlib
 import numpy as np
 import pytest
 
-from dtmfguard import goertzel
-from dtmfguard.params import DEFAULT_PARAMS, DTMF_HZ
+from dtmfguard.dsp import goertzel
+from dtmfguard.dsp.params import DEFAULT_PARAMS, DTMF_HZ
 
 RATES = (8000, 16000)
 
@@ -26,7 +26,7 @@ RATES = (8000, 16000)
 def _require_native():
     if "native" not in goertzel.available_backends():
         if os.environ.get("DTMFGUARD_REQUIRE_NATIVE") == "1":
-            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but the C kernel dtmfguard._native was not built")
+            pytest.fail("DTMFGUARD_REQUIRE_NATIVE=1 but the C kernel dtmfguard.dsp._native was not built")
         pytest.skip("C kernel not built")
     return goertzel._native
 
@@ -266,7 +266,7 @@ def _run_python(code, backend_env):
                           check=False)
 
 
-_PRINT_BACKEND = "from dtmfguard import goertzel; print(goertzel.backend())"
+_PRINT_BACKEND = "from dtmfguard.dsp import goertzel; print(goertzel.backend())"
 
 
 @pytest.mark.parametrize("value,expected", [("numpy", "numpy"), ("NumPy ", "numpy"), ("native", "native"),
@@ -286,7 +286,7 @@ def test_bogus_backend_is_a_clear_error():
     proc = _run_python(_PRINT_BACKEND, "bogus")
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last == ("dtmfguard.goertzel.BackendError: DTMFGUARD_BACKEND must be one of auto, numpy, native, "
+    assert last == ("dtmfguard.dsp.goertzel.BackendError: DTMFGUARD_BACKEND must be one of auto, numpy, native, "
                     "got 'bogus'")
 
 
@@ -311,7 +311,7 @@ def test_native_requested_but_not_built_is_a_clear_error(monkeypatch):
     try:
         assert goertzel.available_backends() == ("numpy",)
         with pytest.raises(goertzel.BackendError, match=r"DTMFGUARD_BACKEND=native but the C kernel "
-                                                        r"dtmfguard\._native was not built"):
+                                                        r"dtmfguard\.dsp\._native was not built"):
             goertzel.set_backend("native")
         assert goertzel.set_backend("auto") == "numpy"
         spec, energy = goertzel.halfblock_dft(np.ones(102), 51, _omegas(8000))  # still works, in numpy

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The import rules of the layout, checked by walking every module's imports (issue 15).
+"""The import rules of the layout (ARCHITECTURE.md), checked by walking every module's imports (issue 15).
 
-* Only ``dtmfguard/sip/`` imports pjsua2; the DSP, signalling and capture modules do not reach it through
-  other modules either, so they (and their tests) run on a host without pjsua2.
-* No runtime module imports the test and benchmark tooling (the adversarial decoder, signal synthesis,
-  the real-audio corpora, call scenarios); only the apps built to show it (the demo) may.
+* Only ``dtmfguard/sip/pj/`` imports pjsua2 (directly, or lazily inside a function); no other module
+  reaches it through its module-level imports either, so they (and their tests) run without pjsua2.
+* No runtime module imports the test and benchmark tooling (``dtmfguard.testkit``, the pjsua2 test
+  peers); only the apps built to show it (``dtmfguard.apps``, the ``demo`` command) may.
+* DSP, signalling and capture never import telephony code: not SIP, not the server, not relay mode, not
+  the media pipeline, not the apps or the CLI (lazily or not).
 
-Today's exceptions are listed below by name: the walk fails on a new one, and on a listed one that is gone
-(so the list stays the truth).  Imports inside functions (lazy) count for the direct rules; the transitive
-rule follows module-level imports, the ones that run when a module is imported.
+Imports inside functions (lazy) count for the direct rules; the transitive rules follow module-level
+imports, the ones that run when a module is imported.
 """
 from __future__ import annotations
 
@@ -20,17 +21,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dtmfguard"
 
-#: the only folder that may import pjsua2 (directly or through a module-level import chain)
-PJSUA2_HOME = "dtmfguard.sip"
-#: modules that may reach pjsua2 through their module-level imports: the CLI commands that run the server
+#: the only folder that may import pjsua2
+PJSUA2_HOME = "dtmfguard.sip.pj"
+#: modules that may reach pjsua2 through module-level imports: the CLI commands that run the server
 #: (they import it when the command runs; the CLI's entry point dispatches lazily)
 PJSUA2_REACH_ALLOWED = ("dtmfguard.cli",)
 #: test and benchmark tooling: what a runtime module must not import
-TOOLING = ("dtmfguard.adversary", "dtmfguard.synth", "dtmfguard.corpora", "dtmfguard.scenarios")
+TOOLING = ("dtmfguard.testkit", "dtmfguard.sip.pj.peers")
 #: apps made to show the tooling at work (they synthesise key presses and run the decoder on purpose)
-TOOLING_USERS = ("dtmfguard.demo", "dtmfguard.cli.demo")
+TOOLING_USERS = ("dtmfguard.apps", "dtmfguard.cli.demo")
+#: the pure layers, and what they must never import
+PURE_LAYERS = ("dtmfguard.dsp", "dtmfguard.signalling", "dtmfguard.capture")
+TELEPHONY = ("dtmfguard.sip", "dtmfguard.server", "dtmfguard.relay", "dtmfguard.media", "dtmfguard.apps",
+             "dtmfguard.cli", "pjsua2")
 #: runtime modules that import tooling today: (importer, tooling module) -> why, and who removes it
-KNOWN_TOOLING_IMPORTS: dict = {}  # (module, tooling module) -> why; empty since the pair fit moved to pairfit.py
+KNOWN_TOOLING_IMPORTS: dict = {}
 
 
 def _module_name(path: Path) -> str:
@@ -114,19 +119,27 @@ def _chain_to(start: str, target) -> list | None:
 
 def test_the_walk_sees_the_package():
     """The walk is not vacuous: it finds the modules and the imports the rules are about."""
-    assert {"dtmfguard.masker", "dtmfguard.detector", "dtmfguard.sip.b2bua", "dtmfguard.adversary"} <= set(MODULES)
-    assert ("pjsua2", False) in {(m, lazy) for m, lazy, _ in IMPORTS["dtmfguard.sip.b2bua"]}
-    assert _chain_to("dtmfguard.sip.b2bua", lambda m: m == "pjsua2") == ["dtmfguard.sip.b2bua", "pjsua2"]
-    assert "dtmfguard.synth" in {m for m, _, _ in IMPORTS["dtmfguard.demo.customer"]}
+    assert {"dtmfguard.dsp.masker", "dtmfguard.dsp.detector", "dtmfguard.sip.pj.b2bua",
+            "dtmfguard.testkit.adversary", "dtmfguard.capture.session"} <= set(MODULES)
+    assert ("pjsua2", False) in {(m, lazy) for m, lazy, _ in IMPORTS["dtmfguard.sip.pj.b2bua"]}
+    assert _chain_to("dtmfguard.sip.pj.b2bua", lambda m: m == "pjsua2") == ["dtmfguard.sip.pj.b2bua", "pjsua2"]
+    assert "dtmfguard.testkit.synth" in {m for m, _, _ in IMPORTS["dtmfguard.apps.demo.customer"]}
+    assert "dtmfguard.events" in {m for m, _, _ in IMPORTS["dtmfguard.signalling.rfc4733"]}
+    assert all(_in(n, PURE_LAYERS) for n in MODULES if n.startswith("dtmfguard.dsp."))
+    assert sum(_in(n, PURE_LAYERS) for n in MODULES) > 20
 
 
-def test_only_the_sip_folder_imports_pjsua2():
+def test_only_sip_pj_imports_pjsua2():
     direct = [f"{name}:{line}" for name in MODULES if not _in(name, [PJSUA2_HOME])
               for mod, _, line in IMPORTS[name] if mod == "pjsua2" or mod.startswith("pjsua2.")]
-    assert direct == [], f"pjsua2 imported outside {PJSUA2_HOME}/: {direct}"
+    assert direct == [], f"pjsua2 imported outside {PJSUA2_HOME}: {direct}"
 
 
-def test_nothing_outside_sip_reaches_pjsua2_when_imported():
+def test_importing_sip_pj_package_does_not_load_pjsua2():
+    assert _chain_to(PJSUA2_HOME, lambda m: m == "pjsua2") is None
+
+
+def test_nothing_outside_sip_pj_reaches_pjsua2_when_imported():
     chains = []
     for name in MODULES:
         if _in(name, [PJSUA2_HOME, *PJSUA2_REACH_ALLOWED]):
@@ -135,6 +148,18 @@ def test_nothing_outside_sip_reaches_pjsua2_when_imported():
         if chain:
             chains.append(" -> ".join(chain))
     assert chains == [], "module-level import chains to pjsua2:\n" + "\n".join(chains)
+
+
+def test_dsp_signalling_and_capture_never_import_telephony_code():
+    bad = [f"{name}:{line} imports {mod}" for name in MODULES if _in(name, PURE_LAYERS)
+           for mod, _, line in IMPORTS[name] if _in(mod, TELEPHONY)]
+    assert bad == [], "the pure layers import telephony code:\n" + "\n".join(bad)
+
+
+def test_dsp_signalling_and_capture_reach_no_telephony_code_when_imported():
+    chains = [" -> ".join(c) for name in MODULES if _in(name, PURE_LAYERS)
+              for c in [_chain_to(name, lambda m: _in(m, TELEPHONY))] if c]
+    assert chains == [], "module-level import chains from the pure layers:\n" + "\n".join(chains)
 
 
 def _tooling_imports() -> dict:
@@ -173,9 +198,9 @@ def test_no_runtime_module_reaches_tooling_when_imported():
     assert chains == [], "module-level import chains to test tooling:\n" + "\n".join(chains)
 
 
-def test_modules_outside_sip_import_without_pjsua2():
-    """The walk checked at run time: with pjsua2 made unimportable, every module outside sip/ and the CLI
-    imports (a fresh interpreter, so nothing is imported already)."""
+def test_modules_outside_sip_pj_import_without_pjsua2():
+    """The walk checked at run time: with pjsua2 made unimportable, every module outside sip/pj/ and the
+    CLI imports (a fresh interpreter, so nothing is imported already)."""
     names = [n for n in MODULES if not _in(n, [PJSUA2_HOME, *PJSUA2_REACH_ALLOWED]) and n != "dtmfguard.__main__"]
     code = ("import sys, importlib\nsys.modules['pjsua2'] = None  # import pjsua2 -> ImportError\n"
             f"bad = []\nfor n in {names!r}:\n"
@@ -185,3 +210,13 @@ def test_modules_outside_sip_import_without_pjsua2():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert len(names) > 30
+
+
+def test_the_public_api_is_importable_from_the_package():
+    code = ("import dtmfguard, sys\n"
+            "from dtmfguard import DEFAULT_PARAMS, DetectorParams, DigitEvent, DtmfDetector, detect, __version__\n"
+            "assert 'dtmfguard.dsp.detector' in sys.modules\n"
+            "assert not any(m.startswith(('dtmfguard.sip', 'dtmfguard.server', 'dtmfguard.testkit', 'pjsua2'))\n"
+            "               for m in sys.modules), sorted(sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""In-band key durations back on the sender's timeline: :class:`dtmfguard.keyrelay.JitterLog`.
+"""In-band key durations back on the sender's timeline: :class:`dtmfguard.media.keyrelay.JitterLog`.
 
 The guard measures an in-band key on the audio its jitter buffer hands over; a concealment frame inserted
 on an empty read lengthens a key by one frame, a lost packet concealed inside a key shortens what the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dtmfguard.keyrelay import JitterLog, KeyRelay
+from dtmfguard.media.keyrelay import JitterLog, KeyRelay
 from dtmfguard.events import DigitEvent
 
 F = 160  # samples per 20 ms frame at 8 kHz

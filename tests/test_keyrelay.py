@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""dtmfguard.keyrelay: which keys go on to the agent leg in secure mode, and the card-run alarm (no call needed)."""
+"""dtmfguard.media.keyrelay: which keys go on to the agent leg in secure mode, and the card-run alarm (no call needed)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from dtmfguard.events import DigitEvent
-from dtmfguard.pipeline import CallPipeline
-from dtmfguard.keyrelay import CardRunWatch, KeyRelay, RelayKey, luhn_ok
-from dtmfguard.synth import keypresses
+from dtmfguard.media.pipeline import CallPipeline
+from dtmfguard.media.keyrelay import CardRunWatch, KeyRelay, RelayKey, luhn_ok
+from dtmfguard.testkit.synth import keypresses
 
 PAN = "4111111111111111"
 
@@ -148,7 +148,7 @@ def test_pipeline_in_secure_mode_relays_nothing_and_still_masks():
     p.secure_manual = True
     out = [p.process_customer_frame(x[i:i + 160]) for i in range(0, x.size - 159, 160)]
     assert not p.relay.outbox and p.secure_since > 0
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
 
     y = np.concatenate(out).astype(np.float64)
     truth = [(s.digit, s.start, s.end) for s in spans]
@@ -163,7 +163,7 @@ def test_always_mode_has_no_relay():
 
 
 def test_key_sequence_switches_on_and_off_and_forgets_after_a_pause():
-    from dtmfguard.keyrelay import KeySequence
+    from dtmfguard.media.keyrelay import KeySequence
 
     k = KeySequence("*#1", "*#0", gap_ms=1000)
     assert [k.feed(d, t) for d, t in zip("5*#1", (0, 0.1, 0.2, 0.3))] == [None, None, None, True]

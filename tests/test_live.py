@@ -14,9 +14,9 @@ import types
 import numpy as np
 import pytest
 
-from dtmfguard import demo
-from dtmfguard.adversary import recover_digits
-from dtmfguard.live import LiveUnavailable, open_pyaudio, play_with_pyaudio, run_live
+from dtmfguard.apps import demo
+from dtmfguard.testkit.adversary import recover_digits
+from dtmfguard.apps.live import LiveUnavailable, open_pyaudio, play_with_pyaudio, run_live
 
 
 def test_command_without_audio_says_why_in_one_line_and_exits_2():

@@ -8,11 +8,12 @@ import logging
 import numpy as np
 import pytest
 
-from dtmfguard import adversary as A
-from dtmfguard import g711, levels, synth
-from dtmfguard import masker as masker_mod
-from dtmfguard.masker import Masker, mask_samples
-from dtmfguard.params import DTMF_HZ
+from dtmfguard.testkit import adversary as A
+from dtmfguard.dsp import g711, levels
+from dtmfguard.testkit import synth
+from dtmfguard.dsp import masker as masker_mod
+from dtmfguard.dsp.masker import Masker, mask_samples
+from dtmfguard.dsp.params import DTMF_HZ
 
 from _corpus_util import condition_needs_speech, need_speech, speech
 
@@ -376,7 +377,7 @@ def test_wideband_talk_over():
 
 def _notch_only(x, **opts):
     """The masker's notch applied to the whole stream (detection switched off): the undecided treatment."""
-    from dtmfguard.masker import _Span
+    from dtmfguard.dsp.masker import _Span
 
     m = Masker(**opts)
     m._decide = lambda *a, **k: None
@@ -419,7 +420,7 @@ def test_no_per_key_side_channel_in_masked_spans():
     for _ in range(3):
         x, spans = A.press_scenario(rng, 48, speech=SPEECH, speech_around=True)
         out, m = run(x, chunk=160)
-        from dtmfguard import pairfit
+        from dtmfguard.dsp import pairfit
 
         for s in spans:
             cover = [q for q in m.masked_spans if q.start <= s.start < q.end]
@@ -449,7 +450,7 @@ def test_no_per_key_side_channel_in_masked_spans():
 @pytest.mark.parametrize("source", ["en", "moh"])
 def test_key_free_real_audio_is_left_alone(source):
     """Issue 12: ordinary speech and music are not beeped over (report half; tuned on the tune half)."""
-    from dtmfguard import corpora
+    from dtmfguard.testkit import corpora
 
     try:
         x = corpora.signal(source, "report", max_seconds=120).astype(np.int16)
@@ -482,7 +483,7 @@ def test_same_output_for_any_chunking_under_talk_over():
 
 
 def test_masker_uses_the_shared_pair_fit_not_the_attacker():
-    """The masker and the attacker share dtmfguard.pairfit; the masker imports nothing of the attacker."""
+    """The masker and the attacker share dtmfguard.dsp.pairfit; the masker imports nothing of the attacker."""
     import ast
 
     tree = ast.parse(open(masker_mod.__file__, encoding="utf-8").read())

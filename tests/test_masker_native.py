@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dtmfguard import adversary as A
+from dtmfguard.testkit import adversary as A
 from _native_util import require_native, with_backend
-from dtmfguard import synth
-from dtmfguard import masker as masker_mod
-from dtmfguard.masker import Masker
+from dtmfguard.testkit import synth
+from dtmfguard.dsp import masker as masker_mod
+from dtmfguard.dsp.masker import Masker
 
 from _corpus_util import condition_needs_speech, need_speech, speech
 
@@ -49,7 +49,7 @@ def _mask(x, chunk, **opts):
 
 @pytest.fixture
 def native():
-    return require_native(masker_mod._masker_native, "dtmfguard._masker_native (C masker screen)")
+    return require_native(masker_mod._masker_native, "dtmfguard.dsp._masker_native (C masker screen)")
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
@@ -112,7 +112,7 @@ def test_every_masker_param_reaches_both_backends(native):
     screen reads the same frozen object (through Masker.native_constants), not copies of its defaults."""
     from dataclasses import fields, replace
 
-    from dtmfguard.params import DEFAULT_MASKER_PARAMS as P
+    from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
     x = need_speech(CORPUS["under-speech"], "case 'under-speech'")[:8000 * 2]  # every threshold matters there
     changed = {"screen_fraction": 0.99, "screen_unique": 1.5, "screen_min_tone_dbm0": -20.0, "max_twist_db": 1.0,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dtmfguard.events import DigitEvent
-from dtmfguard.pipeline import CallPipeline, SilenceMasker
-from dtmfguard.rfc4733 import PJ_DTMF_IS_END, PJ_DTMF_IS_UPDATE
-from dtmfguard.synth import keypresses
+from dtmfguard.media.pipeline import CallPipeline, SilenceMasker
+from dtmfguard.signalling.rfc4733 import PJ_DTMF_IS_END, PJ_DTMF_IS_UPDATE
+from dtmfguard.testkit.synth import keypresses
 
 PAN = "4111111111111111"
 FRAME = 160
@@ -130,7 +130,7 @@ def test_sip_info_covered_and_counted():
 
 
 def test_sip_info_garbage_raises_clearly_and_changes_nothing():
-    from dtmfguard.sipinfo import SipInfoError
+    from dtmfguard.signalling.sipinfo import SipInfoError
 
     p = CallPipeline(masker=CoverMasker(), session=Session())
     with pytest.raises(SipInfoError, match="no Signal field"):

@@ -13,14 +13,14 @@ import time
 import numpy as np
 import pytest
 
-from dtmfguard.g711 import ulaw_decode, ulaw_encode
-from dtmfguard.pipeline import CallPipeline
+from dtmfguard.dsp.g711 import ulaw_decode, ulaw_encode
+from dtmfguard.media.pipeline import CallPipeline
 from dtmfguard.relay import bencode
 from dtmfguard.relay.engine import Relay
 from dtmfguard.relay.rtp import JitterBuffer, RtpError, build_header, parse
 from dtmfguard.relay.sdp import SdpError, parse_audio, rewrite
-from dtmfguard.rfc4733 import TelephoneEvent, serialise_payload
-from dtmfguard.synth import keypresses
+from dtmfguard.signalling.rfc4733 import TelephoneEvent, serialise_payload
+from dtmfguard.testkit.synth import keypresses
 
 PAN = "4111111111111111"
 
@@ -309,7 +309,7 @@ def test_customer_audio_is_masked_exactly_as_serve_masks_it(harness):
     jit = q["totals"]["dtmfguard"]["jitter"]
     assert {p[1] & 0x7F for p in got} == {0}  # PCMU, the relay's own stream
     pcm = np.concatenate([ulaw_decode(p[12:]) for p in got])
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     assert recover_digits(pcm.astype(np.float64)) == [] and len(recover_digits(x.astype(np.float64))) == 16
     # sample-exact against the pipeline `serve` runs, given the same frames (one concealed frame of playout
@@ -337,7 +337,7 @@ def test_rfc4733_keys_are_consumed_counted_and_masked(harness):
     assert all(p[1] & 0x7F == 0 for p in got)  # no telephone-event packet reaches the agent
     pcm = np.concatenate([ulaw_decode(p[12:]) for p in got]).astype(np.float64)
     # the mask sounds during each key (as for an in-band key), and it carries no digit
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     assert recover_digits(pcm) == []
     level = [np.sqrt(np.mean(pcm[i * 160:(i + 1) * 160] ** 2)) for i in range(len(pcm) // 160)]
@@ -406,7 +406,7 @@ def test_customer_callee_flag_masks_the_answerers_stream(harness):
     time.sleep(0.2)
     stop.set()
     rx.join()
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     pcm = np.concatenate([ulaw_decode(p[12:]) for p in got]).astype(np.float64)
     assert len(got) > 20 and recover_digits(pcm) == []
@@ -580,7 +580,7 @@ def test_srtp_sdes_both_legs_with_the_relays_own_keys(harness):
     th.join()
     assert len(rx) >= len(frames)
     pcm = np.concatenate([ulaw_decode(parse(agent_ctx.unprotect(p)).payload) for p in rx]).astype(np.float64)
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     assert recover_digits(pcm) == [] and len(recover_digits(keys.astype(np.float64))) == 4
     cust.sendto(b"\x80" + os.urandom(60), to_c)  # forged SRTP: dropped and counted, nothing reaches the agent

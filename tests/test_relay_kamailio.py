@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.audio import read_audio
+from dtmfguard.dsp.audio import read_audio
 from dtmfguard.relay import bencode
-from dtmfguard.sip.control import follow_feed, request as control_request
-from dtmfguard.synth import keypresses
+from dtmfguard.server.control import follow_feed, request as control_request
+from dtmfguard.testkit.synth import keypresses
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base
 
@@ -110,7 +110,7 @@ def payment_call(tmp_path_factory):
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "33" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
     relay = _relay(tmp_path, "relay", ngport, ctl, env)
     feed: list = []
@@ -120,7 +120,7 @@ def payment_call(tmp_path_factory):
         relay.wait_ready()
         kam = _kamailio(tmp_path, front, [ngport], aport)  # after the relay: Kamailio pings it at start
         time.sleep(0.5)  # Kamailio's children up
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"),
                          "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--rfc2833", "123", "--info", "45",
                          "--timeout", "60"], "customer", tmp_path)
@@ -168,7 +168,7 @@ def test_payment_gets_inband_and_rfc4733_digits(payment_call):
 
 
 def test_agent_audio_gives_the_adversary_nothing(payment_call):
-    from dtmfguard.adversary import count_recovered, recover_digits
+    from dtmfguard.testkit.adversary import count_recovered, recover_digits
 
     rec = payment_call["rec"]
     corr, lag = _best_correlation(rec, payment_call["speech"])
@@ -195,7 +195,7 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
     front, aport = free_port(), free_port()
     ngs = [free_port(), free_port()]
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "60", "--calls", "2"], "agent", tmp_path)
     relays = [_relay(tmp_path, f"relay{i}", p) for i, p in enumerate(ngs)]
     kam = None
@@ -209,7 +209,7 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
             r.wait_ready()
         kam = _kamailio(tmp_path, front, ngs, aport)
         time.sleep(0.5)
-        c1 = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
+        c1 = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
                    "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"), "--play-s", "7",
                    "--timeout", "40"], "customer1", tmp_path)
         customers.append(c1)
@@ -227,7 +227,7 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
         time.sleep(2.0)
         relays[carrier].kill()
         t_kill = time.monotonic()
-        c2 = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
+        c2 = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
                    "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"), "--play-s", "2",
                    "--timeout", "40"], "customer2", tmp_path)
         customers.append(c2)
@@ -268,7 +268,7 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
 def test_g722_customer_through_the_relay(tmp_path):
     """A wideband customer (G.722, decoded and re-encoded by the relay in spandsp's 8 kHz mode): keys masked,
     speech kept."""
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
     from dtmfguard.relay.codecs import g722_available
 
     if not g722_available():
@@ -281,7 +281,7 @@ def test_g722_customer_through_the_relay(tmp_path):
     sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
     front, aport, ngport = free_port(), free_port(), free_port()
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
     relay = _relay(tmp_path, "relay", ngport)
     kam = customer = None
@@ -290,7 +290,7 @@ def test_g722_customer_through_the_relay(tmp_path):
         relay.wait_ready()
         kam = _kamailio(tmp_path, front, [ngport], aport)
         time.sleep(0.5)
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"),
                          "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--codec", "G722/16000", "--timeout", "60"],
                         "customer", tmp_path)
@@ -315,7 +315,7 @@ def test_g722_customer_through_the_relay(tmp_path):
 def test_hold_and_resume_through_kamailio_keeps_masking(tmp_path):
     """The customer holds and resumes (re-INVITEs through Kamailio: rtpengine_offer/answer on a known call);
     the keys typed after the resume are still masked, and the relay accepted every re-offer."""
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
 
     speech, _ = read_audio(SPEECH)
     keys, spans = keypresses(PAN, rng=np.random.default_rng(13))
@@ -326,7 +326,7 @@ def test_hold_and_resume_through_kamailio_keeps_masking(tmp_path):
     sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
     front, aport, ngport = free_port(), free_port(), free_port()
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "60"], "agent", tmp_path)
     relay = _relay(tmp_path, "relay", ngport)
     kam = customer = None
@@ -335,7 +335,7 @@ def test_hold_and_resume_through_kamailio_keeps_masking(tmp_path):
         relay.wait_ready()
         kam = _kamailio(tmp_path, front, [ngport], aport)
         time.sleep(0.5)
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"),
                          "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--hold-at", "1.0", "--hold-s", "1.0",
                          "--timeout", "60"], "customer", tmp_path)
@@ -361,7 +361,7 @@ def test_srtp_call_through_kamailio_and_relay(tmp_path):
     """Both peers insist on SRTP (SDES): the relay decrypts the customer's stream with the customer's key,
     masks it and encrypts it for the agent with its own key; keys stay masked."""
     pytest.importorskip("pylibsrtp")
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
 
     speech, _ = read_audio(SPEECH)
     keys, spans = keypresses(PAN, rng=np.random.default_rng(14))
@@ -371,7 +371,7 @@ def test_srtp_call_through_kamailio_and_relay(tmp_path):
     sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
     front, aport, ngport = free_port(), free_port(), free_port()
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "60", "--srtp", "mandatory"], "agent", tmp_path)
     relay = _relay(tmp_path, "relay", ngport)
     kam = customer = None
@@ -380,7 +380,7 @@ def test_srtp_call_through_kamailio_and_relay(tmp_path):
         relay.wait_ready()
         kam = _kamailio(tmp_path, front, [ngport], aport)
         time.sleep(0.5)
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play", str(tmp_path / "c.wav"),
                          "--play-s", f"{x.size / 8000 + 0.3:.1f}", "--srtp", "mandatory", "--timeout", "60"],
                         "customer", tmp_path)

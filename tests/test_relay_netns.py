@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.audio import read_audio
-from dtmfguard.synth import keypresses
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.testkit.synth import keypresses
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base
 from test_relay_kamailio import SPEECH, _PROMPTS, _best_correlation
@@ -108,13 +108,13 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
                                 json.loads(out.stdout)["kamailio_cfg"], "-Y", str(tmp_path / "run")],
                                stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
                                start_new_session=True)
-        agent = NsProc(hosts["k"], [PYTHON, "-m", "dtmfguard.sip.peers", "agent", "--host", "10.201.2.1", "--port", str(aport), "--rtp",
+        agent = NsProc(hosts["k"], [PYTHON, "-m", "dtmfguard.sip.pj.peers", "agent", "--host", "10.201.2.1", "--port", str(aport), "--rtp",
                                     str(rtp_base()), "--record-dir", str(tmp_path / "agent"), "--timeout", "60",
                                     "--calls", "2"], "agent", tmp_path)
         procs.append(agent)
         agent.wait_ready()
         time.sleep(0.5)
-        customers = [NsProc(hosts["k"], [PYTHON, "-m", "dtmfguard.sip.peers", "customer", "--host", "10.201.1.1",
+        customers = [NsProc(hosts["k"], [PYTHON, "-m", "dtmfguard.sip.pj.peers", "customer", "--host", "10.201.1.1",
                                          "--port", str(free_port()),
                                          "--rtp", str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play",
                                          str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.3:.1f}",
@@ -136,7 +136,7 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
     used = [r.name for r in relays if "new call" in r.err_path.read_text() or "call ended" in r.err_path.read_text()]
     recs = sorted((tmp_path / "agent").glob("call-*.wav"))
     assert len(recs) == 2
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
 
     for rec_path in recs:
         rec, _ = sf.read(rec_path, dtype="int16")

@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
-from dtmfguard.adversary import recover_digits
-from dtmfguard.g711 import ulaw_decode
-from dtmfguard.pipeline import CallPipeline
+from dtmfguard.testkit.adversary import recover_digits
+from dtmfguard.dsp.g711 import ulaw_decode
+from dtmfguard.media.pipeline import CallPipeline
 from dtmfguard.relay.rtp import build_header
-from dtmfguard.rfc4733 import TelephoneEvent, serialise_payload
-from dtmfguard.synth import keypresses
+from dtmfguard.signalling.rfc4733 import TelephoneEvent, serialise_payload
+from dtmfguard.testkit.synth import keypresses
 
 FRAME = 160
 
@@ -134,9 +134,9 @@ def _sdp(port):
 def test_relay_ends_payment_masking_when_the_session_finishes():
     """mask_mode "payment" through the relay: keys during the payment are masked; once the session has
     finished the relay detaches it on its own (no control API call) and later keys reach the agent."""
-    from dtmfguard.g711 import ulaw_encode
+    from dtmfguard.dsp.g711 import ulaw_encode
     from dtmfguard.relay.engine import Relay
-    from dtmfguard.sip.control import on_owner
+    from dtmfguard.server.control import on_owner
 
     relay = Relay(ng=("127.0.0.1", 0), rtp_range=(26000, 26399), jitter_ms=20.0,
                   pipeline_factory=lambda name: CallPipeline(8000, mask_mode="payment", name=name))
@@ -202,8 +202,8 @@ def test_relay_ends_payment_masking_when_the_session_finishes():
 
 def test_relay_g711_encoding_is_exact_over_the_whole_range_and_its_tables_are_shared():
     """The relay encodes through one table per law indexed by the sample's bit pattern: identical to
-    dtmfguard.g711 for every int16 value, and one copy per process (not 64 kB per call)."""
-    from dtmfguard.g711 import alaw_encode, ulaw_encode
+    dtmfguard.dsp.g711 for every int16 value, and one copy per process (not 64 kB per call)."""
+    from dtmfguard.dsp.g711 import alaw_encode, ulaw_encode
     from dtmfguard.relay.codecs import make_codec
 
     x = np.arange(-32768, 32768).astype(np.int16)

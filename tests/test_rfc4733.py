@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.rfc4733 import (
+from dtmfguard.signalling.rfc4733 import (
     MAX_SEGMENT_UNITS,
     PJ_DTMF_IS_END,
     PJ_DTMF_IS_UPDATE,

@@ -95,8 +95,8 @@ def _inject(ports, seconds, rate, stats):
 def test_rtp_injection_moves_nothing_and_forges_no_key(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("raw packet capture needs CAP_NET_RAW (run as root, as .ci/run does)")
-    from dtmfguard.adversary import load_speech
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.adversary import load_speech
+    from dtmfguard.testkit.synth import keypresses
 
     speech = load_speech(6.0, seed=4)
     speech = np.zeros(48000) if speech is None else speech

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dtmfguard.adversary import recover_digits
-from dtmfguard.audio import read_audio
-from dtmfguard.detector import detect
+from dtmfguard.testkit.adversary import recover_digits
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.dsp.detector import detect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -24,7 +24,7 @@ def dtmfguard(*args):
 
 
 def test_guard_toml_is_accepted_by_the_serve_loader():
-    from dtmfguard.sip.config import load_config, parse_hostport
+    from dtmfguard.server.config import load_config, parse_hostport
 
     cfg = load_config(str(SAMPLES / "guard.toml"))
     assert (cfg.sip_host, cfg.sip_port, cfg.workers) == ("10.0.0.10", 5070, 4)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Real-time scheduling of the media clock thread (dtmfguard.sip.sched): modes, refusal, per-thread effect."""
+"""Real-time scheduling of the media clock thread (dtmfguard.server.sched): modes, refusal, per-thread effect."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from dtmfguard.sip import sched
-from dtmfguard.sip.config import ConfigError, load_config
+from dtmfguard.server import sched
+from dtmfguard.server.config import ConfigError, load_config
 
 linux = pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling API")
 

@@ -45,7 +45,7 @@ def test_digits_next_to_a_hex_digest_are_still_redacted():
 
 def test_pjsip_log_bridge_redacts_and_never_raises(caplog):
     pytest.importorskip("pjsua2")
-    from dtmfguard.sip.endpoint import PjLogBridge
+    from dtmfguard.sip.pj.endpoint import PjLogBridge
 
     class Entry:
         def __init__(self, level, msg):
@@ -135,7 +135,7 @@ def test_serve_worker_runs_hardened(tmp_path):
         core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
         assert core.split()[4:6] == ["0", "0"], core
     finally:
-        from dtmfguard.procs import stop_process
+        from dtmfguard.server.procs import stop_process
 
         assert stop_process(proc, 15) == 0
 

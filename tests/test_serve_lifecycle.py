@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from dtmfguard.sip.supervisor import probe_listen
+from dtmfguard.server.supervisor import probe_listen
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base
 
@@ -139,7 +139,7 @@ def test_stop_with_a_raw_customer_call(tmp_path, state):
     aborted the worker (pjsua_call_set_user_data assertion).  Now: exit 0 and the customer gets a BYE; a
     call still ringing gets 503 (another guard may take it), the agent a CANCEL."""
     gport, aport = free_port(), free_port()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--timeout", "60", "--calls", "0"] + (["--no-answer"] if state == "ringing" else []),
                  "agent", tmp_path)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's side of sd_notify
@@ -206,7 +206,7 @@ def test_stop_while_on_hold_and_vv_never_shows_the_pan(tmp_path):
     """Two workers, -vv, a call whose customer types the test PAN (RFC 4733 and SIP INFO) and then holds:
     stopping serve ends the held call (both peers see it end) and exits 0; no output holds the PAN."""
     base, aport, ctl = free_port(), free_port(), free_port()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--timeout", "90", "--calls", "0", "--hold-at", "4", "--hold-s", "60"], "agent", tmp_path)
     sup = Proc(["-m", "dtmfguard", "-vv", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
@@ -215,7 +215,7 @@ def test_stop_while_on_hold_and_vv_never_shows_the_pan(tmp_path):
     try:
         agent.wait_ready()
         sup.wait_ready(30)
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{base}", "--rfc2833", PAN[:8],
                          "--info-dtmf", PAN[8:], "--digit-ms", "80", "--tail-s", "60", "--timeout", "80"],
                         "customer", tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.sip.b2bua import _final_code_for_customer
+from dtmfguard.sip.pj.b2bua import _final_code_for_customer
 
 
 @pytest.mark.parametrize("agent, timed_out, customer", [

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.audio import read_audio
-from dtmfguard.synth import keypresses
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import prompt
 from sip_peers import SipCall, done_event
@@ -106,15 +106,15 @@ def test_agent_hears_the_customer_speech(call):
 
 def _recovered_in_keys(r):
     """Key presses the adversarial decoder names correctly in the agent's recording (aligned by speech)."""
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
 
     _, lag = _best_correlation(r["recording"], r["speech"])
     return count_recovered(r["recording"].astype(np.float64), r["spans"], 8000, offset=lag)
 
 
 def test_no_digit_recoverable_from_agent_audio(call):
-    from dtmfguard.adversary import recover_digits
-    from dtmfguard.detector import detect
+    from dtmfguard.testkit.adversary import recover_digits
+    from dtmfguard.dsp.detector import detect
 
     rec = call["recording"]
     assert detect(rec) == []
@@ -143,7 +143,7 @@ def test_no_output_holds_the_card_number(call):
 
 
 def test_media_clock_thread_scheduling_is_reported(call):
-    from dtmfguard.sip import sched
+    from dtmfguard.server import sched
 
     text = call["guard"].output()
     if sched.can_realtime():  # same permissions as the guard process
@@ -157,7 +157,7 @@ def test_signalled_digits_are_masked_not_silenced_out_of_band(call):
     rec = call["recording"].astype(np.float64)
     tail = rec[-3 * 8000:]  # the signalled digits come after the played audio
     assert np.max(np.abs(tail)) > 500  # mask audible (a flat tone), cf. silence between
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     assert recover_digits(tail, 8000) == []
 
@@ -199,12 +199,12 @@ def test_hold_and_resume_keeps_masking(tmp_path):
     assert r["rc"] == (0, 0, 0)
     assert any(e.get("event") == "resumed" and e.get("media") for e in r["customer"].events())
     assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), r["probe"]
-    from dtmfguard.adversary import count_recovered
+    from dtmfguard.testkit.adversary import count_recovered
 
     # alignment from the second half of the audio (after the resume)
     rec = r["recording"]
     assert count_recovered(rec.astype(np.float64), r["spans"], 8000,
                            offset=_best_correlation(rec, r["speech"])[1]) == 0
-    from dtmfguard.detector import detect
+    from dtmfguard.dsp.detector import detect
 
     assert detect(rec) == []

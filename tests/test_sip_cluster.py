@@ -48,7 +48,7 @@ def test_sipp_rfc2833_pcap_call(tmp_path):
 
 @pytest.mark.needs_program("kamailio")
 def test_kamailio_two_workers_one_killed(tmp_path):
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     front, base, ctl, aport = free_port(), free_port(), free_port(), free_port()
     env = {"DTMFGUARD_API_TOKEN": "test-token", "DTMFGUARD_VAULT_KEY": "55" * 32,
@@ -67,10 +67,10 @@ def test_kamailio_two_workers_one_killed(tmp_path):
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
                 "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env=env)
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--record-dir", str(tmp_path / "agent"), "--timeout", "90", "--calls", "0"], "agent", tmp_path)
     wav = tmp_path / "keys.wav"
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.synth import keypresses
 
     keys, _ = keypresses("4111111111111111", lead_ms=5000, rng=np.random.default_rng(3))
     sf.write(wav, keys.astype(np.int16), 8000, subtype="PCM_16")
@@ -100,7 +100,7 @@ def test_kamailio_two_workers_one_killed(tmp_path):
                                start_new_session=True)
         assert sip_options_ok(front), (tmp_path / "kam.err").read_text()[-2000:]
         for i in range(2):
-            customers.append(Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()),
+            customers.append(Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()),
                                    "--rtp", str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}",
                                    "--play", str(wav), "--play-s", "8", "--timeout", "60"], f"customer{i}", tmp_path))
         for c in customers:  # both started at once: a slow host's process start-up is not paid twice
@@ -132,7 +132,7 @@ def test_kamailio_two_workers_one_killed(tmp_path):
         assert h["workers"][1]["restarts"] == 0
         # a new call through Kamailio still works after the restart (to either worker: Kamailio fails
         # over from a worker its probes have not seen back yet)
-        late = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
+        late = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp", str(rtp_base()),
                      "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "1", "--timeout", "30"], "late", tmp_path)
         customers.append(late)
         assert late.wait(40) == 0
@@ -159,7 +159,7 @@ def test_kamailio_two_workers_one_killed(tmp_path):
 
 def _frames(ctl, token):
     """Customer frames the worker whose control API is on ``ctl`` has processed in its (one) call."""
-    from dtmfguard.sip.control import request
+    from dtmfguard.server.control import request
 
     _, body = request(ctl, "GET", "/calls", token, None, timeout=5)
     return max((c["media"]["frames"] for c in body["calls"]), default=0)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from dtmfguard.sip.config import ConfigError, GuardConfig, agent_target, load_config, parse_hostport
-from dtmfguard.sip.kamailio import dispatcher_list, kamailio_cfg
-from dtmfguard.sip.supervisor import config_to_json, worker_configs
+from dtmfguard.server.config import ConfigError, GuardConfig, agent_target, load_config, parse_hostport
+from dtmfguard.server.kamailio import dispatcher_list, kamailio_cfg
+from dtmfguard.server.supervisor import config_to_json, worker_configs
 
 INVITE = ("INVITE sip:7001@guard.example.com;user=phone SIP/2.0\r\n"
           "Via: SIP/2.0/UDP 10.0.0.1\r\nX-Agent-URI: <sip:desk42@10.1.1.1:5060>\r\nContent-Length: 0\r\n\r\n")

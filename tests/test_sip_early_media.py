@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.adversary import count_recovered
-from dtmfguard.audio import read_audio
-from dtmfguard.synth import keypresses
+from dtmfguard.testkit.adversary import count_recovered
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.testkit.synth import keypresses
 
 from sip_peers import Proc, free_port, rtp_base
 from test_sip_call import _best_correlation
@@ -50,7 +50,7 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
     sf.write(tmp_path / "cust.wav", cust, 8000, subtype="PCM_16")
     gport, aport = free_port(), free_port()
     (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--early-media", str(EARLY_S), "--play", prompt_path, "--record-dir", str(tmp_path / "agent"),
                   "--hangup-after", str(EARLY_S + 1.5), "--timeout", "30"], "agent", tmp_path)
     guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
@@ -58,7 +58,7 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
     try:
         agent.wait_ready()
         guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--record", str(tmp_path / "c.wav"),
                          "--early", "--play", str(tmp_path / "cust.wav"), "--play-s", "3", "--timeout", "30"],
                         "customer", tmp_path)
@@ -102,7 +102,7 @@ def test_early_media_with_sipp_as_the_agent_side(tmp_path):
                              "-trace_err"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--record", str(tmp_path / "c.wav"),
                          "--early", "--play", str(tmp_path / "cust.wav"), "--play-s", "2.5",
                          "--timeout", "30"], "customer", tmp_path)

@@ -6,7 +6,7 @@ on it.  Reproduced on the code before the edge module: an INVITE whose SDP ``c=`
 characters aborted the worker when the agent answered (exit -6, ``pj_sockaddr_in_set_str_addr``); an
 INVITE reusing a confirmed INVITE's branch with another CSeq method aborted it in
 ``tsx_on_state_confirmed``; a DTLS-SRTP offer with customer SRTP optional killed it with SIGSEGV.  Now
-every request passes :mod:`dtmfguard.sipcheck` in a pjsip module ahead of the transaction layer, and what
+every request passes :mod:`dtmfguard.sip.sipcheck` in a pjsip module ahead of the transaction layer, and what
 it refuses is answered statelessly with RFC 3261's status.  Each case below runs against a live worker
 that must survive and still bridge a normal call afterwards.
 """
@@ -72,7 +72,7 @@ def workers(tmp_path_factory):
     """One agent, one guard with customer SRTP off and one with customer SRTP optional (the DTLS crash)."""
     tmp = tmp_path_factory.mktemp("edge")
     aport, g_off, g_opt = free_port(), free_port(), free_port()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--calls", "0", "--timeout", "90", "--answer-delay", "0.05"], "agent", tmp)
     guards = {"off": _guard(tmp, aport, g_off, name="guard-off"),
               "optional": _guard(tmp, aport, g_opt, '[media]\ncustomer_srtp = "optional"\n', name="guard-opt")}
@@ -143,7 +143,7 @@ def test_unparsable_requests_with_an_intact_via_get_400(workers, transport):
 def test_workers_still_bridge_a_call_and_count_what_they_refused(workers, tmp_path):
     for srtp, gport in workers["ports"].items():
         cport = free_port()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(cport), "--rtp", str(rtp_base()),
                          "--to", f"sip:guard@127.0.0.1:{gport}", "--play-s", "1", "--timeout", "20"]
                         + (["--srtp", "optional"] if srtp == "optional" else []), f"customer-{srtp}", tmp_path)
         assert customer.wait(30) == 0, customer.output()[-2000:]

@@ -46,7 +46,7 @@ def _worker(tmp_path, port, aport, name, fault="none"):
 def test_call_lands_on_the_healthy_worker(tmp_path, worker0):
     # worker i listens on base + 10 * i (workers.sip_port_step, as in the generated dispatcher.list)
     front, base, aport = free_port(), free_port(), free_port()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--timeout", "40", "--calls", "0"], "agent", tmp_path)
     workers = [_worker(tmp_path, base + 10, aport, "worker1")]
     if worker0 == "503":
@@ -61,7 +61,7 @@ def test_call_lands_on_the_healthy_worker(tmp_path, worker0):
         # two calls in a row: round-robin offers worker 0 first for one of them (and for both when down
         # before the OPTIONS probe has noticed)
         for i in range(2):
-            c = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+            c = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                       str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "0.5",
                       "--timeout", "20"], f"customer{i}", tmp_path)
             customers.append(c)

@@ -19,12 +19,12 @@ import pjsua2 as pj
 import pytest
 import soundfile as sf
 
-from dtmfguard.adversary import count_recovered, recover_digits
-from dtmfguard.audio import read_audio
-from dtmfguard.detector import detect
-from dtmfguard.sip.b2bua import Bridge, Guard, sdp_offers_hold
-from dtmfguard.sip.config import load_config
-from dtmfguard.synth import keypresses
+from dtmfguard.testkit.adversary import count_recovered, recover_digits
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.dsp.detector import detect
+from dtmfguard.sip.pj.b2bua import Bridge, Guard, sdp_offers_hold
+from dtmfguard.server.config import load_config
+from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import prompt
 from sip_peers import SipCall, done_event

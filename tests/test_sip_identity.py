@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.sip.config import ConfigError, load_config
+from dtmfguard.server.config import ConfigError, load_config
 from dtmfguard.sip.identity import agent_leg_identity, parse_identity
 
 INVITE = ("INVITE sip:guard@10.0.0.10:5070 SIP/2.0\r\n"

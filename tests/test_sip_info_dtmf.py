@@ -2,7 +2,7 @@
 """SIP INFO application/dtmf (a bare key as the body) on a real call: answered 200, not pjsip's 500.
 
 pjsua answers only application/dtmf-relay INFOs itself; the guard answers application/dtmf from its
-transaction callback (dtmfguard.sip.b2bua._answer_request).  Checked with real peers: every INFO gets
+transaction callback (dtmfguard.sip.pj.b2bua._answer_request).  Checked with real peers: every INFO gets
 the right final answer (200 for a key on either content type, 400 for a body that is not a key, from
 the guard as from pjsua), the keys reach the payment side exactly once, and no output holds a body.
 """
@@ -17,7 +17,7 @@ from test_sip_call import PAN, _recovered_in_keys, run_call
 
 
 def test_pjsip_response_calls_are_found_in_this_wheel():
-    from dtmfguard.sip import b2bua
+    from dtmfguard.sip.pj import b2bua
 
     calls = b2bua._pjsip()
     assert calls is not None and len(calls) == 4
@@ -27,7 +27,7 @@ def test_without_the_pjsip_calls_nothing_is_sent_and_nothing_breaks(monkeypatch)
     """If a pjsua2 build does not export pjsip's symbols the INFO keeps pjsip's 500 (the key was taken)."""
     import pjsua2 as pj
 
-    from dtmfguard.sip import b2bua
+    from dtmfguard.sip.pj import b2bua
 
     monkeypatch.setattr(b2bua, "_pjsip_calls", False)
     assert b2bua._answer_request(pj.SipTransaction(), pj.SipRxData(), 200) is False
@@ -39,7 +39,7 @@ def test_without_the_pjsip_calls_nothing_is_sent_and_nothing_breaks(monkeypatch)
 def test_null_transaction_pointers_are_not_used():
     import pjsua2 as pj
 
-    from dtmfguard.sip import b2bua
+    from dtmfguard.sip.pj import b2bua
 
     assert b2bua._answer_request(pj.SipTransaction(), pj.SipRxData(), 200) is False  # pointers are None
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.adversary import count_recovered
-from dtmfguard.audio import read_audio
-from dtmfguard.sip.b2bua import Bridge, Guard
-from dtmfguard.sip.config import load_config
-from dtmfguard.sip.control import follow_feed
-from dtmfguard.synth import keypresses
+from dtmfguard.testkit.adversary import count_recovered
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.sip.pj.b2bua import Bridge, Guard
+from dtmfguard.server.config import load_config
+from dtmfguard.server.control import follow_feed
+from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import prompt
 from sip_peers import SipCall, connected_call, keyed_audio

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.audio import read_audio
-from dtmfguard.sip.control import follow_feed, request as control_request
-from dtmfguard.synth import keypresses
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.server.control import follow_feed, request as control_request
+from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import prompt
 from sip_peers import SipCall, connected_call
@@ -59,7 +59,7 @@ def test_payment_over_a_live_call(tmp_path):
     assert ended and ended[0]["outcome"] == "completed", ended
     text = "".join(json.dumps(e) for e in feed) + guard.output() + agent.output()
     assert PAN not in text and "411111" not in text
-    from dtmfguard.adversary import recover_digits
+    from dtmfguard.testkit.adversary import recover_digits
 
     rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
     got = recover_digits(rec.astype(np.float64), 8000)

@@ -17,8 +17,8 @@ SCRIPT = textwrap.dedent('''
     import json
     import numpy as np
     import pjsua2 as pj
-    from dtmfguard.sip.endpoint import EndpointSettings, create_endpoint, destroy_endpoint
-    from dtmfguard.sip.port import PipelinePort
+    from dtmfguard.sip.pj.endpoint import EndpointSettings, create_endpoint, destroy_endpoint
+    from dtmfguard.sip.pj.port import PipelinePort
 
     class Boom:
         def process_customer_frame(self, pcm):

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.adversary import count_recovered
-from dtmfguard.audio import read_audio
-from dtmfguard.sip.control import follow_feed
+from dtmfguard.testkit.adversary import count_recovered
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.server.control import follow_feed
 
 from sip_peers import SipCall, connected_call, free_port, keyed_audio, rtp_base
 from _corpus_util import prompt
@@ -410,7 +410,7 @@ def test_agent_phone_keys_switch_secure_mode_and_the_customer_never_hears_them(t
           "sequence (its 3 keys of 80 ms take ~300 ms)")
     assert len(switch) == 1 and 0 <= switch[0] < 100
     # the customer heard no key of the agent's sequence: nothing a decoder names in what it heard
-    from dtmfguard.adversary import decode
+    from dtmfguard.testkit.adversary import decode
 
     heard, _ = sf.read(tmp_path / "customer-heard.wav", dtype="int16")
     assert decode(heard.astype(np.float64), 8000) == []

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.sip.config import ConfigError, GuardConfig, load_config, uses_tls
+from dtmfguard.server.config import ConfigError, GuardConfig, load_config, uses_tls
 
 from _capture_util import make_tls_cert
 from sip_peers import LoopbackUdp, SipCall, free_port, rtp_base
@@ -181,8 +181,8 @@ def test_srtp_tls_call_connects_and_every_side_sees_srtp(srtp_call):
 @pytest.mark.sip
 @pytest.mark.slow
 def test_srtp_call_still_masks_and_captures(srtp_call):
-    from dtmfguard.adversary import count_recovered, recover_digits
-    from dtmfguard.detector import detect
+    from dtmfguard.testkit.adversary import count_recovered, recover_digits
+    from dtmfguard.dsp.detector import detect
     from test_sip_call import _best_correlation
 
     r = srtp_call

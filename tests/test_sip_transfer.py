@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.adversary import count_recovered
-from dtmfguard.audio import read_audio
-from dtmfguard.synth import keypresses
+from dtmfguard.testkit.adversary import count_recovered
+from dtmfguard.dsp.audio import read_audio
+from dtmfguard.testkit.synth import keypresses
 
 from sip_peers import SipCall, done_event, free_port, keys_of, rtp_base
 from test_sip_secure_mode import align, speech_prompt

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The pure checks the guard runs on every SIP request before pjsua sees it (dtmfguard.sipcheck).
+"""The pure checks the guard runs on every SIP request before pjsua sees it (dtmfguard.sip.sipcheck).
 
 RFC 3261 names the answers; RFC 4475's torture messages (tests/data/rfc4475) are the reference inputs:
 every invalid one is refused with the status the RFC (or RFC 3261) asks for, the valid ones pass.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite
+from dtmfguard.sip.sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite
 
 from sip_fuzz import FIELDS, RFC4475_RESPONSES, rfc4475_messages
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.sipinfo import (
+from dtmfguard.signalling.sipinfo import (
     DEFAULT_DURATION_MS,
     MAX_DURATION_MS,
     SipInfoError,

@@ -19,9 +19,9 @@ import urllib.request
 
 import pytest
 
-from dtmfguard.sdnotify import Notifier
-from dtmfguard.sip.config import GuardConfig
-from dtmfguard.sip.supervisor import EXIT_START_FAILED, StartError, Supervisor, probe_listen
+from dtmfguard.server.sdnotify import Notifier
+from dtmfguard.server.config import GuardConfig
+from dtmfguard.server.supervisor import EXIT_START_FAILED, StartError, Supervisor, probe_listen
 
 from sip_peers import free_port
 
@@ -241,7 +241,7 @@ def test_die_with_parent_follows_a_sigkilled_parent(tmp_path):
     child_code = textwrap.dedent("""
         import os, signal, sys, time
         sys.path.insert(0, %r)
-        from dtmfguard.procs import die_with_parent
+        from dtmfguard.server.procs import die_with_parent
         signal.signal(signal.SIGTERM, lambda *a: (open(%r, 'w').write('sigterm'), os._exit(0)))
         assert die_with_parent()
         print(os.getpid(), flush=True)
@@ -266,7 +266,7 @@ def test_die_with_parent_follows_a_sigkilled_parent(tmp_path):
 
 
 def test_die_with_parent_when_the_parent_is_already_gone():
-    code = ("import signal, os, sys; from dtmfguard.procs import die_with_parent; "
+    code = ("import signal, os, sys; from dtmfguard.server.procs import die_with_parent; "
             "signal.signal(signal.SIGTERM, lambda *a: os._exit(42)); die_with_parent(parent_pid=1234567); "
             "import time; time.sleep(5); sys.exit(0)")
     r = subprocess.run([PY, "-c", code], timeout=30)
@@ -276,7 +276,7 @@ def test_die_with_parent_when_the_parent_is_already_gone():
 def test_stdout_captured_takes_c_level_output():
     code = textwrap.dedent("""
         import ctypes, os, sys
-        from dtmfguard.procs import stdout_captured
+        from dtmfguard.server.procs import stdout_captured
         got = []
         with stdout_captured(got.append):
             libc = ctypes.CDLL(None)

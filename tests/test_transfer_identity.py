@@ -35,7 +35,7 @@ SHOWN = ("p-asserted-identity", "diversion", "history-info", "user-to-user", "x-
 def test_refer_target_gets_the_headers_escaped_and_keeps_its_own():
     from urllib.parse import unquote
 
-    from dtmfguard.sip.b2bua import refer_target_with_headers
+    from dtmfguard.sip.pj.b2bua import refer_target_with_headers
 
     got = refer_target_with_headers('<sip:b@pbx.example?Replaces=abc%40h%3Bto-tag%3D1&X-Queue=vip>;x=1',
                                     [("P-Asserted-Identity", '"Alice Smith" <sip:+4420@carrier.example>'),
@@ -63,7 +63,7 @@ def _transfer(tmp_path, attended: bool):
     a2port = free_port()
     a2uri = f"sip:agent2@127.0.0.1:{a2port}"
     calls = "2" if attended else "1"
-    agent2 = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(a2port), "--rtp", str(rtp_base()),
+    agent2 = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(a2port), "--rtp", str(rtp_base()),
                    "--pai", AGENT2_PAI, "--calls", calls, "--timeout", "30"], "agent2", tmp_path)
     xfer = ["--consult", a2uri, "--consult-at", "0.5", "--refer-at", "1.5"] if attended else \
         ["--refer-to", a2uri, "--refer-at", "1.0"]
@@ -132,7 +132,7 @@ def test_an_identity_that_changes_from_ringing_to_answer_replaces_the_earlier_on
     customer = None
     try:
         guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play-s", "1.0",
                          "--timeout", "30"], "customer", tmp_path)
         assert customer.wait(30) == 0, customer.output()[-2000:]

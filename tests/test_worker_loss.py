@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""A worker that dies leaves no call behind (dtmfguard.sip.dialogs, dtmfguard.sip.orphans, follow_feed).
+"""A worker that dies leaves no call behind (dtmfguard.sip.pj.dialogs, dtmfguard.sip.orphans, follow_feed).
 
 Fast tests with fake peers on 127.0.0.1 (no pjsua2): what a worker records from its SIP messages, the
 state file's mode and content, the BYE / CANCEL / 503 the supervisor builds (RFC 3261 §12.2.1.1, §9.1,
@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dtmfguard.procs import stop_process
-from dtmfguard.sip.control import follow_feed
-from dtmfguard.sip.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
+from dtmfguard.server.procs import stop_process
+from dtmfguard.server.control import follow_feed
+from dtmfguard.sip.pj.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
 from dtmfguard.sip.orphans import build_bye, build_cancel, build_reject, end_legs, hop_of
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base, sip_options_ok
@@ -80,7 +80,7 @@ def test_header_helpers():
 
 
 def test_supervisor_side_never_loads_pjsua2():
-    code = ("import sys, dtmfguard.sip.supervisor, dtmfguard.sip.orphans, dtmfguard.sip.dialogs; "
+    code = ("import sys, dtmfguard.server.supervisor, dtmfguard.sip.orphans, dtmfguard.sip.pj.dialogs; "
             "print('pjsua2' in sys.modules)")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
@@ -297,8 +297,8 @@ def test_feed_reports_a_lost_stream(feed_server):
 
 def test_feed_of_a_stopping_worker_ends_with_call_ended():
     """A worker shutting down (SIGTERM) hangs up its calls: its feeds say so instead of breaking off."""
-    from dtmfguard.sip.b2bua import Bridge
-    from dtmfguard.sip.control import ControlServer
+    from dtmfguard.sip.pj.b2bua import Bridge
+    from dtmfguard.server.control import ControlServer
 
     bridge = Bridge("c1", customer=None, state="connected")
     following = threading.Event()
@@ -327,7 +327,7 @@ def test_feed_of_a_stopping_worker_ends_with_call_ended():
 def test_worker_killed_while_both_legs_ring(tmp_path):
     """Kill a worker while the agent rings: the customer gets 503, the agent a CANCEL, within seconds."""
     base, aport, ctl = free_port(), free_port(), free_port()
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--no-answer", "--timeout", "60", "--calls", "0"], "agent", tmp_path)
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
@@ -338,7 +338,7 @@ def test_worker_killed_while_both_legs_ring(tmp_path):
         sup.wait_ready()
         agent.wait_ready()
         _wait_healthy(ctl)  # the workers start listening after the supervisor's ready line
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{base}", "--timeout", "40"],
                         "customer", tmp_path)
         assert customer.wait_for(lambda s: '"EARLY"' in s, 20), customer.output()
@@ -389,7 +389,7 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
                 "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env={"DTMFGUARD_API_TOKEN": "t", **_vault(tmp_path)})
-    agent = Proc(["-m", "dtmfguard.sip.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
                   "--answer-delay", "3", "--timeout", "60", "--calls", "0"], "agent", tmp_path)
     customer = None
     try:
@@ -402,7 +402,7 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
                                stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
                                start_new_session=True)
         assert sip_options_ok(front), (tmp_path / "kam.err").read_text()[-2000:]
-        customer = Proc(["-m", "dtmfguard.sip.peers", "customer", "--port", str(free_port()), "--rtp",
+        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "1",
                          "--timeout", "40"], "customer", tmp_path)
         assert agent.wait_for(lambda s: '"EARLY"' in s, 20), agent.output()

@@ -2,7 +2,7 @@
 """``dtmfguard config check FILE``: every problem of a guard configuration, before ``serve`` meets it.
 
 The same checks ``serve`` runs at start (:meth:`GuardConfig.problems`, then
-:func:`dtmfguard.sip.preflight.check_resources`: gateway and its key, audit trail, addresses, TLS files,
+:func:`dtmfguard.server.preflight.check_resources`: gateway and its key, audit trail, addresses, TLS files,
 the control API's token), all reported at once.  Run it where the guard runs, with its environment
 (secrets such as the vault key or the webhook secret come from there).  Building the gateway may create
 an empty vault database where the configuration says it lives, as the first payment would.
@@ -17,8 +17,8 @@ from . import EXIT_FAILURE, EXIT_OK, CliError
 
 
 def _check(args) -> int:
-    from ..sip.config import ConfigError, load_config
-    from ..sip.preflight import check_resources
+    from ..server.config import ConfigError, load_config
+    from ..server.preflight import check_resources
 
     if not os.path.isfile(args.file):
         raise CliError(f"config file not found: {args.file}")

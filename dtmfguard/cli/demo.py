@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """``dtmfguard demo``: a complete card payment over SIP on this machine, shown as the agent sees it.
 
-A thin layer over :mod:`dtmfguard.demo`: options, the live terminal view
+A thin layer over :mod:`dtmfguard.apps.demo`: options, the live terminal view
 (redrawn in place on a terminal, one line per step otherwise) and the closing
 report.  The view shows what an agent's desktop may show (PCI SSC telephone
 payment guidance): dots for digits, brand and last 4, the gateway's answer.
@@ -27,7 +27,7 @@ def _symbols(stream) -> dict:
 
 
 class View:
-    """Renders :class:`~dtmfguard.demo.DemoState`: in place on a TTY, as a log of steps otherwise."""
+    """Renders :class:`~dtmfguard.apps.demo.DemoState`: in place on a TTY, as a log of steps otherwise."""
 
     def __init__(self, stream=None):
         self.out = stream or sys.stdout
@@ -140,7 +140,7 @@ def _report(r: dict, out) -> None:
 
 
 def run(args) -> int:
-    from ..demo import DemoError, DemoOptions, play_files, run_demo
+    from ..apps.demo import DemoError, DemoOptions, play_files, run_demo
 
     opts = DemoOptions(card=args.card, expiry=args.expiry, security_code=args.cvv, dtmf=args.dtmf,
                        out=Path(args.out), timeout_s=args.timeout, open_panel=args.open_panel)
@@ -179,7 +179,7 @@ def _how(mode: str) -> str:
 
 
 def register(sub) -> None:
-    from ..demo import DTMF_MODES, TEST_CARDS
+    from ..apps.demo import DTMF_MODES, TEST_CARDS
 
     p = sub.add_parser(
         "demo", help="run a complete card payment over SIP on this machine (no servers needed)",

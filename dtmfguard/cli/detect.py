@@ -11,12 +11,12 @@ import argparse
 import json
 import sys
 
-from ..audio import AudioError, read_audio
+from ..dsp.audio import AudioError, read_audio
 from . import EXIT_OK, EXIT_USAGE
 
 
 def run(args) -> int:
-    from ..detector import detect
+    from ..dsp.detector import detect
 
     results, failed = [], 0
     for path in args.files:

@@ -7,7 +7,8 @@ import platform
 
 
 def collect() -> dict:
-    from .. import __version__, goertzel
+    from .. import __version__
+    from ..dsp import goertzel
 
     info = {
         "version": __version__,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..audio import AudioError, read_audio
-from ..masks import DEFAULT_MASK, MASKS
+from ..dsp.audio import AudioError, read_audio
+from ..dsp.masks import DEFAULT_MASK, MASKS
 from . import EXIT_OK, EXIT_USAGE, CliError
 
 
@@ -26,9 +26,9 @@ def run(args) -> int:
         raise CliError("inspect needs matplotlib: pip install 'dtmfguard[plot]'", EXIT_USAGE) from None
     import numpy as np
 
-    from ..masker import Masker
-    from ..params import DTMF_HZ
-    from ..recordings import RECORDING_LOOKAHEAD_MS
+    from ..dsp.masker import Masker
+    from ..dsp.params import DTMF_HZ
+    from ..dsp.recordings import RECORDING_LOOKAHEAD_MS
 
     try:
         x, rate = read_audio(args.file, args.channel)

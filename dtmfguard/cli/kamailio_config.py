@@ -13,8 +13,8 @@ def run(args) -> int:
         from ..relay.kamailio_cfg import run_cli
 
         return run_cli(args)
-    from ..sip.config import ConfigError, parse_hostport
-    from ..sip.kamailio import write_config
+    from ..server.config import ConfigError, parse_hostport
+    from ..server.kamailio import write_config
 
     cfg = load(args, require_agent=False)
     try:

@@ -12,12 +12,12 @@ import json
 import sys
 import time
 
-from ..masks import DEFAULT_MASK, MASKS
+from ..dsp.masks import DEFAULT_MASK, MASKS
 from . import EXIT_OK, EXIT_USAGE, CliError
 
 
 def run(args) -> int:
-    from ..live import LiveUnavailable, run_live
+    from ..apps.live import LiveUnavailable, run_live
 
     t0 = time.monotonic()
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """``dtmfguard mask``: remove DTMF key presses from recordings (PCI DSS v4.0 req. 3.3.1).
 
-A thin layer over :func:`dtmfguard.recordings.mask_file`.  Batches run on all
+A thin layer over :func:`dtmfguard.dsp.recordings.mask_file`.  Batches run on all
 cores (one process per file), show a progress bar on stderr and write one JSON
 report of masked spans (times and counts; the digits are never read out,
 printed or logged).
@@ -14,13 +14,13 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from ..audio import AudioError
-from ..masks import DEFAULT_MASK, MASKS
+from ..dsp.audio import AudioError
+from ..dsp.masks import DEFAULT_MASK, MASKS
 from . import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CliError
 
 
 def _job(in_path: str, out_path: str, opts: dict):
-    from ..recordings import mask_file
+    from ..dsp.recordings import mask_file
 
     try:
         return "ok", mask_file(in_path, out_path, **opts)
@@ -41,7 +41,7 @@ def _progress(done: int, total: int, failed: int) -> None:
 
 
 def run(args) -> int:
-    from ..recordings import default_output
+    from ..dsp.recordings import default_output
 
     opts = {"overwrite": args.force, "overwrite_input": args.force, "lookahead_ms": args.lookahead_ms,
             "mask": args.mask, "hide_timing": args.hide_timing}
@@ -132,7 +132,7 @@ def register(sub) -> None:
 
 
 def _run_with_defaults(args) -> int:
-    from ..recordings import RECORDING_LOOKAHEAD_MS
+    from ..dsp.recordings import RECORDING_LOOKAHEAD_MS
 
     if args.lookahead_ms is None:
         args.lookahead_ms = RECORDING_LOOKAHEAD_MS

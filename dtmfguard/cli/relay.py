@@ -34,7 +34,7 @@ def _range(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    from ..pipeline import CallPipeline
+    from ..media.pipeline import CallPipeline
     from ..relay.engine import Relay, raise_fd_limit
 
     ng = _hostport(args.ng, "--ng")
@@ -44,7 +44,7 @@ def run(args) -> int:
         raise CliError("--jitter-ms must be between 0 and 200")
     cfg = None
     if args.config:
-        from ..sip.config import ConfigError, load_config
+        from ..server.config import ConfigError, load_config
 
         try:
             cfg = load_config(args.config, {"agent_uri": "sip:unused@127.0.0.1", "agent_from": "static"})
@@ -58,7 +58,7 @@ def run(args) -> int:
 
     session_factory = None
     if control:
-        from ..sip.config import GuardConfig
+        from ..server.config import GuardConfig
         from .serve import _session_factory
 
         session_factory = _session_factory(cfg or GuardConfig(agent_uri="sip:unused@127.0.0.1"))
@@ -83,7 +83,7 @@ def run(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     api = None
     if control:
-        from ..sip.control import ControlServer
+        from ..server.control import ControlServer
 
         token_env = cfg.token_env if cfg is not None else "DTMFGUARD_API_TOKEN"
         token = os.environ.get(token_env, "")
@@ -94,7 +94,7 @@ def run(args) -> int:
         api.start()
     rt = False
     if args.priority != "off":
-        from ..sip import sched  # pure Python: the same real-time policy as serve's media clock thread
+        from ..server import sched  # pure Python: the same real-time policy as serve's media clock thread
 
         try:
             if sched.configure(args.priority):

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """``dtmfguard serve``: the SIP back-to-back user agent in the live call path.
 
-A thin layer: flags -> :class:`dtmfguard.sip.config.GuardConfig` (flags override
+A thin layer: flags -> :class:`dtmfguard.server.config.GuardConfig` (flags override
 the TOML file), then one guard worker in this process, or ``--workers N``
 supervised worker processes (pjsua2-python allows 2 bridged calls per process).
 Logs each call's state changes at INFO, never digits.
@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from ..masks import MASK_MODES, MASKS
+from ..dsp.masks import MASK_MODES, MASKS
 from . import CliError
 
 #: could not start: a port in use, an address the host does not have, workers failing at start
@@ -24,7 +24,7 @@ log = logging.getLogger("dtmfguard.serve")
 
 
 def _overrides(args) -> dict:
-    from ..sip.config import ConfigError, parse_hostport
+    from ..server.config import ConfigError, parse_hostport
 
     o = {}
     try:
@@ -48,7 +48,7 @@ def _overrides(args) -> dict:
 
 
 def load(args, require_agent: bool = True):
-    from ..sip.config import ConfigError, load_config
+    from ..server.config import ConfigError, load_config
 
     try:
         return load_config(args.config, _overrides(args), require_agent)
@@ -58,8 +58,8 @@ def load(args, require_agent: bool = True):
 
 def run(args) -> int:
     if args.worker_index is not None:  # a supervised worker: the supervisor hands over its exact config
-        from ..procs import die_with_parent
-        from ..sip.supervisor import config_from_env
+        from ..server.procs import die_with_parent
+        from ..server.supervisor import config_from_env
 
         die_with_parent()  # SIGTERM when the supervisor dies, even by SIGKILL: no orphan keeps the SIP ports
         cfg = config_from_env() or load(args).for_worker(args.worker_index)
@@ -70,7 +70,7 @@ def run(args) -> int:
         logging.getLogger("dtmfguard").setLevel(min(logging.getLogger().level, logging.INFO))
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     if args.worker_index is None:
-        from ..sip.supervisor import StartError, Supervisor, uses_box_endpoint
+        from ..server.supervisor import StartError, Supervisor, uses_box_endpoint
 
         if cfg.workers > 1 or uses_box_endpoint(cfg):
             verbose = min(getattr(args, "verbose", 0) or 0, 2)
@@ -85,8 +85,8 @@ def run(args) -> int:
 
 def preflight(cfg) -> None:
     """Everything a live call would need later, checked now: gateway, key, audit trail, addresses, files."""
-    from ..sip.config import ConfigError
-    from ..sip.preflight import check_resources
+    from ..server.config import ConfigError
+    from ..server.preflight import check_resources
 
     problems = check_resources(cfg)
     if problems:
@@ -94,10 +94,10 @@ def preflight(cfg) -> None:
 
 
 def serve_one(cfg) -> int:
-    from ..procs import stdout_captured
-    from ..sdnotify import Notifier
+    from ..server.procs import stdout_captured
+    from ..server.sdnotify import Notifier
     from ..security import harden_process, redact
-    from ..sip.dialogs import STATE_ENV
+    from ..sip.pj.dialogs import STATE_ENV
 
     # this process will hold card digits: no core dumps, not ptrace-dumpable, private files (issue 8)
     log.info("process hardening: %s", harden_process())
@@ -117,8 +117,8 @@ def serve_one(cfg) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    from ..sip.b2bua import Guard
-    from ..sip.shutdown import end_all_calls
+    from ..sip.pj.b2bua import Guard
+    from ..sip.pj.shutdown import end_all_calls
 
     pjlog = logging.getLogger("dtmfguard.pjsip")
     guard = Guard(cfg, session_factory=_session_factory(cfg))
@@ -136,7 +136,7 @@ def serve_one(cfg) -> int:
     api = None
     try:
         if cfg.control_port:
-            from ..sip.control import ControlServer
+            from ..server.control import ControlServer
 
             token = os.environ.get(cfg.token_env, "")
             if not token:  # preflight refuses this already; a supervised worker's env could still lack it

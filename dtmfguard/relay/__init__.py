@@ -5,7 +5,7 @@ Why: the pjsua2 wheel caps a process at 4 calls, so ``serve`` needs one process 
 mode Kamailio does all the SIP (a record-routing proxy) and asks this process, over the "ng" control
 protocol (bencoded dictionaries over UDP), to rewrite each SDP offer/answer so that RTP flows through
 it.  One process carries hundreds of calls on one selector loop with one 20 ms tick for all of them;
-every call's customer -> agent audio goes through the same :class:`~dtmfguard.pipeline.CallPipeline`
+every call's customer -> agent audio goes through the same :class:`~dtmfguard.media.pipeline.CallPipeline`
 as ``serve`` (masker, detector, RFC 4733 events consumed and masked, digit merge, payment session).
 
 Modules: :mod:`.bencode` (wire format), :mod:`.sdp` (offer/answer rewriting), :mod:`.rtp` (RTP header,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Per-call codecs of the relay: G.711 µ-law/A-law (:mod:`dtmfguard.g711`) and G.722 (spandsp).
+"""Per-call codecs of the relay: G.711 µ-law/A-law (:mod:`dtmfguard.dsp.g711`) and G.722 (spandsp).
 
 All codecs decode to and encode from 8 kHz int16, the rate of the pipeline.  G.722 (wideband, RTP clock
 8000 by RFC 3551's historical error) uses Debian's libspandsp through ctypes in its 8 kHz mode (the
@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from ..g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from ..dsp.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 
 __all__ = ["Codec", "make_codec", "g722_available"]
 

@@ -20,9 +20,9 @@ Agent -> customer RTP and both RTCP directions are passed through byte for byte 
 rewritten: its sender report describes the customer's stream, not the relay's re-timed one).
 Customer -> agent: audio packets go into the call's :class:`~.rtp.JitterBuffer` (decoded to 8 kHz),
 telephone-event packets into the same timeline and then into
-:meth:`CallPipeline.on_rfc4733_packet <dtmfguard.pipeline.CallPipeline.on_rfc4733_packet>` (never
+:meth:`CallPipeline.on_rfc4733_packet <dtmfguard.media.pipeline.CallPipeline.on_rfc4733_packet>` (never
 forwarded to the agent); one 20 ms tick for all calls takes one frame per call from its buffer, runs
-:meth:`~dtmfguard.pipeline.CallPipeline.process_customer_frame` and sends the result to the agent as
+:meth:`~dtmfguard.media.pipeline.CallPipeline.process_customer_frame` and sends the result to the agent as
 the relay's own RTP stream (own SSRC, continuous sequence and timestamps).  Addresses latch to the
 first packet received on a port (symmetric RTP, for NAT).  A leg whose SDP is RTP/SAVP with an SDES key
 is decrypted with that key and encrypted towards that party with the relay's own key (:mod:`.srtp`).
@@ -148,7 +148,7 @@ class RelayCall:
     def agent(self) -> Leg | None:
         return self.callee if self.customer_rule == "caller" else self.caller
 
-    #: the control API's call record (dtmfguard.sip.control.FeedBook) names the agent and what the PBX knows
+    #: the control API's call record (dtmfguard.server.control.FeedBook) names the agent and what the PBX knows
     #: the call by; in relay mode Kamailio does the SIP: the agent is not known here, the Call-ID is
     target = ""
 
@@ -220,7 +220,7 @@ class _PortPool:
 class Relay:
     """The media element.  ``run(stop)`` serves until ``stop`` (a ``threading.Event``) is set.
 
-    ``pipeline_factory(name)`` builds each call's :class:`~dtmfguard.pipeline.CallPipeline`.
+    ``pipeline_factory(name)`` builds each call's :class:`~dtmfguard.media.pipeline.CallPipeline`.
     """
 
     def __init__(self, *, ng: tuple[str, int] = ("127.0.0.1", 22222), media_address: str = "127.0.0.1",
@@ -276,7 +276,7 @@ class Relay:
         self._ids = itertools.count(1)
         self._replies: collections.OrderedDict[bytes, tuple[float, bytes]] = collections.OrderedDict()
         self._lock = threading.Lock()  # guards the call tables against the control API thread
-        # actions of the control API (dtmfguard.sip.control.on_owner: start/cancel a payment, snapshots)
+        # actions of the control API (dtmfguard.server.control.on_owner: start/cancel a payment, snapshots)
         # run on the loop thread, the owner of every call's state, between two batches of socket events
         self._actions: collections.deque[Callable[[], None]] = collections.deque()
         self._running = False
@@ -291,7 +291,7 @@ class Relay:
     # -- pipeline -------------------------------------------------------------------------------------
     @staticmethod
     def _default_pipeline(name: str):
-        from ..pipeline import CallPipeline
+        from ..media.pipeline import CallPipeline
 
         return CallPipeline(8000, name=name)
 
@@ -649,7 +649,7 @@ class Relay:
 
     def handle_sip(self, data: bytes) -> bytes | None:
         """One SIP datagram (an INFO forked by Kamailio) -> the response datagram, or None."""
-        from ..sipinfo import SipInfoError
+        from ..signalling.sipinfo import SipInfoError
         from .sipinfo_rx import SipParseError, parse_request, response, tag_of
 
         self.counters["sip_info"] += 1
@@ -924,7 +924,7 @@ class Relay:
                 "pipeline_timed_frames": c["timed_frames"], "sip_info": c["sip_info"], "sip_info_bad": c["sip_info_bad"],
                 "info_keys": c["info_keys"], "uptime_ms": int((time.monotonic() - self.started) * 1000)}
 
-    # -- control API (the guard interface of dtmfguard.sip.control; called from its thread) -------------
+    # -- control API (the guard interface of dtmfguard.server.control; called from its thread) -------------
     def list_calls(self) -> list[dict]:
         with self._lock:
             calls = list(self.calls.values())

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from dtmfguard.procs import json_events, stop_process
+from dtmfguard.server.procs import json_events, stop_process
 
-PEERS = ("-m", "dtmfguard.sip.peers")
+PEERS = ("-m", "dtmfguard.sip.pj.peers")
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -111,7 +111,7 @@ class Proc:
 
 class SipCall:
     """The three processes of a call through the guard, on 127.0.0.1 with free ports: the agent peer
-    (``dtmfguard.sip.peers agent``, recording what it hears), the guard (``guard_probe.py``, the production
+    (``dtmfguard.sip.pj.peers agent``, recording what it hears), the guard (``guard_probe.py``, the production
     Guard with test hooks, or ``dtmfguard serve`` with ``serve=True``) and one or more customer peers::
 
         with SipCall(tmp_path, guard_args=[...]) as call:  # agent and guard started; both printed "ready"
@@ -247,7 +247,7 @@ def done_event(proc: Proc):
 
 def connected_call(ctl: int, token: str, timeout: float = 15.0) -> dict:
     """The first call the guard's control API lists as connected (waits for it)."""
-    from dtmfguard.sip.control import request
+    from dtmfguard.server.control import request
 
     body: dict = {}
     deadline = time.monotonic() + timeout
@@ -290,13 +290,13 @@ def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1") ->
 
 def keyed_audio(path, head, parts, tail, seed: int, **keypress_kw):
     """The customer's WAV: speech ``head``, then for each ``(name, keys, gap_s)`` of ``parts`` the keys
-    (``dtmfguard.synth.keypresses`` at -10 dBm0 with ``keypress_kw``) and ``gap_s`` of silence, then speech
+    (``dtmfguard.testkit.synth.keypresses`` at -10 dBm0 with ``keypress_kw``) and ``gap_s`` of silence, then speech
     ``tail``; written to ``path`` (16-bit, 8 kHz).  Returns the signal (int16) and each part's key spans
     ``[(digit, start, end)]`` in samples."""
     import numpy as np
     import soundfile as sf
 
-    from dtmfguard.synth import keypresses
+    from dtmfguard.testkit.synth import keypresses
 
     rng = np.random.default_rng(seed)
     out, spans, pos = [head], {}, head.size

@@ -19,9 +19,9 @@ import sys
 import threading
 import time
 
-from dtmfguard.pipeline import CallPipeline, make_masker
-from dtmfguard.sip.b2bua import Guard
-from dtmfguard.sip.config import load_config
+from dtmfguard.media.pipeline import CallPipeline, make_masker
+from dtmfguard.sip.pj.b2bua import Guard
+from dtmfguard.server.config import load_config
 
 
 class _Faulty:
@@ -71,7 +71,7 @@ def main() -> int:
     def factory(name):
         if a.fault == "pipeline":
             raise RuntimeError("injected fault")
-        from dtmfguard.detector import DtmfDetector
+        from dtmfguard.dsp.detector import DtmfDetector
 
         det = DtmfDetector(8000)
         masker = make_masker(8000)

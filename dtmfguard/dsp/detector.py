@@ -1,0 +1,683 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Streaming in-band DTMF detector (ITU-T Q.24 timing).
+
+How it works
+------------
+The Goertzel kernel (:mod:`goertzel`) gives complex DFT values of the 8 DTMF
+frequencies over half-blocks of 6.375 ms.  Two consecutive half-blocks make a
+12.75 ms window (102 samples at 8 kHz), so windows overlap by half and each
+sample is seen by exactly two of them.  Per window we test:
+
+* level: each tone above ``min_tone_dbm0``;
+* purity: in each group the strongest bin beats the other three;
+* twist: row minus column level within the Q.24 limits;
+* energy share: the two tones carry a minimum share of the window's energy;
+* frequency: the phase advance of each tone between two overlapping windows
+  measures its frequency; it must lie within a tolerance of nominal that
+  depends on context: ``freq_tolerance`` where the two tones (counted at
+  their measured frequencies) carry nearly all of the window's energy,
+  ``freq_tolerance_mixed`` where other sound shares the window, linear in
+  between. This is what lets us accept ±1.5 % and reject ±3.5 % (Q.24),
+  which bin energies of a 12.75 ms window alone cannot separate;
+* harmonic guards: no strong component at half the row frequency, twice the
+  column frequency or three times the row frequency (partials of a note).
+
+Timing uses the windows' amplitudes: a window that holds a fraction ``c`` of
+a tone shows about ``c`` times the tone's steady amplitude, which places the
+tone's onset and end to within a few samples.  A digit is confirmed (start
+event) once it has lasted ``min_tone_ms``, passed the phase test in
+``confirm_checked_windows`` windows, kept its frequencies steady over the
+press so far and its row and column errors together (one oscillator: a
+musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart); it
+ends after ``end_miss_windows`` windows without it (complete event).  Every
+threshold, its source and its measured trade-off are in
+:class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
+``benchmarks/talkoff.py`` on the tune half of the real-audio corpora).
+
+State is explicit and small (spandsp's habit), and the output does not depend
+on how the stream is cut into chunks.
+
+Two paths, the same events
+--------------------------
+With the native backend (``DTMFGUARD_BACKEND``, chosen when a detector is
+created or reset) one C call per frame (``native/detector.c``,
+``Frames.process``; ``Frames.events`` is ``DtmfDetector.process`` itself for
+int16 frames) buffers the partial half-block, runs the kernel, every window
+test and the state machine.  Otherwise the numpy kernel and window tests and
+the Python state machine below run (only for channels with a candidate window
+or a digit in progress).  Both give the same events
+(``tests/test_detector_native.py``; ``benchmarks/detector.py`` and
+``benchmarks/talkoff.py`` compare them).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+from . import goertzel
+from .audio import AudioError, as_samples, check_rate
+from ..events import KEYPAD, DigitEvent
+from .levels import DBM0_PEAK
+from .params import DEFAULT_PARAMS, DTMF_HZ, GUARD_HZ, DetectorParams
+
+try:  # optional C window tests (native/detector.c); the numpy path below gives the same events
+    from . import _detector_native  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _detector_native = None
+
+__all__ = ["DtmfDetector", "DetectorBank", "detect"]
+
+log = logging.getLogger(__name__)
+
+_DIGIT_OF = [KEYPAD[r][c] for r in range(4) for c in range(4)]  # index r*4+c
+_NO_DIGIT = -1
+_WEAK = 16  # offset of weak-hit codes, see _classify
+_INT16 = np.dtype(np.int16)
+
+
+@dataclass
+class _Tables:
+    """Values derived from (params, rate); shared by all channels of one rate."""
+
+    half: int
+    window: int
+    omegas: np.ndarray
+    rot: np.ndarray  # exp(-j*omega*H): moves a half-block's phase reference back by H
+    advance: np.ndarray  # omega*H: nominal phase advance between windows
+    min_amp: float
+    rel_peak_pow: float
+    normal_twist_db: float
+    reverse_twist_db: float
+    freq_tol: float
+    freq_tol_mixed: float
+    full_fraction: float
+    mixed_fraction: float
+    pair_spread: float
+    octave_spread: float
+    octave_tone: float
+    steady_spread: float
+    harmonic_guard: float
+    harmonic_guard_mixed: float
+    third_guard: float
+    third_guard_mixed: float
+    double_guard: float
+    double_skip: np.ndarray  # [16] 1.0 where the key's column is too near twice its row for that guard
+    clean_fraction: float
+    min_fraction: float
+    min_tone: int
+    confirm_checked: int
+    end_misses: int
+    edge_min: float
+    native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
+
+    @classmethod
+    def build(cls, params: DetectorParams, rate: int) -> "_Tables":
+        half = params.half_block_samples(rate)
+        omegas = 2 * np.pi * np.asarray(DTMF_HZ + GUARD_HZ) / rate
+        tab = cls(
+            half=half,
+            window=2 * half,
+            omegas=omegas,
+            rot=np.exp(-1j * omegas * half),
+            advance=omegas * half,
+            min_amp=DBM0_PEAK * 10 ** (params.min_tone_dbm0 / 20.0),
+            rel_peak_pow=10 ** (params.relative_peak_db / 10.0),
+            normal_twist_db=params.normal_twist_db,
+            reverse_twist_db=params.reverse_twist_db,
+            freq_tol=params.freq_tolerance,
+            freq_tol_mixed=params.freq_tolerance_mixed,
+            full_fraction=params.full_tolerance_fraction,
+            mixed_fraction=params.mixed_tolerance_fraction,
+            pair_spread=params.pair_spread_max,
+            octave_spread=params.octave_spread_max,
+            octave_tone=params.octave_tone_max,
+            steady_spread=params.steady_spread_max,
+            harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
+            harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
+            third_guard=10 ** (-params.third_guard_db / 20.0),
+            third_guard_mixed=10 ** (-params.third_guard_mixed_db / 20.0),
+            double_guard=10 ** (-params.double_guard_db / 20.0),
+            double_skip=np.array([float(abs(2 * DTMF_HZ[d // 4] - DTMF_HZ[4 + d % 4])
+                                        < params.double_guard_skip_bins * rate / (2 * half)) for d in range(16)]),
+            clean_fraction=params.clean_fraction,
+            min_fraction=params.min_tone_fraction,
+            min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
+            confirm_checked=params.confirm_checked_windows,
+            end_misses=params.end_miss_windows,
+            edge_min=params.edge_coverage_min,
+            native_consts=None,
+        )
+        if _detector_native is not None and half <= _detector_native.MAX_HALF:
+            tab.native_consts = tab._pack()
+        return tab
+
+    def _pack(self) -> np.ndarray:
+        """The constants in native/detector.c's ``consts`` table, placed by name (the module's
+        ``CONST_LAYOUT``: name -> (offset, length)); every name must be filled exactly once."""
+        bins = np.empty(5 * self.omegas.size)
+        _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
+        blocks = {"bins": bins, "omegas": self.omegas, "double_skip": self.double_skip, "rot": self.rot.view(np.float64), "advance": self.advance,
+                  "dbm0_peak": DBM0_PEAK}
+        layout = _detector_native.CONST_LAYOUT
+        consts = np.full(_detector_native.CONSTS, np.nan)
+        filled = np.zeros(consts.size, dtype=int)
+        for name, (offset, length) in layout.items():
+            value = blocks[name] if name in blocks else getattr(self, name, None)
+            if value is None:
+                raise RuntimeError(f"native/detector.c wants constant {name!r}, which detector._Tables lacks")
+            value = np.asarray(value, dtype=np.float64).ravel()
+            if value.size != length:
+                raise RuntimeError(f"native/detector.c's constant {name!r} has {length} values, "
+                                   f"detector._Tables {value.size}")
+            consts[offset:offset + length] = value
+            filled[offset:offset + length] += 1
+        if not np.all(filled == 1):
+            raise RuntimeError("native/detector.c's CONST_LAYOUT does not cover its constants exactly once")
+        return consts
+
+
+def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.ndarray):
+    """Vectorised window tests.
+
+    ``win``: complex [C, nw, 8] window DFTs; ``prev_first``: complex [C, 8], the
+    window before the first one (for the phase test); ``energy``: [C, nw].
+    Returns (digit index or -1 [C, nw], frequency-checked [C, nw], amplitude per
+    bin [C, nw, 8], row level dBm0 [C, nw], col level dBm0 [C, nw], relative frequency
+    error of the row tone [C, nw] and of the column tone [C, nw] (0 where not measured)).
+
+    The cheap tests (level, energy share) run on every window; the rest only on
+    the few windows that pass them, which keeps a bank of channels fast.
+    """
+    n = tab.window
+    amp = np.abs(win[..., :8]) * (2.0 / n)  # peak amplitude of an on-bin sine (guard bins: candidates only)
+    rows, cols = amp[..., :4], amp[..., 4:8]
+    r = np.argmax(rows, axis=-1)
+    c = np.argmax(cols, axis=-1)
+    ar = np.take_along_axis(rows, r[..., None], -1)[..., 0]
+    ac = np.take_along_axis(cols, c[..., None], -1)[..., 0]
+    fraction = (ar * ar + ac * ac) * (n / 2.0) / np.maximum(energy, 1e-9)
+    digit = np.full(r.shape, _NO_DIGIT)
+    checked_out = np.zeros(r.shape, dtype=bool)
+    lr_out = np.full(r.shape, -np.inf)
+    lc_out = np.full(r.shape, -np.inf)
+    relr_out = np.zeros(r.shape)
+    relc_out = np.zeros(r.shape)
+    ci, wi = np.nonzero((ar >= tab.min_amp) & (ac >= tab.min_amp) & (fraction >= tab.min_fraction))
+    if ci.size == 0:
+        return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
+    r, c, ar, ac, fraction = r[ci, wi], c[ci, wi], ar[ci, wi], ac[ci, wi], fraction[ci, wi]
+    rows_sq, cols_sq = rows[ci, wi] ** 2, cols[ci, wi] ** 2
+
+    # purity: every other bin of the group at least relative_peak_db below the peak
+    second_row = np.sort(rows_sq, axis=-1)[:, -2]
+    second_col = np.sort(cols_sq, axis=-1)[:, -2]
+
+    # frequency from the phase advance between this window and the previous one (overlap H)
+    kc = c + 4
+    w_r, w_c = win[ci, wi, r], win[ci, wi, kc]
+    prev_w = wi - 1
+    p_r = np.where(prev_w >= 0, win[ci, np.maximum(prev_w, 0), r], prev_first[ci, r])
+    p_c = np.where(prev_w >= 0, win[ci, np.maximum(prev_w, 0), kc], prev_first[ci, kc])
+    d_r = np.angle(w_r * np.conj(p_r)) - tab.advance[r]
+    d_c = np.angle(w_c * np.conj(p_c)) - tab.advance[kc]
+    d_r = (d_r + np.pi) % (2 * np.pi) - np.pi  # radians per H samples
+    d_c = (d_c + np.pi) % (2 * np.pi) - np.pi
+    rel_r = d_r / tab.half / tab.omegas[r]  # relative frequency error
+    rel_c = d_c / tab.half / tab.omegas[kc]
+    # the phase test is only meaningful when the previous window already held the tone
+    checked = (np.abs(p_r) >= 0.5 * np.abs(w_r)) & (np.abs(p_c) >= 0.5 * np.abs(w_c))
+    # an off-bin tone is attenuated by the window's Dirichlet kernel: undo it for the twist test and the
+    # level, using the measured offset (only where it was measured and plausible)
+    def dirichlet(dw):
+        x = dw / tab.half  # radians per sample
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = np.abs(np.sin(n * x / 2) / (n * np.sin(x / 2)))
+        return np.where(np.abs(x) < 1e-9, 1.0, np.clip(g, 0.5, 1.0))
+
+    g_r, g_c = dirichlet(d_r), dirichlet(d_c)
+    # Frequency tolerance by context: the full Q.24 tolerance only where the two tones carry nearly all
+    # of the window's energy, the narrow one where other sound shares the window, linear in between.
+    # The share counts each tone at its measured frequency (an off-bin tone loses up to ~2.5 dB in its
+    # bin: a clean tone 2 % off must not look like a tone sharing its window).
+    share = ((ar / g_r) ** 2 + (ac / g_c) ** 2) * (n / 2.0) / np.maximum(energy[ci, wi], 1e-9)
+    ramp = np.clip((share - tab.mixed_fraction) / (tab.full_fraction - tab.mixed_fraction), 0.0, 1.0)
+    tol = tab.freq_tol_mixed + (tab.freq_tol - tab.freq_tol_mixed) * ramp
+    freq_ok = ~checked | ((np.abs(rel_r) <= tol) & (np.abs(rel_c) <= tol))
+
+    measured = checked & freq_ok
+    lr = 20 * np.log10(np.maximum(ar / np.where(measured, g_r, 1.0), 1e-9) / DBM0_PEAK)
+    lc = 20 * np.log10(np.maximum(ac / np.where(measured, g_c, 1.0), 1e-9) / DBM0_PEAK)
+    twist = lr - lc
+    # harmonic guard: amplitude at row/2 against the row tone, at 2*col against the column tone
+    sub = np.abs(win[ci, wi, 8 + r]) * (2.0 / n)
+    over = np.abs(win[ci, wi, 12 + c]) * (2.0 / n)
+    # (strict where the tones dominate the window; under speech, whose own energy sits in these bins, only
+    # a component stronger than the tone itself counts — a musical note's fundamental usually is)
+    clean = fraction >= tab.clean_fraction
+    guard = np.where(clean, tab.harmonic_guard, tab.harmonic_guard_mixed)
+    third = np.abs(win[ci, wi, 16 + r]) * (2.0 / n)  # a note's 3rd partial (issue 17)
+    guard_ok = (sub < ar * guard) & (over < ac * guard) & (third < ar * np.where(clean, tab.third_guard,
+                                                                                  tab.third_guard_mixed))
+    # a note's 2nd partial at twice the row frequency (not where the key's column tone leaks into that bin)
+    double = np.abs(win[ci, wi, 20 + r]) * (2.0 / n)
+    guard_ok &= (tab.double_skip[r * 4 + c] > 0) | (double < ar * tab.double_guard)
+
+    shape_ok = (
+        (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
+        & (cols_sq.max(-1) >= tab.rel_peak_pow * second_col)
+        & (twist <= tab.normal_twist_db)
+        & (twist >= -tab.reverse_twist_db)
+    )
+    ok = shape_ok & freq_ok & guard_ok
+    # A window with the digit's shape that fails only the phase test or the harmonic guard is a *weak* hit
+    # (code 16 + digit): it cannot start or confirm a digit, but it keeps a confirmed one going. A short
+    # break (with or without a phase restart) spoils those tests in the windows around it, and must not
+    # split the digit (Q.24).
+    digit[ci, wi] = np.where(ok, r * 4 + c, np.where(shape_ok, _WEAK + r * 4 + c, _NO_DIGIT))
+    checked_out[ci, wi] = checked & ok
+    lr_out[ci, wi] = lr
+    lc_out[ci, wi] = lc
+    relr_out[ci, wi] = np.where(checked, rel_r, 0.0)
+    relc_out[ci, wi] = np.where(checked, rel_c, 0.0)
+    return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
+
+
+class _Busy:
+    """A non-blocking hold of a bank's lock: the state has one owner thread at a time (fails loudly)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock):
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("detector in use by another thread (a DetectorBank or DtmfDetector has one owner "
+                               "thread; give each thread its own)")
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
+class _Run:
+    """The digit currently being tracked on one channel."""
+
+    __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
+                 "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
+                 "s_r", "s_c")
+
+    def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
+                 rel_r: float, rel_c: float):
+        self.digit = digit
+        self.first_w = w
+        self.a_prev = a_prev  # amplitude at this digit's bins in the window before the first hit
+        self.a_first = a_first
+        self.a_ref = a_first  # steady amplitude: the largest seen so far
+        self.last_w = w
+        self.a_last = a_first
+        self.a_after = 0.0  # amplitude in the first window after the last hit
+        self.misses = 0
+        self.checked = int(checked)
+        self.confirmed = False
+        self.onset = 0
+        self.level = level
+        self.rival: Optional[_Run] = None  # another digit's run, started in the latest window
+        # range of the frequency errors measured over the press (windows that passed the phase test)
+        inf = float("inf")
+        self.r_lo, self.r_hi, self.c_lo, self.c_hi = (rel_r, rel_r, rel_c, rel_c) if checked else (inf, -inf, inf, -inf)
+        self.s_r, self.s_c = (rel_r, rel_c) if checked else (0.0, 0.0)  # their sums
+
+    def measured(self, rel_r: float, rel_c: float) -> None:
+        self.s_r += rel_r
+        self.s_c += rel_c
+        self.wobble(rel_r, rel_c)
+
+    def wobble(self, rel_r: float, rel_c: float) -> None:
+        if rel_r < self.r_lo:
+            self.r_lo = rel_r
+        if rel_r > self.r_hi:
+            self.r_hi = rel_r
+        if rel_c < self.c_lo:
+            self.c_lo = rel_c
+        if rel_c > self.c_hi:
+            self.c_hi = rel_c
+
+
+class DetectorBank:
+    """In-band DTMF detectors for ``channels`` synchronous streams of one rate.
+
+    ``process(block)`` takes ``[channels, n]`` samples: one call covers every
+    channel (with the native backend one C call does the kernel, the window
+    tests and the state machine, releasing the GIL for large batches; otherwise
+    vectorised numpy, and only channels with a candidate digit or a digit in
+    progress enter the Python state machine).  Returns one list of
+    :class:`DigitEvent` per channel.
+    """
+
+    def __init__(self, channels: int, rate: int = 8000, params: Optional[DetectorParams] = None):
+        if int(channels) < 1:
+            raise ValueError("channels must be >= 1")
+        self.rate = check_rate(rate)
+        self.params = params or DEFAULT_PARAMS
+        self._tab = _Tables.build(self.params, self.rate)
+        self._half = self._tab.half
+        self.channels = int(channels)
+        self.reset()
+
+    def reset(self) -> None:
+        c, h, k = self.channels, self._tab.half, self._tab.omegas.size
+        # One float64 row per channel holds the stream state both paths read and update, in
+        # native/detector.c's layout; the names below are views into it.
+        self._state = np.zeros((c, h + 4 * k + 1 + 8))
+        self._pending = self._state[:, :h]  # samples that do not fill a half-block yet (first _n_pending)
+        self._n_pending = 0
+        self._half_index = 0  # index of the next half-block to complete (same on every channel)
+        self._have_half = False  # a previous half-block exists (it starts the next window)
+        self._last_half = self._state[:, h: h + 2 * k].view(complex)  # [C, K]: previous half-block
+        self._last_half_energy = self._state[:, h + 2 * k]
+        self._last_win = self._state[:, h + 2 * k + 1: h + 4 * k + 1].view(complex)  # window before the next
+        self._last_amp = self._state[:, h + 4 * k + 1:]  # [C, 8]: that window's amplitudes
+        self._runs: List[Optional[_Run]] = [None] * c
+        self._busy = threading.Lock()
+        self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
+        consts = self._tab.native_consts
+        # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
+        self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active)
+        # With the native backend (chosen when the bank is created or reset) one C call per frame does
+        # everything, state machine included (Frames.process); the numpy path below gives the same events.
+        self._use_native = self._native is not None and goertzel.backend() == "native"
+
+    def process(self, block) -> List[List[DigitEvent]]:
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block must be [channels={self.channels}, samples]")
+        if block.dtype == np.int16 or block.dtype.kind == "f":  # the common cases, without a per-row copy
+            if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
+                raise AudioError("samples contain NaN or infinity")
+            return self._advance(block if block.dtype is _INT16 else block.astype(np.float64, copy=False))
+        return self._advance(np.stack([as_samples(row) for row in block]))  # as_samples' rules for the rest
+
+    def flush(self) -> List[List[DigitEvent]]:
+        """End the streams: pad with silence to close any digit still sounding, then reset."""
+        tab = self._tab
+        n_pending = self._native.n_pending if self._use_native else self._n_pending
+        need = (tab.half - n_pending) % tab.half + (tab.end_misses + 3) * tab.half
+        out = self._advance(np.zeros((self.channels, need)))
+        self.reset()
+        return out
+
+    # -- internals -------------------------------------------------------------------------------
+    def _owner(self) -> "_Busy":
+        """Held while the numpy path works on the stream state (the C path has its own flag): a second
+        thread using the same bank meanwhile gets a RuntimeError, never interleaved state."""
+        return _Busy(self._busy)
+
+    def _advance(self, x: np.ndarray) -> List[List[DigitEvent]]:
+        """``x``: float64 or int16 samples ``[channels, m]``, already validated."""
+        out: List[List[DigitEvent]] = [[] for _ in range(self.channels)]
+        if self._use_native:
+            events = self._native.process(x)
+            if events is not None:
+                rate = self.rate
+                for ch, d, start, end, level in events:
+                    out[ch].append(DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband"))
+            return out
+        with self._owner():
+            first_w, busy = self._windows(x, x.shape[-1])
+            if busy is not None:
+                self._state_machine(first_w, busy, out)
+        return out
+
+    def _windows(self, x: np.ndarray, m: int):
+        """Kernel and window tests on ``m`` new samples per channel (``x`` may be 1-D for one channel).
+
+        Returns the index of the first new window and, for the channels with a candidate window or a digit
+        in progress, their window results as Python lists (``None`` if there are none: most frames).
+        Kept short: it runs on every frame of every call (see the module docstring).
+        """
+        n_pending, have_half = self._n_pending, self._have_half
+        total = n_pending + m
+        nh = total // self._half
+        if self._native is not None and goertzel.backend() == "native":
+            busy = self._native.run(x, n_pending, have_half)
+        else:
+            busy = self._windows_numpy(x, nh)
+        first_w = self._half_index - have_half  # window w spans half-blocks w and w+1
+        self._half_index += nh
+        self._n_pending = total % self._half
+        if nh:
+            self._have_half = True
+        return first_w, busy
+
+    def _state_machine(self, first_w: int, busy: list, out: List[List[DigitEvent]]) -> None:
+        # The per-window loop touches no numpy scalars: the rows are Python lists.
+        for ch, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row in busy:
+            was_active = self._runs[ch] is not None
+            self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row, out[ch])
+            if (self._runs[ch] is not None) != was_active:  # a numpy store only when a digit starts or ends
+                self._active[ch] = not was_active
+
+    def _windows_numpy(self, x: np.ndarray, nh: int) -> Optional[list]:
+        """The numpy path of ``_native.run`` (native/detector.c): the same state updates and results."""
+        tab = self._tab
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        n_pending = self._n_pending
+        data = np.concatenate([self._pending[:, :n_pending], x], axis=1) if n_pending else x
+        self._pending[:, : data.shape[1] - nh * tab.half] = data[:, nh * tab.half:]
+        if nh == 0:
+            return None
+        spec, energy = goertzel.halfblock_dft(data[:, : nh * tab.half], tab.half, tab.omegas)
+        if self._have_half:
+            halves = np.concatenate([self._last_half[:, None, :], spec], axis=1)
+            henergy = np.concatenate([self._last_half_energy[:, None], energy], axis=1)
+        else:
+            halves, henergy = spec, energy
+        self._last_half[:] = spec[:, -1]
+        self._last_half_energy[:] = energy[:, -1]
+        if halves.shape[1] < 2:
+            return None
+        win = halves[:, :-1] + tab.rot * halves[:, 1:]
+        wenergy = henergy[:, :-1] + henergy[:, 1:]
+        digit, checked, amp, lr, lc, relr, relc = _classify(tab, win, self._last_win, wenergy)
+        amp = np.concatenate([self._last_amp[:, None], amp], axis=1)  # row 0: the window before the first
+        self._last_win[:] = win[:, -1]
+        self._last_amp[:] = amp[:, -1]
+        strong = ((digit >= 0) & (digit < _WEAK)).any(axis=1)
+        busy = np.flatnonzero(strong | self._active)
+        if busy.size == 0:
+            return None
+        return list(zip(busy.tolist(), digit[busy].tolist(), checked[busy].tolist(), amp[busy].tolist(),
+                        lr[busy].tolist(), lc[busy].tolist(), relr[busy].tolist(), relc[busy].tolist()))
+
+    def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list, lr: list,
+                         lc: list, rel_r: list, rel_c: list, events: List[DigitEvent]) -> None:
+        # amp[k + 1] is window k's amplitudes, amp[k] the window before it
+        for k, d in enumerate(digit):
+            if self._runs[ch] is None and not 0 <= d < _WEAK:
+                continue
+            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
+                       events)
+
+    @staticmethod
+    def _pair_amp(digit: int, amp8) -> float:
+        return 0.5 * (amp8[digit // 4] + amp8[4 + digit % 4])
+
+    def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
+              rel_r: float, rel_c: float, events: List[DigitEvent]) -> None:
+        tab = self._tab
+        run = self._runs[ch]
+        if run is not None:
+            if d == _WEAK + run.digit and run.confirmed:  # keeps the digit alive; not a frequency check
+                run.misses = 0
+                run.last_w = w
+                run.a_last = self._pair_amp(run.digit, amp8)
+                return
+            if d == run.digit:
+                a = self._pair_amp(d, amp8)
+                run.misses = 0
+                run.last_w = w
+                run.a_last = a
+                if checked:
+                    run.checked += 1
+                    run.measured(rel_r, rel_c)
+                if a > run.a_ref:
+                    run.a_ref = a
+                    run.level = 0.5 * (lr + lc)
+                if not run.confirmed:
+                    self._maybe_confirm(run, w, a, events)
+                return
+            run.misses += 1
+            if d == _WEAK + run.digit and not run.confirmed and (rel_r != 0.0 or rel_c != 0.0):
+                run.wobble(rel_r, rel_c)  # a measured window that failed: its frequencies count for steadiness
+            if run.misses == 1:
+                run.a_after = self._pair_amp(run.digit, amp8)
+            if 0 <= d < _WEAK:
+                # another digit takes over only if it holds for two windows in a row: one stray window (a
+                # tone's own bins cancelling across a short break) is just a miss
+                rival = run.rival
+                if rival is not None and rival.digit == d and rival.first_w == w - 1:
+                    self._finish(ch, events)
+                    self._runs[ch] = rival
+                    self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, events)
+                    return
+                run.rival = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c)
+            if run.misses >= tab.end_misses:
+                self._finish(ch, events)
+            run = self._runs[ch]
+        if run is None and 0 <= d < _WEAK:
+            self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c)
+
+    def _new_run(self, d: int, w: int, checked: bool, amp8, prev_amp8, lr: float, lc: float, rel_r: float,
+                 rel_c: float) -> _Run:
+        return _Run(d, w, self._pair_amp(d, prev_amp8), self._pair_amp(d, amp8), checked, 0.5 * (lr + lc), rel_r,
+                    rel_c)
+
+    def _onset(self, run: _Run) -> int:
+        tab = self._tab
+        c_prev = min(1.0, run.a_prev / run.a_ref)
+        if c_prev >= tab.edge_min:  # the window before the first hit already held part of the tone
+            return int(round((run.first_w - 1) * tab.half + (1.0 - c_prev) * tab.window))
+        c_first = min(1.0, run.a_first / run.a_ref)
+        return int(round(run.first_w * tab.half + (1.0 - c_first) * tab.window))
+
+    def _end(self, run: _Run, onset: int, w: int, a: float, a_after: float = 0.0) -> int:
+        tab = self._tab
+        start_w = w * tab.half
+        if onset > start_w:  # tone began inside this window and is still on at its end
+            end = start_w + tab.window
+        else:
+            end = start_w + min(1.0, a / run.a_ref) * tab.window
+        c_after = min(1.0, a_after / run.a_ref)
+        if c_after >= tab.edge_min:  # the next window still held the tone's tail
+            end = max(end, (w + 1) * tab.half + c_after * tab.window)
+        return int(round(end))
+
+    def _maybe_confirm(self, run: _Run, w: int, a: float, events: List[DigitEvent]) -> None:
+        tab = self._tab
+        if run.checked < tab.confirm_checked:
+            return
+        # the pair's frequencies steady over the press so far (a keypad's are; a voice's or an
+        # instrument's glide, vibrato or beat)
+        if run.r_hi - run.r_lo > tab.steady_spread or run.c_hi - run.c_lo > tab.steady_spread:
+            return
+        # Both tones of a keypad come from one oscillator: their mean errors over the press do not pull
+        # apart by more than Q.24's corner (-1.5 % / +1.5 %). Two musical notes a consonant interval apart
+        # do: keys 2, 6 and C sit 4.3 % below an octave, so a flat row note and a sharp column note make one.
+        spread = (run.s_c - run.s_r) / run.checked
+        if abs(spread) > tab.pair_spread or (run.digit % 4 == run.digit // 4 + 1 and spread > tab.octave_spread):
+            return
+        if run.digit % 4 == run.digit // 4 + 1 and spread > 0 and (-run.s_r / run.checked > tab.octave_tone
+                                                                   or run.s_c / run.checked > tab.octave_tone):
+            return
+        onset = self._onset(run)
+        if self._end(run, onset, w, a) - onset >= tab.min_tone:
+            run.confirmed = True
+            run.onset = onset
+            events.append(DigitEvent(_DIGIT_OF[run.digit], onset, None, self.rate, run.level, "inband"))
+
+    def _finish(self, ch: int, events: List[DigitEvent]) -> None:
+        run = self._runs[ch]
+        self._runs[ch] = None
+        if run is None or not run.confirmed:
+            return
+        end = self._end(run, run.onset, run.last_w, run.a_last, run.a_after)
+        events.append(DigitEvent(_DIGIT_OF[run.digit], run.onset, max(end, run.onset), self.rate, run.level,
+                                 "inband"))
+
+
+class DtmfDetector:
+    """Streaming detector for one channel.
+
+    ``process(chunk)`` returns the events started or completed in that chunk:
+    a start event (``end is None``) once a digit is confirmed, and one complete
+    event when it ends.  ``flush()`` ends the stream.  Sample positions count
+    from the first sample ever given.
+    """
+
+    def __init__(self, rate: int = 8000, params: Optional[DetectorParams] = None):
+        self._bank = DetectorBank(1, rate, params)
+        self.rate = self._bank.rate
+        self.params = self._bank.params
+        self._bind()
+
+    def _bind(self) -> None:
+        """With the native backend ``process`` is the C ``Frames.events`` itself (no Python frame per call:
+        a live call's 20 ms int16 frame costs one C call); other input goes through ``_process``."""
+        bank = self._bank
+        self._fast = bank._native.process if bank._use_native else None
+        if self._fast is not None:
+            rate = self.rate
+
+            def factory(d, start, end, level):
+                return DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband")
+
+            bank._native.bind(factory, self._process, np.ndarray)
+            self.process = bank._native.events
+        else:
+            self.__dict__.pop("process", None)
+
+    def process(self, chunk) -> List[DigitEvent]:
+        """The events started or completed in ``chunk`` (see the class docstring)."""
+        return self._process(chunk)
+
+    def _process(self, chunk) -> List[DigitEvent]:
+        if type(chunk) is np.ndarray and chunk.dtype is _INT16 and chunk.ndim == 1:
+            x = chunk  # a call's frames: int16 is taken as it is (as_samples' rule), without a float copy
+        else:
+            x = as_samples(chunk)
+        fast = self._fast
+        if fast is not None:  # the native backend: one C call (see DetectorBank._advance)
+            events = fast(x)
+            if events is None:
+                return []
+            rate = self.rate
+            return [DigitEvent(_DIGIT_OF[d], start, end, rate, level, "inband") for _ch, d, start, end, level in events]
+        with self._bank._owner():
+            first_w, busy = self._bank._windows(x, x.size)
+            if busy is None:  # no candidate and no digit in progress: most frames
+                return []
+            out: List[List[DigitEvent]] = [[]]
+            self._bank._state_machine(first_w, busy, out)
+        return out[0]
+
+    def flush(self) -> List[DigitEvent]:
+        out = self._bank.flush()[0]  # ends with a reset: a new C state object
+        self._bind()
+        return out
+
+    def reset(self) -> None:
+        self._bank.reset()
+        self._bind()
+
+
+def detect(samples, rate: int = 8000, params: Optional[DetectorParams] = None) -> List[DigitEvent]:
+    """Detect every DTMF digit in ``samples`` (int16 or float in [-1, 1]); complete events only."""
+    det = DtmfDetector(rate, params)
+    events = det.process(samples) + det.flush()
+    return [e for e in events if e.complete]

@@ -1,0 +1,1122 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Streaming DTMF masker: the agent hears a flat tone where the customer pressed keys.
+
+Why: PCI SSC "Protecting Telephone-Based Payment Card Data" (2018) keeps the
+agent's desktop and call recordings out of PCI DSS scope only if no card data
+reaches them, and PCI DSS v4.0 req. 3.3.1 forbids keeping the verification code
+in recordings.  Maskers driven by a Q.24 receiver react 25-40 ms after a tone
+starts (two 12.75 ms Goertzel blocks) and leak its onset; an attacker names a
+digit from 2-5 ms of tone (REFERENCES.md "Measured here", :mod:`adversary`).
+
+How this one leaks nothing, and leaves speech alone (issue 12):
+
+* a **delay line** of ``lookahead_ms`` (default 20) sits between customer and agent, and every decision
+  is taken before the samples it touches leave it: a sample is emitted only after the ``lookahead_ms``
+  that follow it have been examined;
+* a **screen** (not the strict Q.24 receiver of :mod:`dtmfguard.dsp.detector`, which decides which digits are
+  *captured*): every 1 ms it fits all 16 key pairs by least squares to the windows the attacker of
+  :mod:`dtmfguard.testkit.adversary` uses (2, 4, 8, 16 ms; per-1 ms-block correlations summed into windows) and
+  applies the attacker's own rule, so whatever it could name in the output is seen here first;
+* a **confirmed press** (that rule on an 8 or 16 ms window, or on every hop for 8 ms) gets the flat mask,
+  from the first sample carrying its pair (a walk back in 2 ms windows, minus a guard, the cross-fade
+  completing before it) until its pair has lost three quarters of its energy in the 16 ms window: one
+  span per press, no holes when a voice starts over it;
+* a **suspect** (a short window the attacker would name, kept only if the 16 ms window centred on it
+  still carries the pair or it is named 3 times within 8 ms; or the same pair carrying half the 16 ms
+  window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
+  the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
+  while speech passes (-0.6 dB).  It is key-independent.  A suspect held for ``persist_ms`` becomes a
+  press.  Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
+* masked spans start on a 1 ms grid and last a whole number of
+  ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
+  position, so its level, spectrum and duration do not depend on the key.
+  ``hide_timing=True`` holds the mask ``hold_ms`` after every press so the
+  number and rhythm of presses is hidden too.
+
+Output is exactly the input delayed by :attr:`Masker.delay_samples`, except in
+masked spans, their fades and notched spans.  Every decision is taken on a fixed 1 ms grid of
+absolute sample positions and may only touch samples that even a 1-sample
+chunking has not yet emitted, so any chunking gives bit-identical output.
+
+Speed (issues 6 and 12): a live call runs this once per 20 ms frame with cold caches, where every numpy
+call costs several µs, so when the optional C module ``native/masker.c`` was built and
+``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.frame``: it appends the
+frame to the delay line, screens its hops (block correlations cached between frames, windows summed as a
+binary tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only
+updates counters (nothing to track, a steady press, a miss inside a press), and writes the output when it
+is the delayed input or wholly the mask.  The rest (a press opening or closing, suspects, notches, fades)
+continues here from what the C frame computed.  It gives the numpy path's samples bit for bit
+(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` by name
+(:meth:`Masker.native_constants`).
+
+Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
+anything inside fails, that chunk's output is the mask (or silence if even the
+mask cannot be made), everything still buffered is covered, and ``errors`` is
+incremented.  Digits never appear in logs or exceptions here.
+"""
+from __future__ import annotations
+
+import array
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Deque, List, Optional, Tuple
+
+import numpy as np
+
+from . import goertzel, pairfit
+from .audio import check_rate
+from .levels import dbm0_to_peak
+from .params import COL_HZ, DEFAULT_MASKER_PARAMS, DTMF_HZ, ROW_HZ, MaskerParams
+
+try:  # optional C screen (native/masker.c); the numpy path below gives the same output
+    from . import _masker_native  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _masker_native = None
+
+__all__ = ["Masker", "MaskedSpan", "mask_samples", "MASKS", "DEFAULT_LOOKAHEAD_MS"]
+
+log = logging.getLogger(__name__)
+
+from .masks import MASKS  # noqa: E402  (the mask names, one home: dtmfguard.dsp.masks)
+
+#: Default look-ahead, live and for files (issue 12 allows <= 20 ms): the longest screen window (16 ms)
+#: plus the 4 ms fade fits in it, so a press confirmed on its first whole 16 ms window is masked from
+#: its first sample, and a short-window suspect can wait 8 ms for the 16 ms window centred on it.
+DEFAULT_LOOKAHEAD_MS = 20.0
+
+_NOISE_BLOCK = 4096
+_INT16 = np.dtype(np.int16)
+_NSTATE = 15  # Screen.frame's state vector (native/masker.c)
+_NO_DUE = 1 << 62
+_BATCH = 500  # hops screened per call
+
+
+@dataclass(frozen=True)
+class MaskedSpan:
+    """A masked input-stream span [start, end) in samples (never says which key, or whether it was one)."""
+
+    start: int
+    end: int
+    source: str  # "inband", "cover" or "error"
+
+
+class _Span:
+    __slots__ = ("start", "end", "source")
+
+    def __init__(self, start: int, end: Optional[int], source: str):
+        self.start = start
+        self.end = end  # None: open
+        self.source = source
+
+
+class Masker:
+    """Customer audio in, agent audio out: same length, delayed, DTMF tones replaced by a mask.
+
+    Parameters (times in ms, levels per tone in dBm0):
+
+    ``lookahead_ms``   fixed delay; the detector must find a tone within it.
+    ``mask``           ``"tone"`` (default), ``"silence"`` or ``"noise"`` (comfort noise).
+    ``mask_hz``        frequency of the mask tone; one tone is never a DTMF pair (Q.23).
+    ``mask_dbm0``      mask tone level; ``noise_dbm0`` comfort-noise level.
+    ``fade_ms``        raised-cosine cross-fade into and out of the mask (no clicks).
+    ``guard_ms``       extra margin before the estimated onset and after the detected end.
+    ``quantum_ms``     masked spans last a whole number of quanta (duration hides detector jitter).
+    ``hide_timing``    hold the mask ``hold_ms`` (default 2000 with ``hide_timing``) after each press.
+    ``params``         screening thresholds (:class:`dtmfguard.dsp.params.MaskerParams`).
+    ``dtype``          output samples: ``"int16"`` (default) or ``"float64"`` (in [-1, 1]), fixed for the
+                       stream whatever each chunk's type (a call's audio never changes type mid-stream).
+    """
+
+    def __init__(
+        self,
+        rate: int = 8000,
+        lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+        mask: str = "tone",
+        *,
+        mask_hz: float = 400.0,
+        mask_dbm0: float = -20.0,
+        noise_dbm0: float = -50.0,
+        fade_ms: float = 4.0,
+        guard_ms: float = 2.0,
+        quantum_ms: float = 20.0,
+        hide_timing: bool = False,
+        hold_ms: Optional[float] = None,
+        params: MaskerParams = DEFAULT_MASKER_PARAMS,
+        seed: int = 0,
+        dtype="int16",
+    ):
+        self.rate = check_rate(rate)
+        if mask not in MASKS:
+            raise ValueError(f"mask must be one of {', '.join(MASKS)}, got {mask!r}")
+        if not 0 <= lookahead_ms <= 1000:
+            raise ValueError("lookahead_ms must be between 0 and 1000")
+        if not 0 < mask_hz < self.rate / 2:
+            raise ValueError("mask_hz must be between 0 and half the sample rate")
+        if any(_near_dtmf(mask_hz)):
+            raise ValueError("mask_hz must be at least 50 Hz away from every DTMF frequency (Q.23)")
+        for name, value in (("fade_ms", fade_ms), ("guard_ms", guard_ms)):
+            if not 0 <= value <= 100:
+                raise ValueError(f"{name} must be between 0 and 100")
+        if not 1 <= quantum_ms <= 1000:
+            raise ValueError("quantum_ms must be between 1 and 1000")
+        if not isinstance(params, MaskerParams):
+            raise TypeError("params must be a MaskerParams")
+        try:
+            out_dtype = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64
+        except TypeError:
+            out_dtype = None
+        if out_dtype is None or out_dtype not in (np.dtype(np.int16), np.dtype(np.float64)):
+            raise ValueError("dtype must be int16 or float64")
+        #: output sample type, fixed for the stream: int16, or float64 in [-1, 1]
+        self._out_dtype = out_dtype
+        self.mask = mask
+        self.mask_hz = float(mask_hz)
+        self.mask_dbm0 = float(mask_dbm0)
+        self.noise_dbm0 = float(noise_dbm0)
+        self.lookahead_ms = float(lookahead_ms)
+        self.hide_timing = bool(hide_timing)
+        ms = self.rate / 1000.0
+        self.delay_samples = int(round(lookahead_ms * ms))
+        self._hop = max(1, int(round(ms)))  # decision grid: 1 ms
+        self._fade = int(round(fade_ms * ms))
+        self._guard = int(round(guard_ms * ms))
+        self._quantum = max(self._hop, int(round(quantum_ms * ms)))
+        hold = (2000.0 if hide_timing else 0.0) if hold_ms is None else float(hold_ms)
+        if not 0 <= hold <= 60000:
+            raise ValueError("hold_ms must be between 0 and 60000")
+        self._hold = int(round(hold * ms))
+        self.params = params
+        self._setup_screen(params)
+        self._short = 2 * self._hop  # 2 ms onset windows ...
+        self._short_step = max(1, self._hop // 2)  # ... every 0.5 ms
+        self._hold_ratio = float(params.hold_ratio)
+        self._guard_db = params.harmonic_guard_db
+        self._guard_pinv: dict = {}  # per pair: least squares on the pair and its guard frequencies
+        self._verify_len = int(round(params.verify_window_ms * ms))
+        self._verify_after = int(round(params.verify_after_ms * ms))
+        self._verify_fraction = float(params.verify_fraction)
+        self._verify_support = int(params.verify_support)
+        # how long after a tone's end the detector closes its span: covers add it so that a signalled
+        # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
+        # a quarter of the tone 12 ms after its end, then ``close_ms``)
+        self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
+        self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
+        self._seed = int(seed)
+        # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
+        # too short for a 2 ms block, suspects get the flat mask instead
+        nl = min(int(round(params.notch_block_ms * ms)), (self.delay_samples // self._hop) * self._hop) // 2 * 2
+        self._notch_len = nl if nl >= 2 * self._hop else 0
+        if self.delay_samples < self._suspect_close + 2 * self._guard + self._hop:
+            self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
+        self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
+        self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
+        self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
+        self._screen_bufs: dict = {}
+        # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
+        self._frame_cap = 400 * self._hop
+        hops_cap = self._frame_cap // self._hop + 1
+        self._frame_outs = (np.empty(hops_cap, dtype=np.int64), np.empty(hops_cap, dtype=np.int64),
+                            np.empty((hops_cap, 4)), np.empty(hops_cap, dtype=np.int64), np.empty((hops_cap, 16)))
+        # the mask as a table of one period by absolute position (the C frame writes wholly masked frames
+        # from it); None: a noise mask (generated here)
+        self._mask_table = np.zeros(0) if mask == "silence" else self._make_tone_table() if mask == "tone" else None
+        self._frame_table = self._mask_table if self._mask_table is not None else np.zeros(0)  # (mode 1 only)
+        self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
+        self.reset()
+
+    # ------------------------------------------------------------------ public API
+    def reset(self) -> None:
+        """Forget the stream: positions restart at 0, nothing masked."""
+        self.samples_in = 0
+        self.errors = 0
+        self._pos = 0  # input samples taken in (including flush padding)
+        # the delay line: ``_store[:keep]`` holds samples [pos - keep, pos) between calls; a call appends its
+        # chunk behind them (``_buf`` is the view of both during the call) and moves the last keep forward
+        self._store = np.zeros(self._keep + self._frame_cap)
+        self._buf = self._store[: self._keep]
+        # Screen.frame's state (array.array: item access from Python costs far less than numpy's)
+        self._native_state = array.array("q", bytes(8 * _NSTATE))
+        self._native_steady = array.array("d", [0.0])
+        self._next_hop = self._hop
+        self._spans: List[_Span] = []
+        self._active: Optional[_Span] = None  # in-band span of the press being heard
+        self._misses = 0
+        self._notches: List[_Span] = []  # band-notched spans (suspect, not confirmed)
+        self._suspect: Optional[list] = None  # [pair, first hop, last hop, notch span]
+        self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
+        self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
+        self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
+        self._pair = -1  # pair of the press being masked and ...
+        self._steady = 0.0  # ... the most energy it explained in the long window
+        self._history: Deque[MaskedSpan] = deque(maxlen=100000)
+        self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
+        self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
+        self._exact_out = False  # the last _run returned untouched samples from int16 input
+
+    @property
+    def masked_spans(self) -> List[MaskedSpan]:
+        """Masked spans with a known end (input positions; the agent hears them ``delay_samples`` later).
+
+        Spans are listed once closed; their ends may still lie ahead of the output.
+        """
+        done = list(self._history) + [MaskedSpan(s.start, s.end, s.source) for s in self._spans
+                                      if s.end is not None]
+        return sorted(done, key=lambda s: (s.start, s.end))
+
+    @property
+    def notched_spans(self) -> List[MaskedSpan]:
+        """Spans (input positions) where only the DTMF bands were removed: suspect, never confirmed."""
+        done = list(self._notch_history) + [MaskedSpan(s.start, s.end, s.source) for s in self._notches
+                                            if s.end is not None]
+        return sorted(done, key=lambda s: (s.start, s.end))
+
+    @property
+    def masking(self) -> bool:
+        """True while a press is being masked or a cover is open."""
+        return self._active is not None or any(s.end is None for s in self._spans)
+
+    def process(self, chunk) -> np.ndarray:
+        """Take customer samples, return as many agent samples (delayed by ``delay_samples``).
+
+        Integer (int16 range) or float ([-1, 1]) samples in; the output dtype was fixed at construction
+        (``dtype``), whatever the chunk's.  Never raises:
+        any internal failure yields the mask for this chunk (fail closed).
+        """
+        try:
+            n = chunk.size if type(chunk) is np.ndarray else int(np.size(chunk))
+        except Exception:  # pragma: no cover - np.size accepts nearly anything
+            n = 0
+        pos_before = self._pos
+        try:
+            if type(chunk) is np.ndarray and chunk.dtype == _INT16 and n <= self._frame_cap \
+                    and self._native_screen is not None and self._out_dtype == _INT16 \
+                    and chunk.ndim == 1 and chunk.flags.c_contiguous and goertzel.backend() == "native":
+                out = self._run_native(chunk, n)
+                if out is not None:
+                    self.samples_in += n
+                    return out
+            x = self._convert(chunk)
+            out = self._run(x)
+            self.samples_in += x.size
+            return out
+        except Exception as exc:  # fail closed: the agent hears the mask, never raw audio
+            self.samples_in += n
+            return self._fail(pos_before, n, exc)
+
+    def flush(self) -> np.ndarray:
+        """Return the last ``delay_samples`` samples still in the delay line (end of stream)."""
+        pos_before = self._pos
+        try:
+            return self._run(np.zeros(self.delay_samples))
+        except Exception as exc:
+            return self._fail(pos_before, self.delay_samples, exc)
+
+    def cover(self, start: int, end: Optional[int] = None) -> None:
+        """Mask the input span [start, end) (``end=None``: until :meth:`uncover`), e.g. an RFC 4733 event.
+
+        The span gets the same guard, fades and duration quantum as an in-band press,
+        so the agent hears the same thing however the phone sent the key.  Samples
+        already emitted cannot be masked any more; cover as early as possible.
+        """
+        start = int(start)
+        a = self._align_down(start - self._guard)
+        span = _Span(a, None, "cover")
+        self._spans.append(span)
+        if end is not None:
+            self._close(span, int(end) + self._guard + self._tail)
+
+    def uncover(self, end: int) -> None:
+        """Close every open cover at input position ``end`` (plus guard, rounded up to the quantum)."""
+        for span in self._spans:
+            if span.source == "cover" and span.end is None:
+                self._close(span, int(end) + self._guard + self._tail)
+
+    # ------------------------------------------------------------------ internals
+    def _convert(self, chunk) -> np.ndarray:
+        a = np.asarray(chunk)
+        if a.ndim != 1:
+            raise ValueError("chunk must be 1-D")
+        if a.dtype != np.int16:
+            self._inexact_until = self._pos + a.size
+        if a.dtype.kind in "iu":
+            return a.astype(np.float64)
+        if a.dtype.kind == "f":
+            x = a.astype(np.float64) * 32768.0
+            if not np.all(np.isfinite(x)):
+                raise ValueError("non-finite samples")
+            return x
+        raise TypeError("unsupported sample type")
+
+    def _emit(self, out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        # Unmasked output that came in as int16 is already whole int16 values: rounding and clipping would
+        # change nothing, so skip those two passes (the common case on a live call).
+        if self._exact_out and dtype == np.int16:
+            return out.astype(np.int16)
+        return self._to_dtype(out, dtype)
+
+    @staticmethod
+    def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        if dtype == np.int16:
+            return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+        return out / 32768.0
+
+    def _fail(self, pos_before: int, n: int, exc: BaseException) -> np.ndarray:
+        self.errors += 1
+        # Never log the message or the samples: they could carry digits.  A persistent fault would fail
+        # every 20 ms frame: log the first and then every 500th, not a flood.
+        if self.errors == 1 or self.errors % 500 == 0:
+            log.error("masker internal error (%s, %d so far); masking this chunk and the delay line",
+                      type(exc).__name__, self.errors)
+        try:
+            start = pos_before - self.delay_samples
+            self._pos = pos_before + n
+            self._store[: self._keep] = 0.0
+            self._buf = self._store[: self._keep]
+            self._next_hop = (self._pos // self._hop + 1) * self._hop
+            self._active = None
+            self._suspect = None
+            self._pending = []
+            self._weak_pair, self._weak_run = -1, 0
+            self._hit_pair, self._hit_run = -1, 0
+            span = _Span(start, None, "error")
+            self._spans.append(span)
+            self._close(span, self._pos + self._hold + self._quantum)
+            out = self._mask_signal(start, n)
+        except Exception:
+            out = np.zeros(n)  # even the mask failed: silence, still never raw audio
+        try:
+            return self._to_dtype(out, self._out_dtype)
+        except Exception:
+            return np.zeros(n, dtype=np.int16)
+
+    def _align_down(self, pos: int) -> int:
+        return (pos // self._hop) * self._hop
+
+    def _close(self, span: _Span, end: int) -> None:
+        length = max(end - span.start, 1)
+        length = -(-length // self._quantum) * self._quantum
+        span.end = span.start + length + self._hold
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """Append ``x`` (float64) to the delay line, decide its hops, return as many output samples in the
+        output dtype."""
+        n = x.size
+        pos0 = self._pos
+        keep = self._keep
+        if n <= self._frame_cap:
+            self._store[keep: keep + n] = x
+            self._buf = self._store[: keep + n]
+        else:
+            self._buf = np.concatenate([self._store[:keep], x])
+        self._pos += n
+        buf_start = self._pos - self._buf.size
+        # Decisions on the 1 ms grid of absolute positions, whatever the chunking.
+        last_hop = (self._pos // self._hop) * self._hop
+        if last_hop >= self._next_hop:
+            hops = range(self._next_hop, last_hop + 1, self._hop)
+            self._decide(hops, buf_start)
+            self._next_hop = last_hop + self._hop
+        return self._finish(pos0, n, buf_start)
+
+    def _finish(self, pos0: int, n: int, buf_start: int) -> np.ndarray:
+        """Output of the samples [pos0 - delay, + n) once their decisions are taken; trims the delay line."""
+        out_start = pos0 - self.delay_samples
+        raw = self._buf[out_start - buf_start: out_start - buf_start + n]
+        self._exact_out = False
+        mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
+        # (what _apply gives in those two cases, without weighing every span and notch)
+        out = raw if mode == 0 else self._mask_signal(out_start, n) if mode == 1 else \
+            self._apply(raw, out_start, buf_start)
+        self._exact_out = out is raw and out_start >= self._inexact_until
+        out = self._emit(out, self._out_dtype)  # a new array: the delay line moves below
+        keep = self._keep
+        self._store[:keep] = self._buf[self._buf.size - keep:]
+        self._buf = self._store[:keep]
+        self._expire(out_start + n)
+        return out
+
+    def _run_native(self, chunk: np.ndarray, n: int) -> Optional[np.ndarray]:
+        """The C frame (native/masker.c ``Screen.frame``): the same decisions and samples as the numpy
+        path, in one call when the frame is settled without the per-hop steps; else the steps and the
+        output continue here from what it computed.  None: the frame is not for it."""
+        pos0 = self._pos
+        out_start = pos0 - self.delay_samples
+        mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
+        if mode == 1 and self._mask_table is None:
+            return None  # a noise mask: its generator lives here
+        st = self._native_state
+        self._pack_state()
+        out = np.empty(n, dtype=np.int16)
+        code = self._native_screen.frame(self._store, self._keep, self.delay_samples, chunk, pos0, self._next_hop,
+                                         st, self._native_steady, mode, self._frame_table, out, *self._frame_outs)
+        self._pos = pos0 + n
+        last_hop = (self._pos // self._hop) * self._hop
+        hops = range(self._next_hop, last_hop + 1, self._hop)
+        if hops:
+            self._next_hop = last_hop + self._hop
+        buf_start = pos0 - self._keep
+        self._unpack_state()
+        if code == 1:  # hops from st[-1] on need the Python steps (between them, C takes the simple ones)
+            self._buf = self._store[: self._keep + n]
+            nh = len(hops)
+            sus, conf, coef, weak, expl = (a[:nh] for a in self._frame_outs)
+            i = int(st[9])
+            steps = self._native_screen.steps
+            while i < nh:
+                self._step(int(hops[i]), int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
+                i += 1
+                if i < nh:
+                    self._pack_state()
+                    st[14] = hops[0]
+                    i = steps(i, st, self._native_steady, sus, conf, weak, expl)
+                    self._unpack_state()
+            return self._finish(pos0, n, buf_start)
+        if code == 2:
+            self._buf = self._store[: self._keep + n]
+            return self._finish(pos0, n, buf_start)
+        self._exact_out = mode == 0 and out_start >= self._inexact_until
+        if self._spans or self._notches:
+            self._expire(out_start + n)
+        return out
+
+    def _pack_state(self) -> None:
+        st = self._native_state
+        st[0] = self._active is not None
+        st[1] = self._pair
+        st[2] = self._misses
+        st[3] = self._weak_pair
+        st[4] = self._weak_run
+        st[5] = self._hit_pair
+        st[6] = self._hit_run
+        sp = self._suspect
+        st[7] = sp is not None
+        if sp is not None:
+            st[10], st[11], st[12] = sp[0], sp[1], sp[2]
+        pending = self._pending
+        st[8] = len(pending) > 0
+        st[13] = min(item[0] for item in pending) if pending else _NO_DUE
+        self._native_steady[0] = self._steady
+
+    def _unpack_state(self) -> None:
+        st = self._native_state
+        _, self._pair, self._misses, self._weak_pair, self._weak_run, self._hit_pair, self._hit_run = st[:7]
+        if self._suspect is not None:
+            self._suspect[2] = st[12]
+        self._steady = self._native_steady[0]
+
+    def _output_mode(self, start: int, n: int) -> int:
+        """How output [start, start + n) is made: 0 the delayed input (no span or notch touches it),
+        1 wholly under one span's mask, 2 mixed (fades, notches: :meth:`_apply`)."""
+        f = self._fade
+        end = start + n
+        touched = False
+        for span in self._spans:
+            e = span.end
+            if span.start <= start and (e is None or e >= end):
+                return 1
+            if (e is None or e + f > start) and span.start - f < end:
+                touched = True
+        if not touched:
+            for sp in self._notches:
+                if sp.start < end and (sp.end is None or sp.end > start):
+                    return 2
+            return 0
+        return 2
+
+    def _setup_screen(self, p: MaskerParams) -> None:
+        ks = tuple(int(round(w)) for w in p.screen_windows_ms)
+        if not ks or any(k < 2 or k & (k - 1) for k in ks) or list(ks) != sorted(set(ks)) \
+                or not set(int(round(w)) for w in p.confirm_windows_ms) <= set(ks):
+            raise ValueError("screen windows: whole ms, powers of two >= 2, increasing; confirm windows among them")
+        for name in ("screen_fraction", "confirm_fraction", "weak_fraction", "hold_ratio"):
+            if not 0 < getattr(p, name) < 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        self._ks = ks
+        self._kmax = ks[-1]
+        self._levels = tuple(k.bit_length() - 1 for k in ks)  # window k sums 2^level blocks (a binary tree)
+        self._is_confirm = tuple(k in {int(round(w)) for w in p.confirm_windows_ms} for k in ks)
+        self._ginv = tuple(np.ascontiguousarray(pairfit.pair_tables(k * self._hop, self.rate)[2]) for k in ks)
+        self._quad = tuple(self._quad_terms(g) for g in self._ginv)
+        self._pair_rows = np.array([[r, 4 + c] for r, c, _ in pairfit.PAIRS])
+        self._freq_int = np.array([int(f) for f in DTMF_HZ], dtype=np.int64)
+        k = np.arange(self.rate)
+        self._cos = np.cos(2 * np.pi * k / self.rate)
+        self._sin = np.sin(2 * np.pi * k / self.rate)
+        rel = (self._freq_int[:, None] * np.arange(self._hop)[None, :]) % self.rate
+        self._rel_cos, self._rel_sin = self._cos[rel], self._sin[rel]
+        self._screen_amp2 = dbm0_to_peak(p.screen_min_tone_dbm0) ** 2
+        self._confirm_amp2 = dbm0_to_peak(p.confirm_min_tone_dbm0) ** 2
+        self._twist2 = 10.0 ** (p.max_twist_db / 10.0)
+        self._screen_resid = 1.0 - p.screen_fraction
+        self._confirm_resid = 1.0 - p.confirm_fraction
+        self._weak_resid = 1.0 - p.weak_fraction
+        self._screen_unique = float(p.screen_unique)
+        self._confirm_unique = float(p.confirm_unique)
+        self._skip_energy = self._quiet_bound()
+        self._close_hops = max(1, int(round(p.close_ms)))
+        self._weak_hops = max(1, int(round(p.weak_run_ms)))
+        self._hit_hops = max(1, int(round(p.hit_run_ms)))
+        self._suspect_close = int(round(p.suspect_close_ms * self.rate / 1000.0))
+        self._persist = int(round(p.persist_ms * self.rate / 1000.0))
+        self._native_screen = self._make_native_screen() if _masker_native is not None else None
+
+    def native_constants(self) -> dict:
+        """The C screen's constants by name (derived from :attr:`params`): what ``Screen(**...)`` takes."""
+        return dict(hop=self._hop, cos=self._cos, sin=self._sin, freq=self._freq_int,
+                    ks=np.array(self._ks, dtype=np.int64), is_confirm=np.array(self._is_confirm, dtype=np.int64),
+                    quad=np.ascontiguousarray(np.stack(self._quad)), ginv=np.ascontiguousarray(np.stack(self._ginv)),
+                    screen_amp2=self._screen_amp2, confirm_amp2=self._confirm_amp2, twist2=self._twist2,
+                    screen_resid=self._screen_resid, confirm_resid=self._confirm_resid,
+                    weak_resid=self._weak_resid, screen_unique=self._screen_unique,
+                    confirm_unique=self._confirm_unique, skip_energy=self._skip_energy,
+                    hold_ratio=float(self.params.hold_ratio), bound_gain=self._bound_gain(),
+                    hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops,
+                    persist_samples=self._persist, suspect_close_samples=self._suspect_close)
+
+    def _bound_gain(self) -> np.ndarray:
+        """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
+        rounding: no pair explains more than it times (strongest row power + strongest column power), so
+        the C screen may skip fitting windows where even that is below what its tests need."""
+        lam = [max(float(np.linalg.eigvalsh(0.5 * (g + g.T)).max()) for g in ginv) for ginv in self._ginv]
+        return np.array(lam) * (1.0 + 1e-6)
+
+    def _make_native_screen(self):
+        return _masker_native.Screen(**self.native_constants())
+
+    @staticmethod
+    def _quad_terms(ginv: np.ndarray) -> np.ndarray:
+        """``[10, 16]``: per pair, the coefficients of ``v^T G^-1 v`` on the terms v0², v1², v2², v3², v0v1,
+        v2v3, v0v2, v0v3, v1v2, v1v3 (v: row cos, row sin, column cos, column sin correlations), the order
+        both screens sum them in."""
+        g = ginv
+        return np.ascontiguousarray(np.stack([
+            g[:, 0, 0], g[:, 1, 1], g[:, 2, 2], g[:, 3, 3], g[:, 0, 1] + g[:, 1, 0], g[:, 2, 3] + g[:, 3, 2],
+            g[:, 0, 2] + g[:, 2, 0], g[:, 0, 3] + g[:, 3, 0], g[:, 1, 2] + g[:, 2, 1], g[:, 1, 3] + g[:, 3, 1]]))
+
+    def _quiet_bound(self) -> float:
+        """Energy below which no window of a frame can pass any amplitude floor (the screen skips it).
+
+        A window passes only if both fitted tones reach the screen floor, so ``|coef|^2 >= 2 floor^2``;
+        ``coef = G^-1 B^T x`` gives ``|coef|^2 <= |x|^2 / s_min(B)^2``, and a window's ``|x|^2`` is at
+        most the frame's.  Half that bound leaves room for rounding: a skipped frame never hides a tone.
+        """
+        worst = min(float(np.linalg.svd(pairfit.pair_tables(k * self._hop, self.rate)[0][:, idx],
+                                        compute_uv=False)[-1]) ** 2
+                    for k in self._ks for idx in pairfit.PAIR_COLS)
+        return 0.5 * 2.0 * self._screen_amp2 * worst
+
+    # ------------------------------------------------------------------ the screen
+    def _screen(self, seg: np.ndarray, b0: int, nh: int):
+        """Fit the 16 key pairs to every screen window ending at each of ``nh`` hops.
+
+        ``seg`` holds whole hop-long blocks starting at absolute block ``b0``: the longest window of the
+        first hop, then one block per further hop.  Returns per hop ``(suspect pair, confirmed pair,
+        the confirmed pair's 4 coefficients, weakly present pair, energy each pair explains in the
+        longest window [nh, 16])`` (-1: none) and whether any hop has a suspect, confirmed or weak pair.
+        The C screen (native/masker.c) computes the same numbers bit for bit: every sum is taken in the
+        same order (``tests/test_masker_native.py``).
+        """
+        out = self._screen_bufs.get(nh)
+        if out is None:
+            out = (np.empty(nh, dtype=np.int64), np.empty(nh, dtype=np.int64), np.empty((nh, 4)),
+                   np.empty(nh, dtype=np.int64), np.empty((nh, 16)))
+            self._screen_bufs[nh] = out
+        if self._native_screen is not None and goertzel.backend() == "native":
+            any_hit = self._native_screen.screen(seg, b0, *out)
+        else:
+            any_hit = self._screen_numpy(seg, b0, nh, *out)
+        return out, bool(any_hit)
+
+    def _screen_numpy(self, seg, b0, nh, suspect, conf, conf_coef, weak, expl_long) -> int:
+        hop, rate = self._hop, self.rate
+        nb = seg.size // hop
+        xb = seg.reshape(nb, hop)
+        # per block: energy and correlations with cos/sin of the 8 frequencies at absolute positions
+        energy = xb[:, 0] * xb[:, 0]
+        for k in range(1, hop):
+            energy = energy + xb[:, k] * xb[:, k]
+        total = float(np.cumsum(energy)[-1])
+        if not total >= self._skip_energy:  # no window can reach the amplitude floors: nothing to fit
+            suspect.fill(-1)
+            conf.fill(-1)
+            conf_coef.fill(0.0)
+            weak.fill(-1)
+            expl_long.fill(0.0)
+            return 0
+        # correlations with the block-relative basis, then turned to each block's absolute phase
+        ct, st = self._rel_cos, self._rel_sin  # [8, hop]
+        rc = ct[:, 0, None] * xb[None, :, 0]
+        rs = st[:, 0, None] * xb[None, :, 0]
+        for k in range(1, hop):
+            rc = rc + xb[None, :, k] * ct[:, k, None]
+            rs = rs + xb[None, :, k] * st[:, k, None]
+        pi = (self._freq_int[:, None] * ((b0 + np.arange(nb, dtype=np.int64)) * hop)[None, :]) % rate
+        cs, sn = self._cos[pi], self._sin[pi]
+        cc = cs * rc - sn * rs  # [8, nb]
+        ss = sn * rc + cs * rs
+        # window sums as a binary tree of block sums: level l holds sums of 2^l blocks
+        levels = [np.concatenate([energy[None, :], cc, ss], axis=0)]  # [17, nb]
+        for lv in range(1, self._levels[-1] + 1):
+            half = 1 << (lv - 1)
+            prev = levels[-1]
+            levels.append(prev[:, : prev.shape[1] - half] + prev[:, half:])
+        kmax = self._kmax
+        suspect.fill(-1)
+        conf.fill(-1)
+        conf_coef.fill(0.0)
+        weak.fill(-1)
+        rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
+        hs = np.arange(nh)
+        for wi, (k, lv, quad, ginv) in enumerate(zip(self._ks, self._levels, self._quad, self._ginv)):
+            lo = kmax - k
+            f = levels[lv][:, lo: lo + nh]
+            e, c, s = f[0], f[1:9], f[9:17]
+            start = (b0 + lo + np.arange(nh, dtype=np.int64)) * hop
+            ri = (self._freq_int[:, None] * start[None, :]) % rate
+            cs, sn = self._cos[ri], self._sin[ri]
+            cr = c * cs + s * sn  # [8, nh]: window-relative cos and sin correlations
+            sr = s * cs - c * sn
+            t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
+            terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
+                     cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
+            ex = quad[0][:, None] * terms[0]  # [16, nh]: energy each pair explains, v^T G^-1 v
+            for t in range(1, len(terms)):
+                ex = ex + quad[t][:, None] * terms[t]
+            resid = np.maximum(e[None, :] - ex, 0.0)
+            best = np.argmin(resid, axis=0)
+            r1 = resid[best, hs]
+            r2 = np.partition(resid, 1, axis=0)[1]
+            v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
+            g = ginv[best]  # [nh, 4, 4]
+            coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
+                             for i in range(4)], axis=1)  # [nh, 4]: the best pair's amplitudes
+            ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
+            ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+            shape = (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0)
+            amp = np.minimum(ar2, ac2)
+            free = suspect < 0
+            hit = free & shape & (amp >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
+                & (r2 >= self._screen_unique * r1)
+            suspect[hit] = best[hit] + 16 * wi  # the pair and which window named it
+            if self._is_confirm[wi]:
+                free = conf < 0
+                ok = free & shape & (amp >= self._confirm_amp2) & (r1 <= self._confirm_resid * e) \
+                    & (r2 >= self._confirm_unique * r1)
+                conf[ok] = best[ok]
+                conf_coef[ok] = coef[ok]
+            if wi == len(self._ks) - 1:
+                ok = shape & (amp >= self._screen_amp2) & (r1 <= self._weak_resid * e)
+                weak[ok] = best[ok]
+                expl_long[...] = ex.T
+        return int(bool((suspect >= 0).any() or (weak >= 0).any()))
+
+    # ------------------------------------------------------------------ decisions
+    def _decide(self, hops: range, buf_start: int) -> None:
+        for i in range(0, len(hops), _BATCH):  # bounded memory when a whole file comes in one chunk
+            self._decide_batch(hops[i: i + _BATCH], buf_start)
+
+    def _decide_batch(self, hops: range, buf_start: int) -> None:
+        nh = len(hops)
+        first = hops[0] - self._kmax * self._hop
+        seg = self._buf[first - buf_start: hops[-1] - buf_start]
+        (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
+        if not any_hit and self._active is None and self._suspect is None and not self._pending:
+            self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
+            self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
+            return  # the common case (speech, silence): nothing to track
+        if self._active is not None and self._steady_press(conf, suspect, weak, expl_long):
+            self._weak_pair, self._weak_run = self._track_run(weak, self._weak_pair, self._weak_run)
+            hits = np.where(suspect >= 0, suspect % 16, -1)
+            self._hit_pair, self._hit_run = self._track_run(hits, self._hit_pair, self._hit_run)
+            return  # a press held through the whole frame: what the per-hop steps would conclude
+        self._steps(hops, buf_start, suspect, conf, conf_coef, weak, expl_long)
+
+    def _steps(self, hops: range, buf_start: int, suspect, conf, conf_coef, weak, expl_long) -> None:
+        for i, e in enumerate(hops):
+            self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
+                       buf_start)
+
+    @staticmethod
+    def _track_run(values: np.ndarray, pair: int, run: int) -> Tuple[int, int]:
+        """The (pair, run length) state the per-hop steps would leave after ``values`` (-1: none)."""
+        last = int(values[-1])
+        if last < 0:
+            return -1, 0
+        differ = np.flatnonzero(values != last)
+        n = values.size if differ.size == 0 else values.size - 1 - int(differ[-1])
+        if differ.size == 0 and last == pair:
+            n += run
+        return last, n
+
+    def _steady_press(self, conf, suspect, weak, expl_long) -> bool:
+        """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
+        steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
+        p = self._pair
+        same = conf == p
+        if not ((conf < 0) | same).all():
+            return False
+        e = expl_long[:, p]
+        # steady as the steps would have it at each hop: the running maximum over confirming hops so far
+        running = np.maximum.accumulate(np.where(same, e, self._steady))
+        running = np.maximum(running, self._steady)
+        hold = same | (e >= self._hold_ratio * running) | (weak == p) | ((suspect >= 0) & (suspect % 16 == p))
+        if not hold.all():
+            return False
+        self._steady = float(running[-1])
+        self._misses = 0
+        return True
+
+    def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
+              buf_start: int) -> None:
+        lim = self._writable(e)
+        if weak >= 0 and weak == self._weak_pair:
+            self._weak_run += 1
+        else:
+            self._weak_pair, self._weak_run = weak, int(weak >= 0)
+        hit = sus % 16 if sus >= 0 else -1
+        if hit >= 0 and hit == self._hit_pair:
+            self._hit_run += 1
+        else:
+            self._hit_pair, self._hit_run = hit, int(hit >= 0)
+        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
+            # the attacker's rule names the same pair at every hop for a while (a clean tone whose
+            # frequency error keeps single windows under the confirmation thresholds): a press
+            steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
+            onset = self._onset(e, hit, steady, buf_start, lim)
+            self._open_press(max(self._align_down(onset - self._guard), lim))
+            self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
+            self._end_suspect(e)
+            return
+        if conf >= 0:
+            if self._active is None:
+                onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
+                self._open_press(max(self._align_down(onset - self._guard), lim))
+            if self._pair != conf:
+                self._pair, self._steady = conf, 0.0
+            self._steady = max(self._steady, float(expl[conf]))
+            self._misses = 0
+            self._end_suspect(e)
+            return
+        if self._active is not None:
+            p = self._pair
+            if expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p:
+                self._misses = 0
+            else:
+                self._misses += 1
+                if self._misses >= self._close_hops:
+                    self._close(self._active, e + self._guard)
+                    self._active = None
+            return
+        sp = self._suspect
+        # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
+        # steady note); notched from its walked-back onset, masked flat if it persists
+        if sp is not None and weak == sp[0]:
+            sp[2] = e
+        elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
+                and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
+            # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
+            steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
+            # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
+            onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
+            start = max(self._align_down(onset - self._guard), lim - self._fade)
+            if sp is None:
+                self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
+            else:
+                sp[0], sp[1], sp[2] = weak, e, e
+        verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
+        if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
+            sus = verified
+        else:
+            at = e
+        if sus >= 0:
+            sus, length = sus % 16, self._ks[sus // 16] * self._hop
+            if sp is None and length <= self._verify_len and verified < 0:
+                # a short window alone is weak evidence (speech gives a few a minute): keep it pending
+                # until the 16 ms window centred on it has been seen, then notch only if that window
+                # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
+                self._pending.append((e + self._verify_after, e, sus, length))
+                return
+            if sp is None:
+                # a short window may name a tone a few ms after its onset: twice the guard before it
+                first = at - length - (self._guard if verified >= 0 else 0)
+                start = max(self._align_down(first - self._guard), lim - self._fade)
+                self._suspect = sp = [sus, e, e, self._open_notch(start, lim)]
+            elif sp[0] != sus:
+                sp[0], sp[1] = sus, e
+            sp[2] = e
+        if sp is None:
+            return
+        if sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
+            self._open_press(-(-lim // self._hop) * self._hop)
+            self._pair, self._steady = sp[0], float(expl[sp[0]])
+            self._misses = 0
+            self._end_suspect(e)
+        elif e - sp[2] >= self._suspect_close:
+            self._end_suspect(sp[2] + self._guard)
+
+    def _harmonic(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the 16 ms window ending at ``e`` has a component at half the row frequency or twice
+        the column frequency within ``harmonic_guard_db`` of the weaker tone: the pair is then a note's
+        or a voice's harmonics (a DTMF generator puts nothing there)."""
+        if self._guard_db is None:
+            return False
+        pinv = self._guard_pinv.get(pair)
+        if pinv is None:
+            r, c, _ = pairfit.PAIRS[pair]
+            freqs = [ROW_HZ[r], COL_HZ[c], ROW_HZ[r] / 2] + ([2 * COL_HZ[c]] if 2 * COL_HZ[c] < self.rate / 2 else [])
+            t = np.arange(self._kmax * self._hop)[:, None] / self.rate
+            f = np.asarray(freqs)[None, :]
+            pinv = np.linalg.pinv(np.concatenate([np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], 1))
+            self._guard_pinv[pair] = pinv
+        n = self._kmax * self._hop
+        coef = pinv @ self._buf[e - n - buf_start: e - buf_start]
+        k = pinv.shape[0] // 2
+        amp2 = coef[:k] ** 2 + coef[k:] ** 2
+        return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
+
+    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int]:
+        """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
+        window index, and the hop that named it) or (-1, e)."""
+        keep = []
+        verified, at = -1, e
+        for item in self._pending:
+            due, _, pair, length = item
+            if due > e:
+                keep.append(item)
+                continue
+            if verified >= 0:
+                continue
+            # named again and again within the wait (the attacker's detections merge such runs): a key
+            support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
+            seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
+            energy = float(seg @ seg)
+            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy):
+                verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
+        self._pending = keep
+        return verified, at
+
+    def _open_press(self, start: int) -> None:
+        lim = start
+        # A new press inside (or within two fades of) the previous span's tail continues it: no dip.
+        for span in reversed(self._spans):
+            if span.source == "inband" and span.end is not None and span.end >= lim \
+                    and start <= span.end + 2 * self._fade:
+                span.end = None
+                self._active = span
+                return
+        span = _Span(start, None, "inband")
+        self._spans.append(span)
+        self._active = span
+
+    def _open_notch(self, start: int, lim: int) -> _Span:
+        if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
+            span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
+            self._spans.append(span)
+            return span
+        for span in reversed(self._notches):  # touching the previous notch: one span
+            if span.end is not None and start <= span.end:
+                span.end = None
+                return span
+        span = _Span(start, None, "notch")
+        self._notches.append(span)
+        return span
+
+    def _end_suspect(self, end: int) -> None:
+        sp = self._suspect
+        if sp is not None:
+            if sp[3].source == "inband":
+                if sp[3].end is None:
+                    self._close(sp[3], end)
+            else:
+                sp[3].end = max(end, sp[3].start + 1)
+            self._suspect = None
+
+    def _writable(self, e: int) -> int:
+        # First input position whose output (incl. its fade-in) has not been emitted by a 1-sample chunking
+        # when hop e is decided: keeps the output independent of chunk sizes.
+        return e - self.delay_samples + self._fade
+
+    def _onset(self, e: int, pair: int, steady: float, buf_start: int, lim: int) -> int:
+        """Walk back from the confirmation to the first 2 ms window still carrying this pair's energy."""
+        lo = max(lim - self._short, buf_start)
+        seg = self._buf[lo - buf_start: e - buf_start]
+        if seg.size < self._short:
+            return lim
+        frames = np.lib.stride_tricks.sliding_window_view(seg, self._short)[:: self._short_step]
+        starts = lo + np.arange(frames.shape[0]) * self._short_step
+        resid, _, energy = pairfit.pair_fit(frames, self.rate)
+        explained = energy - resid[:, pair]
+        carrying = explained >= self._onset_ratio * max(steady, 1e-9)
+        i = carrying.size - 1
+        while i >= 0 and not carrying[i]:
+            i -= 1
+        if i < 0:
+            return lim
+        while i > 0 and carrying[i - 1]:
+            i -= 1
+        return int(starts[i])
+
+    def _expire(self, emitted: int) -> None:
+        """Retire spans whose fade-out lies wholly before ``emitted`` (the next output position)."""
+        if self._notches:
+            keep_n = []
+            for span in self._notches:
+                if span.end is not None and span.end < emitted:
+                    self._notch_history.append(MaskedSpan(span.start, span.end, span.source))
+                else:
+                    keep_n.append(span)
+            self._notches = keep_n
+        keep = []
+        for span in self._spans:
+            if span.end is not None and span.end + self._fade < emitted - self._fade:
+                self._history.append(MaskedSpan(span.start, span.end, span.source))
+            else:
+                keep.append(span)
+        self._spans = keep
+
+    def _weights(self, start: int, n: int) -> np.ndarray:
+        w = np.zeros(n)
+        f = self._fade
+        for span in self._spans:
+            s = span.start
+            e = span.end if span.end is not None else start + n + f + 1
+            if e + f <= start or s - f >= start + n:
+                continue
+            lo, hi = max(s, start), min(e, start + n)
+            if hi > lo:
+                w[lo - start: hi - start] = 1.0
+            if f:
+                # fade-in over [s - f, s) and fade-out over [e, e + f)
+                idx = np.arange(max(s - f, start), min(s, start + n))
+                if idx.size:
+                    w[idx - start] = np.maximum(w[idx - start], self._fade_ramp[s - idx - 1])
+                idx = np.arange(max(e, start), min(e + f, start + n))
+                if idx.size:
+                    w[idx - start] = np.maximum(w[idx - start], self._fade_ramp[idx - e])
+        return w
+
+    def _apply(self, raw: np.ndarray, start: int, buf_start: int) -> np.ndarray:
+        """``raw`` itself (not a copy: callers convert it) where nothing is treated, else a new array."""
+        if not self._spans and not self._notches:
+            return raw
+        n = raw.size
+        w = self._weights(start, n) if self._spans else None
+        fading = w is not None and bool(((w > 0) & (w < 1.0)).any())
+        overlap = any(sp.start < start + n and (sp.end is None or sp.end > start) for sp in self._notches)
+        notched = self._notched(start, n, w) if fading or overlap else None
+        if notched is None and (w is None or not w.any()):
+            return raw
+        if notched is None and w is not None and bool((w >= 1.0).all()):
+            return self._mask_signal(start, n)  # wholly under the mask
+        out = raw.copy()
+        if notched is not None:
+            sel, values = notched
+            out[sel] = values
+        if w is not None and w.any():
+            m = self._mask_signal(start, n)
+            sel = w > 0
+            out[sel] = (1.0 - w[sel]) * out[sel] + w[sel] * m[sel]
+        return out
+
+    def _notched(self, start: int, n: int, w: Optional[np.ndarray]):
+        """Band-notched samples of [start, start + n) inside notch spans and mask fades (not under the
+        full mask): ``(positions relative to start, values)`` or None.
+
+        Blocks of ``notch_len`` samples at half-block steps lose their projection on the 8 DTMF
+        frequencies and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
+        removed exactly, block edges leave no steps).  The removal ramps in over the first ``guard`` of a
+        notch span and out over its last (no click; a span starts a guard before its evidence), and
+        follows the mask's weight in a fade, so the output is continuous everywhere."""
+        if not self._notch_len:
+            return None
+        gain = np.zeros(n)
+        r = self._guard + 1
+        for span in self._notches:
+            e = span.end if span.end is not None else start + n + r
+            lo, hi = max(span.start, start), min(e, start + n)
+            if hi > lo:
+                p = np.arange(lo, hi)
+                g = np.minimum(np.minimum((p - span.start + 1) / r, (e - p) / r), 1.0)
+                gain[lo - start: hi - start] = np.maximum(gain[lo - start: hi - start], g)
+        if w is not None:
+            fading = (w > 0) & (w < 1.0)
+            gain[fading] = np.maximum(gain[fading], w[fading])  # a fade mixes the mask with notched audio
+            gain[w >= 1.0] = 0.0
+        idx = np.flatnonzero(gain > 0)
+        if not idx.size:
+            return None
+        nl = self._notch_len
+        h = nl // 2
+        buf_start = self._pos - self._buf.size
+        pos = start + idx
+        first = int(pos[0]) // h - 1
+        last = int(pos[-1]) // h
+        proj = np.empty((last - first + 1, nl))
+        for k in range(proj.shape[0]):
+            a = (first + k) * h - buf_start
+            proj[k] = self._notch_proj @ self._buf[a: a + nl]  # one block at a time: same bits any chunking
+        blk = pos // h
+        u1 = pos - blk * h  # offset in the block starting at this half-block ...
+        u0 = u1 + h  # ... and in the one before
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        raw = self._buf[pos - buf_start]
+        return idx, raw - gain[idx] * band
+
+    def _make_tone_table(self) -> Optional[np.ndarray]:
+        """The tone mask over one period of absolute positions, when the period is short (None else).
+
+        Phase comes from the absolute position, reduced exactly, so long calls lose no precision."""
+        period_num = int(round(self.mask_hz * 1000))
+        period = self.rate * 1000 // math.gcd(period_num, self.rate * 1000)
+        if period > 1 << 16:
+            return None
+        k = (np.arange(period, dtype=np.int64) * period_num) % (self.rate * 1000)
+        return dbm0_to_peak(self.mask_dbm0) * np.sin(2 * np.pi * k / (self.rate * 1000.0))
+
+    def _mask_signal(self, start: int, n: int) -> np.ndarray:
+        """The mask at absolute output positions [start, start + n): independent of keys and chunking."""
+        if self.mask == "silence" or n == 0:
+            return np.zeros(n)
+        if self.mask == "tone":
+            table = self._mask_table
+            if table is not None:
+                return table[np.arange(start, start + n, dtype=np.int64) % table.size]
+            period_num = int(round(self.mask_hz * 1000))
+            k = (np.arange(start, start + n, dtype=np.int64) * period_num) % (self.rate * 1000)
+            return dbm0_to_peak(self.mask_dbm0) * np.sin(2 * np.pi * k / (self.rate * 1000.0))
+        out = np.empty(n)
+        rms = dbm0_to_peak(self.noise_dbm0) / math.sqrt(2)
+        b0, b1 = start // _NOISE_BLOCK, (start + n - 1) // _NOISE_BLOCK
+        pos = 0
+        for b in range(b0, b1 + 1):
+            counter = np.array([b % 2**63, 0, 0, 0], dtype=np.uint64)
+            g = np.random.Generator(np.random.Philox(key=self._seed, counter=counter))
+            block = g.standard_normal(_NOISE_BLOCK) * rms
+            lo = max(start, b * _NOISE_BLOCK) - b * _NOISE_BLOCK
+            hi = min(start + n, (b + 1) * _NOISE_BLOCK) - b * _NOISE_BLOCK
+            out[pos: pos + hi - lo] = block[lo:hi]
+            pos += hi - lo
+        return out
+
+
+def _near_dtmf(hz: float):
+    from .params import DTMF_HZ
+
+    return [abs(hz - f) < 50.0 for f in DTMF_HZ]
+
+
+def mask_samples(samples, rate: int = 8000, **options) -> Tuple[np.ndarray, List[MaskedSpan]]:
+    """Mask a whole recording: output aligned with the input (delay removed) and the masked spans.
+
+    ``samples`` as for :meth:`Masker.process` (int16 or float [-1, 1]); same dtype out.
+    """
+    x = np.asarray(samples)
+    options.setdefault("dtype", "float64" if x.dtype.kind == "f" else "int16")
+    m = Masker(rate, **options)
+    out = np.concatenate([m.process(x), m.flush()])[m.delay_samples:]
+    if m.errors:
+        raise RuntimeError("masker failed on this input; output withheld")
+    spans = [s for s in m.masked_spans if s.end > 0 and s.start < x.size]
+    return out, spans

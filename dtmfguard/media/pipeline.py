@@ -1,0 +1,375 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Per-call media pipeline: customer audio -> detector + masker -> audio for the agent.
+
+Why it exists apart from the SIP code: everything that decides what the agent
+hears is here, testable frame by frame without a call, and independent of
+pjsua2 (only :mod:`dtmfguard.sip` imports it).  The SIP port calls
+:meth:`CallPipeline.process_customer_frame` once per 20 ms frame on pjsua2's
+clock thread, so this code must be quick and must never block.
+
+Three digit paths meet here (see :mod:`dtmfguard.signalling.digitmerge`):
+
+* in-band tones: :class:`~dtmfguard.dsp.detector.DtmfDetector` names them for the
+  payment session, the :class:`~dtmfguard.dsp.masker.Masker` replaces them in the
+  audio (with its look-ahead, so the onset does not leak);
+* RFC 4733 events and SIP INFO: they never travel through the bridge, but the
+  agent must hear the same flat mask for their duration as for an in-band key
+  (so a masked key sounds the same whichever way it was sent): they are
+  queued from the SIP/media threads and applied as ``Masker.cover`` spans at the
+  next frame, on the clock thread, so all per-call state has one owner thread.
+
+Failing closed (PCI DSS req. 3.3.1 / PCI SSC telephone guidance: no card data
+may reach the agent): any exception while handling a frame makes that frame
+silence for the agent, is counted in :attr:`CallPipeline.stats` and logged by
+exception type only (a message could hold a digit).  If the masker module is
+not available the pipeline runs a placeholder that outputs silence: the agent
+loses the customer rather than hearing tones.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..signalling.digitmerge import DigitMerger
+from ..events import DigitEvent
+from ..signalling.rfc4733 import Rfc4733Error, Rfc4733Tracker
+from ..signalling.sipinfo import SipInfoDigit, parse_info
+
+__all__ = ["MASK_MODES", "CallPipeline", "SilenceMasker", "make_masker"]
+
+log = logging.getLogger(__name__)
+
+from ..dsp.masks import MASK_MODES  # noqa: E402  (the mask modes, one home: dtmfguard.dsp.masks)
+
+
+class SilenceMasker:
+    """Fail-closed stand-in for :class:`dtmfguard.dsp.masker.Masker`: the agent hears silence, always.
+
+    Used only when the real masker cannot be loaded; it honours the masker's interface.
+    """
+
+    delay_samples = 0
+
+    def __init__(self, rate: int = 8000, **_options: Any):
+        self.rate = rate
+        self.samples_in = 0
+        self.errors = 0
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        self.samples_in += len(chunk)
+        return np.zeros(len(chunk), dtype=chunk.dtype if chunk.dtype == np.int16 else np.float64)
+
+    def cover(self, start: int, end: int | None = None) -> None:
+        pass
+
+    def uncover(self, end: int) -> None:
+        pass
+
+    def flush(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.int16)
+
+
+def make_masker(rate: int = 8000, **options: Any):
+    """The real masker if it can be built, else :class:`SilenceMasker` (fail closed, logged once)."""
+    try:
+        from ..dsp.masker import Masker
+    except Exception as exc:  # noqa: BLE001 - ImportError or a broken module: never pass raw audio instead
+        log.warning("masker unavailable (%s): the agent will hear silence instead of the customer",
+                    type(exc).__name__)
+        return SilenceMasker(rate)
+    return Masker(rate=rate, **options)
+
+
+def _make_detector(rate: int):
+    from ..dsp.detector import DtmfDetector
+
+    return DtmfDetector(rate)
+
+
+class CallPipeline:
+    """Media and digit state of one bridged call (customer -> agent direction).
+
+    ``session`` is an optional payment session (``.feed(event)``, see :mod:`dtmfguard.capture`); it may be
+    attached later with :meth:`attach_session`.  ``on_digit`` receives every merged complete digit (for
+    code that needs it without a session; it runs on the clock thread and must be quick).
+    """
+
+    def __init__(self, rate: int = 8000, *, masker: Any = None, detector: Any = None, session: Any = None,
+                 mask_mode: str = "always", on_digit: Callable[[DigitEvent], None] | None = None,
+                 masker_options: dict[str, Any] | None = None, name: str = "call",
+                 lost_end_ms: float = 200.0, detect_always: bool = False, relay: Any = None):
+        if mask_mode not in MASK_MODES:
+            raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
+        self.rate = int(rate)
+        self.name = name
+        self.mask_mode = mask_mode
+        self.masker = masker if masker is not None else make_masker(self.rate, **(masker_options or {}))
+        self.detector = detector if detector is not None else _make_detector(self.rate)
+        self.session = session
+        self.on_digit = on_digit
+        # The detector only names digits for a consumer; the masker masks on its own.  Without a session
+        # or on_digit (most of a call) it is skipped: it costs a third of the pipeline's CPU per frame.
+        self.detect_always = detect_always
+        self._own_detector = detector is None
+        self._det_running = False
+        self._det_offset = 0  # stream position of the detector's sample 0 (it restarts after idling)
+        # -- secure mode (mask_mode "secure"): the relay decides which keys go on to the agent leg
+        if mask_mode == "secure" and relay is None:
+            from .keyrelay import KeyRelay
+
+            relay = KeyRelay(self.rate)
+        self.relay = relay if mask_mode == "secure" else None
+        if self.relay is not None:
+            self.detect_always = True  # in-band keys must be named to be relayed
+        #: secure mode without a payment session (control API / agent-side SIP INFO); set from any thread
+        self.secure_manual = False
+        #: monotonic time at which the clock thread first processed a frame in secure mode (0: not secure)
+        self.secure_since = 0.0
+        self.tracker = Rfc4733Tracker(self.rate, lost_end_ms=lost_end_ms)
+        self.merger = DigitMerger(self.rate)
+        # Signalled digits arrive on the SIP and media threads; deque append/popleft are atomic, so the
+        # clock thread drains them without a lock and never waits.
+        self._pending: collections.deque[tuple[str, tuple]] = collections.deque()
+        self._raw_tail = np.zeros(0, dtype=np.int16)  # delay line for unmasked output ("payment" mode)
+        self._open_cover = False  # an RFC 4733 press is sounding: covered until its end is known
+        self._last_error_log = 0.0
+        #: counters only, never digits
+        self.stats: dict[str, int] = {"frames": 0, "errors": 0, "digits": 0, "digits_inband": 0,
+                                      "digits_rfc4733": 0, "digits_sip_info": 0, "merged": 0,
+                                      "bad_events": 0, "session_errors": 0, "relay_errors": 0}
+
+    # -- inputs from other threads ---------------------------------------------------------------------
+    def on_rfc4733(self, digit: str, timestamp: int, duration_ms: int, flags: int) -> None:
+        """pjsua2 ``onDtmfEvent`` (method RFC 2833): queued for the clock thread; never raises."""
+        self._pending.append(("cb", (str(digit), int(timestamp), int(duration_ms), int(flags))))
+
+    def on_rfc4733_packet(self, ssrc: int, timestamp: int, payload: bytes) -> None:
+        """A raw telephone-event payload (RFC 4733 §2.3): queued for the clock thread."""
+        self._pending.append(("pkt", (int(ssrc), int(timestamp), bytes(payload))))
+
+    def on_sip_info(self, content_type: str, body) -> SipInfoDigit:
+        """A SIP INFO body; raises :class:`~dtmfguard.signalling.sipinfo.SipInfoError` (answer 4xx) on garbage."""
+        info = parse_info(content_type, body)
+        self._pending.append(("info", (info,)))
+        return info
+
+    def on_sip_info_digit(self, digit: str, duration_ms: int) -> None:
+        """A SIP INFO key already parsed by pjsua2 (``onDtmfEvent`` with method SIP INFO)."""
+        try:
+            info = SipInfoDigit(digit if len(digit) == 1 else "?", max(1, min(int(duration_ms), 10_000)))
+            from ..events import DIGITS
+
+            if info.digit not in DIGITS:
+                raise ValueError
+        except (TypeError, ValueError):
+            self.stats["bad_events"] += 1
+            return
+        self._pending.append(("info", (info,)))
+
+    def attach_session(self, session: Any) -> None:
+        self.session = session  # a single reference assignment: atomic for the clock thread
+
+    def detach_session(self) -> None:
+        self.session = None
+
+    @property
+    def mask_pending(self) -> bool:
+        """The agent's audio still owes a mask: the masker is masking a key, has a mask span ahead of its
+        output, an RFC 4733 press is sounding, or a signalled key waits for the next frame.  Read from
+        another thread it may be stale by a frame; :meth:`end_payment_masking` then simply says no."""
+        if self._pending or self._open_cover:
+            return True
+        m = self.masker
+        out_pos = int(m.samples_in) - int(getattr(m, "delay_samples", 0))
+        spans = getattr(m, "masked_spans", [])[-4:]  # sorted by start: the latest last
+        return bool(getattr(m, "masking", False)) or any(span.end is None or span.end > out_pos for span in spans)
+
+    def end_payment_masking(self) -> bool:
+        """End of a payment (mask_mode "payment" or "secure"): detach the payment session once it has
+        finished and nothing is left to mask, so masking stops (mode "payment": the agent hears the
+        customer unmasked again until the next payment) or secure mode ends unless it was switched on by
+        hand (mode "secure": keys are relayed to the agent leg again).
+
+        Returns True when the session was detached.  False, changing nothing, when the mode always
+        masks, no session is attached, the session has not finished, or the mask is still owed
+        (:attr:`mask_pending`: switching then would cut the mask short and could let the tail of the last
+        card key through); call it again later (the relay tries every 200 ms).  Meant for the thread that
+        owns the call; from another thread a session attached at the same moment is never detached (it
+        has not finished), and a stale masker read only postpones the switch.
+        """
+        session = self.session
+        if self.mask_mode == "always" or session is None or not getattr(session, "finished", False):
+            return False
+        try:
+            if self.mask_pending:
+                return False
+        except Exception as exc:  # noqa: BLE001 - masker read mid-frame from another thread: try later
+            log.debug("%s: masker state not readable yet (%s)", self.name, type(exc).__name__)
+            return False
+        if self.session is not session:  # replaced meanwhile: the new session is not finished
+            return False
+        self.session = None
+        return True
+
+    @property
+    def secure(self) -> bool:
+        """Secure mode: a payment session is attached, or secure mode was switched on without one."""
+        return self.session is not None or self.secure_manual
+
+    # -- the clock thread ------------------------------------------------------------------------------
+    def process_customer_frame(self, frame: np.ndarray) -> np.ndarray:
+        """One frame of customer audio (int16) -> the frame the agent hears (int16, same length).
+
+        Never raises; on any failure the returned frame is silence (fail closed).
+        """
+        n = len(frame)
+        self.stats["frames"] += 1
+        try:
+            pcm = np.asarray(frame, dtype=np.int16)
+            if self.relay is not None:
+                self._secure_tick(n)
+            if self._pending:
+                self._apply_pending()
+            masked = self.masker.process(pcm)
+            if len(masked) != n:
+                raise RuntimeError("masker returned a frame of the wrong length")
+            if self.session is not None or self.on_digit is not None or self.detect_always:
+                if not self._det_running:
+                    if self._own_detector and self.stats["frames"] > 1:
+                        self.detector = _make_detector(self.rate)  # fresh state after a gap
+                        self._det_offset = int(self.masker.samples_in) - n
+                    self._det_running = True
+                for ev in self.detector.process(pcm):
+                    if ev.end is not None:
+                        self._deliver(self._shift(ev))
+            else:
+                self._det_running = False
+            if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet
+                for ev in self.tracker.poll(int(self.masker.samples_in)):
+                    self._signalled(ev)
+            if self.mask_mode == "payment":
+                # the raw stream is delayed like the masked one, in step on every frame, so that a
+                # payment's start and end switch between them without a jump
+                raw = self._delayed_raw(pcm)
+                if self.session is None:
+                    return raw
+            return masked if type(masked) is np.ndarray and masked.dtype == np.int16 else \
+                np.asarray(masked, dtype=np.int16)
+        except Exception as exc:  # noqa: BLE001 - fail closed: silence, count, log the type only
+            self.stats["errors"] += 1
+            self._log_error(exc)
+            return np.zeros(n, dtype=np.int16)
+
+    def _secure_tick(self, n: int) -> None:
+        """Before the frame's keys are delivered: note that this frame is processed in secure mode."""
+        end = int(self.masker.samples_in) + n
+        if self.secure:
+            if not self.secure_since:
+                self.secure_since = time.monotonic()
+            self.relay.secure_frame(end)
+        else:
+            self.secure_since = 0.0
+            self.relay.tick(end)
+
+    def _shift(self, ev: DigitEvent) -> DigitEvent:
+        if not self._det_offset:
+            return ev
+        return dataclasses.replace(ev, start=ev.start + self._det_offset, end=ev.end + self._det_offset)
+
+    def _delayed_raw(self, pcm: np.ndarray) -> np.ndarray:
+        delay = int(getattr(self.masker, "delay_samples", 0))
+        if delay == 0:
+            return pcm
+        buf = np.concatenate((self._raw_tail, pcm)) if self._raw_tail.size else \
+            np.concatenate((np.zeros(delay, np.int16), pcm))
+        out, self._raw_tail = buf[: len(pcm)], buf[len(pcm):]
+        return out
+
+    def _apply_pending(self) -> None:
+        now = int(self.masker.samples_in)
+        while self._pending:
+            kind, args = self._pending.popleft()
+            try:
+                if kind == "cb":
+                    events = self.tracker.callback(*args, now=now)
+                elif kind == "pkt":
+                    events = self.tracker.packet(*args, now=now)
+                else:
+                    events = [args[0].to_event(now, self.rate)]
+            except (Rfc4733Error, ValueError) as exc:
+                self.stats["bad_events"] += 1
+                log.warning("%s: ignored a malformed DTMF event (%s)", self.name, type(exc).__name__)
+                continue
+            for ev in events:
+                self._signalled(ev)
+
+    def _signalled(self, ev: DigitEvent) -> None:
+        """An RFC 4733 / SIP INFO event: cover its span in the agent's audio, then count it."""
+        if ev.end is None:
+            self.masker.cover(ev.start, None)
+            self._open_cover = True
+            return
+        if self._open_cover and ev.source == "rfc4733":
+            self.masker.uncover(ev.end)
+            self._open_cover = False
+        else:
+            self.masker.cover(ev.start, ev.end)
+        self._deliver(ev)
+
+    def _deliver(self, ev: DigitEvent) -> None:
+        for merged in self.merger.feed(ev):
+            self.stats["digits"] += 1
+            self.stats["digits_" + merged.source.replace("-", "_")] += 1
+            session = self.session
+            if session is not None:
+                try:
+                    session.feed(merged)
+                except Exception as exc:  # noqa: BLE001 - a broken session must not break the audio
+                    self.stats["session_errors"] += 1
+                    self._log_error(exc)
+            if self.relay is not None:
+                try:
+                    # the session read once above: a key the session did not get may still not be relayed
+                    # (secure_manual, or the guard after a switch), never the other way round
+                    self.relay.offer(merged, session is not None or self.secure_manual)
+                except Exception as exc:  # noqa: BLE001 - a relay failure relays nothing
+                    self.stats["relay_errors"] += 1
+                    self._log_error(exc)
+            if self.on_digit is not None:
+                try:
+                    self.on_digit(merged)
+                except Exception as exc:  # noqa: BLE001
+                    self.stats["session_errors"] += 1
+                    self._log_error(exc)
+        self.stats["merged"] = self.merger.merged
+
+    def _log_error(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log >= 1.0:  # at most one line a second per call
+            self._last_error_log = now
+            log.error("%s: media pipeline error (%s); the agent hears silence for the frame (%d so far)",
+                      self.name, type(exc).__name__, self.stats["errors"])
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the counters (safe from any thread)."""
+        return dict(self.stats)
+
+    def flush(self) -> np.ndarray:
+        """End of call: the masker's delayed tail (for recordings/tests)."""
+        try:
+            for ev in self.detector.flush() if self._det_running else []:
+                if ev.end is not None:
+                    self._deliver(self._shift(ev))
+            for ev in self.tracker.poll(1 << 62):
+                self._signalled(ev)
+            return np.asarray(self.masker.flush(), dtype=np.int16)
+        except Exception as exc:  # noqa: BLE001
+            self.stats["errors"] += 1
+            self._log_error(exc)
+            return np.zeros(0, dtype=np.int16)

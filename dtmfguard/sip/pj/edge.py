@@ -1,0 +1,379 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The guard's edge: every SIP request is checked (:mod:`dtmfguard.sip.sipcheck`) before pjsua acts on it.
+
+pjsua2 has no Python hook ahead of its transaction layer, and pjsip's assertions are compiled into the
+wheel: an SDP ``c=`` address of 254+ characters aborts the process when the call is answered, a DTLS-SRTP
+offer with optional SRTP crashes it.  So this module registers a pjsip module of its own through ctypes,
+against the C functions the wheel's extension exports (as :func:`dtmfguard.sip.pj.b2bua._pjsip` does for
+SIP INFO answers):
+
+* ``on_rx_request`` at priority 15, after the transport layer (8) and before the transaction layer (16):
+  pjsip calls it for every request it parsed, before any transaction, dialog or call exists.  It reads
+  the request's raw bytes (``rdata->msg_info.msg_buf`` / ``len``), runs :func:`check_request`, and for a
+  refusal answers statelessly (``pjsip_endpt_respond_stateless``, with ``Allow`` / ``Unsupported`` when
+  the status needs them) and returns ``PJ_TRUE``: no other module sees the request.  A malformed ACK is
+  dropped (ACKs get no answer).
+* ``on_rx_response``: a response whose SDP would be refused (the agent side) is dropped; the agent leg
+  then times out and the customer gets the guard's normal failure answer.
+
+Where ``pjsip_rx_data`` keeps those two fields depends on the wheel's ``PJSIP_MAX_PKT_LEN``; the offset
+is computed for the x86-64 layout of pjproject 2.15 and checked on every request (the pointer must point
+into the same ``rdata``'s packet buffer).  If the check ever fails, the request passes unchecked and one
+warning is logged: the guard then behaves as it did without this module.
+
+Threads: pjsip calls the module from ``libHandleEvents`` (the guard's SIP thread).  Nothing here raises
+into C: every callback catches everything.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from collections import Counter
+from typing import Callable
+
+import pjsua2 as pj
+
+from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
+
+__all__ = ["EdgeGuard", "install"]
+
+log = logging.getLogger(__name__)
+
+_PRIORITY = 15  # PJSIP_MOD_PRIORITY_TSX_LAYER - 1
+_PKT_OFFSET = 320  # offsetof(pjsip_rx_data, pkt_info.packet) on x86-64 (tp_info 304 + pj_time_val 16)
+_MAX_PKT_LENS = (4000, 8000, 16000, 32000, 65536)
+
+
+def _msg_buf_offset(max_pkt: int) -> int:
+    """offsetof(pjsip_rx_data, msg_info.msg_buf) for a given PJSIP_MAX_PKT_LEN (x86-64, LP64)."""
+    off = _PKT_OFFSET + max_pkt + 4  # packet[], pj_uint32_t zero
+    off = (off + 7) & ~7
+    off += 8  # pj_ssize_t len
+    off += 28  # pj_sockaddr src_addr (union, sockaddr_in6)
+    off += 4  # int src_addr_len
+    off += 46  # char src_name[PJ_INET6_ADDRSTRLEN]
+    off = (off + 3) & ~3
+    off += 4  # int src_port
+    return (off + 7) & ~7
+
+
+class _PjStr(ctypes.Structure):
+    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
+
+
+_RX_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+_VOIDP = ctypes.c_void_p
+
+
+class _PjsipModule(ctypes.Structure):
+    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("name", _PjStr), ("id", ctypes.c_int),
+                ("priority", ctypes.c_int), ("load", _VOIDP), ("start", _VOIDP), ("stop", _VOIDP),
+                ("unload", _VOIDP), ("on_rx_request", _RX_CB), ("on_rx_response", _RX_CB),
+                ("on_tx_request", _VOIDP), ("on_tx_response", _RX_CB), ("on_tsx_state", _VOIDP)]
+
+
+class _DroppedData(ctypes.Structure):  # pjsip_tp_dropped_data
+    _fields_ = [("tp", _VOIDP), ("data", _VOIDP), ("len", ctypes.c_size_t), ("status", ctypes.c_int)]
+
+
+class _TpSelector(ctypes.Structure):  # pjsip_tpselector with u.transport
+    _fields_ = [("type", ctypes.c_int), ("disable_connection_reuse", ctypes.c_int), ("transport", _VOIDP)]
+
+
+_DROP_CB = ctypes.CFUNCTYPE(None, ctypes.POINTER(_DroppedData))
+_PJSIP_TPSELECTOR_TRANSPORT = 1
+_TRANSPORT_TYPES = (1, 2, 3)  # PJSIP_TRANSPORT_UDP, TCP, TLS: the selector's transport must match its type
+
+
+class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_MEMBER first)
+    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("pad", ctypes.c_char * 64)]
+
+
+#: pjsua's call table cannot take another bridge (customer leg + agent leg): the guard's own capacity.
+#: pjsua itself would answer 486 Busy Here, which a front door does not fail over on (RFC 3261 §21.5.4:
+#: 503 with Retry-After says "try another server").
+_FULL = Refusal(503, "Service Unavailable", (("Retry-After", "2"),))
+_ERXOVERFLOW = 171062
+
+_TOO_LARGE = Refusal(513, "Message Too Large")
+
+
+class EdgeGuard:
+    """The registered module and its counters (read by the guard's health report).
+
+    ``on_refused(refusal, method)`` is called for every request refused here (SIP thread), for logging
+    and counting by the owner; it must not raise (it is wrapped anyway).
+    """
+
+    def __init__(self, on_refused: Callable[[Refusal, str], None] | None = None, legs_per_call: int = 2):
+        self.on_refused = on_refused
+        self.legs_per_call = legs_per_call  # pjsua calls one incoming INVITE needs: a B2BUA's 2, a phone's 1
+        self.refused: Counter = Counter()  # status code -> count (SIP thread writes; readers copy)
+        self.checked = 0
+        self.unchecked = 0
+        self._lock = threading.Lock()
+        self._lib = None
+        self._mod = None
+        self._offset = None
+        self._max_pkt = 0
+        self._warned = False
+        self.answered_unparsed = 0
+        self.invite_failures: Counter = Counter()
+        self._tp_rdata: dict = {}  # transport -> its rdata (TCP/TLS keep one per connection), SIP thread only
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def install(self) -> bool:
+        """Register the module with pjsua's endpoint; False (and a warning) when not possible."""
+        try:
+            lib = ctypes.CDLL(pj._pjsua2.__file__)
+            lib.pjsua_get_pjsip_endpt.restype = _VOIDP
+            lib.pjsua_get_pjsip_endpt.argtypes = []
+            lib.pjsip_endpt_register_module.restype = ctypes.c_int
+            lib.pjsip_endpt_register_module.argtypes = [_VOIDP, _VOIDP]
+            lib.pjsip_endpt_respond_stateless.restype = ctypes.c_int
+            lib.pjsip_endpt_respond_stateless.argtypes = [_VOIDP, _VOIDP, ctypes.c_int, _VOIDP, _VOIDP, _VOIDP]
+            lib.pjsip_endpt_create_pool.restype = _VOIDP
+            lib.pjsip_endpt_create_pool.argtypes = [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
+            lib.pjsip_endpt_release_pool.restype = None
+            lib.pjsip_endpt_release_pool.argtypes = [_VOIDP, _VOIDP]
+            lib.pjsip_generic_string_hdr_create.restype = _VOIDP
+            lib.pjsip_generic_string_hdr_create.argtypes = [_VOIDP, _VOIDP, _VOIDP]
+            lib.pjsip_tx_data_get_info.restype = ctypes.c_char_p
+            lib.pjsip_tx_data_get_info.argtypes = [_VOIDP]
+            lib.pjsua_call_get_count.restype = ctypes.c_uint
+            lib.pjsua_call_get_count.argtypes = []
+            lib.pjsua_call_get_max_count.restype = ctypes.c_uint
+            lib.pjsua_call_get_max_count.argtypes = []
+        except (OSError, AttributeError) as exc:
+            log.warning("SIP edge checks unavailable (%s): requests reach pjsua unchecked", type(exc).__name__)
+            return False
+        self._lib = lib
+        self._name = ctypes.create_string_buffer(b"mod-dtmfguard-edge")
+        mod = _PjsipModule()
+        mod.name = _PjStr(ctypes.cast(self._name, ctypes.c_char_p), len(b"mod-dtmfguard-edge"))
+        mod.id = -1
+        mod.priority = _PRIORITY
+        self._cb_req = _RX_CB(self._on_rx_request)  # keep the thunks alive as long as the module
+        self._cb_res = _RX_CB(self._on_rx_response)
+        self._cb_tx = _RX_CB(self._on_tx_response)
+        mod.on_rx_request = self._cb_req
+        mod.on_rx_response = self._cb_res
+        mod.on_tx_response = self._cb_tx
+        self._mod = mod
+        status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(mod))
+        if status != 0:
+            log.warning("SIP edge checks unavailable (pjsip status %d): requests reach pjsua unchecked", status)
+            self._mod = None
+            return False
+        try:
+            lib.pjsip_endpt_get_tpmgr.restype = _VOIDP
+            lib.pjsip_endpt_get_tpmgr.argtypes = [_VOIDP]
+            lib.pjsip_tpmgr_set_drop_data_cb.restype = ctypes.c_int
+            lib.pjsip_tpmgr_set_drop_data_cb.argtypes = [_VOIDP, _DROP_CB]
+            lib.pjsip_endpt_send_raw.restype = ctypes.c_int
+            lib.pjsip_endpt_send_raw.argtypes = [_VOIDP, ctypes.c_int, _VOIDP, ctypes.c_char_p, ctypes.c_size_t,
+                                                 _VOIDP, ctypes.c_int, _VOIDP, _VOIDP]
+            self._cb_drop = _DROP_CB(self._on_dropped)
+            lib.pjsip_tpmgr_set_drop_data_cb(lib.pjsip_endpt_get_tpmgr(lib.pjsua_get_pjsip_endpt()), self._cb_drop)
+        except AttributeError:
+            log.warning("SIP edge: requests pjsip cannot parse stay unanswered (no drop callback)")
+        log.info("SIP edge checks on (pjsip module priority %d)", _PRIORITY)
+        return True
+
+    # -- raw request access ---------------------------------------------------------------------------
+    def _raw(self, rdata: int) -> bytes | None:
+        """The bytes of the message ``rdata`` holds, or None if the layout check fails."""
+        sizes = (self._max_pkt,) if self._offset else _MAX_PKT_LENS
+        lo = rdata + _PKT_OFFSET
+        for size in sizes:
+            off = _msg_buf_offset(size)
+            buf = _VOIDP.from_address(rdata + off).value or 0
+            length = ctypes.c_int.from_address(rdata + off + 8).value
+            if lo <= buf < rdata + off and 0 < length <= rdata + off - buf:
+                self._offset, self._max_pkt = off, size
+                return ctypes.string_at(buf, length)
+        if not self._warned:
+            self._warned = True
+            log.warning("SIP edge checks: unexpected pjsip_rx_data layout; requests pass unchecked")
+        return None
+
+    # -- callbacks (SIP thread, from C) -----------------------------------------------------------------
+    def _on_rx_request(self, rdata) -> int:
+        try:
+            raw = self._raw(rdata)
+            if raw is None:
+                self.unchecked += 1
+                return 0
+            self.checked += 1
+            tp = _VOIDP.from_address(rdata + 8).value  # rdata->tp_info.transport
+            if tp and tp not in self._tp_rdata:  # a stream transport keeps one rdata: see _on_dropped
+                if len(self._tp_rdata) >= 256:
+                    self._tp_rdata.pop(next(iter(self._tp_rdata)))
+                self._tp_rdata[tp] = rdata
+            refusal = check_request(raw)
+            if refusal is None and is_initial_invite(raw) and self._calls_full():
+                refusal = _FULL
+            if refusal is None:
+                return 0
+            method = raw.split(b" ", 1)[0][:32].decode("ascii", "replace")
+            with self._lock:
+                self.refused[refusal.code] += 1
+            if refusal.code:
+                self._respond(rdata, refusal)
+            if self.on_refused is not None:
+                try:
+                    self.on_refused(refusal, method)
+                except Exception:  # noqa: BLE001 - never into C
+                    pass
+            return 1  # PJ_TRUE: handled, no other module sees it
+        except BaseException:  # noqa: BLE001 - never into C
+            return 0
+
+    def _on_rx_response(self, rdata) -> int:
+        try:
+            raw = self._raw(rdata)
+            if raw is None:
+                return 0
+            parts = split_message(raw)
+            if parts is None:
+                return 1
+            _, headers, body = parts
+            ctype = [v for n, v in headers if n == "content-type"]
+            if body.strip() and ctype and ctype[0].split(";")[0].strip().lower() == "application/sdp":
+                clen = [v for n, v in headers if n == "content-length"]
+                if clen and clen[0].isdigit():
+                    body = body[:int(clen[0])]
+                refusal = check_sdp(body)
+                if refusal is not None:
+                    with self._lock:
+                        self.refused["response-dropped"] += 1
+                    log.warning("dropped a response whose SDP would be refused (%s)", refusal.reason)
+                    return 1
+            return 0
+        except BaseException:  # noqa: BLE001 - never into C
+            return 0
+
+    def _on_tx_response(self, tdata) -> int:
+        """Every final failure answer to an INVITE leaves through here, whoever made it (the guard, or
+        pjsua before any guard code ran: 488 codec/SRTP mismatch, 406 insecure SRTP signalling, 486 call
+        table full): counted in ``invite_failures`` and logged with its status (never its content)."""
+        try:
+            # pjsip's own summary ("Response msg 488/INVITE/cseq=1 (tdta0x..)"): no struct offsets needed
+            info = self._lib.pjsip_tx_data_get_info(tdata) or b""
+            if not info.startswith(b"Response msg "):
+                return 0
+            code_s, _, rest = info[13:].partition(b"/")
+            if rest.startswith(b"INVITE/") and code_s.isdigit() and 300 <= int(code_s) < 700:
+                code = int(code_s)
+                with self._lock:
+                    self.invite_failures[code] += 1
+                log.info("INVITE answered %d", code)
+            return 0
+        except BaseException:  # noqa: BLE001 - never into C
+            return 0
+
+    def _calls_full(self) -> bool:
+        """pjsua's call table cannot take another bridge (customer leg + agent leg).  Letting the customer
+        leg in with one slot free (pjsua's own limit) made the agent leg fail and, under the fuzz run's
+        load, ran the worker out of ioqueue handles (17 aborts in one run, none in three runs with this)."""
+        lib = self._lib
+        return lib.pjsua_call_get_count() + self.legs_per_call > lib.pjsua_call_get_max_count()
+
+    def _on_dropped(self, dd_ptr) -> None:
+        """pjsip could not parse a message (or it lacks a mandatory header) and drops it: answer a request
+        that can be answered (400, or 505/416/405/501 ... as :func:`check_request` says), statelessly,
+        through the transport it came on.  Only when the data sits at the start of an ``rdata`` packet
+        buffer whose transport is the one reported (checked), which is every UDP datagram and most TCP
+        messages; otherwise nothing is sent, as before."""
+        try:
+            if not self._offset:
+                return  # layout not confirmed by a parsed request yet
+            dd = dd_ptr.contents
+            if not dd.tp or not dd.data or not 0 < dd.len <= self._max_pkt:
+                return
+            rdata = dd.data - _PKT_OFFSET
+            known = self._tp_rdata.get(dd.tp)
+            if known is not None and known + _PKT_OFFSET <= dd.data < known + _PKT_OFFSET + self._max_pkt:
+                rdata = known  # a later message in a stream transport's buffer
+            if _VOIDP.from_address(rdata + 8).value != dd.tp:  # rdata->tp_info.transport
+                return
+            raw = ctypes.string_at(dd.data, dd.len)
+            addr_off = ((_PKT_OFFSET + self._max_pkt + 4 + 7) & ~7) + 8  # pkt_info.src_addr
+            sockaddr = ctypes.string_at(rdata + addr_off, 28)
+            family = int.from_bytes(sockaddr[:2], "little")
+            if family != 2:  # AF_INET only
+                return
+            ip = ".".join(str(b) for b in sockaddr[4:8])
+            made = answer_unparsed(raw, ip, _TOO_LARGE if dd.status == _ERXOVERFLOW else None)
+            if made is None:
+                return
+            resp, code, port = made
+            dest = bytearray(sockaddr[:16])
+            if port is not None:
+                dest[2:4] = port.to_bytes(2, "big")
+            dest_buf = ctypes.create_string_buffer(bytes(dest), 28)
+            sel = _TpSelector(_PJSIP_TPSELECTOR_TRANSPORT, 0, dd.tp)
+            lib = self._lib
+            endpt = lib.pjsua_get_pjsip_endpt()
+            for tp_type in _TRANSPORT_TYPES:
+                if lib.pjsip_endpt_send_raw(endpt, tp_type, ctypes.byref(sel), resp, len(resp), dest_buf, 16,
+                                            None, None) in (0, 70002):  # PJ_SUCCESS, PJ_EPENDING
+                    with self._lock:
+                        self.refused[code] += 1
+                        self.answered_unparsed += 1
+                    if self.on_refused is not None:
+                        self.on_refused(Refusal(code, "unparsable request"), "request")
+                    return
+        except BaseException:  # noqa: BLE001 - never into C
+            return
+
+    def _respond(self, rdata: int, refusal: Refusal) -> None:
+        lib = self._lib
+        endpt = lib.pjsua_get_pjsip_endpt()
+        reason = refusal.reason.encode("ascii", "replace")[:120]
+        text = _PjStr(reason, len(reason))
+        pool = None
+        head = None
+        try:
+            if refusal.headers:
+                pool = lib.pjsip_endpt_create_pool(endpt, b"edge%p", 512, 512)
+                head = _HdrList()
+                addr = ctypes.addressof(head)
+                head.prev = head.next = addr
+                keep = []
+                for name, value in refusal.headers:
+                    n = ctypes.create_string_buffer(name.encode("ascii"))
+                    v = ctypes.create_string_buffer(value.encode("ascii", "replace"))
+                    ns, vs = _PjStr(ctypes.cast(n, ctypes.c_char_p), len(n.value)), \
+                        _PjStr(ctypes.cast(v, ctypes.c_char_p), len(v.value))
+                    keep += [n, v, ns, vs]
+                    hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(ns), ctypes.byref(vs))
+                    if not hdr:
+                        continue
+                    # pj_list_insert_before(head, hdr)
+                    last = head.prev
+                    _VOIDP.from_address(hdr).value = last  # hdr->prev
+                    _VOIDP.from_address(hdr + 8).value = addr  # hdr->next
+                    _VOIDP.from_address(last + 8).value = hdr  # last->next
+                    head.prev = hdr
+            status = lib.pjsip_endpt_respond_stateless(endpt, rdata, refusal.code, ctypes.byref(text),
+                                                       ctypes.byref(head) if head is not None else None, None)
+            if status != 0:
+                log.debug("stateless %d not sent (pjsip status %d)", refusal.code, status)
+        finally:
+            if pool:
+                lib.pjsip_endpt_release_pool(endpt, pool)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            refused = dict(self.refused)
+            failures = dict(self.invite_failures)
+        return {"invite_failures_sent": {str(k): v for k, v in sorted(failures.items())},"checked": self.checked, "unchecked": self.unchecked, "answered_unparsed": self.answered_unparsed,
+                "refused": {str(k): v for k, v in sorted(refused.items(), key=str)}}
+
+
+def install(on_refused=None, legs_per_call: int = 2) -> EdgeGuard | None:
+    """Create and register the edge module (after ``libStart``); None when it could not be registered."""
+    edge = EdgeGuard(on_refused, legs_per_call)
+    return edge if edge.install() else None
