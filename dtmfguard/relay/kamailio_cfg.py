@@ -66,7 +66,7 @@ def relay_cfg(listen_host: str, listen_port: int, relays: list[tuple[str, int]] 
     always allowed and exempt from flood limits (the agents' PBX when ``agent_uri`` names it by IP is added
     by itself: its BYEs and re-INVITEs come back through this proxy).
     """
-    from ..server.kamailio import ALLOWED_METHODS, _allow_condition
+    from ..server.kamailio import _allow_condition, front_door, front_door_params
 
     if not relays:
         raise ValueError("at least one relay is needed")
@@ -82,13 +82,6 @@ def relay_cfg(listen_host: str, listen_port: int, relays: list[tuple[str, int]] 
     trusted = tuple(dict.fromkeys(tuple(trusted) + ((pbx,) if pbx else ())))
     cond = _allow_condition(tuple(allow), trusted)  # ValueError for garbage
     trusted_cond = " || ".join(f"src_ip=={t}" for t in trusted) or "0"
-    allow_block = (f"""    if (!({cond})) {{
-        xlog("L_WARN", "dtmfguard: $rm from $si not in the allow-list\\n");
-        sl_send_reply("403", "Forbidden");
-        exit;
-    }}
-""" if cond else "")
-    allow_header = "Allow: " + ALLOWED_METHODS.replace("|", ", ") + "\\r\\n"
     socks = " ".join(f"udp:{r[0]}:{r[1]}={r[2] if len(r) > 2 else 1}" for r in relays)
     # each relay takes SIP INFO keys on its ng port + 1 (`dtmfguard relay --info-port` default)
     info_uris = [f"sip:dtmf@{r[0]}:{r[1] + 1};transport=udp" for r in relays]
@@ -116,48 +109,9 @@ modparam("rtpengine", "setid_default", 1)
 modparam("rtpengine", "rtpengine_tout_ms", {tout_ms})
 modparam("rtpengine", "rtpengine_retr", {retries})
 modparam("rtpengine", "rtpengine_disable_tout", {disable_s})
-modparam("pike", "sampling_time_unit", 2)
-modparam("pike", "reqs_density_per_unit", {pike_requests})
-modparam("pike", "remove_latency", 4)
-modparam("sanity", "autodrop", 1)
-
+{front_door_params(pike_requests)}
 request_route {{
-{allow_block}    if (!({trusted_cond}) && !pike_check_req()) {{
-        xlog("L_WARN", "dtmfguard: flood from $si, dropped\\n");
-        exit;
-    }}
-    if ($ml > {int(max_message)}) {{
-        sl_send_reply("513", "Message Too Large");
-        exit;
-    }}
-    if (!sanity_check("1535", "7")) {{
-        exit;
-    }}
-    if (is_method("REGISTER")) {{
-        append_to_reply("{allow_header}");
-        sl_send_reply("405", "Method Not Allowed");
-        exit;
-    }}
-    if (!is_method("{ALLOWED_METHODS}")) {{
-        append_to_reply("{allow_header}");
-        sl_send_reply("501", "Not Implemented");
-        exit;
-    }}
-    if ($(ci{{s.len}}) > {MAX_ID_LEN} || $(ft{{s.len}}) > {MAX_ID_LEN} || $(tt{{s.len}}) > {MAX_ID_LEN}) {{
-        sl_send_reply("400", "Call-ID or Tag Too Long");
-        exit;
-    }}
-    if (has_body("application/sdp")) {{
-        if (search_body("^c=[^\\r\\n]{{200,}}") || search_body("^m=[a-z]+ [0-9/]+ UDP/TLS/")) {{
-            sl_send_reply("488", "Not Acceptable Here");
-            exit;
-        }}
-    }}
-    if (!mf_process_maxfwd_header("10")) {{
-        sl_send_reply("483", "Too Many Hops");
-        exit;
-    }}
-    if (is_method("INFO") && ($cT =~ "application/dtmf")) {{
+{front_door(cond, trusted_cond, max_message=max_message, id_limit=MAX_ID_LEN)}    if (is_method("INFO") && ($cT =~ "application/dtmf")) {{
         # key presses by SIP INFO never reach the agent: forked to every relay, the one carrying the call
         # (by Call-ID) answers 200 and masks/captures the key, the others 481
 {info_fork}        t_relay();
