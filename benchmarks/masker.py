@@ -69,12 +69,22 @@ FRAME_MS = 20
 
 def load_legacy(rev: str, name: str = "legacy"):
     """The masker of git revision ``rev`` as a module (its C screen compiled to a temp dir when possible)."""
-    src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:dtmfguard/dsp/masker.py"], capture_output=True,
-                         text=True, check=True).stdout
-    mod = types.ModuleType(f"dtmfguard._{name}_masker")
-    mod.__package__ = "dtmfguard"
+    for path in ("dtmfguard/dsp/masker.py", "dtmfguard/masker.py"):  # the layout of issue 15, then the one before
+        got = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{path}"], capture_output=True, text=True)
+        if got.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"benchmarks/masker.py: no masker at git revision {rev}")
+    src = got.stdout
+    # its relative imports (.params, .goertzel, ...) resolve in dtmfguard.dsp, where those modules live now;
+    # a masker from before the move imported the attacker's pair fit as .adversary (now testkit.adversary)
+    import dtmfguard.testkit.adversary as adversary
+
+    sys.modules.setdefault("dtmfguard.dsp.adversary", adversary)
+    mod = types.ModuleType(f"dtmfguard.dsp._{name}_masker")
+    mod.__package__ = "dtmfguard.dsp"
     sys.modules[mod.__name__] = mod
-    exec(compile(src, f"{rev}:dtmfguard/dsp/masker.py", "exec"), mod.__dict__)
+    exec(compile(src, f"{rev}:{path}", "exec"), mod.__dict__)
     mod._masker_native = None
     try:
         csrc = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:native/masker.c"], capture_output=True,
@@ -83,6 +93,12 @@ def load_legacy(rev: str, name: str = "legacy"):
         c_path, so_path = os.path.join(tmp, "masker.c"), os.path.join(tmp, "_masker_native.so")
         with open(c_path, "w") as f:
             f.write(csrc)
+        headers = subprocess.run(["git", "-C", ROOT, "ls-tree", "--name-only", rev, "native/"], capture_output=True,
+                                 text=True, check=True).stdout.split()
+        for h in (h for h in headers if h.endswith(".h")):  # that revision's headers beside its masker.c
+            with open(os.path.join(tmp, os.path.basename(h)), "w") as f:
+                f.write(subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{h}"], capture_output=True, text=True,
+                                       check=True).stdout)
         subprocess.run(["cc", "-O3", "-std=c99", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
                         c_path, "-o", so_path], check=True, capture_output=True)
         loader = importlib.machinery.ExtensionFileLoader(f"{name}._masker_native", so_path)
