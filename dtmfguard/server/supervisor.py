@@ -271,6 +271,10 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         env.update({WORKER_CONFIG_ENV: config_to_json(w.cfg), STATE_ENV: w.state_path,
                     PARENT_PID_ENV: str(os.getpid())})
+        # one BLAS thread a worker: the masker's rare numpy matrix products are tiny, and BLAS threads that
+        # spin after each one cost ~33k instructions a frame (measured, issue 12); an operator's value wins
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            env.setdefault(var, "1")
         w.ready_at = 0.0
         w.proc = proc = subprocess.Popen(self.worker_command(w), env=env, stdout=subprocess.PIPE,
                                          stdin=subprocess.DEVNULL, text=True, errors="replace")
