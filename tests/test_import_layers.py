@@ -162,6 +162,21 @@ def test_dsp_signalling_and_capture_reach_no_telephony_code_when_imported():
     assert chains == [], "module-level import chains from the pure layers:\n" + "\n".join(chains)
 
 
+def test_pure_layers_and_media_carry_no_pjsua2_vocabulary():
+    """pjsua2's constants (``PJ_*``, ``PJSUA_*``, ``PJMEDIA_*``) are translated in sip/pj/ (e.g. the DTMF event
+    flags in ``sip/pj/dtmf_cb``): the pure layers and the media pipeline neither define nor use them."""
+    bad = []
+    for name in MODULES:
+        if not _in(name, [*PURE_LAYERS, "dtmfguard.media"]):
+            continue
+        for node in ast.walk(ast.parse(MODULES[name].read_text())):
+            ident = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) \
+                else None
+            if ident and ident.startswith(("PJ_", "PJSUA", "PJMEDIA", "PJSIP")):
+                bad.append(f"{name}:{node.lineno} {ident}")
+    assert bad == [], "pjsua2 vocabulary outside sip/pj/:\n" + "\n".join(bad)
+
+
 def _tooling_imports() -> dict:
     """(importer, tooling module) -> first line, for every runtime module importing tooling (lazily or not)."""
     found: dict = {}

@@ -80,6 +80,7 @@ from ...media.pipeline import CallPipeline
 from ...security import log_debug_traceback
 from ...server import sched
 from ...server.config import ConfigError, GuardConfig, agent_target, uses_tls
+from .dtmf_cb import feed_rfc4733
 from .dialogs import DialogBook
 from ..identity import agent_leg_identity
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
@@ -507,7 +508,7 @@ class _Leg(pj.Call):
                 if limit.dropped == 1 or limit.dropped % 1000 == 0:
                     log.warning("%s: RFC 4733 events dropped by the key rate limit (%d so far)", b.id, limit.dropped)
                 return
-            b.pipeline.on_rfc4733(prm.digit, prm.timestamp, prm.duration, prm.flags)
+            feed_rfc4733(b.pipeline, prm)
 
     @guarded
     def onCallTsxState(self, prm) -> None:
