@@ -1237,23 +1237,13 @@ class Guard:
 
     # -- mask_mode "payment" (main thread) ---------------------------------------------------------------
     def _end_payment_masking(self, b: Bridge) -> None:
-        """mask_mode "payment": once the payment session has finished, masking stops (the session leaves
-        the pipeline; the agent hears the customer's keys unmasked again, the documented choice of this
-        mode).  Not while the masker is still masking a key or has a mask span ahead of its output: the
-        switch would cut the mask short and could let the tail of the last card key through."""
+        """mask_mode "payment" / "secure": once the payment session has finished, masking stops (the
+        session leaves the pipeline).  The rules (not while a key is still being masked, a mask span is
+        ahead of the output, a signalled key waits or an RFC 4733 press sounds) are the pipeline's own:
+        :meth:`CallPipeline.end_payment_masking`, shared with relay mode."""
         pl = b.pipeline
-        if pl.mask_mode not in ("payment", "secure") or not getattr(pl.session, "finished", False):
+        if not pl.end_payment_masking():
             return
-        m = pl.masker
-        try:
-            out_pos = int(m.samples_in) - int(getattr(m, "delay_samples", 0))
-            spans = getattr(m, "masked_spans", [])[-4:]  # masked spans are sorted by start: the latest last
-            if getattr(m, "masking", False) or any(span.end > out_pos for span in spans):
-                return
-        except Exception as exc:  # noqa: BLE001 - read while the clock thread runs: try at the next poll
-            log.debug("%s: masker state not readable yet (%s)", b.id, type(exc).__name__)
-            return
-        pl.detach_session()
         if pl.mask_mode == "secure":
             log.info("%s: payment %s: secure mode %s", b.id, getattr(b.session, "state", "finished"),
                      "stays on (switched on before the payment)" if pl.secure_manual else "off, keys relayed again")
