@@ -7,6 +7,8 @@
   peers); only the apps built to show it (``dtmfguard.apps``, the ``demo`` command) may.
 * DSP, signalling and capture never import telephony code: not SIP, not the server, not relay mode, not
   the media pipeline, not the apps or the CLI (lazily or not).
+* The server (supervisor, config, control ...) imports nothing from ``dtmfguard/sip/pj/`` (lazily or not):
+  what the supervisor reads of a worker (its dialog records) is pure text work in ``dtmfguard/sip/``.
 
 Imports inside functions (lazy) count for the direct rules; the transitive rules follow module-level
 imports, the ones that run when a module is imported.
@@ -175,6 +177,13 @@ def test_pure_layers_and_media_carry_no_pjsua2_vocabulary():
             if ident and ident.startswith(("PJ_", "PJSUA", "PJMEDIA", "PJSIP")):
                 bad.append(f"{name}:{node.lineno} {ident}")
     assert bad == [], "pjsua2 vocabulary outside sip/pj/:\n" + "\n".join(bad)
+
+
+def test_server_imports_nothing_from_sip_pj():
+    bad = [f"{name}:{line} imports {mod}" for name in MODULES if _in(name, ["dtmfguard.server"])
+           for mod, _, line in IMPORTS[name] if _in(mod, [PJSUA2_HOME])]
+    assert bad == [], "the server imports the pjsua2 folder:\n" + "\n".join(bad)
+    assert "dtmfguard.sip.dialogs" in {m for m, _, _ in IMPORTS["dtmfguard.server.supervisor"]}  # not vacuous
 
 
 def _tooling_imports() -> dict:

@@ -18,7 +18,9 @@ when the worker dies and ends each leg.
 pjsua2's ``CallInfo`` gives Call-ID and URIs but *not* the tags (measured:
 ``localUri`` is ``<sip:guard@127.0.0.1>``), so the record is built from the
 messages themselves: the customer's INVITE (``onIncomingCall``) and every
-INVITE transaction's sent or received message (``onCallTsxState``).  Only
+INVITE transaction's sent or received message (``onCallTsxState``, read out of
+pjsua2's event by :mod:`dtmfguard.sip.pj.dialogs`; this module is pure text work,
+so the supervisor reads the records without importing anything of pjsua2's).  Only
 header fields named above are kept; bodies are cut off before parsing, and no
 other method's message is read beyond its CSeq, so SIP INFO bodies (which carry
 keys) never reach this module's state: the file holds dialog identifiers only,
@@ -39,7 +41,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from ...security import replacing
+from ..security import replacing
 
 __all__ = ["LegRecord", "DialogBook", "STATE_ENV", "load_records", "parse_head", "split_header_list",
            "tag_of", "uri_of"]
@@ -201,28 +203,6 @@ class DialogBook:
             self._save()
         except Exception as exc:  # noqa: BLE001 - see class docstring
             log.warning("%s: dialog not recorded (%s)", bridge, type(exc).__name__)
-
-    def tsx_event(self, bridge: str, role: str, ev) -> None:
-        """pjsua2's ``Call.onCallTsxState`` event: the message sent or received, if any."""
-        if not self.path:
-            return
-        try:
-            import pjsua2 as pj  # only workers get here; the supervisor never imports pjsua2
-
-            if ev.type != pj.PJSIP_EVENT_TSX_STATE:
-                return
-            t = ev.body.tsxState
-            if t.type == pj.PJSIP_EVENT_TX_MSG:
-                outgoing, src = True, t.src.tdata
-            elif t.type == pj.PJSIP_EVENT_RX_MSG:
-                outgoing, src = False, t.src.rdata
-            else:
-                return
-            method = t.tsx.method
-        except Exception as exc:  # noqa: BLE001
-            log.warning("%s: dialog update not recorded (%s)", bridge, type(exc).__name__)
-            return
-        self.message(bridge, role, method, outgoing, lambda: src.wholeMsg)
 
     def message(self, bridge: str, role: str, method: str, outgoing: bool, message_text) -> None:
         """One message of one of the leg's transactions (``onCallTsxState``).  ``message_text`` is a
