@@ -163,10 +163,10 @@ def run_pipeline(n_calls: int, every: int, session: bool, trim: bool, digit_ms: 
             for f in range(x.size // 160):
                 if rfc and f in starts:
                     d, s, e = starts[f]
-                    pl.on_rfc4733(d, s // 8, 0, 0)
+                    pl.on_rfc4733(d, s // 8, 0, end=False)
                 if rfc and f in ends:
                     d, s, e = ends[f]
-                    pl.on_rfc4733(d, s // 8, (e - s) // 8, 3)
+                    pl.on_rfc4733(d, s // 8, (e - s) // 8, end=True)
                 pl.process_customer_frame(x[f * 160:(f + 1) * 160])
             pl.flush()
             if sess is not None:

@@ -7,6 +7,8 @@
   peers); only the apps built to show it (``dtmfguard.apps``, the ``demo`` command) may.
 * DSP, signalling and capture never import telephony code: not SIP, not the server, not relay mode, not
   the media pipeline, not the apps or the CLI (lazily or not).
+* The server (supervisor, config, control ...) imports nothing from ``dtmfguard/sip/pj/`` (lazily or not):
+  what the supervisor reads of a worker (its dialog records) is pure text work in ``dtmfguard/sip/``.
 
 Imports inside functions (lazy) count for the direct rules; the transitive rules follow module-level
 imports, the ones that run when a module is imported.
@@ -160,6 +162,28 @@ def test_dsp_signalling_and_capture_reach_no_telephony_code_when_imported():
     chains = [" -> ".join(c) for name in MODULES if _in(name, PURE_LAYERS)
               for c in [_chain_to(name, lambda m: _in(m, TELEPHONY))] if c]
     assert chains == [], "module-level import chains from the pure layers:\n" + "\n".join(chains)
+
+
+def test_pure_layers_and_media_carry_no_pjsua2_vocabulary():
+    """pjsua2's constants (``PJ_*``, ``PJSUA_*``, ``PJMEDIA_*``) are translated in sip/pj/ (e.g. the DTMF event
+    flags in ``sip/pj/dtmf_cb``): the pure layers and the media pipeline neither define nor use them."""
+    bad = []
+    for name in MODULES:
+        if not _in(name, [*PURE_LAYERS, "dtmfguard.media"]):
+            continue
+        for node in ast.walk(ast.parse(MODULES[name].read_text())):
+            ident = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) \
+                else None
+            if ident and ident.startswith(("PJ_", "PJSUA", "PJMEDIA", "PJSIP")):
+                bad.append(f"{name}:{node.lineno} {ident}")
+    assert bad == [], "pjsua2 vocabulary outside sip/pj/:\n" + "\n".join(bad)
+
+
+def test_server_imports_nothing_from_sip_pj():
+    bad = [f"{name}:{line} imports {mod}" for name in MODULES if _in(name, ["dtmfguard.server"])
+           for mod, _, line in IMPORTS[name] if _in(mod, [PJSUA2_HOME])]
+    assert bad == [], "the server imports the pjsua2 folder:\n" + "\n".join(bad)
+    assert "dtmfguard.sip.dialogs" in {m for m, _, _ in IMPORTS["dtmfguard.server.supervisor"]}  # not vacuous
 
 
 def _tooling_imports() -> dict:

@@ -134,9 +134,9 @@ def test_pipeline_relays_one_key_sent_both_in_band_and_as_rfc4733_once():
     p = CallPipeline(8000, mask_mode="secure")
     for i in range(0, x.size - 159, 160):
         if i == spans[0].start // 160 * 160:
-            p.on_rfc4733("5", 1000, 0, 0)
+            p.on_rfc4733("5", 1000, 0, end=False)
         if i == spans[0].end // 160 * 160:
-            p.on_rfc4733("5", 1000, 200, 3)
+            p.on_rfc4733("5", 1000, 200, end=True)
         p.process_customer_frame(x[i:i + 160])
     assert "".join(k.digit for k in p.relay.outbox) == "5"
 

@@ -9,7 +9,6 @@ import pytest
 
 from dtmfguard.events import DigitEvent
 from dtmfguard.media.pipeline import CallPipeline, SilenceMasker
-from dtmfguard.signalling.rfc4733 import PJ_DTMF_IS_END, PJ_DTMF_IS_UPDATE
 from dtmfguard.testkit.synth import keypresses
 
 PAN = "4111111111111111"
@@ -82,13 +81,13 @@ def test_inband_card_number_reaches_the_session_once():
 def _rfc_press(p, digit, ts, frames=5):
     """What pjsua2 reports for one RFC 2833 press, spread over frames, while silence flows."""
     out = []
-    p.on_rfc4733(digit, ts, 0, 0)
+    p.on_rfc4733(digit, ts, 0, end=False)
     out.append(p.process_customer_frame(np.full(FRAME, 1000, np.int16)))
     for i in range(1, frames):
-        p.on_rfc4733(digit, ts, 20 * i, PJ_DTMF_IS_UPDATE)
+        p.on_rfc4733(digit, ts, 20 * i, end=False)
         out.append(p.process_customer_frame(np.full(FRAME, 1000, np.int16)))
     for _ in range(3):
-        p.on_rfc4733(digit, ts, 20 * frames, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END)
+        p.on_rfc4733(digit, ts, 20 * frames, end=True)
     out.append(p.process_customer_frame(np.full(FRAME, 1000, np.int16)))
     return np.concatenate(out)
 
@@ -112,7 +111,7 @@ def test_lost_rfc4733_end_still_uncovers_and_counts():
     m = CoverMasker()
     s = Session()
     p = CallPipeline(masker=m, session=s, lost_end_ms=100)
-    p.on_rfc4733("3", 10, 0, 0)
+    p.on_rfc4733("3", 10, 0, end=False)
     p.process_customer_frame(np.full(FRAME, 500, np.int16))
     frames = [p.process_customer_frame(np.full(FRAME, 500, np.int16)) for _ in range(8)]
     assert s.digits == "3"
@@ -146,9 +145,9 @@ def test_key_sent_inband_and_as_event_counts_once():
     tone_frame = spans[0].start // FRAME
     for i in range(len(x) // FRAME):
         if i == tone_frame:
-            p.on_rfc4733("5", 777, 0, 0)
+            p.on_rfc4733("5", 777, 0, end=False)
         if i == tone_frame + 4:
-            p.on_rfc4733("5", 777, 70, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END)
+            p.on_rfc4733("5", 777, 70, end=True)
         p.process_customer_frame(x[i * FRAME:(i + 1) * FRAME])
     p.flush()
     assert s.digits == "5" and p.stats["merged"] == 1

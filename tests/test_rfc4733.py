@@ -6,8 +6,6 @@ import pytest
 
 from dtmfguard.signalling.rfc4733 import (
     MAX_SEGMENT_UNITS,
-    PJ_DTMF_IS_END,
-    PJ_DTMF_IS_UPDATE,
     Rfc4733Error,
     Rfc4733Tracker,
     TelephoneEvent,
@@ -160,17 +158,40 @@ def test_ssrc_distinguishes_streams():
     assert len([e for e in a + b if e.complete]) == 2
 
 
-def test_pjsua2_callbacks():
-    # what pjsua2's onDtmfEvent delivers for one RFC 2833 press: flags 0, 1 (update) ..., 3 (end)
+def test_decoded_key_reports():
+    # a SIP stack that decodes the packets itself reports one press several times: first, updates, end x2
     tr = Rfc4733Tracker()
-    out = tr.callback("#", 4000, 0, 0, now=8000)
+    out = tr.key("#", 4000, 0, end=False, now=8000)
     for i in range(1, 5):
-        out += tr.callback("#", 4000, i * 20, PJ_DTMF_IS_UPDATE, now=8000 + i * 160)
-    out += tr.callback("#", 4000, 100, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END, now=8800)
-    out += tr.callback("#", 4000, 100, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END, now=8800)
+        out += tr.key("#", 4000, i * 20, end=False, now=8000 + i * 160)
+    out += tr.key("#", 4000, 100, end=True, now=8800)
+    out += tr.key("#", 4000, 100, end=True, now=8800)
     assert [(e.digit, e.complete) for e in out] == [("#", False), ("#", True)]
     assert out[1].end - out[1].start == 800
-    assert tr.callback("x", 5000, 0, 0, now=9000) == [] and tr.stats["non_key"] == 1
+    assert tr.key("x", 5000, 0, end=False, now=9000) == [] and tr.stats["non_key"] == 1
+
+
+def test_pjsua2_flags_reach_the_pipeline_as_end():
+    # pjsua2's onDtmfEvent flags (0, IS_UPDATE ..., IS_UPDATE|IS_END) are translated in sip/pj only
+    from types import SimpleNamespace
+
+    from dtmfguard.sip.pj.dtmf_cb import PJ_DTMF_IS_END, PJ_DTMF_IS_UPDATE, dtmf_event_ends, feed_rfc4733
+
+    assert (PJ_DTMF_IS_UPDATE, PJ_DTMF_IS_END) == (1, 2)  # pjmedia/stream.h
+    assert [dtmf_event_ends(f) for f in (0, PJ_DTMF_IS_UPDATE, PJ_DTMF_IS_END | PJ_DTMF_IS_UPDATE)] == \
+        [False, False, True]
+    tr = Rfc4733Tracker()
+    out: list = []
+
+    class Pipeline:
+        def on_rfc4733(self, digit, timestamp, duration_ms, *, end):
+            out.extend(tr.key(digit, timestamp, duration_ms, end=end, now=8000 + duration_ms * 8))
+
+    for dur, flags in [(0, 0), (20, PJ_DTMF_IS_UPDATE), (40, PJ_DTMF_IS_UPDATE),
+                       (60, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END), (60, PJ_DTMF_IS_UPDATE | PJ_DTMF_IS_END)]:
+        feed_rfc4733(Pipeline(), SimpleNamespace(digit="7", timestamp=4000, duration=dur, flags=flags))
+    assert [(e.digit, e.complete) for e in out] == [("7", False), ("7", True)]
+    assert out[1].end - out[1].start == 480
 
 
 def test_rate_16k_stream_positions():

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""A worker that dies leaves no call behind (dtmfguard.sip.pj.dialogs, dtmfguard.sip.orphans, follow_feed).
+"""A worker that dies leaves no call behind (dtmfguard.sip.dialogs, dtmfguard.sip.orphans, follow_feed).
 
 Fast tests with fake peers on 127.0.0.1 (no pjsua2): what a worker records from its SIP messages, the
 state file's mode and content, the BYE / CANCEL / 503 the supervisor builds (RFC 3261 §12.2.1.1, §9.1,
@@ -23,7 +23,7 @@ import pytest
 
 from dtmfguard.server.procs import stop_process
 from dtmfguard.server.control import follow_feed
-from dtmfguard.sip.pj.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
+from dtmfguard.sip.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
 from dtmfguard.sip.orphans import build_bye, build_cancel, build_reject, end_legs, hop_of
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base, sip_options_ok
@@ -80,7 +80,7 @@ def test_header_helpers():
 
 
 def test_supervisor_side_never_loads_pjsua2():
-    code = ("import sys, dtmfguard.server.supervisor, dtmfguard.sip.orphans, dtmfguard.sip.pj.dialogs; "
+    code = ("import sys, dtmfguard.server.supervisor, dtmfguard.sip.orphans, dtmfguard.sip.dialogs; "
             "print('pjsua2' in sys.modules)")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

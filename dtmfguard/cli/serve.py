@@ -97,7 +97,7 @@ def serve_one(cfg) -> int:
     from ..server.procs import stdout_captured
     from ..server.sdnotify import Notifier
     from ..security import harden_process, redact
-    from ..sip.pj.dialogs import STATE_ENV
+    from ..sip.dialogs import STATE_ENV
 
     # this process will hold card digits: no core dumps, not ptrace-dumpable, private files (issue 8)
     log.info("process hardening: %s", harden_process())

@@ -145,9 +145,10 @@ class CallPipeline:
                                       "bad_events": 0, "session_errors": 0, "relay_errors": 0}
 
     # -- inputs from other threads ---------------------------------------------------------------------
-    def on_rfc4733(self, digit: str, timestamp: int, duration_ms: int, flags: int) -> None:
-        """pjsua2 ``onDtmfEvent`` (method RFC 2833): queued for the clock thread; never raises."""
-        self._pending.append(("cb", (str(digit), int(timestamp), int(duration_ms), int(flags))))
+    def on_rfc4733(self, digit: str, timestamp: int, duration_ms: int, *, end: bool) -> None:
+        """An RFC 4733 key report decoded by the SIP stack (digit, press timestamp, duration so far, ``end``:
+        the press is over; see :meth:`Rfc4733Tracker.key`): queued for the clock thread; never raises."""
+        self._pending.append(("key", (str(digit), int(timestamp), int(duration_ms), bool(end))))
 
     def on_rfc4733_packet(self, ssrc: int, timestamp: int, payload: bytes) -> None:
         """A raw telephone-event payload (RFC 4733 §2.3): queued for the clock thread."""
@@ -296,8 +297,9 @@ class CallPipeline:
         while self._pending:
             kind, args = self._pending.popleft()
             try:
-                if kind == "cb":
-                    events = self.tracker.callback(*args, now=now)
+                if kind == "key":
+                    digit, timestamp, duration_ms, end = args
+                    events = self.tracker.key(digit, timestamp, duration_ms, end=end, now=now)
                 elif kind == "pkt":
                     events = self.tracker.packet(*args, now=now)
                 else:

@@ -41,7 +41,7 @@ A worker that dies mid-call (SIGKILL, a crash) cannot hang up; its peers would
 stay connected to nothing until their session timers expire (90 s).  Each
 worker therefore records its live dialogs in a 0600 file in the supervisor's
 run directory (``$RUNTIME_DIRECTORY`` under systemd, else a private temporary
-directory; :mod:`dtmfguard.sip.pj.dialogs`), and when a worker exits the
+directory; :mod:`dtmfguard.sip.dialogs`), and when a worker exits the
 supervisor ends every leg still recorded (BYE, CANCEL or a final response,
 :mod:`dtmfguard.sip.orphans`) before restarting it.  ``/health`` shows how
 many calls each worker lost and how their legs were ended.
@@ -68,7 +68,7 @@ from .procs import PARENT_PID_ENV
 from .sdnotify import Notifier
 from ..security import redact
 from .config import GuardConfig
-from ..sip.pj.dialogs import STATE_ENV, load_records
+from ..sip.dialogs import STATE_ENV, load_records
 from ..sip.orphans import end_legs
 
 __all__ = ["Supervisor", "StartError", "WORKER_CONFIG_ENV", "EXIT_START_FAILED", "config_from_env",
@@ -141,7 +141,7 @@ class _Worker:
     backoff_s: float = 1.0
     next_start: float = 0.0
     last_exit: int | None = None
-    state_path: str = ""  # the worker's dialog state file (dtmfguard.sip.pj.dialogs)
+    state_path: str = ""  # the worker's dialog state file (dtmfguard.sip.dialogs)
     ending: threading.Thread | None = None  # ending a dead worker's calls; the restart waits for it
     calls_lost: int = 0
     last_loss: dict | None = None

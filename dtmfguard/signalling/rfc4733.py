@@ -31,8 +31,6 @@ from ..events import DigitEvent, event_code_to_digit
 
 __all__ = [
     "MAX_SEGMENT_UNITS",
-    "PJ_DTMF_IS_END",
-    "PJ_DTMF_IS_UPDATE",
     "Rfc4733Error",
     "Rfc4733Tracker",
     "TelephoneEvent",
@@ -41,11 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: pjmedia's OnDtmfEvent flags (pjmedia/stream.h PJMEDIA_STREAM_DTMF_IS_UPDATE / _IS_END; pjsua2 does not
-#: export the constants).
-PJ_DTMF_IS_UPDATE = 1
-PJ_DTMF_IS_END = 2
 
 #: Largest duration one packet can carry (16-bit field, RFC 4733 §2.3.5); longer presses are segmented.
 MAX_SEGMENT_UNITS = 0xFFFF
@@ -122,7 +115,7 @@ class _Active:
 
 
 class Rfc4733Tracker:
-    """Telephone-event packets (or pjsua2 ``onDtmfEvent`` callbacks) -> one DigitEvent per key press.
+    """Telephone-event packets (or a SIP stack's decoded key reports) -> one DigitEvent per key press.
 
     ``rate`` is the stream's sample rate (the positions of produced events);
     ``event_rate`` the telephone-event clock (RTP timestamp units per second, 8000 for
@@ -157,10 +150,12 @@ class Rfc4733Tracker:
         ev = payload if isinstance(payload, TelephoneEvent) else parse_payload(payload)
         return self._observe(int(ssrc) & 0xFFFFFFFF, int(timestamp) % _TS_MOD, ev.event, ev.end, ev.duration, now)
 
-    def callback(self, digit: str, timestamp: int, duration_ms: int, flags: int, now: int,
-                 ssrc: int = 0) -> list[DigitEvent]:
-        """Feed one pjsua2 ``onDtmfEvent`` (``prm.digit``, ``prm.timestamp``, ``prm.duration`` in ms,
-        ``prm.flags``).  pjsua2 reports timestamps in ms, so a press is identified by that value."""
+    def key(self, digit: str, timestamp: int, duration_ms: int, *, end: bool, now: int,
+            ssrc: int = 0) -> list[DigitEvent]:
+        """Feed one key report from a SIP stack that decodes the packets itself: ``digit``, the press's
+        ``timestamp`` (identifies the press; the stack's own units, e.g. ms), ``duration_ms`` so far, and
+        ``end`` (the press is over).  Reports of one press repeat with a growing duration, like packets.
+        The stack's own flag values are translated where that stack is imported (:mod:`dtmfguard.sip.pj`)."""
         from ..events import digit_to_event_code
 
         try:
@@ -169,8 +164,8 @@ class Rfc4733Tracker:
             self.stats["non_key"] += 1
             return []
         units = int(min(max(int(duration_ms), 0), 10_000_000) * self.event_rate / 1000)
-        end = bool(int(flags) & PJ_DTMF_IS_END)
-        if units > MAX_SEGMENT_UNITS:  # pjsua2 already joined segments: keep the full duration
+        end = bool(end)
+        if units > MAX_SEGMENT_UNITS:  # the stack already joined segments: keep the full duration
             return self._observe(ssrc, int(timestamp) % _TS_MOD, code, end, units, now, joined=True)
         return self._observe(ssrc, int(timestamp) % _TS_MOD, code, end, units, now)
 

@@ -4,7 +4,7 @@
 Why: when a worker dies its customer and agent stay connected to nothing (the
 customer hears silence, the agent's desktop waits) until RFC 4028 session
 timers expire, 90 s later.  The supervisor reads the dialogs the worker
-recorded (:mod:`dtmfguard.sip.pj.dialogs`) and, for each leg:
+recorded (:mod:`dtmfguard.sip.dialogs`) and, for each leg:
 
 * **answered** (a 2xx was sent or received): an in-dialog **BYE** built as
   RFC 3261 §12.2.1.1 says (Request-URI = remote target, Route = route set,
@@ -43,7 +43,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .pj.dialogs import LegRecord, parse_head, split_header_list, tag_of, uri_of
+from .dialogs import LegRecord, parse_head, split_header_list, tag_of, uri_of
 
 __all__ = ["end_legs", "build_bye", "build_cancel", "build_reject", "hop_of"]
 

@@ -80,6 +80,7 @@ from ...media.pipeline import CallPipeline
 from ...security import log_debug_traceback
 from ...server import sched
 from ...server.config import ConfigError, GuardConfig, agent_target, uses_tls
+from .dtmf_cb import feed_rfc4733
 from .dialogs import DialogBook
 from ..identity import agent_leg_identity
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
@@ -507,7 +508,7 @@ class _Leg(pj.Call):
                 if limit.dropped == 1 or limit.dropped % 1000 == 0:
                     log.warning("%s: RFC 4733 events dropped by the key rate limit (%d so far)", b.id, limit.dropped)
                 return
-            b.pipeline.on_rfc4733(prm.digit, prm.timestamp, prm.duration, prm.flags)
+            feed_rfc4733(b.pipeline, prm)
 
     @guarded
     def onCallTsxState(self, prm) -> None:
@@ -1236,23 +1237,13 @@ class Guard:
 
     # -- mask_mode "payment" (main thread) ---------------------------------------------------------------
     def _end_payment_masking(self, b: Bridge) -> None:
-        """mask_mode "payment": once the payment session has finished, masking stops (the session leaves
-        the pipeline; the agent hears the customer's keys unmasked again, the documented choice of this
-        mode).  Not while the masker is still masking a key or has a mask span ahead of its output: the
-        switch would cut the mask short and could let the tail of the last card key through."""
+        """mask_mode "payment" / "secure": once the payment session has finished, masking stops (the
+        session leaves the pipeline).  The rules (not while a key is still being masked, a mask span is
+        ahead of the output, a signalled key waits or an RFC 4733 press sounds) are the pipeline's own:
+        :meth:`CallPipeline.end_payment_masking`, shared with relay mode."""
         pl = b.pipeline
-        if pl.mask_mode not in ("payment", "secure") or not getattr(pl.session, "finished", False):
+        if not pl.end_payment_masking():
             return
-        m = pl.masker
-        try:
-            out_pos = int(m.samples_in) - int(getattr(m, "delay_samples", 0))
-            spans = getattr(m, "masked_spans", [])[-4:]  # masked spans are sorted by start: the latest last
-            if getattr(m, "masking", False) or any(span.end > out_pos for span in spans):
-                return
-        except Exception as exc:  # noqa: BLE001 - read while the clock thread runs: try at the next poll
-            log.debug("%s: masker state not readable yet (%s)", b.id, type(exc).__name__)
-            return
-        pl.detach_session()
         if pl.mask_mode == "secure":
             log.info("%s: payment %s: secure mode %s", b.id, getattr(b.session, "state", "finished"),
                      "stays on (switched on before the payment)" if pl.secure_manual else "off, keys relayed again")
