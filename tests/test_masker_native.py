@@ -167,15 +167,20 @@ def test_native_screen_fault_fails_closed(native, monkeypatch):
     x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=80, rng=np.random.default_rng(8))
     x = np.round(x).astype(np.int16)
 
-    class Broken:
+    class Broken:  # the C module builds and binds, then every call on a frame fails
         class Screen:
             def __init__(self, **constants):
+                pass
+
+            def bind(self, *buffers):
                 pass
 
             def __getattr__(self, name):
                 def boom(*a):
                     raise ValueError("injected")
                 return boom
+
+        Output = Screen
 
     monkeypatch.setattr(masker_mod, "_masker_native", Broken)
     out, _, errors = with_backend("native", lambda: _mask(x, 160))
