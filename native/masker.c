@@ -267,8 +267,16 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
         }
     /* ... turned to the absolute phase of the block's first sample */
     const int64_t sm = ((start % rate) + rate) % rate;
+    /* (f * sm) mod rate without 8 integer divisions: f * sm < 2^53, so the quotient through a double is exact
+     * or one off, and the correction below makes the remainder exact */
+    const double inv_rate = 1.0 / (double)rate;
     for (int f = 0; f < NF; f++) {
-        const int64_t idx = (o->freq[f] * sm) % rate;
+        const int64_t a = o->freq[f] * sm;
+        int64_t idx = a - (int64_t)((double)a * inv_rate) * rate;
+        while (idx < 0)
+            idx += rate;
+        while (idx >= rate)
+            idx -= rate;
         const double cs = o->ctab[idx], sn = o->stab[idx];
         feat[1 + f] = cs * c[f] - sn * s[f];
         feat[1 + NF + f] = sn * c[f] + cs * s[f];
