@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard.dsp._masker_native: the masker's per-hop screen in C.
+ * dtmfguard.dsp._masker_native: the masker's per-hop screen and its output side in C.
  *
  * Why C: a live call runs the masker once every 20 ms on pjsua2's clock
  * thread; the numpy path (Masker._screen_numpy in dtmfguard/dsp/masker.py) spends
  * dozens of numpy calls per frame, each cheap in a loop but cold again 20 ms
- * later.  Here one call screens all hops of a frame.
+ * later.  Here one call (Screen.run, on the buffers Screen.bind holds) appends a
+ * frame, screens all its hops, takes the steps that only update counters and
+ * writes the output (delayed input, mask, or fades and band notches through the
+ * Output object); Python takes over only for a hop that opens or closes a press
+ * or a suspect (then Screen.finish writes the output).
  *
  * Contract: the numbers equal the numpy path's BIT FOR BIT.  Every sum is
  * taken in the order the numpy path takes it (block sums sample by sample,

@@ -40,14 +40,19 @@ chunking has not yet emitted, so any chunking gives bit-identical output.
 
 Speed (issues 6 and 12): a live call runs this once per 20 ms frame with cold caches, where every numpy
 call costs several µs, so when the optional C module ``native/masker.c`` was built and
-``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.frame``: it appends the
-frame to the delay line, screens its hops (block correlations cached between frames, windows summed as a
-binary tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only
-updates counters (nothing to track, a steady press, a miss inside a press), and writes the output when it
-is the delayed input or wholly the mask.  The rest (a press opening or closing, suspects, notches, fades)
-continues here from what the C frame computed.  It gives the numpy path's samples bit for bit
-(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` by name
-(:meth:`Masker.native_constants`).
+``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.run`` on buffers bound at
+:meth:`reset` (delay line, state vector, mask table, span lists, screen outputs): it appends the frame to
+the delay line, screens its hops (block correlations cached between frames, windows summed as a binary
+tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only updates
+counters (nothing to track, a steady press, a miss inside a press), and writes the output: the delayed
+input, the mask, or fades and band notches (``Output.render``: :meth:`_apply` in C).  Only a hop that
+opens or closes a press or a suspect, or a pending suspect or harmonic test, continues here in Python
+(:meth:`_step`, whose walk-back :meth:`_onset` is ``Output.onset`` in C); then ``Screen.finish`` writes the
+output.  The span lists are rebuilt only when Python changed a span, and the state vector packed only after
+Python steps.  Both backends take every sum in one fixed order (the notch projection sample by sample and
+term by term, not BLAS), so the C path gives the numpy path's samples bit for bit
+(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` and the masker's options by
+name (:meth:`Masker.native_constants`, :meth:`Masker.native_output_constants`).
 
 Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
 anything inside fails, that chunk's output is the mask (or silence if even the
