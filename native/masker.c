@@ -1318,21 +1318,35 @@ PyDoc_STRVAR(run_doc,
 "One int16 frame of Masker._run on the bound buffers: append it to the delay line, screen its hops, take\n"
 "every step that only updates counters, and write the output (delayed input, mask, or fades and notches\n"
 "from the bound span lists).  Returns 0 when done (delay line trimmed), plus 4 when spans are due to\n"
-"expire, plus 8 when the output is the delayed input; 1 when the per-hop steps must run in Python from hop state[S_NEXT] (then finish()), 2 when only\n"
-"the output is left to Python (hops decided, delay line not trimmed).");
+"expire, plus 8 when the output is the delayed input; 1 when the per-hop steps must run in Python from\n"
+"hop state[S_NEXT] (then resume() and finish()), 2 when only the output is left to Python (hops decided,\n"
+"delay line not trimmed), 3 when chunk is not a 1-D contiguous native int16 buffer (nothing done).");
 
 static PyObject *
 Screen_run(ScreenObject *o, PyObject *args)
 {
     Py_buffer chunk = {0}, out = {0};
+    PyObject *chunk_o;
     long long pos, next_hop;
     int code = -1;
     if (!o->bound) {
         PyErr_SetString(PyExc_RuntimeError, "Screen: run before bind");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*LLw*", &chunk, &pos, &next_hop, &out))
+    if (!PyArg_ParseTuple(args, "OLLw*", &chunk_o, &pos, &next_hop, &out))
         goto done;
+    if (PyObject_GetBuffer(chunk_o, &chunk, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear(); /* not a contiguous buffer: not for this path */
+        code = 3;
+        goto done;
+    }
+    const char *fmt = chunk.format == NULL ? "B" : chunk.format;
+    if (fmt[0] == '@' || fmt[0] == '=' || (fmt[0] == '<' && PY_LITTLE_ENDIAN) || (fmt[0] == '>' && !PY_LITTLE_ENDIAN))
+        fmt++;
+    if (chunk.ndim != 1 || chunk.itemsize != 2 || fmt[0] != 'h' || fmt[1] != 0) {
+        code = 3; /* not 1-D native int16 */
+        goto done;
+    }
     const Py_ssize_t H = (Py_ssize_t)sizeof(int16_t), n = chunk.len / H;
     if (chunk.len % H || out.len != chunk.len) {
         PyErr_SetString(PyExc_ValueError, "run: chunk and out must be int16 of one length");
@@ -1347,6 +1361,38 @@ done:
     if (out.obj != NULL)
         PyBuffer_Release(&out);
     return code < 0 ? NULL : PyLong_FromLong(code);
+}
+
+PyDoc_STRVAR(resume_doc,
+"resume(i0, nh) -> int\n\n"
+"steps() on the bound state and screen outputs of the frame run() left to Python: the simple steps from hop\n"
+"i0 of its nh hops; returns the first hop the Python steps must take (nh when none).");
+
+static PyObject *
+Screen_resume(ScreenObject *o, PyObject *args)
+{
+    Py_ssize_t i0, nh;
+    if (!o->bound) {
+        PyErr_SetString(PyExc_RuntimeError, "Screen: resume before bind");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "nn", &i0, &nh))
+        return NULL;
+    int64_t *st = (int64_t *)o->bb[BB_STATE].buf;
+    const int64_t *conf = (const int64_t *)o->bb[BB_CONF].buf;
+    if (nh < 0 || nh > o->cap || i0 < 0 || i0 > nh || (st[S_ACTIVE] && (st[S_PAIR] < 0 || st[S_PAIR] >= NP))) {
+        PyErr_SetString(PyExc_ValueError, "resume: bad hop range or pair");
+        return NULL;
+    }
+    for (Py_ssize_t i = i0; i < nh; i++)
+        if (conf[i] >= NP) {
+            PyErr_SetString(PyExc_ValueError, "resume: bad pair");
+            return NULL;
+        }
+    const Py_ssize_t r = simple_steps(o, i0, nh, st, (double *)o->bb[BB_STEADY].buf,
+                                      (const int64_t *)o->bb[BB_SUS].buf, conf, (const int64_t *)o->bb[BB_WEAK].buf,
+                                      (const double *)o->bb[BB_EXPL].buf);
+    return PyLong_FromSsize_t(r);
 }
 
 PyDoc_STRVAR(finish_doc,
@@ -1379,6 +1425,7 @@ static PyMethodDef Screen_methods[] = {
     {"bind", (PyCFunction)Screen_bind, METH_VARARGS, bind_doc},
     {"run", (PyCFunction)Screen_run, METH_VARARGS, run_doc},
     {"finish", (PyCFunction)Screen_finish, METH_VARARGS, finish_doc},
+    {"resume", (PyCFunction)Screen_resume, METH_VARARGS, resume_doc},
     {"steps", (PyCFunction)Screen_steps, METH_VARARGS, steps_doc},
     {NULL, NULL, 0, NULL},
 };

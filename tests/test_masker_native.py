@@ -390,3 +390,28 @@ def test_native_output_rejects_bad_input(native):
     with pytest.raises(TypeError):
         scr.bind(object(), m._store, m._keep, m.delay_samples, m._native_state, m._native_steady, m._frame_table,
                  1, m._span_arr, m._notch_arr, *m._frame_outs)
+
+
+def test_native_declines_chunks_it_cannot_take(native):
+    """Strided, byte-swapped and 2-D int16 chunks are declined by the C frame (the numpy path takes them):
+    same samples as the numpy backend, also after a chunk that failed (NaN) in the middle of a press, and a
+    2-D chunk fails closed on both."""
+    x = need_speech(CORPUS["under-speech"], "case 'under-speech'")[: 8000 * 3]
+
+    def run():
+        m = Masker()
+        wide = np.repeat(x, 2)
+        parts = []
+        for k, i in enumerate(range(0, x.size, 160)):
+            c = x[i: i + 160]
+            parts.append(m.process(wide[2 * i: 2 * i + 2 * c.size: 2] if k % 4 == 0 else
+                                   c.astype(">i2") if k % 4 == 1 else c))
+            if k in (34, 42):  # inside presses, after a C frame: the chunk fails, the stream goes on
+                parts.append(m.process(np.full(160, np.nan)))
+        bad = m.process(np.zeros((2, 80), dtype=np.int16))
+        return np.concatenate(parts + [m.flush()]), m.masked_spans, m.errors, bad
+
+    ref = with_backend("numpy", run)
+    got = with_backend("native", run)
+    assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and got[2] == ref[2] == 3
+    assert got[3].size == 160 and np.array_equal(got[3], ref[3])

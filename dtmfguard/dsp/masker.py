@@ -317,9 +317,10 @@ class Masker:
             n = 0
         pos_before = self._pos
         try:
-            if type(chunk) is np.ndarray and chunk.dtype == _INT16 and n <= self._frame_cap \
-                    and self._native_screen is not None and self._out_dtype == _INT16 \
-                    and chunk.ndim == 1 and chunk.flags.c_contiguous and goertzel.backend() == "native":
+            # (the C frame itself declines a chunk that is not 1-D contiguous native int16: None)
+            if type(chunk) is np.ndarray and chunk.dtype is _INT16 and n <= self._frame_cap \
+                    and self._native_screen is not None and self._out_dtype is _INT16 \
+                    and goertzel.backend() == "native":
                 out = self._run_native(chunk, n)
                 if out is not None:
                     self.samples_in += n
@@ -401,6 +402,7 @@ class Masker:
         try:
             if self._c_state:
                 self._unpack_state()
+                self._c_state = False
             self._spans_dirty = True
             start = pos_before - self.delay_samples
             self._pos = pos_before + n
@@ -437,8 +439,9 @@ class Masker:
         n = x.size
         pos0 = self._pos
         keep = self._keep
-        if self._c_state:
+        if self._c_state:  # the counters move to the attributes the steps below read and write
             self._unpack_state()
+            self._c_state = False
         self._spans_dirty = True  # the steps below may open, close or retire spans
         if n <= self._frame_cap:
             self._store[keep: keep + n] = x
@@ -486,6 +489,8 @@ class Masker:
         out = np.empty(n, dtype=np.int16)
         screen = self._native_screen
         code = screen.run(chunk, pos0, self._next_hop, out)
+        if code == 3:
+            return None  # not a 1-D contiguous native int16 chunk: the numpy path takes it
         self._pos = pos0 + n
         last_hop = (self._pos // self._hop) * self._hop
         first_hop = self._next_hop
@@ -499,8 +504,8 @@ class Masker:
             self._spans_dirty = True
             st = self._native_state
             nh = (last_hop - first_hop) // self._hop + 1
-            sus, conf, coef, weak, expl = (a[:nh] for a in self._frame_outs)
-            i = int(st[9])
+            sus, conf, coef, weak, expl = self._frame_outs
+            i = st[9]
             hop = self._hop
             while i < nh:
                 self._step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
@@ -508,7 +513,7 @@ class Masker:
                 if i < nh:
                     self._pack_state()
                     st[14] = first_hop
-                    i = screen.steps(i, st, self._native_steady, sus, conf, weak, expl)
+                    i = screen.resume(i, nh)
                     self._unpack_state()
             self._sync_spans()
             code = screen.finish(pos0, out)
