@@ -510,7 +510,8 @@ class Masker:
             while i < nh:
                 self._step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
                 i += 1
-                if i < nh:
+                # (a hop naming a pair with no press open always needs the Python step: C would hand it back)
+                if i < nh and (self._active is not None or (sus[i] < 0 and conf[i] < 0)):
                     self._pack_state()
                     st[14] = first_hop
                     i = screen.resume(i, nh)
@@ -1143,6 +1144,8 @@ class Masker:
         # the blocks' projections, each from its own samples only (same bits any chunking), every sum in
         # the fixed order of the C render: coefficients sample by sample, projection term by term
         a = (first + np.arange(last - first + 1)) * h - buf_start
+        if a[0] < 0 or a[-1] + nl > self._buf.size:  # (the delay line is kept long enough: never on a stream)
+            raise ValueError("notch block outside the delay line")
         y = self._buf[a[:, None] + np.arange(nl)[None, :]]  # [blocks, nl]
         pinv, basis = self._notch_pinv, self._notch_basis  # [16, nl], [nl, 16]
         coef = y[:, 0, None] * pinv[None, :, 0]
