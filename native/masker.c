@@ -552,7 +552,7 @@ done:
     return any < 0 ? NULL : PyLong_FromLong(any);
 }
 
-/* state vector of Screen.frame (Masker._run keeps the same values in attributes) */
+/* state vector of Screen.run (Masker keeps the same values in attributes: _pack_state, _unpack_state) */
 enum { S_ACTIVE, S_PAIR, S_MISSES, S_WEAK_PAIR, S_WEAK_RUN, S_HIT_PAIR, S_HIT_RUN, S_SUSPECT, S_PENDING, S_NEXT,
        S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, NSTATE };
 
@@ -648,54 +648,6 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
                                  expl + i * NP))
         i++;
     return i;
-}
-
-PyDoc_STRVAR(steps_doc,
-"steps(i0, state, steady, suspect, conf, weak, expl) -> int\n\n"
-"Masker._step for hops i0, i0 + 1, ... of a screened frame while each only updates counters; returns the\n"
-"first hop the Python steps must take (the number of hops when none).");
-
-static PyObject *
-Screen_steps(ScreenObject *o, PyObject *args)
-{
-    enum { B_STATE, B_STEADY, B_SUS, B_CONF, B_WEAK, B_EXPL, NBUF };
-    Py_buffer b[NBUF];
-    memset(b, 0, sizeof(b));
-    Py_ssize_t i0, r = -1;
-    if (o->ctab == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Screen: not initialised");
-        return NULL;
-    }
-    if (!PyArg_ParseTuple(args, "nw*w*y*y*y*y*", &i0, &b[B_STATE], &b[B_STEADY], &b[B_SUS], &b[B_CONF], &b[B_WEAK],
-                          &b[B_EXPL]))
-        goto done;
-    const Py_ssize_t D = (Py_ssize_t)sizeof(double), I = (Py_ssize_t)sizeof(int64_t);
-    const Py_ssize_t nh = b[B_SUS].len / I;
-    if (b[B_STATE].len != NSTATE * I || b[B_STEADY].len != D || b[B_SUS].len % I || b[B_CONF].len != nh * I
-        || b[B_WEAK].len != nh * I || b[B_EXPL].len != nh * NP * D || i0 < 0 || i0 > nh) {
-        PyErr_SetString(PyExc_ValueError, "steps: bad sizes");
-        goto done;
-    }
-    int64_t *st = (int64_t *)b[B_STATE].buf;
-    const int64_t *conf = (const int64_t *)b[B_CONF].buf;
-    for (Py_ssize_t i = 0; i < nh; i++)
-        if (conf[i] >= NP) {
-            PyErr_SetString(PyExc_ValueError, "steps: bad pair");
-            goto done;
-        }
-    if (st[S_PAIR] < 0 || st[S_PAIR] >= NP) {
-        if (st[S_ACTIVE]) {
-            PyErr_SetString(PyExc_ValueError, "steps: bad pair");
-            goto done;
-        }
-    }
-    r = simple_steps(o, i0, nh, st, (double *)b[B_STEADY].buf, (const int64_t *)b[B_SUS].buf, conf,
-                     (const int64_t *)b[B_WEAK].buf, (const double *)b[B_EXPL].buf);
-done:
-    for (int i = 0; i < NBUF; i++)
-        if (b[i].obj != NULL)
-            PyBuffer_Release(&b[i]);
-    return r < 0 ? NULL : PyLong_FromSsize_t(r);
 }
 
 /* ------------------------------------------------------------------ the output side
@@ -1365,7 +1317,7 @@ done:
 
 PyDoc_STRVAR(resume_doc,
 "resume(i0, nh) -> int\n\n"
-"steps() on the bound state and screen outputs of the frame run() left to Python: the simple steps from hop\n"
+"On the bound state and screen outputs of the frame run() left to Python: the simple steps from hop\n"
 "i0 of its nh hops; returns the first hop the Python steps must take (nh when none).");
 
 static PyObject *
@@ -1426,7 +1378,6 @@ static PyMethodDef Screen_methods[] = {
     {"run", (PyCFunction)Screen_run, METH_VARARGS, run_doc},
     {"finish", (PyCFunction)Screen_finish, METH_VARARGS, finish_doc},
     {"resume", (PyCFunction)Screen_resume, METH_VARARGS, resume_doc},
-    {"steps", (PyCFunction)Screen_steps, METH_VARARGS, steps_doc},
     {NULL, NULL, 0, NULL},
 };
 

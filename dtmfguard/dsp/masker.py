@@ -93,7 +93,7 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 15  # Screen.frame's state vector (native/masker.c)
+_NSTATE = 15  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
@@ -256,7 +256,7 @@ class Masker:
         # chunk behind them (``_buf`` is the view of both during the call) and moves the last keep forward
         self._store = np.zeros(self._keep + self._frame_cap)
         self._buf = self._store[: self._keep]
-        # Screen.frame's state (array.array: item access from Python costs far less than numpy's)
+        # Screen.run's state (array.array: item access from Python costs far less than numpy's)
         self._native_state = array.array("q", bytes(8 * _NSTATE))
         self._native_steady = array.array("d", [0.0])
         self._c_state = False  # True: the C state vector holds the counters (the attributes below are stale)
