@@ -415,3 +415,30 @@ def test_native_declines_chunks_it_cannot_take(native):
     got = with_backend("native", run)
     assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and got[2] == ref[2] == 3
     assert got[3].size == 160 and np.array_equal(got[3], ref[3])
+
+
+def test_native_long_chunk_fails_closed_as_a_whole(native):
+    """A recording in one chunk runs as C frames; a fault in any of them masks the whole chunk (as the numpy
+    path does), never a mix of raw and masked frames."""
+    x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=80, rng=np.random.default_rng(8))
+    x = np.round(np.concatenate([np.zeros(8000), x])).astype(np.int16)
+    assert x.size > Masker()._frame_cap
+    m = Masker()
+    real = m._native_screen
+    calls = []
+
+    class FailsLater:  # the fourth C frame of the chunk fails
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def run(self, *a):
+            calls.append(1)
+            if len(calls) == 4:
+                raise ValueError("injected")
+            return real.run(*a)
+
+    m._native_screen = FailsLater()
+    out = with_backend("native", lambda: m.process(x))
+    assert m.errors == 1 and len(calls) == 4 and out.size == x.size
+    ref = np.clip(np.round(m._mask_signal(-m.delay_samples, x.size)), -32768, 32767)
+    assert np.array_equal(out, ref)

@@ -318,11 +318,17 @@ class Masker:
         pos_before = self._pos
         try:
             # (the C frame itself declines a chunk that is not 1-D contiguous native int16: None)
-            if type(chunk) is np.ndarray and chunk.dtype is _INT16 and n <= self._frame_cap \
-                    and self._native_screen is not None and self._out_dtype is _INT16 \
-                    and goertzel.backend() == "native":
-                out = self._run_native(chunk, n)
-                if out is not None:
+            if type(chunk) is np.ndarray and chunk.dtype is _INT16 and self._native_screen is not None \
+                    and self._out_dtype is _INT16 and goertzel.backend() == "native":
+                if n <= self._frame_cap:
+                    out = self._run_native(chunk, n)
+                    if out is not None:
+                        self.samples_in += n
+                        return out
+                elif chunk.ndim == 1 and chunk.flags.c_contiguous:
+                    # a long chunk (a recording) as C frames: any chunking gives the same output
+                    out = np.concatenate([self._run_native_piece(chunk[i: i + self._frame_cap])
+                                          for i in range(0, n, self._frame_cap)])
                     self.samples_in += n
                     return out
             x = self._convert(chunk)
@@ -528,6 +534,12 @@ class Masker:
         self._exact_out = code >= 8 and out_start >= self._inexact_until
         if code & 4:
             self._expire(out_start + n)
+        return out
+
+    def _run_native_piece(self, piece: np.ndarray) -> np.ndarray:
+        out = self._run_native(piece, piece.size)
+        if out is None:  # (a slice of a contiguous int16 chunk never is declined)
+            raise RuntimeError("C frame declined a piece of a contiguous int16 chunk")
         return out
 
     def _sync_spans(self) -> None:
