@@ -327,10 +327,13 @@ class Masker:
                         return out
                 elif chunk.ndim == 1 and chunk.flags.c_contiguous:
                     # a long chunk (a recording) as C frames: any chunking gives the same output
-                    out = np.concatenate([self._run_native_piece(chunk[i: i + self._frame_cap])
-                                          for i in range(0, n, self._frame_cap)])
+                    parts, exact = [], True
+                    for i in range(0, n, self._frame_cap):
+                        parts.append(self._run_native_piece(chunk[i: i + self._frame_cap]))
+                        exact = exact and self._exact_out
+                    self._exact_out = exact  # (the whole chunk came out untouched)
                     self.samples_in += n
-                    return out
+                    return np.concatenate(parts)
             x = self._convert(chunk)
             out = self._run(x)
             self.samples_in += x.size
