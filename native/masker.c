@@ -653,12 +653,13 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
 /* ------------------------------------------------------------------ the output side
  *
  * Output(*, hop, fade, guard, fade_ramp, notch_len, notch_win, notch_basis, notch_pinv, onset_len, onset_step,
- *        onset_basis, onset_ginv, onset_ratio)
+ *        onset_basis, onset_ginv, onset_ratio, onset_floor)
  *
  *   The constants of the masker's output (Masker.native_output_constants, by name): the fade ramp
  *   [fade], the band notch (block length, sin^2 window [notch_len], the band basis [notch_len][16] and its
  *   pseudo-inverse [16][notch_len]), and the onset walk-back (2 ms windows every onset_step samples, basis
- *   [onset_len][16], inverse Gram matrix per pair [16][4][4], the share of the steady energy that counts).
+ *   [onset_len][16], inverse Gram matrix per pair [16][4][4], the share of the steady energy, at least
+ *   onset_floor, that still counts as tone).
  *
  * Output.render(store, buf_start, start, n, spans, notches, table, out)
  *   out[i] for input position start + i: Masker._apply (weights of the spans, band notches, the mask
@@ -681,7 +682,7 @@ typedef struct {
     double *npinv;  /* [16][nl] */
     double *obasis; /* [olen][16] */
     double *oginv;  /* [16][16] */
-    double oratio;
+    double oratio, ofloor;
     double *scratch; /* w, gain and block projections of one render */
     Py_ssize_t scratch_len;
     int ready;
@@ -706,15 +707,15 @@ Output_init(OutputObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"hop", "fade", "guard", "fade_ramp", "notch_len", "notch_win", "notch_basis",
                             "notch_pinv", "onset_len", "onset_step", "onset_basis", "onset_ginv", "onset_ratio",
-                            NULL};
+                            "onset_floor", NULL};
     PyObject *ramp_o, *nwin_o, *nbasis_o, *npinv_o, *obasis_o, *oginv_o;
     if (self->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Output: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOd", names, &self->hop, &self->fade, &self->guard,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdd", names, &self->hop, &self->fade, &self->guard,
                                      &ramp_o, &self->nl, &nwin_o, &nbasis_o, &npinv_o, &self->olen, &self->ostep,
-                                     &obasis_o, &oginv_o, &self->oratio))
+                                     &obasis_o, &oginv_o, &self->oratio, &self->ofloor))
         return -1;
     if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
         PyErr_SetString(PyExc_TypeError, "Output: every constant must be given, by name");
@@ -1008,7 +1009,7 @@ onset_core(const OutputObject *o, const double *buf, int64_t buf_start, int64_t 
     if (len < o->olen)
         return lim;
     const int64_t nwin = (len - o->olen) / o->ostep + 1;
-    const double thr = o->oratio * (steady > 1e-9 ? steady : 1e-9);
+    const double thr = o->oratio * (steady > o->ofloor ? steady : o->ofloor);
     const int r = pair / 4, c = pair % 4;
     const int cols[4] = {r, 8 + r, 4 + c, 12 + c};
     const double *gi = o->oginv + 16 * pair;

@@ -209,7 +209,8 @@ class Masker:
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
         self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
-        self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
+        self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone ...
+        self._onset_floor = 1e-9  # ... of at least this much steady energy
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -660,7 +661,7 @@ class Masker:
                     notch_len=nl, notch_win=np.ascontiguousarray(self._notch_win[:nl]),
                     notch_basis=self._notch_basis, notch_pinv=self._notch_pinv, onset_len=self._short,
                     onset_step=self._short_step, onset_basis=self._onset_basis, onset_ginv=self._onset_ginv,
-                    onset_ratio=float(self._onset_ratio))
+                    onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor))
 
     def _bound_gain(self) -> np.ndarray:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
@@ -1036,7 +1037,7 @@ class Masker:
             return lim
         frames = np.lib.stride_tricks.sliding_window_view(seg, self._short)[:: self._short_step]
         starts = lo + np.arange(frames.shape[0]) * self._short_step
-        carrying = self._onset_explained(frames, pair) >= self._onset_ratio * max(steady, 1e-9)
+        carrying = self._onset_explained(frames, pair) >= self._onset_ratio * max(steady, self._onset_floor)
         i = carrying.size - 1
         while i >= 0 and not carrying[i]:
             i -= 1
