@@ -200,6 +200,8 @@ def main() -> int:
     ap.add_argument("--main-rev", default="",
                     help="also run this git revision (e.g. main: today's masker) in section (d)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c,d")
+    ap.add_argument("--speed-seconds", type=float, default=1.0, help="CPU seconds per speed measurement in (d)")
+    ap.add_argument("--speed-repeats", type=int, default=3, help="interleaved rounds of (d) (median reported)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
@@ -254,23 +256,29 @@ def main() -> int:
         keys, _ = A.press_scenario(rng, 30, speech=speech, speech_around=speech is not None)
         only = np.clip(np.round(speech[: 8000 * 20]), -32768, 32767).astype(np.int16) if speech is not None \
             else np.zeros(8000 * 20, dtype=np.int16)
-        print("\n(d) real-time channels per core (one masker, 20 ms frames; runs interleaved old/new)")
+        print(f"\n(d) real-time channels per core (one masker, 20 ms frames, int16; CPU time of this process; "
+              f"{args.speed_repeats} rounds of {args.speed_seconds:g} s per model and input, models interleaved "
+              f"in each round; median, and the median of each round's ratio)")
         speed_models = list(models)
         if args.main_rev:
             speed_models.insert(1, ("main", load_legacy(args.main_rev, "main").Masker))
         cpc: dict = {label: {"keys": [], "speech": []} for label, _ in speed_models}
-        for _ in range(3):
+        for _ in range(args.speed_repeats):
             for label, cls in speed_models:
-                cpc[label]["keys"].append(channels_per_core(cls, keys, 1.0))
-                cpc[label]["speech"].append(channels_per_core(cls, only, 1.0))
+                cpc[label]["keys"].append(channels_per_core(cls, keys, args.speed_seconds))
+                cpc[label]["speech"].append(channels_per_core(cls, only, args.speed_seconds))
         med = {k: {s: float(np.median(v)) for s, v in d.items()} for k, d in cpc.items()}
+        ratio = {f"new/{label}": {s: float(np.median(np.array(cpc["new"][s]) / np.array(cpc[label][s])))
+                                  for s in ("keys", "speech")} for label, _ in speed_models if label != "new"}
         for s in ("keys", "speech"):
             others = "".join(f", {label} {med[label][s]:6.0f}" for label, _ in speed_models if label != "new")
-            ratios = "".join(f", new/{label} {med['new'][s] / med[label][s]:.2f}" for label, _ in speed_models
-                             if label != "new")
+            ratios = "".join(f", {name} {r[s]:.2f}" for name, r in ratio.items())
+            runs = " ".join(f"{v:.0f}" for v in cpc["new"][s])
             print(f"  {'speech with keys' if s == 'keys' else 'speech only':16s}: new {med['new'][s]:6.0f}{others}"
-                  f"  ({ratios[2:]})")
+                  f"  ({ratios[2:]}; new per round: {runs})")
         result["channels_per_core"] = med
+        result["channels_per_core_runs"] = cpc
+        result["channels_per_core_ratio"] = ratio
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2, default=float)

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard.dsp._masker_native: the masker's per-hop screen in C.
+ * dtmfguard.dsp._masker_native: the masker's per-hop screen and its output side in C.
  *
  * Why C: a live call runs the masker once every 20 ms on pjsua2's clock
  * thread; the numpy path (Masker._screen_numpy in dtmfguard/dsp/masker.py) spends
  * dozens of numpy calls per frame, each cheap in a loop but cold again 20 ms
- * later.  Here one call screens all hops of a frame.
+ * later.  Here one call (Screen.run, on the buffers Screen.bind holds) appends a
+ * frame, screens all its hops, takes the steps that only update counters and
+ * writes the output (delayed input, mask, or fades and band notches through the
+ * Output object); Python takes over only for a hop that opens or closes a press
+ * or a suspect (then Screen.finish writes the output).
  *
  * Contract: the numbers equal the numpy path's BIT FOR BIT.  Every sum is
  * taken in the order the numpy path takes it (block sums sample by sample,
@@ -60,6 +64,10 @@
 #define MAXW 8
 #define CACHE 32 /* blocks remembered between calls (power of two) */
 
+/* buffers Screen.bind holds: delay line, state, mask table, span lists, screen outputs */
+enum { BB_STORE, BB_STATE, BB_STEADY, BB_TABLE, BB_SPANS, BB_NOTCHES, BB_SUS, BB_CONF, BB_CCOEF, BB_WEAK, BB_EXPL,
+       NBB };
+
 typedef struct {
     PyObject_HEAD
     Py_ssize_t hop, rate, nw, kmax;
@@ -78,13 +86,30 @@ typedef struct {
     double *cfeat;                 /* [CACHE][NFEAT] its energy and correlations */
     double *scratch;               /* levels: [nlev][nb][NFEAT] */
     Py_ssize_t scratch_len;
+    /* Screen.bind: the masker's buffers, held between frames (a frame then passes only its chunk) */
+    Py_buffer bb[NBB];
+    int bound, has_table;
+    Py_ssize_t keep, delay, cap;
+    PyObject *output; /* OutputObject */
 } ScreenObject;
+
+static void
+unbind(ScreenObject *self)
+{
+    for (int i = 0; i < NBB; i++)
+        if (self->bb[i].obj != NULL)
+            PyBuffer_Release(&self->bb[i]);
+    memset(self->bb, 0, sizeof(self->bb));
+    Py_CLEAR(self->output);
+    self->bound = 0;
+}
 
 static void
 Screen_dealloc(ScreenObject *self)
 {
     free(self->ctab); free(self->stab); free(self->rcos); free(self->rsin); free(self->quad); free(self->ginv);
     free(self->tag); free(self->csamp); free(self->cfeat); free(self->scratch);
+    unbind(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -246,8 +271,16 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
         }
     /* ... turned to the absolute phase of the block's first sample */
     const int64_t sm = ((start % rate) + rate) % rate;
+    /* (f * sm) mod rate without 8 integer divisions: f * sm < 2^53, so the quotient through a double is exact
+     * or one off, and the correction below makes the remainder exact */
+    const double inv_rate = 1.0 / (double)rate;
     for (int f = 0; f < NF; f++) {
-        const int64_t idx = (o->freq[f] * sm) % rate;
+        const int64_t a = o->freq[f] * sm;
+        int64_t idx = a - (int64_t)((double)a * inv_rate) * rate;
+        while (idx < 0)
+            idx += rate;
+        while (idx >= rate)
+            idx -= rate;
         const double cs = o->ctab[idx], sn = o->stab[idx];
         feat[1 + f] = cs * c[f] - sn * s[f];
         feat[1 + NF + f] = sn * c[f] + cs * s[f];
@@ -519,7 +552,7 @@ done:
     return any < 0 ? NULL : PyLong_FromLong(any);
 }
 
-/* state vector of Screen.frame (Masker._run keeps the same values in attributes) */
+/* state vector of Screen.run (Masker keeps the same values in attributes: _pack_state, _unpack_state) */
 enum { S_ACTIVE, S_PAIR, S_MISSES, S_WEAK_PAIR, S_WEAK_RUN, S_HIT_PAIR, S_HIT_RUN, S_SUSPECT, S_PENDING, S_NEXT,
        S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, NSTATE };
 
@@ -617,119 +650,538 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
     return i;
 }
 
-PyDoc_STRVAR(steps_doc,
-"steps(i0, state, steady, suspect, conf, weak, expl) -> int\n\n"
-"Masker._step for hops i0, i0 + 1, ... of a screened frame while each only updates counters; returns the\n"
-"first hop the Python steps must take (the number of hops when none).");
+/* ------------------------------------------------------------------ the output side
+ *
+ * Output(*, hop, fade, guard, fade_ramp, notch_len, notch_win, notch_basis, notch_pinv, onset_len, onset_step,
+ *        onset_basis, onset_ginv, onset_ratio, onset_floor)
+ *
+ *   The constants of the masker's output (Masker.native_output_constants, by name): the fade ramp
+ *   [fade], the band notch (block length, sin^2 window [notch_len], the band basis [notch_len][16] and its
+ *   pseudo-inverse [16][notch_len]), and the onset walk-back (2 ms windows every onset_step samples, basis
+ *   [onset_len][16], inverse Gram matrix per pair [16][4][4], the share of the steady energy, at least
+ *   onset_floor, that still counts as tone).
+ *
+ * Output.render(store, buf_start, start, n, spans, notches, table, out)
+ *   out[i] for input position start + i: Masker._apply (weights of the spans, band notches, the mask
+ *   table indexed by absolute position) as int16 (rounded half to even, clipped) or float64 (unrounded),
+ *   by the itemsize of ``out``.  spans / notches: int64 [1 + 2 * cap]: count, then (start, end) pairs,
+ *   end = INT64_MAX while open.  store[0] is input position buf_start.
+ * Output.onset(store, buf_start, e, pair, steady, lim) -> int: Masker._onset.
+ *
+ * Every sum is taken in the order of the numpy path (Masker._notched, Masker._onset_explained): the notch
+ * coefficients sample by sample, the projection term by term; the fits sample by sample, then term by term.
+ */
+#define OPEN_END INT64_MAX
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t hop, fade, guard, nl, olen, ostep;
+    double *ramp;   /* [fade] */
+    double *nwin;   /* [nl] */
+    double *nbasis; /* [nl][16] */
+    double *npinv;  /* [16][nl] */
+    double *obasis; /* [olen][16] */
+    double *oginv;  /* [16][16] */
+    double oratio, ofloor;
+    double *scratch; /* w, gain and block projections of one render */
+    Py_ssize_t scratch_len;
+    int ready;
+} OutputObject;
+
+static void
+Output_dealloc(OutputObject *self)
+{
+    free(self->ramp); free(self->nwin); free(self->nbasis); free(self->npinv); free(self->obasis);
+    free(self->oginv); free(self->scratch);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static double *
+alloc_doubles(Py_ssize_t n)
+{
+    return (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+}
+
+static int
+Output_init(OutputObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"hop", "fade", "guard", "fade_ramp", "notch_len", "notch_win", "notch_basis",
+                            "notch_pinv", "onset_len", "onset_step", "onset_basis", "onset_ginv", "onset_ratio",
+                            "onset_floor", NULL};
+    PyObject *ramp_o, *nwin_o, *nbasis_o, *npinv_o, *obasis_o, *oginv_o;
+    if (self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Output: already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdd", names, &self->hop, &self->fade, &self->guard,
+                                     &ramp_o, &self->nl, &nwin_o, &nbasis_o, &npinv_o, &self->olen, &self->ostep,
+                                     &obasis_o, &oginv_o, &self->oratio, &self->ofloor))
+        return -1;
+    if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
+        PyErr_SetString(PyExc_TypeError, "Output: every constant must be given, by name");
+        return -1;
+    }
+    if (self->hop < 1 || self->fade < 0 || self->guard < 0 || self->nl < 0 || self->nl % 2 || self->olen < 1
+        || self->ostep < 1) {
+        PyErr_SetString(PyExc_ValueError, "Output: bad hop, fade, guard, notch or onset length");
+        return -1;
+    }
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double), nl = self->nl;
+    self->ramp = alloc_doubles(self->fade);
+    self->nwin = alloc_doubles(nl);
+    self->nbasis = alloc_doubles(nl * 16);
+    self->npinv = alloc_doubles(nl * 16);
+    self->obasis = alloc_doubles(self->olen * 16);
+    self->oginv = alloc_doubles(16 * 16);
+    if (!self->ramp || !self->nwin || !self->nbasis || !self->npinv || !self->obasis || !self->oginv) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (copy_buffer(ramp_o, D, self->fade, self->ramp, "fade_ramp") < 0
+        || copy_buffer(nwin_o, D, nl, self->nwin, "notch_win") < 0
+        || copy_buffer(nbasis_o, D, nl * 16, self->nbasis, "notch_basis") < 0
+        || copy_buffer(npinv_o, D, nl * 16, self->npinv, "notch_pinv") < 0
+        || copy_buffer(obasis_o, D, self->olen * 16, self->obasis, "onset_basis") < 0
+        || copy_buffer(oginv_o, D, 16 * 16, self->oginv, "onset_ginv") < 0)
+        return -1;
+    self->ready = 1;
+    return 0;
+}
+
+static inline int64_t
+floor_div(int64_t a, int64_t b)
+{
+    const int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static inline int64_t
+floor_mod(int64_t a, int64_t b)
+{
+    const int64_t r = a % b;
+    return r < 0 ? r + b : r;
+}
+
+/* how output [start, start + n) is made (Masker._output_mode): 0 delayed input, 1 wholly one span's mask,
+ * 2 mixed */
+static int
+output_mode(Py_ssize_t fade, const int64_t *spans, Py_ssize_t ns, const int64_t *notches, Py_ssize_t nn,
+            int64_t start, Py_ssize_t n)
+{
+    const int64_t end = start + n;
+    int touched = 0;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        const int64_t s = spans[2 * k], e = spans[2 * k + 1];
+        const int open = e == OPEN_END;
+        if (s <= start && (open || e >= end))
+            return 1;
+        if ((open || e + fade > start) && s - fade < end)
+            touched = 1;
+    }
+    if (touched)
+        return 2;
+    for (Py_ssize_t k = 0; k < nn; k++) {
+        const int64_t s = notches[2 * k], e = notches[2 * k + 1];
+        if (s < end && (e == OPEN_END || e > start))
+            return 2;
+    }
+    return 0;
+}
+
+/* 1 when Masker._expire would retire a span or a notch once output reaches ``emitted`` */
+static int
+expire_due(Py_ssize_t fade, const int64_t *spans, Py_ssize_t ns, const int64_t *notches, Py_ssize_t nn,
+           int64_t emitted)
+{
+    for (Py_ssize_t k = 0; k < nn; k++)
+        if (notches[2 * k + 1] != OPEN_END && notches[2 * k + 1] < emitted)
+            return 1;
+    for (Py_ssize_t k = 0; k < ns; k++)
+        if (spans[2 * k + 1] != OPEN_END && spans[2 * k + 1] + fade < emitted - fade)
+            return 1;
+    return 0;
+}
+
+static inline void
+store_out(void *out, int is16, Py_ssize_t i, double v)
+{
+    if (is16)
+        ((int16_t *)out)[i] = to_int16(v);
+    else
+        ((double *)out)[i] = v;
+}
+
+/* Masker._apply on [start, start + n) into out (int16 when is16, else float64); 0, or -1 with an exception */
+static int
+render_core(OutputObject *o, const double *buf, Py_ssize_t buflen, int64_t buf_start, int64_t start, Py_ssize_t n,
+            const int64_t *spans, Py_ssize_t ns, const int64_t *notches, Py_ssize_t nn, const double *table,
+            Py_ssize_t period, void *out, int is16)
+{
+    const int64_t f = o->fade, end = start + n;
+    if (start - buf_start < 0 || end - buf_start > buflen) {
+        PyErr_SetString(PyExc_ValueError, "render: output span outside the delay line");
+        return -1;
+    }
+    const double *raw = buf + (start - buf_start);
+    const Py_ssize_t nl = o->nl, h = nl / 2;
+    Py_ssize_t need = 2 * n;
+    if (o->scratch_len < need) {
+        double *s = (double *)realloc(o->scratch, (size_t)need * sizeof(double));
+        if (s == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->scratch = s;
+        o->scratch_len = need;
+    }
+    double *w = o->scratch, *g = o->scratch + n;
+    memset(w, 0, (size_t)n * sizeof(double));
+    int anyw = 0;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        const int64_t s = spans[2 * k], e = spans[2 * k + 1] == OPEN_END ? end + f + 1 : spans[2 * k + 1];
+        if (e + f <= start || s - f >= end)
+            continue;
+        anyw = 1;
+        for (int64_t p = s > start ? s : start, hi = e < end ? e : end; p < hi; p++)
+            w[p - start] = 1.0;
+        if (f) {
+            for (int64_t p = s - f > start ? s - f : start, hi = s < end ? s : end; p < hi; p++) {
+                const double v = o->ramp[s - p - 1];
+                if (v > w[p - start])
+                    w[p - start] = v;
+            }
+            for (int64_t p = e > start ? e : start, hi = e + f < end ? e + f : end; p < hi; p++) {
+                const double v = o->ramp[p - e];
+                if (v > w[p - start])
+                    w[p - start] = v;
+            }
+        }
+    }
+    /* the band notch's gain (Masker._notched) */
+    Py_ssize_t i0 = -1, i1 = -1;
+    if (nl) {
+        memset(g, 0, (size_t)n * sizeof(double));
+        const double r = (double)(o->guard + 1);
+        const int64_t ri = o->guard + 1;
+        for (Py_ssize_t k = 0; k < nn; k++) {
+            const int64_t s = notches[2 * k], e = notches[2 * k + 1] == OPEN_END ? end + ri : notches[2 * k + 1];
+            for (int64_t p = s > start ? s : start, hi = e < end ? e : end; p < hi; p++) {
+                const double a = (double)(p - s + 1) / r, b = (double)(e - p) / r;
+                double v = a < b ? a : b;
+                v = v < 1.0 ? v : 1.0;
+                if (v > g[p - start])
+                    g[p - start] = v;
+            }
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (w[i] >= 1.0)
+                g[i] = 0.0;
+            else if (w[i] > 0.0 && w[i] > g[i])
+                g[i] = w[i];
+            if (g[i] > 0.0) {
+                if (i0 < 0)
+                    i0 = i;
+                i1 = i;
+            }
+        }
+    }
+    double *proj = NULL;
+    int64_t first = 0;
+    if (i0 >= 0) { /* the blocks' projections on the DTMF band, in the numpy path's order */
+        first = floor_div(start + i0, h) - 1;
+        const int64_t last = floor_div(start + i1, h);
+        const Py_ssize_t nblk = (Py_ssize_t)(last - first + 1);
+        if (first * h - buf_start < 0 || last * h + nl - buf_start > buflen) {
+            PyErr_SetString(PyExc_ValueError, "render: notch block outside the delay line");
+            return -1;
+        }
+        need = 2 * n + nblk * nl;
+        if (o->scratch_len < need) {
+            double *s = (double *)realloc(o->scratch, (size_t)need * sizeof(double));
+            if (s == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            o->scratch = s;
+            o->scratch_len = need;
+            w = o->scratch;
+            g = o->scratch + n;
+        }
+        proj = o->scratch + 2 * n;
+        for (Py_ssize_t b = 0; b < nblk; b++) {
+            const double *y = buf + ((first + b) * h - buf_start);
+            double coef[16];
+            for (int k = 0; k < 16; k++)
+                coef[k] = y[0] * o->npinv[k * nl];
+            for (Py_ssize_t j = 1; j < nl; j++)
+                for (int k = 0; k < 16; k++)
+                    coef[k] = coef[k] + y[j] * o->npinv[k * nl + j];
+            double *pr = proj + b * nl;
+            for (Py_ssize_t i = 0; i < nl; i++) {
+                double acc = coef[0] * o->nbasis[i * 16];
+                for (int k = 1; k < 16; k++)
+                    acc = acc + coef[k] * o->nbasis[i * 16 + k];
+                pr[i] = acc;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double v = raw[i];
+        if (i0 >= 0 && g[i] > 0.0) {
+            const int64_t pos = start + i, blk = floor_div(pos, h);
+            const Py_ssize_t u1 = (Py_ssize_t)(pos - blk * h), u0 = u1 + h;
+            const double band = o->nwin[u0] * proj[(blk - 1 - first) * nl + u0]
+                                + o->nwin[u1] * proj[(blk - first) * nl + u1];
+            v = v - g[i] * band;
+        }
+        if (anyw && w[i] > 0.0) {
+            const double m = period ? table[floor_mod(start + i, period)] : 0.0;
+            v = (1.0 - w[i]) * v + w[i] * m;
+        }
+        store_out(out, is16, i, v);
+    }
+    return 0;
+}
+
+static int
+span_list(Py_buffer *b, const int64_t **list, Py_ssize_t *count, const char *name)
+{
+    const Py_ssize_t I = (Py_ssize_t)sizeof(int64_t);
+    const int64_t *a = (const int64_t *)b->buf;
+    if (b->len % I || b->len < I || a[0] < -1 || (2 * a[0] + 1) * I > b->len) {
+        PyErr_Format(PyExc_ValueError, "%s: count and pairs do not fit the array", name);
+        return -1;
+    }
+    *list = a + 1;
+    *count = (Py_ssize_t)a[0];
+    return 0;
+}
+
+PyDoc_STRVAR(render_doc,
+"render(store, buf_start, start, n, spans, notches, table, out)\n\n"
+"Masker._apply for input positions [start, start + n) into out (int16: rounded and clipped; float64).");
 
 static PyObject *
-Screen_steps(ScreenObject *o, PyObject *args)
+Output_render(OutputObject *o, PyObject *args)
 {
-    enum { B_STATE, B_STEADY, B_SUS, B_CONF, B_WEAK, B_EXPL, NBUF };
+    enum { B_STORE, B_SPANS, B_NOTCHES, B_TABLE, B_OUT, NBUF };
     Py_buffer b[NBUF];
     memset(b, 0, sizeof(b));
-    Py_ssize_t i0, r = -1;
-    if (o->ctab == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Screen: not initialised");
+    long long buf_start, start;
+    Py_ssize_t n;
+    int ok = -1;
+    if (!o->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Output: not initialised");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "nw*w*y*y*y*y*", &i0, &b[B_STATE], &b[B_STEADY], &b[B_SUS], &b[B_CONF], &b[B_WEAK],
-                          &b[B_EXPL]))
+    if (!PyArg_ParseTuple(args, "y*LLny*y*y*w*", &b[B_STORE], &buf_start, &start, &n, &b[B_SPANS], &b[B_NOTCHES],
+                          &b[B_TABLE], &b[B_OUT]))
         goto done;
-    const Py_ssize_t D = (Py_ssize_t)sizeof(double), I = (Py_ssize_t)sizeof(int64_t);
-    const Py_ssize_t nh = b[B_SUS].len / I;
-    if (b[B_STATE].len != NSTATE * I || b[B_STEADY].len != D || b[B_SUS].len % I || b[B_CONF].len != nh * I
-        || b[B_WEAK].len != nh * I || b[B_EXPL].len != nh * NP * D || i0 < 0 || i0 > nh) {
-        PyErr_SetString(PyExc_ValueError, "steps: bad sizes");
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double);
+    const int64_t *spans, *notches;
+    Py_ssize_t ns, nn;
+    if (span_list(&b[B_SPANS], &spans, &ns, "spans") < 0 || span_list(&b[B_NOTCHES], &notches, &nn, "notches") < 0)
+        goto done;
+    if (n < 0 || ns < 0 || nn < 0 || b[B_STORE].len % D || b[B_TABLE].len % D
+        || !(b[B_OUT].len == n * (Py_ssize_t)sizeof(int16_t) || b[B_OUT].len == n * D)) {
+        PyErr_SetString(PyExc_ValueError, "render: bad sizes");
         goto done;
     }
-    int64_t *st = (int64_t *)b[B_STATE].buf;
-    const int64_t *conf = (const int64_t *)b[B_CONF].buf;
-    for (Py_ssize_t i = 0; i < nh; i++)
-        if (conf[i] >= NP) {
-            PyErr_SetString(PyExc_ValueError, "steps: bad pair");
-            goto done;
-        }
-    if (st[S_PAIR] < 0 || st[S_PAIR] >= NP) {
-        if (st[S_ACTIVE]) {
-            PyErr_SetString(PyExc_ValueError, "steps: bad pair");
-            goto done;
-        }
-    }
-    r = simple_steps(o, i0, nh, st, (double *)b[B_STEADY].buf, (const int64_t *)b[B_SUS].buf, conf,
-                     (const int64_t *)b[B_WEAK].buf, (const double *)b[B_EXPL].buf);
+    ok = render_core(o, (const double *)b[B_STORE].buf, b[B_STORE].len / D, (int64_t)buf_start, (int64_t)start, n,
+                     spans, ns, notches, nn, (const double *)b[B_TABLE].buf, b[B_TABLE].len / D, b[B_OUT].buf,
+                     b[B_OUT].len == n * (Py_ssize_t)sizeof(int16_t) && n > 0 ? 1 : 0);
 done:
     for (int i = 0; i < NBUF; i++)
         if (b[i].obj != NULL)
             PyBuffer_Release(&b[i]);
-    return r < 0 ? NULL : PyLong_FromSsize_t(r);
+    if (ok < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(frame_doc,
-"frame(store, keep, delay, chunk, pos, next_hop, state, steady, mode, table, out,\n"
-"      suspect, conf, conf_coef, weak, expl) -> int\n\n"
-"One int16 frame of Masker._run: append it to the delay line, screen its hops, and when every hop is\n"
-"one of the two cases Masker._decide_batch settles without the per-hop steps (nothing to track, or a\n"
-"steady press) settle it; then write the output when ``mode`` says how (0: the delayed input, 1: the\n"
-"mask ``table`` indexed by absolute position, empty table: silence).  Returns 0 when done (the delay\n"
-"line trimmed to ``keep``), 1 when the per-hop steps must run in Python on the screen outputs (nothing\n"
-"else changed), 2 when only the output is left to Python (state updated, delay line not trimmed).");
+/* Masker._onset: the first sample of the last run of 2 ms windows carrying the pair, or lim */
+static int64_t
+onset_core(const OutputObject *o, const double *buf, int64_t buf_start, int64_t e, int pair, double steady,
+           int64_t lim)
+{
+    const int64_t lo = lim - o->olen > buf_start ? lim - o->olen : buf_start;
+    const int64_t len = e - lo;
+    if (len < o->olen)
+        return lim;
+    const int64_t nwin = (len - o->olen) / o->ostep + 1;
+    const double thr = o->oratio * (steady > o->ofloor ? steady : o->ofloor);
+    const int r = pair / 4, c = pair % 4;
+    const int cols[4] = {r, 8 + r, 4 + c, 12 + c};
+    const double *gi = o->oginv + 16 * pair;
+    int64_t i = nwin - 1;
+    int found = 0;
+    for (; i >= 0; i--) {
+        const double *x = buf + (lo + i * o->ostep - buf_start);
+        double v[4], energy = x[0] * x[0];
+        for (int a = 0; a < 4; a++)
+            v[a] = x[0] * o->obasis[cols[a]];
+        for (Py_ssize_t j = 1; j < o->olen; j++) {
+            for (int a = 0; a < 4; a++)
+                v[a] = v[a] + x[j] * o->obasis[j * 16 + cols[a]];
+            energy = energy + x[j] * x[j];
+        }
+        double beta[4];
+        for (int a = 0; a < 4; a++)
+            beta[a] = ((gi[4 * a] * v[0] + gi[4 * a + 1] * v[1]) + gi[4 * a + 2] * v[2]) + gi[4 * a + 3] * v[3];
+        const double ex = ((v[0] * beta[0] + v[1] * beta[1]) + v[2] * beta[2]) + v[3] * beta[3];
+        const double d = energy - ex;
+        const int carrying = energy - (d > 0.0 ? d : 0.0) >= thr;
+        if (!found) {
+            if (carrying)
+                found = 1;
+        } else if (!carrying) {
+            return lo + (i + 1) * o->ostep;
+        }
+    }
+    return found ? lo : lim;
+}
+
+PyDoc_STRVAR(onset_doc,
+"onset(store, buf_start, e, pair, steady, lim) -> int\n\n"
+"Masker._onset: walk back from hop e to the first 2 ms window still carrying the pair's energy.");
 
 static PyObject *
-Screen_frame(ScreenObject *o, PyObject *args)
+Output_onset(OutputObject *o, PyObject *args)
 {
-    enum { B_STORE, B_CHUNK, B_STATE, B_STEADY, B_TABLE, B_OUT, B_SUS, B_CONF, B_CCOEF, B_WEAK, B_EXPL, NBUF };
-    Py_buffer b[NBUF];
-    memset(b, 0, sizeof(b));
+    Py_buffer b;
+    long long buf_start, e, lim;
+    int pair;
+    double steady;
+    if (!o->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Output: not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*LLidL", &b, &buf_start, &e, &pair, &steady, &lim))
+        return NULL;
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double);
+    const int64_t lo = (int64_t)lim - o->olen > buf_start ? (int64_t)lim - o->olen : (int64_t)buf_start;
+    if (b.len % D || pair < 0 || pair >= NP || e - buf_start > b.len / D || (e > lo && lo < buf_start)) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "onset: bad pair or span outside the delay line");
+        return NULL;
+    }
+    const int64_t r = onset_core(o, (const double *)b.buf, (int64_t)buf_start, (int64_t)e, pair, steady,
+                                 (int64_t)lim);
+    PyBuffer_Release(&b);
+    return PyLong_FromLongLong((long long)r);
+}
+
+static PyMethodDef Output_methods[] = {
+    {"render", (PyCFunction)Output_render, METH_VARARGS, render_doc},
+    {"onset", (PyCFunction)Output_onset, METH_VARARGS, onset_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject OutputType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dtmfguard.dsp._masker_native.Output",
+    .tp_doc = PyDoc_STR("The masker's output side (notches, fades, mask, onset walk-back); see native/masker.c."),
+    .tp_basicsize = sizeof(OutputObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Output_init,
+    .tp_dealloc = (destructor)Output_dealloc,
+    .tp_methods = Output_methods,
+};
+
+PyDoc_STRVAR(bind_doc,
+"bind(output, store, keep, delay, state, steady, table, has_table, spans, notches,\n"
+"     suspect, conf, conf_coef, weak, expl)\n\n"
+"Hold the masker's buffers for run() and finish(): the delay line (store[:keep] holds the last keep input\n"
+"samples between frames), the state vector, the mask table by absolute position (empty: silence; has_table\n"
+"0: a mask Python makes), the span and notch lists (int64 [1 + 2 * cap]: count, then (start, end), end\n"
+"INT64_MAX while open; count -1: Python renders) and the screen outputs (sized for one batch of hops).");
+
+static PyObject *
+Screen_bind(ScreenObject *o, PyObject *args)
+{
+    PyObject *output, *objs[NBB];
     Py_ssize_t keep, delay;
-    long long pos, next_hop;
-    int mode, code = -1;
+    int has_table;
     if (o->ctab == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Screen: not initialised");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "w*nny*LLw*w*iy*w*w*w*w*w*w*", &b[B_STORE], &keep, &delay, &b[B_CHUNK], &pos,
-                          &next_hop, &b[B_STATE], &b[B_STEADY], &mode, &b[B_TABLE], &b[B_OUT], &b[B_SUS],
-                          &b[B_CONF], &b[B_CCOEF], &b[B_WEAK], &b[B_EXPL]))
-        goto done;
-    const Py_ssize_t D = (Py_ssize_t)sizeof(double), I = (Py_ssize_t)sizeof(int64_t);
-    const Py_ssize_t H = (Py_ssize_t)sizeof(int16_t);
-    const Py_ssize_t hop = o->hop, n = b[B_CHUNK].len / H, cap = b[B_SUS].len / I;
-    if (b[B_CHUNK].len % H || b[B_OUT].len != n * H || keep < delay || delay < 0 || pos < 0
-        || b[B_STORE].len % D || b[B_STORE].len / D < keep + n || b[B_STATE].len != NSTATE * I
-        || b[B_STEADY].len != D || b[B_TABLE].len % D || mode < 0 || mode > 2 || b[B_SUS].len % I
-        || b[B_CONF].len != cap * I || b[B_WEAK].len != cap * I || b[B_CCOEF].len != cap * 4 * D
-        || b[B_EXPL].len != cap * NP * D || next_hop % hop) {
-        PyErr_SetString(PyExc_ValueError, "frame: bad sizes or positions");
-        goto done;
+    if (!PyArg_ParseTuple(args, "O!OnnOOOiOOOOOOO", &OutputType, &output, &objs[BB_STORE], &keep, &delay,
+                          &objs[BB_STATE], &objs[BB_STEADY], &objs[BB_TABLE], &has_table, &objs[BB_SPANS],
+                          &objs[BB_NOTCHES], &objs[BB_SUS], &objs[BB_CONF], &objs[BB_CCOEF], &objs[BB_WEAK],
+                          &objs[BB_EXPL]))
+        return NULL;
+    unbind(o);
+    for (int i = 0; i < NBB; i++) {
+        const int ro = i == BB_TABLE || i == BB_SPANS || i == BB_NOTCHES;
+        if (PyObject_GetBuffer(objs[i], &o->bb[i], ro ? PyBUF_C_CONTIGUOUS : PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+            unbind(o);
+            return NULL;
+        }
     }
-    double *store = (double *)b[B_STORE].buf;
-    const int16_t *chunk = (const int16_t *)b[B_CHUNK].buf;
-    int64_t *st = (int64_t *)b[B_STATE].buf;
-    double *steady = (double *)b[B_STEADY].buf;
-    int64_t *sus = (int64_t *)b[B_SUS].buf, *conf = (int64_t *)b[B_CONF].buf, *weak = (int64_t *)b[B_WEAK].buf;
-    double *expl = (double *)b[B_EXPL].buf;
-    const int64_t new_pos = (int64_t)pos + n, buf_start = (int64_t)pos - keep;
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double), I = (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t cap = o->bb[BB_SUS].len / I;
+    const OutputObject *out = (const OutputObject *)output;
+    if (!out->ready || out->hop != o->hop || keep < delay || delay < 0 || o->bb[BB_STORE].len % D
+        || o->bb[BB_STORE].len / D < keep || o->bb[BB_STATE].len != NSTATE * I || o->bb[BB_STEADY].len != D
+        || o->bb[BB_TABLE].len % D || o->bb[BB_SPANS].len % I || o->bb[BB_SPANS].len < I
+        || o->bb[BB_NOTCHES].len % I || o->bb[BB_NOTCHES].len < I || cap < 1 || o->bb[BB_SUS].len % I
+        || o->bb[BB_CONF].len != cap * I || o->bb[BB_WEAK].len != cap * I || o->bb[BB_CCOEF].len != cap * 4 * D
+        || o->bb[BB_EXPL].len != cap * NP * D) {
+        unbind(o);
+        PyErr_SetString(PyExc_ValueError, "bind: bad sizes");
+        return NULL;
+    }
+    Py_INCREF(output);
+    o->output = output;
+    o->keep = keep;
+    o->delay = delay;
+    o->cap = cap;
+    o->has_table = has_table != 0;
+    o->bound = 1;
+    Py_RETURN_NONE;
+}
+
+/* Append an int16 frame to the bound delay line and screen its hops, settling them when every hop is one of
+ * the cases Masker._decide_batch settles without the per-hop steps (nothing to track, a steady press) or a
+ * step that only updates counters: 0 done, 1 the per-hop steps must continue in Python from hop st[S_NEXT],
+ * -1 error (exception set) */
+static int
+frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int64_t next_hop)
+{
+    const Py_ssize_t hop = o->hop, keep = o->keep, cap = o->cap;
+    double *store = (double *)o->bb[BB_STORE].buf;
+    int64_t *st = (int64_t *)o->bb[BB_STATE].buf;
+    double *steady = (double *)o->bb[BB_STEADY].buf;
+    int64_t *sus = (int64_t *)o->bb[BB_SUS].buf, *conf = (int64_t *)o->bb[BB_CONF].buf,
+            *weak = (int64_t *)o->bb[BB_WEAK].buf;
+    double *expl = (double *)o->bb[BB_EXPL].buf;
+    if (pos < 0 || next_hop % hop || o->bb[BB_STORE].len / (Py_ssize_t)sizeof(double) < keep + n) {
+        PyErr_SetString(PyExc_ValueError, "run: bad sizes or positions");
+        return -1;
+    }
+    const int64_t new_pos = pos + n, buf_start = pos - keep;
     const int64_t last_hop = (new_pos / hop) * hop;
     Py_ssize_t nh = last_hop >= next_hop ? (Py_ssize_t)((last_hop - next_hop) / hop + 1) : 0;
-    const int64_t first = (int64_t)next_hop - (int64_t)o->kmax * hop;
+    const int64_t first = next_hop - (int64_t)o->kmax * hop;
     if (nh > cap || (nh > 0 && first < buf_start)) {
-        PyErr_SetString(PyExc_ValueError, "frame: too many hops for the outputs or the delay line");
-        goto done;
+        PyErr_SetString(PyExc_ValueError, "run: too many hops for the outputs or the delay line");
+        return -1;
     }
     if (st[S_ACTIVE] && (st[S_PAIR] < 0 || st[S_PAIR] >= NP)) {
-        PyErr_SetString(PyExc_ValueError, "frame: bad pair");
-        goto done;
+        PyErr_SetString(PyExc_ValueError, "run: bad pair");
+        return -1;
     }
     st[S_E0] = next_hop;
     for (Py_ssize_t i = 0; i < n; i++)
         store[keep + i] = (double)chunk[i];
     if (nh > 0) {
         const int64_t b0 = first >= 0 ? first / hop : -((-first + hop - 1) / hop);
-        int any = do_screen(o, store + (first - buf_start), b0, nh, sus, conf, (double *)b[B_CCOEF].buf, weak, expl,
-                            st[S_ACTIVE] || st[S_SUSPECT] || st[S_PENDING]);
+        int any = do_screen(o, store + (first - buf_start), b0, nh, sus, conf, (double *)o->bb[BB_CCOEF].buf, weak,
+                            expl, st[S_ACTIVE] || st[S_SUSPECT] || st[S_PENDING]);
         if (any < 0)
-            goto done;
+            return -1;
         if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING]) {
             st[S_WEAK_PAIR] = -1, st[S_WEAK_RUN] = 0, st[S_HIT_PAIR] = -1, st[S_HIT_RUN] = 0;
         } else if (st[S_ACTIVE]) {
@@ -757,47 +1209,176 @@ Screen_frame(ScreenObject *o, PyObject *args)
             const Py_ssize_t i = simple_steps(o, 0, nh, st, steady, sus, conf, weak, expl);
             if (i < nh) {
                 st[S_NEXT] = i; /* hops before i are stepped; Python takes hop i */
-                code = 1;
-                goto done;
+                return 1;
             }
         }
     }
-    if (mode == 2) {
-        code = 2;
-        goto done;
+    return 0;
+}
+
+/* The output of input positions [pos - delay, + n) once their hops are decided (the delay line holds
+ * keep + n samples from pos - keep), then the delay line trimmed: 0, plus 4 when Masker._expire has spans to
+ * retire, plus 8 when the output is the delayed input; 2 when the output is left to Python (nothing done);
+ * -1 error */
+static int
+finish_core(ScreenObject *o, int64_t pos, Py_ssize_t n, int16_t *out)
+{
+    const int64_t *spans, *notches;
+    Py_ssize_t ns, nn;
+    if (span_list(&o->bb[BB_SPANS], &spans, &ns, "spans") < 0
+        || span_list(&o->bb[BB_NOTCHES], &notches, &nn, "notches") < 0)
+        return -1;
+    if (ns < 0 || nn < 0)
+        return 2;
+    OutputObject *ob = (OutputObject *)o->output;
+    const Py_ssize_t keep = o->keep, delay = o->delay, fade = ob->fade;
+    if (o->bb[BB_STORE].len / (Py_ssize_t)sizeof(double) < keep + n) {
+        PyErr_SetString(PyExc_ValueError, "finish: frame longer than the delay line's room");
+        return -1;
     }
-    int16_t *out = (int16_t *)b[B_OUT].buf;
+    double *store = (double *)o->bb[BB_STORE].buf;
+    const int64_t start = pos - delay;
+    const int mode = ns || nn ? output_mode(fade, spans, ns, notches, nn, start, n) : 0;
+    if (mode && !o->has_table)
+        return 2;
+    const Py_ssize_t period = o->bb[BB_TABLE].len / (Py_ssize_t)sizeof(double);
+    const double *table = (const double *)o->bb[BB_TABLE].buf;
     if (mode == 0) {
         const double *raw = store + (keep - delay);
         for (Py_ssize_t i = 0; i < n; i++)
             out[i] = to_int16(raw[i]);
-    } else {
-        const Py_ssize_t period = b[B_TABLE].len / D;
-        const double *table = (const double *)b[B_TABLE].buf;
+    } else if (mode == 1) {
         if (period == 0) {
             memset(out, 0, (size_t)n * sizeof(int16_t));
         } else {
-            int64_t k = (((int64_t)pos - delay) % period + period) % period;
+            int64_t k = floor_mod(start, period);
             for (Py_ssize_t i = 0; i < n; i++) {
                 out[i] = to_int16(table[k]);
                 if (++k == period)
                     k = 0;
             }
         }
+    } else if (render_core(ob, store, keep + n, pos - keep, start, n, spans, ns, notches, nn, table, period, out, 1)
+               < 0) {
+        return -1;
     }
     memmove(store, store + n, (size_t)keep * sizeof(double));
-    code = 0;
+    return (mode == 0 ? 8 : 0) | ((ns || nn) && expire_due(fade, spans, ns, notches, nn, start + n) ? 4 : 0);
+}
+
+PyDoc_STRVAR(run_doc,
+"run(chunk, pos, next_hop, out) -> int\n\n"
+"One int16 frame of Masker._run on the bound buffers: append it to the delay line, screen its hops, take\n"
+"every step that only updates counters, and write the output (delayed input, mask, or fades and notches\n"
+"from the bound span lists).  Returns 0 when done (delay line trimmed), plus 4 when spans are due to\n"
+"expire, plus 8 when the output is the delayed input; 1 when the per-hop steps must run in Python from\n"
+"hop state[S_NEXT] (then resume() and finish()), 2 when only the output is left to Python (hops decided,\n"
+"delay line not trimmed), 3 when chunk is not a 1-D contiguous native int16 buffer (nothing done).");
+
+static PyObject *
+Screen_run(ScreenObject *o, PyObject *args)
+{
+    Py_buffer chunk = {0}, out = {0};
+    PyObject *chunk_o;
+    long long pos, next_hop;
+    int code = -1;
+    if (!o->bound) {
+        PyErr_SetString(PyExc_RuntimeError, "Screen: run before bind");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OLLw*", &chunk_o, &pos, &next_hop, &out))
+        goto done;
+    if (PyObject_GetBuffer(chunk_o, &chunk, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear(); /* not a contiguous buffer: not for this path */
+        code = 3;
+        goto done;
+    }
+    const char *fmt = chunk.format == NULL ? "B" : chunk.format;
+    if (fmt[0] == '@' || fmt[0] == '=' || (fmt[0] == '<' && PY_LITTLE_ENDIAN) || (fmt[0] == '>' && !PY_LITTLE_ENDIAN))
+        fmt++;
+    if (chunk.ndim != 1 || chunk.itemsize != 2 || fmt[0] != 'h' || fmt[1] != 0) {
+        code = 3; /* not 1-D native int16 */
+        goto done;
+    }
+    const Py_ssize_t H = (Py_ssize_t)sizeof(int16_t), n = chunk.len / H;
+    if (chunk.len % H || out.len != chunk.len) {
+        PyErr_SetString(PyExc_ValueError, "run: chunk and out must be int16 of one length");
+        goto done;
+    }
+    code = frame_core(o, (const int16_t *)chunk.buf, n, (int64_t)pos, (int64_t)next_hop);
+    if (code == 0)
+        code = finish_core(o, (int64_t)pos, n, (int16_t *)out.buf);
 done:
-    for (int i = 0; i < NBUF; i++)
-        if (b[i].obj != NULL)
-            PyBuffer_Release(&b[i]);
+    if (chunk.obj != NULL)
+        PyBuffer_Release(&chunk);
+    if (out.obj != NULL)
+        PyBuffer_Release(&out);
+    return code < 0 ? NULL : PyLong_FromLong(code);
+}
+
+PyDoc_STRVAR(resume_doc,
+"resume(i0, nh) -> int\n\n"
+"On the bound state and screen outputs of the frame run() left to Python: the simple steps from hop\n"
+"i0 of its nh hops; returns the first hop the Python steps must take (nh when none).");
+
+static PyObject *
+Screen_resume(ScreenObject *o, PyObject *args)
+{
+    Py_ssize_t i0, nh;
+    if (!o->bound) {
+        PyErr_SetString(PyExc_RuntimeError, "Screen: resume before bind");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "nn", &i0, &nh))
+        return NULL;
+    int64_t *st = (int64_t *)o->bb[BB_STATE].buf;
+    const int64_t *conf = (const int64_t *)o->bb[BB_CONF].buf;
+    if (nh < 0 || nh > o->cap || i0 < 0 || i0 > nh || (st[S_ACTIVE] && (st[S_PAIR] < 0 || st[S_PAIR] >= NP))) {
+        PyErr_SetString(PyExc_ValueError, "resume: bad hop range or pair");
+        return NULL;
+    }
+    for (Py_ssize_t i = i0; i < nh; i++)
+        if (conf[i] >= NP) {
+            PyErr_SetString(PyExc_ValueError, "resume: bad pair");
+            return NULL;
+        }
+    const Py_ssize_t r = simple_steps(o, i0, nh, st, (double *)o->bb[BB_STEADY].buf,
+                                      (const int64_t *)o->bb[BB_SUS].buf, conf, (const int64_t *)o->bb[BB_WEAK].buf,
+                                      (const double *)o->bb[BB_EXPL].buf);
+    return PyLong_FromSsize_t(r);
+}
+
+PyDoc_STRVAR(finish_doc,
+"finish(pos, out) -> int\n\n"
+"The output part of run() for a frame of len(out) samples taken at input position pos, once the Python\n"
+"steps are done (span lists rebuilt): as run() (0 plus 4 and 8), or 2 (the output is left to Python).");
+
+static PyObject *
+Screen_finish(ScreenObject *o, PyObject *args)
+{
+    Py_buffer out = {0};
+    long long pos;
+    if (!o->bound) {
+        PyErr_SetString(PyExc_RuntimeError, "Screen: finish before bind");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "Lw*", &pos, &out))
+        return NULL;
+    int code = -1;
+    if (out.len % (Py_ssize_t)sizeof(int16_t))
+        PyErr_SetString(PyExc_ValueError, "finish: out must be int16");
+    else
+        code = finish_core(o, (int64_t)pos, out.len / (Py_ssize_t)sizeof(int16_t), (int16_t *)out.buf);
+    PyBuffer_Release(&out);
     return code < 0 ? NULL : PyLong_FromLong(code);
 }
 
 static PyMethodDef Screen_methods[] = {
     {"screen", (PyCFunction)Screen_screen, METH_VARARGS, screen_doc},
-    {"frame", (PyCFunction)Screen_frame, METH_VARARGS, frame_doc},
-    {"steps", (PyCFunction)Screen_steps, METH_VARARGS, steps_doc},
+    {"bind", (PyCFunction)Screen_bind, METH_VARARGS, bind_doc},
+    {"run", (PyCFunction)Screen_run, METH_VARARGS, run_doc},
+    {"finish", (PyCFunction)Screen_finish, METH_VARARGS, finish_doc},
+    {"resume", (PyCFunction)Screen_resume, METH_VARARGS, resume_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -824,7 +1405,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__masker_native(void)
 {
-    if (PyType_Ready(&ScreenType) < 0)
+    if (PyType_Ready(&ScreenType) < 0 || PyType_Ready(&OutputType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -832,6 +1413,12 @@ PyInit__masker_native(void)
     Py_INCREF(&ScreenType);
     if (PyModule_AddObject(m, "Screen", (PyObject *)&ScreenType) < 0) {
         Py_DECREF(&ScreenType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&OutputType);
+    if (PyModule_AddObject(m, "Output", (PyObject *)&OutputType) < 0) {
+        Py_DECREF(&OutputType);
         Py_DECREF(m);
         return NULL;
     }

@@ -167,15 +167,20 @@ def test_native_screen_fault_fails_closed(native, monkeypatch):
     x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=80, rng=np.random.default_rng(8))
     x = np.round(x).astype(np.int16)
 
-    class Broken:
+    class Broken:  # the C module builds and binds, then every call on a frame fails
         class Screen:
             def __init__(self, **constants):
+                pass
+
+            def bind(self, *buffers):
                 pass
 
             def __getattr__(self, name):
                 def boom(*a):
                     raise ValueError("injected")
                 return boom
+
+        Output = Screen
 
     monkeypatch.setattr(masker_mod, "_masker_native", Broken)
     out, _, errors = with_backend("native", lambda: _mask(x, 160))
@@ -214,3 +219,226 @@ def test_fast_int16_exit_matches_rounding(backend_name, native):
     # the exit is taken where it may be, not where int32 or float samples or a masked key come out
     assert fast == [True, False, False, False, False, True, False]
     assert got[2].max() == 32767 and got[2].min() == -32768
+
+
+# ---------------------------------------------------------------- the C output side (issue 12 speed)
+def _mask_any(x, chunks, covers=(), **opts):
+    """Mask ``x`` cut at ``chunks`` (a chunk size or a list of sizes, cycled); ``covers``: (input position at
+    which to call, method, args) signalled-key calls made between chunks."""
+    m = Masker(**opts)
+    sizes = [chunks] if isinstance(chunks, int) else list(chunks)
+    parts, i, k = [], 0, 0
+    todo = sorted(covers, key=lambda c: c[0])
+    while i < x.size:
+        while todo and todo[0][0] <= i:
+            _, method, args = todo.pop(0)
+            getattr(m, method)(*args)
+        c = sizes[k % len(sizes)]
+        parts.append(m.process(x[i: i + c]))
+        i += c
+        k += 1
+    parts.append(m.flush())
+    return np.concatenate(parts), m.masked_spans, m.notched_spans, m.errors
+
+
+def _same(got, ref):
+    assert got[0].dtype == ref[0].dtype and np.array_equal(got[0], ref[0])
+    assert got[1] == ref[1] and got[2] == ref[2] and got[3] == ref[3] == 0
+
+
+def _treated(ref) -> bool:
+    return bool(ref[1]) and bool(ref[2])  # the case exercises flat masks and band notches
+
+
+@pytest.mark.parametrize("chunks", [1, 7, 80, 160, 161, 3200, 5000, [160, 1, 33, 400, 5000, 2]])
+@pytest.mark.parametrize("dtype", ["int16", "float64"])
+def test_native_output_any_chunking_and_dtype(native, chunks, dtype):
+    """Keys under speech (suspects, notches, presses, fades), whatever the chunking, int16 or float64 out:
+    the C output side gives the numpy path's samples bit for bit (chunks above 400 ms take the numpy steps
+    with the C walk-back)."""
+    x = need_speech(CORPUS["under-speech"], "case 'under-speech'")
+    x = x[: 8000 * (3 if chunks in (1, 7) else 12)]
+    ref = with_backend("numpy", lambda: _mask_any(x, 160, dtype=dtype))
+    assert _treated(ref)
+    _same(with_backend("native", lambda: _mask_any(x, chunks, dtype=dtype)), ref)
+    if dtype == "float64":  # float input too
+        xf = x / 32768.0
+        _same(with_backend("native", lambda: _mask_any(xf, chunks, dtype=dtype)),
+              with_backend("numpy", lambda: _mask_any(xf, 160, dtype=dtype)))
+
+
+@pytest.mark.parametrize("opts", [{}, {"hide_timing": True}, {"mask": "silence"}, {"mask": "noise"},
+                                  {"fade_ms": 0.0}, {"fade_ms": 10.0, "guard_ms": 5.0}, {"lookahead_ms": 12.0},
+                                  {"mask_hz": 333.3}])
+@pytest.mark.parametrize("chunk", [160, 33])
+def test_native_output_with_covers(native, opts, chunk):
+    """Signalled keys (cover/uncover, open and closed, overlapping in-band presses and notches) over keys
+    under speech: same samples and spans from both backends, for every mask and fade."""
+    x = need_speech(CORPUS["under-speech"], "case 'under-speech'")[: 8000 * 10]
+    covers = [(4000, "cover", (4100, 4900)), (12000, "cover", (12050,)), (15000, "uncover", (15100,)),
+              (30000, "cover", (30000, 31000)), (30500, "cover", (30600, 33000)), (50000, "cover", (49990,)),
+              (52001, "uncover", (52010,)), (70000, "cover", (69000, 69500))]
+    ref = with_backend("numpy", lambda: _mask_any(x, chunk, covers, **opts))
+    assert any(s.source == "cover" for s in ref[1])
+    _same(with_backend("native", lambda: _mask_any(x, chunk, covers, **opts)), ref)
+
+
+def test_native_output_with_more_spans_than_its_lists(native):
+    """More open spans than the C lists hold (covers far ahead): the frame's output falls back to the numpy
+    path's, same samples; once they expire the C output resumes."""
+    x = need_speech(CORPUS["under-speech"], "case 'under-speech'")[: 8000 * 8]
+    n = masker_mod._SPAN_CAP + 6
+    covers = [(1600, "cover", (2000 + 600 * k, 2100 + 600 * k)) for k in range(n)]
+    ref = with_backend("numpy", lambda: _mask_any(x, 160, covers))
+    assert len([s for s in ref[1] if s.source == "cover"]) == n
+    _same(with_backend("native", lambda: _mask_any(x, 160, covers)), ref)
+
+
+def _random_spans(rng, start, n, count, open_share=0.2):
+    spans = []
+    for _ in range(count):
+        s = int(rng.integers(start - 60, start + n + 20))
+        e = None if rng.random() < open_share else s + int(rng.integers(1, 90))
+        spans.append(masker_mod._Span(s, e, "inband"))
+    return spans
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_native_render_equals_numpy_apply(native, seed):
+    """Output.render against Masker._apply on random delay lines, spans, notches and output windows (also
+    before the stream's start): the same float64 samples, and the same int16 after rounding."""
+    rng = np.random.default_rng(seed)
+    m = Masker(fade_ms=float(rng.choice([0.0, 4.0, 7.0])), guard_ms=float(rng.choice([0.0, 2.0, 3.0])))
+    x = np.round(synth.white_noise(8000, 3000.0, rng) + synth.dtmf_tone("5", 1000, level_dbm0=-10.0)[:8000])
+    buf_start = int(rng.integers(-400, 100000))
+    m._buf = x
+    m._pos = buf_start + x.size
+    lo = buf_start + m._notch_len + 40
+    for _ in range(20):
+        n = int(rng.integers(1, 400))
+        start = int(rng.integers(lo, buf_start + x.size - n - m._notch_len - 40))
+        m._spans = _random_spans(rng, start, n, int(rng.integers(0, 4)))
+        m._notches = _random_spans(rng, start, n, int(rng.integers(0, 4)))
+        m._sync_spans()
+        raw = x[start - buf_start: start - buf_start + n]
+        ref = np.asarray(m._apply(raw, start, buf_start), dtype=np.float64)
+        got = np.empty(n)
+        m._native_output.render(x, buf_start, start, n, m._span_arr, m._notch_arr, m._frame_table, got)
+        assert np.array_equal(got, ref)
+        got16 = np.empty(n, dtype=np.int16)
+        m._native_output.render(x, buf_start, start, n, m._span_arr, m._notch_arr, m._frame_table, got16)
+        assert np.array_equal(got16, Masker._to_dtype(ref, np.dtype(np.int16)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_native_onset_equals_numpy(native, seed):
+    """Output.onset against the numpy walk-back on tones starting at random places under noise."""
+    rng = np.random.default_rng(seed)
+    m = Masker()
+    x = synth.white_noise(4000, float(rng.choice([30.0, 300.0, 3000.0])), rng)
+    at = int(rng.integers(200, 3000))
+    key = A.PAIR_KEYS[int(rng.integers(16))]
+    tone = synth.dtmf_tone(key, 100, level_dbm0=float(rng.uniform(-35, -5)))
+    x[at: at + tone.size] += tone[: x.size - at]
+    x = np.round(x)
+    buf_start = int(rng.integers(-50, 5000))
+    m._buf = x
+    for _ in range(40):
+        e = buf_start + int(rng.integers(0, x.size + 1))
+        lim = e - int(rng.integers(-5, 300))
+        pair = int(rng.integers(16))
+        steady = float(rng.choice([0.0, 1e3, 1e6, 1e8]))
+        ref = with_backend("numpy", lambda: m._onset(e, pair, steady, buf_start, lim))
+        got = with_backend("native", lambda: m._onset(e, pair, steady, buf_start, lim))
+        assert got == ref
+
+
+def test_native_output_rejects_bad_input(native):
+    m = Masker()
+    good = m.native_output_constants()
+    for name in good:
+        partial = dict(good)
+        del partial[name]
+        with pytest.raises(TypeError, match="by name"):
+            native.Output(**partial)
+    for name, bad in [("fade_ramp", np.zeros(3)), ("notch_basis", np.zeros(5)), ("onset_ginv", np.zeros(4)),
+                      ("notch_len", 63), ("hop", 0)]:
+        with pytest.raises(ValueError):
+            native.Output(**{**good, name: bad})
+    out = native.Output(**good)
+    x = np.zeros(1000)
+    spans = np.array([1, 100, 200], dtype=np.int64)
+    with pytest.raises(ValueError):  # a count the array cannot hold
+        out.render(x, 0, 300, 10, np.array([5, 1, 2], dtype=np.int64), spans, m._frame_table, np.empty(10))
+    with pytest.raises(ValueError):  # output outside the delay line
+        out.render(x, 0, 995, 10, spans, np.array([0], dtype=np.int64), m._frame_table, np.empty(10))
+    with pytest.raises(ValueError):  # out of the wrong length
+        out.render(x, 0, 300, 10, spans, np.array([0], dtype=np.int64), m._frame_table, np.empty(11))
+    with pytest.raises(ValueError):  # a notch block outside the delay line
+        out.render(x, 0, 0, 10, np.array([0], dtype=np.int64), np.array([1, 0, 5], dtype=np.int64),
+                   m._frame_table, np.empty(10))
+    with pytest.raises(ValueError):
+        out.onset(x, 0, 2000, 3, 1.0, 1900)  # past the delay line
+    with pytest.raises(ValueError):
+        out.onset(x, 0, 500, 16, 1.0, 400)  # no such pair
+    scr = native.Screen(**m.native_constants())
+    with pytest.raises(RuntimeError):
+        scr.run(np.zeros(160, np.int16), 0, 8, np.empty(160, np.int16))  # before bind
+    with pytest.raises(ValueError):  # a state vector of the wrong size
+        scr.bind(out, m._store, m._keep, m.delay_samples, np.zeros(3, np.int64), m._native_steady, m._frame_table,
+                 1, m._span_arr, m._notch_arr, *m._frame_outs)
+    with pytest.raises(TypeError):
+        scr.bind(object(), m._store, m._keep, m.delay_samples, m._native_state, m._native_steady, m._frame_table,
+                 1, m._span_arr, m._notch_arr, *m._frame_outs)
+
+
+def test_native_declines_chunks_it_cannot_take(native):
+    """Strided, byte-swapped and 2-D int16 chunks are declined by the C frame (the numpy path takes them):
+    same samples as the numpy backend, also after a chunk that failed (NaN) in the middle of a press, and a
+    2-D chunk fails closed on both."""
+    x = need_speech(CORPUS["under-speech"], "case 'under-speech'")[: 8000 * 3]
+
+    def run():
+        m = Masker()
+        wide = np.repeat(x, 2)
+        parts = []
+        for k, i in enumerate(range(0, x.size, 160)):
+            c = x[i: i + 160]
+            parts.append(m.process(wide[2 * i: 2 * i + 2 * c.size: 2] if k % 4 == 0 else
+                                   c.astype(">i2") if k % 4 == 1 else c))
+            if k in (34, 42):  # inside presses, after a C frame: the chunk fails, the stream goes on
+                parts.append(m.process(np.full(160, np.nan)))
+        bad = m.process(np.zeros((2, 80), dtype=np.int16))
+        return np.concatenate(parts + [m.flush()]), m.masked_spans, m.errors, bad
+
+    ref = with_backend("numpy", run)
+    got = with_backend("native", run)
+    assert np.array_equal(got[0], ref[0]) and got[1] == ref[1] and got[2] == ref[2] == 3
+    assert got[3].size == 160 and np.array_equal(got[3], ref[3])
+
+
+def test_native_long_chunk_fails_closed_as_a_whole(native):
+    """A recording in one chunk runs as C frames; a fault in any of them masks the whole chunk (as the numpy
+    path does), never a mix of raw and masked frames."""
+    x, spans = synth.keypresses("4111", tone_ms=80, gap_ms=80, rng=np.random.default_rng(8))
+    x = np.round(np.concatenate([np.zeros(8000), x])).astype(np.int16)
+    assert x.size > Masker()._frame_cap
+    m = Masker()
+    real = m._native_screen
+    calls = []
+
+    class FailsLater:  # the fourth C frame of the chunk fails
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def run(self, *a):
+            calls.append(1)
+            if len(calls) == 4:
+                raise ValueError("injected")
+            return real.run(*a)
+
+    m._native_screen = FailsLater()
+    out = with_backend("native", lambda: m.process(x))
+    assert m.errors == 1 and len(calls) == 4 and out.size == x.size
+    ref = np.clip(np.round(m._mask_signal(-m.delay_samples, x.size)), -32768, 32767)
+    assert np.array_equal(out, ref)

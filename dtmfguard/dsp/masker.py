@@ -40,14 +40,19 @@ chunking has not yet emitted, so any chunking gives bit-identical output.
 
 Speed (issues 6 and 12): a live call runs this once per 20 ms frame with cold caches, where every numpy
 call costs several µs, so when the optional C module ``native/masker.c`` was built and
-``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.frame``: it appends the
-frame to the delay line, screens its hops (block correlations cached between frames, windows summed as a
-binary tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only
-updates counters (nothing to track, a steady press, a miss inside a press), and writes the output when it
-is the delayed input or wholly the mask.  The rest (a press opening or closing, suspects, notches, fades)
-continues here from what the C frame computed.  It gives the numpy path's samples bit for bit
-(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` by name
-(:meth:`Masker.native_constants`).
+``DTMFGUARD_BACKEND`` is not ``numpy``, an int16 frame is one call of ``Screen.run`` on buffers bound at
+:meth:`reset` (delay line, state vector, mask table, span lists, screen outputs): it appends the frame to
+the delay line, screens its hops (block correlations cached between frames, windows summed as a binary
+tree, fits skipped where a bound shows no test can pass), takes every per-hop step that only updates
+counters (nothing to track, a steady press, a miss inside a press), and writes the output: the delayed
+input, the mask, or fades and band notches (``Output.render``: :meth:`_apply` in C).  Only a hop that
+opens or closes a press or a suspect, or a pending suspect or harmonic test, continues here in Python
+(:meth:`_step`, whose walk-back :meth:`_onset` is ``Output.onset`` in C); then ``Screen.finish`` writes the
+output.  The span lists are rebuilt only when Python changed a span, and the state vector packed only after
+Python steps.  Both backends take every sum in one fixed order (the notch projection sample by sample and
+term by term, not BLAS), so the C path gives the numpy path's samples bit for bit
+(``tests/test_masker_native.py``); its constants come from :class:`MaskerParams` and the masker's options by
+name (:meth:`Masker.native_constants`, :meth:`Masker.native_output_constants`).
 
 Fail closed (issue 4, project rules): :meth:`Masker.process` never raises.  If
 anything inside fails, that chunk's output is the mask (or silence if even the
@@ -88,9 +93,11 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 15  # Screen.frame's state vector (native/masker.c)
+_NSTATE = 15  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
+_SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
+_OPEN = (1 << 63) - 1  # an open span's end in the C span lists
 
 
 @dataclass(frozen=True)
@@ -188,9 +195,9 @@ class Masker:
             raise ValueError("hold_ms must be between 0 and 60000")
         self._hold = int(round(hold * ms))
         self.params = params
-        self._setup_screen(params)
         self._short = 2 * self._hop  # 2 ms onset windows ...
         self._short_step = max(1, self._hop // 2)  # ... every 0.5 ms
+        self._setup_screen(params)
         self._hold_ratio = float(params.hold_ratio)
         self._guard_db = params.harmonic_guard_db
         self._guard_pinv: dict = {}  # per pair: least squares on the pair and its guard frequencies
@@ -202,7 +209,8 @@ class Masker:
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
         self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
-        self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone
+        self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone ...
+        self._onset_floor = 1e-9  # ... of at least this much steady energy
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -211,7 +219,15 @@ class Masker:
         if self.delay_samples < self._suspect_close + 2 * self._guard + self._hop:
             self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
         self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
-        self._notch_proj = pairfit.band_projector(self._notch_len, self.rate) if self._notch_len else None
+        # the band projector P = B pinv(B) as its two factors, applied in one fixed order by both backends
+        # (coefficients summed sample by sample, then the projection term by term): same bits in C
+        self._notch_basis = np.ascontiguousarray(pairfit.basis(nl, self.rate)) if self._notch_len else np.zeros((0, 16))
+        self._notch_pinv = np.ascontiguousarray(np.linalg.pinv(self._notch_basis)) if self._notch_len \
+            else np.zeros((16, 0))
+        # the onset walk-back's fits (2 ms windows): basis and inverse Gram matrix per pair
+        onset_b, _, onset_ginv = pairfit.pair_tables(self._short, self.rate)
+        self._onset_basis = np.ascontiguousarray(onset_b)
+        self._onset_ginv = np.ascontiguousarray(onset_ginv)
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
         self._screen_bufs: dict = {}
         # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
@@ -224,6 +240,11 @@ class Masker:
         self._mask_table = np.zeros(0) if mask == "silence" else self._make_tone_table() if mask == "tone" else None
         self._frame_table = self._mask_table if self._mask_table is not None else np.zeros(0)  # (mode 1 only)
         self._fade_ramp = 0.5 * (1 + np.cos(np.pi * np.arange(1, self._fade + 1) / (self._fade + 1)))
+        # the C output side (notches, fades, mask, onset walk-back) and the span lists it reads
+        self._native_output = _masker_native.Output(**self.native_output_constants()) \
+            if self._native_screen is not None else None
+        self._span_arr = array.array("q", bytes(8 * (1 + 2 * _SPAN_CAP)))
+        self._notch_arr = array.array("q", bytes(8 * (1 + 2 * _SPAN_CAP)))
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -236,9 +257,11 @@ class Masker:
         # chunk behind them (``_buf`` is the view of both during the call) and moves the last keep forward
         self._store = np.zeros(self._keep + self._frame_cap)
         self._buf = self._store[: self._keep]
-        # Screen.frame's state (array.array: item access from Python costs far less than numpy's)
+        # Screen.run's state (array.array: item access from Python costs far less than numpy's)
         self._native_state = array.array("q", bytes(8 * _NSTATE))
         self._native_steady = array.array("d", [0.0])
+        self._c_state = False  # True: the C state vector holds the counters (the attributes below are stale)
+        self._spans_dirty = True  # the C span lists must be rebuilt from _spans and _notches
         self._next_hop = self._hop
         self._spans: List[_Span] = []
         self._active: Optional[_Span] = None  # in-band span of the press being heard
@@ -254,6 +277,11 @@ class Masker:
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
+        if self._native_screen is not None:  # the C frame works on these buffers (held until the next reset)
+            self._native_screen.bind(self._native_output, self._store, self._keep, self.delay_samples,
+                                     self._native_state, self._native_steady, self._frame_table,
+                                     int(self._mask_table is not None), self._span_arr, self._notch_arr,
+                                     *self._frame_outs)
 
     @property
     def masked_spans(self) -> List[MaskedSpan]:
@@ -290,13 +318,23 @@ class Masker:
             n = 0
         pos_before = self._pos
         try:
-            if type(chunk) is np.ndarray and chunk.dtype == _INT16 and n <= self._frame_cap \
-                    and self._native_screen is not None and self._out_dtype == _INT16 \
-                    and chunk.ndim == 1 and chunk.flags.c_contiguous and goertzel.backend() == "native":
-                out = self._run_native(chunk, n)
-                if out is not None:
+            # (the C frame itself declines a chunk that is not 1-D contiguous native int16: None)
+            if type(chunk) is np.ndarray and chunk.dtype is _INT16 and self._native_screen is not None \
+                    and self._out_dtype is _INT16 and goertzel.backend() == "native":
+                if n <= self._frame_cap:
+                    out = self._run_native(chunk, n)
+                    if out is not None:
+                        self.samples_in += n
+                        return out
+                elif chunk.ndim == 1 and chunk.flags.c_contiguous:
+                    # a long chunk (a recording) as C frames: any chunking gives the same output
+                    parts, exact = [], True
+                    for i in range(0, n, self._frame_cap):
+                        parts.append(self._run_native_piece(chunk[i: i + self._frame_cap]))
+                        exact = exact and self._exact_out
+                    self._exact_out = exact  # (the whole chunk came out untouched)
                     self.samples_in += n
-                    return out
+                    return np.concatenate(parts)
             x = self._convert(chunk)
             out = self._run(x)
             self.samples_in += x.size
@@ -324,6 +362,7 @@ class Masker:
         a = self._align_down(start - self._guard)
         span = _Span(a, None, "cover")
         self._spans.append(span)
+        self._spans_dirty = True
         if end is not None:
             self._close(span, int(end) + self._guard + self._tail)
 
@@ -332,6 +371,7 @@ class Masker:
         for span in self._spans:
             if span.source == "cover" and span.end is None:
                 self._close(span, int(end) + self._guard + self._tail)
+        self._spans_dirty = True
 
     # ------------------------------------------------------------------ internals
     def _convert(self, chunk) -> np.ndarray:
@@ -370,6 +410,10 @@ class Masker:
             log.error("masker internal error (%s, %d so far); masking this chunk and the delay line",
                       type(exc).__name__, self.errors)
         try:
+            if self._c_state:
+                self._unpack_state()
+                self._c_state = False
+            self._spans_dirty = True
             start = pos_before - self.delay_samples
             self._pos = pos_before + n
             self._store[: self._keep] = 0.0
@@ -405,6 +449,10 @@ class Masker:
         n = x.size
         pos0 = self._pos
         keep = self._keep
+        if self._c_state:  # the counters move to the attributes the steps below read and write
+            self._unpack_state()
+            self._c_state = False
+        self._spans_dirty = True  # the steps below may open, close or retire spans
         if n <= self._frame_cap:
             self._store[keep: keep + n] = x
             self._buf = self._store[: keep + n]
@@ -438,48 +486,79 @@ class Masker:
         return out
 
     def _run_native(self, chunk: np.ndarray, n: int) -> Optional[np.ndarray]:
-        """The C frame (native/masker.c ``Screen.frame``): the same decisions and samples as the numpy
-        path, in one call when the frame is settled without the per-hop steps; else the steps and the
-        output continue here from what it computed.  None: the frame is not for it."""
+        """The C frame (native/masker.c ``Screen.run`` on the buffers bound at reset): the same decisions and
+        samples as the numpy path, in one call unless a hop needs a Python step (a press or suspect opening
+        or closing, a pending suspect, a harmonic test); then the steps continue here from what it computed
+        and ``Screen.finish`` writes the output.  None: the frame is not for it."""
+        if not self._c_state:
+            self._pack_state()
+            self._c_state = True
+        if self._spans_dirty:
+            self._sync_spans()
         pos0 = self._pos
-        out_start = pos0 - self.delay_samples
-        mode = self._output_mode(out_start, n) if self._spans or self._notches else 0
-        if mode == 1 and self._mask_table is None:
-            return None  # a noise mask: its generator lives here
-        st = self._native_state
-        self._pack_state()
         out = np.empty(n, dtype=np.int16)
-        code = self._native_screen.frame(self._store, self._keep, self.delay_samples, chunk, pos0, self._next_hop,
-                                         st, self._native_steady, mode, self._frame_table, out, *self._frame_outs)
+        screen = self._native_screen
+        code = screen.run(chunk, pos0, self._next_hop, out)
+        if code == 3:
+            return None  # not a 1-D contiguous native int16 chunk: the numpy path takes it
         self._pos = pos0 + n
         last_hop = (self._pos // self._hop) * self._hop
-        hops = range(self._next_hop, last_hop + 1, self._hop)
-        if hops:
+        first_hop = self._next_hop
+        if last_hop >= first_hop:
             self._next_hop = last_hop + self._hop
-        buf_start = pos0 - self._keep
-        self._unpack_state()
-        if code == 1:  # hops from st[-1] on need the Python steps (between them, C takes the simple ones)
+        if code == 1:  # hops from st[S_NEXT] on need the Python steps (between them, C takes the simple ones)
+            buf_start = pos0 - self._keep
             self._buf = self._store[: self._keep + n]
-            nh = len(hops)
-            sus, conf, coef, weak, expl = (a[:nh] for a in self._frame_outs)
-            i = int(st[9])
-            steps = self._native_screen.steps
+            self._unpack_state()
+            self._c_state = False
+            self._spans_dirty = True
+            st = self._native_state
+            nh = (last_hop - first_hop) // self._hop + 1
+            sus, conf, coef, weak, expl = self._frame_outs
+            i = st[9]
+            hop = self._hop
             while i < nh:
-                self._step(int(hops[i]), int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
+                self._step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
                 i += 1
-                if i < nh:
+                # (a hop naming a pair with no press open always needs the Python step: C would hand it back)
+                if i < nh and (self._active is not None or (sus[i] < 0 and conf[i] < 0)):
                     self._pack_state()
-                    st[14] = hops[0]
-                    i = steps(i, st, self._native_steady, sus, conf, weak, expl)
+                    st[14] = first_hop
+                    i = screen.resume(i, nh)
                     self._unpack_state()
-            return self._finish(pos0, n, buf_start)
-        if code == 2:
+            self._sync_spans()
+            code = screen.finish(pos0, out)
+        if code == 2:  # the output is the numpy path's (a noise mask, or more spans than the C lists hold)
+            if self._c_state:
+                self._unpack_state()
+                self._c_state = False
             self._buf = self._store[: self._keep + n]
-            return self._finish(pos0, n, buf_start)
-        self._exact_out = mode == 0 and out_start >= self._inexact_until
-        if self._spans or self._notches:
+            return self._finish(pos0, n, pos0 - self._keep)
+        out_start = pos0 - self.delay_samples
+        self._exact_out = code >= 8 and out_start >= self._inexact_until
+        if code & 4:
             self._expire(out_start + n)
         return out
+
+    def _run_native_piece(self, piece: np.ndarray) -> np.ndarray:
+        out = self._run_native(piece, piece.size)
+        if out is None:  # (a slice of a contiguous int16 chunk never is declined)
+            raise RuntimeError("C frame declined a piece of a contiguous int16 chunk")
+        return out
+
+    def _sync_spans(self) -> None:
+        """Rebuild the C span lists (count, then start and end per span; count -1: too many, numpy output)."""
+        for arr, spans in ((self._span_arr, self._spans), (self._notch_arr, self._notches)):
+            if len(spans) > _SPAN_CAP:
+                arr[0] = -1
+                continue
+            i = 1
+            for span in spans:
+                arr[i] = span.start
+                arr[i + 1] = _OPEN if span.end is None else span.end
+                i += 2
+            arr[0] = len(spans)
+        self._spans_dirty = False
 
     def _pack_state(self) -> None:
         st = self._native_state
@@ -574,6 +653,15 @@ class Masker:
                     hold_ratio=float(self.params.hold_ratio), bound_gain=self._bound_gain(),
                     hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops,
                     persist_samples=self._persist, suspect_close_samples=self._suspect_close)
+
+    def native_output_constants(self) -> dict:
+        """The C output side's constants by name (``Output(**...)``): fade ramp, band notch, onset walk-back."""
+        nl = self._notch_len
+        return dict(hop=self._hop, fade=self._fade, guard=self._guard, fade_ramp=np.ascontiguousarray(self._fade_ramp),
+                    notch_len=nl, notch_win=np.ascontiguousarray(self._notch_win[:nl]),
+                    notch_basis=self._notch_basis, notch_pinv=self._notch_pinv, onset_len=self._short,
+                    onset_step=self._short_step, onset_basis=self._onset_basis, onset_ginv=self._onset_ginv,
+                    onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor))
 
     def _bound_gain(self) -> np.ndarray:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
@@ -940,15 +1028,16 @@ class Masker:
 
     def _onset(self, e: int, pair: int, steady: float, buf_start: int, lim: int) -> int:
         """Walk back from the confirmation to the first 2 ms window still carrying this pair's energy."""
+        native = self._native_output
+        if native is not None and goertzel.backend() == "native":  # the same walk in C, same bits
+            return native.onset(self._buf, buf_start, e, pair, steady, lim)
         lo = max(lim - self._short, buf_start)
         seg = self._buf[lo - buf_start: e - buf_start]
         if seg.size < self._short:
             return lim
         frames = np.lib.stride_tricks.sliding_window_view(seg, self._short)[:: self._short_step]
         starts = lo + np.arange(frames.shape[0]) * self._short_step
-        resid, _, energy = pairfit.pair_fit(frames, self.rate)
-        explained = energy - resid[:, pair]
-        carrying = explained >= self._onset_ratio * max(steady, 1e-9)
+        carrying = self._onset_explained(frames, pair) >= self._onset_ratio * max(steady, self._onset_floor)
         i = carrying.size - 1
         while i >= 0 and not carrying[i]:
             i -= 1
@@ -958,8 +1047,23 @@ class Masker:
             i -= 1
         return int(starts[i])
 
+    def _onset_explained(self, frames: np.ndarray, pair: int) -> np.ndarray:
+        """Energy the pair explains in each 2 ms window (least squares, as :func:`pairfit.pair_fit`), every sum
+        in the fixed order the C walk (native/masker.c ``onset``) takes: sample by sample, then term by term."""
+        b = self._onset_basis[:, pairfit.PAIR_COLS[pair]]  # [short, 4]
+        v = frames[:, 0, None] * b[0][None, :]
+        energy = frames[:, 0] * frames[:, 0]
+        for j in range(1, frames.shape[1]):
+            v = v + frames[:, j, None] * b[j][None, :]
+            energy = energy + frames[:, j] * frames[:, j]
+        g = self._onset_ginv[pair]
+        beta = [((g[i, 0] * v[:, 0] + g[i, 1] * v[:, 1]) + g[i, 2] * v[:, 2]) + g[i, 3] * v[:, 3] for i in range(4)]
+        explained = ((v[:, 0] * beta[0] + v[:, 1] * beta[1]) + v[:, 2] * beta[2]) + v[:, 3] * beta[3]
+        return energy - np.maximum(energy - explained, 0.0)
+
     def _expire(self, emitted: int) -> None:
         """Retire spans whose fade-out lies wholly before ``emitted`` (the next output position)."""
+        self._spans_dirty = True
         if self._notches:
             keep_n = []
             for span in self._notches:
@@ -1053,10 +1157,19 @@ class Masker:
         pos = start + idx
         first = int(pos[0]) // h - 1
         last = int(pos[-1]) // h
-        proj = np.empty((last - first + 1, nl))
-        for k in range(proj.shape[0]):
-            a = (first + k) * h - buf_start
-            proj[k] = self._notch_proj @ self._buf[a: a + nl]  # one block at a time: same bits any chunking
+        # the blocks' projections, each from its own samples only (same bits any chunking), every sum in
+        # the fixed order of the C render: coefficients sample by sample, projection term by term
+        a = (first + np.arange(last - first + 1)) * h - buf_start
+        if a[0] < 0 or a[-1] + nl > self._buf.size:  # (the delay line is kept long enough: never on a stream)
+            raise ValueError("notch block outside the delay line")
+        y = self._buf[a[:, None] + np.arange(nl)[None, :]]  # [blocks, nl]
+        pinv, basis = self._notch_pinv, self._notch_basis  # [16, nl], [nl, 16]
+        coef = y[:, 0, None] * pinv[None, :, 0]
+        for j in range(1, nl):
+            coef = coef + y[:, j, None] * pinv[None, :, j]
+        proj = coef[:, 0, None] * basis[None, :, 0]
+        for k in range(1, basis.shape[1]):
+            proj = proj + coef[:, k, None] * basis[None, :, k]
         blk = pos // h
         u1 = pos - blk * h  # offset in the block starting at this half-block ...
         u0 = u1 + h  # ... and in the one before
