@@ -82,6 +82,11 @@ def classify(frames: list[tuple[str, str, int]], tree: str, cache: dict) -> str:
             return "pipeline glue"
         if f.endswith("relay/engine.py"):
             text = _line(tree, file, line, cache)
+            low = text.lower()
+            if "decode_tables" in low or "decode_batch" in low:
+                return "G.711 decode"
+            if "encode_tables" in low:
+                return "G.711 encode"
             if "sendto" in text or "sendmsg" in text:
                 return "socket send"
             if "recv" in text:

@@ -304,7 +304,7 @@ class Relay:
                          "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
                          "pipeline_s": 0.0, "timed_frames": 0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
                          "info_keys": 0, "gc_collections": 0, "gc_full_collections": 0, "gc_max_pause_s": 0.0,
-                         "gc_freezes": 0, "late_by_gc": 0}
+                         "gc_freezes": 0, "late_by_gc": 0, "late_not_running": 0, "late_busy": 0}
         #: CPU seconds of the ticks by phase (thread time; a few clock reads per tick, not per call)
         self.phases = {"drain": 0.0, "decode": 0.0, "pop": 0.0, "pipeline": 0.0, "encode": 0.0, "send": 0.0,
                        "housekeeping": 0.0}
@@ -356,6 +356,7 @@ class Relay:
         counters = self.counters
         phases = self.phases
         gc_full = counters["gc_full_collections"]
+        cpu_at_tick = time.thread_time()
         while not stop.is_set():
             # between ticks only the control sockets wake the loop (Kamailio's requests are answered at
             # once); the media sockets are read once per tick, all of them, right before it
@@ -367,17 +368,25 @@ class Relay:
                 if time.monotonic() < next_tick:
                     continue
             now = time.monotonic()
+            t0 = time.thread_time()
             if last_tick:
                 interval = now - last_tick
                 if interval > 1.5 * TICK_S:
                     counters["late_ticks"] += 1
+                    # why: a full collection ran; or this thread was not on a CPU for more than a tick of
+                    # the interval (the scheduler or the hypervisor ran something else: the relay's own
+                    # work could not have made it late); or it was busy (its own work: ticks, requests)
                     if counters["gc_full_collections"] != gc_full:
                         counters["late_by_gc"] += 1
+                    elif interval - (t0 - cpu_at_tick) > TICK_S:
+                        counters["late_not_running"] += 1
+                    else:
+                        counters["late_busy"] += 1
                 if interval * 1000 > counters["max_tick_interval_ms"]:
                     counters["max_tick_interval_ms"] = round(interval * 1000, 2)
             gc_full = counters["gc_full_collections"]
             last_tick = now
-            t0 = time.thread_time()
+            cpu_at_tick = t0
             self.serve_media()
             t1 = time.thread_time()
             phases["drain"] += t1 - t0
@@ -1116,6 +1125,7 @@ class Relay:
                 "gc_collections": c["gc_collections"], "gc_full_collections": c["gc_full_collections"],
                 "gc_max_pause_us": int(c["gc_max_pause_s"] * 1e6), "gc_freezes": c["gc_freezes"],
                 "gc_frozen_objects": gc.get_freeze_count(), "late_ticks_with_full_gc": c["late_by_gc"],
+                "late_ticks_not_running": c["late_not_running"], "late_ticks_busy": c["late_busy"],
                 # CPU of the loop's work by phase (us; drain = reading every media socket, the agent ->
                 # customer pass-through and RTCP included; decode = the batched G.711 decode)
                 "phase_us": {k: int(v * 1e6) for k, v in self.phases.items()}}
