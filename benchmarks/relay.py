@@ -113,7 +113,7 @@ def ng_stats(port: int) -> dict:
 
 
 def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 22290, jitter_ms: float = 0.0,
-              relays: int = 1, tree: Path | None = None) -> dict:
+              relays: int = 1, tree: Path | None = None, churn: float = 0.0) -> dict:
     """``n`` calls spread evenly over ``relays`` relay processes (as Kamailio's set spreads them); the relays
     run from ``tree`` (a checkout; default this one), the load generators always from this one."""
     procs = []
@@ -153,8 +153,10 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
         g0 = sum(cpu_seconds(p.pid) for p in gens)
         t0 = time.monotonic()
         probe = _StallProbe()
+        churner = _Churn(ngport, churn) if churn > 0 else None
         time.sleep(max(2.0, seconds - setup_s - 4.0))
         stalls = probe.stop()
+        churned = churner.stop() if churner is not None else None
         window = time.monotonic() - t0
         s1 = [ng_stats(ngport + 2 * r) for r in range(relays)]
         c1, m1 = sum(cpu_seconds(p.pid) for p in procs), machine_busy()
@@ -185,7 +187,8 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
             "late_why": {k: sum(b.get(f"late_ticks_{k}", 0) - a.get(f"late_ticks_{k}", 0) for a, b in zip(s0, s1))
                          for k in ("not_running", "busy", "with_full_gc")} if "late_ticks_busy" in s1[0] else None,
             "phase_us_per_frame": _phases(s0, s1),
-            "box_stalls": stalls,
+            "box_stalls": stalls, "churn": churned,
+            "ng_max_ms": max((b.get("ng_max_us", 0) for b in s1), default=0) / 1000,
             "calls": n, "relays": relays, "window_s": round(window, 1), "setup_s": round(setup_s, 1), "ticks": ticks,
             "late_ticks": sum(b["late_ticks"] - a["late_ticks"] for a, b in zip(s0, s1)),
             "max_tick_interval_ms": max(b["max_tick_interval_us"] for b in s1) / 1000,
@@ -238,6 +241,65 @@ class _StallProbe(threading.Thread):
         self._halt.set()
         self.join(1)
         return {"over_30ms": self.late, "worst_ms": round(1000 * self.worst, 1)}
+
+
+class _Churn(threading.Thread):
+    """New calls during the window, as a contact centre has them: ``rate`` offers+answers a second to the
+    relay (SDP only: no media), each deleted 2 s later.  What it measures is what setting a call up and
+    tearing it down costs the relay's loop while it carries the others (late ticks)."""
+
+    def __init__(self, port: int, rate: float):
+        super().__init__(daemon=True)
+        self.port, self.rate = port, rate
+        self._halt = threading.Event()
+        self.made = self.failed = 0
+        self.start()
+
+    def _ng(self, s, msg: dict) -> dict:
+        from dtmfguard.relay import bencode
+
+        cookie = b"churn%d" % time.monotonic_ns()
+        for _ in range(5):
+            s.sendto(cookie + b" " + bencode.encode(msg), ("127.0.0.1", self.port))
+            try:
+                data, _ = s.recvfrom(65535)
+            except OSError:
+                continue
+            if data.startswith(cookie + b" "):
+                return bencode.decode(data.split(b" ", 1)[1])
+        raise RuntimeError("no answer")
+
+    def run(self):
+        import socket
+
+        from _relay_load import sdp
+
+        live: list = []
+        k = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            while not self._halt.wait(1.0 / self.rate):
+                k += 1
+                cid = f"churn-{k}"
+                try:
+                    self._ng(s, {"command": "offer", "call-id": cid, "from-tag": "c", "sdp": sdp(9)})
+                    self._ng(s, {"command": "answer", "call-id": cid, "from-tag": "c", "to-tag": "a", "sdp": sdp(11)})
+                    live.append((time.monotonic(), cid))
+                    self.made += 1
+                    while live and time.monotonic() - live[0][0] > 2.0:
+                        self._ng(s, {"command": "delete", "call-id": live.pop(0)[1], "from-tag": "c"})
+                except (RuntimeError, OSError):
+                    self.failed += 1
+            for _, cid in live:
+                try:
+                    self._ng(s, {"command": "delete", "call-id": cid, "from-tag": "c"})
+                except (RuntimeError, OSError):
+                    pass
+
+    def stop(self) -> dict:
+        self._halt.set()
+        self.join(10)
+        return {"calls_set_up": self.made, "failed": self.failed}
 
 
 def _phases(s0: list, s1: list) -> dict:
@@ -330,6 +392,9 @@ def main(argv=None) -> int:
                     help="checkout whose relay to run (repeatable: the trees alternate within each row; default: "
                          "this one)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per row and tree (medians are printed)")
+    ap.add_argument("--churn", type=float, default=0.0,
+                    help="new calls per second during the window (set up and deleted 2 s later, no media) on the "
+                         "first relay: what call setup costs the calls already up")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     trees = [t.resolve() for t in a.tree] if a.tree else [HERE.parent]
@@ -351,7 +416,7 @@ def main(argv=None) -> int:
                         try:
                             run = len(results) + len(overloaded)
                             results.append(run_relay(n, a.seconds, audio, work, jitter_ms=a.jitter_ms, relays=relays,
-                                                     ngport=22290 + 8 * run, tree=tree))
+                                                     ngport=22290 + 8 * run, tree=tree, churn=a.churn))
                         except RuntimeError as exc:  # an overloaded relay stops answering: the row's result
                             overloaded.append((relays, n, str(exc)))
                             continue
@@ -383,7 +448,8 @@ def main(argv=None) -> int:
               f"{r['relay_us_per_frame']} us, of which the shared pipeline (masker, detector) "
               f"{r['pipeline_us_per_frame']} us; loop phases us/frame {r['phase_us_per_frame'] or '-'}; "
               f"full GC passes {r['gc_full_collections']}; late ticks by cause {r['late_why'] or '-'}; "
-              f"probe stalls (box) {r['box_stalls']}")
+              f"probe stalls (box) {r['box_stalls']}; churn {r['churn'] or '-'}, longest ng request "
+              f"{r['ng_max_ms'] or '-'} ms")
     if serve:
         print(f"serve {serve['calls']} calls: pipeline time per frame in the port {serve['port']['pipeline_us_per_frame']} us")
         p = serve["port"]

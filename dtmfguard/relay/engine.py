@@ -318,7 +318,8 @@ class Relay:
                          "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
                          "pipeline_s": 0.0, "timed_frames": 0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
                          "info_keys": 0, "gc_collections": 0, "gc_full_collections": 0, "gc_max_pause_s": 0.0,
-                         "gc_freezes": 0, "late_by_gc": 0, "late_not_running": 0, "late_busy": 0}
+                         "gc_freezes": 0, "late_by_gc": 0, "late_not_running": 0, "late_busy": 0,
+                         "ng_busy_s": 0.0, "ng_max_s": 0.0}
         #: CPU seconds of the ticks by phase (thread time; a few clock reads per tick, not per call)
         self.phases = {"drain": 0.0, "decode": 0.0, "pop": 0.0, "pipeline": 0.0, "encode": 0.0, "send": 0.0,
                        "housekeeping": 0.0}
@@ -842,7 +843,13 @@ class Relay:
                 data, addr = sock.recvfrom(_MAX_NG)
             except OSError:
                 return
+            t0 = time.thread_time()
             reply = self.handle_datagram(data)
+            took = time.thread_time() - t0
+            c = self.counters
+            c["ng_busy_s"] += took
+            if took > c["ng_max_s"]:  # an offer builds the call's pipeline: this is what it costs the loop
+                c["ng_max_s"] = took
             if reply is not None:
                 try:
                     sock.sendto(reply, addr)
@@ -1150,6 +1157,8 @@ class Relay:
                 "gc_max_pause_us": int(c["gc_max_pause_s"] * 1e6), "gc_freezes": c["gc_freezes"],
                 "gc_frozen_objects": gc.get_freeze_count(), "late_ticks_with_full_gc": c["late_by_gc"],
                 "late_ticks_not_running": c["late_not_running"], "late_ticks_busy": c["late_busy"],
+                # CPU the ng requests took on the loop thread (an offer builds a pipeline: its cost shows here)
+                "ng_busy_us": int(c["ng_busy_s"] * 1e6), "ng_max_us": int(c["ng_max_s"] * 1e6),
                 # CPU of the loop's work by phase (us; drain = reading every media socket, the agent ->
                 # customer pass-through and RTCP included; decode = the batched G.711 decode)
                 "phase_us": {k: int(v * 1e6) for k, v in self.phases.items()}}
