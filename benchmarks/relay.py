@@ -185,7 +185,7 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
                                        for a, b in zip(s0, s1)),
             # why the late ticks were late (relays that say): not on a CPU / its own work / a full GC pass
             "late_why": {k: sum(b.get(f"late_ticks_{k}", 0) - a.get(f"late_ticks_{k}", 0) for a, b in zip(s0, s1))
-                         for k in ("not_running", "busy", "with_full_gc")} if "late_ticks_busy" in s1[0] else None,
+                         for k in ("off_cpu", "busy", "with_full_gc")} if "late_ticks_busy" in s1[0] else None,
             "phase_us_per_frame": _phases(s0, s1),
             "box_stalls": stalls, "churn": churned,
             "ng_max_ms": max((b.get("ng_max_us", 0) for b in s1), default=0) / 1000,

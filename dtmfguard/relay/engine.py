@@ -318,7 +318,7 @@ class Relay:
                          "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
                          "pipeline_s": 0.0, "timed_frames": 0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
                          "info_keys": 0, "gc_collections": 0, "gc_full_collections": 0, "gc_max_pause_s": 0.0,
-                         "gc_freezes": 0, "late_by_gc": 0, "late_not_running": 0, "late_busy": 0,
+                         "gc_freezes": 0, "late_by_gc": 0, "late_off_cpu": 0, "late_busy": 0,
                          "ng_busy_s": 0.0, "ng_max_s": 0.0}
         #: CPU seconds of the ticks by phase (thread time; a few clock reads per tick, not per call)
         self.phases = {"drain": 0.0, "decode": 0.0, "pop": 0.0, "pipeline": 0.0, "encode": 0.0, "send": 0.0,
@@ -397,13 +397,13 @@ class Relay:
                 interval = now - last_tick
                 if interval > 1.5 * TICK_S:
                     counters["late_ticks"] += 1
-                    # why: a full collection ran; or this thread was not on a CPU for more than a tick of
-                    # the interval (the scheduler or the hypervisor ran something else: the relay's own
-                    # work could not have made it late); or it was busy (its own work: ticks, requests)
+                    # why: a full collection ran; or this thread was off the CPU for more than a tick of
+                    # the interval (preempted: other processes, the hypervisor; or blocked in a call): its
+                    # own work could not have made it late; or it was busy (its own work: ticks, requests)
                     if counters["gc_full_collections"] != gc_full:
                         counters["late_by_gc"] += 1
                     elif interval - (t0 - cpu_at_tick) > TICK_S:
-                        counters["late_not_running"] += 1
+                        counters["late_off_cpu"] += 1
                     else:
                         counters["late_busy"] += 1
                 if interval * 1000 > counters["max_tick_interval_ms"]:
@@ -424,6 +424,13 @@ class Relay:
             if self._freeze_dirty and next_tick - time.monotonic() > 0.005:
                 self._refreeze()
                 phases["housekeeping"] += time.thread_time() - t2
+            if time.monotonic() >= next_read:
+                # behind (overloaded or stalled): the waits above are skipped, so Kamailio's requests are
+                # served here, on every pass (an overloaded relay keeps answering: it degrades into late
+                # ticks, not into a relay that stops taking and ending calls)
+                self.serve_control(0.0)
+                if self._actions:
+                    self.run_actions()
             if time.monotonic() >= next_tick:
                 # overloaded: the next wait would not block.  Sleep a moment anyway, so that under SCHED_RR
                 # this thread blocks once per tick (RLIMIT_RTTIME kills a real-time thread that never does)
@@ -1156,7 +1163,7 @@ class Relay:
                 "gc_collections": c["gc_collections"], "gc_full_collections": c["gc_full_collections"],
                 "gc_max_pause_us": int(c["gc_max_pause_s"] * 1e6), "gc_freezes": c["gc_freezes"],
                 "gc_frozen_objects": gc.get_freeze_count(), "late_ticks_with_full_gc": c["late_by_gc"],
-                "late_ticks_not_running": c["late_not_running"], "late_ticks_busy": c["late_busy"],
+                "late_ticks_off_cpu": c["late_off_cpu"], "late_ticks_busy": c["late_busy"],
                 # CPU the ng requests took on the loop thread (an offer builds a pipeline: its cost shows here)
                 "ng_busy_us": int(c["ng_busy_s"] * 1e6), "ng_max_us": int(c["ng_max_s"] * 1e6),
                 # CPU of the loop's work by phase (us; drain = reading every media socket, the agent ->
