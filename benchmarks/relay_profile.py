@@ -57,7 +57,7 @@ def classify(frames: list[tuple[str, str, int]], tree: str, cache: dict) -> str:
         f = file.replace("\\", "/")
         if "dtmfguard/" not in f:
             continue  # numpy, socket.py ...: the caller decides
-        if "/dsp/masker" in f or "_masker" in f:
+        if "/dsp/masker" in f or "_masker" in f or "/dsp/pairfit" in f:
             return "masker"
         if "/dsp/detector" in f or "/dsp/goertzel" in f:
             return "detector"
@@ -114,7 +114,7 @@ def classify(frames: list[tuple[str, str, int]], tree: str, cache: dict) -> str:
     return "tick and loop bookkeeping"
 
 
-def profile_tree(tree: str, calls: int, ticks: int, rate: int, mask_mode: str, spy: str) -> dict:
+def profile_tree(tree: str, calls: int, ticks: int, rate: int, mask_mode: str, spy: str, detail: str = "") -> dict:
     with tempfile.TemporaryDirectory(prefix="relay-profile-") as tmp:
         out = Path(tmp) / "raw.txt"
         cmd = [spy, "record", "--nonblocking", "--rate", str(rate), "--format", "raw", "-o", str(out), "--",
@@ -125,6 +125,7 @@ def profile_tree(tree: str, calls: int, ticks: int, rate: int, mask_mode: str, s
             raise RuntimeError(p.stderr[-2000:])
         res = json.loads(next(ln for ln in reversed(p.stdout.splitlines()) if ln.startswith("{")))
         counts: collections.Counter = collections.Counter()
+        lines: collections.Counter = collections.Counter()
         cache: dict = {}
         for row in out.read_text().splitlines():
             stack, _, n = row.rpartition(" ")
@@ -135,8 +136,12 @@ def profile_tree(tree: str, calls: int, ticks: int, rate: int, mask_mode: str, s
                 m = _FRAME.match(fr)
                 if m:
                     frames.append((m["func"], m["file"], int(m["line"])))
-            counts[classify(frames, tree, cache)] += int(n)
-    return {"result": res, "counts": dict(counts)}
+            comp = classify(frames, tree, cache)
+            counts[comp] += int(n)
+            if comp == detail:
+                inner = next((f for f in frames if "dtmfguard/" in f[1]), frames[0] if frames else ("?", "?", 0))
+                lines[f"{inner[0]} {inner[1]}:{inner[2]}: {_line(tree, inner[1], inner[2], cache).strip()}"] += int(n)
+    return {"result": res, "counts": dict(counts), "detail": lines.most_common(15)}
 
 
 def main(argv=None) -> int:
@@ -146,6 +151,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=int, default=500, help="samples per second")
     ap.add_argument("--mask-mode", default="always", choices=("always", "payment", "secure", "none"))
     ap.add_argument("--tree", action="append", help="checkout to measure (repeatable; default: this one)")
+    ap.add_argument("--detail", default="", help="also print the lines that make up this component")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     spy = shutil.which("py-spy")
@@ -153,7 +159,7 @@ def main(argv=None) -> int:
         print("needs py-spy (pip install py-spy)", file=sys.stderr)
         return 2
     trees = [str(Path(t).resolve()) for t in (a.tree or [str(HERE.parent)])]
-    runs = {t: profile_tree(t, a.calls, a.ticks, a.rate, a.mask_mode, spy) for t in trees}
+    runs = {t: profile_tree(t, a.calls, a.ticks, a.rate, a.mask_mode, spy, a.detail) for t in trees}
     if a.json:
         print(json.dumps(runs, indent=2))
         return 0
@@ -178,6 +184,11 @@ def main(argv=None) -> int:
     if len(trees) > 1:
         row += f"{runs[trees[0]]['result']['us_per_frame'] / runs[trees[-1]]['result']['us_per_frame']:8.2f}"
     print(row)
+    if a.detail:
+        for t in trees:
+            print(f"  {t}: {a.detail}, by line (samples):")
+            for text, n in runs[t]["detail"]:
+                print(f"    {n:6d}  {text}")
     for t in trees:
         m = per[t]["masker"]
         tot = runs[t]["result"]["us_per_frame"]
