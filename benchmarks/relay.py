@@ -217,9 +217,10 @@ def run_relay(n: int, seconds: float, audio: Path, work: Path, ngport: int = 222
 
 
 class _StallProbe(threading.Thread):
-    """A thread of this (real-time) process that sleeps 5 ms at a time: how often, over the window, it
-    woke > 30 ms late and the longest wait.  A late tick of the relay while this probe stalled too is the
-    machine's (other processes, the hypervisor), not the relay's."""
+    """A thread of this process, at the relay's real-time priority, that sleeps 5 ms at a time: how often,
+    over the window, it woke > 30 ms late and the longest wait.  Late ticks of the relay while this probe
+    stalled too are the machine's (other real-time threads of the same priority, the hypervisor), not the
+    relay's."""
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -229,6 +230,12 @@ class _StallProbe(threading.Thread):
         self.start()
 
     def run(self):
+        try:  # at the relay's own real-time priority (dtmfguard.server.sched.RT_PRIORITY): what it would see
+            from dtmfguard.server.sched import RT_PRIORITY
+
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(RT_PRIORITY))
+        except (OSError, AttributeError, ImportError):
+            pass
         while not self._halt.is_set():
             t = time.monotonic()
             time.sleep(0.005)
