@@ -355,6 +355,7 @@ class Relay:
         last_tick = 0.0
         self._running = True
         gc.callbacks.append(self._on_gc)
+        self._warm_up()
         # what exists now (modules, tables, the sockets) lives as long as the process: out of the collector
         gc.collect()
         gc.freeze()
@@ -437,6 +438,17 @@ class Relay:
                 # this thread blocks once per tick (RLIMIT_RTTIME kills a real-time thread that never does)
                 # and ordinary processes are not starved; the relay degrades into late ticks
                 time.sleep(0.0005)
+
+    def _warm_up(self) -> None:
+        """Build and drop one pipeline before serving: the first one imports the DSP modules and builds
+        their tables (tens of ms), which would otherwise be the first offer's cost on the loop thread."""
+        try:
+            pl = self.pipeline_factory("warm-up")
+            close = getattr(pl, "close", None)
+            if close is not None:
+                close()
+        except Exception as exc:  # noqa: BLE001 - the first real offer reports it (RelayError)
+            log.debug("pipeline warm-up failed (%s)", type(exc).__name__)
 
     # -- garbage collection ---------------------------------------------------------------------------
     # CPython's full collection walks every tracked object that is not frozen; a relay with 200 calls holds
