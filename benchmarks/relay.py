@@ -22,7 +22,12 @@ The machine is shared: the busy share of all CPUs from /proc/stat over each wind
 are printed, so figures from a loaded run can be read as such.
 
 Usage: ``python benchmarks/relay.py --calls 50,100,200 --relays 1,2 --seconds 20 --serve-calls 20``
-(run it in its own network namespace: ``unshare -n`` + ``ip link set lo up``).
+(run it in its own network namespace: ``unshare -n`` + ``ip link set lo up``).  Old against new relay in
+one run: ``--tree /path/to/old/checkout --tree . --repeat 2`` (the trees alternate within each row; medians
+and ratios are printed; the load generators always come from this checkout).  ``--churn 1`` sets a call
+up and tears one down every second during the window.  Relays that report them give their loop's CPU by
+phase and their late ticks by cause (off the CPU / busy with their own work / a full GC pass); a stall
+probe at the relay's real-time priority shows what the machine did meanwhile.
 """
 from __future__ import annotations
 
