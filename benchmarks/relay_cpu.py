@@ -84,6 +84,12 @@ def child(n: int, ticks: int, profile: bool, mask_mode: str) -> dict:
                             "sdp": sdp(g.getsockname()[1])})
         calls.append((c, g, ("127.0.0.1", mport(ans["sdp"])), ("127.0.0.1", mport(off["sdp"])), k * 37))
     serve = getattr(relay, "serve_sockets", None)
+    import gc
+
+    if hasattr(relay, "_refreeze"):  # what run() does in this tree: call state frozen out of full collections
+        gc.collect()
+        gc.freeze()
+    gc0 = [g["collections"] for g in gc.get_stats()]
 
     def relay_work():
         if serve is not None:
@@ -130,10 +136,12 @@ def child(n: int, ticks: int, profile: bool, mask_mode: str) -> dict:
                     except BlockingIOError:
                         break
     frames_done = relay.counters["frames"] - f0
+    gc_runs = [g["collections"] - c0 for g, c0 in zip(gc.get_stats(), gc0)]
     c = relay.counters
     timed = c.get("timed_frames", c["frames"])  # the tree before sampling timed every frame
     out = {"calls": n, "ticks": ticks, "frames": frames_done, "us_per_frame": round(1e6 * busy / max(1, frames_done), 1),
-           "pipeline_us_per_frame": round(1e6 * c["pipeline_s"] / max(1, timed), 1), "tick_errors": c["tick_errors"]}
+           "pipeline_us_per_frame": round(1e6 * c["pipeline_s"] / max(1, timed), 1), "tick_errors": c["tick_errors"],
+           "gc_collections_by_generation": gc_runs}
     if prof is not None:
         import io
         import pstats

@@ -92,6 +92,16 @@ def _make_detector(rate: int):
     return DtmfDetector(rate)
 
 
+def _release(detector: Any) -> None:
+    """Break the reference cycle a native DtmfDetector forms with its C state (it binds its own methods
+    into it), so that reference counting frees it: a process that freezes long-lived objects out of the
+    cyclic collector (the relay, dtmfguard.relay.engine) would otherwise keep every dropped detector."""
+    try:
+        vars(detector).clear()
+    except TypeError:  # no __dict__: nothing of ours to break
+        pass
+
+
 class CallPipeline:
     """Media and digit state of one bridged call (customer -> agent direction).
 
@@ -243,6 +253,7 @@ class CallPipeline:
             if self.session is not None or self.on_digit is not None or self.detect_always:
                 if not self._det_running:
                     if self._own_detector and self.stats["frames"] > 1:
+                        _release(self.detector)
                         self.detector = _make_detector(self.rate)  # fresh state after a gap
                         self._det_offset = int(self.masker.samples_in) - n
                     self._det_running = True
@@ -361,6 +372,13 @@ class CallPipeline:
     def snapshot(self) -> dict[str, int]:
         """A copy of the counters (safe from any thread)."""
         return dict(self.stats)
+
+    def close(self) -> None:
+        """The call is over (after :meth:`flush`): drop the detector so that nothing of this pipeline needs
+        the cyclic garbage collector (see :func:`_release`).  Frames after this are silence (fail closed)."""
+        det, self.detector = self.detector, None
+        if self._own_detector and det is not None:
+            _release(det)
 
     def flush(self) -> np.ndarray:
         """End of call: the masker's delayed tail (for recordings/tests)."""

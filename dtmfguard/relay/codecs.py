@@ -17,7 +17,7 @@ import numpy as np
 
 from ..dsp.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 
-__all__ = ["Codec", "make_codec", "g722_available"]
+__all__ = ["Codec", "make_codec", "g722_available", "DECODE_TABLES", "ENCODE_TABLES"]
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,17 @@ _ALL = np.arange(-32768, 32768, dtype=np.int32)
 _ULAW_ENC = np.roll(np.frombuffer(ulaw_encode(_ALL), dtype=np.uint8), 32768)
 _ALAW_ENC = np.roll(np.frombuffer(alaw_encode(_ALL), dtype=np.uint8), 32768)
 del _ALL
+#: the relay decodes and encodes all calls of one law in one lookup per tick (dtmfguard.relay.engine):
+#: law -> table (decode: indexed by the byte; encode: by the int16 sample's bit pattern as uint16)
+DECODE_TABLES = {"PCMU": _ULAW_DEC, "PCMA": _ALAW_DEC}
+ENCODE_TABLES = {"PCMU": _ULAW_ENC, "PCMA": _ALAW_ENC}
 
 
 class Codec:
     name = "?"
+    #: "PCMU"/"PCMA" for a stateless G.711 codec, decoded and encoded in the relay's per-tick batches
+    #: (DECODE_TABLES, ENCODE_TABLES); None for a codec with state (G.722): one call at a time
+    law: str | None = None
     silence_byte = 0
     #: one encoded 20 ms frame of silence (what a failed tick sends: fail closed)
     silence = b"\x00" * 160
@@ -47,7 +54,7 @@ class Codec:
 
 class _G711(Codec):
     def __init__(self, name: str, dec: np.ndarray, enc: np.ndarray, silence_byte: int):
-        self.name = name
+        self.name = self.law = name
         self.silence_byte = silence_byte
         self.silence = bytes([silence_byte]) * 160
         self._dec, self._enc16 = dec, enc

@@ -27,6 +27,19 @@ the relay's own RTP stream (own SSRC, continuous sequence and timestamps).  Addr
 first packet received on a port (symmetric RTP, for NAT).  A leg whose SDP is RTP/SAVP with an SDES key
 is decrypted with that key and encrypted towards that party with the relay's own key (:mod:`.srtp`).
 
+Batched per tick, for CPU (issue 16's capacity goals): between ticks only the control sockets (ng, SIP
+INFO) wake the loop; every call's media sockets are read at fixed points, right before each tick and half
+a tick earlier (``media_reads_per_tick``), all of them at once (a relay woken per packet paid a wake-up
+and a loop pass per few packets).  So agent -> customer packets wait at most half a tick (5 ms on
+average) before they are passed on; customer -> agent latency is unchanged (a packet is read before the
+tick that plays it).  The customers' G.711 audio of one read is decoded in one table lookup per law, the
+tick's frames of all calls of one law are encoded in one, and the tick runs in phases over all calls
+(frames, pipelines, encoding, sending), each timed (``statistics()["phase_us"]``).  The cyclic garbage
+collector's full passes, which walked every call's objects (20-40 ms at 200 calls: a late tick), skip
+call state: it is frozen (``gc.freeze``) soon after a call starts; an ended call is freed by reference
+counting (its pipeline breaks its one cycle, :meth:`CallPipeline.close`), and with no call up the relay
+collects everything once.
+
 Failing closed: the pipeline turns its own errors into silence; an error anywhere else in a call's tick
 sends an encoded silence frame instead, counted; a relay that dies sends nothing at all.  Nothing on a
 socket (garbage ng requests, RTP garbage, a flood) can raise out of the loop.
@@ -34,6 +47,7 @@ socket (garbage ng requests, RTP garbage, a flood) can raise out of the loop.
 from __future__ import annotations
 
 import collections
+import gc
 import itertools
 import logging
 import random
@@ -44,8 +58,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from . import bencode
-from .codecs import Codec, g722_available, make_codec
+from .codecs import DECODE_TABLES, ENCODE_TABLES, Codec, g722_available, make_codec
 from .rtp import HEADER, JitterBuffer, RtpError, parse_fields
 from .sdp import AudioOffer, SdpError, parse_audio, rewrite
 from .srtp import LegCrypto, SrtpError, crypto_attribute, parse_crypto
@@ -62,6 +78,9 @@ _MAX_NG = 65535
 _COOKIE_TTL_S = 30.0
 _IDLE_PAUSE_S = 1.0  # customer stream silent this long: the relay pauses its stream to the agent
 _pack_header = HEADER.pack
+_INT16 = np.dtype(np.int16)
+_CHUNK = 32  # calls per chunk of a tick's pipelines, encoding and sending
+_SHAPE = (FRAME,)
 
 
 class RelayError(Exception):
@@ -228,12 +247,13 @@ class Relay:
                  jitter_ms: float = 0.0, customer: str = "caller",
                  pipeline_factory: Callable[[str], Any] | None = None, max_calls: int = 1000,
                  session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0,
-                 info_port: int | None = None):
+                 info_port: int | None = None, media_reads_per_tick: int = 2):
         if customer not in CUSTOMER_RULES:
             raise ValueError(f"customer must be one of {CUSTOMER_RULES}")
         self.media_address = media_address
         self.customer = customer
         self.jitter_ms = float(jitter_ms)
+        self.media_reads_per_tick = max(1, min(int(media_reads_per_tick), 4))
         self.max_calls = int(max_calls)
         self.call_timeout_s = float(call_timeout_s)
         self.session_factory = session_factory
@@ -243,9 +263,21 @@ class Relay:
         # one epoll set for every socket; fd -> (handler, socket, call, leg).  Raw epoll, not the selectors
         # module: its per-event key objects cost ~1 us per packet, and a relay reads two packets per call
         # per tick
+        #
+        # Two sets: the control sockets (ng, SIP INFO), waited on between ticks, and every call's RTP and
+        # RTCP sockets, drained once per tick just before it (see _loop): a relay that woke for every packet
+        # paid a wake-up, an epoll_wait and a loop pass per few packets, hundreds of times per tick
         self._poller = select.epoll() if hasattr(select, "epoll") else _PollAdapter()
+        self._media_poller = select.epoll() if hasattr(select, "epoll") else _PollAdapter()
         self._handlers: dict[int, tuple] = {}
         self._now = time.monotonic()  # the loop's clock, read once per batch of socket events
+        # customer audio read during a drain, decoded after it in one table lookup per G.711 law:
+        # law name -> [(jitter buffer, ssrc, timestamp, payload)]
+        self._decode_queue: dict[str, list] = {"PCMU": [], "PCMA": []}
+        # garbage collection: long-lived objects (modules, calls) are frozen out of the collector's full
+        # passes, which otherwise walk every call's objects (~30 ms at 200 calls: a late tick)
+        self._freeze_dirty = False
+        self._gc_start = 0.0
         fam = socket.AF_INET6 if ":" in ng[0] else socket.AF_INET
         self.ng_sock = socket.socket(fam, socket.SOCK_DGRAM)
         try:
@@ -286,7 +318,12 @@ class Relay:
                          "ng_requests": 0, "ng_errors": 0, "ng_retransmits": 0, "calls_total": 0,
                          "rtp_garbage": 0, "tick_errors": 0, "timed_out_calls": 0,
                          "pipeline_s": 0.0, "timed_frames": 0, "frames": 0, "sip_info": 0, "sip_info_bad": 0,
-                         "info_keys": 0}
+                         "info_keys": 0, "gc_collections": 0, "gc_full_collections": 0, "gc_max_pause_s": 0.0,
+                         "gc_freezes": 0, "late_by_gc": 0, "late_off_cpu": 0, "late_busy": 0,
+                         "ng_busy_s": 0.0, "ng_max_s": 0.0}
+        #: CPU seconds of the ticks by phase (thread time; a few clock reads per tick, not per call)
+        self.phases = {"drain": 0.0, "decode": 0.0, "pop": 0.0, "pipeline": 0.0, "encode": 0.0, "send": 0.0,
+                       "housekeeping": 0.0}
 
     # -- pipeline -------------------------------------------------------------------------------------
     @staticmethod
@@ -317,64 +354,163 @@ class Relay:
         next_tick = time.monotonic() + TICK_S
         last_tick = 0.0
         self._running = True
+        gc.callbacks.append(self._on_gc)
+        self._warm_up()
+        # what exists now (modules, tables, the sockets) lives as long as the process: out of the collector
+        gc.collect()
+        gc.freeze()
         try:
             self._loop(stop, next_tick, last_tick)
         finally:
             self._running = False
+            try:
+                gc.callbacks.remove(self._on_gc)
+            except ValueError:
+                pass
             self.run_actions()
 
     def _loop(self, stop: threading.Event, next_tick: float, last_tick: float) -> None:
+        counters = self.counters
+        phases = self.phases
+        gc_full = counters["gc_full_collections"]
+        cpu_at_tick = time.thread_time()
+        # the media sockets are read at fixed points: right before each tick, and (media_reads_per_tick 2)
+        # half a tick earlier, which halves what the agent -> customer pass-through waits (at most 10 ms,
+        # 5 on average) for one more wake-up per tick
+        step = TICK_S / max(1, self.media_reads_per_tick)
+        next_read = next_tick - TICK_S + step
         while not stop.is_set():
-            # sockets are served on every pass, also when ticks run late (an overloaded relay still answers
-            # Kamailio and keeps reading packets: it degrades into late ticks, not into silence)
-            self.serve_sockets(max(0.0, next_tick - time.monotonic()))
-            if self._actions:
-                self.run_actions()
-            now = self._now
+            # between the reads only the control sockets wake the loop (Kamailio's requests are answered
+            # at once)
+            now = time.monotonic()
             if now < next_tick:
+                if now < next_read:
+                    self.serve_control(next_read - now)
+                    if self._actions:
+                        self.run_actions()
+                    continue
+                t0 = time.thread_time()
+                self.serve_media()
+                phases["drain"] += time.thread_time() - t0
+                next_read += step
                 continue
+            t0 = time.thread_time()
             if last_tick:
                 interval = now - last_tick
                 if interval > 1.5 * TICK_S:
-                    self.counters["late_ticks"] += 1
-                if interval * 1000 > self.counters["max_tick_interval_ms"]:
-                    self.counters["max_tick_interval_ms"] = round(interval * 1000, 2)
+                    counters["late_ticks"] += 1
+                    # why: a full collection ran; or this thread was off the CPU for more than a tick of
+                    # the interval (preempted: other processes, the hypervisor; or blocked in a call): its
+                    # own work could not have made it late; or it was busy (its own work: ticks, requests)
+                    if counters["gc_full_collections"] != gc_full:
+                        counters["late_by_gc"] += 1
+                    elif interval - (t0 - cpu_at_tick) > TICK_S:
+                        counters["late_off_cpu"] += 1
+                    else:
+                        counters["late_busy"] += 1
+                if interval * 1000 > counters["max_tick_interval_ms"]:
+                    counters["max_tick_interval_ms"] = round(interval * 1000, 2)
+            gc_full = counters["gc_full_collections"]
             last_tick = now
-            t0 = time.thread_time()
+            cpu_at_tick = t0
+            self.serve_media()
+            t1 = time.thread_time()
+            phases["drain"] += t1 - t0
             self.tick()
-            self.counters["tick_busy_s"] += time.thread_time() - t0
+            t2 = time.thread_time()
+            counters["tick_busy_s"] += t2 - t0
             next_tick += TICK_S
             if now - next_tick > 5 * TICK_S:  # far behind (a stall): do not burst to catch up
                 next_tick = now + TICK_S
+            next_read = next_tick - TICK_S + step
+            if self._freeze_dirty and next_tick - time.monotonic() > 0.005:
+                self._refreeze()
+                phases["housekeeping"] += time.thread_time() - t2
+            if time.monotonic() >= next_read:
+                # behind (overloaded or stalled): the waits above are skipped, so Kamailio's requests are
+                # served here, on every pass (an overloaded relay keeps answering: it degrades into late
+                # ticks, not into a relay that stops taking and ending calls)
+                self.serve_control(0.0)
+                if self._actions:
+                    self.run_actions()
             if time.monotonic() >= next_tick:
-                # overloaded: the next select would not block.  Sleep a moment anyway, so that under SCHED_RR
+                # overloaded: the next wait would not block.  Sleep a moment anyway, so that under SCHED_RR
                 # this thread blocks once per tick (RLIMIT_RTTIME kills a real-time thread that never does)
                 # and ordinary processes are not starved; the relay degrades into late ticks
                 time.sleep(0.0005)
 
+    def _warm_up(self) -> None:
+        """Build and drop one pipeline before serving: the first one imports the DSP modules and builds
+        their tables (tens of ms), which would otherwise be the first offer's cost on the loop thread."""
+        try:
+            pl = self.pipeline_factory("warm-up")
+            close = getattr(pl, "close", None)
+            if close is not None:
+                close()
+        except Exception as exc:  # noqa: BLE001 - the first real offer reports it (RelayError)
+            log.debug("pipeline warm-up failed (%s)", type(exc).__name__)
+
+    # -- garbage collection ---------------------------------------------------------------------------
+    # CPython's full collection walks every tracked object that is not frozen; a relay with 200 calls holds
+    # tens of thousands (masker and detector state, sockets, legs), so one pass took 20-40 ms: a late tick
+    # whenever it ran.  What the relay keeps for a call's whole life is frozen (gc.freeze: O(1)) soon after
+    # the call is set up, so full passes only see young objects.  A frozen object is still freed by
+    # reference counting when its call ends; only a reference cycle among a call's objects would stay, and
+    # calls break theirs when they end (CallPipeline.close; tests/test_relay.py checks that a call leaves no
+    # cyclic garbage).  When no call is up the relay unfreezes and collects everything once (a pause then
+    # costs nothing), in case some other code left cycles behind.
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+            return
+        c = self.counters
+        c["gc_collections"] += 1
+        if info.get("generation") == 2:
+            c["gc_full_collections"] += 1
+        pause = time.perf_counter() - self._gc_start
+        if pause > c["gc_max_pause_s"]:
+            c["gc_max_pause_s"] = pause
+
+    def _refreeze(self) -> None:
+        """Collect what is young (cheap: the rest is frozen) and freeze the survivors: new calls' state."""
+        self._freeze_dirty = False
+        if not self.calls:
+            gc.unfreeze()  # nothing to disturb: collect everything, leaked cycles included
+        gc.collect()
+        gc.freeze()
+        self.counters["gc_freezes"] += 1
+
     def _watch(self, sock: socket.socket, fn: Callable, call: "RelayCall | None", leg: "Leg | None") -> None:
         fd = sock.fileno()
         self._handlers[fd] = (fn, sock, call, leg)
-        self._poller.register(fd, select.POLLIN)
+        (self._poller if call is None else self._media_poller).register(fd, select.POLLIN)
 
     def _unwatch(self, sock: socket.socket) -> None:
         fd = sock.fileno()
-        if fd < 0 or self._handlers.pop(fd, None) is None:
+        h = self._handlers.pop(fd, None) if fd >= 0 else None
+        if h is None:
             return
         try:
-            self._poller.unregister(fd)
+            (self._poller if h[2] is None else self._media_poller).unregister(fd)
         except (KeyError, ValueError, OSError):
             pass
 
     def serve_sockets(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for socket events, then serve each ready socket once (one
-        datagram: epoll is level-triggered, so a socket with more queued is reported again by the next
-        wait; reading until EAGAIN would cost a raised exception per socket).  Returns the events served."""
+        """Wait up to ``timeout`` seconds for a control request, serve it, then drain every media socket
+        (:meth:`serve_media`).  Returns the socket events served.  (The loop itself calls the two parts
+        separately: control between ticks, media right before each tick.)"""
+        return self.serve_control(timeout) + self.serve_media()
+
+    def serve_control(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the control sockets (ng, SIP INFO) and serve them."""
         try:
             events = self._poller.poll(timeout)
         except InterruptedError:
             events = []
         self._now = time.monotonic()
+        return self._dispatch(events)
+
+    def _dispatch(self, events: list) -> int:
         handlers = self._handlers
         for fd, _ev in events:
             h = handlers.get(fd)
@@ -387,30 +523,186 @@ class Relay:
                 log.debug("socket handler failed (%s)", type(exc).__name__)
         return len(events)
 
+    def serve_media(self, rounds: int = 8) -> int:
+        """Read what every call's RTP and RTCP sockets hold (without waiting), then decode the customers'
+        G.711 audio of the whole batch in one table lookup per law.
+
+        One datagram per ready socket per round: epoll is level-triggered, so the next round's wait
+        (timeout 0) names only the sockets that still hold one; reading each socket until EAGAIN would
+        raise an exception per socket and tick.  ``rounds`` bounds the work after a stall (a socket with
+        more queued is read on by the next ticks)."""
+        poll = self._media_poller.poll
+        self._now = time.monotonic()
+        served = 0
+        for _ in range(rounds):
+            try:
+                events = poll(0)
+            except InterruptedError:
+                break
+            if not events:
+                break
+            served += self._dispatch(events)
+        t0 = time.thread_time()
+        for law, queue in self._decode_queue.items():
+            if queue:
+                self._decode_batch(law, queue)
+        self.phases["decode"] += time.thread_time() - t0
+        return served
+
+    def _decode_batch(self, law: str, queue: list) -> None:
+        """Decode one law's queued payloads (all calls) with one table lookup and put each packet's
+        samples (a view into the result) into its call's jitter buffer."""
+        try:
+            try:
+                pcm = DECODE_TABLES[law][np.frombuffer(b"".join([q[3] for q in queue]), dtype=np.uint8)]
+            except Exception as exc:  # noqa: BLE001 - never expected; lost packets are concealed
+                self.counters["tick_errors"] += 1
+                log.error("batch decode failed (%s)", type(exc).__name__)
+                return
+            off = 0
+            for jitter, ssrc, ts, payload in queue:
+                end = off + len(payload)
+                try:
+                    jitter.put_audio(ssrc, ts, pcm[off:end])
+                except Exception as exc:  # noqa: BLE001 - one call's buffer: its packet is lost (concealed)
+                    self.counters["tick_errors"] += 1
+                    log.error("jitter buffer error (%s)", type(exc).__name__)
+                off = end
+        finally:
+            queue.clear()
+
     def tick(self) -> None:
-        counters = self.counters
+        """One 20 ms frame for every call, in phases over all calls (each timed once per tick in
+        :attr:`phases`): take the frame from the call's jitter buffer (and the telephone-events due), run
+        the call's pipeline, encode (G.711: every call of one law in one table lookup), send it to the
+        agent.  A failure in one call's frame sends that call encoded silence (fail closed), counted and
+        logged by type, and touches no other call."""
+        counters, phases = self.counters, self.phases
         counters["ticks"] += 1
         ticks = counters["ticks"]
-        poll = ticks % 10 == 0
-        # the shared pipeline's share of the tick is timed on one tick in 16 (a clock read per call and
-        # frame costs more than the figure is worth); frames counts every frame
-        timed = ticks % 16 == 0
         now = time.monotonic()
+        t0 = time.thread_time()
         if ticks % 50 == 0:
             self._expire_idle(now)
-        tick_call = self._tick_call
-        frames = 0
+        # 1. the frame (and due telephone-events) of every call that plays
+        calls: list[RelayCall] = []
+        frames: list = []
         for call in list(self.calls.values()):
-            if call.pipeline is None or not call.jitter.started:
+            jitter = call.jitter
+            if jitter.play_ts is None or call.pipeline is None:
                 continue
             if now - call.last_rx > _IDLE_PAUSE_S:
-                call.jitter.reset()  # pause the agent's stream; the next packet re-anchors playout
+                jitter.reset()  # pause the agent's stream; the next packet re-anchors playout
                 call.out_marker = True
                 continue
-            frames += tick_call(call, timed)
-            if poll and call.session is not None:
-                self._poll_session(call)
-        counters["frames"] += frames
+            agent = call.agent_leg
+            if agent is None or agent.remote is None or call.codec is None:
+                continue
+            calls.append(call)
+            try:
+                if jitter.has_events:
+                    for ssrc, ts, payload in jitter.due_events():
+                        call.pipeline.on_rfc4733_packet(ssrc, ts, payload)
+                frames.append(jitter.pop())
+            except Exception as exc:  # noqa: BLE001 - this call's frame is silence
+                frames.append(None)
+                self._tick_error(call, exc)
+        t1 = time.thread_time()
+        # 2-4 in chunks of calls: a call's frame leaves as soon as its chunk is done (a whole tick's worth of
+        # pipelines before the first send would add up to a tick's CPU time to every call's latency), and a
+        # chunk is large enough for the batched encode to pay
+        ran = 0
+        for start in range(0, len(calls), _CHUNK):
+            ran += self._tick_chunk(calls[start:start + _CHUNK], frames[start:start + _CHUNK])
+        t4 = time.thread_time()
+        if ticks % 10 == 0:
+            for call in calls:
+                if call.session is not None:
+                    self._poll_session(call)
+        counters["frames"] += ran
+        counters["timed_frames"] += ran
+        phases["pop"] += t1 - t0
+        phases["housekeeping"] += time.thread_time() - t4
+
+    def _tick_chunk(self, calls: list, frames: list) -> int:
+        """Phases 2-4 of :meth:`tick` for some calls; returns how many pipelines ran."""
+        phases = self.phases
+        t1 = time.thread_time()
+        # 2. the pipelines (masker, detector, signalled keys, payment session): one call at a time
+        outs: list = []
+        ran = 0
+        for call, frame in zip(calls, frames):
+            if frame is None:
+                outs.append(None)
+                continue
+            try:
+                outs.append(call.pipeline.process_customer_frame(frame))
+                ran += 1
+            except Exception as exc:  # noqa: BLE001 - the pipeline fails closed itself; this is belt and braces
+                outs.append(None)
+                self._tick_error(call, exc)
+        t2 = time.thread_time()
+        # 3. encode: G.711 frames of all calls of one law at once; anything else one call at a time
+        payloads: list = [None] * len(calls)
+        batches: dict[str, list[int]] = {}
+        for i, call in enumerate(calls):
+            out, codec = outs[i], call.codec
+            if out is None:
+                payloads[i] = codec.silence
+            elif codec.law is not None and type(out) is np.ndarray and out.dtype == _INT16 and out.shape == _SHAPE:
+                batches.setdefault(codec.law, []).append(i)
+            else:
+                try:
+                    payload = codec.encode(out)
+                    if len(payload) != FRAME:
+                        raise ValueError("encoded frame of the wrong size")
+                    payloads[i] = payload
+                except Exception as exc:  # noqa: BLE001
+                    payloads[i] = codec.silence
+                    self._tick_error(call, exc)
+        for law, idx in batches.items():
+            try:
+                enc = ENCODE_TABLES[law][np.concatenate([outs[i] for i in idx]).view(np.uint16)].tobytes()
+            except Exception as exc:  # noqa: BLE001 - never expected: every call of the batch gets silence
+                for i in idx:
+                    payloads[i] = calls[i].codec.silence
+                    self._tick_error(calls[i], exc)
+                continue
+            off = 0
+            for i in idx:
+                payloads[i] = enc[off:off + FRAME]
+                off += FRAME
+        t3 = time.thread_time()
+        # 4. to the agents: the relay's own RTP stream per call (own SSRC, continuous sequence/timestamps)
+        pack = _pack_header
+        for call, payload in zip(calls, payloads):
+            agent = call.agent_leg
+            pt = call.out_pt
+            pkt = pack(0x80, (0x80 | pt) if call.out_marker else pt, call.out_seq, call.out_ts, call.out_ssrc) + payload
+            call.out_marker = False
+            call.out_seq = (call.out_seq + 1) & 0xFFFF
+            call.out_ts = (call.out_ts + FRAME) & 0xFFFFFFFF
+            try:
+                if agent.srtp_out:
+                    pkt = agent.crypto.protect(pkt)
+                agent.rtp.sendto(pkt, agent.remote)
+                agent.tx_packets += 1
+                agent.tx_bytes += len(payload) + 12
+                call.stats["frames_sent"] += 1
+            except Exception:  # noqa: BLE001 - OSError, or SRTP refusing: the frame is lost, counted
+                agent.rx_errors += 1
+        t4 = time.thread_time()
+        self.counters["pipeline_s"] += t2 - t1
+        phases["pipeline"] += t2 - t1
+        phases["encode"] += t3 - t2
+        phases["send"] += t4 - t3
+        return ran
+
+    def _tick_error(self, call: RelayCall, exc: BaseException) -> None:
+        call.stats["tick_errors"] += 1
+        call.stats["silence_sent"] += 1
+        self.counters["tick_errors"] += 1
+        log.error("%s: relay tick error (%s); silence sent", call.id, type(exc).__name__)
 
     def _poll_session(self, call: RelayCall) -> None:
         """Every 200 ms: the payment session's own timers, then (mask_mode "payment") the end of masking
@@ -439,56 +731,8 @@ class Relay:
                 self.counters["timed_out_calls"] += 1
                 self._end_call(call, "timeout")
 
-    def _tick_call(self, call: RelayCall, timed: bool = False) -> int:
-        """One frame of one call to its agent; returns 1 if the pipeline ran (a frame was processed)."""
-        agent, codec = call.agent_leg, call.codec
-        if agent is None or agent.remote is None or codec is None:
-            return 0
-        ran = 0
-        try:
-            pl = call.pipeline
-            jitter = call.jitter
-            if jitter.has_events:
-                for ssrc, ts, payload in jitter.due_events():
-                    pl.on_rfc4733_packet(ssrc, ts, payload)
-            frame = jitter.pop()
-            if frame is None:
-                return 0
-            if timed:
-                t0 = time.thread_time()
-                out = pl.process_customer_frame(frame)
-                self.counters["pipeline_s"] += time.thread_time() - t0
-                self.counters["timed_frames"] += 1
-            else:
-                out = pl.process_customer_frame(frame)
-            ran = 1
-            payload = codec.encode(out)
-            if len(payload) != FRAME:
-                raise ValueError("encoded frame of the wrong size")
-        except Exception as exc:  # noqa: BLE001 - fail closed: the agent hears silence for this frame
-            call.stats["tick_errors"] += 1
-            self.counters["tick_errors"] += 1
-            log.error("%s: relay tick error (%s); silence sent", call.id, type(exc).__name__)
-            payload = codec.silence
-            call.stats["silence_sent"] += 1
-        pkt = _pack_header(0x80, (0x80 | call.out_pt) if call.out_marker else call.out_pt, call.out_seq,
-                           call.out_ts, call.out_ssrc) + payload
-        call.out_marker = False
-        call.out_seq = (call.out_seq + 1) & 0xFFFF
-        call.out_ts = (call.out_ts + FRAME) & 0xFFFFFFFF
-        try:
-            if agent.srtp_out:
-                pkt = agent.crypto.protect(pkt)
-            agent.rtp.sendto(pkt, agent.remote)
-            agent.tx_packets += 1
-            agent.tx_bytes += len(payload) + 12
-            call.stats["frames_sent"] += 1
-        except OSError:
-            agent.rx_errors += 1
-        return ran
-
     # -- sockets --------------------------------------------------------------------------------------
-    # One datagram per readiness event (see serve_sockets).  Once a leg's address is latched, recv() (no
+    # One datagram per readiness event (see serve_media).  Once a leg's address is latched, recv() (no
     # address object per packet) replaces recvfrom(); what is accepted is the same as before the latch.
     def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
         try:
@@ -517,8 +761,12 @@ class Relay:
             # the common case: the customer's codec, already checked against both SDPs (reset by every
             # offer/answer)
             call.last_rx = self._now
+            codec = call.codec
+            if codec.law is not None:  # G.711: decoded with every other call's after the drain
+                self._decode_queue[codec.law].append((call.jitter, ssrc, ts, payload))
+                return
             try:
-                pcm = call.codec.decode(payload)
+                pcm = codec.decode(payload)
             except Exception:  # noqa: BLE001
                 leg.rx_errors += 1
                 return
@@ -628,7 +876,13 @@ class Relay:
                 data, addr = sock.recvfrom(_MAX_NG)
             except OSError:
                 return
+            t0 = time.thread_time()
             reply = self.handle_datagram(data)
+            took = time.thread_time() - t0
+            c = self.counters
+            c["ng_busy_s"] += took
+            if took > c["ng_max_s"]:  # an offer builds the call's pipeline: this is what it costs the loop
+                c["ng_max_s"] = took
             if reply is not None:
                 try:
                     sock.sendto(reply, addr)
@@ -861,6 +1115,7 @@ class Relay:
         self.calls[call_id] = call
         self._by_short[short] = call
         self.counters["calls_total"] += 1
+        self._freeze_dirty = True  # its state lives as long as the call: frozen out of the collector soon
         log.info("%s: new call (customer = %s)", short, rule)
         return call
 
@@ -894,6 +1149,14 @@ class Relay:
         totals = self._totals(call)
         for lg in {id(lg): lg for lg in call.legs.values()}.values():
             self._close_leg(lg)
+        close = getattr(call.pipeline, "close", None)
+        if close is not None:  # breaks the pipeline's reference cycles: its objects may be frozen (_refreeze)
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                pass
+        if not self.calls:
+            self._freeze_dirty = True  # the last call is gone: a full collection now disturbs nobody
         log.info("%s: call ended (%s)", call.id, reason)
         return totals
 
@@ -922,7 +1185,16 @@ class Relay:
                 "timed_out_calls": c["timed_out_calls"], "frames": c["frames"],
                 "pipeline_us": int(c["pipeline_s"] * 1e6),
                 "pipeline_timed_frames": c["timed_frames"], "sip_info": c["sip_info"], "sip_info_bad": c["sip_info_bad"],
-                "info_keys": c["info_keys"], "uptime_ms": int((time.monotonic() - self.started) * 1000)}
+                "info_keys": c["info_keys"], "uptime_ms": int((time.monotonic() - self.started) * 1000),
+                "gc_collections": c["gc_collections"], "gc_full_collections": c["gc_full_collections"],
+                "gc_max_pause_us": int(c["gc_max_pause_s"] * 1e6), "gc_freezes": c["gc_freezes"],
+                "gc_frozen_objects": gc.get_freeze_count(), "late_ticks_with_full_gc": c["late_by_gc"],
+                "late_ticks_off_cpu": c["late_off_cpu"], "late_ticks_busy": c["late_busy"],
+                # CPU the ng requests took on the loop thread (an offer builds a pipeline: its cost shows here)
+                "ng_busy_us": int(c["ng_busy_s"] * 1e6), "ng_max_us": int(c["ng_max_s"] * 1e6),
+                # CPU of the loop's work by phase (us; drain = reading every media socket, the agent ->
+                # customer pass-through and RTCP included; decode = the batched G.711 decode)
+                "phase_us": {k: int(v * 1e6) for k, v in self.phases.items()}}
 
     # -- control API (the guard interface of dtmfguard.server.control; called from its thread) -------------
     def list_calls(self) -> list[dict]:
@@ -955,6 +1227,7 @@ class Relay:
             self._unwatch(self.info_sock)
             self.info_sock.close()
         self._poller.close()
+        self._media_poller.close()
 
 
 def _str(msg: dict, key: str) -> str:

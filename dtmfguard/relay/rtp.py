@@ -26,6 +26,7 @@ _HDR = struct.Struct("!BBHII")
 #: the fixed 12-byte RTP header (V/P/X/CC, M/PT, sequence, timestamp, SSRC)
 HEADER = _HDR
 _TS_MOD = 1 << 32
+_MASK = _TS_MOD - 1
 _HALF = 1 << 31
 
 
@@ -123,6 +124,13 @@ class JitterBuffer:
 
     def put_audio(self, ssrc: int, ts: int, pcm: np.ndarray) -> None:
         self.stats["packets"] += 1
+        play = self.play_ts
+        if play is not None and ssrc == self.ssrc and (ts - play) & _MASK <= self.max_ahead:
+            # the common case (same stream, not late, not too far ahead): one dict store
+            audio = self._audio
+            if ts not in audio and len(audio) < 64:
+                audio[ts] = pcm
+                return
         if self.play_ts is None or ssrc != self.ssrc:
             if self.play_ts is not None:
                 self.stats["resync"] += 1
@@ -176,12 +184,18 @@ class JitterBuffer:
         if self.play_ts is None:
             return None
         ts, n = self.play_ts, self.frame
-        self.play_ts = (ts + n) % _TS_MOD
+        self.play_ts = (ts + n) & _MASK
         pcm = self._audio.pop(ts, None)
         if pcm is not None and len(pcm) == n:
             self._last = pcm
             self._missing_run = 0
-            self._adapt()
+            # _adapt's bookkeeping inline (it runs for every frame); the rest only when there is work
+            ahead = len(self._audio)
+            if ahead < self._min_ahead:
+                self._min_ahead = ahead
+            self._pops += 1
+            if self._surplus or self._pops >= 50:
+                self._adapt(counted=True)
             return pcm
         if pcm is not None:
             self._audio[ts] = pcm  # other ptime: assemble below
@@ -198,14 +212,15 @@ class JitterBuffer:
             return (self._last >> 1).astype(np.int16)
         return np.zeros(n, dtype=np.int16)
 
-    def _adapt(self) -> None:
+    def _adapt(self, counted: bool = False) -> None:
         """Give back delay that late packets added once the network calmed down: when for a whole second
         every tick found more frames waiting than ``depth`` asks for, skip that surplus, one quiet frame at
         a time (never a frame with a tone or speech in it: mean level below ~-50 dBm0)."""
-        ahead = len(self._audio)
-        if ahead < self._min_ahead:
-            self._min_ahead = ahead
-        self._pops += 1
+        if not counted:
+            ahead = len(self._audio)
+            if ahead < self._min_ahead:
+                self._min_ahead = ahead
+            self._pops += 1
         if self._surplus:
             nxt = self._audio.get(self.play_ts)
             if nxt is not None and len(nxt) == self.frame and float(np.mean(np.abs(nxt))) < 100.0:
