@@ -75,7 +75,7 @@ def test_an_inserted_frame_inside_a_key_does_not_lengthen_it():
     assert abs(fixed[0].duration_ms - 160) <= 3, fixed
     assert fixed[0].measured_ms >= fixed[0].duration_ms + 10 and fixed[0].correction_ms < 0
     assert audio.size == (len(made_up) + 40) * F  # the masker got every frame
-    assert p.timeline.stats == {"inserted": 1, "concealed": 0}
+    assert p.timeline.stats == {"inserted": 1, "concealed": 0, "dropped": 0}
 
 
 def test_a_missing_packet_inside_a_key_is_given_back():
@@ -85,7 +85,7 @@ def test_a_missing_packet_inside_a_key_is_given_back():
     fixed, _, p = _relayed(lost, {14: (0, 1)})
     assert [k.digit for k in fixed] == ["5"]
     assert abs(fixed[0].duration_ms - 160) <= 3, fixed
-    assert p.timeline.stats == {"inserted": 0, "concealed": 1}
+    assert p.timeline.stats == {"inserted": 0, "concealed": 1, "dropped": 0}
 
 
 def test_frames_made_up_outside_keys_change_nothing():
@@ -108,3 +108,13 @@ def test_the_log_is_kept_bounded():
     for i in range(100):
         jl.skip(i * 1000, F, concealed=True)
     assert len(jl.breaks) == 8 and len(jl.concealed) == 8 and jl.skipped == 100 * F
+
+
+def test_a_frame_the_jitter_buffer_dropped_inside_a_key_is_given_back():
+    frames = _key_frames(160.0)
+    shed = frames[:14] + frames[15:]  # the buffer shed latency: the sender's frame 14 never reached the stream
+    short, _, _ = _relayed(shed, {})
+    fixed, _, p = _relayed(shed, {14: (0, 0, 1)})
+    assert short[0].duration_ms <= 150  # what the drop did before
+    assert [k.digit for k in fixed] == ["5"] and abs(fixed[0].duration_ms - 160) <= 3, fixed
+    assert p.timeline.stats == {"inserted": 0, "concealed": 0, "dropped": 1}

@@ -293,7 +293,9 @@ class JitterLog:
     the detector sees the sender's audio, continuous, and measures the key as sent.  A concealed frame stands
     for a sender's frame whose audio is unknown: the detector's key is a frame short when the missing frame
     lay inside the key (tone on both sides: :meth:`correction_ms` adds the frame) and up to a frame short when
-    it lay at the key's edge (half a frame is added: at most 10 ms off either way).
+    it lay at the key's edge (half a frame is added: at most 10 ms off either way).  A sender's frame the
+    buffer *dropped* to shed latency (static discard: counted the moment it happens, ``sip/pj/endpoint.py``)
+    never reaches the stream and is given back the same way (:meth:`dropped`).
 
     Positions: the detector counts only the frames it was given; :meth:`skip` records each frame left out, and
     :meth:`to_stream` maps detector positions back to the stream (the masker's, the merger's and the relay's
@@ -306,7 +308,7 @@ class JitterLog:
         self.breaks: collections.deque = collections.deque(maxlen=keep)
         self.concealed: collections.deque = collections.deque(maxlen=keep)  # detector positions of left-out lost frames
         self.skipped = 0
-        self.stats = {"inserted": 0, "concealed": 0}
+        self.stats = {"inserted": 0, "concealed": 0, "dropped": 0}
 
     def __repr__(self) -> str:
         return f"JitterLog(skipped={self.skipped}, stats={self.stats})"
@@ -327,6 +329,14 @@ class JitterLog:
             self.stats["concealed"] += 1
         else:
             self.stats["inserted"] += 1
+
+    def dropped(self, det_pos: int, frames: int) -> None:
+        """The jitter buffer dropped ``frames`` of the sender's frames (to shed latency) just before detector
+        position ``det_pos``: they never reach the stream, so, like a missing packet's frame, a key they fell
+        in is given them back (:meth:`correction_ms`)."""
+        for _ in range(max(0, min(int(frames), 16))):
+            self.concealed.append(int(det_pos))
+        self.stats["dropped"] = self.stats.get("dropped", 0) + int(frames)
 
     def left_out_before(self, det_pos: int) -> int:
         """Samples left out before detector sample ``det_pos``."""

@@ -133,7 +133,7 @@ class CallPipeline:
             from .keyrelay import JitterLog
 
             self.timeline = JitterLog(self.rate)
-        self._jitter_note = (0, 0)  # for the next frame: (inserted, concealed), from note_jitter
+        self._jitter_note = (0, 0, 0)  # for the next frame: (inserted, concealed, dropped), from note_jitter
         self._inband_fix: dict = {}  # (start, end) of an in-band key -> ms its relayed duration gets (JitterLog)
         #: secure mode without a payment session (control API / agent-side SIP INFO); set from any thread
         self.secure_manual = False
@@ -181,11 +181,13 @@ class CallPipeline:
             return
         self._pending.append(("info", (info,)))
 
-    def note_jitter(self, inserted: int, concealed: int) -> None:
+    def note_jitter(self, inserted: int, concealed: int, dropped: int = 0) -> None:
         """Clock thread, just before :meth:`process_customer_frame`: the jitter buffer made up that frame
-        (``inserted``: it was empty; ``concealed``: a packet was missing).  The masker gets the frame as
-        always; the detector does not (secure mode: :class:`.keyrelay.JitterLog`)."""
-        self._jitter_note = (int(inserted), int(concealed))
+        (``inserted``: it was empty; ``concealed``: a packet was missing), or ``dropped`` that many sender's
+        frames just before it (to shed latency).  The masker gets the frame as always; the detector does not
+        get a made-up one, and a key is given back the frames dropped in it (secure mode:
+        :class:`.keyrelay.JitterLog`)."""
+        self._jitter_note = (int(inserted), int(concealed), int(dropped))
 
     def attach_session(self, session: Any) -> None:
         self.session = session  # a single reference assignment: atomic for the clock thread
@@ -247,7 +249,7 @@ class CallPipeline:
         self.stats["frames"] += 1
         try:
             pcm = np.asarray(frame, dtype=np.int16)
-            made_up, self._jitter_note = self._jitter_note, (0, 0)
+            made_up, self._jitter_note = self._jitter_note, (0, 0, 0)
             if self.relay is not None:
                 self._secure_tick(n)
             if self._pending:
@@ -263,9 +265,12 @@ class CallPipeline:
                         if self.timeline is not None:
                             self.timeline.clear()
                     self._det_running = True
-                if made_up != (0, 0) and self.timeline is not None:
+                det_pos = int(self.masker.samples_in) - n - self._det_offset - \
+                    (self.timeline.skipped if self.timeline is not None else 0)
+                if made_up[2] and self.timeline is not None:
+                    self.timeline.dropped(det_pos, made_up[2])  # sender's frames that never reach the stream
+                if (made_up[0] or made_up[1]) and self.timeline is not None:
                     # made up by the jitter buffer: not on the sender's timeline (keyrelay.JitterLog)
-                    det_pos = int(self.masker.samples_in) - n - self._det_offset - self.timeline.skipped
                     self.timeline.skip(det_pos, n, concealed=made_up[1] > 0)
                 else:
                     for ev in self.detector.process(pcm):
@@ -304,7 +309,7 @@ class CallPipeline:
         """A detector event in stream positions (the detector may have restarted, or been spared frames the
         jitter buffer made up); an in-band key's jitter correction is kept for the relay."""
         tl = self.timeline
-        if tl is not None and tl.skipped:
+        if tl is not None and (tl.skipped or tl.concealed):
             start, end = tl.to_stream(ev.start, ev.end)
             fix = round((ev.end - ev.start) * 1000 / ev.rate) - round((end - start) * 1000 / ev.rate) \
                 + tl.correction_ms(ev.start, ev.end)

@@ -156,17 +156,17 @@ class PipelinePort(pj.AudioMediaPort):
         if counts is None:
             self._jb_last = None
             return
-        now = (jit.generation, counts[0], counts[1])
+        now = (jit.generation, *counts)
         last, self._jb_last = self._jb_last, now
         if last is None or last[0] != now[0]:
             return  # first frame of this stream: no difference yet
-        inserted, concealed = now[1] - last[1], now[2] - last[2]
-        if inserted < 0 or concealed < 0:
+        inserted, concealed, dropped = now[1] - last[1], now[2] - last[2], now[3] - last[3]
+        if inserted < 0 or concealed < 0 or dropped < 0:
             return
-        if inserted or concealed:
-            self.stats["jb_inserted"] = self.stats.get("jb_inserted", 0) + inserted
-            self.stats["jb_concealed"] = self.stats.get("jb_concealed", 0) + concealed
-            pipeline.note_jitter(inserted, concealed)
+        if inserted or concealed or dropped:
+            for name, n in (("jb_inserted", inserted), ("jb_concealed", concealed), ("jb_dropped", dropped)):
+                self.stats[name] = self.stats.get(name, 0) + n
+            pipeline.note_jitter(inserted, concealed, dropped)
 
     def _count_error(self) -> None:
         # Must not raise either: while pjsua2 destroys a port (its destructor releases the GIL), the clock
