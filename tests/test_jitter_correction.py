@@ -110,11 +110,17 @@ def test_the_log_is_kept_bounded():
     assert len(jl.breaks) == 8 and len(jl.concealed) == 8 and jl.skipped == 100 * F
 
 
-def test_a_frame_the_jitter_buffer_dropped_inside_a_key_is_given_back():
+def test_a_frame_the_jitter_buffer_dropped_in_a_key_gives_back_half_a_frame():
+    """The drop counter places a drop only within a frame, and on live calls a drop took 0-21 ms off a key,
+    10 on average (benchmarks/inband_durations.py): half a frame comes back, so a whole frame dropped from
+    the middle of a key (the worst case) is 10 ms short instead of 20."""
     frames = _key_frames(160.0)
     shed = frames[:14] + frames[15:]  # the buffer shed latency: the sender's frame 14 never reached the stream
     short, _, _ = _relayed(shed, {})
     fixed, _, p = _relayed(shed, {14: (0, 0, 1)})
     assert short[0].duration_ms <= 150  # what the drop did before
-    assert [k.digit for k in fixed] == ["5"] and abs(fixed[0].duration_ms - 160) <= 3, fixed
+    assert [k.digit for k in fixed] == ["5"] and fixed[0].duration_ms == short[0].duration_ms + 10, fixed
+    assert abs(fixed[0].duration_ms - 160) <= 12
     assert p.timeline.stats == {"inserted": 0, "concealed": 0, "dropped": 1}
+    far, _, _ = _relayed(frames, {3: (0, 0, 1)})  # a drop far from any key changes nothing
+    assert far[0].duration_ms == _relayed(frames, {})[0][0].duration_ms

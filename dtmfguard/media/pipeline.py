@@ -309,7 +309,7 @@ class CallPipeline:
         """A detector event in stream positions (the detector may have restarted, or been spared frames the
         jitter buffer made up); an in-band key's jitter correction is kept for the relay."""
         tl = self.timeline
-        if tl is not None and (tl.skipped or tl.concealed):
+        if tl is not None and (tl.skipped or tl.concealed or tl.drops):
             start, end = tl.to_stream(ev.start, ev.end)
             fix = round((ev.end - ev.start) * 1000 / ev.rate) - round((end - start) * 1000 / ev.rate) \
                 + tl.correction_ms(ev.start, ev.end)

@@ -54,9 +54,11 @@ Replaces) is carried out by the guard itself, so the customer's leg and the
 pipeline stay and the new agent leg replaces the old one when it answers.  The
 transfer target gets the caller's identity and headers like the first agent leg
 (:meth:`Guard._transfer_identity`), and the customer gets the agent side's latest
-identity in each answer and, after a transfer, the target's in an UPDATE.  In-band
-keys relayed in secure mode get back the frames the customer stream's jitter buffer
-inserted or concealed inside them (:class:`dtmfguard.media.keyrelay.JitterLog`).
+identity in each answer and, after a transfer, the target's in an UPDATE (both message
+changes are made by the pjsip module in :mod:`.rewrite`).  In-band keys relayed in secure
+mode are measured on the sender's timeline: the port reads the customer stream's
+jitter-buffer counters frame by frame (:mod:`.jbuf`) and the detector is given no frame the
+buffer made up (:class:`dtmfguard.media.keyrelay.JitterLog`).
 """
 from __future__ import annotations
 
