@@ -80,10 +80,13 @@ def one_call(tree: str, tmp: Path, keys: int, seed: int) -> dict:
     errors = [g[1] - w[1] for g, w in zip(got, want)] if ok else []
     marker = "relayed in-band press "
     diag = [json.loads(line.split(marker, 1)[1]) for line in guard_log.splitlines() if marker + "{" in line]
+    jb = [line.split("jitter buffer: ", 1)[1] for line in guard_log.splitlines() if "stream's jitter buffer: " in line]
+    jb_delay = [int(part.split()[1]) for text in jb for part in text.split(", ") if part.startswith("avg_delay_ms")]
     if ok and len(diag) == len(errors):
         for d, e in zip(diag, errors):
             d["error_ms"] = e
-    return {"ok": ok, "want": len(want), "got": len(got), "errors": errors, "diag": diag, "rc": sip.rc}
+    return {"ok": ok, "want": len(want), "got": len(got), "errors": errors, "diag": diag, "rc": sip.rc,
+            "jb_avg_delay_ms": jb_delay}
 
 
 def loadavg() -> float:
@@ -142,7 +145,9 @@ def main(argv=None) -> int:
     for label, _ in trees:
         errs = [e for r in results[label] for e in r["errors"]]
         bad = sum(1 for r in results[label] if not r["ok"])
-        print(table(label, errs) + (f" ({bad} calls with missing/extra keys)" if bad else ""))
+        delays = [d for r in results[label] for d in r["jb_avg_delay_ms"]]
+        print(table(label, errs) + (f" ({bad} calls with missing/extra keys)" if bad else "")
+              + (f" jitter buffer avg delay per call: {delays} ms" if delays else ""))
         summary[label] = {"errors": errs, "calls_bad": bad,
                           "diag": [d for r in results[label] for d in r["diag"]]}
     if a.json:

@@ -346,7 +346,13 @@ class _Leg(pj.Call):
     def onStreamDestroyed(self, prm) -> None:  # main thread, before pjsua destroys the stream
         b = self.bridge
         if self.role == "customer" and b is not None and b.jitter is not None:
-            b.jitter.clear()
+            try:
+                summary = b.jitter.summary()
+                if summary is not None:
+                    log.info("%s: customer stream's jitter buffer: %s", b.id,
+                             ", ".join(f"{k} {v}" for k, v in summary.items()))
+            finally:
+                b.jitter.clear()
 
     @guarded
     def onCallMediaState(self, prm) -> None:

@@ -108,6 +108,18 @@ class StreamJitter:
         self._ok = True
         return True
 
+    def summary(self) -> dict | None:
+        """Main thread, while the stream exists (e.g. in onStreamDestroyed, before :meth:`clear`): the buffer's
+        delay and counters, for the log."""
+        fn = _get_stat_fn()
+        if not self._ok or fn is None or not self._ptr:
+            return None
+        st = _JbState()
+        if fn(self._ptr, ctypes.byref(st)) != 0:
+            return None
+        return {"avg_delay_ms": st.avg_delay, "max_delay_ms": st.max_delay, "empty": st.empty, "lost": st.lost,
+                "discard": st.discard}
+
     def read(self):
         """Clock thread: (empty, lost, discard) now, or None when there is no verified stream."""
         self.busy = True
