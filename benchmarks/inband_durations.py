@@ -63,15 +63,27 @@ def customer_wav(path: Path, keys: int, seed: int):
 
 
 def one_call(tree: str, tmp: Path, keys: int, seed: int) -> dict:
-    from sip_peers import SipCall
-
+    tree = str(Path(tree).resolve())
     wav = tmp / "customer.wav"
     want, seconds = customer_wav(wav, keys, seed)
-    env = {"PYTHONPATH": str(Path(tree).resolve()), "DTMFGUARD_API_TOKEN": "t" * 32}
+    env = {"PYTHONPATH": tree, "DTMFGUARD_API_TOKEN": "t" * 32}
+    # the children run ``python -m``, which puts the working directory ahead of PYTHONPATH: start them from
+    # the call's own directory, so each imports the tree asked for (not this checkout)
+    here = os.getcwd()
+    os.chdir(tmp)
+    try:
+        return _call(tree, tmp, env, wav, want, seconds)
+    finally:
+        os.chdir(here)
+
+
+def _call(tree, tmp, env, wav, want, seconds) -> dict:
+    from sip_peers import SipCall
+
     with SipCall(tmp, serve=True, env=env, timeout=seconds + 40, record=False,
                  guard_args=["--mask-mode", "secure"]) as sip:
         sip.customer("--play", str(wav), "--play-s", f"{seconds + 0.3:.1f}", "--tail-s", "1.0",
-                            env={"PYTHONPATH": str(Path(tree).resolve())})
+                     env={"PYTHONPATH": tree})
         sip.wait(customer_s=seconds + 40)
         guard_log = sip.guard_log()
     done = [e for e in sip.agent.events() if e.get("event") == "done"]
