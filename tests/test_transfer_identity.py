@@ -35,7 +35,7 @@ SHOWN = ("p-asserted-identity", "diversion", "history-info", "user-to-user", "x-
 def test_refer_target_gets_the_headers_escaped_and_keeps_its_own():
     from urllib.parse import unquote
 
-    from dtmfguard.sip.pj.b2bua import refer_target_with_headers
+    from dtmfguard.sip.pj.rewrite import refer_target_with_headers
 
     got = refer_target_with_headers('<sip:b@pbx.example?Replaces=abc%40h%3Bto-tag%3D1&X-Queue=vip>;x=1',
                                     [("P-Asserted-Identity", '"Alice Smith" <sip:+4420@carrier.example>'),
@@ -148,3 +148,39 @@ def test_an_identity_that_changes_from_ringing_to_answer_replaces_the_earlier_on
     seen = {e["status"]: e["headers"] for e in customer.events() if e.get("event") == "response"}
     assert seen[180].get("p-asserted-identity") == ['"Billing Queue" <sip:4000@pbx.example>'], seen
     assert seen[200].get("p-asserted-identity") == ['"Carol Lee" <sip:4003@pbx.example>'], seen
+
+
+@pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+def test_a_refer_from_sipp_gives_its_target_the_caller_and_the_customer_the_target(tmp_path):
+    """sipp as the transferring agent side (a REFER no PJSIP stack wrote): the guard's rewrite module puts the
+    caller's headers into that REFER's target before pjsua acts on it, so the pjsua2 target sees the caller as
+    the first agent leg did; the customer then gets the target's identity in an UPDATE."""
+    (tmp_path / "guard.toml").write_text('[identity]\nmode = "pass"\nx_headers = ["X-Queue"]\n')
+    sport, a2port = free_port(), free_port()
+    sipp = subprocess.Popen(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uas_refer.xml"), "-m", "1",
+                             "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "30s",
+                             "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}", "-nostdin", "-trace_err"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with SipCall(tmp_path, serve=True, timeout=30, agent=False, record=False,
+                     guard_args=["--config", str(tmp_path / "guard.toml")],
+                     agent_uri=f"sip:agent1@127.0.0.1:{sport}") as call:
+            agent2 = call.add_agent("agent2", "--pai", AGENT2_PAI, port=a2port, record=False)
+            customer = call.customer("--play-s", "4.0", *CALLER)
+            assert call.wait(customer_s=30) == 0, customer.output()[-3000:]
+            out, _ = sipp.communicate(timeout=20)
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+    assert call.rc_guard == 0
+    assert sipp.returncode == 0, out[-3000:]
+    inv2 = [e["headers"] for e in agent2.events() if e.get("event") == "invite"]
+    assert len(inv2) == 1, inv2
+    target = _caller_view(inv2[0])
+    assert target["from"] == '"Alice Smith" <sip:+442071234567', target
+    assert target["p-asserted-identity"] == ['"Alice Smith" <sip:+442071234567@carrier.example>'], target
+    assert target["diversion"] and target["history-info"] and target["user-to-user"], target
+    assert target["x-queue"] == ["billing"] and target["x-internal"] is None, target
+    assert target["x-dtmfguard-call"] and target["x-dtmfguard-call"][0].startswith("c"), target
+    updates = [e for e in customer.events() if e.get("event") == "request" and e.get("method") == "UPDATE"]
+    assert updates and updates[-1]["headers"].get("p-asserted-identity") == [AGENT2_PAI], customer.events()[-12:]

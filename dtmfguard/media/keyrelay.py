@@ -74,6 +74,9 @@ class RelayKey:
     #: the key's span in the customer stream (samples; -1 unknown), for :class:`JitterLog` corrections
     start: int = -1
     end: int = -1
+    #: the duration measured on the stream, and what the jitter-buffer correction added (:class:`JitterLog`)
+    measured_ms: int = -1
+    correction_ms: int = 0
 
     def __repr__(self) -> str:
         return f"RelayKey(duration_ms={self.duration_ms}, source={self.source!r})"
@@ -187,8 +190,9 @@ class KeyRelay:
         if self._run_last_end is not None and position - self._run_last_end > self.watch.gap:
             self._end_run()
 
-    def offer(self, ev: DigitEvent, secure: bool) -> RelayKey | None:
-        """A merged complete key; returns the RelayKey if it was queued for the agent leg now."""
+    def offer(self, ev: DigitEvent, secure: bool, correction_ms: int = 0) -> RelayKey | None:
+        """A merged complete key; returns the RelayKey if it was queued for the agent leg now.
+        ``correction_ms``: added to the measured duration (an in-band key's jitter-buffer frames)."""
         if ev.end is None:
             return None
         if secure or ev.start < self.blocked_before:
@@ -201,8 +205,8 @@ class KeyRelay:
             self.alerts.append({"type": "card_outside_secure_mode", "t": time.time(),
                                 "action": "stopped" if self.action == "stop" else "alerted"})
         ms = round((ev.end - ev.start) * 1000 / ev.rate)
-        key = RelayKey(ev.digit, max(MIN_RELAY_MS, min(MAX_RELAY_MS, ms)), ev.source, start=int(ev.start),
-                       end=int(ev.end))
+        key = RelayKey(ev.digit, max(MIN_RELAY_MS, min(MAX_RELAY_MS, ms + int(correction_ms))), ev.source,
+                       start=int(ev.start), end=int(ev.end), measured_ms=ms, correction_ms=int(correction_ms))
         if self.action == "stop":
             if not ev.digit.isdigit():  # '*' / '#' ends the digits of a run: release or drop what is held
                 card = self.watch.alerted
@@ -272,45 +276,96 @@ class KeySequence:
 
 
 class JitterLog:
-    """Where the customer stream's jitter buffer bent the audio timeline, so in-band key durations can be
-    given back on the sender's timeline.
+    """The frames the customer stream's jitter buffer made up, taken out of the detector's timeline, so an
+    in-band key's duration is measured on the sender's timeline.
 
     Why: an in-band key's duration is measured on the audio the guard's jitter buffer hands over, and on a
-    loaded host that audio is not the sender's timeline.  Measured on live calls (load average 9-14): every
-    in-band duration error beyond 2 ms lay on a frame where the jitter buffer counted an *empty* read (no
-    packet: a concealment frame is inserted, the key grows by one frame, +20 ms each) or a *lost* packet (a
-    concealment frame replaces the real one; the detector does not take the concealed frame for the tone:
-    -10 to -22 ms).  The SIP layer polls the counters on its own thread and notes each change with the
-    number of frames the pipeline had processed then (:meth:`note`); a key gets one frame back per lost
-    packet and one frame less per empty read noted entirely inside its span (:meth:`correction_ms`).  A change
-    whose frame window reaches outside the key is not counted (its frame is uncertain), so a correction is
-    never made on a guess about the key's edges.
+    loaded host that audio is not the sender's timeline.  Measured on live calls at load 15-20
+    (``benchmarks/inband_durations.py``, the frame of each event known exactly: ``sip/pj/jbuf.py``): an
+    *inserted* frame (the buffer ran empty and concealed a frame that was never sent) inside a key lengthened
+    it by 10 ms in every case seen; a *concealed* frame (a packet missing, concealed in its place) changed it
+    by -17 to +15 ms, depending on where the tone's edge was and how the concealment continued the tone.  A
+    count of frames cannot correct that (the previous correction, polled on the SIP thread, stayed within
+    +-10 ms only where it could place the event, and left +30 ms once on CI).
+
+    So the pipeline does not give made-up frames to the detector at all (the masker still gets every frame:
+    the agent's audio is masked as before).  An inserted frame is not on the sender's timeline, so without it
+    the detector sees the sender's audio, continuous, and measures the key as sent.  A concealed frame stands
+    for a sender's frame whose audio is unknown: the detector's key is a frame short when the missing frame
+    lay inside the key (tone on both sides: :meth:`correction_ms` adds the frame) and up to a frame short when
+    it lay at the key's edge (half a frame is added: at most 10 ms off either way).  A sender's frame the
+    buffer *dropped* to shed latency (static discard: counted the moment it happens, ``sip/pj/endpoint.py``)
+    never reaches the stream; its counter places it only within a frame (the drop happens on a packet's
+    arrival or right after a read), and on live calls a drop in or at a key took 0 to 21 ms off it, 10 on
+    average: half a frame is given back for each (:meth:`dropped`), at most about 10 ms off either way.
+
+    Positions: the detector counts only the frames it was given; :meth:`skip` records each frame left out, and
+    :meth:`to_stream` maps detector positions back to the stream (the masker's, the merger's and the relay's
+    positions).  Clock thread only, like the rest of the pipeline.
     """
 
     def __init__(self, rate: int = 8000, frame_samples: int = 160, keep: int = 512):
         self.rate, self.frame = int(rate), int(frame_samples)
-        self.windows: collections.deque = collections.deque(maxlen=keep)  # (first_frame, last_frame, empty, lost)
-        self._last: tuple | None = None  # (frames, empty, lost) at the previous poll
+        #: (detector position, samples left out before it in total): from that position on
+        self.breaks: collections.deque = collections.deque(maxlen=keep)
+        self.concealed: collections.deque = collections.deque(maxlen=keep)  # detector positions of left-out lost frames
+        self.drops: collections.deque = collections.deque(maxlen=keep)  # detector positions of dropped frames
+        self.skipped = 0
+        self.stats = {"inserted": 0, "concealed": 0, "dropped": 0}
 
-    def note(self, frames: int, empty: int, lost: int) -> None:
-        """Counters read at a poll, with the pipeline's processed-frame count at that moment."""
-        last = self._last
-        self._last = (int(frames), int(empty), int(lost))
-        if last is None or empty < last[1] or lost < last[2] or frames < last[0]:
-            return  # first reading, or a new stream (re-INVITE): counters restarted
-        d_empty, d_lost = empty - last[1], lost - last[2]
-        if d_empty or d_lost:
-            # the event's frame is one of those processed since the previous poll (+1: the stream is read
-            # in the tick before the port gets the frame)
-            self.windows.append((last[0], int(frames) + 1, d_empty, d_lost))
+    def __repr__(self) -> str:
+        return f"JitterLog(skipped={self.skipped}, stats={self.stats})"
 
-    def correction_ms(self, start: int, end: int) -> int:
-        """Milliseconds to add to a key spanning samples [start, end) of the customer stream."""
-        if start < 0 or end <= start:
+    def clear(self) -> None:
+        """The detector restarted (positions start again from its new sample 0)."""
+        self.breaks.clear()
+        self.concealed.clear()
+        self.drops.clear()
+        self.skipped = 0
+
+    def skip(self, det_pos: int, n: int, concealed: bool) -> None:
+        """A frame of ``n`` samples, made up by the jitter buffer, was not given to the detector, whose next
+        sample is ``det_pos``.  ``concealed``: it stood for a missing packet (else it was inserted)."""
+        self.skipped += int(n)
+        self.breaks.append((int(det_pos), self.skipped))
+        if concealed:
+            self.concealed.append(int(det_pos))
+            self.stats["concealed"] += 1
+        else:
+            self.stats["inserted"] += 1
+
+    def dropped(self, det_pos: int, frames: int) -> None:
+        """The jitter buffer dropped ``frames`` of the sender's frames (static discard, to shed latency) next
+        to detector position ``det_pos`` (just before it, or just after the frame there: the counter cannot
+        tell).  A key around that position gets half a frame back for each (:meth:`correction_ms`)."""
+        for _ in range(max(0, min(int(frames), 16))):
+            self.drops.append(int(det_pos))
+        self.stats["dropped"] += int(frames)
+
+    def left_out_before(self, det_pos: int) -> int:
+        """Samples left out before detector sample ``det_pos``."""
+        for pos, total in reversed(self.breaks):
+            if pos <= det_pos:
+                return total
+        return 0
+
+    def to_stream(self, det_start: int, det_end: int) -> tuple[int, int]:
+        """A detector span [start, end) as stream positions (its end after the last sample it holds)."""
+        return det_start + self.left_out_before(det_start), det_end + self.left_out_before(det_end - 1)
+
+    def correction_ms(self, det_start: int, det_end: int) -> int:
+        """Milliseconds to add to a key the detector measured over [det_start, det_end): the missing packets'
+        frames inside it (a whole frame each) or at its edges (half a frame each)."""
+        if det_end <= det_start:
             return 0
-        first, last = start // self.frame, (end - 1) // self.frame
-        frames = 0
-        for w_first, w_last, d_empty, d_lost in self.windows:
-            if first <= w_first and w_last <= last:
-                frames += d_lost - d_empty
-        return round(frames * self.frame * 1000 / self.rate)
+        half = self.frame // 2
+        samples = 0
+        for pos in self.concealed:
+            if det_start + half < pos < det_end - half:
+                samples += self.frame
+            elif abs(pos - det_end) <= half or abs(pos - det_start) <= half:
+                samples += half
+        for pos in self.drops:
+            if det_start - half <= pos <= det_end + half:
+                samples += half
+        return round(samples * 1000 / self.rate)

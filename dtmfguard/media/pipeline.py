@@ -137,6 +137,14 @@ class CallPipeline:
         self.relay = relay if mask_mode == "secure" else None
         if self.relay is not None:
             self.detect_always = True  # in-band keys must be named to be relayed
+        #: frames the customer stream's jitter buffer made up (secure mode: relayed in-band durations)
+        self.timeline = None
+        if self.relay is not None:
+            from .keyrelay import JitterLog
+
+            self.timeline = JitterLog(self.rate)
+        self._jitter_note = (0, 0, 0)  # for the next frame: (inserted, concealed, dropped), from note_jitter
+        self._inband_fix: dict = {}  # (start, end) of an in-band key -> ms its relayed duration gets (JitterLog)
         #: secure mode without a payment session (control API / agent-side SIP INFO); set from any thread
         self.secure_manual = False
         #: monotonic time at which the clock thread first processed a frame in secure mode (0: not secure)
@@ -182,6 +190,14 @@ class CallPipeline:
             self.stats["bad_events"] += 1
             return
         self._pending.append(("info", (info,)))
+
+    def note_jitter(self, inserted: int, concealed: int, dropped: int = 0) -> None:
+        """Clock thread, just before :meth:`process_customer_frame`: the jitter buffer made up that frame
+        (``inserted``: it was empty; ``concealed``: a packet was missing), or ``dropped`` that many sender's
+        frames just before it (to shed latency).  The masker gets the frame as always; the detector does not
+        get a made-up one, and a key is given back the frames dropped in it (secure mode:
+        :class:`.keyrelay.JitterLog`)."""
+        self._jitter_note = (int(inserted), int(concealed), int(dropped))
 
     def attach_session(self, session: Any) -> None:
         self.session = session  # a single reference assignment: atomic for the clock thread
@@ -243,6 +259,7 @@ class CallPipeline:
         self.stats["frames"] += 1
         try:
             pcm = np.asarray(frame, dtype=np.int16)
+            made_up, self._jitter_note = self._jitter_note, (0, 0, 0)
             if self.relay is not None:
                 self._secure_tick(n)
             if self._pending:
@@ -256,10 +273,20 @@ class CallPipeline:
                         _release(self.detector)
                         self.detector = _make_detector(self.rate)  # fresh state after a gap
                         self._det_offset = int(self.masker.samples_in) - n
+                        if self.timeline is not None:
+                            self.timeline.clear()
                     self._det_running = True
-                for ev in self.detector.process(pcm):
-                    if ev.end is not None:
-                        self._deliver(self._shift(ev))
+                det_pos = int(self.masker.samples_in) - n - self._det_offset - \
+                    (self.timeline.skipped if self.timeline is not None else 0)
+                if made_up[2] and self.timeline is not None:
+                    self.timeline.dropped(det_pos, made_up[2])  # sender's frames that never reach the stream
+                if (made_up[0] or made_up[1]) and self.timeline is not None:
+                    # made up by the jitter buffer: not on the sender's timeline (keyrelay.JitterLog)
+                    self.timeline.skip(det_pos, n, concealed=made_up[1] > 0)
+                else:
+                    for ev in self.detector.process(pcm):
+                        if ev.end is not None:
+                            self._deliver(self._shift(ev))
             else:
                 self._det_running = False
             if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet
@@ -290,6 +317,19 @@ class CallPipeline:
             self.relay.tick(end)
 
     def _shift(self, ev: DigitEvent) -> DigitEvent:
+        """A detector event in stream positions (the detector may have restarted, or been spared frames the
+        jitter buffer made up); an in-band key's jitter correction is kept for the relay."""
+        tl = self.timeline
+        if tl is not None and (tl.skipped or tl.concealed or tl.drops):
+            start, end = tl.to_stream(ev.start, ev.end)
+            fix = round((ev.end - ev.start) * 1000 / ev.rate) - round((end - start) * 1000 / ev.rate) \
+                + tl.correction_ms(ev.start, ev.end)
+            ev = dataclasses.replace(ev, start=start + self._det_offset, end=end + self._det_offset)
+            if fix:
+                self._inband_fix[(ev.start, ev.end)] = fix
+                while len(self._inband_fix) > 64:
+                    self._inband_fix.pop(next(iter(self._inband_fix)))
+            return ev
         if not self._det_offset:
             return ev
         return dataclasses.replace(ev, start=ev.start + self._det_offset, end=ev.end + self._det_offset)
@@ -350,7 +390,8 @@ class CallPipeline:
                 try:
                     # the session read once above: a key the session did not get may still not be relayed
                     # (secure_manual, or the guard after a switch), never the other way round
-                    self.relay.offer(merged, session is not None or self.secure_manual)
+                    fix = self._inband_fix.pop((merged.start, merged.end), 0) if merged.source == "inband" else 0
+                    self.relay.offer(merged, session is not None or self.secure_manual, fix)
                 except Exception as exc:  # noqa: BLE001 - a relay failure relays nothing
                     self.stats["relay_errors"] += 1
                     self._log_error(exc)

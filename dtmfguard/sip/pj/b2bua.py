@@ -54,14 +54,15 @@ Replaces) is carried out by the guard itself, so the customer's leg and the
 pipeline stay and the new agent leg replaces the old one when it answers.  The
 transfer target gets the caller's identity and headers like the first agent leg
 (:meth:`Guard._transfer_identity`), and the customer gets the agent side's latest
-identity in each answer and, after a transfer, the target's in an UPDATE.  In-band
-keys relayed in secure mode get back the frames the customer stream's jitter buffer
-inserted or concealed inside them (:class:`dtmfguard.media.keyrelay.JitterLog`).
+identity in each answer and, after a transfer, the target's in an UPDATE (both message
+changes are made by the pjsip module in :mod:`.rewrite`).  In-band keys relayed in secure
+mode are measured on the sender's timeline: the port reads the customer stream's
+jitter-buffer counters frame by frame (:mod:`.jbuf`) and the detector is given no frame the
+buffer made up (:class:`dtmfguard.media.keyrelay.JitterLog`).
 """
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import functools
 import itertools
 import logging
@@ -75,7 +76,6 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from ...signalling.eventlimit import KeyRateLimit
-from ...media.keyrelay import MAX_RELAY_MS, MIN_RELAY_MS
 from ...media.pipeline import CallPipeline
 from ...security import log_debug_traceback
 from ...server import sched
@@ -228,157 +228,6 @@ def _answer_request(tsx, rdata, code: int) -> bool:
     return True
 
 
-class _PjStr(ctypes.Structure):
-    _fields_ = [("ptr", ctypes.c_void_p), ("slen", ctypes.c_ssize_t)]
-
-
-#: pjsip_generic_string_hdr (sip_msg.h): PJSIP_DECL_HDR_MEMBER = prev, next, type (+4 padding), name, sname,
-#: vptr; then hvalue.  Checked against the message text before anything is written (see _rewrite_refer_to).
-_HDR_NAME_OFFSET = 24
-_HDR_HVALUE_OFFSET = 64
-_RDATA_SCAN_BYTES = 1 << 17  # pjsip_rx_data holds the packet buffer (PJSIP_MAX_PKT_LEN) before msg_info
-
-
-def _rx_message(rdata_ptr: int, whole: bytes) -> int:
-    """``rdata->msg_info.msg`` of a pjsip_rx_data, or 0.  pjsip_rx_data's layout depends on compile-time
-    sizes, so the field is found, not assumed: msg_info starts with ``char *msg_buf; int len; pjsip_msg *msg``,
-    where msg_buf points into the same structure's packet buffer (which comes first) and holds exactly the
-    text pjsua2 gave us as ``wholeMsg``.  Memory is read through /proc/self/mem (:func:`_readable`), so a
-    layout that does not match ends the search instead of the process."""
-    import struct
-
-    n = len(whole)
-    data = b""
-    chunk = 4096
-    while len(data) < _RDATA_SCAN_BYTES:
-        more = _readable(rdata_ptr + len(data), chunk)
-        if more is None:
-            return 0
-        data += more
-        for off in range(max(0, len(data) - chunk - 32), len(data) - 24, 8):
-            value, length = struct.unpack_from("<Qi", data, off)
-            rel = value - rdata_ptr
-            if length == n and 0 <= rel and rel + n <= off and data[rel:rel + n] == whole:
-                return struct.unpack_from("<Q", data, off + 16)[0]
-    return 0
-
-
-def _rewrite_refer_to(rdata, headers, keep: list) -> str:
-    """Replace the Refer-To value of an incoming REFER's parsed message with ``new_value`` (SIP thread, in
-    onCallTsxState, before pjsua reads it in on_call_transferred: pjsua_call.c 2.15.1 calls the application's
-    tsx callback first) with the same target plus ``headers`` as URI header parameters.  pjsua calls the
-    target with that value, and pjsip turns the target URI's header parameters into headers of the new INVITE
-    (sip_dialog.c pjsip_dlg_create_uac; how Replaces travels in an attended transfer).  The buffer is appended
-    to ``keep`` (it must outlive the REFER's processing; pjsua writes a NUL after the value).  Returns the new
-    value, or "" with nothing written when any layout check fails."""
-    calls = _pjsip()
-    if calls is None or rdata.pjRxData is None:
-        return ""
-    try:
-        lib = ctypes.CDLL(pj._pjsua2.__file__)
-        find = lib.pjsip_msg_find_hdr_by_name
-        find.restype, find.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    except (OSError, AttributeError):
-        return ""
-    whole = rdata.wholeMsg
-    old = ""
-    for line in whole.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
-        name, sep, value = line.partition(":")
-        if sep and name.strip().lower() == "refer-to":
-            old = value.strip()
-            break
-    raw = whole.encode("utf-8", "surrogateescape")
-    msg = _rx_message(int(rdata.pjRxData), raw)
-    if not old or not msg or ctypes.c_int.from_address(msg).value != 0:  # PJSIP_REQUEST_MSG
-        return ""
-    name = ctypes.create_string_buffer(b"Refer-To")
-    hdr = find(msg, ctypes.byref(_PjStr(ctypes.cast(name, ctypes.c_void_p), 8)), None)
-    if not hdr:
-        return ""
-    hname = _PjStr.from_address(hdr + _HDR_NAME_OFFSET)
-    hvalue = _PjStr.from_address(hdr + _HDR_HVALUE_OFFSET)
-    if hname.slen != 8 or ctypes.string_at(hname.ptr, 8).lower() != b"refer-to" or \
-            ctypes.string_at(hvalue.ptr, hvalue.slen) != old.encode("utf-8", "surrogateescape"):
-        return ""
-    new_value = refer_target_with_headers(old, headers)
-    data = new_value.encode()
-    buf = ctypes.create_string_buffer(data, len(data) + 1)
-    keep.append(buf)
-    hvalue.ptr = ctypes.cast(buf, ctypes.c_void_p).value
-    hvalue.slen = len(data)
-    return new_value
-
-
-#: pjsip_tx_data (sip_transport.h 2.15.1): list links 16, pool 8, obj_name 32, info 8, rx_timestamp 16, mgr 8,
-#: op_key (pj_ioqueue_op_key_t: 34 pointers = 272; tdata, token, callback: 24), lock 8, then msg
-_TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
-
-
-def _readable(addr: int, size: int) -> bytes | None:
-    """``size`` bytes at ``addr`` of this process, or None if unmapped (read through /proc/self/mem, which
-    fails with an error where a ctypes read would crash the process)."""
-    if addr <= 0:
-        return None
-    try:
-        with open("/proc/self/mem", "rb", buffering=0) as mem:
-            mem.seek(addr)
-            data = mem.read(size)
-        return data if len(data) == size else None
-    except (OSError, ValueError, OverflowError):
-        return None
-
-
-def _drop_answer_headers(tdata_ptr: int, name: str, code: int) -> bool:
-    """Remove every ``name`` header from the response the customer leg answers with (pjsua builds each
-    answer of a call on the previous one, inv->last_answer, so a header given to the 180 stays in the 200:
-    to send a changed identity, the old one must go).  The message is found at its pjsip_tx_data offset and
-    checked before use (a response, with the status code last sent).  False, with nothing changed, when the
-    checks fail."""
-    import struct
-
-    raw = _readable(tdata_ptr + _TDATA_MSG_OFFSET, 8)
-    msg = struct.unpack("<Q", raw)[0] if raw else 0
-    head = _readable(msg, 12)
-    if not head or struct.unpack("<i", head[:4])[0] != 1 or struct.unpack("<i", head[8:12])[0] != code:
-        return False  # PJSIP_RESPONSE_MSG, status line code
-    try:
-        lib = ctypes.CDLL(pj._pjsua2.__file__)
-        find = lib.pjsip_msg_find_hdr_by_name
-        find.restype, find.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        erase = lib.pj_list_erase
-        erase.restype, erase.argtypes = None, [ctypes.c_void_p]
-    except (OSError, AttributeError):
-        return False
-    text = name.encode()
-    buf = ctypes.create_string_buffer(text)
-    key = _PjStr(ctypes.cast(buf, ctypes.c_void_p), len(text))
-    for _ in range(8):
-        hdr = find(msg, ctypes.byref(key), None)
-        if not hdr:
-            break
-        erase(hdr)
-    return True
-
-
-_URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
-
-
-def refer_target_with_headers(target: str, headers) -> str:
-    """A Refer-To value with ``headers`` [(name, value)] added as URI header parameters (RFC 3261 §19.1.1),
-    after the ones the target already has (Replaces); a header the target already names is not added twice."""
-    from urllib.parse import quote
-
-    value = target.strip()
-    inner = value[1:value.index(">")] if value.startswith("<") and ">" in value else value
-    params = value[len(inner) + 2:] if value.startswith("<") and ">" in value else ""
-    present = {p.split("=", 1)[0].lower() for p in inner.partition("?")[2].split("&") if p}
-    extra = [f"{quote(n, safe='-_.!~*')}={quote(v, safe=_URI_HEADER_SAFE)}" for n, v in headers
-             if n.lower() not in present]
-    if extra:
-        inner += ("&" if "?" in inner else "?") + "&".join(extra)
-    return f"<{inner}>{params}"
-
-
 @dataclass
 class Bridge:
     """One customer <-> agent pair and its media pipeline.  Fields are read by the control API."""
@@ -469,16 +318,41 @@ class _Leg(pj.Call):
         self.role = role
         self.account_for_transfer = acc  # a transfer target is called from the same account (SRTP policy)
         self.pai: list = []  # this agent leg's remote identity (P-Asserted-Identity of its responses)
+        self.sip_call_id = ""
         self.bridge: Bridge | None = None
 
     @guarded
     def onCallState(self, prm) -> None:
         info = self.getInfo()
+        self.sip_call_id = info.callIdString  # the dialog's Call-ID: the rewrite module finds REFERs by it
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and self.bridge is not None:
             self.guard.dialogs.ended(self.bridge.id, self.role)  # nothing left for the supervisor to end
         if self.role == "agent" and self.bridge is not None:
             self.guard._agent_identity_back(self.bridge, self, prm.e)
         self.guard._leg_state(self, info.state, info.lastStatusCode, info.stateText)
+
+    @guarded
+    def onStreamCreated(self, prm) -> None:  # main thread, the stream just started
+        b = self.bridge
+        if self.role == "customer" and b is not None and self.guard.cfg.mask_mode == "secure":
+            from .jbuf import StreamJitter, stream_pointer
+
+            if b.jitter is None:
+                b.jitter = StreamJitter()
+            b.jitter.set(stream_pointer(prm))
+            self.guard._queue(self.guard._verify_jitter, b)
+
+    @guarded
+    def onStreamDestroyed(self, prm) -> None:  # main thread, before pjsua destroys the stream
+        b = self.bridge
+        if self.role == "customer" and b is not None and b.jitter is not None:
+            try:
+                summary = b.jitter.summary()
+                if summary is not None:
+                    log.info("%s: customer stream's jitter buffer: %s", b.id,
+                             ", ".join(f"{k} {v}" for k, v in summary.items()))
+            finally:
+                b.jitter.clear()
 
     @guarded
     def onCallMediaState(self, prm) -> None:
@@ -521,9 +395,6 @@ class _Leg(pj.Call):
         tsx = ev.body.tsxState.tsx
         if tsx.method == "INFO" and tsx.role == pj.PJSIP_ROLE_UAS and tsx.state == pj.PJSIP_TSX_STATE_TRYING:
             self._rx_info(tsx, ev.body.tsxState.src.rdata)
-        elif tsx.method == "INVITE" and tsx.role == pj.PJSIP_ROLE_UAS and self.role == "customer" and \
-                ev.body.tsxState.type == pj.PJSIP_EVENT_TX_MSG and not self.bridge.customer_answered:
-            self.bridge.answer_tdata = int(ev.body.tsxState.src.tdata.pjTxData or 0)  # inv->last_answer
         elif tsx.method == "REFER" and tsx.role == pj.PJSIP_ROLE_UAS and tsx.state == pj.PJSIP_TSX_STATE_TRYING \
                 and self.role == "agent":
             self.guard._transfer_identity(self.bridge, self, ev.body.tsxState.src.rdata)
@@ -636,6 +507,7 @@ class Guard:
         self.dialogs = DialogBook.from_env(cfg.sip_host, cfg.sip_port)
         self.started = time.monotonic()
         self.alert_audit = AlertAudit(cfg.audit_path) if cfg.mask_mode == "secure" else None
+        self.rewriter = None  # rewrite.SipRewriter: REFER targets with the caller's headers, answers' identity
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -650,11 +522,15 @@ class Guard:
         s = EndpointSettings(host=c.sip_host, port=c.sip_port, transports=tuple(c.transports),
                              tls_port=c.tls_port, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_ca=c.tls_ca,
                              rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level,
-                             jitter_ms=self._jitter_ms)
+                             jitter_ms=self._jitter_ms,
+                             jb_discard="static" if c.mask_mode == "secure" else "progressive")
         known = c.agent_known_target()
         s.verify_tls_transport = "tls" in c.transports and c.agent_tls_verify and (not known or uses_tls(known))
         self.ep = create_endpoint(s)
         self._create_accounts(s)
+        from .rewrite import install as install_rewrite
+
+        self.rewriter = install_rewrite(self._refer_headers)
         log.info("guard listening on %s:%d (%s), RTP %d-%d", c.sip_host, c.sip_port, "/".join(c.transports),
                  c.rtp_port, c.rtp_port + c.rtp_range)
 
@@ -737,6 +613,8 @@ class Guard:
             # queued actions hold Call objects (e.g. _hangup(agent leg)); one left for the interpreter to
             # collect after libDestroy aborts in ~Call (pjsua_call_set_user_data asserts: issue 18)
             self._actions.clear()
+            if self.rewriter is not None:
+                self.rewriter.close()  # pools back to pjsip before the library goes
             self.acc = self.agent_acc = self.agent_tls_acc = None
             self._acc_cfg.clear()
 
@@ -818,15 +696,25 @@ class Guard:
         # a call on the previous one (inv->last_answer), so an identity that changed (a queue's in the 180, the
         # answering agent's in the 200) replaces the one already there; unchanged, it is there already
         values = list(b.agent_pai) if code in (180, 183, 200) else []
-        if values and values != b.pai_sent:
-            if b.pai_sent and not _drop_answer_headers(b.answer_tdata, "P-Asserted-Identity", b.answer_code):
-                log.warning("%s: the agent side's changed identity could not replace the earlier one", b.id)
-                values = []
-            for value in values:
+        replace = bool(values) and values != b.pai_sent and bool(b.pai_sent)
+        if values and values != b.pai_sent and not replace:
+            for value in values:  # the first identity: pjsua puts these headers in the answer
                 op.txOption.headers.append(_header("P-Asserted-Identity", value))
-            if values:
-                b.pai_sent = values
-        b.customer.answer(op)
+            b.pai_sent = values
+        if replace:  # a changed identity replaces the one already in pjsua's reused answer (rewrite.py)
+            if self.rewriter is None or not getattr(b.customer, "sip_call_id", ""):
+                replace = False
+                log.warning("%s: the agent side's changed identity could not replace the earlier one", b.id)
+            else:
+                self.rewriter.arm_answer(b.customer.sip_call_id, code, "P-Asserted-Identity", values, b.id)
+        try:
+            b.customer.answer(op)
+        finally:
+            if replace:
+                if self.rewriter.disarm():
+                    b.pai_sent = values
+                else:
+                    log.warning("%s: the agent side's changed identity could not replace the earlier one", b.id)
         b.answer_code = code
         if code == 200:
             b.customer_answered = True
@@ -911,23 +799,31 @@ class Guard:
             b.agent_gone = True  # the referring agent hung up first: the customer waits for the new agent
             log.info("%s: the transferring agent left; waiting for the transfer target", b.id)
 
+    def _refer_headers(self, call_id: str, refer_to: str):
+        """SIP thread, from the rewrite module, for a REFER pjsip is about to hand to a dialog: the caller's
+        identity headers for the transfer target when the REFER comes from a connected bridge's agent leg
+        (the same conditions as :meth:`_accept_transfer`), else None.  The headers travel as URI headers of
+        the Refer-To value pjsua calls (rewrite.py): P-Asserted-Identity per policy, Diversion/History-Info,
+        UUI, configured X- headers, and the correlation header."""
+        for b in list(self.bridges.values()):
+            leg = b.agent
+            if leg is not None and getattr(leg, "sip_call_id", "") == call_id:
+                if b.transfer is not None or b.state != "connected":
+                    return None
+                return b.id, [*b.identity[1], ("X-Dtmfguard-Call", b.id)]
+        return None
+
     def _transfer_identity(self, b: Bridge, leg: _Leg, rdata) -> None:
         """SIP thread, a REFER on the agent leg that pjsua is about to carry out (onCallTsxState runs first):
-        the transfer target gets the same caller identity as the first agent leg.  Headers (P-Asserted-
-        Identity per policy, Diversion/History-Info, UUI, X- headers, the correlation header) go in as URI
-        headers of the Refer-To value pjsua will call; the From (display name and user) through the account
-        pjsua calls from (pjsua_call_make_call takes its From from the account when no local_uri is given),
-        set for this one call and set back by the next main-loop step."""
+        the transfer target gets the same caller identity as the first agent leg.  The headers are already in
+        the Refer-To value (:meth:`_refer_headers`); the From (display name and user) goes through the
+        account pjsua calls from (pjsua_call_make_call takes its From from the account when no local_uri is
+        given), set for this one call and set back by the next main-loop step."""
         if b is None or leg is not b.agent or b.transfer is not None or b.state != "connected":
             return  # refused in onCallTransferRequest
-        local, headers = b.identity
-        try:
-            new = _rewrite_refer_to(rdata, [*headers, ("X-Dtmfguard-Call", b.id)], b.refer_buffers)
-        except Exception as exc:  # noqa: BLE001 - the transfer goes on, without the headers
-            log.warning("%s: caller headers not passed to the transfer target (%s)", b.id, type(exc).__name__)
-            new = ""
-        if not new:
-            log.warning("%s: caller headers not passed to the transfer target (REFER not rewritable)", b.id)
+        if self.rewriter is None or self.rewriter.rewritten.pop(b.id, None) is None:
+            log.warning("%s: caller headers not passed to the transfer target (REFER not rewritten)", b.id)
+        local, _ = b.identity
         acc = leg.account_for_transfer
         cfg = self._acc_cfg.get(id(acc))
         if not local or cfg is None:
@@ -1000,7 +896,7 @@ class Guard:
             from ..identity import parse_identity
 
             # at most two (RFC 3325 §9.1: one sip/sips and one tel URI), each once (a pjsua agent side repeats
-            # the 180's header in its 200, as the guard would without _drop_answer_headers)
+            # the 180's header in its 200, as the guard would without the rewrite module)
             values = list(dict.fromkeys(parse_identity(msg).values("P-Asserted-Identity")))[:2]
             if values:
                 leg.pai = values
@@ -1133,6 +1029,8 @@ class Guard:
                 self.bridges.pop(b.id, None)
         for b in done:
             b.customer = b.agent = b.transfer = None
+            if self.rewriter is not None:
+                self.rewriter.forget(b.id)
 
     def _media_active(self, leg) -> bool:
         if leg is None:
@@ -1159,11 +1057,13 @@ class Guard:
         if b.port is None:
             try:
                 b.port = self._ports.pop() if self._ports else PipelinePort(name=f"guard-port-{b.id}")
-                b.port.attach(b.pipeline)
+                b.port.attach(b.pipeline, b.jitter)
             except Exception as exc:  # noqa: BLE001 - fail closed: no port, the agent hears nothing of the customer
                 log.error("%s: media port failed (%s); customer audio is not bridged", b.id, type(exc).__name__)
                 agent.startTransmit(cust)
                 return
+        if b.port.jitter is not b.jitter:
+            b.port.jitter = b.jitter  # the clock thread picks up the reader on its next frame
         cust.startTransmit(b.port)
         b.port.startTransmit(agent)
         agent.startTransmit(cust)
@@ -1307,17 +1207,16 @@ class Guard:
                         b.id, b.target, "stopped for that run" if record["action"] == "stopped" else "continued")
             if self.alert_audit is not None:
                 self.alert_audit.record(record)
-        if relay.outbox or now - b.jitter_polled >= 0.02:
-            self._poll_jitter(b, now)
         while relay.outbox:
             key = relay.outbox.popleft()
-            if key.source == "inband" and b.jitter is not None:
-                # on the sender's timeline again: frames the jitter buffer inserted or concealed (keyrelay.JitterLog)
-                fix = b.jitter.correction_ms(key.start, key.end)
-                if fix:
-                    key = dataclasses.replace(key, duration_ms=max(MIN_RELAY_MS, min(MAX_RELAY_MS,
-                                                                                      key.duration_ms + fix)))
+            if key.source == "inband":
+                if key.correction_ms:  # on the sender's timeline again (keyrelay.JitterLog, clock thread)
                     b.relay["jitter_corrected"] = b.relay.get("jitter_corrected", 0) + 1
+                if log.isEnabledFor(logging.INFO):
+                    try:
+                        self._log_inband(b, key)
+                    except Exception as exc:  # noqa: BLE001 - a log line must not cost the key
+                        log.debug("%s: in-band press not logged (%s)", b.id, type(exc).__name__)
             if not (b.state == "connected" or b.state == "ringing" and b.early_media) or b.agent is None \
                     or b.agent_gone:
                 continue  # the agent leg is not (or no longer) there: nothing to relay to
@@ -1332,20 +1231,26 @@ class Guard:
             latency = round((time.monotonic() - key.decided_mono) * 1000, 1)
             b.relay["max_latency_ms"] = max(b.relay["max_latency_ms"], latency)
 
-    def _poll_jitter(self, b: Bridge, now: float) -> None:
-        """Main thread: the customer stream's jitter-buffer counters, noted with the pipeline's frame count."""
-        b.jitter_polled = now
-        if b.state != "connected" or b.customer is None or b.pipeline is None:
+    def _verify_jitter(self, b: Bridge) -> None:
+        """Main loop, after a customer stream started: the clock thread may read its jitter-buffer counters
+        once one read matches pjsua2's own statistics (jbuf.StreamJitter.verify)."""
+        if b.jitter is None or b.customer is None or b.customer_gone:
             return
         try:
-            jb = b.customer.getStreamStat(0).jbuf
+            stat = b.customer.getStreamStat(0)
         except pj.Error:
-            return  # no stream (yet, or any more)
-        if b.jitter is None:
-            from ...media.keyrelay import JitterLog
+            return
+        if b.jitter.verify(stat.jbuf):
+            log.info("%s: customer stream's jitter-buffer counters read per frame (in-band key durations)", b.id)
 
-            b.jitter = JitterLog(8000)
-        b.jitter.note(int(b.pipeline.stats["frames"]), int(jb.empty), int(jb.lost))
+    def _log_inband(self, b: Bridge, key) -> None:
+        """A relayed in-band key's measured duration and jitter-buffer correction (no digit)."""
+        import json
+
+        tl = b.pipeline.timeline
+        log.info("%s: relayed in-band press %s", b.id, json.dumps(
+            {"measured_ms": key.measured_ms, "fix_ms": key.correction_ms, "sent_ms": key.duration_ms,
+             "made_up": dict(tl.stats) if tl is not None else {}}))
 
     # -- control API (any thread; no pjsua2 calls) ----------------------------------------------------
     def list_calls(self) -> list[dict]:

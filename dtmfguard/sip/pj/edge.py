@@ -36,7 +36,7 @@ import pjsua2 as pj
 
 from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
 
-__all__ = ["EdgeGuard", "install"]
+__all__ = ["EdgeGuard", "install", "find_msg_info"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,21 @@ def _msg_buf_offset(max_pkt: int) -> int:
 
 class _PjStr(ctypes.Structure):
     _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
+
+
+def find_msg_info(rdata: int, sizes=_MAX_PKT_LENS):
+    """Where ``rdata->msg_info`` starts, for the first PJSIP_MAX_PKT_LEN in ``sizes`` whose layout checks out:
+    (offset of msg_info.msg_buf, that size, msg_buf, len), or None.  The check: msg_buf points into the same
+    rdata's packet buffer (which precedes msg_info) and the length fits in what is left of it.
+    ``rdata->msg_info.msg`` (the parsed message) follows at offset + 16 (``char *msg_buf; int len;``)."""
+    lo = rdata + _PKT_OFFSET
+    for size in sizes:
+        off = _msg_buf_offset(size)
+        buf = _VOIDP.from_address(rdata + off).value or 0
+        length = ctypes.c_int.from_address(rdata + off + 8).value
+        if lo <= buf < rdata + off and 0 < length <= rdata + off - buf:
+            return off, size, buf, length
+    return None
 
 
 _RX_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
@@ -184,15 +199,10 @@ class EdgeGuard:
     # -- raw request access ---------------------------------------------------------------------------
     def _raw(self, rdata: int) -> bytes | None:
         """The bytes of the message ``rdata`` holds, or None if the layout check fails."""
-        sizes = (self._max_pkt,) if self._offset else _MAX_PKT_LENS
-        lo = rdata + _PKT_OFFSET
-        for size in sizes:
-            off = _msg_buf_offset(size)
-            buf = _VOIDP.from_address(rdata + off).value or 0
-            length = ctypes.c_int.from_address(rdata + off + 8).value
-            if lo <= buf < rdata + off and 0 < length <= rdata + off - buf:
-                self._offset, self._max_pkt = off, size
-                return ctypes.string_at(buf, length)
+        found = find_msg_info(rdata, (self._max_pkt,) if self._offset else _MAX_PKT_LENS)
+        if found is not None:
+            self._offset, self._max_pkt, buf, length = found
+            return ctypes.string_at(buf, length)
         if not self._warned:
             self._warned = True
             log.warning("SIP edge checks: unexpected pjsip_rx_data layout; requests pass unchecked")

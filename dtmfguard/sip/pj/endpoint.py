@@ -89,6 +89,12 @@ class EndpointSettings:
     #: > 0: a fixed jitter-buffer prefetch in ms (benchmarks: makes delays comparable run to run);
     #: -1: pjsua's adaptive default
     jitter_ms: int = -1
+    #: how the jitter buffer sheds latency after a burst: "progressive" (pjmedia's default: it marks a frame
+    #: inside the buffer and skips it when that frame's turn comes, without a counter at that moment) or
+    #: "static" (it drops the frame at the head and counts it at once; the buffer keeps up to twice the burst
+    #: level).  The guard takes "static" in secure mode: a frame dropped inside an in-band key must be seen
+    #: on the frame it happens to (sip/pj/jbuf.py), or the relayed duration is a frame short.
+    jb_discard: str = "progressive"
     #: also open a TLS transport (ephemeral port, same certificate) that verifies the servers it connects to
     #: against ``tls_ca``, name included (RFC 5922 §7); its id lands in ``ep.dtmfguard_verify_tls_id``
     verify_tls_transport: bool = False
@@ -100,6 +106,29 @@ class EndpointSettings:
     #: pjsua calls an incoming INVITE needs (the guard: customer + agent leg; a test phone: 1); the edge
     #: answers 503 when the call table cannot take that many more
     edge_legs_per_call: int = 2
+
+
+def _set_jb_discard(m, algo: int) -> bool:
+    """``MediaConfig.jbDiscardAlgo = algo`` (pjmedia_jb_discard_algo: 0 none, 1 static, 2 progressive).  The
+    wheel wraps that enum as an opaque pointer and exports none of its values, so the value the getter hands
+    out (a heap copy) is changed through ctypes and set back, then read back to check.  False (pjmedia's
+    default stays, with a warning) if anything does not match."""
+    import ctypes
+
+    try:
+        value = m.jbDiscardAlgo
+        cell = ctypes.c_int.from_address(int(value))
+        if cell.value not in (0, 1, 2):
+            raise ValueError("unexpected discard value")
+        cell.value = int(algo)
+        m.jbDiscardAlgo = value
+        if ctypes.c_int.from_address(int(m.jbDiscardAlgo)).value != algo:
+            raise ValueError("discard setting not taken")
+        return True
+    except (TypeError, ValueError, AttributeError) as exc:
+        log.warning("jitter-buffer discard setting not applied (%s): relayed in-band durations may be a frame "
+                    "short under jitter", exc)
+        return False
 
 
 def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
@@ -126,6 +155,8 @@ def create_endpoint(s: EndpointSettings) -> pj.Endpoint:
     if s.jitter_ms > 0:
         m.jbInit = m.jbMinPre = m.jbMaxPre = s.jitter_ms
         m.jbMax = max(4 * s.jitter_ms, 200)
+    if s.jb_discard != "progressive":
+        _set_jb_discard(m, {"none": 0, "static": 1}[s.jb_discard])
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
     # a transport must exist before any account (else pjsua asserts)

@@ -92,15 +92,21 @@ class PipelinePort(pj.AudioMediaPort):
         self._late_s = 1.5 * ptime_ms / 1000  # a tick this much after the previous one is late
         self._last_tick = 0.0
         self.stats: dict = {}
+        #: the customer stream's jitter-buffer counters (jbuf.StreamJitter), read on the clock thread
+        self.jitter = None
+        self._jb_last = None  # (generation, empty, lost) at the previous frame
         self.attach(pipeline)
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, rate, 1, ptime_ms * 1000, 16)
         self.createPort(name, fmt)
 
-    def attach(self, pipeline) -> None:
-        """Start serving ``pipeline`` (a new call) with fresh counters; None = detached (silence)."""
+    def attach(self, pipeline, jitter=None) -> None:
+        """Start serving ``pipeline`` (a new call) with fresh counters; None = detached (silence).
+        ``jitter``: the customer stream's :class:`~.jbuf.StreamJitter` (secure mode's in-band durations)."""
         self.pipeline = None  # the clock thread sees either no pipeline or the new one with clean state
         self._ready = None
+        self.jitter = jitter
+        self._jb_last = None
         self._last_tick = 0.0
         #: counters: frames in/out, requests with no processed frame (silence sent), overwritten frames, errors
         self.stats = {"received": 0, "requested": 0, "missing": 0, "overrun": 0, "errors": 0, "late": 0,
@@ -111,6 +117,7 @@ class PipelinePort(pj.AudioMediaPort):
         """The call ended: drop its pipeline and any processed frame; the port sends silence until reused."""
         self.pipeline = None
         self._ready = None
+        self.jitter = None
 
     def onFrameRequested(self, frame) -> None:  # clock thread
         try:
@@ -141,6 +148,26 @@ class PipelinePort(pj.AudioMediaPort):
         except BaseException:  # noqa: BLE001 - never let an exception into pjsua2; the frame stays silent
             self._count_error()
 
+    def _note_jitter(self, pipeline) -> None:
+        """Clock thread: did the jitter buffer make up the frame being received?  Its counters are counted in
+        the stream's get_frame, earlier in this same tick (jbuf.py), so a change belongs to this frame."""
+        jit = self.jitter
+        counts = jit.read()
+        if counts is None:
+            self._jb_last = None
+            return
+        now = (jit.generation, *counts)
+        last, self._jb_last = self._jb_last, now
+        if last is None or last[0] != now[0]:
+            return  # first frame of this stream: no difference yet
+        inserted, concealed, dropped = now[1] - last[1], now[2] - last[2], now[3] - last[3]
+        if inserted < 0 or concealed < 0 or dropped < 0:
+            return
+        if inserted or concealed or dropped:
+            for name, n in (("jb_inserted", inserted), ("jb_concealed", concealed), ("jb_dropped", dropped)):
+                self.stats[name] = self.stats.get(name, 0) + n
+            pipeline.note_jitter(inserted, concealed, dropped)
+
     def _count_error(self) -> None:
         # Must not raise either: while pjsua2 destroys a port (its destructor releases the GIL), the clock
         # thread can still call into the Python object whose attributes are already cleared.  Then the
@@ -162,6 +189,8 @@ class PipelinePort(pj.AudioMediaPort):
                 pcm = np.frombuffer(_read(frame.buf), dtype="<i2")
             else:  # NONE frames (no packet, PLC off): keep the pipeline's clock running on silence
                 pcm = np.zeros(self.frame_samples, dtype=np.int16)
+            if self.jitter is not None and pipeline.timeline is not None:
+                self._note_jitter(pipeline)
             out = pipeline.process_customer_frame(pcm)
             if self._ready is not None:
                 self.stats["overrun"] += 1

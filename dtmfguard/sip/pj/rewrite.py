@@ -1,0 +1,361 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Two changes to SIP messages that pjsua2 cannot make, done by a pjsip module of the guard's own.
+
+1. **Refer-To of a REFER from the agent side** (a transfer): the transfer target must get the caller's
+   identity and headers like the first agent leg.  pjsua calls the Refer-To URI itself (pjsua_call.c
+   ``on_call_transferred``), and pjsip turns the URI's header parameters into headers of the new INVITE
+   (sip_dialog.c ``pjsip_dlg_create_uac``; how Replaces travels in an attended transfer).  So the module's
+   ``on_rx_request`` -- at priority 30: after the transaction layer (16, which absorbs retransmissions) and
+   before the UA layer (32, which hands the request to the dialog and pjsua) -- asks the guard which headers
+   the REFER's dialog should pass on, and replaces the parsed message's Refer-To header with one whose URI
+   carries them.
+2. **P-Asserted-Identity of the customer's answers**: pjsua builds each answer of a call on the previous
+   one (``inv->last_answer``), so a header given to the 180 stays in the 200.  To tell the customer the
+   agent side's *changed* identity, the module's ``on_tx_response`` replaces every P-Asserted-Identity of
+   that one answer (armed by the guard just before it answers, disarmed right after: sending is synchronous
+   on the SIP thread) before pjsip prints the message (the transport layer prints it, at priority 8, after
+   every module above it has seen the message).
+
+Validated before pjsip acts (its assertions are compiled in):
+
+* the parsed message is found through :func:`.edge.find_msg_info` (the layout check the edge module makes on
+  every request), and it must match the bytes on the wire: its Refer-To header, printed by pjsip
+  (``pjsip_hdr_print_on``), must be the one in the text;
+* every header to add is parsed by ``pjsip_parse_hdr`` exactly as pjsip_dlg_create_uac will parse it (a
+  header pjsip refuses there would fail the whole transfer), and the new Refer-To value by
+  ``pjsip_parse_uri`` as the dialog will; what fails is left out (the transfer goes on without it);
+* the new header is built by pjsip's own parser (``pjsip_parse_hdr``) over a buffer that has a byte after
+  the value (pjsua writes a NUL there) and linked with ``pj_list_insert_after`` / ``pj_list_erase``;
+* an answer's message is read at its ``pjsip_tx_data`` offset only after a checked read (through
+  ``/proc/self/mem``, which fails with an error where a bad pointer would crash the process) shows a
+  response with the status code pjsip's own summary of the tx_data names.
+
+Anything that does not check out changes nothing: the transfer then goes to the target without the caller's
+headers, or the answer keeps its earlier identity, and a warning is logged.  Memory the new headers live in
+(a pjsip pool and the Python buffers) is kept per call until :meth:`SipRewriter.forget`.
+
+Threads: pjsip calls the module from ``libHandleEvents`` (the guard's SIP thread); every callback catches
+everything.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from typing import Callable, Sequence
+from urllib.parse import quote
+
+import pjsua2 as pj
+
+from ..sipcheck import split_message
+from .edge import _MAX_PKT_LENS, _RX_CB, find_msg_info
+
+__all__ = ["SipRewriter", "install", "refer_target_with_headers"]
+
+log = logging.getLogger(__name__)
+
+_PRIORITY = 30  # PJSIP_MOD_PRIORITY_UA_PROXY_LAYER (32) - 2, after PJSIP_MOD_PRIORITY_TSX_LAYER (16)
+_VOIDP = ctypes.c_void_p
+_REQUEST_MSG, _RESPONSE_MSG = 0, 1  # pjsip_msg_type_e
+#: pjsip_tx_data (sip_transport.h 2.15.1, x86-64): list links 16, pool 8, obj_name 32, info 8, rx_timestamp 16,
+#: mgr 8, op_key (pj_ioqueue_op_key_t: 34 pointers = 272; tdata, token, callback: 24), lock 8, then msg
+_TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
+
+_URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
+
+
+def refer_target_with_headers(target: str, headers) -> str:
+    """A Refer-To value with ``headers`` [(name, value)] added as URI header parameters (RFC 3261 §19.1.1),
+    after the ones the target already has (Replaces); a header the target already names is not added twice."""
+    value = target.strip()
+    inner = value[1:value.index(">")] if value.startswith("<") and ">" in value else value
+    params = value[len(inner) + 2:] if value.startswith("<") and ">" in value else ""
+    present = {p.split("=", 1)[0].lower() for p in inner.partition("?")[2].split("&") if p}
+    extra = [f"{quote(n, safe='-_.!~*')}={quote(v, safe=_URI_HEADER_SAFE)}" for n, v in headers
+             if n.lower() not in present]
+    if extra:
+        inner += ("&" if "?" in inner else "?") + "&".join(extra)
+    return f"<{inner}>{params}"
+
+
+class _Str(ctypes.Structure):  # pj_str_t
+    _fields_ = [("ptr", _VOIDP), ("slen", ctypes.c_ssize_t)]
+
+
+def _pjstr(buf) -> _Str:
+    return _Str(ctypes.cast(buf, _VOIDP).value, len(buf.value))
+
+
+class _Module(ctypes.Structure):  # pjsip_module
+    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("name", _Str), ("id", ctypes.c_int),
+                ("priority", ctypes.c_int), ("load", _VOIDP), ("start", _VOIDP), ("stop", _VOIDP),
+                ("unload", _VOIDP), ("on_rx_request", _RX_CB), ("on_rx_response", _VOIDP),
+                ("on_tx_request", _VOIDP), ("on_tx_response", _RX_CB), ("on_tsx_state", _VOIDP)]
+
+
+_MEM_FD: int | None = None
+
+
+def peek(addr: int, size: int) -> bytes | None:
+    """``size`` bytes at ``addr`` of this process, or None if unmapped (read through /proc/self/mem, which
+    fails with an error where a ctypes read would crash the process)."""
+    global _MEM_FD
+    if addr <= 0 or size <= 0:
+        return None
+    try:
+        if _MEM_FD is None:
+            _MEM_FD = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+        data = os.pread(_MEM_FD, size, addr)
+        return data if len(data) == size else None
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+class SipRewriter:
+    """The registered module (see module doc).
+
+    ``on_refer(call_id, refer_to)``: SIP thread, for every REFER pjsip is about to hand to a dialog; returns
+    ``(key, headers)``: the call it belongs to (memory is kept under it until :meth:`forget`) and the headers
+    [(name, value)] the transfer target should get; or None to leave the REFER as it is.
+    """
+
+    def __init__(self, on_refer: Callable[[str, str], tuple[str, Sequence[tuple[str, str]]] | None]):
+        self.on_refer = on_refer
+        self._lib = None
+        self._mod = None
+        self._sizes = _MAX_PKT_LENS
+        self._armed = None  # (call_id, code, name, values, key): the one answer to rewrite
+        self._took = False
+        self._kept: dict = {}  # key -> [(pool, buffers...)]: memory pjsip's messages point into
+        #: counters: REFERs rewritten, headers left out (pjsip would not parse them), checks that failed
+        self.stats = {"refer_rewritten": 0, "headers_dropped": 0, "refer_unchecked": 0, "answers_rewritten": 0,
+                      "answers_unchecked": 0}
+        #: call key -> the last Refer-To value given to pjsua (for logs and tests)
+        self.rewritten: dict = {}
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def install(self) -> bool:
+        try:
+            lib = ctypes.CDLL(pj._pjsua2.__file__)
+            sig = {
+                "pjsua_get_pjsip_endpt": (_VOIDP, []),
+                "pjsip_endpt_register_module": (ctypes.c_int, [_VOIDP, _VOIDP]),
+                "pjsip_endpt_create_pool": (_VOIDP, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
+                "pjsip_endpt_release_pool": (None, [_VOIDP, _VOIDP]),
+                "pjsip_msg_find_hdr_by_name": (_VOIDP, [_VOIDP, _VOIDP, _VOIDP]),
+                "pjsip_hdr_print_on": (ctypes.c_int, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t]),
+                "pjsip_parse_hdr": (_VOIDP, [_VOIDP, _VOIDP, ctypes.c_char_p, ctypes.c_size_t, _VOIDP]),
+                "pjsip_parse_uri": (_VOIDP, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]),
+                "pjsip_generic_string_hdr_create": (_VOIDP, [_VOIDP, _VOIDP, _VOIDP]),
+                "pjsip_tx_data_get_info": (ctypes.c_char_p, [_VOIDP]),
+                "pj_list_insert_after": (None, [_VOIDP, _VOIDP]),
+                "pj_list_erase": (None, [_VOIDP]),
+            }
+            for name, (res, args) in sig.items():
+                fn = getattr(lib, name)
+                fn.restype, fn.argtypes = res, args
+        except (OSError, AttributeError) as exc:
+            log.warning("SIP rewrite module unavailable (%s): transfer targets get no caller headers, a changed "
+                        "agent identity is not passed back", type(exc).__name__)
+            return False
+        self._lib = lib
+        self._name = ctypes.create_string_buffer(b"mod-dtmfguard-rewrite")
+        mod = _Module()
+        mod.name = _pjstr(self._name)
+        mod.id = -1
+        mod.priority = _PRIORITY
+        self._cb_rx = _RX_CB(self._on_rx_request)  # the thunks live as long as the module
+        self._cb_tx = _RX_CB(self._on_tx_response)
+        mod.on_rx_request = self._cb_rx
+        mod.on_tx_response = self._cb_tx
+        self._mod = mod
+        status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(mod))
+        if status != 0:
+            log.warning("SIP rewrite module not registered (pjsip status %d)", status)
+            self._mod = None
+            return False
+        return True
+
+    # -- memory ---------------------------------------------------------------------------------------
+    def _pool(self, key: str):
+        lib = self._lib
+        pool = lib.pjsip_endpt_create_pool(lib.pjsua_get_pjsip_endpt(), b"dgrw%p", 1024, 1024)
+        if pool:
+            self._kept.setdefault(key, []).append([pool])
+        return pool
+
+    def _keep(self, key: str, *objs) -> None:
+        self._kept[key][-1].extend(objs)
+
+    def forget(self, key: str) -> None:
+        """The call ``key`` has ended (main thread, never inside a pjsip callback): free what its rewritten
+        messages pointed into."""
+        self.rewritten.pop(key, None)
+        lib = self._lib
+        for entry in self._kept.pop(key, []):
+            lib.pjsip_endpt_release_pool(lib.pjsua_get_pjsip_endpt(), entry[0])
+
+    def close(self) -> None:
+        for key in list(self._kept):
+            self.forget(key)
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _print(self, hdr: int) -> bytes | None:
+        buf = ctypes.create_string_buffer(4096)
+        n = self._lib.pjsip_hdr_print_on(hdr, buf, len(buf))
+        return buf.raw[:n] if 0 < n < len(buf) else None
+
+    def _parses_as_header(self, pool, name: str, value: str) -> bool:
+        n = ctypes.create_string_buffer(name.encode("utf-8", "surrogateescape"))
+        v = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
+        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(_pjstr(n)), v, len(v.value), None))
+
+    # -- REFER (on_rx_request) ------------------------------------------------------------------------
+    def _on_rx_request(self, rdata) -> int:
+        try:
+            found = find_msg_info(rdata, self._sizes)
+            if found is None:
+                return 0
+            off, size, buf, length = found
+            self._sizes = (size,)
+            if ctypes.string_at(buf, 6) != b"REFER ":
+                return 0
+            parts = split_message(ctypes.string_at(buf, length))
+            if parts is None:
+                return 0
+            values = {}
+            for name, value in parts[1]:
+                values.setdefault(name, []).append(value)
+            call_id, refer_to = values.get("call-id", [""]), values.get("refer-to", [])
+            if len(call_id) != 1 or len(refer_to) != 1 or not call_id[0] or not refer_to[0]:
+                return 0  # pjsua answers a REFER without (or with two) Refer-To itself
+            got = self.on_refer(call_id[0], refer_to[0])
+            if got:
+                key, headers = got
+                msg = _VOIDP.from_address(rdata + off + 16).value or 0  # rdata->msg_info.msg
+                self._rewrite_refer(msg, key, refer_to[0], list(headers))
+        except BaseException as exc:  # noqa: BLE001 - never into C
+            try:
+                log.warning("REFER not rewritten (%s)", type(exc).__name__)
+            except BaseException:  # noqa: BLE001
+                pass
+        return 0  # never consumes the request: pjsip goes on to the dialog and pjsua
+
+    def _rewrite_refer(self, msg: int, key: str, old: str, headers: list) -> bool:
+        lib = self._lib
+        head = peek(msg, 4)
+        if head is None or int.from_bytes(head, "little") != _REQUEST_MSG:
+            self.stats["refer_unchecked"] += 1
+            log.warning("REFER not rewritten (its parsed message did not check out)")
+            return False
+        name = ctypes.create_string_buffer(b"Refer-To")
+        old_hdr = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(name)), None)
+        printed = self._print(old_hdr) if old_hdr else None
+        if printed is None or printed.partition(b":")[2].strip() != old.encode("utf-8", "surrogateescape"):
+            self.stats["refer_unchecked"] += 1
+            log.warning("REFER not rewritten (its Refer-To header did not match the message text)")
+            return False
+        pool = self._pool(key)
+        if not pool:
+            return False
+        keep = [name]
+        good = []
+        for hname, hvalue in headers:
+            if self._parses_as_header(pool, hname, hvalue):
+                good.append((hname, hvalue))
+            else:
+                self.stats["headers_dropped"] += 1
+                log.warning("a caller header (%s) is not passed to the transfer target: the SIP stack would refuse "
+                            "it", hname[:40])
+        new_value = refer_target_with_headers(old, good)
+        data = new_value.encode("utf-8", "surrogateescape")
+        check = ctypes.create_string_buffer(data)
+        if not lib.pjsip_parse_uri(pool, check, len(data), 0):
+            self.stats["refer_unchecked"] += 1
+            log.warning("REFER not rewritten (the target with the caller's headers is no URI the SIP stack takes)")
+            return False
+        value = ctypes.create_string_buffer(data, len(data) + 1)  # pjsua writes a NUL after the value
+        hdr = lib.pjsip_parse_hdr(pool, ctypes.byref(_pjstr(name)), value, len(data), None)
+        if not hdr or self._print(hdr) != b"Refer-To: " + data:
+            self.stats["refer_unchecked"] += 1
+            log.warning("REFER not rewritten (the new Refer-To header did not parse back)")
+            return False
+        self._keep(key, keep, value)
+        lib.pj_list_insert_after(old_hdr, hdr)
+        lib.pj_list_erase(old_hdr)
+        self.stats["refer_rewritten"] += 1
+        self.rewritten[key] = new_value
+        return True
+
+    # -- answers (on_tx_response) -----------------------------------------------------------------------
+    def arm_answer(self, call_id: str, code: int, name: str, values: Sequence[str], key: str) -> None:
+        """The INVITE response with status ``code`` that pjsip sends in dialog ``call_id`` from inside the
+        answer call that follows gets its ``name`` headers replaced with ``values``.  Main thread, right
+        before the pjsua2 call; then :meth:`disarm` right after it.  (pjsip_inv_answer sends a *clone* of the
+        previous answer, inv.c 2.15.1, so the message is known by its dialog and status, not its tx_data.)"""
+        self._armed = (str(call_id), int(code), name, list(values), key)
+        self._took = False
+
+    def disarm(self) -> bool:
+        """True if the armed answer was rewritten."""
+        if self._armed is not None:
+            self.stats["answers_unchecked"] += 1
+        self._armed = None
+        took, self._took = self._took, False
+        return took
+
+    def _on_tx_response(self, tdata) -> int:
+        try:
+            armed = self._armed
+            if armed is None:
+                return 0
+            if self._rewrite_answer(tdata, *armed):  # the armed answer: once
+                self._armed = None
+                self._took = True
+                self.stats["answers_rewritten"] += 1
+        except BaseException:  # noqa: BLE001 - never into C
+            pass
+        return 0
+
+    def _rewrite_answer(self, tdata: int, call_id: str, code: int, name: str, values: list, key: str) -> bool:
+        lib = self._lib
+        info = lib.pjsip_tx_data_get_info(tdata) or b""  # "Response msg 200/INVITE/cseq=1 (tdta0x...)"
+        if not info.startswith(b"Response msg %d/INVITE/" % code):
+            return False
+        raw = peek(tdata + _TDATA_MSG_OFFSET, 8)
+        msg = int.from_bytes(raw, "little") if raw else 0
+        head = peek(msg, 12)
+        if head is None or int.from_bytes(head[:4], "little") != _RESPONSE_MSG or \
+                int.from_bytes(head[8:12], "little", signed=True) != code:
+            return False
+        cid_name = ctypes.create_string_buffer(b"Call-ID")
+        anchor = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(cid_name)), None)
+        printed = self._print(anchor) if anchor else None
+        if printed is None or printed.partition(b":")[2].strip() != call_id.encode("utf-8", "surrogateescape"):
+            return False  # another dialog's answer (or a layout that did not check out)
+        hname = ctypes.create_string_buffer(name.encode())
+        pool = self._pool(key)
+        if not pool:
+            return False
+        new = []
+        for value in values:
+            hvalue = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
+            hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(_pjstr(hname)), ctypes.byref(_pjstr(hvalue)))
+            if not hdr:
+                return False
+            new.append(hdr)
+        self._keep(key, hname)
+        for _ in range(16):
+            old = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(hname)), None)
+            if not old:
+                break
+            lib.pj_list_erase(old)
+        for hdr in reversed(new):
+            lib.pj_list_insert_after(anchor, hdr)
+        return True
+
+
+def install(on_refer) -> SipRewriter | None:
+    """Create and register the module (after the endpoint started); None when it could not be registered."""
+    rw = SipRewriter(on_refer)
+    return rw if rw.install() else None
