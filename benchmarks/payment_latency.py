@@ -224,6 +224,8 @@ def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Pa
     for line in trace.read_text().splitlines():
         rec = json.loads(line)
         times.setdefault(rec["sid"], {}).setdefault(rec["stage"], rec["t"])
+        if rec["stage"] == "session_ended" and rec.get("outcome"):
+            outcomes[rec["sid"]] = rec["outcome"]  # the session's own word (the call may be gone by the poll)
         if rec["stage"] == "field_complete" and not rec.get("valid"):
             details.setdefault(rec["sid"], {}).setdefault("invalid", []).append(
                 f"{rec.get('field')}: {rec.get('reason')} (by {rec.get('finished_by')})")
