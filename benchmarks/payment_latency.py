@@ -163,6 +163,7 @@ def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Pa
     procs = []
     outcomes: dict = {}
     details: dict = {}
+    posts: list = []  # ms for each POST /payment that started one (the first builds the capture machinery)
     try:
         agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp),
                       "--timeout", str(seconds + 60), "--calls", "0"], "agent", tmp, env)
@@ -190,10 +191,12 @@ def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Pa
         for i in range(payments):
             deadline = time.monotonic() + card_s + gap_s + 30
             while True:  # the previous payment must have ended (409 until then)
+                t_post = time.monotonic()
                 status, body = api(ctl, "POST", f"/calls/{call}/payment", {"amount": 1000 + i})
                 if status == 201 or time.monotonic() > deadline:
                     break
                 time.sleep(0.02)
+            posts.append(1000 * (time.monotonic() - t_post))
             if status != 201:
                 raise RuntimeError(f"payment {i}: {status} {body}")
             sid = body["session"]
@@ -232,7 +235,7 @@ def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Pa
     for sid, outcome in outcomes.items():
         if outcome != "completed":
             print(f"  {tree.name or tree} load {load.text}: {sid} {outcome} {details.get(sid, {})}", flush=True)
-    return times, outcomes
+    return times, outcomes, posts
 
 
 def summarise(times: dict, outcomes: dict) -> dict:
@@ -270,20 +273,23 @@ def main() -> int:
     for load in loads:
         for name, path in trees:
             t0 = time.monotonic()
-            times, outcomes = run_condition(Path(path).resolve(), load, a.payments, a.gap_s,
+            times, outcomes, posts = run_condition(Path(path).resolve(), load, a.payments, a.gap_s,
                                             tmp / f"{name}-load{load.text}")
             counts = {o: list(outcomes.values()).count(o) for o in sorted(set(outcomes.values()))}
-            results[(name, load.text)] = (summarise(times, outcomes), counts)
+            results[(name, load.text)] = (summarise(times, outcomes), counts, posts)
             print(f"# {name} load={load}: {len(outcomes)} payments {counts} in {time.monotonic() - t0:.0f} s",
                   flush=True)
     print(f"\nms from the customer's last key; median / p90 / max over completed payments "
           f"(cpu count {os.cpu_count()})")
-    for (name, load), (rows, counts) in results.items():
+    for (name, load), (rows, counts, posts) in results.items():
         n = len(rows[ROWS[-1][0]])
         print(f"\n== tree {name}, load {load}: n={n}, outcomes {counts}")
         print(f"{'stage':42s} {'median':>8s} {'p90':>8s} {'max':>8s}")
         for label, _, _ in ROWS:
             print(f"{label:42s} {fmt(rows[label])}")
+        if posts:
+            print(f"{'POST /payment: the first in the worker':42s} {posts[0]:8.1f}")
+            print(f"{'POST /payment: the later ones':42s} {fmt(posts[1:])}")
     if len(trees) > 1:
         base = trees[0][0]
         print()

@@ -187,12 +187,24 @@ def _cleanup_state(state_dir) -> None:
 
 
 def _session_factory(cfg):
-    """PaymentSession factory for the control API (the capture package; gateway from the config)."""
+    """PaymentSession factory for the control API (the capture package; gateway from the config).
+
+    The capture package, the gateway's module and the shared worker threads are loaded here, when the
+    worker starts: a payment is created on the thread that owns the calls, and a first payment that
+    imported them there (0.1-0.2 s idle, far more on a loaded host) held up SIP and the start of capture
+    while the customer may already be keying the card."""
+    from ..capture import PaymentSession
+    from ..capture.gateways import load_gateway, resolve_gateway
+    from ..capture.worker import event_pool, gateway_pool
+
+    try:
+        resolve_gateway(cfg.gateway)
+        event_pool()
+        gateway_pool()
+    except Exception as exc:  # noqa: BLE001 - a payment asking for it reports it (503)
+        log.warning("payment gateway %r cannot be loaded (%s)", cfg.gateway, type(exc).__name__)
 
     def make(**kwargs):
-        from ..capture import PaymentSession
-        from ..capture.gateways import load_gateway
-
         gateway = load_gateway(cfg.gateway, **cfg.gateway_options)
         if cfg.audit_path:
             kwargs.setdefault("audit", cfg.audit_path)
