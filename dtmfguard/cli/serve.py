@@ -191,8 +191,8 @@ def _session_factory(cfg):
 
     The capture package, the gateway's module and the shared worker threads are loaded here, when the
     worker starts: a payment is created on the thread that owns the calls, and a first payment that
-    imported them there (0.1-0.2 s idle, far more on a loaded host) held up SIP and the start of capture
-    while the customer may already be keying the card."""
+    imported them there (the vault's crypto library alone: 90-140 ms on the 2-core test host; more when it is
+    loaded) held up SIP and the start of capture while the customer may already be keying the card."""
     from ..capture import PaymentSession
     from ..capture.gateways import load_gateway, resolve_gateway
     from ..capture.worker import event_pool, gateway_pool
