@@ -64,6 +64,16 @@ def test_a_card_costs_one_log_sync_on_a_shared_connection(tmp_path):
     assert second.count() == 1
 
 
+def test_open_vault_files_are_bounded(tmp_path):
+    """A process that opens many vaults (a test run) keeps a few connections, not one per vault ever used."""
+    from dtmfguard.capture.gateways import vault as vault_mod
+
+    vaults = [VaultGateway(tmp_path / f"v{i}.db", key=KEY) for i in range(vault_mod._MAX_STORES + 4)]
+    tokens = [store(v).token for v in vaults]
+    assert len(vault_mod._stores) == vault_mod._MAX_STORES
+    assert vaults[0].detokenise(tokens[0]).pan == PAN  # a vault let go reopens on its next use
+
+
 def test_a_replaced_or_removed_vault_file(tmp_path):
     path = tmp_path / "vault.db"
     vault = VaultGateway(path, key=KEY)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -163,8 +164,11 @@ class _Store:
             raise
 
 
-_stores: "dict[str, _Store]" = {}
+#: the open vault files, newest use last; a process normally has one (a test process many: the oldest is let
+#: go beyond _MAX_STORES, and closes once no operation uses it)
+_stores: "collections.OrderedDict[str, _Store]" = collections.OrderedDict()
 _stores_lock = threading.Lock()
+_MAX_STORES = 8
 
 
 def _store(path: Path) -> _Store:
@@ -180,6 +184,9 @@ def _store(path: Path) -> _Store:
         if store is None or store.ident != ident:
             # an older store of a replaced file closes when its last user lets go of it
             store = _stores[name] = _Store(Path(name), ident)
+        _stores.move_to_end(name)
+        while len(_stores) > _MAX_STORES:
+            _stores.popitem(last=False)
         return store
 
 
