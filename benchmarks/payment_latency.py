@@ -17,7 +17,7 @@ ratio of the total (last key -> secure mode off) between trees.
 Usage (inside its own network namespace, as the SIP tests)::
 
     unshare -n bash -c 'ip link set lo up; python benchmarks/payment_latency.py --payments 20 --load 0,2'
-    ... --tree before=/tmp/base-checkout --tree after=.      # old vs new side by side
+    ... --tree before=/tmp/base-checkout --tree after=. --parallel   # old vs new at the same time
 
 Everything runs on 127.0.0.1; each run takes about 8 s per payment.
 """
@@ -147,7 +147,22 @@ class Load:
         return f"{self.cpu} busy loop(s), {self.io} disk writer(s)"
 
 
-def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Path) -> tuple[dict, dict]:
+def start_load(load: "Load", tmp: Path) -> list:
+    tmp.mkdir(parents=True, exist_ok=True)
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load.cpu)]
+    return procs + [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp / f"io-{i}.bin")]) for i in range(load.io)]
+
+
+def stop_load(procs: list, tmp: Path) -> None:
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+    for f in tmp.glob("io-*.bin"):
+        f.unlink()
+
+
+def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Path,
+                  own_load: bool = True) -> tuple[dict, dict, list]:
     """One call with ``payments`` cards through ``tree``'s code beside ``load`` busy loops: per session the
     stage times, and the outcomes."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -158,8 +173,7 @@ def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Pa
     rtp = random.randrange(30000, 50000, 200)
     env = {"PYTHONPATH": str(tree), "DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "55" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp / "vault.sqlite"), "DTMFGUARD_BENCH_TRACE": str(trace)}
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load.cpu)]
-    busy += [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp / f"io-{i}.bin")]) for i in range(load.io)]
+    busy = start_load(load, tmp) if own_load else []
     procs = []
     outcomes: dict = {}
     details: dict = {}
@@ -218,11 +232,7 @@ def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Pa
     finally:
         for p in reversed(procs):
             p.stop()
-        for b in busy:
-            b.kill()
-            b.wait()
-        for f in tmp.glob("io-*.bin"):
-            f.unlink()
+        stop_load(busy, tmp)
     times: dict = {}
     for line in trace.read_text().splitlines():
         rec = json.loads(line)
@@ -263,6 +273,8 @@ def main() -> int:
     p.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
                    help="a checkout to measure (repeatable; default: this one)")
     p.add_argument("--gap-s", type=float, default=4.5, help="silence after each card (s)")
+    p.add_argument("--parallel", action="store_true",
+                   help="run the trees' calls at the same time (side by side on the same load) instead of in turn")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, traces)")
     p.add_argument("--json", action="store_true", help="also print the raw figures as one JSON line")
     a = p.parse_args()
@@ -271,10 +283,33 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="payment-latency-"))
     results = {}
     for load in loads:
-        for name, path in trees:
+        if a.parallel:  # every tree's call at the same time, beside the same load: both meet the same disk
+            import threading
+
+            busy = start_load(load, tmp / f"load-{load.text}")
+            out: dict = {}
             t0 = time.monotonic()
-            times, outcomes, posts = run_condition(Path(path).resolve(), load, a.payments, a.gap_s,
-                                            tmp / f"{name}-load{load.text}")
+
+            def one(name, path):
+                out[name] = run_condition(Path(path).resolve(), load, a.payments, a.gap_s,
+                                          tmp / f"{name}-load{load.text}", own_load=False)
+
+            threads = [threading.Thread(target=one, args=tree) for tree in trees]
+            try:
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join()
+            finally:
+                stop_load(busy, tmp / f"load-{load.text}")
+            runs = [(name, out[name], t0) for name, _ in trees if name in out]
+        else:
+            runs = []
+            for name, path in trees:
+                t0 = time.monotonic()
+                runs.append((name, run_condition(Path(path).resolve(), load, a.payments, a.gap_s,
+                                                 tmp / f"{name}-load{load.text}"), t0))
+        for name, (times, outcomes, posts), t0 in runs:
             counts = {o: list(outcomes.values()).count(o) for o in sorted(set(outcomes.values()))}
             results[(name, load.text)] = (summarise(times, outcomes), counts, posts)
             print(f"# {name} load={load}: {len(outcomes)} payments {counts} in {time.monotonic() - t0:.0f} s",
