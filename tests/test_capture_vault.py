@@ -35,10 +35,57 @@ def test_round_trip_only_with_the_key(tmp_path):
     assert not any(ch.isdigit() for ch in result.token)  # never mistakable for a PAN
     card = VaultGateway(path, key=KEY).detokenise(result.token)
     assert (card.pan, card.expiry, card.security_code) == (PAN, "1139", None)
-    raw = path.read_bytes()
+    # the vault file and its write-ahead log (the newest records live there until a checkpoint)
+    files = vault_files(path)
+    assert [f.name for f in files] == ["vault.db", "vault.db-shm", "vault.db-wal"], files
+    raw = b"".join(f.read_bytes() for f in files)
     assert PAN.encode() not in raw and b"411111" not in raw and b"1139" not in raw and b"847" not in raw
     assert b"1111" in raw  # last 4 in clear, for display and search
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files), files
+
+
+def vault_files(path):
+    return sorted(p for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+
+def test_a_card_costs_one_log_sync_on_a_shared_connection(tmp_path):
+    """Why a payment ends quickly on a busy disk: write-ahead logging, synced at commit (durable before the
+    token is returned), on one connection per vault file shared by the gateways a worker builds per payment."""
+    path = tmp_path / "vault.db"
+    first, second = VaultGateway(path, key=KEY), VaultGateway(path, key=KEY)
+    store(first)
+    with sqlite3.connect(path) as conn:  # another process's view: the mode is the file's
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    from dtmfguard.capture.gateways.vault import _store
+
+    assert _store(path) is _store(tmp_path / "." / "vault.db")
+    assert _store(path).conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert second.count() == 1
+
+
+def test_open_vault_files_are_bounded(tmp_path):
+    """A process that opens many vaults (a test run) keeps a few connections, not one per vault ever used."""
+    from dtmfguard.capture.gateways import vault as vault_mod
+
+    vaults = [VaultGateway(tmp_path / f"v{i}.db", key=KEY) for i in range(vault_mod._MAX_STORES + 4)]
+    tokens = [store(v).token for v in vaults]
+    assert len(vault_mod._stores) == vault_mod._MAX_STORES
+    assert vaults[0].detokenise(tokens[0]).pan == PAN  # a vault let go reopens on its next use
+
+
+def test_a_replaced_or_removed_vault_file(tmp_path):
+    path = tmp_path / "vault.db"
+    vault = VaultGateway(path, key=KEY)
+    token = store(vault).token
+    for f in vault_files(path):
+        f.unlink()
+    with pytest.raises(GatewayError, match="vault file .* is missing"):
+        store(vault)
+    fresh = VaultGateway(path, key=KEY)  # a new file at the same path: a new connection, an empty vault
+    with pytest.raises(TokenNotFound):
+        fresh.detokenise(token)
+    assert store(fresh).status == "tokenised" and vault.count() == 1
 
 
 def test_wrong_key_fails_clearly_at_open(tmp_path):
@@ -82,7 +129,12 @@ def test_idempotent_submit(tmp_path):
 def test_delete_and_unknown_token(tmp_path):
     vault = VaultGateway(tmp_path / "v.db", key=KEY)
     token = store(vault).token
+    with sqlite3.connect(tmp_path / "v.db") as conn:
+        ciphertext = conn.execute("SELECT ciphertext FROM cards").fetchone()[0]
+    conn.close()
     assert vault.delete(token) and not vault.delete(token)
+    # nothing of the record is left in the vault's files (zeroed page, log checkpointed and truncated)
+    assert not any(ciphertext in f.read_bytes() for f in vault_files(tmp_path / "v.db"))
     with pytest.raises(TokenNotFound, match="no card stored"):
         vault.detokenise(token)
 

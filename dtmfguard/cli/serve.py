@@ -187,12 +187,25 @@ def _cleanup_state(state_dir) -> None:
 
 
 def _session_factory(cfg):
-    """PaymentSession factory for the control API (the capture package; gateway from the config)."""
+    """PaymentSession factory for the control API (the capture package; gateway from the config).
+
+    The capture package, the gateway's module and the shared worker threads are loaded here, when the
+    worker starts: a payment is created on the thread that owns the calls, and a supervised worker (which
+    skips preflight, where a single serve builds the gateway once) imported them at its first payment, there
+    (the webhook module 30-40 ms, the vault's crypto library 90-140 ms on the 2-core test host, more when it
+    is loaded), holding up SIP and the start of capture while the customer may already be keying the card."""
+    from ..capture import PaymentSession
+    from ..capture.gateways import load_gateway, resolve_gateway
+    from ..capture.worker import event_pool, gateway_pool
+
+    try:
+        resolve_gateway(cfg.gateway)
+        event_pool()
+        gateway_pool()
+    except Exception as exc:  # noqa: BLE001 - a payment asking for it reports it (503)
+        log.warning("payment gateway %r cannot be loaded (%s)", cfg.gateway, type(exc).__name__)
 
     def make(**kwargs):
-        from ..capture import PaymentSession
-        from ..capture.gateways import load_gateway
-
         gateway = load_gateway(cfg.gateway, **cfg.gateway_options)
         if cfg.audit_path:
             kwargs.setdefault("audit", cfg.audit_path)

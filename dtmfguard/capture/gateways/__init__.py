@@ -25,7 +25,7 @@ from .base import (
 
 __all__ = [
     "Gateway", "GatewayConfigError", "GatewayError", "GatewayResult", "GatewayUnavailable", "PaymentRequest",
-    "ENTRY_POINT_GROUP", "available_gateways", "load_gateway", "new_idempotency_key", "new_token",
+    "ENTRY_POINT_GROUP", "available_gateways", "load_gateway", "resolve_gateway", "new_idempotency_key", "new_token",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,10 @@ def _import_attr(spec: str) -> Any:
     return target
 
 
-def load_gateway(spec: str, **options: Any) -> Gateway:
-    """Build a gateway from a built-in name, an entry point name or ``module:attribute``."""
+def resolve_gateway(spec: str) -> Any:
+    """What ``spec`` names (a class, factory or instance), imported but not built.  A worker calls it at
+    start so that its first payment does not import the gateway's module (and its crypto or TLS
+    libraries) on the thread that owns the calls; :func:`load_gateway` builds from it."""
     if not isinstance(spec, str) or not spec:
         raise GatewayConfigError("gateway spec must be a non-empty string")
     if spec in _BUILTINS:
@@ -79,6 +81,12 @@ def load_gateway(spec: str, **options: Any) -> Gateway:
             target = found.load()
         except Exception as exc:
             raise GatewayConfigError(f"gateway plugin {spec!r} failed to load ({type(exc).__name__})") from None
+    return target
+
+
+def load_gateway(spec: str, **options: Any) -> Gateway:
+    """Build a gateway from a built-in name, an entry point name or ``module:attribute``."""
+    target = resolve_gateway(spec)
     if isinstance(target, type) or (callable(target) and not hasattr(target, "submit")):
         gateway = target(**options)
     else:
