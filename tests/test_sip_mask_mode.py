@@ -21,7 +21,8 @@ import soundfile as sf
 
 from dtmfguard.testkit.adversary import count_recovered
 from dtmfguard.dsp.audio import read_audio
-from dtmfguard.sip.pj.b2bua import Bridge, Guard
+from dtmfguard.sip.bridge import Bridge
+from dtmfguard.sip.pj.b2bua import Guard
 from dtmfguard.server.config import load_config
 from dtmfguard.server.control import follow_feed
 from dtmfguard.testkit.synth import keypresses

@@ -35,7 +35,7 @@ SHOWN = ("p-asserted-identity", "diversion", "history-info", "user-to-user", "x-
 def test_refer_target_gets_the_headers_escaped_and_keeps_its_own():
     from urllib.parse import unquote
 
-    from dtmfguard.sip.pj.b2bua import refer_target_with_headers
+    from dtmfguard.sip.identity import refer_target_with_headers
 
     got = refer_target_with_headers('<sip:b@pbx.example?Replaces=abc%40h%3Bto-tag%3D1&X-Queue=vip>;x=1',
                                     [("P-Asserted-Identity", '"Alice Smith" <sip:+4420@carrier.example>'),

@@ -297,7 +297,7 @@ def test_feed_reports_a_lost_stream(feed_server):
 
 def test_feed_of_a_stopping_worker_ends_with_call_ended():
     """A worker shutting down (SIGTERM) hangs up its calls: its feeds say so instead of breaking off."""
-    from dtmfguard.sip.pj.b2bua import Bridge
+    from dtmfguard.sip.bridge import Bridge
     from dtmfguard.server.control import ControlServer
 
     bridge = Bridge("c1", customer=None, state="connected")
