@@ -272,21 +272,22 @@ def connected_call(ctl: int, token: str, timeout: float = 15.0) -> dict:
     raise AssertionError(f"no connected call within {timeout} s: {body}")
 
 
-def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> bool:
+def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1", src: str | None = None) -> bool:
     """Wait until a SIP server on UDP ``host:port`` answers an OPTIONS to itself with 200 (it is listening
-    and its request route runs); one request every 0.2 s."""
+    and its request route runs); one request every 0.2 s, sent from ``src`` (default: ``host``)."""
     import uuid
 
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
+        src = src or host
+        s.bind((src, 0))
         s.settimeout(0.2)
         local = s.getsockname()[1]
         while time.monotonic() < deadline:
             call_id = uuid.uuid4().hex
             msg = (f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{call_id[:16]};rport\r\n"
-                   f"Max-Forwards: 70\r\nFrom: <sip:probe@{host}:{local}>;tag={call_id[16:24]}\r\n"
+                   f"Via: SIP/2.0/UDP {src}:{local};branch=z9hG4bK{call_id[:16]};rport\r\n"
+                   f"Max-Forwards: 70\r\nFrom: <sip:probe@{src}:{local}>;tag={call_id[16:24]}\r\n"
                    f"To: <sip:{host}:{port}>\r\nCall-ID: {call_id}@{host}\r\nCSeq: 1 OPTIONS\r\n"
                    "Content-Length: 0\r\n\r\n")
             s.sendto(msg.encode(), (host, port))
