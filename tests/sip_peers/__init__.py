@@ -245,6 +245,41 @@ class SipCall:
         return self.guard.err_path.read_text()
 
 
+class SippUas:
+    """sipp (Debian sip-tester) as the agent side: one call of the scenario ``tests/sipp/<scenario>`` on
+    127.0.0.1:``port``, started at once; ``args`` go to sipp before its own (e.g. ``-rtp_echo``, ``-key``)::
+
+        with SipCall(..., agent=False, agent_uri=f"sip:ivr@127.0.0.1:{port}") as call, \\
+                SippUas(tmp_path, "uas_183.xml", port) as sipp:
+            ...
+            out = sipp.finish(30)        # its output; sipp.returncode 0 when the scenario passed
+
+    Leaving the block kills a sipp that is still running."""
+
+    def __init__(self, tmp_path, scenario: str, port: int, *args, timeout_s: int = 30):
+        self.p = subprocess.Popen(["sipp", "-sf", str(HERE.parent / "sipp" / scenario), "-m", "1", "-p", str(port),
+                                   "-i", "127.0.0.1", "-mp", str(rtp_base()), *args, "-timeout", f"{timeout_s}s",
+                                   "-nostdin", "-trace_err"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+
+    def finish(self, timeout: float) -> str:
+        out, _ = self.p.communicate(timeout=timeout)
+        return out
+
+    @property
+    def returncode(self):
+        return self.p.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(5)
+        return False
+
+
 def keys_of(proc: Proc, call: int | None = 0) -> str:
     """The digits a peer got on its ``call``-th call (all its calls with ``call=None``), from its summary."""
     calls = done_event(proc)["calls"]
@@ -255,6 +290,17 @@ def done_event(proc: Proc):
     """A peer's or guard_probe's final ``{"event": "done"}`` summary, or None if it never printed one."""
     done = [e for e in proc.events() if e.get("event") == "done"]
     return done[-1] if done else None
+
+
+def invite_headers(proc: Proc) -> list:
+    """The headers (lower-case name -> [values]) of every INVITE an agent peer received, in order."""
+    return [e["headers"] for e in proc.events() if e.get("event") == "invite"]
+
+
+def response_headers(proc: Proc) -> dict:
+    """status -> the headers of the (last) response with that status a customer peer received: its 180, 183,
+    200 ..."""
+    return {e["status"]: e["headers"] for e in proc.events() if e.get("event") == "response"}
 
 
 def connected_call(ctl: int, token: str, timeout: float = 15.0) -> dict:
