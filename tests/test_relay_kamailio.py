@@ -21,9 +21,9 @@ import soundfile as sf
 
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.server.control import follow_feed, request as control_request
-from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import prompt
+from sip_peers import keyed_audio
 from sip_peers.kamailio import RelayCall
 
 PAN = "4111111111111111"
@@ -44,16 +44,20 @@ def _best_correlation(recording, ref):
     return float(np.dot(seg, r) / np.sqrt(np.dot(seg, seg) * np.dot(r, r) + 1e-9)), lag
 
 
+def customer_wav(tmp_path, speech, keys: str, seed: int, before_s: float = 0.25, after_s: float = 0.25):
+    """The customer's audio in ``tmp/c.wav``: speech, ``before_s`` of silence, ``keys`` in-band, ``after_s`` of
+    silence, speech.  Returns the signal and the keys' spans [(digit, start, end)] in samples."""
+    x, parts = keyed_audio(tmp_path / "c.wav", np.concatenate([speech, np.zeros(int(before_s * 8000))]),
+                           [("keys", keys, after_s)], speech, seed=seed)
+    return x, parts["keys"]
+
+
 @pytest.fixture(scope="module")
 def payment_call(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("relay_call")
     speech, rate = read_audio(prompt(SPEECH))
-    keys, spans = keypresses(PAN + "#" + "1230", rng=np.random.default_rng(5))
-    lead = np.zeros(3 * 8000)  # time to start the payment before the first key
-    x = np.clip(np.concatenate([speech, lead, keys, np.zeros(4000), speech]), -32768, 32767).astype(np.int16)
-    base = speech.size + lead.size
-    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
-    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    # 3 s of silence before the keys: time to start the payment before the first key
+    x, spans = customer_wav(tmp_path, speech, PAN + "#" + "1230", 5, before_s=3.0, after_s=0.5)
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "33" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
     feed: list = []
@@ -176,11 +180,7 @@ def test_g722_customer_through_the_relay(tmp_path):
     if not g722_available():
         pytest.skip("libspandsp (libspandsp-dev) not installed: the relay does not offer G.722")
     speech, _ = read_audio(prompt(SPEECH))
-    keys, spans = keypresses(PAN, rng=np.random.default_rng(12))
-    x = np.clip(np.concatenate([speech, np.zeros(2000), keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
-    base = speech.size + 2000
-    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
-    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    x, spans = customer_wav(tmp_path, speech, PAN, 12)
     with RelayCall(tmp_path) as call:
         customer = call.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.3:.1f}",
                                  "--codec", "G722/16000")
@@ -201,12 +201,7 @@ def test_hold_and_resume_through_kamailio_keeps_masking(tmp_path):
     from dtmfguard.testkit.adversary import count_recovered
 
     speech, _ = read_audio(prompt(SPEECH))
-    keys, spans = keypresses(PAN, rng=np.random.default_rng(13))
-    lead = np.zeros(3 * 8000)  # the hold (at 1.0 s, for 1.0 s) happens in here
-    x = np.clip(np.concatenate([speech, lead, keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
-    base = speech.size + lead.size
-    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
-    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    x, spans = customer_wav(tmp_path, speech, PAN, 13, before_s=3.0)  # the hold (at 1.0 s, for 1.0 s) is in those 3 s
     with RelayCall(tmp_path) as call:
         customer = call.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.3:.1f}",
                                  "--hold-at", "1.0", "--hold-s", "1.0")
@@ -228,11 +223,7 @@ def test_srtp_call_through_kamailio_and_relay(tmp_path):
     from dtmfguard.testkit.adversary import count_recovered
 
     speech, _ = read_audio(prompt(SPEECH))
-    keys, spans = keypresses(PAN, rng=np.random.default_rng(14))
-    x = np.clip(np.concatenate([speech, np.zeros(2000), keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
-    base = speech.size + 2000
-    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
-    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    x, spans = customer_wav(tmp_path, speech, PAN, 14)
     with RelayCall(tmp_path, agent_args=["--srtp", "mandatory"]) as call:
         customer = call.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.3:.1f}",
                                  "--srtp", "mandatory")

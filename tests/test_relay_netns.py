@@ -17,12 +17,11 @@ import pytest
 import soundfile as sf
 
 from dtmfguard.dsp.audio import read_audio
-from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import prompt
 from sip_peers import PYTHON, Proc, free_port, rtp_base
 from sip_peers.kamailio import Kamailio, kamailio_config
-from test_relay_kamailio import SPEECH, _best_correlation
+from test_relay_kamailio import SPEECH, _best_correlation, customer_wav
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_program("kamailio"),
               pytest.mark.needs_program("ip", "iproute2"),
@@ -78,11 +77,7 @@ def hosts():
 
 def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
     speech, _ = read_audio(prompt(SPEECH))
-    keys, spans = keypresses(PAN, rng=np.random.default_rng(8))
-    x = np.clip(np.concatenate([speech, np.zeros(2000), keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
-    base = speech.size + 2000
-    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
-    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    x, spans = customer_wav(tmp_path, speech, PAN, 8)
     front, aport = free_port(), free_port()
     relays = [NsProc(hosts[r], [PYTHON, "-m", "dtmfguard", "-v", "relay", "--ng", f"10.201.{i}.2:22222",
                                 "--rtp-range", "30000-30999"], f"relay{i}", tmp_path)
