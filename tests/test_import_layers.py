@@ -87,7 +87,7 @@ def _imports(name: str) -> list:
                 else:
                     base = child.module or ""
                 targets = {m for m in _resolve(base)}
-                for alias in child.names:  # `from dtmfguard import synth` imports the module dtmfguard.synth
+                for alias in child.names:  # `from dtmfguard.testkit import synth` imports the module dtmfguard.testkit.synth
                     targets.update(m for m in _resolve(f"{base}.{alias.name}") if m in MODULES)
                 out.extend((m, lazy, child.lineno) for m in sorted(targets))
             visit(child, inner)
