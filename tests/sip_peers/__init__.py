@@ -65,10 +65,23 @@ def rtp_base() -> int:
     return random.randrange(lo + (-lo) % 200, hi - 199, 200)
 
 
+#: what runs pjsua2 in a child: the test peers, the guard probe, ``dtmfguard serve`` and ``dtmfguard demo``
+_PJSUA2_PROGRAMS = ("dtmfguard.sip.pj.peers", "guard_probe.py", "serve", "demo")
+
+
+def needs_pjsua2(args) -> bool:
+    return any(str(a) in _PJSUA2_PROGRAMS or str(a).endswith("/guard_probe.py") for a in args)
+
+
 class Proc:
-    """A child process whose stdout is JSON/ready lines; stopped with SIGTERM, then SIGKILL."""
+    """A child process whose stdout is JSON/ready lines; stopped with SIGTERM, then SIGKILL.  A child that runs
+    pjsua2 skips the test naming pjsua2-python when it cannot be imported (``_corpus_util.need_pjsua2``)."""
 
     def __init__(self, args, name: str, logdir: Path, env=None):
+        if needs_pjsua2(args):
+            from _corpus_util import need_pjsua2
+
+            need_pjsua2(f"{name} runs pjsua2")
         self.name = name
         self.out_path = logdir / f"{name}.out"
         self.err_path = logdir / f"{name}.err"
