@@ -90,7 +90,9 @@ PJSUA2_PACKAGE = "pjsua2-python"
 @lru_cache(maxsize=None)
 def _pjsua2_error() -> Optional[str]:
     try:
-        import pjsua2  # noqa: F401
+        import pjsua2
+
+        pjsua2.Endpoint  # noqa: B018 - the wheel's package imports without its bindings; they load on first use
     except ImportError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
