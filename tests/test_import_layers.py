@@ -179,6 +179,18 @@ def test_pure_layers_and_media_carry_no_pjsua2_vocabulary():
     assert bad == [], "pjsua2 vocabulary outside sip/pj/:\n" + "\n".join(bad)
 
 
+def test_sip_text_work_imports_only_the_shared_vocabulary():
+    """``dtmfguard/sip/`` outside ``pj/`` (the bridge's state machine, request checks, identity, dialog records)
+    is SIP work without a SIP stack: it imports the standard library, ``security``, ``events`` and itself."""
+    allowed = ("dtmfguard", "dtmfguard.security", "dtmfguard.events", "dtmfguard.sip")
+    bad = [f"{name}:{line} imports {mod}" for name in MODULES
+           if _in(name, ["dtmfguard.sip"]) and not _in(name, [PJSUA2_HOME])
+           for mod, _, line in IMPORTS[name] if _in(mod, ["dtmfguard"]) and not (mod in allowed or (
+               _in(mod, ["dtmfguard.sip"]) and not _in(mod, [PJSUA2_HOME])))]
+    assert bad == [], "sip/ text work imports beyond the shared vocabulary:\n" + "\n".join(bad)
+    assert "dtmfguard.sip.bridge" in MODULES  # not vacuous
+
+
 def test_server_imports_nothing_from_sip_pj():
     bad = [f"{name}:{line} imports {mod}" for name in MODULES if _in(name, ["dtmfguard.server"])
            for mod, _, line in IMPORTS[name] if _in(mod, [PJSUA2_HOME])]
