@@ -30,7 +30,7 @@ __all__ = ["rss_kb", "mallinfo2", "malloc_trim", "arena_count", "object_counts",
 #: number of finished calls is a leak
 WATCHED = ("_Leg", "Bridge", "PipelinePort", "CallPipeline", "Masker", "DtmfDetector", "PaymentSession",
            "SerialRunner", "WebhookGateway", "Call", "AudioMedia", "AudioMediaPort", "ByteVector", "MediaFrame",
-           "CallInfo", "Thread", "ndarray", "_HoldRelay", "SipHeader", "CallOpParam")
+           "CallInfo", "Thread", "ndarray", "HoldRelay", "LegState", "SipHeader", "CallOpParam")
 
 _MALLINFO2_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
                      "fordblks", "keepcost")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from dtmfguard.media.pipeline import CallPipeline
-from dtmfguard.sip.pj.b2bua import Bridge
+from dtmfguard.sip.bridge import Bridge
 
 
 class CoverMasker:

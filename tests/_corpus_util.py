@@ -83,6 +83,36 @@ def program(name: str, package: Optional[str] = None) -> str:
     return path
 
 
+#: the wheel that provides pjsua2 (a dependency of the package, installed by ``pip install -e .``)
+PJSUA2_PACKAGE = "pjsua2-python"
+
+
+@lru_cache(maxsize=None)
+def _pjsua2_error() -> Optional[str]:
+    try:
+        import pjsua2
+
+        pjsua2.Endpoint  # noqa: B018 - the wheel's package imports without its bindings; they load on first use
+    except ImportError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def need_pjsua2(what: str = "", module: bool = False) -> None:
+    """Skip the calling test (or, with ``module``, the calling test module at import) when pjsua2 cannot be
+    imported, naming the Python package; under ``DTMFGUARD_REQUIRE_CORPORA=1`` (CI installs it with pip)
+    fail instead."""
+    error = _pjsua2_error()
+    if error is None:
+        return
+    text = (f"{what}: " if what else "") + f"needs the Python package {PJSUA2_PACKAGE} (pip install {PJSUA2_PACKAGE}; {error})"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        if module:
+            raise ImportError(f"{REQUIRE_ENV}=1 but " + text)
+        pytest.fail(f"{REQUIRE_ENV}=1 but " + text, pytrace=False)
+    pytest.skip(text, allow_module_level=module)
+
+
 def file_of(package: str, path: str) -> str:
     """A data file another package ships (e.g. sipp's pcap samples), or skip/fail naming the package."""
     if not os.path.isfile(path):

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Shared fixtures: every backend-dependent test runs once per kernel backend; a test marked
 ``needs_program(name, package)`` skips naming the package when the program is missing (or fails under
-``DTMFGUARD_REQUIRE_CORPORA=1`` when CI installs it: see _corpus_util.py)."""
+``DTMFGUARD_REQUIRE_CORPORA=1`` when CI installs it: see _corpus_util.py); one marked ``needs_pjsua2`` skips
+naming pjsua2-python when it cannot be imported (tests that start pjsua2 processes through
+``sip_peers.Proc`` check it there)."""
 from __future__ import annotations
 
 import os
@@ -53,3 +55,5 @@ def en_speech():
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("needs_program"):
         _corpus_util.program(*mark.args, **mark.kwargs)
+    if item.get_closest_marker("needs_pjsua2") is not None:
+        _corpus_util.need_pjsua2()

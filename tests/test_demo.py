@@ -49,6 +49,7 @@ def call(request, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.sip
+@pytest.mark.needs_pjsua2
 class TestDemoCall:
     def test_exits_0_and_says_nothing_is_recoverable(self, call):
         p = call["proc"]

@@ -87,7 +87,7 @@ def _imports(name: str) -> list:
                 else:
                     base = child.module or ""
                 targets = {m for m in _resolve(base)}
-                for alias in child.names:  # `from dtmfguard import synth` imports the module dtmfguard.synth
+                for alias in child.names:  # `from dtmfguard.testkit import synth` imports the module dtmfguard.testkit.synth
                     targets.update(m for m in _resolve(f"{base}.{alias.name}") if m in MODULES)
                 out.extend((m, lazy, child.lineno) for m in sorted(targets))
             visit(child, inner)
@@ -177,6 +177,18 @@ def test_pure_layers_and_media_carry_no_pjsua2_vocabulary():
             if ident and ident.startswith(("PJ_", "PJSUA", "PJMEDIA", "PJSIP")):
                 bad.append(f"{name}:{node.lineno} {ident}")
     assert bad == [], "pjsua2 vocabulary outside sip/pj/:\n" + "\n".join(bad)
+
+
+def test_sip_text_work_imports_only_the_shared_vocabulary():
+    """``dtmfguard/sip/`` outside ``pj/`` (the bridge's state machine, request checks, identity, dialog records)
+    is SIP work without a SIP stack: it imports the standard library, ``security``, ``events`` and itself."""
+    allowed = ("dtmfguard", "dtmfguard.security", "dtmfguard.events", "dtmfguard.sip")
+    bad = [f"{name}:{line} imports {mod}" for name in MODULES
+           if _in(name, ["dtmfguard.sip"]) and not _in(name, [PJSUA2_HOME])
+           for mod, _, line in IMPORTS[name] if _in(mod, ["dtmfguard"]) and not (mod in allowed or (
+               _in(mod, ["dtmfguard.sip"]) and not _in(mod, [PJSUA2_HOME])))]
+    assert bad == [], "sip/ text work imports beyond the shared vocabulary:\n" + "\n".join(bad)
+    assert "dtmfguard.sip.bridge" in MODULES  # not vacuous
 
 
 def test_server_imports_nothing_from_sip_pj():

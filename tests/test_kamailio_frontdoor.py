@@ -5,16 +5,14 @@ methods 501, a SIP/7.0 request is dropped by Kamailio's parser (the workers answ
 forwarded (the workers' addresses receive nothing)."""
 from __future__ import annotations
 
-import json
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
 import sip_fuzz
 from sip_peers import free_port
+from sip_peers.kamailio import Kamailio, kamailio_config
 
 pytestmark = [pytest.mark.sip, pytest.mark.needs_program("kamailio")]
 
@@ -54,18 +52,9 @@ def test_front_door_sanitises(tmp_path):
         w.bind(("127.0.0.1", port))
         w.setblocking(False)
         workers.append(w)
-    out = subprocess.run([sys.executable, "-m", "dtmfguard", "kamailio-config", "--listen", f"127.0.0.1:{base}",
-                          "--agent", "sip:agent@127.0.0.1:5999", "--workers", "2", "--front", f"127.0.0.1:{front}",
-                          "--allow", "127.0.0.2,127.0.0.4/32", "--output", str(tmp_path / "kam"), "--json"],
-                         capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    cfg = json.loads(out.stdout)["kamailio_cfg"]
-    check = subprocess.run(["kamailio", "-c", "-f", cfg], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stdout + check.stderr
-    (tmp_path / "run").mkdir()
-    kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(tmp_path / "run")],
-                           stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
-                           start_new_session=True)
+    paths = kamailio_config(tmp_path, "--listen", f"127.0.0.1:{base}", "--agent", "sip:agent@127.0.0.1:5999",
+                            "--workers", "2", "--front", f"127.0.0.1:{front}", "--allow", "127.0.0.2,127.0.0.4/32")
+    kam = Kamailio(tmp_path, paths["kamailio_cfg"])
     try:
         peer, stranger, flooder = _bind("127.0.0.2"), _bind("127.0.0.3"), _bind("127.0.0.4")
         opts = {"method": "OPTIONS", "cseq_method": "OPTIONS", "ruri_user": "x"}
@@ -73,7 +62,7 @@ def test_front_door_sanitises(tmp_path):
             if _ask(peer, front, _msg(peer, front, opts).replace(b"sip:x@", b"sip:", 1), 0.25) == 200:
                 break
         else:
-            pytest.fail("kamailio did not answer: " + (tmp_path / "kam.err").read_text()[-2000:])
+            pytest.fail("kamailio did not answer: " + kam.log()[-2000:])
         cases = [
             (stranger, {}, "", "", 403),
             (peer, {"method": "REGISTER", "cseq_method": "REGISTER"}, "", "", 405),
@@ -109,8 +98,4 @@ def test_front_door_sanitises(tmp_path):
                 pass
         assert reached == 0
     finally:
-        kam.terminate()
-        try:
-            kam.wait(10)
-        except subprocess.TimeoutExpired:
-            kam.kill()
+        kam.stop()

@@ -11,73 +11,40 @@ still reaches the agents' PBX with the relay in its SDP.  The sources are loopba
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
-from dtmfguard.relay import bencode
+from sip_peers import free_port
+from sip_peers.kamailio import Kamailio, kamailio_config, ng, relay_proc
 
-from sip_peers import PYTHON, Proc, free_port, rtp_base
-
-pytestmark = [pytest.mark.sip,
-              pytest.mark.skipif(not shutil.which("kamailio"), reason="kamailio not installed")]
+pytestmark = [pytest.mark.sip, pytest.mark.needs_program("kamailio")]
 
 ALLOWED = ("127.0.0.2", "127.0.0.5", "127.0.0.6")
-
-
-def _ng(port: int, msg: dict) -> dict:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(2.0)
-        cookie = os.urandom(6).hex().encode()
-        s.sendto(cookie + b" " + bencode.encode(msg), ("127.0.0.1", port))
-        return bencode.decode(s.recvfrom(65535)[0].split(b" ", 1)[1])
 
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("frontdoor")
     ngport, kport, pbx_port = free_port(), free_port(), free_port()
-    base = rtp_base()
-    relay = Proc(["-m", "dtmfguard", "relay", "--ng", f"127.0.0.1:{ngport}", "--rtp-range", f"{base}-{base + 99}"],
-                 "relay", tmp)
+    relay = relay_proc(tmp, "relay", ngport, verbose=False)
     pbx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # stands in for the agents' PBX: what arrives
     pbx.bind(("127.0.0.1", pbx_port))
     pbx.settimeout(3.0)
     kam = None
     try:
         relay.wait_ready()
-        out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--mode", "relay", "--relay",
-                              f"127.0.0.1:{ngport}", "--agent", f"sip:agents@127.0.0.1:{pbx_port}", "--front",
-                              f"127.0.0.1:{kport}", "--allow", ",".join(ALLOWED), "--output", str(tmp / "kam"),
-                              "--json"], capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        cfg = json.loads(out.stdout)["kamailio_cfg"]
-        check = subprocess.run(["kamailio", "-c", "-f", cfg], capture_output=True, text=True, timeout=30)
-        assert check.returncode == 0, check.stderr[-2000:]
-        (tmp / "run").mkdir()
-        kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(tmp / "run")],
-                               stdout=open(tmp / "kam.out", "w"), stderr=open(tmp / "kam.err", "w"),
-                               start_new_session=True)
-        deadline = time.monotonic() + 15
-        up = False
-        while time.monotonic() < deadline and not up:  # Kamailio answers OPTIONS to itself when it is up
-            up = _send(kport, _request("OPTIONS", kport, src="127.0.0.6"), src="127.0.0.6", timeout=0.5) is not None
-        assert up, (tmp / "kam.err").read_text()[-2000:]
-        yield {"kport": kport, "ngport": ngport, "pbx": pbx, "relay": relay, "kam": kam, "log": tmp / "kam.err"}
+        paths = kamailio_config(tmp, "--mode", "relay", "--relay", f"127.0.0.1:{ngport}", "--agent",
+                                f"sip:agents@127.0.0.1:{pbx_port}", "--front", f"127.0.0.1:{kport}", "--allow",
+                                ",".join(ALLOWED))
+        kam = Kamailio(tmp, paths["kamailio_cfg"])
+        kam.wait_up(kport, src="127.0.0.6")  # an allowed source: Kamailio answers OPTIONS to itself when up
+        yield {"kport": kport, "ngport": ngport, "pbx": pbx, "relay": relay, "kam": kam.p, "log": kam.err_path}
     finally:
         if kam is not None:
-            kam.send_signal(signal.SIGTERM)
-            try:
-                kam.wait(10)
-            except subprocess.TimeoutExpired:
-                kam.kill()
-                kam.wait(5)
+            kam.stop()
         relay.stop()
         pbx.close()
 
@@ -133,7 +100,7 @@ def _status(reply: str | None) -> str:
 
 
 def _ng_requests(front) -> int:
-    return _ng(front["ngport"], {"command": "statistics"})["statistics"]["ng_requests"]
+    return ng(front["ngport"], {"command": "statistics"})["statistics"]["ng_requests"]
 
 
 def test_hostile_requests_get_the_front_doors_answers_and_never_reach_the_relay(front):
@@ -163,12 +130,12 @@ def test_hostile_requests_get_the_front_doors_answers_and_never_reach_the_relay(
 
 def test_an_offer_the_relay_refuses_is_a_503_and_the_relay_carries_on(front):
     k = front["kport"]
-    before = _ng(front["ngport"], {"command": "statistics"})["statistics"]
+    before = ng(front["ngport"], {"command": "statistics"})["statistics"]
     nokey = _sdp("RTP/SAVP")  # SRTP without an SDES key: the relay answers the offer with an error
     assert _status(_send(k, _request("INVITE", k, body=nokey))).startswith("SIP/2.0 503")
-    after = _ng(front["ngport"], {"command": "statistics"})["statistics"]
+    after = ng(front["ngport"], {"command": "statistics"})["statistics"]
     assert after["ng_errors"] == before["ng_errors"] + 1 and after["active_calls"] == 0
-    assert _ng(front["ngport"], {"command": "ping"}) == {"result": "pong"}
+    assert ng(front["ngport"], {"command": "ping"}) == {"result": "pong"}
 
 
 def test_a_wellformed_invite_reaches_the_pbx_with_the_relay_in_its_sdp(front):
@@ -181,9 +148,9 @@ def test_a_wellformed_invite_reaches_the_pbx_with_the_relay_in_its_sdp(front):
         got = front["pbx"].recv(65535).decode()
     assert got.startswith("INVITE sip:") and f"Call-ID: {call_id}" in got
     assert "c=IN IP4 127.0.0.1" in got and "m=audio 40000" not in got  # the relay's address and port
-    calls = _ng(front["ngport"], {"command": "list"})["calls"]
+    calls = ng(front["ngport"], {"command": "list"})["calls"]
     assert call_id in calls
-    _ng(front["ngport"], {"command": "delete", "call-id": call_id, "from-tag": "x"})
+    ng(front["ngport"], {"command": "delete", "call-id": call_id, "from-tag": "x"})
 
 
 def test_a_flood_from_one_source_is_cut_off(front):

@@ -9,29 +9,23 @@ still masked.  Needs root (``ip netns``), ``ip`` and Kamailio; skipped otherwise
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from dtmfguard.dsp.audio import read_audio
-from dtmfguard.testkit.synth import keypresses
 
+from _corpus_util import prompt
 from sip_peers import PYTHON, Proc, free_port, rtp_base
-from test_relay_kamailio import SPEECH, _PROMPTS, _best_correlation
+from sip_peers.kamailio import Kamailio, kamailio_config
+from test_relay_kamailio import SPEECH, _best_correlation, customer_wav
 
-pytestmark = [pytest.mark.sip, pytest.mark.slow,
-              pytest.mark.skipif(not shutil.which("kamailio") or not shutil.which("ip"),
-                                 reason="kamailio or iproute2 not installed"),
-              pytest.mark.skipif(os.geteuid() != 0, reason="ip netns needs root"),
-              pytest.mark.skipif(not any(os.path.exists(p) for p in _PROMPTS),
-                                 reason="asterisk-core-sounds-en-wav not installed")]
+pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_program("kamailio"),
+              pytest.mark.needs_program("ip", "iproute2"),
+              pytest.mark.skipif(os.geteuid() != 0, reason="ip netns needs root")]
 
 PAN = "4111111111111111"
 
@@ -82,12 +76,8 @@ def hosts():
 
 
 def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
-    speech, _ = read_audio(SPEECH)
-    keys, spans = keypresses(PAN, rng=np.random.default_rng(8))
-    x = np.clip(np.concatenate([speech, np.zeros(2000), keys, np.zeros(2000), speech]), -32768, 32767).astype(np.int16)
-    base = speech.size + 2000
-    spans = [(s.digit, s.start + base, s.end + base) for s in spans]
-    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    speech, _ = read_audio(prompt(SPEECH))
+    x, spans = customer_wav(tmp_path, speech, PAN, 8)
     front, aport = free_port(), free_port()
     relays = [NsProc(hosts[r], [PYTHON, "-m", "dtmfguard", "-v", "relay", "--ng", f"10.201.{i}.2:22222",
                                 "--rtp-range", "30000-30999"], f"relay{i}", tmp_path)
@@ -98,22 +88,16 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
     try:
         for r in relays:
             r.wait_ready()
-        out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--mode", "relay", "--relay",
-                              "10.201.1.2:22222", "--relay", "10.201.2.2:22222", "--agent",
-                              f"sip:agent@10.201.2.1:{aport}", "--front", f"127.0.0.1:{front}", "--output",
-                              str(tmp_path / "kam"), "--json"], capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        (tmp_path / "run").mkdir()
-        kam = subprocess.Popen(["ip", "netns", "exec", hosts["k"], "kamailio", "-DD", "-E", "-f",
-                                json.loads(out.stdout)["kamailio_cfg"], "-Y", str(tmp_path / "run")],
-                               stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
-                               start_new_session=True)
+        paths = kamailio_config(tmp_path, "--mode", "relay", "--relay", "10.201.1.2:22222", "--relay",
+                                "10.201.2.2:22222", "--agent", f"sip:agent@10.201.2.1:{aport}", "--front",
+                                f"127.0.0.1:{front}")
+        kam = Kamailio(tmp_path, paths["kamailio_cfg"], netns=hosts["k"])
         agent = NsProc(hosts["k"], [PYTHON, "-m", "dtmfguard.sip.pj.peers", "agent", "--host", "10.201.2.1", "--port", str(aport), "--rtp",
                                     str(rtp_base()), "--record-dir", str(tmp_path / "agent"), "--timeout", "60",
                                     "--calls", "2"], "agent", tmp_path)
         procs.append(agent)
         agent.wait_ready()
-        time.sleep(0.5)
+        kam.wait_up(front)
         customers = [NsProc(hosts["k"], [PYTHON, "-m", "dtmfguard.sip.pj.peers", "customer", "--host", "10.201.1.1",
                                          "--port", str(free_port()),
                                          "--rtp", str(rtp_base()), "--to", f"sip:agent@127.0.0.1:{front}", "--play",
@@ -127,11 +111,7 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
         for p in procs:
             p.stop()
         if kam is not None:
-            kam.send_signal(signal.SIGTERM)
-            try:
-                kam.wait(10)
-            except subprocess.TimeoutExpired:
-                kam.kill()
+            kam.stop()
     assert rcs == [0, 0], [c.output()[-1500:] for c in customers]
     used = [r.name for r in relays if "new call" in r.err_path.read_text() or "call ended" in r.err_path.read_text()]
     recs = sorted((tmp_path / "agent").glob("call-*.wav"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtmfguard.sip.pj.b2bua import _final_code_for_customer
+from dtmfguard.sip.bridge import final_code_for_customer
 
 
 @pytest.mark.parametrize("agent, timed_out, customer", [
@@ -17,5 +17,5 @@ from dtmfguard.sip.pj.b2bua import _final_code_for_customer
     (500, False, 500), (502, False, 500), (503, False, 500), (504, False, 500),
 ])
 def test_agent_answer_keeps_its_meaning(agent, timed_out, customer):
-    assert _final_code_for_customer(agent, timed_out) == customer
-    assert _final_code_for_customer(agent, timed_out) != 503
+    assert final_code_for_customer(agent, timed_out) == customer
+    assert final_code_for_customer(agent, timed_out) != 503

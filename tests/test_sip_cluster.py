@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from _corpus_util import file_of, program
-from sip_peers import Proc, SipCall, done_event, free_port, rtp_base, sip_options_ok
+from sip_peers import Proc, SipCall, done_event, free_port, rtp_base
+from sip_peers.kamailio import Kamailio, kamailio_config
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -53,16 +54,8 @@ def test_kamailio_two_workers_one_killed(tmp_path):
     front, base, ctl, aport = free_port(), free_port(), free_port(), free_port()
     env = {"DTMFGUARD_API_TOKEN": "test-token", "DTMFGUARD_VAULT_KEY": "55" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite3")}
-    import subprocess
-
-    from sip_peers import PYTHON
-
-    out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--listen", f"127.0.0.1:{base}",
-                          "--workers", "2", "--front", f"127.0.0.1:{front}", "--output", str(tmp_path / "kam"),
-                          "--json"], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    paths = json.loads(out.stdout)
-    (tmp_path / "run").mkdir()
+    paths = kamailio_config(tmp_path, "--listen", f"127.0.0.1:{base}", "--workers", "2", "--front",
+                            f"127.0.0.1:{front}")
     (tmp_path / "agent").mkdir()
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
@@ -95,10 +88,8 @@ def test_kamailio_two_workers_one_killed(tmp_path):
             time.sleep(0.3)
         # Kamailio starts once both workers listen: its first OPTIONS probes find them up (a probe that
         # finds a worker down marks it inactive until the next one); ready when it answers OPTIONS itself
-        kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", paths["kamailio_cfg"], "-Y", str(tmp_path / "run")],
-                               stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
-                               start_new_session=True)
-        assert sip_options_ok(front), (tmp_path / "kam.err").read_text()[-2000:]
+        kam = Kamailio(tmp_path, paths["kamailio_cfg"])
+        kam.wait_up(front)
         for i in range(2):
             customers.append(Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()),
                                    "--rtp", str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}",
@@ -142,11 +133,7 @@ def test_kamailio_two_workers_one_killed(tmp_path):
         rc_sup = sup.stop()
         agent.stop()
         if kam is not None:
-            kam.send_signal(signal.SIGTERM)
-            try:
-                kam.wait(10)
-            except Exception:  # noqa: BLE001
-                kam.kill()
+            kam.stop()
     assert rcs == [0, 0]  # both customers' calls were set up and ended without a crash on their side
     assert rc_sup == 0
     recordings = sorted((tmp_path / "agent").glob("call-*.wav"))

@@ -9,8 +9,6 @@ repository's pjsua2 agent (prompt + recording) and sipp (a non-PJSIP UAS echoing
 """
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,13 +18,12 @@ from dtmfguard.testkit.adversary import count_recovered
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
-from sip_peers import Proc, free_port, rtp_base
+from sip_peers import SipCall, SippUas, free_port
 from test_sip_call import _best_correlation
 from test_sip_secure_mode import speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
-HERE = Path(__file__).resolve().parent
 EARLY_S = 3.0
 
 
@@ -48,26 +45,13 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
     keys, spans = keypresses("73", tone_ms=150, lead_ms=300, rng=np.random.default_rng(4))
     cust = np.concatenate([keys, np.zeros(8000)]).astype(np.int16)  # played from the 183 on: keys before 200
     sf.write(tmp_path / "cust.wav", cust, 8000, subtype="PCM_16")
-    gport, aport = free_port(), free_port()
-    (tmp_path / "agent").mkdir()
-    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
-                  "--early-media", str(EARLY_S), "--play", prompt_path, "--record-dir", str(tmp_path / "agent"),
-                  "--hangup-after", str(EARLY_S + 1.5), "--timeout", "30"], "agent", tmp_path)
-    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:agent@127.0.0.1:{aport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
-    try:
-        agent.wait_ready()
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--record", str(tmp_path / "c.wav"),
-                         "--early", "--play", str(tmp_path / "cust.wav"), "--play-s", "3", "--timeout", "30"],
-                        "customer", tmp_path)
-        customer.wait(30)
-        agent.wait(15)
-    finally:
-        assert guard.stop() == 0
-        agent.stop()
-        customer.stop()
+    with SipCall(tmp_path, serve=True, timeout=30, agent_args=["--early-media", str(EARLY_S), "--play", prompt_path,
+                                                               "--hangup-after", str(EARLY_S + 1.5)]) as call:
+        customer = call.customer("--record", str(tmp_path / "c.wav"), "--early", "--play", str(tmp_path / "cust.wav"),
+                                 "--play-s", "3")
+        call.wait(30, 15)
+    assert call.rc_guard == 0
+    agent = call.agent
     states = _first_times(customer)
     assert 183 in states and 200 in states, states
     rec_started = _events(customer, "recording")
@@ -81,7 +65,7 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
     assert corr > 0.6, corr
     assert rec_started[0]["t"] + lag / 8000 < states[200], "the prompt was not heard before the answer"
     # the agent side heard the customer during early media, keys masked
-    rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
+    rec = call.recording()
     assert np.abs(rec).max() > 500  # the mask / customer audio reached the agent side before 200
     assert all(count_recovered(rec.astype(np.float64), [(s.digit, s.start, s.end) for s in spans], 8000,
                                offset=o) == 0 for o in range(0, 16001, 160))
@@ -94,25 +78,14 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
 def test_early_media_with_sipp_as_the_agent_side(tmp_path):
     speech, _ = read_audio(speech_prompt())
     sf.write(tmp_path / "cust.wav", speech.astype(np.int16), 8000, subtype="PCM_16")
-    gport, sport = free_port(), free_port()
-    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:ivr@127.0.0.1:{sport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
-    sipp = subprocess.Popen(["sipp", "-sf", str(HERE / "sipp" / "uas_183.xml"), "-m", "1", "-p", str(sport),
-                             "-i", "127.0.0.1", "-mp", str(rtp_base()), "-rtp_echo", "-timeout", "30s", "-nostdin",
-                             "-trace_err"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--record", str(tmp_path / "c.wav"),
-                         "--early", "--play", str(tmp_path / "cust.wav"), "--play-s", "2.5",
-                         "--timeout", "30"], "customer", tmp_path)
+    sport = free_port()
+    with SipCall(tmp_path, serve=True, agent=False, agent_uri=f"sip:ivr@127.0.0.1:{sport}", timeout=30) as call, \
+            SippUas(tmp_path, "uas_183.xml", sport, "-rtp_echo") as sipp:
+        customer = call.customer("--record", str(tmp_path / "c.wav"), "--early", "--play",
+                                 str(tmp_path / "cust.wav"), "--play-s", "2.5")
         customer.wait(30)
-        out, _ = sipp.communicate(timeout=30)
-    finally:
-        if sipp.poll() is None:
-            sipp.kill()
-        assert guard.stop() == 0
-        customer.stop()
+        out = sipp.finish(30)
+    assert call.rc_guard == 0
     assert sipp.returncode == 0, out[-2000:]
     states = _first_times(customer)
     assert 183 in states and 200 in states and states[200] - states[183] > 1.0, states

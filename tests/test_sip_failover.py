@@ -9,14 +9,12 @@ Every call placed through Kamailio must end up bridged by worker 1.
 """
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
 import time
 
 import pytest
 
-from sip_peers import HERE, PYTHON, Proc, free_port, rtp_base
+from sip_peers import HERE, Proc, free_port, rtp_base
+from sip_peers.kamailio import Kamailio, kamailio_config
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow,
               pytest.mark.needs_program("kamailio")]
@@ -25,15 +23,9 @@ PAN = "4111111111111111"
 
 
 def _front_door(tmp_path, base, front):
-    out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--listen", f"127.0.0.1:{base}",
-                          "--agent", "sip:agent@127.0.0.1:5999", "--workers", "2", "--front", f"127.0.0.1:{front}",
-                          "--output", str(tmp_path / "kam"), "--json"], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    paths = json.loads(out.stdout)
-    (tmp_path / "run").mkdir()
-    return subprocess.Popen(["kamailio", "-DD", "-E", "-f", paths["kamailio_cfg"], "-Y", str(tmp_path / "run")],
-                            stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
-                            start_new_session=True)
+    paths = kamailio_config(tmp_path, "--listen", f"127.0.0.1:{base}", "--agent", "sip:agent@127.0.0.1:5999",
+                            "--workers", "2", "--front", f"127.0.0.1:{front}")
+    return Kamailio(tmp_path, paths["kamailio_cfg"])
 
 
 def _worker(tmp_path, port, aport, name, fault="none"):
@@ -74,11 +66,7 @@ def test_call_lands_on_the_healthy_worker(tmp_path, worker0):
             c.stop()
         rcs = {w.name: w.stop() for w in workers}
         agent.stop()
-        kam.send_signal(signal.SIGTERM)
-        try:
-            kam.wait(10)
-        except subprocess.TimeoutExpired:
-            kam.kill()
+        kam.stop()
     print(f"worker 0 {worker0}: customer runs {', '.join(f'{s:.1f}' for s in elapsed)} s")
     probes = {w.name: [e for e in w.events() if e.get("event") == "done"][0] for w in workers}
     assert all(rc == 0 for rc in rcs.values()), rcs

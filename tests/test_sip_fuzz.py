@@ -19,7 +19,7 @@ from sip_peers import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-pytestmark = [pytest.mark.sip, pytest.mark.slow]
+pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_pjsua2]
 
 
 def _bindable(port: int) -> bool:

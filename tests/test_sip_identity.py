@@ -7,6 +7,8 @@ import pytest
 from dtmfguard.server.config import ConfigError, load_config
 from dtmfguard.sip.identity import agent_leg_identity, parse_identity
 
+from sip_peers import SipCall, invite_headers, response_headers
+
 INVITE = ("INVITE sip:guard@10.0.0.10:5070 SIP/2.0\r\n"
           "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n"
           'From: "Alice Smith" <sip:+442071234567@carrier.example;user=phone>;tag=abc\r\n'
@@ -87,16 +89,14 @@ def test_config_validation(tmp_path):
 # -- live: customer -> guard -> agent, pjsua2 peers ------------------------------------------------------------
 def _live(tmp_path, customer_args=(), guard_args=(), agent_args=()):
     """One short call through ``dtmfguard serve``; the agent's view of the INVITE and the customer peer."""
-    from sip_peers import SipCall
-
     with SipCall(tmp_path, serve=True, timeout=30, record=False, guard_args=guard_args,
                  agent_args=["--hangup-after", "0.5", *agent_args]) as call:
         customer = call.customer("--play-s", "2", *customer_args)
         call.wait(30, 15)
     assert call.rc_guard == 0
-    invites = [e for e in call.agent.events() if e.get("event") == "invite"]
+    invites = invite_headers(call.agent)
     assert len(invites) == 1, call.agent.output()[-2000:]
-    return invites[0]["headers"], customer
+    return invites[0], customer
 
 
 def _live_identity(tmp_path, identity_toml: str, customer_args=()):
@@ -143,6 +143,6 @@ def test_the_customer_sees_the_agent_sides_identity(tmp_path):
     the guard's 180 and 200."""
     _, customer = _live(tmp_path, agent_args=["--pai", '"Billing Team" <sip:4001@pbx.example>',
                                               "--answer-delay", "0.3"])
-    seen = {e["status"]: e["headers"] for e in customer.events() if e.get("event") == "response"}
+    seen = response_headers(customer)
     assert seen[180].get("p-asserted-identity") == ['"Billing Team" <sip:4001@pbx.example>'], seen
     assert seen[200].get("p-asserted-identity") == ['"Billing Team" <sip:4001@pbx.example>'], seen

@@ -16,6 +16,7 @@ from test_sip_call import PAN, _recovered_in_keys, run_call
 
 
 
+@pytest.mark.needs_pjsua2
 def test_pjsip_response_calls_are_found_in_this_wheel():
     from dtmfguard.sip.pj import b2bua
 
@@ -23,6 +24,7 @@ def test_pjsip_response_calls_are_found_in_this_wheel():
     assert calls is not None and len(calls) == 4
 
 
+@pytest.mark.needs_pjsua2
 def test_without_the_pjsip_calls_nothing_is_sent_and_nothing_breaks(monkeypatch):
     """If a pjsua2 build does not export pjsip's symbols the INFO keeps pjsip's 500 (the key was taken)."""
     import pjsua2 as pj
@@ -36,6 +38,7 @@ def test_without_the_pjsip_calls_nothing_is_sent_and_nothing_breaks(monkeypatch)
     assert b2bua._pjsip() is None and b2bua._pjsip_calls is False
 
 
+@pytest.mark.needs_pjsua2
 def test_null_transaction_pointers_are_not_used():
     import pjsua2 as pj
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent('''
     import json
     import numpy as np
@@ -72,6 +74,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.needs_pjsua2
 def test_callbacks_fail_closed_and_never_raise():
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -19,7 +19,7 @@ from dtmfguard.testkit.adversary import count_recovered
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
-from sip_peers import SipCall, done_event, free_port, keys_of, rtp_base
+from sip_peers import SipCall, SippUas, done_event, free_port, keys_of, rtp_base
 from test_sip_secure_mode import align, speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -85,24 +85,13 @@ def test_blind_transfer_keeps_the_guard_in_the_path(tmp_path):
 def test_refer_from_sipp_reaches_the_new_agent(tmp_path):
     """sipp (a non-PJSIP agent side) answers and sends REFER; the guard calls the pjsua2 agent 2, which then
     gets the customer's keys (relayed, once) and masked audio; sipp gets its NOTIFYs and the BYE."""
-    import subprocess
-    from pathlib import Path
-
     x, speech, after_spans = _audio(tmp_path / "c.wav")
     sport, a2port = free_port(), free_port()
-    sipp = subprocess.Popen(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uas_refer.xml"), "-m", "1",
-                             "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "30s",
-                             "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}", "-nostdin", "-trace_err"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with SipCall(tmp_path, serve=True, timeout=40, agent=False,
-                     agent_uri=f"sip:agent1@127.0.0.1:{sport}") as call:
-            agent2 = call.add_agent("agent2", port=a2port)
-            _play(call, x, tmp_path / "c.wav")
-            out, _ = sipp.communicate(timeout=20)
-    finally:
-        if sipp.poll() is None:
-            sipp.kill()
+    with SippUas(tmp_path, "uas_refer.xml", sport, "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}") as sipp, \
+            SipCall(tmp_path, serve=True, timeout=40, agent=False, agent_uri=f"sip:agent1@127.0.0.1:{sport}") as call:
+        agent2 = call.add_agent("agent2", port=a2port)
+        _play(call, x, tmp_path / "c.wav")
+        out = sipp.finish(20)
     assert call.rc_guard == 0
     assert sipp.returncode == 0, out[-3000:]
     assert keys_of(agent2) == AFTER, done_event(agent2)

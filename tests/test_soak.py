@@ -22,7 +22,7 @@ import pytest
 
 from sip_peers import free_port
 
-pytestmark = [pytest.mark.sip, pytest.mark.slow]
+pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_pjsua2]
 
 SOAK = Path(__file__).resolve().parent.parent / "benchmarks" / "soak.py"
 

@@ -11,22 +11,14 @@ and sipp as an agent side whose 180 and 200 name different identities.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from sip_peers import Proc, SipCall, free_port, rtp_base
+from sip_peers import SipCall, SippUas, free_port, invite_headers, response_headers
+from test_sip_identity import CALLER
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
-CALLER = ["--from-user", "+442071234567", "--from-display", "Alice Smith",
-          "--header", "P-Asserted-Identity: \"Alice Smith\" <sip:+442071234567@carrier.example>",
-          "--header", "Diversion: <sip:+448001234@carrier.example>;reason=unconditional",
-          "--header", "History-Info: <sip:sales@pbx.example>;index=1",
-          "--header", "User-to-User: 56a390f3d2b7310023a2;encoding=hex",
-          "--header", "X-Queue: billing", "--header", "X-Internal: not-for-agents"]
 AGENT1_PAI = '"Billing Team" <sip:4001@pbx.example>'
 AGENT2_PAI = '"Bob Jones" <sip:4002@pbx.example>'
 SHOWN = ("p-asserted-identity", "diversion", "history-info", "user-to-user", "x-queue", "x-dtmfguard-call")
@@ -35,7 +27,7 @@ SHOWN = ("p-asserted-identity", "diversion", "history-info", "user-to-user", "x-
 def test_refer_target_gets_the_headers_escaped_and_keeps_its_own():
     from urllib.parse import unquote
 
-    from dtmfguard.sip.pj.rewrite import refer_target_with_headers
+    from dtmfguard.sip.identity import refer_target_with_headers
 
     got = refer_target_with_headers('<sip:b@pbx.example?Replaces=abc%40h%3Bto-tag%3D1&X-Queue=vip>;x=1',
                                     [("P-Asserted-Identity", '"Alice Smith" <sip:+4420@carrier.example>'),
@@ -59,30 +51,22 @@ def _caller_view(headers: dict) -> dict:
 
 def _transfer(tmp_path, attended: bool):
     (tmp_path / "guard.toml").write_text('[identity]\nmode = "pass"\nx_headers = ["X-Queue"]\n')
-    (tmp_path / "a2").mkdir()
     a2port = free_port()
     a2uri = f"sip:agent2@127.0.0.1:{a2port}"
     calls = "2" if attended else "1"
-    agent2 = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(a2port), "--rtp", str(rtp_base()),
-                   "--pai", AGENT2_PAI, "--calls", calls, "--timeout", "30"], "agent2", tmp_path)
     xfer = ["--consult", a2uri, "--consult-at", "0.5", "--refer-at", "1.5"] if attended else \
         ["--refer-to", a2uri, "--refer-at", "1.0"]
-    try:
-        agent2.wait_ready()
-        with SipCall(tmp_path, serve=True, guard_args=["--config", str(tmp_path / "guard.toml")], record=False,
-                     agent_args=["--pai", AGENT1_PAI, "--calls", calls, *xfer], timeout=30) as call:
-            customer = call.customer("--play-s", "3.5", *CALLER)
-            assert call.wait(customer_s=30) == 0, customer.output()[-3000:]
-            agent2.wait(10)
-        assert call.rc_guard == 0
-    finally:
-        agent2.stop()
+    with SipCall(tmp_path, serve=True, guard_args=["--config", str(tmp_path / "guard.toml")], record=False,
+                 agent_args=["--pai", AGENT1_PAI, "--calls", calls, *xfer], timeout=30) as call:
+        agent2 = call.add_agent("agent2", "--pai", AGENT2_PAI, "--calls", calls, port=a2port, record=False)
+        customer = call.customer("--play-s", "3.5", *CALLER)
+        assert call.wait(customer_s=30, agent_s=10) == 0, customer.output()[-3000:]
+    assert call.rc_guard == 0
     return call, customer, agent2
 
 
 def _check(call, customer, agent2, target_pai=AGENT2_PAI):
-    inv1 = [e["headers"] for e in call.agent.events() if e.get("event") == "invite"]
-    inv2 = [e["headers"] for e in agent2.events() if e.get("event") == "invite"]
+    inv1, inv2 = invite_headers(call.agent), invite_headers(agent2)
     assert len(inv1) == 1 and inv2, (inv1, inv2)
     first, target = _caller_view(inv1[0]), _caller_view(inv2[-1])  # attended: the guard's INVITE comes last
     assert first["from"] == '"Alice Smith" <sip:+442071234567', first
@@ -90,7 +74,7 @@ def _check(call, customer, agent2, target_pai=AGENT2_PAI):
     assert target == first, (target, first)
     # the reverse direction: agent 1's identity in the 180 and 200, the target's once it answered
     cev = customer.events()
-    seen = {e["status"]: e["headers"] for e in cev if e.get("event") == "response"}
+    seen = response_headers(customer)
     assert seen[180].get("p-asserted-identity") == [AGENT1_PAI], seen
     assert seen[200].get("p-asserted-identity") == [AGENT1_PAI], seen
     updates = [e for e in cev if e.get("event") == "request" and e.get("method") == "UPDATE"]
@@ -111,70 +95,48 @@ def test_blind_transfer_target_sees_the_caller_and_the_customer_sees_the_target(
 
 def test_attended_transfer_target_sees_the_caller_and_the_customer_sees_the_target(tmp_path):
     call, customer, agent2 = _transfer(tmp_path, attended=True)
-    inv2 = [e["headers"] for e in agent2.events() if e.get("event") == "invite"]
+    inv2 = invite_headers(agent2)
     assert len(inv2) == 2  # agent 1's consultation call, then the guard's INVITE with Replaces
     # pjsua answers an INVITE with Replaces itself (pjsua_call.c), without the agent peer's P-Asserted-Identity
     _check(call, customer, agent2, target_pai=None)
 
 
-@pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+@pytest.mark.needs_program("sipp", "sip-tester")
 def test_an_identity_that_changes_from_ringing_to_answer_replaces_the_earlier_one(tmp_path):
     """sipp as the agent side: its 180 names a queue, its 200 the agent who answered.  The customer's 180 and
     200 carry each in turn, the 200 only the new one (pjsua reuses the 180 for the 200: the guard removes the
     queue's identity from it first)."""
-    gport, sport = free_port(), free_port()
-    guard = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent",
-                  f"sip:queue@127.0.0.1:{sport}", "--rtp-port", str(rtp_base())], "guard", tmp_path)
-    sipp = subprocess.Popen(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uas_pai_change.xml"), "-m", "1",
-                             "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "30s",
-                             "-nostdin", "-trace_err"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    customer = None
-    try:
-        guard.wait_ready()
-        customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
-                         str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{gport}", "--play-s", "1.0",
-                         "--timeout", "30"], "customer", tmp_path)
+    sport = free_port()
+    with SipCall(tmp_path, serve=True, agent=False, agent_uri=f"sip:queue@127.0.0.1:{sport}", timeout=30) as call, \
+            SippUas(tmp_path, "uas_pai_change.xml", sport) as sipp:
+        customer = call.customer("--play-s", "1.0")
         assert customer.wait(30) == 0, customer.output()[-2000:]
-        out, _ = sipp.communicate(timeout=20)
-    finally:
-        if sipp.poll() is None:
-            sipp.kill()
-        rc = guard.stop()
-        if customer is not None:
-            customer.stop()
-    assert rc == 0
+        out = sipp.finish(20)
+    assert call.rc_guard == 0
     assert sipp.returncode == 0, out[-2000:]
-    seen = {e["status"]: e["headers"] for e in customer.events() if e.get("event") == "response"}
+    seen = response_headers(customer)
     assert seen[180].get("p-asserted-identity") == ['"Billing Queue" <sip:4000@pbx.example>'], seen
     assert seen[200].get("p-asserted-identity") == ['"Carol Lee" <sip:4003@pbx.example>'], seen
 
 
-@pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (Debian package sip-tester) not installed")
+@pytest.mark.needs_program("sipp", "sip-tester")
 def test_a_refer_from_sipp_gives_its_target_the_caller_and_the_customer_the_target(tmp_path):
     """sipp as the transferring agent side (a REFER no PJSIP stack wrote): the guard's rewrite module puts the
     caller's headers into that REFER's target before pjsua acts on it, so the pjsua2 target sees the caller as
     the first agent leg did; the customer then gets the target's identity in an UPDATE."""
     (tmp_path / "guard.toml").write_text('[identity]\nmode = "pass"\nx_headers = ["X-Queue"]\n')
     sport, a2port = free_port(), free_port()
-    sipp = subprocess.Popen(["sipp", "-sf", str(Path(__file__).parent / "sipp" / "uas_refer.xml"), "-m", "1",
-                             "-p", str(sport), "-i", "127.0.0.1", "-mp", str(rtp_base()), "-timeout", "30s",
-                             "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}", "-nostdin", "-trace_err"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with SipCall(tmp_path, serve=True, timeout=30, agent=False, record=False,
-                     guard_args=["--config", str(tmp_path / "guard.toml")],
-                     agent_uri=f"sip:agent1@127.0.0.1:{sport}") as call:
-            agent2 = call.add_agent("agent2", "--pai", AGENT2_PAI, port=a2port, record=False)
-            customer = call.customer("--play-s", "4.0", *CALLER)
-            assert call.wait(customer_s=30) == 0, customer.output()[-3000:]
-            out, _ = sipp.communicate(timeout=20)
-    finally:
-        if sipp.poll() is None:
-            sipp.kill()
+    with SipCall(tmp_path, serve=True, timeout=30, agent=False, record=False,
+                 guard_args=["--config", str(tmp_path / "guard.toml")],
+                 agent_uri=f"sip:agent1@127.0.0.1:{sport}") as call, \
+            SippUas(tmp_path, "uas_refer.xml", sport, "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}") as sipp:
+        agent2 = call.add_agent("agent2", "--pai", AGENT2_PAI, port=a2port, record=False)
+        customer = call.customer("--play-s", "4.0", *CALLER)
+        assert call.wait(customer_s=30) == 0, customer.output()[-3000:]
+        out = sipp.finish(20)
     assert call.rc_guard == 0
     assert sipp.returncode == 0, out[-3000:]
-    inv2 = [e["headers"] for e in agent2.events() if e.get("event") == "invite"]
+    inv2 = invite_headers(agent2)
     assert len(inv2) == 1, inv2
     target = _caller_view(inv2[0])
     assert target["from"] == '"Alice Smith" <sip:+442071234567', target

@@ -21,12 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dtmfguard.server.procs import stop_process
 from dtmfguard.server.control import follow_feed
 from dtmfguard.sip.dialogs import DialogBook, LegRecord, load_records, parse_head, split_header_list, tag_of, uri_of
 from dtmfguard.sip.orphans import build_bye, build_cancel, build_reject, end_legs, hop_of
 
-from sip_peers import PYTHON, Proc, free_port, rtp_base, sip_options_ok
+from sip_peers import PYTHON, Proc, free_port, rtp_base
+from sip_peers.kamailio import Kamailio, kamailio_config
 
 def _vault(tmp_path) -> dict:
     """serve builds its payment gateway (the default vault) at start: it needs a key and a place."""
@@ -297,7 +297,7 @@ def test_feed_reports_a_lost_stream(feed_server):
 
 def test_feed_of_a_stopping_worker_ends_with_call_ended():
     """A worker shutting down (SIGTERM) hangs up its calls: its feeds say so instead of breaking off."""
-    from dtmfguard.sip.pj.b2bua import Bridge
+    from dtmfguard.sip.bridge import Bridge
     from dtmfguard.server.control import ControlServer
 
     bridge = Bridge("c1", customer=None, state="connected")
@@ -380,12 +380,8 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
     """Kamailio in front: a worker killed while the agent rings answers 503 through the supervisor, Kamailio
     tries the other worker, and the customer's call is answered there (the agent's first call is CANCELled)."""
     front, base, ctl, aport = free_port(), free_port(), free_port(), free_port()
-    out = subprocess.run([PYTHON, "-m", "dtmfguard", "kamailio-config", "--listen", f"127.0.0.1:{base}",
-                          "--workers", "2", "--front", f"127.0.0.1:{front}", "--output", str(tmp_path / "kam"),
-                          "--json"], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    (tmp_path / "kamrun").mkdir()
-    kam_cfg, kam = json.loads(out.stdout)["kamailio_cfg"], None
+    kam_cfg, kam = kamailio_config(tmp_path, "--listen", f"127.0.0.1:{base}", "--workers", "2", "--front",
+                                   f"127.0.0.1:{front}")["kamailio_cfg"], None
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent",
                 f"sip:agent@127.0.0.1:{aport}", "--workers", "2", "--rtp-port", str(rtp_base()),
                 "--control", f"127.0.0.1:{ctl}"], "supervisor", tmp_path, env={"DTMFGUARD_API_TOKEN": "t", **_vault(tmp_path)})
@@ -398,10 +394,8 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
         _wait_healthy(ctl)
         # Kamailio starts once both workers listen: its first OPTIONS probes find them up (a probe that
         # finds a worker down marks it inactive until the next one); ready when it answers OPTIONS itself
-        kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", kam_cfg, "-Y", str(tmp_path / "kamrun")],
-                               stdout=open(tmp_path / "kam.out", "w"), stderr=open(tmp_path / "kam.err", "w"),
-                               start_new_session=True)
-        assert sip_options_ok(front), (tmp_path / "kam.err").read_text()[-2000:]
+        kam = Kamailio(tmp_path, kam_cfg, run_dir="kamrun")
+        kam.wait_up(front)
         customer = Proc(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(free_port()), "--rtp",
                          str(rtp_base()), "--to", f"sip:guard@127.0.0.1:{front}", "--play-s", "1",
                          "--timeout", "40"], "customer", tmp_path)
@@ -423,7 +417,7 @@ def test_ringing_call_fails_over_through_kamailio(tmp_path):
         sup.stop()
         agent.stop()
         if kam is not None:
-            stop_process(kam, 10)
+            kam.stop()
 
 
 def _health(ctl):

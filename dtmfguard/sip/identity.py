@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["CallerIdentity", "parse_identity", "agent_leg_identity", "MAX_HEADER_CHARS"]
+__all__ = ["CallerIdentity", "parse_identity", "agent_leg_identity", "refer_target_with_headers", "MAX_HEADER_CHARS"]
 
 MAX_HEADER_CHARS = 1024
 _COMPACT = {"f": "from"}
@@ -129,3 +129,22 @@ def agent_leg_identity(invite: str, *, mode: str = "pass", guard_host: str = "12
         if name.lower() in wanted:
             headers.append((name, value))
     return local, headers
+
+
+_URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
+
+
+def refer_target_with_headers(target: str, headers) -> str:
+    """A Refer-To value with ``headers`` [(name, value)] added as URI header parameters (RFC 3261 §19.1.1),
+    after the ones the target already has (Replaces); a header the target already names is not added twice."""
+    from urllib.parse import quote
+
+    value = target.strip()
+    inner = value[1:value.index(">")] if value.startswith("<") and ">" in value else value
+    params = value[len(inner) + 2:] if value.startswith("<") and ">" in value else ""
+    present = {p.split("=", 1)[0].lower() for p in inner.partition("?")[2].split("&") if p}
+    extra = [f"{quote(n, safe='-_.!~*')}={quote(v, safe=_URI_HEADER_SAFE)}" for n, v in headers
+             if n.lower() not in present]
+    if extra:
+        inner += ("&" if "?" in inner else "?") + "&".join(extra)
+    return f"<{inner}>{params}"

@@ -65,10 +65,23 @@ def rtp_base() -> int:
     return random.randrange(lo + (-lo) % 200, hi - 199, 200)
 
 
+#: what runs pjsua2 in a child: the test peers, the guard probe, ``dtmfguard serve`` and ``dtmfguard demo``
+_PJSUA2_PROGRAMS = ("dtmfguard.sip.pj.peers", "guard_probe.py", "serve", "demo")
+
+
+def needs_pjsua2(args) -> bool:
+    return any(str(a) in _PJSUA2_PROGRAMS or str(a).endswith("/guard_probe.py") for a in args)
+
+
 class Proc:
-    """A child process whose stdout is JSON/ready lines; stopped with SIGTERM, then SIGKILL."""
+    """A child process whose stdout is JSON/ready lines; stopped with SIGTERM, then SIGKILL.  A child that runs
+    pjsua2 skips the test naming pjsua2-python when it cannot be imported (``_corpus_util.need_pjsua2``)."""
 
     def __init__(self, args, name: str, logdir: Path, env=None):
+        if needs_pjsua2(args):
+            from _corpus_util import need_pjsua2
+
+            need_pjsua2(f"{name} runs pjsua2")
         self.name = name
         self.out_path = logdir / f"{name}.out"
         self.err_path = logdir / f"{name}.err"
@@ -245,6 +258,41 @@ class SipCall:
         return self.guard.err_path.read_text()
 
 
+class SippUas:
+    """sipp (Debian sip-tester) as the agent side: one call of the scenario ``tests/sipp/<scenario>`` on
+    127.0.0.1:``port``, started at once; ``args`` go to sipp before its own (e.g. ``-rtp_echo``, ``-key``)::
+
+        with SipCall(..., agent=False, agent_uri=f"sip:ivr@127.0.0.1:{port}") as call, \\
+                SippUas(tmp_path, "uas_183.xml", port) as sipp:
+            ...
+            out = sipp.finish(30)        # its output; sipp.returncode 0 when the scenario passed
+
+    Leaving the block kills a sipp that is still running."""
+
+    def __init__(self, tmp_path, scenario: str, port: int, *args, timeout_s: int = 30):
+        self.p = subprocess.Popen(["sipp", "-sf", str(HERE.parent / "sipp" / scenario), "-m", "1", "-p", str(port),
+                                   "-i", "127.0.0.1", "-mp", str(rtp_base()), *args, "-timeout", f"{timeout_s}s",
+                                   "-nostdin", "-trace_err"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+
+    def finish(self, timeout: float) -> str:
+        out, _ = self.p.communicate(timeout=timeout)
+        return out
+
+    @property
+    def returncode(self):
+        return self.p.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(5)
+        return False
+
+
 def keys_of(proc: Proc, call: int | None = 0) -> str:
     """The digits a peer got on its ``call``-th call (all its calls with ``call=None``), from its summary."""
     calls = done_event(proc)["calls"]
@@ -255,6 +303,17 @@ def done_event(proc: Proc):
     """A peer's or guard_probe's final ``{"event": "done"}`` summary, or None if it never printed one."""
     done = [e for e in proc.events() if e.get("event") == "done"]
     return done[-1] if done else None
+
+
+def invite_headers(proc: Proc) -> list:
+    """The headers (lower-case name -> [values]) of every INVITE an agent peer received, in order."""
+    return [e["headers"] for e in proc.events() if e.get("event") == "invite"]
+
+
+def response_headers(proc: Proc) -> dict:
+    """status -> the headers of the (last) response with that status a customer peer received: its 180, 183,
+    200 ..."""
+    return {e["status"]: e["headers"] for e in proc.events() if e.get("event") == "response"}
 
 
 def connected_call(ctl: int, token: str, timeout: float = 15.0) -> dict:
@@ -272,21 +331,22 @@ def connected_call(ctl: int, token: str, timeout: float = 15.0) -> dict:
     raise AssertionError(f"no connected call within {timeout} s: {body}")
 
 
-def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> bool:
+def sip_options_ok(port: int, timeout: float = 15.0, host: str = "127.0.0.1", src: str | None = None) -> bool:
     """Wait until a SIP server on UDP ``host:port`` answers an OPTIONS to itself with 200 (it is listening
-    and its request route runs); one request every 0.2 s."""
+    and its request route runs); one request every 0.2 s, sent from ``src`` (default: ``host``)."""
     import uuid
 
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
+        src = src or host
+        s.bind((src, 0))
         s.settimeout(0.2)
         local = s.getsockname()[1]
         while time.monotonic() < deadline:
             call_id = uuid.uuid4().hex
             msg = (f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{call_id[:16]};rport\r\n"
-                   f"Max-Forwards: 70\r\nFrom: <sip:probe@{host}:{local}>;tag={call_id[16:24]}\r\n"
+                   f"Via: SIP/2.0/UDP {src}:{local};branch=z9hG4bK{call_id[:16]};rport\r\n"
+                   f"Max-Forwards: 70\r\nFrom: <sip:probe@{src}:{local}>;tag={call_id[16:24]}\r\n"
                    f"To: <sip:{host}:{port}>\r\nCall-ID: {call_id}@{host}\r\nCSeq: 1 OPTIONS\r\n"
                    "Content-Length: 0\r\n\r\n")
             s.sendto(msg.encode(), (host, port))

@@ -70,7 +70,6 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pjsua2 as pj
@@ -86,9 +85,10 @@ from ..identity import agent_leg_identity
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 from .port import PipelinePort
 from ..rtplock import lock_call_media
+from ..bridge import HOLD_RETRY_S, Bridge, final_code_for_customer, sdp_offers_hold
 from .relay_dtmf import AlertAudit, alert_record, send_key
 
-__all__ = ["Guard", "Bridge", "MAX_BRIDGES"]
+__all__ = ["Guard", "MAX_BRIDGES"]
 
 log = logging.getLogger(__name__)
 
@@ -111,72 +111,6 @@ def guarded(fn: Callable) -> Callable:
             return None
 
     return wrapper
-
-
-def _final_code_for_customer(agent_status: int, timed_out: bool) -> int:
-    """The customer's answer when the agent leg failed: the agent side's meaning, kept (issue 18).
-
-    503 is the guard's own capacity answer only: a front door fails over on it (RFC 3261 §21.5.4), and
-    every worker would call the same agent side, so an agent side that fails with 5xx (its own, or pjsip's
-    for a transport or TLS failure on the way to it) gives 500, as §21.5.4 asks of a proxy that gets a 503;
-    no answer gives 480.  4xx and 6xx pass through (488 stays 488, 603 stays 603), except those about the
-    guard-agent hop itself: 401/407 (credentials the customer cannot give) become 403.
-    """
-    if timed_out or agent_status in (408, 480, 487) or not agent_status:
-        return 480  # Temporarily Unavailable: no answer
-    if agent_status in (401, 407):
-        return 403
-    if 400 <= agent_status < 500 or 600 <= agent_status < 700:
-        return agent_status
-    return 500
-
-
-#: tries per hold relay: pjsip takes one INVITE transaction at a time per dialog (RFC 3261 §14.1), so a
-#: relay waits while the other leg has one in progress, and a 491 (both sides re-INVITEd at once) is retried
-_HOLD_ATTEMPTS = 5
-_HOLD_RETRY_S = 0.2  # pending transaction on the leg: try again soon
-_HOLD_GLARE_S = 1.0  # refused (e.g. 491): RFC 3261 §14.1 asks for a wait of up to 2-4 s; 1 s keeps it short
-
-
-def sdp_offers_hold(sdp: str) -> bool:
-    """True when an SDP offer puts its sender's audio on hold (RFC 3264 §8.4).
-
-    Hold: the first audio stream is a=sendonly or a=inactive (a media-level attribute overrides the
-    session level), or its connection address is 0.0.0.0 (RFC 2543 style, still sent by some phones).
-    A disabled audio stream (port 0) or no audio stream is not hold.
-    """
-    section = "session"
-    direction = {"session": "", "audio": ""}
-    address = {"session": "", "audio": ""}
-    for raw in sdp.splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            if section == "audio":
-                break  # only the first audio stream counts
-            fields = line[2:].split()
-            section = "audio" if fields and fields[0] == "audio" else "other"
-            if section == "audio" and len(fields) > 1 and fields[1] == "0":
-                return False
-        elif section != "other":
-            if line in ("a=sendonly", "a=inactive", "a=sendrecv", "a=recvonly"):
-                direction[section] = line[2:]
-            elif line.startswith("c=") and line.split():
-                address[section] = line.split()[-1]
-    if section != "audio":
-        return False
-    held_direction = (direction["audio"] or direction["session"]) in ("sendonly", "inactive")
-    return held_direction or (address["audio"] or address["session"]) == "0.0.0.0"
-
-
-@dataclass
-class _HoldRelay:
-    """A hold (``want``) or resume to send on one leg because the other leg's remote asked for it."""
-
-    want: bool
-    since: float  # monotonic: when the other leg's offer arrived (relay time is measured from here)
-    sent: float = 0.0  # monotonic: when the re-INVITE went out; 0 = not (yet) sent
-    attempts: int = 0
-    retry_at: float = 0.0
 
 
 _pjsip_calls: Any = None  # None: not loaded yet; False: not available; else (endpt, create, send, dec_ref)
@@ -226,79 +160,6 @@ def _answer_request(tsx, rdata, code: int) -> bool:
         dec_ref(tdata)  # pjsip_tsx_send_msg keeps the reference when it fails
         return False
     return True
-
-
-@dataclass
-class Bridge:
-    """One customer <-> agent pair and its media pipeline.  Fields are read by the control API."""
-
-    id: str
-    customer: Any
-    agent: Any = None
-    target: str = ""
-    pipeline: CallPipeline | None = None
-    port: Any = None
-    state: str = "incoming"  # incoming -> calling-agent -> ringing -> connected -> ended
-    created: float = field(default_factory=time.time)  # wall clock, for display only
-    #: monotonic: timeouts must not jump with the wall clock (NTP steps, manual changes)
-    created_mono: float = field(default_factory=time.monotonic)
-    connected_at: float | None = None
-    ended_at: float | None = None
-    reason: str = ""
-    agent_status: int = 0
-    timed_out: bool = False
-    customer_answered: bool = False
-    customer_gone: bool = False
-    agent_gone: bool = False
-    #: per leg: its remote has put us on hold (from its last offer); relays still to send, by leg
-    remote_hold: dict = field(default_factory=lambda: {"customer": False, "agent": False})
-    hold_relay: dict = field(default_factory=dict)
-    wired: tuple = ()
-    session: Any = None
-    payment: dict = field(default_factory=dict)
-    #: per leg: the audio stream is SRTP (True), plain RTP (False), not known yet (None)
-    srtp: dict = field(default_factory=lambda: {"customer": None, "agent": None})
-    #: RFC 4733 key rate limit of the customer leg (media thread only; eventlimit.py)
-    key_limit: Any = None
-    # -- secure mode (mask_mode "secure"): switch requests, their measured switch times, relay counters
-    secure_requested: float = 0.0  # monotonic time of the last on-request not yet seen by the clock thread
-    secure_source: str = ""  # "api", "sip-info", "payment"
-    secure_manual_since: float = 0.0  # monotonic: secure mode without a payment started (for its timeout)
-    secure_switch_ms: list = field(default_factory=list)  # request -> first frame processed in secure mode
-    secure_effective_at: list = field(default_factory=list)  # wall clock of those first frames
-    relay: dict = field(default_factory=lambda: {"sent": 0, "rfc4733": 0, "sip-info": 0, "errors": 0,
-                                                 "max_latency_ms": 0.0})
-    alerts: list = field(default_factory=list)  # card-run alerts (no digits), read by the control feed
-    early_media: bool = False  # the agent side answered 183: early media bridged to the customer
-    transfer: Any = None  # the new agent leg while a REFER from the agent side is being carried out
-    transfer_started: float = 0.0  # monotonic: when that REFER arrived
-    transfers: list = field(default_factory=list)  # completed transfers: ms from REFER to the new agent's answer
-    secure_keys: Any = None  # relay.KeySequence: the agent's phone switches secure mode (secure.keys_on/off)
-    agent_pai: list = field(default_factory=list)  # the agent side's P-Asserted-Identity, passed back
-    pai_sent: list = field(default_factory=list)  # the agent-side identity the customer was last given
-    answer_tdata: int = 0  # the customer's INVITE answer (pjsip_tx_data*), reused by pjsua for each answer
-    answer_code: int = 0  # its status code as last sent
-    jitter: Any = None  # keyrelay.JitterLog of the customer stream (secure mode; main thread)
-    jitter_polled: float = 0.0
-    refer_buffers: list = field(default_factory=list)  # Refer-To values rewritten for pjsua (kept alive)
-    #: the agent leg's From (localUri, "" = the guard's) and the headers copied from the customer's INVITE
-    identity: tuple = ("", ())
-    #: what the PBX/CTI knows the call by (customer leg's Call-ID, a configured header): control API lookups
-    correlation: dict = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        stats = self.pipeline.snapshot() if self.pipeline is not None else {}
-        port = dict(self.port.stats) if self.port is not None else {}
-        return {"id": self.id, "state": self.state, "agent": self.target, "created": self.created,
-                "connected_at": self.connected_at, "ended_at": self.ended_at, "reason": self.reason,
-                "masking": self.pipeline.mask_mode if self.pipeline else None, "srtp": dict(self.srtp),
-                "payment": getattr(self.session, "state", None) if self.session is not None else None,
-                "secure": self.pipeline.secure if self.pipeline is not None else None,
-                "secure_switch_ms": list(self.secure_switch_ms[-8:]),
-                "secure_effective_at": list(self.secure_effective_at[-8:]), "relay": dict(self.relay),
-                "alerts": len(self.alerts),
-                "media": {"frames": stats.get("frames", 0), "errors": stats.get("errors", 0) + port.get("errors", 0),
-                          "digits": stats.get("digits", 0), "missing_frames": port.get("missing", 0)}}
 
 
 class _Account(pj.Account):
@@ -586,7 +447,7 @@ class Guard:
                     b.session.poll()
                 except Exception as exc:  # noqa: BLE001
                     log.error("%s: payment session poll failed (%s)", b.id, type(exc).__name__)
-            if b.hold_relay:
+            if b.hold_relays:
                 self._sync_hold(b)
             if b.pipeline is not None and b.pipeline.session is not None:
                 self._end_payment_masking(b)
@@ -715,7 +576,6 @@ class Guard:
                     b.pai_sent = values
                 else:
                     log.warning("%s: the agent side's changed identity could not replace the earlier one", b.id)
-        b.answer_code = code
         if code == 200:
             b.customer_answered = True
 
@@ -960,7 +820,7 @@ class Guard:
                         b.reason = b.reason or "agent-hangup"
                         self._queue(self._hangup, b.customer)
                     else:
-                        code = _final_code_for_customer(status, b.timed_out)
+                        code = final_code_for_customer(status, b.timed_out)
                         # e.g. 488 (SRTP policy), 503 with a TLS certificate reason; never a digit in it
                         log.warning("%s: agent leg failed: %d %s", b.id, status, _last_reason(leg))
                         b.reason = b.reason or f"agent-{code}"
@@ -1067,10 +927,10 @@ class Guard:
         cust.startTransmit(b.port)
         b.port.startTransmit(agent)
         agent.startTransmit(cust)
-        b.srtp = {"customer": media_is_srtp(b.customer), "agent": media_is_srtp(b.agent)}
+        b.legs["customer"].srtp, b.legs["agent"].srtp = media_is_srtp(b.customer), media_is_srtp(b.agent)
         if b.wired != key:
             log.info("%s: media bridged (customer -> guard port -> agent; agent -> customer); SRTP customer %s, "
-                     "agent %s", b.id, b.srtp["customer"], b.srtp["agent"])
+                     "agent %s", b.id, b.legs["customer"].srtp, b.legs["agent"].srtp)
         else:
             log.info("%s: media re-bridged after a media update", b.id)
         b.wired = key
@@ -1079,27 +939,20 @@ class Guard:
     def _remote_hold(self, b: Bridge, role: str, held: bool, t_offer: float) -> None:
         """The remote of leg ``role`` offered hold (or resume): relay it to the other leg.
 
-        Level-triggered: nothing happens unless the hold level of this remote changed, so session
-        refreshes and codec changes are not relayed, and a relayed hold mirrored back by a peer stops here.
+        Level-triggered (:meth:`Bridge.remote_offer`): nothing happens unless the hold level of this remote
+        changed, so session refreshes and codec changes are not relayed, and a relayed hold mirrored back by
+        a peer stops here.
         """
-        if b.state in ("ended", "ending") or b.remote_hold.get(role) == held:
+        other = b.remote_offer(role, held, t_offer)
+        if other is None:
             return
-        b.remote_hold[role] = held
-        other = "agent" if role == "customer" else "customer"
-        b.hold_relay[other] = _HoldRelay(want=held, since=t_offer)
         log.info("%s: %s leg %s; relaying to the %s leg", b.id, role, "put on hold" if held else "resumed", other)
         self._sync_hold(b)
 
     def _sync_hold(self, b: Bridge) -> None:
         """Send the pending hold / resume re-INVITEs; retried from :meth:`poll` while a leg cannot take one."""
-        if b.state != "connected":
-            if b.state in ("ended", "ending"):
-                b.hold_relay.clear()
-            return  # the relay waits until both legs are up (it is kept, and sent then)
         now = time.monotonic()
-        for role, relay in list(b.hold_relay.items()):
-            if relay.sent or now < relay.retry_at:
-                continue
+        for role, relay in b.hold_relays_due(now):
             leg = b.customer if role == "customer" else b.agent
             op = pj.CallOpParam(True)
             try:
@@ -1109,31 +962,25 @@ class Guard:
                     op.opt.flag |= pj.PJSUA_CALL_UNHOLD  # keeps pjsua's default flags
                     leg.reinvite(op)
             except pj.Error as exc:  # e.g. another INVITE transaction still in progress on that leg
-                self._hold_retry(b, role, relay, now + _HOLD_RETRY_S, exc.reason)
+                if b.hold_relay_failed(role, relay, now + HOLD_RETRY_S):
+                    self._hold_given_up(b, role, relay, exc.reason)
                 continue
             relay.sent = now
 
-    def _hold_retry(self, b: Bridge, role: str, relay: _HoldRelay, at: float, why: str) -> None:
-        relay.attempts += 1
-        relay.sent = 0.0
-        relay.retry_at = at
-        if relay.attempts >= _HOLD_ATTEMPTS:
-            b.hold_relay.pop(role, None)
-            log.warning("%s: could not relay %s to the %s leg after %d tries (%s)", b.id,
-                        "hold" if relay.want else "resume", role, relay.attempts, why)
+    @staticmethod
+    def _hold_given_up(b: Bridge, role: str, relay, why: str) -> None:
+        log.warning("%s: could not relay %s to the %s leg after %d tries (%s)", b.id,
+                    "hold" if relay.want else "resume", role, relay.attempts, why)
 
     def _reinvite_done(self, b: Bridge, role: str, status: int) -> None:
         """A re-INVITE the guard sent on leg ``role`` got its final answer (SIP thread, in a callback)."""
-        relay = b.hold_relay.get(role)
-        if relay is None or not relay.sent:
-            return  # not a relay (e.g. the first INVITE to the agent), or a superseded one
         now = time.monotonic()
-        if 200 <= status < 300:
-            del b.hold_relay[role]
+        relay, outcome = b.reinvite_answered(role, status, now)
+        if outcome == "done":
             log.info("%s: %s relayed to the %s leg in %.1f ms", b.id, "hold" if relay.want else "resume", role,
                      (now - relay.since) * 1000)
-        else:  # 491 glare, 488 ...: pjsua has reverted its own hold state; try again a little later
-            self._hold_retry(b, role, relay, now + _HOLD_GLARE_S, f"answered {status}")
+        elif outcome == "gave-up":
+            self._hold_given_up(b, role, relay, f"answered {status}")
 
     # -- mask_mode "payment" (main thread) ---------------------------------------------------------------
     def _end_payment_masking(self, b: Bridge) -> None:

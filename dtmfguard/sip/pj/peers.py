@@ -25,7 +25,7 @@ import time
 
 import pjsua2 as pj
 
-from .b2bua import sdp_offers_hold  # imported up front: a first import inside a callback delays the answer
+from ..bridge import sdp_offers_hold  # imported up front: a first import inside a callback delays the answer
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 
 __all__ = ["main"]

@@ -43,14 +43,14 @@ import ctypes
 import logging
 import os
 from typing import Callable, Sequence
-from urllib.parse import quote
 
 import pjsua2 as pj
 
+from ..identity import refer_target_with_headers
 from ..sipcheck import split_message
 from .edge import _MAX_PKT_LENS, _RX_CB, find_msg_info
 
-__all__ = ["SipRewriter", "install", "refer_target_with_headers"]
+__all__ = ["SipRewriter", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,6 @@ _REQUEST_MSG, _RESPONSE_MSG = 0, 1  # pjsip_msg_type_e
 _TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
 
 _URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
-
-
-def refer_target_with_headers(target: str, headers) -> str:
-    """A Refer-To value with ``headers`` [(name, value)] added as URI header parameters (RFC 3261 §19.1.1),
-    after the ones the target already has (Replaces); a header the target already names is not added twice."""
-    value = target.strip()
-    inner = value[1:value.index(">")] if value.startswith("<") and ">" in value else value
-    params = value[len(inner) + 2:] if value.startswith("<") and ">" in value else ""
-    present = {p.split("=", 1)[0].lower() for p in inner.partition("?")[2].split("&") if p}
-    extra = [f"{quote(n, safe='-_.!~*')}={quote(v, safe=_URI_HEADER_SAFE)}" for n, v in headers
-             if n.lower() not in present]
-    if extra:
-        inner += ("&" if "?" in inner else "?") + "&".join(extra)
-    return f"<{inner}>{params}"
 
 
 class _Str(ctypes.Structure):  # pj_str_t
