@@ -825,11 +825,13 @@ class Masker:
                 self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
             else:
                 sp[0], sp[1], sp[2] = weak, e, e
-        verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
+        verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
             sus = verified
+            if verified % 16 in (weak, hit):
+                last = e  # the pair is still there at this hop
         else:
-            at = e
+            at = last = e
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if sp is None and length <= self._verify_len and verified < 0:
@@ -838,14 +840,16 @@ class Masker:
                 # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
                 self._pending.append((e + self._verify_after, e, sus, length))
                 return
+            # a verified suspect's evidence ends at the last hop that named its pair (``last``), not at the
+            # hop that verified it: the notch ends a guard after the evidence, not ``verify_after_ms`` later
             if sp is None:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
-                self._suspect = sp = [sus, e, e, self._open_notch(start, lim)]
+                self._suspect = sp = [sus, at, last, self._open_notch(start, lim)]
             elif sp[0] != sus:
-                sp[0], sp[1] = sus, e
-            sp[2] = e
+                sp[0], sp[1], sp[2] = sus, at, last
+            sp[2] = max(sp[2], last)
         if sp is None:
             return
         if sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
@@ -876,11 +880,12 @@ class Masker:
         amp2 = coef[:k] ** 2 + coef[k:] ** 2
         return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
 
-    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int]:
+    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int, int]:
         """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
-        window index, and the hop that named it) or (-1, e)."""
+        window index, the hop that named it and the last hop up to ``e`` that named its pair again) or
+        (-1, e, e)."""
         keep = []
-        verified, at = -1, e
+        verified, at, last = -1, e, e
         for item in self._pending:
             due, _, pair, length = item
             if due > e:
@@ -894,8 +899,9 @@ class Masker:
             energy = float(seg @ seg)
             if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
+                last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
-        return verified, at
+        return verified, at, last
 
     def _open_press(self, start: int) -> None:
         lim = start
