@@ -198,6 +198,10 @@ class Masker:
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
         self._verify_support = int(params.verify_support)
+        self._weak_notch = float(params.weak_notch_fraction)
+        self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
+        self._named_resid = 1.0 - float(params.named_fraction)
+        self._named_unique = float(params.named_unique)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -491,7 +495,7 @@ class Masker:
         st[5] = self._hit_pair
         st[6] = self._hit_run
         sp = self._suspect
-        st[7] = sp is not None
+        st[7] = 0 if sp is None else 1 if sp[3] is not None else 2  # 2: silent (native/masker.c)
         if sp is not None:
             st[10], st[11], st[12] = sp[0], sp[1], sp[2]
         pending = self._pending
@@ -817,14 +821,26 @@ class Masker:
         elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
                 and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
             # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
-            steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
-            # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
-            onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
-            start = max(self._align_down(onset - self._guard), lim - self._fade)
-            if sp is None:
+            if sp is None and self._weak_share(e, weak, expl, buf_start) < self._weak_notch:
+                # silent (no notch) until a short window the attacker could name, with a margin, carries
+                # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once
+                self._suspect = sp = [weak, e, e, None]
+            elif sp is None:
+                steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
+                # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
+                onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
+                start = max(self._align_down(onset - self._guard), lim - self._fade)
                 self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
             else:
                 sp[0], sp[1], sp[2] = weak, e, e
+        if sp is not None and sp[3] is None and sus < 0:
+            length = self._named(e, sp[0], buf_start)
+            if length:
+                # from the pair's walked-back onset, as a press (a notch has no fade: it may start at the
+                # first sample not yet emitted, lim - fade)
+                steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
+                onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
+                sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
             sus = verified
@@ -834,7 +850,7 @@ class Masker:
             at = last = e
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
-            if sp is None and length <= self._verify_len and verified < 0:
+            if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
                 # a short window alone is weak evidence (speech gives a few a minute): keep it pending
                 # until the 16 ms window centred on it has been seen, then notch only if that window
                 # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
@@ -847,6 +863,11 @@ class Masker:
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
                 self._suspect = sp = [sus, at, last, self._open_notch(start, lim)]
+            elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
+                first = at - length - (self._guard if verified >= 0 else 0)
+                sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim)
+                if sp[0] != sus:
+                    sp[0], sp[1], sp[2] = sus, at, last
             elif sp[0] != sus:
                 sp[0], sp[1], sp[2] = sus, at, last
             sp[2] = max(sp[2], last)
@@ -879,6 +900,31 @@ class Masker:
         k = pinv.shape[0] // 2
         amp2 = coef[:k] ** 2 + coef[k:] ** 2
         return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
+
+    def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
+        seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        return float(expl[pair]) / energy if energy > 0 else 0.0
+
+    def _named(self, e: int, pair: int, buf_start: int) -> int:
+        """The length of the shortest window ending at ``e`` (of ``named_windows_ms``) where ``pair`` passes the
+        attacker's rule with a margin (``named_fraction``, ``named_unique``): 0 if none.  The attacker
+        hears the output through G.711, whose noise lifts a 2 ms window's uniqueness by 20-30 %."""
+        for length in self._named_lens:
+            seg = self._buf[e - length - buf_start: e - buf_start]
+            resid, coef, energy = pairfit.pair_fit(seg[None, :], self.rate)
+            r = resid[0]
+            r1 = float(r[pair])
+            if not (energy[0] > 0 and r1 <= self._named_resid * float(energy[0])):
+                continue
+            others = np.delete(r, pair)
+            if float(others.min()) < self._named_unique * r1:
+                continue
+            c = coef[0, pair]
+            ar2, ac2 = c[0] * c[0] + c[1] * c[1], c[2] * c[2] + c[3] * c[3]
+            if min(ar2, ac2) >= self._screen_amp2 and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
+                return length
+        return 0
 
     def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int, int]:
         """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
@@ -931,7 +977,9 @@ class Masker:
 
     def _end_suspect(self, end: int) -> None:
         sp = self._suspect
-        if sp is not None:
+        if sp is not None and sp[3] is None:
+            self._suspect = None
+        elif sp is not None:
             if sp[3].source == "inband":
                 if sp[3].end is None:
                     self._close(sp[3], end)
