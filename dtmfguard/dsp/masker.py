@@ -199,6 +199,9 @@ class Masker:
         self._verify_fraction = float(params.verify_fraction)
         self._verify_support = int(params.verify_support)
         self._weak_notch = float(params.weak_notch_fraction)
+        self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
+        self._osc_grid = np.linspace(-0.04, 0.04, 81)
+        self._osc_tables: dict = {}
         self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
         self._named_resid = 1.0 - float(params.named_fraction)
         self._named_unique = float(params.named_unique)
@@ -873,7 +876,9 @@ class Masker:
             sp[2] = max(sp[2], last)
         if sp is None:
             return
-        if sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
+        if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
+            sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
+        elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
             self._misses = 0
@@ -900,6 +905,27 @@ class Masker:
         k = pinv.shape[0] // 2
         amp2 = coef[:k] ** 2 + coef[k:] ** 2
         return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
+
+    def _one_oscillator(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the pair's two tones over the last ``persist_ms`` are off nominal by the same share
+        (within ``persist_spread_max``): one keypad oscillator, not two harmonics of a voice or a note
+        (whose offsets from the row and column frequencies are unrelated).  Each tone's frequency is the
+        peak of the window's spectrum on a grid of relative offsets (+-4 % in 0.1 % steps)."""
+        if self._spread_max is None:
+            return True
+        n = self._persist
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        r, c, _ = pairfit.PAIRS[pair]
+        key = (pair, n)
+        tab = self._osc_tables.get(key)
+        if tab is None:
+            t = np.arange(n) / self.rate
+            f = np.array([ROW_HZ[r], COL_HZ[c]])[:, None, None] * (1.0 + self._osc_grid)[None, :, None]
+            tab = (np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t))  # [2, grid, n]
+            self._osc_tables[key] = tab
+        power = (tab[0] @ seg) ** 2 + (tab[1] @ seg) ** 2  # [2, grid]
+        err = self._osc_grid[np.argmax(power, axis=1)]
+        return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
 
     def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
         seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
