@@ -25,8 +25,13 @@ How this one leaks nothing, and leaves speech alone (issue 12):
   still carries the pair or it is named 3 times within 8 ms; or the same pair carrying half the 16 ms
   window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
   the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
-  while speech passes (-0.6 dB).  It is key-independent.  A suspect held for ``persist_ms`` becomes a
-  press.  Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
+  while speech passes (-0.6 dB).  It is key-independent.  A short-window suspect's notch ends a guard
+  after the last hop that named its pair.  A weak suspect whose pair carries less than
+  ``weak_notch_fraction`` of the 16 ms window stays *silent* (tracked, audio untouched) until a 2-8 ms
+  window passes the attacker's rule for its pair with a margin for G.711 noise, then it is notched from its
+  walked-back onset.  A suspect held for ``persist_ms`` becomes a press if its two tones are off nominal
+  by the same share (one keypad oscillator; a voice's or a note's partials are not).
+  Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
 * masked spans start on a 1 ms grid and last a whole number of
   ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
   position, so its level, spectrum and duration do not depend on the key.
