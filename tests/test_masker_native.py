@@ -3,6 +3,7 @@
 int16 fast exit (no rounding pass for untouched samples) changes nothing; both fail closed."""
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from _native_util import require_native, with_backend
 from dtmfguard.testkit import synth
 from dtmfguard.dsp import masker as masker_mod
 from dtmfguard.dsp.masker import Masker
+from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 
 from _corpus_util import condition_needs_speech, need_speech, speech
 
@@ -228,8 +230,11 @@ def test_native_screen_hands_silent_suspects_to_python(native, monkeypatch):
     named = Masker._named
     monkeypatch.setattr(Masker, "_named", lambda self, *a: calls.append(1) or named(self, *a))
 
+    # silent below 0.8 of the 16 ms window (the default is lower): the path is taken at any default
+    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, weak_notch_fraction=0.8)
+
     def run(chunk):
-        m = Masker()
+        m = Masker(params=params)
         out = np.concatenate([m.process(sig[i: i + chunk]) for i in range(0, sig.size, chunk)] + [m.flush()])
         return out, m.masked_spans, m.notched_spans, m.errors
 
