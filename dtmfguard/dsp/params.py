@@ -202,7 +202,8 @@ class MaskerParams:
     # espeak-cmn / hyperrogue: 40 ms 3.3 / 1.5, 60 ms 2.3 / 1.2, 100 ms 0.17 / 1.2; report half at 100 ms:
     # espeak-cmn 2.3 -> 0.5, hyperrogue 3.8 -> 1.3), but a suspect tracks its pair less tenaciously than a
     # press: with 100 ms, tones under a second voice 6 dB louder leaked 9.4 ms per press (max 209) instead
-    # of 4.6 (94), still 0 digits named.  Kept at 40 until the suspect holds its pair as a press does.
+    # of 4.6 (94), still 0 digits named.  Kept at 40 until the suspect holds its pair as a press does; the
+    # oscillator test below removes those false presses at 40 ms instead (espeak-cmn tune 3.3 -> 0.2/min).
     weak_fraction: float = 0.5
     weak_run_ms: float = 4.0
     persist_ms: float = 40.0
