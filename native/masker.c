@@ -622,6 +622,8 @@ simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t e, int64
     } else {
         if (conf >= 0 || sus >= 0 || hit_run >= o->hit_hops)
             return 0; /* a press or a suspect to open */
+        if (st[S_SUSPECT] == 2)
+            return 0; /* a silent suspect: Python looks for its pair in the short windows */
         if (st[S_SUSPECT] && weak == st[S_SP_PAIR])
             sp_last = e; /* the suspect's pair is still there */
         else if (weak_run >= o->weak_hops && (weak_run - o->weak_hops) % o->weak_hops == 0)

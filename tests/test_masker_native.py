@@ -3,6 +3,7 @@
 int16 fast exit (no rounding pass for untouched samples) changes nothing; both fail closed."""
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from _native_util import require_native, with_backend
 from dtmfguard.testkit import synth
 from dtmfguard.dsp import masker as masker_mod
 from dtmfguard.dsp.masker import Masker
+from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 
 from _corpus_util import condition_needs_speech, need_speech, speech
 
@@ -442,3 +444,30 @@ def test_native_long_chunk_fails_closed_as_a_whole(native):
     assert m.errors == 1 and len(calls) == 4 and out.size == x.size
     ref = np.clip(np.round(m._mask_signal(-m.delay_samples, x.size)), -32768, 32767)
     assert np.array_equal(out, ref)
+
+
+def test_native_screen_hands_silent_suspects_to_python(native, monkeypatch):
+    """A weak suspect too faint to notch at once stays silent (issue 12): the C steps leave every hop of it
+    to Python, which looks for its pair in the short windows; both backends give the same samples and the
+    same masked and notched spans, and the silent path is really taken."""
+    x = need_speech(SPEECH, "silent suspects")
+    rng = np.random.default_rng(11)
+    parts = [A.press_scenario(rng, 4, speech=x, speech_under_db=db, duration_ms=300.0)[0] for db in (0.0, 3.0)]
+    sig = np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
+    calls = []
+    named = Masker._named
+    monkeypatch.setattr(Masker, "_named", lambda self, *a: calls.append(1) or named(self, *a))
+
+    # silent below 0.8 of the 16 ms window (the default is lower): the path is taken at any default
+    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, weak_notch_fraction=0.8)
+
+    def run(chunk):
+        m = Masker(params=params)
+        out = np.concatenate([m.process(sig[i: i + chunk]) for i in range(0, sig.size, chunk)] + [m.flush()])
+        return out, m.masked_spans, m.notched_spans, m.errors
+
+    ref = with_backend("numpy", lambda: run(160))
+    assert calls, "no silent suspect in this case: it tests nothing"
+    for chunk in (160, 33):
+        got = with_backend("native", lambda c=chunk: run(c))
+        assert np.array_equal(got[0], ref[0]) and got[1:] == ref[1:] and ref[3] == 0

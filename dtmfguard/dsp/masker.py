@@ -25,8 +25,13 @@ How this one leaks nothing, and leaves speech alone (issue 12):
   still carries the pair or it is named 3 times within 8 ms; or the same pair carrying half the 16 ms
   window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
   the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
-  while speech passes (-0.6 dB).  It is key-independent.  A suspect held for ``persist_ms`` becomes a
-  press.  Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
+  while speech passes (-0.6 dB).  It is key-independent.  A short-window suspect's notch ends a guard
+  after the last hop that named its pair.  A weak suspect whose pair carries less than
+  ``weak_notch_fraction`` of the 16 ms window stays *silent* (tracked, audio untouched) until a 2-8 ms
+  window passes the attacker's rule for its pair with a margin for G.711 noise, then it is notched from its
+  walked-back onset.  A suspect held for ``persist_ms`` becomes a press if its two tones are off nominal
+  by the same share (one keypad oscillator; a voice's or a note's partials are not).
+  Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
 * masked spans start on a 1 ms grid and last a whole number of
   ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
   position, so its level, spectrum and duration do not depend on the key.
@@ -205,6 +210,13 @@ class Masker:
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
         self._verify_support = int(params.verify_support)
+        self._weak_notch = float(params.weak_notch_fraction)
+        self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
+        self._osc_grid = np.linspace(-0.04, 0.04, 81)
+        self._osc_tables: dict = {}
+        self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
+        self._named_resid = 1.0 - float(params.named_fraction)
+        self._named_unique = float(params.named_unique)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -570,7 +582,7 @@ class Masker:
         st[5] = self._hit_pair
         st[6] = self._hit_run
         sp = self._suspect
-        st[7] = sp is not None
+        st[7] = 0 if sp is None else 1 if sp[3] is not None else 2  # 2: silent (native/masker.c)
         if sp is not None:
             st[10], st[11], st[12] = sp[0], sp[1], sp[2]
         pending = self._pending
@@ -905,38 +917,61 @@ class Masker:
         elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
                 and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
             # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
-            steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
-            # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
-            onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
-            start = max(self._align_down(onset - self._guard), lim - self._fade)
-            if sp is None:
+            if sp is None and self._weak_share(e, weak, expl, buf_start) < self._weak_notch:
+                # silent (no notch) until a short window the attacker could name, with a margin, carries
+                # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once
+                self._suspect = sp = [weak, e, e, None]
+            elif sp is None:
+                steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
+                # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
+                onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
+                start = max(self._align_down(onset - self._guard), lim - self._fade)
                 self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
             else:
                 sp[0], sp[1], sp[2] = weak, e, e
-        verified, at = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e)
+        if sp is not None and sp[3] is None and sus < 0:
+            length = self._named(e, sp[0], buf_start)
+            if length:
+                # from the pair's walked-back onset, as a press (a notch has no fade: it may start at the
+                # first sample not yet emitted, lim - fade)
+                steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
+                onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
+                sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
+        verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
             sus = verified
+            if verified % 16 in (weak, hit):
+                last = e  # the pair is still there at this hop
         else:
-            at = e
+            at = last = e
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
-            if sp is None and length <= self._verify_len and verified < 0:
+            if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
                 # a short window alone is weak evidence (speech gives a few a minute): keep it pending
                 # until the 16 ms window centred on it has been seen, then notch only if that window
                 # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
                 self._pending.append((e + self._verify_after, e, sus, length))
                 return
+            # a verified suspect's evidence ends at the last hop that named its pair (``last``), not at the
+            # hop that verified it: the notch ends a guard after the evidence, not ``verify_after_ms`` later
             if sp is None:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
-                self._suspect = sp = [sus, e, e, self._open_notch(start, lim)]
+                self._suspect = sp = [sus, at, last, self._open_notch(start, lim)]
+            elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
+                first = at - length - (self._guard if verified >= 0 else 0)
+                sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim)
+                if sp[0] != sus:
+                    sp[0], sp[1], sp[2] = sus, at, last
             elif sp[0] != sus:
-                sp[0], sp[1] = sus, e
-            sp[2] = e
+                sp[0], sp[1], sp[2] = sus, at, last
+            sp[2] = max(sp[2], last)
         if sp is None:
             return
-        if sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
+        if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
+            sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
+        elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
             self._misses = 0
@@ -964,11 +999,58 @@ class Masker:
         amp2 = coef[:k] ** 2 + coef[k:] ** 2
         return bool(amp2[2:].max() > min(amp2[0], amp2[1]) * 10 ** (-self._guard_db / 10))
 
-    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int]:
+    def _one_oscillator(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the pair's two tones over the last ``persist_ms`` are off nominal by the same share
+        (within ``persist_spread_max``): one keypad oscillator, not two harmonics of a voice or a note
+        (whose offsets from the row and column frequencies are unrelated).  Each tone's frequency is the
+        peak of the window's spectrum on a grid of relative offsets (+-4 % in 0.1 % steps)."""
+        if self._spread_max is None:
+            return True
+        n = self._persist
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        r, c, _ = pairfit.PAIRS[pair]
+        key = (pair, n)
+        tab = self._osc_tables.get(key)
+        if tab is None:
+            t = np.arange(n) / self.rate
+            f = np.array([ROW_HZ[r], COL_HZ[c]])[:, None, None] * (1.0 + self._osc_grid)[None, :, None]
+            tab = (np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t))  # [2, grid, n]
+            self._osc_tables[key] = tab
+        power = (tab[0] @ seg) ** 2 + (tab[1] @ seg) ** 2  # [2, grid]
+        err = self._osc_grid[np.argmax(power, axis=1)]
+        return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
+
+    def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
+        seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        return float(expl[pair]) / energy if energy > 0 else 0.0
+
+    def _named(self, e: int, pair: int, buf_start: int) -> int:
+        """The length of the shortest window ending at ``e`` (of ``named_windows_ms``) where ``pair`` passes the
+        attacker's rule with a margin (``named_fraction``, ``named_unique``): 0 if none.  The attacker
+        hears the output through G.711, whose noise lifts a 2 ms window's uniqueness by 20-30 %."""
+        for length in self._named_lens:
+            seg = self._buf[e - length - buf_start: e - buf_start]
+            resid, coef, energy = pairfit.pair_fit(seg[None, :], self.rate)
+            r = resid[0]
+            r1 = float(r[pair])
+            if not (energy[0] > 0 and r1 <= self._named_resid * float(energy[0])):
+                continue
+            others = np.delete(r, pair)
+            if float(others.min()) < self._named_unique * r1:
+                continue
+            c = coef[0, pair]
+            ar2, ac2 = c[0] * c[0] + c[1] * c[1], c[2] * c[2] + c[3] * c[3]
+            if min(ar2, ac2) >= self._screen_amp2 and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
+                return length
+        return 0
+
+    def _verify_pending(self, e: int, expl: np.ndarray, buf_start: int) -> Tuple[int, int, int]:
         """Resolve pending short-window suspects due at hop ``e``: the earliest verified one (pair + 16 *
-        window index, and the hop that named it) or (-1, e)."""
+        window index, the hop that named it and the last hop up to ``e`` that named its pair again) or
+        (-1, e, e)."""
         keep = []
-        verified, at = -1, e
+        verified, at, last = -1, e, e
         for item in self._pending:
             due, _, pair, length = item
             if due > e:
@@ -982,8 +1064,9 @@ class Masker:
             energy = float(seg @ seg)
             if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
+                last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
-        return verified, at
+        return verified, at, last
 
     def _open_press(self, start: int) -> None:
         lim = start
@@ -1013,7 +1096,9 @@ class Masker:
 
     def _end_suspect(self, end: int) -> None:
         sp = self._suspect
-        if sp is not None:
+        if sp is not None and sp[3] is None:
+            self._suspect = None
+        elif sp is not None:
             if sp[3].source == "inband":
                 if sp[3].end is None:
                     self._close(sp[3], end)
