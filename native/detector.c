@@ -107,7 +107,10 @@
     X(MIN_TONE, "min_tone") X(CONFIRM_CHECKED, "confirm_checked") X(END_MISSES, "end_misses")            \
     X(EDGE_MIN, "edge_min") X(STEADY_SPREAD, "steady_spread") X(THIRD_GUARD, "third_guard")              \
     X(THIRD_GUARD_MIXED, "third_guard_mixed") X(MIXED_FRACTION, "mixed_fraction")                        \
-    X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone")
+    X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone") X(MIN_TONE_MIXED, "min_tone_mixed")      \
+    X(PRESS_CLEAN_SHARE, "press_clean_share") X(RATE, "rate") X(COMB_RATIO, "comb_ratio")                 \
+    X(COMB_F0_MIN, "comb_f0_min")                                                                        \
+    X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -385,7 +388,8 @@ clip01(double v)
 
 static int
 classify(const double *c, const double *win, const double *prev, double energy, double *amp,
-         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out, const guard_src *g)
+         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out, double *share_out,
+         const guard_src *g)
 {
     const double *sc = c + CONST_SCALARS;
     const double half = sc[S_HALF], n = sc[S_WINDOW];
@@ -399,6 +403,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *checked_out = 0;
     *lr_out = *lc_out = -INFINITY;
     *relr_out = *relc_out = 0.0;
+    *share_out = 0.0;
     if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_MIN_FRACTION]))
         return NO_DIGIT;
 
@@ -466,6 +471,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *lc_out = lc;
     *relr_out = checked ? rel_r : 0.0;
     *relc_out = checked ? rel_c : 0.0;
+    *share_out = share;
     return ok ? r * 4 + cc : (shape_ok ? WEAK + r * 4 + cc : NO_DIGIT);
 }
 
@@ -478,7 +484,7 @@ typedef struct {
 
 static int
 channel_frames(const frame_shape *f, const double *consts, const double *x, double *state, int64_t *digit,
-               int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc)
+               int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc, double *share)
 {
     const Py_ssize_t H = f->H;
     double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
@@ -519,7 +525,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             }
             int chk;
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w, NULL);
+                                   &chk, lr + w, lc + w, relr + w, relc + w, share + w, NULL);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
@@ -550,7 +556,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
 static int
 channel_frames_fast(const frame_shape *f, const double *consts, const double *x, double *state, double *prev_x,
                     const double *cosw, const double *sinw, int64_t *digit, int8_t *checked, double *amp,
-                    double *lr, double *lc, double *relr, double *relc)
+                    double *lr, double *lc, double *relr, double *relc, double *share)
 {
     const Py_ssize_t H = f->H;
     double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
@@ -596,7 +602,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
             g.xa = prev_src;
             g.xb = src[h % 2];
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w, &g);
+                                   &chk, lr + w, lc + w, relr + w, relc + w, share + w, &g);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
@@ -633,6 +639,8 @@ typedef struct {
     int64_t first_w, last_w, onset;
     double a_prev, a_first, a_ref, a_last, a_after, level;
     double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
+    int hits;       /* windows that passed every test */
+    double s_share; /* the sum of the tones' energy share in them */
 } run_t;
 
 typedef struct {
@@ -687,8 +695,10 @@ min1(double v)
 
 static void
 new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const double *prev_amp8, double lr, double lc,
-        double rel_r, double rel_c)
+        double rel_r, double rel_c, double share)
 {
+    r->hits = 1;
+    r->s_share = share;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -740,8 +750,68 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
     return (int64_t)nearbyint(end);
 }
 
+/* |sum_i xw[i] exp(-j 2 pi f i / rate)| (the rotation by recurrence) */
+static double
+comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
+{
+    const double om = 2.0 * PI * f / rate, c = cos(om), s = sin(om);
+    double zr = 1.0, zi = 0.0, re = 0.0, im = 0.0;
+    for (Py_ssize_t i = 0; i < N; i++) {
+        re += xw[i] * zr;
+        im += xw[i] * zi;
+        const double t = zr * c + zi * s;
+        zi = zi * c - zr * s;
+        zr = t;
+    }
+    return sqrt(re * re + im * im);
+}
+
+/* detector._comb_ratio: the partials test over seg (N samples, Hann window) for tones fr, fc (Hz) */
+static double
+comb_ratio(const double *sc, const double *seg, Py_ssize_t N, double fr, double fc)
+{
+    double xw[5 * MAX_HALF];
+    const double rate = sc[S_RATE];
+    Py_ssize_t i;
+    for (i = 0; i < N; i++)
+        xw[i] = seg[i] * (0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)(N - 1)));
+    const double ar = comb_amp(xw, N, fr, rate), ac = comb_amp(xw, N, fc, rate);
+    const double weaker = ar < ac ? ar : ac;
+    double best = 0.0;
+    for (int n = 2; fr / n >= sc[S_COMB_F0_MIN]; n++) {
+        double f0 = fr / n;
+        const double m = nearbyint(fc / f0);
+        if (!(f0 <= sc[S_COMB_F0_MAX] && fabs(fc / (m * f0) - 1.0) <= sc[S_COMB_TOL]))
+            continue;
+        f0 = (fr + fc) / ((double)n + m);
+        double top[3] = {0.0, 0.0, 0.0};
+        int count = 0;
+        for (int k = 1; k * f0 <= sc[S_COMB_F_HI]; k++) {
+            if (k == n || (double)k == m || k * f0 < sc[S_COMB_F_LO])
+                continue;
+            const double v = comb_amp(xw, N, k * f0, rate);
+            count++;
+            if (v > top[2]) { /* keep the 3 largest, descending */
+                top[2] = v;
+                for (int j = 2; j > 0 && top[j] > top[j - 1]; j--) {
+                    const double t = top[j];
+                    top[j] = top[j - 1];
+                    top[j - 1] = t;
+                }
+            }
+        }
+        if (count >= 3) {
+            const double mean = (top[0] + top[1] + top[2]) / 3.0;
+            if (mean > best)
+                best = mean;
+        }
+    }
+    return best / (weaker > 1e-9 ? weaker : 1e-9);
+}
+
 static void
-maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev)
+maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, const double *seg,
+              const double *omega)
 {
     if (r->checked < (int)sc[S_CONFIRM_CHECKED])
         return;
@@ -754,7 +824,16 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         && (-r->s_r / (double)r->checked > sc[S_OCTAVE_TONE] || r->s_c / (double)r->checked > sc[S_OCTAVE_TONE]))
         return;
     const int64_t onset = run_onset(sc, r);
-    if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= sc[S_MIN_TONE]) {
+    /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
+    const double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
+    if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= need) {
+        /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm) */
+        const double hz = sc[S_RATE] / (2.0 * PI);
+        const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
+        const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
+        const double comb = comb_ratio(sc, seg, 5 * (Py_ssize_t)sc[S_HALF], fr, fc);
+        if (comb >= sc[S_COMB_RATIO])
+            return;
         r->confirmed = 1;
         r->onset = onset;
         emit(ev, ch, r->digit, onset, -1, r->level);
@@ -788,7 +867,8 @@ wobble(run_t *r, double rel_r, double rel_c)
 
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
-     const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, event_buf *ev)
+     const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, double share, event_buf *ev,
+     const double *seg, const double *omega)
 {
     run_t *r = &c->run;
     if (r->digit != NO_DIGIT) {
@@ -803,6 +883,8 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             r->misses = 0;
             r->last_w = w;
             r->a_last = a;
+            r->hits++;
+            r->s_share += share;
             if (checked) {
                 r->checked++;
                 r->s_r += rel_r;
@@ -814,7 +896,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->level = 0.5 * (lr + lc);
             }
             if (!r->confirmed)
-                maybe_confirm(sc, r, w, a, ch, ev);
+                maybe_confirm(sc, r, w, a, ch, ev, seg, omega);
             return;
         }
         r->misses++;
@@ -827,16 +909,16 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 finish(sc, c, ch, ev);
                 c->run = c->rival;
                 c->rival.digit = NO_DIGIT;
-                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, ev);
+                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega);
                 return;
             }
-            new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+            new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
         }
         if (r->misses >= (int)sc[S_END_MISSES])
             finish(sc, c, ch, ev);
     }
     if (r->digit == NO_DIGIT && d >= 0 && d < WEAK) {
-        new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+        new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
         c->rival.digit = NO_DIGIT;
     }
 }
@@ -885,6 +967,7 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
+    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks (the partials test) */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
@@ -938,6 +1021,7 @@ Frames_dealloc(FramesObject *self)
     Py_CLEAR(self->ndarray);
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
+    PyMem_Free(self->hist);
     PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -981,8 +1065,9 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
         const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
         self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+        self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
         self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
-        if (self->prev_x == NULL || self->twiddles == NULL) {
+        if (self->prev_x == NULL || self->hist == NULL || self->twiddles == NULL) {
             PyErr_NoMemory();
             return -1;
         }
@@ -1015,13 +1100,13 @@ sample_format(const Py_buffer *b)
 /* [digits], [checked], [[8 amplitudes] x (nw + 1)], [lr], [lc] of one channel */
 static PyObject *
 channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *checked, const double *amp,
-             const double *lr, const double *lc, const double *relr, const double *relc)
+             const double *lr, const double *lc, const double *relr, const double *relc, const double *share)
 {
     PyObject *d = PyList_New(nw), *c = PyList_New(nw), *a = PyList_New(nw + 1), *l1 = PyList_New(nw),
-             *l2 = PyList_New(nw), *r1 = PyList_New(nw), *r2 = PyList_New(nw);
+             *l2 = PyList_New(nw), *r1 = PyList_New(nw), *r2 = PyList_New(nw), *s1 = PyList_New(nw);
     Py_ssize_t w;
     int k;
-    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL || r1 == NULL || r2 == NULL)
+    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL || r1 == NULL || r2 == NULL || s1 == NULL)
         goto fail;
     for (w = 0; w <= nw; w++) {
         PyObject *row = PyList_New(NFUND);
@@ -1037,18 +1122,20 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
     }
     for (w = 0; w < nw; w++) {
         PyObject *dv = PyLong_FromLongLong(digit[w]), *v1 = PyFloat_FromDouble(lr[w]),
-                 *v2 = PyFloat_FromDouble(lc[w]), *v3 = PyFloat_FromDouble(relr[w]), *v4 = PyFloat_FromDouble(relc[w]);
+                 *v2 = PyFloat_FromDouble(lc[w]), *v3 = PyFloat_FromDouble(relr[w]), *v4 = PyFloat_FromDouble(relc[w]),
+                 *v5 = PyFloat_FromDouble(share[w]);
         PyList_SET_ITEM(d, w, dv);
         PyList_SET_ITEM(l1, w, v1);
         PyList_SET_ITEM(l2, w, v2);
         PyList_SET_ITEM(r1, w, v3);
         PyList_SET_ITEM(r2, w, v4);
+        PyList_SET_ITEM(s1, w, v5);
         PyList_SET_ITEM(c, w, PyBool_FromLong(checked[w]));
-        if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL)
+        if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL || v5 == NULL)
             goto fail;
     }
     {
-        PyObject *t = PyTuple_New(8), *chv = PyLong_FromSsize_t(ch);
+        PyObject *t = PyTuple_New(9), *chv = PyLong_FromSsize_t(ch);
         if (t == NULL || chv == NULL) {
             Py_XDECREF(t);
             Py_XDECREF(chv);
@@ -1062,6 +1149,7 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
         PyTuple_SET_ITEM(t, 5, l2);
         PyTuple_SET_ITEM(t, 6, r1);
         PyTuple_SET_ITEM(t, 7, r2);
+        PyTuple_SET_ITEM(t, 8, s1);
         return t;
     }
 fail:
@@ -1072,6 +1160,7 @@ fail:
     Py_XDECREF(l2);
     Py_XDECREF(r1);
     Py_XDECREF(r2);
+    Py_XDECREF(s1);
     return NULL;
 }
 
@@ -1127,7 +1216,7 @@ Frames_run(FramesObject *self, PyObject *args)
         const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step = xb.strides[xb.ndim - 1];
         /* one allocation: samples of one channel as float64, then every channel's window results */
         const size_t bytes = (size_t)m * sizeof(double)
-                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
+                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 5 * sizeof(double))
                                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 1) + 64;
         mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes); /* a frame: stack */
         if (mem == NULL) {
@@ -1135,8 +1224,8 @@ Frames_run(FramesObject *self, PyObject *args)
             goto done;
         }
         double *xd = (double *)mem, *amp = xd + m, *lr = amp + C * (nw + 1) * NFUND, *lc = lr + C * nw;
-        double *relr = lc + C * nw, *relc = relr + C * nw;
-        int64_t *digit = (int64_t *)(relc + C * nw);
+        double *relr = lc + C * nw, *relc = relr + C * nw, *share = relc + C * nw;
+        int64_t *digit = (int64_t *)(share + C * nw);
         int8_t *checked = (int8_t *)(digit + C * nw), *strong = checked + C * nw;
         const double *consts = (const double *)self->consts.buf;
         double *state = (double *)self->state.buf;
@@ -1154,7 +1243,7 @@ Frames_run(FramesObject *self, PyObject *args)
                     xd[i] = *(const double *)(src + i * step);
             strong[ch] = (int8_t)channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit + ch * nw,
                                                 checked + ch * nw, amp + ch * (nw + 1) * NFUND, lr + ch * nw,
-                                                lc + ch * nw, relr + ch * nw, relc + ch * nw);
+                                                lc + ch * nw, relr + ch * nw, relc + ch * nw, share + ch * nw);
             busy += nw > 0 && (strong[ch] || active[ch]);
         }
         if (ts != NULL)
@@ -1169,7 +1258,8 @@ Frames_run(FramesObject *self, PyObject *args)
             if (!(strong[ch] || active[ch]))
                 continue;
             PyObject *rows = channel_rows(ch, nw, digit + ch * nw, checked + ch * nw, amp + ch * (nw + 1) * NFUND,
-                                          lr + ch * nw, lc + ch * nw, relr + ch * nw, relc + ch * nw);
+                                          lr + ch * nw, lc + ch * nw, relr + ch * nw, relc + ch * nw,
+                                          share + ch * nw);
             if (rows == NULL || PyList_Append(result, rows) < 0)
                 Py_CLEAR(result);
             Py_XDECREF(rows);
@@ -1233,17 +1323,19 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
         const Py_ssize_t nw = f.nw, m = f.m;
         const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step_b = xb.strides[xb.ndim - 1];
         /* one channel at a time: its samples as float64, then its window results */
-        const size_t bytes = (size_t)m * sizeof(double)
-                             + (size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
+        const size_t bytes = (size_t)(4 * H + f.n_pending + m) * sizeof(double)
+                             + (size_t)nw * (sizeof(int64_t) + 1 + 5 * sizeof(double))
                              + (size_t)(nw + 1) * NFUND * sizeof(double) + 64;
         mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes);
         if (mem == NULL) {
             PyErr_NoMemory();
             goto done;
         }
-        double *xd = (double *)mem, *amp = xd + m, *lr = amp + (nw + 1) * NFUND, *lc = lr + nw;
-        double *relr = lc + nw, *relc = relr + nw;
-        int64_t *digit = (int64_t *)(relc + nw);
+        /* xbuf: the channel's last 4 whole half-blocks, its partial one, then the new samples (xd) */
+        double *xbuf = (double *)mem, *xd = xbuf + 4 * H + f.n_pending, *amp = xd + m;
+        double *lr = amp + (nw + 1) * NFUND, *lc = lr + nw;
+        double *relr = lc + nw, *relc = relr + nw, *share = relc + nw;
+        int64_t *digit = (int64_t *)(share + nw);
         int8_t *checked = (int8_t *)(digit + nw);
         const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
         double *state = (double *)self->state.buf;
@@ -1259,9 +1351,14 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
             else
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
+            double *hist = self->hist + ch * 4 * H;
+            memcpy(xbuf, hist, (size_t)(4 * H) * sizeof(double));
+            memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
+            if (f.nh > 0)
+                memcpy(hist, xbuf + f.nh * H, (size_t)(4 * H) * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
-                                                   amp, lr, lc, relr, relc);
+                                                   amp, lr, lc, relr, relc, share);
             if (!strong && c->run.digit == NO_DIGIT)
                 continue;
             for (k = 0; k < nw; k++) {
@@ -1269,7 +1366,7 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], &ev);
+                     relr[k], relc[k], share[k], &ev, xbuf + (k + 1 - f.have_half) * H, consts + CONST_OMEGA);
             }
         }
         if (ts != NULL)

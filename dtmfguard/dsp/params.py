@@ -141,6 +141,23 @@ class DetectorParams:
     # Duration: Q.24 accepts >= 40 ms and rejects <= 23 ms (ETSI ES 201 235: reject < 20 ms).
     # A tone is confirmed once its estimated duration reaches this value, centred between the two.
     min_tone_ms: float = 30.0
+    # Talk-off guard (issue 17): a press whose tones carry on average less than ``press_clean_share`` of
+    # its windows' energy (other sound shares it: speech or music around a chance pair) is confirmed only
+    # once it has lasted ``min_tone_mixed_ms``. Q.24's duration limits are for the tones alone (their
+    # share > 0.95 in 15 dB S/N noise and through G.711); a press under speech has no such limit.
+    press_clean_share: float = 0.8
+    min_tone_mixed_ms: float = 30.0
+    # Talk-off guard (issue 17), the partials test at confirmation: a voice or an instrument makes a DTMF-like
+    # pair out of two harmonics of one fundamental, and has other harmonics beside them; a keypad's two
+    # tones have none. Over the last 32 ms (5 half-blocks, Hann window), for every fundamental f0 in
+    # [comb_f0_min_hz, comb_f0_max_hz] of which both tones are harmonics (within comb_tolerance), the mean
+    # amplitude of its 3 strongest other harmonics in comb_band_hz must stay this many dB below the
+    # weaker tone.
+    comb_guard_db: float = 2.0
+    comb_f0_min_hz: float = 70.0
+    comb_f0_max_hz: float = 400.0
+    comb_tolerance: float = 0.012
+    comb_band_hz: tuple = (150.0, 3400.0)
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
