@@ -40,14 +40,17 @@
  *     windows.  None when no channel has a candidate window or is active; else, for each channel that
  *     has, Python lists: digit per window (r*4+c, 16 + that for a weak hit, -1 for none), passed the
  *     phase check per window, nw + 1 rows of 8 amplitudes (row 0: the window before the first),
- *     row and column level in dBm0 per window (-inf when not a candidate).
+ *     row and column level in dBm0 per window (-inf when not a candidate), the row and column tones'
+ *     relative frequency errors (0 where not measured) and the tones' share of the window's energy
+ *     at their measured frequencies (0 where not a candidate).
  *
  *   Frames.process(x) -> None or [(channel, digit index, start, end or None, level), ...]
  *     Everything DetectorBank does for a frame (issue 17): the buffer, an 8-bin kernel (two half-blocks
  *     at a time, in registers), the window tests (the guard bins only for windows that pass the level
  *     and energy-share tests, by direct sums over the window's samples) and the per-window state
  *     machine (DetectorBank._step and what it calls, same decisions and arithmetic).  The stream
- *     position and the runs live in the Frames object.
+ *     position, the runs and each channel's last 4 half-blocks of samples (the partials test at
+ *     confirmation, comb_ratio) live in the Frames object.
  *   Frames.events(chunk) -> [DigitEvent, ...]   (after bind(factory, fallback, ndarray))
  *     DtmfDetector.process for one channel: int16 frames go straight to process(); other input to the
  *     fallback (the validating Python path).
@@ -1169,7 +1172,8 @@ PyDoc_STRVAR(run_doc,
 "Kernel and window tests on every channel's new samples x (int16 or float64, [C, m], or [m] for one\n"
 "channel; any strides); updates the state in place.  Returns None when no channel has a candidate\n"
 "window or an active digit (active[ch] != 0), else one tuple per such channel:\n"
-"(channel, digits, checked, amplitudes [nw + 1 rows of 8], row levels, column levels).");
+"(channel, digits, checked, amplitudes [nw + 1 rows of 8], row levels, column levels, row errors,\n"
+"column errors, tone shares).");
 
 static PyObject *
 Frames_run(FramesObject *self, PyObject *args)
