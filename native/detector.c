@@ -112,7 +112,7 @@
     X(THIRD_GUARD_MIXED, "third_guard_mixed") X(MIXED_FRACTION, "mixed_fraction")                        \
     X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone") X(MIN_TONE_MIXED, "min_tone_mixed")      \
     X(PRESS_CLEAN_SHARE, "press_clean_share") X(RATE, "rate") X(COMB_RATIO, "comb_ratio")                 \
-    X(COMB_F0_MIN, "comb_f0_min")                                                                        \
+    X(COMB_F0_MIN, "comb_f0_min") X(COMB_MAX_SHARE, "comb_max_share")                                                                      \
     X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi")
 enum {
 #define DG_ENUM(id, name) S_##id,
@@ -753,31 +753,51 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
     return (int64_t)nearbyint(end);
 }
 
-/* |sum_i xw[i] exp(-j 2 pi f i / rate)| (the rotation by recurrence) */
+/* |sum_i xw[i] exp(-j 2 pi f i / rate)|, by the Goertzel recursion */
 static double
 comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
 {
-    const double om = 2.0 * PI * f / rate, c = cos(om), s = sin(om);
-    double zr = 1.0, zi = 0.0, re = 0.0, im = 0.0;
+    const double om = 2.0 * PI * f / rate, coef = 2.0 * cos(om);
+    double s1 = 0.0, s2 = 0.0;
     for (Py_ssize_t i = 0; i < N; i++) {
-        re += xw[i] * zr;
-        im += xw[i] * zi;
-        const double t = zr * c + zi * s;
-        zi = zi * c - zr * s;
-        zr = t;
+        const double t = xw[i] + coef * s1 - s2;
+        s2 = s1;
+        s1 = t;
     }
-    return sqrt(re * re + im * im);
+    const double p = s1 * s1 + s2 * s2 - coef * s1 * s2;
+    return sqrt(p > 0.0 ? p : 0.0);
+}
+
+/* comb_amp at K frequencies f[0..K-1] into out, four recursions at a time (the same operations per lane) */
+static void
+comb_amps(const double *xw, Py_ssize_t N, const double *f, int K, double rate, double *out)
+{
+    for (int k0 = 0; k0 < K; k0 += 4) {
+        dg_v4d coef, s1 = {0.0, 0.0, 0.0, 0.0}, s2 = {0.0, 0.0, 0.0, 0.0};
+        for (int j = 0; j < 4; j++)
+            coef[j] = 2.0 * cos(2.0 * PI * (k0 + j < K ? f[k0 + j] : f[k0]) / rate);
+        for (Py_ssize_t i = 0; i < N; i++) {
+            const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
+            const dg_v4d t = x + coef * s1 - s2;
+            s2 = s1;
+            s1 = t;
+        }
+        for (int j = 0; j < 4 && k0 + j < K; j++) {
+            const double p = s1[j] * s1[j] + s2[j] * s2[j] - coef[j] * s1[j] * s2[j];
+            out[k0 + j] = sqrt(p > 0.0 ? p : 0.0);
+        }
+    }
 }
 
 /* detector._comb_ratio: the partials test over seg (N samples, Hann window) for tones fr, fc (Hz) */
 static double
-comb_ratio(const double *sc, const double *seg, Py_ssize_t N, double fr, double fc)
+comb_ratio(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc)
 {
     double xw[5 * MAX_HALF];
     const double rate = sc[S_RATE];
     Py_ssize_t i;
     for (i = 0; i < N; i++)
-        xw[i] = seg[i] * (0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)(N - 1)));
+        xw[i] = seg[i] * hann[i];
     const double ar = comb_amp(xw, N, fr, rate), ac = comb_amp(xw, N, fc, rate);
     const double weaker = ar < ac ? ar : ac;
     double best = 0.0;
@@ -787,13 +807,14 @@ comb_ratio(const double *sc, const double *seg, Py_ssize_t N, double fr, double 
         if (!(f0 <= sc[S_COMB_F0_MAX] && fabs(fc / (m * f0) - 1.0) <= sc[S_COMB_TOL]))
             continue;
         f0 = (fr + fc) / ((double)n + m);
-        double top[3] = {0.0, 0.0, 0.0};
+        double top[3] = {0.0, 0.0, 0.0}, fk[64], ak[64];
         int count = 0;
-        for (int k = 1; k * f0 <= sc[S_COMB_F_HI]; k++) {
-            if (k == n || (double)k == m || k * f0 < sc[S_COMB_F_LO])
-                continue;
-            const double v = comb_amp(xw, N, k * f0, rate);
-            count++;
+        for (int k = 1; k * f0 <= sc[S_COMB_F_HI] && count < 64; k++)
+            if (!(k == n || (double)k == m || k * f0 < sc[S_COMB_F_LO]))
+                fk[count++] = k * f0;
+        comb_amps(xw, N, fk, count, rate, ak);
+        for (int q = 0; q < count; q++) {
+            const double v = ak[q];
             if (v > top[2]) { /* keep the 3 largest, descending */
                 top[2] = v;
                 for (int j = 2; j > 0 && top[j] > top[j - 1]; j--) {
@@ -814,7 +835,7 @@ comb_ratio(const double *sc, const double *seg, Py_ssize_t N, double fr, double 
 
 static void
 maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, const double *seg,
-              const double *omega)
+              const double *omega, const double *hann)
 {
     if (r->checked < (int)sc[S_CONFIRM_CHECKED])
         return;
@@ -830,13 +851,15 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
     /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
     const double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
     if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= need) {
-        /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm) */
-        const double hz = sc[S_RATE] / (2.0 * PI);
-        const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
-        const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
-        const double comb = comb_ratio(sc, seg, 5 * (Py_ssize_t)sc[S_HALF], fr, fc);
-        if (comb >= sc[S_COMB_RATIO])
-            return;
+        /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
+         * presses shared with other sound */
+        if (r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
+            const double hz = sc[S_RATE] / (2.0 * PI);
+            const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
+            const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
+            if (comb_ratio(sc, seg, hann, 5 * (Py_ssize_t)sc[S_HALF], fr, fc) >= sc[S_COMB_RATIO])
+                return;
+        }
         r->confirmed = 1;
         r->onset = onset;
         emit(ev, ch, r->digit, onset, -1, r->level);
@@ -871,7 +894,7 @@ wobble(run_t *r, double rel_r, double rel_c)
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
      const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, double share, event_buf *ev,
-     const double *seg, const double *omega)
+     const double *seg, const double *omega, const double *hann)
 {
     run_t *r = &c->run;
     if (r->digit != NO_DIGIT) {
@@ -899,7 +922,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->level = 0.5 * (lr + lc);
             }
             if (!r->confirmed)
-                maybe_confirm(sc, r, w, a, ch, ev, seg, omega);
+                maybe_confirm(sc, r, w, a, ch, ev, seg, omega, hann);
             return;
         }
         r->misses++;
@@ -912,7 +935,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 finish(sc, c, ch, ev);
                 c->run = c->rival;
                 c->rival.digit = NO_DIGIT;
-                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega);
+                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega, hann);
                 return;
             }
             new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
@@ -971,6 +994,7 @@ typedef struct {
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks (the partials test) */
+    double *hann;       /* [5H]: the partials test's window */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
@@ -1025,6 +1049,7 @@ Frames_dealloc(FramesObject *self)
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
     PyMem_Free(self->hist);
+    PyMem_Free(self->hann);
     PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1069,11 +1094,14 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
         self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
         self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
+        self->hann = (double *)PyMem_Calloc((size_t)(5 * Hn), sizeof(double));
         self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
-        if (self->prev_x == NULL || self->hist == NULL || self->twiddles == NULL) {
+        if (self->prev_x == NULL || self->hist == NULL || self->hann == NULL || self->twiddles == NULL) {
             PyErr_NoMemory();
             return -1;
         }
+        for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
+            self->hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
         for (int k = 0; k < NGUARD; k++)
             for (Py_ssize_t n = 0; n < N; n++) {
                 self->twiddles[k * N + n] = cos(omega[k] * (double)n);
@@ -1370,7 +1398,8 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], share[k], &ev, xbuf + (k + 1 - f.have_half) * H, consts + CONST_OMEGA);
+                     relr[k], relc[k], share[k], &ev, xbuf + (k + 1 - f.have_half) * H, consts + CONST_OMEGA,
+                     self->hann);
             }
         }
         if (ts != NULL)

@@ -117,6 +117,7 @@ class _Tables:
     rate: float
     comb_ratio: float
     comb_f0_min: float
+    comb_max_share: float
     comb_f0_max: float
     comb_tol: float
     comb_f_lo: float
@@ -163,6 +164,7 @@ class _Tables:
             rate=float(rate),
             comb_ratio=10 ** (params.comb_guard_db / 20.0),
             comb_f0_min=params.comb_f0_min_hz,
+            comb_max_share=params.comb_max_share,
             comb_f0_max=params.comb_f0_max_hz,
             comb_tol=params.comb_tolerance,
             comb_f_lo=params.comb_band_hz[0],
@@ -675,15 +677,15 @@ class DetectorBank:
         # a press shared with other sound must last longer (see DetectorParams.press_clean_share)
         need = tab.min_tone if run.s_share >= tab.press_clean_share * run.hits else tab.min_tone_mixed
         if self._end(run, onset, w, a) - onset >= need:
-            # Partials: the two tones must not both be harmonics of one fundamental with other strong
-            # harmonics beside them (a voice or an instrument), over the last 5 half-blocks (32 ms)
+            # Partials: in a press shared with other sound the two tones must not both be harmonics of one
+            # fundamental with other strong harmonics beside them (a voice or an instrument), over the
+            # last 5 half-blocks (32 ms)
             buf, w0 = self._seg
             h = tab.half
             seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]
             fr = DTMF_HZ[run.digit // 4] * (1.0 + run.s_r / run.checked)
             fc = DTMF_HZ[4 + run.digit % 4] * (1.0 + run.s_c / run.checked)
-            comb = _comb_ratio(tab, seg, fr, fc)
-            if comb >= tab.comb_ratio:
+            if run.s_share < tab.comb_max_share * run.hits and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio:
                 return
             run.confirmed = True
             run.onset = onset

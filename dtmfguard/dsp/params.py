@@ -163,8 +163,15 @@ class DetectorParams:
     # showed -4 to +17 dB (median +2.5), music ones on non-octave keys -2.6 to +4.5 dB. Measured on the
     # tune split at 4 block-grid offsets (0, 13, 26, 39; 116 h): no test -> 21 false digits, talk-down
     # 84.4 / 61.3 %; +3 dB -> 10, 84.4 / 61.3 %; +2 dB -> 8, 84.4 / 60.9 %; 0 dB -> 84.0 / 58.2 %;
-    # comb_tolerance 0.02 instead of 0.012 -> the same 8 and 84.4 / 60.9 %.
+    # comb_tolerance 0.02 -> the same 8 and 84.4 / 60.9 %; 0.006 -> 11 and 84.4 / 61.3 % (and fewer
+    # fundamentals to try: 40 harmonics per key instead of 90); comb_guard_db 1 dB -> 8, 84.0 / 59.8 %;
+    # comb_f0_max_hz 500 -> the same 8; comb_f0_min_hz 50 -> 11; comb_max_share 0.9 -> the same 8 as
+    # without it.
     comb_guard_db: float = 2.0
+    # The test runs for presses whose tones carry on average less than this share of their windows'
+    # energy (three harmonics 2 dB above the weaker tone leave the pair < 0.65 of it, even at 9 dB twist):
+    # a keypad's clean press skips the test's cost.
+    comb_max_share: float = 0.9
     comb_f0_min_hz: float = 70.0
     comb_f0_max_hz: float = 400.0
     comb_tolerance: float = 0.012
