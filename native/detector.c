@@ -753,6 +753,30 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
     return (int64_t)nearbyint(end);
 }
 
+/* Where the partials test finds a window's last 5 half-blocks: xbuf holds 4H samples (filled from the
+ * ring of each channel's last 4 whole half-blocks on first use), the partial half-block and the frame's
+ * new samples; global half-block half_index starts at xbuf + 4H. */
+typedef struct {
+    double *xbuf;
+    const double *ring; /* half-block j in slot j mod 4 */
+    int64_t half_index;
+    Py_ssize_t H;
+    int ready;
+} seg_src;
+
+static const double *
+seg_at(seg_src *s, int64_t w)
+{
+    if (!s->ready) {
+        for (int q = 0; q < 4; q++) {
+            const int64_t j = s->half_index - 4 + q;
+            memcpy(s->xbuf + q * s->H, s->ring + ((j % 4 + 4) % 4) * s->H, (size_t)s->H * sizeof(double));
+        }
+        s->ready = 1;
+    }
+    return s->xbuf + (w - s->half_index + 1) * s->H; /* half-blocks w - 3 .. w + 1 */
+}
+
 /* |sum_i xw[i] exp(-j 2 pi f i / rate)|, by the Goertzel recursion */
 static double
 comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
@@ -768,24 +792,37 @@ comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
     return sqrt(p > 0.0 ? p : 0.0);
 }
 
-/* comb_amp at K frequencies f[0..K-1] into out, four recursions at a time (the same operations per lane) */
+/* comb_amp at K frequencies f[0..K-1] into out: 16 recursions at a time, four vectors of four lanes
+ * (independent chains; the same operations per lane as comb_amp) */
 static void
 comb_amps(const double *xw, Py_ssize_t N, const double *f, int K, double rate, double *out)
 {
-    for (int k0 = 0; k0 < K; k0 += 4) {
-        dg_v4d coef, s1 = {0.0, 0.0, 0.0, 0.0}, s2 = {0.0, 0.0, 0.0, 0.0};
-        for (int j = 0; j < 4; j++)
-            coef[j] = 2.0 * cos(2.0 * PI * (k0 + j < K ? f[k0 + j] : f[k0]) / rate);
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        dg_v4d coef[4], s1[4], s2[4];
+        int j, v;
+        for (v = 0; v < 4; v++)
+            for (j = 0; j < 4; j++) {
+                const int q = k0 + 4 * v + j;
+                coef[v][j] = 2.0 * cos(2.0 * PI * (q < K ? f[q] : f[k0]) / rate);
+                s1[v][j] = s2[v][j] = 0.0;
+            }
+        const int nv = (K - k0 + 3) / 4 < 4 ? (K - k0 + 3) / 4 : 4;
         for (Py_ssize_t i = 0; i < N; i++) {
             const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
-            const dg_v4d t = x + coef * s1 - s2;
-            s2 = s1;
-            s1 = t;
+            for (v = 0; v < nv; v++) {
+                const dg_v4d t = x + coef[v] * s1[v] - s2[v];
+                s2[v] = s1[v];
+                s1[v] = t;
+            }
         }
-        for (int j = 0; j < 4 && k0 + j < K; j++) {
-            const double p = s1[j] * s1[j] + s2[j] * s2[j] - coef[j] * s1[j] * s2[j];
-            out[k0 + j] = sqrt(p > 0.0 ? p : 0.0);
-        }
+        for (v = 0; v < nv; v++)
+            for (j = 0; j < 4; j++) {
+                const int q = k0 + 4 * v + j;
+                if (q < K) {
+                    const double p = s1[v][j] * s1[v][j] + s2[v][j] * s2[v][j] - coef[v][j] * s1[v][j] * s2[v][j];
+                    out[q] = sqrt(p > 0.0 ? p : 0.0);
+                }
+            }
     }
 }
 
@@ -834,7 +871,7 @@ comb_ratio(const double *sc, const double *seg, const double *hann, Py_ssize_t N
 }
 
 static void
-maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, const double *seg,
+maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, seg_src *seg,
               const double *omega, const double *hann)
 {
     if (r->checked < (int)sc[S_CONFIRM_CHECKED])
@@ -857,7 +894,7 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             const double hz = sc[S_RATE] / (2.0 * PI);
             const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
             const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
-            if (comb_ratio(sc, seg, hann, 5 * (Py_ssize_t)sc[S_HALF], fr, fc) >= sc[S_COMB_RATIO])
+            if (comb_ratio(sc, seg_at(seg, w), hann, 5 * (Py_ssize_t)sc[S_HALF], fr, fc) >= sc[S_COMB_RATIO])
                 return;
         }
         r->confirmed = 1;
@@ -894,7 +931,7 @@ wobble(run_t *r, double rel_r, double rel_c)
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
      const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, double share, event_buf *ev,
-     const double *seg, const double *omega, const double *hann)
+     seg_src *seg, const double *omega, const double *hann)
 {
     run_t *r = &c->run;
     if (r->digit != NO_DIGIT) {
@@ -993,7 +1030,7 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
-    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks (the partials test) */
+    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
     double *hann;       /* [5H]: the partials test's window */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
@@ -1384,22 +1421,24 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
             double *hist = self->hist + ch * 4 * H;
-            memcpy(xbuf, hist, (size_t)(4 * H) * sizeof(double));
+            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
-            if (f.nh > 0)
-                memcpy(hist, xbuf + f.nh * H, (size_t)(4 * H) * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
                                                    amp, lr, lc, relr, relc, share);
             if (!strong && c->run.digit == NO_DIGIT)
-                continue;
+                goto ring; /* no candidate, no digit: nothing to decide */
             for (k = 0; k < nw; k++) {
                 const int d = (int)digit[k];
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], share[k], &ev, xbuf + (k + 1 - f.have_half) * H, consts + CONST_OMEGA,
-                     self->hann);
+                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann);
+            }
+        ring:
+            for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
+                const int64_t j = (int64_t)self->half_index + q;
+                memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
             }
         }
         if (ts != NULL)

@@ -161,12 +161,12 @@ class DetectorParams:
     # under speech (talk-down digits at 0 / -6 dB, 373 confirmations) the value at confirmation was
     # >= 0 dB for 7 / 14, >= 2 dB for 0 / 2, never >= 4 dB; the speech false digits of the tune split
     # showed -4 to +17 dB (median +2.5), music ones on non-octave keys -2.6 to +4.5 dB. Measured on the
-    # tune split at 4 block-grid offsets (0, 13, 26, 39; 116 h): no test -> 21 false digits, talk-down
-    # 84.4 / 61.3 %; +3 dB -> 10, 84.4 / 61.3 %; +2 dB -> 8, 84.4 / 60.9 %; 0 dB -> 84.0 / 58.2 %;
-    # comb_tolerance 0.02 -> the same 8 and 84.4 / 60.9 %; 0.006 -> 11 and 84.4 / 61.3 % (and fewer
-    # fundamentals to try: 40 harmonics per key instead of 90); comb_guard_db 1 dB -> 8, 84.0 / 59.8 %;
-    # comb_f0_max_hz 500 -> the same 8; comb_f0_min_hz 50 -> 11; comb_max_share 0.9 -> the same 8 as
-    # without it.
+    # tune split at 4 block-grid offsets (0, 13, 26, 39; 116 h), first with comb_tolerance 0.012: no test
+    # -> 21 false digits, talk-down 84.4 / 61.3 %; +3 dB -> 10, 84.4 / 61.3 %; +2 dB -> 8, 84.4 / 60.9 %;
+    # 1 dB -> 8, 84.0 / 59.8 %; 0 dB -> 84.0 / 58.2 %. At +2 dB: comb_tolerance 0.02 -> 8, 84.4 / 60.9 %;
+    # 0.006 -> 11, 84.4 / 61.3 % (no talk-down digit lost, and 40 harmonics to measure per key instead of
+    # 90: the test's cost per press, ~15-30 us in C, halves; kept); comb_f0_max_hz 500 -> the same 8;
+    # comb_f0_min_hz 50 -> 11; comb_max_share 0.9 -> the same 8 as without it.
     comb_guard_db: float = 2.0
     # The test runs for presses whose tones carry on average less than this share of their windows'
     # energy (three harmonics 2 dB above the weaker tone leave the pair < 0.65 of it, even at 9 dB twist):
@@ -174,7 +174,7 @@ class DetectorParams:
     comb_max_share: float = 0.9
     comb_f0_min_hz: float = 70.0
     comb_f0_max_hz: float = 400.0
-    comb_tolerance: float = 0.012
+    comb_tolerance: float = 0.006
     comb_band_hz: tuple = (150.0, 3400.0)
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
