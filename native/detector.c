@@ -890,7 +890,7 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
     if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= need) {
         /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
          * presses shared with other sound */
-        if (r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
+        if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
             const double hz = sc[S_RATE] / (2.0 * PI);
             const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
             const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
@@ -1409,6 +1409,7 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
         const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
+        const int comb_on = isfinite(sc[S_COMB_RATIO]); /* the partials test (off: no ring to keep) */
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1436,6 +1437,8 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                      relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann);
             }
         ring:
+            if (!comb_on)
+                continue;
             for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
                 const int64_t j = (int64_t)self->half_index + q;
                 memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));

@@ -685,7 +685,8 @@ class DetectorBank:
             seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]
             fr = DTMF_HZ[run.digit // 4] * (1.0 + run.s_r / run.checked)
             fc = DTMF_HZ[4 + run.digit % 4] * (1.0 + run.s_c / run.checked)
-            if run.s_share < tab.comb_max_share * run.hits and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio:
+            if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
+                    and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return
             run.confirmed = True
             run.onset = onset
