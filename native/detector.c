@@ -40,14 +40,17 @@
  *     windows.  None when no channel has a candidate window or is active; else, for each channel that
  *     has, Python lists: digit per window (r*4+c, 16 + that for a weak hit, -1 for none), passed the
  *     phase check per window, nw + 1 rows of 8 amplitudes (row 0: the window before the first),
- *     row and column level in dBm0 per window (-inf when not a candidate).
+ *     row and column level in dBm0 per window (-inf when not a candidate), the row and column tones'
+ *     relative frequency errors (0 where not measured) and the tones' share of the window's energy
+ *     at their measured frequencies (0 where not a candidate).
  *
  *   Frames.process(x) -> None or [(channel, digit index, start, end or None, level), ...]
  *     Everything DetectorBank does for a frame (issue 17): the buffer, an 8-bin kernel (two half-blocks
  *     at a time, in registers), the window tests (the guard bins only for windows that pass the level
  *     and energy-share tests, by direct sums over the window's samples) and the per-window state
  *     machine (DetectorBank._step and what it calls, same decisions and arithmetic).  The stream
- *     position and the runs live in the Frames object.
+ *     position, the runs and each channel's last 4 half-blocks of samples (the partials test at
+ *     confirmation, comb_ratio) live in the Frames object.
  *   Frames.events(chunk) -> [DigitEvent, ...]   (after bind(factory, fallback, ndarray))
  *     DtmfDetector.process for one channel: int16 frames go straight to process(); other input to the
  *     fallback (the validating Python path).
@@ -107,7 +110,10 @@
     X(MIN_TONE, "min_tone") X(CONFIRM_CHECKED, "confirm_checked") X(END_MISSES, "end_misses")            \
     X(EDGE_MIN, "edge_min") X(STEADY_SPREAD, "steady_spread") X(THIRD_GUARD, "third_guard")              \
     X(THIRD_GUARD_MIXED, "third_guard_mixed") X(MIXED_FRACTION, "mixed_fraction")                        \
-    X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone")
+    X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone") X(MIN_TONE_MIXED, "min_tone_mixed")      \
+    X(PRESS_CLEAN_SHARE, "press_clean_share") X(RATE, "rate") X(COMB_RATIO, "comb_ratio")                 \
+    X(COMB_F0_MIN, "comb_f0_min") X(COMB_MAX_SHARE, "comb_max_share")                                                                      \
+    X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -385,7 +391,8 @@ clip01(double v)
 
 static int
 classify(const double *c, const double *win, const double *prev, double energy, double *amp,
-         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out, const guard_src *g)
+         int *checked_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out, double *share_out,
+         const guard_src *g)
 {
     const double *sc = c + CONST_SCALARS;
     const double half = sc[S_HALF], n = sc[S_WINDOW];
@@ -399,6 +406,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *checked_out = 0;
     *lr_out = *lc_out = -INFINITY;
     *relr_out = *relc_out = 0.0;
+    *share_out = 0.0;
     if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_MIN_FRACTION]))
         return NO_DIGIT;
 
@@ -466,6 +474,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *lc_out = lc;
     *relr_out = checked ? rel_r : 0.0;
     *relc_out = checked ? rel_c : 0.0;
+    *share_out = share;
     return ok ? r * 4 + cc : (shape_ok ? WEAK + r * 4 + cc : NO_DIGIT);
 }
 
@@ -478,7 +487,7 @@ typedef struct {
 
 static int
 channel_frames(const frame_shape *f, const double *consts, const double *x, double *state, int64_t *digit,
-               int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc)
+               int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc, double *share)
 {
     const Py_ssize_t H = f->H;
     double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
@@ -519,7 +528,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             }
             int chk;
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w, NULL);
+                                   &chk, lr + w, lc + w, relr + w, relc + w, share + w, NULL);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
@@ -550,7 +559,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
 static int
 channel_frames_fast(const frame_shape *f, const double *consts, const double *x, double *state, double *prev_x,
                     const double *cosw, const double *sinw, int64_t *digit, int8_t *checked, double *amp,
-                    double *lr, double *lc, double *relr, double *relc)
+                    double *lr, double *lc, double *relr, double *relc, double *share)
 {
     const Py_ssize_t H = f->H;
     double *pending = state, *last_half = state + H, *last_energy = state + H + 2 * NBINS;
@@ -596,7 +605,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
             g.xa = prev_src;
             g.xb = src[h % 2];
             const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w, &g);
+                                   &chk, lr + w, lc + w, relr + w, relc + w, share + w, &g);
             digit[w] = d;
             checked[w] = (int8_t)chk;
             strong |= d >= 0 && d < WEAK;
@@ -633,6 +642,8 @@ typedef struct {
     int64_t first_w, last_w, onset;
     double a_prev, a_first, a_ref, a_last, a_after, level;
     double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
+    int hits;       /* windows that passed every test */
+    double s_share; /* the sum of the tones' energy share in them */
 } run_t;
 
 typedef struct {
@@ -687,8 +698,10 @@ min1(double v)
 
 static void
 new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const double *prev_amp8, double lr, double lc,
-        double rel_r, double rel_c)
+        double rel_r, double rel_c, double share)
 {
+    r->hits = 1;
+    r->s_share = share;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -740,8 +753,126 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
     return (int64_t)nearbyint(end);
 }
 
+/* Where the partials test finds a window's last 5 half-blocks: xbuf holds 4H samples (filled from the
+ * ring of each channel's last 4 whole half-blocks on first use), the partial half-block and the frame's
+ * new samples; global half-block half_index starts at xbuf + 4H. */
+typedef struct {
+    double *xbuf;
+    const double *ring; /* half-block j in slot j mod 4 */
+    int64_t half_index;
+    Py_ssize_t H;
+    int ready;
+} seg_src;
+
+static const double *
+seg_at(seg_src *s, int64_t w)
+{
+    if (!s->ready) {
+        for (int q = 0; q < 4; q++) {
+            const int64_t j = s->half_index - 4 + q;
+            memcpy(s->xbuf + q * s->H, s->ring + ((j % 4 + 4) % 4) * s->H, (size_t)s->H * sizeof(double));
+        }
+        s->ready = 1;
+    }
+    return s->xbuf + (w - s->half_index + 1) * s->H; /* half-blocks w - 3 .. w + 1 */
+}
+
+/* |sum_i xw[i] exp(-j 2 pi f i / rate)|, by the Goertzel recursion */
+static double
+comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
+{
+    const double om = 2.0 * PI * f / rate, coef = 2.0 * cos(om);
+    double s1 = 0.0, s2 = 0.0;
+    for (Py_ssize_t i = 0; i < N; i++) {
+        const double t = xw[i] + coef * s1 - s2;
+        s2 = s1;
+        s1 = t;
+    }
+    const double p = s1 * s1 + s2 * s2 - coef * s1 * s2;
+    return sqrt(p > 0.0 ? p : 0.0);
+}
+
+/* comb_amp at K frequencies f[0..K-1] into out: 16 recursions at a time, four vectors of four lanes
+ * (independent chains; the same operations per lane as comb_amp) */
 static void
-maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev)
+comb_amps(const double *xw, Py_ssize_t N, const double *f, int K, double rate, double *out)
+{
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        dg_v4d coef[4], s1[4], s2[4];
+        int j, v;
+        for (v = 0; v < 4; v++)
+            for (j = 0; j < 4; j++) {
+                const int q = k0 + 4 * v + j;
+                coef[v][j] = 2.0 * cos(2.0 * PI * (q < K ? f[q] : f[k0]) / rate);
+                s1[v][j] = s2[v][j] = 0.0;
+            }
+        const int nv = (K - k0 + 3) / 4 < 4 ? (K - k0 + 3) / 4 : 4;
+        for (Py_ssize_t i = 0; i < N; i++) {
+            const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
+            for (v = 0; v < nv; v++) {
+                const dg_v4d t = x + coef[v] * s1[v] - s2[v];
+                s2[v] = s1[v];
+                s1[v] = t;
+            }
+        }
+        for (v = 0; v < nv; v++)
+            for (j = 0; j < 4; j++) {
+                const int q = k0 + 4 * v + j;
+                if (q < K) {
+                    const double p = s1[v][j] * s1[v][j] + s2[v][j] * s2[v][j] - coef[v][j] * s1[v][j] * s2[v][j];
+                    out[q] = sqrt(p > 0.0 ? p : 0.0);
+                }
+            }
+    }
+}
+
+/* detector._comb_ratio: the partials test over seg (N samples, Hann window) for tones fr, fc (Hz) */
+static double
+comb_ratio(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc)
+{
+    double xw[5 * MAX_HALF];
+    const double rate = sc[S_RATE];
+    Py_ssize_t i;
+    for (i = 0; i < N; i++)
+        xw[i] = seg[i] * hann[i];
+    const double ar = comb_amp(xw, N, fr, rate), ac = comb_amp(xw, N, fc, rate);
+    const double weaker = ar < ac ? ar : ac;
+    double best = 0.0;
+    for (int n = 2; fr / n >= sc[S_COMB_F0_MIN]; n++) {
+        double f0 = fr / n;
+        const double m = nearbyint(fc / f0);
+        if (!(f0 <= sc[S_COMB_F0_MAX] && fabs(fc / (m * f0) - 1.0) <= sc[S_COMB_TOL]))
+            continue;
+        f0 = (fr + fc) / ((double)n + m);
+        double top[3] = {0.0, 0.0, 0.0}, fk[64], ak[64];
+        int count = 0;
+        for (int k = 1; k * f0 <= sc[S_COMB_F_HI] && count < 64; k++)
+            if (!(k == n || (double)k == m || k * f0 < sc[S_COMB_F_LO]))
+                fk[count++] = k * f0;
+        comb_amps(xw, N, fk, count, rate, ak);
+        for (int q = 0; q < count; q++) {
+            const double v = ak[q];
+            if (v > top[2]) { /* keep the 3 largest, descending */
+                top[2] = v;
+                for (int j = 2; j > 0 && top[j] > top[j - 1]; j--) {
+                    const double t = top[j];
+                    top[j] = top[j - 1];
+                    top[j - 1] = t;
+                }
+            }
+        }
+        if (count >= 3) {
+            const double mean = (top[0] + top[1] + top[2]) / 3.0;
+            if (mean > best)
+                best = mean;
+        }
+    }
+    return best / (weaker > 1e-9 ? weaker : 1e-9);
+}
+
+static void
+maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, seg_src *seg,
+              const double *omega, const double *hann)
 {
     if (r->checked < (int)sc[S_CONFIRM_CHECKED])
         return;
@@ -754,7 +885,18 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         && (-r->s_r / (double)r->checked > sc[S_OCTAVE_TONE] || r->s_c / (double)r->checked > sc[S_OCTAVE_TONE]))
         return;
     const int64_t onset = run_onset(sc, r);
-    if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= sc[S_MIN_TONE]) {
+    /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
+    const double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
+    if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= need) {
+        /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
+         * presses shared with other sound */
+        if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
+            const double hz = sc[S_RATE] / (2.0 * PI);
+            const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
+            const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
+            if (comb_ratio(sc, seg_at(seg, w), hann, 5 * (Py_ssize_t)sc[S_HALF], fr, fc) >= sc[S_COMB_RATIO])
+                return;
+        }
         r->confirmed = 1;
         r->onset = onset;
         emit(ev, ch, r->digit, onset, -1, r->level);
@@ -788,7 +930,8 @@ wobble(run_t *r, double rel_r, double rel_c)
 
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
-     const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, event_buf *ev)
+     const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, double share, event_buf *ev,
+     seg_src *seg, const double *omega, const double *hann)
 {
     run_t *r = &c->run;
     if (r->digit != NO_DIGIT) {
@@ -803,6 +946,8 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             r->misses = 0;
             r->last_w = w;
             r->a_last = a;
+            r->hits++;
+            r->s_share += share;
             if (checked) {
                 r->checked++;
                 r->s_r += rel_r;
@@ -814,7 +959,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->level = 0.5 * (lr + lc);
             }
             if (!r->confirmed)
-                maybe_confirm(sc, r, w, a, ch, ev);
+                maybe_confirm(sc, r, w, a, ch, ev, seg, omega, hann);
             return;
         }
         r->misses++;
@@ -827,16 +972,16 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 finish(sc, c, ch, ev);
                 c->run = c->rival;
                 c->rival.digit = NO_DIGIT;
-                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, ev);
+                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega, hann);
                 return;
             }
-            new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+            new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
         }
         if (r->misses >= (int)sc[S_END_MISSES])
             finish(sc, c, ch, ev);
     }
     if (r->digit == NO_DIGIT && d >= 0 && d < WEAK) {
-        new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c);
+        new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
         c->rival.digit = NO_DIGIT;
     }
 }
@@ -885,6 +1030,8 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
+    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
+    double *hann;       /* [5H]: the partials test's window */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
@@ -938,6 +1085,8 @@ Frames_dealloc(FramesObject *self)
     Py_CLEAR(self->ndarray);
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
+    PyMem_Free(self->hist);
+    PyMem_Free(self->hann);
     PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -981,11 +1130,15 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
         const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
         self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+        self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
+        self->hann = (double *)PyMem_Calloc((size_t)(5 * Hn), sizeof(double));
         self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
-        if (self->prev_x == NULL || self->twiddles == NULL) {
+        if (self->prev_x == NULL || self->hist == NULL || self->hann == NULL || self->twiddles == NULL) {
             PyErr_NoMemory();
             return -1;
         }
+        for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
+            self->hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
         for (int k = 0; k < NGUARD; k++)
             for (Py_ssize_t n = 0; n < N; n++) {
                 self->twiddles[k * N + n] = cos(omega[k] * (double)n);
@@ -1015,13 +1168,13 @@ sample_format(const Py_buffer *b)
 /* [digits], [checked], [[8 amplitudes] x (nw + 1)], [lr], [lc] of one channel */
 static PyObject *
 channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *checked, const double *amp,
-             const double *lr, const double *lc, const double *relr, const double *relc)
+             const double *lr, const double *lc, const double *relr, const double *relc, const double *share)
 {
     PyObject *d = PyList_New(nw), *c = PyList_New(nw), *a = PyList_New(nw + 1), *l1 = PyList_New(nw),
-             *l2 = PyList_New(nw), *r1 = PyList_New(nw), *r2 = PyList_New(nw);
+             *l2 = PyList_New(nw), *r1 = PyList_New(nw), *r2 = PyList_New(nw), *s1 = PyList_New(nw);
     Py_ssize_t w;
     int k;
-    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL || r1 == NULL || r2 == NULL)
+    if (d == NULL || c == NULL || a == NULL || l1 == NULL || l2 == NULL || r1 == NULL || r2 == NULL || s1 == NULL)
         goto fail;
     for (w = 0; w <= nw; w++) {
         PyObject *row = PyList_New(NFUND);
@@ -1037,18 +1190,20 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
     }
     for (w = 0; w < nw; w++) {
         PyObject *dv = PyLong_FromLongLong(digit[w]), *v1 = PyFloat_FromDouble(lr[w]),
-                 *v2 = PyFloat_FromDouble(lc[w]), *v3 = PyFloat_FromDouble(relr[w]), *v4 = PyFloat_FromDouble(relc[w]);
+                 *v2 = PyFloat_FromDouble(lc[w]), *v3 = PyFloat_FromDouble(relr[w]), *v4 = PyFloat_FromDouble(relc[w]),
+                 *v5 = PyFloat_FromDouble(share[w]);
         PyList_SET_ITEM(d, w, dv);
         PyList_SET_ITEM(l1, w, v1);
         PyList_SET_ITEM(l2, w, v2);
         PyList_SET_ITEM(r1, w, v3);
         PyList_SET_ITEM(r2, w, v4);
+        PyList_SET_ITEM(s1, w, v5);
         PyList_SET_ITEM(c, w, PyBool_FromLong(checked[w]));
-        if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL)
+        if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL || v5 == NULL)
             goto fail;
     }
     {
-        PyObject *t = PyTuple_New(8), *chv = PyLong_FromSsize_t(ch);
+        PyObject *t = PyTuple_New(9), *chv = PyLong_FromSsize_t(ch);
         if (t == NULL || chv == NULL) {
             Py_XDECREF(t);
             Py_XDECREF(chv);
@@ -1062,6 +1217,7 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
         PyTuple_SET_ITEM(t, 5, l2);
         PyTuple_SET_ITEM(t, 6, r1);
         PyTuple_SET_ITEM(t, 7, r2);
+        PyTuple_SET_ITEM(t, 8, s1);
         return t;
     }
 fail:
@@ -1072,6 +1228,7 @@ fail:
     Py_XDECREF(l2);
     Py_XDECREF(r1);
     Py_XDECREF(r2);
+    Py_XDECREF(s1);
     return NULL;
 }
 
@@ -1080,7 +1237,8 @@ PyDoc_STRVAR(run_doc,
 "Kernel and window tests on every channel's new samples x (int16 or float64, [C, m], or [m] for one\n"
 "channel; any strides); updates the state in place.  Returns None when no channel has a candidate\n"
 "window or an active digit (active[ch] != 0), else one tuple per such channel:\n"
-"(channel, digits, checked, amplitudes [nw + 1 rows of 8], row levels, column levels).");
+"(channel, digits, checked, amplitudes [nw + 1 rows of 8], row levels, column levels, row errors,\n"
+"column errors, tone shares).");
 
 static PyObject *
 Frames_run(FramesObject *self, PyObject *args)
@@ -1127,7 +1285,7 @@ Frames_run(FramesObject *self, PyObject *args)
         const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step = xb.strides[xb.ndim - 1];
         /* one allocation: samples of one channel as float64, then every channel's window results */
         const size_t bytes = (size_t)m * sizeof(double)
-                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
+                             + (size_t)C * ((size_t)nw * (sizeof(int64_t) + 1 + 5 * sizeof(double))
                                             + (size_t)(nw + 1) * NFUND * sizeof(double) + 1) + 64;
         mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes); /* a frame: stack */
         if (mem == NULL) {
@@ -1135,8 +1293,8 @@ Frames_run(FramesObject *self, PyObject *args)
             goto done;
         }
         double *xd = (double *)mem, *amp = xd + m, *lr = amp + C * (nw + 1) * NFUND, *lc = lr + C * nw;
-        double *relr = lc + C * nw, *relc = relr + C * nw;
-        int64_t *digit = (int64_t *)(relc + C * nw);
+        double *relr = lc + C * nw, *relc = relr + C * nw, *share = relc + C * nw;
+        int64_t *digit = (int64_t *)(share + C * nw);
         int8_t *checked = (int8_t *)(digit + C * nw), *strong = checked + C * nw;
         const double *consts = (const double *)self->consts.buf;
         double *state = (double *)self->state.buf;
@@ -1154,7 +1312,7 @@ Frames_run(FramesObject *self, PyObject *args)
                     xd[i] = *(const double *)(src + i * step);
             strong[ch] = (int8_t)channel_frames(&f, consts, xd, state + ch * (H + STATE_EXTRA), digit + ch * nw,
                                                 checked + ch * nw, amp + ch * (nw + 1) * NFUND, lr + ch * nw,
-                                                lc + ch * nw, relr + ch * nw, relc + ch * nw);
+                                                lc + ch * nw, relr + ch * nw, relc + ch * nw, share + ch * nw);
             busy += nw > 0 && (strong[ch] || active[ch]);
         }
         if (ts != NULL)
@@ -1169,7 +1327,8 @@ Frames_run(FramesObject *self, PyObject *args)
             if (!(strong[ch] || active[ch]))
                 continue;
             PyObject *rows = channel_rows(ch, nw, digit + ch * nw, checked + ch * nw, amp + ch * (nw + 1) * NFUND,
-                                          lr + ch * nw, lc + ch * nw, relr + ch * nw, relc + ch * nw);
+                                          lr + ch * nw, lc + ch * nw, relr + ch * nw, relc + ch * nw,
+                                          share + ch * nw);
             if (rows == NULL || PyList_Append(result, rows) < 0)
                 Py_CLEAR(result);
             Py_XDECREF(rows);
@@ -1233,21 +1392,24 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
         const Py_ssize_t nw = f.nw, m = f.m;
         const Py_ssize_t row_stride = xb.ndim == 2 ? xb.strides[0] : 0, step_b = xb.strides[xb.ndim - 1];
         /* one channel at a time: its samples as float64, then its window results */
-        const size_t bytes = (size_t)m * sizeof(double)
-                             + (size_t)nw * (sizeof(int64_t) + 1 + 4 * sizeof(double))
+        const size_t bytes = (size_t)(4 * H + f.n_pending + m) * sizeof(double)
+                             + (size_t)nw * (sizeof(int64_t) + 1 + 5 * sizeof(double))
                              + (size_t)(nw + 1) * NFUND * sizeof(double) + 64;
         mem = bytes <= sizeof(stack_mem) ? (void *)stack_mem : PyMem_RawMalloc(bytes);
         if (mem == NULL) {
             PyErr_NoMemory();
             goto done;
         }
-        double *xd = (double *)mem, *amp = xd + m, *lr = amp + (nw + 1) * NFUND, *lc = lr + nw;
-        double *relr = lc + nw, *relc = relr + nw;
-        int64_t *digit = (int64_t *)(relc + nw);
+        /* xbuf: the channel's last 4 whole half-blocks, its partial one, then the new samples (xd) */
+        double *xbuf = (double *)mem, *xd = xbuf + 4 * H + f.n_pending, *amp = xd + m;
+        double *lr = amp + (nw + 1) * NFUND, *lc = lr + nw;
+        double *relr = lc + nw, *relc = relr + nw, *share = relc + nw;
+        int64_t *digit = (int64_t *)(share + nw);
         int8_t *checked = (int8_t *)(digit + nw);
         const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
+        const int comb_on = isfinite(sc[S_COMB_RATIO]); /* the partials test (off: no ring to keep) */
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1259,17 +1421,27 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
             else
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
+            double *hist = self->hist + ch * 4 * H;
+            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0};
+            memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
-                                                   amp, lr, lc, relr, relc);
+                                                   amp, lr, lc, relr, relc, share);
             if (!strong && c->run.digit == NO_DIGIT)
-                continue;
+                goto ring; /* no candidate, no digit: nothing to decide */
             for (k = 0; k < nw; k++) {
                 const int d = (int)digit[k];
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], &ev);
+                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann);
+            }
+        ring:
+            if (!comb_on)
+                continue;
+            for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
+                const int64_t j = (int64_t)self->half_index + q;
+                memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
             }
         }
         if (ts != NULL)

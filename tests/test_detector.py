@@ -462,3 +462,29 @@ def test_steadiness_guard_rejects_a_wobbling_pair():
     report("pairs wobbling +-2 % at 20 Hz detected (16 keys): with / without the guard", (fooled, unguarded),
            "fewer than half")
     assert unguarded == 16 and fooled < unguarded // 2
+
+
+def test_partials_guard_rejects_two_harmonics_of_a_voice_and_keeps_the_key_alone():
+    """A 110 Hz voice's 7th and 11th harmonics land on key 4 (769.6 / 1209.4 Hz, within 0.05 %); with three
+    more of its harmonics 3 dB above them (330, 440 and 1869 Hz: clear of every DTMF and guard bin) the
+    pair is no key (the partials test); the same pair alone is, and with the test off so is the voice."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    f0 = (770.0 + 1209.0) / 18
+    rng = np.random.default_rng(43)
+    off = replace(DEFAULT_PARAMS, comb_guard_db=99.0)
+    found, unguarded, alone = [], [], []
+    for trial in range(4):
+        phases = rng.uniform(0, 2 * np.pi, 5)
+        voice = tone([7 * f0, 11 * f0, 3 * f0, 4 * f0, 17 * f0], 0.12, RATE, [-16, -16, -13, -13, -13], phases)
+        pair = tone([7 * f0, 11 * f0], 0.12, RATE, -16, phases[:2])
+        lead = ms(40 + 7 * trial)  # a few block-grid phases
+        found += [e.digit for e in detect(np.concatenate([lead, voice, ms(50)]))]
+        unguarded += [e.digit for e in detect(np.concatenate([lead, voice, ms(50)]), RATE, off)]
+        alone += [e.digit for e in detect(np.concatenate([lead, pair, ms(50)]))]
+    report("voice with 2 harmonics on key 4 detected: with / without the partials test; the pair alone",
+           (found, unguarded, alone), "[] / 4 / 4")
+    assert found == [] and unguarded == ["4"] * 4 and alone == ["4"] * 4

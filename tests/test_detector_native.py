@@ -330,6 +330,14 @@ def _guard_cases():
             parts += [tone([fr * 1.008, fc * 0.994, 450.0, 1900.0], 0.08, 8000, [-12, -12, -12 + extra_db,
                                                                                    -12 + extra_db],
                            rng.uniform(0, 6.3, 4)), np.zeros(480)]
+    # two harmonics of a voice on a key, three more of its harmonics around the partials test's limit
+    # (comb_guard_db), on the keys where a 96-135 Hz fundamental has both tones as harmonics
+    for n, m, d in ((7, 11, "4"), (8, 17, "B"), (7, 11, "8"), (7, 9, "*"), (7, 11, "#")):
+        fr, fc = digit_freqs(d)
+        f0 = (fr + fc) / (n + m)
+        for extra_db in (0.5, 3.5):
+            parts += [tone([n * f0, m * f0, 3 * f0, 4 * f0, 17 * f0], 0.1, 8000, [-16, -16] + [-16 + extra_db] * 3,
+                           rng.uniform(0, 6.3, 5)), np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 

@@ -28,8 +28,11 @@ tone's onset and end to within a few samples.  A digit is confirmed (start
 event) once it has lasted ``min_tone_ms``, passed the phase test in
 ``confirm_checked_windows`` windows, kept its frequencies steady over the
 press so far and its row and column errors together (one oscillator: a
-musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart); it
-ends after ``end_miss_windows`` windows without it (complete event).  Every
+musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart) and
+passed the partials test over its last 32 ms (both tones harmonics of one
+70-400 Hz fundamental whose other harmonics are as strong: a voice or an
+instrument; :func:`_comb_ratio`); it ends after ``end_miss_windows`` windows
+without it (complete event).  Every
 threshold, its source and its measured trade-off are in
 :class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
 ``benchmarks/talkoff.py`` on the tune half of the real-audio corpora).
@@ -109,6 +112,16 @@ class _Tables:
     clean_fraction: float
     min_fraction: float
     min_tone: int
+    min_tone_mixed: int
+    press_clean_share: float
+    rate: float
+    comb_ratio: float
+    comb_f0_min: float
+    comb_max_share: float
+    comb_f0_max: float
+    comb_tol: float
+    comb_f_lo: float
+    comb_f_hi: float
     confirm_checked: int
     end_misses: int
     edge_min: float
@@ -146,6 +159,16 @@ class _Tables:
             clean_fraction=params.clean_fraction,
             min_fraction=params.min_tone_fraction,
             min_tone=int(round(params.min_tone_ms * rate / 1000.0)),
+            min_tone_mixed=int(round(params.min_tone_mixed_ms * rate / 1000.0)),
+            press_clean_share=params.press_clean_share,
+            rate=float(rate),
+            comb_ratio=10 ** (params.comb_guard_db / 20.0),
+            comb_f0_min=params.comb_f0_min_hz,
+            comb_max_share=params.comb_max_share,
+            comb_f0_max=params.comb_f0_max_hz,
+            comb_tol=params.comb_tolerance,
+            comb_f_lo=params.comb_band_hz[0],
+            comb_f_hi=min(params.comb_band_hz[1], 0.45 * rate),
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -206,9 +229,10 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     lc_out = np.full(r.shape, -np.inf)
     relr_out = np.zeros(r.shape)
     relc_out = np.zeros(r.shape)
+    share_out = np.zeros(r.shape)
     ci, wi = np.nonzero((ar >= tab.min_amp) & (ac >= tab.min_amp) & (fraction >= tab.min_fraction))
     if ci.size == 0:
-        return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
+        return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out, share_out
     r, c, ar, ac, fraction = r[ci, wi], c[ci, wi], ar[ci, wi], ac[ci, wi], fraction[ci, wi]
     rows_sq, cols_sq = rows[ci, wi] ** 2, cols[ci, wi] ** 2
 
@@ -283,7 +307,45 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     lc_out[ci, wi] = lc
     relr_out[ci, wi] = np.where(checked, rel_r, 0.0)
     relc_out[ci, wi] = np.where(checked, rel_c, 0.0)
-    return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out
+    share_out[ci, wi] = share
+    return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out, share_out
+
+
+def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
+    """The partials test (issue 17), native/detector.c's comb_ratio: over ``seg`` (Hann window), for every
+    fundamental f0 in [comb_f0_min, comb_f0_max] of which the row tone ``fr`` is the n-th harmonic and the
+    column tone ``fc`` the m-th (within comb_tol), the mean amplitude of its 3 strongest other harmonics in
+    [comb_f_lo, comb_f_hi]; the largest such mean over the weaker tone's amplitude (0.0 if none)."""
+    size = seg.size
+    idx = np.arange(size)
+    xw = seg * (0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (size - 1)))
+
+    def amp(f: float) -> float:
+        return float(abs(np.sum(xw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+
+    weaker = min(amp(fr), amp(fc))
+    best = 0.0
+    n = 2
+    while fr / n >= tab.comb_f0_min:
+        f0 = fr / n
+        m = round(fc / f0)
+        if f0 <= tab.comb_f0_max and abs(fc / (m * f0) - 1.0) <= tab.comb_tol:
+            f0 = (fr + fc) / (n + m)
+            top = [0.0, 0.0, 0.0]
+            count = 0
+            k = 1
+            while k * f0 <= tab.comb_f_hi:
+                if k != n and k != m and k * f0 >= tab.comb_f_lo:
+                    a = amp(k * f0)
+                    count += 1
+                    if a > top[2]:
+                        top[2] = a
+                        top.sort(reverse=True)
+                k += 1
+            if count >= 3:
+                best = max(best, (top[0] + top[1] + top[2]) / 3.0)
+        n += 1
+    return best / max(weaker, 1e-9)
 
 
 class _Busy:
@@ -308,10 +370,10 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c")
+                 "s_r", "s_c", "hits", "s_share")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
-                 rel_r: float, rel_c: float):
+                 rel_r: float, rel_c: float, share: float):
         self.digit = digit
         self.first_w = w
         self.a_prev = a_prev  # amplitude at this digit's bins in the window before the first hit
@@ -330,6 +392,8 @@ class _Run:
         inf = float("inf")
         self.r_lo, self.r_hi, self.c_lo, self.c_hi = (rel_r, rel_r, rel_c, rel_c) if checked else (inf, -inf, inf, -inf)
         self.s_r, self.s_c = (rel_r, rel_c) if checked else (0.0, 0.0)  # their sums
+        self.hits = 1  # windows that passed every test, and the sum of the tones' energy share in them
+        self.s_share = share
 
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
@@ -376,6 +440,8 @@ class DetectorBank:
         self._pending = self._state[:, :h]  # samples that do not fill a half-block yet (first _n_pending)
         self._n_pending = 0
         self._half_index = 0  # index of the next half-block to complete (same on every channel)
+        self._hist = np.zeros((c, 4 * h))  # samples of the last 4 half-blocks (numpy path's partials test)
+        self._seg = None
         self._have_half = False  # a previous half-block exists (it starts the next window)
         self._last_half = self._state[:, h: h + 2 * k].view(complex)  # [C, K]: previous half-block
         self._last_half_energy = self._state[:, h + 2 * k]
@@ -442,11 +508,19 @@ class DetectorBank:
         n_pending, have_half = self._n_pending, self._have_half
         total = n_pending + m
         nh = total // self._half
+        # the samples of the last 4 half-blocks before this call and of the new ones, for the partials test
+        # at confirmation (_comb_ratio): window k of this call ends 5 half-blocks after buf[(k + base) * H]
+        new = np.asarray(x, dtype=np.float64)
+        new = new[None, :] if new.ndim == 1 else new
+        buf = np.concatenate([self._hist, self._pending[:, :n_pending], new], axis=1)
+        if nh:
+            self._hist = np.ascontiguousarray(buf[:, nh * self._half: (nh + 4) * self._half])
         if self._native is not None and goertzel.backend() == "native":
             busy = self._native.run(x, n_pending, have_half)
         else:
             busy = self._windows_numpy(x, nh)
         first_w = self._half_index - have_half  # window w spans half-blocks w and w+1
+        self._seg = (buf, first_w - 1 + int(have_half))  # window w's 5 half-blocks start at buf[(w - that) * H]
         self._half_index += nh
         self._n_pending = total % self._half
         if nh:
@@ -455,9 +529,10 @@ class DetectorBank:
 
     def _state_machine(self, first_w: int, busy: list, out: List[List[DigitEvent]]) -> None:
         # The per-window loop touches no numpy scalars: the rows are Python lists.
-        for ch, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row in busy:
+        for ch, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row, sh_row in busy:
             was_active = self._runs[ch] is not None
-            self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row, out[ch])
+            self._channel_windows(ch, first_w, d_row, c_row, a_rows, lr_row, lc_row, rr_row, rc_row, sh_row,
+                                  out[ch])
             if (self._runs[ch] is not None) != was_active:  # a numpy store only when a digit starts or ends
                 self._active[ch] = not was_active
 
@@ -484,7 +559,7 @@ class DetectorBank:
             return None
         win = halves[:, :-1] + tab.rot * halves[:, 1:]
         wenergy = henergy[:, :-1] + henergy[:, 1:]
-        digit, checked, amp, lr, lc, relr, relc = _classify(tab, win, self._last_win, wenergy)
+        digit, checked, amp, lr, lc, relr, relc, share = _classify(tab, win, self._last_win, wenergy)
         amp = np.concatenate([self._last_amp[:, None], amp], axis=1)  # row 0: the window before the first
         self._last_win[:] = win[:, -1]
         self._last_amp[:] = amp[:, -1]
@@ -493,23 +568,24 @@ class DetectorBank:
         if busy.size == 0:
             return None
         return list(zip(busy.tolist(), digit[busy].tolist(), checked[busy].tolist(), amp[busy].tolist(),
-                        lr[busy].tolist(), lc[busy].tolist(), relr[busy].tolist(), relc[busy].tolist()))
+                        lr[busy].tolist(), lc[busy].tolist(), relr[busy].tolist(), relc[busy].tolist(),
+                        share[busy].tolist()))
 
     def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list, lr: list,
-                         lc: list, rel_r: list, rel_c: list, events: List[DigitEvent]) -> None:
+                         lc: list, rel_r: list, rel_c: list, share: list, events: List[DigitEvent]) -> None:
         # amp[k + 1] is window k's amplitudes, amp[k] the window before it
         for k, d in enumerate(digit):
             if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
             self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
-                       events)
+                       share[k], events)
 
     @staticmethod
     def _pair_amp(digit: int, amp8) -> float:
         return 0.5 * (amp8[digit // 4] + amp8[4 + digit % 4])
 
     def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
-              rel_r: float, rel_c: float, events: List[DigitEvent]) -> None:
+              rel_r: float, rel_c: float, share: float, events: List[DigitEvent]) -> None:
         tab = self._tab
         run = self._runs[ch]
         if run is not None:
@@ -523,6 +599,8 @@ class DetectorBank:
                 run.misses = 0
                 run.last_w = w
                 run.a_last = a
+                run.hits += 1
+                run.s_share += share
                 if checked:
                     run.checked += 1
                     run.measured(rel_r, rel_c)
@@ -530,7 +608,7 @@ class DetectorBank:
                     run.a_ref = a
                     run.level = 0.5 * (lr + lc)
                 if not run.confirmed:
-                    self._maybe_confirm(run, w, a, events)
+                    self._maybe_confirm(run, w, a, events, ch)
                 return
             run.misses += 1
             if d == _WEAK + run.digit and not run.confirmed and (rel_r != 0.0 or rel_c != 0.0):
@@ -544,19 +622,19 @@ class DetectorBank:
                 if rival is not None and rival.digit == d and rival.first_w == w - 1:
                     self._finish(ch, events)
                     self._runs[ch] = rival
-                    self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, events)
+                    self._step(ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, events)
                     return
-                run.rival = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c)
+                run.rival = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share)
             if run.misses >= tab.end_misses:
                 self._finish(ch, events)
             run = self._runs[ch]
         if run is None and 0 <= d < _WEAK:
-            self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c)
+            self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share)
 
     def _new_run(self, d: int, w: int, checked: bool, amp8, prev_amp8, lr: float, lc: float, rel_r: float,
-                 rel_c: float) -> _Run:
+                 rel_c: float, share: float) -> _Run:
         return _Run(d, w, self._pair_amp(d, prev_amp8), self._pair_amp(d, amp8), checked, 0.5 * (lr + lc), rel_r,
-                    rel_c)
+                    rel_c, share)
 
     def _onset(self, run: _Run) -> int:
         tab = self._tab
@@ -578,7 +656,7 @@ class DetectorBank:
             end = max(end, (w + 1) * tab.half + c_after * tab.window)
         return int(round(end))
 
-    def _maybe_confirm(self, run: _Run, w: int, a: float, events: List[DigitEvent]) -> None:
+    def _maybe_confirm(self, run: _Run, w: int, a: float, events: List[DigitEvent], ch: int) -> None:
         tab = self._tab
         if run.checked < tab.confirm_checked:
             return
@@ -596,7 +674,20 @@ class DetectorBank:
                                                                    or run.s_c / run.checked > tab.octave_tone):
             return
         onset = self._onset(run)
-        if self._end(run, onset, w, a) - onset >= tab.min_tone:
+        # a press shared with other sound must last longer (see DetectorParams.press_clean_share)
+        need = tab.min_tone if run.s_share >= tab.press_clean_share * run.hits else tab.min_tone_mixed
+        if self._end(run, onset, w, a) - onset >= need:
+            # Partials: in a press shared with other sound the two tones must not both be harmonics of one
+            # fundamental with other strong harmonics beside them (a voice or an instrument), over the
+            # last 5 half-blocks (32 ms)
+            buf, w0 = self._seg
+            h = tab.half
+            seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]
+            fr = DTMF_HZ[run.digit // 4] * (1.0 + run.s_r / run.checked)
+            fc = DTMF_HZ[4 + run.digit % 4] * (1.0 + run.s_c / run.checked)
+            if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
+                    and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
+                return
             run.confirmed = True
             run.onset = onset
             events.append(DigitEvent(_DIGIT_OF[run.digit], onset, None, self.rate, run.level, "inband"))

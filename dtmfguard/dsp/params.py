@@ -141,6 +141,43 @@ class DetectorParams:
     # Duration: Q.24 accepts >= 40 ms and rejects <= 23 ms (ETSI ES 201 235: reject < 20 ms).
     # A tone is confirmed once its estimated duration reaches this value, centred between the two.
     min_tone_ms: float = 30.0
+    # Talk-off guard (issue 17), off by default: a press whose tones carry on average less than
+    # ``press_clean_share`` of its windows' energy (other sound shares it) is confirmed only once it has
+    # lasted ``min_tone_mixed_ms``. Q.24's duration limits are for the tones alone (share > 0.95 in 15 dB
+    # S/N noise and through G.711), so this costs no Q.24 case, but it costs talk-down: measured on the tune
+    # split at 4 block-grid offsets (116 h) before the partials test below, 30 ms (off) -> 21 false digits,
+    # talk-down 84.4 / 61.3 % (0 / -6 dB); 45 ms -> 6, 79.3 / 54.7 %; 55 ms -> 4, 76.2 / 49.2 %. The
+    # speech false digits last 34-55 ms, a talk-down digit 70 ms but under speech often only its last part
+    # holds the pair. For a line that carries mostly speech and rarely a key, 45 ms is a fair choice.
+    press_clean_share: float = 0.8
+    min_tone_mixed_ms: float = 30.0
+    # Talk-off guard (issue 17), the partials test at confirmation: a voice or an instrument makes a
+    # DTMF-like pair out of two harmonics of one fundamental and has other harmonics beside them; a keypad's
+    # two tones have none. Over the last 5 half-blocks (32 ms at 8 kHz, Hann window) for every fundamental
+    # f0 in [comb_f0_min_hz, comb_f0_max_hz] of which the row tone is the n-th harmonic and the column
+    # tone the m-th (within comb_tolerance; tones at their frequencies measured over the press), the mean
+    # amplitude of its 3 strongest other harmonics in comb_band_hz must stay below the weaker tone plus
+    # ``comb_guard_db``. A keypad's pair alone gives < -25 dB (the Hann window's leakage at >= 70 Hz);
+    # under speech (talk-down digits at 0 / -6 dB, 373 confirmations) the value at confirmation was
+    # >= 0 dB for 7 / 14, >= 2 dB for 0 / 2, never >= 4 dB; the speech false digits of the tune split
+    # showed -4 to +17 dB (median +2.5), music ones on non-octave keys -2.6 to +4.5 dB. Measured on the
+    # tune split at 4 block-grid offsets (0, 13, 26, 39; 116 h), first with comb_tolerance 0.012: no test
+    # -> 21 false digits, talk-down 84.4 / 61.3 %; +3 dB -> 10, 84.4 / 61.3 %; +2 dB -> 8, 84.4 / 60.9 %;
+    # 1 dB -> 8, 84.0 / 59.8 %; 0 dB -> 84.0 / 58.2 %. At +2 dB: comb_tolerance 0.02 -> 8, 84.4 / 60.9 %;
+    # 0.006 -> 11, 84.4 / 61.3 % (no talk-down digit lost, and 40 harmonics to measure per key instead of
+    # 90: the test's cost per press, ~15-30 us in C, halves; kept); comb_f0_max_hz 500 -> the same 8;
+    # comb_f0_min_hz 50 -> 11; comb_max_share 0.9 -> the same 8 as without it.
+    comb_guard_db: float = 2.0
+    # The test runs for presses whose tones carry on average less than this share of their windows'
+    # energy (three harmonics 2 dB above the weaker tone leave the pair < 0.65 of a 32 ms segment's
+    # energy, even at 9 dB twist): a keypad's clean press, and most presses over quieter speech, skip the
+    # test's cost (in C ~10-20 us a press). Tune split, 4 offsets: 0.9 and 0.6 -> the same 11 false
+    # digits and talk-down 84.4 / 61.3 %. inf for comb_guard_db turns the test off (and its sample ring).
+    comb_max_share: float = 0.6
+    comb_f0_min_hz: float = 70.0
+    comb_f0_max_hz: float = 400.0
+    comb_tolerance: float = 0.006
+    comb_band_hz: tuple = (150.0, 3400.0)
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
