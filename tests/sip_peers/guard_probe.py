@@ -8,6 +8,9 @@ fails closed: ``detector`` (raises on every frame after ``--fault-after``
 frames), ``masker`` (same in the masker), ``slow`` (a pipeline that overruns
 the 20 ms clock: the port must send silence, never raw audio), ``pipeline`` (no media
 pipeline can be created: the worker answers every call 503, as a broken worker would).
+
+``DTMFGUARD_TEST_TAP=<dir>`` (evidence for load-only media bugs, issue 12): every pipeline's frames in and
+out, their clock times and gap flags, and the masker's spans are saved there as ``tap-*.npz`` at exit.
 """
 from __future__ import annotations
 
