@@ -520,3 +520,38 @@ def test_two_partials_off_nominal_apart_are_not_a_press(errors):
     x = _held_pair(0.0, 0.0, rng)
     out, m = run(x, chunk=160)
     assert len(m.masked_spans) == 1 and not A.recover_digits(out)
+
+
+def _cut_onset(digit, k, fill, rng):
+    """A key whose first ``k`` samples end a 20 ms frame, then a frame that is not the customer's audio
+    (``fill``: "silence" - a stream gap fed as silence; "repeat" - the previous frame at half level, the
+    relay jitter buffer's concealment), then the rest of the key: what a jitter-buffer underflow right after
+    a key's onset gives the masker on a loaded host (issue 12, the hold test's load-only leak)."""
+    tone = synth.dtmf_tone(digit, 120, level_dbm0=-10, phase=tuple(rng.uniform(0, 2 * np.pi, 2)))
+    head = np.zeros(1600)
+    head[-k:] += tone[:k]
+    if fill == "silence":
+        mid, rest = np.zeros(160), tone[k + 160:]
+    else:
+        mid, rest = 0.5 * head[-160:], tone[k:]
+    return np.round(np.concatenate([head, mid, rest, np.zeros(1600)])).astype(np.int16)
+
+
+@pytest.mark.parametrize("fill", ["silence", "repeat"])
+@pytest.mark.parametrize("onset_ms", [2.0, 3.0, 4.0])
+def test_a_key_onset_cut_off_by_a_gap_is_not_named(fill, onset_ms):
+    """The first 2-4 ms of a key, alone in quiet because the rest comes a frame later: the attacker names
+    the key from those ms alone (16 of 16 keys named before the isolated-burst rule, measured), yet the
+    16 ms window centred on them holds mostly the gap, so the screen's usual verification rejected them.
+    A short window holding most of its 16 ms window's energy is verified: the burst is notched or masked,
+    never raw, and the decoder names the keys no better than chance."""
+    rng = np.random.default_rng(int(onset_ms * 10) + (fill == "repeat"))
+    k = int(onset_ms * 8)
+    right = 0
+    for digit in "0123456789*#ABCD":
+        x = _cut_onset(digit, k, fill, rng)
+        out, m = run(x, chunk=160)
+        frag = slice(1600 - k, 1600)
+        assert np.sum(out[frag] == x[frag]) <= 2, digit  # (a notched or masked sample equals it by chance)
+        right += A.count_recovered(out.astype(np.float64), [synth.ToneSpan(digit, 1600 - k, x.size - 1600)]) > 0
+    assert right <= 1, right  # chance: a notch's ramp is sometimes named as one fixed key

@@ -254,3 +254,79 @@ def test_detector_idles_without_a_consumer_and_restarts_in_step():
     p.flush()
     assert s.digits == "58"
     assert abs(s.events[0].start - spans[0].start) < 400 and abs(s.events[1].start - spans[1].start) < 400
+
+
+def _gap_call(digit, onset_samples, gap_frames, *, flag=True, lead=None):
+    """A key's first ``onset_samples`` end a frame, then ``gap_frames`` frames carry no customer audio (the
+    bridge gave the port a NONE frame: the port feeds silence with ``gap=True``), then the rest of the key.
+    Returns (what the agent heard, aligned with the input; the input; the fragment's span)."""
+    from dtmfguard.testkit.synth import dtmf_tone
+
+    tone = np.round(dtmf_tone(digit, 120, level_dbm0=-10, phase=(0.3, 1.1))).astype(np.int16)
+    head = np.zeros(10 * FRAME, np.int16) if lead is None else lead[: 10 * FRAME].copy()
+    head[-onset_samples:] = np.clip(head[-onset_samples:].astype(int) + tone[:onset_samples], -32768, 32767)
+    frames = [head[i: i + FRAME] for i in range(0, head.size, FRAME)]
+    gaps = [False] * len(frames) + [True] * gap_frames
+    frames += [np.zeros(FRAME, np.int16)] * gap_frames
+    rest = np.concatenate([tone[onset_samples + gap_frames * FRAME:], np.zeros(12 * FRAME, np.int16)])
+    rest = rest[: rest.size - rest.size % FRAME]
+    frames += [rest[i: i + FRAME] for i in range(0, rest.size, FRAME)]
+    gaps += [False] * (rest.size // FRAME)
+    p = CallPipeline(8000, mask_mode="always")
+    out = np.concatenate([p.process_customer_frame(f, gap=g) if flag else p.process_customer_frame(f)
+                          for f, g in zip(frames, gaps)])
+    d = p.masker.delay_samples
+    return out[d:], np.concatenate(frames)[: out.size - d], (head.size - onset_samples, head.size), p
+
+
+def _raw_tone_run(out, x):
+    """Most raw tone samples in ``out`` within one stretch whose matches are at most 3 samples apart (the
+    flat mask equals a tone sample by chance now and then; a leak is a run)."""
+    idx = np.flatnonzero((out == x) & (np.abs(x) > 50))
+    if idx.size == 0:
+        return 0
+    cuts = np.flatnonzero(np.diff(idx) > 3)
+    return int(max(len(run) for run in np.split(idx, cuts + 1)))
+
+
+@pytest.mark.parametrize("onset_ms", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("gap_frames", [1, 3])
+def test_a_key_onset_cut_off_by_a_gap_never_reaches_the_agent(onset_ms, gap_frames):
+    """Issue 12 (a load-only leak): a key pressed just before the customer's stream stalls (jitter buffer
+    empty, a re-INVITE recreating the stream) sends its first 1-3 ms, then nothing for a frame or more, then
+    the rest.  The masker's 20 ms look-ahead then holds only the gap's silence when those first samples leave
+    it: they went to the agent raw, and the adversary names the key from them.  The port flags the gap; the
+    pipeline silences everything received until the gap's end."""
+    from dtmfguard.testkit.adversary import recover_digits
+
+    k = int(onset_ms * 8)
+    for digit in "0123456789*#ABCD":
+        out, x, (s, e), p = _gap_call(digit, k, gap_frames)
+        assert not np.any(out[s:e]), (digit, out[s:e])  # silenced, not raw, not even attenuated
+        assert _raw_tone_run(out, x) <= 1, digit  # no raw tone anywhere (the rest of the key is masked)
+        assert recover_digits(out.astype(np.float64), 8000) == [], digit
+        assert p.stats["gaps"] == gap_frames and p.stats["errors"] == 0
+
+
+def test_without_the_gap_flag_a_cut_off_onset_goes_out_raw():
+    """The case above with the gap not flagged (as before the fix): the masker alone now notches a 2-4 ms
+    burst the attacker could name (tests/test_masker.py, the isolated-burst rule), but the first 1 ms of a
+    key is below what any screen window can call a key and goes out raw; only the gap flag keeps it (and any
+    part of a key) from the agent."""
+    out, x, (s, e), _ = _gap_call("5", 8, 1, flag=False)
+    assert np.array_equal(out[s:e], x[s:e]) and np.any(x[s:e])
+    out, x, (s, e), _ = _gap_call("5", 8, 1, flag=True)
+    assert not np.any(out[s:e])
+
+
+def test_a_gap_mutes_only_the_unexamined_tail_and_the_gap():
+    """Speech up to a gap: only the delay line's last ``delay_samples`` (not yet examined against what came
+    next) and the gap itself are silenced; audio before and after is bit-exact (delayed)."""
+    rng = np.random.default_rng(3)
+    speechlike = np.round(3000 * np.sin(np.cumsum(rng.uniform(0.05, 0.4, 10 * FRAME)))).astype(np.int16)
+    out, x, _, p = _gap_call("1", 1, 2, lead=speechlike)  # a 1-sample "key": nothing for the masker
+    d = p.masker.delay_samples
+    gap_start = 10 * FRAME
+    assert np.array_equal(out[: gap_start - d], x[: gap_start - d])
+    assert not np.any(out[gap_start - d: gap_start + 2 * FRAME])
+    assert p.stats["gaps"] == 2

@@ -88,3 +88,63 @@ def test_callbacks_fail_closed_and_never_raise():
     assert not out["dead"]["echoed"]
     assert out["detached"] == {"silent": True, "received": 1}  # counted before detach, nothing after
     assert out["reattached"] == {"echoed": True, "received": 1, "errors": 0}
+
+
+GAP_SCRIPT = textwrap.dedent('''
+    import json
+    import numpy as np
+    import pjsua2 as pj
+    from dtmfguard.media.pipeline import CallPipeline
+    from dtmfguard.sip.pj.endpoint import EndpointSettings, create_endpoint, destroy_endpoint
+    from dtmfguard.sip.pj.port import PipelinePort
+    from dtmfguard.testkit.synth import dtmf_tone
+
+    ep = create_endpoint(EndpointSettings(host="127.0.0.1", port=0, transports=("udp",)))
+    ep.audDevManager().setNoDev()  # no clock thread: only the calls below drive the ports
+    res = {}
+    ports = []
+    for k in (8, 16, 24):  # the key's first 1, 2, 3 ms end the last frame before the gap
+        tone = np.round(dtmf_tone("5", 120, level_dbm0=-10, phase=(0.3, 1.1))).astype("<i2")
+        head = np.zeros(1600, "<i2")
+        head[-k:] = tone[:k]
+        rest = np.concatenate([tone[k + 160:], np.zeros(1600, "<i2")])
+        frames = [head[i:i + 160] for i in range(0, 1600, 160)] + [None] + \\
+            [rest[i:i + 160] for i in range(0, rest.size - rest.size % 160, 160)]
+        pipeline = CallPipeline(8000, mask_mode="always")
+        port = PipelinePort(pipeline, name=f"gap{k}")
+        ports.append(port)
+        heard = []
+        for f in frames:  # the clock thread's order: request (previous frame's output), then receive
+            req = pj.MediaFrame()
+            port.onFrameRequested(req)
+            heard.append(np.frombuffer(bytes(req.buf)[: req.size], "<i2"))
+            fr = pj.MediaFrame()
+            if f is None:
+                fr.type = pj.PJMEDIA_FRAME_TYPE_NONE  # no packet reached the bridge this tick
+            else:
+                fr.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+                fr.buf = pj.ByteVector(f.tobytes())
+                fr.size = 320
+            port.onFrameReceived(fr)
+        out = np.concatenate(heard)
+        lag = 160 + pipeline.masker.delay_samples  # one bridge frame + the masker's look-ahead
+        seg = out[1600 - k + lag: 1600 + lag]
+        res[k] = {"fragment_heard": int(np.count_nonzero(seg)), "gaps": pipeline.stats["gaps"],
+                  "errors": port.stats["errors"] + pipeline.stats["errors"], "missing": port.stats["missing"]}
+    print(json.dumps(res))
+    del port
+    ports.clear()  # ports must go before the library (their destructor leaves the conference bridge)
+    destroy_endpoint(ep, wait_s=0.2)
+''')
+
+
+def test_a_none_frame_after_a_key_onset_silences_it():
+    """Issue 12 (hold test, loaded host): the bridge hands the port a NONE frame (no packet this tick: a
+    stream stalled or being recreated by a re-INVITE) right after a key's first 1-3 ms.  The port tells the
+    pipeline it is a gap, and the agent hears silence where those ms were, never the tone."""
+    r = subprocess.run([sys.executable, "-c", GAP_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    for k, row in out.items():
+        assert row == {"fragment_heard": 0, "gaps": 1, "errors": 0, "missing": 1}, (k, row)

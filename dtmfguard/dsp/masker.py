@@ -217,6 +217,7 @@ class Masker:
         self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
         self._named_resid = 1.0 - float(params.named_fraction)
         self._named_unique = float(params.named_unique)
+        self._verify_isolated = None if params.verify_isolated is None else float(params.verify_isolated)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -1062,11 +1063,26 @@ class Masker:
             support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
             seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
             energy = float(seg @ seg)
-            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy):
+            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy) \
+                    or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
         return verified, at, last
+
+    def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
+        """The short window ``[named - length, named)`` widened by 2 ms each side holds ``verify_isolated``
+        of the energy of the 16 ms window ending at ``e``: a burst the attacker names alone, with nothing
+        around it that it could be a chance fit of (issue 12: a key's first ms before a stream gap)."""
+        if self._verify_isolated is None:
+            return False
+        lo_win = e - self._kmax * self._hop
+        if named - length < lo_win or named > e:  # named long ago (held while a press was open)
+            return False
+        margin = 2 * self.rate // 1000
+        lo, hi = max(named - length - margin, lo_win, buf_start), min(named + margin, e)
+        w = self._buf[lo - buf_start: hi - buf_start]
+        return float(w @ w) >= self._verify_isolated * energy
 
     def _open_press(self, start: int) -> None:
         lim = start

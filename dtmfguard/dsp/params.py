@@ -292,6 +292,11 @@ class MaskerParams:
     verify_fraction: float = 0.2
     # ... or if short windows named the same pair at this many hops during the wait
     verify_support: int = 3
+    # ... or if the named short window (widened by 2 ms each side) holds this share of the 16 ms window's
+    # energy: a tone burst alone in quiet (a key's first ms cut off by a jitter-buffer underflow or a lost
+    # packet, the rest arriving after concealment or silence: the attacker names the burst on its own;
+    # issue 12).  Costs +0-0.5 notches a minute on key-free speech, no flat masks.  None: no such test.
+    verify_isolated: float | None = 0.8
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0

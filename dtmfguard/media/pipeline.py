@@ -156,9 +156,10 @@ class CallPipeline:
         self._pending: collections.deque[tuple[str, tuple]] = collections.deque()
         self._raw_tail = np.zeros(0, dtype=np.int16)  # delay line for unmasked output ("payment" mode)
         self._open_cover = False  # an RFC 4733 press is sounding: covered until its end is known
+        self._mute_until = 0  # stream position: agent audio of customer samples before it is silenced (gaps)
         self._last_error_log = 0.0
         #: counters only, never digits
-        self.stats: dict[str, int] = {"frames": 0, "errors": 0, "digits": 0, "digits_inband": 0,
+        self.stats: dict[str, int] = {"frames": 0, "errors": 0, "gaps": 0, "digits": 0, "digits_inband": 0,
                                       "digits_rfc4733": 0, "digits_sip_info": 0, "merged": 0,
                                       "bad_events": 0, "session_errors": 0, "relay_errors": 0}
 
@@ -250,14 +251,24 @@ class CallPipeline:
         return self.session is not None or self.secure_manual
 
     # -- the clock thread ------------------------------------------------------------------------------
-    def process_customer_frame(self, frame: np.ndarray) -> np.ndarray:
+    def process_customer_frame(self, frame: np.ndarray, gap: bool = False) -> np.ndarray:
         """One frame of customer audio (int16) -> the frame the agent hears (int16, same length).
+
+        ``gap``: this frame is not the customer's audio (no packet reached the bridge, a stream being
+        recreated by a re-INVITE, concealment): pass silence (or the concealment) to keep the clock.  The
+        masker then never saw what really followed the customer's last samples still in its delay line: a
+        key pressed just before the gap (its first 1-3 ms, the rest arriving after the gap) would go out
+        unexamined, as the masker's look-ahead holds only the gap.  So everything received until the end
+        of the gap is silenced in the agent's audio (:meth:`_silence_gap`; counted in ``stats["gaps"]``).
 
         Never raises; on any failure the returned frame is silence (fail closed).
         """
         n = len(frame)
         self.stats["frames"] += 1
         try:
+            if gap:
+                # before the masker runs: a fault below still leaves the tail muted for the next frames
+                self._gap_frame(n)
             pcm = np.asarray(frame, dtype=np.int16)
             made_up, self._jitter_note = self._jitter_note, (0, 0, 0)
             if self.relay is not None:
@@ -298,12 +309,33 @@ class CallPipeline:
                 raw = self._delayed_raw(pcm)
                 if self.session is None:
                     return raw
-            return masked if type(masked) is np.ndarray and masked.dtype == np.int16 else \
+            out = masked if type(masked) is np.ndarray and masked.dtype == np.int16 else \
                 np.asarray(masked, dtype=np.int16)
+            if self._mute_until > int(self.masker.samples_in) - n - int(getattr(self.masker, "delay_samples", 0)):
+                out = self._silence_gap(out)
+            return out
         except Exception as exc:  # noqa: BLE001 - fail closed: silence, count, log the type only
             self.stats["errors"] += 1
             self._log_error(exc)
             return np.zeros(n, dtype=np.int16)
+
+    def _gap_frame(self, n: int) -> None:
+        """A gap frame of ``n`` samples is about to enter the masker: mute every sample received until its
+        end (stream positions), i.e. the delay line's unexamined tail and the gap itself."""
+        self.stats["gaps"] += 1
+        self._mute_until = max(self._mute_until, int(self.masker.samples_in) + n)
+
+    def _silence_gap(self, out: np.ndarray) -> np.ndarray:
+        """Zero the samples of ``out`` (the frame just emitted) whose stream position is before
+        ``_mute_until``.  ``out[0]`` is stream position ``samples_in - len(out) - delay``."""
+        n = len(out)
+        first = int(self.masker.samples_in) - n - int(getattr(self.masker, "delay_samples", 0))
+        k = min(n, self._mute_until - first)
+        if k <= 0:
+            return out
+        out = np.array(out, dtype=np.int16)  # never write into the masker's own buffer
+        out[:k] = 0
+        return out
 
     def _secure_tick(self, n: int) -> None:
         """Before the frame's keys are delivered: note that this frame is processed in secure mode."""

@@ -8,12 +8,16 @@ fails closed: ``detector`` (raises on every frame after ``--fault-after``
 frames), ``masker`` (same in the masker), ``slow`` (a pipeline that overruns
 the 20 ms clock: the port must send silence, never raw audio), ``pipeline`` (no media
 pipeline can be created: the worker answers every call 503, as a broken worker would).
+
+``DTMFGUARD_TEST_TAP=<dir>`` (evidence for load-only media bugs, issue 12): every pipeline's frames in and
+out, their clock times and gap flags, and the masker's spans are saved there as ``tap-*.npz`` at exit.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -67,6 +71,7 @@ def main() -> int:
                              "agent_header": a.agent_header or "X-Agent-URI", "log_level": a.pj_log_level})
     digits: list = []
     pipelines: list = []
+    taps: list = []
 
     def factory(name):
         if a.fault == "pipeline":
@@ -83,12 +88,29 @@ def main() -> int:
         if a.fault == "slow":
             inner = pl.process_customer_frame
 
-            def slow(frame):
+            def slow(frame, **kw):
                 time.sleep(0.045)  # longer than two clock ticks
-                return inner(frame)
+                return inner(frame, **kw)
 
             pl.process_customer_frame = slow
         pipelines.append(pl)
+        tap = os.environ.get("DTMFGUARD_TEST_TAP")
+        if tap:  # evidence for load-only media bugs: every frame in and out, with its clock time
+            import numpy as np
+
+            inner_tap = pl.process_customer_frame
+            rec_in, rec_out, rec_t, rec_gap = [], [], [], []
+
+            def tapped(frame, **kw):
+                out = inner_tap(frame, **kw)
+                rec_gap.append(bool(kw.get("gap")))
+                rec_t.append(time.monotonic())
+                rec_in.append(np.array(frame, dtype=np.int16))
+                rec_out.append(np.array(out, dtype=np.int16))
+                return out
+
+            pl.process_customer_frame = tapped
+            taps.append((name, pl, rec_in, rec_out, rec_t, rec_gap))
         return pl
 
     stop = threading.Event()
@@ -100,6 +122,16 @@ def main() -> int:
     while not stop.is_set() and time.monotonic() < deadline:
         guard.poll(20)
     health = guard.health()
+    for name, pl, rec_in, rec_out, rec_t, rec_gap in taps:
+        import numpy as np
+
+        m = pl.masker
+        np.savez(os.path.join(os.environ["DTMFGUARD_TEST_TAP"], f"tap-{len(rec_t)}-{time.time():.0f}.npz"),
+                 x=np.concatenate(rec_in) if rec_in else np.zeros(0, np.int16),
+                 y=np.concatenate(rec_out) if rec_out else np.zeros(0, np.int16), t=np.array(rec_t), gap=np.array(rec_gap),
+                 lens=np.array([len(f) for f in rec_in]), delay=m.delay_samples,
+                 spans=np.array([(sp.start, -1 if sp.end is None else sp.end) for sp in m.masked_spans]),
+                 notched=np.array([(sp.start, -1 if sp.end is None else sp.end) for sp in m.notched_spans]))
     guard.shutdown()
     text = "".join(e.digit for e in digits)
     sources: dict = {}

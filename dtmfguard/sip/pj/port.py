@@ -185,13 +185,15 @@ class PipelinePort(pj.AudioMediaPort):
                 return
             t0 = time.thread_time()
             self.stats["received"] += 1
-            if frame.type == _AUDIO and frame.size:
+            gap = not (frame.type == _AUDIO and frame.size)
+            if not gap:
                 pcm = np.frombuffer(_read(frame.buf), dtype="<i2")
-            else:  # NONE frames (no packet, PLC off): keep the pipeline's clock running on silence
+            else:  # NONE frames (no packet, PLC off, a stream being recreated): keep the pipeline's clock
+                # running on silence, and say so: the masker's look-ahead never saw what followed (issue 12)
                 pcm = np.zeros(self.frame_samples, dtype=np.int16)
             if self.jitter is not None and pipeline.timeline is not None:
                 self._note_jitter(pipeline)
-            out = pipeline.process_customer_frame(pcm)
+            out = pipeline.process_customer_frame(pcm, gap=True) if gap else pipeline.process_customer_frame(pcm)
             if self._ready is not None:
                 self.stats["overrun"] += 1
             self._ready = np.asarray(out, dtype="<i2").tobytes()
