@@ -451,11 +451,12 @@ def test_no_per_key_side_channel_in_masked_spans():
 
 @pytest.mark.parametrize("source", ["en", "moh", "it"])
 def test_key_free_real_audio_is_left_alone(source):
-    """Issue 12: ordinary speech and music are not beeped over (report half; tuned on the tune half)."""
+    """Issue 12: ordinary speech and music are not beeped over (report half; tuned on the tune half), on the
+    issue's 10 minutes per source (a 2-minute slice of Italian sits at 0.49-0.51 % changed: too short to judge)."""
     from dtmfguard.testkit import corpora
 
     try:
-        x = corpora.signal(source, "report", max_seconds=120).astype(np.int16)
+        x = corpora.signal(source, "report", max_seconds=600).astype(np.int16)
     except corpora.CorpusMissing as exc:
         pytest.skip(str(exc))
     out, m = run(x, chunk=160)
