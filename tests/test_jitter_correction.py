@@ -198,3 +198,19 @@ def test_a_none_frame_in_a_key_keeps_the_masker_and_the_key_positions_on_the_str
     # stream positions: the first key spans the NONE frame; every later key is one frame later
     assert keys[0].start == keys0[0].start and keys[0].end >= keys0[0].end + F - 8
     assert all(abs(k.start - (k0.start + F)) <= 8 for k, k0 in zip(keys[1:], keys0[1:]))
+
+
+def test_a_long_run_of_gap_frames_still_ends_a_key():
+    """Hold, or a stream being recreated: seconds of NONE frames between two presses of the same key are a
+    pause to the detector (only a short run, a late clock thread, is bridged)."""
+    frames = _card_frames(100.0, 100.0)
+    got = []
+    p = CallPipeline(8000, mask_mode="always", on_digit=lambda ev: got.append(ev.digit))
+    for i, fr in enumerate(frames):
+        if i == 22:  # inside the third key ("1", frames 20..24), before its second half
+            for _ in range(50):  # one second without packets
+                p.process_customer_frame(np.zeros(F, np.int16), gap=True)
+        p.process_customer_frame(fr)
+    p.flush()
+    assert len(got) == len(_PAN) + 1  # the key cut by a second of silence is two presses
+    assert p.timeline.skipped == 3 * F
