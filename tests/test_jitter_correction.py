@@ -214,3 +214,24 @@ def test_a_long_run_of_gap_frames_still_ends_a_key():
     p.flush()
     assert len(got) == len(_PAN) + 1  # the key cut by a second of silence is two presses
     assert p.timeline.skipped == 3 * F
+
+
+def test_a_none_frame_in_a_wideband_key_keeps_it_one_key():
+    """G.722 customer leg (16 kHz, 320-sample frames): the same bridging."""
+    rate, fs = 16000, 320
+    parts = [np.zeros(10 * fs)]
+    for d in _PAN:
+        parts += [dtmf_tone(d, 100.0, rate, -10.0), np.zeros(rate // 10)]
+    x = np.concatenate(parts + [np.zeros(30 * fs)])
+    x = np.round(x * 32767 if np.abs(x).max() <= 1.0 else x).astype(np.int16)
+    x = np.concatenate([x, np.zeros(-x.size % fs, np.int16)])
+    frames = [x[i:i + fs] for i in range(0, x.size, fs)]
+    for at in (12, 13, 22, 23):  # inside the first and the second key
+        got = []
+        p = CallPipeline(rate, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
+        for i, fr in enumerate(frames):
+            if i == at:
+                p.process_customer_frame(np.zeros(fs, np.int16), gap=True)
+            p.process_customer_frame(fr)
+        p.flush()
+        assert "".join(got) == _PAN, f"NONE frame at {at}: {len(got)} digits"
