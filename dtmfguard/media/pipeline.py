@@ -86,6 +86,11 @@ def make_masker(rate: int = 8000, **options: Any):
     return Masker(rate=rate, **options)
 
 
+#: consecutive gap (NONE) frames the detector bridges (leaves out of its timeline): a clock thread late by
+#: up to 60 ms; longer runs reach the detector as silence
+_GAP_BRIDGE = 3
+
+
 def _make_detector(rate: int):
     from ..dsp.detector import DtmfDetector
 
@@ -137,12 +142,13 @@ class CallPipeline:
         self.relay = relay if mask_mode == "secure" else None
         if self.relay is not None:
             self.detect_always = True  # in-band keys must be named to be relayed
-        #: frames the customer stream's jitter buffer made up (secure mode: relayed in-band durations)
-        self.timeline = None
-        if self.relay is not None:
-            from .keyrelay import JitterLog
+        #: frames the detector was not given (made up by the customer stream's jitter buffer, or NONE frames),
+        #: in every mode: a made-up or silent frame inside a key must not split it in two (secure mode also
+        #: relays the in-band durations it corrects)
+        from .keyrelay import JitterLog
 
-            self.timeline = JitterLog(self.rate)
+        self.timeline = JitterLog(self.rate, max(1, self.rate // 50))
+        self._gap_run = 0  # consecutive gap frames so far
         self._jitter_note = (0, 0, 0)  # for the next frame: (inserted, concealed, dropped), from note_jitter
         self._inband_fix: dict = {}  # (start, end) of an in-band key -> ms its relayed duration gets (JitterLog)
         #: secure mode without a payment session (control API / agent-side SIP INFO); set from any thread
@@ -271,6 +277,12 @@ class CallPipeline:
                 self._gap_frame(n)
             pcm = np.asarray(frame, dtype=np.int16)
             made_up, self._jitter_note = self._jitter_note, (0, 0, 0)
+            self._gap_run = self._gap_run + 1 if gap else 0
+            if gap and not (made_up[0] or made_up[1]) and self._gap_run <= _GAP_BRIDGE:
+                # not the customer's audio: left out of the detector's timeline like a made-up frame, so a key
+                # on both sides of it stays one key (fed as 20 ms of silence it split the key in two); a longer
+                # run of gap frames (hold, a stream recreated) is silence to the detector: it ends a key
+                made_up = (1, 0, made_up[2])
             if self.relay is not None:
                 self._secure_tick(n)
             if self._pending:
