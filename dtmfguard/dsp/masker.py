@@ -103,6 +103,10 @@ _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
 _OPEN = (1 << 63) - 1  # an open span's end in the C span lists
+# per (screen windows, hop, rate): constants every masker with those options derives the same way (costly
+# linear algebra, ~2/3 of building a masker); the arrays are read-only
+_QUIET_SV2_CACHE: dict = {}
+_BOUND_GAIN_CACHE: dict = {}
 
 
 @dataclass(frozen=True)
@@ -680,8 +684,14 @@ class Masker:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
         rounding: no pair explains more than it times (strongest row power + strongest column power), so
         the C screen may skip fitting windows where even that is below what its tests need."""
-        lam = [max(float(np.linalg.eigvalsh(0.5 * (g + g.T)).max()) for g in ginv) for ginv in self._ginv]
-        return np.array(lam) * (1.0 + 1e-6)
+        key = (self._ks, self._hop, self.rate)  # self._ginv comes from these alone
+        gain = _BOUND_GAIN_CACHE.get(key)
+        if gain is None:
+            lam = [max(float(np.linalg.eigvalsh(0.5 * (g + g.T)).max()) for g in ginv) for ginv in self._ginv]
+            gain = np.array(lam) * (1.0 + 1e-6)
+            gain.setflags(write=False)  # shared by every masker with these windows
+            gain = _BOUND_GAIN_CACHE.setdefault(key, gain)
+        return gain
 
     def _make_native_screen(self):
         return _masker_native.Screen(**self.native_constants())
@@ -703,9 +713,13 @@ class Masker:
         ``coef = G^-1 B^T x`` gives ``|coef|^2 <= |x|^2 / s_min(B)^2``, and a window's ``|x|^2`` is at
         most the frame's.  Half that bound leaves room for rounding: a skipped frame never hides a tone.
         """
-        worst = min(float(np.linalg.svd(pairfit.pair_tables(k * self._hop, self.rate)[0][:, idx],
-                                        compute_uv=False)[-1]) ** 2
-                    for k in self._ks for idx in pairfit.PAIR_COLS)
+        key = (self._ks, self._hop, self.rate)  # the smallest singular value depends on these alone
+        worst = _QUIET_SV2_CACHE.get(key)
+        if worst is None:
+            worst = min(float(np.linalg.svd(pairfit.pair_tables(k * self._hop, self.rate)[0][:, idx],
+                                            compute_uv=False)[-1]) ** 2
+                        for k in self._ks for idx in pairfit.PAIR_COLS)
+            worst = _QUIET_SV2_CACHE.setdefault(key, worst)
         return 0.5 * 2.0 * self._screen_amp2 * worst
 
     # ------------------------------------------------------------------ the screen
