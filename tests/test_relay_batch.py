@@ -343,3 +343,31 @@ def test_an_overloaded_relay_still_answers_kamailio():
             calls.close()
     assert st["late_ticks"] > 0  # (busy or off the CPU: on a loaded machine this thread waits for one too)
     assert st["late_ticks_busy"] + st["late_ticks_off_cpu"] + st["late_ticks_with_full_gc"] == st["late_ticks"]
+
+
+def test_the_relay_masks_exactly_as_serve_does_on_the_same_input(relay):
+    """Issue 16: the relay and ``serve`` share every module below the transport, so on the same customer
+    audio the agent gets the same masked samples: the relay's default per-call pipeline, fed packet by packet
+    through its sockets, jitter buffer and batched codecs, against a ``CallPipeline`` fed the same decoded
+    frames one by one as serve's port feeds it (then encoded with the same law)."""
+    relay.pipeline_factory = relay._default_pipeline
+    keys = keypresses("4111111111111111", rng=np.random.default_rng(4))[0]
+    ulaw = make_codec("PCMU")
+    payloads = [ulaw.encode(np.round(keys[i:i + FRAME]).astype(np.int16))
+                for i in range(0, keys.size - keys.size % FRAME, FRAME)]
+    direct, want = CallPipeline(8000, name="serve-side"), []
+    for p in payloads:
+        want.append(ulaw.encode(np.asarray(direct.process_customer_frame(ulaw.decode(p)), dtype=np.int16)))
+    calls = Calls(relay, [0])
+    got = []
+    try:
+        for seq, p in enumerate(payloads):
+            calls.send(0, seq, p)
+            _settle(relay, seq + 1)
+            relay.tick()
+            got.append(calls.peers[0]["g"].recv(2048)[12:])
+    finally:
+        calls.close()
+    assert relay.counters["tick_errors"] == 0
+    assert direct.masker.masked_spans, "no key was masked: the comparison tests nothing"
+    assert got == want
