@@ -383,8 +383,7 @@ class Guard:
         s = EndpointSettings(host=c.sip_host, port=c.sip_port, transports=tuple(c.transports),
                              tls_port=c.tls_port, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_ca=c.tls_ca,
                              rtp_port=c.rtp_port, rtp_range=c.rtp_range, log_level=c.log_level,
-                             jitter_ms=self._jitter_ms,
-                             jb_discard="static" if c.mask_mode == "secure" else "progressive")
+                             jitter_ms=self._jitter_ms)  # jb_discard: pjmedia's progressive default (endpoint.py)
         known = c.agent_known_target()
         s.verify_tls_transport = "tls" in c.transports and c.agent_tls_verify and (not known or uses_tls(known))
         self.ep = create_endpoint(s)
