@@ -648,7 +648,16 @@ typedef struct {
 
 typedef struct {
     run_t run, rival; /* rival: another digit's run started during a miss (digit NO_DIGIT: none) */
+    int64_t nlo[2], nhi[2]; /* the windows of the last two breaks (mark_break), inclusive; lo > hi: none */
 } chan_t;
+
+/* floor(a / b) for b > 0 (Python's //) */
+static inline int64_t
+floordiv(int64_t a, int64_t b)
+{
+    const int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
 
 typedef struct {
     Py_ssize_t ch;
@@ -1124,8 +1133,11 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t ch = 0; ch < C; ch++)
+    for (Py_ssize_t ch = 0; ch < C; ch++) {
         self->chans[ch].run.digit = self->chans[ch].rival.digit = NO_DIGIT;
+        self->chans[ch].nlo[0] = self->chans[ch].nlo[1] = -1;
+        self->chans[ch].nhi[0] = self->chans[ch].nhi[1] = -2;
+    }
     {
         const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
         const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
@@ -1431,9 +1443,17 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                 goto ring; /* no candidate, no digit: nothing to decide */
             for (k = 0; k < nw; k++) {
                 const int d = (int)digit[k];
+                const int64_t w = first_w + k;
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
-                step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
+                int ok = checked[k];
+                if ((w >= c->nlo[0] && w <= c->nhi[0]) || (w >= c->nlo[1] && w <= c->nhi[1])) {
+                    /* holds a break (mark_break): see DetectorBank._channel_windows */
+                    if (c->run.digit == NO_DIGIT || d != c->run.digit)
+                        continue;
+                    ok = 0;
+                }
+                step(sc, c, ch, first_w + k, d, ok, amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
                      relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann);
             }
         ring:
@@ -1548,6 +1568,33 @@ Frames_bind(FramesObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(mark_break_doc,
+"mark_break(ch, guard) -> None\n\n"
+"The next sample of channel ch does not follow the last one: the windows holding the join or the guard\n"
+"samples after it neither hit nor miss (DetectorBank.mark_break; detector.neutral_windows computes the same).");
+
+static PyObject *
+Frames_mark_break(FramesObject *self, PyObject *args)
+{
+    Py_ssize_t ch, guard;
+    if (!PyArg_ParseTuple(args, "nn:mark_break", &ch, &guard))
+        return NULL;
+    if (self->chans == NULL || ch < 0 || ch >= self->channels || guard < 0) {
+        PyErr_SetString(PyExc_ValueError, "mark_break: channel out of range or negative guard");
+        return NULL;
+    }
+    const int64_t H = (int64_t)self->H, pos = (int64_t)self->half_index * H + (int64_t)self->n_pending;
+    const int64_t lo = floordiv(pos - 2 * H, H) + 1, hi = -floordiv(-(pos + (int64_t)guard), H) - 1;
+    chan_t *c = self->chans + ch;
+    if (c->nlo[1] != lo || c->nhi[1] != hi) {
+        c->nlo[0] = c->nlo[1];
+        c->nhi[0] = c->nhi[1];
+        c->nlo[1] = lo;
+        c->nhi[1] = hi;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 Frames_get_n_pending(FramesObject *self, void *closure)
 {
@@ -1565,6 +1612,7 @@ static PyMethodDef Frames_methods[] = {
     {"process", (PyCFunction)Frames_process, METH_O, process_doc},
     {"events", (PyCFunction)Frames_events, METH_O, events_doc},
     {"bind", (PyCFunction)Frames_bind, METH_VARARGS, bind_doc},
+    {"mark_break", (PyCFunction)Frames_mark_break, METH_VARARGS, mark_break_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -125,6 +125,7 @@ class _Tables:
     confirm_checked: int
     end_misses: int
     edge_min: float
+    break_guard: int  # samples after a break whose windows neither hit nor miss (DetectorParams.break_guard_ms)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
 
     @classmethod
@@ -172,6 +173,7 @@ class _Tables:
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
+            break_guard=int(round(params.break_guard_ms * rate / 1000.0)),
             native_consts=None,
         )
         if _detector_native is not None and half <= _detector_native.MAX_HALF:
@@ -348,6 +350,15 @@ def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
     return best / max(weaker, 1e-9)
 
 
+_NO_BREAKS = (-1, -2, -1, -2)
+
+
+def neutral_windows(pos: int, half: int, guard: int) -> tuple:
+    """The windows (inclusive index range) that hold a break before sample ``pos`` or one of the ``guard``
+    samples after it: window w spans samples [w * half, (w + 2) * half).  native/detector.c computes the same."""
+    return (pos - 2 * half) // half + 1, -(-(pos + guard) // half) - 1
+
+
 class _Busy:
     """A non-blocking hold of a bank's lock: the state has one owner thread at a time (fails loudly)."""
 
@@ -448,6 +459,8 @@ class DetectorBank:
         self._last_win = self._state[:, h + 2 * k + 1: h + 4 * k + 1].view(complex)  # window before the next
         self._last_amp = self._state[:, h + 4 * k + 1:]  # [C, 8]: that window's amplitudes
         self._runs: List[Optional[_Run]] = [None] * c
+        # per channel, the windows of the last two breaks (mark_break): (lo, hi, lo, hi), inclusive; empty ranges
+        self._neutral: List[tuple] = [_NO_BREAKS] * c
         self._busy = threading.Lock()
         self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
         consts = self._tab.native_consts
@@ -475,6 +488,23 @@ class DetectorBank:
         out = self._advance(np.zeros((self.channels, need)))
         self.reset()
         return out
+
+    def mark_break(self, ch: int = 0) -> None:
+        """The next sample of channel ``ch`` does not follow the last one (audio was left out between
+        them: a frame a jitter buffer made up, see :class:`dtmfguard.media.keyrelay.JitterLog`).  The
+        windows that hold the join or the ``DetectorParams.break_guard_ms`` after it are neither hits nor
+        misses, so a key on both sides stays one key and its steadiness is judged on unbroken windows.
+        Calling it again at the same position changes nothing."""
+        ch = int(ch)
+        if not 0 <= ch < self.channels:
+            raise ValueError(f"channel {ch} out of range (0..{self.channels - 1})")
+        if self._use_native:
+            self._native.mark_break(ch, self._tab.break_guard)
+            return
+        rng = neutral_windows(self._half_index * self._half + self._n_pending, self._half, self._tab.break_guard)
+        old = self._neutral[ch]
+        if rng != old[2:]:
+            self._neutral[ch] = (old[2], old[3], *rng)
 
     # -- internals -------------------------------------------------------------------------------
     def _owner(self) -> "_Busy":
@@ -574,10 +604,19 @@ class DetectorBank:
     def _channel_windows(self, ch: int, first_w: int, digit: list, checked: list, amp: list, lr: list,
                          lc: list, rel_r: list, rel_c: list, share: list, events: List[DigitEvent]) -> None:
         # amp[k + 1] is window k's amplitudes, amp[k] the window before it
+        lo0, hi0, lo1, hi1 = self._neutral[ch]
         for k, d in enumerate(digit):
             if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
-            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
+            ok = checked[k]
+            if lo0 <= first_w + k <= hi0 or lo1 <= first_w + k <= hi1:
+                # holds a break (mark_break): never a miss; the run's own digit counts as a hit, but the phase
+                # across the join says nothing of the tones' frequencies
+                run = self._runs[ch]
+                if run is None or d != run.digit:
+                    continue
+                ok = False
+            self._step(ch, first_w + k, d, bool(ok), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
                        share[k], events)
 
     @staticmethod
@@ -756,6 +795,10 @@ class DtmfDetector:
             out: List[List[DigitEvent]] = [[]]
             self._bank._state_machine(first_w, busy, out)
         return out[0]
+
+    def mark_break(self) -> None:
+        """The next chunk does not follow the last one (see :meth:`DetectorBank.mark_break`)."""
+        self._bank.mark_break(0)
 
     def flush(self) -> List[DigitEvent]:
         out = self._bank.flush()[0]  # ends with a reset: a new C state object

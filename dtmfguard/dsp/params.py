@@ -189,6 +189,19 @@ class DetectorParams:
     # no window lies wholly inside a 10 ms break, at least 4 lie wholly inside a 40 ms pause).
     end_miss_windows: int = 4
 
+    # A break in the stream (the pipeline left out a frame the jitter buffer made up: an inserted or a
+    # concealed frame, or a short run of frames that never came, see media.keyrelay.JitterLog) joins audio
+    # that was not contiguous: a tone on both sides shows a phase jump there, and the first milliseconds
+    # after it are pjmedia's concealment merged into the real frame (its WSOLA overlap-adds ~5 ms). The
+    # windows that hold the join or these milliseconds never count as a miss, and as a hit only without their
+    # frequency measurement (``DetectorBank.mark_break``): a 70 ms key with a made-up frame inside stays one
+    # key. Measured on a live call whose guard was stalled 20-150 ms every 0.1-0.5 s (one wrong card in 16
+    # calls: its key lost at 11 of 17 block-grid offsets) and on tests/test_jitter_correction.py's 70 ms card
+    # with a WSOLA-like concealed frame at every position and 3 grid offsets (~450 cases each, inserted /
+    # concealed): no break -> live key at 6/17 offsets, synthetic 1 / 0 wrong cards; 0 ms -> 13/17, 0 / 0;
+    # 2.5 and 5 ms -> 17/17, 0 / 0; 8 ms -> 17/17, 0 / 6 (too little of a short key is left to judge).
+    break_guard_ms: float = 5.0
+
     # A window's own tone amplitude relative to the digit's steady amplitude below which it does not
     # count as covering the tone (used for onset/offset estimates).
     edge_coverage_min: float = 0.08

@@ -303,9 +303,11 @@ class CallPipeline:
                     (self.timeline.skipped if self.timeline is not None else 0)
                 if made_up[2] and self.timeline is not None:
                     self.timeline.dropped(det_pos, made_up[2])  # sender's frames that never reach the stream
+                    self._detector_break()
                 if (made_up[0] or made_up[1]) and self.timeline is not None:
                     # made up by the jitter buffer: not on the sender's timeline (keyrelay.JitterLog)
                     self.timeline.skip(det_pos, n, concealed=made_up[1] > 0)
+                    self._detector_break()
                 else:
                     for ev in self.detector.process(pcm):
                         if ev.end is not None:
@@ -330,6 +332,14 @@ class CallPipeline:
             self.stats["errors"] += 1
             self._log_error(exc)
             return np.zeros(n, dtype=np.int16)
+
+    def _detector_break(self) -> None:
+        """The detector's next frame does not follow its last one (a frame left out): its windows across the
+        join neither hit nor miss (:meth:`dtmfguard.dsp.detector.DetectorBank.mark_break`), so a key with a
+        made-up frame inside (and pjmedia's concealment merged into the frame after it) stays one key."""
+        mark = getattr(self.detector, "mark_break", None)
+        if mark is not None:
+            mark()
 
     def _gap_frame(self, n: int) -> None:
         """A gap frame of ``n`` samples is about to enter the masker: mute every sample received until its

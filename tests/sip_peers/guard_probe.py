@@ -5,7 +5,7 @@ It reports what the payment side received as a SHA-256 of the digit string and
 counts per path, so the tests can check the digits without any process ever
 printing them.  ``--fault`` injects failures into the media path to prove it
 fails closed: ``detector`` (raises on every frame after ``--fault-after``
-frames), ``masker`` (same in the masker), ``slow`` (a pipeline that overruns
+frames of the call), ``masker`` (same in the masker), ``slow`` (a pipeline that overruns
 the 20 ms clock: the port must send silence, never raw audio), ``pipeline`` (no media
 pipeline can be created: the worker answers every call 503, as a broken worker would).
 
@@ -29,12 +29,18 @@ from dtmfguard.server.config import load_config
 
 
 class _Faulty:
+    """Raises on every call once ``after`` frames have passed: counted by ``clock()`` (the pipeline's frames,
+    so the fault comes at the same point of the call whether or not the detector is given every frame: it is
+    not given the frames the jitter buffer made up, many while it fills at the start of a call), else by the
+    calls themselves."""
+
     def __init__(self, inner, after):
         self.inner, self.after, self.n = inner, after, 0
+        self.clock = None
 
     def process(self, chunk):
         self.n += 1
-        if self.n > self.after:
+        if (self.clock() if self.clock is not None else self.n) > self.after:
             raise RuntimeError("injected fault")
         return self.inner.process(chunk)
 
@@ -85,6 +91,8 @@ def main() -> int:
         elif a.fault == "masker":
             masker = _Faulty(masker, a.fault_after)
         pl = CallPipeline(8000, masker=masker, detector=det, name=name, on_digit=digits.append)
+        if a.fault == "detector":
+            det.clock = lambda: pl.stats["frames"]
         if a.fault == "slow":
             inner = pl.process_customer_frame
 
@@ -99,9 +107,10 @@ def main() -> int:
             import numpy as np
 
             inner_tap = pl.process_customer_frame
-            rec_in, rec_out, rec_t, rec_gap = [], [], [], []
+            rec_in, rec_out, rec_t, rec_gap, rec_note = [], [], [], [], []
 
             def tapped(frame, **kw):
+                rec_note.append(tuple(pl._jitter_note))  # what the jitter buffer made up (inserted, concealed, dropped)
                 out = inner_tap(frame, **kw)
                 rec_gap.append(bool(kw.get("gap")))
                 rec_t.append(time.monotonic())
@@ -110,7 +119,7 @@ def main() -> int:
                 return out
 
             pl.process_customer_frame = tapped
-            taps.append((name, pl, rec_in, rec_out, rec_t, rec_gap))
+            taps.append((name, pl, rec_in, rec_out, rec_t, rec_gap, rec_note))
         return pl
 
     stop = threading.Event()
@@ -122,13 +131,13 @@ def main() -> int:
     while not stop.is_set() and time.monotonic() < deadline:
         guard.poll(20)
     health = guard.health()
-    for name, pl, rec_in, rec_out, rec_t, rec_gap in taps:
+    for name, pl, rec_in, rec_out, rec_t, rec_gap, rec_note in taps:
         import numpy as np
 
         m = pl.masker
         np.savez(os.path.join(os.environ["DTMFGUARD_TEST_TAP"], f"tap-{len(rec_t)}-{time.time():.0f}.npz"),
                  x=np.concatenate(rec_in) if rec_in else np.zeros(0, np.int16),
-                 y=np.concatenate(rec_out) if rec_out else np.zeros(0, np.int16), t=np.array(rec_t), gap=np.array(rec_gap),
+                 y=np.concatenate(rec_out) if rec_out else np.zeros(0, np.int16), t=np.array(rec_t), gap=np.array(rec_gap), note=np.array(rec_note, dtype=np.int64).reshape(-1, 3),
                  lens=np.array([len(f) for f in rec_in]), delay=m.delay_samples,
                  spans=np.array([(sp.start, -1 if sp.end is None else sp.end) for sp in m.masked_spans]),
                  notched=np.array([(sp.start, -1 if sp.end is None else sp.end) for sp in m.notched_spans]))
