@@ -10,9 +10,15 @@ Kinds: ``none`` a NONE frame (gap=True) before the real frame (the buffer was em
 counted by the buffer as inserted; ``nonerep`` a NONE frame in place of a lost packet; ``ins`` a repeat of
 the previous frame counted as inserted; ``inszero`` a silent audio frame counted as inserted; ``conc`` a lost
 frame concealed by a -12 dB copy, counted; ``concz`` a lost frame concealed by silence, counted; ``rep`` an
-uncounted repeat of the previous frame; ``drop``/``dropq`` a frame dropped, counted / not counted.
+uncounted repeat of the previous frame; ``drop``/``dropq`` a frame dropped, counted / not counted;
+``wsola`` the buffer ran empty and concealed a frame as pjmedia's WSOLA does (the tone goes on with another
+phase; its first 5 ms merged into the next real frame), counted as inserted; ``wsolalost`` the same in
+place of a lost packet, counted as concealed.
 
     PYTHONPATH=$PWD python benchmarks/frame_faults.py 100 100 none,nonerep,concz
+    PYTHONPATH=$PWD python benchmarks/frame_faults.py 70 120 wsola,wsolalost [--without-breaks]
+
+``--without-breaks``: the detector ignores ``mark_break`` (as before it had one), for a before/after.
 """
 from __future__ import annotations
 
@@ -21,11 +27,11 @@ import sys
 import numpy as np
 
 from dtmfguard.media.pipeline import CallPipeline
-from dtmfguard.testkit.synth import dtmf_tone
+from dtmfguard.testkit.synth import dtmf_tone, wsola_like
 
 F = 160
 PAN = "4111111111111111"
-KINDS = ["none", "nonej", "nonerep", "ins", "inszero", "conc", "concz", "rep", "drop", "dropq"]
+KINDS = ["none", "nonej", "nonerep", "ins", "inszero", "conc", "concz", "rep", "drop", "dropq", "wsola", "wsolalost"]
 
 
 def signal(tone_ms: float, pause_ms: float, level: float = -10.0, digits: str = PAN):
@@ -61,12 +67,25 @@ def run(frames, mode: str, faults: dict) -> str:
             p.note_jitter(1, 0)
             p.process_customer_frame(zero)
         elif k in ("conc", "concz"):
-            p.note_jitter(0, 1)
+            p.note_jitter(0, 2)  # a lost 20 ms packet: the buffer's two 10 ms frames
             p.process_customer_frame((fr // 4).astype(np.int16) if k == "conc" else zero)
             prev = fr
             continue
         elif k == "rep":
             p.process_customer_frame(prev.copy())
+        elif k in ("wsola", "wsolalost"):
+            # the concealment is merged into the next frame that arrives: this one, or the next if this was lost
+            nxt = i if k == "wsola" else min(i + 1, len(frames) - 1)
+            made, merged = wsola_like(prev, frames[nxt], np.random.default_rng(i))
+            p.note_jitter(*((1, 0) if k == "wsola" else (0, 2)))
+            p.process_customer_frame(made)
+            if k == "wsolalost":  # the sender's frame is the one concealed: it never arrives
+                faults = {**faults, nxt: ("merged", merged)}
+                prev = fr
+                continue
+            fr = merged
+        elif isinstance(k, tuple):  # the frame after a lost one, with the concealment merged in
+            fr = k[1]
         elif k in ("drop", "dropq"):
             if k == "drop":
                 p.note_jitter(0, 0, 1)
@@ -80,6 +99,11 @@ def run(frames, mode: str, faults: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if "--without-breaks" in argv:
+        from dtmfguard.dsp.detector import DetectorBank
+
+        argv = [a for a in argv if a != "--without-breaks"]
+        DetectorBank.mark_break = lambda self, ch=0: None
     tone_ms = float(argv[1]) if len(argv) > 1 else 100.0
     pause_ms = float(argv[2]) if len(argv) > 2 else 100.0
     kinds = argv[3].split(",") if len(argv) > 3 else KINDS

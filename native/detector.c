@@ -1449,7 +1449,7 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                 int ok = checked[k];
                 if ((w >= c->nlo[0] && w <= c->nhi[0]) || (w >= c->nlo[1] && w <= c->nhi[1])) {
                     /* holds a break (mark_break): see DetectorBank._channel_windows */
-                    if (c->run.digit == NO_DIGIT || d != c->run.digit)
+                    if (c->run.digit != NO_DIGIT && d != c->run.digit)
                         continue;
                     ok = 0;
                 }

@@ -15,7 +15,7 @@ import pytest
 from dtmfguard.events import DigitEvent
 from dtmfguard.media.keyrelay import JitterLog, KeyRelay
 from dtmfguard.media.pipeline import CallPipeline
-from dtmfguard.testkit.synth import dtmf_tone
+from dtmfguard.testkit.synth import dtmf_tone, wsola_like
 
 F = 160  # samples per 20 ms frame at 8 kHz
 
@@ -155,7 +155,7 @@ def _typed(frames, mode, at, kind):
             p.process_customer_frame(np.zeros(F, np.int16), gap=True)
             continue
         elif i == at and kind == "concealed":  # lost, concealed by silence (PLC off), counted by the buffer
-            p.note_jitter(0, 1)
+            p.note_jitter(0, 2)  # a 20 ms packet: the buffer's two 10 ms frames
             p.process_customer_frame(np.zeros(F, np.int16))
             continue
         p.process_customer_frame(fr)
@@ -245,29 +245,22 @@ def test_a_none_frame_in_a_wideband_key_keeps_it_one_key():
 # a phase jump and a smeared frame start: steadiness and duration failed and the key was lost at 11 of 17
 # block-grid offsets.  The detector now treats those windows as neither hit nor miss (DetectorBank.mark_break).
 
-def _plc_like(prev: np.ndarray, nxt: np.ndarray, rng) -> tuple:
-    """A concealed frame in the manner of pjmedia's WSOLA: the last part of ``prev`` repeated (the tone goes on
-    with a phase that is not the sender's), and the first 5 ms of ``nxt`` cross-faded in from it."""
-    period = int(rng.integers(40, 120))
-    made = np.resize(prev[-period:].astype(np.float64), F)
-    fade = np.linspace(0.0, 1.0, 40)
-    merged = nxt.astype(np.float64).copy()
-    merged[:40] = (1 - fade) * np.resize(prev[-period:].astype(np.float64), F + 40)[F:] + fade * merged[:40]
-    return made.astype(np.int16), np.round(merged).astype(np.int16)
-
-
-def _card_typed_with(frames, at, kind, lead, rng):
+def _card_typed_with(frames, at, kind, rng):
     got = []
     p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
     p.process_customer_frame(np.zeros(F, np.int16))
+    frames = list(frames)
+    # the concealment goes on from the last real frame and is merged into the next one that arrives: frame
+    # ``at`` itself if the buffer only ran empty, the one after it if ``at`` was lost
+    nxt = at if kind == "inserted" else at + 1
+    made, frames[nxt] = wsola_like(frames[at - 1], frames[nxt], rng)
     for i, fr in enumerate(frames):
         if i == at:
-            made, merged = _plc_like(frames[i - 1], fr, rng)
-            p.note_jitter(1, 0) if kind == "inserted" else p.note_jitter(0, 1)
+            # the buffer counts 10 ms frames: a lost 20 ms packet is two, half of one frame one
+            p.note_jitter(*{"inserted": (1, 0), "concealed": (0, 2)}[kind])
             p.process_customer_frame(made)
-            if kind == "concealed":  # the sender's frame is the one concealed: it never arrives
+            if kind != "inserted":  # the sender's frame is the one concealed: it never arrives
                 continue
-            fr = merged
         p.process_customer_frame(fr)
     for _ in range(30):
         p.process_customer_frame(np.zeros(F, np.int16))
@@ -278,7 +271,7 @@ def _card_typed_with(frames, at, kind, lead, rng):
 @pytest.mark.parametrize("kind", ["inserted", "concealed"])
 def test_a_concealed_frame_inside_a_70_ms_key_keeps_the_card_number(kind):
     """Card keys of 70 ms with 120 ms pauses (the live tests' card); a concealed frame at every frame position
-    from the first key to the last, at several block-grid offsets: the card number comes out whole."""
+    in or next to a key, at several block-grid offsets: the card number comes out whole."""
     rng = np.random.default_rng(3)
     wrong = {}
     for lead in (0, 17, 34):
@@ -290,7 +283,40 @@ def test_a_concealed_frame_inside_a_70_ms_key_keeps_the_card_number(kind):
         x = np.concatenate([x, np.zeros(-x.size % F, np.int16)])
         frames = [x[i:i + F] for i in range(0, x.size, F)]
         for at in range(10, len(frames) - 30):
-            got = _card_typed_with(frames, at, kind, lead, rng)
+            if not (frames[at].any() or frames[at + 1].any()):
+                continue  # in a pause: the 100 ms card above covers pauses
+            got = _card_typed_with(frames, at, kind, rng)
             if got != _PAN:
                 wrong[(lead, at)] = len(got)  # a count, never the digits
     assert wrong == {}, f"{len(wrong)} cases gave a wrong card number (digit counts {wrong})"
+
+
+def test_keys_with_half_a_frame_concealed_from_a_live_call_are_found_at_every_grid_offset():
+    """The guard's own frames (tests/data/concealed_keys.npz, saved by tests/sip_peers/guard_probe.py's tap on a
+    loaded host: two calls whose card lost a key): a 70 ms key '1' whose middle frame the jitter buffer counted
+    as one 10 ms frame concealed, between normal keys.  Left out of the detector's timeline (the previous way)
+    the key was lost at 16 and 13 of these 26 block-grid offsets; given as it is, never."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).parent / "data" / "concealed_keys.npz")
+    lost = {}
+    for name, want in (("h509", 2), ("t660", 3)):
+        frames, notes = data[f"{name}_frames"], data[f"{name}_notes"]
+        assert sorted(tuple(int(v) for v in nt) for nt in notes if nt.any()) == [(0, 1, 0)]
+        for lead in range(0, 51, 2):
+            got = []
+            p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
+            p.process_customer_frame(np.zeros(F, np.int16))
+            if lead:
+                p.process_customer_frame(np.zeros(lead, np.int16))  # shifts the block grid against the keys
+            for fr, nt in zip(frames, notes):
+                if nt.any():
+                    p.note_jitter(*(int(v) for v in nt))
+                p.process_customer_frame(fr)
+            for _ in range(20):
+                p.process_customer_frame(np.zeros(F, np.int16))
+            p.flush()
+            if len(got) != want:
+                lost[(name, lead)] = len(got)
+            assert p.timeline.stats["concealed"] == 1
+    assert lost == {}, lost

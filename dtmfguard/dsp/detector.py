@@ -492,9 +492,10 @@ class DetectorBank:
     def mark_break(self, ch: int = 0) -> None:
         """The next sample of channel ``ch`` does not follow the last one (audio was left out between
         them: a frame a jitter buffer made up, see :class:`dtmfguard.media.keyrelay.JitterLog`).  The
-        windows that hold the join or the ``DetectorParams.break_guard_ms`` after it are neither hits nor
-        misses, so a key on both sides stays one key and its steadiness is judged on unbroken windows.
-        Calling it again at the same position changes nothing."""
+        windows that hold the join or the ``DetectorParams.break_guard_ms`` after it never count as a miss,
+        and as a hit (or the start of a digit) only without their frequency measurement: a key on both sides
+        stays one key and its steadiness is judged on unbroken windows.  Calling it again at the same
+        position changes nothing."""
         ch = int(ch)
         if not 0 <= ch < self.channels:
             raise ValueError(f"channel {ch} out of range (0..{self.channels - 1})")
@@ -610,10 +611,10 @@ class DetectorBank:
                 continue
             ok = checked[k]
             if lo0 <= first_w + k <= hi0 or lo1 <= first_w + k <= hi1:
-                # holds a break (mark_break): never a miss; the run's own digit counts as a hit, but the phase
-                # across the join says nothing of the tones' frequencies
+                # holds a break (mark_break): never a miss; the run's own digit (or a digit starting one) counts as
+                # a hit, but the phase across the join says nothing of the tones' frequencies
                 run = self._runs[ch]
-                if run is None or d != run.digit:
+                if run is not None and d != run.digit:
                     continue
                 ok = False
             self._step(ch, first_w + k, d, bool(ok), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],

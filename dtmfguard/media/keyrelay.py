@@ -288,12 +288,20 @@ class JitterLog:
     count of frames cannot correct that (the previous correction, polled on the SIP thread, stayed within
     +-10 ms only where it could place the event, and left +30 ms once on CI).
 
-    So the pipeline does not give made-up frames to the detector at all (the masker still gets every frame:
+    So the pipeline does not give inserted frames to the detector at all (the masker still gets every frame:
     the agent's audio is masked as before).  An inserted frame is not on the sender's timeline, so without it
     the detector sees the sender's audio, continuous, and measures the key as sent.  A concealed frame stands
     for a sender's frame whose audio is unknown: the detector's key is a frame short when the missing frame
     lay inside the key (tone on both sides: :meth:`correction_ms` adds the frame) and up to a frame short when
-    it lay at the key's edge (half a frame is added: at most 10 ms off either way).  A sender's frame the
+    it lay at the key's edge (half a frame is added: at most 10 ms off either way).  The buffer counts 10 ms
+    frames, and a port frame of which only one is concealed holds 10 ms of the sender's audio: that frame is
+    given to the detector as it is (it is on the sender's timeline: nothing to give back; pjmedia's WSOLA
+    concealment of 10 ms of a tone goes on as the tone; :meth:`concealed_frame`).  Leaving it out (the
+    previous way) kept 10 + 30 ms of a 70 ms card key around a join on CI, and the key was lost: replayed
+    from the guard's own frames at 26 block-grid offsets, two such keys were lost at 16 + 13 offsets left out,
+    4 + 0 with the windows over the frame judged neutral, 0 + 0 given as they are
+    (tests/test_jitter_correction.py, tests/data/concealed_keys.npz).  Every left-out frame marks a break for
+    the detector (its windows across the join never miss: ``DetectorBank.mark_break``).  A sender's frame the
     buffer *dropped* to shed latency (static discard: counted the moment it happens, ``sip/pj/endpoint.py``)
     never reaches the stream; its counter places it only within a frame (the drop happens on a packet's
     arrival or right after a read), and on live calls a drop in or at a key took 0 to 21 ms off it, 10 on
@@ -333,6 +341,11 @@ class JitterLog:
             self.stats["concealed"] += 1
         else:
             self.stats["inserted"] += 1
+
+    def concealed_frame(self, det_pos: int) -> None:
+        """A frame half concealed (one of the two 10 ms frames pjmedia's buffer counts per port frame) was
+        given to the detector as it is at ``det_pos``: on the sender's timeline, nothing is given back for it."""
+        self.stats["concealed"] += 1
 
     def dropped(self, det_pos: int, frames: int) -> None:
         """The jitter buffer dropped ``frames`` of the sender's frames (static discard, to shed latency) next

@@ -304,11 +304,19 @@ class CallPipeline:
                 if made_up[2] and self.timeline is not None:
                     self.timeline.dropped(det_pos, made_up[2])  # sender's frames that never reach the stream
                     self._detector_break()
-                if (made_up[0] or made_up[1]) and self.timeline is not None:
-                    # made up by the jitter buffer: not on the sender's timeline (keyrelay.JitterLog)
-                    self.timeline.skip(det_pos, n, concealed=made_up[1] > 0)
+                # pjmedia's jitter buffer counts 10 ms frames: a port frame holds two
+                concealed = made_up[1] * (self.rate // 100)
+                if (made_up[0] or concealed >= n) and self.timeline is not None:
+                    # made up by the jitter buffer (it ran empty, or a whole packet was lost): left out of the
+                    # detector's timeline (keyrelay.JitterLog); its windows across the join never miss
+                    self.timeline.skip(det_pos, n, concealed=not made_up[0])
                     self._detector_break()
                 else:
+                    if concealed and self.timeline is not None:
+                        # half of it concealed (10 ms of a lost packet): the other half is the sender's audio, and
+                        # pjmedia's concealment of a tone goes on as the tone: the detector is given the frame as
+                        # it is (keyrelay.JitterLog.concealed_frame)
+                        self.timeline.concealed_frame(det_pos)
                     for ev in self.detector.process(pcm):
                         if ev.end is not None:
                             self._deliver(self._shift(ev))
@@ -335,7 +343,7 @@ class CallPipeline:
 
     def _detector_break(self) -> None:
         """The detector's next frame does not follow its last one (a frame left out): its windows across the
-        join neither hit nor miss (:meth:`dtmfguard.dsp.detector.DetectorBank.mark_break`), so a key with a
+        join never miss nor measure (:meth:`dtmfguard.dsp.detector.DetectorBank.mark_break`), so a key with a
         made-up frame inside (and pjmedia's concealment merged into the frame after it) stays one key."""
         mark = getattr(self.detector, "mark_break", None)
         if mark is not None:
