@@ -18,8 +18,8 @@
 
 Validated before pjsip acts (its assertions are compiled in):
 
-* the parsed message is found through :func:`.edge.find_msg_info` (the layout check the edge module makes on
-  every request), and it must match the bytes on the wire: its Refer-To header, printed by pjsip
+* the parsed message is found through :func:`.pjmodule.find_msg_info` (the layout check the edge module makes
+  on every request), and it must match the bytes on the wire: its Refer-To header, printed by pjsip
   (``pjsip_hdr_print_on``), must be the one in the text;
 * every header to add is parsed by ``pjsip_parse_hdr`` exactly as pjsip_dlg_create_uac will parse it (a
   header pjsip refuses there would fail the whole transfer), and the new Refer-To value by
@@ -44,39 +44,22 @@ import logging
 import os
 from typing import Callable, Sequence
 
-import pjsua2 as pj
-
 from ..identity import refer_target_with_headers
 from ..sipcheck import split_message
-from .edge import _MAX_PKT_LENS, _RX_CB, find_msg_info
+from .pjmodule import MAX_PKT_LENS, VOIDP, find_msg_info, pj_str
+from .pjmodule import install as install_module
 
 __all__ = ["SipRewriter", "install"]
 
 log = logging.getLogger(__name__)
 
 _PRIORITY = 30  # PJSIP_MOD_PRIORITY_UA_PROXY_LAYER (32) - 2, after PJSIP_MOD_PRIORITY_TSX_LAYER (16)
-_VOIDP = ctypes.c_void_p
 _REQUEST_MSG, _RESPONSE_MSG = 0, 1  # pjsip_msg_type_e
 #: pjsip_tx_data (sip_transport.h 2.15.1, x86-64): list links 16, pool 8, obj_name 32, info 8, rx_timestamp 16,
 #: mgr 8, op_key (pj_ioqueue_op_key_t: 34 pointers = 272; tdata, token, callback: 24), lock 8, then msg
 _TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
 
 _URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
-
-
-class _Str(ctypes.Structure):  # pj_str_t
-    _fields_ = [("ptr", _VOIDP), ("slen", ctypes.c_ssize_t)]
-
-
-def _pjstr(buf) -> _Str:
-    return _Str(ctypes.cast(buf, _VOIDP).value, len(buf.value))
-
-
-class _Module(ctypes.Structure):  # pjsip_module
-    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("name", _Str), ("id", ctypes.c_int),
-                ("priority", ctypes.c_int), ("load", _VOIDP), ("start", _VOIDP), ("stop", _VOIDP),
-                ("unload", _VOIDP), ("on_rx_request", _RX_CB), ("on_rx_response", _VOIDP),
-                ("on_tx_request", _VOIDP), ("on_tx_response", _RX_CB), ("on_tsx_state", _VOIDP)]
 
 
 _MEM_FD: int | None = None
@@ -109,7 +92,7 @@ class SipRewriter:
         self.on_refer = on_refer
         self._lib = None
         self._mod = None
-        self._sizes = _MAX_PKT_LENS
+        self._sizes = MAX_PKT_LENS
         self._armed = None  # (call_id, code, name, values, key): the one answer to rewrite
         self._took = False
         self._kept: dict = {}  # key -> [(pool, buffers...)]: memory pjsip's messages point into
@@ -121,45 +104,23 @@ class SipRewriter:
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
-        try:
-            lib = ctypes.CDLL(pj._pjsua2.__file__)
-            sig = {
-                "pjsua_get_pjsip_endpt": (_VOIDP, []),
-                "pjsip_endpt_register_module": (ctypes.c_int, [_VOIDP, _VOIDP]),
-                "pjsip_endpt_create_pool": (_VOIDP, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
-                "pjsip_endpt_release_pool": (None, [_VOIDP, _VOIDP]),
-                "pjsip_msg_find_hdr_by_name": (_VOIDP, [_VOIDP, _VOIDP, _VOIDP]),
-                "pjsip_hdr_print_on": (ctypes.c_int, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t]),
-                "pjsip_parse_hdr": (_VOIDP, [_VOIDP, _VOIDP, ctypes.c_char_p, ctypes.c_size_t, _VOIDP]),
-                "pjsip_parse_uri": (_VOIDP, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]),
-                "pjsip_generic_string_hdr_create": (_VOIDP, [_VOIDP, _VOIDP, _VOIDP]),
-                "pjsip_tx_data_get_info": (ctypes.c_char_p, [_VOIDP]),
-                "pj_list_insert_after": (None, [_VOIDP, _VOIDP]),
-                "pj_list_erase": (None, [_VOIDP]),
-            }
-            for name, (res, args) in sig.items():
-                fn = getattr(lib, name)
-                fn.restype, fn.argtypes = res, args
-        except (OSError, AttributeError) as exc:
-            log.warning("SIP rewrite module unavailable (%s): transfer targets get no caller headers, a changed "
-                        "agent identity is not passed back", type(exc).__name__)
+        mod = install_module(b"mod-dtmfguard-rewrite", _PRIORITY, {
+            "pjsip_endpt_create_pool": (VOIDP, [VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
+            "pjsip_endpt_release_pool": (None, [VOIDP, VOIDP]),
+            "pjsip_msg_find_hdr_by_name": (VOIDP, [VOIDP, VOIDP, VOIDP]),
+            "pjsip_hdr_print_on": (ctypes.c_int, [VOIDP, ctypes.c_char_p, ctypes.c_size_t]),
+            "pjsip_parse_hdr": (VOIDP, [VOIDP, VOIDP, ctypes.c_char_p, ctypes.c_size_t, VOIDP]),
+            "pjsip_parse_uri": (VOIDP, [VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]),
+            "pjsip_generic_string_hdr_create": (VOIDP, [VOIDP, VOIDP, VOIDP]),
+            "pjsip_tx_data_get_info": (ctypes.c_char_p, [VOIDP]),
+            "pj_list_insert_after": (None, [VOIDP, VOIDP]),
+            "pj_list_erase": (None, [VOIDP]),
+        }, log=log, unavailable="SIP rewrite module unavailable (%s): transfer targets get no caller headers, a "
+                                "changed agent identity is not passed back",
+            on_rx_request=self._on_rx_request, on_tx_response=self._on_tx_response)
+        if mod is None:
             return False
-        self._lib = lib
-        self._name = ctypes.create_string_buffer(b"mod-dtmfguard-rewrite")
-        mod = _Module()
-        mod.name = _pjstr(self._name)
-        mod.id = -1
-        mod.priority = _PRIORITY
-        self._cb_rx = _RX_CB(self._on_rx_request)  # the thunks live as long as the module
-        self._cb_tx = _RX_CB(self._on_tx_response)
-        mod.on_rx_request = self._cb_rx
-        mod.on_tx_response = self._cb_tx
-        self._mod = mod
-        status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(mod))
-        if status != 0:
-            log.warning("SIP rewrite module not registered (pjsip status %d)", status)
-            self._mod = None
-            return False
+        self._mod, self._lib = mod, mod.lib
         return True
 
     # -- memory ---------------------------------------------------------------------------------------
@@ -194,7 +155,7 @@ class SipRewriter:
     def _parses_as_header(self, pool, name: str, value: str) -> bool:
         n = ctypes.create_string_buffer(name.encode("utf-8", "surrogateescape"))
         v = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
-        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(_pjstr(n)), v, len(v.value), None))
+        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(pj_str(n)), v, len(v.value), None))
 
     # -- REFER (on_rx_request) ------------------------------------------------------------------------
     def _on_rx_request(self, rdata) -> int:
@@ -218,7 +179,7 @@ class SipRewriter:
             got = self.on_refer(call_id[0], refer_to[0])
             if got:
                 key, headers = got
-                msg = _VOIDP.from_address(rdata + off + 16).value or 0  # rdata->msg_info.msg
+                msg = VOIDP.from_address(rdata + off + 16).value or 0  # rdata->msg_info.msg
                 self._rewrite_refer(msg, key, refer_to[0], list(headers))
         except BaseException as exc:  # noqa: BLE001 - never into C
             try:
@@ -235,7 +196,7 @@ class SipRewriter:
             log.warning("REFER not rewritten (its parsed message did not check out)")
             return False
         name = ctypes.create_string_buffer(b"Refer-To")
-        old_hdr = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(name)), None)
+        old_hdr = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(pj_str(name)), None)
         printed = self._print(old_hdr) if old_hdr else None
         if printed is None or printed.partition(b":")[2].strip() != old.encode("utf-8", "surrogateescape"):
             self.stats["refer_unchecked"] += 1
@@ -261,7 +222,7 @@ class SipRewriter:
             log.warning("REFER not rewritten (the target with the caller's headers is no URI the SIP stack takes)")
             return False
         value = ctypes.create_string_buffer(data, len(data) + 1)  # pjsua writes a NUL after the value
-        hdr = lib.pjsip_parse_hdr(pool, ctypes.byref(_pjstr(name)), value, len(data), None)
+        hdr = lib.pjsip_parse_hdr(pool, ctypes.byref(pj_str(name)), value, len(data), None)
         if not hdr or self._print(hdr) != b"Refer-To: " + data:
             self.stats["refer_unchecked"] += 1
             log.warning("REFER not rewritten (the new Refer-To header did not parse back)")
@@ -315,7 +276,7 @@ class SipRewriter:
                 int.from_bytes(head[8:12], "little", signed=True) != code:
             return False
         cid_name = ctypes.create_string_buffer(b"Call-ID")
-        anchor = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(cid_name)), None)
+        anchor = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(pj_str(cid_name)), None)
         printed = self._print(anchor) if anchor else None
         if printed is None or printed.partition(b":")[2].strip() != call_id.encode("utf-8", "surrogateescape"):
             return False  # another dialog's answer (or a layout that did not check out)
@@ -326,13 +287,13 @@ class SipRewriter:
         new = []
         for value in values:
             hvalue = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
-            hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(_pjstr(hname)), ctypes.byref(_pjstr(hvalue)))
+            hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(pj_str(hname)), ctypes.byref(pj_str(hvalue)))
             if not hdr:
                 return False
             new.append(hdr)
         self._keep(key, hname)
         for _ in range(16):
-            old = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(hname)), None)
+            old = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(pj_str(hname)), None)
             if not old:
                 break
             lib.pj_list_erase(old)
