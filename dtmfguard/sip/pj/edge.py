@@ -33,7 +33,7 @@ from collections import Counter
 from typing import Callable
 
 from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
-from .pjmodule import MAX_PKT_LENS, PKT_OFFSET, VOIDP, find_msg_info, pj_str
+from .pjmodule import MAX_PKT_LENS, PKT_OFFSET, VOIDP, find_msg_info, pj_str, respond_stateless
 from .pjmodule import install as install_module
 
 __all__ = ["EdgeGuard", "install", "find_msg_info"]
@@ -96,7 +96,6 @@ class EdgeGuard:
     def install(self) -> bool:
         """Register the module with pjsua's endpoint; False (and a warning) when not possible."""
         mod = install_module(b"mod-dtmfguard-edge", _PRIORITY, {
-            "pjsip_endpt_respond_stateless": (ctypes.c_int, [VOIDP, VOIDP, ctypes.c_int, VOIDP, VOIDP, VOIDP]),
             "pjsip_endpt_create_pool": (VOIDP, [VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
             "pjsip_endpt_release_pool": (None, [VOIDP, VOIDP]),
             "pjsip_generic_string_hdr_create": (VOIDP, [VOIDP, VOIDP, VOIDP]),
@@ -270,8 +269,6 @@ class EdgeGuard:
     def _respond(self, rdata: int, refusal: Refusal) -> None:
         lib = self._lib
         endpt = lib.pjsua_get_pjsip_endpt()
-        reason = ctypes.create_string_buffer(refusal.reason.encode("ascii", "replace")[:120])
-        text = pj_str(reason)
         pool = None
         head = None
         try:
@@ -295,8 +292,8 @@ class EdgeGuard:
                     VOIDP.from_address(hdr + 8).value = addr  # hdr->next
                     VOIDP.from_address(last + 8).value = hdr  # last->next
                     head.prev = hdr
-            status = lib.pjsip_endpt_respond_stateless(endpt, rdata, refusal.code, ctypes.byref(text),
-                                                       ctypes.byref(head) if head is not None else None, None)
+            status = respond_stateless(lib, rdata, refusal.code, refusal.reason,
+                                       ctypes.byref(head) if head is not None else None)
             if status != 0:
                 log.debug("stateless %d not sent (pjsip status %d)", refusal.code, status)
         finally:

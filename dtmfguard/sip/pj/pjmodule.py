@@ -11,6 +11,7 @@ have in common:
   with pjsua's endpoint; it keeps the name buffer and the callback thunks alive as long as itself (pjsip
   keeps pointers to both);
 * :func:`install`: both in one step, with one warning (the caller's text and the cause) when either fails;
+* :func:`respond_stateless`: answer a received request without a transaction (``pjsip_endpt_respond_stateless``);
 * :func:`find_msg_info`: where ``pjsip_rx_data`` keeps the received message (its offset depends on the
   wheel's ``PJSIP_MAX_PKT_LEN``), checked against the rdata it is read from.
 
@@ -25,7 +26,7 @@ from typing import Callable, Mapping, Sequence
 
 import pjsua2 as pj
 
-__all__ = ["VOIDP", "RX_CB", "PjStr", "pj_str", "load_lib", "Module", "install", "find_msg_info",
+__all__ = ["VOIDP", "RX_CB", "PjStr", "pj_str", "load_lib", "Module", "install", "respond_stateless", "find_msg_info",
            "MAX_PKT_LENS", "PKT_OFFSET"]
 
 VOIDP = ctypes.c_void_p
@@ -52,10 +53,11 @@ class _PjsipModule(ctypes.Structure):  # pjsip_module (sip_module.h)
                 ("on_tx_request", VOIDP), ("on_tx_response", RX_CB), ("on_tsx_state", VOIDP)]
 
 
-#: what every module needs: the endpoint and the registration call
+#: what every module needs: the endpoint, the registration call and stateless answers
 _BASE_SIGNATURES = {
     "pjsua_get_pjsip_endpt": (VOIDP, []),
     "pjsip_endpt_register_module": (ctypes.c_int, [VOIDP, VOIDP]),
+    "pjsip_endpt_respond_stateless": (ctypes.c_int, [VOIDP, VOIDP, ctypes.c_int, VOIDP, VOIDP, VOIDP]),
 }
 
 
@@ -122,6 +124,15 @@ def install(name: bytes, priority: int, signatures: Mapping[str, tuple[object, S
         log.warning(unavailable, f"pjsip status {status}")
         return None
     return mod
+
+
+def respond_stateless(lib: ctypes.CDLL, rdata: int, code: int, reason: str, hdr_list=None) -> int:
+    """Answer the request in ``rdata`` with ``code`` and ``reason`` (ASCII, at most 120 characters) and the
+    headers of ``hdr_list`` (a ``ctypes.byref`` to a pjsip header list head, or None), without a transaction;
+    pjsip's status (0: sent)."""
+    text = ctypes.create_string_buffer(reason.encode("ascii", "replace")[:120])
+    return lib.pjsip_endpt_respond_stateless(lib.pjsua_get_pjsip_endpt(), rdata, code, ctypes.byref(pj_str(text)),
+                                             hdr_list, None)
 
 
 def _msg_buf_offset(max_pkt: int) -> int:

@@ -18,6 +18,12 @@
 
 Validated before pjsip acts (its assertions are compiled in):
 
+* every REFER's Refer-To target must be one pjsua can call: pjsua answers 202 first and only then calls the
+  target (``pjsua_call_make_call`` -> ``pjsip_dlg_create_uac``, which parses the URI and each header parameter
+  of it as a header), so a target that fails there left an accepted transfer that never started (the bridge
+  waited for it for good and its call slots were lost: found by benchmarks/sipfuzz.py, Refer-To
+  ``<sip:t@host?Call-ID=%00>``).  Such a REFER is answered 400 here, statelessly, and no other module sees it;
+
 * the parsed message is found through :func:`.pjmodule.find_msg_info` (the layout check the edge module makes
   on every request), and it must match the bytes on the wire: its Refer-To header, printed by pjsip
   (``pjsip_hdr_print_on``), must be the one in the text;
@@ -42,11 +48,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 from typing import Callable, Sequence
 
 from ..identity import refer_target_with_headers
 from ..sipcheck import split_message
-from .pjmodule import MAX_PKT_LENS, VOIDP, find_msg_info, pj_str
+from .pjmodule import MAX_PKT_LENS, VOIDP, PjStr, find_msg_info, pj_str, respond_stateless
 from .pjmodule import install as install_module
 
 __all__ = ["SipRewriter", "install"]
@@ -60,6 +67,27 @@ _REQUEST_MSG, _RESPONSE_MSG = 0, 1  # pjsip_msg_type_e
 _TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
 
 _URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
+
+
+def _unescape(data: bytes) -> bytes:
+    """As pjsip's ``pj_str_unescape``: ``%`` and two hex digits become that byte, anything else stays."""
+    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), data)
+
+
+def uri_headers(value: str) -> list[tuple[bytes, bytes | None]]:
+    """The header parameters of the URI in a Refer-To value (``<sip:...?A=b&C=d>;p``, or a bare URI) as
+    pjsip's URI parser leaves them (sip_parser.c ``int_parse_hparam``: name and value unescaped):
+    [(name, value)], value None where the parameter has none (pjsip_dlg_create_uac makes no header of it)."""
+    data = value.strip().encode("utf-8", "surrogateescape")
+    lt = data.find(b"<")
+    gt = data.find(b">", lt) if lt >= 0 else -1
+    inner = data if lt < 0 else data[lt + 1:gt if gt >= 0 else len(data)]
+    query = inner.partition(b"?")[2]
+    out = []
+    for part in query.split(b"&") if query else []:
+        name, eq, val = part.partition(b"=")
+        out.append((_unescape(name), _unescape(val) if eq and val else None))
+    return out
 
 
 _MEM_FD: int | None = None
@@ -98,7 +126,7 @@ class SipRewriter:
         self._kept: dict = {}  # key -> [(pool, buffers...)]: memory pjsip's messages point into
         #: counters: REFERs rewritten, headers left out (pjsip would not parse them), checks that failed
         self.stats = {"refer_rewritten": 0, "headers_dropped": 0, "refer_unchecked": 0, "answers_rewritten": 0,
-                      "answers_unchecked": 0}
+                      "answers_unchecked": 0, "refer_refused": 0}
         #: call key -> the last Refer-To value given to pjsua (for logs and tests)
         self.rewritten: dict = {}
 
@@ -152,10 +180,31 @@ class SipRewriter:
         n = self._lib.pjsip_hdr_print_on(hdr, buf, len(buf))
         return buf.raw[:n] if 0 < n < len(buf) else None
 
-    def _parses_as_header(self, pool, name: str, value: str) -> bool:
-        n = ctypes.create_string_buffer(name.encode("utf-8", "surrogateescape"))
-        v = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
-        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(pj_str(n)), v, len(v.value), None))
+    def _parses_as_header(self, pool, name: bytes, value: bytes) -> bool:
+        """pjsip_parse_hdr takes ``name: value`` as pjsip_dlg_create_uac will (sip_dialog.c: the value with a NUL
+        after it; every byte counted, a NUL inside too)."""
+        n = ctypes.create_string_buffer(name, len(name) + 1)
+        v = ctypes.create_string_buffer(value, len(value) + 1)
+        hname = PjStr(ctypes.cast(n, VOIDP).value, len(name))
+        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(hname), v, len(value), None))
+
+    def target_callable(self, value: str) -> bool:
+        """pjsua could call the Refer-To ``value``: pjsip parses it as a URI (pjsua_call_make_call) and every
+        header parameter of it with a value as that header (pjsip_dlg_create_uac).  True when nothing could
+        be checked (no pool): pjsua then decides, as before."""
+        lib = self._lib
+        endpt = lib.pjsua_get_pjsip_endpt()
+        pool = lib.pjsip_endpt_create_pool(endpt, b"dgrv%p", 1024, 1024)
+        if not pool:
+            return True
+        try:
+            data = value.strip().encode("utf-8", "surrogateescape")
+            if not lib.pjsip_parse_uri(pool, ctypes.create_string_buffer(data, len(data) + 1), len(data), 0):
+                return False
+            return all(self._parses_as_header(pool, name, hvalue)
+                       for name, hvalue in uri_headers(value) if hvalue is not None)
+        finally:
+            lib.pjsip_endpt_release_pool(endpt, pool)
 
     # -- REFER (on_rx_request) ------------------------------------------------------------------------
     def _on_rx_request(self, rdata) -> int:
@@ -176,6 +225,11 @@ class SipRewriter:
             call_id, refer_to = values.get("call-id", [""]), values.get("refer-to", [])
             if len(call_id) != 1 or len(refer_to) != 1 or not call_id[0] or not refer_to[0]:
                 return 0  # pjsua answers a REFER without (or with two) Refer-To itself
+            if not self.target_callable(refer_to[0]):
+                self.stats["refer_refused"] += 1
+                log.warning("REFER refused (400): the SIP stack could not call its Refer-To target")
+                respond_stateless(self._lib, rdata, 400, "Bad Refer-To")
+                return 1  # handled: pjsua never accepts a transfer it cannot start
             got = self.on_refer(call_id[0], refer_to[0])
             if got:
                 key, headers = got
@@ -208,7 +262,8 @@ class SipRewriter:
         keep = [name]
         good = []
         for hname, hvalue in headers:
-            if self._parses_as_header(pool, hname, hvalue):
+            if self._parses_as_header(pool, hname.encode("utf-8", "surrogateescape"),
+                                      hvalue.encode("utf-8", "surrogateescape")):
                 good.append((hname, hvalue))
             else:
                 self.stats["headers_dropped"] += 1
