@@ -112,7 +112,7 @@ def _guard_config(args, tmp: Path, name: str) -> list:
 def _start_guard(args, tmp: Path, name: str, gport: int, agent_uri: str, rtp: int):
     """The guard under test: ``dtmfguard serve`` (one worker in its process; --serve) or the test suite's
     guard_probe.py (the same Guard, and it reports the digits the payment side got, as a hash)."""
-    if args.serve:
+    if getattr(args, "serve", False):
         cmd = ["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{gport}", "--agent", agent_uri,
                "--rtp-port", str(rtp), *_guard_config(args, tmp, name)]
     else:
@@ -503,8 +503,9 @@ def refer_case(customer: _Customer, agent: _Agent, gport: int, name: str, refer_
 
 def refer_phase(args, tmp: Path) -> dict:
     """Every :func:`refer_cases` case (every ``--refer-stride``-th) against a guard of its own, then one
-    well-formed transfer that must still be rewritten.  Worker deaths are recorded (and the guard restarted)."""
-    gport, aport, cport = 5200, 5210, 5220
+    well-formed transfer that must still be rewritten.  Worker deaths are recorded (and the guard restarted).
+    Ports: ``args.refer_ports`` (guard, agent, customer), else 5200, 5210, 5220."""
+    gport, aport, cport = getattr(args, "refer_ports", None) or (5200, 5210, 5220)
     agent = _Agent(aport)
     customer = _Customer(cport, gport)
 
