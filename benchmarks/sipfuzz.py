@@ -390,6 +390,7 @@ class _Agent:
         self.legs: list = []  # Call-IDs of the guard's calls, in order
         self.target_invites: list = []
         self.byes: set = set()
+        self.cseq: collections.Counter = collections.Counter()  # Call-ID -> the last CSeq of our requests
         self.ua = RawUa(port, self.on_request)
 
     def on_request(self, ua, start, headers, body, data, addr):
@@ -417,11 +418,12 @@ class _Agent:
     def refer(self, cid: str, refer_to: str, gport: int, timeout: float = 3.0):
         """One REFER in the dialog of the guard's call ``cid``: (status or "none", the REFER's bytes)."""
         inv, tag = self.dialogs[cid]
+        self.cseq[cid] += 1  # RFC 3261 §12.2.1.1: one higher for each request in the dialog
         branch = f"z9hG4bK{random.getrandbits(64):x}"
         text = (f"REFER {_uri_of(_hget(inv, 'contact'))} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport\r\n"
                 f"Max-Forwards: 70\r\nFrom: {_hget(inv, 'to')};tag={tag}\r\nTo: {_hget(inv, 'from')}\r\n"
-                f"Call-ID: {cid}\r\nCSeq: 1 REFER\r\nContact: <sip:agent@127.0.0.1:{self.port}>\r\n"
+                f"Call-ID: {cid}\r\nCSeq: {self.cseq[cid]} REFER\r\nContact: <sip:agent@127.0.0.1:{self.port}>\r\n"
                 f"Refer-To: {refer_to}\r\nReferred-By: <sip:agent@127.0.0.1:{self.port}>\r\nContent-Length: 0\r\n\r\n")
         data = text.encode("utf-8", "surrogateescape")
         got = self.ua.final(branch, timeout, resend=data, addr=("127.0.0.1", gport))

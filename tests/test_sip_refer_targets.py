@@ -76,8 +76,9 @@ def test_a_refer_target_pjsip_cannot_call_is_refused_and_the_worker_keeps_its_sl
 
 def test_a_transfer_pjsua_cannot_start_is_given_up_and_the_call_goes_on(guard):
     """Two bridges hold pjsua's 4 calls: a well-formed REFER on one is accepted (202) but pjsua cannot make the
-    transfer call.  The guard gives the transfer up; both calls end normally and the worker takes two new
-    calls (before: the bridge with the lost transfer never ended and the second new call got 503)."""
+    transfer call.  The guard gives the transfer up; once a slot is free the same leg can transfer again, both
+    calls end normally and the worker takes two new calls (before: the bridge with the lost transfer never
+    ended and the second new call got 503)."""
     import sipfuzz
 
     agent, customer, gport, target = guard["agent"], guard["customer"], guard["gport"], guard["target"]
@@ -95,8 +96,19 @@ def test_a_transfer_pjsua_cannot_start_is_given_up_and_the_call_goes_on(guard):
     while "transfer failed" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(agent.target_invites) == n_targets  # pjsua never called the target
-    for dialog in dialogs:
-        assert customer.bye(dialog) == "200"
+    # with a call slot free again, the same agent leg transfers once more: pjsua calls the target this time
+    assert customer.bye(dialogs[1]) == "200"
+    deadline = time.monotonic() + 5
+    while agent.legs[1] not in agent.byes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, _ = agent.refer(agent.legs[0], f"<{target}>", gport)
+    assert status == "202"
+    deadline = time.monotonic() + 5
+    while len(agent.target_invites) == n_targets and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(agent.target_invites) == n_targets + 1  # called (and refused 486: the call stays with agent 1)
+    time.sleep(0.3)
+    assert customer.bye(dialogs[0]) == "200"
     time.sleep(0.5)
     again = [customer.call() for _ in range(2)]
     assert [s for s, _ in again] == ["200", "200"], again

@@ -452,8 +452,12 @@ class Guard:
             if b.transfer is not None and now - b.transfer_started > 1.0 and not _started(b.transfer):
                 # pjsua accepted the REFER (202) but could not start the call to its target (its call table
                 # full, a target pjsip refused): no state of that leg will ever come; without this the bridge
-                # waited for it for good and held its call slots (found by benchmarks/sipfuzz.py)
-                self._transfer_leg_state(b, b.transfer, pj.PJSIP_INV_STATE_DISCONNECTED, 500)
+                # waited for it for good and held its call slots (found by benchmarks/sipfuzz.py).  The referring
+                # leg keeps the object alive: pjsua2 keeps a pointer to it in that call (Call::child)
+                lost = b.transfer
+                if b.agent is not None:
+                    b.agent.unstarted_transfer = lost
+                self._transfer_leg_state(b, lost, pj.PJSIP_INV_STATE_DISCONNECTED, 500)
             if b.session is not None and hasattr(b.session, "poll"):
                 try:
                     b.session.poll()
