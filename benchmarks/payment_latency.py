@@ -40,6 +40,9 @@ import soundfile as sf
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from _load import Load, start_load, stop_load  # noqa: E402
 
 TOKEN = "bench-latency-token"
 CARD = "4111111111111111#1230123"  # a test PAN; expiry and security code end by their length
@@ -120,48 +123,7 @@ class Proc:
         return stop_process(self.p, grace)
 
 
-#: a disk writer: 256 MB per file, rewritten without end, never synced (the page cache fills with dirty data, as
-#: when tests write recordings and corpora: every fsync on the same file system then waits for it)
-_WRITER = """
-import os, sys
-block = os.urandom(1 << 20)
-while True:
-    with open(sys.argv[1], "wb") as f:
-        for _ in range(256):
-            f.write(block)
-"""
-
-
-class Load:
-    """``N`` busy loops, ``Nio`` disk writers, or both (``2+1io``)."""
-
-    def __init__(self, text: str):
-        self.text, self.cpu, self.io = text, 0, 0
-        for part in text.split("+"):
-            if part.endswith("io"):
-                self.io += int(part[:-2] or 1)
-            elif part:
-                self.cpu += int(part)
-
-    def __str__(self) -> str:
-        return f"{self.cpu} busy loop(s), {self.io} disk writer(s)"
-
-
-def start_load(load: "Load", tmp: Path) -> list:
-    tmp.mkdir(parents=True, exist_ok=True)
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load.cpu)]
-    return procs + [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp / f"io-{i}.bin")]) for i in range(load.io)]
-
-
-def stop_load(procs: list, tmp: Path) -> None:
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-    for f in tmp.glob("io-*.bin"):
-        f.unlink()
-
-
-def run_condition(tree: Path, load: "Load", payments: int, gap_s: float, tmp: Path,
+def run_condition(tree: Path, load: Load, payments: int, gap_s: float, tmp: Path,
                   own_load: bool = True) -> tuple[dict, dict, list]:
     """One call with ``payments`` cards through ``tree``'s code beside ``load`` busy loops: per session the
     stage times, and the outcomes."""
@@ -290,7 +252,7 @@ def main() -> int:
             out: dict = {}
             t0 = time.monotonic()
 
-            def one(name, path):
+            def one(name, path, load=load, out=out):  # joined before the loop moves on
                 out[name] = run_condition(Path(path).resolve(), load, a.payments, a.gap_s,
                                           tmp / f"{name}-load{load.text}", own_load=False)
 

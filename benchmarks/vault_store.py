@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,19 +25,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _load import Load, running  # noqa: E402
 
 from dtmfguard.capture import CardDetails  # noqa: E402
 from dtmfguard.capture.gateways import PaymentRequest, new_idempotency_key  # noqa: E402
 from dtmfguard.capture.gateways.vault import _SCHEMA, VaultGateway  # noqa: E402
-
-_WRITER = """
-import os, sys
-block = os.urandom(1 << 20)
-while True:
-    with open(sys.argv[1], "wb") as f:
-        for _ in range(256):
-            f.write(block)
-"""
 
 
 def journal_store(path: Path) -> None:
@@ -65,8 +58,7 @@ def main() -> int:
     print(f"ms per card stored; median / p90 / max; {a.cards} cards each way, alternating")
     print(f"{'writers':>7s} {'journal (before)':>26s} {'wal (now)':>26s} {'median ratio':>13s}")
     for writers in [int(w) for w in a.writers.split(",")]:
-        procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp / f"io-{i}.bin")]) for i in range(writers)]
-        try:
+        with running(Load.writers(writers), tmp):
             old = tmp / f"old-{writers}.sqlite"
             with sqlite3.connect(old) as conn:
                 conn.executescript(_SCHEMA)
@@ -83,12 +75,6 @@ def main() -> int:
                 vault.submit(PaymentRequest(new_idempotency_key(), card, 1000, "GBP"))
                 times["wal"].append(1000 * (time.perf_counter() - t))
                 time.sleep(0.1)
-        finally:
-            for proc in procs:
-                proc.kill()
-                proc.wait()
-            for f in tmp.glob("io-*.bin"):
-                f.unlink()
         cells = []
         for way in ("journal", "wal"):
             v = np.asarray(times[way])

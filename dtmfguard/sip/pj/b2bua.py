@@ -340,6 +340,14 @@ class _Leg(pj.Call):
                               time.monotonic())
 
 
+def _started(leg) -> bool:
+    """pjsua made a call of this Call object (a transfer's new leg gets its id when pjsua starts the call)."""
+    try:
+        return leg.getId() >= 0
+    except pj.Error:
+        return False
+
+
 class Guard:
     """Owns the Endpoint, the account and the bridges of one worker process."""
 
@@ -441,6 +449,15 @@ class Guard:
             if b.state in ("calling-agent", "ringing") and now - b.created_mono > self.cfg.answer_timeout_s:
                 b.timed_out = True
                 self._hangup(b.agent)
+            if b.transfer is not None and now - b.transfer_started > 1.0 and not _started(b.transfer):
+                # pjsua accepted the REFER (202) but could not start the call to its target (its call table
+                # full, a target pjsip refused): no state of that leg will ever come; without this the bridge
+                # waited for it for good and held its call slots (found by benchmarks/sipfuzz.py).  The referring
+                # leg keeps the object alive: pjsua2 keeps a pointer to it in that call (Call::child)
+                lost = b.transfer
+                if b.agent is not None:
+                    b.agent.unstarted_transfer = lost
+                self._transfer_leg_state(b, lost, pj.PJSIP_INV_STATE_DISCONNECTED, 500)
             if b.session is not None and hasattr(b.session, "poll"):
                 try:
                     b.session.poll()

@@ -3,9 +3,9 @@
 
 pjsua2 has no Python hook ahead of its transaction layer, and pjsip's assertions are compiled into the
 wheel: an SDP ``c=`` address of 254+ characters aborts the process when the call is answered, a DTLS-SRTP
-offer with optional SRTP crashes it.  So this module registers a pjsip module of its own through ctypes,
-against the C functions the wheel's extension exports (as :func:`dtmfguard.sip.pj.b2bua._pjsip` does for
-SIP INFO answers):
+offer with optional SRTP crashes it.  So this module registers a pjsip module of its own through ctypes
+(:mod:`.pjmodule`, shared with :mod:`.rewrite`), against the C functions the wheel's extension exports (as
+:func:`dtmfguard.sip.pj.b2bua._pjsip` does for SIP INFO answers):
 
 * ``on_rx_request`` at priority 15, after the transport layer (8) and before the transaction layer (16):
   pjsip calls it for every request it parsed, before any transaction, dialog or call exists.  It reads
@@ -32,68 +32,23 @@ import threading
 from collections import Counter
 from typing import Callable
 
-import pjsua2 as pj
-
 from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
+from .pjmodule import MAX_PKT_LENS, PKT_OFFSET, VOIDP, find_msg_info, pj_str, respond_stateless
+from .pjmodule import install as install_module
 
 __all__ = ["EdgeGuard", "install", "find_msg_info"]
 
 log = logging.getLogger(__name__)
 
 _PRIORITY = 15  # PJSIP_MOD_PRIORITY_TSX_LAYER - 1
-_PKT_OFFSET = 320  # offsetof(pjsip_rx_data, pkt_info.packet) on x86-64 (tp_info 304 + pj_time_val 16)
-_MAX_PKT_LENS = (4000, 8000, 16000, 32000, 65536)
-
-
-def _msg_buf_offset(max_pkt: int) -> int:
-    """offsetof(pjsip_rx_data, msg_info.msg_buf) for a given PJSIP_MAX_PKT_LEN (x86-64, LP64)."""
-    off = _PKT_OFFSET + max_pkt + 4  # packet[], pj_uint32_t zero
-    off = (off + 7) & ~7
-    off += 8  # pj_ssize_t len
-    off += 28  # pj_sockaddr src_addr (union, sockaddr_in6)
-    off += 4  # int src_addr_len
-    off += 46  # char src_name[PJ_INET6_ADDRSTRLEN]
-    off = (off + 3) & ~3
-    off += 4  # int src_port
-    return (off + 7) & ~7
-
-
-class _PjStr(ctypes.Structure):
-    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
-
-
-def find_msg_info(rdata: int, sizes=_MAX_PKT_LENS):
-    """Where ``rdata->msg_info`` starts, for the first PJSIP_MAX_PKT_LEN in ``sizes`` whose layout checks out:
-    (offset of msg_info.msg_buf, that size, msg_buf, len), or None.  The check: msg_buf points into the same
-    rdata's packet buffer (which precedes msg_info) and the length fits in what is left of it.
-    ``rdata->msg_info.msg`` (the parsed message) follows at offset + 16 (``char *msg_buf; int len;``)."""
-    lo = rdata + _PKT_OFFSET
-    for size in sizes:
-        off = _msg_buf_offset(size)
-        buf = _VOIDP.from_address(rdata + off).value or 0
-        length = ctypes.c_int.from_address(rdata + off + 8).value
-        if lo <= buf < rdata + off and 0 < length <= rdata + off - buf:
-            return off, size, buf, length
-    return None
-
-
-_RX_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
-_VOIDP = ctypes.c_void_p
-
-
-class _PjsipModule(ctypes.Structure):
-    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("name", _PjStr), ("id", ctypes.c_int),
-                ("priority", ctypes.c_int), ("load", _VOIDP), ("start", _VOIDP), ("stop", _VOIDP),
-                ("unload", _VOIDP), ("on_rx_request", _RX_CB), ("on_rx_response", _RX_CB),
-                ("on_tx_request", _VOIDP), ("on_tx_response", _RX_CB), ("on_tsx_state", _VOIDP)]
 
 
 class _DroppedData(ctypes.Structure):  # pjsip_tp_dropped_data
-    _fields_ = [("tp", _VOIDP), ("data", _VOIDP), ("len", ctypes.c_size_t), ("status", ctypes.c_int)]
+    _fields_ = [("tp", VOIDP), ("data", VOIDP), ("len", ctypes.c_size_t), ("status", ctypes.c_int)]
 
 
 class _TpSelector(ctypes.Structure):  # pjsip_tpselector with u.transport
-    _fields_ = [("type", ctypes.c_int), ("disable_connection_reuse", ctypes.c_int), ("transport", _VOIDP)]
+    _fields_ = [("type", ctypes.c_int), ("disable_connection_reuse", ctypes.c_int), ("transport", VOIDP)]
 
 
 _DROP_CB = ctypes.CFUNCTYPE(None, ctypes.POINTER(_DroppedData))
@@ -102,7 +57,7 @@ _TRANSPORT_TYPES = (1, 2, 3)  # PJSIP_TRANSPORT_UDP, TCP, TLS: the selector's tr
 
 
 class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_MEMBER first)
-    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("pad", ctypes.c_char * 64)]
+    _fields_ = [("prev", VOIDP), ("next", VOIDP), ("pad", ctypes.c_char * 64)]
 
 
 #: pjsua's call table cannot take another bridge (customer leg + agent leg): the guard's own capacity.
@@ -140,55 +95,28 @@ class EdgeGuard:
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
         """Register the module with pjsua's endpoint; False (and a warning) when not possible."""
-        try:
-            lib = ctypes.CDLL(pj._pjsua2.__file__)
-            lib.pjsua_get_pjsip_endpt.restype = _VOIDP
-            lib.pjsua_get_pjsip_endpt.argtypes = []
-            lib.pjsip_endpt_register_module.restype = ctypes.c_int
-            lib.pjsip_endpt_register_module.argtypes = [_VOIDP, _VOIDP]
-            lib.pjsip_endpt_respond_stateless.restype = ctypes.c_int
-            lib.pjsip_endpt_respond_stateless.argtypes = [_VOIDP, _VOIDP, ctypes.c_int, _VOIDP, _VOIDP, _VOIDP]
-            lib.pjsip_endpt_create_pool.restype = _VOIDP
-            lib.pjsip_endpt_create_pool.argtypes = [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
-            lib.pjsip_endpt_release_pool.restype = None
-            lib.pjsip_endpt_release_pool.argtypes = [_VOIDP, _VOIDP]
-            lib.pjsip_generic_string_hdr_create.restype = _VOIDP
-            lib.pjsip_generic_string_hdr_create.argtypes = [_VOIDP, _VOIDP, _VOIDP]
-            lib.pjsip_tx_data_get_info.restype = ctypes.c_char_p
-            lib.pjsip_tx_data_get_info.argtypes = [_VOIDP]
-            lib.pjsua_call_get_count.restype = ctypes.c_uint
-            lib.pjsua_call_get_count.argtypes = []
-            lib.pjsua_call_get_max_count.restype = ctypes.c_uint
-            lib.pjsua_call_get_max_count.argtypes = []
-        except (OSError, AttributeError) as exc:
-            log.warning("SIP edge checks unavailable (%s): requests reach pjsua unchecked", type(exc).__name__)
+        mod = install_module(b"mod-dtmfguard-edge", _PRIORITY, {
+            "pjsip_endpt_create_pool": (VOIDP, [VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
+            "pjsip_endpt_release_pool": (None, [VOIDP, VOIDP]),
+            "pjsip_generic_string_hdr_create": (VOIDP, [VOIDP, VOIDP, VOIDP]),
+            "pjsip_tx_data_get_info": (ctypes.c_char_p, [VOIDP]),
+            "pjsua_call_get_count": (ctypes.c_uint, []),
+            "pjsua_call_get_max_count": (ctypes.c_uint, []),
+        }, log=log, unavailable="SIP edge checks unavailable (%s): requests reach pjsua unchecked",
+            on_rx_request=self._on_rx_request, on_rx_response=self._on_rx_response,
+            on_tx_response=self._on_tx_response)
+        if mod is None:
             return False
-        self._lib = lib
-        self._name = ctypes.create_string_buffer(b"mod-dtmfguard-edge")
-        mod = _PjsipModule()
-        mod.name = _PjStr(ctypes.cast(self._name, ctypes.c_char_p), len(b"mod-dtmfguard-edge"))
-        mod.id = -1
-        mod.priority = _PRIORITY
-        self._cb_req = _RX_CB(self._on_rx_request)  # keep the thunks alive as long as the module
-        self._cb_res = _RX_CB(self._on_rx_response)
-        self._cb_tx = _RX_CB(self._on_tx_response)
-        mod.on_rx_request = self._cb_req
-        mod.on_rx_response = self._cb_res
-        mod.on_tx_response = self._cb_tx
-        self._mod = mod
-        status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(mod))
-        if status != 0:
-            log.warning("SIP edge checks unavailable (pjsip status %d): requests reach pjsua unchecked", status)
-            self._mod = None
-            return False
+        self._mod, self._lib = mod, mod.lib
+        lib = mod.lib
         try:
-            lib.pjsip_endpt_get_tpmgr.restype = _VOIDP
-            lib.pjsip_endpt_get_tpmgr.argtypes = [_VOIDP]
+            lib.pjsip_endpt_get_tpmgr.restype = VOIDP
+            lib.pjsip_endpt_get_tpmgr.argtypes = [VOIDP]
             lib.pjsip_tpmgr_set_drop_data_cb.restype = ctypes.c_int
-            lib.pjsip_tpmgr_set_drop_data_cb.argtypes = [_VOIDP, _DROP_CB]
+            lib.pjsip_tpmgr_set_drop_data_cb.argtypes = [VOIDP, _DROP_CB]
             lib.pjsip_endpt_send_raw.restype = ctypes.c_int
-            lib.pjsip_endpt_send_raw.argtypes = [_VOIDP, ctypes.c_int, _VOIDP, ctypes.c_char_p, ctypes.c_size_t,
-                                                 _VOIDP, ctypes.c_int, _VOIDP, _VOIDP]
+            lib.pjsip_endpt_send_raw.argtypes = [VOIDP, ctypes.c_int, VOIDP, ctypes.c_char_p, ctypes.c_size_t,
+                                                 VOIDP, ctypes.c_int, VOIDP, VOIDP]
             self._cb_drop = _DROP_CB(self._on_dropped)
             lib.pjsip_tpmgr_set_drop_data_cb(lib.pjsip_endpt_get_tpmgr(lib.pjsua_get_pjsip_endpt()), self._cb_drop)
         except AttributeError:
@@ -199,7 +127,7 @@ class EdgeGuard:
     # -- raw request access ---------------------------------------------------------------------------
     def _raw(self, rdata: int) -> bytes | None:
         """The bytes of the message ``rdata`` holds, or None if the layout check fails."""
-        found = find_msg_info(rdata, (self._max_pkt,) if self._offset else _MAX_PKT_LENS)
+        found = find_msg_info(rdata, (self._max_pkt,) if self._offset else MAX_PKT_LENS)
         if found is not None:
             self._offset, self._max_pkt, buf, length = found
             return ctypes.string_at(buf, length)
@@ -216,7 +144,7 @@ class EdgeGuard:
                 self.unchecked += 1
                 return 0
             self.checked += 1
-            tp = _VOIDP.from_address(rdata + 8).value  # rdata->tp_info.transport
+            tp = VOIDP.from_address(rdata + 8).value  # rdata->tp_info.transport
             if tp and tp not in self._tp_rdata:  # a stream transport keeps one rdata: see _on_dropped
                 if len(self._tp_rdata) >= 256:
                     self._tp_rdata.pop(next(iter(self._tp_rdata)))
@@ -302,14 +230,14 @@ class EdgeGuard:
             dd = dd_ptr.contents
             if not dd.tp or not dd.data or not 0 < dd.len <= self._max_pkt:
                 return
-            rdata = dd.data - _PKT_OFFSET
+            rdata = dd.data - PKT_OFFSET
             known = self._tp_rdata.get(dd.tp)
-            if known is not None and known + _PKT_OFFSET <= dd.data < known + _PKT_OFFSET + self._max_pkt:
+            if known is not None and known + PKT_OFFSET <= dd.data < known + PKT_OFFSET + self._max_pkt:
                 rdata = known  # a later message in a stream transport's buffer
-            if _VOIDP.from_address(rdata + 8).value != dd.tp:  # rdata->tp_info.transport
+            if VOIDP.from_address(rdata + 8).value != dd.tp:  # rdata->tp_info.transport
                 return
             raw = ctypes.string_at(dd.data, dd.len)
-            addr_off = ((_PKT_OFFSET + self._max_pkt + 4 + 7) & ~7) + 8  # pkt_info.src_addr
+            addr_off = ((PKT_OFFSET + self._max_pkt + 4 + 7) & ~7) + 8  # pkt_info.src_addr
             sockaddr = ctypes.string_at(rdata + addr_off, 28)
             family = int.from_bytes(sockaddr[:2], "little")
             if family != 2:  # AF_INET only
@@ -341,8 +269,6 @@ class EdgeGuard:
     def _respond(self, rdata: int, refusal: Refusal) -> None:
         lib = self._lib
         endpt = lib.pjsua_get_pjsip_endpt()
-        reason = refusal.reason.encode("ascii", "replace")[:120]
-        text = _PjStr(reason, len(reason))
         pool = None
         head = None
         try:
@@ -355,20 +281,19 @@ class EdgeGuard:
                 for name, value in refusal.headers:
                     n = ctypes.create_string_buffer(name.encode("ascii"))
                     v = ctypes.create_string_buffer(value.encode("ascii", "replace"))
-                    ns, vs = _PjStr(ctypes.cast(n, ctypes.c_char_p), len(n.value)), \
-                        _PjStr(ctypes.cast(v, ctypes.c_char_p), len(v.value))
+                    ns, vs = pj_str(n), pj_str(v)
                     keep += [n, v, ns, vs]
                     hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(ns), ctypes.byref(vs))
                     if not hdr:
                         continue
                     # pj_list_insert_before(head, hdr)
                     last = head.prev
-                    _VOIDP.from_address(hdr).value = last  # hdr->prev
-                    _VOIDP.from_address(hdr + 8).value = addr  # hdr->next
-                    _VOIDP.from_address(last + 8).value = hdr  # last->next
+                    VOIDP.from_address(hdr).value = last  # hdr->prev
+                    VOIDP.from_address(hdr + 8).value = addr  # hdr->next
+                    VOIDP.from_address(last + 8).value = hdr  # last->next
                     head.prev = hdr
-            status = lib.pjsip_endpt_respond_stateless(endpt, rdata, refusal.code, ctypes.byref(text),
-                                                       ctypes.byref(head) if head is not None else None, None)
+            status = respond_stateless(lib, rdata, refusal.code, refusal.reason,
+                                       ctypes.byref(head) if head is not None else None)
             if status != 0:
                 log.debug("stateless %d not sent (pjsip status %d)", refusal.code, status)
         finally:

@@ -18,8 +18,14 @@
 
 Validated before pjsip acts (its assertions are compiled in):
 
-* the parsed message is found through :func:`.edge.find_msg_info` (the layout check the edge module makes on
-  every request), and it must match the bytes on the wire: its Refer-To header, printed by pjsip
+* every REFER's Refer-To target must be one pjsua can call: pjsua answers 202 first and only then calls the
+  target (``pjsua_call_make_call`` -> ``pjsip_dlg_create_uac``, which parses the URI and each header parameter
+  of it as a header), so a target that fails there left an accepted transfer that never started (the bridge
+  waited for it for good and its call slots were lost: found by benchmarks/sipfuzz.py, Refer-To
+  ``<sip:t@host?Call-ID=%00>``).  Such a REFER is answered 400 here, statelessly, and no other module sees it;
+
+* the parsed message is found through :func:`.pjmodule.find_msg_info` (the layout check the edge module makes
+  on every request), and it must match the bytes on the wire: its Refer-To header, printed by pjsip
   (``pjsip_hdr_print_on``), must be the one in the text;
 * every header to add is parsed by ``pjsip_parse_hdr`` exactly as pjsip_dlg_create_uac will parse it (a
   header pjsip refuses there would fail the whole transfer), and the new Refer-To value by
@@ -42,20 +48,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 from typing import Callable, Sequence
-
-import pjsua2 as pj
 
 from ..identity import refer_target_with_headers
 from ..sipcheck import split_message
-from .edge import _MAX_PKT_LENS, _RX_CB, find_msg_info
+from .pjmodule import MAX_PKT_LENS, VOIDP, PjStr, find_msg_info, pj_str, respond_stateless
+from .pjmodule import install as install_module
 
 __all__ = ["SipRewriter", "install"]
 
 log = logging.getLogger(__name__)
 
 _PRIORITY = 30  # PJSIP_MOD_PRIORITY_UA_PROXY_LAYER (32) - 2, after PJSIP_MOD_PRIORITY_TSX_LAYER (16)
-_VOIDP = ctypes.c_void_p
 _REQUEST_MSG, _RESPONSE_MSG = 0, 1  # pjsip_msg_type_e
 #: pjsip_tx_data (sip_transport.h 2.15.1, x86-64): list links 16, pool 8, obj_name 32, info 8, rx_timestamp 16,
 #: mgr 8, op_key (pj_ioqueue_op_key_t: 34 pointers = 272; tdata, token, callback: 24), lock 8, then msg
@@ -64,19 +69,25 @@ _TDATA_MSG_OFFSET = 16 + 8 + 32 + 8 + 16 + 8 + 272 + 24 + 8
 _URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
 
 
-class _Str(ctypes.Structure):  # pj_str_t
-    _fields_ = [("ptr", _VOIDP), ("slen", ctypes.c_ssize_t)]
+def _unescape(data: bytes) -> bytes:
+    """As pjsip's ``pj_str_unescape``: ``%`` and two hex digits become that byte, anything else stays."""
+    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), data)
 
 
-def _pjstr(buf) -> _Str:
-    return _Str(ctypes.cast(buf, _VOIDP).value, len(buf.value))
-
-
-class _Module(ctypes.Structure):  # pjsip_module
-    _fields_ = [("prev", _VOIDP), ("next", _VOIDP), ("name", _Str), ("id", ctypes.c_int),
-                ("priority", ctypes.c_int), ("load", _VOIDP), ("start", _VOIDP), ("stop", _VOIDP),
-                ("unload", _VOIDP), ("on_rx_request", _RX_CB), ("on_rx_response", _VOIDP),
-                ("on_tx_request", _VOIDP), ("on_tx_response", _RX_CB), ("on_tsx_state", _VOIDP)]
+def uri_headers(value: str) -> list[tuple[bytes, bytes | None]]:
+    """The header parameters of the URI in a Refer-To value (``<sip:...?A=b&C=d>;p``, or a bare URI) as
+    pjsip's URI parser leaves them (sip_parser.c ``int_parse_hparam``: name and value unescaped):
+    [(name, value)], value None where the parameter has none (pjsip_dlg_create_uac makes no header of it)."""
+    data = value.strip().encode("utf-8", "surrogateescape")
+    lt = data.find(b"<")
+    gt = data.find(b">", lt) if lt >= 0 else -1
+    inner = data if lt < 0 else data[lt + 1:gt if gt >= 0 else len(data)]
+    query = inner.partition(b"?")[2]
+    out = []
+    for part in query.split(b"&") if query else []:
+        name, eq, val = part.partition(b"=")
+        out.append((_unescape(name), _unescape(val) if eq and val else None))
+    return out
 
 
 _MEM_FD: int | None = None
@@ -109,57 +120,35 @@ class SipRewriter:
         self.on_refer = on_refer
         self._lib = None
         self._mod = None
-        self._sizes = _MAX_PKT_LENS
+        self._sizes = MAX_PKT_LENS
         self._armed = None  # (call_id, code, name, values, key): the one answer to rewrite
         self._took = False
         self._kept: dict = {}  # key -> [(pool, buffers...)]: memory pjsip's messages point into
         #: counters: REFERs rewritten, headers left out (pjsip would not parse them), checks that failed
         self.stats = {"refer_rewritten": 0, "headers_dropped": 0, "refer_unchecked": 0, "answers_rewritten": 0,
-                      "answers_unchecked": 0}
+                      "answers_unchecked": 0, "refer_refused": 0}
         #: call key -> the last Refer-To value given to pjsua (for logs and tests)
         self.rewritten: dict = {}
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
-        try:
-            lib = ctypes.CDLL(pj._pjsua2.__file__)
-            sig = {
-                "pjsua_get_pjsip_endpt": (_VOIDP, []),
-                "pjsip_endpt_register_module": (ctypes.c_int, [_VOIDP, _VOIDP]),
-                "pjsip_endpt_create_pool": (_VOIDP, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
-                "pjsip_endpt_release_pool": (None, [_VOIDP, _VOIDP]),
-                "pjsip_msg_find_hdr_by_name": (_VOIDP, [_VOIDP, _VOIDP, _VOIDP]),
-                "pjsip_hdr_print_on": (ctypes.c_int, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t]),
-                "pjsip_parse_hdr": (_VOIDP, [_VOIDP, _VOIDP, ctypes.c_char_p, ctypes.c_size_t, _VOIDP]),
-                "pjsip_parse_uri": (_VOIDP, [_VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]),
-                "pjsip_generic_string_hdr_create": (_VOIDP, [_VOIDP, _VOIDP, _VOIDP]),
-                "pjsip_tx_data_get_info": (ctypes.c_char_p, [_VOIDP]),
-                "pj_list_insert_after": (None, [_VOIDP, _VOIDP]),
-                "pj_list_erase": (None, [_VOIDP]),
-            }
-            for name, (res, args) in sig.items():
-                fn = getattr(lib, name)
-                fn.restype, fn.argtypes = res, args
-        except (OSError, AttributeError) as exc:
-            log.warning("SIP rewrite module unavailable (%s): transfer targets get no caller headers, a changed "
-                        "agent identity is not passed back", type(exc).__name__)
+        mod = install_module(b"mod-dtmfguard-rewrite", _PRIORITY, {
+            "pjsip_endpt_create_pool": (VOIDP, [VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]),
+            "pjsip_endpt_release_pool": (None, [VOIDP, VOIDP]),
+            "pjsip_msg_find_hdr_by_name": (VOIDP, [VOIDP, VOIDP, VOIDP]),
+            "pjsip_hdr_print_on": (ctypes.c_int, [VOIDP, ctypes.c_char_p, ctypes.c_size_t]),
+            "pjsip_parse_hdr": (VOIDP, [VOIDP, VOIDP, ctypes.c_char_p, ctypes.c_size_t, VOIDP]),
+            "pjsip_parse_uri": (VOIDP, [VOIDP, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]),
+            "pjsip_generic_string_hdr_create": (VOIDP, [VOIDP, VOIDP, VOIDP]),
+            "pjsip_tx_data_get_info": (ctypes.c_char_p, [VOIDP]),
+            "pj_list_insert_after": (None, [VOIDP, VOIDP]),
+            "pj_list_erase": (None, [VOIDP]),
+        }, log=log, unavailable="SIP rewrite module unavailable (%s): transfer targets get no caller headers, a "
+                                "changed agent identity is not passed back",
+            on_rx_request=self._on_rx_request, on_tx_response=self._on_tx_response)
+        if mod is None:
             return False
-        self._lib = lib
-        self._name = ctypes.create_string_buffer(b"mod-dtmfguard-rewrite")
-        mod = _Module()
-        mod.name = _pjstr(self._name)
-        mod.id = -1
-        mod.priority = _PRIORITY
-        self._cb_rx = _RX_CB(self._on_rx_request)  # the thunks live as long as the module
-        self._cb_tx = _RX_CB(self._on_tx_response)
-        mod.on_rx_request = self._cb_rx
-        mod.on_tx_response = self._cb_tx
-        self._mod = mod
-        status = lib.pjsip_endpt_register_module(lib.pjsua_get_pjsip_endpt(), ctypes.byref(mod))
-        if status != 0:
-            log.warning("SIP rewrite module not registered (pjsip status %d)", status)
-            self._mod = None
-            return False
+        self._mod, self._lib = mod, mod.lib
         return True
 
     # -- memory ---------------------------------------------------------------------------------------
@@ -191,10 +180,31 @@ class SipRewriter:
         n = self._lib.pjsip_hdr_print_on(hdr, buf, len(buf))
         return buf.raw[:n] if 0 < n < len(buf) else None
 
-    def _parses_as_header(self, pool, name: str, value: str) -> bool:
-        n = ctypes.create_string_buffer(name.encode("utf-8", "surrogateescape"))
-        v = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
-        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(_pjstr(n)), v, len(v.value), None))
+    def _parses_as_header(self, pool, name: bytes, value: bytes) -> bool:
+        """pjsip_parse_hdr takes ``name: value`` as pjsip_dlg_create_uac will (sip_dialog.c: the value with a NUL
+        after it; every byte counted, a NUL inside too)."""
+        n = ctypes.create_string_buffer(name, len(name) + 1)
+        v = ctypes.create_string_buffer(value, len(value) + 1)
+        hname = PjStr(ctypes.cast(n, VOIDP).value, len(name))
+        return bool(self._lib.pjsip_parse_hdr(pool, ctypes.byref(hname), v, len(value), None))
+
+    def target_callable(self, value: str) -> bool:
+        """pjsua could call the Refer-To ``value``: pjsip parses it as a URI (pjsua_call_make_call) and every
+        header parameter of it with a value as that header (pjsip_dlg_create_uac).  True when nothing could
+        be checked (no pool): pjsua then decides, as before."""
+        lib = self._lib
+        endpt = lib.pjsua_get_pjsip_endpt()
+        pool = lib.pjsip_endpt_create_pool(endpt, b"dgrv%p", 1024, 1024)
+        if not pool:
+            return True
+        try:
+            data = value.strip().encode("utf-8", "surrogateescape")
+            if not lib.pjsip_parse_uri(pool, ctypes.create_string_buffer(data, len(data) + 1), len(data), 0):
+                return False
+            return all(self._parses_as_header(pool, name, hvalue)
+                       for name, hvalue in uri_headers(value) if hvalue is not None)
+        finally:
+            lib.pjsip_endpt_release_pool(endpt, pool)
 
     # -- REFER (on_rx_request) ------------------------------------------------------------------------
     def _on_rx_request(self, rdata) -> int:
@@ -215,10 +225,15 @@ class SipRewriter:
             call_id, refer_to = values.get("call-id", [""]), values.get("refer-to", [])
             if len(call_id) != 1 or len(refer_to) != 1 or not call_id[0] or not refer_to[0]:
                 return 0  # pjsua answers a REFER without (or with two) Refer-To itself
+            if not self.target_callable(refer_to[0]):
+                self.stats["refer_refused"] += 1
+                log.warning("REFER refused (400): the SIP stack could not call its Refer-To target")
+                respond_stateless(self._lib, rdata, 400, "Bad Refer-To")
+                return 1  # handled: pjsua never accepts a transfer it cannot start
             got = self.on_refer(call_id[0], refer_to[0])
             if got:
                 key, headers = got
-                msg = _VOIDP.from_address(rdata + off + 16).value or 0  # rdata->msg_info.msg
+                msg = VOIDP.from_address(rdata + off + 16).value or 0  # rdata->msg_info.msg
                 self._rewrite_refer(msg, key, refer_to[0], list(headers))
         except BaseException as exc:  # noqa: BLE001 - never into C
             try:
@@ -235,7 +250,7 @@ class SipRewriter:
             log.warning("REFER not rewritten (its parsed message did not check out)")
             return False
         name = ctypes.create_string_buffer(b"Refer-To")
-        old_hdr = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(name)), None)
+        old_hdr = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(pj_str(name)), None)
         printed = self._print(old_hdr) if old_hdr else None
         if printed is None or printed.partition(b":")[2].strip() != old.encode("utf-8", "surrogateescape"):
             self.stats["refer_unchecked"] += 1
@@ -247,7 +262,8 @@ class SipRewriter:
         keep = [name]
         good = []
         for hname, hvalue in headers:
-            if self._parses_as_header(pool, hname, hvalue):
+            if self._parses_as_header(pool, hname.encode("utf-8", "surrogateescape"),
+                                      hvalue.encode("utf-8", "surrogateescape")):
                 good.append((hname, hvalue))
             else:
                 self.stats["headers_dropped"] += 1
@@ -261,7 +277,7 @@ class SipRewriter:
             log.warning("REFER not rewritten (the target with the caller's headers is no URI the SIP stack takes)")
             return False
         value = ctypes.create_string_buffer(data, len(data) + 1)  # pjsua writes a NUL after the value
-        hdr = lib.pjsip_parse_hdr(pool, ctypes.byref(_pjstr(name)), value, len(data), None)
+        hdr = lib.pjsip_parse_hdr(pool, ctypes.byref(pj_str(name)), value, len(data), None)
         if not hdr or self._print(hdr) != b"Refer-To: " + data:
             self.stats["refer_unchecked"] += 1
             log.warning("REFER not rewritten (the new Refer-To header did not parse back)")
@@ -315,7 +331,7 @@ class SipRewriter:
                 int.from_bytes(head[8:12], "little", signed=True) != code:
             return False
         cid_name = ctypes.create_string_buffer(b"Call-ID")
-        anchor = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(cid_name)), None)
+        anchor = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(pj_str(cid_name)), None)
         printed = self._print(anchor) if anchor else None
         if printed is None or printed.partition(b":")[2].strip() != call_id.encode("utf-8", "surrogateescape"):
             return False  # another dialog's answer (or a layout that did not check out)
@@ -326,13 +342,13 @@ class SipRewriter:
         new = []
         for value in values:
             hvalue = ctypes.create_string_buffer(value.encode("utf-8", "surrogateescape"))
-            hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(_pjstr(hname)), ctypes.byref(_pjstr(hvalue)))
+            hdr = lib.pjsip_generic_string_hdr_create(pool, ctypes.byref(pj_str(hname)), ctypes.byref(pj_str(hvalue)))
             if not hdr:
                 return False
             new.append(hdr)
         self._keep(key, hname)
         for _ in range(16):
-            old = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(_pjstr(hname)), None)
+            old = lib.pjsip_msg_find_hdr_by_name(msg, ctypes.byref(pj_str(hname)), None)
             if not old:
                 break
             lib.pj_list_erase(old)
