@@ -173,3 +173,24 @@ def test_prose_names_only_modules_and_paths_that_exist():
     if bad and not (ROOT / "dtmfguard").is_dir():
         pytest.skip("not run from a source tree")
     assert bad == [], "references to code that does not exist (renamed or moved?):\n" + "\n".join(bad)
+
+
+def test_no_merge_conflict_markers_are_left_in_the_tree():
+    """A merge that left ``<<<<<<<`` / ``>>>>>>>`` lines in a document or a source file (it happened once, in
+    ARCHITECTURE.md) is caught here, not by a reader."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if files.returncode != 0:
+        pytest.skip("not a git checkout: no file list")
+    marker = re.compile(r"^(<{7}|>{7}) ", re.M)
+    bad = []
+    for name in files.stdout.split():
+        path = ROOT / name
+        if path.suffix not in {".md", ".py", ".c", ".h", ".toml", ".cfg", ".txt", ".sh", ".js", ".html", ".css"}:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if marker.search(text):
+            bad.append(name)
+    assert bad == [], bad
