@@ -1446,14 +1446,12 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                 const int64_t w = first_w + k;
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
-                int ok = checked[k];
                 if ((w >= c->nlo[0] && w <= c->nhi[0]) || (w >= c->nlo[1] && w <= c->nhi[1])) {
                     /* holds a break (mark_break): see DetectorBank._channel_windows */
                     if (c->run.digit != NO_DIGIT && d != c->run.digit)
                         continue;
-                    ok = 0;
                 }
-                step(sc, c, ch, first_w + k, d, ok, amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
+                step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
                      relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann);
             }
         ring:

@@ -291,18 +291,19 @@ def test_a_concealed_frame_inside_a_70_ms_key_keeps_the_card_number(kind):
     assert wrong == {}, f"{len(wrong)} cases gave a wrong card number (digit counts {wrong})"
 
 
-def test_keys_with_half_a_frame_concealed_from_a_live_call_are_found_at_every_grid_offset():
+def test_keys_with_a_concealed_frame_from_live_calls_are_found_at_every_grid_offset():
     """The guard's own frames (tests/data/concealed_keys.npz, saved by tests/sip_peers/guard_probe.py's tap on a
-    loaded host: two calls whose card lost a key): a 70 ms key '1' whose middle frame the jitter buffer counted
-    as one 10 ms frame concealed, between normal keys.  Left out of the detector's timeline (the previous way)
-    the key was lost at 16 and 13 of these 26 block-grid offsets; given as it is, never."""
+    loaded host: three calls whose card lost a key on CI): a 70 ms key '1' or '4' whose middle frame the jitter
+    buffer concealed (one of its 10 ms frames lost: h509, t660) or inserted (it ran empty: h508), between
+    normal keys.  Left out of the detector's timeline (the previous way) the key was lost at 16, 13 and 6 of
+    these 26 block-grid offsets; given as it is, never."""
     from pathlib import Path
 
     data = np.load(Path(__file__).parent / "data" / "concealed_keys.npz")
     lost = {}
-    for name, want in (("h509", 2), ("t660", 3)):
+    for name, want, note in (("h509", 2, (0, 1, 0)), ("t660", 3, (0, 1, 0)), ("h508", 2, (1, 0, 0))):
         frames, notes = data[f"{name}_frames"], data[f"{name}_notes"]
-        assert sorted(tuple(int(v) for v in nt) for nt in notes if nt.any()) == [(0, 1, 0)]
+        assert note in {tuple(int(v) for v in nt) for nt in notes if nt.any()}
         for lead in range(0, 51, 2):
             got = []
             p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
@@ -318,5 +319,4 @@ def test_keys_with_half_a_frame_concealed_from_a_live_call_are_found_at_every_gr
             p.flush()
             if len(got) != want:
                 lost[(name, lead)] = len(got)
-            assert p.timeline.stats["concealed"] == 1
     assert lost == {}, lost

@@ -69,6 +69,10 @@ def test_a_refer_target_pjsip_cannot_call_is_refused_and_the_worker_keeps_its_sl
         assert r["bye"] == "200", r
     ok = _case(guard, "ok", f"<{target}>")
     assert ok == {**ok, "setup": "200", "refer": "202", "target_invited": True, "rewritten": True, "bye": "200"}
+    # a name-addr with a display name (RFC 3515 allows it): accepted and rewritten too (it got 603 before)
+    named = _case(guard, "display-name", f'"Billing Desk" <{target}>')
+    assert named == {**named, "setup": "200", "refer": "202", "target_invited": True, "rewritten": True,
+                     "bye": "200"}
     assert guard["guard"].p.poll() is None
     log = guard["guard"].err_path.read_text()
     assert log.count("REFER refused (400)") == len(BAD), log[-3000:]

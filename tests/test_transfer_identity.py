@@ -42,6 +42,24 @@ def test_refer_target_gets_the_headers_escaped_and_keeps_its_own():
         "<sip:c@pbx.example?X-Dtmfguard-Call=c7>"
 
 
+def test_an_agent_cannot_forge_or_suppress_the_guards_headers_for_the_transfer_target():
+    """The agent side's Refer-To names the guard's correlation header (empty: to suppress it) and a
+    P-Asserted-Identity of its choosing: the target gets the guard's values only; the agent's own X-Queue
+    and Replaces stay."""
+    from urllib.parse import unquote
+
+    from dtmfguard.sip.identity import refer_target_with_headers
+
+    got = refer_target_with_headers(
+        "<sip:t@pbx.example?X-Dtmfguard-Call=&p-asserted-identity=%3Csip%3Aboss%40bank%3E&X-Queue=vip"
+        "&Replaces=a%40h%3Bto-tag%3D1>",
+        [("P-Asserted-Identity", "<sip:+4420@carrier.example>"), ("X-Queue", "billing"), ("X-Dtmfguard-Call", "c7")])
+    query = got[got.index("?") + 1:got.index(">")].split("&")
+    pairs = [(unquote(p.split("=", 1)[0]).lower(), unquote(p.split("=", 1)[1])) for p in query]
+    assert pairs == [("x-queue", "vip"), ("replaces", "a@h;to-tag=1"),
+                     ("p-asserted-identity", "<sip:+4420@carrier.example>"), ("x-dtmfguard-call", "c7")]
+
+
 def _caller_view(headers: dict) -> dict:
     """What the agent's phone and CTI get: display name and user of From, and the copied headers."""
     frm = headers["from"][0]
@@ -146,3 +164,10 @@ def test_a_refer_from_sipp_gives_its_target_the_caller_and_the_customer_the_targ
     assert target["x-dtmfguard-call"] and target["x-dtmfguard-call"][0].startswith("c"), target
     updates = [e for e in customer.events() if e.get("event") == "request" and e.get("method") == "UPDATE"]
     assert updates and updates[-1]["headers"].get("p-asserted-identity") == [AGENT2_PAI], customer.events()[-12:]
+
+
+def test_a_target_with_a_display_name_keeps_it_and_gets_the_headers():
+    from dtmfguard.sip.identity import refer_target_with_headers
+
+    assert refer_target_with_headers('"Billing Desk" <sip:b@pbx.example>;x=1', [("X-Dtmfguard-Call", "c7")]) == \
+        '"Billing Desk" <sip:b@pbx.example?X-Dtmfguard-Call=c7>;x=1'

@@ -489,20 +489,23 @@ class DetectorBank:
         self.reset()
         return out
 
-    def mark_break(self, ch: int = 0) -> None:
-        """The next sample of channel ``ch`` does not follow the last one (audio was left out between
-        them: a frame a jitter buffer made up, see :class:`dtmfguard.media.keyrelay.JitterLog`).  The
-        windows that hold the join or the ``DetectorParams.break_guard_ms`` after it never count as a miss,
-        and as a hit (or the start of a digit) only without their frequency measurement: a key on both sides
-        stays one key and its steadiness is judged on unbroken windows.  Calling it again at the same
-        position changes nothing."""
-        ch = int(ch)
+    def mark_break(self, ch: int = 0, span: int = 0) -> None:
+        """The next sample of channel ``ch`` does not follow the last one (audio was left out between them:
+        a frame a jitter buffer made up, see :class:`dtmfguard.media.keyrelay.JitterLog`), or its next ``span``
+        samples are not the sender's (a concealment given in their place).  The windows that hold the join,
+        those samples or the ``DetectorParams.break_guard_ms`` after them never count as a miss (nor does a
+        failed window's frequency count against a digit's steadiness); a window there that passes counts as
+        any hit.  A key on both sides stays one key.  Calling it again at the same position changes nothing."""
+        ch, span = int(ch), int(span)
         if not 0 <= ch < self.channels:
             raise ValueError(f"channel {ch} out of range (0..{self.channels - 1})")
+        if span < 0:
+            raise ValueError("span must be >= 0")
         if self._use_native:
-            self._native.mark_break(ch, self._tab.break_guard)
+            self._native.mark_break(ch, self._tab.break_guard + span)
             return
-        rng = neutral_windows(self._half_index * self._half + self._n_pending, self._half, self._tab.break_guard)
+        rng = neutral_windows(self._half_index * self._half + self._n_pending, self._half,
+                              self._tab.break_guard + span)
         old = self._neutral[ch]
         if rng != old[2:]:
             self._neutral[ch] = (old[2], old[3], *rng)
@@ -609,15 +612,13 @@ class DetectorBank:
         for k, d in enumerate(digit):
             if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
-            ok = checked[k]
             if lo0 <= first_w + k <= hi0 or lo1 <= first_w + k <= hi1:
-                # holds a break (mark_break): never a miss; the run's own digit (or a digit starting one) counts as
-                # a hit, but the phase across the join says nothing of the tones' frequencies
+                # holds a break (mark_break): never a miss (nor a failed window's frequencies); the run's own
+                # digit, or a digit starting one, counts as any hit
                 run = self._runs[ch]
                 if run is not None and d != run.digit:
                     continue
-                ok = False
-            self._step(ch, first_w + k, d, bool(ok), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
+            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
                        share[k], events)
 
     @staticmethod
@@ -797,9 +798,10 @@ class DtmfDetector:
             self._bank._state_machine(first_w, busy, out)
         return out[0]
 
-    def mark_break(self) -> None:
-        """The next chunk does not follow the last one (see :meth:`DetectorBank.mark_break`)."""
-        self._bank.mark_break(0)
+    def mark_break(self, span: int = 0) -> None:
+        """The next chunk does not follow the last one, or its first ``span`` samples are not the sender's
+        (see :meth:`DetectorBank.mark_break`)."""
+        self._bank.mark_break(0, span)
 
     def flush(self) -> List[DigitEvent]:
         out = self._bank.flush()[0]  # ends with a reset: a new C state object

@@ -189,17 +189,15 @@ class DetectorParams:
     # no window lies wholly inside a 10 ms break, at least 4 lie wholly inside a 40 ms pause).
     end_miss_windows: int = 4
 
-    # A break in the stream (the pipeline left out a frame the jitter buffer made up: an inserted or a
-    # concealed frame, or a short run of frames that never came, see media.keyrelay.JitterLog) joins audio
-    # that was not contiguous: a tone on both sides shows a phase jump there, and the first milliseconds
-    # after it are pjmedia's concealment merged into the real frame (its WSOLA overlap-adds ~5 ms). The
-    # windows that hold the join or these milliseconds never count as a miss, and as a hit only without their
-    # frequency measurement (``DetectorBank.mark_break``): a 70 ms key with a made-up frame inside stays one
-    # key. Measured on a live call whose guard was stalled 20-150 ms every 0.1-0.5 s (one wrong card in 16
-    # calls: its key lost at 11 of 17 block-grid offsets) and on tests/test_jitter_correction.py's 70 ms card
-    # with a WSOLA-like concealed frame at every position and 3 grid offsets (~450 cases each, inserted /
-    # concealed): no break -> live key at 6/17 offsets, synthetic 1 / 0 wrong cards; 0 ms -> 13/17, 0 / 0;
-    # 2.5 and 5 ms -> 17/17, 0 / 0; 8 ms -> 17/17, 0 / 6 (too little of a short key is left to judge).
+    # A break in the stream (the pipeline left out a frame that was not the sender's audio, or gives one the
+    # jitter buffer concealed, see media.keyrelay.JitterLog): a tone on both sides of a join shows a phase jump,
+    # and the first milliseconds after a concealment are pjmedia's WSOLA output overlap-added (~5 ms) into the
+    # real frame. The windows that hold the join (or the concealment) and these milliseconds never count as a
+    # miss, nor does a failed window's frequency count against steadiness; a window there that passes is a
+    # hit (``DetectorBank.mark_break``). Measured on 70 ms card keys with a made-up frame inside
+    # (tests/test_jitter_correction.py: a WSOLA-like frame at every position, 3 grid offsets, ~450 cases per
+    # kind; three keys CI lost, replayed from the guard's own frames at 26 grid offsets): 0 ms leaves a live
+    # key lost at some offsets, 5 ms none, 8 ms loses synthetic keys (too little of a short key is judged).
     break_guard_ms: float = 5.0
 
     # A window's own tone amplitude relative to the digit's steady amplitude below which it does not

@@ -288,22 +288,22 @@ class JitterLog:
     count of frames cannot correct that (the previous correction, polled on the SIP thread, stayed within
     +-10 ms only where it could place the event, and left +30 ms once on CI).
 
-    So the pipeline does not give inserted frames to the detector at all (the masker still gets every frame:
-    the agent's audio is masked as before).  An inserted frame is not on the sender's timeline, so without it
-    the detector sees the sender's audio, continuous, and measures the key as sent.  A concealed frame stands
-    for a sender's frame whose audio is unknown: the detector's key is a frame short when the missing frame
-    lay inside the key (tone on both sides: :meth:`correction_ms` adds the frame) and up to a frame short when
-    it lay at the key's edge (half a frame is added: at most 10 ms off either way).  The buffer counts 10 ms
-    frames, and a port frame of which only one is concealed holds 10 ms of the sender's audio: that frame is
-    given to the detector as it is (it is on the sender's timeline: nothing to give back; pjmedia's WSOLA
-    concealment of 10 ms of a tone goes on as the tone; :meth:`concealed_frame`).  Leaving it out (the
-    previous way) kept 10 + 30 ms of a 70 ms card key around a join on CI, and the key was lost: replayed
-    from the guard's own frames at 26 block-grid offsets, two such keys were lost at 16 + 13 offsets left out,
-    4 + 0 with the windows over the frame judged neutral, 0 + 0 given as they are
-    (tests/test_jitter_correction.py, tests/data/concealed_keys.npz).  Every left-out frame marks a break for
-    the detector (its windows across the join never miss: ``DetectorBank.mark_break``).  A sender's frame the
-    buffer *dropped* to shed latency (static discard: counted the moment it happens, ``sip/pj/endpoint.py``)
-    never reaches the stream; its counter places it only within a frame (the drop happens on a packet's
+    What the detector is given (the masker always gets every frame: the agent's audio is masked as before):
+    the jitter buffer's concealment, whether it stands for a lost packet (on the sender's timeline: nothing to
+    correct) or was inserted because the buffer ran empty (not on the sender's timeline: the part of a key it
+    holds is taken off the key's relayed duration, :meth:`made_up_frame`, :meth:`correction_ms`), with its
+    windows never counting as a miss (``DetectorBank.mark_break`` with a span: a silent concealment does not
+    split a key, a concealment that goes on as the tone counts as the tone).  pjmedia's WSOLA concealment
+    goes on as the tone did for its first tens of milliseconds; left out of the detector's timeline instead
+    (the previous way), a 70 ms card key kept two short pieces around a join and was lost: on CI, in 3 calls
+    of one run, replayed from the guard's own frames at 26 block-grid offsets (tests/data/concealed_keys.npz):
+    lost at 16, 13 and 6 offsets left out, at 0 given.  Left out
+    are gap frames (no packet reached the bridge: silence would split a key, runs of up to 3) and an empty
+    buffer's concealment after its second frame in a row (it fades); each marks a break for the detector (its
+    windows across the join never miss: ``DetectorBank.mark_break``), and :meth:`skip` records it.
+
+    A sender's frame the buffer *dropped* to shed latency (static discard: counted the moment it happens,
+    ``sip/pj/endpoint.py``) never reaches the stream; its counter places it only within a frame (the drop happens on a packet's
     arrival or right after a read), and on live calls a drop in or at a key took 0 to 21 ms off it, 10 on
     average: half a frame is given back for each (:meth:`dropped`), at most about 10 ms off either way.
 
@@ -318,6 +318,7 @@ class JitterLog:
         self.breaks: collections.deque = collections.deque(maxlen=keep)
         self.concealed: collections.deque = collections.deque(maxlen=keep)  # detector positions of left-out lost frames
         self.drops: collections.deque = collections.deque(maxlen=keep)  # detector positions of dropped frames
+        self.inserted: collections.deque = collections.deque(maxlen=keep)  # (position, samples) of inserted frames fed
         self.skipped = 0
         self.stats = {"inserted": 0, "concealed": 0, "dropped": 0}
 
@@ -328,6 +329,7 @@ class JitterLog:
         """The detector restarted (positions start again from its new sample 0)."""
         self.breaks.clear()
         self.concealed.clear()
+        self.inserted.clear()
         self.drops.clear()
         self.skipped = 0
 
@@ -342,10 +344,16 @@ class JitterLog:
         else:
             self.stats["inserted"] += 1
 
-    def concealed_frame(self, det_pos: int) -> None:
-        """A frame half concealed (one of the two 10 ms frames pjmedia's buffer counts per port frame) was
-        given to the detector as it is at ``det_pos``: on the sender's timeline, nothing is given back for it."""
-        self.stats["concealed"] += 1
+    def made_up_frame(self, det_pos: int, n: int, inserted: bool) -> None:
+        """A frame the jitter buffer made up was given to the detector as it is, at ``det_pos``.  Concealed (a
+        lost packet, or half of one): on the sender's timeline, nothing to correct.  ``inserted`` (the buffer ran
+        empty): not on the sender's timeline, so the part of a key it holds is taken off the key
+        (:meth:`correction_ms`)."""
+        if inserted:
+            self.inserted.append((int(det_pos), int(n)))
+            self.stats["inserted"] += 1
+        else:
+            self.stats["concealed"] += 1
 
     def dropped(self, det_pos: int, frames: int) -> None:
         """The jitter buffer dropped ``frames`` of the sender's frames (static discard, to shed latency) next
@@ -381,4 +389,6 @@ class JitterLog:
         for pos in self.drops:
             if det_start - half <= pos <= det_end + half:
                 samples += half
+        for pos, n in self.inserted:  # concealment of an empty buffer given to the detector: it lengthened the key
+            samples -= max(0, min(det_end, pos + n) - max(det_start, pos))
         return round(samples * 1000 / self.rate)

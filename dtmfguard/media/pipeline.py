@@ -89,6 +89,9 @@ def make_masker(rate: int = 8000, **options: Any):
 #: consecutive gap (NONE) frames the detector bridges (leaves out of its timeline): a clock thread late by
 #: up to 60 ms; longer runs reach the detector as silence
 _GAP_BRIDGE = 3
+#: consecutive frames an empty jitter buffer concealed that the detector is given as they are: pjmedia's WSOLA
+#: concealment goes on as a tone for its first tens of milliseconds, then fades out; later ones are left out
+_PLC_FED = 2
 
 
 def _make_detector(rate: int):
@@ -149,6 +152,7 @@ class CallPipeline:
 
         self.timeline = JitterLog(self.rate, max(1, self.rate // 50))
         self._gap_run = 0  # consecutive gap frames so far
+        self._plc_run = 0  # consecutive frames an empty jitter buffer concealed
         self._jitter_note = (0, 0, 0)  # for the next frame: (inserted, concealed, dropped), from note_jitter
         self._inband_fix: dict = {}  # (start, end) of an in-band key -> ms its relayed duration gets (JitterLog)
         #: secure mode without a payment session (control API / agent-side SIP INFO); set from any thread
@@ -278,11 +282,11 @@ class CallPipeline:
             pcm = np.asarray(frame, dtype=np.int16)
             made_up, self._jitter_note = self._jitter_note, (0, 0, 0)
             self._gap_run = self._gap_run + 1 if gap else 0
-            if gap and not (made_up[0] or made_up[1]) and self._gap_run <= _GAP_BRIDGE:
-                # not the customer's audio: left out of the detector's timeline like a made-up frame, so a key
-                # on both sides of it stays one key (fed as 20 ms of silence it split the key in two); a longer
-                # run of gap frames (hold, a stream recreated) is silence to the detector: it ends a key
-                made_up = (1, 0, made_up[2])
+            # not the customer's audio: left out of the detector's timeline, so a key on both sides of it stays one
+            # key (fed as 20 ms of silence it split the key in two); a longer run of gap frames (hold, a stream
+            # recreated) is silence to the detector: it ends a key
+            bridged = gap and self._gap_run <= _GAP_BRIDGE
+            self._plc_run = self._plc_run + 1 if made_up[0] and not gap else 0
             if self.relay is not None:
                 self._secure_tick(n)
             if self._pending:
@@ -304,19 +308,19 @@ class CallPipeline:
                 if made_up[2] and self.timeline is not None:
                     self.timeline.dropped(det_pos, made_up[2])  # sender's frames that never reach the stream
                     self._detector_break()
-                # pjmedia's jitter buffer counts 10 ms frames: a port frame holds two
-                concealed = made_up[1] * (self.rate // 100)
-                if (made_up[0] or concealed >= n) and self.timeline is not None:
-                    # made up by the jitter buffer (it ran empty, or a whole packet was lost): left out of the
+                if self.timeline is not None and (bridged or self._plc_run > _PLC_FED):
+                    # a gap frame, or an empty jitter buffer's concealment gone on too long (faded): left out of the
                     # detector's timeline (keyrelay.JitterLog); its windows across the join never miss
-                    self.timeline.skip(det_pos, n, concealed=not made_up[0])
+                    self.timeline.skip(det_pos, n, concealed=False)
                     self._detector_break()
                 else:
-                    if concealed and self.timeline is not None:
-                        # half of it concealed (10 ms of a lost packet): the other half is the sender's audio, and
-                        # pjmedia's concealment of a tone goes on as the tone: the detector is given the frame as
-                        # it is (keyrelay.JitterLog.concealed_frame)
-                        self.timeline.concealed_frame(det_pos)
+                    if self.timeline is not None and (made_up[0] or made_up[1]):
+                        # pjmedia's concealment (an empty buffer, a lost packet or half of one) mostly goes on as
+                        # the tone did: the detector is given it, its windows over it counting as hits when they
+                        # pass but never as misses (a silent concealment does not split a key); a frame the buffer
+                        # inserted lengthens a key and is taken off its relayed duration (keyrelay.JitterLog)
+                        self.timeline.made_up_frame(det_pos, n, inserted=made_up[0] > 0)
+                        self._detector_break(n)
                     for ev in self.detector.process(pcm):
                         if ev.end is not None:
                             self._deliver(self._shift(ev))
@@ -341,13 +345,14 @@ class CallPipeline:
             self._log_error(exc)
             return np.zeros(n, dtype=np.int16)
 
-    def _detector_break(self) -> None:
-        """The detector's next frame does not follow its last one (a frame left out): its windows across the
-        join never miss nor measure (:meth:`dtmfguard.dsp.detector.DetectorBank.mark_break`), so a key with a
-        made-up frame inside (and pjmedia's concealment merged into the frame after it) stays one key."""
+    def _detector_break(self, span: int = 0) -> None:
+        """The detector's next frame does not follow its last one (a frame left out), or its first ``span``
+        samples are a concealment: its windows across the join or over them never count as a miss
+        (:meth:`dtmfguard.dsp.detector.DetectorBank.mark_break`), so a key with a made-up frame inside (and
+        pjmedia's concealment merged into the frame after it) stays one key."""
         mark = getattr(self.detector, "mark_break", None)
         if mark is not None:
-            mark()
+            mark(span) if span else mark()
 
     def _gap_frame(self, n: int) -> None:
         """A gap frame of ``n`` samples is about to enter the masker: mute every sample received until its
@@ -382,7 +387,7 @@ class CallPipeline:
         """A detector event in stream positions (the detector may have restarted, or been spared frames the
         jitter buffer made up); an in-band key's jitter correction is kept for the relay."""
         tl = self.timeline
-        if tl is not None and (tl.skipped or tl.concealed or tl.drops):
+        if tl is not None and (tl.skipped or tl.concealed or tl.drops or tl.inserted):
             start, end = tl.to_stream(ev.start, ev.end)
             fix = round((ev.end - ev.start) * 1000 / ev.rate) - round((end - start) * 1000 / ev.rate) \
                 + tl.correction_ms(ev.start, ev.end)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["CallerIdentity", "parse_identity", "agent_leg_identity", "refer_target_with_headers", "MAX_HEADER_CHARS"]
+__all__ = ["CallerIdentity", "parse_identity", "agent_leg_identity", "refer_target_with_headers", "MAX_HEADER_CHARS",
+           "GUARD_OWNED_HEADERS"]
 
 MAX_HEADER_CHARS = 1024
 _COMPACT = {"f": "from"}
@@ -134,17 +135,31 @@ def agent_leg_identity(invite: str, *, mode: str = "pass", guard_host: str = "12
 _URI_HEADER_SAFE = "-_.!~*'()[]/?:+$"  # RFC 3261 §25.1: unreserved and hnv-unreserved stay, the rest is escaped
 
 
-def refer_target_with_headers(target: str, headers) -> str:
+#: headers whose value on a transfer target is the guard's: its correlation header and the caller's identity.
+#: A copy the agent side put into its Refer-To is taken out (an agent could otherwise forge or suppress them
+#: for the target); found by the SIP fuzzer's REFER phase (benchmarks/sipfuzz.py).
+GUARD_OWNED_HEADERS = ("x-dtmfguard-call", "p-asserted-identity", "p-preferred-identity")
+
+
+def refer_target_with_headers(target: str, headers, owned=GUARD_OWNED_HEADERS) -> str:
     """A Refer-To value with ``headers`` [(name, value)] added as URI header parameters (RFC 3261 §19.1.1),
-    after the ones the target already has (Replaces); a header the target already names is not added twice."""
-    from urllib.parse import quote
+    after the ones the target already has (Replaces).  A header the target already names is not added twice
+    (the agent side's X-Queue for the target wins), except the ``owned`` ones: the target's copies of those are
+    removed and the guard's added."""
+    from urllib.parse import quote, unquote
 
     value = target.strip()
-    inner = value[1:value.index(">")] if value.startswith("<") and ">" in value else value
-    params = value[len(inner) + 2:] if value.startswith("<") and ">" in value else ""
-    present = {p.split("=", 1)[0].lower() for p in inner.partition("?")[2].split("&") if p}
+    lt = value.find("<")
+    gt = value.find(">", lt + 1) if lt >= 0 else -1
+    if lt >= 0 and gt > lt:  # name-addr: an optional display name, <URI>, then its parameters
+        display, inner, params = value[:lt], value[lt + 1:gt], value[gt + 1:]
+    else:
+        display, inner, params = "", value, ""
+    owned = {n.lower() for n in owned}
+    base, _, query = inner.partition("?")
+    theirs = [p for p in query.split("&") if p and unquote(p.split("=", 1)[0]).lower() not in owned]
+    present = {unquote(p.split("=", 1)[0]).lower() for p in theirs}
     extra = [f"{quote(n, safe='-_.!~*')}={quote(v, safe=_URI_HEADER_SAFE)}" for n, v in headers
              if n.lower() not in present]
-    if extra:
-        inner += ("&" if "?" in inner else "?") + "&".join(extra)
-    return f"<{inner}>{params}"
+    inner = base + ("?" + "&".join(theirs + extra) if theirs or extra else "")
+    return f"{display}<{inner}>{params}"

@@ -124,8 +124,7 @@ def wsola_like(prev: np.ndarray, nxt: np.ndarray, rng: Optional[np.random.Genera
                merge: int = 40) -> Tuple[np.ndarray, np.ndarray]:
     """A frame concealed in the manner of pjmedia's WSOLA, for tests and benchmarks: the last pitch-like period
     of ``prev`` repeated for one frame (the period among 40-120 samples, fewer if ``prev`` is short, whose
-    predecessor best matches the last 5 ms, as WSOLA searches its history; ``rng`` picks among near-equal
-    ones), so a tone goes on nearly seamless but with a phase that is not the sender's; and ``nxt`` with its
+    predecessor best matches the last 5 ms, as WSOLA searches its history; ``rng`` is not used), so a tone goes on nearly seamless but with a phase that is not the sender's; and ``nxt`` with its
     first ``merge`` samples (5 ms at 8 kHz) cross-faded in from that continuation, as the concealment is
     merged into the next real frame.  Returns (made-up frame, merged next frame), int16: ``len(prev)`` and
     ``len(nxt)`` long."""
@@ -137,9 +136,7 @@ def wsola_like(prev: np.ndarray, nxt: np.ndarray, rng: Optional[np.random.Genera
     for period in range(min(40, n - templ), min(120, n - templ) + 1):
         a, b = h[-templ:], h[-templ - period:-period]
         scores.append((float(np.dot(a, b) / (np.sqrt(np.dot(a, a) * np.dot(b, b)) + 1e-9)), period))
-    best = max(c for c, _ in scores)
-    near = [p for c, p in scores if c >= best - 0.02]
-    period = int(near[int(rng.integers(len(near)))])
+    period = max(scores)[1]
     cont = np.resize(h[-period:], n + merge)
     fade = np.linspace(0.0, 1.0, merge)
     merged = np.asarray(nxt, dtype=np.float64).copy()

@@ -634,7 +634,8 @@ class Guard:
         import re as _re
 
         uri = str(target or "").strip()
-        inner = uri[1:uri.index(">")] if uri.startswith("<") and ">" in uri else uri
+        angle = _re.search(r"<([^<>]*)>", uri)  # name-addr ("Target" <sip:...>;p) or a bare URI
+        inner = angle.group(1) if angle else uri
         if leg is not b.agent or b.transfer is not None or b.state != "connected" or \
                 not _re.match(r"^sips?:[^\s<>]+$", inner):
             log.warning("%s: REFER refused (%s)", b.id, "not a SIP URI" if b.state == "connected" and
