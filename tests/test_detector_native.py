@@ -330,6 +330,13 @@ def _guard_cases():
             parts += [tone([fr * 1.008, fc * 0.994, 450.0, 1900.0], 0.08, 8000, [-12, -12, -12 + extra_db,
                                                                                    -12 + extra_db],
                            rng.uniform(0, 6.3, 4)), np.zeros(480)]
+        # the long-baseline test (segment_drift_max): a row tone of two partials 3.5 % apart beating in its bin,
+        # under other sound (the test decides about half of these), and a key whose phase restarts inside it
+        # (no mark_break: only presses sharing their windows with other sound are tested, drift_max_share)
+        parts += [tone([fr * 0.9825, fr * 1.0175, fc, 450.0, 1900.0], 0.06, 8000, [-12, -15, -12, -15, -15],
+                       rng.uniform(0, 6.3, 5)), np.zeros(480)]
+        parts += [tone([fr, fc], 0.025, 8000, -12, rng.uniform(0, 6.3, 2)),
+                  tone([fr, fc], 0.045, 8000, -12, rng.uniform(0, 6.3, 2)), np.zeros(480)]
     # two harmonics of a voice on a key, three more of its harmonics around the partials test's limit
     # (comb_guard_db), on the keys where a 96-135 Hz fundamental has both tones as harmonics
     for n, m, d in ((7, 11, "4"), (8, 17, "B"), (7, 11, "8"), (7, 9, "*"), (7, 11, "#")):

@@ -178,6 +178,13 @@ class DetectorParams:
     comb_f0_max_hz: float = 400.0
     comb_tolerance: float = 0.006
     comb_band_hz: tuple = (150.0, 3400.0)
+    # Talk-off guard (issue 17), the long-baseline frequency test at confirmation: over the same last 32 ms,
+    # each tone's frequency measured from the phase advance between the segment's first and last halves
+    # (16 ms each, Hann window, 16 ms apart: 2.5 times the per-window baseline) may lie at most this far
+    # (relative to nominal) from the mean of its per-window estimates over the press. TO BE MEASURED.
+    # Not applied across a break (mark_break). inf turns it off.
+    segment_drift_max: float = 0.004
+    drift_max_share: float = 0.9
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
