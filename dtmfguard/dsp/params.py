@@ -184,7 +184,7 @@ class DetectorParams:
     # (relative to nominal) from the mean of its per-window estimates over the press. TO BE MEASURED.
     # Not applied across a break (mark_break). inf turns it off.
     segment_drift_max: float = 0.004
-    drift_max_share: float = 0.9
+    drift_max_share: float = 0.95
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
