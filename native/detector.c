@@ -113,7 +113,8 @@
     X(DOUBLE_GUARD, "double_guard") X(OCTAVE_TONE, "octave_tone") X(MIN_TONE_MIXED, "min_tone_mixed")      \
     X(PRESS_CLEAN_SHARE, "press_clean_share") X(RATE, "rate") X(COMB_RATIO, "comb_ratio")                 \
     X(COMB_F0_MIN, "comb_f0_min") X(COMB_MAX_SHARE, "comb_max_share")                                                                      \
-    X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi")
+    X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi") \
+    X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -879,9 +880,43 @@ comb_ratio(const double *sc, const double *seg, const double *hann, Py_ssize_t N
     return best / (weaker > 1e-9 ? weaker : 1e-9);
 }
 
+/* detector._segment_drift: the tone at w0 (1 + rel) radians per sample over the first and the last
+ * L = N / 2 samples of seg (Hann window hann_l each, N - L apart); how far the frequency their phase
+ * advance gives lies from rel, relative to w0 */
+static double
+segment_drift(const double *seg, const double *hann_l, Py_ssize_t N, double w0, double rel)
+{
+    const Py_ssize_t L = N / 2, lag = N - L;
+    const double om = w0 * (1.0 + rel);
+    double b[DG_BIN_CONSTS], y1[2], y2[2];
+    dg_bin_consts(om, (long)L, b);
+    double p1 = 0.0, p2 = 0.0, q1 = 0.0, q2 = 0.0;
+    for (Py_ssize_t i = 0; i < L; i++) {
+        const double t = (seg[i] * hann_l[i] - p2) + b[DG_COEF] * p1;
+        p2 = p1;
+        p1 = t;
+        const double u = (seg[lag + i] * hann_l[i] - q2) + b[DG_COEF] * q1;
+        q2 = q1;
+        q1 = u;
+    }
+    dg_finish(b, p1, p2, y1);
+    dg_finish(b, q1, q2, y2);
+    /* angle(y2 * conj(y1)) - om * lag, wrapped to [-pi, pi) */
+    const double re = y2[0] * y1[0] + y2[1] * y1[1], im = y2[1] * y1[0] - y2[0] * y1[1];
+    const double d = py_mod(atan2(im, re) - om * (double)lag + PI, 2.0 * PI) - PI;
+    return fabs(d) / (w0 * (double)lag);
+}
+
+/* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
+static inline int
+seg_broken(const chan_t *c, int64_t w)
+{
+    return (c->nlo[0] <= w && c->nhi[0] >= w - 3) || (c->nlo[1] <= w && c->nhi[1] >= w - 3);
+}
+
 static void
 maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, seg_src *seg,
-              const double *omega, const double *hann)
+              const double *omega, const double *hann, const double *hann_l, int broken)
 {
     if (r->checked < (int)sc[S_CONFIRM_CHECKED])
         return;
@@ -897,13 +932,22 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
     /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
     const double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
     if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= need) {
+        const double mr = r->s_r / (double)r->checked, mc = r->s_c / (double)r->checked;
+        const Py_ssize_t N = 5 * (Py_ssize_t)sc[S_HALF];
+        /* the long-baseline frequency test over the last 5 half-blocks (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_DRIFT_MAX]) && r->s_share < sc[S_DRIFT_MAX_SHARE] * (double)r->hits && !broken) {
+            const double *x = seg_at(seg, w);
+            if (segment_drift(x, hann_l, N, omega[r->digit / 4], mr) > sc[S_DRIFT_MAX]
+                || segment_drift(x, hann_l, N, omega[4 + r->digit % 4], mc) > sc[S_DRIFT_MAX])
+                return;
+        }
         /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
          * presses shared with other sound */
         if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
             const double hz = sc[S_RATE] / (2.0 * PI);
-            const double fr = omega[r->digit / 4] * hz * (1.0 + r->s_r / (double)r->checked);
-            const double fc = omega[4 + r->digit % 4] * hz * (1.0 + r->s_c / (double)r->checked);
-            if (comb_ratio(sc, seg_at(seg, w), hann, 5 * (Py_ssize_t)sc[S_HALF], fr, fc) >= sc[S_COMB_RATIO])
+            const double fr = omega[r->digit / 4] * hz * (1.0 + mr);
+            const double fc = omega[4 + r->digit % 4] * hz * (1.0 + mc);
+            if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
                 return;
         }
         r->confirmed = 1;
@@ -940,7 +984,7 @@ wobble(run_t *r, double rel_r, double rel_c)
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
      const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, double share, event_buf *ev,
-     seg_src *seg, const double *omega, const double *hann)
+     seg_src *seg, const double *omega, const double *hann, const double *hann_l)
 {
     run_t *r = &c->run;
     if (r->digit != NO_DIGIT) {
@@ -968,7 +1012,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->level = 0.5 * (lr + lc);
             }
             if (!r->confirmed)
-                maybe_confirm(sc, r, w, a, ch, ev, seg, omega, hann);
+                maybe_confirm(sc, r, w, a, ch, ev, seg, omega, hann, hann_l, seg_broken(c, w));
             return;
         }
         r->misses++;
@@ -981,7 +1025,8 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 finish(sc, c, ch, ev);
                 c->run = c->rival;
                 c->rival.digit = NO_DIGIT;
-                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega, hann);
+                step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega, hann,
+                     hann_l);
                 return;
             }
             new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
@@ -1041,6 +1086,7 @@ typedef struct {
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
     double *hann;       /* [5H]: the partials test's window */
+    double *hann_l;     /* [5H / 2]: the long-baseline test's window */
     double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
@@ -1096,6 +1142,7 @@ Frames_dealloc(FramesObject *self)
     PyMem_Free(self->prev_x);
     PyMem_Free(self->hist);
     PyMem_Free(self->hann);
+    PyMem_Free(self->hann_l);
     PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1144,13 +1191,17 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
         self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
         self->hann = (double *)PyMem_Calloc((size_t)(5 * Hn), sizeof(double));
+        self->hann_l = (double *)PyMem_Calloc((size_t)(5 * Hn / 2), sizeof(double));
         self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
-        if (self->prev_x == NULL || self->hist == NULL || self->hann == NULL || self->twiddles == NULL) {
+        if (self->prev_x == NULL || self->hist == NULL || self->hann == NULL || self->hann_l == NULL
+            || self->twiddles == NULL) {
             PyErr_NoMemory();
             return -1;
         }
         for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
             self->hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
+        for (Py_ssize_t n = 0; n < 5 * Hn / 2; n++) /* detector._segment_drift's Hann window */
+            self->hann_l[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn / 2 - 1));
         for (int k = 0; k < NGUARD; k++)
             for (Py_ssize_t n = 0; n < N; n++) {
                 self->twiddles[k * N + n] = cos(omega[k] * (double)n);
@@ -1421,7 +1472,8 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
         const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
-        const int comb_on = isfinite(sc[S_COMB_RATIO]); /* the partials test (off: no ring to keep) */
+        /* the partials and long-baseline tests (both off: no ring to keep) */
+        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]);
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1452,7 +1504,7 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
                         continue;
                 }
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann);
+                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l);
             }
         ring:
             if (!comb_on)

@@ -488,3 +488,59 @@ def test_partials_guard_rejects_two_harmonics_of_a_voice_and_keeps_the_key_alone
     report("voice with 2 harmonics on key 4 detected: with / without the partials test; the pair alone",
            (found, unguarded, alone), "[] / 4 / 4")
     assert found == [] and unguarded == ["4"] * 4 and alone == ["4"] * 4
+
+
+def test_long_baseline_test_keeps_q24_keys_at_their_corners():
+    """The long-baseline frequency test (issue 17, ``segment_drift_max``) compares each tone's frequency over
+    the last 32 ms with the mean of its per-window estimates: a keypad's steady tones agree to ~0.3 % even at
+    Q.24's corners.  Keys at +-1.5 % each way (40 ms, and 45 ms at 15 dB S/N) and at 8 dB normal / 4 dB
+    reverse twist (60 ms, as the twist test above), every key at 3 block-grid offsets: none lost, with the test as configured and
+    with it applied to every press (``drift_max_share`` above any share); the test off for reference."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    variants = {"default": DEFAULT_PARAMS, "every press": replace(DEFAULT_PARAMS, drift_max_share=2.0),
+                "off": replace(DEFAULT_PARAMS, segment_drift_max=float("inf"))}
+    rng = np.random.default_rng(44)
+    lost = dict.fromkeys(variants, 0)
+    trials = 0
+    for d in DIGITS:
+        cases = [(0.0, (0.015 * sr, 0.015 * sc), None, 40) for sr, sc in [(1, 1), (-1, -1), (1, -1), (-1, 1)]]
+        cases += [(0.0, (0.015 * sr, 0.015 * sc), 15.0, 45) for sr, sc in [(1, 1), (-1, -1), (1, -1), (-1, 1)]]
+        cases += [(8.0, (0.0, 0.0), None, 60), (-4.0, (0.0, 0.0), None, 60)]
+        for twist, offset, snr, dur in cases:
+            tone = dtmf_tone(d, dur, RATE, -10, twist, offset, tuple(rng.uniform(0, 2 * np.pi, 2)))
+            if snr is not None:
+                tone = tone + white_noise(tone.size, float(np.sqrt(np.mean(tone ** 2))) * 10 ** (-snr / 20), rng)
+            for lead in (50.0, 52.125, 54.25):
+                x = np.concatenate([ms(lead), tone, ms(60)])
+                trials += 1
+                for name, params in variants.items():
+                    lost[name] += [e.digit for e in detect(x, RATE, params)] != [d]
+    report(f"Q.24 corner keys lost of {trials}", lost, "0 each")
+    assert lost == dict.fromkeys(variants, 0)
+
+
+@pytest.mark.parametrize("name,at_s,offset,digit", [("track21.ogg", 9.54, 26, "4"), ("track19.ogg", 65.06, 13, "2")])
+def test_long_baseline_test_rejects_music_that_fooled_the_window_tests(name, at_s, offset, digit):
+    """Two false digits of the talk-off benchmark's tune half (benchmarks/talkoff.py --split tune --offset N,
+    Drascula's soundtrack at 1.1x): every window test and the other guards pass them, but the pair's frequency
+    over the last 32 ms lies > 0.4 % away from the mean of its per-window estimates (two partials beating in
+    a bin).  A 1 s clip on the same block grid: the digit with the test off, none with it."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    paths = {Path(p).name: p for p in source_files("drascula", "tune", "the long-baseline talk-off test")}
+    if name not in paths:
+        pytest.skip(f"{name} not in this drascula-music package")
+    x = corpora.variant(np.concatenate([np.zeros(offset), corpora.read_8k(paths[name])]), 1.1, 0.0)
+    start = int((at_s - 0.5) * RATE) // 51 * 51  # the clip keeps the file's 51-sample block grid
+    clip = x[start:start + RATE].astype(np.int16)
+    found = [e.digit for e in detect(clip)]
+    unguarded = [e.digit for e in detect(clip, RATE, replace(DEFAULT_PARAMS, segment_drift_max=float("inf")))]
+    report(f"{name} at {at_s} s (1.1x, offset {offset}): digits with / without the test", (found, unguarded),
+           f"[] / [{digit!r}]")
+    assert found == [] and unguarded == [digit]

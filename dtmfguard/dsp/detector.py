@@ -29,10 +29,13 @@ event) once it has lasted ``min_tone_ms``, passed the phase test in
 ``confirm_checked_windows`` windows, kept its frequencies steady over the
 press so far and its row and column errors together (one oscillator: a
 musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart) and
-passed the partials test over its last 32 ms (both tones harmonics of one
-70-400 Hz fundamental whose other harmonics are as strong: a voice or an
-instrument; :func:`_comb_ratio`); it ends after ``end_miss_windows`` windows
-without it (complete event).  Every
+passed the long-baseline test over its last 32 ms (each tone's frequency from
+the phase advance between the segment's halves must match the mean of its
+per-window estimates: two partials beating in a bin do not; presses shared
+with other sound; :func:`_segment_drift`) and the partials test there (both
+tones harmonics of one 70-400 Hz fundamental whose other harmonics are as
+strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
+``end_miss_windows`` windows without it (complete event).  Every
 threshold, its source and its measured trade-off are in
 :class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
 ``benchmarks/talkoff.py`` on the tune half of the real-audio corpora).
@@ -122,6 +125,8 @@ class _Tables:
     comb_tol: float
     comb_f_lo: float
     comb_f_hi: float
+    drift_max: float
+    drift_max_share: float
     confirm_checked: int
     end_misses: int
     edge_min: float
@@ -170,6 +175,8 @@ class _Tables:
             comb_tol=params.comb_tolerance,
             comb_f_lo=params.comb_band_hz[0],
             comb_f_hi=min(params.comb_band_hz[1], 0.45 * rate),
+            drift_max=params.segment_drift_max,
+            drift_max_share=params.drift_max_share,
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -348,6 +355,25 @@ def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
                 best = max(best, (top[0] + top[1] + top[2]) / 3.0)
         n += 1
     return best / max(weaker, 1e-9)
+
+
+def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
+    """The long-baseline frequency test (issue 17), native/detector.c's segment_drift: the phase of the tone
+    at ``f_nom * (1 + rel)`` (its frequency averaged over the press's windows) over the first and the last
+    ``L = len(seg) // 2`` samples of ``seg`` (Hann window each), ``D = len(seg) - L`` samples apart, gives
+    the tone's frequency over the whole segment; returns how far it lies from ``rel``, relative to ``f_nom``."""
+    size = seg.size
+    half = size // 2
+    lag = size - half
+    idx = np.arange(half)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (half - 1))
+    om = 2.0 * np.pi * f_nom * (1.0 + rel) / tab.rate
+    kern = hw * np.exp(-1j * om * idx)
+    x1 = complex(np.sum(seg[:half] * kern))
+    x2 = complex(np.sum(seg[lag:] * kern))
+    d = float(np.angle(x2 * x1.conjugate())) - om * lag
+    d = (d + np.pi) % (2 * np.pi) - np.pi
+    return abs(d) / (2.0 * np.pi * f_nom / tab.rate * lag)
 
 
 _NO_BREAKS = (-1, -2, -1, -2)
@@ -724,14 +750,30 @@ class DetectorBank:
             buf, w0 = self._seg
             h = tab.half
             seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]
-            fr = DTMF_HZ[run.digit // 4] * (1.0 + run.s_r / run.checked)
-            fc = DTMF_HZ[4 + run.digit % 4] * (1.0 + run.s_c / run.checked)
+            mr, mc = run.s_r / run.checked, run.s_c / run.checked
+            fr_nom, fc_nom = DTMF_HZ[run.digit // 4], DTMF_HZ[4 + run.digit % 4]
+            # Long baseline: each tone's frequency over the whole 32 ms (first half against last half) must
+            # match the mean of the per-window estimates (a keypad's tones are steady; two partials beating
+            # in one bin, or a note gliding between windows, are not). Not across a break (mark_break): the
+            # join's phase jump says nothing of the tones.
+            if (tab.drift_max < float("inf") and run.s_share < tab.drift_max_share * run.hits
+                    and not self._seg_broken(ch, w)) and (
+                    _segment_drift(tab, seg, fr_nom, mr) > tab.drift_max
+                    or _segment_drift(tab, seg, fc_nom, mc) > tab.drift_max):
+                return
+            fr = fr_nom * (1.0 + mr)
+            fc = fc_nom * (1.0 + mc)
             if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return
             run.confirmed = True
             run.onset = onset
             events.append(DigitEvent(_DIGIT_OF[run.digit], onset, None, self.rate, run.level, "inband"))
+
+    def _seg_broken(self, ch: int, w: int) -> bool:
+        """Whether window ``w``'s last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break)."""
+        lo0, hi0, lo1, hi1 = self._neutral[ch]
+        return (lo0 <= w and hi0 >= w - 3) or (lo1 <= w and hi1 >= w - 3)
 
     def _finish(self, ch: int, events: List[DigitEvent]) -> None:
         run = self._runs[ch]
