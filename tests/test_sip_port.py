@@ -140,6 +140,7 @@ GAP_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.needs_pjsua2
 def test_a_none_frame_after_a_key_onset_silences_it():
     """Issue 12 (hold test, loaded host): the bridge hands the port a NONE frame (no packet this tick: a
     stream stalled or being recreated by a re-INVITE) right after a key's first 1-3 ms.  The port tells the
