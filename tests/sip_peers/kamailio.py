@@ -135,10 +135,20 @@ class RelayCall:
             for r in self.relays:
                 r.wait_ready()
             relay_args = [a for p in self.ngports for a in ("--relay", f"127.0.0.1:{p}")]
-            paths = kamailio_config(self.tmp, "--mode", "relay", *relay_args, "--agent",
-                                    f"sip:agent@127.0.0.1:{self.aport}", "--front", f"127.0.0.1:{self.front}")
-            self.kam = Kamailio(self.tmp, paths["kamailio_cfg"])  # after the relays: it pings them at start
-            self.kam.wait_up(self.front)
+            for attempt in range(3):
+                paths = kamailio_config(self.tmp, "--mode", "relay", *relay_args, "--agent",
+                                        f"sip:agent@127.0.0.1:{self.aport}", "--front", f"127.0.0.1:{self.front}")
+                self.kam = Kamailio(self.tmp, paths["kamailio_cfg"])  # after the relays: it pings them at start
+                try:
+                    self.kam.wait_up(self.front)
+                    break
+                except AssertionError:
+                    # the front port was free when drawn but taken before Kamailio bound it (a port another
+                    # test process's guard took meanwhile): draw another; any other failure is the test's
+                    if attempt == 2 or "Address already in use" not in self.kam.log():
+                        raise
+                    self.kam.stop()
+                    self.front = free_port()
         except BaseException:
             self.stop()
             raise
