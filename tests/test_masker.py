@@ -496,16 +496,16 @@ def test_masker_uses_the_shared_pair_fit_not_the_attacker():
     assert "pairfit" in imported and not any("adversary" in name for name in imported)
 
 
-def _held_pair(row_error, col_error, rng, ms=300.0):
+def _held_pair(row_error, col_error, rng, ms=300.0, partials=0.75):
     """A row and a column tone (697 / 1336 Hz, off nominal by the given shares) held ``ms`` beside three other
-    partials of the same level band (the pair carries ~60 % of the energy: a weak suspect, never confirmed
-    by one window), with silence around."""
+    partials of the same level band (``partials``: their amplitude relative to the tones; at 0.75 the pair
+    carries ~55 % of the energy: a weak suspect, never confirmed by one window), with silence around."""
     t = np.arange(int(ms * 8)) / 8000.0
     a = levels.dbm0_to_peak(-15.0)
     x = a * (np.sin(2 * np.pi * 697.0 * (1 + row_error) * t + rng.uniform(0, 6))
              + np.sin(2 * np.pi * 1336.0 * (1 + col_error) * t + rng.uniform(0, 6)))
     for f in (310.0, 455.0, 2210.0):
-        x += 0.75 * a * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))
+        x += partials * a * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))
     z = np.zeros(2400)
     return np.round(np.concatenate([z, x, z])).astype(np.int16)
 
@@ -521,6 +521,32 @@ def test_two_partials_off_nominal_apart_are_not_a_press(errors):
     x = _held_pair(0.0, 0.0, rng)
     out, m = run(x, chunk=160)
     assert len(m.masked_spans) == 1 and not A.recover_digits(out)
+
+
+@pytest.mark.parametrize("errors", [(0.008, -0.008), (-0.01, 0.01), (0.005, -0.005)])
+def test_a_held_note_pair_loses_its_notch_once_it_fails_the_oscillator_test(errors):
+    """Issue 12 (precise masking): a note's two partials near a key pair, strong enough to be notched at once
+    (~65 % of the energy) and held 600 ms, were notched for all 600 ms; once they fail the one-oscillator
+    test (``persist_ms``) the notch ends (``oscillator_release``) and the audio passes untouched, and the
+    attacker still names nothing from the output.  With the release off the notch lasts the whole note."""
+    import dataclasses
+
+    from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
+
+    for release in (True, False):
+        rng = np.random.default_rng(3)
+        x = _held_pair(*errors, rng, ms=600.0, partials=0.65)
+        m = Masker(params=dataclasses.replace(DEFAULT_MASKER_PARAMS, oscillator_release=release))
+        out = np.concatenate([m.process(x[i: i + 160]) for i in range(0, x.size, 160)] + [m.flush()])
+        out = out[m.delay_samples:]
+        changed_ms = float(np.sum(out != x)) / 8.0
+        print(f"release={release}: {changed_ms:.0f} ms changed, notches {len(m.notched_spans)}")
+        assert m.masked_spans == []
+        assert not A.recover_digits(out)
+        if release:
+            assert 30.0 <= changed_ms <= 100.0  # notched from its onset past persist_ms, then left alone
+        else:
+            assert changed_ms >= 550.0
 
 
 def _cut_onset(digit, k, fill, rng):

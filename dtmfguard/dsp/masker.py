@@ -30,7 +30,9 @@ How this one leaks nothing, and leaves speech alone (issue 12):
   ``weak_notch_fraction`` of the 16 ms window stays *silent* (tracked, audio untouched) until a 2-8 ms
   window passes the attacker's rule for its pair with a margin for G.711 noise, then it is notched from its
   walked-back onset.  A suspect held for ``persist_ms`` becomes a press if its two tones are off nominal
-  by the same share (one keypad oscillator; a voice's or a note's partials are not).
+  by the same share (one keypad oscillator; a voice's or a note's partials are not); one that fails that
+  test loses its notch and goes silent (``oscillator_release``: a held note is not notched for as long as
+  it lasts), notched again as soon as a short window names its pair.
   Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
 * masked spans start on a 1 ms grid and last a whole number of
   ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
@@ -216,6 +218,7 @@ class Masker:
         self._verify_support = int(params.verify_support)
         self._weak_notch = float(params.weak_notch_fraction)
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
+        self._osc_release = bool(params.oscillator_release)
         self._osc_grid = np.linspace(-0.04, 0.04, 81)
         self._osc_tables: dict = {}
         self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
@@ -986,6 +989,12 @@ class Masker:
             return
         if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
             sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
+            if self._osc_release and sp[3] is not None and sp[3].source == "notch":
+                # ... and silent from here on (a held note's notch would last as long as the note): notched
+                # again from its walked-back onset as soon as a short window names its pair (:meth:`_named`)
+                # or the screen does; a 16 ms window naming it is a confirmation (flat mask)
+                sp[3].end = max(e + self._guard, sp[3].start + 1)
+                sp[3] = None
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
