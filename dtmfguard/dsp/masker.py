@@ -100,7 +100,7 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 15  # Screen.run's state vector (native/masker.c)
+_NSTATE = 17  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
@@ -219,6 +219,10 @@ class Masker:
         self._weak_notch = float(params.weak_notch_fraction)
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
         self._osc_release = bool(params.oscillator_release)
+        self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
+        self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
+        self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
+        self._keypad_grid = np.linspace(-0.06, 0.06, 121)
         self._osc_grid = np.linspace(-0.04, 0.04, 81)
         self._osc_tables: dict = {}
         self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
@@ -291,6 +295,8 @@ class Masker:
         self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
         self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
+        self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
+        self._reject_pair, self._reject_last = -1, -_NO_DUE  # a pair found to be no keypad, last hop it was seen
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -444,6 +450,8 @@ class Masker:
             self._pending = []
             self._weak_pair, self._weak_run = -1, 0
             self._hit_pair, self._hit_run = -1, 0
+            self._press_due = _NO_DUE
+            self._reject_pair, self._reject_last = -1, -_NO_DUE
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -596,6 +604,8 @@ class Masker:
         pending = self._pending
         st[8] = len(pending) > 0
         st[13] = min(item[0] for item in pending) if pending else _NO_DUE
+        st[15] = self._press_due
+        st[16] = self._reject_last if self._reject_pair >= 0 else -_NO_DUE
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
@@ -844,6 +854,7 @@ class Masker:
             self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
             self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
             return  # the common case (speech, silence): nothing to track
+        self._batch_first, self._batch_last = hops[0], hops[-1]
         if self._active is not None and self._steady_press(conf, suspect, weak, expl_long):
             self._weak_pair, self._weak_run = self._track_run(weak, self._weak_pair, self._weak_run)
             hits = np.where(suspect >= 0, suspect % 16, -1)
@@ -872,6 +883,8 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
+        if self._press_due <= self._batch_last or self._batch_first - self._reject_last <= self._suspect_close:
+            return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
             return False
@@ -889,6 +902,25 @@ class Masker:
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
         lim = self._writable(e)
+        if self._active is not None and e >= self._press_due:
+            self._press_due = _NO_DUE
+            if not self._keypad(e, self._pair, buf_start):
+                # two notes (a chord) near a key pair, not a keypad: the mask ends here, and the pair opens
+                # nothing while it lasts
+                self._close(self._active, e + self._guard)
+                self._active = None
+                self._reject_pair, self._reject_last = self._pair, e
+        if self._reject_pair >= 0:
+            r = self._reject_pair
+            if e - self._reject_last > self._suspect_close:
+                self._reject_pair, self._reject_last = -1, -_NO_DUE  # gone: a press of that pair is a press again
+            elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
+                # the pair found to be no keypad is still there (a held note): it neither opens nor holds
+                # anything while it lasts
+                self._reject_last = e
+                conf = -1 if conf == r else conf
+                weak = -1 if weak == r else weak
+                sus = -1 if sus >= 0 and sus % 16 == r else sus
         if weak >= 0 and weak == self._weak_pair:
             self._weak_run += 1
         else:
@@ -905,12 +937,14 @@ class Masker:
             onset = self._onset(e, hit, steady, buf_start, lim)
             self._open_press(max(self._align_down(onset - self._guard), lim))
             self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
+            self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             self._end_suspect(e)
             return
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
                 self._open_press(max(self._align_down(onset - self._guard), lim))
+                self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
             self._steady = max(self._steady, float(expl[conf]))
@@ -926,6 +960,7 @@ class Masker:
                 if self._misses >= self._close_hops:
                     self._close(self._active, e + self._guard)
                     self._active = None
+                    self._press_due = _NO_DUE
             return
         sp = self._suspect
         # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
@@ -1043,6 +1078,29 @@ class Masker:
         power = (tab[0] @ seg) ** 2 + (tab[1] @ seg) ** 2  # [2, grid]
         err = self._osc_grid[np.argmax(power, axis=1)]
         return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
+
+    def _keypad(self, e: int, pair: int, buf_start: int) -> bool:
+        """False when the pair's two tones over the last ``persist_ms`` are clearly no keypad's: one tone off
+        nominal by more than ``press_tone_error_max`` (ITU-T Q.24 asks receivers to reject beyond 3.5 %) or the
+        two off by shares more than ``press_spread_max`` apart.  Each tone's frequency is the peak of the
+        window's spectrum on a grid of relative offsets (+-6 % in 0.1 % steps)."""
+        if not self._keypad_test:
+            return True
+        n = self._persist
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        r, c, _ = pairfit.PAIRS[pair]
+        key = ("keypad", pair, n)
+        tab = self._osc_tables.get(key)
+        if tab is None:
+            t = np.arange(n) / self.rate
+            f = np.array([ROW_HZ[r], COL_HZ[c]])[:, None, None] * (1.0 + self._keypad_grid)[None, :, None]
+            tab = (np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t))  # [2, grid, n]
+            self._osc_tables[key] = tab
+        power = (tab[0] @ seg) ** 2 + (tab[1] @ seg) ** 2  # [2, grid]
+        err = self._keypad_grid[np.argmax(power, axis=1)]
+        spread_ok = self._keypad_spread is None or abs(err[0] - err[1]) <= self._keypad_spread + 1e-9
+        error_ok = self._keypad_error is None or max(abs(err[0]), abs(err[1])) <= self._keypad_error + 1e-9
+        return bool(spread_ok and error_ok)
 
     def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
         seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
