@@ -589,7 +589,7 @@ static int
 simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t e, int64_t sus, int64_t conf, int64_t weak,
             const double *ex)
 {
-    if (e - st[S_REJECT_LAST] <= o->suspect_close)
+    if (e - st[S_REJECT_LAST] <= o->persist)
         return 0; /* a pair found to be no keypad may still be there: Python takes its hops */
     if (st[S_ACTIVE] && e >= st[S_PRESS_DUE])
         return 0; /* the press is tested for a keypad's frequencies */
@@ -1191,7 +1191,7 @@ frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int
         if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING]) {
             st[S_WEAK_PAIR] = -1, st[S_WEAK_RUN] = 0, st[S_HIT_PAIR] = -1, st[S_HIT_RUN] = 0;
         } else if (st[S_ACTIVE] && st[S_PRESS_DUE] > next_hop + (int64_t)(nh - 1) * hop
-                   && next_hop - st[S_REJECT_LAST] > o->suspect_close) {
+                   && next_hop - st[S_REJECT_LAST] > o->persist) {
             /* Masker._steady_press: every hop confirms the press's pair or holds it */
             const int64_t p = st[S_PAIR];
             double run = *steady;

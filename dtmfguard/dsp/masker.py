@@ -883,7 +883,7 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
-        if self._press_due <= self._batch_last or self._batch_first - self._reject_last <= self._suspect_close:
+        if self._press_due <= self._batch_last or self._batch_first - self._reject_last <= self._persist:
             return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
@@ -912,7 +912,7 @@ class Masker:
                 self._reject_pair, self._reject_last = self._pair, e
         if self._reject_pair >= 0:
             r = self._reject_pair
-            if e - self._reject_last > self._suspect_close:
+            if e - self._reject_last > self._persist:
                 self._reject_pair, self._reject_last = -1, -_NO_DUE  # gone: a press of that pair is a press again
             elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
                 # the pair found to be no keypad is still there (a held note): it neither opens nor holds

@@ -280,16 +280,17 @@ class MaskerParams:
     # (each tone's frequency: the spectral peak on a +-6 % grid): a tone more than ``press_tone_error_max``
     # off nominal is no keypad's (ITU-T Q.23: senders within +-1.8 %; Q.24: receivers must reject beyond
     # +-3.5 %), so two notes near a key pair: the mask ends there and the pair opens nothing (no press, suspect
-    # or notch) until it has been gone ``suspect_close_ms``.  Measured: real presses of the talk-over and
-    # boundary conditions (23 conditions, seeds 2026, 7, 11, 12; 1769 tests) estimate at most 2.1 % (the
-    # +-2 % conditions), keys at Q.23's corners (+-1.8 % opposite ways, alone or under speech up to 12 dB
-    # louder, 189 tests) at most 2.2 %: none rejected; every talk-over and boundary cell unchanged (blind,
-    # oracle-timed, leaked ms).  Tune half, % of samples changed: hyperrogue 0.73 -> 0.62 (1.0x), 0.54 -> 0.51 (1.05x),
-    # 0.51 -> 0.49 (0.9x), but flat masks/min +0.14 at 1.05x and 0.9x (a rejected pair gone 8 ms and back
-    # opens a new press); drascula, espeak-cmn, it unchanged.  ``press_spread_max`` (the two tones' errors
-    # this far apart) would take more (tune hyperrogue 0.36 % at 3.6 %, 0.47 % at 4.0 %), but keys at Q.23's
-    # corners measure 3.6-3.9 % apart, and at 3.6 % 1-4 of 16 such keys were rejected and named blind per
-    # condition: None (no spread test).  None: no test.
+    # or notch) until it has been gone ``persist_ms``.  Measured: real presses of the talk-over and boundary
+    # conditions (23 conditions, seeds 2026, 7, 11, 12; 1769 tests) estimate at most 2.1 % (the +-2 %
+    # conditions), keys at Q.23's corners (+-1.8 % opposite ways, alone or under speech up to 12 dB louder,
+    # 189 tests) at most 2.2 %: none rejected; every talk-over and boundary cell unchanged (blind,
+    # oracle-timed, leaked ms).  Tune half, % of samples changed: hyperrogue 0.73 -> 0.61 (1.0x), 0.54 -> 0.49
+    # (1.05x), 0.51 -> 0.45 (0.9x), flat masks/min unchanged (with a memory of ``suspect_close_ms`` instead, a
+    # rejected pair gone 8 ms and back opened a new press: +0.14/min at 1.05x and 0.9x); drascula,
+    # espeak-cmn, it unchanged.  ``press_spread_max`` (the two tones' errors this far apart) would take more
+    # (tune hyperrogue 0.36 % at 3.6 %, 0.47 % at 4.0 %), but keys at Q.23's corners measure 3.6-3.9 % apart,
+    # and at 3.6 % 1-4 of 16 such keys were rejected and named blind per condition: None (no spread test).
+    # None: no test.
     press_spread_max: object = None
     press_tone_error_max: object = 0.035
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
