@@ -584,6 +584,21 @@ def test_a_confirmed_pair_off_keypad_frequencies_loses_its_flat_mask(notes):
             assert changed_ms >= 550.0
 
 
+@pytest.mark.parametrize("pause_ms", [45.0, 60.0, 100.0])
+def test_a_key_right_after_rejected_notes_of_its_pair_is_masked(pause_ms):
+    """Notes near key 1's pair, one 3.8 % off (the press test ends their mask and remembers the pair), then a
+    real key 1 after a Q.24 pause: the key is masked whole and named by nobody (``reject_hold_ms``)."""
+    notes = _two_notes(697.0, 1209.0, -0.038, 0.0, ms=400.0)[:-2400].astype(np.float64)
+    pause = np.zeros(int(pause_ms * 8))
+    key = _two_notes(697.0, 1209.0, 0.0, 0.0, ms=200.0, seed=5)[2400:].astype(np.float64)
+    x = np.round(np.concatenate([notes, pause, key])).astype(np.int16)
+    out, m = run(x, chunk=160)
+    k0 = notes.size + pause.size
+    assert any(s.end <= k0 for s in m.masked_spans)  # the notes' mask ended early (the test is exercised)
+    assert any(s.start <= k0 and s.end >= k0 + 1600 for s in m.masked_spans)  # the key: one span, whole
+    assert A.count_recovered(out, [("1", k0, k0 + 1600)]) == 0
+
+
 @pytest.mark.parametrize("errors", [(0.018, -0.018), (-0.018, 0.018), (0.02, 0.02), (-0.02, -0.02)])
 @pytest.mark.parametrize("speech_db", [None, 0.0])
 def test_keypads_at_the_tolerance_corners_stay_masked_whole(errors, speech_db):

@@ -222,6 +222,7 @@ class Masker:
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
         self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
+        self._reject_hold = int(round(params.reject_hold_ms * ms))
         self._keypad_grid = np.linspace(-0.06, 0.06, 121)
         self._osc_grid = np.linspace(-0.04, 0.04, 81)
         self._osc_tables: dict = {}
@@ -296,7 +297,7 @@ class Masker:
         self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
-        self._reject_pair, self._reject_last = -1, -_NO_DUE  # a pair found to be no keypad, last hop it was seen
+        self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -451,7 +452,7 @@ class Masker:
             self._weak_pair, self._weak_run = -1, 0
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = _NO_DUE
-            self._reject_pair, self._reject_last = -1, -_NO_DUE
+            self._rejected = {}
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -605,7 +606,7 @@ class Masker:
         st[8] = len(pending) > 0
         st[13] = min(item[0] for item in pending) if pending else _NO_DUE
         st[15] = self._press_due
-        st[16] = self._reject_last if self._reject_pair >= 0 else -_NO_DUE
+        st[16] = 1 if self._rejected else 0  # (the C frame leaves every hop to Python while any is remembered)
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
@@ -883,7 +884,7 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
-        if self._press_due <= self._batch_last or self._batch_first - self._reject_last <= self._persist:
+        if self._press_due <= self._batch_last or self._rejected:
             return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
@@ -909,18 +910,18 @@ class Masker:
                 # nothing while it lasts
                 self._close(self._active, e + self._guard)
                 self._active = None
-                self._reject_pair, self._reject_last = self._pair, e
-        if self._reject_pair >= 0:
-            r = self._reject_pair
-            if e - self._reject_last > self._persist:
-                self._reject_pair, self._reject_last = -1, -_NO_DUE  # gone: a press of that pair is a press again
-            elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
-                # the pair found to be no keypad is still there (a held note): it neither opens nor holds
-                # anything while it lasts
-                self._reject_last = e
-                conf = -1 if conf == r else conf
-                weak = -1 if weak == r else weak
-                sus = -1 if sus >= 0 and sus % 16 == r else sus
+                self._rejected[self._pair] = e
+        if self._rejected:
+            for r, last in list(self._rejected.items()):
+                if e - last > self._reject_hold:
+                    del self._rejected[r]  # gone ``reject_hold_ms``: that pair is a key again
+                elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
+                    # a pair found to be no keypad is still there (a held note): it neither opens nor holds
+                    # anything while it lasts
+                    self._rejected[r] = e
+                    conf = -1 if conf == r else conf
+                    weak = -1 if weak == r else weak
+                    sus = -1 if sus >= 0 and sus % 16 == r else sus
         if weak >= 0 and weak == self._weak_pair:
             self._weak_run += 1
         else:

@@ -293,6 +293,12 @@ class MaskerParams:
     # None: no test.
     press_spread_max: object = None
     press_tone_error_max: object = 0.035
+    # How long a rejected pair opens nothing after it was last seen (each rejected pair remembered apart: a
+    # chord's notes give several pairs).  Longer keeps a chord that fades in and out one short mask (tune half,
+    # hyperrogue 1.05x: flat masks/min 0.57 at 40 and 100 ms, 0.42 at 250 ms; % changed 0.49 / 0.47 / 0.44),
+    # but a key of the same pair typed that soon after the notes would go unmasked: 40 (a key needs 40 ms of
+    # pause before it, Q.24): the same key 45-100 ms after rejected notes is masked (named blind at 250).
+    reject_hold_ms: float = 40.0
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
     # untouched) until a window of ``named_windows_ms`` ending at a hop passes the attacker's rule for its
