@@ -277,7 +277,7 @@ class MaskerParams:
     # False: such a suspect keeps its notch while its pair is weakly present.
     oscillator_release: bool = True
     # A confirmed press (flat mask) is tested once, ``persist_ms`` after it opened, over the last ``persist_ms``
-    # (each tone's frequency: the spectral peak on a +-6 % grid): a tone more than ``press_tone_error_max``
+    # (each tone's frequency: the spectral peak within +-6 %, 4 Hz bins): a tone more than ``press_tone_error_max``
     # off nominal is no keypad's (ITU-T Q.23: senders within +-1.8 %; Q.24: receivers must reject beyond
     # +-3.5 %), so two notes near a key pair: the mask ends there and the pair opens nothing (no press, suspect
     # or notch) until it has been gone ``persist_ms``.  Measured: real presses of the talk-over and boundary
@@ -290,9 +290,12 @@ class MaskerParams:
     # espeak-cmn, it unchanged.  ``press_spread_max`` (the two tones' errors this far apart) would take more
     # (tune hyperrogue 0.36 % at 3.6 %, 0.47 % at 4.0 %), but keys at Q.23's corners measure 3.6-3.9 % apart,
     # and at 3.6 % 1-4 of 16 such keys were rejected and named blind per condition: None (no spread test).
-    # None: no test.
+    # Off by default (None): each press then takes one more Python step and an FFT (speech with keys: 1,488 ->
+    # 1,208 real-time channels per core, same run), and on the report half it split HyperRogue's chords into
+    # more, shorter masks (flat masks/min 1.33 -> 1.50, % changed 1.49 -> 1.45; measured after choosing 40 on
+    # the tune half).  Worth it once the test runs in the C frame and a chord's pairs are tracked as one.
     press_spread_max: object = None
-    press_tone_error_max: object = 0.035
+    press_tone_error_max: object = None  # 0.035: the test on (see above)
     # How long a rejected pair opens nothing after it was last seen (each rejected pair remembered apart: a
     # chord's notes give several pairs).  Longer keeps a chord that fades in and out one short mask (tune half,
     # hyperrogue 1.05x: flat masks/min 0.57 at 40 and 100 ms, 0.42 at 250 ms; % changed 0.49 / 0.47 / 0.44),
