@@ -215,6 +215,8 @@ class Masker:
         self._verify_len = int(round(params.verify_window_ms * ms))
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
+        self._verify_strong = None if params.verify_coherence is None else float(params.verify_strong_fraction)
+        self._verify_coherence = None if params.verify_coherence is None else float(params.verify_coherence)
         self._verify_support = int(params.verify_support)
         self._weak_notch = float(params.weak_notch_fraction)
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
@@ -1145,12 +1147,36 @@ class Masker:
             support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
             seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
             energy = float(seg @ seg)
-            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy) \
+            carried = energy > 0 and expl[pair] >= self._verify_fraction * energy and (
+                self._verify_strong is None or expl[pair] >= self._verify_strong * energy
+                or self._coherent(item[1], length, e, pair, buf_start))
+            if support >= self._verify_support or carried \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
         return verified, at, last
+
+    def _coherent(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """The pair's two tones as fitted in the named short window ``[named - length, named)`` match (complex
+        amplitude, phase referred to the stream position) those fitted in the 16 ms window ending at ``e``, within
+        ``verify_coherence`` of the latter: one steady tone pair seen twice (a tone under speech, where the speech
+        dipped), not a chance fit of a syllable or a note.  A window named before the 16 ms one (held while a press
+        was open) is not judged: True."""
+        n = self._kmax * self._hop
+        if named - length < e - n or named > e:
+            return True
+        r, c, _ = pairfit.PAIRS[pair]
+        amps = []
+        for a, b in ((named - length, named), (e - n, e)):
+            t = np.arange(a, b) / self.rate
+            basis = np.stack([np.cos(2 * np.pi * ROW_HZ[r] * t), np.sin(2 * np.pi * ROW_HZ[r] * t),
+                              np.cos(2 * np.pi * COL_HZ[c] * t), np.sin(2 * np.pi * COL_HZ[c] * t)], 1)
+            x = self._buf[a - buf_start: b - buf_start]
+            coef = np.linalg.solve(basis.T @ basis, basis.T @ x)
+            amps.append(np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]))
+        short, long = amps
+        return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
 
     def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
         """The short window ``[named - length, named)`` widened by 2 ms each side holds ``verify_isolated``

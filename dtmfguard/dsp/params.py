@@ -343,6 +343,20 @@ class MaskerParams:
     verify_window_ms: float = 4.0
     verify_after_ms: float = 8.0
     verify_fraction: float = 0.2
+    # ... and, below ``verify_strong_fraction`` of that window, only if the pair fitted in the named short
+    # window matches the pair fitted in the 16 ms one (each tone's complex amplitude, phase referred to the
+    # stream position, within ``verify_coherence`` times the 16 ms amplitude): a steady tone under speech is
+    # the same tone in both, a syllable's or a note's chance fit is not.  Measured (tune half; talk-over and
+    # boundary scenarios, seeds 2026, 7, 11, 12, 15): suspects on real presses with fractions 0.2-0.3 had
+    # mismatches 0.21-0.94 (0.03-1.01 at >= 0.3), key-free ones (espeak-cmn, drascula, hyperrogue, it) median
+    # 1.8 (5 % below 0.51).  % of samples changed, off / 1.0 / 1.2 / 1.5: espeak-cmn 0.67 / 0.32 / 0.38 /
+    # 0.41, espeak-de 0.39 / 0.18 / 0.21 / 0.27, it 0.47 / 0.43 / 0.43 / 0.43, drascula 0.27 / 0.25 (all),
+    # en 0.15 / 0.13 (all); talk-over and boundary, 23 conditions x 8 seeds: blind the same in every cell at
+    # 1.2 and 1.5, oracle-timed 1196 of 4416 in all three (one cell +1, one -1), leaked ms +2.6 summed.
+    # (A window named before the 16 ms one, held while a press was open, is judged by its fraction alone.)
+    # None: no coherence test (the fraction alone, as before).
+    verify_strong_fraction: float = 0.3
+    verify_coherence: object = 1.2
     # ... or if short windows named the same pair at this many hops during the wait
     verify_support: int = 3
     # ... or if the named short window (widened by 2 ms each side) holds this share of the 16 ms window's
