@@ -73,8 +73,9 @@ class Box:
                  calls: int = 0, log_json: bool = False, origins: tuple = ("http://crm.example",)):
         self.tmp = tmp
         self.gport, self.aport, self.ctl = free_port(), free_port(), free_port()
-        while self.ctl + workers + 1 > 65535 or any(self.ctl + 1 + i in (self.gport, self.aport)
-                                                    for i in range(workers)):
+        taken = {self.aport} | {self.gport + 10 * k for k in range(workers)}  # worker k's SIP port: + 10 * k
+        while self.ctl + workers + 1 > 65535 or self.ctl in taken or any(self.ctl + 1 + i in taken
+                                                                         for i in range(workers)):
             self.ctl = free_port()
         (tmp / "agent").mkdir(exist_ok=True)
         (tmp / "guard.toml").write_text(f"""

@@ -92,7 +92,11 @@ class TestDemoCall:
         assert detect(rec, rate) == []
         keys = len(call["card"]) + 1 + 4 + len(call["cvv"])
         heard = demo.find_mask_spans(rec, rate)
-        assert keys - 1 <= len(heard) <= keys  # every press heard as the flat mask (one may merge under load)
+        # every press heard as the flat mask: as many spans as presses, fewer when presses merged (signalled
+        # keys whose packets a loaded host delivered in bursts: 17 spans for 24 presses once on CI), and at
+        # least as much masked time as the presses lasted (the in-band ones at least 70 ms each)
+        assert 1 <= len(heard) <= keys
+        assert sum(end - start for start, end in heard) >= keys * 0.07 * rate, heard
         assert call["summary"]["agent"]["speech_correlation"] > 0.6
 
     def test_customer_line_carried_the_keys_the_decoder_names(self, call):

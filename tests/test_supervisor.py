@@ -45,8 +45,28 @@ def _cfg(workers=2, control=True):
     base = free_port()
     # control_endpoint "worker": the supervisor's own /health listener (the box endpoint, which binds at the
     # same step, has its own tests: test_control_box.py, test_serve_lifecycle.py)
+    ctl = free_port() if control else 0
+    sips = {base + 10 * k for k in range(workers)}  # worker k's SIP port
+    while control and (ctl in sips or any(ctl + 1 + i in sips for i in range(workers))):
+        ctl = free_port()
     return GuardConfig(sip_port=base, agent_uri="sip:a@127.0.0.1:5999", workers=workers,
-                       control_port=free_port() if control else 0, control_endpoint="worker")
+                       control_port=ctl, control_endpoint="worker")
+
+
+def test_overlapping_ports_are_refused_before_any_worker_starts():
+    """Worker 0's control API on control_port + 1 is worker 1's SIP port (sip_port + 10): both free when
+    probed, so only a check of the plan itself sees it (on CI worker 1 then failed three times and serve gave
+    up).  serve refuses to start, naming the port and both claimants."""
+    base = free_port()
+    cfg = GuardConfig(sip_port=base, agent_uri="sip:a@127.0.0.1:5999", workers=2, control_port=base + 9,
+                      control_endpoint="worker")
+    sup = FakeSupervisor(cfg, [READY_AFTER.format(delay=0)] * 2)
+    with pytest.raises(StartError) as err:
+        sup.run()
+    assert sup.spawned == []
+    clash = [p for p in err.value.problems if p.startswith(f"port {base + 10} (TCP)")]
+    assert len(clash) == 1 and "worker 0 control API" in clash[0] and "worker 1 SIP TCP" in clash[0], \
+        err.value.problems
 
 
 #: a stand-in worker: after ``delay`` s it serves /health on its control port (if any) and prints its ready line

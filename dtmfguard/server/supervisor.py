@@ -203,6 +203,7 @@ class Supervisor:
         self.ready_at = 0.0
         self.gave_up = ""
         self._httpd = None
+        self._httpd_serving = False
         self._status = ""
         self._box = None  # the box control endpoint (dtmfguard.server.endpoint.server.BoxEndpoint)
         self.run_dir = ""
@@ -223,6 +224,7 @@ class Supervisor:
             except OSError as exc:
                 problems.append(f"control API {self.cfg.control_host}:{self.cfg.control_port}: "
                                 f"{exc.strerror or type(exc).__name__}")
+        problems += self._port_overlaps()
         for w in self.workers:
             c = w.cfg
             probes = [(k, c.sip_port) for k in ("udp", "tcp") if k in c.transports]
@@ -237,6 +239,26 @@ class Supervisor:
                 if reason:
                     problems.append(f"worker {w.index} control API {c.control_host}:{c.control_port}: {reason}")
         return problems
+
+    def _port_overlaps(self) -> list[str]:
+        """Two listeners of this box on one TCP or UDP port: each is free when probed, but the first to bind
+        takes it and the other fails for good (seen: worker 0's control API on ``control_port + 1`` was worker
+        1's SIP port ``sip_port + 10``; worker 1 then failed to start three times and serve gave up)."""
+        claims: dict = {}
+        if self.cfg.control_port:
+            claims.setdefault(("tcp", self.cfg.control_port), []).append("the control API")
+        for w in self.workers:
+            c = w.cfg
+            for kind in ("udp", "tcp"):
+                if kind in c.transports:
+                    claims.setdefault((kind, c.sip_port), []).append(f"worker {w.index} SIP {kind.upper()}")
+            if "tls" in c.transports:
+                claims.setdefault(("tcp", c.tls_port or c.sip_port + 1), []).append(f"worker {w.index} SIP TLS")
+            if c.control_port:
+                claims.setdefault(("tcp", c.control_port), []).append(f"worker {w.index} control API")
+        return [f"port {port} ({kind.upper()}) is claimed by {' and '.join(who)}: choose ports apart (worker k "
+                f"takes the SIP port + 10 * k and the control port + 1 + k)"
+                for (kind, port), who in sorted(claims.items()) if len(who) > 1]
 
     def _start_box_endpoint(self) -> list[str]:
         """The box control endpoint (issue 14) on the control port, bound before any worker starts."""
@@ -261,9 +283,11 @@ class Supervisor:
             self._box.stop()
             self._box = None
         if self._httpd is not None:
-            self._httpd.shutdown()
+            if self._httpd_serving:  # shutdown() waits for serve_forever: never call it on one not started
+                self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+            self._httpd_serving = False
 
     # -- workers ----------------------------------------------------------------------------------------
     def _spawn(self, w: _Worker) -> None:
@@ -379,6 +403,7 @@ class Supervisor:
         try:
             if self._httpd is not None:
                 threading.Thread(target=self._httpd.serve_forever, name="supervisor-health", daemon=True).start()
+                self._httpd_serving = True
             self.notifier.status(f"starting {len(self.workers)} workers")
             for w in self.workers:
                 self._spawn(w)
