@@ -76,7 +76,7 @@ def run(frames, mode: str, faults: dict) -> str:
         elif k in ("wsola", "wsolalost"):
             # the concealment is merged into the next frame that arrives: this one, or the next if this was lost
             nxt = i if k == "wsola" else min(i + 1, len(frames) - 1)
-            made, merged = wsola_like(prev, frames[nxt], np.random.default_rng(i))
+            made, merged = wsola_like(prev, frames[nxt])
             p.note_jitter(*((1, 0) if k == "wsola" else (0, 2)))
             p.process_customer_frame(made)
             if k == "wsolalost":  # the sender's frame is the one concealed: it never arrives

@@ -120,15 +120,13 @@ def mix_at_snr(signal: np.ndarray, other: np.ndarray, snr_db: float, ref: Option
     return signal + other * np.sqrt(p_sig / p_oth / 10 ** (snr_db / 10.0))
 
 
-def wsola_like(prev: np.ndarray, nxt: np.ndarray, rng: Optional[np.random.Generator] = None,
-               merge: int = 40) -> Tuple[np.ndarray, np.ndarray]:
+def wsola_like(prev: np.ndarray, nxt: np.ndarray, merge: int = 40) -> Tuple[np.ndarray, np.ndarray]:
     """A frame concealed in the manner of pjmedia's WSOLA, for tests and benchmarks: the last pitch-like period
     of ``prev`` repeated for one frame (the period among 40-120 samples, fewer if ``prev`` is short, whose
-    predecessor best matches the last 5 ms, as WSOLA searches its history; ``rng`` is not used), so a tone goes on nearly seamless but with a phase that is not the sender's; and ``nxt`` with its
+    predecessor best matches the last 5 ms, as WSOLA searches its history), so a tone goes on nearly seamless but with a phase that is not the sender's; and ``nxt`` with its
     first ``merge`` samples (5 ms at 8 kHz) cross-faded in from that continuation, as the concealment is
     merged into the next real frame.  Returns (made-up frame, merged next frame), int16: ``len(prev)`` and
     ``len(nxt)`` long."""
-    rng = rng if rng is not None else np.random.default_rng(0)
     n = len(prev)
     h = np.asarray(prev, dtype=np.float64)
     templ = min(40, n // 3)
