@@ -29,7 +29,7 @@ from dtmfguard.testkit.synth import keypresses
 from _corpus_util import need_pjsua2, prompt
 from sip_peers import SipCall, connected_call, keyed_audio
 from test_sip_call import PAN, SPEECH, _best_correlation
-from test_sip_secure_mode import align
+from test_sip_secure_mode import align_start
 from test_sip_hold import AFTER
 from test_sip_payment import TOKEN, _api
 
@@ -149,7 +149,7 @@ def test_payment_mode_masks_only_during_the_payment(tmp_path):
     # on a loaded host the agent's adaptive jitter buffer shifts the recording by tens of milliseconds over the
     # call (measured: 45-130 ms between the first keys and the last prompt): each part is scored at its own
     # alignment, found on the speech next to it, and the card at every offset in between (an attacker's best)
-    before = align(rec, x[: spans["before"][0][1]], 0)
+    before = align_start(rec, x, spans["before"][0][1])
     heard = {"before": count_recovered(rec, spans["before"], 8000, offset=before),
              "after": count_recovered(rec, spans["after"], 8000, offset=after)}
     lo, hi = sorted((before, after))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dtmfguard.testkit.adversary import count_recovered
+from dtmfguard.testkit.adversary import count_recovered, decode, score
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.server.control import follow_feed
 
@@ -205,6 +205,12 @@ def align(rec, x, start: int, chunk: int = 4000) -> int:
     return best[1] - best[2]
 
 
+def align_start(rec, x, first_key: int) -> int:
+    """Offset of the customer's signal in a recording from the speech before its first key (at ``first_key``),
+    searched only in the recording's first part (the same prompt may come again later in the call)."""
+    return align(rec[: first_key + 16000], x[:first_key], 0)
+
+
 def alignment(r) -> int:
     # the speech after the last key (the start of the call is where the jitter buffers still settle)
     return align(r["rec"], r["x"], r["spans"]["after"][-1][2] + 4000)
@@ -214,10 +220,13 @@ def check_nothing_of_the_card(r, pan=PAN):
     digits = "".join(k["digit"] for k in r["keys"])
     assert pan not in digits and pan[:8] not in digits
     # the agent's audio: every key of every part is masked (secure mode masks all call long); the decoder
-    # answers at the recording's true alignment (found on the speech before the first key), as an attacker
-    # with the recording and the call's timing would
-    offset = alignment(r)
-    recovered = {name: count_recovered(r["rec"], sp, 8000, offset=offset) for name, sp in r["spans"].items()}
+    # answers at the recording's alignment, as an attacker with the recording and the call's timing would.  On
+    # a loaded host the agent's adaptive jitter buffer shifts the recording by tens of milliseconds over the
+    # call, so every offset between the alignment on the speech before the first key and after the last counts
+    ends = sorted((alignment(r), align_start(r["rec"], r["x"], r["spans"]["menu"][0][1])))
+    dets = decode(r["rec"], 8000)
+    recovered = {name: max(score(dets, sp, 8000, offset=o) for o in range(ends[0] - 160, ends[1] + 161, 40))
+                 for name, sp in r["spans"].items()}
     assert recovered == {name: 0 for name in r["spans"]}, recovered
     assert pan not in r["output"] and pan[:6] + pan[6:12] not in r["output"] and pan[-8:] not in r["output"]
 
