@@ -212,8 +212,11 @@ def align_start(rec, x, first_key: int) -> int:
 
 
 def alignment(r) -> int:
-    # the speech after the last key (the start of the call is where the jitter buffers still settle)
-    return align(r["rec"], r["x"], r["spans"]["after"][-1][2] + 4000)
+    # the speech after the last key (the start of the call is where the jitter buffers still settle), searched
+    # only in the recording from 1 s before it: the same prompt starts the call
+    start = r["spans"]["after"][-1][2] + 4000
+    cut = max(0, start - 8000)
+    return cut + align(r["rec"][cut:], r["x"], start)
 
 
 def check_nothing_of_the_card(r, pan=PAN):
