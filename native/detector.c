@@ -1085,9 +1085,10 @@ typedef struct {
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
-    double *hann;       /* [5H]: the partials test's window */
-    double *hann_l;     /* [5H / 2]: the long-baseline test's window */
-    double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
+    const double *hann;     /* [5H]: the partials test's window */
+    const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
+    const double *twiddles; /* cos then sin [NGUARD][2H] of the guard frequencies */
+    Py_buffer tables;   /* hann, hann_l and twiddles live here (frame_tables(): made once per consts table) */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
      * event factory is Python code, so a second caller (another thread sharing the bank, or a re-entrant
@@ -1131,7 +1132,7 @@ static void
 Frames_dealloc(FramesObject *self)
 {
     PyObject_GC_UnTrack(self);
-    Py_buffer *all[] = {&self->state, &self->consts, &self->active};
+    Py_buffer *all[] = {&self->state, &self->consts, &self->active, &self->tables};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i]->obj != NULL)
             PyBuffer_Release(all[i]);
@@ -1141,30 +1142,114 @@ Frames_dealloc(FramesObject *self)
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
     PyMem_Free(self->hist);
-    PyMem_Free(self->hann);
-    PyMem_Free(self->hann_l);
-    PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* frame_tables()'s size in doubles for half-blocks of H samples: the partials test's Hann window [5H], the
+ * long-baseline test's [5H / 2], then cos and sin [NGUARD][2H] of the guard frequencies */
+static Py_ssize_t
+tables_len(Py_ssize_t H)
+{
+    return 5 * H + 5 * H / 2 + 2 * NGUARD * 2 * H;
+}
+
+/* consts' half-block length, or 0 if consts is not a valid table */
+static Py_ssize_t
+consts_half(const Py_buffer *consts)
+{
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double);
+    const double H = consts->len == CONSTS * D ? ((const double *)consts->buf)[CONST_SCALARS + S_HALF] : 0.0;
+    if (!(H >= 1.0 && H <= MAX_HALF) || H != (double)(Py_ssize_t)H)
+        return 0;
+    return (Py_ssize_t)H;
+}
+
+static PyObject *
+make_tables(const Py_buffer *consts)
+{
+    const Py_ssize_t Hn = consts_half(consts), N = 2 * Hn;
+    if (Hn == 0) {
+        PyErr_Format(PyExc_ValueError, "frame_tables: need float64 consts [%d] with 1 <= half <= %d", CONSTS,
+                     MAX_HALF);
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, tables_len(Hn) * (Py_ssize_t)sizeof(double));
+    if (out == NULL)
+        return NULL;
+    double *hann = (double *)PyBytes_AS_STRING(out), *hann_l = hann + 5 * Hn, *tw = hann_l + 5 * Hn / 2;
+    const double *omega = (const double *)consts->buf + CONST_OMEGA + NFUND;
+    for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
+        hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
+    for (Py_ssize_t n = 0; n < 5 * Hn / 2; n++) /* detector._segment_drift's Hann window */
+        hann_l[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn / 2 - 1));
+    for (int k = 0; k < NGUARD; k++)
+        for (Py_ssize_t n = 0; n < N; n++) {
+            tw[k * N + n] = cos(omega[k] * (double)n);
+            tw[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
+        }
+    return out;
+}
+
+PyDoc_STRVAR(frame_tables_doc,
+"frame_tables(consts) -> bytes\n\n"
+"The window and twiddle tables a Frames object built on consts uses (float64; detector._Tables keeps one\n"
+"per table and gives it to every Frames, so a new detector computes no cosines).");
+
+static PyObject *
+frame_tables(PyObject *self, PyObject *arg)
+{
+    Py_buffer consts;
+    (void)self;
+    if (PyObject_GetBuffer(arg, &consts, PyBUF_SIMPLE) != 0)
+        return NULL;
+    PyObject *out = make_tables(&consts);
+    PyBuffer_Release(&consts);
+    return out;
 }
 
 static int
 Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"state", "consts", "active", NULL};
+    static char *kwlist[] = {"state", "consts", "active", "tables", NULL};
     Py_buffer state, consts, active;
+    PyObject *tables = NULL;
     if (self->state.obj != NULL) {
         PyErr_SetString(PyExc_TypeError, "Frames: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*y*y*:Frames", kwlist, &state, &consts, &active))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*y*y*|O:Frames", kwlist, &state, &consts, &active, &tables))
         return -1;
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), C = active.len;
-    const double H = consts.len == CONSTS * D ? ((const double *)consts.buf)[CONST_SCALARS + S_HALF] : 0.0;
-    if (consts.len != CONSTS * D || !(H >= 1.0 && H <= MAX_HALF) || H != (double)(Py_ssize_t)H || C < 1
-        || state.len != C * ((Py_ssize_t)H + STATE_EXTRA) * D) {
+    const Py_ssize_t Hn = consts_half(&consts);
+    if (Hn == 0 || C < 1 || state.len != C * (Hn + STATE_EXTRA) * D) {
         PyErr_Format(PyExc_ValueError,
                      "Frames: need float64 consts [%d] with 1 <= half <= %d, active [C] (1 byte each) and "
                      "float64 state [C, half + %d]", CONSTS, MAX_HALF, STATE_EXTRA);
+        PyBuffer_Release(&state);
+        PyBuffer_Release(&consts);
+        PyBuffer_Release(&active);
+        return -1;
+    }
+    if (tables == NULL || tables == Py_None) {
+        tables = make_tables(&consts);
+        if (tables == NULL) {
+            PyBuffer_Release(&state);
+            PyBuffer_Release(&consts);
+            PyBuffer_Release(&active);
+            return -1;
+        }
+    }
+    else {
+        Py_INCREF(tables);
+    }
+    const int bad_tables = PyObject_GetBuffer(tables, &self->tables, PyBUF_SIMPLE) != 0;
+    Py_DECREF(tables); /* the buffer holds it */
+    if (bad_tables || self->tables.len != tables_len(Hn) * D) {
+        if (!bad_tables) {
+            PyBuffer_Release(&self->tables);
+            PyErr_SetString(PyExc_ValueError, "Frames: tables must be frame_tables(consts)");
+        }
+        self->tables.obj = NULL;
         PyBuffer_Release(&state);
         PyBuffer_Release(&consts);
         PyBuffer_Release(&active);
@@ -1174,7 +1259,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     self->consts = consts;
     self->active = active;
     self->channels = C;
-    self->H = (Py_ssize_t)H;
+    self->H = Hn;
     self->chans = (chan_t *)PyMem_Calloc((size_t)C, sizeof(chan_t));
     if (self->chans == NULL) {
         PyErr_NoMemory();
@@ -1185,29 +1270,15 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         self->chans[ch].nlo[0] = self->chans[ch].nlo[1] = -1;
         self->chans[ch].nhi[0] = self->chans[ch].nhi[1] = -2;
     }
-    {
-        const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
-        const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
-        self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
-        self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
-        self->hann = (double *)PyMem_Calloc((size_t)(5 * Hn), sizeof(double));
-        self->hann_l = (double *)PyMem_Calloc((size_t)(5 * Hn / 2), sizeof(double));
-        self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
-        if (self->prev_x == NULL || self->hist == NULL || self->hann == NULL || self->hann_l == NULL
-            || self->twiddles == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
-            self->hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
-        for (Py_ssize_t n = 0; n < 5 * Hn / 2; n++) /* detector._segment_drift's Hann window */
-            self->hann_l[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn / 2 - 1));
-        for (int k = 0; k < NGUARD; k++)
-            for (Py_ssize_t n = 0; n < N; n++) {
-                self->twiddles[k * N + n] = cos(omega[k] * (double)n);
-                self->twiddles[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
-            }
+    self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+    self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
+    if (self->prev_x == NULL || self->hist == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
+    self->hann = (const double *)self->tables.buf;
+    self->hann_l = self->hann + 5 * Hn;
+    self->twiddles = self->hann_l + 5 * Hn / 2;
     self->n_pending = 0;
     self->half_index = 0;
     self->have_half = 0;
@@ -1416,10 +1487,10 @@ PyDoc_STRVAR(process_doc,
 /* process()'s work; mode 0: tuples (channel, digit, start, end or None, level); mode 1: one channel's
  * DigitEvents made by self->factory(digit index, start, end or None, level), [] when none */
 static PyObject *
-frames_process(FramesObject *self, PyObject *x_obj, int mode)
+frames_process(FramesObject *self, Py_buffer *xbp, int mode)
 {
     PyObject *result = NULL;
-    Py_buffer xb;
+    Py_buffer xb = *xbp; /* the caller's (it releases it) */
     event_buf ev = {NULL, 0, 0, 0};
     char fmt;
     void *mem = NULL;
@@ -1430,10 +1501,6 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
     }
     if (frames_enter(self) < 0)
         return NULL;
-    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0) {
-        self->busy = 0;
-        return NULL;
-    }
     const Py_ssize_t C = self->channels, H = self->H;
     fmt = sample_format(&xb);
     if (fmt == 0) {
@@ -1554,7 +1621,6 @@ done:
     if (mem != (void *)stack_mem)
         PyMem_RawFree(mem);
     PyMem_RawFree(ev.ev);
-    PyBuffer_Release(&xb);
     self->busy = 0;
     return result;
 }
@@ -1562,7 +1628,12 @@ done:
 static PyObject *
 Frames_process(FramesObject *self, PyObject *x_obj)
 {
-    return frames_process(self, x_obj, 0);
+    Py_buffer xb;
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+        return NULL;
+    PyObject *out = frames_process(self, &xb, 0);
+    PyBuffer_Release(&xb);
+    return out;
 }
 
 PyDoc_STRVAR(events_doc,
@@ -1582,10 +1653,12 @@ Frames_events(FramesObject *self, PyObject *x_obj)
         /* the common case: a call's frame; a dtype other than native int16 goes to the fallback */
         Py_buffer b;
         if (PyObject_GetBuffer(x_obj, &b, PyBUF_RECORDS_RO) == 0) {
-            const int direct = b.ndim == 1 && sample_format(&b) == 'h';
+            if (b.ndim == 1 && sample_format(&b) == 'h') { /* one buffer export per frame */
+                PyObject *out = frames_process(self, &b, 1);
+                PyBuffer_Release(&b);
+                return out;
+            }
             PyBuffer_Release(&b);
-            if (direct)
-                return frames_process(self, x_obj, 1);
         }
         else {
             PyErr_Clear();
@@ -1683,6 +1756,7 @@ static PyTypeObject FramesType = {
 
 static PyMethodDef methods[] = {
     {"bin_table", bin_table, METH_VARARGS, bin_table_doc},
+    {"frame_tables", frame_tables, METH_O, frame_tables_doc},
     {NULL, NULL, 0, NULL},
 };
 

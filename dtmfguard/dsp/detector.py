@@ -132,6 +132,20 @@ class _Tables:
     edge_min: float
     break_guard: int  # samples after a break whose windows neither hit nor miss (DetectorParams.break_guard_ms)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
+    native_tables: Optional[bytes] = None  # the C path's window and twiddle tables (frame_tables(native_consts))
+
+    @classmethod
+    def cached(cls, params: DetectorParams, rate: int) -> "_Tables":
+        """``build(params, rate)``, made once per (params, rate) and shared (read only): a new detector (one
+        per call, and one after every flush) then costs no table building."""
+        try:
+            key = (params, rate, _detector_native)  # (tests swap the C module out)
+            tab = _TABLES.get(key)
+        except TypeError:  # a params object that is not hashable: built each time
+            return cls.build(params, rate)
+        if tab is None:
+            tab = _TABLES[key] = cls.build(params, rate)
+        return tab
 
     @classmethod
     def build(cls, params: DetectorParams, rate: int) -> "_Tables":
@@ -185,6 +199,7 @@ class _Tables:
         )
         if _detector_native is not None and half <= _detector_native.MAX_HALF:
             tab.native_consts = tab._pack()
+            tab.native_tables = _detector_native.frame_tables(tab.native_consts)
         return tab
 
     def _pack(self) -> np.ndarray:
@@ -210,6 +225,9 @@ class _Tables:
         if not np.all(filled == 1):
             raise RuntimeError("native/detector.c's CONST_LAYOUT does not cover its constants exactly once")
         return consts
+
+
+_TABLES: dict = {}  # (params, rate, C module) -> _Tables (see _Tables.cached)
 
 
 def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.ndarray):
@@ -464,7 +482,7 @@ class DetectorBank:
             raise ValueError("channels must be >= 1")
         self.rate = check_rate(rate)
         self.params = params or DEFAULT_PARAMS
-        self._tab = _Tables.build(self.params, self.rate)
+        self._tab = _Tables.cached(self.params, self.rate)
         self._half = self._tab.half
         self.channels = int(channels)
         self.reset()
@@ -491,7 +509,8 @@ class DetectorBank:
         self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
         consts = self._tab.native_consts
         # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
-        self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active)
+        self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active,
+                                                                           self._tab.native_tables)
         # With the native backend (chosen when the bank is created or reset) one C call per frame does
         # everything, state machine included (Frames.process); the numpy path below gives the same events.
         self._use_native = self._native is not None and goertzel.backend() == "native"
