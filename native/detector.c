@@ -114,7 +114,8 @@
     X(PRESS_CLEAN_SHARE, "press_clean_share") X(RATE, "rate") X(COMB_RATIO, "comb_ratio")                 \
     X(COMB_F0_MIN, "comb_f0_min") X(COMB_MAX_SHARE, "comb_max_share")                                                                      \
     X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi") \
-    X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")
+    X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")                                      \
+    X(NB_MAX_SHARE, "nb_max_share") X(NB_LOW, "nb_low") X(NB_THIRD, "nb_third") X(NB_HIGH, "nb_high")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -399,8 +400,26 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double half = sc[S_HALF], n = sc[S_WINDOW];
     const double *omega = c + CONST_OMEGA, *advance = c + CONST_ADVANCE;
     int k;
-    for (k = 0; k < NFUND; k++)
-        amp[k] = cabs2(win[2 * k], win[2 * k + 1]) * (2.0 / n);
+    {
+        /* the 8 amplitudes as cabs2() gives them (sqrt(re^2 + im^2), correctly rounded either way), two
+         * vectors at a time; the rare huge value (float input) goes through hypot() */
+        v4d sq[2];
+        int huge = 0;
+        for (k = 0; k < NFUND; k++) {
+            const double re = win[2 * k], im = win[2 * k + 1];
+            sq[k / 4][k % 4] = re * re + im * im;
+            huge |= fabs(re) > 1e150 || fabs(im) > 1e150;
+        }
+        if (huge) {
+            for (k = 0; k < NFUND; k++)
+                amp[k] = cabs2(win[2 * k], win[2 * k + 1]) * (2.0 / n);
+        }
+        else {
+            const double scale = 2.0 / n;
+            for (k = 0; k < NFUND; k++)
+                amp[k] = sqrt(sq[k / 4][k % 4]) * scale;
+        }
+    }
     const int r = argmax4(amp), cc = argmax4(amp + 4), kc = cc + 4;
     const double ar = amp[r], ac = amp[kc];
     const double fraction = (ar * ar + ac * ac) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
@@ -907,6 +926,51 @@ segment_drift(const double *seg, const double *hann_l, Py_ssize_t N, double w0, 
     return fabs(d) / (w0 * (double)lag);
 }
 
+/* detector._neighbours: the tones at fr and fc (Hz) taken out of seg (N samples; each tone's complex
+ * amplitude from its Hann-windowed DFT), what remains (Hann window) at half the column frequency (*low),
+ * at 1.5 fc (*third: the 3rd partial of a note at fc / 2) and the largest of it at 1.5 fr, 1.5 fc, 2/3 fc and 4/3 fc (*high), over the weaker tone's amplitude */
+static void
+neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc,
+           double *low, double *third, double *high)
+{
+    double res[5 * MAX_HALF], rw[5 * MAX_HALF], mags[2], wsum = 0.0;
+    const double rate = sc[S_RATE], f2[2] = {fr, fc};
+    Py_ssize_t i;
+    for (i = 0; i < N; i++) {
+        res[i] = seg[i];
+        wsum += hann[i];
+    }
+    const double g = 2.0 / wsum;
+    for (int t = 0; t < 2; t++) {
+        const double om = 2.0 * PI * f2[t] / rate;
+        double re = 0.0, im = 0.0;
+        for (i = 0; i < N; i++) {
+            const double xw = seg[i] * hann[i];
+            re += xw * cos(om * (double)i);
+            im += xw * sin(om * (double)i);
+        }
+        im = -im;
+        mags[t] = hypot(re, im);
+        for (i = 0; i < N; i++)
+            res[i] -= (g * re) * cos(om * (double)i) - (g * im) * sin(om * (double)i);
+    }
+    double weaker = mags[0] < mags[1] ? mags[0] : mags[1];
+    if (!(weaker > 1e-9))
+        weaker = 1e-9;
+    for (i = 0; i < N; i++)
+        rw[i] = res[i] * hann[i];
+    const double fk[5] = {0.5 * fc, 1.5 * fr, 1.5 * fc, fc * 2.0 / 3.0, fc * 4.0 / 3.0};
+    double ak[5];
+    comb_amps(rw, N, fk, 5, rate, ak);
+    double hi = ak[1];
+    for (int k = 2; k < 5; k++)
+        if (ak[k] > hi)
+            hi = ak[k];
+    *low = ak[0] / weaker;
+    *third = ak[2] / weaker;
+    *high = hi / weaker;
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -941,12 +1005,19 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
                 || segment_drift(x, hann_l, N, omega[4 + r->digit % 4], mc) > sc[S_DRIFT_MAX])
                 return;
         }
+        const double hz = sc[S_RATE] / (2.0 * PI);
+        const double fr = omega[r->digit / 4] * hz * (1.0 + mr);
+        const double fc = omega[4 + r->digit % 4] * hz * (1.0 + mc);
+        /* the harmonic-neighbours test over the last 5 half-blocks (DetectorBank._maybe_confirm) */
+        if ((isfinite(sc[S_NB_LOW]) || isfinite(sc[S_NB_HIGH])) && r->s_share < sc[S_NB_MAX_SHARE] * (double)r->hits) {
+            double low, third, high;
+            neighbours(sc, seg_at(seg, w), hann, N, fr, fc, &low, &third, &high);
+            if ((low >= sc[S_NB_LOW] && third >= sc[S_NB_THIRD]) || high >= sc[S_NB_HIGH])
+                return;
+        }
         /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
          * presses shared with other sound */
         if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
-            const double hz = sc[S_RATE] / (2.0 * PI);
-            const double fr = omega[r->digit / 4] * hz * (1.0 + mr);
-            const double fc = omega[4 + r->digit % 4] * hz * (1.0 + mc);
             if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
                 return;
         }
@@ -1546,7 +1617,10 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         for (ch = 0; ch < C; ch++) {
             const char *src = (const char *)xb.buf + ch * row_stride;
             chan_t *c = self->chans + ch;
-            if (fmt == 'h')
+            if (fmt == 'h' && step_b == (Py_ssize_t)sizeof(int16_t)) /* a call's frame: contiguous (vectorised) */
+                for (i = 0; i < m; i++)
+                    xd[i] = (double)((const int16_t *)src)[i];
+            else if (fmt == 'h')
                 for (i = 0; i < m; i++)
                     xd[i] = (double)*(const int16_t *)(src + i * step_b);
             else

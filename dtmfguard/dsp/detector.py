@@ -127,6 +127,10 @@ class _Tables:
     comb_f_hi: float
     drift_max: float
     drift_max_share: float
+    nb_max_share: float
+    nb_low: float  # amplitude ratio limits of the harmonic-neighbours test (inf: that part off)
+    nb_third: float
+    nb_high: float
     confirm_checked: int
     end_misses: int
     edge_min: float
@@ -191,6 +195,10 @@ class _Tables:
             comb_f_hi=min(params.comb_band_hz[1], 0.45 * rate),
             drift_max=params.segment_drift_max,
             drift_max_share=params.drift_max_share,
+            nb_max_share=params.neighbour_max_share,
+            nb_low=10 ** (params.octave_below_guard_db / 20.0),
+            nb_third=10 ** (params.octave_below_third_db / 20.0),
+            nb_high=10 ** (params.neighbour_guard_db / 20.0),
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -373,6 +381,35 @@ def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
                 best = max(best, (top[0] + top[1] + top[2]) / 3.0)
         n += 1
     return best / max(weaker, 1e-9)
+
+
+def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
+    """The harmonic-neighbours test (issue 17), native/detector.c's neighbours: the tones at ``fr`` and ``fc``
+    (Hz) taken out of ``seg`` (each tone's complex amplitude from its Hann-windowed DFT), what remains
+    (Hann window) at half the column frequency, at 1.5 times it and the largest of it at 1.5 times the row
+    and the column and 2/3 and 4/3 of the column, each over the weaker tone's amplitude."""
+    size = seg.size
+    idx = np.arange(size, dtype=np.float64)
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (size - 1))
+    xw = seg * w
+    res = seg.astype(np.float64, copy=True)
+    mags = []
+    for f in (fr, fc):
+        om = 2.0 * np.pi * f / tab.rate
+        c, s = np.cos(om * idx), np.sin(om * idx)
+        re, im = float(np.sum(xw * c)), -float(np.sum(xw * s))  # sum w x exp(-j om n)
+        mags.append(np.hypot(re, im))
+        g = 2.0 / float(np.sum(w))
+        res -= (g * re) * c - (g * im) * s  # Re(a exp(j om n)), a = g * (re + j im)
+    weaker = max(min(mags), 1e-9)
+    rw = res * w
+
+    def amp(f: float) -> float:
+        return float(abs(np.sum(rw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+
+    third = amp(1.5 * fc)
+    high = max(amp(1.5 * fr), third, amp(fc * 2.0 / 3.0), amp(fc * 4.0 / 3.0))
+    return amp(0.5 * fc) / weaker, third / weaker, high / weaker
 
 
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
@@ -782,6 +819,11 @@ class DetectorBank:
                 return
             fr = fr_nom * (1.0 + mr)
             fc = fc_nom * (1.0 + mc)
+            if ((tab.nb_low < float("inf") or tab.nb_high < float("inf"))
+                    and run.s_share < tab.nb_max_share * run.hits):
+                low, third, high = _neighbours(tab, seg, fr, fc)
+                if (low >= tab.nb_low and third >= tab.nb_third) or high >= tab.nb_high:
+                    return
             if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return

@@ -201,6 +201,27 @@ class DetectorParams:
     # 779, below 0.95 778. Tune split, 4 offsets: 0.9 -> 6 false digits, 0.95 -> 5 (the same as on every
     # press; one hyperrogue pair held 0.94 of its windows with its row 1.3 % off its per-window mean).
     drift_max_share: float = 0.95
+    # Talk-off guard (issue 17), the harmonic-neighbours test at confirmation: over the same last 5
+    # half-blocks (32 ms at 8 kHz, Hann window), the two tones (complex amplitudes at their frequencies
+    # measured over the press) are taken out of the segment and what remains is measured at the
+    # frequencies a musical note would add if a tone were one of its partials: half the column frequency
+    # (the column "tone" is the 2nd partial of a note an octave below it, which lies among the rows, so the
+    # window test's bins cannot see it) and, as the upper neighbour of a partial, 1.5 times the row and
+    # the column and 2/3 and 4/3 of the column. A keypad's pair leaves nothing there but what other sound
+    # puts there. Measured at confirmation (tones taken out; dB relative to the weaker tone): talk-down
+    # digits under speech (benchmarks/conformance.py, 373 confirmations at 0 / -6 dB): half the column at
+    # most -3.4 dB (then -8.7, -10.5; 99th percentile -11.6), the upper neighbours at most -12.8 dB (then
+    # -13.3, -14.2); the false digits of the tune half at 15 extra speed/gain variants (0.85-1.15x, +3, +9,
+    # -6 dB, 0.9x and 1.1x +6 dB) and offsets 0 and 26 (17): half the column above -6 dB for 11 (music
+    # notes an octave apart: keys 4 and 7 on drascula, 2 and 7 on hyperrogue), an upper neighbour above
+    # -12 dB for 4. With half-column -6 dB and upper -12 dB: 12 of 17 rejected at confirmation, 1 talk-down
+    # confirmation (share 0.3) deferred to the next window. Only presses whose tones carry on average less
+    # than ``neighbour_max_share`` of their windows' energy (the false digits: 0.19-0.6 but one at 0.87;
+    # a keypad's tones alone > 0.95). inf for either limit turns that part off; both inf: no test.
+    neighbour_max_share: float = 0.65
+    octave_below_guard_db: float = -6.0
+    octave_below_third_db: float = -25.0
+    neighbour_guard_db: float = -12.0
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
