@@ -933,7 +933,7 @@ static void
 neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc,
            double *low, double *third, double *high)
 {
-    double res[5 * MAX_HALF], rw[5 * MAX_HALF], mags[2], wsum = 0.0;
+    double res[5 * MAX_HALF], cs[5 * MAX_HALF], sn[5 * MAX_HALF], mags[2], wsum = 0.0;
     const double rate = sc[S_RATE], f2[2] = {fr, fc};
     Py_ssize_t i;
     for (i = 0; i < N; i++) {
@@ -946,22 +946,24 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
         double re = 0.0, im = 0.0;
         for (i = 0; i < N; i++) {
             const double xw = seg[i] * hann[i];
-            re += xw * cos(om * (double)i);
-            im += xw * sin(om * (double)i);
+            cs[i] = cos(om * (double)i);
+            sn[i] = sin(om * (double)i);
+            re += xw * cs[i];
+            im += xw * sn[i];
         }
         im = -im;
         mags[t] = hypot(re, im);
         for (i = 0; i < N; i++)
-            res[i] -= (g * re) * cos(om * (double)i) - (g * im) * sin(om * (double)i);
+            res[i] -= (g * re) * cs[i] - (g * im) * sn[i];
     }
     double weaker = mags[0] < mags[1] ? mags[0] : mags[1];
     if (!(weaker > 1e-9))
         weaker = 1e-9;
     for (i = 0; i < N; i++)
-        rw[i] = res[i] * hann[i];
+        res[i] *= hann[i]; /* what remains, windowed */
     const double fk[5] = {0.5 * fc, 1.5 * fr, 1.5 * fc, fc * 2.0 / 3.0, fc * 4.0 / 3.0};
     double ak[5];
-    comb_amps(rw, N, fk, 5, rate, ak);
+    comb_amps(res, N, fk, 5, rate, ak);
     double hi = ak[1];
     for (int k = 2; k < 5; k++)
         if (ak[k] > hi)
