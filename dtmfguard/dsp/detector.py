@@ -32,9 +32,11 @@ musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart) and
 passed the long-baseline test over its last 32 ms (each tone's frequency from
 the phase advance between the segment's halves must match the mean of its
 per-window estimates: two partials beating in a bin do not; presses shared
-with other sound; :func:`_segment_drift`) and the partials test there (both
-tones harmonics of one 70-400 Hz fundamental whose other harmonics are as
-strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
+with other sound; :func:`_segment_drift`), the harmonic-neighbours test there
+(the two tones taken out, no note an octave below the column with its 3rd
+partial, no partial beside either tone: :func:`_neighbours`) and the partials
+test (both tones harmonics of one 70-400 Hz fundamental whose other harmonics
+are as strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
 ``end_miss_windows`` windows without it (complete event).  Every
 threshold, its source and its measured trade-off are in
 :class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
