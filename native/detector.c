@@ -115,7 +115,8 @@
     X(COMB_F0_MIN, "comb_f0_min") X(COMB_MAX_SHARE, "comb_max_share")                                                                      \
     X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi") \
     X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")                                      \
-    X(NB_MAX_SHARE, "nb_max_share") X(NB_LOW, "nb_low") X(NB_THIRD, "nb_third") X(NB_HIGH, "nb_high")
+    X(NB_MAX_SHARE, "nb_max_share") X(NB_LOW, "nb_low") X(NB_THIRD, "nb_third")                  \
+    X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -928,10 +929,11 @@ segment_drift(const double *seg, const double *hann_l, Py_ssize_t N, double w0, 
 
 /* detector._neighbours: the tones at fr and fc (Hz) taken out of seg (N samples; each tone's complex
  * amplitude from its Hann-windowed DFT), what remains (Hann window) at half the column frequency (*low),
- * at 1.5 fc (*third: the 3rd partial of a note at fc / 2) and the largest of it at 1.5 fr, 1.5 fc, 2/3 fc and 4/3 fc (*high), over the weaker tone's amplitude */
+ * at 1.5 fc (*third: the 3rd partial of a note at fc / 2), the largest of it at 1.5 fr, 1.5 fc, 2/3 fc and
+ * 4/3 fc (*high), at fr / 2 (*low_r) and 1.5 fr (*third_r), over the weaker tone's amplitude */
 static void
 neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc,
-           double *low, double *third, double *high)
+           double *low, double *third, double *high, double *low_r, double *third_r)
 {
     double res[5 * MAX_HALF], cs[5 * MAX_HALF], sn[5 * MAX_HALF], mags[2], wsum = 0.0;
     const double rate = sc[S_RATE], f2[2] = {fr, fc};
@@ -961,9 +963,9 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
         weaker = 1e-9;
     for (i = 0; i < N; i++)
         res[i] *= hann[i]; /* what remains, windowed */
-    const double fk[5] = {0.5 * fc, 1.5 * fr, 1.5 * fc, fc * 2.0 / 3.0, fc * 4.0 / 3.0};
-    double ak[5];
-    comb_amps(res, N, fk, 5, rate, ak);
+    const double fk[6] = {0.5 * fc, 1.5 * fr, 1.5 * fc, fc * 2.0 / 3.0, fc * 4.0 / 3.0, 0.5 * fr};
+    double ak[6];
+    comb_amps(res, N, fk, 6, rate, ak);
     double hi = ak[1];
     for (int k = 2; k < 5; k++)
         if (ak[k] > hi)
@@ -971,6 +973,8 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
     *low = ak[0] / weaker;
     *third = ak[2] / weaker;
     *high = hi / weaker;
+    *low_r = ak[5] / weaker;
+    *third_r = ak[1] / weaker;
 }
 
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
@@ -1012,9 +1016,10 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         const double fc = omega[4 + r->digit % 4] * hz * (1.0 + mc);
         /* the harmonic-neighbours test over the last 5 half-blocks (DetectorBank._maybe_confirm) */
         if ((isfinite(sc[S_NB_LOW]) || isfinite(sc[S_NB_HIGH])) && r->s_share < sc[S_NB_MAX_SHARE] * (double)r->hits) {
-            double low, third, high;
-            neighbours(sc, seg_at(seg, w), hann, N, fr, fc, &low, &third, &high);
-            if ((low >= sc[S_NB_LOW] && third >= sc[S_NB_THIRD]) || high >= sc[S_NB_HIGH])
+            double low, third, high, low_r, third_r;
+            neighbours(sc, seg_at(seg, w), hann, N, fr, fc, &low, &third, &high, &low_r, &third_r);
+            if ((low >= sc[S_NB_LOW] && third >= sc[S_NB_THIRD]) || high >= sc[S_NB_HIGH]
+                || (low_r >= sc[S_NB_LOW] && third_r >= sc[S_NB_ROW_THIRD]))
                 return;
         }
         /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for

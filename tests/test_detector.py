@@ -601,3 +601,15 @@ def test_neighbours_test_rejects_an_upper_neighbour_partial():
     report("key 1 with a partial at 1.5 x its column: with / without the test; the pair alone",
            (found, unguarded, alone), "[] / 4 x '1' / 4 x '1'")
     assert found == [] and unguarded == ["1"] * 4 and alone == ["1"] * 4
+
+
+def test_neighbours_test_rejects_a_note_an_octave_below_the_row():
+    """The same for the row (tune half, Drascula at 0.80-0.85x): key 3's row tone as the 2nd partial of a note
+    at 348.5 Hz (its 1st partial 2 dB below the tones: the window test's half-row guard lets it pass
+    under other sound) with its 3rd partial (1045.5 Hz) 15 dB below, under other sound (2000 Hz): no digit
+    (octave_below_guard_db / octave_below_row_third_db); with the test off and for the pair alone, key 3."""
+    found, unguarded, alone = _neighbour_trials((697.0, 1477.0, 348.5, 1045.5, 2000.0), (-16, -16, -18, -31, -15),
+                                                (697.0, 1477.0), 48)
+    report("key 3 with a note an octave below its row: with / without the test; the pair alone",
+           (found, unguarded, alone), "[] / 4 x '3' / 4 x '3'")
+    assert found == [] and unguarded == ["3"] * 4 and alone == ["3"] * 4

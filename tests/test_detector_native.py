@@ -353,6 +353,9 @@ def _guard_cases():
         for low_db, third_db in ((-8.0, -20.0), (-5.0, -27.0), (-4.0, -22.0), (0.0, -24.0)):
             parts += [tone([fr, fc, fc / 2, 1.5 * fc], 0.1, 8000, [-16, -16, -16 + low_db, -16 + third_db],
                            rng.uniform(0, 6.3, 4)), np.zeros(480)]
+        for low_db, third_db in ((-8.0, -14.0), (-4.0, -20.0), (-2.0, -15.0)):  # a note an octave below the row
+            parts += [tone([fr, fc, fr / 2, 1.5 * fr, 2000.0], 0.1, 8000, [-16, -16, -16 + low_db, -16 + third_db, -15],
+                           rng.uniform(0, 6.3, 5)), np.zeros(480)]
         for up_db in (-14.0, -11.0):
             parts += [tone([fr, fc, 1.5 * fr, 450.0], 0.1, 8000, [-16, -16, -16 + up_db, -14], rng.uniform(0, 6.3, 4)),
                       np.zeros(480)]

@@ -132,6 +132,7 @@ class _Tables:
     nb_max_share: float
     nb_low: float  # amplitude ratio limits of the harmonic-neighbours test (inf: that part off)
     nb_third: float
+    nb_row_third: float
     nb_high: float
     confirm_checked: int
     end_misses: int
@@ -200,6 +201,7 @@ class _Tables:
             nb_max_share=params.neighbour_max_share,
             nb_low=10 ** (params.octave_below_guard_db / 20.0),
             nb_third=10 ** (params.octave_below_third_db / 20.0),
+            nb_row_third=10 ** (params.octave_below_row_third_db / 20.0),
             nb_high=10 ** (params.neighbour_guard_db / 20.0),
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
@@ -388,8 +390,9 @@ def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
 def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     """The harmonic-neighbours test (issue 17), native/detector.c's neighbours: the tones at ``fr`` and ``fc``
     (Hz) taken out of ``seg`` (each tone's complex amplitude from its Hann-windowed DFT), what remains
-    (Hann window) at half the column frequency, at 1.5 times it and the largest of it at 1.5 times the row
-    and the column and 2/3 and 4/3 of the column, each over the weaker tone's amplitude."""
+    (Hann window) at half the column frequency, at 1.5 times it, the largest of it at 1.5 times the row
+    and the column and 2/3 and 4/3 of the column, at half the row frequency and at 1.5 times it, each over
+    the weaker tone's amplitude."""
     size = seg.size
     idx = np.arange(size, dtype=np.float64)
     w = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (size - 1))
@@ -409,9 +412,9 @@ def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     def amp(f: float) -> float:
         return float(abs(np.sum(rw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
 
-    third = amp(1.5 * fc)
-    high = max(amp(1.5 * fr), third, amp(fc * 2.0 / 3.0), amp(fc * 4.0 / 3.0))
-    return amp(0.5 * fc) / weaker, third / weaker, high / weaker
+    third, third_r = amp(1.5 * fc), amp(1.5 * fr)
+    high = max(third_r, third, amp(fc * 2.0 / 3.0), amp(fc * 4.0 / 3.0))
+    return amp(0.5 * fc) / weaker, third / weaker, high / weaker, amp(0.5 * fr) / weaker, third_r / weaker
 
 
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
@@ -823,8 +826,9 @@ class DetectorBank:
             fc = fc_nom * (1.0 + mc)
             if ((tab.nb_low < float("inf") or tab.nb_high < float("inf"))
                     and run.s_share < tab.nb_max_share * run.hits):
-                low, third, high = _neighbours(tab, seg, fr, fc)
-                if (low >= tab.nb_low and third >= tab.nb_third) or high >= tab.nb_high:
+                low, third, high, low_r, third_r = _neighbours(tab, seg, fr, fc)
+                if ((low >= tab.nb_low and third >= tab.nb_third) or high >= tab.nb_high
+                        or (low_r >= tab.nb_low and third_r >= tab.nb_row_third)):
                     return
             if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
