@@ -935,7 +935,7 @@ static void
 neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc,
            double *low, double *third, double *high, double *low_r, double *third_r)
 {
-    double res[5 * MAX_HALF], cs[5 * MAX_HALF], sn[5 * MAX_HALF], mags[2], wsum = 0.0;
+    double res[N], cs[N], sn[N], mags[2], wsum = 0.0; /* N <= 5 MAX_HALF; 255 at 8 kHz (6 KB of stack) */
     const double rate = sc[S_RATE], f2[2] = {fr, fc};
     Py_ssize_t i;
     for (i = 0; i < N; i++) {
