@@ -19,6 +19,7 @@ Channels per core = seconds of audio processed / CPU seconds spent.  Ratios
 are against spandsp's pure-C figure.
 
 Run:  python benchmarks/detector.py [--seconds 20] [--channels 256] [--json out.json]
+      python benchmarks/detector.py --against ../main --rounds 4   (old and new trees alternately)
 """
 from __future__ import annotations
 
@@ -168,6 +169,39 @@ def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
     return rows, meta
 
 
+def against(other: str, rounds: int, argv: List[str]) -> int:
+    """This tree and ``other`` (another checkout, its C extensions built in place) run alternately,
+    ``rounds`` times each, every run in its own process beside spandsp; prints each configuration's ratio
+    to spandsp per tree (min / mean / max) and the mean ratio new / old."""
+    import subprocess
+    import tempfile
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"this tree": here, "other": os.path.abspath(other)}
+    got: Dict[str, Dict[str, List[float]]] = {k: {} for k in trees}
+    for r in range(rounds):
+        for label, root in trees.items():
+            with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+                env = dict(os.environ, PYTHONPATH=root)
+                subprocess.run([sys.executable, os.path.join(root, "benchmarks", "detector.py"), *argv,
+                                "--json", tmp.name], check=True, env=env, cwd=root, stdout=subprocess.DEVNULL)
+                with open(tmp.name) as fh:
+                    rows = json.load(fh)["rows"]
+            for row in rows:
+                if row.get("ratio_to_spandsp"):
+                    got[label].setdefault(row["name"], []).append(row["ratio_to_spandsp"])
+            print(f"round {r + 1}/{rounds}: {label} done", file=sys.stderr)
+    print(f"ratio to spandsp's C receiver (same process), {rounds} alternating runs per tree: "
+          f"this tree ({here}) vs other ({trees['other']})")
+    print(f"{'configuration':62s} {'other min/mean/max':>20s} {'this min/mean/max':>20s} {'this/other':>10s}")
+    for name, vals in got["this tree"].items():
+        old = got["other"].get(name)
+        fmt = lambda v: f"{min(v):.2f}/{sum(v) / len(v):.2f}/{max(v):.2f}"  # noqa: E731
+        ratio = f"{(sum(vals) / len(vals)) / (sum(old) / len(old)):9.2f}x" if old else f"{'-':>10s}"
+        print(f"{name:62s} {fmt(old) if old else '-':>20s} {fmt(vals):>20s} {ratio}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="Example: python benchmarks/detector.py --seconds 20 --channels 1000")
@@ -175,7 +209,14 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=256, help="channels in the batched run (default 256)")
     ap.add_argument("--min-cpu", type=float, default=1.0, help="CPU seconds per measurement (default 1)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    ap.add_argument("--against", metavar="DIR",
+                    help="another checkout (C extensions built in place): run it and this tree alternately, "
+                         "each beside spandsp, and print both trees' ratios")
+    ap.add_argument("--rounds", type=int, default=4, help="runs per tree with --against (default 4)")
     args = ap.parse_args(argv)
+    if args.against:
+        return against(args.against, args.rounds, ["--seconds", str(args.seconds), "--channels",
+                                                   str(args.channels), "--min-cpu", str(args.min_cpu)])
 
     rows, meta = bench(args.seconds, args.channels, args.min_cpu)
     print(f"real-time 8 kHz channels per CPU core ({meta['audio_seconds']:.0f} s of speech with key presses, "

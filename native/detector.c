@@ -114,7 +114,9 @@
     X(PRESS_CLEAN_SHARE, "press_clean_share") X(RATE, "rate") X(COMB_RATIO, "comb_ratio")                 \
     X(COMB_F0_MIN, "comb_f0_min") X(COMB_MAX_SHARE, "comb_max_share")                                                                      \
     X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi") \
-    X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")
+    X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")                                      \
+    X(NB_MAX_SHARE, "nb_max_share") X(NB_LOW, "nb_low") X(NB_THIRD, "nb_third")                  \
+    X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -399,8 +401,26 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     const double half = sc[S_HALF], n = sc[S_WINDOW];
     const double *omega = c + CONST_OMEGA, *advance = c + CONST_ADVANCE;
     int k;
-    for (k = 0; k < NFUND; k++)
-        amp[k] = cabs2(win[2 * k], win[2 * k + 1]) * (2.0 / n);
+    {
+        /* the 8 amplitudes as cabs2() gives them (sqrt(re^2 + im^2), correctly rounded either way), two
+         * vectors at a time; the rare huge value (float input) goes through hypot() */
+        v4d sq[2];
+        int huge = 0;
+        for (k = 0; k < NFUND; k++) {
+            const double re = win[2 * k], im = win[2 * k + 1];
+            sq[k / 4][k % 4] = re * re + im * im;
+            huge |= fabs(re) > 1e150 || fabs(im) > 1e150;
+        }
+        if (huge) {
+            for (k = 0; k < NFUND; k++)
+                amp[k] = cabs2(win[2 * k], win[2 * k + 1]) * (2.0 / n);
+        }
+        else {
+            const double scale = 2.0 / n;
+            for (k = 0; k < NFUND; k++)
+                amp[k] = sqrt(sq[k / 4][k % 4]) * scale;
+        }
+    }
     const int r = argmax4(amp), cc = argmax4(amp + 4), kc = cc + 4;
     const double ar = amp[r], ac = amp[kc];
     const double fraction = (ar * ar + ac * ac) * (n / 2.0) / (energy > 1e-9 ? energy : 1e-9);
@@ -907,6 +927,56 @@ segment_drift(const double *seg, const double *hann_l, Py_ssize_t N, double w0, 
     return fabs(d) / (w0 * (double)lag);
 }
 
+/* detector._neighbours: the tones at fr and fc (Hz) taken out of seg (N samples; each tone's complex
+ * amplitude from its Hann-windowed DFT), what remains (Hann window) at half the column frequency (*low),
+ * at 1.5 fc (*third: the 3rd partial of a note at fc / 2), the largest of it at 1.5 fr, 1.5 fc, 2/3 fc and
+ * 4/3 fc (*high), at fr / 2 (*low_r) and 1.5 fr (*third_r), over the weaker tone's amplitude */
+static void
+neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N, double fr, double fc,
+           double *low, double *third, double *high, double *low_r, double *third_r)
+{
+    double res[N], cs[N], sn[N], mags[2], wsum = 0.0; /* N <= 5 MAX_HALF; 255 at 8 kHz (6 KB of stack) */
+    const double rate = sc[S_RATE], f2[2] = {fr, fc};
+    Py_ssize_t i;
+    for (i = 0; i < N; i++) {
+        res[i] = seg[i];
+        wsum += hann[i];
+    }
+    const double g = 2.0 / wsum;
+    for (int t = 0; t < 2; t++) {
+        const double om = 2.0 * PI * f2[t] / rate;
+        double re = 0.0, im = 0.0;
+        for (i = 0; i < N; i++) {
+            const double xw = seg[i] * hann[i];
+            cs[i] = cos(om * (double)i);
+            sn[i] = sin(om * (double)i);
+            re += xw * cs[i];
+            im += xw * sn[i];
+        }
+        im = -im;
+        mags[t] = hypot(re, im);
+        for (i = 0; i < N; i++)
+            res[i] -= (g * re) * cs[i] - (g * im) * sn[i];
+    }
+    double weaker = mags[0] < mags[1] ? mags[0] : mags[1];
+    if (!(weaker > 1e-9))
+        weaker = 1e-9;
+    for (i = 0; i < N; i++)
+        res[i] *= hann[i]; /* what remains, windowed */
+    const double fk[6] = {0.5 * fc, 1.5 * fr, 1.5 * fc, fc * 2.0 / 3.0, fc * 4.0 / 3.0, 0.5 * fr};
+    double ak[6];
+    comb_amps(res, N, fk, 6, rate, ak);
+    double hi = ak[1];
+    for (int k = 2; k < 5; k++)
+        if (ak[k] > hi)
+            hi = ak[k];
+    *low = ak[0] / weaker;
+    *third = ak[2] / weaker;
+    *high = hi / weaker;
+    *low_r = ak[5] / weaker;
+    *third_r = ak[1] / weaker;
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -941,12 +1011,20 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
                 || segment_drift(x, hann_l, N, omega[4 + r->digit % 4], mc) > sc[S_DRIFT_MAX])
                 return;
         }
+        const double hz = sc[S_RATE] / (2.0 * PI);
+        const double fr = omega[r->digit / 4] * hz * (1.0 + mr);
+        const double fc = omega[4 + r->digit % 4] * hz * (1.0 + mc);
+        /* the harmonic-neighbours test over the last 5 half-blocks (DetectorBank._maybe_confirm) */
+        if ((isfinite(sc[S_NB_LOW]) || isfinite(sc[S_NB_HIGH])) && r->s_share < sc[S_NB_MAX_SHARE] * (double)r->hits) {
+            double low, third, high, low_r, third_r;
+            neighbours(sc, seg_at(seg, w), hann, N, fr, fc, &low, &third, &high, &low_r, &third_r);
+            if ((low >= sc[S_NB_LOW] && third >= sc[S_NB_THIRD]) || high >= sc[S_NB_HIGH]
+                || (low_r >= sc[S_NB_LOW] && third_r >= sc[S_NB_ROW_THIRD]))
+                return;
+        }
         /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
          * presses shared with other sound */
         if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
-            const double hz = sc[S_RATE] / (2.0 * PI);
-            const double fr = omega[r->digit / 4] * hz * (1.0 + mr);
-            const double fc = omega[4 + r->digit % 4] * hz * (1.0 + mc);
             if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
                 return;
         }
@@ -1085,9 +1163,10 @@ typedef struct {
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
-    double *hann;       /* [5H]: the partials test's window */
-    double *hann_l;     /* [5H / 2]: the long-baseline test's window */
-    double *twiddles;   /* cos then sin [NGUARD][2H] of the guard frequencies */
+    const double *hann;     /* [5H]: the partials test's window */
+    const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
+    const double *twiddles; /* cos then sin [NGUARD][2H] of the guard frequencies */
+    Py_buffer tables;   /* hann, hann_l and twiddles live here (frame_tables(): made once per consts table) */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
      * event factory is Python code, so a second caller (another thread sharing the bank, or a re-entrant
@@ -1131,7 +1210,7 @@ static void
 Frames_dealloc(FramesObject *self)
 {
     PyObject_GC_UnTrack(self);
-    Py_buffer *all[] = {&self->state, &self->consts, &self->active};
+    Py_buffer *all[] = {&self->state, &self->consts, &self->active, &self->tables};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i]->obj != NULL)
             PyBuffer_Release(all[i]);
@@ -1141,30 +1220,114 @@ Frames_dealloc(FramesObject *self)
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
     PyMem_Free(self->hist);
-    PyMem_Free(self->hann);
-    PyMem_Free(self->hann_l);
-    PyMem_Free(self->twiddles);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* frame_tables()'s size in doubles for half-blocks of H samples: the partials test's Hann window [5H], the
+ * long-baseline test's [5H / 2], then cos and sin [NGUARD][2H] of the guard frequencies */
+static Py_ssize_t
+tables_len(Py_ssize_t H)
+{
+    return 5 * H + 5 * H / 2 + 2 * NGUARD * 2 * H;
+}
+
+/* consts' half-block length, or 0 if consts is not a valid table */
+static Py_ssize_t
+consts_half(const Py_buffer *consts)
+{
+    const Py_ssize_t D = (Py_ssize_t)sizeof(double);
+    const double H = consts->len == CONSTS * D ? ((const double *)consts->buf)[CONST_SCALARS + S_HALF] : 0.0;
+    if (!(H >= 1.0 && H <= MAX_HALF) || H != (double)(Py_ssize_t)H)
+        return 0;
+    return (Py_ssize_t)H;
+}
+
+static PyObject *
+make_tables(const Py_buffer *consts)
+{
+    const Py_ssize_t Hn = consts_half(consts), N = 2 * Hn;
+    if (Hn == 0) {
+        PyErr_Format(PyExc_ValueError, "frame_tables: need float64 consts [%d] with 1 <= half <= %d", CONSTS,
+                     MAX_HALF);
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, tables_len(Hn) * (Py_ssize_t)sizeof(double));
+    if (out == NULL)
+        return NULL;
+    double *hann = (double *)PyBytes_AS_STRING(out), *hann_l = hann + 5 * Hn, *tw = hann_l + 5 * Hn / 2;
+    const double *omega = (const double *)consts->buf + CONST_OMEGA + NFUND;
+    for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
+        hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
+    for (Py_ssize_t n = 0; n < 5 * Hn / 2; n++) /* detector._segment_drift's Hann window */
+        hann_l[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn / 2 - 1));
+    for (int k = 0; k < NGUARD; k++)
+        for (Py_ssize_t n = 0; n < N; n++) {
+            tw[k * N + n] = cos(omega[k] * (double)n);
+            tw[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
+        }
+    return out;
+}
+
+PyDoc_STRVAR(frame_tables_doc,
+"frame_tables(consts) -> bytes\n\n"
+"The window and twiddle tables a Frames object built on consts uses (float64; detector._Tables keeps one\n"
+"per table and gives it to every Frames, so a new detector computes no cosines).");
+
+static PyObject *
+frame_tables(PyObject *self, PyObject *arg)
+{
+    Py_buffer consts;
+    (void)self;
+    if (PyObject_GetBuffer(arg, &consts, PyBUF_SIMPLE) != 0)
+        return NULL;
+    PyObject *out = make_tables(&consts);
+    PyBuffer_Release(&consts);
+    return out;
 }
 
 static int
 Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"state", "consts", "active", NULL};
+    static char *kwlist[] = {"state", "consts", "active", "tables", NULL};
     Py_buffer state, consts, active;
+    PyObject *tables = NULL;
     if (self->state.obj != NULL) {
         PyErr_SetString(PyExc_TypeError, "Frames: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*y*y*:Frames", kwlist, &state, &consts, &active))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*y*y*|O:Frames", kwlist, &state, &consts, &active, &tables))
         return -1;
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), C = active.len;
-    const double H = consts.len == CONSTS * D ? ((const double *)consts.buf)[CONST_SCALARS + S_HALF] : 0.0;
-    if (consts.len != CONSTS * D || !(H >= 1.0 && H <= MAX_HALF) || H != (double)(Py_ssize_t)H || C < 1
-        || state.len != C * ((Py_ssize_t)H + STATE_EXTRA) * D) {
+    const Py_ssize_t Hn = consts_half(&consts);
+    if (Hn == 0 || C < 1 || state.len != C * (Hn + STATE_EXTRA) * D) {
         PyErr_Format(PyExc_ValueError,
                      "Frames: need float64 consts [%d] with 1 <= half <= %d, active [C] (1 byte each) and "
                      "float64 state [C, half + %d]", CONSTS, MAX_HALF, STATE_EXTRA);
+        PyBuffer_Release(&state);
+        PyBuffer_Release(&consts);
+        PyBuffer_Release(&active);
+        return -1;
+    }
+    if (tables == NULL || tables == Py_None) {
+        tables = make_tables(&consts);
+        if (tables == NULL) {
+            PyBuffer_Release(&state);
+            PyBuffer_Release(&consts);
+            PyBuffer_Release(&active);
+            return -1;
+        }
+    }
+    else {
+        Py_INCREF(tables);
+    }
+    const int bad_tables = PyObject_GetBuffer(tables, &self->tables, PyBUF_SIMPLE) != 0;
+    Py_DECREF(tables); /* the buffer holds it */
+    if (bad_tables || self->tables.len != tables_len(Hn) * D) {
+        if (!bad_tables) {
+            PyBuffer_Release(&self->tables);
+            PyErr_SetString(PyExc_ValueError, "Frames: tables must be frame_tables(consts)");
+        }
+        self->tables.obj = NULL;
         PyBuffer_Release(&state);
         PyBuffer_Release(&consts);
         PyBuffer_Release(&active);
@@ -1174,7 +1337,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     self->consts = consts;
     self->active = active;
     self->channels = C;
-    self->H = (Py_ssize_t)H;
+    self->H = Hn;
     self->chans = (chan_t *)PyMem_Calloc((size_t)C, sizeof(chan_t));
     if (self->chans == NULL) {
         PyErr_NoMemory();
@@ -1185,29 +1348,15 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         self->chans[ch].nlo[0] = self->chans[ch].nlo[1] = -1;
         self->chans[ch].nhi[0] = self->chans[ch].nhi[1] = -2;
     }
-    {
-        const Py_ssize_t Hn = (Py_ssize_t)H, N = 2 * Hn;
-        const double *omega = (const double *)consts.buf + CONST_OMEGA + NFUND;
-        self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
-        self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
-        self->hann = (double *)PyMem_Calloc((size_t)(5 * Hn), sizeof(double));
-        self->hann_l = (double *)PyMem_Calloc((size_t)(5 * Hn / 2), sizeof(double));
-        self->twiddles = (double *)PyMem_Calloc((size_t)(2 * NGUARD * N), sizeof(double));
-        if (self->prev_x == NULL || self->hist == NULL || self->hann == NULL || self->hann_l == NULL
-            || self->twiddles == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t n = 0; n < 5 * Hn; n++) /* detector._comb_ratio's Hann window */
-            self->hann[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn - 1));
-        for (Py_ssize_t n = 0; n < 5 * Hn / 2; n++) /* detector._segment_drift's Hann window */
-            self->hann_l[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(5 * Hn / 2 - 1));
-        for (int k = 0; k < NGUARD; k++)
-            for (Py_ssize_t n = 0; n < N; n++) {
-                self->twiddles[k * N + n] = cos(omega[k] * (double)n);
-                self->twiddles[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
-            }
+    self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+    self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
+    if (self->prev_x == NULL || self->hist == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
+    self->hann = (const double *)self->tables.buf;
+    self->hann_l = self->hann + 5 * Hn;
+    self->twiddles = self->hann_l + 5 * Hn / 2;
     self->n_pending = 0;
     self->half_index = 0;
     self->have_half = 0;
@@ -1416,10 +1565,10 @@ PyDoc_STRVAR(process_doc,
 /* process()'s work; mode 0: tuples (channel, digit, start, end or None, level); mode 1: one channel's
  * DigitEvents made by self->factory(digit index, start, end or None, level), [] when none */
 static PyObject *
-frames_process(FramesObject *self, PyObject *x_obj, int mode)
+frames_process(FramesObject *self, Py_buffer *xbp, int mode)
 {
     PyObject *result = NULL;
-    Py_buffer xb;
+    Py_buffer xb = *xbp; /* the caller's (it releases it) */
     event_buf ev = {NULL, 0, 0, 0};
     char fmt;
     void *mem = NULL;
@@ -1430,10 +1579,6 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
     }
     if (frames_enter(self) < 0)
         return NULL;
-    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0) {
-        self->busy = 0;
-        return NULL;
-    }
     const Py_ssize_t C = self->channels, H = self->H;
     fmt = sample_format(&xb);
     if (fmt == 0) {
@@ -1479,7 +1624,10 @@ frames_process(FramesObject *self, PyObject *x_obj, int mode)
         for (ch = 0; ch < C; ch++) {
             const char *src = (const char *)xb.buf + ch * row_stride;
             chan_t *c = self->chans + ch;
-            if (fmt == 'h')
+            if (fmt == 'h' && step_b == (Py_ssize_t)sizeof(int16_t)) /* a call's frame: contiguous (vectorised) */
+                for (i = 0; i < m; i++)
+                    xd[i] = (double)((const int16_t *)src)[i];
+            else if (fmt == 'h')
                 for (i = 0; i < m; i++)
                     xd[i] = (double)*(const int16_t *)(src + i * step_b);
             else
@@ -1554,7 +1702,6 @@ done:
     if (mem != (void *)stack_mem)
         PyMem_RawFree(mem);
     PyMem_RawFree(ev.ev);
-    PyBuffer_Release(&xb);
     self->busy = 0;
     return result;
 }
@@ -1562,7 +1709,12 @@ done:
 static PyObject *
 Frames_process(FramesObject *self, PyObject *x_obj)
 {
-    return frames_process(self, x_obj, 0);
+    Py_buffer xb;
+    if (PyObject_GetBuffer(x_obj, &xb, PyBUF_RECORDS_RO) != 0)
+        return NULL;
+    PyObject *out = frames_process(self, &xb, 0);
+    PyBuffer_Release(&xb);
+    return out;
 }
 
 PyDoc_STRVAR(events_doc,
@@ -1582,10 +1734,12 @@ Frames_events(FramesObject *self, PyObject *x_obj)
         /* the common case: a call's frame; a dtype other than native int16 goes to the fallback */
         Py_buffer b;
         if (PyObject_GetBuffer(x_obj, &b, PyBUF_RECORDS_RO) == 0) {
-            const int direct = b.ndim == 1 && sample_format(&b) == 'h';
+            if (b.ndim == 1 && sample_format(&b) == 'h') { /* one buffer export per frame */
+                PyObject *out = frames_process(self, &b, 1);
+                PyBuffer_Release(&b);
+                return out;
+            }
             PyBuffer_Release(&b);
-            if (direct)
-                return frames_process(self, x_obj, 1);
         }
         else {
             PyErr_Clear();
@@ -1683,6 +1837,7 @@ static PyTypeObject FramesType = {
 
 static PyMethodDef methods[] = {
     {"bin_table", bin_table, METH_VARARGS, bin_table_doc},
+    {"frame_tables", frame_tables, METH_O, frame_tables_doc},
     {NULL, NULL, 0, NULL},
 };
 

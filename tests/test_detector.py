@@ -539,8 +539,79 @@ def test_long_baseline_test_rejects_music_that_fooled_the_window_tests(name, at_
     x = corpora.variant(np.concatenate([np.zeros(offset), corpora.read_8k(paths[name])]), 1.1, 0.0)
     start = int((at_s - 0.5) * RATE) // 51 * 51  # the clip keeps the file's 51-sample block grid
     clip = x[start:start + RATE].astype(np.int16)
-    found = [e.digit for e in detect(clip)]
-    unguarded = [e.digit for e in detect(clip, RATE, replace(DEFAULT_PARAMS, segment_drift_max=float("inf")))]
+    # (the harmonic-neighbours test, added later, is off here: it rejects one of them too)
+    alone = replace(DEFAULT_PARAMS, octave_below_guard_db=float("inf"), neighbour_guard_db=float("inf"))
+    found = [e.digit for e in detect(clip, RATE, alone)]
+    unguarded = [e.digit for e in detect(clip, RATE, replace(alone, segment_drift_max=float("inf")))]
     report(f"{name} at {at_s} s (1.1x, offset {offset}): digits with / without the test", (found, unguarded),
            f"[] / [{digit!r}]")
-    assert found == [] and unguarded == [digit]
+    assert found == [] and unguarded == [digit] and [e.digit for e in detect(clip)] == []
+
+
+def _neighbour_trials(voice_parts, levels, pair, seed):
+    """Digits found in ``voice_parts`` (frequencies, dBm0 levels) with the harmonic-neighbours test as
+    configured and switched off, and in the ``pair`` alone, at 4 block-grid phases."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    off = replace(DEFAULT_PARAMS, octave_below_guard_db=float("inf"), neighbour_guard_db=float("inf"))
+    rng = np.random.default_rng(seed)
+    found, unguarded, alone = [], [], []
+    for trial in range(4):
+        phases = rng.uniform(0, 2 * np.pi, len(voice_parts))
+        sound = tone(list(voice_parts), 0.12, RATE, list(levels), phases)
+        lone = tone(list(pair), 0.12, RATE, list(levels[:2]), phases[:2])
+        lead = ms(40 + 13 * trial)
+        found += [e.digit for e in detect(np.concatenate([lead, sound, ms(50)]))]
+        unguarded += [e.digit for e in detect(np.concatenate([lead, sound, ms(50)]), RATE, off)]
+        alone += [e.digit for e in detect(np.concatenate([lead, lone, ms(50)]))]
+    return found, unguarded, alone
+
+
+def test_neighbours_test_rejects_a_note_an_octave_below_the_column():
+    """Issue 17's music false digits on keys 4 and 7 (tune half, Drascula at 0.85-1.15x): the column "tone"
+    was the 2nd partial of a note an octave below it (604.5 Hz, among the rows, where the window test has
+    no bin), with its 3rd partial (1813.5 Hz) beside it.  Key 4's row tone and such a note: no digit with
+    the harmonic-neighbours test (octave_below_guard_db / octave_below_third_db), '4' with it off and for
+    the pair alone."""
+    found, unguarded, alone = _neighbour_trials((770.0, 1209.0, 604.5, 1813.5), (-16, -16, -16, -19),
+                                                (770.0, 1209.0), 45)
+    report("key 4 with a note an octave below its column: with / without the test; the pair alone",
+           (found, unguarded, alone), "[] / 4 x '4' / 4 x '4'")
+    assert found == [] and unguarded == ["4"] * 4 and alone == ["4"] * 4
+
+
+def test_neighbours_test_keeps_a_key_over_speech_energy_at_half_its_column():
+    """Speech under a key often has a formant at half the column frequency (talk-down: up to -3.4 dB below
+    the weaker tone at confirmation): without the note's 3rd partial that alone rejects nothing.  Key '*'
+    (941 / 1209 Hz) with a component at 604.5 Hz 2 dB stronger than its tones: still '*'."""
+    found, unguarded, alone = _neighbour_trials((941.0, 1209.0, 604.5, 300.0), (-16, -16, -14, -16),
+                                                (941.0, 1209.0), 46)
+    report("key * over a component at half its column: with / without the test", (found, unguarded),
+           "4 x '*' each")
+    assert found == ["*"] * 4 and unguarded == ["*"] * 4
+
+
+def test_neighbours_test_rejects_an_upper_neighbour_partial():
+    """A pair whose column tone has a neighbour at 1.5 times it (the 3rd partial of a note whose 2nd partial
+    is the tone) 6 dB below it, under other sound (450 Hz): no digit (neighbour_guard_db); with the test off
+    and for the pair alone, key 1."""
+    found, unguarded, alone = _neighbour_trials((697.0, 1209.0, 1813.5, 450.0), (-16, -16, -22, -14),
+                                                (697.0, 1209.0), 47)
+    report("key 1 with a partial at 1.5 x its column: with / without the test; the pair alone",
+           (found, unguarded, alone), "[] / 4 x '1' / 4 x '1'")
+    assert found == [] and unguarded == ["1"] * 4 and alone == ["1"] * 4
+
+
+def test_neighbours_test_rejects_a_note_an_octave_below_the_row():
+    """The same for the row (tune half, Drascula at 0.80-0.85x): key 3's row tone as the 2nd partial of a note
+    at 348.5 Hz (its 1st partial 2 dB below the tones: the window test's half-row guard lets it pass
+    under other sound) with its 3rd partial (1045.5 Hz) 15 dB below, under other sound (2000 Hz): no digit
+    (octave_below_guard_db / octave_below_row_third_db); with the test off and for the pair alone, key 3."""
+    found, unguarded, alone = _neighbour_trials((697.0, 1477.0, 348.5, 1045.5, 2000.0), (-16, -16, -18, -31, -15),
+                                                (697.0, 1477.0), 48)
+    report("key 3 with a note an octave below its row: with / without the test; the pair alone",
+           (found, unguarded, alone), "[] / 4 x '3' / 4 x '3'")
+    assert found == [] and unguarded == ["3"] * 4 and alone == ["3"] * 4

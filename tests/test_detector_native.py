@@ -345,6 +345,20 @@ def _guard_cases():
         for extra_db in (0.5, 3.5):
             parts += [tone([n * f0, m * f0, 3 * f0, 4 * f0, 17 * f0], 0.1, 8000, [-16, -16] + [-16 + extra_db] * 3,
                            rng.uniform(0, 6.3, 5)), np.zeros(480)]
+    # the harmonic-neighbours test (issue 17): a note an octave below the column (its 1st partial around
+    # octave_below_guard_db, its 3rd around octave_below_third_db), and a partial at 1.5 times the row around
+    # neighbour_guard_db under other sound
+    for d in "4702A9":
+        fr, fc = digit_freqs(d)
+        for low_db, third_db in ((-8.0, -20.0), (-5.0, -27.0), (-4.0, -22.0), (0.0, -24.0)):
+            parts += [tone([fr, fc, fc / 2, 1.5 * fc], 0.1, 8000, [-16, -16, -16 + low_db, -16 + third_db],
+                           rng.uniform(0, 6.3, 4)), np.zeros(480)]
+        for low_db, third_db in ((-8.0, -14.0), (-4.0, -20.0), (-2.0, -15.0)):  # a note an octave below the row
+            parts += [tone([fr, fc, fr / 2, 1.5 * fr, 2000.0], 0.1, 8000, [-16, -16, -16 + low_db, -16 + third_db, -15],
+                           rng.uniform(0, 6.3, 5)), np.zeros(480)]
+        for up_db in (-14.0, -11.0):
+            parts += [tone([fr, fc, 1.5 * fr, 450.0], 0.1, 8000, [-16, -16, -16 + up_db, -14], rng.uniform(0, 6.3, 4)),
+                      np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 

@@ -32,9 +32,11 @@ musical interval, e.g. an octave on keys 2, 6 and C, pulls them apart) and
 passed the long-baseline test over its last 32 ms (each tone's frequency from
 the phase advance between the segment's halves must match the mean of its
 per-window estimates: two partials beating in a bin do not; presses shared
-with other sound; :func:`_segment_drift`) and the partials test there (both
-tones harmonics of one 70-400 Hz fundamental whose other harmonics are as
-strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
+with other sound; :func:`_segment_drift`), the harmonic-neighbours test there
+(the two tones taken out, no note an octave below the column with its 3rd
+partial, no partial beside either tone: :func:`_neighbours`) and the partials
+test (both tones harmonics of one 70-400 Hz fundamental whose other harmonics
+are as strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
 ``end_miss_windows`` windows without it (complete event).  Every
 threshold, its source and its measured trade-off are in
 :class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
@@ -127,11 +129,30 @@ class _Tables:
     comb_f_hi: float
     drift_max: float
     drift_max_share: float
+    nb_max_share: float
+    nb_low: float  # amplitude ratio limits of the harmonic-neighbours test (inf: that part off)
+    nb_third: float
+    nb_row_third: float
+    nb_high: float
     confirm_checked: int
     end_misses: int
     edge_min: float
     break_guard: int  # samples after a break whose windows neither hit nor miss (DetectorParams.break_guard_ms)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
+    native_tables: Optional[bytes] = None  # the C path's window and twiddle tables (frame_tables(native_consts))
+
+    @classmethod
+    def cached(cls, params: DetectorParams, rate: int) -> "_Tables":
+        """``build(params, rate)``, made once per (params, rate) and shared (read only): a new detector (one
+        per call, and one after every flush) then costs no table building."""
+        try:
+            key = (params, rate, _detector_native)  # (tests swap the C module out)
+            tab = _TABLES.get(key)
+        except TypeError:  # a params object that is not hashable: built each time
+            return cls.build(params, rate)
+        if tab is None:
+            tab = _TABLES[key] = cls.build(params, rate)
+        return tab
 
     @classmethod
     def build(cls, params: DetectorParams, rate: int) -> "_Tables":
@@ -177,6 +198,11 @@ class _Tables:
             comb_f_hi=min(params.comb_band_hz[1], 0.45 * rate),
             drift_max=params.segment_drift_max,
             drift_max_share=params.drift_max_share,
+            nb_max_share=params.neighbour_max_share,
+            nb_low=10 ** (params.octave_below_guard_db / 20.0),
+            nb_third=10 ** (params.octave_below_third_db / 20.0),
+            nb_row_third=10 ** (params.octave_below_row_third_db / 20.0),
+            nb_high=10 ** (params.neighbour_guard_db / 20.0),
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -185,6 +211,7 @@ class _Tables:
         )
         if _detector_native is not None and half <= _detector_native.MAX_HALF:
             tab.native_consts = tab._pack()
+            tab.native_tables = _detector_native.frame_tables(tab.native_consts)
         return tab
 
     def _pack(self) -> np.ndarray:
@@ -210,6 +237,9 @@ class _Tables:
         if not np.all(filled == 1):
             raise RuntimeError("native/detector.c's CONST_LAYOUT does not cover its constants exactly once")
         return consts
+
+
+_TABLES: dict = {}  # (params, rate, C module) -> _Tables (see _Tables.cached)
 
 
 def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.ndarray):
@@ -357,6 +387,36 @@ def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
     return best / max(weaker, 1e-9)
 
 
+def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
+    """The harmonic-neighbours test (issue 17), native/detector.c's neighbours: the tones at ``fr`` and ``fc``
+    (Hz) taken out of ``seg`` (each tone's complex amplitude from its Hann-windowed DFT), what remains
+    (Hann window) at half the column frequency, at 1.5 times it, the largest of it at 1.5 times the row
+    and the column and 2/3 and 4/3 of the column, at half the row frequency and at 1.5 times it, each over
+    the weaker tone's amplitude."""
+    size = seg.size
+    idx = np.arange(size, dtype=np.float64)
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (size - 1))
+    xw = seg * w
+    res = seg.astype(np.float64, copy=True)
+    mags = []
+    for f in (fr, fc):
+        om = 2.0 * np.pi * f / tab.rate
+        c, s = np.cos(om * idx), np.sin(om * idx)
+        re, im = float(np.sum(xw * c)), -float(np.sum(xw * s))  # sum w x exp(-j om n)
+        mags.append(np.hypot(re, im))
+        g = 2.0 / float(np.sum(w))
+        res -= (g * re) * c - (g * im) * s  # Re(a exp(j om n)), a = g * (re + j im)
+    weaker = max(min(mags), 1e-9)
+    rw = res * w
+
+    def amp(f: float) -> float:
+        return float(abs(np.sum(rw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+
+    third, third_r = amp(1.5 * fc), amp(1.5 * fr)
+    high = max(third_r, third, amp(fc * 2.0 / 3.0), amp(fc * 4.0 / 3.0))
+    return amp(0.5 * fc) / weaker, third / weaker, high / weaker, amp(0.5 * fr) / weaker, third_r / weaker
+
+
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
     """The long-baseline frequency test (issue 17), native/detector.c's segment_drift: the phase of the tone
     at ``f_nom * (1 + rel)`` (its frequency averaged over the press's windows) over the first and the last
@@ -464,7 +524,7 @@ class DetectorBank:
             raise ValueError("channels must be >= 1")
         self.rate = check_rate(rate)
         self.params = params or DEFAULT_PARAMS
-        self._tab = _Tables.build(self.params, self.rate)
+        self._tab = _Tables.cached(self.params, self.rate)
         self._half = self._tab.half
         self.channels = int(channels)
         self.reset()
@@ -491,7 +551,8 @@ class DetectorBank:
         self._active = np.zeros(c, dtype=bool)  # mirror of "self._runs[ch] is not None"
         consts = self._tab.native_consts
         # the C window tests hold these arrays' buffers (one frame then exports only its samples' buffer)
-        self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active)
+        self._native = None if consts is None else _detector_native.Frames(self._state, consts, self._active,
+                                                                           self._tab.native_tables)
         # With the native backend (chosen when the bank is created or reset) one C call per frame does
         # everything, state machine included (Frames.process); the numpy path below gives the same events.
         self._use_native = self._native is not None and goertzel.backend() == "native"
@@ -763,6 +824,12 @@ class DetectorBank:
                 return
             fr = fr_nom * (1.0 + mr)
             fc = fc_nom * (1.0 + mc)
+            if ((tab.nb_low < float("inf") or tab.nb_high < float("inf"))
+                    and run.s_share < tab.nb_max_share * run.hits):
+                low, third, high, low_r, third_r = _neighbours(tab, seg, fr, fc)
+                if ((low >= tab.nb_low and third >= tab.nb_third) or high >= tab.nb_high
+                        or (low_r >= tab.nb_low and third_r >= tab.nb_row_third)):
+                    return
             if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return

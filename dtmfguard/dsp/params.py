@@ -201,6 +201,41 @@ class DetectorParams:
     # 779, below 0.95 778. Tune split, 4 offsets: 0.9 -> 6 false digits, 0.95 -> 5 (the same as on every
     # press; one hyperrogue pair held 0.94 of its windows with its row 1.3 % off its per-window mean).
     drift_max_share: float = 0.95
+    # Talk-off guard (issue 17), the harmonic-neighbours test at confirmation: over the same last 5
+    # half-blocks (32 ms at 8 kHz, Hann window), the two tones (complex amplitudes at their frequencies
+    # measured over the press) are taken out of the segment and what remains is measured where a musical
+    # note would put energy if a tone were one of its partials. Three parts; any one defers confirmation:
+    # * a note an octave below the column: its 1st partial (half the column frequency, which lies among the
+    #   rows, where the window test has no bin) at least ``octave_below_guard_db`` and its 3rd (1.5 times
+    #   the column) at least ``octave_below_third_db`` relative to the weaker tone;
+    # * the same below the row: half the row frequency at least ``octave_below_guard_db`` and 1.5 times the
+    #   row at least ``octave_below_row_third_db`` (the window test's half-row guard lets a note's
+    #   fundamental pass under other sound, harmonic_guard_mixed_db);
+    # * an upper neighbour partial: 1.5 times the row or the column, 2/3 or 4/3 of the column at least
+    #   ``neighbour_guard_db``.
+    # A keypad's pair leaves nothing there but what other sound puts there. Measured at confirmation (tones
+    # taken out, dB relative to the weaker tone): talk-down digits under speech (benchmarks/conformance.py,
+    # 373 confirmations at 0 / -6 dB): half the column at most -3.4 dB (that press's 1.5 x column -36.9
+    # dB), 1.5 x column at most -18.2 dB; among presses below the share limit with half the row above -8 dB,
+    # 1.5 x row at most -19.4 dB; the upper neighbours at most -12.8 dB. The false digits of the tune half
+    # at 15 extra speed/gain variants (0.85-1.15x, +3, +9, -6 dB, 0.9x and 1.1x at +6 dB), offsets 0 and
+    # 26 (17): half the column above -6 dB for 11 (notes an octave apart on keys 4 and 7: Drascula; 2 and
+    # 7: HyperRogue), with 1.5 x column above -25 dB for 10 of them. Trade-off (talk-down 0 dB / -6 dB):
+    # half-column part alone at -6 dB -> 12 of 17 rejected but one talk-down digit lost (83.98 / 61.3 %:
+    # a speech formant at half the column of key '*'), hence the 3rd-partial condition (84.4 / 61.3 %,
+    # 11 of 17 rejected); with the upper neighbours at -12 dB 13 of 17; the row part (-6 / -18 dB) added
+    # after a run at 40 speeds 0.80-1.20x (tune music, offset 0: 8 left, 3 of them octave-below-row notes):
+    # 8 -> 3 there, 17 -> 4 and, at offsets 13 and 39 (not used to choose the values), 22 -> 5; talk-down
+    # unchanged at each step (at -20 dB for the row's 3rd partial one talk-down confirmation would fail it:
+    # the features above, not a talk-down run).
+    # Only presses whose tones carry on average less than ``neighbour_max_share`` of their windows' energy
+    # (the false digits: 0.19-0.6, one at 0.87; a keypad's tones alone > 0.95). inf for a limit turns that
+    # part off.
+    neighbour_max_share: float = 0.65
+    octave_below_guard_db: float = -6.0
+    octave_below_third_db: float = -25.0
+    neighbour_guard_db: float = -12.0
+    octave_below_row_third_db: float = -18.0
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
