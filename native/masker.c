@@ -554,7 +554,7 @@ done:
 
 /* state vector of Screen.run (Masker keeps the same values in attributes: _pack_state, _unpack_state) */
 enum { S_ACTIVE, S_PAIR, S_MISSES, S_WEAK_PAIR, S_WEAK_RUN, S_HIT_PAIR, S_HIT_RUN, S_SUSPECT, S_PENDING, S_NEXT,
-       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, NSTATE };
+       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, S_PRESS_DUE, S_REJECTED, NSTATE };
 
 /* (pair, run) the per-hop steps leave after values[0..n) (Masker._track_run) */
 static void
@@ -589,6 +589,10 @@ static int
 simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t e, int64_t sus, int64_t conf, int64_t weak,
             const double *ex)
 {
+    if (st[S_REJECTED])
+        return 0; /* pairs found to be no keypad are remembered: Python takes every hop */
+    if (st[S_ACTIVE] && e >= st[S_PRESS_DUE])
+        return 0; /* the press is tested for a keypad's frequencies */
     int64_t sp_last = st[S_SP_LAST];
     int64_t weak_pair = st[S_WEAK_PAIR], weak_run = st[S_WEAK_RUN], hit_pair = st[S_HIT_PAIR],
             hit_run = st[S_HIT_RUN];
@@ -1186,7 +1190,8 @@ frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int
             return -1;
         if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING]) {
             st[S_WEAK_PAIR] = -1, st[S_WEAK_RUN] = 0, st[S_HIT_PAIR] = -1, st[S_HIT_RUN] = 0;
-        } else if (st[S_ACTIVE]) {
+        } else if (st[S_ACTIVE] && st[S_PRESS_DUE] > next_hop + (int64_t)(nh - 1) * hop
+                   && !st[S_REJECTED]) {
             /* Masker._steady_press: every hop confirms the press's pair or holds it */
             const int64_t p = st[S_PAIR];
             double run = *steady;
