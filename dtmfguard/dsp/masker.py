@@ -69,6 +69,7 @@ incremented.  Digits never appear in logs or exceptions here.
 from __future__ import annotations
 
 import array
+import itertools
 import logging
 import math
 from collections import deque
@@ -100,7 +101,7 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 17  # Screen.run's state vector (native/masker.c)
+_NSTATE = 18  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
@@ -225,6 +226,8 @@ class Masker:
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
         self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
         self._reject_hold = int(round(params.reject_hold_ms * ms))
+        self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
+        self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
         self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
         self._osc_grid = np.linspace(-0.04, 0.04, 81)
         self._osc_tables: dict = {}
@@ -300,6 +303,7 @@ class Masker:
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
+        self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -402,6 +406,23 @@ class Masker:
                 self._close(span, int(end) + self._guard + self._tail)
         self._spans_dirty = True
 
+    def conceal(self, start: int, end: int) -> None:
+        """The input span [start, end) is not the customer's audio: a frame the jitter buffer made up (its
+        concealment), or, with ``end == start``, a join where it dropped frames.  Call it before those samples
+        are processed (the media pipeline does, from the jitter buffer's counters).  Fail closed: a press
+        being masked is not closed while a screen window overlaps the span (or the first ``conceal_merge_ms``
+        after it), and the span is masked flat when anything was being treated just before it or any window
+        over it names or weakly holds a pair (:class:`MaskerParams` ``conceal_*``).  Never raises."""
+        try:
+            start, end = int(start), int(end)
+            if end < start:
+                return
+            # (each span judged on its own: what happens does not depend on when it was announced)
+            self._conceals.append([start, end + self._conceal_merge, False])
+            self._native_state[17] = 1  # the C frame leaves every hop to Python while any is pending
+        except (TypeError, ValueError, OverflowError):  # not positions: counted, nothing announced
+            self.errors += 1
+
     # ------------------------------------------------------------------ internals
     def _convert(self, chunk) -> np.ndarray:
         a = np.asarray(chunk)
@@ -455,6 +476,7 @@ class Masker:
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = _NO_DUE
             self._rejected = {}
+            self._conceals = []
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -609,6 +631,7 @@ class Masker:
         st[13] = min(item[0] for item in pending) if pending else _NO_DUE
         st[15] = self._press_due
         st[16] = 1 if self._rejected else 0  # (the C frame leaves every hop to Python while any is remembered)
+        st[17] = 1 if self._conceals else 0  # (... and while a made-up span is pending)
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
@@ -853,7 +876,8 @@ class Masker:
         first = hops[0] - self._kmax * self._hop
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
         (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
-        if not any_hit and self._active is None and self._suspect is None and not self._pending:
+        if not any_hit and self._active is None and self._suspect is None and not self._pending \
+                and not self._conceals:
             self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
             self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
             return  # the common case (speech, silence): nothing to track
@@ -886,7 +910,7 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
-        if self._press_due <= self._batch_last or self._rejected:
+        if self._press_due <= self._batch_last or self._rejected or self._conceals:
             return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
@@ -905,6 +929,7 @@ class Masker:
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
         lim = self._writable(e)
+        concealed = self._concealment(e, sus, conf, weak, lim) if self._conceals else False
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             if not self._keypad(e, self._pair, buf_start):
@@ -958,6 +983,8 @@ class Masker:
             p = self._pair
             if expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p:
                 self._misses = 0
+            elif concealed:
+                pass  # a window over made-up audio is no evidence that the press ended
             else:
                 self._misses += 1
                 if self._misses >= self._close_hops:
@@ -1040,6 +1067,54 @@ class Masker:
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
+
+    def _concealment(self, e: int, sus: int, conf: int, weak: int, lim: int) -> bool:
+        """Made-up spans at hop ``e``: True when the longest window ending at ``e`` overlaps one.  A span is
+        masked flat (once) at the first such hop where anything is being treated or was within
+        ``conceal_near_ms`` before it, or a window names or weakly holds a pair (fail closed: a concealment
+        repeats what preceded it, a tone as bursts the screen cannot follow); spans no window reaches any more
+        are dropped."""
+        lo = e - self._kmax * self._hop
+        touched = False
+        keep = []
+        for item in self._conceals:
+            start, end, masked = item
+            if end <= lo:
+                continue  # every window ending from here on lies after it
+            keep.append(item)
+            if start >= e:
+                continue  # (announced ahead of its samples)
+            touched = True
+            if masked or self._active is not None:
+                continue  # (a press being masked holds across it: judged again if the press ends)
+            if sus >= 0 or conf >= 0 or weak >= 0 or self._suspect is not None or self._pending \
+                    or self._treated_since(start - self._conceal_near):
+                first = max(self._align_down(start - self._guard), -(-lim // self._hop) * self._hop)
+                for span in reversed(self._spans):  # a mask that just ended and can still be lengthened: one mask
+                    if span.source == "inband" and span.end is not None and lim <= span.end \
+                            and first <= span.end + self._conceal_near:
+                        was = span.end
+                        self._close(span, end + self._guard)
+                        span.end = max(span.end, was)
+                        break
+                else:
+                    span = _Span(first, None, "inband")
+                    self._spans.append(span)
+                    self._close(span, end + self._guard)
+                item[2] = True
+        self._conceals = keep
+        return touched
+
+    def _treated_since(self, pos: int) -> bool:
+        """A mask or a notch still open, or ending at or after input position ``pos``."""
+        for spans, history in ((self._spans, self._history), (self._notches, self._notch_history)):
+            for span in spans:
+                if span.end is None or span.end >= pos:
+                    return True
+            for done in itertools.islice(reversed(history), 8):  # (retired in list order, not by end)
+                if done.end >= pos:
+                    return True
+        return False
 
     def _harmonic(self, e: int, pair: int, buf_start: int) -> bool:
         """True when the 16 ms window ending at ``e`` has a component at half the row frequency or twice
@@ -1199,6 +1274,7 @@ class Masker:
             if span.source == "inband" and span.end is not None and span.end >= lim \
                     and start <= span.end + 2 * self._fade:
                 span.end = None
+                span.start = min(span.start, start)  # (a made-up span's mask may have opened after the onset)
                 self._active = span
                 return
         span = _Span(start, None, "inband")

@@ -397,6 +397,20 @@ class MaskerParams:
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
+    # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
+    # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
+    # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
+    # pipeline reports it (:meth:`dtmfguard.dsp.masker.Masker.conceal`).  Its first ``conceal_merge_ms`` of
+    # real audio after it count as made up too (the concealment is cross-faded into the next real frame,
+    # 5 ms in pjmedia).  While any screen window overlaps it, a press being masked counts no miss (a
+    # concealed frame inside a press never closes it), and the whole made-up span gets the flat mask when
+    # anything was being treated within ``conceal_near_ms`` before it (a press, a suspect, a pending short
+    # window, a mask or a notch: the concealment repeats what was just before it) or any screen window over
+    # it names or weakly holds a pair.  Measured (benchmarks/frame_faults.py --leaks, 4 keys x 13 block-grid
+    # offsets x every frame position): a made-up frame at a key's onset was named blind 3 times in 480 runs
+    # (wsola) and 3 in 480 (lost packet) without this, 0 with it.
+    conceal_merge_ms: float = 5.0
+    conceal_near_ms: float = 16.0
 
 
 DEFAULT_MASKER_PARAMS = MaskerParams()
