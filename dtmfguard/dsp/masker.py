@@ -34,6 +34,11 @@ How this one leaks nothing, and leaves speech alone (issue 12):
   test loses its notch and goes silent (``oscillator_release``: a held note is not notched for as long as
   it lasts), notched again as soon as a short window names its pair.
   Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
+* **made-up audio** (a jitter buffer's concealment or a join after dropped frames, announced by the media
+  pipeline with :meth:`Masker.conceal` before it goes in): a press being masked is not closed while a
+  screen window overlaps it, and it is masked flat when anything was being treated just before it or a
+  window over it names or weakly holds a pair (a concealment repeats a tone as bursts with another phase,
+  which the short-window tests would take for speech);
 * masked spans start on a 1 ms grid and last a whole number of
   ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
   position, so its level, spectrum and duration do not depend on the key.
