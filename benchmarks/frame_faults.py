@@ -107,7 +107,8 @@ def run(frames, mode: str, faults: dict) -> str:
     return "".join(got)
 
 
-LEAK_KINDS = ["wsola", "wsolalost", "wsola2", "ins", "inszero", "conc", "concz", "rep", "drop", "dropq"]
+LEAK_KINDS = ["wsola", "wsolalost", "wsola2", "ins", "inszero", "conc", "concz", "rep", "drop", "dropq", "none",
+              "nonerep"]
 
 
 def leak_signal(offset: int, keys: str = "1593", seed: int = 0):
@@ -134,10 +135,10 @@ def leak_run(frames, labs, kind: str, at: int):
     fed, flab, outs = [], [], []
     none = np.full(F, -1)
 
-    def feed(fr, lb):
+    def feed(fr, lb, gap=False):
         fed.append(np.asarray(fr, np.int16))
         flab.append(lb)
-        outs.append(p.process_customer_frame(np.asarray(fr, np.int16)))
+        outs.append(p.process_customer_frame(np.asarray(fr, np.int16), gap=gap))
 
     prev, prevl, pending, i = np.zeros(F, np.int16), none, None, 0
     while i < len(frames):
@@ -170,6 +171,11 @@ def leak_run(frames, labs, kind: str, at: int):
                      lb if kind == "conc" else none)
                 prev, prevl, i = fr, lb, i + 1
                 continue
+            elif kind in ("none", "nonerep"):  # a NONE frame (no packet): before this one, or in its place
+                feed(np.zeros(F, np.int16), none, gap=True)
+                if kind == "nonerep":
+                    prev, prevl, i = fr, lb, i + 1
+                    continue
             elif kind == "rep":
                 feed(prev.copy(), prevl)
             elif kind in ("drop", "dropq"):
