@@ -176,3 +176,25 @@ def test_pipeline_tells_the_masker_what_the_jitter_buffer_made_up():
     p.note_jitter(1, 0)
     p.process_customer_frame(z, gap=True)  # a NONE frame: silenced by the pipeline anyway
     assert calls == [(160, 320), (320, 480), (480, 480)]
+
+
+def test_made_up_silence_next_to_a_mask_is_left_silent():
+    """Silent made-up frames right after a key's mask (a jitter buffer refilling in a pause): they hide nothing,
+    so the agent hears the same as without the hint (a live fault test expects silence there: the guard's
+    detector had failed and only the frames it skips reach the agent)."""
+    x, spans = synth.keypresses("8", tone_ms=70, lead_ms=100, tail_ms=400, rng=np.random.default_rng(4))
+    x = np.round(x).astype(np.int16)
+    x = np.concatenate([x, np.zeros(-x.size % F, np.int16)])
+    ref = Masker()
+    ref_out = np.concatenate([ref.process(x[i: i + F]) for i in range(0, x.size, F)])
+    # the first frame after the press has closed (its pair gone from the 16 ms window: 12 ms + 4 ms of misses)
+    closed = -(-(spans[0].end + 24 * 8) // F) * F
+    assert closed - 16 * 8 <= ref.masked_spans[0].end  # (the mask ended within conceal_near_ms before them)
+    for first in range(closed, closed + 3 * F, F):
+        m = Masker()
+        out = []
+        for i in range(0, x.size, F):
+            if first <= i < first + 2 * F:
+                m.conceal(i, i + F)
+            out.append(m.process(x[i: i + F]))
+        assert np.array_equal(np.concatenate(out), ref_out), first

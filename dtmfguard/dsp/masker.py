@@ -934,7 +934,7 @@ class Masker:
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
         lim = self._writable(e)
-        concealed = self._concealment(e, sus, conf, weak, lim) if self._conceals else False
+        concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             if not self._keypad(e, self._pair, buf_start):
@@ -968,7 +968,7 @@ class Masker:
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
             onset = self._onset(e, hit, steady, buf_start, lim)
-            self._open_press(max(self._align_down(onset - self._guard), lim))
+            self._open_press(max(self._align_down(onset - self._guard), lim), lim)
             self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
             self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             self._end_suspect(e)
@@ -976,7 +976,7 @@ class Masker:
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
-                self._open_press(max(self._align_down(onset - self._guard), lim))
+                self._open_press(max(self._align_down(onset - self._guard), lim), lim)
                 self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
@@ -1066,19 +1066,20 @@ class Masker:
                 sp[3].end = max(e + self._guard, sp[3].start + 1)
                 sp[3] = None
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
-            self._open_press(-(-lim // self._hop) * self._hop)
+            self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
             self._misses = 0
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
 
-    def _concealment(self, e: int, sus: int, conf: int, weak: int, lim: int) -> bool:
+    def _concealment(self, e: int, sus: int, conf: int, weak: int, lim: int, buf_start: int) -> bool:
         """Made-up spans at hop ``e``: True when the longest window ending at ``e`` overlaps one.  A span is
-        masked flat (once) at the first such hop where anything is being treated or was within
-        ``conceal_near_ms`` before it, or a window names or weakly holds a pair (fail closed: a concealment
-        repeats what preceded it, a tone as bursts the screen cannot follow); spans no window reaches any more
-        are dropped."""
+        masked flat (once) at the first such hop where a window names or weakly holds a pair, or where anything
+        is being treated or was within ``conceal_near_ms`` before it and the made-up samples so far are not
+        quieter than one tone at the screen's floor (fail closed: a concealment repeats what preceded it, a
+        tone as bursts the screen cannot follow; made-up silence hides nothing); spans no window reaches any
+        more are dropped."""
         lo = e - self._kmax * self._hop
         touched = False
         keep = []
@@ -1092,8 +1093,9 @@ class Masker:
             touched = True
             if masked or self._active is not None:
                 continue  # (a press being masked holds across it: judged again if the press ends)
-            if sus >= 0 or conf >= 0 or weak >= 0 or self._suspect is not None or self._pending \
-                    or self._treated_since(start - self._conceal_near):
+            if sus >= 0 or conf >= 0 or weak >= 0 or (
+                    (self._suspect is not None or self._pending or self._treated_since(start - self._conceal_near))
+                    and self._audible(max(start, buf_start), e, buf_start)):
                 first = max(self._align_down(start - self._guard), -(-lim // self._hop) * self._hop)
                 for span in reversed(self._spans):  # a mask that just ended and can still be lengthened: one mask
                     if span.source == "inband" and span.end is not None and lim <= span.end \
@@ -1109,6 +1111,22 @@ class Masker:
                 item[2] = True
         self._conceals = keep
         return touched
+
+    def _audible(self, a: int, b: int, buf_start: int) -> bool:
+        """Input [a, b) carries at least the power of one tone at the screen's floor (``screen_min_tone_dbm0``)."""
+        if b <= a:
+            return False
+        seg = self._buf[a - buf_start: b - buf_start]
+        return float(seg @ seg) >= 0.5 * self._screen_amp2 * (b - a)
+
+    def _conceal_back(self, start: int, lim: int) -> int:
+        """A press or notch starting inside made-up audio, or within ``conceal_near_ms`` after it, starts a guard
+        before it instead (as far as not yet emitted): the walk-back to the onset stops at a concealment the
+        pair does not fit, which may still carry the key's first ms as bursts (fail closed)."""
+        for item in self._conceals:
+            if item[0] < start <= item[1] + self._conceal_near:
+                start = min(start, max(self._align_down(item[0] - self._guard), -(-lim // self._hop) * self._hop))
+        return start
 
     def _treated_since(self, pos: int) -> bool:
         """A mask or a notch still open, or ending at or after input position ``pos``."""
@@ -1272,7 +1290,9 @@ class Masker:
         w = self._buf[lo - buf_start: hi - buf_start]
         return float(w @ w) >= self._verify_isolated * energy
 
-    def _open_press(self, start: int) -> None:
+    def _open_press(self, start: int, lim: Optional[int] = None) -> None:
+        if self._conceals and lim is not None:
+            start = self._conceal_back(start, lim)
         lim = start
         # A new press inside (or within two fades of) the previous span's tail continues it: no dip.
         for span in reversed(self._spans):
@@ -1287,6 +1307,8 @@ class Masker:
         self._active = span
 
     def _open_notch(self, start: int, lim: int) -> _Span:
+        if self._conceals:
+            start = self._conceal_back(start, lim - self._fade)
         if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
             span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
