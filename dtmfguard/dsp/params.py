@@ -405,8 +405,10 @@ class MaskerParams:
     # 5 ms in pjmedia).  While any screen window overlaps it, a press being masked counts no miss (a
     # concealed frame inside a press never closes it), and the whole made-up span gets the flat mask when
     # anything was being treated within ``conceal_near_ms`` before it (a press, a suspect, a pending short
-    # window, a mask or a notch: the concealment repeats what was just before it) or any screen window over
-    # it names or weakly holds a pair.  Measured (benchmarks/frame_faults.py --leaks, 4 keys x 13 block-grid
+    # window, a mask or a notch: the concealment repeats what was just before it) and it is not quieter than
+    # one tone at ``screen_min_tone_dbm0`` (made-up silence hides nothing), or any screen window over it names
+    # or weakly holds a pair; a press or notch opening inside it or within ``conceal_near_ms`` after it starts
+    # a guard before it (the walk-back to the onset stops at a concealment the pair does not fit).  Measured (benchmarks/frame_faults.py --leaks, 4 keys x 13 block-grid
     # offsets x every frame position): a made-up frame at a key's onset was named blind 3 times in 480 runs
     # (wsola) and 3 in 480 (lost packet) without this, 0 with it.
     conceal_merge_ms: float = 5.0
