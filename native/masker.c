@@ -554,7 +554,7 @@ done:
 
 /* state vector of Screen.run (Masker keeps the same values in attributes: _pack_state, _unpack_state) */
 enum { S_ACTIVE, S_PAIR, S_MISSES, S_WEAK_PAIR, S_WEAK_RUN, S_HIT_PAIR, S_HIT_RUN, S_SUSPECT, S_PENDING, S_NEXT,
-       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, NSTATE };
+       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, S_PRESS_DUE, S_REJECTED, S_CONCEAL, NSTATE };
 
 /* (pair, run) the per-hop steps leave after values[0..n) (Masker._track_run) */
 static void
@@ -589,6 +589,11 @@ static int
 simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t e, int64_t sus, int64_t conf, int64_t weak,
             const double *ex)
 {
+    if (st[S_REJECTED] || st[S_CONCEAL])
+        return 0; /* pairs found to be no keypad are remembered, or a made-up span is pending
+                   * (Masker.conceal): Python takes every hop */
+    if (st[S_ACTIVE] && e >= st[S_PRESS_DUE])
+        return 0; /* the press is tested for a keypad's frequencies */
     int64_t sp_last = st[S_SP_LAST];
     int64_t weak_pair = st[S_WEAK_PAIR], weak_run = st[S_WEAK_RUN], hit_pair = st[S_HIT_PAIR],
             hit_run = st[S_HIT_RUN];
@@ -1181,12 +1186,13 @@ frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int
     if (nh > 0) {
         const int64_t b0 = first >= 0 ? first / hop : -((-first + hop - 1) / hop);
         int any = do_screen(o, store + (first - buf_start), b0, nh, sus, conf, (double *)o->bb[BB_CCOEF].buf, weak,
-                            expl, st[S_ACTIVE] || st[S_SUSPECT] || st[S_PENDING]);
+                            expl, st[S_ACTIVE] || st[S_SUSPECT] || st[S_PENDING] || st[S_CONCEAL]);
         if (any < 0)
             return -1;
-        if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING]) {
+        if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING] && !st[S_CONCEAL]) {
             st[S_WEAK_PAIR] = -1, st[S_WEAK_RUN] = 0, st[S_HIT_PAIR] = -1, st[S_HIT_RUN] = 0;
-        } else if (st[S_ACTIVE]) {
+        } else if (st[S_ACTIVE] && st[S_PRESS_DUE] > next_hop + (int64_t)(nh - 1) * hop
+                   && !st[S_REJECTED] && !st[S_CONCEAL]) {
             /* Masker._steady_press: every hop confirms the press's pair or holds it */
             const int64_t p = st[S_PAIR];
             double run = *steady;

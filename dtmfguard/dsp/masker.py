@@ -30,8 +30,15 @@ How this one leaks nothing, and leaves speech alone (issue 12):
   ``weak_notch_fraction`` of the 16 ms window stays *silent* (tracked, audio untouched) until a 2-8 ms
   window passes the attacker's rule for its pair with a margin for G.711 noise, then it is notched from its
   walked-back onset.  A suspect held for ``persist_ms`` becomes a press if its two tones are off nominal
-  by the same share (one keypad oscillator; a voice's or a note's partials are not).
+  by the same share (one keypad oscillator; a voice's or a note's partials are not); one that fails that
+  test loses its notch and goes silent (``oscillator_release``: a held note is not notched for as long as
+  it lasts), notched again as soon as a short window names its pair.
   Thresholds: :class:`dtmfguard.dsp.params.MaskerParams`;
+* **made-up audio** (a jitter buffer's concealment or a join after dropped frames, announced by the media
+  pipeline with :meth:`Masker.conceal` before it goes in): a press being masked is not closed while a
+  screen window overlaps it, and it is masked flat when anything was being treated just before it or a
+  window over it names or weakly holds a pair (a concealment repeats a tone as bursts with another phase,
+  which the short-window tests would take for speech);
 * masked spans start on a 1 ms grid and last a whole number of
   ``quantum_ms``, and the mask is a fixed signal indexed by absolute stream
   position, so its level, spectrum and duration do not depend on the key.
@@ -67,6 +74,7 @@ incremented.  Digits never appear in logs or exceptions here.
 from __future__ import annotations
 
 import array
+import itertools
 import logging
 import math
 from collections import deque
@@ -98,7 +106,7 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 15  # Screen.run's state vector (native/masker.c)
+_NSTATE = 18  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
@@ -213,9 +221,19 @@ class Masker:
         self._verify_len = int(round(params.verify_window_ms * ms))
         self._verify_after = int(round(params.verify_after_ms * ms))
         self._verify_fraction = float(params.verify_fraction)
+        self._verify_strong = None if params.verify_coherence is None else float(params.verify_strong_fraction)
+        self._verify_coherence = None if params.verify_coherence is None else float(params.verify_coherence)
         self._verify_support = int(params.verify_support)
         self._weak_notch = float(params.weak_notch_fraction)
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
+        self._osc_release = bool(params.oscillator_release)
+        self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
+        self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
+        self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
+        self._reject_hold = int(round(params.reject_hold_ms * ms))
+        self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
+        self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
+        self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
         self._osc_grid = np.linspace(-0.04, 0.04, 81)
         self._osc_tables: dict = {}
         self._named_lens = tuple(int(round(w * ms)) for w in params.named_windows_ms)
@@ -288,6 +306,9 @@ class Masker:
         self._pending: List[tuple] = []  # short-window suspects awaiting their centred 16 ms window
         self._weak_pair, self._weak_run = -1, 0  # pair weakly present in the last hops, and for how many
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
+        self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
+        self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
+        self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -390,6 +411,23 @@ class Masker:
                 self._close(span, int(end) + self._guard + self._tail)
         self._spans_dirty = True
 
+    def conceal(self, start: int, end: int) -> None:
+        """The input span [start, end) is not the customer's audio: a frame the jitter buffer made up (its
+        concealment), or, with ``end == start``, a join where it dropped frames.  Call it before those samples
+        are processed (the media pipeline does, from the jitter buffer's counters).  Fail closed: a press
+        being masked is not closed while a screen window overlaps the span (or the first ``conceal_merge_ms``
+        after it), and the span is masked flat when anything was being treated just before it or any window
+        over it names or weakly holds a pair (:class:`MaskerParams` ``conceal_*``).  Never raises."""
+        try:
+            start, end = int(start), int(end)
+            if end < start:
+                return
+            # (each span judged on its own: what happens does not depend on when it was announced)
+            self._conceals.append([start, end + self._conceal_merge, False])
+            self._native_state[17] = 1  # the C frame leaves every hop to Python while any is pending
+        except (TypeError, ValueError, OverflowError):  # not positions: counted, nothing announced
+            self.errors += 1
+
     # ------------------------------------------------------------------ internals
     def _convert(self, chunk) -> np.ndarray:
         a = np.asarray(chunk)
@@ -441,6 +479,9 @@ class Masker:
             self._pending = []
             self._weak_pair, self._weak_run = -1, 0
             self._hit_pair, self._hit_run = -1, 0
+            self._press_due = _NO_DUE
+            self._rejected = {}
+            self._conceals = []
             span = _Span(start, None, "error")
             self._spans.append(span)
             self._close(span, self._pos + self._hold + self._quantum)
@@ -593,6 +634,9 @@ class Masker:
         pending = self._pending
         st[8] = len(pending) > 0
         st[13] = min(item[0] for item in pending) if pending else _NO_DUE
+        st[15] = self._press_due
+        st[16] = 1 if self._rejected else 0  # (the C frame leaves every hop to Python while any is remembered)
+        st[17] = 1 if self._conceals else 0  # (... and while a made-up span is pending)
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
@@ -837,10 +881,12 @@ class Masker:
         first = hops[0] - self._kmax * self._hop
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
         (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
-        if not any_hit and self._active is None and self._suspect is None and not self._pending:
+        if not any_hit and self._active is None and self._suspect is None and not self._pending \
+                and not self._conceals:
             self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
             self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
             return  # the common case (speech, silence): nothing to track
+        self._batch_first, self._batch_last = hops[0], hops[-1]
         if self._active is not None and self._steady_press(conf, suspect, weak, expl_long):
             self._weak_pair, self._weak_run = self._track_run(weak, self._weak_pair, self._weak_run)
             hits = np.where(suspect >= 0, suspect % 16, -1)
@@ -869,6 +915,8 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
+        if self._press_due <= self._batch_last or self._rejected or self._conceals:
+            return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
             return False
@@ -886,6 +934,26 @@ class Masker:
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
         lim = self._writable(e)
+        concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
+        if self._active is not None and e >= self._press_due:
+            self._press_due = _NO_DUE
+            if not self._keypad(e, self._pair, buf_start):
+                # two notes (a chord) near a key pair, not a keypad: the mask ends here, and the pair opens
+                # nothing while it lasts
+                self._close(self._active, e + self._guard)
+                self._active = None
+                self._rejected[self._pair] = e
+        if self._rejected:
+            for r, last in list(self._rejected.items()):
+                if e - last > self._reject_hold:
+                    del self._rejected[r]  # gone ``reject_hold_ms``: that pair is a key again
+                elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
+                    # a pair found to be no keypad is still there (a held note): it neither opens nor holds
+                    # anything while it lasts
+                    self._rejected[r] = e
+                    conf = -1 if conf == r else conf
+                    weak = -1 if weak == r else weak
+                    sus = -1 if sus >= 0 and sus % 16 == r else sus
         if weak >= 0 and weak == self._weak_pair:
             self._weak_run += 1
         else:
@@ -900,14 +968,16 @@ class Masker:
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
             onset = self._onset(e, hit, steady, buf_start, lim)
-            self._open_press(max(self._align_down(onset - self._guard), lim))
+            self._open_press(max(self._align_down(onset - self._guard), lim), lim)
             self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
+            self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             self._end_suspect(e)
             return
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
-                self._open_press(max(self._align_down(onset - self._guard), lim))
+                self._open_press(max(self._align_down(onset - self._guard), lim), lim)
+                self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
             self._steady = max(self._steady, float(expl[conf]))
@@ -918,11 +988,14 @@ class Masker:
             p = self._pair
             if expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p:
                 self._misses = 0
+            elif concealed:
+                pass  # a window over made-up audio is no evidence that the press ended
             else:
                 self._misses += 1
                 if self._misses >= self._close_hops:
                     self._close(self._active, e + self._guard)
                     self._active = None
+                    self._press_due = _NO_DUE
             return
         sp = self._suspect
         # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
@@ -986,13 +1059,85 @@ class Masker:
             return
         if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
             sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
+            if self._osc_release and sp[3] is not None and sp[3].source == "notch":
+                # ... and silent from here on (a held note's notch would last as long as the note): notched
+                # again from its walked-back onset as soon as a short window names its pair (:meth:`_named`)
+                # or the screen does; a 16 ms window naming it is a confirmation (flat mask)
+                sp[3].end = max(e + self._guard, sp[3].start + 1)
+                sp[3] = None
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
-            self._open_press(-(-lim // self._hop) * self._hop)
+            self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
             self._misses = 0
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
+
+    def _concealment(self, e: int, sus: int, conf: int, weak: int, lim: int, buf_start: int) -> bool:
+        """Made-up spans at hop ``e``: True when the longest window ending at ``e`` overlaps one.  A span is
+        masked flat (once) at the first such hop where a window names or weakly holds a pair, or where anything
+        is being treated or was within ``conceal_near_ms`` before it and the made-up samples so far are not
+        quieter than one tone at the screen's floor (fail closed: a concealment repeats what preceded it, a
+        tone as bursts the screen cannot follow; made-up silence hides nothing); spans no window reaches any
+        more are dropped."""
+        lo = e - self._kmax * self._hop
+        touched = False
+        keep = []
+        for item in self._conceals:
+            start, end, masked = item
+            if end <= lo:
+                continue  # every window ending from here on lies after it
+            keep.append(item)
+            if start >= e:
+                continue  # (announced ahead of its samples)
+            touched = True
+            if masked or self._active is not None:
+                continue  # (a press being masked holds across it: judged again if the press ends)
+            if sus >= 0 or conf >= 0 or weak >= 0 or (
+                    (self._suspect is not None or self._pending or self._treated_since(start - self._conceal_near))
+                    and self._audible(max(start, buf_start), e, buf_start)):
+                first = max(self._align_down(start - self._guard), -(-lim // self._hop) * self._hop)
+                for span in reversed(self._spans):  # a mask that just ended and can still be lengthened: one mask
+                    if span.source == "inband" and span.end is not None and lim <= span.end \
+                            and first <= span.end + self._conceal_near:
+                        was = span.end
+                        self._close(span, end + self._guard)
+                        span.end = max(span.end, was)
+                        break
+                else:
+                    span = _Span(first, None, "inband")
+                    self._spans.append(span)
+                    self._close(span, end + self._guard)
+                item[2] = True
+        self._conceals = keep
+        return touched
+
+    def _audible(self, a: int, b: int, buf_start: int) -> bool:
+        """Input [a, b) carries at least the power of one tone at the screen's floor (``screen_min_tone_dbm0``)."""
+        if b <= a:
+            return False
+        seg = self._buf[a - buf_start: b - buf_start]
+        return float(seg @ seg) >= 0.5 * self._screen_amp2 * (b - a)
+
+    def _conceal_back(self, start: int, lim: int) -> int:
+        """A press or notch starting inside made-up audio, or within ``conceal_near_ms`` after it, starts a guard
+        before it instead (as far as not yet emitted): the walk-back to the onset stops at a concealment the
+        pair does not fit, which may still carry the key's first ms as bursts (fail closed)."""
+        for item in self._conceals:
+            if item[0] < start <= item[1] + self._conceal_near:
+                start = min(start, max(self._align_down(item[0] - self._guard), -(-lim // self._hop) * self._hop))
+        return start
+
+    def _treated_since(self, pos: int) -> bool:
+        """A mask or a notch still open, or ending at or after input position ``pos``."""
+        for spans, history in ((self._spans, self._history), (self._notches, self._notch_history)):
+            for span in spans:
+                if span.end is None or span.end >= pos:
+                    return True
+            for done in itertools.islice(reversed(history), 8):  # (retired in list order, not by end)
+                if done.end >= pos:
+                    return True
+        return False
 
     def _harmonic(self, e: int, pair: int, buf_start: int) -> bool:
         """True when the 16 ms window ending at ``e`` has a component at half the row frequency or twice
@@ -1034,6 +1179,29 @@ class Masker:
         power = (tab[0] @ seg) ** 2 + (tab[1] @ seg) ** 2  # [2, grid]
         err = self._osc_grid[np.argmax(power, axis=1)]
         return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
+
+    def _keypad(self, e: int, pair: int, buf_start: int) -> bool:
+        """False when the pair's two tones over the last ``persist_ms`` are clearly no keypad's: one tone off
+        nominal by more than ``press_tone_error_max`` (ITU-T Q.24 asks receivers to reject beyond 3.5 %) or the
+        two off by shares more than ``press_spread_max`` apart.  Each tone's frequency is the peak of the
+        window's spectrum within +-6 % of nominal (zero-padded FFT: 3.9 Hz bins at 8 kHz, 0.24-0.56 % of a DTMF
+        tone, far finer than the 3.5 % tested; no per-masker tables: thousands of maskers run in one process)."""
+        if not self._keypad_test:
+            return True
+        n = self._persist
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        r, c, _ = pairfit.PAIRS[pair]
+        nfft = self._keypad_nfft
+        spec = np.fft.rfft(seg, nfft)
+        err = []
+        for f0 in (ROW_HZ[r], COL_HZ[c]):
+            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
+            band = spec[lo: hi + 1]
+            k = lo + int(np.argmax(band.real * band.real + band.imag * band.imag))
+            err.append(k * self.rate / nfft / f0 - 1.0)
+        spread_ok = self._keypad_spread is None or abs(err[0] - err[1]) <= self._keypad_spread + 1e-9
+        error_ok = self._keypad_error is None or max(abs(err[0]), abs(err[1])) <= self._keypad_error + 1e-9
+        return bool(spread_ok and error_ok)
 
     def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
         seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
@@ -1077,12 +1245,36 @@ class Masker:
             support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
             seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
             energy = float(seg @ seg)
-            if support >= self._verify_support or (energy > 0 and expl[pair] >= self._verify_fraction * energy) \
+            carried = energy > 0 and expl[pair] >= self._verify_fraction * energy and (
+                self._verify_strong is None or expl[pair] >= self._verify_strong * energy
+                or self._coherent(item[1], length, e, pair, buf_start))
+            if support >= self._verify_support or carried \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
         return verified, at, last
+
+    def _coherent(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """The pair's two tones as fitted in the named short window ``[named - length, named)`` match (complex
+        amplitude, phase referred to the stream position) those fitted in the 16 ms window ending at ``e``, within
+        ``verify_coherence`` of the latter: one steady tone pair seen twice (a tone under speech, where the speech
+        dipped), not a chance fit of a syllable or a note.  A window named before the 16 ms one (held while a press
+        was open) is not judged: True."""
+        n = self._kmax * self._hop
+        if named - length < e - n or named > e:
+            return True
+        r, c, _ = pairfit.PAIRS[pair]
+        amps = []
+        for a, b in ((named - length, named), (e - n, e)):
+            t = np.arange(a, b) / self.rate
+            basis = np.stack([np.cos(2 * np.pi * ROW_HZ[r] * t), np.sin(2 * np.pi * ROW_HZ[r] * t),
+                              np.cos(2 * np.pi * COL_HZ[c] * t), np.sin(2 * np.pi * COL_HZ[c] * t)], 1)
+            x = self._buf[a - buf_start: b - buf_start]
+            coef = np.linalg.solve(basis.T @ basis, basis.T @ x)
+            amps.append(np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]))
+        short, long = amps
+        return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
 
     def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
         """The short window ``[named - length, named)`` widened by 2 ms each side holds ``verify_isolated``
@@ -1098,13 +1290,16 @@ class Masker:
         w = self._buf[lo - buf_start: hi - buf_start]
         return float(w @ w) >= self._verify_isolated * energy
 
-    def _open_press(self, start: int) -> None:
+    def _open_press(self, start: int, lim: Optional[int] = None) -> None:
+        if self._conceals and lim is not None:
+            start = self._conceal_back(start, lim)
         lim = start
         # A new press inside (or within two fades of) the previous span's tail continues it: no dip.
         for span in reversed(self._spans):
             if span.source == "inband" and span.end is not None and span.end >= lim \
                     and start <= span.end + 2 * self._fade:
                 span.end = None
+                span.start = min(span.start, start)  # (a made-up span's mask may have opened after the onset)
                 self._active = span
                 return
         span = _Span(start, None, "inband")
@@ -1112,6 +1307,8 @@ class Masker:
         self._active = span
 
     def _open_notch(self, start: int, lim: int) -> _Span:
+        if self._conceals:
+            start = self._conceal_back(start, lim - self._fade)
         if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
             span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)

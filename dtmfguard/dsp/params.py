@@ -322,6 +322,42 @@ class MaskerParams:
     # blocked suspect keeps its notch and is tested again ``persist_ms`` later; a keypad whose tones are off
     # in opposite directions (Q.24 accepts +-1.5 % each) is still masked flat when a window confirms it.
     persist_spread_max: object = 0.004
+    # A suspect that fails that test is released: its notch ends and it stays silent (tracked, audio untouched)
+    # until a window names its pair again (as a silent weak suspect, below), then it is notched again from its
+    # walked-back onset.  A held synthesizer note or a sung vowel otherwise kept its notch for as long as it
+    # lasted (tune half: HyperRogue's weak-suspect notches averaged 74 ms, 0.27 % of its samples).
+    # Tune half, % of samples changed: hyperrogue 0.86 -> 0.73, espeak-cmn 0.70 -> 0.67, drascula and it
+    # unchanged; talk-over and boundary (23 conditions x 24 presses, seeds 2026, 7, 11, 12): the same digits
+    # named blind and oracle-timed in every cell; leaked ms +0.6 summed over all cells (one 1 s press under
+    # speech at tone level, seed 7: a stretch of its tail no longer notched).
+    # False: such a suspect keeps its notch while its pair is weakly present.
+    oscillator_release: bool = True
+    # A confirmed press (flat mask) is tested once, ``persist_ms`` after it opened, over the last ``persist_ms``
+    # (each tone's frequency: the spectral peak within +-6 %, 4 Hz bins): a tone more than ``press_tone_error_max``
+    # off nominal is no keypad's (ITU-T Q.23: senders within +-1.8 %; Q.24: receivers must reject beyond
+    # +-3.5 %), so two notes near a key pair: the mask ends there and the pair opens nothing (no press, suspect
+    # or notch) until it has been gone ``persist_ms``.  Measured: real presses of the talk-over and boundary
+    # conditions (23 conditions, seeds 2026, 7, 11, 12; 1769 tests) estimate at most 2.1 % (the +-2 %
+    # conditions), keys at Q.23's corners (+-1.8 % opposite ways, alone or under speech up to 12 dB louder,
+    # 189 tests) at most 2.2 %: none rejected; every talk-over and boundary cell unchanged (blind,
+    # oracle-timed, leaked ms).  Tune half, % of samples changed: hyperrogue 0.73 -> 0.61 (1.0x), 0.54 -> 0.49
+    # (1.05x), 0.51 -> 0.45 (0.9x), flat masks/min unchanged (with a memory of ``suspect_close_ms`` instead, a
+    # rejected pair gone 8 ms and back opened a new press: +0.14/min at 1.05x and 0.9x); drascula,
+    # espeak-cmn, it unchanged.  ``press_spread_max`` (the two tones' errors this far apart) would take more
+    # (tune hyperrogue 0.36 % at 3.6 %, 0.47 % at 4.0 %), but keys at Q.23's corners measure 3.6-3.9 % apart,
+    # and at 3.6 % 1-4 of 16 such keys were rejected and named blind per condition: None (no spread test).
+    # Off by default (None): each press then takes one more Python step and an FFT (speech with keys: 1,488 ->
+    # 1,208 real-time channels per core, same run), and on the report half it split HyperRogue's chords into
+    # more, shorter masks (flat masks/min 1.33 -> 1.50, % changed 1.49 -> 1.45; measured after choosing 40 on
+    # the tune half).  Worth it once the test runs in the C frame and a chord's pairs are tracked as one.
+    press_spread_max: object = None
+    press_tone_error_max: object = None  # 0.035: the test on (see above)
+    # How long a rejected pair opens nothing after it was last seen (each rejected pair remembered apart: a
+    # chord's notes give several pairs).  Longer keeps a chord that fades in and out one short mask (tune half,
+    # hyperrogue 1.05x: flat masks/min 0.57 at 40 and 100 ms, 0.42 at 250 ms; % changed 0.49 / 0.47 / 0.44),
+    # but a key of the same pair typed that soon after the notes would go unmasked: 40 (a key needs 40 ms of
+    # pause before it, Q.24): the same key 45-100 ms after rejected notes is masked (named blind at 250).
+    reject_hold_ms: float = 40.0
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
     # untouched) until a window of ``named_windows_ms`` ending at a hop passes the attacker's rule for its
@@ -355,10 +391,33 @@ class MaskerParams:
     # A suspect named only by a window of <= ``verify_window_ms`` waits ``verify_after_ms`` (within the
     # look-ahead) for the 16 ms window centred on it, and is notched only if its pair explains
     # ``verify_fraction`` of that window: a tone under speech keeps its pair there, a syllable's chance
-    # fit does not.
+    # fit does not.  Kept at 0.2 (issue 12, precise masking, measured): on the tune half nearly all of espeak
+    # Mandarin's notches are such suspects (2 ms windows, 9 ms notches, 39/min) with fractions 0.21-0.31
+    # (median 0.24); % of samples changed at 0.2 / 0.23 / 0.25 / 0.3: espeak-cmn 0.67 / 0.54 / 0.43 / 0.29,
+    # drascula 0.27 / 0.26 / 0.25 / 0.25.  But a tone 3 dB under speech is named blind at 0.23 (1 press, seed
+    # 15 of 8 seeds), 0.25 (seed 12 of 4) and 0.3 (seeds 2026 and 7): its centred window can hold as little.
     verify_window_ms: float = 4.0
     verify_after_ms: float = 8.0
     verify_fraction: float = 0.2
+    # ... and, below ``verify_strong_fraction`` of that window, only if the pair fitted in the named short
+    # window matches the pair fitted in the 16 ms one (each tone's complex amplitude, phase referred to the
+    # stream position, within ``verify_coherence`` times the 16 ms amplitude): a steady tone under speech is
+    # the same tone in both, a syllable's or a note's chance fit is not.  Measured (tune half; talk-over and
+    # boundary scenarios, seeds 2026, 7, 11, 12, 15): suspects on real presses with fractions 0.2-0.3 had
+    # mismatches 0.21-0.94 (0.03-1.01 at >= 0.3), key-free ones (espeak-cmn, drascula, hyperrogue, it) median
+    # 1.8 (5 % below 0.51).  % of samples changed, off / 1.0 / 1.2 / 1.5: espeak-cmn 0.67 / 0.32 / 0.38 /
+    # 0.41, espeak-de 0.39 / 0.18 / 0.21 / 0.27, it 0.47 / 0.43 / 0.43 / 0.43, drascula 0.27 / 0.25 (all),
+    # en 0.15 / 0.13 (all); talk-over and boundary, 23 conditions x 8 seeds: blind the same in every cell at
+    # 1.2 and 1.5, oracle-timed 1196 of 4416 in all three (one cell +1, one -1), leaked ms +2.6 summed.
+    # ``verify_strong_fraction`` 0.3 / 0.4 / 0.6 / always (1.01), tune half % changed: espeak-cmn 0.38 / 0.17 /
+    # 0.17 / 0.17, drascula 0.25 / 0.24 / 0.22 / 0.22, hyperrogue 0.73 / 0.72 / 0.70 / 0.70, it 0.43 / 0.41 /
+    # 0.39 / 0.39, espeak-de 0.21 / 0.18 / 0.18 / 0.18; talk-over and boundary (8 seeds): blind and
+    # oracle-timed the same in every cell at all four, leaked ms +1.9 summed over 0.3.  0.6: above it a tone
+    # dominates the 16 ms window (real presses there matched within 0.64, 95 %).
+    # (A window named before the 16 ms one, held while a press was open, is judged by its fraction alone.)
+    # None: no coherence test (the fraction alone, as before).
+    verify_strong_fraction: float = 0.6
+    verify_coherence: object = 1.2
     # ... or if short windows named the same pair at this many hops during the wait
     verify_support: int = 3
     # ... or if the named short window (widened by 2 ms each side) holds this share of the 16 ms window's
@@ -373,6 +432,22 @@ class MaskerParams:
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
+    # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
+    # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
+    # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
+    # pipeline reports it (:meth:`dtmfguard.dsp.masker.Masker.conceal`).  Its first ``conceal_merge_ms`` of
+    # real audio after it count as made up too (the concealment is cross-faded into the next real frame,
+    # 5 ms in pjmedia).  While any screen window overlaps it, a press being masked counts no miss (a
+    # concealed frame inside a press never closes it), and the whole made-up span gets the flat mask when
+    # anything was being treated within ``conceal_near_ms`` before it (a press, a suspect, a pending short
+    # window, a mask or a notch: the concealment repeats what was just before it) and it is not quieter than
+    # one tone at ``screen_min_tone_dbm0`` (made-up silence hides nothing), or any screen window over it names
+    # or weakly holds a pair; a press or notch opening inside it or within ``conceal_near_ms`` after it starts
+    # a guard before it (the walk-back to the onset stops at a concealment the pair does not fit).  Measured (benchmarks/frame_faults.py --leaks, 4 keys x 13 block-grid
+    # offsets x every frame position): a made-up frame at a key's onset was named blind 3 times in 480 runs
+    # (wsola) and 3 in 480 (lost packet) without this, 0 with it.
+    conceal_merge_ms: float = 5.0
+    conceal_near_ms: float = 16.0
 
 
 DEFAULT_MASKER_PARAMS = MaskerParams()

@@ -71,6 +71,9 @@ class SilenceMasker:
     def uncover(self, end: int) -> None:
         pass
 
+    def conceal(self, start: int, end: int) -> None:
+        pass
+
     def flush(self) -> np.ndarray:
         return np.zeros(0, dtype=np.int16)
 
@@ -205,8 +208,8 @@ class CallPipeline:
     def note_jitter(self, inserted: int, concealed: int, dropped: int = 0) -> None:
         """Clock thread, just before :meth:`process_customer_frame`: the jitter buffer made up that frame
         (``inserted``: it was empty; ``concealed``: a packet was missing), or ``dropped`` that many sender's
-        frames just before it (to shed latency).  The masker gets the frame as always; the detector does not
-        get a made-up one, and a key is given back the frames dropped in it (secure mode:
+        frames just before it (to shed latency).  The masker gets the frame as always, told that it is made up
+        (or that the stream was joined before it: ``Masker.conceal``); the detector does not get a made-up one, and a key is given back the frames dropped in it (secure mode:
         :class:`.keyrelay.JitterLog`)."""
         self._jitter_note = (int(inserted), int(concealed), int(dropped))
 
@@ -291,6 +294,14 @@ class CallPipeline:
                 self._secure_tick(n)
             if self._pending:
                 self._apply_pending()
+            if (made_up[0] or made_up[1] or made_up[2]) and not gap:
+                # the masker is told what the jitter buffer made up (or where it joined the stream after
+                # dropping frames) before it sees it: a press is not closed across it and a concealment of
+                # a tone is masked (fail closed; Masker.conceal)
+                conceal = getattr(self.masker, "conceal", None)
+                if conceal is not None:
+                    pos = int(self.masker.samples_in)
+                    conceal(pos, pos + (n if made_up[0] or made_up[1] else 0))
             masked = self.masker.process(pcm)
             if len(masked) != n:
                 raise RuntimeError("masker returned a frame of the wrong length")
