@@ -19,7 +19,7 @@ from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
 from sip_peers import SipCall, SippUas, free_port
-from test_sip_call import _best_correlation
+from _audio_match import speech_match
 from test_sip_secure_mode import speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -61,7 +61,7 @@ def test_early_media_with_the_pjsua2_agent(tmp_path):
           f"early media lasted {states[200] - states[183]:.2f} s")
     # the customer heard the agent side's prompt, and it started before the answer
     heard, _ = sf.read(tmp_path / "c.wav", dtype="int16")
-    corr, lag = _best_correlation(heard, prompt[: 8000])
+    corr, lag = speech_match(heard, prompt[: 8000])
     assert corr > 0.6, corr
     assert rec_started[0]["t"] + lag / 8000 < states[200], "the prompt was not heard before the answer"
     # the agent side heard the customer during early media, keys masked
@@ -95,6 +95,6 @@ def test_early_media_with_sipp_as_the_agent_side(tmp_path):
     # and already before the 200
     heard, _ = sf.read(tmp_path / "c.wav", dtype="int16")
     early = heard[: int((states[200] - rec_started[0]["t"]) * 8000)]
-    corr, _ = _best_correlation(early, speech[: 4000])
+    corr, _ = speech_match(early, speech[: 4000])
     print(f"sipp 183: early media {states[200] - states[183]:.2f} s, echo correlation before the answer {corr:.2f}")
     assert corr > 0.5, corr

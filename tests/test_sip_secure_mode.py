@@ -194,11 +194,11 @@ def align(rec, x, start: int, chunk: int = 4000) -> int:
     """Offset of the customer's signal ``x`` in a recording, from the speech in ``x[start:]``: the best of
     its 0.5 s chunks (an adaptive jitter buffer on a loaded host stretches a recording by a frame here and
     there, which blurs a correlation over several seconds).  Asserts that the agent heard the speech."""
-    from test_sip_call import _best_correlation
+    from _audio_match import speech_match
 
     best = (0.0, 0, 0)
     for at in range(start, x.size - chunk + 1, chunk):
-        corr, lag = _best_correlation(rec, x[at:at + chunk])
+        corr, lag = speech_match(rec, x[at:at + chunk])
         if corr > best[0]:
             best = (corr, lag, at)
     assert best[0] > 0.6, best  # the agent heard the customer's speech
