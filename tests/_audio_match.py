@@ -30,7 +30,8 @@ def _global_lag(y: np.ndarray, r: np.ndarray) -> int:
 def piece_scores(recording, ref, *, piece_ms: float = 200.0, slack_ms: float = 100.0, rate: int = RATE):
     """``(lag, [(ref_start, weight, correlation, shift)])``: the lag (recording sample where ``ref`` starts, by
     the cross-correlation peak), and for each piece of ``ref`` its share of the reference's energy, its best
-    normalised correlation with the recording within ``slack_ms`` of that lag, and the shift (samples) where."""
+    normalised correlation with the recording within ``slack_ms`` of that lag or of the last piece found (shift
+    and correlation above 0.5: slips add up), and the shift (samples) where."""
     y = np.asarray(recording, dtype=np.float64).ravel()
     r = np.asarray(ref, dtype=np.float64).ravel()
     if r.size == 0 or y.size < r.size:
@@ -42,12 +43,13 @@ def piece_scores(recording, ref, *, piece_ms: float = 200.0, slack_ms: float = 1
         starts.pop()  # a short last piece joins the one before
     total = float(np.dot(r, r)) + 1e-9
     out = []
+    drift = 0  # the shift of the last piece found (slips add up: a buffer that keeps running empty)
     for i, s in enumerate(starts):
         e = starts[i + 1] if i + 1 < len(starts) else r.size
         part = r[s:e]
         energy = float(np.dot(part, part))
-        lo = max(0, lag + s - slack)
-        hi = min(y.size - part.size, lag + s + slack)
+        lo = max(0, lag + s + min(0, drift) - slack)
+        hi = min(y.size - part.size, lag + s + max(0, drift) + slack)
         if hi < lo or energy <= 0.0:
             out.append((s, energy / total, 0.0, 0))
             continue
@@ -56,7 +58,10 @@ def piece_scores(recording, ref, *, piece_ms: float = 200.0, slack_ms: float = 1
         wins = np.convolve(window * window, np.ones(part.size), "valid")
         corr = dots / np.sqrt(np.maximum(wins, 0.0) * energy + 1e-9)
         k = int(np.argmax(corr))
-        out.append((s, energy / total, float(corr[k]), lo + k - (lag + s)))
+        shift = lo + k - (lag + s)
+        if corr[k] > 0.5:
+            drift = shift
+        out.append((s, energy / total, float(corr[k]), shift))
     return lag, out
 
 

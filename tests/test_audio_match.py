@@ -70,10 +70,11 @@ def test_jitter_buffer_slips_keep_the_speech_heard(speech, kind):
 
 
 def test_a_slow_drift_is_followed(speech):
-    """Frames inserted one after another over the prompt (a buffer that keeps running empty): 80 ms in all."""
+    """Frames inserted one after another over the prompt (a buffer that keeps running empty): 200 ms in all,
+    more than the search around the prompt's alignment (loaded runs showed 80 ms within one call)."""
     rec = _in_call(speech)
-    for k in range(4):
-        rec = _slipped(rec, 3000 + (k + 1) * speech.size // 5 + k * F, "insert")
+    for k in range(10):
+        rec = _slipped(rec, 3000 + (k + 1) * speech.size // 11 + k * F, "insert")
     assert speech_match(rec, speech)[0] > 0.8
 
 
