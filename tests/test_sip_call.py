@@ -75,7 +75,7 @@ def test_customer_leg_negotiates_the_first_codec_by_default(call):
 
 def test_agent_hears_the_customer_speech(call):
     similarity, lag = speech_match(call["recording"], call["speech"])
-    # two G.711 codings and the masker's delay: measured ~0.84 (a single window: 0.5 after a jitter slip)
+    # two G.711 codings and the masker's delay: 0.97-1.0 on loaded runs (one window over the whole prompt: 0.64-1.0)
     assert similarity > 0.6, (similarity, lag)
 
 
