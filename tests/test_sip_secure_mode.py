@@ -365,10 +365,14 @@ def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_pa
             customer_extra=["--from-user", "+442071234567", "--from-display", "Alice Smith"])
     assert r["rc_guard"] == 0
     # baresip reports no duration, only when each key's first and end packets arrived (its control socket,
-    # read by a Python thread on a shared 2-core host): its times scatter more than the RTP duration field
-    # the pjsua2 agent reads, so the bound here is 30 ms
-    errors = check_relayed(r, tolerance_ms=30)
+    # read by a Python thread on a shared 2-core host): those times scatter with the host's load (a loaded full
+    # run: a later key beyond 30 ms while the guard sent every key within 10 ms of the typed one), so here they
+    # only catch a key gone wrong (100 ms); the durations the guard sent are held to the usual bounds
+    errors = check_relayed(r, tolerance_ms=100)
     print(f"baresip agent: {len(errors)} keys relayed, duration errors (ms, from its event times): {errors}")
+    sent = [json.loads(m)["sent_ms"] for m in re.findall(r"relayed in-band press (\{.*\})", r["guard_log"])]
+    typed = [ms for _, ms in expected_keys()][: len(sent)]
+    assert_durations([s - t for s, t in zip(sent, typed)], key_tolerances(r)[: len(sent)])
     kinds = [e.get("type") for e in r["feed"]]
     assert kinds.count("field_complete") == 3, kinds
     check_nothing_of_the_card(r)
