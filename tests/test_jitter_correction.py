@@ -4,8 +4,9 @@
 The guard measures an in-band key on the audio its jitter buffer hands over.  A frame the buffer *inserts*
 (it ran empty) is not on the sender's timeline; a frame it *conceals* (a packet was missing) stands for a
 sender's frame whose audio is unknown.  The SIP port tells the pipeline, frame by frame, which frames were
-made up (``sip/pj/jbuf.py``); the detector is not given them, and a key gets back the frames of missing packets
-inside it.  These tests run the real detector and masker on keys with made-up frames in them.
+made up (``sip/pj/jbuf.py``); the detector is given the buffer's concealment (a frame it inserted is taken off
+the key's duration) and is spared gap frames, whose positions :class:`JitterLog` maps back to the stream.  These
+tests run the real detector and masker on keys with made-up frames in them.
 """
 from __future__ import annotations
 
@@ -22,24 +23,20 @@ F = 160  # samples per 20 ms frame at 8 kHz
 
 def test_skipped_frames_map_detector_positions_back_to_the_stream():
     jl = JitterLog(8000)
-    jl.skip(1000, F, concealed=False)  # the frame at stream 1000..1160 was left out
+    jl.skip(1000, F)  # the frame at stream 1000..1160 was left out
     assert jl.to_stream(0, 1000) == (0, 1000)  # before it: unchanged; its end stays before the gap
     assert jl.to_stream(1000, 2000) == (1160, 2160)
     assert jl.to_stream(500, 1500) == (500, 1660)  # across it: the stream span holds the made-up frame
-    jl.skip(3000, F, concealed=True)
+    jl.skip(3000, F)
     assert jl.to_stream(3000, 3100) == (3320, 3420)
+    assert jl.correction_ms(500, 3500) == 0  # a frame left out is not in the key's measured duration
     jl.clear()
     assert jl.to_stream(3000, 3100) == (3000, 3100)
 
 
-def test_a_missing_packet_inside_a_key_gives_back_a_frame_at_its_edge_half_a_frame():
-    jl = JitterLog(8000)
-    jl.skip(2000, F, concealed=True)
-    assert jl.correction_ms(1000, 3000) == 20  # inside
-    assert jl.correction_ms(1000, 2000) == 10 and jl.correction_ms(2000, 3000) == 10  # at an edge
-    assert jl.correction_ms(3000, 4000) == 0 and jl.correction_ms(0, 1500) == 0  # elsewhere
-    jl.skip(5000, F, concealed=False)  # an inserted frame: nothing to give back
-    assert jl.correction_ms(4000, 6000) == 0
+def test_a_lost_packets_concealment_is_never_left_out():
+    with pytest.raises(ValueError):
+        JitterLog(8000).skip(1000, F, concealed=True)
 
 
 def _relayed(frames, notes):
@@ -107,8 +104,10 @@ def test_relayed_keys_carry_their_span_and_the_correction():
 def test_the_log_is_kept_bounded():
     jl = JitterLog(8000, keep=8)
     for i in range(100):
-        jl.skip(i * 1000, F, concealed=True)
-    assert len(jl.breaks) == 8 and len(jl.concealed) == 8 and jl.skipped == 100 * F
+        jl.skip(i * 1000, F)
+        jl.made_up_frame(i * 1000 + 500, F, inserted=True)
+        jl.dropped(i * 1000 + 700, 1)
+    assert len(jl.breaks) == len(jl.inserted) == len(jl.drops) == 8 and jl.skipped == 100 * F
 
 
 def test_a_frame_the_jitter_buffer_dropped_in_a_key_gives_back_half_a_frame():
@@ -147,7 +146,7 @@ def _card_frames(tone_ms: float, pause_ms: float):
 
 def _typed(frames, mode, at, kind):
     got = []
-    p = CallPipeline(8000, mask_mode=mode, on_digit=lambda ev: got.append(ev.digit))
+    p = CallPipeline(8000, mask_mode=mode, on_digit=lambda ev, got=got: got.append(ev.digit))
     for i, fr in enumerate(frames):
         if i == at and kind == "none":  # the jitter buffer had nothing (a frame later the packet is there)
             p.process_customer_frame(np.zeros(F, np.int16), gap=True)
@@ -205,7 +204,7 @@ def test_a_long_run_of_gap_frames_still_ends_a_key():
     pause to the detector (only a short run, a late clock thread, is bridged)."""
     frames = _card_frames(100.0, 100.0)
     got = []
-    p = CallPipeline(8000, mask_mode="always", on_digit=lambda ev: got.append(ev.digit))
+    p = CallPipeline(8000, mask_mode="always", on_digit=lambda ev, got=got: got.append(ev.digit))
     for i, fr in enumerate(frames):
         if i == 22:  # inside the third key ("1", frames 20..24), before its second half
             for _ in range(50):  # one second without packets
@@ -228,7 +227,7 @@ def test_a_none_frame_in_a_wideband_key_keeps_it_one_key():
     frames = [x[i:i + fs] for i in range(0, x.size, fs)]
     for at in (12, 13, 22, 23):  # inside the first and the second key
         got = []
-        p = CallPipeline(rate, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
+        p = CallPipeline(rate, mask_mode="secure", on_digit=lambda ev, got=got: got.append(ev.digit))
         for i, fr in enumerate(frames):
             if i == at:
                 p.process_customer_frame(np.zeros(fs, np.int16), gap=True)
@@ -247,7 +246,7 @@ def test_a_none_frame_in_a_wideband_key_keeps_it_one_key():
 
 def _card_typed_with(frames, at, kind):
     got = []
-    p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
+    p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev, got=got: got.append(ev.digit))
     p.process_customer_frame(np.zeros(F, np.int16))
     frames = list(frames)
     # the concealment goes on from the last real frame and is merged into the next one that arrives: frame
@@ -305,7 +304,7 @@ def test_keys_with_a_concealed_frame_from_live_calls_are_found_at_every_grid_off
         assert note in {tuple(int(v) for v in nt) for nt in notes if nt.any()}
         for lead in range(0, 51, 2):
             got = []
-            p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
+            p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev, got=got: got.append(ev.digit))
             p.process_customer_frame(np.zeros(F, np.int16))
             if lead:
                 p.process_customer_frame(np.zeros(lead, np.int16))  # shifts the block grid against the keys

@@ -22,6 +22,7 @@ import soundfile as sf
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.server.control import follow_feed, request as control_request
 
+from _audio_match import speech_match
 from _corpus_util import prompt
 from sip_peers import keyed_audio
 from sip_peers.kamailio import RelayCall
@@ -31,17 +32,6 @@ TOKEN = "relay-token"
 SPEECH = "agent-pass.wav"  # an English prompt (asterisk-core-sounds-en-wav): see _corpus_util.prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_program("kamailio")]
-
-
-def _best_correlation(recording, ref):
-    y, r = recording.astype(np.float64), ref.astype(np.float64)
-    if y.size < r.size:
-        return 0.0, 0
-    n = 1 << int(np.ceil(np.log2(y.size + r.size)))
-    c = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(r, n)), n)[: y.size - r.size + 1]
-    lag = int(np.argmax(c))
-    seg = y[lag: lag + r.size]
-    return float(np.dot(seg, r) / np.sqrt(np.dot(seg, seg) * np.dot(r, r) + 1e-9)), lag
 
 
 def customer_wav(tmp_path, speech, keys: str, seed: int, before_s: float = 0.25, after_s: float = 0.25):
@@ -106,7 +96,7 @@ def test_agent_audio_gives_the_adversary_nothing(payment_call):
     from dtmfguard.testkit.adversary import count_recovered, recover_digits
 
     rec = payment_call["rec"]
-    corr, lag = _best_correlation(rec, payment_call["speech"])
+    corr, lag = speech_match(rec, payment_call["speech"])
     assert corr > 0.6, corr  # the agent hears the customer
     assert count_recovered(rec.astype(np.float64), payment_call["spans"], 8000, offset=lag) == 0
     assert len(recover_digits(rec.astype(np.float64), 8000)) <= 2  # speech false alarms, as on the raw prompt
@@ -165,7 +155,7 @@ def test_killed_relay_fails_closed_and_the_next_call_uses_the_survivor(tmp_path)
     assert max(energy[:4]) > 300, energy
     killed_at = next(i for i in range(len(energy)) if i >= 4 and all(e < 10 for e in energy[i:]))
     assert killed_at <= 12, energy
-    assert _best_correlation(second, speech[:8000])[0] > 0.6  # the survivor carries the new call's speech
+    assert speech_match(second, speech[:8000])[0] > 0.6  # the survivor carries the new call's speech
     print(f"failover: relay {carrier} killed; agent audio of call 1 silent from {killed_at * 0.5:.1f} s "
           f"(kill at ~2.5 s); call setup (peer start to 200 OK) before the kill {setup_before:.2f} s, "
           f"first call after it {setup_after:.2f} s")
@@ -188,7 +178,7 @@ def test_g722_customer_through_the_relay(tmp_path):
         assert call.agent.wait(15) == 0
     assert "customer codec G722" in call.relays[0].output()
     rec = call.recording()
-    corr, lag = _best_correlation(rec, speech)
+    corr, lag = speech_match(rec, speech)
     # two resamplings (pjsua 8 -> 16 kHz, G.722 low band only at the relay) and G.722 coding: 0.47-0.6
     # measured; noise or silence would give ~0
     assert corr > 0.35, corr
@@ -211,7 +201,7 @@ def test_hold_and_resume_through_kamailio_keeps_masking(tmp_path):
     assert any(e.get("event") == "resumed" for e in customer.events()), customer.output()[-1500:]
     assert stats["ng_errors"] == 0 and stats["ng_requests"] >= 6  # offer+answer, 2 re-offers+answers, delete
     rec = call.recording()
-    corr, lag = _best_correlation(rec, speech)
+    corr, lag = speech_match(rec, speech)
     assert corr > 0.6, corr
     assert count_recovered(rec.astype(np.float64), spans, 8000, offset=lag) == 0
 
@@ -234,6 +224,6 @@ def test_srtp_call_through_kamailio_and_relay(tmp_path):
     assert done["status"] == 200 and done["srtp"] is True, done
     assert stats["ng_errors"] == 0
     rec = call.recording()
-    corr, lag = _best_correlation(rec, speech)
+    corr, lag = speech_match(rec, speech)
     assert corr > 0.6, corr  # decrypted, masked, re-encrypted, decrypted by the agent
     assert count_recovered(rec.astype(np.float64), spans, 8000, offset=lag) == 0

@@ -21,7 +21,8 @@ from dtmfguard.dsp.audio import read_audio
 from _corpus_util import prompt
 from sip_peers import PYTHON, Proc, free_port, rtp_base
 from sip_peers.kamailio import Kamailio, kamailio_config
-from test_relay_kamailio import SPEECH, _best_correlation, customer_wav
+from _audio_match import speech_match
+from test_relay_kamailio import SPEECH, customer_wav
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_program("kamailio"),
               pytest.mark.needs_program("ip", "iproute2"),
@@ -120,7 +121,7 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
 
     for rec_path in recs:
         rec, _ = sf.read(rec_path, dtype="int16")
-        corr, lag = _best_correlation(rec, speech)
+        corr, lag = speech_match(rec, speech)
         assert corr > 0.6, corr  # the customer's speech crossed two hosts both ways
         assert count_recovered(rec.astype(np.float64), spans, 8000, offset=lag) == 0
     text = "".join(p.output() for p in procs) + (tmp_path / "kam.err").read_text()

@@ -13,6 +13,9 @@ Faults injected into the media path must leave the agent with silence.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import threading
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ import soundfile as sf
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
+from _audio_match import speech_match
 from _corpus_util import prompt
 from sip_peers import SipCall, done_event
 
@@ -55,35 +59,6 @@ def run_call(tmp_path, *, rfc="123", info="45", info_dtmf="6", fault="none", fau
             "spans": spans}
 
 
-def _best_correlation(recording, ref, pieces=4, slack_ms=80.0):
-    """``(similarity, lag)``: where ``ref`` stands in ``recording`` (the cross-correlation peak) and how alike
-    they are there: the median, over ``pieces`` parts of ``ref``, of each part's normalised correlation at its
-    own best alignment within ``slack_ms`` of that lag.  A jitter-buffer jump or a lost packet on a loaded
-    host shifts the audio after it by some milliseconds without making it unheard; silence, the mask or
-    other audio stays far below."""
-    y = recording.astype(np.float64)
-    r = ref.astype(np.float64)
-    if y.size < r.size:
-        return 0.0, 0
-    n = 1 << int(np.ceil(np.log2(y.size + r.size)))
-    c = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(r, n)), n)[: y.size - r.size + 1]
-    lag = int(np.argmax(c))
-    size, slack = r.size // pieces, int(slack_ms * 8)
-    sims = []
-    for k in range(pieces):
-        part = r[k * size:(k + 1) * size]
-        lo = max(0, lag + k * size - slack)
-        hi = min(y.size - part.size, lag + k * size + slack)
-        if hi < lo:
-            sims.append(0.0)
-            continue
-        window = y[lo: hi + part.size]
-        dots = np.correlate(window, part, "valid")
-        energy = np.convolve(window ** 2, np.ones(part.size), "valid")
-        sims.append(float(np.max(dots / np.sqrt(energy * np.dot(part, part) + 1e-9))))
-    return float(np.median(sims)), lag
-
-
 @pytest.fixture(scope="module")
 def call(tmp_path_factory):
     # pjsip's own log on at the highest level a guard allows: its lines must not leak either
@@ -99,16 +74,16 @@ def test_customer_leg_negotiates_the_first_codec_by_default(call):
 
 
 def test_agent_hears_the_customer_speech(call):
-    corr, lag = _best_correlation(call["recording"], call["speech"])
-    # two G.711 codings and the masker's delay: measured ~0.84
-    assert corr > 0.6, (corr, lag)
+    similarity, lag = speech_match(call["recording"], call["speech"])
+    # two G.711 codings and the masker's delay: 0.97-1.0 on loaded runs (one window over the whole prompt: 0.64-1.0)
+    assert similarity > 0.6, (similarity, lag)
 
 
 def _recovered_in_keys(r):
     """Key presses the adversarial decoder names correctly in the agent's recording (aligned by speech)."""
     from dtmfguard.testkit.adversary import count_recovered
 
-    _, lag = _best_correlation(r["recording"], r["speech"])
+    _, lag = speech_match(r["recording"], r["sent"])  # the prompt is in it twice: either copy could win alone
     return count_recovered(r["recording"].astype(np.float64), r["spans"], 8000, offset=lag)
 
 
@@ -185,13 +160,72 @@ def test_overloaded_pipeline_never_leaks_tones(tmp_path):
 
 
 def test_g722_customer_leg(tmp_path):
-    """A wideband (16 kHz G.722) customer: the 8 kHz bridge resamples, digits are still found and masked."""
-    r = run_call(tmp_path, rfc="", info="", info_dtmf="", customer_extra=["--codec", "G722/16000"])
-    assert r["rc"] == (0, 0, 0)
-    assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest()
-    assert done_event(r["customer"])["codec"] == "G722/16000"  # what the customer leg negotiated
-    assert _recovered_in_keys(r) == 0
-    assert _best_correlation(r["recording"], r["speech"])[0] > 0.5
+    """A wideband (16 kHz G.722) customer pays by card: the 8 kHz bridge resamples, the keys are found (the
+    payment session gets the card) and masked (the agent hears neither key nor digit).
+
+    G.722 is ADPCM: a frame pjmedia never decodes in order (a packet lost, or late for the jitter buffer, as a
+    loaded host makes them) leaves the decoder's predictors out of step with the sender's for some 60-80 ms, and
+    a 70 ms key inside that is lost, as on any network that loses a packet (on a loaded 2-core run: 8 frames in
+    15 s, both of two entries hit).  So the customer does what a caller does when the card is refused (a key
+    missing: the length or the Luhn check fails): types it again, up to the session's three attempts.  Still
+    checked: the card found whole, and each refused entry explained by frames the jitter buffer reports lost,
+    late or discarded (keys refused on a clean line are a detection bug)."""
+    from dtmfguard.capture.policy import PaymentPolicy
+    from dtmfguard.testkit.adversary import count_recovered
+    from dtmfguard.server.control import follow_feed, request as control_request
+    from sip_peers import connected_call
+
+    token = "g722-token"
+    attempts = PaymentPolicy().max_attempts
+    speech, _ = read_audio(prompt(SPEECH))
+    pause = np.zeros(2 * 8000)  # the caller hears the card refused, then types it again
+    parts, spans = [speech, np.zeros(1600)], []
+    for k in range(attempts):
+        keys, key_spans = keypresses(PAN + "#", level_dbm0=-10, rng=np.random.default_rng(7 + k))
+        base = sum(part.size for part in parts)
+        spans += [(sp.digit, sp.start + base, sp.end + base) for sp in key_spans]
+        parts += [keys, pause]
+    parts += [speech]
+    x = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
+    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    env = {"DTMFGUARD_API_TOKEN": token, "DTMFGUARD_VAULT_KEY": "44" * 32,
+           "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
+    feed: list = []
+    with SipCall(tmp_path, serve=True, control=True, env=env) as sip:
+        customer = sip.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.5:.1f}",
+                                "--codec", "G722/16000")
+        call_id = connected_call(sip.ctl, token)["id"]
+        status, body = control_request(sip.ctl, "POST", f"/calls/{call_id}/payment", token,
+                                       {"amount": 1999, "reference": "INV-722", "fields": ["card_number"]},
+                                       timeout=10)
+        assert status == 201, body
+        reader = threading.Thread(target=follow_feed, args=(sip.ctl, call_id, token, lambda k, d: feed.append(d)),
+                                  daemon=True)
+        reader.start()
+        assert customer.wait(60) == 0
+        reader.join(20)
+    assert sip.rc_guard == 0, sip.guard.output()[-3000:]
+    assert done_event(customer)["codec"] == "G722/16000"  # what the customer leg negotiated
+    log = sip.guard.err_path.read_text()
+    jb = re.search(r"customer stream's jitter buffer: .*empty (\d+), lost (\d+), discard (\d+)", log)
+    assert jb, log[-3000:]
+    out_of_order = sum(int(n) for n in jb.groups())  # frames the decoder did not get in the sender's order
+    cards = [e for e in feed if e.get("type") == "field_complete" and e.get("field") == "card_number"]
+    valid = [e for e in cards if e.get("valid")]
+    print(f"G.722 card entries needed: {len(cards)}; jitter buffer: {jb.group(0).split(': ', 1)[1]}")
+    # the card in the first entry, or (keys lost to the decoder) refused and taken from a later one
+    assert len(valid) == 1 and cards[-1] is valid[0], [(e.get("valid"), e.get("reason")) for e in cards]
+    assert (valid[0]["brand"], valid[0]["last4"]) == ("visa", PAN[-4:]), valid
+    assert len(cards) - 1 <= out_of_order, (len(cards), jb.group(0))  # no entry refused on a clean line
+    ended = [e for e in feed if e.get("type") == "session_ended"]
+    assert ended and ended[0]["outcome"] == "completed", ended
+    rec = sip.recording()
+    similarity, _ = speech_match(rec, speech)
+    assert similarity > 0.6, similarity  # the agent hears the wideband customer
+    # aligned on all the customer sent (the prompt is in it twice: either copy could win alone)
+    assert count_recovered(rec.astype(np.float64), spans, 8000, offset=speech_match(rec, x)[1]) == 0
+    text = "".join(json.dumps(e) for e in feed) + sip.guard.output() + sip.agent.output()
+    assert PAN not in text and PAN[-8:] not in text
 
 
 def test_hold_and_resume_keeps_masking(tmp_path):
@@ -206,7 +240,7 @@ def test_hold_and_resume_keeps_masking(tmp_path):
     # alignment from the second half of the audio (after the resume)
     rec = r["recording"]
     assert count_recovered(rec.astype(np.float64), r["spans"], 8000,
-                           offset=_best_correlation(rec, r["speech"])[1]) == 0
+                           offset=speech_match(rec, r["sent"])[1]) == 0
     from dtmfguard.dsp.detector import detect
 
     assert detect(rec) == []

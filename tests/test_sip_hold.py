@@ -27,7 +27,8 @@ from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
 from sip_peers import SipCall, done_event
-from test_sip_call import PAN, SPEECH, _best_correlation
+from _audio_match import speech_match
+from test_sip_call import PAN, SPEECH
 
 need_pjsua2("the B2BUA's hold relay", module=True)  # a host without pjsua2 skips this module, naming it
 import pjsua2 as pj  # noqa: E402
@@ -183,7 +184,7 @@ def _relays(guard_log: str, what: str, leg: str) -> list[float]:
 def _check_masked_after_resume(r):
     """Keys typed after the resume: masked for the agent, delivered to the payment side."""
     rec = r["recording"]
-    corr, lag = _best_correlation(rec, r["after"])  # the prompt after the keys
+    corr, lag = speech_match(rec, r["after"])  # the prompt after the keys
     assert corr > 0.6, corr  # the agent did hear the call after the resume
     offset = lag - (r["sent"].size - r["after"].size)
     assert count_recovered(rec, r["spans"], 8000, offset=offset) == 0

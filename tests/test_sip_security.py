@@ -183,13 +183,13 @@ def test_srtp_tls_call_connects_and_every_side_sees_srtp(srtp_call):
 def test_srtp_call_still_masks_and_captures(srtp_call):
     from dtmfguard.testkit.adversary import count_recovered, recover_digits
     from dtmfguard.dsp.detector import detect
-    from test_sip_call import _best_correlation
+    from _audio_match import speech_match
 
     r = srtp_call
     assert r["probe"]["digits_sha256"] == hashlib.sha256((PAN + "123").encode()).hexdigest(), r["probe"]
     assert r["probe"]["sources"] == {"inband": 16, "rfc4733": 3}
     rec = r["recording"]
-    corr, lag = _best_correlation(rec, r["speech"])
+    corr, lag = speech_match(rec, r["speech"])
     assert corr > 0.6, corr  # the agent hears the customer through SRTP both ways
     assert detect(rec) == []
     assert count_recovered(rec.astype(np.float64), r["spans"], 8000, offset=lag) == 0

@@ -149,7 +149,7 @@ def test_a_refer_from_sipp_gives_its_target_the_caller_and_the_customer_the_targ
                  agent_uri=f"sip:agent1@127.0.0.1:{sport}") as call, \
             SippUas(tmp_path, "uas_refer.xml", sport, "-key", "refer_to", f"sip:agent2@127.0.0.1:{a2port}") as sipp:
         agent2 = call.add_agent("agent2", "--pai", AGENT2_PAI, port=a2port, record=False)
-        customer = call.customer("--play-s", "4.0", *CALLER)
+        customer = call.customer("--play-s", "5.0", *CALLER)  # sipp refers at 2.5 s
         assert call.wait(customer_s=30) == 0, customer.output()[-3000:]
         out = sipp.finish(20)
     assert call.rc_guard == 0

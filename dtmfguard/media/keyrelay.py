@@ -312,11 +312,14 @@ class JitterLog:
     positions).  Clock thread only, like the rest of the pipeline.
     """
 
+    #: always empty (a lost packet's concealment is never left out): read by ``CallPipeline._shift``, which can
+    #: stop reading it; kept so that it need not change in the same step
+    concealed: tuple = ()
+
     def __init__(self, rate: int = 8000, frame_samples: int = 160, keep: int = 512):
         self.rate, self.frame = int(rate), int(frame_samples)
         #: (detector position, samples left out before it in total): from that position on
         self.breaks: collections.deque = collections.deque(maxlen=keep)
-        self.concealed: collections.deque = collections.deque(maxlen=keep)  # detector positions of left-out lost frames
         self.drops: collections.deque = collections.deque(maxlen=keep)  # detector positions of dropped frames
         self.inserted: collections.deque = collections.deque(maxlen=keep)  # (position, samples) of inserted frames fed
         self.skipped = 0
@@ -328,21 +331,20 @@ class JitterLog:
     def clear(self) -> None:
         """The detector restarted (positions start again from its new sample 0)."""
         self.breaks.clear()
-        self.concealed.clear()
         self.inserted.clear()
         self.drops.clear()
         self.skipped = 0
 
-    def skip(self, det_pos: int, n: int, concealed: bool) -> None:
-        """A frame of ``n`` samples, made up by the jitter buffer, was not given to the detector, whose next
-        sample is ``det_pos``.  ``concealed``: it stood for a missing packet (else it was inserted)."""
+    def skip(self, det_pos: int, n: int, concealed: bool = False) -> None:
+        """A frame of ``n`` samples, made up by the jitter buffer (a gap frame, or an empty buffer's concealment
+        gone on too long), was not given to the detector, whose next sample is ``det_pos``.  A lost packet's
+        concealment is always given to the detector (:meth:`made_up_frame`), never left out: ``concealed`` is
+        only accepted so that callers may say so, and True is refused."""
+        if concealed:
+            raise ValueError("a lost packet's concealment is given to the detector (made_up_frame), not skipped")
         self.skipped += int(n)
         self.breaks.append((int(det_pos), self.skipped))
-        if concealed:
-            self.concealed.append(int(det_pos))
-            self.stats["concealed"] += 1
-        else:
-            self.stats["inserted"] += 1
+        self.stats["inserted"] += 1
 
     def made_up_frame(self, det_pos: int, n: int, inserted: bool) -> None:
         """A frame the jitter buffer made up was given to the detector as it is, at ``det_pos``.  Concealed (a
@@ -375,17 +377,13 @@ class JitterLog:
         return det_start + self.left_out_before(det_start), det_end + self.left_out_before(det_end - 1)
 
     def correction_ms(self, det_start: int, det_end: int) -> int:
-        """Milliseconds to add to a key the detector measured over [det_start, det_end): the missing packets'
-        frames inside it (a whole frame each) or at its edges (half a frame each)."""
+        """Milliseconds to add to a key the detector measured over [det_start, det_end): half a frame for each
+        sender's frame the buffer dropped in or next to it, less the frames an empty buffer inserted into it
+        that the detector was given."""
         if det_end <= det_start:
             return 0
         half = self.frame // 2
         samples = 0
-        for pos in self.concealed:
-            if det_start + half < pos < det_end - half:
-                samples += self.frame
-            elif abs(pos - det_end) <= half or abs(pos - det_start) <= half:
-                samples += half
         for pos in self.drops:
             if det_start - half <= pos <= det_end + half:
                 samples += half

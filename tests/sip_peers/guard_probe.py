@@ -131,7 +131,7 @@ def main() -> int:
     while not stop.is_set() and time.monotonic() < deadline:
         guard.poll(20)
     health = guard.health()
-    for name, pl, rec_in, rec_out, rec_t, rec_gap, rec_note in taps:
+    for _name, pl, rec_in, rec_out, rec_t, rec_gap, rec_note in taps:
         import numpy as np
 
         m = pl.masker
