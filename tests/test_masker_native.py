@@ -351,8 +351,8 @@ def test_native_onset_equals_numpy(native, seed):
         lim = e - int(rng.integers(-5, 300))
         pair = int(rng.integers(16))
         steady = float(rng.choice([0.0, 1e3, 1e6, 1e8]))
-        ref = with_backend("numpy", lambda: m._onset(e, pair, steady, buf_start, lim))
-        got = with_backend("native", lambda: m._onset(e, pair, steady, buf_start, lim))
+        ref = with_backend("numpy", lambda e=e, pair=pair, steady=steady, lim=lim: m._onset(e, pair, steady, buf_start, lim))
+        got = with_backend("native", lambda e=e, pair=pair, steady=steady, lim=lim: m._onset(e, pair, steady, buf_start, lim))
         assert got == ref
 
 
