@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The speech check the call tests use (tests/_audio_match.py): it must pass the customer's speech heard
+"""The speech check the call tests use (dtmfguard.testkit.audio_match): it must pass the customer's speech heard
 through jitter buffers that slipped (a frame inserted, dropped or concealed), and fail silence, the mask,
 other speech and speech heard only in part.  Simulated here on a real prompt through two G.711 codings."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.dsp.g711 import ulaw_decode, ulaw_encode
 
-from _audio_match import piece_scores, speech_match
+from dtmfguard.testkit.audio_match import piece_scores, speech_match
 from _corpus_util import prompt
 
 F = 160  # one 20 ms frame

@@ -22,7 +22,7 @@ import soundfile as sf
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.server.control import follow_feed, request as control_request
 
-from _audio_match import speech_match
+from dtmfguard.testkit.audio_match import speech_match
 from _corpus_util import prompt
 from sip_peers import keyed_audio
 from sip_peers.kamailio import RelayCall

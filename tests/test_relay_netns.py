@@ -21,7 +21,7 @@ from dtmfguard.dsp.audio import read_audio
 from _corpus_util import prompt
 from sip_peers import PYTHON, Proc, free_port, rtp_base
 from sip_peers.kamailio import Kamailio, kamailio_config
-from _audio_match import speech_match
+from dtmfguard.testkit.audio_match import speech_match
 from test_relay_kamailio import SPEECH, customer_wav
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.needs_program("kamailio"),

@@ -24,7 +24,7 @@ import soundfile as sf
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
-from _audio_match import speech_match
+from dtmfguard.testkit.audio_match import speech_match
 from _corpus_util import prompt
 from sip_peers import SipCall, done_event
 

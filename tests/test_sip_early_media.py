@@ -19,7 +19,7 @@ from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
 from sip_peers import SipCall, SippUas, free_port
-from _audio_match import speech_match
+from dtmfguard.testkit.audio_match import speech_match
 from test_sip_secure_mode import speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]

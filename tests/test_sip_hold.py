@@ -27,7 +27,7 @@ from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
 from sip_peers import SipCall, done_event
-from _audio_match import speech_match
+from dtmfguard.testkit.audio_match import speech_match
 from test_sip_call import PAN, SPEECH
 
 need_pjsua2("the B2BUA's hold relay", module=True)  # a host without pjsua2 skips this module, naming it

@@ -28,7 +28,7 @@ from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
 from sip_peers import SipCall, connected_call, keyed_audio
-from _audio_match import speech_match
+from dtmfguard.testkit.audio_match import speech_match
 from test_sip_call import PAN, SPEECH
 from test_sip_secure_mode import align_start
 from test_sip_hold import AFTER

@@ -215,7 +215,7 @@ def align(rec, x, start: int, chunk: int = 4000) -> int:
     """Offset of the customer's signal ``x`` in a recording, from the speech in ``x[start:]``: the best of
     its 0.5 s chunks (an adaptive jitter buffer on a loaded host stretches a recording by a frame here and
     there, which blurs a correlation over several seconds).  Asserts that the agent heard the speech."""
-    from _audio_match import speech_match
+    from dtmfguard.testkit.audio_match import speech_match
 
     best = (0.0, 0, 0)
     for at in range(start, x.size - chunk + 1, chunk):

@@ -183,7 +183,7 @@ def test_srtp_tls_call_connects_and_every_side_sees_srtp(srtp_call):
 def test_srtp_call_still_masks_and_captures(srtp_call):
     from dtmfguard.testkit.adversary import count_recovered, recover_digits
     from dtmfguard.dsp.detector import detect
-    from _audio_match import speech_match
+    from dtmfguard.testkit.audio_match import speech_match
 
     r = srtp_call
     assert r["probe"]["digits_sha256"] == hashlib.sha256((PAN + "123").encode()).hexdigest(), r["probe"]

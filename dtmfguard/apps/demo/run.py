@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from ...capture.states import COMPLETED
-from .analysis import align_lag, find_mask_spans
+from .analysis import find_mask_spans
 from .customer import customer_audio
 from .options import DIGIT_MS, INFO_STEP_S, RATE, TAIL_S, DemoError, DemoOptions, key_plan
 from .plot import write_spectrogram
@@ -247,6 +247,7 @@ def _finish(opts: DemoOptions, out: Path, state: DemoState, result: dict, audio:
     import soundfile as sf
 
     from ...testkit.adversary import count_recovered, recover_digits
+    from ...testkit.audio_match import speech_match
     from ...capture.audit import verify_file
     from ...dsp.detector import detect
 
@@ -264,12 +265,11 @@ def _finish(opts: DemoOptions, out: Path, state: DemoState, result: dict, audio:
     recovered = recover_digits(agent_audio.astype(np.float64), rate)
     receiver = detect(agent_audio, rate)
     customer_recovered = count_recovered(audio.astype(np.float64), key_spans, RATE) if key_spans else 0
-    # align on the first prompt (speech precedes every key in the customer's audio); the correlation
-    # there shows the agent hears the customer (masking must not cost the conversation)
+    # align on the first prompt (speech precedes every key in the customer's audio); how alike it is there
+    # shows the agent hears the customer (masking must not cost the conversation): each 200 ms piece at its
+    # own alignment, as a jitter buffer's inserted or dropped frame shifts what follows it (speech_match)
     ref = audio[: int(0.78 * RATE)].astype(np.float64)
-    lag = align_lag(agent_audio, ref)
-    seg = agent_audio[lag: lag + ref.size].astype(np.float64)
-    speech_corr = float(np.dot(seg, ref[: seg.size]) / np.sqrt(np.dot(seg, seg) * np.dot(ref, ref) + 1e-9))
+    speech_corr, lag = speech_match(agent_audio, ref)
     mask_spans = find_mask_spans(agent_audio, rate)
     png = out / "spectrogram.png"
     plotted = write_spectrogram(png, audio, agent_audio, key_spans, mask_spans, lag, rate)

@@ -21,7 +21,12 @@ import numpy as np
 RATE = 8000
 
 
-def _global_lag(y: np.ndarray, r: np.ndarray) -> int:
+def global_lag(recording, reference) -> int:
+    """Samples by which ``reference`` appears delayed in ``recording`` (the FFT cross-correlation's peak)."""
+    y = np.asarray(recording, dtype=np.float64).ravel()
+    r = np.asarray(reference, dtype=np.float64).ravel()
+    if r.size == 0 or y.size < r.size:
+        return 0
     n = 1 << int(np.ceil(np.log2(y.size + r.size)))
     c = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(r, n)), n)[: y.size - r.size + 1]
     return int(np.argmax(c))
@@ -36,7 +41,7 @@ def piece_scores(recording, ref, *, piece_ms: float = 200.0, slack_ms: float = 1
     r = np.asarray(ref, dtype=np.float64).ravel()
     if r.size == 0 or y.size < r.size:
         return 0, []
-    lag = _global_lag(y, r)
+    lag = global_lag(y, r)
     size, slack = max(1, int(piece_ms * rate / 1000)), int(slack_ms * rate / 1000)
     starts = list(range(0, r.size, size))
     if len(starts) > 1 and r.size - starts[-1] < size // 2:
