@@ -1098,7 +1098,7 @@ class Masker:
                     and self._audible(max(start, buf_start), e, buf_start)):
                 first = max(self._align_down(start - self._guard), -(-lim // self._hop) * self._hop)
                 for span in reversed(self._spans):  # a mask that just ended and can still be lengthened: one mask
-                    if span.source == "inband" and span.end is not None and lim <= span.end \
+                    if span.source != "error" and span.end is not None and lim <= span.end \
                             and first <= span.end + self._conceal_near:
                         was = span.end
                         self._close(span, end + self._guard)
@@ -1129,13 +1129,14 @@ class Masker:
         return start
 
     def _treated_since(self, pos: int) -> bool:
-        """A mask or a notch still open, or ending at or after input position ``pos``."""
+        """A mask of the audio (in-band press, error) or a notch still open, or ending at or after input position
+        ``pos`` (a signalled key's cover is not: the audio around it carries no tone the masker did not see)."""
         for spans, history in ((self._spans, self._history), (self._notches, self._notch_history)):
             for span in spans:
-                if span.end is None or span.end >= pos:
+                if span.source != "cover" and (span.end is None or span.end >= pos):
                     return True
             for done in itertools.islice(reversed(history), 8):  # (retired in list order, not by end)
-                if done.end >= pos:
+                if done.source != "cover" and done.end >= pos:
                     return True
         return False
 
