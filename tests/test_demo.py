@@ -207,3 +207,50 @@ def test_help_has_examples_and_exit_codes():
     p = dtmfguard("demo", "--help", timeout=60)
     assert p.returncode == 0 and "Examples:" in p.stdout and "Exit codes:" in p.stdout
     assert "--dtmf" in p.stdout and "--play" in p.stdout and "--json" in p.stdout
+
+
+def test_panel_link_waits_for_the_box_endpoint_to_list_the_call():
+    """The box endpoint learns of a call from the workers' event polls, a moment after the worker reports it
+    connected: the demo asks again until it lists the call (a loaded CI run got no panel link at all)."""
+    import http.server
+    import json as _json
+    import threading
+
+    from dtmfguard.apps.demo.processes import Control
+
+    asked = []
+
+    class Box(http.server.BaseHTTPRequestHandler):
+        def _send(self, status, body):
+            data = _json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            listed = len(asked) >= 3  # the first two polls come before the box has heard of the call
+            self._send(200, {"calls": [{"id": "c1", "handle": "b1.0.c1"}] if listed else []})
+
+        def do_POST(self):  # noqa: N802
+            assert self.path == "/v1/calls/b1.0.c1/tickets"
+            self._send(201, {"panel_url": "/panel/#call=b1.0.c1&ticket=t"})
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Box)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        control = Control("127.0.0.1", 1, "token")
+        assert control.panel_url(port, "c1") == f"http://127.0.0.1:{port}/panel/#call=b1.0.c1&ticket=t"
+        assert len(asked) == 3
+        asked.clear()
+        assert control.panel_url(port, "other", wait_s=0.2) is None  # never listed: no link, no hang
+        assert len(asked) >= 2
+    finally:
+        server.shutdown()
+        server.server_close()

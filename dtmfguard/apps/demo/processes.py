@@ -115,15 +115,24 @@ class Control:
             return []
         return data.get("calls", []) if status == 200 else []
 
-    def panel_url(self, box_port: int, call_id: str) -> Optional[str]:
-        """The box endpoint's agent panel for the call, with a single-use ticket (None if not available)."""
+    def panel_url(self, box_port: int, call_id: str, wait_s: float = 3.0) -> Optional[str]:
+        """The box endpoint's agent panel for the call, with a single-use ticket (None if not available).
+
+        The box endpoint learns of a call from the worker's feed, a moment after the worker reports it
+        connected (longer on a loaded host): a call it does not list yet is asked for again for up to
+        ``wait_s``."""
         from ...server.control import request
 
+        deadline = time.monotonic() + wait_s
         try:
-            status, data = request(box_port, "GET", "/v1/calls", self.token, host=self.host)
-            handle = [c["handle"] for c in (data or {}).get("calls", []) if c.get("id") == call_id]
-            if status != 200 or not handle:
-                return None
+            while True:
+                status, data = request(box_port, "GET", "/v1/calls", self.token, host=self.host)
+                handle = [c["handle"] for c in (data or {}).get("calls", []) if c.get("id") == call_id]
+                if status == 200 and handle:
+                    break
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(0.05)
             status, data = request(box_port, "POST", f"/v1/calls/{handle[0]}/tickets", self.token, host=self.host)
         except OSError:
             return None
