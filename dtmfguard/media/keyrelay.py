@@ -312,10 +312,6 @@ class JitterLog:
     positions).  Clock thread only, like the rest of the pipeline.
     """
 
-    #: always empty (a lost packet's concealment is never left out): read by ``CallPipeline._shift``, which can
-    #: stop reading it; kept so that it need not change in the same step
-    concealed: tuple = ()
-
     def __init__(self, rate: int = 8000, frame_samples: int = 160, keep: int = 512):
         self.rate, self.frame = int(rate), int(frame_samples)
         #: (detector position, samples left out before it in total): from that position on
@@ -335,13 +331,10 @@ class JitterLog:
         self.drops.clear()
         self.skipped = 0
 
-    def skip(self, det_pos: int, n: int, concealed: bool = False) -> None:
+    def skip(self, det_pos: int, n: int) -> None:
         """A frame of ``n`` samples, made up by the jitter buffer (a gap frame, or an empty buffer's concealment
         gone on too long), was not given to the detector, whose next sample is ``det_pos``.  A lost packet's
-        concealment is always given to the detector (:meth:`made_up_frame`), never left out: ``concealed`` is
-        only accepted so that callers may say so, and True is refused."""
-        if concealed:
-            raise ValueError("a lost packet's concealment is given to the detector (made_up_frame), not skipped")
+        concealment is always given to the detector (:meth:`made_up_frame`), never left out."""
         self.skipped += int(n)
         self.breaks.append((int(det_pos), self.skipped))
         self.stats["inserted"] += 1

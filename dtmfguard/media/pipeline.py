@@ -322,7 +322,7 @@ class CallPipeline:
                 if self.timeline is not None and (bridged or self._plc_run > _PLC_FED):
                     # a gap frame, or an empty jitter buffer's concealment gone on too long (faded): left out of the
                     # detector's timeline (keyrelay.JitterLog); its windows across the join never miss
-                    self.timeline.skip(det_pos, n, concealed=False)
+                    self.timeline.skip(det_pos, n)
                     self._detector_break()
                 else:
                     if self.timeline is not None and (made_up[0] or made_up[1]):
@@ -398,7 +398,7 @@ class CallPipeline:
         """A detector event in stream positions (the detector may have restarted, or been spared frames the
         jitter buffer made up); an in-band key's jitter correction is kept for the relay."""
         tl = self.timeline
-        if tl is not None and (tl.skipped or tl.concealed or tl.drops or tl.inserted):
+        if tl is not None and (tl.skipped or tl.drops or tl.inserted):
             start, end = tl.to_stream(ev.start, ev.end)
             fix = round((ev.end - ev.start) * 1000 / ev.rate) - round((end - start) * 1000 / ev.rate) \
                 + tl.correction_ms(ev.start, ev.end)
