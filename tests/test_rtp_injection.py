@@ -140,11 +140,13 @@ def test_rtp_injection_moves_nothing_and_forges_no_key(tmp_path):
            "during": len(during), "max_gap_s": float(gaps.max()), "digits": done["count"], "sources": done["sources"]})
     assert stats["sent"] > 20000
     assert to_injector == [] and stats["received"] == 0
-    # the guard's stream to the customer went on through the 4 s flood: never a gap of 25 frames (a stream the
-    # flood cut stays cut; a loaded host's scheduler alone stalled it 0.21 s once on CI), and the packet count
-    # shows it was not cut (a loaded host's clock sends fewer than 50 a second: measured 44/s at load 10 on 4
-    # xdist workers; the rate and the stalls are the benchmarks' business)
-    assert gaps.max() < 0.5 and len(during) >= 0.75 * 50 * (t_inj_end - t_inj + 1.5), (len(during), gaps.max())
+    # the guard's stream to the customer went on through the 4 s flood and after it: a stream the flood cut
+    # stays cut, so it must still be flowing in the window's last half second, with no pause as long as the
+    # flood's third, and the packet count shows it was not cut (a loaded host's clock sends fewer than 50 a
+    # second: measured 44/s at load 10 on 4 xdist workers; its scheduler stalled the stream 0.21 s and, on a
+    # loaded CI run, 0.95 s once, and came back: the rate and the stalls are the benchmarks' business)
+    assert during and during[-1] >= t_inj_end + 0.5, (len(during), gaps.max())
+    assert gaps.max() < 1.5 and len(during) >= 0.75 * 50 * (t_inj_end - t_inj + 1.5), (len(during), gaps.max())
     assert done["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), done["sources"]
     assert set(done["sources"]) == {"inband"}
     assert rc_guard == 0
