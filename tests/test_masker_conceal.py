@@ -20,6 +20,7 @@ from dtmfguard.media.pipeline import CallPipeline
 from dtmfguard.testkit import synth
 
 from _native_util import require_native, with_backend
+from test_masker_native import _mask_any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import frame_faults as ff  # noqa: E402  (the benchmark's scenario: keys, faults, the blind adversary)
@@ -107,20 +108,8 @@ def test_conceal_ignores_bad_positions():
 
 
 def _run(x, chunks, conceals):
-    m = Masker()
-    sizes = [chunks] if isinstance(chunks, int) else list(chunks)
-    todo = sorted(conceals)
-    parts, i, k = [], 0, 0
-    while i < x.size:
-        while todo and todo[0][0] <= i:
-            _, s, e = todo.pop(0)
-            m.conceal(s, e)
-        c = sizes[k % len(sizes)]
-        parts.append(m.process(x[i: i + c]))
-        i += c
-        k += 1
-    parts.append(m.flush())
-    return np.concatenate(parts), m.masked_spans, m.notched_spans, m.errors
+    """Mask ``x`` cut at ``chunks`` with ``conceals``: (input position at which to call, start, end)."""
+    return _mask_any(x, chunks, [(at, "conceal", (s, e)) for at, s, e in conceals])
 
 
 def _conceal_corpus():
