@@ -209,8 +209,8 @@ class CallPipeline:
         """Clock thread, just before :meth:`process_customer_frame`: the jitter buffer made up that frame
         (``inserted``: it was empty; ``concealed``: a packet was missing), or ``dropped`` that many sender's
         frames just before it (to shed latency).  The masker gets the frame as always, told that it is made up
-        (or that the stream was joined before it: ``Masker.conceal``); the detector does not get a made-up one, and a key is given back the frames dropped in it (secure mode:
-        :class:`.keyrelay.JitterLog`)."""
+        (or that the stream was joined before it: ``Masker.conceal``); the detector does not get a made-up
+        one, and a key is given back the frames dropped in it (secure mode: :class:`.keyrelay.JitterLog`)."""
         self._jitter_note = (int(inserted), int(concealed), int(dropped))
 
     def attach_session(self, session: Any) -> None:
