@@ -59,10 +59,20 @@ _GIVEN: collections.deque = collections.deque(maxlen=32)
 
 
 def rtp_base() -> int:
-    """The first of 200 RTP ports (30000-54999, in steps of 200; split between pytest-xdist workers).  55000 and
-    up are left to tests that need a larger block (the quick soak)."""
+    """The first of 200 RTP ports (30000-54999, in steps of 200; split between pytest-xdist workers), never one
+    of the last blocks handed out in this process: two peers of one call given the same block both run (the
+    second binds the next free ports), but a test reading the loopback by port then sees the other's stream.
+    55000 and up are left to tests that need a larger block (the quick soak)."""
     lo, hi = _share(30000, 55000)
-    return random.randrange(lo + (-lo) % 200, hi - 199, 200)
+    every = range(lo + (-lo) % 200, hi - 199, 200)
+    base = random.choice([b for b in every if b not in _RTP_GIVEN] or every)  # (many workers: small shares)
+    _RTP_GIVEN.append(base)
+    return base
+
+
+#: the last RTP blocks rtp_base handed out in this process (a call takes up to four: guard, agent, customer,
+#: a transfer target)
+_RTP_GIVEN: collections.deque = collections.deque(maxlen=8)
 
 
 #: what runs pjsua2 in a child: the test peers, the guard probe, ``dtmfguard serve`` and ``dtmfguard demo``
