@@ -225,12 +225,18 @@ class Masker:
         self._verify_coherence = None if params.verify_coherence is None else float(params.verify_coherence)
         self._verify_support = int(params.verify_support)
         self._weak_notch = float(params.weak_notch_fraction)
+        self._apart_spread = None if params.weak_apart_spread is None else float(params.weak_apart_spread)
+        self._apart_error = None if params.weak_apart_error is None else float(params.weak_apart_error)
+        self._apart_len = int(round(params.weak_apart_ms * ms)) \
+            if self._apart_spread is not None or self._apart_error is not None else 0
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
         self._osc_release = bool(params.oscillator_release)
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
         self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
         self._reject_hold = int(round(params.reject_hold_ms * ms))
+        self._reject_notch = bool(params.reject_notch)
+        self._musical_from_named = bool(params.musical_notch_from_named)
         self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
         self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
         self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
@@ -628,7 +634,8 @@ class Masker:
         st[5] = self._hit_pair
         st[6] = self._hit_run
         sp = self._suspect
-        st[7] = 0 if sp is None else 1 if sp[3] is not None else 2  # 2: silent (native/masker.c)
+        # 2: silent, or a musical pair's notch (held only where a window names it): Python takes every hop
+        st[7] = 0 if sp is None else 1 if sp[3] is not None and not self._musical(sp) else 2
         if sp is not None:
             st[10], st[11], st[12] = sp[0], sp[1], sp[2]
         pending = self._pending
@@ -939,18 +946,30 @@ class Masker:
             self._press_due = _NO_DUE
             if not self._keypad(e, self._pair, buf_start):
                 # two notes (a chord) near a key pair, not a keypad: the mask ends here, and the pair opens
-                # nothing while it lasts
+                # no press while it lasts
                 self._close(self._active, e + self._guard)
                 self._active = None
                 self._rejected[self._pair] = e
+                if self._reject_notch:
+                    # ... but whatever of it the attacker could still name is notched: a suspect of that pair,
+                    # notched from under the mask on (the notch removes it in all 8 bands: no key-dependent
+                    # trace), released by the oscillator test and notched again whenever a window names it
+                    self._end_suspect(e)
+                    self._suspect = [self._pair, e, e, self._open_notch(max(e, lim - self._fade), lim), True]
         if self._rejected:
             for r, last in list(self._rejected.items()):
                 if e - last > self._reject_hold:
                     del self._rejected[r]  # gone ``reject_hold_ms``: that pair is a key again
                 elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
-                    # a pair found to be no keypad is still there (a held note): it neither opens nor holds
-                    # anything while it lasts
+                    # a pair found to be no keypad is still there (a held note): it opens no press while it
+                    # lasts; with ``reject_notch`` a window confirming it is a suspect's (notched), else it
+                    # neither opens nor holds anything
                     self._rejected[r] = e
+                    if self._reject_notch:
+                        if conf == r and (sus < 0 or sus % 16 != r):
+                            sus = r + 16 * (len(self._ks) - 1)
+                        conf = -1 if conf == r else conf
+                        continue
                     conf = -1 if conf == r else conf
                     weak = -1 if weak == r else weak
                     sus = -1 if sus >= 0 and sus % 16 == r else sus
@@ -963,7 +982,7 @@ class Masker:
             self._hit_run += 1
         else:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
-        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
+        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops and hit not in self._rejected:
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
@@ -1000,30 +1019,41 @@ class Masker:
         sp = self._suspect
         # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
         # steady note); notched from its walked-back onset, masked flat if it persists
-        if sp is not None and weak == sp[0]:
+        if sp is not None and sp[3] is not None and self._musical(sp):
+            # a musical pair's notch (no keypad's: rejected, or its tones apart) is held only while a window
+            # could name it (through G.711: the margin of :meth:`_named`), not while it is weakly present
+            if (sus < 0 or sus % 16 != sp[0]) and self._named(e, sp[0], buf_start):
+                sp[2] = e
+        elif sp is not None and weak == sp[0]:
             sp[2] = e
         elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
                 and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
             # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
-            if sp is None and self._weak_share(e, weak, expl, buf_start) < self._weak_notch:
+            apart = sp is None and ((self._reject_notch and weak in self._rejected)
+                                    or self._apart(e, weak, buf_start))
+            if sp is None and (apart or self._weak_share(e, weak, expl, buf_start) < self._weak_notch):
                 # silent (no notch) until a short window the attacker could name, with a margin, carries
-                # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once
-                self._suspect = sp = [weak, e, e, None]
+                # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once,
+                # unless its two tones are apart (no keypad: a note's or a voice's partials)
+                self._suspect = sp = [weak, e, e, None, apart]
             elif sp is None:
                 steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
                 # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
                 onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
                 start = max(self._align_down(onset - self._guard), lim - self._fade)
-                self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
+                self._suspect = sp = [weak, e, e, self._open_notch(start, lim), False]
             else:
-                sp[0], sp[1], sp[2] = weak, e, e
+                sp[0], sp[1], sp[2], sp[4] = weak, e, e, False
         if sp is not None and sp[3] is None and sus < 0:
             length = self._named(e, sp[0], buf_start)
             if length:
                 # from the pair's walked-back onset, as a press (a notch has no fade: it may start at the
                 # first sample not yet emitted, lim - fade)
-                steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
-                onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
+                if self._musical(sp) and self._musical_from_named:
+                    onset = e - length - self._guard  # a musical pair: what the window names, not its onset
+                else:
+                    steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
+                    onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
                 sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
@@ -1046,18 +1076,18 @@ class Masker:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
-                self._suspect = sp = [sus, at, last, self._open_notch(start, lim)]
+                self._suspect = sp = [sus, at, last, self._open_notch(start, lim), False]
             elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
                 first = at - length - (self._guard if verified >= 0 else 0)
                 sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim)
                 if sp[0] != sus:
-                    sp[0], sp[1], sp[2] = sus, at, last
+                    sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             elif sp[0] != sus:
-                sp[0], sp[1], sp[2] = sus, at, last
+                sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             sp[2] = max(sp[2], last)
         if sp is None:
             return
-        if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
+        if sp[2] - sp[1] >= self._persist and (sp[0] in self._rejected or not self._one_oscillator(e, sp[0], buf_start)):
             sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
             if self._osc_release and sp[3] is not None and sp[3].source == "notch":
                 # ... and silent from here on (a held note's notch would last as long as the note): notched
@@ -1203,6 +1233,37 @@ class Masker:
         spread_ok = self._keypad_spread is None or abs(err[0] - err[1]) <= self._keypad_spread + 1e-9
         error_ok = self._keypad_error is None or max(abs(err[0]), abs(err[1])) <= self._keypad_error + 1e-9
         return bool(spread_ok and error_ok)
+
+    def _musical(self, sp: list) -> bool:
+        """The suspect ``sp`` is no keypad's pair: its tones were apart when it opened (:meth:`_apart`), or a
+        press of its pair failed the keypad test (``reject_notch``)."""
+        return bool(sp[4]) or (self._reject_notch and sp[0] in self._rejected)
+
+    def _tone_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
+        """Each tone's relative offset from nominal in ``seg``: the peak of its Hann-windowed spectrum within +-6 %
+        (zero-padded FFT, bins of 4 Hz or finer; no per-masker tables)."""
+        r, c, _ = pairfit.PAIRS[pair]
+        nfft = self._keypad_nfft
+        win = _hann(seg.size)
+        spec = np.fft.rfft(seg * win, nfft)
+        err = []
+        for f0 in (ROW_HZ[r], COL_HZ[c]):
+            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
+            band = spec[lo: hi + 1]
+            k = lo + int(np.argmax(band.real * band.real + band.imag * band.imag))
+            err.append(k * self.rate / nfft / f0 - 1.0)
+        return err[0], err[1]
+
+    def _apart(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the pair's two tones over the ``weak_apart_ms`` ending at ``e`` are clearly not one keypad
+        oscillator's: off nominal by shares more than ``weak_apart_spread`` apart, or one more than
+        ``weak_apart_error`` off (a note's or a voice's partials near a key pair)."""
+        if self._apart_len <= 0:
+            return False
+        seg = self._buf[e - self._apart_len - buf_start: e - buf_start]
+        er, ec = self._tone_errors(seg, pair)
+        return bool((self._apart_spread is not None and abs(er - ec) > self._apart_spread + 1e-9)
+                    or (self._apart_error is not None and max(abs(er), abs(ec)) > self._apart_error + 1e-9))
 
     def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
         seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
@@ -1525,6 +1586,19 @@ class Masker:
             out[pos: pos + hi - lo] = block[lo:hi]
             pos += hi - lo
         return out
+
+
+_HANN: dict = {}
+
+
+def _hann(n: int) -> np.ndarray:
+    """A read-only Hann window of ``n`` samples, shared by every masker."""
+    w = _HANN.get(n)
+    if w is None:
+        w = np.hanning(n)
+        w.setflags(write=False)
+        w = _HANN.setdefault(n, w)
+    return w
 
 
 def _near_dtmf(hz: float):

@@ -350,14 +350,19 @@ class MaskerParams:
     # 1,208 real-time channels per core, same run), and on the report half it split HyperRogue's chords into
     # more, shorter masks (flat masks/min 1.33 -> 1.50, % changed 1.49 -> 1.45; measured after choosing 40 on
     # the tune half).  Worth it once the test runs in the C frame and a chord's pairs are tracked as one.
-    press_spread_max: object = None
-    press_tone_error_max: object = None  # 0.035: the test on (see above)
+    press_spread_max: object = 0.04
+    press_tone_error_max: object = 0.035
     # How long a rejected pair opens nothing after it was last seen (each rejected pair remembered apart: a
     # chord's notes give several pairs).  Longer keeps a chord that fades in and out one short mask (tune half,
     # hyperrogue 1.05x: flat masks/min 0.57 at 40 and 100 ms, 0.42 at 250 ms; % changed 0.49 / 0.47 / 0.44),
     # but a key of the same pair typed that soon after the notes would go unmasked: 40 (a key needs 40 ms of
     # pause before it, Q.24): the same key 45-100 ms after rejected notes is masked (named blind at 250).
     reject_hold_ms: float = 40.0
+    # What a rejected pair still gets (issue 12: whatever the attacker can name must be treated): True: a
+    # suspect's band notch from under the ending mask on, released by the oscillator test and notched again
+    # whenever a window names the pair (a window confirming it is a suspect's, never a press); False: nothing
+    # while it lasts (the attacker names a held note's windows in the output).
+    reject_notch: bool = True
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
     # untouched) until a window of ``named_windows_ms`` ending at a hop passes the attacker's rule for its
@@ -376,6 +381,21 @@ class MaskerParams:
     #   Always silent (1.0): the notch opened too late for tones at +3 dB over speech (a notch edge inside
     #   a tone makes a 2 ms window nameable: seed 11, +3 dB, one digit named blind).
     weak_notch_fraction: float = 0.55
+    # ... and a weak suspect whose two tones, over the ``weak_apart_ms`` ending where its run reached
+    # ``weak_run_ms`` (Hann-windowed spectrum peaks within +-6 % of nominal), are off nominal by shares more than
+    # ``weak_apart_spread`` apart, or one of them more than ``weak_apart_error`` off, starts silent too whatever
+    # its share: two partials of a note or a voice near a key pair, not one keypad oscillator (a keypad's two
+    # tones come from one crystal: same share).  Measured (tune half, weak suspects notched at once): spread
+    # > 0.015 on 77 % of Drascula's (35) and 95 % of HyperRogue's (19); on real presses under speech of the
+    # boundary and talk-over scenarios (seeds 2026, 7; 106 weak suspects) at most 0.012.  None: no test.
+    weak_apart_ms: float = 20.0
+    weak_apart_spread: object = 0.02
+    weak_apart_error: object = None
+    # Such a *musical* suspect (tones apart, or a pair a press of which failed the keypad test) keeps its notch
+    # only while a window ending at a hop names its pair (the screen, or :meth:`Masker._named`'s margin for
+    # G.711), not while the pair is merely present; with ``musical_notch_from_named`` its notch starts a guard
+    # before the window that named it rather than at the pair's walked-back onset.
+    musical_notch_from_named: bool = True
     named_windows_ms: tuple = (2.0, 4.0, 8.0)
     named_fraction: float = 0.75
     named_unique: float = 2.0
