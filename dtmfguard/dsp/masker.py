@@ -235,7 +235,7 @@ class Masker:
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
         self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
         self._reject_hold = int(round(params.reject_hold_ms * ms))
-        self._reject_notch = bool(params.reject_notch)
+        self._reject_named = bool(params.reject_named)
         self._musical_from_named = bool(params.musical_notch_from_named)
         self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
         self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
@@ -314,6 +314,7 @@ class Masker:
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
+        self._press_named = False  # the press failed the keypad test: held only while a window names its pair
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
@@ -487,6 +488,7 @@ class Masker:
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = _NO_DUE
             self._rejected = {}
+            self._press_named = False
             self._conceals = []
             span = _Span(start, None, "error")
             self._spans.append(span)
@@ -642,7 +644,8 @@ class Masker:
         st[8] = len(pending) > 0
         st[13] = min(item[0] for item in pending) if pending else _NO_DUE
         st[15] = self._press_due
-        st[16] = 1 if self._rejected else 0  # (the C frame leaves every hop to Python while any is remembered)
+        # (the C frame leaves every hop to Python while any is remembered, or a press is held only where named)
+        st[16] = 1 if self._rejected or self._press_named else 0
         st[17] = 1 if self._conceals else 0  # (... and while a made-up span is pending)
         self._native_steady[0] = self._steady
 
@@ -922,7 +925,7 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
-        if self._press_due <= self._batch_last or self._rejected or self._conceals:
+        if self._press_due <= self._batch_last or self._rejected or self._conceals or self._press_named:
             return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
@@ -945,31 +948,23 @@ class Masker:
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             if not self._keypad(e, self._pair, buf_start):
-                # two notes (a chord) near a key pair, not a keypad: the mask ends here, and the pair opens
-                # no press while it lasts
-                self._close(self._active, e + self._guard)
-                self._active = None
-                self._rejected[self._pair] = e
-                if self._reject_notch:
-                    # ... but whatever of it the attacker could still name is notched: a suspect of that pair,
-                    # notched from under the mask on (the notch removes it in all 8 bands: no key-dependent
-                    # trace), released by the oscillator test and notched again whenever a window names it
-                    self._end_suspect(e)
-                    self._suspect = [self._pair, e, e, self._open_notch(max(e, lim - self._fade), lim), True]
+                if self._reject_named:
+                    # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
+                    # could name the pair (a band notch would not do: it leaves a tone 4 % off nameable)
+                    self._press_named = True
+                else:
+                    # ... the mask ends here, and the pair opens nothing while it lasts
+                    self._close(self._active, e + self._guard)
+                    self._active = None
+                    self._rejected[self._pair] = e
         if self._rejected:
             for r, last in list(self._rejected.items()):
                 if e - last > self._reject_hold:
                     del self._rejected[r]  # gone ``reject_hold_ms``: that pair is a key again
                 elif conf == r or weak == r or (sus >= 0 and sus % 16 == r):
-                    # a pair found to be no keypad is still there (a held note): it opens no press while it
-                    # lasts; with ``reject_notch`` a window confirming it is a suspect's (notched), else it
-                    # neither opens nor holds anything
+                    # a pair found to be no keypad is still there (a held note): it neither opens nor holds
+                    # anything while it lasts
                     self._rejected[r] = e
-                    if self._reject_notch:
-                        if conf == r and (sus < 0 or sus % 16 != r):
-                            sus = r + 16 * (len(self._ks) - 1)
-                        conf = -1 if conf == r else conf
-                        continue
                     conf = -1 if conf == r else conf
                     weak = -1 if weak == r else weak
                     sus = -1 if sus >= 0 and sus % 16 == r else sus
@@ -982,7 +977,7 @@ class Masker:
             self._hit_run += 1
         else:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
-        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops and hit not in self._rejected:
+        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
@@ -999,13 +994,20 @@ class Masker:
                 self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
+                if self._press_named:  # another pair: tested as a press of its own
+                    self._press_named = False
+                    self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             self._steady = max(self._steady, float(expl[conf]))
             self._misses = 0
             self._end_suspect(e)
             return
         if self._active is not None:
             p = self._pair
-            if expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p:
+            if self._press_named:
+                held = (sus >= 0 and sus % 16 == p) or bool(self._named(e, p, buf_start))
+            else:
+                held = expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p
+            if held:
                 self._misses = 0
             elif concealed:
                 pass  # a window over made-up audio is no evidence that the press ended
@@ -1015,12 +1017,17 @@ class Masker:
                     self._close(self._active, e + self._guard)
                     self._active = None
                     self._press_due = _NO_DUE
+                    if self._press_named and self._suspect is None:
+                        # the notes go on below the attacker's reach: a silent suspect of their pair, notched
+                        # wherever a window names it again, never a press by persistence (2: after a press)
+                        self._suspect = [p, e, e, None, 2]
+                    self._press_named = False
             return
         sp = self._suspect
         # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
         # steady note); notched from its walked-back onset, masked flat if it persists
         if sp is not None and sp[3] is not None and self._musical(sp):
-            # a musical pair's notch (no keypad's: rejected, or its tones apart) is held only while a window
+            # a musical pair's notch (no keypad's: its tones apart) is held only while a window
             # could name it (through G.711: the margin of :meth:`_named`), not while it is weakly present
             if (sus < 0 or sus % 16 != sp[0]) and self._named(e, sp[0], buf_start):
                 sp[2] = e
@@ -1029,8 +1036,7 @@ class Masker:
         elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
                 and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
             # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
-            apart = sp is None and ((self._reject_notch and weak in self._rejected)
-                                    or self._apart(e, weak, buf_start))
+            apart = sp is None and self._apart(e, weak, buf_start)
             if sp is None and (apart or self._weak_share(e, weak, expl, buf_start) < self._weak_notch):
                 # silent (no notch) until a short window the attacker could name, with a margin, carries
                 # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once,
@@ -1087,7 +1093,7 @@ class Masker:
             sp[2] = max(sp[2], last)
         if sp is None:
             return
-        if sp[2] - sp[1] >= self._persist and (sp[0] in self._rejected or not self._one_oscillator(e, sp[0], buf_start)):
+        if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
             sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
             if self._osc_release and sp[3] is not None and sp[3].source == "notch":
                 # ... and silent from here on (a held note's notch would last as long as the note): notched
@@ -1095,6 +1101,8 @@ class Masker:
                 # or the screen does; a 16 ms window naming it is a confirmation (flat mask)
                 sp[3].end = max(e + self._guard, sp[3].start + 1)
                 sp[3] = None
+        elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
+            sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
@@ -1235,9 +1243,8 @@ class Masker:
         return bool(spread_ok and error_ok)
 
     def _musical(self, sp: list) -> bool:
-        """The suspect ``sp`` is no keypad's pair: its tones were apart when it opened (:meth:`_apart`), or a
-        press of its pair failed the keypad test (``reject_notch``)."""
-        return bool(sp[4]) or (self._reject_notch and sp[0] in self._rejected)
+        """The suspect ``sp`` is no keypad's pair: its tones were apart when it opened (:meth:`_apart`)."""
+        return bool(sp[4])
 
     def _tone_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
         """Each tone's relative offset from nominal in ``seg``: the peak of its Hann-windowed spectrum within +-6 %

@@ -358,11 +358,14 @@ class MaskerParams:
     # but a key of the same pair typed that soon after the notes would go unmasked: 40 (a key needs 40 ms of
     # pause before it, Q.24): the same key 45-100 ms after rejected notes is masked (named blind at 250).
     reject_hold_ms: float = 40.0
-    # What a rejected pair still gets (issue 12: whatever the attacker can name must be treated): True: a
-    # suspect's band notch from under the ending mask on, released by the oscillator test and notched again
-    # whenever a window names the pair (a window confirming it is a suspect's, never a press); False: nothing
-    # while it lasts (the attacker names a held note's windows in the output).
-    reject_notch: bool = True
+    # What a press that fails the keypad test gets (issue 12: whatever the attacker can name must be treated):
+    # True: its flat mask goes on only while a window ending at a hop names its pair (the screen, or
+    # :meth:`Masker._named` with its margin for G.711), then ends as a press does (``close_ms``); False: the mask
+    # ends at the test and the pair opens nothing while it lasts (``reject_hold_ms``; the attacker then names a
+    # held note's windows in the output).  A band notch instead of the flat mask would not do: a tone 4-5 % off
+    # nominal keeps enough energy outside the notch's 8 frequencies for the attacker to name it (tune half,
+    # HyperRogue 1.05x: 5 runs named in the output, all on such notes).
+    reject_named: bool = True
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
     # untouched) until a window of ``named_windows_ms`` ending at a hop passes the attacker's rule for its
@@ -391,11 +394,11 @@ class MaskerParams:
     weak_apart_ms: float = 20.0
     weak_apart_spread: object = 0.02
     weak_apart_error: object = None
-    # Such a *musical* suspect (tones apart, or a pair a press of which failed the keypad test) keeps its notch
+    # Such a *musical* suspect (its tones apart) keeps its notch
     # only while a window ending at a hop names its pair (the screen, or :meth:`Masker._named`'s margin for
     # G.711), not while the pair is merely present; with ``musical_notch_from_named`` its notch starts a guard
     # before the window that named it rather than at the pair's walked-back onset.
-    musical_notch_from_named: bool = True
+    musical_notch_from_named: bool = False
     named_windows_ms: tuple = (2.0, 4.0, 8.0)
     named_fraction: float = 0.75
     named_unique: float = 2.0
