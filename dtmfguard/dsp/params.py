@@ -350,8 +350,8 @@ class MaskerParams:
     # 1,208 real-time channels per core, same run), and on the report half it split HyperRogue's chords into
     # more, shorter masks (flat masks/min 1.33 -> 1.50, % changed 1.49 -> 1.45; measured after choosing 40 on
     # the tune half).  Worth it once the test runs in the C frame and a chord's pairs are tracked as one.
-    press_spread_max: object = 0.04
-    press_tone_error_max: object = 0.035
+    press_spread_max: object = None
+    press_tone_error_max: object = None  # 0.035: the test on (see above)
     # How long a rejected pair opens nothing after it was last seen (each rejected pair remembered apart: a
     # chord's notes give several pairs).  Longer keeps a chord that fades in and out one short mask (tune half,
     # hyperrogue 1.05x: flat masks/min 0.57 at 40 and 100 ms, 0.42 at 250 ms; % changed 0.49 / 0.47 / 0.44),
