@@ -132,3 +132,17 @@ def test_music_rules_give_the_same_output_for_any_chunking_and_backend(chunk):
         out, m = with_backend(backend, lambda: _mask(x, on, chunk=chunk))
         assert np.array_equal(out, ref), backend
         assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans, backend
+
+
+def test_tones_apart_window_must_fit_the_delay_line():
+    """``weak_apart_ms`` is read from the delay line behind the hop: a window longer than it holds (the longest
+    screen window + 4 ms) is refused when the masker is built, not met mid-call."""
+    for bad in (0.5, 20.5, 100.0):
+        with pytest.raises(ValueError, match="weak_apart_ms"):
+            Masker(params=dataclasses.replace(DEFAULT_MASKER_PARAMS, weak_apart_ms=bad))
+    # the longest allowed, with no look-ahead and a chord of partials apart: decided, never failed closed
+    m = Masker(params=dataclasses.replace(DEFAULT_MASKER_PARAMS, weak_apart_ms=20.0), lookahead_ms=0.0)
+    x = _chord(697.0, 1336.0, 0.015, -0.015, partials=0.5)
+    for i in range(0, x.size, 160):
+        m.process(x[i: i + 160])
+    assert m.errors == 0

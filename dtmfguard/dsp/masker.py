@@ -227,6 +227,9 @@ class Masker:
         self._weak_notch = float(params.weak_notch_fraction)
         self._apart_spread = None if params.weak_apart_spread is None else float(params.weak_apart_spread)
         self._apart_error = None if params.weak_apart_error is None else float(params.weak_apart_error)
+        if not 2.0 <= params.weak_apart_ms <= max(params.screen_windows_ms) + 4.0:
+            # (the delay line keeps the longest screen window and 4 hops behind every hop decided)
+            raise ValueError("weak_apart_ms must be between 2 and the longest screen window + 4 ms")
         self._apart_len = int(round(params.weak_apart_ms * ms)) \
             if self._apart_spread is not None or self._apart_error is not None else 0
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
