@@ -3,7 +3,10 @@
 
 (a) talk-off: key-free real audio from :mod:`dtmfguard.testkit.corpora` (``report`` half only; thresholds were
     tuned on the ``tune`` half), per source: flat masks per minute, band notches per minute, share of
-    samples changed;
+    samples changed; and the boundary (``--boundary``): the runs of windows the blind attacker names in the
+    unmasked audio (per minute, share of samples; those of >= 8 ms apart), the least a masker that treats
+    whatever the attacker can name must treat there, and the runs it still names in each masker's output
+    after a G.711 round trip;
 (b) card entry with talk-over: per condition, digits the attacker of :mod:`dtmfguard.testkit.adversary` names
     blind from the agent's audio (after a G.711 round trip), digits the oracle-timed attacker names
     (it knows each press's span), leaked ms per press (tone samples neither under the full mask nor
@@ -14,7 +17,8 @@
 The previous masker is loaded from git (``--legacy-rev``, its C screen compiled into a temporary
 directory), so nothing of it stays in the runtime.
 
-Run:  python benchmarks/masker.py [--minutes 12] [--presses 24] [--json out.json]
+Run:  python benchmarks/masker.py [--minutes 12] [--presses 24] [--boundary] [--json out.json]
+      python benchmarks/masker.py --skip b,c,d --split tune --sources drascula,hyperrogue --boundary  (tuning)
 """
 from __future__ import annotations
 
@@ -81,9 +85,23 @@ def load_legacy(rev: str, name: str = "legacy"):
     import dtmfguard.testkit.adversary as adversary
 
     sys.modules.setdefault("dtmfguard.dsp.adversary", adversary)
+    # ... except its thresholds: that revision's own params module (today's defaults would change its behaviour)
+    for ppath in ("dtmfguard/dsp/params.py", "dtmfguard/params.py"):
+        pgot = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{ppath}"], capture_output=True, text=True)
+        if pgot.returncode == 0:
+            pmod = types.ModuleType(f"dtmfguard.dsp._{name}_params")
+            pmod.__package__ = "dtmfguard.dsp"
+            sys.modules[pmod.__name__] = pmod
+            exec(compile(pgot.stdout, f"{rev}:{ppath}", "exec"), pmod.__dict__)
+            src = src.replace("from .params import", f"from ._{name}_params import")
+            break
     mod = types.ModuleType(f"dtmfguard.dsp._{name}_masker")
     mod.__package__ = "dtmfguard.dsp"
     sys.modules[mod.__name__] = mod
+    import linecache
+
+    # (its source by that name for tracebacks and for benchmarks/masker_causes.py, which reads the caller's line)
+    linecache.cache[f"{rev}:{path}"] = (len(src), None, src.splitlines(True), f"{rev}:{path}")
     exec(compile(src, f"{rev}:{path}", "exec"), mod.__dict__)
     mod._masker_native = None
     try:
@@ -125,11 +143,41 @@ def _notched(m, n: int) -> np.ndarray:
     return sel
 
 
-def talk_off(models, minutes: float) -> List[dict]:
+def adversary_runs(x: np.ndarray, rate: int = 8000, piece_s: float = 20.0) -> List[tuple]:
+    """The blind attacker's runs ``(start, end)`` over a long signal, decoded in pieces (bounded memory) that
+    overlap by 50 ms; a run belongs to the piece it starts in."""
+    piece, pad = int(piece_s * rate), int(0.05 * rate)
+    runs = []
+    for a in range(0, x.size, piece):
+        lo = max(a - pad, 0)
+        for d in A.decode(x[lo: a + piece + pad], rate):
+            if d.start + lo >= a or a == 0:
+                runs.append((d.start + lo, d.end + lo))
+    return runs
+
+
+def _covered(runs, n: int) -> float:
+    sel = np.zeros(n, dtype=bool)
+    for s, e in runs:
+        sel[s:e] = True
+    return float(np.mean(sel))
+
+
+def boundary_row(x: np.ndarray, mins: float) -> dict:
+    """What the blind attacker names in unmasked key-free audio (no key there: chance fits of notes and
+    syllables): runs per minute and share of samples in them, all and >= 8 ms."""
+    runs = adversary_runs(x.astype(np.float64))
+    long = [r for r in runs if r[1] - r[0] >= 64]
+    return {"runs_per_min": len(runs) / mins, "samples": _covered(runs, x.size),
+            "runs8_per_min": len(long) / mins, "samples8": _covered(long, x.size)}
+
+
+def talk_off(models, minutes: float, split: str = "report", sources=TALK_OFF_SOURCES,
+             boundary: bool = False) -> List[dict]:
     rows = []
-    for name in TALK_OFF_SOURCES:
+    for name in sources:
         try:
-            x = corpora.signal(name, "report", max_seconds=minutes * 60).astype(np.int16)
+            x = corpora.signal(name, split, max_seconds=minutes * 60).astype(np.int16)
         except corpora.CorpusMissing as exc:
             print(f"  {name}: skipped ({exc})")
             continue
@@ -143,11 +191,19 @@ def talk_off(models, minutes: float) -> List[dict]:
                           "notches_per_min": len(getattr(m, "notched_spans", [])) / mins,
                           "changed": float(np.mean(changed)),
                           "changed_by_mask": float(np.mean(changed & ~notched))}
+            if boundary:
+                row[label]["named_out_per_min"] = len(adversary_runs(g711.ulaw_decode(g711.ulaw_encode(out)))) / mins
         rows.append(row)
         o, n = row["old"], row["new"]
-        print(f"  {name:11s} {mins:5.1f} min | old {o['masks_per_min']:5.1f}/min {o['changed']:7.3%} | new "
-              f"{n['masks_per_min']:4.1f}/min flat + {n['notches_per_min']:5.1f}/min notch, {n['changed']:7.3%} "
-              f"changed ({n['changed_by_mask']:.3%} by the flat mask)", flush=True)
+        print(f"  {name:11s} {mins:5.1f} min | old {o['masks_per_min']:5.2f}/min {o['notches_per_min']:5.1f}/min "
+              f"{o['changed']:7.3%} | new {n['masks_per_min']:4.2f}/min flat + {n['notches_per_min']:5.1f}/min notch, "
+              f"{n['changed']:7.3%} changed ({n['changed_by_mask']:.3%} by the flat mask)", flush=True)
+        if boundary:
+            b = row["boundary"] = boundary_row(x, mins)
+            print(f"  {'':11s} boundary: the attacker names {b['runs_per_min']:5.1f} runs/min ({b['samples']:.3%} of "
+                  f"samples) in the unmasked audio, {b['runs8_per_min']:4.2f}/min >= 8 ms ({b['samples8']:.3%}); "
+                  f"in the output (G.711): old {o['named_out_per_min']:5.1f}/min, new {n['named_out_per_min']:5.1f}/min",
+                  flush=True)
     return rows
 
 
@@ -200,6 +256,11 @@ def main() -> int:
     ap.add_argument("--main-rev", default="",
                     help="also run this git revision (e.g. main: today's masker) in section (d)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c,d")
+    ap.add_argument("--split", default="report", choices=("report", "tune"),
+                    help="half of the corpora for (a): report (default) or tune (for tuning only)")
+    ap.add_argument("--sources", default=",".join(TALK_OFF_SOURCES), help="comma list of sources for (a)")
+    ap.add_argument("--boundary", action="store_true",
+                    help="(a) also measures what the blind attacker names in each source, unmasked and masked")
     ap.add_argument("--speed-seconds", type=float, default=1.0, help="CPU seconds per speed measurement in (d)")
     ap.add_argument("--speed-repeats", type=int, default=3, help="interleaved rounds of (d) (median reported)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
@@ -213,8 +274,9 @@ def main() -> int:
     result: dict = {"legacy_rev": args.legacy_rev, "lookahead_ms": {"old": la_old,
                                                                      "new": new_masker.DEFAULT_LOOKAHEAD_MS}}
     if "a" not in skip:
-        print(f"\n(a) key-free real audio, report half, <= {args.minutes:.0f} min per source")
-        result["talk_off"] = talk_off(models, args.minutes)
+        print(f"\n(a) key-free real audio, {args.split} half, <= {args.minutes:.0f} min per source")
+        result["talk_off"] = talk_off(models, args.minutes, args.split, tuple(args.sources.split(",")),
+                                      args.boundary)
     speech = A.load_speech(240.0, seed=args.seed)
     if speech is None:
         print("note: asterisk-core-sounds-en-wav not installed: talk-over sections skipped")

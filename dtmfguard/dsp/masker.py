@@ -225,12 +225,21 @@ class Masker:
         self._verify_coherence = None if params.verify_coherence is None else float(params.verify_coherence)
         self._verify_support = int(params.verify_support)
         self._weak_notch = float(params.weak_notch_fraction)
+        self._apart_spread = None if params.weak_apart_spread is None else float(params.weak_apart_spread)
+        self._apart_error = None if params.weak_apart_error is None else float(params.weak_apart_error)
+        if not 2.0 <= params.weak_apart_ms <= max(params.screen_windows_ms) + 4.0:
+            # (the delay line keeps the longest screen window and 4 hops behind every hop decided)
+            raise ValueError("weak_apart_ms must be between 2 and the longest screen window + 4 ms")
+        self._apart_len = int(round(params.weak_apart_ms * ms)) \
+            if self._apart_spread is not None or self._apart_error is not None else 0
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
         self._osc_release = bool(params.oscillator_release)
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
         self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
         self._reject_hold = int(round(params.reject_hold_ms * ms))
+        self._reject_named = bool(params.reject_named)
+        self._musical_from_named = bool(params.musical_notch_from_named)
         self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
         self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
         self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
@@ -308,6 +317,7 @@ class Masker:
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
+        self._press_named = False  # the press failed the keypad test: held only while a window names its pair
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
@@ -481,6 +491,7 @@ class Masker:
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = _NO_DUE
             self._rejected = {}
+            self._press_named = False
             self._conceals = []
             span = _Span(start, None, "error")
             self._spans.append(span)
@@ -628,14 +639,16 @@ class Masker:
         st[5] = self._hit_pair
         st[6] = self._hit_run
         sp = self._suspect
-        st[7] = 0 if sp is None else 1 if sp[3] is not None else 2  # 2: silent (native/masker.c)
+        # 2: silent, or a musical pair's notch (held only where a window names it): Python takes every hop
+        st[7] = 0 if sp is None else 1 if sp[3] is not None and not self._musical(sp) else 2
         if sp is not None:
             st[10], st[11], st[12] = sp[0], sp[1], sp[2]
         pending = self._pending
         st[8] = len(pending) > 0
         st[13] = min(item[0] for item in pending) if pending else _NO_DUE
         st[15] = self._press_due
-        st[16] = 1 if self._rejected else 0  # (the C frame leaves every hop to Python while any is remembered)
+        # (the C frame leaves every hop to Python while any is remembered, or a press is held only where named)
+        st[16] = 1 if self._rejected or self._press_named else 0
         st[17] = 1 if self._conceals else 0  # (... and while a made-up span is pending)
         self._native_steady[0] = self._steady
 
@@ -915,7 +928,7 @@ class Masker:
         """While a press is masked and every hop either confirms the same pair or holds it, the per-hop
         steps only raise ``_steady`` and clear the misses: do that at once (same result, no loop)."""
         p = self._pair
-        if self._press_due <= self._batch_last or self._rejected or self._conceals:
+        if self._press_due <= self._batch_last or self._rejected or self._conceals or self._press_named:
             return False  # a keypad test due, or a rejected pair's hops: per hop (as the C frame)
         same = conf == p
         if not ((conf < 0) | same).all():
@@ -938,11 +951,15 @@ class Masker:
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             if not self._keypad(e, self._pair, buf_start):
-                # two notes (a chord) near a key pair, not a keypad: the mask ends here, and the pair opens
-                # nothing while it lasts
-                self._close(self._active, e + self._guard)
-                self._active = None
-                self._rejected[self._pair] = e
+                if self._reject_named:
+                    # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
+                    # could name the pair (a band notch would not do: it leaves a tone 4 % off nameable)
+                    self._press_named = True
+                else:
+                    # ... the mask ends here, and the pair opens nothing while it lasts
+                    self._close(self._active, e + self._guard)
+                    self._active = None
+                    self._rejected[self._pair] = e
         if self._rejected:
             for r, last in list(self._rejected.items()):
                 if e - last > self._reject_hold:
@@ -980,13 +997,20 @@ class Masker:
                 self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
+                if self._press_named:  # another pair: tested as a press of its own
+                    self._press_named = False
+                    self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             self._steady = max(self._steady, float(expl[conf]))
             self._misses = 0
             self._end_suspect(e)
             return
         if self._active is not None:
             p = self._pair
-            if expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p:
+            if self._press_named:
+                held = (sus >= 0 and sus % 16 == p) or bool(self._named(e, p, buf_start))
+            else:
+                held = expl[p] >= self._hold_ratio * self._steady or (sus >= 0 and sus % 16 == p) or weak == p
+            if held:
                 self._misses = 0
             elif concealed:
                 pass  # a window over made-up audio is no evidence that the press ended
@@ -996,34 +1020,49 @@ class Masker:
                     self._close(self._active, e + self._guard)
                     self._active = None
                     self._press_due = _NO_DUE
+                    if self._press_named and self._suspect is None:
+                        # the notes go on below the attacker's reach: a silent suspect of their pair, notched
+                        # wherever a window names it again, never a press by persistence (2: after a press)
+                        self._suspect = [p, e, e, None, 2]
+                    self._press_named = False
             return
         sp = self._suspect
         # the same pair carrying half of the 16 ms window for a few hops: a tone under speech (or a
         # steady note); notched from its walked-back onset, masked flat if it persists
-        if sp is not None and weak == sp[0]:
+        if sp is not None and sp[3] is not None and self._musical(sp):
+            # a musical pair's notch (no keypad's: its tones apart) is held only while a window
+            # could name it (through G.711: the margin of :meth:`_named`), not while it is weakly present
+            if (sus < 0 or sus % 16 != sp[0]) and self._named(e, sp[0], buf_start):
+                sp[2] = e
+        elif sp is not None and weak == sp[0]:
             sp[2] = e
         elif self._weak_run >= self._weak_hops and (self._weak_run - self._weak_hops) % self._weak_hops == 0 \
                 and (sp is None or sp[0] != weak) and not self._harmonic(e, weak, buf_start):
             # (tested every ``weak_run_ms`` of the run, not every hop: the harmonic test costs a fit)
-            if sp is None and self._weak_share(e, weak, expl, buf_start) < self._weak_notch:
+            apart = sp is None and self._apart(e, weak, buf_start)
+            if sp is None and (apart or self._weak_share(e, weak, expl, buf_start) < self._weak_notch):
                 # silent (no notch) until a short window the attacker could name, with a margin, carries
-                # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once
-                self._suspect = sp = [weak, e, e, None]
+                # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once,
+                # unless its two tones are apart (no keypad: a note's or a voice's partials)
+                self._suspect = sp = [weak, e, e, None, apart]
             elif sp is None:
                 steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
                 # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
                 onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
                 start = max(self._align_down(onset - self._guard), lim - self._fade)
-                self._suspect = sp = [weak, e, e, self._open_notch(start, lim)]
+                self._suspect = sp = [weak, e, e, self._open_notch(start, lim), False]
             else:
-                sp[0], sp[1], sp[2] = weak, e, e
+                sp[0], sp[1], sp[2], sp[4] = weak, e, e, False
         if sp is not None and sp[3] is None and sus < 0:
             length = self._named(e, sp[0], buf_start)
             if length:
                 # from the pair's walked-back onset, as a press (a notch has no fade: it may start at the
                 # first sample not yet emitted, lim - fade)
-                steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
-                onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
+                if self._musical(sp) and self._musical_from_named:
+                    onset = e - length - self._guard  # a musical pair: what the window names, not its onset
+                else:
+                    steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
+                    onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
                 sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
@@ -1046,14 +1085,14 @@ class Masker:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
-                self._suspect = sp = [sus, at, last, self._open_notch(start, lim)]
+                self._suspect = sp = [sus, at, last, self._open_notch(start, lim), False]
             elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
                 first = at - length - (self._guard if verified >= 0 else 0)
                 sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim)
                 if sp[0] != sus:
-                    sp[0], sp[1], sp[2] = sus, at, last
+                    sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             elif sp[0] != sus:
-                sp[0], sp[1], sp[2] = sus, at, last
+                sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             sp[2] = max(sp[2], last)
         if sp is None:
             return
@@ -1065,6 +1104,8 @@ class Masker:
                 # or the screen does; a 16 ms window naming it is a confirmation (flat mask)
                 sp[3].end = max(e + self._guard, sp[3].start + 1)
                 sp[3] = None
+        elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
+            sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
@@ -1203,6 +1244,36 @@ class Masker:
         spread_ok = self._keypad_spread is None or abs(err[0] - err[1]) <= self._keypad_spread + 1e-9
         error_ok = self._keypad_error is None or max(abs(err[0]), abs(err[1])) <= self._keypad_error + 1e-9
         return bool(spread_ok and error_ok)
+
+    def _musical(self, sp: list) -> bool:
+        """The suspect ``sp`` is no keypad's pair: its tones were apart when it opened (:meth:`_apart`)."""
+        return bool(sp[4])
+
+    def _tone_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
+        """Each tone's relative offset from nominal in ``seg``: the peak of its Hann-windowed spectrum within +-6 %
+        (zero-padded FFT, bins of 4 Hz or finer; no per-masker tables)."""
+        r, c, _ = pairfit.PAIRS[pair]
+        nfft = self._keypad_nfft
+        win = _hann(seg.size)
+        spec = np.fft.rfft(seg * win, nfft)
+        err = []
+        for f0 in (ROW_HZ[r], COL_HZ[c]):
+            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
+            band = spec[lo: hi + 1]
+            k = lo + int(np.argmax(band.real * band.real + band.imag * band.imag))
+            err.append(k * self.rate / nfft / f0 - 1.0)
+        return err[0], err[1]
+
+    def _apart(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the pair's two tones over the ``weak_apart_ms`` ending at ``e`` are clearly not one keypad
+        oscillator's: off nominal by shares more than ``weak_apart_spread`` apart, or one more than
+        ``weak_apart_error`` off (a note's or a voice's partials near a key pair)."""
+        if self._apart_len <= 0:
+            return False
+        seg = self._buf[e - self._apart_len - buf_start: e - buf_start]
+        er, ec = self._tone_errors(seg, pair)
+        return bool((self._apart_spread is not None and abs(er - ec) > self._apart_spread + 1e-9)
+                    or (self._apart_error is not None and max(abs(er), abs(ec)) > self._apart_error + 1e-9))
 
     def _weak_share(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> float:
         seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
@@ -1525,6 +1596,19 @@ class Masker:
             out[pos: pos + hi - lo] = block[lo:hi]
             pos += hi - lo
         return out
+
+
+_HANN: dict = {}
+
+
+def _hann(n: int) -> np.ndarray:
+    """A read-only Hann window of ``n`` samples, shared by every masker."""
+    w = _HANN.get(n)
+    if w is None:
+        w = np.hanning(n)
+        w.setflags(write=False)
+        w = _HANN.setdefault(n, w)
+    return w
 
 
 def _near_dtmf(hz: float):
