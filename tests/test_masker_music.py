@@ -15,6 +15,7 @@ from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 from dtmfguard.testkit import synth
+from test_masker import _two_notes
 
 SPEECH = A.load_speech(60.0, seed=5)
 
@@ -89,16 +90,6 @@ def test_a_real_key_keeps_its_treatment(digit, speech_db):
         assert len(m.masked_spans) == 1
         assert m.masked_spans[0].start <= 2400 and m.masked_spans[0].end >= 2400 + tone.size
     assert A.count_recovered(_heard(out), [(digit, 2400, 2400 + tone.size)]) == 0
-
-
-def _two_notes(row_hz, col_hz, row_error, col_error, ms=600.0, seed=1):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(ms * 8)) / 8000.0
-    a = levels.dbm0_to_peak(-15.0)
-    x = a * (np.sin(2 * np.pi * row_hz * (1 + row_error) * t + rng.uniform(0, 6))
-             + np.sin(2 * np.pi * col_hz * (1 + col_error) * t + rng.uniform(0, 6)))
-    z = np.zeros(2400)
-    return np.round(np.concatenate([z, x, z])).astype(np.int16)
 
 
 @pytest.mark.parametrize("notes", [(697.0, 1209.0, -0.038, 0.0), (941.0, 1477.0, 0.045, 0.0)])
