@@ -51,12 +51,14 @@ def test_profile_hides_tones_under_louder_speech_from_the_oracle():
     rng = np.random.default_rng(7)
     x, spans = A.press_scenario(rng, 24, speech=sp, speech_under_db=-3.0)
     bound = A.chance_bound(len(spans))
-    scores = {}
+    scores, masked = {}, {}
     for pay in (False, True):
         out, m = _run(_int16(x), calls=[(0, "notch_all", (0,))] if pay else ())
         assert m.errors == 0
         heard = g711.ulaw_decode(g711.ulaw_encode(out))
         scores[pay] = (A.count_recovered(heard, spans), A.oracle_score(heard, spans))
+        masked[pay] = (m.masked_spans, m.notched_spans)
+    assert masked[True] == masked[False] and masked[True][0]  # the same presses masked flat, the same suspects
     print(f"blind / oracle of {len(spans)} (chance bound {bound}): default {scores[False]}, payment {scores[True]}")
     assert scores[False][1] > bound  # the case is one the default leaves partly raw ...
     assert scores[True] [0] == 0 and scores[True][1] <= bound  # ... the profile at chance
