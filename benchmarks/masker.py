@@ -148,7 +148,7 @@ def mask_stream(cls, x: np.ndarray, rate: int = 8000, **opts):
 
 
 def _notched(m, n: int) -> np.ndarray:
-    """Input samples band-notched: a suspect's notch, or the payment profile's (closed spans and the open one)."""
+    """Input samples band-notched: a suspect's notch or the payment profile's (closed spans, the open one)."""
     sel = np.zeros(n, dtype=bool)
     for s in list(getattr(m, "notched_spans", [])) + list(getattr(m, "payment_spans", [])):
         sel[max(s.start, 0): max(min(s.end, n), 0)] = True
@@ -332,7 +332,8 @@ def main() -> int:
             rows[name] = r
             o, n = r["old"], r["new"]
             pay = "" if "pay" not in r else \
-                f" | payment profile {r['pay']['blind']:3d} / {r['pay']['oracle']:3d}, {r['pay']['leaked_ms_mean']:6.1f} / " \
+                f" | payment profile {r['pay']['blind']:3d} / {r['pay']['oracle']:3d}, " \
+                f"{r['pay']['leaked_ms_mean']:6.1f} / " \
                 f"{r['pay']['leaked_ms_max']:6.1f}"
             print(f"  {name:36s} | {r['unmasked_blind']:3d} / {r['unmasked_oracle']:3d} of {r['presses']:3d} | "
                   f"{o['blind']:3d} / {o['oracle']:3d}, {o['leaked_ms_mean']:6.1f} / {o['leaked_ms_max']:6.1f} | "

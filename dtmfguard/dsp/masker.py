@@ -348,14 +348,16 @@ class Masker:
     def notched_spans(self) -> List[MaskedSpan]:
         """Spans (input positions) where only the DTMF bands were removed: suspect, never confirmed."""
         done = [h for h in self._notch_history if h.source != "payment"] + \
-            [MaskedSpan(s.start, s.end, s.source) for s in self._notches if s.end is not None and s.source != "payment"]
+            [MaskedSpan(s.start, s.end, s.source) for s in self._notches
+             if s.end is not None and s.source != "payment"]
         return sorted(done, key=lambda s: (s.start, s.end))
 
     @property
     def payment_spans(self) -> List[MaskedSpan]:
         """Spans of the payment profile (:meth:`notch_all`) with a known end (input positions)."""
         done = [h for h in self._notch_history if h.source == "payment"] + \
-            [MaskedSpan(s.start, s.end, s.source) for s in self._notches if s.source == "payment" and s.end is not None]
+            [MaskedSpan(s.start, s.end, s.source) for s in self._notches
+             if s.source == "payment" and s.end is not None]
         return sorted(done, key=lambda s: (s.start, s.end))
 
     @property
@@ -1436,7 +1438,7 @@ class Masker:
             span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
             return span
-        for span in reversed(self._notches):  # touching the previous notch: one span (the payment profile's apart)
+        for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
             if span.source != "payment" and span.end is not None and start <= span.end:
                 span.end = None
                 return span
@@ -1541,7 +1543,7 @@ class Masker:
         if not self._spans and not self._notches:
             return raw
         n = raw.size
-        if n > _APPLY_PIECE:  # a long chunk (a recording under the payment profile): bounded memory, same samples
+        if n > _APPLY_PIECE:  # a long chunk (a recording under the payment profile): bounded memory
             return np.concatenate([self._apply(raw[i: i + _APPLY_PIECE], start + i, buf_start)
                                    for i in range(0, n, _APPLY_PIECE)])
         w = self._weights(start, n) if self._spans else None
