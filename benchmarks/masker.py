@@ -373,6 +373,13 @@ def main() -> int:
                 c = result.setdefault("speech_cost", {})[label] = speech_cost(cls, only)
                 print(f"  speech only, {label}: {c['lost_db']:.2f} dB lost, correlation {c['correlation']:.4f}, "
                       f"{c['changed']:.1%} of samples changed")
+            for name in ("fr", "es", "espeak-de", "moh"):  # other voices (report half, 2 min each)
+                try:
+                    src = corpora.signal(name, "report", max_seconds=120).astype(np.int16)
+                except corpora.CorpusMissing:
+                    continue
+                c = result["speech_cost"][f"pay {name}"] = speech_cost(payment_model(new_masker.Masker), src)
+                print(f"  {name}, pay: {c['lost_db']:.2f} dB lost, correlation {c['correlation']:.4f}")
         if args.main_rev:
             speed_models.insert(1, ("main", load_legacy(args.main_rev, "main").Masker))
         cpc: dict = {label: {"keys": [], "speech": []} for label, _ in speed_models}
