@@ -141,3 +141,26 @@ def test_inspect_without_matplotlib_says_so(tmp_path, capsys, monkeypatch):
     sf.write(src, _call()[0], 8000, subtype="PCM_16")
     assert main(["inspect", str(src), "--png", str(tmp_path / "x.png")]) == 2
     assert "pip install 'dtmfguard[plot]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_payment_profile_for_the_whole_file(tmp_path, capsys, subtype):
+    """``--payment``: keys under louder speech-like audio leave nothing the oracle-timed attacker names above
+    chance; without it, the same file keeps more; the report says so."""
+    from _corpus_util import need_speech, speech
+
+    sp = need_speech(speech(30.0, seed=9), "--payment")
+    x, spans = A.press_scenario(np.random.default_rng(11), 16, speech=sp, speech_under_db=-3.0)
+    x = np.clip(np.round(x), -32768, 32767).astype(np.int16)
+    src = tmp_path / "in.wav"
+    sf.write(src, x if subtype == "PCM_16" else x / 32768.0, 8000, subtype=subtype)
+    scores = {}
+    for flag in ([], ["--payment"]):
+        dst = tmp_path / f"out{len(flag)}.wav"
+        assert main(["mask", "--json", *flag, str(src), str(dst)]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["payment"] is bool(flag)
+        y, _ = sf.read(dst, dtype="float64")
+        scores[bool(flag)] = A.oracle_score(y * 32768.0, spans)
+    print(scores, A.chance_bound(len(spans)))
+    assert scores[True] <= A.chance_bound(len(spans)) < scores[False]

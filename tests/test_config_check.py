@@ -38,7 +38,8 @@ def test_every_value_problem_at_once(tmp_path):
         load_config(str(p))
     problems = err.value.problems
     assert problems == [
-        "unknown key media.colour; known: mask, mask_mode, priority, customer_srtp, agent_srtp, srtp_signaling",
+        "unknown key media.colour; known: mask, mask_mode, priority, customer_srtp, agent_srtp, srtp_signaling, "
+        "payment_notch",
         "unknown section [nope]; known: sip, agent, media, control, secure, identity, payment, workers",
         "sip.transports must be a non-empty list of udp, tcp, tls",
         "sip.rtp_port must be 1024..65000 and sip.rtp_range 2..10000",
@@ -47,6 +48,17 @@ def test_every_value_problem_at_once(tmp_path):
         "workers.count must be 1..64, got 0",
     ]
     assert str(err.value).startswith("7 configuration problems: unknown key media.colour")
+
+
+def test_payment_notch_is_a_boolean(tmp_path):
+    """media.payment_notch (the masker's payment profile in secure mode): on by default, false turns it off,
+    anything else is a problem named by its key."""
+    base = '[agent]\nuri = "sip:agent@127.0.0.1:5072"\n'
+    assert load_config(str(_write(tmp_path, base))).payment_notch is True
+    assert load_config(str(_write(tmp_path, base + '[media]\npayment_notch = false\n'))).payment_notch is False
+    with pytest.raises(ConfigError) as err:
+        load_config(str(_write(tmp_path, base + '[media]\npayment_notch = "yes"\n')))
+    assert any("payment_notch" in p for p in err.value.problems)
 
 
 def test_workers_must_fit_below_port_65535():

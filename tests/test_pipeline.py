@@ -330,3 +330,68 @@ def test_a_gap_mutes_only_the_unexamined_tail_and_the_gap():
     assert np.array_equal(out[: gap_start - d], x[: gap_start - d])
     assert not np.any(out[gap_start - d: gap_start + 2 * FRAME])
     assert p.stats["gaps"] == 2
+
+
+# ------------------------------------------------------------------ the masker's payment profile (issue 12)
+def _speechlike(seconds: float, seed: int = 3) -> np.ndarray:
+    """Band-limited noise at speech level (no corpus needed): what the profile's notch changes."""
+    rng = np.random.default_rng(seed)
+    x = np.convolve(rng.standard_normal(int(seconds * 8000)), np.hanning(9), mode="same")
+    return np.clip(np.round(x * 1500.0), -32768, 32767).astype(np.int16)
+
+
+def test_payment_profile_follows_secure_mode():
+    """Secure mode switched on by hand, then a payment session, then both off: the real masker's payment
+    profile is on from the first frame processed in secure mode to the first one after it, at frame
+    boundaries; the agent's audio is the masker's with the profile switched at those positions."""
+    from dtmfguard.dsp.masker import Masker
+
+    x = _speechlike(2.0)
+    p = CallPipeline(mask_mode="always")
+    parts = [run(p, x[: 10 * FRAME])]
+    assert not p.masker.notching_all
+    p.secure_manual = True
+    parts.append(run(p, x[10 * FRAME: 20 * FRAME]))
+    assert p.masker.notching_all
+    p.secure_manual = False
+    p.attach_session(Session())  # a payment session alone keeps it on
+    parts.append(run(p, x[20 * FRAME: 30 * FRAME]))
+    assert p.masker.notching_all
+    p.detach_session()
+    parts.append(run(p, x[30 * FRAME: 40 * FRAME]))
+    assert not p.masker.notching_all
+    assert [(s.start, s.end) for s in p.masker.payment_spans] == [(10 * FRAME, 30 * FRAME)]
+    out = np.concatenate(parts + [run(p, x[40 * FRAME:]), p.flush()])
+    m = Masker()
+    m.notch_all(10 * FRAME, 30 * FRAME)
+    ref = np.concatenate([m.process(x), m.flush()])
+    assert np.array_equal(out, ref)
+    d, plain = m.delay_samples, Masker().process(x)
+    assert np.array_equal(out[: 10 * FRAME + d], plain[: 10 * FRAME + d])  # before secure mode: untouched
+    assert np.count_nonzero(out[10 * FRAME + d: 30 * FRAME + d] != plain[10 * FRAME + d: 30 * FRAME + d]) > 1000
+
+
+def test_payment_profile_can_be_switched_off():
+    """``payment_notch=False`` (config ``media.payment_notch = false``): secure mode leaves the audio as the
+    default masker makes it."""
+    from dtmfguard.dsp.masker import Masker
+
+    x = _speechlike(1.0)
+    p = CallPipeline(mask_mode="always", payment_notch=False)
+    p.secure_manual = True
+    out = run(p, x)
+    assert not p.masker.notching_all and p.masker.payment_spans == []
+    m = Masker()
+    assert np.array_equal(out, m.process(x))
+    p2 = CallPipeline(mask_mode="always")
+    p2.secure_manual = True
+    assert not np.array_equal(run(p2, x), out)  # on by default: the notch changed the speech
+
+
+def test_payment_profile_with_a_masker_that_has_none():
+    """A masker without the profile (a test double, the fail-closed stand-in) is left alone."""
+    p = CallPipeline(masker=CoverMasker(), session=Session())
+    x = _speechlike(0.2)
+    assert np.array_equal(run(p, x), x)
+    p = CallPipeline(masker=SilenceMasker(), session=Session())
+    assert not run(p, x).any()

@@ -44,7 +44,7 @@ def run(args) -> int:
     from ..dsp.recordings import default_output
 
     opts = {"overwrite": args.force, "overwrite_input": args.force, "lookahead_ms": args.lookahead_ms,
-            "mask": args.mask, "hide_timing": args.hide_timing}
+            "mask": args.mask, "hide_timing": args.hide_timing, "payment": args.payment}
     if args.out_dir:
         if not os.path.isdir(args.out_dir):
             raise CliError(f"{args.out_dir}: not a directory")
@@ -112,6 +112,7 @@ def register(sub) -> None:
         epilog="Examples:\n  dtmfguard mask call.wav call-masked.wav\n"
                "  dtmfguard mask --out-dir masked/ archive/*.wav\n"
                "  dtmfguard mask --json --mask silence in.wav out.wav\n"
+               "  dtmfguard mask --payment card-entry.wav card-entry-masked.wav\n"
                "Exit codes: 0 ok, 2 a file could not be read or written, 3 internal error.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -121,6 +122,10 @@ def register(sub) -> None:
     p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="mask signal")
     p.add_argument("--hide-timing", action="store_true",
                    help="hold the mask 2 s after each press so the number and rhythm of presses is hidden")
+    p.add_argument("--payment", action="store_true",
+                   help="payment profile for the whole file: besides masking key presses, remove the 8 DTMF "
+                        "frequencies from all other audio (speech loses about 0.6 dB; catches tones hidden "
+                        "under louder speech that are otherwise left partly raw). For card-entry recordings")
     p.add_argument("--lookahead-ms", type=float, default=None,
                    help="detector look-ahead (default 40: a file has no latency limit, so use more than live)")
     p.add_argument("--report", metavar="FILE",

@@ -110,6 +110,9 @@ _NSTATE = 18  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
+_APPLY_PIECE = 1 << 15  # output samples weighed and notched at a time
+# spans that say nothing about the audio around them: a signalled key's cover, the payment profile's notch
+_UNTREATED = ("cover", "payment")
 _OPEN = (1 << 63) - 1  # an open span's end in the C span lists
 # per (screen windows, hop, rate): constants every masker with those options derives the same way (costly
 # linear algebra, ~2/3 of building a masker); the arrays are read-only
@@ -123,7 +126,7 @@ class MaskedSpan:
 
     start: int
     end: int
-    source: str  # "inband", "cover" or "error"
+    source: str  # "inband", "cover", "error" ("notch", "payment": band notches only)
 
 
 class _Span:
@@ -344,9 +347,59 @@ class Masker:
     @property
     def notched_spans(self) -> List[MaskedSpan]:
         """Spans (input positions) where only the DTMF bands were removed: suspect, never confirmed."""
-        done = list(self._notch_history) + [MaskedSpan(s.start, s.end, s.source) for s in self._notches
-                                            if s.end is not None]
+        done = [h for h in self._notch_history if h.source != "payment"] + \
+            [MaskedSpan(s.start, s.end, s.source) for s in self._notches
+             if s.end is not None and s.source != "payment"]
         return sorted(done, key=lambda s: (s.start, s.end))
+
+    @property
+    def payment_spans(self) -> List[MaskedSpan]:
+        """Spans of the payment profile (:meth:`notch_all`) with a known end (input positions)."""
+        done = [h for h in self._notch_history if h.source == "payment"] + \
+            [MaskedSpan(s.start, s.end, s.source) for s in self._notches
+             if s.source == "payment" and s.end is not None]
+        return sorted(done, key=lambda s: (s.start, s.end))
+
+    @property
+    def notching_all(self) -> bool:
+        """True while the payment profile is on (an open :meth:`notch_all` span)."""
+        return any(s.source == "payment" and s.end is None for s in self._notches)
+
+    def notch_all(self, start: int, end: Optional[int] = None) -> None:
+        """Payment profile: remove the 8 DTMF bands from every sample of input span [start, end) that is not
+        under the flat mask (``end=None``: until :meth:`notch_all_end`).
+
+        The band notch of a suspect (least-squares projection on the 8 DTMF frequencies, blocks of
+        ``notch_block_ms`` overlap-added, ramped in over ``guard_ms`` from ``start`` and out before ``end``):
+        speech loses about 0.6 dB, a tone at its nominal frequencies all of its energy.  Presses are still
+        found and masked flat as without it; the key-free rules are unchanged.  Like :meth:`cover`, samples
+        already emitted (input positions before ``samples_in - delay_samples``) are not changed any more:
+        switch it at ``samples_in`` (or ahead) for output that is the same for any chunking.  A span
+        touching the previous one continues it.  With a look-ahead too short to notch it changes nothing."""
+        start = int(start)
+        end = None if end is None else int(end)
+        if end is not None and end <= start:
+            raise ValueError("notch_all: end must lie after start")
+        self._spans_dirty = True
+        for span in reversed(self._notches):
+            if span.source != "payment":
+                continue
+            if span.end is None:
+                return  # already on
+            if span.start <= start <= span.end:
+                span.end = end if end is None else max(span.end, end)
+                return
+            break
+        self._notches.append(_Span(start, end, "payment"))
+
+    def notch_all_end(self, end: int) -> None:
+        """Switch the payment profile off at input position ``end`` (its notch ramps out over ``guard_ms``
+        before it).  Without an open :meth:`notch_all` span, nothing happens."""
+        end = int(end)
+        for span in self._notches:
+            if span.source == "payment" and span.end is None:
+                span.end = max(end, span.start + 1)
+        self._spans_dirty = True
 
     @property
     def masking(self) -> bool:
@@ -1174,10 +1227,10 @@ class Masker:
         ``pos`` (a signalled key's cover is not: the audio around it carries no tone the masker did not see)."""
         for spans, history in ((self._spans, self._history), (self._notches, self._notch_history)):
             for span in spans:
-                if span.source != "cover" and (span.end is None or span.end >= pos):
+                if span.source not in _UNTREATED and (span.end is None or span.end >= pos):
                     return True
             for done in itertools.islice(reversed(history), 8):  # (retired in list order, not by end)
-                if done.source != "cover" and done.end >= pos:
+                if done.source not in _UNTREATED and done.end >= pos:
                     return True
         return False
 
@@ -1385,8 +1438,8 @@ class Masker:
             span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
             return span
-        for span in reversed(self._notches):  # touching the previous notch: one span
-            if span.end is not None and start <= span.end:
+        for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
+            if span.source != "payment" and span.end is not None and start <= span.end:
                 span.end = None
                 return span
         span = _Span(start, None, "notch")
@@ -1490,6 +1543,9 @@ class Masker:
         if not self._spans and not self._notches:
             return raw
         n = raw.size
+        if n > _APPLY_PIECE:  # a long chunk (a recording under the payment profile): bounded memory
+            return np.concatenate([self._apply(raw[i: i + _APPLY_PIECE], start + i, buf_start)
+                                   for i in range(0, n, _APPLY_PIECE)])
         w = self._weights(start, n) if self._spans else None
         fading = w is not None and bool(((w > 0) & (w < 1.0)).any())
         overlap = any(sp.start < start + n and (sp.end is None or sp.end > start) for sp in self._notches)

@@ -65,8 +65,9 @@ def check_wav_complete(path: str) -> None:
             pos += 8 + length + (length & 1)
 
 
-def mask_channels(data: np.ndarray, rate: int, **options):
+def mask_channels(data: np.ndarray, rate: int, *, payment: bool = False, **options):
     """Mask every column of ``data`` ([frames, channels], int16 or float in [-1, 1]); same shape and dtype.
+    ``payment``: the whole recording under the masker's payment profile (:meth:`Masker.notch_all`).
 
     Returns ``(masked, spans_per_channel)``.  Raises RuntimeError if a masker
     failed (it then masked closed, but a recording should not be archived that way).
@@ -75,6 +76,8 @@ def mask_channels(data: np.ndarray, rate: int, **options):
     spans: List[list] = []
     for ch in range(data.shape[1]):
         m = Masker(rate, dtype="int16" if data.dtype == np.int16 else "float64", **options)
+        if payment:
+            m.notch_all(0)
         col = np.ascontiguousarray(data[:, ch])
         res = np.concatenate([m.process(col), m.flush()])[m.delay_samples:]
         if m.errors:
@@ -86,7 +89,7 @@ def mask_channels(data: np.ndarray, rate: int, **options):
 
 def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite_input: bool = False,
               lookahead_ms: float = RECORDING_LOOKAHEAD_MS, mask: str = DEFAULT_MASK, hide_timing: bool = False,
-              **options) -> dict:
+              payment: bool = False, **options) -> dict:
     """Mask ``in_path`` into ``out_path``; return the JSON-ready report (spans, counts; no digits)."""
     import soundfile as sf
 
@@ -108,7 +111,7 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
     if dtype == "float64" and not np.all(np.isfinite(data)):
         raise AudioError(f"{in_path}: samples contain NaN or infinity")
     masked, spans = mask_channels(data, rate, lookahead_ms=lookahead_ms, mask=mask, hide_timing=hide_timing,
-                                  **options)
+                                  payment=payment, **options)
     with replacing(out_path, suffix=os.path.splitext(out_path)[1] or ".wav") as tmp:
         sf.write(tmp, masked, rate, subtype=info.subtype, format=info.format, endian=info.endian)
     return {
@@ -122,6 +125,7 @@ def mask_file(in_path: str, out_path: str, *, overwrite: bool = False, overwrite
         "lookahead_ms": lookahead_ms,
         "mask": mask,
         "hide_timing": hide_timing,
+        "payment": payment,
         "per_channel": [
             {"channel": ch, "masked_spans": len(sp),
              "masked_s": round(sum(min(s.end, data.shape[0]) - max(s.start, 0) for s in sp) / rate, 3),

@@ -74,6 +74,12 @@ class SilenceMasker:
     def conceal(self, start: int, end: int) -> None:
         pass
 
+    def notch_all(self, start: int, end: int | None = None) -> None:
+        pass
+
+    def notch_all_end(self, end: int) -> None:
+        pass
+
     def flush(self) -> np.ndarray:
         return np.zeros(0, dtype=np.int16)
 
@@ -124,7 +130,8 @@ class CallPipeline:
     def __init__(self, rate: int = 8000, *, masker: Any = None, detector: Any = None, session: Any = None,
                  mask_mode: str = "always", on_digit: Callable[[DigitEvent], None] | None = None,
                  masker_options: dict[str, Any] | None = None, name: str = "call",
-                 lost_end_ms: float = 200.0, detect_always: bool = False, relay: Any = None):
+                 lost_end_ms: float = 200.0, detect_always: bool = False, relay: Any = None,
+                 payment_notch: bool = True):
         if mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
         self.rate = int(rate)
@@ -162,6 +169,10 @@ class CallPipeline:
         self.secure_manual = False
         #: monotonic time at which the clock thread first processed a frame in secure mode (0: not secure)
         self.secure_since = 0.0
+        #: the masker's payment profile (``Masker.notch_all``: the 8 DTMF bands removed from all the audio not
+        #: masked flat) while :attr:`secure`; switched by the clock thread at a frame boundary
+        self.payment_notch = bool(payment_notch)
+        self._notching = False  # the profile is on in the masker
         self.tracker = Rfc4733Tracker(self.rate, lost_end_ms=lost_end_ms)
         self.merger = DigitMerger(self.rate)
         # Signalled digits arrive on the SIP and media threads; deque append/popleft are atomic, so the
@@ -294,6 +305,8 @@ class CallPipeline:
                 self._secure_tick(n)
             if self._pending:
                 self._apply_pending()
+            if self.payment_notch and self.secure != self._notching:
+                self._switch_profile()
             if (made_up[0] or made_up[1] or made_up[2]) and not gap:
                 # the masker is told what the jitter buffer made up (or where it joined the stream after
                 # dropping frames) before it sees it: a press is not closed across it and a concealment of
@@ -355,6 +368,15 @@ class CallPipeline:
             self.stats["errors"] += 1
             self._log_error(exc)
             return np.zeros(n, dtype=np.int16)
+
+    def _switch_profile(self) -> None:
+        """Secure mode began or ended: the masker's payment profile follows it from this frame's first sample
+        (a masker without one, e.g. :class:`SilenceMasker`, needs none)."""
+        on = not self._notching
+        method = getattr(self.masker, "notch_all" if on else "notch_all_end", None)
+        if method is not None:
+            method(int(self.masker.samples_in))
+        self._notching = on
 
     def _detector_break(self, span: int = 0) -> None:
         """The detector's next frame does not follow its last one (a frame left out), or its first ``span``

@@ -29,6 +29,7 @@ Example ``guard.toml``::
     agent_srtp = "off"
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
     priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
+    payment_notch = true           # in secure mode / a payment: the 8 DTMF bands removed from all unmasked audio
 
     [secure]                       # mask_mode "secure": keys outside a payment go on to the agent leg (IVR)
     relay_method = "rfc4733"       # rfc4733 | sip-info
@@ -122,6 +123,8 @@ class GuardConfig:
     #: payment (see SECURITY.md, "What each mode protects")
     mask_mode: str = "secure"
     media_priority: str = "auto"  # auto | realtime | off (dtmfguard.server.sched)
+    #: the masker's payment profile while secure mode is on or a payment session runs (Masker.notch_all)
+    payment_notch: bool = True
     customer_srtp: str = "off"
     agent_srtp: str = "off"
     srtp_signaling: str = "tls"
@@ -295,6 +298,8 @@ class GuardConfig:
             bad(f"media.srtp_signaling must be 'tls' or 'any', got {self.srtp_signaling!r}")
         if not isinstance(self.agent_tls_verify, bool):
             bad("agent.tls_verify must be true or false")
+        if not isinstance(self.payment_notch, bool):
+            bad("media.payment_notch must be true or false")
         target = self.agent_known_target()
         agent_tls = uses_tls(target)
         if agent_tls and "tls" not in self.transports:
@@ -350,7 +355,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
               "tls_verify": ("agent_tls_verify", bool)},
     "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str), "priority": ("media_priority", str),
               "customer_srtp": ("customer_srtp", str), "agent_srtp": ("agent_srtp", str),
-              "srtp_signaling": ("srtp_signaling", str)},
+              "srtp_signaling": ("srtp_signaling", str), "payment_notch": ("payment_notch", bool)},
     "control": {"listen": ("", str), "token_env": ("token_env", str), "endpoint": ("control_endpoint", str),
                 "box": ("control_box", str), "correlation_header": ("control_correlation_header", str),
                 "cors_origins": ("control_cors_origins", list), "tls_cert": ("control_tls_cert", str),

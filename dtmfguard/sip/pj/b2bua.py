@@ -507,7 +507,7 @@ class Guard:
 
     def _default_pipeline(self, name: str) -> CallPipeline:
         return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name,
-                            relay=self._make_relay())
+                            relay=self._make_relay(), payment_notch=self.cfg.payment_notch)
 
     def _make_relay(self):
         """mask_mode "secure": the per-call key relay and card-run watch from [secure]; else None."""

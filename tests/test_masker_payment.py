@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The masker's payment profile (``Masker.notch_all``): while a payment is keyed, the 8 DTMF bands are removed
+from all the audio the flat mask does not cover, so a tone hiding under louder speech leaves nothing an
+attacker who knows when each press is can name; speech passes nearly whole; the samples are the same for any
+chunking and from both backends, and bit-exact outside the profile's spans (issue 12)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _corpus_util import need_speech, speech
+from _native_util import require_native, with_backend
+from dtmfguard.dsp import g711
+from dtmfguard.dsp import masker as masker_mod
+from dtmfguard.dsp.masker import Masker
+from dtmfguard.testkit import adversary as A
+
+SPEECH = speech(40.0, seed=12)
+
+
+def _int16(x):
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def _run(x, chunks=160, calls=(), **opts):
+    """Mask ``x`` cut at ``chunks`` (a size or a list of sizes, cycled); ``calls``: (input position at which
+    to call, method, args), made there (a chunk is cut at that position, as a pipeline switches at a frame
+    boundary).  Returns (agent audio aligned with ``x``, the masker)."""
+    m = Masker(**opts)
+    sizes = [chunks] if isinstance(chunks, int) else list(chunks)
+    parts, i, k = [], 0, 0
+    todo = sorted(calls, key=lambda c: c[0])
+    while i < x.size:
+        while todo and todo[0][0] <= i:
+            _, method, args = todo.pop(0)
+            getattr(m, method)(*args)
+        c = sizes[k % len(sizes)]
+        if todo and todo[0][0] < i + c:
+            c = todo[0][0] - i
+        parts.append(m.process(x[i: i + c]))
+        i += c
+        k += 1
+    parts.append(m.flush())
+    return np.concatenate(parts)[m.delay_samples:], m
+
+
+def test_profile_hides_tones_under_louder_speech_from_the_oracle():
+    """Tones 3 dB under the speech around them: without the profile the oracle-timed attacker names more than
+    chance (part of each tone passes raw under the speech); with it, at most chance, and blind nothing."""
+    sp = need_speech(SPEECH, "tones under speech")
+    rng = np.random.default_rng(7)
+    x, spans = A.press_scenario(rng, 24, speech=sp, speech_under_db=-3.0)
+    bound = A.chance_bound(len(spans))
+    scores, masked = {}, {}
+    for pay in (False, True):
+        out, m = _run(_int16(x), calls=[(0, "notch_all", (0,))] if pay else ())
+        assert m.errors == 0
+        heard = g711.ulaw_decode(g711.ulaw_encode(out))
+        scores[pay] = (A.count_recovered(heard, spans), A.oracle_score(heard, spans))
+        masked[pay] = (m.masked_spans, m.notched_spans)
+    assert masked[True] == masked[False] and masked[True][0]  # the same presses masked flat, the same suspects
+    print(f"blind / oracle of {len(spans)} (chance bound {bound}): default {scores[False]}, payment {scores[True]}")
+    assert scores[False][1] > bound  # the case is one the default leaves partly raw ...
+    assert scores[True] [0] == 0 and scores[True][1] <= bound  # ... the profile at chance
+
+
+def test_profile_costs_speech_little():
+    """Speech alone through the profile: correlation with the input >= 0.9 and less than 1 dB lost (the notch
+    takes 8 narrow bands); nothing masked flat."""
+    x = _int16(need_speech(SPEECH, "speech cost")[: 8000 * 20])
+    out, m = _run(x, calls=[(0, "notch_all", (0,))])
+    lo = 400  # past the profile's ramp-in
+    a, b = x[lo:].astype(float), out[lo:].astype(float)
+    loss_db = -10 * np.log10(float(b @ b) / float(a @ a))
+    corr = float(a @ b) / np.sqrt(float(a @ a) * float(b @ b))
+    print(f"speech through the payment profile: {loss_db:.2f} dB lost, correlation {corr:.4f}")
+    assert 0.0 < loss_db < 1.0 and corr >= 0.9
+    assert m.payment_spans == [] and m.notching_all  # open until switched off
+
+
+def test_profile_span_is_bit_exact_outside_and_closes():
+    """Switched on at 1.0 s and off at 2.5 s (mid-stream): output before 1.0 s and from 2.5 s on is the
+    default masker's, bit for bit; inside it differs; the closed span is listed (and not as a notch)."""
+    x = _int16(need_speech(SPEECH, "profile span")[: 8000 * 4])
+    ref, _ = _run(x)
+    out, m = _run(x, calls=[(8000, "notch_all", (8000,)), (20000, "notch_all_end", (20000,))])
+    assert np.array_equal(out[:8000], ref[:8000]) and np.array_equal(out[20000:], ref[20000:])
+    assert np.count_nonzero(out[8000:20000] != ref[8000:20000]) > 0.5 * 12000
+    assert [(s.start, s.end, s.source) for s in m.payment_spans] == [(8000, 20000, "payment")]
+    assert all(s.source != "payment" for s in m.notched_spans) and not m.notching_all
+
+
+def test_profile_api_edges():
+    m = Masker()
+    with pytest.raises(ValueError):
+        m.notch_all(100, 50)
+    m.notch_all_end(10)  # nothing open: nothing happens
+    assert not m.notching_all
+    m.notch_all(0)
+    m.notch_all(80)  # already on: one span
+    assert m.notching_all and sum(s.source == "payment" for s in m._notches) == 1
+    m.notch_all_end(160)
+    m.notch_all(160)  # touching the previous span: continues it
+    assert sum(s.source == "payment" for s in m._notches) == 1 and m.notching_all
+
+
+CALLS = [(0, "notch_all", (0,)), (12000, "notch_all_end", (12003,)), (16000, "notch_all", (16000, 21000)),
+         (24000, "notch_all", (24000,)), (40000, "notch_all_end", (40160,))]
+
+
+@pytest.fixture
+def native():
+    return require_native(masker_mod._masker_native, "dtmfguard.dsp._masker_native (C masker screen)")
+
+
+@pytest.mark.parametrize("chunks", [1, 33, 160, 161, 5000, [160, 1, 33, 400, 5000, 2]])
+def test_profile_any_chunking_and_c_equals_numpy(native, chunks):
+    """Keys 3 dB under speech with the profile switched on and off mid-stream (open and closed spans, a
+    closed one given ahead): the C output side gives the numpy path's samples for any chunking."""
+    sp = need_speech(SPEECH, "chunking")
+    x, _ = A.press_scenario(np.random.default_rng(5), 10, speech=sp, speech_under_db=-3.0)
+    x = _int16(x)[: 8000 * (3 if chunks == 1 else 6)]
+    calls = [c for c in CALLS if c[0] < x.size]
+    ref, mr = with_backend("numpy", lambda: _run(x, 160, calls))
+    assert mr.masked_spans and mr.errors == 0  # presses masked flat beside the profile
+    got, mg = with_backend("native", lambda: _run(x, chunks, calls))
+    assert np.array_equal(got, ref)
+    assert mg.masked_spans == mr.masked_spans and mg.notched_spans == mr.notched_spans
+    assert mg.payment_spans == mr.payment_spans and mg.errors == 0
+    if chunks == 160:  # float64 out, numpy path: the same samples before rounding
+        f, _ = with_backend("numpy", lambda: _run(x, 161, calls, dtype="float64"))
+        assert np.array_equal(_int16(f * 32768.0), ref)
+
+
+def test_long_chunk_under_the_profile_is_the_framed_output():
+    """A whole float recording in one chunk (the numpy path, weighed and notched in pieces) gives the samples
+    of 20 ms frames."""
+    x = need_speech(SPEECH, "long chunk")[: 8000 * 12] / 32768.0
+    a, _ = with_backend("numpy", lambda: _run(x, x.size, [(0, "notch_all", (0,))], dtype="float64"))
+    b, _ = with_backend("numpy", lambda: _run(x, 160, [(0, "notch_all", (0,))], dtype="float64"))
+    assert np.array_equal(a, b)
