@@ -212,3 +212,19 @@ def test_relay_g711_encoding_is_exact_over_the_whole_range_and_its_tables_are_sh
         assert a.encode(x) == ref(x) and a.encode(x.astype(np.float64)) == ref(x)
         assert np.shares_memory(a._enc16, b._enc16)
         assert a.silence == bytes([a.silence_byte]) * FRAME
+
+
+def test_relay_pipelines_follow_the_configuration(tmp_path):
+    """``dtmfguard relay --config``: each call's pipeline takes the configuration's ``media.payment_notch`` and
+    mask mode (``--mask-mode`` over it); without a configuration, the defaults."""
+    from dtmfguard.cli.relay import pipeline_factory
+    from dtmfguard.server.config import load_config
+
+    path = tmp_path / "relay.toml"
+    path.write_text('[media]\nmask_mode = "payment"\npayment_notch = false\n')
+    cfg = load_config(str(path), {"agent_uri": "sip:unused@127.0.0.1", "agent_from": "static"})  # as the relay
+    off = pipeline_factory(None, cfg)("c1")
+    assert off.payment_notch is False and off.mask_mode == "payment"
+    assert pipeline_factory("always", cfg)("c2").mask_mode == "always"
+    default = pipeline_factory(None, None)("c3")
+    assert default.payment_notch is True and default.mask_mode == "always"

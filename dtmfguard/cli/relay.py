@@ -33,8 +33,22 @@ def _range(text: str) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def run(args) -> int:
+def pipeline_factory(mask_mode, cfg):
+    """What makes each call's pipeline: ``--mask-mode`` over the configuration's, and the configuration's mask
+    and ``media.payment_notch`` (defaults without a configuration)."""
     from ..media.pipeline import CallPipeline
+
+    mode = mask_mode or (cfg.mask_mode if cfg else "always")
+    options = {"mask": cfg.mask} if cfg is not None else {}
+    notch = cfg.payment_notch if cfg is not None else True
+
+    def pipeline(name: str) -> CallPipeline:
+        return CallPipeline(8000, mask_mode=mode, masker_options=options, name=name, payment_notch=notch)
+
+    return pipeline
+
+
+def run(args) -> int:
     from ..relay.engine import Relay, raise_fd_limit
 
     ng = _hostport(args.ng, "--ng")
@@ -50,11 +64,7 @@ def run(args) -> int:
             cfg = load_config(args.config, {"agent_uri": "sip:unused@127.0.0.1", "agent_from": "static"})
         except ConfigError as exc:
             raise CliError(str(exc)) from None
-    mask_mode = args.mask_mode or (cfg.mask_mode if cfg else "always")
-    mask_options = {"mask": cfg.mask} if cfg is not None else {}
-
-    def pipeline(name: str) -> CallPipeline:
-        return CallPipeline(8000, mask_mode=mask_mode, masker_options=mask_options, name=name)
+    pipeline = pipeline_factory(args.mask_mode, cfg)
 
     session_factory = None
     if control:
