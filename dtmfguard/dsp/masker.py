@@ -1285,15 +1285,7 @@ class Masker:
             return True
         n = self._persist
         seg = self._buf[e - n - buf_start: e - buf_start]
-        r, c, _ = pairfit.PAIRS[pair]
-        nfft = self._keypad_nfft
-        spec = np.fft.rfft(seg, nfft)
-        err = []
-        for f0 in (ROW_HZ[r], COL_HZ[c]):
-            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
-            band = spec[lo: hi + 1]
-            k = lo + int(np.argmax(band.real * band.real + band.imag * band.imag))
-            err.append(k * self.rate / nfft / f0 - 1.0)
+        err = self._peak_errors(np.fft.rfft(seg, self._keypad_nfft), pair)
         spread_ok = self._keypad_spread is None or abs(err[0] - err[1]) <= self._keypad_spread + 1e-9
         error_ok = self._keypad_error is None or max(abs(err[0]), abs(err[1])) <= self._keypad_error + 1e-9
         return bool(spread_ok and error_ok)
@@ -1305,17 +1297,21 @@ class Masker:
     def _tone_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
         """Each tone's relative offset from nominal in ``seg``: the peak of its Hann-windowed spectrum within +-6 %
         (zero-padded FFT, bins of 4 Hz or finer; no per-masker tables)."""
+        err = self._peak_errors(np.fft.rfft(seg * _hann(seg.size), self._keypad_nfft), pair)
+        return err[0], err[1]
+
+    def _peak_errors(self, spec: np.ndarray, pair: int) -> List[float]:
+        """The row and column tones' relative offsets from nominal: the strongest bin of ``spec`` (an rfft of
+        ``_keypad_nfft`` points) within +-6 % of each."""
         r, c, _ = pairfit.PAIRS[pair]
         nfft = self._keypad_nfft
-        win = _hann(seg.size)
-        spec = np.fft.rfft(seg * win, nfft)
         err = []
         for f0 in (ROW_HZ[r], COL_HZ[c]):
             lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
             band = spec[lo: hi + 1]
             k = lo + int(np.argmax(band.real * band.real + band.imag * band.imag))
             err.append(k * self.rate / nfft / f0 - 1.0)
-        return err[0], err[1]
+        return err
 
     def _apart(self, e: int, pair: int, buf_start: int) -> bool:
         """True when the pair's two tones over the ``weak_apart_ms`` ending at ``e`` are clearly not one keypad
