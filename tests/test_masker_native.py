@@ -225,23 +225,32 @@ def test_fast_int16_exit_matches_rounding(backend_name, native):
 
 
 # ---------------------------------------------------------------- the C output side (issue 12 speed)
-def _mask_any(x, chunks, covers=(), **opts):
-    """Mask ``x`` cut at ``chunks`` (a chunk size or a list of sizes, cycled); ``covers``: (input position at
-    which to call, method, args) signalled-key calls made between chunks."""
+def _chunked(x, chunks, calls=(), **opts):
+    """Mask ``x`` cut at ``chunks`` (a chunk size or a list of sizes, cycled); ``calls``: (input position at
+    which to call, method, args), made there (a chunk is cut at that position, as a pipeline calls between
+    frames).  Returns (the whole output with its delay, the masker)."""
     m = Masker(**opts)
     sizes = [chunks] if isinstance(chunks, int) else list(chunks)
     parts, i, k = [], 0, 0
-    todo = sorted(covers, key=lambda c: c[0])
+    todo = sorted(calls, key=lambda c: c[0])
     while i < x.size:
         while todo and todo[0][0] <= i:
             _, method, args = todo.pop(0)
             getattr(m, method)(*args)
         c = sizes[k % len(sizes)]
+        if todo and todo[0][0] < i + c:
+            c = todo[0][0] - i
         parts.append(m.process(x[i: i + c]))
         i += c
         k += 1
     parts.append(m.flush())
-    return np.concatenate(parts), m.masked_spans, m.notched_spans, m.errors
+    return np.concatenate(parts), m
+
+
+def _mask_any(x, chunks, covers=(), **opts):
+    """:func:`_chunked`'s output and the masker's spans and error count."""
+    out, m = _chunked(x, chunks, covers, **opts)
+    return out, m.masked_spans, m.notched_spans, m.errors
 
 
 def _same(got, ref):

@@ -14,6 +14,7 @@ from dtmfguard.dsp import g711
 from dtmfguard.dsp import masker as masker_mod
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.testkit import adversary as A
+from test_masker_native import _chunked
 
 SPEECH = speech(40.0, seed=12)
 
@@ -24,24 +25,9 @@ def _int16(x):
 
 def _run(x, chunks=160, calls=(), **opts):
     """Mask ``x`` cut at ``chunks`` (a size or a list of sizes, cycled); ``calls``: (input position at which
-    to call, method, args), made there (a chunk is cut at that position, as a pipeline switches at a frame
-    boundary).  Returns (agent audio aligned with ``x``, the masker)."""
-    m = Masker(**opts)
-    sizes = [chunks] if isinstance(chunks, int) else list(chunks)
-    parts, i, k = [], 0, 0
-    todo = sorted(calls, key=lambda c: c[0])
-    while i < x.size:
-        while todo and todo[0][0] <= i:
-            _, method, args = todo.pop(0)
-            getattr(m, method)(*args)
-        c = sizes[k % len(sizes)]
-        if todo and todo[0][0] < i + c:
-            c = todo[0][0] - i
-        parts.append(m.process(x[i: i + c]))
-        i += c
-        k += 1
-    parts.append(m.flush())
-    return np.concatenate(parts)[m.delay_samples:], m
+    to call, method, args), made there.  Returns (agent audio aligned with ``x``, the masker)."""
+    out, m = _chunked(x, chunks, calls, **opts)
+    return out[m.delay_samples:], m
 
 
 def test_profile_hides_tones_under_louder_speech_from_the_oracle():
