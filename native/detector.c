@@ -116,7 +116,10 @@
     X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi") \
     X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")                                      \
     X(NB_MAX_SHARE, "nb_max_share") X(NB_LOW, "nb_low") X(NB_THIRD, "nb_third")                  \
-    X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")
+    X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")                                               \
+    X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
+    X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
+    X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -784,14 +787,15 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
 }
 
 /* Where the partials test finds a window's last 5 half-blocks: xbuf holds 4H samples (filled from the
- * ring of each channel's last 4 whole half-blocks on first use), the partial half-block and the frame's
+ * ring of each channel's last R whole half-blocks on first use), the partial half-block and the frame's
  * new samples; global half-block half_index starts at xbuf + 4H. */
 typedef struct {
     double *xbuf;
-    const double *ring; /* half-block j in slot j mod 4 */
+    const double *ring; /* half-block j in slot j mod R */
     int64_t half_index;
     Py_ssize_t H;
     int ready;
+    int64_t R;
 } seg_src;
 
 static const double *
@@ -800,11 +804,27 @@ seg_at(seg_src *s, int64_t w)
     if (!s->ready) {
         for (int q = 0; q < 4; q++) {
             const int64_t j = s->half_index - 4 + q;
-            memcpy(s->xbuf + q * s->H, s->ring + ((j % 4 + 4) % 4) * s->H, (size_t)s->H * sizeof(double));
+            memcpy(s->xbuf + q * s->H, s->ring + ((j % s->R + s->R) % s->R) * s->H, (size_t)s->H * sizeof(double));
         }
         s->ready = 1;
     }
     return s->xbuf + (w - s->half_index + 1) * s->H; /* half-blocks w - 3 .. w + 1 */
+}
+
+/* samples [lo, hi) of the stream into out: older half-blocks from the ring (the caller has checked that
+ * they are still there), the rest from xbuf */
+static void
+seg_copy(seg_src *s, int64_t lo, int64_t hi, double *out)
+{
+    const int64_t H = s->H, now = s->half_index * H;
+    for (int64_t t = lo; t < hi; t++) {
+        if (t >= now) /* xbuf + 4H is sample half_index * H */
+            out[t - lo] = s->xbuf[4 * H + (t - now)];
+        else {
+            const int64_t j = t >= 0 ? t / H : -((-t + H - 1) / H);
+            out[t - lo] = s->ring[((j % s->R + s->R) % s->R) * H + (t - j * H)];
+        }
+    }
 }
 
 /* |sum_i xw[i] exp(-j 2 pi f i / rate)|, by the Goertzel recursion */
@@ -977,6 +997,66 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
     *third_r = ak[1] / weaker;
 }
 
+/* detector._context_persistence: frames of n = CTX_N samples of x[0..len) (Hann window, hop n / 2), each
+ * frame's log-magnitude spectrum over bins CTX_KLO .. CTX_KHI - 1 with its mean over +-CTX_SMOOTH bins
+ * taken away, the mean Pearson correlation of every frame with the one half the frames later; -1.0 if out
+ * of memory (the test then does not reject) */
+static double
+context_persistence(const double *sc, const double *x, Py_ssize_t len)
+{
+    const Py_ssize_t n = (Py_ssize_t)sc[S_CTX_N], hop = n / 2;
+    const int klo = (int)sc[S_CTX_KLO], khi = (int)sc[S_CTX_KHI], k = (int)sc[S_CTX_SMOOTH];
+    const int nb = khi - klo, width = nb - 2 * k;
+    const Py_ssize_t nf = len >= n ? (len - n) / hop + 1 : 0;
+    if (nf < 2 || width < 3)
+        return 0.0;
+    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 2 + (size_t)nb * 2 + (size_t)nf * (size_t)width)
+                                            * sizeof(double));
+    if (mem == NULL)
+        return -1.0;
+    double *hw = mem, *xw = hw + n, *fk = xw + n, *ak = fk + nb, *d = ak + nb;
+    for (Py_ssize_t i = 0; i < n; i++)
+        hw[i] = 0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)(n - 1));
+    for (int b = 0; b < nb; b++)
+        fk[b] = (double)(klo + b) * sc[S_RATE] / (double)n;
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            xw[i] = x[f * hop + i] * hw[i];
+        comb_amps(xw, n, fk, nb, sc[S_RATE], ak);
+        for (int b = 0; b < nb; b++)
+            ak[b] = 20.0 * log10(ak[b] > 1e-3 ? ak[b] : 1e-3);
+        double acc = 0.0;
+        for (int b = 0; b < 2 * k + 1; b++)
+            acc += ak[b];
+        for (int i = 0; i < width; i++) { /* running sum of ak[i .. i + 2k] */
+            if (i > 0)
+                acc += ak[i + 2 * k] - ak[i - 1];
+            d[f * width + i] = ak[i + k] - acc / (double)(2 * k + 1);
+        }
+    }
+    const Py_ssize_t lag = nf / 2;
+    double total = 0.0;
+    for (Py_ssize_t f = 0; f + lag < nf; f++) {
+        const double *a = d + f * width, *b = d + (f + lag) * width;
+        double ma = 0.0, mb = 0.0, va = 0.0, vb = 0.0, ab = 0.0;
+        for (int i = 0; i < width; i++) {
+            ma += a[i];
+            mb += b[i];
+        }
+        ma /= width;
+        mb /= width;
+        for (int i = 0; i < width; i++) {
+            va += (a[i] - ma) * (a[i] - ma);
+            vb += (b[i] - mb) * (b[i] - mb);
+            ab += (a[i] - ma) * (b[i] - mb);
+        }
+        if (va > 1e-6 * width && vb > 1e-6 * width)
+            total += ab / sqrt(va * vb);
+    }
+    PyMem_RawFree(mem);
+    return total / (double)(nf - lag);
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -1027,6 +1107,21 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
             if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
                 return;
+        }
+        /* the music-context test (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits) {
+            const int64_t H = (int64_t)sc[S_HALF], lo = onset - (int64_t)sc[S_CTX_SPAN];
+            const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
+            if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {
+                double *ctx = (double *)PyMem_RawMalloc((size_t)(hi - lo) * sizeof(double));
+                if (ctx != NULL) {
+                    seg_copy(seg, lo, hi, ctx);
+                    const double p = context_persistence(sc, ctx, (Py_ssize_t)(hi - lo));
+                    PyMem_RawFree(ctx);
+                    if (p >= sc[S_CTX_PERSIST])
+                        return;
+                }
+            }
         }
         r->confirmed = 1;
         r->onset = onset;
@@ -1162,7 +1257,8 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
-    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
+    double *hist;       /* [C, R H]: each channel's last R whole half-blocks, half-block j in slot j mod R */
+    Py_ssize_t R;       /* hist_halves: 4 (the partials test's segment) or the music-context test's reach */
     const double *hann;     /* [5H]: the partials test's window */
     const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
     const double *twiddles; /* cos then sin [NGUARD][2H] of the guard frequencies */
@@ -1349,7 +1445,12 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         self->chans[ch].nhi[0] = self->chans[ch].nhi[1] = -2;
     }
     self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
-    self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
+    self->R = (Py_ssize_t)((const double *)self->consts.buf)[CONST_SCALARS + S_HIST_HALVES];
+    if (self->R < 4 || self->R > 100000) {
+        PyErr_SetString(PyExc_ValueError, "Frames: hist_halves must be >= 4");
+        return -1;
+    }
+    self->hist = (double *)PyMem_Calloc((size_t)(self->R * C * Hn), sizeof(double));
     if (self->prev_x == NULL || self->hist == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -1618,7 +1719,7 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
         /* the partials and long-baseline tests (both off: no ring to keep) */
-        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]);
+        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || isfinite(sc[S_CTX_PERSIST]);
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1633,8 +1734,9 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
             else
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
-            double *hist = self->hist + ch * 4 * H;
-            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0};
+            const Py_ssize_t R = self->R;
+            double *hist = self->hist + ch * R * H;
+            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
@@ -1657,9 +1759,9 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         ring:
             if (!comb_on)
                 continue;
-            for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
+            for (Py_ssize_t q = f.nh > R ? f.nh - R : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
                 const int64_t j = (int64_t)self->half_index + q;
-                memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
+                memcpy(hist + (j % R) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
             }
         }
         if (ts != NULL)
