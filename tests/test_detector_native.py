@@ -359,6 +359,17 @@ def _guard_cases():
         for up_db in (-14.0, -11.0):
             parts += [tone([fr, fc, 1.5 * fr, 450.0], 0.1, 8000, [-16, -16, -16 + up_db, -14], rng.uniform(0, 6.3, 4)),
                       np.zeros(480)]
+    # the music-context test (issue 17): a key 300 ms into a held chord of steady partials, the chord at
+    # levels around the share limit (context_max_share), with white noise mixed in around the persistence
+    # limit (context_persist_max)
+    chord_hz = [250.0, 310.0, 540.0, 575.0, 2180.0, 2230.0, 3050.0, 3120.0]
+    for d in "19#":
+        fr, fc = digit_freqs(d)
+        for chord_db, noise in ((-30.0, 0.0), (-22.0, 900.0), (-22.0, 1500.0), (-22.0, 2500.0)):
+            bed = tone(chord_hz, 0.45, 8000, chord_db, rng.uniform(0, 6.3, len(chord_hz)))
+            bed += noise * rng.standard_normal(bed.size)
+            bed[2400:2960] += tone([fr, fc], 0.07, 8000, -16, rng.uniform(0, 6.3, 2))
+            parts += [bed, np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 
