@@ -133,6 +133,11 @@ def features(x: np.ndarray, c: Dict) -> Dict:
             lg = (lg - sm)[:, 4:-4]
             lag = max(1, len(lg) // 2)
             f[f"dfar{span}"] = float(np.mean([np.corrcoef(lg[i], lg[i + lag])[0, 1] for i in range(len(lg) - lag)]))
+    from dataclasses import replace as _rep
+    from dtmfguard.dsp.detector import _Tables, _context_persistence
+    for pairs in (2, 3, 4, 5):
+        tab = _rep(_Tables.build(DEFAULT_PARAMS, RATE), ctx_pairs=pairs)
+        f[f"ctx{pairs}"] = _context_persistence(tab, x[max(onset - 300 * MS, 0): max(onset - 5 * MS, 0)])
     for span in (100, 300, 400):
         fr2 = _spectrum_frames(x, onset - span * MS, onset - 5 * MS)
         if len(fr2) >= 3:

@@ -119,7 +119,8 @@
     X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")                                               \
     X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
-    X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")
+    X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
+    X(CTX_PAIRS, "ctx_pairs")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -668,6 +669,8 @@ typedef struct {
     double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
     int hits;       /* windows that passed every test */
     double s_share; /* the sum of the tones' energy share in them */
+    int64_t ctx_onset; /* the onset the music-context value was measured for (INT64_MIN: none) */
+    double ctx_value;
 } run_t;
 
 typedef struct {
@@ -735,6 +738,8 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
 {
     r->hits = 1;
     r->s_share = share;
+    r->ctx_onset = INT64_MIN;
+    r->ctx_value = 0.0;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -796,6 +801,7 @@ typedef struct {
     Py_ssize_t H;
     int ready;
     int64_t R;
+    const double *ctx_tab; /* the music-context test's Hann window and FFT twiddles (frame_tables) */
 } seg_src;
 
 static const double *
@@ -811,19 +817,60 @@ seg_at(seg_src *s, int64_t w)
     return s->xbuf + (w - s->half_index + 1) * s->H; /* half-blocks w - 3 .. w + 1 */
 }
 
+/* in-place radix-2 FFT of n (a power of two) complex values re[], im[]; tw: cos then sin of 2 pi i / n,
+ * i < n / 2 (forward transform: exp(-j ...)) */
+static void
+fft_radix2(double *re, double *im, Py_ssize_t n, const double *tw)
+{
+    for (Py_ssize_t i = 1, j = 0; i < n; i++) { /* bit reversal */
+        Py_ssize_t bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i];
+            re[i] = re[j];
+            re[j] = t;
+            t = im[i];
+            im[i] = im[j];
+            im[j] = t;
+        }
+    }
+    for (Py_ssize_t len = 2; len <= n; len <<= 1) {
+        const Py_ssize_t half = len >> 1, step = n / len;
+        for (Py_ssize_t i = 0; i < n; i += len)
+            for (Py_ssize_t k = 0; k < half; k++) {
+                const double c = tw[k * step], sn = tw[n / 2 + k * step];
+                const Py_ssize_t a = i + k, b = a + half;
+                const double xr = re[b] * c + im[b] * sn, xi = im[b] * c - re[b] * sn;
+                re[b] = re[a] - xr;
+                im[b] = im[a] - xi;
+                re[a] += xr;
+                im[a] += xi;
+            }
+    }
+}
+
 /* samples [lo, hi) of the stream into out: older half-blocks from the ring (the caller has checked that
  * they are still there), the rest from xbuf */
 static void
 seg_copy(seg_src *s, int64_t lo, int64_t hi, double *out)
 {
     const int64_t H = s->H, now = s->half_index * H;
-    for (int64_t t = lo; t < hi; t++) {
-        if (t >= now) /* xbuf + 4H is sample half_index * H */
-            out[t - lo] = s->xbuf[4 * H + (t - now)];
-        else {
-            const int64_t j = t >= 0 ? t / H : -((-t + H - 1) / H);
-            out[t - lo] = s->ring[((j % s->R + s->R) % s->R) * H + (t - j * H)];
+    int64_t t = lo;
+    while (t < hi) {
+        if (t >= now) { /* xbuf + 4H is sample half_index * H */
+            memcpy(out + (t - lo), s->xbuf + 4 * H + (t - now), (size_t)(hi - t) * sizeof(double));
+            break;
         }
+        const int64_t j = t >= 0 ? t / H : -((-t + H - 1) / H), off = t - j * H;
+        int64_t take = H - off;
+        if (take > hi - t)
+            take = hi - t;
+        if (take > now - t)
+            take = now - t;
+        memcpy(out + (t - lo), s->ring + ((j % s->R + s->R) % s->R) * H + off, (size_t)take * sizeof(double));
+        t += take;
     }
 }
 
@@ -999,10 +1046,10 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
 
 /* detector._context_persistence: frames of n = CTX_N samples of x[0..len) (Hann window, hop n / 2), each
  * frame's log-magnitude spectrum over bins CTX_KLO .. CTX_KHI - 1 with its mean over +-CTX_SMOOTH bins
- * taken away, the mean Pearson correlation of every frame with the one half the frames later; -1.0 if out
- * of memory (the test then does not reject) */
+ * taken away; the mean Pearson correlation of CTX_PAIRS frames (spread evenly) with the one half the frames
+ * later (only those frames are computed); -1.0 if out of memory (the test then does not reject) */
 static double
-context_persistence(const double *sc, const double *x, Py_ssize_t len)
+context_persistence(const double *sc, const double *tab, const double *x, Py_ssize_t len)
 {
     const Py_ssize_t n = (Py_ssize_t)sc[S_CTX_N], hop = n / 2;
     const int klo = (int)sc[S_CTX_KLO], khi = (int)sc[S_CTX_KHI], k = (int)sc[S_CTX_SMOOTH];
@@ -1010,51 +1057,63 @@ context_persistence(const double *sc, const double *x, Py_ssize_t len)
     const Py_ssize_t nf = len >= n ? (len - n) / hop + 1 : 0;
     if (nf < 2 || width < 3)
         return 0.0;
-    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 2 + (size_t)nb * 2 + (size_t)nf * (size_t)width)
-                                            * sizeof(double));
+    const Py_ssize_t lag = nf / 2;
+    Py_ssize_t npairs = (Py_ssize_t)sc[S_CTX_PAIRS];
+    if (npairs > nf - lag)
+        npairs = nf - lag;
+    if (npairs < 1)
+        return 0.0;
+    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 2 + (size_t)nb + (size_t)width * 2) * sizeof(double));
     if (mem == NULL)
         return -1.0;
-    double *hw = mem, *xw = hw + n, *fk = xw + n, *ak = fk + nb, *d = ak + nb;
-    for (Py_ssize_t i = 0; i < n; i++)
-        hw[i] = 0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)(n - 1));
-    for (int b = 0; b < nb; b++)
-        fk[b] = (double)(klo + b) * sc[S_RATE] / (double)n;
-    for (Py_ssize_t f = 0; f < nf; f++) {
-        for (Py_ssize_t i = 0; i < n; i++)
-            xw[i] = x[f * hop + i] * hw[i];
-        comb_amps(xw, n, fk, nb, sc[S_RATE], ak);
-        for (int b = 0; b < nb; b++)
-            ak[b] = 20.0 * log10(ak[b] > 1e-3 ? ak[b] : 1e-3);
-        double acc = 0.0;
-        for (int b = 0; b < 2 * k + 1; b++)
-            acc += ak[b];
-        for (int i = 0; i < width; i++) { /* running sum of ak[i .. i + 2k] */
-            if (i > 0)
-                acc += ak[i + 2 * k] - ak[i - 1];
-            d[f * width + i] = ak[i + k] - acc / (double)(2 * k + 1);
-        }
-    }
-    const Py_ssize_t lag = nf / 2;
+    const double *hw = tab, *tw = tab + n;
+    double *fre = mem, *fim = fre + n, *ak = fim + n, *da = ak + nb, *db = da + width;
     double total = 0.0;
-    for (Py_ssize_t f = 0; f + lag < nf; f++) {
-        const double *a = d + f * width, *b = d + (f + lag) * width;
+    for (Py_ssize_t j = 0; j < npairs; j++) {
+        const Py_ssize_t i0 = npairs > 1 ? (j * (nf - lag - 1)) / (npairs - 1) : 0;
+        /* both frames of the pair in one complex FFT (frame a real, frame b imaginary) */
+        const double *xa = x + i0 * hop, *xb = x + (i0 + lag) * hop;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            fre[i] = xa[i] * hw[i];
+            fim[i] = xb[i] * hw[i];
+        }
+        fft_radix2(fre, fim, n, tw);
+        for (int side = 0; side < 2; side++) {
+            double *d = side ? db : da;
+            for (int b = 0; b < nb; b++) {
+                const Py_ssize_t q = klo + b, r = (n - q) & (n - 1);
+                /* A[q] = (Z[q] + conj Z[n - q]) / 2, B[q] = (Z[q] - conj Z[n - q]) / 2j */
+                const double re = side ? fim[q] + fim[r] : fre[q] + fre[r];
+                const double im = side ? fre[r] - fre[q] : fim[q] - fim[r];
+                const double m = 0.5 * sqrt(re * re + im * im);
+                ak[b] = 20.0 * log10(m > 1e-3 ? m : 1e-3);
+            }
+            double acc = 0.0;
+            for (int b = 0; b < 2 * k + 1; b++)
+                acc += ak[b];
+            for (int i = 0; i < width; i++) { /* running sum of ak[i .. i + 2k] */
+                if (i > 0)
+                    acc += ak[i + 2 * k] - ak[i - 1];
+                d[i] = ak[i + k] - acc / (double)(2 * k + 1);
+            }
+        }
         double ma = 0.0, mb = 0.0, va = 0.0, vb = 0.0, ab = 0.0;
         for (int i = 0; i < width; i++) {
-            ma += a[i];
-            mb += b[i];
+            ma += da[i];
+            mb += db[i];
         }
         ma /= width;
         mb /= width;
         for (int i = 0; i < width; i++) {
-            va += (a[i] - ma) * (a[i] - ma);
-            vb += (b[i] - mb) * (b[i] - mb);
-            ab += (a[i] - ma) * (b[i] - mb);
+            va += (da[i] - ma) * (da[i] - ma);
+            vb += (db[i] - mb) * (db[i] - mb);
+            ab += (da[i] - ma) * (db[i] - mb);
         }
         if (va > 1e-6 * width && vb > 1e-6 * width)
             total += ab / sqrt(va * vb);
     }
     PyMem_RawFree(mem);
-    return total / (double)(nf - lag);
+    return total / (double)npairs;
 }
 
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
@@ -1113,15 +1172,19 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             const int64_t H = (int64_t)sc[S_HALF], lo = onset - (int64_t)sc[S_CTX_SPAN];
             const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {
-                double *ctx = (double *)PyMem_RawMalloc((size_t)(hi - lo) * sizeof(double));
-                if (ctx != NULL) {
+                if (r->ctx_onset != onset) { /* measured once per onset estimate (the same samples) */
+                    double *ctx = (double *)PyMem_RawMalloc((size_t)(hi - lo) * sizeof(double));
+                    if (ctx == NULL)
+                        goto measured; /* out of memory: not judged */
                     seg_copy(seg, lo, hi, ctx);
-                    const double p = context_persistence(sc, ctx, (Py_ssize_t)(hi - lo));
+                    r->ctx_value = context_persistence(sc, seg->ctx_tab, ctx, (Py_ssize_t)(hi - lo));
+                    r->ctx_onset = onset;
                     PyMem_RawFree(ctx);
-                    if (p >= sc[S_CTX_PERSIST])
-                        return;
                 }
+                if (r->ctx_value >= sc[S_CTX_PERSIST])
+                    return;
             }
+        measured:;
         }
         r->confirmed = 1;
         r->onset = onset;
@@ -1262,6 +1325,7 @@ typedef struct {
     const double *hann;     /* [5H]: the partials test's window */
     const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
     const double *twiddles; /* cos then sin [NGUARD][2H] of the guard frequencies */
+    const double *ctx_tab;  /* the music-context test's Hann window [n] and FFT twiddles [n] */
     Py_buffer tables;   /* hann, hann_l and twiddles live here (frame_tables(): made once per consts table) */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
@@ -1322,9 +1386,19 @@ Frames_dealloc(FramesObject *self)
 /* frame_tables()'s size in doubles for half-blocks of H samples: the partials test's Hann window [5H], the
  * long-baseline test's [5H / 2], then cos and sin [NGUARD][2H] of the guard frequencies */
 static Py_ssize_t
-tables_len(Py_ssize_t H)
+tables_len(Py_ssize_t H, Py_ssize_t n_ctx)
 {
-    return 5 * H + 5 * H / 2 + 2 * NGUARD * 2 * H;
+    return 5 * H + 5 * H / 2 + 2 * NGUARD * 2 * H + 2 * n_ctx;
+}
+
+/* the music-context test's frame length from consts (a power of two, 8 .. 65536), or 0 */
+static Py_ssize_t
+consts_ctx_n(const Py_buffer *consts)
+{
+    const double n = ((const double *)consts->buf)[CONST_SCALARS + S_CTX_N];
+    if (!(n >= 8.0 && n <= 65536.0) || n != (double)(Py_ssize_t)n || ((Py_ssize_t)n & ((Py_ssize_t)n - 1)))
+        return 0;
+    return (Py_ssize_t)n;
 }
 
 /* consts' half-block length, or 0 if consts is not a valid table */
@@ -1347,7 +1421,12 @@ make_tables(const Py_buffer *consts)
                      MAX_HALF);
         return NULL;
     }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, tables_len(Hn) * (Py_ssize_t)sizeof(double));
+    const Py_ssize_t nc = consts_ctx_n(consts);
+    if (nc == 0) {
+        PyErr_SetString(PyExc_ValueError, "frame_tables: ctx_n must be a power of two, 8 .. 65536");
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, tables_len(Hn, nc) * (Py_ssize_t)sizeof(double));
     if (out == NULL)
         return NULL;
     double *hann = (double *)PyBytes_AS_STRING(out), *hann_l = hann + 5 * Hn, *tw = hann_l + 5 * Hn / 2;
@@ -1361,6 +1440,13 @@ make_tables(const Py_buffer *consts)
             tw[k * N + n] = cos(omega[k] * (double)n);
             tw[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
         }
+    double *ctx = tw + 2 * NGUARD * N; /* the music-context test's Hann window [nc], FFT twiddles [nc] */
+    for (Py_ssize_t n = 0; n < nc; n++)
+        ctx[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(nc - 1));
+    for (Py_ssize_t n = 0; n < nc / 2; n++) {
+        ctx[nc + n] = cos(2.0 * PI * (double)n / (double)nc);
+        ctx[nc + nc / 2 + n] = sin(2.0 * PI * (double)n / (double)nc);
+    }
     return out;
 }
 
@@ -1418,7 +1504,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     }
     const int bad_tables = PyObject_GetBuffer(tables, &self->tables, PyBUF_SIMPLE) != 0;
     Py_DECREF(tables); /* the buffer holds it */
-    if (bad_tables || self->tables.len != tables_len(Hn) * D) {
+    if (bad_tables || consts_ctx_n(&consts) == 0 || self->tables.len != tables_len(Hn, consts_ctx_n(&consts)) * D) {
         if (!bad_tables) {
             PyBuffer_Release(&self->tables);
             PyErr_SetString(PyExc_ValueError, "Frames: tables must be frame_tables(consts)");
@@ -1458,6 +1544,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     self->hann = (const double *)self->tables.buf;
     self->hann_l = self->hann + 5 * Hn;
     self->twiddles = self->hann_l + 5 * Hn / 2;
+    self->ctx_tab = self->twiddles + 2 * NGUARD * 2 * Hn;
     self->n_pending = 0;
     self->half_index = 0;
     self->have_half = 0;
@@ -1736,7 +1823,7 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
                     xd[i] = *(const double *)(src + i * step_b);
             const Py_ssize_t R = self->R;
             double *hist = self->hist + ch * R * H;
-            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R};
+            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R, self->ctx_tab};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,

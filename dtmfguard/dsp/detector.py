@@ -142,6 +142,7 @@ class _Tables:
     ctx_klo: int  # the band's first and last + 1 DFT bins of a frame
     ctx_khi: int
     ctx_smooth: int  # half-width (bins) of the mean taken away from each log spectrum
+    ctx_pairs: int  # frame pairs correlated (spread evenly over the context)
     ctx_halves: int  # half-blocks of audio kept before a confirming window's end (the context's reach)
     hist_halves: int  # half-blocks of history kept per channel (>= 4: the partials test's segment)
     confirm_checked: int
@@ -223,6 +224,7 @@ class _Tables:
             ctx_klo=int(np.ceil(params.context_band_hz[0] * ctx_n / rate)),
             ctx_khi=int(np.floor(min(params.context_band_hz[1], 0.5 * rate) * ctx_n / rate)) + 1,
             ctx_smooth=max(1, int(round(params.context_smooth_hz * ctx_n / rate))),
+            ctx_pairs=params.context_pairs,
             ctx_halves=ctx_halves,
             hist_halves=max(4, ctx_halves) if params.context_persist_max < float("inf") else 4,
             confirm_checked=params.confirm_checked_windows,
@@ -462,13 +464,15 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     d = lg[:, k: k + width] - (cs[:, 2 * k + 1: 2 * k + 1 + width] - cs[:, :width]) / (2 * k + 1)
     lag = nf // 2
     total = 0.0
-    for i in range(nf - lag):
+    npairs = min(tab.ctx_pairs, nf - lag)
+    for j in range(npairs):
+        i = (j * (nf - lag - 1)) // (npairs - 1) if npairs > 1 else 0
         a = d[i] - d[i].mean()
         b = d[i + lag] - d[i + lag].mean()
         va, vb = float(np.dot(a, a)), float(np.dot(b, b))
         if va > 1e-6 * width and vb > 1e-6 * width:
             total += float(np.dot(a, b)) / np.sqrt(va * vb)
-    return total / (nf - lag)
+    return total / npairs
 
 
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
@@ -521,7 +525,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -545,6 +549,8 @@ class _Run:
         self.s_r, self.s_c = (rel_r, rel_c) if checked else (0.0, 0.0)  # their sums
         self.hits = 1  # windows that passed every test, and the sum of the tones' energy share in them
         self.s_share = share
+        self.ctx_onset: Optional[int] = None  # the onset the music-context value was measured for
+        self.ctx_value = 0.0
 
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
@@ -895,10 +901,12 @@ class DetectorBank:
             # Music context: the sound before the press holds its spectral fine structure (held notes)
             if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits:
                 lo = onset - tab.ctx_span
-                if lo >= (w + 2 - tab.ctx_halves) * h:
-                    base = self._seg_base
-                    ctx = buf[ch, lo - base: onset - tab.ctx_guard - base]
-                    if _context_persistence(tab, ctx) >= tab.ctx_persist:
+                if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
+                    if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)
+                        base = self._seg_base
+                        run.ctx_value = _context_persistence(tab, buf[ch, lo - base: onset - tab.ctx_guard - base])
+                        run.ctx_onset = onset
+                    if run.ctx_value >= tab.ctx_persist:
                         return
             run.confirmed = True
             run.onset = onset

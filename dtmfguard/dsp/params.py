@@ -259,12 +259,13 @@ class DetectorParams:
     # onset; the stream state keeps that much audio). Trade-off: a key pressed while the caller's own
     # surroundings play music louder than the key (share below 0.9) may be refused. inf: off.
     context_persist_max: float = 0.5
-    context_max_share: float = 0.9
+    context_max_share: float = 0.65
     context_ms: float = 300.0
     context_guard_ms: float = 5.0
     context_frame_ms: float = 32.0
     context_band_hz: tuple = (150.0, 3400.0)
     context_smooth_hz: float = 125.0
+    context_pairs: int = 3
     context_reach_ms: float = 450.0
 
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
