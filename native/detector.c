@@ -792,17 +792,27 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
 }
 
 /* Where the partials test finds a window's last 5 half-blocks: xbuf holds 4H samples (filled from the
- * ring of each channel's last R whole half-blocks on first use), the partial half-block and the frame's
- * new samples; global half-block half_index starts at xbuf + 4H. */
+ * ring of each channel's last 4 whole half-blocks on first use), the partial half-block and the frame's
+ * new samples; global half-block half_index starts at xbuf + 4H.  The music-context test reads older
+ * audio from a second ring: the stream's last R H samples before this frame, as int16 (to_int16). */
 typedef struct {
     double *xbuf;
-    const double *ring; /* half-block j in slot j mod R */
+    const double *ring; /* half-block j in slot j mod 4 */
     int64_t half_index;
     Py_ssize_t H;
     int ready;
     int64_t R;
+    const int16_t *ring16; /* sample t in slot t mod R H, rounded and clipped to int16 (to_int16) */
     const double *ctx_tab; /* the music-context test's Hann window and FFT twiddles (frame_tables) */
 } seg_src;
+
+/* a sample as the music-context ring keeps it: rounded half to even (numpy's round) and clipped */
+static inline int16_t
+to_int16(double v)
+{
+    const double r = nearbyint(v);
+    return r >= 32767.0 ? 32767 : r <= -32768.0 ? -32768 : isnan(r) ? 0 : (int16_t)r;
+}
 
 static const double *
 seg_at(seg_src *s, int64_t w)
@@ -810,7 +820,7 @@ seg_at(seg_src *s, int64_t w)
     if (!s->ready) {
         for (int q = 0; q < 4; q++) {
             const int64_t j = s->half_index - 4 + q;
-            memcpy(s->xbuf + q * s->H, s->ring + ((j % s->R + s->R) % s->R) * s->H, (size_t)s->H * sizeof(double));
+            memcpy(s->xbuf + q * s->H, s->ring + ((j % 4 + 4) % 4) * s->H, (size_t)s->H * sizeof(double));
         }
         s->ready = 1;
     }
@@ -851,27 +861,21 @@ fft_radix2(double *re, double *im, Py_ssize_t n, const double *tw)
     }
 }
 
-/* samples [lo, hi) of the stream into out: older half-blocks from the ring (the caller has checked that
- * they are still there), the rest from xbuf */
+/* samples [lo, hi) of the stream, as to_int16 keeps them, into out: those before sample half_index * H
+ * from the int16 ring (the caller has checked that they are still there: the ring holds the R H samples
+ * before this frame, and lo >= (half_index + 1 - R) H), the rest from xbuf */
 static void
 seg_copy(seg_src *s, int64_t lo, int64_t hi, double *out)
 {
-    const int64_t H = s->H, now = s->half_index * H;
-    int64_t t = lo;
-    while (t < hi) {
-        if (t >= now) { /* xbuf + 4H is sample half_index * H */
-            memcpy(out + (t - lo), s->xbuf + 4 * H + (t - now), (size_t)(hi - t) * sizeof(double));
-            break;
-        }
-        const int64_t j = t >= 0 ? t / H : -((-t + H - 1) / H), off = t - j * H;
-        int64_t take = H - off;
-        if (take > hi - t)
-            take = hi - t;
-        if (take > now - t)
-            take = now - t;
-        memcpy(out + (t - lo), s->ring + ((j % s->R + s->R) % s->R) * H + off, (size_t)take * sizeof(double));
-        t += take;
+    const int64_t H = s->H, now = s->half_index * H, L = s->R * H;
+    int64_t t = lo, slot = (lo % L + L) % L;
+    for (; t < hi && t < now; t++) {
+        out[t - lo] = (double)s->ring16[slot];
+        if (++slot == L)
+            slot = 0;
     }
+    for (; t < hi; t++) /* xbuf + 4H: sample now */
+        out[t - lo] = (double)to_int16(s->xbuf[4 * H + (t - now)]);
 }
 
 /* |sum_i xw[i] exp(-j 2 pi f i / rate)|, by the Goertzel recursion */
@@ -1047,7 +1051,8 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
 /* detector._context_persistence: frames of n = CTX_N samples of x[0..len) (Hann window, hop n / 2), each
  * frame's log-magnitude spectrum over bins CTX_KLO .. CTX_KHI - 1 with its mean over +-CTX_SMOOTH bins
  * taken away; the mean Pearson correlation of CTX_PAIRS frames (spread evenly) with the one half the frames
- * later (only those frames are computed); -1.0 if out of memory (the test then does not reject) */
+ * later (only those frames are computed; once the mean cannot reach CTX_PERSIST, that bound); -1.0 if out
+ * of memory (the test then does not reject) */
 static double
 context_persistence(const double *sc, const double *tab, const double *x, Py_ssize_t len)
 {
@@ -1111,6 +1116,13 @@ context_persistence(const double *sc, const double *tab, const double *x, Py_ssi
         }
         if (va > 1e-6 * width && vb > 1e-6 * width)
             total += ab / sqrt(va * vb);
+        /* decided already: even correlations of 1 for the pairs left stay below the limit (the bound is
+         * returned, below it as the mean would be) */
+        const double bound = (total + (double)(npairs - 1 - j)) / (double)npairs;
+        if (j + 1 < npairs && bound < sc[S_CTX_PERSIST]) {
+            PyMem_RawFree(mem);
+            return bound;
+        }
     }
     PyMem_RawFree(mem);
     return total / (double)npairs;
@@ -1320,7 +1332,8 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
-    double *hist;       /* [C, R H]: each channel's last R whole half-blocks, half-block j in slot j mod R */
+    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
+    int16_t *hist16;    /* [C, R H]: the music-context test's ring (its last R half-blocks, to_int16) */
     Py_ssize_t R;       /* hist_halves: 4 (the partials test's segment) or the music-context test's reach */
     const double *hann;     /* [5H]: the partials test's window */
     const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
@@ -1380,6 +1393,7 @@ Frames_dealloc(FramesObject *self)
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
     PyMem_Free(self->hist);
+    PyMem_Free(self->hist16);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1536,7 +1550,12 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "Frames: hist_halves must be >= 4");
         return -1;
     }
-    self->hist = (double *)PyMem_Calloc((size_t)(self->R * C * Hn), sizeof(double));
+    self->hist16 = (int16_t *)PyMem_Calloc((size_t)(self->R * C * Hn), sizeof(int16_t));
+    if (self->hist16 == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
     if (self->prev_x == NULL || self->hist == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -1806,7 +1825,8 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
         /* the partials and long-baseline tests (both off: no ring to keep) */
-        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || isfinite(sc[S_CTX_PERSIST]);
+        const int ctx_on = isfinite(sc[S_CTX_PERSIST]);
+        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || ctx_on;
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1822,8 +1842,9 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
             const Py_ssize_t R = self->R;
-            double *hist = self->hist + ch * R * H;
-            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R, self->ctx_tab};
+            double *hist = self->hist + ch * 4 * H;
+            int16_t *hist16 = self->hist16 + ch * R * H;
+            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R, hist16, self->ctx_tab};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
@@ -1846,9 +1867,23 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         ring:
             if (!comb_on)
                 continue;
-            for (Py_ssize_t q = f.nh > R ? f.nh - R : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
+            for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
                 const int64_t j = (int64_t)self->half_index + q;
-                memcpy(hist + (j % R) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
+                memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
+            }
+            if (ctx_on) { /* the frame's samples into the int16 ring (sample t in slot t mod R H) */
+                const int64_t L = (int64_t)R * H, t0 = (int64_t)self->half_index * H + f.n_pending;
+                for (Py_ssize_t i = m > L ? m - L : 0; i < m;) {
+                    const int64_t slot = (t0 + i) % L;
+                    Py_ssize_t take = (Py_ssize_t)(L - slot) < m - i ? (Py_ssize_t)(L - slot) : m - i;
+                    int16_t *dst = hist16 + slot;
+                    if (fmt == 'h' && step_b == (Py_ssize_t)sizeof(int16_t))
+                        memcpy(dst, (const int16_t *)src + i, (size_t)take * sizeof(int16_t));
+                    else
+                        for (Py_ssize_t q = 0; q < take; q++)
+                            dst[q] = to_int16(xd[i + q]);
+                    i += take;
+                }
             }
         }
         if (ts != NULL)

@@ -445,7 +445,8 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     """The music-context test (issue 17), native/detector.c's context_persistence: frames of ``tab.ctx_n``
     samples of ``x`` (Hann window, hop half a frame), each frame's log-magnitude spectrum over the band's
     bins with its mean over +-``ctx_smooth`` bins taken away, the mean Pearson correlation of every frame
-    with the one half the frames later (0.0 for a flat pair)."""
+    with the one half the frames later (0.0 for a flat pair); once the mean cannot reach ``ctx_persist``
+    (even if every pair left correlated fully), that bound."""
     n = tab.ctx_n
     hop = n // 2
     nf = (x.size - n) // hop + 1 if x.size >= n else 0
@@ -472,6 +473,9 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
         va, vb = float(np.dot(a, a)), float(np.dot(b, b))
         if va > 1e-6 * width and vb > 1e-6 * width:
             total += float(np.dot(a, b)) / np.sqrt(va * vb)
+        bound = (total + (npairs - 1 - j)) / npairs  # decided already: the pairs left cannot reach the limit
+        if j + 1 < npairs and bound < tab.ctx_persist:
+            return bound
     return total / npairs
 
 
@@ -904,7 +908,8 @@ class DetectorBank:
                 if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
                     if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)
                         base = self._seg_base
-                        run.ctx_value = _context_persistence(tab, buf[ch, lo - base: onset - tab.ctx_guard - base])
+                        ctx = np.clip(np.round(buf[ch, lo - base: onset - tab.ctx_guard - base]), -32768, 32767)
+                        run.ctx_value = _context_persistence(tab, ctx)  # (as int16: native/detector.c's ring)
                         run.ctx_onset = onset
                     if run.ctx_value >= tab.ctx_persist:
                         return
