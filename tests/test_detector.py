@@ -620,6 +620,16 @@ def test_neighbours_test_rejects_a_note_an_octave_below_the_row():
 
 # --- the music-context test (issue 17) -----------------------------------------------------------------
 
+def _context_on():
+    from dataclasses import replace
+
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    return replace(DEFAULT_PARAMS, context_persist_max=0.5)  # off by default (its cost), 0.5 measured
+
+
+CONTEXT_ON = _context_on()
+
 
 def _coloured_noise(n: int, slope: float, rng) -> np.ndarray:
     """Gaussian noise whose power falls as f ** -slope (0 white, 1 pink, 2 brown), unit RMS."""
@@ -639,7 +649,10 @@ def test_context_persistence_is_high_for_held_notes_and_low_for_noise_and_speech
     from dtmfguard.dsp.levels import tone
     from dtmfguard.dsp.params import DEFAULT_PARAMS
 
-    tab = _Tables.build(DEFAULT_PARAMS, RATE)
+    from dataclasses import replace
+
+    # the full measure (a limit of -inf never stops the pair loop early)
+    tab = replace(_Tables.build(DEFAULT_PARAMS, RATE), ctx_persist=float("-inf"))
     rng = np.random.default_rng(5)
     n = 2360  # context_ms - context_guard_ms
     chord = tone([f * k for f in (220.0, 277.2) for k in range(1, 7)], n / RATE, RATE, -24.0,
@@ -653,8 +666,8 @@ def test_context_persistence_is_high_for_held_notes_and_low_for_noise_and_speech
                 "silence": _context_persistence(tab, np.zeros(n))}
     for name, slope in (("white", 0.0), ("pink", 1.0), ("brown", 2.0)):
         measured[name] = _context_persistence(tab, 1000 * _coloured_noise(n, slope, rng))
-    report("context persistence (limit for presses below 0.9 share)",
-           {k: round(v, 3) for k, v in measured.items()}, DEFAULT_PARAMS.context_persist_max)
+    report("context persistence (limit for presses below 0.65 share)",
+           {k: round(v, 3) for k, v in measured.items()}, CONTEXT_ON.context_persist_max)
     assert measured["chord"] > 0.7
     assert max(measured[k] for k in ("white", "pink", "brown", "voice")) < 0.25
     assert measured["silence"] == 0.0
@@ -679,6 +692,7 @@ def test_context_test_refuses_a_key_inside_held_music_and_keeps_keys_in_noise():
     from dtmfguard.dsp.params import DEFAULT_PARAMS
 
     off = replace(DEFAULT_PARAMS, context_persist_max=float("inf"))
+    on = CONTEXT_ON
     rng = np.random.default_rng(11)
     n = 6400
     # steady partials away from the key's bins and from every window and neighbour guard's frequencies
@@ -697,13 +711,13 @@ def test_context_test_refuses_a_key_inside_held_music_and_keeps_keys_in_noise():
     for lead in (0, 13, 26, 39):
         pad = np.zeros(lead)
         x = np.concatenate([pad, _key_in(chord, "5", -16.0, rng)])
-        found["chord"] += [e.digit for e in detect(x)]
+        found["chord"] += [e.digit for e in detect(x, RATE, on)]
         found["chord, test off"] += [e.digit for e in detect(x, RATE, off)]
         for name, slope in (("brown", 2.0), ("pink", 1.0), ("white", 0.0)):
             noise = scale * _coloured_noise(n, slope, rng)
-            found[name] += [e.digit for e in detect(np.concatenate([pad, _key_in(noise, "5", -16.0, rng)]))]
+            found[name] += [e.digit for e in detect(np.concatenate([pad, _key_in(noise, "5", -16.0, rng)]), RATE, on)]
         x = np.concatenate([pad, _key_in(voice, "5", -16.0, rng)])
-        found["voice"] += [e.digit for e in detect(x)]
+        found["voice"] += [e.digit for e in detect(x, RATE, on)]
         found["voice, test off"] += [e.digit for e in detect(x, RATE, off)]
     report("key 5 in a held chord / in noise and a voice 3 dB below it", found,
            "chord [] with the test, 4 x '5' without; 4 x '5' in noise; the voice's the same with and without")
@@ -720,7 +734,8 @@ def test_context_test_rejects_music_false_digits_of_the_tune_half(name, at_s, sp
     """Three false digits of the talk-off benchmark's tune half (benchmarks/talkoff.py --split tune --extra
     0.8:1.2:0.01 --offset N, Drascula's soundtrack): pairs near nominal holding 0.19-0.36 of their windows'
     energy, which every other guard passes; the 300 ms before them hold Drascula's held notes (context
-    persistence 0.60-0.81).  A 2 s clip on the same block grid: the digit with the test off, none with it."""
+    persistence 0.60-0.81).  A 2 s clip on the same block grid: the digit with the test off (the default),
+    none with it."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -732,7 +747,7 @@ def test_context_test_rejects_music_false_digits_of_the_tune_half(name, at_s, sp
     x = corpora.variant(np.concatenate([np.zeros(offset), corpora.read_8k(paths[name])]), speed, 0.0)
     start = int((at_s - 1.0) * RATE) // 51 * 51  # the clip keeps the file's 51-sample block grid
     clip = x[start:start + 2 * RATE].astype(np.int16)
-    found = [e.digit for e in detect(clip)]
+    found = [e.digit for e in detect(clip, RATE, CONTEXT_ON)]
     unguarded = [e.digit for e in detect(clip, RATE, replace(DEFAULT_PARAMS, context_persist_max=float("inf")))]
     report(f"{name} at {at_s} s ({speed}x, offset {offset}): digits with / without the test", (found, unguarded),
            f"[] / [{digit!r}]")

@@ -254,11 +254,19 @@ class DetectorParams:
     # -6 dB; keys every 400 ms in white, pink and brown noise at S/N 0, 3, 6 dB): false digits below 0.9
     # share 0.04-0.81 (15 of 23 at >= 0.5), talk-down keys below 0.9 share at most 0.40 (0.56 above it:
     # keys in near silence), keys in noise at most 0.12 (without the flattening brown noise reached 0.65,
-    # and talk-down 0.61 against false digits from 0.46). Not judged when the context reaches further back
+    # and talk-down 0.61 against false digits from 0.46); with 3 frame pairs (``context_pairs``; 9 pairs
+    # measure the same separation, each pair costs one FFT) talk-down at most 0.37, noise 0.23. Not judged when the context reaches further back
     # than ``context_reach_ms`` before the confirming window's end (a press confirmed that long after its
     # onset; the stream state keeps that much audio). Trade-off: a key pressed while the caller's own
-    # surroundings play music louder than the key (share below 0.9) may be refused. inf: off.
-    context_persist_max: float = 0.5
+    # surroundings play music louder than the key (share below the limit) may be refused. The share limit
+    # is 0.65 (as the neighbours test's), not 0.9: keys under speech below 0.9 share are common (the
+    # throughput benchmark's keys over speech: 11 of 24 at 0.9, 2 at 0.65) and each costs one measurement
+    # (~18 us; tune half at 0.9 / 0.65, offsets 0/13/26/39: 3/3/5/1 / 3/5/6/2 false digits, before 5/9/9/4).
+    # Speed: it keeps its own int16 ring of the last ``context_reach_ms`` of every channel (7 KB each),
+    # which a bank of 256 channels pays ~7 % for (cache traffic), single stream ~4 % on dense keys over
+    # speech (benchmarks/detector.py). OFF BY DEFAULT for that reason (inf); 0.5 is the measured limit:
+    # DetectorParams(context_persist_max=0.5) turns it on.
+    context_persist_max: float = float("inf")
     context_max_share: float = 0.65
     context_ms: float = 300.0
     context_guard_ms: float = 5.0
