@@ -703,10 +703,7 @@ def test_context_test_refuses_a_key_inside_held_music_and_keeps_keys_in_noise():
     phase = 2 * np.pi * np.cumsum(130 + 80 * np.abs(np.sin(2 * np.pi * 2.5 * t))) / RATE
     voice = sum(np.sin(k * phase) / k for k in range(1, 21))
     voice *= scale / np.sqrt(np.mean(voice ** 2))
-    found = {"chord": [], "chord, test off": []}
-    for name, slope in (("brown", 2.0), ("pink", 1.0), ("white", 0.0)):
-        found[name] = []
-    found["voice"] = []
+    found = {"chord": [], "chord, test off": [], "brown": [], "pink": [], "white": [], "voice": []}
     found["voice, test off"] = []
     for lead in (0, 13, 26, 39):
         pad = np.zeros(lead)
