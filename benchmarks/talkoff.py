@@ -230,6 +230,9 @@ def main(argv=None) -> int:
                     help="which half of every source (default report: the half nothing was tuned on)")
     ap.add_argument("--sources", help="comma-separated source names (default: every installed source)")
     ap.add_argument("--variants", help="comma-separated variant labels (default: all of corpora.VARIANTS)")
+    ap.add_argument("--extra", action="append", default=[], metavar="SPEED[@GAIN_DB]|LO:HI:STEP[@GAIN_DB]",
+                    help="extra variants for tuning (not part of the report's table): a playback speed with an "
+                         "optional gain, or a range of speeds, e.g. --extra 0.85 --extra 1.0@9 --extra 0.8:1.2:0.01")
     ap.add_argument("--detectors", default=",".join(DETECTORS),
                     help=f"comma-separated, of {', '.join(DETECTORS)} (default: all)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default 2)")
@@ -259,6 +262,18 @@ def main(argv=None) -> int:
         variants = tuple(v for v in corpora.VARIANTS if v[0] in want)
         if len(variants) != len(want):
             ap.error(f"--variants: known labels are {', '.join(v[0] for v in corpora.VARIANTS)}")
+    if args.extra:
+        extra = []
+        for item in args.extra:
+            spec, _, gain = item.partition("@")
+            g = float(gain) if gain else 0.0
+            if ":" in spec:
+                lo, hi, step = (float(v) for v in spec.split(":"))
+                speeds = [round(lo + i * step, 6) for i in range(int(round((hi - lo) / step)) + 1)]
+            else:
+                speeds = [float(spec)]
+            extra += [(f"{sp:g}x" + (f"{g:+g}dB" if g else ""), sp, g) for sp in speeds]
+        variants = tuple(extra) if not args.variants else variants + tuple(extra)
     detectors = tuple(d for d in args.detectors.split(",") if d)
     if any(d not in DETECTORS for d in detectors):
         ap.error(f"--detectors: known are {', '.join(DETECTORS)}")

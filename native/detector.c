@@ -116,7 +116,11 @@
     X(COMB_F0_MAX, "comb_f0_max") X(COMB_TOL, "comb_tol") X(COMB_F_LO, "comb_f_lo") X(COMB_F_HI, "comb_f_hi") \
     X(DRIFT_MAX, "drift_max") X(DRIFT_MAX_SHARE, "drift_max_share")                                      \
     X(NB_MAX_SHARE, "nb_max_share") X(NB_LOW, "nb_low") X(NB_THIRD, "nb_third")                  \
-    X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")
+    X(NB_ROW_THIRD, "nb_row_third") X(NB_HIGH, "nb_high")                                               \
+    X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
+    X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
+    X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
+    X(CTX_PAIRS, "ctx_pairs")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -665,6 +669,8 @@ typedef struct {
     double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
     int hits;       /* windows that passed every test */
     double s_share; /* the sum of the tones' energy share in them */
+    int64_t ctx_onset; /* the onset the music-context value was measured for (INT64_MIN: none) */
+    double ctx_value;
 } run_t;
 
 typedef struct {
@@ -732,6 +738,8 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
 {
     r->hits = 1;
     r->s_share = share;
+    r->ctx_onset = INT64_MIN;
+    r->ctx_value = 0.0;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -785,14 +793,26 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
 
 /* Where the partials test finds a window's last 5 half-blocks: xbuf holds 4H samples (filled from the
  * ring of each channel's last 4 whole half-blocks on first use), the partial half-block and the frame's
- * new samples; global half-block half_index starts at xbuf + 4H. */
+ * new samples; global half-block half_index starts at xbuf + 4H.  The music-context test reads older
+ * audio from a second ring: the stream's last R H samples before this frame, as int16 (to_int16). */
 typedef struct {
     double *xbuf;
     const double *ring; /* half-block j in slot j mod 4 */
     int64_t half_index;
     Py_ssize_t H;
     int ready;
+    int64_t R;
+    const int16_t *ring16; /* sample t in slot t mod R H, rounded and clipped to int16 (to_int16) */
+    const double *ctx_tab; /* the music-context test's Hann window and FFT twiddles (frame_tables) */
 } seg_src;
+
+/* a sample as the music-context ring keeps it: rounded half to even (numpy's round) and clipped */
+static inline int16_t
+to_int16(double v)
+{
+    const double r = nearbyint(v);
+    return r >= 32767.0 ? 32767 : r <= -32768.0 ? -32768 : isnan(r) ? 0 : (int16_t)r;
+}
 
 static const double *
 seg_at(seg_src *s, int64_t w)
@@ -805,6 +825,57 @@ seg_at(seg_src *s, int64_t w)
         s->ready = 1;
     }
     return s->xbuf + (w - s->half_index + 1) * s->H; /* half-blocks w - 3 .. w + 1 */
+}
+
+/* in-place radix-2 FFT of n (a power of two) complex values re[], im[]; tw: cos then sin of 2 pi i / n,
+ * i < n / 2 (forward transform: exp(-j ...)) */
+static void
+fft_radix2(double *re, double *im, Py_ssize_t n, const double *tw)
+{
+    for (Py_ssize_t i = 1, j = 0; i < n; i++) { /* bit reversal */
+        Py_ssize_t bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i];
+            re[i] = re[j];
+            re[j] = t;
+            t = im[i];
+            im[i] = im[j];
+            im[j] = t;
+        }
+    }
+    for (Py_ssize_t len = 2; len <= n; len <<= 1) {
+        const Py_ssize_t half = len >> 1, step = n / len;
+        for (Py_ssize_t i = 0; i < n; i += len)
+            for (Py_ssize_t k = 0; k < half; k++) {
+                const double c = tw[k * step], sn = tw[n / 2 + k * step];
+                const Py_ssize_t a = i + k, b = a + half;
+                const double xr = re[b] * c + im[b] * sn, xi = im[b] * c - re[b] * sn;
+                re[b] = re[a] - xr;
+                im[b] = im[a] - xi;
+                re[a] += xr;
+                im[a] += xi;
+            }
+    }
+}
+
+/* samples [lo, hi) of the stream, as to_int16 keeps them, into out: those before sample half_index * H
+ * from the int16 ring (the caller has checked that they are still there: the ring holds the R H samples
+ * before this frame, and lo >= (half_index + 1 - R) H), the rest from xbuf */
+static void
+seg_copy(seg_src *s, int64_t lo, int64_t hi, double *out)
+{
+    const int64_t H = s->H, now = s->half_index * H, L = s->R * H;
+    int64_t t = lo, slot = (lo % L + L) % L;
+    for (; t < hi && t < now; t++) {
+        out[t - lo] = (double)s->ring16[slot];
+        if (++slot == L)
+            slot = 0;
+    }
+    for (; t < hi; t++) /* xbuf + 4H: sample now */
+        out[t - lo] = (double)to_int16(s->xbuf[4 * H + (t - now)]);
 }
 
 /* |sum_i xw[i] exp(-j 2 pi f i / rate)|, by the Goertzel recursion */
@@ -977,6 +1048,86 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
     *third_r = ak[1] / weaker;
 }
 
+/* detector._context_persistence: frames of n = CTX_N samples of x[0..len) (Hann window, hop n / 2), each
+ * frame's log-magnitude spectrum over bins CTX_KLO .. CTX_KHI - 1 with its mean over +-CTX_SMOOTH bins
+ * taken away; the mean Pearson correlation of CTX_PAIRS frames (spread evenly) with the one half the frames
+ * later (only those frames are computed; once the mean cannot reach CTX_PERSIST, that bound); -1.0 if out
+ * of memory (the test then does not reject) */
+static double
+context_persistence(const double *sc, const double *tab, const double *x, Py_ssize_t len)
+{
+    const Py_ssize_t n = (Py_ssize_t)sc[S_CTX_N], hop = n / 2;
+    const int klo = (int)sc[S_CTX_KLO], khi = (int)sc[S_CTX_KHI], k = (int)sc[S_CTX_SMOOTH];
+    const int nb = khi - klo, width = nb - 2 * k;
+    const Py_ssize_t nf = len >= n ? (len - n) / hop + 1 : 0;
+    if (nf < 2 || width < 3)
+        return 0.0;
+    const Py_ssize_t lag = nf / 2;
+    Py_ssize_t npairs = (Py_ssize_t)sc[S_CTX_PAIRS];
+    if (npairs > nf - lag)
+        npairs = nf - lag;
+    if (npairs < 1)
+        return 0.0;
+    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 2 + (size_t)nb + (size_t)width * 2) * sizeof(double));
+    if (mem == NULL)
+        return -1.0;
+    const double *hw = tab, *tw = tab + n;
+    double *fre = mem, *fim = fre + n, *ak = fim + n, *da = ak + nb, *db = da + width;
+    double total = 0.0;
+    for (Py_ssize_t j = 0; j < npairs; j++) {
+        const Py_ssize_t i0 = npairs > 1 ? (j * (nf - lag - 1)) / (npairs - 1) : 0;
+        /* both frames of the pair in one complex FFT (frame a real, frame b imaginary) */
+        const double *xa = x + i0 * hop, *xb = x + (i0 + lag) * hop;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            fre[i] = xa[i] * hw[i];
+            fim[i] = xb[i] * hw[i];
+        }
+        fft_radix2(fre, fim, n, tw);
+        for (int side = 0; side < 2; side++) {
+            double *d = side ? db : da;
+            for (int b = 0; b < nb; b++) {
+                const Py_ssize_t q = klo + b, r = (n - q) & (n - 1);
+                /* A[q] = (Z[q] + conj Z[n - q]) / 2, B[q] = (Z[q] - conj Z[n - q]) / 2j */
+                const double re = side ? fim[q] + fim[r] : fre[q] + fre[r];
+                const double im = side ? fre[r] - fre[q] : fim[q] - fim[r];
+                const double m = 0.5 * sqrt(re * re + im * im);
+                ak[b] = 20.0 * log10(m > 1e-3 ? m : 1e-3);
+            }
+            double acc = 0.0;
+            for (int b = 0; b < 2 * k + 1; b++)
+                acc += ak[b];
+            for (int i = 0; i < width; i++) { /* running sum of ak[i .. i + 2k] */
+                if (i > 0)
+                    acc += ak[i + 2 * k] - ak[i - 1];
+                d[i] = ak[i + k] - acc / (double)(2 * k + 1);
+            }
+        }
+        double ma = 0.0, mb = 0.0, va = 0.0, vb = 0.0, ab = 0.0;
+        for (int i = 0; i < width; i++) {
+            ma += da[i];
+            mb += db[i];
+        }
+        ma /= width;
+        mb /= width;
+        for (int i = 0; i < width; i++) {
+            va += (da[i] - ma) * (da[i] - ma);
+            vb += (db[i] - mb) * (db[i] - mb);
+            ab += (da[i] - ma) * (db[i] - mb);
+        }
+        if (va > 1e-6 * width && vb > 1e-6 * width)
+            total += ab / sqrt(va * vb);
+        /* decided already: even correlations of 1 for the pairs left stay below the limit (the bound is
+         * returned, below it as the mean would be) */
+        const double bound = (total + (double)(npairs - 1 - j)) / (double)npairs;
+        if (j + 1 < npairs && bound < sc[S_CTX_PERSIST]) {
+            PyMem_RawFree(mem);
+            return bound;
+        }
+    }
+    PyMem_RawFree(mem);
+    return total / (double)npairs;
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -1027,6 +1178,25 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
             if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
                 return;
+        }
+        /* the music-context test (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits) {
+            const int64_t H = (int64_t)sc[S_HALF], lo = onset - (int64_t)sc[S_CTX_SPAN];
+            const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
+            if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {
+                if (r->ctx_onset != onset) { /* measured once per onset estimate (the same samples) */
+                    double *ctx = (double *)PyMem_RawMalloc((size_t)(hi - lo) * sizeof(double));
+                    if (ctx == NULL)
+                        goto measured; /* out of memory: not judged */
+                    seg_copy(seg, lo, hi, ctx);
+                    r->ctx_value = context_persistence(sc, seg->ctx_tab, ctx, (Py_ssize_t)(hi - lo));
+                    r->ctx_onset = onset;
+                    PyMem_RawFree(ctx);
+                }
+                if (r->ctx_value >= sc[S_CTX_PERSIST])
+                    return;
+            }
+        measured:;
         }
         r->confirmed = 1;
         r->onset = onset;
@@ -1163,9 +1333,12 @@ typedef struct {
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
     double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
+    int16_t *hist16;    /* [C, R H]: the music-context test's ring (its last R half-blocks, to_int16) */
+    Py_ssize_t R;       /* hist_halves: 4 (the partials test's segment) or the music-context test's reach */
     const double *hann;     /* [5H]: the partials test's window */
     const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
     const double *twiddles; /* cos then sin [NGUARD][2H] of the guard frequencies */
+    const double *ctx_tab;  /* the music-context test's Hann window [n] and FFT twiddles [n] */
     Py_buffer tables;   /* hann, hann_l and twiddles live here (frame_tables(): made once per consts table) */
     PyObject *factory, *fallback, *ndarray; /* events(): see bind() */
     /* set while run() or process() works on this object: the GIL is released for large batches and the
@@ -1220,15 +1393,26 @@ Frames_dealloc(FramesObject *self)
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
     PyMem_Free(self->hist);
+    PyMem_Free(self->hist16);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* frame_tables()'s size in doubles for half-blocks of H samples: the partials test's Hann window [5H], the
  * long-baseline test's [5H / 2], then cos and sin [NGUARD][2H] of the guard frequencies */
 static Py_ssize_t
-tables_len(Py_ssize_t H)
+tables_len(Py_ssize_t H, Py_ssize_t n_ctx)
 {
-    return 5 * H + 5 * H / 2 + 2 * NGUARD * 2 * H;
+    return 5 * H + 5 * H / 2 + 2 * NGUARD * 2 * H + 2 * n_ctx;
+}
+
+/* the music-context test's frame length from consts (a power of two, 8 .. 65536), or 0 */
+static Py_ssize_t
+consts_ctx_n(const Py_buffer *consts)
+{
+    const double n = ((const double *)consts->buf)[CONST_SCALARS + S_CTX_N];
+    if (!(n >= 8.0 && n <= 65536.0) || n != (double)(Py_ssize_t)n || ((Py_ssize_t)n & ((Py_ssize_t)n - 1)))
+        return 0;
+    return (Py_ssize_t)n;
 }
 
 /* consts' half-block length, or 0 if consts is not a valid table */
@@ -1251,7 +1435,12 @@ make_tables(const Py_buffer *consts)
                      MAX_HALF);
         return NULL;
     }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, tables_len(Hn) * (Py_ssize_t)sizeof(double));
+    const Py_ssize_t nc = consts_ctx_n(consts);
+    if (nc == 0) {
+        PyErr_SetString(PyExc_ValueError, "frame_tables: ctx_n must be a power of two, 8 .. 65536");
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, tables_len(Hn, nc) * (Py_ssize_t)sizeof(double));
     if (out == NULL)
         return NULL;
     double *hann = (double *)PyBytes_AS_STRING(out), *hann_l = hann + 5 * Hn, *tw = hann_l + 5 * Hn / 2;
@@ -1265,6 +1454,13 @@ make_tables(const Py_buffer *consts)
             tw[k * N + n] = cos(omega[k] * (double)n);
             tw[NGUARD * N + k * N + n] = sin(omega[k] * (double)n);
         }
+    double *ctx = tw + 2 * NGUARD * N; /* the music-context test's Hann window [nc], FFT twiddles [nc] */
+    for (Py_ssize_t n = 0; n < nc; n++)
+        ctx[n] = 0.5 - 0.5 * cos(2.0 * PI * (double)n / (double)(nc - 1));
+    for (Py_ssize_t n = 0; n < nc / 2; n++) {
+        ctx[nc + n] = cos(2.0 * PI * (double)n / (double)nc);
+        ctx[nc + nc / 2 + n] = sin(2.0 * PI * (double)n / (double)nc);
+    }
     return out;
 }
 
@@ -1322,7 +1518,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     }
     const int bad_tables = PyObject_GetBuffer(tables, &self->tables, PyBUF_SIMPLE) != 0;
     Py_DECREF(tables); /* the buffer holds it */
-    if (bad_tables || self->tables.len != tables_len(Hn) * D) {
+    if (bad_tables || consts_ctx_n(&consts) == 0 || self->tables.len != tables_len(Hn, consts_ctx_n(&consts)) * D) {
         if (!bad_tables) {
             PyBuffer_Release(&self->tables);
             PyErr_SetString(PyExc_ValueError, "Frames: tables must be frame_tables(consts)");
@@ -1349,6 +1545,16 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         self->chans[ch].nhi[0] = self->chans[ch].nhi[1] = -2;
     }
     self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+    self->R = (Py_ssize_t)((const double *)self->consts.buf)[CONST_SCALARS + S_HIST_HALVES];
+    if (self->R < 4 || self->R > 100000) {
+        PyErr_SetString(PyExc_ValueError, "Frames: hist_halves must be >= 4");
+        return -1;
+    }
+    self->hist16 = (int16_t *)PyMem_Calloc((size_t)(self->R * C * Hn), sizeof(int16_t));
+    if (self->hist16 == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
     if (self->prev_x == NULL || self->hist == NULL) {
         PyErr_NoMemory();
@@ -1357,6 +1563,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     self->hann = (const double *)self->tables.buf;
     self->hann_l = self->hann + 5 * Hn;
     self->twiddles = self->hann_l + 5 * Hn / 2;
+    self->ctx_tab = self->twiddles + 2 * NGUARD * 2 * Hn;
     self->n_pending = 0;
     self->half_index = 0;
     self->have_half = 0;
@@ -1618,7 +1825,8 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
         /* the partials and long-baseline tests (both off: no ring to keep) */
-        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]);
+        const int ctx_on = isfinite(sc[S_CTX_PERSIST]);
+        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || ctx_on;
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1633,8 +1841,10 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
             else
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
+            const Py_ssize_t R = self->R;
             double *hist = self->hist + ch * 4 * H;
-            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0};
+            int16_t *hist16 = self->hist16 + ch * R * H;
+            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R, hist16, self->ctx_tab};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
@@ -1660,6 +1870,20 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
             for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
                 const int64_t j = (int64_t)self->half_index + q;
                 memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
+            }
+            if (ctx_on) { /* the frame's samples into the int16 ring (sample t in slot t mod R H) */
+                const int64_t L = (int64_t)R * H, t0 = (int64_t)self->half_index * H + f.n_pending;
+                for (Py_ssize_t i = m > L ? m - L : 0; i < m;) {
+                    const int64_t slot = (t0 + i) % L;
+                    Py_ssize_t take = (Py_ssize_t)(L - slot) < m - i ? (Py_ssize_t)(L - slot) : m - i;
+                    int16_t *dst = hist16 + slot;
+                    if (fmt == 'h' && step_b == (Py_ssize_t)sizeof(int16_t))
+                        memcpy(dst, (const int16_t *)src + i, (size_t)take * sizeof(int16_t));
+                    else
+                        for (Py_ssize_t q = 0; q < take; q++)
+                            dst[q] = to_int16(xd[i + q]);
+                    i += take;
+                }
             }
         }
         if (ts != NULL)

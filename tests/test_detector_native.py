@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import zlib
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from _corpus_util import MUSIC_PACKAGE, SPEECH_PACKAGE, condition_needs_speech, music, need, speech
@@ -28,6 +30,7 @@ from dtmfguard.dsp import detector as detector_mod
 from dtmfguard.dsp import goertzel
 from dtmfguard.dsp.audio import AudioError
 from dtmfguard.dsp.detector import DetectorBank, DtmfDetector
+from dtmfguard.dsp.params import DEFAULT_PARAMS
 from dtmfguard.events import DIGITS
 from dtmfguard.media.pipeline import CallPipeline
 from dtmfguard.testkit.synth import dtmf_tone, keypresses, white_noise
@@ -80,8 +83,8 @@ def native():
     return require_native(detector_mod._detector_native, "dtmfguard.dsp._detector_native (C window tests)")
 
 
-def _events(x, sizes, rate=8000):
-    det = DtmfDetector(rate)
+def _events(x, sizes, rate=8000, params=None):
+    det = DtmfDetector(rate, params)
     out, pos, i = [], 0, 0
     while pos < x.size:
         n = sizes[i % len(sizes)]
@@ -359,17 +362,33 @@ def _guard_cases():
         for up_db in (-14.0, -11.0):
             parts += [tone([fr, fc, 1.5 * fr, 450.0], 0.1, 8000, [-16, -16, -16 + up_db, -14], rng.uniform(0, 6.3, 4)),
                       np.zeros(480)]
+    # the music-context test (issue 17): a key 300 ms into a held chord of steady partials, the chord at
+    # levels around the share limit (context_max_share), with white noise mixed in around the persistence
+    # limit (context_persist_max)
+    chord_hz = [250.0, 310.0, 540.0, 575.0, 2180.0, 2230.0, 3050.0, 3120.0]
+    for d in "19#":
+        fr, fc = digit_freqs(d)
+        for chord_db, noise in ((-30.0, 0.0), (-22.0, 900.0), (-22.0, 1500.0), (-22.0, 2500.0)):
+            bed = tone(chord_hz, 0.45, 8000, chord_db, rng.uniform(0, 6.3, len(chord_hz)))
+            bed += noise * rng.standard_normal(bed.size)
+            bed[2400:2960] += tone([fr, fc], 0.07, 8000, -16, rng.uniform(0, 6.3, 2))
+            parts += [bed, np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 
 GUARD_CASES = _guard_cases()
 
 
-def test_guard_cases_give_the_same_events_on_both_paths(native):
+#: the music-context test on (it is off by default for its cost; DetectorParams.context_persist_max)
+CONTEXT_ON = replace(DEFAULT_PARAMS, context_persist_max=0.5)
+
+
+@pytest.mark.parametrize("params", [None, CONTEXT_ON], ids=["default", "context-test-on"])
+def test_guard_cases_give_the_same_events_on_both_paths(native, params):
     """Every guard decided the same way by the numpy path and by C (frames of 160, of 1, and whole)."""
-    ref = with_backend("numpy", lambda: _events(GUARD_CASES, [160]))
+    ref = with_backend("numpy", lambda: _events(GUARD_CASES, [160], params=params))
     for sizes in ([160], [1], [GUARD_CASES.size], [37, 511, 3]):
-        _same_events(ref, with_backend("native", lambda s=sizes: _events(GUARD_CASES, s)))
+        _same_events(ref, with_backend("native", lambda s=sizes: _events(GUARD_CASES, s, params=params)))
     starts = [e for e in ref[0] if e[2] is None]
     assert 40 < len(starts) < 16 * 18  # some cases pass, some are rejected
 
@@ -384,8 +403,9 @@ def test_real_music_gives_the_same_events_on_both_paths(native, source, variant)
         pytest.skip(f"{corpora.SOURCES[source].package} not installed")
     label = {v[0]: v for v in corpora.VARIANTS}[variant]
     x = corpora.variant(corpora.signal(source, "tune", max_seconds=120), label[1], label[2]).astype(np.int16)
-    ref = with_backend("numpy", lambda: _events(x, [160]))
-    _same_events(ref, with_backend("native", lambda: _events(x, [160])))
+    for params in (None, CONTEXT_ON):
+        ref = with_backend("numpy", lambda p=params: _events(x, [160], params=p))
+        _same_events(ref, with_backend("native", lambda p=params: _events(x, [160], params=p)))
 
 
 def test_events_path_takes_every_input_and_keeps_working_after_flush(native):

@@ -134,6 +134,17 @@ class _Tables:
     nb_third: float
     nb_row_third: float
     nb_high: float
+    ctx_persist: float  # the music-context test (DetectorParams.context_*; inf: off)
+    ctx_max_share: float
+    ctx_span: int  # samples of context before the onset
+    ctx_guard: int  # samples between the context's end and the onset
+    ctx_n: int  # frame length (a power of two)
+    ctx_klo: int  # the band's first and last + 1 DFT bins of a frame
+    ctx_khi: int
+    ctx_smooth: int  # half-width (bins) of the mean taken away from each log spectrum
+    ctx_pairs: int  # frame pairs correlated (spread evenly over the context)
+    ctx_halves: int  # half-blocks of audio kept before a confirming window's end (the context's reach)
+    hist_halves: int  # half-blocks of history kept per channel (>= 4: the partials test's segment)
     confirm_checked: int
     end_misses: int
     edge_min: float
@@ -157,6 +168,8 @@ class _Tables:
     @classmethod
     def build(cls, params: DetectorParams, rate: int) -> "_Tables":
         half = params.half_block_samples(rate)
+        ctx_n = 1 << max(3, int(round(np.log2(params.context_frame_ms * rate / 1000.0))))
+        ctx_halves = int(np.ceil(params.context_reach_ms * rate / 1000.0 / half))
         omegas = 2 * np.pi * np.asarray(DTMF_HZ + GUARD_HZ) / rate
         tab = cls(
             half=half,
@@ -203,6 +216,17 @@ class _Tables:
             nb_third=10 ** (params.octave_below_third_db / 20.0),
             nb_row_third=10 ** (params.octave_below_row_third_db / 20.0),
             nb_high=10 ** (params.neighbour_guard_db / 20.0),
+            ctx_persist=params.context_persist_max,
+            ctx_max_share=params.context_max_share,
+            ctx_span=int(round(params.context_ms * rate / 1000.0)),
+            ctx_guard=int(round(params.context_guard_ms * rate / 1000.0)),
+            ctx_n=ctx_n,
+            ctx_klo=int(np.ceil(params.context_band_hz[0] * ctx_n / rate)),
+            ctx_khi=int(np.floor(min(params.context_band_hz[1], 0.5 * rate) * ctx_n / rate)) + 1,
+            ctx_smooth=max(1, int(round(params.context_smooth_hz * ctx_n / rate))),
+            ctx_pairs=params.context_pairs,
+            ctx_halves=ctx_halves,
+            hist_halves=max(4, ctx_halves) if params.context_persist_max < float("inf") else 4,
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -417,6 +441,44 @@ def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     return amp(0.5 * fc) / weaker, third / weaker, high / weaker, amp(0.5 * fr) / weaker, third_r / weaker
 
 
+def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
+    """The music-context test (issue 17), native/detector.c's context_persistence: frames of ``tab.ctx_n``
+    samples of ``x`` (Hann window, hop half a frame), each frame's log-magnitude spectrum over the band's
+    bins with its mean over +-``ctx_smooth`` bins taken away, the mean Pearson correlation of every frame
+    with the one half the frames later (0.0 for a flat pair); once the mean cannot reach ``ctx_persist``
+    (even if every pair left correlated fully), that bound."""
+    n = tab.ctx_n
+    hop = n // 2
+    nf = (x.size - n) // hop + 1 if x.size >= n else 0
+    if nf < 2:
+        return 0.0
+    idx = np.arange(n)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    frames = np.stack([x[i * hop: i * hop + n] for i in range(nf)]) * hw
+    mag = np.abs(np.fft.rfft(frames, axis=1))[:, tab.ctx_klo: tab.ctx_khi]
+    lg = 20.0 * np.log10(np.maximum(mag, 1e-3))
+    k = tab.ctx_smooth
+    width = lg.shape[1] - 2 * k
+    if width < 3:
+        return 0.0
+    cs = np.concatenate([np.zeros((nf, 1)), np.cumsum(lg, axis=1)], axis=1)
+    d = lg[:, k: k + width] - (cs[:, 2 * k + 1: 2 * k + 1 + width] - cs[:, :width]) / (2 * k + 1)
+    lag = nf // 2
+    total = 0.0
+    npairs = min(tab.ctx_pairs, nf - lag)
+    for j in range(npairs):
+        i = (j * (nf - lag - 1)) // (npairs - 1) if npairs > 1 else 0
+        a = d[i] - d[i].mean()
+        b = d[i + lag] - d[i + lag].mean()
+        va, vb = float(np.dot(a, a)), float(np.dot(b, b))
+        if va > 1e-6 * width and vb > 1e-6 * width:
+            total += float(np.dot(a, b)) / np.sqrt(va * vb)
+        bound = (total + (npairs - 1 - j)) / npairs  # decided already: the pairs left cannot reach the limit
+        if j + 1 < npairs and bound < tab.ctx_persist:
+            return bound
+    return total / npairs
+
+
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
     """The long-baseline frequency test (issue 17), native/detector.c's segment_drift: the phase of the tone
     at ``f_nom * (1 + rel)`` (its frequency averaged over the press's windows) over the first and the last
@@ -467,7 +529,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -491,6 +553,8 @@ class _Run:
         self.s_r, self.s_c = (rel_r, rel_c) if checked else (0.0, 0.0)  # their sums
         self.hits = 1  # windows that passed every test, and the sum of the tones' energy share in them
         self.s_share = share
+        self.ctx_onset: Optional[int] = None  # the onset the music-context value was measured for
+        self.ctx_value = 0.0
 
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
@@ -537,8 +601,10 @@ class DetectorBank:
         self._pending = self._state[:, :h]  # samples that do not fill a half-block yet (first _n_pending)
         self._n_pending = 0
         self._half_index = 0  # index of the next half-block to complete (same on every channel)
-        self._hist = np.zeros((c, 4 * h))  # samples of the last 4 half-blocks (numpy path's partials test)
+        # samples of the last hist_halves half-blocks (numpy path's partials and music-context tests)
+        self._hist = np.zeros((c, self._tab.hist_halves * h))
         self._seg = None
+        self._seg_base = 0  # the stream position of _seg's buffer's first sample
         self._have_half = False  # a previous half-block exists (it starts the next window)
         self._last_half = self._state[:, h: h + 2 * k].view(complex)  # [C, K]: previous half-block
         self._last_half_energy = self._state[:, h + 2 * k]
@@ -634,14 +700,17 @@ class DetectorBank:
         new = np.asarray(x, dtype=np.float64)
         new = new[None, :] if new.ndim == 1 else new
         buf = np.concatenate([self._hist, self._pending[:, :n_pending], new], axis=1)
+        nhist = self._tab.hist_halves
         if nh:
-            self._hist = np.ascontiguousarray(buf[:, nh * self._half: (nh + 4) * self._half])
+            self._hist = np.ascontiguousarray(buf[:, nh * self._half: (nh + nhist) * self._half])
         if self._native is not None and goertzel.backend() == "native":
             busy = self._native.run(x, n_pending, have_half)
         else:
             busy = self._windows_numpy(x, nh)
         first_w = self._half_index - have_half  # window w spans half-blocks w and w+1
-        self._seg = (buf, first_w - 1 + int(have_half))  # window w's 5 half-blocks start at buf[(w - that) * H]
+        # window w's 5 half-blocks (w - 3 .. w + 1) start at buf[(w - that) * H]
+        self._seg = (buf, self._half_index + 3 - nhist)
+        self._seg_base = (self._half_index - nhist) * self._half
         self._half_index += nh
         self._n_pending = total % self._half
         if nh:
@@ -810,7 +879,7 @@ class DetectorBank:
             # last 5 half-blocks (32 ms)
             buf, w0 = self._seg
             h = tab.half
-            seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]
+            seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]  # window w's last 5 half-blocks
             mr, mc = run.s_r / run.checked, run.s_c / run.checked
             fr_nom, fc_nom = DTMF_HZ[run.digit // 4], DTMF_HZ[4 + run.digit % 4]
             # Long baseline: each tone's frequency over the whole 32 ms (first half against last half) must
@@ -833,6 +902,17 @@ class DetectorBank:
             if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return
+            # Music context: the sound before the press holds its spectral fine structure (held notes)
+            if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits:
+                lo = onset - tab.ctx_span
+                if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
+                    if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)
+                        base = self._seg_base
+                        ctx = np.clip(np.round(buf[ch, lo - base: onset - tab.ctx_guard - base]), -32768, 32767)
+                        run.ctx_value = _context_persistence(tab, ctx)  # (as int16: native/detector.c's ring)
+                        run.ctx_onset = onset
+                    if run.ctx_value >= tab.ctx_persist:
+                        return
             run.confirmed = True
             run.onset = onset
             events.append(DigitEvent(_DIGIT_OF[run.digit], onset, None, self.rate, run.level, "inband"))

@@ -237,6 +237,45 @@ class DetectorParams:
     neighbour_guard_db: float = -12.0
     octave_below_row_third_db: float = -18.0
 
+    # Talk-off guard (issue 17), the music-context test at confirmation: music holds its notes, speech and
+    # noise do not. Over the ``context_ms`` before the press's estimated onset (ending ``context_guard_ms``
+    # before it), frames of ``context_frame_ms`` (the nearest power of two in samples, Hann window, half
+    # overlap) give log-magnitude spectra over ``context_band_hz``; each is flattened (its mean over
+    # +-``context_smooth_hz`` taken away: a smooth noise floor, any colour, leaves random fine structure only)
+    # and correlated (Pearson) with the frame half the span later. The mean correlation is the context's
+    # persistence: stable partials of held notes give 0.4-0.8, speech and noise little. A press whose tones
+    # carry on average less than ``context_max_share`` of their windows' energy is not confirmed while its
+    # context's persistence is at least ``context_persist_max`` (judged again at the next window; the
+    # context is the same while the onset estimate stays). spandsp rejects the same false digits by its
+    # energy-to-total test (tones >= 0.82 of each 102-sample block's energy, modelled in
+    # benchmarks/talkoff_probe.py: these pairs hold 0.04-0.6), which would also reject most keys under
+    # speech. Measured with benchmarks/talkoff_probe.py at confirmation (talkoff.py's tune half, music at
+    # 41 speeds 0.80-1.20x and offsets 0/13/26/39: 27 false digits; talk-down's 373 confirmations at 0 /
+    # -6 dB; keys every 400 ms in white, pink and brown noise at S/N 0, 3, 6 dB): false digits below 0.9
+    # share 0.04-0.81 (15 of 23 at >= 0.5), talk-down keys below 0.9 share at most 0.40 (0.56 above it:
+    # keys in near silence), keys in noise at most 0.12 (without the flattening brown noise reached 0.65,
+    # and talk-down 0.61 against false digits from 0.46); with 3 frame pairs (``context_pairs``; 9 pairs
+    # measure the same separation, each pair costs one FFT) talk-down at most 0.37, noise 0.23. Not judged when the context reaches further back
+    # than ``context_reach_ms`` before the confirming window's end (a press confirmed that long after its
+    # onset; the stream state keeps that much audio). Trade-off: a key pressed while the caller's own
+    # surroundings play music louder than the key (share below the limit) may be refused. The share limit
+    # is 0.65 (as the neighbours test's), not 0.9: keys under speech below 0.9 share are common (the
+    # throughput benchmark's keys over speech: 11 of 24 at 0.9, 2 at 0.65) and each costs one measurement
+    # (~18 us; tune half at 0.9 / 0.65, offsets 0/13/26/39: 3/3/5/1 / 3/5/6/2 false digits, before 5/9/9/4).
+    # Speed: it keeps its own int16 ring of the last ``context_reach_ms`` of every channel (7 KB each),
+    # which a bank of 256 channels pays ~7 % for (cache traffic), single stream ~4 % on dense keys over
+    # speech (benchmarks/detector.py). OFF BY DEFAULT for that reason (inf); 0.5 is the measured limit:
+    # DetectorParams(context_persist_max=0.5) turns it on.
+    context_persist_max: float = float("inf")
+    context_max_share: float = 0.65
+    context_ms: float = 300.0
+    context_guard_ms: float = 5.0
+    context_frame_ms: float = 32.0
+    context_band_hz: tuple = (150.0, 3400.0)
+    context_smooth_hz: float = 125.0
+    context_pairs: int = 3
+    context_reach_ms: float = 450.0
+
     # Talk-off guard: a digit is confirmed only after this many windows passed the frequency (phase) test.
     # With 3, no false digit remained on 0.73 h of Asterisk prompts and music (2 left 2.7 false digits/h);
     # a 40 ms tone holds 4-5 such windows, so Q.24's 40 ms acceptance is unaffected.
