@@ -187,14 +187,7 @@ def talkdown_rows(params) -> List[Dict]:
     for ratio in (0, -6):
         rng = np.random.default_rng(300 + ratio)
         speech = talk[: n_digits * 400 * MS + 800 * MS]
-        tones = np.zeros(speech.size)
-        spans = []
-        for i in range(n_digits):
-            d = DIGITS[int(rng.integers(16))]
-            start = 400 * MS + i * 400 * MS + int(rng.integers(0, 100 * MS))
-            t = dtmf_tone(d, 70, RATE, -10, phase=conformance._phase(rng))
-            tones[start:start + t.size] = t
-            spans.append((d, start, start + t.size))
+        tones, spans = _keys(rng, n_digits, speech.size)
         ref = tones != 0
         p_tone = float(np.mean(tones[ref] ** 2))
         p_speech = float(np.mean(speech ** 2))
@@ -206,6 +199,20 @@ def talkdown_rows(params) -> List[Dict]:
                    "true": bool(key), **c, **features(x, c)}
             rows.append(row)
     return rows
+
+
+def _keys(rng, n: int, total: int):
+    """``n`` random keys (70 ms, -10 dBm0 per tone) one every 400 ms from 400 ms on, each up to 100 ms late:
+    the tones alone in ``total`` samples, and their (digit, start, end)."""
+    tones = np.zeros(total)
+    spans = []
+    for i in range(n):
+        d = DIGITS[int(rng.integers(16))]
+        start = 400 * MS + i * 400 * MS + int(rng.integers(0, 100 * MS))
+        t = dtmf_tone(d, 70, RATE, -10, phase=conformance._phase(rng))
+        tones[start:start + t.size] = t
+        spans.append((d, start, start + t.size))
+    return tones, spans
 
 
 def noise_rows(params) -> List[Dict]:
@@ -222,14 +229,7 @@ def noise_rows(params) -> List[Dict]:
             fq[0] = fq[1]
             spec *= {"white": 1.0, "pink": fq ** -0.5, "brown": fq ** -1.0}[color]
             noise = np.fft.irfft(spec, total)
-            tones = np.zeros(total)
-            spans = []
-            for i in range(n):
-                d = DIGITS[int(rng.integers(16))]
-                start = 400 * MS + i * 400 * MS + int(rng.integers(0, 100 * MS))
-                t = dtmf_tone(d, 70, RATE, -10, phase=conformance._phase(rng))
-                tones[start:start + t.size] = t
-                spans.append((d, start, start + t.size))
+            tones, spans = _keys(rng, n, total)
             p_tone = float(np.mean(tones[tones != 0] ** 2))
             mixed = conformance.to_int16(tones + noise * np.sqrt(p_tone / np.mean(noise ** 2) / 10 ** (snr / 10)))
             x = mixed.astype(np.float64)
