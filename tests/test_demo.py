@@ -164,6 +164,23 @@ def test_find_mask_spans_counts_masked_presses_not_speech():
     assert demo.find_mask_spans(x) == []  # neither speech nor DTMF is a single 400 Hz tone
 
 
+@pytest.mark.parametrize("at", [0, 23, 57])
+def test_find_mask_spans_one_span_through_a_dip_in_the_mask(at):
+    """One masked span fading into the next (down to 0.15 of its level over 7.5 ms, held 2.5 ms, back up in
+    2.5 ms), as a loaded CI run's agent recording had beside a key (counted as two before), is one span;
+    40 ms of silence between them makes two."""
+    rate, level = 8000, 2270 * np.sqrt(2)
+    t = np.arange(rate // 2) / rate
+    env = np.ones(t.size)
+    dip = np.concatenate([np.linspace(1, 0.15, 60), np.full(20, 0.15), np.linspace(0.15, 1, 20)])
+    env[2000 + at: 2000 + at + dip.size] = dip
+    tone = level * env * np.sin(2 * np.pi * 400 * t)
+    x = np.concatenate([np.zeros(800), tone, np.zeros(800)])
+    assert len(demo.find_mask_spans(x)) == 1
+    gap = np.concatenate([np.zeros(800), tone[:2000], np.zeros(320), tone[2000:], np.zeros(800)])
+    assert len(demo.find_mask_spans(gap)) == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["--card", "4000000000000002"], "published test card"),
     (["--expiry", "1330"], "MMYY"),
