@@ -147,6 +147,17 @@ def _card_captured(r) -> None:
     assert len(card) == 1 and card[0]["last4"] == PAN[-4:] and card[0].get("brand") == "visa", card
 
 
+def _talkover_taken(r) -> int:
+    """Digits in the card number field when "*" cleared it: the keys under talk-over the detector took."""
+    taken = 0
+    for e in r["feed"]:
+        if e.get("type") == "field_progress":
+            taken = e.get("digits", taken)
+        elif e.get("type") == "field_cleared":
+            return taken
+    return -1
+
+
 def _report(label, r) -> str:
     rows = []
     for where, m in r["measured"].items():
@@ -194,5 +205,7 @@ def test_without_the_profile_the_card_is_still_masked(plain_call, profile_call):
     assert PAN not in text and PAN[-8:] not in text
     print(_report("profile off    ", r))
     print(_report("payment profile", profile_call))
+    for label, call in (("profile off", r), ("payment profile", profile_call)):
+        print(f"{label}: the guard took {_talkover_taken(call)} of the {len(TALK)} keys under talk-over")
     print(f"chance bound: {chance_bound(len(TALK))} of {len(TALK)} (talk-over), "
           f"{chance_bound(len(CARD))} of {len(CARD)} (card)")
