@@ -98,11 +98,12 @@ def customer_audio(path: Path, middle: str = CARD, middle_ms: float = 70.0, afte
 
 def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_extra=(), guard_extra=(),
         middle: str = CARD, rfc: str = RFC, info: str = INFO, info_dtmf: str = INFO_DTMF, config: str = "",
-        agent_kind: str = "pjsua2", customer_extra=()):
+        agent_kind: str = "pjsua2", customer_extra=(), audio=None):
     """One call; returns a dict of what each side saw.  ``switch``: payment | api | info | none.
-    ``agent_kind``: the repository's pjsua2 agent peer, or baresip (Debian)."""
-    x, spans = customer_audio(tmp_path / "c.wav", middle,
-                              after_gap_s=PAYMENT_AFTER_GAP_S if switch == "payment" else AFTER_GAP_S)
+    ``agent_kind``: the repository's pjsua2 agent peer, or baresip (Debian).  ``audio``: what builds the
+    customer's WAV (:func:`customer_audio` by default; same arguments, same result)."""
+    x, spans = (audio or customer_audio)(tmp_path / "c.wav", middle,
+                                         after_gap_s=PAYMENT_AFTER_GAP_S if switch == "payment" else AFTER_GAP_S)
     aport = free_port()
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "44" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
