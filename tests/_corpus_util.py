@@ -93,7 +93,7 @@ def _pjsua2_error() -> Optional[str]:
         import pjsua2
 
         pjsua2.Endpoint  # noqa: B018 - the wheel's package imports without its bindings; they load on first use
-    except ImportError as exc:
+    except (ImportError, AttributeError) as exc:  # AttributeError: a pjsua2 folder without the wheel's module
         return f"{type(exc).__name__}: {exc}"
     return None
 
