@@ -236,6 +236,15 @@ class Masker:
         self._apart_len = int(round(params.weak_apart_ms * ms)) \
             if self._apart_spread is not None or self._apart_error is not None else 0
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
+        self._offset_max = None if params.offset_error_max is None else float(params.offset_error_max)
+        self._offset_spread = float(params.offset_spread_max)
+        self._offset_lens = tuple(int(round(w * ms)) for w in params.offset_windows_ms)
+        if self._offset_max is not None and (not self._offset_lens or min(self._offset_lens) < 2 * self._hop
+                                             or max(self._offset_lens) > self._kmax * self._hop):
+            raise ValueError("offset_windows_ms must lie between 2 ms and the longest screen window")
+        if not 0 < params.offset_fraction < 1:
+            raise ValueError("offset_fraction must be between 0 and 1")
+        self._offset_resid = 1.0 - float(params.offset_fraction)
         self._osc_release = bool(params.oscillator_release)
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
@@ -1033,7 +1042,8 @@ class Masker:
             self._hit_run += 1
         else:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
-        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
+        if conf < 0 and self._active is None and (self._hit_run >= self._hit_hops or (
+                hit >= 0 and self._offset_max is not None and self._offset_confirms(e, hit, buf_start))):
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
@@ -1274,6 +1284,36 @@ class Masker:
         power = (tab[0] @ seg) ** 2 + (tab[1] @ seg) ** 2  # [2, grid]
         err = self._osc_grid[np.argmax(power, axis=1)]
         return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
+
+    def _offset_confirms(self, e: int, pair: int, buf_start: int) -> bool:
+        """True when the pair, fitted at its two tones' measured frequencies (the 16 ms window ending at ``e``,
+        :meth:`_tone_errors`), explains ``offset_fraction`` of one ``offset_windows_ms`` window ending at ``e``:
+        a key off nominal by up to ``offset_error_max`` (both tones by the same share, within
+        ``offset_spread_max``), which the nominal fits of the screen lose (a 16 ms window fitted at nominal keeps
+        about a fifth of a column tone 3 % off).  Asked only at hops where the screen names ``pair`` and no press
+        is open: hops the C frame always hands to these steps."""
+        n = self._kmax * self._hop
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        er, ec = self._tone_errors(seg, pair)
+        lim = self._offset_max + 1e-9
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_spread + 1e-9:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        w = 2.0 * np.pi * np.array([ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)]) / self.rate
+        for length in self._offset_lens:
+            x = seg[n - length:]
+            ph = np.arange(length)[:, None] * w[None, :]
+            basis = np.concatenate([np.cos(ph), np.sin(ph)], axis=1)  # [length, 4]: row cos, col cos, row sin, col sin
+            coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+            energy = float(x @ x)
+            fit = basis @ coef
+            resid = float((x - fit) @ (x - fit))
+            ar2 = coef[0] * coef[0] + coef[2] * coef[2]
+            ac2 = coef[1] * coef[1] + coef[3] * coef[3]
+            if energy > 0 and resid <= self._offset_resid * energy and min(ar2, ac2) >= self._confirm_amp2 \
+                    and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
+                return True
+        return False
 
     def _keypad(self, e: int, pair: int, buf_start: int) -> bool:
         """False when the pair's two tones over the last ``persist_ms`` are clearly no keypad's: one tone off

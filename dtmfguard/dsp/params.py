@@ -338,6 +338,19 @@ class MaskerParams:
     # The screen naming the same pair at every hop for this long is a press too (a tone 2 % off keeps
     # single 8/16 ms windows just under the confirmation thresholds).
     hit_run_ms: float = 8.0
+    # A pair off nominal (issue 12: Q.24 receivers may accept up to 3.5 %): a 16 ms window fitted at the
+    # nominal frequencies loses much of a tone 3 % off (0.64 cycles of drift on the column tone), so neither
+    # rule above fires and a notch at nominal removes only ~12 dB of it.  At every hop where the screen names
+    # a pair and no press is open, each tone's frequency is measured on the 16 ms window (Hann-windowed
+    # spectrum peak within +-6 %, :meth:`Masker._tone_errors`); when both are off by at most
+    # ``offset_error_max`` and by shares at most ``offset_spread_max`` apart (one keypad oscillator), the
+    # pair is fitted again at those frequencies on the ``offset_windows_ms`` windows ending at the hop, and
+    # one explaining ``offset_fraction`` of its energy (both tones above the confirmation floor, twist within
+    # ``max_twist_db``) confirms a press.  None (``offset_error_max``): no such rule.
+    offset_error_max: object = 0.045
+    offset_spread_max: float = 0.01
+    offset_windows_ms: tuple = (8.0, 16.0)
+    offset_fraction: float = 0.8
     # Weak presence (16 ms window): the best pair there explains this share of the window and both tones
     # reach the screen floor.  ``weak_run_ms`` of hops in a row with the same weak pair make it a suspect
     # (a tone under speech: found within ~15 ms at 10 dB under, the onset walked back to); a suspect
