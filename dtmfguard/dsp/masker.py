@@ -245,6 +245,7 @@ class Masker:
         if not 0 < params.offset_fraction < 1:
             raise ValueError("offset_fraction must be between 0 and 1")
         self._offset_resid = 1.0 - float(params.offset_fraction)
+        self._offset_verify = self._offset_max is not None and bool(params.offset_verify)
         self._osc_release = bool(params.oscillator_release)
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
@@ -1410,11 +1411,47 @@ class Masker:
                 self._verify_strong is None or expl[pair] >= self._verify_strong * energy
                 or self._coherent(item[1], length, e, pair, buf_start))
             if support >= self._verify_support or carried \
-                    or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)):
+                    or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
+                    or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
+                                                                                   buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
         return verified, at, last
+
+    def _offset_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
+        """:meth:`_verify_pending`'s test at the pair's measured frequencies (``offset_verify``): both tones off
+        nominal by at most ``offset_error_max`` and by shares at most ``offset_spread_max`` apart over the 16 ms
+        window ending at ``e``, the pair fitted there at those frequencies carrying ``verify_fraction`` of it and
+        (as :meth:`_coherent`) the named short window's fit matching it: a key off nominal under speech, which
+        the nominal fits lose."""
+        n = self._kmax * self._hop
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        er, ec = self._tone_errors(seg, pair)
+        lim = self._offset_max + 1e-9
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_spread + 1e-9:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        freqs = (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec))
+        long, explained = self._fit_at(e - n, e, freqs, buf_start)
+        if explained < self._verify_fraction * energy:
+            return False
+        if self._verify_coherence is None or explained >= self._verify_strong * energy \
+                or named - length < e - n or named > e:
+            return True
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
+        return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
+
+    def _fit_at(self, a: int, b: int, freqs, buf_start: int) -> Tuple[np.ndarray, float]:
+        """Least squares of input ``[a, b)`` on two tones at ``freqs`` (phase referred to the stream position):
+        their complex amplitudes and the energy they explain."""
+        t = np.arange(a, b) / self.rate
+        basis = np.stack([np.cos(2 * np.pi * freqs[0] * t), np.sin(2 * np.pi * freqs[0] * t),
+                          np.cos(2 * np.pi * freqs[1] * t), np.sin(2 * np.pi * freqs[1] * t)], 1)
+        x = self._buf[a - buf_start: b - buf_start]
+        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        fit = basis @ coef
+        return np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]), float(fit @ fit)
 
     def _coherent(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
         """The pair's two tones as fitted in the named short window ``[named - length, named)`` match (complex
