@@ -246,6 +246,7 @@ class Masker:
             raise ValueError("offset_fraction must be between 0 and 1")
         self._offset_resid = 1.0 - float(params.offset_fraction)
         self._offset_verify = self._offset_max is not None and bool(params.offset_verify)
+        self._offset_verify_spread = float(params.offset_verify_spread_max)
         self._osc_release = bool(params.oscillator_release)
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
@@ -1421,7 +1422,7 @@ class Masker:
 
     def _offset_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
         """:meth:`_verify_pending`'s test at the pair's measured frequencies (``offset_verify``): both tones off
-        nominal by at most ``offset_error_max`` and by shares at most ``offset_spread_max`` apart over the 16 ms
+        nominal by at most ``offset_error_max`` and by shares at most ``offset_verify_spread_max`` apart over the 16 ms
         window ending at ``e``, the pair fitted there at those frequencies carrying ``verify_fraction`` of it and
         (as :meth:`_coherent`) the named short window's fit matching it: a key off nominal under speech, which
         the nominal fits lose."""
@@ -1429,7 +1430,7 @@ class Masker:
         seg = self._buf[e - n - buf_start: e - buf_start]
         er, ec = self._tone_errors(seg, pair)
         lim = self._offset_max + 1e-9
-        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_spread + 1e-9:
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_verify_spread + 1e-9:
             return False
         r, c, _ = pairfit.PAIRS[pair]
         freqs = (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec))

@@ -355,6 +355,9 @@ class MaskerParams:
     # nominal frequencies is verified again at the measured ones (same ``verify_fraction`` and coherence):
     # a key 3 % off under speech, named by the attacker where the speech dips, is notched.
     offset_verify: bool = True
+    # ... with the two tones' shares at most this far apart (speech under the tone moves the measured peaks:
+    # a +3 % key 3 dB under speech measured 3.4 / 2.1 % and 2.5 / 4.3 %, seed 7)
+    offset_verify_spread_max: float = 0.025
     # Weak presence (16 ms window): the best pair there explains this share of the window and both tones
     # reach the screen floor.  ``weak_run_ms`` of hops in a row with the same weak pair make it a suspect
     # (a tone under speech: found within ~15 ms at 10 dB under, the onset walked back to); a suspect
