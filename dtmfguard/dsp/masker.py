@@ -245,6 +245,8 @@ class Masker:
         if not 0 < params.offset_fraction < 1:
             raise ValueError("offset_fraction must be between 0 and 1")
         self._offset_resid = 1.0 - float(params.offset_fraction)
+        self._offset_skip = float(params.offset_skip_share)
+        self._offset_every = max(1, int(round(params.offset_every_ms)))
         self._offset_verify = self._offset_max is not None and bool(params.offset_verify)
         self._offset_verify_spread = float(params.offset_verify_spread_max)
         self._osc_release = bool(params.oscillator_release)
@@ -1045,7 +1047,9 @@ class Masker:
         else:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
         if conf < 0 and self._active is None and (self._hit_run >= self._hit_hops or (
-                hit >= 0 and self._offset_max is not None and self._offset_confirms(e, hit, buf_start))):
+                hit >= 0 and self._offset_max is not None
+                and (self._hit_run == 1 or (e // self._hop) % self._offset_every == 0)
+                and self._offset_confirms(e, hit, expl, buf_start))):
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
@@ -1287,15 +1291,18 @@ class Masker:
         err = self._osc_grid[np.argmax(power, axis=1)]
         return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
 
-    def _offset_confirms(self, e: int, pair: int, buf_start: int) -> bool:
+    def _offset_confirms(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> bool:
         """True when the pair, fitted at its two tones' measured frequencies (the 16 ms window ending at ``e``,
         :meth:`_tone_errors`), explains ``offset_fraction`` of one ``offset_windows_ms`` window ending at ``e``:
         a key off nominal by up to ``offset_error_max`` (both tones by the same share, within
         ``offset_spread_max``), which the nominal fits of the screen lose (a 16 ms window fitted at nominal keeps
-        about a fifth of a column tone 3 % off).  Asked only at hops where the screen names ``pair`` and no press
+        about a fifth of a column tone 3 % off); not asked where the nominal 16 ms fit (``expl``) already carries
+        ``offset_skip_share`` of the window (a key near nominal, or a key's onset).  Asked only at hops where the screen names ``pair`` and no press
         is open: hops the C frame always hands to these steps."""
         n = self._kmax * self._hop
         seg = self._buf[e - n - buf_start: e - buf_start]
+        if float(expl[pair]) >= self._offset_skip * float(seg @ seg):
+            return False  # the nominal fit already carries the pair: a key near nominal, the rules above see it
         er, ec = self._tone_errors(seg, pair)
         lim = self._offset_max + 1e-9
         if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_spread + 1e-9:
@@ -1306,7 +1313,10 @@ class Masker:
             x = seg[n - length:]
             ph = np.arange(length)[:, None] * w[None, :]
             basis = np.concatenate([np.cos(ph), np.sin(ph)], axis=1)  # [length, 4]: row cos, col cos, row sin, col sin
-            coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+            try:
+                coef = np.linalg.solve(basis.T @ basis, basis.T @ x)
+            except np.linalg.LinAlgError:
+                continue
             energy = float(x @ x)
             fit = basis @ coef
             resid = float((x - fit) @ (x - fit))
@@ -1450,7 +1460,7 @@ class Masker:
         basis = np.stack([np.cos(2 * np.pi * freqs[0] * t), np.sin(2 * np.pi * freqs[0] * t),
                           np.cos(2 * np.pi * freqs[1] * t), np.sin(2 * np.pi * freqs[1] * t)], 1)
         x = self._buf[a - buf_start: b - buf_start]
-        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        coef = np.linalg.solve(basis.T @ basis, basis.T @ x)  # (two tones >= 4 % apart: well conditioned)
         fit = basis @ coef
         return np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]), float(fit @ fit)
 

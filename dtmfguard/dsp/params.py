@@ -351,6 +351,17 @@ class MaskerParams:
     offset_spread_max: float = 0.01
     offset_windows_ms: tuple = (8.0, 16.0)
     offset_fraction: float = 0.8
+    # Not asked where the nominal 16 ms fit already carries this share of the window (a key near nominal, or
+    # any key's first ms: the rules above confirm it; a 16 ms window fitted at nominal keeps 0.2-0.45 of a key
+    # 3 % off): the measure and the two fits cost ~0.1 ms, at every hop of a key's onset they halved the
+    # channels per core with keys (1397 -> 693).
+    offset_skip_share: float = 0.5
+    # ... and asked at the first hop of each run of hops the screen names the pair at, then at one hop in
+    # ``offset_every_ms`` (on the absolute 1 ms grid, whatever the chunking): a key is confirmed up to 3 ms later,
+    # its mask still walked back to its onset within the 20 ms look-ahead; a key 4 % off, named at lone hops, is
+    # asked at each.  Every hop: 703 channels/core with keys (old 1418); every 4th alone: 1116, but +4 % keys
+    # blind 2 and 3 of 24 (seeds 2026, 7).
+    offset_every_ms: float = 4.0
     # ``offset_verify``: a short window's pending suspect (below) that its 16 ms window does not carry at the
     # nominal frequencies is verified again at the measured ones (same ``verify_fraction`` and coherence):
     # a key 3 % off under speech, named by the attacker where the speech dips, is notched.
