@@ -346,7 +346,14 @@ class MaskerParams:
     # ``offset_error_max`` and by shares at most ``offset_spread_max`` apart (one keypad oscillator), the
     # pair is fitted again at those frequencies on the ``offset_windows_ms`` windows ending at the hop, and
     # one explaining ``offset_fraction`` of its energy (both tones above the confirmation floor, twist within
-    # ``max_twist_db``) confirms a press.  None (``offset_error_max``): no such rule.
+    # ``max_twist_db``) confirms a press.  None (``offset_error_max``): no such rule.  Measured (benchmarks/
+    # masker.py --payment, 24 presses, seeds 2026; 7, blind / oracle-timed, main 93cbc3d -> with these rules):
+    # +3 % speech around 4 / 5 -> 0 / 0; 3 / 3 -> 0 / 2; +4 % 9 / 8 -> 1 / 3; 6 / 12 -> 0 / 4; 3 dB under speech
+    # +3 % 6 / 21 -> 1 / 17; 9 / 18 -> 0 / 17; no other cell higher.  Key-free, tune half (12 min per source):
+    # flat masks/min the same but Spanish 0.08 -> 0.17 (one mask), % changed +0.00-0.02 (notches by the
+    # verification below); report half: Italian 0.08 -> 0.17/min.  0.045: keys to 4 % (Q.24 receivers 3.5 %)
+    # with the grid's measuring error; 0.01: a keypad's two tones move alike (one oscillator), chords' notes
+    # measured 1.5-5 % apart (tune half, see ``weak_apart_spread``).
     offset_error_max: object = 0.045
     offset_spread_max: float = 0.01
     offset_windows_ms: tuple = (8.0, 16.0)
