@@ -121,10 +121,23 @@ def test_every_masker_param_reaches_both_backends(native):
     changed = {"screen_fraction": 0.99, "screen_unique": 1.5, "screen_min_tone_dbm0": -20.0, "max_twist_db": 1.0,
                "confirm_fraction": 0.95, "confirm_unique": 1.2, "confirm_min_tone_dbm0": -20.0, "weak_fraction": 0.3,
                "weak_run_ms": 1.0, "hit_run_ms": 1.0, "close_ms": 1.0, "hold_ratio": 0.9}
+    changed.update({"offset_fraction": 0.99, "offset_spread_max": 0.0, "offset_windows_ms": (16.0,),
+                    "offset_skip_share": 0.99})
+    # (the offset rule confirms with its own threshold what a stricter confirm_fraction no longer does: that one
+    # is measured with the offset rule off, against the same masker without it; the offset rule's own thresholds
+    # with it asked at every hop the screen names a pair, against the same masker so asked)
+    every = {"offset_skip_share": 0.99, "offset_every_ms": 1.0}
+    context = {"confirm_fraction": {"offset_error_max": None}, "offset_fraction": every, "offset_spread_max": every,
+               "offset_windows_ms": every, "offset_skip_share": {"offset_every_ms": 1.0}}
     assert set(changed) <= {f.name for f in fields(P)}
-    base = with_backend("numpy", lambda: _mask(x, 160))
+    bases = {}
     for name, value in changed.items():
-        params = replace(P, **{name: value})
+        ctx = context.get(name, {})
+        key = tuple(sorted(ctx.items()))
+        if key not in bases:
+            bases[key] = with_backend("numpy", lambda c=ctx: _mask(x, 160, params=replace(P, **c)))
+        base = bases[key]
+        params = replace(P, **ctx, **{name: value})
         ref = with_backend("numpy", lambda p=params: _mask(x, 160, params=p))
         got = with_backend("native", lambda p=params: _mask(x, 160, params=p))
         assert np.array_equal(got[0], ref[0]) and got[1] == ref[1], name

@@ -117,6 +117,10 @@ _OPEN = (1 << 63) - 1  # an open span's end in the C span lists
 # per (screen windows, hop, rate): constants every masker with those options derives the same way (costly
 # linear algebra, ~2/3 of building a masker); the arrays are read-only
 _QUIET_SV2_CACHE: dict = {}
+#: per (rate, window length): Hann-windowed cos and sin of each DTMF frequency times (1 + g) for g on
+#: ``_OFFSET_GRID``, two [8, grid, n] tables (shared by every masker: the offset rules' frequency measure)
+_OFFSET_TABLES: dict = {}
+_OFFSET_GRID = np.round(np.arange(-0.06, 0.06 + 1e-9, 0.0025), 6)
 _BOUND_GAIN_CACHE: dict = {}
 
 
@@ -236,6 +240,19 @@ class Masker:
         self._apart_len = int(round(params.weak_apart_ms * ms)) \
             if self._apart_spread is not None or self._apart_error is not None else 0
         self._spread_max = None if params.persist_spread_max is None else float(params.persist_spread_max)
+        self._offset_max = None if params.offset_error_max is None else float(params.offset_error_max)
+        self._offset_spread = float(params.offset_spread_max)
+        self._offset_lens = tuple(int(round(w * ms)) for w in params.offset_windows_ms)
+        if self._offset_max is not None and (not self._offset_lens or min(self._offset_lens) < 2 * self._hop
+                                             or max(self._offset_lens) > self._kmax * self._hop):
+            raise ValueError("offset_windows_ms must lie between 2 ms and the longest screen window")
+        if not 0 < params.offset_fraction < 1:
+            raise ValueError("offset_fraction must be between 0 and 1")
+        self._offset_resid = 1.0 - float(params.offset_fraction)
+        self._offset_skip = float(params.offset_skip_share)
+        self._offset_every = max(1, int(round(params.offset_every_ms)))
+        self._offset_verify = self._offset_max is not None and bool(params.offset_verify)
+        self._offset_verify_spread = float(params.offset_verify_spread_max)
         self._osc_release = bool(params.oscillator_release)
         self._keypad_spread = None if params.press_spread_max is None else float(params.press_spread_max)
         self._keypad_error = None if params.press_tone_error_max is None else float(params.press_tone_error_max)
@@ -1033,7 +1050,10 @@ class Masker:
             self._hit_run += 1
         else:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
-        if conf < 0 and self._active is None and self._hit_run >= self._hit_hops:
+        if conf < 0 and self._active is None and (self._hit_run >= self._hit_hops or (
+                hit >= 0 and self._offset_max is not None
+                and (self._hit_run == 1 or (e // self._hop) % self._offset_every == 0)
+                and self._offset_confirms(e, hit, expl, buf_start))):
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
@@ -1275,6 +1295,65 @@ class Masker:
         err = self._osc_grid[np.argmax(power, axis=1)]
         return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
 
+    def _offset_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
+        """Each tone's relative offset from nominal in ``seg`` (16 ms) for the offset rules: the peak of its
+        Hann-windowed spectrum on a grid of offsets (+-6 % in 0.25 % steps, a table shared by every masker):
+        as :meth:`_tone_errors`, at a third of its cost."""
+        n = seg.size
+        key = (self.rate, n)
+        tab = _OFFSET_TABLES.get(key)
+        if tab is None:
+            t = np.arange(n) / self.rate
+            f = np.asarray(DTMF_HZ, dtype=np.float64)[:, None, None] * (1.0 + _OFFSET_GRID)[None, :, None]
+            ph = 2 * np.pi * f * t[None, None, :]
+            w = _hann(n)[None, None, :]
+            tab = (np.ascontiguousarray(np.cos(ph) * w), np.ascontiguousarray(np.sin(ph) * w))
+            for a in tab:
+                a.setflags(write=False)
+            tab = _OFFSET_TABLES.setdefault(key, tab)
+        r, c, _ = pairfit.PAIRS[pair]
+        out = []
+        for row in (r, 4 + c):
+            re, im = tab[0][row] @ seg, tab[1][row] @ seg  # [grid] (views of the tables: no copy)
+            out.append(float(_OFFSET_GRID[int(np.argmax(re * re + im * im))]))
+        return out[0], out[1]
+
+    def _offset_confirms(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> bool:
+        """True when the pair, fitted at its two tones' measured frequencies (the 16 ms window ending at ``e``,
+        :meth:`_tone_errors`), explains ``offset_fraction`` of one ``offset_windows_ms`` window ending at ``e``:
+        a key off nominal by up to ``offset_error_max`` (both tones by the same share, within
+        ``offset_spread_max``), which the nominal fits of the screen lose (a 16 ms window fitted at nominal keeps
+        about a fifth of a column tone 3 % off); not asked where the nominal 16 ms fit (``expl``) already carries
+        ``offset_skip_share`` of the window (a key near nominal, or a key's onset).  Asked only at hops where the
+        screen names ``pair`` and no press is open: hops the C frame always hands to these steps."""
+        n = self._kmax * self._hop
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        if float(expl[pair]) >= self._offset_skip * float(seg @ seg):
+            return False  # the nominal fit already carries the pair: a key near nominal, the rules above see it
+        er, ec = self._offset_errors(seg, pair)
+        lim = self._offset_max + 1e-9
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_spread + 1e-9:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        w = 2.0 * np.pi * np.array([ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)]) / self.rate
+        ph = np.arange(n)[:, None] * w[None, :]
+        basis = np.concatenate([np.cos(ph), np.sin(ph)], axis=1)  # [n, 4]: row cos, col cos, row sin, col sin
+        for length in self._offset_lens:  # (a shorter window: the last rows; the fit does not depend on the origin)
+            b, x = basis[n - length:], seg[n - length:]
+            v = b.T @ x
+            try:
+                coef = np.linalg.solve(b.T @ b, v)
+            except np.linalg.LinAlgError:
+                continue
+            energy = float(x @ x)
+            resid = energy - float(v @ coef)
+            ar2 = coef[0] * coef[0] + coef[2] * coef[2]
+            ac2 = coef[1] * coef[1] + coef[3] * coef[3]
+            if energy > 0 and resid <= self._offset_resid * energy and min(ar2, ac2) >= self._confirm_amp2 \
+                    and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
+                return True
+        return False
+
     def _keypad(self, e: int, pair: int, buf_start: int) -> bool:
         """False when the pair's two tones over the last ``persist_ms`` are clearly no keypad's: one tone off
         nominal by more than ``press_tone_error_max`` (ITU-T Q.24 asks receivers to reject beyond 3.5 %) or the
@@ -1370,11 +1449,47 @@ class Masker:
                 self._verify_strong is None or expl[pair] >= self._verify_strong * energy
                 or self._coherent(item[1], length, e, pair, buf_start))
             if support >= self._verify_support or carried \
-                    or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)):
+                    or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
+                    or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
+                                                                                   buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
         self._pending = keep
         return verified, at, last
+
+    def _offset_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
+        """:meth:`_verify_pending`'s test at the pair's measured frequencies (``offset_verify``): both tones off
+        nominal by at most ``offset_error_max`` and by shares at most ``offset_verify_spread_max`` apart over the 16 ms
+        window ending at ``e``, the pair fitted there at those frequencies carrying ``verify_fraction`` of it and
+        (as :meth:`_coherent`) the named short window's fit matching it: a key off nominal under speech, which
+        the nominal fits lose."""
+        n = self._kmax * self._hop
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        er, ec = self._offset_errors(seg, pair)
+        lim = self._offset_max + 1e-9
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_verify_spread + 1e-9:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        freqs = (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec))
+        long, explained = self._fit_at(e - n, e, freqs, buf_start)
+        if explained < self._verify_fraction * energy:
+            return False
+        if self._verify_coherence is None or explained >= self._verify_strong * energy \
+                or named - length < e - n or named > e:
+            return True
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
+        return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
+
+    def _fit_at(self, a: int, b: int, freqs, buf_start: int) -> Tuple[np.ndarray, float]:
+        """Least squares of input ``[a, b)`` on two tones at ``freqs`` (phase referred to the stream position):
+        their complex amplitudes and the energy they explain."""
+        t = np.arange(a, b) / self.rate
+        basis = np.stack([np.cos(2 * np.pi * freqs[0] * t), np.sin(2 * np.pi * freqs[0] * t),
+                          np.cos(2 * np.pi * freqs[1] * t), np.sin(2 * np.pi * freqs[1] * t)], 1)
+        x = self._buf[a - buf_start: b - buf_start]
+        coef = np.linalg.solve(basis.T @ basis, basis.T @ x)  # (two tones >= 4 % apart: well conditioned)
+        fit = basis @ coef
+        return np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]), float(fit @ fit)
 
     def _coherent(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
         """The pair's two tones as fitted in the named short window ``[named - length, named)`` match (complex

@@ -338,6 +338,46 @@ class MaskerParams:
     # The screen naming the same pair at every hop for this long is a press too (a tone 2 % off keeps
     # single 8/16 ms windows just under the confirmation thresholds).
     hit_run_ms: float = 8.0
+    # A pair off nominal (issue 12: Q.24 receivers may accept up to 3.5 %): a 16 ms window fitted at the
+    # nominal frequencies loses much of a tone 3 % off (0.64 cycles of drift on the column tone), so neither
+    # rule above fires and a notch at nominal removes only ~12 dB of it.  At every hop where the screen names
+    # a pair and no press is open, each tone's frequency is measured on the 16 ms window (Hann-windowed
+    # spectrum peak within +-6 %, :meth:`Masker._tone_errors`); when both are off by at most
+    # ``offset_error_max`` and by shares at most ``offset_spread_max`` apart (one keypad oscillator), the
+    # pair is fitted again at those frequencies on the ``offset_windows_ms`` windows ending at the hop, and
+    # one explaining ``offset_fraction`` of its energy (both tones above the confirmation floor, twist within
+    # ``max_twist_db``) confirms a press.  None (``offset_error_max``): no such rule.  Measured (benchmarks/
+    # masker.py --payment, 24 presses, seeds 2026; 7, blind / oracle-timed, main 93cbc3d -> with these rules):
+    # +3 % speech around 4 / 5 -> 0 / 0; 3 / 3 -> 0 / 2; +4 % 9 / 8 -> 1 / 3; 6 / 12 -> 0 / 4; 3 dB under speech
+    # +3 % 6 / 21 -> 1 / 17; 9 / 18 -> 0 / 17; no other cell higher.  Key-free, tune half (12 min per source):
+    # flat masks/min the same but Spanish 0.08 -> 0.17 (one mask), % changed +0.00-0.03 (notches by the
+    # verification below); report half: Italian 0.08 -> 0.17/min.  0.045: keys to 4 % (Q.24 receivers 3.5 %)
+    # with the grid's measuring error; 0.01: a keypad's two tones move alike (one oscillator), chords' notes
+    # measured 1.5-5 % apart (tune half, see ``weak_apart_spread``).
+    offset_error_max: object = 0.045
+    offset_spread_max: float = 0.01
+    offset_windows_ms: tuple = (8.0, 16.0)
+    offset_fraction: float = 0.8
+    # Not asked where the nominal 16 ms fit already carries this share of the window (a key near nominal, or
+    # any key's first ms: the rules above confirm it; a 16 ms window fitted at nominal keeps 0.2-0.45 of a key
+    # 3 % off): the measure and the two fits cost ~0.1 ms, at every hop of a key's onset they halved the
+    # channels per core with keys (1397 -> 693).
+    offset_skip_share: float = 0.5
+    # ... and asked at the first hop of each run of hops the screen names the pair at, then at one hop in
+    # ``offset_every_ms`` (on the absolute 1 ms grid, whatever the chunking): a key is confirmed up to 3 ms later,
+    # its mask still walked back to its onset within the 20 ms look-ahead; a key 4 % off, named at lone hops, is
+    # asked at each.  Every hop: 703 channels/core with keys (old 1418); every 4th alone: 1116, but +4 % keys
+    # blind 2 and 3 of 24 (seeds 2026, 7).
+    offset_every_ms: float = 4.0
+    # ``offset_verify``: a short window's pending suspect (below) that its 16 ms window does not carry at the
+    # nominal frequencies is verified again at the measured ones (same ``verify_fraction`` and coherence):
+    # a key 3 % off under speech, named by the attacker where the speech dips, is notched.  Its cost: tune half
+    # notches/min espeak-de 11.9 -> 13.3, espeak-cmn 6.9 -> 9.1 (% changed 0.178 -> 0.197, 0.166 -> 0.198),
+    # others +0.1-0.2; asking also that a tone be >= 1.5 % off changed none of that (speech's pairs are off).
+    offset_verify: bool = True
+    # ... with the two tones' shares at most this far apart (speech under the tone moves the measured peaks:
+    # a +3 % key 3 dB under speech measured 3.4 / 2.1 % and 2.5 / 4.3 %, seed 7)
+    offset_verify_spread_max: float = 0.025
     # Weak presence (16 ms window): the best pair there explains this share of the window and both tones
     # reach the screen floor.  ``weak_run_ms`` of hops in a row with the same weak pair make it a suspect
     # (a tone under speech: found within ~15 ms at 10 dB under, the onset walked back to); a suspect
