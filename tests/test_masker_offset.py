@@ -10,11 +10,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dtmfguard.dsp import g711
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 from dtmfguard.testkit import synth
+from test_masker_music import _heard, _mask
 
 SPEECH = A.load_speech(60.0, seed=5)
 OFF = dataclasses.replace(DEFAULT_MASKER_PARAMS, offset_error_max=None)  # the masker without the offset rules
@@ -23,16 +23,6 @@ OFF = dataclasses.replace(DEFAULT_MASKER_PARAMS, offset_error_max=None)  # the m
 def _need_speech():
     if SPEECH is None:
         pytest.skip("asterisk-core-sounds-en-wav not installed (speech around the keys)")
-
-
-def _mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):
-    m = Masker(params=params)
-    out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
-    return out[m.delay_samples:], m
-
-
-def _heard(out: np.ndarray) -> np.ndarray:
-    return g711.ulaw_decode(g711.ulaw_encode(out))
 
 
 def _key(digit: str, error: float, speech_db, ms: float = 300.0):
