@@ -47,9 +47,6 @@ def call(request, tmp_path_factory):
             "summary": json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None}
 
 
-@pytest.mark.slow
-@pytest.mark.sip
-@pytest.mark.needs_pjsua2
 def _digit_run_shapes(text: str) -> list:
     """Where ``text`` has Luhn-valid runs of 12-19 digits: each with 40 characters around it, every digit shown
     as 9 (what kind of line held it, never the digits)."""
@@ -59,6 +56,9 @@ def _digit_run_shapes(text: str) -> list:
             for m in re.finditer(r"(?<!\d)\d{12,19}(?!\d)", text) if luhn_valid(m.group())]
 
 
+@pytest.mark.slow
+@pytest.mark.sip
+@pytest.mark.needs_pjsua2
 class TestDemoCall:
     def test_exits_0_and_says_nothing_is_recoverable(self, call):
         p = call["proc"]
