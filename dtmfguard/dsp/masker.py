@@ -364,17 +364,18 @@ class Masker:
     @property
     def notched_spans(self) -> List[MaskedSpan]:
         """Spans (input positions) where only the DTMF bands were removed: suspect, never confirmed."""
-        done = [h for h in self._notch_history if h.source != "payment"] + \
-            [MaskedSpan(s.start, s.end, s.source) for s in self._notches
-             if s.end is not None and s.source != "payment"]
-        return sorted(done, key=lambda s: (s.start, s.end))
+        return self._notch_spans(payment=False)
 
     @property
     def payment_spans(self) -> List[MaskedSpan]:
         """Spans of the payment profile (:meth:`notch_all`) with a known end (input positions)."""
-        done = [h for h in self._notch_history if h.source == "payment"] + \
+        return self._notch_spans(payment=True)
+
+    def _notch_spans(self, payment: bool) -> List[MaskedSpan]:
+        """Band-notched spans with a known end, retired or not: the payment profile's, or the suspects'."""
+        done = [h for h in self._notch_history if (h.source == "payment") == payment] + \
             [MaskedSpan(s.start, s.end, s.source) for s in self._notches
-             if s.source == "payment" and s.end is not None]
+             if s.end is not None and (s.source == "payment") == payment]
         return sorted(done, key=lambda s: (s.start, s.end))
 
     @property
@@ -1447,7 +1448,7 @@ class Masker:
             energy = float(seg @ seg)
             carried = energy > 0 and expl[pair] >= self._verify_fraction * energy and (
                 self._verify_strong is None or expl[pair] >= self._verify_strong * energy
-                or self._coherent(item[1], length, e, pair, buf_start))
+                or self._coherent(item[1], length, e, self._nominal(pair), buf_start))
             if support >= self._verify_support or carried \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
@@ -1474,11 +1475,15 @@ class Masker:
         long, explained = self._fit_at(e - n, e, freqs, buf_start)
         if explained < self._verify_fraction * energy:
             return False
-        if self._verify_coherence is None or explained >= self._verify_strong * energy \
-                or named - length < e - n or named > e:
+        if self._verify_coherence is None or explained >= self._verify_strong * energy:
             return True
-        short, _ = self._fit_at(named - length, named, freqs, buf_start)
-        return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
+        return self._coherent(named, length, e, freqs, buf_start, long)
+
+    @staticmethod
+    def _nominal(pair: int) -> Tuple[float, float]:
+        """The pair's row and column frequencies at nominal."""
+        r, c, _ = pairfit.PAIRS[pair]
+        return ROW_HZ[r], COL_HZ[c]
 
     def _fit_at(self, a: int, b: int, freqs, buf_start: int) -> Tuple[np.ndarray, float]:
         """Least squares of input ``[a, b)`` on two tones at ``freqs`` (phase referred to the stream position):
@@ -1491,25 +1496,19 @@ class Masker:
         fit = basis @ coef
         return np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]), float(fit @ fit)
 
-    def _coherent(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
-        """The pair's two tones as fitted in the named short window ``[named - length, named)`` match (complex
-        amplitude, phase referred to the stream position) those fitted in the 16 ms window ending at ``e``, within
-        ``verify_coherence`` of the latter: one steady tone pair seen twice (a tone under speech, where the speech
-        dipped), not a chance fit of a syllable or a note.  A window named before the 16 ms one (held while a press
-        was open) is not judged: True."""
+    def _coherent(self, named: int, length: int, e: int, freqs, buf_start: int,
+                  long: Optional[np.ndarray] = None) -> bool:
+        """The two tones at ``freqs`` as fitted in the named short window ``[named - length, named)`` match
+        (complex amplitude, phase referred to the stream position) those fitted in the 16 ms window ending at
+        ``e`` (``long``, when the caller has it), within ``verify_coherence`` of the latter: one steady tone pair
+        seen twice (a tone under speech, where the speech dipped), not a chance fit of a syllable or a note.  A
+        window named before the 16 ms one (held while a press was open) is not judged: True."""
         n = self._kmax * self._hop
         if named - length < e - n or named > e:
             return True
-        r, c, _ = pairfit.PAIRS[pair]
-        amps = []
-        for a, b in ((named - length, named), (e - n, e)):
-            t = np.arange(a, b) / self.rate
-            basis = np.stack([np.cos(2 * np.pi * ROW_HZ[r] * t), np.sin(2 * np.pi * ROW_HZ[r] * t),
-                              np.cos(2 * np.pi * COL_HZ[c] * t), np.sin(2 * np.pi * COL_HZ[c] * t)], 1)
-            x = self._buf[a - buf_start: b - buf_start]
-            coef = np.linalg.solve(basis.T @ basis, basis.T @ x)
-            amps.append(np.array([complex(coef[0], -coef[1]), complex(coef[2], -coef[3])]))
-        short, long = amps
+        if long is None:
+            long, _ = self._fit_at(e - n, e, freqs, buf_start)
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
         return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
 
     def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
