@@ -112,8 +112,9 @@ class RelayCall:
     Leaving the block stops every process (relays, Kamailio, customers, the agent)."""
 
     def __init__(self, tmp_path, *, relays: int = 1, control: bool = False, env=None, agent_args=(),
-                 timeout: int = 60):
+                 timeout: int = 60, agent: bool = True):
         self.tmp = Path(tmp_path)
+        self._start_agent = agent  # False: the test runs its own agent (baresip, sipp) on ``self.aport``
         self.front, self.aport = free_port(), free_port()
         self.ngports = [free_port() for _ in range(relays)]
         self.ctl = free_port() if control else None
@@ -125,13 +126,15 @@ class RelayCall:
     def __enter__(self):
         (self.tmp / "agent").mkdir(exist_ok=True)
         try:
-            self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(rtp_base()), "--record-dir",
-                               str(self.tmp / "agent"), "--timeout", str(self.timeout), *self._agent_args],
-                              "agent", self.tmp)
+            if self._start_agent:
+                self.agent = Proc([*PEERS, "agent", "--port", str(self.aport), "--rtp", str(rtp_base()),
+                                   "--record-dir", str(self.tmp / "agent"), "--timeout", str(self.timeout),
+                                   *self._agent_args], "agent", self.tmp)
             self.relays = [relay_proc(self.tmp, f"relay{i}" if len(self.ngports) > 1 else "relay", p,
                                       self.ctl if i == 0 else None, self._env)
                            for i, p in enumerate(self.ngports)]
-            self.agent.wait_ready()
+            if self.agent is not None:
+                self.agent.wait_ready()
             for r in self.relays:
                 r.wait_ready()
             relay_args = [a for p in self.ngports for a in ("--relay", f"127.0.0.1:{p}")]
