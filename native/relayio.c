@@ -63,6 +63,27 @@
 
 static int16_t dec_tables[2][256];
 static int tables_set = 0;
+/* the decoded samples of one drain round, kept between rounds (grown, never shrunk): a round's bytearray is
+ * one copy of what was used */
+static int16_t *scratch = NULL;
+static Py_ssize_t scratch_cap = 0;
+
+static int scratch_reserve(Py_ssize_t need)
+{
+    if (need <= scratch_cap)
+        return 0;
+    Py_ssize_t cap = scratch_cap ? scratch_cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    int16_t *p = PyMem_RawRealloc(scratch, (size_t)cap * sizeof(int16_t));
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    scratch = p;
+    scratch_cap = cap;
+    return 0;
+}
 
 /* (host, port) or (host, port, flowinfo, scope_id) -> sockaddr; 0 on success, -1 with an exception */
 static int to_sockaddr(PyObject *addr, struct sockaddr_storage *ss, socklen_t *len)
@@ -295,13 +316,10 @@ static PyObject *drain(PyObject *mod, PyObject *args)
             return PyErr_SetFromErrno(PyExc_OSError);
     }
     PyObject *slow = PyList_New(0), *audio = PyList_New(0), *other = PyList_New(0);
-    PyObject *pcm = PyByteArray_FromStringAndSize(NULL, 0);
-    if (!slow || !audio || !other || !pcm)
+    PyObject *pcm = NULL;
+    if (!slow || !audio || !other)
         goto fail;
-    /* the decoded samples of this round: at most one datagram per event */
-    if (PyByteArray_Resize(pcm, (Py_ssize_t)n * MAXDGRAM * 2) < 0)
-        goto fail;
-    Py_ssize_t used = 0; /* samples */
+    Py_ssize_t used = 0; /* samples in scratch */
     unsigned char buf[MAXDGRAM];
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
@@ -348,7 +366,9 @@ static PyObject *drain(PyObject *mod, PyObject *args)
                 unsigned long ssrc = ((unsigned long)buf[8] << 24) | ((unsigned long)buf[9] << 16) |
                                      ((unsigned long)buf[10] << 8) | buf[11];
                 Py_ssize_t ns = got - 12;
-                int16_t *dst = (int16_t *)PyByteArray_AS_STRING(pcm) + used;
+                if (scratch_reserve(used + ns) < 0)
+                    goto fail;
+                int16_t *dst = scratch + used;
                 const int16_t *tab = dec_tables[c->law];
                 for (Py_ssize_t k = 0; k < ns; k++)
                     dst[k] = tab[buf[12 + k]];
@@ -372,7 +392,8 @@ static PyObject *drain(PyObject *mod, PyObject *args)
             goto fail;
         }
     }
-    if (PyByteArray_Resize(pcm, used * 2) < 0)
+    pcm = PyByteArray_FromStringAndSize(used ? (const char *)scratch : NULL, used * 2);
+    if (!pcm)
         goto fail;
     return Py_BuildValue("(iNNNN)", n, slow, audio, pcm, other);
 fail:
