@@ -5,7 +5,7 @@ The C drain reads the sockets of calls whose first packets the Python handlers h
 RTP passed through to the customer byte for byte, the customer's G.711 decoded), and ``send_frames``
 encodes and sends the relay's stream to each agent.  Whatever the traffic (two laws and G.722, telephone
 events, a codec change by re-offer, an SSRC change, a customer moving to a new source address, garbage
-on an agent's socket), a relay with the fast path must put exactly the same bytes on the wire as one
+on an agent's socket, a CSRC list), a relay with the fast path must put exactly the same bytes on the wire as one
 without it (``fast_io=False``), mask the same keys, and report the same counters.
 """
 from __future__ import annotations
@@ -99,7 +99,10 @@ def _scenario(fast_io: bool, ticks: int = 70) -> dict:
             for k, p in enumerate(peers):
                 frame = audio[((t + 7 * k) % ticks) * FRAME:((t + 7 * k) % ticks + 1) * FRAME]
                 pay = p["codec"].encode(frame)
-                p["c"].sendto(HDR.pack(0x80, p["pt"] | (0x80 if t == 0 else 0), t, t * FRAME, p["ssrc"]) + pay,
+                b0, csrc = 0x80, b""
+                if k == 1 and t in (35, 36, 50):  # a CSRC in the header: C hands the packet to the Python parser
+                    b0, csrc = 0x81, struct.pack("!I", 4242)
+                p["c"].sendto(HDR.pack(b0, p["pt"] | (0x80 if t == 0 else 0), t, t * FRAME, p["ssrc"]) + csrc + pay,
                               p["to_c"])
                 if k == 0 and 10 <= t < 16:  # telephone-events for key 5, sent alongside the audio
                     ev = struct.pack("!BBH", 5, 0x80 if t == 15 else 10, (t - 9) * FRAME)

@@ -40,6 +40,14 @@ call state: it is frozen (``gc.freeze``) soon after a call starts; an ended call
 counting (its pipeline breaks its one cycle, :meth:`CallPipeline.close`), and with no call up the relay
 collects everything once.
 
+Per-packet work in C (``fast_io``, native/relayio.c, optional): once the Python handlers have checked a
+leg's first packets (address latched, payload type, no SRTP), its socket gets a route in the C drain: the
+agent's RTP is passed through to the customer byte for byte, the customer's G.711 is decoded there (same
+tables), and the tick hands each chunk's frames to one C call that encodes them and sends the relay's
+stream to the agents.  Every offer/answer, a codec change, a latch and the end of the call drop the
+call's routes (their counters are folded into the legs'), so what changes goes through Python again.  The
+bytes sent are the Python path's (tests/test_relay_fastpath.py).
+
 Failing closed: the pipeline turns its own errors into silence; an error anywhere else in a call's tick
 sends an encoded silence frame instead, counted; a relay that dies sends nothing at all.  Nothing on a
 socket (garbage ng requests, RTP garbage, a flood) can raise out of the loop.
@@ -573,25 +581,24 @@ class Relay:
     def _serve_media_fast(self, rounds: int) -> int:
         """:meth:`serve_media` with the C drain: sockets with a route are read (and passed through, or
         decoded) in C, the others by their Python handlers, one datagram per ready socket per round as
-        there.  Customer audio is put into the jitter buffers after the rounds (the Python handlers' queue
-        first: those packets were read before any of the same socket's in C)."""
+        there.  Customer audio is put into the jitter buffers after the rounds (telephone-events during them),
+        round by round, as the Python path puts it: so each call's packets go in in the order they were read."""
         drain, routes, epfd = _relayio.drain, self._routes, self._media_poller.fileno()
         handlers = self._handlers
         served = 0
-        decoded = []
+        staged = []  # per round: (the Python handlers' G.711 queue, C's audio items, C's samples)
+        queues = self._decode_queue
+        failed = False
         for _ in range(rounds):
             try:
                 n, slow, audio, pcm, other = drain(epfd, routes, 4096)
-            except OSError:  # never expected (a closed epoll set): the Python path reads the sockets
+            except OSError:  # never expected (a closed epoll set): the Python path reads the sockets from now on
                 log.error("C drain failed; reading the media sockets in Python")
-                self.fast_io = False
-                self._drop_all_routes()
-                return served + self.serve_media(rounds)
+                failed = True
+                break
             if not n:
                 break
             served += n
-            if audio:
-                decoded.append((audio, pcm))
             for call, data in other:
                 leg = call.customer_leg
                 try:
@@ -608,12 +615,21 @@ class Relay:
                 except Exception as exc:  # noqa: BLE001
                     self.counters["rtp_garbage"] += 1
                     log.debug("socket handler failed (%s)", type(exc).__name__)
+            py = None
+            if queues["PCMU"] or queues["PCMA"]:  # audio the Python handlers took this round
+                py = [(law, q[:]) for law, q in queues.items() if q]
+                for q in queues.values():
+                    q.clear()
+            if py or audio:
+                staged.append((py, audio, pcm))
         t0 = time.thread_time()
-        for law, queue in self._decode_queue.items():
-            if queue:
-                self._decode_batch(law, queue)
         now = self._now
-        for audio, pcm in decoded:
+        for py, audio, pcm in staged:
+            if py:
+                for law, q in py:
+                    self._decode_batch(law, q)
+            if not audio:
+                continue
             samples = np.frombuffer(pcm, dtype=np.int16)
             for call, ssrc, ts, off, n in audio:
                 call.last_rx = now
@@ -623,6 +639,10 @@ class Relay:
                     self.counters["tick_errors"] += 1
                     log.error("jitter buffer error (%s)", type(exc).__name__)
         self.phases["decode"] += time.thread_time() - t0
+        if failed:
+            self.fast_io = False
+            self._drop_all_routes()
+            served += self.serve_media(rounds)
         return served
 
     # -- the C fast path's routes (native/relayio.c) --------------------------------------------------
