@@ -248,3 +248,26 @@ def test_what_c_cannot_take_is_handed_back():
         ep.close()
         for s in (a, b, c, d):
             s.close()
+
+
+def test_payment_modes_unmasked_stream_is_the_input_delayed_by_the_look_ahead():
+    """mask_mode "payment" without a session: the agent hears the customer unmasked, delayed like the masked
+    stream (the pipeline's raw delay line: the previous frame when frames are as long as the look-ahead, a
+    concatenation otherwise).  Checked against the whole input shifted by the masker's delay, over frame sizes
+    that change, with the caller reusing its frame buffer."""
+    rng = np.random.default_rng(3)
+    pl = CallPipeline(8000, mask_mode="payment", name="raw")
+    delay = int(pl.masker.delay_samples)
+    assert delay > 0
+    sizes = [160] * 30 + [80, 240, 160, 1, 319] + [160] * 20
+    x = rng.normal(0, 3000, sum(sizes)).clip(-32768, 32767).astype(np.int16)
+    want = np.concatenate([np.zeros(delay, np.int16), x])[: x.size]
+    buf = np.empty(400, np.int16)
+    got, pos = [], 0
+    for n in sizes:
+        buf[:n] = x[pos:pos + n]
+        got.append(np.array(pl.process_customer_frame(buf[:n]), dtype=np.int16))
+        buf[:] = 12345  # the caller reuses its buffer at once
+        pos += n
+    assert pl.stats["errors"] == 0
+    assert np.array_equal(np.concatenate(got), want)
