@@ -30,7 +30,7 @@ setup(
             optional=True,
         ),
         Extension(
-            "dtmfguard.relay._relayio",
+            "dtmfguard.relay._relay_native",
             sources=["native/relayio.c"],
             extra_compile_args=["-O2", "-std=gnu99"],
             optional=True,

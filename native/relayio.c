@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dtmfguard.relay._relayio: the relay's per-packet socket work in C (Linux).
+ * dtmfguard.relay._relay_native: the relay's per-packet socket work in C (Linux).
  *
  * Why C: a relay carrying N calls reads 2N datagrams per 20 ms tick and writes 2N.  In Python each
  * packet paid an epoll event tuple, a dispatch, a handler call, a bytes object, a header parse and a
@@ -46,7 +46,7 @@
 #include "structmember.h"
 
 #ifndef __linux__
-#error "dtmfguard.relay._relayio needs Linux (epoll)"
+#error "dtmfguard.relay._relay_native needs Linux (epoll)"
 #endif
 
 #include <arpa/inet.h>
@@ -150,7 +150,7 @@ static PyMemberDef Fwd_members[] = {
     {NULL}};
 
 static PyTypeObject FwdType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dtmfguard.relay._relayio.Fwd",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dtmfguard.relay._relay_native.Fwd",
     .tp_basicsize = sizeof(Fwd),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -214,7 +214,7 @@ static PyMemberDef Cust_members[] = {
     {NULL}};
 
 static PyTypeObject CustType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dtmfguard.relay._relayio.Cust",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dtmfguard.relay._relay_native.Cust",
     .tp_basicsize = sizeof(Cust),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
@@ -264,7 +264,7 @@ static PyMemberDef Out_members[] = {
     {NULL}};
 
 static PyTypeObject OutType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dtmfguard.relay._relayio.Out",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dtmfguard.relay._relay_native.Out",
     .tp_basicsize = sizeof(Out),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -524,11 +524,11 @@ static PyMethodDef methods[] = {
     {"send_frames", send_frames, METH_VARARGS, "send_frames(outs, payloads, tables) -> indices not sent"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_relayio",
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_relay_native",
                                        "The relay's per-packet socket work in C (see native/relayio.c).", -1,
                                        methods};
 
-PyMODINIT_FUNC PyInit__relayio(void)
+PyMODINIT_FUNC PyInit__relay_native(void)
 {
     if (PyType_Ready(&FwdType) < 0 || PyType_Ready(&CustType) < 0 || PyType_Ready(&OutType) < 0)
         return NULL;

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The relay's per-packet work in C (native/relayio.c, ``dtmfguard.relay._relayio``) against the Python path.
+"""The relay's per-packet work in C (native/relayio.c, ``dtmfguard.relay._relay_native``) against the Python path.
 
 The C drain reads the sockets of calls whose first packets the Python handlers have checked (the agent's
 RTP passed through to the customer byte for byte, the customer's G.711 decoded), and ``send_frames``
@@ -24,7 +24,7 @@ from dtmfguard.relay.codecs import DECODE_TABLES, ENCODE_TABLES, g722_available,
 from dtmfguard.relay.engine import Relay
 from dtmfguard.testkit.synth import keypresses
 
-relayio = pytest.importorskip("dtmfguard.relay._relayio", reason="the C extension is not built (setup.py build_ext)")
+relayio = pytest.importorskip("dtmfguard.relay._relay_native", reason="the C extension is not built (setup.py build_ext)")
 
 FRAME = 160
 HDR = struct.Struct("!BBHII")

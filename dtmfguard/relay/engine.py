@@ -76,12 +76,12 @@ from .srtp import LegCrypto, SrtpError, crypto_attribute, parse_crypto
 from .srtp import available as srtp_available
 
 try:  # the per-packet socket work in C (native/relayio.c; optional: the Python path below does the same)
-    from . import _relayio
+    from . import _relay_native
 
-    _relayio.set_decode_tables(DECODE_TABLES["PCMU"].astype(np.int16).tobytes(),
+    _relay_native.set_decode_tables(DECODE_TABLES["PCMU"].astype(np.int16).tobytes(),
                                DECODE_TABLES["PCMA"].astype(np.int16).tobytes())
 except ImportError:  # no C compiler at install time, or not Linux
-    _relayio = None
+    _relay_native = None
 
 __all__ = ["Relay", "RelayCall", "RelayError", "CUSTOMER_RULES"]
 
@@ -295,7 +295,7 @@ class Relay:
         # agent's pass-through, a Cust for a customer's G.711 stream), installed once a leg's first packets
         # were checked by the Python handlers, dropped on every offer/answer and when the call ends
         # (``fast_io=False``, or no C extension: the Python handlers do all of it, with the same results)
-        self.fast_io = bool(fast_io) and _relayio is not None and isinstance(self._media_poller, getattr(select, "epoll", ()))
+        self.fast_io = bool(fast_io) and _relay_native is not None and isinstance(self._media_poller, getattr(select, "epoll", ()))
         self._routes: dict[int, Any] = {}
         self._now = time.monotonic()  # the loop's clock, read once per batch of socket events
         # customer audio read during a drain, decoded after it in one table lookup per G.711 law:
@@ -583,7 +583,7 @@ class Relay:
         decoded) in C, the others by their Python handlers, one datagram per ready socket per round as
         there.  Customer audio is put into the jitter buffers after the rounds (telephone-events during them),
         round by round, as the Python path puts it: so each call's packets go in in the order they were read."""
-        drain, routes, epfd = _relayio.drain, self._routes, self._media_poller.fileno()
+        drain, routes, epfd = _relay_native.drain, self._routes, self._media_poller.fileno()
         handlers = self._handlers
         served = 0
         staged = []  # per round: (the Python handlers' G.711 queue, C's audio items, C's samples)
@@ -652,7 +652,7 @@ class Relay:
         fd = leg.rtp.fileno()
         if fd in self._routes or not leg.latched or leg.srtp_in or call.codec is None or call.codec.law is None:
             return
-        self._routes[fd] = _relayio.Cust(fd, call.audio_pt, _LAW_INDEX[call.codec.law], call)
+        self._routes[fd] = _relay_native.Cust(fd, call.audio_pt, _LAW_INDEX[call.codec.law], call)
 
     def _route_agent(self, call: RelayCall, leg: Leg) -> None:
         """The agent's RTP is passed through to the customer in C from now on (both addresses latched, no
@@ -663,7 +663,7 @@ class Relay:
                 or cust.srtp_out or cust.remote is None:
             return
         try:
-            self._routes[fd] = _relayio.Fwd(fd, cust.rtp.fileno(), cust.remote)
+            self._routes[fd] = _relay_native.Fwd(fd, cust.rtp.fileno(), cust.remote)
         except (TypeError, ValueError, OverflowError):  # an address C does not take: the Python handler passes
             pass
 
@@ -673,7 +673,7 @@ class Relay:
             return None
         law = _LAW_INDEX.get(call.codec.law, -1) if call.codec is not None else -1
         try:
-            out = _relayio.Out(agent.rtp.fileno(), agent.remote, call.out_pt, law, call.out_ssrc, call.out_seq,
+            out = _relay_native.Out(agent.rtp.fileno(), agent.remote, call.out_pt, law, call.out_ssrc, call.out_seq,
                                call.out_ts)
         except (TypeError, ValueError, OverflowError):  # an address C does not take: the Python path sends
             return None
@@ -871,11 +871,11 @@ class Relay:
             c_calls.append(call)
         t3 = time.thread_time()
         if c_outs:
-            failed = _relayio.send_frames(c_outs, c_payloads, _ENCODE_PAIR)
+            failed = _relay_native.send_frames(c_outs, c_payloads, _ENCODE_PAIR)
             for i in failed:  # never expected: a frame C could not take is silence (fail closed)
                 call = c_calls[i]
                 self._tick_error(call, ValueError("frame not encodable"))
-                _relayio.send_frames([c_outs[i]], [call.codec.silence], _ENCODE_PAIR)
+                _relay_native.send_frames([c_outs[i]], [call.codec.silence], _ENCODE_PAIR)
         if py_calls:
             self._encode_send(py_calls, py_outs)
         return t3
