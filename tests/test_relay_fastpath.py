@@ -129,6 +129,8 @@ def _scenario(fast_io: bool, ticks: int = 70) -> dict:
                                     for lg in q["totals"]["legs"]],
                            "dtmfguard": q["totals"]["dtmfguard"], "codec": q["totals"]["codec"]})
         counters = {k: relay.counters[k] for k in ("frames", "tick_errors", "rtp_garbage")}
+        st = relay.statistics()
+        assert st["fast_io"] == int(fast_io) and st["fast_routes"] == len(relay._routes)
         deleted = [relay.handle({"command": "delete", "call-id": p["cid"], "from-tag": "c"}) for p in peers]
         routes_left = len(relay._routes)
     finally:

@@ -1448,6 +1448,8 @@ class Relay:
                 "late_ticks_off_cpu": c["late_off_cpu"], "late_ticks_busy": c["late_busy"],
                 # CPU the ng requests took on the loop thread (an offer builds a pipeline: its cost shows here)
                 "ng_busy_us": int(c["ng_busy_s"] * 1e6), "ng_max_us": int(c["ng_max_s"] * 1e6),
+                # the per-packet work in C (native/relayio.c): on or off, and the sockets it reads now
+                "fast_io": int(self.fast_io), "fast_routes": len(self._routes),
                 # CPU of the loop's work by phase (us; drain = reading every media socket, the agent ->
                 # customer pass-through and RTCP included; decode = the batched G.711 decode)
                 "phase_us": {k: int(v * 1e6) for k, v in self.phases.items()}}
