@@ -29,5 +29,11 @@ setup(
             extra_compile_args=["-O3", "-std=c99"],
             optional=True,
         ),
+        Extension(
+            "dtmfguard.relay._relay_native",
+            sources=["native/relayio.c"],
+            extra_compile_args=["-O2", "-std=gnu99"],
+            optional=True,
+        ),
     ]
 )

@@ -141,7 +141,8 @@ def child(n: int, ticks: int, profile: bool, mask_mode: str) -> dict:
     timed = c.get("timed_frames", c["frames"])  # the tree before sampling timed every frame
     out = {"calls": n, "ticks": ticks, "frames": frames_done, "us_per_frame": round(1e6 * busy / max(1, frames_done), 1),
            "pipeline_us_per_frame": round(1e6 * c["pipeline_s"] / max(1, timed), 1), "tick_errors": c["tick_errors"],
-           "gc_collections_by_generation": gc_runs}
+           "gc_collections_by_generation": gc_runs,
+           "phase_us_per_frame": {k: round(1e6 * v / max(1, c["frames"]), 1) for k, v in getattr(relay, "phases", {}).items()}}
     if prof is not None:
         import io
         import pstats
@@ -170,6 +171,7 @@ def main(argv=None) -> int:
     trees = [str(Path(t).resolve()) for t in (a.tree or [str(HERE.parent)])]
     res: dict[str, list] = {t: [] for t in trees}
     prof = ""
+    phases: dict[str, list] = {}
     for r in range(a.rounds):
         for t in trees:
             last = r == a.rounds - 1 and t == trees[-1]
@@ -184,6 +186,7 @@ def main(argv=None) -> int:
                 prof = o.pop("profile")
             else:
                 res[t].append((o["us_per_frame"], o["pipeline_us_per_frame"]))
+                phases.setdefault(t, []).append(o.get("phase_us_per_frame") or {})
     load = open("/proc/loadavg").read().split()[0]
     print(f"{a.calls} calls, {a.ticks} ticks, mask_mode {a.mask_mode}, load average {load}; relay CPU us per "
           "customer frame (one frame = one call's 20 ms: 1 % of a core per call = 200 us)")
@@ -193,6 +196,9 @@ def main(argv=None) -> int:
         pipe = min(p for _, p in v) if v else float("nan")
         print(f"  {t}: min {best[t]:.1f} (of which the shared pipeline {pipe:.1f}, the relay's own "
               f"{best[t] - pipe:.1f})  all {[x for x, _ in v]}  -> {best[t] / 200:.3f} % of a core per call")
+        ph = [p for p in phases.get(t, []) if p]
+        if ph:  # the tick's phases (the relay's own clock reads), per phase the least over the rounds
+            print("    phases us/frame: " + ", ".join(f"{k} {min(p.get(k, 0) for p in ph):.1f}" for k in ph[0]))
     if len(trees) > 1:
         print(f"  ratio first/last: {best[trees[0]] / best[trees[-1]]:.2f}x")
     if prof:

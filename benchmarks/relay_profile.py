@@ -7,7 +7,8 @@ direction per tick, the relay's work timed with the thread CPU clock) under the 
 cProfile does), keeps the samples taken inside the relay's work, and puts each sample in one component by
 its innermost frame in dtmfguard (for lines of the relay's own loop: by what the line does):
 
-  socket recv / socket send / epoll wait+dispatch / RTP parse / RTP build / SRTP / jitter buffer /
+  socket recv / socket send (with C's encoding) / epoll wait+dispatch / C drain (native/relayio.c: epoll,
+  recv, the agent's pass-through, G.711 decode) / RTP parse / RTP build / SRTP / jitter buffer /
   G.711 decode / G.711 encode / masker / detector / digit merge+signalled keys / session /
   pipeline glue (CallPipeline's own lines) / tick and loop bookkeeping (everything else in the relay)
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-COMPONENTS = ("socket recv", "socket send", "epoll wait+dispatch", "RTP parse", "RTP build", "SRTP", "jitter buffer",
+COMPONENTS = ("socket recv", "socket send", "epoll wait+dispatch", "C drain (recv, pass-through, decode)", "RTP parse", "RTP build", "SRTP", "jitter buffer",
               "G.711 decode", "G.711 encode", "masker", "detector", "digit merge+signalled keys", "session",
               "pipeline glue", "tick and loop bookkeeping")
 
@@ -83,6 +84,10 @@ def classify(frames: list[tuple[str, str, int]], tree: str, cache: dict) -> str:
         if f.endswith("relay/engine.py"):
             text = _line(tree, file, line, cache)
             low = text.lower()
+            if "drain(" in text:  # native/relayio.c: epoll, recv, the agent's pass-through, G.711 decode
+                return "C drain (recv, pass-through, decode)"
+            if "send_frames" in text:  # native/relayio.c: G.711 encode + RTP header + send
+                return "socket send"
             if "decode_tables" in low or "decode_batch" in low:
                 return "G.711 decode"
             if "encode_tables" in low:

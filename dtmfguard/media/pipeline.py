@@ -95,6 +95,8 @@ def make_masker(rate: int = 8000, **options: Any):
     return Masker(rate=rate, **options)
 
 
+_INT16 = np.dtype(np.int16)
+
 #: consecutive gap (NONE) frames the detector bridges (leaves out of its timeline): a clock thread late by
 #: up to 60 ms; longer runs reach the detector as silence
 _GAP_BRIDGE = 3
@@ -359,7 +361,7 @@ class CallPipeline:
                 raw = self._delayed_raw(pcm)
                 if self.session is None:
                     return raw
-            out = masked if type(masked) is np.ndarray and masked.dtype == np.int16 else \
+            out = masked if type(masked) is np.ndarray and masked.dtype == _INT16 else \
                 np.asarray(masked, dtype=np.int16)
             if self._mute_until > int(self.masker.samples_in) - n - int(getattr(self.masker, "delay_samples", 0)):
                 out = self._silence_gap(out)
@@ -438,6 +440,12 @@ class CallPipeline:
         delay = int(getattr(self.masker, "delay_samples", 0))
         if delay == 0:
             return pcm
+        tail = self._raw_tail
+        if tail.size == delay == len(pcm):
+            # the common case (20 ms frames, a 20 ms look-ahead): the previous frame comes out, this one is
+            # kept (a copy: the caller may reuse its buffer); the same samples as the concatenation below
+            self._raw_tail = pcm.copy()  # (int16: process_customer_frame made it so)
+            return tail
         buf = np.concatenate((self._raw_tail, pcm)) if self._raw_tail.size else \
             np.concatenate((np.zeros(delay, np.int16), pcm))
         out, self._raw_tail = buf[: len(pcm)], buf[len(pcm):]

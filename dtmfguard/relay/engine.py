@@ -40,6 +40,14 @@ call state: it is frozen (``gc.freeze``) soon after a call starts; an ended call
 counting (its pipeline breaks its one cycle, :meth:`CallPipeline.close`), and with no call up the relay
 collects everything once.
 
+Per-packet work in C (``fast_io``, native/relayio.c, optional): once the Python handlers have checked a
+leg's first packets (address latched, payload type, no SRTP), its socket gets a route in the C drain: the
+agent's RTP is passed through to the customer byte for byte, the customer's G.711 is decoded there (same
+tables), and the tick hands each chunk's frames to one C call that encodes them and sends the relay's
+stream to the agents.  Every offer/answer, a codec change, a latch and the end of the call drop the
+call's routes (their counters are folded into the legs'), so what changes goes through Python again.  The
+bytes sent are the Python path's (tests/test_relay_fastpath.py).
+
 Failing closed: the pipeline turns its own errors into silence; an error anywhere else in a call's tick
 sends an encoded silence frame instead, counted; a relay that dies sends nothing at all.  Nothing on a
 socket (garbage ng requests, RTP garbage, a flood) can raise out of the loop.
@@ -67,6 +75,14 @@ from .sdp import AudioOffer, SdpError, parse_audio, rewrite
 from .srtp import LegCrypto, SrtpError, crypto_attribute, parse_crypto
 from .srtp import available as srtp_available
 
+try:  # the per-packet socket work in C (native/relayio.c; optional: the Python path below does the same)
+    from . import _relay_native
+
+    _relay_native.set_decode_tables(DECODE_TABLES["PCMU"].astype(np.int16).tobytes(),
+                               DECODE_TABLES["PCMA"].astype(np.int16).tobytes())
+except ImportError:  # no C compiler at install time, or not Linux
+    _relay_native = None
+
 __all__ = ["Relay", "RelayCall", "RelayError", "CUSTOMER_RULES"]
 
 log = logging.getLogger(__name__)
@@ -81,6 +97,8 @@ _pack_header = HEADER.pack
 _INT16 = np.dtype(np.int16)
 _CHUNK = 32  # calls per chunk of a tick's pipelines, encoding and sending
 _SHAPE = (FRAME,)
+_LAW_INDEX = {"PCMU": 0, "PCMA": 1}  # the G.711 laws as native/relayio.c numbers them
+_ENCODE_PAIR = (ENCODE_TABLES["PCMU"], ENCODE_TABLES["PCMA"])
 
 
 class RelayError(Exception):
@@ -154,6 +172,9 @@ class RelayCall:
         self.out_seq = random.getrandbits(16)
         self.out_ts = random.getrandbits(32)
         self.out_marker = True
+        #: the relay's stream to the agent in C (native/relayio.c ``Out``) while the fast path carries it: it
+        #: then holds the sequence, timestamp and marker (given back to out_* when it is dropped)
+        self.out: Any = None
         self.last_rx = 0.0
         self.seen_packets, self.seen_at, self.seen_at_wall = 0, time.monotonic(), self.created
         self.stats = {"frames_sent": 0, "silence_sent": 0, "tick_errors": 0, "dropped_pt": 0, "events_in": 0,
@@ -247,7 +268,7 @@ class Relay:
                  jitter_ms: float = 0.0, customer: str = "caller",
                  pipeline_factory: Callable[[str], Any] | None = None, max_calls: int = 1000,
                  session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0,
-                 info_port: int | None = None, media_reads_per_tick: int = 2):
+                 info_port: int | None = None, media_reads_per_tick: int = 2, fast_io: bool = True):
         if customer not in CUSTOMER_RULES:
             raise ValueError(f"customer must be one of {CUSTOMER_RULES}")
         self.media_address = media_address
@@ -270,6 +291,12 @@ class Relay:
         self._poller = select.epoll() if hasattr(select, "epoll") else _PollAdapter()
         self._media_poller = select.epoll() if hasattr(select, "epoll") else _PollAdapter()
         self._handlers: dict[int, tuple] = {}
+        # the per-packet fast path in C (native/relayio.c), Linux with epoll: media fd -> route (a Fwd for an
+        # agent's pass-through, a Cust for a customer's G.711 stream), installed once a leg's first packets
+        # were checked by the Python handlers, dropped on every offer/answer and when the call ends
+        # (``fast_io=False``, or no C extension: the Python handlers do all of it, with the same results)
+        self.fast_io = bool(fast_io) and _relay_native is not None and isinstance(self._media_poller, getattr(select, "epoll", ()))
+        self._routes: dict[int, Any] = {}
         self._now = time.monotonic()  # the loop's clock, read once per batch of socket events
         # customer audio read during a drain, decoded after it in one table lookup per G.711 law:
         # law name -> [(jitter buffer, ssrc, timestamp, payload)]
@@ -531,8 +558,10 @@ class Relay:
         (timeout 0) names only the sockets that still hold one; reading each socket until EAGAIN would
         raise an exception per socket and tick.  ``rounds`` bounds the work after a stall (a socket with
         more queued is read on by the next ticks)."""
-        poll = self._media_poller.poll
         self._now = time.monotonic()
+        if self.fast_io:
+            return self._serve_media_fast(rounds)
+        poll = self._media_poller.poll
         served = 0
         for _ in range(rounds):
             try:
@@ -548,6 +577,157 @@ class Relay:
                 self._decode_batch(law, queue)
         self.phases["decode"] += time.thread_time() - t0
         return served
+
+    def _serve_media_fast(self, rounds: int) -> int:
+        """:meth:`serve_media` with the C drain: sockets with a route are read (and passed through, or
+        decoded) in C, the others by their Python handlers, one datagram per ready socket per round as
+        there.  Customer audio is put into the jitter buffers after the rounds (telephone-events during them),
+        round by round, as the Python path puts it: so each call's packets go in in the order they were read."""
+        drain, routes, epfd = _relay_native.drain, self._routes, self._media_poller.fileno()
+        handlers = self._handlers
+        served = 0
+        staged = []  # per round: (the Python handlers' G.711 queue, C's audio items, C's samples)
+        queues = self._decode_queue
+        failed = False
+        for _ in range(rounds):
+            try:
+                n, slow, audio, pcm, other = drain(epfd, routes, 4096)
+            except OSError:  # never expected (a closed epoll set): the Python path reads the sockets from now on
+                log.error("C drain failed; reading the media sockets in Python")
+                failed = True
+                break
+            if not n:
+                break
+            served += n
+            for call, data in other:
+                leg = call.customer_leg
+                try:
+                    self._customer_packet(call, leg, data)
+                except Exception as exc:  # noqa: BLE001 - nothing on a socket stops the loop
+                    self.counters["rtp_garbage"] += 1
+                    log.debug("socket handler failed (%s)", type(exc).__name__)
+            for fd in slow:
+                h = handlers.get(fd)
+                if h is None:
+                    continue
+                try:
+                    h[0](h[1], h[2], h[3])
+                except Exception as exc:  # noqa: BLE001
+                    self.counters["rtp_garbage"] += 1
+                    log.debug("socket handler failed (%s)", type(exc).__name__)
+            py = None
+            if queues["PCMU"] or queues["PCMA"]:  # audio the Python handlers took this round
+                py = [(law, q[:]) for law, q in queues.items() if q]
+                for q in queues.values():
+                    q.clear()
+            if py or audio:
+                staged.append((py, audio, pcm))
+        t0 = time.thread_time()
+        now = self._now
+        for py, audio, pcm in staged:
+            if py:
+                for law, q in py:
+                    self._decode_batch(law, q)
+            if not audio:
+                continue
+            samples = np.frombuffer(pcm, dtype=np.int16)
+            for call, ssrc, ts, off, n in audio:
+                call.last_rx = now
+                try:
+                    call.jitter.put_audio(ssrc, ts, samples[off:off + n])
+                except Exception as exc:  # noqa: BLE001 - one call's buffer: its packet is lost (concealed)
+                    self.counters["tick_errors"] += 1
+                    log.error("jitter buffer error (%s)", type(exc).__name__)
+        self.phases["decode"] += time.thread_time() - t0
+        if failed:
+            self.fast_io = False
+            self._drop_all_routes()
+            served += self.serve_media(rounds)
+        return served
+
+    # -- the C fast path's routes (native/relayio.c) --------------------------------------------------
+    def _route_customer(self, call: RelayCall, leg: Leg) -> None:
+        """The customer's G.711 packets go through the C drain from now on (its address latched, no SRTP,
+        the payload type checked against both SDPs by the Python handler that just took one)."""
+        fd = leg.rtp.fileno()
+        if fd in self._routes or not leg.latched or leg.srtp_in or call.codec is None or call.codec.law is None:
+            return
+        self._routes[fd] = _relay_native.Cust(fd, call.audio_pt, _LAW_INDEX[call.codec.law], call)
+
+    def _route_agent(self, call: RelayCall, leg: Leg) -> None:
+        """The agent's RTP is passed through to the customer in C from now on (both addresses latched, no
+        SRTP either way)."""
+        cust = call.customer_leg
+        fd = leg.rtp.fileno()
+        if fd in self._routes or not leg.latched or leg.srtp_in or cust is None or not cust.latched \
+                or cust.srtp_out or cust.remote is None:
+            return
+        try:
+            self._routes[fd] = _relay_native.Fwd(fd, cust.rtp.fileno(), cust.remote)
+        except (TypeError, ValueError, OverflowError):  # an address C does not take: the Python handler passes
+            pass
+
+    def _make_out(self, call: RelayCall, agent: Leg) -> Any:
+        """The call's stream to the agent in C (None: it stays in Python, e.g. SRTP towards the agent)."""
+        if agent.srtp_out or agent.remote is None or not 0 <= call.out_pt <= 127:
+            return None
+        law = _LAW_INDEX.get(call.codec.law, -1) if call.codec is not None else -1
+        try:
+            out = _relay_native.Out(agent.rtp.fileno(), agent.remote, call.out_pt, law, call.out_ssrc, call.out_seq,
+                               call.out_ts)
+        except (TypeError, ValueError, OverflowError):  # an address C does not take: the Python path sends
+            return None
+        out.marker = int(call.out_marker)
+        call.out = out
+        return out
+
+    def _fold(self, call: RelayCall) -> None:
+        """Move the C routes' counters of this call into its legs and stats (zeroing them there)."""
+        cust, agent = call.customer_leg, call.agent_leg
+        routes = self._routes
+        if cust is not None:
+            r = routes.get(cust.rtp.fileno())
+            if r is not None:
+                cust.rx_packets += r.rx_packets
+                cust.rx_bytes += r.rx_bytes
+                r.rx_packets = r.rx_bytes = 0
+        if agent is not None:
+            r = routes.get(agent.rtp.fileno())
+            if r is not None:
+                agent.rx_packets += r.rx_packets
+                agent.rx_bytes += r.rx_bytes
+                agent.rx_errors += r.rx_errors
+                if cust is not None:
+                    cust.tx_packets += r.tx_packets
+                    cust.tx_bytes += r.tx_bytes
+                    cust.rx_errors += r.tx_errors  # (as the Python handler counts a failed send)
+                r.rx_packets = r.rx_bytes = r.rx_errors = r.tx_packets = r.tx_bytes = r.tx_errors = 0
+            out = call.out
+            if out is not None:
+                agent.tx_packets += out.tx_packets
+                agent.tx_bytes += out.tx_bytes
+                agent.rx_errors += out.errors
+                call.stats["frames_sent"] += out.tx_packets
+                out.tx_packets = out.tx_bytes = out.errors = 0
+
+    def _unroute(self, call: RelayCall) -> None:
+        """Take the call off the C fast path (its counters and stream state back in Python); the handlers
+        put it back on once its packets have been checked again."""
+        if not self._routes and call.out is None:
+            return
+        self._fold(call)
+        for leg in (call.customer_leg, call.agent_leg):
+            if leg is not None:
+                self._routes.pop(leg.rtp.fileno(), None)
+        out = call.out
+        if out is not None:
+            call.out = None
+            call.out_seq, call.out_ts, call.out_marker = out.seq, out.ts, bool(out.marker)
+
+    def _drop_all_routes(self) -> None:
+        for call in list(self.calls.values()):
+            self._unroute(call)
+        self._routes.clear()
 
     def _decode_batch(self, law: str, queue: list) -> None:
         """Decode one law's queued payloads (all calls) with one table lookup and put each packet's
@@ -594,6 +774,8 @@ class Relay:
             if now - call.last_rx > _IDLE_PAUSE_S:
                 jitter.reset()  # pause the agent's stream; the next packet re-anchors playout
                 call.out_marker = True
+                if call.out is not None:
+                    call.out.marker = 1
                 continue
             agent = call.agent_leg
             if agent is None or agent.remote is None or call.codec is None:
@@ -642,6 +824,64 @@ class Relay:
                 outs.append(None)
                 self._tick_error(call, exc)
         t2 = time.thread_time()
+        if self.fast_io:
+            t3 = self._send_fast(calls, outs)
+        else:
+            t3 = self._encode_send(calls, outs)
+        t4 = time.thread_time()
+        self.counters["pipeline_s"] += t2 - t1
+        phases["pipeline"] += t2 - t1
+        phases["encode"] += t3 - t2
+        phases["send"] += t4 - t3
+        return ran
+
+    def _send_fast(self, calls: list, outs: list) -> float:
+        """Phases 3-4 in C (native/relayio.c ``send_frames``): each call's frame is encoded with its law
+        (the same tables) and sent with the call's ``Out`` header in one pass over the chunk; a call the C
+        stream cannot carry (SRTP towards the agent) takes the Python path.  Returns the clock at the end of
+        the (Python) encoding."""
+        c_outs: list = []
+        c_payloads: list = []
+        c_calls: list = []
+        py_calls: list = []
+        py_outs: list = []
+        for call, out in zip(calls, outs):
+            stream = call.out
+            codec = call.codec
+            if stream is None:
+                stream = self._make_out(call, call.agent_leg)
+                if stream is None:
+                    py_calls.append(call)
+                    py_outs.append(out)
+                    continue
+            if out is None:
+                payload = codec.silence
+            elif codec.law is not None and type(out) is np.ndarray and out.dtype == _INT16 and out.shape == _SHAPE:
+                payload = out  # encoded in C
+            else:
+                try:
+                    payload = codec.encode(out)
+                    if len(payload) != FRAME:
+                        raise ValueError("encoded frame of the wrong size")
+                except Exception as exc:  # noqa: BLE001
+                    payload = codec.silence
+                    self._tick_error(call, exc)
+            c_outs.append(stream)
+            c_payloads.append(payload)
+            c_calls.append(call)
+        t3 = time.thread_time()
+        if c_outs:
+            failed = _relay_native.send_frames(c_outs, c_payloads, _ENCODE_PAIR)
+            for i in failed:  # never expected: a frame C could not take is silence (fail closed)
+                call = c_calls[i]
+                self._tick_error(call, ValueError("frame not encodable"))
+                _relay_native.send_frames([c_outs[i]], [call.codec.silence], _ENCODE_PAIR)
+        if py_calls:
+            self._encode_send(py_calls, py_outs)
+        return t3
+
+    def _encode_send(self, calls: list, outs: list) -> float:
+        """Phases 3-4 in Python (encode, then send); returns the clock between the two."""
         # 3. encode: G.711 frames of all calls of one law at once; anything else one call at a time
         payloads: list = [None] * len(calls)
         batches: dict[str, list[int]] = {}
@@ -691,12 +931,7 @@ class Relay:
                 call.stats["frames_sent"] += 1
             except Exception:  # noqa: BLE001 - OSError, or SRTP refusing: the frame is lost, counted
                 agent.rx_errors += 1
-        t4 = time.thread_time()
-        self.counters["pipeline_s"] += t2 - t1
-        phases["pipeline"] += t2 - t1
-        phases["encode"] += t3 - t2
-        phases["send"] += t4 - t3
-        return ran
+        return t3
 
     def _tick_error(self, call: RelayCall, exc: BaseException) -> None:
         call.stats["tick_errors"] += 1
@@ -721,6 +956,8 @@ class Relay:
         """End calls with no RTP in either direction and no signalling for ``call_timeout_s`` (Kamailio
         never sent the delete: a lost BYE, a Kamailio restart)."""
         for call in list(self.calls.values()):
+            if self._routes:
+                self._fold(call)
             seen = sum(lg.rx_packets for lg in call.legs.values())
             if seen != call.seen_packets or call.last_signal > call.seen_at_wall:
                 call.seen_packets, call.seen_at, call.seen_at_wall = seen, now, time.time()
@@ -750,8 +987,14 @@ class Relay:
                 return
         if not leg.latched:
             leg.remote, leg.latched = addr, True
+            if call.out is not None or self._routes:  # the pass-through's destination moved
+                self._unroute(call)
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
+        self._customer_packet(call, leg, data)
+
+    def _customer_packet(self, call: RelayCall, leg: Leg, data: bytes) -> None:
+        """One customer datagram, read and counted (by the handler above or the C drain)."""
         try:
             pt, ts, ssrc, payload = parse_fields(data)
         except RtpError:
@@ -764,6 +1007,8 @@ class Relay:
             codec = call.codec
             if codec.law is not None:  # G.711: decoded with every other call's after the drain
                 self._decode_queue[codec.law].append((call.jitter, ssrc, ts, payload))
+                if self.fast_io:
+                    self._route_customer(call, leg)
                 return
             try:
                 pcm = codec.decode(payload)
@@ -798,12 +1043,16 @@ class Relay:
             return
         if pt != call.codec_pt:
             try:
-                call.codec = make_codec(enc[0])
+                codec = make_codec(enc[0])
             except (ValueError, RuntimeError):
                 call.stats["dropped_pt"] += 1
                 return
+            self._unroute(call)  # the C routes and stream know the old payload type and law
+            call.codec = codec
             call.codec_pt = call.out_pt = pt
             log.info("%s: customer codec %s (payload type %d)", call.id, call.codec.name, pt)
+        if call.audio_pt != pt:
+            self._unroute(call)
         call.audio_pt = pt
         call.last_rx = self._now
         try:
@@ -831,6 +1080,8 @@ class Relay:
                 return
         if not leg.latched:
             leg.remote, leg.latched = addr, True
+            if call.out is not None:  # the relay's stream to the agent: to the latched address now
+                self._unroute(call)
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
         cust = call.customer_leg
@@ -843,6 +1094,8 @@ class Relay:
                 cust.tx_bytes += len(data)
             except OSError:
                 cust.rx_errors += 1
+            if self.fast_io:
+                self._route_agent(call, leg)
         else:
             leg.rx_errors += 1
 
@@ -1050,6 +1303,7 @@ class Relay:
             secure_out = "SAVP" in proto.upper()
             if secure_out and not srtp_available():
                 raise RelayError("SRTP needs the pylibsrtp package on the relay host")
+            self._unroute(call)  # addresses, payload types and keys may change: the Python handlers check again
             sender.set_sdp(parsed)
             call.audio_pt = -1  # payload types may mean something else now: check the next packet again
             sender.srtp_in = parsed.secure
@@ -1137,6 +1391,7 @@ class Relay:
 
     def _end_call(self, call: RelayCall, reason: str) -> dict:
         call.state, call.reason = "ended", reason
+        self._unroute(call)  # before its sockets close (a reused descriptor must not find the old route)
         try:
             call.pipeline.flush()
         except Exception:  # noqa: BLE001
@@ -1161,6 +1416,7 @@ class Relay:
         return totals
 
     def _totals(self, call: RelayCall) -> dict:
+        self._fold(call)
         st = call.pipeline.snapshot() if call.pipeline is not None else {}
         return {"legs": [lg.totals() for lg in call.legs.values()],
                 "codec": call.codec.name if call.codec is not None else "",
@@ -1192,6 +1448,8 @@ class Relay:
                 "late_ticks_off_cpu": c["late_off_cpu"], "late_ticks_busy": c["late_busy"],
                 # CPU the ng requests took on the loop thread (an offer builds a pipeline: its cost shows here)
                 "ng_busy_us": int(c["ng_busy_s"] * 1e6), "ng_max_us": int(c["ng_max_s"] * 1e6),
+                # the per-packet work in C (native/relayio.c): on or off, and the sockets it reads now
+                "fast_io": int(self.fast_io), "fast_routes": len(self._routes),
                 # CPU of the loop's work by phase (us; drain = reading every media socket, the agent ->
                 # customer pass-through and RTCP included; decode = the batched G.711 decode)
                 "phase_us": {k: int(v * 1e6) for k, v in self.phases.items()}}
