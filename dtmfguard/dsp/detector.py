@@ -144,7 +144,7 @@ class _Tables:
     ctx_smooth: int  # half-width (bins) of the mean taken away from each log spectrum
     ctx_pairs: int  # frame pairs correlated (spread evenly over the context)
     ctx_halves: int  # half-blocks of audio kept before a confirming window's end (the context's reach)
-    hist_halves: int  # half-blocks of history kept per channel (>= 4: the partials test's segment)
+    hist_halves: int  # half-blocks of history kept per channel (>= 5: the partials test's segment; C: int16 ring)
     confirm_checked: int
     end_misses: int
     edge_min: float
@@ -226,7 +226,7 @@ class _Tables:
             ctx_smooth=max(1, int(round(params.context_smooth_hz * ctx_n / rate))),
             ctx_pairs=params.context_pairs,
             ctx_halves=ctx_halves,
-            hist_halves=max(4, ctx_halves) if params.context_persist_max < float("inf") else 4,
+            hist_halves=max(5, ctx_halves) if params.context_persist_max < float("inf") else 5,
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -879,7 +879,8 @@ class DetectorBank:
             # last 5 half-blocks (32 ms)
             buf, w0 = self._seg
             h = tab.half
-            seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]  # window w's last 5 half-blocks
+            # window w's last 5 half-blocks, as int16 (native/detector.c's ring keeps them so: to_int16)
+            seg = np.clip(np.round(buf[ch, (w - w0) * h: (w - w0 + 5) * h]), -32768, 32767)
             mr, mc = run.s_r / run.checked, run.s_c / run.checked
             fr_nom, fc_nom = DTMF_HZ[run.digit // 4], DTMF_HZ[4 + run.digit % 4]
             # Long baseline: each tone's frequency over the whole 32 ms (first half against last half) must
