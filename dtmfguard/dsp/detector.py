@@ -441,6 +441,21 @@ def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     return amp(0.5 * fc) / weaker, third / weaker, high / weaker, amp(0.5 * fr) / weaker, third_r / weaker
 
 
+def _log2_fast(p: np.ndarray) -> np.ndarray:
+    """native/detector.c's log2_fast: log2 of ``p`` (> 0) from frexp and 4 terms of the atanh series of the
+    mantissa in [sqrt(1/2), sqrt(2)) (within 1e-7 of log2; the same operations in the same order)."""
+    m, e = np.frexp(p)
+    m = 2.0 * m
+    e = e - 1
+    hi = m >= 1.4142135623730951
+    m = np.where(hi, m * 0.5, m)
+    e = np.where(hi, e + 1, e)
+    t = (m - 1.0) / (m + 1.0)
+    t2 = t * t
+    return e + t * (2.8853900817779268 + t2 * (0.9617966939259756 + t2 * (0.5770780163555853
+                                                                            + t2 * 0.4121985831111324)))
+
+
 def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     """The music-context test (issue 17), native/detector.c's context_persistence: frames of ``tab.ctx_n``
     samples of ``x`` (Hann window, hop half a frame), each frame's log-magnitude spectrum over the band's
@@ -455,8 +470,8 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     idx = np.arange(n)
     hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
     frames = np.stack([x[i * hop: i * hop + n] for i in range(nf)]) * hw
-    mag = np.abs(np.fft.rfft(frames, axis=1))[:, tab.ctx_klo: tab.ctx_khi]
-    lg = 20.0 * np.log10(np.maximum(mag, 1e-3))
+    spec = np.fft.rfft(frames, axis=1)[:, tab.ctx_klo: tab.ctx_khi]
+    lg = 3.0102999566398120 * _log2_fast(np.maximum(spec.real ** 2 + spec.imag ** 2, 1e-6))  # 20 log10 |X|
     k = tab.ctx_smooth
     width = lg.shape[1] - 2 * k
     if width < 3:
