@@ -49,8 +49,9 @@
  *     at a time, in registers), the window tests (the guard bins only for windows that pass the level
  *     and energy-share tests, by direct sums over the window's samples) and the per-window state
  *     machine (DetectorBank._step and what it calls, same decisions and arithmetic).  The stream
- *     position, the runs and each channel's last 4 half-blocks of samples (the partials test at
- *     confirmation, comb_ratio) live in the Frames object.
+ *     position, the runs and each channel's int16 ring of its last samples (450 ms with the
+ *     music-context test, else 5 half-blocks: what the tests at confirmation read) live in the Frames
+ *     object.
  *   Frames.events(chunk) -> [DigitEvent, ...]   (after bind(factory, fallback, ndarray))
  *     DtmfDetector.process for one channel: int16 frames go straight to process(); other input to the
  *     fallback (the validating Python path).

@@ -266,9 +266,10 @@ class DetectorParams:
     # than ``context_reach_ms`` before the confirming window's end (a press confirmed that long after its
     # onset; the stream state keeps that much audio). Trade-off: a key pressed while the caller's own
     # surroundings play music louder than the key (share below the limit) may be refused. The share limit
-    # is 0.65 (as the neighbours test's), not 0.9: keys under speech below 0.9 share are common (the
-    # throughput benchmark's keys over speech: 11 of 24 at 0.9, 2 at 0.65) and each costs one measurement
-    # (~18 us; tune half at 0.9 / 0.65, offsets 0/13/26/39: 3/3/5/1 / 3/5/6/2 false digits, before 5/9/9/4).
+    # was 0.65 (as the neighbours test's) while a measurement cost ~18 us: keys under speech below 0.9
+    # share are common (the throughput benchmark's keys over speech: 11 of 24 at 0.9, 2 at 0.65) and each
+    # costs one measurement (tune half at 0.9 / 0.65, offsets 0/13/26/39: 3/3/5/1 / 3/5/6/2 false digits,
+    # before 5/9/9/4); it is 0.9 now (below).
     # Speed: it keeps its own int16 ring of the last ``context_reach_ms`` of every channel (7 KB each),
     # which a bank of 256 channels pays ~7 % for (cache traffic), single stream ~4 % on dense keys over
     # speech (benchmarks/detector.py). It was off by default for that reason until the ring became the one
