@@ -124,7 +124,7 @@
     X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
-    X(CTX_PAIRS, "ctx_pairs")
+    X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -1262,7 +1262,9 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
                 return;
         }
         /* the music-context test (DetectorBank._maybe_confirm) */
-        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits) {
+        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits
+            && (r->s_share < sc[S_CTX_ALWAYS_SHARE] * (double)r->hits || fabs(mr) >= sc[S_CTX_OFFSET_MIN]
+                || fabs(mc) >= sc[S_CTX_OFFSET_MIN])) {
             const int64_t H = (int64_t)sc[S_HALF], lo = onset - (int64_t)sc[S_CTX_SPAN];
             const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {

@@ -637,6 +637,7 @@ def test_music_context_test_is_on_by_default():
 
     tab = _Tables.build(DEFAULT_PARAMS, RATE)
     assert DEFAULT_PARAMS.context_persist_max == 0.5 and DEFAULT_PARAMS.context_max_share == 0.9
+    assert DEFAULT_PARAMS.context_always_share == 0.65 and DEFAULT_PARAMS.context_offset_min == 0.005
     assert tab.hist_halves == tab.ctx_halves and tab.hist_halves * tab.half >= 0.45 * RATE
 
 
@@ -845,3 +846,35 @@ def test_q24_opposite_corners_stay_inside_the_pair_spread_limit():
            (lost, lost_off, wide_found, wide_off), "0 / 0; fewer than half / most")
     assert lost == 0 and lost_off == 0
     assert wide_found < trials // 2 < wide_off
+
+
+def test_context_test_judges_off_nominal_keys_up_to_0_9_share_and_nominal_ones_below_0_65():
+    """The music-context test's gate (DetectorParams.context_always_share, context_offset_min): a key at
+    -10 dBm0 per tone inside a held chord (8 steady partials at -22 dBm0 each: the pair holds ~0.8 of its
+    windows' energy) is judged only when a tone is >= 0.5 % off nominal: at nominal it is found (no
+    measurement), 0.8 % off it is refused, found with the test off; at -16 dBm0 (~0.5 share) the nominal key
+    is judged and refused.  4 block-grid offsets each."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    off = replace(DEFAULT_PARAMS, context_persist_max=float("inf"))
+    rng = np.random.default_rng(12)
+    n = 6400
+    parts = [250.0, 310.0, 540.0, 575.0, 2180.0, 2230.0, 3050.0, 3120.0]
+    chord = tone(parts, n / RATE, RATE, -22.0, rng.uniform(0, 2 * np.pi, len(parts)))
+    found = {"nominal -10": [], "0.8 % off -10": [], "0.8 % off -10, test off": [], "nominal -16": []}
+    for lead in (0, 13, 26, 39):
+        pad = np.zeros(lead)
+        for name, level, offset, params in (("nominal -10", -10.0, 0.0, None), ("0.8 % off -10", -10.0, 0.008, None),
+                                            ("0.8 % off -10, test off", -10.0, 0.008, off),
+                                            ("nominal -16", -16.0, 0.0, None)):
+            x = chord.copy()
+            t = dtmf_tone("5", 70, RATE, level, 0.0, (offset, offset), tuple(rng.uniform(0, 2 * np.pi, 2)))
+            x[3200:3200 + t.size] += t
+            found[name] += [e.digit for e in detect(np.concatenate([pad, x]), RATE, params)]
+    report("key 5 in a held chord: nominal / 0.8 % off (test on, off) at -10 dBm0; nominal at -16 dBm0", found,
+           "4 x '5' / [] / 4 x '5'; []")
+    assert found["nominal -10"] == ["5"] * 4 and found["0.8 % off -10"] == []
+    assert found["0.8 % off -10, test off"] == ["5"] * 4 and found["nominal -16"] == []

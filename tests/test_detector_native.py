@@ -410,6 +410,12 @@ def _guard_cases():
             bed += noise * rng.standard_normal(bed.size)
             bed[2400:2960] += tone([fr, fc], 0.07, 8000, -16, rng.uniform(0, 6.3, 2))
             parts += [bed, np.zeros(480)]
+        # the gate between context_always_share and context_max_share: a louder key (~0.8 share) at nominal
+        # (not judged) and 0.8 % off (judged)
+        for rel in (0.0, 0.008):
+            bed = tone(chord_hz, 0.45, 8000, -22.0, rng.uniform(0, 6.3, len(chord_hz)))
+            bed[2400:2960] += tone([fr * (1 + rel), fc * (1 + rel)], 0.07, 8000, -10, rng.uniform(0, 6.3, 2))
+            parts += [bed, np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 

@@ -136,6 +136,8 @@ class _Tables:
     nb_high: float
     ctx_persist: float  # the music-context test (DetectorParams.context_*; inf: off)
     ctx_max_share: float
+    ctx_always_share: float  # below it every press is judged; up to ctx_max_share only off-nominal ones
+    ctx_offset_min: float
     ctx_span: int  # samples of context before the onset
     ctx_guard: int  # samples between the context's end and the onset
     ctx_n: int  # frame length (a power of two)
@@ -218,6 +220,8 @@ class _Tables:
             nb_high=10 ** (params.neighbour_guard_db / 20.0),
             ctx_persist=params.context_persist_max,
             ctx_max_share=params.context_max_share,
+            ctx_always_share=params.context_always_share,
+            ctx_offset_min=params.context_offset_min,
             ctx_span=int(round(params.context_ms * rate / 1000.0)),
             ctx_guard=int(round(params.context_guard_ms * rate / 1000.0)),
             ctx_n=ctx_n,
@@ -919,7 +923,9 @@ class DetectorBank:
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return
             # Music context: the sound before the press holds its spectral fine structure (held notes)
-            if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits:
+            if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits and (
+                    run.s_share < tab.ctx_always_share * run.hits or abs(mr) >= tab.ctx_offset_min
+                    or abs(mc) >= tab.ctx_offset_min):
                 lo = onset - tab.ctx_span
                 if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
                     if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)

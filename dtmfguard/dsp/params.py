@@ -282,6 +282,15 @@ class DetectorParams:
     # keys between 0.65 and 0.9 share reach 0.37 (benchmarks/talkoff_probe.py).
     context_persist_max: float = 0.5
     context_max_share: float = 0.9
+    # ... but between ``context_always_share`` and ``context_max_share`` only presses with a tone whose mean
+    # error over the press is at least ``context_offset_min`` (a keypad's tones are crystal-locked: talk-down
+    # keys under speech between 0.65 and 0.9 share measure at most 0.24 % off, benchmarks/talkoff_probe.py;
+    # the tune half's music false digits there 0.7-1.4 %). That keeps the measurement off most keys under
+    # speech (its cost: benchmarks/detector.py's keys over speech, bank of 256 channels 1.03x spandsp with
+    # the limit at 0.65, 0.92x at 0.9 for every press, in one run) while the off-nominal music pairs up to
+    # 0.9 share are judged. A real key 0.5-1.5 % off nominal in a shared window costs one measurement.
+    context_always_share: float = 0.65
+    context_offset_min: float = 0.005
     context_ms: float = 300.0
     context_guard_ms: float = 5.0
     context_frame_ms: float = 32.0
