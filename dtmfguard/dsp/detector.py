@@ -36,7 +36,10 @@ with other sound; :func:`_segment_drift`), the harmonic-neighbours test there
 (the two tones taken out, no note an octave below the column with its 3rd
 partial, no partial beside either tone: :func:`_neighbours`) and the partials
 test (both tones harmonics of one 70-400 Hz fundamental whose other harmonics
-are as strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
+are as strong: a voice or an instrument; :func:`_comb_ratio`) and, for presses
+shared with other sound, the music-context test (the 300 ms before the onset
+must not hold persistent spectral fine structure, as held notes do;
+:func:`_context_persistence`); it ends after
 ``end_miss_windows`` windows without it (complete event).  Every
 threshold, its source and its measured trade-off are in
 :class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
