@@ -275,11 +275,15 @@ class DetectorParams:
     # speech (benchmarks/detector.py). It was off by default for that reason until the ring became the one
     # int16 ring every confirmation test reads (the float ring of the last 4 half-blocks went), written
     # around the cache for banks whose rings outgrow it, and the measurement about half as costly (log2 of
-    # the power from frexp and a series, a faster FFT: ~8-15 us): ON BY DEFAULT since (0.5; inf turns it
-    # off), with the share limit 0.9: the tune half's music at 49 speed/gain variants (0.80-1.20x in 0.01
-    # steps, +-6 dB, 0.9x and 1.1x at +6 dB) and offsets 0/13/26/39, with pair_spread_max 0.033: 16 false
-    # digits at 0.65 (hyperrogue at 0.85x: 4, share 0.84-0.89, persistence 0.64-0.70) -> 9 at 0.9; talk-down
-    # keys between 0.65 and 0.9 share reach 0.37 (benchmarks/talkoff_probe.py).
+    # the power from its bits and a series, a faster FFT: 16 -> 10.6 us CPU a measurement): ON BY DEFAULT
+    # since (0.5; inf turns it off), with the share limit 0.9: the tune half's music at 49 speed/gain
+    # variants (0.80-1.20x in 0.01 steps, +-6 dB, 0.9x and 1.1x at +6 dB) and offsets 0/13/26/39, with
+    # pair_spread_max 0.033: 16 false digits at 0.65 (hyperrogue at 0.85x: 4, share 0.84-0.89, persistence
+    # 0.64-0.70) -> 9 at 0.9 (the same 9 with the offset gate below); talk-down keys between 0.65 and 0.9
+    # share reach 0.37 (benchmarks/talkoff_probe.py); Q.24, talk-down (84.4 / 61.3 %) and start latency
+    # unchanged (benchmarks/conformance.py). Speed (benchmarks/detector.py --against the tree with the test
+    # off, 4 alternating runs, loaded 2-core VM): bank of 256 channels 0.94-1.04x spandsp (mean 0.98; that
+    # tree 1.01-1.05x), one stream 0.82-0.90x (0.86-0.90x).
     context_persist_max: float = 0.5
     context_max_share: float = 0.9
     # ... but between ``context_always_share`` and ``context_max_share`` only presses with a tone whose mean
