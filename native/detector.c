@@ -1139,7 +1139,7 @@ log2_fast(double p)
  * later (only those frames are computed; once the mean cannot reach CTX_PERSIST, that bound); -1.0 if out
  * of memory (the test then does not reject) */
 static double
-context_persistence(const double *sc, const double *tab, const double *x, Py_ssize_t len)
+context_persistence(const double *sc, const double *tab, seg_src *seg, int64_t lo, Py_ssize_t len)
 {
     const Py_ssize_t n = (Py_ssize_t)sc[S_CTX_N], hop = n / 2;
     const int klo = (int)sc[S_CTX_KLO], khi = (int)sc[S_CTX_KHI], k = (int)sc[S_CTX_SMOOTH];
@@ -1153,16 +1153,18 @@ context_persistence(const double *sc, const double *tab, const double *x, Py_ssi
         npairs = nf - lag;
     if (npairs < 1)
         return 0.0;
-    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 2 + (size_t)nb + (size_t)width * 2) * sizeof(double));
+    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 4 + (size_t)nb + (size_t)width * 2) * sizeof(double));
     if (mem == NULL)
         return -1.0;
     const double *hw = tab, *tw = tab + n;
     double *fre = mem, *fim = fre + n, *ak = fim + n, *da = ak + nb, *db = da + width;
+    double *xa = db + width, *xb = xa + n; /* the pair's frames, read from the ring (seg_copy) */
     double total = 0.0;
     for (Py_ssize_t j = 0; j < npairs; j++) {
         const Py_ssize_t i0 = npairs > 1 ? (j * (nf - lag - 1)) / (npairs - 1) : 0;
         /* both frames of the pair in one complex FFT (frame a real, frame b imaginary) */
-        const double *xa = x + i0 * hop, *xb = x + (i0 + lag) * hop;
+        seg_copy(seg, lo + i0 * hop, lo + i0 * hop + n, xa); /* only the frames used: 5 of 17 at 8 kHz */
+        seg_copy(seg, lo + (i0 + lag) * hop, lo + (i0 + lag) * hop + n, xb);
         for (Py_ssize_t i = 0; i < n; i++) {
             fre[i] = xa[i] * hw[i];
             fim[i] = xb[i] * hw[i];
@@ -1273,18 +1275,12 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {
                 if (r->ctx_onset != onset) { /* measured once per onset estimate (the same samples) */
-                    double *ctx = (double *)PyMem_RawMalloc((size_t)(hi - lo) * sizeof(double));
-                    if (ctx == NULL)
-                        goto measured; /* out of memory: not judged */
-                    seg_copy(seg, lo, hi, ctx);
-                    r->ctx_value = context_persistence(sc, seg->ctx_tab, ctx, (Py_ssize_t)(hi - lo));
+                    r->ctx_value = context_persistence(sc, seg->ctx_tab, seg, lo, (Py_ssize_t)(hi - lo));
                     r->ctx_onset = onset;
-                    PyMem_RawFree(ctx);
                 }
                 if (r->ctx_value >= sc[S_CTX_PERSIST])
                     return;
             }
-        measured:;
         }
         r->confirmed = 1;
         r->onset = onset;
