@@ -281,9 +281,11 @@ class DetectorParams:
     # pair_spread_max 0.033: 16 false digits at 0.65 (hyperrogue at 0.85x: 4, share 0.84-0.89, persistence
     # 0.64-0.70) -> 9 at 0.9 (the same 9 with the offset gate below); talk-down keys between 0.65 and 0.9
     # share reach 0.37 (benchmarks/talkoff_probe.py); Q.24, talk-down (84.4 / 61.3 %) and start latency
-    # unchanged (benchmarks/conformance.py). Speed (benchmarks/detector.py --against the tree with the test
-    # off, 4 alternating runs, loaded 2-core VM): bank of 256 channels 0.94-1.04x spandsp (mean 0.98; that
-    # tree 1.01-1.05x), one stream 0.82-0.90x (0.86-0.90x).
+    # unchanged (benchmarks/conformance.py). Speed (benchmarks/detector.py --against the tree before, whose
+    # test was off, 4 alternating runs on the shared 2-core VM; the measurement now reads only its 5 frames
+    # from the ring): bank of 256 channels 1.00-1.03x spandsp (mean 1.02; that tree 1.02-1.07x), one
+    # stream 0.79-0.89x (0.88-0.92x). In one process (bank / one stream): test on 1.02x / 0.90x, its ring
+    # kept but never measuring 1.03x / 0.91x, off 1.06x / 0.92x.
     context_persist_max: float = 0.5
     context_max_share: float = 0.9
     # ... but between ``context_always_share`` and ``context_max_share`` only presses with a tone whose mean
