@@ -146,7 +146,8 @@ def test_native_bank_gives_the_numpy_events(native):
 def test_large_bank_with_uncached_rings_gives_each_channels_own_events(native):
     """A bank whose int16 rings outgrow a cache (96 channels x 450 ms: native/detector.c writes them with
     non-temporal stores, RING_NT_BYTES) gives every channel the events a DtmfDetector of its own gives (whose
-    small ring is written as usual), for int16 frames and for float64 blocks (the to_int16 path)."""
+    small ring is written as usual), for int16 frames, for frames of odd sizes and for float64 blocks (the
+    to_int16 path)."""
     names = [n for n in PRESENT if not n.startswith("press-")][:12]
     tab = DetectorBank(1)._tab
     channels = 96
@@ -155,12 +156,15 @@ def test_large_bank_with_uncached_rings_gives_each_channels_own_events(native):
     rows = [np.pad(CORPUS[names[c % len(names)]], ((c // len(names)) * 37, 0)) for c in range(channels)]
     block = np.stack([np.pad(r, (0, n - r.size)) for r in rows])
 
-    def bank_events(b):
+    def bank_events(b, sizes=(160,)):
         bank = DetectorBank(channels)
         got = [[] for _ in range(channels)]
-        for pos in range(0, n, 160):
-            for ch, evs in enumerate(bank.process(b[:, pos:pos + 160])):
+        pos, i = 0, 0
+        while pos < n:  # frames of these sizes in turn (odd ones: the ring's stores start mid cache line)
+            m = sizes[i % len(sizes)]
+            for ch, evs in enumerate(bank.process(b[:, pos:pos + m])):
                 got[ch] += evs
+            pos, i = pos + m, i + 1
         for ch, evs in enumerate(bank.flush()):
             got[ch] += evs
         return [[(e.digit, e.start, e.end, round(e.level_dbm0, 6)) for e in evs] for evs in got]
@@ -176,7 +180,8 @@ def test_large_bank_with_uncached_rings_gives_each_channels_own_events(native):
     got16 = with_backend("native", lambda: bank_events(block))
     got64 = with_backend("native", lambda: bank_events(block.astype(np.float64)))
     want = with_backend("native", lambda: [single(c) for c in range(channels)])
-    assert got16 == want and got64 == want
+    odd = with_backend("native", lambda: bank_events(block, (37, 511, 3, 160)))
+    assert got16 == want and got64 == want and odd == want
     assert sum(map(len, want)) > 200
 
 
