@@ -78,7 +78,7 @@ def timed(fn: Callable[[], object], min_cpu_s: float) -> float:
             return spent / runs
 
 
-def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
+def bench(seconds: float, channels: int, min_cpu_s: float, params=None) -> List[Dict]:
     from dtmfguard.dsp.detector import DetectorBank, DtmfDetector
 
     x, keys = make_input(seconds)
@@ -97,7 +97,7 @@ def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
         goertzel.set_backend(backend)
 
         def run():
-            det = DtmfDetector(RATE)
+            det = DtmfDetector(RATE, params)
             events = []
             for f in frames:
                 events += det.process(f)
@@ -118,7 +118,7 @@ def bench(seconds: float, channels: int, min_cpu_s: float) -> List[Dict]:
         goertzel.set_backend("native")
 
         def batched():
-            bank = DetectorBank(channels, RATE)
+            bank = DetectorBank(channels, RATE, params)
             for f in multi_frames:
                 bank.process(f)
             bank.flush()
@@ -213,12 +213,22 @@ def main(argv=None) -> int:
                     help="another checkout (C extensions built in place): run it and this tree alternately, "
                          "each beside spandsp, and print both trees' ratios")
     ap.add_argument("--rounds", type=int, default=4, help="runs per tree with --against (default 4)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a DetectorParams field (as benchmarks/talkoff.py does), e.g. "
+                         "--set context_persist_max=inf to time the detector without its music-context test (with --against, "
+                         "both trees must know --set)")
     args = ap.parse_args(argv)
     if args.against:
         return against(args.against, args.rounds, ["--seconds", str(args.seconds), "--channels",
-                                                   str(args.channels), "--min-cpu", str(args.min_cpu)])
+                                                   str(args.channels), "--min-cpu", str(args.min_cpu)]
+                       + [f"--set={item}" for item in args.set])
 
-    rows, meta = bench(args.seconds, args.channels, args.min_cpu)
+    params = None
+    if args.set:
+        from talkoff import _parse_set
+
+        params = _parse_set(args.set)
+    rows, meta = bench(args.seconds, args.channels, args.min_cpu, params)
     print(f"real-time 8 kHz channels per CPU core ({meta['audio_seconds']:.0f} s of speech with key presses, "
           f"single-threaded, process_time)")
     print(f"{'configuration':62s} {'channels/core':>14s} {'vs spandsp':>11s}")

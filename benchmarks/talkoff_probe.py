@@ -136,7 +136,7 @@ def features(x: np.ndarray, c: Dict) -> Dict:
     from dataclasses import replace as _rep
     from dtmfguard.dsp.detector import _Tables, _context_persistence
     for pairs in (2, 3, 4, 5):
-        tab = _rep(_Tables.build(DEFAULT_PARAMS, RATE), ctx_pairs=pairs)
+        tab = _rep(_Tables.build(DEFAULT_PARAMS, RATE), ctx_pairs=pairs, ctx_persist=float("-inf"))  # no early exit
         f[f"ctx{pairs}"] = _context_persistence(tab, x[max(onset - 300 * MS, 0): max(onset - 5 * MS, 0)])
     for span in (100, 300, 400):
         fr2 = _spectrum_frames(x, onset - span * MS, onset - 5 * MS)

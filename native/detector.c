@@ -49,8 +49,9 @@
  *     at a time, in registers), the window tests (the guard bins only for windows that pass the level
  *     and energy-share tests, by direct sums over the window's samples) and the per-window state
  *     machine (DetectorBank._step and what it calls, same decisions and arithmetic).  The stream
- *     position, the runs and each channel's last 4 half-blocks of samples (the partials test at
- *     confirmation, comb_ratio) live in the Frames object.
+ *     position, the runs and each channel's int16 ring of its last samples (450 ms with the
+ *     music-context test, else 5 half-blocks: what the tests at confirmation read) live in the Frames
+ *     object.
  *   Frames.events(chunk) -> [DigitEvent, ...]   (after bind(factory, fallback, ndarray))
  *     DtmfDetector.process for one channel: int16 frames go straight to process(); other input to the
  *     fallback (the validating Python path).
@@ -80,6 +81,9 @@
 #include <string.h>
 
 #include "goertzel_kernel.h"
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the ring's non-temporal stores (ring_store) */
+#endif
 
 #define NBINS 24  /* 8 DTMF fundamentals, then 4 sub-row, 4 twice-column, 4 three-times-row and 4 twice-row guard
                     bins */
@@ -120,7 +124,7 @@
     X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
-    X(CTX_PAIRS, "ctx_pairs")
+    X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -791,18 +795,21 @@ run_end(const double *sc, const run_t *r, int64_t onset, int64_t w, double a, do
     return (int64_t)nearbyint(end);
 }
 
-/* Where the partials test finds a window's last 5 half-blocks: xbuf holds 4H samples (filled from the
- * ring of each channel's last 4 whole half-blocks on first use), the partial half-block and the frame's
- * new samples; global half-block half_index starts at xbuf + 4H.  The music-context test reads older
- * audio from a second ring: the stream's last R H samples before this frame, as int16 (to_int16). */
+/* Where the confirmation tests find a window's last 5 half-blocks: xbuf holds 4H samples (filled on first
+ * use from the channel's int16 ring), the partial half-block and the frame's new samples (tail of them in
+ * all); global half-block half_index starts at xbuf + 4H.  On first use every sample of xbuf is made what
+ * the ring keeps (to_int16: a no-op for int16 input), so the tests see int16 audio whatever the input type
+ * (the numpy path rounds its segment the same way).  The ring: the stream's last R H samples before this
+ * frame, as int16 (one ring for the partials, long-baseline, neighbours and music-context tests; R >= 5, so
+ * it holds the 4 whole half-blocks before the partial one). */
 typedef struct {
     double *xbuf;
-    const double *ring; /* half-block j in slot j mod 4 */
     int64_t half_index;
     Py_ssize_t H;
+    Py_ssize_t tail; /* samples after xbuf + 4H: the partial half-block and the new ones */
     int ready;
-    int64_t R;
-    const int16_t *ring16; /* sample t in slot t mod R H, rounded and clipped to int16 (to_int16) */
+    int64_t L; /* the ring's length in samples (>= R H) */
+    const int16_t *ring16; /* sample t in slot t mod L, rounded and clipped to int16 (to_int16) */
     const double *ctx_tab; /* the music-context test's Hann window and FFT twiddles (frame_tables) */
 } seg_src;
 
@@ -814,14 +821,62 @@ to_int16(double v)
     return r >= 32767.0 ? 32767 : r <= -32768.0 ? -32768 : isnan(r) ? 0 : (int16_t)r;
 }
 
+/* n int16 samples from src into the ring at dst; with nt, the whole 64-byte cache lines of dst by
+ * non-temporal stores (x86 SSE2), the rest as usual.  The ring is read only when a press is judged
+ * (rarely, and long after most samples were written), so for rings larger than a cache (RING_NT_BYTES: a
+ * 256-channel bank keeps 1.8 MB of rings at the music-context test's reach) writing them around the cache
+ * keeps a bank's other state there; ring_fence() after the frame's stores.  A small ring (one stream) stays
+ * cached: there the fence's wait for memory would cost more than the stores save. */
+#define RING_NT_BYTES (512 * 1024)
+static inline void
+ring_store(int16_t *dst, const int16_t *src, Py_ssize_t n, int nt)
+{
+#if defined(__SSE2__)
+    if (!nt) {
+        memcpy(dst, src, (size_t)n * sizeof(int16_t));
+        return;
+    }
+    Py_ssize_t head = (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63) / (Py_ssize_t)sizeof(int16_t);
+    if (head > n)
+        head = n;
+    memcpy(dst, src, (size_t)head * sizeof(int16_t));
+    Py_ssize_t i = head;
+    for (; i + 32 <= n; i += 32) { /* one cache line: 32 samples */
+        __m128i *d = (__m128i *)(dst + i);
+        const __m128i *q = (const __m128i *)(src + i);
+        _mm_stream_si128(d, _mm_loadu_si128(q));
+        _mm_stream_si128(d + 1, _mm_loadu_si128(q + 1));
+        _mm_stream_si128(d + 2, _mm_loadu_si128(q + 2));
+        _mm_stream_si128(d + 3, _mm_loadu_si128(q + 3));
+    }
+    memcpy(dst + i, src + i, (size_t)(n - i) * sizeof(int16_t));
+#else
+    (void)nt;
+    memcpy(dst, src, (size_t)n * sizeof(int16_t));
+#endif
+}
+
+static inline void
+ring_fence(void)
+{
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
 static const double *
 seg_at(seg_src *s, int64_t w)
 {
     if (!s->ready) {
-        for (int q = 0; q < 4; q++) {
-            const int64_t j = s->half_index - 4 + q;
-            memcpy(s->xbuf + q * s->H, s->ring + ((j % 4 + 4) % 4) * s->H, (size_t)s->H * sizeof(double));
+        const int64_t H = s->H, L = s->L, now = s->half_index * H;
+        int64_t slot = ((now - 4 * H) % L + L) % L;
+        for (Py_ssize_t i = 0; i < 4 * H; i++) {
+            s->xbuf[i] = (double)s->ring16[slot];
+            if (++slot == L)
+                slot = 0;
         }
+        for (Py_ssize_t i = 4 * H; i < 4 * H + s->tail; i++)
+            s->xbuf[i] = (double)to_int16(s->xbuf[i]);
         s->ready = 1;
     }
     return s->xbuf + (w - s->half_index + 1) * s->H; /* half-blocks w - 3 .. w + 1 */
@@ -846,18 +901,26 @@ fft_radix2(double *re, double *im, Py_ssize_t n, const double *tw)
             im[j] = t;
         }
     }
-    for (Py_ssize_t len = 2; len <= n; len <<= 1) {
+    for (Py_ssize_t i = 0; i + 1 < n; i += 2) { /* the first stage: twiddle 1 */
+        const double xr = re[i + 1], xi = im[i + 1];
+        re[i + 1] = re[i] - xr;
+        im[i + 1] = im[i] - xi;
+        re[i] += xr;
+        im[i] += xi;
+    }
+    for (Py_ssize_t len = 4; len <= n; len <<= 1) {
         const Py_ssize_t half = len >> 1, step = n / len;
-        for (Py_ssize_t i = 0; i < n; i += len)
-            for (Py_ssize_t k = 0; k < half; k++) {
-                const double c = tw[k * step], sn = tw[n / 2 + k * step];
-                const Py_ssize_t a = i + k, b = a + half;
+        for (Py_ssize_t k = 0; k < half; k++) { /* one twiddle for every group of the stage */
+            const double c = tw[k * step], sn = tw[n / 2 + k * step];
+            for (Py_ssize_t a = k; a < n; a += len) {
+                const Py_ssize_t b = a + half;
                 const double xr = re[b] * c + im[b] * sn, xi = im[b] * c - re[b] * sn;
                 re[b] = re[a] - xr;
                 im[b] = im[a] - xi;
                 re[a] += xr;
                 im[a] += xi;
             }
+        }
     }
 }
 
@@ -867,7 +930,7 @@ fft_radix2(double *re, double *im, Py_ssize_t n, const double *tw)
 static void
 seg_copy(seg_src *s, int64_t lo, int64_t hi, double *out)
 {
-    const int64_t H = s->H, now = s->half_index * H, L = s->R * H;
+    const int64_t H = s->H, now = s->half_index * H, L = s->L;
     int64_t t = lo, slot = (lo % L + L) % L;
     for (; t < hi && t < now; t++) {
         out[t - lo] = (double)s->ring16[slot];
@@ -1048,13 +1111,35 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
     *third_r = ak[1] / weaker;
 }
 
+/* detector._log2_fast: log2(p) for p > 0 normal, from frexp (here: its bits) and the atanh series of the mantissa in
+ * [sqrt(1/2), sqrt(2)) (4 terms: within 1e-7 of log2); about 10 times cheaper than the C library's log10,
+ * which was most of the music-context test's cost (624 logarithms a measurement) */
+static inline double
+log2_fast(double p)
+{
+    /* p = m 2^e, m in [1, 2) (p is positive and normal here): frexp's mantissa times 2, from the bits */
+    uint64_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    if (m >= 1.4142135623730951) {
+        m *= 0.5;
+        e += 1;
+    }
+    const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    return (double)e + t * (2.8853900817779268 + t2 * (0.9617966939259756 + t2 * (0.5770780163555853
+                                                                                  + t2 * 0.4121985831111324)));
+}
+
 /* detector._context_persistence: frames of n = CTX_N samples of x[0..len) (Hann window, hop n / 2), each
  * frame's log-magnitude spectrum over bins CTX_KLO .. CTX_KHI - 1 with its mean over +-CTX_SMOOTH bins
  * taken away; the mean Pearson correlation of CTX_PAIRS frames (spread evenly) with the one half the frames
  * later (only those frames are computed; once the mean cannot reach CTX_PERSIST, that bound); -1.0 if out
  * of memory (the test then does not reject) */
 static double
-context_persistence(const double *sc, const double *tab, const double *x, Py_ssize_t len)
+context_persistence(const double *sc, const double *tab, seg_src *seg, int64_t lo, Py_ssize_t len)
 {
     const Py_ssize_t n = (Py_ssize_t)sc[S_CTX_N], hop = n / 2;
     const int klo = (int)sc[S_CTX_KLO], khi = (int)sc[S_CTX_KHI], k = (int)sc[S_CTX_SMOOTH];
@@ -1068,16 +1153,18 @@ context_persistence(const double *sc, const double *tab, const double *x, Py_ssi
         npairs = nf - lag;
     if (npairs < 1)
         return 0.0;
-    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 2 + (size_t)nb + (size_t)width * 2) * sizeof(double));
+    double *mem = (double *)PyMem_RawMalloc(((size_t)n * 4 + (size_t)nb + (size_t)width * 2) * sizeof(double));
     if (mem == NULL)
         return -1.0;
     const double *hw = tab, *tw = tab + n;
     double *fre = mem, *fim = fre + n, *ak = fim + n, *da = ak + nb, *db = da + width;
+    double *xa = db + width, *xb = xa + n; /* the pair's frames, read from the ring (seg_copy) */
     double total = 0.0;
     for (Py_ssize_t j = 0; j < npairs; j++) {
         const Py_ssize_t i0 = npairs > 1 ? (j * (nf - lag - 1)) / (npairs - 1) : 0;
         /* both frames of the pair in one complex FFT (frame a real, frame b imaginary) */
-        const double *xa = x + i0 * hop, *xb = x + (i0 + lag) * hop;
+        seg_copy(seg, lo + i0 * hop, lo + i0 * hop + n, xa); /* only the frames used: 5 of 17 at 8 kHz */
+        seg_copy(seg, lo + (i0 + lag) * hop, lo + (i0 + lag) * hop + n, xb);
         for (Py_ssize_t i = 0; i < n; i++) {
             fre[i] = xa[i] * hw[i];
             fim[i] = xb[i] * hw[i];
@@ -1090,8 +1177,9 @@ context_persistence(const double *sc, const double *tab, const double *x, Py_ssi
                 /* A[q] = (Z[q] + conj Z[n - q]) / 2, B[q] = (Z[q] - conj Z[n - q]) / 2j */
                 const double re = side ? fim[q] + fim[r] : fre[q] + fre[r];
                 const double im = side ? fre[r] - fre[q] : fim[q] - fim[r];
-                const double m = 0.5 * sqrt(re * re + im * im);
-                ak[b] = 20.0 * log10(m > 1e-3 ? m : 1e-3);
+                /* 20 log10 of the magnitude 0.5 |.| (floor 1e-3), as 10 log10(2) log2 of its square */
+                const double p = 0.25 * (re * re + im * im);
+                ak[b] = 3.0102999566398120 * log2_fast(p > 1e-6 ? p : 1e-6);
             }
             double acc = 0.0;
             for (int b = 0; b < 2 * k + 1; b++)
@@ -1180,23 +1268,19 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
                 return;
         }
         /* the music-context test (DetectorBank._maybe_confirm) */
-        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits) {
+        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits
+            && (r->s_share < sc[S_CTX_ALWAYS_SHARE] * (double)r->hits || fabs(mr) >= sc[S_CTX_OFFSET_MIN]
+                || fabs(mc) >= sc[S_CTX_OFFSET_MIN])) {
             const int64_t H = (int64_t)sc[S_HALF], lo = onset - (int64_t)sc[S_CTX_SPAN];
             const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {
                 if (r->ctx_onset != onset) { /* measured once per onset estimate (the same samples) */
-                    double *ctx = (double *)PyMem_RawMalloc((size_t)(hi - lo) * sizeof(double));
-                    if (ctx == NULL)
-                        goto measured; /* out of memory: not judged */
-                    seg_copy(seg, lo, hi, ctx);
-                    r->ctx_value = context_persistence(sc, seg->ctx_tab, ctx, (Py_ssize_t)(hi - lo));
+                    r->ctx_value = context_persistence(sc, seg->ctx_tab, seg, lo, (Py_ssize_t)(hi - lo));
                     r->ctx_onset = onset;
-                    PyMem_RawFree(ctx);
                 }
                 if (r->ctx_value >= sc[S_CTX_PERSIST])
                     return;
             }
-        measured:;
         }
         r->confirmed = 1;
         r->onset = onset;
@@ -1332,9 +1416,12 @@ typedef struct {
     int have_half;
     chan_t *chans;
     double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
-    double *hist;       /* [C, 4H]: each channel's last 4 whole half-blocks, half-block j in slot j mod 4 */
-    int16_t *hist16;    /* [C, R H]: the music-context test's ring (its last R half-blocks, to_int16) */
-    Py_ssize_t R;       /* hist_halves: 4 (the partials test's segment) or the music-context test's reach */
+    int16_t *hist16;    /* [C, L]: each channel's last L >= R H samples, to_int16 (the confirmation tests' ring;
+                         * 64-byte aligned, L a multiple of 32: a 20 ms frame fills whole cache lines) */
+    void *hist16_mem;   /* hist16's allocation */
+    Py_ssize_t L;       /* ring length per channel, samples */
+    Py_ssize_t R;       /* hist_halves: 5 (the last 4 whole half-blocks and the partial one) or the
+                         * music-context test's reach */
     const double *hann;     /* [5H]: the partials test's window */
     const double *hann_l;   /* [5H / 2]: the long-baseline test's window */
     const double *twiddles; /* cos then sin [NGUARD][2H] of the guard frequencies */
@@ -1392,8 +1479,7 @@ Frames_dealloc(FramesObject *self)
     Py_CLEAR(self->ndarray);
     PyMem_Free(self->chans);
     PyMem_Free(self->prev_x);
-    PyMem_Free(self->hist);
-    PyMem_Free(self->hist16);
+    PyMem_Free(self->hist16_mem);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1546,17 +1632,18 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
     }
     self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
     self->R = (Py_ssize_t)((const double *)self->consts.buf)[CONST_SCALARS + S_HIST_HALVES];
-    if (self->R < 4 || self->R > 100000) {
-        PyErr_SetString(PyExc_ValueError, "Frames: hist_halves must be >= 4");
+    if (self->R < 5 || self->R > 100000) {
+        PyErr_SetString(PyExc_ValueError, "Frames: hist_halves must be >= 5");
         return -1;
     }
-    self->hist16 = (int16_t *)PyMem_Calloc((size_t)(self->R * C * Hn), sizeof(int16_t));
-    if (self->hist16 == NULL) {
+    self->L = (self->R * Hn + 31) / 32 * 32;
+    self->hist16_mem = PyMem_Calloc((size_t)(self->L * C) * sizeof(int16_t) + 64, 1);
+    self->hist16 = (int16_t *)(((uintptr_t)self->hist16_mem + 63) & ~(uintptr_t)63);
+    if (self->hist16_mem == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    self->hist = (double *)PyMem_Calloc((size_t)(4 * C * Hn), sizeof(double));
-    if (self->prev_x == NULL || self->hist == NULL) {
+    if (self->prev_x == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -1824,9 +1911,10 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         const double *consts = (const double *)self->consts.buf, *sc = consts + CONST_SCALARS;
         double *state = (double *)self->state.buf;
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
-        /* the partials and long-baseline tests (both off: no ring to keep) */
-        const int ctx_on = isfinite(sc[S_CTX_PERSIST]);
-        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || ctx_on;
+        /* the confirmation tests over the last 5 half-blocks and the music-context test (all off: no ring) */
+        const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || isfinite(sc[S_CTX_PERSIST])
+                            || isfinite(sc[S_NB_LOW]) || isfinite(sc[S_NB_HIGH]);
+        const int ring_nt = (size_t)self->L * (size_t)C * sizeof(int16_t) >= RING_NT_BYTES;
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;
         for (ch = 0; ch < C; ch++) {
@@ -1841,10 +1929,9 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
             else
                 for (i = 0; i < m; i++)
                     xd[i] = *(const double *)(src + i * step_b);
-            const Py_ssize_t R = self->R;
-            double *hist = self->hist + ch * 4 * H;
-            int16_t *hist16 = self->hist16 + ch * R * H;
-            seg_src seg = {xbuf, hist, (int64_t)self->half_index, H, 0, (int64_t)R, hist16, self->ctx_tab};
+            int16_t *hist16 = self->hist16 + ch * self->L;
+            seg_src seg = {xbuf, (int64_t)self->half_index, H, f.n_pending + m, 0, (int64_t)self->L, hist16,
+                           self->ctx_tab};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
             const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
@@ -1867,18 +1954,14 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         ring:
             if (!comb_on)
                 continue;
-            for (Py_ssize_t q = f.nh > 4 ? f.nh - 4 : 0; q < f.nh; q++) { /* the new half-blocks into the ring */
-                const int64_t j = (int64_t)self->half_index + q;
-                memcpy(hist + (j % 4) * H, xbuf + (4 + q) * H, (size_t)H * sizeof(double));
-            }
-            if (ctx_on) { /* the frame's samples into the int16 ring (sample t in slot t mod R H) */
-                const int64_t L = (int64_t)R * H, t0 = (int64_t)self->half_index * H + f.n_pending;
+            { /* the frame's samples into the int16 ring (sample t in slot t mod R H) */
+                const int64_t L = (int64_t)self->L, t0 = (int64_t)self->half_index * H + f.n_pending;
                 for (Py_ssize_t i = m > L ? m - L : 0; i < m;) {
                     const int64_t slot = (t0 + i) % L;
                     Py_ssize_t take = (Py_ssize_t)(L - slot) < m - i ? (Py_ssize_t)(L - slot) : m - i;
                     int16_t *dst = hist16 + slot;
                     if (fmt == 'h' && step_b == (Py_ssize_t)sizeof(int16_t))
-                        memcpy(dst, (const int16_t *)src + i, (size_t)take * sizeof(int16_t));
+                        ring_store(dst, (const int16_t *)src + i, take, ring_nt);
                     else
                         for (Py_ssize_t q = 0; q < take; q++)
                             dst[q] = to_int16(xd[i + q]);
@@ -1886,6 +1969,8 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
                 }
             }
         }
+        if (comb_on && ring_nt)
+            ring_fence(); /* the ring's non-temporal stores before anything else reads it */
         if (ts != NULL)
             PyEval_RestoreThread(ts);
         self->half_index += f.nh;

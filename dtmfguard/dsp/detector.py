@@ -36,7 +36,10 @@ with other sound; :func:`_segment_drift`), the harmonic-neighbours test there
 (the two tones taken out, no note an octave below the column with its 3rd
 partial, no partial beside either tone: :func:`_neighbours`) and the partials
 test (both tones harmonics of one 70-400 Hz fundamental whose other harmonics
-are as strong: a voice or an instrument; :func:`_comb_ratio`); it ends after
+are as strong: a voice or an instrument; :func:`_comb_ratio`) and, for presses
+shared with other sound, the music-context test (the 300 ms before the onset
+must not hold persistent spectral fine structure, as held notes do;
+:func:`_context_persistence`); it ends after
 ``end_miss_windows`` windows without it (complete event).  Every
 threshold, its source and its measured trade-off are in
 :class:`~dtmfguard.dsp.params.DetectorParams` (talk-off measured by
@@ -136,6 +139,8 @@ class _Tables:
     nb_high: float
     ctx_persist: float  # the music-context test (DetectorParams.context_*; inf: off)
     ctx_max_share: float
+    ctx_always_share: float  # below it every press is judged; up to ctx_max_share only off-nominal ones
+    ctx_offset_min: float
     ctx_span: int  # samples of context before the onset
     ctx_guard: int  # samples between the context's end and the onset
     ctx_n: int  # frame length (a power of two)
@@ -144,7 +149,7 @@ class _Tables:
     ctx_smooth: int  # half-width (bins) of the mean taken away from each log spectrum
     ctx_pairs: int  # frame pairs correlated (spread evenly over the context)
     ctx_halves: int  # half-blocks of audio kept before a confirming window's end (the context's reach)
-    hist_halves: int  # half-blocks of history kept per channel (>= 4: the partials test's segment)
+    hist_halves: int  # half-blocks of history kept per channel (>= 5: the partials test's segment; C: int16 ring)
     confirm_checked: int
     end_misses: int
     edge_min: float
@@ -218,6 +223,8 @@ class _Tables:
             nb_high=10 ** (params.neighbour_guard_db / 20.0),
             ctx_persist=params.context_persist_max,
             ctx_max_share=params.context_max_share,
+            ctx_always_share=params.context_always_share,
+            ctx_offset_min=params.context_offset_min,
             ctx_span=int(round(params.context_ms * rate / 1000.0)),
             ctx_guard=int(round(params.context_guard_ms * rate / 1000.0)),
             ctx_n=ctx_n,
@@ -226,7 +233,7 @@ class _Tables:
             ctx_smooth=max(1, int(round(params.context_smooth_hz * ctx_n / rate))),
             ctx_pairs=params.context_pairs,
             ctx_halves=ctx_halves,
-            hist_halves=max(4, ctx_halves) if params.context_persist_max < float("inf") else 4,
+            hist_halves=max(5, ctx_halves) if params.context_persist_max < float("inf") else 5,
             confirm_checked=params.confirm_checked_windows,
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
@@ -441,6 +448,21 @@ def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     return amp(0.5 * fc) / weaker, third / weaker, high / weaker, amp(0.5 * fr) / weaker, third_r / weaker
 
 
+def _log2_fast(p: np.ndarray) -> np.ndarray:
+    """native/detector.c's log2_fast: log2 of ``p`` (> 0) from frexp and 4 terms of the atanh series of the
+    mantissa in [sqrt(1/2), sqrt(2)) (within 1e-7 of log2; the same operations in the same order)."""
+    m, e = np.frexp(p)
+    m = 2.0 * m
+    e = e - 1
+    hi = m >= 1.4142135623730951
+    m = np.where(hi, m * 0.5, m)
+    e = np.where(hi, e + 1, e)
+    t = (m - 1.0) / (m + 1.0)
+    t2 = t * t
+    return e + t * (2.8853900817779268 + t2 * (0.9617966939259756 + t2 * (0.5770780163555853
+                                                                            + t2 * 0.4121985831111324)))
+
+
 def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     """The music-context test (issue 17), native/detector.c's context_persistence: frames of ``tab.ctx_n``
     samples of ``x`` (Hann window, hop half a frame), each frame's log-magnitude spectrum over the band's
@@ -455,8 +477,8 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     idx = np.arange(n)
     hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
     frames = np.stack([x[i * hop: i * hop + n] for i in range(nf)]) * hw
-    mag = np.abs(np.fft.rfft(frames, axis=1))[:, tab.ctx_klo: tab.ctx_khi]
-    lg = 20.0 * np.log10(np.maximum(mag, 1e-3))
+    spec = np.fft.rfft(frames, axis=1)[:, tab.ctx_klo: tab.ctx_khi]
+    lg = 3.0102999566398120 * _log2_fast(np.maximum(spec.real ** 2 + spec.imag ** 2, 1e-6))  # 20 log10 |X|
     k = tab.ctx_smooth
     width = lg.shape[1] - 2 * k
     if width < 3:
@@ -879,7 +901,8 @@ class DetectorBank:
             # last 5 half-blocks (32 ms)
             buf, w0 = self._seg
             h = tab.half
-            seg = buf[ch, (w - w0) * h: (w - w0 + 5) * h]  # window w's last 5 half-blocks
+            # window w's last 5 half-blocks, as int16 (native/detector.c's ring keeps them so: to_int16)
+            seg = np.clip(np.round(buf[ch, (w - w0) * h: (w - w0 + 5) * h]), -32768, 32767)
             mr, mc = run.s_r / run.checked, run.s_c / run.checked
             fr_nom, fc_nom = DTMF_HZ[run.digit // 4], DTMF_HZ[4 + run.digit % 4]
             # Long baseline: each tone's frequency over the whole 32 ms (first half against last half) must
@@ -903,7 +926,9 @@ class DetectorBank:
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
                 return
             # Music context: the sound before the press holds its spectral fine structure (held notes)
-            if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits:
+            if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits and (
+                    run.s_share < tab.ctx_always_share * run.hits or abs(mr) >= tab.ctx_offset_min
+                    or abs(mc) >= tab.ctx_offset_min):
                 lo = onset - tab.ctx_span
                 if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
                     if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)
