@@ -593,3 +593,63 @@ def test_srtp_sdes_both_legs_with_the_relays_own_keys(harness):
     time.sleep(0.1)
     legs = harness.cmd({"command": "query", "call-id": "s@x"})["totals"]["legs"]
     assert {lg["role"]: lg["RTP"]["SRTP errors"] for lg in legs}["customer"] == 1
+
+
+def test_secure_mode_over_the_control_api_masks_a_payment_mode_relay(harness):
+    """mask_mode "payment": the customer passes unmasked (the IVR behind hears its keys) until secure mode is
+    switched on over the control API (as a CRM or Kamailio's http_client would, by the call's id from
+    /calls), masked while it is on, unmasked again once it is off; a relay in mask_mode "always" answers 409."""
+    from dtmfguard.server.control import ControlServer, request
+    from dtmfguard.testkit.adversary import recover_digits
+
+    token = "relay-secure-token"
+    h = Harness(pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="payment"))
+    api = ControlServer(h.relay, "127.0.0.1", 0, token)
+    api.start()
+    try:
+        cust, agent, to_relay_c, _ = h.call()
+        gap = np.zeros(8000 * 3 // 2)  # 1.5 s between the parts: the switch lands in its middle
+        parts = [keypresses(k, rng=np.random.default_rng(i))[0] for i, k in enumerate(("12", "34", "56"))]
+        x = np.concatenate([gap[:4000], parts[0], gap, parts[1], gap, parts[2], gap[:4000]]).astype(np.int16)
+        x = x[: len(x) // 160 * 160]
+        ends = np.cumsum([4000 + parts[0].size, gap.size + parts[1].size])
+        switch_at = [(ends[0] + gap.size // 2) / 8000, (ends[1] + gap.size // 2) / 8000]
+        got, stop = [], threading.Event()
+        rx = threading.Thread(target=_collect, args=(agent, got, stop))
+        rx.start()
+        tx = threading.Thread(target=_send_stream, args=(cust, to_relay_c, x))
+        _, calls = request(api.address[1], "GET", "/calls", token)
+        (call_id,) = [c["id"] for c in calls["calls"]]
+        t0 = time.monotonic()
+        tx.start()
+        replies = []
+        for when, method in zip(switch_at, ("POST", "DELETE")):
+            time.sleep(max(0.0, t0 + when - time.monotonic()))
+            replies.append(request(api.address[1], method, f"/calls/{call_id}/secure", token))
+        tx.join()
+        time.sleep(0.3)
+        stop.set()
+        rx.join()
+    finally:
+        api.stop()
+        h.close()
+    assert [r[0] for r in replies] == [200, 200] and [r[1]["secure"] for r in replies] == [True, False], replies
+    pcm = np.concatenate([ulaw_decode(p[12:]) for p in got]).astype(np.float64)
+    assert "".join(d for d, _ in recover_digits(x.astype(np.float64))) == "123456"
+    # before and after secure mode: heard; during: masked
+    assert "".join(d for d, _ in recover_digits(pcm)) == "1256"
+
+
+def test_secure_mode_is_refused_where_the_relay_masks_all_call_long(harness):
+    from dtmfguard.server.control import ControlServer, request
+
+    api = ControlServer(harness.relay, "127.0.0.1", 0, "t0ken")
+    api.start()
+    try:
+        harness.call()
+        _, calls = request(api.address[1], "GET", "/calls", "t0ken")
+        (call_id,) = [c["id"] for c in calls["calls"]]
+        status, body = request(api.address[1], "POST", f"/calls/{call_id}/secure", "t0ken")
+    finally:
+        api.stop()
+    assert status == 409 and "always" in body["error"], body

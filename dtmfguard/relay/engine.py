@@ -1464,6 +1464,18 @@ class Relay:
         with self._lock:
             return self._by_short.get(short_id)
 
+    def set_secure(self, b: RelayCall, on: bool, source: str) -> bool:
+        """Secure mode without a payment, switched on or off (control API ``/calls/<id>/secure``; any thread:
+        one attribute write, read by the loop at the next frame).  In mask_mode "payment" the customer's audio
+        is then masked as during a payment; a payment that runs keeps it on until it ends.  False for a call
+        without media yet, one that has ended, or one in mask_mode "always" (masked all call long anyway)."""
+        pl = b.pipeline
+        if pl is None or b.state == "ended" or getattr(pl, "mask_mode", "always") == "always":
+            return False
+        pl.secure_manual = bool(on)
+        log.info("%s: secure mode %s (%s)", b.id, "on" if on else "off", source)
+        return True
+
     def health(self) -> dict:
         return {"ok": True, "mode": "relay", "active_calls": len(self.calls), "capacity": self.max_calls,
                 "uptime_s": round(time.monotonic() - self.started, 1), "late_ticks": self.counters["late_ticks"],

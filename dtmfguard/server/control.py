@@ -25,7 +25,8 @@ GET    /events?after=N&wait=S         long poll for the box endpoint (dtmfguard.
                                       and call-state event of this worker after worker-wide sequence
                                       number N, plus the worker's counters for /metrics
 POST   /calls/<id>/secure             secure mode on without a payment (mask_mode "secure": keys are
-                                      no longer relayed to the agent leg); DELETE: off again
+                                      no longer relayed to the agent leg; a relay in mask_mode
+                                      "payment": the customer masked as during a payment); DELETE: off
 GET    /calls/<id>/alerts             the call's card-run alerts (no digits)
 ====== ============================== =====================================================
 
@@ -485,7 +486,8 @@ class _Handler(BaseHTTPRequestHandler):
         if b is None:
             return
         if not self.guard.set_secure(b, on, "api"):
-            self._send(409, {"error": f"call {call_id} is not in mask_mode 'secure' or has no media yet"})
+            self._send(409, {"error": f"call {call_id} cannot switch secure mode: no media yet, or its mask_mode "
+                                     "is 'always' (masked all call long)"})
             return
         self._send(200, {"call": call_id, "secure": bool(b.pipeline.secure)})
 
