@@ -618,7 +618,10 @@ def test_secure_mode_over_the_control_api_masks_a_payment_mode_relay(harness):
         rx = threading.Thread(target=_collect, args=(agent, got, stop))
         rx.start()
         tx = threading.Thread(target=_send_stream, args=(cust, to_relay_c, x))
-        _, calls = request(api.address[1], "GET", "/calls", token)
+        # found by its SIP Call-ID, as Kamailio's http_client would (it knows $ci, not the relay's id)
+        _, calls = request(api.address[1], "GET", "/calls?call_id=c1%40test", token)
+        _, none = request(api.address[1], "GET", "/calls?call_id=other%40test", token)
+        assert none["calls"] == []
         (call_id,) = [c["id"] for c in calls["calls"]]
         t0 = time.monotonic()
         tx.start()
@@ -653,3 +656,32 @@ def test_secure_mode_is_refused_where_the_relay_masks_all_call_long(harness):
     finally:
         api.stop()
     assert status == 409 and "always" in body["error"], body
+
+
+def test_the_agent_sides_secure_switch_by_sip_info(harness):
+    """The agent side (a PBX or CTI) switches secure mode with INFO application/x-dtmfguard-secure or the
+    X-Dtmfguard-Secure header, as in serve mode; Kamailio forks it to the relays like the key INFOs."""
+    h = Harness(pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="payment"))
+    try:
+        h.call("s@x")
+        relay, pl = h.relay, h.relay.calls["s@x"].pipeline
+        sec = "application/x-dtmfguard-secure"
+        assert relay.handle_sip(_info("s@x", "callee-tag", b"on", sec)).startswith(b"SIP/2.0 200") and pl.secure
+        assert relay.handle_sip(_info("s@x", "callee-tag", b"off", sec)).startswith(b"SIP/2.0 200")
+        assert not pl.secure
+        by_header = _info("s@x", "callee-tag", b"x", "text/plain").replace(b"\r\nl: ", b"\r\nX-Dtmfguard-Secure: on\r\nl: ")
+        assert relay.handle_sip(by_header).startswith(b"SIP/2.0 200") and pl.secure
+        assert relay.handle_sip(_info("s@x", "callee-tag", b"maybe", sec)).startswith(b"SIP/2.0 400")
+        assert pl.secure  # unchanged by a malformed switch
+        # the customer cannot switch it (only the agent side's INFO counts): answered, nothing changes
+        assert relay.handle_sip(_info("s@x", "caller-tag", b"off", sec)).startswith(b"SIP/2.0 ")
+        assert pl.secure
+    finally:
+        h.close()
+    harness.call("a@x")  # mask_mode "always": nothing to switch
+    assert harness.relay.handle_sip(_info("a@x", "callee-tag", b"on", "application/x-dtmfguard-secure")).startswith(
+        b"SIP/2.0 488")
+    from dtmfguard.relay.kamailio_cfg import relay_cfg
+
+    cfg = relay_cfg("10.0.0.10", 5060, [("10.0.0.5", 22222)], "sip:agents@10.0.0.9:5060")
+    assert '$cT =~ "application/x-dtmfguard-secure"' in cfg and 'is_present_hf("X-Dtmfguard-Secure")' in cfg

@@ -137,3 +137,33 @@ def test_sipp_agent_echo_through_kamailio_and_the_relay(tmp_path):
     assert corr > 0.6, corr  # customer -> relay -> sipp -> relay -> customer: the speech survives both ways
     assert count_recovered(x.astype(np.float64), spans, 8000) >= len(spans) - 1  # the decoder names raw keys
     assert count_recovered(heard.astype(np.float64), spans, 8000, offset=lag) == 0
+
+
+@pytest.mark.parametrize("form", ["body", "header"])
+def test_the_agent_sides_secure_info_travels_through_kamailio_to_the_relay(tmp_path, form):
+    """mask_mode "payment" without a payment: the agent side (the pjsua2 agent standing in for a PBX or CTI)
+    switches secure mode on and off again with SIP INFO (application/x-dtmfguard-secure, or the
+    X-Dtmfguard-Secure header); Kamailio forks it to the relay, which masks the customer meanwhile.  Keys
+    before and after are heard (an IVR behind works), the keys in between are not nameable."""
+    from dtmfguard.testkit.adversary import recover_digits
+    from dtmfguard.testkit.synth import keypresses
+
+    gap = np.zeros(8000 * 3, np.int16)
+    parts = [keypresses(k, rng=np.random.default_rng(20 + i))[0] for i, k in enumerate(("12", "34", "56"))]
+    x = np.concatenate([gap[:8000], parts[0], gap, parts[1], gap, parts[2], gap[:8000]]).astype(np.int16)
+    sf.write(tmp_path / "c.wav", x, 8000, subtype="PCM_16")
+    # the switches in the middle of the gaps (the agent's media starts with the customer's, within ~0.2 s)
+    on_at = (8000 + parts[0].size + gap.size / 2) / 8000
+    off_at = on_at + (parts[1].size + gap.size) / 8000
+    agent_args = ["--secure-info", f"on@{on_at:.2f},off@{off_at:.2f}"] + (["--secure-header"] if form == "header" else [])
+    with RelayCall(tmp_path, relay_args=["--mask-mode", "payment"], agent_args=agent_args) as call:
+        customer = call.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.5:.1f}")
+        assert customer.wait(60) == 0, customer.output()[-3000:]
+        assert call.agent.wait(20) == 0, call.agent.output()[-3000:]
+    sent = [e for e in call.agent.events() if e.get("event") == "secure_info"]
+    assert [e["value"] for e in sent] == ["on", "off"], call.agent.output()[-3000:]
+    relay_log = call.relays[0].output()
+    assert relay_log.count("secure mode on (agent-info)") == 1 and relay_log.count("secure mode off (agent-info)") == 1
+    assert "".join(d for d, _ in recover_digits(x.astype(np.float64))) == "123456"
+    heard = "".join(d for d, _ in recover_digits(call.recording().astype(np.float64)))
+    assert heard == "1256", (heard, relay_log[-3000:])

@@ -1174,6 +1174,20 @@ class Relay:
         if call is None:
             return response(481, "Call Does Not Exist", headers)
         leg = call.legs.get(tag_of(headers["from"][0]))
+        if leg is not None and leg is call.agent:
+            # the agent side's secure-mode switch (a PBX or CTI without the control API), as serve takes it
+            from ..signalling.sipinfo import SECURE_HEADER, parse_secure_request
+
+            try:
+                on = parse_secure_request(headers.get("content-type", [""])[0], body,
+                                          headers.get(SECURE_HEADER.lower(), [""])[0])
+            except SipInfoError:
+                self.counters["sip_info_bad"] += 1
+                return response(400, "Bad Secure Switch", headers)
+            if on is not None:
+                if not self.set_secure(call, on, "agent-info"):
+                    return response(488, "Not Acceptable Here", headers)  # mask_mode "always": nothing to switch
+                return response(200, "OK", headers)
         if leg is not None and leg is call.customer:
             try:
                 call.pipeline.on_sip_info(headers.get("content-type", [""])[0], body)

@@ -111,9 +111,11 @@ modparam("rtpengine", "rtpengine_retr", {retries})
 modparam("rtpengine", "rtpengine_disable_tout", {disable_s})
 {front_door_params(pike_requests)}
 request_route {{
-{front_door(cond, trusted_cond, max_message=max_message, id_limit=MAX_ID_LEN)}    if (is_method("INFO") && ($cT =~ "application/dtmf")) {{
+{front_door(cond, trusted_cond, max_message=max_message, id_limit=MAX_ID_LEN)}    if (is_method("INFO") && ($cT =~ "application/dtmf" || $cT =~ "application/x-dtmfguard-secure"
+            || is_present_hf("X-Dtmfguard-Secure"))) {{
         # key presses by SIP INFO never reach the agent: forked to every relay, the one carrying the call
-        # (by Call-ID) answers 200 and masks/captures the key, the others 481
+        # (by Call-ID) answers 200 and masks/captures the key, the others 481; the agent side's secure-mode
+        # switch (INFO application/x-dtmfguard-secure, or the X-Dtmfguard-Secure header) travels the same way
 {info_fork}        t_relay();
         exit;
     }}

@@ -13,7 +13,8 @@ Endpoints (all JSON; all but ``/health`` need ``Authorization: Bearer <token>``)
 
 ====== ============================== =====================================================
 GET    /health                        worker health (no card data, no call details)
-GET    /calls                         calls on this worker and their state
+GET    /calls                         calls on this worker and their state; ``?call_id=<SIP Call-ID>``:
+                                      only that call (how a PBX or Kamailio finds the call's id)
 POST   /calls/<id>/payment            start a payment: {"amount": 1999, "currency": "GBP",
                                       "reference": "INV-1", "agent_id": "a7"} (amount in minor units)
 POST   /calls/<id>/payment/cancel     cancel it (also DELETE /calls/<id>/payment)
@@ -351,7 +352,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             url = urlsplit(self.path)
             if url.path.rstrip("/") == "/calls":
-                self._send(200, {"calls": self._calls()})
+                calls = self._calls()
+                wanted = parse_qs(url.query).get("call_id")
+                if wanted:  # a PBX, CRM or Kamailio's http_client finds its call by the SIP Call-ID
+                    calls = [c for c in calls if c["correlation"].get("call_id") in wanted]
+                self._send(200, {"calls": calls})
                 return
             if url.path == "/events":
                 self._events(parse_qs(url.query))

@@ -90,11 +90,13 @@ def ng(port: int, msg: dict, timeout: float = 2.0, host: str = "127.0.0.1") -> d
     return bencode.decode(data.split(b" ", 1)[1])
 
 
-def relay_proc(tmp_path, name: str, ngport: int, control: int | None = None, env=None, *, verbose=True) -> Proc:
-    """A ``dtmfguard relay`` on 127.0.0.1:``ngport`` with 200 RTP ports of its own (and a control API)."""
+def relay_proc(tmp_path, name: str, ngport: int, control: int | None = None, env=None, *, verbose=True,
+               extra=()) -> Proc:
+    """A ``dtmfguard relay`` on 127.0.0.1:``ngport`` with 200 RTP ports of its own (and a control API);
+    ``extra``: more of its options (e.g. ``--mask-mode payment``)."""
     base = rtp_base()
     args = ["-m", "dtmfguard", *(["-v"] if verbose else []), "relay", "--ng", f"127.0.0.1:{ngport}",
-            "--rtp-range", f"{base}-{base + 199}"]
+            "--rtp-range", f"{base}-{base + 199}", *extra]
     if control:
         args += ["--control", f"127.0.0.1:{control}"]
     return Proc(args, name, Path(tmp_path), env=env)
@@ -112,13 +114,14 @@ class RelayCall:
     Leaving the block stops every process (relays, Kamailio, customers, the agent)."""
 
     def __init__(self, tmp_path, *, relays: int = 1, control: bool = False, env=None, agent_args=(),
-                 timeout: int = 60, agent: bool = True):
+                 timeout: int = 60, agent: bool = True, relay_args=()):
         self.tmp = Path(tmp_path)
         self._start_agent = agent  # False: the test runs its own agent (baresip, sipp) on ``self.aport``
         self.front, self.aport = free_port(), free_port()
         self.ngports = [free_port() for _ in range(relays)]
         self.ctl = free_port() if control else None
         self._env, self._agent_args, self.timeout = env, list(agent_args), timeout
+        self._relay_args = list(relay_args)
         self.agent = self.kam = None
         self.relays: list = []
         self.customers: list = []
@@ -131,7 +134,7 @@ class RelayCall:
                                    "--record-dir", str(self.tmp / "agent"), "--timeout", str(self.timeout),
                                    *self._agent_args], "agent", self.tmp)
             self.relays = [relay_proc(self.tmp, f"relay{i}" if len(self.ngports) > 1 else "relay", p,
-                                      self.ctl if i == 0 else None, self._env)
+                                      self.ctl if i == 0 else None, self._env, extra=self._relay_args)
                            for i, p in enumerate(self.ngports)]
             if self.agent is not None:
                 self.agent.wait_ready()
