@@ -685,3 +685,50 @@ def test_the_agent_sides_secure_switch_by_sip_info(harness):
 
     cfg = relay_cfg("10.0.0.10", 5060, [("10.0.0.5", 22222)], "sip:agents@10.0.0.9:5060")
     assert '$cT =~ "application/x-dtmfguard-secure"' in cfg and 'is_present_hf("X-Dtmfguard-Secure")' in cfg
+
+
+@pytest.mark.parametrize("fast_io", [True, False])
+def test_secure_mode_relay_regenerates_keys_outside_secure_mode_for_the_agent(fast_io):
+    """mask_mode "secure" (serve's default) in relay mode: the customer's audio is masked all call long, and
+    each key pressed outside secure mode goes on to the agent as RFC 4733 events in the relay's own stream
+    (its SSRC, its sequence; the final packet three times), with the key's duration, so an IVR behind the
+    relay works; once secure mode is on, no key goes on.  The C and the Python send paths alike."""
+    from dtmfguard.testkit.adversary import recover_digits
+
+    h = Harness(fast_io=fast_io, pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="secure"))
+    try:
+        cust, agent, to_relay_c, _ = h.call("k@x")
+        rng = np.random.default_rng(3)
+        x = (rng.normal(0, 300, 8000 * 3)).astype(np.int16)  # 3 s of quiet noise; keys as events only
+        got, stop = [], threading.Event()
+        rx = threading.Thread(target=_collect, args=(agent, got, stop))
+        rx.start()
+        tx = threading.Thread(target=_send_stream, args=(cust, to_relay_c, x),
+                              kwargs={"events": [(20, 5, 5), (45, 6, 7), (110, 5, 9)]})
+        t0 = time.monotonic()
+        tx.start()
+        time.sleep(max(0.0, t0 + 1.6 - time.monotonic()))  # between the second key (ends 1.02 s) and the third
+        assert h.relay.set_secure(h.relay.calls["k@x"], True, "test")
+        tx.join()
+        time.sleep(0.4)
+        stop.set()
+        rx.join()
+        stats = h.relay.calls["k@x"].stats
+    finally:
+        h.close()
+    audio = [p for p in got if p[1] & 0x7F == 0]
+    events = [p for p in got if p[1] & 0x7F == 101]
+    assert len({p[8:12] for p in got}) == 1  # one SSRC: the relay's stream
+    seqs = [int.from_bytes(p[2:4], "big") for p in got]
+    assert len(set(seqs)) == len(seqs)  # every packet its own sequence number
+    keys: dict[int, list] = {}
+    for p in events:
+        keys.setdefault(int.from_bytes(p[4:8], "big"), []).append(p[12:16])
+    told = [(pl[0][0], max(int.from_bytes(e[2:4], "big") for e in pl), sum(1 for e in pl if e[1] & 0x80))
+            for _, pl in sorted(keys.items())]
+    assert [(code, ends) for code, _, ends in told] == [(5, 3), (7, 3)], told  # not the key in secure mode
+    assert [round(dur / 8) for _, dur, _ in told] == [100, 120], told  # the keys' durations, ms
+    assert events[0][1] & 0x80 and not any(p[1] & 0x80 for p in events if p is not events[0] and p[12] == 5)
+    assert stats["keys_to_agent"] == 2 and stats["keys_not_sent"] == 0
+    pcm = np.concatenate([ulaw_decode(p[12:]) for p in audio]).astype(np.float64)
+    assert recover_digits(pcm) == []  # masked in the audio as always

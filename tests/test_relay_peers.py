@@ -167,3 +167,27 @@ def test_the_agent_sides_secure_info_travels_through_kamailio_to_the_relay(tmp_p
     assert "".join(d for d, _ in recover_digits(x.astype(np.float64))) == "123456"
     heard = "".join(d for d, _ in recover_digits(call.recording().astype(np.float64)))
     assert heard == "1256", (heard, relay_log[-3000:])
+
+
+def test_secure_mode_relay_gives_the_ivr_behind_it_each_key_once(tmp_path):
+    """`dtmfguard relay --mask-mode secure` (serve's default mode): outside a payment each customer key —
+    in-band or RFC 4733 — reaches the agent side (an IVR) once, as an RFC 4733 event, while the audio the
+    agent hears carries no nameable key."""
+    from dtmfguard.testkit.adversary import count_recovered
+    from sip_peers import keys_of
+
+    speech, _ = read_audio(prompt(SPEECH))
+    x, parts = keyed_audio(tmp_path / "c.wav", np.concatenate([speech, np.zeros(4000)]), [("menu", "12", 1.0)],
+                       np.zeros(4000), seed=13)
+    with RelayCall(tmp_path, relay_args=["--mask-mode", "secure"]) as call:
+        customer = call.customer("--play", str(tmp_path / "c.wav"), "--play-s", f"{x.size / 8000 + 0.5:.1f}",
+                                 "--rfc2833", "34", "--tail-s", "1.5")
+        assert customer.wait(60) == 0, customer.output()[-3000:]
+        assert call.agent.wait(20) == 0, call.agent.output()[-3000:]
+    got = keys_of(call.agent)
+    assert got == "1234", (got, call.relays[0].output()[-3000:])
+    rec = call.recording()
+    corr, lag = speech_match(rec, speech)
+    assert corr > 0.6, corr
+    assert count_recovered(x.astype(np.float64), parts["menu"], 8000) == 2  # the raw keys are nameable
+    assert count_recovered(rec.astype(np.float64), parts["menu"], 8000, offset=lag) == 0

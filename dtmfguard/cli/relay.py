@@ -43,7 +43,13 @@ def pipeline_factory(mask_mode, cfg):
     notch = cfg.payment_notch if cfg is not None else True
 
     def pipeline(name: str) -> CallPipeline:
-        return CallPipeline(8000, mask_mode=mode, masker_options=options, name=name, payment_notch=notch)
+        relay = None
+        if mode == "secure" and cfg is not None:  # the card-run watch from [secure] (defaults without a file)
+            from ..media.keyrelay import key_relay_for
+
+            relay = key_relay_for(cfg)
+        return CallPipeline(8000, mask_mode=mode, masker_options=options, name=name, payment_notch=notch,
+                            relay=relay)
 
     return pipeline
 
@@ -153,7 +159,9 @@ def register(sub) -> None:
                         "come late (default 0: lowest latency; 20-40 for lossy WAN legs)")
     p.add_argument("--customer", choices=("caller", "callee"), default="caller",
                    help="which party is the customer: the first offer's sender (caller) or the answerer")
-    p.add_argument("--mask-mode", choices=("always", "payment"), help="as for serve")
+    p.add_argument("--mask-mode", choices=("always", "payment", "secure"),
+                   help="as for serve (default: the configuration's, else always); secure: keys pressed outside "
+                        "a payment or secure mode go on to the agent as RFC 4733 events")
     p.add_argument("--config", help="TOML configuration (mask options, payment gateway, audit)")
     p.add_argument("--control", help="control API host:port (token from $DTMFGUARD_API_TOKEN)")
     p.add_argument("--max-calls", type=int, default=1000, help="refuse offers beyond this many calls")

@@ -39,6 +39,7 @@ import collections
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..capture.card import luhn_valid
 from ..events import DigitEvent
@@ -237,6 +238,13 @@ class KeyRelay:
     def _send(self, key: RelayKey) -> None:
         self.outbox.append(key)
         self.stats["relayed"] += 1
+
+
+def key_relay_for(cfg: Any, rate: int = 8000) -> "KeyRelay":
+    """A call's key relay and card-run watch from a configuration's ``[secure]`` fields (``card_run_action``,
+    ``card_run_gap_s``, ``card_run_pattern``, ``card_run_hold_after``; serve and relay mode alike)."""
+    watch = CardRunWatch(rate, run_gap_ms=cfg.card_run_gap_s * 1000, pattern=cfg.card_run_pattern)
+    return KeyRelay(rate, watch=watch, action=cfg.card_run_action, hold_after=cfg.card_run_hold_after)
 
 
 class KeySequence:

@@ -94,6 +94,8 @@ _MAX_NG = 65535
 _COOKIE_TTL_S = 30.0
 _IDLE_PAUSE_S = 1.0  # customer stream silent this long: the relay pauses its stream to the agent
 _pack_header = HEADER.pack
+#: RFC 4733 §3.2 event codes of the keypad
+_EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 _INT16 = np.dtype(np.int16)
 _CHUNK = 32  # calls per chunk of a tick's pipelines, encoding and sending
 _SHAPE = (FRAME,)
@@ -178,7 +180,13 @@ class RelayCall:
         self.last_rx = 0.0
         self.seen_packets, self.seen_at, self.seen_at_wall = 0, time.monotonic(), self.created
         self.stats = {"frames_sent": 0, "silence_sent": 0, "tick_errors": 0, "dropped_pt": 0, "events_in": 0,
-                      "info_keys": 0}
+                      "info_keys": 0, "keys_to_agent": 0, "keys_not_sent": 0}
+        #: mask_mode "secure": keys the pipeline's KeyRelay decided go on to the agent (complete, with their
+        #: durations), sent one after the other as RFC 4733 events in the relay's own stream; ``key_event``
+        #: is the one being sent: [event code, timestamp, duration in samples, samples sent, end packets sent,
+        #: the agent's telephone-event payload type]
+        self.keys_out: collections.deque = collections.deque()
+        self.key_event: list | None = None
 
     @property
     def customer(self) -> Leg | None:
@@ -823,6 +831,11 @@ class Relay:
             except Exception as exc:  # noqa: BLE001 - the pipeline fails closed itself; this is belt and braces
                 outs.append(None)
                 self._tick_error(call, exc)
+        for call in calls:  # secure mode's keys for the agent leg (complete keys; rare)
+            rel = getattr(call.pipeline, "relay", None)
+            if rel is not None and rel.outbox:
+                while rel.outbox:
+                    call.keys_out.append(rel.outbox.popleft())
         t2 = time.thread_time()
         if self.fast_io:
             t3 = self._send_fast(calls, outs)
@@ -848,6 +861,15 @@ class Relay:
         for call, out in zip(calls, outs):
             stream = call.out
             codec = call.codec
+            if call.key_event is not None or call.keys_out:
+                # an RFC 4733 event in the stream: the Python path sends this call's packets meanwhile
+                if stream is not None:
+                    self._fold(call)
+                    call.out = None
+                    call.out_seq, call.out_ts, call.out_marker = stream.seq, stream.ts, bool(stream.marker)
+                py_calls.append(call)
+                py_outs.append(out)
+                continue
             if stream is None:
                 stream = self._make_out(call, call.agent_leg)
                 if stream is None:
@@ -918,7 +940,15 @@ class Relay:
         for call, payload in zip(calls, payloads):
             agent = call.agent_leg
             pt = call.out_pt
-            pkt = pack(0x80, (0x80 | pt) if call.out_marker else pt, call.out_seq, call.out_ts, call.out_ssrc) + payload
+            if call.key_event is not None or call.keys_out:
+                pkt = self._key_packet(call, agent)
+                if pkt is not None:
+                    payload = pkt[12:]
+            else:
+                pkt = None
+            if pkt is None:
+                pkt = pack(0x80, (0x80 | pt) if call.out_marker else pt, call.out_seq, call.out_ts,
+                           call.out_ssrc) + payload
             call.out_marker = False
             call.out_seq = (call.out_seq + 1) & 0xFFFF
             call.out_ts = (call.out_ts + FRAME) & 0xFFFFFFFF
@@ -932,6 +962,40 @@ class Relay:
             except Exception:  # noqa: BLE001 - OSError, or SRTP refusing: the frame is lost, counted
                 agent.rx_errors += 1
         return t3
+
+    def _key_packet(self, call: RelayCall, agent: Leg) -> bytes | None:
+        """The RFC 4733 packet this tick sends instead of the call's audio frame while a regenerated key is
+        on (mask_mode "secure": a key pressed outside secure mode, so that an IVR behind the relay gets it).
+
+        One packet per 20 ms tick, as a phone sends them (RFC 4733 §2.5.1.2): the event's timestamp is the
+        stream's at its first packet, the duration grows by one frame a packet, and the final packet (E bit)
+        goes out three times (§2.5.1.4), each in its own tick and with its own sequence number.  The stream's
+        timestamp goes on advancing underneath, so the audio after the key continues the timeline.  None:
+        no event to send (the agent's SDP has no telephone-event: the key is counted as not sent)."""
+        ev = call.key_event
+        if ev is None:
+            key = call.keys_out.popleft()
+            pts = agent.offer.event_pts if agent.offer is not None else ()
+            code = _EVENT_CODES.get(key.digit)
+            if not pts or code is None:
+                call.stats["keys_not_sent"] += 1
+                return None
+            total = max(FRAME, int(key.duration_ms) * 8)
+            ev = call.key_event = [code, call.out_ts, total, 0, 0, pts[0]]
+            first = True
+        else:
+            first = False
+        code, ts, total, sent, ends, ev_pt = ev
+        sent = min(total, sent + FRAME)
+        end = sent >= total
+        ev[3] = sent
+        if end:
+            ev[4] = ends = ends + 1
+            if ends >= 3:
+                call.key_event = None
+                call.stats["keys_to_agent"] += 1
+        payload = bytes((code, (0x80 if end else 0) | 10)) + min(sent, 0xFFFF).to_bytes(2, "big")
+        return _pack_header(0x80, (0x80 | ev_pt) if first else ev_pt, call.out_seq, ts, call.out_ssrc) + payload
 
     def _tick_error(self, call: RelayCall, exc: BaseException) -> None:
         call.stats["tick_errors"] += 1

@@ -514,10 +514,9 @@ class Guard:
         c = self.cfg
         if c.mask_mode != "secure":
             return None
-        from ...media.keyrelay import CardRunWatch, KeyRelay
+        from ...media.keyrelay import key_relay_for
 
-        watch = CardRunWatch(8000, run_gap_ms=c.card_run_gap_s * 1000, pattern=c.card_run_pattern)
-        return KeyRelay(8000, watch=watch, action=c.card_run_action, hold_after=c.card_run_hold_after)
+        return key_relay_for(c)
 
     def _incoming(self, prm, acc=None) -> None:
         self.counters["calls"] += 1
