@@ -4,6 +4,7 @@ UDP sockets on 127.0.0.1, driven by the ng protocol as Kamailio drives it (no SI
 see test_relay_kamailio.py for that)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -732,3 +733,39 @@ def test_secure_mode_relay_regenerates_keys_outside_secure_mode_for_the_agent(fa
     assert stats["keys_to_agent"] == 2 and stats["keys_not_sent"] == 0
     pcm = np.concatenate([ulaw_decode(p[12:]) for p in audio]).astype(np.float64)
     assert recover_digits(pcm) == []  # masked in the audio as always
+
+
+def test_secure_mode_relay_alerts_on_a_card_keyed_outside_secure_mode():
+    """Insider fraud: an agent asks for the card outside secure mode.  The relay's card-run watch (serve's)
+    raises one alert for the call (no digit in it, nor in the log), readable at /calls/<id>/alerts."""
+    import logging
+
+    from dtmfguard.server.control import ControlServer, request
+
+    h = Harness(pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="secure"))
+    api = ControlServer(h.relay, "127.0.0.1", 0, "t0ken")
+    api.start()
+    records: list = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("dtmfguard").addHandler(handler)
+    try:
+        cust, agent, to_relay_c, _ = h.call("f@x")
+        x = np.zeros(8000 * 3, np.int16)
+        events = [(10 + 8 * i, 5, int(d)) for i, d in enumerate(PAN)]
+        got, stop = [], threading.Event()
+        rx = threading.Thread(target=_collect, args=(agent, got, stop))
+        rx.start()
+        _send_stream(cust, to_relay_c, x, events=events)
+        time.sleep(0.5)
+        stop.set()
+        rx.join()
+        (call_id,) = [c["id"] for c in request(api.address[1], "GET", "/calls", "t0ken")[1]["calls"]]
+        status, body = request(api.address[1], "GET", f"/calls/{call_id}/alerts", "t0ken")
+    finally:
+        logging.getLogger("dtmfguard").removeHandler(handler)
+        api.stop()
+        h.close()
+    assert status == 200 and [a["type"] for a in body["alerts"]] == ["card_outside_secure_mode"], body
+    text = json.dumps(body) + "".join(r.getMessage() for r in records)
+    assert "ALERT a card number" in text and PAN not in text and "411111" not in text

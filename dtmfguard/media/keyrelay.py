@@ -240,6 +240,12 @@ class KeyRelay:
         self.stats["relayed"] += 1
 
 
+def alert_record(call_id: str, agent: str, alert: dict) -> dict:
+    """The audit / feed form of a card-run alert (no digits, no count of digits)."""
+    return {"event": "card_outside_secure_mode", "call": call_id, "agent": agent,
+            "action": alert.get("action", "alerted"), "detected_at": round(float(alert.get("t", time.time())), 3)}
+
+
 def key_relay_for(cfg: Any, rate: int = 8000) -> "KeyRelay":
     """A call's key relay and card-run watch from a configuration's ``[secure]`` fields (``card_run_action``,
     ``card_run_gap_s``, ``card_run_pattern``, ``card_run_hold_after``; serve and relay mode alike)."""

@@ -187,6 +187,8 @@ class RelayCall:
         #: the agent's telephone-event payload type]
         self.keys_out: collections.deque = collections.deque()
         self.key_event: list | None = None
+        #: card-run alerts of this call (no digits), for the control API's /calls/<id>/alerts
+        self.alerts: list[dict] = []
 
     @property
     def customer(self) -> Leg | None:
@@ -833,9 +835,11 @@ class Relay:
                 self._tick_error(call, exc)
         for call in calls:  # secure mode's keys for the agent leg (complete keys; rare)
             rel = getattr(call.pipeline, "relay", None)
-            if rel is not None and rel.outbox:
+            if rel is not None and (rel.outbox or rel.alerts):
                 while rel.outbox:
                     call.keys_out.append(rel.outbox.popleft())
+                while rel.alerts:
+                    self._card_alert(call, rel.alerts.popleft())
         t2 = time.thread_time()
         if self.fast_io:
             t3 = self._send_fast(calls, outs)
@@ -962,6 +966,16 @@ class Relay:
             except Exception:  # noqa: BLE001 - OSError, or SRTP refusing: the frame is lost, counted
                 agent.rx_errors += 1
         return t3
+
+    def _card_alert(self, call: RelayCall, alert: dict) -> None:
+        """A run of keys outside secure mode looked like a card (mask_mode "secure"): kept for the control API,
+        logged without a digit (the agent is known to the PBX, not here)."""
+        from ..media.keyrelay import alert_record
+
+        record = alert_record(call.id, "", alert)
+        call.alerts.append({"type": "card_outside_secure_mode", **record})
+        log.warning("%s: ALERT a card number may have been keyed outside secure mode; relaying %s", call.id,
+                    "stopped for that run" if record["action"] == "stopped" else "continued")
 
     def _key_packet(self, call: RelayCall, agent: Leg) -> bytes | None:
         """The RFC 4733 packet this tick sends instead of the call's audio frame while a regenerated key is

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import time
 from typing import Any
 
 import pjsua2 as pj
 
-from ...media.keyrelay import RelayKey
+from ...media.keyrelay import RelayKey, alert_record  # noqa: F401 - alert_record: b2bua imports it from here
 
 __all__ = ["send_key", "AlertAudit"]
 
@@ -77,7 +76,3 @@ class AlertAudit:
             self._pool.shutdown(wait=wait)
 
 
-def alert_record(call_id: str, agent: str, alert: dict) -> dict:
-    """The audit / feed form of a card-run alert (no digits, no count of digits)."""
-    return {"event": "card_outside_secure_mode", "call": call_id, "agent": agent,
-            "action": alert.get("action", "alerted"), "detected_at": round(float(alert.get("t", time.time())), 3)}
