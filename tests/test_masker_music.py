@@ -137,3 +137,28 @@ def test_tones_apart_window_must_fit_the_delay_line():
     for i in range(0, x.size, 160):
         m.process(x[i: i + 160])
     assert m.errors == 0
+
+
+def test_a_notch_reopened_at_its_end_gives_the_same_output_for_any_chunking():
+    """Game music (HyperRogue, tune half at 1.05x, first 70 s): a silent suspect's notch opened at the very end of
+    the previous notch (its start the first sample not yet emitted) used to continue that span, which changed the
+    gain of its ramp-out, already emitted when the chunks were short: one sample differed between 37- and
+    160-sample chunks.  A notch whose ramp-out has begun to leave is no longer continued: a new span."""
+    from dtmfguard.testkit import corpora
+
+    try:
+        x = corpora.signal("hyperrogue", "tune", speed=1.05, max_seconds=70).astype(np.int16)
+    except corpora.CorpusMissing as exc:
+        pytest.skip(f"hyperrogue-music not installed ({exc})")
+
+    def run(chunk):
+        m = Masker()
+        out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
+        return out, m
+
+    ref, m_ref = run(160)
+    assert m_ref.notched_spans
+    for chunk in (37, 1000):
+        out, m = run(chunk)
+        assert np.array_equal(out, ref), chunk
+        assert m.notched_spans == m_ref.notched_spans, chunk

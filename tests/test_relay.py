@@ -769,3 +769,16 @@ def test_secure_mode_relay_alerts_on_a_card_keyed_outside_secure_mode():
     assert status == 200 and [a["type"] for a in body["alerts"]] == ["card_outside_secure_mode"], body
     text = json.dumps(body) + "".join(r.getMessage() for r in records)
     assert "ALERT a card number" in text and PAN not in text and "411111" not in text
+
+
+def test_secure_mode_switched_on_by_hand_times_out_as_in_serve():
+    h = Harness(secure_timeout_s=0.3, pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="payment"))
+    try:
+        cust, _, to_relay_c, _ = h.call("t@x")
+        call = h.relay.calls["t@x"]
+        assert h.relay.set_secure(call, True, "test") and call.pipeline.secure
+        _send_stream(cust, to_relay_c, np.zeros(8000, np.int16))  # 1 s of the customer's stream
+        time.sleep(0.2)
+        assert not call.pipeline.secure and call.secure_manual_since == 0.0
+    finally:
+        h.close()

@@ -85,6 +85,7 @@ def run(args) -> int:
                       rtp_range=rtp_range, jitter_ms=args.jitter_ms, customer=args.customer,
                       pipeline_factory=pipeline, max_calls=max_calls, session_factory=session_factory,
                       call_timeout_s=args.call_timeout,
+                      secure_timeout_s=cfg.secure_timeout_s if cfg is not None else 900.0,
                       info_port=None if args.no_info else (args.info_port or (ng[1] + 1 if ng[1] else 0)))
     except OSError as exc:
         raise CliError(exc.strerror or str(exc), 1) from None

@@ -1549,7 +1549,10 @@ class Masker:
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
-            if span.source != "payment" and span.end is not None and start <= span.end:
+            if span.source != "payment" and span.end is not None and start <= span.end \
+                    and span.end - self._guard >= lim - self._fade:
+                # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
+                # leaves the emitted ramp as it was: the same output for any chunking)
                 span.end = None
                 return span
         span = _Span(start, None, "notch")

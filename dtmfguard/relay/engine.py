@@ -189,6 +189,8 @@ class RelayCall:
         self.key_event: list | None = None
         #: card-run alerts of this call (no digits), for the control API's /calls/<id>/alerts
         self.alerts: list[dict] = []
+        #: monotonic time secure mode was switched on by hand (0: off), for the relay's secure.timeout_s
+        self.secure_manual_since = 0.0
 
     @property
     def customer(self) -> Leg | None:
@@ -278,7 +280,8 @@ class Relay:
                  jitter_ms: float = 0.0, customer: str = "caller",
                  pipeline_factory: Callable[[str], Any] | None = None, max_calls: int = 1000,
                  session_factory: Callable[..., Any] | None = None, call_timeout_s: float = 60.0,
-                 info_port: int | None = None, media_reads_per_tick: int = 2, fast_io: bool = True):
+                 info_port: int | None = None, media_reads_per_tick: int = 2, fast_io: bool = True,
+                 secure_timeout_s: float = 900.0):
         if customer not in CUSTOMER_RULES:
             raise ValueError(f"customer must be one of {CUSTOMER_RULES}")
         self.media_address = media_address
@@ -287,6 +290,8 @@ class Relay:
         self.media_reads_per_tick = max(1, min(int(media_reads_per_tick), 4))
         self.max_calls = int(max_calls)
         self.call_timeout_s = float(call_timeout_s)
+        #: secure mode switched on without a payment ends after this (config secure.timeout_s, as in serve)
+        self.secure_timeout_s = float(secure_timeout_s)
         self.session_factory = session_factory
         self.pipeline_factory = pipeline_factory or self._default_pipeline
         self.g722 = g722_available()
@@ -811,6 +816,11 @@ class Relay:
             for call in calls:
                 if call.session is not None:
                     self._poll_session(call)
+                if call.secure_manual_since and now - call.secure_manual_since > self.secure_timeout_s:
+                    call.secure_manual_since = 0.0
+                    call.pipeline.secure_manual = False
+                    log.warning("%s: secure mode timed out after %.0f s (secure.timeout_s)", call.id,
+                                self.secure_timeout_s)
         counters["frames"] += ran
         counters["timed_frames"] += ran
         phases["pop"] += t1 - t0
@@ -1564,6 +1574,10 @@ class Relay:
         pl = b.pipeline
         if pl is None or b.state == "ended" or getattr(pl, "mask_mode", "always") == "always":
             return False
+        if on and not pl.secure_manual:
+            b.secure_manual_since = time.monotonic()
+        elif not on:
+            b.secure_manual_since = 0.0
         pl.secure_manual = bool(on)
         log.info("%s: secure mode %s (%s)", b.id, "on" if on else "off", source)
         return True
