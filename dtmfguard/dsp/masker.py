@@ -83,7 +83,7 @@ from typing import Deque, List, Optional, Tuple
 
 import numpy as np
 
-from . import goertzel, pairfit
+from . import g711, goertzel, pairfit
 from .audio import check_rate
 from .levels import dbm0_to_peak
 from .params import COL_HZ, DEFAULT_MASKER_PARAMS, DTMF_HZ, ROW_HZ, MaskerParams
@@ -269,6 +269,7 @@ class Masker:
         self._named_resid = 1.0 - float(params.named_fraction)
         self._named_unique = float(params.named_unique)
         self._verify_isolated = None if params.verify_isolated is None else float(params.verify_isolated)
+        self._verify_exact = None if params.verify_unique_exact is None else float(params.verify_unique_exact)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -778,6 +779,18 @@ class Masker:
         self._weak_resid = 1.0 - p.weak_fraction
         self._screen_unique = float(p.screen_unique)
         self._confirm_unique = float(p.confirm_unique)
+        # windows also screened as the attacker hears them through G.711 (an 8 kHz codec: not at other rates)
+        g711_ks = {int(round(w)) for w in p.screen_g711_windows_ms}
+        if not g711_ks <= set(ks) or not 0 <= p.screen_g711_margin <= 10:
+            raise ValueError("screen_g711_windows_ms must be screen windows, screen_g711_margin in [0, 10]")
+        self._g711 = tuple(int(k in g711_ks and self.rate == 8000) for k in ks)
+        self._g711_relax = 1.0 + float(p.screen_g711_margin)
+        # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
+        self._g711_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
+                                                     % self.rate],
+                                           self._sin[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
+                                                     % self.rate])
+                           for k, on in zip(ks, self._g711) if on}
         self._skip_energy = self._quiet_bound()
         self._close_hops = max(1, int(round(p.close_ms)))
         self._weak_hops = max(1, int(round(p.weak_run_ms)))
@@ -795,6 +808,7 @@ class Masker:
                     screen_resid=self._screen_resid, confirm_resid=self._confirm_resid,
                     weak_resid=self._weak_resid, screen_unique=self._screen_unique,
                     confirm_unique=self._confirm_unique, skip_energy=self._skip_energy,
+                    g711=np.array(self._g711, dtype=np.int64), g711_relax=self._g711_relax,
                     hold_ratio=float(self.params.hold_ratio), bound_gain=self._bound_gain(),
                     hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops,
                     persist_samples=self._persist, suspect_close_samples=self._suspect_close)
@@ -943,6 +957,20 @@ class Masker:
             hit = free & shape & (amp >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
                 & (r2 >= self._screen_unique * r1)
             suspect[hit] = best[hit] + 16 * wi  # the pair and which window named it
+            if self._g711[wi]:
+                # windows the screen does not name but would name within the margin: named if their G.711
+                # round trip (µ-law or A-law, as the agent hears them) is
+                rx = self._g711_relax
+                near = (suspect < 0) & (ar2 <= rx * self._twist2 * ac2) & (ac2 <= rx * self._twist2 * ar2) & (e > 0) \
+                    & (rx * amp >= self._screen_amp2) & (r1 <= rx * self._screen_resid * e) \
+                    & (rx * r2 >= self._screen_unique * r1)
+                idx = np.flatnonzero(near)
+                if idx.size:
+                    n = k * hop
+                    wins = seg[((lo + idx) * hop)[:, None] + np.arange(n)[None, :]]
+                    named = self._g711_named(wins, wi)
+                    got = named >= 0
+                    suspect[idx[got]] = named[got] + 16 * wi
             if self._is_confirm[wi]:
                 free = conf < 0
                 ok = free & shape & (amp >= self._confirm_amp2) & (r1 <= self._confirm_resid * e) \
@@ -954,6 +982,48 @@ class Masker:
                 weak[ok] = best[ok]
                 expl_long[...] = ex.T
         return int(bool((suspect >= 0).any() or (weak >= 0).any()))
+
+    def _g711_named(self, wins: np.ndarray, wi: int) -> np.ndarray:
+        """Per row of ``wins`` (samples of screen window ``wi``): the pair the screen's test names in its µ-law
+        round trip, else in its A-law one, else -1; every sum in the order of the C screen (``g711_named``):
+        sample by sample, then term by term."""
+        n = wins.shape[1]
+        ct, st = self._g711_tabs[n]
+        quad, ginv = self._quad[wi], self._ginv[wi]
+        rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
+        out = np.full(wins.shape[0], -1, dtype=np.int64)
+        hs = np.arange(wins.shape[0])
+        for law in ("ulaw", "alaw"):
+            enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" else (g711.alaw_encode, g711.alaw_decode)
+            y = dec(enc(wins.ravel())).astype(np.float64).reshape(wins.shape)
+            e = y[:, 0] * y[:, 0]
+            cr = ct[:, 0, None] * y[None, :, 0]
+            sr = st[:, 0, None] * y[None, :, 0]
+            for j in range(1, n):
+                e = e + y[:, j] * y[:, j]
+                cr = cr + y[None, :, j] * ct[:, j, None]
+                sr = sr + y[None, :, j] * st[:, j, None]
+            t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
+            terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
+                     cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
+            ex = quad[0][:, None] * terms[0]
+            for t in range(1, len(terms)):
+                ex = ex + quad[t][:, None] * terms[t]
+            resid = np.maximum(e[None, :] - ex, 0.0)
+            best = np.argmin(resid, axis=0)
+            r1 = resid[best, hs]
+            r2 = np.partition(resid, 1, axis=0)[1]
+            v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
+            g = ginv[best]
+            coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
+                             for i in range(4)], axis=1)
+            ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
+            ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+            ok = (out < 0) & (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0) \
+                & (np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
+                & (r2 >= self._screen_unique * r1)
+            out[ok] = best[ok]
+        return out
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, hops: range, buf_start: int) -> None:
@@ -1451,6 +1521,7 @@ class Masker:
                 or self._coherent(item[1], length, e, self._nominal(pair), buf_start))
             if support >= self._verify_support or carried \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
+                    or self._exact(item[1], length, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -1524,6 +1595,19 @@ class Masker:
         lo, hi = max(named - length - margin, lo_win, buf_start), min(named + margin, e)
         w = self._buf[lo - buf_start: hi - buf_start]
         return float(w @ w) >= self._verify_isolated * energy
+
+    def _exact(self, named: int, length: int, pair: int, buf_start: int) -> bool:
+        """The named short window ``[named - length, named)`` fits ``pair`` so closely that the second-best pair
+        leaves ``verify_unique_exact`` times its residual (a tone alone, e.g. in a gap of the speech over it;
+        a syllable's or a note's chance fit never comes near: :class:`MaskerParams`)."""
+        if self._verify_exact is None or named - length < buf_start:
+            return False
+        seg = self._buf[named - length - buf_start: named - buf_start]
+        resid, _, energy = pairfit.pair_fit(seg[None, :], self.rate)
+        r = resid[0]
+        r1 = float(r[pair])
+        return bool(energy[0] > 0 and r1 <= self._screen_resid * float(energy[0])
+                    and float(np.delete(r, pair).min()) >= self._verify_exact * r1)
 
     def _open_press(self, start: int, lim: Optional[int] = None) -> None:
         if self._conceals and lim is not None:

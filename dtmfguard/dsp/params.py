@@ -328,6 +328,18 @@ class MaskerParams:
     screen_unique: float = 3.0
     screen_min_tone_dbm0: float = -45.0
     max_twist_db: float = 15.0
+    # The screen's windows of these lengths (ms) are also judged as the agent hears them through G.711 (issue 12,
+    # helper m12k): a window the screen's test does not name but would name with every threshold relaxed by
+    # ``screen_g711_margin`` (fraction residual and twist times 1 + margin, uniqueness and tone floor divided by it)
+    # is rounded to int16 and through a µ-law, then an A-law round trip (ITU-T G.711), and named when either
+    # version passes the test.  G.711's noise (~ -38 dB per sample, coarser at low levels) moves a 2 ms window's
+    # second-best / best residual ratio by several %: the attacker named single keys from 2 ms windows at 2.96-2.98
+    # at the input, 3.04-3.20 after the round trip (+-2..4 % frequency error, under or around speech; seeds 2026,
+    # 11).  Exact rather than a statistical margin: it adds only windows the attacker really names after G.711
+    # (tune half, 3 min per source: espeak-cmn 20/min at 2 ms, it 1.3, hyperrogue 0.7, others <= 0.3; the
+    # largest relaxation they needed at the input: 0.29).  At 8 kHz only (G.711's rate).  (): none.
+    screen_g711_windows_ms: tuple = (2.0, 4.0)
+    screen_g711_margin: float = 0.5
     # Confirmation (flat mask): the attacker's rule on an 8 or 16 ms window.  On the tune half of the
     # corpora no key-free window of that length passes it (speech harmonics move and come in families;
     # a 16 ms window resolves them), while every real press of >= 23 ms has such windows.
@@ -543,6 +555,15 @@ class MaskerParams:
     # by silence or by the relay's half-level repeat: 0 of 96 raw at 0.8, 0.85 and 0.9, 51 with the test off.
     # None: no such test.
     verify_isolated: float | None = 0.9
+    # ... or if the named short window fits its pair so closely that the second-best pair leaves this many times
+    # its residual: a tone alone, which no syllable or note comes near (issue 12, helper m12k).  Speech prompts
+    # have digital silence between words, and a tone under such speech is alone there for a few ms: the attacker
+    # names those 2 ms windows (seed 17, tone 9 dB under speech: 12 of 24 keys named blind, 13 at -6 dB: 4 of
+    # 24), but the 16 ms window centred on them is the speech's and the other tests reject them.  Such windows
+    # fit the pair to 1 - 1e-5 or better (second best / best residual 5e4-3e7 at the input, 40-450 after a
+    # G.711 round trip); key-free windows the attacker's rule names (tune half, 6 min per source, 2 and 4 ms)
+    # reach at most 17.6 (espeak-de), 12 elsewhere.  None: no such test.
+    verify_unique_exact: float | None = 40.0
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
