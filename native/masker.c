@@ -518,6 +518,16 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
         return -1;
     }
     memset(skipped, 0, (size_t)nh);
+    /* per hop: the first window named only through G.711 (pair + 16 * window), kept where no window names one */
+    int64_t gs_local[512], *gs = nh <= 512 ? gs_local : (int64_t *)malloc((size_t)nh * sizeof(int64_t));
+    if (gs == NULL) {
+        if (skipped != skipped_local)
+            free(skipped);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nh; i++)
+        gs[i] = -1;
     int any = 0;
     for (Py_ssize_t w = 0; w < nw; w++) {
         const Py_ssize_t k = (Py_ssize_t)o->ks[w], lo = kmax - k;
@@ -602,16 +612,14 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
                 && r2 >= o->screen_unique * r1) {
                 sus[i] = best + 16 * (int64_t)w;
                 any = 1;
-            } else if (sus[i] < 0 && o->g711[w]) {
+            } else if (sus[i] < 0 && gs[i] < 0 && o->g711[w]) {
                 /* a near miss: named if the agent's G.711 version of the window is (Masker._screen_numpy) */
                 const double rx = o->g711_relax;
                 if (ar2 <= rx * o->twist2 * ac2 && ac2 <= rx * o->twist2 * ar2 && e > 0.0 && rx * amp >= o->screen_amp2
                     && r1 <= rx * o->screen_resid * e && rx * r2 >= o->screen_unique * r1) {
                     const int p = g711_named(o, w, x + j0 * hop, k * hop);
-                    if (p >= 0) {
-                        sus[i] = p + 16 * (int64_t)w;
-                        any = 1;
-                    }
+                    if (p >= 0)
+                        gs[i] = p + 16 * (int64_t)w;
                 }
             }
             if (isc && conf[i] < 0 && shape && amp >= o->confirm_amp2 && r1 <= o->confirm_resid * e
@@ -628,6 +636,13 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             }
         }
     }
+    for (Py_ssize_t i = 0; i < nh; i++)
+        if (sus[i] < 0 && gs[i] >= 0) { /* named only through G.711: flagged by 16 * nw (Masker._step) */
+            sus[i] = gs[i] + 16 * (int64_t)nw;
+            any = 1;
+        }
+    if (gs != gs_local)
+        free(gs);
     if (any) { /* the steps will read every hop's explained energies: fill the skipped ones */
         const Py_ssize_t w = nw - 1, lo = kmax - (Py_ssize_t)o->ks[w];
         const double *lev = o->scratch + (Py_ssize_t)o->lev[w] * nb * NFEAT;

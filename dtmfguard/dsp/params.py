@@ -340,6 +340,10 @@ class MaskerParams:
     # largest relaxation they needed at the input: 0.29).  At 8 kHz only (G.711's rate).  (): none.
     screen_g711_windows_ms: tuple = (2.0, 4.0)
     screen_g711_margin: float = 0.5
+    # ... and, while no press is open, such a window counts only if the pair's two tones over the 16 ms window ending
+    # there are off nominal by shares at most this far apart (each within ``offset_error_max``): one keypad
+    # oscillator, not a note's or a voice's partials (None: always counts).
+    screen_g711_spread: object = 0.025
     # Confirmation (flat mask): the attacker's rule on an 8 or 16 ms window.  On the tune half of the
     # corpora no key-free window of that length passes it (speech harmonics move and come in families;
     # a 16 ms window resolves them), while every real press of >= 23 ms has such windows.
@@ -564,6 +568,25 @@ class MaskerParams:
     # G.711 round trip); key-free windows the attacker's rule names (tune half, 6 min per source, 2 and 4 ms)
     # reach at most 17.6 (espeak-de), 12 elsewhere.  None: no such test.
     verify_unique_exact: float | None = 40.0
+    # ... or if its pair is that of a press or of a keypad-like suspect (not a musical one) that ended at most this
+    # long before the named window (issue 12, helper m12k): a tone under louder speech loses its mask where the
+    # speech swells and comes back where it dips; the 16 ms window centred on such a dip is the speech's.
+    # Measured (seeds 2026, 7): 2 ms windows named 12-104 ms after their key's press or notch ended, 16 ms
+    # shares 0.14-0.23.  None: no such test.
+    verify_recent_ms: float | None = 150.0
+    verify_recent_weak_ms: float | None = 40.0
+    # ... or if the pair, at its two tones' measured frequencies (spectrum peaks within +-6 %), carries
+    # ``verify_long_fraction`` of the ``verify_long_ms`` ending at the verifying hop (the past the delay line keeps;
+    # one of the offset rules: each tone within ``offset_error_max``, off when that is None),
+    # its tones off nominal by shares at most ``verify_long_spread`` apart (one keypad oscillator): a key held under
+    # louder speech, named once where the speech dips (issue 12, helper m12k: seed 17, 3 dB under speech at -2 %
+    # and +3 %, 48 ms shares 0.30 and 0.27, spreads 0.23 and 0.06 %; no context, 16 ms shares below 0.2).
+    # Key-free pending suspects of the tune half that it verifies (48 ms): 0.15 / 0.01 notches/min +0.1-0.25 on
+    # speech, +1.0 on espeak-cmn (its level tones: shares 0.15-0.26, spreads 0.45-1 %); 0.25 / 0.005: +1 notch in
+    # 12 min on es and it, none elsewhere.  None: no such test.
+    verify_long_ms: float | None = 48.0
+    verify_long_fraction: float = 0.25
+    verify_long_spread: float = 0.005
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
