@@ -579,13 +579,14 @@ class MaskerParams:
     # ``verify_long_fraction`` of the ``verify_long_ms`` ending at the verifying hop (the past the delay line keeps;
     # one of the offset rules: each tone within ``offset_error_max``, off when that is None),
     # its tones off nominal by shares at most ``verify_long_spread`` apart (one keypad oscillator): a key held under
-    # louder speech, named once where the speech dips (issue 12, helper m12k: seed 17, 3 dB under speech at -2 %
-    # and +3 %, 48 ms shares 0.30 and 0.27, spreads 0.23 and 0.06 %; no context, 16 ms shares below 0.2).
-    # Key-free pending suspects of the tune half that it verifies (48 ms): 0.15 / 0.01 notches/min +0.1-0.25 on
-    # speech, +1.0 on espeak-cmn (its level tones: shares 0.15-0.26, spreads 0.45-1 %); 0.25 / 0.005: +1 notch in
-    # 12 min on es and it, none elsewhere.  None: no such test.
+    # louder speech, named once where the speech dips (issue 12, helper m12k: seeds 17 and 29, 3 dB under speech at
+    # -2 %, +3 %, +3 %: 48 ms shares 0.30, 0.27, 0.22, spreads 0.23, 0.06, 0.20 %; no context, 16 ms shares below
+    # 0.2).  Key-free pending suspects of the tune half that it verifies (48 ms), fraction / spread: 0.15 / 0.01
+    # notches/min +0.1-0.25 on speech, +1.0 on espeak-cmn (its level tones: shares 0.15-0.26, spreads 0.45-1 %);
+    # 0.15 / 0.005: en, es +0.17, espeak-cmn +0.1; 0.2 / 0.005 and 0.25 / 0.005: +1 notch in 12 min on es and it,
+    # none elsewhere.  None: no such test.
     verify_long_ms: float | None = 48.0
-    verify_long_fraction: float = 0.25
+    verify_long_fraction: float = 0.2
     verify_long_spread: float = 0.005
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
