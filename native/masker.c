@@ -19,7 +19,7 @@
  * decisions and give the same audio (tests/test_masker_native.py).
  *
  * Screen(*, hop, cos, sin, freq, ks, is_confirm, quad, ginv, screen_amp2, confirm_amp2, twist2,
- *        screen_resid, confirm_resid, weak_resid, screen_unique, confirm_unique, skip_energy)
+ *        screen_resid, confirm_resid, weak_resid, screen_unique, confirm_unique, skip_energy, ..., g711, g711_relax)
  *
  *   Every constant is passed by name (MaskerParams and the tables derived from it, see
  *   Masker._setup_screen), checked once here, and kept in the object.
@@ -31,6 +31,9 @@
  *                                  explained = sum_t quad[t][p] * term_t (Masker._quad_terms)
  *   ginv     float64 [nw*16*4*4]   per window and pair: inverse Gram matrix (window-relative basis)
  *   *_resid  1 - the share of energy the best pair must explain; *_unique second-best residual ratio
+ *   g711     int64 [nw]            1 where a window the screen's test misses, but would pass relaxed by g711_relax,
+ *                                  is judged again after a µ-law, then an A-law round trip (g711_named); a hop
+ *                                  named only that way reports pair + 16 * (window + nw) (Masker._step reads it)
  *
  * Screen.screen(seg, b0, suspect_out, conf_out, conf_coef_out, weak_out, expl_out) -> int
  *

@@ -66,7 +66,8 @@ CASES = {
     "recent press: 1 s presses 6 dB under speech": (2026, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
                                                     {"verify_recent_ms": None}),
     "recent weak suspect: 6 dB under speech": (7, 102, {"speech_under_db": -6.0}, {"verify_recent_weak_ms": None}),
-    "long: 3 dB under speech, +3 %": (17, 19, {"speech_under_db": -3.0, "freq_error": 0.03}, {"verify_long_ms": None}),
+    "long: 3 dB under speech, +3 %": (17, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
+                                      {"verify_long_ms": None}),
 }
 
 
@@ -172,24 +173,26 @@ def test_new_rules_same_output_any_chunking_and_backend(case, seconds):
     x = x[8000 * seconds[0]: 8000 * seconds[1]]
     ref, m_ref = with_backend("numpy", lambda: _mask(x, chunk=160))
     assert not np.array_equal(ref, with_backend("numpy", lambda: _mask(x, dataclasses.replace(P, **off))[0]))
-    runs = [("numpy", 1000)] + ([("native", c) for c in (7, 160, 1000)] if masker_mod._masker_native is not None else [])
+    runs = [("numpy", 1000)]
+    if masker_mod._masker_native is not None:
+        runs += [("native", c) for c in (7, 160, 1000)]
     for backend, chunk in runs:
-        if True:
-            got, m = with_backend(backend, lambda c=chunk: _mask(x, chunk=c))
-            assert np.array_equal(got, ref), (backend, chunk)
-            assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans
+        got, m = with_backend(backend, lambda c=chunk: _mask(x, chunk=c))
+        assert np.array_equal(got, ref), (backend, chunk)
+        assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans
 
 
 def test_new_params_reach_both_backends(native):
     """Each new threshold changes what both backends do, identically."""
     keys, _ = _scenario(2026, 16, freq_error=0.04, speech_around=True)  # (2 ms windows)
     keys4, _ = _scenario(11, 16, freq_error=0.04, speech_around=True)  # (a 4 ms window, at 10.7 s)
-    for change, x in (({"screen_g711_margin": 0.0}, keys[:8000 * 8]), ({"screen_g711_spread": 0.0}, keys[:8000 * 8]),
-                      ({"screen_g711_windows_ms": (2.0,)}, keys4[8000 * 9: 8000 * 13])):
-        base = with_backend("numpy", lambda: _mask(x)[0])
+    cases = (({"screen_g711_margin": 0.0}, keys[:8000 * 8]), ({"screen_g711_spread": 0.0}, keys[:8000 * 8]),
+             ({"screen_g711_windows_ms": (2.0,)}, keys4[8000 * 9: 8000 * 13]))
+    for change, x in cases:
         params = dataclasses.replace(P, **change)
-        ref = with_backend("numpy", lambda: _mask(x, params)[0])
-        got = with_backend("native", lambda: _mask(x, params)[0])
+        base = with_backend("numpy", lambda x=x: _mask(x)[0])
+        ref = with_backend("numpy", lambda x=x, p=params: _mask(x, p)[0])
+        got = with_backend("native", lambda x=x, p=params: _mask(x, p)[0])
         assert np.array_equal(got, ref), change
         assert not np.array_equal(ref, base), f"{change} changed nothing"
 

@@ -16,13 +16,17 @@ How this one leaks nothing, and leaves speech alone (issue 12):
 * a **screen** (not the strict Q.24 receiver of :mod:`dtmfguard.dsp.detector`, which decides which digits are
   *captured*): every 1 ms it fits all 16 key pairs by least squares to the windows the attacker of
   :mod:`dtmfguard.testkit.adversary` uses (2, 4, 8, 16 ms; per-1 ms-block correlations summed into windows) and
-  applies the attacker's own rule, so whatever it could name in the output is seen here first;
+  applies the attacker's own rule, so whatever it could name in the output is seen here first; a 2 or 4 ms window
+  that rule just misses is judged again as the agent hears it after a µ-law and an A-law round trip (G.711's
+  noise lifts a near miss over the rule), and counts, with no press open, if its pair is one keypad oscillator;
 * a **confirmed press** (that rule on an 8 or 16 ms window, or on every hop for 8 ms) gets the flat mask,
   from the first sample carrying its pair (a walk back in 2 ms windows, minus a guard, the cross-fade
   completing before it) until its pair has lost three quarters of its energy in the 16 ms window: one
   span per press, no holes when a voice starts over it;
 * a **suspect** (a short window the attacker would name, kept only if the 16 ms window centred on it
-  still carries the pair or it is named 3 times within 8 ms; or the same pair carrying half the 16 ms
+  still carries the pair or it is named 3 times within 8 ms, or it fits its pair exactly (a tone alone in a gap of
+  the speech over it), or a press or weak suspect of its pair ended just before, or 48 ms at the pair's measured
+  frequencies carry it (a key held under louder speech); or the same pair carrying half the 16 ms
   window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
   the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
   while speech passes (-0.6 dB).  It is key-independent.  A short-window suspect's notch ends a guard
@@ -271,7 +275,8 @@ class Masker:
         self._verify_isolated = None if params.verify_isolated is None else float(params.verify_isolated)
         self._verify_exact = None if params.verify_unique_exact is None else float(params.verify_unique_exact)
         self._recent_len = 0 if params.verify_recent_ms is None else int(round(params.verify_recent_ms * ms))
-        self._recent_weak = 0 if params.verify_recent_weak_ms is None else int(round(params.verify_recent_weak_ms * ms))
+        self._recent_weak = 0 if params.verify_recent_weak_ms is None \
+            else int(round(params.verify_recent_weak_ms * ms))
         self._long_len = 0 if params.verify_long_ms is None else int(round(params.verify_long_ms * ms))
         self._long_fraction = float(params.verify_long_fraction)
         self._long_spread = float(params.verify_long_spread)
@@ -974,7 +979,8 @@ class Masker:
                 # windows the screen does not name but would name within the margin: named if their G.711
                 # round trip (µ-law or A-law, as the agent hears them) is (the first such window per hop)
                 rx = self._g711_relax
-                near = (suspect < 0) & (g711_hit < 0) & (ar2 <= rx * self._twist2 * ac2) & (ac2 <= rx * self._twist2 * ar2) & (e > 0) \
+                near = (suspect < 0) & (g711_hit < 0) & (ar2 <= rx * self._twist2 * ac2) \
+                    & (ac2 <= rx * self._twist2 * ar2) & (e > 0) \
                     & (rx * amp >= self._screen_amp2) & (r1 <= rx * self._screen_resid * e) \
                     & (rx * r2 >= self._screen_unique * r1)
                 idx = np.flatnonzero(near)
@@ -1022,7 +1028,8 @@ class Masker:
         out = np.full(wins.shape[0], -1, dtype=np.int64)
         hs = np.arange(wins.shape[0])
         for law in ("ulaw", "alaw"):
-            enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" else (g711.alaw_encode, g711.alaw_decode)
+            enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" \
+                else (g711.alaw_encode, g711.alaw_decode)
             y = dec(enc(wins.ravel())).astype(np.float64).reshape(wins.shape)
             e = y[:, 0] * y[:, 0]
             cr = ct[:, 0, None] * y[None, :, 0]
@@ -1229,7 +1236,7 @@ class Masker:
                 onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
                 start = max(self._align_down(onset - self._guard), lim - self._fade)
                 self._suspect = sp = [weak, e, e, self._open_notch(start, lim), False]
-                self._ended(weak, e, self._recent_weak)  # (a keypad-like pair held in the 16 ms window: remembered when it ends)
+                self._ended(weak, e, self._recent_weak)  # (a keypad-like pair held in the 16 ms window)
             else:
                 sp[0], sp[1], sp[2], sp[4] = weak, e, e, False
         if sp is not None and sp[3] is None and sus < 0:
@@ -1707,7 +1714,7 @@ class Masker:
     def _end_suspect(self, end: int) -> None:
         sp = self._suspect
         if sp is not None and not sp[4] and sp[0] in self._recent:
-            self._ended(sp[0], sp[2], self._recent_weak)  # (a weak suspect's: not a short window's alone nor a musical pair's)
+            self._ended(sp[0], sp[2], self._recent_weak)  # (a weak suspect's: no short window's alone, no note's)
         if sp is not None and sp[3] is None:
             self._suspect = None
         elif sp is not None:
