@@ -278,6 +278,7 @@ class Masker:
         self._recent_weak = 0 if params.verify_recent_weak_ms is None \
             else int(round(params.verify_recent_weak_ms * ms))
         self._long_len = 0 if params.verify_long_ms is None else int(round(params.verify_long_ms * ms))
+        self._recent_spread = None if params.verify_recent_spread is None else float(params.verify_recent_spread)
         self._long_fraction = float(params.verify_long_fraction)
         self._long_spread = float(params.verify_long_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
@@ -1564,7 +1565,7 @@ class Masker:
             if support >= self._verify_support or carried \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
                     or self._exact(item[1], length, pair, buf_start) \
-                    or item[1] <= self._recent.get(pair, -1) \
+                    or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
                     or self._held_long(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
@@ -1639,6 +1640,16 @@ class Masker:
         lo, hi = max(named - length - margin, lo_win, buf_start), min(named + margin, e)
         w = self._buf[lo - buf_start: hi - buf_start]
         return float(w @ w) >= self._verify_isolated * energy
+
+    def _recent_keypad(self, e: int, pair: int, buf_start: int) -> bool:
+        """For :meth:`_verify_pending`'s ``verify_recent_*`` test: the pair's two tones over the ``verify_long_ms``
+        ending at ``e`` are off nominal by shares at most ``verify_recent_spread`` apart (one keypad oscillator, not
+        a chord's notes after a false press)."""
+        n = self._long_len
+        if self._recent_spread is None or not n or e - n < buf_start:
+            return True
+        er, ec = self._tone_errors(self._buf[e - n - buf_start: e - buf_start], pair)
+        return abs(er - ec) <= self._recent_spread + 1e-9
 
     def _held_long(self, e: int, pair: int, buf_start: int) -> bool:
         """The pair, fitted at its two tones' measured frequencies (Hann-windowed spectrum peaks, :meth:`_tone_errors`)
