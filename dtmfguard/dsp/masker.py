@@ -25,8 +25,8 @@ How this one leaks nothing, and leaves speech alone (issue 12):
   span per press, no holes when a voice starts over it;
 * a **suspect** (a short window the attacker would name, kept only if the 16 ms window centred on it
   still carries the pair or it is named 3 times within 8 ms, or it fits its pair exactly (a tone alone in a gap of
-  the speech over it), or a press or weak suspect of its pair ended just before, or 48 ms at the pair's measured
-  frequencies carry it (a key held under louder speech); or the same pair carrying half the 16 ms
+  the speech over it), or a press of its pair ended just before and its tones are one keypad oscillator, or 48 ms
+  at the pair's measured frequencies carry it (a key held under louder speech); or the same pair carrying half the 16 ms
   window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
   the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
   while speech passes (-0.6 dB).  It is key-independent.  A short-window suspect's notch ends a guard

@@ -574,13 +574,14 @@ class MaskerParams:
     # Measured (seeds 2026, 7): 2 ms windows named 12-104 ms after their key's press or notch ended, 16 ms
     # shares 0.14-0.23.  None: no such test.
     # A weak suspect's pair is remembered only when the suspect was notched at once (its pair carrying
-    # ``weak_notch_fraction`` of the 16 ms window), ``verify_recent_weak_ms`` (seed 7: 26 ms after).  Either is
+    # ``weak_notch_fraction`` of the 16 ms window), ``verify_recent_weak_ms`` (seed 7, 6 dB under speech: 26 ms
+    # after; +0.1 notches/min on it, ru, es; off: ``verify_long_*`` at 0.2 closes that case too).  Either is
     # taken only when the pair's two tones over ``verify_long_ms`` are off nominal by shares at most
     # ``verify_recent_spread`` apart (one keypad oscillator; None: no such condition): without it, tune half,
     # notches/min fr 2.9 -> 3.1 and hyperrogue 2.8 -> 3.1 (chords' notes named again after a false press), ru and it
     # +0.1; with it those unchanged, and every talk-over / boundary cell the same (seeds 2026, 19, 41).
     verify_recent_ms: float | None = 150.0
-    verify_recent_weak_ms: float | None = 40.0
+    verify_recent_weak_ms: float | None = None
     verify_recent_spread: float | None = 0.01
     # ... or if the pair, at its two tones' measured frequencies (spectrum peaks within +-6 %), carries
     # ``verify_long_fraction`` of the ``verify_long_ms`` ending at the verifying hop (the past the delay line keeps;
