@@ -19,7 +19,7 @@
  * decisions and give the same audio (tests/test_masker_native.py).
  *
  * Screen(*, hop, cos, sin, freq, ks, is_confirm, quad, ginv, screen_amp2, confirm_amp2, twist2,
- *        screen_resid, confirm_resid, weak_resid, screen_unique, confirm_unique, skip_energy)
+ *        screen_resid, confirm_resid, weak_resid, screen_unique, confirm_unique, skip_energy, ..., g711, g711_relax)
  *
  *   Every constant is passed by name (MaskerParams and the tables derived from it, see
  *   Masker._setup_screen), checked once here, and kept in the object.
@@ -31,6 +31,9 @@
  *                                  explained = sum_t quad[t][p] * term_t (Masker._quad_terms)
  *   ginv     float64 [nw*16*4*4]   per window and pair: inverse Gram matrix (window-relative basis)
  *   *_resid  1 - the share of energy the best pair must explain; *_unique second-best residual ratio
+ *   g711     int64 [nw]            1 where a window the screen's test misses, but would pass relaxed by g711_relax,
+ *                                  is judged again after a µ-law, then an A-law round trip (g711_named); a hop
+ *                                  named only that way reports pair + 16 * (window + nw) (Masker._step reads it)
  *
  * Screen.screen(seg, b0, suspect_out, conf_out, conf_coef_out, weak_out, expl_out) -> int
  *
@@ -79,6 +82,8 @@ typedef struct {
     double screen_amp2, confirm_amp2, twist2, screen_resid, confirm_resid, weak_resid, screen_unique,
         confirm_unique, skip_energy, hold_ratio;
     int64_t hit_hops, weak_hops, close_hops, persist, suspect_close;
+    int64_t g711[MAXW];            /* per window: also judged through a G.711 round trip (Masker._g711) */
+    double g711_relax;             /* ... when the screen's test relaxed by this factor would pass */
     double gain[MAXW], need[MAXW]; /* per window: bound on explained energy per unit row+column power, and
                                      the least share of the window's energy any of its tests needs */
     int64_t *tag;                  /* [CACHE] absolute block held by each slot (or INT64_MIN) */
@@ -147,19 +152,20 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
     static char *names[] = {"hop", "cos", "sin", "freq", "ks", "is_confirm", "quad", "ginv",
                             "screen_amp2", "confirm_amp2", "twist2", "screen_resid", "confirm_resid",
                             "weak_resid", "screen_unique", "confirm_unique", "skip_energy", "hold_ratio", "bound_gain", "hit_hops", "weak_hops", "close_hops", "persist_samples",
-                            "suspect_close_samples", NULL};
+                            "suspect_close_samples", "g711", "g711_relax", NULL};
     Py_ssize_t hop;
-    PyObject *cos_o, *sin_o, *freq_o, *ks_o, *isc_o, *quad_o, *ginv_o, *gain_o;
+    PyObject *cos_o, *sin_o, *freq_o, *ks_o, *isc_o, *quad_o, *ginv_o, *gain_o, *g711_o;
     if (self->ctab != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Screen: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nOOOOOOOddddddddddOLLLLL", names, &hop, &cos_o, &sin_o, &freq_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nOOOOOOOddddddddddOLLLLLOd", names, &hop, &cos_o, &sin_o, &freq_o,
                                      &ks_o, &isc_o, &quad_o, &ginv_o, &self->screen_amp2, &self->confirm_amp2,
                                      &self->twist2, &self->screen_resid, &self->confirm_resid, &self->weak_resid,
                                      &self->screen_unique, &self->confirm_unique, &self->skip_energy,
                                      &self->hold_ratio, &gain_o, &self->hit_hops, &self->weak_hops,
-                                     &self->close_hops, &self->persist, &self->suspect_close))
+                                     &self->close_hops, &self->persist, &self->suspect_close, &g711_o,
+                                     &self->g711_relax))
         return -1;
     /* every name is required: "|$" only makes them keyword-only */
     if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
@@ -198,14 +204,23 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
         || copy_buffer(isc_o, I, nw, self->isc, "is_confirm") < 0
         || copy_buffer(quad_o, D, nw * NT * NP, self->quad, "quad") < 0
         || copy_buffer(ginv_o, D, nw * NP * 16, self->ginv, "ginv") < 0
-        || copy_buffer(gain_o, D, nw, self->gain, "bound_gain") < 0)
+        || copy_buffer(gain_o, D, nw, self->gain, "bound_gain") < 0
+        || copy_buffer(g711_o, I, nw, self->g711, "g711") < 0)
         return -1;
+    if (!(self->g711_relax >= 1.0 && self->g711_relax <= 11.0)) {
+        PyErr_SetString(PyExc_ValueError, "Screen: g711_relax must be in [1, 11]");
+        return -1;
+    }
     for (Py_ssize_t w = 0; w < nw; w++) {
         double r = self->screen_resid;
         if (self->isc[w] && self->confirm_resid > r)
             r = self->confirm_resid;
         if (w == nw - 1 && self->weak_resid > r)
             r = self->weak_resid;
+        if (self->g711[w] && self->g711_relax * self->screen_resid > r)
+            r = self->g711_relax * self->screen_resid; /* (the relaxed test's share: a near miss is still fitted) */
+        if (r >= 1.0)
+            r = 1.0 - 1e-12;
         /* a test passes only if the best pair explains >= (1 - r) of the energy; 1e-9 below that for
          * rounding (the bound itself carries a margin, see Masker.native_constants) */
         self->need[w] = (1.0 - r) * (1.0 - 1e-9);
@@ -333,6 +348,116 @@ rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, do
     }
 }
 
+/* ITU-T G.711 round trips of one sample (as dtmfguard.dsp.g711: rounded half to even, clipped to int16) */
+static inline int
+to_int16_sample(double v)
+{
+    double r = nearbyint(v); /* the default rounding mode: half to even, as numpy's round */
+    if (!(r >= -32768.0))
+        r = -32768.0;
+    if (r > 32767.0)
+        r = 32767.0;
+    return (int)r;
+}
+
+static inline int
+top_bit(int v) /* floor(log2(v)) for v >= 1 */
+{
+    int b = 0;
+    while (v >> (b + 1))
+        b++;
+    return b;
+}
+
+static double
+ulaw_round_trip(double v)
+{
+    const int x = to_int16_sample(v);
+    const int q = x >= 0 ? (x & ~3) : -((-x + 3) & ~3); /* (x >> 2) << 2, rounding toward minus infinity */
+    int mag = q < 0 ? -q : q;
+    if (mag > 32635)
+        mag = 32635;
+    mag += 0x84;
+    int exponent = top_bit(mag) - 7;
+    exponent = exponent < 0 ? 0 : exponent > 7 ? 7 : exponent;
+    const int mant = (mag >> (exponent + 3)) & 0x0F;
+    const int out = (((mant << 3) + 0x84) << exponent) - 0x84;
+    return (double)(x < 0 ? -out : out);
+}
+
+static double
+alaw_round_trip(double v)
+{
+    const int x = to_int16_sample(v);
+    const int positive = x >= 0;
+    int mag = (positive ? x : -x - 1) >> 3;
+    mag = mag < 0 ? 0 : mag > 4095 ? 4095 : mag;
+    const int seg = mag < 32 ? 0 : top_bit(mag < 1 ? 1 : mag) - 4;
+    const int mant = seg == 0 ? mag >> 1 : (mag >> seg) & 0x0F;
+    const int m2 = seg == 0 ? (mant << 1) + 1 : ((mant << 1) + 33) << (seg - 1 > 0 ? seg - 1 : 0);
+    const int lin = m2 << 3;
+    return (double)(positive ? lin : -lin);
+}
+
+/* The pair the screen's test names in window w's samples xw (n of them) after a µ-law, else an A-law round trip,
+ * or -1 (Masker._g711_named: every sum in its order) */
+static int
+g711_named(const ScreenObject *o, Py_ssize_t w, const double *xw, Py_ssize_t n)
+{
+    static const int row_of[NP] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
+    double y[256];
+    if (n > 256)
+        return -1; /* (windows of 2-4 ms at 8 kHz: 16-32 samples) */
+    for (int law = 0; law < 2; law++) {
+        for (Py_ssize_t j = 0; j < n; j++)
+            y[j] = law == 0 ? ulaw_round_trip(xw[j]) : alaw_round_trip(xw[j]);
+        double e = y[0] * y[0], cr[NF], sr[NF], t2[3][NF], ex[NP];
+        for (int q = 0; q < NF; q++) {
+            cr[q] = o->ctab[0] * y[0];
+            sr[q] = o->stab[0] * y[0];
+        }
+        for (Py_ssize_t j = 1; j < n; j++) {
+            e = e + y[j] * y[j];
+            for (int q = 0; q < NF; q++) {
+                const int64_t idx = (o->freq[q] * (int64_t)j) % o->rate;
+                cr[q] = cr[q] + y[j] * o->ctab[idx];
+                sr[q] = sr[q] + y[j] * o->stab[idx];
+            }
+        }
+        for (int q = 0; q < NF; q++) {
+            t2[0][q] = cr[q] * cr[q];
+            t2[1][q] = sr[q] * sr[q];
+            t2[2][q] = cr[q] * sr[q];
+        }
+        pair_explained(o->quad + w * NT * NP, cr, sr, t2, ex);
+        int best = 0;
+        double r1 = HUGE_VAL, r2 = HUGE_VAL;
+        for (int p = 0; p < NP; p++) {
+            const double rr = e - ex[p], res = rr > 0.0 ? rr : 0.0;
+            if (res < r1) {
+                r2 = r1;
+                r1 = res;
+                best = p;
+            } else if (res < r2) {
+                r2 = res;
+            }
+        }
+        const int br = row_of[best], bc = 4 + best % 4;
+        const double v[4] = {cr[br], sr[br], cr[bc], sr[bc]};
+        const double *g = o->ginv + w * NP * 16 + best * 16;
+        double cf[4];
+        for (int a = 0; a < 4; a++)
+            cf[a] = ((g[4 * a] * v[0] + g[4 * a + 1] * v[1]) + g[4 * a + 2] * v[2]) + g[4 * a + 3] * v[3];
+        const double ar2 = cf[0] * cf[0] + cf[1] * cf[1];
+        const double ac2 = cf[2] * cf[2] + cf[3] * cf[3];
+        const double amp = ar2 < ac2 ? ar2 : ac2;
+        if (ar2 <= o->twist2 * ac2 && ac2 <= o->twist2 * ar2 && e > 0.0 && amp >= o->screen_amp2
+            && r1 <= o->screen_resid * e && r2 >= o->screen_unique * r1)
+            return best;
+    }
+    return -1;
+}
+
 /* the screen of nh hops on x (nb = kmax + nh - 1 whole blocks from absolute block b0): 1 if any hop has a
  * suspect or weak pair, 0 if none, -1 on a memory error (exception set) */
 static int
@@ -396,6 +521,16 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
         return -1;
     }
     memset(skipped, 0, (size_t)nh);
+    /* per hop: the first window named only through G.711 (pair + 16 * window), kept where no window names one */
+    int64_t gs_local[512], *gs = nh <= 512 ? gs_local : (int64_t *)malloc((size_t)nh * sizeof(int64_t));
+    if (gs == NULL) {
+        if (skipped != skipped_local)
+            free(skipped);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nh; i++)
+        gs[i] = -1;
     int any = 0;
     for (Py_ssize_t w = 0; w < nw; w++) {
         const Py_ssize_t k = (Py_ssize_t)o->ks[w], lo = kmax - k;
@@ -480,6 +615,15 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
                 && r2 >= o->screen_unique * r1) {
                 sus[i] = best + 16 * (int64_t)w;
                 any = 1;
+            } else if (sus[i] < 0 && gs[i] < 0 && o->g711[w]) {
+                /* a near miss: named if the agent's G.711 version of the window is (Masker._screen_numpy) */
+                const double rx = o->g711_relax;
+                if (ar2 <= rx * o->twist2 * ac2 && ac2 <= rx * o->twist2 * ar2 && e > 0.0 && rx * amp >= o->screen_amp2
+                    && r1 <= rx * o->screen_resid * e && rx * r2 >= o->screen_unique * r1) {
+                    const int p = g711_named(o, w, x + j0 * hop, k * hop);
+                    if (p >= 0)
+                        gs[i] = p + 16 * (int64_t)w;
+                }
             }
             if (isc && conf[i] < 0 && shape && amp >= o->confirm_amp2 && r1 <= o->confirm_resid * e
                 && r2 >= o->confirm_unique * r1) {
@@ -495,6 +639,13 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             }
         }
     }
+    for (Py_ssize_t i = 0; i < nh; i++)
+        if (sus[i] < 0 && gs[i] >= 0) { /* named only through G.711: flagged by 16 * nw (Masker._step) */
+            sus[i] = gs[i] + 16 * (int64_t)nw;
+            any = 1;
+        }
+    if (gs != gs_local)
+        free(gs);
     if (any) { /* the steps will read every hop's explained energies: fill the skipped ones */
         const Py_ssize_t w = nw - 1, lo = kmax - (Py_ssize_t)o->ks[w];
         const double *lev = o->scratch + (Py_ssize_t)o->lev[w] * nb * NFEAT;

@@ -16,13 +16,17 @@ How this one leaks nothing, and leaves speech alone (issue 12):
 * a **screen** (not the strict Q.24 receiver of :mod:`dtmfguard.dsp.detector`, which decides which digits are
   *captured*): every 1 ms it fits all 16 key pairs by least squares to the windows the attacker of
   :mod:`dtmfguard.testkit.adversary` uses (2, 4, 8, 16 ms; per-1 ms-block correlations summed into windows) and
-  applies the attacker's own rule, so whatever it could name in the output is seen here first;
+  applies the attacker's own rule, so whatever it could name in the output is seen here first; a 2 or 4 ms window
+  that rule just misses is judged again as the agent hears it after a µ-law and an A-law round trip (G.711's
+  noise lifts a near miss over the rule), and counts, with no press open, if its pair is one keypad oscillator;
 * a **confirmed press** (that rule on an 8 or 16 ms window, or on every hop for 8 ms) gets the flat mask,
   from the first sample carrying its pair (a walk back in 2 ms windows, minus a guard, the cross-fade
   completing before it) until its pair has lost three quarters of its energy in the 16 ms window: one
   span per press, no holes when a voice starts over it;
 * a **suspect** (a short window the attacker would name, kept only if the 16 ms window centred on it
-  still carries the pair or it is named 3 times within 8 ms; or the same pair carrying half the 16 ms
+  still carries the pair or it is named 3 times within 8 ms, or it fits its pair exactly (a tone alone in a gap of
+  the speech over it), or a press of its pair ended just before and its tones are one keypad oscillator, or 48 ms
+  at the pair's measured frequencies carry it (a key held under louder speech); or the same pair carrying half the 16 ms
   window for 4 ms without the harmonics of a note or a voice) gets a **band notch**: the projection on
   the 8 DTMF frequencies is removed (overlap-added 8 ms blocks, ramped), which removes a tone's energy
   while speech passes (-0.6 dB).  It is key-independent.  A short-window suspect's notch ends a guard
@@ -83,7 +87,7 @@ from typing import Deque, List, Optional, Tuple
 
 import numpy as np
 
-from . import goertzel, pairfit
+from . import g711, goertzel, pairfit
 from .audio import check_rate
 from .levels import dbm0_to_peak
 from .params import COL_HZ, DEFAULT_MASKER_PARAMS, DTMF_HZ, ROW_HZ, MaskerParams
@@ -269,6 +273,14 @@ class Masker:
         self._named_resid = 1.0 - float(params.named_fraction)
         self._named_unique = float(params.named_unique)
         self._verify_isolated = None if params.verify_isolated is None else float(params.verify_isolated)
+        self._verify_exact = None if params.verify_unique_exact is None else float(params.verify_unique_exact)
+        self._recent_len = 0 if params.verify_recent_ms is None else int(round(params.verify_recent_ms * ms))
+        self._recent_weak = 0 if params.verify_recent_weak_ms is None \
+            else int(round(params.verify_recent_weak_ms * ms))
+        self._long_len = 0 if params.verify_long_ms is None else int(round(params.verify_long_ms * ms))
+        self._recent_spread = None if params.verify_recent_spread is None else float(params.verify_recent_spread)
+        self._long_fraction = float(params.verify_long_fraction)
+        self._long_spread = float(params.verify_long_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -293,6 +305,9 @@ class Masker:
         self._onset_basis = np.ascontiguousarray(onset_b)
         self._onset_ginv = np.ascontiguousarray(onset_ginv)
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
+        if not 0 <= self._long_len <= self.rate:
+            raise ValueError("verify_long_ms must be between 0 and 1000")
+        self._keep = max(self._keep, self._long_len + self._hop)  # (that window behind every hop decided)
         self._screen_bufs: dict = {}
         # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
         self._frame_cap = 400 * self._hop
@@ -337,6 +352,7 @@ class Masker:
         self._hit_pair, self._hit_run = -1, 0  # pair the screen named in the last hops, and for how many
         self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
+        self._recent: dict = {}  # pairs of presses and keypad-like suspects that ended -> the hop each ended at
         self._press_named = False  # the press failed the keypad test: held only while a window names its pair
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
@@ -562,6 +578,7 @@ class Masker:
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = _NO_DUE
             self._rejected = {}
+            self._recent = {}
             self._press_named = False
             self._conceals = []
             span = _Span(start, None, "error")
@@ -778,6 +795,20 @@ class Masker:
         self._weak_resid = 1.0 - p.weak_fraction
         self._screen_unique = float(p.screen_unique)
         self._confirm_unique = float(p.confirm_unique)
+        # windows also screened as the attacker hears them through G.711 (an 8 kHz codec: not at other rates)
+        g711_ks = {int(round(w)) for w in p.screen_g711_windows_ms}  # (those that are screen windows)
+        if any(k > 32 for k in g711_ks) or not 0 <= p.screen_g711_margin <= 10:
+            raise ValueError("screen_g711_windows_ms must be at most 32 ms, screen_g711_margin in [0, 10]")
+        self._g711 = tuple(int(k in g711_ks and self.rate == 8000) for k in ks)
+        self._g711_relax = 1.0 + float(p.screen_g711_margin)
+        self._g711_flag = 16 * len(ks)
+        self._g711_spread = None if p.screen_g711_spread is None else float(p.screen_g711_spread)
+        # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
+        self._g711_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
+                                                     % self.rate],
+                                           self._sin[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
+                                                     % self.rate])
+                           for k, on in zip(ks, self._g711) if on}
         self._skip_energy = self._quiet_bound()
         self._close_hops = max(1, int(round(p.close_ms)))
         self._weak_hops = max(1, int(round(p.weak_run_ms)))
@@ -795,6 +826,7 @@ class Masker:
                     screen_resid=self._screen_resid, confirm_resid=self._confirm_resid,
                     weak_resid=self._weak_resid, screen_unique=self._screen_unique,
                     confirm_unique=self._confirm_unique, skip_energy=self._skip_energy,
+                    g711=np.array(self._g711, dtype=np.int64), g711_relax=self._g711_relax,
                     hold_ratio=float(self.params.hold_ratio), bound_gain=self._bound_gain(),
                     hit_hops=self._hit_hops, weak_hops=self._weak_hops, close_hops=self._close_hops,
                     persist_samples=self._persist, suspect_close_samples=self._suspect_close)
@@ -912,6 +944,7 @@ class Masker:
         weak.fill(-1)
         rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
         hs = np.arange(nh)
+        g711_hit = np.full(nh, -1, dtype=np.int64)
         for wi, (k, lv, quad, ginv) in enumerate(zip(self._ks, self._levels, self._quad, self._ginv)):
             lo = kmax - k
             f = levels[lv][:, lo: lo + nh]
@@ -943,6 +976,21 @@ class Masker:
             hit = free & shape & (amp >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
                 & (r2 >= self._screen_unique * r1)
             suspect[hit] = best[hit] + 16 * wi  # the pair and which window named it
+            if self._g711[wi]:
+                # windows the screen does not name but would name within the margin: named if their G.711
+                # round trip (µ-law or A-law, as the agent hears them) is (the first such window per hop)
+                rx = self._g711_relax
+                near = (suspect < 0) & (g711_hit < 0) & (ar2 <= rx * self._twist2 * ac2) \
+                    & (ac2 <= rx * self._twist2 * ar2) & (e > 0) \
+                    & (rx * amp >= self._screen_amp2) & (r1 <= rx * self._screen_resid * e) \
+                    & (rx * r2 >= self._screen_unique * r1)
+                idx = np.flatnonzero(near)
+                if idx.size:
+                    n = k * hop
+                    wins = seg[((lo + idx) * hop)[:, None] + np.arange(n)[None, :]]
+                    named = self._g711_named(wins, wi)
+                    got = named >= 0
+                    g711_hit[idx[got]] = named[got] + 16 * wi
             if self._is_confirm[wi]:
                 free = conf < 0
                 ok = free & shape & (amp >= self._confirm_amp2) & (r1 <= self._confirm_resid * e) \
@@ -953,7 +1001,65 @@ class Masker:
                 ok = shape & (amp >= self._screen_amp2) & (r1 <= self._weak_resid * e)
                 weak[ok] = best[ok]
                 expl_long[...] = ex.T
+        # a hop named only through G.711: flagged by 16 * the number of windows (:meth:`_step` reads the flag)
+        only = (suspect < 0) & (g711_hit >= 0)
+        suspect[only] = g711_hit[only] + 16 * len(self._ks)
         return int(bool((suspect >= 0).any() or (weak >= 0).any()))
+
+    def _g711_keypad(self, e: int, pair: int, buf_start: int) -> bool:
+        """A window named only through G.711 counts (no press open) when the pair's two tones over the 16 ms window
+        ending at ``e`` are off nominal by shares at most ``screen_g711_spread`` apart, each within
+        ``offset_error_max`` (6 % without the offset rules): one keypad oscillator, not a note's or a voice's
+        partials near a key pair (:class:`MaskerParams`)."""
+        if self._g711_spread is None:
+            return True
+        n = self._kmax * self._hop
+        er, ec = self._offset_errors(self._buf[e - n - buf_start: e - buf_start], pair)
+        lim = (0.06 if self._offset_max is None else self._offset_max) + 1e-9
+        return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= self._g711_spread + 1e-9
+
+    def _g711_named(self, wins: np.ndarray, wi: int) -> np.ndarray:
+        """Per row of ``wins`` (samples of screen window ``wi``): the pair the screen's test names in its µ-law
+        round trip, else in its A-law one, else -1; every sum in the order of the C screen (``g711_named``):
+        sample by sample, then term by term."""
+        n = wins.shape[1]
+        ct, st = self._g711_tabs[n]
+        quad, ginv = self._quad[wi], self._ginv[wi]
+        rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
+        out = np.full(wins.shape[0], -1, dtype=np.int64)
+        hs = np.arange(wins.shape[0])
+        for law in ("ulaw", "alaw"):
+            enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" \
+                else (g711.alaw_encode, g711.alaw_decode)
+            y = dec(enc(wins.ravel())).astype(np.float64).reshape(wins.shape)
+            e = y[:, 0] * y[:, 0]
+            cr = ct[:, 0, None] * y[None, :, 0]
+            sr = st[:, 0, None] * y[None, :, 0]
+            for j in range(1, n):
+                e = e + y[:, j] * y[:, j]
+                cr = cr + y[None, :, j] * ct[:, j, None]
+                sr = sr + y[None, :, j] * st[:, j, None]
+            t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
+            terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
+                     cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
+            ex = quad[0][:, None] * terms[0]
+            for t in range(1, len(terms)):
+                ex = ex + quad[t][:, None] * terms[t]
+            resid = np.maximum(e[None, :] - ex, 0.0)
+            best = np.argmin(resid, axis=0)
+            r1 = resid[best, hs]
+            r2 = np.partition(resid, 1, axis=0)[1]
+            v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
+            g = ginv[best]
+            coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
+                             for i in range(4)], axis=1)
+            ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
+            ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+            ok = (out < 0) & (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0) \
+                & (np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
+                & (r2 >= self._screen_unique * r1)
+            out[ok] = best[ok]
+        return out
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, hops: range, buf_start: int) -> None:
@@ -1017,6 +1123,10 @@ class Masker:
 
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
+        if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
+            sus -= self._g711_flag
+            if self._active is None and not self._g711_keypad(e, sus % 16, buf_start):
+                sus = -1  # (with no press open the C frame hands every named hop to these steps)
         lim = self._writable(e)
         concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
         if self._active is not None and e >= self._press_due:
@@ -1094,6 +1204,8 @@ class Masker:
                     self._close(self._active, e + self._guard)
                     self._active = None
                     self._press_due = _NO_DUE
+                    if not self._press_named:
+                        self._ended(p, e, self._recent_len)
                     if self._press_named and self._suspect is None:
                         # the notes go on below the attacker's reach: a silent suspect of their pair, notched
                         # wherever a window names it again, never a press by persistence (2: after a press)
@@ -1125,6 +1237,7 @@ class Masker:
                 onset = self._onset(e, weak, steady, buf_start, lim - self._fade)
                 start = max(self._align_down(onset - self._guard), lim - self._fade)
                 self._suspect = sp = [weak, e, e, self._open_notch(start, lim), False]
+                self._ended(weak, e, self._recent_weak)  # (a keypad-like pair held in the 16 ms window)
             else:
                 sp[0], sp[1], sp[2], sp[4] = weak, e, e, False
         if sp is not None and sp[3] is None and sus < 0:
@@ -1451,6 +1564,9 @@ class Masker:
                 or self._coherent(item[1], length, e, self._nominal(pair), buf_start))
             if support >= self._verify_support or carried \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
+                    or self._exact(item[1], length, pair, buf_start) \
+                    or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
+                    or self._held_long(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -1525,6 +1641,49 @@ class Masker:
         w = self._buf[lo - buf_start: hi - buf_start]
         return float(w @ w) >= self._verify_isolated * energy
 
+    def _recent_keypad(self, e: int, pair: int, buf_start: int) -> bool:
+        """For :meth:`_verify_pending`'s ``verify_recent_*`` test: the pair's two tones over the ``verify_long_ms``
+        ending at ``e`` are off nominal by shares at most ``verify_recent_spread`` apart (one keypad oscillator, not
+        a chord's notes after a false press)."""
+        n = self._long_len
+        if self._recent_spread is None or not n or e - n < buf_start:
+            return True
+        er, ec = self._tone_errors(self._buf[e - n - buf_start: e - buf_start], pair)
+        return abs(er - ec) <= self._recent_spread + 1e-9
+
+    def _held_long(self, e: int, pair: int, buf_start: int) -> bool:
+        """The pair, fitted at its two tones' measured frequencies (Hann-windowed spectrum peaks, :meth:`_tone_errors`)
+        over the ``verify_long_ms`` ending at ``e``, carries ``verify_long_fraction`` of that window, both tones off
+        nominal by shares at most ``verify_long_spread`` apart and each within ``offset_error_max``: one keypad
+        oscillator held for a while under the speech around a short window that named it (:class:`MaskerParams`)."""
+        n = self._long_len
+        if not n or self._offset_max is None or e - n < buf_start:
+            return False  # (one of the offset rules: off without them; the delay line keeps the window)
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        if not energy > 0:
+            return False
+        er, ec = self._tone_errors(seg, pair)
+        lim = self._offset_max + 1e-9
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._long_spread + 1e-9:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)), buf_start)
+        return explained >= self._long_fraction * energy
+
+    def _exact(self, named: int, length: int, pair: int, buf_start: int) -> bool:
+        """The named short window ``[named - length, named)`` fits ``pair`` so closely that the second-best pair
+        leaves ``verify_unique_exact`` times its residual (a tone alone, e.g. in a gap of the speech over it;
+        a syllable's or a note's chance fit never comes near: :class:`MaskerParams`)."""
+        if self._verify_exact is None or named - length < buf_start:
+            return False
+        seg = self._buf[named - length - buf_start: named - buf_start]
+        resid, _, energy = pairfit.pair_fit(seg[None, :], self.rate)
+        r = resid[0]
+        r1 = float(r[pair])
+        return bool(energy[0] > 0 and r1 <= self._screen_resid * float(energy[0])
+                    and float(np.delete(r, pair).min()) >= self._verify_exact * r1)
+
     def _open_press(self, start: int, lim: Optional[int] = None) -> None:
         if self._conceals and lim is not None:
             start = self._conceal_back(start, lim)
@@ -1559,8 +1718,17 @@ class Masker:
         self._notches.append(span)
         return span
 
+    def _ended(self, pair: int, e: int, span: int) -> None:
+        """A press (``span``: ``verify_recent_ms``) or a weak suspect (``verify_recent_weak_ms``) of ``pair`` ended at
+        hop ``e``: a short window naming its pair up to ``span`` later is verified (:meth:`_verify_pending`)."""
+        if span > 0:
+            self._recent = {p: h for p, h in self._recent.items() if h >= e}
+            self._recent[pair] = max(e + span, self._recent.get(pair, e + span))
+
     def _end_suspect(self, end: int) -> None:
         sp = self._suspect
+        if sp is not None and not sp[4] and sp[0] in self._recent:
+            self._ended(sp[0], sp[2], self._recent_weak)  # (a weak suspect's: no short window's alone, no note's)
         if sp is not None and sp[3] is None:
             self._suspect = None
         elif sp is not None:

@@ -357,6 +357,22 @@ class MaskerParams:
     screen_unique: float = 3.0
     screen_min_tone_dbm0: float = -45.0
     max_twist_db: float = 15.0
+    # The screen's windows of these lengths (ms) are also judged as the agent hears them through G.711 (issue 12,
+    # helper m12k): a window the screen's test does not name but would name with every threshold relaxed by
+    # ``screen_g711_margin`` (fraction residual and twist times 1 + margin, uniqueness and tone floor divided by it)
+    # is rounded to int16 and through a µ-law, then an A-law round trip (ITU-T G.711), and named when either
+    # version passes the test.  G.711's noise (~ -38 dB per sample, coarser at low levels) moves a 2 ms window's
+    # second-best / best residual ratio by several %: the attacker named single keys from 2 ms windows at 2.96-2.98
+    # at the input, 3.04-3.20 after the round trip (+-2..4 % frequency error, under or around speech; seeds 2026,
+    # 11).  Exact rather than a statistical margin: it adds only windows the attacker really names after G.711
+    # (tune half, 3 min per source: espeak-cmn 20/min at 2 ms, it 1.3, hyperrogue 0.7, others <= 0.3; the
+    # largest relaxation they needed at the input: 0.29).  At 8 kHz only (G.711's rate).  (): none.
+    screen_g711_windows_ms: tuple = (2.0, 4.0)
+    screen_g711_margin: float = 0.5
+    # ... and, while no press is open, such a window counts only if the pair's two tones over the 16 ms window ending
+    # there are off nominal by shares at most this far apart (each within ``offset_error_max``): one keypad
+    # oscillator, not a note's or a voice's partials (None: always counts).
+    screen_g711_spread: object = 0.025
     # Confirmation (flat mask): the attacker's rule on an 8 or 16 ms window.  On the tune half of the
     # corpora no key-free window of that length passes it (speech harmonics move and come in families;
     # a 16 ms window resolves them), while every real press of >= 23 ms has such windows.
@@ -572,6 +588,43 @@ class MaskerParams:
     # by silence or by the relay's half-level repeat: 0 of 96 raw at 0.8, 0.85 and 0.9, 51 with the test off.
     # None: no such test.
     verify_isolated: float | None = 0.9
+    # ... or if the named short window fits its pair so closely that the second-best pair leaves this many times
+    # its residual: a tone alone, which no syllable or note comes near (issue 12, helper m12k).  Speech prompts
+    # have digital silence between words, and a tone under such speech is alone there for a few ms: the attacker
+    # names those 2 ms windows (seed 17, tone 9 dB under speech: 12 of 24 keys named blind, 13 at -6 dB: 4 of
+    # 24), but the 16 ms window centred on them is the speech's and the other tests reject them.  Such windows
+    # fit the pair to 1 - 1e-5 or better (second best / best residual 5e4-3e7 at the input, 40-450 after a
+    # G.711 round trip); key-free windows the attacker's rule names (tune half, 6 min per source, 2 and 4 ms)
+    # reach at most 17.6 (espeak-de), 12 elsewhere.  None: no such test.
+    verify_unique_exact: float | None = 40.0
+    # ... or if its pair is that of a press or of a keypad-like suspect (not a musical one) that ended at most this
+    # long before the named window (issue 12, helper m12k): a tone under louder speech loses its mask where the
+    # speech swells and comes back where it dips; the 16 ms window centred on such a dip is the speech's.
+    # Measured (seeds 2026, 7): 2 ms windows named 12-104 ms after their key's press or notch ended, 16 ms
+    # shares 0.14-0.23.  None: no such test.
+    # A weak suspect's pair is remembered only when the suspect was notched at once (its pair carrying
+    # ``weak_notch_fraction`` of the 16 ms window), ``verify_recent_weak_ms`` (seed 7, 6 dB under speech: 26 ms
+    # after; +0.1 notches/min on it, ru, es; off: ``verify_long_*`` at 0.2 closes that case too).  Either is
+    # taken only when the pair's two tones over ``verify_long_ms`` are off nominal by shares at most
+    # ``verify_recent_spread`` apart (one keypad oscillator; None: no such condition): without it, tune half,
+    # notches/min fr 2.9 -> 3.1 and hyperrogue 2.8 -> 3.1 (chords' notes named again after a false press), ru and it
+    # +0.1; with it those unchanged, and every talk-over / boundary cell the same (seeds 2026, 19, 41).
+    verify_recent_ms: float | None = 150.0
+    verify_recent_weak_ms: float | None = None
+    verify_recent_spread: float | None = 0.01
+    # ... or if the pair, at its two tones' measured frequencies (spectrum peaks within +-6 %), carries
+    # ``verify_long_fraction`` of the ``verify_long_ms`` ending at the verifying hop (the past the delay line keeps;
+    # one of the offset rules: each tone within ``offset_error_max``, off when that is None),
+    # its tones off nominal by shares at most ``verify_long_spread`` apart (one keypad oscillator): a key held under
+    # louder speech, named once where the speech dips (issue 12, helper m12k: seeds 17 and 29, 3 dB under speech at
+    # -2 %, +3 %, +3 %: 48 ms shares 0.30, 0.27, 0.22, spreads 0.23, 0.06, 0.20 %; no context, 16 ms shares below
+    # 0.2).  Key-free pending suspects of the tune half that it verifies (48 ms), fraction / spread: 0.15 / 0.01
+    # notches/min +0.1-0.25 on speech, +1.0 on espeak-cmn (its level tones: shares 0.15-0.26, spreads 0.45-1 %);
+    # 0.15 / 0.005: en, es +0.17, espeak-cmn +0.1; 0.2 / 0.005 and 0.25 / 0.005: +1 notch in 12 min on es and it,
+    # none elsewhere.  None: no such test.
+    verify_long_ms: float | None = 48.0
+    verify_long_fraction: float = 0.2
+    verify_long_spread: float = 0.005
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
