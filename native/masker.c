@@ -302,6 +302,28 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
     }
 }
 
+/* the smallest residual over the 16 pairs (first of equals) and the second smallest value, as numpy's argmin
+ * and partition give them (dsp/masker.py _best_pair_fit); returns the best pair */
+static inline int
+best_two(const double *restrict ex, double e, double *restrict r1o, double *restrict r2o)
+{
+    int best = 0;
+    double r1 = HUGE_VAL, r2 = HUGE_VAL;
+    for (int p = 0; p < NP; p++) {
+        const double rr = e - ex[p], res = rr > 0.0 ? rr : 0.0;
+        if (res < r1) {
+            r2 = r1;
+            r1 = res;
+            best = p;
+        } else if (res < r2) {
+            r2 = res;
+        }
+    }
+    *r1o = r1;
+    *r2o = r2;
+    return best;
+}
+
 /* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad`` */
 DTMFGUARD_CLONES static void
 pair_explained(const double *restrict quad, const double *restrict cr, const double *restrict sr,
@@ -430,18 +452,8 @@ g711_named(const ScreenObject *o, Py_ssize_t w, const double *xw, Py_ssize_t n)
             t2[2][q] = cr[q] * sr[q];
         }
         pair_explained(o->quad + w * NT * NP, cr, sr, t2, ex);
-        int best = 0;
-        double r1 = HUGE_VAL, r2 = HUGE_VAL;
-        for (int p = 0; p < NP; p++) {
-            const double rr = e - ex[p], res = rr > 0.0 ? rr : 0.0;
-            if (res < r1) {
-                r2 = r1;
-                r1 = res;
-                best = p;
-            } else if (res < r2) {
-                r2 = res;
-            }
-        }
+        double r1, r2;
+        const int best = best_two(ex, e, &r1, &r2);
         const int br = row_of[best], bc = 4 + best % 4;
         const double v[4] = {cr[br], sr[br], cr[bc], sr[bc]};
         const double *g = o->ginv + w * NP * 16 + best * 16;
@@ -587,20 +599,8 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             }
             rotate(o, f, rh, cr, sr, t2);
             pair_explained(quad, cr, sr, t2, ex);
-            /* the smallest residual (first of equals) and the second smallest value, as numpy's argmin and
-             * partition give them */
-            int best = 0;
-            double r1 = HUGE_VAL, r2 = HUGE_VAL;
-            for (int p = 0; p < NP; p++) {
-                const double rr = e - ex[p], res = rr > 0.0 ? rr : 0.0;
-                if (res < r1) {
-                    r2 = r1;
-                    r1 = res;
-                    best = p;
-                } else if (res < r2) {
-                    r2 = res;
-                }
-            }
+            double r1, r2;
+            const int best = best_two(ex, e, &r1, &r2);
             const int br = best / 4, bc = 4 + best % 4;
             const double v[4] = {cr[br], sr[br], cr[bc], sr[bc]};
             const double *g = ginv + best * 16;

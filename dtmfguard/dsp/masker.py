@@ -146,6 +146,30 @@ class _Span:
         self.source = source
 
 
+def _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv):
+    """The screen's pair fit at every hop (numpy path; the C screen's ``best_two`` is the same): from the
+    windows' cos/sin correlations ``cr``/``sr`` [8, nh] and energies ``e`` [nh], the best of the 16 pairs, its
+    residual and the second smallest residual (numpy's argmin and partition), and the best pair's row and
+    column amplitudes squared, its amplitudes G^-1 v [nh, 4] and every pair's explained energy [16, nh]."""
+    t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
+    terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
+             cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
+    ex = quad[0][:, None] * terms[0]  # [16, nh]: energy each pair explains, v^T G^-1 v
+    for t in range(1, len(terms)):
+        ex = ex + quad[t][:, None] * terms[t]
+    resid = np.maximum(e[None, :] - ex, 0.0)
+    best = np.argmin(resid, axis=0)
+    r1 = resid[best, hs]
+    r2 = np.partition(resid, 1, axis=0)[1]
+    v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
+    g = ginv[best]  # [nh, 4, 4]
+    coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
+                     for i in range(4)], axis=1)  # [nh, 4]: the best pair's amplitudes
+    ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
+    ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+    return best, r1, r2, ar2, ac2, coef, ex
+
+
 class Masker:
     """Customer audio in, agent audio out: same length, delayed, DTMF tones replaced by a mask.
 
@@ -954,22 +978,7 @@ class Masker:
             cs, sn = self._cos[ri], self._sin[ri]
             cr = c * cs + s * sn  # [8, nh]: window-relative cos and sin correlations
             sr = s * cs - c * sn
-            t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
-            terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
-                     cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
-            ex = quad[0][:, None] * terms[0]  # [16, nh]: energy each pair explains, v^T G^-1 v
-            for t in range(1, len(terms)):
-                ex = ex + quad[t][:, None] * terms[t]
-            resid = np.maximum(e[None, :] - ex, 0.0)
-            best = np.argmin(resid, axis=0)
-            r1 = resid[best, hs]
-            r2 = np.partition(resid, 1, axis=0)[1]
-            v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
-            g = ginv[best]  # [nh, 4, 4]
-            coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
-                             for i in range(4)], axis=1)  # [nh, 4]: the best pair's amplitudes
-            ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
-            ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+            best, r1, r2, ar2, ac2, coef, ex = _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv)
             shape = (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0)
             amp = np.minimum(ar2, ac2)
             free = suspect < 0
@@ -1039,22 +1048,7 @@ class Masker:
                 e = e + y[:, j] * y[:, j]
                 cr = cr + y[None, :, j] * ct[:, j, None]
                 sr = sr + y[None, :, j] * st[:, j, None]
-            t_cc, t_ss, t_cs = cr * cr, sr * sr, cr * sr
-            terms = (t_cc[rows], t_ss[rows], t_cc[cols], t_ss[cols], t_cs[rows], t_cs[cols],
-                     cr[rows] * cr[cols], cr[rows] * sr[cols], sr[rows] * cr[cols], sr[rows] * sr[cols])
-            ex = quad[0][:, None] * terms[0]
-            for t in range(1, len(terms)):
-                ex = ex + quad[t][:, None] * terms[t]
-            resid = np.maximum(e[None, :] - ex, 0.0)
-            best = np.argmin(resid, axis=0)
-            r1 = resid[best, hs]
-            r2 = np.partition(resid, 1, axis=0)[1]
-            v = (cr[rows[best], hs], sr[rows[best], hs], cr[cols[best], hs], sr[cols[best], hs])
-            g = ginv[best]
-            coef = np.stack([((g[:, i, 0] * v[0] + g[:, i, 1] * v[1]) + g[:, i, 2] * v[2]) + g[:, i, 3] * v[3]
-                             for i in range(4)], axis=1)
-            ar2 = coef[:, 0] * coef[:, 0] + coef[:, 1] * coef[:, 1]
-            ac2 = coef[:, 2] * coef[:, 2] + coef[:, 3] * coef[:, 3]
+            best, r1, r2, ar2, ac2, coef, ex = _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv)
             ok = (out < 0) & (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0) \
                 & (np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
                 & (r2 >= self._screen_unique * r1)
