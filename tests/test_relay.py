@@ -782,3 +782,26 @@ def test_secure_mode_switched_on_by_hand_times_out_as_in_serve():
         assert not call.pipeline.secure and call.secure_manual_since == 0.0
     finally:
         h.close()
+
+
+def test_a_key_the_relay_cannot_regenerate_costs_the_key_not_the_audio():
+    h = Harness(pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="secure"))
+
+    def broken(call, agent):
+        raise RuntimeError("simulated")
+
+    h.relay._key_packet = broken
+    try:
+        cust, agent, to_relay_c, _ = h.call("b@x")
+        got, stop = [], threading.Event()
+        rx = threading.Thread(target=_collect, args=(agent, got, stop))
+        rx.start()
+        n = _send_stream(cust, to_relay_c, np.zeros(8000 * 2, np.int16), events=[(20, 5, 5)])
+        time.sleep(0.3)
+        stop.set()
+        rx.join()
+        stats = h.relay.calls["b@x"].stats
+    finally:
+        h.close()
+    assert stats["keys_not_sent"] == 1 and stats["keys_to_agent"] == 0
+    assert all(p[1] & 0x7F == 0 for p in got) and len(got) >= n - 5  # the audio stream went on

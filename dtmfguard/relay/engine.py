@@ -954,12 +954,17 @@ class Relay:
         for call, payload in zip(calls, payloads):
             agent = call.agent_leg
             pt = call.out_pt
+            pkt = None
             if call.key_event is not None or call.keys_out:
-                pkt = self._key_packet(call, agent)
+                try:
+                    pkt = self._key_packet(call, agent)
+                except Exception as exc:  # noqa: BLE001 - never expected: the keys are dropped, the audio goes on
+                    call.stats["keys_not_sent"] += (call.key_event is not None) + len(call.keys_out)
+                    call.key_event = None
+                    call.keys_out.clear()
+                    log.error("%s: regenerated key not sent (%s)", call.id, type(exc).__name__)
                 if pkt is not None:
                     payload = pkt[12:]
-            else:
-                pkt = None
             if pkt is None:
                 pkt = pack(0x80, (0x80 | pt) if call.out_marker else pt, call.out_seq, call.out_ts,
                            call.out_ssrc) + payload
