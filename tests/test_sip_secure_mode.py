@@ -163,7 +163,7 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
         if switch != "none" else []
     return {"rc_guard": rc_guard, "end_to_end_ms": end_to_end, "keys": done["calls"][0]["keys"], "done": done, "summary": summary, "feed": feed,
             "spans": spans, "x": x, "rec": rec.astype(np.float64), "agent_events": agent_events, "alerts": alerts,
-            "wire": None if wire is None else _wire_audio(wire), "wire_flows": getattr(wire, "flows", None),
+            "wire": None if wire is None else _wire_audio(wire, sip.guard_rtp), "wire_flows": getattr(wire, "flows", None),
             "output": guard.output() + agent_output + customer.output() + "".join(json.dumps(e) for e in feed),
             "guard_log": guard.err_path.read_text()}
 
@@ -177,10 +177,11 @@ def _agent_wire(a_rtp: int):
         return None
 
 
-def _wire_audio(wire) -> np.ndarray | None:
+def _wire_audio(wire, guard_rtp: int) -> np.ndarray | None:
     """The guard's G.711 audio to the agent, each packet at its RTP timestamp (a stream with a new SSRC or
     source port starts where it arrived on the call's clock); RTP events, comfort noise and anything else left
-    out.  None when no G.711 stream was seen."""
+    out, and so is whatever does not come from the guard's own RTP block (``guard_rtp``, 200 ports: a loaded CI
+    run saw two other tests' streams reach this agent's ports).  None when no G.711 stream was seen."""
     from dtmfguard.dsp.g711 import alaw_decode, ulaw_decode
 
     decoders = {0: ulaw_decode, 8: alaw_decode}
@@ -192,7 +193,7 @@ def _wire_audio(wire) -> np.ndarray | None:
         head = 12 + 4 * cc
         if has_ext and len(payload) >= head + 4:
             head += 4 + 4 * int.from_bytes(payload[head + 2:head + 4], "big")
-        if pt not in decoders or len(payload) <= head:
+        if pt not in decoders or len(payload) <= head or not guard_rtp <= sport < guard_rtp + 200:
             continue
         t0 = t if t0 is None else t0
         ts = int.from_bytes(payload[4:8], "big")
