@@ -734,6 +734,12 @@ class Relay:
         for leg in (call.customer_leg, call.agent_leg):
             if leg is not None:
                 self._routes.pop(leg.rtp.fileno(), None)
+        self._out_to_python(call)
+
+    @staticmethod
+    def _out_to_python(call: RelayCall) -> None:
+        """The call's stream to the agent leaves C: its sequence, timestamp and marker go back into Python
+        (counters are folded by the caller)."""
         out = call.out
         if out is not None:
             call.out = None
@@ -879,8 +885,7 @@ class Relay:
                 # an RFC 4733 event in the stream: the Python path sends this call's packets meanwhile
                 if stream is not None:
                     self._fold(call)
-                    call.out = None
-                    call.out_seq, call.out_ts, call.out_marker = stream.seq, stream.ts, bool(stream.marker)
+                    self._out_to_python(call)
                 py_calls.append(call)
                 py_outs.append(out)
                 continue
