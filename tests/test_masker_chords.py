@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Issue 12 (precise masking) on music: a held chord near a key pair is one flat mask, not several, and a chord
-progression heard after a pair failed the keypad test is notched, not beeped over; real keys keep their
-treatment.  The attacker is :mod:`dtmfguard.testkit.adversary` (blind), on the agent's audio after G.711."""
+"""Issue 12 (precise masking) on music: a held chord near a key pair is one flat mask, not several; real keys
+keep their treatment.  The attacker is :mod:`dtmfguard.testkit.adversary` (blind), on the agent's audio after G.711."""
 from __future__ import annotations
 
 import dataclasses
@@ -86,39 +85,16 @@ def test_the_same_key_twice_after_a_pause_is_two_masks(speech_db):
     assert A.count_recovered(_heard(out), truth) == 0
 
 
-def test_chords_after_a_rejected_pair_are_notched_and_a_key_there_is_still_masked_flat():
-    """Music context: after a confirmed pair failed the keypad test (tones further apart than one keypad
-    oscillator), the next chord near a key pair within ``music_context_ms`` is band-notched and tested at
-    ``persist_ms``, not beeped over; a real key typed in that time passes the test and is masked flat, named
-    by nobody."""
-    from test_masker import _two_notes
-
-    notes = _two_notes(697.0, 1336.0, -0.025, 0.025, ms=300.0)  # 5 % apart: no keypad
-    chord2 = _two_notes(770.0, 1209.0, 0.022, -0.022, ms=300.0, seed=2)
-    x = np.concatenate([notes, chord2]).astype(np.int16)
-    out, m = _mask(x)
-    _, m_off = _mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, music_context_ms=None))
-    assert len(m_off.masked_spans) == 2 and len(m.masked_spans) == 1
-    assert m.notched_spans and m.notched_spans[-1].start >= notes.size
-    key = synth.dtmf_tone("5", 200, level_dbm0=-12)
-    y = np.concatenate([notes, np.zeros(1600), key, np.zeros(2400)])
-    y = np.round(y).astype(np.int16)
-    out, m = _mask(y)
-    ks = notes.size + 1600
-    assert any(s.start <= ks + 8 * 45 and s.end >= ks + key.size for s in m.masked_spans)
-    assert A.count_recovered(_heard(out), [("5", ks, ks + key.size)]) == 0
-
-
 @pytest.mark.parametrize("chunk", [1, 37, 160, 1000])
 def test_chord_rules_give_the_same_output_for_any_chunking_and_backend(chunk):
     from dtmfguard.dsp import goertzel
     from _native_util import with_backend
     from test_masker import _two_notes
 
-    x = np.concatenate([_drummed_chord(), _two_notes(697.0, 1336.0, -0.025, 0.025, ms=300.0),
+    x = np.concatenate([_drummed_chord(), _drummed_chord(852.0, 1336.0, 0.01, -0.02, seed=6),
                         _two_notes(770.0, 1209.0, 0.022, -0.022, ms=300.0, seed=2)]).astype(np.int16)
     ref, m_ref = with_backend("numpy", lambda: _mask(x, chunk=160))
-    assert m_ref.masked_spans and m_ref.notched_spans
+    assert m_ref.masked_spans
     for backend in goertzel.available_backends():
         out, m = with_backend(backend, lambda: _mask(x, chunk=chunk))
         assert np.array_equal(out, ref), backend

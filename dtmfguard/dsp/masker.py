@@ -287,8 +287,6 @@ class Masker:
         self._keypad_test = self._keypad_spread is not None or self._keypad_error is not None
         self._reject_hold = int(round(params.reject_hold_ms * ms))
         self._reject_named = bool(params.reject_named)
-        self._context = 0 if params.music_context_ms is None else int(round(params.music_context_ms * ms))
-        self._context_named = bool(params.music_context_named)
         self._measured_hold = None if params.press_hold_measured is None else float(params.press_hold_measured)
         self._measured_len = int(round(params.press_hold_measured_ms * ms))
         if self._measured_hold is not None and not 16 * ms <= self._measured_len <= self.rate // 10:
@@ -386,7 +384,6 @@ class Masker:
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
         self._recent: dict = {}  # pairs of presses and keypad-like suspects that ended -> the hop each ended at
         self._press_named = False  # the press failed the keypad test: held only while a window names its pair
-        self._music_until = -1  # hop until which music was heard (a press failed the keypad test): see _context_open
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
@@ -1135,8 +1132,6 @@ class Masker:
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             if not self._keypad(e, self._pair, buf_start):
-                if self._context:
-                    self._music_until = e + self._context  # music: see :meth:`_context_open`
                 if self._reject_named:
                     # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
                     # could name the pair (a band notch would not do: it leaves a tone 4 % off nameable)
@@ -1172,8 +1167,6 @@ class Masker:
                 and self._offset_confirms(e, hit, expl, buf_start))):
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
-            if e <= self._music_until and self._context_open(e, hit, expl, buf_start, lim):
-                return
             steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
             onset = self._onset(e, hit, steady, buf_start, lim)
             self._open_press(max(self._align_down(onset - self._guard), lim), lim)
@@ -1181,9 +1174,6 @@ class Masker:
             self._press_due = e + self._persist if self._keypad_test else _NO_DUE
             self._end_suspect(e)
             return
-        if conf >= 0 and self._active is None and e <= self._music_until \
-                and self._context_open(e, conf, expl, buf_start, lim):
-            conf = -1  # (a context suspect: tested at ``persist_ms`` below)
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
@@ -1295,25 +1285,6 @@ class Masker:
                 sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             sp[2] = max(sp[2], last)
         if sp is None:
-            return
-        if sp[4] == 3 and sp[2] - sp[1] >= self._persist:
-            # a pair confirmed while music was heard, notched since: a keypad's (as a confirmed press is tested
-            # at ``persist_ms``) gets the flat mask from here on; the notes of another chord lose the notch
-            # and open nothing while they last (``reject_hold_ms``), and the music goes on
-            if self._keypad(e, sp[0], buf_start):
-                sp[4] = False
-                self._open_press(-(-lim // self._hop) * self._hop, lim)
-                self._pair, self._steady = sp[0], float(expl[sp[0]])
-                self._misses = 0
-                self._end_suspect(e)
-            elif self._context_named:
-                sp[1], sp[4] = e, 1  # notched on only where a window names the pair (a musical pair's notch)
-                self._music_until = e + self._context
-            else:
-                self._rejected[sp[0]] = e
-                self._music_until = e + self._context
-                sp[3].end = max(e + self._guard, sp[3].start + 1)
-                self._suspect = None
             return
         if sp[2] - sp[1] >= self._persist and not self._one_oscillator(e, sp[0], buf_start):
             sp[1] = e  # two partials of a voice or a note, not one keypad: test again after persist_ms
@@ -1519,40 +1490,26 @@ class Masker:
         """A press about to close (its pair, fitted at nominal, under ``hold_ratio`` of its steady energy for
         ``close_ms``): True when the pair fitted at its two tones' measured frequencies (spectral peaks over the
         ``press_hold_measured_ms`` ending at ``e``) still explains ``press_hold_measured`` of the press's steady
-        energy in the 16 ms window, its tones within 12 dB of each other: a chord's notes off nominal under a
+        energy in the 16 ms window, its tones within 12 dB of each other, and as much power in the last 4 ms: a chord's notes off nominal under a
         drum hit, not a press that ended (a key's tones stop; masking on never leaks)."""
         n = self._kmax * self._hop
         er, ec = self._tone_errors(self._buf[e - self._measured_len - buf_start: e - buf_start], pair)
         r, c, _ = pairfit.PAIRS[pair]
-        amp, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)), buf_start)
+        freqs = (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec))
+        need = self._measured_hold * self._steady
+        amp, explained = self._fit_at(e - n, e, freqs, buf_start)
         ar2, ac2 = abs(amp[0]) ** 2, abs(amp[1]) ** 2
-        return bool(explained >= self._measured_hold * self._steady and min(ar2, ac2) >= max(ar2, ac2) / 16.0)
-
-    def _context_open(self, e: int, pair: int, expl: np.ndarray, buf_start: int, lim: int) -> bool:
-        """A pair confirmed at hop ``e`` within ``music_context_ms`` after a press failed the keypad test (music
-        is playing: chords near key pairs): notched (the suspects' band notch) from its walked-back onset instead
-        of masked flat, and tested as a press is after ``persist_ms`` (:meth:`_keypad`): a keypad's gets the
-        flat mask from then on.  Returns False (nothing done) where a press is open."""
-        if self._active is not None or not self._notch_len:
+        if not (explained >= need and min(ar2, ac2) >= max(ar2, ac2) / 16.0):
             return False
-        sp = self._suspect
-        if sp is not None and sp[0] == pair and sp[4] == 3:
-            sp[2] = e  # the pair is still there
-            return True
-        if sp is not None and sp[0] == pair and sp[3] is not None and sp[3].source == "notch":
-            sp[2], sp[4] = e, 3  # a notched suspect of that pair: tested as a press, from when it opened
-            return True
-        if sp is not None:
-            self._end_suspect(e)
-        steady = float(expl[pair]) * self._short / (self._kmax * self._hop)
-        onset = self._onset(e, pair, steady, buf_start, lim - self._fade)
-        start = max(self._align_down(onset - self._guard), lim - self._fade)
-        self._suspect = [pair, e, e, self._open_notch(start, lim), 3]
-        return True
+        # ... and still there in the last 4 ms (as much power): a key that stopped leaves only its tail in the
+        # 16 ms window, so the mask of a key ends when it did without the rule (durations independent of the key)
+        k = 4 * self._hop
+        _, recent = self._fit_at(e - k, e, freqs, buf_start)
+        return bool(recent * n >= need * k)
 
     def _musical(self, sp: list) -> bool:
         """The suspect ``sp`` is no keypad's pair: its tones were apart when it opened (:meth:`_apart`)."""
-        return bool(sp[4]) and sp[4] != 3  # (3: a pair confirmed while music was heard, :meth:`_context_open`)
+        return bool(sp[4])
 
     def _tone_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
         """Each tone's relative offset from nominal in ``seg``: the peak of its Hann-windowed spectrum within +-6 %

@@ -474,8 +474,8 @@ class MaskerParams:
     # 1,208 real-time channels per core, same run), and on the report half it split HyperRogue's chords into
     # more, shorter masks (flat masks/min 1.33 -> 1.50, % changed 1.49 -> 1.45; measured after choosing 40 on
     # the tune half).  Worth it once the test runs in the C frame and a chord's pairs are tracked as one.
-    press_spread_max: object = 0.04
-    press_tone_error_max: object = 0.05  # None (with press_spread_max None): the test off
+    press_spread_max: object = None
+    press_tone_error_max: object = None  # 0.035: the test on (see above)
     # How long a rejected pair opens nothing after it was last seen (each rejected pair remembered apart: a
     # chord's notes give several pairs).  Longer keeps a chord that fades in and out one short mask (tune half,
     # hyperrogue 1.05x: flat masks/min 0.57 at 40 and 100 ms, 0.42 at 250 ms; % changed 0.49 / 0.47 / 0.44),
@@ -494,16 +494,10 @@ class MaskerParams:
     # such a mask ends, a silent suspect of its pair watches the notes (notched wherever a window names them,
     # never a press by persistence).
     reject_named: bool = True
-    # Music context (None: off): for this long after a press failed the keypad test, a pair the screen confirms
-    # is band-notched (as a suspect) instead of masked flat, and tested as a press is ``persist_ms`` later: a
-    # keypad's gets the flat mask from then on, another chord's notes lose the notch (``reject_hold_ms``).
-    music_context_ms: object = 2000.0
-    # ... what a pair that fails that test gets: True, its notch is held only where a window names it
-    music_context_named: bool = False
     # A press about to close (``close_ms`` under ``hold_ratio`` at nominal) is held on while its pair, fitted at
     # its tones' measured frequencies (over ``press_hold_measured_ms``), keeps this share of its steady energy
     # (None: off).
-    press_hold_measured: object = 0.1
+    press_hold_measured: object = 0.25
     press_hold_measured_ms: float = 48.0
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
