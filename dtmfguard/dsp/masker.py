@@ -1490,8 +1490,9 @@ class Masker:
         """A press about to close (its pair, fitted at nominal, under ``hold_ratio`` of its steady energy for
         ``close_ms``): True when the pair fitted at its two tones' measured frequencies (spectral peaks over the
         ``press_hold_measured_ms`` ending at ``e``) still explains ``press_hold_measured`` of the press's steady
-        energy in the 16 ms window, its tones within 12 dB of each other, and as much power in the last 4 ms: a chord's notes off nominal under a
-        drum hit, not a press that ended (a key's tones stop; masking on never leaks)."""
+        energy in the 16 ms window, its tones within 12 dB of each other, and as much power in the last 4 ms: a
+        chord's notes off nominal under a drum hit, not a press that ended (a key's tones stop; masking on never
+        leaks)."""
         n = self._kmax * self._hop
         k = 4 * self._hop
         need = self._measured_hold * self._steady
