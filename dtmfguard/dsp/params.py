@@ -501,18 +501,21 @@ class MaskerParams:
     # the window: its mask ends where it did, whatever the key; None: off).  Game music's held chords a few %
     # off nominal (HyperRogue: 941 x 0.99 and 1209 x 0.973 Hz under drum hits) lost the nominal hold at every
     # drum hit or dip of the synthesizer's envelope and opened one flat mask after another over one chord.
-    # 0.25 is ``hold_ratio``'s share (not tuned).  Measured, report half (b4211dc -> this, one run): HyperRogue
-    # flat masks/min 1.33 -> 1.17, % changed 0.991 -> 1.076 (the chords' masks last as long as the chords: by the
-    # flat mask 0.36 -> 0.52 %); Russian prompts 0.031 -> 0.047 % (one false press held longer); Drascula 0.343 ->
-    # 0.351 %; the seven other sources identical.  Tune half (4 speeds each): no flat-mask count changed;
-    # HyperRogue 0.374 -> 0.383 %, Drascula 0.234 -> 0.249 %.  0.1 instead: tune half Italian flat masks/min
-    # 0.40 -> 0.31, Russian 0.29 -> 0.27, changed +0.01-0.03 points (HyperRogue 0.407 %); report half HyperRogue
-    # 1.08/min.  Keys (talk-over, boundary and extra cells, seeds 2026 7 11 13 17 29 31 37 43 47 53): blind the
-    # same in every cell, oracle-timed the same or one lower in 10 cells, one higher in one (seed 43, 3 dB under
-    # speech +3 %: 12 -> 13), leaked ms lower (a press under speech a few % off stays masked longer).  Cost:
-    # one Python test where a press would close, its FFT only when the last 4 ms hold the pair (speech with keys
-    # x1.00 of b4211dc in one run).
-    press_hold_measured: object = 0.25
+    # Measured (b4211dc -> 0.25 -> 0.1, one run each beside b4211dc):
+    #   tune half (4 speeds each), flat masks/min: Italian 0.40 / 0.40 / 0.31, Russian 0.29 / 0.29 / 0.27, the
+    #   soundtracks and espeak Mandarin unchanged; % changed HyperRogue 0.374 / 0.383 / 0.407, Drascula 0.234 /
+    #   0.249 / 0.257, Italian 0.345 / 0.346 / 0.362, Russian 0.133 / 0.134 / 0.142;
+    #   keys (talk-over, boundary and extra cells, seeds 2026 7 11 13 17 29 31 37 43 47 53): blind the same in
+    #   every cell at both; oracle-timed totals per seed 0-3 lower at 0.25, 2-8 lower at 0.1, cells up by one:
+    #   one at 0.25 (seed 43, 3 dB under speech +3 %), three at 0.1 (that one, seed 47 boundary -9 and -6 dB);
+    #   leaked ms (sum of the cells' means) 0.3-2 % lower at 0.25, 4-12 % at 0.1 (presses under speech or a few
+    #   % off stay masked longer);
+    #   report half: HyperRogue flat masks/min 1.33 / 1.17 / 1.08, % changed 0.991 / 1.076 / 1.166 (the chords'
+    #   masks last as long as the chords); Drascula 0.343 / 0.351 / 0.365 %; Russian 0.031 / 0.047 / 0.047 %;
+    #   the seven other sources identical.  0.1: the tune half's counts and the keys' figures.
+    # Cost: one Python test where a press would close, its FFT only when the last 4 ms hold the pair (speech
+    # with keys x0.93-1.00 of b4211dc in one run, load ~3).
+    press_hold_measured: object = 0.1
     press_hold_measured_ms: float = 48.0
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
