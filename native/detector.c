@@ -124,7 +124,8 @@
     X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
-    X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")
+    X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")      \
+    X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -675,6 +676,7 @@ typedef struct {
     double s_share; /* the sum of the tones' energy share in them */
     int64_t ctx_onset; /* the onset the music-context value was measured for (INT64_MIN: none) */
     double ctx_value;
+    double q_lo, q_hi; /* the row/column amplitude ratio's range over the hit windows after the first */
 } run_t;
 
 typedef struct {
@@ -744,6 +746,8 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
     r->s_share = share;
     r->ctx_onset = INT64_MIN;
     r->ctx_value = 0.0;
+    r->q_lo = INFINITY;
+    r->q_hi = 0.0;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -1237,6 +1241,9 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
     if (r->digit % 4 == r->digit / 4 + 1 && spread > 0
         && (-r->s_r / (double)r->checked > sc[S_OCTAVE_TONE] || r->s_c / (double)r->checked > sc[S_OCTAVE_TONE]))
         return;
+    /* the pair's amplitude ratio (DetectorParams.pair_ratio_spread_db; DetectorBank._maybe_confirm) */
+    if (r->s_share >= sc[S_RATIO_MIN_SHARE] * (double)r->hits && r->q_hi > r->q_lo * sc[S_RATIO_SPREAD])
+        return;
     const int64_t onset = run_onset(sc, r);
     /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
     const double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
@@ -1343,8 +1350,17 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->a_ref = a;
                 r->level = 0.5 * (lr + lc);
             }
-            if (!r->confirmed)
+            if (!r->confirmed) {
+                const double ac = amp8[4 + d % 4];
+                if (ac > 0.0) { /* the pair's amplitude ratio (DetectorBank._step) */
+                    const double q = amp8[d / 4] / ac;
+                    if (q < r->q_lo)
+                        r->q_lo = q;
+                    if (q > r->q_hi)
+                        r->q_hi = q;
+                }
                 maybe_confirm(sc, r, w, a, ch, ev, seg, omega, hann, hann_l, seg_broken(c, w));
+            }
             return;
         }
         r->misses++;

@@ -111,6 +111,8 @@ class _Tables:
     octave_spread: float
     octave_tone: float
     steady_spread: float
+    ratio_spread: float  # the pair's amplitude-ratio test (DetectorParams.pair_ratio_*; inf: off)
+    ratio_min_share: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -194,6 +196,8 @@ class _Tables:
             octave_spread=params.octave_spread_max,
             octave_tone=params.octave_tone_max,
             steady_spread=params.steady_spread_max,
+            ratio_spread=10 ** (params.pair_ratio_spread_db / 20.0),
+            ratio_min_share=params.pair_ratio_min_share,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -551,7 +555,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -577,6 +581,9 @@ class _Run:
         self.s_share = share
         self.ctx_onset: Optional[int] = None  # the onset the music-context value was measured for
         self.ctx_value = 0.0
+        # the row/column amplitude ratio's range over the hit windows after the first (see _step)
+        self.q_lo = float("inf")
+        self.q_hi = 0.0
 
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
@@ -827,6 +834,13 @@ class DetectorBank:
                     run.a_ref = a
                     run.level = 0.5 * (lr + lc)
                 if not run.confirmed:
+                    ac = amp8[4 + d % 4]
+                    if ac > 0.0:  # the pair's amplitude ratio (DetectorParams.pair_ratio_spread_db)
+                        q = amp8[d // 4] / ac
+                        if q < run.q_lo:
+                            run.q_lo = q
+                        if q > run.q_hi:
+                            run.q_hi = q
                     self._maybe_confirm(run, w, a, events, ch)
                 return
             run.misses += 1
@@ -891,6 +905,10 @@ class DetectorBank:
             return
         if run.digit % 4 == run.digit // 4 + 1 and spread > 0 and (-run.s_r / run.checked > tab.octave_tone
                                                                    or run.s_c / run.checked > tab.octave_tone):
+            return
+        # One circuit, constant levels: where the tones carry nearly all the energy their amplitude ratio
+        # does not move (two notes' envelopes do; DetectorParams.pair_ratio_spread_db)
+        if run.s_share >= tab.ratio_min_share * run.hits and run.q_hi > run.q_lo * tab.ratio_spread:
             return
         onset = self._onset(run)
         # a press shared with other sound must last longer (see DetectorParams.press_clean_share)

@@ -94,6 +94,24 @@ class DetectorParams:
     # Tune split: 1 % -> Q.24's +-1.5 % opposite-sign corner fails; 1.5 % -> 7 false digits, talk-down
     # 82.8 / 60.2 %; 2 % -> 8, 84.0 / 60.9 %; 3 % -> 12, 84.4 / 60.9 %.
     steady_spread_max: float = 0.02
+    # Talk-off guard (issue 17), the pair's amplitude ratio over the press: a keypad's two tones come from
+    # one circuit at constant levels, so the ratio of their amplitudes (row over column, the window
+    # amplitudes at the nominal bins) is the same in every window that lies wholly inside the press, and
+    # where the tones carry nearly all of each window's energy nothing else can move it. Two notes have
+    # their own envelopes (attack, decay, tremolo), so their ratio drifts. Over the hit windows after the
+    # press's first (which straddles the onset) until confirmation, the largest ratio over the smallest may
+    # be at most ``pair_ratio_spread_db``, judged only for presses whose tones carry on average at least
+    # ``pair_ratio_min_share`` of their windows' energy (below it other sound moves each tone's bin by
+    # several dB: talk-down keys at 0.8-0.9 share up to 5.7 dB). A press that fails is not confirmed (the
+    # spread only grows: the press is refused). Chosen from the keys it must keep (measured with
+    # benchmarks/talkoff_probe.py's signals, over the same windows: talk-down keys under speech at 0 / -6 dB
+    # and keys in white/pink/brown noise at S/N 0-6 dB, 291 confirmations at >= 0.9 share: largest 1.9 dB,
+    # 99th percentile 1.6 dB; at >= 0.97: 0.75 dB), with 1 dB of margin. The tune half has almost no
+    # high-share music pairs (with its guards relaxed, 8 of 1639 confirmations on its music at 49
+    # speed/gain variants reach 0.9 share; 4 of those 8 exceed 3 dB), so the value is not tuned on music.
+    # inf turns it off.
+    pair_ratio_spread_db: float = 3.0
+    pair_ratio_min_share: float = 0.9
 
     # Q.24: accept normal twist (high group weaker) up to 8 dB and reverse twist up to 4 dB.
     # One dB of margin each for estimation error in noise.
