@@ -125,7 +125,8 @@
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
     X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")      \
-    X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share")
+    X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share")    \
+    X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -1243,6 +1244,11 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         return;
     /* the pair's amplitude ratio (DetectorParams.pair_ratio_spread_db; DetectorBank._maybe_confirm) */
     if (r->s_share >= sc[S_RATIO_MIN_SHARE] * (double)r->hits && r->q_hi > r->q_lo * sc[S_RATIO_SPREAD])
+        return;
+    /* a press under other sound: its tones near nominal (DetectorParams.mixed_press_offset_max) */
+    if (r->s_share < sc[S_PRESS_OFFSET_SHARE] * (double)r->hits
+        && (fabs(r->s_r / (double)r->checked) >= sc[S_PRESS_OFFSET]
+            || fabs(r->s_c / (double)r->checked) >= sc[S_PRESS_OFFSET]))
         return;
     const int64_t onset = run_onset(sc, r);
     /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */

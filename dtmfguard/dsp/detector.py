@@ -113,6 +113,8 @@ class _Tables:
     steady_spread: float
     ratio_spread: float  # the pair's amplitude-ratio test (DetectorParams.pair_ratio_*; inf: off)
     ratio_min_share: float
+    press_offset: float  # DetectorParams.mixed_press_offset_max (inf: off) and mixed_press_share
+    press_offset_share: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -198,6 +200,8 @@ class _Tables:
             steady_spread=params.steady_spread_max,
             ratio_spread=10 ** (params.pair_ratio_spread_db / 20.0),
             ratio_min_share=params.pair_ratio_min_share,
+            press_offset=params.mixed_press_offset_max,
+            press_offset_share=params.mixed_press_share,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -909,6 +913,10 @@ class DetectorBank:
         # One circuit, constant levels: where the tones carry nearly all the energy their amplitude ratio
         # does not move (two notes' envelopes do; DetectorParams.pair_ratio_spread_db)
         if run.s_share >= tab.ratio_min_share * run.hits and run.q_hi > run.q_lo * tab.ratio_spread:
+            return
+        # a press under other sound: its tones near nominal (DetectorParams.mixed_press_offset_max)
+        if run.s_share < tab.press_offset_share * run.hits and (
+                abs(run.s_r / run.checked) >= tab.press_offset or abs(run.s_c / run.checked) >= tab.press_offset):
             return
         onset = self._onset(run)
         # a press shared with other sound must last longer (see DetectorParams.press_clean_share)
