@@ -125,7 +125,7 @@
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
     X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")      \
-    X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share")    \
+    X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share") X(RATIO_COVER, "ratio_cover")    \
     X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")
 enum {
 #define DG_ENUM(id, name) S_##id,
@@ -1358,7 +1358,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             }
             if (!r->confirmed) {
                 const double ac = amp8[4 + d % 4];
-                if (ac > 0.0) { /* the pair's amplitude ratio (DetectorBank._step) */
+                if (ac > 0.0 && a >= sc[S_RATIO_COVER] * r->a_ref) { /* the pair's amplitude ratio (DetectorBank._step) */
                     const double q = amp8[d / 4] / ac;
                     if (q < r->q_lo)
                         r->q_lo = q;

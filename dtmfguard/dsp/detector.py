@@ -113,6 +113,7 @@ class _Tables:
     steady_spread: float
     ratio_spread: float  # the pair's amplitude-ratio test (DetectorParams.pair_ratio_*; inf: off)
     ratio_min_share: float
+    ratio_cover: float
     press_offset: float  # DetectorParams.mixed_press_offset_max (inf: off) and mixed_press_share
     press_offset_share: float
     harmonic_guard: float
@@ -200,6 +201,7 @@ class _Tables:
             steady_spread=params.steady_spread_max,
             ratio_spread=10 ** (params.pair_ratio_spread_db / 20.0),
             ratio_min_share=params.pair_ratio_min_share,
+            ratio_cover=params.pair_ratio_min_cover,
             press_offset=params.mixed_press_offset_max,
             press_offset_share=params.mixed_press_share,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
@@ -839,7 +841,8 @@ class DetectorBank:
                     run.level = 0.5 * (lr + lc)
                 if not run.confirmed:
                     ac = amp8[4 + d % 4]
-                    if ac > 0.0:  # the pair's amplitude ratio (DetectorParams.pair_ratio_spread_db)
+                    # the pair's amplitude ratio, in windows wholly inside the press (DetectorParams.pair_ratio_*)
+                    if ac > 0.0 and a >= tab.ratio_cover * run.a_ref:
                         q = amp8[d // 4] / ac
                         if q < run.q_lo:
                             run.q_lo = q
