@@ -126,7 +126,9 @@
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
     X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")      \
     X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share") X(RATIO_COVER, "ratio_cover")    \
-    X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")
+    X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")    \
+    X(PRE_LEVEL, "pre_level") X(PRE_N, "pre_n") X(PRE_GAP, "pre_gap") X(PRE_MIN_SHARE, "pre_min_share")        \
+    X(PRE_MAX_SHARE, "pre_max_share")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -1221,6 +1223,31 @@ context_persistence(const double *sc, const double *tab, seg_src *seg, int64_t l
     return total / (double)npairs;
 }
 
+/* the pair-before-the-onset test (detector._pre_onset_level): each tone's amplitude (Hann window, DFT at fr /
+ * fc Hz) over samples [lo, lo + n) relative to the same over [plo, plo + n), the smaller ratio; -1.0 if out
+ * of memory (the test then does not reject) */
+static double
+pre_onset_level(const double *sc, seg_src *seg, int64_t lo, int64_t plo, Py_ssize_t n, double fr, double fc)
+{
+    double *a = (double *)PyMem_RawMalloc((size_t)n * 2 * sizeof(double));
+    if (a == NULL)
+        return -1.0;
+    double *b = a + n;
+    seg_copy(seg, lo, lo + n, a);
+    seg_copy(seg, plo, plo + n, b);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double hw = 0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)(n - 1));
+        a[i] *= hw;
+        b[i] *= hw;
+    }
+    const double rate = sc[S_RATE];
+    const double pr = comb_amp(b, n, fr, rate), pc = comb_amp(b, n, fc, rate);
+    const double qr = comb_amp(a, n, fr, rate) / (pr > 1e-9 ? pr : 1e-9);
+    const double qc = comb_amp(a, n, fc, rate) / (pc > 1e-9 ? pc : 1e-9);
+    PyMem_RawFree(a);
+    return qr < qc ? qr : qc;
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -1294,6 +1321,15 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
                 if (r->ctx_value >= sc[S_CTX_PERSIST])
                     return;
             }
+        }
+        /* the pair before the onset (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_PRE_LEVEL]) && isfinite(sc[S_CTX_PERSIST])
+            && r->s_share >= sc[S_PRE_MIN_SHARE] * (double)r->hits && r->s_share < sc[S_PRE_MAX_SHARE] * (double)r->hits) {
+            const int64_t H = (int64_t)sc[S_HALF], n = (int64_t)sc[S_PRE_N];
+            const int64_t lo = onset - (int64_t)sc[S_PRE_GAP] - n, plo = (w + 2) * H - n;
+            if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
+                && pre_onset_level(sc, seg, lo, plo, (Py_ssize_t)n, fr, fc) >= sc[S_PRE_LEVEL])
+                return;
         }
         r->confirmed = 1;
         r->onset = onset;

@@ -949,3 +949,41 @@ def test_a_press_under_other_sound_is_not_confirmed_off_nominal():
                     want["noisy off, test off"] += d
     report("keys 0.8-1.2 % off nominal under noise at 8 dB S/N / at nominal / clean", got, want)
     assert got == want
+
+
+def test_pre_onset_test_rejects_a_pair_that_was_already_sounding():
+    """A chord change in noise (white noise at 4.5 dB S/N: the pair holds 0.6-0.8 of each window's energy):
+    a key's two tones at -19 dBm0 with a third tone beside the row (no key: the relative-peak test) for 200
+    ms, then the third tone stops and the pair rises 3 dB. The pair was there before its onset, 3 dB down
+    (DetectorParams.pre_onset_level_db, -7 dB): at most 1 digit of 12 (4 keys, 3 block-grid phases); with
+    the test off the same digits as for the pair starting from nothing in the same noise (11 or 12: one
+    key of 12 is lost to this much noise either way)."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS, DTMF_HZ
+    from dtmfguard.testkit.synth import digit_freqs
+
+    off = replace(DEFAULT_PARAMS, pre_onset_level_db=float("inf"))
+    rng = np.random.default_rng(172)
+    got = {"sounding before": [], "sounding before, test off": [], "from nothing": []}
+    for d in "159D":
+        fr, fc = digit_freqs(d)
+        rival = DTMF_HZ[(DTMF_HZ.index(fr) + 1) % 4]
+        for lead in (0, 17, 34):
+            pair = tone([fr, fc], 0.27, RATE, -16, rng.uniform(0, 2 * np.pi, 2))
+            noise = rng.standard_normal(6400 + lead) * np.sqrt(np.mean(pair ** 2) / 10 ** 0.45)
+            s = lead + 3200
+            before, fresh = noise.copy(), noise.copy()
+            gain = np.ones(pair.size)
+            gain[:1600] = 10 ** (-3 / 20)
+            before[s - 1600:s - 1600 + pair.size] += pair * gain
+            before[s - 1600:s] += tone([rival], 0.2, RATE, -19, rng.uniform(0, 2 * np.pi))
+            fresh[s:s + pair.size - 1600] += pair[1600:]
+            got["sounding before"] += [e.digit for e in detect(before, RATE)]
+            got["sounding before, test off"] += [e.digit for e in detect(before, RATE, off)]
+            got["from nothing"] += [e.digit for e in detect(fresh, RATE)]
+    report("pair sounding 3 dB down before its onset / test off / from nothing (12 each)",
+           {k: len(v) for k, v in got.items()}, "<= 1 / the same as from nothing / >= 11")
+    assert len(got["sounding before"]) <= 1
+    assert got["sounding before, test off"] == got["from nothing"] and len(got["from nothing"]) >= 11

@@ -349,6 +349,7 @@ def _guard_cases():
     """Signals that exercise each talk-off guard near its threshold, on both sides."""
     from dtmfguard.dsp.levels import tone
     from dtmfguard.testkit.synth import digit_freqs
+    from dtmfguard.dsp.params import DTMF_HZ
 
     rng = np.random.default_rng(71)
     parts = [np.zeros(400)]
@@ -430,6 +431,16 @@ def _guard_cases():
             col[step_ms * 8:] *= 10 ** (jump / 20)
             pair = tone([fr], 0.12, 8000, -10, rng.uniform(0, 6.3)) + col + noise * rng.standard_normal(col.size)
             parts += [pair, np.zeros(480)]
+    # the pair-before-the-onset test (issue 17): a pair 2-9 dB down with a third tone beside its row before
+    # its onset, in noise (share around pre_onset_min_share .. pre_onset_max_share)
+    for d in "159D":
+        fr, fc = digit_freqs(d)
+        rival = DTMF_HZ[(DTMF_HZ.index(fr) + 1) % 4]
+        for down, noise in ((2.0, 900.0), (6.0, 900.0), (9.0, 900.0), (3.0, 600.0), (3.0, 1400.0)):
+            pair = tone([fr, fc], 0.27, 8000, -16, rng.uniform(0, 6.3, 2))
+            pair[:1600] *= 10 ** (-down / 20)
+            pair[:1600] += tone([rival], 0.2, 8000, -16 - down, rng.uniform(0, 6.3))
+            parts += [pair + noise * rng.standard_normal(pair.size), np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 

@@ -116,6 +116,11 @@ class _Tables:
     ratio_cover: float
     press_offset: float  # DetectorParams.mixed_press_offset_max (inf: off) and mixed_press_share
     press_offset_share: float
+    pre_level: float  # the pair-before-the-onset test (DetectorParams.pre_onset_*; inf: off)
+    pre_n: int  # samples of each of its two segments
+    pre_gap: int  # samples between the earlier segment's end and the onset
+    pre_min_share: float
+    pre_max_share: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -204,6 +209,11 @@ class _Tables:
             ratio_cover=params.pair_ratio_min_cover,
             press_offset=params.mixed_press_offset_max,
             press_offset_share=params.mixed_press_share,
+            pre_level=10 ** (params.pre_onset_level_db / 20.0),
+            pre_n=int(round(params.pre_onset_ms * rate / 1000.0)),
+            pre_gap=int(round(params.pre_onset_gap_ms * rate / 1000.0)),
+            pre_min_share=params.pre_onset_min_share,
+            pre_max_share=params.pre_onset_max_share,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -509,6 +519,20 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
         if j + 1 < npairs and bound < tab.ctx_persist:
             return bound
     return total / npairs
+
+
+def _pre_onset_level(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: float) -> float:
+    """The pair-before-the-onset test (issue 17), native/detector.c's pre_onset_level: each tone's amplitude
+    (Hann-windowed DFT at ``fr`` / ``fc`` Hz) over ``pre`` relative to the same over ``press`` (as long),
+    the smaller of the two ratios."""
+    n = pre.size
+    idx = np.arange(n)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+
+    def amp(x: np.ndarray, f: float) -> float:
+        return float(abs(np.sum(x * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+
+    return min(amp(pre, fr) / max(amp(press, fr), 1e-9), amp(pre, fc) / max(amp(press, fc), 1e-9))
 
 
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
@@ -966,6 +990,17 @@ class DetectorBank:
                         run.ctx_value = _context_persistence(tab, ctx)  # (as int16: native/detector.c's ring)
                         run.ctx_onset = onset
                     if run.ctx_value >= tab.ctx_persist:
+                        return
+            # The pair before the onset: were both tones already there? (DetectorParams.pre_onset_*)
+            if (tab.pre_level < float("inf") and tab.ctx_persist < float("inf")
+                    and tab.pre_min_share * run.hits <= run.s_share < tab.pre_max_share * run.hits):
+                lo = onset - tab.pre_gap - tab.pre_n
+                plo = (w + 2) * h - tab.pre_n
+                if lo >= (w + 2 - tab.ctx_halves) * h and plo >= onset:
+                    base = self._seg_base
+                    pre = np.clip(np.round(buf[ch, lo - base: lo - base + tab.pre_n]), -32768, 32767)
+                    press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
+                    if _pre_onset_level(tab, pre, press, fr, fc) >= tab.pre_level:
                         return
             run.confirmed = True
             run.onset = onset
