@@ -265,7 +265,7 @@ def false_rows(paths: List[str], params) -> List[Dict]:
         path = [q for q in corpora.files(fd["src"], fd["split"]) if os.path.basename(q) == fd["base"]][0]
         v = fd["variant"]
         if v.endswith("dB"):
-            sp, g = v.split("x")[0], v.split("x")[1][:-2]
+            sp, g = (v.split("x")[0], v.split("x")[1][:-2]) if "x" in v else ("1.0", v[:-2])
             speed, gain = float(sp), float(g)
         else:
             speed, gain = float(v[:-1]), 0.0

@@ -124,7 +124,11 @@
     X(CTX_PERSIST, "ctx_persist") X(CTX_MAX_SHARE, "ctx_max_share") X(CTX_SPAN, "ctx_span")              \
     X(CTX_GUARD, "ctx_guard") X(CTX_N, "ctx_n") X(CTX_KLO, "ctx_klo") X(CTX_KHI, "ctx_khi")              \
     X(CTX_SMOOTH, "ctx_smooth") X(CTX_HALVES, "ctx_halves") X(HIST_HALVES, "hist_halves")              \
-    X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")
+    X(CTX_PAIRS, "ctx_pairs") X(CTX_ALWAYS_SHARE, "ctx_always_share") X(CTX_OFFSET_MIN, "ctx_offset_min")      \
+    X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share") X(RATIO_COVER, "ratio_cover")    \
+    X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")    \
+    X(PRE_LEVEL, "pre_level") X(PRE_N, "pre_n") X(PRE_GAP, "pre_gap") X(PRE_MIN_SHARE, "pre_min_share")        \
+    X(PRE_MAX_SHARE, "pre_max_share")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -675,6 +679,7 @@ typedef struct {
     double s_share; /* the sum of the tones' energy share in them */
     int64_t ctx_onset; /* the onset the music-context value was measured for (INT64_MIN: none) */
     double ctx_value;
+    double q_lo, q_hi; /* the row/column amplitude ratio's range over the hit windows after the first */
 } run_t;
 
 typedef struct {
@@ -744,6 +749,8 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
     r->s_share = share;
     r->ctx_onset = INT64_MIN;
     r->ctx_value = 0.0;
+    r->q_lo = INFINITY;
+    r->q_hi = 0.0;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -1216,6 +1223,36 @@ context_persistence(const double *sc, const double *tab, seg_src *seg, int64_t l
     return total / (double)npairs;
 }
 
+/* the pair-before-the-onset test (detector._pre_onset_level): each tone's amplitude (Hann window, DFT at fr /
+ * fc Hz) over samples [lo, lo + n) relative to the same over [plo, plo + n), the smaller ratio; -1.0 if out
+ * of memory (the test then does not reject) */
+static double
+pre_onset_level(const double *sc, seg_src *seg, int64_t lo, int64_t plo, Py_ssize_t n, double fr, double fc)
+{
+    double *a = (double *)PyMem_RawMalloc((size_t)n * 2 * sizeof(double));
+    if (a == NULL)
+        return -1.0;
+    double *b = a + n;
+    seg_copy(seg, lo, lo + n, a);
+    seg_copy(seg, plo, plo + n, b);
+    const double cd = cos(2.0 * PI / (double)(n - 1)), sd = sin(2.0 * PI / (double)(n - 1));
+    double c = 1.0, sn = 0.0; /* cos and sin of 2 pi i / (n - 1), by rotation (within 1e-14 of libm's) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double hw = 0.5 - 0.5 * c;
+        a[i] *= hw;
+        b[i] *= hw;
+        const double c2 = c * cd - sn * sd;
+        sn = sn * cd + c * sd;
+        c = c2;
+    }
+    const double rate = sc[S_RATE];
+    const double pr = comb_amp(b, n, fr, rate), pc = comb_amp(b, n, fc, rate);
+    const double qr = comb_amp(a, n, fr, rate) / (pr > 1e-9 ? pr : 1e-9);
+    const double qc = comb_amp(a, n, fc, rate) / (pc > 1e-9 ? pc : 1e-9);
+    PyMem_RawFree(a);
+    return qr < qc ? qr : qc;
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -1236,6 +1273,14 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         return;
     if (r->digit % 4 == r->digit / 4 + 1 && spread > 0
         && (-r->s_r / (double)r->checked > sc[S_OCTAVE_TONE] || r->s_c / (double)r->checked > sc[S_OCTAVE_TONE]))
+        return;
+    /* the pair's amplitude ratio (DetectorParams.pair_ratio_spread_db; DetectorBank._maybe_confirm) */
+    if (r->s_share >= sc[S_RATIO_MIN_SHARE] * (double)r->hits && r->q_hi > r->q_lo * sc[S_RATIO_SPREAD])
+        return;
+    /* a press under other sound: its tones near nominal (DetectorParams.mixed_press_offset_max) */
+    if (r->s_share < sc[S_PRESS_OFFSET_SHARE] * (double)r->hits
+        && (fabs(r->s_r / (double)r->checked) >= sc[S_PRESS_OFFSET]
+            || fabs(r->s_c / (double)r->checked) >= sc[S_PRESS_OFFSET]))
         return;
     const int64_t onset = run_onset(sc, r);
     /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
@@ -1281,6 +1326,15 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
                 if (r->ctx_value >= sc[S_CTX_PERSIST])
                     return;
             }
+        }
+        /* the pair before the onset (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_PRE_LEVEL]) && isfinite(sc[S_CTX_PERSIST])
+            && r->s_share >= sc[S_PRE_MIN_SHARE] * (double)r->hits && r->s_share < sc[S_PRE_MAX_SHARE] * (double)r->hits) {
+            const int64_t H = (int64_t)sc[S_HALF], n = (int64_t)sc[S_PRE_N];
+            const int64_t lo = onset - (int64_t)sc[S_PRE_GAP] - n, plo = (w + 2) * H - n;
+            if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
+                && pre_onset_level(sc, seg, lo, plo, (Py_ssize_t)n, fr, fc) >= sc[S_PRE_LEVEL])
+                return;
         }
         r->confirmed = 1;
         r->onset = onset;
@@ -1343,8 +1397,17 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->a_ref = a;
                 r->level = 0.5 * (lr + lc);
             }
-            if (!r->confirmed)
+            if (!r->confirmed) {
+                const double ac = amp8[4 + d % 4];
+                if (ac > 0.0 && a >= sc[S_RATIO_COVER] * r->a_ref) { /* the pair's amplitude ratio (DetectorBank._step) */
+                    const double q = amp8[d / 4] / ac;
+                    if (q < r->q_lo)
+                        r->q_lo = q;
+                    if (q > r->q_hi)
+                        r->q_hi = q;
+                }
                 maybe_confirm(sc, r, w, a, ch, ev, seg, omega, hann, hann_l, seg_broken(c, w));
+            }
             return;
         }
         r->misses++;

@@ -853,13 +853,15 @@ def test_context_test_judges_off_nominal_keys_up_to_0_9_share_and_nominal_ones_b
     -10 dBm0 per tone inside a held chord (8 steady partials at -22 dBm0 each: the pair holds ~0.8 of its
     windows' energy) is judged only when a tone is >= 0.5 % off nominal: at nominal it is found (no
     measurement), 0.8 % off it is refused, found with the test off; at -16 dBm0 (~0.5 share) the nominal key
-    is judged and refused.  4 block-grid offsets each."""
+    is judged and refused.  4 block-grid offsets each.  (Since the press-offset test, mixed_press_offset_max,
+    a press this far off nominal below 0.9 share is refused before the context is measured: it is off here.)"""
     from dataclasses import replace
 
     from dtmfguard.dsp.levels import tone
     from dtmfguard.dsp.params import DEFAULT_PARAMS
 
-    off = replace(DEFAULT_PARAMS, context_persist_max=float("inf"))
+    on = replace(DEFAULT_PARAMS, mixed_press_offset_max=float("inf"))
+    off = replace(on, context_persist_max=float("inf"))
     rng = np.random.default_rng(12)
     n = 6400
     parts = [250.0, 310.0, 540.0, 575.0, 2180.0, 2230.0, 3050.0, 3120.0]
@@ -867,9 +869,9 @@ def test_context_test_judges_off_nominal_keys_up_to_0_9_share_and_nominal_ones_b
     found = {"nominal -10": [], "0.8 % off -10": [], "0.8 % off -10, test off": [], "nominal -16": []}
     for lead in (0, 13, 26, 39):
         pad = np.zeros(lead)
-        for name, level, offset, params in (("nominal -10", -10.0, 0.0, None), ("0.8 % off -10", -10.0, 0.008, None),
+        for name, level, offset, params in (("nominal -10", -10.0, 0.0, on), ("0.8 % off -10", -10.0, 0.008, on),
                                             ("0.8 % off -10, test off", -10.0, 0.008, off),
-                                            ("nominal -16", -16.0, 0.0, None)):
+                                            ("nominal -16", -16.0, 0.0, on)):
             x = chord.copy()
             t = dtmf_tone("5", 70, RATE, level, 0.0, (offset, offset), tuple(rng.uniform(0, 2 * np.pi, 2)))
             x[3200:3200 + t.size] += t
@@ -878,3 +880,110 @@ def test_context_test_judges_off_nominal_keys_up_to_0_9_share_and_nominal_ones_b
            "4 x '5' / [] / 4 x '5'; []")
     assert found["nominal -10"] == ["5"] * 4 and found["0.8 % off -10"] == []
     assert found["0.8 % off -10, test off"] == ["5"] * 4 and found["nominal -16"] == []
+
+
+# --- the pair's amplitude ratio and the press's offset under other sound (issue 17) ---------------------
+
+def test_pair_ratio_test_rejects_a_note_struck_beside_a_held_one():
+    """Two notes at a key's frequencies, alone (all of each window's energy): the column note 6 dB louder
+    from 20 ms on (struck again while the row note holds). Their amplitude ratio moves 6 dB between the
+    windows before confirmation, which a keypad's one circuit never does (DetectorParams.pair_ratio_spread_db).
+    No digit at 3 block-grid phases; with the test off, the digit each time. Keys at Q.24's twist limits and
+    frequency corners (constant levels) stay keys."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+    from dtmfguard.testkit.synth import digit_freqs
+
+    off = replace(DEFAULT_PARAMS, pair_ratio_spread_db=float("inf"))
+    rng = np.random.default_rng(170)
+    found, unguarded = [], []
+    for d in "159D*":
+        fr, fc = digit_freqs(d)
+        for lag in (0, 17, 34):
+            col = tone([fc], 0.15, RATE, -16, rng.uniform(0, 2 * np.pi))
+            col[20 * 8:] *= 10 ** (6 / 20)
+            pair = tone([fr], 0.15, RATE, -10, rng.uniform(0, 2 * np.pi)) + col
+            x = np.concatenate([np.zeros(400 + lag), pair, np.zeros(400)])
+            found += [e.digit for e in detect(x, RATE)]
+            unguarded += [e.digit for e in detect(x, RATE, off)]
+        for offs in ((0.0, 0.0), (-0.015, 0.015), (0.015, 0.015)):
+            for twist in ((-4.0, -12.0), (-14.0, -10.0)):  # normal twist 8 dB, reverse 4 dB
+                key = tone([fr * (1 + offs[0]), fc * (1 + offs[1])], 0.05, RATE, list(twist), rng.uniform(0, 6.3, 2))
+                assert digits_of(np.concatenate([ms(50), key, ms(50)])) == d
+    report("column note 6 dB louder 20 ms into the pair (5 keys x 3 phases): digits with / without the test",
+           (len(found), len(unguarded)), "0 / 15")
+    assert found == [] and unguarded == [d for d in "159D*" for _ in range(3)]
+
+
+def test_a_press_under_other_sound_is_not_confirmed_off_nominal():
+    """A pair 0.8 % or 1.2 % off nominal (both tones) with white noise at S/N 8 dB (the tones ~0.8 of each
+    window's energy): not a key (DetectorParams.mixed_press_offset_max, 0.6 %); the same pair at nominal in
+    the same noise, and off nominal without the noise (Q.24's tolerance), is; with the test off (its
+    default: it costs Q.24 corner keys in noise, see DetectorParams), the off-nominal pair in noise is a key."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+    from dtmfguard.testkit.synth import digit_freqs
+
+    on = replace(DEFAULT_PARAMS, mixed_press_offset_max=0.006)
+    off = DEFAULT_PARAMS
+    rng = np.random.default_rng(171)
+    got = {"noisy off": "", "noisy off, test off": "", "noisy nominal": "", "clean off": ""}
+    want = {"noisy off": "", "noisy off, test off": "", "noisy nominal": "", "clean off": ""}
+    for d in "159D":
+        fr, fc = digit_freqs(d)
+        for rel in (0.008, -0.008, 0.012):
+            for name, r, snr in (("noisy off", rel, 8.0), ("noisy nominal", 0.0, 8.0), ("clean off", rel, None)):
+                key = tone([fr * (1 + r), fc * (1 + r)], 0.07, RATE, -16, rng.uniform(0, 2 * np.pi, 2))
+                bed = np.zeros(key.size + 2400)
+                if snr is not None:
+                    bed += rng.standard_normal(bed.size) * np.sqrt(np.mean(key ** 2) / 10 ** (snr / 10))
+                bed[1200:1200 + key.size] += key
+                got[name] += "".join(e.digit for e in detect(bed, RATE, on))
+                want[name] += "" if name == "noisy off" else d
+                if name == "noisy off":
+                    got["noisy off, test off"] += "".join(e.digit for e in detect(bed, RATE, off))
+                    want["noisy off, test off"] += d
+    report("keys 0.8-1.2 % off nominal under noise at 8 dB S/N / at nominal / clean", got, want)
+    assert got == want
+
+
+def test_pre_onset_test_rejects_a_pair_that_was_already_sounding():
+    """A chord change in noise (white noise at 4.5 dB S/N: the pair holds 0.6-0.8 of each window's energy):
+    a key's two tones at -19 dBm0 with a third tone beside the row (no key: the relative-peak test) for 200
+    ms, then the third tone stops and the pair rises 3 dB. The pair was there before its onset, 3 dB down
+    (DetectorParams.pre_onset_level_db, -7 dB): at most 1 digit of 12 (4 keys, 3 block-grid phases); with
+    the test off the same digits as for the pair starting from nothing in the same noise (11 or 12: one
+    key of 12 is lost to this much noise either way)."""
+    from dataclasses import replace
+
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS, DTMF_HZ
+    from dtmfguard.testkit.synth import digit_freqs
+
+    off = replace(DEFAULT_PARAMS, pre_onset_level_db=float("inf"))
+    rng = np.random.default_rng(172)
+    got = {"sounding before": [], "sounding before, test off": [], "from nothing": []}
+    for d in "159D":
+        fr, fc = digit_freqs(d)
+        rival = DTMF_HZ[(DTMF_HZ.index(fr) + 1) % 4]
+        for lead in (0, 17, 34):
+            pair = tone([fr, fc], 0.27, RATE, -16, rng.uniform(0, 2 * np.pi, 2))
+            noise = rng.standard_normal(6400 + lead) * np.sqrt(np.mean(pair ** 2) / 10 ** 0.45)
+            s = lead + 3200
+            before, fresh = noise.copy(), noise.copy()
+            gain = np.ones(pair.size)
+            gain[:1600] = 10 ** (-3 / 20)
+            before[s - 1600:s - 1600 + pair.size] += pair * gain
+            before[s - 1600:s] += tone([rival], 0.2, RATE, -19, rng.uniform(0, 2 * np.pi))
+            fresh[s:s + pair.size - 1600] += pair[1600:]
+            got["sounding before"] += [e.digit for e in detect(before, RATE)]
+            got["sounding before, test off"] += [e.digit for e in detect(before, RATE, off)]
+            got["from nothing"] += [e.digit for e in detect(fresh, RATE)]
+    report("pair sounding 3 dB down before its onset / test off / from nothing (12 each)",
+           {k: len(v) for k, v in got.items()}, "<= 1 / the same as from nothing / >= 11")
+    assert len(got["sounding before"]) <= 1
+    assert got["sounding before, test off"] == got["from nothing"] and len(got["from nothing"]) >= 11

@@ -349,6 +349,7 @@ def _guard_cases():
     """Signals that exercise each talk-off guard near its threshold, on both sides."""
     from dtmfguard.dsp.levels import tone
     from dtmfguard.testkit.synth import digit_freqs
+    from dtmfguard.dsp.params import DTMF_HZ
 
     rng = np.random.default_rng(71)
     parts = [np.zeros(400)]
@@ -421,6 +422,25 @@ def _guard_cases():
             bed = tone(chord_hz, 0.45, 8000, -22.0, rng.uniform(0, 6.3, len(chord_hz)))
             bed[2400:2960] += tone([fr * (1 + rel), fc * (1 + rel)], 0.07, 8000, -10, rng.uniform(0, 6.3, 2))
             parts += [bed, np.zeros(480)]
+    # the pair's amplitude-ratio test (issue 17): the column note louder by 2-8 dB from 12-24 ms into the
+    # pair (around pair_ratio_spread_db and its window-coverage gate), alone and in noise near the share limit
+    for d in "159D":
+        fr, fc = digit_freqs(d)
+        for jump, step_ms, noise in ((2.0, 20, 0.0), (4.0, 12, 0.0), (6.0, 20, 0.0), (8.0, 24, 0.0), (6.0, 16, 300.0)):
+            col = tone([fc], 0.12, 8000, -10 - jump, rng.uniform(0, 6.3))
+            col[step_ms * 8:] *= 10 ** (jump / 20)
+            pair = tone([fr], 0.12, 8000, -10, rng.uniform(0, 6.3)) + col + noise * rng.standard_normal(col.size)
+            parts += [pair, np.zeros(480)]
+    # the pair-before-the-onset test (issue 17): a pair 2-9 dB down with a third tone beside its row before
+    # its onset, in noise (share around pre_onset_min_share .. pre_onset_max_share)
+    for d in "159D":
+        fr, fc = digit_freqs(d)
+        rival = DTMF_HZ[(DTMF_HZ.index(fr) + 1) % 4]
+        for down, noise in ((2.0, 900.0), (6.0, 900.0), (9.0, 900.0), (3.0, 600.0), (3.0, 1400.0)):
+            pair = tone([fr, fc], 0.27, 8000, -16, rng.uniform(0, 6.3, 2))
+            pair[:1600] *= 10 ** (-down / 20)
+            pair[:1600] += tone([rival], 0.2, 8000, -16 - down, rng.uniform(0, 6.3))
+            parts += [pair + noise * rng.standard_normal(pair.size), np.zeros(480)]
     return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
 
 
@@ -431,7 +451,12 @@ GUARD_CASES = _guard_cases()
 CONTEXT_OFF = replace(DEFAULT_PARAMS, context_persist_max=float("inf"))
 
 
-@pytest.mark.parametrize("params", [None, CONTEXT_OFF], ids=["default", "context-test-off"])
+#: the press-offset test on (off by default; DetectorParams.mixed_press_offset_max)
+PRESS_OFFSET_ON = replace(DEFAULT_PARAMS, mixed_press_offset_max=0.006)
+
+
+@pytest.mark.parametrize("params", [None, CONTEXT_OFF, PRESS_OFFSET_ON],
+                         ids=["default", "context-test-off", "press-offset-on"])
 def test_guard_cases_give_the_same_events_on_both_paths(native, params):
     """Every guard decided the same way by the numpy path and by C (frames of 160, of 1, and whole)."""
     ref = with_backend("numpy", lambda: _events(GUARD_CASES, [160], params=params))

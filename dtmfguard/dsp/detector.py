@@ -111,6 +111,16 @@ class _Tables:
     octave_spread: float
     octave_tone: float
     steady_spread: float
+    ratio_spread: float  # the pair's amplitude-ratio test (DetectorParams.pair_ratio_*; inf: off)
+    ratio_min_share: float
+    ratio_cover: float
+    press_offset: float  # DetectorParams.mixed_press_offset_max (inf: off) and mixed_press_share
+    press_offset_share: float
+    pre_level: float  # the pair-before-the-onset test (DetectorParams.pre_onset_*; inf: off)
+    pre_n: int  # samples of each of its two segments
+    pre_gap: int  # samples between the earlier segment's end and the onset
+    pre_min_share: float
+    pre_max_share: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -194,6 +204,16 @@ class _Tables:
             octave_spread=params.octave_spread_max,
             octave_tone=params.octave_tone_max,
             steady_spread=params.steady_spread_max,
+            ratio_spread=10 ** (params.pair_ratio_spread_db / 20.0),
+            ratio_min_share=params.pair_ratio_min_share,
+            ratio_cover=params.pair_ratio_min_cover,
+            press_offset=params.mixed_press_offset_max,
+            press_offset_share=params.mixed_press_share,
+            pre_level=10 ** (params.pre_onset_level_db / 20.0),
+            pre_n=int(round(params.pre_onset_ms * rate / 1000.0)),
+            pre_gap=int(round(params.pre_onset_gap_ms * rate / 1000.0)),
+            pre_min_share=params.pre_onset_min_share,
+            pre_max_share=params.pre_onset_max_share,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -501,6 +521,20 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     return total / npairs
 
 
+def _pre_onset_level(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: float) -> float:
+    """The pair-before-the-onset test (issue 17), native/detector.c's pre_onset_level: each tone's amplitude
+    (Hann-windowed DFT at ``fr`` / ``fc`` Hz) over ``pre`` relative to the same over ``press`` (as long),
+    the smaller of the two ratios."""
+    n = pre.size
+    idx = np.arange(n)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+
+    def amp(x: np.ndarray, f: float) -> float:
+        return float(abs(np.sum(x * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+
+    return min(amp(pre, fr) / max(amp(press, fr), 1e-9), amp(pre, fc) / max(amp(press, fc), 1e-9))
+
+
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
     """The long-baseline frequency test (issue 17), native/detector.c's segment_drift: the phase of the tone
     at ``f_nom * (1 + rel)`` (its frequency averaged over the press's windows) over the first and the last
@@ -551,7 +585,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -577,6 +611,9 @@ class _Run:
         self.s_share = share
         self.ctx_onset: Optional[int] = None  # the onset the music-context value was measured for
         self.ctx_value = 0.0
+        # the row/column amplitude ratio's range over the hit windows after the first (see _step)
+        self.q_lo = float("inf")
+        self.q_hi = 0.0
 
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
@@ -827,6 +864,14 @@ class DetectorBank:
                     run.a_ref = a
                     run.level = 0.5 * (lr + lc)
                 if not run.confirmed:
+                    ac = amp8[4 + d % 4]
+                    # the pair's amplitude ratio, in windows wholly inside the press (DetectorParams.pair_ratio_*)
+                    if ac > 0.0 and a >= tab.ratio_cover * run.a_ref:
+                        q = amp8[d // 4] / ac
+                        if q < run.q_lo:
+                            run.q_lo = q
+                        if q > run.q_hi:
+                            run.q_hi = q
                     self._maybe_confirm(run, w, a, events, ch)
                 return
             run.misses += 1
@@ -892,6 +937,14 @@ class DetectorBank:
         if run.digit % 4 == run.digit // 4 + 1 and spread > 0 and (-run.s_r / run.checked > tab.octave_tone
                                                                    or run.s_c / run.checked > tab.octave_tone):
             return
+        # One circuit, constant levels: where the tones carry nearly all the energy their amplitude ratio
+        # does not move (two notes' envelopes do; DetectorParams.pair_ratio_spread_db)
+        if run.s_share >= tab.ratio_min_share * run.hits and run.q_hi > run.q_lo * tab.ratio_spread:
+            return
+        # a press under other sound: its tones near nominal (DetectorParams.mixed_press_offset_max)
+        if run.s_share < tab.press_offset_share * run.hits and (
+                abs(run.s_r / run.checked) >= tab.press_offset or abs(run.s_c / run.checked) >= tab.press_offset):
+            return
         onset = self._onset(run)
         # a press shared with other sound must last longer (see DetectorParams.press_clean_share)
         need = tab.min_tone if run.s_share >= tab.press_clean_share * run.hits else tab.min_tone_mixed
@@ -937,6 +990,17 @@ class DetectorBank:
                         run.ctx_value = _context_persistence(tab, ctx)  # (as int16: native/detector.c's ring)
                         run.ctx_onset = onset
                     if run.ctx_value >= tab.ctx_persist:
+                        return
+            # The pair before the onset: were both tones already there? (DetectorParams.pre_onset_*)
+            if (tab.pre_level < float("inf") and tab.ctx_persist < float("inf")
+                    and tab.pre_min_share * run.hits <= run.s_share < tab.pre_max_share * run.hits):
+                lo = onset - tab.pre_gap - tab.pre_n
+                plo = (w + 2) * h - tab.pre_n
+                if lo >= (w + 2 - tab.ctx_halves) * h and plo >= onset:
+                    base = self._seg_base
+                    pre = np.clip(np.round(buf[ch, lo - base: lo - base + tab.pre_n]), -32768, 32767)
+                    press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
+                    if _pre_onset_level(tab, pre, press, fr, fc) >= tab.pre_level:
                         return
             run.confirmed = True
             run.onset = onset
