@@ -305,6 +305,9 @@ class Masker:
         self._recent_spread = None if params.verify_recent_spread is None else float(params.verify_recent_spread)
         self._long_fraction = float(params.verify_long_fraction)
         self._long_spread = float(params.verify_long_spread)
+        self._line_len = 0 if params.verify_line_ms is None else int(round(params.verify_line_ms * ms))
+        self._line_fraction = float(params.verify_line_fraction)
+        self._line_spread = float(params.verify_line_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -331,7 +334,10 @@ class Masker:
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
         if not 0 <= self._long_len <= self.rate:
             raise ValueError("verify_long_ms must be between 0 and 1000")
-        self._keep = max(self._keep, self._long_len + self._hop)  # (that window behind every hop decided)
+        if not 0 <= self._line_len <= self.rate:
+            raise ValueError("verify_line_ms must be between 0 and 1000")
+        # (those windows behind every hop decided)
+        self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop)
         self._screen_bufs: dict = {}
         # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
         self._frame_cap = 400 * self._hop
@@ -827,6 +833,8 @@ class Masker:
         self._g711_relax = 1.0 + float(p.screen_g711_margin)
         self._g711_flag = 16 * len(ks)
         self._g711_spread = None if p.screen_g711_spread is None else float(p.screen_g711_spread)
+        self._g711_verify = bool(p.screen_g711_verify)
+        self._notch_back = bool(p.notch_back)
         # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
         self._g711_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
                                                      % self.rate],
@@ -1117,10 +1125,13 @@ class Masker:
 
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
+        unsure = -1  # a window named only through G.711 whose pair failed the keypad test: verified, never trusted
         if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
             sus -= self._g711_flag
             if self._active is None and not self._g711_keypad(e, sus % 16, buf_start):
-                sus = -1  # (with no press open the C frame hands every named hop to these steps)
+                # (with no press open the C frame hands every named hop to these steps)
+                unsure = sus if self._g711_verify else -1
+                sus = -1
         lim = self._writable(e)
         concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
         if self._active is not None and e >= self._press_due:
@@ -1252,6 +1263,10 @@ class Masker:
                 last = e  # the pair is still there at this hop
         else:
             at = last = e
+        if unsure >= 0 and (sus < 0 or sus % 16 != unsure % 16) and self._ks[unsure // 16] * self._hop <= self._verify_len:
+            # ``screen_g711_verify``: pending like any short window (its verification asks for the pair in the
+            # windows around it), whatever suspect is open: nothing is trusted of a window two partials may explain
+            self._pending.append((e + self._verify_after, e, unsure, self._ks[unsure // 16] * self._hop))
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
@@ -1274,6 +1289,13 @@ class Masker:
                     sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             elif sp[0] != sus:
                 sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
+            elif self._notch_back and sp[3].source == "notch":
+                # ``notch_back``: a window naming the notched pair before the notch's start (a short window
+                # verified after a weak suspect opened the notch from a later onset): the notch reaches back to it
+                first = at - length - (self._guard if verified >= 0 else 0)
+                want = max(self._align_down(first - self._guard), lim - self._fade)
+                if want < sp[3].start:
+                    sp[3].start = want
             sp[2] = max(sp[2], last)
         if sp is None:
             return
@@ -1560,7 +1582,7 @@ class Masker:
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
                     or self._exact(item[1], length, pair, buf_start) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
-                    or self._held_long(e, pair, buf_start) \
+                    or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -1645,12 +1667,22 @@ class Masker:
         er, ec = self._tone_errors(self._buf[e - n - buf_start: e - buf_start], pair)
         return abs(er - ec) <= self._recent_spread + 1e-9
 
-    def _held_long(self, e: int, pair: int, buf_start: int) -> bool:
+    def _held_line(self, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_line_*``: :meth:`_held_long` over the ``verify_line_ms`` ending at ``e`` with its own share and
+        spread: a keypad's two tones held under much louder speech are two steady lines over ~100 ms, where a voice's
+        or a note's partials near a key pair drift apart (:class:`MaskerParams`)."""
+        return bool(self._line_len) and self._held_long(e, pair, buf_start, self._line_len, self._line_fraction,
+                                                        self._line_spread)
+
+    def _held_long(self, e: int, pair: int, buf_start: int, n: Optional[int] = None,
+                   fraction: Optional[float] = None, spread: Optional[float] = None) -> bool:
         """The pair, fitted at its two tones' measured frequencies (Hann-windowed spectrum peaks, :meth:`_tone_errors`)
         over the ``verify_long_ms`` ending at ``e``, carries ``verify_long_fraction`` of that window, both tones off
         nominal by shares at most ``verify_long_spread`` apart and each within ``offset_error_max``: one keypad
         oscillator held for a while under the speech around a short window that named it (:class:`MaskerParams`)."""
-        n = self._long_len
+        n = self._long_len if n is None else n
+        fraction = self._long_fraction if fraction is None else fraction
+        spread = self._long_spread if spread is None else spread
         if not n or self._offset_max is None or e - n < buf_start:
             return False  # (one of the offset rules: off without them; the delay line keeps the window)
         seg = self._buf[e - n - buf_start: e - buf_start]
@@ -1659,11 +1691,11 @@ class Masker:
             return False
         er, ec = self._tone_errors(seg, pair)
         lim = self._offset_max + 1e-9
-        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._long_spread + 1e-9:
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > spread + 1e-9:
             return False
         r, c, _ = pairfit.PAIRS[pair]
         _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)), buf_start)
-        return explained >= self._long_fraction * energy
+        return explained >= fraction * energy
 
     def _exact(self, named: int, length: int, pair: int, buf_start: int) -> bool:
         """The named short window ``[named - length, named)`` fits ``pair`` so closely that the second-best pair
