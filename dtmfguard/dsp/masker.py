@@ -305,6 +305,9 @@ class Masker:
         self._recent_spread = None if params.verify_recent_spread is None else float(params.verify_recent_spread)
         self._long_fraction = float(params.verify_long_fraction)
         self._long_spread = float(params.verify_long_spread)
+        self._weak_coherence = None if params.verify_weak_coherence is None else float(params.verify_weak_coherence)
+        self._weak_verify_fraction = float(params.verify_weak_fraction)
+        self._weak_spread = float(params.verify_weak_spread)
         self._line_len = 0 if params.verify_line_ms is None else int(round(params.verify_line_ms * ms))
         self._line_fraction = float(params.verify_line_fraction)
         self._line_spread = float(params.verify_line_spread)
@@ -1579,6 +1582,9 @@ class Masker:
                 self._verify_strong is None or expl[pair] >= self._verify_strong * energy
                 or self._coherent(item[1], length, e, self._nominal(pair), buf_start))
             if support >= self._verify_support or carried \
+                    or (energy > 0 and self._weak_coherence is not None
+                        and expl[pair] >= self._weak_verify_fraction * energy
+                        and self._coherent_weak(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
                     or self._exact(item[1], length, pair, buf_start) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
@@ -1642,6 +1648,26 @@ class Masker:
             long, _ = self._fit_at(e - n, e, freqs, buf_start)
         short, _ = self._fit_at(named - length, named, freqs, buf_start)
         return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
+
+    def _coherent_weak(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_weak_*``: the named short window's fit of ``pair`` (nominal frequencies) matches the 16 ms window's
+        within ``verify_weak_coherence`` (far tighter than ``verify_coherence``), and the pair's two tones over the
+        ``verify_long_ms`` ending at ``e`` are off nominal by shares at most ``verify_weak_spread`` apart, each within
+        ``offset_error_max``: one steady keypad pair seen twice under louder speech, where its 16 ms share is
+        below ``verify_fraction`` (:class:`MaskerParams`)."""
+        n = self._kmax * self._hop
+        nl = self._long_len
+        if self._weak_coherence is None or not nl or self._offset_max is None or e - nl < buf_start \
+                or named - length < e - n or named > e:
+            return False
+        freqs = self._nominal(pair)
+        long, _ = self._fit_at(e - n, e, freqs, buf_start)
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
+        if not np.all(np.abs(short - long) <= self._weak_coherence * np.abs(long)):
+            return False
+        er, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
+        lim = self._offset_max + 1e-9
+        return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= self._weak_spread + 1e-9
 
     def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
         """The short window ``[named - length, named)`` widened by 2 ms each side holds ``verify_isolated``

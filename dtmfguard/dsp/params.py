@@ -639,6 +639,15 @@ class MaskerParams:
     # 0.05 / 0.003 / 96 ms: 8 of the 16, key-free 3 (it, espeak-de, hyperrogue: 1 each in 6 min);
     # 0.05 / 0.005 / 96 ms: 8, key-free 8; 0.1 / 0.003 / 96 ms: 4, key-free 0; 0.05 / 0.003 / 48 ms: 7, key-free 17
     # (espeak-de 13); 48 and 96 ms both at 0.07 / 0.003: 9, key-free 17.  None: no such test.
+    # ... or if the pair carries ``verify_weak_fraction`` of the 16 ms window (below ``verify_fraction``) and its fit in
+    # the named short window matches the 16 ms one within ``verify_weak_coherence`` (``verify_coherence``'s test, far
+    # tighter), its two tones over ``verify_long_ms`` off nominal by shares at most ``verify_weak_spread`` apart: one
+    # steady keypad pair seen twice under speech 6-9 dB louder (issue 12, helper m12m).  Measured as ``verify_line_*``
+    # (same suspects): 0.1 / 0.5 / 0.005: 3 of the 16 (shares 0.14-0.19, mismatches 0.22-0.45), key-free 0 (without
+    # the spread test 21, all espeak-de; 0.5 -> 0.6 or spread 0.003 -> 0.01: the same 3 and 0).  None: no such test.
+    verify_weak_fraction: float = 0.1
+    verify_weak_coherence: object = 0.5
+    verify_weak_spread: float = 0.005
     verify_line_ms: float | None = 96.0
     verify_line_fraction: float = 0.05
     verify_line_spread: float = 0.003
