@@ -1269,7 +1269,7 @@ class Masker:
         if unsure >= 0 and (sus < 0 or sus % 16 != unsure % 16) and self._ks[unsure // 16] * self._hop <= self._verify_len:
             # ``screen_g711_verify``: pending like any short window (its verification asks for the pair in the
             # windows around it), whatever suspect is open: nothing is trusted of a window two partials may explain
-            self._pending.append((e + self._verify_after, e, unsure, self._ks[unsure // 16] * self._hop))
+            self._pending.append((e + self._verify_after, e, unsure % 16, self._ks[unsure // 16] * self._hop))
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
