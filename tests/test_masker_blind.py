@@ -108,3 +108,20 @@ def test_line_and_weak_params_validated():
     assert Masker(lookahead_ms=16.0)._again == 0  # (no second look where its notch could not start in time)
     Masker(params=dataclasses.replace(P, verify_line_ms=None, verify_weak_coherence=None, notch_back=False,
                                       screen_g711_verify=False))
+
+
+def test_g711_only_4ms_window_failing_keypad_is_pending_with_its_pair(monkeypatch):
+    """A 4 ms window named only through G.711 whose pair fails the keypad test is queued with its pair and its
+    length (the screen's code carries the window index: pair + 16 * index), and the masker keeps working."""
+    m = Masker()
+    rng = np.random.default_rng(5)
+    x = np.round(rng.standard_normal(8000) * 300.0).astype(np.int16)
+    with_backend("numpy", lambda: m.process(x))
+    monkeypatch.setattr(m, "_g711_keypad", lambda *a: False)
+    e = (m._pos // m._hop) * m._hop
+    buf_start = m._pos - m._buf.size
+    pair, wi = 9, 1  # a 4 ms window (screen window index 1)
+    m._pending = []
+    m._step(e, m._g711_flag + 16 * wi + pair, -1, np.zeros(4), -1, np.zeros(16), buf_start)
+    assert m._pending and m._pending[-1][2] == pair and m._pending[-1][3] == 4 * m._hop
+    assert m.errors == 0
