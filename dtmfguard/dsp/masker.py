@@ -309,6 +309,17 @@ class Masker:
         self._recent_spread = None if params.verify_recent_spread is None else float(params.verify_recent_spread)
         self._long_fraction = float(params.verify_long_fraction)
         self._long_spread = float(params.verify_long_spread)
+        # (a second look needs its notch's guard within the look-ahead: none with a shorter one)
+        self._again = 0 if params.verify_again_ms is None or params.verify_again_ms > lookahead_ms - 6.0 \
+            else int(round(params.verify_again_ms * ms))
+        if params.verify_again_ms is not None and not params.verify_again_ms > params.verify_after_ms:
+            raise ValueError("verify_again_ms must be longer than verify_after_ms")
+        self._weak_coherence = None if params.verify_weak_coherence is None else float(params.verify_weak_coherence)
+        self._weak_verify_fraction = float(params.verify_weak_fraction)
+        self._weak_spread = float(params.verify_weak_spread)
+        self._line_len = 0 if params.verify_line_ms is None else int(round(params.verify_line_ms * ms))
+        self._line_fraction = float(params.verify_line_fraction)
+        self._line_spread = float(params.verify_line_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -335,7 +346,10 @@ class Masker:
         self._keep = self.delay_samples + (self._kmax + 4) * self._hop + 2 * max(nl, 8 * self._hop)
         if not 0 <= self._long_len <= self.rate:
             raise ValueError("verify_long_ms must be between 0 and 1000")
-        self._keep = max(self._keep, self._long_len + self._hop)  # (that window behind every hop decided)
+        if not 0 <= self._line_len <= self.rate:
+            raise ValueError("verify_line_ms must be between 0 and 1000")
+        # (those windows behind every hop decided)
+        self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop)
         if self._measured_hold is not None:
             self._keep = max(self._keep, self._measured_len + self._hop)
         self._screen_bufs: dict = {}
@@ -833,6 +847,8 @@ class Masker:
         self._g711_relax = 1.0 + float(p.screen_g711_margin)
         self._g711_flag = 16 * len(ks)
         self._g711_spread = None if p.screen_g711_spread is None else float(p.screen_g711_spread)
+        self._g711_verify = bool(p.screen_g711_verify)
+        self._notch_back = bool(p.notch_back)
         # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
         self._g711_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
                                                      % self.rate],
@@ -1123,10 +1139,13 @@ class Masker:
 
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
+        unsure = -1  # a window named only through G.711 whose pair failed the keypad test: verified, never trusted
         if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
             sus -= self._g711_flag
             if self._active is None and not self._g711_keypad(e, sus % 16, buf_start):
-                sus = -1  # (with no press open the C frame hands every named hop to these steps)
+                # (with no press open the C frame hands every named hop to these steps)
+                unsure = sus if self._g711_verify else -1
+                sus = -1
         lim = self._writable(e)
         concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
         if self._active is not None and e >= self._press_due:
@@ -1261,6 +1280,10 @@ class Masker:
                 last = e  # the pair is still there at this hop
         else:
             at = last = e
+        if unsure >= 0 and (sus < 0 or sus % 16 != unsure % 16) and self._ks[unsure // 16] * self._hop <= self._verify_len:
+            # ``screen_g711_verify``: pending like any short window (its verification asks for the pair in the
+            # windows around it), whatever suspect is open: nothing is trusted of a window two partials may explain
+            self._pending.append((e + self._verify_after, e, unsure % 16, self._ks[unsure // 16] * self._hop))
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
@@ -1283,6 +1306,13 @@ class Masker:
                     sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             elif sp[0] != sus:
                 sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
+            elif self._notch_back and sp[3].source == "notch":
+                # ``notch_back``: a window naming the notched pair before the notch's start (a short window
+                # verified after a weak suspect opened the notch from a later onset): the notch reaches back to it
+                first = at - length - (self._guard if verified >= 0 else 0)
+                want = max(self._align_down(first - self._guard), lim - self._fade)
+                if want < sp[3].start:
+                    sp[3].start = want
             sp[2] = max(sp[2], last)
         if sp is None:
             return
@@ -1582,28 +1612,36 @@ class Masker:
         keep = []
         verified, at, last = -1, e, e
         for item in self._pending:
-            due, _, pair, length = item
+            due, _, pair, length = item[:4]
             if due > e:
                 keep.append(item)
                 continue
             if verified >= 0:
                 continue
             # named again and again within the wait (the attacker's detections merge such runs): a key
-            support = sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
+            # (not at the second look, ``verify_again_ms``: its longer wait counts a voice's chance fits too)
+            support = 0 if len(item) > 4 else sum(1 for it in self._pending if it[2] == pair and item[1] <= it[1] <= due)
             seg = self._buf[e - self._kmax * self._hop - buf_start: e - buf_start]
             energy = float(seg @ seg)
             carried = energy > 0 and expl[pair] >= self._verify_fraction * energy and (
                 self._verify_strong is None or expl[pair] >= self._verify_strong * energy
                 or self._coherent(item[1], length, e, self._nominal(pair), buf_start))
             if support >= self._verify_support or carried \
+                    or (energy > 0 and self._weak_coherence is not None
+                        and expl[pair] >= self._weak_verify_fraction * energy
+                        and self._coherent_weak(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
                     or self._exact(item[1], length, pair, buf_start) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
-                    or self._held_long(e, pair, buf_start) \
+                    or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
+            elif self._again and len(item) == 4 and item[1] + self._again > e:
+                # ``verify_again_ms``: judged once more on the 16 ms window ending later (a key's onset under
+                # speech: the centred window still held the speech before it)
+                keep.append((item[1] + self._again, item[1], pair, length, 1))
         self._pending = keep
         return verified, at, last
 
@@ -1660,6 +1698,26 @@ class Masker:
         short, _ = self._fit_at(named - length, named, freqs, buf_start)
         return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
 
+    def _coherent_weak(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_weak_*``: the named short window's fit of ``pair`` (nominal frequencies) matches the 16 ms window's
+        within ``verify_weak_coherence`` (far tighter than ``verify_coherence``), and the pair's two tones over the
+        ``verify_long_ms`` ending at ``e`` are off nominal by shares at most ``verify_weak_spread`` apart, each within
+        ``offset_error_max``: one steady keypad pair seen twice under louder speech, where its 16 ms share is
+        below ``verify_fraction`` (:class:`MaskerParams`)."""
+        n = self._kmax * self._hop
+        nl = self._long_len
+        if self._weak_coherence is None or not nl or self._offset_max is None or e - nl < buf_start \
+                or named - length < e - n or named > e:
+            return False
+        freqs = self._nominal(pair)
+        long, _ = self._fit_at(e - n, e, freqs, buf_start)
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
+        if not np.all(np.abs(short - long) <= self._weak_coherence * np.abs(long)):
+            return False
+        er, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
+        lim = self._offset_max + 1e-9
+        return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= self._weak_spread + 1e-9
+
     def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
         """The short window ``[named - length, named)`` widened by 2 ms each side holds ``verify_isolated``
         of the energy of the 16 ms window ending at ``e``: a burst the attacker names alone, with nothing
@@ -1684,12 +1742,22 @@ class Masker:
         er, ec = self._tone_errors(self._buf[e - n - buf_start: e - buf_start], pair)
         return abs(er - ec) <= self._recent_spread + 1e-9
 
-    def _held_long(self, e: int, pair: int, buf_start: int) -> bool:
+    def _held_line(self, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_line_*``: :meth:`_held_long` over the ``verify_line_ms`` ending at ``e`` with its own share and
+        spread: a keypad's two tones held under much louder speech are two steady lines over ~100 ms, where a voice's
+        or a note's partials near a key pair drift apart (:class:`MaskerParams`)."""
+        return bool(self._line_len) and self._held_long(e, pair, buf_start, self._line_len, self._line_fraction,
+                                                        self._line_spread)
+
+    def _held_long(self, e: int, pair: int, buf_start: int, n: Optional[int] = None,
+                   fraction: Optional[float] = None, spread: Optional[float] = None) -> bool:
         """The pair, fitted at its two tones' measured frequencies (Hann-windowed spectrum peaks, :meth:`_tone_errors`)
         over the ``verify_long_ms`` ending at ``e``, carries ``verify_long_fraction`` of that window, both tones off
         nominal by shares at most ``verify_long_spread`` apart and each within ``offset_error_max``: one keypad
         oscillator held for a while under the speech around a short window that named it (:class:`MaskerParams`)."""
-        n = self._long_len
+        n = self._long_len if n is None else n
+        fraction = self._long_fraction if fraction is None else fraction
+        spread = self._long_spread if spread is None else spread
         if not n or self._offset_max is None or e - n < buf_start:
             return False  # (one of the offset rules: off without them; the delay line keeps the window)
         seg = self._buf[e - n - buf_start: e - buf_start]
@@ -1698,11 +1766,11 @@ class Masker:
             return False
         er, ec = self._tone_errors(seg, pair)
         lim = self._offset_max + 1e-9
-        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._long_spread + 1e-9:
+        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > spread + 1e-9:
             return False
         r, c, _ = pairfit.PAIRS[pair]
         _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)), buf_start)
-        return explained >= self._long_fraction * energy
+        return explained >= fraction * energy
 
     def _exact(self, named: int, length: int, pair: int, buf_start: int) -> bool:
         """The named short window ``[named - length, named)`` fits ``pair`` so closely that the second-best pair
