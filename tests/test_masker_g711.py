@@ -20,41 +20,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _corpus_util import need_speech
+from _masker_util import assert_rule_acts_alike, assert_rule_hides_key
+from _masker_util import bench_scenario as _scenario
+from _masker_util import blind as _blind
+from _masker_util import mask as _mask
 from _native_util import require_native, with_backend
 from dtmfguard.dsp import g711, levels, pairfit
 from dtmfguard.dsp import masker as masker_mod
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
-from dtmfguard.testkit import adversary as A
 from dtmfguard.testkit import synth
-
-_SPEECH: dict = {}
-
-
-def _speech(seed: int):
-    if seed not in _SPEECH:
-        _SPEECH[seed] = A.load_speech(240.0, seed=seed)  # as benchmarks/masker.py loads it
-    return need_speech(_SPEECH[seed], f"speech of seed {seed}")
-
-
-def _scenario(seed: int, index: int, **cond):
-    """The benchmark's scenario: condition ``index`` of its table (seed + index), 24 presses."""
-    return A.press_scenario(np.random.default_rng(seed + index), 24, speech=_speech(seed), **cond)
-
-
-def _mask(x, params=P, chunk=160):
-    m = Masker(params=params)
-    out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
-    return out[m.delay_samples:], m
-
-
-def _blind(x, spans, params=P, codec="ulaw"):
-    out, m = _mask(x, params)
-    assert m.errors == 0
-    enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if codec == "ulaw" else (g711.alaw_encode, g711.alaw_decode)
-    return A.count_recovered(dec(enc(out)), spans)
-
 
 # the benchmark's cells the rules were measured on: (speech seed, condition index, condition, rule switched off)
 CASES = {
@@ -79,10 +54,7 @@ OPTIONAL = {"recent weak suspect: 6 dB under speech": (7, 102, {"speech_under_db
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_rule_is_what_hides_the_key(case):
-    seed, index, cond, off = CASES[case]
-    x, spans = _scenario(seed, index, **cond)
-    assert _blind(x, spans) == 0
-    assert _blind(x, spans, dataclasses.replace(P, **off)) >= 1
+    assert_rule_hides_key(*CASES[case])
 
 
 @pytest.mark.parametrize("case", list(OPTIONAL))
@@ -185,15 +157,7 @@ def test_new_rules_same_output_any_chunking_and_backend(case, seconds):
     seed, index, cond, off = CASES[case]
     x, _ = _scenario(seed, index, **cond)
     x = x[8000 * seconds[0]: 8000 * seconds[1]]
-    ref, m_ref = with_backend("numpy", lambda: _mask(x, chunk=160))
-    assert not np.array_equal(ref, with_backend("numpy", lambda: _mask(x, dataclasses.replace(P, **off))[0]))
-    runs = [("numpy", 1000)]
-    if masker_mod._masker_native is not None:
-        runs += [("native", c) for c in (7, 160, 1000)]
-    for backend, chunk in runs:
-        got, m = with_backend(backend, lambda c=chunk: _mask(x, chunk=c))
-        assert np.array_equal(got, ref), (backend, chunk)
-        assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans
+    assert_rule_acts_alike(x, off)
 
 
 def test_new_params_reach_both_backends(native):

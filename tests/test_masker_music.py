@@ -10,7 +10,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dtmfguard.dsp import g711, levels
+from _masker_util import assert_any_backend_alike
+from _masker_util import heard as _heard
+from _masker_util import mask as _mask
+from dtmfguard.dsp import levels
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
@@ -18,16 +21,6 @@ from dtmfguard.testkit import synth
 from test_masker import _two_notes
 
 SPEECH = A.load_speech(60.0, seed=5)
-
-
-def _mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):
-    m = Masker(params=params)
-    out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
-    return out[m.delay_samples:], m
-
-
-def _heard(out: np.ndarray) -> np.ndarray:
-    return g711.ulaw_decode(g711.ulaw_encode(out))
 
 
 def _chord(row_hz, col_hz, row_error, col_error, ms=400.0, partials=0.65, seed=3):
@@ -111,18 +104,12 @@ def test_notes_failing_the_keypad_test_stay_masked_while_nameable(notes):
 def test_music_rules_give_the_same_output_for_any_chunking_and_backend(chunk):
     """The tones-apart test and the named-only hold take their decisions on the 1 ms grid like every other rule:
     the same samples for any chunking, with the C screen and output (when built) or the numpy path."""
-    from dtmfguard.dsp import goertzel
-    from _native_util import with_backend
 
     x = np.concatenate([_chord(697.0, 1336.0, 0.015, -0.015, partials=0.5), _two_notes(941.0, 1477.0, 0.045, 0.0),
                         _chord(770.0, 1209.0, -0.012, 0.012)])
     on = dataclasses.replace(DEFAULT_MASKER_PARAMS, press_tone_error_max=0.035)
-    ref, m_ref = with_backend("numpy", lambda: _mask(x, on, chunk=160))
+    m_ref = assert_any_backend_alike(x, chunk, on)
     assert m_ref.masked_spans and m_ref.notched_spans is not None
-    for backend in goertzel.available_backends():
-        out, m = with_backend(backend, lambda: _mask(x, on, chunk=chunk))
-        assert np.array_equal(out, ref), backend
-        assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans, backend
 
 
 def test_tones_apart_window_must_fit_the_delay_line():

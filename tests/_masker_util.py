@@ -1,0 +1,88 @@
+"""Helpers the masker's rule tests share: masking in chunks, the agent's G.711 ear, the benchmark's talk-over
+scenarios (``benchmarks/masker.py``'s speech and cells) and the check that a rule decides the same samples
+with every backend and any chunking."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from _corpus_util import need_speech
+from _native_util import with_backend
+from dtmfguard.dsp import g711, goertzel
+from dtmfguard.dsp import masker as masker_mod
+from dtmfguard.dsp.masker import Masker
+from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
+from dtmfguard.testkit import adversary as A
+
+_SPEECH: dict = {}
+
+
+def mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):
+    """Mask ``x`` fed ``chunk`` samples at a time; the output aligned with the input, and the masker."""
+    m = Masker(params=params)
+    out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
+    return out[m.delay_samples:], m
+
+
+def heard(out: np.ndarray, codec: str = "ulaw") -> np.ndarray:
+    """What the agent hears: the output through a G.711 round trip."""
+    if codec == "ulaw":
+        return g711.ulaw_decode(g711.ulaw_encode(out))
+    return g711.alaw_decode(g711.alaw_encode(out))
+
+
+def blind(x: np.ndarray, spans, params=DEFAULT_MASKER_PARAMS, codec: str = "ulaw") -> int:
+    """Digits the blind attacker names in the masked output (the masker must not have failed closed)."""
+    out, m = mask(x, params)
+    assert m.errors == 0
+    return A.count_recovered(heard(out, codec), spans)
+
+
+def bench_speech(seed: int):
+    """The benchmark's 240 s of speech for ``seed`` (loaded once per test process)."""
+    if seed not in _SPEECH:
+        _SPEECH[seed] = A.load_speech(240.0, seed=seed)  # as benchmarks/masker.py loads it
+    return need_speech(_SPEECH[seed], f"speech of seed {seed}")
+
+
+def bench_scenario(seed: int, index: int, **cond):
+    """The benchmark's cell: condition ``index`` of its table (seed + index; boundary rows 100 + i), 24 presses."""
+    return A.press_scenario(np.random.default_rng(seed + index), 24, speech=bench_speech(seed), **cond)
+
+
+def _same(got, m, ref, m_ref, where) -> None:
+    assert np.array_equal(got, ref), where
+    assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans, where
+
+
+def assert_rule_acts_alike(x: np.ndarray, off: dict) -> None:
+    """Where a rule acts (the output differs with ``off`` applied to the defaults), numpy at 1000-sample chunks
+    and C at 7, 160 and 1000 give numpy's 160-sample output, spans included."""
+    ref, m_ref = with_backend("numpy", lambda: mask(x, chunk=160))
+    without = with_backend("numpy", lambda: mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off))[0])
+    assert not np.array_equal(ref, without)
+    runs = [("numpy", 1000)]
+    if masker_mod._masker_native is not None:
+        runs += [("native", c) for c in (7, 160, 1000)]
+    for backend, chunk in runs:
+        got, m = with_backend(backend, lambda c=chunk: mask(x, chunk=c))
+        _same(got, m, ref, m_ref, (backend, chunk))
+
+
+def assert_any_backend_alike(x: np.ndarray, chunk: int, params=DEFAULT_MASKER_PARAMS):
+    """Every available backend fed ``chunk`` samples at a time gives numpy's 160-sample output, spans included;
+    returns that reference masker (for the caller's own checks of what it did)."""
+    ref, m_ref = with_backend("numpy", lambda: mask(x, params, chunk=160))
+    for backend in goertzel.available_backends():
+        got, m = with_backend(backend, lambda: mask(x, params, chunk=chunk))
+        _same(got, m, ref, m_ref, backend)
+    return m_ref
+
+
+def assert_rule_hides_key(seed: int, index: int, cond: dict, off: dict) -> None:
+    """The benchmark's cell (``seed``, ``index``, ``cond``) leaks no digit to the blind attacker with the default
+    masker, and at least one with ``off`` applied to it: the rule ``off`` switches off is what hides the key."""
+    x, spans = bench_scenario(seed, index, **cond)
+    assert blind(x, spans) == 0
+    assert blind(x, spans, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off)) >= 1
