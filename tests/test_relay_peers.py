@@ -65,7 +65,7 @@ def test_baresip_customer_pays_through_kamailio_and_the_relay(tmp_path):
     customer = None
     with RelayCall(tmp_path, control=True, env=env) as call:
         try:
-            customer = Baresip(tmp_path, "baresip-customer", free_port(), free_port(), rtp_base(), str(wav),
+            customer = Baresip(tmp_path, "baresip-customer", free_port(span=2), free_port(), rtp_base(), str(wav),
                                user="+441632960002", auto_answer=False, display="Carol Baresip")
             customer.command("dial", f"sip:agent@127.0.0.1:{call.front}")
             assert customer.wait_for("CALL_ESTABLISHED", 20), customer.output()[-2000:]

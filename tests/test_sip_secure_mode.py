@@ -104,7 +104,7 @@ def run(tmp_path: Path, *, mode: str = "secure", switch: str = "payment", agent_
     customer's WAV (:func:`customer_audio` by default; same arguments, same result)."""
     x, spans = (audio or customer_audio)(tmp_path / "c.wav", middle,
                                          after_gap_s=PAYMENT_AFTER_GAP_S if switch == "payment" else AFTER_GAP_S)
-    aport = free_port()
+    aport = free_port(span=2)  # (baresip as the agent also takes port + 1 for SIP over TLS)
     env = {"DTMFGUARD_API_TOKEN": TOKEN, "DTMFGUARD_VAULT_KEY": "44" * 32,
            "DTMFGUARD_VAULT_PATH": str(tmp_path / "vault.sqlite")}
     menu_end_s = spans["menu"][-1][2] / 8000
@@ -484,7 +484,7 @@ def test_baresip_customer_keys_reach_the_ivr_in_secure_mode_only(tmp_path, mode)
     customer = None
     with SipCall(tmp_path, serve=True, timeout=30, record=False, guard_args=["--mask-mode", mode]) as sip:
         try:
-            customer = Baresip(tmp_path, "baresip-customer", free_port(), free_port(), rtp_base(), str(silence),
+            customer = Baresip(tmp_path, "baresip-customer", free_port(span=2), free_port(), rtp_base(), str(silence),
                                user="+441632960001", auto_answer=False, display="Bob Baresip")
             customer.command("dial", sip.guard_uri)
             assert customer.wait_for("CALL_ESTABLISHED", 15), customer.output()[-2000:]

@@ -30,9 +30,10 @@ def _share(lo: int, hi: int) -> tuple:
     return lo + index * span, lo + (index + 1) * span
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both); the tests' SIP and control ports
-    come from 20000-29989 (a guard with workers also takes ``port + 10 * k``)."""
+def free_port(span: int = 1) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both), with the ``span - 1`` ports after it
+    (baresip also listens for SIP over TLS on its port + 1); the tests' SIP and control ports come from
+    20000-29989 (a guard with workers also takes ``port + 10 * k``)."""
     lo, hi = _share(20000, 29990)
     for _ in range(200):
         port = random.randint(lo, hi - 1)
@@ -42,10 +43,11 @@ def free_port() -> int:
         if any(abs(port - g) % 10 == 0 and abs(port - g) <= 100 for g in _GIVEN):
             continue
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                    socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                u.bind(("127.0.0.1", port))
-                t.bind(("127.0.0.1", port))
+            for p in range(port, port + span):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                    u.bind(("127.0.0.1", p))
+                    t.bind(("127.0.0.1", p))
             _GIVEN.append(port)
             return port
         except OSError:
