@@ -73,3 +73,43 @@ def test_auto_raises_only_the_clock_thread_with_an_rttime_safety_net():
     assert soft != resource.RLIM_INFINITY and soft <= sched.RTTIME_LIMIT_US
     assert _policy_seen_by_a_clock_thread() == os.SCHED_RR
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the calling (main) thread is not touched
+
+
+def _named_thread(name: bytes, go: threading.Event, done: threading.Event, out: list) -> threading.Thread:
+    """A thread whose Linux name (what pjmedia sets, /proc/self/task/*/comm) is ``name``, reporting its policy."""
+    import ctypes
+
+    def body():
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)  # PR_SET_NAME
+        go.set()
+        done.wait(10)
+        out.append(os.sched_getscheduler(0))
+
+    return threading.Thread(target=body)
+
+
+@linux
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_raise_named_raises_threads_by_name_only_when_allowed(mode):
+    """The test peers' --priority: pjmedia's "clock" and "media" threads raised by name, others untouched;
+    nothing at all while the mode is off."""
+    if mode == "auto" and not sched.can_realtime():
+        pytest.skip("this process may not use SCHED_RR")
+    sched.configure(mode)
+    threads, results = [], {}
+    done = threading.Event()
+    for name in (b"clock", b"media", b"ev_thread"):
+        go, out = threading.Event(), []
+        t = _named_thread(name, go, done, out)
+        t.start()
+        go.wait(10)
+        threads.append(t)
+        results[name] = out
+    sched.raise_named(("clock", "media"))
+    done.set()
+    for t in threads:
+        t.join(10)
+    raised = os.SCHED_RR if mode == "auto" else os.SCHED_OTHER
+    assert results[b"clock"] == [raised] and results[b"media"] == [raised]
+    assert results[b"ev_thread"] == [os.SCHED_OTHER]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

@@ -29,7 +29,7 @@ import resource
 import threading
 
 __all__ = ["PRIORITY_MODES", "RT_PRIORITY", "RTTIME_LIMIT_US", "can_realtime", "raise_current_thread",
-           "configure", "on_clock_tick"]
+           "configure", "on_clock_tick", "raise_named"]
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,11 @@ def configure(mode: str) -> bool:
     return True
 
 
-def _raise_named(names: tuple[str, ...], priority: int = RT_PRIORITY) -> None:
-    """SCHED_RR for this process's threads whose name is in ``names`` (pjmedia names its threads)."""
+def raise_named(names: tuple[str, ...], priority: int = RT_PRIORITY) -> None:
+    """SCHED_RR for this process's threads whose name is in ``names`` (pjmedia names its threads), each once;
+    a thread the kernel refuses stays as it is. Only after :func:`configure` allowed real time."""
+    if _mode == "off":
+        return
     try:
         tids = os.listdir("/proc/self/task")
     except OSError:
@@ -132,6 +135,6 @@ def on_clock_tick() -> None:
         _done.add(tid)
     if raise_current_thread():
         log.info("media clock thread %d runs under SCHED_RR priority %d", tid, RT_PRIORITY)
-        _raise_named(MEDIA_THREAD_NAMES)
+        raise_named(MEDIA_THREAD_NAMES)
     else:
         log.warning("media clock thread %d: SCHED_RR refused; it stays under the normal scheduler", tid)

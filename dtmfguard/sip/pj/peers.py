@@ -25,8 +25,12 @@ import time
 
 import pjsua2 as pj
 
+from ...server import sched
 from ..bridge import sdp_offers_hold  # imported up front: a first import inside a callback delays the answer
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
+
+#: pjmedia's threads (Linux names) that clock this peer's audio out and read its RTP in (--priority)
+PEER_MEDIA_THREADS = ("clock", "media")
 
 __all__ = ["main"]
 
@@ -90,6 +94,8 @@ class _Call(pj.Call):
             self.media_active = any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE
                                     for m in info.media)
             self.media_changes += 1
+            if self.media_active:  # (--priority) the threads that send and receive this peer's audio
+                sched.raise_named(PEER_MEDIA_THREADS)
             status = next((_MEDIA_STATUS.get(m.status, "?") for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO),
                           "none")
             if status != self.media_status:  # hold / resume as this peer sees it, with the time
@@ -792,7 +798,12 @@ def main(argv=None) -> int:
                    help="agent: switch the guard's secure mode by SIP INFO, e.g. on@3,off@6 (seconds after media)")
     p.add_argument("--secure-header", action="store_true",
                    help="agent: send --secure-info as an X-Dtmfguard-Secure header instead of the body")
+    p.add_argument("--priority", choices=("auto", "off"), default="auto",
+                   help="auto: run pjmedia's clock and media threads under SCHED_RR where allowed, so that the "
+                        "peer's audio goes out every 20 ms on a loaded test machine as a carrier's would "
+                        "(default auto; off: the normal scheduler)")
     a = p.parse_args(argv)
+    sched.configure(a.priority)
     ep = create_endpoint(_settings(a))
     peer = Customer(a) if a.role == "customer" else Agent(a)
     return peer.run(ep)
