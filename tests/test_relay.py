@@ -263,6 +263,23 @@ def _send_stream(sock, dest, x, events=(), pt=0, ssrc=4242, swap_every=0):
     return len(pkts)
 
 
+def test_savp_offer_is_judged_before_the_srtp_package(harness, monkeypatch):
+    """A malformed SDES offer gets its own error on every relay host; a good one on a host without pylibsrtp is
+    told so (offer RTP/AVP), and no call is left half set up."""
+    from dtmfguard.relay import engine
+
+    monkeypatch.setattr(engine, "srtp_available", lambda: False)
+    good = _sdp(4000).replace("RTP/AVP", "RTP/SAVP") + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + \
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk" + "\r\n"
+    bad = _sdp(4000).replace("RTP/AVP", "RTP/SAVP") + "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + "A" * 20 + "\r\n"
+    reply = harness.cmd({"command": "offer", "call-id": "b@x", "from-tag": "a", "sdp": bad})
+    assert reply == {"result": "error", "error-reason": "crypto key must be 30 octets of key and salt"}
+    reply = harness.cmd({"command": "offer", "call-id": "g@x", "from-tag": "a", "sdp": good})
+    assert reply == {"result": "error",
+                     "error-reason": "SRTP (RTP/SAVP) needs the pylibsrtp package on the relay host; offer RTP/AVP"}
+    assert "g@x" not in harness.cmd({"command": "list"})["calls"]
+
+
 def test_ping_cookie_retransmission_and_garbage(harness):
     assert harness.cmd({"command": "ping"}) == {"result": "pong"}
     assert harness.raw(b"no-space-here", 0.5) is None  # no cookie: nothing to answer

@@ -1438,18 +1438,22 @@ class Relay:
         return {"result": "ok", "sdp": out}
 
     def _sdes(self, parsed: AudioOffer) -> tuple[int, str, bytes]:
-        """The first usable SDES key of an RTP/SAVP stream (RelayError if none)."""
-        if not srtp_available():
-            raise RelayError("SRTP (RTP/SAVP) needs the pylibsrtp package on the relay host; offer RTP/AVP")
+        """The first usable SDES key of an RTP/SAVP stream (RelayError if none). The offer is judged first: a
+        malformed one gets the same answer on every relay host, with or without pylibsrtp."""
         if not parsed.crypto:
             raise RelayError("RTP/SAVP without a=crypto: only SDES keying is supported (no DTLS)")
         why = ""
         for value in parsed.crypto:
             try:
-                return parse_crypto(value)
+                found = parse_crypto(value)
+                break
             except SrtpError as exc:
                 why = str(exc)
-        raise RelayError(why)
+        else:
+            raise RelayError(why)
+        if not srtp_available():
+            raise RelayError("SRTP (RTP/SAVP) needs the pylibsrtp package on the relay host; offer RTP/AVP")
+        return found
 
     def _new_call(self, call_id: str, from_tag: str, rule: str) -> RelayCall:
         short = f"r{next(self._ids)}"
