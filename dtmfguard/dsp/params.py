@@ -603,7 +603,7 @@ class MaskerParams:
     press_octave_tolerance: object = 0.004
     press_octave_share: float = 0.7
     press_octave_ms: float = 48.0
-    press_octave_tests_ms: tuple = (40.0, 56.0, 72.0, 104.0, 168.0, 296.0)
+    press_octave_tests_ms: tuple = (40.0, 56.0)
     press_octave_again_ms: float = 24.0
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
