@@ -297,6 +297,7 @@ class Masker:
         self._octave_share = float(params.press_octave_share)
         self._octave_len = int(round(params.press_octave_ms * ms))
         self._octave_again_len = int(round(params.press_octave_again_ms * ms))
+        self._octave_memory = int(round(params.press_octave_memory_ms * ms))
         self._octave_at = tuple(sorted(int(round(t * ms)) for t in params.press_octave_tests_ms))
         if self._octave_tol is not None and not 16 * ms <= self._octave_len <= self.rate // 10:
             raise ValueError("press_octave_ms must be between 16 and 100")
@@ -413,6 +414,7 @@ class Masker:
         self._press_named = False  # the press failed the keypad test: held only while a window names its pair
         self._octave_open, self._octave_next = 0, 0  # hop the press opened at, next of ``press_octave_tests_ms``
         self._keypad_due = _NO_DUE  # hop of the press's keypad test (``press_due`` is the earlier of it and the octave's)
+        self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
@@ -636,6 +638,7 @@ class Masker:
             self._weak_pair, self._weak_run = -1, 0
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = self._keypad_due = _NO_DUE
+            self._octave_last = -_NO_DUE
             self._rejected = {}
             self._recent = {}
             self._press_named = False
@@ -1194,7 +1197,8 @@ class Masker:
             self._weak_run += 1
         else:
             self._weak_pair, self._weak_run = weak, int(weak >= 0)
-        notes = self._octave_tol is not None and self._active is None and self._octave_again(e, conf, sus, buf_start)
+        notes = self._active is None and (conf >= 0 or sus >= 0) and self._octave_tol is not None \
+            and self._octave_again(e, conf, sus, buf_start)
         if notes and conf >= 0:  # (as the 16 ms window naming it: the silent suspect's notch, below)
             sus, conf = conf + 16 * (len(self._ks) - 1), -1
         hit = sus % 16 if sus >= 0 else -1
@@ -1611,7 +1615,10 @@ class Masker:
         if abs(fc / (2.0 * fr) - 1.0) > self._octave_tol + 1e-12:
             return False
         _, explained = self._fit_at(e - n, e, (fr, fc), buf_start)
-        return explained >= self._octave_share * energy
+        if explained >= self._octave_share * energy:
+            self._octave_last = e
+            return True
+        return False
 
     def _octave_switch(self, e: int, pair: int, buf_start: int) -> bool:
         """``press_octave_*``: a press held only where named confirms another pair whose tones are one note's octave
@@ -1627,7 +1634,7 @@ class Masker:
         window names them, never a press by persistence), and this hop opens no press.  A key of that pair is no
         octave (1.917:1 or 2.12:1): masked flat as any."""
         sp = self._suspect
-        if conf >= 0:
+        if conf >= 0 and (e - self._octave_last <= self._octave_memory or (sp is not None and sp[4] and sp[0] == conf)):
             pair = conf
         elif sus >= 0 and ((sp is not None and sp[4] == 2 and sp[0] == sus % 16)
                            or (sus % 16 == self._hit_pair and self._hit_run + 1 >= self._hit_hops)):
