@@ -126,3 +126,43 @@ def test_the_benchmark_cells_under_speech_are_unchanged():
         ref, _ = mask(x, WITHOUT)
         assert np.array_equal(out, ref), cond
         assert A.count_recovered(heard(out), spans) == 0
+
+
+def _dipped_note(f0: float = 386.0):
+    """:func:`_note` for 1.2 s with two 80 ms dips to -26 dB (a synthesizer's envelope, a drum's ducking)."""
+    x = _note(f0, ms=1200.0).astype(np.float64)
+    env = np.ones(x.size)
+    for start in (2400 + 3200, 2400 + 6400):
+        env[start: start + 640] = 0.05
+    return np.round(x * env).astype(np.int16)
+
+
+def test_octave_notes_louder_again_after_a_dip_open_no_new_flat_mask():
+    """The same notes confirmed again after a dip (within ``press_octave_memory_ms`` of notes measured an octave, or
+    beside the suspect watching them) are notched where named, not masked flat anew: without that part of the rule
+    each return opens a flat mask (more than without the octave rule at all, whose first mask spans the dips)."""
+    x = _dipped_note()
+    out, m = mask(x)
+    again_off, m_off = mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, press_octave_memory_ms=None))
+    before, m_before = mask(x, WITHOUT)
+    assert len(m_off.masked_spans) > len(m_before.masked_spans) >= 1  # the case the rule is about
+    assert len(m.masked_spans) < len(m_before.masked_spans)
+    assert np.mean(out != x) < np.mean(before != x)
+    assert A.decode(heard(out)) == []
+
+
+@pytest.mark.parametrize("error", [0.0, 0.03, -0.03])
+def test_a_key_right_after_octave_notes_of_its_pair_is_masked_flat(error):
+    """Key 6 typed 100 ms after a note measured an octave near its pair (the memory on, the notes' suspect maybe
+    still open): it is no octave, so it gets its flat mask over the whole tone and nobody names it."""
+    note = _note(386.0, ms=600.0)
+    key, spans = _key("6", error, error, ms=200.0)
+    gap = np.zeros(800, dtype=np.int16)
+    x = np.concatenate([note[:-1600], gap, key])
+    offset = note.size - 1600 + gap.size
+    spans = [synth.ToneSpan(s.digit, s.start + offset, s.end + offset) for s in spans]
+    out, m = mask(x)
+    assert m.errors == 0
+    key_span = spans[0]
+    assert any(s.start <= key_span.start and s.end >= key_span.end for s in m.masked_spans)
+    assert A.count_recovered(heard(out), spans) == 0

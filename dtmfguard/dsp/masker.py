@@ -297,7 +297,9 @@ class Masker:
         self._octave_share = float(params.press_octave_share)
         self._octave_len = int(round(params.press_octave_ms * ms))
         self._octave_again_len = int(round(params.press_octave_again_ms * ms))
-        self._octave_memory = int(round(params.press_octave_memory_ms * ms))
+        # (None: no confirmation is tested, :meth:`_octave_again` off)
+        self._octave_memory = None if params.press_octave_memory_ms is None \
+            else int(round(params.press_octave_memory_ms * ms))
         self._octave_at = tuple(sorted(int(round(t * ms)) for t in params.press_octave_tests_ms))
         if self._octave_tol is not None and not 16 * ms <= self._octave_len <= self.rate // 10:
             raise ValueError("press_octave_ms must be between 16 and 100")
@@ -1197,8 +1199,8 @@ class Masker:
             self._weak_run += 1
         else:
             self._weak_pair, self._weak_run = weak, int(weak >= 0)
-        notes = self._active is None and (conf >= 0 or sus >= 0) and self._octave_tol is not None \
-            and self._octave_again(e, conf, sus, buf_start)
+        notes = self._active is None and (conf >= 0 or sus >= 0) and self._octave_memory is not None \
+            and self._octave_tol is not None and self._octave_again(e, conf, sus, buf_start)
         if notes and conf >= 0:  # (as the 16 ms window naming it: the silent suspect's notch, below)
             sus, conf = conf + 16 * (len(self._ks) - 1), -1
         hit = sus % 16 if sus >= 0 else -1

@@ -624,7 +624,7 @@ class MaskerParams:
     press_octave_ms: float = 48.0
     press_octave_tests_ms: tuple = (40.0, 56.0)
     press_octave_again_ms: float = 24.0
-    press_octave_memory_ms: float = 2000.0
+    press_octave_memory_ms: object = 2000.0  # None: confirmations never tested (the re-confirmation rule off)
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
     # untouched) until a window of ``named_windows_ms`` ending at a hop passes the attacker's rule for its
