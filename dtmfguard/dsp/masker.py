@@ -303,9 +303,10 @@ class Masker:
         self._octave_at = tuple(sorted(int(round(t * ms)) for t in params.press_octave_tests_ms))
         if self._octave_tol is not None and not 16 * ms <= self._octave_len <= self.rate // 10:
             raise ValueError("press_octave_ms must be between 16 and 100")
-        # (pairs whose nominal ratio is within 8 % of 2:1: 2, 3, 6, B, C; the others are never octaves)
+        # (pairs whose nominal ratio is within ``press_octave_pairs_within`` of 2:1: 2, 3, 6, B, C)
         self._octave_pairs = frozenset(p for p, (r, c, _) in enumerate(pairfit.PAIRS)
-                                       if abs(COL_HZ[c] / ROW_HZ[r] / 2.0 - 1.0) <= 0.08)
+                                       if abs(COL_HZ[c] / ROW_HZ[r] / 2.0 - 1.0) <= params.press_octave_pairs_within)
+        self._octave_head = float(params.press_octave_head_share)
         self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
         self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
         self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
@@ -1603,7 +1604,7 @@ class Masker:
     def _octave(self, e: int, pair: int, buf_start: int, n: Optional[int] = None) -> bool:
         """:meth:`_octave_notes`'s measurement: the pair's tones over the ``press_octave_ms`` (or ``n`` samples) ending
         at ``e`` within ``press_octave_tolerance`` of 2:1, fitted there carrying ``press_octave_share`` of the window,
-        whose first third holds a tenth of its energy (the notes filled it: a tone that began inside the window,
+        whose first third holds ``press_octave_head_share`` of its energy (the notes filled it: a tone that began inside the window,
         from silence, is measured on its last ms only, too coarsely to tell 2:1 from a keypad's 1.917:1)."""
         n = self._octave_len if n is None else n
         if pair not in self._octave_pairs or e - n < buf_start:
@@ -1611,7 +1612,7 @@ class Masker:
         seg = self._buf[e - n - buf_start: e - buf_start]
         energy = float(seg @ seg)
         head = seg[: n // 3]
-        if not energy > 0 or float(head @ head) < 0.1 * energy:
+        if not energy > 0 or float(head @ head) < self._octave_head * energy:
             return False
         fr, fc = self._peak_freqs(np.fft.rfft(seg * _hann(n), self._keypad_nfft), pair)
         if abs(fc / (2.0 * fr) - 1.0) > self._octave_tol + 1e-12:

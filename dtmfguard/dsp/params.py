@@ -625,6 +625,13 @@ class MaskerParams:
     press_octave_tests_ms: tuple = (40.0, 56.0)
     press_octave_again_ms: float = 24.0
     press_octave_memory_ms: object = 2000.0  # None: confirmations never tested (the re-confirmation rule off)
+    # Which pairs are tested: nominal ratio within this share of 2:1 (0.08: 2, 3, 6, B, C at 4.3 and 5.6 %; the
+    # peaks are searched within +-6 % of nominal, so no other pair can measure 2:1; the others cost nothing).
+    press_octave_pairs_within: float = 0.08
+    # The window's first third must hold this share of its energy (the notes filled the window: a tone that began
+    # inside it, e.g. a key from silence at its first confirmation, is measured on its last ms only, too coarsely
+    # to tell 2:1 from 1.917:1).  Tune half: no figure changed with it (0.1 or 0).
+    press_octave_head_share: float = 0.1
     # A weak suspect is notched at once only when its pair carries ``weak_notch_fraction`` of the 16 ms
     # window; below that it stays *silent* (tracked, still a press after ``persist_ms``, but the audio
     # untouched) until a window of ``named_windows_ms`` ending at a hop passes the attacker's rule for its
