@@ -56,6 +56,7 @@ def test_an_octave_note_near_a_key_pair_is_masked_only_where_named(f0):
 
 def test_the_octave_rule_decides_alike_for_any_chunking_and_backend():
     assert_rule_acts_alike(_note(386.0), OFF)
+    assert_rule_acts_alike(_dipped_note(), {"press_octave_memory_ms": None})  # (the notes louder again)
 
 
 def _key(digit: str, row_error: float, col_error: float, ms: float = 300.0, level_dbm0: float = -12.0,
