@@ -416,7 +416,7 @@ class Masker:
         self._recent: dict = {}  # pairs of presses and keypad-like suspects that ended -> the hop each ended at
         self._press_named = False  # the press failed the keypad test: held only while a window names its pair
         self._octave_open, self._octave_next = 0, 0  # hop the press opened at, next of ``press_octave_tests_ms``
-        self._keypad_due = _NO_DUE  # hop of the press's keypad test (``press_due`` is the earlier of it and the octave's)
+        self._keypad_due = _NO_DUE  # hop of the press's keypad test (``press_due``: the earlier of it and the octave's)
         self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
@@ -1231,7 +1231,8 @@ class Masker:
                 self._press_due = self._press_tests(e, conf)
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
-                if self._press_named and not self._octave_switch(e, conf, buf_start):  # another pair: tested as a press of its own
+                # another pair: tested as a press of its own (unless one note's octave again, :meth:`_octave_switch`)
+                if self._press_named and not self._octave_switch(e, conf, buf_start):
                     self._press_named = False
                     self._press_due = self._press_tests(e, conf)
             self._steady = max(self._steady, float(expl[conf]))
@@ -1604,8 +1605,8 @@ class Masker:
     def _octave(self, e: int, pair: int, buf_start: int, n: Optional[int] = None) -> bool:
         """:meth:`_octave_notes`'s measurement: the pair's tones over the ``press_octave_ms`` (or ``n`` samples) ending
         at ``e`` within ``press_octave_tolerance`` of 2:1, fitted there carrying ``press_octave_share`` of the window,
-        whose first third holds ``press_octave_head_share`` of its energy (the notes filled it: a tone that began inside the window,
-        from silence, is measured on its last ms only, too coarsely to tell 2:1 from a keypad's 1.917:1)."""
+        whose first third holds ``press_octave_head_share`` of its energy (the notes filled it: a tone that began
+        inside the window, from silence, is measured on its last ms only, too coarsely to tell 2:1 from 1.917:1)."""
         n = self._octave_len if n is None else n
         if pair not in self._octave_pairs or e - n < buf_start:
             return False
