@@ -292,6 +292,21 @@ class Masker:
         if self._measured_hold is not None and not 16 * ms <= self._measured_len <= self.rate // 10:
             raise ValueError("press_hold_measured_ms must be between 16 and 100")
         self._musical_from_named = bool(params.musical_notch_from_named)
+        # ``press_octave_*``: a press whose two tones are one note's partials an octave apart (:meth:`_octave_notes`)
+        self._octave_tol = None if params.press_octave_tolerance is None else float(params.press_octave_tolerance)
+        self._octave_share = float(params.press_octave_share)
+        self._octave_len = int(round(params.press_octave_ms * ms))
+        self._octave_again_len = int(round(params.press_octave_again_ms * ms))
+        # (None: no confirmation is tested, :meth:`_octave_again` off)
+        self._octave_memory = None if params.press_octave_memory_ms is None \
+            else int(round(params.press_octave_memory_ms * ms))
+        self._octave_at = tuple(sorted(int(round(t * ms)) for t in params.press_octave_tests_ms))
+        if self._octave_tol is not None and not 16 * ms <= self._octave_len <= self.rate // 10:
+            raise ValueError("press_octave_ms must be between 16 and 100")
+        # (pairs whose nominal ratio is within ``press_octave_pairs_within`` of 2:1: 2, 3, 6, B, C)
+        self._octave_pairs = frozenset(p for p, (r, c, _) in enumerate(pairfit.PAIRS)
+                                       if abs(COL_HZ[c] / ROW_HZ[r] / 2.0 - 1.0) <= params.press_octave_pairs_within)
+        self._octave_head = float(params.press_octave_head_share)
         self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
         self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
         self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
@@ -352,6 +367,8 @@ class Masker:
         self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop)
         if self._measured_hold is not None:
             self._keep = max(self._keep, self._measured_len + self._hop)
+        if self._octave_tol is not None:
+            self._keep = max(self._keep, self._octave_len + self._hop)
         self._screen_bufs: dict = {}
         # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
         self._frame_cap = 400 * self._hop
@@ -398,6 +415,9 @@ class Masker:
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
         self._recent: dict = {}  # pairs of presses and keypad-like suspects that ended -> the hop each ended at
         self._press_named = False  # the press failed the keypad test: held only while a window names its pair
+        self._octave_open, self._octave_next = 0, 0  # hop the press opened at, next of ``press_octave_tests_ms``
+        self._keypad_due = _NO_DUE  # hop of the press's keypad test (``press_due``: the earlier of it and the octave's)
+        self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._steady = 0.0  # ... the most energy it explained in the long window
@@ -620,7 +640,8 @@ class Masker:
             self._pending = []
             self._weak_pair, self._weak_run = -1, 0
             self._hit_pair, self._hit_run = -1, 0
-            self._press_due = _NO_DUE
+            self._press_due = self._keypad_due = _NO_DUE
+            self._octave_last = -_NO_DUE
             self._rejected = {}
             self._recent = {}
             self._press_named = False
@@ -1150,7 +1171,8 @@ class Masker:
         concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
-            if not self._keypad(e, self._pair, buf_start):
+            keypad_due, self._keypad_due = e >= self._keypad_due, _NO_DUE if e >= self._keypad_due else self._keypad_due
+            if keypad_due and not self._keypad(e, self._pair, buf_start):
                 if self._reject_named:
                     # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
                     # could name the pair (a band notch would not do: it leaves a tone 4 % off nameable)
@@ -1160,6 +1182,9 @@ class Masker:
                     self._close(self._active, e + self._guard)
                     self._active = None
                     self._rejected[self._pair] = e
+            elif self._octave_notes(e, self._pair, buf_start):
+                self._press_named = True  # one note's partials an octave apart, no keypad (``press_octave_*``)
+            self._press_due = min(self._press_due, self._keypad_due)  # (a keypad test still to come)
         if self._rejected:
             for r, last in list(self._rejected.items()):
                 if e - last > self._reject_hold:
@@ -1175,11 +1200,17 @@ class Masker:
             self._weak_run += 1
         else:
             self._weak_pair, self._weak_run = weak, int(weak >= 0)
+        notes = self._active is None and (conf >= 0 or sus >= 0) and self._octave_memory is not None \
+            and self._octave_tol is not None and self._octave_again(e, conf, sus, buf_start)
+        if notes and conf >= 0:  # (as the 16 ms window naming it: the silent suspect's notch, below)
+            sus, conf = conf + 16 * (len(self._ks) - 1), -1
         hit = sus % 16 if sus >= 0 else -1
         if hit >= 0 and hit == self._hit_pair:
             self._hit_run += 1
         else:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
+        if notes:
+            self._hit_run, hit = 0, -1  # (no press by a run of hits either)
         if conf < 0 and self._active is None and (self._hit_run >= self._hit_hops or (
                 hit >= 0 and self._offset_max is not None
                 and (self._hit_run == 1 or (e // self._hop) % self._offset_every == 0)
@@ -1190,19 +1221,20 @@ class Masker:
             onset = self._onset(e, hit, steady, buf_start, lim)
             self._open_press(max(self._align_down(onset - self._guard), lim), lim)
             self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
-            self._press_due = e + self._persist if self._keypad_test else _NO_DUE
+            self._press_due = self._press_tests(e, hit)
             self._end_suspect(e)
             return
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
                 self._open_press(max(self._align_down(onset - self._guard), lim), lim)
-                self._press_due = e + self._persist if self._keypad_test else _NO_DUE
+                self._press_due = self._press_tests(e, conf)
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
-                if self._press_named:  # another pair: tested as a press of its own
+                # another pair: tested as a press of its own (unless one note's octave again, :meth:`_octave_switch`)
+                if self._press_named and not self._octave_switch(e, conf, buf_start):
                     self._press_named = False
-                    self._press_due = e + self._persist if self._keypad_test else _NO_DUE
+                    self._press_due = self._press_tests(e, conf)
             self._steady = max(self._steady, float(expl[conf]))
             self._misses = 0
             self._end_suspect(e)
@@ -1545,6 +1577,101 @@ class Masker:
         # 16 ms window, so the mask of a key ends when it did without the rule (durations independent of the key)
         _, recent = self._fit_at(e - k, e, freqs, buf_start)
         return bool(recent * n >= need * k)
+
+    def _press_tests(self, e: int, pair: int) -> int:
+        """The hop at which a press of ``pair`` opened (or tested anew) at hop ``e`` is first tested: the keypad test
+        at ``persist_ms``, the octave test (:meth:`_octave_notes`, pairs near 2:1 only) at the first of
+        ``press_octave_tests_ms``."""
+        self._octave_open, self._octave_next = e, 0
+        due = self._keypad_due = e + self._persist if self._keypad_test else _NO_DUE
+        if self._octave_tol is not None and self._octave_at and pair in self._octave_pairs:
+            due = min(due, e + self._octave_at[0])
+        return due
+
+    def _octave_notes(self, e: int, pair: int, buf_start: int) -> bool:
+        """``press_octave_*``: True when the press's two tones over the ``press_octave_ms`` ending at ``e`` are one
+        note's partials an octave apart (interpolated spectral peaks within ``press_octave_tolerance`` of 2:1, where
+        a keypad's pair is 1.917:1 or 2.12:1), fitted at those frequencies carrying ``press_octave_share`` of the
+        window.  Otherwise the next test of ``press_octave_tests_ms`` is made due."""
+        if self._octave_tol is None or pair not in self._octave_pairs:
+            return False
+        found = self._octave(e, pair, buf_start)
+        if not found:
+            self._octave_next += 1
+            if self._octave_next < len(self._octave_at):
+                self._press_due = min(self._press_due, self._octave_open + self._octave_at[self._octave_next])
+        return found
+
+    def _octave(self, e: int, pair: int, buf_start: int, n: Optional[int] = None) -> bool:
+        """:meth:`_octave_notes`'s measurement: the pair's tones over the ``press_octave_ms`` (or ``n`` samples) ending
+        at ``e`` within ``press_octave_tolerance`` of 2:1, fitted there carrying ``press_octave_share`` of the window,
+        whose first third holds ``press_octave_head_share`` of its energy (the notes filled it: a tone that began
+        inside the window, from silence, is measured on its last ms only, too coarsely to tell 2:1 from 1.917:1)."""
+        n = self._octave_len if n is None else n
+        if pair not in self._octave_pairs or e - n < buf_start:
+            return False
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        head = seg[: n // 3]
+        if not energy > 0 or float(head @ head) < self._octave_head * energy:
+            return False
+        fr, fc = self._peak_freqs(np.fft.rfft(seg * _hann(n), self._keypad_nfft), pair)
+        if abs(fc / (2.0 * fr) - 1.0) > self._octave_tol + 1e-12:
+            return False
+        _, explained = self._fit_at(e - n, e, (fr, fc), buf_start)
+        if explained >= self._octave_share * energy:
+            self._octave_last = e
+            return True
+        return False
+
+    def _octave_switch(self, e: int, pair: int, buf_start: int) -> bool:
+        """``press_octave_*``: a press held only where named confirms another pair whose tones are one note's octave
+        too (:meth:`_octave`: a note between two rows, named as either key): it stays held only where named."""
+        return self._octave_tol is not None and self._octave(e, pair, buf_start)
+
+    def _octave_again(self, e: int, conf: int, sus: int, buf_start: int) -> bool:
+        """``press_octave_*``, with no press open: a window confirming a pair (``conf``), or naming one (``sus``) where
+        a run of such hops would confirm it or a silent suspect watches that pair's notes, whose two tones over the
+        last ``press_octave_ms`` are one note's octave (:meth:`_octave`): the notes of a held note louder again
+        after a dip of its envelope (the 48 ms window is full of them; a fresh note's first confirmation still holds
+        the audio before it, and is masked flat).  True: a silent suspect of the pair watches them (notched where a
+        window names them, never a press by persistence), and this hop opens no press.  A key of that pair is no
+        octave (1.917:1 or 2.12:1): masked flat as any."""
+        sp = self._suspect
+        if conf >= 0 and (e - self._octave_last <= self._octave_memory or (sp is not None and sp[4] and sp[0] == conf)):
+            pair = conf
+        elif sus >= 0 and ((sp is not None and sp[4] == 2 and sp[0] == sus % 16)
+                           or (sus % 16 == self._hit_pair and self._hit_run + 1 >= self._hit_hops)):
+            pair = sus % 16
+        else:
+            return False
+        if sp is not None and sp[0] != pair:
+            return False
+        watched = sp is not None and bool(sp[4])
+        if not (self._octave(e, pair, buf_start) or (watched and self._octave_again_len
+                                                      and self._octave(e, pair, buf_start, self._octave_again_len))):
+            return False
+        if sp is None:
+            self._suspect = [pair, e, e, None, 2]
+        else:
+            sp[4] = 2
+        return True
+
+    def _peak_freqs(self, spec: np.ndarray, pair: int) -> Tuple[float, float]:
+        """The row and column tones' frequencies (Hz): the strongest bin of ``spec`` (an rfft of ``_keypad_nfft``
+        points) within +-6 % of each, refined by a parabola through the log powers of it and its neighbours."""
+        r, c, _ = pairfit.PAIRS[pair]
+        nfft = self._keypad_nfft
+        out = []
+        for f0 in (ROW_HZ[r], COL_HZ[c]):
+            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
+            band = spec[lo - 1: hi + 2]
+            p = np.log(band.real * band.real + band.imag * band.imag + 1e-300)
+            k = 1 + int(np.argmax(p[1:-1]))
+            den = p[k - 1] - 2.0 * p[k] + p[k + 1]
+            d = 0.5 * (p[k - 1] - p[k + 1]) / den if den < 0 else 0.0
+            out.append((lo - 1 + k + d) * self.rate / nfft)
+        return out[0], out[1]
 
     def _musical(self, sp: list) -> bool:
         """The suspect ``sp`` is no keypad's pair: its tones were apart when it opened (:meth:`_apart`)."""
