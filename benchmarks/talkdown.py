@@ -58,6 +58,7 @@ ABLATIONS: Dict[str, dict] = {
     "half-row/twice-col guard under sound off": dict(harmonic_guard_mixed_db=-200.0),
     "every harmonic guard off": dict(harmonic_guard_db=-200.0, harmonic_guard_mixed_db=-200.0, third_guard_db=-200.0,
                                      third_guard_mixed_db=-200.0, double_guard_db=-200.0),
+    "strict harmonic guards from 0.8 share (0.6)": dict(clean_fraction=0.8),
     "twist 9/5 -> 12/8 dB": dict(normal_twist_db=12.0, reverse_twist_db=8.0),
     "2 checked windows (3)": dict(confirm_checked_windows=2),
     "steadiness off": dict(steady_spread_max=1.0),
@@ -67,6 +68,10 @@ ABLATIONS: Dict[str, dict] = {
     "partials off": dict(comb_guard_db=INF),
     "amplitude ratio off": dict(pair_ratio_spread_db=INF),
     "music context and pre-onset off": dict(context_persist_max=INF),
+    "every confirmation test of issue 17 off": dict(
+        steady_spread_max=1.0, pair_spread_max=1.0, octave_spread_max=1.0, octave_tone_max=1.0, segment_drift_max=INF,
+        octave_below_guard_db=INF, neighbour_guard_db=INF, comb_guard_db=INF, pair_ratio_spread_db=INF,
+        context_persist_max=INF),
 }
 
 
