@@ -67,6 +67,19 @@
 #define MAXW 8
 #define CACHE 32 /* blocks remembered between calls (power of two) */
 
+/* Four doubles as one value (GNU C vector extension): every lane takes exactly the operations of the scalar code
+ * it replaces, in the same order (no fused multiply-add: the build passes no -march, the clones only add AVX2),
+ * so the values are those of the scalar loops; elsewhere the scalar loops are compiled */
+#if defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(vector_size)
+#define HAVE_V4D 1
+typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
+/* (macros, not functions: a vector argument or result would change the ABI between the clones) */
+#define V4D_LOAD(p) ((v4d){(p)[0], (p)[1], (p)[2], (p)[3]})
+#define V4D_FILL(x) ((v4d){(x), (x), (x), (x)})
+#endif
+#endif
+
 /* buffers Screen.bind holds: delay line, state, mask table, span lists, screen outputs */
 enum { BB_STORE, BB_STATE, BB_STEADY, BB_TABLE, BB_SPANS, BB_NOTCHES, BB_SUS, BB_CONF, BB_CCOEF, BB_WEAK, BB_EXPL,
        NBB };
@@ -265,7 +278,7 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
 }
 
 /* energy and correlations of one block starting at absolute sample ``start`` */
-static void
+static inline void
 block_features(const ScreenObject *o, const double *restrict xb, int64_t start, double *restrict feat)
 {
     const Py_ssize_t hop = o->hop, rate = o->rate;
@@ -274,16 +287,38 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
         e = e + xb[k] * xb[k];
     feat[0] = e;
     /* correlations with the block-relative basis (sample by sample, all 8 frequencies at once) ... */
+    const double *restrict rcos = o->rcos, *restrict rsin = o->rsin;
     double c[NF], s[NF];
-    for (int f = 0; f < NF; f++) {
-        c[f] = xb[0] * o->rcos[f];
-        s[f] = xb[0] * o->rsin[f];
-    }
-    for (Py_ssize_t k = 1; k < hop; k++)
-        for (int f = 0; f < NF; f++) {
-            c[f] = c[f] + xb[k] * o->rcos[k * NF + f];
-            s[f] = s[f] + xb[k] * o->rsin[k * NF + f];
+#ifdef HAVE_V4D
+    {
+        const v4d x0 = V4D_FILL(xb[0]);
+        v4d c0 = x0 * V4D_LOAD(rcos), c1 = x0 * V4D_LOAD(rcos + 4);
+        v4d s0 = x0 * V4D_LOAD(rsin), s1 = x0 * V4D_LOAD(rsin + 4);
+        for (Py_ssize_t k = 1; k < hop; k++) {
+            const v4d xk = V4D_FILL(xb[k]);
+            c0 = c0 + xk * V4D_LOAD(rcos + k * NF);
+            c1 = c1 + xk * V4D_LOAD(rcos + k * NF + 4);
+            s0 = s0 + xk * V4D_LOAD(rsin + k * NF);
+            s1 = s1 + xk * V4D_LOAD(rsin + k * NF + 4);
         }
+        memcpy(c, &c0, sizeof(c0));
+        memcpy(c + 4, &c1, sizeof(c1));
+        memcpy(s, &s0, sizeof(s0));
+        memcpy(s + 4, &s1, sizeof(s1));
+    }
+#else
+    for (int f = 0; f < NF; f++) {
+        c[f] = xb[0] * rcos[f];
+        s[f] = xb[0] * rsin[f];
+    }
+    for (Py_ssize_t k = 1; k < hop; k++) {
+        const double xk = xb[k], *restrict ck = rcos + k * NF, *restrict sk = rsin + k * NF;
+        for (int f = 0; f < NF; f++) {
+            c[f] = c[f] + xk * ck[f];
+            s[f] = s[f] + xk * sk[f];
+        }
+    }
+#endif
     /* ... turned to the absolute phase of the block's first sample */
     const int64_t sm = ((start % rate) + rate) % rate;
     /* (f * sm) mod rate without 8 integer divisions: f * sm < 2^53, so the quotient through a double is exact
@@ -324,32 +359,51 @@ best_two(const double *restrict ex, double e, double *restrict r1o, double *rest
     return best;
 }
 
-/* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad`` */
+/* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad``; pairs 4r .. 4r + 3
+ * share row r and take columns 4 .. 7, so each row's four pairs are four lanes of the same sums (no table of
+ * terms: the same products, added in the same order) */
 DTMFGUARD_CLONES static void
 pair_explained(const double *restrict quad, const double *restrict cr, const double *restrict sr,
                double t2[restrict 3][NF], double *restrict ex)
 {
-    static const int row_of[NP] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
-    static const int col_of[NP] = {4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7};
-    double term[NT][NP];
-    for (int p = 0; p < NP; p++) {
-        const int r = row_of[p], c = col_of[p];
-        term[0][p] = t2[0][r];
-        term[1][p] = t2[1][r];
-        term[2][p] = t2[0][c];
-        term[3][p] = t2[1][c];
-        term[4][p] = t2[2][r];
-        term[5][p] = t2[2][c];
-        term[6][p] = cr[r] * cr[c];
-        term[7][p] = cr[r] * sr[c];
-        term[8][p] = sr[r] * cr[c];
-        term[9][p] = sr[r] * sr[c];
+#ifdef HAVE_V4D
+    const v4d cc2 = V4D_LOAD(&t2[0][4]), cs2 = V4D_LOAD(&t2[1][4]), ccs = V4D_LOAD(&t2[2][4]),
+              ccr = V4D_LOAD(cr + 4), csr = V4D_LOAD(sr + 4);
+    for (int r = 0; r < 4; r++) {
+        const v4d rc = V4D_FILL(cr[r]), rs = V4D_FILL(sr[r]);
+        const double *q = quad + 4 * r;
+        v4d v = V4D_LOAD(q) * V4D_FILL(t2[0][r]);
+        v = v + V4D_LOAD(q + NP) * V4D_FILL(t2[1][r]);
+        v = v + V4D_LOAD(q + 2 * NP) * cc2;
+        v = v + V4D_LOAD(q + 3 * NP) * cs2;
+        v = v + V4D_LOAD(q + 4 * NP) * V4D_FILL(t2[2][r]);
+        v = v + V4D_LOAD(q + 5 * NP) * ccs;
+        v = v + V4D_LOAD(q + 6 * NP) * (rc * ccr);
+        v = v + V4D_LOAD(q + 7 * NP) * (rc * csr);
+        v = v + V4D_LOAD(q + 8 * NP) * (rs * ccr);
+        v = v + V4D_LOAD(q + 9 * NP) * (rs * csr);
+        memcpy(ex + 4 * r, &v, sizeof(v));
     }
-    for (int p = 0; p < NP; p++)
-        ex[p] = quad[p] * term[0][p];
-    for (int t = 1; t < NT; t++)
-        for (int p = 0; p < NP; p++)
-            ex[p] = ex[p] + quad[t * NP + p] * term[t][p];
+#else
+    for (int r = 0; r < 4; r++) {
+        const double rc2 = t2[0][r], rs2 = t2[1][r], rcs = t2[2][r], rc = cr[r], rs = sr[r];
+        const double *q = quad + 4 * r;
+        for (int j = 0; j < 4; j++) {
+            const int c = 4 + j;
+            double v = q[j] * rc2;
+            v = v + q[NP + j] * rs2;
+            v = v + q[2 * NP + j] * t2[0][c];
+            v = v + q[3 * NP + j] * t2[1][c];
+            v = v + q[4 * NP + j] * rcs;
+            v = v + q[5 * NP + j] * t2[2][c];
+            v = v + q[6 * NP + j] * (rc * cr[c]);
+            v = v + q[7 * NP + j] * (rc * sr[c]);
+            v = v + q[8 * NP + j] * (rs * cr[c]);
+            v = v + q[9 * NP + j] * (rs * sr[c]);
+            ex[4 * r + j] = v;
+        }
+    }
+#endif
 }
 
 PyDoc_STRVAR(screen_doc,
@@ -472,7 +526,7 @@ g711_named(const ScreenObject *o, Py_ssize_t w, const double *xw, Py_ssize_t n)
 
 /* the screen of nh hops on x (nb = kmax + nh - 1 whole blocks from absolute block b0): 1 if any hop has a
  * suspect or weak pair, 0 if none, -1 on a memory error (exception set) */
-static int
+DTMFGUARD_CLONES static int
 do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *sus, int64_t *conf, double *ccoef,
           int64_t *weak, double *expl, int need_expl)
 {
