@@ -414,6 +414,21 @@ PyDoc_STRVAR(screen_doc,
 static inline void
 rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, double *sr, double t2[3][NF])
 {
+#ifdef HAVE_V4D
+    for (int q = 0; q < NF; q += 4) {
+        const double *ct = o->ctab, *stb = o->stab;
+        const v4d cs = {ct[ri[q]], ct[ri[q + 1]], ct[ri[q + 2]], ct[ri[q + 3]]};
+        const v4d sn = {stb[ri[q]], stb[ri[q + 1]], stb[ri[q + 2]], stb[ri[q + 3]]};
+        const v4d fc = V4D_LOAD(f + 1 + q), fs = V4D_LOAD(f + 1 + NF + q);
+        const v4d c = fc * cs + fs * sn, sv = fs * cs - fc * sn;
+        const v4d cc = c * c, ss = sv * sv, csv = c * sv;
+        memcpy(cr + q, &c, sizeof(c));
+        memcpy(sr + q, &sv, sizeof(sv));
+        memcpy(&t2[0][q], &cc, sizeof(cc));
+        memcpy(&t2[1][q], &ss, sizeof(ss));
+        memcpy(&t2[2][q], &csv, sizeof(csv));
+    }
+#else
     for (int q = 0; q < NF; q++) {
         const double cs = o->ctab[ri[q]], sn = o->stab[ri[q]];
         cr[q] = f[1 + q] * cs + f[1 + NF + q] * sn;
@@ -422,6 +437,7 @@ rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, do
         t2[1][q] = sr[q] * sr[q];
         t2[2][q] = cr[q] * sr[q];
     }
+#endif
 }
 
 /* ITU-T G.711 round trips of one sample (as dtmfguard.dsp.g711: rounded half to even, clipped to int16) */
@@ -575,11 +591,10 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
     /* level l holds sums of 2^l blocks: L_l[j] = L_{l-1}[j] + L_{l-1}[j + 2^(l-1)] */
     for (int l = 1; l < nlev; l++) {
         const Py_ssize_t half = (Py_ssize_t)1 << (l - 1), n = nb - ((Py_ssize_t)1 << l) + 1;
-        const double *prev = o->scratch + (Py_ssize_t)(l - 1) * nb * NFEAT;
-        double *cur = o->scratch + (Py_ssize_t)l * nb * NFEAT;
-        for (Py_ssize_t j = 0; j < n; j++)
-            for (int t = 0; t < NFEAT; t++)
-                cur[j * NFEAT + t] = prev[j * NFEAT + t] + prev[(j + half) * NFEAT + t];
+        const double *restrict prev = o->scratch + (Py_ssize_t)(l - 1) * nb * NFEAT;
+        double *restrict cur = o->scratch + (Py_ssize_t)l * nb * NFEAT;
+        for (Py_ssize_t j = 0; j < n * NFEAT; j++) /* (block j's features are j * NFEAT .. + NFEAT - 1) */
+            cur[j] = prev[j] + prev[j + half * NFEAT];
     }
     char skipped_local[512], *skipped = nh <= 512 ? skipped_local : (char *)malloc((size_t)nh);
     if (skipped == NULL) {
@@ -619,10 +634,9 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             const double e = f[0];
             int64_t rh[NF]; /* this hop's table indices */
             for (int q = 0; q < NF; q++) {
+                const int64_t next = ri[q] + step[q];
                 rh[q] = ri[q];
-                ri[q] += step[q];
-                if (ri[q] >= rate)
-                    ri[q] -= rate;
+                ri[q] = next >= rate ? next - rate : next;
             }
             double cr[NF], sr[NF], t2[3][NF], ex[NP];
             /* a shorter window already named this hop's suspect (and its confirmation, where this window
@@ -634,12 +648,23 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
              * below the share every test of this window needs, no test can pass: skip the fits (the
              * longest window's explained energies are still produced when they are needed) */
             double prow = 0.0, pcol = 0.0;
+#ifdef HAVE_V4D
+            {
+                const v4d rc = V4D_LOAD(f + 1), rs = V4D_LOAD(f + 1 + NF), cc = V4D_LOAD(f + 5), cs = V4D_LOAD(f + 5 + NF);
+                const v4d pr = rc * rc + rs * rs, pc = cc * cc + cs * cs;
+                for (int q = 0; q < 4; q++) {
+                    prow = pr[q] > prow ? pr[q] : prow;
+                    pcol = pc[q] > pcol ? pc[q] : pcol;
+                }
+            }
+#else
             for (int q = 0; q < 4; q++) {
                 const double pr = f[1 + q] * f[1 + q] + f[1 + NF + q] * f[1 + NF + q];
                 const double pc = f[5 + q] * f[5 + q] + f[5 + NF + q] * f[5 + NF + q];
                 prow = pr > prow ? pr : prow;
                 pcol = pc > pcol ? pc : pcol;
             }
+#endif
             if (o->gain[w] * (prow + pcol) < o->need[w] * e) {
                 if (last) {
                     if (need_expl) {
