@@ -1048,8 +1048,9 @@ store_out(void *out, int is16, Py_ssize_t i, double v)
         ((double *)out)[i] = v;
 }
 
-/* Masker._apply on [start, start + n) into out (int16 when is16, else float64); 0, or -1 with an exception */
-static int
+/* Masker._apply on [start, start + n) into out (int16 when is16, else float64); 0, or -1 with an exception (built
+ * for AVX2 too, as finish_core) */
+DTMFGUARD_CLONES static int
 render_core(OutputObject *o, const double *buf, Py_ssize_t buflen, int64_t buf_start, int64_t start, Py_ssize_t n,
             const int64_t *spans, Py_ssize_t ns, const int64_t *notches, Py_ssize_t nn, const double *table,
             Py_ssize_t period, void *out, int is16)
@@ -1457,8 +1458,8 @@ frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int
 /* The output of input positions [pos - delay, + n) once their hops are decided (the delay line holds
  * keep + n samples from pos - keep), then the delay line trimmed: 0, plus 4 when Masker._expire has spans to
  * retire, plus 8 when the output is the delayed input; 2 when the output is left to Python (nothing done);
- * -1 error */
-static int
+ * -1 error (built for AVX2 too: its rounding to int16 is then one instruction, the same values) */
+DTMFGUARD_CLONES static int
 finish_core(ScreenObject *o, int64_t pos, Py_ssize_t n, int16_t *out)
 {
     const int64_t *spans, *notches;
