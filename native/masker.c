@@ -77,6 +77,9 @@ typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
 /* (macros, not functions: a vector argument or result would change the ABI between the clones) */
 #define V4D_LOAD(p) ((v4d){(p)[0], (p)[1], (p)[2], (p)[3]})
 #define V4D_FILL(x) ((v4d){(x), (x), (x), (x)})
+typedef int64_t v4i __attribute__((vector_size(4 * sizeof(int64_t))));
+/* lane by lane a < b ? a : b */
+#define V4D_MIN(a, b) ((v4d)((((v4i)(a)) & (v4i)((a) < (b))) | (((v4i)(b)) & ~(v4i)((a) < (b)))))
 #endif
 #endif
 
@@ -192,7 +195,8 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
     self->rate = cos_len / D;
     self->nw = ks_len / I;
     self->hop = hop;
-    if (hop < 1 || self->rate < 1 || cos_len % D || ks_len % I || self->nw < 1 || self->nw > MAXW) {
+    if (hop < 1 || self->rate < 1 || self->rate >= ((Py_ssize_t)1 << 30) || cos_len % D || ks_len % I || self->nw < 1
+        || self->nw > MAXW) {
         PyErr_SetString(PyExc_ValueError, "Screen: bad hop, table or window count");
         return -1;
     }
@@ -342,6 +346,34 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
 static inline int
 best_two(const double *restrict ex, double e, double *restrict r1o, double *restrict r2o)
 {
+#ifdef HAVE_V4D
+    /* the same values: residuals are never NaN nor -0 (rr > 0 or exactly +0), so the smallest is the
+     * smallest in any order, the best pair the first that equals it, and the second smallest the smallest of
+     * the others (with a tie, the tied value, as the loop below gives it) */
+    double res[NP];
+    const v4d ev = V4D_FILL(e), zero = V4D_FILL(0.0);
+    v4d lo = zero;
+    for (int g = 0; g < NP; g += 4) {
+        const v4d rr = ev - V4D_LOAD(ex + g);
+        const v4d r = (v4d)((v4i)rr & (v4i)(rr > zero));
+        memcpy(res + g, &r, sizeof(r));
+        lo = g == 0 ? r : V4D_MIN(lo, r);
+    }
+    double r1 = lo[0];
+    for (int q = 1; q < 4; q++)
+        r1 = lo[q] < r1 ? lo[q] : r1;
+    int best = 0;
+    while (res[best] != r1)
+        best++;
+    res[best] = HUGE_VAL;
+    lo = V4D_MIN(V4D_MIN(V4D_LOAD(res), V4D_LOAD(res + 4)), V4D_MIN(V4D_LOAD(res + 8), V4D_LOAD(res + 12)));
+    double r2 = lo[0];
+    for (int q = 1; q < 4; q++)
+        r2 = lo[q] < r2 ? lo[q] : r2;
+    *r1o = r1;
+    *r2o = r2;
+    return best;
+#else
     int best = 0;
     double r1 = HUGE_VAL, r2 = HUGE_VAL;
     for (int p = 0; p < NP; p++) {
@@ -357,6 +389,7 @@ best_two(const double *restrict ex, double e, double *restrict r1o, double *rest
     *r1o = r1;
     *r2o = r2;
     return best;
+#endif
 }
 
 /* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad``; pairs 4r .. 4r + 3
@@ -412,7 +445,7 @@ PyDoc_STRVAR(screen_doc,
 
 /* window-relative cos and sin correlations (and their squares and product) from absolute ones */
 static inline void
-rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, double *sr, double t2[3][NF])
+rotate(const ScreenObject *o, const double *f, const int32_t *ri, double *cr, double *sr, double t2[3][NF])
 {
 #ifdef HAVE_V4D
     for (int q = 0; q < NF; q += 4) {
@@ -620,23 +653,24 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
         const double *ginv = o->ginv + w * NP * 16;
         const int last = w == nw - 1, isc = (int)o->isc[w];
         /* table index (f * window start) mod rate, advanced by f * hop per hop (no division per hop) */
-        int64_t ri[NF], step[NF];
+        int32_t ri[NF], step[NF]; /* (rate < 2^30: Screen_init) */
+        const int32_t rate32 = (int32_t)rate;
         {
             const int64_t start = ((((int64_t)b0 + lo) * hop) % rate + rate) % rate;
             for (int q = 0; q < NF; q++) {
-                ri[q] = (o->freq[q] * start) % rate;
-                step[q] = (o->freq[q] * hop) % rate;
+                ri[q] = (int32_t)((o->freq[q] * start) % rate);
+                step[q] = (int32_t)((o->freq[q] * hop) % rate);
             }
         }
         for (Py_ssize_t i = 0; i < nh; i++) {
             const Py_ssize_t j0 = lo + i;
             const double *f = lev + j0 * NFEAT;
             const double e = f[0];
-            int64_t rh[NF]; /* this hop's table indices */
+            int32_t rh[NF]; /* this hop's table indices */
             for (int q = 0; q < NF; q++) {
-                const int64_t next = ri[q] + step[q];
+                const int32_t next = ri[q] + step[q];
                 rh[q] = ri[q];
-                ri[q] = next >= rate ? next - rate : next;
+                ri[q] = next >= rate32 ? next - rate32 : next;
             }
             double cr[NF], sr[NF], t2[3][NF], ex[NP];
             /* a shorter window already named this hop's suspect (and its confirmation, where this window
@@ -734,9 +768,9 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             const double *f = lev + (lo + i) * NFEAT;
             const int64_t start = ((int64_t)b0 + lo + i) * hop;
             double cr[NF], sr[NF], t2[3][NF];
-            int64_t rh[NF];
+            int32_t rh[NF];
             for (int q = 0; q < NF; q++)
-                rh[q] = ((o->freq[q] * start) % rate + rate) % rate;
+                rh[q] = (int32_t)(((o->freq[q] * start) % rate + rate) % rate);
             rotate(o, f, rh, cr, sr, t2);
             pair_explained(o->quad + w * NT * NP, cr, sr, t2, expl + i * NP);
         }
