@@ -78,6 +78,8 @@ typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
 #define V4D_LOAD(p) ((v4d){(p)[0], (p)[1], (p)[2], (p)[3]})
 #define V4D_FILL(x) ((v4d){(x), (x), (x), (x)})
 typedef int64_t v4i __attribute__((vector_size(4 * sizeof(int64_t))));
+typedef int32_t v8i __attribute__((vector_size(8 * sizeof(int32_t)))); /* (NF table indices) */
+typedef char nf_is_eight[NF == 8 ? 1 : -1];
 /* lane by lane a < b ? a : b */
 #define V4D_MIN(a, b) ((v4d)((((v4i)(a)) & (v4i)((a) < (b))) | (((v4i)(b)) & ~(v4i)((a) < (b)))))
 #endif
@@ -394,8 +396,8 @@ best_two(const double *restrict ex, double e, double *restrict r1o, double *rest
 
 /* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad``; pairs 4r .. 4r + 3
  * share row r and take columns 4 .. 7, so each row's four pairs are four lanes of the same sums (no table of
- * terms: the same products, added in the same order) */
-DTMFGUARD_CLONES static void
+ * terms: the same products, added in the same order; inlined into the screen, built for AVX2 too) */
+static inline void
 pair_explained(const double *restrict quad, const double *restrict cr, const double *restrict sr,
                double t2[restrict 3][NF], double *restrict ex)
 {
@@ -667,11 +669,23 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             const double *f = lev + j0 * NFEAT;
             const double e = f[0];
             int32_t rh[NF]; /* this hop's table indices */
+#ifdef HAVE_V4D
+            {
+                v8i r, st;
+                memcpy(&r, ri, sizeof(r));
+                memcpy(&st, step, sizeof(st));
+                memcpy(rh, &r, sizeof(r));
+                const v8i next = r + st, wrap = {rate32, rate32, rate32, rate32, rate32, rate32, rate32, rate32};
+                r = next - (wrap & (next >= wrap));
+                memcpy(ri, &r, sizeof(r));
+            }
+#else
             for (int q = 0; q < NF; q++) {
                 const int32_t next = ri[q] + step[q];
                 rh[q] = ri[q];
                 ri[q] = next >= rate32 ? next - rate32 : next;
             }
+#endif
             double cr[NF], sr[NF], t2[3][NF], ex[NP];
             /* a shorter window already named this hop's suspect (and its confirmation, where this window
              * could confirm): nothing this window finds would be kept */
