@@ -697,16 +697,17 @@ class Masker:
         if self._spans_dirty:
             self._sync_spans()
         pos0 = self._pos
-        out = np.empty(n, dtype=np.int16)
+        out = np.empty(n, _INT16)
         screen = self._native_screen
-        code = screen.run(chunk, pos0, self._next_hop, out)
+        first_hop = self._next_hop
+        code = screen.run(chunk, pos0, first_hop, out)
         if code == 3:
             return None  # not a 1-D contiguous native int16 chunk: the numpy path takes it
-        self._pos = pos0 + n
-        last_hop = (self._pos // self._hop) * self._hop
-        first_hop = self._next_hop
+        self._pos = pos = pos0 + n
+        hop = self._hop
+        last_hop = (pos // hop) * hop
         if last_hop >= first_hop:
-            self._next_hop = last_hop + self._hop
+            self._next_hop = last_hop + hop
         if code == 1:  # hops from st[S_NEXT] on need the Python steps (between them, C takes the simple ones)
             buf_start = pos0 - self._keep
             self._buf = self._store[: self._keep + n]
@@ -714,10 +715,9 @@ class Masker:
             self._c_state = False
             self._spans_dirty = True
             st = self._native_state
-            nh = (last_hop - first_hop) // self._hop + 1
+            nh = (last_hop - first_hop) // hop + 1
             sus, conf, coef, weak, expl = self._frame_outs
             i = st[9]
-            hop = self._hop
             while i < nh:
                 self._step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
                 i += 1
