@@ -294,25 +294,41 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
     feat[0] = e;
     /* correlations with the block-relative basis (sample by sample, all 8 frequencies at once) ... */
     const double *restrict rcos = o->rcos, *restrict rsin = o->rsin;
-    double c[NF], s[NF];
+    /* ... turned to the absolute phase of the block's first sample: table index (f * sm) mod rate without 8
+     * integer divisions (f * sm < 2^53, so the quotient through a double is exact or one off, and the correction
+     * below makes the remainder exact) */
+    const int64_t sm = ((start % rate) + rate) % rate;
+    const double inv_rate = 1.0 / (double)rate;
+    int64_t idx[NF];
+    for (int f = 0; f < NF; f++) {
+        const int64_t a = o->freq[f] * sm;
+        int64_t i = a - (int64_t)((double)a * inv_rate) * rate;
+        while (i < 0)
+            i += rate;
+        while (i >= rate)
+            i -= rate;
+        idx[f] = i;
+    }
 #ifdef HAVE_V4D
-    {
-        const v4d x0 = V4D_FILL(xb[0]);
-        v4d c0 = x0 * V4D_LOAD(rcos), c1 = x0 * V4D_LOAD(rcos + 4);
-        v4d s0 = x0 * V4D_LOAD(rsin), s1 = x0 * V4D_LOAD(rsin + 4);
-        for (Py_ssize_t k = 1; k < hop; k++) {
-            const v4d xk = V4D_FILL(xb[k]);
-            c0 = c0 + xk * V4D_LOAD(rcos + k * NF);
-            c1 = c1 + xk * V4D_LOAD(rcos + k * NF + 4);
-            s0 = s0 + xk * V4D_LOAD(rsin + k * NF);
-            s1 = s1 + xk * V4D_LOAD(rsin + k * NF + 4);
-        }
-        memcpy(c, &c0, sizeof(c0));
-        memcpy(c + 4, &c1, sizeof(c1));
-        memcpy(s, &s0, sizeof(s0));
-        memcpy(s + 4, &s1, sizeof(s1));
+    const v4d x0 = V4D_FILL(xb[0]);
+    v4d c[2] = {x0 * V4D_LOAD(rcos), x0 * V4D_LOAD(rcos + 4)}, s[2] = {x0 * V4D_LOAD(rsin), x0 * V4D_LOAD(rsin + 4)};
+    for (Py_ssize_t k = 1; k < hop; k++) {
+        const v4d xk = V4D_FILL(xb[k]);
+        c[0] = c[0] + xk * V4D_LOAD(rcos + k * NF);
+        c[1] = c[1] + xk * V4D_LOAD(rcos + k * NF + 4);
+        s[0] = s[0] + xk * V4D_LOAD(rsin + k * NF);
+        s[1] = s[1] + xk * V4D_LOAD(rsin + k * NF + 4);
+    }
+    for (int g = 0; g < 2; g++) {
+        const int64_t *ig = idx + 4 * g;
+        const v4d cs = {o->ctab[ig[0]], o->ctab[ig[1]], o->ctab[ig[2]], o->ctab[ig[3]]};
+        const v4d sn = {o->stab[ig[0]], o->stab[ig[1]], o->stab[ig[2]], o->stab[ig[3]]};
+        const v4d fc = cs * c[g] - sn * s[g], fs = sn * c[g] + cs * s[g];
+        memcpy(feat + 1 + 4 * g, &fc, sizeof(fc));
+        memcpy(feat + 1 + NF + 4 * g, &fs, sizeof(fs));
     }
 #else
+    double c[NF], s[NF];
     for (int f = 0; f < NF; f++) {
         c[f] = xb[0] * rcos[f];
         s[f] = xb[0] * rsin[f];
@@ -324,23 +340,12 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
             s[f] = s[f] + xk * sk[f];
         }
     }
-#endif
-    /* ... turned to the absolute phase of the block's first sample */
-    const int64_t sm = ((start % rate) + rate) % rate;
-    /* (f * sm) mod rate without 8 integer divisions: f * sm < 2^53, so the quotient through a double is exact
-     * or one off, and the correction below makes the remainder exact */
-    const double inv_rate = 1.0 / (double)rate;
     for (int f = 0; f < NF; f++) {
-        const int64_t a = o->freq[f] * sm;
-        int64_t idx = a - (int64_t)((double)a * inv_rate) * rate;
-        while (idx < 0)
-            idx += rate;
-        while (idx >= rate)
-            idx -= rate;
-        const double cs = o->ctab[idx], sn = o->stab[idx];
+        const double cs = o->ctab[idx[f]], sn = o->stab[idx[f]];
         feat[1 + f] = cs * c[f] - sn * s[f];
         feat[1 + NF + f] = sn * c[f] + cs * s[f];
     }
+#endif
 }
 
 /* the smallest residual over the 16 pairs (first of equals) and the second smallest value, as numpy's argmin
