@@ -15,7 +15,9 @@
  * taken in the order the numpy path takes it (block sums sample by sample,
  * window sums as a binary tree of block sums, the quadratic forms term by
  * term in the order of ``quad``), and no fused multiply-add is used (x86-64
- * baseline has none; the build passes no -march), so both paths take the same
+ * baseline has none; the build passes no -march, and the AVX2 clones of the
+ * screen and the output add vector width, not FMA; vector lanes take each
+ * value's scalar operations in the scalar order), so both paths take the same
  * decisions and give the same audio (tests/test_masker_native.py).
  *
  * Screen(*, hop, cos, sin, freq, ks, is_confirm, quad, ginv, screen_amp2, confirm_amp2, twist2,
