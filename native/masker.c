@@ -15,7 +15,9 @@
  * taken in the order the numpy path takes it (block sums sample by sample,
  * window sums as a binary tree of block sums, the quadratic forms term by
  * term in the order of ``quad``), and no fused multiply-add is used (x86-64
- * baseline has none; the build passes no -march), so both paths take the same
+ * baseline has none; the build passes no -march, and the AVX2 clones of the
+ * screen and the output add vector width, not FMA; vector lanes take each
+ * value's scalar operations in the scalar order), so both paths take the same
  * decisions and give the same audio (tests/test_masker_native.py).
  *
  * Screen(*, hop, cos, sin, freq, ks, is_confirm, quad, ginv, screen_amp2, confirm_amp2, twist2,
@@ -66,6 +68,24 @@
 #define NFEAT (1 + 2 * NF) /* energy, cos correlations, sin correlations */
 #define MAXW 8
 #define CACHE 32 /* blocks remembered between calls (power of two) */
+
+/* Four doubles as one value (GNU C vector extension): every lane takes exactly the operations of the scalar code
+ * it replaces, in the same order (no fused multiply-add: the build passes no -march, the clones only add AVX2),
+ * so the values are those of the scalar loops; elsewhere the scalar loops are compiled */
+#if defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(vector_size)
+#define HAVE_V4D 1
+typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
+/* (macros, not functions: a vector argument or result would change the ABI between the clones) */
+#define V4D_LOAD(p) ((v4d){(p)[0], (p)[1], (p)[2], (p)[3]})
+#define V4D_FILL(x) ((v4d){(x), (x), (x), (x)})
+typedef int64_t v4i __attribute__((vector_size(4 * sizeof(int64_t))));
+typedef int32_t v8i __attribute__((vector_size(8 * sizeof(int32_t)))); /* (NF table indices) */
+typedef char nf_is_eight[NF == 8 ? 1 : -1];
+/* lane by lane a < b ? a : b */
+#define V4D_MIN(a, b) ((v4d)((((v4i)(a)) & (v4i)((a) < (b))) | (((v4i)(b)) & ~(v4i)((a) < (b)))))
+#endif
+#endif
 
 /* buffers Screen.bind holds: delay line, state, mask table, span lists, screen outputs */
 enum { BB_STORE, BB_STATE, BB_STEADY, BB_TABLE, BB_SPANS, BB_NOTCHES, BB_SUS, BB_CONF, BB_CCOEF, BB_WEAK, BB_EXPL,
@@ -179,7 +199,8 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
     self->rate = cos_len / D;
     self->nw = ks_len / I;
     self->hop = hop;
-    if (hop < 1 || self->rate < 1 || cos_len % D || ks_len % I || self->nw < 1 || self->nw > MAXW) {
+    if (hop < 1 || self->rate < 1 || self->rate >= ((Py_ssize_t)1 << 30) || cos_len % D || ks_len % I || self->nw < 1
+        || self->nw > MAXW) {
         PyErr_SetString(PyExc_ValueError, "Screen: bad hop, table or window count");
         return -1;
     }
@@ -265,7 +286,7 @@ Screen_init(ScreenObject *self, PyObject *args, PyObject *kw)
 }
 
 /* energy and correlations of one block starting at absolute sample ``start`` */
-static void
+static inline void
 block_features(const ScreenObject *o, const double *restrict xb, int64_t start, double *restrict feat)
 {
     const Py_ssize_t hop = o->hop, rate = o->rate;
@@ -274,32 +295,59 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
         e = e + xb[k] * xb[k];
     feat[0] = e;
     /* correlations with the block-relative basis (sample by sample, all 8 frequencies at once) ... */
-    double c[NF], s[NF];
-    for (int f = 0; f < NF; f++) {
-        c[f] = xb[0] * o->rcos[f];
-        s[f] = xb[0] * o->rsin[f];
-    }
-    for (Py_ssize_t k = 1; k < hop; k++)
-        for (int f = 0; f < NF; f++) {
-            c[f] = c[f] + xb[k] * o->rcos[k * NF + f];
-            s[f] = s[f] + xb[k] * o->rsin[k * NF + f];
-        }
-    /* ... turned to the absolute phase of the block's first sample */
+    const double *restrict rcos = o->rcos, *restrict rsin = o->rsin;
+    /* ... turned to the absolute phase of the block's first sample: table index (f * sm) mod rate without 8
+     * integer divisions (f * sm < 2^53, so the quotient through a double is exact or one off, and the correction
+     * below makes the remainder exact) */
     const int64_t sm = ((start % rate) + rate) % rate;
-    /* (f * sm) mod rate without 8 integer divisions: f * sm < 2^53, so the quotient through a double is exact
-     * or one off, and the correction below makes the remainder exact */
     const double inv_rate = 1.0 / (double)rate;
+    int64_t idx[NF];
     for (int f = 0; f < NF; f++) {
         const int64_t a = o->freq[f] * sm;
-        int64_t idx = a - (int64_t)((double)a * inv_rate) * rate;
-        while (idx < 0)
-            idx += rate;
-        while (idx >= rate)
-            idx -= rate;
-        const double cs = o->ctab[idx], sn = o->stab[idx];
+        int64_t i = a - (int64_t)((double)a * inv_rate) * rate;
+        while (i < 0)
+            i += rate;
+        while (i >= rate)
+            i -= rate;
+        idx[f] = i;
+    }
+#ifdef HAVE_V4D
+    const v4d x0 = V4D_FILL(xb[0]);
+    v4d c[2] = {x0 * V4D_LOAD(rcos), x0 * V4D_LOAD(rcos + 4)}, s[2] = {x0 * V4D_LOAD(rsin), x0 * V4D_LOAD(rsin + 4)};
+    for (Py_ssize_t k = 1; k < hop; k++) {
+        const v4d xk = V4D_FILL(xb[k]);
+        c[0] = c[0] + xk * V4D_LOAD(rcos + k * NF);
+        c[1] = c[1] + xk * V4D_LOAD(rcos + k * NF + 4);
+        s[0] = s[0] + xk * V4D_LOAD(rsin + k * NF);
+        s[1] = s[1] + xk * V4D_LOAD(rsin + k * NF + 4);
+    }
+    for (int g = 0; g < 2; g++) {
+        const int64_t *ig = idx + 4 * g;
+        const v4d cs = {o->ctab[ig[0]], o->ctab[ig[1]], o->ctab[ig[2]], o->ctab[ig[3]]};
+        const v4d sn = {o->stab[ig[0]], o->stab[ig[1]], o->stab[ig[2]], o->stab[ig[3]]};
+        const v4d fc = cs * c[g] - sn * s[g], fs = sn * c[g] + cs * s[g];
+        memcpy(feat + 1 + 4 * g, &fc, sizeof(fc));
+        memcpy(feat + 1 + NF + 4 * g, &fs, sizeof(fs));
+    }
+#else
+    double c[NF], s[NF];
+    for (int f = 0; f < NF; f++) {
+        c[f] = xb[0] * rcos[f];
+        s[f] = xb[0] * rsin[f];
+    }
+    for (Py_ssize_t k = 1; k < hop; k++) {
+        const double xk = xb[k], *restrict ck = rcos + k * NF, *restrict sk = rsin + k * NF;
+        for (int f = 0; f < NF; f++) {
+            c[f] = c[f] + xk * ck[f];
+            s[f] = s[f] + xk * sk[f];
+        }
+    }
+    for (int f = 0; f < NF; f++) {
+        const double cs = o->ctab[idx[f]], sn = o->stab[idx[f]];
         feat[1 + f] = cs * c[f] - sn * s[f];
         feat[1 + NF + f] = sn * c[f] + cs * s[f];
     }
+#endif
 }
 
 /* the smallest residual over the 16 pairs (first of equals) and the second smallest value, as numpy's argmin
@@ -307,6 +355,34 @@ block_features(const ScreenObject *o, const double *restrict xb, int64_t start, 
 static inline int
 best_two(const double *restrict ex, double e, double *restrict r1o, double *restrict r2o)
 {
+#ifdef HAVE_V4D
+    /* the same values: residuals are never NaN nor -0 (rr > 0 or exactly +0), so the smallest is the
+     * smallest in any order, the best pair the first that equals it, and the second smallest the smallest of
+     * the others (with a tie, the tied value, as the loop below gives it) */
+    double res[NP];
+    const v4d ev = V4D_FILL(e), zero = V4D_FILL(0.0);
+    v4d lo = zero;
+    for (int g = 0; g < NP; g += 4) {
+        const v4d rr = ev - V4D_LOAD(ex + g);
+        const v4d r = (v4d)((v4i)rr & (v4i)(rr > zero));
+        memcpy(res + g, &r, sizeof(r));
+        lo = g == 0 ? r : V4D_MIN(lo, r);
+    }
+    double r1 = lo[0];
+    for (int q = 1; q < 4; q++)
+        r1 = lo[q] < r1 ? lo[q] : r1;
+    int best = 0;
+    while (res[best] != r1)
+        best++;
+    res[best] = HUGE_VAL;
+    lo = V4D_MIN(V4D_MIN(V4D_LOAD(res), V4D_LOAD(res + 4)), V4D_MIN(V4D_LOAD(res + 8), V4D_LOAD(res + 12)));
+    double r2 = lo[0];
+    for (int q = 1; q < 4; q++)
+        r2 = lo[q] < r2 ? lo[q] : r2;
+    *r1o = r1;
+    *r2o = r2;
+    return best;
+#else
     int best = 0;
     double r1 = HUGE_VAL, r2 = HUGE_VAL;
     for (int p = 0; p < NP; p++) {
@@ -322,34 +398,54 @@ best_two(const double *restrict ex, double e, double *restrict r1o, double *rest
     *r1o = r1;
     *r2o = r2;
     return best;
+#endif
 }
 
-/* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad`` */
-DTMFGUARD_CLONES static void
+/* energy each pair explains, v^T G^-1 v, summed term by term in the order of ``quad``; pairs 4r .. 4r + 3
+ * share row r and take columns 4 .. 7, so each row's four pairs are four lanes of the same sums (no table of
+ * terms: the same products, added in the same order; inlined into the screen, built for AVX2 too) */
+static inline void
 pair_explained(const double *restrict quad, const double *restrict cr, const double *restrict sr,
                double t2[restrict 3][NF], double *restrict ex)
 {
-    static const int row_of[NP] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
-    static const int col_of[NP] = {4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7};
-    double term[NT][NP];
-    for (int p = 0; p < NP; p++) {
-        const int r = row_of[p], c = col_of[p];
-        term[0][p] = t2[0][r];
-        term[1][p] = t2[1][r];
-        term[2][p] = t2[0][c];
-        term[3][p] = t2[1][c];
-        term[4][p] = t2[2][r];
-        term[5][p] = t2[2][c];
-        term[6][p] = cr[r] * cr[c];
-        term[7][p] = cr[r] * sr[c];
-        term[8][p] = sr[r] * cr[c];
-        term[9][p] = sr[r] * sr[c];
+#ifdef HAVE_V4D
+    const v4d cc2 = V4D_LOAD(&t2[0][4]), cs2 = V4D_LOAD(&t2[1][4]), ccs = V4D_LOAD(&t2[2][4]),
+              ccr = V4D_LOAD(cr + 4), csr = V4D_LOAD(sr + 4);
+    for (int r = 0; r < 4; r++) {
+        const v4d rc = V4D_FILL(cr[r]), rs = V4D_FILL(sr[r]);
+        const double *q = quad + 4 * r;
+        v4d v = V4D_LOAD(q) * V4D_FILL(t2[0][r]);
+        v = v + V4D_LOAD(q + NP) * V4D_FILL(t2[1][r]);
+        v = v + V4D_LOAD(q + 2 * NP) * cc2;
+        v = v + V4D_LOAD(q + 3 * NP) * cs2;
+        v = v + V4D_LOAD(q + 4 * NP) * V4D_FILL(t2[2][r]);
+        v = v + V4D_LOAD(q + 5 * NP) * ccs;
+        v = v + V4D_LOAD(q + 6 * NP) * (rc * ccr);
+        v = v + V4D_LOAD(q + 7 * NP) * (rc * csr);
+        v = v + V4D_LOAD(q + 8 * NP) * (rs * ccr);
+        v = v + V4D_LOAD(q + 9 * NP) * (rs * csr);
+        memcpy(ex + 4 * r, &v, sizeof(v));
     }
-    for (int p = 0; p < NP; p++)
-        ex[p] = quad[p] * term[0][p];
-    for (int t = 1; t < NT; t++)
-        for (int p = 0; p < NP; p++)
-            ex[p] = ex[p] + quad[t * NP + p] * term[t][p];
+#else
+    for (int r = 0; r < 4; r++) {
+        const double rc2 = t2[0][r], rs2 = t2[1][r], rcs = t2[2][r], rc = cr[r], rs = sr[r];
+        const double *q = quad + 4 * r;
+        for (int j = 0; j < 4; j++) {
+            const int c = 4 + j;
+            double v = q[j] * rc2;
+            v = v + q[NP + j] * rs2;
+            v = v + q[2 * NP + j] * t2[0][c];
+            v = v + q[3 * NP + j] * t2[1][c];
+            v = v + q[4 * NP + j] * rcs;
+            v = v + q[5 * NP + j] * t2[2][c];
+            v = v + q[6 * NP + j] * (rc * cr[c]);
+            v = v + q[7 * NP + j] * (rc * sr[c]);
+            v = v + q[8 * NP + j] * (rs * cr[c]);
+            v = v + q[9 * NP + j] * (rs * sr[c]);
+            ex[4 * r + j] = v;
+        }
+    }
+#endif
 }
 
 PyDoc_STRVAR(screen_doc,
@@ -358,8 +454,23 @@ PyDoc_STRVAR(screen_doc,
 
 /* window-relative cos and sin correlations (and their squares and product) from absolute ones */
 static inline void
-rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, double *sr, double t2[3][NF])
+rotate(const ScreenObject *o, const double *f, const int32_t *ri, double *cr, double *sr, double t2[3][NF])
 {
+#ifdef HAVE_V4D
+    for (int q = 0; q < NF; q += 4) {
+        const double *ct = o->ctab, *stb = o->stab;
+        const v4d cs = {ct[ri[q]], ct[ri[q + 1]], ct[ri[q + 2]], ct[ri[q + 3]]};
+        const v4d sn = {stb[ri[q]], stb[ri[q + 1]], stb[ri[q + 2]], stb[ri[q + 3]]};
+        const v4d fc = V4D_LOAD(f + 1 + q), fs = V4D_LOAD(f + 1 + NF + q);
+        const v4d c = fc * cs + fs * sn, sv = fs * cs - fc * sn;
+        const v4d cc = c * c, ss = sv * sv, csv = c * sv;
+        memcpy(cr + q, &c, sizeof(c));
+        memcpy(sr + q, &sv, sizeof(sv));
+        memcpy(&t2[0][q], &cc, sizeof(cc));
+        memcpy(&t2[1][q], &ss, sizeof(ss));
+        memcpy(&t2[2][q], &csv, sizeof(csv));
+    }
+#else
     for (int q = 0; q < NF; q++) {
         const double cs = o->ctab[ri[q]], sn = o->stab[ri[q]];
         cr[q] = f[1 + q] * cs + f[1 + NF + q] * sn;
@@ -368,6 +479,7 @@ rotate(const ScreenObject *o, const double *f, const int64_t *ri, double *cr, do
         t2[1][q] = sr[q] * sr[q];
         t2[2][q] = cr[q] * sr[q];
     }
+#endif
 }
 
 /* ITU-T G.711 round trips of one sample (as dtmfguard.dsp.g711: rounded half to even, clipped to int16) */
@@ -472,7 +584,7 @@ g711_named(const ScreenObject *o, Py_ssize_t w, const double *xw, Py_ssize_t n)
 
 /* the screen of nh hops on x (nb = kmax + nh - 1 whole blocks from absolute block b0): 1 if any hop has a
  * suspect or weak pair, 0 if none, -1 on a memory error (exception set) */
-static int
+DTMFGUARD_CLONES static int
 do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *sus, int64_t *conf, double *ccoef,
           int64_t *weak, double *expl, int need_expl)
 {
@@ -521,11 +633,10 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
     /* level l holds sums of 2^l blocks: L_l[j] = L_{l-1}[j] + L_{l-1}[j + 2^(l-1)] */
     for (int l = 1; l < nlev; l++) {
         const Py_ssize_t half = (Py_ssize_t)1 << (l - 1), n = nb - ((Py_ssize_t)1 << l) + 1;
-        const double *prev = o->scratch + (Py_ssize_t)(l - 1) * nb * NFEAT;
-        double *cur = o->scratch + (Py_ssize_t)l * nb * NFEAT;
-        for (Py_ssize_t j = 0; j < n; j++)
-            for (int t = 0; t < NFEAT; t++)
-                cur[j * NFEAT + t] = prev[j * NFEAT + t] + prev[(j + half) * NFEAT + t];
+        const double *restrict prev = o->scratch + (Py_ssize_t)(l - 1) * nb * NFEAT;
+        double *restrict cur = o->scratch + (Py_ssize_t)l * nb * NFEAT;
+        for (Py_ssize_t j = 0; j < n * NFEAT; j++) /* (block j's features are j * NFEAT .. + NFEAT - 1) */
+            cur[j] = prev[j] + prev[j + half * NFEAT];
     }
     char skipped_local[512], *skipped = nh <= 512 ? skipped_local : (char *)malloc((size_t)nh);
     if (skipped == NULL) {
@@ -551,25 +662,37 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
         const double *ginv = o->ginv + w * NP * 16;
         const int last = w == nw - 1, isc = (int)o->isc[w];
         /* table index (f * window start) mod rate, advanced by f * hop per hop (no division per hop) */
-        int64_t ri[NF], step[NF];
+        int32_t ri[NF], step[NF]; /* (rate < 2^30: Screen_init) */
+        const int32_t rate32 = (int32_t)rate;
         {
             const int64_t start = ((((int64_t)b0 + lo) * hop) % rate + rate) % rate;
             for (int q = 0; q < NF; q++) {
-                ri[q] = (o->freq[q] * start) % rate;
-                step[q] = (o->freq[q] * hop) % rate;
+                ri[q] = (int32_t)((o->freq[q] * start) % rate);
+                step[q] = (int32_t)((o->freq[q] * hop) % rate);
             }
         }
         for (Py_ssize_t i = 0; i < nh; i++) {
             const Py_ssize_t j0 = lo + i;
             const double *f = lev + j0 * NFEAT;
             const double e = f[0];
-            int64_t rh[NF]; /* this hop's table indices */
-            for (int q = 0; q < NF; q++) {
-                rh[q] = ri[q];
-                ri[q] += step[q];
-                if (ri[q] >= rate)
-                    ri[q] -= rate;
+            int32_t rh[NF]; /* this hop's table indices */
+#ifdef HAVE_V4D
+            {
+                v8i r, st;
+                memcpy(&r, ri, sizeof(r));
+                memcpy(&st, step, sizeof(st));
+                memcpy(rh, &r, sizeof(r));
+                const v8i next = r + st, wrap = {rate32, rate32, rate32, rate32, rate32, rate32, rate32, rate32};
+                r = next - (wrap & (next >= wrap));
+                memcpy(ri, &r, sizeof(r));
             }
+#else
+            for (int q = 0; q < NF; q++) {
+                const int32_t next = ri[q] + step[q];
+                rh[q] = ri[q];
+                ri[q] = next >= rate32 ? next - rate32 : next;
+            }
+#endif
             double cr[NF], sr[NF], t2[3][NF], ex[NP];
             /* a shorter window already named this hop's suspect (and its confirmation, where this window
              * could confirm): nothing this window finds would be kept */
@@ -580,12 +703,23 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
              * below the share every test of this window needs, no test can pass: skip the fits (the
              * longest window's explained energies are still produced when they are needed) */
             double prow = 0.0, pcol = 0.0;
+#ifdef HAVE_V4D
+            {
+                const v4d rc = V4D_LOAD(f + 1), rs = V4D_LOAD(f + 1 + NF), cc = V4D_LOAD(f + 5), cs = V4D_LOAD(f + 5 + NF);
+                const v4d pr = rc * rc + rs * rs, pc = cc * cc + cs * cs;
+                for (int q = 0; q < 4; q++) {
+                    prow = pr[q] > prow ? pr[q] : prow;
+                    pcol = pc[q] > pcol ? pc[q] : pcol;
+                }
+            }
+#else
             for (int q = 0; q < 4; q++) {
                 const double pr = f[1 + q] * f[1 + q] + f[1 + NF + q] * f[1 + NF + q];
                 const double pc = f[5 + q] * f[5 + q] + f[5 + NF + q] * f[5 + NF + q];
                 prow = pr > prow ? pr : prow;
                 pcol = pc > pcol ? pc : pcol;
             }
+#endif
             if (o->gain[w] * (prow + pcol) < o->need[w] * e) {
                 if (last) {
                     if (need_expl) {
@@ -655,9 +789,9 @@ do_screen(ScreenObject *o, const double *x, int64_t b0, Py_ssize_t nh, int64_t *
             const double *f = lev + (lo + i) * NFEAT;
             const int64_t start = ((int64_t)b0 + lo + i) * hop;
             double cr[NF], sr[NF], t2[3][NF];
-            int64_t rh[NF];
+            int32_t rh[NF];
             for (int q = 0; q < NF; q++)
-                rh[q] = ((o->freq[q] * start) % rate + rate) % rate;
+                rh[q] = (int32_t)(((o->freq[q] * start) % rate + rate) % rate);
             rotate(o, f, rh, cr, sr, t2);
             pair_explained(o->quad + w * NT * NP, cr, sr, t2, expl + i * NP);
         }
@@ -969,8 +1103,9 @@ store_out(void *out, int is16, Py_ssize_t i, double v)
         ((double *)out)[i] = v;
 }
 
-/* Masker._apply on [start, start + n) into out (int16 when is16, else float64); 0, or -1 with an exception */
-static int
+/* Masker._apply on [start, start + n) into out (int16 when is16, else float64); 0, or -1 with an exception (built
+ * for AVX2 too, as finish_core) */
+DTMFGUARD_CLONES static int
 render_core(OutputObject *o, const double *buf, Py_ssize_t buflen, int64_t buf_start, int64_t start, Py_ssize_t n,
             const int64_t *spans, Py_ssize_t ns, const int64_t *notches, Py_ssize_t nn, const double *table,
             Py_ssize_t period, void *out, int is16)
@@ -1378,8 +1513,8 @@ frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int
 /* The output of input positions [pos - delay, + n) once their hops are decided (the delay line holds
  * keep + n samples from pos - keep), then the delay line trimmed: 0, plus 4 when Masker._expire has spans to
  * retire, plus 8 when the output is the delayed input; 2 when the output is left to Python (nothing done);
- * -1 error */
-static int
+ * -1 error (built for AVX2 too: its rounding to int16 is then one instruction, the same values) */
+DTMFGUARD_CLONES static int
 finish_core(ScreenObject *o, int64_t pos, Py_ssize_t n, int16_t *out)
 {
     const int64_t *spans, *notches;
@@ -1434,8 +1569,10 @@ PyDoc_STRVAR(run_doc,
 "hop state[S_NEXT] (then resume() and finish()), 2 when only the output is left to Python (hops decided,\n"
 "delay line not trimmed), 3 when chunk is not a 1-D contiguous native int16 buffer (nothing done).");
 
+/* (METH_FASTCALL, arguments taken one by one: called every 20 ms frame, where parsing a format costs more than
+ * the rest of the call on a quiet frame) */
 static PyObject *
-Screen_run(ScreenObject *o, PyObject *args)
+Screen_run(ScreenObject *o, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer chunk = {0}, out = {0};
     PyObject *chunk_o;
@@ -1445,8 +1582,19 @@ Screen_run(ScreenObject *o, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "Screen: run before bind");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OLLw*", &chunk_o, &pos, &next_hop, &out))
-        goto done;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "run(chunk, pos, next_hop, out) takes 4 arguments");
+        return NULL;
+    }
+    chunk_o = args[0];
+    pos = PyLong_AsLongLong(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    next_hop = PyLong_AsLongLong(args[2]);
+    if (next_hop == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[3], &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
     if (PyObject_GetBuffer(chunk_o, &chunk, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         PyErr_Clear(); /* not a contiguous buffer: not for this path */
         code = 3;
@@ -1535,7 +1683,7 @@ Screen_finish(ScreenObject *o, PyObject *args)
 static PyMethodDef Screen_methods[] = {
     {"screen", (PyCFunction)Screen_screen, METH_VARARGS, screen_doc},
     {"bind", (PyCFunction)Screen_bind, METH_VARARGS, bind_doc},
-    {"run", (PyCFunction)Screen_run, METH_VARARGS, run_doc},
+    {"run", (PyCFunction)(void (*)(void))Screen_run, METH_FASTCALL, run_doc},
     {"finish", (PyCFunction)Screen_finish, METH_VARARGS, finish_doc},
     {"resume", (PyCFunction)Screen_resume, METH_VARARGS, resume_doc},
     {NULL, NULL, 0, NULL},

@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from dtmfguard.dsp import pairfit
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
@@ -120,3 +121,34 @@ def test_offset_windows_must_fit_the_screen():
             Masker(params=dataclasses.replace(DEFAULT_MASKER_PARAMS, offset_windows_ms=windows))
     with pytest.raises(ValueError):
         Masker(params=dataclasses.replace(DEFAULT_MASKER_PARAMS, offset_fraction=1.0))
+
+
+def test_offset_keypad_test_answers_as_measuring_both_tones(monkeypatch):
+    """``Masker._offset_keypad`` (the offset rules' keypad test) gives what measuring both tones and testing them
+    gives, on keys near and far off nominal, tones apart and speech, and measures the column tone only when the
+    row tone is within ``offset_error_max`` (a speed-up that must not change an answer)."""
+    m = Masker()
+    lim, spread = DEFAULT_MASKER_PARAMS.offset_error_max, DEFAULT_MASKER_PARAMS.offset_spread_max
+    rng = np.random.default_rng(12)
+    segs = []
+    for row_err, col_err in [(0.0, 0.0), (0.03, 0.03), (0.04, 0.035), (-0.05, -0.05), (0.02, -0.02), (0.0, 0.055)]:
+        for digit in "15#D":
+            tone = synth.dtmf_tone(digit, 16.0, level_dbm0=-12, freq_offset=(row_err, col_err),
+                                   phase=tuple(rng.uniform(0, 2 * np.pi, 2)))
+            segs.append((tone, pairfit.PAIR_KEYS.index(digit)))
+    if SPEECH is not None:
+        for _ in range(40):
+            s0 = int(rng.integers(0, SPEECH.size - 128))
+            segs.append((SPEECH[s0: s0 + 128].astype(np.float64), int(rng.integers(16))))
+    measured = []
+    real = Masker._offset_error
+    monkeypatch.setattr(Masker, "_offset_error", lambda self, seg, tone: measured.append(tone) or real(self, seg, tone))
+    answers = set()
+    for seg, pair in segs:
+        er, ec = m._offset_errors(seg, pair)
+        want = (er, ec) if abs(er) <= lim + 1e-9 and abs(ec) <= lim + 1e-9 and abs(er - ec) <= spread + 1e-9 else None
+        measured.clear()
+        assert m._offset_keypad(seg, pair, lim, spread) == want
+        assert len(measured) == (1 if abs(er) > lim + 1e-9 else 2)
+        answers.add((want is None, len(measured)))
+    assert answers == {(False, 2), (True, 1), (True, 2)}  # passed, row off, column off or apart: all seen

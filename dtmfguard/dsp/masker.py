@@ -718,16 +718,17 @@ class Masker:
         if self._spans_dirty:
             self._sync_spans()
         pos0 = self._pos
-        out = np.empty(n, dtype=np.int16)
+        out = np.empty(n, _INT16)
         screen = self._native_screen
-        code = screen.run(chunk, pos0, self._next_hop, out)
+        first_hop = self._next_hop
+        code = screen.run(chunk, pos0, first_hop, out)
         if code == 3:
             return None  # not a 1-D contiguous native int16 chunk: the numpy path takes it
-        self._pos = pos0 + n
-        last_hop = (self._pos // self._hop) * self._hop
-        first_hop = self._next_hop
+        self._pos = pos = pos0 + n
+        hop = self._hop
+        last_hop = (pos // hop) * hop
         if last_hop >= first_hop:
-            self._next_hop = last_hop + self._hop
+            self._next_hop = last_hop + hop
         if code == 1:  # hops from st[S_NEXT] on need the Python steps (between them, C takes the simple ones)
             buf_start = pos0 - self._keep
             self._buf = self._store[: self._keep + n]
@@ -735,10 +736,9 @@ class Masker:
             self._c_state = False
             self._spans_dirty = True
             st = self._native_state
-            nh = (last_hop - first_hop) // self._hop + 1
+            nh = (last_hop - first_hop) // hop + 1
             sus, conf, coef, weak, expl = self._frame_outs
             i = st[9]
-            hop = self._hop
             while i < nh:
                 self._step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
                 i += 1
@@ -1066,9 +1066,8 @@ class Masker:
         if self._g711_spread is None:
             return True
         n = self._kmax * self._hop
-        er, ec = self._offset_errors(self._buf[e - n - buf_start: e - buf_start], pair)
-        lim = (0.06 if self._offset_max is None else self._offset_max) + 1e-9
-        return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= self._g711_spread + 1e-9
+        return self._offset_keypad(self._buf[e - n - buf_start: e - buf_start], pair,
+                                   0.06 if self._offset_max is None else self._offset_max, self._g711_spread) is not None
 
     def _g711_named(self, wins: np.ndarray, wi: int) -> np.ndarray:
         """Per row of ``wins`` (samples of screen window ``wi``): the pair the screen's test names in its µ-law
@@ -1478,6 +1477,30 @@ class Masker:
         """Each tone's relative offset from nominal in ``seg`` (16 ms) for the offset rules: the peak of its
         Hann-windowed spectrum on a grid of offsets (+-6 % in 0.25 % steps, a table shared by every masker):
         as :meth:`_tone_errors`, at a third of its cost."""
+        r, c, _ = pairfit.PAIRS[pair]
+        return self._offset_error(seg, r), self._offset_error(seg, 4 + c)
+
+    def _offset_keypad(self, seg: np.ndarray, pair: int, error_max: float,
+                       spread: float) -> Optional[Tuple[float, float]]:
+        """The pair's two offsets (:meth:`_offset_errors`) when they are one keypad oscillator's
+        (:meth:`_keypad_offsets`), else None; the column tone is not measured when the row tone is already too
+        far off (the same answer, at half the cost)."""
+        r, c, _ = pairfit.PAIRS[pair]
+        er = self._offset_error(seg, r)
+        if abs(er) > error_max + 1e-9:
+            return None
+        ec = self._offset_error(seg, 4 + c)
+        return (er, ec) if self._keypad_offsets(er, ec, spread, error_max) else None
+
+    @staticmethod
+    def _keypad_offsets(er: float, ec: float, spread: float, error_max: float) -> bool:
+        """Two tones off nominal by ``er`` and ``ec`` (relative) are one keypad oscillator's: each within
+        ``error_max`` and the two at most ``spread`` apart (both with 1e-9 for the grid's rounding)."""
+        lim = error_max + 1e-9
+        return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= spread + 1e-9
+
+    def _offset_error(self, seg: np.ndarray, tone: int) -> float:
+        """:meth:`_offset_errors` of one tone (index into ``DTMF_HZ``)."""
         n = seg.size
         key = (self.rate, n)
         tab = _OFFSET_TABLES.get(key)
@@ -1490,12 +1513,8 @@ class Masker:
             for a in tab:
                 a.setflags(write=False)
             tab = _OFFSET_TABLES.setdefault(key, tab)
-        r, c, _ = pairfit.PAIRS[pair]
-        out = []
-        for row in (r, 4 + c):
-            re, im = tab[0][row] @ seg, tab[1][row] @ seg  # [grid] (views of the tables: no copy)
-            out.append(float(_OFFSET_GRID[int(np.argmax(re * re + im * im))]))
-        return out[0], out[1]
+        re, im = tab[0][tone] @ seg, tab[1][tone] @ seg  # [grid] (views of the tables: no copy)
+        return float(_OFFSET_GRID[int(np.argmax(re * re + im * im))])
 
     def _offset_confirms(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> bool:
         """True when the pair, fitted at its two tones' measured frequencies (the 16 ms window ending at ``e``,
@@ -1509,10 +1528,10 @@ class Masker:
         seg = self._buf[e - n - buf_start: e - buf_start]
         if float(expl[pair]) >= self._offset_skip * float(seg @ seg):
             return False  # the nominal fit already carries the pair: a key near nominal, the rules above see it
-        er, ec = self._offset_errors(seg, pair)
-        lim = self._offset_max + 1e-9
-        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_spread + 1e-9:
+        offsets = self._offset_keypad(seg, pair, self._offset_max, self._offset_spread)
+        if offsets is None:
             return False
+        er, ec = offsets
         r, c, _ = pairfit.PAIRS[pair]
         w = 2.0 * np.pi * np.array([ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)]) / self.rate
         ph = np.arange(n)[:, None] * w[None, :]
@@ -1780,10 +1799,10 @@ class Masker:
         the nominal fits lose."""
         n = self._kmax * self._hop
         seg = self._buf[e - n - buf_start: e - buf_start]
-        er, ec = self._offset_errors(seg, pair)
-        lim = self._offset_max + 1e-9
-        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > self._offset_verify_spread + 1e-9:
+        offsets = self._offset_keypad(seg, pair, self._offset_max, self._offset_verify_spread)
+        if offsets is None:
             return False
+        er, ec = offsets
         r, c, _ = pairfit.PAIRS[pair]
         freqs = (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec))
         long, explained = self._fit_at(e - n, e, freqs, buf_start)
@@ -1817,13 +1836,21 @@ class Masker:
         ``e`` (``long``, when the caller has it), within ``verify_coherence`` of the latter: one steady tone pair
         seen twice (a tone under speech, where the speech dipped), not a chance fit of a syllable or a note.  A
         window named before the 16 ms one (held while a press was open) is not judged: True."""
+        return self._fits_match(named, length, e, freqs, self._verify_coherence, True, buf_start, long)
+
+    def _fits_match(self, named: int, length: int, e: int, freqs, tol: float, outside: bool, buf_start: int,
+                    long: Optional[np.ndarray] = None) -> bool:
+        """The two tones at ``freqs`` as fitted in the named short window ``[named - length, named)`` match those
+        fitted in the 16 ms window ending at ``e`` (``long``, when the caller has it): each complex amplitude within
+        ``tol`` of the latter's (:meth:`_coherent`, :meth:`_coherent_weak`); ``outside``: the answer for a named
+        window that does not lie within the 16 ms one."""
         n = self._kmax * self._hop
         if named - length < e - n or named > e:
-            return True
+            return outside
         if long is None:
             long, _ = self._fit_at(e - n, e, freqs, buf_start)
         short, _ = self._fit_at(named - length, named, freqs, buf_start)
-        return bool(np.all(np.abs(short - long) <= self._verify_coherence * np.abs(long)))
+        return bool(np.all(np.abs(short - long) <= tol * np.abs(long)))
 
     def _coherent_weak(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
         """``verify_weak_*``: the named short window's fit of ``pair`` (nominal frequencies) matches the 16 ms window's
@@ -1831,19 +1858,12 @@ class Masker:
         ``verify_long_ms`` ending at ``e`` are off nominal by shares at most ``verify_weak_spread`` apart, each within
         ``offset_error_max``: one steady keypad pair seen twice under louder speech, where its 16 ms share is
         below ``verify_fraction`` (:class:`MaskerParams`)."""
-        n = self._kmax * self._hop
         nl = self._long_len
         if self._weak_coherence is None or not nl or self._offset_max is None or e - nl < buf_start \
-                or named - length < e - n or named > e:
-            return False
-        freqs = self._nominal(pair)
-        long, _ = self._fit_at(e - n, e, freqs, buf_start)
-        short, _ = self._fit_at(named - length, named, freqs, buf_start)
-        if not np.all(np.abs(short - long) <= self._weak_coherence * np.abs(long)):
+                or not self._fits_match(named, length, e, self._nominal(pair), self._weak_coherence, False, buf_start):
             return False
         er, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
-        lim = self._offset_max + 1e-9
-        return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= self._weak_spread + 1e-9
+        return self._keypad_offsets(er, ec, self._weak_spread, self._offset_max)
 
     def _isolated(self, named: int, length: int, e: int, buf_start: int, energy: float) -> bool:
         """The short window ``[named - length, named)`` widened by 2 ms each side holds ``verify_isolated``
@@ -1892,8 +1912,7 @@ class Masker:
         if not energy > 0:
             return False
         er, ec = self._tone_errors(seg, pair)
-        lim = self._offset_max + 1e-9
-        if abs(er) > lim or abs(ec) > lim or abs(er - ec) > spread + 1e-9:
+        if not self._keypad_offsets(er, ec, spread, self._offset_max):
             return False
         r, c, _ = pairfit.PAIRS[pair]
         _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + er), COL_HZ[c] * (1.0 + ec)), buf_start)
