@@ -342,6 +342,9 @@ class Masker:
         self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
         self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone ...
         self._onset_floor = 1e-9  # ... of at least this much steady energy
+        self._fade_notch = float(params.fade_notch_gain)  # the notch's gain per unit mask weight in a fade
+        if not self._fade_notch >= 1.0:
+            raise ValueError("fade_notch_gain must be at least 1")
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -911,7 +914,8 @@ class Masker:
                     notch_len=nl, notch_win=np.ascontiguousarray(self._notch_win[:nl]),
                     notch_basis=self._notch_basis, notch_pinv=self._notch_pinv, onset_len=self._short,
                     onset_step=self._short_step, onset_basis=self._onset_basis, onset_ginv=self._onset_ginv,
-                    onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor))
+                    onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor),
+                    fade_notch=self._fade_notch)
 
     def _bound_gain(self) -> np.ndarray:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
@@ -2135,7 +2139,8 @@ class Masker:
                 gain[lo - start: hi - start] = np.maximum(gain[lo - start: hi - start], g)
         if w is not None:
             fading = (w > 0) & (w < 1.0)
-            gain[fading] = np.maximum(gain[fading], w[fading])  # a fade mixes the mask with notched audio
+            # a fade mixes the mask with notched audio (``fade_notch_gain``: whole before the mask is)
+            gain[fading] = np.maximum(gain[fading], np.minimum(self._fade_notch * w[fading], 1.0))
             gain[w >= 1.0] = 0.0
         idx = np.flatnonzero(gain > 0)
         if not idx.size:
