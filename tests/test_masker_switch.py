@@ -9,14 +9,16 @@ helper m12b).
   hop, the shortest window's) is kept pending and verified too;
 * ``verify_recent_sure_ms``: a short window naming the pair of a press whose flat mask ended at most 40 ms before
   is verified with no other test;
+* ``g711_holds_notch``: a window named only through G.711 whose pair fails the keypad test holds a notched
+  suspect of that same pair (its notch had ended 3 ms before that window);
 * ``fade_notch_gain``: in a flat mask's fades the band notch is whole after a quarter of the fade (a late-confirmed
   press's fade-in, half-notched, made a window reaching into it from the raw audio nameable).
 
 Each rule is shown necessary on the benchmark's own cell (``benchmarks/masker.py --payment``: seed, condition
 index, 24 presses, the attacker after a G.711 round trip; the seeds these rules were developed on): the key is
 named blind without it and not with it; with it every sample treated without it is still treated (the decision
-rules only ever add treatment); both backends give the same samples for any chunking.  (Seeds 79 and 205 were
-tuning seeds of the second round, m12m.)
+rules only ever add treatment); both backends give the same samples for any chunking.  (Seeds 79, 149 and 205
+were tuning seeds of the second round, m12m.)
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ CASES = {
                                             {"also_named_ms": None}),
     "sure recent: 1 s presses 6 dB under speech": (303, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
                                                    {"verify_recent_sure_ms": None}),
+    "g711 holds notch: 3 dB under speech, +3 % (seed 149)": (149, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
+                                                             {"g711_holds_notch": False}),
 }
 # the output side: the same spans, another rendering of the fades
 FADE_CASES = {

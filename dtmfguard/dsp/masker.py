@@ -877,6 +877,8 @@ class Masker:
         self._g711_verify = bool(p.screen_g711_verify)
         self._notch_back = bool(p.notch_back)
         self._switch_keeps_last = bool(p.switch_keeps_last)
+        self._g711_holds = bool(p.g711_holds_notch)
+        self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
             [k * self._hop for k in ks if k * self._hop <= int(round(p.also_named_ms * self.rate / 1000.0))]
         # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
@@ -1316,6 +1318,8 @@ class Masker:
                     steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                     onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
                 sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
+        if unsure >= 0 and self._g711_holds and sp is not None and sp[3] is not None and sp[0] == unsure % 16:
+            sp[2] = e  # ``g711_holds_notch``: a G.711-only window naming the notched pair holds its notch
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
             sus = verified
@@ -1328,7 +1332,7 @@ class Masker:
             # windows around it), whatever suspect is open: nothing is trusted of a window two partials may explain
             self._pending.append((e + self._verify_after, e, unsure % 16, self._ks[unsure // 16] * self._hop))
         if sus >= 0 and self._also_lens and self._active is None and (sp is None or sp[3] is None):
-            self._pend_also(e, sus % 16, self._ks[sus // 16] * self._hop, buf_start)
+            self._pend_also(e, sus % 16, self._ks[sus // 16] * self._hop, expl, buf_start)
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
@@ -1385,9 +1389,18 @@ class Masker:
         end = self._press_ended.get(pair)
         return end is not None and 0 <= named - end <= self._sure_len
 
-    def _pend_also(self, e: int, pair: int, length: int, buf_start: int) -> None:
+    def _pend_also(self, e: int, pair: int, length: int, expl: np.ndarray, buf_start: int) -> None:
         """``also_named_ms``: the longer windows ending at ``e`` that name another pair than the screen's (by the
-        screen's rule) are kept pending too, each verified as a short window of its length."""
+        screen's rule) are kept pending too, each verified as a short window of its length; looked for only where
+        the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at ``e`` and another pair
+        at least ``also_named_share``."""
+        n16 = self._kmax * self._hop
+        long = self._buf[e - n16 - buf_start: e - buf_start]
+        energy = float(long @ long)
+        if float(expl[pair]) >= self._verify_fraction * energy:
+            return  # the screen's pair is carried (a key's, verified as such): nothing else is looked for
+        if not float(np.delete(expl, pair).max()) >= self._also_share * energy:
+            return
         for n in self._also_lens:
             if n <= length:
                 continue
