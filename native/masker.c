@@ -945,13 +945,14 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
 /* ------------------------------------------------------------------ the output side
  *
  * Output(*, hop, fade, guard, fade_ramp, notch_len, notch_win, notch_basis, notch_pinv, onset_len, onset_step,
- *        onset_basis, onset_ginv, onset_ratio, onset_floor)
+ *        onset_basis, onset_ginv, onset_ratio, onset_floor, fade_notch)
  *
  *   The constants of the masker's output (Masker.native_output_constants, by name): the fade ramp
  *   [fade], the band notch (block length, sin^2 window [notch_len], the band basis [notch_len][16] and its
  *   pseudo-inverse [16][notch_len]), and the onset walk-back (2 ms windows every onset_step samples, basis
  *   [onset_len][16], inverse Gram matrix per pair [16][4][4], the share of the steady energy, at least
- *   onset_floor, that still counts as tone).
+ *   onset_floor, that still counts as tone), and the band notch's gain per unit mask weight in a fade
+ *   (fade_notch, at most 1 in all).
  *
  * Output.render(store, buf_start, start, n, spans, notches, table, out)
  *   out[i] for input position start + i: Masker._apply (weights of the spans, band notches, the mask
@@ -974,7 +975,7 @@ typedef struct {
     double *npinv;  /* [16][nl] */
     double *obasis; /* [olen][16] */
     double *oginv;  /* [16][16] */
-    double oratio, ofloor;
+    double oratio, ofloor, fnotch;
     double *scratch; /* w, gain and block projections of one render */
     Py_ssize_t scratch_len;
     int ready;
@@ -999,23 +1000,24 @@ Output_init(OutputObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"hop", "fade", "guard", "fade_ramp", "notch_len", "notch_win", "notch_basis",
                             "notch_pinv", "onset_len", "onset_step", "onset_basis", "onset_ginv", "onset_ratio",
-                            "onset_floor", NULL};
+                            "onset_floor", "fade_notch", NULL};
     PyObject *ramp_o, *nwin_o, *nbasis_o, *npinv_o, *obasis_o, *oginv_o;
     if (self->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Output: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdd", names, &self->hop, &self->fade, &self->guard,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOddd", names, &self->hop, &self->fade, &self->guard,
                                      &ramp_o, &self->nl, &nwin_o, &nbasis_o, &npinv_o, &self->olen, &self->ostep,
-                                     &obasis_o, &oginv_o, &self->oratio, &self->ofloor))
+                                     &obasis_o, &oginv_o, &self->oratio, &self->ofloor,
+                                     &self->fnotch))
         return -1;
     if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
         PyErr_SetString(PyExc_TypeError, "Output: every constant must be given, by name");
         return -1;
     }
     if (self->hop < 1 || self->fade < 0 || self->guard < 0 || self->nl < 0 || self->nl % 2 || self->olen < 1
-        || self->ostep < 1) {
-        PyErr_SetString(PyExc_ValueError, "Output: bad hop, fade, guard, notch or onset length");
+        || self->ostep < 1 || !(self->fnotch >= 1.0)) {
+        PyErr_SetString(PyExc_ValueError, "Output: bad hop, fade, guard, notch or onset length, or fade_notch");
         return -1;
     }
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), nl = self->nl;
@@ -1169,8 +1171,12 @@ render_core(OutputObject *o, const double *buf, Py_ssize_t buflen, int64_t buf_s
         for (Py_ssize_t i = 0; i < n; i++) {
             if (w[i] >= 1.0)
                 g[i] = 0.0;
-            else if (w[i] > 0.0 && w[i] > g[i])
-                g[i] = w[i];
+            else if (w[i] > 0.0) { /* Masker._notched: min(fade_notch * w, 1), if above the notch's own */
+                double v = o->fnotch * w[i];
+                v = v < 1.0 ? v : 1.0;
+                if (v > g[i])
+                    g[i] = v;
+            }
             if (g[i] > 0.0) {
                 if (i0 < 0)
                     i0 = i;

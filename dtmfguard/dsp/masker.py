@@ -318,6 +318,7 @@ class Masker:
         self._verify_isolated = None if params.verify_isolated is None else float(params.verify_isolated)
         self._verify_exact = None if params.verify_unique_exact is None else float(params.verify_unique_exact)
         self._recent_len = 0 if params.verify_recent_ms is None else int(round(params.verify_recent_ms * ms))
+        self._sure_len = -1 if params.verify_recent_sure_ms is None else int(round(params.verify_recent_sure_ms * ms))
         self._recent_weak = 0 if params.verify_recent_weak_ms is None \
             else int(round(params.verify_recent_weak_ms * ms))
         self._long_len = 0 if params.verify_long_ms is None else int(round(params.verify_long_ms * ms))
@@ -341,6 +342,9 @@ class Masker:
         self._tail = (self._kmax - self._kmax // 4 + self._close_hops) * self._hop
         self._onset_ratio = 0.05  # share of the steady pair energy that still counts as tone ...
         self._onset_floor = 1e-9  # ... of at least this much steady energy
+        self._fade_notch = float(params.fade_notch_gain)  # the notch's gain per unit mask weight in a fade
+        if not self._fade_notch >= 1.0:
+            raise ValueError("fade_notch_gain must be at least 1")
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -414,6 +418,7 @@ class Masker:
         self._press_due = _NO_DUE  # hop at which the press being masked is tested for a keypad's frequencies
         self._rejected: dict = {}  # pairs found to be no keypad -> the last hop each was seen
         self._recent: dict = {}  # pairs of presses and keypad-like suspects that ended -> the hop each ended at
+        self._press_ended: dict = {}  # pairs of flat-masked presses that ended -> the hop (``verify_recent_sure_ms``)
         self._press_named = False  # the press failed the keypad test: held only while a window names its pair
         self._octave_open, self._octave_next = 0, 0  # hop the press opened at, next of ``press_octave_tests_ms``
         self._keypad_due = _NO_DUE  # hop of the press's keypad test (``press_due``: the earlier of it and the octave's)
@@ -644,6 +649,7 @@ class Masker:
             self._octave_last = -_NO_DUE
             self._rejected = {}
             self._recent = {}
+            self._press_ended = {}
             self._press_named = False
             self._conceals = []
             span = _Span(start, None, "error")
@@ -870,6 +876,11 @@ class Masker:
         self._g711_spread = None if p.screen_g711_spread is None else float(p.screen_g711_spread)
         self._g711_verify = bool(p.screen_g711_verify)
         self._notch_back = bool(p.notch_back)
+        self._switch_keeps_last = bool(p.switch_keeps_last)
+        self._g711_holds = bool(p.g711_holds_notch)
+        self._also_share = float(p.also_named_share)
+        self._also_lens = [] if p.also_named_ms is None else \
+            [k * self._hop for k in ks if k * self._hop <= int(round(p.also_named_ms * self.rate / 1000.0))]
         # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
         self._g711_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
                                                      % self.rate],
@@ -905,7 +916,8 @@ class Masker:
                     notch_len=nl, notch_win=np.ascontiguousarray(self._notch_win[:nl]),
                     notch_basis=self._notch_basis, notch_pinv=self._notch_pinv, onset_len=self._short,
                     onset_step=self._short_step, onset_basis=self._onset_basis, onset_ginv=self._onset_ginv,
-                    onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor))
+                    onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor),
+                    fade_notch=self._fade_notch)
 
     def _bound_gain(self) -> np.ndarray:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
@@ -1259,6 +1271,7 @@ class Masker:
                     self._press_due = _NO_DUE
                     if not self._press_named:
                         self._ended(p, e, self._recent_len)
+                        self._press_ended[p] = e
                     if self._press_named and self._suspect is None:
                         # the notes go on below the attacker's reach: a silent suspect of their pair, notched
                         # wherever a window names it again, never a press by persistence (2: after a press)
@@ -1304,6 +1317,8 @@ class Masker:
                     steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                     onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
                 sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
+        if unsure >= 0 and self._g711_holds and sp is not None and sp[3] is not None and sp[0] == unsure % 16:
+            sp[2] = e  # ``g711_holds_notch``: a G.711-only window naming the notched pair holds its notch
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
             sus = verified
@@ -1315,6 +1330,8 @@ class Masker:
             # ``screen_g711_verify``: pending like any short window (its verification asks for the pair in the
             # windows around it), whatever suspect is open: nothing is trusted of a window two partials may explain
             self._pending.append((e + self._verify_after, e, unsure % 16, self._ks[unsure // 16] * self._hop))
+        if sus >= 0 and self._also_lens and self._active is None and (sp is None or sp[3] is None):
+            self._pend_also(e, sus % 16, self._ks[sus // 16] * self._hop, expl, buf_start)
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
@@ -1336,7 +1353,7 @@ class Masker:
                 if sp[0] != sus:
                     sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             elif sp[0] != sus:
-                sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
+                sp[0], sp[1], sp[2], sp[4] = sus, at, self._switched_last(sp, last), False
             elif self._notch_back and sp[3].source == "notch":
                 # ``notch_back``: a window naming the notched pair before the notch's start (a short window
                 # verified after a weak suspect opened the notch from a later onset): the notch reaches back to it
@@ -1364,6 +1381,46 @@ class Masker:
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
+
+    def _sure_recent(self, named: int, pair: int) -> bool:
+        """``verify_recent_sure_ms``: the window (ending at hop ``named``) names the pair of a flat-masked press that
+        ended at most that long before."""
+        end = self._press_ended.get(pair)
+        return end is not None and 0 <= named - end <= self._sure_len
+
+    def _pend_also(self, e: int, pair: int, length: int, expl: np.ndarray, buf_start: int) -> None:
+        """``also_named_ms``: the longer windows ending at ``e`` that name another pair than the screen's (by the
+        screen's rule) are kept pending too, each verified as a short window of its length; looked for only where
+        the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at ``e`` and another pair
+        at least ``also_named_share``."""
+        n16 = self._kmax * self._hop
+        long = self._buf[e - n16 - buf_start: e - buf_start]
+        energy = float(long @ long)
+        if float(expl[pair]) >= self._verify_fraction * energy:
+            return  # the screen's pair is carried (a key's, verified as such): nothing else is looked for
+        if not float(np.delete(expl, pair).max()) >= self._also_share * energy:
+            return
+        for n in self._also_lens:
+            if n <= length:
+                continue
+            seg = self._buf[e - n - buf_start: e - buf_start]
+            resid, coef, energy = pairfit.pair_fit(seg[None, :], self.rate)
+            r = resid[0]
+            best = int(np.argmin(r))
+            r1 = float(r[best])
+            if best == pair or not (energy[0] > 0 and r1 <= self._screen_resid * float(energy[0])):
+                continue
+            if float(np.delete(r, best).min()) < self._screen_unique * r1:
+                continue
+            c = coef[0, best]
+            ar2, ac2 = c[0] * c[0] + c[1] * c[1], c[2] * c[2] + c[3] * c[3]
+            if min(ar2, ac2) >= self._screen_amp2 and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
+                self._pending.append((e + self._verify_after, e, best, n))
+
+    def _switched_last(self, sp: list, last: int) -> int:
+        """The last hop of a notched suspect whose pair changes to one named at ``last`` (``switch_keeps_last``):
+        never before the last hop of the pair it had, so its notch is never cut back."""
+        return max(sp[2], last) if self._switch_keeps_last else last
 
     def _concealment(self, e: int, sus: int, conf: int, weak: int, lim: int, buf_start: int) -> bool:
         """Made-up spans at hop ``e``: True when the longest window ending at ``e`` overlaps one.  A span is
@@ -1777,7 +1834,7 @@ class Masker:
                         and expl[pair] >= self._weak_verify_fraction * energy
                         and self._coherent_weak(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._isolated(item[1], length, e, buf_start, energy)) \
-                    or self._exact(item[1], length, pair, buf_start) \
+                    or self._exact(item[1], length, pair, buf_start) or self._sure_recent(item[1], pair) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
                     or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
@@ -2114,7 +2171,8 @@ class Masker:
                 gain[lo - start: hi - start] = np.maximum(gain[lo - start: hi - start], g)
         if w is not None:
             fading = (w > 0) & (w < 1.0)
-            gain[fading] = np.maximum(gain[fading], w[fading])  # a fade mixes the mask with notched audio
+            # a fade mixes the mask with notched audio (``fade_notch_gain``: whole before the mask is)
+            gain[fading] = np.maximum(gain[fading], np.minimum(self._fade_notch * w[fading], 1.0))
             gain[w >= 1.0] = 0.0
         idx = np.flatnonzero(gain > 0)
         if not idx.size:

@@ -812,6 +812,47 @@ class MaskerParams:
     # 139, a 1 s press 6 dB under speech and a +2 % key's onset named blind from the 2 ms window just before
     # the notch).  False: the notch keeps its start.
     notch_back: bool = True
+    # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
+    # evidence up to the last hop either pair was named at: the suspect's last hop never moves back.  Without it a
+    # pending window of the first pair verified 12 ms later, after a 2 ms window of another pair had taken the
+    # suspect over, set the last hop back to the pending window's own hop, and the notch (already running past it,
+    # its samples not yet emitted) was cut back to that hop plus a guard (issue 12, helper m12b: seed 313, boundary
+    # -3 dB, a key's onset notched 9 ms, then the two 2 ms windows after it named blind).  It only ever notches
+    # longer (at most ``suspect_close_ms`` after the last window naming either pair).  False: the last hop of the
+    # pair that takes over.
+    switch_keeps_last: bool = True
+    # The screen names one pair per hop: the shortest window's.  A longer short window ending at the same hop may
+    # name another pair (a key a few % off under speech, its 4 ms window naming it while the 2 ms window names a pair
+    # of the speech): with no notch or press open, every window of ``screen_windows_ms`` up to this length naming
+    # another pair by the screen's rule is kept pending too, verified as any short window (issue 12, helper m12b:
+    # seed 303, a key 3 % off 3 dB under speech, its 4 ms window named blind while the 2 ms window's pair failed
+    # the verification).  Costs two pair fits at hops the screen names with no notch open; verified windows only.
+    # None: only the screen's pair.
+    also_named_ms: float | None = 8.0
+    # ... looked for only where the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at
+    # the hop (a key's own onset: nothing to look for) and another pair at least this share (seed 303's key: 0.21-0.24
+    # there).  A pair fit per window costs: speech with keys, one process, real-time channels per core, ungated
+    # 1,255 against 1,861 with the rule off; gated 1,582 against 1,869 (x0.85, the other rules on in both).
+    also_named_share: float = 0.15
+    # A short window naming the pair of a press whose flat mask ended at most this long before it is verified with
+    # no other test (``verify_recent_ms`` asks one keypad oscillator over 48 ms, which louder speech over the key's
+    # tail fails): the key is still being held under speech that took its hold away (issue 12, helper m12b: seed 303,
+    # a 1 s press 6 dB under speech, its mask ended at 88 ms and a 2 ms window named it blind 14 ms later).  Only
+    # after a flat mask (key-free audio: after a false press, at most ~1/min), a notch of ~20 ms at most.  None: off.
+    verify_recent_sure_ms: float | None = 40.0
+    # In a flat mask's fades the band notch's gain is this many times the mask's weight (at most 1): the notch is
+    # whole after the first quarter of a 4 ms fade-in instead of following the mask's weight (1.0).  A press confirmed
+    # late starts its fade-in at the first sample not yet emitted; a 2 or 4 ms window reaching from the raw audio
+    # into a fade half-notched and faded (speech and the mask's 400 Hz under the ramp) was named blind where the raw
+    # window was not (issue 12, helper m12b: seeds 79 and 205, keys 3 % off 3 dB under speech, three presses: named
+    # at 1.0 and 2.0, none at 4.0).  The removal still ramps in over a quarter of the fade (no step).
+    fade_notch_gain: float = 4.0
+    # A window named only through G.711 whose pair fails the keypad test (``screen_g711_verify``: pending, never
+    # trusted) still holds a notched suspect of that same pair: its notch is already on, and ended a guard after
+    # the suspect's last evidence, before that window (issue 12, helper m12b: seed 149, a key 3 % off 3 dB under
+    # speech, its notch ended 3 ms before the 2 ms window the G.711 check had named; the pending window then failed
+    # its verification).  False: such a window holds nothing.
+    g711_holds_notch: bool = True
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
     # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
