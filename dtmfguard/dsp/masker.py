@@ -878,6 +878,7 @@ class Masker:
         self._notch_back = bool(p.notch_back)
         self._switch_keeps_last = bool(p.switch_keeps_last)
         self._g711_holds = bool(p.g711_holds_notch)
+        self._pay_flat = bool(p.payment_suspect_flat)
         self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
             [k * self._hop for k in ks if k * self._hop <= int(round(p.also_named_ms * self.rate / 1000.0))]
@@ -2007,7 +2008,9 @@ class Masker:
     def _open_notch(self, start: int, lim: int) -> _Span:
         if self._conceals:
             start = self._conceal_back(start, lim - self._fade)
-        if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
+        if not self._notch_len or (self._pay_flat and self._paying(start)):
+            # look-ahead too short to notch, or the payment profile (``payment_suspect_flat``): the flat mask
+            # (it needs its fade-in)
             span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
             return span
@@ -2021,6 +2024,11 @@ class Masker:
         span = _Span(start, None, "notch")
         self._notches.append(span)
         return span
+
+    def _paying(self, pos: int) -> bool:
+        """True if the payment profile (:meth:`notch_all`) covers input position ``pos``."""
+        return any(s.source == "payment" and s.start <= pos and (s.end is None or pos < s.end)
+                   for s in self._notches)
 
     def _ended(self, pair: int, e: int, span: int) -> None:
         """A press (``span``: ``verify_recent_ms``) or a weak suspect (``verify_recent_weak_ms``) of ``pair`` ended at
