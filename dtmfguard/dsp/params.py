@@ -864,7 +864,7 @@ class MaskerParams:
     payment_suspect_flat: bool = True
     # Payment profile: a flat mask (press or suspect) opened under it is held this much longer when it closes.
     # Held-out seed 809 (1 s presses 6 dB under speech): the louder speech took a press's hold away, its mask
-    # ended 2.1 s before the press did, and a 2 ms window 25 ms after the mask's end was named through the
+    # ended 264 ms before the press did, and a 2 ms window 25 ms after the mask's end was named through the
     # profile's notch.  Chosen on that one case (25 ms + the 2 ms window + margin); measured after on seeds
     # 900-909, never looked at (README, "Payment profile, fourth round").  Only inside the profile.  0: none.
     payment_hold_ms: float = 40.0
