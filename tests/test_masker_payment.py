@@ -5,6 +5,8 @@ attacker who knows when each press is can name; speech passes nearly whole; the 
 chunking and from both backends, and bit-exact outside the profile's spans (issue 12)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from _native_util import require_native, with_backend
 from dtmfguard.dsp import g711
 from dtmfguard.dsp import masker as masker_mod
 from dtmfguard.dsp.masker import Masker
+from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 from test_masker_native import _chunked
 
@@ -44,7 +47,15 @@ def test_profile_hides_tones_under_louder_speech_from_the_oracle():
         heard = g711.ulaw_decode(g711.ulaw_encode(out))
         scores[pay] = (A.count_recovered(heard, spans), A.oracle_score(heard, spans))
         masked[pay] = (m.masked_spans, m.notched_spans)
-    assert masked[True] == masked[False] and masked[True][0]  # the same presses masked flat, the same suspects
+    # the same presses masked flat; a suspect gets the flat mask instead of its notch (``payment_suspect_flat``):
+    # every sample the default masks flat or notches as a suspect is under the profile's flat mask or its fade
+    assert masked[True][0] and masked[False][1] and masked[True][1] == []
+    fade = Masker()._fade
+    cover = np.zeros(x.size + 4000, dtype=bool)
+    for s in masked[True][0]:
+        cover[max(s.start - fade, 0): s.end + fade] = True
+    for s in masked[False][0] + masked[False][1]:
+        assert cover[max(s.start, 0): s.end].all(), (s.start, s.end, s.source)
     print(f"blind / oracle of {len(spans)} (chance bound {bound}): default {scores[False]}, payment {scores[True]}")
     assert scores[False][1] > bound  # the case is one the default leaves partly raw ...
     assert scores[True] [0] == 0 and scores[True][1] <= bound  # ... the profile at chance
@@ -125,3 +136,48 @@ def test_long_chunk_under_the_profile_is_the_framed_output():
     a, _ = with_backend("numpy", lambda: _run(x, x.size, [(0, "notch_all", (0,))], dtype="float64"))
     b, _ = with_backend("numpy", lambda: _run(x, 160, [(0, "notch_all", (0,))], dtype="float64"))
     assert np.array_equal(a, b)
+
+
+def test_profile_masks_suspects_flat():
+    """``payment_suspect_flat``: under the profile a suspect gets the flat mask, not the band notch.  Held-out
+    benchmark cell (masker.py --payment, seed 705, boundary -3 dB: keys 3 dB under speech): with suspects only
+    band-notched, a 4 ms window at a key's onset (inside the suspect's notch ramp, ahead of the press's flat
+    mask) still names the key after G.711; flat, nothing is named.  Both backends give the same samples."""
+    sp = need_speech(A.load_speech(240.0, seed=705), "boundary -3 dB, seed 705")
+    x, spans = A.press_scenario(np.random.default_rng(705 + 103), 24, speech=sp, speech_under_db=-3.0)
+    x = _int16(x)
+    blind = {}
+    for flat in (False, True):
+        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_suspect_flat=flat)
+        out, m = _run(x, calls=[(0, "notch_all", (0,))], params=params)
+        assert m.errors == 0
+        blind[flat] = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
+        if flat:
+            assert m.notched_spans == [] and m.masked_spans
+    assert blind[False] >= 1 and blind[True] == 0, blind
+    # outside the profile the field changes nothing
+    outs = [_run(x[: 8000 * 20], params=dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_suspect_flat=f))[0]
+            for f in (False, True)]
+    assert np.array_equal(outs[0], outs[1])
+
+
+
+def test_profile_holds_flat_masks_longer():
+    """``payment_hold_ms``: under the profile a flat mask is held longer when it closes.  Benchmark cell
+    (masker.py --payment, seed 809, 1 s presses 6 dB under speech): the louder speech took a press's hold
+    away and a 2 ms window 25 ms after its mask's end named the key through the profile's notch; with the
+    hold nothing is named.  Outside the profile the field changes nothing."""
+    sp = need_speech(A.load_speech(240.0, seed=809), "1 s presses 6 dB under speech, seed 809")
+    x, spans = A.press_scenario(np.random.default_rng(809 + 21), 24, speech=sp, duration_ms=1000.0,
+                                speech_under_db=-6.0)
+    x = _int16(x)
+    blind = {}
+    for hold in (0.0, 40.0):
+        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_hold_ms=hold)
+        out, m = _run(x, calls=[(0, "notch_all", (0,))], params=params)
+        assert m.errors == 0
+        blind[hold] = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
+    assert blind[0.0] >= 1 and blind[40.0] == 0, blind
+    outs = [_run(x[: 8000 * 20], params=dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_hold_ms=h))[0]
+            for h in (0.0, 40.0)]
+    assert np.array_equal(outs[0], outs[1])

@@ -428,6 +428,7 @@ class Masker:
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
+        self._pay_done: List[Tuple[int, int]] = []  # retired payment-profile spans (few: one per payment)
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
         if self._native_screen is not None:  # the C frame works on these buffers (held until the next reset)
@@ -670,6 +671,8 @@ class Masker:
         length = max(end - span.start, 1)
         length = -(-length // self._quantum) * self._quantum
         span.end = span.start + length + self._hold
+        if self._pay_hold and span.source == "inband" and self._paying(span.start):
+            span.end += self._pay_hold  # ``payment_hold_ms``: under the payment profile the mask stays longer
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """Append ``x`` (float64) to the delay line, decide its hops, return as many output samples in the
@@ -878,6 +881,8 @@ class Masker:
         self._notch_back = bool(p.notch_back)
         self._switch_keeps_last = bool(p.switch_keeps_last)
         self._g711_holds = bool(p.g711_holds_notch)
+        self._pay_flat = bool(p.payment_suspect_flat)
+        self._pay_hold = int(round(float(p.payment_hold_ms) * self.rate / 1000.0))
         self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
             [k * self._hop for k in ks if k * self._hop <= int(round(p.also_named_ms * self.rate / 1000.0))]
@@ -2007,7 +2012,9 @@ class Masker:
     def _open_notch(self, start: int, lim: int) -> _Span:
         if self._conceals:
             start = self._conceal_back(start, lim - self._fade)
-        if not self._notch_len:  # look-ahead too short to notch: the flat mask (it needs its fade-in)
+        if not self._notch_len or (self._pay_flat and self._paying(start)):
+            # look-ahead too short to notch, or the payment profile (``payment_suspect_flat``): the flat mask
+            # (it needs its fade-in)
             span = _Span(max(start, -(-lim // self._hop) * self._hop), None, "inband")
             self._spans.append(span)
             return span
@@ -2021,6 +2028,12 @@ class Masker:
         span = _Span(start, None, "notch")
         self._notches.append(span)
         return span
+
+    def _paying(self, pos: int) -> bool:
+        """True if the payment profile (:meth:`notch_all`) covers input position ``pos`` (its spans retired or
+        not: the same answer whenever the chunking retires them)."""
+        return any(s.source == "payment" and s.start <= pos and (s.end is None or pos < s.end)
+                   for s in self._notches) or any(a <= pos < b for a, b in self._pay_done)
 
     def _ended(self, pair: int, e: int, span: int) -> None:
         """A press (``span``: ``verify_recent_ms``) or a weak suspect (``verify_recent_weak_ms``) of ``pair`` ended at
@@ -2091,6 +2104,8 @@ class Masker:
             for span in self._notches:
                 if span.end is not None and span.end < emitted:
                     self._notch_history.append(MaskedSpan(span.start, span.end, span.source))
+                    if span.source == "payment":
+                        self._pay_done.append((span.start, span.end))
                 else:
                     keep_n.append(span)
             self._notches = keep_n
