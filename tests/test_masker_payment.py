@@ -161,7 +161,6 @@ def test_profile_masks_suspects_flat():
     assert np.array_equal(outs[0], outs[1])
 
 
-
 def test_profile_holds_flat_masks_longer():
     """``payment_hold_ms``: under the profile a flat mask is held longer when it closes.  Benchmark cell
     (masker.py --payment, seed 809, 1 s presses 6 dB under speech): the louder speech took a press's hold
