@@ -146,7 +146,7 @@ def test_card_data_reaches_the_processor_and_nothing_else(tmp_path, tls, caplog,
             findings.setdefault(f"log {record.name}: {record.getMessage()[:60]}", []).append(needle)
     for index, text in enumerate(texts):
         for needle in leaks(str(text)):
-            findings.setdefault(f"text #{index}", []).append(needle)
+            findings.setdefault(f"text #{index}: {str(text)[:400]}", []).append(needle)
     for event in feed:
         for needle in leaks(json.dumps(event)):
             findings.setdefault(f"feed {event['type']}", []).append(needle)
