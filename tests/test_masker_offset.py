@@ -145,7 +145,8 @@ def test_offset_keypad_test_answers_as_measuring_both_tones(monkeypatch):
     monkeypatch.setattr(Masker, "_offset_error", lambda self, seg, tone: measured.append(tone) or real(self, seg, tone))
     answers = set()
     for seg, pair in segs:
-        er, ec = m._offset_errors(seg, pair)
+        r, c, _ = pairfit.PAIRS[pair]
+        er, ec = m._offset_error(seg, r), m._offset_error(seg, 4 + c)
         want = (er, ec) if abs(er) <= lim + 1e-9 and abs(ec) <= lim + 1e-9 and abs(er - ec) <= spread + 1e-9 else None
         measured.clear()
         assert m._offset_keypad(seg, pair, lim, spread) == want

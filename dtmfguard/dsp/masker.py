@@ -1535,17 +1535,10 @@ class Masker:
         err = self._osc_grid[np.argmax(power, axis=1)]
         return bool(abs(err[0] - err[1]) <= self._spread_max + 1e-9)
 
-    def _offset_errors(self, seg: np.ndarray, pair: int) -> Tuple[float, float]:
-        """Each tone's relative offset from nominal in ``seg`` (16 ms) for the offset rules: the peak of its
-        Hann-windowed spectrum on a grid of offsets (+-6 % in 0.25 % steps, a table shared by every masker):
-        as :meth:`_tone_errors`, at a third of its cost."""
-        r, c, _ = pairfit.PAIRS[pair]
-        return self._offset_error(seg, r), self._offset_error(seg, 4 + c)
-
     def _offset_keypad(self, seg: np.ndarray, pair: int, error_max: float,
                        spread: float) -> Optional[Tuple[float, float]]:
-        """The pair's two offsets (:meth:`_offset_errors`) when they are one keypad oscillator's
-        (:meth:`_keypad_offsets`), else None; the column tone is not measured when the row tone is already too
+        """The pair's two offsets (:meth:`_offset_error` of its row and column tones) when they are one keypad
+        oscillator's (:meth:`_keypad_offsets`), else None; the column tone is not measured when the row tone is already too
         far off (the same answer, at half the cost)."""
         r, c, _ = pairfit.PAIRS[pair]
         er = self._offset_error(seg, r)
@@ -1562,7 +1555,9 @@ class Masker:
         return abs(er) <= lim and abs(ec) <= lim and abs(er - ec) <= spread + 1e-9
 
     def _offset_error(self, seg: np.ndarray, tone: int) -> float:
-        """:meth:`_offset_errors` of one tone (index into ``DTMF_HZ``)."""
+        """One tone's (index into ``DTMF_HZ``) relative offset from nominal in ``seg`` (16 ms) for the offset
+        rules: the peak of its Hann-windowed spectrum on a grid of offsets (+-6 % in 0.25 % steps, a table shared by
+        every masker): as :meth:`_tone_errors`, at a third of its cost."""
         n = seg.size
         key = (self.rate, n)
         tab = _OFFSET_TABLES.get(key)
