@@ -887,6 +887,12 @@ class Guard:
                         b.port.stopTransmit(media)
                 except pj.Error:
                     pass
+            st = b.port.stats
+            if st.get("requested"):  # the clock's regularity for this call: late ticks lose or bunch audio
+                log.info("%s: media clock: %d frames, %d late ticks, longest interval %.0f ms, %d missing, "
+                         "%d overrun%s", b.id, st["requested"], st["late"], st["max_interval_ms"], st["missing"],
+                         st["overrun"], f"; jitter buffer lost frames at {st['jb_lost_at']}" if st.get("jb_lost_at")
+                         else "")
             # back to the pool, never destroyed mid-run (see port.py: destroying races the clock thread)
             b.port.detach()
             self._ports.append(b.port)

@@ -268,10 +268,24 @@ def _account(a, user: str):
                     a.srtp_require_tls)
 
 
+_next_raise = [0.0]
+
+
+def _raise_late_threads() -> None:
+    """(--priority) Once a second: raise pjmedia threads started after the last look.  The conference clock
+    (null device) starts with the first port connected, which may come after onCallMediaState raised the media
+    thread (an agent that neither records nor plays: measured under the normal scheduler until this)."""
+    now = time.monotonic()
+    if now >= _next_raise[0]:
+        _next_raise[0] = now + 1.0
+        sched.raise_named(PEER_MEDIA_THREADS)
+
+
 def _run_loop(ep, until, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         ep.libHandleEvents(10)
+        _raise_late_threads()
         if until():
             return True
     return False
@@ -459,6 +473,7 @@ class Agent:
         rec = am = None
         while not stop["flag"] and time.monotonic() < deadline:
             ep.libHandleEvents(10)
+            _raise_late_threads()
             while self.pending:
                 call = self.pending.pop(0)
                 op = pj.CallOpParam()

@@ -166,6 +166,10 @@ class PipelinePort(pj.AudioMediaPort):
         if inserted or concealed or dropped:
             for name, n in (("jb_inserted", inserted), ("jb_concealed", concealed), ("jb_dropped", dropped)):
                 self.stats[name] = self.stats.get(name, 0) + n
+            if concealed or dropped:  # where in the call (frame index), for the call-end log: the first few
+                at = self.stats.setdefault("jb_lost_at", [])
+                if len(at) < 8:
+                    at.append(self.stats["received"])
             pipeline.note_jitter(inserted, concealed, dropped)
 
     def _count_error(self) -> None:
