@@ -401,6 +401,27 @@ class DetectorParams:
     # count as covering the tone (used for onset/offset estimates).
     edge_coverage_min: float = 0.08
 
+    # Talk-down (issue 17, d17l): the long window. A 12.75 ms window under speech that fails purity, energy
+    # share or a harmonic guard (or names no key) counts as a hit of key K when the 25.5 ms window of its
+    # half-blocks k-2 .. k+1 (the window two before it plus this one, phase-aligned) passes level, purity
+    # (``long_relative_peak_db``), twist, energy share and the harmonic guards for K, the phase test of the
+    # 12.75 ms windows passes at K's bins (tolerance ``freq_tolerance_mixed`` below ``mixed_tolerance_fraction``
+    # of the long window's energy, else ``freq_tolerance``), and the window before it already names K (a hit,
+    # a weak hit or a long-window hit). A key under speech is a steady pair for 40+ ms; speech harmonics are
+    # steady over 25 ms less often, so the longer window wins keys back; it also lets some speech through.
+    # Source: benchmarks/talkdown_longwindow.py (the prototype); measured trade-off: README, detector section.
+    long_window: bool = False
+    long_relative_peak_db: float = 8.0
+    long_after_weak: bool = True  # the window before may be a weak hit of K (False: only a hit or a long-window hit)
+    long_checked: bool = True  # a long-window hit counts as phase-checked (toward confirm_checked_windows)
+    # Keys whose column/row frequency ratio lies within ``long_harmonic_tolerance`` of p/q with q <=
+    # ``long_harmonic_max_q`` get no long-window hits (0: every key gets them).
+    long_harmonic_max_q: int = 3
+    long_harmonic_tolerance: float = 0.005
+    # A press with long-window hits is confirmed only when at least this many of its phase-checked windows are
+    # 12.75 ms hits (0: no limit).
+    long_min_strong: int = 0
+
     def half_block_samples(self, rate: int) -> int:
         return max(8, int(round(rate * self.half_block_ms / 1000.0)))
 
