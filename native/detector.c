@@ -639,7 +639,7 @@ long_test(const double *c, const double *w2, const double *wk, const double *wp,
 static inline int
 long_step(const double *consts, double *lstate, const double *win, const double *last_win, double win_energy,
           Py_ssize_t w, int d, const long_src *src, double *lr, double *lc, double *relr, double *relc,
-          double *share, int8_t *checked)
+          double *share, int8_t *checked, int nbins)
 {
     double *last_win2 = lstate, *e1 = lstate + 2 * NBINS, *e2 = e1 + 1, *prev_code = e1 + 2, *seen = e1 + 3;
     const int code = (int)*prev_code;
@@ -651,7 +651,7 @@ long_step(const double *consts, double *lstate, const double *win, const double 
             checked[w] = consts[CONST_SCALARS + S_LONG_CHECKED] != 0.0 ? 2 : 0; /* 2: a long-window hit */
         }
     }
-    memcpy(last_win2, last_win, 2 * NBINS * sizeof(double));
+    memcpy(last_win2, last_win, (size_t)(2 * nbins) * sizeof(double)); /* process(): the fundamentals only */
     *e2 = *e1;
     *e1 = win_energy;
     *prev_code = (double)d;
@@ -716,7 +716,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
             if (long_on) {
                 long_src ls = {state + H + STATE_LONG, win, NULL, NULL, NULL, NULL, H, NULL, NULL};
                 d = long_step(consts, state + H + STATE_LONG, win, last_win, *last_energy + cur_energy, w, d, &ls,
-                              lr, lc, relr, relc, share, checked);
+                              lr, lc, relr, relc, share, checked, NBINS);
             }
             digit[w] = d;
             strong |= d >= 0 && d < WEAK;
@@ -800,7 +800,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
             if (long_on) {
                 long_src ls = {NULL, NULL, src3, src2, prev_src, src[h % 2], H, cosw, sinw};
                 d = long_step(consts, state + H + STATE_LONG, win, last_win, *last_energy + cur_energy, w, d, &ls,
-                              lr, lc, relr, relc, share, checked);
+                              lr, lc, relr, relc, share, checked, NFUND);
             }
             digit[w] = d;
             strong |= d >= 0 && d < WEAK;
@@ -814,12 +814,20 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
         src2 = prev_src;
         prev_src = src[h % 2];
     }
-    if (f->nh > 0 && long_on) { /* the last three half-blocks (any of them may be prev_x's own) */
-        double keep[3 * MAX_HALF];
-        memcpy(keep, src3, (size_t)H * sizeof(double));
-        memcpy(keep + H, src2, (size_t)H * sizeof(double));
-        memcpy(keep + 2 * H, prev_src, (size_t)H * sizeof(double));
-        memcpy(prev_x, keep, (size_t)(3 * H) * sizeof(double));
+    if (f->nh > 0 && long_on) { /* the last three half-blocks (after a short call some are prev_x's own) */
+        const double *end = prev_x + 3 * H;
+        if ((src3 >= prev_x && src3 < end) || (src2 >= prev_x && src2 < end) || (prev_src >= prev_x && prev_src < end)) {
+            double keep[3 * MAX_HALF];
+            memcpy(keep, src3, (size_t)H * sizeof(double));
+            memcpy(keep + H, src2, (size_t)H * sizeof(double));
+            memcpy(keep + 2 * H, prev_src, (size_t)H * sizeof(double));
+            memcpy(prev_x, keep, (size_t)(3 * H) * sizeof(double));
+        }
+        else {
+            memcpy(prev_x, src3, (size_t)H * sizeof(double));
+            memcpy(prev_x + H, src2, (size_t)H * sizeof(double));
+            memcpy(prev_x + 2 * H, prev_src, (size_t)H * sizeof(double));
+        }
     }
     else if (f->nh > 0 && prev_src != prev_x + 2 * H)
         memcpy(prev_x + 2 * H, prev_src, (size_t)H * sizeof(double));
