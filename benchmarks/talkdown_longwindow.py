@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Prototype, not the detector: rescue windows under speech with a 25.5 ms window (issue 17, talk-down).
 
-Analysis only (numpy path, monkeypatched; the C path and the product do not have it).  A 12.75 ms window that
+Analysis only (numpy path, monkeypatched). Built since as ``DetectorParams.long_window`` (both paths, off by
+default; causal, key A excluded: README, detector section, "The long window"); this script keeps the prototype's
+rules for comparison.  A 12.75 ms window that
 fails the purity, energy-share or harmonic-guard tests is classified as a key when the 25.5 ms window of
 half-blocks k-2 .. k+1 (``win[k-2] + rot^2 win[k]``) passes those tests (relative peak ``--rp`` dB) and the
 short windows' phase test passes at that window's bins (tolerance ``freq_tolerance_mixed`` below

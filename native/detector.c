@@ -89,7 +89,9 @@
                     bins */
 #define NFUND 8
 #define NGUARD (NBINS - NFUND)
-#define STATE_EXTRA (2 * NBINS + 1 + 2 * NBINS + NFUND)
+#define STATE_LONG (2 * NBINS + 1 + 2 * NBINS + NFUND) /* where the long window's state starts (after H) */
+#define STATE_EXTRA (STATE_LONG + 2 * NBINS + 4) /* ... window k-2's DFT, energies of windows k-1 and k-2, the last
+                                                  * window's code, windows seen (capped at 2) */
 
 /* consts layout */
 #define CONST_BINS 0                         /* NBINS x DG_BIN_CONSTS Goertzel constants (bin_table) */
@@ -97,7 +99,8 @@
 #define CONST_ROT (CONST_OMEGA + NBINS)      /* NBINS x (re, im): exp(-j w H) */
 #define CONST_ADVANCE (CONST_ROT + 2 * NBINS) /* NBINS: w H, nominal phase advance between windows */
 #define CONST_DOUBLE_SKIP (CONST_ADVANCE + NBINS) /* 16: non-zero where a key skips the twice-row guard */
-#define CONST_SCALARS (CONST_DOUBLE_SKIP + 16)
+#define CONST_ROT2 (CONST_DOUBLE_SKIP + 16) /* NBINS x (re, im): rot * rot (the long window) */
+#define CONST_SCALARS (CONST_ROT2 + 2 * NBINS)
 /*
  * The scalars, by the name detector._Tables packs them under (the module exports every name's offset in
  * CONST_LAYOUT, so the Python side fills the table by name and a renamed, added or removed constant
@@ -128,7 +131,9 @@
     X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share") X(RATIO_COVER, "ratio_cover")    \
     X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")    \
     X(PRE_LEVEL, "pre_level") X(PRE_N, "pre_n") X(PRE_GAP, "pre_gap") X(PRE_MIN_SHARE, "pre_min_share")        \
-    X(PRE_MAX_SHARE, "pre_max_share")
+    X(PRE_MAX_SHARE, "pre_max_share") X(LONG_ON, "long_on") X(LONG_REL_PEAK_POW, "long_rel_peak_pow")    \
+    X(LONG_AFTER_WEAK, "long_after_weak") X(LONG_CHECKED, "long_checked")    \
+    X(LONG_SKIP_MASK, "long_skip_mask") X(LONG_MIN_STRONG, "long_min_strong")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -511,6 +516,150 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     return ok ? r * 4 + cc : (shape_ok ? WEAK + r * 4 + cc : NO_DIGIT);
 }
 
+/* ---- the long window (DetectorParams.long_window): detector._long_test, the same order ------------- */
+
+/* Where the long window's guard bins come from: the two windows' 24-bin DFTs (run()), or the samples of
+ * windows k-2 (xa2, xb2: its half-blocks) and k (xak, xbk), summed directly as guard_four() does
+ * (process()). */
+typedef struct {
+    const double *w2, *wk;
+    const double *xa2, *xb2, *xak, *xbk;
+    Py_ssize_t H;
+    const double *cosw, *sinw; /* [NGUARD][2H] */
+} long_src;
+
+/* |X(k-2) + rot2 X(k)| at bin kb (>= NFUND): the long window's DFT at a guard frequency */
+static double
+long_guard(const double *c, const long_src *s, int kb)
+{
+    const double ar = c[CONST_ROT2 + 2 * kb], ai = c[CONST_ROT2 + 2 * kb + 1];
+    double w2r, w2i, br, bi;
+    if (s->cosw == NULL) {
+        w2r = s->w2[2 * kb];
+        w2i = s->w2[2 * kb + 1];
+        br = s->wk[2 * kb];
+        bi = s->wk[2 * kb + 1];
+    }
+    else { /* sum x e^{-j w n} over each window's 2H samples */
+        const Py_ssize_t H = s->H, N = 2 * H;
+        const double *cw = s->cosw + (kb - NFUND) * N, *sw = s->sinw + (kb - NFUND) * N;
+        double re2 = 0.0, im2 = 0.0, rek = 0.0, imk = 0.0;
+        Py_ssize_t n;
+        for (n = 0; n < H; n++) {
+            re2 += s->xa2[n] * cw[n];
+            im2 += s->xa2[n] * sw[n];
+            rek += s->xak[n] * cw[n];
+            imk += s->xak[n] * sw[n];
+        }
+        for (n = 0; n < H; n++) {
+            re2 += s->xb2[n] * cw[H + n];
+            im2 += s->xb2[n] * sw[H + n];
+            rek += s->xbk[n] * cw[H + n];
+            imk += s->xbk[n] * sw[H + n];
+        }
+        w2r = re2;
+        w2i = -im2;
+        br = rek;
+        bi = -imk;
+    }
+    return cabs2(w2r + (ar * br - ai * bi), w2i + (ar * bi + ai * br));
+}
+
+/*
+ * Window k (wk, 2 x NFUND doubles at least), window k-1 (wp) and window k-2 (w2), the energies of windows
+ * k-2 and k, window k-1's code: 1 and the hit's values if the long window names the key window k-1 named.
+ */
+static int
+long_test(const double *c, const double *w2, const double *wk, const double *wp, double e2, double ek, int prev_code,
+          const long_src *src, int *key_out, double *lr_out, double *lc_out, double *relr_out, double *relc_out,
+          double *share_out)
+{
+    const double *sc = c + CONST_SCALARS, *rot2 = c + CONST_ROT2;
+    const double *omega = c + CONST_OMEGA, *advance = c + CONST_ADVANCE;
+    const double half = sc[S_HALF], n = sc[S_WINDOW];
+    double amp[NFUND];
+    int k;
+    for (k = 0; k < NFUND; k++) {
+        const double ar = rot2[2 * k], ai = rot2[2 * k + 1], br = wk[2 * k], bi = wk[2 * k + 1];
+        amp[k] = cabs2(w2[2 * k] + (ar * br - ai * bi), w2[2 * k + 1] + (ar * bi + ai * br)) / n;
+    }
+    const int r = argmax4(amp), cc = argmax4(amp + 4), kc = cc + 4, key = r * 4 + cc;
+    if (((int64_t)sc[S_LONG_SKIP_MASK] >> key) & 1) /* DetectorParams.long_harmonic_* */
+        return 0;
+    if (prev_code != key && (prev_code != WEAK + key || sc[S_LONG_AFTER_WEAK] == 0.0))
+        return 0;
+    const double ar = amp[r], ac = amp[kc];
+    if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP]))
+        return 0;
+    const double energy = e2 + ek;
+    const double frac = (ar * ar + ac * ac) * n / (energy > 1e-9 ? energy : 1e-9);
+    if (!(frac >= sc[S_MIN_FRACTION]))
+        return 0;
+    double rows_sq[4], cols_sq[4];
+    for (k = 0; k < 4; k++) {
+        rows_sq[k] = amp[k] * amp[k];
+        cols_sq[k] = amp[4 + k] * amp[4 + k];
+    }
+    const double rp = sc[S_LONG_REL_PEAK_POW];
+    if (!(ar * ar >= rp * second_largest(rows_sq) && ac * ac >= rp * second_largest(cols_sq)))
+        return 0;
+    const double twist = 20 * log10(ar / ac);
+    if (twist > sc[S_NORMAL_TWIST_DB] || twist < -sc[S_REVERSE_TWIST_DB])
+        return 0;
+    const int clean = frac >= sc[S_CLEAN_FRACTION];
+    const double g = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
+    if (!(long_guard(c, src, 8 + r) / n < ar * g && long_guard(c, src, 12 + cc) / n < ac * g
+          && long_guard(c, src, 16 + r) / n < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
+          && (c[CONST_DOUBLE_SKIP + key] > 0.0 || long_guard(c, src, 20 + r) / n < ar * sc[S_DOUBLE_GUARD])))
+        return 0;
+    /* the phase test of the 12.75 ms windows k-1 and k at the key's bins */
+    const double wr_re = wk[2 * r], wr_im = wk[2 * r + 1], wc_re = wk[2 * kc], wc_im = wk[2 * kc + 1];
+    const double pr_re = wp[2 * r], pr_im = -wp[2 * r + 1], pc_re = wp[2 * kc], pc_im = -wp[2 * kc + 1];
+    if (!(cabs2(pr_re, pr_im) >= 0.5 * cabs2(wr_re, wr_im) && cabs2(pc_re, pc_im) >= 0.5 * cabs2(wc_re, wc_im)))
+        return 0;
+    const double d_r = py_mod(atan2(wr_re * pr_im + wr_im * pr_re, wr_re * pr_re - wr_im * pr_im) - advance[r] + PI,
+                              2 * PI) - PI;
+    const double d_c = py_mod(atan2(wc_re * pc_im + wc_im * pc_re, wc_re * pc_re - wc_im * pc_im) - advance[kc] + PI,
+                              2 * PI) - PI;
+    const double rel_r = d_r / half / omega[r], rel_c = d_c / half / omega[kc];
+    const double ramp = clip01((frac - sc[S_MIXED_FRACTION]) / (sc[S_FULL_FRACTION] - sc[S_MIXED_FRACTION]));
+    const double tol = sc[S_FREQ_TOL_MIXED] + (sc[S_FREQ_TOL] - sc[S_FREQ_TOL_MIXED]) * ramp;
+    if (!(fabs(rel_r) <= tol && fabs(rel_c) <= tol))
+        return 0;
+    *key_out = key;
+    *lr_out = 20 * log10(ar / sc[S_DBM0_PEAK]);
+    *lc_out = 20 * log10(ac / sc[S_DBM0_PEAK]);
+    *relr_out = rel_r;
+    *relc_out = rel_c;
+    *share_out = frac;
+    return 1;
+}
+
+/* after classify() at window w: the long window, and its state (state + H + STATE_LONG) moved on */
+static inline int
+long_step(const double *consts, double *lstate, const double *win, const double *last_win, double win_energy,
+          Py_ssize_t w, int d, const long_src *src, double *lr, double *lc, double *relr, double *relc,
+          double *share, int8_t *checked, int nbins)
+{
+    double *last_win2 = lstate, *e1 = lstate + 2 * NBINS, *e2 = e1 + 1, *prev_code = e1 + 2, *seen = e1 + 3;
+    const int code = (int)*prev_code;
+    if (code >= 0 && !(d >= 0 && d < WEAK) && *seen >= 2.0) {
+        int key;
+        if (long_test(consts, last_win2, win, last_win, *e2, win_energy, code, src, &key, lr + w, lc + w, relr + w,
+                      relc + w, share + w)) {
+            d = key;
+            checked[w] = consts[CONST_SCALARS + S_LONG_CHECKED] != 0.0 ? 2 : 0; /* 2: a long-window hit */
+        }
+    }
+    memcpy(last_win2, last_win, (size_t)(2 * nbins) * sizeof(double)); /* process(): the fundamentals only */
+    *e2 = *e1;
+    *e1 = win_energy;
+    *prev_code = (double)d;
+    if (*seen < 2.0)
+        *seen += 1.0;
+    return d;
+}
+
 /* ---- one channel's new samples ---------------------------------------------------------------- */
 
 typedef struct {
@@ -529,6 +678,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
     double block[MAX_HALF], pair[2][2 * NBINS], win[2 * NBINS], pair_energy[2], cur_energy;
     const double *cur;
     int strong = 0, have_half = f->have_half;
+    const int long_on = consts[CONST_SCALARS + S_LONG_ON] != 0.0;
     Py_ssize_t h, w = 0, i, k;
 
     memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
@@ -560,10 +710,15 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
                 win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
             }
             int chk;
-            const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w, share + w, NULL);
-            digit[w] = d;
+            int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
+                             &chk, lr + w, lc + w, relr + w, relc + w, share + w, NULL);
             checked[w] = (int8_t)chk;
+            if (long_on) {
+                long_src ls = {state + H + STATE_LONG, win, NULL, NULL, NULL, NULL, H, NULL, NULL};
+                d = long_step(consts, state + H + STATE_LONG, win, last_win, *last_energy + cur_energy, w, d, &ls,
+                              lr, lc, relr, relc, share, checked, NBINS);
+            }
+            digit[w] = d;
             strong |= d >= 0 && d < WEAK;
             memcpy(last_win, win, sizeof(win));
             w++;
@@ -599,8 +754,10 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
     double *last_win = last_energy + 1, *last_amp = last_win + 2 * NBINS;
     const double *rot = consts + CONST_ROT;
     double block[MAX_HALF], pair[2][2 * NBINS], win[2 * NBINS], pair_energy[2], cur_energy;
-    const double *cur, *src[2] = {NULL, NULL}, *prev_src = prev_x;
+    /* prev_x: the previous call's last three whole half-blocks (the oldest first) */
+    const double *cur, *src[2] = {NULL, NULL}, *prev_src = prev_x + 2 * H, *src3 = prev_x, *src2 = prev_x + H;
     int strong = 0, have_half = f->have_half;
+    const int long_on = consts[CONST_SCALARS + S_LONG_ON] != 0.0;
     Py_ssize_t h, w = 0, i, k;
     guard_src g;
     g.H = H;
@@ -637,10 +794,15 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
             int chk;
             g.xa = prev_src;
             g.xb = src[h % 2];
-            const int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
-                                   &chk, lr + w, lc + w, relr + w, relc + w, share + w, &g);
-            digit[w] = d;
+            int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
+                             &chk, lr + w, lc + w, relr + w, relc + w, share + w, &g);
             checked[w] = (int8_t)chk;
+            if (long_on) {
+                long_src ls = {NULL, NULL, src3, src2, prev_src, src[h % 2], H, cosw, sinw};
+                d = long_step(consts, state + H + STATE_LONG, win, last_win, *last_energy + cur_energy, w, d, &ls,
+                              lr, lc, relr, relc, share, checked, NFUND);
+            }
+            digit[w] = d;
             strong |= d >= 0 && d < WEAK;
             memcpy(last_win, win, 2 * NFUND * sizeof(double));
             w++;
@@ -648,10 +810,27 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
         memcpy(last_half, cur, 2 * NFUND * sizeof(double));
         *last_energy = cur_energy;
         have_half = 1;
+        src3 = src2;
+        src2 = prev_src;
         prev_src = src[h % 2];
     }
-    if (f->nh > 0 && prev_src != prev_x)
-        memcpy(prev_x, prev_src, (size_t)H * sizeof(double));
+    if (f->nh > 0 && long_on) { /* the last three half-blocks (after a short call some are prev_x's own) */
+        const double *end = prev_x + 3 * H;
+        if ((src3 >= prev_x && src3 < end) || (src2 >= prev_x && src2 < end) || (prev_src >= prev_x && prev_src < end)) {
+            double keep[3 * MAX_HALF];
+            memcpy(keep, src3, (size_t)H * sizeof(double));
+            memcpy(keep + H, src2, (size_t)H * sizeof(double));
+            memcpy(keep + 2 * H, prev_src, (size_t)H * sizeof(double));
+            memcpy(prev_x, keep, (size_t)(3 * H) * sizeof(double));
+        }
+        else {
+            memcpy(prev_x, src3, (size_t)H * sizeof(double));
+            memcpy(prev_x + H, src2, (size_t)H * sizeof(double));
+            memcpy(prev_x + 2 * H, prev_src, (size_t)H * sizeof(double));
+        }
+    }
+    else if (f->nh > 0 && prev_src != prev_x + 2 * H)
+        memcpy(prev_x + 2 * H, prev_src, (size_t)H * sizeof(double));
     if (w > 0)
         memcpy(last_amp, amp + NFUND * w, NFUND * sizeof(double));
     /* keep the samples after the last whole half-block */
@@ -672,6 +851,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
 typedef struct {
     int digit; /* NO_DIGIT: none */
     int misses, checked, confirmed;
+    int long_hits; /* long-window hits among the checked windows */
     int64_t first_w, last_w, onset;
     double a_prev, a_first, a_ref, a_last, a_after, level;
     double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
@@ -758,6 +938,7 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
     r->a_after = 0.0;
     r->misses = 0;
     r->checked = checked != 0;
+    r->long_hits = checked == 2;
     r->confirmed = 0;
     r->onset = 0;
     r->level = 0.5 * (lr + lc);
@@ -1266,6 +1447,8 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
 {
     if (r->checked < (int)sc[S_CONFIRM_CHECKED])
         return;
+    if (r->long_hits && r->checked - r->long_hits < (int)sc[S_LONG_MIN_STRONG])
+        return; /* DetectorParams.long_min_strong */
     if (r->r_hi - r->r_lo > sc[S_STEADY_SPREAD] || r->c_hi - r->c_lo > sc[S_STEADY_SPREAD])
         return;
     const double spread = (r->s_c - r->s_r) / (double)r->checked; /* see DetectorBank._maybe_confirm */
@@ -1389,6 +1572,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             r->s_share += share;
             if (checked) {
                 r->checked++;
+                r->long_hits += checked == 2;
                 r->s_r += rel_r;
                 r->s_c += rel_c;
                 wobble(r, rel_r, rel_c);
@@ -1478,7 +1662,8 @@ typedef struct {
     long long half_index; /* index of the next half-block to complete */
     int have_half;
     chan_t *chans;
-    double *prev_x;     /* [C, H]: each channel's last whole half-block (process()'s guard bins) */
+    double *prev_x;     /* [C, 3H]: each channel's last three whole half-blocks (process()'s guard bins, the
+                         * long window's) */
     int16_t *hist16;    /* [C, L]: each channel's last L >= R H samples, to_int16 (the confirmation tests' ring;
                          * 64-byte aligned, L a multiple of 32: a 20 ms frame fills whole cache lines) */
     void *hist16_mem;   /* hist16's allocation */
@@ -1693,7 +1878,7 @@ Frames_init(FramesObject *self, PyObject *args, PyObject *kwds)
         self->chans[ch].nlo[0] = self->chans[ch].nlo[1] = -1;
         self->chans[ch].nhi[0] = self->chans[ch].nhi[1] = -2;
     }
-    self->prev_x = (double *)PyMem_Calloc((size_t)(C * Hn), sizeof(double));
+    self->prev_x = (double *)PyMem_Calloc((size_t)(3 * C * Hn), sizeof(double));
     self->R = (Py_ssize_t)((const double *)self->consts.buf)[CONST_SCALARS + S_HIST_HALVES];
     if (self->R < 5 || self->R > 100000) {
         PyErr_SetString(PyExc_ValueError, "Frames: hist_halves must be >= 5");
@@ -1767,7 +1952,7 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
         PyList_SET_ITEM(r1, w, v3);
         PyList_SET_ITEM(r2, w, v4);
         PyList_SET_ITEM(s1, w, v5);
-        PyList_SET_ITEM(c, w, PyBool_FromLong(checked[w]));
+        PyList_SET_ITEM(c, w, PyLong_FromLong(checked[w])); /* 0, 1, or 2: a long-window hit */
         if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL || v5 == NULL)
             goto fail;
     }
@@ -1996,7 +2181,7 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
             seg_src seg = {xbuf, (int64_t)self->half_index, H, f.n_pending + m, 0, (int64_t)self->L, hist16,
                            self->ctx_tab};
             memcpy(xbuf + 4 * H, state + ch * (H + STATE_EXTRA), (size_t)f.n_pending * sizeof(double));
-            const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * H,
+            const int strong = channel_frames_fast(&f, consts, xd, state + ch * (H + STATE_EXTRA), self->prev_x + ch * 3 * H,
                                                    self->twiddles, self->twiddles + NGUARD * 2 * H, digit, checked,
                                                    amp, lr, lc, relr, relc, share);
             if (!strong && c->run.digit == NO_DIGIT)
@@ -2245,6 +2430,12 @@ PyInit__detector_native(void)
         if (layout != NULL) {
             PyObject *v = Py_BuildValue("(ii)", CONST_DOUBLE_SKIP, 16);
             if (v == NULL || PyDict_SetItemString(layout, "double_skip", v) < 0)
+                Py_CLEAR(layout);
+            Py_XDECREF(v);
+        }
+        if (layout != NULL) {
+            PyObject *v = Py_BuildValue("(ii)", CONST_ROT2, 2 * NBINS);
+            if (v == NULL || PyDict_SetItemString(layout, "rot2", v) < 0)
                 Py_CLEAR(layout);
             Py_XDECREF(v);
         }

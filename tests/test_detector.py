@@ -367,6 +367,60 @@ def test_talk_off_guard_rejects_harmonics_of_musical_notes():
     assert fooled == 0 and detected == 16
 
 
+def test_long_window_wins_keys_under_speech_back():
+    """Keys under English speech (70 ms, -10 dBm0 per tone, 256 per ratio; the speech scaled to the keys' power
+    over its own, pauses included, as benchmarks/talkdown.py mixes them): the long window
+    (DetectorParams.long_window, issue 17 d17l) finds keys the 12.75 ms windows lose, and no digit that is
+    not one of the keys (measured: 0 dB 216 -> 220, -6 dB 171 -> 179 of 256)."""
+    from dataclasses import replace
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    speech = _speech()
+    for snr_db, gain in ((0, 3), (-6, 5)):
+        rng = np.random.default_rng(47)
+        signals = []
+        for _ in range(16):
+            x, spans = keypresses(DIGITS, tone_ms=70, gap_ms=100, rng=rng, level_dbm0=-10)
+            offset = int(rng.integers(0, speech.size - x.size))
+            tone_power = np.mean(np.concatenate([x[s.start:s.end] for s in spans]) ** 2)
+            seg = speech[offset:offset + x.size]
+            signals.append((x + seg * np.sqrt(tone_power / np.mean(seg ** 2) / 10 ** (snr_db / 10)), spans))
+        found = {}
+        for on in (False, True):
+            params = replace(DEFAULT_PARAMS, long_window=on)
+            hits = extra = 0
+            for y, spans in signals:
+                events = detect(y, RATE, params)
+
+                def match(e, s):  # benchmarks/conformance.py's match: from 20 ms before the key to 80 ms after
+                    return e.digit == s.digit and s.start - 160 <= e.start <= s.end + 640
+
+                hits += sum(any(match(e, s) for e in events) for s in spans)
+                extra += sum(not any(match(e, s) for s in spans) for e in events)
+            assert extra == 0
+            found[on] = hits
+        report(f"talk-down at {snr_db} dB, 256 keys, long window off -> on", f"{found[False]} -> {found[True]}",
+               f">= +{gain}")
+        assert found[True] >= found[False] + gain
+
+
+def test_long_window_gives_key_a_no_long_hits():
+    """Key A's tones are the 3rd and 7th harmonics of one fundamental (1633 / 697 = 7/3 + 0.43 %): a voice near
+    232 Hz (or 116 Hz) sounds both at once, and every speech digit the long window let through on the tune
+    half was an A. The keys that get no long-window hits (DetectorParams.long_harmonic_*): A alone at q <= 3,
+    none with the test off, more with a wider tolerance."""
+    from dtmfguard.dsp.detector import _DIGIT_OF, _harmonic_keys
+
+    def keys(q, tol):
+        mask = _harmonic_keys(q, tol)
+        return "".join(_DIGIT_OF[k] for k in range(16) if mask >> k & 1)
+
+    assert keys(3, 0.005) == "A"
+    assert keys(0, 0.005) == ""
+    assert keys(3, 0.004) == ""  # 0.43 % off 7/3
+    assert keys(7, 0.005) == "A48*#"  # 11/7 (4, 8, #), 9/7 (*): a fundamental of 110-134 Hz
+
+
 def test_half_row_guard_under_other_sound_keeps_a_key_over_a_voice_harmonic():
     """Speech under a key often has a pitch harmonic or its first formant at half the row frequency (350-470
     Hz), stronger than the row tone: talk-down keys were lost to the half-row guard (issue 17, d17t). In

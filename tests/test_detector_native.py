@@ -677,3 +677,50 @@ def test_a_break_bridges_a_made_up_frame_inside_a_key():
             out += det.process(x[400 + lead + 160:]) + det.flush()
             lost[brk] += [e.digit for e in out if e.complete] != ["8"]
     assert lost[True] == 0 and lost[False] > 0, lost
+
+
+#: the long window on (off by default; DetectorParams.long_window)
+LONG_ON = replace(DEFAULT_PARAMS, long_window=True)
+
+
+def _keys_under_speech(talk, ratio_db, rng, n=60):
+    """``n`` 70 ms keys at -10 dBm0 per tone, one every 400 ms, under ``talk`` scaled to ``ratio_db`` (keys'
+    power over the speech's, as benchmarks/talkdown.py mixes them), as int16."""
+    n = min(n, (talk.size - 6400) // 3200)
+    talk = talk[: n * 3200 + 6400]
+    tones = np.zeros(talk.size)
+    for i in range(n):
+        start = 3200 + i * 3200 + int(rng.integers(0, 800))
+        t = dtmf_tone(DIGITS[int(rng.integers(16))], 70, level_dbm0=-10.0, phase=tuple(rng.uniform(0, 2 * np.pi, 2)))
+        tones[start:start + t.size] = t
+    gain = np.sqrt(np.mean(tones[tones != 0] ** 2) / np.mean(talk ** 2) / 10 ** (ratio_db / 10))
+    return np.clip(np.round(tones + gain * talk), -32768, 32767).astype(np.int16)
+
+
+@pytest.mark.parametrize("ratio_db", [0.0, -6.0])
+def test_long_window_gives_the_same_events_on_both_paths(native, ratio_db):
+    """The long window (DetectorParams.long_window) decided the same way by numpy and C, for frames of 160,
+    of 1, whole and random chunks, int16 and float64, one detector and a bank; it must change the events
+    of keys under speech (windows it wins back), or this compares nothing new."""
+    talk = need(SPEECH, SPEECH_PACKAGE, "keys under speech")
+    x = _keys_under_speech(talk, ratio_db, np.random.default_rng(int(-ratio_db) + 3))
+    ref = with_backend("numpy", lambda: _events(x, [160], params=LONG_ON))
+    assert ref[0] != with_backend("numpy", lambda: _events(x, [160]))[0]
+    rng = np.random.default_rng(11)
+    for sizes in ([160], [1], [x.size], list(rng.integers(1, 700, 50))):
+        _same_events(ref, with_backend("native", lambda s=sizes: _events(x, s, params=LONG_ON)))
+    _same_events(ref, with_backend("native", lambda: _events(x.astype(np.float64), [333], params=LONG_ON)))
+    # a bank: the same signal at three grid offsets, each channel its own events on both paths
+    block = np.stack([np.pad(x, (o, 40 - o)) for o in (0, 13, 26)])
+
+    def bank_events():
+        bank = DetectorBank(3, 8000, LONG_ON)
+        out = [[] for _ in range(3)]
+        for pos in range(0, block.shape[1], 160):
+            for ch, evs in enumerate(bank.process(block[:, pos:pos + 160])):
+                out[ch] += [(e.digit, e.start, e.end) for e in evs]
+        for ch, evs in enumerate(bank.flush()):
+            out[ch] += [(e.digit, e.start, e.end) for e in evs]
+        return out
+
+    assert with_backend("native", bank_events) == with_backend("numpy", bank_events)

@@ -63,6 +63,7 @@ or a digit in progress).  Both give the same events
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from typing import List, Optional
@@ -164,6 +165,13 @@ class _Tables:
     end_misses: int
     edge_min: float
     break_guard: int  # samples after a break whose windows neither hit nor miss (DetectorParams.break_guard_ms)
+    long_on: float  # the long window (DetectorParams.long_window; 1.0 on, 0.0 off) and its purity limit
+    long_rel_peak_pow: float
+    long_after_weak: float
+    long_checked: float
+    long_min_strong: float
+    long_skip_mask: float  # bit r*4+c set: key (r, c) gets no long-window hits (DetectorParams.long_harmonic_*)
+    rot2: np.ndarray  # rot * rot: moves a window's phase reference back by 2H (the long window's second half)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
     native_tables: Optional[bytes] = None  # the C path's window and twiddle tables (frame_tables(native_consts))
 
@@ -258,6 +266,13 @@ class _Tables:
             end_misses=params.end_miss_windows,
             edge_min=params.edge_coverage_min,
             break_guard=int(round(params.break_guard_ms * rate / 1000.0)),
+            long_on=1.0 if params.long_window else 0.0,
+            long_rel_peak_pow=10 ** (params.long_relative_peak_db / 10.0),
+            long_after_weak=1.0 if params.long_after_weak else 0.0,
+            long_checked=1.0 if params.long_checked else 0.0,
+            long_min_strong=float(params.long_min_strong),
+            long_skip_mask=float(_harmonic_keys(params.long_harmonic_max_q, params.long_harmonic_tolerance)),
+            rot2=np.exp(-1j * omegas * half) * np.exp(-1j * omegas * half),
             native_consts=None,
         )
         if _detector_native is not None and half <= _detector_native.MAX_HALF:
@@ -270,7 +285,8 @@ class _Tables:
         ``CONST_LAYOUT``: name -> (offset, length)); every name must be filled exactly once."""
         bins = np.empty(5 * self.omegas.size)
         _detector_native.bin_table(np.ascontiguousarray(self.omegas), self.half, bins)  # libm, as the kernel
-        blocks = {"bins": bins, "omegas": self.omegas, "double_skip": self.double_skip, "rot": self.rot.view(np.float64), "advance": self.advance,
+        blocks = {"bins": bins, "omegas": self.omegas, "double_skip": self.double_skip, "rot": self.rot.view(np.float64),
+                  "rot2": self.rot2.view(np.float64), "advance": self.advance,
                   "dbm0_peak": DBM0_PEAK}
         layout = _detector_native.CONST_LAYOUT
         consts = np.full(_detector_native.CONSTS, np.nan)
@@ -291,6 +307,21 @@ class _Tables:
 
 
 _TABLES: dict = {}  # (params, rate, C module) -> _Tables (see _Tables.cached)
+
+
+def _harmonic_keys(max_q: int, tol: float) -> int:
+    """Bit r*4+c set for each key whose column/row frequency ratio lies within ``tol`` (relative) of a
+    fraction p/q with 1 <= q <= ``max_q``: both tones are harmonics (q-th and p-th) of one fundamental,
+    row/q, so a voice at that pitch can sound both at once (key A: 1633/697 is 7/3 + 0.43 %)."""
+    mask = 0
+    for key in range(16):
+        ratio = DTMF_HZ[4 + key % 4] / DTMF_HZ[key // 4]
+        for q in range(1, int(max_q) + 1):
+            p = round(ratio * q)
+            if p > 0 and abs(ratio / (p / q) - 1.0) <= tol:
+                mask |= 1 << key
+                break
+    return mask
 
 
 def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.ndarray):
@@ -314,7 +345,7 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     ac = np.take_along_axis(cols, c[..., None], -1)[..., 0]
     fraction = (ar * ar + ac * ac) * (n / 2.0) / np.maximum(energy, 1e-9)
     digit = np.full(r.shape, _NO_DIGIT)
-    checked_out = np.zeros(r.shape, dtype=bool)
+    checked_out = np.zeros(r.shape, dtype=np.int8)  # 1: phase-checked hit; 2: long-window hit (_long_windows)
     lr_out = np.full(r.shape, -np.inf)
     lc_out = np.full(r.shape, -np.inf)
     relr_out = np.zeros(r.shape)
@@ -399,6 +430,109 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     relc_out[ci, wi] = np.where(checked, rel_c, 0.0)
     share_out[ci, wi] = share
     return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out, share_out
+
+
+def _long_test(tab: _Tables, w2, wk, wp, e2: float, ek: float, prev_code: int):
+    """The long window (DetectorParams.long_window) at window k: ``w2``, ``wk``, ``wp`` the complex DFTs (24
+    bins, Python complex) of windows k-2, k and k-1, ``e2``, ``ek`` the energies of windows k-2 and k,
+    ``prev_code`` window k-1's code. Returns None, or (key, row level, column level, row and column relative
+    frequency errors, the long window's energy share) of a hit. Python scalars throughout, in the order of
+    native/detector.c's long_test (the same decisions)."""
+    n = tab.window
+    rot2 = tab.rot2
+    amp = [abs(w2[k] + complex(rot2[k]) * wk[k]) / n for k in range(8)]  # peak amplitude over 2n samples
+    rows, cols = amp[:4], amp[4:]
+    r = max(range(4), key=lambda i: (rows[i], -i))
+    c = max(range(4), key=lambda i: (cols[i], -i))
+    key = r * 4 + c
+    if (int(tab.long_skip_mask) >> key) & 1:
+        return None
+    if prev_code != key and (prev_code != _WEAK + key or not tab.long_after_weak):
+        return None
+    ar, ac = rows[r], cols[c]
+    if not (ar >= tab.min_amp and ac >= tab.min_amp):
+        return None
+    energy = e2 + ek
+    frac = (ar * ar + ac * ac) * n / (energy if energy > 1e-9 else 1e-9)
+    if not frac >= tab.min_fraction:
+        return None
+    rp = tab.long_rel_peak_pow
+    if not (ar * ar >= rp * sorted(x * x for x in rows)[2] and ac * ac >= rp * sorted(x * x for x in cols)[2]):
+        return None
+    twist = 20 * math.log10(ar / ac)
+    if twist > tab.normal_twist_db or twist < -tab.reverse_twist_db:
+        return None
+
+    def guard(k: int) -> float:
+        return abs(w2[k] + complex(rot2[k]) * wk[k]) / n
+
+    clean = frac >= tab.clean_fraction
+    g = tab.harmonic_guard if clean else tab.harmonic_guard_mixed
+    if not (guard(8 + r) < ar * g and guard(12 + c) < ac * g
+            and guard(16 + r) < ar * (tab.third_guard if clean else tab.third_guard_mixed)
+            and (tab.double_skip[key] > 0 or guard(20 + r) < ar * tab.double_guard)):
+        return None
+    # the phase test of the 12.75 ms windows k-1 and k at the key's bins
+    kc = c + 4
+    w_r, w_c, p_r, p_c = wk[r], wk[kc], wp[r], wp[kc]
+    if not (abs(p_r) >= 0.5 * abs(w_r) and abs(p_c) >= 0.5 * abs(w_c)):
+        return None
+    z_r, z_c = w_r * p_r.conjugate(), w_c * p_c.conjugate()
+    d_r = (math.atan2(z_r.imag, z_r.real) - float(tab.advance[r]) + math.pi) % (2 * math.pi) - math.pi
+    d_c = (math.atan2(z_c.imag, z_c.real) - float(tab.advance[kc]) + math.pi) % (2 * math.pi) - math.pi
+    rel_r = d_r / tab.half / float(tab.omegas[r])
+    rel_c = d_c / tab.half / float(tab.omegas[kc])
+    # the tolerance by context, as the 12.75 ms windows' (_classify's ramp), on the long window's share
+    ramp = min(1.0, max(0.0, (frac - tab.mixed_fraction) / (tab.full_fraction - tab.mixed_fraction)))
+    tol = tab.freq_tol_mixed + (tab.freq_tol - tab.freq_tol_mixed) * ramp
+    if not (abs(rel_r) <= tol and abs(rel_c) <= tol):
+        return None
+    return (key, 20 * math.log10(ar / DBM0_PEAK), 20 * math.log10(ac / DBM0_PEAK), rel_r, rel_c, frac)
+
+
+def _long_windows(tab: _Tables, win: np.ndarray, wenergy: np.ndarray, last_win: np.ndarray, long_state: np.ndarray,
+                  digit, checked, lr, lc, relr, relc, share) -> None:
+    """The long window over this call's windows (DetectorParams.long_window), in place: a window that is
+    not a hit becomes one when _long_test passes. ``long_state``: [C, 2K + 4] per channel, window k-2's DFT
+    (K complex), the energies of the last two windows, the last window's code and how many windows the
+    stream has had (capped at 2); updated here."""
+    nch, nw, nb = win.shape
+    if nw == 0:
+        return
+    last_win2 = long_state[:, :2 * nb].view(complex)
+    e1, e2 = long_state[:, 2 * nb], long_state[:, 2 * nb + 1]
+    prev_code, seen = long_state[:, 2 * nb + 2], long_state[:, 2 * nb + 3]
+    # candidates: channels whose previous window names a key, or with any window naming one
+    named = (digit >= 0).any(axis=1) | (prev_code >= 0)
+    for ci in np.flatnonzero(named).tolist():
+        code = int(prev_code[ci])
+        s = int(seen[ci])
+        for k in range(nw):
+            d = int(digit[ci, k])
+            if code >= 0 and not 0 <= d < _WEAK and s + k >= 2:
+                if k >= 2:
+                    w2, e_2 = win[ci, k - 2], float(wenergy[ci, k - 2])
+                elif k == 1:
+                    w2, e_2 = last_win[ci], float(e1[ci])
+                else:
+                    w2, e_2 = last_win2[ci], float(e2[ci])
+                wp = win[ci, k - 1] if k >= 1 else last_win[ci]
+                hit = _long_test(tab, w2.tolist(), win[ci, k].tolist(), wp.tolist(), e_2, float(wenergy[ci, k]),
+                                 code)
+                if hit is not None:
+                    d, lr[ci, k], lc[ci, k], relr[ci, k], relc[ci, k], share[ci, k] = hit
+                    digit[ci, k], checked[ci, k] = d, 2 if tab.long_checked > 0 else 0
+            code = d
+    # the state for the next call
+    if nw >= 2:
+        last_win2[:] = win[:, -2]
+        e2[:] = wenergy[:, -2]
+    else:
+        last_win2[:] = last_win
+        e2[:] = e1
+    e1[:] = wenergy[:, -1]
+    prev_code[:] = digit[:, -1]
+    np.minimum(seen + nw, 2, out=seen)
 
 
 def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
@@ -585,7 +719,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi", "long_hits")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -598,7 +732,8 @@ class _Run:
         self.a_last = a_first
         self.a_after = 0.0  # amplitude in the first window after the last hit
         self.misses = 0
-        self.checked = int(checked)
+        self.checked = int(checked != 0)
+        self.long_hits = int(checked == 2)  # long-window hits among the checked windows (DetectorParams.long_*)
         self.confirmed = False
         self.onset = 0
         self.level = level
@@ -656,7 +791,7 @@ class DetectorBank:
         c, h, k = self.channels, self._tab.half, self._tab.omegas.size
         # One float64 row per channel holds the stream state both paths read and update, in
         # native/detector.c's layout; the names below are views into it.
-        self._state = np.zeros((c, h + 4 * k + 1 + 8))
+        self._state = np.zeros((c, h + 4 * k + 1 + 8 + 2 * k + 4))
         self._pending = self._state[:, :h]  # samples that do not fill a half-block yet (first _n_pending)
         self._n_pending = 0
         self._half_index = 0  # index of the next half-block to complete (same on every channel)
@@ -668,7 +803,8 @@ class DetectorBank:
         self._last_half = self._state[:, h: h + 2 * k].view(complex)  # [C, K]: previous half-block
         self._last_half_energy = self._state[:, h + 2 * k]
         self._last_win = self._state[:, h + 2 * k + 1: h + 4 * k + 1].view(complex)  # window before the next
-        self._last_amp = self._state[:, h + 4 * k + 1:]  # [C, 8]: that window's amplitudes
+        self._last_amp = self._state[:, h + 4 * k + 1: h + 4 * k + 9]  # [C, 8]: that window's amplitudes
+        self._long = self._state[:, h + 4 * k + 9:]  # the long window's state (see _long_windows)
         self._runs: List[Optional[_Run]] = [None] * c
         # per channel, the windows of the last two breaks (mark_break): (lo, hi, lo, hi), inclusive; empty ranges
         self._neutral: List[tuple] = [_NO_BREAKS] * c
@@ -809,6 +945,8 @@ class DetectorBank:
         win = halves[:, :-1] + tab.rot * halves[:, 1:]
         wenergy = henergy[:, :-1] + henergy[:, 1:]
         digit, checked, amp, lr, lc, relr, relc, share = _classify(tab, win, self._last_win, wenergy)
+        if tab.long_on:
+            _long_windows(tab, win, wenergy, self._last_win, self._long, digit, checked, lr, lc, relr, relc, share)
         amp = np.concatenate([self._last_amp[:, None], amp], axis=1)  # row 0: the window before the first
         self._last_win[:] = win[:, -1]
         self._last_amp[:] = amp[:, -1]
@@ -833,7 +971,7 @@ class DetectorBank:
                 run = self._runs[ch]
                 if run is not None and d != run.digit:
                     continue
-            self._step(ch, first_w + k, d, bool(checked[k]), amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
+            self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
                        share[k], events)
 
     @staticmethod
@@ -859,6 +997,8 @@ class DetectorBank:
                 run.s_share += share
                 if checked:
                     run.checked += 1
+                    if checked == 2:
+                        run.long_hits += 1
                     run.measured(rel_r, rel_c)
                 if a > run.a_ref:
                     run.a_ref = a
@@ -924,6 +1064,8 @@ class DetectorBank:
         tab = self._tab
         if run.checked < tab.confirm_checked:
             return
+        if run.long_hits and run.checked - run.long_hits < tab.long_min_strong:
+            return  # a press the long window made: enough 12.75 ms hits of its own (DetectorParams.long_min_strong)
         # the pair's frequencies steady over the press so far (a keypad's are; a voice's or an
         # instrument's glide, vibrato or beat)
         if run.r_hi - run.r_lo > tab.steady_spread or run.c_hi - run.c_lo > tab.steady_spread:
