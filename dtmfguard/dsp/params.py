@@ -879,8 +879,8 @@ class MaskerParams:
     # digits on 500-519, 600-619, 700-719, 900-909 1, 0, 0, 0 -> 0 (oracle-timed totals 937 -> 934, 953, 962,
     # 474 -> 473); key-free under the profile, 10 min of the report half each: one flat mask more on Spanish
     # (0.321 -> 0.338 % of samples) and on HyperRogue (2.197 -> 2.214 %), English, French, music on hold, espeak
-    # German bit-identical; real-time channels per core under the profile with keys x0.90 (about 18 us per hop
-    # asked, ~4 hops a second on keyed speech).  Only inside the profile.  False: the screen's pair only.
+    # German bit-identical; real-time channels per core under the profile with keys x0.90-0.92 (about 18 us per
+    # hop asked, ~4 hops a second on keyed speech).  Only inside the profile.  False: the screen's pair only.
     payment_measured_pair: bool = True
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
