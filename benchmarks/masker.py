@@ -381,7 +381,10 @@ def main() -> int:
                 c = result["speech_cost"][f"pay {name}"] = speech_cost(payment_model(new_masker.Masker), src)
                 print(f"  {name}, pay: {c['lost_db']:.2f} dB lost, correlation {c['correlation']:.4f}")
         if args.main_rev:
-            speed_models.insert(1, ("main", load_legacy(args.main_rev, "main").Masker))
+            main_cls = load_legacy(args.main_rev, "main").Masker
+            speed_models.insert(1, ("main", main_cls))
+            if args.payment and hasattr(main_cls, "notch_all"):  # (its payment profile beside today's)
+                speed_models.append(("main pay", payment_model(main_cls)))
         cpc: dict = {label: {"keys": [], "speech": []} for label, _ in speed_models}
         for _ in range(args.speed_repeats):
             for label, cls in speed_models:
@@ -390,6 +393,9 @@ def main() -> int:
         med = {k: {s: float(np.median(v)) for s, v in d.items()} for k, d in cpc.items()}
         ratio = {f"new/{label}": {s: float(np.median(np.array(cpc["new"][s]) / np.array(cpc[label][s])))
                                   for s in ("keys", "speech")} for label, _ in speed_models if label != "new"}
+        if "main pay" in cpc:
+            ratio["pay/main pay"] = {s: float(np.median(np.array(cpc["pay"][s]) / np.array(cpc["main pay"][s])))
+                                     for s in ("keys", "speech")}
         for s in ("keys", "speech"):
             others = "".join(f", {label} {med[label][s]:6.0f}" for label, _ in speed_models if label != "new")
             ratios = "".join(f", {name} {r[s]:.2f}" for name, r in ratio.items())

@@ -122,7 +122,8 @@ _OPEN = (1 << 63) - 1  # an open span's end in the C span lists
 # linear algebra, ~2/3 of building a masker); the arrays are read-only
 _QUIET_SV2_CACHE: dict = {}
 #: per (rate, window length): Hann-windowed cos and sin of each DTMF frequency times (1 + g) for g on
-#: ``_OFFSET_GRID``, two [8, grid, n] tables (shared by every masker: the offset rules' frequency measure)
+#: ``_OFFSET_GRID``, two [8, grid, n] tables (shared by every masker: the offset rules' frequency measure); and per
+#: ("bands", rate, window length): the band DFT of :meth:`Masker._band_table`
 _OFFSET_TABLES: dict = {}
 _OFFSET_GRID = np.round(np.arange(-0.06, 0.06 + 1e-9, 0.0025), 6)
 _BOUND_GAIN_CACHE: dict = {}
@@ -883,6 +884,8 @@ class Masker:
         self._g711_holds = bool(p.g711_holds_notch)
         self._pay_flat = bool(p.payment_suspect_flat)
         self._pay_hold = int(round(float(p.payment_hold_ms) * self.rate / 1000.0))
+        self._pay_measured = bool(p.payment_measured_pair)
+        self._offset_found = True  # (set by each :meth:`_offset_confirms`)
         self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
             [k * self._hop for k in ks if k * self._hop <= int(round(p.also_named_ms * self.rate / 1000.0))]
@@ -1227,17 +1230,27 @@ class Masker:
             self._hit_pair, self._hit_run = hit, int(hit >= 0)
         if notes:
             self._hit_run, hit = 0, -1  # (no press by a run of hits either)
-        if conf < 0 and self._active is None and (self._hit_run >= self._hit_hops or (
-                hit >= 0 and self._offset_max is not None
-                and (self._hit_run == 1 or (e // self._hop) % self._offset_every == 0)
-                and self._offset_confirms(e, hit, expl, buf_start))):
+        press = -1  # the pair a run of screen hits or the offset rule confirms as a press at this hop
+        if conf < 0 and self._active is None and hit >= 0:
+            if self._hit_run >= self._hit_hops:
+                press = hit
+            elif self._offset_max is not None and (
+                    self._hit_run == 1 or (e // self._hop) % self._offset_every == 0):
+                if self._offset_confirms(e, hit, expl, buf_start):
+                    press = hit
+                elif self._pay_measured and not self._offset_found and self._paying(e):
+                    # ``payment_measured_pair``: under the payment profile, the pair the 16 ms window's spectrum
+                    # peaks point at when the screen named another whose tones are not there (a key 4 % off named
+                    # as a neighbour)
+                    press = self._measured_confirms(e, hit, expl, buf_start)
+        if press >= 0:
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
-            steady = float(expl[hit]) * self._short / (self._kmax * self._hop)
-            onset = self._onset(e, hit, steady, buf_start, lim)
+            steady = float(expl[press]) * self._short / (self._kmax * self._hop)
+            onset = self._onset(e, press, steady, buf_start, lim)
             self._open_press(max(self._align_down(onset - self._guard), lim), lim)
-            self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
-            self._press_due = self._press_tests(e, hit)
+            self._pair, self._steady, self._misses = press, float(expl[press]), 0
+            self._press_due = self._press_tests(e, press)
             self._end_suspect(e)
             return
         if conf >= 0:
@@ -1583,10 +1596,12 @@ class Masker:
         screen names ``pair`` and no press is open: hops the C frame always hands to these steps."""
         n = self._kmax * self._hop
         seg = self._buf[e - n - buf_start: e - buf_start]
+        self._offset_found = True  # (for ``payment_measured_pair``: the screen's pair measured as one keypad's)
         if float(expl[pair]) >= self._offset_skip * float(seg @ seg):
             return False  # the nominal fit already carries the pair: a key near nominal, the rules above see it
         offsets = self._offset_keypad(seg, pair, self._offset_max, self._offset_spread)
         if offsets is None:
+            self._offset_found = False
             return False
         er, ec = offsets
         r, c, _ = pairfit.PAIRS[pair]
@@ -1608,6 +1623,54 @@ class Masker:
                     and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
                 return True
         return False
+
+    def _measured_confirms(self, e: int, named: int, expl: np.ndarray, buf_start: int) -> int:
+        """``payment_measured_pair``: the pair whose row and column tones are nearest the strongest peaks of the
+        16 ms window ending at ``e`` (Hann-windowed spectrum, one peak in each group's band from 6 % under its
+        lowest tone to 6 % over its highest, :meth:`_band_table`), when it is not ``named`` (the screen's pair,
+        already tested), the peaks are one keypad oscillator's to the grid's step, and :meth:`_offset_confirms`
+        confirms it: a press of that pair; else -1."""
+        n = self._kmax * self._hop
+        table, nb, split, tone, err, slack = self._band_table(n)
+        v = table @ self._buf[e - n - buf_start: e - buf_start]
+        power = v[:nb] * v[:nb] + v[nb:] * v[nb:]
+        r = int(np.argmax(power[:split]))
+        c = split + int(np.argmax(power[split:]))
+        pair = int(tone[r]) * 4 + int(tone[c])  # (pairfit.PAIRS: row by row)
+        if pair == named or not self._keypad_offsets(float(err[r]), float(err[c]),
+                                                     self._offset_spread + float(slack[r] + slack[c]),
+                                                     self._offset_max + float(max(slack[r], slack[c]))):
+            return -1  # (no keypad oscillator's peaks, to the grid's step: the measure and fits would say no)
+        return pair if self._offset_confirms(e, pair, expl, buf_start) else -1
+
+    def _band_table(self, n: int) -> tuple:
+        """For :meth:`_measured_confirms`, shared by every masker of the rate: the Hann-windowed DFT of ``n``
+        samples on a grid of frequencies (every other bin of a ``_keypad_nfft``-point rfft, 8 Hz at 8 kHz) from 6 %
+        under each group's lowest tone to 6 % over its highest: (cos rows then sin rows [2 * bins, n], bins, the
+        first column-group bin, each bin's nearest tone within its group (0-3), its relative offset from that tone,
+        and the grid's step relative to it)."""
+        key = ("bands", self.rate, n)
+        tab = _OFFSET_TABLES.get(key)
+        if tab is None:
+            nfft, step = self._keypad_nfft, 2
+            hz, tone, err = [], [], []
+            for group in (ROW_HZ, COL_HZ):
+                lo = int(math.ceil(group[0] * 0.94 * nfft / self.rate))
+                hi = int(math.floor(group[-1] * 1.06 * nfft / self.rate))
+                f = np.arange(lo, hi + 1, step) * self.rate / nfft
+                t = np.argmin(np.abs(f[:, None] / np.asarray(group)[None, :] - 1.0), axis=1)
+                hz.append(f)
+                tone.append(t)
+                err.append(f / np.asarray(group)[t] - 1.0)
+            f, t, er = np.concatenate(hz), np.concatenate(tone), np.concatenate(err)
+            nominal = f / (1.0 + er)
+            ph = 2 * np.pi * f[:, None] * np.arange(n)[None, :] / self.rate
+            table = np.ascontiguousarray(np.concatenate([np.cos(ph), np.sin(ph)]) * _hann(n)[None, :])
+            slack = step * self.rate / nfft / nominal
+            for a in (table, t, er, slack):
+                a.setflags(write=False)
+            tab = _OFFSET_TABLES.setdefault(key, (table, f.size, hz[0].size, t, er, slack))
+        return tab
 
     def _keypad(self, e: int, pair: int, buf_start: int) -> bool:
         """False when the pair's two tones over the last ``persist_ms`` are clearly no keypad's: one tone off

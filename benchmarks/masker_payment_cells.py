@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The payment profile's talk-over cells of ``benchmarks/masker.py --payment`` over many seeds, for several maskers.
+
+Per seed, the 30 cells of ``masker.py --payment`` sections (b) and (c) (the same conditions, random seeds and
+scenarios), run through each masker with the payment profile on from the first sample
+(``masker.payment_model``), after a G.711 round trip: digits the blind attacker names, and the oracle-timed
+attacker's total.  Only the profile's model is run (the benchmark also runs the default and legacy maskers), so a
+set of seeds takes minutes.  ``--revs``: git revisions (their masker loaded as ``masker.py --legacy-rev`` loads
+it) and/or ``wt`` (the working tree).
+
+Run:  python benchmarks/masker_payment_cells.py --revs main,wt --seeds 500-519,600-619 [--cells 16] [--json out.json]
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # single-threaded, before numpy
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from typing import List  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import masker as bench  # noqa: E402
+
+from dtmfguard.dsp import masker as new_masker  # noqa: E402
+from dtmfguard.testkit import adversary as A  # noqa: E402
+
+BOUNDARY_DB = (-12.0, -9.0, -6.0, -3.0, 0.0, 3.0, 6.0, 10.0)
+
+
+def cells() -> List[tuple]:
+    """(name, press_scenario options, offset added to the seed), in the order of ``masker.py --payment``."""
+    conds = dict(bench.CONDITIONS, **bench.PAYMENT_EXTRA)
+    out = [(name, cond, i) for i, (name, cond) in enumerate(conds.items())]
+    out += [(f"boundary {t:+.0f} dB", {"speech_under_db": t}, 100 + i) for i, t in enumerate(BOUNDARY_DB)]
+    return out
+
+
+def seeds_arg(text: str) -> List[int]:
+    out: List[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--revs", default="wt", help="comma list of git revisions and/or wt (the working tree)")
+    ap.add_argument("--seeds", required=True, help="e.g. 500-519,600-619,907")
+    ap.add_argument("--cells", default="", help="comma list of cell indices (default: all 30)")
+    ap.add_argument("--presses", type=int, default=24)
+    ap.add_argument("--json", help="also write the figures to this JSON file")
+    args = ap.parse_args()
+    table = cells()
+    want = [int(c) for c in args.cells.split(",")] if args.cells else list(range(len(table)))
+    models = {}
+    for rev in args.revs.split(","):
+        cls = new_masker.Masker if rev == "wt" else bench.load_legacy(rev, f"rev_{rev}").Masker
+        models[rev] = bench.payment_model(cls)
+    result: dict = {rev: {} for rev in models}
+    print(f"payment profile, {len(want)} cells x {args.presses} presses per seed; blind / oracle-timed per masker")
+    for seed in seeds_arg(args.seeds):
+        speech = A.load_speech(240.0, seed=seed)
+        if speech is None:
+            print("note: asterisk-core-sounds-en-wav not installed")
+            return 1
+        tot = {rev: [0, 0] for rev in models}
+        named = []
+        for ci in want:
+            name, cond, off = table[ci]
+            x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
+            rate = cond.get("rate", 8000)
+            for rev, model in models.items():
+                out, m = bench.mask_stream(model, x, rate)
+                heard = bench._codec(out, cond)
+                b, o = A.count_recovered(heard, spans, rate), A.oracle_score(heard, spans, rate)
+                result[rev][f"{seed}/{ci}"] = [b, o, m.errors]
+                tot[rev][0] += b
+                tot[rev][1] += o
+                if b:
+                    named.append(f"{rev}: {b} in cell {ci} ({name})")
+        for rev in models:
+            result[rev][str(seed)] = tot[rev]
+        print(f"  seed {seed}: " + " | ".join(f"{rev} {t[0]} / {t[1]}" for rev, t in tot.items())
+              + (f"  ({'; '.join(named)})" if named else ""), flush=True)
+    seeds = seeds_arg(args.seeds)
+    print("  all: " + " | ".join(f"{rev} {sum(result[rev][str(s)][0] for s in seeds)} / "
+                                 f"{sum(result[rev][str(s)][1] for s in seeds)}" for rev in models))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
