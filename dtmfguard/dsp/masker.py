@@ -319,6 +319,7 @@ class Masker:
         self._verify_exact = None if params.verify_unique_exact is None else float(params.verify_unique_exact)
         self._recent_len = 0 if params.verify_recent_ms is None else int(round(params.verify_recent_ms * ms))
         self._sure_len = -1 if params.verify_recent_sure_ms is None else int(round(params.verify_recent_sure_ms * ms))
+        self._ended_opening = bool(params.press_ended_opening)
         self._recent_weak = 0 if params.verify_recent_weak_ms is None \
             else int(round(params.verify_recent_weak_ms * ms))
         self._long_len = 0 if params.verify_long_ms is None else int(round(params.verify_long_ms * ms))
@@ -425,6 +426,7 @@ class Masker:
         self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
+        self._opened_pair = -1  # ... the pair it opened with (``press_ended_opening``)
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -1237,6 +1239,7 @@ class Masker:
             onset = self._onset(e, hit, steady, buf_start, lim)
             self._open_press(max(self._align_down(onset - self._guard), lim), lim)
             self._pair, self._steady, self._misses = hit, float(expl[hit]), 0
+            self._opened_pair = hit
             self._press_due = self._press_tests(e, hit)
             self._end_suspect(e)
             return
@@ -1245,6 +1248,7 @@ class Masker:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
                 self._open_press(max(self._align_down(onset - self._guard), lim), lim)
                 self._press_due = self._press_tests(e, conf)
+                self._opened_pair = conf
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
                 # another pair: tested as a press of its own (unless one note's octave again, :meth:`_octave_switch`)
@@ -1277,6 +1281,10 @@ class Masker:
                     if not self._press_named:
                         self._ended(p, e, self._recent_len)
                         self._press_ended[p] = e
+                        q = self._opened_pair
+                        if self._ended_opening and 0 <= q != p:  # the key under a louder voice's pair
+                            self._ended(q, e, self._recent_len)
+                            self._press_ended[q] = e
                     if self._press_named and self._suspect is None:
                         # the notes go on below the attacker's reach: a silent suspect of their pair, notched
                         # wherever a window names it again, never a press by persistence (2: after a press)
@@ -1382,6 +1390,7 @@ class Masker:
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
+            self._opened_pair = sp[0]
             self._misses = 0
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:

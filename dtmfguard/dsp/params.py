@@ -853,6 +853,13 @@ class MaskerParams:
     # speech, its notch ended 3 ms before the 2 ms window the G.711 check had named; the pending window then failed
     # its verification).  False: such a window holds nothing.
     g711_holds_notch: bool = True
+    # A press whose confirmed pair changed while it was masked (a louder second voice over a held key: windows of
+    # another pair confirm, the press follows them) counts as ended for the pair it opened with too, not only for the
+    # last one: ``verify_recent_sure_ms`` and ``verify_recent_ms`` then verify a short window naming the key after the
+    # mask ended (issue 12, helper m12l: seed 1101, 2nd voice 6 dB over a 577 ms key D, the press switched to C, its
+    # mask ended 18 ms before a 2 ms window named D blind).  Only after a flat mask whose pair changed (key-free audio:
+    # rarer than the flat masks, <= 1/min).  False: the last pair only.
+    press_ended_opening: bool = True
     # Payment profile (:meth:`Masker.notch_all`), issue 12: a suspect opened while the profile covers its start
     # gets the flat mask (with its fade) instead of the band notch.  The profile already notches the 8 bands
     # everywhere, and a 2-4 ms window of the attacker (250-500 Hz wide) still named the key in the notched audio

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Keys the blind attacker named on the tune seeds 1100-1119 of the benchmark, and the rules that hide them (issue
+12, helper m12l).
+
+* ``press_ended_opening``: a press whose pair changed while masked (a louder second voice over a held key) counts as
+  ended for the pair it opened with too, so a short window naming the key after its mask ended is verified.
+
+Each rule is shown necessary on the benchmark's own cell (``benchmarks/masker.py --payment``: seed, condition index,
+24 presses, the attacker after a G.711 round trip): the key is named blind without it and not with it; with it every
+sample treated without it is still treated (the rules only ever add treatment); both backends give the same samples
+for any chunking.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from _masker_util import assert_rule_acts_alike, assert_rule_hides_key, mask
+from _masker_util import bench_scenario as _scenario
+from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
+
+# (speech seed, condition index, condition, rule switched off)
+CASES = {
+    "ended opening: 2nd voice from mid-press, +6 dB (seed 1101)": (1101, 3, {"voice_mid_press_db": -6.0},
+                                                                   {"press_ended_opening": False}),
+}
+
+
+def _treated(m, n: int) -> np.ndarray:
+    """Input samples under the flat mask or a band notch."""
+    sel = np.zeros(n, dtype=bool)
+    for s in list(m.masked_spans) + list(m.notched_spans):
+        sel[max(s.start, 0): max(min(s.end, n), 0)] = True
+    return sel
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_rule_is_what_hides_the_key(case):
+    assert_rule_hides_key(*CASES[case])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_rules_only_add_treatment(case):
+    """Every sample flat-masked or notched without the rule is flat-masked or notched with it, and the rule treats
+    more somewhere (it acts)."""
+    seed, index, cond, off = CASES[case]
+    x, _ = _scenario(seed, index, **cond)
+    _, m_on = mask(x)
+    _, m_off = mask(x, dataclasses.replace(P, **off))
+    on, without = _treated(m_on, x.size), _treated(m_off, x.size)
+    assert not np.any(without & ~on)
+    assert np.any(on & ~without)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_rules_same_output_any_chunking_and_backend(case):
+    """Where the rule acts (the output differs without it), both backends give the same samples for any chunking."""
+    seed, index, cond, off = CASES[case]
+    x, _ = _scenario(seed, index, **cond)
+    assert_rule_acts_alike(x, off)
