@@ -4,6 +4,8 @@
 
 * ``press_ended_opening``: a press whose pair changed while masked (a louder second voice over a held key) counts as
   ended for the pair it opened with too, so a short window naming the key after its mask ended is verified.
+* ``verify_osc_*``: a short window whose pair's two tones over 48 ms are off nominal by the same share within 0.2 %
+  (one keypad oscillator 2-3 % off under louder speech) and carry a tenth of that window is verified.
 
 Each rule is shown necessary on the benchmark's own cell (``benchmarks/masker.py --payment``: seed, condition index,
 24 presses, the attacker after a G.711 round trip): the key is named blind without it and not with it; with it every
@@ -25,6 +27,10 @@ from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 CASES = {
     "ended opening: 2nd voice from mid-press, +6 dB (seed 1101)": (1101, 3, {"voice_mid_press_db": -6.0},
                                                                    {"press_ended_opening": False}),
+    "one oscillator: 3 dB under speech, +2 % (seed 1101)": (1101, 17, {"speech_under_db": -3.0, "freq_error": 0.02},
+                                                             {"verify_osc_fraction": None}),
+    "one oscillator: 3 dB under speech, +3 % (seed 1111)": (1111, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
+                                                             {"verify_osc_fraction": None}),
 }
 
 

@@ -337,6 +337,8 @@ class Masker:
         self._line_len = 0 if params.verify_line_ms is None else int(round(params.verify_line_ms * ms))
         self._line_fraction = float(params.verify_line_fraction)
         self._line_spread = float(params.verify_line_spread)
+        self._osc_fraction = params.verify_osc_fraction
+        self._osc_spread = float(params.verify_osc_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -1846,6 +1848,8 @@ class Masker:
                     or self._exact(item[1], length, pair, buf_start) or self._sure_recent(item[1], pair) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
                     or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
+                    or (self._osc_fraction is not None
+                        and self._held_long(e, pair, buf_start, None, self._osc_fraction, self._osc_spread)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
