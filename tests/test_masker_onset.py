@@ -6,6 +6,8 @@
   ended for the pair it opened with too, so a short window naming the key after its mask ended is verified.
 * ``verify_osc_*``: a short window whose pair's two tones over 48 ms are off nominal by the same share within 0.2 %
   (one keypad oscillator 2-3 % off under louder speech) and carry a tenth of that window is verified.
+* ``also_named_rival``: the longer windows' pairs are looked for also where another pair carries more of the 16 ms
+  window than the screen's (a key 3 % off between two rows: the 2 ms window named the neighbouring key).
 
 Each rule is shown necessary on the benchmark's own cell (``benchmarks/masker.py --payment``: seed, condition index,
 24 presses, the attacker after a G.711 round trip): the key is named blind without it and not with it; with it every
@@ -31,6 +33,8 @@ CASES = {
                                                              {"verify_osc_fraction": None}),
     "one oscillator: 3 dB under speech, +3 % (seed 1111)": (1111, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
                                                              {"verify_osc_fraction": None}),
+    "also named, rival: 3 dB under speech, +3 % (seed 1109)": (1109, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
+                                                               {"also_named_rival": False}),
 }
 
 

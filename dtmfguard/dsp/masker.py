@@ -338,6 +338,7 @@ class Masker:
         self._line_fraction = float(params.verify_line_fraction)
         self._line_spread = float(params.verify_line_spread)
         self._osc_fraction = params.verify_osc_fraction
+        self._also_rival = bool(params.also_named_rival)
         self._osc_spread = float(params.verify_osc_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
@@ -1407,14 +1408,15 @@ class Masker:
     def _pend_also(self, e: int, pair: int, length: int, expl: np.ndarray, buf_start: int) -> None:
         """``also_named_ms``: the longer windows ending at ``e`` that name another pair than the screen's (by the
         screen's rule) are kept pending too, each verified as a short window of its length; looked for only where
-        the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at ``e`` and another pair
-        at least ``also_named_share``."""
+        the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at ``e`` (or, with
+        ``also_named_rival``, less than another pair) and another pair at least ``also_named_share``."""
         n16 = self._kmax * self._hop
         long = self._buf[e - n16 - buf_start: e - buf_start]
         energy = float(long @ long)
-        if float(expl[pair]) >= self._verify_fraction * energy:
+        rival = float(np.delete(expl, pair).max())
+        if float(expl[pair]) >= self._verify_fraction * energy and not (self._also_rival and rival > float(expl[pair])):
             return  # the screen's pair is carried (a key's, verified as such): nothing else is looked for
-        if not float(np.delete(expl, pair).max()) >= self._also_share * energy:
+        if not rival >= self._also_share * energy:
             return
         for n in self._also_lens:
             if n <= length:

@@ -871,6 +871,12 @@ class MaskerParams:
     # 23 key-free.  None: off.
     verify_osc_fraction: float | None = 0.1
     verify_osc_spread: float = 0.002
+    # ``also_named_ms`` looks for the longer windows' pairs also where the screen's pair carries ``verify_fraction`` of
+    # the 16 ms window but another pair carries more of it: a key 3 % off between two rows (key 4 at +3 %: its row at
+    # 793 Hz, between 770 and 852) under speech, whose 2 ms window named the neighbouring key 7 and whose 4 ms window
+    # named key 4 (issue 12, helper m12l: seed 1109, 16 ms shares 0.28 for key 7, 0.30 for key 4; key 4 named blind
+    # at its onset).  False: only where the screen's pair carries less than ``verify_fraction``.
+    also_named_rival: bool = True
     # Payment profile (:meth:`Masker.notch_all`), issue 12: a suspect opened while the profile covers its start
     # gets the flat mask (with its fade) instead of the band notch.  The profile already notches the 8 bands
     # everywhere, and a 2-4 ms window of the attacker (250-500 Hz wide) still named the key in the notched audio
