@@ -8,6 +8,9 @@
   (one keypad oscillator 2-3 % off under louder speech) and carry a tenth of that window is verified.
 * ``also_named_rival``: the longer windows' pairs are looked for also where another pair carries more of the 16 ms
   window than the screen's (a key 3 % off between two rows: the 2 ms window named the neighbouring key).
+* ``verify_weak_spread`` 0.01 (was 0.005): a key's onset under louder speech whose nominal tones measure 0.76 % apart.
+* ``verify_exact_flat``: a suspect opened by a window fitting its pair exactly (a tone alone in a gap of the speech)
+  gets the flat mask: the band notch's 8 ms blocks put the louder speech's projection on the key's frequencies there.
 
 Each rule is shown necessary on the benchmark's own cell (``benchmarks/masker.py --payment``: seed, condition index,
 24 presses, the attacker after a G.711 round trip): the key is named blind without it and not with it; with it every
@@ -35,6 +38,13 @@ CASES = {
                                                              {"verify_osc_fraction": None}),
     "also named, rival: 3 dB under speech, +3 % (seed 1109)": (1109, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
                                                                {"also_named_rival": False}),
+    "weak spread: 1 s presses 6 dB under speech (seed 1121)": (1121, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
+                                                               {"verify_weak_spread": 0.005}),
+}
+# a suspect's treatment changes (the flat mask instead of the band notch): not only more treatment
+FLAT_CASES = {
+    "exact flat: boundary, tone 6 dB under speech (seed 1121)": (1121, 102, {"speech_under_db": -6.0},
+                                                                 {"verify_exact_flat": False}),
 }
 
 
@@ -46,9 +56,9 @@ def _treated(m, n: int) -> np.ndarray:
     return sel
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(CASES) + list(FLAT_CASES))
 def test_each_rule_is_what_hides_the_key(case):
-    assert_rule_hides_key(*CASES[case])
+    assert_rule_hides_key(*{**CASES, **FLAT_CASES}[case])
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -64,9 +74,24 @@ def test_rules_only_add_treatment(case):
     assert np.any(on & ~without)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(CASES) + list(FLAT_CASES))
 def test_rules_same_output_any_chunking_and_backend(case):
     """Where the rule acts (the output differs without it), both backends give the same samples for any chunking."""
-    seed, index, cond, off = CASES[case]
+    seed, index, cond, off = {**CASES, **FLAT_CASES}[case]
     x, _ = _scenario(seed, index, **cond)
     assert_rule_acts_alike(x, off)
+
+
+@pytest.mark.parametrize("case", list(FLAT_CASES))
+def test_exact_flat_masks_where_the_notch_was(case):
+    """Every flat mask the rule adds lies on a band notch of the masker without it (the same evidence, the other
+    treatment), and every flat mask without it is still there."""
+    seed, index, cond, off = FLAT_CASES[case]
+    x, _ = _scenario(seed, index, **cond)
+    _, m_on = mask(x)
+    _, m_off = mask(x, dataclasses.replace(P, **off))
+    new_flat = [s for s in m_on.masked_spans if s not in m_off.masked_spans]
+    assert new_flat
+    for s in new_flat:
+        assert any(n.start < s.end and s.start < n.end for n in m_off.notched_spans), s
+    assert all(s in m_on.masked_spans for s in m_off.masked_spans)

@@ -339,6 +339,7 @@ class Masker:
         self._line_spread = float(params.verify_line_spread)
         self._osc_fraction = params.verify_osc_fraction
         self._also_rival = bool(params.also_named_rival)
+        self._exact_flat = bool(params.verify_exact_flat)
         self._osc_spread = float(params.verify_osc_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
@@ -1362,6 +1363,15 @@ class Masker:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
+                if verified >= 0 and self._exact_flat and at - length >= e - self._kmax * self._hop \
+                        and self._exact(at, length, sus, buf_start):  # (a window the delay line holds in any chunking)
+                    # ``verify_exact_flat``: a tone alone in a gap of the speech is a press (flat mask): the band
+                    # notch's 8 ms blocks would put the speech's own projection on the key's frequencies into the gap
+                    self._open_press(max(start, lim), lim)
+                    self._pair, self._steady, self._misses = sus, float(expl[sus]), 0
+                    self._opened_pair = sus
+                    self._press_due = self._press_tests(e, sus)
+                    return
                 self._suspect = sp = [sus, at, last, self._open_notch(start, lim), False]
             elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
                 first = at - length - (self._guard if verified >= 0 else 0)
