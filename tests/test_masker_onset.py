@@ -9,6 +9,8 @@
 * ``also_named_rival``: the longer windows' pairs are looked for also where another pair carries more of the 16 ms
   window than the screen's (a key 3 % off between two rows: the 2 ms window named the neighbouring key).
 * ``verify_weak_spread`` 0.01 (was 0.005): a key's onset under louder speech whose nominal tones measure 0.76 % apart.
+* ``verify_column_*``: a short window whose pair carries a fifth of the 16 ms window and whose column tone alone is
+  coherent between the two windows and at nominal over 48 ms (the speech below 1 kHz spoiled the row tone's fit).
 * ``verify_exact_flat``: a suspect opened by a window fitting its pair exactly (a tone alone in a gap of the speech)
   gets the flat mask: the band notch's 8 ms blocks put the louder speech's projection on the key's frequencies there.
 
@@ -40,6 +42,10 @@ CASES = {
                                                                {"also_named_rival": False}),
     "weak spread: 1 s presses 6 dB under speech (seed 1121)": (1121, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
                                                                {"verify_weak_spread": 0.005}),
+    "column line: boundary, tone 3 dB under speech (seed 1101)": (1101, 103, {"speech_under_db": -3.0},
+                                                                  {"verify_column_coherence": None}),
+    "column line: boundary, tone 3 dB over speech (seed 1104)": (1104, 105, {"speech_under_db": 3.0},
+                                                                 {"verify_column_coherence": None}),
 }
 # a suspect's treatment changes (the flat mask instead of the band notch): not only more treatment
 FLAT_CASES = {

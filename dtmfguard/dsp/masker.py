@@ -340,6 +340,8 @@ class Masker:
         self._osc_fraction = params.verify_osc_fraction
         self._also_rival = bool(params.also_named_rival)
         self._exact_flat = bool(params.verify_exact_flat)
+        self._column_coherence = params.verify_column_coherence
+        self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
@@ -1862,6 +1864,9 @@ class Masker:
                     or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
                     or (self._osc_fraction is not None
                         and self._held_long(e, pair, buf_start, None, self._osc_fraction, self._osc_spread)) \
+                    or (energy > 0 and self._column_coherence is not None
+                        and expl[pair] >= self._verify_fraction * energy
+                        and self._column_line(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -1893,6 +1898,22 @@ class Masker:
         if self._verify_coherence is None or explained >= self._verify_strong * energy:
             return True
         return self._coherent(named, length, e, freqs, buf_start, long)
+
+    def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_column_*``: the pair's column tone, fitted at nominal, matches between the named short window and
+        the 16 ms window ending at ``e`` within ``verify_column_coherence`` (the row tone is not asked: speech's
+        energy below 1 kHz is what spoils it), and measured over the ``verify_long_ms`` ending at ``e`` it lies within
+        ``verify_column_error`` of nominal: a keypad's steady column line under louder speech."""
+        n, nl = self._kmax * self._hop, self._long_len
+        if not nl or e - nl < buf_start or named - length < e - n or named > e:
+            return False
+        freqs = self._nominal(pair)
+        long, _ = self._fit_at(e - n, e, freqs, buf_start)
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
+        if not abs(short[1] - long[1]) <= self._column_coherence * abs(long[1]):
+            return False
+        _, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
+        return abs(ec) <= self._column_error + 1e-9
 
     @staticmethod
     def _nominal(pair: int) -> Tuple[float, float]:
