@@ -28,6 +28,7 @@ import pytest
 
 from _masker_util import assert_rule_acts_alike, assert_rule_hides_key, mask
 from _masker_util import bench_scenario as _scenario
+from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
 # (speech seed, condition index, condition, rule switched off)
@@ -101,3 +102,12 @@ def test_exact_flat_masks_where_the_notch_was(case):
     for s in new_flat:
         assert any(n.start < s.end and s.start < n.end for n in m_off.notched_spans), s
     assert all(s in m_on.masked_spans for s in m_off.masked_spans)
+
+
+@pytest.mark.parametrize("bad", [{"verify_osc_spread": -0.001}, {"verify_osc_fraction": 0.0},
+                                 {"verify_column_coherence": 0.0}, {"verify_column_error": -0.001}])
+def test_new_params_validated(bad):
+    with pytest.raises(ValueError):
+        Masker(params=dataclasses.replace(P, **bad))
+    Masker(params=dataclasses.replace(P, verify_osc_fraction=None, verify_column_coherence=None,
+                                      also_named_rival=False, verify_exact_flat=False, press_ended_opening=False))

@@ -343,6 +343,10 @@ class Masker:
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
+        if not (self._osc_spread >= 0.0 and self._column_error >= 0.0 and (
+                self._column_coherence is None or float(self._column_coherence) > 0.0) and (
+                self._osc_fraction is None or 0.0 < float(self._osc_fraction) <= 1.0)):
+            raise ValueError("verify_osc_* / verify_column_*: spreads and errors >= 0, coherence > 0, share in (0, 1]")
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
