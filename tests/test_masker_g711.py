@@ -40,7 +40,9 @@ CASES = {
     "exact: tone 9 dB under speech with gaps": (17, 101, {"speech_under_db": -9.0}, {"verify_unique_exact": None}),
     # (the 96 ms line test, ``verify_line_*``, hides this key too: off with it)
     "recent press: 1 s presses 6 dB under speech": (2026, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
-                                                    {"verify_recent_ms": None, "verify_line_ms": None}),
+                                                    # (verify_osc_* hides it too)
+                                                    {"verify_recent_ms": None, "verify_line_ms": None,
+                                                     "verify_osc_fraction": None}),
     "long: 6 dB under speech": (7, 102, {"speech_under_db": -6.0}, {"verify_long_ms": None, "verify_line_ms": None}),
     # (the second look, ``verify_again_ms``, hides this key too: off with it)
     "long: 3 dB under speech, +3 %": (17, 19, {"speech_under_db": -3.0, "freq_error": 0.03},

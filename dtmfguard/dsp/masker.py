@@ -320,6 +320,7 @@ class Masker:
         self._verify_exact = None if params.verify_unique_exact is None else float(params.verify_unique_exact)
         self._recent_len = 0 if params.verify_recent_ms is None else int(round(params.verify_recent_ms * ms))
         self._sure_len = -1 if params.verify_recent_sure_ms is None else int(round(params.verify_recent_sure_ms * ms))
+        self._ended_opening = bool(params.press_ended_opening)
         self._recent_weak = 0 if params.verify_recent_weak_ms is None \
             else int(round(params.verify_recent_weak_ms * ms))
         self._long_len = 0 if params.verify_long_ms is None else int(round(params.verify_long_ms * ms))
@@ -337,6 +338,16 @@ class Masker:
         self._line_len = 0 if params.verify_line_ms is None else int(round(params.verify_line_ms * ms))
         self._line_fraction = float(params.verify_line_fraction)
         self._line_spread = float(params.verify_line_spread)
+        self._osc_fraction = params.verify_osc_fraction
+        self._also_rival = bool(params.also_named_rival)
+        self._exact_flat = bool(params.verify_exact_flat)
+        self._column_coherence = params.verify_column_coherence
+        self._column_error = float(params.verify_column_error)
+        self._osc_spread = float(params.verify_osc_spread)
+        if not (self._osc_spread >= 0.0 and self._column_error >= 0.0 and (
+                self._column_coherence is None or float(self._column_coherence) > 0.0) and (
+                self._osc_fraction is None or 0.0 < float(self._osc_fraction) <= 1.0)):
+            raise ValueError("verify_osc_* / verify_column_*: spreads and errors >= 0, coherence > 0, share in (0, 1]")
         # how long after a tone's end the detector closes its span: covers add it so that a signalled
         # key (RFC 4733 / SIP INFO) sounds as long as the same key in-band (the 16 ms window still holds
         # a quarter of the tone 12 ms after its end, then ``close_ms``)
@@ -426,6 +437,7 @@ class Masker:
         self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
+        self._opened_pair = -1  # ... the pair it opened with (``press_ended_opening``)
         self._steady = 0.0  # ... the most energy it explained in the long window
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
@@ -1250,6 +1262,7 @@ class Masker:
             onset = self._onset(e, press, steady, buf_start, lim)
             self._open_press(max(self._align_down(onset - self._guard), lim), lim)
             self._pair, self._steady, self._misses = press, float(expl[press]), 0
+            self._opened_pair = press
             self._press_due = self._press_tests(e, press)
             self._end_suspect(e)
             return
@@ -1258,6 +1271,7 @@ class Masker:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
                 self._open_press(max(self._align_down(onset - self._guard), lim), lim)
                 self._press_due = self._press_tests(e, conf)
+                self._opened_pair = conf
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
                 # another pair: tested as a press of its own (unless one note's octave again, :meth:`_octave_switch`)
@@ -1290,6 +1304,10 @@ class Masker:
                     if not self._press_named:
                         self._ended(p, e, self._recent_len)
                         self._press_ended[p] = e
+                        q = self._opened_pair
+                        if self._ended_opening and 0 <= q != p:  # the key under a louder voice's pair
+                            self._ended(q, e, self._recent_len)
+                            self._press_ended[q] = e
                     if self._press_named and self._suspect is None:
                         # the notes go on below the attacker's reach: a silent suspect of their pair, notched
                         # wherever a window names it again, never a press by persistence (2: after a press)
@@ -1364,6 +1382,15 @@ class Masker:
                 # a short window may name a tone a few ms after its onset: twice the guard before it
                 first = at - length - (self._guard if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
+                if verified >= 0 and self._exact_flat and at - length >= e - self._kmax * self._hop \
+                        and self._exact(at, length, sus, buf_start):  # (a window the delay line holds in any chunking)
+                    # ``verify_exact_flat``: a tone alone in a gap of the speech is a press (flat mask): the band
+                    # notch's 8 ms blocks would put the speech's own projection on the key's frequencies into the gap
+                    self._open_press(max(start, lim), lim)
+                    self._pair, self._steady, self._misses = sus, float(expl[sus]), 0
+                    self._opened_pair = sus
+                    self._press_due = self._press_tests(e, sus)
+                    return
                 self._suspect = sp = [sus, at, last, self._open_notch(start, lim), False]
             elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
                 first = at - length - (self._guard if verified >= 0 else 0)
@@ -1395,6 +1422,7 @@ class Masker:
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
+            self._opened_pair = sp[0]
             self._misses = 0
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
@@ -1409,14 +1437,15 @@ class Masker:
     def _pend_also(self, e: int, pair: int, length: int, expl: np.ndarray, buf_start: int) -> None:
         """``also_named_ms``: the longer windows ending at ``e`` that name another pair than the screen's (by the
         screen's rule) are kept pending too, each verified as a short window of its length; looked for only where
-        the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at ``e`` and another pair
-        at least ``also_named_share``."""
+        the screen's pair carries less than ``verify_fraction`` of the 16 ms window ending at ``e`` (or, with
+        ``also_named_rival``, less than another pair) and another pair at least ``also_named_share``."""
         n16 = self._kmax * self._hop
         long = self._buf[e - n16 - buf_start: e - buf_start]
         energy = float(long @ long)
-        if float(expl[pair]) >= self._verify_fraction * energy:
+        rival = float(np.delete(expl, pair).max())
+        if float(expl[pair]) >= self._verify_fraction * energy and not (self._also_rival and rival > float(expl[pair])):
             return  # the screen's pair is carried (a key's, verified as such): nothing else is looked for
-        if not float(np.delete(expl, pair).max()) >= self._also_share * energy:
+        if not rival >= self._also_share * energy:
             return
         for n in self._also_lens:
             if n <= length:
@@ -1900,6 +1929,11 @@ class Masker:
                     or self._exact(item[1], length, pair, buf_start) or self._sure_recent(item[1], pair) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
                     or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
+                    or (self._osc_fraction is not None
+                        and self._held_long(e, pair, buf_start, None, self._osc_fraction, self._osc_spread)) \
+                    or (energy > 0 and self._column_coherence is not None
+                        and expl[pair] >= self._verify_fraction * energy
+                        and self._column_line(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -1931,6 +1965,22 @@ class Masker:
         if self._verify_coherence is None or explained >= self._verify_strong * energy:
             return True
         return self._coherent(named, length, e, freqs, buf_start, long)
+
+    def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_column_*``: the pair's column tone, fitted at nominal, matches between the named short window and
+        the 16 ms window ending at ``e`` within ``verify_column_coherence`` (the row tone is not asked: speech's
+        energy below 1 kHz is what spoils it), and measured over the ``verify_long_ms`` ending at ``e`` it lies within
+        ``verify_column_error`` of nominal: a keypad's steady column line under louder speech."""
+        n, nl = self._kmax * self._hop, self._long_len
+        if not nl or e - nl < buf_start or named - length < e - n or named > e:
+            return False
+        freqs = self._nominal(pair)
+        long, _ = self._fit_at(e - n, e, freqs, buf_start)
+        short, _ = self._fit_at(named - length, named, freqs, buf_start)
+        if not abs(short[1] - long[1]) <= self._column_coherence * abs(long[1]):
+            return False
+        _, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
+        return abs(ec) <= self._column_error + 1e-9
 
     @staticmethod
     def _nominal(pair: int) -> Tuple[float, float]:
