@@ -1808,7 +1808,8 @@ class Masker:
         """:meth:`_named` for a musical suspect's pair; with ``musical_named_exact``, a window the attacker's own rule
         names at hop ``e`` as the agent hears it, whatever its pair (the notch takes all eight frequencies): the
         screen's at the input (``sus``) or only through its µ-law or A-law round trip (``dropped``: the keypad
-        test refused it), each pair + 16 * window; its length, else 0."""
+        test refused it), each pair + 16 * window; its length, else the length of a ``musical_margin_windows_ms``
+        window naming ``pair`` with :meth:`_named`'s margin, else 0."""
         if not self._musical_exact:
             return self._named(e, pair, buf_start)
         if not self._musical_any:

@@ -695,7 +695,8 @@ class MaskerParams:
     # ``musical_named_any_pair``: a screen window of any pair counts (the notch takes all eight frequencies); one of
     # another pair opens a silent musical suspect's notch from that window and, if short, is kept pending as with no
     # suspect (not switched to at once).  Own pair only: the notch no longer covers other pairs' windows the
-    # verification rejects (tune, HyperRogue 0.9x, runs named in the output 8.5 -> 9.8/min).
+    # verification rejects (tune, runs named in the output: ru 6.1 -> 6.3/min, HyperRogue 1.05x 7.3 -> 7.5; with every
+    # window exact, HyperRogue 0.9x 8.5 -> 9.8), for 0.003-0.013 points less changed.
     # Measured, tune half, one run each (``weak_switch_apart`` on): % changed, main (c344cf2) / all windows exact /
     # now (8 ms by the margin): HyperRogue 0.9x 0.364 / 0.244 / 0.315, 1.0x 0.436 / 0.337 / 0.425, 1.05x 0.356 / 0.362
     # (one more flat mask: a silent musical suspect, then a clean two-tone chord masked flat by persistence) / 0.338
