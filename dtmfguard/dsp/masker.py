@@ -293,6 +293,10 @@ class Masker:
         if self._measured_hold is not None and not 16 * ms <= self._measured_len <= self.rate // 10:
             raise ValueError("press_hold_measured_ms must be between 16 and 100")
         self._musical_from_named = bool(params.musical_notch_from_named)
+        self._musical_exact = bool(params.musical_named_exact)
+        self._switch_apart = bool(params.weak_switch_apart)
+        self._musical_any = bool(params.musical_named_any_pair)
+        self._musical_margin_lens = tuple(int(round(w * ms)) for w in params.musical_margin_windows_ms)
         # ``press_octave_*``: a press whose two tones are one note's partials an octave apart (:meth:`_octave_notes`)
         self._octave_tol = None if params.press_octave_tolerance is None else float(params.press_octave_tolerance)
         self._octave_share = float(params.press_octave_share)
@@ -1192,10 +1196,12 @@ class Masker:
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
         unsure = -1  # a window named only through G.711 whose pair failed the keypad test: verified, never trusted
+        dropped = -1  # (the same window whatever ``screen_g711_verify``: what a musical suspect's notch follows)
         if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
             sus -= self._g711_flag
             if self._active is None and not self._g711_keypad(e, sus % 16, buf_start):
                 # (with no press open the C frame hands every named hop to these steps)
+                dropped = sus
                 unsure = sus if self._g711_verify else -1
                 sus = -1
         lim = self._writable(e)
@@ -1319,8 +1325,8 @@ class Masker:
         # steady note); notched from its walked-back onset, masked flat if it persists
         if sp is not None and sp[3] is not None and self._musical(sp):
             # a musical pair's notch (no keypad's: its tones apart) is held only while a window
-            # could name it (through G.711: the margin of :meth:`_named`), not while it is weakly present
-            if (sus < 0 or sus % 16 != sp[0]) and self._named(e, sp[0], buf_start):
+            # names it (:meth:`_musical_named`: as the agent hears it), not while it is weakly present
+            if (sus < 0 or sus % 16 != sp[0]) and self._musical_named(e, sp[0], sus, dropped, buf_start):
                 sp[2] = e
         elif sp is not None and weak == sp[0]:
             sp[2] = e
@@ -1341,14 +1347,22 @@ class Masker:
                 self._suspect = sp = [weak, e, e, self._open_notch(start, lim), False]
                 self._ended(weak, e, self._recent_weak)  # (a keypad-like pair held in the 16 ms window)
             else:
-                sp[0], sp[1], sp[2], sp[4] = weak, e, e, False
-        if sp is not None and sp[3] is None and sus < 0:
-            length = self._named(e, sp[0], buf_start)
+                # another pair held in the 16 ms window: a suspect of that pair, musical if its tones are apart
+                # (``weak_switch_apart``; else a keypad's, which persistence may mask flat)
+                sp[0], sp[1], sp[2], sp[4] = weak, e, e, self._switch_apart and self._apart(e, weak, buf_start)
+        if sp is not None and sp[3] is None and (sus < 0 or (self._musical_exact and self._musical_any and self._musical(sp))):
+            # (``musical_named_any_pair``: a window the screen names opens a silent musical suspect's notch whatever
+            # its pair; a short one of another pair is then kept pending, below, as with no suspect)
+            length = self._musical_named(e, sp[0], sus, dropped, buf_start) if self._musical(sp) \
+                else self._named(e, sp[0], buf_start)
             if length:
                 # from the pair's walked-back onset, as a press (a notch has no fade: it may start at the
                 # first sample not yet emitted, lim - fade)
-                if self._musical(sp) and self._musical_from_named:
-                    onset = e - length - self._guard  # a musical pair: what the window names, not its onset
+                named = sus if sus >= 0 else dropped
+                if self._musical(sp) and (self._musical_from_named or (
+                        self._musical_exact and named >= 0 and named % 16 != sp[0])):
+                    # a musical pair: what the window names, not its onset (always so for another pair's window)
+                    onset = e - length - self._guard
                 else:
                     steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                     onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
@@ -1366,11 +1380,13 @@ class Masker:
             # ``screen_g711_verify``: pending like any short window (its verification asks for the pair in the
             # windows around it), whatever suspect is open: nothing is trusted of a window two partials may explain
             self._pending.append((e + self._verify_after, e, unsure % 16, self._ks[unsure // 16] * self._hop))
-        if sus >= 0 and self._also_lens and self._active is None and (sp is None or sp[3] is None):
+        if sus >= 0 and self._also_lens and self._active is None and (sp is None or sp[3] is None or (
+                self._musical_exact and self._musical(sp))):
             self._pend_also(e, sus % 16, self._ks[sus // 16] * self._hop, expl, buf_start)
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
-            if (sp is None or (sp[3] is None and sp[0] != sus)) and length <= self._verify_len and verified < 0:
+            if (sp is None or ((sp[3] is None or (self._musical_exact and self._musical(sp))) and sp[0] != sus)) \
+                    and length <= self._verify_len and verified < 0:
                 # a short window alone is weak evidence (speech gives a few a minute): keep it pending
                 # until the 16 ms window centred on it has been seen, then notch only if that window
                 # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
@@ -1880,11 +1896,27 @@ class Masker:
         energy = float(seg @ seg)
         return float(expl[pair]) / energy if energy > 0 else 0.0
 
-    def _named(self, e: int, pair: int, buf_start: int) -> int:
+    def _musical_named(self, e: int, pair: int, sus: int, dropped: int, buf_start: int) -> int:
+        """:meth:`_named` for a musical suspect's pair; with ``musical_named_exact``, a window the attacker's own rule
+        names at hop ``e`` as the agent hears it, whatever its pair (the notch takes all eight frequencies): the
+        screen's at the input (``sus``) or only through its µ-law or A-law round trip (``dropped``: the keypad
+        test refused it), each pair + 16 * window; its length, else the length of a ``musical_margin_windows_ms``
+        window naming ``pair`` with :meth:`_named`'s margin, else 0."""
+        if not self._musical_exact:
+            return self._named(e, pair, buf_start)
+        if not self._musical_any:
+            sus = sus if sus >= 0 and sus % 16 == pair else -1
+            dropped = dropped if dropped >= 0 and dropped % 16 == pair else -1
+        named = sus if sus >= 0 else dropped
+        if named >= 0:
+            return self._ks[named // 16] * self._hop
+        return self._named(e, pair, buf_start, self._musical_margin_lens) if self._musical_margin_lens else 0
+
+    def _named(self, e: int, pair: int, buf_start: int, lens: Optional[Tuple[int, ...]] = None) -> int:
         """The length of the shortest window ending at ``e`` (of ``named_windows_ms``) where ``pair`` passes the
         attacker's rule with a margin (``named_fraction``, ``named_unique``): 0 if none.  The attacker
         hears the output through G.711, whose noise lifts a 2 ms window's uniqueness by 20-30 %."""
-        for length in self._named_lens:
+        for length in self._named_lens if lens is None else lens:
             seg = self._buf[e - length - buf_start: e - buf_start]
             resid, coef, energy = pairfit.pair_fit(seg[None, :], self.rate)
             r = resid[0]
