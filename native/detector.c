@@ -128,7 +128,9 @@
     X(RATIO_SPREAD, "ratio_spread") X(RATIO_MIN_SHARE, "ratio_min_share") X(RATIO_COVER, "ratio_cover")    \
     X(PRESS_OFFSET, "press_offset") X(PRESS_OFFSET_SHARE, "press_offset_share")    \
     X(PRE_LEVEL, "pre_level") X(PRE_N, "pre_n") X(PRE_GAP, "pre_gap") X(PRE_MIN_SHARE, "pre_min_share")        \
-    X(PRE_MAX_SHARE, "pre_max_share")
+    X(PRE_MAX_SHARE, "pre_max_share") X(ENV_SPREAD, "env_spread") X(ENV_MIN_SHARE, "env_min_share")         \
+    X(ENV_MAX_SHARE, "env_max_share") X(ENV_OFFSET_MIN, "env_offset_min") X(ENV_COVER, "env_cover")             \
+    X(ENV_STEP, "env_step")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -680,6 +682,7 @@ typedef struct {
     int64_t ctx_onset; /* the onset the music-context value was measured for (INT64_MIN: none) */
     double ctx_value;
     double q_lo, q_hi; /* the row/column amplitude ratio's range over the hit windows after the first */
+    int refused;       /* failed a test whose verdict holds for the rest of the press (press_env_*) */
 } run_t;
 
 typedef struct {
@@ -751,6 +754,7 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
     r->ctx_value = 0.0;
     r->q_lo = INFINITY;
     r->q_hi = 0.0;
+    r->refused = 0;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -1253,6 +1257,55 @@ pre_onset_level(const double *sc, seg_src *seg, int64_t lo, int64_t plo, Py_ssiz
     return qr < qc ? qr : qc;
 }
 
+/* the press's sub-window amplitude-ratio test (detector._press_ratio_spread): each tone's amplitude (Hann
+ * window of H samples, DFT at fr / fc Hz) in windows every `step` samples over the stream's samples [lo, hi);
+ * over the windows whose two amplitudes sum to at least `cover` of the largest sum, the largest row/column
+ * ratio over the smallest; 1.0 with fewer than 2 windows or out of memory (the test then does not reject) */
+static double
+press_ratio_spread(const double *sc, seg_src *seg, int64_t lo, int64_t hi, double fr, double fc)
+{
+    const Py_ssize_t n = (Py_ssize_t)sc[S_HALF], step = (Py_ssize_t)sc[S_ENV_STEP], len = (Py_ssize_t)(hi - lo);
+    const Py_ssize_t count = len >= n ? (len - n) / step + 1 : 0;
+    if (count < 2)
+        return 1.0;
+    double *x = (double *)PyMem_RawMalloc((size_t)(len + 2 * n + 2 * count) * sizeof(double));
+    if (x == NULL)
+        return 1.0;
+    double *hw = x + len, *fw = hw + n, *ar = fw + n, *ac = ar + count;
+    seg_copy(seg, lo, hi, x);
+    const double cd = cos(2.0 * PI / (double)(n - 1)), sd = sin(2.0 * PI / (double)(n - 1));
+    double c = 1.0, sn = 0.0; /* cos and sin of 2 pi i / (n - 1), by rotation (as pre_onset_level) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        hw[i] = 0.5 - 0.5 * c;
+        const double c2 = c * cd - sn * sd;
+        sn = sn * cd + c * sd;
+        c = c2;
+    }
+    const double rate = sc[S_RATE];
+    double top = 0.0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        const double *xk = x + k * step;
+        for (Py_ssize_t i = 0; i < n; i++)
+            fw[i] = xk[i] * hw[i];
+        ar[k] = comb_amp(fw, n, fr, rate);
+        ac[k] = comb_amp(fw, n, fc, rate);
+        if (ar[k] + ac[k] > top)
+            top = ar[k] + ac[k];
+    }
+    double q_lo = INFINITY, q_hi = 0.0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (ar[k] + ac[k] >= sc[S_ENV_COVER] * top) {
+            const double q = ar[k] / (ac[k] > 1e-9 ? ac[k] : 1e-9);
+            if (q < q_lo)
+                q_lo = q;
+            if (q > q_hi)
+                q_hi = q;
+        }
+    }
+    PyMem_RawFree(x);
+    return q_hi / (q_lo > 1e-300 ? q_lo : 1e-300);
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -1264,7 +1317,7 @@ static void
 maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, seg_src *seg,
               const double *omega, const double *hann, const double *hann_l, int broken)
 {
-    if (r->checked < (int)sc[S_CONFIRM_CHECKED])
+    if (r->checked < (int)sc[S_CONFIRM_CHECKED] || r->refused)
         return;
     if (r->r_hi - r->r_lo > sc[S_STEADY_SPREAD] || r->c_hi - r->c_lo > sc[S_STEADY_SPREAD])
         return;
@@ -1335,6 +1388,21 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
                 && pre_onset_level(sc, seg, lo, plo, (Py_ssize_t)n, fr, fc) >= sc[S_PRE_LEVEL])
                 return;
+        }
+        /* the pair's amplitude ratio over the press at sub-window resolution (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_ENV_SPREAD]) && isfinite(sc[S_CTX_PERSIST])
+            && r->s_share >= sc[S_ENV_MIN_SHARE] * (double)r->hits && r->s_share < sc[S_ENV_MAX_SHARE] * (double)r->hits
+            && (fabs(mr) >= sc[S_ENV_OFFSET_MIN] || fabs(mc) >= sc[S_ENV_OFFSET_MIN]) && !broken) {
+            const int64_t H = (int64_t)sc[S_HALF], hi = (w + 2) * H;
+            int64_t lo = (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H;
+            if (onset > lo)
+                lo = onset;
+            if (lo < 0)
+                lo = 0;
+            if (hi - lo >= H + (int64_t)sc[S_ENV_STEP] && press_ratio_spread(sc, seg, lo, hi, fr, fc) >= sc[S_ENV_SPREAD]) {
+                r->refused = 1; /* two envelopes do not become one: not judged again */
+                return;
+            }
         }
         r->confirmed = 1;
         r->onset = onset;
