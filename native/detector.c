@@ -130,7 +130,9 @@
     X(PRE_LEVEL, "pre_level") X(PRE_N, "pre_n") X(PRE_GAP, "pre_gap") X(PRE_MIN_SHARE, "pre_min_share")        \
     X(PRE_MAX_SHARE, "pre_max_share") X(ENV_SPREAD, "env_spread") X(ENV_MIN_SHARE, "env_min_share")         \
     X(ENV_MAX_SHARE, "env_max_share") X(ENV_OFFSET_MIN, "env_offset_min") X(ENV_COVER, "env_cover")             \
-    X(ENV_STEP, "env_step")
+    X(ENV_STEP, "env_step") X(GLIDE_LEVEL, "glide_level") X(GLIDE_OFFSET, "glide_offset")                      \
+    X(GLIDE_STEP, "glide_step") X(GLIDE_K, "glide_k") X(GLIDE_MAX_SHARE, "glide_max_share")                    \
+    X(GLIDE_HOLD, "glide_hold") X(GLIDE_HOP, "glide_hop") X(GLIDE_SEGMENTS, "glide_segments")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -1257,6 +1259,71 @@ pre_onset_level(const double *sc, seg_src *seg, int64_t lo, int64_t plo, Py_ssiz
     return qr < qc ? qr : qc;
 }
 
+/* the slid-into-the-key test (detector._glided): segments of n samples ending 0, hop, 2 hop ... before the
+ * onset (the stream's samples [lo, onset), the latest first); for each tone, in each segment (Hann window)
+ * the strongest component on the grid f (1 + glide_step k), k = -glide_k .. glide_k (the first of equal
+ * ones), over the tone's amplitude over [plo, plo + n) at f. 1 if for either tone every segment's component
+ * lies inside the grid on the same side of f, no nearer to it than the later segment's, the latest at
+ * least glide_offset away and glide_level strong, the others glide_hold strong; 0 otherwise or out of
+ * memory. */
+static int
+glided(const double *sc, seg_src *seg, int64_t lo, int64_t onset, int64_t plo, Py_ssize_t n, double fr, double fc)
+{
+    const Py_ssize_t len = (Py_ssize_t)(onset - lo);
+    double *x = (double *)PyMem_RawMalloc((size_t)(len + 3 * n) * sizeof(double));
+    if (x == NULL)
+        return 0;
+    double *b = x + len, *hw = b + n, *fw = hw + n;
+    seg_copy(seg, lo, onset, x);
+    seg_copy(seg, plo, plo + n, b);
+    const double cd = cos(2.0 * PI / (double)(n - 1)), sd = sin(2.0 * PI / (double)(n - 1));
+    double c = 1.0, sn = 0.0; /* cos and sin of 2 pi i / (n - 1), by rotation (as pre_onset_level) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        hw[i] = 0.5 - 0.5 * c;
+        b[i] *= hw[i];
+        const double c2 = c * cd - sn * sd;
+        sn = sn * cd + c * sd;
+        c = c2;
+    }
+    const double rate = sc[S_RATE], step = sc[S_GLIDE_STEP];
+    const int K = (int)sc[S_GLIDE_K], S = (int)sc[S_GLIDE_SEGMENTS];
+    const Py_ssize_t hop = (Py_ssize_t)sc[S_GLIDE_HOP];
+    int found = 0;
+    for (int t = 0; t < 2 && !found; t++) {
+        const double f = t ? fc : fr;
+        double ref = comb_amp(b, n, f, rate);
+        ref = ref > 1e-9 ? ref : 1e-9;
+        double last = 0.0;
+        int j;
+        for (j = 0; j < S; j++) {
+            const double *xs = x + len - (Py_ssize_t)j * hop - n;
+            for (Py_ssize_t i = 0; i < n; i++)
+                fw[i] = xs[i] * hw[i];
+            double top = -1.0;
+            int at = 0;
+            for (int k = -K; k <= K; k++) {
+                const double v = comb_amp(fw, n, f * (1.0 + step * (double)k), rate);
+                if (v > top) {
+                    top = v;
+                    at = k;
+                }
+            }
+            const double rel = step * (double)at, level = top / ref;
+            if (at == -K || at == K)
+                break;
+            if (j == 0) {
+                if (fabs(rel) < sc[S_GLIDE_OFFSET] || level < sc[S_GLIDE_LEVEL])
+                    break;
+            } else if (rel * last <= 0.0 || fabs(rel) < fabs(last) || level < sc[S_GLIDE_HOLD])
+                break;
+            last = rel;
+        }
+        found = j == S;
+    }
+    PyMem_RawFree(x);
+    return found;
+}
+
 /* the press's sub-window amplitude-ratio test (detector._press_ratio_spread): each tone's amplitude (Hann
  * window of H samples, DFT at fr / fc Hz) in windows every `step` samples over the stream's samples [lo, hi);
  * over the windows whose two amplitudes sum to at least `cover` of the largest sum, the largest row/column
@@ -1388,6 +1455,17 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
                 && pre_onset_level(sc, seg, lo, plo, (Py_ssize_t)n, fr, fc) >= sc[S_PRE_LEVEL])
                 return;
+        }
+        /* a tone that slid into the key (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_GLIDE_LEVEL]) && isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_GLIDE_MAX_SHARE] * (double)r->hits) {
+            const int64_t H = (int64_t)sc[S_HALF], n = (int64_t)sc[S_PRE_N];
+            const int64_t lo = onset - n - ((int64_t)sc[S_GLIDE_SEGMENTS] - 1) * (int64_t)sc[S_GLIDE_HOP];
+            const int64_t plo = (w + 2) * H - n;
+            if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
+                && glided(sc, seg, lo, onset, plo, (Py_ssize_t)n, fr, fc)) {
+                r->refused = 1; /* the note was there before the onset: not judged again */
+                return;
+            }
         }
         /* the pair's amplitude ratio over the press at sub-window resolution (DetectorBank._maybe_confirm) */
         if (isfinite(sc[S_ENV_SPREAD]) && isfinite(sc[S_CTX_PERSIST])

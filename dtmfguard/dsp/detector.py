@@ -127,6 +127,14 @@ class _Tables:
     env_offset_min: float
     env_cover: float
     env_step: int  # samples between its windows (each one half-block long)
+    glide_level: float  # the slid-into-the-key test (DetectorParams.glide_*; inf: off)
+    glide_hold: float
+    glide_offset: float
+    glide_hop: int  # samples between its segments' ends
+    glide_segments: int
+    glide_step: float
+    glide_k: int  # its grid: glide_step * (-glide_k .. glide_k)
+    glide_max_share: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -226,6 +234,14 @@ class _Tables:
             env_offset_min=params.press_env_offset_min,
             env_cover=params.press_env_cover,
             env_step=max(1, half // 3),
+            glide_level=10 ** (params.glide_level_db / 20.0),
+            glide_hold=10 ** (params.glide_hold_db / 20.0),
+            glide_hop=int(round(params.glide_hop_ms * rate / 1000.0)),
+            glide_segments=params.glide_segments,
+            glide_offset=params.glide_offset_min,
+            glide_step=params.glide_step,
+            glide_k=int(round(params.glide_span / params.glide_step)),
+            glide_max_share=params.glide_max_share,
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -566,6 +582,41 @@ def _press_ratio_spread(tab: _Tables, x: np.ndarray, fr: float, fc: float) -> fl
     keep = pa >= tab.env_cover * pa.max()
     q = ar[keep] / np.maximum(ac[keep], 1e-9)
     return float(q.max() / max(q.min(), 1e-300))
+
+
+def _glided(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: float) -> bool:
+    """The slid-into-the-key test (issue 17), native/detector.c's glided: ``pre`` holds the samples before the
+    onset, its segments of ``press.size`` samples end 0, hop, 2 hop ... (``tab.glide_hop``) before it (the
+    latest first). For each tone, in each segment (Hann window) the strongest component on the grid
+    ``f (1 + glide_step k)``, k in -glide_k .. glide_k (the first of equal ones), and its amplitude over the
+    tone's over ``press`` at ``f``. True if for either tone every segment's component lies inside the grid
+    on the same side of ``f``, no nearer to it than the later segment's, the latest at least
+    ``glide_offset`` away and ``glide_level`` strong, the others ``glide_hold`` strong: a note that slid
+    into the key."""
+    n = press.size
+    idx = np.arange(n)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    rel = tab.glide_step * np.arange(-tab.glide_k, tab.glide_k + 1)
+    for f in (fr, fc):
+        ref = max(float(abs(np.sum(press * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))), 1e-9)
+        grid = np.exp(-1j * (2.0 * np.pi * f / tab.rate) * np.outer(1.0 + rel, idx))
+        last = 0.0
+        for j in range(tab.glide_segments):
+            end = pre.size - j * tab.glide_hop
+            a = np.abs(grid @ (pre[end - n: end] * hw))
+            k = int(np.argmax(a))
+            level = float(a[k]) / ref
+            if not 0 < k < rel.size - 1:
+                break
+            if j == 0:
+                if abs(rel[k]) < tab.glide_offset or level < tab.glide_level:
+                    break
+            elif rel[k] * last <= 0.0 or abs(rel[k]) < abs(last) or level < tab.glide_hold:
+                break
+            last = float(rel[k])
+        else:
+            return True
+    return False
 
 
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
@@ -1035,6 +1086,18 @@ class DetectorBank:
                     pre = np.clip(np.round(buf[ch, lo - base: lo - base + tab.pre_n]), -32768, 32767)
                     press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
                     if _pre_onset_level(tab, pre, press, fr, fc) >= tab.pre_level:
+                        return
+            # A tone that slid into the key (DetectorParams.glide_*)
+            if (tab.glide_level < float("inf") and tab.ctx_persist < float("inf")
+                    and run.s_share < tab.glide_max_share * run.hits):
+                lo = onset - tab.pre_n - (tab.glide_segments - 1) * tab.glide_hop
+                plo = (w + 2) * h - tab.pre_n
+                if lo >= (w + 2 - tab.ctx_halves) * h and plo >= onset:
+                    base = self._seg_base
+                    pre = np.clip(np.round(buf[ch, lo - base: onset - base]), -32768, 32767)
+                    press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
+                    if _glided(tab, pre, press, fr, fc):
+                        run.refused = True  # the note was there before the onset: not judged again
                         return
             # The pair's amplitude ratio over the press at sub-window resolution (DetectorParams.press_env_*)
             if (tab.env_spread < float("inf") and tab.ctx_persist < float("inf")
