@@ -132,7 +132,8 @@
     X(ENV_MAX_SHARE, "env_max_share") X(ENV_OFFSET_MIN, "env_offset_min") X(ENV_COVER, "env_cover")             \
     X(ENV_STEP, "env_step") X(GLIDE_LEVEL, "glide_level") X(GLIDE_OFFSET, "glide_offset")                      \
     X(GLIDE_STEP, "glide_step") X(GLIDE_K, "glide_k") X(GLIDE_MAX_SHARE, "glide_max_share")                    \
-    X(GLIDE_HOLD, "glide_hold") X(GLIDE_HOP, "glide_hop") X(GLIDE_SEGMENTS, "glide_segments")
+    X(GLIDE_HOLD, "glide_hold") X(GLIDE_HOP, "glide_hop") X(GLIDE_SEGMENTS, "glide_segments")                 \
+    X(GLIDE_SCREEN, "glide_screen")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -1293,6 +1294,13 @@ glided(const double *sc, seg_src *seg, int64_t lo, int64_t onset, int64_t plo, P
         const double f = t ? fc : fr;
         double ref = comb_amp(b, n, f, rate);
         ref = ref > 1e-9 ? ref : 1e-9;
+        {
+            const double *xs = x + len - n;
+            for (Py_ssize_t i = 0; i < n; i++)
+                fw[i] = xs[i] * hw[i];
+            if (comb_amp(fw, n, f, rate) < sc[S_GLIDE_SCREEN] * ref)
+                continue; /* nothing near the tone just before the onset (DetectorParams.glide_screen_db) */
+        }
         double last = 0.0;
         int j;
         for (j = 0; j < S; j++) {

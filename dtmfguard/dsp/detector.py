@@ -135,6 +135,7 @@ class _Tables:
     glide_step: float
     glide_k: int  # its grid: glide_step * (-glide_k .. glide_k)
     glide_max_share: float
+    glide_screen: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -242,6 +243,7 @@ class _Tables:
             glide_step=params.glide_step,
             glide_k=int(round(params.glide_span / params.glide_step)),
             glide_max_share=params.glide_max_share,
+            glide_screen=10 ** (params.glide_screen_db / 20.0),
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -597,8 +599,11 @@ def _glided(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: flo
     idx = np.arange(n)
     hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
     rel = tab.glide_step * np.arange(-tab.glide_k, tab.glide_k + 1)
+    latest = pre[pre.size - n:] * hw
     for f in (fr, fc):
         ref = max(float(abs(np.sum(press * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))), 1e-9)
+        if float(abs(np.sum(latest * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))) < tab.glide_screen * ref:
+            continue  # nothing near the tone just before the onset (DetectorParams.glide_screen_db)
         grid = np.exp(-1j * (2.0 * np.pi * f / tab.rate) * np.outer(1.0 + rel, idx))
         last = 0.0
         for j in range(tab.glide_segments):
