@@ -133,7 +133,13 @@
     X(PRE_LEVEL, "pre_level") X(PRE_N, "pre_n") X(PRE_GAP, "pre_gap") X(PRE_MIN_SHARE, "pre_min_share")        \
     X(PRE_MAX_SHARE, "pre_max_share") X(LONG_ON, "long_on") X(LONG_REL_PEAK_POW, "long_rel_peak_pow")    \
     X(LONG_AFTER_WEAK, "long_after_weak") X(LONG_CHECKED, "long_checked")    \
-    X(LONG_SKIP_MASK, "long_skip_mask") X(LONG_MIN_STRONG, "long_min_strong")
+    X(LONG_SKIP_MASK, "long_skip_mask") X(LONG_MIN_STRONG, "long_min_strong")                                \
+    X(ENV_SPREAD, "env_spread") X(ENV_MIN_SHARE, "env_min_share")                                            \
+    X(ENV_MAX_SHARE, "env_max_share") X(ENV_OFFSET_MIN, "env_offset_min") X(ENV_COVER, "env_cover")             \
+    X(ENV_STEP, "env_step") X(GLIDE_LEVEL, "glide_level") X(GLIDE_OFFSET, "glide_offset")                      \
+    X(GLIDE_STEP, "glide_step") X(GLIDE_K, "glide_k") X(GLIDE_MAX_SHARE, "glide_max_share")                    \
+    X(GLIDE_HOLD, "glide_hold") X(GLIDE_HOP, "glide_hop") X(GLIDE_SEGMENTS, "glide_segments")                 \
+    X(GLIDE_SCREEN, "glide_screen")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -860,6 +866,7 @@ typedef struct {
     int64_t ctx_onset; /* the onset the music-context value was measured for (INT64_MIN: none) */
     double ctx_value;
     double q_lo, q_hi; /* the row/column amplitude ratio's range over the hit windows after the first */
+    int refused;       /* failed a test whose verdict holds for the rest of the press (press_env_*) */
 } run_t;
 
 typedef struct {
@@ -931,6 +938,7 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
     r->ctx_value = 0.0;
     r->q_lo = INFINITY;
     r->q_hi = 0.0;
+    r->refused = 0;
     r->digit = d;
     r->first_w = r->last_w = w;
     r->a_prev = pair_amp(d, prev_amp8);
@@ -1434,6 +1442,127 @@ pre_onset_level(const double *sc, seg_src *seg, int64_t lo, int64_t plo, Py_ssiz
     return qr < qc ? qr : qc;
 }
 
+/* the slid-into-the-key test (detector._glided): segments of n samples ending 0, hop, 2 hop ... before the
+ * onset (the stream's samples [lo, onset), the latest first); for each tone, in each segment (Hann window)
+ * the strongest component on the grid f (1 + glide_step k), k = -glide_k .. glide_k (the first of equal
+ * ones), over the tone's amplitude over [plo, plo + n) at f. 1 if for either tone every segment's component
+ * lies inside the grid on the same side of f, no nearer to it than the later segment's, the latest at
+ * least glide_offset away and glide_level strong, the others glide_hold strong; 0 otherwise or out of
+ * memory. */
+static int
+glided(const double *sc, seg_src *seg, int64_t lo, int64_t onset, int64_t plo, Py_ssize_t n, double fr, double fc)
+{
+    const Py_ssize_t len = (Py_ssize_t)(onset - lo);
+    double *x = (double *)PyMem_RawMalloc((size_t)(len + 3 * n) * sizeof(double));
+    if (x == NULL)
+        return 0;
+    double *b = x + len, *hw = b + n, *fw = hw + n;
+    seg_copy(seg, lo, onset, x);
+    seg_copy(seg, plo, plo + n, b);
+    const double cd = cos(2.0 * PI / (double)(n - 1)), sd = sin(2.0 * PI / (double)(n - 1));
+    double c = 1.0, sn = 0.0; /* cos and sin of 2 pi i / (n - 1), by rotation (as pre_onset_level) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        hw[i] = 0.5 - 0.5 * c;
+        b[i] *= hw[i];
+        const double c2 = c * cd - sn * sd;
+        sn = sn * cd + c * sd;
+        c = c2;
+    }
+    const double rate = sc[S_RATE], step = sc[S_GLIDE_STEP];
+    const int K = (int)sc[S_GLIDE_K], S = (int)sc[S_GLIDE_SEGMENTS];
+    const Py_ssize_t hop = (Py_ssize_t)sc[S_GLIDE_HOP];
+    int found = 0;
+    for (int t = 0; t < 2 && !found; t++) {
+        const double f = t ? fc : fr;
+        double ref = comb_amp(b, n, f, rate);
+        ref = ref > 1e-9 ? ref : 1e-9;
+        {
+            const double *xs = x + len - n;
+            for (Py_ssize_t i = 0; i < n; i++)
+                fw[i] = xs[i] * hw[i];
+            if (comb_amp(fw, n, f, rate) < sc[S_GLIDE_SCREEN] * ref)
+                continue; /* nothing near the tone just before the onset (DetectorParams.glide_screen_db) */
+        }
+        double last = 0.0;
+        int j;
+        for (j = 0; j < S; j++) {
+            const double *xs = x + len - (Py_ssize_t)j * hop - n;
+            for (Py_ssize_t i = 0; i < n; i++)
+                fw[i] = xs[i] * hw[i];
+            double top = -1.0;
+            int at = 0;
+            for (int k = -K; k <= K; k++) {
+                const double v = comb_amp(fw, n, f * (1.0 + step * (double)k), rate);
+                if (v > top) {
+                    top = v;
+                    at = k;
+                }
+            }
+            const double rel = step * (double)at, level = top / ref;
+            if (at == -K || at == K)
+                break;
+            if (j == 0) {
+                if (fabs(rel) < sc[S_GLIDE_OFFSET] || level < sc[S_GLIDE_LEVEL])
+                    break;
+            } else if (rel * last <= 0.0 || fabs(rel) < fabs(last) || level < sc[S_GLIDE_HOLD])
+                break;
+            last = rel;
+        }
+        found = j == S;
+    }
+    PyMem_RawFree(x);
+    return found;
+}
+
+/* the press's sub-window amplitude-ratio test (detector._press_ratio_spread): each tone's amplitude (Hann
+ * window of H samples, DFT at fr / fc Hz) in windows every `step` samples over the stream's samples [lo, hi);
+ * over the windows whose two amplitudes sum to at least `cover` of the largest sum, the largest row/column
+ * ratio over the smallest; 1.0 with fewer than 2 windows or out of memory (the test then does not reject) */
+static double
+press_ratio_spread(const double *sc, seg_src *seg, int64_t lo, int64_t hi, double fr, double fc)
+{
+    const Py_ssize_t n = (Py_ssize_t)sc[S_HALF], step = (Py_ssize_t)sc[S_ENV_STEP], len = (Py_ssize_t)(hi - lo);
+    const Py_ssize_t count = len >= n ? (len - n) / step + 1 : 0;
+    if (count < 2)
+        return 1.0;
+    double *x = (double *)PyMem_RawMalloc((size_t)(len + 2 * n + 2 * count) * sizeof(double));
+    if (x == NULL)
+        return 1.0;
+    double *hw = x + len, *fw = hw + n, *ar = fw + n, *ac = ar + count;
+    seg_copy(seg, lo, hi, x);
+    const double cd = cos(2.0 * PI / (double)(n - 1)), sd = sin(2.0 * PI / (double)(n - 1));
+    double c = 1.0, sn = 0.0; /* cos and sin of 2 pi i / (n - 1), by rotation (as pre_onset_level) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        hw[i] = 0.5 - 0.5 * c;
+        const double c2 = c * cd - sn * sd;
+        sn = sn * cd + c * sd;
+        c = c2;
+    }
+    const double rate = sc[S_RATE];
+    double top = 0.0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        const double *xk = x + k * step;
+        for (Py_ssize_t i = 0; i < n; i++)
+            fw[i] = xk[i] * hw[i];
+        ar[k] = comb_amp(fw, n, fr, rate);
+        ac[k] = comb_amp(fw, n, fc, rate);
+        if (ar[k] + ac[k] > top)
+            top = ar[k] + ac[k];
+    }
+    double q_lo = INFINITY, q_hi = 0.0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (ar[k] + ac[k] >= sc[S_ENV_COVER] * top) {
+            const double q = ar[k] / (ac[k] > 1e-9 ? ac[k] : 1e-9);
+            if (q < q_lo)
+                q_lo = q;
+            if (q > q_hi)
+                q_hi = q;
+        }
+    }
+    PyMem_RawFree(x);
+    return q_hi / (q_lo > 1e-300 ? q_lo : 1e-300);
+}
+
 /* whether window w's last 5 half-blocks (windows w - 3 .. w) hold a break (mark_break) */
 static inline int
 seg_broken(const chan_t *c, int64_t w)
@@ -1445,7 +1574,7 @@ static void
 maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, seg_src *seg,
               const double *omega, const double *hann, const double *hann_l, int broken)
 {
-    if (r->checked < (int)sc[S_CONFIRM_CHECKED])
+    if (r->checked < (int)sc[S_CONFIRM_CHECKED] || r->refused)
         return;
     if (r->long_hits && r->checked - r->long_hits < (int)sc[S_LONG_MIN_STRONG])
         return; /* DetectorParams.long_min_strong */
@@ -1518,6 +1647,32 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
                 && pre_onset_level(sc, seg, lo, plo, (Py_ssize_t)n, fr, fc) >= sc[S_PRE_LEVEL])
                 return;
+        }
+        /* a tone that slid into the key (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_GLIDE_LEVEL]) && isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_GLIDE_MAX_SHARE] * (double)r->hits) {
+            const int64_t H = (int64_t)sc[S_HALF], n = (int64_t)sc[S_PRE_N];
+            const int64_t lo = onset - n - ((int64_t)sc[S_GLIDE_SEGMENTS] - 1) * (int64_t)sc[S_GLIDE_HOP];
+            const int64_t plo = (w + 2) * H - n;
+            if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && plo >= onset
+                && glided(sc, seg, lo, onset, plo, (Py_ssize_t)n, fr, fc)) {
+                r->refused = 1; /* the note was there before the onset: not judged again */
+                return;
+            }
+        }
+        /* the pair's amplitude ratio over the press at sub-window resolution (DetectorBank._maybe_confirm) */
+        if (isfinite(sc[S_ENV_SPREAD]) && isfinite(sc[S_CTX_PERSIST])
+            && r->s_share >= sc[S_ENV_MIN_SHARE] * (double)r->hits && r->s_share < sc[S_ENV_MAX_SHARE] * (double)r->hits
+            && (fabs(mr) >= sc[S_ENV_OFFSET_MIN] || fabs(mc) >= sc[S_ENV_OFFSET_MIN]) && !broken) {
+            const int64_t H = (int64_t)sc[S_HALF], hi = (w + 2) * H;
+            int64_t lo = (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H;
+            if (onset > lo)
+                lo = onset;
+            if (lo < 0)
+                lo = 0;
+            if (hi - lo >= H + (int64_t)sc[S_ENV_STEP] && press_ratio_spread(sc, seg, lo, hi, fr, fc) >= sc[S_ENV_SPREAD]) {
+                r->refused = 1; /* two envelopes do not become one: not judged again */
+                return;
+            }
         }
         r->confirmed = 1;
         r->onset = onset;

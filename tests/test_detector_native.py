@@ -59,6 +59,18 @@ def _corpus():
     keys = _keys_with(rng, level_dbm0=-20.0)
     for snr in (15.0, 10.0, 5.0):
         out[f"noise{snr:.0f}dB"] = keys + white_noise(keys.size, np.sqrt(np.mean(keys**2)) / 10 ** (snr / 20), rng)
+    # two notes 0.8 % sharp wavering in opposite phase, in noise (DetectorParams.press_env_*: most refused)
+    from dtmfguard.dsp.levels import tone as pure
+    from dtmfguard.testkit.synth import digit_freqs
+
+    parts = [np.zeros(400)]
+    for d in "159D*0#":
+        fr, fc = digit_freqs(d)
+        trem = 0.3 * np.sin(2 * np.pi * 20.0 * np.arange(560) / 8000 + rng.uniform(0, 2 * np.pi))
+        parts += [pure([fr * 1.008], 0.07, 8000, -16, rng.uniform(0, 6.3)) * (1 + trem)
+                  + pure([fc * 1.008], 0.07, 8000, -16, rng.uniform(0, 6.3)) * (1 - trem), np.zeros(400)]
+    pair = np.concatenate(parts)
+    out["wavering-pairs"] = pair + white_noise(pair.size, np.sqrt(np.mean(pair[pair != 0] ** 2)) / 10 ** 0.45, rng)
     tone = dtmf_tone("5", 120, phase=(0.3, 1.1))
     out["breaks"] = np.concatenate([np.zeros(300)] + [np.concatenate([tone[:480], np.zeros(b), tone[480:]])
                                                       for b in (16, 40, 80, 120)] + [np.zeros(300)])

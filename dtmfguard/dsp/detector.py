@@ -122,6 +122,21 @@ class _Tables:
     pre_gap: int  # samples between the earlier segment's end and the onset
     pre_min_share: float
     pre_max_share: float
+    env_spread: float  # the press's sub-window amplitude-ratio test (DetectorParams.press_env_*; inf: off)
+    env_min_share: float
+    env_max_share: float
+    env_offset_min: float
+    env_cover: float
+    env_step: int  # samples between its windows (each one half-block long)
+    glide_level: float  # the slid-into-the-key test (DetectorParams.glide_*; inf: off)
+    glide_hold: float
+    glide_offset: float
+    glide_hop: int  # samples between its segments' ends
+    glide_segments: int
+    glide_step: float
+    glide_k: int  # its grid: glide_step * (-glide_k .. glide_k)
+    glide_max_share: float
+    glide_screen: float
     harmonic_guard: float
     harmonic_guard_mixed: float
     third_guard: float
@@ -222,6 +237,21 @@ class _Tables:
             pre_gap=int(round(params.pre_onset_gap_ms * rate / 1000.0)),
             pre_min_share=params.pre_onset_min_share,
             pre_max_share=params.pre_onset_max_share,
+            env_spread=10 ** (params.press_env_spread_db / 20.0),
+            env_min_share=params.press_env_min_share,
+            env_max_share=params.press_env_max_share,
+            env_offset_min=params.press_env_offset_min,
+            env_cover=params.press_env_cover,
+            env_step=max(1, half // 3),
+            glide_level=10 ** (params.glide_level_db / 20.0),
+            glide_hold=10 ** (params.glide_hold_db / 20.0),
+            glide_hop=int(round(params.glide_hop_ms * rate / 1000.0)),
+            glide_segments=params.glide_segments,
+            glide_offset=params.glide_offset_min,
+            glide_step=params.glide_step,
+            glide_k=int(round(params.glide_span / params.glide_step)),
+            glide_max_share=params.glide_max_share,
+            glide_screen=10 ** (params.glide_screen_db / 20.0),
             harmonic_guard=10 ** (-params.harmonic_guard_db / 20.0),
             harmonic_guard_mixed=10 ** (-params.harmonic_guard_mixed_db / 20.0),
             third_guard=10 ** (-params.third_guard_db / 20.0),
@@ -669,6 +699,65 @@ def _pre_onset_level(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float
     return min(amp(pre, fr) / max(amp(press, fr), 1e-9), amp(pre, fc) / max(amp(press, fc), 1e-9))
 
 
+def _press_ratio_spread(tab: _Tables, x: np.ndarray, fr: float, fc: float) -> float:
+    """The press's sub-window amplitude-ratio test (issue 17), native/detector.c's press_ratio_spread: each
+    tone's amplitude (Hann-windowed DFT at ``fr`` / ``fc`` Hz) in windows of ``tab.half`` samples every
+    ``tab.env_step`` over ``x``; over the windows whose two amplitudes sum to at least ``tab.env_cover`` of
+    the largest sum, the largest row/column amplitude ratio over the smallest (1.0 with fewer than 2
+    windows)."""
+    n, step = tab.half, tab.env_step
+    count = (x.size - n) // step + 1 if x.size >= n else 0
+    if count < 2:
+        return 1.0
+    idx = np.arange(n)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[: (count - 1) * step + 1: step]
+    ar = np.abs(frames @ (hw * np.exp(-1j * (2.0 * np.pi * fr / tab.rate) * idx)))
+    ac = np.abs(frames @ (hw * np.exp(-1j * (2.0 * np.pi * fc / tab.rate) * idx)))
+    pa = ar + ac
+    keep = pa >= tab.env_cover * pa.max()
+    q = ar[keep] / np.maximum(ac[keep], 1e-9)
+    return float(q.max() / max(q.min(), 1e-300))
+
+
+def _glided(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: float) -> bool:
+    """The slid-into-the-key test (issue 17), native/detector.c's glided: ``pre`` holds the samples before the
+    onset, its segments of ``press.size`` samples end 0, hop, 2 hop ... (``tab.glide_hop``) before it (the
+    latest first). For each tone, in each segment (Hann window) the strongest component on the grid
+    ``f (1 + glide_step k)``, k in -glide_k .. glide_k (the first of equal ones), and its amplitude over the
+    tone's over ``press`` at ``f``. True if for either tone every segment's component lies inside the grid
+    on the same side of ``f``, no nearer to it than the later segment's, the latest at least
+    ``glide_offset`` away and ``glide_level`` strong, the others ``glide_hold`` strong: a note that slid
+    into the key."""
+    n = press.size
+    idx = np.arange(n)
+    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    rel = tab.glide_step * np.arange(-tab.glide_k, tab.glide_k + 1)
+    latest = pre[pre.size - n:] * hw
+    for f in (fr, fc):
+        ref = max(float(abs(np.sum(press * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))), 1e-9)
+        if float(abs(np.sum(latest * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))) < tab.glide_screen * ref:
+            continue  # nothing near the tone just before the onset (DetectorParams.glide_screen_db)
+        grid = np.exp(-1j * (2.0 * np.pi * f / tab.rate) * np.outer(1.0 + rel, idx))
+        last = 0.0
+        for j in range(tab.glide_segments):
+            end = pre.size - j * tab.glide_hop
+            a = np.abs(grid @ (pre[end - n: end] * hw))
+            k = int(np.argmax(a))
+            level = float(a[k]) / ref
+            if not 0 < k < rel.size - 1:
+                break
+            if j == 0:
+                if abs(rel[k]) < tab.glide_offset or level < tab.glide_level:
+                    break
+            elif rel[k] * last <= 0.0 or abs(rel[k]) < abs(last) or level < tab.glide_hold:
+                break
+            last = float(rel[k])
+        else:
+            return True
+    return False
+
+
 def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> float:
     """The long-baseline frequency test (issue 17), native/detector.c's segment_drift: the phase of the tone
     at ``f_nom * (1 + rel)`` (its frequency averaged over the press's windows) over the first and the last
@@ -719,7 +808,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi", "long_hits")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi", "long_hits", "refused")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -749,6 +838,7 @@ class _Run:
         # the row/column amplitude ratio's range over the hit windows after the first (see _step)
         self.q_lo = float("inf")
         self.q_hi = 0.0
+        self.refused = False  # failed a test whose verdict holds for the rest of the press (press_env_*)
 
     def measured(self, rel_r: float, rel_c: float) -> None:
         self.s_r += rel_r
@@ -1062,7 +1152,7 @@ class DetectorBank:
 
     def _maybe_confirm(self, run: _Run, w: int, a: float, events: List[DigitEvent], ch: int) -> None:
         tab = self._tab
-        if run.checked < tab.confirm_checked:
+        if run.checked < tab.confirm_checked or run.refused:
             return
         if run.long_hits and run.checked - run.long_hits < tab.long_min_strong:
             return  # a press the long window made: enough 12.75 ms hits of its own (DetectorParams.long_min_strong)
@@ -1143,6 +1233,31 @@ class DetectorBank:
                     pre = np.clip(np.round(buf[ch, lo - base: lo - base + tab.pre_n]), -32768, 32767)
                     press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
                     if _pre_onset_level(tab, pre, press, fr, fc) >= tab.pre_level:
+                        return
+            # A tone that slid into the key (DetectorParams.glide_*)
+            if (tab.glide_level < float("inf") and tab.ctx_persist < float("inf")
+                    and run.s_share < tab.glide_max_share * run.hits):
+                lo = onset - tab.pre_n - (tab.glide_segments - 1) * tab.glide_hop
+                plo = (w + 2) * h - tab.pre_n
+                if lo >= (w + 2 - tab.ctx_halves) * h and plo >= onset:
+                    base = self._seg_base
+                    pre = np.clip(np.round(buf[ch, lo - base: onset - base]), -32768, 32767)
+                    press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
+                    if _glided(tab, pre, press, fr, fc):
+                        run.refused = True  # the note was there before the onset: not judged again
+                        return
+            # The pair's amplitude ratio over the press at sub-window resolution (DetectorParams.press_env_*)
+            if (tab.env_spread < float("inf") and tab.ctx_persist < float("inf")
+                    and tab.env_min_share * run.hits <= run.s_share < tab.env_max_share * run.hits
+                    and (abs(mr) >= tab.env_offset_min or abs(mc) >= tab.env_offset_min)
+                    and not self._seg_broken(ch, w)):
+                hi = (w + 2) * h
+                lo = max(onset, (w + 2 - tab.ctx_halves) * h, 0)
+                if hi - lo >= tab.half + tab.env_step:
+                    base = self._seg_base
+                    x = np.clip(np.round(buf[ch, lo - base: hi - base]), -32768, 32767)
+                    if _press_ratio_spread(tab, x, fr, fc) >= tab.env_spread:
+                        run.refused = True  # two envelopes do not become one: not judged again
                         return
             run.confirmed = True
             run.onset = onset

@@ -156,6 +156,74 @@ class DetectorParams:
     pre_onset_gap_ms: float = 20.0
     pre_onset_min_share: float = 0.6
     pre_onset_max_share: float = 0.8
+    # Talk-off guard (issue 17), the pair's amplitude ratio at sub-window resolution over the press, for
+    # presses under a little other sound whose tones sit off nominal: a keypad's two tones rise and hold
+    # together, so their amplitude ratio is the same in every short window of the press; two notes of
+    # music played at another speed (what reaches 0.8-0.9 share off nominal) have their own envelopes.
+    # At confirmation, for presses whose tones carry on average between ``press_env_min_share`` and
+    # ``press_env_max_share`` of their windows' energy and with a tone whose mean error over the press is at
+    # least ``press_env_offset_min`` (the music-context test's gate, context_offset_min): each tone's
+    # amplitude (Hann-windowed DFT at the press's measured frequency) in windows of one half-block (6.375 ms)
+    # every third of one, from the estimated onset to the confirming window's end; over the windows whose
+    # pair amplitude is at least ``press_env_cover`` of the largest, the largest row/column ratio over the
+    # smallest must stay below ``press_env_spread_db``. (pair_ratio_spread_db judges the same at window
+    # resolution at >= 0.9 share, where nothing else moves a bin.) Measured at confirmation (the keys it must
+    # keep, which the gate lets through: keys 0.6 %, 1 % and 1.5 % off nominal, each tone's sign at random,
+    # 45-90 ms, under speech at digit-to-speech +6, +3, 0, -6 dB, 4800 keys, 440 confirmations in the share
+    # range; Q.24's +-1.5 % corner keys at 15 dB S/N, 143 there): largest 9.4 dB, 99th percentile 6.8 dB,
+    # 2 of the 583 at >= 7.5 dB; corner keys in noise at most 4.8 dB. Keys at nominal never reach the gate
+    # (talk-down keys under speech measure at most 0.24 % off). The tune half has few such pairs: with its
+    # other confirmation guards relaxed (music at 24 speed/gain variants, 4 grid offsets, 95 confirmations)
+    # 3 confirm in the gated range, at 3.9-6.1 dB (the test takes none), so the value could not be tuned
+    # there and is set from the keys; the
+    # report half's false digits it takes (Drascula track15 at 1.05x, 0.84-0.86 share, 0.6-0.8 % flat: 8.6
+    # and 10.0 dB; HyperRogue at 1.1x, 0.88 share, 1.2 % sharp: 8.0 dB) were seen before it was chosen.
+    # Trade-off: a key 0.5-1.5 % off nominal whose tones carry 0.8-0.9 of the energy under speech loses ~1 in
+    # 300 (those whose bins the speech moves by > 7.5 dB). Needs the music-context ring (not judged with
+    # context_persist_max inf), not judged across a mark_break join within the last 32 ms. Cost: one
+    # measurement (~20-30 small DFTs) per off-nominal press at 0.8-0.9 share. inf: off.
+    press_env_spread_db: float = 7.5
+    press_env_min_share: float = 0.8
+    press_env_max_share: float = 0.9
+    press_env_offset_min: float = 0.005
+    press_env_cover: float = 0.7
+    # Talk-off guard (issue 17), a note that slid into the key: a keypad's tone starts at its frequency; a
+    # note bent or slid into a key's frequency (portamento, vibrato) was sounding just before, off and moving
+    # toward it. At confirmation, for presses whose tones carry on average less than ``glide_max_share`` of
+    # their windows' energy: in ``glide_segments`` segments of ``pre_onset_ms`` ending 0, ``glide_hop_ms``,
+    # 2 x ``glide_hop_ms`` ... before the estimated onset, each tone's strongest component within
+    # +-``glide_span`` of the press's measured frequency (Hann-windowed DFT on a grid of ``glide_step``,
+    # relative; a peak at the grid's edge lies beyond it and ends the test), against the tone over the
+    # confirming window's last ``pre_onset_ms``. If for either tone the latest segment's component lies at
+    # least ``glide_offset_min`` away and is at least ``glide_level_db`` strong, and each earlier one lies on
+    # the same side, no nearer, and at least ``glide_hold_db`` strong, the press is refused for good.
+    # Measured at confirmation (keys below 0.6 share, 443 confirmations: talk-down keys under speech at 0 /
+    # -6 / +3 dB, keys in white/pink/brown noise at S/N 0-10 dB, keys 0.6-1.5 % off nominal under speech at
+    # +6..-6 dB): the latest segment alone (>= 1 % off, >= +1 dB) took 2 of them (a louder voice's harmonic
+    # near a tone; one was a talk-down key of benchmarks/conformance.py at -6 dB: 62.1 -> 61.7 %), and up to
+    # +3.4 dB is reached, so a level alone cannot separate; with the earlier segments' condition none is
+    # taken, and benchmarks/conformance.py is unchanged line for line. The tune half's music with its other
+    # confirmation guards relaxed (24 speed/gain variants, 4 grid offsets, 95 confirmations): it takes 2. The
+    # report half's Drascula track30 pair (0.47-0.49 share; its column 1.0-1.2 % flat and +2.7-2.8 dB just
+    # before the onset, 1.5-1.6 % flat at +1.5 dB 10 ms earlier, 2.3-2.4 % flat at -2.4 dB 20 ms earlier)
+    # was seen before the limits were chosen. Trade-off: a key pressed while a louder voice glides a
+    # harmonic into one of its tones over the 40 ms before it is refused. Needs the music-context ring (off
+    # with context_persist_max inf). Cost: 2 x 41 DFTs of 20 ms per judged press below 0.6 share (more only
+    # when the latest segment passes). inf: off.
+    glide_level_db: float = 1.0
+    glide_hold_db: float = -6.0
+    glide_hop_ms: float = 10.0
+    glide_segments: int = 3
+    glide_offset_min: float = 0.01
+    glide_span: float = 0.04
+    glide_step: float = 0.002
+    glide_max_share: float = 0.6
+    # ... examined only for a tone whose amplitude at its press frequency over the latest segment is at least
+    # this much relative to the press (a screen, for speed: a component within the grid's +-4 % reads at
+    # most 11 dB less there through the 20 ms Hann window, so one at glide_level_db reads above -12 dB; the
+    # 2 x 41 DFTs then run for few presses: benchmarks/detector.py's keys over speech, bank of 256 channels
+    # 1.11x spandsp without the screen, 1.22x with the test off).
+    glide_screen_db: float = -12.0
 
     # Q.24: accept normal twist (high group weaker) up to 8 dB and reverse twist up to 4 dB.
     # One dB of margin each for estimation error in noise.
