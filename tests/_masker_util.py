@@ -86,3 +86,21 @@ def assert_rule_hides_key(seed: int, index: int, cond: dict, off: dict) -> None:
     x, spans = bench_scenario(seed, index, **cond)
     assert blind(x, spans) == 0
     assert blind(x, spans, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off)) >= 1
+
+
+def treated(m, n: int) -> np.ndarray:
+    """Input samples under the flat mask or a band notch."""
+    sel = np.zeros(n, dtype=bool)
+    for s in list(m.masked_spans) + list(m.notched_spans):
+        sel[max(s.start, 0): max(min(s.end, n), 0)] = True
+    return sel
+
+
+def assert_rule_only_adds_treatment(x: np.ndarray, off: dict) -> None:
+    """Every sample flat-masked or notched with the rule switched ``off`` is flat-masked or notched with it on,
+    and the rule treats more somewhere (it acts)."""
+    _, m_on = mask(x)
+    _, m_off = mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off))
+    on, without = treated(m_on, x.size), treated(m_off, x.size)
+    assert not np.any(without & ~on)
+    assert np.any(on & ~without)

@@ -138,6 +138,18 @@ def test_long_chunk_under_the_profile_is_the_framed_output():
     assert np.array_equal(a, b)
 
 
+def _profile_blind(x, spans, field: str):
+    """Keys the attacker names blind (after µ-law) in the output under the profile, with the rule ``field`` off
+    and on; and the masker with it on."""
+    blind = {}
+    for on in (False, True):
+        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **{field: on})
+        out, m = _run(x, calls=[(0, "notch_all", (0,))], params=params)
+        assert m.errors == 0
+        blind[on] = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
+    return blind, m
+
+
 def test_profile_masks_suspects_flat():
     """``payment_suspect_flat``: under the profile a suspect gets the flat mask, not the band notch.  Held-out
     benchmark cell (masker.py --payment, seed 705, boundary -3 dB: keys 3 dB under speech): with suspects only
@@ -146,14 +158,8 @@ def test_profile_masks_suspects_flat():
     sp = need_speech(A.load_speech(240.0, seed=705), "boundary -3 dB, seed 705")
     x, spans = A.press_scenario(np.random.default_rng(705 + 103), 24, speech=sp, speech_under_db=-3.0)
     x = _int16(x)
-    blind = {}
-    for flat in (False, True):
-        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_suspect_flat=flat)
-        out, m = _run(x, calls=[(0, "notch_all", (0,))], params=params)
-        assert m.errors == 0
-        blind[flat] = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
-        if flat:
-            assert m.notched_spans == [] and m.masked_spans
+    blind, m = _profile_blind(x, spans, "payment_suspect_flat")
+    assert m.notched_spans == [] and m.masked_spans
     assert blind[False] >= 1 and blind[True] == 0, blind
     # outside the profile the field changes nothing
     outs = [_run(x[: 8000 * 20], params=dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_suspect_flat=f))[0]
@@ -199,12 +205,7 @@ def test_profile_masks_a_key_named_as_its_neighbour(seed):
     window's spectrum peaks is asked too, the press is masked flat and nothing is named; the default is
     unchanged."""
     x, spans = _offset_cell(seed)
-    blind = {}
-    for on in (False, True):
-        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_measured_pair=on)
-        out, m = _run(x, calls=[(0, "notch_all", (0,))], params=params)
-        assert m.errors == 0
-        blind[on] = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
+    blind, _ = _profile_blind(x, spans, "payment_measured_pair")
     assert blind[False] >= 1 and blind[True] == 0, blind
     default = [_run(x, params=dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_measured_pair=on))[0]
                for on in (False, True)]
