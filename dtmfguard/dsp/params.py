@@ -509,6 +509,16 @@ class DetectorParams:
     # there); it takes the report half's espeak-en digit (one 12.75 ms hit), seen before it was written: not a
     # report-clean figure (README).
     long_min_strong: int = 0
+    # The partials test for presses the long window helped (issue 17, d17h): a press with long-window hits is
+    # refused when its two tones fit as the n-th and m-th harmonics of one fundamental (the partials test's
+    # comb_f0_min_hz .. comb_f0_max_hz, comb_tolerance, comb_band_hz) whose 3 strongest other harmonics carry
+    # on average at least the weaker tone plus ``long_comb_guard_db`` over the confirming window's last 5
+    # half-blocks, for presses whose tones carry less than ``long_comb_max_share`` of their windows' energy.
+    # The partials test of every press (comb_guard_db, comb_max_share) stays as it is; this one is stricter, and
+    # only for the presses the long window made possible (a voice or an instrument whose two harmonics fit a
+    # key: keys 4 and # are 11/7 of a 110 / 134 Hz voice). inf: off. Tuning figures: README "The long window".
+    long_comb_guard_db: float = 0.0
+    long_comb_max_share: float = 1.0
 
     def half_block_samples(self, rate: int) -> int:
         return max(8, int(round(rate * self.half_block_ms / 1000.0)))
