@@ -134,6 +134,7 @@
     X(PRE_MAX_SHARE, "pre_max_share") X(LONG_ON, "long_on") X(LONG_REL_PEAK_POW, "long_rel_peak_pow")    \
     X(LONG_AFTER_WEAK, "long_after_weak") X(LONG_CHECKED, "long_checked")    \
     X(LONG_SKIP_MASK, "long_skip_mask") X(LONG_MIN_STRONG, "long_min_strong")                                \
+    X(LONG_COMB_RATIO, "long_comb_ratio") X(LONG_COMB_MAX_SHARE, "long_comb_max_share")                                \
     X(ENV_SPREAD, "env_spread") X(ENV_MIN_SHARE, "env_min_share")                                            \
     X(ENV_MAX_SHARE, "env_max_share") X(ENV_OFFSET_MIN, "env_offset_min") X(ENV_COVER, "env_cover")             \
     X(ENV_STEP, "env_step") X(GLIDE_LEVEL, "glide_level") X(GLIDE_OFFSET, "glide_offset")                      \
@@ -1624,6 +1625,11 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
                 return;
         }
+        /* the same, stricter, for a press the long window helped (DetectorParams.long_comb_*) */
+        if (r->long_hits && isfinite(sc[S_LONG_COMB_RATIO]) && r->s_share < sc[S_LONG_COMB_MAX_SHARE] * (double)r->hits) {
+            if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_LONG_COMB_RATIO])
+                return;
+        }
         /* the music-context test (DetectorBank._maybe_confirm) */
         if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits
             && (r->s_share < sc[S_CTX_ALWAYS_SHARE] * (double)r->hits || fabs(mr) >= sc[S_CTX_OFFSET_MIN]
@@ -2316,7 +2322,7 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
         const int64_t first_w = (int64_t)self->half_index - self->have_half; /* window w: half-blocks w, w+1 */
         /* the confirmation tests over the last 5 half-blocks and the music-context test (all off: no ring) */
         const int comb_on = isfinite(sc[S_COMB_RATIO]) || isfinite(sc[S_DRIFT_MAX]) || isfinite(sc[S_CTX_PERSIST])
-                            || isfinite(sc[S_NB_LOW]) || isfinite(sc[S_NB_HIGH]);
+                            || isfinite(sc[S_NB_LOW]) || isfinite(sc[S_NB_HIGH]) || isfinite(sc[S_LONG_COMB_RATIO]);
         const int ring_nt = (size_t)self->L * (size_t)C * sizeof(int16_t) >= RING_NT_BYTES;
         Py_ssize_t ch, i, k;
         PyThreadState *ts = C * m >= 16384 ? PyEval_SaveThread() : NULL;

@@ -421,6 +421,45 @@ def test_long_window_gives_key_a_no_long_hits():
     assert keys(7, 0.005) == "A48*#"  # 11/7 (4, 8, #), 9/7 (*): a fundamental of 110-134 Hz
 
 
+def test_long_window_presses_get_the_partials_test_at_any_share():
+    """A voice at 95.2 Hz whose 9th and 14th harmonics sound key 8 (852 / 1336 Hz = 14/9 - 0.1 %), its 2nd to
+    4th harmonics 2 dB above them, for 80 ms (40 phase draws): every digit is false. The long window finds
+    more of them than the 12.75 ms windows alone (off 8, on without the rule 14); with the partials test for
+    presses the long window helped (DetectorParams.long_comb_*, issue 17 d17h) it adds none (8), on both
+    paths alike."""
+    from dataclasses import replace
+    from dtmfguard.dsp import goertzel
+    from dtmfguard.dsp.levels import tone
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    f0 = (852 + 1336) / 23
+    signals = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        x = (tone([9 * f0, 14 * f0], 0.08, RATE, -14, rng.uniform(0, 2 * np.pi, 2))
+             + tone([2 * f0, 3 * f0, 4 * f0], 0.08, RATE, -12, rng.uniform(0, 2 * np.pi, 3)))
+        signals.append(np.concatenate([ms(50), x, ms(50)]))
+    cases = {"off": replace(DEFAULT_PARAMS, long_window=False),
+             "on, no rule": replace(DEFAULT_PARAMS, long_window=True, long_comb_guard_db=float("inf")),
+             "on": replace(DEFAULT_PARAMS, long_window=True)}
+    found = {}
+    for backend in goertzel.available_backends():
+        before = goertzel.backend()
+        goertzel.set_backend(backend)
+        try:
+            found[backend] = {name: [[(e.digit, e.start) for e in detect(x, RATE, p)] for x in signals]
+                              for name, p in cases.items()}
+        finally:
+            goertzel.set_backend(before)
+    if "native" in found:
+        assert found["native"] == found["numpy"]
+    count = {name: sum(len(ev) for ev in evs) for name, evs in found["numpy"].items()}
+    report("false key-8 digits on a 95 Hz voice: off / long window without the rule / with it",
+           f"{count['off']} / {count['on, no rule']} / {count['on']}", "on <= off")
+    assert count["on, no rule"] > count["off"]  # the long window alone adds digits here
+    assert count["on"] <= count["off"]
+
+
 def test_half_row_guard_under_other_sound_keeps_a_key_over_a_voice_harmonic():
     """Speech under a key often has a pitch harmonic or its first formant at half the row frequency (350-470
     Hz), stronger than the row tone: talk-down keys were lost to the half-row guard (issue 17, d17t). In

@@ -185,6 +185,8 @@ class _Tables:
     long_after_weak: float
     long_checked: float
     long_min_strong: float
+    long_comb_ratio: float  # the partials test for presses with long-window hits (DetectorParams.long_comb_*)
+    long_comb_max_share: float
     long_skip_mask: float  # bit r*4+c set: key (r, c) gets no long-window hits (DetectorParams.long_harmonic_*)
     rot2: np.ndarray  # rot * rot: moves a window's phase reference back by 2H (the long window's second half)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
@@ -301,6 +303,8 @@ class _Tables:
             long_after_weak=1.0 if params.long_after_weak else 0.0,
             long_checked=1.0 if params.long_checked else 0.0,
             long_min_strong=float(params.long_min_strong),
+            long_comb_ratio=10 ** (params.long_comb_guard_db / 20.0),
+            long_comb_max_share=params.long_comb_max_share,
             long_skip_mask=float(_harmonic_keys(params.long_harmonic_max_q, params.long_harmonic_tolerance)),
             rot2=np.exp(-1j * omegas * half) * np.exp(-1j * omegas * half),
             native_consts=None,
@@ -1209,6 +1213,11 @@ class DetectorBank:
                     return
             if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
+                return
+            # the same test, stricter, for a press the long window helped (DetectorParams.long_comb_*)
+            if (run.long_hits and tab.long_comb_ratio < float("inf")
+                    and run.s_share < tab.long_comb_max_share * run.hits
+                    and _comb_ratio(tab, seg, fr, fc) >= tab.long_comb_ratio):
                 return
             # Music context: the sound before the press holds its spectral fine structure (held notes)
             if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits and (

@@ -484,7 +484,9 @@ class DetectorParams:
     # offsets more than off at 15 more speed/gain variants (it-menardi 1.2x, a near miss the detector without
     # it has at one offset; drascula 0.85x). Report half: one speech digit and two music digits more at grid
     # offset 26 (espeak-en 0.9x, key 4; hyperrogue 0.95x and 1.1x), the other offsets unchanged. OFF BY
-    # DEFAULT for that (issue 17: 0 on speech).
+    # DEFAULT for that (issue 17: 0 on speech). With long_comb_* below (d17h): 0 speech digits on the report
+    # half at every offset, but one music digit more than off at offset 26 (hyperrogue 0.95x key #, a cell
+    # worse than spandsp): still off.
     long_window: bool = False
     # The long window's purity: 8 dB as the 12.75 ms windows' (relative_peak_db). Prototype, tune half at grid
     # offset 0: 2 speech digits at 8 dB, 3 at 12 dB; without the condition on the window before, 8.
@@ -509,6 +511,22 @@ class DetectorParams:
     # there); it takes the report half's espeak-en digit (one 12.75 ms hit), seen before it was written: not a
     # report-clean figure (README).
     long_min_strong: int = 0
+    # The partials test for presses the long window helped (issue 17, d17h): a press with at least one
+    # long-window hit is refused when its two tones fit as the n-th and m-th harmonics of one fundamental (the
+    # partials test's comb_f0_min_hz .. comb_f0_max_hz, comb_tolerance, comb_band_hz) whose 3 strongest other
+    # harmonics carry on average at least the weaker tone plus ``long_comb_guard_db`` over the confirming
+    # window's last 5 half-blocks (32 ms: the long window's 25.5 ms and the half-block before), at any share
+    # below ``long_comb_max_share`` (the partials test of every press, comb_guard_db / comb_max_share, stays as
+    # it is). A voice whose harmonics sound a key (keys 4, 8, # are 11/7, 14/9, 11/7 of a 95-134 Hz voice) has
+    # its low harmonics beside them; a keypad has none. Acts only with long_window on. Chosen on the tune half
+    # by its talk-down cost alone (benchmarks/talkdown.py --split tune --seed 1000, long window on; no rule
+    # 83.8 / 62.0 %): +2 dB 83.8 / 62.0, 0 dB 83.8 / 61.9, -1 dB 83.5 / 61.6, -2 dB 83.4 / 61.2, -3 dB
+    # 83.2 / 60.9 %. Tune talk-off (4 offsets, every variant and 9 speeds 0.80-1.20x, +3/+9/-6 dB) is the
+    # same digit for digit with and without it (its long-window digits have no strong partials: it-menardi
+    # 1.2x key 9 -8.3 dB, drascula 0.85x key 0 -6.8 dB). Report half (measured after choosing): it takes the espeak-en key-4 speech digit at grid
+    # offset 26; the key-# music digit there stays (-7 dB). README "The long window". inf: off.
+    long_comb_guard_db: float = 0.0
+    long_comb_max_share: float = 1.0
 
     def half_block_samples(self, rate: int) -> int:
         return max(8, int(round(rate * self.half_block_ms / 1000.0)))
