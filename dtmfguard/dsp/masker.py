@@ -361,6 +361,11 @@ class Masker:
         self._fade_notch = float(params.fade_notch_gain)  # the notch's gain per unit mask weight in a fade
         if not self._fade_notch >= 1.0:
             raise ValueError("fade_notch_gain must be at least 1")
+        rin = params.notch_ramp_in_ms
+        if rin is not None and not rin >= 0:
+            raise ValueError("notch_ramp_in_ms must be None or at least 0")
+        # a band notch's ramp-in (samples): ``notch_ramp_in_ms``, at most the guard (None: the guard)
+        self._notch_ramp_in = self._guard if rin is None else min(self._guard, int(round(rin * ms)))
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -491,7 +496,8 @@ class Masker:
         under the flat mask (``end=None``: until :meth:`notch_all_end`).
 
         The band notch of a suspect (least-squares projection on the 8 DTMF frequencies, blocks of
-        ``notch_block_ms`` overlap-added, ramped in over ``guard_ms`` from ``start`` and out before ``end``):
+        ``notch_block_ms`` overlap-added, ramped in over ``notch_ramp_in_ms`` from ``start`` and out over ``guard_ms``
+        before ``end``):
         speech loses about 0.6 dB, a tone at its nominal frequencies all of its energy.  Presses are still
         found and masked flat as without it; the key-free rules are unchanged.  Like :meth:`cover`, samples
         already emitted (input positions before ``samples_in - delay_samples``) are not changed any more:
@@ -941,7 +947,7 @@ class Masker:
                     notch_basis=self._notch_basis, notch_pinv=self._notch_pinv, onset_len=self._short,
                     onset_step=self._short_step, onset_basis=self._onset_basis, onset_ginv=self._onset_ginv,
                     onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor),
-                    fade_notch=self._fade_notch)
+                    fade_notch=self._fade_notch, notch_ramp_in=self._notch_ramp_in)
 
     def _bound_gain(self) -> np.ndarray:
         """Per window: the largest eigenvalue of any pair's inverse Gram matrix, with a margin of 1e-6 for
@@ -2317,12 +2323,13 @@ class Masker:
             return None
         gain = np.zeros(n)
         r = self._guard + 1
+        rs = self._notch_ramp_in + 1  # (``notch_ramp_in_ms``)
         for span in self._notches:
             e = span.end if span.end is not None else start + n + r
             lo, hi = max(span.start, start), min(e, start + n)
             if hi > lo:
                 p = np.arange(lo, hi)
-                g = np.minimum(np.minimum((p - span.start + 1) / r, (e - p) / r), 1.0)
+                g = np.minimum(np.minimum((p - span.start + 1) / rs, (e - p) / r), 1.0)
                 gain[lo - start: hi - start] = np.maximum(gain[lo - start: hi - start], g)
         if w is not None:
             fading = (w > 0) & (w < 1.0)

