@@ -104,3 +104,16 @@ def assert_rule_only_adds_treatment(x: np.ndarray, off: dict) -> None:
     on, without = treated(m_on, x.size), treated(m_off, x.size)
     assert not np.any(without & ~on)
     assert np.any(on & ~without)
+
+
+def assert_rule_changes_only(x: np.ndarray, off: dict, region) -> None:
+    """With the rule switched ``off`` the masker flat-masks and notches the same spans, and the output differs (it
+    does somewhere) only where ``region(m, n)`` (a bool array over ``n`` samples, ``m`` the masker with the rule)
+    says."""
+    out, m = mask(x)
+    out_off, m_off = mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off))
+    assert m.masked_spans == m_off.masked_spans and m.notched_spans == m_off.notched_spans
+    n = min(out.size, out_off.size)
+    diff = out[:n] != out_off[:n]
+    assert diff.any()
+    assert not np.any(diff & ~region(m, x.size)[:n])
