@@ -1528,12 +1528,9 @@ class Relay:
                 pass
         if not self.calls:
             self._freeze_dirty = True  # the last call is gone: a full collection now disturbs nobody
-        st = getattr(getattr(call, "jitter", None), "stats", None)
-        if st:  # the customer stream as the relay's jitter buffer saw it: a key lost on a loaded host is explained
-            log.info("%s: call ended (%s); customer stream: %s", call.id, reason,
-                     ", ".join(f"{k} {v}" for k, v in st.items() if isinstance(v, int)))
-        else:
-            log.info("%s: call ended (%s)", call.id, reason)
+        # the customer stream as the relay's jitter buffer saw it: a key lost on a loaded host is explained
+        log.info("%s: call ended (%s); customer stream: %s", call.id, reason,
+                 ", ".join(f"{k} {v}" for k, v in call.jitter.stats.items()))
         return totals
 
     def _totals(self, call: RelayCall) -> dict:
