@@ -569,14 +569,21 @@ def _long_windows(tab: _Tables, win: np.ndarray, wenergy: np.ndarray, last_win: 
     np.minimum(seen + nw, 2, out=seen)
 
 
+def _hann(n: int) -> tuple:
+    """Sample indices 0..n-1 and the symmetric Hann window over them (the window the sub-window tests and the
+    partials test share with native/detector.c)."""
+    idx = np.arange(n)
+    return idx, 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+
+
 def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
     """The partials test (issue 17), native/detector.c's comb_ratio: over ``seg`` (Hann window), for every
     fundamental f0 in [comb_f0_min, comb_f0_max] of which the row tone ``fr`` is the n-th harmonic and the
     column tone ``fc`` the m-th (within comb_tol), the mean amplitude of its 3 strongest other harmonics in
     [comb_f_lo, comb_f_hi]; the largest such mean over the weaker tone's amplitude (0.0 if none)."""
     size = seg.size
-    idx = np.arange(size)
-    xw = seg * (0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (size - 1)))
+    idx, hw = _hann(size)
+    xw = seg * hw
 
     def amp(f: float) -> float:
         return float(abs(np.sum(xw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
@@ -613,8 +620,7 @@ def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     and the column and 2/3 and 4/3 of the column, at half the row frequency and at 1.5 times it, each over
     the weaker tone's amplitude."""
     size = seg.size
-    idx = np.arange(size, dtype=np.float64)
-    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (size - 1))
+    idx, w = _hann(size)
     xw = seg * w
     res = seg.astype(np.float64, copy=True)
     mags = []
@@ -662,8 +668,7 @@ def _context_persistence(tab: _Tables, x: np.ndarray) -> float:
     nf = (x.size - n) // hop + 1 if x.size >= n else 0
     if nf < 2:
         return 0.0
-    idx = np.arange(n)
-    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    idx, hw = _hann(n)
     frames = np.stack([x[i * hop: i * hop + n] for i in range(nf)]) * hw
     spec = np.fft.rfft(frames, axis=1)[:, tab.ctx_klo: tab.ctx_khi]
     lg = 3.0102999566398120 * _log2_fast(np.maximum(spec.real ** 2 + spec.imag ** 2, 1e-6))  # 20 log10 |X|
@@ -694,8 +699,7 @@ def _pre_onset_level(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float
     (Hann-windowed DFT at ``fr`` / ``fc`` Hz) over ``pre`` relative to the same over ``press`` (as long),
     the smaller of the two ratios."""
     n = pre.size
-    idx = np.arange(n)
-    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    idx, hw = _hann(n)
 
     def amp(x: np.ndarray, f: float) -> float:
         return float(abs(np.sum(x * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
@@ -713,8 +717,7 @@ def _press_ratio_spread(tab: _Tables, x: np.ndarray, fr: float, fc: float) -> fl
     count = (x.size - n) // step + 1 if x.size >= n else 0
     if count < 2:
         return 1.0
-    idx = np.arange(n)
-    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    idx, hw = _hann(n)
     frames = np.lib.stride_tricks.sliding_window_view(x, n)[: (count - 1) * step + 1: step]
     ar = np.abs(frames @ (hw * np.exp(-1j * (2.0 * np.pi * fr / tab.rate) * idx)))
     ac = np.abs(frames @ (hw * np.exp(-1j * (2.0 * np.pi * fc / tab.rate) * idx)))
@@ -734,8 +737,7 @@ def _glided(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: flo
     ``glide_offset`` away and ``glide_level`` strong, the others ``glide_hold`` strong: a note that slid
     into the key."""
     n = press.size
-    idx = np.arange(n)
-    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
+    idx, hw = _hann(n)
     rel = tab.glide_step * np.arange(-tab.glide_k, tab.glide_k + 1)
     latest = pre[pre.size - n:] * hw
     for f in (fr, fc):
@@ -770,8 +772,7 @@ def _segment_drift(tab: _Tables, seg: np.ndarray, f_nom: float, rel: float) -> f
     size = seg.size
     half = size // 2
     lag = size - half
-    idx = np.arange(half)
-    hw = 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (half - 1))
+    idx, hw = _hann(half)
     om = 2.0 * np.pi * f_nom * (1.0 + rel) / tab.rate
     kern = hw * np.exp(-1j * om * idx)
     x1 = complex(np.sum(seg[:half] * kern))
