@@ -19,7 +19,7 @@ from dtmfguard.testkit.adversary import count_recovered
 from dtmfguard.dsp.audio import read_audio
 from dtmfguard.testkit.synth import keypresses
 
-from sip_peers import SipCall, SippUas, done_event, free_port, keys_of, rtp_base
+from sip_peers import SipCall, SippUas, done_event, free_port, keys_of, rtp_base, timeline
 from test_sip_secure_mode import align, speech_prompt
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -70,8 +70,8 @@ def test_blind_transfer_keeps_the_guard_in_the_path(tmp_path):
     refer = [e for e in ev1 if e.get("event") == "refer"]
     xfer = [e for e in ev1 if e.get("event") == "xfer_status" and e.get("final")]
     assert refer and xfer and xfer[-1]["status"] == 200, ev1[-10:]
-    assert keys_of(call.agent) == BEFORE, done_event(call.agent)
-    assert keys_of(agent2) == AFTER, done_event(agent2)
+    assert (keys_of(call.agent), keys_of(agent2)) == (BEFORE, AFTER), \
+        timeline(call.customers[0], call.agent, agent2) + "\n" + call.guard_log()[-3000:]
     # the customer's call went on: one call, answered once, ended by the customer
     states = [e for e in call.customers[0].events() if e.get("event") == "state"]
     assert [e["state"] for e in states].count("CONFIRMED") == 1
@@ -94,7 +94,7 @@ def test_refer_from_sipp_reaches_the_new_agent(tmp_path):
         out = sipp.finish(20)
     assert call.rc_guard == 0
     assert sipp.returncode == 0, out[-3000:]
-    assert keys_of(agent2) == AFTER, done_event(agent2)
+    assert keys_of(agent2) == AFTER, timeline(call.customers[0], agent2) + "\n" + call.guard_log()[-3000:]
     print(f"sipp REFER -> agent 2 answered (guard): {_answer_ms(call)} ms")
     _nothing_recovered_after_the_transfer(call.recording(agent="agent2"), x, speech, after_spans)
 
@@ -111,7 +111,7 @@ def test_codec_change_by_reinvite_keeps_masking_and_relaying(tmp_path):
     change = [e for e in ev if e.get("event") == "reinvite"]
     codec = [e for e in ev if e.get("event") == "codec"]
     assert change and change[0]["before"].startswith("PCMU") and codec and codec[0]["codec"].startswith("PCMA"), ev
-    assert keys_of(call.agent) == BEFORE + AFTER, done_event(call.agent)
+    assert keys_of(call.agent) == BEFORE + AFTER, timeline(call.customers[0], call.agent) + "\n" + call.guard_log()[-3000:]
     log = call.guard_log()
     assert log.count("media bridged") + log.count("media re-bridged") >= 2, log[-2000:]  # the new stream too
     _nothing_recovered_after_the_transfer(call.recording(), x, speech, after_spans)
@@ -132,8 +132,8 @@ def test_attended_transfer_with_replaces(tmp_path):
     ev1, ev2 = call.agent.events(), agent2.events()
     assert [e for e in ev1 if e.get("event") == "refer" and e.get("replaces")], ev1[-10:]
     assert [e for e in ev2 if e.get("event") == "replaced"], ev2[-10:]
-    assert keys_of(agent2, None) == AFTER, done_event(agent2)
-    assert keys_of(call.agent, None) == BEFORE, done_event(call.agent)
+    assert (keys_of(call.agent, None), keys_of(agent2, None)) == (BEFORE, AFTER), \
+        timeline(call.customers[0], call.agent, agent2) + "\n" + call.guard_log()[-3000:]
     print(f"attended transfer: REFER -> agent 2 answered (guard): {_answer_ms(call)} ms")
     _nothing_recovered_after_the_transfer(call.recording(1, agent="agent2"), x, speech, after_spans)
 

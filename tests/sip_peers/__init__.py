@@ -317,6 +317,18 @@ def done_event(proc: Proc):
     return done[-1] if done else None
 
 
+def timeline(*procs: Proc, events=("state", "media", "refer", "consult", "replaced", "dtmf", "reinvite")) -> str:
+    """The peers' events merged in time order, one line each relative to the first (for a failing test's
+    message: which peer saw what when)."""
+    rows = sorted((e["t"], p.name, e) for p in procs for e in p.events()
+                  if isinstance(e.get("t"), (int, float)) and e.get("event") in events)
+    if not rows:
+        return "(no timed events)"
+    t0 = rows[0][0]
+    return "\n".join(f"{t - t0:7.3f} {name:8s} " + " ".join(f"{k}={v}" for k, v in e.items() if k != "t")
+                     for t, name, e in rows)
+
+
 def invite_headers(proc: Proc) -> list:
     """The headers (lower-case name -> [values]) of every INVITE an agent peer received, in order."""
     return [e["headers"] for e in proc.events() if e.get("event") == "invite"]
