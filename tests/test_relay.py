@@ -236,9 +236,10 @@ def _collect(sock, out, stop):
             return
 
 
-def _send_stream(sock, dest, x, events=(), pt=0, ssrc=4242, swap_every=0):
+def _send_stream(sock, dest, x, events=(), pt=0, ssrc=4242, swap_every=0, stall=None):
     """Send ``x`` as 20 ms PCMU packets at real-time pace; ``events``: (start_frame, n_frames, code) sent as
-    RFC 4733 packets instead of audio (as pjsua does); every ``swap_every``-th pair is sent reordered."""
+    RFC 4733 packets instead of audio (as pjsua does); every ``swap_every``-th pair is sent reordered;
+    ``stall=(frame, n)``: the sender holds packets frame .. frame+n-1 and sends them with the next one."""
     frames = [x[i:i + 160] for i in range(0, len(x) - 159, 160)]
     ev_at = {}
     for start, n, code in events:
@@ -257,10 +258,79 @@ def _send_stream(sock, dest, x, events=(), pt=0, ssrc=4242, swap_every=0):
         for i in range(1, len(pkts) - 1, swap_every):
             pkts[i], pkts[i + 1] = pkts[i + 1], pkts[i]
     t0 = time.monotonic()
+    held = []
     for i, p in enumerate(pkts):
-        sock.sendto(p, dest)
+        if stall is not None and stall[0] <= i < stall[0] + stall[1]:
+            held.append(p)
+        else:
+            for q in held + [p]:
+                sock.sendto(q, dest)
+            held = []
         time.sleep(max(0.0, t0 + (i + 1) * 0.02 - time.monotonic()))
     return len(pkts)
+
+
+def _agent_keys(got):
+    """(digit code, duration ms) of each key the relay sent the agent as RFC 4733 events, in order."""
+    keys: dict[int, list] = {}
+    for p in got:
+        if p[1] & 0x7F == 101:
+            keys.setdefault(int.from_bytes(p[4:8], "big"), []).append(p[12:16])
+    return [(pl[0][0], round(max(int.from_bytes(e[2:4], "big") for e in pl) / 8)) for _, pl in sorted(keys.items())]
+
+
+def test_jitter_buffer_says_which_frames_it_made_up():
+    """Each pop says what it made up, as CallPipeline.note_jitter takes it: a frame the buffer ran dry for
+    (inserted), one missing while later ones wait (concealed), quiet frames skipped just before (dropped)."""
+    jb = JitterBuffer(depth_ms=0)
+    f = _frames(6)
+    jb.put_audio(1, 0, f[0])
+    jb.pop()
+    assert jb.made_up == (0, 0, 0)
+    assert jb.pop() is not None and jb.made_up == (1, 0, 0)  # nothing there: inserted
+    jb.put_audio(1, 480, f[3])  # 320 never comes
+    jb.pop()
+    assert jb.made_up == (0, 1, 0)  # missing while a later packet waits: concealed
+    jb.pop()
+    assert jb.made_up == (0, 0, 0)
+    quiet = np.zeros(160, dtype=np.int16)
+    jb2 = JitterBuffer(depth_ms=0)
+    for k in range(3):
+        jb2.put_audio(1, 160 * k, quiet)  # two frames more delay than asked for
+    ts, seen = 480, []
+    for _ in range(120):
+        jb2.pop()
+        seen.append(jb2.made_up)
+        jb2.put_audio(1, ts, quiet)
+        ts += 160
+    assert jb2.stats["shrunk"] == 2 and seen.count((0, 0, 1)) == 2 and set(seen) == {(0, 0, 0), (0, 0, 1)}
+
+
+def test_a_sender_stall_inside_a_key_leaves_it_one_key():
+    """The customer's phone stalls 60 ms inside a key and then sends the held packets at once: the relay's
+    buffer runs dry, conceals, and plays the late packets after.  The key stays one key with its duration
+    (regenerated for the agent in secure mode's relay: "4711", not "47111" or "471"): the buffer's
+    concealment is told to the pipeline as serve's pjmedia buffer's is."""
+    h = Harness(pipeline_factory=lambda name: CallPipeline(8000, name=name, mask_mode="secure"))
+    try:
+        cust, agent, to_relay_c, _ = h.call("st@x")
+        x, spans = keypresses("4711", tone_ms=120, gap_ms=100, lead_ms=300, rng=np.random.default_rng(5))
+        x = np.concatenate([x, np.zeros(8000)]).astype(np.int16)
+        third = spans[2].start // 160 + 2  # 40 ms into the third key
+        got, stop = [], threading.Event()
+        rx = threading.Thread(target=_collect, args=(agent, got, stop))
+        rx.start()
+        _send_stream(cust, to_relay_c, x, stall=(third, 3))
+        time.sleep(0.4)
+        stop.set()
+        rx.join()
+        jitter = dict(h.relay.calls["st@x"].jitter.stats)
+    finally:
+        h.close()
+    assert jitter["resync"] >= 1 and jitter["concealed"] >= 1, jitter  # the stall did reach the buffer
+    keys = _agent_keys(got)
+    assert [code for code, _ in keys] == [4, 7, 1, 1], (keys, jitter)
+    assert all(abs(ms - 120) <= 10 for _, ms in keys), keys
 
 
 def test_savp_offer_is_judged_before_the_srtp_package(harness, monkeypatch):

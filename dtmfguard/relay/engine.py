@@ -807,6 +807,8 @@ class Relay:
                     for ssrc, ts, payload in jitter.due_events():
                         call.pipeline.on_rfc4733_packet(ssrc, ts, payload)
                 frames.append(jitter.pop())
+                if jitter.made_up[0] or jitter.made_up[1] or jitter.made_up[2]:
+                    call.pipeline.note_jitter(*jitter.made_up)  # a concealed frame must not split a key
             except Exception as exc:  # noqa: BLE001 - this call's frame is silence
                 frames.append(None)
                 self._tick_error(call, exc)

@@ -10,6 +10,12 @@ concealment to the receiver, and silence is the fail-closed choice), so the mask
 slips against the timestamps.  Telephone-event packets are held in the same timeline and released
 when playout reaches their timestamp, so a cover starts where the key started.
 
+Each :meth:`JitterBuffer.pop` says in :attr:`JitterBuffer.made_up` whether its frame was made up (the
+buffer ran dry, or a packet was missing) or sender's frames were skipped just before it; the relay hands
+that to the pipeline (``CallPipeline.note_jitter``) as serve does with pjmedia's buffer, so a key with a
+concealed frame inside it stays one key (without it a 40-60 ms sender stall inside a key split it into
+two digits or lost it: a card number one digit long or short).
+
 Timestamps are compared with serial arithmetic (RFC 3550 §5.1, 32 bits).  A new SSRC, a jump beyond
 ``max_ahead_ms`` or a late packet while the buffer runs dry re-anchors the playout position; each is
 counted in :attr:`JitterBuffer.stats`.
@@ -28,6 +34,7 @@ HEADER = _HDR
 _TS_MOD = 1 << 32
 _MASK = _TS_MOD - 1
 _HALF = 1 << 31
+_NOTHING = (0, 0, 0)
 
 
 class RtpError(ValueError):
@@ -106,6 +113,11 @@ class JitterBuffer:
         self._surplus = 0
         self.stats = {"packets": 0, "late": 0, "duplicate": 0, "concealed": 0, "resync": 0, "overflow": 0,
                       "events": 0, "shrunk": 0}
+        #: what the last :meth:`pop` made up, as ``CallPipeline.note_jitter`` takes it: (inserted: the buffer
+        #: was empty, concealed: a packet was missing with later ones waiting, dropped: quiet frames skipped
+        #: just before this one to give back delay)
+        self.made_up = _NOTHING
+        self._dropped = 0
 
     @property
     def started(self) -> bool:
@@ -186,6 +198,10 @@ class JitterBuffer:
         ts, n = self.play_ts, self.frame
         self.play_ts = (ts + n) & _MASK
         pcm = self._audio.pop(ts, None)
+        if self._dropped:
+            self.made_up, self._dropped = (0, 0, self._dropped), 0
+        elif self.made_up is not _NOTHING:
+            self.made_up = _NOTHING
         if pcm is not None and len(pcm) == n:
             self._last = pcm
             self._missing_run = 0
@@ -208,6 +224,7 @@ class JitterBuffer:
             return out
         self.stats["concealed"] += 1
         self._missing_run += 1
+        self.made_up = (0, 1, self.made_up[2]) if self._audio else (1, 0, self.made_up[2])
         if self._missing_run == 1 and self._last is not None:
             return (self._last >> 1).astype(np.int16)
         return np.zeros(n, dtype=np.int16)
@@ -227,6 +244,7 @@ class JitterBuffer:
                 del self._audio[self.play_ts]
                 self.play_ts = (self.play_ts + self.frame) % _TS_MOD
                 self.stats["shrunk"] += 1
+                self._dropped += 1
                 self._surplus -= 1
         if self._pops >= 50:
             self._surplus = max(0, self._min_ahead - self.depth // self.frame)
