@@ -86,6 +86,11 @@ def build_header(pt: int, marker: bool, seq: int, ts: int, ssrc: int) -> bytes:
     return _HDR.pack(0x80, (0x80 if marker else 0) | (pt & 0x7F), seq & 0xFFFF, ts % _TS_MOD, ssrc)
 
 
+def _quiet(pcm: np.ndarray, n: int) -> bool:
+    """A whole frame (``n`` samples) whose mean level is below ~-50 dBm0: no tone, no speech in it."""
+    return len(pcm) == n and float(np.mean(np.abs(pcm))) < 100.0
+
+
 def _diff(a: int, b: int) -> int:
     """a - b in serial arithmetic (signed, 32-bit timestamps)."""
     return ((a - b + _HALF) % _TS_MOD) - _HALF
@@ -118,6 +123,7 @@ class JitterBuffer:
         #: just before this one to give back delay)
         self.made_up = _NOTHING
         self._dropped = 0
+        self._quiet_run = 0  # quiet frames played in a row (while giving back delay)
 
     @property
     def started(self) -> bool:
@@ -205,6 +211,8 @@ class JitterBuffer:
         if pcm is not None and len(pcm) == n:
             self._last = pcm
             self._missing_run = 0
+            if self._surplus:  # only needed while there is delay to give back
+                self._quiet_run = self._quiet_run + 1 if _quiet(pcm, n) else 0
             # _adapt's bookkeeping inline (it runs for every frame); the rest only when there is work
             ahead = len(self._audio)
             if ahead < self._min_ahead:
@@ -221,9 +229,11 @@ class JitterBuffer:
         if out is not None:
             self._last = out
             self._missing_run = 0
+            self._quiet_run = 0
             return out
         self.stats["concealed"] += 1
         self._missing_run += 1
+        self._quiet_run = 0
         self.made_up = (0, 1, self.made_up[2]) if self._audio else (1, 0, self.made_up[2])
         if self._missing_run == 1 and self._last is not None:
             return (self._last >> 1).astype(np.int16)
@@ -232,7 +242,10 @@ class JitterBuffer:
     def _adapt(self, counted: bool = False) -> None:
         """Give back delay that late packets added once the network calmed down: when for a whole second
         every tick found more frames waiting than ``depth`` asks for, skip that surplus, one quiet frame at
-        a time (never a frame with a tone or speech in it: mean level below ~-50 dBm0)."""
+        a time (never a frame with a tone or speech in it: mean level below ~-50 dBm0), and only after two
+        quiet frames were played.  So a pause keeps at least 40 ms: skipping two frames of a 70 ms pause
+        between two presses of the same key merged them into one (Q.24: a 40 ms pause separates two keys),
+        a card number one digit short."""
         if not counted:
             ahead = len(self._audio)
             if ahead < self._min_ahead:
@@ -240,13 +253,15 @@ class JitterBuffer:
             self._pops += 1
         if self._surplus:
             nxt = self._audio.get(self.play_ts)
-            if nxt is not None and len(nxt) == self.frame and float(np.mean(np.abs(nxt))) < 100.0:
+            if nxt is not None and self._quiet_run >= 2 and _quiet(nxt, self.frame):
                 del self._audio[self.play_ts]
                 self.play_ts = (self.play_ts + self.frame) % _TS_MOD
                 self.stats["shrunk"] += 1
                 self._dropped += 1
                 self._surplus -= 1
         if self._pops >= 50:
+            if not self._surplus:
+                self._quiet_run = 0  # counted from here on
             self._surplus = max(0, self._min_ahead - self.depth // self.frame)
             self._pops, self._min_ahead = 0, 1 << 30
 
