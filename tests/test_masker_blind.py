@@ -40,7 +40,8 @@ CASES = {
     "notch back: 1 s presses 6 dB under speech": (61, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
                                                   {"notch_back": False}),
     "line: tone 3 dB under speech": (61, 103, {"speech_under_db": -3.0},
-                                     {"verify_line_ms": None, "verify_osc_fraction": None}),  # (verify_osc_* too)
+                                     {"verify_line_ms": None, "verify_osc_fraction": None,  # (verify_osc_* too,
+                                      "verify_common_ms": None}),  # and verify_common_*)
     "line: tone 12 dB under speech": (131, 100, {"speech_under_db": -12.0}, {"verify_line_ms": None}),
     "weak: tone 9 dB under speech": (151, 101, {"speech_under_db": -9.0}, {"verify_weak_coherence": None}),
     "weak: tone 6 dB under speech": (61, 102, {"speech_under_db": -6.0},

@@ -43,7 +43,8 @@ CASES = {
                                                     # (verify_osc_* hides it too)
                                                     {"verify_recent_ms": None, "verify_line_ms": None,
                                                      "verify_osc_fraction": None}),
-    "long: 6 dB under speech": (7, 102, {"speech_under_db": -6.0}, {"verify_long_ms": None, "verify_line_ms": None}),
+    "long: 6 dB under speech": (7, 102, {"speech_under_db": -6.0}, {"verify_long_ms": None, "verify_line_ms": None,
+                                                                    "verify_common_ms": None}),  # (hides it too)
     # (the second look, ``verify_again_ms``, hides this key too: off with it)
     "long: 3 dB under speech, +3 %": (17, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
                                       {"verify_long_ms": None, "verify_again_ms": None}),
@@ -51,7 +52,7 @@ CASES = {
 # (off by default: the rule closes its case when switched on, with the rule that now closes it off)
 OPTIONAL = {"recent weak suspect: 6 dB under speech": (7, 102, {"speech_under_db": -6.0},
                                                        {"verify_long_ms": None, "verify_line_ms": None,
-                                                        "verify_recent_weak_ms": 40.0})}
+                                                        "verify_common_ms": None, "verify_recent_weak_ms": 40.0})}
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -343,6 +343,9 @@ class Masker:
         self._line_fraction = float(params.verify_line_fraction)
         self._line_spread = float(params.verify_line_spread)
         self._osc_fraction = params.verify_osc_fraction
+        self._common_len = 0 if params.verify_common_ms is None else int(round(params.verify_common_ms * ms))
+        self._common_fraction = float(params.verify_common_fraction)
+        self._common_peak = float(params.verify_common_peak)
         self._also_rival = bool(params.also_named_rival)
         self._exact_flat = bool(params.verify_exact_flat)
         self._column_coherence = params.verify_column_coherence
@@ -388,8 +391,12 @@ class Masker:
             raise ValueError("verify_long_ms must be between 0 and 1000")
         if not 0 <= self._line_len <= self.rate:
             raise ValueError("verify_line_ms must be between 0 and 1000")
+        if not 0 <= self._common_len <= self.rate:
+            raise ValueError("verify_common_ms must be between 0 and 1000")
+        if not 0 < self._common_peak <= 1:
+            raise ValueError("verify_common_peak must be above 0 and at most 1")
         # (those windows behind every hop decided)
-        self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop)
+        self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop, self._common_len + self._hop)
         if self._measured_hold is not None:
             self._keep = max(self._keep, self._measured_len + self._hop)
         if self._octave_tol is not None:
@@ -907,6 +914,7 @@ class Masker:
         self._pay_flat = bool(p.payment_suspect_flat)
         self._pay_hold = int(round(float(p.payment_hold_ms) * self.rate / 1000.0))
         self._pay_measured = bool(p.payment_measured_pair)
+        self._offset_suspect = bool(p.offset_with_suspect)
         self._offset_found = True  # (set by each :meth:`_offset_confirms`)
         self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
@@ -1622,7 +1630,12 @@ class Masker:
         """One tone's (index into ``DTMF_HZ``) relative offset from nominal in ``seg`` (16 ms) for the offset
         rules: the peak of its Hann-windowed spectrum on a grid of offsets (+-6 % in 0.25 % steps, a table shared by
         every masker): as :meth:`_tone_errors`, at a third of its cost."""
-        n = seg.size
+        tab = self._offset_table(seg.size)
+        re, im = tab[0][tone] @ seg, tab[1][tone] @ seg  # [grid] (views of the tables: no copy)
+        return float(_OFFSET_GRID[int(np.argmax(re * re + im * im))])
+
+    def _offset_table(self, n: int) -> tuple:
+        """The Hann-windowed cos and sin tables of ``_OFFSET_GRID`` for ``n`` samples (shared by every masker)."""
         key = (self.rate, n)
         tab = _OFFSET_TABLES.get(key)
         if tab is None:
@@ -1634,8 +1647,7 @@ class Masker:
             for a in tab:
                 a.setflags(write=False)
             tab = _OFFSET_TABLES.setdefault(key, tab)
-        re, im = tab[0][tone] @ seg, tab[1][tone] @ seg  # [grid] (views of the tables: no copy)
-        return float(_OFFSET_GRID[int(np.argmax(re * re + im * im))])
+        return tab
 
     def _offset_confirms(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> bool:
         """True when the pair, fitted at its two tones' measured frequencies (the 16 ms window ending at ``e``,
@@ -1648,8 +1660,11 @@ class Masker:
         n = self._kmax * self._hop
         seg = self._buf[e - n - buf_start: e - buf_start]
         self._offset_found = True  # (for ``payment_measured_pair``: the screen's pair measured as one keypad's)
-        if float(expl[pair]) >= self._offset_skip * float(seg @ seg):
-            return False  # the nominal fit already carries the pair: a key near nominal, the rules above see it
+        if float(expl[pair]) >= self._offset_skip * float(seg @ seg) and not (
+                self._offset_suspect and self._suspect is not None and self._suspect[0] == pair):
+            # the nominal fit already carries the pair: a key near nominal, the rules above see it (unless a suspect of
+            # the pair is open and none of them took it: ``offset_with_suspect``)
+            return False
         offsets = self._offset_keypad(seg, pair, self._offset_max, self._offset_spread)
         if offsets is None:
             self._offset_found = False
@@ -1967,6 +1982,7 @@ class Masker:
                     or self._exact(item[1], length, pair, buf_start) or self._sure_recent(item[1], pair) \
                     or (item[1] <= self._recent.get(pair, -1) and self._recent_keypad(e, pair, buf_start)) \
                     or self._held_long(e, pair, buf_start) or self._held_line(e, pair, buf_start) \
+                    or self._common_line(e, pair, buf_start) \
                     or (self._osc_fraction is not None
                         and self._held_long(e, pair, buf_start, None, self._osc_fraction, self._osc_spread)) \
                     or (energy > 0 and self._column_coherence is not None
@@ -2103,6 +2119,33 @@ class Masker:
         or a note's partials near a key pair drift apart (:class:`MaskerParams`)."""
         return bool(self._line_len) and self._held_long(e, pair, buf_start, self._line_len, self._line_fraction,
                                                         self._line_spread)
+
+    def _common_line(self, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_common_*``: over the ``verify_common_ms`` ending at ``e``, the offset (one for both tones, within
+        ``offset_error_max``) at which the pair's two tones are strongest together (the product of their Hann-windowed
+        spectra on ``_OFFSET_GRID``) holds ``verify_common_peak`` of each tone's own strongest power within +-6 %, and
+        the pair fitted there carries ``verify_common_fraction`` of the window: one keypad oscillator's two steady lines
+        under louder speech, where a voice's partial beside one tone moves :meth:`_held_line`'s separate peaks apart."""
+        n = self._common_len
+        if not n or self._offset_max is None or e - n < buf_start:
+            return False
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        if not energy > 0:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        cos, sin = self._offset_table(n)
+        re, im = cos[r] @ seg, sin[r] @ seg
+        row = re * re + im * im
+        re, im = cos[4 + c] @ seg, sin[4 + c] @ seg
+        col = re * re + im * im
+        score = np.where(np.abs(_OFFSET_GRID) <= self._offset_max + 1e-9, row * col, -1.0)
+        k = int(np.argmax(score))
+        if row[k] < self._common_peak * float(row.max()) or col[k] < self._common_peak * float(col.max()):
+            return False
+        g = float(_OFFSET_GRID[k])
+        _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + g), COL_HZ[c] * (1.0 + g)), buf_start)
+        return explained >= self._common_fraction * energy
 
     def _held_long(self, e: int, pair: int, buf_start: int, n: Optional[int] = None,
                    fraction: Optional[float] = None, spread: Optional[float] = None) -> bool:
