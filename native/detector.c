@@ -1221,27 +1221,40 @@ comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
     return sqrt(p > 0.0 ? p : 0.0);
 }
 
-/* comb_amp at K frequencies f[0..K-1] into out: 16 recursions at a time, four vectors of four lanes
+#define COMB_VECS 8
+/* comb_amp at K frequencies f[0..K-1] into out: up to 4 COMB_VECS recursions at a time, vectors of four lanes
  * (independent chains; the same operations per lane as comb_amp) */
-static void
+DTMFGUARD_CLONES static void
 comb_amps(const double *xw, Py_ssize_t N, const double *f, int K, double rate, double *out)
 {
-    for (int k0 = 0; k0 < K; k0 += 16) {
-        dg_v4d coef[4], s1[4], s2[4];
+    for (int k0 = 0; k0 < K; k0 += 4 * COMB_VECS) {
+        dg_v4d coef[COMB_VECS], s1[COMB_VECS], s2[COMB_VECS];
         int j, v;
-        for (v = 0; v < 4; v++)
+        for (v = 0; v < COMB_VECS; v++)
             for (j = 0; j < 4; j++) {
                 const int q = k0 + 4 * v + j;
                 coef[v][j] = 2.0 * cos(2.0 * PI * (q < K ? f[q] : f[k0]) / rate);
                 s1[v][j] = s2[v][j] = 0.0;
             }
-        const int nv = (K - k0 + 3) / 4 < 4 ? (K - k0 + 3) / 4 : 4;
-        for (Py_ssize_t i = 0; i < N; i++) {
-            const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
-            for (v = 0; v < nv; v++) {
-                const dg_v4d t = x + coef[v] * s1[v] - s2[v];
-                s2[v] = s1[v];
-                s1[v] = t;
+        const int nv = (K - k0 + 3) / 4 < COMB_VECS ? (K - k0 + 3) / 4 : COMB_VECS;
+        if (nv > 4) { /* up to COMB_VECS chains at once: the recursions are latency-bound, more of them overlap */
+            for (Py_ssize_t i = 0; i < N; i++) {
+                const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
+                for (v = 0; v < COMB_VECS; v++) {
+                    const dg_v4d t = x + coef[v] * s1[v] - s2[v];
+                    s2[v] = s1[v];
+                    s1[v] = t;
+                }
+            }
+        }
+        else {
+            for (Py_ssize_t i = 0; i < N; i++) {
+                const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
+                for (v = 0; v < 4; v++) {
+                    const dg_v4d t = x + coef[v] * s1[v] - s2[v];
+                    s2[v] = s1[v];
+                    s1[v] = t;
+                }
             }
         }
         for (v = 0; v < nv; v++)
