@@ -561,7 +561,7 @@ class DetectorParams:
     # 17, d17w). False: its 12.75 ms amplitudes are the ones that failed the window tests (often the twist, in the
     # window over a key's onset), so they say nothing of the keypad's constant ratio. With True, a Q.24 twist key
     # (key *, 8 dB normal twist, 60 ms, one grid phase) was lost: its long-window hit over the onset read 10 dB
-    # where the press's other windows read 6.5-7.5 dB (tests/test_detector.py's Q.24 corner-key test).
+    # where the press's other windows read 6.5-8.9 dB (tests/test_detector.py's Q.24 corner-key test).
     long_in_pair_ratio: bool = False
 
     def half_block_samples(self, rate: int) -> int:
