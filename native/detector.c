@@ -135,6 +135,8 @@
     X(LONG_AFTER_WEAK, "long_after_weak") X(LONG_CHECKED, "long_checked")    \
     X(LONG_SKIP_MASK, "long_skip_mask") X(LONG_MIN_STRONG, "long_min_strong")                                \
     X(LONG_COMB_RATIO, "long_comb_ratio") X(LONG_COMB_MAX_SHARE, "long_comb_max_share")                                \
+    X(LONG_CTX_MAX_SHARE, "long_ctx_max_share") X(LONG_GUARD_MIXED, "long_guard_mixed")                       \
+    X(LONG_IN_RATIO, "long_in_ratio")                                                                 \
     X(ENV_SPREAD, "env_spread") X(ENV_MIN_SHARE, "env_min_share")                                            \
     X(ENV_MAX_SHARE, "env_max_share") X(ENV_OFFSET_MIN, "env_offset_min") X(ENV_COVER, "env_cover")             \
     X(ENV_STEP, "env_step") X(GLIDE_LEVEL, "glide_level") X(GLIDE_OFFSET, "glide_offset")                      \
@@ -572,6 +574,59 @@ long_guard(const double *c, const long_src *s, int kb)
     return cabs2(w2r + (ar * br - ai * bi), w2i + (ar * bi + ai * br));
 }
 
+/* long_guard() at the guard bins ks[0..3] at once, for process() (s->cosw set): the two windows' sums over
+ * their samples, four partial sums per value (one vector lane each, then added, as guard_four()), the long
+ * window's |DFT| into abs_out */
+DTMFGUARD_CLONES static void
+long_guard_four(const double *c, const long_src *s, const int *ks, double *abs_out)
+{
+    const Py_ssize_t H = s->H, N = 2 * H;
+    const double *cw[4], *sw[4];
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d re2[4] = {zero, zero, zero, zero}, im2[4] = {zero, zero, zero, zero};
+    v4d rek[4] = {zero, zero, zero, zero}, imk[4] = {zero, zero, zero, zero};
+    Py_ssize_t n;
+    int j;
+    for (j = 0; j < 4; j++) {
+        cw[j] = s->cosw + (ks[j] - NFUND) * N;
+        sw[j] = s->sinw + (ks[j] - NFUND) * N;
+    }
+    for (int half = 0; half < 2; half++) {
+        const double *x2 = half ? s->xb2 : s->xa2, *xk = half ? s->xbk : s->xak;
+        const Py_ssize_t off = half ? H : 0;
+        for (n = 0; n + 4 <= H; n += 4) {
+            v4d a, b, cc, ss;
+            LOAD4(a, x2 + n);
+            LOAD4(b, xk + n);
+            for (j = 0; j < 4; j++) {
+                LOAD4(cc, cw[j] + off + n);
+                LOAD4(ss, sw[j] + off + n);
+                re2[j] += a * cc;
+                im2[j] += a * ss;
+                rek[j] += b * cc;
+                imk[j] += b * ss;
+            }
+        }
+        for (; n < H; n++) { /* the tail in lane 0 */
+            const double a = x2[n], b = xk[n];
+            for (j = 0; j < 4; j++) {
+                re2[j][0] += a * cw[j][off + n];
+                im2[j][0] += a * sw[j][off + n];
+                rek[j][0] += b * cw[j][off + n];
+                imk[j][0] += b * sw[j][off + n];
+            }
+        }
+    }
+    for (j = 0; j < 4; j++) {
+        const double ar = c[CONST_ROT2 + 2 * ks[j]], ai = c[CONST_ROT2 + 2 * ks[j] + 1];
+        const double w2r = (re2[j][0] + re2[j][1]) + (re2[j][2] + re2[j][3]);
+        const double w2i = -((im2[j][0] + im2[j][1]) + (im2[j][2] + im2[j][3]));
+        const double br = (rek[j][0] + rek[j][1]) + (rek[j][2] + rek[j][3]);
+        const double bi = -((imk[j][0] + imk[j][1]) + (imk[j][2] + imk[j][3]));
+        abs_out[j] = cabs2(w2r + (ar * br - ai * bi), w2i + (ar * bi + ai * br));
+    }
+}
+
 /*
  * Window k (wk, 2 x NFUND doubles at least), window k-1 (wp) and window k-2 (w2), the energies of windows
  * k-2 and k, window k-1's code: 1 and the hit's values if the long window names the key window k-1 named.
@@ -613,13 +668,8 @@ long_test(const double *c, const double *w2, const double *wk, const double *wp,
     const double twist = 20 * log10(ar / ac);
     if (twist > sc[S_NORMAL_TWIST_DB] || twist < -sc[S_REVERSE_TWIST_DB])
         return 0;
-    const int clean = frac >= sc[S_CLEAN_FRACTION];
-    const double g = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
-    if (!(long_guard(c, src, 8 + r) / n < ar * g && long_guard(c, src, 12 + cc) / n < ac * g
-          && long_guard(c, src, 16 + r) / n < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
-          && (c[CONST_DOUBLE_SKIP + key] > 0.0 || long_guard(c, src, 20 + r) / n < ar * sc[S_DOUBLE_GUARD])))
-        return 0;
-    /* the phase test of the 12.75 ms windows k-1 and k at the key's bins */
+    /* the phase test of the 12.75 ms windows k-1 and k at the key's bins (before the guard bins: it costs
+     * two atan2, they up to 4 sums over 4H samples) */
     const double wr_re = wk[2 * r], wr_im = wk[2 * r + 1], wc_re = wk[2 * kc], wc_im = wk[2 * kc + 1];
     const double pr_re = wp[2 * r], pr_im = -wp[2 * r + 1], pc_re = wp[2 * kc], pc_im = -wp[2 * kc + 1];
     if (!(cabs2(pr_re, pr_im) >= 0.5 * cabs2(wr_re, wr_im) && cabs2(pc_re, pc_im) >= 0.5 * cabs2(wc_re, wc_im)))
@@ -632,6 +682,24 @@ long_test(const double *c, const double *w2, const double *wk, const double *wp,
     const double ramp = clip01((frac - sc[S_MIXED_FRACTION]) / (sc[S_FULL_FRACTION] - sc[S_MIXED_FRACTION]));
     const double tol = sc[S_FREQ_TOL_MIXED] + (sc[S_FREQ_TOL] - sc[S_FREQ_TOL_MIXED]) * ramp;
     if (!(fabs(rel_r) <= tol && fabs(rel_c) <= tol))
+        return 0;
+    /* the harmonic guards */
+    const int clean = frac >= sc[S_CLEAN_FRACTION];
+    const double g = clean ? sc[S_HARMONIC_GUARD] : sc[S_LONG_GUARD_MIXED];
+    double gb[4];
+    if (src->cosw != NULL) { /* process(): the four sums over the samples in one pass */
+        const int ks[4] = {8 + r, 12 + cc, 16 + r, 20 + r};
+        long_guard_four(c, src, ks, gb);
+    }
+    else {
+        gb[0] = long_guard(c, src, 8 + r);
+        gb[1] = long_guard(c, src, 12 + cc);
+        gb[2] = long_guard(c, src, 16 + r);
+        gb[3] = long_guard(c, src, 20 + r);
+    }
+    if (!(gb[0] / n < ar * g && gb[1] / n < ac * g
+          && gb[2] / n < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
+          && (c[CONST_DOUBLE_SKIP + key] > 0.0 || gb[3] / n < ar * sc[S_DOUBLE_GUARD])))
         return 0;
     *key_out = key;
     *lr_out = 20 * log10(ar / sc[S_DBM0_PEAK]);
@@ -1153,27 +1221,40 @@ comb_amp(const double *xw, Py_ssize_t N, double f, double rate)
     return sqrt(p > 0.0 ? p : 0.0);
 }
 
-/* comb_amp at K frequencies f[0..K-1] into out: 16 recursions at a time, four vectors of four lanes
+#define COMB_VECS 8
+/* comb_amp at K frequencies f[0..K-1] into out: up to 4 COMB_VECS recursions at a time, vectors of four lanes
  * (independent chains; the same operations per lane as comb_amp) */
-static void
+DTMFGUARD_CLONES static void
 comb_amps(const double *xw, Py_ssize_t N, const double *f, int K, double rate, double *out)
 {
-    for (int k0 = 0; k0 < K; k0 += 16) {
-        dg_v4d coef[4], s1[4], s2[4];
+    for (int k0 = 0; k0 < K; k0 += 4 * COMB_VECS) {
+        dg_v4d coef[COMB_VECS], s1[COMB_VECS], s2[COMB_VECS];
         int j, v;
-        for (v = 0; v < 4; v++)
+        for (v = 0; v < COMB_VECS; v++)
             for (j = 0; j < 4; j++) {
                 const int q = k0 + 4 * v + j;
                 coef[v][j] = 2.0 * cos(2.0 * PI * (q < K ? f[q] : f[k0]) / rate);
                 s1[v][j] = s2[v][j] = 0.0;
             }
-        const int nv = (K - k0 + 3) / 4 < 4 ? (K - k0 + 3) / 4 : 4;
-        for (Py_ssize_t i = 0; i < N; i++) {
-            const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
-            for (v = 0; v < nv; v++) {
-                const dg_v4d t = x + coef[v] * s1[v] - s2[v];
-                s2[v] = s1[v];
-                s1[v] = t;
+        const int nv = (K - k0 + 3) / 4 < COMB_VECS ? (K - k0 + 3) / 4 : COMB_VECS;
+        if (nv > 4) { /* up to COMB_VECS chains at once: the recursions are latency-bound, more of them overlap */
+            for (Py_ssize_t i = 0; i < N; i++) {
+                const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
+                for (v = 0; v < COMB_VECS; v++) {
+                    const dg_v4d t = x + coef[v] * s1[v] - s2[v];
+                    s2[v] = s1[v];
+                    s1[v] = t;
+                }
+            }
+        }
+        else {
+            for (Py_ssize_t i = 0; i < N; i++) {
+                const dg_v4d x = {xw[i], xw[i], xw[i], xw[i]};
+                for (v = 0; v < 4; v++) {
+                    const dg_v4d t = x + coef[v] * s1[v] - s2[v];
+                    s2[v] = s1[v];
+                    s1[v] = t;
+                }
             }
         }
         for (v = 0; v < nv; v++)
@@ -1258,6 +1339,29 @@ segment_drift(const double *seg, const double *hann_l, Py_ssize_t N, double w0, 
     return fabs(d) / (w0 * (double)lag);
 }
 
+/* cos(om i) and sin(om i) for i in 0..N-1, from the angle-sum rule over blocks of NEIGH_BLOCK samples (the
+ * values at each block's start and at 0..NEIGH_BLOCK-1 from the C library: 2 (N / NEIGH_BLOCK + NEIGH_BLOCK)
+ * calls instead of 2 N; each value one complex product of two library values, within a few ulp of them, no
+ * error carried from sample to sample) */
+#define NEIGH_BLOCK 16
+static void
+tone_table(double om, Py_ssize_t N, double *cs, double *sn)
+{
+    double cj[NEIGH_BLOCK], sj[NEIGH_BLOCK];
+    Py_ssize_t i0, j;
+    for (j = 0; j < NEIGH_BLOCK; j++) {
+        cj[j] = cos(om * (double)j);
+        sj[j] = sin(om * (double)j);
+    }
+    for (i0 = 0; i0 < N; i0 += NEIGH_BLOCK) {
+        const double c0 = cos(om * (double)i0), s0 = sin(om * (double)i0);
+        for (j = 0; j < NEIGH_BLOCK && i0 + j < N; j++) {
+            cs[i0 + j] = c0 * cj[j] - s0 * sj[j];
+            sn[i0 + j] = s0 * cj[j] + c0 * sj[j];
+        }
+    }
+}
+
 /* detector._neighbours: the tones at fr and fc (Hz) taken out of seg (N samples; each tone's complex
  * amplitude from its Hann-windowed DFT), what remains (Hann window) at half the column frequency (*low),
  * at 1.5 fc (*third: the 3rd partial of a note at fc / 2), the largest of it at 1.5 fr, 1.5 fc, 2/3 fc and
@@ -1277,10 +1381,9 @@ neighbours(const double *sc, const double *seg, const double *hann, Py_ssize_t N
     for (int t = 0; t < 2; t++) {
         const double om = 2.0 * PI * f2[t] / rate;
         double re = 0.0, im = 0.0;
+        tone_table(om, N, cs, sn);
         for (i = 0; i < N; i++) {
             const double xw = seg[i] * hann[i];
-            cs[i] = cos(om * (double)i);
-            sn[i] = sin(om * (double)i);
             re += xw * cs[i];
             im += xw * sn[i];
         }
@@ -1450,6 +1553,7 @@ pre_onset_level(const double *sc, seg_src *seg, int64_t lo, int64_t plo, Py_ssiz
  * lies inside the grid on the same side of f, no nearer to it than the later segment's, the latest at
  * least glide_offset away and glide_level strong, the others glide_hold strong; 0 otherwise or out of
  * memory. */
+#define GLIDE_MAX_GRID 129 /* grid points of glided()'s vectorised search (2 glide_k + 1; more: one at a time) */
 static int
 glided(const double *sc, seg_src *seg, int64_t lo, int64_t onset, int64_t plo, Py_ssize_t n, double fr, double fc)
 {
@@ -1492,11 +1596,24 @@ glided(const double *sc, seg_src *seg, int64_t lo, int64_t onset, int64_t plo, P
                 fw[i] = xs[i] * hw[i];
             double top = -1.0;
             int at = 0;
-            for (int k = -K; k <= K; k++) {
-                const double v = comb_amp(fw, n, f * (1.0 + step * (double)k), rate);
-                if (v > top) {
-                    top = v;
-                    at = k;
+            if (2 * K + 1 <= GLIDE_MAX_GRID) { /* the grid's recursions side by side (comb_amps: each lane as comb_amp) */
+                double fk[GLIDE_MAX_GRID], ak[GLIDE_MAX_GRID];
+                for (int k = -K; k <= K; k++)
+                    fk[k + K] = f * (1.0 + step * (double)k);
+                comb_amps(fw, n, fk, 2 * K + 1, rate, ak);
+                for (int k = -K; k <= K; k++)
+                    if (ak[k + K] > top) {
+                        top = ak[k + K];
+                        at = k;
+                    }
+            }
+            else {
+                for (int k = -K; k <= K; k++) {
+                    const double v = comb_amp(fw, n, f * (1.0 + step * (double)k), rate);
+                    if (v > top) {
+                        top = v;
+                        at = k;
+                    }
                 }
             }
             const double rel = step * (double)at, level = top / ref;
@@ -1571,6 +1688,14 @@ seg_broken(const chan_t *c, int64_t w)
     return (c->nlo[0] <= w && c->nhi[0] >= w - 3) || (c->nlo[1] <= w && c->nhi[1] >= w - 3);
 }
 
+/* whether a press the long window helped gets the music-context test at any share and offset
+ * (DetectorParams.long_context_max_share; detector._lw_context) */
+static inline int
+lw_context(const double *sc, const run_t *r)
+{
+    return r->long_hits > 0 && r->s_share < sc[S_LONG_CTX_MAX_SHARE] * (double)r->hits;
+}
+
 static void
 maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, event_buf *ev, seg_src *seg,
               const double *omega, const double *hann, const double *hann_l, int broken)
@@ -1621,19 +1746,23 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         }
         /* the partials test over the last 5 half-blocks (detector.DetectorBank._maybe_confirm), for
          * presses shared with other sound */
+        double comb = -1.0; /* not measured yet */
         if (isfinite(sc[S_COMB_RATIO]) && r->s_share < sc[S_COMB_MAX_SHARE] * (double)r->hits) {
-            if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_COMB_RATIO])
+            comb = comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc);
+            if (comb >= sc[S_COMB_RATIO])
                 return;
         }
-        /* the same, stricter, for a press the long window helped (DetectorParams.long_comb_*) */
+        /* the same, stricter, for a press the long window helped (DetectorParams.long_comb_*; the same value) */
         if (r->long_hits && isfinite(sc[S_LONG_COMB_RATIO]) && r->s_share < sc[S_LONG_COMB_MAX_SHARE] * (double)r->hits) {
-            if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_LONG_COMB_RATIO])
+            if (comb < 0.0)
+                comb = comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc);
+            if (comb >= sc[S_LONG_COMB_RATIO])
                 return;
         }
         /* the music-context test (DetectorBank._maybe_confirm) */
-        if (isfinite(sc[S_CTX_PERSIST]) && r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits
+        if (isfinite(sc[S_CTX_PERSIST]) && ((r->s_share < sc[S_CTX_MAX_SHARE] * (double)r->hits
             && (r->s_share < sc[S_CTX_ALWAYS_SHARE] * (double)r->hits || fabs(mr) >= sc[S_CTX_OFFSET_MIN]
-                || fabs(mc) >= sc[S_CTX_OFFSET_MIN])) {
+                || fabs(mc) >= sc[S_CTX_OFFSET_MIN])) || lw_context(sc, r))) {
             const int64_t H = (int64_t)sc[S_HALF], lo = onset - (int64_t)sc[S_CTX_SPAN];
             const int64_t hi = onset - (int64_t)sc[S_CTX_GUARD];
             if (lo >= (w + 2 - (int64_t)sc[S_CTX_HALVES]) * H && hi > lo) {
@@ -1744,7 +1873,8 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             }
             if (!r->confirmed) {
                 const double ac = amp8[4 + d % 4];
-                if (ac > 0.0 && a >= sc[S_RATIO_COVER] * r->a_ref) { /* the pair's amplitude ratio (DetectorBank._step) */
+                if (ac > 0.0 && a >= sc[S_RATIO_COVER] * r->a_ref /* the pair's amplitude ratio (DetectorBank._step) */
+                    && (checked != 2 || sc[S_LONG_IN_RATIO] != 0.0)) {
                     const double q = amp8[d / 4] / ac;
                     if (q < r->q_lo)
                         r->q_lo = q;

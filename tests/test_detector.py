@@ -386,8 +386,11 @@ def test_long_window_wins_keys_under_speech_back():
             seg = speech[offset:offset + x.size]
             signals.append((x + seg * np.sqrt(tone_power / np.mean(seg ** 2) / 10 ** (snr_db / 10)), spans))
         found = {}
-        for on in (False, True):
-            params = replace(DEFAULT_PARAMS, long_window=on)
+        # (and the music-context test for the presses it helped, long_context_max_share, costs none of them)
+        for on in (False, True, "no context rule"):
+            params = replace(DEFAULT_PARAMS, long_window=bool(on))
+            if on == "no context rule":
+                params = replace(params, long_context_max_share=0.0)
             hits = extra = 0
             for y, spans in signals:
                 events = detect(y, RATE, params)
@@ -402,6 +405,7 @@ def test_long_window_wins_keys_under_speech_back():
         report(f"talk-down at {snr_db} dB, 256 keys, long window off -> on", f"{found[False]} -> {found[True]}",
                f">= +{gain}")
         assert found[True] >= found[False] + gain
+        assert found[True] == found["no context rule"]
 
 
 def test_long_window_gives_key_a_no_long_hits():
@@ -460,13 +464,50 @@ def test_long_window_presses_get_the_partials_test_at_any_share():
     assert count["on"] <= count["off"]
 
 
+def test_long_window_presses_get_the_music_context_test_at_any_share():
+    """The talk-off benchmark's one music digit the long window added on the report half (benchmarks/talkoff.py
+    --split report --offset 26, HyperRogue's hr-domina-mountain at 0.95x, 82.80 s, key #: two 12.75 ms hits and
+    two long-window hits at 0.64-0.83 share, tones 0.2 / 0.4 % off nominal, an 11/7 pair with no partials
+    beside it). Its share and offset keep the ordinary music-context test away; for presses the long window
+    helped that test runs at any share and offset (DetectorParams.long_context_max_share, issue 17 d17w), and
+    the 300 ms before the onset hold a note's steady partials (persistence 0.59, limit 0.5). A 1 s clip on the
+    same block grid: no digit with the long window off or with the rule, '#' with the long window and without
+    it, on both paths alike."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dtmfguard.dsp import goertzel
+    from dtmfguard.dsp.params import DEFAULT_PARAMS
+
+    paths = {Path(p).name: p for p in source_files("hyperrogue", "report", "the long window's music-context test")}
+    if "hr-domina-mountain.ogg" not in paths:
+        pytest.skip("hr-domina-mountain.ogg not in this hyperrogue-music package")
+    x = corpora.variant(np.concatenate([np.zeros(26), corpora.read_8k(paths["hr-domina-mountain.ogg"])]), 0.95, 0.0)
+    start = int((82.80 - 0.5) * RATE) // 51 * 51  # the clip keeps the file's 51-sample block grid
+    clip = x[start:start + RATE].astype(np.int16)
+    cases = {"off": replace(DEFAULT_PARAMS, long_window=False),
+             "on, no rule": replace(DEFAULT_PARAMS, long_context_max_share=0.0), "on": DEFAULT_PARAMS}
+    assert DEFAULT_PARAMS.long_window
+    for backend in goertzel.available_backends():
+        before = goertzel.backend()
+        goertzel.set_backend(backend)
+        try:
+            found = {name: [e.digit for e in detect(clip, RATE, p)] for name, p in cases.items()}
+        finally:
+            goertzel.set_backend(before)
+        report(f"hr-domina-mountain 0.95x at 82.80 s ({backend}): off / long window without the rule / with it",
+               found, "[] / ['#'] / []")
+        assert found == {"off": [], "on, no rule": ["#"], "on": []}
+
+
 def test_half_row_guard_under_other_sound_keeps_a_key_over_a_voice_harmonic():
     """Speech under a key often has a pitch harmonic or its first formant at half the row frequency (350-470
     Hz), stronger than the row tone: talk-down keys were lost to the half-row guard (issue 17, d17t). In
     windows shared with other sound the guard rejects only a component more than 5 dB above the tone
     (``harmonic_guard_mixed_db``): every key with a steady component at half its row 4 dB above the row
-    tone is found (at the former -3 dB none was), and one 6 dB above (the note-pair test above: a note's
-    fundamental over its 2nd harmonic) still rejects every key."""
+    tone is found (at the former -3 dB none was; the long window, on by default, has its own guard,
+    ``long_harmonic_guard_mixed_db``, set to -3 dB too for that case), and one 6 dB above (the note-pair test
+    above: a note's fundamental over its 2nd harmonic) still rejects every key."""
     from dataclasses import replace
 
     from dtmfguard.dsp.levels import tone
@@ -475,7 +516,8 @@ def test_half_row_guard_under_other_sound_keeps_a_key_over_a_voice_harmonic():
 
     found = {}
     for name, params, rel_db in (("default", DEFAULT_PARAMS, 4.0), ("at -3 dB", replace(DEFAULT_PARAMS,
-                                 harmonic_guard_mixed_db=-3.0), 4.0), ("6 dB above", DEFAULT_PARAMS, 6.0)):
+                                 harmonic_guard_mixed_db=-3.0, long_harmonic_guard_mixed_db=-3.0), 4.0),
+                                 ("6 dB above", DEFAULT_PARAMS, 6.0)):
         rng = np.random.default_rng(45)
         found[name] = 0
         for d in DIGITS:

@@ -187,6 +187,9 @@ class _Tables:
     long_min_strong: float
     long_comb_ratio: float  # the partials test for presses with long-window hits (DetectorParams.long_comb_*)
     long_comb_max_share: float
+    long_ctx_max_share: float  # the music-context test for presses with long-window hits (long_context_max_share)
+    long_guard_mixed: float  # the long window's half-row / twice-column guard under other sound (long_harmonic_guard_mixed_db)
+    long_in_ratio: float  # long-window hits count in the amplitude-ratio range (DetectorParams.long_in_pair_ratio)
     long_skip_mask: float  # bit r*4+c set: key (r, c) gets no long-window hits (DetectorParams.long_harmonic_*)
     rot2: np.ndarray  # rot * rot: moves a window's phase reference back by 2H (the long window's second half)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
@@ -305,6 +308,9 @@ class _Tables:
             long_min_strong=float(params.long_min_strong),
             long_comb_ratio=10 ** (params.long_comb_guard_db / 20.0),
             long_comb_max_share=params.long_comb_max_share,
+            long_ctx_max_share=params.long_context_max_share,
+            long_guard_mixed=10 ** (-params.long_harmonic_guard_mixed_db / 20.0),
+            long_in_ratio=1.0 if params.long_in_pair_ratio else 0.0,
             long_skip_mask=float(_harmonic_keys(params.long_harmonic_max_q, params.long_harmonic_tolerance)),
             rot2=np.exp(-1j * omegas * half) * np.exp(-1j * omegas * half),
             native_consts=None,
@@ -496,17 +502,7 @@ def _long_test(tab: _Tables, w2, wk, wp, e2: float, ek: float, prev_code: int):
     twist = 20 * math.log10(ar / ac)
     if twist > tab.normal_twist_db or twist < -tab.reverse_twist_db:
         return None
-
-    def guard(k: int) -> float:
-        return abs(w2[k] + complex(rot2[k]) * wk[k]) / n
-
-    clean = frac >= tab.clean_fraction
-    g = tab.harmonic_guard if clean else tab.harmonic_guard_mixed
-    if not (guard(8 + r) < ar * g and guard(12 + c) < ac * g
-            and guard(16 + r) < ar * (tab.third_guard if clean else tab.third_guard_mixed)
-            and (tab.double_skip[key] > 0 or guard(20 + r) < ar * tab.double_guard)):
-        return None
-    # the phase test of the 12.75 ms windows k-1 and k at the key's bins
+    # the phase test of the 12.75 ms windows k-1 and k at the key's bins (before the guard bins, as in C)
     kc = c + 4
     w_r, w_c, p_r, p_c = wk[r], wk[kc], wp[r], wp[kc]
     if not (abs(p_r) >= 0.5 * abs(w_r) and abs(p_c) >= 0.5 * abs(w_c)):
@@ -520,6 +516,16 @@ def _long_test(tab: _Tables, w2, wk, wp, e2: float, ek: float, prev_code: int):
     ramp = min(1.0, max(0.0, (frac - tab.mixed_fraction) / (tab.full_fraction - tab.mixed_fraction)))
     tol = tab.freq_tol_mixed + (tab.freq_tol - tab.freq_tol_mixed) * ramp
     if not (abs(rel_r) <= tol and abs(rel_c) <= tol):
+        return None
+
+    def guard(k: int) -> float:
+        return abs(w2[k] + complex(rot2[k]) * wk[k]) / n
+
+    clean = frac >= tab.clean_fraction
+    g = tab.harmonic_guard if clean else tab.long_guard_mixed
+    if not (guard(8 + r) < ar * g and guard(12 + c) < ac * g
+            and guard(16 + r) < ar * (tab.third_guard if clean else tab.third_guard_mixed)
+            and (tab.double_skip[key] > 0 or guard(20 + r) < ar * tab.double_guard)):
         return None
     return (key, 20 * math.log10(ar / DBM0_PEAK), 20 * math.log10(ac / DBM0_PEAK), rel_r, rel_c, frac)
 
@@ -567,6 +573,12 @@ def _long_windows(tab: _Tables, win: np.ndarray, wenergy: np.ndarray, last_win: 
     e1[:] = wenergy[:, -1]
     prev_code[:] = digit[:, -1]
     np.minimum(seen + nw, 2, out=seen)
+
+
+def _lw_context(tab: _Tables, run: "_Run") -> bool:
+    """Whether a press the long window helped gets the music-context test at any share and offset
+    (DetectorParams.long_context_max_share; native/detector.c's lw_context)."""
+    return run.long_hits > 0 and run.s_share < tab.long_ctx_max_share * run.hits
 
 
 def _hann(n: int) -> tuple:
@@ -1101,7 +1113,7 @@ class DetectorBank:
                 if not run.confirmed:
                     ac = amp8[4 + d % 4]
                     # the pair's amplitude ratio, in windows wholly inside the press (DetectorParams.pair_ratio_*)
-                    if ac > 0.0 and a >= tab.ratio_cover * run.a_ref:
+                    if ac > 0.0 and a >= tab.ratio_cover * run.a_ref and (checked != 2 or tab.long_in_ratio):
                         q = amp8[d // 4] / ac
                         if q < run.q_lo:
                             run.q_lo = q
@@ -1221,9 +1233,9 @@ class DetectorBank:
                     and _comb_ratio(tab, seg, fr, fc) >= tab.long_comb_ratio):
                 return
             # Music context: the sound before the press holds its spectral fine structure (held notes)
-            if tab.ctx_persist < float("inf") and run.s_share < tab.ctx_max_share * run.hits and (
+            if tab.ctx_persist < float("inf") and (run.s_share < tab.ctx_max_share * run.hits and (
                     run.s_share < tab.ctx_always_share * run.hits or abs(mr) >= tab.ctx_offset_min
-                    or abs(mc) >= tab.ctx_offset_min):
+                    or abs(mc) >= tab.ctx_offset_min) or _lw_context(tab, run)):
                 lo = onset - tab.ctx_span
                 if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
                     if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)
