@@ -1137,17 +1137,20 @@ class MaskerParams:
     # rule at the input or through G.711 on 2/4 ms windows, the margin on 8 ms), never a press by persistence; no
     # flat mask.  Measured only within ``music_context_after_ms`` of a hop at which a musical suspect (a pair
     # whose tones were apart) was open: a vowel held at one pitch for 300 ms measures like held notes (tune seeds
-    # 1100-1119, ungated: 3 of 14,400 keys taken for notes, all after such vowels, none named blind), and the gate
+    # 1100-1119, measured everywhere: 4 confirmations in 3 of 600 cells taken for notes, none named blind, one cell's
+    # oracle-timed count 3 -> 4; with 3 frame pairs 11 in 9 cells), and the gate
     # keeps the measurement (~100-400 us) off keyed speech.  Trade-off: a key pressed in the middle of music the
     # masker has judged so (within 5 s of a musical suspect, the 300 ms before it persistent) is notched only
     # where a window names it, like octave notes.  Measured (what was looked at before choosing): the flat masks
     # of the tune half (HyperRogue at 0.8-1.2x in 0.05 steps, Drascula at 0.85-1.15x, the prompts, espeak
     # Mandarin; music 0.56-0.87 over all bins, speech 0.10 at most) and every measurement the rule made on the
-    # keys of tune seeds 1100-1119 (all 30 cells; thresholds 0.6 / 0.4 / 6 pairs: no key passes with the gate, 3
-    # without); the report half's HyperRogue and Drascula were also looked at while the rule took shape (README,
+    # keys of tune seeds 1100-1119 (all 30 cells; thresholds 0.6 / 0.4 / 6 pairs: with the gate no key is taken for notes);
+    # the report half's HyperRogue and Drascula were also looked at while the rule took shape (README,
     # "Music context").  Tune half (12 min each, beside main): HyperRogue 0.67 -> 0.13 flat masks/min, 0.425 ->
     # 0.404 % changed, every other source identical; keys of seeds 1100-1139 and 700-719 (default masker):
-    # bit-identical output in every cell.  None: off.
+    # bit-identical output in every cell.  Cost: the delay line keeps 800 ms more (the context and the walk-back),
+    # which the C frame moves every frame: speech only x0.87, with keys x0.94 (benchmarks/masker.py, one run).
+    # None: off.
     music_context_persist: object = 0.6
     music_context_ms: float = 300.0
     music_context_guard_ms: float = 5.0
