@@ -312,6 +312,34 @@ class Masker:
         self._octave_pairs = frozenset(p for p, (r, c, _) in enumerate(pairfit.PAIRS)
                                        if abs(COL_HZ[c] / ROW_HZ[r] / 2.0 - 1.0) <= params.press_octave_pairs_within)
         self._octave_head = float(params.press_octave_head_share)
+        # ``music_context_*``: a confirmation whose context before it holds persistent notes (:meth:`_music_context`)
+        self._music_persist = None if params.music_context_persist is None else float(params.music_context_persist)
+        self._music_len = int(round(params.music_context_ms * ms))
+        self._music_guard = int(round(params.music_context_guard_ms * ms))
+        self._music_n = 1 << max(3, int(round(math.log2(params.music_context_frame_ms * ms))))
+        self._music_klo = int(math.ceil(params.music_context_band_hz[0] * self._music_n / self.rate))
+        self._music_khi = int(math.floor(min(params.music_context_band_hz[1], 0.5 * self.rate)
+                                         * self._music_n / self.rate)) + 1
+        self._music_smooth = max(1, int(round(params.music_context_smooth_hz * self._music_n / self.rate)))
+        self._music_pairs = int(params.music_context_pairs)
+        self._music_gap = int(round(params.music_context_gap_ms * ms))
+        self._music_away = float(params.music_context_away_persist)
+        self._music_after = None if params.music_context_after_ms is None \
+            else int(round(params.music_context_after_ms * ms))  # (None: measured whatever came before)
+        self._music_back = int(round(params.music_context_back_ms * ms))  # (how far back the treatments may lead)
+        # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
+        # frequency, widened by the Hann window's main lobe)
+        width = self._music_khi - self._music_klo - 2 * self._music_smooth
+        hz = (self._music_klo + self._music_smooth + np.arange(max(width, 0))) * self.rate / self._music_n
+        lobe = 2.0 * self.rate / self._music_n
+        keep = np.ones(hz.size, dtype=bool)
+        for f in DTMF_HZ:
+            keep &= ~((hz >= f * (1.0 - params.music_context_dtmf_exclude) - lobe)
+                      & (hz <= f * (1.0 + params.music_context_dtmf_exclude) + lobe))
+        self._music_keep = np.flatnonzero(keep)
+        if self._music_persist is not None and not (self._music_n <= self._music_len <= self.rate
+                                                    and self._music_pairs >= 1):
+            raise ValueError("music_context_ms must hold a frame and be at most 1000; music_context_pairs >= 1")
         self._conceal_merge = max(0, int(round(params.conceal_merge_ms * ms)))
         self._conceal_near = max(0, int(round(params.conceal_near_ms * ms)))
         self._keypad_nfft = 1 << max(self.rate // 4 - 1, 1).bit_length()  # >= rate / 4: bins of 4 Hz or finer
@@ -401,6 +429,8 @@ class Masker:
             self._keep = max(self._keep, self._measured_len + self._hop)
         if self._octave_tol is not None:
             self._keep = max(self._keep, self._octave_len + self._hop)
+        if self._music_persist is not None:  # (the context before a press's walked-back first sample)
+            self._keep = max(self._keep, self._keep + self._music_len + self._music_guard + self._music_back)
         self._screen_bufs: dict = {}
         # the C frame: chunks up to 400 ms (one batch of hops), outputs sized once
         self._frame_cap = 400 * self._hop
@@ -451,6 +481,9 @@ class Masker:
         self._octave_open, self._octave_next = 0, 0  # hop the press opened at, next of ``press_octave_tests_ms``
         self._keypad_due = _NO_DUE  # hop of the press's keypad test (``press_due``: the earlier of it and the octave's)
         self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
+        self._music_starts: Deque[int] = deque(maxlen=16)  # first samples of the notches judged musical
+        self._music_seen = -_NO_DUE  # the last hop a musical suspect was open at (``music_context_after_ms``)
+        self._music_memo = (-1, -_NO_DUE, False)  # (pair, hop, judged) of the last confirmation measured
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
         self._opened_pair = -1  # ... the pair it opened with (``press_ended_opening``)
@@ -678,6 +711,8 @@ class Masker:
             self._hit_pair, self._hit_run = -1, 0
             self._press_due = self._keypad_due = _NO_DUE
             self._octave_last = -_NO_DUE
+            self._music_seen = -_NO_DUE
+            self._music_memo = (-1, -_NO_DUE, False)
             self._rejected = {}
             self._recent = {}
             self._press_ended = {}
@@ -1209,6 +1244,8 @@ class Masker:
 
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
+        if self._suspect is not None and self._suspect[4]:
+            self._music_seen = e  # (a musical suspect: Python takes every hop it is open, C frame or not)
         unsure = -1  # a window named only through G.711 whose pair failed the keypad test: verified, never trusted
         dropped = -1  # (the same window whatever ``screen_g711_verify``: what a musical suspect's notch follows)
         if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
@@ -1253,6 +1290,22 @@ class Masker:
             self._weak_pair, self._weak_run = weak, int(weak >= 0)
         notes = self._active is None and (conf >= 0 or sus >= 0) and self._octave_memory is not None \
             and self._octave_tol is not None and self._octave_again(e, conf, sus, buf_start)
+        if not notes and conf >= 0 and self._active is None and self._music_persist is not None:
+            # ``music_context_*``: a confirmation in a musical context (the notes before it persist) is notes: a
+            # suspect watches them (notched where a window names them, never a press by persistence), no flat mask
+            sp = self._suspect
+            memo = self._music_memo  # (the run of hops confirming this pair: measured at its first hop only)
+            judged = memo[2] if memo[0] == conf and memo[1] == e - self._hop \
+                else self._music_context(e, e - self._kmax * self._hop, buf_start)
+            self._music_memo = (conf, e, judged)
+            if judged:
+                notes = True
+                if sp is None:
+                    self._suspect = [conf, e, e, None, 2]
+                else:
+                    if sp[0] != conf:
+                        sp[0], sp[1], sp[2] = conf, e, e
+                    sp[4] = 2
         if notes and conf >= 0:  # (as the 16 ms window naming it: the silent suspect's notch, below)
             sus, conf = conf + 16 * (len(self._ks) - 1), -1
         hit = sus % 16 if sus >= 0 else -1
@@ -1381,6 +1434,8 @@ class Masker:
                     steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                     onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
                 sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
+                if sp[4] and self._music_persist is not None:
+                    self._music_starts.append(sp[3].start)  # (notes, a musical pair: no key's treatment in a context)
         if unsure >= 0 and self._g711_holds and sp is not None and sp[3] is not None and sp[0] == unsure % 16:
             sp[2] = e  # ``g711_holds_notch``: a G.711-only window naming the notched pair holds its notch
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
@@ -1449,6 +1504,13 @@ class Masker:
                 sp[3] = None
         elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
             sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
+        elif sp[2] - sp[1] >= self._persist and self._music_persist is not None and self._music_context(
+                e, sp[3].start if sp[3] is not None else sp[1] - (self._kmax + self._weak_hops) * self._hop, buf_start):
+            # ``music_context_*``: held notes before it, a chord's partials: notes (notched only where a window
+            # names their pair, never a press by persistence)
+            sp[1], sp[4] = e, 2
+            if sp[3] is not None:
+                self._music_starts.append(sp[3].start)
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
             self._open_press(-(-lim // self._hop) * self._hop, lim)
             self._pair, self._steady = sp[0], float(expl[sp[0]])
@@ -1457,6 +1519,80 @@ class Masker:
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
+
+    def _music_context(self, e: int, start: int, buf_start: int) -> bool:
+        """``music_context_*`` at hop ``e``: True when the ``music_context_ms`` ending ``music_context_guard_ms``
+        before input position ``start`` (walked back through the treatments touching it) hold persistent spectral
+        fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
+        ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
+        of a hop at which a musical suspect was open."""
+        if self._music_persist is None or (self._music_after is not None and e - self._music_seen > self._music_after):
+            return False
+        spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
+                 for span in itertools.chain(spans, itertools.islice(reversed(history), 32))
+                 if span.source not in _UNTREATED]
+        # (back through the treatments that led to it: a suspect's notch before a press is the same sound)
+        moved = True
+        while moved:
+            moved = False
+            for span in spans:
+                if span.start < start and (span.end is None or span.end > start - self._music_guard - self._music_gap):
+                    start, moved = span.start, True
+        b = start - self._music_guard
+        a = b - self._music_len
+        if a < buf_start:
+            return False
+        # the frames no other treatment touches (what the masker found of a key there is left out: a key's tone
+        # held 300 ms is as persistent as a chord)
+        n = self._music_n
+        hop = n // 2
+        nf = (b - a - n) // hop + 1 if b - a >= n else 0
+        valid = np.ones(max(nf, 0), dtype=bool)
+        for span in spans:
+            if span.start < b and (span.end is None or span.end > a) and span.start not in self._music_starts:
+                lo = max(0, (span.start - a - n) // hop + 1)
+                hi = nf if span.end is None else min(nf, -(-(span.end - a) // hop))
+                valid[lo:hi] = False
+        whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
+        return whole >= self._music_persist and away >= self._music_away
+
+    def _persistence(self, x: np.ndarray, valid: np.ndarray) -> Tuple[float, float]:
+        """The music-context measure (the detector's, issue 17): frames of ``_music_n`` samples of ``x`` (Hann
+        window, hop half a frame), each frame's log-magnitude spectrum over the band with its mean over
+        +-``_music_smooth`` bins taken away, the mean Pearson correlation of each frame with the one half the frames
+        later (0.0 for silence), over every such pair whose frames are both ``valid`` (fewer than
+        ``music_context_pairs`` pairs: 0.0); and the same over the bins away from the DTMF frequencies (a key's
+        tone, or its sidelobes, is no note)."""
+        n = self._music_n
+        hop = n // 2
+        nf = (x.size - n) // hop + 1 if x.size >= n else 0
+        if nf < 2:
+            return 0.0, 0.0
+        frames = np.lib.stride_tricks.sliding_window_view(x, n)[: (nf - 1) * hop + 1: hop] * _hann(n)
+        spec = np.fft.rfft(frames, axis=1)[:, self._music_klo: self._music_khi]
+        lg = 10.0 * np.log10(np.maximum(spec.real ** 2 + spec.imag ** 2, 1e-6))
+        k = self._music_smooth
+        width = lg.shape[1] - 2 * k
+        if width < 3 or self._music_keep.size < 3:
+            return 0.0, 0.0
+        cs = np.concatenate([np.zeros((nf, 1)), np.cumsum(lg, axis=1)], axis=1)
+        flat = lg[:, k: k + width] - (cs[:, 2 * k + 1: 2 * k + 1 + width] - cs[:, :width]) / (2 * k + 1)
+        lag = nf // 2
+        firsts = np.flatnonzero(valid[: nf - lag] & valid[lag: nf])
+        if firsts.size < self._music_pairs:
+            return 0.0, 0.0
+        npairs = firsts.size
+        out = []
+        for d in (flat, flat[:, self._music_keep]):
+            total = 0.0
+            for i in firsts.tolist():
+                u = d[i] - d[i].mean()
+                v = d[i + lag] - d[i + lag].mean()
+                uu, vv = float(u @ u), float(v @ v)
+                if uu > 1e-6 * u.size and vv > 1e-6 * u.size:
+                    total += float(u @ v) / math.sqrt(uu * vv)
+            out.append(total / npairs)
+        return out[0], out[1]
 
     def _sure_recent(self, named: int, pair: int) -> bool:
         """``verify_recent_sure_ms``: the window (ending at hop ``named``) names the pair of a flat-masked press that
