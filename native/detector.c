@@ -142,7 +142,11 @@
     X(ENV_STEP, "env_step") X(GLIDE_LEVEL, "glide_level") X(GLIDE_OFFSET, "glide_offset")                      \
     X(GLIDE_STEP, "glide_step") X(GLIDE_K, "glide_k") X(GLIDE_MAX_SHARE, "glide_max_share")                    \
     X(GLIDE_HOLD, "glide_hold") X(GLIDE_HOP, "glide_hop") X(GLIDE_SEGMENTS, "glide_segments")                 \
-    X(GLIDE_SCREEN, "glide_screen")
+    X(GLIDE_SCREEN, "glide_screen") X(TD_ROW_PEAK_POW, "td_row_peak_pow") X(TD_MIN_FRACTION, "td_min_fraction") \
+    X(TD_MIN_STRONG, "td_min_strong") X(TD_FREQ_TOL_MIXED, "td_freq_tol_mixed")                             \
+    X(TD_COMB_RATIO, "td_comb_ratio") X(TD_COMB_MAX_SHARE, "td_comb_max_share") X(TD_SKIP_MASK, "td_skip_mask") \
+    X(TD_GUARD_MIXED, "td_guard_mixed") X(TD_PRESS_OFFSET, "td_press_offset") X(TD_MIN_TONE, "td_min_tone") \
+    X(TD_MIN_DENSITY, "td_min_density")
 enum {
 #define DG_ENUM(id, name) S_##id,
     DG_SCALARS(DG_ENUM)
@@ -454,7 +458,7 @@ classify(const double *c, const double *win, const double *prev, double energy, 
     *lr_out = *lc_out = -INFINITY;
     *relr_out = *relc_out = 0.0;
     *share_out = 0.0;
-    if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_MIN_FRACTION]))
+    if (!(ar >= sc[S_MIN_AMP] && ac >= sc[S_MIN_AMP] && fraction >= sc[S_TD_MIN_FRACTION]))
         return NO_DIGIT;
 
     double rows_sq[4], cols_sq[4];
@@ -508,15 +512,30 @@ classify(const double *c, const double *win, const double *prev, double energy, 
         dbl = a4[3] * (2.0 / n);
     }
     const double guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_HARMONIC_GUARD_MIXED];
-    const int guard_ok = sub < ar * guard && over < ac * guard
-                         && third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
-                         /* a note's 2nd partial (not where the key's column tone leaks into that bin) */
-                         && (c[CONST_DOUBLE_SKIP + r * 4 + cc] != 0.0 || dbl < ar * sc[S_DOUBLE_GUARD]);
+    const int other_guards = third < ar * (clean ? sc[S_THIRD_GUARD] : sc[S_THIRD_GUARD_MIXED])
+                             /* a note's 2nd partial (not where the key's column tone leaks into that bin) */
+                             && (c[CONST_DOUBLE_SKIP + r * 4 + cc] != 0.0 || dbl < ar * sc[S_DOUBLE_GUARD]);
+    const int guard_ok = sub < ar * guard && over < ac * guard && other_guards;
 
-    const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && max_col >= sc[S_REL_PEAK_POW] * second_col
-                         && twist <= sc[S_NORMAL_TWIST_DB] && twist >= -sc[S_REVERSE_TWIST_DB];
+    const int rest_ok = max_col >= sc[S_REL_PEAK_POW] * second_col && twist <= sc[S_NORMAL_TWIST_DB]
+                        && twist >= -sc[S_REVERSE_TWIST_DB];
+    const int shape_ok = max_row >= sc[S_REL_PEAK_POW] * second_row && rest_ok && fraction >= sc[S_MIN_FRACTION];
     const int ok = shape_ok && freq_ok && guard_ok;
     *checked_out = checked && ok;
+    /* the relaxed window (DetectorParams.td_*; detector._td_relaxed) */
+    const double td_tol = sc[S_TD_FREQ_TOL_MIXED] + (sc[S_FREQ_TOL] - sc[S_TD_FREQ_TOL_MIXED]) * ramp;
+    const double td_guard = clean ? sc[S_HARMONIC_GUARD] : sc[S_TD_GUARD_MIXED];
+    if (!ok && checked && fabs(rel_r) <= td_tol && fabs(rel_c) <= td_tol && rest_ok && other_guards
+        && sub < ar * td_guard && over < ac * td_guard
+        && max_row >= sc[S_TD_ROW_PEAK_POW] * second_row && !(((int64_t)sc[S_TD_SKIP_MASK] >> (r * 4 + cc)) & 1)) {
+        *checked_out = 3;
+        *lr_out = lr;
+        *lc_out = lc;
+        *relr_out = rel_r;
+        *relc_out = rel_c;
+        *share_out = share;
+        return r * 4 + cc;
+    }
     *lr_out = lr;
     *lc_out = lc;
     *relr_out = checked ? rel_r : 0.0;
@@ -927,6 +946,7 @@ typedef struct {
     int digit; /* NO_DIGIT: none */
     int misses, checked, confirmed;
     int long_hits; /* long-window hits among the checked windows */
+    int td_hits;   /* relaxed hits among them (DetectorParams.td_*) */
     int64_t first_w, last_w, onset;
     double a_prev, a_first, a_ref, a_last, a_after, level;
     double r_lo, r_hi, c_lo, c_hi, s_r, s_c;
@@ -1016,6 +1036,7 @@ new_run(run_t *r, int d, int64_t w, int checked, const double *amp8, const doubl
     r->misses = 0;
     r->checked = checked != 0;
     r->long_hits = checked == 2;
+    r->td_hits = checked == 3;
     r->confirmed = 0;
     r->onset = 0;
     r->level = 0.5 * (lr + lc);
@@ -1704,6 +1725,13 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         return;
     if (r->long_hits && r->checked - r->long_hits < (int)sc[S_LONG_MIN_STRONG])
         return; /* DetectorParams.long_min_strong */
+    /* a press that needs its relaxed hits to reach confirm_checked (DetectorParams.td_*; detector._td_refused) */
+    const int td = r->td_hits > 0 && r->checked - r->td_hits < (int)sc[S_CONFIRM_CHECKED];
+    if (td && (r->checked - r->td_hits - r->long_hits < (int)sc[S_TD_MIN_STRONG]
+               || (double)r->hits < sc[S_TD_MIN_DENSITY] * (double)(w - r->first_w + 1)
+               || fabs(r->s_r / (double)r->checked) >= sc[S_TD_PRESS_OFFSET]
+               || fabs(r->s_c / (double)r->checked) >= sc[S_TD_PRESS_OFFSET]))
+        return;
     if (r->r_hi - r->r_lo > sc[S_STEADY_SPREAD] || r->c_hi - r->c_lo > sc[S_STEADY_SPREAD])
         return;
     const double spread = (r->s_c - r->s_r) / (double)r->checked; /* see DetectorBank._maybe_confirm */
@@ -1722,7 +1750,9 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
         return;
     const int64_t onset = run_onset(sc, r);
     /* a press shared with other sound must last longer (DetectorParams.press_clean_share) */
-    const double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
+    double need = r->s_share >= sc[S_PRESS_CLEAN_SHARE] * (double)r->hits ? sc[S_MIN_TONE] : sc[S_MIN_TONE_MIXED];
+    if (td && need < sc[S_TD_MIN_TONE])
+        need = sc[S_TD_MIN_TONE];
     if ((double)(run_end(sc, r, onset, w, a, 0.0) - onset) >= need) {
         const double mr = r->s_r / (double)r->checked, mc = r->s_c / (double)r->checked;
         const Py_ssize_t N = 5 * (Py_ssize_t)sc[S_HALF];
@@ -1757,6 +1787,11 @@ maybe_confirm(const double *sc, run_t *r, int64_t w, double a, Py_ssize_t ch, ev
             if (comb < 0.0)
                 comb = comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc);
             if (comb >= sc[S_LONG_COMB_RATIO])
+                return;
+        }
+        /* ... and for a press with relaxed hits (DetectorParams.td_comb_*) */
+        if (td && isfinite(sc[S_TD_COMB_RATIO]) && r->s_share < sc[S_TD_COMB_MAX_SHARE] * (double)r->hits) {
+            if (comb_ratio(sc, seg_at(seg, w), hann, N, fr, fc) >= sc[S_TD_COMB_RATIO])
                 return;
         }
         /* the music-context test (DetectorBank._maybe_confirm) */
@@ -1863,6 +1898,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             if (checked) {
                 r->checked++;
                 r->long_hits += checked == 2;
+                r->td_hits += checked == 3;
                 r->s_r += rel_r;
                 r->s_c += rel_c;
                 wobble(r, rel_r, rel_c);
@@ -1890,7 +1926,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
             wobble(r, rel_r, rel_c); /* a measured window that failed: see DetectorBank._step */
         if (r->misses == 1)
             r->a_after = pair_amp(r->digit, amp8);
-        if (d >= 0 && d < WEAK) {
+        if (d >= 0 && d < WEAK && checked != 3) { /* a relaxed hit starts nothing (DetectorParams.td_*) */
             if (c->rival.digit == d && c->rival.first_w == w - 1) { /* another digit takes over */
                 finish(sc, c, ch, ev);
                 c->run = c->rival;
@@ -1904,7 +1940,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
         if (r->misses >= (int)sc[S_END_MISSES])
             finish(sc, c, ch, ev);
     }
-    if (r->digit == NO_DIGIT && d >= 0 && d < WEAK) {
+    if (r->digit == NO_DIGIT && d >= 0 && d < WEAK && checked != 3) {
         new_run(r, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
         c->rival.digit = NO_DIGIT;
     }
@@ -2243,7 +2279,7 @@ channel_rows(Py_ssize_t ch, Py_ssize_t nw, const int64_t *digit, const int8_t *c
         PyList_SET_ITEM(r1, w, v3);
         PyList_SET_ITEM(r2, w, v4);
         PyList_SET_ITEM(s1, w, v5);
-        PyList_SET_ITEM(c, w, PyLong_FromLong(checked[w])); /* 0, 1, or 2: a long-window hit */
+        PyList_SET_ITEM(c, w, PyLong_FromLong(checked[w])); /* 0, 1, 2: a long-window hit, 3: a relaxed hit */
         if (dv == NULL || v1 == NULL || v2 == NULL || v3 == NULL || v4 == NULL || v5 == NULL)
             goto fail;
     }

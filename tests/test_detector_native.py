@@ -737,3 +737,39 @@ def test_long_window_gives_the_same_events_on_both_paths(native, ratio_db):
         return out
 
     assert with_backend("native", bank_events) == with_backend("numpy", bank_events)
+
+
+#: the relaxed window on, with every press-level part on (DetectorParams.td_*; off by default)
+TD_ALL = replace(DEFAULT_PARAMS, td_row_peak_db=4.0, td_min_tone_fraction=0.08, td_freq_tolerance_mixed=0.008,
+                 td_harmonic_guard_mixed_db=-10.0, td_min_strong=1, td_comb_guard_db=0.0, td_press_offset_max=0.003,
+                 td_min_tone_ms=40.0, td_harmonic_max_q=3)
+
+
+@pytest.mark.parametrize("ratio_db", [0.0, -6.0])
+@pytest.mark.parametrize("params", [TD_ALL, replace(TD_ALL, td_harmonic_guard_mixed_db=-5.0, td_comb_guard_db=float("inf"),
+                                              td_min_tone_ms=30.0, td_min_strong=2)], ids=["td-all", "td-strong2"])
+def test_relaxed_window_gives_the_same_events_on_both_paths(native, ratio_db, params):
+    """The relaxed window (DetectorParams.td_*: relaxed hits, admitted by the press) decided the same way by
+    numpy and C, for frames of 160, of 1, whole and random chunks, and a bank; with every part on it must
+    change the events of keys under speech, or this compares nothing new."""
+    talk = need(SPEECH, SPEECH_PACKAGE, "keys under speech")
+    x = _keys_under_speech(talk, ratio_db, np.random.default_rng(int(-ratio_db) + 5))
+    ref = with_backend("numpy", lambda: _events(x, [160], params=params))
+    if params is TD_ALL:
+        assert ref[0] != with_backend("numpy", lambda: _events(x, [160]))[0]
+    rng = np.random.default_rng(12)
+    for sizes in ([160], [1], [x.size], list(rng.integers(1, 700, 50))):
+        _same_events(ref, with_backend("native", lambda s=sizes: _events(x, s, params=params)))
+    block = np.stack([np.pad(x, (o, 40 - o)) for o in (0, 13, 26)])
+
+    def bank_events():
+        bank = DetectorBank(3, 8000, params)
+        out = [[] for _ in range(3)]
+        for pos in range(0, block.shape[1], 160):
+            for ch, evs in enumerate(bank.process(block[:, pos:pos + 160])):
+                out[ch] += [(e.digit, e.start, e.end) for e in evs]
+        for ch, evs in enumerate(bank.flush()):
+            out[ch] += [(e.digit, e.start, e.end) for e in evs]
+        return out
+
+    assert with_backend("native", bank_events) == with_backend("numpy", bank_events)

@@ -191,6 +191,17 @@ class _Tables:
     long_guard_mixed: float  # the long window's half-row / twice-column guard under other sound (long_harmonic_guard_mixed_db)
     long_in_ratio: float  # long-window hits count in the amplitude-ratio range (DetectorParams.long_in_pair_ratio)
     long_skip_mask: float  # bit r*4+c set: key (r, c) gets no long-window hits (DetectorParams.long_harmonic_*)
+    td_row_peak_pow: float  # the relaxed window (DetectorParams.td_*): its row purity, energy share, strict hits
+    td_min_fraction: float  # min(min_tone_fraction, td_min_tone_fraction): the candidate filter's share
+    td_min_strong: float
+    td_freq_tol_mixed: float  # max(freq_tolerance_mixed, td_freq_tolerance_mixed)
+    td_press_offset: float  # DetectorParams.td_press_offset_max
+    td_min_tone: int  # samples (DetectorParams.td_min_tone_ms)
+    td_min_density: float
+    td_guard_mixed: float  # the half-row / twice-column guard's ratio under other sound (td_harmonic_guard_mixed_db)
+    td_comb_ratio: float  # the partials test for presses with relaxed hits (DetectorParams.td_comb_*)
+    td_comb_max_share: float
+    td_skip_mask: float  # bit r*4+c set: key (r, c) gets no relaxed hits (DetectorParams.td_harmonic_*)
     rot2: np.ndarray  # rot * rot: moves a window's phase reference back by 2H (the long window's second half)
     native_consts: Optional[np.ndarray]  # the C window tests' constants (native/detector.c's layout)
     native_tables: Optional[bytes] = None  # the C path's window and twiddle tables (frame_tables(native_consts))
@@ -312,6 +323,17 @@ class _Tables:
             long_guard_mixed=10 ** (-params.long_harmonic_guard_mixed_db / 20.0),
             long_in_ratio=1.0 if params.long_in_pair_ratio else 0.0,
             long_skip_mask=float(_harmonic_keys(params.long_harmonic_max_q, params.long_harmonic_tolerance)),
+            td_row_peak_pow=10 ** (min(params.td_row_peak_db, params.relative_peak_db) / 10.0),
+            td_min_fraction=min(params.td_min_tone_fraction, params.min_tone_fraction),
+            td_min_strong=float(params.td_min_strong),
+            td_freq_tol_mixed=max(params.td_freq_tolerance_mixed, params.freq_tolerance_mixed),
+            td_comb_ratio=10 ** (params.td_comb_guard_db / 20.0),
+            td_press_offset=params.td_press_offset_max,
+            td_min_tone=int(round(params.td_min_tone_ms * rate / 1000.0)),
+            td_min_density=params.td_min_density,
+            td_guard_mixed=10 ** (-min(params.td_harmonic_guard_mixed_db, params.harmonic_guard_mixed_db) / 20.0),
+            td_comb_max_share=params.td_comb_max_share,
+            td_skip_mask=float(_harmonic_keys(params.td_harmonic_max_q, params.td_harmonic_tolerance)),
             rot2=np.exp(-1j * omegas * half) * np.exp(-1j * omegas * half),
             native_consts=None,
         )
@@ -391,7 +413,7 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     relr_out = np.zeros(r.shape)
     relc_out = np.zeros(r.shape)
     share_out = np.zeros(r.shape)
-    ci, wi = np.nonzero((ar >= tab.min_amp) & (ac >= tab.min_amp) & (fraction >= tab.min_fraction))
+    ci, wi = np.nonzero((ar >= tab.min_amp) & (ac >= tab.min_amp) & (fraction >= tab.td_min_fraction))
     if ci.size == 0:
         return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out, share_out
     r, c, ar, ac, fraction = r[ci, wi], c[ci, wi], ar[ci, wi], ac[ci, wi], fraction[ci, wi]
@@ -445,18 +467,19 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     clean = fraction >= tab.clean_fraction
     guard = np.where(clean, tab.harmonic_guard, tab.harmonic_guard_mixed)
     third = np.abs(win[ci, wi, 16 + r]) * (2.0 / n)  # a note's 3rd partial (issue 17)
-    guard_ok = (sub < ar * guard) & (over < ac * guard) & (third < ar * np.where(clean, tab.third_guard,
-                                                                                  tab.third_guard_mixed))
+    other_guards = (third < ar * np.where(clean, tab.third_guard, tab.third_guard_mixed))
     # a note's 2nd partial at twice the row frequency (not where the key's column tone leaks into that bin)
     double = np.abs(win[ci, wi, 20 + r]) * (2.0 / n)
-    guard_ok &= (tab.double_skip[r * 4 + c] > 0) | (double < ar * tab.double_guard)
+    other_guards &= (tab.double_skip[r * 4 + c] > 0) | (double < ar * tab.double_guard)
+    guard_ok = (sub < ar * guard) & (over < ac * guard) & other_guards
+    td_guard = np.where(clean, tab.harmonic_guard, tab.td_guard_mixed)
+    td_guard_ok = (sub < ar * td_guard) & (over < ac * td_guard) & other_guards
 
-    shape_ok = (
-        (rows_sq.max(-1) >= tab.rel_peak_pow * second_row)
-        & (cols_sq.max(-1) >= tab.rel_peak_pow * second_col)
-        & (twist <= tab.normal_twist_db)
-        & (twist >= -tab.reverse_twist_db)
-    )
+    rest_ok = ((cols_sq.max(-1) >= tab.rel_peak_pow * second_col)
+               & (twist <= tab.normal_twist_db)
+               & (twist >= -tab.reverse_twist_db))
+    max_row = rows_sq.max(-1)
+    shape_ok = (max_row >= tab.rel_peak_pow * second_row) & rest_ok & (fraction >= tab.min_fraction)
     ok = shape_ok & freq_ok & guard_ok
     # A window with the digit's shape that fails only the phase test or the harmonic guard is a *weak* hit
     # (code 16 + digit): it cannot start or confirm a digit, but it keeps a confirmed one going. A short
@@ -464,12 +487,37 @@ def _classify(tab: _Tables, win: np.ndarray, prev_first: np.ndarray, energy: np.
     # split the digit (Q.24).
     digit[ci, wi] = np.where(ok, r * 4 + c, np.where(shape_ok, _WEAK + r * 4 + c, _NO_DIGIT))
     checked_out[ci, wi] = checked & ok
+    td_tol = tab.td_freq_tol_mixed + (tab.freq_tol - tab.td_freq_tol_mixed) * ramp
+    td_freq_ok = (np.abs(rel_r) <= td_tol) & (np.abs(rel_c) <= td_tol)
+    relaxed = _td_relaxed(tab, ok, checked & td_freq_ok & td_guard_ok & rest_ok & ((int(tab.td_skip_mask) >> (r * 4 + c)) & 1 == 0),
+                          max_row, second_row)
+    digit[ci[relaxed], wi[relaxed]] = (r * 4 + c)[relaxed]
+    checked_out[ci[relaxed], wi[relaxed]] = 3
     lr_out[ci, wi] = lr
     lc_out[ci, wi] = lc
     relr_out[ci, wi] = np.where(checked, rel_r, 0.0)
     relc_out[ci, wi] = np.where(checked, rel_c, 0.0)
     share_out[ci, wi] = share
     return digit, checked_out, amp, lr_out, lc_out, relr_out, relc_out, share_out
+
+
+def _td_relaxed(tab: _Tables, ok: np.ndarray, other_ok: np.ndarray, max_row: np.ndarray,
+                second_row: np.ndarray) -> np.ndarray:
+    """The relaxed window (DetectorParams.td_*) among the candidate windows: not a hit by the strict tests,
+    phase-checked and passing every test but the row purity, the energy share and the frequency (``other_ok``:
+    the frequency at its relaxed limit), and those two at theirs (the share: the candidate filter's)."""
+    return ~ok & other_ok & (max_row >= tab.td_row_peak_pow * second_row)
+
+
+def _td_refused(tab: _Tables, run: "_Run", w: int) -> bool:
+    """Whether a press that needs its relaxed hits is not confirmed at window ``w`` (DetectorParams.td_*):
+    too few strict hits, too few hits among its windows, or a tone's mean error over the press too far from
+    nominal."""
+    if run.checked - run.td_hits - run.long_hits < tab.td_min_strong:
+        return True
+    if run.hits < tab.td_min_density * (w - run.first_w + 1):
+        return True
+    return abs(run.s_r / run.checked) >= tab.td_press_offset or abs(run.s_c / run.checked) >= tab.td_press_offset
 
 
 def _long_test(tab: _Tables, w2, wk, wp, e2: float, ek: float, prev_code: int):
@@ -825,7 +873,7 @@ class _Run:
 
     __slots__ = ("digit", "first_w", "a_prev", "a_first", "a_ref", "last_w", "a_last", "a_after",
                  "misses", "checked", "confirmed", "onset", "level", "rival", "r_lo", "r_hi", "c_lo", "c_hi",
-                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi", "long_hits", "refused")
+                 "s_r", "s_c", "hits", "s_share", "ctx_onset", "ctx_value", "q_lo", "q_hi", "long_hits", "refused", "td_hits")
 
     def __init__(self, digit: int, w: int, a_prev: float, a_first: float, checked: bool, level: float,
                  rel_r: float, rel_c: float, share: float):
@@ -840,6 +888,7 @@ class _Run:
         self.misses = 0
         self.checked = int(checked != 0)
         self.long_hits = int(checked == 2)  # long-window hits among the checked windows (DetectorParams.long_*)
+        self.td_hits = int(checked == 3)  # relaxed hits among them (DetectorParams.td_*)
         self.confirmed = False
         self.onset = 0
         self.level = level
@@ -1106,6 +1155,8 @@ class DetectorBank:
                     run.checked += 1
                     if checked == 2:
                         run.long_hits += 1
+                    elif checked == 3:
+                        run.td_hits += 1
                     run.measured(rel_r, rel_c)
                 if a > run.a_ref:
                     run.a_ref = a
@@ -1126,7 +1177,7 @@ class DetectorBank:
                 run.wobble(rel_r, rel_c)  # a measured window that failed: its frequencies count for steadiness
             if run.misses == 1:
                 run.a_after = self._pair_amp(run.digit, amp8)
-            if 0 <= d < _WEAK:
+            if 0 <= d < _WEAK and checked != 3:  # (a relaxed hit starts nothing: DetectorParams.td_*)
                 # another digit takes over only if it holds for two windows in a row: one stray window (a
                 # tone's own bins cancelling across a short break) is just a miss
                 rival = run.rival
@@ -1139,7 +1190,7 @@ class DetectorBank:
             if run.misses >= tab.end_misses:
                 self._finish(ch, events)
             run = self._runs[ch]
-        if run is None and 0 <= d < _WEAK:
+        if run is None and 0 <= d < _WEAK and checked != 3:
             self._runs[ch] = self._new_run(d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share)
 
     def _new_run(self, d: int, w: int, checked: bool, amp8, prev_amp8, lr: float, lc: float, rel_r: float,
@@ -1173,6 +1224,10 @@ class DetectorBank:
             return
         if run.long_hits and run.checked - run.long_hits < tab.long_min_strong:
             return  # a press the long window made: enough 12.75 ms hits of its own (DetectorParams.long_min_strong)
+        # a press that needs its relaxed hits to reach confirm_checked (DetectorParams.td_*)
+        td = run.td_hits > 0 and run.checked - run.td_hits < tab.confirm_checked
+        if td and _td_refused(tab, run, w):
+            return
         # the pair's frequencies steady over the press so far (a keypad's are; a voice's or an
         # instrument's glide, vibrato or beat)
         if run.r_hi - run.r_lo > tab.steady_spread or run.c_hi - run.c_lo > tab.steady_spread:
@@ -1197,6 +1252,8 @@ class DetectorBank:
         onset = self._onset(run)
         # a press shared with other sound must last longer (see DetectorParams.press_clean_share)
         need = tab.min_tone if run.s_share >= tab.press_clean_share * run.hits else tab.min_tone_mixed
+        if td and need < tab.td_min_tone:
+            need = tab.td_min_tone
         if self._end(run, onset, w, a) - onset >= need:
             # Partials: in a press shared with other sound the two tones must not both be harmonics of one
             # fundamental with other strong harmonics beside them (a voice or an instrument), over the
@@ -1231,6 +1288,11 @@ class DetectorBank:
             if (run.long_hits and tab.long_comb_ratio < float("inf")
                     and run.s_share < tab.long_comb_max_share * run.hits
                     and _comb_ratio(tab, seg, fr, fc) >= tab.long_comb_ratio):
+                return
+            # ... and for a press with relaxed hits (DetectorParams.td_comb_*)
+            if (td and tab.td_comb_ratio < float("inf")
+                    and run.s_share < tab.td_comb_max_share * run.hits
+                    and _comb_ratio(tab, seg, fr, fc) >= tab.td_comb_ratio):
                 return
             # Music context: the sound before the press holds its spectral fine structure (held notes)
             if tab.ctx_persist < float("inf") and (run.s_share < tab.ctx_max_share * run.hits and (
