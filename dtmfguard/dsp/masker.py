@@ -356,6 +356,9 @@ class Masker:
         if not (self._column_onset is None or (0.0 < float(self._column_onset) <= 1.0
                                                 and self._column_onset_error >= 0.0)):
             raise ValueError("verify_column_onset_*: share in (0, 1], error >= 0")
+        self._column_held = params.verify_column_held_steady
+        if not (self._column_held is None or float(self._column_held) > 0.0):
+            raise ValueError("verify_column_held_steady: > 0")
         if not (self._column_weak is None or (0.0 < float(self._column_weak) <= 1.0
                                                and self._column_weak_coherence > 0.0
                                                and self._column_weak_error >= 0.0)):
@@ -1997,6 +2000,7 @@ class Masker:
                         and expl[pair] >= self._column_onset * energy
                         and self._column_line(item[1], length, e, pair, buf_start, None, self._column_onset_error,
                                               True)) \
+                    or self._column_held_line(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -2051,6 +2055,27 @@ class Masker:
         a = named - length if since_named else e - nl
         _, ec = self._tone_errors(self._buf[a - buf_start: e - buf_start], pair)
         return abs(ec) <= (self._column_error if error is None else error) + 1e-9
+
+    def _column_held_line(self, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_column_held_steady``: the pair's column tone lies within ``verify_column_weak_error`` of nominal
+        measured over both the ``verify_line_ms`` and the ``verify_long_ms`` ending at ``e``, and, fitted at nominal
+        (with the row tone) over the two halves of the ``verify_line_ms``, keeps its complex amplitude within
+        ``verify_column_held_steady`` of the later half's: a keypad's column held for ~100 ms under much louder
+        speech, whose 16 ms share and short-window fits the speech spoils."""
+        n, nl = self._line_len, self._long_len
+        if self._column_held is None or not n or not nl or e - n < buf_start:
+            return False
+        tol = self._column_weak_error + 1e-9
+        _, ec = self._tone_errors(self._buf[e - n - buf_start: e - buf_start], pair)
+        if abs(ec) > tol:
+            return False
+        _, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
+        if abs(ec) > tol:
+            return False
+        h, freqs = n // 2, self._nominal(pair)
+        first, _ = self._fit_at(e - n, e - h, freqs, buf_start)
+        later, _ = self._fit_at(e - h, e, freqs, buf_start)
+        return bool(abs(first[1] - later[1]) <= self._column_held * abs(later[1]))
 
     @staticmethod
     def _nominal(pair: int) -> Tuple[float, float]:

