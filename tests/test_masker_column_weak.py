@@ -43,10 +43,8 @@ CASES = {
                                                                            {**_OFF, **_ONSET_OFF}),
     "column at onset: boundary, tone 6 dB under speech (seed 1161)": (1161, 102, {"speech_under_db": -6.0},
                                                                       _ONSET_OFF),
-    "column at onset: tones 3 dB under speech (seed 1177)": (1177, 1, {"speech_under_db": -3.0},
-                                                             _ONSET_OFF),
-    "column error 0.5 %: boundary, tone 3 dB over speech (seed 1170)": (1170, 105, {"speech_under_db": 3.0},
-                                                                        {"verify_column_error": 0.003}),
+    "column near nominal: boundary, tone 3 dB over speech (seed 1170)": (1170, 105, {"speech_under_db": 3.0},
+                                                                        {"verify_column_near_row": None}),
     "held column line: boundary, tone 12 dB under speech, an 820 ms key (seed 703)": (
         703, 100, {"speech_under_db": -12.0}, {"verify_column_held_steady": None}),
     "keeps the hop's window: boundary, tone 9 dB under speech (seed 1149)": (1149, 101, {"speech_under_db": -9.0},
@@ -79,7 +77,8 @@ def test_rule_same_output_any_chunking_and_backend(case):
 @pytest.mark.parametrize("bad", [{"verify_column_weak_fraction": 0.0}, {"verify_column_weak_fraction": 1.5},
                                  {"verify_column_weak_coherence": 0.0}, {"verify_column_weak_error": -0.001},
                                  {"verify_column_onset_fraction": 0.0}, {"verify_column_onset_error": -0.001},
-                                 {"verify_column_held_steady": 0.0}])
+                                 {"verify_column_held_steady": 0.0}, {"verify_column_near_error": -0.001},
+                                 {"verify_column_near_row": -0.001}, {"verify_column_onset_row": -0.001}])
 def test_new_params_validated(bad):
     with pytest.raises(ValueError):
         Masker(params=dataclasses.replace(P, **bad))

@@ -33,9 +33,9 @@ from dtmfguard.testkit import synth
 
 # the benchmark's cells the rules were measured on: (speech seed, condition index, condition, rule switched off)
 # helper m12y's column tests (``verify_column_weak_*``, ``verify_column_onset_*``, ``verify_column_held_steady``, the 0.5 %
-# ``verify_column_error``) hide some of these keys too: switched off with the rule where they do
+# ``verify_column_near_*``) hide some of these keys too: switched off with the rule where they do
 _COLUMN_OFF = {"verify_column_weak_fraction": None, "verify_column_onset_fraction": None,
-               "verify_column_held_steady": None, "verify_column_error": 0.003}
+               "verify_column_held_steady": None, "verify_column_near_row": None}
 CASES = {
     "g711: +4 % around speech": (2026, 16, {"freq_error": 0.04, "speech_around": True},
                                  {"screen_g711_windows_ms": ()}),

@@ -31,9 +31,9 @@ from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
 # helper m12y's column tests (``verify_column_weak_*``, ``verify_column_onset_*``, ``verify_column_held_steady``, the 0.5 %
-# ``verify_column_error``) hide some of these keys too: switched off with the rule where they do
+# ``verify_column_near_*``) hide some of these keys too: switched off with the rule where they do
 _COLUMN_OFF = {"verify_column_weak_fraction": None, "verify_column_onset_fraction": None,
-               "verify_column_held_steady": None, "verify_column_error": 0.003}
+               "verify_column_held_steady": None, "verify_column_near_row": None}
 # (speech seed, condition index, condition, rule switched off)
 CASES = {
     "ended opening: 2nd voice from mid-press, +6 dB (seed 1101)": (1101, 3, {"voice_mid_press_db": -6.0},

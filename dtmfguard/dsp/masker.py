@@ -356,6 +356,13 @@ class Masker:
         if not (self._column_onset is None or (0.0 < float(self._column_onset) <= 1.0
                                                 and self._column_onset_error >= 0.0)):
             raise ValueError("verify_column_onset_*: share in (0, 1], error >= 0")
+        self._column_near_error = float(params.verify_column_near_error)
+        self._column_near_row = params.verify_column_near_row
+        self._column_onset_row = params.verify_column_onset_row
+        if not (self._column_onset_row is None or float(self._column_onset_row) >= 0.0):
+            raise ValueError("verify_column_onset_row: >= 0")
+        if not (self._column_near_error >= 0.0 and (self._column_near_row is None or float(self._column_near_row) >= 0.0)):
+            raise ValueError("verify_column_near_*: errors >= 0")
         self._column_held = params.verify_column_held_steady
         if not (self._column_held is None or float(self._column_held) > 0.0):
             raise ValueError("verify_column_held_steady: > 0")
@@ -2053,8 +2060,14 @@ class Masker:
         if not abs(short[1] - long[1]) <= tol * abs(long[1]):
             return False
         a = named - length if since_named else e - nl
-        _, ec = self._tone_errors(self._buf[a - buf_start: e - buf_start], pair)
-        return abs(ec) <= (self._column_error if error is None else error) + 1e-9
+        er, ec = self._tone_errors(self._buf[a - buf_start: e - buf_start], pair)
+        if abs(ec) <= (self._column_error if error is None else error) + 1e-9 and not since_named:
+            return True
+        # ``verify_column_near_*``: a column one grid step further off (and any column from the named window) only
+        # with the row tone near nominal too: a note near the column has no keypad row beside it
+        near = self._column_near_error if error is None else (error if since_named else -1.0)
+        row = self._column_onset_row if since_named else self._column_near_row
+        return row is not None and abs(ec) <= near + 1e-9 and abs(er) <= row + 1e-9
 
     def _column_held_line(self, e: int, pair: int, buf_start: int) -> bool:
         """``verify_column_held_steady``: the pair's column tone lies within ``verify_column_weak_error`` of nominal
