@@ -36,9 +36,9 @@ _ONSET_OFF = {"verify_column_onset_fraction": None}
 # (speech seed, condition index, condition, rule switched off)
 CASES = {
     "weak column line: boundary, tone 12 dB under speech (seed 1175)": (1175, 100, {"speech_under_db": -12.0}, _OFF),
-    # (either of the two new column tests hides these: both switched off)
-    "weak or onset column: boundary, tone 12 dB under speech (seed 1165)": (1165, 100, {"speech_under_db": -12.0},
-                                                                            {**_OFF, **_ONSET_OFF}),
+    # (more than one of the new column tests hides these: those switched off)
+    "weak, onset or held column: boundary, tone 12 dB under speech (seed 1165)": (
+        1165, 100, {"speech_under_db": -12.0}, {**_OFF, **_ONSET_OFF, "verify_column_held_steady": None}),
     "weak or onset column: boundary, tone 9 dB under speech (seed 1157)": (1157, 101, {"speech_under_db": -9.0},
                                                                            {**_OFF, **_ONSET_OFF}),
     "column at onset: boundary, tone 6 dB under speech (seed 1161)": (1161, 102, {"speech_under_db": -6.0},
