@@ -17,6 +17,12 @@ from dtmfguard.testkit import adversary as A
 
 _SPEECH: dict = {}
 
+#: the column tests (``verify_column_weak_*``, ``verify_column_onset_*``, ``verify_column_held_steady``, the 0.5 %
+#: ``verify_column_near_*``) hide many of the cells other rules are pinned on: those tests switch them off with
+#: the rule they are about
+COLUMN_OFF = {"verify_column_weak_fraction": None, "verify_column_onset_fraction": None,
+              "verify_column_held_steady": None, "verify_column_near_row": None}
+
 
 def mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):
     """Mask ``x`` fed ``chunk`` samples at a time; the output aligned with the input, and the masker."""

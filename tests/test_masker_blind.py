@@ -24,13 +24,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _masker_util import assert_rule_acts_alike, assert_rule_hides_key
+from _masker_util import COLUMN_OFF, assert_rule_acts_alike, assert_rule_hides_key
 from _masker_util import bench_scenario as _scenario
 from _native_util import with_backend
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
-# (speech seed, condition index, condition, rule switched off)
 CASES = {
     "g711 verify: 3 dB under speech, +3 %": (71, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
                                             {"screen_g711_verify": False}),
@@ -41,11 +40,13 @@ CASES = {
                                                   {"notch_back": False}),
     "line: tone 3 dB under speech": (61, 103, {"speech_under_db": -3.0},
                                      {"verify_line_ms": None, "verify_osc_fraction": None,  # (verify_osc_* too,
-                                      "verify_common_ms": None}),  # and verify_common_*)
-    "line: tone 12 dB under speech": (131, 100, {"speech_under_db": -12.0}, {"verify_line_ms": None}),
-    "weak: tone 9 dB under speech": (151, 101, {"speech_under_db": -9.0}, {"verify_weak_coherence": None}),
+                                      "verify_common_ms": None, **COLUMN_OFF}),  # and verify_common_*)
+    "line: tone 12 dB under speech": (131, 100, {"speech_under_db": -12.0}, {"verify_line_ms": None, **COLUMN_OFF}),
+    "weak: tone 9 dB under speech": (151, 101, {"speech_under_db": -9.0}, {"verify_weak_coherence": None,
+                                                                               **COLUMN_OFF}),
     "weak: tone 6 dB under speech": (61, 102, {"speech_under_db": -6.0},
-                                     {"verify_weak_coherence": None, "verify_again_ms": None}),  # (again hides it too)
+                                     {"verify_weak_coherence": None, "verify_again_ms": None,
+                                      **COLUMN_OFF}),  # (again hides it too)
     "again: a key's onset 9 dB under speech": (209, 101, {"speech_under_db": -9.0}, {"verify_again_ms": None}),
     "again: a key's onset, speech 6 dB under it": (216, 106, {"speech_under_db": 6.0}, {"verify_again_ms": None}),
 }

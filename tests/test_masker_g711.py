@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _masker_util import assert_rule_acts_alike, assert_rule_hides_key
+from _masker_util import COLUMN_OFF, assert_rule_acts_alike, assert_rule_hides_key
 from _masker_util import bench_scenario as _scenario
 from _masker_util import blind as _blind
 from _masker_util import mask as _mask
@@ -31,7 +31,6 @@ from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 from dtmfguard.testkit import synth
 
-# the benchmark's cells the rules were measured on: (speech seed, condition index, condition, rule switched off)
 CASES = {
     "g711: +4 % around speech": (2026, 16, {"freq_error": 0.04, "speech_around": True},
                                  {"screen_g711_windows_ms": ()}),
@@ -42,7 +41,7 @@ CASES = {
     "recent press: 1 s presses 6 dB under speech": (2026, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
                                                     # (verify_osc_* hides it too)
                                                     {"verify_recent_ms": None, "verify_line_ms": None,
-                                                     "verify_osc_fraction": None}),
+                                                     "verify_osc_fraction": None, **COLUMN_OFF}),
     "long: 6 dB under speech": (7, 102, {"speech_under_db": -6.0}, {"verify_long_ms": None, "verify_line_ms": None,
                                                                     "verify_common_ms": None}),  # (hides it too)
     # (the second look, ``verify_again_ms``, hides this key too: off with it)

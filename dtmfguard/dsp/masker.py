@@ -379,6 +379,28 @@ class Masker:
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
+        self._column_weak = params.verify_column_weak_fraction
+        self._column_weak_coherence = float(params.verify_column_weak_coherence)
+        self._column_weak_error = float(params.verify_column_weak_error)
+        self._column_onset = params.verify_column_onset_fraction
+        self._column_onset_error = float(params.verify_column_onset_error)
+        if not (self._column_onset is None or (0.0 < float(self._column_onset) <= 1.0
+                                                and self._column_onset_error >= 0.0)):
+            raise ValueError("verify_column_onset_*: share in (0, 1], error >= 0")
+        self._column_near_error = float(params.verify_column_near_error)
+        self._column_near_row = params.verify_column_near_row
+        self._column_onset_row = params.verify_column_onset_row
+        if not (self._column_onset_row is None or float(self._column_onset_row) >= 0.0):
+            raise ValueError("verify_column_onset_row: >= 0")
+        if not (self._column_near_error >= 0.0 and (self._column_near_row is None or float(self._column_near_row) >= 0.0)):
+            raise ValueError("verify_column_near_*: errors >= 0")
+        self._column_held = params.verify_column_held_steady
+        if not (self._column_held is None or float(self._column_held) > 0.0):
+            raise ValueError("verify_column_held_steady: > 0")
+        if not (self._column_weak is None or (0.0 < float(self._column_weak) <= 1.0
+                                               and self._column_weak_coherence > 0.0
+                                               and self._column_weak_error >= 0.0)):
+            raise ValueError("verify_column_weak_*: share in (0, 1], coherence > 0, error >= 0")
         if not (self._osc_spread >= 0.0 and self._column_error >= 0.0 and (
                 self._column_coherence is None or float(self._column_coherence) > 0.0) and (
                 self._osc_fraction is None or 0.0 < float(self._osc_fraction) <= 1.0)):
@@ -945,6 +967,7 @@ class Masker:
         self._g711_verify = bool(p.screen_g711_verify)
         self._notch_back = bool(p.notch_back)
         self._switch_keeps_last = bool(p.switch_keeps_last)
+        self._verify_keeps_named = bool(p.verify_keeps_named)
         self._g711_holds = bool(p.g711_holds_notch)
         self._pay_flat = bool(p.payment_suspect_flat)
         self._pay_hold = int(round(float(p.payment_hold_ms) * self.rate / 1000.0))
@@ -1440,6 +1463,10 @@ class Masker:
             sp[2] = e  # ``g711_holds_notch``: a G.711-only window naming the notched pair holds its notch
         verified, at, last = self._verify_pending(e, expl, buf_start) if self._pending else (-1, e, e)
         if verified >= 0 and (sus < 0 or self._ks[sus // 16] * self._hop <= self._verify_len):
+            if self._verify_keeps_named and sus >= 0 and sus % 16 != verified % 16:
+                # ``verify_keeps_named``: this hop's own short window names another pair: pending as any short
+                # window (an earlier window of another key sharing its column, verified here, took its place)
+                self._pending.append((e + self._verify_after, e, sus % 16, self._ks[sus // 16] * self._hop))
             sus = verified
             if verified % 16 in (weak, hit):
                 last = e  # the pair is still there at this hop
@@ -2124,6 +2151,15 @@ class Masker:
                     or (energy > 0 and self._column_coherence is not None
                         and expl[pair] >= self._verify_fraction * energy
                         and self._column_line(item[1], length, e, pair, buf_start)) \
+                    or (energy > 0 and self._column_weak is not None and self._column_coherence is not None
+                        and expl[pair] >= self._column_weak * energy
+                        and self._column_line(item[1], length, e, pair, buf_start, self._column_weak_coherence,
+                                              self._column_weak_error)) \
+                    or (energy > 0 and self._column_onset is not None and self._column_coherence is not None
+                        and expl[pair] >= self._column_onset * energy
+                        and self._column_line(item[1], length, e, pair, buf_start, None, self._column_onset_error,
+                                              True)) \
+                    or self._column_held_line(e, pair, buf_start) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -2156,21 +2192,55 @@ class Masker:
             return True
         return self._coherent(named, length, e, freqs, buf_start, long)
 
-    def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+    def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int,
+                     coherence: Optional[float] = None, error: Optional[float] = None,
+                     since_named: bool = False) -> bool:
         """``verify_column_*``: the pair's column tone, fitted at nominal, matches between the named short window and
         the 16 ms window ending at ``e`` within ``verify_column_coherence`` (the row tone is not asked: speech's
         energy below 1 kHz is what spoils it), and measured over the ``verify_long_ms`` ending at ``e`` it lies within
-        ``verify_column_error`` of nominal: a keypad's steady column line under louder speech."""
+        ``verify_column_error`` of nominal: a keypad's steady column line under louder speech.  ``coherence``: another
+        bound than ``verify_column_coherence``, ``error`` than ``verify_column_error`` (``verify_column_weak_*``, where the
+        pair's 16 ms share is lower); ``since_named``: the column measured from the named window's start to ``e``
+        instead (``verify_column_onset_*``: a key's onset, where the 48 ms window is mostly the speech before it)."""
         n, nl = self._kmax * self._hop, self._long_len
         if not nl or e - nl < buf_start or named - length < e - n or named > e:
             return False
         freqs = self._nominal(pair)
         long, _ = self._fit_at(e - n, e, freqs, buf_start)
         short, _ = self._fit_at(named - length, named, freqs, buf_start)
-        if not abs(short[1] - long[1]) <= self._column_coherence * abs(long[1]):
+        tol = self._column_coherence if coherence is None else coherence
+        if not abs(short[1] - long[1]) <= tol * abs(long[1]):
+            return False
+        a = named - length if since_named else e - nl
+        er, ec = self._tone_errors(self._buf[a - buf_start: e - buf_start], pair)
+        if abs(ec) <= (self._column_error if error is None else error) + 1e-9 and not since_named:
+            return True
+        # ``verify_column_near_*``: a column one grid step further off (and any column from the named window) only
+        # with the row tone near nominal too: a note near the column has no keypad row beside it
+        near = self._column_near_error if error is None else (error if since_named else -1.0)
+        row = self._column_onset_row if since_named else self._column_near_row
+        return row is not None and abs(ec) <= near + 1e-9 and abs(er) <= row + 1e-9
+
+    def _column_held_line(self, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_column_held_steady``: the pair's column tone lies within ``verify_column_weak_error`` of nominal
+        measured over both the ``verify_line_ms`` and the ``verify_long_ms`` ending at ``e``, and, fitted at nominal
+        (with the row tone) over the two halves of the ``verify_line_ms``, keeps its complex amplitude within
+        ``verify_column_held_steady`` of the later half's: a keypad's column held for ~100 ms under much louder
+        speech, whose 16 ms share and short-window fits the speech spoils."""
+        n, nl = self._line_len, self._long_len
+        if self._column_held is None or not n or not nl or e - n < buf_start:
+            return False
+        tol = self._column_weak_error + 1e-9
+        _, ec = self._tone_errors(self._buf[e - n - buf_start: e - buf_start], pair)
+        if abs(ec) > tol:
             return False
         _, ec = self._tone_errors(self._buf[e - nl - buf_start: e - buf_start], pair)
-        return abs(ec) <= self._column_error + 1e-9
+        if abs(ec) > tol:
+            return False
+        h, freqs = n // 2, self._nominal(pair)
+        first, _ = self._fit_at(e - n, e - h, freqs, buf_start)
+        later, _ = self._fit_at(e - h, e, freqs, buf_start)
+        return bool(abs(first[1] - later[1]) <= self._column_held * abs(later[1]))
 
     @staticmethod
     def _nominal(pair: int) -> Tuple[float, float]:
