@@ -728,7 +728,9 @@ def test_secure_mode_over_the_control_api_masks_a_payment_mode_relay(harness):
     api.start()
     try:
         cust, agent, to_relay_c, _ = h.call()
-        gap = np.zeros(8000 * 3 // 2)  # 1.5 s between the parts: the switch lands in its middle
+        # 3 s between the parts: the switch lands in its middle (with 1.5 s between them a full suite's load once
+        # held a switch's HTTP request back past the next part)
+        gap = np.zeros(8000 * 3)
         parts = [keypresses(k, rng=np.random.default_rng(i))[0] for i, k in enumerate(("12", "34", "56"))]
         x = np.concatenate([gap[:4000], parts[0], gap, parts[1], gap, parts[2], gap[:4000]]).astype(np.int16)
         x = x[: len(x) // 160 * 160]
@@ -749,6 +751,8 @@ def test_secure_mode_over_the_control_api_masks_a_payment_mode_relay(harness):
         for when, method in zip(switch_at, ("POST", "DELETE")):
             time.sleep(max(0.0, t0 + when - time.monotonic()))
             replies.append(request(api.address[1], method, f"/calls/{call_id}/secure", token))
+            late = time.monotonic() - t0 - when
+            assert late < 1.2, f"the {method} reply came {late:.2f} s late: the part after it was already sent"
         tx.join()
         time.sleep(0.3)
         stop.set()
