@@ -4,6 +4,7 @@ with every backend and any chunking."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -43,6 +44,20 @@ def blind(x: np.ndarray, spans, params=DEFAULT_MASKER_PARAMS, codec: str = "ulaw
     out, m = mask(x, params)
     assert m.errors == 0
     return A.count_recovered(heard(out, codec), spans)
+
+
+@functools.lru_cache(maxsize=None)
+def hyperrogue_tune(speed: float) -> np.ndarray:
+    """The HyperRogue soundtrack's whole tune half at ``speed`` (int16; a variant's resampling depends on the
+    length it is given), or a skip naming the missing package."""
+    import pytest
+
+    from dtmfguard.testkit import corpora
+
+    try:
+        return corpora.signal("hyperrogue", "tune", speed=speed, max_seconds=720).astype(np.int16)
+    except corpora.CorpusMissing as exc:
+        pytest.skip(f"hyperrogue-music not installed ({exc})")
 
 
 def bench_speech(seed: int):
@@ -110,6 +125,19 @@ def assert_rule_only_adds_treatment(x: np.ndarray, off: dict) -> None:
     on, without = treated(m_on, x.size), treated(m_off, x.size)
     assert not np.any(without & ~on)
     assert np.any(on & ~without)
+
+
+def case_only_adds_treatment(case: tuple) -> None:
+    """:func:`assert_rule_only_adds_treatment` on a rule test's case ``(speech seed, cell index, condition, off)``:
+    the benchmark's scenario built from it."""
+    seed, index, cond, off = case
+    assert_rule_only_adds_treatment(bench_scenario(seed, index, **cond)[0], off)
+
+
+def case_acts_alike(case: tuple) -> None:
+    """:func:`assert_rule_acts_alike` on a rule test's case ``(speech seed, cell index, condition, off)``."""
+    seed, index, cond, off = case
+    assert_rule_acts_alike(bench_scenario(seed, index, **cond)[0], off)
 
 
 def assert_rule_changes_only(x: np.ndarray, off: dict, region) -> None:

@@ -710,6 +710,24 @@ def _keys_under_speech(talk, ratio_db, rng, n=60):
     return np.clip(np.round(tones + gain * talk), -32768, 32767).astype(np.int16)
 
 
+def _same_bank_events(x: np.ndarray, params) -> None:
+    """A bank of three channels (``x`` at grid offsets 0, 13 and 26) gives each channel the same events on both
+    paths, in 160-sample frames."""
+    block = np.stack([np.pad(x, (o, 40 - o)) for o in (0, 13, 26)])
+
+    def bank_events():
+        bank = DetectorBank(3, 8000, params)
+        out = [[] for _ in range(3)]
+        for pos in range(0, block.shape[1], 160):
+            for ch, evs in enumerate(bank.process(block[:, pos:pos + 160])):
+                out[ch] += [(e.digit, e.start, e.end) for e in evs]
+        for ch, evs in enumerate(bank.flush()):
+            out[ch] += [(e.digit, e.start, e.end) for e in evs]
+        return out
+
+    assert with_backend("native", bank_events) == with_backend("numpy", bank_events)
+
+
 @pytest.mark.parametrize("ratio_db", [0.0, -6.0])
 def test_long_window_gives_the_same_events_on_both_paths(native, ratio_db):
     """The long window (DetectorParams.long_window) decided the same way by numpy and C, for frames of 160,
@@ -724,19 +742,7 @@ def test_long_window_gives_the_same_events_on_both_paths(native, ratio_db):
         _same_events(ref, with_backend("native", lambda s=sizes: _events(x, s, params=LONG_ON)))
     _same_events(ref, with_backend("native", lambda: _events(x.astype(np.float64), [333], params=LONG_ON)))
     # a bank: the same signal at three grid offsets, each channel its own events on both paths
-    block = np.stack([np.pad(x, (o, 40 - o)) for o in (0, 13, 26)])
-
-    def bank_events():
-        bank = DetectorBank(3, 8000, LONG_ON)
-        out = [[] for _ in range(3)]
-        for pos in range(0, block.shape[1], 160):
-            for ch, evs in enumerate(bank.process(block[:, pos:pos + 160])):
-                out[ch] += [(e.digit, e.start, e.end) for e in evs]
-        for ch, evs in enumerate(bank.flush()):
-            out[ch] += [(e.digit, e.start, e.end) for e in evs]
-        return out
-
-    assert with_backend("native", bank_events) == with_backend("numpy", bank_events)
+    _same_bank_events(x, LONG_ON)
 
 
 #: the relaxed window on, with every press-level part on (DetectorParams.td_*; off by default)
@@ -760,16 +766,4 @@ def test_relaxed_window_gives_the_same_events_on_both_paths(native, ratio_db, pa
     rng = np.random.default_rng(12)
     for sizes in ([160], [1], [x.size], list(rng.integers(1, 700, 50))):
         _same_events(ref, with_backend("native", lambda s=sizes: _events(x, s, params=params)))
-    block = np.stack([np.pad(x, (o, 40 - o)) for o in (0, 13, 26)])
-
-    def bank_events():
-        bank = DetectorBank(3, 8000, params)
-        out = [[] for _ in range(3)]
-        for pos in range(0, block.shape[1], 160):
-            for ch, evs in enumerate(bank.process(block[:, pos:pos + 160])):
-                out[ch] += [(e.digit, e.start, e.end) for e in evs]
-        for ch, evs in enumerate(bank.flush()):
-            out[ch] += [(e.digit, e.start, e.end) for e in evs]
-        return out
-
-    assert with_backend("native", bank_events) == with_backend("numpy", bank_events)
+    _same_bank_events(x, params)

@@ -8,23 +8,16 @@ agent's audio after G.711.  Keys keep their treatment: ``tests/test_masker_music
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
 
 import numpy as np
 import pytest
 
-from _masker_util import assert_rule_acts_alike, heard, mask
+from _masker_util import hyperrogue_tune, assert_rule_acts_alike, heard, mask
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
-from dtmfguard.testkit import corpora
 
 
-@lru_cache(maxsize=None)
-def _tune(speed: float) -> np.ndarray:
-    try:  # (the whole tune half: a variant's resampling depends on the length it is given)
-        return corpora.signal("hyperrogue", "tune", speed=speed, max_seconds=720).astype(np.int16)
-    except corpora.CorpusMissing as exc:
-        pytest.skip(f"hyperrogue-music not installed ({exc})")
+_tune = hyperrogue_tune
 
 
 def _clip(speed: float, start_s: int, end_s: int) -> np.ndarray:

@@ -25,7 +25,7 @@ import dataclasses
 
 import pytest
 
-from _masker_util import COLUMN_OFF, assert_rule_acts_alike, assert_rule_hides_key, assert_rule_only_adds_treatment, mask
+from _masker_util import case_only_adds_treatment, COLUMN_OFF, assert_rule_acts_alike, assert_rule_hides_key, mask
 from _masker_util import bench_scenario as _scenario
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
@@ -64,9 +64,7 @@ def test_each_rule_is_what_hides_the_key(case):
 def test_rules_only_add_treatment(case):
     """Every sample flat-masked or notched without the rule is flat-masked or notched with it, and the rule treats
     more somewhere (it acts)."""
-    seed, index, cond, off = CASES[case]
-    x, _ = _scenario(seed, index, **cond)
-    assert_rule_only_adds_treatment(x, off)
+    case_only_adds_treatment(CASES[case])
 
 
 @pytest.mark.parametrize("case", list(CASES) + list(FLAT_CASES))
