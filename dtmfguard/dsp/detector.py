@@ -636,6 +636,16 @@ def _hann(n: int) -> tuple:
     return idx, 0.5 - 0.5 * np.cos(2.0 * np.pi * idx / (n - 1))
 
 
+def _as_int16(x: np.ndarray) -> np.ndarray:
+    """Float samples rounded and clipped as int16 (the values native/detector.c's ring holds: to_int16)."""
+    return np.clip(np.round(x), -32768, 32767)
+
+
+def _bin_amp(xw: np.ndarray, f: float, rate: int, idx: np.ndarray) -> float:
+    """|DFT| of the (already windowed) samples ``xw`` at ``f`` Hz; ``idx`` their indices 0..n-1."""
+    return float(abs(np.sum(xw * np.exp(-1j * (2.0 * np.pi * f / rate) * idx))))
+
+
 def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
     """The partials test (issue 17), native/detector.c's comb_ratio: over ``seg`` (Hann window), for every
     fundamental f0 in [comb_f0_min, comb_f0_max] of which the row tone ``fr`` is the n-th harmonic and the
@@ -646,7 +656,7 @@ def _comb_ratio(tab: _Tables, seg: np.ndarray, fr: float, fc: float) -> float:
     xw = seg * hw
 
     def amp(f: float) -> float:
-        return float(abs(np.sum(xw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+        return _bin_amp(xw, f, tab.rate, idx)
 
     weaker = min(amp(fr), amp(fc))
     best = 0.0
@@ -695,7 +705,7 @@ def _neighbours(tab: _Tables, seg: np.ndarray, fr: float, fc: float):
     rw = res * w
 
     def amp(f: float) -> float:
-        return float(abs(np.sum(rw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+        return _bin_amp(rw, f, tab.rate, idx)
 
     third, third_r = amp(1.5 * fc), amp(1.5 * fr)
     high = max(third_r, third, amp(fc * 2.0 / 3.0), amp(fc * 4.0 / 3.0))
@@ -762,7 +772,7 @@ def _pre_onset_level(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float
     idx, hw = _hann(n)
 
     def amp(x: np.ndarray, f: float) -> float:
-        return float(abs(np.sum(x * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx))))
+        return _bin_amp(x * hw, f, tab.rate, idx)
 
     return min(amp(pre, fr) / max(amp(press, fr), 1e-9), amp(pre, fc) / max(amp(press, fc), 1e-9))
 
@@ -801,8 +811,8 @@ def _glided(tab: _Tables, pre: np.ndarray, press: np.ndarray, fr: float, fc: flo
     rel = tab.glide_step * np.arange(-tab.glide_k, tab.glide_k + 1)
     latest = pre[pre.size - n:] * hw
     for f in (fr, fc):
-        ref = max(float(abs(np.sum(press * hw * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))), 1e-9)
-        if float(abs(np.sum(latest * np.exp(-1j * (2.0 * np.pi * f / tab.rate) * idx)))) < tab.glide_screen * ref:
+        ref = max(_bin_amp(press * hw, f, tab.rate, idx), 1e-9)
+        if _bin_amp(latest, f, tab.rate, idx) < tab.glide_screen * ref:
             continue  # nothing near the tone just before the onset (DetectorParams.glide_screen_db)
         grid = np.exp(-1j * (2.0 * np.pi * f / tab.rate) * np.outer(1.0 + rel, idx))
         last = 0.0
@@ -1261,7 +1271,7 @@ class DetectorBank:
             buf, w0 = self._seg
             h = tab.half
             # window w's last 5 half-blocks, as int16 (native/detector.c's ring keeps them so: to_int16)
-            seg = np.clip(np.round(buf[ch, (w - w0) * h: (w - w0 + 5) * h]), -32768, 32767)
+            seg = _as_int16(buf[ch, (w - w0) * h: (w - w0 + 5) * h])
             mr, mc = run.s_r / run.checked, run.s_c / run.checked
             fr_nom, fc_nom = DTMF_HZ[run.digit // 4], DTMF_HZ[4 + run.digit % 4]
             # Long baseline: each tone's frequency over the whole 32 ms (first half against last half) must
@@ -1281,19 +1291,17 @@ class DetectorBank:
                 if ((low >= tab.nb_low and third >= tab.nb_third) or high >= tab.nb_high
                         or (low_r >= tab.nb_low and third_r >= tab.nb_row_third)):
                     return
-            if (tab.comb_ratio < float("inf") and run.s_share < tab.comb_max_share * run.hits
-                    and _comb_ratio(tab, seg, fr, fc) >= tab.comb_ratio):
-                return
-            # the same test, stricter, for a press the long window helped (DetectorParams.long_comb_*)
-            if (run.long_hits and tab.long_comb_ratio < float("inf")
-                    and run.s_share < tab.long_comb_max_share * run.hits
-                    and _comb_ratio(tab, seg, fr, fc) >= tab.long_comb_ratio):
-                return
-            # ... and for a press with relaxed hits (DetectorParams.td_comb_*)
-            if (td and tab.td_comb_ratio < float("inf")
-                    and run.s_share < tab.td_comb_max_share * run.hits
-                    and _comb_ratio(tab, seg, fr, fc) >= tab.td_comb_ratio):
-                return
+            # the same test, stricter, for a press the long window helped (DetectorParams.long_comb_*) and for
+            # one with relaxed hits (DetectorParams.td_comb_*): one partials value for all three, measured once
+            comb = None
+            for applies, limit, max_share in ((True, tab.comb_ratio, tab.comb_max_share),
+                                              (run.long_hits > 0, tab.long_comb_ratio, tab.long_comb_max_share),
+                                              (td, tab.td_comb_ratio, tab.td_comb_max_share)):
+                if applies and limit < float("inf") and run.s_share < max_share * run.hits:
+                    if comb is None:
+                        comb = _comb_ratio(tab, seg, fr, fc)
+                    if comb >= limit:
+                        return
             # Music context: the sound before the press holds its spectral fine structure (held notes)
             if tab.ctx_persist < float("inf") and (run.s_share < tab.ctx_max_share * run.hits and (
                     run.s_share < tab.ctx_always_share * run.hits or abs(mr) >= tab.ctx_offset_min
@@ -1302,7 +1310,7 @@ class DetectorBank:
                 if lo >= (w + 2 - tab.ctx_halves) * h and tab.ctx_guard < tab.ctx_span:
                     if run.ctx_onset != onset:  # measured once per onset estimate (the same samples)
                         base = self._seg_base
-                        ctx = np.clip(np.round(buf[ch, lo - base: onset - tab.ctx_guard - base]), -32768, 32767)
+                        ctx = _as_int16(buf[ch, lo - base: onset - tab.ctx_guard - base])
                         run.ctx_value = _context_persistence(tab, ctx)  # (as int16: native/detector.c's ring)
                         run.ctx_onset = onset
                     if run.ctx_value >= tab.ctx_persist:
@@ -1314,8 +1322,8 @@ class DetectorBank:
                 plo = (w + 2) * h - tab.pre_n
                 if lo >= (w + 2 - tab.ctx_halves) * h and plo >= onset:
                     base = self._seg_base
-                    pre = np.clip(np.round(buf[ch, lo - base: lo - base + tab.pre_n]), -32768, 32767)
-                    press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
+                    pre = _as_int16(buf[ch, lo - base: lo - base + tab.pre_n])
+                    press = _as_int16(buf[ch, plo - base: plo - base + tab.pre_n])
                     if _pre_onset_level(tab, pre, press, fr, fc) >= tab.pre_level:
                         return
             # A tone that slid into the key (DetectorParams.glide_*)
@@ -1325,8 +1333,8 @@ class DetectorBank:
                 plo = (w + 2) * h - tab.pre_n
                 if lo >= (w + 2 - tab.ctx_halves) * h and plo >= onset:
                     base = self._seg_base
-                    pre = np.clip(np.round(buf[ch, lo - base: onset - base]), -32768, 32767)
-                    press = np.clip(np.round(buf[ch, plo - base: plo - base + tab.pre_n]), -32768, 32767)
+                    pre = _as_int16(buf[ch, lo - base: onset - base])
+                    press = _as_int16(buf[ch, plo - base: plo - base + tab.pre_n])
                     if _glided(tab, pre, press, fr, fc):
                         run.refused = True  # the note was there before the onset: not judged again
                         return
@@ -1339,7 +1347,7 @@ class DetectorBank:
                 lo = max(onset, (w + 2 - tab.ctx_halves) * h, 0)
                 if hi - lo >= tab.half + tab.env_step:
                     base = self._seg_base
-                    x = np.clip(np.round(buf[ch, lo - base: hi - base]), -32768, 32767)
+                    x = _as_int16(buf[ch, lo - base: hi - base])
                     if _press_ratio_spread(tab, x, fr, fc) >= tab.env_spread:
                         run.refused = True  # two envelopes do not become one: not judged again
                         return
