@@ -1356,18 +1356,16 @@ class Masker:
             # frequency error keeps single windows under the confirmation thresholds): a press
             steady = float(expl[press]) * self._short / (self._kmax * self._hop)
             onset = self._onset(e, press, steady, buf_start, lim)
-            self._open_press(max(self._align_down(onset - self._guard), lim), lim)
+            self._open_press(max(self._align_down(onset - self._guard), lim), lim, press)
             self._pair, self._steady, self._misses = press, float(expl[press]), 0
-            self._opened_pair = press
             self._press_due = self._press_tests(e, press)
             self._end_suspect(e)
             return
         if conf >= 0:
             if self._active is None:
                 onset = self._onset(e, conf, 0.5 * float(coef @ coef) * self._short, buf_start, lim)
-                self._open_press(max(self._align_down(onset - self._guard), lim), lim)
+                self._open_press(max(self._align_down(onset - self._guard), lim), lim, conf)
                 self._press_due = self._press_tests(e, conf)
-                self._opened_pair = conf
             if self._pair != conf:
                 self._pair, self._steady = conf, 0.0
                 # another pair: tested as a press of its own (unless one note's octave again, :meth:`_octave_switch`)
@@ -1498,9 +1496,8 @@ class Masker:
                         and self._exact(at, length, sus, buf_start):  # (a window the delay line holds in any chunking)
                     # ``verify_exact_flat``: a tone alone in a gap of the speech is a press (flat mask): the band
                     # notch's 8 ms blocks would put the speech's own projection on the key's frequencies into the gap
-                    self._open_press(max(start, lim), lim)
+                    self._open_press(max(start, lim), lim, sus)
                     self._pair, self._steady, self._misses = sus, float(expl[sus]), 0
-                    self._opened_pair = sus
                     self._press_due = self._press_tests(e, sus)
                     return
                 self._suspect = sp = [sus, at, last, self._open_notch(start, lim), False]
@@ -1539,9 +1536,8 @@ class Masker:
             if sp[3] is not None:
                 self._music_starts.append(sp[3].start)
         elif sp[2] - sp[1] >= self._persist:  # a pair held this long under speech: a press, mask it flat
-            self._open_press(-(-lim // self._hop) * self._hop, lim)
+            self._open_press(-(-lim // self._hop) * self._hop, lim, sp[0])
             self._pair, self._steady = sp[0], float(expl[sp[0]])
-            self._opened_pair = sp[0]
             self._misses = 0
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
@@ -2388,7 +2384,10 @@ class Masker:
         return bool(energy[0] > 0 and r1 <= self._screen_resid * float(energy[0])
                     and float(np.delete(r, pair).min()) >= self._verify_exact * r1)
 
-    def _open_press(self, start: int, lim: Optional[int] = None) -> None:
+    def _open_press(self, start: int, lim: Optional[int], pair: int) -> None:
+        """Flat-mask an in-band press of ``pair`` from ``start`` (remembered as the pair it opened with:
+        ``press_ended_opening``)."""
+        self._opened_pair = pair
         if self._conceals and lim is not None:
             start = self._conceal_back(start, lim)
         lim = start
