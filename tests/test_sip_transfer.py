@@ -52,6 +52,11 @@ def _nothing_recovered_after_the_transfer(rec, x, speech, after_spans):
     assert count_recovered(rec, after_spans, 8000, offset=offset) == 0
 
 
+def _story(call, *peers) -> str:
+    """For a failing key check: the peers' events merged in time order and the guard's log tail."""
+    return timeline(*peers) + "\n" + call.guard_log()[-3000:]
+
+
 def _answer_ms(call) -> str:
     m = re.search(r"transfer answered ([0-9.]+) ms after the REFER", call.guard_log())
     assert m, call.guard_log()[-2000:]
@@ -71,7 +76,7 @@ def test_blind_transfer_keeps_the_guard_in_the_path(tmp_path):
     xfer = [e for e in ev1 if e.get("event") == "xfer_status" and e.get("final")]
     assert refer and xfer and xfer[-1]["status"] == 200, ev1[-10:]
     assert (keys_of(call.agent), keys_of(agent2)) == (BEFORE, AFTER), \
-        timeline(call.customers[0], call.agent, agent2) + "\n" + call.guard_log()[-3000:]
+        _story(call, call.customers[0], call.agent, agent2)
     # the customer's call went on: one call, answered once, ended by the customer
     states = [e for e in call.customers[0].events() if e.get("event") == "state"]
     assert [e["state"] for e in states].count("CONFIRMED") == 1
@@ -94,7 +99,7 @@ def test_refer_from_sipp_reaches_the_new_agent(tmp_path):
         out = sipp.finish(20)
     assert call.rc_guard == 0
     assert sipp.returncode == 0, out[-3000:]
-    assert keys_of(agent2) == AFTER, timeline(call.customers[0], agent2) + "\n" + call.guard_log()[-3000:]
+    assert keys_of(agent2) == AFTER, _story(call, call.customers[0], agent2)
     print(f"sipp REFER -> agent 2 answered (guard): {_answer_ms(call)} ms")
     _nothing_recovered_after_the_transfer(call.recording(agent="agent2"), x, speech, after_spans)
 
@@ -111,7 +116,7 @@ def test_codec_change_by_reinvite_keeps_masking_and_relaying(tmp_path):
     change = [e for e in ev if e.get("event") == "reinvite"]
     codec = [e for e in ev if e.get("event") == "codec"]
     assert change and change[0]["before"].startswith("PCMU") and codec and codec[0]["codec"].startswith("PCMA"), ev
-    assert keys_of(call.agent) == BEFORE + AFTER, timeline(call.customers[0], call.agent) + "\n" + call.guard_log()[-3000:]
+    assert keys_of(call.agent) == BEFORE + AFTER, _story(call, call.customers[0], call.agent)
     log = call.guard_log()
     assert log.count("media bridged") + log.count("media re-bridged") >= 2, log[-2000:]  # the new stream too
     _nothing_recovered_after_the_transfer(call.recording(), x, speech, after_spans)
@@ -133,7 +138,7 @@ def test_attended_transfer_with_replaces(tmp_path):
     assert [e for e in ev1 if e.get("event") == "refer" and e.get("replaces")], ev1[-10:]
     assert [e for e in ev2 if e.get("event") == "replaced"], ev2[-10:]
     assert (keys_of(call.agent, None), keys_of(agent2, None)) == (BEFORE, AFTER), \
-        timeline(call.customers[0], call.agent, agent2) + "\n" + call.guard_log()[-3000:]
+        _story(call, call.customers[0], call.agent, agent2)
     print(f"attended transfer: REFER -> agent 2 answered (guard): {_answer_ms(call)} ms")
     _nothing_recovered_after_the_transfer(call.recording(1, agent="agent2"), x, speech, after_spans)
 
