@@ -91,8 +91,8 @@ def watch(cls):
         log.append(("notch", _cause(sys._getframe(1)), span))
         return span
 
-    def press(self, start, lim=None):
-        open_press(self, start, lim)
+    def press(self, *args, **kwargs):
+        open_press(self, *args, **kwargs)
         log.append(("press", _cause(sys._getframe(1)), self._active))
 
     cls._open_notch, cls._open_press = notch, press

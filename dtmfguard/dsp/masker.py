@@ -327,6 +327,8 @@ class Masker:
         self._music_after = None if params.music_context_after_ms is None \
             else int(round(params.music_context_after_ms * ms))  # (None: measured whatever came before)
         self._music_back = int(round(params.music_context_back_ms * ms))  # (how far back the treatments may lead)
+        self._music_hit_run = bool(params.music_context_hit_run)  # (helper m13c: presses by a run of hits too ...)
+        self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1351,6 +1353,8 @@ class Masker:
                     # peaks point at when the screen named another whose tones are not there (a key 4 % off named
                     # as a neighbour)
                     press = self._measured_confirms(e, hit, expl, buf_start)
+        if press >= 0 and self._music_hit_run and self._music_notes_hit(e, press, buf_start):
+            press = -1  # ``music_context_hit_run``: notes, not a press (a suspect watches them, below)
         if press >= 0:
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
@@ -1427,6 +1431,11 @@ class Masker:
                 # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once,
                 # unless its two tones are apart (no keypad: a note's or a voice's partials)
                 self._suspect = sp = [weak, e, e, None, apart]
+            elif sp is None and self._music_weak and self._music_context(
+                    e, e - (self._kmax + self._weak_run) * self._hop, buf_start):
+                # ``music_context_weak``: a pair held in the 16 ms window with held notes before it: notes (silent,
+                # notched only where a window names them, never a press by persistence)
+                self._suspect = sp = [weak, e, e, None, 2]
             elif sp is None:
                 steady = float(expl[weak]) * self._short / (self._kmax * self._hop)
                 # a notch has no fade: it may start at the first sample not yet emitted (lim - fade)
@@ -1578,6 +1587,23 @@ class Masker:
                 valid[lo:hi] = False
         whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
         return whole >= self._music_persist and away >= self._music_away
+
+    def _music_notes_hit(self, e: int, pair: int, buf_start: int) -> bool:
+        """``music_context_hit_run`` at hop ``e``: a press by a run of screen hits naming ``pair`` (``hit_run_ms``) or
+        by the offset rule (``offset_*``) in a musical context (:meth:`_music_context`, over the context before the run's 16 ms window) is
+        notes: True, with a notes suspect of that pair open (silent until a window names it, never a press by
+        persistence, as a confirmation judged notes) and the run of hits restarted."""
+        if not self._music_context(e, e - (self._kmax + self._hit_run) * self._hop, buf_start):
+            return False
+        sp = self._suspect
+        if sp is None:
+            self._suspect = [pair, e, e, None, 2]
+        else:
+            if sp[0] != pair:
+                sp[0], sp[1], sp[2] = pair, e, e
+            sp[4] = 2
+        self._hit_run = 0
+        return True
 
     def _persistence(self, x: np.ndarray, valid: np.ndarray) -> Tuple[float, float]:
         """The music-context measure (the detector's, issue 17): frames of ``_music_n`` samples of ``x`` (Hann

@@ -1358,6 +1358,15 @@ class MaskerParams:
     music_context_after_ms: object = 5000.0
     music_context_gap_ms: float = 20.0
     music_context_back_ms: float = 500.0
+    # Music context for the other key's treatments (issue 12, helper m13c; HyperRogue's report half changed 0.907 % of
+    # its samples, 0.10 points of it two presses by a run of hits, 0.11 weak suspects notched at once): the same
+    # measure and gate (``music_context_*`` above) before ``music_context_hit_run`` a press by a run of screen hits
+    # (``hit_run_ms``; measured over the context before the run's first 16 ms window) and ``music_context_weak`` a
+    # weak suspect notched at once (``weak_notch_fraction``; the context before its run's first 16 ms window): held
+    # notes there make the pair notes, a suspect notched only where a window names it and never a press by
+    # persistence, as a confirmation judged notes.  Measured: see README (Masking, "Music context").  False: off.
+    music_context_hit_run: bool = True
+    music_context_weak: bool = True
 
 
 DEFAULT_MASKER_PARAMS = MaskerParams()
