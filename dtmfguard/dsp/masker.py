@@ -329,8 +329,6 @@ class Masker:
         self._music_back = int(round(params.music_context_back_ms * ms))  # (how far back the treatments may lead)
         self._music_hit_run = bool(params.music_context_hit_run)  # (helper m13c: presses by a run of hits too ...)
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
-        self._music_outside = None if params.music_context_outside is None \
-            else (float(params.music_context_outside[0]), float(params.music_context_outside[1]))
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1560,13 +1558,8 @@ class Masker:
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
         of a hop at which a musical suspect was open."""
-        if self._music_persist is None:
+        if self._music_persist is None or (self._music_after is not None and e - self._music_seen > self._music_after):
             return False
-        persist, away_min = self._music_persist, self._music_away
-        if self._music_after is not None and e - self._music_seen > self._music_after:
-            if self._music_outside is None:
-                return False
-            persist, away_min = self._music_outside  # ``music_context_outside``: stricter where no note was heard
         spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
                  for span in itertools.chain(spans, itertools.islice(reversed(history), 32))
                  if span.source not in _UNTREATED]
@@ -1593,7 +1586,7 @@ class Masker:
                 hi = nf if span.end is None else min(nf, -(-(span.end - a) // hop))
                 valid[lo:hi] = False
         whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
-        return whole >= persist and away >= away_min
+        return whole >= self._music_persist and away >= self._music_away
 
     def _music_notes_hit(self, e: int, pair: int, buf_start: int) -> bool:
         """``music_context_hit_run`` at hop ``e``: a press by a run of screen hits naming ``pair`` (``hit_run_ms``) or

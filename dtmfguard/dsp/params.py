@@ -1367,11 +1367,6 @@ class MaskerParams:
     # persistence, as a confirmation judged notes.  Measured: see README (Masking, "Music context").  False: off.
     music_context_hit_run: bool = True
     music_context_weak: bool = True
-    # ``music_context_outside`` (helper m13c): away from a musical suspect (beyond ``music_context_after_ms``) the context
-    # is measured too, with these stricter thresholds (all bins, bins away from the DTMF frequencies) in place of
-    # ``music_context_persist`` / ``music_context_away_persist``: a held vowel may reach 0.6 on one of the two, not both
-    # at these.  Measured: see README (Masking, "Music context").  None: not measured there (as before).
-    music_context_outside: object = (0.7, 0.6)
 
 
 DEFAULT_MASKER_PARAMS = MaskerParams()
