@@ -329,6 +329,7 @@ class Masker:
         self._music_back = int(round(params.music_context_back_ms * ms))  # (how far back the treatments may lead)
         self._music_hit_run = bool(params.music_context_hit_run)  # (helper m13c: presses by a run of hits too ...)
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
+        self._music_from_named = bool(params.music_context_from_named)  # (musical notches from the named window)
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1457,7 +1458,8 @@ class Masker:
                 # first sample not yet emitted, lim - fade)
                 named = sus if sus >= 0 else dropped
                 if self._musical(sp) and (self._musical_from_named or (
-                        self._musical_exact and named >= 0 and named % 16 != sp[0])):
+                        self._musical_exact and named >= 0 and named % 16 != sp[0])
+                        or self._music_named_start(e, sp, length, buf_start)):
                     # a musical pair: what the window names, not its onset (always so for another pair's window)
                     onset = e - length - self._guard
                 else:
@@ -1587,6 +1589,14 @@ class Masker:
                 valid[lo:hi] = False
         whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
         return whole >= self._music_persist and away >= self._music_away
+
+    def _music_named_start(self, e: int, sp: list, length: int, buf_start: int) -> bool:
+        """``music_context_from_named``: the musical suspect ``sp``, named at hop ``e`` by a window of ``length``, is
+        notes (judged so already, or its context before that window holds them: :meth:`_music_context`): its notch
+        starts a guard before that window, not at the pair's walked-back onset (a held note's onset is long past)."""
+        if not self._music_from_named:
+            return False
+        return sp[4] == 2 or self._music_context(e, e - length - self._guard, buf_start)
 
     def _music_notes_hit(self, e: int, pair: int, buf_start: int) -> bool:
         """``music_context_hit_run`` at hop ``e``: a press by a run of screen hits naming ``pair`` (``hit_run_ms``) or

@@ -1367,6 +1367,12 @@ class MaskerParams:
     # persistence, as a confirmation judged notes.  Measured: see README (Masking, "Music context").  False: off.
     music_context_hit_run: bool = True
     music_context_weak: bool = True
+    # ``music_context_from_named`` (helper m13c): a musical suspect's notch (``weak_apart_*``; or notes) opened where its
+    # context holds notes (``music_context_*``, measured over the context before the window that named it) starts a
+    # guard before that window, as ``musical_notch_from_named`` would, instead of at the pair's walked-back onset (the
+    # onset of a held note is long past: the notch reached back to the first sample not yet emitted, 18-20 ms before
+    # the hop that named it).  Measured: see README (Masking, "Music context").  False: off.
+    music_context_from_named: bool = True
 
 
 DEFAULT_MASKER_PARAMS = MaskerParams()
