@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Issue 12 (precise masking) on music, the music-context measure (``MaskerParams.music_context_*``) before the other
 treatments of a pair (helper m13c): a press by a run of screen hits or by the offset rule
-(``music_context_hit_run``), a weak suspect notched at once (``music_context_weak``), and where a musical suspect's
+(``music_context_hit_run``), a weak suspect notched at once (``music_context_weak``) or starting silent
+(``music_context_silent``), and where a musical suspect's
 notch starts (``music_context_from_named``).  In a musical context each is notes: no flat mask, no notch from the
 pair's walked-back onset, only where a window names the pair.  Keys under and around speech keep their treatment.
 The attacker is :mod:`dtmfguard.testkit.adversary`, on the agent's audio after G.711."""
@@ -16,7 +17,7 @@ from _masker_util import hyperrogue_tune, assert_rule_acts_alike, bench_scenario
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 
-RULES = ("music_context_hit_run", "music_context_weak", "music_context_from_named")
+RULES = ("music_context_hit_run", "music_context_weak", "music_context_from_named", "music_context_silent")
 
 
 def _without(rule: str):
@@ -35,6 +36,8 @@ CASES = {
     "music_context_weak": (1.05, 99.0, 109.0),
     # a musical suspect's notch (6.5 s) reaching back to the pair's walked-back onset without
     "music_context_from_named": (0.95, 0.0, 8.0),
+    # a keypad-like pair starting silent (365.9 s), then notched while weakly present for 800 ms without
+    "music_context_silent": (0.85, 360.0, 367.0),
 }
 
 

@@ -330,6 +330,7 @@ class Masker:
         self._music_hit_run = bool(params.music_context_hit_run)  # (helper m13c: presses by a run of hits too ...)
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
         self._music_from_named = bool(params.music_context_from_named)  # (musical notches from the named window)
+        self._music_silent = bool(params.music_context_silent)  # (silent keypad-like weak suspects)
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1431,7 +1432,10 @@ class Masker:
                 # silent (no notch) until a short window the attacker could name, with a margin, carries
                 # the pair (:meth:`_named`); a pair carrying ``weak_notch_fraction`` is notched at once,
                 # unless its two tones are apart (no keypad: a note's or a voice's partials)
-                self._suspect = sp = [weak, e, e, None, apart]
+                notes = not apart and self._music_silent and self._music_context(
+                    e, e - (self._kmax + self._weak_run) * self._hop, buf_start)
+                # (``music_context_silent``: a keypad-like pair with held notes before it is notes, as below)
+                self._suspect = sp = [weak, e, e, None, 2 if notes else apart]
             elif sp is None and self._music_weak and self._music_context(
                     e, e - (self._kmax + self._weak_run) * self._hop, buf_start):
                 # ``music_context_weak``: a pair held in the 16 ms window with held notes before it: notes (silent,

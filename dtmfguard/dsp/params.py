@@ -1367,6 +1367,11 @@ class MaskerParams:
     # persistence, as a confirmation judged notes.  Measured: see README (Masking, "Music context").  False: off.
     music_context_hit_run: bool = True
     music_context_weak: bool = True
+    # ``music_context_silent`` (helper m13c): the same for a weak suspect that starts silent with its tones on one
+    # keypad's offsets (below ``weak_notch_fraction``, not ``weak_apart_*``): notes, its notch opened and held only where
+    # a window names its pair (before, held while the pair was weakly present once a short window had named it, and a
+    # press by persistence after ``persist_ms``).  Measured: see README (Masking, "Music context").  False: off.
+    music_context_silent: bool = True
     # ``music_context_from_named`` (helper m13c): a musical suspect's notch (``weak_apart_*``; or notes) opened where its
     # context holds notes (``music_context_*``, measured over the context before the window that named it) starts a
     # guard before that window, as ``musical_notch_from_named`` would, instead of at the pair's walked-back onset (the
