@@ -1361,22 +1361,31 @@ class MaskerParams:
     # Music context for the other key's treatments (issue 12, helper m13c; HyperRogue's report half changed 0.907 % of
     # its samples, 0.10 points of it two presses by a run of hits, 0.11 weak suspects notched at once): the same
     # measure and gate (``music_context_*`` above) before ``music_context_hit_run`` a press by a run of screen hits
-    # (``hit_run_ms``; measured over the context before the run's first 16 ms window) and ``music_context_weak`` a
+    # (``hit_run_ms``) or by the offset rule (``offset_*``; measured over the context before the hits' 16 ms window) and ``music_context_weak`` a
     # weak suspect notched at once (``weak_notch_fraction``; the context before its run's first 16 ms window): held
     # notes there make the pair notes, a suspect notched only where a window names it and never a press by
-    # persistence, as a confirmation judged notes.  Measured: see README (Masking, "Music context").  False: off.
+    # persistence, as a confirmation judged notes.  Measured (tune half, the masker alone, % changed bab1da1 -> with
+    # the four m13c rules): HyperRogue 0.95x 0.215 -> 0.196 (its one flat mask, a chord the offset rule took for key 9:
+    # ``_hit_run``), 1.05x 0.340 -> 0.322 (two weak suspects notched at once: ``_weak``), the prompts' and music on
+    # hold's tune half identical; keys of tune seeds 1900-1919 identical cell by cell.  Trade-off (``_weak``): keys in the middle of
+    # HyperRogue (press_scenario with the music as the voice, seeds 1900-1905, 42 cells) 0 blind either way,
+    # oracle-timed 318 -> 323 (one cell with the key as loud as the music 15 -> 19 of 24).  README (Masking, "Music
+    # context for the other treatments").  False: off.
     music_context_hit_run: bool = True
     music_context_weak: bool = True
     # ``music_context_silent`` (helper m13c): the same for a weak suspect that starts silent with its tones on one
     # keypad's offsets (below ``weak_notch_fraction``, not ``weak_apart_*``): notes, its notch opened and held only where
     # a window names its pair (before, held while the pair was weakly present once a short window had named it, and a
-    # press by persistence after ``persist_ms``).  Measured: see README (Masking, "Music context").  False: off.
+    # press by persistence after ``persist_ms``).  Measured (tune half): HyperRogue 0.85x 0.298 -> 0.249 % (one pair
+    # notched 800 ms while weakly present), Drascula 1.1x 0.323 -> 0.320 %, the other speeds identical; keys as above.
+    # False: off.
     music_context_silent: bool = True
     # ``music_context_from_named`` (helper m13c): a musical suspect's notch (``weak_apart_*``; or notes) opened where its
     # context holds notes (``music_context_*``, measured over the context before the window that named it) starts a
     # guard before that window, as ``musical_notch_from_named`` would, instead of at the pair's walked-back onset (the
     # onset of a held note is long past: the notch reached back to the first sample not yet emitted, 18-20 ms before
-    # the hop that named it).  Measured: see README (Masking, "Music context").  False: off.
+    # the hop that named it).  Measured (tune half): HyperRogue 1.0x 0.404 -> 0.395 %, 0.9x 0.322 -> 0.306 %, the
+    # attacker in the output the same runs/min; keys as above.  False: off.
     music_context_from_named: bool = True
 
 
