@@ -42,19 +42,22 @@ RT_PRIORITY = 10
 RTTIME_LIMIT_US = 2_000_000
 
 #: pjmedia's RTP/RTCP receive thread(s) (Linux thread name): packets read late look like network jitter and
-#: grow every adaptive jitter buffer downstream, so they get a higher share of the CPU (:data:`MEDIA_NICE`) --
+#: grow every adaptive jitter buffer downstream, so they get a larger share of the CPU (:data:`MEDIA_NICE`),
 #: but never a real-time policy.  This thread polls pjlib's select() ioqueue, and when a socket is readable but
 #: its key's lock is held by another thread (pjmedia's transport group lock: RTCP, stream start and stop, on
 #: the SIP or clock thread) pjlib (2.15.1 ioqueue_common_abs.c ``ioqueue_dispatch_read_event``) gives up
 #: without reading and polls again at once: a busy loop until the lock is free.  Under SCHED_RR that loop
 #: keeps a normal thread holding the lock off its CPU until the kernel's RT throttling steps in (950 ms of
-#: every second.  Measured on the attended-transfer test pinned to one core (perf): the guard's media thread
-#: spun at 100 % for ~950 ms, twice in a row; the transfer target's answer was taken 955-970 ms late in 17 of
-#: 29 runs and the clock thread (it needs the GIL the starved SIP thread held) stood still 1-2 s in 6, with
-#: the customer stream's jitter buffer losing frames during the keys; a spin of 2 s without blocking ends
-#: in SIGXCPU (``RTTIME_LIMIT_US``): one agent peer vanished mid-test.  A niced thread that spins only takes
-#: the larger share of the CPU; the holder still runs and lets go within a few ms
-#: (``tests/test_sched.py``: 20 ms holds of a transport lock lasted 950-970 ms under SCHED_RR, 20-34 ms now).
+#: every second).  Measured on the attended-transfer test pinned to one core (perf): the guard's media thread
+#: spun at 100 % for ~950 ms, twice in a row; the transfer target's answer was taken 955-970 ms late in 18 of
+#: 31 runs, and the clock thread (it needs the GIL the starved SIP thread holds) stood still 1-2 s in 6, the
+#: customer stream's jitter buffer losing frames during the keys.  A spin of 2 s without blocking ends in
+#: SIGXCPU (``RTTIME_LIMIT_US``): an agent peer vanished mid-test, a guard died at a hang-up.  A stall of that
+#: length over a key loses the key: the customer stream's jitter buffer holds 500 ms and discards the rest
+#: (the CI failure "agent 2 got 711 of 4711" came back exactly with the guard frozen 0.8 s over the '4').
+#: A niced thread that spins only takes the larger share of the CPU; the holder still runs and lets go within
+#: a few ms (``tests/test_sched.py``: 20 ms holds of a transport lock lasted 950-970 ms under SCHED_RR, 20-42 ms
+#: at nice -10).
 MEDIA_THREAD_NAMES = ("media",)
 #: nice value of the media threads (SCHED_OTHER; -10 weighs ~9x a nice-0 thread in the fair scheduler)
 MEDIA_NICE = -10
