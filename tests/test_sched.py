@@ -113,3 +113,60 @@ def test_raise_named_raises_threads_by_name_only_when_allowed(mode):
     assert results[b"clock"] == [raised] and results[b"media"] == [raised]
     assert results[b"ev_thread"] == [os.SCHED_OTHER]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@linux
+def test_the_clock_tick_raises_the_clock_thread_and_only_nices_pjmedias_media_thread():
+    """What the guard does on its port's first tick: the clock thread under SCHED_RR; pjmedia's "media" thread (the
+    RTP poller, which can busy-wait: sched.MEDIA_THREAD_NAMES) a larger share under the normal policy, never real
+    time (it was SCHED_RR: see test_a_held_media_transport_lock_does_not_stall_a_pjsua_process)."""
+    if not sched.can_realtime():
+        pytest.skip("this process may not use SCHED_RR")
+    sched.configure("auto")
+    done, go, out = threading.Event(), threading.Event(), []
+
+    def media_body():
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b"media"), 0, 0, 0)  # PR_SET_NAME, as pjmedia names it
+        go.set()
+        done.wait(10)
+        out.append((os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)))
+
+    media = threading.Thread(target=media_body)
+    media.start()
+    go.wait(10)
+    try:
+        assert _policy_seen_by_a_clock_thread() == os.SCHED_RR
+    finally:
+        done.set()
+        media.join(10)
+    assert out == [(os.SCHED_OTHER, sched.MEDIA_NICE)]
+
+
+@linux
+@pytest.mark.sip
+def test_a_held_media_transport_lock_does_not_stall_a_pjsua_process(tmp_path):
+    """pjlib's select() ioqueue skips a readable socket whose key lock another thread holds and polls again at
+    once: pjmedia's media thread busy-loops while e.g. the SIP thread holds a transport's group lock.  With that
+    thread under SCHED_RR (as the guard and the test peers ran it) the holder, a normal thread on the same CPU,
+    did not run again until the kernel's RT throttling (950 ms of each second): the guard's SIP and clock threads
+    stood still for ~1 s around an attended transfer (agent 2 answered 960 ms late, the clock thread's longest
+    interval 1-2 s) and a key pressed then could be lost.  Deterministic here: one process pinned to one CPU, a
+    call to itself with RTP flowing, the guard's port applying the guard's media scheduling, six 20 ms holds of
+    the callee's transport lock by a normal thread.  Before the fix every hold lasted 950-970 ms."""
+    from sip_peers import HERE, Proc, free_port, rtp_base
+
+    proc = Proc([str(HERE / "ioqueue_spin_probe.py"), "--port", str(free_port()), "--rtp", str(rtp_base()),
+                 "--holds", "6", "--hold-ms", "20"], "spin-probe", tmp_path)
+    try:
+        assert proc.wait(90) == 0, proc.output()[-3000:]
+    finally:
+        proc.stop()
+    result = [e for e in proc.events() if "holds_ms" in e or "skip" in e or "error" in e][-1]
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    assert len(result["holds_ms"]) == 6, result
+    print(f"20 ms transport-lock holds lasted {result['holds_ms']} ms (limit 300; ~950 each under SCHED_RR)")
+    assert max(result["holds_ms"]) < 300, result
+    assert result["media"] and all(t["policy"] == os.SCHED_OTHER for t in result["media"].values()), result
