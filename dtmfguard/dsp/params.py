@@ -1298,6 +1298,21 @@ class MaskerParams:
     # German bit-identical; real-time channels per core under the profile with keys x0.90-0.92 (about 18 us per
     # hop asked, ~4 hops a second on keyed speech).  Only inside the profile.  False: the screen's pair only.
     payment_measured_pair: bool = True
+    # Keypad burst (issue 12, helper m13a): card numbers are keyed as bursts, and every press the default masker let
+    # the blind attacker name (after a G.711 round trip) sat at index 3 or later of its sequence, the presses around
+    # it found and flat-masked.  Once the masker has itself confirmed ``keypad_burst_presses`` presses whose flat
+    # masks closed within ``keypad_burst_window_ms`` (each held at least ``keypad_burst_min_ms`` from its mask's
+    # start to its close, passed the keypad test and was not held only where named: a key's grade), the payment
+    # profile's band notch (:meth:`Masker.notch_all`) is on from the first sample not yet emitted until
+    # ``keypad_burst_hold_ms`` after the last such press closed (a "burst" span, beside the pipeline's explicit
+    # profile).  ``keypad_burst_profile``: inside a burst also the profile's rules (``payment_suspect_flat``,
+    # ``payment_hold_ms``, ``payment_measured_pair``).  Measured trade-off: README (Masking, "Keypad burst").
+    # None: off.
+    keypad_burst_presses: int | None = 2
+    keypad_burst_window_ms: float = 3000.0
+    keypad_burst_hold_ms: float = 3000.0
+    keypad_burst_min_ms: float = 40.0
+    keypad_burst_profile: bool = True
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
     # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
