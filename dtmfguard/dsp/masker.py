@@ -1406,7 +1406,7 @@ class Masker:
                     self._misses = 0  # the pair is still there, off nominal (:meth:`_held_measured`)
                 if self._misses >= self._close_hops:
                     if self._burst_n and not self._press_named:
-                        self._burst_press(e, self._active.start)
+                        self._burst_press(e, self._active.start, p)
                     self._close(self._active, e + self._guard)
                     self._active = None
                     self._press_due = _NO_DUE
@@ -2451,24 +2451,26 @@ class Masker:
         self._burst_window = int(round(p.keypad_burst_window_ms * ms))
         self._burst_hold = int(round(p.keypad_burst_hold_ms * ms))
         self._burst_min = int(round(p.keypad_burst_min_ms * ms))
+        self._burst_pairs = max(1, int(p.keypad_burst_pairs))
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
 
     def _reset_burst(self) -> None:
-        self._burst_closes: Deque[int] = deque()  # close hops of the presses counted, the last window's
+        self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
         self._burst: Optional[_Span] = None  # the last burst span opened
         self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (``keypad_burst_profile``)
         self._burst_keypad = False  # the press being masked passed the keypad test
         self.bursts = 0  # burst spans opened (a counter for benchmarks)
 
-    def _burst_press(self, e: int, start: int) -> None:
+    def _burst_press(self, e: int, start: int, pair: int) -> None:
         """The flat mask of a press (from input position ``start``) closes at hop ``e``: counted when it is of a
         key's grade; ``keypad_burst_presses`` counted within ``keypad_burst_window_ms`` open a burst (the payment
-        profile's band notch) from the first sample not yet emitted, or a burst still on is held longer."""
+        profile's band notch) from the first sample not yet emitted when they hold ``keypad_burst_pairs`` pairs, or a
+        burst still on is held longer."""
         if not self._burst_keypad or e - start < self._burst_min:
             return
         closes = self._burst_closes
-        closes.append(e)
-        while closes and closes[0] < e - self._burst_window:
+        closes.append((e, pair))
+        while closes and closes[0][0] < e - self._burst_window:
             closes.popleft()
         end = e + self._burst_hold
         first = e - self.delay_samples  # (the first sample not yet emitted by a 1-sample chunking: lim - fade)
@@ -2476,7 +2478,7 @@ class Masker:
         if b is not None and b.end - self._guard >= first:
             # on, its ramp-out not begun at any chunking: held (the end only moves later)
             b.end = max(b.end, end)
-        elif len(closes) >= self._burst_n:
+        elif len(closes) >= self._burst_n and len({q for _, q in closes}) >= self._burst_pairs:
             self._burst = _Span(first, end, "burst")
             self._notches.append(self._burst)
             self.bursts += 1
