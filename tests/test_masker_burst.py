@@ -142,12 +142,12 @@ def test_one_key_repeated_opens_no_burst_until_another():
 def test_burst_off_switch_gives_the_masker_without_it():
     """``keypad_burst_presses=None``: no burst span.  The burst's band notch alone (``keypad_burst_profile`` off)
     changes no decision (they are taken on the input): the same flat masks and notches as with the rule off, and the
-    output differs only inside the burst span; the profile's rules there add flat masks."""
+    output differs only inside the burst span; the profile's rules there (``keypad_burst_profile``) add flat masks."""
     x, _ = _keys("4111", gap_ms=250.0)
     x = (x + np.round(np.random.default_rng(3).normal(0.0, 30.0, x.size))).astype(np.int16)  # (a line's noise)
     off, m_off = mask(x, _off(**_OFF))
     notch, m_notch = mask(x, _off(keypad_burst_profile=False))
-    _, m_on = mask(x)
+    _, m_on = mask(x, _off(keypad_burst_profile=True))
     assert m_off.burst_spans == [] and m_off.bursts == 0
     assert m_notch.masked_spans == m_off.masked_spans and m_notch.notched_spans == m_off.notched_spans
     (b,) = m_notch.burst_spans

@@ -1294,8 +1294,10 @@ class Masker:
             self._press_due = _NO_DUE
             keypad_due, self._keypad_due = e >= self._keypad_due, _NO_DUE if e >= self._keypad_due else self._keypad_due
             failed = keypad_due and not self._keypad(e, self._pair, buf_start)
-            if keypad_due and not failed:
-                self._burst_keypad = True  # (``keypad_burst_*``: a key's grade, unless the octave test finds notes)
+            if keypad_due and not failed and self._burst_n:
+                # (``keypad_burst_*``: a key's grade, unless the octave test finds notes, or held notes before it)
+                self._burst_keypad = not (self._burst_music and self._music_context(
+                    e, self._active.start, buf_start, gated=False))
             if failed:
                 if self._reject_named:
                     # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
@@ -1558,13 +1560,14 @@ class Masker:
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
 
-    def _music_context(self, e: int, start: int, buf_start: int) -> bool:
+    def _music_context(self, e: int, start: int, buf_start: int, gated: bool = True) -> bool:
         """``music_context_*`` at hop ``e``: True when the ``music_context_ms`` ending ``music_context_guard_ms``
         before input position ``start`` (walked back through the treatments touching it) hold persistent spectral
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
-        of a hop at which a musical suspect was open."""
-        if self._music_persist is None or (self._music_after is not None and e - self._music_seen > self._music_after):
+        of a hop at which a musical suspect was open (``gated``; else wherever asked)."""
+        if self._music_persist is None or (gated and self._music_after is not None
+                                           and e - self._music_seen > self._music_after):
             return False
         spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
                  for span in itertools.chain(spans, itertools.islice(reversed(history), 32))
@@ -2453,6 +2456,7 @@ class Masker:
         self._burst_min = int(round(p.keypad_burst_min_ms * ms))
         self._burst_pairs = max(1, int(p.keypad_burst_pairs))
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
+        self._burst_music = bool(p.keypad_burst_music)
 
     def _reset_burst(self) -> None:
         self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
