@@ -1361,7 +1361,8 @@ class Masker:
                     self._hit_run == 1 or (e // self._hop) % self._offset_every == 0):
                 if self._offset_confirms(e, hit, expl, buf_start):
                     press = hit
-                elif self._pay_measured and not self._offset_found and self._paying(e):
+                elif self._pay_measured and not self._offset_found and (
+                        self._paying(e) or (self._burst_measured and self._in_burst(e))):
                     # ``payment_measured_pair``: under the payment profile, the pair the 16 ms window's spectrum
                     # peaks point at when the screen named another whose tones are not there (a key 4 % off named
                     # as a neighbour)
@@ -2457,6 +2458,7 @@ class Masker:
         self._burst_pairs = max(1, int(p.keypad_burst_pairs))
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
         self._burst_music = bool(p.keypad_burst_music)
+        self._burst_measured = bool(self._burst_n and p.keypad_burst_measured_pair)
 
     def _reset_burst(self) -> None:
         self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window

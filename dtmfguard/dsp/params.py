@@ -1315,6 +1315,7 @@ class MaskerParams:
     keypad_burst_profile: bool = False
     keypad_burst_pairs: int = 2
     keypad_burst_music: bool = True
+    keypad_burst_measured_pair: bool = True
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
     # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
