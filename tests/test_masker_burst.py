@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The keypad burst (``MaskerParams.keypad_burst_*``, issue 12, helper m13a): card numbers are keyed as bursts, and the
-presses the default masker let the blind attacker name sat at index 3 or later of their sequences, the presses around
-them found and flat-masked.  Once the masker has itself confirmed two presses of a key's grade within the window, the
-payment profile's band notch is on until the hold after the last one: from the first sample not yet emitted, so the
-output is the same for any chunking and from both backends; key-free speech opens none."""
+presses the default masker let the blind attacker name sat at index 2 or later of their sequences, the presses around
+them found and flat-masked.  Once the masker has itself confirmed ``keypad_burst_presses`` presses (of two keys at
+least) of a key's grade within the window, the payment profile's band notch is on until the hold after the last one:
+from the first sample not yet emitted, so the output is the same for any chunking and from both backends; key-free
+speech opens none."""
 from __future__ import annotations
 
 import dataclasses
@@ -105,31 +106,32 @@ def test_burst_spans_are_the_same_for_any_chunking_and_backend(chunks):
         assert m.burst_spans == m_ref.burst_spans and m.masked_spans == m_ref.masked_spans, backend
 
 
-def test_burst_opens_after_the_second_press_and_holds_after_the_last():
-    """One press opens nothing; two within the window open a burst from the first sample not yet emitted when the
-    second press's mask closes (under its flat mask: its tail); a third press holds it on to the hold after it."""
-    one, _ = _keys("5")
-    _, m = mask(one)
+def test_burst_opens_after_the_nth_press_and_holds_after_the_last():
+    """Fewer presses than ``keypad_burst_presses`` open nothing; that many within the window open a burst from the
+    first sample not yet emitted when the last one's mask closes (under its flat mask: its tail); one press more holds
+    it on to the hold after it.  As many presses farther apart than the window open nothing."""
+    n = P.keypad_burst_presses
+    few, _ = _keys("123456789"[: n - 1])
+    _, m = mask(few)
     assert m.bursts == 0 and m.burst_spans == []
-    x, starts = _keys("123", gap_ms=300.0)
+    x, starts = _keys("123456789"[: n + 1], gap_ms=300.0)
     _, m = mask(x)
     assert m.bursts == 1
     (b,) = m.burst_spans
-    # each press's flat mask (the first holding its onset; under the burst a suspect's flat mask may follow it)
+    # each press's flat mask (the one holding its onset)
     flat = [next(s for s in m.masked_spans if s.start <= k < s.end) for k in starts]
-    # opened inside the second press's flat mask, after the first's, and held to the hold after the third's close
-    assert flat[1].start < b.start < flat[1].end and b.start > flat[0].end
+    # opened inside the n-th press's flat mask, after the one before it, and held to the hold after the last's close
+    assert flat[n - 1].start < b.start < flat[n - 1].end and b.start > flat[n - 2].end
     hold = int(P.keypad_burst_hold_ms * 8)
-    assert flat[2].start < b.end - hold < flat[2].end
-    # two presses farther apart than the window: none
-    far, _ = _keys("12", gap_ms=P.keypad_burst_window_ms + 500.0)
+    assert flat[n].start < b.end - hold < flat[n].end
+    far, _ = _keys("123456789"[:n], gap_ms=P.keypad_burst_window_ms + 500.0)
     _, m = mask(far)
     assert m.bursts == 0
 
 
 def test_one_key_repeated_opens_no_burst_until_another():
     """The same pair again and again (a melody's repeated note looks so: ``keypad_burst_pairs``) opens nothing; the
-    first press of another key within the window opens the burst."""
+    first press of another key within the window opens the burst (``keypad_burst_presses`` 2 or more)."""
     x, _ = _keys("2222", gap_ms=300.0)
     _, m = mask(x)
     assert len(m.masked_spans) == 4 and m.bursts == 0

@@ -1308,7 +1308,7 @@ class MaskerParams:
     # profile).  ``keypad_burst_profile``: inside a burst also the profile's rules (``payment_suspect_flat``,
     # ``payment_hold_ms``, ``payment_measured_pair``).  Measured trade-off: README (Masking, "Keypad burst").
     # None: off.
-    keypad_burst_presses: int | None = 2
+    keypad_burst_presses: int | None = 3
     keypad_burst_window_ms: float = 3000.0
     keypad_burst_hold_ms: float = 3000.0
     keypad_burst_min_ms: float = 40.0
