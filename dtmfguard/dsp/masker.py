@@ -135,7 +135,7 @@ class MaskedSpan:
 
     start: int
     end: int
-    source: str  # "inband", "cover", "error" ("notch", "payment": band notches only)
+    source: str  # "inband", "cover", "error" ("notch", "payment", "burst": band notches only)
 
 
 class _Span:
@@ -2463,7 +2463,7 @@ class Masker:
     def _reset_burst(self) -> None:
         self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
         self._burst: Optional[_Span] = None  # the last burst span opened
-        self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (``keypad_burst_profile``)
+        self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (:meth:`_in_burst`)
         self._burst_keypad = False  # the press being masked passed the keypad test
         self.bursts = 0  # burst spans opened (a counter for benchmarks)
 
