@@ -172,3 +172,21 @@ def test_key_free_speech_opens_no_burst():
     x = np.clip(np.round(sp), -32768, 32767).astype(np.int16)
     _, m = mask(x)
     assert m.bursts == 0 and m.burst_spans == [] and m.errors == 0
+
+
+def test_burst_on_the_benchmark_cell_acts_alike_on_every_backend():
+    """The cell's burst (speech under every key): numpy at 1000-sample chunks and C at 7, 160 and 1000 give numpy's
+    160-sample output, flat masks, notches and burst spans included."""
+    from dtmfguard.dsp import masker as masker_mod
+
+    x = bench_scenario(*_CELL[:2], **_CELL[2])[0]
+    ref, m_ref = with_backend("numpy", lambda: mask(x, chunk=160))
+    assert m_ref.bursts >= 1
+    runs = [("numpy", 1000)]
+    if masker_mod._masker_native is not None:
+        runs += [("native", c) for c in (7, 160, 1000)]
+    for backend, chunk in runs:
+        got, m = with_backend(backend, lambda c=chunk: mask(x, chunk=c))
+        assert np.array_equal(got, ref), (backend, chunk)
+        assert (m.masked_spans, m.notched_spans, m.burst_spans) == \
+            (m_ref.masked_spans, m_ref.notched_spans, m_ref.burst_spans), (backend, chunk)
