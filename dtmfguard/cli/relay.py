@@ -35,11 +35,11 @@ def _range(text: str) -> tuple[int, int]:
 
 def pipeline_factory(mask_mode, cfg):
     """What makes each call's pipeline: ``--mask-mode`` over the configuration's, and the configuration's mask
-    and ``media.payment_notch`` (defaults without a configuration)."""
+    and ``media.payment_notch`` and ``media.keypad_burst`` (defaults without a configuration)."""
     from ..media.pipeline import CallPipeline
 
     mode = mask_mode or (cfg.mask_mode if cfg else "always")
-    options = {"mask": cfg.mask} if cfg is not None else {}
+    options = cfg.masker_options() if cfg is not None else {}
     notch = cfg.payment_notch if cfg is not None else True
 
     def pipeline(name: str) -> CallPipeline:

@@ -135,7 +135,7 @@ class MaskedSpan:
 
     start: int
     end: int
-    source: str  # "inband", "cover", "error" ("notch", "payment": band notches only)
+    source: str  # "inband", "cover", "error" ("notch", "payment", "burst": band notches only)
 
 
 class _Span:
@@ -430,6 +430,7 @@ class Masker:
         self._notch_len = nl if nl >= 2 * self._hop else 0
         if self.delay_samples < self._suspect_close + 2 * self._guard + self._hop:
             self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
+        self._setup_burst(params)  # (``keypad_burst_*``: off without a notch)
         self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
         # the band projector P = B pinv(B) as its two factors, applied in one fixed order by both backends
         # (coefficients summed sample by sample, then the projection term by term): same bits in C
@@ -517,6 +518,7 @@ class Masker:
         self._history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._pay_done: List[Tuple[int, int]] = []  # retired payment-profile spans (few: one per payment)
+        self._reset_burst()
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
         if self._native_screen is not None:  # the C frame works on these buffers (held until the next reset)
@@ -545,11 +547,19 @@ class Masker:
         """Spans of the payment profile (:meth:`notch_all`) with a known end (input positions)."""
         return self._notch_spans(payment=True)
 
-    def _notch_spans(self, payment: bool) -> List[MaskedSpan]:
-        """Band-notched spans with a known end, retired or not: the payment profile's, or the suspects'."""
-        done = [h for h in self._notch_history if (h.source == "payment") == payment] + \
+    @property
+    def burst_spans(self) -> List[MaskedSpan]:
+        """Spans of the keypad-burst rule (``keypad_burst_*``: the payment profile's band notch after the masker's
+        own confirmed presses) with a known end (input positions)."""
+        return self._notch_spans(source="burst")
+
+    def _notch_spans(self, payment: bool = False, source: Optional[str] = None) -> List[MaskedSpan]:
+        """Band-notched spans with a known end, retired or not: the payment profile's, the keypad bursts' or the
+        suspects'."""
+        want = source if source is not None else "payment" if payment else "notch"
+        done = [h for h in self._notch_history if h.source == want] + \
             [MaskedSpan(s.start, s.end, s.source) for s in self._notches
-             if s.end is not None and (s.source == "payment") == payment]
+             if s.end is not None and s.source == want]
         return sorted(done, key=lambda s: (s.start, s.end))
 
     @property
@@ -1287,7 +1297,12 @@ class Masker:
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             keypad_due, self._keypad_due = e >= self._keypad_due, _NO_DUE if e >= self._keypad_due else self._keypad_due
-            if keypad_due and not self._keypad(e, self._pair, buf_start):
+            failed = keypad_due and not self._keypad(e, self._pair, buf_start)
+            if keypad_due and not failed and self._burst_n:
+                # (``keypad_burst_*``: a key's grade, unless the octave test finds notes, or held notes before it)
+                self._burst_keypad = not (self._burst_music and self._music_context(
+                    e, self._active.start, buf_start, gated=False))
+            if failed:
                 if self._reject_named:
                     # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
                     # could name the pair (a band notch would not do: it leaves a tone 4 % off nameable)
@@ -1350,7 +1365,8 @@ class Masker:
                     self._hit_run == 1 or (e // self._hop) % self._offset_every == 0):
                 if self._offset_confirms(e, hit, expl, buf_start):
                     press = hit
-                elif self._pay_measured and not self._offset_found and self._paying(e):
+                elif self._pay_measured and not self._offset_found and (
+                        self._paying(e) or (self._burst_measured and self._in_burst(e))):
                     # ``payment_measured_pair``: under the payment profile, the pair the 16 ms window's spectrum
                     # peaks point at when the screen named another whose tones are not there (a key 4 % off named
                     # as a neighbour)
@@ -1398,6 +1414,8 @@ class Masker:
                         and self._held_measured(e, p, buf_start):
                     self._misses = 0  # the pair is still there, off nominal (:meth:`_held_measured`)
                 if self._misses >= self._close_hops:
+                    if self._burst_n and not self._press_named:
+                        self._burst_press(e, self._active.start, p)
                     self._close(self._active, e + self._guard)
                     self._active = None
                     self._press_due = _NO_DUE
@@ -1558,13 +1576,14 @@ class Masker:
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
 
-    def _music_context(self, e: int, start: int, buf_start: int) -> bool:
+    def _music_context(self, e: int, start: int, buf_start: int, gated: bool = True) -> bool:
         """``music_context_*`` at hop ``e``: True when the ``music_context_ms`` ending ``music_context_guard_ms``
         before input position ``start`` (walked back through the treatments touching it) hold persistent spectral
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
-        of a hop at which a musical suspect was open."""
-        if self._music_persist is None or (self._music_after is not None and e - self._music_seen > self._music_after):
+        of a hop at which a musical suspect was open (``gated``; else wherever asked)."""
+        if self._music_persist is None or (gated and self._music_after is not None
+                                           and e - self._music_seen > self._music_after):
             return False
         spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
                  for span in itertools.chain(spans, itertools.islice(reversed(history), 32))
@@ -2428,6 +2447,7 @@ class Masker:
         """Flat-mask an in-band press of ``pair`` from ``start`` (remembered as the pair it opened with:
         ``press_ended_opening``)."""
         self._opened_pair = pair
+        self._burst_keypad = not self._keypad_test  # (``keypad_burst_*``: set when the keypad test passes)
         if self._conceals and lim is not None:
             start = self._conceal_back(start, lim)
         lim = start
@@ -2453,7 +2473,7 @@ class Masker:
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
-            if span.source != "payment" and span.end is not None and start <= span.end \
+            if span.source == "notch" and span.end is not None and start <= span.end \
                     and span.end - self._guard >= lim - self._fade:
                 # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
                 # leaves the emitted ramp as it was: the same output for any chunking)
@@ -2463,11 +2483,64 @@ class Masker:
         self._notches.append(span)
         return span
 
+    # ------------------------------------------------------------------ the keypad burst (``keypad_burst_*``)
+    def _setup_burst(self, p: MaskerParams) -> None:
+        n = p.keypad_burst_presses
+        if n is not None and not (int(n) >= 1 and 0 <= p.keypad_burst_window_ms <= 60000
+                                  and 0 < p.keypad_burst_hold_ms <= 60000 and 0 <= p.keypad_burst_min_ms <= 1000):
+            raise ValueError("keypad_burst_*: presses >= 1, window 0..60000 ms, hold 0 < ms <= 60000, min 0..1000 ms")
+        ms = self.rate / 1000.0
+        # (a band notch needs its look-ahead: none with one too short, as the payment profile)
+        self._burst_n = 0 if n is None or not self._notch_len else int(n)
+        self._burst_window = int(round(p.keypad_burst_window_ms * ms))
+        self._burst_hold = int(round(p.keypad_burst_hold_ms * ms))
+        self._burst_min = int(round(p.keypad_burst_min_ms * ms))
+        self._burst_pairs = max(1, int(p.keypad_burst_pairs))
+        self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
+        self._burst_music = bool(p.keypad_burst_music)
+        self._burst_measured = bool(self._burst_n and p.keypad_burst_measured_pair)
+
+    def _reset_burst(self) -> None:
+        self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
+        self._burst: Optional[_Span] = None  # the last burst span opened
+        self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (:meth:`_in_burst`)
+        self._burst_keypad = False  # the press being masked passed the keypad test
+        self.bursts = 0  # burst spans opened (a counter for benchmarks)
+
+    def _burst_press(self, e: int, start: int, pair: int) -> None:
+        """The flat mask of a press (from input position ``start``) closes at hop ``e``: counted when it is of a
+        key's grade; ``keypad_burst_presses`` counted within ``keypad_burst_window_ms`` open a burst (the payment
+        profile's band notch) from the first sample not yet emitted when they hold ``keypad_burst_pairs`` pairs, or a
+        burst still on is held longer."""
+        if not self._burst_keypad or e - start < self._burst_min:
+            return
+        closes = self._burst_closes
+        closes.append((e, pair))
+        while closes and closes[0][0] < e - self._burst_window:
+            closes.popleft()
+        end = e + self._burst_hold
+        first = e - self.delay_samples  # (the first sample not yet emitted by a 1-sample chunking: lim - fade)
+        b = self._burst
+        if b is not None and b.end - self._guard >= first:
+            # on, its ramp-out not begun at any chunking: held (the end only moves later)
+            b.end = max(b.end, end)
+        elif len(closes) >= self._burst_n and len({q for _, q in closes}) >= self._burst_pairs:
+            self._burst = _Span(first, end, "burst")
+            self._notches.append(self._burst)
+            self.bursts += 1
+        self._spans_dirty = True
+
+    def _in_burst(self, pos: int) -> bool:
+        """True if a burst span covers input position ``pos`` (retired or not: the same for any chunking)."""
+        return any(s.source == "burst" and s.start <= pos < s.end for s in self._notches) \
+            or any(a <= pos < b for a, b in self._burst_done)
+
     def _paying(self, pos: int) -> bool:
         """True if the payment profile (:meth:`notch_all`) covers input position ``pos`` (its spans retired or
         not: the same answer whenever the chunking retires them)."""
         return any(s.source == "payment" and s.start <= pos and (s.end is None or pos < s.end)
-                   for s in self._notches) or any(a <= pos < b for a, b in self._pay_done)
+                   for s in self._notches) or any(a <= pos < b for a, b in self._pay_done) \
+            or (self._burst_profile and self._in_burst(pos))
 
     def _ended(self, pair: int, e: int, span: int) -> None:
         """A press (``span``: ``verify_recent_ms``) or a weak suspect (``verify_recent_weak_ms``) of ``pair`` ended at
@@ -2540,6 +2613,8 @@ class Masker:
                     self._notch_history.append(MaskedSpan(span.start, span.end, span.source))
                     if span.source == "payment":
                         self._pay_done.append((span.start, span.end))
+                    elif span.source == "burst":
+                        self._burst_done.append((span.start, span.end))
                 else:
                     keep_n.append(span)
             self._notches = keep_n

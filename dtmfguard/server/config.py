@@ -30,6 +30,7 @@ Example ``guard.toml``::
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
     priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
     payment_notch = true           # in secure mode / a payment: the 8 DTMF bands removed from all unmasked audio
+    keypad_burst = true            # after two keys the masker found itself: the same band removal for 3 s
 
     [secure]                       # mask_mode "secure": keys outside a payment go on to the agent leg (IVR)
     relay_method = "rfc4733"       # rfc4733 | sip-info
@@ -125,6 +126,8 @@ class GuardConfig:
     media_priority: str = "auto"  # auto | realtime | off (dtmfguard.server.sched)
     #: the masker's payment profile while secure mode is on or a payment session runs (Masker.notch_all)
     payment_notch: bool = True
+    #: the masker's keypad burst (MaskerParams.keypad_burst_*): false turns it off
+    keypad_burst: bool = True
     customer_srtp: str = "off"
     agent_srtp: str = "off"
     srtp_signaling: str = "tls"
@@ -283,6 +286,16 @@ class GuardConfig:
             if not re.match(r"^[A-Za-z0-9_-]{1,32}$", str(name)) or not re.match(r"^https?://[^/\s]+$", str(url)):
                 bad("control.peers maps box names to base URLs, e.g. box2 = \"https://10.0.0.2:8070\"")
 
+    def masker_options(self) -> dict:
+        """Each call's masker options from ``[media]``: the mask, and the masker's parameters without the keypad
+        burst when ``media.keypad_burst`` is false."""
+        options: dict = {"mask": self.mask}
+        if not self.keypad_burst:
+            from ..dsp.params import DEFAULT_MASKER_PARAMS
+
+            options["params"] = dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_burst_presses=None)
+        return options
+
     def agent_known_target(self) -> str:
         """The agent URI (static) or template (request-uri) whose transport is known before any call; ""."""
         return {"static": self.agent_uri, "request-uri": self.agent_template}.get(self.agent_from, "")
@@ -300,6 +313,8 @@ class GuardConfig:
             bad("agent.tls_verify must be true or false")
         if not isinstance(self.payment_notch, bool):
             bad("media.payment_notch must be true or false")
+        if not isinstance(self.keypad_burst, bool):
+            bad("media.keypad_burst must be true or false")
         target = self.agent_known_target()
         agent_tls = uses_tls(target)
         if agent_tls and "tls" not in self.transports:
@@ -355,7 +370,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
               "tls_verify": ("agent_tls_verify", bool)},
     "media": {"mask": ("mask", str), "mask_mode": ("mask_mode", str), "priority": ("media_priority", str),
               "customer_srtp": ("customer_srtp", str), "agent_srtp": ("agent_srtp", str),
-              "srtp_signaling": ("srtp_signaling", str), "payment_notch": ("payment_notch", bool)},
+              "srtp_signaling": ("srtp_signaling", str), "payment_notch": ("payment_notch", bool),
+              "keypad_burst": ("keypad_burst", bool)},
     "control": {"listen": ("", str), "token_env": ("token_env", str), "endpoint": ("control_endpoint", str),
                 "box": ("control_box", str), "correlation_header": ("control_correlation_header", str),
                 "cors_origins": ("control_cors_origins", list), "tls_cert": ("control_tls_cert", str),

@@ -506,7 +506,7 @@ class Guard:
         self._actions.append((fn, args))
 
     def _default_pipeline(self, name: str) -> CallPipeline:
-        return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options={"mask": self.cfg.mask}, name=name,
+        return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options=self.cfg.masker_options(), name=name,
                             relay=self._make_relay(), payment_notch=self.cfg.payment_notch)
 
     def _make_relay(self):
