@@ -331,6 +331,13 @@ class Masker:
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
         self._music_from_named = bool(params.music_context_from_named)  # (musical notches from the named window)
         self._music_silent = bool(params.music_context_silent)  # (silent keypad-like weak suspects)
+        # (helper m13e: a press by persistence asks the measure with its own thresholds and gate; None: as above)
+        self._held_persist = self._music_persist if params.music_context_held_persist is None \
+            else float(params.music_context_held_persist)
+        self._held_away = self._music_away if params.music_context_held_away is None \
+            else float(params.music_context_held_away)
+        self._held_after = self._music_after if params.music_context_held_after_ms == "same" else (
+            None if params.music_context_held_after_ms is None else int(round(params.music_context_held_after_ms * ms)))
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1543,7 +1550,7 @@ class Masker:
                 sp[3] = None
         elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
             sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
-        elif sp[2] - sp[1] >= self._persist and self._music_persist is not None and self._music_context(
+        elif sp[2] - sp[1] >= self._persist and self._music_persist is not None and self._music_held(
                 e, sp[3].start if sp[3] is not None else sp[1] - (self._kmax + self._weak_hops) * self._hop, buf_start):
             # ``music_context_*``: held notes before it, a chord's partials: notes (notched only where a window
             # names their pair, never a press by persistence)
@@ -1558,13 +1565,19 @@ class Masker:
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
 
-    def _music_context(self, e: int, start: int, buf_start: int) -> bool:
+    def _music_held(self, e: int, start: int, buf_start: int) -> bool:
+        """``music_context_held_*`` (helper m13e): the context measure (:meth:`_music_context`) for a pair held
+        ``persist_ms`` (a press by persistence), with its own thresholds and gate."""
+        return self._music_context(e, start, buf_start, (self._held_persist, self._held_away, self._held_after))
+
+    def _music_context(self, e: int, start: int, buf_start: int, limits: Optional[tuple] = None) -> bool:
         """``music_context_*`` at hop ``e``: True when the ``music_context_ms`` ending ``music_context_guard_ms``
         before input position ``start`` (walked back through the treatments touching it) hold persistent spectral
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
         of a hop at which a musical suspect was open."""
-        if self._music_persist is None or (self._music_after is not None and e - self._music_seen > self._music_after):
+        persist, away, after = (self._music_persist, self._music_away, self._music_after) if limits is None else limits
+        if self._music_persist is None or (after is not None and e - self._music_seen > after):
             return False
         spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
                  for span in itertools.chain(spans, itertools.islice(reversed(history), 32))
@@ -1591,8 +1604,9 @@ class Masker:
                 lo = max(0, (span.start - a - n) // hop + 1)
                 hi = nf if span.end is None else min(nf, -(-(span.end - a) // hop))
                 valid[lo:hi] = False
+        away_min = away
         whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
-        return whole >= self._music_persist and away >= self._music_away
+        return whole >= persist and away >= away_min
 
     def _music_named_start(self, e: int, sp: list, length: int, buf_start: int) -> bool:
         """``music_context_from_named``: the musical suspect ``sp``, named at hop ``e`` by a window of ``length``, is
