@@ -1576,7 +1576,8 @@ class Masker:
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
         of a hop at which a musical suspect was open."""
-        persist, away, after = (self._music_persist, self._music_away, self._music_after) if limits is None else limits
+        want_whole, want_away, after = (self._music_persist, self._music_away, self._music_after) if limits is None \
+            else limits
         if self._music_persist is None or (after is not None and e - self._music_seen > after):
             return False
         spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
@@ -1604,9 +1605,8 @@ class Masker:
                 lo = max(0, (span.start - a - n) // hop + 1)
                 hi = nf if span.end is None else min(nf, -(-(span.end - a) // hop))
                 valid[lo:hi] = False
-        away_min = away
         whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
-        return whole >= persist and away >= away_min
+        return whole >= want_whole and away >= want_away
 
     def _music_named_start(self, e: int, sp: list, length: int, buf_start: int) -> bool:
         """``music_context_from_named``: the musical suspect ``sp``, named at hop ``e`` by a window of ``length``, is
