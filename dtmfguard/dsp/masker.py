@@ -331,13 +331,11 @@ class Masker:
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
         self._music_from_named = bool(params.music_context_from_named)  # (musical notches from the named window)
         self._music_silent = bool(params.music_context_silent)  # (silent keypad-like weak suspects)
-        # (helper m13e: a press by persistence asks the measure with its own thresholds and gate; None: as above)
+        # (helper m13e: a press by persistence asks the measure with its own thresholds; None: as above)
         self._held_persist = self._music_persist if params.music_context_held_persist is None \
             else float(params.music_context_held_persist)
         self._held_away = self._music_away if params.music_context_held_away is None \
             else float(params.music_context_held_away)
-        self._held_after = self._music_after if params.music_context_held_after_ms == "same" else (
-            None if params.music_context_held_after_ms is None else int(round(params.music_context_held_after_ms * ms)))
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1567,8 +1565,8 @@ class Masker:
 
     def _music_held(self, e: int, start: int, buf_start: int) -> bool:
         """``music_context_held_*`` (helper m13e): the context measure (:meth:`_music_context`) for a pair held
-        ``persist_ms`` (a press by persistence), with its own thresholds and gate."""
-        return self._music_context(e, start, buf_start, (self._held_persist, self._held_away, self._held_after))
+        ``persist_ms`` (a press by persistence), with its own thresholds (the same gate)."""
+        return self._music_context(e, start, buf_start, (self._held_persist, self._held_away))
 
     def _music_context(self, e: int, start: int, buf_start: int, limits: Optional[tuple] = None) -> bool:
         """``music_context_*`` at hop ``e``: True when the ``music_context_ms`` ending ``music_context_guard_ms``
@@ -1576,9 +1574,8 @@ class Masker:
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
         of a hop at which a musical suspect was open."""
-        want_whole, want_away, after = (self._music_persist, self._music_away, self._music_after) if limits is None \
-            else limits
-        if self._music_persist is None or (after is not None and e - self._music_seen > after):
+        want_whole, want_away = (self._music_persist, self._music_away) if limits is None else limits
+        if self._music_persist is None or (self._music_after is not None and e - self._music_seen > self._music_after):
             return False
         spans = [span for spans, history in ((self._spans, self._history), (self._notches, self._notch_history))
                  for span in itertools.chain(spans, itertools.islice(reversed(history), 32))

@@ -1423,11 +1423,9 @@ class MaskerParams:
     # gate): keys in HyperRogue's tune half (press_scenario, music as the voice, seeds 2000-2005, 42 cells) 0 blind
     # either way, oracle-timed 301 -> 303 (this rule alone); keys under speech (tune seeds 2000-2009, every cell):
     # identical counts.
-    # ``music_context_held_after_ms``: the gate for this measure ("same": ``music_context_after_ms``; None: none).
-    # None (thresholds): those of ``music_context_*``.
+    # The same gate (``music_context_after_ms``).  None: the thresholds of ``music_context_*``.
     music_context_held_persist: object = 0.4
     music_context_held_away: object = 0.25
-    music_context_held_after_ms: object = "same"
 
 
 DEFAULT_MASKER_PARAMS = MaskerParams()
