@@ -331,6 +331,11 @@ class Masker:
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
         self._music_from_named = bool(params.music_context_from_named)  # (musical notches from the named window)
         self._music_silent = bool(params.music_context_silent)  # (silent keypad-like weak suspects)
+        # (helper m13e: a press by persistence asks the measure with its own thresholds; None: as above)
+        self._held_persist = self._music_persist if params.music_context_held_persist is None \
+            else float(params.music_context_held_persist)
+        self._held_away = self._music_away if params.music_context_held_away is None \
+            else float(params.music_context_held_away)
         # (the flattened bins kept for the second correlation: none within ``music_context_dtmf_exclude`` of a DTMF
         # frequency, widened by the Hann window's main lobe)
         width = self._music_khi - self._music_klo - 2 * self._music_smooth
@@ -1300,8 +1305,8 @@ class Masker:
             failed = keypad_due and not self._keypad(e, self._pair, buf_start)
             if keypad_due and not failed and self._burst_n:
                 # (``keypad_burst_*``: a key's grade, unless the octave test finds notes, or held notes before it)
-                self._burst_keypad = not (self._burst_music and self._music_context(
-                    e, self._active.start, buf_start, gated=False))
+                self._burst_keypad = not (self._burst_music is not None and self._music_context(
+                    e, self._active.start, buf_start, self._burst_music, gated=False))
             if failed:
                 if self._reject_named:
                     # two notes (a chord) near a key pair, not a keypad: its mask goes on only while a window
@@ -1561,7 +1566,7 @@ class Masker:
                 sp[3] = None
         elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
             sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
-        elif sp[2] - sp[1] >= self._persist and self._music_persist is not None and self._music_context(
+        elif sp[2] - sp[1] >= self._persist and self._music_persist is not None and self._music_held(
                 e, sp[3].start if sp[3] is not None else sp[1] - (self._kmax + self._weak_hops) * self._hop, buf_start):
             # ``music_context_*``: held notes before it, a chord's partials: notes (notched only where a window
             # names their pair, never a press by persistence)
@@ -1576,12 +1581,19 @@ class Masker:
         elif e - sp[2] >= self._suspect_close:
             self._end_suspect(sp[2] + self._guard)
 
-    def _music_context(self, e: int, start: int, buf_start: int, gated: bool = True) -> bool:
+    def _music_held(self, e: int, start: int, buf_start: int) -> bool:
+        """``music_context_held_*`` (helper m13e): the context measure (:meth:`_music_context`) for a pair held
+        ``persist_ms`` (a press by persistence), with its own thresholds (the same gate)."""
+        return self._music_context(e, start, buf_start, (self._held_persist, self._held_away))
+
+    def _music_context(self, e: int, start: int, buf_start: int, limits: Optional[tuple] = None,
+                       gated: bool = True) -> bool:
         """``music_context_*`` at hop ``e``: True when the ``music_context_ms`` ending ``music_context_guard_ms``
         before input position ``start`` (walked back through the treatments touching it) hold persistent spectral
         fine structure (held notes: :meth:`_persistence`) in the frames no treatment of the masker touches but the
         ones it judged musical (what it found of a key is left out).  Measured only within ``music_context_after_ms``
         of a hop at which a musical suspect was open (``gated``; else wherever asked)."""
+        want_whole, want_away = (self._music_persist, self._music_away) if limits is None else limits
         if self._music_persist is None or (gated and self._music_after is not None
                                            and e - self._music_seen > self._music_after):
             return False
@@ -1611,7 +1623,7 @@ class Masker:
                 hi = nf if span.end is None else min(nf, -(-(span.end - a) // hop))
                 valid[lo:hi] = False
         whole, away = self._persistence(self._buf[a - buf_start: b - buf_start], valid)
-        return whole >= self._music_persist and away >= self._music_away
+        return whole >= want_whole and away >= want_away
 
     def _music_named_start(self, e: int, sp: list, length: int, buf_start: int) -> bool:
         """``music_context_from_named``: the musical suspect ``sp``, named at hop ``e`` by a window of ``length``, is
@@ -2497,7 +2509,7 @@ class Masker:
         self._burst_min = int(round(p.keypad_burst_min_ms * ms))
         self._burst_pairs = max(1, int(p.keypad_burst_pairs))
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
-        self._burst_music = bool(p.keypad_burst_music)
+        self._burst_music = tuple(float(v) for v in p.keypad_burst_music) if p.keypad_burst_music else None
         self._burst_measured = bool(self._burst_n and p.keypad_burst_measured_pair)
 
     def _reset_burst(self) -> None:
