@@ -395,6 +395,12 @@ class Masker:
         if not (self._column_near_error >= 0.0 and (self._column_near_row is None or float(self._column_near_row) >= 0.0)):
             raise ValueError("verify_column_near_*: errors >= 0")
         self._column_held = params.verify_column_held_steady
+        self._onset_jump = params.verify_onset_jump  # (``verify_onset_jump``)
+        if self._onset_jump is not None and not self._onset_jump >= 1.0:
+            raise ValueError("verify_onset_jump must be None or at least 1")
+        self._onset_before = int(round(params.verify_onset_before_ms * ms))
+        if not self._onset_before >= 1:
+            raise ValueError("verify_onset_before_ms must be at least one sample")
         if not (self._column_held is None or float(self._column_held) > 0.0):
             raise ValueError("verify_column_held_steady: > 0")
         if not (self._column_weak is None or (0.0 < float(self._column_weak) <= 1.0
@@ -419,6 +425,9 @@ class Masker:
             raise ValueError("notch_ramp_in_ms must be None or at least 0")
         # a band notch's ramp-in (samples): ``notch_ramp_in_ms``, at most the guard (None: the guard)
         self._notch_ramp_in = self._guard if rin is None else min(self._guard, int(round(rin * ms)))
+        if not params.notch_join_ms >= 0:
+            raise ValueError("notch_join_ms must be at least 0")
+        self._notch_join = int(round(params.notch_join_ms * ms))  # (``notch_join_ms``)
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -2156,6 +2165,7 @@ class Masker:
                         and self._column_line(item[1], length, e, pair, buf_start, None, self._column_onset_error,
                                               True)) \
                     or self._column_held_line(e, pair, buf_start) \
+                    or (len(item) > 4 and self._onset_jumped(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -2216,6 +2226,18 @@ class Masker:
         near = self._column_near_error if error is None else (error if since_named else -1.0)
         row = self._column_onset_row if since_named else self._column_near_row
         return row is not None and abs(ec) <= near + 1e-9 and abs(er) <= row + 1e-9
+
+    def _onset_jumped(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_onset_jump``: both tones of ``pair``, fitted at nominal over ``[named - length, e)``, have at least
+        ``verify_onset_jump`` times the amplitude they had over the ``verify_onset_before_ms`` before ``named - length``:
+        the pair's two lines start together at the named window (a key's onset under louder speech)."""
+        a = named - length
+        if self._onset_jump is None or a - self._onset_before < buf_start or a >= e:
+            return False
+        freqs = self._nominal(pair)
+        after, _ = self._fit_at(a, e, freqs, buf_start)
+        before, _ = self._fit_at(a - self._onset_before, a, freqs, buf_start)
+        return bool(np.all(np.abs(after) >= self._onset_jump * np.abs(before)) and np.all(np.abs(after) > 0))
 
     def _column_held_line(self, e: int, pair: int, buf_start: int) -> bool:
         """``verify_column_held_steady``: the pair's column tone lies within ``verify_column_weak_error`` of nominal
@@ -2413,7 +2435,7 @@ class Masker:
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
-            if span.source != "payment" and span.end is not None and start <= span.end \
+            if span.source != "payment" and span.end is not None and start <= span.end + self._notch_join \
                     and span.end - self._guard >= lim - self._fade:
                 # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
                 # leaves the emitted ramp as it was: the same output for any chunking)
