@@ -8,7 +8,9 @@ rules that hide them.
   key goes on under speech mixed raw and half-notched samples in one 2-4 ms window, which the attacker named.
 * ``verify_onset_jump``: a short window at a key's first ms, unverified at its second look (nothing in the 48-96 ms
   before it carries the key), is verified when both tones of its pair start there (each at least 3 times the
-  amplitude it had over the 16 ms before).
+  amplitude it had over the 16 ms before); not within ``music_context_after_ms`` of a musical suspect.
+* ``verify_next_other``: a pending window due at a hop where another pair's window was verified is judged at the next
+  hop instead of dropped (the onset rule verified a neighbour key's onset window where the key's own was due).
 
 Each rule is shown necessary on the benchmark's own cell (``benchmarks/masker.py --payment``: seed, condition index,
 24 presses, the attacker after a G.711 round trip): the key is named blind without it and not with it; the decision
@@ -37,6 +39,8 @@ CASES = {
                                                                   {"verify_onset_jump": None}),
     "onset jump: 3 dB under speech, +2 % (seed 1704)": (1704, 17, {"speech_under_db": -3.0, "freq_error": 0.02},
                                                         {"verify_onset_jump": None}),
+    "next other: a neighbour's onset verified, +3 % 3 dB under speech (seed 1111)": (1111, 19, UNDER_3,
+                                                                                   {"verify_next_other": False}),
 }
 # the output side: the same spans, another rendering of the fades
 FADE_CASES = {

@@ -399,6 +399,7 @@ class Masker:
         if self._onset_jump is not None and not self._onset_jump >= 1.0:
             raise ValueError("verify_onset_jump must be None or at least 1")
         self._onset_before = int(round(params.verify_onset_before_ms * ms))
+        self._verify_next_other = bool(params.verify_next_other)
         if not self._onset_before >= 1:
             raise ValueError("verify_onset_before_ms must be at least one sample")
         if not (self._column_held is None or float(self._column_held) > 0.0):
@@ -514,6 +515,7 @@ class Masker:
         self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._music_starts: Deque[int] = deque(maxlen=16)  # first samples of the notches judged musical
         self._music_seen = -_NO_DUE  # the last hop a musical suspect was open at (``music_context_after_ms``)
+        self._unmusical = True  # no musical suspect for ``music_context_after_ms`` (:meth:`_step`)
         self._music_memo = (-1, -_NO_DUE, False)  # (pair, hop, judged) of the last confirmation measured
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
@@ -1278,6 +1280,9 @@ class Masker:
               buf_start: int) -> None:
         if self._suspect is not None and self._suspect[4]:
             self._music_seen = e  # (a musical suspect: Python takes every hop it is open, C frame or not)
+        # ``notch_join_ms`` and ``verify_onset_jump`` only away from music (``music_context_after_ms`` after a musical
+        # suspect): a chord's notches stay apart, a note's onset is not a key's
+        self._unmusical = self._music_after is None or e - self._music_seen > self._music_after
         unsure = -1  # a window named only through G.711 whose pair failed the keypad test: verified, never trusted
         dropped = -1  # (the same window whatever ``screen_g711_verify``: what a musical suspect's notch follows)
         if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
@@ -1463,7 +1468,8 @@ class Masker:
                 else:
                     steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                     onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
-                sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
+                sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim,
+                                         join=not self._musical(sp))
                 if sp[4] and self._music_persist is not None:
                     self._music_starts.append(sp[3].start)  # (notes, a musical pair: no key's treatment in a context)
         if unsure >= 0 and self._g711_holds and sp is not None and sp[3] is not None and sp[0] == unsure % 16:
@@ -2133,6 +2139,10 @@ class Masker:
                 keep.append(item)
                 continue
             if verified >= 0:
+                if self._verify_next_other and pair != verified % 16:
+                    # ``verify_next_other``: a window of another pair due at this hop is judged at the next one (a
+                    # neighbour's onset window verified here would otherwise drop the key's own)
+                    keep.append((e + self._hop,) + tuple(item[1:]))
                 continue
             # named again and again within the wait (the attacker's detections merge such runs): a key
             # (not at the second look, ``verify_again_ms``: its longer wait counts a voice's chance fits too)
@@ -2232,7 +2242,7 @@ class Masker:
         ``verify_onset_jump`` times the amplitude they had over the ``verify_onset_before_ms`` before ``named - length``:
         the pair's two lines start together at the named window (a key's onset under louder speech)."""
         a = named - length
-        if self._onset_jump is None or a - self._onset_before < buf_start or a >= e:
+        if self._onset_jump is None or not self._unmusical or a - self._onset_before < buf_start or a >= e:
             return False
         freqs = self._nominal(pair)
         after, _ = self._fit_at(a, e, freqs, buf_start)
@@ -2425,7 +2435,10 @@ class Masker:
         self._spans.append(span)
         self._active = span
 
-    def _open_notch(self, start: int, lim: int) -> _Span:
+    def _open_notch(self, start: int, lim: int, join: bool = True) -> _Span:
+        """A band notch from ``start`` (``lim``: the first position whose output is not yet emitted, fade included);
+        ``join``: one starting up to ``notch_join_ms`` after the previous notch continues it (not a musical
+        suspect's, whose notch follows what a window names, nor within ``music_context_after_ms`` of one)."""
         if self._conceals:
             start = self._conceal_back(start, lim - self._fade)
         if not self._notch_len or (self._pay_flat and self._paying(start)):
@@ -2435,7 +2448,8 @@ class Masker:
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
-            if span.source != "payment" and span.end is not None and start <= span.end + self._notch_join \
+            if span.source != "payment" and span.end is not None \
+                    and start <= span.end + (self._notch_join if join and self._unmusical else 0) \
                     and span.end - self._guard >= lim - self._fade:
                 # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
                 # leaves the emitted ramp as it was: the same output for any chunking)

@@ -1288,6 +1288,11 @@ class MaskerParams:
     # espeak-cmn 10, it 2, en 1, HyperRogue 0); at 2.5, 8 and 31 (HyperRogue 1); at 4, 6 and 19.  None: off.
     verify_onset_jump: float | None = 3.0
     verify_onset_before_ms: float = 16.0
+    # A pending short window due at a hop where another pair's window was verified is judged at the next hop instead
+    # of dropped (issue 12, helper m13b: tune seed 1111, +3 % 3 dB under speech, ``verify_onset_jump`` verified the
+    # onset window of key 9, a neighbour of the +3 % key 6, at the hop where key 6's own window was due: that window
+    # was dropped, its notch never opened, and key 6 was named from it).  Only more windows verified.  False: dropped.
+    verify_next_other: bool = True
     # A pending short window verified at a hop whose own short window names another pair took that hop's place, and
     # the hop's window was dropped unverified (tune seed 1149, boundary -9 dB: a window of key 3 verified by the weak
     # column test above at the hop where a 2 ms window named key 6, the key held there, sharing 3's column; 6 was
