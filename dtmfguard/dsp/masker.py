@@ -2242,7 +2242,11 @@ class Masker:
         ``verify_onset_jump`` times the amplitude they had over the ``verify_onset_before_ms`` before ``named - length``:
         the pair's two lines start together at the named window (a key's onset under louder speech)."""
         a = named - length
-        if self._onset_jump is None or not self._unmusical or a - self._onset_before < buf_start or a >= e:
+        if self._onset_jump is None or not self._unmusical or a >= e or a < e - 2 * self._kmax * self._hop \
+                or a - self._onset_before < buf_start:
+            # (judged at its look only: a window left pending through a press is resolved later, where the delay line
+            # may no longer hold the ms before it, whatever the chunking)
+            return False
             return False
         freqs = self._nominal(pair)
         after, _ = self._fit_at(a, e, freqs, buf_start)
