@@ -38,8 +38,10 @@ CASES = {
     # (more than one of the new column tests hides these: those switched off)
     "weak, onset or held column: boundary, tone 12 dB under speech (seed 1165)": (
         1165, 100, {"speech_under_db": -12.0}, {**_OFF, **_ONSET_OFF, "verify_column_held_steady": None}),
+    # (``verify_onset_jump``, helper m13b, hides this key too: switched off with them)
     "weak or onset column: boundary, tone 9 dB under speech (seed 1157)": (1157, 101, {"speech_under_db": -9.0},
-                                                                           {**_OFF, **_ONSET_OFF}),
+                                                                           {**_OFF, **_ONSET_OFF,
+                                                                            "verify_onset_jump": None}),
     "column at onset: boundary, tone 6 dB under speech (seed 1161)": (1161, 102, {"speech_under_db": -6.0},
                                                                       _ONSET_OFF),
     "column near nominal: boundary, tone 3 dB over speech (seed 1170)": (1170, 105, {"speech_under_db": 3.0},

@@ -326,6 +326,8 @@ class Masker:
         self._music_away = float(params.music_context_away_persist)
         self._music_after = None if params.music_context_after_ms is None \
             else int(round(params.music_context_after_ms * ms))  # (None: measured whatever came before)
+        self._onset_music_after = None if params.onset_music_after_ms is None \
+            else int(round(params.onset_music_after_ms * ms))  # (the gate of the onset and join rules)
         self._music_back = int(round(params.music_context_back_ms * ms))  # (how far back the treatments may lead)
         self._music_hit_run = bool(params.music_context_hit_run)  # (helper m13c: presses by a run of hits too ...)
         self._music_weak = bool(params.music_context_weak)  # (... and weak suspects notched at once)
@@ -404,6 +406,13 @@ class Masker:
         if not (self._column_near_error >= 0.0 and (self._column_near_row is None or float(self._column_near_row) >= 0.0)):
             raise ValueError("verify_column_near_*: errors >= 0")
         self._column_held = params.verify_column_held_steady
+        self._onset_jump = params.verify_onset_jump  # (``verify_onset_jump``)
+        if self._onset_jump is not None and not self._onset_jump >= 1.0:
+            raise ValueError("verify_onset_jump must be None or at least 1")
+        self._onset_before = int(round(params.verify_onset_before_ms * ms))
+        self._verify_next_other = bool(params.verify_next_other)
+        if not self._onset_before >= 1:
+            raise ValueError("verify_onset_before_ms must be at least one sample")
         if not (self._column_held is None or float(self._column_held) > 0.0):
             raise ValueError("verify_column_held_steady: > 0")
         if not (self._column_weak is None or (0.0 < float(self._column_weak) <= 1.0
@@ -428,6 +437,9 @@ class Masker:
             raise ValueError("notch_ramp_in_ms must be None or at least 0")
         # a band notch's ramp-in (samples): ``notch_ramp_in_ms``, at most the guard (None: the guard)
         self._notch_ramp_in = self._guard if rin is None else min(self._guard, int(round(rin * ms)))
+        if not params.notch_join_ms >= 0:
+            raise ValueError("notch_join_ms must be at least 0")
+        self._notch_join = int(round(params.notch_join_ms * ms))  # (``notch_join_ms``)
         self._seed = int(seed)
         # a notch block must lie wholly in the delay line when its first sample leaves; with a look-ahead
         # too short for a 2 ms block, suspects get the flat mask instead
@@ -515,6 +527,7 @@ class Masker:
         self._octave_last = -_NO_DUE  # hop at which notes were last measured an octave (``press_octave_memory_ms``)
         self._music_starts: Deque[int] = deque(maxlen=16)  # first samples of the notches judged musical
         self._music_seen = -_NO_DUE  # the last hop a musical suspect was open at (``music_context_after_ms``)
+        self._unmusical = True  # no musical suspect for ``music_context_after_ms`` (:meth:`_step`)
         self._music_memo = (-1, -_NO_DUE, False)  # (pair, hop, judged) of the last confirmation measured
         self._conceals: List[list] = []  # made-up spans [start, end (merge included), flat-masked yet]
         self._pair = -1  # pair of the press being masked and ...
@@ -1288,6 +1301,9 @@ class Masker:
               buf_start: int) -> None:
         if self._suspect is not None and self._suspect[4]:
             self._music_seen = e  # (a musical suspect: Python takes every hop it is open, C frame or not)
+        # ``notch_join_ms`` and ``verify_onset_jump`` only away from music (``onset_music_after_ms`` after a musical
+        # suspect): a chord's notches stay apart, a note's onset is not a key's
+        self._unmusical = self._onset_music_after is None or e - self._music_seen > self._onset_music_after
         unsure = -1  # a window named only through G.711 whose pair failed the keypad test: verified, never trusted
         dropped = -1  # (the same window whatever ``screen_g711_verify``: what a musical suspect's notch follows)
         if sus >= self._g711_flag:  # named only through G.711 (:meth:`_screen_numpy`)
@@ -1492,7 +1508,8 @@ class Masker:
                 else:
                     steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                     onset = min(self._onset(e, sp[0], steady, buf_start, lim - self._fade), e - length - self._guard)
-                sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim)
+                sp[3] = self._open_notch(max(self._align_down(onset - self._guard), lim - self._fade), lim,
+                                         join=not self._musical(sp))
                 if sp[4] and self._music_persist is not None:
                     self._music_starts.append(sp[3].start)  # (notes, a musical pair: no key's treatment in a context)
         if unsure >= 0 and self._g711_holds and sp is not None and sp[3] is not None and sp[0] == unsure % 16:
@@ -2195,6 +2212,10 @@ class Masker:
                 keep.append(item)
                 continue
             if verified >= 0:
+                if self._verify_next_other and pair != verified % 16:
+                    # ``verify_next_other``: a window of another pair due at this hop is judged at the next one (a
+                    # neighbour's onset window verified here would otherwise drop the key's own)
+                    keep.append((e + self._hop,) + tuple(item[1:]))
                 continue
             # named again and again within the wait (the attacker's detections merge such runs): a key
             # (not at the second look, ``verify_again_ms``: its longer wait counts a voice's chance fits too)
@@ -2227,6 +2248,7 @@ class Masker:
                         and self._column_line(item[1], length, e, pair, buf_start, None, self._column_onset_error,
                                               True)) \
                     or self._column_held_line(e, pair, buf_start) \
+                    or (len(item) > 4 and self._onset_jumped(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
@@ -2287,6 +2309,22 @@ class Masker:
         near = self._column_near_error if error is None else (error if since_named else -1.0)
         row = self._column_onset_row if since_named else self._column_near_row
         return row is not None and abs(ec) <= near + 1e-9 and abs(er) <= row + 1e-9
+
+    def _onset_jumped(self, named: int, length: int, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_onset_jump``: both tones of ``pair``, fitted at nominal over ``[named - length, e)``, have at least
+        ``verify_onset_jump`` times the amplitude they had over the ``verify_onset_before_ms`` before ``named - length``:
+        the pair's two lines start together at the named window (a key's onset under louder speech)."""
+        a = named - length
+        if self._onset_jump is None or not self._unmusical or a >= e or a < e - 2 * self._kmax * self._hop \
+                or a - self._onset_before < buf_start:
+            # (judged at its look only: a window left pending through a press is resolved later, where the delay line
+            # may no longer hold the ms before it, whatever the chunking)
+            return False
+            return False
+        freqs = self._nominal(pair)
+        after, _ = self._fit_at(a, e, freqs, buf_start)
+        before, _ = self._fit_at(a - self._onset_before, a, freqs, buf_start)
+        return bool(np.all(np.abs(after) >= self._onset_jump * np.abs(before)) and np.all(np.abs(after) > 0))
 
     def _column_held_line(self, e: int, pair: int, buf_start: int) -> bool:
         """``verify_column_held_steady``: the pair's column tone lies within ``verify_column_weak_error`` of nominal
@@ -2475,7 +2513,10 @@ class Masker:
         self._spans.append(span)
         self._active = span
 
-    def _open_notch(self, start: int, lim: int) -> _Span:
+    def _open_notch(self, start: int, lim: int, join: bool = True) -> _Span:
+        """A band notch from ``start`` (``lim``: the first position whose output is not yet emitted, fade included);
+        ``join``: one starting up to ``notch_join_ms`` after the previous notch continues it (not a musical
+        suspect's, whose notch follows what a window names, nor within ``music_context_after_ms`` of one)."""
         if self._conceals:
             start = self._conceal_back(start, lim - self._fade)
         if not self._notch_len or (self._pay_flat and self._paying(start)):
@@ -2485,7 +2526,8 @@ class Masker:
             self._spans.append(span)
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
-            if span.source == "notch" and span.end is not None and start <= span.end \
+            if span.source == "notch" and span.end is not None \
+                    and start <= span.end + (self._notch_join if join and self._unmusical else 0) \
                     and span.end - self._guard >= lim - self._fade:
                 # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
                 # leaves the emitted ramp as it was: the same output for any chunking)

@@ -1133,6 +1133,13 @@ class MaskerParams:
     # removal of the 8 bands (~0.6 dB of speech, :meth:`Masker.notch_all`; also the payment profile's start) starts
     # over 0.4 ms instead of 2.  None: ``guard_ms``.
     notch_ramp_in_ms: float | None = 0.375
+    # A notch opening at most this long after the end of the previous one (its ramp-out not yet emitted) continues
+    # it, as a notch touching it always did: the few samples between them passed raw, and a 2 ms window reaching from
+    # the first notch's ramp-out over that gap was named blind where the raw window was not (issue 12, helper m13b:
+    # tune seeds 1736, 3 dB under speech +3 %, key 9, notches of keys 6 and 9 1 ms apart; 616, a 1 s press at
+    # speech level, two notches of key * 1 ms apart).  Cost: at most this many samples more per joined notch
+    # (key-free: the tables in the README).  0: only touching notches are one.
+    notch_join_ms: float = 2.0
     # A short window naming a notched suspect's pair before its notch's start (verified ``verify_after_ms`` after
     # it, when a weak run of the pair had meanwhile opened the notch from a later walked-back onset) moves the
     # notch's start back to it, as far as the output not yet emitted allows (issue 12, helper m12m: seeds 61 and
@@ -1172,8 +1179,14 @@ class MaskerParams:
     # late starts its fade-in at the first sample not yet emitted; a 2 or 4 ms window reaching from the raw audio
     # into a fade half-notched and faded (speech and the mask's 400 Hz under the ramp) was named blind where the raw
     # window was not (issue 12, helper m12b: seeds 79 and 205, keys 3 % off 3 dB under speech, three presses: named
-    # at 1.0 and 2.0, none at 4.0).  The removal still ramps in over a quarter of the fade (no step).
-    fade_notch_gain: float = 4.0
+    # at 1.0 and 2.0, none at 4.0).  The removal still ramps in over a quarter of the fade (no step).  16 (helper
+    # m13b): at 4 a window across the first 8 samples of a late press's fade-in, or the last 8 of a fade-out while the
+    # key goes on under speech, was still named where the raw window was not (tune seeds 713, 512, 1736 +3 % 3 dB
+    # under speech, 1714 +4 %, 1415 a 1 s press at speech level whose mask ended 97 ms in): at 8, 713, 1714 and 1415
+    # still named; at 16 none of the five, and no cell of 74 tune seeds (1700-1759 and the 14 traced) named more;
+    # at 64 (a step) also one window of 616's 1 s press, not taken (a step where 16 ramps over 2 samples).  Cost:
+    # none on key-free audio (the same samples are changed: only the fade's notch gain moves).
+    fade_notch_gain: float = 16.0
     # A window named only through G.711 whose pair fails the keypad test (``screen_g711_verify``: pending, never
     # trusted) still holds a notched suspect of that same pair: its notch is already on, and ended a guard after
     # the suspect's last evidence, before that window (issue 12, helper m12b: seed 149, a key 3 % off 3 dB under
@@ -1264,6 +1277,31 @@ class MaskerParams:
     # 0.18-0.57 at the named windows).  Key-free tune half (40 min, pending windows no other test verified, 2,541):
     # 23 have the column within 0.3 % over both windows, none is steadier than 0.72.  None: off.
     verify_column_held_steady: float | None = 0.6
+    # A short window still unverified at its second look (``verify_again_ms``) is verified where both tones of its
+    # pair, fitted at nominal over the window's start to the look's hop, have at least this many times the amplitude
+    # they had over the ``verify_onset_before_ms`` before it: a key's onset, the pair's two lines starting together
+    # at the named window (issue 12, helper m13b: 41-57 ms keys 2-3 % off 3 dB under speech and keys 6-12 dB under
+    # speech named blind from one 2-4 ms window at their first ms, tune seeds 1112, 1236, 1253, 1704, 1742, 1745,
+    # 516, 1316; no test over the 48-96 ms before the hop sees a key that began 2 ms before the window).  Chosen on
+    # the windows no test verified (numpy hook, tune half 2 min each of en, es, it, espeak-de, espeak-cmn, Drascula,
+    # HyperRogue: 505; the 18 leaking windows of 17 tune cells): at 3, 8 of the 18 and 24 key-free (espeak-de 11,
+    # espeak-cmn 10, it 2, en 1, HyperRogue 0); at 2.5, 8 and 31 (HyperRogue 1); at 4, 6 and 19.  Not within
+    # ``onset_music_after_ms`` of a musical suspect (HyperRogue's report half: +0.001 points without that gate), and
+    # only at the window's look.  Measured at the end: report half % changed espeak-de 0.331 -> 0.443, espeak-cmn
+    # 0.384 -> 0.459 (most of this rule's cost), other sources +0.00-0.02 points; held-out seeds 1340-1359 and
+    # 1800-1839: hides 2 keys, adds 1 (1831, a +4 % key whose onset notch made a window nameable).  None: off.
+    verify_onset_jump: float | None = 3.0
+    verify_onset_before_ms: float = 16.0
+    # The music gate of ``verify_onset_jump`` and ``notch_join_ms``: neither acts within this long after a hop at which
+    # a musical suspect was open.  m13b measured both with 5 s, then ``music_context_after_ms``'s value; m13e moved that
+    # one to 60 s for the music-context measure (music holds notes for minutes), which would leave these two rules off
+    # for a minute of speech after any musical suspect: they keep the 5 s they were measured with.  None: no gate.
+    onset_music_after_ms: object = 5000.0
+    # A pending short window due at a hop where another pair's window was verified is judged at the next hop instead
+    # of dropped (issue 12, helper m13b: tune seed 1111, +3 % 3 dB under speech, ``verify_onset_jump`` verified the
+    # onset window of key 9, a neighbour of the +3 % key 6, at the hop where key 6's own window was due: that window
+    # was dropped, its notch never opened, and key 6 was named from it).  Only more windows verified.  False: dropped.
+    verify_next_other: bool = True
     # A pending short window verified at a hop whose own short window names another pair took that hop's place, and
     # the hop's window was dropped unverified (tune seed 1149, boundary -9 dB: a window of key 3 verified by the weak
     # column test above at the hop where a 2 ms window named key 6, the key held there, sharing 3's column; 6 was
