@@ -159,3 +159,33 @@ def assert_rule_changes_only(x: np.ndarray, off: dict, region) -> None:
     diff = out[:n] != out_off[:n]
     assert diff.any()
     assert not np.any(diff & ~region(m, x.size)[:n])
+
+
+# The benchmark's keys 3 dB under speech, 1 s presses under speech and the +-2 % cells (seed 2026): where rules meant
+# for music must change no sample (``assert_keys_unchanged``).
+SPEECH_KEY_CELLS = [
+    (1, {"speech_under_db": -3.0}),
+    (4, {"duration_ms": 1000.0, "speech_under_db": 10.0}),
+    (12, {"freq_error": 0.02, "speech_around": True}),
+    (13, {"freq_error": -0.02, "speech_around": True}),
+]
+
+
+def assert_keys_unchanged(index: int, cond: dict, off: dict) -> None:
+    """The benchmark's cell (seed 2026, ``index``, ``cond``): the default masker's output is the same as with ``off``
+    applied (the rules it switches off change no sample there), and the blind attacker names no key in it."""
+    x, spans = bench_scenario(2026, index, **cond)
+    x = np.asarray(x)
+    out, _ = mask(x)
+    ref, _ = mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off))
+    assert np.array_equal(out, ref)
+    assert A.count_recovered(heard(out), spans) == 0
+
+
+def fade_region(m, n: int) -> np.ndarray:
+    """Input samples inside the fades (``m._fade`` before and after) of ``m``'s flat masks."""
+    sel = np.zeros(n, dtype=bool)
+    for s in m.masked_spans:
+        sel[max(s.start - m._fade, 0): max(min(s.start, n), 0)] = True
+        sel[max(s.end, 0): max(min(s.end + m._fade, n), 0)] = True
+    return sel
