@@ -189,3 +189,15 @@ def fade_region(m, n: int) -> np.ndarray:
         sel[max(s.start - m._fade, 0): max(min(s.start, n), 0)] = True
         sel[max(s.end, 0): max(min(s.end + m._fade, n), 0)] = True
     return sel
+
+
+def with_and_without(x: np.ndarray, without, label: str):
+    """``x`` masked by the defaults and by the params ``without`` (a rule switched off): both outputs and maskers,
+    and how many samples each changed (printed beside the spans' counts)."""
+    out, m = mask(x)
+    before, m_before = mask(x, without)
+    assert m.errors == 0 and m_before.errors == 0
+    changed, changed_before = int(np.sum(out != x)), int(np.sum(before != x))
+    print(f"{label}: flat masks {len(m_before.masked_spans)} -> {len(m.masked_spans)}, notches "
+          f"{len(m_before.notched_spans)} -> {len(m.notched_spans)}, changed {changed_before} -> {changed} samples")
+    return out, m, before, m_before, changed, changed_before

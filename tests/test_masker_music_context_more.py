@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _masker_util import SPEECH_KEY_CELLS, assert_keys_unchanged, assert_rule_acts_alike, heard, mask
-from _masker_util import hyperrogue_tune
+from _masker_util import SPEECH_KEY_CELLS, assert_keys_unchanged, assert_rule_acts_alike, heard
+from _masker_util import hyperrogue_tune, with_and_without
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 
@@ -45,12 +45,7 @@ CASES = {
 @pytest.mark.parametrize("rule", RULES)
 def test_notes_in_a_musical_context_change_fewer_samples(rule):
     x = _clip(*CASES[rule])
-    out, m = mask(x)
-    before, m_before = mask(x, _without(rule))
-    assert m.errors == 0 and m_before.errors == 0
-    changed, changed_before = int(np.sum(out != x)), int(np.sum(before != x))
-    print(f"{rule}: flat masks {len(m_before.masked_spans)} -> {len(m.masked_spans)}, notches "
-          f"{len(m_before.notched_spans)} -> {len(m.notched_spans)}, changed {changed_before} -> {changed} samples")
+    out, m, before, m_before, changed, changed_before = with_and_without(x, _without(rule), rule)
     assert changed < 0.9 * changed_before
     assert len(m.masked_spans) <= len(m_before.masked_spans)
     if rule == "music_context_hit_run":

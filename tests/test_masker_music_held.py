@@ -12,8 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _masker_util import SPEECH_KEY_CELLS, assert_keys_unchanged, assert_rule_acts_alike, heard, mask
-from _masker_util import hyperrogue_tune
+from _masker_util import SPEECH_KEY_CELLS, assert_keys_unchanged, assert_rule_acts_alike, heard
+from _masker_util import hyperrogue_tune, with_and_without
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 
@@ -47,12 +47,7 @@ def _without(rule: str):
 @pytest.mark.parametrize("rule", sorted(CASES))
 def test_held_notes_in_a_musical_context_are_no_press(rule):
     x = _clip(*CASES[rule])
-    out, m = mask(x)
-    before, m_before = mask(x, _without(rule))
-    assert m.errors == 0 and m_before.errors == 0
-    changed, changed_before = int(np.sum(out != x)), int(np.sum(before != x))
-    print(f"{rule}: flat masks {len(m_before.masked_spans)} -> {len(m.masked_spans)}, notches "
-          f"{len(m_before.notched_spans)} -> {len(m.notched_spans)}, changed {changed_before} -> {changed} samples")
+    out, m, before, m_before, changed, changed_before = with_and_without(x, _without(rule), rule)
     assert len(m.masked_spans) <= len(m_before.masked_spans)
     if rule != "gate":
         assert len(m.masked_spans) < len(m_before.masked_spans)  # the flat mask is gone
