@@ -86,8 +86,8 @@ def watch(cls):
     log: list = []
     open_notch, open_press = cls._open_notch, cls._open_press
 
-    def notch(self, start, lim):
-        span = open_notch(self, start, lim)
+    def notch(self, start, lim, **kwargs):  # (``join``: m13b's keyword, passed on)
+        span = open_notch(self, start, lim, **kwargs)
         log.append(("notch", _cause(sys._getframe(1)), span))
         return span
 

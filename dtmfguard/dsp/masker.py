@@ -1020,6 +1020,10 @@ class Masker:
         self._weak_hops = max(1, int(round(p.weak_run_ms)))
         self._hit_hops = max(1, int(round(p.hit_run_ms)))
         self._suspect_close = int(round(p.suspect_close_ms * self.rate / 1000.0))
+        if p.musical_margin_hold_ms is not None and not 0 <= p.musical_margin_hold_ms <= 1000:
+            raise ValueError("musical_margin_hold_ms must be None or between 0 and 1000")
+        self._margin_hold = None if p.musical_margin_hold_ms is None \
+            else int(round(p.musical_margin_hold_ms * self.rate / 1000.0))
         self._persist = int(round(p.persist_ms * self.rate / 1000.0))
         self._native_screen = self._make_native_screen() if _masker_native is not None else None
 
@@ -1459,7 +1463,9 @@ class Masker:
         if sp is not None and sp[3] is not None and self._musical(sp):
             # a musical pair's notch (no keypad's: its tones apart) is held only while a window
             # names it (:meth:`_musical_named`: as the agent hears it), not while it is weakly present
-            if (sus < 0 or sus % 16 != sp[0]) and self._musical_named(e, sp[0], sus, dropped, buf_start):
+            # (``musical_margin_hold_ms``, helper m14a: the margin's 8 ms windows hold it only that long after it opened)
+            margin = self._margin_hold is None or e - sp[3].start <= self._margin_hold
+            if (sus < 0 or sus % 16 != sp[0]) and self._musical_named(e, sp[0], sus, dropped, buf_start, margin):
                 sp[2] = e
         elif sp is not None and weak == sp[0]:
             sp[2] = e
@@ -2164,12 +2170,12 @@ class Masker:
         energy = float(seg @ seg)
         return float(expl[pair]) / energy if energy > 0 else 0.0
 
-    def _musical_named(self, e: int, pair: int, sus: int, dropped: int, buf_start: int) -> int:
+    def _musical_named(self, e: int, pair: int, sus: int, dropped: int, buf_start: int, margin: bool = True) -> int:
         """:meth:`_named` for a musical suspect's pair; with ``musical_named_exact``, a window the attacker's own rule
         names at hop ``e`` as the agent hears it, whatever its pair (the notch takes all eight frequencies): the
         screen's at the input (``sus``) or only through its µ-law or A-law round trip (``dropped``: the keypad
-        test refused it), each pair + 16 * window; its length, else the length of a ``musical_margin_windows_ms``
-        window naming ``pair`` with :meth:`_named`'s margin, else 0."""
+        test refused it), each pair + 16 * window; its length, else (``margin``) the length of a
+        ``musical_margin_windows_ms`` window naming ``pair`` with :meth:`_named`'s margin, else 0."""
         if not self._musical_exact:
             return self._named(e, pair, buf_start)
         if not self._musical_any:
@@ -2178,7 +2184,7 @@ class Masker:
         named = sus if sus >= 0 else dropped
         if named >= 0:
             return self._ks[named // 16] * self._hop
-        return self._named(e, pair, buf_start, self._musical_margin_lens) if self._musical_margin_lens else 0
+        return self._named(e, pair, buf_start, self._musical_margin_lens) if self._musical_margin_lens and margin else 0
 
     def _named(self, e: int, pair: int, buf_start: int, lens: Optional[Tuple[int, ...]] = None) -> int:
         """The length of the shortest window ending at ``e`` (of ``named_windows_ms``) where ``pair`` passes the

@@ -964,6 +964,10 @@ class MaskerParams:
     musical_named_exact: bool = True
     musical_named_any_pair: bool = True
     musical_margin_windows_ms: tuple = (8.0,)
+    # ``musical_margin_hold_ms`` (issue 12, helper m14a): the margin's windows (above) hold a musical suspect's notch only
+    # this long after the notch's start; later only windows the attacker's rule names (the screen's, at the input or
+    # through G.711) hold it.  Measured: TBD.  None: the margin holds it as long as it names the pair.
+    musical_margin_hold_ms: float | None = 20.0
     # ``weak_switch_apart`` (helper m12m): a suspect switched to another pair that a weak run holds is tested as a new
     # one is (``weak_apart_*``): musical if that pair's tones are apart (before, a keypad's whatever its tones: notched
     # while present, not only where named).  Tune half, one run each (with the rules above): HyperRogue 1.1x 0.151 ->
