@@ -1463,7 +1463,8 @@ class Masker:
         if sp is not None and sp[3] is not None and self._musical(sp):
             # a musical pair's notch (no keypad's: its tones apart) is held only while a window
             # names it (:meth:`_musical_named`: as the agent hears it), not while it is weakly present
-            # (``musical_margin_hold_ms``, helper m14a: the margin's 8 ms windows hold it only that long after it opened)
+            # (``musical_margin_hold_ms``, helper m14a: the margin's 8 ms windows hold it only that long after its
+            # start)
             margin = self._margin_hold is None or e - sp[3].start <= self._margin_hold
             if (sus < 0 or sus % 16 != sp[0]) and self._musical_named(e, sp[0], sus, dropped, buf_start, margin):
                 sp[2] = e
