@@ -974,7 +974,7 @@ class MaskerParams:
     # Drascula 0.8-1.2x lower (1.0x 0.123 -> 0.121), every other source identical; 0 ms gave the same (1.0x 0.363),
     # 40 ms half the gain (0.373).  Report half, run once at the end: HyperRogue 0.506 -> 0.494 %.  Cost: the attacker
     # names more 2-4 ms chance fits of the notes in the output (G.711, HyperRogue 1.0x 8.5 -> 8.7 runs/min; 0.9x, 1.05x,
-    # 1.1x the same); keys under speech (cells 2200-2209) and in music (HyperRogue as the voice, seeds 2200-2205)
+    # 1.1x the same); keys under speech (cells 2200-2219) and in music (HyperRogue as the voice, seeds 2200-2205)
     # unchanged.  None: the margin holds it as long as it names the pair.
     musical_margin_hold_ms: float | None = 20.0
     # ``weak_switch_apart`` (helper m12m): a suspect switched to another pair that a weak run holds is tested as a new
