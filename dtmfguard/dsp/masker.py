@@ -594,10 +594,10 @@ class Masker:
         """Payment profile: remove the 8 DTMF bands from every sample of input span [start, end) that is not
         under the flat mask (``end=None``: until :meth:`notch_all_end`).
 
-        The band notch of a suspect (least-squares projection on the 8 DTMF frequencies, blocks of
-        ``notch_block_ms`` overlap-added, ramped in over ``notch_ramp_in_ms`` from ``start`` and out over ``guard_ms``
-        before ``end``):
-        speech loses about 0.6 dB, a tone at its nominal frequencies all of its energy.  Presses are still
+        The band notch of a suspect (least-squares projection on the 8 DTMF frequencies and ``notch_band_extra``
+        vectors of the bands widened by ``notch_band_width``, blocks of ``notch_block_ms`` overlap-added, ramped in
+        over ``notch_ramp_in_ms`` from ``start`` and out over ``guard_ms`` before ``end``):
+        speech loses about 0.8 dB, a tone at its nominal frequencies all of its energy, one 5 % off >= 24 dB.  Presses are still
         found and masked flat as without it; the key-free rules are unchanged.  Like :meth:`cover`, samples
         already emitted (input positions before ``samples_in - delay_samples``) are not changed any more:
         switch it at ``samples_in`` (or ahead) for output that is the same for any chunking.  A span
@@ -2738,7 +2738,7 @@ class Masker:
         full mask): ``(positions relative to start, values)`` or None.
 
         Blocks of ``notch_len`` samples at half-block steps lose their projection on the 8 DTMF
-        frequencies and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
+        frequencies and the widened bands' vectors (``notch_band_extra``) and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
         removed exactly, block edges leave no steps).  The removal ramps in over the first ``guard`` of a
         notch span and out over its last (no click; a span starts a guard before its evidence), and
         follows the mask's weight in a fade, so the output is continuous everywhere."""
