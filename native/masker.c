@@ -945,14 +945,15 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
 /* ------------------------------------------------------------------ the output side
  *
  * Output(*, hop, fade, guard, fade_ramp, notch_len, notch_win, notch_basis, notch_pinv, onset_len, onset_step,
- *        onset_basis, onset_ginv, onset_ratio, onset_floor, fade_notch, notch_ramp_in)
+ *        onset_basis, onset_ginv, onset_ratio, onset_floor, fade_notch, notch_ramp_in, notch_cols)
  *
  *   The constants of the masker's output (Masker.native_output_constants, by name): the fade ramp
- *   [fade], the band notch (block length, sin^2 window [notch_len], the band basis [notch_len][16] and its
- *   pseudo-inverse [16][notch_len]), and the onset walk-back (2 ms windows every onset_step samples, basis
+ *   [fade], the band notch (block length, sin^2 window [notch_len], the band basis [notch_len][notch_cols] and its
+ *   pseudo-inverse [notch_cols][notch_len]), and the onset walk-back (2 ms windows every onset_step samples, basis
  *   [onset_len][16], inverse Gram matrix per pair [16][4][4], the share of the steady energy, at least
  *   onset_floor, that still counts as tone), and the band notch's gain per unit mask weight in a fade
- *   (fade_notch, at most 1 in all), and the length of a band notch's ramp-in (notch_ramp_in, at most guard).
+ *   (fade_notch, at most 1 in all), the length of a band notch's ramp-in (notch_ramp_in, at most guard), and the
+ *   band basis's column count (notch_cols, 1 to NOTCH_COLS_MAX).
  *
  * Output.render(store, buf_start, start, n, spans, notches, table, out)
  *   out[i] for input position start + i: Masker._apply (weights of the spans, band notches, the mask
@@ -965,14 +966,15 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
  * coefficients sample by sample, the projection term by term; the fits sample by sample, then term by term.
  */
 #define OPEN_END INT64_MAX
+#define NOTCH_COLS_MAX 64 /* the band notch's basis columns (16 at the nominal frequencies, then the band's) */
 
 typedef struct {
     PyObject_HEAD
-    Py_ssize_t hop, fade, guard, nl, olen, ostep, rin;
+    Py_ssize_t hop, fade, guard, nl, olen, ostep, rin, nk;
     double *ramp;   /* [fade] */
     double *nwin;   /* [nl] */
-    double *nbasis; /* [nl][16] */
-    double *npinv;  /* [16][nl] */
+    double *nbasis; /* [nl][nk] */
+    double *npinv;  /* [nk][nl] */
     double *obasis; /* [olen][16] */
     double *oginv;  /* [16][16] */
     double oratio, ofloor, fnotch;
@@ -1000,32 +1002,33 @@ Output_init(OutputObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"hop", "fade", "guard", "fade_ramp", "notch_len", "notch_win", "notch_basis",
                             "notch_pinv", "onset_len", "onset_step", "onset_basis", "onset_ginv", "onset_ratio",
-                            "onset_floor", "fade_notch", "notch_ramp_in", NULL};
+                            "onset_floor", "fade_notch", "notch_ramp_in", "notch_cols", NULL};
     PyObject *ramp_o, *nwin_o, *nbasis_o, *npinv_o, *obasis_o, *oginv_o;
     if (self->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Output: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdddn", names, &self->hop, &self->fade, &self->guard,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdddnn", names, &self->hop, &self->fade, &self->guard,
                                      &ramp_o, &self->nl, &nwin_o, &nbasis_o, &npinv_o, &self->olen, &self->ostep,
                                      &obasis_o, &oginv_o, &self->oratio, &self->ofloor,
-                                     &self->fnotch, &self->rin))
+                                     &self->fnotch, &self->rin, &self->nk))
         return -1;
     if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
         PyErr_SetString(PyExc_TypeError, "Output: every constant must be given, by name");
         return -1;
     }
     if (self->hop < 1 || self->fade < 0 || self->guard < 0 || self->nl < 0 || self->nl % 2 || self->olen < 1
-        || self->ostep < 1 || !(self->fnotch >= 1.0) || self->rin < 0 || self->rin > self->guard) {
+        || self->ostep < 1 || !(self->fnotch >= 1.0) || self->rin < 0 || self->rin > self->guard || self->nk < 1
+        || self->nk > NOTCH_COLS_MAX) {
         PyErr_SetString(PyExc_ValueError,
-                        "Output: bad hop, fade, guard, notch or onset length, fade_notch or notch_ramp_in");
+                        "Output: bad hop, fade, guard, notch or onset length, fade_notch, notch_ramp_in or notch_cols");
         return -1;
     }
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), nl = self->nl;
     self->ramp = alloc_doubles(self->fade);
     self->nwin = alloc_doubles(nl);
-    self->nbasis = alloc_doubles(nl * 16);
-    self->npinv = alloc_doubles(nl * 16);
+    self->nbasis = alloc_doubles(nl * self->nk);
+    self->npinv = alloc_doubles(nl * self->nk);
     self->obasis = alloc_doubles(self->olen * 16);
     self->oginv = alloc_doubles(16 * 16);
     if (!self->ramp || !self->nwin || !self->nbasis || !self->npinv || !self->obasis || !self->oginv) {
@@ -1034,8 +1037,8 @@ Output_init(OutputObject *self, PyObject *args, PyObject *kw)
     }
     if (copy_buffer(ramp_o, D, self->fade, self->ramp, "fade_ramp") < 0
         || copy_buffer(nwin_o, D, nl, self->nwin, "notch_win") < 0
-        || copy_buffer(nbasis_o, D, nl * 16, self->nbasis, "notch_basis") < 0
-        || copy_buffer(npinv_o, D, nl * 16, self->npinv, "notch_pinv") < 0
+        || copy_buffer(nbasis_o, D, nl * self->nk, self->nbasis, "notch_basis") < 0
+        || copy_buffer(npinv_o, D, nl * self->nk, self->npinv, "notch_pinv") < 0
         || copy_buffer(obasis_o, D, self->olen * 16, self->obasis, "onset_basis") < 0
         || copy_buffer(oginv_o, D, 16 * 16, self->oginv, "onset_ginv") < 0)
         return -1;
@@ -1210,17 +1213,18 @@ render_core(OutputObject *o, const double *buf, Py_ssize_t buflen, int64_t buf_s
         proj = o->scratch + 2 * n;
         for (Py_ssize_t b = 0; b < nblk; b++) {
             const double *y = buf + ((first + b) * h - buf_start);
-            double coef[16];
-            for (int k = 0; k < 16; k++)
+            const Py_ssize_t nk = o->nk;
+            double coef[NOTCH_COLS_MAX] = {0.0}; /* (nk >= 1: Output_init) */
+            for (Py_ssize_t k = 0; k < nk; k++)
                 coef[k] = y[0] * o->npinv[k * nl];
             for (Py_ssize_t j = 1; j < nl; j++)
-                for (int k = 0; k < 16; k++)
+                for (Py_ssize_t k = 0; k < nk; k++)
                     coef[k] = coef[k] + y[j] * o->npinv[k * nl + j];
             double *pr = proj + b * nl;
             for (Py_ssize_t i = 0; i < nl; i++) {
-                double acc = coef[0] * o->nbasis[i * 16];
-                for (int k = 1; k < 16; k++)
-                    acc = acc + coef[k] * o->nbasis[i * 16 + k];
+                double acc = coef[0] * o->nbasis[i * nk];
+                for (Py_ssize_t k = 1; k < nk; k++)
+                    acc = acc + coef[k] * o->nbasis[i * nk + k];
                 pr[i] = acc;
             }
         }

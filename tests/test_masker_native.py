@@ -392,7 +392,8 @@ def test_native_output_rejects_bad_input(native):
         with pytest.raises(TypeError, match="by name"):
             native.Output(**partial)
     for name, bad in [("fade_ramp", np.zeros(3)), ("notch_basis", np.zeros(5)), ("onset_ginv", np.zeros(4)),
-                      ("notch_len", 63), ("hop", 0)]:
+                      ("notch_len", 63), ("hop", 0), ("notch_cols", 0), ("notch_cols", 65),
+                      ("notch_cols", good["notch_cols"] - 1)]:  # (the last: basis and pinv of the wrong size)
         with pytest.raises(ValueError):
             native.Output(**{**good, name: bad})
     out = native.Output(**good)

@@ -22,7 +22,7 @@ import numpy as np
 from ..events import KEYPAD
 from .params import COL_HZ, ROW_HZ
 
-__all__ = ["PAIRS", "PAIR_KEYS", "PAIR_COLS", "basis", "pair_tables", "pair_fit", "band_projector"]
+__all__ = ["PAIRS", "PAIR_KEYS", "PAIR_COLS", "basis", "pair_tables", "pair_fit", "band_projector", "band_basis"]
 
 #: (row index, column index, key) of each pair, in the order every fit returns them.
 PAIRS: Tuple[Tuple[int, int, str], ...] = tuple((r, c, KEYPAD[r][c]) for r in range(4) for c in range(4))
@@ -80,3 +80,30 @@ def band_projector(length: int, rate: int) -> np.ndarray:
     b = basis(length, rate)
     return b @ np.linalg.pinv(b)
 
+
+
+def band_basis(length: int, rate: int, width: float = 0.0, extra: int = 0) -> np.ndarray:
+    """``[length, 16 + extra]``: :func:`basis`, then the ``extra`` blocks of ``length`` samples outside its span
+    that keep the most of their energy in the two DTMF bands widened by ``width`` (row band from the lowest row
+    frequency ``* (1 - width)`` to the highest ``* (1 + width)``, column band likewise).
+
+    They are the leading eigenvectors of the band-limiting operator (the sum of the two bands' ideal band-pass
+    kernels, ``sin(2 pi f n) / (pi n)`` differences) restricted to the complement of the nominal span: the
+    discrete prolate spheroidal idea applied to what the 8 nominal frequencies leave.  Projecting a block on
+    this basis removes a tone at a nominal frequency exactly and one a few % off nearly all (the nominal
+    frequencies alone leave most of a tone 4 % off in 8 ms blocks), for little more of a voice's energy."""
+    b = basis(length, rate)
+    if extra <= 0 or length == 0:
+        return b
+    q = np.eye(length) - b @ np.linalg.pinv(b)
+    d = (np.arange(length)[:, None] - np.arange(length)[None, :]).astype(float)
+    k = np.zeros((length, length))
+    for band in (ROW_HZ, COL_HZ):
+        lo, hi = min(band) * (1.0 - width) / rate, max(band) * (1.0 + width) / rate
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kern = (np.sin(2 * np.pi * hi * d) - np.sin(2 * np.pi * lo * d)) / (np.pi * d)
+        kern[d == 0] = 2 * (hi - lo)
+        k += kern
+    w, v = np.linalg.eigh(q @ k @ q)
+    top = v[:, np.argsort(w)[::-1][:extra]]
+    return np.concatenate([b, top], axis=1)
