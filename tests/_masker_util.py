@@ -109,8 +109,8 @@ def assert_any_backend_alike(x: np.ndarray, chunk: int, params=DEFAULT_MASKER_PA
 def assert_rule_hides_key(seed: int, index: int, cond: dict, off: dict) -> None:
     """The benchmark's cell (``seed``, ``index``, ``cond``) leaks no digit to the blind attacker with the default
     masker, and at least one with ``off`` applied to it: the rule ``off`` switches off is what hides the key (shown
-    without the keypad burst, which may hide it too, and whose band notch makes a few keys off nominal nameable again:
-    README, Masking, "Keypad burst")."""
+    without the keypad burst, which may hide it too; its band notch, before the wider basis of ``notch_band_extra``,
+    made a few keys off nominal nameable again: README, Masking, "Keypad burst" and "Band notch off nominal")."""
     x, spans = bench_scenario(seed, index, **cond)
     base = dataclasses.replace(DEFAULT_MASKER_PARAMS, **NO_BURST)
     assert blind(x, spans, base) == 0
