@@ -10,8 +10,6 @@ FreeSWITCH ``-rp``; pjmedia's own clock asks for its policy's highest
 priority, which is 0 under ``SCHED_OTHER``).  Only the clock thread is raised,
 at a low real-time priority: the SIP thread, the control API and the capture
 threads stay ordinary, so a payment's slow work never competes with media.
-pjmedia's RTP receive thread gets a larger share under the normal policy (nice
-``MEDIA_NICE``), never real time: it can busy-wait (see ``MEDIA_THREAD_NAMES``).
 
 Safety nets: the kernel's RT throttling (``sched_rt_runtime_us``, 95 % by
 default) and ``RLIMIT_RTTIME``, set here to ``RTTIME_LIMIT_US`` of CPU without
@@ -30,8 +28,8 @@ import os
 import resource
 import threading
 
-__all__ = ["PRIORITY_MODES", "RT_PRIORITY", "RTTIME_LIMIT_US", "MEDIA_NICE", "can_realtime", "raise_current_thread",
-           "configure", "on_clock_tick", "raise_named", "nice_named"]
+__all__ = ["PRIORITY_MODES", "RT_PRIORITY", "RTTIME_LIMIT_US", "can_realtime", "raise_current_thread",
+           "configure", "on_clock_tick", "raise_named"]
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +40,11 @@ RT_PRIORITY = 10
 RTTIME_LIMIT_US = 2_000_000
 
 #: pjmedia's RTP/RTCP receive thread(s) (Linux thread name): packets read late look like network jitter and
-#: grow every adaptive jitter buffer downstream, so they get a larger share of the CPU (:data:`MEDIA_NICE`),
-#: but never a real-time policy.  This thread polls pjlib's select() ioqueue, and when a socket is readable but
-#: its key's lock is held by another thread (pjmedia's transport group lock: RTCP, stream start and stop, on
-#: the SIP or clock thread) pjlib (2.15.1 ioqueue_common_abs.c ``ioqueue_dispatch_read_event``) gives up
-#: without reading and polls again at once: a busy loop until the lock is free.  Under SCHED_RR that loop
-#: keeps a normal thread holding the lock off its CPU until the kernel's RT throttling steps in (950 ms of
-#: every second).  Measured on the attended-transfer test pinned to one core (perf): the guard's media thread
-#: spun at 100 % for ~950 ms, twice in a row; the transfer target's answer was taken 955-970 ms late in 18 of
-#: 31 runs, and the clock thread (it needs the GIL the starved SIP thread holds) stood still 1-2 s in 6, the
-#: customer stream's jitter buffer losing frames during the keys.  A spin of 2 s without blocking ends in
-#: SIGXCPU (``RTTIME_LIMIT_US``): an agent peer vanished mid-test, a guard died at a hang-up.  A stall of that
-#: length over a key loses the key: the customer stream's jitter buffer holds 500 ms and discards the rest
-#: (the CI failure "agent 2 got 711 of 4711" came back exactly with the guard frozen 0.8 s over the '4').
-#: A niced thread that spins only takes the larger share of the CPU; the holder still runs and lets go within
-#: a few ms (``tests/test_sched.py``: 20 ms holds of a transport lock lasted 950-970 ms under SCHED_RR, 20-42 ms
-#: at nice -10).
+#: grow every adaptive jitter buffer downstream
 MEDIA_THREAD_NAMES = ("media",)
-#: nice value of the media threads (SCHED_OTHER; -10 weighs ~9x a nice-0 thread in the fair scheduler)
-MEDIA_NICE = -10
 
 _mode = "off"
 _done: set[int] = set()
-_niced: set[int] = set()
 _lock = threading.Lock()
 
 
@@ -123,54 +103,23 @@ def configure(mode: str) -> bool:
 
 def raise_named(names: tuple[str, ...], priority: int = RT_PRIORITY) -> None:
     """SCHED_RR for this process's threads whose name is in ``names`` (pjmedia names its threads), each once;
-    a thread the kernel refuses stays as it is. Only after :func:`configure` allowed real time.  Never for a
-    thread that may busy-wait (pjmedia's "media" ioqueue thread: :func:`nice_named`)."""
+    a thread the kernel refuses stays as it is. Only after :func:`configure` allowed real time."""
     if _mode == "off":
         return
-    for tid, name in _named_threads(names):
-        if tid in _done:
-            continue
-        try:
-            os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(priority))
-        except (OSError, ValueError):
-            continue
-        _done.add(tid)
-        log.info("pjmedia thread %s (%s) runs under SCHED_RR priority %d", tid, name, priority)
-
-
-def _named_threads(names: tuple[str, ...]) -> list[tuple[int, str]]:
-    """(thread id, name) of this process's threads whose Linux name (pjmedia names its threads) is in ``names``."""
     try:
         tids = os.listdir("/proc/self/task")
     except OSError:
-        return []
-    out = []
+        return
     for t in tids:
         try:
             with open(f"/proc/self/task/{t}/comm") as fh:
                 name = fh.read().strip()
-        except OSError:
-            continue
-        if name in names:
-            out.append((int(t), name))
-    return out
-
-
-def nice_named(names: tuple[str, ...], nice: int = MEDIA_NICE) -> None:
-    """A larger CPU share (nice ``nice``, normal policy) for this process's threads named in ``names``, each once;
-    for threads that may busy-wait, which must never run real-time (see :data:`MEDIA_THREAD_NAMES`).  Only after
-    :func:`configure` allowed real time (the same permission); a thread the kernel refuses stays as it is."""
-    if _mode == "off" or not hasattr(os, "setpriority"):
-        return
-    for tid, name in _named_threads(names):
-        if tid in _niced:
-            continue
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, nice)  # Linux: per thread
+            if name in names and int(t) not in _done:
+                os.sched_setscheduler(int(t), os.SCHED_RR, os.sched_param(priority))
+                _done.add(int(t))
+                log.info("pjmedia thread %s (%s) runs under SCHED_RR priority %d", t, name, priority)
         except (OSError, ValueError):
             continue
-        _niced.add(tid)
-        log.info("pjmedia thread %s (%s) runs at nice %d (normal policy)", tid, name, nice)
 
 
 def on_clock_tick() -> None:
@@ -186,6 +135,6 @@ def on_clock_tick() -> None:
         _done.add(tid)
     if raise_current_thread():
         log.info("media clock thread %d runs under SCHED_RR priority %d", tid, RT_PRIORITY)
-        nice_named(MEDIA_THREAD_NAMES)
+        raise_named(MEDIA_THREAD_NAMES)
     else:
         log.warning("media clock thread %d: SCHED_RR refused; it stays under the normal scheduler", tid)

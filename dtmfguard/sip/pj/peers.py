@@ -29,15 +29,8 @@ from ...server import sched
 from ..bridge import sdp_offers_hold  # imported up front: a first import inside a callback delays the answer
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 
-#: pjmedia's threads (Linux names) that clock this peer's audio out (SCHED_RR) and read its RTP in (nice only:
-#: a real-time "media" thread can busy-wait and stall the whole peer, see sched.MEDIA_THREAD_NAMES) (--priority)
-PEER_CLOCK_THREADS = ("clock",)
-PEER_MEDIA_THREADS = sched.MEDIA_THREAD_NAMES
-
-
-def _raise_media_threads() -> None:
-    sched.raise_named(PEER_CLOCK_THREADS)
-    sched.nice_named(PEER_MEDIA_THREADS)
+#: pjmedia's threads (Linux names) that clock this peer's audio out and read its RTP in (--priority)
+PEER_MEDIA_THREADS = ("clock", "media")
 
 __all__ = ["main"]
 
@@ -102,7 +95,7 @@ class _Call(pj.Call):
                                     for m in info.media)
             self.media_changes += 1
             if self.media_active:  # (--priority) the threads that send and receive this peer's audio
-                _raise_media_threads()
+                sched.raise_named(PEER_MEDIA_THREADS)
             status = next((_MEDIA_STATUS.get(m.status, "?") for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO),
                           "none")
             if status != self.media_status:  # hold / resume as this peer sees it, with the time
@@ -285,7 +278,7 @@ def _raise_late_threads() -> None:
     now = time.monotonic()
     if now >= _next_raise[0]:
         _next_raise[0] = now + 1.0
-        _raise_media_threads()
+        sched.raise_named(PEER_MEDIA_THREADS)
 
 
 def _run_loop(ep, until, timeout_s: float) -> bool:
@@ -821,9 +814,8 @@ def main(argv=None) -> int:
     p.add_argument("--secure-header", action="store_true",
                    help="agent: send --secure-info as an X-Dtmfguard-Secure header instead of the body")
     p.add_argument("--priority", choices=("auto", "off"), default="auto",
-                   help="auto: run pjmedia's clock thread under SCHED_RR (and its media thread at nice -10) where "
-                        "allowed, so that the peer's audio goes out every 20 ms on a loaded test machine as a "
-                        "carrier's would "
+                   help="auto: run pjmedia's clock and media threads under SCHED_RR where allowed, so that the "
+                        "peer's audio goes out every 20 ms on a loaded test machine as a carrier's would "
                         "(default auto; off: the normal scheduler)")
     a = p.parse_args(argv)
     sched.configure(a.priority)
