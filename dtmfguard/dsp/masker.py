@@ -1366,19 +1366,13 @@ class Masker:
         if not notes and conf >= 0 and self._active is None and self._music_persist is not None:
             # ``music_context_*``: a confirmation in a musical context (the notes before it persist) is notes: a
             # suspect watches them (notched where a window names them, never a press by persistence), no flat mask
-            sp = self._suspect
             memo = self._music_memo  # (the run of hops confirming this pair: measured at its first hop only)
             judged = memo[2] if memo[0] == conf and memo[1] == e - self._hop \
                 else self._music_context(e, e - self._kmax * self._hop, buf_start)
             self._music_memo = (conf, e, judged)
             if judged:
                 notes = True
-                if sp is None:
-                    self._suspect = [conf, e, e, None, 2]
-                else:
-                    if sp[0] != conf:
-                        sp[0], sp[1], sp[2] = conf, e, e
-                    sp[4] = 2
+                self._as_notes(conf, e)
         if notes and conf >= 0:  # (as the 16 ms window naming it: the silent suspect's notch, below)
             sus, conf = conf + 16 * (len(self._ks) - 1), -1
         hit = sus % 16 if sus >= 0 else -1
@@ -1670,6 +1664,14 @@ class Masker:
         persistence, as a confirmation judged notes) and the run of hits restarted."""
         if not self._music_context(e, e - (self._kmax + self._hit_run) * self._hop, buf_start):
             return False
+        self._as_notes(pair, e)
+        self._hit_run = 0
+        return True
+
+    def _as_notes(self, pair: int, e: int) -> None:
+        """A notes suspect (``[pair, start, last, None, 2]``: silent until a window names it, never a press by
+        persistence) of ``pair`` at hop ``e``: opened if none is open, else marked notes, restarted at ``e`` first
+        when it followed another pair."""
         sp = self._suspect
         if sp is None:
             self._suspect = [pair, e, e, None, 2]
@@ -1677,8 +1679,6 @@ class Masker:
             if sp[0] != pair:
                 sp[0], sp[1], sp[2] = pair, e, e
             sp[4] = 2
-        self._hit_run = 0
-        return True
 
     def _persistence(self, x: np.ndarray, valid: np.ndarray) -> Tuple[float, float]:
         """The music-context measure (the detector's, issue 17): frames of ``_music_n`` samples of ``x`` (Hann
@@ -2116,10 +2116,7 @@ class Masker:
         if not (self._octave(e, pair, buf_start) or (watched and self._octave_again_len
                                                       and self._octave(e, pair, buf_start, self._octave_again_len))):
             return False
-        if sp is None:
-            self._suspect = [pair, e, e, None, 2]
-        else:
-            sp[4] = 2
+        self._as_notes(pair, e)  # (its pair, if one is open: checked above)
         return True
 
     def _peak_freqs(self, spec: np.ndarray, pair: int) -> Tuple[float, float]:
