@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from dtmfguard.server.procs import STOP_DEADLINE_S
 from dtmfguard.server.supervisor import probe_listen
 
 from sip_peers import PYTHON, Proc, free_port, rtp_base
@@ -58,6 +59,30 @@ def _wait(pred, timeout):
     return pred()
 
 
+def _threads(pid: int) -> str:
+    """Each thread of ``pid``: name, state, scheduling policy and where it waits (for a failure's message)."""
+    out = []
+    try:
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                        wchan = f.read().strip()
+                except OSError:  # a worker is not ptrace-dumpable (security.harden_process)
+                    wchan = "?"
+                # stat fields after the name: state is [0], utime/stime [11]/[12], policy [38]
+                out.append(f"{comm}:{fields[0]} policy={fields[38]} cpu={fields[11]}+{fields[12]} wchan={wchan}")
+            except (OSError, IndexError):
+                pass
+    except OSError:
+        return f"pid {pid} gone"
+    return f"pid {pid}: " + "; ".join(out)
+
+
 def _options(port: int, timeout: float = 1.0) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -78,6 +103,7 @@ def test_ready_means_listening_and_sigkill_leaves_no_worker(tmp_path):
     sup = Proc(["-m", "dtmfguard", "serve", "--listen", f"127.0.0.1:{base}", "--agent", "sip:a@127.0.0.1:5999",
                 "--workers", "2", "--rtp-port", str(rtp_base()), "--control", f"127.0.0.1:{ctl}"],
                "supervisor", tmp_path, env=_env(tmp_path))
+    workers: set[int] = set()
     try:
         sup.wait_ready(30)
         # no sleep: the ready line means every worker answers SIP now
@@ -88,11 +114,18 @@ def test_ready_means_listening_and_sigkill_leaves_no_worker(tmp_path):
         assert len(workers) == 2
         sup.p.kill()
         sup.p.wait(5)
-        assert _wait(lambda: not any(_alive(p) for p in workers), 15), "workers outlived a SIGKILLed supervisor"
+        # ~3 s here; a worker's own watch (server.procs.exit_watch) bounds it at STOP_DEADLINE_S, stuck or not
+        if not _wait(lambda: not any(_alive(p) for p in workers), STOP_DEADLINE_S + 10):
+            left = [_threads(p) for p in workers if _alive(p)]
+            pytest.fail(f"workers outlived a SIGKILLed supervisor by {STOP_DEADLINE_S + 10:.0f} s: " + " | ".join(left)
+                        + "\nlog: " + sup.err_path.read_text()[-3000:])
         for port in (base, base + 10):
             assert probe_listen("127.0.0.1", port, "udp") == ""
     finally:
         sup.stop()
+        for p in workers:
+            if _alive(p):  # never leave an orphan holding ports for the tests after this one
+                os.kill(p, signal.SIGKILL)
 
 
 def test_refuses_to_start_on_what_it_cannot_bind(tmp_path):

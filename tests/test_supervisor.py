@@ -295,6 +295,69 @@ def test_die_with_parent_when_the_parent_is_already_gone():
     assert r.returncode == 42
 
 
+def test_exit_watch_ends_a_process_whose_main_thread_is_stuck_after_a_stop():
+    """SIGTERM sets the stop, but the main thread sits in a read that never returns (as in a pjsua call that
+    hangs): the watch exits 1 after its deadline and runs its last words first; without the watch the process
+    would still run (the read retries after the handler)."""
+    code = textwrap.dedent("""
+        import os, signal, sys, threading
+        from dtmfguard.server.procs import exit_watch
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        if sys.argv[1] == "watch":
+            exit_watch(stop, deadline_s=0.5, on_overrun=lambda: print("overrun", flush=True))
+        r, w = os.pipe()
+        print("stuck", flush=True)
+        os.read(r, 1)
+    """)
+    for mode in ("watch", "none"):
+        p = subprocess.Popen([PY, "-c", code, mode], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": os.getcwd()})
+        try:
+            assert p.stdout.readline() == "stuck\n"
+            p.send_signal(signal.SIGTERM)
+            if mode == "watch":
+                assert p.wait(10) == 1
+                assert p.stdout.read() == "overrun\n"
+            else:
+                with pytest.raises(subprocess.TimeoutExpired):
+                    p.wait(2)
+        finally:
+            p.kill()
+            p.wait()
+
+
+def test_exit_watch_stops_a_process_whose_parent_died_without_a_signal(tmp_path):
+    """No PR_SET_PDEATHSIG here: the watch itself notices the parent is gone, sets the stop, and the main
+    thread's normal shutdown runs (it writes its note and exits 0, before the deadline)."""
+    note = tmp_path / "stopped.txt"
+    child_code = textwrap.dedent("""
+        import os, sys, threading
+        from dtmfguard.server.procs import exit_watch
+        stop = threading.Event()
+        exit_watch(stop, parent_pid=os.getppid(), deadline_s=30, poll_s=0.1)
+        print(os.getpid(), flush=True)
+        stop.wait(60)
+        open(%r, "w").write("stopped" if stop.is_set() else "timeout")
+    """) % str(note)
+    middle = textwrap.dedent("""
+        import subprocess, sys, time
+        p = subprocess.Popen([sys.executable, "-c", %r], stdout=subprocess.PIPE, text=True)
+        print(p.stdout.readline().strip(), flush=True)
+        time.sleep(60)
+    """) % child_code
+    m = subprocess.Popen([PY, "-c", middle], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    child = int(m.stdout.readline())
+    try:
+        m.kill()
+        m.wait()
+        assert _wait(lambda: note.exists() and note.read_text() == "stopped", 10)
+    finally:
+        if os.path.exists(f"/proc/{child}"):
+            os.kill(child, signal.SIGKILL)
+
+
 def test_stdout_captured_takes_c_level_output():
     code = textwrap.dedent("""
         import ctypes, os, sys

@@ -117,6 +117,15 @@ def serve_one(cfg) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    from ..server.procs import PARENT_PID_ENV, STOP_DEADLINE_S, exit_watch
+
+    def overrun() -> None:
+        log.error("still running %.0f s after being told to stop: exiting now", STOP_DEADLINE_S)
+        _cleanup_state(state_dir)
+
+    # a stop (signal, or the supervisor gone) ends this process within STOP_DEADLINE_S, stuck or not
+    exit_watch(stop, (int(os.environ.get(PARENT_PID_ENV, "0") or 0) or None) if supervised else None,
+               on_overrun=overrun)
     from ..sip.pj.b2bua import Guard
     from ..sip.pj.shutdown import end_all_calls
 
@@ -228,7 +237,7 @@ def register(sub) -> None:
                "starts (gateway, key, audit trail, addresses; see dtmfguard config check).  SIGTERM/SIGINT end\n"
                "every call (503 while ringing, BYE once answered) and stop.\n"
                "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 could not start (a port in use, a worker that\n"
-               "failed to start 3 times in a row), 2 bad configuration or flag (every problem listed, e.g. an\n"
+               "failed to start 3 times in a row) or still running 15 s after a stop, 2 bad configuration or flag (every problem listed, e.g. an\n"
                "address this host does not have, a payment gateway that cannot be built), 3 internal error.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML configuration file")

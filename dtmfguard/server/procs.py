@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Callable, Iterator, Optional
 
-__all__ = ["json_events", "stop_process", "die_with_parent", "stdout_captured", "PARENT_PID_ENV"]
+__all__ = ["json_events", "stop_process", "die_with_parent", "exit_watch", "stdout_captured", "PARENT_PID_ENV",
+           "STOP_DEADLINE_S"]
 
 #: A supervised child finds its supervisor's pid here (to notice a parent that died before it asked to follow).
 PARENT_PID_ENV = "DTMFGUARD_SUPERVISOR_PID"
@@ -40,6 +42,38 @@ def die_with_parent(signum: int = signal.SIGTERM, parent_pid: Optional[int] = No
     if parent_pid is not None and os.getppid() != parent_pid:
         os.kill(os.getpid(), signum)
     return True
+
+
+#: Seconds a worker may take from being told to stop to exiting.  Its slowest normal path: 4 s for calls to
+#: end, 1 s for the BYEs to leave, ~1 s to destroy pjsua, 4 s BYE-after-stop for unacknowledged legs (~10 s).
+STOP_DEADLINE_S = 15.0
+
+
+def exit_watch(stop: threading.Event, parent_pid: Optional[int] = None, deadline_s: float = STOP_DEADLINE_S,
+               on_overrun: Callable[[], None] = lambda: None, poll_s: float = 0.5) -> threading.Thread:
+    """A daemon thread that bounds this process's stop: once ``stop`` is set (a signal) or ``parent_pid`` is no
+    longer this process's parent (the supervisor died), it sets ``stop`` and, if the process still runs
+    ``deadline_s`` later, calls ``on_overrun`` and exits with status 1 (``os._exit``).
+
+    Why: an orphaned worker has nobody to SIGKILL it, and it keeps the SIP ports until it exits, so the next
+    supervisor cannot start.  ``PR_SET_PDEATHSIG`` asks the main thread to stop, but a main thread stuck in C
+    (a pjsua call that never returns) never runs its Python signal handler; this thread does not depend on it.
+    Calls still up when the deadline passes lose their media: fail closed.
+    """
+
+    def watch() -> None:
+        while not stop.wait(poll_s):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                stop.set()
+        time.sleep(deadline_s)
+        try:
+            on_overrun()
+        finally:
+            os._exit(1)
+
+    t = threading.Thread(target=watch, name="exit-watch", daemon=True)
+    t.start()
+    return t
 
 
 def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> Optional[int]:
