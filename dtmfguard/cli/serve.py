@@ -237,8 +237,9 @@ def register(sub) -> None:
                "starts (gateway, key, audit trail, addresses; see dtmfguard config check).  SIGTERM/SIGINT end\n"
                "every call (503 while ringing, BYE once answered) and stop.\n"
                "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 could not start (a port in use, a worker that\n"
-               "failed to start 3 times in a row) or still running 15 s after a stop, 2 bad configuration or flag (every problem listed, e.g. an\n"
-               "address this host does not have, a payment gateway that cannot be built), 3 internal error.",
+               "failed to start 3 times in a row) or still running 15 s after a stop, 2 bad configuration\n"
+               "or flag (every problem listed, e.g. an address this host does not have, a payment gateway\n"
+               "that cannot be built), 3 internal error.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--listen", help="SIP host:port for UDP and TCP (default 127.0.0.1:5070)")
