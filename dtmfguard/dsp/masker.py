@@ -1607,7 +1607,10 @@ class Masker:
             # ---- ``offset_at_close`` (helper h15b): a keypad-like suspect whose pair is still there at one keypad's
             # measured frequencies is a press, not a chance fit that went away (a hop the C frame hands over)
             if self._offset_at_close and self._offset_max is not None and not sp[4] and sp[3] is not None \
-                    and sp[3].source == "notch" and self._offset_close(e, sp[0], expl, buf_start):
+                    and sp[3].source == "notch" and self._offset_close(e, sp[0], expl, buf_start) \
+                    and not (self._music_hit_run and self._music_context(e, sp[3].start, buf_start)):
+                # (in a musical context, as ``music_context_hit_run`` judges the offset rule's other presses: notes, and
+                # the suspect ends as it would without the rule)
                 steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
                 onset = self._onset(e, sp[0], steady, buf_start, lim)
                 self._open_press(max(self._align_down(onset - self._guard), lim), lim, sp[0])

@@ -758,8 +758,11 @@ class MaskerParams:
     # Measured (what was looked at before choosing: the traced seeds 1341, 2357, 2366 and the tune seeds 2700-2739, all
     # 38 cells, new against a286dbd): tune blind 0 -> 0, oracle-timed 2,998 -> 2,993 (-1 in four +3/+4 % cells and one
     # boundary row); key-free tune half (12 min per source) the same flat masks, notches and % changed on every source.
-    # Cost: one offset measure (~0.1 ms) where a keypad-like suspect ends, at a hop Python already takes.
-    # False: the suspect simply ends.
+    # Not in a musical context (``music_context_hit_run``'s test, as for the offset rule's other presses): without it the
+    # report half's HyperRogue went 0.25 -> 0.33 flat masks/min, 0.494 -> 0.597 % changed; with it identical to a286dbd
+    # (README, Masking, "First presses").  Report seeds 2740-2779 blind 0 -> 0, oracle-timed 3,074 -> 3,066; 2500-2539
+    # 1 -> 1 (a press at index 9), 3,321 -> 3,320.  Cost: one offset measure (~0.03 ms) where a keypad-like suspect
+    # ends, at a hop Python already takes (81 in 65 s of keys under speech).  False: the suspect simply ends.
     offset_at_close: bool = True
     # ``offset_verify``: a short window's pending suspect (below) that its 16 ms window does not carry at the
     # nominal frequencies is verified again at the measured ones (same ``verify_fraction`` and coherence):
