@@ -125,21 +125,22 @@ def treated(m, n: int) -> np.ndarray:
     return sel
 
 
-def assert_rule_only_adds_treatment(x: np.ndarray, off: dict) -> None:
+def assert_rule_only_adds_treatment(x: np.ndarray, off: dict, base: dict | None = None) -> None:
     """Every sample flat-masked or notched with the rule switched ``off`` is flat-masked or notched with it on,
-    and the rule treats more somewhere (it acts)."""
-    _, m_on = mask(x)
-    _, m_off = mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off))
+    and the rule treats more somewhere (it acts); ``base``: applied to the defaults in both runs."""
+    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **(base or {}))
+    _, m_on = mask(x, params)
+    _, m_off = mask(x, dataclasses.replace(params, **off))
     on, without = treated(m_on, x.size), treated(m_off, x.size)
     assert not np.any(without & ~on)
     assert np.any(on & ~without)
 
 
-def case_only_adds_treatment(case: tuple) -> None:
+def case_only_adds_treatment(case: tuple, base: dict | None = None) -> None:
     """:func:`assert_rule_only_adds_treatment` on a rule test's case ``(speech seed, cell index, condition, off)``:
-    the benchmark's scenario built from it."""
+    the benchmark's scenario built from it (``base``: as there)."""
     seed, index, cond, off = case
-    assert_rule_only_adds_treatment(bench_scenario(seed, index, **cond)[0], off)
+    assert_rule_only_adds_treatment(bench_scenario(seed, index, **cond)[0], off, base)
 
 
 def case_acts_alike(case: tuple) -> None:

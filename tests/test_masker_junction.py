@@ -72,11 +72,16 @@ def test_notch_join_closes_the_gap_between_two_notches():
     assert gaps(m.notched_spans) < gaps(m_off.notched_spans)
 
 
+# (with ``offset_at_close``, helper h15b, merged later, the two runs end the key's flat mask 3 ms apart after the key
+# ended: off in both runs, as the property is this rule's alone)
+ADDS_BASE = {"next other: a neighbour's onset verified, +3 % 3 dB under speech (seed 1111)": {"offset_at_close": False}}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_rules_only_add_treatment(case):
     """Every sample flat-masked or notched without the rule is flat-masked or notched with it, and the rule treats
     more somewhere (it acts)."""
-    case_only_adds_treatment(CASES[case])
+    case_only_adds_treatment(CASES[case], ADDS_BASE.get(case))
 
 
 @pytest.mark.parametrize("case", list(FADE_CASES))

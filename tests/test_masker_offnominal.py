@@ -36,16 +36,22 @@ CASES = {
 }
 
 
+# ``offset_at_close`` (helper h15b, merged later) hides 1237's key too: off with the rule where it is shown necessary,
+# and off in both runs where the rule is shown to only add treatment (the two runs end the key's treatment apart)
+H15B_OFF = {"offset with a suspect: 3 dB under speech, +3 % (seed 1237)": {"offset_at_close": False}}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_rule_is_what_hides_the_key(case):
-    assert_rule_hides_key(*CASES[case])
+    seed, index, cond, off = CASES[case]
+    assert_rule_hides_key(seed, index, cond, {**off, **H15B_OFF.get(case, {})})
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_rules_only_add_treatment(case):
     """Every sample flat-masked or notched without the rule is flat-masked or notched with it, and the rule treats
     more somewhere (it acts)."""
-    case_only_adds_treatment(CASES[case])
+    case_only_adds_treatment(CASES[case], H15B_OFF.get(case))
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -64,11 +64,16 @@ def test_each_rule_is_what_hides_the_key(case):
     assert_rule_hides_key(*{**CASES, **FLAT_CASES}[case])
 
 
+# (``offset_at_close``, helper h15b, merged later, changes what this key's later treatment starts from in one run and
+# not the other: off in both runs, as the property is this rule's alone)
+ADDS_BASE = {"also named, rival: 3 dB under speech, +3 % (seed 1109)": {"offset_at_close": False}}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_rules_only_add_treatment(case):
     """Every sample flat-masked or notched without the rule is flat-masked or notched with it, and the rule treats
     more somewhere (it acts)."""
-    case_only_adds_treatment(CASES[case])
+    case_only_adds_treatment(CASES[case], ADDS_BASE.get(case))
 
 
 @pytest.mark.parametrize("case", list(CASES) + list(FLAT_CASES))

@@ -1010,6 +1010,7 @@ class Masker:
         self._pay_hold = int(round(float(p.payment_hold_ms) * self.rate / 1000.0))
         self._pay_measured = bool(p.payment_measured_pair)
         self._offset_suspect = bool(p.offset_with_suspect)
+        self._offset_at_close = bool(p.offset_at_close)  # (helper h15b)
         self._offset_found = True  # (set by each :meth:`_offset_confirms`)
         self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
@@ -1603,6 +1604,21 @@ class Masker:
             self._misses = 0
             self._end_suspect(e)
         elif e - sp[2] >= self._suspect_close:
+            # ---- ``offset_at_close`` (helper h15b): a keypad-like suspect whose pair is still there at one keypad's
+            # measured frequencies is a press, not a chance fit that went away (a hop the C frame hands over)
+            if self._offset_at_close and self._offset_max is not None and not sp[4] and sp[3] is not None \
+                    and sp[3].source == "notch" and self._offset_close(e, sp[0], expl, buf_start) \
+                    and not (self._music_hit_run and self._music_context(e, sp[3].start, buf_start)):
+                # (in a musical context, as ``music_context_hit_run`` judges the offset rule's other presses: notes, and
+                # the suspect ends as it would without the rule)
+                steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
+                onset = self._onset(e, sp[0], steady, buf_start, lim)
+                self._open_press(max(self._align_down(onset - self._guard), lim), lim, sp[0])
+                self._pair, self._steady, self._misses = sp[0], float(expl[sp[0]]), 0
+                self._press_due = self._press_tests(e, sp[0])
+                self._end_suspect(e)
+                return
+            # ---- end ``offset_at_close``
             self._end_suspect(sp[2] + self._guard)
 
     def _music_held(self, e: int, start: int, buf_start: int) -> bool:
@@ -1949,6 +1965,15 @@ class Masker:
                     and ar2 <= self._twist2 * ac2 and ac2 <= self._twist2 * ar2:
                 return True
         return False
+
+    def _offset_close(self, e: int, pair: int, expl: np.ndarray, buf_start: int) -> bool:
+        """``offset_at_close``: :meth:`_offset_confirms` asked at a suspect's closing hop (its flag for
+        ``payment_measured_pair`` left as it was: that rule is asked only where the screen names a pair)."""
+        found = self._offset_found
+        try:
+            return self._offset_confirms(e, pair, expl, buf_start)
+        finally:
+            self._offset_found = found
 
     def _measured_confirms(self, e: int, named: int, expl: np.ndarray, buf_start: int) -> int:
         """``payment_measured_pair``: the pair whose row and column tones are nearest the strongest peaks of the
