@@ -1310,6 +1310,7 @@ class Masker:
 
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
+        # (``keypad_burst_chain_*`` on: :meth:`_step_chain` instead, bound per instance in :meth:`_setup_burst`)
         if self._suspect is not None and self._suspect[4]:
             self._music_seen = e  # (a musical suspect: Python takes every hop it is open, C frame or not)
         # ``notch_join_ms`` and ``verify_onset_jump`` only away from music (``onset_music_after_ms`` after a musical
@@ -2588,6 +2589,16 @@ class Masker:
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
         self._burst_music = tuple(float(v) for v in p.keypad_burst_music) if p.keypad_burst_music else None
         self._burst_measured = bool(self._burst_n and p.keypad_burst_measured_pair)
+        # ---- ``keypad_burst_chain_*`` (helper h15a): a notched suspect's pair held over a chain of suspects counts
+        chain, gap = p.keypad_burst_chain_ms, p.keypad_burst_chain_gap_ms
+        if chain is not None and not (0 < chain <= 1000 and 0 <= gap <= 1000):
+            raise ValueError("keypad_burst_chain_*: chain 0 < ms <= 1000, gap 0..1000 ms")
+        self._chain_len = None if chain is None or not self._burst_n else int(round(chain * ms))
+        self._chain_gap = int(round(gap * ms))
+        if self._chain_len is not None:
+            self._step = self._step_chain  # (an instance attribute: off, the steps cost nothing more)
+        else:
+            self.__dict__.pop("_step", None)
 
     def _reset_burst(self) -> None:
         self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
@@ -2595,6 +2606,10 @@ class Masker:
         self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (:meth:`_in_burst`)
         self._burst_keypad = False  # the press being masked passed the keypad test
         self.bursts = 0  # burst spans opened (a counter for benchmarks)
+        # ``keypad_burst_chain_*``: [suspect, its pair, its origin hop, restarted by a test] of the suspect followed
+        self._chain_rec: Optional[list] = None
+        self._chain: Optional[list] = None  # ... the chain: [pair, first hop, last hop, hop counted at or None]
+        self.burst_chains = 0  # chains counted towards a burst (a counter for benchmarks)
 
     def _burst_press(self, e: int, start: int, pair: int) -> None:
         """The flat mask of a press (from input position ``start``) closes at hop ``e``: counted when it is of a
@@ -2603,6 +2618,10 @@ class Masker:
         burst still on is held longer."""
         if not self._burst_keypad or e - start < self._burst_min:
             return
+        self._burst_count(e, pair)
+
+    def _burst_count(self, e: int, pair: int) -> None:
+        """A press of ``pair`` counted towards a burst at hop ``e`` (:meth:`_burst_press`, :meth:`_chain_fold`)."""
         closes = self._burst_closes
         closes.append((e, pair))
         while closes and closes[0][0] < e - self._burst_window:
@@ -2618,6 +2637,70 @@ class Masker:
             self._notches.append(self._burst)
             self.bursts += 1
         self._spans_dirty = True
+
+    # ---- ``keypad_burst_chain_*`` (helper h15a) ----------------------------------------------------------------
+    def _step_chain(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
+                    buf_start: int) -> None:
+        """:meth:`_step`, then the suspects it ended or switched folded into the chain of their pair.  Every change
+        of the suspect (opened, switched, ended) is made by a Python step, in any backend and chunking; what is read
+        here is the state before and after such a step (the C frame only moves the suspect's last hop between them):
+        the same chain, hence the same output, for any of them."""
+        sp = self._suspect
+        pre_first, pre_last, pre_musical = (sp[1], sp[2], sp[4]) if sp is not None else (0, 0, 0)
+        was_active = self._active is not None
+        Masker._step(self, e, sus, conf, coef, weak, expl, buf_start)
+        now = self._suspect
+        rec = self._chain_rec
+        if rec is not None and now is rec[0] and now[0] == rec[1] and now[1] == e != pre_first:
+            # held ``persist_ms`` and restarted here: the one-oscillator test found two partials (a voice's or a
+            # note's, not one keypad), or the notes of a press that failed the keypad test: no key's evidence
+            rec[3] = True
+        if rec is not None and (now is not rec[0] or now[0] != rec[1]):
+            obj, pair = rec[0], rec[1]
+            # (ended: its own last hop; switched to another pair: what it held before this step)
+            last, musical = (obj[2], obj[4]) if obj[0] == pair else (pre_last, pre_musical)
+            self._chain_rec = None
+            if self._active is not None and not was_active and self._pair == pair:
+                # it became a press (counted as one when its mask closes): a chain it went on ends below
+                ch = self._chain
+                if ch is not None and ch[0] == pair and rec[2] - ch[2] <= self._chain_gap:
+                    ch[2] = max(ch[2], e)
+            else:
+                self._chain_fold(e, pair, rec[2], last, bool(musical) or rec[3], buf_start)
+        if now is not None and self._chain_rec is None:
+            self._chain_rec = [now, now[0], now[1], False]
+        ch = self._chain
+        if ch is not None and self._active is not None and not was_active and self._pair == ch[0] \
+                and e - ch[2] <= self._chain_gap:
+            # a press of the chain's pair opens: it is counted as a press when its mask closes, not twice
+            if ch[3] is not None:
+                try:
+                    self._burst_closes.remove((ch[3], ch[0]))
+                except ValueError:
+                    pass  # (already out of the window)
+            self._chain = None
+
+    def _chain_fold(self, e: int, pair: int, origin: int, last: int, musical: bool, buf_start: int) -> None:
+        """A suspect of ``pair`` (named from hop ``origin`` to ``last``) ended or switched at hop ``e``: it extends
+        the chain of its pair when it began within ``keypad_burst_chain_gap_ms`` of the chain's last hop (else it
+        starts one); a chain spanning ``keypad_burst_chain_ms`` counts once towards a burst, unless the context
+        measure finds held notes before it (``keypad_burst_music``, as for a press).  A musical suspect, or one the
+        one-oscillator test restarted (``musical``), ends it."""
+        if musical:
+            self._chain = None
+            return
+        ch = self._chain
+        if ch is not None and ch[0] == pair and origin - ch[2] <= self._chain_gap:
+            ch[2] = max(ch[2], last)
+        else:
+            ch = self._chain = [pair, origin, last, None]
+        if ch[3] is None and ch[2] - ch[1] >= self._chain_len:
+            if self._burst_music is not None and self._music_context(e, ch[1], buf_start, self._burst_music,
+                                                                     gated=False):
+                return
+            ch[3] = e
+            self.burst_chains += 1
+            self._burst_count(e, pair)
 
     def _in_burst(self, pos: int) -> bool:
         """True if a burst span covers input position ``pos`` (retired or not: the same for any chunking)."""

@@ -1415,6 +1415,27 @@ class MaskerParams:
     keypad_burst_music: object = (0.6, 0.4)
     keypad_burst_profile: bool = False
     keypad_burst_measured_pair: bool = True
+    # Keypad burst, chained suspects (issue 12, helper h15a): a key under louder speech is often only notched (a
+    # suspect the speech breaks up: its pair named for 5-20 ms, lost for 10-30 ms, named again), never masked flat,
+    # so it did not count towards the burst, which opened only at the third flat-masked press: a later press the
+    # attacker named before its own suspect began leaked (seed 2507, boundary -6 dB: press 5 only notched, three
+    # suspects of its pair 18 and 28 ms apart, 80 ms in all; press 9 named 75 ms into it).  A suspect of a pair that
+    # is not musical (tones not apart, no notes) and that the one-oscillator test never restarted (two partials: a
+    # voice's) extends the chain of its pair when it begins within ``keypad_burst_chain_gap_ms`` of the chain's last
+    # named hop; a chain spanning ``keypad_burst_chain_ms`` from its first to its last named hop counts once towards
+    # the burst at the hop its last suspect ends (no keypad test: speech over the key spoils it; ``keypad_burst_music``
+    # asked as for a press); a suspect that becomes a press, or a press of the chain's pair opening within the gap,
+    # ends the chain (the press is counted at its close, not twice).  Measured, before choosing (README, Masking,
+    # "Keypad burst: chained suspects"): key-free tune half (10 sources, ~115 min), chains counted at 40 ms / 30 ms:
+    # 2 (Drascula, HyperRogue), 0 bursts.  Variants (counted offline from the suspects, a suspect that became a press
+    # included): 40 / 30 ms 5, 30 ms 23 (espeak-cmn 16), a 40 / 60 ms gap 10 / 12, 0 bursts each; without the
+    # one-oscillator condition 40 (espeak-cmn 36: Mandarin's level tones, one pair, no burst only by
+    # ``keypad_burst_pairs``).  Key cells (tune seeds 2600-2606, 38 cells x 24 presses): press onsets
+    # inside a burst 4,295 -> 4,298 (30 ms: 4,304); blind 0 -> 0 (no tune cell of this kind leaked); seed 2507's cell
+    # 1 -> 0 (its 28 ms gap: hence 30).  Costs nothing else: no flat mask, notch or burst more on key-free tune audio.
+    # None: off.
+    keypad_burst_chain_ms: float | None = 40.0
+    keypad_burst_chain_gap_ms: float = 30.0
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
     # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
