@@ -387,6 +387,14 @@ class Masker:
         self._common_peak = float(params.verify_common_peak)
         self._also_rival = bool(params.also_named_rival)
         self._exact_flat = bool(params.verify_exact_flat)
+        # --- ``verify_lead_ms`` (helper h15d): the lead a verified short window's notch takes before the window (beyond
+        # the guard every notch has); None: ``guard_ms``, as before
+        lead = params.verify_lead_ms
+        if lead is not None and not 0 <= lead <= 100:
+            raise ValueError("verify_lead_ms must be None or between 0 and 100")
+        self._verify_lead = self._guard if lead is None else int(round(lead * ms))
+        self._lead_reach = max(self._guard - self._verify_lead, 0)  # (what a notch still reaches back to join)
+        # --- end ``verify_lead_ms``
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -1553,21 +1561,23 @@ class Masker:
             # a verified suspect's evidence ends at the last hop that named its pair (``last``), not at the
             # hop that verified it: the notch ends a guard after the evidence, not ``verify_after_ms`` later
             if sp is None:
-                # a short window may name a tone a few ms after its onset: twice the guard before it
-                first = at - length - (self._guard if verified >= 0 else 0)
+                # a short window may name a tone a few ms after its onset: ``verify_lead_ms`` and the guard before it
+                first = at - length - (self._verify_lead if verified >= 0 else 0)
                 start = max(self._align_down(first - self._guard), lim - self._fade)
+                reach = self._lead_reach if verified >= 0 else 0  # (``verify_lead_ms``)
                 if verified >= 0 and self._exact_flat and at - length >= e - self._kmax * self._hop \
                         and self._exact(at, length, sus, buf_start):  # (a window the delay line holds in any chunking)
                     # ``verify_exact_flat``: a tone alone in a gap of the speech is a press (flat mask): the band
                     # notch's 8 ms blocks would put the speech's own projection on the key's frequencies into the gap
-                    self._open_press(max(start, lim), lim, sus)
+                    self._open_press(max(start - reach, lim), lim, sus)  # (the flat mask keeps its lead)
                     self._pair, self._steady, self._misses = sus, float(expl[sus]), 0
                     self._press_due = self._press_tests(e, sus)
                     return
-                self._suspect = sp = [sus, at, last, self._open_notch(start, lim), False]
+                self._suspect = sp = [sus, at, last, self._open_notch(start, lim, reach=reach), False]
             elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
-                first = at - length - (self._guard if verified >= 0 else 0)
-                sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim)
+                first = at - length - (self._verify_lead if verified >= 0 else 0)
+                sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim,
+                                         reach=self._lead_reach if verified >= 0 else 0)  # (``verify_lead_ms``)
                 if sp[0] != sus:
                     sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
             elif sp[0] != sus:
@@ -1575,7 +1585,7 @@ class Masker:
             elif self._notch_back and sp[3].source == "notch":
                 # ``notch_back``: a window naming the notched pair before the notch's start (a short window
                 # verified after a weak suspect opened the notch from a later onset): the notch reaches back to it
-                first = at - length - (self._guard if verified >= 0 else 0)
+                first = at - length - (self._verify_lead if verified >= 0 else 0)
                 want = max(self._align_down(first - self._guard), lim - self._fade)
                 if want < sp[3].start:
                     sp[3].start = want
@@ -2549,10 +2559,11 @@ class Masker:
         self._spans.append(span)
         self._active = span
 
-    def _open_notch(self, start: int, lim: int, join: bool = True) -> _Span:
+    def _open_notch(self, start: int, lim: int, join: bool = True, reach: int = 0) -> _Span:
         """A band notch from ``start`` (``lim``: the first position whose output is not yet emitted, fade included);
         ``join``: one starting up to ``notch_join_ms`` after the previous notch continues it (not a musical
-        suspect's, whose notch follows what a window names, nor within ``music_context_after_ms`` of one)."""
+        suspect's, whose notch follows what a window names, nor within ``music_context_after_ms`` of one); ``reach``: it
+        continues the previous notch as one starting that much earlier would (``verify_lead_ms``: the lead it dropped)."""
         if self._conceals:
             start = self._conceal_back(start, lim - self._fade)
         if not self._notch_len or (self._pay_flat and self._paying(start)):
@@ -2563,7 +2574,7 @@ class Masker:
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
             if span.source == "notch" and span.end is not None \
-                    and start <= span.end + (self._notch_join if join and self._unmusical else 0) \
+                    and start - reach <= span.end + (self._notch_join if join and self._unmusical else 0) \
                     and span.end - self._guard >= lim - self._fade:
                 # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
                 # leaves the emitted ramp as it was: the same output for any chunking)
