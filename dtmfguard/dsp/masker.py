@@ -880,8 +880,9 @@ class Masker:
             nh = (last_hop - first_hop) // hop + 1
             sus, conf, coef, weak, expl = self._frame_outs
             i = st[9]
+            step = self._step_chain if self._chain_len is not None else self._step
             while i < nh:
-                self._step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
+                step(first_hop + i * hop, int(sus[i]), int(conf[i]), coef[i], int(weak[i]), expl[i], buf_start)
                 i += 1
                 # (a hop naming a pair with no press open always needs the Python step: C would hand it back)
                 if i < nh and (self._active is not None or (sus[i] < 0 and conf[i] < 0)):
@@ -1280,8 +1281,9 @@ class Masker:
         self._steps(hops, buf_start, suspect, conf, conf_coef, weak, expl_long)
 
     def _steps(self, hops: range, buf_start: int, suspect, conf, conf_coef, weak, expl_long) -> None:
+        step = self._step_chain if self._chain_len is not None else self._step
         for i, e in enumerate(hops):
-            self._step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
+            step(int(e), int(suspect[i]), int(conf[i]), conf_coef[i], int(weak[i]), expl_long[i],
                        buf_start)
 
     @staticmethod
@@ -1318,7 +1320,8 @@ class Masker:
 
     def _step(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,
               buf_start: int) -> None:
-        # (``keypad_burst_chain_*`` on: :meth:`_step_chain` instead, bound per instance in :meth:`_setup_burst`)
+        # (``keypad_burst_chain_*`` on: the callers take :meth:`_step_chain` instead; never bound on the instance,
+        # which would make every masker a reference cycle)
         if self._suspect is not None and self._suspect[4]:
             self._music_seen = e  # (a musical suspect: Python takes every hop it is open, C frame or not)
         # ``notch_join_ms`` and ``verify_onset_jump`` only away from music (``onset_music_after_ms`` after a musical
@@ -2606,10 +2609,6 @@ class Masker:
             raise ValueError("keypad_burst_chain_*: chain 0 < ms <= 1000, gap 0..1000 ms")
         self._chain_len = None if chain is None or not self._burst_n else int(round(chain * ms))
         self._chain_gap = int(round(gap * ms))
-        if self._chain_len is not None:
-            self._step = self._step_chain  # (an instance attribute: off, the steps cost nothing more)
-        else:
-            self.__dict__.pop("_step", None)
 
     def _reset_burst(self) -> None:
         self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
@@ -2659,7 +2658,7 @@ class Masker:
         sp = self._suspect
         pre_first, pre_last, pre_musical = (sp[1], sp[2], sp[4]) if sp is not None else (0, 0, 0)
         was_active = self._active is not None
-        Masker._step(self, e, sus, conf, coef, weak, expl, buf_start)
+        self._step(e, sus, conf, coef, weak, expl, buf_start)
         now = self._suspect
         rec = self._chain_rec
         if rec is not None and now is rec[0] and now[0] == rec[1] and now[1] == e != pre_first:
