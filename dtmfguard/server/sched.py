@@ -7,9 +7,13 @@ workers, the SIP peers of a benchmark, anything else), and a tick that comes
 late is a frame the agent hears late or not at all.  Telephony servers give
 their media threads a real-time policy for this reason (Asterisk ``-p``,
 FreeSWITCH ``-rp``; pjmedia's own clock asks for its policy's highest
-priority, which is 0 under ``SCHED_OTHER``).  Only the clock thread is raised,
-at a low real-time priority: the SIP thread, the control API and the capture
-threads stay ordinary, so a payment's slow work never competes with media.
+priority, which is 0 under ``SCHED_OTHER``).  Three threads are raised, at
+low real-time priorities, in this order: the clock thread (``RT_PRIORITY``),
+the thread that runs pjsua's SIP loop (``SIP_RT_PRIORITY``) and pjmedia's RTP
+receive thread (``MEDIA_RT_PRIORITY``); see ``MEDIA_THREAD_NAMES`` for why the
+SIP thread sits between them.  The control API, the payment and capture
+threads stay ordinary (the SIP thread's raise is reset for the threads and
+processes it creates), so a payment's slow work never competes with media.
 
 Safety nets: the kernel's RT throttling (``sched_rt_runtime_us``, 95 % by
 default) and ``RLIMIT_RTTIME``, set here to ``RTTIME_LIMIT_US`` of CPU without
@@ -28,8 +32,9 @@ import os
 import resource
 import threading
 
-__all__ = ["PRIORITY_MODES", "RT_PRIORITY", "RTTIME_LIMIT_US", "can_realtime", "raise_current_thread",
-           "configure", "on_clock_tick", "raise_named"]
+__all__ = ["PRIORITY_MODES", "RT_PRIORITY", "SIP_RT_PRIORITY", "MEDIA_RT_PRIORITY", "RTTIME_LIMIT_US",
+           "MEDIA_THREAD_NAMES", "can_realtime", "raise_current_thread", "configure", "on_clock_tick", "raise_named",
+           "raise_sip_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +45,25 @@ RT_PRIORITY = 10
 RTTIME_LIMIT_US = 2_000_000
 
 #: pjmedia's RTP/RTCP receive thread(s) (Linux thread name): packets read late look like network jitter and
-#: grow every adaptive jitter buffer downstream
+#: grow every adaptive jitter buffer downstream, so they run real time too (:data:`MEDIA_RT_PRIORITY`).  This
+#: thread polls pjlib's select() ioqueue, and when a socket is readable but its key's lock is held by another
+#: thread (pjmedia's transport group lock, taken to start and stop streams on the SIP thread) pjlib (2.15.1
+#: ioqueue_common_abs.c ``ioqueue_dispatch_read_event``) gives up without reading and polls again at once: a
+#: busy loop until the lock is free.  Above a normal-policy holder on the same CPU that loop kept the holder
+#: off its CPU until the kernel's RT throttling (950 ms of every second): the guard froze ~950 ms around
+#: attended transfers (transfer answered ~960 ms late in 18 of 31 pinned runs, the clock thread, which needs
+#: the GIL the starved SIP thread held, stalled 1-2 s, a key pressed then lost: the CI failure "agent 2 got
+#: 711 of 4711"), and a spin past 2 s ended in SIGXCPU.  Hence the order clock > SIP > RTP thread: every
+#: thread that takes a media transport's lock (the SIP thread, the clock thread; with ``threadCnt = 0`` no
+#: other thread calls pjsua) outranks the RTP thread and preempts its loop at once.  Making the RTP thread
+#: ordinary instead (nice -10) also ended the spin, but then 2 of 4 clean-clone CI runs lost a key in other
+#: SIP tests (RTP read late under load).
 MEDIA_THREAD_NAMES = ("media",)
+#: SCHED_RR priority of the thread that runs pjsua's SIP loop (``libHandleEvents``): above the RTP thread
+#: (see :data:`MEDIA_THREAD_NAMES`), below the clock thread
+SIP_RT_PRIORITY = RT_PRIORITY - 1
+#: SCHED_RR priority of pjmedia's RTP thread: below every thread that may hold a media transport's lock
+MEDIA_RT_PRIORITY = RT_PRIORITY - 2
 
 _mode = "off"
 _done: set[int] = set()
@@ -135,6 +157,21 @@ def on_clock_tick() -> None:
         _done.add(tid)
     if raise_current_thread():
         log.info("media clock thread %d runs under SCHED_RR priority %d", tid, RT_PRIORITY)
-        raise_named(MEDIA_THREAD_NAMES)
+        raise_named(MEDIA_THREAD_NAMES, MEDIA_RT_PRIORITY)
     else:
         log.warning("media clock thread %d: SCHED_RR refused; it stays under the normal scheduler", tid)
+
+
+def raise_sip_thread() -> bool:
+    """SCHED_RR at :data:`SIP_RT_PRIORITY` for the calling thread, the one that runs pjsua's SIP loop, once
+    :func:`configure` allowed real time; True if done.  With ``SCHED_RESET_ON_FORK``: the threads and
+    processes it starts (control API, payment workers, pjmedia's own) begin under the normal policy."""
+    if _mode == "off" or not hasattr(os, "SCHED_RESET_ON_FORK"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(SIP_RT_PRIORITY))
+    except (OSError, ValueError):
+        log.warning("SIP thread: SCHED_RR refused; it stays under the normal scheduler")
+        return False
+    log.info("SIP thread %d runs under SCHED_RR priority %d", threading.get_native_id(), SIP_RT_PRIORITY)
+    return True

@@ -78,11 +78,12 @@ _RTP_GIVEN: collections.deque = collections.deque(maxlen=8)
 
 
 #: what runs pjsua2 in a child: the test peers, the guard probe, ``dtmfguard serve`` and ``dtmfguard demo``
-_PJSUA2_PROGRAMS = ("dtmfguard.sip.pj.peers", "guard_probe.py", "serve", "demo")
+_PJSUA2_PROGRAMS = ("dtmfguard.sip.pj.peers", "guard_probe.py", "ioqueue_spin_probe.py", "serve", "demo")
 
 
 def needs_pjsua2(args) -> bool:
-    return any(str(a) in _PJSUA2_PROGRAMS or str(a).endswith("/guard_probe.py") for a in args)
+    return any(str(a) in _PJSUA2_PROGRAMS or str(a).endswith(("/guard_probe.py", "/ioqueue_spin_probe.py"))
+               for a in args)
 
 
 class Proc:

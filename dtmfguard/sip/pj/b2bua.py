@@ -395,6 +395,9 @@ class Guard:
         known = c.agent_known_target()
         s.verify_tls_transport = "tls" in c.transports and c.agent_tls_verify and (not known or uses_tls(known))
         self.ep = create_endpoint(s)
+        # this thread runs the SIP loop (poll): above pjmedia's RTP thread, which busy-waits on a transport lock
+        # this thread may hold (sched.MEDIA_THREAD_NAMES)
+        sched.raise_sip_thread()
         self._create_accounts(s)
         from .rewrite import install as install_rewrite
 

@@ -29,8 +29,15 @@ from ...server import sched
 from ..bridge import sdp_offers_hold  # imported up front: a first import inside a callback delays the answer
 from .endpoint import EndpointSettings, account_config, create_endpoint, destroy_endpoint, media_is_srtp, set_srtp
 
-#: pjmedia's threads (Linux names) that clock this peer's audio out and read its RTP in (--priority)
-PEER_MEDIA_THREADS = ("clock", "media")
+#: pjmedia's threads (Linux names) that clock this peer's audio out and read its RTP in (--priority); the
+#: RTP thread below the peer's SIP loop, as in the guard (sched.MEDIA_THREAD_NAMES)
+PEER_CLOCK_THREADS = ("clock",)
+PEER_MEDIA_THREADS = sched.MEDIA_THREAD_NAMES
+
+
+def _raise_media_threads() -> None:
+    sched.raise_named(PEER_CLOCK_THREADS)
+    sched.raise_named(PEER_MEDIA_THREADS, sched.MEDIA_RT_PRIORITY)
 
 __all__ = ["main"]
 
@@ -95,7 +102,7 @@ class _Call(pj.Call):
                                     for m in info.media)
             self.media_changes += 1
             if self.media_active:  # (--priority) the threads that send and receive this peer's audio
-                sched.raise_named(PEER_MEDIA_THREADS)
+                _raise_media_threads()
             status = next((_MEDIA_STATUS.get(m.status, "?") for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO),
                           "none")
             if status != self.media_status:  # hold / resume as this peer sees it, with the time
@@ -278,7 +285,7 @@ def _raise_late_threads() -> None:
     now = time.monotonic()
     if now >= _next_raise[0]:
         _next_raise[0] = now + 1.0
-        sched.raise_named(PEER_MEDIA_THREADS)
+        _raise_media_threads()
 
 
 def _run_loop(ep, until, timeout_s: float) -> bool:
@@ -814,12 +821,14 @@ def main(argv=None) -> int:
     p.add_argument("--secure-header", action="store_true",
                    help="agent: send --secure-info as an X-Dtmfguard-Secure header instead of the body")
     p.add_argument("--priority", choices=("auto", "off"), default="auto",
-                   help="auto: run pjmedia's clock and media threads under SCHED_RR where allowed, so that the "
-                        "peer's audio goes out every 20 ms on a loaded test machine as a carrier's would "
+                   help="auto: run pjmedia's clock and media threads and the SIP loop under SCHED_RR where "
+                        "allowed, so that the peer's audio goes out every 20 ms on a loaded test machine as a "
+                        "carrier's would "
                         "(default auto; off: the normal scheduler)")
     a = p.parse_args(argv)
     sched.configure(a.priority)
     ep = create_endpoint(_settings(a))
+    sched.raise_sip_thread()  # this thread runs the SIP loop: above the RTP thread (sched.MEDIA_THREAD_NAMES)
     peer = Customer(a) if a.role == "customer" else Agent(a)
     return peer.run(ep)
 
