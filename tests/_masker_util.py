@@ -192,13 +192,17 @@ def fade_region(m, n: int) -> np.ndarray:
     return sel
 
 
-def with_and_without(x: np.ndarray, without, label: str):
+def with_and_without(x: np.ndarray, without, label: str, changed_below: float | None = None):
     """``x`` masked by the defaults and by the params ``without`` (a rule switched off): both outputs and maskers,
-    and how many samples each changed (printed beside the spans' counts)."""
+    and how many samples each changed (printed beside the spans' counts).  ``changed_below``: the rule must change
+    fewer than that share of the samples changed without it, and add no flat mask."""
     out, m = mask(x)
     before, m_before = mask(x, without)
     assert m.errors == 0 and m_before.errors == 0
     changed, changed_before = int(np.sum(out != x)), int(np.sum(before != x))
     print(f"{label}: flat masks {len(m_before.masked_spans)} -> {len(m.masked_spans)}, notches "
           f"{len(m_before.notched_spans)} -> {len(m.notched_spans)}, changed {changed_before} -> {changed} samples")
+    if changed_below is not None:
+        assert len(m.masked_spans) <= len(m_before.masked_spans)
+        assert changed < changed_below * changed_before
     return out, m, before, m_before, changed, changed_before

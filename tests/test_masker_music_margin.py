@@ -30,9 +30,7 @@ def _clip() -> np.ndarray:
 def test_the_margin_holds_a_musical_notch_only_at_its_start():
     x = _clip()
     out, m, before, m_before, changed, changed_before = with_and_without(
-        x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **OFF), "margin hold")
-    assert len(m.masked_spans) <= len(m_before.masked_spans)
-    assert changed < 0.97 * changed_before
+        x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **OFF), "margin hold", changed_below=0.97)
     # what the attacker names in the output (chance fits of notes, no key here): none of 8 ms or more added
     named, named_before = A.decode(heard(out), 8000), A.decode(heard(before), 8000)
     print(f"  the attacker names {len(named_before)} -> {len(named)} runs")

@@ -32,9 +32,7 @@ def _espeak_de() -> np.ndarray:
 def test_verified_notches_on_synthetic_speech_are_shorter():
     x = _espeak_de()
     out, m, before, m_before, changed, changed_before = with_and_without(
-        x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **OFF), "verify lead")
-    assert len(m.masked_spans) <= len(m_before.masked_spans)
-    assert changed < 0.9 * changed_before
+        x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **OFF), "verify lead", changed_below=0.9)
     # the notches start later, none is added: every sample treated with the rule is treated without it
     on, off = treated(m, x.size), treated(m_before, x.size)
     assert not np.any(on & ~off)
