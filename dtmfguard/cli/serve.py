@@ -117,15 +117,14 @@ def serve_one(cfg) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    from ..server.procs import PARENT_PID_ENV, STOP_DEADLINE_S, exit_watch
+    from ..server.procs import STOP_DEADLINE_S, exit_watch, supervisor_pid
 
     def overrun() -> None:
         log.error("still running %.0f s after being told to stop: exiting now", STOP_DEADLINE_S)
         _cleanup_state(state_dir)
 
     # a stop (signal, or the supervisor gone) ends this process within STOP_DEADLINE_S, stuck or not
-    exit_watch(stop, (int(os.environ.get(PARENT_PID_ENV, "0") or 0) or None) if supervised else None,
-               on_overrun=overrun)
+    exit_watch(stop, supervisor_pid() if supervised else None, on_overrun=overrun)
     from ..sip.pj.b2bua import Guard
     from ..sip.pj.shutdown import end_all_calls
 

@@ -1414,12 +1414,7 @@ class Masker:
         if press >= 0:
             # the attacker's rule names the same pair at every hop for a while (a clean tone whose
             # frequency error keeps single windows under the confirmation thresholds): a press
-            steady = float(expl[press]) * self._short / (self._kmax * self._hop)
-            onset = self._onset(e, press, steady, buf_start, lim)
-            self._open_press(max(self._align_down(onset - self._guard), lim), lim, press)
-            self._pair, self._steady, self._misses = press, float(expl[press]), 0
-            self._press_due = self._press_tests(e, press)
-            self._end_suspect(e)
+            self._press_from_onset(e, press, expl, buf_start, lim)
             return
         if conf >= 0:
             if self._active is None:
@@ -1625,15 +1620,20 @@ class Masker:
                     and not (self._music_hit_run and self._music_context(e, sp[3].start, buf_start)):
                 # (in a musical context, as ``music_context_hit_run`` judges the offset rule's other presses: notes, and
                 # the suspect ends as it would without the rule)
-                steady = float(expl[sp[0]]) * self._short / (self._kmax * self._hop)
-                onset = self._onset(e, sp[0], steady, buf_start, lim)
-                self._open_press(max(self._align_down(onset - self._guard), lim), lim, sp[0])
-                self._pair, self._steady, self._misses = sp[0], float(expl[sp[0]]), 0
-                self._press_due = self._press_tests(e, sp[0])
-                self._end_suspect(e)
+                self._press_from_onset(e, sp[0], expl, buf_start, lim)
                 return
             # ---- end ``offset_at_close``
             self._end_suspect(sp[2] + self._guard)
+
+    def _press_from_onset(self, e: int, pair: int, expl: np.ndarray, buf_start: int, lim: int) -> None:
+        """A press of ``pair`` found at hop ``e`` (a run of hits, the offset rule, ``offset_at_close``): flat-masked
+        from its walked-back onset (not before ``lim``), its press tests due, the suspect ended."""
+        steady = float(expl[pair]) * self._short / (self._kmax * self._hop)
+        onset = self._onset(e, pair, steady, buf_start, lim)
+        self._open_press(max(self._align_down(onset - self._guard), lim), lim, pair)
+        self._pair, self._steady, self._misses = pair, float(expl[pair]), 0
+        self._press_due = self._press_tests(e, pair)
+        self._end_suspect(e)
 
     def _music_held(self, e: int, start: int, buf_start: int) -> bool:
         """``music_context_held_*`` (helper m13e): the context measure (:meth:`_music_context`) for a pair held
@@ -2368,7 +2368,6 @@ class Masker:
                 or a - self._onset_before < buf_start:
             # (judged at its look only: a window left pending through a press is resolved later, where the delay line
             # may no longer hold the ms before it, whatever the chunking)
-            return False
             return False
         freqs = self._nominal(pair)
         after, _ = self._fit_at(a, e, freqs, buf_start)

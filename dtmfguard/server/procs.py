@@ -14,12 +14,17 @@ import time
 from typing import Callable, Iterator, Optional
 
 __all__ = ["json_events", "stop_process", "die_with_parent", "exit_watch", "stdout_captured", "PARENT_PID_ENV",
-           "STOP_DEADLINE_S"]
+           "STOP_DEADLINE_S", "supervisor_pid"]
 
 #: A supervised child finds its supervisor's pid here (to notice a parent that died before it asked to follow).
 PARENT_PID_ENV = "DTMFGUARD_SUPERVISOR_PID"
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def supervisor_pid() -> Optional[int]:
+    """The supervisor's pid a supervised child was started with (:data:`PARENT_PID_ENV`), or None."""
+    return int(os.environ.get(PARENT_PID_ENV, "0") or 0) or None
 
 
 def die_with_parent(signum: int = signal.SIGTERM, parent_pid: Optional[int] = None) -> bool:
@@ -38,7 +43,7 @@ def die_with_parent(signum: int = signal.SIGTERM, parent_pid: Optional[int] = No
     except (OSError, AttributeError):  # pragma: no cover - non-Linux
         return False
     if parent_pid is None:
-        parent_pid = int(os.environ.get(PARENT_PID_ENV, "0") or 0) or None
+        parent_pid = supervisor_pid()
     if parent_pid is not None and os.getppid() != parent_pid:
         os.kill(os.getpid(), signum)
     return True
