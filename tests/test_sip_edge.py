@@ -179,3 +179,63 @@ def test_refusals_pjsua_makes_itself_are_counted_and_logged(tmp_path):
     assert edge["refused"].get("488", 0) == 0  # not the edge's doing
     assert edge["invite_failures_sent"] == {"488": 1}
     assert "INVITE answered 488" in guard.err_path.read_text()
+
+
+def _refused_invite(gport: int, lport: int, n: int) -> bytes:
+    """An INVITE the edge refuses statelessly (488: an SDP ``c=`` address pjsip would abort on), unique per ``n``."""
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 " + "A" * 300 + "\r\nt=0 0\r\n"
+           "m=audio 7000 RTP/AVP 0\r\n")
+    return (f"INVITE sip:guard@127.0.0.1:{gport} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bKfl{n}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:f@127.0.0.1>;tag=fl{n}\r\nTo: <sip:guard@127.0.0.1>\r\n"
+            f"Call-ID: flood-{n}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:f@127.0.0.1:{lport}>\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
+
+
+def test_a_flood_of_refused_requests_is_counted_but_not_logged_line_by_line(tmp_path):
+    """2,000 INVITEs refused at the edge in about a second: each is answered and counted in the worker's
+    health, the log keeps at most a burst of lines per kind (logthrottle) and says how many it left out,
+    and the worker still answers afterwards.  Before the throttle: two log lines per request."""
+    import socket
+    import time
+
+    from dtmfguard import logthrottle
+
+    aport, gport = free_port(), free_port()
+    guard = _guard(tmp_path, aport, gport)
+    sent, answered = 2000, 0
+    try:
+        guard.wait_ready()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.0)
+        lport = sock.getsockname()[1]
+        for n in range(sent):
+            sock.sendto(_refused_invite(gport, lport, n), ("127.0.0.1", gport))
+            if n % 50 == 49:  # pace the sender a little so the guard's socket buffer drops nothing
+                time.sleep(0.02)
+            try:
+                while True:
+                    answered += sock.recv(65535).startswith(b"SIP/2.0 488")
+            except BlockingIOError:
+                pass
+        sock.settimeout(2.0)
+        try:
+            while answered < sent:
+                answered += sock.recv(65535).startswith(b"SIP/2.0 488")
+        except socket.timeout:
+            pass
+        sock.close()
+        # after the flood's period: the next refusal passes and says how many the log left out
+        time.sleep(logthrottle.PERIOD_S + 0.5)
+        assert _send(gport, _msg("c-address-300", {"sdp_c_addr": "A" * 300})).final == "488"
+    finally:
+        assert guard.stop() == 0
+    assert answered >= 0.95 * sent, answered  # UDP on loopback: the answers came back
+    edge = [e for e in guard.events() if e.get("event") == "done"][0]["health"]["edge"]
+    assert edge["refused"].get("488", 0) >= answered  # every refusal counted
+    log = guard.err_path.read_text()
+    lines = [ln for ln in log.splitlines() if "refused INVITE at the edge" in ln]
+    # one burst per period the flood spanned (it takes 1-3 s here), plus the line after it
+    assert 1 < len(lines) <= 3 * logthrottle.BURST + 1, len(lines)
+    assert "more like this in the last" in lines[-1]
+    assert sum(ln.count("INVITE answered 488") for ln in log.splitlines()) <= 3 * logthrottle.BURST + 1

@@ -32,6 +32,7 @@ import threading
 from collections import Counter
 from typing import Callable
 
+from ... import logthrottle
 from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
 from .pjmodule import MAX_PKT_LENS, PKT_OFFSET, VOIDP, find_msg_info, pj_str, respond_stateless
 from .pjmodule import install as install_module
@@ -39,6 +40,7 @@ from .pjmodule import install as install_module
 __all__ = ["EdgeGuard", "install", "find_msg_info"]
 
 log = logging.getLogger(__name__)
+logthrottle.install(log)  # one line per request refused: a flood must not fill the disk
 
 _PRIORITY = 15  # PJSIP_MOD_PRIORITY_TSX_LAYER - 1
 

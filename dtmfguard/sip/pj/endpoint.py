@@ -33,10 +33,13 @@ from dataclasses import dataclass, field
 
 import pjsua2 as pj
 
+from ... import logthrottle
+
 __all__ = ["EndpointSettings", "PjLogBridge", "create_endpoint", "destroy_endpoint", "CODEC_PRIORITIES",
            "set_srtp", "media_is_srtp", "SRTP_USE"]
 
 log = logging.getLogger(__name__)
+logthrottle.install(log)  # one line per request refused: a flood must not fill the disk
 
 #: Codec priorities (pjsua2: 0 disables, 255 highest).  Speex, GSM, iLBC, L16 are disabled on purpose:
 #: lossy low-bit-rate codecs distort DTMF and the masker's tone.
