@@ -1478,7 +1478,8 @@ class MaskerParams:
     # samples changed (en 0.111 -> 0.125 %, fr 0.136 -> 0.145, ru 0.101 -> 0.112, it 0.320 -> 0.332, espeak-cmn
     # 0.355 -> 0.369; 2,500 ms about half), +0.4-1.0 notch/min, no flat mask; HyperRogue and Drascula at 0.8-1.2x
     # speed at most +0.016 % (Drascula 1.1x, 3 contexts).  Card numbers are keyed in groups with pauses of 1-4 s
-    # between them: 5,000 ms.  None: off.
+    # between them: 5,000 ms.  Report half, run once at the end: espeak-cmn 0.399 -> 0.441 % (3 contexts), HyperRogue
+    # 0.478 -> 0.496 % (3; flat masks 0.25 -> 0.33/min), the others +0.000 to +0.007 points.  None: off.
     keypad_context_ms: float | None = 5000.0
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
