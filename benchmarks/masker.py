@@ -228,7 +228,10 @@ def talk_off(models, minutes: float, split: str = "report", sources=TALK_OFF_SOU
                           "changed_by_mask": float(np.mean(changed & ~notched)),
                           # (``keypad_burst_*``: bursts the masker opened on key-free audio, and their samples)
                           "bursts": int(getattr(m, "bursts", 0)),
-                          "burst_samples": int(sum(s.end - s.start for s in getattr(m, "burst_spans", [])))}
+                          "burst_samples": int(sum(s.end - s.start for s in getattr(m, "burst_spans", []))),
+                          # (``keypad_context_ms``: contexts opened, short windows verified by a context alone)
+                          "contexts": int(getattr(m, "contexts", 0)),
+                          "context_verified": int(getattr(m, "context_verified", 0))}
             if boundary:
                 row[label]["named_out_per_min"] = len(adversary_runs(g711.ulaw_decode(g711.ulaw_encode(out)))) / mins
         rows.append(row)
@@ -236,7 +239,8 @@ def talk_off(models, minutes: float, split: str = "report", sources=TALK_OFF_SOU
         print(f"  {name:11s} {mins:5.1f} min | old {o['masks_per_min']:5.2f}/min {o['notches_per_min']:5.1f}/min "
               f"{o['changed']:7.3%} | new {n['masks_per_min']:4.2f}/min flat + {n['notches_per_min']:5.1f}/min notch, "
               f"{n['changed']:7.3%} changed ({n['changed_by_mask']:.3%} by the flat mask), "
-              f"{n['bursts']} keypad bursts ({n['burst_samples'] / x.size:.3%} of samples)", flush=True)
+              f"{n['bursts']} keypad bursts ({n['burst_samples'] / x.size:.3%} of samples), {n['contexts']} keypad "
+              f"contexts ({n['context_verified']} windows verified by one)", flush=True)
         if boundary:
             b = row["boundary"] = boundary_row(x, mins)
             print(f"  {'':11s} boundary: the attacker names {b['runs_per_min']:5.1f} runs/min ({b['samples']:.3%} of "

@@ -19,8 +19,10 @@ from dtmfguard.testkit import adversary as A
 _SPEECH: dict = {}
 
 #: the keypad burst off (``keypad_burst_*``): inside a burst the payment profile's band notch covers what a single
-#: rule adds (a suspect's notch there changes no sample), so a rule is shown necessary on the masker without it
-NO_BURST = {"keypad_burst_presses": None}
+#: rule adds (a suspect's notch there changes no sample), so a rule is shown necessary on the masker without it; the
+#: keypad context (``keypad_context_ms``) off too: inside one every short window the screen names is notched, which
+#: covers what a verification rule adds
+NO_BURST = {"keypad_burst_presses": None, "keypad_context_ms": None}
 
 #: the column tests (``verify_column_weak_*``, ``verify_column_onset_*``, ``verify_column_held_steady``, the 0.5 %
 #: ``verify_column_near_*``) hide many of the cells other rules are pinned on: those tests switch them off with
@@ -127,8 +129,9 @@ def treated(m, n: int) -> np.ndarray:
 
 def assert_rule_only_adds_treatment(x: np.ndarray, off: dict, base: dict | None = None) -> None:
     """Every sample flat-masked or notched with the rule switched ``off`` is flat-masked or notched with it on,
-    and the rule treats more somewhere (it acts); ``base``: applied to the defaults in both runs."""
-    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **(base or {}))
+    and the rule treats more somewhere (it acts); ``base``: applied to the defaults in both runs (the keypad context off
+    unless ``base`` says otherwise: inside one every short window the screen names is notched, whatever a rule adds)."""
+    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **{"keypad_context_ms": None, **(base or {})})
     _, m_on = mask(x, params)
     _, m_off = mask(x, dataclasses.replace(params, **off))
     on, without = treated(m_on, x.size), treated(m_off, x.size)

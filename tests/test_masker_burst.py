@@ -22,10 +22,11 @@ from dtmfguard.testkit import adversary as A
 from dtmfguard.testkit.synth import dtmf_tone
 from test_masker_native import _chunked
 
-_OFF = {"keypad_burst_presses": None, "verify_onset_jump": None}
+_OFF = {"keypad_burst_presses": None, "verify_onset_jump": None, "keypad_context_ms": None}
 # the benchmark's cell (``benchmarks/masker.py --payment``, tune seed 1515, boundary row -6 dB: tones 6 dB under the
-# speech around them): without the rule the attacker names the press at index 14 blind (``verify_onset_jump``,
-# merged later, hides that key as well: switched off with the burst, to show the burst alone hides it)
+# speech around them): without the rule the attacker names the press at index 14 blind (``verify_onset_jump`` and the
+# keypad context, ``keypad_context_ms``, merged later, hide that key as well: switched off with the burst, to show the
+# burst alone hides it)
 _CELL = (1515, 102, {"speech_under_db": -6.0})
 
 

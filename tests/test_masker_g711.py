@@ -64,7 +64,8 @@ def test_each_rule_is_what_hides_the_key(case):
 def test_optional_rule_hides_its_key(case):
     seed, index, cond, on = OPTIONAL[case]
     x, spans = _scenario(seed, index, **cond)
-    base = dataclasses.replace(P, keypad_burst_presses=None)  # (without the keypad burst, which may hide it too)
+    # (without the keypad burst or the keypad context, which may hide it too)
+    base = dataclasses.replace(P, keypad_burst_presses=None, keypad_context_ms=None)
     assert _blind(x, spans, dataclasses.replace(base, **on)) == 0
     assert _blind(x, spans, dataclasses.replace(base, **dict(on, verify_recent_weak_ms=None))) >= 1
 

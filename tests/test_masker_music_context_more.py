@@ -22,7 +22,9 @@ RULES = ("music_context_hit_run", "music_context_weak", "music_context_from_name
 
 
 def _without(rule: str):
-    return dataclasses.replace(DEFAULT_MASKER_PARAMS, **{rule: False})
+    # (the keypad context off too, ``keypad_context_ms``: the chord confirmed as a press without the rule would open
+    # one, whose notches of the notes after it are no part of what the rule is compared with)
+    return dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_context_ms=None, **{rule: False})
 
 
 def _clip(speed: float, start_s: float, end_s: float) -> np.ndarray:

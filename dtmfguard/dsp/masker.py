@@ -456,6 +456,7 @@ class Masker:
         if self.delay_samples < self._suspect_close + 2 * self._guard + self._hop:
             self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
         self._setup_burst(params)  # (``keypad_burst_*``: off without a notch)
+        self._setup_context(params)  # (``keypad_context_ms``: off without a notch)
         self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
         # the band projector P = B pinv(B) as its two factors, applied in one fixed order by both backends
         # (coefficients summed sample by sample, then the projection term by term): same bits in C
@@ -550,6 +551,7 @@ class Masker:
         self._notch_history: Deque[MaskedSpan] = deque(maxlen=100000)
         self._pay_done: List[Tuple[int, int]] = []  # retired payment-profile spans (few: one per payment)
         self._reset_burst()
+        self._reset_context()
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
         if self._native_screen is not None:  # the C frame works on these buffers (held until the next reset)
@@ -1342,7 +1344,7 @@ class Masker:
             self._press_due = _NO_DUE
             keypad_due, self._keypad_due = e >= self._keypad_due, _NO_DUE if e >= self._keypad_due else self._keypad_due
             failed = keypad_due and not self._keypad(e, self._pair, buf_start)
-            if keypad_due and not failed and self._burst_n:
+            if keypad_due and not failed and (self._burst_n or self._ctx_len):
                 # (``keypad_burst_*``: a key's grade, unless the octave test finds notes, or held notes before it)
                 self._burst_keypad = not (self._burst_music is not None and self._music_context(
                     e, self._active.start, buf_start, self._burst_music, gated=False))
@@ -1447,7 +1449,7 @@ class Masker:
                         and self._held_measured(e, p, buf_start):
                     self._misses = 0  # the pair is still there, off nominal (:meth:`_held_measured`)
                 if self._misses >= self._close_hops:
-                    if self._burst_n and not self._press_named:
+                    if (self._burst_n or self._ctx_len) and not self._press_named:
                         self._burst_press(e, self._active.start, p)
                     self._close(self._active, e + self._guard)
                     self._active = None
@@ -2299,7 +2301,8 @@ class Masker:
                     or self._column_held_line(e, pair, buf_start) \
                     or (len(item) > 4 and self._onset_jumped(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
-                                                                                   buf_start, energy)):
+                                                                                   buf_start, energy)) \
+                    or self._in_context(item[1]):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
             elif self._again and len(item) == 4 and item[1] + self._again > e:
@@ -2627,7 +2630,10 @@ class Masker:
         burst still on is held longer."""
         if not self._burst_keypad or e - start < self._burst_min:
             return
-        self._burst_count(e, pair)
+        if self._ctx_len:
+            self._context_open(e)  # (``keypad_context_ms``: the same grade opens a keypad context)
+        if self._burst_n:
+            self._burst_count(e, pair)
 
     def _burst_count(self, e: int, pair: int) -> None:
         """A press of ``pair`` counted towards a burst at hop ``e`` (:meth:`_burst_press`, :meth:`_chain_fold`)."""
@@ -2710,6 +2716,38 @@ class Masker:
             ch[3] = e
             self.burst_chains += 1
             self._burst_count(e, pair)
+
+    # ------------------------------------------------------------------ the keypad context (``keypad_context_ms``)
+    def _setup_context(self, p: MaskerParams) -> None:
+        ms = p.keypad_context_ms
+        if ms is not None and not 0 < ms <= 60000:
+            raise ValueError("keypad_context_ms: 0 < ms <= 60000")
+        # (a band notch needs its look-ahead: none with one too short, as the keypad burst; 0: off)
+        self._ctx_len = 0 if ms is None or not self._notch_len else int(round(ms * self.rate / 1000.0))
+
+    def _reset_context(self) -> None:
+        self._ctx = (0, -1)  # the keypad context on: (first, last) hop naming a short window it verifies
+        self.contexts = 0  # keypad contexts opened (not those a later press held longer: a counter for benchmarks)
+        self.context_verified = 0  # pending short windows verified by the context alone (a counter for benchmarks)
+
+    def _context_open(self, e: int) -> None:
+        """The flat mask of a press of a key's grade (:meth:`_burst_press`) closes at hop ``e``: a keypad context is
+        on from there for ``keypad_context_ms`` (a context still on is held longer)."""
+        first, last = self._ctx
+        if e <= last:
+            self._ctx = (first, e + self._ctx_len)
+        else:
+            self._ctx = (e, e + self._ctx_len)
+            self.contexts += 1
+
+    def _in_context(self, named: int) -> bool:
+        """``keypad_context_ms``: a pending short window named at hop ``named`` inside a keypad context is verified
+        (asked last in :meth:`_verify_pending`: whatever else verified it is not counted here)."""
+        first, last = self._ctx
+        if first <= named <= last:
+            self.context_verified += 1
+            return True
+        return False
 
     def _in_burst(self, pos: int) -> bool:
         """True if a burst span covers input position ``pos`` (retired or not: the same for any chunking)."""
