@@ -457,6 +457,7 @@ class Masker:
             self._notch_len = 0  # a notch's end (and ramp) would be decided after its samples left
         self._setup_burst(params)  # (``keypad_burst_*``: off without a notch)
         self._setup_context(params)  # (``keypad_context_ms``: off without a notch)
+        self._setup_pair_hold(params)  # (``pair_hold_*``: off without a notch)
         self._notch_win = np.sin(np.pi * (np.arange(nl) + 0.5) / max(nl, 1)) ** 2
         # the band projector P = B pinv(B) as its two factors, applied in one fixed order by both backends
         # (coefficients summed sample by sample, then the projection term by term): same bits in C
@@ -552,6 +553,7 @@ class Masker:
         self._pay_done: List[Tuple[int, int]] = []  # retired payment-profile spans (few: one per payment)
         self._reset_burst()
         self._reset_context()
+        self._reset_pair_hold()
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
         if self._native_screen is not None:  # the C frame works on these buffers (held until the next reset)
@@ -1552,7 +1554,8 @@ class Masker:
         if sus >= 0:
             sus, length = sus % 16, self._ks[sus // 16] * self._hop
             if (sp is None or ((sp[3] is None or (self._musical_exact and self._musical(sp))) and sp[0] != sus)) \
-                    and length <= self._verify_len and verified < 0:
+                    and length <= self._verify_len and verified < 0 \
+                    and not (self._phold_len and self._pair_held(e, sus)):
                 # a short window alone is weak evidence (speech gives a few a minute): keep it pending
                 # until the 16 ms window centred on it has been seen, then notch only if that window
                 # still carries the pair (a tone under speech does; a chance fit of a syllable does not)
@@ -1625,7 +1628,7 @@ class Masker:
                 self._press_from_onset(e, sp[0], expl, buf_start, lim)
                 return
             # ---- end ``offset_at_close``
-            self._end_suspect(sp[2] + self._guard)
+            self._end_suspect(self._pair_hold_end(sp) if self._phold_len else sp[2] + self._guard)
 
     def _press_from_onset(self, e: int, pair: int, expl: np.ndarray, buf_start: int, lim: int) -> None:
         """A press of ``pair`` found at hop ``e`` (a run of hits, the offset rule, ``offset_at_close``): flat-masked
@@ -2748,6 +2751,50 @@ class Masker:
             self.context_verified += 1
             return True
         return False
+    # ---- ``pair_hold_*`` (helper h16a) -------------------------------------------------------------------------
+    def _setup_pair_hold(self, p: MaskerParams) -> None:
+        hold, gap, span = p.pair_hold_ms, p.pair_hold_gap_ms, p.pair_hold_chain_ms
+        if hold is not None and not (0 < hold <= 1000 and 0 <= gap <= 1000 and 0 <= span <= 1000):
+            raise ValueError("pair_hold_*: hold 0 < ms <= 1000, gap and chain 0..1000 ms")
+        ms = self.rate / 1000.0
+        # (a band notch needs its look-ahead: none with one too short)
+        self._phold_len = 0 if hold is None or not self._notch_len else int(round(hold * ms))
+        self._phold_gap = int(round(gap * ms))
+        self._phold_span = int(round(span * ms))
+
+    def _reset_pair_hold(self) -> None:
+        # the chain of the last keypad-like suspects of one pair: [pair, first hop, last hop, suspects, held until]
+        self._phold: Optional[list] = None
+        self.pair_holds = 0  # chains that began a hold (a counter for benchmarks)
+
+    def _pair_hold_end(self, sp: list) -> int:
+        """The end of a suspect's notch closed at its natural end (its pair not named for ``suspect_close_ms``): a
+        guard after its last named hop; ``pair_hold_*``: a keypad-like suspect (not musical, a band notch) extends the
+        chain of its pair when it began within ``pair_hold_gap_ms`` of the chain's last named hop or while its hold was
+        on (else it starts one); a chain of two suspects or more spanning ``pair_hold_chain_ms`` holds its pair for
+        ``pair_hold_ms`` after its last named hop (a window naming it then is notched at once, :meth:`_pair_held`).
+        The notch itself ends as before."""
+        end = sp[2] + self._guard
+        span, pair = sp[3], sp[0]
+        if span is None or span.source != "notch" or sp[4]:
+            return end
+        ch = self._phold
+        if ch is not None and ch[0] == pair and (sp[1] <= ch[2] + self._phold_gap or sp[1] <= ch[4]):
+            ch[2] = max(ch[2], sp[2])
+            ch[3] += 1
+        else:
+            ch = self._phold = [pair, sp[1], sp[2], 1, -_NO_DUE]
+        if ch[3] >= 2 and ch[2] - ch[1] >= self._phold_span:
+            if ch[4] == -_NO_DUE:
+                self.pair_holds += 1
+            ch[4] = max(ch[4], ch[2] + self._phold_len)
+        return end
+
+    def _pair_held(self, e: int, pair: int) -> bool:
+        """``pair_hold_*``: True when a chain of ``pair`` holds it at hop ``e`` (:meth:`_pair_hold_end`): a short window
+        naming it is a suspect at once, not kept pending for its verification."""
+        ch = self._phold
+        return ch is not None and ch[0] == pair and e <= ch[4]
 
     def _in_burst(self, pos: int) -> bool:
         """True if a burst span covers input position ``pos`` (retired or not: the same for any chunking)."""

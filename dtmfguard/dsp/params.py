@@ -1481,6 +1481,43 @@ class MaskerParams:
     # between them: 5,000 ms.  Report half, run once at the end: espeak-cmn 0.399 -> 0.441 % (3 contexts), HyperRogue
     # 0.478 -> 0.496 % (3; flat masks 0.25 -> 0.33/min), the others +0.000 to +0.007 points.  None: off.
     keypad_context_ms: float | None = 5000.0
+    # Pair hold (issue 12, helper h16a): a long key press under louder speech is notched as a string of short suspects
+    # of its pair (the speech breaks the tone up: its pair named for 0-20 ms, lost for 10-100 ms, named again), and in
+    # a hole between two of them each short window naming the pair was kept pending for its verification (the 16 ms
+    # window centred on it), which the speech there declined: the attacker named the key in the hole (traced leaks:
+    # 2357 press 1 and tune seed 3047 press 10, cells "3 dB under speech, freq -2 %"; 1341 press 0's holes).  A
+    # suspect of a keypad-like pair (not musical, a band notch) that ends for want of a window naming its pair
+    # (``suspect_close_ms``) extends the chain of its pair when it began within ``pair_hold_gap_ms`` of the chain's last
+    # named hop, or while the chain held its pair (else it starts one); a chain of two suspects or more spanning
+    # ``pair_hold_chain_ms`` from its first to its last named hop holds its pair ``pair_hold_ms`` after that hop: a
+    # short window naming the pair then is a suspect at once, notched from its start, as a 16 ms window's would be
+    # (the attacker's own test at the input, no verification).  Decided at the hops that name the pair, from what was
+    # seen before them; the notch of every suspect ends as before.  Measured, before choosing (tune halves; README,
+    # Masking, "Pair hold"): every natural close of a keypad-like notched suspect logged (key-free tune half, 10
+    # sources x 12 min: 945; keys of tune seeds 3000-3015 and the traced seeds: 10,301 in presses), chains of two or
+    # more spanning >= 15 ms: key-free 49 (espeak German 29, mostly pair * at 941 + 1,209 Hz), keys 76 presses; the
+    # traced presses' chains spanned 18 (3047), 19-37 (1341) and 26 ms (2357) before their holes, the holes lasted
+    # 17-107 ms after the chain's last named hop (hence 120).  The one-oscillator test (``persist_spread_max``) over
+    # the 40 ms before the close separates key-free chains from keys' (key-free 3 of 125, keys 59 of 87) but failed on
+    # every traced press (the tone 3 dB under speech, 2-3 % off): not asked; the music-context measure
+    # (``keypad_burst_music``) took 1 key-free chain of 47: not asked.  Rejected: a hold of the notch itself (120 ms
+    # after a chain of two, held on while a window named the pair): espeak German 0.382 -> 1.528 % of samples changed,
+    # English 0.111 -> 0.255 %; a hold after a single suspect too (no chain), which also hid 3041 press 15 (and, 120 ms,
+    # 2357 press 8): 120 ms espeak German 0.488 %, Mandarin 0.429, HyperRogue 0.380; 30 ms 0.462, 0.399, 0.377.
+    # Key-free tune half (12 min per source, beside a047660; % changed, notches/min): espeak German 0.382 -> 0.397
+    # (26.1 -> 27.6), Mandarin 0.355 -> 0.358, HyperRogue 0.354 -> 0.362 (6.1 -> 6.7), Drascula 0.115 -> 0.117, Russian
+    # 0.101 -> 0.103, English 0.111 -> 0.112, French, Spanish, Italian, music on hold identical; no flat mask or burst
+    # more (a chain of 0 ms: espeak German 0.418 %).  Report half, run once at the end: espeak German 0.363 -> 0.374 %
+    # (24.2 -> 25.4 notches/min), every other source the same to 0.001 % (HyperRogue 0.478 %).  Trade-off: speech right
+    # after a chance chain has its pair's short windows notched for 120 ms without verification (a few ms each).  Keys
+    # (blind digits, the benchmark's cells per seed beside a047660): tune seeds 3000-3059 2 -> 1 (3047; 3041 press 15's
+    # hole follows a single suspect switched from another pair: no chain), traced 2357 2 -> 1 (press 8 is another kind:
+    # nothing before a late confirmation), 1341 1 -> 1 (press 0 named 7-18 ms into it, before its first notch; its holes
+    # no longer named); tune seeds 2600-2639 and 2700-2719 unchanged (2600-2619 with an earlier variant); oracle-timed 3047 95 -> 89, 1341, 2357, 3040-3042
+    # identical.  None: off.
+    pair_hold_ms: float | None = 120.0
+    pair_hold_gap_ms: float = 30.0
+    pair_hold_chain_ms: float = 15.0
     # Audio the customer did not send (issue 12, fail closed): a frame a jitter buffer made up (an empty
     # buffer's or a lost packet's concealment: pjmedia's WSOLA repeats the last pitch-like period, so a tone
     # goes on as a comb of bursts with another phase) or a join where it dropped frames, as the media
