@@ -7,9 +7,9 @@ import dataclasses
 import functools
 
 import numpy as np
-
 from _corpus_util import need_speech
 from _native_util import with_backend
+
 from dtmfguard.dsp import g711, goertzel
 from dtmfguard.dsp import masker as masker_mod
 from dtmfguard.dsp.masker import Masker
@@ -50,6 +50,14 @@ def blind(x: np.ndarray, spans, params=DEFAULT_MASKER_PARAMS, codec: str = "ulaw
     out, m = mask(x, params)
     assert m.errors == 0
     return A.count_recovered(heard(out, codec), spans)
+
+
+def named_presses(x: np.ndarray, spans, params=DEFAULT_MASKER_PARAMS) -> list:
+    """Indexes of the presses the blind attacker names (rightly) in the masked output, through µ-law."""
+    out, m = mask(x, params)
+    assert m.errors == 0
+    got = A.answers(A.decode(heard(out), 8000), spans)
+    return [k for k, (s, g) in enumerate(zip(spans, got)) if g is not None and g == A._span_fields(s)[0]]
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from _corpus_util import need_speech, speech
-from _masker_util import NO_BURST, bench_scenario, case_acts_alike, heard, mask
+from _masker_util import NO_BURST, bench_scenario, case_acts_alike, mask, named_presses
+
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 from dtmfguard.testkit import adversary as A
 
@@ -24,23 +24,16 @@ from dtmfguard.testkit import adversary as A
 AT_CLOSE = (2366, 16, {"freq_error": 0.04, "speech_around": True}, {"offset_at_close": False})
 
 
-def _named(x, spans, params):
-    """Indexes of the presses the blind attacker names in the masked output."""
-    out, m = mask(x, params)
-    assert m.errors == 0
-    got = A.answers(A.decode(heard(out), 8000), spans)
-    return [k for k, (s, g) in enumerate(zip(spans, got)) if g is not None and g == A._span_fields(s)[0]]
-
 
 def test_rule_hides_a_first_press():
     """Without the rule the attacker names the sequence's first press (index 0, no burst before it) and no other;
     with it, none (with and without the keypad burst)."""
     seed, index, cond, off = AT_CLOSE
     x, spans = bench_scenario(seed, index, **cond)
-    assert _named(x, spans, dataclasses.replace(P, **off)) == [0]
-    assert _named(x, spans, dataclasses.replace(P, **dict(NO_BURST, **off))) == [0]
-    assert _named(x, spans, P) == []
-    assert _named(x, spans, dataclasses.replace(P, **NO_BURST)) == []
+    assert named_presses(x, spans, dataclasses.replace(P, **off)) == [0]
+    assert named_presses(x, spans, dataclasses.replace(P, **dict(NO_BURST, **off))) == [0]
+    assert named_presses(x, spans, P) == []
+    assert named_presses(x, spans, dataclasses.replace(P, **NO_BURST)) == []
 
 
 def test_offset_at_close_masks_the_key_flat_from_its_onset():
