@@ -98,9 +98,35 @@ def test_native_output_rejects_a_ramp_out_longer_than_the_guard():
 def test_the_short_ramp_out_hides_a_key_across_a_gap_between_two_notches():
     """Tune seed 1736, 3 dB under speech, +3 % (without the keypad burst): with the notch join off
     (``notch_join_ms`` 0) key 9's two notches leave a few samples raw between them, and the attacker named the key
-    from a 2 ms window reaching from the first notch's 2 ms ramp-out (half-notched) over that gap; with the 0.5 ms tail
-    that notch is off 0.5 ms after its last named hop instead, and the key stays hidden even without the join."""
+    from a 2 ms window reaching from the first notch's 2 ms ramp-out (half-notched) over that gap; with no tail that
+    notch is off at its last named hop instead, and the key stays hidden even without the join."""
     x, spans = bench_scenario(1736, 19, speech_under_db=-3.0, freq_error=0.03)
     no_join = dataclasses.replace(DEFAULT_MASKER_PARAMS, notch_join_ms=0.0, **NO_BURST)
     assert blind(x, spans, no_join) == 0
     assert blind(x, spans, dataclasses.replace(no_join, **TAIL_OFF)) >= 1
+
+
+def test_the_tail_hides_a_first_press_named_past_its_notch():
+    """Seed 2366, a +4 % key with speech around (a seed traced for ``offset_at_close``, helper h15b): without that rule
+    the attacker named the sequence's first press from a window reaching past its suspect's notch into the 2 ms
+    ramp-out; with the notch off at its last named hop (every window wholly after it raw, as the screen judged it)
+    it names nothing, with and without the keypad burst."""
+    from test_masker_first_press import AT_CLOSE, _named
+
+    seed, index, cond, _ = AT_CLOSE
+    x, spans = bench_scenario(seed, index, **cond)
+    for base in ({"offset_at_close": False}, {"offset_at_close": False, **NO_BURST}):
+        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **base)
+        assert _named(x, spans, params) == []
+        assert _named(x, spans, dataclasses.replace(params, **TAIL_OFF)) == [0]
+
+
+def test_a_window_after_the_last_named_hop_is_raw():
+    """Tune seed 61, boundary -6 dB (without the keypad burst): key A's suspect notch ended 4 samples past the hop
+    its pair was last named at when the tail was 0.5 ms, and the attacker named the key from the 2 ms window starting
+    at that hop (its first 4 samples in the ramp-out, the rest raw) where the raw window was not named; with no tail
+    that window is raw, as the screen judged it."""
+    x, spans = bench_scenario(61, 102, speech_under_db=-6.0)
+    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **NO_BURST)
+    assert blind(x, spans, params) == 0
+    assert blind(x, spans, dataclasses.replace(params, notch_tail_ms=0.5)) >= 1

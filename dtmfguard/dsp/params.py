@@ -1191,8 +1191,10 @@ class MaskerParams:
     # --- ``notch_tail_ms``, ``notch_head_ms`` (helper h16c): a suspect's band notch ends ``notch_tail_ms`` after the last
     # hop at which a window named (or the 16 ms window held) its pair, and every band notch ramps out over that long
     # (at most ``guard_ms``); a verified short window's notch starts ``notch_head_ms`` before the window and its lead
-    # (``verify_lead_ms``), and still joins the notch before it as one starting a guard earlier would (as the lead,
-    # ``Masker._open_notch``'s ``reach``).  Before: ``guard_ms`` (2 ms) for both, the notch fully on only up to the last
+    # (``verify_lead_ms``).  Joins (``notch_join_ms``) are as before: a notch cut short by the tail still joins the next
+    # one as one ending a guard after its last named hop would, and a notch that lost head joins the one before as one
+    # starting a guard earlier would (as the lead, ``Masker._open_notch``'s ``reach``): no hole between two notches of a
+    # key that was not there (without that, tune seed 616's 1 s press at speech level kept a 5.5 ms hole).  Before: ``guard_ms`` (2 ms) for both, the notch fully on only up to the last
     # named hop and ramping out over the 2 ms after it.  Looked at before choosing (``benchmarks/masker_notch_parts.py``,
     # tune half, 4 min: the changed samples of each notch split by its evidence): on synthetic speech 93-97 % of the
     # notches are a short window's named at one hop; of espeak Mandarin's 0.415 % changed, 0.092 % was the 2 ms after the
@@ -1203,16 +1205,18 @@ class MaskerParams:
     # Measured, tune half 4 min, % changed espeak Mandarin / German / HyperRogue: tail 2 ms (before) 0.415 / 0.370 /
     # 0.596; 1 ms 0.357 / 0.327 / 0.581; 0.5 ms 0.328 / 0.305 / 0.573; 0 (a step at the last named hop) 0.304 / 0.284 /
     # 0.566; with the head at 1 ms (tail 1 ms): 0.308 / - / 0.574; tail 0.5 ms with the head at 1 ms 0.283 / 0.266 /
-    # 0.566, at 0.5 ms 0.279 / 0.264 / 0.566 (starts are aligned to the 1 ms hop: 0.5 ms is mostly 1 ms).  Keys (blind
-    # attacker after G.711, default masker, ``tools/cells.py`` talk-over and boundary cells): tune seeds 3000-3059 blind
-    # 2 -> 2 (the same cells, 3041 and 3047) at tail 0, 0.5 and 1 ms, and with the head at 1 ms; issue 12's traced cells
-    # (1341, 2357, 3047, 3041, 2902, 2910, 2340) and the pinned 1112, 1704, 1736, 616 the same with and without the
-    # keypad burst.  Chosen: tail 0.5 ms (a 4-sample ramp, not a step: 0 gains 0.02 points more) and head 1 ms.
+    # 0.566, at 0.5 ms 0.279 / 0.264 / 0.566 (starts are aligned to the 1 ms hop: 0.5 ms is mostly 1 ms); joins kept as
+    # before (chosen): 0.300 / 0.269 / 0.566.  Keys (blind attacker after G.711, default masker, ``tools/cells.py``
+    # talk-over and boundary cells): tune seeds 3000-3059 blind 2 -> 2 (the same cells, 3041 and 3047) at tail 0, 0.5
+    # and 1 ms, with the head at 1 ms, and as chosen; issue 12's traced cells (1341, 2357, 3047, 3041, 2902, 2910, 2340)
+    # and the pinned 1112, 1704, 1736, 616 the same with and without the keypad burst (1736 without the join: named
+    # with the 2 ms ramp-out, hidden with 0.5 ms).  Chosen: tail 0.5 ms (a 4-sample ramp, not a step: 0 gains 0.02
+    # points more) and head 1 ms.
     # Key-free tune half, 12 min (``benchmarks/masker.py --skip b,c,d --split tune --minutes 12``), a047660 -> now:
     # see the README (masker section, h16c); flat masks the same on every source, notches/min +0-1.2 (fewer joins).
     # Cost: a key's notch is fully on to its last named hop and off 0.5 ms later, its first 1 ms before a verified window
     # raw: a window reaching past either edge holds fewer notched samples.  None: ``guard_ms``, as before.
-    notch_tail_ms: float | None = 0.5
+    notch_tail_ms: float | None = 0.0
     notch_head_ms: float | None = 1.0
     # --- end ``notch_tail_ms``
     # A short window naming a notched suspect's pair before its notch's start (verified ``verify_after_ms`` after
