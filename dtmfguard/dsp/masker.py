@@ -2884,8 +2884,8 @@ class Masker:
         Blocks of ``notch_len`` samples at half-block steps lose their projection on the 8 DTMF
         frequencies and the widened bands' vectors (``notch_band_extra``) and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
         removed exactly, block edges leave no steps).  The removal ramps in over the first ``notch_ramp_in_ms`` of
-        a notch span and out over its last ``notch_tail_ms`` (a span starts a guard before its evidence), and
-        follows the mask's weight in a fade, so the output is continuous everywhere."""
+        a notch span and out over its last ``notch_tail_ms`` (0 by default: the removal stops at the span's end, the
+        last hop that named its pair), and follows the mask's weight in a fade."""
         if not self._notch_len:
             return None
         gain = np.zeros(n)
