@@ -1208,7 +1208,8 @@ class MaskerParams:
     # 0.283 / 0.266 / 0.566 (head 0.5 ms: 0.279 / 0.264 / 0.566, starts lie on the 1 ms hop grid); joins kept as before
     # (chosen) at tail 0.5 ms 0.300 / 0.269 / 0.566.  Keys (blind attacker after G.711, default masker,
     # ``tools/cells.py`` talk-over and boundary cells): tune seeds 3000-3059 blind 2 -> 2 (the same cells, 3041 and 3047)
-    # at tail 0, 0.5 and 1 ms, with the head at 1 ms and as chosen; oracle-timed 3000-3007 617 -> 618 (0.5 ms and chosen);
+    # at tail 0, 0.5 and 1 ms, with the head at 1 ms and as chosen; as chosen 2800-2829 and 2700-2739 1 -> 1 (2806);
+    # oracle-timed 3000-3007 617 -> 618 (0.5 ms and chosen);
     # issue 12's traced cells (1341, 2357, 3047, 3041, 2902, 2910, 2340) and the pinned 1112, 1704, 1736, 616 the same
     # with and without the keypad burst.  But at tail 0.5 ms tune seed 61 (boundary -6 dB, without the burst) had key A
     # named from the 2 ms window starting at its last named hop, 4 samples in the ramp-out and the rest raw, where the
