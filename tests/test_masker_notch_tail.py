@@ -130,3 +130,11 @@ def test_a_window_after_the_last_named_hop_is_raw():
     params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **NO_BURST)
     assert blind(x, spans, params) == 0
     assert blind(x, spans, dataclasses.replace(params, notch_tail_ms=0.5)) >= 1
+
+
+@pytest.mark.parametrize("seed, index, cond", [(61, 102, {"speech_under_db": -6.0}),
+                                               (616, 5, {"duration_ms": 1000.0, "speech_under_db": 0.0})])
+def test_keys_notched_alike_for_any_chunking_and_backend(seed, index, cond):
+    # keys under speech: notches ended at their last named hop, and (616) cut short and joined to the next one
+    x, _ = bench_scenario(seed, index, **cond)
+    assert_rule_acts_alike(np.asarray(x), TAIL_OFF)
