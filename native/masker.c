@@ -945,15 +945,15 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
 /* ------------------------------------------------------------------ the output side
  *
  * Output(*, hop, fade, guard, fade_ramp, notch_len, notch_win, notch_basis, notch_pinv, onset_len, onset_step,
- *        onset_basis, onset_ginv, onset_ratio, onset_floor, fade_notch, notch_ramp_in, notch_cols)
+ *        onset_basis, onset_ginv, onset_ratio, onset_floor, fade_notch, notch_ramp_in, notch_ramp_out, notch_cols)
  *
  *   The constants of the masker's output (Masker.native_output_constants, by name): the fade ramp
  *   [fade], the band notch (block length, sin^2 window [notch_len], the band basis [notch_len][notch_cols] and its
  *   pseudo-inverse [notch_cols][notch_len]), and the onset walk-back (2 ms windows every onset_step samples, basis
  *   [onset_len][16], inverse Gram matrix per pair [16][4][4], the share of the steady energy, at least
  *   onset_floor, that still counts as tone), and the band notch's gain per unit mask weight in a fade
- *   (fade_notch, at most 1 in all), the length of a band notch's ramp-in (notch_ramp_in, at most guard), and the
- *   band basis's column count (notch_cols, 1 to NOTCH_COLS_MAX).
+ *   (fade_notch, at most 1 in all), the length of a band notch's ramp-in (notch_ramp_in, at most guard) and of its
+ *   ramp-out (notch_ramp_out, at most guard: MaskerParams.notch_tail_ms), and the band basis's column count (notch_cols, 1 to NOTCH_COLS_MAX).
  *
  * Output.render(store, buf_start, start, n, spans, notches, table, out)
  *   out[i] for input position start + i: Masker._apply (weights of the spans, band notches, the mask
@@ -970,7 +970,7 @@ simple_steps(const ScreenObject *o, Py_ssize_t i0, Py_ssize_t nh, int64_t *st, d
 
 typedef struct {
     PyObject_HEAD
-    Py_ssize_t hop, fade, guard, nl, olen, ostep, rin, nk;
+    Py_ssize_t hop, fade, guard, nl, olen, ostep, rin, rout, nk;
     double *ramp;   /* [fade] */
     double *nwin;   /* [nl] */
     double *nbasis; /* [nl][nk] */
@@ -1002,26 +1002,29 @@ Output_init(OutputObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"hop", "fade", "guard", "fade_ramp", "notch_len", "notch_win", "notch_basis",
                             "notch_pinv", "onset_len", "onset_step", "onset_basis", "onset_ginv", "onset_ratio",
-                            "onset_floor", "fade_notch", "notch_ramp_in", "notch_cols", NULL};
+                            "onset_floor", "fade_notch", "notch_ramp_in", "notch_ramp_out", "notch_cols",
+                            NULL};
     PyObject *ramp_o, *nwin_o, *nbasis_o, *npinv_o, *obasis_o, *oginv_o;
     if (self->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Output: already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdddnn", names, &self->hop, &self->fade, &self->guard,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnOnOOOnnOOdddnnn", names, &self->hop, &self->fade, &self->guard,
                                      &ramp_o, &self->nl, &nwin_o, &nbasis_o, &npinv_o, &self->olen, &self->ostep,
                                      &obasis_o, &oginv_o, &self->oratio, &self->ofloor,
-                                     &self->fnotch, &self->rin, &self->nk))
+                                     &self->fnotch, &self->rin, &self->rout, &self->nk))
         return -1;
     if (kw == NULL || PyDict_Size(kw) != (Py_ssize_t)(sizeof(names) / sizeof(names[0]) - 1)) {
         PyErr_SetString(PyExc_TypeError, "Output: every constant must be given, by name");
         return -1;
     }
     if (self->hop < 1 || self->fade < 0 || self->guard < 0 || self->nl < 0 || self->nl % 2 || self->olen < 1
-        || self->ostep < 1 || !(self->fnotch >= 1.0) || self->rin < 0 || self->rin > self->guard || self->nk < 1
+        || self->ostep < 1 || !(self->fnotch >= 1.0) || self->rin < 0 || self->rin > self->guard || self->rout < 0
+        || self->rout > self->guard || self->nk < 1
         || self->nk > NOTCH_COLS_MAX) {
         PyErr_SetString(PyExc_ValueError,
-                        "Output: bad hop, fade, guard, notch or onset length, fade_notch, notch_ramp_in or notch_cols");
+                        "Output: bad hop, fade, guard, notch or onset length, fade_notch, notch_ramp_in, notch_ramp_out or "
+                        "notch_cols");
         return -1;
     }
     const Py_ssize_t D = (Py_ssize_t)sizeof(double), nl = self->nl;
@@ -1160,8 +1163,8 @@ render_core(OutputObject *o, const double *buf, Py_ssize_t buflen, int64_t buf_s
     Py_ssize_t i0 = -1, i1 = -1;
     if (nl) {
         memset(g, 0, (size_t)n * sizeof(double));
-        const double r = (double)(o->guard + 1), rs = (double)(o->rin + 1); /* ramp out, ramp in */
-        const int64_t ri = o->guard + 1;
+        const double r = (double)(o->rout + 1), rs = (double)(o->rin + 1); /* ramp out, ramp in */
+        const int64_t ri = o->rout + 1;
         for (Py_ssize_t k = 0; k < nn; k++) {
             const int64_t s = notches[2 * k], e = notches[2 * k + 1] == OPEN_END ? end + ri : notches[2 * k + 1];
             for (int64_t p = s > start ? s : start, hi = e < end ? e : end; p < hi; p++) {

@@ -139,12 +139,13 @@ class MaskedSpan:
 
 
 class _Span:
-    __slots__ = ("start", "end", "source")
+    __slots__ = ("start", "end", "source", "cut")
 
     def __init__(self, start: int, end: Optional[int], source: str):
         self.start = start
         self.end = end  # None: open
         self.source = source
+        self.cut = 0  # a notch ended this much sooner by ``notch_tail_ms``: it joins the next as before
 
 
 def _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv):
@@ -395,6 +396,13 @@ class Masker:
         self._verify_lead = self._guard if lead is None else int(round(lead * ms))
         self._lead_reach = max(self._guard - self._verify_lead, 0)  # (what a notch still reaches back to join)
         # --- end ``verify_lead_ms``
+        # ``notch_head_ms`` (helper h16c): the guard before a verified short window's notch (and its lead); what it
+        # drops of the guard, a notch still reaches back to join the one before (as ``verify_lead_ms``'s lead)
+        head = params.notch_head_ms
+        if head is not None and not head >= 0:
+            raise ValueError("notch_head_ms must be None or at least 0")
+        self._notch_head = self._guard if head is None else min(self._guard, int(round(head * ms)))
+        self._lead_reach += self._guard - self._notch_head
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -445,6 +453,12 @@ class Masker:
             raise ValueError("notch_ramp_in_ms must be None or at least 0")
         # a band notch's ramp-in (samples): ``notch_ramp_in_ms``, at most the guard (None: the guard)
         self._notch_ramp_in = self._guard if rin is None else min(self._guard, int(round(rin * ms)))
+        tail = params.notch_tail_ms
+        if tail is not None and not tail >= 0:
+            raise ValueError("notch_tail_ms must be None or at least 0")
+        # ``notch_tail_ms``: a suspect's band notch ends this long after the last hop naming its pair, and every band
+        # notch ramps out over that long (samples; at most the guard; None: the guard, as before)
+        self._notch_tail = self._guard if tail is None else min(self._guard, int(round(tail * ms)))
         if not params.notch_join_ms >= 0:
             raise ValueError("notch_join_ms must be at least 0")
         self._notch_join = int(round(params.notch_join_ms * ms))  # (``notch_join_ms``)
@@ -608,7 +622,7 @@ class Masker:
 
         The band notch of a suspect (least-squares projection on the 8 DTMF frequencies and ``notch_band_extra``
         vectors of the bands widened by ``notch_band_width``, blocks of ``notch_block_ms`` overlap-added, ramped in
-        over ``notch_ramp_in_ms`` from ``start`` and out over ``guard_ms`` before ``end``):
+        over ``notch_ramp_in_ms`` from ``start`` and out over ``notch_tail_ms`` before ``end``):
         speech loses about 0.8 dB, a tone at its nominal frequencies all of its energy, one 5 % off >= 24 dB.  Presses are still
         found and masked flat as without it; the key-free rules are unchanged.  Like :meth:`cover`, samples
         already emitted (input positions before ``samples_in - delay_samples``) are not changed any more:
@@ -631,7 +645,7 @@ class Masker:
         self._notches.append(_Span(start, end, "payment"))
 
     def notch_all_end(self, end: int) -> None:
-        """Switch the payment profile off at input position ``end`` (its notch ramps out over ``guard_ms``
+        """Switch the payment profile off at input position ``end`` (its notch ramps out over ``notch_tail_ms``
         before it).  Without an open :meth:`notch_all` span, nothing happens."""
         end = int(end)
         for span in self._notches:
@@ -1068,7 +1082,7 @@ class Masker:
                     notch_basis=self._notch_basis, notch_pinv=self._notch_pinv, onset_len=self._short,
                     onset_step=self._short_step, onset_basis=self._onset_basis, onset_ginv=self._onset_ginv,
                     onset_ratio=float(self._onset_ratio), onset_floor=float(self._onset_floor),
-                    fade_notch=self._fade_notch, notch_ramp_in=self._notch_ramp_in,
+                    fade_notch=self._fade_notch, notch_ramp_in=self._notch_ramp_in, notch_ramp_out=self._notch_tail,
                     notch_cols=int(self._notch_basis.shape[1]))
 
     def _bound_gain(self) -> np.ndarray:
@@ -1566,8 +1580,9 @@ class Masker:
             if sp is None:
                 # a short window may name a tone a few ms after its onset: ``verify_lead_ms`` and the guard before it
                 first = at - length - (self._verify_lead if verified >= 0 else 0)
-                start = max(self._align_down(first - self._guard), lim - self._fade)
-                reach = self._lead_reach if verified >= 0 else 0  # (``verify_lead_ms``)
+                start = max(self._align_down(first - (self._notch_head if verified >= 0 else self._guard)),
+                            lim - self._fade)  # (``notch_head_ms``)
+                reach = self._lead_reach if verified >= 0 else 0  # (``verify_lead_ms``, ``notch_head_ms``)
                 if verified >= 0 and self._exact_flat and at - length >= e - self._kmax * self._hop \
                         and self._exact(at, length, sus, buf_start):  # (a window the delay line holds in any chunking)
                     # ``verify_exact_flat``: a tone alone in a gap of the speech is a press (flat mask): the band
@@ -1579,7 +1594,8 @@ class Masker:
                 self._suspect = sp = [sus, at, last, self._open_notch(start, lim, reach=reach), False]
             elif sp[3] is None:  # a silent weak suspect: its pair (or a verified one) is named now
                 first = at - length - (self._verify_lead if verified >= 0 else 0)
-                sp[3] = self._open_notch(max(self._align_down(first - self._guard), lim - self._fade), lim,
+                first -= self._notch_head if verified >= 0 else self._guard  # (``notch_head_ms``)
+                sp[3] = self._open_notch(max(self._align_down(first), lim - self._fade), lim,
                                          reach=self._lead_reach if verified >= 0 else 0)  # (``verify_lead_ms``)
                 if sp[0] != sus:
                     sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
@@ -1589,7 +1605,8 @@ class Masker:
                 # ``notch_back``: a window naming the notched pair before the notch's start (a short window
                 # verified after a weak suspect opened the notch from a later onset): the notch reaches back to it
                 first = at - length - (self._verify_lead if verified >= 0 else 0)
-                want = max(self._align_down(first - self._guard), lim - self._fade)
+                want = max(self._align_down(first - (self._notch_head if verified >= 0 else self._guard)),
+                           lim - self._fade)  # (``notch_head_ms``)
                 if want < sp[3].start:
                     sp[3].start = want
             sp[2] = max(sp[2], last)
@@ -1628,7 +1645,15 @@ class Masker:
                 self._press_from_onset(e, sp[0], expl, buf_start, lim)
                 return
             # ---- end ``offset_at_close``
-            self._end_suspect(self._pair_hold_end(sp) if self._phold_len else sp[2] + self._guard)
+            if self._phold_len:
+                self._pair_hold_chain(sp)  # ``pair_hold_*``: the chain of its pair (the notch ends as below)
+            # ``notch_tail_ms`` after the last hop naming its pair (a suspect's flat mask: the guard, as a press's); the
+            # notch still joins the next one as one ending a guard after it would (``notch_join_ms``: no new hole)
+            if sp[3] is not None and sp[3].source == "notch":
+                self._end_suspect(sp[2] + self._notch_tail)
+                sp[3].cut = self._guard - self._notch_tail
+            else:
+                self._end_suspect(sp[2] + self._guard)
 
     def _press_from_onset(self, e: int, pair: int, expl: np.ndarray, buf_start: int, lim: int) -> None:
         """A press of ``pair`` found at hop ``e`` (a run of hits, the offset rule, ``offset_at_close``): flat-masked
@@ -2582,11 +2607,11 @@ class Masker:
             return span
         for span in reversed(self._notches):  # touching the previous notch: one span (not the payment profile's)
             if span.source == "notch" and span.end is not None \
-                    and start - reach <= span.end + (self._notch_join if join and self._unmusical else 0) \
-                    and span.end - self._guard >= lim - self._fade:
-                # (only while its ramp-out is not yet emitted by a 1-sample chunking: else a new span, which
-                # leaves the emitted ramp as it was: the same output for any chunking)
-                span.end = None
+                    and start - reach <= span.end + span.cut + (self._notch_join if join and self._unmusical else 0) \
+                    and span.end - self._notch_tail >= lim - self._fade:
+                # (only while its ramp-out, ``notch_tail_ms``, is not yet emitted by a 1-sample chunking: else a new
+                # span, which leaves the emitted ramp as it was: the same output for any chunking)
+                span.end, span.cut = None, 0
                 return span
         span = _Span(start, None, "notch")
         self._notches.append(span)
@@ -2767,17 +2792,16 @@ class Masker:
         self._phold: Optional[list] = None
         self.pair_holds = 0  # chains that began a hold (a counter for benchmarks)
 
-    def _pair_hold_end(self, sp: list) -> int:
-        """The end of a suspect's notch closed at its natural end (its pair not named for ``suspect_close_ms``): a
-        guard after its last named hop; ``pair_hold_*``: a keypad-like suspect (not musical, a band notch) extends the
+    def _pair_hold_chain(self, sp: list) -> None:
+        """A suspect closed at its natural end (its pair not named for ``suspect_close_ms``); ``pair_hold_*``: a
+        keypad-like suspect (not musical, a band notch) extends the
         chain of its pair when it began within ``pair_hold_gap_ms`` of the chain's last named hop or while its hold was
         on (else it starts one); a chain of two suspects or more spanning ``pair_hold_chain_ms`` holds its pair for
         ``pair_hold_ms`` after its last named hop (a window naming it then is notched at once, :meth:`_pair_held`).
-        The notch itself ends as before."""
-        end = sp[2] + self._guard
+        The notch itself ends as any suspect's (``notch_tail_ms``)."""
         span, pair = sp[3], sp[0]
         if span is None or span.source != "notch" or sp[4]:
-            return end
+            return
         ch = self._phold
         if ch is not None and ch[0] == pair and (sp[1] <= ch[2] + self._phold_gap or sp[1] <= ch[4]):
             ch[2] = max(ch[2], sp[2])
@@ -2788,7 +2812,6 @@ class Masker:
             if ch[4] == -_NO_DUE:
                 self.pair_holds += 1
             ch[4] = max(ch[4], ch[2] + self._phold_len)
-        return end
 
     def _pair_held(self, e: int, pair: int) -> bool:
         """``pair_hold_*``: True when a chain of ``pair`` holds it at hop ``e`` (:meth:`_pair_hold_end`): a short window
@@ -2945,13 +2968,13 @@ class Masker:
 
         Blocks of ``notch_len`` samples at half-block steps lose their projection on the 8 DTMF
         frequencies and the widened bands' vectors (``notch_band_extra``) and are overlap-added with sin^2 weights (a partition of unity: a steady tone is
-        removed exactly, block edges leave no steps).  The removal ramps in over the first ``guard`` of a
-        notch span and out over its last (no click; a span starts a guard before its evidence), and
-        follows the mask's weight in a fade, so the output is continuous everywhere."""
+        removed exactly, block edges leave no steps).  The removal ramps in over the first ``notch_ramp_in_ms`` of
+        a notch span and out over its last ``notch_tail_ms`` (0 by default: the removal stops at the span's end, the
+        last hop that named its pair), and follows the mask's weight in a fade."""
         if not self._notch_len:
             return None
         gain = np.zeros(n)
-        r = self._guard + 1
+        r = self._notch_tail + 1  # (the ramp-out: ``notch_tail_ms``)
         rs = self._notch_ramp_in + 1  # (``notch_ramp_in_ms``)
         for span in self._notches:
             e = span.end if span.end is not None else start + n + r

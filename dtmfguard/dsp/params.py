@@ -1188,6 +1188,44 @@ class MaskerParams:
     # speech level, two notches of key * 1 ms apart).  Cost: at most this many samples more per joined notch
     # (key-free: the tables in the README).  0: only touching notches are one.
     notch_join_ms: float = 2.0
+    # --- ``notch_tail_ms``, ``notch_head_ms`` (helper h16c): a suspect's band notch ends ``notch_tail_ms`` after the last
+    # hop at which a window named (or the 16 ms window held) its pair, and every band notch ramps out over that long
+    # (at most ``guard_ms``; 0: a step); a verified short window's notch starts ``notch_head_ms`` before the window and
+    # its lead (``verify_lead_ms``).  Joins (``notch_join_ms``) are as before: a notch cut short by the tail still joins
+    # the next one as one ending a guard after its last named hop would, and a notch that lost head joins the one before
+    # as one starting a guard earlier would (as the lead, ``Masker._open_notch``'s ``reach``): no hole between two
+    # notches of a key that was not there (without that, tune seed 616's 1 s press at speech level kept a 5.5 ms hole).
+    # Before: ``guard_ms`` (2 ms) for both, the notch fully on up to the last named hop and ramping out over 2 ms after.
+    # Looked at before choosing (``benchmarks/masker_notch_parts.py``, tune half, 4 min: the changed samples of each
+    # notch split by its evidence): on synthetic speech 93-97 % of the notches are a short window's named at one hop; of
+    # espeak Mandarin's 0.415 % changed, 0.092 % was the 2 ms after the last named hop (0.018 % inside the runs the
+    # attacker names in the unmasked audio), 0.017 % notches joined past it, and most of the 2 ms guard before the window
+    # lay outside the attacker's runs; HyperRogue 0.024 % after the last named hop of 0.596 %.  Notches outlasting their
+    # last named window by more (the 16 ms window holding the pair) are rare on key-free audio (<= 0.018 %, HyperRogue):
+    # not trimmed (h16a holds chained suspects' notches there).
+    # Measured, tune half 4 min, % changed espeak Mandarin / German / HyperRogue: tail 2 ms (before) 0.415 / 0.370 /
+    # 0.596; 1 ms 0.357 / 0.327 / 0.581; 0.5 ms 0.328 / 0.305 / 0.573; 0 0.304 / 0.284 / 0.566; head 1 ms with tail 0.5 ms
+    # 0.283 / 0.266 / 0.566 (head 0.5 ms: 0.279 / 0.264 / 0.566, starts lie on the 1 ms hop grid); joins kept as before
+    # (chosen) at tail 0.5 ms 0.300 / 0.269 / 0.566.  Keys (blind attacker after G.711, default masker,
+    # ``tools/cells.py`` talk-over and boundary cells): tune seeds 3000-3059 blind 2 -> 2 (the same cells, 3041 and 3047)
+    # at tail 0, 0.5 and 1 ms, with the head at 1 ms and as chosen; as chosen 2800-2829 and 2700-2739 1 -> 1 (2806);
+    # oracle-timed 3000-3007 617 -> 618 (0.5 ms and chosen);
+    # issue 12's traced cells (1341, 2357, 3047, 3041, 2902, 2910, 2340) and the pinned 1112, 1704, 1736, 616 the same
+    # with and without the keypad burst.  But at tail 0.5 ms tune seed 61 (boundary -6 dB, without the burst) had key A
+    # named from the 2 ms window starting at its last named hop, 4 samples in the ramp-out and the rest raw, where the
+    # raw window was not named (hidden at 0, 1 and 2 ms: which partly notched window is named is close to chance, as
+    # for the ramp-in, ``notch_ramp_in_ms``).  Chosen: tail 0, head 1 ms.  With no tail every window wholly after the
+    # last named hop is raw, exactly as the screen (the attacker's own rule) judged it and did not name; with the 2 ms
+    # ramp-out the 2 ms windows there were all partly notched (tune seed 1736 without the join, 2366 without
+    # ``offset_at_close``: keys named through the ramp-out, hidden now).
+    # Key-free, 12 min (``benchmarks/masker.py --skip b,c,d --split tune|report --minutes 12``), a047660 -> now: flat masks
+    # and notches per minute the same on every source; % changed: README (masker section, h16c).
+    # Cost: a key's notch is off at its last named hop (fully on up to it, as before), and the 1 ms before a verified
+    # window's notch is raw: a window reaching past either edge holds fewer notched samples; a notch's end is a step
+    # (the band removal stops from one sample to the next; its start ramps in over 3 samples).  None: ``guard_ms``.
+    notch_tail_ms: float | None = 0.0
+    notch_head_ms: float | None = 1.0
+    # --- end ``notch_tail_ms``
     # A short window naming a notched suspect's pair before its notch's start (verified ``verify_after_ms`` after
     # it, when a weak run of the pair had meanwhile opened the notch from a later walked-back onset) moves the
     # notch's start back to it, as far as the output not yet emitted allows (issue 12, helper m12m: seeds 61 and
