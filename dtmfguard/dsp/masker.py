@@ -2814,7 +2814,7 @@ class Masker:
             ch[4] = max(ch[4], ch[2] + self._phold_len)
 
     def _pair_held(self, e: int, pair: int) -> bool:
-        """``pair_hold_*``: True when a chain of ``pair`` holds it at hop ``e`` (:meth:`_pair_hold_end`): a short window
+        """``pair_hold_*``: True when a chain of ``pair`` holds it at hop ``e`` (:meth:`_pair_hold_chain`): a short window
         naming it is a suspect at once, not kept pending for its verification."""
         ch = self._phold
         return ch is not None and ch[0] == pair and e <= ch[4]
