@@ -11,10 +11,18 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 import pytest
+from _masker_util import (
+    NO_BURST,
+    assert_rule_acts_alike,
+    bench_scenario,
+    blind,
+    mask,
+    named_presses,
+    treated,
+    with_and_without,
+)
 
-from _masker_util import NO_BURST, assert_rule_acts_alike, bench_scenario, blind, mask, treated, with_and_without
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import corpora
@@ -111,14 +119,14 @@ def test_the_tail_hides_a_first_press_named_past_its_notch():
     the attacker named the sequence's first press from a window reaching past its suspect's notch into the 2 ms
     ramp-out; with the notch off at its last named hop (every window wholly after it raw, as the screen judged it)
     it names nothing, with and without the keypad burst."""
-    from test_masker_first_press import AT_CLOSE, _named
+    from test_masker_first_press import AT_CLOSE
 
     seed, index, cond, _ = AT_CLOSE
     x, spans = bench_scenario(seed, index, **cond)
     for base in ({"offset_at_close": False}, {"offset_at_close": False, **NO_BURST}):
         params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **base)
-        assert _named(x, spans, params) == []
-        assert _named(x, spans, dataclasses.replace(params, **TAIL_OFF)) == [0]
+        assert named_presses(x, spans, params) == []
+        assert named_presses(x, spans, dataclasses.replace(params, **TAIL_OFF)) == [0]
 
 
 def test_a_window_after_the_last_named_hop_is_raw():

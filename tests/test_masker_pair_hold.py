@@ -57,7 +57,10 @@ def test_held_pair_is_notched_where_the_attacker_named_it():
     _, m_off = mask(x, dataclasses.replace(P, **off))
     _, m = mask(x)
     assert not any(n.start < b and n.end > a for n in m_off.notched_spans + m_off.masked_spans)
-    assert any(n.start <= a and n.end >= b for n in m.notched_spans), m.notched_spans
+    # (most of it: since ``notch_tail_ms`` 0, helper h16c, a notch ends at the last hop naming its pair, 4 samples
+    # before this window's end)
+    covered = sum(max(0, min(n.end, b) - max(n.start, a)) for n in m.notched_spans)
+    assert covered >= 0.75 * (b - a), m.notched_spans
     assert m.pair_holds >= 1 and m_off.pair_holds == 0
 
 
