@@ -63,7 +63,9 @@ def test_keypad_burst_is_a_boolean_that_reaches_the_masker(tmp_path):
     assert off.keypad_burst is False
     m = Masker(**off.masker_options())
     assert m.params.keypad_burst_presses is None and m._burst_n == 0
+    assert m.params.keypad_context_ms is None and m._ctx_len == 0  # the keypad context goes with it
     assert Masker(**on.masker_options())._burst_n == DEFAULT_MASKER_PARAMS.keypad_burst_presses >= 1
+    assert Masker(**on.masker_options())._ctx_len > 0
     with pytest.raises(ConfigError) as err:
         load_config(str(_write(tmp_path, base + '[media]\nkeypad_burst = 1\n')))
     assert any("keypad_burst" in p for p in err.value.problems)

@@ -42,7 +42,7 @@ def test_profile_hides_tones_under_louder_speech_from_the_oracle():
     bound = A.chance_bound(len(spans))
     scores, masked = {}, {}
     for pay in (False, True):
-        # (the default without the keypad burst, which switches the profile's notch on by itself after two keys)
+        # (the default without the keypad burst, which switches the profile's notch on by itself after three keys)
         out, m = _run(_int16(x), calls=[(0, "notch_all", (0,))] if pay else (),
                       params=dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_burst_presses=None))
         assert m.errors == 0

@@ -30,7 +30,7 @@ Example ``guard.toml``::
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
     priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
     payment_notch = true           # in secure mode / a payment: the 8 DTMF bands removed from all unmasked audio
-    keypad_burst = true            # after two keys the masker found itself: the same band removal for 3 s
+    keypad_burst = true            # after keys the masker found itself: band removal (3 keys: 3 s; 1 key: 5 s, where named)
 
     [secure]                       # mask_mode "secure": keys outside a payment go on to the agent leg (IVR)
     relay_method = "rfc4733"       # rfc4733 | sip-info
@@ -126,7 +126,8 @@ class GuardConfig:
     media_priority: str = "auto"  # auto | realtime | off (dtmfguard.server.sched)
     #: the masker's payment profile while secure mode is on or a payment session runs (Masker.notch_all)
     payment_notch: bool = True
-    #: the masker's keypad burst (MaskerParams.keypad_burst_*): false turns it off
+    #: the masker's keyed-context rules: its keypad burst (MaskerParams.keypad_burst_*) and keypad context
+    #: (keypad_context_ms); false turns both off
     keypad_burst: bool = True
     customer_srtp: str = "off"
     agent_srtp: str = "off"
@@ -288,12 +289,14 @@ class GuardConfig:
 
     def masker_options(self) -> dict:
         """Each call's masker options from ``[media]``: the mask, and the masker's parameters without the keypad
-        burst when ``media.keypad_burst`` is false."""
+        burst and the keypad context (what the masker does after keys it found itself) when ``media.keypad_burst``
+        is false."""
         options: dict = {"mask": self.mask}
         if not self.keypad_burst:
             from ..dsp.params import DEFAULT_MASKER_PARAMS
 
-            options["params"] = dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_burst_presses=None)
+            options["params"] = dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_burst_presses=None,
+                                                    keypad_context_ms=None)
         return options
 
     def agent_known_target(self) -> str:
