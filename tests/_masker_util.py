@@ -127,6 +127,13 @@ def assert_rule_hides_key(seed: int, index: int, cond: dict, off: dict) -> None:
     assert blind(x, spans, dataclasses.replace(base, **off)) >= 1
 
 
+def assert_rule_acts(x: np.ndarray, off: dict, params=DEFAULT_MASKER_PARAMS) -> None:
+    """The masker with ``params`` and with ``off`` applied to them give different outputs on ``x`` (the rule acts)."""
+    out, _ = mask(x, params)
+    ref, _ = mask(x, dataclasses.replace(params, **off))
+    assert not np.array_equal(out, ref)
+
+
 def treated(m, n: int) -> np.ndarray:
     """Input samples under the flat mask or a band notch."""
     sel = np.zeros(n, dtype=bool)
