@@ -101,7 +101,10 @@ def test_no_digit_recoverable_from_agent_audio(call):
 def test_payment_side_got_every_digit_once_from_all_three_paths(call):
     probe = call["probe"]
     expected = PAN + "123" + "45" + "6"
-    assert probe["digits_sha256"] == hashlib.sha256(expected.encode()).hexdigest(), probe
+    # (failing, say where keys went missing: the count per path and what the guard's jitter buffer and clock saw)
+    why = (probe["sources"], [ln for ln in call["guard"].err_path.read_text().splitlines()
+                              if "jitter buffer:" in ln or "media clock:" in ln])
+    assert probe["digits_sha256"] == hashlib.sha256(expected.encode()).hexdigest(), why
     assert probe["sources"] == {"inband": 16, "rfc4733": 3, "sip-info": 3}
     assert probe["pipelines"][0]["errors"] == 0
 
