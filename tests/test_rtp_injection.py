@@ -146,9 +146,11 @@ def test_rtp_injection_moves_nothing_and_forges_no_key(tmp_path):
     # stays cut, so it must still be flowing in the window's last half second, with no pause as long as the
     # flood's third, and the packet count shows it was not cut (a loaded host's clock sends fewer than 50 a
     # second: measured 44/s at load 10 on 4 xdist workers; its scheduler stalled the stream 0.21 s and, on a
-    # loaded CI run, 0.95 s once, and came back: the rate and the stalls are the benchmarks' business)
+    # loaded CI run, 0.95 s and 1.0 s, and came back: the rate and the stalls are the benchmarks' business); the
+    # count asked is what a stream at 40 packets a second keeps through the longest pause allowed
     assert during and during[-1] >= t_inj_end + 0.5, (len(during), gaps.max())
-    assert gaps.max() < 1.5 and len(during) >= 0.75 * 50 * (t_inj_end - t_inj + 1.5), (len(during), gaps.max())
+    window = t_inj_end - t_inj + 1.5
+    assert gaps.max() < 1.5 and len(during) >= 40 * (window - 1.5), (len(during), gaps.max())
     # no key forged: the PAN, or — when the flood filled the socket and the customer's own packets were lost
     # (the guard's jitter buffer reports them; loaded CI runs lost 15 and with them one key, and 48, three keys) —
     # the PAN with at most as many keys left out as the lost packets could hold (a key and its gap are 140 ms, 7
