@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import random
 import re
@@ -50,7 +49,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import sip_fuzz  # noqa: E402
-from sip_peers import HERE, Proc, rtp_base  # noqa: E402
+from sip_peers import HERE, Proc, digits_hash_within_loss, keys_lost_bound, lost_packets, rtp_base  # noqa: E402
 
 PAN = "4111111111111111"
 
@@ -193,10 +192,16 @@ def run(args) -> dict:
         call["adversary_digits"] = len(recover_digits(rec.astype(np.float64), 8000))
     if done and not watch.deaths:
         # every key the customer played, in order, nothing else (the customer's player may fall behind its
-        # schedule on a loaded machine: it hangs up at call_s, so the last rounds can be cut)
+        # schedule on a loaded machine: it hangs up at call_s, so the last rounds can be cut); keys whose packets
+        # the guard's jitter buffer reports lost may be left out (CI run 35, a loaded 2-core run: 45 keys and
+        # not the keys played), never one added or out of order
         n = done[0]["count"]
-        call["payment_digits_ok"] = (n >= 16 * (rounds - 3) and set(done[0]["sources"]) <= {"inband"}
-                                     and done[0]["digits_sha256"] == hashlib.sha256((PAN * rounds)[:n].encode()).hexdigest())
+        lost = lost_packets(watch.guard.err_path.read_text())
+        left_out = digits_hash_within_loss(done[0]["digits_sha256"], PAN * rounds, n, keys_lost_bound(lost))
+        call["payment_digits_ok"] = (n >= 16 * (rounds - 3) - (left_out or 0)
+                                     and set(done[0]["sources"]) <= {"inband"} and left_out is not None)
+        call["payment_digits_left_out"] = left_out
+        call["customer_packets_lost"] = lost
         call["payment_digit_count"] = done[0]["count"]
         call["guard_health"] = done[0].get("health")
     out = {"sets": {}, "deaths": watch.deaths, "call": call, "guard_exit": rc_guard, "tmp": str(tmp)}

@@ -14,10 +14,7 @@ PCMU with chaotic SSRC/sequence/timestamps, and forged RFC 4733 telephone-events
 """
 from __future__ import annotations
 
-import hashlib
-import itertools
 import os
-import re
 import socket
 import struct
 import time
@@ -26,7 +23,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sip_peers import LoopbackUdp, SipCall, done_event, rtp_base
+from sip_peers import (LoopbackUdp, SipCall, digits_hash_within_loss, done_event, keys_lost_bound, lost_packets,
+                       rtp_base)
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -136,30 +134,33 @@ def test_rtp_injection_moves_nothing_and_forges_no_key(tmp_path):
     to_injector = [p for p in pk if p[3] == "127.0.0.2" and p[4] == "127.0.0.1" and p[2] == stats["injector_port"]]
     # the guard's stream to the customer: from the guard's RTP range to the customer's RTP port
     to_customer = sorted(p[0] for p in pk if grtp <= p[1] < grtp + 100 and p[2] == crtp and p[3] == "127.0.0.1")
-    during = [t for t in to_customer if t_inj - 0.5 <= t <= t_inj_end + 1.0]
-    gaps = np.diff(during) if len(during) > 1 else np.array([99.0])
+    # the stream through the flood up to its first packet more than 0.5 s after the flood (that packet closes a
+    # pause that began in the window: CI run 35 paused 0.6 s right after the flood ended, and came back)
+    after = [t for t in to_customer if t > t_inj_end + 0.5]
+    span = [t for t in to_customer if t_inj - 0.5 <= t <= (after[0] if after else t_inj_end + 0.5)]
+    during = [t for t in span if t <= t_inj_end + 0.5]
+    gaps = np.diff(span) if len(span) > 1 else np.array([99.0])
     print({"injected": stats["sent"], "to_injector": len(to_injector), "to_customer": len(to_customer),
-           "during": len(during), "max_gap_s": float(gaps.max()), "digits": done["count"], "sources": done["sources"]})
+           "during": len(during), "max_gap_s": float(gaps.max()), "after_s": after[0] - t_inj_end if after else None,
+           "digits": done["count"], "sources": done["sources"]})
     assert stats["sent"] > 20000
     assert to_injector == [] and stats["received"] == 0
     # the guard's stream to the customer went on through the 4 s flood and after it: a stream the flood cut
-    # stays cut, so it must still be flowing in the window's last half second, with no pause as long as the
-    # flood's third, and the packet count shows it was not cut (a loaded host's clock sends fewer than 50 a
-    # second: measured 44/s at load 10 on 4 xdist workers; its scheduler stalled the stream 0.21 s and, on a
-    # loaded CI run, 0.95 s and 1.0 s, and came back: the rate and the stalls are the benchmarks' business); the
-    # count asked is what a stream at 40 packets a second keeps through the longest pause allowed
-    assert during and during[-1] >= t_inj_end + 0.5, (len(during), gaps.max())
-    window = t_inj_end - t_inj + 1.5
+    # stays cut, so it must still be flowing after the flood, with no pause (up to the first packet after it) as
+    # long as the flood's third, and the packet count shows it was not cut (a loaded host's clock sends fewer than
+    # 50 a second: measured 44/s at load 10 on 4 xdist workers; its scheduler stalled the stream 0.21 s and, on
+    # loaded CI runs, 0.6, 0.95 and 1.0 s, and came back: the rate and the stalls are the benchmarks' business);
+    # the count asked is what a stream at 40 packets a second keeps through the longest pause allowed
+    assert after, "the guard's stream to the customer stopped with the flood"
+    window = t_inj_end - t_inj + 1.0
     assert gaps.max() < 1.5 and len(during) >= 40 * (window - 1.5), (len(during), gaps.max())
     # no key forged: the PAN, or — when the flood filled the socket and the customer's own packets were lost
     # (the guard's jitter buffer reports them; loaded CI runs lost 15 and with them one key, and 48, three keys) —
-    # the PAN with at most as many keys left out as the lost packets could hold (a key and its gap are 140 ms, 7
-    # packets: one more than lost * 20 / 140); never a digit the customer did not press, never one out of order
-    lost = [int(m) for m in re.findall(r"jitter buffer: .*?lost (\d+)", call.guard_log())]
-    may_lose = min(len(PAN), int(np.ceil(sum(lost) * 20 / 140)) + 1) if lost and max(lost) > 0 else 0
-    allowed = {PAN[:0].join(PAN[i] for i in range(len(PAN)) if i not in gone)
-               for k in range(may_lose + 1) for gone in itertools.combinations(range(len(PAN)), k)}
-    assert done["digits_sha256"] in {hashlib.sha256(d.encode()).hexdigest() for d in allowed}, \
-        (done["sources"], lost)
+    # the PAN with at most as many keys left out as the lost packets could hold; never a digit the customer did
+    # not press, never one out of order
+    lost = lost_packets(call.guard_log())
+    left_out = digits_hash_within_loss(done["digits_sha256"], PAN, done["count"],
+                                       keys_lost_bound(lost, most=len(PAN)))
+    assert left_out is not None, (done["count"], done["sources"], lost)
     assert set(done["sources"]) == {"inband"}
     assert rc_guard == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -310,6 +311,37 @@ def keys_of(proc: Proc, call: int | None = 0) -> str:
     """The digits a peer got on its ``call``-th call (all its calls with ``call=None``), from its summary."""
     calls = done_event(proc)["calls"]
     return "".join(k["digit"] for c in (calls if call is None else calls[call:call + 1]) for k in c["keys"])
+
+
+def lost_packets(guard_log: str) -> int:
+    """How many of the customer's packets the guard's jitter buffer reports lost (summed over its calls)."""
+    return sum(int(m) for m in re.findall(r"customer stream's jitter buffer: .*?lost (\d+)", guard_log))
+
+
+def keys_lost_bound(lost: int, key_ms: int = 140, frame_ms: int = 20, most: int = 4) -> int:
+    """How many keys ``lost`` packets can take away: a key and its gap last ``key_ms`` (7 packets of 20 ms), so at
+    most one more than lost * frame_ms / key_ms (the run of lost packets may straddle two keys), and never more
+    than ``most`` (a test that lost more than that has lost its evidence and fails)."""
+    return 0 if lost <= 0 else min(most, -(-lost * frame_ms // key_ms) + 1)
+
+
+def digits_hash_within_loss(sha256_hex: str, source: str, count: int, may_lose: int) -> int | None:
+    """How many keys were left out if the digits hashed to ``sha256_hex`` (``count`` of them) are ``source``'s
+    first ``count + k`` keys with ``k <= may_lose`` of them left out, in order, nothing added; else None.  The
+    guard reports only a hash (no card data in any output), so every such subsequence is hashed and compared."""
+    import hashlib
+    import itertools
+
+    for k in range(may_lose + 1):
+        head = source[:count + k]
+        if len(head) < count + k:
+            break
+        for gone in itertools.combinations(range(len(head)), k):
+            cut = set(gone)
+            if hashlib.sha256("".join(c for i, c in enumerate(head) if i not in cut).encode()).hexdigest() \
+                    == sha256_hex:
+                return k
+    return None
 
 
 def done_event(proc: Proc):
