@@ -1071,27 +1071,35 @@ class Relay:
     # -- sockets --------------------------------------------------------------------------------------
     # One datagram per readiness event (see serve_media).  Once a leg's address is latched, recv() (no
     # address object per packet) replaces recvfrom(); what is accepted is the same as before the latch.
-    def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
+    def _receive(self, sock: socket.socket, call: RelayCall, leg: Leg, routed: bool) -> bytes | None:
+        """One datagram of ``leg``, SRTP taken off, counted, its sender latched (the pass-through re-routed when
+        ``routed``: the destination it was set up for moved); None when nothing usable arrived."""
         try:
             if leg.latched:
                 data = sock.recv(2048)
             else:
                 data, addr = sock.recvfrom(2048)
         except OSError:
-            return
+            return None
         if leg.srtp_in:
             try:
                 data = leg.crypto.unprotect(data)
             except Exception:  # noqa: BLE001 - wrong key, replay, garbage: dropped, never passed on
                 leg.srtp_errors += 1
-                return
+                return None
         if not leg.latched:
             leg.remote, leg.latched = addr, True
-            if call.out is not None or self._routes:  # the pass-through's destination moved
+            if routed:
                 self._unroute(call)
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
-        self._customer_packet(call, leg, data)
+        return data
+
+    def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
+        # (the pass-through's destination moved: its own route, or the relay's stream to the agent)
+        data = self._receive(sock, call, leg, call.out is not None or bool(self._routes))
+        if data is not None:
+            self._customer_packet(call, leg, data)
 
     def _customer_packet(self, call: RelayCall, leg: Leg, data: bytes) -> None:
         """One customer datagram, read and counted (by the handler above or the C drain)."""
@@ -1165,25 +1173,10 @@ class Relay:
             call.state = "connected"
 
     def _on_agent_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
-        try:
-            if leg.latched:
-                data = sock.recv(2048)
-            else:
-                data, addr = sock.recvfrom(2048)
-        except OSError:
+        # (the relay's stream to the agent: to the latched address now)
+        data = self._receive(sock, call, leg, call.out is not None)
+        if data is None:
             return
-        if leg.srtp_in:
-            try:
-                data = leg.crypto.unprotect(data)
-            except Exception:  # noqa: BLE001
-                leg.srtp_errors += 1
-                return
-        if not leg.latched:
-            leg.remote, leg.latched = addr, True
-            if call.out is not None:  # the relay's stream to the agent: to the latched address now
-                self._unroute(call)
-        leg.rx_packets += 1
-        leg.rx_bytes += len(data)
         cust = call.customer_leg
         if cust is not None and cust.remote is not None and len(data) >= 12 and data[0] >> 6 == 2:
             try:
