@@ -761,6 +761,39 @@ typedef struct {
     int have_half;
 } frame_shape;
 
+/* the half-block sources of hops h and h + 1 (fewer at the frame's end): the first starts with the samples buffered
+   from the call before (copied with the new ones into ``block``); returns how many */
+static int
+half_sources(const frame_shape *f, const double *x, const double *pending, Py_ssize_t h, double *block,
+             const double *src[2])
+{
+    const Py_ssize_t H = f->H;
+    int q;
+    for (q = 0; q < 2 && h + q < f->nh; q++) {
+        if (h + q == 0 && f->n_pending > 0) {
+            memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
+            memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
+            src[q] = block;
+        }
+        else {
+            src[q] = x + (h + q) * H - f->n_pending;
+        }
+    }
+    return q;
+}
+
+/* window = previous half + exp(-jwH) * this half, as numpy's complex ops, over ``nbins`` bins */
+static inline void
+join_halves(double *win, const double *last_half, const double *rot, const double *cur, Py_ssize_t nbins)
+{
+    Py_ssize_t k;
+    for (k = 0; k < nbins; k++) {
+        const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
+        win[2 * k] = last_half[2 * k] + (ar * br - ai * bi);
+        win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
+    }
+}
+
 static int
 channel_frames(const frame_shape *f, const double *consts, const double *x, double *state, int64_t *digit,
                int8_t *checked, double *amp, double *lr, double *lc, double *relr, double *relc, double *share)
@@ -773,24 +806,13 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
     const double *cur;
     int strong = 0, have_half = f->have_half;
     const int long_on = consts[CONST_SCALARS + S_LONG_ON] != 0.0;
-    Py_ssize_t h, w = 0, i, k;
+    Py_ssize_t h, w = 0, i;
 
     memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
     for (h = 0; h < f->nh; h++) {
         if (h % 2 == 0) { /* the kernel, two half-blocks at a time */
             const double *src[2];
-            int q;
-            for (q = 0; q < 2 && h + q < f->nh; q++) {
-                if (h + q == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
-                    memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
-                    memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
-                    src[q] = block;
-                }
-                else {
-                    src[q] = x + (h + q) * H - f->n_pending;
-                }
-            }
-            if (q == 2)
+            if (half_sources(f, x, pending, h, block, src) == 2)
                 half_dft2(src[0], src[1], H, consts + CONST_BINS, pair[0], pair_energy, pair[1], pair_energy + 1);
             else
                 half_dft(src[0], H, consts + CONST_BINS, pair[0], pair_energy);
@@ -798,11 +820,7 @@ channel_frames(const frame_shape *f, const double *consts, const double *x, doub
         cur = pair[h % 2];
         cur_energy = pair_energy[h % 2];
         if (have_half) { /* window = previous half + exp(-jwH) * this half, as numpy's complex ops */
-            for (k = 0; k < NBINS; k++) {
-                const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
-                win[2 * k] = last_half[2 * k] + (ar * br - ai * bi);
-                win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
-            }
+            join_halves(win, last_half, rot, cur, NBINS);
             int chk;
             int d = classify(consts, win, last_win, *last_energy + cur_energy, amp + NFUND * (w + 1),
                              &chk, lr + w, lc + w, relr + w, relc + w, share + w, NULL);
@@ -852,7 +870,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
     const double *cur, *src[2] = {NULL, NULL}, *prev_src = prev_x + 2 * H, *src3 = prev_x, *src2 = prev_x + H;
     int strong = 0, have_half = f->have_half;
     const int long_on = consts[CONST_SCALARS + S_LONG_ON] != 0.0;
-    Py_ssize_t h, w = 0, i, k;
+    Py_ssize_t h, w = 0, i;
     guard_src g;
     g.H = H;
     g.cosw = cosw;
@@ -861,18 +879,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
     memcpy(amp, last_amp, NFUND * sizeof(double)); /* row 0: the window before this call's first */
     for (h = 0; h < f->nh; h++) {
         if (h % 2 == 0) { /* the kernel, two half-blocks at a time */
-            int q;
-            for (q = 0; q < 2 && h + q < f->nh; q++) {
-                if (h + q == 0 && f->n_pending > 0) { /* the first half-block starts with the buffered samples */
-                    memcpy(block, pending, (size_t)f->n_pending * sizeof(double));
-                    memcpy(block + f->n_pending, x, (size_t)(H - f->n_pending) * sizeof(double));
-                    src[q] = block;
-                }
-                else {
-                    src[q] = x + (h + q) * H - f->n_pending;
-                }
-            }
-            if (q == 2)
+            if (half_sources(f, x, pending, h, block, src) == 2)
                 fund_dft2(src[0], src[1], H, consts + CONST_BINS, pair[0], pair_energy, pair[1], pair_energy + 1);
             else
                 fund_dft(src[0], H, consts + CONST_BINS, pair[0], pair_energy);
@@ -880,11 +887,7 @@ channel_frames_fast(const frame_shape *f, const double *consts, const double *x,
         cur = pair[h % 2];
         cur_energy = pair_energy[h % 2];
         if (have_half) { /* window = previous half + exp(-jwH) * this half, as numpy's complex ops */
-            for (k = 0; k < NFUND; k++) {
-                const double ar = rot[2 * k], ai = rot[2 * k + 1], br = cur[2 * k], bi = cur[2 * k + 1];
-                win[2 * k] = last_half[2 * k] + (ar * br - ai * bi);
-                win[2 * k + 1] = last_half[2 * k + 1] + (ar * bi + ai * br);
-            }
+            join_halves(win, last_half, rot, cur, NFUND);
             int chk;
             g.xa = prev_src;
             g.xb = src[h % 2];
