@@ -1172,6 +1172,11 @@ class MaskerParams:
     verify_mid_ms: float | None = 32.0
     verify_mid_fraction: float = 0.1
     verify_mid_spread: float = 0.01
+    # ... or if one of the two tones' measured offsets over that window (within ``offset_error_max``) is where the other
+    # tone too has ``verify_mid_common_peak`` of its strongest power within +-6 % (its own peak moved by a louder partial
+    # of the speech beside it) and the pair fitted at that one offset carries ``verify_mid_common_fraction``.  PLACEHOLDER2
+    verify_mid_common_peak: float | None = 0.65
+    verify_mid_common_fraction: float = 0.25
     # --- end ``verify_mid_*``
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
