@@ -1174,7 +1174,19 @@ class MaskerParams:
     verify_mid_spread: float = 0.01
     # ... or if one of the two tones' measured offsets over that window (within ``offset_error_max``) is where the other
     # tone too has ``verify_mid_common_peak`` of its strongest power within +-6 % (its own peak moved by a louder partial
-    # of the speech beside it) and the pair fitted at that one offset carries ``verify_mid_common_fraction``.  PLACEHOLDER2
+    # of the speech beside it) and the pair fitted at that one offset carries ``verify_mid_common_fraction``: tune seeds
+    # 3494 ("3 dB under speech, freq -2 %": peaks 1.8 % apart over 32 ms, the column's power at the row's offset 0.69 of
+    # its peak, share 0.26) and 3506 ("+3 %": row peak 5.9 % off, the row's power at the column's offset 0.76 of its peak,
+    # share 0.35), press 0 each, named from 2 ms windows the first tier declined.  Measured (looked at before choosing):
+    # the windows the first tier left declined at their last look, key-free tune half 6 min per source, passing a minute,
+    # peak / share: 0.95 / 0.1: espeak-cmn, ru 0.17, neither cell; 0.75 / 0.25: espeak-de 0.83, espeak-cmn 0.5, others
+    # <= 0.17, 3506 only; 0.65 / 0.25 (chosen): espeak-de 1.33, espeak-cmn 0.83, others <= 0.17, both; 0.65 / 0.1:
+    # espeak-de 7.2, espeak-cmn 5.5, it 2.3 (too dear); 24 ms windows gave no better split.  Key-free tune half, the
+    # masker alone, 12 min per source, the first tier alone -> both: espeak-de notches 28.8 -> 29.9/min, 0.278 -> 0.295 %
+    # changed (0.263 % with neither: +0.032 points in all); espeak-cmn 0.280 -> 0.288 %; HyperRogue 0.336 -> 0.338 %; the
+    # others +0.000-0.001 points; flat masks the same on every source (at 0.75: espeak-de 0.293 %, 3494 named).  Both
+    # thresholds sit just under those two cells' values (chosen on them): the held-out figures are in the README.  None
+    # (``verify_mid_common_peak``): the first tier alone.
     verify_mid_common_peak: float | None = 0.65
     verify_mid_common_fraction: float = 0.25
     # --- end ``verify_mid_*``
