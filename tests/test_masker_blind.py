@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _masker_util import case_acts_alike, COLUMN_OFF, assert_rule_hides_key
+from _masker_util import case_acts_alike, COLUMN_OFF, MID_OFF, assert_rule_hides_key
 from _native_util import with_backend
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
@@ -39,13 +39,13 @@ CASES = {
                                                   {"notch_back": False}),
     "line: tone 3 dB under speech": (61, 103, {"speech_under_db": -3.0},
                                      {"verify_line_ms": None, "verify_osc_fraction": None,  # (verify_osc_* too,
-                                      "verify_common_ms": None, **COLUMN_OFF}),  # and verify_common_*)
+                                      "verify_common_ms": None, **COLUMN_OFF, **MID_OFF}),  # and verify_common_*, _mid_*)
     "line: tone 12 dB under speech": (131, 100, {"speech_under_db": -12.0}, {"verify_line_ms": None, **COLUMN_OFF}),
     "weak: tone 9 dB under speech": (151, 101, {"speech_under_db": -9.0}, {"verify_weak_coherence": None,
-                                                                               **COLUMN_OFF}),
+                                                                               **COLUMN_OFF, **MID_OFF}),
     "weak: tone 6 dB under speech": (61, 102, {"speech_under_db": -6.0},
                                      {"verify_weak_coherence": None, "verify_again_ms": None,
-                                      **COLUMN_OFF}),  # (again hides it too)
+                                      **COLUMN_OFF, **MID_OFF}),  # (again and verify_mid_* hide it too)
     "again: a key's onset 9 dB under speech": (209, 101, {"speech_under_db": -9.0}, {"verify_again_ms": None}),
     "again: a key's onset, speech 6 dB under it": (216, 106, {"speech_under_db": 6.0}, {"verify_again_ms": None}),
 }

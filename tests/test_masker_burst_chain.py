@@ -37,9 +37,9 @@ def test_chain_hides_a_press_the_late_burst_leaked():
     named, the burst opens earlier (a chain counted), and press 9 lies wholly inside it."""
     seed, index, cond = _CELL
     x, spans = bench_scenario(seed, index, **cond)
-    # (the keypad context, ``keypad_context_ms``, merged later, hides press 9 as well: off with the chains, to show the
-    # chains alone hide it)
-    out_off, m_off = mask(x, dataclasses.replace(P, keypad_context_ms=None, **_OFF))
+    # (the keypad context, ``keypad_context_ms``, and the mid-length line test, ``verify_mid_ms``, merged later, hide
+    # press 9 as well: off with the chains, to show the chains alone hide it)
+    out_off, m_off = mask(x, dataclasses.replace(P, keypad_context_ms=None, verify_mid_ms=None, **_OFF))
     assert _named(out_off, spans) == [9]
     assert m_off.burst_chains == 0
     _, s9, e9 = A._span_fields(spans[9])

@@ -26,7 +26,7 @@ import dataclasses
 
 import pytest
 
-from _masker_util import case_acts_alike, case_only_adds_treatment, assert_rule_hides_key
+from _masker_util import MID_OFF, case_acts_alike, case_only_adds_treatment, assert_rule_hides_key
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
@@ -37,7 +37,7 @@ CASES = {
     "weak column line: boundary, tone 12 dB under speech (seed 1175)": (1175, 100, {"speech_under_db": -12.0}, _OFF),
     # (more than one of the new column tests hides these: those switched off)
     "weak, onset or held column: boundary, tone 12 dB under speech (seed 1165)": (
-        1165, 100, {"speech_under_db": -12.0}, {**_OFF, **_ONSET_OFF, "verify_column_held_steady": None}),
+        1165, 100, {"speech_under_db": -12.0}, {**_OFF, **_ONSET_OFF, "verify_column_held_steady": None, **MID_OFF}),
     # (``verify_onset_jump``, helper m13b, hides this key too: switched off with them)
     "weak or onset column: boundary, tone 9 dB under speech (seed 1157)": (1157, 101, {"speech_under_db": -9.0},
                                                                            {**_OFF, **_ONSET_OFF,
@@ -45,7 +45,7 @@ CASES = {
     "column at onset: boundary, tone 6 dB under speech (seed 1161)": (1161, 102, {"speech_under_db": -6.0},
                                                                       _ONSET_OFF),
     "column near nominal: boundary, tone 3 dB over speech (seed 1170)": (1170, 105, {"speech_under_db": 3.0},
-                                                                        {"verify_column_near_row": None}),
+                                                                        {"verify_column_near_row": None, **MID_OFF}),
     "held column line: boundary, tone 12 dB under speech, an 820 ms key (seed 703)": (
         703, 100, {"speech_under_db": -12.0}, {"verify_column_held_steady": None}),
     "keeps the hop's window: boundary, tone 9 dB under speech (seed 1149)": (1149, 101, {"speech_under_db": -9.0},

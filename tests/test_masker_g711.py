@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from _masker_util import COLUMN_OFF, assert_rule_acts_alike, assert_rule_hides_key
+from _masker_util import COLUMN_OFF, MID_OFF, assert_rule_acts_alike, assert_rule_hides_key
 from _masker_util import bench_scenario as _scenario
 from _masker_util import blind as _blind
 from _masker_util import mask as _mask
@@ -42,17 +42,18 @@ CASES = {
     "recent press: 1 s presses 6 dB under speech": (2026, 21, {"duration_ms": 1000.0, "speech_under_db": -6.0},
                                                     # (verify_osc_* hides it too)
                                                     {"verify_recent_ms": None, "verify_line_ms": None,
-                                                     "verify_osc_fraction": None, **COLUMN_OFF}),
+                                                     "verify_osc_fraction": None, **COLUMN_OFF, **MID_OFF}),
     "long: 6 dB under speech": (7, 102, {"speech_under_db": -6.0}, {"verify_long_ms": None, "verify_line_ms": None,
-                                                                    "verify_common_ms": None}),  # (hides it too)
+                                                                    "verify_common_ms": None, **MID_OFF}),  # (hide it too)
     # (the second look, ``verify_again_ms``, hides this key too: off with it)
     "long: 3 dB under speech, +3 %": (17, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
-                                      {"verify_long_ms": None, "verify_again_ms": None}),
+                                      {"verify_long_ms": None, "verify_again_ms": None, **MID_OFF}),  # (verify_mid_* too)
 }
 # (off by default: the rule closes its case when switched on, with the rule that now closes it off)
 OPTIONAL = {"recent weak suspect: 6 dB under speech": (7, 102, {"speech_under_db": -6.0},
                                                        {"verify_long_ms": None, "verify_line_ms": None,
-                                                        "verify_common_ms": None, "verify_recent_weak_ms": 40.0})}
+                                                        "verify_common_ms": None, "verify_recent_weak_ms": 40.0,
+                                                        **MID_OFF})}
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -25,8 +25,9 @@ from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 _OFF = {"keypad_context_ms": None}
 # the keypad burst off, the context on (``_masker_util.NO_BURST`` switches both off)
 _BURST_OFF = {"keypad_burst_presses": None}
-# the pair hold (``pair_hold_ms``, h16a) off in both arms: it also hides 2340's press 7 (a held pair's windows)
-_HOLD_OFF = {"pair_hold_ms": None}
+# the pair hold (``pair_hold_ms``, h16a) off in both arms: it also hides 2340's press 7 (a held pair's windows); and the
+# mid-length line test (``verify_mid_*``, h17a), which also hides 2902's press 3 and 2357's press 8
+_HOLD_OFF = {"pair_hold_ms": None, "verify_mid_ms": None}
 # (speech seed, the benchmark's cell index, its condition, the press named without the rule): ``benchmarks/masker.py
 # --payment`` cells whose leak was traced while the rule took shape (not tune or report seeds); the press sits this long
 # after the close of the last press the masker confirmed: 0.26 s, 4.15 s, 2.08 s, 1.0 s

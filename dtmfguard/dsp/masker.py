@@ -190,6 +190,10 @@ class Masker:
                        stream whatever each chunk's type (a call's audio never changes type mid-stream).
     """
 
+    # (a test/benchmark hook: called with (masker, hop, item, expl, buf_start) for each pending short window that no
+    # verification test took and that is dropped for good; None in production)
+    _decline_hook = None
+
     def __init__(
         self,
         rate: int = 8000,
@@ -386,6 +390,11 @@ class Masker:
         self._common_len = 0 if params.verify_common_ms is None else int(round(params.verify_common_ms * ms))
         self._common_fraction = float(params.verify_common_fraction)
         self._common_peak = float(params.verify_common_peak)
+        self._mid_len = 0 if params.verify_mid_ms is None else int(round(params.verify_mid_ms * ms))
+        self._mid_fraction = float(params.verify_mid_fraction)
+        self._mid_spread = float(params.verify_mid_spread)
+        self._mid_peak = None if params.verify_mid_common_peak is None else float(params.verify_mid_common_peak)
+        self._mid_common_fraction = float(params.verify_mid_common_fraction)
         self._also_rival = bool(params.also_named_rival)
         self._exact_flat = bool(params.verify_exact_flat)
         # --- ``verify_lead_ms`` (helper h15d): the lead a verified short window's notch takes before the window (beyond
@@ -496,8 +505,13 @@ class Masker:
             raise ValueError("verify_common_ms must be between 0 and 1000")
         if not 0 < self._common_peak <= 1:
             raise ValueError("verify_common_peak must be above 0 and at most 1")
+        if not (0 <= self._mid_len <= self.rate and 0.0 < self._mid_fraction <= 1.0 and self._mid_spread >= 0.0):
+            raise ValueError("verify_mid_*: 0 <= ms <= 1000, 0 < fraction <= 1, spread >= 0")
+        if not ((self._mid_peak is None or 0.0 < self._mid_peak <= 1.0) and 0.0 < self._mid_common_fraction <= 1.0):
+            raise ValueError("verify_mid_common_*: 0 < peak <= 1, 0 < fraction <= 1")
         # (those windows behind every hop decided)
-        self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop, self._common_len + self._hop)
+        self._keep = max(self._keep, self._long_len + self._hop, self._line_len + self._hop, self._common_len + self._hop,
+                         self._mid_len + self._hop)
         if self._measured_hold is not None:
             self._keep = max(self._keep, self._measured_len + self._hop)
         if self._octave_tol is not None:
@@ -2330,15 +2344,62 @@ class Masker:
                     or (len(item) > 4 and self._onset_jumped(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)) \
-                    or self._in_context(item[1]):
+                    or self._in_context(item[1]) or self._mid_line(item, e, buf_start):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
             elif self._again and len(item) == 4 and item[1] + self._again > e:
                 # ``verify_again_ms``: judged once more on the 16 ms window ending later (a key's onset under
                 # speech: the centred window still held the speech before it)
                 keep.append((item[1] + self._again, item[1], pair, length, 1))
+            elif self._decline_hook is not None:
+                self._decline_hook(self, e, item, expl, buf_start)
         self._pending = keep
         return verified, at, last
+
+    def _mid_line(self, item: tuple, e: int, buf_start: int) -> bool:
+        """``verify_mid_*``: at a short window's last look (its second, ``verify_again_ms``, or its only one), the pair's
+        two tones measured over the ``verify_mid_ms`` ending at ``e`` (which holds the named window) are one keypad
+        oscillator's (each within ``offset_error_max``, at most ``verify_mid_spread`` apart) and the pair fitted there
+        carries ``verify_mid_fraction`` of that window (:meth:`_held_long`): a key's first ms under louder speech, its
+        tone begun too recently for the 48-96 ms tests and its 16 ms share the speech's (:class:`MaskerParams`)."""
+        n, named, length = self._mid_len, item[1], item[3]
+        if not n or (self._again and len(item) == 4) or length > self._verify_len or named - length < e - n \
+                or named > e:
+            return False
+        if self._held_long(e, item[2], buf_start, n, self._mid_fraction, self._mid_spread):
+            return True
+        return self._mid_peak is not None and self._mid_common(e, item[2], buf_start)
+
+    def _mid_common(self, e: int, pair: int, buf_start: int) -> bool:
+        """``verify_mid_common_*``: over the ``verify_mid_ms`` ending at ``e``, one of the pair's two tones' measured
+        offsets (Hann-windowed spectrum peak within +-6 %, as :meth:`_tone_errors`), within ``offset_error_max``, is
+        where the other tone too has at least ``verify_mid_common_peak`` of its strongest power within +-6 %, and the
+        pair fitted at that one offset carries ``verify_mid_common_fraction`` of the window: one keypad oscillator whose
+        other tone's peak a louder partial of the speech beside it moved (:class:`MaskerParams`)."""
+        n = self._mid_len
+        if self._offset_max is None or e - n < buf_start:
+            return False
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        if not energy > 0:
+            return False
+        spec = np.fft.rfft(seg * _hann(n), self._keypad_nfft)
+        power = spec.real * spec.real + spec.imag * spec.imag
+        r, c, _ = pairfit.PAIRS[pair]
+        nfft, bands = self._keypad_nfft, []
+        for f0 in (ROW_HZ[r], COL_HZ[c]):
+            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
+            k = lo + int(np.argmax(power[lo: hi + 1]))
+            bands.append((f0, k * self.rate / nfft / f0 - 1.0, float(power[k])))
+        for _, g, _ in bands:
+            if abs(g) > self._offset_max + 1e-9:
+                continue
+            ks = [int(round(f0 * (1.0 + g) * nfft / self.rate)) for f0, _, _ in bands]
+            if all(float(power[k]) >= self._mid_peak * top for k, (_, _, top) in zip(ks, bands)):
+                _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + g), COL_HZ[c] * (1.0 + g)), buf_start)
+                if explained >= self._mid_common_fraction * energy:
+                    return True
+        return False
 
     def _offset_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
         """:meth:`_verify_pending`'s test at the pair's measured frequencies (``offset_verify``): both tones off
