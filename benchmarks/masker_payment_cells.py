@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The payment profile's talk-over cells of ``benchmarks/masker.py --payment`` over many seeds, for several maskers.
+"""The talk-over cells of ``benchmarks/masker.py --payment`` over many seeds, for several maskers.
 
-Per seed, the 30 cells of ``masker.py --payment`` sections (b) and (c) (the same conditions, random seeds and
-scenarios), run through each masker with the payment profile on from the first sample
-(``masker.payment_model``), after a G.711 round trip: digits the blind attacker names, and the oracle-timed
-attacker's total.  Only the profile's model is run (the benchmark also runs the default and legacy maskers), so a
-set of seeds takes minutes.  ``--revs``: git revisions (their masker loaded as ``masker.py --legacy-rev`` loads
-it) and/or ``wt`` (the working tree).
+Per seed, the 30 cells of ``masker.py --payment`` sections (b) and (c) (22 conditions and 8 boundary rows: the
+same conditions, random seeds and scenarios), run through each masker after a G.711 round trip: digits the blind
+attacker names, and the oracle-timed attacker's total.  ``--profile payment`` (the default): the payment profile on
+from the first sample (``masker.payment_model``); ``--profile default``: the default masker, as outside a payment.
+Only that model is run (the benchmark also runs the others), so a set of seeds takes minutes (``--no-oracle``: about
+a tenth of that).  ``--revs``: git revisions (their masker loaded as ``masker.py --legacy-rev`` loads it) and/or
+``wt`` (the working tree).  ``--detail``: for each press the blind attacker names, where in it (samples from the
+press's start) and from how many windows.
 
 Run:  python benchmarks/masker_payment_cells.py --revs main,wt --seeds 500-519,600-619 [--cells 16] [--json out.json]
+      python benchmarks/masker_payment_cells.py --profile default --no-oracle --detail --revs 0bf698b,wt --seeds 3200-3299
 """
 from __future__ import annotations
 
@@ -49,12 +52,29 @@ def seeds_arg(text: str) -> List[int]:
     return out
 
 
+def named_presses(heard: np.ndarray, spans: list, rate: int) -> List[str]:
+    """Each press the blind attacker names right: its index, key, span and length, and the detections naming it
+    (start and end in samples from the press's start, windows in support)."""
+    dets = A.decode(heard, rate)
+    out = []
+    for k, (sp, answer) in enumerate(zip(spans, A.answers(dets, spans))):
+        digit, s, e = A._span_fields(sp)
+        if answer is not None and answer == digit:
+            hits = [(d.start - s, d.end - s, d.support) for d in dets if d.start < e and d.end > s and d.digit == digit]
+            out.append(f"press {k} key {digit} [{s},{e}) {(e - s) * 1000 // rate} ms, named by {hits}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--revs", default="wt", help="comma list of git revisions and/or wt (the working tree)")
     ap.add_argument("--seeds", required=True, help="e.g. 500-519,600-619,907")
     ap.add_argument("--cells", default="", help="comma list of cell indices (default: all 30)")
     ap.add_argument("--presses", type=int, default=24)
+    ap.add_argument("--profile", choices=("payment", "default"), default="payment",
+                    help="the masker's model: the payment profile (default) or the default masker")
+    ap.add_argument("--no-oracle", action="store_true", help="the blind attacker only (the oracle total prints -1)")
+    ap.add_argument("--detail", action="store_true", help="where the blind attacker names each press it names")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
     table = cells()
@@ -62,16 +82,16 @@ def main() -> int:
     models = {}
     for rev in args.revs.split(","):
         cls = new_masker.Masker if rev == "wt" else bench.load_legacy(rev, f"rev_{rev}").Masker
-        models[rev] = bench.payment_model(cls)
+        models[rev] = bench.payment_model(cls) if args.profile == "payment" else cls
     result: dict = {rev: {} for rev in models}
-    print(f"payment profile, {len(want)} cells x {args.presses} presses per seed; blind / oracle-timed per masker")
+    print(f"{args.profile} masker, {len(want)} cells x {args.presses} presses per seed; blind / oracle-timed per masker")
     for seed in seeds_arg(args.seeds):
         speech = A.load_speech(240.0, seed=seed)
         if speech is None:
             print("note: asterisk-core-sounds-en-wav not installed")
             return 1
         tot = {rev: [0, 0] for rev in models}
-        named = []
+        named, details = [], []
         for ci in want:
             name, cond, off = table[ci]
             x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
@@ -79,16 +99,21 @@ def main() -> int:
             for rev, model in models.items():
                 out, m = bench.mask_stream(model, x, rate)
                 heard = bench._codec(out, cond)
-                b, o = A.count_recovered(heard, spans, rate), A.oracle_score(heard, spans, rate)
+                b = A.count_recovered(heard, spans, rate)
+                o = -1 if args.no_oracle else A.oracle_score(heard, spans, rate)
                 result[rev][f"{seed}/{ci}"] = [b, o, m.errors]
                 tot[rev][0] += b
                 tot[rev][1] += o
                 if b:
                     named.append(f"{rev}: {b} in cell {ci} ({name})")
+                    if args.detail:
+                        details += [f"    {rev}, cell {ci}: {line}" for line in named_presses(heard, spans, rate)]
         for rev in models:
             result[rev][str(seed)] = tot[rev]
         print(f"  seed {seed}: " + " | ".join(f"{rev} {t[0]} / {t[1]}" for rev, t in tot.items())
               + (f"  ({'; '.join(named)})" if named else ""), flush=True)
+        for line in details:
+            print(line)
     seeds = seeds_arg(args.seeds)
     print("  all: " + " | ".join(f"{rev} {sum(result[rev][str(s)][0] for s in seeds)} / "
                                  f"{sum(result[rev][str(s)][1] for s in seeds)}" for rev in models))
