@@ -11,6 +11,8 @@ helper m12b).
   is verified with no other test;
 * ``g711_holds_notch``: a window named only through G.711 whose pair fails the keypad test holds a notched
   suspect of that same pair (its notch had ended 3 ms before that window);
+* ``switch_back`` (helper h18a): a notched suspect switching to another pair moves its notch's start back to the
+  window naming the new pair (as ``notch_back`` does for the same pair);
 * ``fade_notch_gain``: in a flat mask's fades the band notch is whole after a quarter of the fade (a late-confirmed
   press's fade-in, half-notched, made a window reaching into it from the raw audio nameable).
 
@@ -42,6 +44,10 @@ CASES = {
                                                    {"verify_recent_sure_ms": None}),
     "g711 holds notch: 3 dB under speech, +3 % (seed 149)": (149, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
                                                              {"g711_holds_notch": False}),
+    # (helper h18a) press 0, a 980 ms key 4: its onset's 2 ms window, verified at its second look after a 2 ms window
+    # of key 7 had opened the notch just after it
+    "switch back: 3 dB under speech, +3 % (seed 3489)": (3489, 19, {"speech_under_db": -3.0, "freq_error": 0.03},
+                                                         {"switch_back": False}),
 }
 # the output side: the same spans, another rendering of the fades
 FADE_CASES = {

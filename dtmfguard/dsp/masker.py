@@ -1045,6 +1045,7 @@ class Masker:
         self._g711_verify = bool(p.screen_g711_verify)
         self._notch_back = bool(p.notch_back)
         self._switch_keeps_last = bool(p.switch_keeps_last)
+        self._switch_back = bool(p.switch_back)
         self._verify_keeps_named = bool(p.verify_keeps_named)
         self._g711_holds = bool(p.g711_holds_notch)
         self._pay_flat = bool(p.payment_suspect_flat)
@@ -1613,16 +1614,20 @@ class Masker:
                                          reach=self._lead_reach if verified >= 0 else 0)  # (``verify_lead_ms``)
                 if sp[0] != sus:
                     sp[0], sp[1], sp[2], sp[4] = sus, at, last, False
-            elif sp[0] != sus:
-                sp[0], sp[1], sp[2], sp[4] = sus, at, self._switched_last(sp, last), False
-            elif self._notch_back and sp[3].source == "notch":
-                # ``notch_back``: a window naming the notched pair before the notch's start (a short window
-                # verified after a weak suspect opened the notch from a later onset): the notch reaches back to it
-                first = at - length - (self._verify_lead if verified >= 0 else 0)
-                want = max(self._align_down(first - (self._notch_head if verified >= 0 else self._guard)),
-                           lim - self._fade)  # (``notch_head_ms``)
-                if want < sp[3].start:
-                    sp[3].start = want
+            else:
+                switched = sp[0] != sus
+                if switched:
+                    sp[0], sp[1], sp[2], sp[4] = sus, at, self._switched_last(sp, last), False
+                if sp[3].source == "notch" and (self._switch_back if switched else self._notch_back):
+                    # ``notch_back``: a window naming the notched pair before the notch's start (a short window
+                    # verified after a weak suspect opened the notch from a later onset): the notch reaches back to
+                    # it; ``switch_back``: the same for a window naming the pair the suspect switches to (one
+                    # verified after a window of another pair opened the notch)
+                    first = at - length - (self._verify_lead if verified >= 0 else 0)
+                    want = max(self._align_down(first - (self._notch_head if verified >= 0 else self._guard)),
+                               lim - self._fade)  # (``notch_head_ms``)
+                    if want < sp[3].start:
+                        sp[3].start = want
             sp[2] = max(sp[2], last)
         if sp is None:
             return

@@ -1285,6 +1285,16 @@ class MaskerParams:
     # longer (at most ``suspect_close_ms`` after the last window naming either pair).  False: the last hop of the
     # pair that takes over.
     switch_keeps_last: bool = True
+    # ``notch_back`` for a suspect whose pair changes: a window naming the new pair (a pending one verified after
+    # a window of another pair had opened the notch, or one named at this hop) whose start lies before the notch's
+    # moves the notch's start back to it, as ``notch_back`` does for the same pair (the band notch removes all 8
+    # frequencies: the notch already covers the new pair from its start).  Issue 12, helper h18a: seed 3489, "3 dB
+    # under speech, freq +3 %", press 0 (a 980 ms key 4): its onset's 2 ms window, named at hop 12 and verified at
+    # its second look (``verify_again_ms``), was verified after a 2 ms window of key 7 named 24 samples later had
+    # opened the notch from hop 12 (its window's start less the lead): the key's own window ([-4, 12) from the press
+    # start) ended where the notch began, and the attacker named the key from it.  Measured on: the tune seeds
+    # (README, masking section, h18a).  False: the notch keeps its start (the suspect only takes the new pair).
+    switch_back: bool = True
     # The screen names one pair per hop: the shortest window's.  A longer short window ending at the same hop may
     # name another pair (a key a few % off under speech, its 4 ms window naming it while the 2 ms window names a pair
     # of the speech): with no notch or press open, every window of ``screen_windows_ms`` up to this length naming
