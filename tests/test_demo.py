@@ -285,3 +285,30 @@ def test_panel_link_waits_for_the_box_endpoint_to_list_the_call():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.needs_pjsua2
+def test_customer_port_taken_before_the_phone_binds_it_is_chosen_again(tmp_path, monkeypatch):
+    """The demo chooses its ports first and starts the phones later: a port another program takes meanwhile (CI run
+    38: the customer's SIP port, taken by a parallel test; "the call never connected") is chosen again."""
+    import socket
+
+    from dtmfguard.apps.demo import run as demo_run
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    picks = []
+    real = demo_run.free_port
+
+    def free_port(host):  # the guard's, the agent's, then the customer's: the customer's first one is taken
+        picks.append(real(host) if len(picks) != 2 else taken.getsockname()[1])
+        return picks[-1]
+
+    monkeypatch.setattr(demo_run, "free_port", free_port)
+    try:
+        result = demo_run.run_demo(demo.DemoOptions(card="4111111111111111", dtmf="rfc4733", out=tmp_path / "out",
+                                                    timeout_s=90).check())
+    finally:
+        taken.close()
+    assert len(picks) == 4 and picks[3] != picks[2]  # chosen again, once
+    assert result["agent"]["digits_recoverable"] == 0 and result["card"]["last4"] == "1111"

@@ -78,6 +78,26 @@ audit = {q(out / 'audit.jsonl')}
 """
 
 
+def _start_customer(opts: DemoOptions, ports: dict, logs: Path, args: List[str], children: List[Child]) -> Child:
+    """The customer's phone, on ``ports["customer"]``; when another program took that port between choosing it and
+    the phone binding it (the phone exits before it is ready, its SIP transport not created), on a fresh one, up to
+    three times."""
+    for attempt in range(3):
+        customer = Child("customer", [
+            "-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(ports["customer"]),
+            "--rtp", str(ports["customer_rtp"]), "--to", f"sip:guard@{opts.host}:{ports['guard']}", *args],
+            logs / "customer.log")
+        children.append(customer)
+        if customer.wait_for(lambda s: '"ready"' in s, 30) or "transportCreate" not in customer.text() \
+                or attempt == 2:
+            return customer
+        customer.stop()
+        children.remove(customer)
+        ports["customer"] = free_port(opts.host)
+        ports["customer_rtp"] = next(b for b in rtp_bases(4) if b not in (ports["guard_rtp"], ports["agent_rtp"]))
+    return customer
+
+
 def run_demo(opts: DemoOptions, on_update: Optional[Callable[[DemoState, Optional[dict]], None]] = None) -> dict:
     """Run the call, then the checks; return the JSON-ready summary.  Raises :class:`DemoError`.
 
@@ -147,13 +167,10 @@ def run_demo(opts: DemoOptions, on_update: Optional[Callable[[DemoState, Optiona
         control = Control(opts.host, ports["control"] + 1, token)  # worker 0's local API
         state.stage = "customer calling"
         update()
-        customer = Child("customer", [
-            "-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(ports["customer"]),
-            "--rtp", str(ports["customer_rtp"]), "--to", f"sip:guard@{opts.host}:{ports['guard']}",
+        customer = _start_customer(opts, ports, logs, [
             "--play", str(customer_wav), "--play-s", f"{play_s:.2f}", "--rfc2833", plan["rfc4733"],
             "--info", plan["sip_info"], "--digit-ms", str(DIGIT_MS), "--tail-s", str(TAIL_S),
-            "--timeout", str(opts.timeout_s)], logs / "customer.log")
-        children.append(customer)
+            "--timeout", str(opts.timeout_s)], children)
 
         def on_feed(kind: str, event: dict) -> None:
             with lock:
