@@ -190,10 +190,6 @@ class Masker:
                        stream whatever each chunk's type (a call's audio never changes type mid-stream).
     """
 
-    # (a test/benchmark hook: called with (masker, hop, item, expl, buf_start) for each pending short window that no
-    # verification test took and that is dropped for good; None in production)
-    _decline_hook = None
-
     def __init__(
         self,
         rate: int = 8000,
@@ -2236,15 +2232,21 @@ class Masker:
     def _peak_errors(self, spec: np.ndarray, pair: int) -> List[float]:
         """The row and column tones' relative offsets from nominal: the strongest bin of ``spec`` (an rfft of
         ``_keypad_nfft`` points) within +-6 % of each."""
+        return [g for _, g, _ in self._band_peaks(spec, pair)]
+
+    def _band_peaks(self, spec: np.ndarray, pair: int) -> List[Tuple[float, float, float]]:
+        """Per tone of the pair (row, column): its nominal frequency, the strongest bin of ``spec`` (an rfft of
+        ``_keypad_nfft`` points) within +-6 % of it as a relative offset, and that bin's power."""
         r, c, _ = pairfit.PAIRS[pair]
         nfft = self._keypad_nfft
-        err = []
+        out = []
         for f0 in (ROW_HZ[r], COL_HZ[c]):
             lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
             band = spec[lo: hi + 1]
-            k = lo + int(np.argmax(band.real * band.real + band.imag * band.imag))
-            err.append(k * self.rate / nfft / f0 - 1.0)
-        return err
+            power = band.real * band.real + band.imag * band.imag
+            k = int(np.argmax(power))
+            out.append((f0, (lo + k) * self.rate / nfft / f0 - 1.0, float(power[k])))
+        return out
 
     def _apart(self, e: int, pair: int, buf_start: int) -> bool:
         """True when the pair's two tones over the ``weak_apart_ms`` ending at ``e`` are clearly not one keypad
@@ -2356,8 +2358,6 @@ class Masker:
                 # ``verify_again_ms``: judged once more on the 16 ms window ending later (a key's onset under
                 # speech: the centred window still held the speech before it)
                 keep.append((item[1] + self._again, item[1], pair, length, 1))
-            elif self._decline_hook is not None:
-                self._decline_hook(self, e, item, expl, buf_start)
         self._pending = keep
         return verified, at, last
 
@@ -2389,18 +2389,14 @@ class Masker:
         if not energy > 0:
             return False
         spec = np.fft.rfft(seg * _hann(n), self._keypad_nfft)
-        power = spec.real * spec.real + spec.imag * spec.imag
         r, c, _ = pairfit.PAIRS[pair]
-        nfft, bands = self._keypad_nfft, []
-        for f0 in (ROW_HZ[r], COL_HZ[c]):
-            lo, hi = int(math.ceil(f0 * 0.94 * nfft / self.rate)), int(math.floor(f0 * 1.06 * nfft / self.rate))
-            k = lo + int(np.argmax(power[lo: hi + 1]))
-            bands.append((f0, k * self.rate / nfft / f0 - 1.0, float(power[k])))
+        nfft, bands = self._keypad_nfft, self._band_peaks(spec, pair)
         for _, g, _ in bands:
             if abs(g) > self._offset_max + 1e-9:
                 continue
             ks = [int(round(f0 * (1.0 + g) * nfft / self.rate)) for f0, _, _ in bands]
-            if all(float(power[k]) >= self._mid_peak * top for k, (_, _, top) in zip(ks, bands)):
+            if all(float(spec[k].real * spec[k].real + spec[k].imag * spec[k].imag) >= self._mid_peak * top
+                   for k, (_, _, top) in zip(ks, bands)):
                 _, explained = self._fit_at(e - n, e, (ROW_HZ[r] * (1.0 + g), COL_HZ[c] * (1.0 + g)), buf_start)
                 if explained >= self._mid_common_fraction * energy:
                     return True
