@@ -1071,9 +1071,10 @@ class Relay:
     # -- sockets --------------------------------------------------------------------------------------
     # One datagram per readiness event (see serve_media).  Once a leg's address is latched, recv() (no
     # address object per packet) replaces recvfrom(); what is accepted is the same as before the latch.
-    def _receive(self, sock: socket.socket, call: RelayCall, leg: Leg, routed: bool) -> bytes | None:
-        """One datagram of ``leg``, SRTP taken off, counted, its sender latched (the pass-through re-routed when
-        ``routed``: the destination it was set up for moved); None when nothing usable arrived."""
+    def _receive(self, sock: socket.socket, call: RelayCall, leg: Leg, customer: bool) -> bytes | None:
+        """One datagram of ``leg``, SRTP taken off, counted, its sender latched; None when nothing usable arrived.
+        Latching moves the destination the pass-through was set up for: the relay's stream to the agent, and for the
+        ``customer`` leg its own route too, are set up again."""
         try:
             if leg.latched:
                 data = sock.recv(2048)
@@ -1089,15 +1090,14 @@ class Relay:
                 return None
         if not leg.latched:
             leg.remote, leg.latched = addr, True
-            if routed:
+            if call.out is not None or (customer and self._routes):
                 self._unroute(call)
         leg.rx_packets += 1
         leg.rx_bytes += len(data)
         return data
 
     def _on_customer_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
-        # (the pass-through's destination moved: its own route, or the relay's stream to the agent)
-        data = self._receive(sock, call, leg, call.out is not None or bool(self._routes))
+        data = self._receive(sock, call, leg, True)
         if data is not None:
             self._customer_packet(call, leg, data)
 
@@ -1173,8 +1173,7 @@ class Relay:
             call.state = "connected"
 
     def _on_agent_rtp(self, sock: socket.socket, call: RelayCall, leg: Leg) -> None:
-        # (the relay's stream to the agent: to the latched address now)
-        data = self._receive(sock, call, leg, call.out is not None)
+        data = self._receive(sock, call, leg, False)
         if data is None:
             return
         cust = call.customer_leg
