@@ -27,12 +27,12 @@ NO_BURST = {"keypad_burst_presses": None, "keypad_context_ms": None}
 #: the column tests (``verify_column_weak_*``, ``verify_column_onset_*``, ``verify_column_held_steady``, the 0.5 %
 #: ``verify_column_near_*``) hide many of the cells other rules are pinned on: those tests switch them off with
 #: the rule they are about
+COLUMN_OFF = {"verify_column_weak_fraction": None, "verify_column_onset_fraction": None,
+              "verify_column_held_steady": None, "verify_column_near_row": None}
+
 #: the mid-length line test (``verify_mid_*``, helper h17a) hides some of the cells other rules are pinned on (a key under
 #: louder speech named from one short window): those tests switch it off with their rule
 MID_OFF = {"verify_mid_ms": None}
-
-COLUMN_OFF = {"verify_column_weak_fraction": None, "verify_column_onset_fraction": None,
-              "verify_column_held_steady": None, "verify_column_near_row": None}
 
 
 def mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):

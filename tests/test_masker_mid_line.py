@@ -16,12 +16,11 @@ import dataclasses
 import numpy as np
 import pytest
 from _corpus_util import need_speech, speech
-from _masker_util import NO_BURST, bench_scenario, case_acts_alike, case_only_adds_treatment, mask, named_presses
+from _masker_util import MID_OFF as _OFF, NO_BURST, bench_scenario, case_acts_alike, case_only_adds_treatment, mask, named_presses
 
 from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
-_OFF = {"verify_mid_ms": None}
 _UNDER = {"speech_under_db": -3.0}
 _UNDER_3 = {"speech_under_db": -3.0, "freq_error": 0.03}
 # (speech seed, the benchmark's cell index, its condition, the press named without the rule): ``benchmarks/masker.py

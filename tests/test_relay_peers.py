@@ -168,9 +168,9 @@ def test_the_agent_sides_secure_info_travels_through_kamailio_to_the_relay(tmp_p
     assert "".join(d for d, _ in recover_digits(x.astype(np.float64))) == "123456"
     heard = recover_digits(call.recording().astype(np.float64))
     # per part of the customer's audio (aligned on the first key heard): "12" heard, nothing of "34", "56" heard,
-    # nothing between; a clear key may also be named as a neighbour for a window where the agent's own jitter
-    # buffer made a frame up (CI run 38, a loaded run: "5" and "3" named 40 ms inside the clear "2"), never the
-    # secure part
+    # nothing between; a clear key may also be named as a neighbour for a window (CI run 38, a loaded run: "5" and
+    # "3" named 40 ms inside the clear "2", likely a frame the agent peer's audio path made up; not confirmed, its
+    # logs were gone), never the secure part
     starts = np.cumsum([8000, parts[0].size + gap.size, parts[1].size + gap.size])
     lag = next((t for d, t in heard if d == "1"), None)
     assert lag is not None, (heard, relay_log[-3000:])
