@@ -58,6 +58,7 @@ from dtmfguard.server.control import request as control_request  # noqa: E402
 
 TOKEN = "soak-control-token"
 SECRET = "soak-webhook-secret-0123456789"
+HANDOFF_WAIT_S = 20.0  # longest wait for the last payments to reach the gateway after the customers stop
 
 
 class Drained:
@@ -251,7 +252,13 @@ def run_soak(n_calls: int, seconds: float, work: Path, sample_s: float = 5.0, ba
         cpu1 = sum(cpu_seconds(p.p.pid) for p in guards)
         for c in customers:
             c.stop(30)
-        time.sleep(1.5)  # the last sessions' gateway hand-off
+        # the last sessions' gateway hand-off: on a loaded host it can take seconds after the call ended,
+        # so wait (bounded) until the gateway holds as many entries as the completed calls typed
+        typed = sum(1 for c in customers for e in c.events() if e.get("event") == "call" and e["ok"])
+        handoff_end = time.monotonic() + HANDOFF_WAIT_S
+        time.sleep(1.5)
+        while len(receiver.hashes) < typed and time.monotonic() < handoff_end:
+            time.sleep(0.2)
         driver.halt.set()
         driver.join(10)
         alive = [g.p.poll() is None for g in guards]

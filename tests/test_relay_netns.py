@@ -107,13 +107,15 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
                      for i in range(2)]
         procs += customers
         rcs = [c.wait(60) for c in customers]
-        assert agent.wait(20) == 0
+        agent_rc = agent.wait(20)
     finally:
         for p in procs:
             p.stop()
         if kam is not None:
             kam.stop()
+    # a customer's failure first: the agent waits for two calls, so it cannot end without both
     assert rcs == [0, 0], [c.output()[-1500:] for c in customers]
+    assert agent_rc == 0, {p.name: p.output()[-1200:] for p in (agent, *relays)}
     used = [r.name for r in relays if "new call" in r.err_path.read_text() or "call ended" in r.err_path.read_text()]
     recs = sorted((tmp_path / "agent").glob("call-*.wav"))
     assert len(recs) == 2
