@@ -195,9 +195,11 @@ def test_relay_ends_payment_masking_when_the_session_finishes():
         agent.close()
     assert call.pipeline.session is None and s.polls >= 1  # polled, then detached by the relay itself
     pcm = np.concatenate([ulaw_decode(pk[12:]) for pk in got]).astype(np.float64)
-    cut = split * FRAME
-    assert recover_digits(pcm[:cut]) == []  # the card keys: masked
-    assert "".join(d for d, *_ in recover_digits(pcm[cut:])) == "9876"  # after the payment: unmasked
+    # the card keys (4, 1) masked, the later ones (9, 8, 7, 6: no key in common) heard, in order.  Judged on the
+    # whole recording, not at a sample position: on a loaded host the sender's late packets arrive in bursts the
+    # 20 ms jitter buffer drops, which moves later audio earlier in what the agent receives (CI run 41: the "9"
+    # 300 ms early)
+    assert "".join(d for d, *_ in recover_digits(pcm)) == "9876"
 
 
 def test_relay_g711_encoding_is_exact_over_the_whole_range_and_its_tables_are_shared():
