@@ -55,6 +55,21 @@ def test_a_call_walks_its_states_and_the_control_api_sees_its_words():
     assert f"{S.CALLING_AGENT}" == "calling-agent" and "%s" % S.CALLING_AGENT == "calling-agent"
 
 
+def test_the_summary_counts_the_customer_frames_its_jitter_buffer_lost():
+    """The control API's per-call media figures say how many customer frames the jitter buffer concealed or
+    dropped (the port's counters): an in-band key can be lost with them, so an operator (and the soak) can tell
+    a key lost to the network from one the guard missed."""
+
+    class Port:
+        stats = {"missing": 2, "errors": 0, "jb_concealed": 3, "jb_dropped": 1}
+
+    b = Bridge("c1", customer=None)
+    assert b.summary()["media"]["customer_frames_lost"] == 0  # no port yet
+    b.port = Port()
+    media = b.summary()["media"]
+    assert media["customer_frames_lost"] == 4 and media["missing_frames"] == 2
+
+
 def test_every_state_can_end_and_none_comes_back_from_ended():
     for state in S:
         assert state is S.ENDED or S.ENDED in TRANSITIONS[state], state

@@ -253,7 +253,10 @@ class Bridge:
                 "secure_effective_at": list(self.secure_effective_at[-8:]), "relay": dict(self.relay),
                 "alerts": len(self.alerts),
                 "media": {"frames": stats.get("frames", 0), "errors": stats.get("errors", 0) + port.get("errors", 0),
-                          "digits": stats.get("digits", 0), "missing_frames": port.get("missing", 0)}}
+                          "digits": stats.get("digits", 0), "missing_frames": port.get("missing", 0),
+                          # the customer's frames its jitter buffer concealed (lost or late packets) or dropped:
+                          # an in-band key can be lost with them
+                          "customer_frames_lost": port.get("jb_concealed", 0) + port.get("jb_dropped", 0)}}
 
 
 def sdp_offers_hold(sdp: str) -> bool:
