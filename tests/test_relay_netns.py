@@ -107,7 +107,7 @@ def test_kamailio_host_and_two_relay_hosts(tmp_path, hosts):
                      for i in range(2)]
         procs += customers
         rcs = [c.wait(60) for c in customers]
-        agent_rc = agent.wait(20)
+        agent_rc = agent.wait(45)  # 20 s ran out once on CI (stop 30), cause unknown: the asserts below show why
     finally:
         for p in procs:
             p.stop()
