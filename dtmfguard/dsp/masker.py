@@ -391,6 +391,9 @@ class Masker:
         self._mid_spread = float(params.verify_mid_spread)
         self._mid_peak = None if params.verify_mid_common_peak is None else float(params.verify_mid_common_peak)
         self._mid_common_fraction = float(params.verify_mid_common_fraction)
+        self._mid_long = None if params.verify_mid_long_fraction is None else float(params.verify_mid_long_fraction)
+        if not (self._mid_long is None or 0.0 < self._mid_long <= 1.0):
+            raise ValueError("verify_mid_long_fraction: None or in (0, 1]")
         self._also_rival = bool(params.also_named_rival)
         self._exact_flat = bool(params.verify_exact_flat)
         # --- ``verify_lead_ms`` (helper h15d): the lead a verified short window's notch takes before the window (beyond
@@ -2373,6 +2376,8 @@ class Masker:
             return False
         if self._held_long(e, item[2], buf_start, n, self._mid_fraction, self._mid_spread):
             return True
+        if self._mid_long is not None and self._held_long(e, item[2], buf_start, None, self._mid_long):
+            return True  # (``verify_mid_long_fraction``: the 48 ms test at a lower share, at the last look only)
         return self._mid_peak is not None and self._mid_common(e, item[2], buf_start)
 
     def _mid_common(self, e: int, pair: int, buf_start: int) -> bool:
