@@ -4,11 +4,10 @@ sequence's first press (no press confirmed before it, so no keypad context), its
 by the blind attacker from one 2 ms window that the screen named too and kept pending; every verification test
 declined it at both looks, and no press was confirmed in time.
 
-* ``verify_again_ms`` 12 -> 14 (seed 3571, "boundary -3 dB", press 0, named 9-11 ms into the key): the second look
-  comes 2 ms later, its 16 ms window starting at the named window's start instead of 2 ms before it (the speech
-  before the key): there the pair carries a fifth of the window and matches the named window's fit.  A window of up to
-  4 ms is still notched from 1 ms before it when verified then (the look-ahead's 20 ms hold the named window, the
-  notch's 1 ms head and the 14 ms);
+* ``verify_mid_since_fraction`` (seed 3571, "boundary -3 dB", press 0, named 9-11 ms into the key): at the last look
+  (12 ms after the named window) the 16 ms window ending there still holds the speech before the key, but the window
+  from the named window's start to that look carries the pair at nominal (0.22 of it) and matches the named window's
+  fit: verified as the 16 ms window's share and coherence would;
 * ``verify_mid_long_fraction`` (seed 3609, "boundary -6 dB", press 0, a 161 ms key named 39-41 ms in, never masked):
   at the last look, the 48 ms test (``verify_long_ms``: both tones one keypad oscillator, at most 0.5 % apart) with a
   share of 0.12 instead of 0.2: the 16 ms and 32 ms windows' spectrum peaks are the speech's partials, the 48 ms
@@ -31,7 +30,7 @@ from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 # (speech seed, the benchmark's cell index (boundary rows: 100 + i), its condition, the press named without the rule,
 # the rule switched off)
 _CASES = [
-    (3571, 103, {"speech_under_db": -3.0}, 0, {"verify_again_ms": 12.0}),
+    (3571, 103, {"speech_under_db": -3.0}, 0, {"verify_mid_since_fraction": None}),
     (3609, 102, {"speech_under_db": -6.0}, 0, {"verify_mid_long_fraction": None}),
 ]
 _IDS = [f"{c[0]}-{c[1]}" for c in _CASES]
@@ -58,9 +57,10 @@ def test_rule_acts_alike(case):
     case_acts_alike((seed, index, cond, off))
 
 
-def test_mid_long_only_adds_treatment():
-    """``verify_mid_long_fraction`` only verifies more windows: every sample treated without it is treated with it."""
-    seed, index, cond, _, off = _CASES[1]
+@pytest.mark.parametrize("case", _CASES, ids=_IDS)
+def test_rule_only_adds_treatment(case):
+    """Each rule only verifies more windows: every sample treated without it is treated with it."""
+    seed, index, cond, _, off = case
     x, _ = bench_scenario(seed, index, **cond)
     params = dataclasses.replace(P, keypad_context_ms=None)
     _, m_on = mask(x, params)
@@ -81,16 +81,19 @@ def test_rules_cost_little_on_key_free_speech():
     sp = need_speech(speech(180.0, seed=43), "key-free speech")
     x = np.clip(np.round(sp), -32768, 32767).astype(np.int16)
     out, m = mask(x)
-    before, m_before = mask(x, dataclasses.replace(P, verify_again_ms=12.0, verify_mid_long_fraction=None))
+    before, m_before = mask(x, dataclasses.replace(P, verify_mid_since_fraction=None, verify_mid_long_fraction=None))
     assert len(m.masked_spans) == len(m_before.masked_spans)
     assert int(np.sum(out != x)) - int(np.sum(before != x)) < 0.0001 * x.size
 
 
 def test_bad_values():
-    """``verify_mid_long_fraction`` outside (0, 1]: a one-line error; None: no such test; a second look later than the
-    look-ahead allows (``verify_again_ms`` > look-ahead - 6 ms): none."""
+    """``verify_mid_long_fraction`` or ``verify_mid_since_fraction`` outside (0, 1]: a one-line error; None: no such
+    test."""
     assert Masker(params=dataclasses.replace(P, verify_mid_long_fraction=None))._mid_long is None
     for bad in (0.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="verify_mid_long_fraction"):
             Masker(params=dataclasses.replace(P, verify_mid_long_fraction=bad))
-    assert Masker(lookahead_ms=19.0)._again == 0 and Masker()._again == 14 * 8
+    assert Masker(params=dataclasses.replace(P, verify_mid_since_fraction=None))._mid_since is None
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="verify_mid_since_fraction"):
+            Masker(params=dataclasses.replace(P, verify_mid_since_fraction=bad))

@@ -1123,15 +1123,8 @@ class MaskerParams:
     # with the rules above): once 28, again 18 (again with ``verify_support`` too: 18, but espeak-de tune half 0.32 ->
     # 0.58 % changed; the share and coherence alone, at 0.4: 27); key-free tune half, 4 min each, % changed once /
     # again: espeak-de 0.203 / 0.323 (notches/min 11.8 / 17.8), it, espeak-cmn, drascula, en, es: see the README.
-    # 12 -> 14 (helper h19b): since ``verify_lead_ms`` 0 and ``notch_head_ms`` 1 a 4 ms window's notch starts 1 ms before
-    # it, so 14 ms is now the latest look the look-ahead allows (4 + 1 + 14 <= 20 - 1); its 16 ms window starts at a
-    # 2 ms named window's start instead of 2 ms before it.  Tune seed 3571 ("boundary -3 dB", press 0: a first press
-    # named 9-11 ms into the key, the 16 ms window ending 12 ms after it still the speech's) is verified there (share
-    # 0.21) and no longer named; key-free tune half, 12 min per source, % changed 12 -> 14: espeak-de 0.295 -> 0.308,
-    # espeak-cmn 0.288 -> 0.263, HyperRogue 0.338 -> 0.346, it 0.281 -> 0.285, Drascula 0.105 -> 0.109, es 0.124 ->
-    # 0.119, others within 0.001; flat masks the same.
     # None: once.
-    verify_again_ms: float | None = 14.0
+    verify_again_ms: float | None = 12.0
     verify_line_ms: float | None = 96.0
     verify_line_fraction: float = 0.05
     verify_line_spread: float = 0.003
@@ -1202,6 +1195,11 @@ class MaskerParams:
     # ``verify_long_fraction``): a key held 40 ms and more under speech 6 dB louder, whose 16 ms and 32 ms fits the
     # speech spoils.  None: off.
     verify_mid_long_fraction: float | None = 0.12
+    # ... or (fourth tier, ``verify_mid_since_fraction``, helper h19b) if over the window from the named window's start to
+    # that last look the pair fitted at nominal carries this share and the named window's fit matches that window's
+    # within ``verify_coherence`` (as :meth:`Masker._coherent` asks of the 16 ms window): a key named a few ms after its
+    # onset, where the 16 ms window ending at the last look still holds the speech before it.  None: off.
+    verify_mid_since_fraction: float | None = 0.2
     # --- end ``verify_mid_*``
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
