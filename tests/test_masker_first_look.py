@@ -95,5 +95,5 @@ def test_bad_values():
             Masker(params=dataclasses.replace(P, verify_mid_long_fraction=bad))
     assert Masker(params=dataclasses.replace(P, verify_mid_since_fraction=None))._mid_since is None
     for bad in (0.0, 1.5, -0.1):
-        with pytest.raises(ValueError, match="verify_mid_since_fraction"):
+        with pytest.raises(ValueError, match="verify_mid_since"):
             Masker(params=dataclasses.replace(P, verify_mid_since_fraction=bad))

@@ -1198,8 +1198,13 @@ class MaskerParams:
     # ... or (fourth tier, ``verify_mid_since_fraction``, helper h19b) if over the window from the named window's start to
     # that last look the pair fitted at nominal carries this share and the named window's fit matches that window's
     # within ``verify_coherence`` (as :meth:`Masker._coherent` asks of the 16 ms window): a key named a few ms after its
-    # onset, where the 16 ms window ending at the last look still holds the speech before it.  None: off.
+    # onset, where the 16 ms window ending at the last look still holds the speech before it; the match asks
+    # ``verify_mid_since_coherence`` (not ``verify_coherence``) and the two tones' fitted amplitudes within
+    # ``verify_mid_since_twist_db`` of each other (a keypad's twist: Q.24 accepts 8 dB; espeak Mandarin's chance fits
+    # there carry the row tone 9.5-16.6 dB over the column).  None: off.
     verify_mid_since_fraction: float | None = 0.2
+    verify_mid_since_coherence: float = 1.0
+    verify_mid_since_twist_db: float = 8.0
     # --- end ``verify_mid_*``
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
