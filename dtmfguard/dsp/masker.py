@@ -391,6 +391,15 @@ class Masker:
         self._mid_spread = float(params.verify_mid_spread)
         self._mid_peak = None if params.verify_mid_common_peak is None else float(params.verify_mid_common_peak)
         self._mid_common_fraction = float(params.verify_mid_common_fraction)
+        self._mid_long = None if params.verify_mid_long_fraction is None else float(params.verify_mid_long_fraction)
+        if not (self._mid_long is None or 0.0 < self._mid_long <= 1.0):
+            raise ValueError("verify_mid_long_fraction: None or in (0, 1]")
+        self._mid_since = None if params.verify_mid_since_fraction is None else float(params.verify_mid_since_fraction)
+        self._mid_since_coherence = float(params.verify_mid_since_coherence)
+        self._mid_since_twist2 = 10.0 ** (float(params.verify_mid_since_twist_db) / 10.0)
+        if not (self._mid_since is None or (0.0 < self._mid_since <= 1.0 and self._mid_since_coherence > 0.0
+                                            and params.verify_mid_since_twist_db >= 0.0)):
+            raise ValueError("verify_mid_since_*: fraction None or in (0, 1], coherence > 0, twist >= 0")
         self._also_rival = bool(params.also_named_rival)
         self._exact_flat = bool(params.verify_exact_flat)
         # --- ``verify_lead_ms`` (helper h15d): the lead a verified short window's notch takes before the window (beyond
@@ -2373,7 +2382,35 @@ class Masker:
             return False
         if self._held_long(e, item[2], buf_start, n, self._mid_fraction, self._mid_spread):
             return True
+        if self._mid_long is not None and self._held_long(e, item[2], buf_start, None, self._mid_long):
+            return True  # (``verify_mid_long_fraction``: the 48 ms test at a lower share, at the last look only)
+        if self._mid_since is not None and self._mid_since_named(item, e, buf_start):
+            return True
         return self._mid_peak is not None and self._mid_common(e, item[2], buf_start)
+
+    def _mid_since_named(self, item: tuple, e: int, buf_start: int) -> bool:
+        """``verify_mid_since_fraction``: the pair fitted at nominal over ``[named - length, e)`` (from the named window's
+        start to the last look) carries ``verify_mid_since_fraction`` of it, its two tones' amplitudes within
+        ``verify_mid_since_twist_db`` of each other, and the named window's fit matches that window's within
+        ``verify_mid_since_coherence`` (as :meth:`_fits_match`): a key named a few ms after its onset, where the 16 ms
+        window ending at ``e`` still holds the speech before it."""
+        named, pair, length = item[1], item[2], item[3]
+        a = named - length
+        if a < buf_start or a >= e:
+            return False
+        seg = self._buf[a - buf_start: e - buf_start]
+        energy = float(seg @ seg)
+        if not energy > 0:
+            return False
+        freqs = self._nominal(pair)
+        long, explained = self._fit_at(a, e, freqs, buf_start)
+        if explained < self._mid_since * energy:
+            return False
+        a2 = np.abs(long) ** 2
+        if not (a2[0] <= self._mid_since_twist2 * a2[1] and a2[1] <= self._mid_since_twist2 * a2[0]):
+            return False  # (``verify_mid_since_twist_db``: no keypad's twist)
+        short, _ = self._fit_at(a, named, freqs, buf_start)
+        return bool(np.all(np.abs(short - long) <= self._mid_since_coherence * np.abs(long)))
 
     def _mid_common(self, e: int, pair: int, buf_start: int) -> bool:
         """``verify_mid_common_*``: over the ``verify_mid_ms`` ending at ``e``, one of the pair's two tones' measured

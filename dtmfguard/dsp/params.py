@@ -1189,6 +1189,22 @@ class MaskerParams:
     # (``verify_mid_common_peak``): the first tier alone.
     verify_mid_common_peak: float | None = 0.65
     verify_mid_common_fraction: float = 0.25
+    # ... or (third tier, ``verify_mid_long_fraction``, helper h19b) if over the ``verify_long_ms`` ending at that last look
+    # the pair's two tones are one keypad oscillator as :meth:`Masker._held_long` asks (each within ``offset_error_max``,
+    # at most ``verify_long_spread`` apart) and the pair fitted there carries this share of the window (the 48 ms test asks
+    # ``verify_long_fraction``): a key held 40 ms and more under speech 6 dB louder, whose 16 ms and 32 ms fits the
+    # speech spoils.  None: off.
+    verify_mid_long_fraction: float | None = 0.12
+    # ... or (fourth tier, ``verify_mid_since_fraction``, helper h19b) if over the window from the named window's start to
+    # that last look the pair fitted at nominal carries this share and the named window's fit matches that window's
+    # within ``verify_coherence`` (as :meth:`Masker._coherent` asks of the 16 ms window): a key named a few ms after its
+    # onset, where the 16 ms window ending at the last look still holds the speech before it; the match asks
+    # ``verify_mid_since_coherence`` (not ``verify_coherence``) and the two tones' fitted amplitudes within
+    # ``verify_mid_since_twist_db`` of each other (a keypad's twist: Q.24 accepts 8 dB; espeak Mandarin's chance fits
+    # there carry the row tone 9.5-16.6 dB over the column).  None: off.
+    verify_mid_since_fraction: float | None = 0.2
+    verify_mid_since_coherence: float = 1.0
+    verify_mid_since_twist_db: float = 8.0
     # --- end ``verify_mid_*``
     # Band notch while undecided: remove the projection on all 8 DTMF frequencies (key-independent) in
     # aligned blocks of this length.
