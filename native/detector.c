@@ -2522,9 +2522,28 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
                 if ((w >= c->nlo[0] && w <= c->nhi[0]) || (w >= c->nlo[1] && w <= c->nhi[1])) {
-                    /* holds a break (mark_break): see DetectorBank._channel_windows */
-                    if (c->run.digit != NO_DIGIT && d != c->run.digit)
+                    /* holds a break (mark_break): never a miss, nothing measured; the run's digit keeps it alive
+                       as an unchecked hit; a digit may start a run, unmeasured (DetectorBank._channel_windows) */
+                    run_t *r = &c->run;
+                    if (r->digit != NO_DIGIT) {
+                        if (d == r->digit) {
+                            const double a = pair_amp(d, amp + NFUND * (k + 1));
+                            r->misses = 0;
+                            r->last_w = w;
+                            r->a_last = a;
+                            r->hits++;
+                            r->s_share += share[k];
+                            if (!r->confirmed)
+                                maybe_confirm(sc, r, w, a, ch, &ev, &seg, consts + CONST_OMEGA, self->hann,
+                                              self->hann_l, seg_broken(c, w));
+                        }
                         continue;
+                    }
+                    if (checked[k] == 3)
+                        continue;
+                    step(sc, c, ch, w, d, 0, amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k], 0.0, 0.0,
+                         share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l);
+                    continue;
                 }
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
                      relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l);
