@@ -1132,41 +1132,28 @@ class DetectorBank:
             if self._runs[ch] is None and not 0 <= d < _WEAK:
                 continue
             if lo0 <= first_w + k <= hi0 or lo1 <= first_w + k <= hi1:
-                # holds a break (mark_break): never a miss.  Nor are its frequencies or its pair's amplitudes
-                # measured, failed or passed: a join's phase jump, or a concealment merged into the real audio,
-                # can pass the window tests 2 % off the sender's frequency (a live 100 ms key with half a frame
-                # concealed was lost so: its steadiness failed for the rest of the press).  The run's own
-                # digit keeps the run alive and counts as a hit, never as a checked one; a digit may start a
-                # run there, unmeasured (a concealment alone never makes a key: confirm_checked measured hits)
+                # holds a break (mark_break): never a miss (nor a failed window's frequencies); the run's own
+                # digit, or a digit starting one, counts as any hit, but its frequencies are not measured: a
+                # join's phase jump, or a concealment merged into the real audio, can pass the window tests
+                # 2 % off the sender's frequency (a soak's 100 ms key with half a frame concealed was lost so:
+                # its steadiness failed for the rest of the press)
                 run = self._runs[ch]
                 if run is not None:
                     if d == run.digit:
-                        self._break_hit(ch, run, first_w + k, amp[k + 1], share[k], events)
+                        self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k],
+                                   rel_c[k], share[k], events, False)
                     continue
-                if checked[k] == 3:  # a relaxed hit starts nothing (see _step)
-                    continue
-                self._step(ch, first_w + k, d, 0, amp[k + 1], amp[k], lr[k], lc[k], 0.0, 0.0, share[k], events)
-                continue
             self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
                        share[k], events)
-
-    def _break_hit(self, ch: int, run: _Run, w: int, amp8, share: float, events: List[DigitEvent]) -> None:
-        """Window ``w`` holds a break and passed as the run's digit: the run goes on (see _channel_windows)."""
-        a = self._pair_amp(run.digit, amp8)
-        run.misses = 0
-        run.last_w = w
-        run.a_last = a
-        run.hits += 1
-        run.s_share += share
-        if not run.confirmed:
-            self._maybe_confirm(run, w, a, events, ch)
 
     @staticmethod
     def _pair_amp(digit: int, amp8) -> float:
         return 0.5 * (amp8[digit // 4] + amp8[4 + digit % 4])
 
     def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
-              rel_r: float, rel_c: float, share: float, events: List[DigitEvent]) -> None:
+              rel_r: float, rel_c: float, share: float, events: List[DigitEvent], measure: bool = True) -> None:
+        """Window ``w`` for channel ``ch``'s run; ``measure`` False: a hit's frequencies are not measured (a
+        window that holds a break, see _channel_windows)."""
         tab = self._tab
         run = self._runs[ch]
         if run is not None:
@@ -1188,7 +1175,8 @@ class DetectorBank:
                         run.long_hits += 1
                     elif checked == 3:
                         run.td_hits += 1
-                    run.measured(rel_r, rel_c)
+                    if measure:
+                        run.measured(rel_r, rel_c)
                 if a > run.a_ref:
                     run.a_ref = a
                     run.level = 0.5 * (lr + lc)
