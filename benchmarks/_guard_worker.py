@@ -5,6 +5,10 @@ Prints ``ready`` and, on SIGTERM, one JSON line with its port and pipeline count
 With ``--control`` it also runs the control API with serve's payment-session factory (``--gateway-url``:
 the webhook gateway), so benchmarks/soak.py takes payments through the same code as ``dtmfguard serve``;
 ``--totals`` sums the per-call counters instead of keeping one entry per call (long runs: no growth).
+
+``DTMFGUARD_TEST_TAP=<dir>`` (diagnosis only, as in tests/sip_peers/guard_probe.py; test card numbers only): each
+call's customer frames as the pipeline got them, with the jitter buffer's note for each (inserted, concealed,
+dropped), gap flags and clock times, saved as ``tap-<call>.npz`` when the call ends.  Never for real calls.
 """
 from __future__ import annotations
 
@@ -83,11 +87,49 @@ def main() -> int:
         session_factory = _session_factory(cfg)
     guard = Guard(cfg, pipeline_factory=factory, session_factory=session_factory,
                   _direct_bridge_for_benchmark=a.direct, _jitter_ms_for_benchmark=a.jitter_ms)
+    tap_dir = os.environ.get("DTMFGUARD_TEST_TAP")
+    if tap_dir:
+        inner_factory = guard.pipeline_factory
+
+        def tapped_factory(name):
+            import time as _time
+
+            pl = inner_factory(name)
+            rec = {"x": [], "t": [], "gap": [], "note": []}
+            inner = pl.process_customer_frame
+
+            def tapped(frame, **kw):
+                rec["note"].append(tuple(pl._jitter_note))  # set by the port just before this frame
+                out = inner(frame, **kw)
+                rec["gap"].append(bool(kw.get("gap")))
+                rec["t"].append(_time.monotonic())
+                rec["x"].append(np.array(frame, dtype=np.int16))
+                return out
+
+            pl.process_customer_frame = tapped
+            pl._tap = (name, rec)
+            return pl
+
+        guard.pipeline_factory = tapped_factory
     stats = []
     totals: dict = {"calls": 0, "port": {}, "pipeline_errors": 0}
     orig_finish = guard._finish
 
+    def save_tap(b):
+        tap = getattr(b.pipeline, "_tap", None)
+        if not tap_dir or tap is None:
+            return
+        name, rec = tap
+        b.pipeline._tap = None
+        np.savez(os.path.join(tap_dir, f"tap-{name}-{os.getpid()}.npz"),
+                 x=np.concatenate(rec["x"]) if rec["x"] else np.zeros(0, np.int16),
+                 lens=np.array([len(f) for f in rec["x"]]), t=np.array(rec["t"]), gap=np.array(rec["gap"]),
+                 note=np.array(rec["note"], dtype=np.int64).reshape(-1, 3),
+                 digits=np.array([b.pipeline.stats.get("digits_inband", 0)]),
+                 lost_at=np.array(b.port.stats.get("jb_lost_at", []) if b.port is not None else []))
+
     def keep(b):
+        save_tap(b)
         entry = {"port": dict(b.port.stats), "pipeline": b.pipeline.snapshot()}
         if not a.totals:
             stats.append(entry)

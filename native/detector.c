@@ -1881,8 +1881,9 @@ wobble(run_t *r, double rel_r, double rel_c)
 static void
 step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, const double *amp8,
      const double *prev_amp8, double lr, double lc, double rel_r, double rel_c, double share, event_buf *ev,
-     seg_src *seg, const double *omega, const double *hann, const double *hann_l)
+     seg_src *seg, const double *omega, const double *hann, const double *hann_l, int measure)
 {
+    /* measure 0: a hit's frequencies are not measured (a window that holds a break: DetectorBank._step) */
     run_t *r = &c->run;
     if (r->digit != NO_DIGIT) {
         if (d == WEAK + r->digit && r->confirmed) { /* keeps the digit alive; not a frequency check */
@@ -1902,9 +1903,11 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 r->checked++;
                 r->long_hits += checked == 2;
                 r->td_hits += checked == 3;
-                r->s_r += rel_r;
-                r->s_c += rel_c;
-                wobble(r, rel_r, rel_c);
+                if (measure) {
+                    r->s_r += rel_r;
+                    r->s_c += rel_c;
+                    wobble(r, rel_r, rel_c);
+                }
             }
             if (a > r->a_ref) {
                 r->a_ref = a;
@@ -1935,7 +1938,7 @@ step(const double *sc, chan_t *c, Py_ssize_t ch, int64_t w, int d, int checked, 
                 c->run = c->rival;
                 c->rival.digit = NO_DIGIT;
                 step(sc, c, ch, w, d, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share, ev, seg, omega, hann,
-                     hann_l);
+                     hann_l, 1);
                 return;
             }
             new_run(&c->rival, d, w, checked, amp8, prev_amp8, lr, lc, rel_r, rel_c, share);
@@ -2522,12 +2525,18 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
                 if ((w >= c->nlo[0] && w <= c->nhi[0]) || (w >= c->nlo[1] && w <= c->nhi[1])) {
-                    /* holds a break (mark_break): see DetectorBank._channel_windows */
-                    if (c->run.digit != NO_DIGIT && d != c->run.digit)
+                    /* holds a break (mark_break): never a miss; a hit of the run's digit is not measured
+                       (see DetectorBank._channel_windows) */
+                    if (c->run.digit != NO_DIGIT) {
+                        if (d == c->run.digit)
+                            step(sc, c, ch, w, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
+                                 relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann,
+                                 self->hann_l, 0);
                         continue;
+                    }
                 }
                 step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l);
+                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l, 1);
             }
         ring:
             if (!comb_on)

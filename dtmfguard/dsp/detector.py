@@ -1133,9 +1133,15 @@ class DetectorBank:
                 continue
             if lo0 <= first_w + k <= hi0 or lo1 <= first_w + k <= hi1:
                 # holds a break (mark_break): never a miss (nor a failed window's frequencies); the run's own
-                # digit, or a digit starting one, counts as any hit
+                # digit, or a digit starting one, counts as any hit, but its frequencies are not measured: a
+                # join's phase jump, or a concealment merged into the real audio, can pass the window tests
+                # 2 % off the sender's frequency (a soak's 100 ms key with half a frame concealed was lost so:
+                # its steadiness failed for the rest of the press)
                 run = self._runs[ch]
-                if run is not None and d != run.digit:
+                if run is not None:
+                    if d == run.digit:
+                        self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k],
+                                   rel_c[k], share[k], events, False)
                     continue
             self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
                        share[k], events)
@@ -1145,7 +1151,9 @@ class DetectorBank:
         return 0.5 * (amp8[digit // 4] + amp8[4 + digit % 4])
 
     def _step(self, ch: int, w: int, d: int, checked: bool, amp8, prev_amp8, lr: float, lc: float,
-              rel_r: float, rel_c: float, share: float, events: List[DigitEvent]) -> None:
+              rel_r: float, rel_c: float, share: float, events: List[DigitEvent], measure: bool = True) -> None:
+        """Window ``w`` for channel ``ch``'s run; ``measure`` False: a hit's frequencies are not measured (a
+        window that holds a break, see _channel_windows)."""
         tab = self._tab
         run = self._runs[ch]
         if run is not None:
@@ -1167,7 +1175,8 @@ class DetectorBank:
                         run.long_hits += 1
                     elif checked == 3:
                         run.td_hits += 1
-                    run.measured(rel_r, rel_c)
+                    if measure:
+                        run.measured(rel_r, rel_c)
                 if a > run.a_ref:
                     run.a_ref = a
                     run.level = 0.5 * (lr + lc)
