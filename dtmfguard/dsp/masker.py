@@ -2703,19 +2703,19 @@ class Masker:
             s -= hop
         if s == floor and self._edge_ahead and self._edge_named(s, e, buf_start):
             for ahead in range(hop, self._edge_ahead + 1, hop):
-                if not self._edge_named(s + ahead, e, buf_start):
+                if not self._edge_named(s + ahead, e, buf_start, s):
                     return s + ahead
         return s
 
-    def _edge_named(self, start: int, e: int, buf_start: int) -> bool:
+    def _edge_named(self, start: int, e: int, buf_start: int, since: Optional[int] = None) -> bool:
         """True when a window of ``notch_edge_windows_ms`` (on the 1 ms grid) straddling ``start`` passes the
         screen's rule for some pair, raw or through a G.711 round trip, as output with a notch opening at ``start``
-        (the windows that need input past hop ``e`` are not judged)."""
+        (the windows that need input past hop ``e`` are not judged); ``since``: a start moved ahead from there, whose
+        windows left raw in between are judged too."""
         hop = self._hop
         frames = []
         for length in self._edge_lens:
-            for k in range(1, -(-length // hop)):
-                a = start - k * hop
+            for a in range((start if since is None else since) - length + hop, start, hop):
                 w = self._edge_render(a, a + length, start, e, buf_start)
                 if w is not None:
                     frames.append(w)
