@@ -176,12 +176,13 @@ def case_acts_alike(case: tuple) -> None:
     assert_rule_acts_alike(bench_scenario(seed, index, **cond)[0], off)
 
 
-def assert_rule_changes_only(x: np.ndarray, off: dict, region) -> None:
+def assert_rule_changes_only(x: np.ndarray, off: dict, region, base: dict | None = None) -> None:
     """With the rule switched ``off`` the masker flat-masks and notches the same spans, and the output differs (it
     does somewhere) only where ``region(m, n)`` (a bool array over ``n`` samples, ``m`` the masker with the rule)
-    says."""
-    out, m = mask(x)
-    out_off, m_off = mask(x, dataclasses.replace(DEFAULT_MASKER_PARAMS, **off))
+    says (``base``: applied to the defaults in both)."""
+    params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **(base or {}))
+    out, m = mask(x, params)
+    out_off, m_off = mask(x, dataclasses.replace(params, **off))
     assert m.masked_spans == m_off.masked_spans and m.notched_spans == m_off.notched_spans
     n = min(out.size, out_off.size)
     diff = out[:n] != out_off[:n]

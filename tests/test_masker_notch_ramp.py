@@ -20,7 +20,11 @@ from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 
 # (speech seed, condition index, condition, rule switched off): the benchmark's boundary row +3 dB (100 + 5)
-CASE = (505, 105, {"speech_under_db": 3.0}, {"notch_ramp_in_ms": None})
+# (``notch_edge_*``, helper h19a, judges each notch's edge as rendered with its ramp-in and moves the start where a window
+# across it names: with it the 2 ms ramp-in hides this key too, and the starts differ; the key is shown named with both
+# off, and the spans compared with it off in both)
+EDGE_OFF = {"notch_edge_back_ms": None}
+CASE = (505, 105, {"speech_under_db": 3.0}, {"notch_ramp_in_ms": None, **EDGE_OFF})
 
 
 def test_short_ramp_in_is_what_hides_the_key():
@@ -39,7 +43,7 @@ def test_short_ramp_in_changes_only_the_notches_ramps():
             sel[max(s.start, 0): max(min(s.start + m._guard, n), 0)] = True
         return sel
 
-    assert_rule_changes_only(x, off, ramps)
+    assert_rule_changes_only(x, {"notch_ramp_in_ms": None}, ramps, base=EDGE_OFF)
 
 
 def test_short_ramp_in_same_output_any_chunking_and_backend():

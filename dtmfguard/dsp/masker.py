@@ -417,6 +417,13 @@ class Masker:
             raise ValueError("notch_head_ms must be None or at least 0")
         self._notch_head = self._guard if head is None else min(self._guard, int(round(head * ms)))
         self._lead_reach += self._guard - self._notch_head
+        # ``notch_edge_*`` (helper h19a): a new notch's start moved until the windows across it name nothing
+        back, ahead = params.notch_edge_back_ms, params.notch_edge_ahead_ms
+        if back is not None and not (0 <= back <= 100 and 0 <= ahead <= 100):
+            raise ValueError("notch_edge_*: back and ahead 0..100 ms (back None: off)")
+        self._edge_back = None if back is None else int(round(back * ms))
+        self._edge_ahead = int(round(ahead * ms))
+        self._edge_lens = tuple(int(round(w * ms)) for w in params.notch_edge_windows_ms)
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -2713,8 +2720,96 @@ class Masker:
                 span.end, span.cut = None, 0
                 return span
         span = _Span(start, None, "notch")
+        if self._edge_back is not None and not self._conceals:
+            span.start = self._edge_start(start, lim)  # (``notch_edge_*``)
         self._notches.append(span)
         return span
+
+    # ---- ``notch_edge_*`` (helper h19a) ------------------------------------------------------------------------
+    def _edge_start(self, start: int, lim: int) -> int:
+        """A new notch's start (``start``; ``lim``: the first position whose output is not yet emitted, fade
+        included): moved back a hop at a time while a window across it names a pair (:meth:`_edge_named`), at most
+        ``notch_edge_back_ms`` and not before ``lim - fade``; one that cannot move back and still names moves ahead
+        to the first start, at most ``notch_edge_ahead_ms`` later, whose edge names nothing."""
+        hop, floor = self._hop, lim - self._fade
+        e = lim + self.delay_samples - self._fade  # the hop deciding (input up to it is in the delay line)
+        buf_start = self._pos - self._buf.size
+        lowest = max(floor, start - self._edge_back)
+        s = start
+        while s - hop >= lowest and self._edge_named(s, e, buf_start):
+            s -= hop
+        if s == floor and self._edge_ahead and self._edge_named(s, e, buf_start):
+            for ahead in range(hop, self._edge_ahead + 1, hop):
+                if not self._edge_named(s + ahead, e, buf_start, s):
+                    return s + ahead
+        return s
+
+    def _edge_named(self, start: int, e: int, buf_start: int, since: Optional[int] = None) -> bool:
+        """True when a window of ``notch_edge_windows_ms`` (on the 1 ms grid) straddling ``start`` passes the
+        screen's rule for some pair, raw or through a G.711 round trip, as output with a notch opening at ``start``
+        (the windows that need input past hop ``e`` are not judged); ``since``: a start moved ahead from there, whose
+        windows left raw in between are judged too."""
+        hop = self._hop
+        frames = []
+        for length in self._edge_lens:
+            for a in range((start if since is None else since) - length + hop, start, hop):
+                w = self._edge_render(a, a + length, start, e, buf_start)
+                if w is not None:
+                    frames.append(w)
+        by_len: dict = {}
+        for w in frames:
+            by_len.setdefault(w.size, []).append(w)
+        for group in by_len.values():
+            y0 = np.array(group)
+            for law in (None, "ulaw", "alaw"):
+                if law is None:
+                    y = y0
+                else:
+                    enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" \
+                        else (g711.alaw_encode, g711.alaw_decode)
+                    y = dec(enc(y0.ravel())).astype(np.float64).reshape(y0.shape)
+                resid, coef, energy = pairfit.pair_fit(y, self.rate)
+                best = np.argmin(resid, axis=1)
+                rows = np.arange(y.shape[0])
+                r1 = resid[rows, best]
+                r2 = np.partition(resid, 1, axis=1)[:, 1]
+                c = coef[rows, best]
+                ar2 = c[:, 0] * c[:, 0] + c[:, 1] * c[:, 1]
+                ac2 = c[:, 2] * c[:, 2] + c[:, 3] * c[:, 3]
+                ok = (energy > 0) & (r1 <= self._screen_resid * energy) & (r2 >= self._screen_unique * r1) \
+                    & (np.minimum(ar2, ac2) >= self._screen_amp2) & (ar2 <= self._twist2 * ac2) \
+                    & (ac2 <= self._twist2 * ar2)
+                if bool(ok.any()):
+                    return True
+        return False
+
+    def _edge_render(self, a: int, b: int, start: int, e: int, buf_start: int) -> Optional[np.ndarray]:
+        """Output [a, b) with a band notch opening at ``start`` (raw before it; its ramp-in, the blocks of
+        :meth:`_notched`), or None when its blocks reach input past hop ``e`` or before the delay line."""
+        raw = self._buf[a - buf_start: b - buf_start]
+        if a < buf_start or b > e:
+            return None
+        lo = max(a, start)
+        if lo >= b:
+            return raw.copy()
+        nl = self._notch_len
+        h = nl // 2
+        pos = np.arange(lo, b)
+        first, last = lo // h - 1, (b - 1) // h
+        if first * h < buf_start or last * h + nl > e:
+            return None
+        blocks = (first + np.arange(last - first + 1)) * h - buf_start
+        y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
+        proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
+        blk = pos // h
+        u1 = pos - blk * h
+        u0 = u1 + h
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        gain = np.minimum((pos - start + 1) / (self._notch_ramp_in + 1), 1.0)
+        out = raw.copy()
+        out[lo - a:] = raw[lo - a:] - gain * band
+        return out
+    # ---- end ``notch_edge_*``
 
     # ------------------------------------------------------------------ the keypad burst (``keypad_burst_*``)
     def _setup_burst(self, p: MaskerParams) -> None:

@@ -1292,6 +1292,26 @@ class MaskerParams:
     # 139, a 1 s press 6 dB under speech and a +2 % key's onset named blind from the 2 ms window just before
     # the notch).  False: the notch keeps its start.
     notch_back: bool = True
+    # --- ``notch_edge_*`` (helper h19a): a new band notch's leading edge, checked as the agent will hear it.  A window of
+    # the attacker straddling a notch's start is raw up to it and band-notched after it: where a tone runs on under
+    # louder speech before the notch (a key the raw windows do not name, its notch opened from a later window or at the
+    # first sample not yet emitted), removing the 8 bands' speech and tone from the window's last samples left the
+    # tone's earlier samples the clearer, and the window was named blind where the raw one was not (issue 12: seed
+    # 3257, "3 dB under speech, freq +3 %", press 1, key 7 named from the 4 ms window whose last 1 ms lay in the notch
+    # of a 2 ms window of key 4 verified 8 ms later; 3764, "3 dB under speech, freq -2 %", press 1, a 793 ms key 1 named
+    # from the 4 ms window across the start of its weak run's notch, opened at the first sample not yet emitted).
+    # When a notch opens (a Python step in every backend), the windows of ``notch_edge_windows_ms`` straddling its start
+    # are rendered as they will be emitted (raw before it, the band notch and its ramp-in after; other spans ignored)
+    # from input the masker has already taken in (a window whose notch blocks reach past the hop is not judged), and
+    # judged with the screen's rule on the samples and on their µ-law and A-law round trips; while one names a pair the
+    # start moves back one hop, at most ``notch_edge_back_ms`` and never onto a sample emitted; a start that could not
+    # move back (the first sample not yet emitted) whose edge still names moves forward, one hop at a time, at most
+    # ``notch_edge_ahead_ms``, to the first start whose edge names nothing (else it stays).  None
+    # (``notch_edge_back_ms``): off.
+    notch_edge_back_ms: float | None = 4.0
+    notch_edge_ahead_ms: float = 4.0
+    notch_edge_windows_ms: tuple = (2.0, 4.0)
+    # --- end ``notch_edge_*``
     # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
     # evidence up to the last hop either pair was named at: the suspect's last hop never moves back.  Without it a
     # pending window of the first pair verified 12 ms later, after a 2 ms window of another pair had taken the
