@@ -100,10 +100,12 @@ def _same(got, m, ref, m_ref, where) -> None:
     assert m.masked_spans == m_ref.masked_spans and m.notched_spans == m_ref.notched_spans, where
 
 
-def assert_rule_acts_alike(x: np.ndarray, off: dict) -> None:
-    """Where a rule acts (the output differs with ``off`` applied to the defaults without the keypad burst), numpy at
-    1000-sample chunks and C at 7, 160 and 1000 give numpy's 160-sample output, spans included."""
-    base = dataclasses.replace(DEFAULT_MASKER_PARAMS, **NO_BURST)
+def assert_rule_acts_alike(x: np.ndarray, off: dict, base=None) -> None:
+    """Where a rule acts (the output differs with ``off`` applied to ``base``, by default the defaults without the
+    keypad burst), numpy at 1000-sample chunks and C at 7, 160 and 1000 give numpy's 160-sample output, spans
+    included."""
+    if base is None:
+        base = dataclasses.replace(DEFAULT_MASKER_PARAMS, **NO_BURST)
     ref, m_ref = with_backend("numpy", lambda: mask(x, base, chunk=160))
     without = with_backend("numpy", lambda: mask(x, dataclasses.replace(base, **off))[0])
     assert not np.array_equal(ref, without)

@@ -284,6 +284,24 @@ def test_a_concealed_frame_inside_a_70_ms_key_keeps_the_card_number(kind):
     assert wrong == {}, f"{len(wrong)} cases gave a wrong card number (digit counts {wrong})"
 
 
+def _keys_from_tap(frames, notes, lead: int) -> list:
+    """The digits a secure-mode pipeline finds in a tap's frames, each frame's jitter note given before it, after
+    ``lead`` samples of silence that shift the block grid against the keys."""
+    got = []
+    p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev: got.append(ev.digit))
+    p.process_customer_frame(np.zeros(F, np.int16))
+    if lead:
+        p.process_customer_frame(np.zeros(lead, np.int16))
+    for fr, nt in zip(frames, notes):
+        if nt.any():
+            p.note_jitter(*(int(v) for v in nt))
+        p.process_customer_frame(fr)
+    for _ in range(20):
+        p.process_customer_frame(np.zeros(F, np.int16))
+    p.flush()
+    return got
+
+
 def test_keys_with_a_concealed_frame_from_live_calls_are_found_at_every_grid_offset():
     """The guard's own frames (tests/data/concealed_keys.npz, saved by tests/sip_peers/guard_probe.py's tap on a
     loaded host: three calls whose card lost a key on CI): a 70 ms key '1' or '4' whose middle frame the jitter
@@ -298,18 +316,7 @@ def test_keys_with_a_concealed_frame_from_live_calls_are_found_at_every_grid_off
         frames, notes = data[f"{name}_frames"], data[f"{name}_notes"]
         assert note in {tuple(int(v) for v in nt) for nt in notes if nt.any()}
         for lead in range(0, 51, 2):
-            got = []
-            p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev, got=got: got.append(ev.digit))
-            p.process_customer_frame(np.zeros(F, np.int16))
-            if lead:
-                p.process_customer_frame(np.zeros(lead, np.int16))  # shifts the block grid against the keys
-            for fr, nt in zip(frames, notes):
-                if nt.any():
-                    p.note_jitter(*(int(v) for v in nt))
-                p.process_customer_frame(fr)
-            for _ in range(20):
-                p.process_customer_frame(np.zeros(F, np.int16))
-            p.flush()
+            got = _keys_from_tap(frames, notes, lead)
             if len(got) != want:
                 lost[(name, lead)] = len(got)
     assert lost == {}, lost
@@ -339,18 +346,7 @@ def test_a_half_concealed_frame_inside_a_100_ms_key_never_costs_the_key():
         for backend in goertzel.available_backends():
             goertzel.set_backend(backend)
             for lead in range(0, 160, 5):
-                got = []
-                p = CallPipeline(8000, mask_mode="secure", on_digit=lambda ev, got=got: got.append(ev.digit))
-                p.process_customer_frame(np.zeros(F, np.int16))
-                if lead:
-                    p.process_customer_frame(np.zeros(lead, np.int16))  # shifts the block grid against the keys
-                for fr, nt in zip(frames, notes):
-                    if nt.any():
-                        p.note_jitter(*(int(v) for v in nt))
-                    p.process_customer_frame(fr)
-                for _ in range(20):
-                    p.process_customer_frame(np.zeros(F, np.int16))
-                p.flush()
+                got = _keys_from_tap(frames, notes, lead)
                 if len(got) != 5:
                     lost[(backend, lead)] = len(got)  # counts only, never the digits
     finally:
