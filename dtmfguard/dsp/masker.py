@@ -148,6 +148,12 @@ class _Span:
         self.cut = 0  # a notch ended this much sooner by ``notch_tail_ms``: it joins the next as before
 
 
+def _g711_round_trip(x: np.ndarray, law: str) -> np.ndarray:
+    """``x`` (any shape) encoded with µ-law (``"ulaw"``) or A-law and decoded again, as float64: what the agent hears."""
+    enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" else (g711.alaw_encode, g711.alaw_decode)
+    return dec(enc(x.ravel())).astype(np.float64).reshape(x.shape)
+
+
 def _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv):
     """The screen's pair fit at every hop (numpy path; the C screen's ``best_two`` is the same): from the
     windows' cos/sin correlations ``cr``/``sr`` [8, nh] and energies ``e`` [nh], the best of the 16 pairs, its
@@ -1285,9 +1291,7 @@ class Masker:
         out = np.full(wins.shape[0], -1, dtype=np.int64)
         hs = np.arange(wins.shape[0])
         for law in ("ulaw", "alaw"):
-            enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" \
-                else (g711.alaw_encode, g711.alaw_decode)
-            y = dec(enc(wins.ravel())).astype(np.float64).reshape(wins.shape)
+            y = _g711_round_trip(wins, law)
             e = y[:, 0] * y[:, 0]
             cr = ct[:, 0, None] * y[None, :, 0]
             sr = st[:, 0, None] * y[None, :, 0]
@@ -1296,11 +1300,16 @@ class Masker:
                 cr = cr + y[None, :, j] * ct[:, j, None]
                 sr = sr + y[None, :, j] * st[:, j, None]
             best, r1, r2, ar2, ac2, coef, ex = _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv)
-            ok = (out < 0) & (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0) \
-                & (np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
-                & (r2 >= self._screen_unique * r1)
+            ok = (out < 0) & self._screen_passes(e, r1, r2, ar2, ac2)
             out[ok] = best[ok]
         return out
+
+    def _screen_passes(self, e, r1, r2, ar2, ac2):
+        """The screen's test on fitted windows (arrays): energy, the pair's share and uniqueness, both tones' level
+        and the twist between them."""
+        return (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0) \
+            & (np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
+            & (r2 >= self._screen_unique * r1)
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, hops: range, buf_start: int) -> None:
@@ -2762,12 +2771,7 @@ class Masker:
         for group in by_len.values():
             y0 = np.array(group)
             for law in (None, "ulaw", "alaw"):
-                if law is None:
-                    y = y0
-                else:
-                    enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" \
-                        else (g711.alaw_encode, g711.alaw_decode)
-                    y = dec(enc(y0.ravel())).astype(np.float64).reshape(y0.shape)
+                y = y0 if law is None else _g711_round_trip(y0, law)
                 resid, coef, energy = pairfit.pair_fit(y, self.rate)
                 best = np.argmin(resid, axis=1)
                 rows = np.arange(y.shape[0])
@@ -2776,10 +2780,7 @@ class Masker:
                 c = coef[rows, best]
                 ar2 = c[:, 0] * c[:, 0] + c[:, 1] * c[:, 1]
                 ac2 = c[:, 2] * c[:, 2] + c[:, 3] * c[:, 3]
-                ok = (energy > 0) & (r1 <= self._screen_resid * energy) & (r2 >= self._screen_unique * r1) \
-                    & (np.minimum(ar2, ac2) >= self._screen_amp2) & (ar2 <= self._twist2 * ac2) \
-                    & (ac2 <= self._twist2 * ar2)
-                if bool(ok.any()):
+                if bool(self._screen_passes(energy, r1, r2, ar2, ac2).any()):
                     return True
         return False
 
