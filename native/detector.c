@@ -2524,19 +2524,18 @@ frames_process(FramesObject *self, Py_buffer *xbp, int mode)
                 const int64_t w = first_w + k;
                 if (c->run.digit == NO_DIGIT && !(d >= 0 && d < WEAK))
                     continue;
+                int measure = 1;
                 if ((w >= c->nlo[0] && w <= c->nhi[0]) || (w >= c->nlo[1] && w <= c->nhi[1])) {
                     /* holds a break (mark_break): never a miss; a hit of the run's digit is not measured
                        (see DetectorBank._channel_windows) */
                     if (c->run.digit != NO_DIGIT) {
-                        if (d == c->run.digit)
-                            step(sc, c, ch, w, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                                 relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann,
-                                 self->hann_l, 0);
-                        continue;
+                        if (d != c->run.digit)
+                            continue;
+                        measure = 0;
                     }
                 }
-                step(sc, c, ch, first_w + k, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
-                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l, 1);
+                step(sc, c, ch, w, d, checked[k], amp + NFUND * (k + 1), amp + NFUND * k, lr[k], lc[k],
+                     relr[k], relc[k], share[k], &ev, &seg, consts + CONST_OMEGA, self->hann, self->hann_l, measure);
             }
         ring:
             if (!comb_on)

@@ -1138,13 +1138,13 @@ class DetectorBank:
                 # 2 % off the sender's frequency (a soak's 100 ms key with half a frame concealed was lost so:
                 # its steadiness failed for the rest of the press)
                 run = self._runs[ch]
-                if run is not None:
-                    if d == run.digit:
-                        self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k],
-                                   rel_c[k], share[k], events, False)
+                if run is not None and d != run.digit:
                     continue
+                measure = run is None
+            else:
+                measure = True
             self._step(ch, first_w + k, d, checked[k], amp[k + 1], amp[k], lr[k], lc[k], rel_r[k], rel_c[k],
-                       share[k], events)
+                       share[k], events, measure)
 
     @staticmethod
     def _pair_amp(digit: int, amp8) -> float:
