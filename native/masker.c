@@ -533,51 +533,62 @@ alaw_round_trip(double v)
     return (double)(positive ? lin : -lin);
 }
 
+/* The pair the screen's test names in window w's fit of the n samples y, or -1 (Masker._fit_named: every sum in
+ * its order) */
+static int
+fit_named(const ScreenObject *o, Py_ssize_t w, const double *y, Py_ssize_t n)
+{
+    static const int row_of[NP] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
+    double e = y[0] * y[0], cr[NF], sr[NF], t2[3][NF], ex[NP];
+    for (int q = 0; q < NF; q++) {
+        cr[q] = o->ctab[0] * y[0];
+        sr[q] = o->stab[0] * y[0];
+    }
+    for (Py_ssize_t j = 1; j < n; j++) {
+        e = e + y[j] * y[j];
+        for (int q = 0; q < NF; q++) {
+            const int64_t idx = (o->freq[q] * (int64_t)j) % o->rate;
+            cr[q] = cr[q] + y[j] * o->ctab[idx];
+            sr[q] = sr[q] + y[j] * o->stab[idx];
+        }
+    }
+    for (int q = 0; q < NF; q++) {
+        t2[0][q] = cr[q] * cr[q];
+        t2[1][q] = sr[q] * sr[q];
+        t2[2][q] = cr[q] * sr[q];
+    }
+    pair_explained(o->quad + w * NT * NP, cr, sr, t2, ex);
+    double r1, r2;
+    const int best = best_two(ex, e, &r1, &r2);
+    const int br = row_of[best], bc = 4 + best % 4;
+    const double v[4] = {cr[br], sr[br], cr[bc], sr[bc]};
+    const double *g = o->ginv + w * NP * 16 + best * 16;
+    double cf[4];
+    for (int a = 0; a < 4; a++)
+        cf[a] = ((g[4 * a] * v[0] + g[4 * a + 1] * v[1]) + g[4 * a + 2] * v[2]) + g[4 * a + 3] * v[3];
+    const double ar2 = cf[0] * cf[0] + cf[1] * cf[1];
+    const double ac2 = cf[2] * cf[2] + cf[3] * cf[3];
+    const double amp = ar2 < ac2 ? ar2 : ac2;
+    if (ar2 <= o->twist2 * ac2 && ac2 <= o->twist2 * ar2 && e > 0.0 && amp >= o->screen_amp2
+        && r1 <= o->screen_resid * e && r2 >= o->screen_unique * r1)
+        return best;
+    return -1;
+}
+
 /* The pair the screen's test names in window w's samples xw (n of them) after a µ-law, else an A-law round trip,
  * or -1 (Masker._g711_named: every sum in its order) */
 static int
 g711_named(const ScreenObject *o, Py_ssize_t w, const double *xw, Py_ssize_t n)
 {
-    static const int row_of[NP] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
     double y[256];
     if (n > 256)
         return -1; /* (windows of 2-4 ms at 8 kHz: 16-32 samples) */
     for (int law = 0; law < 2; law++) {
         for (Py_ssize_t j = 0; j < n; j++)
             y[j] = law == 0 ? ulaw_round_trip(xw[j]) : alaw_round_trip(xw[j]);
-        double e = y[0] * y[0], cr[NF], sr[NF], t2[3][NF], ex[NP];
-        for (int q = 0; q < NF; q++) {
-            cr[q] = o->ctab[0] * y[0];
-            sr[q] = o->stab[0] * y[0];
-        }
-        for (Py_ssize_t j = 1; j < n; j++) {
-            e = e + y[j] * y[j];
-            for (int q = 0; q < NF; q++) {
-                const int64_t idx = (o->freq[q] * (int64_t)j) % o->rate;
-                cr[q] = cr[q] + y[j] * o->ctab[idx];
-                sr[q] = sr[q] + y[j] * o->stab[idx];
-            }
-        }
-        for (int q = 0; q < NF; q++) {
-            t2[0][q] = cr[q] * cr[q];
-            t2[1][q] = sr[q] * sr[q];
-            t2[2][q] = cr[q] * sr[q];
-        }
-        pair_explained(o->quad + w * NT * NP, cr, sr, t2, ex);
-        double r1, r2;
-        const int best = best_two(ex, e, &r1, &r2);
-        const int br = row_of[best], bc = 4 + best % 4;
-        const double v[4] = {cr[br], sr[br], cr[bc], sr[bc]};
-        const double *g = o->ginv + w * NP * 16 + best * 16;
-        double cf[4];
-        for (int a = 0; a < 4; a++)
-            cf[a] = ((g[4 * a] * v[0] + g[4 * a + 1] * v[1]) + g[4 * a + 2] * v[2]) + g[4 * a + 3] * v[3];
-        const double ar2 = cf[0] * cf[0] + cf[1] * cf[1];
-        const double ac2 = cf[2] * cf[2] + cf[3] * cf[3];
-        const double amp = ar2 < ac2 ? ar2 : ac2;
-        if (ar2 <= o->twist2 * ac2 && ac2 <= o->twist2 * ar2 && e > 0.0 && amp >= o->screen_amp2
-            && r1 <= o->screen_resid * e && r2 >= o->screen_unique * r1)
-            return best;
+        const int p = fit_named(o, w, y, n);
+        if (p >= 0)
+            return p;
     }
     return -1;
 }
@@ -1694,7 +1705,46 @@ Screen_finish(ScreenObject *o, PyObject *args)
     return code < 0 ? NULL : PyLong_FromLong(code);
 }
 
+PyDoc_STRVAR(edge_named_doc,
+"edge_named(frames, n, w) -> bool\n\n"
+"Whether the screen's test on window w's fit names a pair in any row of frames (float64 rows of n samples,\n"
+"2 <= n <= 256, C-contiguous), as it is, or after a µ-law or an A-law round trip (Masker._edge_named,\n"
+"notch_edge).");
+
+static PyObject *
+Screen_edge_named(ScreenObject *o, PyObject *args)
+{
+    Py_buffer fb = {0};
+    Py_ssize_t n, w;
+    if (!PyArg_ParseTuple(args, "y*nn", &fb, &n, &w))
+        return NULL;
+    PyObject *res = NULL;
+    if (w < 0 || w >= o->nw || n < 2 || n > 256 || n != o->ks[w] * o->hop || fb.len % (n * (Py_ssize_t)sizeof(double))) {
+        PyErr_SetString(PyExc_ValueError, "edge_named: frames must be float64 rows of n samples, 2 <= n <= 256, "
+                                          "n the length of screen window w");
+        goto done;
+    }
+    const Py_ssize_t m = fb.len / (n * (Py_ssize_t)sizeof(double));
+    const double *x = (const double *)fb.buf;
+    int named = 0;
+    double y[256];
+    for (Py_ssize_t r = 0; r < m && !named; r++) {
+        const double *xr = x + r * n;
+        named = fit_named(o, w, xr, n) >= 0;
+        for (int law = 0; law < 2 && !named; law++) {
+            for (Py_ssize_t j = 0; j < n; j++)
+                y[j] = law == 0 ? ulaw_round_trip(xr[j]) : alaw_round_trip(xr[j]);
+            named = fit_named(o, w, y, n) >= 0;
+        }
+    }
+    res = PyBool_FromLong(named);
+done:
+    PyBuffer_Release(&fb);
+    return res;
+}
+
 static PyMethodDef Screen_methods[] = {
+    {"edge_named", (PyCFunction)Screen_edge_named, METH_VARARGS, edge_named_doc},
     {"screen", (PyCFunction)Screen_screen, METH_VARARGS, screen_doc},
     {"bind", (PyCFunction)Screen_bind, METH_VARARGS, bind_doc},
     {"run", (PyCFunction)(void (*)(void))Screen_run, METH_FASTCALL, run_doc},

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 
 from _masker_util import assert_rule_acts_alike, bench_scenario, blind, mask
@@ -72,4 +74,41 @@ def test_notch_edge_parameters_checked():
         Masker(params=dataclasses.replace(P, notch_edge_back_ms=-1.0))
     with pytest.raises(ValueError):
         Masker(params=dataclasses.replace(P, notch_edge_ahead_ms=101.0))
+    with pytest.raises(ValueError, match="among screen_windows_ms"):
+        Masker(params=dataclasses.replace(P, notch_edge_windows_ms=(3.0,)))
     Masker(params=dataclasses.replace(P, notch_edge_back_ms=None))
+
+
+def _edge_frames(rng, n):
+    """Rows of ``n`` samples: noise at random levels, and in two of three a tone pair up to 4 % off nominal."""
+    rows = int(rng.integers(1, 6))
+    t = np.arange(n) / 8000.0
+    y = rng.normal(0.0, rng.uniform(10.0, 3000.0), (rows, n))
+    if rng.integers(3):
+        for tones in ((697.0, 770.0, 852.0, 941.0), (1209.0, 1336.0, 1477.0, 1633.0)):
+            f = rng.choice(tones) * (1.0 + rng.uniform(-0.04, 0.04))
+            y += rng.uniform(100.0, 8000.0) * np.sin(2 * np.pi * f * t + rng.uniform(0.0, 6.3))
+    return np.ascontiguousarray(y)
+
+
+def test_notch_edge_c_test_is_the_numpy_test():
+    """The C screen's ``edge_named`` (the edge windows' test, raw, µ-law and A-law) gives numpy's answer."""
+    from _native_util import require_native
+    from dtmfguard.dsp import masker as masker_mod
+    from dtmfguard.dsp.masker import Masker, _g711_round_trip
+
+    require_native(masker_mod._masker_native, "dtmfguard.dsp._masker_native (C masker screen)")
+    m = Masker()
+    rng = np.random.default_rng(3)
+    named = 0
+    for trial in range(1500):
+        n = (16, 32)[trial % 2]
+        wi = m._edge_wi[n]
+        y = _edge_frames(rng, n)
+        want = any(bool(m._fit_named(y if law is None else _g711_round_trip(y, law), wi)[1].any())
+                   for law in (None, "ulaw", "alaw"))
+        assert m._native_screen.edge_named(y, n, wi) is want
+        named += want
+    assert 50 <= named <= 1450  # (both answers were exercised)
+    with pytest.raises(ValueError):
+        m._native_screen.edge_named(np.zeros((2, 16)), 32, m._edge_wi[16])  # (length not the window's)

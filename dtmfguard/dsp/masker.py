@@ -150,8 +150,7 @@ class _Span:
 
 def _g711_round_trip(x: np.ndarray, law: str) -> np.ndarray:
     """``x`` (any shape) encoded with µ-law (``"ulaw"``) or A-law and decoded again, as float64: what the agent hears."""
-    enc, dec = (g711.ulaw_encode, g711.ulaw_decode) if law == "ulaw" else (g711.alaw_encode, g711.alaw_decode)
-    return dec(enc(x.ravel())).astype(np.float64).reshape(x.shape)
+    return g711.round_trip(x, law)
 
 
 def _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv):
@@ -430,6 +429,9 @@ class Masker:
         self._edge_back = None if back is None else int(round(back * ms))
         self._edge_ahead = int(round(ahead * ms))
         self._edge_lens = tuple(int(round(w * ms)) for w in params.notch_edge_windows_ms)
+        self._edge_wi = {k * self._hop: i for i, k in enumerate(self._ks)}  # (each is a screen window: its fit)
+        if any(n not in self._edge_wi for n in self._edge_lens):
+            raise ValueError("notch_edge_windows_ms must be among screen_windows_ms")
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -1075,8 +1077,9 @@ class Masker:
         self._also_share = float(p.also_named_share)
         self._also_lens = [] if p.also_named_ms is None else \
             [k * self._hop for k in ks if k * self._hop <= int(round(p.also_named_ms * self.rate / 1000.0))]
-        # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits)
-        self._g711_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
+        # cos and sin of each DTMF frequency at window-relative samples 0 .. k - 1 (the G.711 windows' fits; others
+        # are added by :meth:`_fit_tabs` when first asked for)
+        self._win_tabs = {k * self._hop: (self._cos[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
                                                      % self.rate],
                                            self._sin[(self._freq_int[:, None] * np.arange(k * self._hop)[None, :])
                                                      % self.rate])
@@ -1284,25 +1287,38 @@ class Masker:
         """Per row of ``wins`` (samples of screen window ``wi``): the pair the screen's test names in its µ-law
         round trip, else in its A-law one, else -1; every sum in the order of the C screen (``g711_named``):
         sample by sample, then term by term."""
-        n = wins.shape[1]
-        ct, st = self._g711_tabs[n]
-        quad, ginv = self._quad[wi], self._ginv[wi]
-        rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
         out = np.full(wins.shape[0], -1, dtype=np.int64)
-        hs = np.arange(wins.shape[0])
         for law in ("ulaw", "alaw"):
-            y = _g711_round_trip(wins, law)
-            e = y[:, 0] * y[:, 0]
-            cr = ct[:, 0, None] * y[None, :, 0]
-            sr = st[:, 0, None] * y[None, :, 0]
-            for j in range(1, n):
-                e = e + y[:, j] * y[:, j]
-                cr = cr + y[None, :, j] * ct[:, j, None]
-                sr = sr + y[None, :, j] * st[:, j, None]
-            best, r1, r2, ar2, ac2, coef, ex = _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv)
-            ok = (out < 0) & self._screen_passes(e, r1, r2, ar2, ac2)
+            best, ok = self._fit_named(_g711_round_trip(wins, law), wi)
+            ok &= out < 0
             out[ok] = best[ok]
         return out
+
+    def _fit_named(self, y: np.ndarray, wi: int):
+        """Per row of ``y`` (samples of screen window ``wi``): the best pair of the screen's fit and whether the
+        screen's test passes on it; every sum in the order of the C screen (``fit_named``)."""
+        n = y.shape[1]
+        ct, st = self._fit_tabs(n)
+        quad, ginv = self._quad[wi], self._ginv[wi]
+        rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
+        hs = np.arange(y.shape[0])
+        e = y[:, 0] * y[:, 0]
+        cr = ct[:, 0, None] * y[None, :, 0]
+        sr = st[:, 0, None] * y[None, :, 0]
+        for j in range(1, n):
+            e = e + y[:, j] * y[:, j]
+            cr = cr + y[None, :, j] * ct[:, j, None]
+            sr = sr + y[None, :, j] * st[:, j, None]
+        best, r1, r2, ar2, ac2, coef, ex = _best_pair_fit(cr, sr, e, quad, rows, cols, hs, ginv)
+        return best, self._screen_passes(e, r1, r2, ar2, ac2)
+
+    def _fit_tabs(self, n: int):
+        """cos and sin of each DTMF frequency at window-relative samples 0 .. n - 1 (the windows' own fits)."""
+        tabs = self._win_tabs.get(n)
+        if tabs is None:
+            rel = (self._freq_int[:, None] * np.arange(n)[None, :]) % self.rate
+            tabs = self._win_tabs[n] = (self._cos[rel], self._sin[rel])
+        return tabs
 
     def _screen_passes(self, e, r1, r2, ar2, ac2):
         """The screen's test on fitted windows (arrays): energy, the pair's share and uniqueness, both tones' level
@@ -2759,37 +2775,41 @@ class Masker:
         (the windows that need input past hop ``e`` are not judged); ``since``: a start moved ahead from there, whose
         windows left raw in between are judged too."""
         hop = self._hop
-        frames = []
-        for length in self._edge_lens:
-            for a in range((start if since is None else since) - length + hop, start, hop):
-                w = self._edge_render(a, a + length, start, e, buf_start)
-                if w is not None:
-                    frames.append(w)
+        wins = [(a, a + length) for length in self._edge_lens
+                for a in range((start if since is None else since) - length + hop, start, hop)]
+        wins = [(a, b) for a, b in wins if self._edge_renders(a, b, start, e, buf_start)]
+        if not wins:
+            return False
+        lo = min(a for a, _ in wins)
+        out = self._edge_render(lo, max(b for _, b in wins), start, e, buf_start)  # (every window is a slice of it)
         by_len: dict = {}
-        for w in frames:
-            by_len.setdefault(w.size, []).append(w)
-        for group in by_len.values():
+        for a, b in wins:
+            by_len.setdefault(b - a, []).append(out[a - lo: b - lo])
+        for n, group in by_len.items():
             y0 = np.array(group)
-            for law in (None, "ulaw", "alaw"):
-                y = y0 if law is None else _g711_round_trip(y0, law)
-                resid, coef, energy = pairfit.pair_fit(y, self.rate)
-                best = np.argmin(resid, axis=1)
-                rows = np.arange(y.shape[0])
-                r1 = resid[rows, best]
-                r2 = np.partition(resid, 1, axis=1)[:, 1]
-                c = coef[rows, best]
-                ar2 = c[:, 0] * c[:, 0] + c[:, 1] * c[:, 1]
-                ac2 = c[:, 2] * c[:, 2] + c[:, 3] * c[:, 3]
-                if bool(self._screen_passes(energy, r1, r2, ar2, ac2).any()):
+            wi = self._edge_wi[n]
+            if self._native_screen is not None and goertzel.backend() == "native":
+                if self._native_screen.edge_named(y0, n, wi):
+                    return True
+                continue
+            for law in (None, "ulaw", "alaw"):  # (the C screen's ``edge_named``: the same sums in the same order)
+                if bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), wi)[1].any()):
                     return True
         return False
 
-    def _edge_render(self, a: int, b: int, start: int, e: int, buf_start: int) -> Optional[np.ndarray]:
-        """Output [a, b) with a band notch opening at ``start`` (raw before it; its ramp-in, the blocks of
-        :meth:`_notched`), or None when its blocks reach input past hop ``e`` or before the delay line."""
-        raw = self._buf[a - buf_start: b - buf_start]
+    def _edge_renders(self, a: int, b: int, start: int, e: int, buf_start: int) -> bool:
+        """Whether :meth:`_edge_render` can render output [a, b): its input and its notch's blocks are in the delay
+        line and before hop ``e``."""
         if a < buf_start or b > e:
-            return None
+            return False
+        lo = max(a, start)
+        h = self._notch_len // 2
+        return lo >= b or ((lo // h - 1) * h >= buf_start and (b - 1) // h * h + self._notch_len <= e)
+
+    def _edge_render(self, a: int, b: int, start: int, e: int, buf_start: int) -> np.ndarray:
+        """Output [a, b) with a band notch opening at ``start`` (raw before it; its ramp-in, the blocks of
+        :meth:`_notched`), where :meth:`_edge_renders` says it can be rendered."""
+        raw = self._buf[a - buf_start: b - buf_start]
         lo = max(a, start)
         if lo >= b:
             return raw.copy()
@@ -2797,8 +2817,6 @@ class Masker:
         h = nl // 2
         pos = np.arange(lo, b)
         first, last = lo // h - 1, (b - 1) // h
-        if first * h < buf_start or last * h + nl > e:
-            return None
         blocks = (first + np.arange(last - first + 1)) * h - buf_start
         y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
         proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
