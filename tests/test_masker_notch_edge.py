@@ -74,8 +74,8 @@ def test_notch_edge_parameters_checked():
         Masker(params=dataclasses.replace(P, notch_edge_back_ms=-1.0))
     with pytest.raises(ValueError):
         Masker(params=dataclasses.replace(P, notch_edge_ahead_ms=101.0))
-    with pytest.raises(ValueError, match="among screen_windows_ms"):
-        Masker(params=dataclasses.replace(P, notch_edge_windows_ms=(3.0,)))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        Masker(params=dataclasses.replace(P, notch_edge_windows_ms=(0.1,)))
     Masker(params=dataclasses.replace(P, notch_edge_back_ms=None))
 
 
@@ -103,12 +103,27 @@ def test_notch_edge_c_test_is_the_numpy_test():
     named = 0
     for trial in range(1500):
         n = (16, 32)[trial % 2]
-        wi = m._edge_wi[n]
+        wi, quad, ginv = m._edge_fits[n]
         y = _edge_frames(rng, n)
-        want = any(bool(m._fit_named(y if law is None else _g711_round_trip(y, law), wi)[1].any())
+        want = any(bool(m._fit_named(y if law is None else _g711_round_trip(y, law), quad, ginv)[1].any())
                    for law in (None, "ulaw", "alaw"))
         assert m._native_screen.edge_named(y, n, wi) is want
         named += want
     assert 50 <= named <= 1450  # (both answers were exercised)
     with pytest.raises(ValueError):
-        m._native_screen.edge_named(np.zeros((2, 16)), 32, m._edge_wi[16])  # (length not the window's)
+        m._native_screen.edge_named(np.zeros((2, 16)), 32, m._edge_fits[16][0])  # (length not the window's)
+
+
+def test_notch_edge_windows_need_not_be_screen_windows():
+    """Edge windows that are not screen windows (here 3 ms, and the screen without 2 ms) get their own fit, in numpy."""
+    from dtmfguard.dsp import pairfit
+    from dtmfguard.dsp.masker import Masker
+
+    m = Masker(params=dataclasses.replace(P, notch_edge_windows_ms=(3.0, 4.0), screen_windows_ms=(4.0, 8.0, 16.0)))
+    assert m._edge_fits[24][0] is None and m._edge_fits[32][0] == 0
+    t = np.arange(24) / 8000.0
+    key5 = 3000.0 * (np.sin(2 * np.pi * 770.0 * t) + np.sin(2 * np.pi * 1336.0 * t))
+    best, ok = m._fit_named(key5[None, :], *m._edge_fits[24][1:])
+    assert ok[0] and pairfit.PAIR_KEYS[best[0]] == "5"
+    x = np.random.default_rng(2).normal(0.0, 2000.0, 8000)
+    assert m.process(x.astype(np.int16)).size == 8000 and m.errors == 0

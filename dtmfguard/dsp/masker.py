@@ -429,9 +429,17 @@ class Masker:
         self._edge_back = None if back is None else int(round(back * ms))
         self._edge_ahead = int(round(ahead * ms))
         self._edge_lens = tuple(int(round(w * ms)) for w in params.notch_edge_windows_ms)
-        self._edge_wi = {k * self._hop: i for i, k in enumerate(self._ks)}  # (each is a screen window: its fit)
-        if any(n not in self._edge_wi for n in self._edge_lens):
-            raise ValueError("notch_edge_windows_ms must be among screen_windows_ms")
+        # each length's fit: a screen window's (index, quad terms, G^-1), which the C screen can run, else its own
+        wi_of = {k * self._hop: i for i, k in enumerate(self._ks)}
+        self._edge_fits = {}
+        for n in self._edge_lens:
+            if n < 2:
+                raise ValueError("notch_edge_windows_ms: at least 2 samples each")
+            if n in wi_of:
+                self._edge_fits[n] = (wi_of[n], self._quad[wi_of[n]], self._ginv[wi_of[n]])
+            else:
+                ginv = np.ascontiguousarray(pairfit.pair_tables(n, self.rate)[2])
+                self._edge_fits[n] = (None, self._quad_terms(ginv), ginv)
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -1289,17 +1297,17 @@ class Masker:
         sample by sample, then term by term."""
         out = np.full(wins.shape[0], -1, dtype=np.int64)
         for law in ("ulaw", "alaw"):
-            best, ok = self._fit_named(_g711_round_trip(wins, law), wi)
+            best, ok = self._fit_named(_g711_round_trip(wins, law), self._quad[wi], self._ginv[wi])
             ok &= out < 0
             out[ok] = best[ok]
         return out
 
-    def _fit_named(self, y: np.ndarray, wi: int):
-        """Per row of ``y`` (samples of screen window ``wi``): the best pair of the screen's fit and whether the
-        screen's test passes on it; every sum in the order of the C screen (``fit_named``)."""
+    def _fit_named(self, y: np.ndarray, quad, ginv):
+        """Per row of ``y`` (windows of one length; ``quad``, ``ginv``: that length's fit, as a screen window's): the
+        best pair of the screen's fit and whether the screen's test passes on it; every sum in the order of the C
+        screen (``fit_named``)."""
         n = y.shape[1]
         ct, st = self._fit_tabs(n)
-        quad, ginv = self._quad[wi], self._ginv[wi]
         rows, cols = self._pair_rows[:, 0], self._pair_rows[:, 1]
         hs = np.arange(y.shape[0])
         e = y[:, 0] * y[:, 0]
@@ -2787,13 +2795,13 @@ class Masker:
             by_len.setdefault(b - a, []).append(out[a - lo: b - lo])
         for n, group in by_len.items():
             y0 = np.array(group)
-            wi = self._edge_wi[n]
-            if self._native_screen is not None and goertzel.backend() == "native":
+            wi, quad, ginv = self._edge_fits[n]
+            if wi is not None and self._native_screen is not None and goertzel.backend() == "native":
                 if self._native_screen.edge_named(y0, n, wi):
                     return True
                 continue
             for law in (None, "ulaw", "alaw"):  # (the C screen's ``edge_named``: the same sums in the same order)
-                if bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), wi)[1].any()):
+                if bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), quad, ginv)[1].any()):
                     return True
         return False
 
