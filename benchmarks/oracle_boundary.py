@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Where the oracle-timed attacker's excess over chance comes from (issue 12): a press's unmasked head.
+
+On the talk-over cells of ``masker_payment_cells.py`` (default masker), the attacker who knows each press's span
+(:func:`dtmfguard.testkit.adversary.oracle_score`) names far more presses than chance where the tones run under
+louder speech.  This asks how much of that a better masker could remove.  A genie takes the default masker's
+output and band-notches (as the payment profile does) every sample of each press that the masker left untreated
+(neither flat-masked nor notched), except the press's first H ms, which stay as the masker emitted them.  H = 0 is a
+perfect masker (every tone sample treated); H = "masker" is the masker's own output.  The oracle is scored after the
+cell's G.711 round trip.
+
+    python benchmarks/oracle_boundary.py --seeds 4130-4149
+    python benchmarks/oracle_boundary.py --seeds 3200-3204 --cells 5,21,22,23,24,27 --heads 0,5,20
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import masker as bench  # noqa: E402
+import masker_payment_cells as cells_bench  # noqa: E402
+
+from dtmfguard.dsp import masker as masker_mod  # noqa: E402
+from dtmfguard.testkit import adversary as A  # noqa: E402
+
+#: the cells whose tones run 3 dB under the speech or at its level: "tones 3 dB under speech", the four
+#: "3 dB under speech, ..." cells, boundary -3 and 0 dB
+UNDER_SPEECH_CELLS = "1,17,18,19,20,25,26"
+
+
+def treated(m, n: int) -> np.ndarray:
+    """Output samples the masker flat-masked or band-notched."""
+    sel = bench._notched(m, n)
+    for s in m.masked_spans:
+        sel[max(s.start, 0): max(min(s.end, n), 0)] = True
+    return sel
+
+
+def genie(out: np.ndarray, notched_all: np.ndarray, sel: np.ndarray, spans: list, head: int) -> np.ndarray:
+    """``out`` with each press's untreated samples after its first ``head`` samples taken from ``notched_all``."""
+    g = out.copy()
+    for sp in spans:
+        _, s, e = A._span_fields(sp)
+        a = min(s + head, e)
+        keep = sel[a:e]
+        g[a:e][~keep] = notched_all[a:e][~keep]
+    return g
+
+
+def main(argv: List[str] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", required=True, help="e.g. 4130-4149 or 3200,3201")
+    ap.add_argument("--cells", default=UNDER_SPEECH_CELLS, help=f"cell indices (default {UNDER_SPEECH_CELLS})")
+    ap.add_argument("--heads", default="0,5,10,20,30,60", help="head lengths H in ms")
+    ap.add_argument("--presses", type=int, default=24)
+    args = ap.parse_args(argv)
+    try:
+        seeds = cells_bench.seeds_arg(args.seeds)
+        want = [int(c) for c in args.cells.split(",")]
+        heads = [float(h) for h in args.heads.split(",")]
+    except ValueError as exc:
+        ap.error(f"bad number: {exc}")
+    table = cells_bench.cells()
+    if any(not 0 <= c < len(table) for c in want) or any(h < 0 for h in heads):
+        ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
+    score = {h: 0 for h in heads}
+    own = presses = 0
+    for seed in seeds:
+        speech = A.load_speech(240.0, seed=seed)
+        if speech is None:
+            print("note: asterisk-core-sounds-en-wav not installed")
+            return 1
+        for ci in want:
+            _, cond, off = table[ci]
+            x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
+            rate = cond.get("rate", 8000)
+            out, m = bench.mask_stream(masker_mod.Masker, x, rate)
+            notched_all, _ = bench.mask_stream(bench.payment_model(masker_mod.Masker), x, rate)
+            sel = treated(m, out.size)
+            own += A.oracle_score(bench._codec(out, cond), spans, rate)
+            for h in heads:
+                g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
+                score[h] += A.oracle_score(bench._codec(g, cond), spans, rate)
+            presses += len(spans)
+    print(f"{len(seeds)} seeds x cells {args.cells}: {presses} presses, chance {presses / 16:.0f} "
+          f"(10^-4 bound {A.chance_bound(presses)})")
+    print(f"  the masker's own output: oracle names {own}")
+    for h in heads:
+        print(f"  untreated press samples notched after the first {h:g} ms: oracle names {score[h]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""benchmarks/oracle_boundary.py: the genie that treats what the masker left of each press after its first H ms."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from _masker_util import bench_speech
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import oracle_boundary as OB  # noqa: E402
+
+
+def test_genie_replaces_only_untreated_samples_after_the_head():
+    out = np.arange(100.0)
+    notched_all = -np.arange(100.0)
+    sel = np.zeros(100, dtype=bool)
+    sel[30:35] = True  # treated by the masker: left as it emitted them
+    spans = [("1", 20, 40), ("2", 60, 70)]
+    g = OB.genie(out, notched_all, sel, spans, head=5)
+    want = out.copy()
+    for a, b in ((25, 30), (35, 40), (65, 70)):
+        want[a:b] = notched_all[a:b]
+    assert np.array_equal(g, want) and np.array_equal(out, np.arange(100.0))
+    assert np.array_equal(OB.genie(out, notched_all, sel, spans, head=1000), out)
+
+
+def test_a_perfect_masker_leaves_the_oracle_less_than_the_masker(capsys):
+    bench_speech(3200)  # (skips, naming the package, without the English prompts)
+    assert OB.main(["--seeds", "3200", "--cells", "17", "--heads", "0,1000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    own = int(lines[1].rsplit(" ", 1)[1])
+    perfect, none = (int(line.rsplit(" ", 1)[1]) for line in lines[2:4])
+    assert none == own and perfect < own  # (a head past every press changes nothing; no head removes the excess)
+
+
+def test_bad_arguments_exit_2():
+    with pytest.raises(SystemExit) as exc:
+        OB.main(["--seeds", "3200", "--cells", "99"])
+    assert exc.value.code == 2
