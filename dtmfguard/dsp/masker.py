@@ -139,13 +139,14 @@ class MaskedSpan:
 
 
 class _Span:
-    __slots__ = ("start", "end", "source", "cut")
+    __slots__ = ("start", "end", "source", "cut", "keep")
 
     def __init__(self, start: int, end: Optional[int], source: str):
         self.start = start
         self.end = end  # None: open
         self.source = source
         self.cut = 0  # a notch ended this much sooner by ``notch_tail_ms``: it joins the next as before
+        self.keep = 0  # ``notch_rejoin_keeps_end``: the end a reopened notch had (it never ends before it again)
 
 
 def _g711_round_trip(x: np.ndarray, law: str) -> np.ndarray:
@@ -430,6 +431,13 @@ class Masker:
         self._edge_back = None if back is None else int(round(back * ms))
         self._edge_ahead = int(round(ahead * ms))
         self._edge_lens = tuple(int(round(w * ms)) for w in params.notch_edge_windows_ms)
+        # ``notch_rejoin_keeps_end``, ``verify_common_16_*`` (helper h20b)
+        self._rejoin_keeps = bool(params.notch_rejoin_keeps_end)
+        c16, c16_step = params.verify_common_16_max, params.verify_common_16_step
+        if c16 is not None and not (0 < c16 <= 0.06 and 0 < c16_step <= c16):
+            raise ValueError("verify_common_16_*: max in (0, 0.06] (None: off), step in (0, max]")
+        self._common16 = None if c16 is None else \
+            tuple(float(g) for g in np.round(np.arange(-c16, c16 + 1e-9, c16_step), 6))
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -1658,7 +1666,7 @@ class Masker:
                 # ... and silent from here on (a held note's notch would last as long as the note): notched
                 # again from its walked-back onset as soon as a short window names its pair (:meth:`_named`)
                 # or the screen does; a 16 ms window naming it is a confirmation (flat mask)
-                sp[3].end = max(e + self._guard, sp[3].start + 1)
+                sp[3].end = max(e + self._guard, sp[3].start + 1, sp[3].keep)
                 sp[3] = None
         elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
             sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
@@ -2376,6 +2384,8 @@ class Masker:
                     or (len(item) > 4 and self._onset_jumped(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)) \
+                    or (energy > 0 and self._common16 is not None
+                        and self._common16_carried(item[1], length, e, pair, buf_start, energy)) \
                     or self._in_context(item[1]) or self._mid_line(item, e, buf_start):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
@@ -2475,6 +2485,28 @@ class Masker:
         if self._verify_coherence is None or explained >= self._verify_strong * energy:
             return True
         return self._coherent(named, length, e, freqs, buf_start, long)
+
+    def _common16_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
+        """``verify_common_16_*`` (helper h20b): the pair fitted over the 16 ms window ending at ``e`` at the one common
+        offset g (both tones, ``|g| <= verify_common_16_max``) whose fit explains the most carries ``verify_fraction`` of
+        it, and the named short window (inside that window) fitted at those frequencies matches it within
+        ``verify_coherence``: a key a few % off under speech, whose nominal 16 ms fit loses half a tone (the attacker's
+        2-4 ms windows barely notice the offset)."""
+        n = self._kmax * self._hop
+        if named - length < e - n or named > e or e - n < buf_start:
+            return False
+        r, c, _ = pairfit.PAIRS[pair]
+        best, freqs, long = -1.0, None, None
+        for g in self._common16:
+            f = (ROW_HZ[r] * (1.0 + g), COL_HZ[c] * (1.0 + g))
+            fit, explained = self._fit_at(e - n, e, f, buf_start)
+            if explained > best:
+                best, freqs, long = explained, f, fit
+        if best < self._verify_fraction * energy:
+            return False
+        if self._verify_coherence is None:
+            return True
+        return self._fits_match(named, length, e, freqs, self._verify_coherence, False, buf_start, long)
 
     def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int,
                      coherence: Optional[float] = None, error: Optional[float] = None,
@@ -2726,6 +2758,8 @@ class Masker:
                     and span.end - self._notch_tail >= lim - self._fade:
                 # (only while its ramp-out, ``notch_tail_ms``, is not yet emitted by a 1-sample chunking: else a new
                 # span, which leaves the emitted ramp as it was: the same output for any chunking)
+                if self._rejoin_keeps:
+                    span.keep = max(span.keep, span.end)  # (``notch_rejoin_keeps_end``)
                 span.end, span.cut = None, 0
                 return span
         span = _Span(start, None, "notch")
@@ -3044,7 +3078,7 @@ class Masker:
                 if sp[3].end is None:
                     self._close(sp[3], end)
             else:
-                sp[3].end = max(end, sp[3].start + 1)
+                sp[3].end = max(end, sp[3].start + 1, sp[3].keep)  # (``keep``: ``notch_rejoin_keeps_end``)
             self._suspect = None
 
     def _writable(self, e: int) -> int:
