@@ -438,6 +438,8 @@ class Masker:
             raise ValueError("verify_common_16_*: max in (0, 0.06] (None: off), step in (0, max]")
         self._common16 = None if c16 is None else \
             tuple(float(g) for g in np.round(np.arange(-c16, c16 + 1e-9, c16_step), 6))
+        self._common16_coherence = float(params.verify_common_16_coherence)
+        self._common16_twist2 = 10.0 ** (float(params.verify_common_16_twist_db) / 10.0)
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -2489,24 +2491,25 @@ class Masker:
     def _common16_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
         """``verify_common_16_*`` (helper h20b): the pair fitted over the 16 ms window ending at ``e`` at the one common
         offset g (both tones, ``|g| <= verify_common_16_max``) whose fit explains the most carries ``verify_fraction`` of
-        it, and the named short window (inside that window) fitted at those frequencies matches it within
-        ``verify_coherence``: a key a few % off under speech, whose nominal 16 ms fit loses half a tone (the attacker's
+        it, its two tones within ``verify_common_16_twist_db`` of each other, and the named short window (inside that
+        window) fitted at those frequencies matches it within ``verify_common_16_coherence``: a key a few % off under speech, whose nominal 16 ms fit loses half a tone (the attacker's
         2-4 ms windows barely notice the offset)."""
         n = self._kmax * self._hop
         if named - length < e - n or named > e or e - n < buf_start:
             return False
         r, c, _ = pairfit.PAIRS[pair]
-        best, freqs, long = -1.0, None, None
-        for g in self._common16:
+        best, at, freqs, long = -1.0, -1, None, None
+        for i, g in enumerate(self._common16):
             f = (ROW_HZ[r] * (1.0 + g), COL_HZ[c] * (1.0 + g))
             fit, explained = self._fit_at(e - n, e, f, buf_start)
             if explained > best:
-                best, freqs, long = explained, f, fit
-        if best < self._verify_fraction * energy:
-            return False
-        if self._verify_coherence is None:
-            return True
-        return self._fits_match(named, length, e, freqs, self._verify_coherence, False, buf_start, long)
+                best, at, freqs, long = explained, i, f, fit
+        if at in (0, len(self._common16) - 1) or best < self._verify_fraction * energy:
+            return False  # (the fit's peak beyond the grid: a broad partial rising away from the key's frequencies)
+        a2 = np.abs(long) ** 2
+        if not (a2[0] <= self._common16_twist2 * a2[1] and a2[1] <= self._common16_twist2 * a2[0]):
+            return False  # (``verify_common_16_twist_db``: no keypad's twist)
+        return self._fits_match(named, length, e, freqs, self._common16_coherence, False, buf_start, long)
 
     def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int,
                      coherence: Optional[float] = None, error: Optional[float] = None,

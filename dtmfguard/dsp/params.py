@@ -1327,8 +1327,16 @@ class MaskerParams:
     # attacker's 2-4 ms windows barely notice the offset (3290 press 4: nominal share 0.1998 < 0.2; at g = -2.5 %,
     # 0.373, coherence 0.03 / 0.45; 3897 press 1's 4 ms window at 749: nominal coherence 1.30 > 1.2; at -2 %, 0.41, 0.59
     # / 0.40).  None: off.
+    # Key-free tune half (12 min per source, first version with ``verify_coherence`` 1.2 and no twist bound): espeak-de
+    # 0.299 -> 0.411 %, espeak-cmn 0.289 -> 0.366 % (notches 30 -> 44 and 20 -> 28/min): the looks it verified there
+    # had coherence 0.4-1.5 and twists up to 17 dB, so it asks its own bounds: the two fits within
+    # ``verify_common_16_coherence`` (0.75: the traced looks 0.45 and 0.59) and the long fit's two tones within
+    # ``verify_common_16_twist_db`` of each other (10: a keypad's twist, the traced looks 7.9 and 2.2 dB; at 8 the
+    # tune espeak-cmn looks passing went 9 -> 0 in 12 min, but 3290's 7.9 dB would sit on the bound).
     verify_common_16_max: float | None = 0.03
     verify_common_16_step: float = 0.005
+    verify_common_16_coherence: float = 0.75
+    verify_common_16_twist_db: float = 10.0
     # --- end ``notch_rejoin_keeps_end``, ``verify_common_16_*``
     # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
     # evidence up to the last hop either pair was named at: the suspect's last hop never moves back.  Without it a
