@@ -2491,25 +2491,48 @@ class Masker:
     def _common16_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
         """``verify_common_16_*`` (helper h20b): the pair fitted over the 16 ms window ending at ``e`` at the one common
         offset g (both tones, ``|g| <= verify_common_16_max``) whose fit explains the most carries ``verify_fraction`` of
-        it, its two tones within ``verify_common_16_twist_db`` of each other, and the named short window (inside that
-        window) fitted at those frequencies matches it within ``verify_common_16_coherence``: a key a few % off under speech, whose nominal 16 ms fit loses half a tone (the attacker's
-        2-4 ms windows barely notice the offset)."""
+        it, that offset inside the grid (not its first or last step), its two tones within ``verify_common_16_twist_db``
+        of each other, and the named short window (inside that window) fitted at those frequencies matches it within
+        ``verify_common_16_coherence``: a key a few % off under speech, whose nominal 16 ms fit loses half a tone (the
+        attacker's 2-4 ms windows barely notice the offset).  Phases are referred to the 16 ms window's first sample."""
         n = self._kmax * self._hop
-        if named - length < e - n or named > e or e - n < buf_start:
+        a = named - length - (e - n)  # the named window's start within the 16 ms window
+        if a < 0 or named > e or e - n < buf_start:
             return False
-        r, c, _ = pairfit.PAIRS[pair]
-        best, at, freqs, long = -1.0, -1, None, None
-        for i, g in enumerate(self._common16):
-            f = (ROW_HZ[r] * (1.0 + g), COL_HZ[c] * (1.0 + g))
-            fit, explained = self._fit_at(e - n, e, f, buf_start)
-            if explained > best:
-                best, at, freqs, long = explained, i, f, fit
-        if at in (0, len(self._common16) - 1) or best < self._verify_fraction * energy:
+        basis, pinv = self._common16_tables(n, pair)  # [G, n, 4], [G, 4, n]
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        coef = pinv @ seg  # [G, 4]
+        explained = np.sum((basis.transpose(0, 2, 1) @ seg) * coef, axis=1)  # [G]
+        i = int(np.argmax(explained))
+        if i in (0, explained.size - 1) or explained[i] < self._verify_fraction * energy:
             return False  # (the fit's peak beyond the grid: a broad partial rising away from the key's frequencies)
+        c = coef[i]
+        long = np.array([complex(c[0], -c[1]), complex(c[2], -c[3])])
         a2 = np.abs(long) ** 2
         if not (a2[0] <= self._common16_twist2 * a2[1] and a2[1] <= self._common16_twist2 * a2[0]):
             return False  # (``verify_common_16_twist_db``: no keypad's twist)
-        return self._fits_match(named, length, e, freqs, self._common16_coherence, False, buf_start, long)
+        b = basis[i, a: a + length]
+        cs = np.linalg.lstsq(b, seg[a: a + length], rcond=None)[0]
+        short = np.array([complex(cs[0], -cs[1]), complex(cs[2], -cs[3])])
+        return bool(np.all(np.abs(short - long) <= self._common16_coherence * np.abs(long)))
+
+    def _common16_tables(self, n: int, pair: int) -> tuple:
+        """For ``verify_common_16_*``: per offset of its grid, the pair's basis over ``n`` samples (row cos, row sin,
+        column cos, column sin at ``(1 + g)`` times nominal, from the window's first sample) and its pseudo-inverse
+        (shared by every masker with that grid)."""
+        key = ("common16", self.rate, n, self._common16, pair)
+        tab = _OFFSET_TABLES.get(key)
+        if tab is None:
+            r, c, _ = pairfit.PAIRS[pair]
+            t = np.arange(n) / self.rate
+            g = np.asarray(self._common16)[:, None]
+            wr, wc = 2 * np.pi * ROW_HZ[r] * (1.0 + g) * t, 2 * np.pi * COL_HZ[c] * (1.0 + g) * t  # [G, n]
+            basis = np.ascontiguousarray(np.stack([np.cos(wr), np.sin(wr), np.cos(wc), np.sin(wc)], axis=2))
+            pinv = np.ascontiguousarray(np.linalg.pinv(basis))
+            for arr in (basis, pinv):
+                arr.setflags(write=False)
+            tab = _OFFSET_TABLES.setdefault(key, (basis, pinv))
+        return tab
 
     def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int,
                      coherence: Optional[float] = None, error: Optional[float] = None,
