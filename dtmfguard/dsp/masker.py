@@ -139,13 +139,14 @@ class MaskedSpan:
 
 
 class _Span:
-    __slots__ = ("start", "end", "source", "cut")
+    __slots__ = ("start", "end", "source", "cut", "keep")
 
     def __init__(self, start: int, end: Optional[int], source: str):
         self.start = start
         self.end = end  # None: open
         self.source = source
         self.cut = 0  # a notch ended this much sooner by ``notch_tail_ms``: it joins the next as before
+        self.keep = 0  # ``notch_rejoin_keeps_end``: the end a reopened notch had (it never ends before it again)
 
 
 def _g711_round_trip(x: np.ndarray, law: str) -> np.ndarray:
@@ -440,6 +441,15 @@ class Masker:
             else:
                 ginv = np.ascontiguousarray(pairfit.pair_tables(n, self.rate)[2])
                 self._edge_fits[n] = (None, self._quad_terms(ginv), ginv)
+        # ``notch_rejoin_keeps_end``, ``verify_common_16_*`` (helper h20b)
+        self._rejoin_keeps = bool(params.notch_rejoin_keeps_end)
+        c16, c16_step = params.verify_common_16_max, params.verify_common_16_step
+        if c16 is not None and not (0 < c16 <= 0.06 and 0 < c16_step <= c16):
+            raise ValueError("verify_common_16_*: max in (0, 0.06] (None: off), step in (0, max]")
+        self._common16 = None if c16 is None else \
+            tuple(float(g) for g in np.round(np.arange(-c16, c16 + 1e-9, c16_step), 6))
+        self._common16_coherence = float(params.verify_common_16_coherence)
+        self._common16_twist2 = 10.0 ** (float(params.verify_common_16_twist_db) / 10.0)
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -1682,7 +1692,7 @@ class Masker:
                 # ... and silent from here on (a held note's notch would last as long as the note): notched
                 # again from its walked-back onset as soon as a short window names its pair (:meth:`_named`)
                 # or the screen does; a 16 ms window naming it is a confirmation (flat mask)
-                sp[3].end = max(e + self._guard, sp[3].start + 1)
+                sp[3].end = max(e + self._guard, sp[3].start + 1, sp[3].keep)
                 sp[3] = None
         elif sp[2] - sp[1] >= self._persist and sp[4] == 2:
             sp[1] = e  # the notes of a press that failed the keypad test: no press again by persistence
@@ -2400,6 +2410,8 @@ class Masker:
                     or (len(item) > 4 and self._onset_jumped(item[1], length, e, pair, buf_start)) \
                     or (energy > 0 and self._offset_verify and self._offset_carried(item[1], length, e, pair,
                                                                                    buf_start, energy)) \
+                    or (energy > 0 and self._common16 is not None
+                        and self._common16_carried(item[1], length, e, pair, buf_start, energy)) \
                     or self._in_context(item[1]) or self._mid_line(item, e, buf_start):
                 verified, at = pair + 16 * self._ks.index(length // self._hop), item[1]
                 last = max(it[1] for it in self._pending if it[2] == pair and it[1] <= e)
@@ -2499,6 +2511,52 @@ class Masker:
         if self._verify_coherence is None or explained >= self._verify_strong * energy:
             return True
         return self._coherent(named, length, e, freqs, buf_start, long)
+
+    def _common16_carried(self, named: int, length: int, e: int, pair: int, buf_start: int, energy: float) -> bool:
+        """``verify_common_16_*`` (helper h20b): the pair fitted over the 16 ms window ending at ``e`` at the one common
+        offset g (both tones, ``|g| <= verify_common_16_max``) whose fit explains the most carries ``verify_fraction`` of
+        it, that offset inside the grid (not its first or last step), its two tones within ``verify_common_16_twist_db``
+        of each other, and the named short window (inside that window) fitted at those frequencies matches it within
+        ``verify_common_16_coherence``: a key a few % off under speech, whose nominal 16 ms fit loses half a tone (the
+        attacker's 2-4 ms windows barely notice the offset).  Phases are referred to the 16 ms window's first sample."""
+        n = self._kmax * self._hop
+        a = named - length - (e - n)  # the named window's start within the 16 ms window
+        if a < 0 or named > e or e - n < buf_start:
+            return False
+        basis, pinv = self._common16_tables(n, pair)  # [G, n, 4], [G, 4, n]
+        seg = self._buf[e - n - buf_start: e - buf_start]
+        coef = pinv @ seg  # [G, 4]
+        explained = np.sum((basis.transpose(0, 2, 1) @ seg) * coef, axis=1)  # [G]
+        i = int(np.argmax(explained))
+        if i in (0, explained.size - 1) or explained[i] < self._verify_fraction * energy:
+            return False  # (the fit's peak beyond the grid: a broad partial rising away from the key's frequencies)
+        c = coef[i]
+        long = np.array([complex(c[0], -c[1]), complex(c[2], -c[3])])
+        a2 = np.abs(long) ** 2
+        if not (a2[0] <= self._common16_twist2 * a2[1] and a2[1] <= self._common16_twist2 * a2[0]):
+            return False  # (``verify_common_16_twist_db``: no keypad's twist)
+        b = basis[i, a: a + length]
+        cs = np.linalg.lstsq(b, seg[a: a + length], rcond=None)[0]
+        short = np.array([complex(cs[0], -cs[1]), complex(cs[2], -cs[3])])
+        return bool(np.all(np.abs(short - long) <= self._common16_coherence * np.abs(long)))
+
+    def _common16_tables(self, n: int, pair: int) -> tuple:
+        """For ``verify_common_16_*``: per offset of its grid, the pair's basis over ``n`` samples (row cos, row sin,
+        column cos, column sin at ``(1 + g)`` times nominal, from the window's first sample) and its pseudo-inverse
+        (shared by every masker with that grid)."""
+        key = ("common16", self.rate, n, self._common16, pair)
+        tab = _OFFSET_TABLES.get(key)
+        if tab is None:
+            r, c, _ = pairfit.PAIRS[pair]
+            t = np.arange(n) / self.rate
+            g = np.asarray(self._common16)[:, None]
+            wr, wc = 2 * np.pi * ROW_HZ[r] * (1.0 + g) * t, 2 * np.pi * COL_HZ[c] * (1.0 + g) * t  # [G, n]
+            basis = np.ascontiguousarray(np.stack([np.cos(wr), np.sin(wr), np.cos(wc), np.sin(wc)], axis=2))
+            pinv = np.ascontiguousarray(np.linalg.pinv(basis))
+            for arr in (basis, pinv):
+                arr.setflags(write=False)
+            tab = _OFFSET_TABLES.setdefault(key, (basis, pinv))
+        return tab
 
     def _column_line(self, named: int, length: int, e: int, pair: int, buf_start: int,
                      coherence: Optional[float] = None, error: Optional[float] = None,
@@ -2750,6 +2808,8 @@ class Masker:
                     and span.end - self._notch_tail >= lim - self._fade:
                 # (only while its ramp-out, ``notch_tail_ms``, is not yet emitted by a 1-sample chunking: else a new
                 # span, which leaves the emitted ramp as it was: the same output for any chunking)
+                if self._rejoin_keeps:
+                    span.keep = max(span.keep, span.end)  # (``notch_rejoin_keeps_end``)
                 span.end, span.cut = None, 0
                 return span
         span = _Span(start, None, "notch")
@@ -3070,7 +3130,7 @@ class Masker:
                 if sp[3].end is None:
                     self._close(sp[3], end)
             else:
-                sp[3].end = max(end, sp[3].start + 1)
+                sp[3].end = max(end, sp[3].start + 1, sp[3].keep)  # (``keep``: ``notch_rejoin_keeps_end``)
             self._suspect = None
 
     def _writable(self, e: int) -> int:

@@ -1312,6 +1312,32 @@ class MaskerParams:
     notch_edge_ahead_ms: float = 4.0
     notch_edge_windows_ms: tuple = (2.0, 4.0)
     # --- end ``notch_edge_*``
+    # --- ``notch_rejoin_keeps_end``, ``verify_common_16_*`` (helper h20b; issue 12, the "screen misses" of seeds 3290 and
+    # 3897, "3 dB under speech, freq -2 %").  ``notch_rejoin_keeps_end``: a suspect's band notch that a later verified
+    # window (an earlier one's second look, ``verify_again_ms``) reopens by joining it (``notch_join_ms``) keeps at least
+    # the end it had: before, the reopened notch ended at the new suspect's last named hop, which may lie before the old
+    # end, and the samples in between (not yet emitted) went out raw (3897 press 1: notch [389, 445) cut back to 429,
+    # the 2 ms window [429, 445) named blind).  False: off.
+    notch_rejoin_keeps_end: bool = True
+    # ``verify_common_16_max``: a pending short window is also verified (:meth:`Masker._verify_pending`) where the pair,
+    # fitted over the 16 ms window ending at the look at ONE common offset g for both tones (|g| <= this, steps of
+    # ``verify_common_16_step``; the g whose fit explains the most), carries ``verify_fraction`` of that window and the
+    # named short window's fit at those frequencies matches it within ``verify_coherence`` (as the nominal test,
+    # ``_coherent``): the nominal 16 ms fit loses over half of a column tone 2 % off (sinc^2 of 0.47 cycles), where the
+    # attacker's 2-4 ms windows barely notice the offset (3290 press 4: nominal share 0.1998 < 0.2; at g = -2.5 %,
+    # 0.373, coherence 0.03 / 0.45; 3897 press 1's 4 ms window at 749: nominal coherence 1.30 > 1.2; at -2 %, 0.41, 0.59
+    # / 0.40).  None: off.
+    # Key-free tune half (12 min per source, first version with ``verify_coherence`` 1.2 and no twist bound): espeak-de
+    # 0.299 -> 0.411 %, espeak-cmn 0.289 -> 0.366 % (notches 30 -> 44 and 20 -> 28/min): the looks it verified there
+    # had coherence 0.4-1.5 and twists up to 17 dB, so it asks its own bounds: the two fits within
+    # ``verify_common_16_coherence`` (0.75: the traced looks 0.45 and 0.59) and the long fit's two tones within
+    # ``verify_common_16_twist_db`` of each other (10: a keypad's twist, the traced looks 7.9 and 2.2 dB; at 8 the
+    # tune espeak-cmn looks passing went 9 -> 0 in 12 min, but 3290's 7.9 dB would sit on the bound).
+    verify_common_16_max: float | None = 0.03
+    verify_common_16_step: float = 0.005
+    verify_common_16_coherence: float = 0.75
+    verify_common_16_twist_db: float = 10.0
+    # --- end ``notch_rejoin_keeps_end``, ``verify_common_16_*``
     # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
     # evidence up to the last hop either pair was named at: the suspect's last hop never moves back.  Without it a
     # pending window of the first pair verified 12 ms later, after a 2 ms window of another pair had taken the
