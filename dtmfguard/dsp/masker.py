@@ -430,6 +430,11 @@ class Masker:
         self._edge_back = None if back is None else int(round(back * ms))
         self._edge_ahead = int(round(ahead * ms))
         self._edge_lens = tuple(int(round(w * ms)) for w in params.notch_edge_windows_ms)
+        # ``notch_inside_*`` (helper h20a): a key's onset inside a running notch, its windows judged as they will be emitted
+        inside = params.notch_inside_windows_ms
+        if inside is not None and not all(0 < w <= 16 for w in inside):
+            raise ValueError("notch_inside_windows_ms: None or lengths in (0, 16] ms")
+        self._inside_lens = () if inside is None else tuple(int(round(w * ms)) for w in inside)
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -599,6 +604,7 @@ class Masker:
         self._pay_done: List[Tuple[int, int]] = []  # retired payment-profile spans (few: one per payment)
         self._reset_burst()
         self._reset_context()
+        self.inside_masks = 0  # flat masks opened by ``notch_inside_*`` (a counter for benchmarks)
         self._reset_pair_hold()
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
@@ -1392,6 +1398,9 @@ class Masker:
                 sus = -1
         lim = self._writable(e)
         concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
+        if self._inside_lens and self._active is None and (sus >= 0 or conf >= 0 or dropped >= 0) and not self._conceals \
+                and self._notch_len:
+            self._inside_check(e, lim, buf_start)  # (``notch_inside_*``)
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             keypad_due, self._keypad_due = e >= self._keypad_due, _NO_DUE if e >= self._keypad_due else self._keypad_due
@@ -2811,6 +2820,94 @@ class Masker:
         out[lo - a:] = raw[lo - a:] - gain * band
         return out
     # ---- end ``notch_edge_*``
+
+    # ---- ``notch_inside_*`` (helper h20a) ----------------------------------------------------------------------
+    def _inside_check(self, e: int, lim: int, buf_start: int) -> None:
+        """While a notch runs over ``lim`` (the first position whose output is not yet emitted, fade included), the
+        windows of ``notch_inside_windows_ms`` from ``lim`` on whose notch blocks lie in input up to hop ``e`` are
+        rendered as they will be emitted (:meth:`_inside_render`) and judged with the screen's rule, raw and through
+        µ-law and A-law; the windows that name a pair get the flat mask, a guard either side (never before ``lim``)."""
+        if not any(sp.start < lim and (sp.end is None or sp.end > lim) for sp in self._notches):
+            return
+        hop, fade = self._hop, self._fade
+        flat = [(sp.start - fade, _OPEN if sp.end is None else sp.end + fade) for sp in self._spans]
+        frames, where = [], []
+        for length in self._inside_lens:
+            for a in range(lim, e - length + 1, hop):
+                b = a + length
+                if any(s0 < b and a < s1 for s0, s1 in flat):
+                    continue
+                w = self._inside_render(a, b, e, buf_start)
+                if w is not None:
+                    frames.append(w)
+                    where.append((a, b))
+        if not frames:
+            return
+        by_len: dict = {}
+        for w, ab in zip(frames, where):
+            by_len.setdefault(w.size, []).append((w, ab))
+        lo, hi = None, None
+        for group in by_len.values():
+            y0 = np.array([w for w, _ in group])
+            hit = np.zeros(y0.shape[0], dtype=bool)
+            for law in (None, "ulaw", "alaw"):
+                y = y0 if law is None else _g711_round_trip(y0, law)
+                resid, coef, energy = pairfit.pair_fit(y, self.rate)
+                best = np.argmin(resid, axis=1)
+                rows = np.arange(y.shape[0])
+                r1 = resid[rows, best]
+                r2 = np.partition(resid, 1, axis=1)[:, 1]
+                c = coef[rows, best]
+                ar2 = c[:, 0] * c[:, 0] + c[:, 1] * c[:, 1]
+                ac2 = c[:, 2] * c[:, 2] + c[:, 3] * c[:, 3]
+                hit |= self._screen_passes(energy, r1, r2, ar2, ac2)
+            for k in np.flatnonzero(hit):
+                a, b = group[int(k)][1]
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+        if lo is None:
+            return
+        start = max(self._align_down(lo - self._guard), lim)
+        span = _Span(start, None, "inband")
+        self._close(span, hi + self._guard)
+        self._spans.append(span)
+        self._spans_dirty = True
+        self.inside_masks += 1
+
+    def _inside_render(self, a: int, b: int, e: int, buf_start: int) -> Optional[np.ndarray]:
+        """Output [a, b) with the band notches as they stand (their ramps and blocks: :meth:`_notched`, flat masks
+        ignored), or None when its notch blocks reach input past hop ``e``."""
+        raw = self._buf[a - buf_start: b - buf_start]
+        pos = np.arange(a, b)
+        gain = np.zeros(b - a)
+        r, rs = self._notch_tail + 1, self._notch_ramp_in + 1
+        for span in self._notches:
+            end = span.end if span.end is not None else b + r
+            lo, hi = max(span.start, a), min(end, b)
+            if hi > lo:
+                p = pos[lo - a: hi - a]
+                g = np.minimum(np.minimum((p - span.start + 1) / rs, (end - p) / r), 1.0)
+                gain[lo - a: hi - a] = np.maximum(gain[lo - a: hi - a], g)
+        idx = np.flatnonzero(gain > 0)
+        if not idx.size:
+            return raw.copy()
+        nl = self._notch_len
+        h = nl // 2
+        p = pos[idx]
+        first, last = int(p[0]) // h - 1, int(p[-1]) // h
+        if first * h < buf_start or last * h + nl > e:
+            return None
+        blocks = (first + np.arange(last - first + 1)) * h - buf_start
+        y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
+        proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
+        blk = p // h
+        u1 = p - blk * h
+        u0 = u1 + h
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        out = raw.copy()
+        out[idx] = raw[idx] - gain[idx] * band
+        return out
+    # ---- end ``notch_inside_*``
 
     # ------------------------------------------------------------------ the keypad burst (``keypad_burst_*``)
     def _setup_burst(self, p: MaskerParams) -> None:
