@@ -2823,12 +2823,13 @@ class Masker:
 
     # ---- ``notch_inside_*`` (helper h20a) ----------------------------------------------------------------------
     def _inside_check(self, e: int, lim: int, buf_start: int) -> None:
-        """While a notch runs over ``lim`` (the first position whose output is not yet emitted, fade included), the
-        windows of ``notch_inside_windows_ms`` from ``lim`` on whose notch blocks lie in input up to hop ``e`` are
+        """While a keypad burst's notch runs over ``lim`` (the first position whose output is not yet emitted, fade
+        included), the windows of ``notch_inside_windows_ms`` from ``lim`` on whose notch blocks lie in input up to hop ``e`` are
         rendered as they will be emitted (:meth:`_inside_render`) and judged with the screen's rule, raw and through
         µ-law and A-law; the windows that name a pair get the flat mask, a guard either side (never before ``lim``)."""
-        if not any(sp.start < lim and (sp.end is None or sp.end > lim) for sp in self._notches):
-            return
+        if not any(sp.source == "burst" and sp.start < lim and (sp.end is None or sp.end > lim)
+                   for sp in self._notches):
+            return  # (a keypad burst's notch only: on key-free speech windows in a suspect's notch are named too)
         hop, fade = self._hop, self._fade
         flat = [(sp.start - fade, _OPEN if sp.end is None else sp.end + fade) for sp in self._spans]
         frames, where = [], []
