@@ -1,18 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""``notch_inside_*`` (issue 12, helper h20a): a key's onset inside a band notch already running is judged as the agent
+"""``notch_inside_*`` (issue 12, helper h20a): a key's onset inside a keypad burst's band notch is judged as the agent
 will hear it.
 
-A key whose tones start inside a notch opened before them (here a keypad burst's) leaves, in the 8 ms notch blocks
-straddling its onset, a residue their projection does not remove (a step, not a steady tone), and the blind attacker
-named the key from the output where the raw input names nothing: seed 3849, "freq +4 %, speech around", press 23 (an
-88 ms key A) was named from the 2 ms window 2-18 samples into it; its first short window was named (through G.711 only)
-106 samples in and its press confirmed too late for the flat mask to reach the onset.  Now at such a hop the windows
-not yet emitted are rendered as they will be and judged with the screen's rule; the named ones get the flat mask.
+A key whose tones start inside a notch opened before them (a keypad burst's) leaves, in the 8 ms notch blocks straddling
+its onset, a residue their projection does not remove (a step, not a steady tone), and the blind attacker named the key
+from the output where the raw input names nothing ("freq +4 %, speech around", keys A): seed 3516 press 5, a 367 ms key
+the screen never names (its 2 ms windows fit A closely but not uniquely), named from the 2 ms window 10-26 samples into
+it; seed 3849 press 23, an 88 ms key named from the window 2-18 samples in, its press confirmed too late for the flat
+mask to reach the onset.  Now every half notch block inside a burst (no press open) the windows whose notch blocks have
+just come in are rendered as they will be emitted and judged with the screen's rule; named ones get the flat mask.
 
-Shown necessary on the benchmark's own cell (as ``benchmarks/masker_payment_cells.py``: seed, condition index, 24
+Shown necessary on the benchmark's own cells (as ``benchmarks/masker_payment_cells.py``: seed, condition index, 24
 presses, the blind attacker after a G.711 round trip); where the rule acts both backends give the same samples for any
-chunking (it is a Python step in both: C hands every hop naming a pair with no press open back); it only adds flat
-masks, the notches stay as they were.
+chunking (a Python step in both: the C frame hands the judged hops back); it only adds flat masks, the notches stay.
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 OFF = {"notch_inside_windows_ms": None}
 # (speech seed, condition index, condition)
 CASES = {
-    "onset inside a keypad burst's notch: freq +4 %, speech around (seed 3849)":
+    "never screened key in a keypad burst's notch: freq +4 %, speech around (seed 3516)":
+        (3516, 16, {"freq_error": 0.04, "speech_around": True}),
+    "late press in a keypad burst's notch: freq +4 %, speech around (seed 3849)":
         (3849, 16, {"freq_error": 0.04, "speech_around": True}),
 }
 

@@ -1312,21 +1312,23 @@ class MaskerParams:
     notch_edge_ahead_ms: float = 4.0
     notch_edge_windows_ms: tuple = (2.0, 4.0)
     # --- end ``notch_edge_*``
-    # --- ``notch_inside_*`` (helper h20a): a key's onset inside a band notch already running, checked as the agent will
-    # hear it.  A key's tones starting inside a notch opened before them (a keypad burst's, or a previous press's or
-    # suspect's) leave, in the 8 ms notch blocks straddling the onset, a residue the blocks' projection does not remove
-    # (a step, not a steady tone): the attacker named it blind from the output where the raw input names nothing
-    # (issue 12: seed 3849, "freq +4 %, speech around", press 23, an 88 ms key A whose onset lay in a keypad burst's
-    # notch, named from the 2 ms window 2-18 samples into it; its suspect was named 106 samples in, its press
-    # confirmed too late for the flat mask to reach the onset).  At a hop where the screen names a pair (a suspect or a
-    # confirmation) with no press open while a keypad burst's notch (``keypad_burst_*``) runs over the first sample not
-    # yet emitted (a Python step in every backend: C hands such hops back), the windows of ``notch_inside_windows_ms``
-    # from that sample on are rendered as they will be emitted (the notches' gains and blocks; flat masks ignored, windows touching one not judged) from
-    # input already taken in, and judged with the screen's rule on the samples and on their µ-law and A-law round
-    # trips; if one names a pair, the flat mask covers them (from a guard before the first, never onto output already
-    # emitted, to a guard after the last; a press confirmed later continues it).  Inside a burst's notch only: with any
-    # notch (a suspect's too) the tune half's English got 0.17 -> 0.83 flat masks/min (windows of notched speech named),
-    # while no burst opens on key-free audio.  None: off.
+    # --- ``notch_inside_*`` (helper h20a): a key's onset inside a keypad burst's band notch, checked as the agent will
+    # hear it.  A key's tones starting inside a notch opened before them leave, in the 8 ms notch blocks straddling the
+    # onset, a residue the blocks' projection does not remove (a step, not a steady tone), and the attacker named it
+    # blind from the output where the raw input names nothing (issue 12, both "freq +4 %, speech around", keys A: seed
+    # 3516 press 5, a 367 ms key the screen never names at all (its 2 ms windows fit A closely but not uniquely at +4 %),
+    # named from the 2 ms window 10-26 samples into it; seed 3849 press 23, an 88 ms key, named from the window 2-18
+    # samples in, its press confirmed too late for the flat mask to reach the onset).  While a keypad burst's notch
+    # (``keypad_burst_*``) runs over the first sample not yet emitted and no press is open, every half notch block
+    # (4 ms; a Python step in every backend: the C frame hands those hops back) the windows of
+    # ``notch_inside_windows_ms`` whose notch blocks have just come in are rendered as they will be emitted (the
+    # notches' gains and blocks; windows touching a flat mask not judged) and judged with the screen's rule, and a
+    # window it misses within its G.711 margin through µ-law and A-law; named windows get the flat mask (from a guard
+    # before the first, never onto output already emitted, to a guard after the last; a press confirmed later
+    # continues it).  Inside a burst's notch only: judged inside any notch (a suspect's too, at hops naming a pair), the
+    # tune half's English got 0.17 -> 0.83 flat masks/min (windows of notched speech named), while no burst opens on
+    # key-free audio (tune half: the same output on every source).  Cost: ~0.25 ms of CPU per 4 ms inside a burst
+    # with no press open.  None: off.
     notch_inside_windows_ms: tuple | None = (2.0, 4.0)
     # --- end ``notch_inside_*``
     # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
