@@ -850,7 +850,30 @@ done:
 
 /* state vector of Screen.run (Masker keeps the same values in attributes: _pack_state, _unpack_state) */
 enum { S_ACTIVE, S_PAIR, S_MISSES, S_WEAK_PAIR, S_WEAK_RUN, S_HIT_PAIR, S_HIT_RUN, S_SUSPECT, S_PENDING, S_NEXT,
-       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, S_PRESS_DUE, S_REJECTED, S_CONCEAL, NSTATE };
+       S_SP_PAIR, S_SP_FIRST, S_SP_LAST, S_PENDING_DUE, S_E0, S_PRESS_DUE, S_REJECTED, S_CONCEAL,
+       S_TICK_FIRST, S_TICK_END, S_TICK_EVERY, NSTATE };
+
+/* a hop Masker._step judges with no press open (notch_inside_*: hops in [first, end) on a multiple of every) */
+static inline int
+inside_due(const int64_t *st, int64_t e)
+{
+    return st[S_TICK_EVERY] > 0 && e >= st[S_TICK_FIRST] && e < st[S_TICK_END] && e % st[S_TICK_EVERY] == 0;
+}
+
+/* 1 when a hop of first + k * hop (k < nh) is one (Masker._inside_in) */
+static int
+inside_in(const int64_t *st, int64_t first, Py_ssize_t nh, Py_ssize_t hop)
+{
+    if (st[S_TICK_EVERY] <= 0 || nh <= 0)
+        return 0;
+    const int64_t every = st[S_TICK_EVERY], last = first + (int64_t)(nh - 1) * hop;
+    const int64_t lo = first > st[S_TICK_FIRST] ? first : st[S_TICK_FIRST];
+    const int64_t hi = last < st[S_TICK_END] - 1 ? last : st[S_TICK_END] - 1;
+    if (hi < lo)
+        return 0;
+    const int64_t up = lo >= 0 ? (lo + every - 1) / every * every : -((-lo) / every) * every;
+    return up <= hi;
+}
 
 /* (pair, run) the per-hop steps leave after values[0..n) (Masker._track_run) */
 static void
@@ -885,6 +908,8 @@ static int
 simple_step(const ScreenObject *o, int64_t *st, double *steady, int64_t e, int64_t sus, int64_t conf, int64_t weak,
             const double *ex)
 {
+    if (!st[S_ACTIVE] && inside_due(st, e))
+        return 0; /* notch_inside_*: output windows inside a keypad burst's notch to judge */
     if (st[S_REJECTED] || st[S_CONCEAL])
         return 0; /* pairs found to be no keypad are remembered, or a made-up span is pending
                    * (Masker.conceal): Python takes every hop */
@@ -1500,7 +1525,8 @@ frame_core(ScreenObject *o, const int16_t *chunk, Py_ssize_t n, int64_t pos, int
                             expl, st[S_ACTIVE] || st[S_SUSPECT] || st[S_PENDING] || st[S_CONCEAL]);
         if (any < 0)
             return -1;
-        if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING] && !st[S_CONCEAL]) {
+        if (!any && !st[S_ACTIVE] && !st[S_SUSPECT] && !st[S_PENDING] && !st[S_CONCEAL]
+            && !inside_in(st, next_hop, nh, hop)) {
             st[S_WEAK_PAIR] = -1, st[S_WEAK_RUN] = 0, st[S_HIT_PAIR] = -1, st[S_HIT_RUN] = 0;
         } else if (st[S_ACTIVE] && st[S_PRESS_DUE] > next_hop + (int64_t)(nh - 1) * hop
                    && !st[S_REJECTED] && !st[S_CONCEAL]) {

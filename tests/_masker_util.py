@@ -39,6 +39,11 @@ MID_OFF = {"verify_mid_ms": None}
 #: switch them off with their rule
 FIRST_LOOK_OFF = {"verify_mid_long_fraction": None, "verify_mid_since_fraction": None}
 
+#: the output check inside a keypad burst's notch (``notch_inside_*``, helper h20a) flat-masks a few keys other rules are
+#: pinned on, in cells where a burst opens (a key's onset inside the burst's notch, or a 4 ms window at a key's onset
+#: under the payment profile): those tests switch it off with their rule
+INSIDE_OFF = {"notch_inside_windows_ms": None}
+
 
 def mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):
     """Mask ``x`` fed ``chunk`` samples at a time; the output aligned with the input, and the masker."""

@@ -18,6 +18,7 @@ from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
 from dtmfguard.testkit import adversary as A
 from test_masker_native import _chunked
+from _masker_util import INSIDE_OFF
 
 SPEECH = speech(40.0, seed=12)
 
@@ -162,8 +163,10 @@ def test_profile_masks_suspects_flat():
     sp = need_speech(A.load_speech(240.0, seed=705), "boundary -3 dB, seed 705")
     x, spans = A.press_scenario(np.random.default_rng(705 + 103), 24, speech=sp, speech_under_db=-3.0)
     x = _int16(x)
+    # (and without ``notch_inside_*``, merged later: the flat mask it gives a named window inside the keypad burst's notch
+    # takes that onset too)
     blind, m = _profile_blind(x, spans, "payment_suspect_flat",
-                              base=dataclasses.replace(DEFAULT_MASKER_PARAMS, notch_band_extra=0))
+                              base=dataclasses.replace(DEFAULT_MASKER_PARAMS, notch_band_extra=0, **INSIDE_OFF))
     assert m.notched_spans == [] and m.masked_spans
     assert blind[False] >= 1 and blind[True] == 0, blind
     assert _profile_blind(x, spans, "payment_suspect_flat")[0] == {False: 0, True: 0}
@@ -187,7 +190,9 @@ def test_profile_holds_flat_masks_longer():
     for extra in (0, DEFAULT_MASKER_PARAMS.notch_band_extra):
         blind = {}
         for hold in (0.0, 40.0):
-            params = dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_hold_ms=hold, notch_band_extra=extra)
+            # (``notch_inside_*`` off, merged later: inside the keypad burst's notch it takes that window too)
+            params = dataclasses.replace(DEFAULT_MASKER_PARAMS, payment_hold_ms=hold, notch_band_extra=extra,
+                                         **INSIDE_OFF)
             out, m = _run(x, calls=[(0, "notch_all", (0,))], params=params)
             assert m.errors == 0
             blind[hold] = A.count_recovered(g711.ulaw_decode(g711.ulaw_encode(out)), spans)
@@ -216,10 +221,11 @@ def test_profile_masks_a_key_named_as_its_neighbour(seed):
     was made: the band vectors' notch takes a tone 4 % off too, and with them the key is named neither way.)"""
     x, spans = _offset_cell(seed)
     # (and without the keypad context, ``keypad_context_ms``, merged later: after the cell's first confirmed press it
-    # notches the windows naming the neighbour, and the key is named neither way)
+    # notches the windows naming the neighbour, and the key is named neither way; nor ``notch_inside_*``, which masks
+    # the key's onset inside the keypad burst's notch flat)
     blind, _ = _profile_blind(x, spans, "payment_measured_pair",
                               base=dataclasses.replace(DEFAULT_MASKER_PARAMS, notch_band_extra=0,
-                                                       keypad_context_ms=None))
+                                                       keypad_context_ms=None, **INSIDE_OFF))
     assert blind[False] >= 1 and blind[True] == 0, blind
     assert _profile_blind(x, spans, "payment_measured_pair")[0] == {False: 0, True: 0}
     # (outside the profile and without the keypad burst, which asks the rule too: ``keypad_burst_measured_pair``)

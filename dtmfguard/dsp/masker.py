@@ -110,7 +110,7 @@ DEFAULT_LOOKAHEAD_MS = 20.0
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
-_NSTATE = 18  # Screen.run's state vector (native/masker.c)
+_NSTATE = 21  # Screen.run's state vector (native/masker.c)
 _NO_DUE = 1 << 62
 _BATCH = 500  # hops screened per call
 _SPAN_CAP = 64  # spans (and notches) the C output reads; more (never on a call): the numpy output
@@ -450,6 +450,11 @@ class Masker:
             tuple(float(g) for g in np.round(np.arange(-c16, c16 + 1e-9, c16_step), 6))
         self._common16_coherence = float(params.verify_common_16_coherence)
         self._common16_twist2 = 10.0 ** (float(params.verify_common_16_twist_db) / 10.0)
+        # ``notch_inside_*`` (helper h20a): a key's onset inside a running notch, its windows judged as they will be emitted
+        inside = params.notch_inside_windows_ms
+        if inside is not None and not all(0 < w <= 16 for w in inside):
+            raise ValueError("notch_inside_windows_ms: None or lengths in (0, 16] ms")
+        self._inside_lens = () if inside is None else tuple(int(round(w * ms)) for w in inside)
         self._column_coherence = params.verify_column_coherence
         self._column_error = float(params.verify_column_error)
         self._osc_spread = float(params.verify_osc_spread)
@@ -619,6 +624,7 @@ class Masker:
         self._pay_done: List[Tuple[int, int]] = []  # retired payment-profile spans (few: one per payment)
         self._reset_burst()
         self._reset_context()
+        self.inside_masks = 0  # flat masks opened by ``notch_inside_*`` (a counter for benchmarks)
         self._reset_pair_hold()
         self._inexact_until = -self._keep  # input positions below this may hold samples that are not int16
         self._exact_out = False  # the last _run returned untouched samples from int16 input
@@ -1015,6 +1021,7 @@ class Masker:
         # (the C frame leaves every hop to Python while any is remembered, or a press is held only where named)
         st[16] = 1 if self._rejected or self._press_named else 0
         st[17] = 1 if self._conceals else 0  # (... and while a made-up span is pending)
+        st[18], st[19], st[20] = self._inside_ticks()  # (``notch_inside_*``: the hops Python takes inside a burst)
         self._native_steady[0] = self._steady
 
     def _unpack_state(self) -> None:
@@ -1356,7 +1363,7 @@ class Masker:
         seg = self._buf[first - buf_start: hops[-1] - buf_start]
         (suspect, conf, conf_coef, weak, expl_long), any_hit = self._screen(seg, first // self._hop, nh)
         if not any_hit and self._active is None and self._suspect is None and not self._pending \
-                and not self._conceals:
+                and not self._conceals and not self._inside_in(hops):
             self._weak_pair, self._weak_run = -1, 0  # what the steps would leave: no weak pair ...
             self._hit_pair, self._hit_run = -1, 0  # ... and no screen hit
             return  # the common case (speech, silence): nothing to track
@@ -1426,6 +1433,8 @@ class Masker:
                 sus = -1
         lim = self._writable(e)
         concealed = self._concealment(e, sus, conf, weak, lim, buf_start) if self._conceals else False
+        if self._inside_lens and self._active is None and self._inside_due(e):
+            self._inside_check(e, lim, buf_start)  # (``notch_inside_*``: every half notch block inside a burst)
         if self._active is not None and e >= self._press_due:
             self._press_due = _NO_DUE
             keypad_due, self._keypad_due = e >= self._keypad_due, _NO_DUE if e >= self._keypad_due else self._keypad_due
@@ -2897,6 +2906,135 @@ class Masker:
         out[lo - a:] = raw[lo - a:] - gain * band
         return out
     # ---- end ``notch_edge_*``
+
+    # ---- ``notch_inside_*`` (helper h20a) ----------------------------------------------------------------------
+    def _inside_ticks(self) -> Tuple[int, int, int]:
+        """(first, end, every): hops ``e`` in [first, end) on a multiple of ``every`` (half a notch block) are judged
+        while no press is open: those whose first sample not yet emitted (``lim``) lies inside the last keypad
+        burst's notch; (0, 0, 0): none (the C frame hands them to the Python steps)."""
+        b = self._burst
+        if not self._inside_lens or b is None or b.end is None:
+            return 0, 0, 0
+        off = self.delay_samples - self._fade  # (lim = e - off)
+        return b.start + off + 1, b.end + off, self._notch_len // 2
+
+    def _inside_due(self, e: int) -> bool:
+        first, end, every = self._inside_ticks()
+        return bool(every) and first <= e < end and e % every == 0
+
+    def _inside_in(self, hops: range) -> bool:
+        """True when a hop of ``hops`` is judged (no press open: :meth:`_decide_batch` then takes the steps)."""
+        first, end, every = self._inside_ticks()
+        if not every:
+            return False
+        lo, hi = max(hops[0], first), min(hops[-1], end - 1)
+        return hi >= lo and -(-lo // every) * every <= hi
+
+    def _inside_check(self, e: int, lim: int, buf_start: int) -> None:
+        """At a tick (:meth:`_inside_ticks`, ``e`` a multiple of half a notch block ``h``): the windows of
+        ``notch_inside_windows_ms`` on the 1 ms grid whose notch blocks have just come in (ending in (e - 2h, e - h];
+        at the first tick of a burst every such window from ``lim`` on), rendered as they will be emitted
+        (:meth:`_inside_render`: the notches, flat masks ignored; a window touching a flat mask or its fade is not
+        judged) and judged with the screen's rule, raw and through µ-law and A-law; the windows that name a pair get
+        the flat mask, from a guard before the first (never before ``lim``, the first position whose output is not
+        yet emitted, fade included) to a guard after the last."""
+        hop, fade, h = self._hop, self._fade, self._notch_len // 2
+        first, _, _ = self._inside_ticks()
+        b_hi = e - h
+        b_lo = lim if e - h < first else e - 2 * h + 1  # (window ends in [b_lo, b_hi])
+        flat = [(sp.start - fade, _OPEN if sp.end is None else sp.end + fade) for sp in self._spans]
+        where = []
+        for length in self._inside_lens:
+            for b in range(-(-max(b_lo, lim + length) // hop) * hop, b_hi + 1, hop):
+                a = b - length
+                if not any(s0 < b and a < s1 for s0, s1 in flat):
+                    where.append((a, b))
+        if not where:
+            return
+        lo_all = min(a for a, _ in where)
+        out = self._inside_render(lo_all, b_hi, e, buf_start)
+        by_len: dict = {}
+        for a, b in where:
+            by_len.setdefault(b - a, []).append((a, b))
+        lo, hi = None, None
+        rx, laws = self._g711_relax, {}
+        for group in by_len.values():
+            y = np.array([out[a - lo_all: b - lo_all] for a, b in group])
+            # (no window below the screen's own floor can pass an amplitude test: :meth:`_quiet_bound`)
+            keep = np.flatnonzero(np.einsum("ij,ij->i", y, y) >= self._skip_energy)
+            hit = np.zeros(len(group), dtype=bool)
+            for law in (None, "ulaw", "alaw"):
+                if not keep.size:
+                    break
+                if law is None:
+                    yk = y[keep]
+                else:  # (as the screen: a window missed within its G.711 margin is judged through µ-law and A-law)
+                    if law not in laws:
+                        laws[law] = _g711_round_trip(out, law)  # (sample by sample: the rendered stretch at once)
+                    yk = np.array([laws[law][group[int(k)][0] - lo_all: group[int(k)][1] - lo_all] for k in keep])
+                resid, coef, energy = pairfit.pair_fit(yk, self.rate)
+                best = np.argmin(resid, axis=1)
+                rows = np.arange(yk.shape[0])
+                r1 = resid[rows, best]
+                r2 = np.partition(resid, 1, axis=1)[:, 1]
+                c = coef[rows, best]
+                ar2 = c[:, 0] * c[:, 0] + c[:, 1] * c[:, 1]
+                ac2 = c[:, 2] * c[:, 2] + c[:, 3] * c[:, 3]
+                passed = self._screen_passes(energy, r1, r2, ar2, ac2)
+                hit[keep[passed]] = True
+                if law is None:
+                    near = ~passed & (ar2 <= rx * self._twist2 * ac2) & (ac2 <= rx * self._twist2 * ar2) \
+                        & (energy > 0) & (rx * np.minimum(ar2, ac2) >= self._screen_amp2) \
+                        & (r1 <= rx * self._screen_resid * energy) & (rx * r2 >= self._screen_unique * r1)
+                    keep = keep[near]
+                else:
+                    keep = keep[~passed]
+            for k in np.flatnonzero(hit):
+                a, b = group[int(k)]
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+        if lo is None:
+            return
+        span = _Span(max(self._align_down(lo - self._guard), lim), None, "inband")
+        self._close(span, hi + self._guard)
+        self._spans.append(span)
+        self._spans_dirty = True
+        self.inside_masks += 1
+
+    def _inside_render(self, a: int, b: int, e: int, buf_start: int) -> np.ndarray:
+        """Output [a, b) with the band notches as they stand (their ramps and blocks, as :meth:`_notched`; flat masks
+        ignored); its notch blocks lie in input up to hop ``e`` (the caller's windows end half a block before)."""
+        raw = self._buf[a - buf_start: b - buf_start]
+        pos = np.arange(a, b)
+        gain = np.zeros(b - a)
+        r, rs = self._notch_tail + 1, self._notch_ramp_in + 1
+        for span in self._notches:
+            end = span.end if span.end is not None else b + r
+            lo, hi = max(span.start, a), min(end, b)
+            if hi > lo:
+                p = pos[lo - a: hi - a]
+                g = np.minimum(np.minimum((p - span.start + 1) / rs, (end - p) / r), 1.0)
+                gain[lo - a: hi - a] = np.maximum(gain[lo - a: hi - a], g)
+        idx = np.flatnonzero(gain > 0)
+        out = raw.copy()
+        if not idx.size:
+            return out
+        nl = self._notch_len
+        h = nl // 2
+        p = pos[idx]
+        first, last = int(p[0]) // h - 1, int(p[-1]) // h
+        if first * h < buf_start or last * h + nl > e:
+            raise ValueError("notch_inside: a block outside the input taken in")
+        blocks = (first + np.arange(last - first + 1)) * h - buf_start
+        y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
+        proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
+        blk = p // h
+        u1 = p - blk * h
+        u0 = u1 + h
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        out[idx] = raw[idx] - gain[idx] * band
+        return out
+    # ---- end ``notch_inside_*``
 
     # ------------------------------------------------------------------ the keypad burst (``keypad_burst_*``)
     def _setup_burst(self, p: MaskerParams) -> None:

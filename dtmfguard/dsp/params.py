@@ -1338,6 +1338,25 @@ class MaskerParams:
     verify_common_16_coherence: float = 0.75
     verify_common_16_twist_db: float = 10.0
     # --- end ``notch_rejoin_keeps_end``, ``verify_common_16_*``
+    # --- ``notch_inside_*`` (helper h20a): a key's onset inside a keypad burst's band notch, checked as the agent will
+    # hear it.  A key's tones starting inside a notch opened before them leave, in the 8 ms notch blocks straddling the
+    # onset, a residue the blocks' projection does not remove (a step, not a steady tone), and the attacker named it
+    # blind from the output where the raw input names nothing (issue 12, both "freq +4 %, speech around", keys A: seed
+    # 3516 press 5, a 367 ms key the screen never names at all (its 2 ms windows fit A closely but not uniquely at +4 %),
+    # named from the 2 ms window 10-26 samples into it; seed 3849 press 23, an 88 ms key, named from the window 2-18
+    # samples in, its press confirmed too late for the flat mask to reach the onset).  While a keypad burst's notch
+    # (``keypad_burst_*``) runs over the first sample not yet emitted and no press is open, every half notch block
+    # (4 ms; a Python step in every backend: the C frame hands those hops back) the windows of
+    # ``notch_inside_windows_ms`` whose notch blocks have just come in are rendered as they will be emitted (the
+    # notches' gains and blocks; windows touching a flat mask not judged) and judged with the screen's rule, and a
+    # window it misses within its G.711 margin through µ-law and A-law; named windows get the flat mask (from a guard
+    # before the first, never onto output already emitted, to a guard after the last; a press confirmed later
+    # continues it).  Inside a burst's notch only: judged inside any notch (a suspect's too, at hops naming a pair), the
+    # tune half's English got 0.17 -> 0.83 flat masks/min (windows of notched speech named), while no burst opens on
+    # key-free audio (tune half: the same output on every source).  Cost: ~0.25 ms of CPU per 4 ms inside a burst
+    # with no press open.  None: off.
+    notch_inside_windows_ms: tuple | None = (2.0, 4.0)
+    # --- end ``notch_inside_*``
     # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
     # evidence up to the last hop either pair was named at: the suspect's last hop never moves back.  Without it a
     # pending window of the first pair verified 12 ms later, after a 2 ms window of another pair had taken the
