@@ -1355,7 +1355,11 @@ class MaskerParams:
     # tune half's English got 0.17 -> 0.83 flat masks/min (windows of notched speech named), while no burst opens on
     # key-free audio (tune half: the same output on every source).  Cost: ~0.25 ms of CPU per 4 ms inside a burst
     # with no press open.  None: off.
-    notch_inside_windows_ms: tuple | None = (2.0, 4.0)
+    # OFF by default (the lead, ninth session): during card entry a keypad burst's notch runs the whole time, and the
+    # check every 4 ms cost the masker ~17x on speech with keys (`benchmarks/masker.py --skip a,b,c`: 26-28 real-time
+    # channels per core against 405-456), far under the 1,000; on, it hides 3516 and 3849 (held-out
+    # 4050-4089: 0 -> 0; key-free audio unchanged: no source opens a burst).  Turn on with (2.0, 4.0).
+    notch_inside_windows_ms: tuple | None = None
     # --- end ``notch_inside_*``
     # A notched suspect whose pair changes (another short window named, or a pending one verified later) keeps its
     # evidence up to the last hop either pair was named at: the suspect's last hop never moves back.  Without it a
