@@ -2890,21 +2890,25 @@ class Masker:
         lo = max(a, start)
         if lo >= b:
             return raw.copy()
+        pos = np.arange(lo, b)
+        gain = np.minimum((pos - start + 1) / (self._notch_ramp_in + 1), 1.0)
+        out = raw.copy()
+        out[lo - a:] = raw[lo - a:] - gain * self._notch_band(pos, buf_start)
+        return out
+
+    def _notch_band(self, pos: np.ndarray, buf_start: int) -> np.ndarray:
+        """What a band notch takes from the input at positions ``pos`` (increasing): the windowed projections of the
+        two notch blocks over each (:meth:`_notched`'s blocks), before its gain; the blocks must be in the delay line."""
         nl = self._notch_len
         h = nl // 2
-        pos = np.arange(lo, b)
-        first, last = lo // h - 1, (b - 1) // h
+        first, last = int(pos[0]) // h - 1, int(pos[-1]) // h
         blocks = (first + np.arange(last - first + 1)) * h - buf_start
         y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
         proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
         blk = pos // h
         u1 = pos - blk * h
         u0 = u1 + h
-        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
-        gain = np.minimum((pos - start + 1) / (self._notch_ramp_in + 1), 1.0)
-        out = raw.copy()
-        out[lo - a:] = raw[lo - a:] - gain * band
-        return out
+        return self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
     # ---- end ``notch_edge_*``
 
     # ---- ``notch_inside_*`` (helper h20a) ----------------------------------------------------------------------
@@ -3019,20 +3023,11 @@ class Masker:
         out = raw.copy()
         if not idx.size:
             return out
-        nl = self._notch_len
-        h = nl // 2
+        h = self._notch_len // 2
         p = pos[idx]
-        first, last = int(p[0]) // h - 1, int(p[-1]) // h
-        if first * h < buf_start or last * h + nl > e:
+        if (int(p[0]) // h - 1) * h < buf_start or int(p[-1]) // h * h + self._notch_len > e:
             raise ValueError("notch_inside: a block outside the input taken in")
-        blocks = (first + np.arange(last - first + 1)) * h - buf_start
-        y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
-        proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
-        blk = p // h
-        u1 = p - blk * h
-        u0 = u1 + h
-        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
-        out[idx] = raw[idx] - gain[idx] * band
+        out[idx] = raw[idx] - gain[idx] * self._notch_band(p, buf_start)
         return out
     # ---- end ``notch_inside_*``
 
