@@ -103,8 +103,17 @@ class TestDemoCall:
         heard = demo.find_mask_spans(rec, rate)
         # every press heard as the flat mask: as many spans as presses, fewer when presses merged (signalled
         # keys whose packets a loaded host delivered in bursts: 17 spans for 24 presses once on CI), and at
-        # least as much masked time as the presses lasted (the in-band ones at least 70 ms each)
-        assert 1 <= len(heard) <= keys
+        # least as much masked time as the presses lasted (the in-band ones at least 70 ms each).  A span
+        # broken by one 20 ms frame that is not the mask (30 ms at most in 10 ms analysis frames) counts once:
+        # a loaded host's bridge can play a made-up frame inside a press (25 spans for 24 presses once on CI).
+        # Joining gaps can only make fewer spans; a span made by speech, away from the presses, still counts
+        joined = []
+        for start, end in heard:
+            if joined and start - joined[-1][1] <= 0.03 * rate:
+                joined[-1] = (joined[-1][0], end)
+            else:
+                joined.append((start, end))
+        assert 1 <= len(joined) <= keys, heard
         assert sum(end - start for start, end in heard) >= keys * 0.07 * rate, heard
         assert call["summary"]["agent"]["speech_correlation"] > 0.6
 
