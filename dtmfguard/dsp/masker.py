@@ -149,6 +149,20 @@ class _Span:
         self.keep = 0  # ``notch_rejoin_keeps_end``: the end a reopened notch had (it never ends before it again)
 
 
+def _min_but(a: np.ndarray, i: int) -> float:
+    """The smallest of ``a`` (1-D) but its element ``i`` (the same as deleting it, at a fraction of the cost)."""
+    b = a.copy()
+    b[i] = np.inf
+    return float(b.min())
+
+
+def _max_but(a: np.ndarray, i: int) -> float:
+    """The largest of ``a`` (1-D) but its element ``i`` (as :func:`_min_but`)."""
+    b = a.copy()
+    b[i] = -np.inf
+    return float(b.max())
+
+
 def _g711_round_trip(x: np.ndarray, law: str) -> np.ndarray:
     """``x`` (any shape) encoded with µ-law (``"ulaw"``) or A-law and decoded again, as float64: what the agent hears."""
     return g711.round_trip(x, law)
@@ -430,6 +444,17 @@ class Masker:
         self._edge_back = None if back is None else int(round(back * ms))
         self._edge_ahead = int(round(ahead * ms))
         self._edge_lens = tuple(int(round(w * ms)) for w in params.notch_edge_windows_ms)
+        # the windows straddling a start, per length: their offsets from it and their samples' indices in a stretch
+        # from the earliest (:meth:`_edge_named_at`)
+        hop = self._hop
+        self._edge_lo = min([hop - n for n in self._edge_lens], default=0)
+        self._edge_rel = []
+        for n in self._edge_lens:
+            a_rel = list(range(hop - n, 0, hop))
+            if a_rel:
+                self._edge_rel.append((n, a_rel, np.array(a_rel)[:, None] - self._edge_lo + np.arange(n)[None, :]))
+        self._edge_notch = np.array([1, 0, _OPEN], dtype=np.int64)  # (C span lists: one open notch, no span)
+        self._no_spans, self._no_table = np.zeros(1, dtype=np.int64), np.zeros(1)
         # each length's fit: a screen window's (index, quad terms, G^-1), which the C screen can run, else its own
         wi_of = {k * self._hop: i for i, k in enumerate(self._ks)}
         self._edge_fits = {}
@@ -1875,7 +1900,7 @@ class Masker:
         n16 = self._kmax * self._hop
         long = self._buf[e - n16 - buf_start: e - buf_start]
         energy = float(long @ long)
-        rival = float(np.delete(expl, pair).max())
+        rival = _max_but(expl, pair)
         if float(expl[pair]) >= self._verify_fraction * energy and not (self._also_rival and rival > float(expl[pair])):
             return  # the screen's pair is carried (a key's, verified as such): nothing else is looked for
         if not rival >= self._also_share * energy:
@@ -1890,7 +1915,7 @@ class Masker:
             r1 = float(r[best])
             if best == pair or not (energy[0] > 0 and r1 <= self._screen_resid * float(energy[0])):
                 continue
-            if float(np.delete(r, best).min()) < self._screen_unique * r1:
+            if _min_but(r, best) < self._screen_unique * r1:
                 continue
             c = coef[0, best]
             ar2, ac2 = c[0] * c[0] + c[1] * c[1], c[2] * c[2] + c[3] * c[3]
@@ -2359,8 +2384,7 @@ class Masker:
             r1 = float(r[pair])
             if not (energy[0] > 0 and r1 <= self._named_resid * float(energy[0])):
                 continue
-            others = np.delete(r, pair)
-            if float(others.min()) < self._named_unique * r1:
+            if _min_but(r, pair) < self._named_unique * r1:
                 continue
             c = coef[0, pair]
             ar2, ac2 = c[0] * c[0] + c[1] * c[1], c[2] * c[2] + c[3] * c[3]
@@ -2776,7 +2800,7 @@ class Masker:
         r = resid[0]
         r1 = float(r[pair])
         return bool(energy[0] > 0 and r1 <= self._screen_resid * float(energy[0])
-                    and float(np.delete(r, pair).min()) >= self._verify_exact * r1)
+                    and _min_but(r, pair) >= self._verify_exact * r1)
 
     def _open_press(self, start: int, lim: Optional[int], pair: int) -> None:
         """Flat-mask an in-band press of ``pair`` from ``start`` (remembered as the pair it opened with:
@@ -2852,8 +2876,10 @@ class Masker:
         (the windows that need input past hop ``e`` are not judged); ``since``: a start moved ahead from there, whose
         windows left raw in between are judged too."""
         hop = self._hop
+        if since is None:
+            return self._edge_named_at(start, e, buf_start)
         wins = [(a, a + length) for length in self._edge_lens
-                for a in range((start if since is None else since) - length + hop, start, hop)]
+                for a in range(since - length + hop, start, hop)]
         wins = [(a, b) for a, b in wins if self._edge_renders(a, b, start, e, buf_start)]
         if not wins:
             return False
@@ -2864,6 +2890,39 @@ class Masker:
             by_len.setdefault(b - a, []).append(out[a - lo: b - lo])
         for n, group in by_len.items():
             y0 = np.array(group)
+            wi, quad, ginv = self._edge_fits[n]
+            if wi is not None and self._native_screen is not None and goertzel.backend() == "native":
+                if self._native_screen.edge_named(y0, n, wi):
+                    return True
+                continue
+            for law in (None, "ulaw", "alaw"):  # (the C screen's ``edge_named``: the same sums in the same order)
+                if bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), quad, ginv)[1].any()):
+                    return True
+        return False
+
+    def _edge_named_at(self, start: int, e: int, buf_start: int) -> bool:
+        """:meth:`_edge_named` without ``since`` (nearly every call), at a fraction of its cost: the windows straddling
+        ``start`` are fixed offsets from it (``_edge_rel``), rendered as one stretch (:meth:`_edge_stretch`)."""
+        rel, lo_rel, h = self._edge_rel, self._edge_lo, self._notch_len // 2
+        lo, hi = start + lo_rel, buf_start  # (hi: the end of the stretch the windows that render need)
+        first = start // h - 1
+        if first * h < buf_start:
+            return False  # (no window straddling ``start`` has its notch blocks in the delay line)
+        todo = []
+        for n, a_rel, idx in rel:
+            # a window [a, b) renders when its input is in the line, b <= e and its last block ends by e
+            ok = [k for k, a in enumerate(a_rel) if start + a >= buf_start and start + a + n <= e
+                  and (start + a + n - 1) // h * h + self._notch_len <= e]
+            if ok:
+                todo.append((n, idx[ok]))
+                hi = max(hi, start + a_rel[ok[-1]] + n)
+        if not todo:
+            return False
+        lo = max(lo, buf_start)
+        out = self._edge_stretch(lo, hi, start, buf_start)
+        shift = lo - (start + lo_rel)  # (the windows' indices are from start + lo_rel)
+        for n, idx in todo:
+            y0 = out[idx - shift]
             wi, quad, ginv = self._edge_fits[n]
             if wi is not None and self._native_screen is not None and goertzel.backend() == "native":
                 if self._native_screen.edge_named(y0, n, wi):
@@ -2886,10 +2945,22 @@ class Masker:
     def _edge_render(self, a: int, b: int, start: int, e: int, buf_start: int) -> np.ndarray:
         """Output [a, b) with a band notch opening at ``start`` (raw before it; its ramp-in, the blocks of
         :meth:`_notched`), where :meth:`_edge_renders` says it can be rendered."""
+        if max(a, start) >= b:
+            return self._buf[a - buf_start: b - buf_start].copy()
+        return self._edge_stretch(a, b, start, buf_start)
+
+    def _edge_stretch(self, a: int, b: int, start: int, buf_start: int) -> np.ndarray:
+        """Output [a, b) (float64, before rounding) with one band notch opening at ``start`` < b and nothing else:
+        the C render where it runs (``Output.render``), else the numpy path's (the same products and sums: the
+        samples the agent would hear)."""
+        native = self._native_output
+        if native is not None and goertzel.backend() == "native":
+            out = np.empty(b - a)
+            self._edge_notch[1] = start
+            native.render(self._buf, buf_start, a, b - a, self._no_spans, self._edge_notch, self._no_table, out)
+            return out
         raw = self._buf[a - buf_start: b - buf_start]
         lo = max(a, start)
-        if lo >= b:
-            return raw.copy()
         pos = np.arange(lo, b)
         gain = np.minimum((pos - start + 1) / (self._notch_ramp_in + 1), 1.0)
         out = raw.copy()
@@ -2899,12 +2970,9 @@ class Masker:
     def _notch_band(self, pos: np.ndarray, buf_start: int) -> np.ndarray:
         """What a band notch takes from the input at positions ``pos`` (increasing): the windowed projections of the
         two notch blocks over each (:meth:`_notched`'s blocks), before its gain; the blocks must be in the delay line."""
-        nl = self._notch_len
-        h = nl // 2
+        h = self._notch_len // 2
         first, last = int(pos[0]) // h - 1, int(pos[-1]) // h
-        blocks = (first + np.arange(last - first + 1)) * h - buf_start
-        y = self._buf[blocks[:, None] + np.arange(nl)[None, :]]
-        proj = (y @ self._notch_pinv.T) @ self._notch_basis.T
+        proj = self._block_proj(first, last, buf_start)
         blk = pos // h
         u1 = pos - blk * h
         u0 = u1 + h
@@ -3413,7 +3481,20 @@ class Masker:
         last = int(pos[-1]) // h
         # the blocks' projections, each from its own samples only (same bits any chunking), every sum in
         # the fixed order of the C render: coefficients sample by sample, projection term by term
-        a = (first + np.arange(last - first + 1)) * h - buf_start
+        proj = self._block_proj(first, last, buf_start)
+        blk = pos // h
+        u1 = pos - blk * h  # offset in the block starting at this half-block ...
+        u0 = u1 + h  # ... and in the one before
+        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
+        raw = self._buf[pos - buf_start]
+        return idx, raw - gain[idx] * band
+
+    def _block_proj(self, first: int, last: int, buf_start: int) -> np.ndarray:
+        """The band notch's blocks ``first`` .. ``last`` (``notch_len`` samples from ``block * notch_len / 2``)
+        projected on the DTMF band [blocks, notch_len], each from its own samples only (same bits any chunking),
+        every sum in the fixed order of the C render: coefficients sample by sample, projection term by term."""
+        nl = self._notch_len
+        a = (first + np.arange(last - first + 1)) * (nl // 2) - buf_start
         if a[0] < 0 or a[-1] + nl > self._buf.size:  # (the delay line is kept long enough: never on a stream)
             raise ValueError("notch block outside the delay line")
         y = self._buf[a[:, None] + np.arange(nl)[None, :]]  # [blocks, nl]
@@ -3424,12 +3505,7 @@ class Masker:
         proj = coef[:, 0, None] * basis[None, :, 0]
         for k in range(1, basis.shape[1]):
             proj = proj + coef[:, k, None] * basis[None, :, k]
-        blk = pos // h
-        u1 = pos - blk * h  # offset in the block starting at this half-block ...
-        u0 = u1 + h  # ... and in the one before
-        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
-        raw = self._buf[pos - buf_start]
-        return idx, raw - gain[idx] * band
+        return proj
 
     def _make_tone_table(self) -> Optional[np.ndarray]:
         """The tone mask over one period of absolute positions, when the period is short (None else).
