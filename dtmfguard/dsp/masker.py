@@ -1370,12 +1370,12 @@ class Masker:
             tabs = self._win_tabs[n] = (self._cos[rel], self._sin[rel])
         return tabs
 
-    def _screen_passes(self, e, r1, r2, ar2, ac2):
+    def _screen_passes(self, e, r1, r2, ar2, ac2, relax: float = 1.0):
         """The screen's test on fitted windows (arrays): energy, the pair's share and uniqueness, both tones' level
-        and the twist between them."""
-        return (ar2 <= self._twist2 * ac2) & (ac2 <= self._twist2 * ar2) & (e > 0) \
-            & (np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= self._screen_resid * e) \
-            & (r2 >= self._screen_unique * r1)
+        and the twist between them; ``relax`` > 1 loosens every bound by that factor (the G.711 margin's test)."""
+        return (ar2 <= relax * self._twist2 * ac2) & (ac2 <= relax * self._twist2 * ar2) & (e > 0) \
+            & (relax * np.minimum(ar2, ac2) >= self._screen_amp2) & (r1 <= relax * self._screen_resid * e) \
+            & (relax * r2 >= self._screen_unique * r1)
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, hops: range, buf_start: int) -> None:
@@ -3055,9 +3055,7 @@ class Masker:
                 passed = self._screen_passes(energy, r1, r2, ar2, ac2)
                 hit[keep[passed]] = True
                 if law is None:
-                    near = ~passed & (ar2 <= rx * self._twist2 * ac2) & (ac2 <= rx * self._twist2 * ar2) \
-                        & (energy > 0) & (rx * np.minimum(ar2, ac2) >= self._screen_amp2) \
-                        & (r1 <= rx * self._screen_resid * energy) & (rx * r2 >= self._screen_unique * r1)
+                    near = ~passed & self._screen_passes(energy, r1, r2, ar2, ac2, rx)
                     keep = keep[near]
                 else:
                     keep = keep[~passed]
