@@ -127,3 +127,41 @@ def test_notch_edge_windows_need_not_be_screen_windows():
     assert ok[0] and pairfit.PAIR_KEYS[best[0]] == "5"
     x = np.random.default_rng(2).normal(0.0, 2000.0, 8000)
     assert m.process(x.astype(np.int16)).size == 8000 and m.errors == 0
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_notch_edge_renders_what_the_agent_hears(backend):
+    """The stretch the edge windows are cut from (``_edge_stretch``: raw before a notch's start, band-notched from
+    it) is, rounded, the masker's own output where a notch opens there, to the sample, in either backend; and the
+    edge test on it answers as the general path (``_edge_named`` with ``since``) does."""
+    from _native_util import require_native
+    from dtmfguard.dsp import goertzel, masker as masker_mod
+    from dtmfguard.dsp.masker import Masker
+
+    if backend == "native":
+        require_native(masker_mod._masker_native, "dtmfguard.dsp._masker_native (C masker screen)")
+    rng = np.random.default_rng(11)
+    t = np.arange(6000) / 8000.0
+    x = rng.normal(0.0, 600.0, t.size) + 900.0 * np.sin(2 * np.pi * 1209.0 * 1.03 * t)  # (one tone: no key)
+    x = np.round(x).astype(np.int16)
+    start = 2003
+    old = goertzel.backend()
+    try:
+        goertzel.set_backend(backend)
+        heard = Masker()
+        heard.notch_all(start)
+        out = np.concatenate([heard.process(x), heard.flush()])[heard.delay_samples:]  # (by input position)
+        assert heard.masked_spans == [] and out.size == x.size
+        m = Masker()
+        m._buf = x.astype(np.float64)
+        stretch = m._edge_stretch(start - 40, start + 400, start, 0)
+        assert np.array_equal(np.clip(np.round(stretch), -32768, 32767), out[start - 40: start + 400])
+        assert np.array_equal(stretch[:40], x[start - 40: start]) and not np.array_equal(stretch[40:], x[start: start + 400])
+        # (a key from 0.3 s over quiet noise: some edges across it still name it, most do not)
+        m._buf = np.round(rng.normal(0.0, 300.0, t.size) + np.where(t > 0.3, 3000.0, 0.0)
+                          * (np.sin(2 * np.pi * 852.0 * t) + np.sin(2 * np.pi * 1477.0 * t)))
+        named = [m._edge_named(s, s + 200, 0) for s in range(1000, 5000, 8)]
+        assert named == [m._edge_named(s, s + 200, 0, s) for s in range(1000, 5000, 8)]
+        assert 0 < sum(named) < len(named)
+    finally:
+        goertzel.set_backend(old)
