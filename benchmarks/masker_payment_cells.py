@@ -21,6 +21,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # s
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from typing import List  # noqa: E402
@@ -65,6 +68,21 @@ def named_presses(heard: np.ndarray, spans: list, rate: int) -> List[str]:
     return out
 
 
+def _param_changes(items: List[str]) -> dict:
+    """``NAME=VALUE`` strings as MaskerParams changes (VALUE a Python literal, else a string)."""
+    fields = {f.name for f in dataclasses.fields(new_masker.DEFAULT_MASKER_PARAMS)}
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"--set {item!r}: expected NAME=VALUE with NAME a MaskerParams field")
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[name] = text
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--revs", default="wt", help="comma list of git revisions and/or wt (the working tree)")
@@ -75,14 +93,26 @@ def main() -> int:
                     help="the masker's model: the payment profile (default) or the default masker")
     ap.add_argument("--no-oracle", action="store_true", help="the blind attacker only (the oracle total prints -1)")
     ap.add_argument("--detail", action="store_true", help="where the blind attacker names each press it names")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="also run the working tree with this MaskerParams field changed (repeatable; one more "
+                         "masker, labelled wt+), e.g. --set keypad_burst_profile=True")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
+    try:
+        changes = _param_changes(args.set)
+    except ValueError as exc:
+        ap.error(str(exc))
     table = cells()
     want = [int(c) for c in args.cells.split(",")] if args.cells else list(range(len(table)))
     models = {}
     for rev in args.revs.split(","):
         cls = new_masker.Masker if rev == "wt" else bench.load_legacy(rev, f"rev_{rev}").Masker
         models[rev] = bench.payment_model(cls) if args.profile == "payment" else cls
+    if changes:
+        params = dataclasses.replace(new_masker.DEFAULT_MASKER_PARAMS, **changes)
+        variant = functools.partial(new_masker.Masker, params=params)
+        models["wt+"] = bench.payment_model(variant) if args.profile == "payment" else variant
+        print("wt+: the working tree with " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
     result: dict = {rev: {} for rev in models}
     print(f"{args.profile} masker, {len(want)} cells x {args.presses} presses per seed; blind / oracle-timed per masker")
     for seed in seeds_arg(args.seeds):

@@ -11,6 +11,10 @@ cell's G.711 round trip.
 
     python benchmarks/oracle_boundary.py --seeds 4130-4149
     python benchmarks/oracle_boundary.py --seeds 3200-3204 --cells 5,21,22,23,24,27 --heads 0,5,20
+
+It also splits what the oracle names by press index in the 24-key sequence (the masker's output, the payment
+profile's from the start, the unmasked input): a keypad burst (``keypad_burst_*``) opens only after the masker's
+third key-grade press, so the first presses of a sequence carry what the default masker leaves.
 """
 from __future__ import annotations
 
@@ -52,6 +56,21 @@ def genie(out: np.ndarray, notched_all: np.ndarray, sel: np.ndarray, spans: list
     return g
 
 
+#: press indices (the n-th key of a 24-key sequence) grouped: the first, those before a keypad burst can open (the
+#: default masker opens one after its third key-grade press), the burst's first presses, the rest
+INDEX_GROUPS = ((0, 1), (1, 3), (3, 6), (6, None))
+
+
+def right_by_group(heard: np.ndarray, spans: list, rate: int) -> List[int]:
+    """How many presses of each :data:`INDEX_GROUPS` group the oracle-timed attacker names right in ``heard``."""
+    right = [a == A._span_fields(sp)[0] for sp, a in zip(spans, A.oracle_answers(heard, spans, rate))]
+    return [sum(right[a:b]) for a, b in INDEX_GROUPS]
+
+
+def group_name(a: int, b) -> str:
+    return f"{a}" if b == a + 1 else f"{a}-{b - 1}" if b is not None else f"{a}+"
+
+
 def main(argv: List[str] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", required=True, help="e.g. 4130-4149 or 3200,3201")
@@ -70,6 +89,7 @@ def main(argv: List[str] = None) -> int:
         ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
     score = {h: 0 for h in heads}
     own = presses = 0
+    groups = {k: np.zeros(len(INDEX_GROUPS), dtype=int) for k in ("masker", "payment profile", "unmasked", "presses")}
     for seed in seeds:
         speech = A.load_speech(240.0, seed=seed)
         if speech is None:
@@ -83,6 +103,9 @@ def main(argv: List[str] = None) -> int:
             notched_all, _ = bench.mask_stream(bench.payment_model(masker_mod.Masker), x, rate)
             sel = treated(m, out.size)
             own += A.oracle_score(bench._codec(out, cond), spans, rate)
+            for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
+                groups[label] += right_by_group(bench._codec(y, cond), spans, rate)
+            groups["presses"] += [len(spans[a:b]) for a, b in INDEX_GROUPS]
             for h in heads:
                 g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
                 score[h] += A.oracle_score(bench._codec(g, cond), spans, rate)
@@ -92,6 +115,12 @@ def main(argv: List[str] = None) -> int:
     print(f"  the masker's own output: oracle names {own}")
     for h in heads:
         print(f"  untreated press samples notched after the first {h:g} ms: oracle names {score[h]}")
+    print("  by press index in the sequence: named by the oracle (masker | payment profile from the start | unmasked) "
+          "of presses, chance")
+    for k, (a, b) in enumerate(INDEX_GROUPS):
+        n = int(groups["presses"][k])
+        print(f"    {group_name(a, b):>5s}: {groups['masker'][k]:5d} | {groups['payment profile'][k]:5d} | "
+              f"{groups['unmasked'][k]:5d} of {n:5d}, chance {n / 16:.0f}")
     return 0
 
 

@@ -41,3 +41,16 @@ def test_bad_arguments_exit_2():
     with pytest.raises(SystemExit) as exc:
         OB.main(["--seeds", "3200", "--cells", "99"])
     assert exc.value.code == 2
+
+
+def test_by_index_groups_cover_every_press_once(capsys):
+    bench_speech(3200)
+    assert OB.main(["--seeds", "3200", "--cells", "17", "--heads", "1000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    own = int(lines[1].rsplit(" ", 1)[1])
+    rows = [line for line in lines if ":" in line and "|" in line and "chance" in line and "of" in line][1:]
+    assert [r.split(":")[0].strip() for r in rows] == ["0", "1-2", "3-5", "6+"]
+    cols = [[int(v) for v in r.split(":")[1].split(",")[0].replace("of", "|").split("|")] for r in rows]
+    assert sum(c[0] for c in cols) == own  # (the masker's column is its own total, split)
+    assert [c[3] for c in cols] == [1, 2, 3, 18]
+    assert sum(c[2] for c in cols) > own and sum(c[1] for c in cols) <= own  # (unmasked: more; the profile: no more)
