@@ -2889,15 +2889,8 @@ class Masker:
         for a, b in wins:
             by_len.setdefault(b - a, []).append(out[a - lo: b - lo])
         for n, group in by_len.items():
-            y0 = np.array(group)
-            wi, quad, ginv = self._edge_fits[n]
-            if wi is not None and self._native_screen is not None and goertzel.backend() == "native":
-                if self._native_screen.edge_named(y0, n, wi):
-                    return True
-                continue
-            for law in (None, "ulaw", "alaw"):  # (the C screen's ``edge_named``: the same sums in the same order)
-                if bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), quad, ginv)[1].any()):
-                    return True
+            if self._edge_rows_named(np.array(group), n):
+                return True
         return False
 
     def _edge_named_at(self, start: int, e: int, buf_start: int) -> bool:
@@ -2923,15 +2916,18 @@ class Masker:
         shift = lo - (start + lo_rel)  # (the windows' indices are from start + lo_rel)
         for n, idx in todo:
             y0 = out[idx - shift]
-            wi, quad, ginv = self._edge_fits[n]
-            if wi is not None and self._native_screen is not None and goertzel.backend() == "native":
-                if self._native_screen.edge_named(y0, n, wi):
-                    return True
-                continue
-            for law in (None, "ulaw", "alaw"):  # (the C screen's ``edge_named``: the same sums in the same order)
-                if bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), quad, ginv)[1].any()):
-                    return True
+            if self._edge_rows_named(y0, n):
+                return True
         return False
+
+    def _edge_rows_named(self, y0: np.ndarray, n: int) -> bool:
+        """Whether the screen's test names a pair in a row of ``y0`` (edge windows of ``n`` samples), raw or through
+        µ-law or A-law: the C screen's ``edge_named`` where it runs, else the same sums in the same order."""
+        wi, quad, ginv = self._edge_fits[n]
+        if wi is not None and self._native_screen is not None and goertzel.backend() == "native":
+            return bool(self._native_screen.edge_named(y0, n, wi))
+        return any(bool(self._fit_named(y0 if law is None else _g711_round_trip(y0, law), quad, ginv)[1].any())
+                   for law in (None, "ulaw", "alaw"))
 
     def _edge_renders(self, a: int, b: int, start: int, e: int, buf_start: int) -> bool:
         """Whether :meth:`_edge_render` can render output [a, b): its input and its notch's blocks are in the delay
