@@ -2963,16 +2963,6 @@ class Masker:
         out[lo - a:] = raw[lo - a:] - gain * self._notch_band(pos, buf_start)
         return out
 
-    def _notch_band(self, pos: np.ndarray, buf_start: int) -> np.ndarray:
-        """What a band notch takes from the input at positions ``pos`` (increasing): the windowed projections of the
-        two notch blocks over each (:meth:`_notched`'s blocks), before its gain; the blocks must be in the delay line."""
-        h = self._notch_len // 2
-        first, last = int(pos[0]) // h - 1, int(pos[-1]) // h
-        proj = self._block_proj(first, last, buf_start)
-        blk = pos // h
-        u1 = pos - blk * h
-        u0 = u1 + h
-        return self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
     # ---- end ``notch_edge_*``
 
     # ---- ``notch_inside_*`` (helper h20a) ----------------------------------------------------------------------
@@ -3467,21 +3457,22 @@ class Masker:
         idx = np.flatnonzero(gain > 0)
         if not idx.size:
             return None
-        nl = self._notch_len
-        h = nl // 2
         buf_start = self._pos - self._buf.size
         pos = start + idx
-        first = int(pos[0]) // h - 1
-        last = int(pos[-1]) // h
-        # the blocks' projections, each from its own samples only (same bits any chunking), every sum in
-        # the fixed order of the C render: coefficients sample by sample, projection term by term
+        # (the blocks' projections, each from its own samples only: the same bits for any chunking; every sum in the
+        # fixed order of the C render)
+        return idx, self._buf[pos - buf_start] - gain[idx] * self._notch_band(pos, buf_start)
+
+    def _notch_band(self, pos: np.ndarray, buf_start: int) -> np.ndarray:
+        """What a band notch takes from the input at positions ``pos`` (increasing), before its gain: the sin^2-weighted
+        projections (:meth:`_block_proj`) of the two notch blocks over each; the blocks must be in the delay line."""
+        h = self._notch_len // 2
+        first, last = int(pos[0]) // h - 1, int(pos[-1]) // h
         proj = self._block_proj(first, last, buf_start)
         blk = pos // h
         u1 = pos - blk * h  # offset in the block starting at this half-block ...
         u0 = u1 + h  # ... and in the one before
-        band = self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
-        raw = self._buf[pos - buf_start]
-        return idx, raw - gain[idx] * band
+        return self._notch_win[u0] * proj[blk - 1 - first, u0] + self._notch_win[u1] * proj[blk - first, u1]
 
     def _block_proj(self, first: int, last: int, buf_start: int) -> np.ndarray:
         """The band notch's blocks ``first`` .. ``last`` (``notch_len`` samples from ``block * notch_len / 2``)
