@@ -140,6 +140,26 @@ def load_legacy(rev: str, name: str = "legacy"):
     return mod
 
 
+def param_changes(items: List[str], flag: str = "--set") -> dict:
+    """``NAME=VALUE`` strings (a benchmark's repeatable ``flag``) as MaskerParams changes, VALUE a Python literal;
+    ValueError naming the item when NAME is no MaskerParams field or VALUE no literal."""
+    import ast
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(new_masker.DEFAULT_MASKER_PARAMS)}
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"{flag} {item!r}: expected NAME=VALUE with NAME a MaskerParams field")
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise ValueError(f"{flag} {item!r}: VALUE must be a Python literal (a number, True, None, a tuple)") \
+                from None
+    return out
+
+
 def mask_stream(cls, x: np.ndarray, rate: int = 8000, **opts):
     m = cls(rate=rate, **opts)
     f = rate * FRAME_MS // 1000

@@ -42,7 +42,7 @@ from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS  # noqa: E402
 from dtmfguard.testkit import corpora  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from masker import adversary_runs  # noqa: E402
+from masker import adversary_runs, param_changes  # noqa: E402
 
 PARTS = ("flat", "head", "body", "tail guard", "tail weak", "tail other", "weak only", "join", "other")
 
@@ -158,9 +158,10 @@ def main() -> int:
     ap.add_argument("--window-ms", type=float, default=4.0, help="the evidence window before the first named hop")
     ap.add_argument("--param", action="append", default=[], help="MaskerParams override name=value (Python literal)")
     args = ap.parse_args()
-    import ast
-
-    over = {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in args.param)}
+    try:
+        over = param_changes(args.param, "--param")
+    except ValueError as exc:
+        ap.error(str(exc))
     params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **over)
     recs, joins = watch(M.Masker)
     for name in args.sources.split(","):

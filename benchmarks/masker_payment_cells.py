@@ -21,7 +21,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # s
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import ast  # noqa: E402
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
@@ -68,21 +67,6 @@ def named_presses(heard: np.ndarray, spans: list, rate: int) -> List[str]:
     return out
 
 
-def _param_changes(items: List[str]) -> dict:
-    """``NAME=VALUE`` strings as MaskerParams changes (VALUE a Python literal, else a string)."""
-    fields = {f.name for f in dataclasses.fields(new_masker.DEFAULT_MASKER_PARAMS)}
-    out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or name not in fields:
-            raise ValueError(f"--set {item!r}: expected NAME=VALUE with NAME a MaskerParams field")
-        try:
-            out[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[name] = text
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--revs", default="wt", help="comma list of git revisions and/or wt (the working tree)")
@@ -99,7 +83,7 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
     try:
-        changes = _param_changes(args.set)
+        changes = bench.param_changes(args.set)
     except ValueError as exc:
         ap.error(str(exc))
     table = cells()
