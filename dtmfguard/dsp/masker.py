@@ -2903,9 +2903,7 @@ class Masker:
             return False  # (no window straddling ``start`` has its notch blocks in the delay line)
         todo = []
         for n, a_rel, idx in rel:
-            # a window [a, b) renders when its input is in the line, b <= e and its last block ends by e
-            ok = [k for k, a in enumerate(a_rel) if start + a >= buf_start and start + a + n <= e
-                  and (start + a + n - 1) // h * h + self._notch_len <= e]
+            ok = [k for k, a in enumerate(a_rel) if self._edge_renders(start + a, start + a + n, start, e, buf_start)]
             if ok:
                 todo.append((n, idx[ok]))
                 hi = max(hi, start + a_rel[ok[-1]] + n)
