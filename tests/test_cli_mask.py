@@ -165,3 +165,36 @@ def test_payment_profile_for_the_whole_file(tmp_path, capsys, subtype):
         scores[bool(flag)] = A.oracle_score(y * 32768.0, spans)
     print(scores, A.chance_bound(len(spans)))
     assert scores[True] <= A.chance_bound(len(spans)) and scores[True] < scores[False]
+
+
+def test_files_are_masked_with_the_live_look_ahead_and_help_says_which(tmp_path, capsys):
+    """Issue 12: recordings and live calls share one look-ahead; ``--help`` states the value the code uses (it
+    said 40 ms, a file default of an earlier masker, while 20 ms was used)."""
+    from dtmfguard.dsp.masker import Masker
+
+    live_ms = Masker(8000).lookahead_ms
+    x, _ = _call()
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, x, 8000, subtype="PCM_16")
+    assert main(["mask", "--json", str(src), str(dst)]) == 0
+    assert json.loads(capsys.readouterr().out)["lookahead_ms"] == live_ms
+    for command in ("mask", "inspect"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert f"(default {live_ms:g}, as on live calls)" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("command", ["mask", "inspect"])
+@pytest.mark.parametrize("value", ["-5", "nan", "1e9", "twenty"])
+def test_bad_look_ahead_is_a_usage_error_before_any_work(tmp_path, capsys, command, value):
+    """An out-of-range look-ahead was an "internal error" (exit 3) from deep in the masker; now argparse's exit 2
+    with one line naming the option, and no output written."""
+    src = tmp_path / "in.wav"
+    sf.write(src, _call()[0], 8000, subtype="PCM_16")
+    out = ["--png", str(tmp_path / "o.png")] if command == "inspect" else [str(tmp_path / "o.wav")]
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--lookahead-ms", value, str(src)] + out)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--lookahead-ms" in err and value in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]

@@ -32,6 +32,20 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def lookahead_ms(text: str) -> float:
+    """``--lookahead-ms``: a number of ms the masker accepts, or a usage error (exit 2), not a masker's ValueError."""
+    from ..dsp.masks import LOOKAHEAD_RANGE_MS
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    low, high = LOOKAHEAD_RANGE_MS
+    if not low <= value <= high:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g} ms")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (``dtmfguard demo: argument --dtmf: invalid choice ...``).
 

@@ -12,8 +12,8 @@ import argparse
 import json
 
 from ..dsp.audio import AudioError, read_audio
-from ..dsp.masks import DEFAULT_MASK, MASKS
-from . import EXIT_OK, EXIT_USAGE, CliError
+from ..dsp.masks import DEFAULT_LOOKAHEAD_MS, DEFAULT_MASK, MASKS
+from . import EXIT_OK, EXIT_USAGE, CliError, lookahead_ms
 
 
 def run(args) -> int:
@@ -28,13 +28,12 @@ def run(args) -> int:
 
     from ..dsp.masker import Masker
     from ..dsp.params import DTMF_HZ
-    from ..dsp.recordings import RECORDING_LOOKAHEAD_MS
 
     try:
         x, rate = read_audio(args.file, args.channel)
     except AudioError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    m = Masker(rate, lookahead_ms=args.lookahead_ms or RECORDING_LOOKAHEAD_MS, mask=args.mask)
+    m = Masker(rate, lookahead_ms=DEFAULT_LOOKAHEAD_MS if args.lookahead_ms is None else args.lookahead_ms, mask=args.mask)
     y = np.concatenate([m.process(np.clip(np.round(x), -32768, 32767).astype(np.int16)), m.flush()])
     y = y[m.delay_samples:].astype(np.float64)
     spans = [s for s in m.masked_spans if s.end > 0 and s.start < x.size]
@@ -81,7 +80,8 @@ def register(sub) -> None:
     p.add_argument("--png", required=True, metavar="OUT.png", help="where to write the picture")
     p.add_argument("--channel", type=int, default=None, help="channel of a multi-channel file (0-based)")
     p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="mask signal")
-    p.add_argument("--lookahead-ms", type=float, default=None, help="detector look-ahead (default 40)")
+    p.add_argument("--lookahead-ms", type=lookahead_ms, default=None,
+                   help=f"masker look-ahead in ms (default {DEFAULT_LOOKAHEAD_MS:g}, as on live calls)")
     p.add_argument("--width", type=float, default=12.0, help="figure width in inches")
     p.add_argument("--dpi", type=int, default=100)
     p.add_argument("--json", action="store_true", help="print the masked spans as JSON (times only, no digits)")

@@ -15,8 +15,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from ..dsp.audio import AudioError
-from ..dsp.masks import DEFAULT_MASK, MASKS
-from . import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CliError
+from ..dsp.masks import DEFAULT_LOOKAHEAD_MS, DEFAULT_MASK, MASKS
+from . import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CliError, lookahead_ms
 
 
 def _job(in_path: str, out_path: str, opts: dict):
@@ -126,8 +126,8 @@ def register(sub) -> None:
                    help="payment profile for the whole file: besides masking key presses, remove the 8 DTMF "
                         "frequencies from all other audio (speech loses about 0.6 dB; catches tones hidden "
                         "under louder speech that are otherwise left partly raw). For card-entry recordings")
-    p.add_argument("--lookahead-ms", type=float, default=None,
-                   help="detector look-ahead (default 40: a file has no latency limit, so use more than live)")
+    p.add_argument("--lookahead-ms", type=lookahead_ms, default=None,
+                   help=f"masker look-ahead in ms (default {DEFAULT_LOOKAHEAD_MS:g}, as on live calls)")
     p.add_argument("--report", metavar="FILE",
                    help="write the JSON report here (default with --out-dir: DIR/mask-report.json)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")

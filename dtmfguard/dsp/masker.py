@@ -101,12 +101,7 @@ __all__ = ["Masker", "MaskedSpan", "mask_samples", "MASKS", "DEFAULT_LOOKAHEAD_M
 
 log = logging.getLogger(__name__)
 
-from .masks import MASKS  # noqa: E402  (the mask names, one home: dtmfguard.dsp.masks)
-
-#: Default look-ahead, live and for files (issue 12 allows <= 20 ms): the longest screen window (16 ms)
-#: plus the 4 ms fade fits in it, so a press confirmed on its first whole 16 ms window is masked from
-#: its first sample, and a short-window suspect can wait 8 ms for the 16 ms window centred on it.
-DEFAULT_LOOKAHEAD_MS = 20.0
+from .masks import DEFAULT_LOOKAHEAD_MS, LOOKAHEAD_RANGE_MS, MASKS  # noqa: E402  (names and default, one home: dtmfguard.dsp.masks)
 
 _NOISE_BLOCK = 4096
 _INT16 = np.dtype(np.int16)
@@ -231,8 +226,8 @@ class Masker:
         self.rate = check_rate(rate)
         if mask not in MASKS:
             raise ValueError(f"mask must be one of {', '.join(MASKS)}, got {mask!r}")
-        if not 0 <= lookahead_ms <= 1000:
-            raise ValueError("lookahead_ms must be between 0 and 1000")
+        if not LOOKAHEAD_RANGE_MS[0] <= lookahead_ms <= LOOKAHEAD_RANGE_MS[1]:
+            raise ValueError("lookahead_ms must be between %g and %g" % LOOKAHEAD_RANGE_MS)
         if not 0 < mask_hz < self.rate / 2:
             raise ValueError("mask_hz must be between 0 and half the sample rate")
         if any(_near_dtmf(mask_hz)):

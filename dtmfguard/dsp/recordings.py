@@ -24,14 +24,14 @@ import numpy as np
 
 from .audio import AudioError, _short, audio_info
 from .masker import Masker
-from .masks import DEFAULT_MASK
+from .masks import DEFAULT_LOOKAHEAD_MS, DEFAULT_MASK
 from ..security import replacing
 
 __all__ = ["mask_file", "mask_channels", "check_wav_complete", "RECORDING_LOOKAHEAD_MS"]
 
-#: Look-ahead for files: no caller waits, so take more than live calls can afford (benchmarks/masker.py:
-#: 30 ms already covers tones with speech only 6 dB under them).
-RECORDING_LOOKAHEAD_MS = 20.0  # the live default (masker.DEFAULT_LOOKAHEAD_MS): one behaviour, issue 12
+#: Look-ahead for files: the live default, so a recording is masked as the call would have been (issue 12:
+#: one behaviour, live and files).  ``lookahead_ms`` takes another value for experiments.
+RECORDING_LOOKAHEAD_MS = DEFAULT_LOOKAHEAD_MS
 
 log = logging.getLogger(__name__)
 
