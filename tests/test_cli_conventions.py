@@ -63,3 +63,43 @@ def test_inspect_json_lists_masked_spans(tmp_path):
     report = json.loads(p.stdout)
     assert report["masked_spans"] == len(report["spans"]) >= 26  # 26 key presses in the sample
     assert (tmp_path / "i.png").read_bytes()[:4] == b"\x89PNG"
+
+
+#: numbers out of range that were once accepted: a command that started anyway (a relay refusing every call,
+#: a demo "timed out" at -1 s) or failed late as an "internal error" (exit 3)
+BAD_NUMBERS = [
+    ("mask", "--jobs", "0"), ("mask", "--lookahead-ms", "-5"), ("inspect", "--width", "-1"),
+    ("inspect", "--dpi", "0"), ("demo", "--timeout", "nan"), ("relay", "--max-calls", "0"),
+    ("relay", "--call-timeout", "-1"), ("relay", "--info-port", "99999"), ("serve", "--worker-index", "-1"),
+]
+
+
+@pytest.mark.parametrize("name, option, value", BAD_NUMBERS, ids=lambda v: str(v))
+def test_a_number_out_of_range_is_a_usage_error_naming_the_option(tmp_path, name, option, value):
+    args = {"mask": ["in.wav", "out.wav"], "inspect": ["in.wav", "--png", "o.png"]}.get(name, [])
+    try:
+        p = subprocess.run([sys.executable, "-m", "dtmfguard", name, option, value, *args], capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"dtmfguard {name} {option} {value} started instead of refusing")
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"argument {option}: {value} is not between" in lines[0], p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--media-address", "999.1.1.1"], "the media address must be an IPv4 or IPv6 address, got '999.1.1.1'"),
+    (["--ng", "localhost:22222"], "the media address must be an IPv4 or IPv6 address, got 'localhost'"),
+    (["--media-bind", "eth0"], "the media bind address must be an IPv4 or IPv6 address, got 'eth0'"),
+])
+def test_relay_refuses_a_media_address_that_is_not_an_address_at_start(argv, message):
+    """The address goes into every SDP c= line (RFC 4566 5.7): a host name, or nonsense, used to be found at
+    the first call."""
+    try:
+        p = subprocess.run([sys.executable, "-m", "dtmfguard", "relay", "--ng", "127.0.0.1:1", *argv],
+                           capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"relay {argv} started instead of refusing")
+    assert p.returncode == 2 and p.stderr.strip() == f"dtmfguard: {message}" + (
+        " (name it when the ng address is a host name)" if "media address" in message else ""), p.stderr

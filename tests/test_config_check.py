@@ -50,6 +50,24 @@ def test_every_value_problem_at_once(tmp_path):
     assert str(err.value).startswith("7 configuration problems: unknown key media.colour")
 
 
+def test_tls_port_is_a_port_and_counts_where_workers_must_fit(tmp_path):
+    """sip.tls_port of -1 or 99999 was passed on to pjsip (serve --tls-port -1 started); with TLS on, the workers'
+    TLS ports (tls_port + index x step) must fit below 65535 as their SIP ports must."""
+    base = '[agent]\nuri = "sip:agent@127.0.0.1:5072"\n[sip]\nlisten = "127.0.0.1:5070"\n'
+    for bad in (-1, 99999):
+        with pytest.raises(ConfigError) as err:
+            load_config(str(_write(tmp_path, base + f"tls_port = {bad}\n")))
+        assert err.value.problems == [f"sip.tls_port must be 1..65535, or 0 for the listen port + 1, got {bad}"]
+    assert load_config(str(_write(tmp_path, base + "tls_port = 5061\n"))).tls_port == 5061
+    tls = ('transports = ["udp", "tls"]\ntls_cert = "c.pem"\ntls_key = "k.pem"\ntls_port = 65530\n'
+           '[workers]\ncount = 2\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(str(_write(tmp_path, base + tls)))
+    assert any("2 workers do not fit below port 65535" in p for p in err.value.problems)
+    ok = load_config(str(_write(tmp_path, base + tls.replace("65530", "5061"))))
+    assert (ok.workers, ok.tls_port) == (2, 5061)
+
+
 def test_keypad_burst_is_a_boolean_that_reaches_the_masker(tmp_path):
     """media.keypad_burst (the masker's keypad burst, MaskerParams.keypad_burst_*): on by default (the masker's own
     defaults), false gives each call's masker the parameters without it, anything else is a problem named by its key."""

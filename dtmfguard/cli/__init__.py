@@ -32,18 +32,28 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def number(low: float, high: float, kind: type = float):
+    """An argparse ``type``: a ``kind`` (int or float) from ``low`` to ``high``, else a one-line usage error (exit
+    2) naming the option, before the command does any work (not a ValueError from deep inside, exit 3)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def lookahead_ms(text: str) -> float:
-    """``--lookahead-ms``: a number of ms the masker accepts, or a usage error (exit 2), not a masker's ValueError."""
+    """``--lookahead-ms``: a look-ahead the masker accepts (:data:`dtmfguard.dsp.masks.LOOKAHEAD_RANGE_MS`)."""
     from ..dsp.masks import LOOKAHEAD_RANGE_MS
 
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    low, high = LOOKAHEAD_RANGE_MS
-    if not low <= value <= high:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g} ms")
-    return value
+    return number(*LOOKAHEAD_RANGE_MS)(text)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from . import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError
+from . import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, number
 
 _BAR = 28
 
@@ -201,7 +201,7 @@ def register(sub) -> None:
                         "INFO), inband, rfc4733 or sip-info")
     p.add_argument("--out", default="dtmfguard-demo", metavar="DIR", help="output folder (default ./dtmfguard-demo)")
     p.add_argument("--play", action="store_true", help="play the customer's and the agent's recordings afterwards")
-    p.add_argument("--timeout", type=float, default=90.0, help="give up after this many seconds (default 90)")
+    p.add_argument("--timeout", type=number(1, 3600), default=90.0, help="give up after this many seconds (default 90)")
     p.add_argument("--json", action="store_true", help="print only a JSON summary (no live view)")
     p.add_argument("--open", dest="open_panel", action="store_true",
                    help="open the agent payment panel in a web browser during the call (its URL is printed anyway)")

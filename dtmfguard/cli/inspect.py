@@ -13,7 +13,7 @@ import json
 
 from ..dsp.audio import AudioError, read_audio
 from ..dsp.masks import DEFAULT_LOOKAHEAD_MS, DEFAULT_MASK, MASKS
-from . import EXIT_OK, EXIT_USAGE, CliError, lookahead_ms
+from . import EXIT_OK, EXIT_USAGE, CliError, lookahead_ms, number
 
 
 def run(args) -> int:
@@ -82,7 +82,7 @@ def register(sub) -> None:
     p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="mask signal")
     p.add_argument("--lookahead-ms", type=lookahead_ms, default=None,
                    help=f"masker look-ahead in ms (default {DEFAULT_LOOKAHEAD_MS:g}, as on live calls)")
-    p.add_argument("--width", type=float, default=12.0, help="figure width in inches")
-    p.add_argument("--dpi", type=int, default=100)
+    p.add_argument("--width", type=number(1, 100), default=12.0, help="figure width in inches")
+    p.add_argument("--dpi", type=number(10, 1200, int), default=100)
     p.add_argument("--json", action="store_true", help="print the masked spans as JSON (times only, no digits)")
     p.set_defaults(func=run)

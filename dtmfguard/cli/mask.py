@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from ..dsp.audio import AudioError
 from ..dsp.masks import DEFAULT_LOOKAHEAD_MS, DEFAULT_MASK, MASKS
-from . import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CliError, lookahead_ms
+from . import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CliError, lookahead_ms, number
 
 
 def _job(in_path: str, out_path: str, opts: dict):
@@ -130,7 +130,7 @@ def register(sub) -> None:
                    help=f"masker look-ahead in ms (default {DEFAULT_LOOKAHEAD_MS:g}, as on live calls)")
     p.add_argument("--report", metavar="FILE",
                    help="write the JSON report here (default with --out-dir: DIR/mask-report.json)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--jobs", type=number(1, 1024, int), default=None, help="parallel processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_run_with_defaults)

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 
-from . import CliError
+from . import CliError, number
 
 log = logging.getLogger("dtmfguard.relay")
 
@@ -165,9 +165,9 @@ def register(sub) -> None:
                         "a payment or secure mode go on to the agent as RFC 4733 events")
     p.add_argument("--config", help="TOML configuration (mask options, payment gateway, audit)")
     p.add_argument("--control", help="control API host:port (token from $DTMFGUARD_API_TOKEN)")
-    p.add_argument("--max-calls", type=int, default=1000, help="refuse offers beyond this many calls")
-    p.add_argument("--call-timeout", type=float, default=60.0, help="end a call after this long without RTP (s)")
-    p.add_argument("--info-port", type=int, help="UDP port for the SIP INFO keys Kamailio forks to the relays "
+    p.add_argument("--max-calls", type=number(1, 100_000, int), default=1000, help="refuse offers beyond this many calls")
+    p.add_argument("--call-timeout", type=number(1, 86_400), default=60.0, help="end a call after this long without RTP (s)")
+    p.add_argument("--info-port", type=number(0, 65_535, int), help="UDP port for the SIP INFO keys Kamailio forks to the relays "
                                                   "(default: the --ng port + 1, as kamailio-config assumes)")
     p.add_argument("--no-info", action="store_true", help="do not take SIP INFO keys")
     p.add_argument("--priority", choices=("auto", "realtime", "off"), default="auto",

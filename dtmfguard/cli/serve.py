@@ -15,7 +15,7 @@ import sys
 import threading
 
 from ..dsp.masks import MASK_MODES, MASKS
-from . import CliError
+from . import CliError, number
 
 #: could not start: a port in use, an address the host does not have, workers failing at start
 EXIT_START_FAILED = 1
@@ -262,7 +262,7 @@ def register(sub) -> None:
                                      "--workers > 1 (or control.endpoint = \"box\") one endpoint for the box: "
                                      "calls, payments, feeds, /panel/, /metrics")
     p.add_argument("--workers", type=int, help="supervise N worker processes (2 calls each)")
-    p.add_argument("--worker-index", dest="worker_index", type=int, help=__import__("argparse").SUPPRESS)
+    p.add_argument("--worker-index", dest="worker_index", type=number(0, 63, int), help=__import__("argparse").SUPPRESS)
     p.add_argument("-q", "--quiet", action="store_true", help="warnings only (default logs call states)")
     p.set_defaults(func=run)
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import ipaddress
 import itertools
 import logging
 import random
@@ -269,6 +270,29 @@ class _PortPool:
         self._free.append(port)
 
 
+def _check_settings(*, media_address, media_bind, max_calls, call_timeout_s, info_port) -> None:
+    """Refuse at start what would only fail at the first call, or never work (a ValueError naming the setting).
+
+    The media address goes into every SDP ``c=`` line the relay writes (RFC 4566 section 5.7: an address, not a
+    host name) and is the address the RTP sockets bind to unless ``media_bind`` is given.
+    """
+    for name, value in (("media address", media_address), ("media bind address", media_bind)):
+        if value is None and name == "media bind address":
+            continue
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"the {name} must be an IPv4 or IPv6 address, got {value!r}"
+                             + (" (name it when the ng address is a host name)" if name == "media address" else "")
+                             ) from None
+    if isinstance(max_calls, bool) or not isinstance(max_calls, int) or not 1 <= max_calls <= 100_000:
+        raise ValueError(f"max calls must be 1..100000, got {max_calls!r}")
+    if not 0.0 < call_timeout_s <= 86_400.0:  # also refuses nan
+        raise ValueError(f"the call timeout must be more than 0 and at most 86400 s, got {call_timeout_s!r}")
+    if info_port is not None and not 0 <= info_port <= 65_535:
+        raise ValueError(f"the SIP INFO port must be 0..65535, got {info_port!r}")
+
+
 class Relay:
     """The media element.  ``run(stop)`` serves until ``stop`` (a ``threading.Event``) is set.
 
@@ -284,6 +308,8 @@ class Relay:
                  secure_timeout_s: float = 900.0):
         if customer not in CUSTOMER_RULES:
             raise ValueError(f"customer must be one of {CUSTOMER_RULES}")
+        _check_settings(media_address=media_address, media_bind=media_bind, max_calls=max_calls,
+                        call_timeout_s=call_timeout_s, info_port=info_port)
         self.media_address = media_address
         self.customer = customer
         self.jitter_ms = float(jitter_ms)

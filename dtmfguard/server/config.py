@@ -195,6 +195,8 @@ class GuardConfig:
         unknown = [t for t in self.transports if t not in _TRANSPORTS]
         if unknown or not self.transports:
             bad(f"sip.transports must be a non-empty list of {', '.join(_TRANSPORTS)}")
+        if not isinstance(self.tls_port, int) or isinstance(self.tls_port, bool) or not 0 <= self.tls_port <= 65535:
+            bad(f"sip.tls_port must be 1..65535, or 0 for the listen port + 1, got {self.tls_port!r}")
         if "tls" in self.transports and not (self.tls_cert and self.tls_key):
             bad("sip.transports has 'tls' but sip.tls_cert and sip.tls_key are not both set")
         if not (1024 <= self.rtp_port <= 65000 and 2 <= self.rtp_range <= 10000):
@@ -217,7 +219,7 @@ class GuardConfig:
         if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000
                    for v in (self.sip_port_step, self.rtp_port_step)):
             bad("workers.sip_port_step and workers.rtp_port_step must be 1..1000")
-        elif self.workers > 1 and (self.sip_port + (self.workers - 1) * self.sip_port_step > 65535
+        elif self.workers > 1 and (self._top_sip_port() + (self.workers - 1) * self.sip_port_step > 65535
                                    or self.rtp_port + (self.workers - 1) * self.rtp_port_step + self.rtp_range > 65535):
             bad(f"{self.workers} workers do not fit below port 65535 (sip.listen / sip.rtp_port + "
                 "workers × step)")
@@ -334,6 +336,12 @@ class GuardConfig:
             if self.agent_srtp == "mandatory" and target and not agent_tls:
                 bad("media.agent_srtp = 'mandatory' needs TLS signalling to the agent: use a sips: "
                                   "or ;transport=tls agent target, or set media.srtp_signaling = 'any'")
+
+    def _top_sip_port(self) -> int:
+        """The highest SIP port worker 0 listens on (TLS: ``sip.tls_port``, or the listen port + 1)."""
+        if "tls" not in self.transports or not isinstance(self.tls_port, int):
+            return self.sip_port
+        return self.tls_port or self.sip_port + 1
 
     def for_worker(self, index: int) -> GuardConfig:
         """Worker ``index``'s own SIP port and RTP range (the wheel allows 2 bridged calls per process)."""
