@@ -10,7 +10,6 @@ does hold the audio after the resume) and still reaches the payment side.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 
@@ -26,7 +25,7 @@ from dtmfguard.server.config import load_config
 from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
-from sip_peers import SipCall, done_event
+from sip_peers import SipCall, digits_hash_within_loss, done_event, keys_lost_bound, lost_packets
 from dtmfguard.testkit.audio_match import speech_match
 from test_sip_call import PAN, SPEECH
 
@@ -192,9 +191,15 @@ def _check_masked_after_resume(r):
     assert raw == len(PAN), raw  # the same decoder names every key of the audio the customer sent
     assert detect(rec.astype(np.int16)) == []
     assert len(recover_digits(rec, 8000)) <= 2  # at most the speech false alarms it makes on the raw prompt
-    assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), r["probe"]
     text = r["guard"].output() + r["agent"].output() + r["customer"].output()
     assert PAN not in text and PAN[-8:] not in text
+    # every key reached the payment side, in order, nothing added; an in-band key may be missing only where the
+    # guard's jitter buffer lost the customer's packets (clean-clone run 54, a loaded 2-core host: 15 of 16),
+    # the allowance of test_sip_call
+    log = r["guard"].err_path.read_text()
+    may_lose = keys_lost_bound(lost_packets(log))
+    left_out = digits_hash_within_loss(r["probe"]["digits_sha256"], PAN, r["probe"]["count"], may_lose)
+    assert left_out is not None, (r["probe"], [ln for ln in log.splitlines() if "jitter buffer:" in ln])
 
 
 @pytest.mark.sip
