@@ -103,3 +103,21 @@ def test_relay_refuses_a_media_address_that_is_not_an_address_at_start(argv, mes
         pytest.fail(f"relay {argv} started instead of refusing")
     assert p.returncode == 2 and p.stderr.strip() == f"dtmfguard: {message}" + (
         " (name it when the ng address is a host name)" if "media address" in message else ""), p.stderr
+
+
+def test_relay_with_a_control_api_checks_the_payment_gateway_at_start(tmp_path):
+    """A relay with ``--control`` takes payments: a gateway that cannot be built (unknown name, no vault key) used
+    to be a warning, and every payment a 503; now it is refused at start, as ``serve`` refuses it."""
+    import os
+
+    (tmp_path / "g.toml").write_text('[payment]\ngateway = "nope"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTMFGUARD_")}
+    env["DTMFGUARD_API_TOKEN"] = "t" * 32
+    for extra, message in ((["--config", str(tmp_path / "g.toml")], "payment gateway 'nope': unknown gateway"),
+                           ([], "payment gateway 'vault': no vault key")):
+        try:
+            p = subprocess.run([sys.executable, "-m", "dtmfguard", "relay", "--ng", "127.0.0.1:1", "--control",
+                                "127.0.0.1:1", *extra], capture_output=True, text=True, timeout=60, env=env)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"relay {extra} started without a usable payment gateway")
+        assert p.returncode == 2 and p.stderr.startswith(f"dtmfguard: {message}"), p.stderr

@@ -74,10 +74,19 @@ def run(args) -> int:
 
     session_factory = None
     if control:
-        from ..server.config import GuardConfig
+        import dataclasses
+
+        from ..server.config import ConfigError, GuardConfig
+        from ..server.preflight import check_audit, check_gateway
         from .serve import _session_factory
 
-        session_factory = _session_factory(cfg or GuardConfig(agent_uri="sip:unused@127.0.0.1"))
+        cfg = cfg or GuardConfig(agent_uri="sip:unused@127.0.0.1")
+        # payments start here: their gateway (and its key) and audit trail are checked now, as serve does, not
+        # at the first payment's 503 (check_gateway builds the gateway only where a control API is configured)
+        problems = check_gateway(dataclasses.replace(cfg, control_port=control[1])) + check_audit(cfg)
+        if problems:
+            raise CliError(str(ConfigError.of(problems)))
+        session_factory = _session_factory(cfg)
     max_calls = args.max_calls
     raise_fd_limit(4 * max_calls + 64)
     try:
