@@ -11,6 +11,11 @@ cell's G.711 round trip.
 
     python benchmarks/oracle_boundary.py --seeds 4130-4149
     python benchmarks/oracle_boundary.py --seeds 3200-3204 --cells 5,21,22,23,24,27 --heads 0,5,20
+    python benchmarks/oracle_boundary.py --seeds 4260-4269 --cells 22-29 --heads 0 --per-cell
+
+``--per-cell`` adds, for each cell (e.g. the boundary cells 22-29, tone-to-speech -12 ... +10 dB), the presses
+the blind attacker and the oracle-timed one name in the unmasked input, the masker's output and the payment
+profile's, split into a sequence's first six keys and the rest: issue 12's boundary beside the unmasked recovery.
 
 It also splits what the oracle names by press index in the 24-key sequence (the masker's output, the payment
 profile's from the start, the unmasked input): a keypad burst (``keypad_burst_*``) opens only after the masker's
@@ -67,6 +72,16 @@ def right_by_group(heard: np.ndarray, spans: list, rate: int) -> List[int]:
     return [sum(right[a:b]) for a, b in INDEX_GROUPS]
 
 
+#: ``--per-cell`` splits each sequence here: the keys before a keypad burst can have opened, and the rest
+FIRST_KEYS = 6
+
+
+def right_split(answers: List, spans: list) -> np.ndarray:
+    """Presses named right among a sequence's first :data:`FIRST_KEYS` and among the rest."""
+    right = [a == A._span_fields(sp)[0] for sp, a in zip(spans, answers)]
+    return np.array([sum(right[:FIRST_KEYS]), sum(right[FIRST_KEYS:])])
+
+
 def group_name(a: int, b) -> str:
     return f"{a}" if b == a + 1 else f"{a}-{b - 1}" if b is not None else f"{a}+"
 
@@ -77,10 +92,12 @@ def main(argv: List[str] = None) -> int:
     ap.add_argument("--cells", default=UNDER_SPEECH_CELLS, help=f"cell indices (default {UNDER_SPEECH_CELLS})")
     ap.add_argument("--heads", default="0,5,10,20,30,60", help="head lengths H in ms")
     ap.add_argument("--presses", type=int, default=24)
+    ap.add_argument("--per-cell", action="store_true",
+                    help="also name blind and oracle-timed digits per cell (first six keys + the rest)")
     args = ap.parse_args(argv)
     try:
         seeds = cells_bench.seeds_arg(args.seeds)
-        want = [int(c) for c in args.cells.split(",")]
+        want = cells_bench.seeds_arg(args.cells)  # "22-29" or "1,17,18"
         heads = [float(h) for h in args.heads.split(",")]
     except ValueError as exc:
         ap.error(f"bad number: {exc}")
@@ -90,6 +107,10 @@ def main(argv: List[str] = None) -> int:
     score = {h: 0 for h in heads}
     own = presses = 0
     groups = {k: np.zeros(len(INDEX_GROUPS), dtype=int) for k in ("masker", "payment profile", "unmasked", "presses")}
+    outputs = ("unmasked", "masker", "payment profile")
+    #: cell -> output -> attacker -> [first keys, rest]; and cell -> presses [first keys, rest]
+    per_cell = {c: {o: {"blind": np.zeros(2, int), "oracle": np.zeros(2, int)} for o in outputs} for c in want}
+    cell_presses = {c: np.zeros(2, int) for c in want}
     for seed in seeds:
         speech = A.load_speech(240.0, seed=seed)
         if speech is None:
@@ -106,6 +127,12 @@ def main(argv: List[str] = None) -> int:
             for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
                 groups[label] += right_by_group(bench._codec(y, cond), spans, rate)
             groups["presses"] += [len(spans[a:b]) for a, b in INDEX_GROUPS]
+            if args.per_cell:
+                cell_presses[ci] += [len(spans[:FIRST_KEYS]), len(spans[FIRST_KEYS:])]
+                for label, y in zip(outputs, (x, out, notched_all)):
+                    heard = bench._codec(y, cond)
+                    per_cell[ci][label]["blind"] += right_split(A.answers(A.decode(heard, rate), spans), spans)
+                    per_cell[ci][label]["oracle"] += right_split(A.oracle_answers(heard, spans, rate), spans)
             for h in heads:
                 g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
                 score[h] += A.oracle_score(bench._codec(g, cond), spans, rate)
@@ -121,6 +148,13 @@ def main(argv: List[str] = None) -> int:
         n = int(groups["presses"][k])
         print(f"    {group_name(a, b):>5s}: {groups['masker'][k]:5d} | {groups['payment profile'][k]:5d} | "
               f"{groups['unmasked'][k]:5d} of {n:5d}, chance {n / 16:.0f}")
+    if args.per_cell:
+        print(f"  per cell, presses named: blind | oracle-timed, each as first {FIRST_KEYS} keys + the rest")
+        print(f"    {'cell':38s} {'presses':>9s}  {'unmasked':>17s}  {'masker':>17s}  {'payment profile':>17s}")
+        for ci in want:
+            n = cell_presses[ci]
+            cols = ["{}+{} | {}+{}".format(*per_cell[ci][o]["blind"], *per_cell[ci][o]["oracle"]) for o in outputs]
+            print(f"    {table[ci][0][:38]:38s} {n[0]:>4d}+{n[1]:<4d}  " + "  ".join(f"{c:>17s}" for c in cols))
     return 0
 
 

@@ -54,3 +54,18 @@ def test_by_index_groups_cover_every_press_once(capsys):
     assert sum(c[0] for c in cols) == own  # (the masker's column is its own total, split)
     assert [c[3] for c in cols] == [1, 2, 3, 18]
     assert sum(c[2] for c in cols) > own and sum(c[1] for c in cols) <= own  # (unmasked: more; the profile: no more)
+
+
+def test_per_cell_rows_split_each_output_by_attacker_and_first_keys(capsys):
+    bench_speech(3200)
+    assert OB.main(["--seeds", "3200", "--cells", "17", "--heads", "1000", "--per-cell"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    own = int(lines[1].rsplit(" ", 1)[1])
+    row = lines[-1]
+    assert row.split()[:4] == ["3", "dB", "under", "speech,"]
+    nums = [int(v) for v in row.replace("|", " ").replace("+", " ").split()[-14:]]
+    presses, (unmasked, masker, profile) = nums[:2], (nums[2:6], nums[6:10], nums[10:14])
+    assert presses == [OB.FIRST_KEYS, 24 - OB.FIRST_KEYS]
+    assert masker[2] + masker[3] == own  # (the oracle's columns are the masker's own total, split)
+    assert unmasked[2] + unmasked[3] > own >= profile[2] + profile[3]
+    assert unmasked[0] + unmasked[1] > masker[0] + masker[1]  # (the blind attacker names keys in the input)
