@@ -131,6 +131,47 @@ def test_burst_opens_after_the_nth_press_and_holds_after_the_last():
     assert m.bursts == 0
 
 
+def _card_pause_code(card: str, pause_s: float = 10.0):
+    """``card`` keyed, ``pause_s`` of silence, then a 3-key security code: (int16, the code's press starts)."""
+    a, _ = _keys(card)
+    b, starts = _keys("123")
+    gap = np.zeros(int(pause_s * 8000), dtype=np.int16)
+    return np.concatenate([a, gap, b]), [a.size + gap.size + k for k in starts]
+
+
+def test_a_card_length_run_keeps_the_burst_on_for_the_security_code():
+    """``keypad_burst_linger_*``: once a burst has counted ``keypad_burst_linger_presses`` presses, each later press
+    holds it ``keypad_burst_linger_ms``, so a security code keyed after the agent's next question (10 s later here)
+    starts inside the band notch; one press fewer, or the rule off, and the burst closed 3 s after the card, so the
+    code's first keys began outside any burst (they opened a second one)."""
+    n = P.keypad_burst_linger_presses
+    assert n is not None and n <= 16 and P.keypad_burst_linger_ms >= 30000.0
+    x, code = _card_pause_code("4111111111111111"[:n])
+    _, m = mask(x)
+    (b,) = m.burst_spans
+    assert m.bursts == 1 and all(b.start < k < b.end for k in code)
+    linger = int(P.keypad_burst_linger_ms * 8)
+    assert abs((b.end - linger) - max(s.end for s in m.masked_spans)) <= 8 * 20  # (held from the last close)
+    for params in (_off(keypad_burst_linger_presses=None), P):
+        short = x if params is not P else _card_pause_code("4111111111111111"[: n - 1])[0]
+        _, m = mask(short, params)
+        first = m.burst_spans[0]
+        assert first.end < code[0] and not any(s.start <= code[0] < s.end for s in m.burst_spans), params
+    with pytest.raises(ValueError, match="keypad_burst_linger"):
+        Masker(params=_off(keypad_burst_linger_ms=0.0))
+
+
+@pytest.mark.parametrize("chunks", [1, 7, 160, [13, 401, 2]])
+def test_the_lingering_burst_is_the_same_for_any_chunking_and_backend(chunks):
+    x, _ = _card_pause_code("4111111111111111", pause_s=4.0)
+    ref, m_ref = with_backend("numpy", lambda: _chunked(x, 160))
+    assert m_ref.bursts == 1
+    for backend in goertzel.available_backends():
+        got, m = with_backend(backend, lambda: _chunked(x, chunks))
+        assert np.array_equal(got, ref) and [(s.start, s.end) for s in m.burst_spans] == \
+            [(s.start, s.end) for s in m_ref.burst_spans], backend
+
+
 def test_one_key_repeated_opens_no_burst_until_another():
     """The same pair again and again (a melody's repeated note looks so: ``keypad_burst_pairs``) opens nothing; the
     first press of another key within the window opens the burst (``keypad_burst_presses`` 2 or more)."""

@@ -3087,6 +3087,11 @@ class Masker:
         self._burst_n = 0 if n is None or not self._notch_len else int(n)
         self._burst_window = int(round(p.keypad_burst_window_ms * ms))
         self._burst_hold = int(round(p.keypad_burst_hold_ms * ms))
+        linger = p.keypad_burst_linger_presses
+        if linger is not None and not (int(linger) >= 1 and 0 < p.keypad_burst_linger_ms <= 120000):
+            raise ValueError("keypad_burst_linger_*: presses >= 1 or None, 0 < ms <= 120000")
+        self._burst_linger_n = 0 if linger is None or not self._burst_n else int(linger)
+        self._burst_linger = int(round(p.keypad_burst_linger_ms * ms))
         self._burst_min = int(round(p.keypad_burst_min_ms * ms))
         self._burst_pairs = max(1, int(p.keypad_burst_pairs))
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
@@ -3102,6 +3107,7 @@ class Masker:
     def _reset_burst(self) -> None:
         self._burst_closes: Deque[Tuple[int, int]] = deque()  # (close hop, pair) of the presses counted in the window
         self._burst: Optional[_Span] = None  # the last burst span opened
+        self._burst_count_in = 0  # presses counted in it, those that opened it included (``keypad_burst_linger_*``)
         self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (:meth:`_in_burst`)
         self._burst_keypad = False  # the press being masked passed the keypad test
         self.bursts = 0  # burst spans opened (a counter for benchmarks)
@@ -3128,17 +3134,26 @@ class Masker:
         closes.append((e, pair))
         while closes and closes[0][0] < e - self._burst_window:
             closes.popleft()
-        end = e + self._burst_hold
         first = e - self.delay_samples  # (the first sample not yet emitted by a 1-sample chunking: lim - fade)
         b = self._burst
         if b is not None and b.end - self._guard >= first:
-            # on, its ramp-out not begun at any chunking: held (the end only moves later)
-            b.end = max(b.end, end)
+            # on, its ramp-out not begun at any chunking: held (the end only moves later), after a card-length run
+            # for ``keypad_burst_linger_ms``
+            self._burst_count_in += 1
+            b.end = max(b.end, e + self._burst_held())
         elif len(closes) >= self._burst_n and len({q for _, q in closes}) >= self._burst_pairs:
-            self._burst = _Span(first, end, "burst")
+            self._burst_count_in = len(closes)
+            self._burst = _Span(first, e + self._burst_held(), "burst")
             self._notches.append(self._burst)
             self.bursts += 1
         self._spans_dirty = True
+
+    def _burst_held(self) -> int:
+        """How long (samples) the burst stays on after the press just counted: ``keypad_burst_hold_ms``, or
+        ``keypad_burst_linger_ms`` once it has counted ``keypad_burst_linger_presses``."""
+        if self._burst_linger_n and self._burst_count_in >= self._burst_linger_n:
+            return max(self._burst_linger, self._burst_hold)
+        return self._burst_hold
 
     # ---- ``keypad_burst_chain_*`` (helper h15a) ----------------------------------------------------------------
     def _step_chain(self, e: int, sus: int, conf: int, coef: np.ndarray, weak: int, expl: np.ndarray,

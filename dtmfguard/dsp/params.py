@@ -1617,6 +1617,20 @@ class MaskerParams:
     keypad_burst_music: object = (0.6, 0.4)
     keypad_burst_profile: bool = False
     keypad_burst_measured_pair: bool = True
+    # Keypad burst, linger after a card-length run (issue 12, eleventh session): a burst closes
+    # ``keypad_burst_hold_ms`` (3 s) after its last press, so the security code a customer keys after the agent's
+    # next question (a pause of speech) begins a new sequence, whose first keys the burst does not yet cover: with
+    # the card keyed first (16 keys), 6 s of speech, then 3 keys, all under speech 3 dB louder or level with it,
+    # the oracle-timed attacker named 50 of the 75 security-code keys (tune seeds 3200-3204, cells 1, 17, 18, 25,
+    # 26; chance 4.7), as many as a sequence's first keys.  Once ``keypad_burst_linger_presses`` presses have been
+    # counted in a burst (those that opened it included), each later press holds it ``keypad_burst_linger_ms``
+    # instead: a card number is 13-19 keys, an IVR menu choice one or two.  No key-free source opens a burst, so
+    # key-free audio is untouched; after a card the speech keeps the profile's band notch (about 0.7 dB lost) that
+    # much longer.  Tuned on seeds 3200-3209 (all 30 cells, pauses of 6, 20 and 45 s): security-code keys named by
+    # the oracle, off 137 of 450 (chance 28), 6 presses 29, 8 presses 34, 10 presses 39; at 8 presses a 45 s pause
+    # (5 cells) 53 of 75 with 30 s, 6 with 60 s (chance 4.7).  None: off.
+    keypad_burst_linger_presses: int | None = 8
+    keypad_burst_linger_ms: float = 60000.0
     # Keypad burst, chained suspects (issue 12, helper h15a): a key under louder speech is often only notched (a
     # suspect the speech breaks up: its pair named for 5-20 ms, lost for 10-30 ms, named again), never masked flat,
     # so it did not count towards the burst, which opened only at the third flat-masked press: a later press the
