@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A card number, the agent's next question, then the security code: what each attacker names in each part.
+
+The talk-over cells of ``masker_payment_cells.py`` key 24 presses in one run.  A customer keys a card number (16
+keys), then talks with the agent (``--pause-s`` of speech, -22..-12 dBm0), then keys the 3-digit security code, in
+the cell's conditions (tones under speech, off nominal, G.711, 16 kHz ...).  The keypad burst that the card opened
+closes ``keypad_burst_hold_ms`` after its last press, so without ``keypad_burst_linger_*`` the code's keys are the
+first keys of a new sequence, whose start the default masker leaves to the oracle-timed attacker (README,
+"Masking", the first six keys).  Printed per part (the card's first six keys, the rest of the card, the code):
+presses the oracle-timed and the blind attacker name in the unmasked input and in the default masker's output (a
+G.711 round trip as the cell says), with chance and the 10^-4 bound.
+
+    python benchmarks/masker_code_pause.py --seeds 4270-4279 --pause-s 6
+    python benchmarks/masker_code_pause.py --seeds 4270-4279 --pause-s 45 --set keypad_burst_linger_presses=None
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import List
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import masker as bench  # noqa: E402
+import masker_payment_cells as cells_bench  # noqa: E402
+
+from dtmfguard.dsp import masker as masker_mod  # noqa: E402
+from dtmfguard.dsp.levels import dbm0_to_peak  # noqa: E402
+from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS  # noqa: E402
+from dtmfguard.testkit import adversary as A  # noqa: E402
+from dtmfguard.testkit.synth import ToneSpan  # noqa: E402
+
+CARD_KEYS, CODE_KEYS, FIRST_KEYS = 16, 3, 6
+PARTS = ("card, first 6 keys", "card, keys 7-16", "security code")
+
+
+def card_pause_code(rng: np.random.Generator, speech: np.ndarray, cond: dict, pause_s: float):
+    """(int16 samples, spans): the cell's card number, ``pause_s`` of speech, the cell's security code."""
+    rate = cond.get("rate", 8000)
+    card, card_spans = A.press_scenario(rng, CARD_KEYS, speech=speech, **cond)
+    code, code_spans = A.press_scenario(rng, CODE_KEYS, speech=speech, **cond)
+    n = int(round(pause_s * 8000))
+    at = int(rng.integers(0, max(speech.size - n, 1)))
+    talk = np.resize(speech[at:], n).astype(np.float64)
+    if rate != 8000:
+        from scipy.signal import resample_poly
+
+        talk = resample_poly(talk, rate // 1000, 8)
+    talk *= dbm0_to_peak(float(rng.uniform(-22.0, -12.0))) / np.sqrt(2) / (np.sqrt(np.mean(talk ** 2)) + 1e-9)
+    shift = card.size + talk.size
+    x = np.clip(np.round(np.concatenate([card, talk, code])), -32768, 32767).astype(np.int16)
+    spans = list(card_spans) + [ToneSpan(s.digit, s.start + shift, s.end + shift) for s in code_spans]
+    return x, spans
+
+
+def part_of(k: int) -> int:
+    return 0 if k < FIRST_KEYS else 1 if k < CARD_KEYS else 2
+
+
+def main(argv: List[str] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", required=True, help="e.g. 4270-4279 or 3200,3201")
+    ap.add_argument("--cells", default="0-29", help="cell indices of masker_payment_cells.py (default all: 0-29)")
+    ap.add_argument("--pause-s", type=float, default=6.0, help="speech between the card and the code (s)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="run the masker with this MaskerParams field changed (repeatable)")
+    args = ap.parse_args(argv)
+    try:
+        seeds = cells_bench.seeds_arg(args.seeds)
+        want = cells_bench.seeds_arg(args.cells)
+        params = dataclasses.replace(DEFAULT_MASKER_PARAMS, **bench.param_changes(args.set))
+    except ValueError as exc:
+        ap.error(str(exc))
+    table = cells_bench.cells()
+    if any(not 0 <= c < len(table) for c in want) or not 0 < args.pause_s <= 600:
+        ap.error(f"cells are 0..{len(table) - 1}; --pause-s 0 < s <= 600")
+    named = np.zeros((2, 2, len(PARTS)), dtype=int)  # [unmasked, masker][oracle, blind][part]
+    presses = np.zeros(len(PARTS), dtype=int)
+    bursts = 0
+    for seed in seeds:
+        speech = A.load_speech(240.0, seed=seed)
+        if speech is None:
+            print("note: asterisk-core-sounds-en-wav not installed")
+            return 1
+        for ci in want:
+            _, cond, off = table[ci]
+            rate = cond.get("rate", 8000)
+            x, spans = card_pause_code(np.random.default_rng(seed * 7 + off), speech, cond, args.pause_s)
+            out, m = bench.mask_stream(masker_mod.Masker, x, rate, params=params)
+            bursts += m.bursts
+            for row, y in enumerate((x, out)):
+                heard = bench._codec(y, cond)
+                answers = (A.oracle_answers(heard, spans, rate), A.answers(A.decode(heard, rate), spans))
+                for col, got in enumerate(answers):
+                    for k, (sp, a) in enumerate(zip(spans, got)):
+                        named[row, col, part_of(k)] += a == sp.digit
+            for k in range(len(spans)):
+                presses[part_of(k)] += 1
+    changes = ", ".join(args.set) or "the defaults"
+    print(f"{len(seeds)} seeds x cells {args.cells}, {args.pause_s:g} s of speech before the code, masker with "
+          f"{changes}: {bursts} keypad bursts")
+    print(f"  {'part':20s} {'presses':>7s} {'chance':>6s} {'bound':>5s}   oracle: unmasked  masker   "
+          f"blind: unmasked  masker")
+    for p, name in enumerate(PARTS):
+        n = int(presses[p])
+        print(f"  {name:20s} {n:7d} {n / 16:6.1f} {A.chance_bound(n):5d}   {named[0, 0, p]:16d} {named[1, 0, p]:7d}"
+              f"   {named[0, 1, p]:15d} {named[1, 1, p]:7d}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
