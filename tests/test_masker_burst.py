@@ -141,19 +141,20 @@ def _card_pause_code(card: str, pause_s: float = 10.0):
 
 def test_a_card_length_run_keeps_the_burst_on_for_the_security_code():
     """``keypad_burst_linger_*``: once a burst has counted ``keypad_burst_linger_presses`` presses, each later press
-    holds it ``keypad_burst_linger_ms``, so a security code keyed after the agent's next question (10 s later here)
-    starts inside the band notch; one press fewer, or the rule off, and the burst closed 3 s after the card, so the
-    code's first keys began outside any burst (they opened a second one)."""
+    holds it ``keypad_burst_linger_ms``, so a security code keyed after the agent's next question (here 5 s past the
+    hold) starts inside the band notch; one press fewer, or the rule off, and the burst closed ``keypad_burst_hold_ms``
+    after the card, so the code's first keys began outside any burst (they opened a second one)."""
     n = P.keypad_burst_linger_presses
-    assert n is not None and n <= 16 and P.keypad_burst_linger_ms >= 30000.0
-    x, code = _card_pause_code("4111111111111111"[:n])
+    assert n is not None and n <= 16 and P.keypad_burst_linger_ms >= P.keypad_burst_hold_ms + 10000.0
+    pause_s = P.keypad_burst_hold_ms / 1000.0 + 5.0  # (past the hold: only the linger reaches the code)
+    x, code = _card_pause_code("4111111111111111"[:n], pause_s)
     _, m = mask(x)
     (b,) = m.burst_spans
     assert m.bursts == 1 and all(b.start < k < b.end for k in code)
     linger = int(P.keypad_burst_linger_ms * 8)
     assert abs((b.end - linger) - max(s.end for s in m.masked_spans)) <= 8 * 20  # (held from the last close)
     for params in (_off(keypad_burst_linger_presses=None), P):
-        short = x if params is not P else _card_pause_code("4111111111111111"[: n - 1])[0]
+        short = x if params is not P else _card_pause_code("4111111111111111"[: n - 1], pause_s)[0]
         _, m = mask(short, params)
         first = m.burst_spans[0]
         assert first.end < code[0] and not any(s.start <= code[0] < s.end for s in m.burst_spans), params
@@ -233,3 +234,14 @@ def test_burst_on_the_benchmark_cell_acts_alike_on_every_backend():
         assert np.array_equal(got, ref), (backend, chunk)
         assert (m.masked_spans, m.notched_spans, m.burst_spans) == \
             (m_ref.masked_spans, m_ref.notched_spans, m_ref.burst_spans), (backend, chunk)
+
+
+def test_a_pause_mid_card_shorter_than_the_hold_keeps_the_burst_on():
+    """``keypad_burst_hold_ms`` (20 s): six keys, a pause of 15 s, the rest of the card: one burst from the third
+    key's close over the rest (with the old 3 s hold the rest began outside it, and its first keys were the first
+    keys of a new sequence)."""
+    x, rest = _card_pause_code("411111", pause_s=15.0)
+    _, m = mask(x)
+    assert m.bursts == 1 and all(b.start < rest[0] < b.end for b in m.burst_spans)
+    _, m3 = mask(x, _off(keypad_burst_hold_ms=3000.0))
+    assert not any(b.start <= rest[0] < b.end for b in m3.burst_spans)

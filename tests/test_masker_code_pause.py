@@ -25,11 +25,12 @@ def _rows(capsys, argv):
 
 def test_the_code_after_a_pause_is_covered_by_the_lingering_burst(capsys):
     bench_speech(3200)
-    argv = ["--seeds", "3200-3201", "--cells", "1,26", "--pause-s", "6"]
+    # (a pause past the 20 s hold: only the linger reaches the code)
+    argv = ["--seeds", "3200-3201", "--cells", "1,26", "--pause-s", "25"]
     head, on = _rows(capsys, argv)
     _, off = _rows(capsys, argv + ["--set", "keypad_burst_linger_presses=None"])
-    assert "keypad bursts" in head and list(on) == list(CP.PARTS)
-    assert [on[p]["presses"] for p in CP.PARTS] == [2 * 2 * 6, 2 * 2 * 10, 2 * 2 * 3]
+    assert "keypad bursts" in head and list(on) == list(CP.PARTS[:3])
+    assert [on[p]["presses"] for p in CP.PARTS[:3]] == [2 * 2 * 6, 2 * 2 * 10, 2 * 2 * 3]
     for p in CP.PARTS[:2]:  # (the card is keyed before any linger: the same)
         assert on[p] == off[p]
     code = CP.PARTS[2]
@@ -44,3 +45,16 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         CP.main(argv)
     assert exc.value.code == 2
+
+
+def test_a_card_keyed_in_two_runs_counts_the_keys_after_its_pause(capsys):
+    """``--card-split 6``: the three keys after the mid-card pause are a part of their own; the 20 s hold reaches them
+    after 15 s of speech, the old 3 s hold did not."""
+    bench_speech(3200)
+    argv = ["--seeds", "3200-3201", "--cells", "1,26", "--pause-s", "15", "--card-split", "6"]
+    _, now = _rows(capsys, argv)
+    _, old = _rows(capsys, argv + ["--set", "keypad_burst_hold_ms=3000.0"])
+    after = CP.PARTS[3]
+    assert list(now) == list(CP.PARTS) and now[after]["presses"] == 2 * 2 * 3
+    assert now["card, keys 7-16"]["presses"] == 2 * 2 * 7
+    assert now[after]["oracle_out"] <= now[after]["bound"] < old[after]["oracle_out"]

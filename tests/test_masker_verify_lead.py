@@ -64,9 +64,10 @@ def test_keys_whose_notches_it_shortens_stay_hidden(seed, index, cond):
     x, spans = bench_scenario(seed, index, **cond)
     x = np.asarray(x)
     # (seed 1704: the keypad burst closed 3 s after the last press it counted, before press 21, and the rule acted
-    # on the last presses; the burst now lingers over them (``keypad_burst_linger_*``), so the rule's notches change
-    # nothing there: shown without the linger)
-    assert_rule_acts(x, OFF, dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_burst_linger_presses=None))
+    # on the last presses; the burst now holds 20 s and lingers (``keypad_burst_hold_ms``, ``keypad_burst_linger_*``),
+    # so the rule's notches change nothing there: shown with the burst's old 3 s and no linger)
+    assert_rule_acts(x, OFF, dataclasses.replace(DEFAULT_MASKER_PARAMS, keypad_burst_linger_presses=None,
+                                                 keypad_burst_hold_ms=3000.0))
     assert blind(x, spans) == 0
 
 

@@ -1605,20 +1605,25 @@ class MaskerParams:
     # with 2 pairs; with any pair 4 bursts, each a repeated note (one pair two or three times within 1.3 s).  The
     # report half, run once for 2 presses, opened a burst on HyperRogue (0.907 -> 1.321 % changed): hence 3 (0 bursts
     # there, every source bit-identical with main).  Window and hold: the benchmark's presses (40 ms-1 s, gaps of
-    # 45-400 ms) close within 1.4 s of each other; 3 s leaves room for a pause between groups of digits.  None: off
+    # 45-400 ms) close within 1.4 s of each other; a 3 s window leaves room for a pause between groups of digits.  The
+    # hold was 3 s too; it is 20 s since the eleventh session: a customer who stops mid-card (6 keys, then 6 or 15 s
+    # of speech, then the other 10, all under speech as loud or 3 dB louder) began a new sequence, whose first three
+    # keys the oracle-timed attacker named 94 of 150 times (tune seeds 3200-3209, cells 1, 17, 18, 25, 26; chance
+    # 9.4); with a 10 s hold 12 after 6 s and 94 after 15 s, with 20 s 12 after both.  A burst opens on no key-free
+    # source, so holding it costs key-free audio nothing; after keys the speech keeps the band notch longer.  None: off
     # (``media.keypad_burst = false``).  ``keypad_burst_music`` holds the context measure's thresholds (whole, away
     # from the DTMF bins) for this ungated question: m12x's 0.6 / 0.4, with which it was measured (the gated rules'
     # 0.45 / 0.35 of m13e were chosen where keyed speech is never measured; here every key is); None: not asked.
     keypad_burst_presses: int | None = 3
     keypad_burst_window_ms: float = 3000.0
-    keypad_burst_hold_ms: float = 3000.0
+    keypad_burst_hold_ms: float = 20000.0
     keypad_burst_min_ms: float = 40.0
     keypad_burst_pairs: int = 2
     keypad_burst_music: object = (0.6, 0.4)
     keypad_burst_profile: bool = False
     keypad_burst_measured_pair: bool = True
-    # Keypad burst, linger after a card-length run (issue 12, eleventh session): a burst closes
-    # ``keypad_burst_hold_ms`` (3 s) after its last press, so the security code a customer keys after the agent's
+    # Keypad burst, linger after a card-length run (issue 12, eleventh session): a burst closed
+    # ``keypad_burst_hold_ms`` (then 3 s) after its last press, so the security code a customer keys after the agent's
     # next question (a pause of speech) begins a new sequence, whose first keys the burst does not yet cover: with
     # the card keyed first (16 keys), 6 s of speech, then 3 keys, all under speech 3 dB louder or level with it,
     # the oracle-timed attacker named 50 of the 75 security-code keys (tune seeds 3200-3204, cells 1, 17, 18, 25,
