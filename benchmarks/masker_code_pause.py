@@ -100,25 +100,25 @@ def main(argv: List[str] = None) -> int:
     named = np.zeros((2, 2, len(PARTS)), dtype=int)  # [unmasked, masker][oracle, blind][part]
     presses = np.zeros(len(PARTS), dtype=int)
     bursts = 0
-    for seed in seeds:
-        speech = A.load_speech(240.0, seed=seed)
-        if speech is None:
-            print("note: asterisk-core-sounds-en-wav not installed")
-            return 1
-        for ci in want:
-            _, cond, off = table[ci]
-            rate = cond.get("rate", 8000)
-            x, spans = card_pause_code(np.random.default_rng(seed * 7 + off), speech, cond, args.pause_s, split)
-            out, m = bench.mask_stream(masker_mod.Masker, x, rate, params=params)
-            bursts += m.bursts
-            for row, y in enumerate((x, out)):
-                heard = bench._codec(y, cond)
-                answers = (A.oracle_answers(heard, spans, rate), A.answers(A.decode(heard, rate), spans))
-                for col, got in enumerate(answers):
-                    for k, (sp, a) in enumerate(zip(spans, got)):
-                        named[row, col, part_of(k, split)] += a == sp.digit
-            for k in range(len(spans)):
-                presses[part_of(k, split)] += 1
+    try:
+        for seed, speech in cells_bench.seed_speech(seeds):
+            for ci in want:
+                _, cond, off = table[ci]
+                rate = cond.get("rate", 8000)
+                x, spans = card_pause_code(np.random.default_rng(seed * 7 + off), speech, cond, args.pause_s, split)
+                out, m = bench.mask_stream(masker_mod.Masker, x, rate, params=params)
+                bursts += m.bursts
+                for row, y in enumerate((x, out)):
+                    heard = bench._codec(y, cond)
+                    answers = (A.oracle_answers(heard, spans, rate), A.answers(A.decode(heard, rate), spans))
+                    for col, got in enumerate(answers):
+                        for k, (sp, a) in enumerate(zip(spans, got)):
+                            named[row, col, part_of(k, split)] += a == sp.digit
+                for k in range(len(spans)):
+                    presses[part_of(k, split)] += 1
+    except cells_bench.SpeechMissing as exc:
+        print(exc)
+        return 1
     changes = ", ".join(args.set) or "the defaults"
     print(f"{len(seeds)} seeds x cells {args.cells}, {args.pause_s:g} s of speech before the code"
           + (f" and after the card's key {split}" if split else "") + ", masker with "

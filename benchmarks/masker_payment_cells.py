@@ -54,6 +54,20 @@ def seeds_arg(text: str) -> List[int]:
     return out
 
 
+class SpeechMissing(RuntimeError):
+    """The talk-over cells need the English prompts (asterisk-core-sounds-en-wav)."""
+
+
+def seed_speech(seeds):
+    """(seed, its 240 s of talk-over speech) for each seed, loaded one at a time; :class:`SpeechMissing` without the
+    English prompts (a benchmark prints a note and exits 1)."""
+    for seed in seeds:
+        speech = A.load_speech(240.0, seed=seed)
+        if speech is None:
+            raise SpeechMissing("note: asterisk-core-sounds-en-wav not installed")
+        yield seed, speech
+
+
 def named_presses(heard: np.ndarray, spans: list, rate: int) -> List[str]:
     """Each press the blind attacker names right: its index, key, span and length, and the detections naming it
     (start and end in samples from the press's start, windows in support)."""
@@ -99,35 +113,35 @@ def main() -> int:
         print("wt+: the working tree with " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
     result: dict = {rev: {} for rev in models}
     print(f"{args.profile} masker, {len(want)} cells x {args.presses} presses per seed; blind / oracle-timed per masker")
-    for seed in seeds_arg(args.seeds):
-        speech = A.load_speech(240.0, seed=seed)
-        if speech is None:
-            print("note: asterisk-core-sounds-en-wav not installed")
-            return 1
-        tot = {rev: [0, 0] for rev in models}
-        named, details = [], []
-        for ci in want:
-            name, cond, off = table[ci]
-            x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
-            rate = cond.get("rate", 8000)
-            for rev, model in models.items():
-                out, m = bench.mask_stream(model, x, rate)
-                heard = bench._codec(out, cond)
-                b = A.count_recovered(heard, spans, rate)
-                o = -1 if args.no_oracle else A.oracle_score(heard, spans, rate)
-                result[rev][f"{seed}/{ci}"] = [b, o, m.errors]
-                tot[rev][0] += b
-                tot[rev][1] += o
-                if b:
-                    named.append(f"{rev}: {b} in cell {ci} ({name})")
-                    if args.detail:
-                        details += [f"    {rev}, cell {ci}: {line}" for line in named_presses(heard, spans, rate)]
-        for rev in models:
-            result[rev][str(seed)] = tot[rev]
-        print(f"  seed {seed}: " + " | ".join(f"{rev} {t[0]} / {t[1]}" for rev, t in tot.items())
-              + (f"  ({'; '.join(named)})" if named else ""), flush=True)
-        for line in details:
-            print(line)
+    try:
+        for seed, speech in seed_speech(seeds_arg(args.seeds)):
+            tot = {rev: [0, 0] for rev in models}
+            named, details = [], []
+            for ci in want:
+                name, cond, off = table[ci]
+                x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
+                rate = cond.get("rate", 8000)
+                for rev, model in models.items():
+                    out, m = bench.mask_stream(model, x, rate)
+                    heard = bench._codec(out, cond)
+                    b = A.count_recovered(heard, spans, rate)
+                    o = -1 if args.no_oracle else A.oracle_score(heard, spans, rate)
+                    result[rev][f"{seed}/{ci}"] = [b, o, m.errors]
+                    tot[rev][0] += b
+                    tot[rev][1] += o
+                    if b:
+                        named.append(f"{rev}: {b} in cell {ci} ({name})")
+                        if args.detail:
+                            details += [f"    {rev}, cell {ci}: {line}" for line in named_presses(heard, spans, rate)]
+            for rev in models:
+                result[rev][str(seed)] = tot[rev]
+            print(f"  seed {seed}: " + " | ".join(f"{rev} {t[0]} / {t[1]}" for rev, t in tot.items())
+                  + (f"  ({'; '.join(named)})" if named else ""), flush=True)
+            for line in details:
+                print(line)
+    except SpeechMissing as exc:
+        print(exc)
+        return 1
     seeds = seeds_arg(args.seeds)
     print("  all: " + " | ".join(f"{rev} {sum(result[rev][str(s)][0] for s in seeds)} / "
                                  f"{sum(result[rev][str(s)][1] for s in seeds)}" for rev in models))

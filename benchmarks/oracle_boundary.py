@@ -111,32 +111,32 @@ def main(argv: List[str] = None) -> int:
     #: cell -> output -> attacker -> [first keys, rest]; and cell -> presses [first keys, rest]
     per_cell = {c: {o: {"blind": np.zeros(2, int), "oracle": np.zeros(2, int)} for o in outputs} for c in want}
     cell_presses = {c: np.zeros(2, int) for c in want}
-    for seed in seeds:
-        speech = A.load_speech(240.0, seed=seed)
-        if speech is None:
-            print("note: asterisk-core-sounds-en-wav not installed")
-            return 1
-        for ci in want:
-            _, cond, off = table[ci]
-            x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
-            rate = cond.get("rate", 8000)
-            out, m = bench.mask_stream(masker_mod.Masker, x, rate)
-            notched_all, _ = bench.mask_stream(bench.payment_model(masker_mod.Masker), x, rate)
-            sel = treated(m, out.size)
-            own += A.oracle_score(bench._codec(out, cond), spans, rate)
-            for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
-                groups[label] += right_by_group(bench._codec(y, cond), spans, rate)
-            groups["presses"] += [len(spans[a:b]) for a, b in INDEX_GROUPS]
-            if args.per_cell:
-                cell_presses[ci] += [len(spans[:FIRST_KEYS]), len(spans[FIRST_KEYS:])]
-                for label, y in zip(outputs, (x, out, notched_all)):
-                    heard = bench._codec(y, cond)
-                    per_cell[ci][label]["blind"] += right_split(A.answers(A.decode(heard, rate), spans), spans)
-                    per_cell[ci][label]["oracle"] += right_split(A.oracle_answers(heard, spans, rate), spans)
-            for h in heads:
-                g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
-                score[h] += A.oracle_score(bench._codec(g, cond), spans, rate)
-            presses += len(spans)
+    try:
+        for seed, speech in cells_bench.seed_speech(seeds):
+            for ci in want:
+                _, cond, off = table[ci]
+                x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
+                rate = cond.get("rate", 8000)
+                out, m = bench.mask_stream(masker_mod.Masker, x, rate)
+                notched_all, _ = bench.mask_stream(bench.payment_model(masker_mod.Masker), x, rate)
+                sel = treated(m, out.size)
+                own += A.oracle_score(bench._codec(out, cond), spans, rate)
+                for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
+                    groups[label] += right_by_group(bench._codec(y, cond), spans, rate)
+                groups["presses"] += [len(spans[a:b]) for a, b in INDEX_GROUPS]
+                if args.per_cell:
+                    cell_presses[ci] += [len(spans[:FIRST_KEYS]), len(spans[FIRST_KEYS:])]
+                    for label, y in zip(outputs, (x, out, notched_all)):
+                        heard = bench._codec(y, cond)
+                        per_cell[ci][label]["blind"] += right_split(A.answers(A.decode(heard, rate), spans), spans)
+                        per_cell[ci][label]["oracle"] += right_split(A.oracle_answers(heard, spans, rate), spans)
+                for h in heads:
+                    g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
+                    score[h] += A.oracle_score(bench._codec(g, cond), spans, rate)
+                presses += len(spans)
+    except cells_bench.SpeechMissing as exc:
+        print(exc)
+        return 1
     print(f"{len(seeds)} seeds x cells {args.cells}: {presses} presses, chance {presses / 16:.0f} "
           f"(10^-4 bound {A.chance_bound(presses)})")
     print(f"  the masker's own output: oracle names {own}")

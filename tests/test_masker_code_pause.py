@@ -58,3 +58,11 @@ def test_a_card_keyed_in_two_runs_counts_the_keys_after_its_pause(capsys):
     assert list(now) == list(CP.PARTS) and now[after]["presses"] == 2 * 2 * 3
     assert now["card, keys 7-16"]["presses"] == 2 * 2 * 7
     assert now[after]["oracle_out"] <= now[after]["bound"] < old[after]["oracle_out"]
+
+
+def test_without_the_english_prompts_a_note_and_exit_1(capsys, monkeypatch):
+    from dtmfguard.testkit import adversary
+
+    monkeypatch.setattr(adversary, "load_speech", lambda *a, **k: None)
+    assert CP.main(["--seeds", "1", "--cells", "1"]) == 1
+    assert capsys.readouterr().out.strip() == "note: asterisk-core-sounds-en-wav not installed"
