@@ -35,5 +35,11 @@ setup(
             extra_compile_args=["-O2", "-std=gnu99"],
             optional=True,
         ),
+        Extension(
+            "dtmfguard.server._procwatch",
+            sources=["native/procwatch.c"],
+            extra_compile_args=["-O2", "-std=gnu99"],
+            optional=True,
+        ),
     ]
 )

@@ -117,7 +117,7 @@ def serve_one(cfg) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    from ..server.procs import STOP_DEADLINE_S, exit_watch, supervisor_pid
+    from ..server.procs import STOP_DEADLINE_S, exit_watch, parent_watch_without_gil, supervisor_pid
 
     def overrun() -> None:
         log.error("still running %.0f s after being told to stop: exiting now", STOP_DEADLINE_S)
@@ -125,6 +125,8 @@ def serve_one(cfg) -> int:
 
     # a stop (signal, or the supervisor gone) ends this process within STOP_DEADLINE_S, stuck or not
     exit_watch(stop, supervisor_pid() if supervised else None, on_overrun=overrun)
+    if supervised and supervisor_pid() is not None and not parent_watch_without_gil(supervisor_pid()):
+        log.info("process watch without the GIL not built (native/procwatch.c): the Python watch alone")
     from ..sip.pj.b2bua import Guard
     from ..sip.pj.shutdown import end_all_calls
 

@@ -14,7 +14,7 @@ import time
 from typing import Callable, Iterator, Optional
 
 __all__ = ["json_events", "stop_process", "die_with_parent", "exit_watch", "stdout_captured", "PARENT_PID_ENV",
-           "STOP_DEADLINE_S", "supervisor_pid"]
+           "STOP_DEADLINE_S", "supervisor_pid", "parent_watch_without_gil"]
 
 #: A supervised child finds its supervisor's pid here (to notice a parent that died before it asked to follow).
 PARENT_PID_ENV = "DTMFGUARD_SUPERVISOR_PID"
@@ -79,6 +79,20 @@ def exit_watch(stop: threading.Event, parent_pid: Optional[int] = None, deadline
     t = threading.Thread(target=watch, name="exit-watch", daemon=True)
     t.start()
     return t
+
+
+def parent_watch_without_gil(parent_pid: int, deadline_s: float = STOP_DEADLINE_S + 2.0, poll_s: float = 0.5) -> bool:
+    """Behind :func:`exit_watch`, for a worker whose threads deadlock on the GIL (a pjsua2 call holding it waits on
+    a pjsip lock whose owner waits for it; then neither a signal handler nor a Python thread runs again): a C
+    thread (``native/procwatch.c``) that ends the process with status 1 ``deadline_s`` after ``parent_pid`` stops
+    being its parent.  ``deadline_s`` is longer than :func:`exit_watch`'s, which stops a live process tidily (its
+    state file, its log line) first.  False when the C module was not built (the Python watch alone)."""
+    try:
+        from . import _procwatch
+    except ImportError:
+        return False
+    _procwatch.start(int(parent_pid), int(round(poll_s * 1000)), int(round(deadline_s * 1000)))
+    return True
 
 
 def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> Optional[int]:
