@@ -33,7 +33,7 @@ def run(args) -> int:
         x, rate = read_audio(args.file, args.channel)
     except AudioError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    m = Masker(rate, lookahead_ms=DEFAULT_LOOKAHEAD_MS if args.lookahead_ms is None else args.lookahead_ms, mask=args.mask)
+    m = Masker(rate, lookahead_ms=args.lookahead_ms, mask=args.mask)
     y = np.concatenate([m.process(np.clip(np.round(x), -32768, 32767).astype(np.int16)), m.flush()])
     y = y[m.delay_samples:].astype(np.float64)
     spans = [s for s in m.masked_spans if s.end > 0 and s.start < x.size]
@@ -80,7 +80,7 @@ def register(sub) -> None:
     p.add_argument("--png", required=True, metavar="OUT.png", help="where to write the picture")
     p.add_argument("--channel", type=int, default=None, help="channel of a multi-channel file (0-based)")
     p.add_argument("--mask", choices=MASKS, default=DEFAULT_MASK, help="mask signal")
-    p.add_argument("--lookahead-ms", type=lookahead_ms, default=None,
+    p.add_argument("--lookahead-ms", type=lookahead_ms, default=DEFAULT_LOOKAHEAD_MS,
                    help=f"masker look-ahead in ms (default {DEFAULT_LOOKAHEAD_MS:g}, as on live calls)")
     p.add_argument("--width", type=number(1, 100), default=12.0, help="figure width in inches")
     p.add_argument("--dpi", type=number(10, 1200, int), default=100)

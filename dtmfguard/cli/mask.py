@@ -126,19 +126,11 @@ def register(sub) -> None:
                    help="payment profile for the whole file: besides masking key presses, remove the 8 DTMF "
                         "frequencies from all other audio (speech loses about 0.6 dB; catches tones hidden "
                         "under louder speech that are otherwise left partly raw). For card-entry recordings")
-    p.add_argument("--lookahead-ms", type=lookahead_ms, default=None,
+    p.add_argument("--lookahead-ms", type=lookahead_ms, default=DEFAULT_LOOKAHEAD_MS,
                    help=f"masker look-ahead in ms (default {DEFAULT_LOOKAHEAD_MS:g}, as on live calls)")
     p.add_argument("--report", metavar="FILE",
                    help="write the JSON report here (default with --out-dir: DIR/mask-report.json)")
     p.add_argument("--jobs", type=number(1, 1024, int), default=None, help="parallel processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    p.set_defaults(func=_run_with_defaults)
-
-
-def _run_with_defaults(args) -> int:
-    from ..dsp.recordings import RECORDING_LOOKAHEAD_MS
-
-    if args.lookahead_ms is None:
-        args.lookahead_ms = RECORDING_LOOKAHEAD_MS
-    return run(args)
+    p.set_defaults(func=run)

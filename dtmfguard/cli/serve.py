@@ -124,8 +124,9 @@ def serve_one(cfg) -> int:
         _cleanup_state(state_dir)
 
     # a stop (signal, or the supervisor gone) ends this process within STOP_DEADLINE_S, stuck or not
-    exit_watch(stop, supervisor_pid() if supervised else None, on_overrun=overrun)
-    if supervised and supervisor_pid() is not None and not parent_watch_without_gil(supervisor_pid()):
+    parent = supervisor_pid() if supervised else None
+    exit_watch(stop, parent, on_overrun=overrun)
+    if parent is not None and not parent_watch_without_gil(parent):
         log.info("process watch without the GIL not built (native/procwatch.c): the Python watch alone")
     from ..sip.pj.b2bua import Guard
     from ..sip.pj.shutdown import end_all_calls

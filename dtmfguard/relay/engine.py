@@ -276,15 +276,14 @@ def _check_settings(*, media_address, media_bind, max_calls, call_timeout_s, inf
     The media address goes into every SDP ``c=`` line the relay writes (RFC 4566 section 5.7: an address, not a
     host name) and is the address the RTP sockets bind to unless ``media_bind`` is given.
     """
-    for name, value in (("media address", media_address), ("media bind address", media_bind)):
-        if value is None and name == "media bind address":
-            continue
+    checks = [("media address", media_address, " (name it when the ng address is a host name)")]
+    if media_bind is not None:
+        checks.append(("media bind address", media_bind, ""))
+    for name, value, hint in checks:
         try:
             ipaddress.ip_address(value)
         except ValueError:
-            raise ValueError(f"the {name} must be an IPv4 or IPv6 address, got {value!r}"
-                             + (" (name it when the ng address is a host name)" if name == "media address" else "")
-                             ) from None
+            raise ValueError(f"the {name} must be an IPv4 or IPv6 address, got {value!r}{hint}") from None
     if isinstance(max_calls, bool) or not isinstance(max_calls, int) or not 1 <= max_calls <= 100_000:
         raise ValueError(f"max calls must be 1..100000, got {max_calls!r}")
     if not 0.0 < call_timeout_s <= 86_400.0:  # also refuses nan
