@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from sip_peers import process_alive, wait_until
+
 try:
     from dtmfguard.server import _procwatch  # noqa: F401
 except ImportError:  # pragma: no cover - a build without a C compiler
@@ -43,14 +45,6 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def _orphan(kind: str) -> int:
     """Start the parent and its child, kill the parent; the child's pid."""
     parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, kind], stdout=subprocess.PIPE, text=True)
@@ -68,14 +62,11 @@ def test_a_child_stuck_holding_the_gil_leaves_when_its_parent_dies():
     pid = _orphan("python")
     try:
         time.sleep(2.0)
-        assert _alive(pid), "the Python watch ran although the GIL was held: the case below proves nothing"
+        assert process_alive(pid), "the Python watch ran although the GIL was held: the case below proves nothing"
     finally:
         os.kill(pid, signal.SIGKILL)
     pid = _orphan("c")
-    deadline = time.monotonic() + 10.0
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
+    if not wait_until(lambda: not process_alive(pid), 10.0):
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the C watch did not end a child whose parent died")
 

@@ -17,7 +17,7 @@ import pytest
 from dtmfguard.server.procs import STOP_DEADLINE_S
 from dtmfguard.server.supervisor import probe_listen
 
-from sip_peers import PYTHON, Proc, free_port, rtp_base
+from sip_peers import PYTHON, Proc, free_port, process_alive, rtp_base, wait_until
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -40,23 +40,6 @@ def _children(pid: int) -> set[int]:
             except (OSError, ValueError, IndexError):
                 pass
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def _threads(pid: int) -> str:
@@ -115,8 +98,8 @@ def test_ready_means_listening_and_sigkill_leaves_no_worker(tmp_path):
         sup.p.kill()
         sup.p.wait(5)
         # ~3 s here; a worker's own watch (server.procs.exit_watch) bounds it at STOP_DEADLINE_S, stuck or not
-        if not _wait(lambda: not any(_alive(p) for p in workers), STOP_DEADLINE_S + 10):
-            left = [_threads(p) for p in workers if _alive(p)]
+        if not wait_until(lambda: not any(process_alive(p) for p in workers), STOP_DEADLINE_S + 10):
+            left = [_threads(p) for p in workers if process_alive(p)]
             pytest.fail(f"workers outlived a SIGKILLed supervisor by {STOP_DEADLINE_S + 10:.0f} s: " + " | ".join(left)
                         + "\nlog: " + sup.err_path.read_text()[-3000:])
         for port in (base, base + 10):
@@ -124,7 +107,7 @@ def test_ready_means_listening_and_sigkill_leaves_no_worker(tmp_path):
     finally:
         sup.stop()
         for p in workers:
-            if _alive(p):  # never leave an orphan holding ports for the tests after this one
+            if process_alive(p):  # never leave an orphan holding ports for the tests after this one
                 os.kill(p, signal.SIGKILL)
 
 

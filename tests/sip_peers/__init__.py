@@ -307,6 +307,25 @@ class SippUas:
         return False
 
 
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, or no such process, is not alive: /proc/<pid>/stat's state)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(pred, timeout: float, step: float = 0.05) -> bool:
+    """Poll ``pred`` every ``step`` s for ``timeout`` s; its value then (True as soon as it holds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
 def keys_of(proc: Proc, call: int | None = 0) -> str:
     """The digits a peer got on its ``call``-th call (all its calls with ``call=None``), from its summary."""
     calls = done_event(proc)["calls"]
