@@ -111,3 +111,28 @@ def test_key_free_speech_chains_open_no_burst():
     x = np.clip(np.round(sp), -32768, 32767).astype(np.int16)
     _, m = mask(x)
     assert m.bursts == 0 and m.burst_spans == [] and m.errors == 0
+
+
+def test_a_chain_and_the_press_it_became_count_once_towards_the_linger():
+    """A chain counted towards the burst and then the press of its pair that opened (its count taken back, the
+    press counted when its mask closes) are one press for ``keypad_burst_linger_presses`` as for the window: the
+    burst lingers only once that many presses have been counted, not one press earlier.  A count already out of
+    the window is taken back from nothing."""
+    n = P.keypad_burst_linger_presses
+    assert n is not None and n >= P.keypad_burst_presses + 2
+    m = masker_mod.Masker()
+    step = 2400  # (300 ms between presses: within the window, the burst on throughout)
+    e = 40000
+    for k in range(n - 2):
+        m._burst_count(e, 1 + k % 2)
+        e += step
+    assert m.bursts == 1 and m._burst_count_in == n - 2 and m._burst_held() == m._burst_hold
+    m._burst_count(e, 5)  # a chain of pair 5 counted (``_chain_fold``) ...
+    m._uncount(e, 5)  # ... then a press of that pair opened: the chain's count is taken back
+    assert m._burst_count_in == n - 2 and (e, 5) not in m._burst_closes
+    m._burst_count(e + 400, 5)  # the press's own count, when its mask closes
+    assert m._burst_count_in == n - 1 and m._burst_held() == m._burst_hold
+    m._burst_count(e + step, 2)  # the n-th press: the burst now lingers
+    assert m._burst_count_in == n and m._burst_held() == max(m._burst_linger, m._burst_hold)
+    m._uncount(0, 1)  # (never counted, or long out of the window)
+    assert m._burst_count_in == n

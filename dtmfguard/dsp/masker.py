@@ -3191,11 +3191,20 @@ class Masker:
                 and e - ch[2] <= self._chain_gap:
             # a press of the chain's pair opens: it is counted as a press when its mask closes, not twice
             if ch[3] is not None:
-                try:
-                    self._burst_closes.remove((ch[3], ch[0]))
-                except ValueError:
-                    pass  # (already out of the window)
+                self._uncount(ch[3], ch[0])
             self._chain = None
+
+    def _uncount(self, e: int, pair: int) -> None:
+        """The count of ``pair`` made at hop ``e`` (a chain's, :meth:`_chain_fold`) taken back: out of the window's
+        closes and, when the burst it went to is still on, out of its presses (``keypad_burst_linger_*`` counts
+        presses, not a chain and then the press it became)."""
+        try:
+            self._burst_closes.remove((e, pair))
+        except ValueError:
+            return  # (already out of the window)
+        b = self._burst
+        if b is not None and b.end - self._guard >= e - self.delay_samples and self._burst_count_in > 0:
+            self._burst_count_in -= 1
 
     def _chain_fold(self, e: int, pair: int, origin: int, last: int, musical: bool, buf_start: int) -> None:
         """A suspect of ``pair`` (named from hop ``origin`` to ``last``) ended or switched at hop ``e``: it extends
