@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 
+import dtmfguard  # noqa: F401 - before numpy: its BLAS with one thread (dtmfguard/__init__.py)
 import numpy as np
 import json
 import resource

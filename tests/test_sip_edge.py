@@ -239,3 +239,69 @@ def test_a_flood_of_refused_requests_is_counted_but_not_logged_line_by_line(tmp_
     assert 1 < len(lines) <= 3 * logthrottle.BURST + 1, len(lines)
     assert "more like this in the last" in lines[-1]
     assert sum(ln.count("INVITE answered 488") for ln in log.splitlines()) <= 3 * logthrottle.BURST + 1
+
+
+def _call_invite(gport: int, lport: int, rtp: int, n: int) -> bytes:
+    """A plain new call (PCMU) from a raw UDP socket, unique per ``n``."""
+    sdp = (f"v=0\r\no=- {n} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           f"m=audio {rtp} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    return (f"INVITE sip:guard@127.0.0.1:{gport} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bKrt{n}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:c@127.0.0.1>;tag=rt{n}\r\nTo: <sip:guard@127.0.0.1>\r\n"
+            f"Call-ID: retrans-{n}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{lport}>\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
+
+
+def _statuses(sock, call_id: bytes, wait_s: float, until: int = 0) -> list:
+    """Status codes of the responses for ``call_id`` that arrive within ``wait_s`` (or up to ``until``)."""
+    import socket
+    import time
+
+    got, end = [], time.monotonic() + wait_s
+    while time.monotonic() < end:
+        sock.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            msg = sock.recv(65535)
+        except socket.timeout:
+            break
+        if msg.startswith(b"SIP/2.0 ") and call_id in msg:
+            got.append(int(msg[8:11]))
+            if got[-1] == until:
+                break
+    return got
+
+
+def test_a_retransmitted_invite_of_a_call_let_in_is_not_refused_when_the_worker_is_full(tmp_path):
+    """The worker full (two calls ringing at an agent that answers late: all four of pjsua's call slots), a
+    retransmission of the second call's INVITE reaches pjsip's transaction layer, which absorbs it (RFC 3261
+    §17.2.1: it resends the call's provisional answer); only a new call is refused 503.  Before, the edge
+    answered the retransmission 503 as a new call: the caller's transaction ended with it and the call was
+    lost while the guard went on bridging it (benchmarks/calls.py: callers retransmit whenever the worker is
+    slow to answer)."""
+    import socket
+
+    aport, gport = free_port(), free_port()
+    agent = Proc(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(aport), "--rtp", str(rtp_base()),
+                  "--calls", "0", "--timeout", "60", "--answer-delay", "20"], "agent", tmp_path)
+    guard = _guard(tmp_path, aport, gport)  # (--answer-timeout 5: the calls ring well within it)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        agent.wait_ready()
+        guard.wait_ready()
+        sock.bind(("127.0.0.1", 0))
+        lport = sock.getsockname()[1]
+        invites = [_call_invite(gport, lport, 7000 + 2 * n, n) for n in range(3)]
+        for n in range(2):
+            sock.sendto(invites[n], ("127.0.0.1", gport))
+            assert 180 in _statuses(sock, f"retrans-{n}@".encode(), 3.0, until=180), n  # ringing at the agent
+        sock.sendto(invites[1], ("127.0.0.1", gport))  # the second call's INVITE again
+        again = _statuses(sock, b"retrans-1@", 0.5)
+        sock.sendto(invites[2], ("127.0.0.1", gport))  # a third call: the worker is full
+        third = _statuses(sock, b"retrans-2@", 1.0, until=503)
+    finally:
+        sock.close()
+        assert guard.stop() == 0
+        agent.stop()
+    assert again and 503 not in again and all(code < 200 for code in again), again
+    assert third == [503], third
+    edge = [e for e in guard.events() if e.get("event") == "done"][0]["health"]["edge"]
+    assert edge["retransmissions_passed"] >= 1 and edge["refused"].get("503") == 1, edge

@@ -72,6 +72,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+import numpy as np
 import pjsua2 as pj
 
 from ...signalling.eventlimit import KeyRateLimit
@@ -386,6 +387,12 @@ class Guard:
                 # the clock thread needs the GIL for its callbacks: a thread holding it is asked to let go
                 # after the switch interval (5 ms by default: a quarter of a frame)
                 sys.setswitchinterval(0.001)
+                import dtmfguard
+
+                if not dtmfguard.BLAS_SINGLE_THREAD:
+                    log.warning("numpy was loaded before dtmfguard with its BLAS thread pool on: a real-time "
+                                "thread's BLAS call can stall this worker up to a second; set "
+                                "OPENBLAS_NUM_THREADS=1 (dtmfguard/__init__.py)")
         except RuntimeError as exc:
             raise ConfigError(str(exc)) from None
         s = EndpointSettings(host=c.sip_host, port=c.sip_port, transports=tuple(c.transports),
@@ -402,8 +409,28 @@ class Guard:
         from .rewrite import install as install_rewrite
 
         self.rewriter = install_rewrite(self._refer_headers)
+        self._warm_up()
         log.info("guard listening on %s:%d (%s), RTP %d-%d", c.sip_host, c.sip_port, "/".join(c.transports),
                  c.rtp_port, c.rtp_port + c.rtp_range)
+
+    def _warm_up(self) -> None:
+        """One throwaway pipeline, and a frame through it, before the first call: its lazy imports and first-use
+        set-up (80 ms here) are then not paid by the first call's INVITE on this thread and its first frame on the
+        media clock.  A failure here is only logged: each call then builds its own pipeline or is refused
+        (``pipeline-failed``)."""
+        t0 = time.monotonic()
+        c = self.cfg
+        try:  # (the default pipeline without a key relay: nothing of it outlives this, whatever the factory)
+            p = CallPipeline(8000, mask_mode=c.mask_mode, masker_options=c.masker_options(), name="warm-up",
+                             payment_notch=c.payment_notch)
+            try:
+                p.process_customer_frame(np.zeros(160, dtype=np.int16))
+            finally:
+                p.close()
+        except Exception as exc:  # noqa: BLE001 - a call would meet the same failure and be refused
+            log.warning("media pipeline warm-up failed (%s); calls will build their own", type(exc).__name__)
+            return
+        log.info("media pipeline ready (%.0f ms)", 1000.0 * (time.monotonic() - t0))
 
     def _create_accounts(self, s: EndpointSettings) -> None:
         """One account per leg, because SRTP policy is an account setting in pjsua (endpoint.set_srtp).

@@ -34,7 +34,7 @@ from typing import Callable
 
 from ... import logthrottle
 from ..sipcheck import Refusal, answer_unparsed, check_request, check_sdp, is_initial_invite, split_message
-from .pjmodule import MAX_PKT_LENS, PKT_OFFSET, VOIDP, find_msg_info, pj_str, respond_stateless
+from .pjmodule import MAX_PKT_LENS, PKT_OFFSET, VOIDP, PjStr, find_msg_info, pj_str, respond_stateless
 from .pjmodule import install as install_module
 
 __all__ = ["EdgeGuard", "install", "find_msg_info"]
@@ -67,6 +67,7 @@ class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_ME
 #: 503 with Retry-After says "try another server").
 _FULL = Refusal(503, "Service Unavailable", (("Retry-After", "2"),))
 _ERXOVERFLOW = 171062
+_PJSIP_ROLE_UAS = 1  # pjsip_role_e
 
 _TOO_LARGE = Refusal(513, "Message Too Large")
 
@@ -93,6 +94,7 @@ class EdgeGuard:
         self.answered_unparsed = 0
         self.invite_failures: Counter = Counter()
         self._tp_rdata: dict = {}  # transport -> its rdata (TCP/TLS keep one per connection), SIP thread only
+        self.retransmissions = 0  # INVITEs of calls already let in, passed to the transaction layer while full
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
@@ -104,6 +106,9 @@ class EdgeGuard:
             "pjsip_tx_data_get_info": (ctypes.c_char_p, [VOIDP]),
             "pjsua_call_get_count": (ctypes.c_uint, []),
             "pjsua_call_get_max_count": (ctypes.c_uint, []),
+            "pjsip_get_invite_method": (VOIDP, []),
+            "pjsip_tsx_create_key": (ctypes.c_int, [VOIDP, VOIDP, ctypes.c_int, VOIDP, VOIDP]),
+            "pjsip_tsx_layer_find_tsx": (VOIDP, [VOIDP, ctypes.c_int]),
         }, log=log, unavailable="SIP edge checks unavailable (%s): requests reach pjsua unchecked",
             on_rx_request=self._on_rx_request, on_rx_response=self._on_rx_response,
             on_tx_response=self._on_tx_response)
@@ -153,6 +158,12 @@ class EdgeGuard:
                 self._tp_rdata[tp] = rdata
             refusal = check_request(raw)
             if refusal is None and is_initial_invite(raw) and self._calls_full():
+                if self._has_transaction(rdata):
+                    # a retransmission of a call let in, its first answer not yet heard (the guard was slow to
+                    # send it): the transaction layer absorbs it (RFC 3261 §17.2.1).  Refused as "full", the
+                    # caller's transaction ended with that 503 and the call it had placed was lost
+                    self.retransmissions += 1
+                    return 0
                 refusal = _FULL
             if refusal is None:
                 return 0
@@ -212,6 +223,23 @@ class EdgeGuard:
             return 0
         except BaseException:  # noqa: BLE001 - never into C
             return 0
+
+    def _has_transaction(self, rdata: int) -> bool:
+        """pjsip's transaction layer holds a server transaction for this request (it is a retransmission): the
+        key the layer itself computes (``pjsip_tsx_create_key``, UAS role), looked up without locking (only
+        its presence is read)."""
+        lib = self._lib
+        pool = lib.pjsip_endpt_create_pool(lib.pjsua_get_pjsip_endpt(), b"edgetsx%p", 256, 256)
+        if not pool:
+            return False
+        try:
+            key = PjStr()
+            if lib.pjsip_tsx_create_key(pool, ctypes.byref(key), _PJSIP_ROLE_UAS, lib.pjsip_get_invite_method(),
+                                        rdata) != 0:
+                return False
+            return bool(lib.pjsip_tsx_layer_find_tsx(ctypes.byref(key), 0))
+        finally:
+            lib.pjsip_endpt_release_pool(lib.pjsua_get_pjsip_endpt(), pool)
 
     def _calls_full(self) -> bool:
         """pjsua's call table cannot take another bridge (customer leg + agent leg).  Letting the customer
@@ -306,7 +334,9 @@ class EdgeGuard:
         with self._lock:
             refused = dict(self.refused)
             failures = dict(self.invite_failures)
-        return {"invite_failures_sent": {str(k): v for k, v in sorted(failures.items())},"checked": self.checked, "unchecked": self.unchecked, "answered_unparsed": self.answered_unparsed,
+        return {"invite_failures_sent": {str(k): v for k, v in sorted(failures.items())},
+                "checked": self.checked, "unchecked": self.unchecked, "answered_unparsed": self.answered_unparsed,
+                "retransmissions_passed": self.retransmissions,
                 "refused": {str(k): v for k, v in sorted(refused.items(), key=str)}}
 
 
