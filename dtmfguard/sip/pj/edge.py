@@ -29,7 +29,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Callable
 
 from ... import logthrottle
@@ -68,6 +68,9 @@ class _HdrList(ctypes.Structure):  # the list head of pjsip_hdr (PJ_DECL_LIST_ME
 _FULL = Refusal(503, "Service Unavailable", (("Retry-After", "2"),))
 _ERXOVERFLOW = 171062
 _PJSIP_ROLE_UAS = 1  # pjsip_role_e
+#: calls let in whose INVITE retransmissions may still pass the "full" check: a caller retransmits for 32 s at
+#: most (64 T1, RFC 3261 §17.1.1.2), when far fewer calls than this can have started on one worker
+_LET_IN_KEPT = 1024
 
 _TOO_LARGE = Refusal(513, "Message Too Large")
 
@@ -95,6 +98,7 @@ class EdgeGuard:
         self.invite_failures: Counter = Counter()
         self._tp_rdata: dict = {}  # transport -> its rdata (TCP/TLS keep one per connection), SIP thread only
         self.retransmissions = 0  # INVITEs of calls already let in, passed to the transaction layer while full
+        self._let_in: OrderedDict = OrderedDict()  # transaction key -> transport of the latest calls let in
 
     # -- set-up ---------------------------------------------------------------------------------------
     def install(self) -> bool:
@@ -157,14 +161,22 @@ class EdgeGuard:
                     self._tp_rdata.pop(next(iter(self._tp_rdata)))
                 self._tp_rdata[tp] = rdata
             refusal = check_request(raw)
-            if refusal is None and is_initial_invite(raw) and self._calls_full():
-                if self._has_transaction(rdata):
+            if refusal is None and is_initial_invite(raw):
+                key = self._tsx_key(rdata)
+                if not self._calls_full():
+                    if key is not None:  # let in: remembered with the transport it came on
+                        self._let_in[key] = tp
+                        if len(self._let_in) > _LET_IN_KEPT:
+                            self._let_in.popitem(last=False)
+                elif key is not None and self._let_in.get(key) == tp and self._has_transaction(key):
                     # a retransmission of a call let in, its first answer not yet heard (the guard was slow to
                     # send it): the transaction layer absorbs it (RFC 3261 §17.2.1).  Refused as "full", the
-                    # caller's transaction ended with that 503 and the call it had placed was lost
+                    # caller's transaction ended with that 503 and the call it had placed was lost.  (The same
+                    # branch on another transport is not one: the layer would answer it on the first one.)
                     self.retransmissions += 1
                     return 0
-                refusal = _FULL
+                else:
+                    refusal = _FULL
             if refusal is None:
                 return 0
             method = raw.split(b" ", 1)[0][:32].decode("ascii", "replace")
@@ -224,22 +236,28 @@ class EdgeGuard:
         except BaseException:  # noqa: BLE001 - never into C
             return 0
 
-    def _has_transaction(self, rdata: int) -> bool:
-        """pjsip's transaction layer holds a server transaction for this request (it is a retransmission): the
-        key the layer itself computes (``pjsip_tsx_create_key``, UAS role), looked up without locking (only
-        its presence is read)."""
+    def _tsx_key(self, rdata: int) -> bytes | None:
+        """The key pjsip's transaction layer gives this request's server transaction (``pjsip_tsx_create_key``,
+        UAS role, as the layer computes it), or None."""
         lib = self._lib
         pool = lib.pjsip_endpt_create_pool(lib.pjsua_get_pjsip_endpt(), b"edgetsx%p", 256, 256)
         if not pool:
-            return False
+            return None
         try:
             key = PjStr()
             if lib.pjsip_tsx_create_key(pool, ctypes.byref(key), _PJSIP_ROLE_UAS, lib.pjsip_get_invite_method(),
-                                        rdata) != 0:
-                return False
-            return bool(lib.pjsip_tsx_layer_find_tsx(ctypes.byref(key), 0))
+                                        rdata) != 0 or not key.ptr or not 0 < key.slen <= 4096:
+                return None
+            return ctypes.string_at(key.ptr, key.slen)
         finally:
             lib.pjsip_endpt_release_pool(lib.pjsua_get_pjsip_endpt(), pool)
+
+    def _has_transaction(self, key: bytes) -> bool:
+        """pjsip's transaction layer holds a transaction of this key (looked up without locking: only its
+        presence is read)."""
+        buf = ctypes.create_string_buffer(key, len(key))
+        ks = PjStr(ctypes.cast(buf, VOIDP).value, len(key))
+        return bool(self._lib.pjsip_tsx_layer_find_tsx(ctypes.byref(ks), 0))
 
     def _calls_full(self) -> bool:
         """pjsua's call table cannot take another bridge (customer leg + agent leg).  Letting the customer
