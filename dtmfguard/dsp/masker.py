@@ -3136,9 +3136,8 @@ class Masker:
             closes.popleft()
         first = e - self.delay_samples  # (the first sample not yet emitted by a 1-sample chunking: lim - fade)
         b = self._burst
-        if b is not None and b.end - self._guard >= first:
-            # on, its ramp-out not begun at any chunking: held (the end only moves later), after a card-length run
-            # for ``keypad_burst_linger_ms``
+        if self._burst_on(e):
+            # held (the end only moves later), after a card-length run for ``keypad_burst_linger_ms``
             self._burst_count_in += 1
             b.end = max(b.end, e + self._burst_held())
         elif len(closes) >= self._burst_n and len({q for _, q in closes}) >= self._burst_pairs:
@@ -3202,9 +3201,14 @@ class Masker:
             self._burst_closes.remove((e, pair))
         except ValueError:
             return  # (already out of the window)
-        b = self._burst
-        if b is not None and b.end - self._guard >= e - self.delay_samples and self._burst_count_in > 0:
+        if self._burst_on(e) and self._burst_count_in > 0:
             self._burst_count_in -= 1
+
+    def _burst_on(self, e: int) -> bool:
+        """The last burst is on at hop ``e``, its ramp-out not begun at any chunking (its end is still past the first
+        sample not yet emitted by a 1-sample chunking)."""
+        b = self._burst
+        return b is not None and b.end - self._guard >= e - self.delay_samples
 
     def _chain_fold(self, e: int, pair: int, origin: int, last: int, musical: bool, buf_start: int) -> None:
         """A suspect of ``pair`` (named from hop ``origin`` to ``last``) ended or switched at hop ``e``: it extends
