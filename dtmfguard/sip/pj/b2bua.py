@@ -75,6 +75,7 @@ from typing import Any, Callable
 import numpy as np
 import pjsua2 as pj
 
+from ... import BLAS_SINGLE_THREAD
 from ...signalling.eventlimit import KeyRateLimit
 from ...media.pipeline import CallPipeline
 from ...security import log_debug_traceback
@@ -387,9 +388,7 @@ class Guard:
                 # the clock thread needs the GIL for its callbacks: a thread holding it is asked to let go
                 # after the switch interval (5 ms by default: a quarter of a frame)
                 sys.setswitchinterval(0.001)
-                import dtmfguard
-
-                if not dtmfguard.BLAS_SINGLE_THREAD:
+                if not BLAS_SINGLE_THREAD:
                     log.warning("numpy was loaded before dtmfguard with its BLAS thread pool on: a real-time "
                                 "thread's BLAS call can stall this worker up to a second; set "
                                 "OPENBLAS_NUM_THREADS=1 (dtmfguard/__init__.py)")
@@ -419,10 +418,8 @@ class Guard:
         media clock.  A failure here is only logged: each call then builds its own pipeline or is refused
         (``pipeline-failed``)."""
         t0 = time.monotonic()
-        c = self.cfg
         try:  # (the default pipeline without a key relay: nothing of it outlives this, whatever the factory)
-            p = CallPipeline(8000, mask_mode=c.mask_mode, masker_options=c.masker_options(), name="warm-up",
-                             payment_notch=c.payment_notch)
+            p = self._default_pipeline("warm-up", with_relay=False)
             try:
                 p.process_customer_frame(np.zeros(160, dtype=np.int16))
             finally:
@@ -535,9 +532,9 @@ class Guard:
     def _queue(self, fn: Callable, *args) -> None:
         self._actions.append((fn, args))
 
-    def _default_pipeline(self, name: str) -> CallPipeline:
+    def _default_pipeline(self, name: str, with_relay: bool = True) -> CallPipeline:
         return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options=self.cfg.masker_options(), name=name,
-                            relay=self._make_relay(), payment_notch=self.cfg.payment_notch)
+                            relay=self._make_relay() if with_relay else None, payment_notch=self.cfg.payment_notch)
 
     def _make_relay(self):
         """mask_mode "secure": the per-call key relay and card-run watch from [secure]; else None."""

@@ -255,9 +255,8 @@ class EdgeGuard:
     def _has_transaction(self, key: bytes) -> bool:
         """pjsip's transaction layer holds a transaction of this key (looked up without locking: only its
         presence is read)."""
-        buf = ctypes.create_string_buffer(key, len(key))
-        ks = PjStr(ctypes.cast(buf, VOIDP).value, len(key))
-        return bool(self._lib.pjsip_tsx_layer_find_tsx(ctypes.byref(ks), 0))
+        buf = ctypes.create_string_buffer(key)  # (kept alive while pjsip reads it; a key has no NUL)
+        return bool(self._lib.pjsip_tsx_layer_find_tsx(ctypes.byref(pj_str(buf)), 0))
 
     def _calls_full(self) -> bool:
         """pjsua's call table cannot take another bridge (customer leg + agent leg).  Letting the customer
