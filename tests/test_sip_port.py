@@ -56,6 +56,24 @@ SCRIPT = textwrap.dedent('''
         data = bytes(req.buf)[: req.size] if req.size else b""
         out[name] = {"type": int(req.type), "echoed": data == tone,
                      "silent": not any(data), "errors": port.stats["errors"] if name != "dead" else None}
+    # consecutive frames through the port's own output vector: each request gets its frame, and a frame handed
+    # out earlier keeps its audio when the vector is written again (frame.buf holds a copy)
+    seq = PipelinePort(Echo(), name="seq")
+    ports.append(seq)
+    frames = [bytes([k + 1]) * 320 for k in range(3)]
+    handed = []
+    for data in frames:
+        f = pj.MediaFrame()
+        f.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        f.buf = pj.ByteVector(data)
+        f.size = len(data)
+        seq.onFrameReceived(f)
+        req = pj.MediaFrame()
+        seq.onFrameRequested(req)
+        handed.append(req)
+    out["sequence"] = {"fast": seq._out_at is not None,
+                       "frames": [bytes(r.buf)[: r.size] == d for r, d in zip(handed, frames)]}
+    del seq  # ports must go before the library (below)
     # reuse: a detached port sends silence and counts nothing; attached again, it starts from clean counters
     port = ports[0]
     port.detach()
@@ -88,6 +106,8 @@ def test_callbacks_fail_closed_and_never_raise():
     # a port whose Python attributes are gone: no exception, the frame stays empty (a NONE frame: silence)
     assert out["dead"]["type"] != 1 or out["dead"]["silent"]
     assert not out["dead"]["echoed"]
+    # the clock thread's output vector (this build's std::vector layout, checked at start): frame by frame
+    assert out["sequence"] == {"fast": True, "frames": [True, True, True]}
     assert out["detached"] == {"silent": True, "received": 1}  # counted before detach, nothing after
     assert out["reattached"] == {"echoed": True, "received": 1, "errors": 0}
 
@@ -151,3 +171,47 @@ def test_a_none_frame_after_a_key_onset_silences_it():
     out = json.loads(r.stdout.strip().splitlines()[-1])
     for k, row in out.items():
         assert row == {"fragment_heard": 0, "gaps": 1, "errors": 0, "missing": 1}, (k, row)
+
+
+STATE_SCRIPT = textwrap.dedent("""
+    import json, threading, time
+    import pjsua2 as pj
+    from dtmfguard.sip.pj.endpoint import EndpointSettings, create_endpoint, destroy_endpoint
+    from dtmfguard.sip.pj.port import PipelinePort
+
+    local = threading.local()
+    seen = []
+
+    class Probe:
+        def process_customer_frame(self, pcm, gap=False):
+            if len(seen) < 50:  # how many frames this thread's thread-local data has lived through
+                local.n = getattr(local, "n", 0) + 1
+                seen.append((threading.get_native_id(), local.n))
+            return pcm
+
+    ep = create_endpoint(EndpointSettings(host="127.0.0.1", port=0, transports=("udp",)))
+    ep.audDevManager().setNullDev()  # the null sound device's clock thread drives the conference bridge
+    port = PipelinePort(Probe(), name="probe")
+    port.startTransmit(port)  # a loop through the bridge: the clock thread calls both callbacks every tick
+    deadline = time.monotonic() + 10
+    while len(seen) < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    port.stopTransmit(port)
+    print(json.dumps({"frames": len(seen), "threads": len({t for t, _ in seen}),
+                      "on_main": any(t == threading.get_native_id() for t, _ in seen),
+                      "lived": [n for _, n in seen]}))
+    del port
+    destroy_endpoint(ep, wait_s=0.2)
+""")
+
+
+@pytest.mark.needs_pjsua2
+def test_the_clock_thread_keeps_its_python_thread_state():
+    """pjsua2 takes the GIL for each callback with PyGILState_Ensure/Release: on pjmedia's clock thread, a thread
+    Python did not start, each pair created and deleted a Python thread state (and mapped and unmapped its frame
+    stack) twice per call per tick.  The port keeps the state: thread-local data lives from frame to frame."""
+    r = subprocess.run([sys.executable, "-c", STATE_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["frames"] == 50 and out["threads"] == 1 and not out["on_main"]
+    assert out["lived"] == list(range(1, 51))  # a new thread state for each callback: [1, 1, 1, ...]

@@ -68,6 +68,9 @@ MEDIA_RT_PRIORITY = RT_PRIORITY - 2
 _mode = "off"
 _done: set[int] = set()
 _lock = threading.Lock()
+#: per thread: this thread's first clock tick has been handled (a thread-local attribute read is the whole cost
+#: of every later tick; ``threading.get_native_id`` is a system call, paid only on the first)
+_ticked = threading.local()
 
 
 def raise_current_thread(priority: int = RT_PRIORITY) -> bool:
@@ -145,9 +148,11 @@ def raise_named(names: tuple[str, ...], priority: int = RT_PRIORITY) -> None:
 
 
 def on_clock_tick() -> None:
-    """Called from a media callback on the clock thread: raise it once (cheap set lookup afterwards)."""
-    if _mode == "off":
+    """Called from a media callback on the clock thread: raise it once; every later tick of the thread (under the
+    same :func:`configure` mode) costs one thread-local read."""
+    if _mode == "off" or getattr(_ticked, "mode", None) == _mode:
         return
+    _ticked.mode = _mode
     tid = threading.get_native_id()
     if tid in _done:
         return

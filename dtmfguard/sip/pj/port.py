@@ -25,11 +25,17 @@ sends silence and touches nothing else.
 Reading the frame: ``bytes(frame.buf)`` iterates element by element (~115 µs a
 frame); the port reads the ``std::vector``'s data pointer through ctypes
 (~2 µs) after checking once, at creation, that this gives the same bytes.
+Writing it: ``pj.ByteVector(data)`` converts element by element too (~10-20 µs);
+each port owns one frame-sized vector, copies the processed frame into its data
+(``memmove``, ~1 µs) and hands it to ``frame.buf``, which copies it into the
+frame (C++ assignment), so the port's vector is free again at once.  Both paths
+are checked together, once; if either fails both use the slow, safe calls.
 """
 from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 import time
 
 import numpy as np
@@ -44,28 +50,61 @@ log = logging.getLogger(__name__)
 _AUDIO = pj.PJMEDIA_FRAME_TYPE_AUDIO
 
 
-def _read_ctypes(bv) -> bytes:
+def _data_span(bv) -> tuple[int, int]:
+    """``(begin, length)`` of a ByteVector's ``std::vector`` storage (its first two pointers)."""
     ptrs = ctypes.cast(int(bv.this), ctypes.POINTER(ctypes.c_void_p))
     begin, end = ptrs[0], ptrs[1]
     if not begin or not end or end < begin or end - begin > 1 << 16:
         raise ValueError("unexpected ByteVector layout")
-    return ctypes.string_at(begin, end - begin)
+    return begin, end - begin
+
+
+def _read_ctypes(bv) -> bytes:
+    begin, size = _data_span(bv)
+    return ctypes.string_at(begin, size)
 
 
 def _probe() -> bool:
     try:
         sample = bytes(range(256)) * 2
         bv = pj.ByteVector(sample)
-        return _read_ctypes(bv) == bytes(bv) == sample
+        if not _read_ctypes(bv) == bytes(bv) == sample:
+            return False
+        out = pj.ByteVector(bytes(len(sample)))
+        begin, size = _data_span(out)
+        ctypes.memmove(begin, sample[::-1], size)
+        frame = pj.MediaFrame()
+        frame.buf = out
+        ctypes.memmove(begin, sample, size)  # the frame holds its own copy
+        return bytes(out) == sample and bytes(frame.buf) == sample[::-1]
     except Exception:  # noqa: BLE001 - any surprise: use the slow, safe path
         return False
 
 
 _FAST = None
 
+#: per thread: this thread keeps its Python thread state (see :func:`_keep_thread_state`)
+_kept = threading.local()
+
+
+def _keep_thread_state() -> None:
+    """On a thread Python did not start (pjmedia's clock thread): keep its Python thread state between callbacks.
+
+    pjsua2's callbacks take the GIL with ``PyGILState_Ensure`` and give it back with ``PyGILState_Release``; on a
+    thread with no state of its own, each pair creates a thread state and deletes it again (with its frame stack,
+    mapped and unmapped), twice per call on every 20 ms tick.  One more ``PyGILState_Ensure``, never released,
+    keeps the counter above zero: every later callback finds the same state, the Release only lets the GIL go, and
+    thread-local data lives as long as the thread.  The state is freed with the interpreter; pjsua2 stops its
+    clock thread before that (the guard destroys the library first)."""
+    if getattr(_kept, "on", False):
+        return
+    ctypes.pythonapi.PyGILState_Ensure()  # harmless on a thread Python started: it deletes its state at its end
+    _kept.on = True
+
 
 def fast_read_ok() -> bool:
-    """True if the ctypes ByteVector read matches ``bytes()`` in this build (checked once)."""
+    """True if the ctypes ByteVector read matches ``bytes()`` and a write into a vector's storage reaches a
+    frame through ``frame.buf`` in this build (checked once)."""
     global _FAST
     if _FAST is None:
         _FAST = _probe()
@@ -88,6 +127,9 @@ class PipelinePort(pj.AudioMediaPort):
         self.frame_samples = rate * ptime_ms // 1000
         self._silence = bytes(2 * self.frame_samples)
         self._silence_bv = pj.ByteVector(self._silence)
+        #: the clock thread's output vector and its storage (see the module's docstring); None: slow path
+        self._out_bv = pj.ByteVector(self._silence)
+        self._out_at = _data_span(self._out_bv)[0] if _FAST else None
         self._ready = None  # bytes for the next request
         self._late_s = 1.5 * ptime_ms / 1000  # a tick this much after the previous one is late
         self._last_tick = 0.0
@@ -121,6 +163,7 @@ class PipelinePort(pj.AudioMediaPort):
 
     def onFrameRequested(self, frame) -> None:  # clock thread
         try:
+            _keep_thread_state()
             sched.on_clock_tick()
             if self.pipeline is None:  # detached: silence, no counting
                 frame.type = _AUDIO
@@ -143,7 +186,11 @@ class PipelinePort(pj.AudioMediaPort):
                 frame.buf = self._silence_bv
                 frame.size = len(self._silence)
             else:
-                frame.buf = pj.ByteVector(data)
+                if self._out_at is not None and len(data) == len(self._silence):
+                    ctypes.memmove(self._out_at, data, len(data))
+                    frame.buf = self._out_bv
+                else:
+                    frame.buf = pj.ByteVector(data)
                 frame.size = len(data)
         except BaseException:  # noqa: BLE001 - never let an exception into pjsua2; the frame stays silent
             self._count_error()
@@ -183,6 +230,7 @@ class PipelinePort(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame) -> None:  # clock thread
         try:
+            _keep_thread_state()
             pipeline = self.pipeline
             if pipeline is None:
                 self._ready = None
