@@ -110,7 +110,7 @@ def rtt_ms(recording: np.ndarray, sent: np.ndarray, max_ms: float = 400.0) -> fl
 
 
 def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarray, work: Path,
-             jitter_ms: int = -1, guard_jitter_ms: int | None = None) -> dict:
+             jitter_ms: int = -1, guard_jitter_ms: int | None = None, peer_priority: str = "auto") -> dict:
     n_guards = math.ceil(n_calls / 2)
     n_agents = math.ceil(n_calls / 4)
     n_customers = math.ceil(n_calls / 4)
@@ -121,7 +121,8 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
     try:
         for i in range(n_agents):
             p = spawn(["-m", "dtmfguard.sip.pj.peers", "agent", "--port", str(17000 + i), "--rtp", str(34000 + 40 * i),
-                       "--echo", "--calls", "0", "--timeout", str(seconds + 120), "--jitter-ms", str(jitter_ms)],
+                       "--echo", "--calls", "0", "--timeout", str(seconds + 120), "--jitter-ms", str(jitter_ms),
+                       "--priority", peer_priority],
                       work / f"{mode}-agent{i}.err")
             agents.append(p)
         for i in range(n_guards):
@@ -145,7 +146,8 @@ def run_mode(mode: str, n_calls: int, seconds: float, wav: Path, sent: np.ndarra
                 p = spawn(["-m", "dtmfguard.sip.pj.peers", "customer", "--port", str(16000 + 2 * i + half),
                            "--rtp", str(32000 + 40 * (2 * i + half)), "--to", f"sip:guard@127.0.0.1:{15000 + g}",
                            "--count", str(k), "--play", str(wav), "--play-s", str(seconds), "--record-dir",
-                           str(rec_dir), "--timeout", "60", "--jitter-ms", str(jitter_ms)],
+                           str(rec_dir), "--timeout", "60", "--jitter-ms", str(jitter_ms),
+                           "--priority", peer_priority],
                           work / f"{mode}-customer{i}-{half}.err")
                 customers.append(p)
         for p in customers:
@@ -205,6 +207,10 @@ def main(argv=None) -> int:
                          "20 ms steps make the latency figure vary by a frame from run to run)")
     ap.add_argument("--guard-jitter-ms", type=int, default=None,
                     help="the guard workers' own jitter-buffer prefetch, if different from --jitter-ms")
+    ap.add_argument("--peer-priority", choices=("auto", "off"), default="auto",
+                    help="the test phones' pjmedia threads and SIP loop under SCHED_RR (auto, as in the tests) or "
+                         "the normal scheduler (off: the guard workers alone run real time, as on a machine of "
+                         "their own)")
     a = ap.parse_args(argv)
     from dtmfguard.dsp.masker import DEFAULT_LOOKAHEAD_MS
 
@@ -212,7 +218,8 @@ def main(argv=None) -> int:
         work = Path(tmp)
         wav = work / "customer.wav"
         sent = customer_audio(wav)
-        results = [run_mode(m, a.calls, a.seconds, wav, sent, work, a.jitter_ms, a.guard_jitter_ms) for m in a.modes.split(",")]
+        results = [run_mode(m, a.calls, a.seconds, wav, sent, work, a.jitter_ms, a.guard_jitter_ms,
+                            a.peer_priority) for m in a.modes.split(",")]
     by = {r["mode"]: r for r in results}
     if a.json:
         print(json.dumps(results, indent=2))
