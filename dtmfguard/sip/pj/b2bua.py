@@ -72,7 +72,6 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-import numpy as np
 import pjsua2 as pj
 
 from ... import BLAS_SINGLE_THREAD
