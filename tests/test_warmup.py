@@ -64,3 +64,13 @@ def test_prepared_tables_change_no_output(empty_tables):
     m = Masker(8000)
     m.prepare_shared_tables()
     assert np.array_equal(m.process(x), cold)
+
+
+def test_warm_up_runs_the_keys_through_a_pipeline_and_leaves_it_closable(empty_tables):
+    from dtmfguard.media.pipeline import CallPipeline, warm_up
+
+    p = CallPipeline(8000, mask_mode="always")
+    warm_up(p)
+    assert p.stats["frames"] == warm_audio().size // 160 and p.stats["errors"] == 0
+    assert ("pairfit", 128, 8000) in _shared_keys()
+    p.close()

@@ -41,7 +41,7 @@ from ..events import DigitEvent
 from ..signalling.rfc4733 import Rfc4733Error, Rfc4733Tracker
 from ..signalling.sipinfo import SipInfoDigit, parse_info
 
-__all__ = ["MASK_MODES", "CallPipeline", "SilenceMasker", "make_masker"]
+__all__ = ["MASK_MODES", "CallPipeline", "SilenceMasker", "make_masker", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,22 @@ _GAP_BRIDGE = 3
 #: consecutive frames an empty jitter buffer concealed that the detector is given as they are: pjmedia's WSOLA
 #: concealment goes on as a tone for its first tens of milliseconds, then fades out; later ones are left out
 _PLC_FED = 2
+
+
+def warm_up(pipeline: Any) -> None:
+    """Pay a new process's first-use set-up on ``pipeline``, a throwaway one, before the first call: its masker's
+    shared tables (:meth:`~dtmfguard.dsp.masker.Masker.prepare_shared_tables`) and 20 ms frames of
+    :func:`~dtmfguard.dsp.warmup.warm_audio` (six keys of no meaning), which reach the rules, imports and
+    detector paths a first key would otherwise set up on the media clock.  The caller closes the pipeline."""
+    from ..dsp.warmup import warm_audio
+
+    prepare = getattr(getattr(pipeline, "masker", None), "prepare_shared_tables", None)
+    if prepare is not None:
+        prepare()
+    rate = int(getattr(pipeline, "rate", 8000))
+    audio, frame = warm_audio(rate), rate // 50
+    for i in range(0, audio.size - frame + 1, frame):
+        pipeline.process_customer_frame(audio[i:i + frame])
 
 
 def _make_detector(rate: int):

@@ -507,13 +507,21 @@ class Relay:
                 time.sleep(0.0005)
 
     def _warm_up(self) -> None:
-        """Build and drop one pipeline before serving: the first one imports the DSP modules and builds
-        their tables (tens of ms), which would otherwise be the first offer's cost on the loop thread."""
+        """Build one pipeline, run the first-use set-up through it and drop it before serving: the first one
+        imports the DSP modules and builds their tables (tens of ms), and the first key builds more
+        (:func:`~dtmfguard.media.pipeline.warm_up`), which would otherwise be the first offer's and the first
+        key's cost on the loop thread."""
         try:
             pl = self.pipeline_factory("warm-up")
-            close = getattr(pl, "close", None)
-            if close is not None:
-                close()
+            try:
+                from ..media.pipeline import CallPipeline, warm_up
+
+                if isinstance(pl, CallPipeline):  # (a factory's own kind of pipeline is only built and dropped)
+                    warm_up(pl)
+            finally:
+                close = getattr(pl, "close", None)
+                if close is not None:
+                    close()
         except Exception as exc:  # noqa: BLE001 - the first real offer reports it (RelayError)
             log.debug("pipeline warm-up failed (%s)", type(exc).__name__)
 

@@ -76,8 +76,7 @@ import pjsua2 as pj
 
 from ... import BLAS_SINGLE_THREAD
 from ...signalling.eventlimit import KeyRateLimit
-from ...media.pipeline import CallPipeline
-from ...dsp.warmup import warm_audio
+from ...media.pipeline import CallPipeline, warm_up
 from ...security import log_debug_traceback
 from ...server import sched
 from ...server.config import ConfigError, GuardConfig, agent_target, uses_tls
@@ -413,21 +412,16 @@ class Guard:
                  c.rtp_port, c.rtp_port + c.rtp_range)
 
     def _warm_up(self) -> None:
-        """One throwaway pipeline before the first call, its masker's shared tables built and a few synthetic key
-        presses run through it (:mod:`~dtmfguard.dsp.warmup`): lazy imports and first-use set-up are then paid
-        here, not by the first call's INVITE on this thread or its first key on the media clock, where every
-        worker of a loaded machine met them at once (45 ms ticks).  About 0.2 s.  A failure here is only logged:
-        each call then builds its own pipeline or is refused (``pipeline-failed``)."""
+        """One throwaway pipeline before the first call, its masker's shared tables built and a few synthetic
+        key presses run through it (:func:`~dtmfguard.media.pipeline.warm_up`): lazy imports and first-use set-up
+        are then paid here, not by the first call's INVITE on this thread or its first key on the media clock,
+        where every worker of a loaded machine met them at once (45 ms ticks).  About 0.2 s.  A failure here is
+        only logged: each call then builds its own pipeline or is refused (``pipeline-failed``)."""
         t0 = time.monotonic()
         try:  # (the default pipeline: nothing of it outlives this, whatever the factory)
             p = self._default_pipeline("warm-up")
             try:
-                prepare = getattr(p.masker, "prepare_shared_tables", None)
-                if prepare is not None:
-                    prepare()
-                audio = warm_audio()
-                for i in range(0, audio.size - 159, 160):
-                    p.process_customer_frame(audio[i:i + 160])
+                warm_up(p)
             finally:
                 p.close()
         except Exception as exc:  # noqa: BLE001 - a call would meet the same failure and be refused
