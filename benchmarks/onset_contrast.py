@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import masker_payment_cells as cells_bench  # noqa: E402
 from oracle_boundary import FIRST_KEYS, UNDER_SPEECH_CELLS  # noqa: E402
 
+from dtmfguard.dsp.levels import dbm0_to_peak  # noqa: E402
 from dtmfguard.dsp.params import COL_HZ, ROW_HZ  # noqa: E402
 from dtmfguard.testkit import adversary as A  # noqa: E402
 from dtmfguard.testkit import corpora  # noqa: E402
@@ -43,8 +44,6 @@ WINDOW = 200  # 25 ms
 NFFT = 2048
 HOP = 40  # 5 ms between key-free windows
 STARTS_MS = (0.0, 2.5, 5.0)
-#: a 0 dBm0 sine's peak in int16 (G.711: 3.17 dB under full scale)
-DBM0_PEAK = 22706.0
 SOURCES = ("en", "espeak-cmn", "drascula", "hyperrogue")
 
 
@@ -58,7 +57,7 @@ class Contrast:
         self.peak_bins = [np.flatnonzero(np.abs(hz - f) <= 0.03 * f) for f in freqs]
         self.side_bins = [np.flatnonzero((np.abs(hz - f) >= 90) & (np.abs(hz - f) <= 250)) for f in freqs]
         # a tone at floor_dbm0 in one window: amplitude / 2 times the window's sum, squared
-        self.floor_db = 20 * np.log10(DBM0_PEAK * 10 ** (floor_dbm0 / 20) / 2 * self.win.sum())
+        self.floor_db = 20 * np.log10(dbm0_to_peak(floor_dbm0) / 2 * self.win.sum())
         self.max_twist_db = max_twist_db
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:

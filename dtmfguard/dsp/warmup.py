@@ -16,21 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..events import KEYPAD
+from .levels import dbm0_to_peak, tone
 from .params import COL_HZ, ROW_HZ
 
 __all__ = ["warm_audio"]
-
-#: a 0 dBm0 sine's peak in 16-bit linear PCM (G.711: 3.17 dB under full scale)
-_DBM0_PEAK = 22706.0
 
 
 def _key(key: str, ms: float, rate: int, level_dbm0: float, off: float = 0.0) -> np.ndarray:
     r = next(i for i, row in enumerate(KEYPAD) if key in row)
     c = KEYPAD[r].index(key)
-    t = np.arange(int(ms * rate / 1000)) / rate
-    a = _DBM0_PEAK * 10 ** (level_dbm0 / 20) / np.sqrt(2)  # each tone 3 dB under the pair
-    return a * (np.sin(2 * np.pi * ROW_HZ[r] * (1 + off) * t + 0.3)
-                + np.sin(2 * np.pi * COL_HZ[c] * (1 + off) * t + 1.1))
+    # each tone 3 dB under the pair
+    return tone((ROW_HZ[r] * (1 + off), COL_HZ[c] * (1 + off)), ms / 1000, rate, level_dbm0 - 10 * np.log10(2),
+                phase=(0.3, 1.1))
 
 
 def _voiced(ms: float, rate: int, level_dbm0: float, f0: tuple = (120.0, 160.0)) -> np.ndarray:
@@ -40,7 +37,7 @@ def _voiced(ms: float, rate: int, level_dbm0: float, f0: tuple = (120.0, 160.0))
     phase = 2 * np.pi * np.cumsum(pitch) / rate
     x = sum(np.sin(k * phase + 0.7 * k) / k for k in range(1, 26) if k * f0[1] < rate / 2 - 200)
     x *= np.sin(np.pi * np.arange(n) / n) ** 0.5
-    return x * (_DBM0_PEAK * 10 ** (level_dbm0 / 20) / np.sqrt(np.mean(x * x) * 2))
+    return x * (dbm0_to_peak(level_dbm0) / np.sqrt(np.mean(x * x) * 2))
 
 
 def warm_audio(rate: int = 8000) -> np.ndarray:

@@ -105,7 +105,7 @@ _GAP_BRIDGE = 3
 _PLC_FED = 2
 
 
-def warm_up(pipeline: Any) -> None:
+def warm_up(pipeline: "CallPipeline") -> None:
     """Pay a new process's first-use set-up on ``pipeline``, a throwaway one, before the first call: its masker's
     shared tables (:meth:`~dtmfguard.dsp.masker.Masker.prepare_shared_tables`) and 20 ms frames of
     :func:`~dtmfguard.dsp.warmup.warm_audio` (six keys of no meaning), which reach the rules, imports and
@@ -115,8 +115,7 @@ def warm_up(pipeline: Any) -> None:
     prepare = getattr(getattr(pipeline, "masker", None), "prepare_shared_tables", None)
     if prepare is not None:
         prepare()
-    rate = int(getattr(pipeline, "rate", 8000))
-    audio, frame = warm_audio(rate), rate // 50
+    audio, frame = warm_audio(pipeline.rate), pipeline.rate // 50
     for i in range(0, audio.size - frame + 1, frame):
         pipeline.process_customer_frame(audio[i:i + frame])
 

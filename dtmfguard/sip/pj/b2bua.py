@@ -532,9 +532,9 @@ class Guard:
     def _queue(self, fn: Callable, *args) -> None:
         self._actions.append((fn, args))
 
-    def _default_pipeline(self, name: str, with_relay: bool = True) -> CallPipeline:
+    def _default_pipeline(self, name: str) -> CallPipeline:
         return CallPipeline(8000, mask_mode=self.cfg.mask_mode, masker_options=self.cfg.masker_options(), name=name,
-                            relay=self._make_relay() if with_relay else None, payment_notch=self.cfg.payment_notch)
+                            relay=self._make_relay(), payment_notch=self.cfg.payment_notch)
 
     def _make_relay(self):
         """mask_mode "secure": the per-call key relay and card-run watch from [secure]; else None."""
