@@ -13,6 +13,7 @@ import pytest
 from dtmfguard.dsp import goertzel
 
 import _corpus_util
+import _realtime_slots
 
 try:  # property tests check behaviour, not speed: no per-example time limit (a loaded host takes 400 ms now and
     # then, which Hypothesis reports as a flaky failure); speed goals live in benchmarks/
@@ -50,6 +51,17 @@ def backend(request):
 def en_speech():
     """Real English speech is installed (asterisk-core-sounds-en-wav); else skip naming the package."""
     return _corpus_util.need_speech(_corpus_util.speech(1.0))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test marked ``sip`` runs in a real-time slot (_realtime_slots.py), held to its teardown's end."""
+    if item.get_closest_marker("sip") is not None:
+        _realtime_slots.hold()
+    try:
+        yield
+    finally:
+        _realtime_slots.release()
 
 
 def pytest_runtest_setup(item):

@@ -12,7 +12,6 @@ Faults injected into the media path must leave the agent with silence.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -26,7 +25,7 @@ from dtmfguard.testkit.synth import keypresses
 
 from dtmfguard.testkit.audio_match import speech_match
 from _corpus_util import prompt
-from sip_peers import SipCall, digits_hash_within_loss, done_event, keys_lost_bound, lost_packets
+from sip_peers import SipCall, digits_hash_within_loss, done_event, keys_lost_bound, lost_packets, media_story
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -242,7 +241,13 @@ def test_hold_and_resume_keeps_masking(tmp_path):
     r = run_call(tmp_path, rfc="", info="", info_dtmf="", customer_extra=["--hold-at", "1.0", "--hold-s", "1.0"])
     assert r["rc"] == (0, 0, 0)
     assert any(e.get("event") == "resumed" and e.get("media") for e in r["customer"].events())
-    assert r["probe"]["digits_sha256"] == hashlib.sha256(PAN.encode()).hexdigest(), r["probe"]
+    # every key once, in order; as in test_payment_side_got_every_digit_once_from_all_three_paths, a key may be
+    # missing only when the guard's jitter buffer reports the customer's packets lost on the way (two clean-clone
+    # runs on the loaded 2-core host gave 15 of the 16 keys, with no account of why: it is printed now)
+    log = r["guard"].err_path.read_text()
+    left_out = digits_hash_within_loss(r["probe"]["digits_sha256"], PAN, r["probe"]["count"],
+                                       keys_lost_bound(lost_packets(log)))
+    assert left_out is not None, (r["probe"]["count"], media_story(log))
     from dtmfguard.testkit.adversary import count_recovered
 
     # alignment from the second half of the audio (after the resume)

@@ -27,7 +27,7 @@ from dtmfguard.server.control import follow_feed
 from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
-from sip_peers import SipCall, connected_call, keyed_audio
+from sip_peers import SipCall, connected_call, keyed_audio, media_story
 from dtmfguard.testkit.audio_match import speech_match
 from test_sip_call import PAN, SPEECH
 from test_sip_secure_mode import align_start
@@ -139,7 +139,10 @@ def test_payment_mode_masks_only_during_the_payment(tmp_path):
     guard, agent, rc_guard = sip.guard, sip.agent, sip.rc_guard
     assert rc_guard == 0
     kinds = [e.get("type") for e in feed]
-    assert kinds.count("field_complete") == 3, kinds  # the card was captured, the menu keys were not
+    story = media_story(guard.err_path.read_text())  # (failing: lost packets or a late clock, the guard's account)
+    # the card was captured, the menu keys were not (a failure prints every event: pytest cuts a long list)
+    assert kinds.count("field_complete") == 3, f"{[(e.get('type'), e.get('field'), e.get('outcome')) for e in feed]}" \
+        f" {story}"
     ended = [e for e in feed if e.get("type") == "session_ended"]
     assert ended and ended[0].get("outcome") == "completed", ended
     rec, _ = sf.read(tmp_path / "agent" / "call-0.wav", dtype="int16")
@@ -156,7 +159,7 @@ def test_payment_mode_masks_only_during_the_payment(tmp_path):
     lo, hi = sorted((before, after))
     heard["card"] = max(count_recovered(rec, spans["card"], 8000, offset=o) for o in range(lo - 160, hi + 161, 40))
     # outside the payment every key is named from the agent's audio; during it, none
-    assert heard == {"before": len(BEFORE), "card": 0, "after": len(AFTER_KEYS)}, heard
+    assert heard == {"before": len(BEFORE), "card": 0, "after": len(AFTER_KEYS)}, (heard, story)
     log = guard.err_path.read_text()
     assert len(re.findall(r"payment completed: masking off until the next payment", log)) == 1, log[-2000:]
 

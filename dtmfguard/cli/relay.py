@@ -118,6 +118,8 @@ def run(args) -> int:
             raise CliError(f"control API needs a bearer token in the environment variable {token_env}")
         api = ControlServer(relay, control[0], control[1], token)
         api.start()
+    # the first-use set-up (0.2 s of CPU) under the normal scheduler, before this thread takes SCHED_RR below
+    relay.warm_up()
     rt = False
     if args.priority != "off":
         from ..server import sched  # pure Python: the same real-time policy as serve's media clock thread

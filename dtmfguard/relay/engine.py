@@ -379,6 +379,7 @@ class Relay:
         # run on the loop thread, the owner of every call's state, between two batches of socket events
         self._actions: collections.deque[Callable[[], None]] = collections.deque()
         self._running = False
+        self._warmed = False  # warm_up has run (once per relay)
         self.started = time.monotonic()
         #: counters (never digits): ticks, late ticks (> 1.5 frames after the previous), ng traffic
         self.counters = {"ticks": 0, "late_ticks": 0, "max_tick_interval_ms": 0.0, "tick_busy_s": 0.0,
@@ -422,7 +423,7 @@ class Relay:
         last_tick = 0.0
         self._running = True
         gc.callbacks.append(self._on_gc)
-        self._warm_up()
+        self.warm_up()
         # what exists now (modules, tables, the sockets) lives as long as the process: out of the collector
         gc.collect()
         gc.freeze()
@@ -506,11 +507,16 @@ class Relay:
                 # and ordinary processes are not starved; the relay degrades into late ticks
                 time.sleep(0.0005)
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         """Build one pipeline, run the first-use set-up through it and drop it before serving: the first one
         imports the DSP modules and builds their tables (tens of ms), and the first key builds more
         (:func:`~dtmfguard.media.pipeline.warm_up`), which would otherwise be the first offer's and the first
-        key's cost on the loop thread."""
+        key's cost on the loop thread.  Once per relay (:meth:`run` calls it; ``dtmfguard relay`` calls it
+        first, before the loop thread takes SCHED_RR: 0.2 s of CPU above every ordinary thread of the host, and
+        above a neighbour's RTP thread, is what the real-time policy is not for)."""
+        if self._warmed:
+            return
+        self._warmed = True
         try:
             pl = self.pipeline_factory("warm-up")
             try:

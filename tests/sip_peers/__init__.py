@@ -96,6 +96,9 @@ class Proc:
             from _corpus_util import need_pjsua2
 
             need_pjsua2(f"{name} runs pjsua2")
+            import _realtime_slots
+
+            _realtime_slots.hold()  # (real-time media threads: see _realtime_slots.py)
         self.name = name
         self.out_path = logdir / f"{name}.out"
         self.err_path = logdir / f"{name}.err"
@@ -335,6 +338,12 @@ def keys_of(proc: Proc, call: int | None = 0) -> str:
 def lost_packets(guard_log: str) -> int:
     """How many of the customer's packets the guard's jitter buffer reports lost (summed over its calls)."""
     return sum(int(m) for m in re.findall(r"customer stream's jitter buffer: .*?lost (\d+)", guard_log))
+
+
+def media_story(guard_log: str) -> list[str]:
+    """The guard's own account of each call's media (its jitter buffers, its media clock's late ticks): what a
+    failing test with lost keys or speech prints, to tell packets lost on the way from a clock that ran late."""
+    return [ln[-300:] for ln in guard_log.splitlines() if "jitter buffer:" in ln or "media clock:" in ln]
 
 
 def keys_lost_bound(lost: int, key_ms: int = 140, frame_ms: int = 20, most: int = 4) -> int:

@@ -400,6 +400,9 @@ class Guard:
         known = c.agent_known_target()
         s.verify_tls_transport = "tls" in c.transports and c.agent_tls_verify and (not known or uses_tls(known))
         self.ep = create_endpoint(s)
+        # the first-use set-up (0.2 s of CPU) while this thread is still under the normal scheduler: at SCHED_RR
+        # it would run above every ordinary thread of the host and a neighbouring worker's RTP thread
+        self._warm_up()
         # this thread runs the SIP loop (poll): above pjmedia's RTP thread, which busy-waits on a transport lock
         # this thread may hold (sched.MEDIA_THREAD_NAMES)
         sched.raise_sip_thread()
@@ -407,7 +410,6 @@ class Guard:
         from .rewrite import install as install_rewrite
 
         self.rewriter = install_rewrite(self._refer_headers)
-        self._warm_up()
         log.info("guard listening on %s:%d (%s), RTP %d-%d", c.sip_host, c.sip_port, "/".join(c.transports),
                  c.rtp_port, c.rtp_port + c.rtp_range)
 
