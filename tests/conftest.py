@@ -53,6 +53,33 @@ def en_speech():
     return _corpus_util.need_speech(_corpus_util.speech(1.0))
 
 
+def pytest_configure(config):
+    # the file order below is the work queue's order (xdist would otherwise sort files by their test count,
+    # which leaves the SIP files, with few but long tests, to the end: 15 min instead of 13 with two slots)
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files in the order the real-time slots (_realtime_slots.py) keep busy: one with live SIP calls, then two
+    without, and so on, each kind by test count, most first; a file's own order is kept.  Simulated on a full
+    run's durations: 790 s against 890 s for xdist's own order (the bound with two slots: 756 s)."""
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ranked = sorted(files.values(), key=lambda f: -len(f))
+    live = [f for f in ranked if any(i.get_closest_marker("sip") is not None for i in f)]
+    other = [f for f in ranked if all(i.get_closest_marker("sip") is None for i in f)]
+    order = []
+    while live or other:
+        if live:
+            order.append(live.pop(0))
+        for _ in range(2 if live else len(other)):
+            if other:
+                order.append(other.pop(0))
+    items[:] = [i for f in order for i in f]
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """A test marked ``sip`` runs in a real-time slot (_realtime_slots.py), held to its teardown's end."""
