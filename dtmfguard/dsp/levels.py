@@ -4,7 +4,7 @@
 Samples are handled as float64 on the 16-bit scale (int16 values, or floats in
 [-1, 1] multiplied by 32768).  0 dBm0 follows ITU-T G.711's µ-law convention: a
 full-scale sine is +3.17 dBm0, so a 0 dBm0 sine has a peak of
-32768 * 10**(-3.17/20) ≈ 22 706 (A-law's +3.14 dBm0 gives 22 785; the
+32768 * 10**(-3.17/20) ≈ 22 748 (A-law's +3.14 dBm0 gives 22 827; the
 difference, 0.03 dB, is below anything measured here).
 """
 from __future__ import annotations
