@@ -52,9 +52,11 @@ def test_baresip_customer_pays_through_kamailio_and_the_relay(tmp_path):
     if not available():
         pytest.skip("baresip's ctrl_tcp module is missing (package baresip-core)")
     speech, _ = read_audio(prompt(SPEECH))
-    # speech, 3 s of silence (time to start the payment), the card and expiry in-band, speech, then silence
-    # long enough for the CVV baresip sends as events (aufile stops the source at the file's end)
-    x, parts = keyed_audio(tmp_path / "c0.wav", np.concatenate([speech, np.zeros(3 * 8000)]),
+    # 1 s of silence (the media path of a new call settles: the agent's jitter buffer, the relay's first
+    # packets), speech, 3 s of silence (time to start the payment), the card and expiry in-band, speech (cut by
+    # the hang-up, mostly), then silence long enough for the CVV baresip sends as events (aufile stops the
+    # source at the file's end)
+    x, parts = keyed_audio(tmp_path / "c0.wav", np.concatenate([np.zeros(8000), speech, np.zeros(3 * 8000)]),
                            [("keys", PAN + "#" + "1230", 0.5)], speech, seed=11)
     spans = parts["keys"]
     wav = tmp_path / "c.wav"
