@@ -74,3 +74,29 @@ def test_warm_up_runs_the_keys_through_a_pipeline_and_leaves_it_closable(empty_t
     assert p.stats["frames"] == warm_audio().size // 160 and p.stats["errors"] == 0
     assert ("pairfit", 128, 8000) in _shared_keys()
     p.close()
+
+
+def test_a_relay_warms_up_once_whoever_calls_first():
+    """``dtmfguard relay`` warms the relay up before its loop thread takes SCHED_RR; the loop's own call is then
+    a no-op (one throwaway pipeline, not two)."""
+    import threading
+
+    from dtmfguard.relay.engine import Relay
+    from sip_peers import rtp_base
+
+    built = []
+
+    def factory(call_id):
+        built.append(call_id)
+        return object()  # (a factory's own kind of pipeline is only built and dropped)
+
+    base = rtp_base()
+    relay = Relay(ng=("127.0.0.1", 0), rtp_range=(base, base + 199), pipeline_factory=factory)
+    try:
+        relay.warm_up()
+        stop = threading.Event()
+        stop.set()
+        relay.run(stop)  # returns at once: stop is set
+    finally:
+        relay.close()
+    assert built == ["warm-up"]
