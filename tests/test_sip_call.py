@@ -102,7 +102,7 @@ def test_payment_side_got_every_digit_once_from_all_three_paths(call):
     expected = PAN + "123" + "45" + "6"
     # (failing, say where keys went missing: the count per path and what the guard's jitter buffer and clock saw)
     log = call["guard"].err_path.read_text()
-    why = (probe["sources"], [ln for ln in log.splitlines() if "jitter buffer:" in ln or "media clock:" in ln])
+    why = (probe["sources"], media_story(log))
     # every digit, once, in order; an in-band key may be missing only when the customer's packets were lost on
     # the way to the guard (its jitter buffer says how many: CI run 32, a loaded 2-core run, lost 20 and 4 keys
     # with them), never a signalled one (its events are repeated), never one added

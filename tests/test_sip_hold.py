@@ -25,7 +25,7 @@ from dtmfguard.server.config import load_config
 from dtmfguard.testkit.synth import keypresses
 
 from _corpus_util import need_pjsua2, prompt
-from sip_peers import SipCall, digits_hash_within_loss, done_event, keys_lost_bound, lost_packets
+from sip_peers import SipCall, digits_hash_within_loss, done_event, keys_lost_bound, lost_packets, media_story
 from dtmfguard.testkit.audio_match import speech_match
 from test_sip_call import PAN, SPEECH
 
@@ -199,7 +199,7 @@ def _check_masked_after_resume(r):
     log = r["guard"].err_path.read_text()
     may_lose = keys_lost_bound(lost_packets(log))
     left_out = digits_hash_within_loss(r["probe"]["digits_sha256"], PAN, r["probe"]["count"], may_lose)
-    assert left_out is not None, (r["probe"], [ln for ln in log.splitlines() if "jitter buffer:" in ln])
+    assert left_out is not None, (r["probe"], media_story(log))
 
 
 @pytest.mark.sip
