@@ -100,3 +100,37 @@ def test_a_relay_warms_up_once_whoever_calls_first():
     finally:
         relay.close()
     assert built == ["warm-up"]
+
+
+def test_a_throwaway_pipeline_is_closed_whatever_its_warm_up_does(empty_tables, monkeypatch):
+    """The guard and the relay share ``warm_up_throwaway``: a pipeline of ours is run and closed, another kind is
+    only built and closed, and a warm-up that raises still closes it and hands the error to the caller."""
+    from dtmfguard.media import pipeline as P
+
+    closed = []
+
+    class Other:
+        def close(self):
+            closed.append("other")
+
+    P.warm_up_throwaway(Other)
+    assert closed == ["other"]
+
+    ours = []
+
+    def build():
+        p = P.CallPipeline(8000, mask_mode="always")
+        monkeypatch.setattr(p, "close", lambda: closed.append("ours"))
+        ours.append(p)
+        return p
+
+    P.warm_up_throwaway(build)
+    assert closed == ["other", "ours"] and ours[0].stats["frames"] == warm_audio().size // 160
+
+    def broken(pipeline):
+        raise RuntimeError("no tables")
+
+    monkeypatch.setattr(P, "warm_up", broken)
+    with pytest.raises(RuntimeError, match="no tables"):
+        P.warm_up_throwaway(build)
+    assert closed[-1] == "ours" and len(closed) == 3

@@ -120,6 +120,20 @@ def warm_up(pipeline: "CallPipeline") -> None:
         pipeline.process_customer_frame(audio[i:i + frame])
 
 
+def warm_up_throwaway(build: Callable[[], Any]) -> None:
+    """Build a throwaway pipeline with ``build()``, run :func:`warm_up` through it when it is a
+    :class:`CallPipeline` (another factory's kind of pipeline is only built), and close it.  What building or
+    running it raised goes to the caller (after closing), which decides how loud a failed warm-up is."""
+    pipeline = build()
+    try:
+        if isinstance(pipeline, CallPipeline):
+            warm_up(pipeline)
+    finally:
+        close = getattr(pipeline, "close", None)
+        if close is not None:
+            close()
+
+
 def _make_detector(rate: int):
     from ..dsp.detector import DtmfDetector
 

@@ -518,16 +518,9 @@ class Relay:
             return
         self._warmed = True
         try:
-            pl = self.pipeline_factory("warm-up")
-            try:
-                from ..media.pipeline import CallPipeline, warm_up
+            from ..media.pipeline import warm_up_throwaway
 
-                if isinstance(pl, CallPipeline):  # (a factory's own kind of pipeline is only built and dropped)
-                    warm_up(pl)
-            finally:
-                close = getattr(pl, "close", None)
-                if close is not None:
-                    close()
+            warm_up_throwaway(lambda: self.pipeline_factory("warm-up"))
         except Exception as exc:  # noqa: BLE001 - the first real offer reports it (RelayError)
             log.debug("pipeline warm-up failed (%s)", type(exc).__name__)
 

@@ -76,7 +76,7 @@ import pjsua2 as pj
 
 from ... import BLAS_SINGLE_THREAD
 from ...signalling.eventlimit import KeyRateLimit
-from ...media.pipeline import CallPipeline, warm_up
+from ...media.pipeline import CallPipeline, warm_up_throwaway
 from ...security import log_debug_traceback
 from ...server import sched
 from ...server.config import ConfigError, GuardConfig, agent_target, uses_tls
@@ -421,11 +421,7 @@ class Guard:
         only logged: each call then builds its own pipeline or is refused (``pipeline-failed``)."""
         t0 = time.monotonic()
         try:  # (the default pipeline: nothing of it outlives this, whatever the factory)
-            p = self._default_pipeline("warm-up")
-            try:
-                warm_up(p)
-            finally:
-                p.close()
+            warm_up_throwaway(lambda: self._default_pipeline("warm-up"))
         except Exception as exc:  # noqa: BLE001 - a call would meet the same failure and be refused
             log.warning("media pipeline warm-up failed (%s); calls will build their own", type(exc).__name__)
             return
