@@ -45,6 +45,11 @@ from dtmfguard.testkit import adversary as A  # noqa: E402
 from dtmfguard.testkit import corpora  # noqa: E402
 from dtmfguard.dsp import g711  # noqa: E402
 from dtmfguard.dsp import masker as new_masker  # noqa: E402
+from dtmfguard.dsp.keypad import KeypadMasker  # noqa: E402
+
+#: today's masker as a call runs it: the masker with its strict receiver (the pipeline's detector live opens the
+#: keypad burst on the keys it confirms, ``keypad_burst_receiver``); ``Masker`` alone is "new masker alone" in (d)
+NEW_MASKER = KeypadMasker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGACY_REV = "7d25821"  # main before issue 12
@@ -333,8 +338,8 @@ def main() -> int:
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     legacy = load_legacy(args.legacy_rev)
-    models = [("old", legacy.Masker), ("new", new_masker.Masker)]
-    pay_models = models + [("pay", payment_model(new_masker.Masker))] if args.payment else models
+    models = [("old", legacy.Masker), ("new", NEW_MASKER)]
+    pay_models = models + [("pay", payment_model(NEW_MASKER))] if args.payment else models
     la_old = legacy.DEFAULT_LOOKAHEAD_MS
     print(f"old: {args.legacy_rev} (default look-ahead {la_old} ms); new: working tree (default look-ahead "
           f"{new_masker.DEFAULT_LOOKAHEAD_MS} ms); both at their defaults, 20 ms frames")
@@ -397,9 +402,9 @@ def main() -> int:
         print(f"\n(d) real-time channels per core (one masker, 20 ms frames, int16; CPU time of this process; "
               f"{args.speed_repeats} rounds of {args.speed_seconds:g} s per model and input, models interleaved "
               f"in each round; median, and the median of each round's ratio)")
-        speed_models = list(pay_models)
+        speed_models = list(pay_models) + [("new masker alone", new_masker.Masker)]
         if args.payment:
-            for label, cls in (("new", new_masker.Masker), ("pay", payment_model(new_masker.Masker))):
+            for label, cls in (("new", NEW_MASKER), ("pay", payment_model(NEW_MASKER))):
                 c = result.setdefault("speech_cost", {})[label] = speech_cost(cls, only)
                 print(f"  speech only, {label}: {c['lost_db']:.2f} dB lost, correlation {c['correlation']:.4f}, "
                       f"{c['changed']:.1%} of samples changed")
@@ -408,7 +413,7 @@ def main() -> int:
                     src = corpora.signal(name, "report", max_seconds=120).astype(np.int16)
                 except corpora.CorpusMissing:
                     continue
-                c = result["speech_cost"][f"pay {name}"] = speech_cost(payment_model(new_masker.Masker), src)
+                c = result["speech_cost"][f"pay {name}"] = speech_cost(payment_model(NEW_MASKER), src)
                 print(f"  {name}, pay: {c['lost_db']:.2f} dB lost, correlation {c['correlation']:.4f}")
         if args.main_rev:
             main_cls = load_legacy(args.main_rev, "main").Masker

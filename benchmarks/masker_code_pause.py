@@ -32,7 +32,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import masker as bench  # noqa: E402
 import masker_payment_cells as cells_bench  # noqa: E402
 
-from dtmfguard.dsp import masker as masker_mod  # noqa: E402
 from dtmfguard.dsp.levels import dbm0_to_peak  # noqa: E402
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS  # noqa: E402
 from dtmfguard.testkit import adversary as A  # noqa: E402
@@ -106,7 +105,7 @@ def main(argv: List[str] = None) -> int:
                 _, cond, off = table[ci]
                 rate = cond.get("rate", 8000)
                 x, spans = card_pause_code(np.random.default_rng(seed * 7 + off), speech, cond, args.pause_s, split)
-                out, m = bench.mask_stream(masker_mod.Masker, x, rate, params=params)
+                out, m = bench.mask_stream(bench.NEW_MASKER, x, rate, params=params)
                 bursts += m.bursts
                 for row, y in enumerate((x, out)):
                     heard = bench._codec(y, cond)

@@ -104,11 +104,11 @@ def main() -> int:
     want = [int(c) for c in args.cells.split(",")] if args.cells else list(range(len(table)))
     models = {}
     for rev in args.revs.split(","):
-        cls = new_masker.Masker if rev == "wt" else bench.load_legacy(rev, f"rev_{rev}").Masker
+        cls = bench.NEW_MASKER if rev == "wt" else bench.load_legacy(rev, f"rev_{rev}").Masker
         models[rev] = bench.payment_model(cls) if args.profile == "payment" else cls
     if changes:
         params = dataclasses.replace(new_masker.DEFAULT_MASKER_PARAMS, **changes)
-        variant = functools.partial(new_masker.Masker, params=params)
+        variant = functools.partial(bench.NEW_MASKER, params=params)
         models["wt+"] = bench.payment_model(variant) if args.profile == "payment" else variant
         print("wt+: the working tree with " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
     result: dict = {rev: {} for rev in models}

@@ -24,6 +24,8 @@ third key-grade press, so the first presses of a sequence carry what the default
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import os
 import sys
 from typing import List
@@ -34,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import masker as bench  # noqa: E402
 import masker_payment_cells as cells_bench  # noqa: E402
 
-from dtmfguard.dsp import masker as masker_mod  # noqa: E402
 from dtmfguard.testkit import adversary as A  # noqa: E402
 
 #: the cells whose tones run 3 dB under the speech or at its level: "tones 3 dB under speech", the four
@@ -92,6 +93,8 @@ def main(argv: List[str] = None) -> int:
     ap.add_argument("--cells", default=UNDER_SPEECH_CELLS, help=f"cell indices (default {UNDER_SPEECH_CELLS})")
     ap.add_argument("--heads", default="0,5,10,20,30,60", help="head lengths H in ms")
     ap.add_argument("--presses", type=int, default=24)
+    ap.add_argument("--no-receiver", action="store_true",
+                    help="the masker without its strict receiver (keypad_burst_receiver off: the masker before it)")
     ap.add_argument("--per-cell", action="store_true",
                     help="also name blind and oracle-timed digits per cell (first six keys + the rest)")
     args = ap.parse_args(argv)
@@ -102,6 +105,9 @@ def main(argv: List[str] = None) -> int:
     except ValueError as exc:
         ap.error(f"bad number: {exc}")
     table = cells_bench.cells()
+    cls = bench.NEW_MASKER if not args.no_receiver else \
+        functools.partial(bench.NEW_MASKER, params=dataclasses.replace(masker_mod.DEFAULT_MASKER_PARAMS,
+                                                                       keypad_burst_receiver=False))
     if any(not 0 <= c < len(table) for c in want) or any(h < 0 for h in heads):
         ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
     score = {h: 0 for h in heads}
@@ -117,8 +123,8 @@ def main(argv: List[str] = None) -> int:
                 _, cond, off = table[ci]
                 x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
                 rate = cond.get("rate", 8000)
-                out, m = bench.mask_stream(masker_mod.Masker, x, rate)
-                notched_all, _ = bench.mask_stream(bench.payment_model(masker_mod.Masker), x, rate)
+                out, m = bench.mask_stream(cls, x, rate)
+                notched_all, _ = bench.mask_stream(bench.payment_model(bench.NEW_MASKER), x, rate)
                 sel = treated(m, out.size)
                 own += A.oracle_score(bench._codec(out, cond), spans, rate)
                 for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):

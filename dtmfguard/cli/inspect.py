@@ -26,14 +26,14 @@ def run(args) -> int:
         raise CliError("inspect needs matplotlib: pip install 'dtmfguard[plot]'", EXIT_USAGE) from None
     import numpy as np
 
-    from ..dsp.masker import Masker
+    from ..dsp.keypad import KeypadMasker
     from ..dsp.params import DTMF_HZ
 
     try:
         x, rate = read_audio(args.file, args.channel)
     except AudioError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    m = Masker(rate, lookahead_ms=args.lookahead_ms, mask=args.mask)
+    m = KeypadMasker(rate, lookahead_ms=args.lookahead_ms, mask=args.mask)
     y = np.concatenate([m.process(np.clip(np.round(x), -32768, 32767).astype(np.int16)), m.flush()])
     y = y[m.delay_samples:].astype(np.float64)
     spans = [s for s in m.masked_spans if s.end > 0 and s.start < x.size]

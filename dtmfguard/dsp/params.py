@@ -1634,6 +1634,16 @@ class MaskerParams:
     # much longer.  Tuned on seeds 3200-3209 (all 30 cells, pauses of 6, 20 and 45 s): security-code keys named by
     # the oracle, off 137 of 450 (chance 28), 6 presses 29, 8 presses 34, 10 presses 39; at 8 presses a 45 s pause
     # (5 cells) 53 of 75 with 30 s, 6 with 60 s (chance 4.7).  None: off.
+    # Keypad burst, opened by the strict receiver (issue 12, fifteenth session): the burst above opens only after the
+    # masker's own third key-grade press, so a sequence's first keys under speech as loud as them or louder went out
+    # with their first 40-160 ms untreated, and the oracle-timed attacker named them far above chance (the boundary).
+    # The Q.24 receiver of :mod:`dtmfguard.dsp.detector` names a key 30-40 ms after its onset, and it is far stricter
+    # than the masker's screen on key-free audio (report half, 28.6 h with speed and gain variants: 0 speech and 3-4
+    # music digits, against about one key-grade press per 12 min of speech for the screen).  With this on, a key it
+    # confirms opens the burst at once (:meth:`Masker.key_confirmed`, from the next 20 ms frame boundary): the
+    # sequence's second key on is under the band notch from its first sample.  Whoever feeds the masker runs the
+    # receiver (:class:`dtmfguard.dsp.keypad.KeypadMasker` for recordings, the call pipeline's own detector live).
+    keypad_burst_receiver: bool = True
     keypad_burst_linger_presses: int | None = 8
     keypad_burst_linger_ms: float = 60000.0
     # Keypad burst, chained suspects (issue 12, helper h15a): a key under louder speech is often only notched (a

@@ -23,7 +23,7 @@ from typing import List, Optional
 import numpy as np
 
 from .audio import AudioError, _short, audio_info
-from .masker import Masker
+from .keypad import KeypadMasker
 from .masks import DEFAULT_LOOKAHEAD_MS, DEFAULT_MASK
 from ..security import replacing
 
@@ -67,7 +67,7 @@ def check_wav_complete(path: str) -> None:
 
 def mask_channels(data: np.ndarray, rate: int, *, payment: bool = False, **options):
     """Mask every column of ``data`` ([frames, channels], int16 or float in [-1, 1]); same shape and dtype.
-    ``payment``: the whole recording under the masker's payment profile (:meth:`Masker.notch_all`).
+    ``payment``: the whole recording under the masker's payment profile (:meth:`~dtmfguard.dsp.masker.Masker.notch_all`).
 
     Returns ``(masked, spans_per_channel)``.  Raises RuntimeError if a masker
     failed (it then masked closed, but a recording should not be archived that way).
@@ -75,7 +75,8 @@ def mask_channels(data: np.ndarray, rate: int, *, payment: bool = False, **optio
     out = np.empty_like(data)
     spans: List[list] = []
     for ch in range(data.shape[1]):
-        m = Masker(rate, dtype="int16" if data.dtype == np.int16 else "float64", **options)
+        # (the masker with its strict receiver, as a call's pipeline runs it: the same output as live)
+        m = KeypadMasker(rate, dtype="int16" if data.dtype == np.int16 else "float64", **options)
         if payment:
             m.notch_all(0)
         col = np.ascontiguousarray(data[:, ch])

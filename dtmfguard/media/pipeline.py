@@ -172,10 +172,14 @@ class CallPipeline:
         self.detector = detector if detector is not None else _make_detector(self.rate)
         self.session = session
         self.on_digit = on_digit
-        # The detector only names digits for a consumer; the masker masks on its own.  Without a session
-        # or on_digit (most of a call) it is skipped: it costs a third of the pipeline's CPU per frame.
+        # The detector names digits for a consumer, and for the masker's keypad burst (``_masker_keys``).  Without
+        # any of them it is skipped: it costs a third of the pipeline's CPU per frame.
         self.detect_always = detect_always
         self._own_detector = detector is None
+        #: the masker's keypad burst opens on the keys this detector confirms (``MaskerParams.keypad_burst_receiver``):
+        #: it then runs on every frame, in every mode (a dsp.keypad.KeypadMasker runs its own)
+        self._masker_keys = bool(getattr(self.masker, "wants_keys", False)) and \
+            not getattr(self.masker, "runs_receiver", False)
         self._det_running = False
         self._det_offset = 0  # stream position of the detector's sample 0 (it restarts after idling)
         # -- secure mode (mask_mode "secure"): the relay decides which keys go on to the agent leg
@@ -349,7 +353,7 @@ class CallPipeline:
             masked = self.masker.process(pcm)
             if len(masked) != n:
                 raise RuntimeError("masker returned a frame of the wrong length")
-            if self.session is not None or self.on_digit is not None or self.detect_always:
+            if self.session is not None or self.on_digit is not None or self.detect_always or self._masker_keys:
                 if not self._det_running:
                     if self._own_detector and self.stats["frames"] > 1:
                         _release(self.detector)
@@ -376,9 +380,16 @@ class CallPipeline:
                         # inserted lengthens a key and is taken off its relayed duration (keyrelay.JitterLog)
                         self.timeline.made_up_frame(det_pos, n, inserted=made_up[0] > 0)
                         self._detector_break(n)
+                    started = False
                     for ev in self.detector.process(pcm):
                         if ev.end is not None:
                             self._deliver(self._shift(ev))
+                        else:
+                            started = True
+                    if started and self._masker_keys:
+                        # a key confirmed in this frame: the masker's keypad burst from its first sample not yet
+                        # emitted (as dsp.keypad.KeypadMasker does for recordings, on the same 20 ms grid)
+                        self.masker.key_confirmed()
             else:
                 self._det_running = False
             if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet

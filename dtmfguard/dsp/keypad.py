@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The masker with its strict receiver: what a call's pipeline does live, for recordings and benchmarks.
+
+A key the Q.24 receiver (:class:`dtmfguard.dsp.detector.DtmfDetector`) confirms opens the masker's keypad burst at
+once (``MaskerParams.keypad_burst_receiver``, :meth:`Masker.key_confirmed`), so a sequence's second key on is
+band-notched from its first sample.  Live, the call pipeline (:mod:`dtmfguard.media.pipeline`) runs its own detector
+on the same 20 ms frames and calls the masker alike; :class:`KeypadMasker` does the same for any other caller: it
+gives the receiver the input in 20 ms frames counted from the stream's first sample and tells the masker after
+each frame in which the receiver confirmed a key, so its output is the same for any chunking, and the same as the
+pipeline's on its frames.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .detector import DtmfDetector
+from .masker import Masker
+
+__all__ = ["KeypadMasker", "FRAME_MS"]
+
+#: the receiver's frame: a call's packet time, the grid the pipeline tells the masker on
+FRAME_MS = 20
+
+
+class KeypadMasker(Masker):
+    """:class:`~dtmfguard.dsp.masker.Masker` (same arguments) that runs the strict receiver on its own input and
+    opens the keypad burst on the keys it confirms (when :attr:`wants_keys`).  ``receiver_starts`` counts them."""
+
+    #: the call pipeline does not run its detector for it (:mod:`dtmfguard.media.pipeline`)
+    runs_receiver = True
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._frame = self.rate * FRAME_MS // 1000
+        self._receiver = DtmfDetector(self.rate) if self.wants_keys else None
+        self._parts: list = []  # received pieces of the frame not yet complete
+        self._held = 0  # their samples
+        self.receiver_starts = 0
+
+    def process(self, chunk) -> np.ndarray:
+        receiver = self._receiver
+        if receiver is None:
+            return super().process(chunk)
+        x = chunk if type(chunk) is np.ndarray else np.asarray(chunk)
+        if x.ndim != 1 or x.dtype.kind not in "iuf":
+            return super().process(chunk)  # (the masker fails closed on it)
+        out = []
+        i, n = 0, x.size
+        while i < n:
+            # up to the stream's next frame boundary: the masker first, then the receiver on the whole frame
+            take = min(n - i, self._frame - self._held)
+            piece = x[i: i + take]
+            out.append(super().process(piece))
+            i += take
+            if take == self._frame:  # a whole frame in one piece (a call's frames): no copy
+                self._receive(receiver, piece)
+                continue
+            self._parts.append(piece)
+            self._held += take
+            if self._held == self._frame:
+                frame = np.concatenate(self._parts)
+                self._parts, self._held = [], 0
+                self._receive(receiver, frame)
+        if len(out) == 1:
+            return out[0]
+        return np.concatenate(out) if out else super().process(x)
+
+    def _receive(self, receiver: DtmfDetector, frame: np.ndarray) -> None:
+        """One whole frame to the receiver; a key it confirms in it opens (or holds) the keypad burst."""
+        try:
+            if frame.dtype.kind == "f":  # the masker's floats are [-1, 1]; the receiver's, the int16 scale
+                frame = frame * 32768.0
+            elif frame.dtype != np.int16:
+                frame = frame.astype(np.int16)
+            events = receiver.process(frame)
+        except Exception:  # noqa: BLE001 - no receiver: the masker's own rules, as before it
+            self._receiver = None
+            return
+        if any(ev.end is None for ev in events):
+            self.receiver_starts += 1
+            self.key_confirmed()
