@@ -106,7 +106,7 @@ def main(argv: List[str] = None) -> int:
         ap.error(f"bad number: {exc}")
     table = cells_bench.cells()
     cls = bench.NEW_MASKER if not args.no_receiver else \
-        functools.partial(bench.NEW_MASKER, params=dataclasses.replace(masker_mod.DEFAULT_MASKER_PARAMS,
+        functools.partial(bench.NEW_MASKER, params=dataclasses.replace(bench.new_masker.DEFAULT_MASKER_PARAMS,
                                                                        keypad_burst_receiver=False))
     if any(not 0 <= c < len(table) for c in want) or any(h < 0 for h in heads):
         ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
