@@ -78,6 +78,7 @@ class KeypadMasker(Masker):
         except Exception:  # noqa: BLE001 - no receiver: the masker's own rules, as before it
             self._receiver = None
             return
-        if any(ev.end is None for ev in events):
+        starts = [ev.start for ev in events if ev.end is None]
+        if starts:
             self.receiver_starts += 1
-            self.key_confirmed()
+            self.key_confirmed(min(starts))  # (the receiver's positions are the stream's: it saw every sample)

@@ -3129,6 +3129,7 @@ class Masker:
         self._burst_keypad = False  # the press being masked passed the keypad test
         self.bursts = 0  # burst spans opened (a counter for benchmarks)
         self.keys_confirmed = 0  # keys a strict receiver confirmed (:meth:`key_confirmed`; a counter)
+        self.keys_as_notes = 0  # of those, keys whose music context held notes: no burst (a counter)
         # ``keypad_burst_chain_*``: [suspect, its pair, its origin hop, restarted by a test] of the suspect followed
         self._chain_rec: Optional[list] = None
         self._chain: Optional[list] = None  # ... the chain: [pair, first hop, last hop, hop counted at or None]
@@ -3171,26 +3172,35 @@ class Masker:
         this masker's input calls :meth:`key_confirmed` (:class:`dtmfguard.dsp.keypad.KeypadMasker`, the pipeline)."""
         return bool(self._burst_n and self.params.keypad_burst_receiver)
 
-    def key_confirmed(self) -> None:
-        """A strict receiver (the Q.24 detector) confirmed a key in the input given so far: the keypad burst is on from
-        the first sample not yet emitted (``samples_in - delay_samples``) for ``keypad_burst_hold_ms``, or a burst
-        still on is held that long from here (longer after a card-length run of the masker's own presses).  Call
-        it between chunks; at the same input position it gives the same output for any chunking before it.  Nothing
-        happens unless :attr:`wants_keys`."""
+    def key_confirmed(self, onset: Optional[int] = None) -> bool:
+        """A strict receiver (the Q.24 detector) confirmed a key in the input given so far, sounding from input
+        position ``onset`` (its estimate; default: 40 ms before ``samples_in``): the keypad burst is on from the first
+        sample not yet emitted (``samples_in - delay_samples``) for ``keypad_burst_hold_ms``, or a burst still on is
+        held that long from here (longer after a card-length run of the masker's own presses).  Unless the music
+        context before the key holds notes (``keypad_burst_music``, asked as for the masker's own presses: a
+        receiver's rare false key is a held chord).  Call it between chunks; at the same input position it gives the
+        same output for any chunking before it.  Returns whether the burst is on; nothing happens unless
+        :attr:`wants_keys`."""
         if not self.wants_keys:
-            return
+            return False
         e = int(self.samples_in)
+        start = e - int(round(0.040 * self.rate)) if onset is None else min(int(onset), e)
         b = self._burst
         # (its keys are not counted towards the linger: the masker's own presses are, and most keys are both)
         if self._burst_on(e):
             b.end = max(b.end, e + self._burst_held())
         else:
+            if self._burst_music is not None and self._music_context(
+                    e, start, self._pos - self._buf.size, self._burst_music, gated=False):
+                self.keys_as_notes += 1
+                return False
             self._burst_count_in = 0
             self._burst = _Span(e - self.delay_samples, e + self._burst_held(), "burst")
             self._notches.append(self._burst)
             self.bursts += 1
         self.keys_confirmed += 1
         self._spans_dirty = True
+        return True
 
     def _burst_held(self) -> int:
         """How long (samples) the burst stays on after the press just counted: ``keypad_burst_hold_ms``, or

@@ -380,16 +380,18 @@ class CallPipeline:
                         # inserted lengthens a key and is taken off its relayed duration (keyrelay.JitterLog)
                         self.timeline.made_up_frame(det_pos, n, inserted=made_up[0] > 0)
                         self._detector_break(n)
-                    started = False
+                    onset = None
                     for ev in self.detector.process(pcm):
                         if ev.end is not None:
                             self._deliver(self._shift(ev))
-                        else:
-                            started = True
-                    if started and self._masker_keys:
+                        elif onset is None:
+                            onset = ev.start
+                    if onset is not None and self._masker_keys:
                         # a key confirmed in this frame: the masker's keypad burst from its first sample not yet
-                        # emitted (as dsp.keypad.KeypadMasker does for recordings, on the same 20 ms grid)
-                        self.masker.key_confirmed()
+                        # emitted (as dsp.keypad.KeypadMasker does for recordings, on the same 20 ms grid); its onset
+                        # in stream positions (frames left out of the detector's timeline so far added back)
+                        skipped = self.timeline.skipped if self.timeline is not None else 0
+                        self.masker.key_confirmed(onset + self._det_offset + skipped)
             else:
                 self._det_running = False
             if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet
