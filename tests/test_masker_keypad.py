@@ -154,6 +154,18 @@ def test_a_pipeline_given_a_keypad_masker_does_not_tell_it_twice():
     assert p.masker.receiver_starts == 2 and p.masker.keys_confirmed == 2
 
 
+def test_reset_forgets_the_receiver_s_stream_too():
+    """After :meth:`reset` the same input gives the same samples and spans as a new masker (and a half-fed frame
+    before the reset does not shift the receiver's grid)."""
+    x, _ = _keys("59")
+    ref, m_ref = _run(KeypadMasker, x)
+    m = KeypadMasker(8000)
+    m.process(x[:1234])
+    m.reset()
+    out = np.concatenate([m.process(x[i: i + 160]) for i in range(0, x.size, 160)] + [m.flush()])[m.delay_samples:]
+    assert np.array_equal(out, ref) and m.burst_spans == m_ref.burst_spans and m.receiver_starts == 2
+
+
 def test_float_input_opens_the_burst_as_int16_does():
     """Recordings in float ([-1, 1]) reach the receiver on its int16 scale: the same keys, the same burst."""
     x, _ = _keys("59")

@@ -32,12 +32,19 @@ class KeypadMasker(Masker):
     runs_receiver = True
 
     def __init__(self, *args: Any, **kwargs: Any):
+        self._frame = 0  # (Masker.__init__ resets before this class has set up)
         super().__init__(*args, **kwargs)
         self._frame = self.rate * FRAME_MS // 1000
         self._receiver = DtmfDetector(self.rate) if self.wants_keys else None
+
+    def reset(self) -> None:
+        """Forget the stream (:meth:`Masker.reset`), the receiver's too."""
+        super().reset()
         self._parts: list = []  # received pieces of the frame not yet complete
         self._held = 0  # their samples
         self.receiver_starts = 0
+        if self._frame:
+            self._receiver = DtmfDetector(self.rate) if self.wants_keys else None
 
     def process(self, chunk) -> np.ndarray:
         receiver = self._receiver

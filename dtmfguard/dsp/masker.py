@@ -3190,8 +3190,12 @@ class Masker:
         if self._burst_on(e):
             b.end = max(b.end, e + self._burst_held())
         else:
-            if self._burst_music is not None and self._music_context(
-                    e, start, self._pos - self._buf.size, self._burst_music, gated=False):
+            try:
+                notes = self._burst_music is not None and self._music_context(
+                    e, start, self._pos - self._buf.size, self._burst_music, gated=False)
+            except Exception:  # noqa: BLE001 - fail closed: the key opens the burst
+                notes = False
+            if notes:
                 self.keys_as_notes += 1
                 return False
             self._burst_count_in = 0
