@@ -106,8 +106,16 @@ def _make(scenario: str):
     if scenario.startswith("detector-"):
         d = DtmfDetector()
         return d.process, {"speech": _speech, "quiet": _quiet, "keys": _presses}[scenario[len("detector-"):]]
-    if scenario == "pipeline":
+    if scenario == "pipeline":  # mask_mode "always", no session: the detector runs for the masker's keypad burst
         p = CallPipeline()
+        return p.process_customer_frame, _speech
+    if scenario == "pipeline-no-receiver":  # the same without it (``keypad_burst_receiver`` off: the detector idles)
+        import dataclasses
+
+        from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS
+
+        p = CallPipeline(masker_options={"params": dataclasses.replace(DEFAULT_MASKER_PARAMS,
+                                                                       keypad_burst_receiver=False)})
         return p.process_customer_frame, _speech
     if scenario == "pipeline-payment":
         p = CallPipeline(session=_Session())
@@ -119,7 +127,7 @@ def _make(scenario: str):
 
 
 SCENARIOS = ("masker-speech", "masker-quiet", "masker-keys", "detector-speech", "detector-quiet", "detector-keys",
-             "pipeline", "pipeline-payment", "pipeline-secure")
+             "pipeline", "pipeline-no-receiver", "pipeline-payment", "pipeline-secure")
 
 
 def measure(scenario: str, frames: int, sleep_ms: float, backend: str = "") -> dict:

@@ -1641,8 +1641,12 @@ class MaskerParams:
     # than the masker's screen on key-free audio (report half, 28.6 h with speed and gain variants: 0 speech and 3-4
     # music digits, against about one key-grade press per 12 min of speech for the screen).  With this on, a key it
     # confirms opens the burst at once (:meth:`Masker.key_confirmed`, from the next 20 ms frame boundary): the
-    # sequence's second key on is under the band notch from its first sample.  Whoever feeds the masker runs the
-    # receiver (:class:`dtmfguard.dsp.keypad.KeypadMasker` for recordings, the call pipeline's own detector live).
+    # sequence's second key on is under the band notch from its first sample.  Not when the music context before
+    # the key holds notes (``keypad_burst_music``'s question and thresholds, as for the masker's own presses): the
+    # receiver's false keys are held chords (HyperRogue's report half: 1 key in 12 min, judged notes; a 20 s burst
+    # would have changed 2.8 % of its samples).  Whoever feeds the masker runs the receiver
+    # (:class:`dtmfguard.dsp.keypad.KeypadMasker` for recordings, the call pipeline's own detector live).  No
+    # threshold of its own; measured in the README ("Masking", the first keys).  False: off.
     keypad_burst_receiver: bool = True
     keypad_burst_linger_presses: int | None = 8
     keypad_burst_linger_ms: float = 60000.0
