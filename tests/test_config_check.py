@@ -84,6 +84,12 @@ def test_keypad_burst_is_a_boolean_that_reaches_the_masker(tmp_path):
     assert m.params.keypad_context_ms is None and m._ctx_len == 0  # the keypad context goes with it
     assert Masker(**on.masker_options())._burst_n == DEFAULT_MASKER_PARAMS.keypad_burst_presses >= 1
     assert Masker(**on.masker_options())._ctx_len > 0
+    # the detector's keys open the burst only with it on: a call's pipeline then runs no detector for the masker
+    from dtmfguard.media.pipeline import CallPipeline
+
+    assert not m.wants_keys and Masker(**on.masker_options()).wants_keys
+    assert CallPipeline(masker_options=off.masker_options())._masker_keys is False
+    assert CallPipeline(masker_options=on.masker_options())._masker_keys is True
     with pytest.raises(ConfigError) as err:
         load_config(str(_write(tmp_path, base + '[media]\nkeypad_burst = 1\n')))
     assert any("keypad_burst" in p for p in err.value.problems)

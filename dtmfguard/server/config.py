@@ -30,7 +30,7 @@ Example ``guard.toml``::
     srtp_signaling = "tls"         # tls: a mandatory-SRTP leg needs TLS signalling (its keys ride in the SDP)
     priority = "auto"              # auto | realtime | off: SCHED_RR for the media clock thread (sched.py)
     payment_notch = true           # in secure mode / a payment: the 8 DTMF bands removed from all unmasked audio
-    keypad_burst = true            # after keys the masker found itself: band removal (3 keys: 3 s; 1 key: 5 s, where named)
+    keypad_burst = true            # after keys: band removal from the detector's first key or the masker's third, 20 s
 
     [secure]                       # mask_mode "secure": keys outside a payment go on to the agent leg (IVR)
     relay_method = "rfc4733"       # rfc4733 | sip-info
@@ -126,8 +126,8 @@ class GuardConfig:
     media_priority: str = "auto"  # auto | realtime | off (dtmfguard.server.sched)
     #: the masker's payment profile while secure mode is on or a payment session runs (Masker.notch_all)
     payment_notch: bool = True
-    #: the masker's keyed-context rules: its keypad burst (MaskerParams.keypad_burst_*) and keypad context
-    #: (keypad_context_ms); false turns both off
+    #: the masker's keyed-context rules: its keypad burst (MaskerParams.keypad_burst_*, opened by the detector's
+    #: keys too: keypad_burst_receiver) and keypad context (keypad_context_ms); false turns all of them off
     keypad_burst: bool = True
     customer_srtp: str = "off"
     agent_srtp: str = "off"
@@ -291,8 +291,8 @@ class GuardConfig:
 
     def masker_options(self) -> dict:
         """Each call's masker options from ``[media]``: the mask, and the masker's parameters without the keypad
-        burst and the keypad context (what the masker does after keys it found itself) when ``media.keypad_burst``
-        is false."""
+        burst and the keypad context (what the masker does after keys it or the call's detector found) when
+        ``media.keypad_burst`` is false."""
         options: dict = {"mask": self.mask}
         if not self.keypad_burst:
             from ..dsp.params import DEFAULT_MASKER_PARAMS
