@@ -18,8 +18,10 @@ the blind attacker and the oracle-timed one name in the unmasked input, the mask
 profile's, split into a sequence's first six keys and the rest: issue 12's boundary beside the unmasked recovery.
 
 It also splits what the oracle names by press index in the 24-key sequence (the masker's output, the payment
-profile's from the start, the unmasked input): a keypad burst (``keypad_burst_*``) opens only after the masker's
-third key-grade press, so the first presses of a sequence carry what the default masker leaves.
+profile's from the start, the unmasked input): a keypad burst (``keypad_burst_*``) opens at the first key the strict
+detector confirms (``keypad_burst_receiver``, since the fifteenth session) or after the masker's third key-grade press,
+so the first presses of a sequence carry what the default masker leaves.  The masker is the one a call runs
+(``masker.NEW_MASKER``: with its detector); ``--no-receiver`` gives the masker without the detector's burst.
 """
 from __future__ import annotations
 
