@@ -3153,18 +3153,22 @@ class Masker:
         closes.append((e, pair))
         while closes and closes[0][0] < e - self._burst_window:
             closes.popleft()
-        first = e - self.delay_samples  # (the first sample not yet emitted by a 1-sample chunking: lim - fade)
         b = self._burst
         if self._burst_on(e):
             # held (the end only moves later), after a card-length run for ``keypad_burst_linger_ms``
             self._burst_count_in += 1
             b.end = max(b.end, e + self._burst_held())
         elif len(closes) >= self._burst_n and len({q for _, q in closes}) >= self._burst_pairs:
-            self._burst_count_in = len(closes)
-            self._burst = _Span(first, e + self._burst_held(), "burst")
-            self._notches.append(self._burst)
-            self.bursts += 1
+            self._open_burst(e, len(closes))
         self._spans_dirty = True
+
+    def _open_burst(self, e: int, counted: int) -> None:
+        """A burst span from the first sample not yet emitted at hop ``e`` (by a 1-sample chunking: lim - fade) until
+        :meth:`_burst_held` after it, ``counted`` presses counted in it so far (``keypad_burst_linger_*``)."""
+        self._burst_count_in = counted
+        self._burst = _Span(e - self.delay_samples, e + self._burst_held(), "burst")
+        self._notches.append(self._burst)
+        self.bursts += 1
 
     @property
     def wants_keys(self) -> bool:
@@ -3198,10 +3202,7 @@ class Masker:
             if notes:
                 self.keys_as_notes += 1
                 return False
-            self._burst_count_in = 0
-            self._burst = _Span(e - self.delay_samples, e + self._burst_held(), "burst")
-            self._notches.append(self._burst)
-            self.bursts += 1
+            self._open_burst(e, 0)
         self.keys_confirmed += 1
         self._spans_dirty = True
         return True

@@ -389,9 +389,9 @@ class CallPipeline:
                     if onset is not None and self._masker_keys:
                         # a key confirmed in this frame: the masker's keypad burst from its first sample not yet
                         # emitted (as dsp.keypad.KeypadMasker does for recordings, on the same 20 ms grid); its onset
-                        # in stream positions (frames left out of the detector's timeline so far added back)
-                        skipped = self.timeline.skipped if self.timeline is not None else 0
-                        self.masker.key_confirmed(onset + self._det_offset + skipped)
+                        # in stream positions, as _shift maps a complete key's (frames left out before it added back)
+                        left_out = self.timeline.left_out_before(onset) if self.timeline is not None else 0
+                        self.masker.key_confirmed(onset + self._det_offset + left_out)
             else:
                 self._det_running = False
             if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet
