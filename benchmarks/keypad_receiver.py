@@ -20,17 +20,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import masker as bench  # noqa: E402
 
 from dtmfguard.dsp.keypad import KeypadMasker  # noqa: E402
 from dtmfguard.dsp.masker import Masker  # noqa: E402
 from dtmfguard.testkit import corpora  # noqa: E402
-
-
-def run(cls, x: np.ndarray):
-    m = cls(8000)
-    out = np.concatenate([m.process(x[i: i + 160]) for i in range(0, x.size, 160)] + [m.flush()])
-    return out[m.delay_samples:], m
 
 
 def main(argv=None) -> int:
@@ -61,9 +56,9 @@ def main(argv=None) -> int:
                 print(f"  {name}: {exc}")
                 break
             x = np.clip(np.round(x), -32768, 32767).astype(np.int16)
-            out, m = run(KeypadMasker, x)
+            out, m = bench.mask_stream(KeypadMasker, x)
             # (no receiver key: the masker alone's output by construction, tests/test_masker_keypad.py)
-            alone, m_alone = (out, m) if m.receiver_starts == 0 else run(Masker, x)
+            alone, m_alone = (out, m) if m.receiver_starts == 0 else bench.mask_stream(Masker, x)
             row["seconds"] += x.size / 8000.0
             row["keys"] += m.receiver_starts
             row["notes"] += m.keys_as_notes

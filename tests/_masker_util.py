@@ -45,9 +45,10 @@ FIRST_LOOK_OFF = {"verify_mid_long_fraction": None, "verify_mid_since_fraction":
 INSIDE_OFF = {"notch_inside_windows_ms": None}
 
 
-def mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160):
-    """Mask ``x`` fed ``chunk`` samples at a time; the output aligned with the input, and the masker."""
-    m = Masker(params=params)
+def mask(x: np.ndarray, params=DEFAULT_MASKER_PARAMS, chunk: int = 160, cls=Masker, **options):
+    """Mask ``x`` fed ``chunk`` samples at a time with a ``cls`` (other arguments: ``options``); the output aligned
+    with the input, and the masker."""
+    m = cls(params=params, **options)
     out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
     return out[m.delay_samples:], m
 

@@ -15,26 +15,19 @@ import numpy as np
 import pytest
 
 from _corpus_util import need_speech, speech
-from _masker_util import bench_scenario, heard, treated as _treated
+from _masker_util import bench_scenario, heard, mask, treated as _treated
 from _native_util import with_backend
 from dtmfguard.dsp import goertzel
 from dtmfguard.dsp.keypad import KeypadMasker
-from dtmfguard.dsp.masker import Masker
 from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS as P
 from dtmfguard.media.pipeline import CallPipeline
 from dtmfguard.testkit import adversary as A
-from dtmfguard.testkit.synth import dtmf_tone
+from test_masker_burst import _keys
 
 #: "tones 3 dB under speech" (benchmarks/masker.py's second condition), tune seed 3200 (the seeds the rule was
 #: looked at on): speech 3 dB louder than every key
 _CELL = (3200, 1, {"speech_under_db": -3.0})
 _RECEIVER_OFF = dataclasses.replace(P, keypad_burst_receiver=False)
-
-
-def _run(cls, x: np.ndarray, chunk: int = 160, **kw):
-    m = cls(**kw)
-    out = np.concatenate([m.process(x[i: i + chunk]) for i in range(0, x.size, chunk)] + [m.flush()])
-    return out[m.delay_samples:], m
 
 
 def treated(m, n: int) -> np.ndarray:
@@ -45,30 +38,16 @@ def treated(m, n: int) -> np.ndarray:
     return sel
 
 
-def _keys(digits: str, rate: int = 8000, gap_ms: float = 400.0):
-    """Clean 80 ms presses with ``gap_ms`` between them and 300 ms of silence around (int16), and their onsets."""
-    ms = rate // 1000
-    parts, starts = [np.zeros(300 * ms)], []
-    pos = parts[0].size
-    for d in digits:
-        tone = dtmf_tone(d, 80.0, rate, -10.0, 0.0)
-        starts.append(pos)
-        parts += [tone, np.zeros(int(gap_ms * ms))]
-        pos += tone.size + int(gap_ms * ms)
-    parts.append(np.zeros(300 * ms))
-    return np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16), starts
-
-
 def test_the_first_key_opens_the_burst_and_the_second_is_notched_from_its_first_sample():
     """Two clean keys: the receiver confirms the first, the burst opens inside it (from the first sample not yet
     emitted), and the second lies wholly inside it.  Without the rule two keys open no burst (the masker's own needs
     three)."""
-    x, starts = _keys("59")
-    _, m = _run(KeypadMasker, x)
+    x, starts = _keys("59", gap_ms=400.0)
+    _, m = mask(x, cls=KeypadMasker)
     assert m.receiver_starts == 2 and m.bursts == 1
     burst = m.burst_spans[0]
     assert starts[0] < burst.start < starts[0] + 80 * 8 and burst.end > starts[1] + 80 * 8
-    _, off = _run(KeypadMasker, x, params=_RECEIVER_OFF)
+    _, off = mask(x, _RECEIVER_OFF, cls=KeypadMasker)
     assert off.bursts == 0 and off.receiver_starts == 0 and off.burst_spans == []
 
 
@@ -78,7 +57,7 @@ def test_the_burst_holds_from_the_last_key_the_receiver_confirmed():
     x, starts = _keys("123", gap_ms=600.0)
     hold = int(P.keypad_burst_hold_ms * 8)
     pad = np.zeros(hold + 8000, dtype=np.int16)
-    _, m = _run(KeypadMasker, np.concatenate([x, pad]))
+    _, m = mask(np.concatenate([x, pad]), cls=KeypadMasker)
     assert m.bursts == 1
     end = m.burst_spans[0].end
     assert starts[2] + hold < end <= starts[2] + hold + 200 * 8
@@ -88,8 +67,8 @@ def test_off_when_the_burst_is_off():
     """``keypad_burst_presses = None`` (``media.keypad_burst = false``) turns the receiver's bursts off too."""
     m = KeypadMasker(params=dataclasses.replace(P, keypad_burst_presses=None))
     assert not m.wants_keys
-    x, _ = _keys("1234")
-    _, m = _run(KeypadMasker, x, params=dataclasses.replace(P, keypad_burst_presses=None))
+    x, _ = _keys("1234", gap_ms=400.0)
+    _, m = mask(x, dataclasses.replace(P, keypad_burst_presses=None), cls=KeypadMasker)
     assert m.bursts == 0 and m.receiver_starts == 0
 
 
@@ -99,8 +78,8 @@ def test_under_louder_speech_the_keys_after_the_first_confirmed_are_treated_from
     them, and the oracle-timed attacker names fewer of the first six keys."""
     seed, index, cond = _CELL
     x, spans = bench_scenario(seed, index, **cond)
-    out_on, m_on = _run(KeypadMasker, x)
-    out_off, m_off = _run(KeypadMasker, x, params=_RECEIVER_OFF)
+    out_on, m_on = mask(x, cls=KeypadMasker)
+    out_off, m_off = mask(x, _RECEIVER_OFF, cls=KeypadMasker)
     opened = m_on.burst_spans[0].start
     bounds = [A._span_fields(s)[1:] for s in spans]
     later = [k for k, (a, b) in enumerate(bounds[:6]) if a >= opened]
@@ -119,10 +98,10 @@ def test_the_same_output_for_any_chunking_and_backend(chunks):
     """numpy at 160 samples is the reference; every backend at ``chunks`` gives its samples and spans."""
     x, _ = bench_scenario(*_CELL[:2], **_CELL[2])
     x = x[: 8000 * 4]
-    ref, m_ref = with_backend("numpy", lambda: _run(KeypadMasker, x, 160))
+    ref, m_ref = with_backend("numpy", lambda: mask(x, cls=KeypadMasker))
     assert m_ref.bursts >= 1
     for backend in goertzel.available_backends():
-        got, m = with_backend(backend, lambda: _run(KeypadMasker, x, chunks))
+        got, m = with_backend(backend, lambda: mask(x, chunk=chunks, cls=KeypadMasker))
         assert np.array_equal(got, ref), backend
         assert (m.masked_spans, m.notched_spans, m.burst_spans) == \
             (m_ref.masked_spans, m_ref.notched_spans, m_ref.burst_spans), backend
@@ -134,7 +113,7 @@ def test_the_call_pipeline_gives_the_recordings_masker_s_samples(mode):
     KeypadMasker's on the same frames ("payment" mode: while secure; outside it the agent hears the input)."""
     x, _ = bench_scenario(*_CELL[:2], **_CELL[2])
     x = x[: 8000 * 6]
-    ref, m_ref = _run(KeypadMasker, x)
+    ref, m_ref = mask(x, cls=KeypadMasker)
     p = CallPipeline(8000, mask_mode=mode)
     p.secure_manual = mode == "payment"
     got = np.concatenate([p.process_customer_frame(x[i: i + 160]) for i in range(0, x.size, 160)])
@@ -147,7 +126,7 @@ def test_the_call_pipeline_gives_the_recordings_masker_s_samples(mode):
 
 
 def test_a_pipeline_given_a_keypad_masker_does_not_tell_it_twice():
-    x, _ = _keys("59")
+    x, _ = _keys("59", gap_ms=400.0)
     p = CallPipeline(8000, mask_mode="always", masker=KeypadMasker(8000))
     for i in range(0, x.size - 159, 160):
         p.process_customer_frame(x[i: i + 160])
@@ -157,8 +136,8 @@ def test_a_pipeline_given_a_keypad_masker_does_not_tell_it_twice():
 def test_reset_forgets_the_receiver_s_stream_too():
     """After :meth:`reset` the same input gives the same samples and spans as a new masker (and a half-fed frame
     before the reset does not shift the receiver's grid)."""
-    x, _ = _keys("59")
-    ref, m_ref = _run(KeypadMasker, x)
+    x, _ = _keys("59", gap_ms=400.0)
+    ref, m_ref = mask(x, cls=KeypadMasker)
     m = KeypadMasker(8000)
     m.process(x[:1234])
     m.reset()
@@ -168,9 +147,9 @@ def test_reset_forgets_the_receiver_s_stream_too():
 
 def test_float_input_opens_the_burst_as_int16_does():
     """Recordings in float ([-1, 1]) reach the receiver on its int16 scale: the same keys, the same burst."""
-    x, _ = _keys("59")
-    _, m_int = _run(KeypadMasker, x)
-    _, m_float = _run(KeypadMasker, x.astype(np.float64) / 32768.0, dtype="float64")
+    x, _ = _keys("59", gap_ms=400.0)
+    _, m_int = mask(x, cls=KeypadMasker)
+    _, m_float = mask(x.astype(np.float64) / 32768.0, cls=KeypadMasker, dtype="float64")
     assert m_float.receiver_starts == m_int.receiver_starts == 2
     assert m_float.burst_spans == m_int.burst_spans
 
@@ -180,7 +159,7 @@ def test_key_free_speech_is_left_as_the_masker_alone_leaves_it():
     sample."""
     sp = need_speech(speech(120.0, seed=41), "key-free speech")
     x = np.clip(np.round(sp), -32768, 32767).astype(np.int16)
-    out, m = _run(KeypadMasker, x)
-    ref, _ = _run(Masker, x)
+    out, m = mask(x, cls=KeypadMasker)
+    ref, _ = mask(x)
     assert m.receiver_starts == 0 and m.bursts == 0
     assert np.array_equal(out, ref)
