@@ -94,8 +94,12 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="also run the working tree with this MaskerParams field changed (repeatable; one more "
                          "masker, labelled wt+), e.g. --set keypad_burst_profile=True")
+    ap.add_argument("--keys", choices=("16", "keypad"), default="16",
+                    help="the keys each cell's presses are drawn from: all 16 (default) or a customer's keypad's 12 "
+                         "(no A-D; another random sequence than the 16 keys' for the same seed)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
+    keys = A.PAIR_KEYS if args.keys == "16" else A.KEYPAD_KEYS
     try:
         changes = bench.param_changes(args.set)
     except ValueError as exc:
@@ -119,7 +123,8 @@ def main() -> int:
             named, details = [], []
             for ci in want:
                 name, cond, off = table[ci]
-                x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
+                x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, keys=keys,
+                                            **cond)
                 rate = cond.get("rate", 8000)
                 for rev, model in models.items():
                     out, m = bench.mask_stream(model, x, rate)

@@ -69,9 +69,10 @@ def genie(out: np.ndarray, notched_all: np.ndarray, sel: np.ndarray, spans: list
 INDEX_GROUPS = ((0, 1), (1, 3), (3, 6), (6, None))
 
 
-def right_by_group(heard: np.ndarray, spans: list, rate: int) -> List[int]:
-    """How many presses of each :data:`INDEX_GROUPS` group the oracle-timed attacker names right in ``heard``."""
-    right = [a == A._span_fields(sp)[0] for sp, a in zip(spans, A.oracle_answers(heard, spans, rate))]
+def right_by_group(heard: np.ndarray, spans: list, rate: int, keys: str = A.PAIR_KEYS) -> List[int]:
+    """How many presses of each :data:`INDEX_GROUPS` group the oracle-timed attacker (choosing among ``keys``)
+    names right in ``heard``."""
+    right = [a == A._span_fields(sp)[0] for sp, a in zip(spans, A.oracle_answers(heard, spans, rate, keys=keys))]
     return [sum(right[a:b]) for a, b in INDEX_GROUPS]
 
 
@@ -99,6 +100,10 @@ def main(argv: List[str] = None) -> int:
                     help="the masker without its strict receiver (keypad_burst_receiver off: the masker before it)")
     ap.add_argument("--per-cell", action="store_true",
                     help="also name blind and oracle-timed digits per cell (first six keys + the rest)")
+    ap.add_argument("--keys", choices=("16", "keypad"), default="16",
+                    help="the keys each sequence is drawn from: all 16 (default) or a customer's keypad's 12 (no A-D)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="the masker with this MaskerParams field changed (repeatable), e.g. --set keypad_burst_keys=None")
     args = ap.parse_args(argv)
     try:
         seeds = cells_bench.seeds_arg(args.seeds)
@@ -106,10 +111,16 @@ def main(argv: List[str] = None) -> int:
         heads = [float(h) for h in args.heads.split(",")]
     except ValueError as exc:
         ap.error(f"bad number: {exc}")
+    try:
+        changes = bench.param_changes(args.set)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.no_receiver:
+        changes["keypad_burst_receiver"] = False
     table = cells_bench.cells()
-    cls = bench.NEW_MASKER if not args.no_receiver else \
-        functools.partial(bench.NEW_MASKER, params=dataclasses.replace(bench.new_masker.DEFAULT_MASKER_PARAMS,
-                                                                       keypad_burst_receiver=False))
+    cls = functools.partial(bench.NEW_MASKER, params=dataclasses.replace(bench.new_masker.DEFAULT_MASKER_PARAMS,
+                                                                         **changes)) if changes else bench.NEW_MASKER
+    keys = A.PAIR_KEYS if args.keys == "16" else A.KEYPAD_KEYS
     if any(not 0 <= c < len(table) for c in want) or any(h < 0 for h in heads):
         ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
     score = {h: 0 for h in heads}
@@ -123,30 +134,34 @@ def main(argv: List[str] = None) -> int:
         for seed, speech in cells_bench.seed_speech(seeds):
             for ci in want:
                 _, cond, off = table[ci]
-                x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, **cond)
+                x, spans = A.press_scenario(np.random.default_rng(seed + off), args.presses, speech=speech, keys=keys,
+                                            **cond)
                 rate = cond.get("rate", 8000)
                 out, m = bench.mask_stream(cls, x, rate)
                 notched_all, _ = bench.mask_stream(bench.payment_model(bench.NEW_MASKER), x, rate)
                 sel = treated(m, out.size)
-                own += A.oracle_score(bench._codec(out, cond), spans, rate)
+                own += A.oracle_score(bench._codec(out, cond), spans, rate, keys=keys)
                 for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
-                    groups[label] += right_by_group(bench._codec(y, cond), spans, rate)
+                    groups[label] += right_by_group(bench._codec(y, cond), spans, rate, keys)
                 groups["presses"] += [len(spans[a:b]) for a, b in INDEX_GROUPS]
                 if args.per_cell:
                     cell_presses[ci] += [len(spans[:FIRST_KEYS]), len(spans[FIRST_KEYS:])]
                     for label, y in zip(outputs, (x, out, notched_all)):
                         heard = bench._codec(y, cond)
                         per_cell[ci][label]["blind"] += right_split(A.answers(A.decode(heard, rate), spans), spans)
-                        per_cell[ci][label]["oracle"] += right_split(A.oracle_answers(heard, spans, rate), spans)
+                        per_cell[ci][label]["oracle"] += right_split(A.oracle_answers(heard, spans, rate, keys=keys),
+                                                                     spans)
                 for h in heads:
                     g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
-                    score[h] += A.oracle_score(bench._codec(g, cond), spans, rate)
+                    score[h] += A.oracle_score(bench._codec(g, cond), spans, rate, keys=keys)
                 presses += len(spans)
     except cells_bench.SpeechMissing as exc:
         print(exc)
         return 1
-    print(f"{len(seeds)} seeds x cells {args.cells}: {presses} presses, chance {presses / 16:.0f} "
-          f"(10^-4 bound {A.chance_bound(presses)})")
+    print(f"{len(seeds)} seeds x cells {args.cells}, keys {args.keys}"
+          + (f", masker with {', '.join(f'{k}={v!r}' for k, v in changes.items())}" if changes else "")
+          + f": {presses} presses, the oracle answering among {len(keys)} keys, chance {presses / len(keys):.0f} "
+          f"(10^-4 bound {A.chance_bound(presses, p=1.0 / len(keys))})")
     print(f"  the masker's own output: oracle names {own}")
     for h in heads:
         print(f"  untreated press samples notched after the first {h:g} ms: oracle names {score[h]}")
@@ -155,7 +170,7 @@ def main(argv: List[str] = None) -> int:
     for k, (a, b) in enumerate(INDEX_GROUPS):
         n = int(groups["presses"][k])
         print(f"    {group_name(a, b):>5s}: {groups['masker'][k]:5d} | {groups['payment profile'][k]:5d} | "
-              f"{groups['unmasked'][k]:5d} of {n:5d}, chance {n / 16:.0f}")
+              f"{groups['unmasked'][k]:5d} of {n:5d}, chance {n / len(keys):.0f}")
     if args.per_cell:
         print(f"  per cell, presses named: blind | oracle-timed, each as first {FIRST_KEYS} keys + the rest")
         print(f"    {'cell':38s} {'presses':>9s}  {'unmasked':>17s}  {'masker':>17s}  {'payment profile':>17s}")

@@ -85,7 +85,9 @@ class KeypadMasker(Masker):
         except Exception:  # noqa: BLE001 - no receiver: the masker's own rules, as before it
             self._receiver = None
             return
-        starts = [ev.start for ev in events if ev.end is None]
+        starts = [ev for ev in events if ev.end is None]
         if starts:
             self.receiver_starts += 1
-            self.key_confirmed(min(starts))  # (the receiver's positions are the stream's: it saw every sample)
+            first = min(starts, key=lambda ev: ev.start)
+            # (the receiver's positions are the stream's: it saw every sample)
+            self.key_confirmed(first.start, first.digit)

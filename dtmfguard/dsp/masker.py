@@ -3111,6 +3111,11 @@ class Masker:
         self._burst_linger = int(round(p.keypad_burst_linger_ms * ms))
         self._burst_min = int(round(p.keypad_burst_min_ms * ms))
         self._burst_pairs = max(1, int(p.keypad_burst_pairs))
+        keys = p.keypad_burst_keys
+        if keys is not None and (not isinstance(keys, str) or not keys or set(keys) - set(pairfit.PAIR_KEYS)):
+            raise ValueError(f"keypad_burst_keys: None or keys of {pairfit.PAIR_KEYS!r}")
+        #: pair -> its presses open or hold a burst or a keypad context (``keypad_burst_keys``)
+        self._keypad_pairs = tuple(keys is None or k in keys for k in pairfit.PAIR_KEYS)
         self._burst_profile = bool(self._burst_n and p.keypad_burst_profile)
         self._burst_music = tuple(float(v) for v in p.keypad_burst_music) if p.keypad_burst_music else None
         self._burst_measured = bool(self._burst_n and p.keypad_burst_measured_pair)
@@ -3127,9 +3132,12 @@ class Masker:
         self._burst_count_in = 0  # presses counted in it, those that opened it included (``keypad_burst_linger_*``)
         self._burst_done: List[Tuple[int, int]] = []  # retired burst spans (:meth:`_in_burst`)
         self._burst_keypad = False  # the press being masked passed the keypad test
+        # (flat mask, pair) of the last press counted (:meth:`_burst_press`)
+        self._burst_span: Optional[Tuple[_Span, int]] = None
         self.bursts = 0  # burst spans opened (a counter for benchmarks)
         self.keys_confirmed = 0  # keys a strict receiver confirmed (:meth:`key_confirmed`; a counter)
         self.keys_as_notes = 0  # of those, keys whose music context held notes: no burst (a counter)
+        self.keys_not_keypad = 0  # receiver keys not in ``keypad_burst_keys``: no burst (a counter)
         # ``keypad_burst_chain_*``: [suspect, its pair, its origin hop, restarted by a test] of the suspect followed
         self._chain_rec: Optional[list] = None
         self._chain: Optional[list] = None  # ... the chain: [pair, first hop, last hop, hop counted at or None]
@@ -3140,12 +3148,24 @@ class Masker:
         key's grade; ``keypad_burst_presses`` counted within ``keypad_burst_window_ms`` open a burst (the payment
         profile's band notch) from the first sample not yet emitted when they hold ``keypad_burst_pairs`` pairs, or a
         burst still on is held longer."""
-        if not self._burst_keypad or e - start < self._burst_min:
+        if not self._burst_keypad or e - start < self._burst_min or not self._keypad_pairs[pair]:
             return
         if self._ctx_len:
             self._context_open(e)  # (``keypad_context_ms``: the same grade opens a keypad context)
-        if self._burst_n:
-            self._burst_count(e, pair)
+        if not self._burst_n:
+            return
+        span = self._active
+        last = self._burst_span
+        if span is not None and last is not None and last[0] is span and last[1] == pair:
+            # the pair counted last, closing again on the flat mask it continued (:meth:`_open_press`): the same press
+            # (a key of the same pair again would have a pause, hence a mask, of its own); it holds a burst that is
+            # on from its new close
+            if self._burst_on(e):
+                self._burst.end = max(self._burst.end, e + self._burst_held())
+                self._spans_dirty = True
+            return
+        self._burst_span = (span, pair)
+        self._burst_count(e, pair)
 
     def _burst_count(self, e: int, pair: int) -> None:
         """A press of ``pair`` counted towards a burst at hop ``e`` (:meth:`_burst_press`, :meth:`_chain_fold`)."""
@@ -3176,16 +3196,20 @@ class Masker:
         this masker's input calls :meth:`key_confirmed` (:class:`dtmfguard.dsp.keypad.KeypadMasker`, the pipeline)."""
         return bool(self._burst_n and self.params.keypad_burst_receiver)
 
-    def key_confirmed(self, onset: Optional[int] = None) -> bool:
+    def key_confirmed(self, onset: Optional[int] = None, key: Optional[str] = None) -> bool:
         """A strict receiver (the Q.24 detector) confirmed a key in the input given so far, sounding from input
         position ``onset`` (its estimate; default: 40 ms before ``samples_in``): the keypad burst is on from the first
         sample not yet emitted (``samples_in - delay_samples``) for ``keypad_burst_hold_ms``, or a burst still on is
         held that long from here (longer after a card-length run of the masker's own presses).  Unless the music
         context before the key holds notes (``keypad_burst_music``, asked as for the masker's own presses: a
         receiver's rare false key is a held chord).  Call it between chunks; at the same input position it gives the
-        same output for any chunking before it.  Returns whether the burst is on; nothing happens unless
-        :attr:`wants_keys`."""
+        same output for any chunking before it.  ``key``: the key confirmed, when known; one not in
+        ``keypad_burst_keys`` (A-D: on no customer's keypad) opens nothing.  Returns whether the burst is on; nothing
+        happens unless :attr:`wants_keys`."""
         if not self.wants_keys:
+            return False
+        if key is not None and not self._keypad_pairs[pairfit.PAIR_KEYS.index(key)]:
+            self.keys_not_keypad += 1
             return False
         e = int(self.samples_in)
         start = e - int(round(0.040 * self.rate)) if onset is None else min(int(onset), e)
@@ -3276,7 +3300,7 @@ class Masker:
         starts one); a chain spanning ``keypad_burst_chain_ms`` counts once towards a burst, unless the context
         measure finds held notes before it (``keypad_burst_music``, as for a press).  A musical suspect, or one the
         one-oscillator test restarted (``musical``), ends it."""
-        if musical:
+        if musical or not self._keypad_pairs[pair]:
             self._chain = None
             return
         ch = self._chain

@@ -1671,6 +1671,15 @@ class MaskerParams:
     # None: off.
     keypad_burst_chain_ms: float | None = 40.0
     keypad_burst_chain_gap_ms: float = 30.0
+    # Keypad burst and context, the keys a customer has (issue 12, sixteenth session): a telephone keypad has 12 keys
+    # (ITU-T E.161: 0-9, * and #); Q.23's fourth column (1633 Hz: A, B, C, D) is on no customer's keypad.  A key run the
+    # burst is there to cover is never made of A-D, but key-free audio makes them: a fundamental near 770-941 Hz with
+    # its octave near 1540-1880 Hz measures as a 1633 Hz column pair (the Asterisk prompt tt-monkeys.wav, shipped in
+    # every prompt language: at 0.9x speed its screeches gave 8 key-grade presses of C and B in 16 s, the burst
+    # opened at the third and lingered 60 s, 8.8-9.3 % of 12 min of en, fr, it, ru and it-menardi changed).  Only
+    # presses, chains and strict-receiver keys of these keys open or hold a burst or a keypad context; a press of
+    # another key is still masked flat (the attacker names all 16).  None: all 16 keys (the masker before).
+    keypad_burst_keys: str | None = "123456789*0#"
     # Keypad context (issue 12, helper h16b): a press under louder talk-over that the screen names only in a 2-4 ms
     # window is left untreated when the verification (``verify_*``) declines that window as speech-like; four traced
     # leaks (seeds 2902 press 3, 2910 press 10, 2340 press 7, 2357 press 8: one window each, support 1) sat 0.26,

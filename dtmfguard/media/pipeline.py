@@ -380,18 +380,18 @@ class CallPipeline:
                         # inserted lengthens a key and is taken off its relayed duration (keyrelay.JitterLog)
                         self.timeline.made_up_frame(det_pos, n, inserted=made_up[0] > 0)
                         self._detector_break(n)
-                    onset = None
+                    onset = key = None
                     for ev in self.detector.process(pcm):
                         if ev.end is not None:
                             self._deliver(self._shift(ev))
                         elif onset is None:
-                            onset = ev.start
+                            onset, key = ev.start, ev.digit
                     if onset is not None and self._masker_keys:
                         # a key confirmed in this frame: the masker's keypad burst from its first sample not yet
                         # emitted (as dsp.keypad.KeypadMasker does for recordings, on the same 20 ms grid); its onset
                         # in stream positions, as _shift maps a complete key's (frames left out before it added back)
                         left_out = self.timeline.left_out_before(onset) if self.timeline is not None else 0
-                        self.masker.key_confirmed(onset + self._det_offset + left_out)
+                        self.masker.key_confirmed(onset + self._det_offset + left_out, key)
             else:
                 self._det_running = False
             if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet

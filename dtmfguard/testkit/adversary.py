@@ -37,13 +37,14 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..dsp.levels import dbm0_to_peak
-from ..dsp.pairfit import PAIR_KEYS, PAIRS, pair_fit, pair_tables
+from ..dsp.pairfit import KEYPAD_KEYS, PAIR_KEYS, PAIRS, pair_fit, pair_tables
 
 __all__ = [
     "Detection",
     "decode",
     "pair_fit",
     "PAIR_KEYS",
+    "KEYPAD_KEYS",
     "recover_digits",
     "score",
     "count_recovered",
@@ -215,18 +216,22 @@ def count_recovered(samples, spans: Sequence, rate: int = 8000, *, offset: int =
     return score(decode(samples, rate), spans, rate, offset=offset)
 
 
-def oracle_answers(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0) -> List[str]:
+def oracle_answers(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0,
+                   keys: str = PAIR_KEYS) -> List[str]:
     """The attacker who knows exactly when each press is (e.g. from the mask's timing): for each span, the
     key whose tone pair explains most energy over the whole span (one least-squares fit per key), or
-    over its 16 ms sub-windows summed when the span is long (so frequency errors cost little)."""
+    over its 16 ms sub-windows summed when the span is long (so frequency errors cost little).  ``keys``: the
+    keys it chooses among (one who knows a customer's keypad has 12 answers among :data:`KEYPAD_KEYS`:
+    chance 1/12)."""
     x = np.asarray(samples, dtype=np.float64).ravel()
+    among = np.array([PAIR_KEYS.index(k) for k in keys])
     out = []
     w = int(round(rate * 0.016))
     for span in spans:
         _, start, end = _span_fields(span)
         seg = x[max(start + offset, 0): max(end + offset, 0)]
         if seg.size < 8:
-            out.append(PAIR_KEYS[0])
+            out.append(keys[0])
             continue
         if seg.size < 2 * w:
             resid, _, energy = pair_fit(seg[None, :], rate)
@@ -235,24 +240,26 @@ def oracle_answers(samples, spans: Sequence, rate: int = 8000, *, offset: int = 
             frames = np.lib.stride_tricks.sliding_window_view(seg, w)[:: w // 2]
             resid, _, energy = pair_fit(frames, rate)
             expl = energy[:, None] - resid
-        out.append(PAIR_KEYS[int(np.argmax(expl.sum(axis=0)))])
+        out.append(PAIR_KEYS[int(among[np.argmax(expl.sum(axis=0)[among])])])
     return out
 
 
-def oracle_score(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0) -> int:
-    """How many presses the oracle-timed attacker (:func:`oracle_answers`) names correctly (chance 1/16)."""
-    got = oracle_answers(samples, spans, rate, offset=offset)
+def oracle_score(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0, keys: str = PAIR_KEYS) -> int:
+    """How many presses the oracle-timed attacker (:func:`oracle_answers`) names correctly (chance 1/16; 1/12
+    among ``keys`` = :data:`KEYPAD_KEYS`)."""
+    got = oracle_answers(samples, spans, rate, offset=offset, keys=keys)
     return sum(1 for span, a in zip(spans, got) if a == _span_fields(span)[0])
 
 
-def chance_bound(n_presses: int, p_false: float = 1e-4) -> int:
+def chance_bound(n_presses: int, p_false: float = 1e-4, p: float = CHANCE) -> int:
     """Largest count a key-independent guesser reaches with probability >= 1 - ``p_false``.
 
-    Binomial(n, 1/16) upper quantile: a masked stream scoring above it leaks.
+    Binomial(n, ``p``) upper quantile (1/16; 1/12 for a guesser among a keypad's keys): a masked stream scoring
+    above it leaks.
     """
     from scipy.stats import binom
 
-    return int(binom.ppf(1.0 - p_false, n_presses, CHANCE))
+    return int(binom.ppf(1.0 - p_false, n_presses, p))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -310,6 +317,7 @@ def press_scenario(
     voice_mid_press_db: Optional[float] = None,
     codec: Optional[str] = None,
     rate: int = 8000,
+    keys: str = PAIR_KEYS,
 ):
     """Random key presses as a phone sends them, with ground truth: ``(int16 samples, [ToneSpan])`` at 8 kHz.
 
@@ -320,12 +328,14 @@ def press_scenario(
     ``ulaw``: a G.711 µ-law round trip at the end, as on a PSTN leg (``codec``: ``"ulaw"`` or ``"alaw"``).
     ``duration_ms`` / ``gap_ms``: fixed, or ``(low, high)`` uniform; ``freq_error``: relative error of both
     tones (e.g. 0.02); ``voice_mid_press_db``: a second voice starts in the middle of each press, that many
-    dB below the tone (negative: louder); ``rate``: 16000 makes wideband audio (speech resampled).
+    dB below the tone (negative: louder); ``rate``: 16000 makes wideband audio (speech resampled); ``keys``: the keys
+    drawn from (default all 16; a customer's keypad has :data:`KEYPAD_KEYS`).
     """
     from ..dsp import g711
     from .synth import ToneSpan, dtmf_tone
 
-    keys = PAIR_KEYS
+    if not keys or set(keys) - set(PAIR_KEYS):
+        raise ValueError(f"keys: some of {PAIR_KEYS!r}")
     ms = rate / 1000.0
     if speech is not None and rate != 8000:
         from scipy.signal import resample_poly
@@ -343,7 +353,7 @@ def press_scenario(
     pos = parts[0].size
     spans = []
     for _ in range(presses):
-        digit = keys[int(rng.integers(16))]
+        digit = keys[int(rng.integers(len(keys)))]
         dur = pick(duration_ms, lambda: 45.0 if fast else float(np.exp(rng.uniform(np.log(40.0), np.log(1000.0)))))
         gap = pick(gap_ms, lambda: 45.0 if fast else float(rng.uniform(45.0, 400.0)))
         level = float(rng.uniform(-30.0, 0.0)) if level_dbm0 is None else level_dbm0
