@@ -69,11 +69,11 @@ def genie(out: np.ndarray, notched_all: np.ndarray, sel: np.ndarray, spans: list
 INDEX_GROUPS = ((0, 1), (1, 3), (3, 6), (6, None))
 
 
-def right_by_group(heard: np.ndarray, spans: list, rate: int, keys: str = A.PAIR_KEYS) -> List[int]:
-    """How many presses of each :data:`INDEX_GROUPS` group the oracle-timed attacker (choosing among ``keys``)
-    names right in ``heard``."""
-    right = [a == A._span_fields(sp)[0] for sp, a in zip(spans, A.oracle_answers(heard, spans, rate, keys=keys))]
-    return [sum(right[a:b]) for a, b in INDEX_GROUPS]
+def answers_by_group(heard: np.ndarray, spans: list, rate: int, keys: str = A.PAIR_KEYS) -> List[List[tuple]]:
+    """Per :data:`INDEX_GROUPS` group, (the oracle-timed attacker's answer, the key) of each press in ``heard``, the
+    attacker choosing among ``keys``."""
+    pairs = [(a, A._span_fields(sp)[0]) for sp, a in zip(spans, A.oracle_answers(heard, spans, rate, keys=keys))]
+    return [pairs[a:b] for a, b in INDEX_GROUPS]
 
 
 #: ``--per-cell`` splits each sequence here: the keys before a keypad burst can have opened, and the rest
@@ -125,7 +125,8 @@ def main(argv: List[str] = None) -> int:
         ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
     score = {h: 0 for h in heads}
     own = presses = 0
-    groups = {k: np.zeros(len(INDEX_GROUPS), dtype=int) for k in ("masker", "payment profile", "unmasked", "presses")}
+    #: output -> per group, (answer, key) of every press
+    groups = {k: [[] for _ in INDEX_GROUPS] for k in ("masker", "payment profile", "unmasked")}
     outputs = ("unmasked", "masker", "payment profile")
     #: cell -> output -> attacker -> [first keys, rest]; and cell -> presses [first keys, rest]
     per_cell = {c: {o: {"blind": np.zeros(2, int), "oracle": np.zeros(2, int)} for o in outputs} for c in want}
@@ -142,8 +143,8 @@ def main(argv: List[str] = None) -> int:
                 sel = treated(m, out.size)
                 own += A.oracle_score(bench._codec(out, cond), spans, rate, keys=keys)
                 for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
-                    groups[label] += right_by_group(bench._codec(y, cond), spans, rate, keys)
-                groups["presses"] += [len(spans[a:b]) for a, b in INDEX_GROUPS]
+                    for got, more in zip(groups[label], answers_by_group(bench._codec(y, cond), spans, rate, keys)):
+                        got += more
                 if args.per_cell:
                     cell_presses[ci] += [len(spans[:FIRST_KEYS]), len(spans[FIRST_KEYS:])]
                     for label, y in zip(outputs, (x, out, notched_all)):
@@ -166,11 +167,20 @@ def main(argv: List[str] = None) -> int:
     for h in heads:
         print(f"  untreated press samples notched after the first {h:g} ms: oracle names {score[h]}")
     print("  by press index in the sequence: named by the oracle (masker | payment profile from the start | unmasked) "
-          "of presses, chance")
+          f"of presses, chance 1/{len(keys)}; and the chance of a guesser answering as the oracle does on that output "
+          "whatever the key, with its 10^-4 bound (A.guess_chance: the oracle's answers on masked audio are nearly "
+          "constant, so chance is how many presses are of the keys it favours)")
+    pools = {label: [a for g in got for a, _ in g] for label, got in groups.items()}
     for k, (a, b) in enumerate(INDEX_GROUPS):
-        n = int(groups["presses"][k])
-        print(f"    {group_name(a, b):>5s}: {groups['masker'][k]:5d} | {groups['payment profile'][k]:5d} | "
-              f"{groups['unmasked'][k]:5d} of {n:5d}, chance {n / len(keys):.0f}")
+        cols = {}
+        for label, got in groups.items():
+            right = sum(ans == key for ans, key in got[k])
+            chance, bound = A.guess_chance([ans for ans, _ in got[k]], [key for _, key in got[k]], pools[label])
+            cols[label] = (right, chance, bound)
+        n = len(groups["masker"][k])
+        m, p, u = cols["masker"], cols["payment profile"], cols["unmasked"]
+        print(f"    {group_name(a, b):>5s}: {m[0]:5d} (chance {m[1]:5.1f}, bound {m[2]:5.1f}) | "
+              f"{p[0]:5d} (chance {p[1]:5.1f}, bound {p[2]:5.1f}) | {u[0]:5d} of {n:5d}, chance {n / len(keys):.0f}")
     if args.per_cell:
         print(f"  per cell, presses named: blind | oracle-timed, each as first {FIRST_KEYS} keys + the rest")
         print(f"    {'cell':38s} {'presses':>9s}  {'unmasked':>17s}  {'masker':>17s}  {'payment profile':>17s}")

@@ -91,3 +91,28 @@ def test_chance_bound():
     assert A.chance_bound(16) <= 7
     assert 25 <= A.chance_bound(400) <= 45
     assert A.chance_bound(400) >= 400 * A.CHANCE
+    assert A.chance_bound(400, p=1 / 12) > A.chance_bound(400)
+
+
+def test_oracle_chooses_among_the_keys_given():
+    """An oracle told the keypad's 12 keys never answers A-D, and still names clean keys."""
+    x = np.concatenate([np.zeros(400), synth.dtmf_tone("C", 80, 8000, -10.0, 0.0), np.zeros(400),
+                        synth.dtmf_tone("5", 80, 8000, -10.0, 0.0), np.zeros(400)])
+    spans = [("C", 400, 1040), ("5", 1440, 2080)]
+    assert A.oracle_answers(x, spans) == ["C", "5"]
+    got = A.oracle_answers(x, spans, keys=A.KEYPAD_KEYS)
+    assert got[1] == "5" and got[0] in A.KEYPAD_KEYS
+    assert A.oracle_score(x, spans, keys=A.KEYPAD_KEYS) == 1
+
+
+def test_guess_chance_is_the_chance_of_these_presses():
+    """A constant guesser's chance is the share of presses of its key, not 1/16; a uniform one's is n/16."""
+    truth = list("AAAA1234")
+    chance, bound = A.guess_chance(["A"] * 8, truth)
+    assert chance == pytest.approx(4.0) and bound == pytest.approx(4.0)  # certain: it names exactly the four A
+    uniform = list(A.PAIR_KEYS) * 4
+    chance, bound = A.guess_chance(uniform, uniform[::-1])
+    assert chance == pytest.approx(64 / 16) and bound > chance
+    assert A.guess_chance([], []) == (0.0, 0.0)
+    # the pool sets the frequencies: a guesser answering "1" half the time and "2" the other half
+    assert A.guess_chance(["1"], ["1", "2", "3"], pool=["1", "2"])[0] == pytest.approx(1.0)

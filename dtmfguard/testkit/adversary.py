@@ -50,6 +50,7 @@ __all__ = [
     "count_recovered",
     "CHANCE",
     "chance_bound",
+    "guess_chance",
     "oracle_answers",
     "oracle_score",
     "WINDOWS_MS",
@@ -249,6 +250,24 @@ def oracle_score(samples, spans: Sequence, rate: int = 8000, *, offset: int = 0,
     among ``keys`` = :data:`KEYPAD_KEYS`)."""
     got = oracle_answers(samples, spans, rate, offset=offset, keys=keys)
     return sum(1 for span, a in zip(spans, got) if a == _span_fields(span)[0])
+
+
+def guess_chance(answers: Sequence[str], truth: Sequence[str], pool: Optional[Sequence[str]] = None) -> Tuple[float, float]:
+    """(expected score, its 10^-4 upper bound) of a guesser that answers each press independently of its key, with the
+    answer frequencies of ``pool`` (default ``answers``), on presses whose keys are ``truth``.
+
+    The oracle-timed attacker's answers on well masked audio are nearly constant (the flat mask's fit is the same
+    whatever the key), so its chance score is the number of presses of the keys it favours, not n/16.  The
+    benchmarks' key sequences repeat across seeds (``press_scenario`` is seeded with seed + cell offset), so a run's
+    count of those keys, hence a 1/16 chance, can be far off; this is the chance of those very presses.  The bound is
+    the normal approximation of the Poisson-binomial sum (one-sided 10^-4: 3.72 standard deviations).
+    """
+    pool = list(answers if pool is None else pool)
+    if not pool or not truth:
+        return 0.0, 0.0
+    share = {k: pool.count(k) / len(pool) for k in set(pool)}
+    p = np.array([share.get(k, 0.0) for k in truth])
+    return float(p.sum()), float(p.sum() + 3.72 * np.sqrt(np.sum(p * (1.0 - p))))
 
 
 def chance_bound(n_presses: int, p_false: float = 1e-4, p: float = CHANCE) -> int:
