@@ -1678,7 +1678,16 @@ class MaskerParams:
     # every prompt language: at 0.9x speed its screeches gave 8 key-grade presses of C and B in 16 s, the burst
     # opened at the third and lingered 60 s, 8.8-9.3 % of 12 min of en, fr, it, ru and it-menardi changed).  Only
     # presses, chains and strict-receiver keys of these keys open or hold a burst or a keypad context; a press of
-    # another key is still masked flat (the attacker names all 16).  None: all 16 keys (the masker before).
+    # another key is still masked flat (the attacker names all 16).  A press also counts once per flat mask and pair
+    # (:meth:`Masker._burst_press`: the screeches' pairs reopened onto the mask they had closed and counted again).
+    # Measured (tune half, 12 min per source and variant, ``benchmarks/keyfree_variants.py --set
+    # keypad_burst_keys=None``): en / fr / ru / it-menardi at 0.9x 8.85 / 8.82 / 9.15 / 9.05 -> 0.37-0.42 % changed,
+    # it 0.95x 4.49 -> 0.45 %; left: it 0.9x 9.30 -> 3.02 % and es 0.9x 1.55 -> 0.96 % (the same file: chains of
+    # pair * and presses of 6 and 9); at 1.0x a few keypad contexts fewer (en 0.105 -> 0.097 %).  Keys, tune seeds
+    # 3200-3207 (30 cells x 24 presses), oracle-timed: with the benchmark's 16 keys 470 -> 533 of 5,760 (presses
+    # 1-2: 53 -> 74, 3-5: 78 -> 90: its A-D keys open no burst any more), with a keypad's 12 keys 198 -> 198
+    # (identical output); blind 0 -> 0 both.  Report half and fresh seeds: README, Masking, "Keys a customer's keypad
+    # has".  None: all 16 keys (the masker before; the once-per-mask count stays).
     keypad_burst_keys: str | None = "123456789*0#"
     # Keypad context (issue 12, helper h16b): a press under louder talk-over that the screen names only in a 2-4 ms
     # window is left untreated when the verification (``verify_*``) declines that window as speech-like; four traced
