@@ -5,9 +5,9 @@ A key the Q.24 receiver (:class:`dtmfguard.dsp.detector.DtmfDetector`) confirms 
 once (``MaskerParams.keypad_burst_receiver``, :meth:`Masker.key_confirmed`), so a sequence's second key on is
 band-notched from its first sample.  Live, the call pipeline (:mod:`dtmfguard.media.pipeline`) runs its own detector
 on the same 20 ms frames and calls the masker alike; :class:`KeypadMasker` does the same for any other caller: it
-gives the receiver the input in 20 ms frames counted from the stream's first sample and tells the masker after
-each frame in which the receiver confirmed a key, so its output is the same for any chunking, and the same as the
-pipeline's on its frames.
+gives the receiver the input in 20 ms frames counted from the stream's first sample, each before the masker takes
+it, and tells the masker of a key the receiver confirmed in it first, so its output is the same for any chunking,
+and the same as the pipeline's on its frames.
 """
 from __future__ import annotations
 
@@ -47,22 +47,28 @@ class KeypadMasker(Masker):
             self._receiver = DtmfDetector(self.rate) if self.wants_keys else None
 
     def process(self, chunk) -> np.ndarray:
+        """Mask ``chunk``.  The receiver hears each 20 ms frame before the masker does, so a key it confirms in a frame
+        opens the burst from the first sample the masker has not yet emitted before that frame: one frame (20 ms) of
+        the key earlier than after it.  So the masker takes the input a whole frame at a time: a chunk that ends inside
+        a frame returns only what the frames completed so far gave (the rest comes with the frame's last sample, or
+        :meth:`flush`); the stream, concatenated, is the same for any chunking."""
         receiver = self._receiver
         if receiver is None:
             return super().process(chunk)
         x = chunk if type(chunk) is np.ndarray else np.asarray(chunk)
         if x.ndim != 1 or x.dtype.kind not in "iuf":
-            return super().process(chunk)  # (the masker fails closed on it)
+            # (the masker fails closed on it, after the samples held for the frame)
+            return np.concatenate([self._release(), super().process(chunk)]) if self._held else \
+                super().process(chunk)
         out = []
         i, n = 0, x.size
         while i < n:
-            # up to the stream's next frame boundary: the masker first, then the receiver on the whole frame
             take = min(n - i, self._frame - self._held)
             piece = x[i: i + take]
-            out.append(super().process(piece))
             i += take
             if take == self._frame:  # a whole frame in one piece (a call's frames): no copy
                 self._receive(receiver, piece)
+                out.append(super().process(piece))
                 continue
             self._parts.append(piece)
             self._held += take
@@ -70,9 +76,21 @@ class KeypadMasker(Masker):
                 frame = np.concatenate(self._parts)
                 self._parts, self._held = [], 0
                 self._receive(receiver, frame)
+                out.append(super().process(frame))
         if len(out) == 1:
             return out[0]
-        return np.concatenate(out) if out else super().process(x)
+        return np.concatenate(out) if out else super().process(x[:0])
+
+    def flush(self) -> np.ndarray:
+        """The samples held for an incomplete last frame (the receiver never hears a partial frame, as live), then
+        the delay line (:meth:`Masker.flush`)."""
+        return np.concatenate([self._release(), super().flush()]) if self._held else super().flush()
+
+    def _release(self) -> np.ndarray:
+        """The samples held for the frame not yet complete, masked without the receiver (end of stream, bad input)."""
+        piece = np.concatenate(self._parts)
+        self._parts, self._held = [], 0
+        return super().process(piece)
 
     def _receive(self, receiver: DtmfDetector, frame: np.ndarray) -> None:
         """One whole frame to the receiver; a key it confirms in it opens (or holds) the keypad burst."""

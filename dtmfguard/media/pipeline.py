@@ -350,19 +350,19 @@ class CallPipeline:
                 if conceal is not None:
                     pos = int(self.masker.samples_in)
                     conceal(pos, pos + (n if made_up[0] or made_up[1] else 0))
-            masked = self.masker.process(pcm)
-            if len(masked) != n:
-                raise RuntimeError("masker returned a frame of the wrong length")
+            # the detector hears the frame before the masker takes it: a key it confirms here opens the masker's burst
+            # from the first sample not yet emitted before this frame (20 ms of the key earlier than after it)
+            start = int(self.masker.samples_in)
             if self.session is not None or self.on_digit is not None or self.detect_always or self._masker_keys:
                 if not self._det_running:
                     if self._own_detector and self.stats["frames"] > 1:
                         _release(self.detector)
                         self.detector = _make_detector(self.rate)  # fresh state after a gap
-                        self._det_offset = int(self.masker.samples_in) - n
+                        self._det_offset = start
                         if self.timeline is not None:
                             self.timeline.clear()
                     self._det_running = True
-                det_pos = int(self.masker.samples_in) - n - self._det_offset - \
+                det_pos = start - self._det_offset - \
                     (self.timeline.skipped if self.timeline is not None else 0)
                 if made_up[2] and self.timeline is not None:
                     self.timeline.dropped(det_pos, made_up[2])  # sender's frames that never reach the stream
@@ -388,12 +388,16 @@ class CallPipeline:
                             onset, key = ev.start, ev.digit
                     if onset is not None and self._masker_keys:
                         # a key confirmed in this frame: the masker's keypad burst from its first sample not yet
-                        # emitted (as dsp.keypad.KeypadMasker does for recordings, on the same 20 ms grid); its onset
-                        # in stream positions, as _shift maps a complete key's (frames left out before it added back)
+                        # emitted, before it takes this frame (as dsp.keypad.KeypadMasker does for recordings, on the
+                        # same 20 ms grid); its onset in stream positions, as _shift maps a complete key's (frames left
+                        # out before it added back)
                         left_out = self.timeline.left_out_before(onset) if self.timeline is not None else 0
                         self.masker.key_confirmed(onset + self._det_offset + left_out, key)
             else:
                 self._det_running = False
+            masked = self.masker.process(pcm)
+            if len(masked) != n:
+                raise RuntimeError("masker returned a frame of the wrong length")
             if self.tracker.active:  # only a sounding RFC 4733 press can have lost its end packet
                 for ev in self.tracker.poll(int(self.masker.samples_in)):
                     self._signalled(ev)
