@@ -1640,7 +1640,7 @@ class MaskerParams:
     # The Q.24 receiver of :mod:`dtmfguard.dsp.detector` names a key 30-40 ms after its onset, and it is far stricter
     # than the masker's screen on key-free audio (report half, 28.6 h with speed and gain variants: 0 speech and 3-4
     # music digits, against about one key-grade press per 12 min of speech for the screen).  With this on, a key it
-    # confirms opens the burst at once (:meth:`Masker.key_confirmed`, from the next 20 ms frame boundary): the
+    # confirms opens the burst at once (:meth:`Masker.key_confirmed`, told before the masker takes the frame): the
     # sequence's second key on is under the band notch from its first sample.  Not when the music context before
     # the key holds notes (``keypad_burst_music``'s question and thresholds, as for the masker's own presses): the
     # receiver's false keys are held chords (HyperRogue's report half: 1 key in 12 min, judged notes; a 20 s burst
