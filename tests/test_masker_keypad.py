@@ -167,3 +167,19 @@ def test_key_free_speech_is_left_as_the_masker_alone_leaves_it():
     ref, _ = mask(x)
     assert m.receiver_starts == 0 and m.bursts == 0
     assert np.array_equal(out, ref)
+
+
+def test_a_partial_frame_waits_for_the_rest_and_nothing_is_lost():
+    """The masker takes the input a whole frame at a time (the receiver hears each first): a chunk ending inside a frame
+    gives only what completed frames gave; the frame's last sample, :meth:`flush` or bad input releases the rest."""
+    x, _ = _keys("5")
+    m = KeypadMasker()
+    assert m.process(x[:100]).size == 0 and m.process(x[100:159]).size == 0 and m.samples_in == 0
+    assert m.process(x[159:170]).size == 160 and m.samples_in == 160  # the first frame, complete
+    assert m.flush().size == 10 + m.delay_samples and m.samples_in == 170
+    # bad input after a partial frame: the 100 samples held go in first, then the masker fails closed on it (as the
+    # masker alone does: its 4 samples counted, an error)
+    m = KeypadMasker()
+    assert m.process(x[:100]).size == 0
+    assert m.process(np.zeros((2, 2), dtype=np.int16)).size == 104 and m.errors == 1 and m.samples_in == 104
+    assert m.flush().size == m.delay_samples

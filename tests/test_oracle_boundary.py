@@ -2,6 +2,8 @@
 """benchmarks/oracle_boundary.py: the genie that treats what the masker left of each press after its first H ms."""
 from __future__ import annotations
 
+import re
+
 import os
 import sys
 
@@ -54,12 +56,17 @@ def test_by_index_groups_cover_every_press_once(capsys):
     assert OB.main(["--seeds", "3200", "--cells", "17", "--heads", "1000"]) == 0
     lines = capsys.readouterr().out.splitlines()
     own = int(lines[1].rsplit(" ", 1)[1])
-    rows = [line for line in lines if ":" in line and "|" in line and "chance" in line and "of" in line][1:]
-    assert [r.split(":")[0].strip() for r in rows] == ["0", "1-2", "3-5", "6+"]
-    cols = [[int(v) for v in r.split(":")[1].split(",")[0].replace("of", "|").split("|")] for r in rows]
-    assert sum(c[0] for c in cols) == own  # (the masker's column is its own total, split)
-    assert [c[3] for c in cols] == [1, 2, 3, 18]
-    assert sum(c[2] for c in cols) > own and sum(c[1] for c in cols) <= own  # (unmasked: more; the profile: no more)
+    row = re.compile(r"^\s*(\S+):\s+(\d+) \(chance\s+([\d.]+), bound\s+([\d.]+)\) \|\s+(\d+) \(chance\s+([\d.]+), "
+                     r"bound\s+([\d.]+)\) \|\s+(\d+) of\s+(\d+), chance")
+    rows = [m.groups() for m in map(row.match, lines) if m]
+    assert [r[0] for r in rows] == ["0", "1-2", "3-5", "6+"]
+    masker, profile, unmasked, n = ([int(r[k]) for r in rows] for k in (1, 4, 7, 8))
+    assert sum(masker) == own  # (the masker's column is its own total, split)
+    assert n == [1, 2, 3, 18]
+    assert sum(unmasked) > own and sum(profile) <= own  # (unmasked: more; the profile: no more)
+    for r, size in zip(rows, n):  # each group's chance of these presses: a share of them, its bound above it
+        for chance, bound in ((float(r[2]), float(r[3])), (float(r[5]), float(r[6]))):
+            assert 0.0 <= chance <= bound <= size + 4.0
 
 
 def test_per_cell_rows_split_each_output_by_attacker_and_first_keys(capsys):
