@@ -62,13 +62,7 @@ def main(argv=None) -> int:
                     help="also the share of samples the blind attacker names in each source's unmasked audio (1.0x)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
-    names = args.sources.split(",") if args.sources else [n for n in corpora.SOURCES if corpora.available(n)]
-    unknown = [n for n in names if n not in corpora.SOURCES]
-    if unknown:
-        ap.error(f"unknown source(s): {', '.join(unknown)}")
-    variants = [v for v in corpora.VARIANTS if not args.variants or v[0] in args.variants.split(",")]
-    if not variants:
-        ap.error("no such variant")
+    names, variants = bench.sources_and_variants(ap, args)
     try:
         changes = bench.param_changes(args.set)
     except ValueError as exc:

@@ -36,13 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=None, help="at most this much of each source and variant")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
-    names = args.sources.split(",") if args.sources else [n for n in corpora.SOURCES if corpora.available(n)]
-    unknown = [n for n in names if n not in corpora.SOURCES]
-    if unknown:
-        ap.error(f"unknown source(s): {', '.join(unknown)}")
-    variants = [v for v in corpora.VARIANTS if not args.variants or v[0] in args.variants.split(",")]
-    if not variants:
-        ap.error("no such variant")
+    names, variants = bench.sources_and_variants(ap, args)
     rows, total = [], {"seconds": 0.0, "keys": 0, "notes": 0, "bursts": 0}
     print(f"{args.split} half, variants {', '.join(v[0] for v in variants)}; per source: receiver keys / judged "
           f"notes / bursts, and samples changed: with the receiver (the masker alone)")

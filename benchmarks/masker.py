@@ -165,6 +165,19 @@ def param_changes(items: List[str], flag: str = "--set") -> dict:
     return out
 
 
+def sources_and_variants(ap, args) -> tuple:
+    """The corpus sources (``args.sources``, comma-separated; default every installed one) and talk-off variants
+    (``args.variants``, labels of ``corpora.VARIANTS``; default all) a benchmark runs on; ``ap.error`` on a bad name."""
+    names = args.sources.split(",") if args.sources else [n for n in corpora.SOURCES if corpora.available(n)]
+    unknown = [n for n in names if n not in corpora.SOURCES]
+    if unknown:
+        ap.error(f"unknown source(s): {', '.join(unknown)}")
+    variants = [v for v in corpora.VARIANTS if not args.variants or v[0] in args.variants.split(",")]
+    if not variants:
+        ap.error("no such variant")
+    return names, variants
+
+
 def mask_stream(cls, x: np.ndarray, rate: int = 8000, **opts):
     m = cls(rate=rate, **opts)
     f = rate * FRAME_MS // 1000
