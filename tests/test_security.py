@@ -113,24 +113,23 @@ def test_secret_file_must_be_private(tmp_path):
 def test_serve_worker_runs_hardened(tmp_path):
     """A live `dtmfguard serve` process: no core dumps (RLIMIT_CORE 0) while it may hold card digits."""
     pytest.importorskip("pjsua2")
-    import socket
-
-    def free_port():
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+    # (ports free for UDP and TCP, below the ephemeral range and split between xdist workers: a port the kernel gave
+    # for UDP and released can be a TCP client's port of the moment, and serve, which listens on both, exited 1 with
+    # "Address already in use" in clean-clone CI run 89)
+    from sip_peers import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "dtmfguard.cli", "serve", "--listen", f"127.0.0.1:{port}",
                              "--agent", f"sip:agent@127.0.0.1:{free_port()}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:
-        ready = ""
+        ready, said = "", []
         for _ in range(200):
             ready = proc.stdout.readline()
+            said.append(ready)
             if ready.startswith("ready") or not ready:
                 break
-        assert ready.startswith("ready"), ready
+        assert ready.startswith("ready"), f"exit {proc.poll()}; it said: {''.join(said)!r}"
         limits = open(f"/proc/{proc.pid}/limits").read()
         core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
         assert core.split()[4:6] == ["0", "0"], core
