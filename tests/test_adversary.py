@@ -116,3 +116,12 @@ def test_guess_chance_is_the_chance_of_these_presses():
     assert A.guess_chance([], []) == (0.0, 0.0)
     # the pool sets the frequencies: a guesser answering "1" half the time and "2" the other half
     assert A.guess_chance(["1"], ["1", "2", "3"], pool=["1", "2"])[0] == pytest.approx(1.0)
+
+
+def test_the_scenario_takes_int16_speech_as_float_speech():
+    """Speech given as int16 (a recording's samples) gives the same scenario as the same speech in float64."""
+    speech = (np.random.default_rng(3).standard_normal(8000 * 20) * 2000).astype(np.int16)
+    for cond in ({"speech_under_db": -3.0}, {"speech_around": True}, {"voice_mid_press_db": 0.0}):
+        a, sa = A.press_scenario(np.random.default_rng(9), 4, speech=speech, **cond)
+        b, sb = A.press_scenario(np.random.default_rng(9), 4, speech=speech.astype(np.float64), **cond)
+        assert np.array_equal(a, b) and sa == sb, cond

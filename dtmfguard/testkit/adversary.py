@@ -356,6 +356,8 @@ def press_scenario(
     if not keys or set(keys) - set(PAIR_KEYS):
         raise ValueError(f"keys: some of {PAIR_KEYS!r}")
     ms = rate / 1000.0
+    if speech is not None:
+        speech = np.asarray(speech, dtype=np.float64)  # (int16 speech too: it is scaled in place below)
     if speech is not None and rate != 8000:
         from scipy.signal import resample_poly
 
