@@ -15,6 +15,8 @@ __all__ = ["DigitEvent", "DIGITS", "KEYPAD", "SOURCES", "digit_to_event_code", "
 #: Keypad, row by row (ITU-T Q.23): rows 697/770/852/941 Hz, columns 1209/1336/1477/1633 Hz.
 KEYPAD = ("123A", "456B", "789C", "*0#D")
 DIGITS = "".join(KEYPAD)
+#: The keys of a customer's telephone keypad (ITU-T E.161's 12 keys): Q.23's fourth column (1633 Hz: A-D) is on none.
+KEYPAD_KEYS = "".join(row[:3] for row in KEYPAD)
 
 #: Where a digit came from.
 SOURCES = ("inband", "rfc4733", "sip-info")

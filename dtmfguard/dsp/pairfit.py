@@ -19,7 +19,7 @@ from typing import Tuple
 
 import numpy as np
 
-from ..events import KEYPAD
+from ..events import KEYPAD, KEYPAD_KEYS
 from .params import COL_HZ, ROW_HZ
 
 __all__ = ["PAIRS", "PAIR_KEYS", "KEYPAD_KEYS", "PAIR_COLS", "basis", "pair_tables", "pair_fit", "band_projector", "band_basis"]
@@ -28,8 +28,6 @@ __all__ = ["PAIRS", "PAIR_KEYS", "KEYPAD_KEYS", "PAIR_COLS", "basis", "pair_tabl
 PAIRS: Tuple[Tuple[int, int, str], ...] = tuple((r, c, KEYPAD[r][c]) for r in range(4) for c in range(4))
 #: Key of each pair index.
 PAIR_KEYS = "".join(k for _, _, k in PAIRS)
-#: The keys of a customer's telephone keypad (ITU-T E.161's 12 keys): Q.23's fourth column (1633 Hz: A-D) is on none.
-KEYPAD_KEYS = "123456789*0#"
 #: Per pair: its columns in :func:`basis` (row cos, row sin, column cos, column sin).
 PAIR_COLS = np.array([[r, 8 + r, 4 + c, 12 + c] for r, c, _ in PAIRS])
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..events import KEYPAD_KEYS
+
 __all__ = ["DetectorParams", "ROW_HZ", "COL_HZ", "DTMF_HZ", "GUARD_HZ", "DEFAULT_PARAMS"]
 
 #: ITU-T Q.23 §2: low (row) group and high (column) group frequencies.
@@ -1688,7 +1690,7 @@ class MaskerParams:
     # 1-2: 53 -> 74, 3-5: 78 -> 90: its A-D keys open no burst any more), with a keypad's 12 keys 198 -> 198
     # (identical output); blind 0 -> 0 both.  Report half and fresh seeds: README, Masking, "Keys a customer's keypad
     # has".  None: all 16 keys (the masker before; the once-per-mask count stays).
-    keypad_burst_keys: str | None = "123456789*0#"
+    keypad_burst_keys: str | None = KEYPAD_KEYS
     # Keypad context (issue 12, helper h16b): a press under louder talk-over that the screen names only in a 2-4 ms
     # window is left untreated when the verification (``verify_*``) declines that window as speech-like; four traced
     # leaks (seeds 2902 press 3, 2910 press 10, 2340 press 7, 2357 press 8: one window each, support 1) sat 0.26,
