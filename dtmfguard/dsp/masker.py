@@ -3160,9 +3160,7 @@ class Masker:
             # the pair counted last, closing again on the flat mask it continued (:meth:`_open_press`): the same press
             # (a key of the same pair again would have a pause, hence a mask, of its own); it holds a burst that is
             # on from its new close
-            if self._burst_on(e):
-                self._burst.end = max(self._burst.end, e + self._burst_held())
-                self._spans_dirty = True
+            self._hold_burst(e)
             return
         self._burst_span = (span, pair)
         self._burst_count(e, pair)
@@ -3173,14 +3171,21 @@ class Masker:
         closes.append((e, pair))
         while closes and closes[0][0] < e - self._burst_window:
             closes.popleft()
-        b = self._burst
         if self._burst_on(e):
             # held (the end only moves later), after a card-length run for ``keypad_burst_linger_ms``
             self._burst_count_in += 1
-            b.end = max(b.end, e + self._burst_held())
+            self._hold_burst(e)
         elif len(closes) >= self._burst_n and len({q for _, q in closes}) >= self._burst_pairs:
             self._open_burst(e, len(closes))
         self._spans_dirty = True
+
+    def _hold_burst(self, e: int) -> bool:
+        """A burst on at hop ``e`` is held :meth:`_burst_held` from there (its end only moves later); whether one was."""
+        if not self._burst_on(e):
+            return False
+        self._burst.end = max(self._burst.end, e + self._burst_held())
+        self._spans_dirty = True
+        return True
 
     def _open_burst(self, e: int, counted: int) -> None:
         """A burst span from the first sample not yet emitted at hop ``e`` (by a 1-sample chunking: lim - fade) until
@@ -3213,11 +3218,8 @@ class Masker:
             return False
         e = int(self.samples_in)
         start = e - int(round(0.040 * self.rate)) if onset is None else min(int(onset), e)
-        b = self._burst
         # (its keys are not counted towards the linger: the masker's own presses are, and most keys are both)
-        if self._burst_on(e):
-            b.end = max(b.end, e + self._burst_held())
-        else:
+        if not self._hold_burst(e):
             try:
                 notes = self._burst_music is not None and self._music_context(
                     e, start, self._pos - self._buf.size, self._burst_music, gated=False)
