@@ -3,7 +3,7 @@
 
 Issue 12's goals (at most 1 flat mask a minute and 0.5 % of the samples changed, per source) are measured at normal
 speed by ``masker.py --skip b,c,d``.  The brief judges every DSP change on playback-speed and gain variants too; this
-runs :class:`dtmfguard.dsp.keypad.KeypadMasker` (the masker with its strict receiver, as a call and ``dtmfguard mask``
+runs ``masker.NEW_MASKER``, :class:`dtmfguard.dsp.keypad.KeypadMasker` (the masker with its strict receiver, as a call and ``dtmfguard mask``
 run it) over every installed source of :mod:`dtmfguard.testkit.corpora` in each variant of ``corpora.VARIANTS``
 (0.9-1.1x speed, +6 dB), 20 ms frames, and prints per source and variant: % of samples changed, % band-notched, flat
 masks a minute and keypad bursts opened, marking a row over either goal.  ``--set NAME=VALUE`` also runs the masker
@@ -17,8 +17,6 @@ least about that much).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import os
 import sys
@@ -28,8 +26,6 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import masker as bench  # noqa: E402
 
-from dtmfguard.dsp.keypad import KeypadMasker  # noqa: E402
-from dtmfguard.dsp.params import DEFAULT_MASKER_PARAMS  # noqa: E402
 from dtmfguard.testkit import corpora  # noqa: E402
 
 #: issue 12's key-free goals, per source
@@ -67,10 +63,9 @@ def main(argv=None) -> int:
         changes = bench.param_changes(args.set)
     except ValueError as exc:
         ap.error(str(exc))
-    models = {"masker": KeypadMasker}
+    models = {"masker": bench.NEW_MASKER}
     if changes:
-        models["with " + ", ".join(f"{k}={v!r}" for k, v in changes.items())] = functools.partial(
-            KeypadMasker, params=dataclasses.replace(DEFAULT_MASKER_PARAMS, **changes))
+        models["with " + bench.changes_label(changes)] = bench.masker_with(changes)
     print(f"{args.split} half, up to {args.minutes:g} min per source; per variant: % of samples changed (band-notched), "
           f"flat masks/min, keypad bursts; OVER: above {100 * MAX_CHANGED:g} % or {MAX_FLAT_PER_MIN:g}/min")
     print("  columns: " + " | ".join(models))

@@ -28,6 +28,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # s
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import importlib.machinery  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
@@ -149,7 +151,6 @@ def param_changes(items: List[str], flag: str = "--set") -> dict:
     """``NAME=VALUE`` strings (a benchmark's repeatable ``flag``) as MaskerParams changes, VALUE a Python literal;
     ValueError naming the item when NAME is no MaskerParams field or VALUE no literal."""
     import ast
-    import dataclasses
 
     fields = {f.name for f in dataclasses.fields(new_masker.DEFAULT_MASKER_PARAMS)}
     out = {}
@@ -163,6 +164,18 @@ def param_changes(items: List[str], flag: str = "--set") -> dict:
             raise ValueError(f"{flag} {item!r}: VALUE must be a Python literal (a number, True, None, a tuple)") \
                 from None
     return out
+
+
+def masker_with(changes: dict):
+    """:data:`NEW_MASKER` with these ``MaskerParams`` changes (:func:`param_changes`' output); itself for none."""
+    if not changes:
+        return NEW_MASKER
+    return functools.partial(NEW_MASKER, params=dataclasses.replace(new_masker.DEFAULT_MASKER_PARAMS, **changes))
+
+
+def changes_label(changes: dict) -> str:
+    """``NAME=VALUE, ...`` of :func:`param_changes`' output, for a benchmark's column or heading."""
+    return ", ".join(f"{k}={v!r}" for k, v in changes.items())
 
 
 def sources_and_variants(ap, args) -> tuple:

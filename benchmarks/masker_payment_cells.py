@@ -21,8 +21,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # s
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from typing import List  # noqa: E402
@@ -32,10 +30,14 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import masker as bench  # noqa: E402
 
-from dtmfguard.dsp import masker as new_masker  # noqa: E402
 from dtmfguard.testkit import adversary as A  # noqa: E402
 
 BOUNDARY_DB = (-12.0, -9.0, -6.0, -3.0, 0.0, 3.0, 6.0, 10.0)
+
+
+#: ``--keys``: the keys a benchmark's presses are drawn from (and the oracle answers among): all 16, or the 12 of a
+#: customer's keypad
+KEY_SETS = {"16": A.PAIR_KEYS, "keypad": A.KEYPAD_KEYS}
 
 
 def cells() -> List[tuple]:
@@ -94,12 +96,12 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="also run the working tree with this MaskerParams field changed (repeatable; one more "
                          "masker, labelled wt+), e.g. --set keypad_burst_profile=True")
-    ap.add_argument("--keys", choices=("16", "keypad"), default="16",
+    ap.add_argument("--keys", choices=tuple(KEY_SETS), default="16",
                     help="the keys each cell's presses are drawn from: all 16 (default) or a customer's keypad's 12 "
                          "(no A-D; another random sequence than the 16 keys' for the same seed)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
-    keys = A.PAIR_KEYS if args.keys == "16" else A.KEYPAD_KEYS
+    keys = KEY_SETS[args.keys]
     try:
         changes = bench.param_changes(args.set)
     except ValueError as exc:
@@ -111,10 +113,9 @@ def main() -> int:
         cls = bench.NEW_MASKER if rev == "wt" else bench.load_legacy(rev, f"rev_{rev}").Masker
         models[rev] = bench.payment_model(cls) if args.profile == "payment" else cls
     if changes:
-        params = dataclasses.replace(new_masker.DEFAULT_MASKER_PARAMS, **changes)
-        variant = functools.partial(bench.NEW_MASKER, params=params)
+        variant = bench.masker_with(changes)
         models["wt+"] = bench.payment_model(variant) if args.profile == "payment" else variant
-        print("wt+: the working tree with " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        print("wt+: the working tree with " + bench.changes_label(changes))
     result: dict = {rev: {} for rev in models}
     print(f"{args.profile} masker, {len(want)} cells x {args.presses} presses per seed; blind / oracle-timed per masker")
     try:

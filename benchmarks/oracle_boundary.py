@@ -26,8 +26,6 @@ so the first presses of a sequence carry what the default masker leaves.  The ma
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import os
 import sys
 from typing import List
@@ -69,10 +67,9 @@ def genie(out: np.ndarray, notched_all: np.ndarray, sel: np.ndarray, spans: list
 INDEX_GROUPS = ((0, 1), (1, 3), (3, 6), (6, None))
 
 
-def answers_by_group(heard: np.ndarray, spans: list, rate: int, keys: str = A.PAIR_KEYS) -> List[List[tuple]]:
-    """Per :data:`INDEX_GROUPS` group, (the oracle-timed attacker's answer, the key) of each press in ``heard``, the
-    attacker choosing among ``keys``."""
-    pairs = [(a, A._span_fields(sp)[0]) for sp, a in zip(spans, A.oracle_answers(heard, spans, rate, keys=keys))]
+def by_group(answers: List[str], spans: list) -> List[List[tuple]]:
+    """Per :data:`INDEX_GROUPS` group, (the oracle-timed attacker's answer, the key) of each press."""
+    pairs = [(a, A._span_fields(sp)[0]) for sp, a in zip(spans, answers)]
     return [pairs[a:b] for a, b in INDEX_GROUPS]
 
 
@@ -100,7 +97,7 @@ def main(argv: List[str] = None) -> int:
                     help="the masker without its strict receiver (keypad_burst_receiver off: the masker before it)")
     ap.add_argument("--per-cell", action="store_true",
                     help="also name blind and oracle-timed digits per cell (first six keys + the rest)")
-    ap.add_argument("--keys", choices=("16", "keypad"), default="16",
+    ap.add_argument("--keys", choices=tuple(cells_bench.KEY_SETS), default="16",
                     help="the keys each sequence is drawn from: all 16 (default) or a customer's keypad's 12 (no A-D)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="the masker with this MaskerParams field changed (repeatable), e.g. --set keypad_burst_keys=None")
@@ -118,13 +115,12 @@ def main(argv: List[str] = None) -> int:
     if args.no_receiver:
         changes["keypad_burst_receiver"] = False
     table = cells_bench.cells()
-    cls = functools.partial(bench.NEW_MASKER, params=dataclasses.replace(bench.new_masker.DEFAULT_MASKER_PARAMS,
-                                                                         **changes)) if changes else bench.NEW_MASKER
-    keys = A.PAIR_KEYS if args.keys == "16" else A.KEYPAD_KEYS
+    cls = bench.masker_with(changes)
+    keys = cells_bench.KEY_SETS[args.keys]
     if any(not 0 <= c < len(table) for c in want) or any(h < 0 for h in heads):
         ap.error(f"cells are 0..{len(table) - 1}; heads at least 0")
     score = {h: 0 for h in heads}
-    own = presses = 0
+    presses = 0
     #: output -> per group, (answer, key) of every press
     groups = {k: [[] for _ in INDEX_GROUPS] for k in ("masker", "payment profile", "unmasked")}
     outputs = ("unmasked", "masker", "payment profile")
@@ -141,17 +137,16 @@ def main(argv: List[str] = None) -> int:
                 out, m = bench.mask_stream(cls, x, rate)
                 notched_all, _ = bench.mask_stream(bench.payment_model(bench.NEW_MASKER), x, rate)
                 sel = treated(m, out.size)
-                own += A.oracle_score(bench._codec(out, cond), spans, rate, keys=keys)
-                for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
-                    for got, more in zip(groups[label], answers_by_group(bench._codec(y, cond), spans, rate, keys)):
-                        got += more
                 if args.per_cell:
                     cell_presses[ci] += [len(spans[:FIRST_KEYS]), len(spans[FIRST_KEYS:])]
-                    for label, y in zip(outputs, (x, out, notched_all)):
-                        heard = bench._codec(y, cond)
+                for label, y in (("masker", out), ("payment profile", notched_all), ("unmasked", x)):
+                    heard = bench._codec(y, cond)
+                    answers = A.oracle_answers(heard, spans, rate, keys=keys)
+                    for got, more in zip(groups[label], by_group(answers, spans)):
+                        got += more
+                    if args.per_cell:
                         per_cell[ci][label]["blind"] += right_split(A.answers(A.decode(heard, rate), spans), spans)
-                        per_cell[ci][label]["oracle"] += right_split(A.oracle_answers(heard, spans, rate, keys=keys),
-                                                                     spans)
+                        per_cell[ci][label]["oracle"] += right_split(answers, spans)
                 for h in heads:
                     g = genie(out, notched_all, sel, spans, int(round(h * rate / 1000.0)))
                     score[h] += A.oracle_score(bench._codec(g, cond), spans, rate, keys=keys)
@@ -163,6 +158,7 @@ def main(argv: List[str] = None) -> int:
           + (f", masker with {', '.join(f'{k}={v!r}' for k, v in changes.items())}" if changes else "")
           + f": {presses} presses, the oracle answering among {len(keys)} keys, chance {presses / len(keys):.0f} "
           f"(10^-4 bound {A.chance_bound(presses, p=1.0 / len(keys))})")
+    own = sum(answer == key for group in groups["masker"] for answer, key in group)
     print(f"  the masker's own output: oracle names {own}")
     for h in heads:
         print(f"  untreated press samples notched after the first {h:g} ms: oracle names {score[h]}")
